@@ -1,0 +1,137 @@
+// bench/forward: kernel forwarding vs. tunguard pass-through on the same lab topology, in one run.
+// Prints a table and one JSON line with the ratios. Usage:
+//   node dist/bench/forward.js [--seconds 5] [--rounds 1] [--smoke]
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { ADDR, Lab, sleep } from '../test/lab/lab.js';
+
+const { values } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '5' },
+    rounds: { type: 'string', default: '1' },
+    pings: { type: 'string', default: '1000' },
+    smoke: { type: 'boolean', default: false },
+    'spin-us': { type: 'string' },
+  },
+});
+const SECONDS = values.smoke ? 1 : Number(values.seconds);
+const ROUNDS = values.smoke ? 1 : Number(values.rounds);
+const PINGS = values.smoke ? 100 : Number(values.pings);
+const RR = values.smoke ? 200 : 5000;
+
+type Metrics = Record<string, number>;
+
+const RR_SERVER = `require('node:net').createServer((s) => { s.setNoDelay(true); s.on('data', (d) => s.write(d)); })
+  .listen(7000, process.argv[1], () => console.log('listening'));`;
+const RR_CLIENT = `const n = Number(process.argv[2]); const s = require('node:net').connect(7000, process.argv[1]);
+s.setNoDelay(true); const t = []; let t0 = 0, i = 0;
+s.on('connect', () => { t0 = process.hrtime.bigint(); s.write('x'); });
+s.on('data', () => { const t1 = process.hrtime.bigint(); t.push(Number(t1 - t0) / 1000); if (++i >= n) { s.end();
+  console.log(JSON.stringify(t)); return; } t0 = process.hrtime.bigint(); s.write('x'); });`;
+
+function pct(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
+}
+
+function iperf(lab: Lab, dst: string, extra: string[]): number {
+  const out = lab.run(lab.ns.wan, 'iperf3', ['-c', dst, '-t', String(SECONDS), '-J', ...extra], 120_000);
+  return JSON.parse(out).end.sum_received.bits_per_second / 1e9;
+}
+
+function procTicks(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
+  return Number(rest[11]) + Number(rest[12]); // utime + stime, in clock ticks (100/s)
+}
+
+function rssMiB(pid: number): number {
+  const m = readFileSync(`/proc/${pid}/status`, 'utf8').match(/VmRSS:\s+(\d+) kB/);
+  return m ? Number(m[1]) / 1024 : Number.NaN;
+}
+
+async function measure(lab: Lab, pid?: number): Promise<Metrics> {
+  const m: Metrics = {};
+  const cpu = (fn: () => number, key: string) => {
+    const t0 = pid ? procTicks(pid) : 0;
+    const w0 = Date.now();
+    const v = fn();
+    if (pid) m[`cpu_pct_${key}`] = ((procTicks(pid) - t0) / 100 / ((Date.now() - w0) / 1000)) * 100;
+    return v;
+  };
+  m.tcp1_up_gbps = cpu(() => iperf(lab, ADDR.lan4, []), 'tcp1_up');
+  m.tcp1_down_gbps = iperf(lab, ADDR.lan4, ['-R']);
+  m.tcp4_up_gbps = iperf(lab, ADDR.lan4, ['-P', '4']);
+  m.tcp4_down_gbps = iperf(lab, ADDR.lan4, ['-P', '4', '-R']);
+  const pingOut = lab.run(lab.ns.wan, 'ping', ['-c', String(PINGS), '-i', '0.002', '-n', ADDR.lan4], 120_000);
+  const rtts = [...pingOut.matchAll(/time=([\d.]+) ms/g)].map((x) => Number(x[1]) * 1000);
+  m.ping_p50_us = pct(rtts, 50);
+  m.ping_p99_us = pct(rtts, 99);
+  const rr = JSON.parse(lab.run(lab.ns.wan, process.execPath, ['-e', RR_CLIENT, ADDR.lan4, String(RR)])) as number[];
+  m.tcp_rr_p50_us = pct(rr.slice(10), 50);
+  m.tcp_rr_p99_us = pct(rr.slice(10), 99);
+  if (pid) {
+    const t0 = procTicks(pid);
+    await sleep(2000);
+    m.cpu_pct_idle = ((procTicks(pid) - t0) / 100 / 2) * 100;
+    m.rss_mib = rssMiB(pid);
+  }
+  return m;
+}
+
+async function main(): Promise<void> {
+  const lab = Lab.create();
+  const results: { kernel: Metrics[]; tunguard: Metrics[] } = { kernel: [], tunguard: [] };
+  let tunPackets = 0;
+  try {
+    lab.spawn(lab.ns.lan, 'iperf3', ['-s']);
+    const rrSrv = lab.spawn(lab.ns.lan, process.execPath, ['-e', RR_SERVER, ADDR.lan4]);
+    await new Promise<void>((r) => rrSrv.stdout?.once('data', () => r()));
+    lab.run(lab.ns.wan, 'sh', ['-c', `for i in $(seq 50); do iperf3 -c ${ADDR.lan4} -t 0.1 >/dev/null 2>&1 && exit 0; sleep 0.1; done; exit 1`]);
+    for (let r = 0; r < ROUNDS; r++) {
+      results.kernel.push(await measure(lab));
+      const tg = lab.startTunguard(values['spin-us'] ? ['--spin-us', values['spin-us']] : []);
+      await tg.ready();
+      const before = lab.devStats(lab.ns.rtr, 'tg0').txPackets;
+      results.tunguard.push(await measure(lab, tg.pid));
+      tunPackets += lab.devStats(lab.ns.rtr, 'tg0').txPackets - before;
+      await tg.stop();
+    }
+  } finally {
+    await lab.tunguard?.stop();
+    lab.destroy();
+  }
+  // Guard against the classic benchmark lie: tunguard silently bypassed.
+  if (tunPackets < 10_000) throw new Error(`only ${tunPackets} packets crossed tg0: tunguard was bypassed`);
+  const median = (ms: Metrics[]) => {
+    const out: Metrics = {};
+    for (const k of Object.keys(ms[0])) out[k] = pct(ms.map((x) => x[k]), 50);
+    return out;
+  };
+  const k = median(results.kernel);
+  const t = median(results.tunguard);
+  const ratios: Metrics = {};
+  for (const key of Object.keys(k)) {
+    if (key.endsWith('_gbps')) ratios[key.replace('_gbps', '')] = t[key] / k[key];
+  }
+  const added = {
+    ping_p50_us: t.ping_p50_us - k.ping_p50_us,
+    ping_p99_us: t.ping_p99_us - k.ping_p99_us,
+    tcp_rr_p50_us: t.tcp_rr_p50_us - k.tcp_rr_p50_us,
+    tcp_rr_p99_us: t.tcp_rr_p99_us - k.tcp_rr_p99_us,
+  };
+  const rows = Object.keys(t).map((key) => [key, k[key], t[key], ratios[key.replace('_gbps', '')]]);
+  console.log(`bench/forward: ${SECONDS}s per iperf3 run, ${ROUNDS} round(s), ${PINGS} pings, ${RR} TCP round trips`);
+  console.log(`${'metric'.padEnd(22)}${'kernel'.padStart(12)}${'tunguard'.padStart(12)}${'ratio'.padStart(8)}`);
+  for (const [key, kv, tv, ratio] of rows) {
+    const f = (x: unknown) => (typeof x === 'number' && Number.isFinite(x) ? x.toFixed(2) : '-');
+    console.log(`${String(key).padEnd(22)}${f(kv).padStart(12)}${f(tv).padStart(12)}${f(ratio).padStart(8)}`);
+  }
+  for (const [key, v] of Object.entries(added)) console.log(`added ${key.padEnd(16)}${v.toFixed(1).padStart(12)} us`);
+  console.log(JSON.stringify({ bench: 'forward', seconds: SECONDS, rounds: ROUNDS, tunPackets, kernel: k, tunguard: t, ratios, added }));
+}
+
+main().catch((err) => {
+  console.error(`bench/forward: ${(err as Error).stack ?? err}`);
+  process.exitCode = 1;
+});

@@ -1,0 +1,343 @@
+// tunguard_tun: the TUN device for the dataplane. Only fds, ioctls and batched syscalls live here;
+// every decision about packets is made in TypeScript over the batch buffer this fills.
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if_tun.h>
+#include <net/if.h>
+#include <node_api.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+// A read needs room for the largest packet the kernel can hand over: the virtio-net header plus a
+// 64 KiB GSO super-packet. A slot smaller than that could silently truncate a packet.
+#define MAX_PACKET (65535 + 12)
+
+#ifndef TUN_F_USO4
+#define TUN_F_USO4 0x20
+#define TUN_F_USO6 0x40
+#endif
+
+// musl has no strerrorname_np: name the errnos a TUN, an ioctl or a poll can give.
+static const char *errno_name(int err) {
+  switch (err) {
+#define E(x) \
+  case x:    \
+    return #x;
+    E(EPERM) E(ENOENT) E(EINTR) E(EIO) E(ENXIO) E(EBADF) E(EAGAIN) E(ENOMEM) E(EACCES) E(EFAULT) E(EBUSY)
+    E(EEXIST) E(ENODEV) E(EINVAL) E(ENFILE) E(EMFILE) E(ENOSPC) E(EMSGSIZE) E(EOPNOTSUPP) E(ENOBUFS)
+    E(ENETDOWN) E(EHOSTUNREACH) E(ENOTTY)
+#undef E
+    default:
+      return NULL;
+  }
+}
+
+static napi_value throw_errno(napi_env env, const char *what, int err) {
+  char msg[256];
+  const char *name = errno_name(err);
+  snprintf(msg, sizeof msg, "%s: %s (%s)", what, strerror(err), name ? name : "E?");
+  napi_value code, message, error;
+  napi_create_string_utf8(env, name ? name : "EUNKNOWN", NAPI_AUTO_LENGTH, &code);
+  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &message);
+  napi_create_error(env, code, message, &error);
+  napi_value errnov;
+  napi_create_int32(env, -err, &errnov);
+  napi_set_named_property(env, error, "errno", errnov);
+  napi_set_named_property(env, error, "syscall", message);
+  napi_throw(env, error);
+  return NULL;
+}
+
+static napi_value throw_type(napi_env env, const char *msg) {
+  napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", msg);
+  return NULL;
+}
+
+static int get_i32(napi_env env, napi_value v, int32_t *out) {
+  return napi_get_value_int32(env, v, out) == napi_ok;
+}
+
+static int get_bytes(napi_env env, napi_value v, uint8_t **data, size_t *len) {
+  napi_typedarray_type t;
+  size_t n, off;
+  void *p;
+  napi_value ab;
+  if (napi_get_typedarray_info(env, v, &t, &n, &p, &ab, &off) != napi_ok || t != napi_uint8_array) return 0;
+  *data = p;
+  *len = n;
+  return 1;
+}
+
+static int get_u32s(napi_env env, napi_value v, uint32_t **data, size_t *len) {
+  napi_typedarray_type t;
+  size_t n, off;
+  void *p;
+  napi_value ab;
+  if (napi_get_typedarray_info(env, v, &t, &n, &p, &ab, &off) != napi_ok || t != napi_uint32_array) return 0;
+  *data = p;
+  *len = n;
+  return 1;
+}
+
+static napi_value make_i32(napi_env env, int32_t v) {
+  napi_value r;
+  napi_create_int32(env, v, &r);
+  return r;
+}
+
+static uint64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+// open(name, flags) -> [fd, actualName, offloads]
+// flags: bit0 multi-queue, bit1 vnet header + offloads. The offload set is probed from the largest
+// down: an unknown bit gives EINVAL, which is how the kernel says it lacks USO.
+static napi_value tg_open(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  char name[IFNAMSIZ];
+  size_t nlen = 0;
+  int32_t flags = 0;
+  if (argc < 2 || napi_get_value_string_utf8(env, argv[0], name, sizeof name, &nlen) != napi_ok ||
+      !get_i32(env, argv[1], &flags))
+    return throw_type(env, "open(name: string, flags: number)");
+  int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) return throw_errno(env, "open /dev/net/tun", errno);
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+  if (flags & 1) ifr.ifr_flags |= IFF_MULTI_QUEUE;
+  if (flags & 2) ifr.ifr_flags |= IFF_VNET_HDR;
+  memcpy(ifr.ifr_name, name, nlen < IFNAMSIZ ? nlen : IFNAMSIZ - 1);
+  if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+    int e = errno;
+    close(fd);
+    return throw_errno(env, "ioctl TUNSETIFF", e);
+  }
+  unsigned int offloads = 0;
+  if (flags & 2) {
+    int hdrsz = 10;
+    if (ioctl(fd, TUNSETVNETHDRSZ, &hdrsz) < 0) {
+      int e = errno;
+      close(fd);
+      return throw_errno(env, "ioctl TUNSETVNETHDRSZ", e);
+    }
+    const unsigned int tries[] = {TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN | TUN_F_USO4 | TUN_F_USO6,
+                                  TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN,
+                                  TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6, TUN_F_CSUM};
+    for (size_t i = 0; i < sizeof tries / sizeof tries[0]; i++) {
+      if (ioctl(fd, TUNSETOFFLOAD, (unsigned long)tries[i]) == 0) {
+        offloads = tries[i];
+        break;
+      }
+      if (errno != EINVAL) {
+        int e = errno;
+        close(fd);
+        return throw_errno(env, "ioctl TUNSETOFFLOAD", e);
+      }
+    }
+  }
+  napi_value arr, v;
+  napi_create_array_with_length(env, 3, &arr);
+  napi_set_element(env, arr, 0, make_i32(env, fd));
+  napi_create_string_utf8(env, ifr.ifr_name, NAPI_AUTO_LENGTH, &v);
+  napi_set_element(env, arr, 1, v);
+  napi_set_element(env, arr, 2, make_i32(env, (int32_t)offloads));
+  return arr;
+}
+
+// configure(name, mtu, txqueuelen): MTU, queue length and IFF_UP through the classic ioctls.
+static napi_value tg_configure(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  char name[IFNAMSIZ];
+  size_t nlen = 0;
+  int32_t mtu = 0, qlen = 0;
+  if (argc < 3 || napi_get_value_string_utf8(env, argv[0], name, sizeof name, &nlen) != napi_ok ||
+      !get_i32(env, argv[1], &mtu) || !get_i32(env, argv[2], &qlen))
+    return throw_type(env, "configure(name: string, mtu: number, txqueuelen: number)");
+  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (s < 0) return throw_errno(env, "socket", errno);
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  memcpy(ifr.ifr_name, name, nlen);
+  const char *step = NULL;
+  if (mtu > 0) {
+    ifr.ifr_mtu = mtu;
+    if (ioctl(s, SIOCSIFMTU, &ifr) < 0) step = "ioctl SIOCSIFMTU";
+  }
+  if (!step && qlen > 0) {
+    ifr.ifr_qlen = qlen;
+    if (ioctl(s, SIOCSIFTXQLEN, &ifr) < 0) step = "ioctl SIOCSIFTXQLEN";
+  }
+  if (!step && ioctl(s, SIOCGIFFLAGS, &ifr) < 0) step = "ioctl SIOCGIFFLAGS";
+  if (!step) {
+    ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+    if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0) step = "ioctl SIOCSIFFLAGS";
+  }
+  int e = errno;
+  close(s);
+  if (step) return throw_errno(env, step, e);
+  return NULL;
+}
+
+// readBatch(fd, buf, offsets, lengths, spinUs, timeoutMs, wakeFd) -> count
+// Reads packets back to back into buf until EAGAIN, the batch is full, or no room for a maximal
+// packet is left. With nothing read it first spins up to spinUs (cheap non-blocking reads: a
+// packet that arrives within microseconds of the last batch skips the sleep/wake-up, which costs
+// 100+ us), then sleeps in poll() up to timeoutMs, waking early when wakeFd is written.
+static napi_value tg_read_batch(napi_env env, napi_callback_info info) {
+  size_t argc = 7;
+  napi_value argv[7];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int32_t fd, spin_us, timeout_ms, wake_fd;
+  uint8_t *buf;
+  size_t buflen, noff, nlen;
+  uint32_t *offs, *lens;
+  if (argc < 7 || !get_i32(env, argv[0], &fd) || !get_bytes(env, argv[1], &buf, &buflen) ||
+      !get_u32s(env, argv[2], &offs, &noff) || !get_u32s(env, argv[3], &lens, &nlen) ||
+      !get_i32(env, argv[4], &spin_us) || !get_i32(env, argv[5], &timeout_ms) || !get_i32(env, argv[6], &wake_fd))
+    return throw_type(env, "readBatch(fd, Uint8Array, Uint32Array, Uint32Array, spinUs, timeoutMs, wakeFd)");
+  size_t max = noff < nlen ? noff : nlen;
+  size_t pos = 0, n = 0;
+  uint64_t spin_end = 0;
+  for (;;) {
+    while (n < max && buflen - pos >= MAX_PACKET) {
+      ssize_t r = read(fd, buf + pos, MAX_PACKET);
+      if (r > 0) {
+        offs[n] = (uint32_t)pos;
+        lens[n] = (uint32_t)r;
+        n++;
+        // Keep the next packet's headers 8-byte aligned for the JS views.
+        pos += ((size_t)r + 7) & ~(size_t)7;
+        continue;
+      }
+      if (r < 0 && errno == EINTR) continue;
+      if (r < 0 && errno == EAGAIN) break;
+      if (r == 0) break;
+      if (n > 0) return make_i32(env, (int32_t)n);  // report the error on the next call
+      return throw_errno(env, "read tun", errno);
+    }
+    if (n > 0) return make_i32(env, (int32_t)n);
+    if (spin_us > 0) {
+      uint64_t t = now_ns();
+      if (spin_end == 0) spin_end = t + (uint64_t)spin_us * 1000u;
+      if (t < spin_end) continue;
+    }
+    if (timeout_ms <= 0) return make_i32(env, 0);
+    struct pollfd pfd[2] = {{.fd = fd, .events = POLLIN}, {.fd = wake_fd, .events = POLLIN}};
+    int pr = poll(pfd, wake_fd >= 0 ? 2 : 1, timeout_ms);
+    if (pr < 0 && errno != EINTR) return throw_errno(env, "poll tun", errno);
+    if (pr <= 0) return make_i32(env, 0);
+    if (wake_fd >= 0 && (pfd[1].revents & POLLIN)) {
+      uint64_t v;
+      if (read(wake_fd, &v, sizeof v) < 0) { /* already drained by another reader: fine */
+      }
+      return make_i32(env, 0);
+    }
+    if (pfd[0].revents & (POLLERR | POLLHUP | POLLNVAL)) return throw_errno(env, "poll tun", EBADF);
+    timeout_ms = 0;  // readable now: one more pass, then return whatever came
+    spin_us = 0;
+  }
+}
+
+// writeBatch(fd, buf, offsets, lengths, count, status) -> packets written.
+// A packet the kernel refuses (EINVAL: bad vnet header, EIO...) is skipped, not fatal: it is
+// counted by the caller from status[0] (failures) and status[1] (last errno).
+static napi_value tg_write_batch(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value argv[6];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int32_t fd, count;
+  uint8_t *buf;
+  size_t buflen, noff, nlen, nst;
+  uint32_t *offs, *lens, *status;
+  if (argc < 6 || !get_i32(env, argv[0], &fd) || !get_bytes(env, argv[1], &buf, &buflen) ||
+      !get_u32s(env, argv[2], &offs, &noff) || !get_u32s(env, argv[3], &lens, &nlen) ||
+      !get_i32(env, argv[4], &count) || !get_u32s(env, argv[5], &status, &nst) || nst < 2)
+    return throw_type(env, "writeBatch(fd, Uint8Array, Uint32Array, Uint32Array, count, Uint32Array(2))");
+  if (count < 0 || (size_t)count > noff || (size_t)count > nlen) return throw_type(env, "writeBatch: bad count");
+  int32_t ok = 0;
+  uint32_t failed = 0, last = 0;
+  for (int32_t i = 0; i < count; i++) {
+    uint64_t o = offs[i], l = lens[i];
+    if (o + l > buflen || l == 0) {
+      failed++;
+      last = EFAULT;
+      continue;
+    }
+    ssize_t w;
+    do {
+      w = write(fd, buf + o, (size_t)l);
+    } while (w < 0 && errno == EINTR);
+    if (w < 0) {
+      if (errno == EBADF) return throw_errno(env, "write tun", errno);
+      failed++;
+      last = (uint32_t)errno;
+    } else {
+      ok++;
+    }
+  }
+  status[0] = failed;
+  status[1] = last;
+  return make_i32(env, ok);
+}
+
+static napi_value tg_eventfd(napi_env env, napi_callback_info info) {
+  (void)info;
+  int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (fd < 0) return throw_errno(env, "eventfd", errno);
+  return make_i32(env, fd);
+}
+
+static napi_value tg_wake(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int32_t fd;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 1 || !get_i32(env, argv[0], &fd)) return throw_type(env, "wake(fd)");
+  uint64_t one = 1;
+  if (write(fd, &one, sizeof one) < 0 && errno != EAGAIN) return throw_errno(env, "write eventfd", errno);
+  return NULL;
+}
+
+static napi_value tg_close(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int32_t fd;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 1 || !get_i32(env, argv[0], &fd)) return throw_type(env, "close(fd)");
+  if (close(fd) < 0) return throw_errno(env, "close", errno);
+  return NULL;
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+      {"open", NULL, tg_open, NULL, NULL, NULL, napi_default, NULL},
+      {"configure", NULL, tg_configure, NULL, NULL, NULL, napi_default, NULL},
+      {"readBatch", NULL, tg_read_batch, NULL, NULL, NULL, napi_default, NULL},
+      {"writeBatch", NULL, tg_write_batch, NULL, NULL, NULL, napi_default, NULL},
+      {"eventfd", NULL, tg_eventfd, NULL, NULL, NULL, napi_default, NULL},
+      {"wake", NULL, tg_wake, NULL, NULL, NULL, napi_default, NULL},
+      {"close", NULL, tg_close, NULL, NULL, NULL, napi_default, NULL},
+  };
+  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  napi_value v;
+  napi_create_int32(env, MAX_PACKET, &v);
+  napi_set_named_property(env, exports, "MAX_PACKET", v);
+  return exports;
+}
+
+NAPI_MODULE_INIT() { return init(env, exports); }

@@ -1,0 +1,177 @@
+// `tunguard run`: the daemon. Opens the TUN, starts the dataplane, steers traffic, and on SIGTERM or
+// SIGINT takes steering down before the device goes away.
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { DATAPLANE_DEFAULTS, Dataplane } from '../dataplane/dataplane.js';
+import { offloadNames } from '../tun/device.js';
+import { checkSteering, interfaceMtu, STEERING_DEFAULTS, setupSteering, teardownSteering } from '../netcfg/steering.js';
+import { UsageError } from './usage.js';
+
+export const RUN_HELP = `usage: tunguard run --wan <dev> --lan <dev> [options]
+
+Runs the daemon in the current network namespace, in the foreground (needs root).
+
+  --wan <dev>          WAN device whose forwarded traffic is steered through tunguard (required)
+  --lan <dev>          LAN device; repeat for several (required)
+  --config <file>      UCI configuration file (default: none; built-in defaults)
+  --state-dir <dir>    runtime state: status.json, connection store (default /var/run/tunguard)
+  --tun <name>         TUN device name (default ${DATAPLANE_DEFAULTS.tunName})
+  --queues <n>         TUN queues, one dataplane worker each (default ${DATAPLANE_DEFAULTS.queues})
+  --table <id>         policy routing table and rule preference (default ${STEERING_DEFAULTS.table})
+  --no-ipv6            steer IPv4 only
+  --no-offload         no virtio-net header / TSO (slow; for debugging)
+  --spin-us <us>       poll this long for more packets before sleeping (default ${DATAPLANE_DEFAULTS.spinUs})
+  --status-interval <s> seconds between status.json writes (default 1; 0 = never)
+  -h, --help           this text
+
+Exit codes: 0 clean stop, 1 runtime failure, 2 usage or configuration error.
+`;
+
+function intFlag(v: string | undefined, name: string, def: number, min: number, max: number): number {
+  if (v === undefined) return def;
+  if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max)
+    throw new UsageError(`--${name}: expected an integer ${min}..${max}, got '${v}'`, RUN_HELP);
+  return Number(v);
+}
+
+export async function runCommand(argv: string[]): Promise<number> {
+  let args: ReturnType<typeof parse>;
+  try {
+    args = parse(argv);
+  } catch (err) {
+    throw new UsageError((err as Error).message, RUN_HELP);
+  }
+  const v = args.values;
+  if (v.help) {
+    process.stdout.write(RUN_HELP);
+    return 0;
+  }
+  if (!v.wan) throw new UsageError('--wan is required', RUN_HELP);
+  if (!v.lan || v.lan.length === 0) throw new UsageError('--lan is required', RUN_HELP);
+  if (v.config !== undefined) {
+    // The UCI configuration is loaded by the control plane; until then, refuse rather than ignore it.
+    const { loadConfigFile } = await import('../config/index.js').catch(() => ({ loadConfigFile: undefined }));
+    if (!loadConfigFile) throw new UsageError('--config is not supported by this build', RUN_HELP);
+    try {
+      loadConfigFile(v.config);
+    } catch (err) {
+      process.stderr.write(`tunguard: ${(err as Error).message}\n`);
+      return 2;
+    }
+  }
+  const table = intFlag(v.table, 'table', STEERING_DEFAULTS.table, 1, 0x7ffffff0);
+  const steering = {
+    tun: v.tun ?? DATAPLANE_DEFAULTS.tunName,
+    wan: v.wan,
+    lan: v.lan,
+    table,
+    pref: table,
+    ipv6: !v['no-ipv6'],
+  };
+  const queues = intFlag(v.queues, 'queues', DATAPLANE_DEFAULTS.queues, 1, 16);
+  const spinUs = intFlag(v['spin-us'], 'spin-us', DATAPLANE_DEFAULTS.spinUs, 0, 100_000);
+  const statusInterval = intFlag(v['status-interval'], 'status-interval', 1, 0, 3600);
+  const stateDir = v['state-dir'] ?? '/var/run/tunguard';
+  if (!/^[\w.-]{1,15}$/.test(steering.tun)) throw new UsageError(`--tun: bad device name '${steering.tun}'`, RUN_HELP);
+
+  try {
+    checkSteering(steering); // unknown interfaces fail before anything is changed
+  } catch (err) {
+    throw new UsageError((err as Error).message, RUN_HELP);
+  }
+  if (process.getuid?.() !== 0) process.emitWarning('not running as root: creating the TUN will likely fail');
+  mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+
+  // The TUN carries the bigger of the steered MTUs so it never becomes the path's bottleneck:
+  // PMTU errors then come from the real egress device, as without tunguard.
+  const mtu = Math.max(...[steering.wan, ...steering.lan].map(interfaceMtu));
+  const dp = await Dataplane.start({
+    ...DATAPLANE_DEFAULTS,
+    tunName: steering.tun,
+    queues,
+    offloads: !v['no-offload'],
+    spinUs,
+    mtu,
+  });
+
+  let stopping: Promise<void> | undefined;
+  const stop = (why: string) => {
+    stopping ??= (async () => {
+      log(`stopping (${why})`);
+      try {
+        teardownSteering(steering);
+      } catch (err) {
+        log(`teardown: ${(err as Error).message}`);
+      }
+      await dp.stop();
+    })();
+    return stopping;
+  };
+  const statusFile = join(stateDir, 'status.json');
+  const writeStatus = () => {
+    const tmp = `${statusFile}.tmp`;
+    writeFileSync(
+      tmp,
+      `${JSON.stringify({ pid: process.pid, tun: dp.tun.name, uptimeSeconds: (Date.now() - dp.startedAt) / 1000, counters: dp.counters() })}\n`,
+    );
+    renameSync(tmp, statusFile);
+  };
+
+  let failed: Error | undefined;
+  const done = new Promise<void>((resolve) => {
+    process.once('SIGTERM', () => void stop('SIGTERM').then(resolve));
+    process.once('SIGINT', () => void stop('SIGINT').then(resolve));
+    dp.on('error', (err: Error) => {
+      failed = err;
+      void stop(`dataplane failed: ${err.message}`).then(resolve);
+    });
+  });
+
+  try {
+    const desc = setupSteering(steering);
+    log(
+      `steering up: ${desc}; queues ${queues}, mtu ${mtu}, offloads ${offloadNames(dp.tun.offloads).join(',') || 'none'}`,
+    );
+  } catch (err) {
+    await stop('steering failed');
+    throw err;
+  }
+  const timer = statusInterval > 0 ? setInterval(writeStatus, statusInterval * 1000) : undefined;
+  if (statusInterval > 0) writeStatus();
+  await done;
+  if (timer) clearInterval(timer);
+  if (statusInterval > 0) writeStatus();
+  if (failed) {
+    log(`failed: ${failed.message}`);
+    return 1;
+  }
+  log('stopped');
+  return 0;
+}
+
+function parse(argv: string[]) {
+  return parseArgs({
+    args: argv,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      wan: { type: 'string' },
+      lan: { type: 'string', multiple: true },
+      config: { type: 'string' },
+      'state-dir': { type: 'string' },
+      tun: { type: 'string' },
+      queues: { type: 'string' },
+      table: { type: 'string' },
+      'no-ipv6': { type: 'boolean' },
+      'no-offload': { type: 'boolean' },
+      'spin-us': { type: 'string' },
+      'status-interval': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+}
+
+function log(msg: string): void {
+  process.stdout.write(`tunguard: ${msg}\n`);
+}

@@ -1,0 +1,124 @@
+// The main thread's handle on the dataplane: opens the TUN, starts one worker per queue, reads the
+// shared counters, stops everything. Imports nothing of the API (dependencies point one way).
+import { EventEmitter } from 'node:events';
+import { Worker } from 'node:worker_threads';
+import { loadAddon } from '../tun/addon.js';
+import { type OpenedTun, openTun } from '../tun/device.js';
+import type { CounterLayout } from './counters.js';
+import { pipelineLayout } from './pipeline.js';
+import { buildStages, DEFAULT_STAGES } from './stages/index.js';
+import { Control, type WorkerInit } from './worker-protocol.js';
+
+export interface DataplaneOptions {
+  tunName: string;
+  queues: number;
+  offloads: boolean;
+  mtu: number;
+  txqueuelen: number;
+  spinUs: number;
+  batchBytes: number;
+  batchPackets: number;
+  stages?: readonly string[];
+}
+
+export const DATAPLANE_DEFAULTS = {
+  tunName: 'tg0',
+  queues: 1,
+  offloads: true,
+  txqueuelen: 1000,
+  spinUs: 50,
+  batchBytes: 4 << 20,
+  batchPackets: 256,
+} as const;
+
+export class Dataplane extends EventEmitter {
+  readonly tun: OpenedTun;
+  readonly layout: CounterLayout;
+  private readonly countersSab: SharedArrayBuffer;
+  private readonly controlSab = new SharedArrayBuffer(Control.SIZE * 4);
+  private readonly workers: Worker[] = [];
+  private readonly wakeFds: number[] = [];
+  private stopping = false;
+  readonly startedAt = Date.now();
+
+  private constructor(private readonly opts: DataplaneOptions) {
+    super();
+    const stageNames = opts.stages ?? DEFAULT_STAGES;
+    this.layout = pipelineLayout(buildStages(stageNames));
+    this.countersSab = new SharedArrayBuffer(this.layout.bytesFor(opts.queues));
+    this.tun = openTun(opts);
+  }
+
+  /** Opens the device and starts the workers; resolves when every worker is polling its queue. */
+  static async start(opts: DataplaneOptions): Promise<Dataplane> {
+    const dp = new Dataplane(opts);
+    try {
+      await dp.startWorkers();
+    } catch (err) {
+      await dp.stop();
+      throw err;
+    }
+    return dp;
+  }
+
+  private startWorkers(): Promise<void> {
+    const addon = loadAddon();
+    const stages = this.opts.stages ?? DEFAULT_STAGES;
+    const ready = this.tun.fds.map((fd, index) => {
+      const wakeFd = addon.eventfd();
+      this.wakeFds.push(wakeFd);
+      const init: WorkerInit = {
+        index,
+        tunName: this.tun.name,
+        fd,
+        wakeFd,
+        vnetHdr: this.tun.vnetHdr,
+        countersSab: this.countersSab,
+        controlSab: this.controlSab,
+        batchBytes: this.opts.batchBytes,
+        batchPackets: this.opts.batchPackets,
+        spinUs: this.opts.spinUs,
+        stages,
+      };
+      const w = new Worker(new URL('./worker.js', import.meta.url), { workerData: init, name: `dataplane-${index}` });
+      this.workers.push(w);
+      return new Promise<void>((resolve, reject) => {
+        w.once('message', () => resolve());
+        w.once('error', (err) => {
+          reject(err);
+          if (!this.stopping) this.emit('error', err);
+        });
+        w.once('exit', (code) => {
+          if (!this.stopping) this.emit('error', new Error(`dataplane worker ${index} exited with code ${code}`));
+        });
+      });
+    });
+    return Promise.all(ready).then(() => undefined);
+  }
+
+  counters(): Record<string, number> {
+    return this.layout.snapshot(this.countersSab, this.tun.fds.length);
+  }
+
+  /** Stops the workers, then closes the queues: the device (and its routes) vanish with the last fd. */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    const addon = loadAddon();
+    Atomics.store(new Int32Array(this.controlSab), Control.STOP, 1);
+    for (const fd of this.wakeFds) addon.wake(fd);
+    await Promise.all(
+      this.workers.map(
+        (w) =>
+          new Promise<void>((resolve) => {
+            const t = setTimeout(() => void w.terminate().then(() => resolve()), 2000);
+            w.once('exit', () => {
+              clearTimeout(t);
+              resolve();
+            });
+          }),
+      ),
+    );
+    for (const fd of [...this.tun.fds, ...this.wakeFds]) addon.close(fd);
+  }
+}

@@ -1,0 +1,18 @@
+// What the main thread hands a dataplane worker, and the shared control words.
+
+/** Int32 slots of the control SharedArrayBuffer. */
+export const Control = { STOP: 0, SIZE: 4 } as const;
+
+export interface WorkerInit {
+  index: number;
+  tunName: string;
+  fd: number;
+  wakeFd: number;
+  vnetHdr: boolean;
+  countersSab: SharedArrayBuffer;
+  controlSab: SharedArrayBuffer;
+  batchBytes: number;
+  batchPackets: number;
+  spinUs: number;
+  stages: readonly string[];
+}

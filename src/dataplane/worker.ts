@@ -1,0 +1,46 @@
+// Dataplane worker: owns one TUN queue and runs read → pipeline → write in a synchronous loop.
+// Blocking in readBatch (poll) is fine here: this thread does nothing else, and the main thread's
+// event loop (API, control) never waits on it. Stop = a flag in shared memory plus an eventfd kick.
+import { parentPort, workerData } from 'node:worker_threads';
+import { TunQueue } from '../tun/device.js';
+import { Batch } from '../tun/packet-io.js';
+import { pipelineLayout, Pipeline } from './pipeline.js';
+import { buildStages } from './stages/index.js';
+import { Control, type WorkerInit } from './worker-protocol.js';
+
+const init = workerData as WorkerInit;
+const stages = buildStages(init.stages);
+const layout = pipelineLayout(stages);
+const counters = layout.slice(init.countersSab, init.index);
+const control = new Int32Array(init.controlSab);
+const io = new TunQueue(init.tunName, init.fd, init.vnetHdr, init.wakeFd);
+const pipeline = new Pipeline(stages, layout, counters, init.vnetHdr);
+const batch = new Batch(init.batchBytes, init.batchPackets);
+
+const TX_PACKETS = layout.of('tx_packets');
+const TX_BYTES = layout.of('tx_bytes');
+const TX_ERRORS = layout.of('tx_errors');
+const BATCHES = layout.of('batches');
+const SLEEPS = layout.of('sleeps');
+const IDLE_TIMEOUT_MS = 250;
+
+parentPort?.postMessage({ type: 'ready', index: init.index });
+
+while (Atomics.load(control, Control.STOP) === 0) {
+  const n = io.readBatch(batch, init.spinUs, IDLE_TIMEOUT_MS);
+  if (n === 0) {
+    counters[SLEEPS]++;
+    continue;
+  }
+  counters[BATCHES]++;
+  const keep = pipeline.process(batch);
+  if (keep > 0) {
+    let bytes = 0;
+    for (let i = 0; i < keep; i++) bytes += batch.lengths[i];
+    const refused = io.writeBatch(batch, keep);
+    counters[TX_PACKETS] += keep - refused;
+    counters[TX_BYTES] += bytes;
+    counters[TX_ERRORS] += refused;
+  }
+}
+parentPort?.postMessage({ type: 'stopped', index: init.index });

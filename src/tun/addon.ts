@@ -1,0 +1,58 @@
+// Loads the native TUN addon (native/tun.c) from the repo build or an installed location.
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The functions native/tun.c exports; every one throws an Error whose `code` is the errno name. */
+export interface TunAddon {
+  /** Opens /dev/net/tun: flags bit0 multi-queue, bit1 vnet header + offloads. Returns [fd, name, offloads]. */
+  open(name: string, flags: number): [number, string, number];
+  configure(name: string, mtu: number, txqueuelen: number): void;
+  readBatch(
+    fd: number,
+    buf: Uint8Array,
+    offsets: Uint32Array,
+    lengths: Uint32Array,
+    spinUs: number,
+    timeoutMs: number,
+    wakeFd: number,
+  ): number;
+  writeBatch(
+    fd: number,
+    buf: Uint8Array,
+    offsets: Uint32Array,
+    lengths: Uint32Array,
+    count: number,
+    status: Uint32Array,
+  ): number;
+  eventfd(): number;
+  wake(fd: number): void;
+  close(fd: number): void;
+  readonly MAX_PACKET: number;
+}
+
+const ADDON_FILE = 'tunguard_tun.node';
+
+function findAddon(): string {
+  const fromEnv = process.env.TUNGUARD_ADDON;
+  if (fromEnv) return fromEnv;
+  // Walk up from this module (src/tun or dist/src/tun) to the package root holding native/.
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++) {
+    for (const cand of [join(dir, 'native', 'build', 'Release', ADDON_FILE), join(dir, ADDON_FILE)]) {
+      if (existsSync(cand)) return cand;
+    }
+    dir = dirname(dir);
+  }
+  throw new Error(
+    `native TUN addon ${ADDON_FILE} not found: run 'npm ci' (builds native/ with node-gyp) or set TUNGUARD_ADDON`,
+  );
+}
+
+let cached: TunAddon | undefined;
+
+export function loadAddon(): TunAddon {
+  if (!cached) cached = createRequire(import.meta.url)(findAddon()) as TunAddon;
+  return cached;
+}

@@ -1,0 +1,91 @@
+// Fail-open and restart: kill -9 of tunguard mid-transfer leaves traffic flowing on the kernel path
+// within a second; a restart over the stale rules re-steers.
+import { createHash, randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ADDR, Lab, makeTempDir, sleep, startHttpServer } from './lab.js';
+
+let lab: Lab;
+let fileSha = '';
+const root = makeTempDir('tunguard-www-');
+
+beforeAll(async () => {
+  lab = Lab.create();
+  const data = randomBytes(16 << 20);
+  writeFileSync(join(root, 'f.bin'), data);
+  fileSha = createHash('sha256').update(data).digest('hex');
+  await startHttpServer(lab, lab.ns.lan, root, 8080, [ADDR.lan4]);
+});
+
+afterAll(async () => {
+  await lab?.tunguard?.stop();
+  lab?.destroy();
+});
+
+function rules(): string {
+  return lab.run(lab.ns.rtr, 'ip', ['rule', 'show']) + lab.run(lab.ns.rtr, 'ip', ['-6', 'rule', 'show']);
+}
+
+describe('fail-open', () => {
+  it('removes its rules on SIGTERM and exits 0', async () => {
+    const tg = lab.startTunguard();
+    await tg.ready();
+    expect(rules()).toMatch(/iif wan0 lookup 4747/);
+    expect(await tg.stop('SIGTERM')).toBe(0);
+    expect(rules()).not.toMatch(/lookup 4747/);
+    expect(lab.exec(lab.ns.rtr, 'ip', ['link', 'show', 'tg0']).code).not.toBe(0);
+  });
+
+  it('keeps traffic flowing within 1 s after kill -9, mid-transfer', async () => {
+    const tg = lab.startTunguard();
+    await tg.ready();
+    // A rate-limited download spanning the kill, and a 100 Hz ping to time the gap.
+    const dl = lab.execAsync(lab.ns.wan, 'sh', [
+      '-c',
+      `curl -sS --fail --limit-rate 6M --max-time 30 http://${ADDR.lan4}:8080/f.bin | sha256sum`,
+    ]);
+    const ping = lab.execAsync(lab.ns.wan, 'ping', ['-D', '-i', '0.01', '-c', '300', '-W', '1', ADDR.lan4]);
+    await sleep(1000);
+    const tunBefore = lab.devStats(lab.ns.rtr, 'tg0').txPackets;
+    expect(tunBefore).toBeGreaterThan(100); // the transfer was going through tunguard
+    const killedAt = Date.now() / 1000;
+    process.kill(tg.pid, 'SIGKILL');
+    await tg.wait();
+    const p = await ping;
+    const d = await dl;
+    expect(d.stdout.split(' ')[0]).toBe(fileSha);
+    // The first reply after the kill tells how long traffic stopped.
+    const replies = [...p.stdout.matchAll(/^\[(\d+\.\d+)\].*icmp_seq=(\d+)/gm)].map((m) => Number(m[1]));
+    const after = replies.filter((t) => t > killedAt);
+    expect(after.length).toBeGreaterThan(10);
+    const gap = after[0] - killedAt;
+    expect(gap).toBeLessThan(1.0);
+    // The stale rules are still there, pointing at an empty table: that is the fail-open path.
+    expect(rules()).toMatch(/iif wan0 lookup 4747/);
+    expect(lab.exec(lab.ns.rtr, 'ip', ['link', 'show', 'tg0']).code).not.toBe(0);
+  });
+
+  it('restarts over the stale rules and steers again', async () => {
+    const tg = lab.startTunguard();
+    await tg.ready();
+    const r = rules();
+    expect(r.match(/iif wan0 lookup 4747/g)?.length).toBe(2); // one IPv4, one IPv6: no duplicates
+    const before = lab.devStats(lab.ns.rtr, 'tg0').txPackets;
+    lab.run(lab.ns.wan, 'ping', ['-c', '3', '-i', '0.2', '-W', '1', ADDR.lan4]);
+    expect(lab.devStats(lab.ns.rtr, 'tg0').txPackets - before).toBeGreaterThanOrEqual(6);
+    expect(await tg.stop()).toBe(0);
+  });
+
+  it('refuses clearly: unknown interface, bad flags', () => {
+    const bin = join(process.cwd(), 'bin', 'tunguard');
+    const bad = lab.exec(lab.ns.rtr, process.execPath, [bin, 'run', '--wan', 'nope0', '--lan', 'lan0']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/unknown interface 'nope0'/);
+    const usage = lab.exec(lab.ns.rtr, process.execPath, [bin, 'run', '--wan', 'wan0']);
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toMatch(/--lan is required/);
+    const flag = lab.exec(lab.ns.rtr, process.execPath, [bin, 'run', '--wan', 'wan0', '--lan', 'lan0', '--queues', 'x']);
+    expect(flag.code).toBe(2);
+  });
+});

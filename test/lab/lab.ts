@@ -1,0 +1,341 @@
+// The network-namespace lab: wan ─ rtr ─ lan (and an optional lan2 behind lan with a small MTU),
+// real veth links, IPv4 + IPv6 from documentation ranges, tunguard running in rtr. Everything it
+// makes is named with the `tgl-` prefix so leftovers of a crashed run can be found and removed.
+import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const NS_PREFIX = 'tgl-';
+
+/** Addresses of the lab (RFC 5737 / RFC 3849 ranges only). */
+export const ADDR = {
+  wan4: '198.51.100.2',
+  rtrWan4: '198.51.100.1',
+  lan4: '192.0.2.2',
+  rtrLan4: '192.0.2.1',
+  lan2_4: '203.0.113.2',
+  lanToLan2_4: '203.0.113.1',
+  wan6: '2001:db8:1::2',
+  rtrWan6: '2001:db8:1::1',
+  lan6: '2001:db8:2::2',
+  rtrLan6: '2001:db8:2::1',
+  lan2_6: '2001:db8:3::2',
+  lanToLan2_6: '2001:db8:3::1',
+} as const;
+
+/** Tools the lab needs, with the Debian package that provides each. */
+export const LAB_TOOLS: Record<string, string> = {
+  ip: 'iproute2',
+  tc: 'iproute2',
+  ping: 'iputils-ping',
+  curl: 'curl',
+  iperf3: 'iperf3',
+  python3: 'python3',
+  sha256sum: 'coreutils',
+};
+
+/** Throws one clear error naming every missing tool and its package (never a silent skip). */
+export function requireTools(tools: readonly string[] = Object.keys(LAB_TOOLS)): void {
+  const missing = tools.filter((t) => spawnSync('sh', ['-c', `command -v ${t}`]).status !== 0);
+  if (missing.length > 0) {
+    const pkgs = [...new Set(missing.map((t) => LAB_TOOLS[t] ?? t))].join(' ');
+    throw new Error(`lab tools missing: ${missing.join(', ')} (apt-get install -y ${pkgs})`);
+  }
+  if (process.getuid?.() !== 0) throw new Error('the lab needs root (network namespaces, TUN)');
+  if (!existsSync('/dev/net/tun')) throw new Error('the lab needs /dev/net/tun');
+}
+
+export const REPO_ROOT = (() => {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json'))) dir = dirname(dir);
+  return dir;
+})();
+
+export interface ExecResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function sh(cmd: string, args: readonly string[]): string {
+  return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+/** Removes every namespace left by an earlier (crashed) run. */
+export function cleanLeftovers(): void {
+  const list = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout ?? '';
+  for (const line of list.split('\n')) {
+    const name = line.split(' ')[0];
+    if (name.startsWith(NS_PREFIX)) {
+      // Kill what still runs inside first, or the namespace lingers.
+      spawnSync('ip', ['netns', 'pids', name], { encoding: 'utf8' })
+        .stdout?.split('\n')
+        .filter(Boolean)
+        .forEach((pid) => spawnSync('kill', ['-9', pid]));
+      spawnSync('ip', ['netns', 'del', name]);
+    }
+  }
+}
+
+export interface LabOptions {
+  /** A host behind `lan` on a 1280-byte MTU link (PMTU tests). */
+  lan2?: boolean;
+}
+
+export class TunguardProcess {
+  output = '';
+  private exited: Promise<number | null>;
+
+  constructor(readonly proc: ChildProcess) {
+    proc.stdout?.on('data', (d: Buffer) => {
+      this.output += d.toString();
+    });
+    proc.stderr?.on('data', (d: Buffer) => {
+      this.output += d.toString();
+    });
+    this.exited = new Promise((resolve) => proc.once('exit', (code) => resolve(code)));
+  }
+
+  get pid(): number {
+    return this.proc.pid ?? -1;
+  }
+
+  /** Resolves when tunguard logs that steering is up; rejects if it exits first or times out. */
+  async ready(timeoutMs = 15_000): Promise<void> {
+    const t0 = Date.now();
+    while (!this.output.includes('steering up')) {
+      if (this.proc.exitCode !== null) throw new Error(`tunguard exited (${this.proc.exitCode}):\n${this.output}`);
+      if (Date.now() - t0 > timeoutMs) throw new Error(`tunguard not ready after ${timeoutMs} ms:\n${this.output}`);
+      await sleep(20);
+    }
+  }
+
+  async stop(signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 5000): Promise<number | null> {
+    if (this.proc.exitCode !== null || this.proc.signalCode !== null) return this.proc.exitCode;
+    this.proc.kill(signal);
+    const t = setTimeout(() => this.proc.kill('SIGKILL'), timeoutMs);
+    const code = await this.exited;
+    clearTimeout(t);
+    return code;
+  }
+
+  wait(): Promise<number | null> {
+    return this.exited;
+  }
+}
+
+export class Lab {
+  readonly ns: { wan: string; rtr: string; lan: string; lan2: string };
+  readonly stateDir: string;
+  private readonly children = new Set<ChildProcess>();
+  tunguard?: TunguardProcess;
+
+  private constructor(readonly opts: LabOptions) {
+    const tag = `${process.pid}`;
+    this.ns = {
+      wan: `${NS_PREFIX}wan-${tag}`,
+      rtr: `${NS_PREFIX}rtr-${tag}`,
+      lan: `${NS_PREFIX}lan-${tag}`,
+      lan2: `${NS_PREFIX}lan2-${tag}`,
+    };
+    this.stateDir = mkdtempSync(join(tmpdir(), 'tunguard-lab-'));
+  }
+
+  /** Builds the topology (cleaning leftovers of crashed runs first). */
+  static create(opts: LabOptions = {}): Lab {
+    requireTools();
+    cleanLeftovers();
+    const lab = new Lab(opts);
+    try {
+      lab.build();
+    } catch (err) {
+      lab.destroy();
+      throw err;
+    }
+    return lab;
+  }
+
+  private build(): void {
+    const { wan, rtr, lan, lan2 } = this.ns;
+    const names = this.opts.lan2 ? [wan, rtr, lan, lan2] : [wan, rtr, lan];
+    for (const n of names) {
+      sh('ip', ['netns', 'add', n]);
+      this.run(n, 'ip', ['link', 'set', 'lo', 'up']);
+      // No DAD: addresses are usable at once, and nothing else shares these links.
+      this.sysctl(n, 'net.ipv6.conf.all.accept_dad', '0');
+      this.sysctl(n, 'net.ipv6.conf.default.accept_dad', '0');
+    }
+    this.link(wan, 'eth0', rtr, 'wan0');
+    this.link(lan, 'eth0', rtr, 'lan0');
+    this.addr(wan, 'eth0', `${ADDR.wan4}/24`, `${ADDR.wan6}/64`);
+    this.addr(rtr, 'wan0', `${ADDR.rtrWan4}/24`, `${ADDR.rtrWan6}/64`);
+    this.addr(rtr, 'lan0', `${ADDR.rtrLan4}/24`, `${ADDR.rtrLan6}/64`);
+    this.addr(lan, 'eth0', `${ADDR.lan4}/24`, `${ADDR.lan6}/64`);
+    this.run(wan, 'ip', ['route', 'add', 'default', 'via', ADDR.rtrWan4]);
+    this.run(wan, 'ip', ['-6', 'route', 'add', 'default', 'via', ADDR.rtrWan6]);
+    this.run(lan, 'ip', ['route', 'add', 'default', 'via', ADDR.rtrLan4]);
+    this.run(lan, 'ip', ['-6', 'route', 'add', 'default', 'via', ADDR.rtrLan6]);
+    this.sysctl(rtr, 'net.ipv4.ip_forward', '1');
+    this.sysctl(rtr, 'net.ipv6.conf.all.forwarding', '1');
+    if (this.opts.lan2) {
+      this.link(lan2, 'eth0', lan, 'eth1', 1280);
+      this.addr(lan, 'eth1', `${ADDR.lanToLan2_4}/24`, `${ADDR.lanToLan2_6}/64`);
+      this.addr(lan2, 'eth0', `${ADDR.lan2_4}/24`, `${ADDR.lan2_6}/64`);
+      this.run(lan2, 'ip', ['route', 'add', 'default', 'via', ADDR.lanToLan2_4]);
+      this.run(lan2, 'ip', ['-6', 'route', 'add', 'default', 'via', ADDR.lanToLan2_6]);
+      this.sysctl(lan, 'net.ipv4.ip_forward', '1');
+      this.sysctl(lan, 'net.ipv6.conf.all.forwarding', '1');
+      this.run(rtr, 'ip', ['route', 'add', '203.0.113.0/24', 'via', ADDR.lan4]);
+      this.run(rtr, 'ip', ['-6', 'route', 'add', '2001:db8:3::/64', 'via', ADDR.lan6]);
+    }
+  }
+
+  private link(nsA: string, devA: string, nsB: string, devB: string, mtu = 1500): void {
+    const tmpA = `tgA${process.pid % 100000}${devB}`.slice(0, 15);
+    const tmpB = `tgB${process.pid % 100000}${devB}`.slice(0, 15);
+    sh('ip', ['link', 'add', tmpA, 'mtu', String(mtu), 'type', 'veth', 'peer', 'name', tmpB, 'mtu', String(mtu)]);
+    sh('ip', ['link', 'set', tmpA, 'netns', nsA, 'name', devA]);
+    sh('ip', ['link', 'set', tmpB, 'netns', nsB, 'name', devB]);
+    this.run(nsA, 'ip', ['link', 'set', devA, 'up']);
+    this.run(nsB, 'ip', ['link', 'set', devB, 'up']);
+  }
+
+  private addr(ns: string, dev: string, a4: string, a6: string): void {
+    this.run(ns, 'ip', ['addr', 'add', a4, 'dev', dev]);
+    this.run(ns, 'ip', ['-6', 'addr', 'add', a6, 'dev', dev, 'nodad']);
+  }
+
+  sysctl(ns: string, key: string, value: string): void {
+    this.run(ns, 'sysctl', ['-qw', `${key}=${value}`]);
+  }
+
+  /** Runs a command in a namespace to completion; throws with its output if it fails. */
+  run(ns: string, cmd: string, args: readonly string[], timeoutMs = 60_000): string {
+    const r = this.exec(ns, cmd, args, timeoutMs);
+    if (r.code !== 0) throw new Error(`[${ns}] ${cmd} ${args.join(' ')} → exit ${r.code}\n${r.stderr}${r.stdout}`);
+    return r.stdout;
+  }
+
+  /** Runs a command in a namespace to completion and returns its exit code and output. */
+  exec(ns: string, cmd: string, args: readonly string[], timeoutMs = 60_000): ExecResult {
+    const r = spawnSync('ip', ['netns', 'exec', ns, cmd, ...args], {
+      encoding: 'utf8',
+      timeout: timeoutMs,
+      maxBuffer: 64 << 20,
+    });
+    return { code: r.status ?? -1, stdout: r.stdout ?? '', stderr: (r.stderr ?? '') + (r.error ? String(r.error) : '') };
+  }
+
+  /** Async variant of exec() for commands that run while the test does something else. */
+  execAsync(ns: string, cmd: string, args: readonly string[], timeoutMs = 60_000): Promise<ExecResult> {
+    const p = this.spawn(ns, cmd, args);
+    let stdout = '';
+    let stderr = '';
+    p.stdout?.on('data', (d: Buffer) => {
+      stdout += d.toString();
+    });
+    p.stderr?.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    const t = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
+    return new Promise((resolve) =>
+      p.once('close', (code) => {
+        clearTimeout(t);
+        resolve({ code: code ?? -1, stdout, stderr });
+      }),
+    );
+  }
+
+  /** Starts a long-running process in a namespace; it is killed at destroy(). */
+  spawn(ns: string, cmd: string, args: readonly string[]): ChildProcess {
+    const p = spawn('ip', ['netns', 'exec', ns, cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.children.add(p);
+    p.once('exit', () => this.children.delete(p));
+    return p;
+  }
+
+  /** Starts tunguard in rtr between wan0 and lan0. */
+  startTunguard(extra: readonly string[] = []): TunguardProcess {
+    const bin = join(REPO_ROOT, 'bin', 'tunguard');
+    const p = this.spawn(this.ns.rtr, process.execPath, [
+      bin,
+      'run',
+      '--wan',
+      'wan0',
+      '--lan',
+      'lan0',
+      '--state-dir',
+      this.stateDir,
+      ...extra,
+    ]);
+    this.tunguard = new TunguardProcess(p);
+    return this.tunguard;
+  }
+
+  /** tunguard's own counters, from the status file it rewrites every second. */
+  status(): { pid: number; counters: Record<string, number> } {
+    return JSON.parse(readFileSync(join(this.stateDir, 'status.json'), 'utf8'));
+  }
+
+  /** The kernel's counters of a device in a namespace (proof that traffic crossed it). */
+  devStats(ns: string, dev: string): { rxPackets: number; txPackets: number } {
+    const out = this.run(ns, 'cat', [`/sys/class/net/${dev}/statistics/rx_packets`, `/sys/class/net/${dev}/statistics/tx_packets`]);
+    const [rx, tx] = out.trim().split('\n').map(Number);
+    return { rxPackets: rx, txPackets: tx };
+  }
+
+  /** Tears everything down; safe to call twice and after a failure. */
+  destroy(): void {
+    for (const p of this.children) p.kill('SIGKILL');
+    this.children.clear();
+    for (const n of Object.values(this.ns)) {
+      spawnSync('ip', ['netns', 'pids', n], { encoding: 'utf8' })
+        .stdout?.split('\n')
+        .filter(Boolean)
+        .forEach((pid) => spawnSync('kill', ['-9', pid]));
+      spawnSync('ip', ['netns', 'del', n]);
+    }
+    rmSync(this.stateDir, { recursive: true, force: true });
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** A real HTTP file server (node:http) to run inside a namespace. */
+export const HTTP_SERVER_JS = `
+const http = require('node:http'), fs = require('node:fs'), path = require('node:path');
+const [root, port, ...hosts] = process.argv.slice(1);
+for (const host of hosts) {
+  http.createServer((req, res) => {
+    const f = path.join(root, path.basename(decodeURIComponent(req.url.split('?')[0])));
+    fs.stat(f, (err, st) => {
+      if (err || !st.isFile()) { res.writeHead(404); res.end('not found\\n'); return; }
+      res.writeHead(200, { 'content-length': st.size, 'content-type': 'application/octet-stream' });
+      fs.createReadStream(f).pipe(res);
+    });
+  }).listen(Number(port), host, () => console.log('listening ' + host));
+}
+`;
+
+/** Starts the HTTP server in `ns` serving `root` on the given addresses; waits until it listens. */
+export async function startHttpServer(lab: Lab, ns: string, root: string, port: number, hosts: string[]): Promise<void> {
+  const p = lab.spawn(ns, process.execPath, ['-e', HTTP_SERVER_JS, root, String(port), ...hosts]);
+  let out = '';
+  p.stdout?.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  const t0 = Date.now();
+  while ((out.match(/listening/g) ?? []).length < hosts.length) {
+    if (p.exitCode !== null) throw new Error(`http server exited: ${out}`);
+    if (Date.now() - t0 > 10_000) throw new Error('http server did not start');
+    await sleep(20);
+  }
+}
+
+export function makeTempDir(prefix: string): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}

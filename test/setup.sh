@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs what the build, the tests, the lab and the demo need (Debian, as root). Idempotent and
+# quick when everything is there: apt runs only for missing tools. Fails loudly, never skips.
+set -euo pipefail
+
+# tool → Debian package
+declare -A NEED=(
+  [ip]=iproute2 [tc]=iproute2 [ping]=iputils-ping [curl]=curl [iperf3]=iperf3 [hping3]=hping3
+  [nmap]=nmap [tcpdump]=tcpdump [nft]=nftables [python3]=python3 [make]=make [g++]=g++
+  [sha256sum]=coreutils [sysctl]=procps
+)
+missing=()
+for tool in "${!NEED[@]}"; do
+  command -v "$tool" >/dev/null 2>&1 || missing+=("${NEED[$tool]}")
+done
+if ((${#missing[@]})); then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "setup: missing packages: ${missing[*]} (run as root, or: apt-get install -y ${missing[*]})" >&2
+    exit 1
+  fi
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends $(printf '%s\n' "${missing[@]}" | sort -u) >/dev/null
+fi
+[[ -e /dev/net/tun ]] || { echo "setup: /dev/net/tun is missing (modprobe tun)" >&2; exit 1; }
