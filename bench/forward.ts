@@ -87,7 +87,7 @@ async function main(): Promise<void> {
     lab.spawn(lab.ns.lan, 'iperf3', ['-s']);
     const rrSrv = lab.spawn(lab.ns.lan, process.execPath, ['-e', RR_SERVER, ADDR.lan4]);
     await new Promise<void>((r) => rrSrv.stdout?.once('data', () => r()));
-    lab.run(lab.ns.wan, 'sh', ['-c', `for i in $(seq 50); do iperf3 -c ${ADDR.lan4} -t 0.1 >/dev/null 2>&1 && exit 0; sleep 0.1; done; exit 1`]);
+    lab.waitIperf(ADDR.lan4);
     for (let r = 0; r < ROUNDS; r++) {
       results.kernel.push(await measure(lab));
       const tg = lab.startTunguard(values['spin-us'] ? ['--spin-us', values['spin-us']] : []);

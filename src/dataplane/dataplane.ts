@@ -46,7 +46,7 @@ export class Dataplane extends EventEmitter {
     const stageNames = opts.stages ?? DEFAULT_STAGES;
     this.layout = pipelineLayout(buildStages(stageNames));
     this.countersSab = new SharedArrayBuffer(this.layout.bytesFor(opts.queues));
-    this.tun = openTun(opts);
+    this.tun = openTun({ ...opts, name: opts.tunName });
   }
 
   /** Opens the device and starts the workers; resolves when every worker is polling its queue. */

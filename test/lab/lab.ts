@@ -2,7 +2,7 @@
 // real veth links, IPv4 + IPv6 from documentation ranges, tunguard running in rtr. Everything it
 // makes is named with the `tgl-` prefix so leftovers of a crashed run can be found and removed.
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -277,6 +277,51 @@ export class Lab {
   /** tunguard's own counters, from the status file it rewrites every second. */
   status(): { pid: number; counters: Record<string, number> } {
     return JSON.parse(readFileSync(join(this.stateDir, 'status.json'), 'utf8'));
+  }
+
+  /** status() once the file has been rewritten after this call (counters are at most 1 s old). */
+  async freshStatus(): Promise<{ pid: number; counters: Record<string, number> }> {
+    const file = join(this.stateDir, 'status.json');
+    const t0 = statSync(file).mtimeMs;
+    for (let i = 0; i < 40 && statSync(file).mtimeMs === t0; i++) await sleep(50);
+    return this.status();
+  }
+
+  /** Waits until an iperf3 server answers (a 1 KiB test). */
+  waitIperf(host: string, port = 5201): void {
+    this.run(this.ns.wan, 'sh', [
+      '-c',
+      `for i in $(seq 50); do iperf3 -c ${host} -p ${port} -n 1K >/dev/null 2>&1 && exit 0; sleep 0.1; done; exit 1`,
+    ]);
+  }
+
+  /** Drops `pct` % of the packets a host sends and receives (nft numgen); returns the undo. */
+  impairLoss(ns: string, pct: number): () => void {
+    const file = join(this.stateDir, `impair-${ns}.nft`);
+    const drop = `numgen random mod 1000 < ${Math.round(pct * 10)} drop`;
+    writeFileSync(
+      file,
+      `table inet tglimpair {
+        chain in { type filter hook input priority -300; ${drop}; }
+        chain out { type filter hook output priority -300; ${drop}; }
+      }\n`,
+    );
+    this.run(ns, 'nft', ['-f', file], 10_000);
+    return () => void this.exec(ns, 'nft', ['delete', 'table', 'inet', 'tglimpair']);
+  }
+
+  /**
+   * Reorders what leaves `dev`: HTB sends every other packet (odd IPv4 id; for IPv6 bit 2 of the TCP
+   * sequence number) through a slow class, so the fast ones overtake them. Returns the undo.
+   */
+  impairReorder(ns: string, dev: string): () => void {
+    const tc = (args: string) => this.run(ns, 'tc', args.split(' '));
+    tc(`qdisc add dev ${dev} root handle 1: htb default 10`);
+    tc(`class add dev ${dev} parent 1: classid 1:10 htb rate 10gbit`);
+    tc(`class add dev ${dev} parent 1: classid 1:20 htb rate 300mbit`);
+    tc(`filter add dev ${dev} parent 1: protocol ip prio 1 u32 match u16 0x0001 0x0001 at 4 flowid 1:20`);
+    tc(`filter add dev ${dev} parent 1: protocol ipv6 prio 2 u32 match u32 0x00000004 0x00000004 at 44 flowid 1:20`);
+    return () => void this.exec(ns, 'tc', ['qdisc', 'del', 'dev', dev, 'root']);
   }
 
   /** The kernel's counters of a device in a namespace (proof that traffic crossed it). */
