@@ -67,7 +67,9 @@ async function measure(lab: Lab, pid?: number): Promise<Metrics> {
   const rtts = [...pingOut.matchAll(/time=([\d.]+) ms/g)].map((x) => Number(x[1]) * 1000);
   m.ping_p50_us = pct(rtts, 50);
   m.ping_p99_us = pct(rtts, 99);
-  const rr = JSON.parse(lab.run(lab.ns.wan, process.execPath, ['-e', RR_CLIENT, ADDR.lan4, String(RR)])) as number[];
+  const rr = JSON.parse(
+    lab.run(lab.ns.wan, process.execPath, ['-e', RR_CLIENT, ADDR.lan4, String(RR)]),
+  ) as number[];
   m.tcp_rr_p50_us = pct(rr.slice(10), 50);
   m.tcp_rr_p99_us = pct(rr.slice(10), 99);
   if (pid) {
@@ -105,7 +107,11 @@ async function main(): Promise<void> {
   if (tunPackets < 10_000) throw new Error(`only ${tunPackets} packets crossed tg0: tunguard was bypassed`);
   const median = (ms: Metrics[]) => {
     const out: Metrics = {};
-    for (const k of Object.keys(ms[0])) out[k] = pct(ms.map((x) => x[k]), 50);
+    for (const k of Object.keys(ms[0]))
+      out[k] = pct(
+        ms.map((x) => x[k]),
+        50,
+      );
     return out;
   };
   const k = median(results.kernel);
@@ -121,14 +127,30 @@ async function main(): Promise<void> {
     tcp_rr_p99_us: t.tcp_rr_p99_us - k.tcp_rr_p99_us,
   };
   const rows = Object.keys(t).map((key) => [key, k[key], t[key], ratios[key.replace('_gbps', '')]]);
-  console.log(`bench/forward: ${SECONDS}s per iperf3 run, ${ROUNDS} round(s), ${PINGS} pings, ${RR} TCP round trips`);
-  console.log(`${'metric'.padEnd(22)}${'kernel'.padStart(12)}${'tunguard'.padStart(12)}${'ratio'.padStart(8)}`);
+  console.log(
+    `bench/forward: ${SECONDS}s per iperf3 run, ${ROUNDS} round(s), ${PINGS} pings, ${RR} TCP round trips`,
+  );
+  console.log(
+    `${'metric'.padEnd(22)}${'kernel'.padStart(12)}${'tunguard'.padStart(12)}${'ratio'.padStart(8)}`,
+  );
   for (const [key, kv, tv, ratio] of rows) {
     const f = (x: unknown) => (typeof x === 'number' && Number.isFinite(x) ? x.toFixed(2) : '-');
     console.log(`${String(key).padEnd(22)}${f(kv).padStart(12)}${f(tv).padStart(12)}${f(ratio).padStart(8)}`);
   }
-  for (const [key, v] of Object.entries(added)) console.log(`added ${key.padEnd(16)}${v.toFixed(1).padStart(12)} us`);
-  console.log(JSON.stringify({ bench: 'forward', seconds: SECONDS, rounds: ROUNDS, tunPackets, kernel: k, tunguard: t, ratios, added }));
+  for (const [key, v] of Object.entries(added))
+    console.log(`added ${key.padEnd(16)}${v.toFixed(1).padStart(12)} us`);
+  console.log(
+    JSON.stringify({
+      bench: 'forward',
+      seconds: SECONDS,
+      rounds: ROUNDS,
+      tunPackets,
+      kernel: k,
+      tunguard: t,
+      ratios,
+      added,
+    }),
+  );
 }
 
 main().catch((err) => {

@@ -4,8 +4,14 @@ import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DATAPLANE_DEFAULTS, Dataplane } from '../dataplane/dataplane.js';
+import {
+  checkSteering,
+  interfaceMtu,
+  STEERING_DEFAULTS,
+  setupSteering,
+  teardownSteering,
+} from '../netcfg/steering.js';
 import { offloadNames } from '../tun/device.js';
-import { checkSteering, interfaceMtu, STEERING_DEFAULTS, setupSteering, teardownSteering } from '../netcfg/steering.js';
 import { UsageError } from './usage.js';
 
 export const RUN_HELP = `usage: tunguard run --wan <dev> --lan <dev> [options]
@@ -51,7 +57,9 @@ export async function runCommand(argv: string[]): Promise<number> {
   if (!v.lan || v.lan.length === 0) throw new UsageError('--lan is required', RUN_HELP);
   if (v.config !== undefined) {
     // The UCI configuration is loaded by the control plane; until then, refuse rather than ignore it.
-    const { loadConfigFile } = await import('../config/index.js').catch(() => ({ loadConfigFile: undefined }));
+    const { loadConfigFile } = await import('../config/index.js').catch(() => ({
+      loadConfigFile: undefined,
+    }));
     if (!loadConfigFile) throw new UsageError('--config is not supported by this build', RUN_HELP);
     try {
       loadConfigFile(v.config);
@@ -73,7 +81,8 @@ export async function runCommand(argv: string[]): Promise<number> {
   const spinUs = intFlag(v['spin-us'], 'spin-us', DATAPLANE_DEFAULTS.spinUs, 0, 100_000);
   const statusInterval = intFlag(v['status-interval'], 'status-interval', 1, 0, 3600);
   const stateDir = v['state-dir'] ?? '/var/run/tunguard';
-  if (!/^[\w.-]{1,15}$/.test(steering.tun)) throw new UsageError(`--tun: bad device name '${steering.tun}'`, RUN_HELP);
+  if (!/^[\w.-]{1,15}$/.test(steering.tun))
+    throw new UsageError(`--tun: bad device name '${steering.tun}'`, RUN_HELP);
 
   try {
     checkSteering(steering); // unknown interfaces fail before anything is changed
@@ -113,7 +122,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     const tmp = `${statusFile}.tmp`;
     writeFileSync(
       tmp,
-      `${JSON.stringify({ pid: process.pid, tun: dp.tun.name, uptimeSeconds: (Date.now() - dp.startedAt) / 1000, counters: dp.counters() })}\n`,
+      `${JSON.stringify({ pid: process.pid, tun: dp.tun.name, uptimeSeconds: (Date.now() - dp.startedAt) / 1000, counters: dp.counters(), perWorker: dp.workerCounters() })}\n`,
     );
     renameSync(tmp, statusFile);
   };

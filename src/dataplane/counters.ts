@@ -48,6 +48,12 @@ export class CounterLayout {
     return new Float64Array(sab, worker * this.names.length * 8, this.names.length);
   }
 
+  /** One worker's slice as name → value. */
+  workerSnapshot(sab: SharedArrayBuffer, worker: number): Record<string, number> {
+    const s = this.slice(sab, worker);
+    return Object.fromEntries(this.names.map((n, i) => [n, s[i]]));
+  }
+
   /** Sum of all worker slices as name → value (main thread; allocation is fine here). */
   snapshot(sab: SharedArrayBuffer, workers: number): Record<string, number> {
     const out: Record<string, number> = {};

@@ -80,7 +80,10 @@ export class Dataplane extends EventEmitter {
         spinUs: this.opts.spinUs,
         stages,
       };
-      const w = new Worker(new URL('./worker.js', import.meta.url), { workerData: init, name: `dataplane-${index}` });
+      const w = new Worker(new URL('./worker.js', import.meta.url), {
+        workerData: init,
+        name: `dataplane-${index}`,
+      });
       this.workers.push(w);
       return new Promise<void>((resolve, reject) => {
         w.once('message', () => resolve());
@@ -89,7 +92,8 @@ export class Dataplane extends EventEmitter {
           if (!this.stopping) this.emit('error', err);
         });
         w.once('exit', (code) => {
-          if (!this.stopping) this.emit('error', new Error(`dataplane worker ${index} exited with code ${code}`));
+          if (!this.stopping)
+            this.emit('error', new Error(`dataplane worker ${index} exited with code ${code}`));
         });
       });
     });
@@ -98,6 +102,10 @@ export class Dataplane extends EventEmitter {
 
   counters(): Record<string, number> {
     return this.layout.snapshot(this.countersSab, this.tun.fds.length);
+  }
+
+  workerCounters(): Record<string, number>[] {
+    return this.tun.fds.map((_, i) => this.layout.workerSnapshot(this.countersSab, i));
   }
 
   /** Stops the workers, then closes the queues: the device (and its routes) vanish with the last fd. */

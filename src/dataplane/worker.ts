@@ -4,7 +4,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { TunQueue } from '../tun/device.js';
 import { Batch } from '../tun/packet-io.js';
-import { pipelineLayout, Pipeline } from './pipeline.js';
+import { Pipeline, pipelineLayout } from './pipeline.js';
 import { buildStages } from './stages/index.js';
 import { Control, type WorkerInit } from './worker-protocol.js';
 

@@ -10,7 +10,8 @@ export function ip(args: readonly string[]): string {
     return execFileSync('ip', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   } catch (err) {
     const e = err as NodeJS.ErrnoException & { stderr?: string };
-    if (e.code === 'ENOENT') throw new NetcfgError("the 'ip' command (iproute2, ip-full on OpenWrt) is missing");
+    if (e.code === 'ENOENT')
+      throw new NetcfgError("the 'ip' command (iproute2, ip-full on OpenWrt) is missing");
     const detail = (e.stderr ?? '').toString().trim() || e.message;
     throw new NetcfgError(`ip ${args.join(' ')}: ${detail}`);
   }

@@ -49,7 +49,8 @@ export function removeRules(o: Pick<SteeringOptions, 'table' | 'ipv6'>): number 
   let removed = 0;
   for (const fam of o.ipv6 ? [['-4'], ['-6']] : [['-4']]) {
     // A crashed run may have left several; `ip rule del lookup T` removes one per call.
-    for (let guard = 0; guard < 64 && ipTry([...fam, 'rule', 'del', 'lookup', String(o.table)]); guard++) removed++;
+    for (let guard = 0; guard < 64 && ipTry([...fam, 'rule', 'del', 'lookup', String(o.table)]); guard++)
+      removed++;
   }
   return removed;
 }
@@ -66,7 +67,9 @@ export function setupSteering(o: SteeringOptions): string {
   // max(all, dev), so 2 here is loose whatever 'all' says.
   writeSysctl(`net.ipv4.conf.${o.tun}.rp_filter`, '2');
   if (readSysctl('net.ipv4.ip_forward') !== '1')
-    process.emitWarning('net.ipv4.ip_forward is 0: the router does not forward IPv4; tunguard will not change that');
+    process.emitWarning(
+      'net.ipv4.ip_forward is 0: the router does not forward IPv4; tunguard will not change that',
+    );
   if (o.ipv6) {
     writeSysctl(`net.ipv6.conf.${o.tun}.disable_ipv6`, '0');
     if (readSysctl('net.ipv6.conf.all.forwarding') !== '1')

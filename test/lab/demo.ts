@@ -19,7 +19,9 @@ async function main(): Promise<void> {
   process.once('SIGTERM', stop);
   let ticker: NodeJS.Timeout | undefined;
   try {
-    console.log(`lab: wan ${ADDR.wan4} / ${ADDR.wan6}  ─  rtr (tunguard)  ─  lan ${ADDR.lan4} / ${ADDR.lan6}`);
+    console.log(
+      `lab: wan ${ADDR.wan4} / ${ADDR.wan6}  ─  rtr (tunguard)  ─  lan ${ADDR.lan4} / ${ADDR.lan6}`,
+    );
     const root = makeTempDir('tunguard-demo-');
     const data = randomBytes(32 << 20);
     writeFileSync(join(root, 'file.bin'), data);
@@ -41,17 +43,30 @@ async function main(): Promise<void> {
     const steps: [string, string, string[]][] = [
       ['ping v4 wan → lan', lab.ns.wan, ['ping', '-c', '5', '-i', '0.2', ADDR.lan4]],
       ['ping v6 lan → wan', lab.ns.lan, ['ping', '-c', '5', '-i', '0.2', ADDR.wan6]],
-      ['HTTP download v4 (32 MiB)', lab.ns.wan, ['sh', '-c', `curl -sS http://${ADDR.lan4}:8080/file.bin | sha256sum`]],
-      ['HTTP download v6 (32 MiB)', lab.ns.wan, ['sh', '-c', `curl -gsS http://[${ADDR.lan6}]:8080/file.bin | sha256sum`]],
+      [
+        'HTTP download v4 (32 MiB)',
+        lab.ns.wan,
+        ['sh', '-c', `curl -sS http://${ADDR.lan4}:8080/file.bin | sha256sum`],
+      ],
+      [
+        'HTTP download v6 (32 MiB)',
+        lab.ns.wan,
+        ['sh', '-c', `curl -gsS http://[${ADDR.lan6}]:8080/file.bin | sha256sum`],
+      ],
       ['iperf3 TCP wan → lan, 3 s', lab.ns.wan, ['iperf3', '-c', ADDR.lan4, '-t', '3']],
-      ['iperf3 UDP lan → wan, 2 s', lab.ns.wan, ['iperf3', '-c', ADDR.lan4, '-u', '-b', '100M', '-t', '2', '-R']],
+      [
+        'iperf3 UDP lan → wan, 2 s',
+        lab.ns.wan,
+        ['iperf3', '-c', ADDR.lan4, '-u', '-b', '100M', '-t', '2', '-R'],
+      ],
     ];
     for (const [title, ns, [cmd, ...args]] of steps) {
       console.log(`\n== ${title}`);
       const r = await lab.execAsync(ns, cmd, args, 60_000);
       const tail = (r.stdout + r.stderr).trim().split('\n').slice(-3).join('\n');
       console.log(tail);
-      if (cmd === 'sh') console.log(r.stdout.startsWith(sha) ? 'sha256 matches the served file' : 'sha256 MISMATCH');
+      if (cmd === 'sh')
+        console.log(r.stdout.startsWith(sha) ? 'sha256 matches the served file' : 'sha256 MISMATCH');
       await sleep(1100);
     }
     clearInterval(ticker);

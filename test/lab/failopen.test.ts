@@ -78,6 +78,26 @@ describe('fail-open', () => {
     expect(await tg.stop()).toBe(0);
   });
 
+  it('runs several TUN queues, one worker each, and the flows spread over them', async () => {
+    const tg = lab.startTunguard(['--queues', '2']);
+    await tg.ready();
+    expect(tg.output).toMatch(/queues 2/);
+    const srv = lab.spawn(lab.ns.lan, 'iperf3', ['-s', '-p', '5202']);
+    try {
+      lab.waitIperf(ADDR.lan4, 5202);
+      const out = JSON.parse(
+        lab.run(lab.ns.wan, 'iperf3', ['-c', ADDR.lan4, '-p', '5202', '-P', '8', '-t', '1', '-J']),
+      );
+      expect(out.end.sum_received.bytes).toBeGreaterThan(10 << 20);
+    } finally {
+      srv.kill();
+    }
+    const st = await lab.freshStatus();
+    expect(st.perWorker).toHaveLength(2);
+    for (const w of st.perWorker) expect(w.rx_packets).toBeGreaterThan(100);
+    expect(await tg.stop()).toBe(0);
+  });
+
   it('refuses clearly: unknown interface, bad flags', () => {
     const bin = join(process.cwd(), 'bin', 'tunguard');
     const bad = lab.exec(lab.ns.rtr, process.execPath, [bin, 'run', '--wan', 'nope0', '--lan', 'lan0']);
@@ -86,7 +106,16 @@ describe('fail-open', () => {
     const usage = lab.exec(lab.ns.rtr, process.execPath, [bin, 'run', '--wan', 'wan0']);
     expect(usage.code).toBe(2);
     expect(usage.stderr).toMatch(/--lan is required/);
-    const flag = lab.exec(lab.ns.rtr, process.execPath, [bin, 'run', '--wan', 'wan0', '--lan', 'lan0', '--queues', 'x']);
+    const flag = lab.exec(lab.ns.rtr, process.execPath, [
+      bin,
+      'run',
+      '--wan',
+      'wan0',
+      '--lan',
+      'lan0',
+      '--queues',
+      'x',
+    ]);
     expect(flag.code).toBe(2);
   });
 });

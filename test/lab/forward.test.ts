@@ -27,7 +27,10 @@ afterAll(async () => {
 
 /** Downloads big.bin from the LAN server into the wan namespace and returns its sha256. */
 function fetchSha(url: string, extra: string[] = []): string {
-  const out = lab.run(lab.ns.wan, 'sh', ['-c', `curl -gsS --fail --max-time 60 ${extra.join(' ')} '${url}' | sha256sum`]);
+  const out = lab.run(lab.ns.wan, 'sh', [
+    '-c',
+    `curl -gsS --fail --max-time 60 ${extra.join(' ')} '${url}' | sha256sum`,
+  ]);
   return out.split(' ')[0];
 }
 
@@ -107,9 +110,16 @@ describe('forwarding through tunguard', () => {
   it('keeps a transfer bit-exact under loss and reordering', () => {
     // This kernel has no netem: loss comes from nft numgen drops at both hosts, reordering from an
     // HTB split on rtr's LAN side (alternate packets through a slow class overtake each other).
-    const ofo = () => Number(lab.run(lab.ns.wan, 'nstat', ['-az', 'TcpExtTCPOFOQueue']).match(/TcpExtTCPOFOQueue\s+(\d+)/)?.[1]);
+    const ofo = () =>
+      Number(
+        lab.run(lab.ns.wan, 'nstat', ['-az', 'TcpExtTCPOFOQueue']).match(/TcpExtTCPOFOQueue\s+(\d+)/)?.[1],
+      );
     const ofoBefore = ofo();
-    const undo = [lab.impairLoss(lab.ns.wan, 1), lab.impairLoss(lab.ns.lan, 1), lab.impairReorder(lab.ns.rtr, 'lan0')];
+    const undo = [
+      lab.impairLoss(lab.ns.wan, 1),
+      lab.impairLoss(lab.ns.lan, 1),
+      lab.impairReorder(lab.ns.rtr, 'lan0'),
+    ];
     try {
       expect(fetchSha(`http://${ADDR.lan4}:8080/big.bin`)).toBe(fileSha);
       expect(fetchSha(`http://[${ADDR.lan6}]:8080/big.bin`)).toBe(fileSha);
@@ -124,10 +134,35 @@ describe('forwarding through tunguard', () => {
     // lan2 sits behind lan on a 1280-byte link: lan (a router) answers the too-big packets, and
     // its ICMP error crosses tunguard on the way back to wan.
     const icmpBefore = (await lab.freshStatus()).counters.icmp;
-    const r4 = lab.exec(lab.ns.wan, 'ping', ['-c', '2', '-i', '0.3', '-W', '1', '-M', 'do', '-s', '1400', ADDR.lan2_4]);
+    const r4 = lab.exec(lab.ns.wan, 'ping', [
+      '-c',
+      '2',
+      '-i',
+      '0.3',
+      '-W',
+      '1',
+      '-M',
+      'do',
+      '-s',
+      '1400',
+      ADDR.lan2_4,
+    ]);
     expect(r4.stdout + r4.stderr).toMatch(/mtu ?= ?1280/i);
     expect(lab.run(lab.ns.wan, 'ip', ['route', 'get', ADDR.lan2_4])).toMatch(/mtu 1280/);
-    const r6 = lab.exec(lab.ns.wan, 'ping', ['-6', '-c', '2', '-i', '0.3', '-W', '1', '-M', 'do', '-s', '1400', ADDR.lan2_6]);
+    const r6 = lab.exec(lab.ns.wan, 'ping', [
+      '-6',
+      '-c',
+      '2',
+      '-i',
+      '0.3',
+      '-W',
+      '1',
+      '-M',
+      'do',
+      '-s',
+      '1400',
+      ADDR.lan2_6,
+    ]);
     expect(r6.stdout + r6.stderr).toMatch(/mtu ?= ?1280|too big/i);
     expect(lab.run(lab.ns.wan, 'ip', ['-6', 'route', 'get', ADDR.lan2_6])).toMatch(/mtu 1280/);
     // Smaller packets then get through with the learned MTU.

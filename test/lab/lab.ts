@@ -63,18 +63,20 @@ function sh(cmd: string, args: readonly string[]): string {
   return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
+/** Kills what still runs inside a namespace (or it lingers), then deletes it. */
+function deleteNamespace(name: string): void {
+  const pids = spawnSync('ip', ['netns', 'pids', name], { encoding: 'utf8' }).stdout ?? '';
+  for (const pid of pids.split('\n').filter(Boolean)) spawnSync('kill', ['-9', pid]);
+  spawnSync('ip', ['netns', 'del', name]);
+}
+
 /** Removes every namespace left by an earlier (crashed) run. */
 export function cleanLeftovers(): void {
   const list = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout ?? '';
   for (const line of list.split('\n')) {
     const name = line.split(' ')[0];
     if (name.startsWith(NS_PREFIX)) {
-      // Kill what still runs inside first, or the namespace lingers.
-      spawnSync('ip', ['netns', 'pids', name], { encoding: 'utf8' })
-        .stdout?.split('\n')
-        .filter(Boolean)
-        .forEach((pid) => spawnSync('kill', ['-9', pid]));
-      spawnSync('ip', ['netns', 'del', name]);
+      deleteNamespace(name);
     }
   }
 }
@@ -106,8 +108,10 @@ export class TunguardProcess {
   async ready(timeoutMs = 15_000): Promise<void> {
     const t0 = Date.now();
     while (!this.output.includes('steering up')) {
-      if (this.proc.exitCode !== null) throw new Error(`tunguard exited (${this.proc.exitCode}):\n${this.output}`);
-      if (Date.now() - t0 > timeoutMs) throw new Error(`tunguard not ready after ${timeoutMs} ms:\n${this.output}`);
+      if (this.proc.exitCode !== null)
+        throw new Error(`tunguard exited (${this.proc.exitCode}):\n${this.output}`);
+      if (Date.now() - t0 > timeoutMs)
+        throw new Error(`tunguard not ready after ${timeoutMs} ms:\n${this.output}`);
       await sleep(20);
     }
   }
@@ -124,6 +128,12 @@ export class TunguardProcess {
   wait(): Promise<number | null> {
     return this.exited;
   }
+}
+
+export interface TunguardStatus {
+  pid: number;
+  counters: Record<string, number>;
+  perWorker: Record<string, number>[];
 }
 
 export class Lab {
@@ -195,7 +205,20 @@ export class Lab {
   private link(nsA: string, devA: string, nsB: string, devB: string, mtu = 1500): void {
     const tmpA = `tgA${process.pid % 100000}${devB}`.slice(0, 15);
     const tmpB = `tgB${process.pid % 100000}${devB}`.slice(0, 15);
-    sh('ip', ['link', 'add', tmpA, 'mtu', String(mtu), 'type', 'veth', 'peer', 'name', tmpB, 'mtu', String(mtu)]);
+    sh('ip', [
+      'link',
+      'add',
+      tmpA,
+      'mtu',
+      String(mtu),
+      'type',
+      'veth',
+      'peer',
+      'name',
+      tmpB,
+      'mtu',
+      String(mtu),
+    ]);
     sh('ip', ['link', 'set', tmpA, 'netns', nsA, 'name', devA]);
     sh('ip', ['link', 'set', tmpB, 'netns', nsB, 'name', devB]);
     this.run(nsA, 'ip', ['link', 'set', devA, 'up']);
@@ -214,7 +237,8 @@ export class Lab {
   /** Runs a command in a namespace to completion; throws with its output if it fails. */
   run(ns: string, cmd: string, args: readonly string[], timeoutMs = 60_000): string {
     const r = this.exec(ns, cmd, args, timeoutMs);
-    if (r.code !== 0) throw new Error(`[${ns}] ${cmd} ${args.join(' ')} → exit ${r.code}\n${r.stderr}${r.stdout}`);
+    if (r.code !== 0)
+      throw new Error(`[${ns}] ${cmd} ${args.join(' ')} → exit ${r.code}\n${r.stderr}${r.stdout}`);
     return r.stdout;
   }
 
@@ -225,7 +249,11 @@ export class Lab {
       timeout: timeoutMs,
       maxBuffer: 64 << 20,
     });
-    return { code: r.status ?? -1, stdout: r.stdout ?? '', stderr: (r.stderr ?? '') + (r.error ? String(r.error) : '') };
+    return {
+      code: r.status ?? -1,
+      stdout: r.stdout ?? '',
+      stderr: (r.stderr ?? '') + (r.error ? String(r.error) : ''),
+    };
   }
 
   /** Async variant of exec() for commands that run while the test does something else. */
@@ -275,12 +303,12 @@ export class Lab {
   }
 
   /** tunguard's own counters, from the status file it rewrites every second. */
-  status(): { pid: number; counters: Record<string, number> } {
+  status(): TunguardStatus {
     return JSON.parse(readFileSync(join(this.stateDir, 'status.json'), 'utf8'));
   }
 
   /** status() once the file has been rewritten after this call (counters are at most 1 s old). */
-  async freshStatus(): Promise<{ pid: number; counters: Record<string, number> }> {
+  async freshStatus(): Promise<TunguardStatus> {
     const file = join(this.stateDir, 'status.json');
     const t0 = statSync(file).mtimeMs;
     for (let i = 0; i < 40 && statSync(file).mtimeMs === t0; i++) await sleep(50);
@@ -320,13 +348,18 @@ export class Lab {
     tc(`class add dev ${dev} parent 1: classid 1:10 htb rate 10gbit`);
     tc(`class add dev ${dev} parent 1: classid 1:20 htb rate 300mbit`);
     tc(`filter add dev ${dev} parent 1: protocol ip prio 1 u32 match u16 0x0001 0x0001 at 4 flowid 1:20`);
-    tc(`filter add dev ${dev} parent 1: protocol ipv6 prio 2 u32 match u32 0x00000004 0x00000004 at 44 flowid 1:20`);
+    tc(
+      `filter add dev ${dev} parent 1: protocol ipv6 prio 2 u32 match u32 0x00000004 0x00000004 at 44 flowid 1:20`,
+    );
     return () => void this.exec(ns, 'tc', ['qdisc', 'del', 'dev', dev, 'root']);
   }
 
   /** The kernel's counters of a device in a namespace (proof that traffic crossed it). */
   devStats(ns: string, dev: string): { rxPackets: number; txPackets: number } {
-    const out = this.run(ns, 'cat', [`/sys/class/net/${dev}/statistics/rx_packets`, `/sys/class/net/${dev}/statistics/tx_packets`]);
+    const out = this.run(ns, 'cat', [
+      `/sys/class/net/${dev}/statistics/rx_packets`,
+      `/sys/class/net/${dev}/statistics/tx_packets`,
+    ]);
     const [rx, tx] = out.trim().split('\n').map(Number);
     return { rxPackets: rx, txPackets: tx };
   }
@@ -335,13 +368,7 @@ export class Lab {
   destroy(): void {
     for (const p of this.children) p.kill('SIGKILL');
     this.children.clear();
-    for (const n of Object.values(this.ns)) {
-      spawnSync('ip', ['netns', 'pids', n], { encoding: 'utf8' })
-        .stdout?.split('\n')
-        .filter(Boolean)
-        .forEach((pid) => spawnSync('kill', ['-9', pid]));
-      spawnSync('ip', ['netns', 'del', n]);
-    }
+    for (const n of Object.values(this.ns)) deleteNamespace(n);
     rmSync(this.stateDir, { recursive: true, force: true });
   }
 }
@@ -367,7 +394,13 @@ for (const host of hosts) {
 `;
 
 /** Starts the HTTP server in `ns` serving `root` on the given addresses; waits until it listens. */
-export async function startHttpServer(lab: Lab, ns: string, root: string, port: number, hosts: string[]): Promise<void> {
+export async function startHttpServer(
+  lab: Lab,
+  ns: string,
+  root: string,
+  port: number,
+  hosts: string[],
+): Promise<void> {
   const p = lab.spawn(ns, process.execPath, ['-e', HTTP_SERVER_JS, root, String(port), ...hosts]);
   let out = '';
   p.stdout?.on('data', (d: Buffer) => {

@@ -35,7 +35,9 @@ describe('malformed input', () => {
       .filter(([k]) => k.startsWith('malformed_'))
       .reduce((s, [k, v]) => s + v - (before[k] ?? 0), 0);
     const rx = after.rx_packets - before.rx_packets;
-    console.log(`injected ${sent}, read ${rx}, malformed ${malformed}, tx_errors ${after.tx_errors - before.tx_errors}`);
+    console.log(
+      `injected ${sent}, read ${rx}, malformed ${malformed}, tx_errors ${after.tx_errors - before.tx_errors}`,
+    );
     // Most injected packets are broken; every one read is either counted malformed or classified.
     expect(malformed).toBeGreaterThan(rx * 0.3);
     expect(after.ipv4 + after.ipv6 - before.ipv4 - before.ipv6 + malformed).toBe(rx);
