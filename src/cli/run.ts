@@ -12,6 +12,7 @@ import {
   teardownSteering,
 } from '../netcfg/steering.js';
 import { offloadNames } from '../tun/device.js';
+import { ConfigError, defaultConfig, loadConfigFile, type TunguardConfig } from '../config/index.js';
 import { UsageError } from './usage.js';
 
 export const RUN_HELP = `usage: tunguard run --wan <dev> --lan <dev> [options]
@@ -53,34 +54,32 @@ export async function runCommand(argv: string[]): Promise<number> {
     process.stdout.write(RUN_HELP);
     return 0;
   }
-  if (!v.wan) throw new UsageError('--wan is required', RUN_HELP);
-  if (!v.lan || v.lan.length === 0) throw new UsageError('--lan is required', RUN_HELP);
-  if (v.config !== undefined) {
-    // The UCI configuration is loaded by the control plane; until then, refuse rather than ignore it.
-    const { loadConfigFile } = await import('../config/index.js').catch(() => ({
-      loadConfigFile: undefined,
-    }));
-    if (!loadConfigFile) throw new UsageError('--config is not supported by this build', RUN_HELP);
-    try {
-      loadConfigFile(v.config);
-    } catch (err) {
-      process.stderr.write(`tunguard: ${(err as Error).message}\n`);
-      return 2;
-    }
+  // The UCI file gives the settings; a flag given on the command line wins over it.
+  let config: TunguardConfig;
+  try {
+    config = v.config !== undefined ? loadConfigFile(v.config).config : defaultConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) throw new UsageError(err.message, '');
+    throw err;
   }
-  const table = intFlag(v.table, 'table', STEERING_DEFAULTS.table, 1, 0x7ffffff0);
+  const m = config.main;
+  const wan = v.wan ?? (v.config !== undefined ? m.wanDevice : undefined);
+  const lan = v.lan ?? (v.config !== undefined ? m.lanDevices : undefined);
+  if (!wan) throw new UsageError('--wan is required (or wan_device in --config)', RUN_HELP);
+  if (!lan || lan.length === 0) throw new UsageError('--lan is required (or lan_device in --config)', RUN_HELP);
+  const table = intFlag(v.table, 'table', m.routeTable, 1, 0x7ffffff0);
   const steering = {
-    tun: v.tun ?? DATAPLANE_DEFAULTS.tunName,
-    wan: v.wan,
-    lan: v.lan,
+    tun: v.tun ?? m.tunName,
+    wan,
+    lan,
     table,
     pref: table,
-    ipv6: !v['no-ipv6'],
+    ipv6: v['no-ipv6'] ? false : m.ipv6,
   };
-  const queues = intFlag(v.queues, 'queues', DATAPLANE_DEFAULTS.queues, 1, 16);
+  const queues = intFlag(v.queues, 'queues', m.queues, 1, 16);
   const spinUs = intFlag(v['spin-us'], 'spin-us', DATAPLANE_DEFAULTS.spinUs, 0, 100_000);
-  const statusInterval = intFlag(v['status-interval'], 'status-interval', 1, 0, 3600);
-  const stateDir = v['state-dir'] ?? '/var/run/tunguard';
+  const statusInterval = intFlag(v['status-interval'], 'status-interval', m.statusIntervalSeconds, 0, 3600);
+  const stateDir = v['state-dir'] ?? m.stateDir;
   if (!/^[\w.-]{1,15}$/.test(steering.tun))
     throw new UsageError(`--tun: bad device name '${steering.tun}'`, RUN_HELP);
 
@@ -99,7 +98,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     ...DATAPLANE_DEFAULTS,
     tunName: steering.tun,
     queues,
-    offloads: !v['no-offload'],
+    offloads: v['no-offload'] ? false : m.offload,
     spinUs,
     mtu,
   });

@@ -78,6 +78,15 @@ describe('fail-open', () => {
     expect(await tg.stop()).toBe(0);
   });
 
+  it('takes its devices and queues from a UCI --config file', async () => {
+    const conf = join(lab.stateDir, 'good.conf');
+    writeFileSync(conf, "config tunguard 'main'\n\toption wan_device 'wan0'\n\tlist lan_device 'lan0'\n\toption queues '2'\n");
+    const tg = lab.startTunguard(['--config', conf], false);
+    await tg.ready();
+    expect(tg.output).toMatch(/wan0,lan0 -> tg0 .*queues 2/);
+    expect(await tg.stop()).toBe(0);
+  });
+
   it('runs several TUN queues, one worker each, and the flows spread over them', async () => {
     const tg = lab.startTunguard(['--queues', '2']);
     await tg.ready();
@@ -106,6 +115,11 @@ describe('fail-open', () => {
     const usage = lab.exec(lab.ns.rtr, process.execPath, [bin, 'run', '--wan', 'wan0']);
     expect(usage.code).toBe(2);
     expect(usage.stderr).toMatch(/--lan is required/);
+    const conf = join(lab.stateDir, 'bad.conf');
+    writeFileSync(conf, "config tunguard 'main'\n\toption wan_device 'wan0'\n\toption queues 'many'\n");
+    const badConf = lab.exec(lab.ns.rtr, process.execPath, [bin, 'run', '--config', conf]);
+    expect(badConf.code).toBe(2);
+    expect(badConf.stderr).toMatch(/line 3: option queues/);
     const flag = lab.exec(lab.ns.rtr, process.execPath, [
       bin,
       'run',

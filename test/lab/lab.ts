@@ -285,19 +285,10 @@ export class Lab {
   }
 
   /** Starts tunguard in rtr between wan0 and lan0. */
-  startTunguard(extra: readonly string[] = []): TunguardProcess {
+  startTunguard(extra: readonly string[] = [], devices = true): TunguardProcess {
     const bin = join(REPO_ROOT, 'bin', 'tunguard');
-    const p = this.spawn(this.ns.rtr, process.execPath, [
-      bin,
-      'run',
-      '--wan',
-      'wan0',
-      '--lan',
-      'lan0',
-      '--state-dir',
-      this.stateDir,
-      ...extra,
-    ]);
+    const dev = devices ? ['--wan', 'wan0', '--lan', 'lan0'] : [];
+    const p = this.spawn(this.ns.rtr, process.execPath, [bin, 'run', ...dev, '--state-dir', this.stateDir, ...extra]);
     this.tunguard = new TunguardProcess(p);
     return this.tunguard;
   }

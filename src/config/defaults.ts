@@ -1,0 +1,79 @@
+// The /etc/config/tunguard an OpenWrt package ships: every setting at its default, with comments.
+// Tests hold it equal to defaultConfig(); change both together.
+
+export const DEFAULT_UCI = `# /etc/config/tunguard — tunguard, a SYN-proxying security interposer.
+# Every option below is at its built-in default; delete a line and nothing changes.
+# Booleans: 1/0, yes/no, on/off, true/false, enabled/disabled. Apply: /etc/init.d/tunguard reload
+
+config tunguard 'main'
+\toption enabled '1'
+\t# Forwarded traffic of these devices is steered through the TUN (check yours with: ip link).
+\toption wan_device 'wan'
+\tlist lan_device 'br-lan'
+\toption tun_name 'tg0'
+\t# One TUN queue and dataplane worker per queue (1..16).
+\toption queues '1'
+\t# Policy-routing table id and rule preference used for the steering.
+\toption route_table '4747'
+\toption ipv6 '1'
+\toption offload '1'
+\t# Runtime state on tmpfs (connection store, status.json); durable state on flash.
+\toption state_dir '/var/run/tunguard'
+\toption durable_dir '/etc/tunguard'
+\t# error, warn, info or debug
+\toption log_level 'info'
+\t# Seconds between status.json writes; 0 = never.
+\toption status_interval '1'
+\t# Sources never subject to the defenses (IPv4/IPv6 prefixes), e.g. an admin host:
+\t# list allow_prefix '192.168.1.10/32'
+
+# New SYNs counted over a sliding window set the risk tier: up to moderate_threshold is normal,
+# up to risky_threshold is moderate (only SYNs of unrecorded 4-tuples are taken), above is risky.
+config defense 'syn'
+\toption window_seconds '3'
+\toption moderate_threshold '100'
+\toption risky_threshold '300'
+\t# risky tier: 'cookie' answers new SYNs with stateless cookies, 'drop' drops them.
+\toption risky_action 'cookie'
+\t# A source with more unfinished handshakes than this is aggressive: its SYNs are dropped
+\t# for aggressive_hold_seconds.
+\toption max_unfinished_per_source '5'
+\toption aggressive_hold_seconds '60'
+\t# Entries in the table of recorded SYN 4-tuples.
+\toption syn_cache_size '65536'
+\t# A proxied connection idle this long is forgotten.
+\toption connection_idle_seconds '7440'
+\t# Proxy connections opened from the WAN toward the LAN (inbound) and from the LAN out.
+\toption proxy_inbound '1'
+\toption proxy_outbound '0'
+
+# Token buckets in packets per second, global and per source (per_source_rate 0: no per-source
+# limit); the excess is dropped.
+config ratelimit 'icmp'
+\toption enabled '1'
+\toption rate '100'
+\toption burst '100'
+\toption per_source_rate '50'
+\toption per_source_burst '50'
+
+config ratelimit 'udp'
+\toption enabled '1'
+\toption rate '200'
+\toption burst '200'
+\toption per_source_rate '100'
+\toption per_source_burst '100'
+\t# Destination ports not counted; option exempt_port '' exempts none.
+\tlist exempt_port '53'
+
+# More allowlisted prefixes, one section per group:
+# config allow 'admin'
+# \tlist prefix '192.168.1.10/32'
+# \tlist prefix 'fd00::/64'
+# \toption comment 'admin workstation'
+
+config api 'api'
+\t# address:port, IPv6 in brackets; never a WAN address. No listen entry: no API.
+\tlist listen '127.0.0.1:7447'
+\toption token_file '/etc/tunguard/api.token'
+\toption cors '0'
+`;

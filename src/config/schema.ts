@@ -1,0 +1,724 @@
+// The configuration schema: valibot schemas that turn the sections of a parsed /etc/config/tunguard into a
+// typed TunguardConfig with a default for every field, and the checks across fields. Every problem is
+// reported with the UCI line of the option (or section) at fault; unknown sections and options are errors.
+
+import * as v from 'valibot';
+import { type ConfigIssue, issueAt } from './errors.js';
+import {
+  type CidrPrefix,
+  formatListen,
+  isWildcard,
+  type ListenAddress,
+  parseCidr,
+  parseListen,
+} from './net.js';
+import type { UciDocument, UciSection } from './uci.js';
+
+export type { CidrPrefix, ListenAddress } from './net.js';
+
+export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
+/** What the risky tier does with new SYNs: answer with stateless cookies, or drop them (the seed). */
+export type RiskyAction = 'cookie' | 'drop';
+
+/** `config tunguard 'main'`: the daemon and where it sits. */
+export interface MainConfig {
+  /** Whether the daemon steers and inspects traffic at all. */
+  enabled: boolean;
+  /** WAN device whose forwarded traffic is steered through the TUN. */
+  wanDevice: string;
+  /** LAN devices (one or more). */
+  lanDevices: string[];
+  /** The TUN device's name. */
+  tunName: string;
+  /** TUN queues, one dataplane worker each. */
+  queues: number;
+  /** Policy-routing table id (and rule preference) for the steering. */
+  routeTable: number;
+  /** Steer IPv6 as well as IPv4. */
+  ipv6: boolean;
+  /** Use the virtio-net header and TSO offloads on the TUN. */
+  offload: boolean;
+  /** Runtime state (tmpfs): status.json, the connection store. */
+  stateDir: string;
+  /** Durable state (flash): hosts, threats, rules, audit log. */
+  durableDir: string;
+  logLevel: LogLevel;
+  /** Seconds between status.json writes; 0 = never. */
+  statusIntervalSeconds: number;
+}
+
+/** `config defense 'syn'`: the SYN proxy and the risk tiers. */
+export interface SynDefenseConfig {
+  /** Length of the sliding window new SYNs are counted over. */
+  windowSeconds: number;
+  /** More new SYNs than this in the window: the moderate tier. */
+  moderateThreshold: number;
+  /** More new SYNs than this in the window: the risky tier. */
+  riskyThreshold: number;
+  riskyAction: RiskyAction;
+  /** A source with more unfinished handshakes than this is aggressive. */
+  maxUnfinishedPerSource: number;
+  /** How long an aggressive source's SYNs are dropped. */
+  aggressiveHoldSeconds: number;
+  /** Entries in the table of recorded SYN 4-tuples (moderate tier). */
+  synCacheSize: number;
+  /** A proxied connection idle this long is forgotten. */
+  connectionIdleSeconds: number;
+  /** Proxy connections opened from the WAN side toward LAN hosts. */
+  proxyInbound: boolean;
+  /** Proxy connections opened from LAN hosts toward the WAN. */
+  proxyOutbound: boolean;
+}
+
+/** `config ratelimit 'icmp'`: token buckets in packets per second. */
+export interface RateLimitConfig {
+  enabled: boolean;
+  /** Global rate, packets per second. */
+  rate: number;
+  /** Global bucket size, packets. */
+  burst: number;
+  /** Per-source rate, packets per second; 0 = no per-source limit. */
+  perSourceRate: number;
+  /** Per-source bucket size, packets. */
+  perSourceBurst: number;
+}
+
+/** `config ratelimit 'udp'`. */
+export interface UdpRateLimitConfig extends RateLimitConfig {
+  /** Destination ports whose datagrams are not counted (e.g. 53). */
+  exemptPorts: number[];
+}
+
+/** `config api 'api'`: the JSON API. */
+export interface ApiConfig {
+  /** Addresses to listen on; empty = no API. */
+  listen: ListenAddress[];
+  /** File holding the bearer token. */
+  tokenFile: string;
+  /** Send CORS headers. */
+  cors: boolean;
+}
+
+export interface TunguardConfig {
+  main: MainConfig;
+  defense: { syn: SynDefenseConfig };
+  ratelimit: { icmp: RateLimitConfig; udp: UdpRateLimitConfig };
+  /** Sources exempt from the defenses: `list allow_prefix` of main and every `config allow`, deduplicated. */
+  allow: CidrPrefix[];
+  api: ApiConfig;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Field schemas. UCI values are strings (a `list` gives an array): each field parses its string strictly
+// and, on failure, says what it expected and what it got. The prefix "option <key>: " and the line are
+// added when the issue is mapped back to the file.
+
+const SINGLE = "expected a single value (use 'option', not 'list')";
+const INT_MAX = Number.MAX_SAFE_INTEGER;
+
+/** The input as shown in a message: quoted, shortened. */
+function shown(s: string): string {
+  return `'${s.length > 60 ? `${s.slice(0, 57)}...` : s}'`;
+}
+
+function integer(min: number, max: number = INT_MAX, what = 'an integer'): v.GenericSchema<string, number> {
+  const expects = max === INT_MAX ? `${what} ≥ ${min}` : `${what} ${min}..${max}`;
+  return v.pipe(
+    v.string(SINGLE),
+    v.rawTransform(({ dataset, addIssue, NEVER }) => {
+      const s = dataset.value;
+      const n = /^[0-9]{1,16}$/.test(s) ? Number(s) : Number.NaN;
+      if (!Number.isSafeInteger(n) || n < min || n > max) {
+        addIssue({ message: `expected ${expects}, got ${shown(s)}` });
+        return NEVER;
+      }
+      return n;
+    }),
+  );
+}
+
+/** UCI's boolean words (as OpenWrt's config_get_bool takes them). */
+const BOOLEANS: Record<string, boolean> = {
+  '1': true,
+  yes: true,
+  on: true,
+  true: true,
+  enabled: true,
+  '0': false,
+  no: false,
+  off: false,
+  false: false,
+  disabled: false,
+};
+
+function boolean(): v.GenericSchema<string, boolean> {
+  return v.pipe(
+    v.string(SINGLE),
+    v.rawTransform(({ dataset, addIssue, NEVER }) => {
+      const s = dataset.value;
+      if (!Object.hasOwn(BOOLEANS, s)) {
+        addIssue({
+          message: `expected a boolean (1/0, yes/no, on/off, true/false, enabled/disabled), got ${shown(s)}`,
+        });
+        return NEVER;
+      }
+      return BOOLEANS[s];
+    }),
+  );
+}
+
+function oneOf<const T extends readonly string[]>(values: T): v.GenericSchema<string, T[number]> {
+  const expects = values.map((x) => `'${x}'`).join(', ');
+  return v.pipe(
+    v.string(SINGLE),
+    v.picklist(values, (issue) => `expected one of ${expects}, got ${shown(String(issue.input))}`),
+  );
+}
+
+/** Linux interface names as the steering code accepts them (IFNAMSIZ: at most 15 characters). */
+const DEVICE_RE = /^[\w.@:-]{1,15}$/;
+
+function device(): v.GenericSchema<string, string> {
+  return v.pipe(
+    v.string(SINGLE),
+    v.check(
+      (s) => DEVICE_RE.test(s) && s !== '.' && s !== '..',
+      (issue) =>
+        `expected a network device name (1 to 15 of A-Z a-z 0-9 _ . - @ :), got ${shown(String(issue.input))}`,
+    ),
+  );
+}
+
+function absolutePath(): v.GenericSchema<string, string> {
+  return v.pipe(
+    v.string(SINGLE),
+    v.check(
+      (s) => s.startsWith('/'),
+      (issue) => `expected an absolute path, got ${shown(String(issue.input))}`,
+    ),
+  );
+}
+
+function freeText(): v.GenericSchema<string, string> {
+  return v.string(SINGLE);
+}
+
+function cidr(): v.GenericSchema<string, CidrPrefix> {
+  return v.pipe(
+    v.string(SINGLE),
+    v.rawTransform(({ dataset, addIssue, NEVER }) => {
+      try {
+        return parseCidr(dataset.value);
+      } catch (err) {
+        addIssue({ message: `bad prefix ${shown(dataset.value)}: ${(err as Error).message}` });
+        return NEVER;
+      }
+    }),
+  );
+}
+
+function listenAddress(): v.GenericSchema<string, ListenAddress> {
+  return v.pipe(
+    v.string(SINGLE),
+    v.rawTransform(({ dataset, addIssue, NEVER }) => {
+      try {
+        return parseListen(dataset.value);
+      } catch (err) {
+        addIssue({ message: `bad listen address ${shown(dataset.value)}: ${(err as Error).message}` });
+        return NEVER;
+      }
+    }),
+  );
+}
+
+/**
+ * A list field: `list key 'a'` statements, or one `option key 'a b'` whose value is split at blanks (the
+ * OpenWrt habit; `option key ''` is the empty list, which clears a default).
+ */
+function list<T>(item: v.GenericSchema<string, T>): v.GenericSchema<string | string[], T[]> {
+  return v.pipe(
+    v.union([v.string(), v.array(v.string())]),
+    v.transform((x) => (typeof x === 'string' ? x.split(/[ \t]+/).filter((w) => w !== '') : x)),
+    v.array(item),
+  );
+}
+
+function nonEmpty<T>(schema: v.GenericSchema<string | string[], T[]>, what: string) {
+  return v.pipe(
+    schema,
+    v.check((xs) => xs.length > 0, `needs at least one ${what}`),
+  );
+}
+
+/** Routing tables the kernel owns: 253 default, 254 main, 255 local. */
+const RESERVED_TABLES = new Set([253, 254, 255]);
+
+// ---------------------------------------------------------------------------------------------------
+// Section schemas. Defaults are written as UCI strings and go through the same parsing as the file's.
+
+const MAIN_FIELDS = {
+  enabled: v.optional(boolean(), '1'),
+  wan_device: v.optional(device(), 'wan'),
+  lan_device: v.optional(nonEmpty(list(device()), 'device'), ['br-lan']),
+  tun_name: v.optional(device(), 'tg0'),
+  queues: v.optional(integer(1, 16), '1'),
+  route_table: v.optional(
+    v.pipe(
+      integer(1, 0x7ffffff0),
+      v.check(
+        (n) => !RESERVED_TABLES.has(n),
+        (issue) => `table ${issue.input} belongs to the kernel (253 default, 254 main, 255 local)`,
+      ),
+    ),
+    '4747',
+  ),
+  ipv6: v.optional(boolean(), '1'),
+  offload: v.optional(boolean(), '1'),
+  state_dir: v.optional(absolutePath(), '/var/run/tunguard'),
+  durable_dir: v.optional(absolutePath(), '/etc/tunguard'),
+  log_level: v.optional(oneOf(['error', 'warn', 'info', 'debug'] as const), 'info'),
+  status_interval: v.optional(integer(0, 3600), '1'),
+  allow_prefix: v.optional(list(cidr()), []),
+};
+
+export const MainSectionSchema = v.pipe(
+  v.strictObject(MAIN_FIELDS),
+  v.transform((o): MainConfig & { allowPrefixes: CidrPrefix[] } => ({
+    enabled: o.enabled,
+    wanDevice: o.wan_device,
+    lanDevices: o.lan_device,
+    tunName: o.tun_name,
+    queues: o.queues,
+    routeTable: o.route_table,
+    ipv6: o.ipv6,
+    offload: o.offload,
+    stateDir: o.state_dir,
+    durableDir: o.durable_dir,
+    logLevel: o.log_level,
+    statusIntervalSeconds: o.status_interval,
+    allowPrefixes: o.allow_prefix,
+  })),
+);
+
+export const SynSectionSchema = v.pipe(
+  v.strictObject({
+    window_seconds: v.optional(integer(1, 60), '3'),
+    moderate_threshold: v.optional(integer(1), '100'),
+    risky_threshold: v.optional(integer(1), '300'),
+    risky_action: v.optional(oneOf(['cookie', 'drop'] as const), 'cookie'),
+    max_unfinished_per_source: v.optional(integer(1, 65535), '5'),
+    aggressive_hold_seconds: v.optional(integer(1, 86400), '60'),
+    syn_cache_size: v.optional(integer(256, 1 << 24), '65536'),
+    connection_idle_seconds: v.optional(integer(10, 30 * 86400), '7440'),
+    proxy_inbound: v.optional(boolean(), '1'),
+    proxy_outbound: v.optional(boolean(), '0'),
+  }),
+  v.transform(
+    (o): SynDefenseConfig => ({
+      windowSeconds: o.window_seconds,
+      moderateThreshold: o.moderate_threshold,
+      riskyThreshold: o.risky_threshold,
+      riskyAction: o.risky_action,
+      maxUnfinishedPerSource: o.max_unfinished_per_source,
+      aggressiveHoldSeconds: o.aggressive_hold_seconds,
+      synCacheSize: o.syn_cache_size,
+      connectionIdleSeconds: o.connection_idle_seconds,
+      proxyInbound: o.proxy_inbound,
+      proxyOutbound: o.proxy_outbound,
+    }),
+  ),
+);
+
+function rateFields(rate: number, perSource: number) {
+  return {
+    enabled: v.optional(boolean(), '1'),
+    rate: v.optional(integer(1), String(rate)),
+    burst: v.optional(integer(1), String(rate)),
+    per_source_rate: v.optional(integer(0), String(perSource)),
+    per_source_burst: v.optional(integer(1), String(perSource)),
+  };
+}
+
+type RateOutput = {
+  enabled: boolean;
+  rate: number;
+  burst: number;
+  per_source_rate: number;
+  per_source_burst: number;
+};
+
+function rateConfig(o: RateOutput): RateLimitConfig {
+  return {
+    enabled: o.enabled,
+    rate: o.rate,
+    burst: o.burst,
+    perSourceRate: o.per_source_rate,
+    perSourceBurst: o.per_source_burst,
+  };
+}
+
+/** Seed defaults: 100 ICMP packets/s globally; per source, half of that. */
+export const IcmpSectionSchema = v.pipe(v.strictObject(rateFields(100, 50)), v.transform(rateConfig));
+
+/** Seed defaults: 200 UDP packets/s globally; per source, half of that; DNS exempt. */
+export const UdpSectionSchema = v.pipe(
+  v.strictObject({
+    ...rateFields(200, 100),
+    exempt_port: v.optional(list(integer(1, 65535, 'a port')), ['53']),
+  }),
+  v.transform((o): UdpRateLimitConfig => ({ ...rateConfig(o), exemptPorts: o.exempt_port })),
+);
+
+export const AllowSectionSchema = v.pipe(
+  v.strictObject({
+    prefix: v.optional(list(cidr()), []),
+    comment: v.optional(freeText(), ''),
+  }),
+  v.transform((o) => ({ prefixes: o.prefix, comment: o.comment })),
+);
+
+export const ApiSectionSchema = v.pipe(
+  v.strictObject({
+    listen: v.optional(list(listenAddress()), ['127.0.0.1:7447']),
+    token_file: v.optional(absolutePath(), '/etc/tunguard/api.token'),
+    cors: v.optional(boolean(), '0'),
+  }),
+  v.transform((o): ApiConfig => ({ listen: o.listen, tokenFile: o.token_file, cors: o.cors })),
+);
+
+// ---------------------------------------------------------------------------------------------------
+// Sections: which types and names exist, and where each goes.
+
+type Slot = 'main' | 'syn' | 'icmp' | 'udp' | 'api' | 'allow';
+
+interface SectionKind {
+  /** Accepted names; an empty list accepts any name. */
+  names: readonly string[];
+  /** Whether the section may be anonymous (then it is the one named names[0]). */
+  anonymous: boolean;
+  /** Whether several sections of the type may exist. */
+  many: boolean;
+}
+
+const SECTION_KINDS: Record<string, SectionKind> = {
+  tunguard: { names: ['main'], anonymous: true, many: false },
+  defense: { names: ['syn'], anonymous: false, many: false },
+  ratelimit: { names: ['icmp', 'udp'], anonymous: false, many: false },
+  allow: { names: [], anonymous: true, many: true },
+  api: { names: ['api'], anonymous: true, many: false },
+};
+
+/** The section types a config file may hold. */
+export const SECTION_TYPES: readonly string[] = Object.keys(SECTION_KINDS);
+
+const SLOT_SCHEMAS = {
+  main: MainSectionSchema,
+  syn: SynSectionSchema,
+  icmp: IcmpSectionSchema,
+  udp: UdpSectionSchema,
+  api: ApiSectionSchema,
+  allow: AllowSectionSchema,
+} as const;
+
+function slotOf(type: string, name: string | undefined): Slot {
+  if (type === 'tunguard') return 'main';
+  if (type === 'defense') return 'syn';
+  if (type === 'ratelimit') return name === 'icmp' ? 'icmp' : 'udp';
+  if (type === 'api') return 'api';
+  return 'allow';
+}
+
+function knownKeys(slot: Slot): string[] {
+  const schema = SLOT_SCHEMAS[slot].pipe[0];
+  return Object.keys(schema.entries);
+}
+
+/** The options each section accepts, by "type" or "type.name" ('defense.syn', 'ratelimit.udp'). */
+export const SECTION_OPTIONS: Readonly<Record<string, readonly string[]>> = {
+  tunguard: knownKeys('main'),
+  'defense.syn': knownKeys('syn'),
+  'ratelimit.icmp': knownKeys('icmp'),
+  'ratelimit.udp': knownKeys('udp'),
+  allow: knownKeys('allow'),
+  api: knownKeys('api'),
+};
+
+/** Levenshtein distance, for "did you mean". */
+function distance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let diag = row[0];
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const up = row[j];
+      row[j] = Math.min(row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
+      diag = up;
+    }
+  }
+  return row[b.length];
+}
+
+function suggest(word: string, candidates: readonly string[]): string {
+  let best: string | undefined;
+  let bestD = Math.max(1, Math.floor(word.length / 3)) + 1;
+  for (const c of candidates) {
+    const d = distance(word.toLowerCase(), c);
+    if (d < bestD) {
+      best = c;
+      bestD = d;
+    }
+  }
+  return best === undefined ? '' : `; did you mean '${best}'?`;
+}
+
+function describeSection(s: UciSection): string {
+  return s.name === undefined ? `config ${s.type}` : `config ${s.type} '${s.name}'`;
+}
+
+/** Per-key hints for options that exist elsewhere. */
+const HINTS: Record<string, string> = {
+  'icmp.exempt_port': ' (exempt_port applies to udp only)',
+};
+
+function kindOf(s: UciSection, key: string): 'option' | 'list' {
+  return Object.hasOwn(s.lists, key) ? 'list' : 'option';
+}
+
+/** Line of value `index` of `key` (a split option value has its one line). */
+function lineOf(s: UciSection, key: string, index = 0): number {
+  if (Object.hasOwn(s.options, key)) return s.options[key].line;
+  if (Object.hasOwn(s.lists, key)) {
+    const lines = s.lists[key].lines;
+    return lines[Math.min(index, lines.length - 1)] ?? s.lists[key].line;
+  }
+  return s.line;
+}
+
+function has(s: UciSection, key: string): boolean {
+  return Object.hasOwn(s.options, key) || Object.hasOwn(s.lists, key);
+}
+
+function mapIssue(s: UciSection, slot: Slot, issue: v.BaseIssue<unknown>): ConfigIssue {
+  const key = issue.path?.[0]?.key;
+  const index = issue.path?.[1]?.key;
+  if (typeof key !== 'string') return issueAt(s.line, `${describeSection(s)}: ${issue.message}`);
+  const kind = kindOf(s, key);
+  const line = lineOf(s, key, typeof index === 'number' ? index : 0);
+  if (issue.type === 'strict_object' && issue.expected === 'never') {
+    const known = knownKeys(slot);
+    const hint = HINTS[`${slot}.${key}`] ?? (suggest(key, known) || ` (known: ${known.join(', ')})`);
+    return issueAt(line, `unknown ${kind} '${key}' in ${describeSection(s)}${hint}`);
+  }
+  return issueAt(line, `${kind} ${key}: ${issue.message}`);
+}
+
+/** Where to report a problem involving several keys: the key set last in the file (the first if none). */
+function blame(
+  s: UciSection | undefined,
+  keys: readonly string[],
+): { line: number; key: string; prefix: string } {
+  let best: { line: number; key: string; prefix: string } | undefined;
+  for (const key of keys) {
+    if (!s || !has(s, key)) continue;
+    const line = lineOf(s, key);
+    if (!best || line > best.line) best = { line, key, prefix: `${kindOf(s, key)} ${key}: ` };
+  }
+  return best ?? { line: s?.line ?? 1, key: keys[0], prefix: '' };
+}
+
+/** The lines of the entries of a list field, in the order the schema yields them. */
+function entryLines(s: UciSection | undefined, key: string, count: number): number[] {
+  if (!s || !has(s, key)) return new Array<number>(count).fill(s?.line ?? 1);
+  return Array.from({ length: count }, (_, i) => lineOf(s, key, i));
+}
+
+export interface InterpretResult {
+  /** The configuration, when there are no issues. */
+  config: TunguardConfig | undefined;
+  /** Errors, sorted by line. */
+  issues: ConfigIssue[];
+  /** Things that are legal but likely wrong, sorted by line. */
+  warnings: ConfigIssue[];
+}
+
+/**
+ * Turns a parsed UCI document into a TunguardConfig. Never throws for any document parseUci can produce:
+ * problems come back as issues, each with the line at fault.
+ */
+export function interpretUci(doc: UciDocument): InterpretResult {
+  const issues: ConfigIssue[] = [];
+  const warnings: ConfigIssue[] = [];
+  const sectionOf: Partial<Record<Exclude<Slot, 'allow'>, UciSection>> = {};
+  const allowSections: UciSection[] = [];
+
+  // Which section is which.
+  for (const s of doc.sections) {
+    if (!Object.hasOwn(SECTION_KINDS, s.type)) {
+      const hint = suggest(s.type, SECTION_TYPES) || ` (known: ${SECTION_TYPES.join(', ')})`;
+      issues.push(issueAt(s.line, `unknown section type '${s.type}'${hint}`));
+      continue;
+    }
+    const kind = SECTION_KINDS[s.type];
+    if (s.name === undefined ? !kind.anonymous : kind.names.length > 0 && !kind.names.includes(s.name)) {
+      const names = kind.names.map((n) => `'${n}'`).join(' or ');
+      const what = s.name === undefined ? 'needs a name' : `cannot be named '${s.name}'`;
+      const hint = s.name === undefined ? '' : suggest(s.name, kind.names);
+      issues.push(issueAt(s.line, `config ${s.type} ${what}: expected ${names}${hint}`));
+      continue;
+    }
+    const slot = slotOf(s.type, s.name);
+    if (slot === 'allow') {
+      allowSections.push(s);
+      continue;
+    }
+    const prior = sectionOf[slot];
+    if (prior) {
+      issues.push(issueAt(s.line, `${describeSection(s)} repeats the section at line ${prior.line}`));
+      continue;
+    }
+    sectionOf[slot] = s;
+  }
+
+  // Each section through its schema (a missing one gets all defaults).
+  const run = <T>(
+    slot: Slot,
+    schema: v.GenericSchema<unknown, T>,
+    s: UciSection | undefined,
+  ): T | undefined => {
+    const input: Record<string, string | string[]> = Object.create(null);
+    if (s) {
+      for (const [k, o] of Object.entries(s.options)) input[k] = o.value;
+      for (const [k, l] of Object.entries(s.lists)) input[k] = l.values;
+    }
+    const result = v.safeParse(schema, input);
+    if (result.success) return result.output;
+    if (!s) throw new Error(`internal: the defaults of ${slot} do not validate: ${result.issues[0].message}`);
+    for (const issue of result.issues) issues.push(mapIssue(s, slot, issue));
+    return undefined;
+  };
+  const main = run('main', MainSectionSchema, sectionOf.main);
+  const syn = run('syn', SynSectionSchema, sectionOf.syn);
+  const icmp = run('icmp', IcmpSectionSchema, sectionOf.icmp);
+  const udp = run('udp', UdpSectionSchema, sectionOf.udp);
+  const api = run('api', ApiSectionSchema, sectionOf.api);
+  const allows = allowSections.map((s) => ({ s, out: run('allow', AllowSectionSchema, s) }));
+
+  // Checks across fields.
+  if (main) {
+    const s = sectionOf.main;
+    const seen = new Map<string, number>();
+    main.lanDevices.forEach((dev, i) => {
+      if (seen.has(dev)) {
+        const b = blame(s, ['lan_device']);
+        issues.push(
+          issueAt(
+            entryLines(s, 'lan_device', main.lanDevices.length)[i],
+            `${b.prefix}'${dev}' is listed twice`,
+          ),
+        );
+      }
+      seen.set(dev, i);
+    });
+    if (main.lanDevices.includes(main.wanDevice)) {
+      const b = blame(s, ['wan_device', 'lan_device']);
+      issues.push(issueAt(b.line, `${b.prefix}'${main.wanDevice}' is both the WAN device and a LAN device`));
+    }
+    if (main.tunName === main.wanDevice || main.lanDevices.includes(main.tunName)) {
+      const b = blame(s, ['tun_name', 'wan_device', 'lan_device']);
+      issues.push(
+        issueAt(b.line, `${b.prefix}'${main.tunName}' is both the TUN device and a WAN or LAN device`),
+      );
+    }
+  }
+  if (syn && syn.moderateThreshold >= syn.riskyThreshold) {
+    const b = blame(sectionOf.syn, ['moderate_threshold', 'risky_threshold']);
+    const reason =
+      b.key === 'moderate_threshold'
+        ? `${syn.moderateThreshold} must be below risky_threshold (${syn.riskyThreshold})`
+        : `${syn.riskyThreshold} must be above moderate_threshold (${syn.moderateThreshold})`;
+    issues.push(issueAt(b.line, `${b.prefix}${reason}`));
+  }
+  for (const [slot, rl] of [
+    ['icmp', icmp],
+    ['udp', udp],
+  ] as const) {
+    if (rl && rl.perSourceRate > rl.rate) {
+      const b = blame(sectionOf[slot], ['per_source_rate', 'rate']);
+      const reason =
+        b.key === 'per_source_rate'
+          ? `${rl.perSourceRate} must not exceed rate (${rl.rate})`
+          : `${rl.rate} must not be below per_source_rate (${rl.perSourceRate})`;
+      issues.push(issueAt(b.line, `${b.prefix}${reason}`));
+    }
+  }
+  if (udp) {
+    const s = sectionOf.udp;
+    const lines = entryLines(s, 'exempt_port', udp.exemptPorts.length);
+    udp.exemptPorts.forEach((p, i) => {
+      if (udp.exemptPorts.indexOf(p) !== i)
+        warnings.push(issueAt(lines[i], `exempt_port ${p} is listed twice`));
+    });
+  }
+  if (api) {
+    const s = sectionOf.api;
+    const lines = entryLines(s, 'listen', api.listen.length);
+    const seen = new Set<string>();
+    api.listen.forEach((l, i) => {
+      const addr = formatListen(l);
+      if (seen.has(addr))
+        issues.push(issueAt(lines[i], `${blame(s, ['listen']).prefix}'${addr}' is listed twice`));
+      seen.add(addr);
+      if (isWildcard(l.host)) {
+        warnings.push(
+          issueAt(
+            lines[i],
+            `the API listens on every address (${addr}), the WAN side included; ` +
+              'listen on a LAN address or loopback instead',
+          ),
+        );
+      }
+    });
+  }
+
+  // The allowlist: main's allow_prefix, then each allow section, without duplicates.
+  const allow: CidrPrefix[] = [];
+  const allowSeen = new Map<string, number>();
+  const addPrefixes = (prefixes: CidrPrefix[], s: UciSection | undefined, key: string) => {
+    const lines = entryLines(s, key, prefixes.length);
+    prefixes.forEach((p, i) => {
+      const first = allowSeen.get(p.cidr);
+      if (first !== undefined) {
+        warnings.push(issueAt(lines[i], `allowed prefix ${p.cidr} repeats line ${first}`));
+        return;
+      }
+      if (p.bits === 0) {
+        warnings.push(
+          issueAt(lines[i], `allowed prefix ${p.cidr} exempts every IPv${p.family} source from the defenses`),
+        );
+      }
+      allowSeen.set(p.cidr, lines[i]);
+      allow.push(p);
+    });
+  };
+  if (main) addPrefixes(main.allowPrefixes, sectionOf.main, 'allow_prefix');
+  for (const { s, out } of allows) {
+    if (!out) continue;
+    if (out.prefixes.length === 0) {
+      issues.push(issueAt(s.line, `${describeSection(s)} has no prefix (add: list prefix '192.0.2.0/24')`));
+      continue;
+    }
+    addPrefixes(out.prefixes, s, 'prefix');
+  }
+
+  const byLine = (a: ConfigIssue, b: ConfigIssue) => a.line - b.line;
+  issues.sort(byLine);
+  warnings.sort(byLine);
+  if (issues.length > 0 || !main || !syn || !icmp || !udp || !api)
+    return { config: undefined, issues, warnings };
+  const { allowPrefixes: _, ...mainConfig } = main;
+  return {
+    config: { main: mainConfig, defense: { syn }, ratelimit: { icmp, udp }, allow, api },
+    issues,
+    warnings,
+  };
+}
