@@ -3,7 +3,10 @@
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { ConfigError, defaultConfig, loadConfigFile, type TunguardConfig } from '../config/index.js';
 import { DATAPLANE_DEFAULTS, Dataplane } from '../dataplane/dataplane.js';
+import type { StageEnv } from '../dataplane/stages/index.js';
+import { lanPrefixes } from '../netcfg/lan.js';
 import {
   checkSteering,
   interfaceMtu,
@@ -11,8 +14,8 @@ import {
   setupSteering,
   teardownSteering,
 } from '../netcfg/steering.js';
+import { loadOrCreateKey } from '../state/keyfile.js';
 import { offloadNames } from '../tun/device.js';
-import { ConfigError, defaultConfig, loadConfigFile, type TunguardConfig } from '../config/index.js';
 import { UsageError } from './usage.js';
 
 export const RUN_HELP = `usage: tunguard run --wan <dev> --lan <dev> [options]
@@ -28,6 +31,7 @@ Runs the daemon in the current network namespace, in the foreground (needs root)
   --table <id>         policy routing table and rule preference (default ${STEERING_DEFAULTS.table})
   --no-ipv6            steer IPv4 only
   --no-offload         no virtio-net header / TSO (slow; for debugging)
+  --no-synproxy        forward inbound TCP without the SYN proxy (pass-through)
   --spin-us <us>       poll this long for more packets before sleeping (default ${DATAPLANE_DEFAULTS.spinUs})
   --status-interval <s> seconds between status.json writes (default 1; 0 = never)
   -h, --help           this text
@@ -66,7 +70,8 @@ export async function runCommand(argv: string[]): Promise<number> {
   const wan = v.wan ?? (v.config !== undefined ? m.wanDevice : undefined);
   const lan = v.lan ?? (v.config !== undefined ? m.lanDevices : undefined);
   if (!wan) throw new UsageError('--wan is required (or wan_device in --config)', RUN_HELP);
-  if (!lan || lan.length === 0) throw new UsageError('--lan is required (or lan_device in --config)', RUN_HELP);
+  if (!lan || lan.length === 0)
+    throw new UsageError('--lan is required (or lan_device in --config)', RUN_HELP);
   const table = intFlag(v.table, 'table', m.routeTable, 1, 0x7ffffff0);
   const steering = {
     tun: v.tun ?? m.tunName,
@@ -94,8 +99,23 @@ export async function runCommand(argv: string[]): Promise<number> {
   // The TUN carries the bigger of the steered MTUs so it never becomes the path's bottleneck:
   // PMTU errors then come from the real egress device, as without tunguard.
   const mtu = Math.max(...[steering.wan, ...steering.lan].map(interfaceMtu));
+  const syn = config.defense.syn;
+  const stageEnv: StageEnv = {
+    lanPrefixes: lanPrefixes(steering.lan, steering.ipv6),
+    cookieKeys: loadOrCreateKey(join(stateDir, 'cookie.keys'), 32),
+    maxConnections: syn.synCacheSize,
+    synCacheSize: Math.min(syn.synCacheSize, 16384),
+    wscale: 7,
+    mss4: Math.min(...steering.lan.map(interfaceMtu)) - 40,
+    mss6: Math.min(...steering.lan.map(interfaceMtu)) - 60,
+    idleSeconds: syn.connectionIdleSeconds,
+    epochMs: 0, // set by each worker
+  };
+  const stages = ['hop-restore', ...(syn.proxyInbound && !v['no-synproxy'] ? ['synproxy'] : [])];
   const dp = await Dataplane.start({
     ...DATAPLANE_DEFAULTS,
+    stages,
+    stageEnv,
     tunName: steering.tun,
     queues,
     offloads: v['no-offload'] ? false : m.offload,
@@ -173,6 +193,7 @@ function parse(argv: string[]) {
       table: { type: 'string' },
       'no-ipv6': { type: 'boolean' },
       'no-offload': { type: 'boolean' },
+      'no-synproxy': { type: 'boolean' },
       'spin-us': { type: 'string' },
       'status-interval': { type: 'string' },
       help: { type: 'boolean', short: 'h' },

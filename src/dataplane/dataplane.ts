@@ -6,7 +6,7 @@ import { loadAddon } from '../tun/addon.js';
 import { type OpenedTun, openTun } from '../tun/device.js';
 import type { CounterLayout } from './counters.js';
 import { pipelineLayout } from './pipeline.js';
-import { buildStages, DEFAULT_STAGES } from './stages/index.js';
+import { buildStages, DEFAULT_STAGES, type StageEnv } from './stages/index.js';
 import { Control, type WorkerInit } from './worker-protocol.js';
 
 export interface DataplaneOptions {
@@ -19,6 +19,7 @@ export interface DataplaneOptions {
   batchBytes: number;
   batchPackets: number;
   stages?: readonly string[];
+  stageEnv: StageEnv;
 }
 
 export const DATAPLANE_DEFAULTS = {
@@ -44,7 +45,7 @@ export class Dataplane extends EventEmitter {
   private constructor(private readonly opts: DataplaneOptions) {
     super();
     const stageNames = opts.stages ?? DEFAULT_STAGES;
-    this.layout = pipelineLayout(buildStages(stageNames));
+    this.layout = pipelineLayout(buildStages(stageNames, opts.stageEnv));
     this.countersSab = new SharedArrayBuffer(this.layout.bytesFor(opts.queues));
     this.tun = openTun({ ...opts, name: opts.tunName });
   }
@@ -79,6 +80,7 @@ export class Dataplane extends EventEmitter {
         batchPackets: this.opts.batchPackets,
         spinUs: this.opts.spinUs,
         stages,
+        stageEnv: this.opts.stageEnv,
       };
       const w = new Worker(new URL('./worker.js', import.meta.url), {
         workerData: init,

@@ -2,7 +2,8 @@
 import { classify, MALFORMED_NAMES, PacketInfo } from '../packet/index.js';
 import type { Batch } from '../tun/packet-io.js';
 import { CounterLayout } from './counters.js';
-import { PASS, type Stage } from './stage.js';
+import { Emitter } from './emit.js';
+import { PASS, type Stage, StageContext } from './stage.js';
 
 const IPPROTO_TCP = 6;
 const IPPROTO_UDP = 17;
@@ -18,6 +19,7 @@ export function pipelineLayout(stages: readonly Stage[]): CounterLayout {
 
 export class Pipeline {
   private readonly info = new PacketInfo();
+  readonly ctx: StageContext;
   private readonly c: Float64Array;
   private readonly malformedBase: number;
   private readonly idx: {
@@ -53,14 +55,21 @@ export class Pipeline {
       fragments: layout.of('fragments'),
       gso: layout.of('gso_packets'),
     };
-    for (const s of stages) s.bind(s.dropReasons.map((r) => layout.of(r)));
+    this.ctx = new StageContext(new Emitter(vnetHdr));
+    for (const s of stages)
+      s.bind(
+        s.dropReasons.map((r) => layout.of(r)),
+        this.ctx,
+        counters,
+      );
   }
 
   /**
-   * Runs the batch through the stages in place. Packets that pass are compacted to the front of
+   * Runs the batch through the stages in place (stages may also originate packets: `emitted`). Packets that pass are compacted to the front of
    * offsets/lengths (order kept); returns how many to write.
    */
-  process(batch: Batch): number {
+  process(batch: Batch, now: number): number {
+    this.ctx.now = now;
     const c = this.c;
     const ix = this.idx;
     const info = this.info;
@@ -100,5 +109,16 @@ export class Pipeline {
     c[ix.rxPackets] += n;
     c[ix.rxBytes] += bytes;
     return keep;
+  }
+
+  /** Runs the stages' timers. */
+  tick(now: number): void {
+    this.ctx.now = now;
+    for (const s of this.stages) s.tick?.();
+  }
+
+  /** Packets the stages originated since the last reset (written after the forwarded ones). */
+  get emitted(): Batch {
+    return this.ctx.emitter.batch;
   }
 }

@@ -1,6 +1,14 @@
 // The contract between the pipeline and a defense stage.
 import type { PacketInfo } from '../packet/index.js';
 import type { Batch } from '../tun/packet-io.js';
+import type { Emitter } from './emit.js';
+
+/** What the pipeline shares with its stages: the clock of this batch and the packet originator. */
+export class StageContext {
+  /** Milliseconds (performance.now() of the worker), set once per batch and per tick. */
+  now = 0;
+  constructor(readonly emitter: Emitter) {}
+}
 
 /** A stage's verdict for a packet: PASS, or the counter index of the drop reason. */
 export const PASS = 0;
@@ -9,11 +17,13 @@ export interface Stage {
   readonly name: string;
   /** Drop reasons this stage may return, as counter names (registered at start-up). */
   readonly dropReasons: readonly string[];
-  /** Called once with the counter index of each drop reason, in `dropReasons` order. */
-  bind(reasonIndex: readonly number[]): void;
+  /** Called once with the counter index of each drop reason, in `dropReasons` order, and the context. */
+  bind(reasonIndex: readonly number[], ctx: StageContext, counters: Float64Array): void;
   /**
    * Decides packet `i` of the batch, already classified into `info`; may edit it in place.
    * Runs on the hot path: no allocation, no promise.
    */
   handle(batch: Batch, i: number, info: PacketInfo): number;
+  /** Timers (retransmissions, expiry): called every ~100 ms with ctx.now set; may emit packets. */
+  tick?(): void;
 }

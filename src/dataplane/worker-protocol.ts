@@ -1,4 +1,5 @@
 // What the main thread hands a dataplane worker, and the shared control words.
+import type { StageEnv } from './stages/index.js';
 
 /** Int32 slots of the control SharedArrayBuffer. */
 export const Control = { STOP: 0, SIZE: 4 } as const;
@@ -15,4 +16,5 @@ export interface WorkerInit {
   batchPackets: number;
   spinUs: number;
   stages: readonly string[];
+  stageEnv: StageEnv;
 }

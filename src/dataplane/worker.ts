@@ -9,7 +9,8 @@ import { buildStages } from './stages/index.js';
 import { Control, type WorkerInit } from './worker-protocol.js';
 
 const init = workerData as WorkerInit;
-const stages = buildStages(init.stages);
+// This thread's performance.now() has its own origin: anchor the wall clock here.
+const stages = buildStages(init.stages, { ...init.stageEnv, epochMs: Date.now() - performance.now() });
 const layout = pipelineLayout(stages);
 const counters = layout.slice(init.countersSab, init.index);
 const control = new Int32Array(init.controlSab);
@@ -22,25 +23,37 @@ const TX_BYTES = layout.of('tx_bytes');
 const TX_ERRORS = layout.of('tx_errors');
 const BATCHES = layout.of('batches');
 const SLEEPS = layout.of('sleeps');
-const IDLE_TIMEOUT_MS = 250;
+const TICK_MS = 100;
+const emitted = pipeline.emitted;
 
 parentPort?.postMessage({ type: 'ready', index: init.index });
 
+function send(b: Batch, count: number): void {
+  if (count === 0) return;
+  let bytes = 0;
+  for (let i = 0; i < count; i++) bytes += b.lengths[i];
+  const refused = io.writeBatch(b, count);
+  counters[TX_PACKETS] += count - refused;
+  counters[TX_BYTES] += bytes;
+  counters[TX_ERRORS] += refused;
+}
+
+let nextTick = performance.now() + TICK_MS;
 while (Atomics.load(control, Control.STOP) === 0) {
-  const n = io.readBatch(batch, init.spinUs, IDLE_TIMEOUT_MS);
-  if (n === 0) {
-    counters[SLEEPS]++;
-    continue;
+  const n = io.readBatch(batch, init.spinUs, TICK_MS);
+  const now = performance.now();
+  if (n === 0) counters[SLEEPS]++;
+  else {
+    counters[BATCHES]++;
+    send(batch, pipeline.process(batch, now));
   }
-  counters[BATCHES]++;
-  const keep = pipeline.process(batch);
-  if (keep > 0) {
-    let bytes = 0;
-    for (let i = 0; i < keep; i++) bytes += batch.lengths[i];
-    const refused = io.writeBatch(batch, keep);
-    counters[TX_PACKETS] += keep - refused;
-    counters[TX_BYTES] += bytes;
-    counters[TX_ERRORS] += refused;
+  if (now >= nextTick) {
+    pipeline.tick(now);
+    nextTick = now + TICK_MS;
+  }
+  if (emitted.count > 0) {
+    send(emitted, emitted.count);
+    pipeline.ctx.emitter.reset();
   }
 }
 parentPort?.postMessage({ type: 'stopped', index: init.index });

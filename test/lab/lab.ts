@@ -288,7 +288,14 @@ export class Lab {
   startTunguard(extra: readonly string[] = [], devices = true): TunguardProcess {
     const bin = join(REPO_ROOT, 'bin', 'tunguard');
     const dev = devices ? ['--wan', 'wan0', '--lan', 'lan0'] : [];
-    const p = this.spawn(this.ns.rtr, process.execPath, [bin, 'run', ...dev, '--state-dir', this.stateDir, ...extra]);
+    const p = this.spawn(this.ns.rtr, process.execPath, [
+      bin,
+      'run',
+      ...dev,
+      '--state-dir',
+      this.stateDir,
+      ...extra,
+    ]);
     this.tunguard = new TunguardProcess(p);
     return this.tunguard;
   }

@@ -2,7 +2,7 @@
 // and 1 M fuzzed packets (with and without vnet headers) through the real pipeline code.
 import { describe, expect, it } from 'vitest';
 import { Pipeline, pipelineLayout } from '../../src/dataplane/pipeline.js';
-import { buildStages } from '../../src/dataplane/stages/index.js';
+import { buildStages, testStageEnv } from '../../src/dataplane/stages/index.js';
 import { MemoryPacketIO } from '../../src/tun/memory.js';
 import { Batch } from '../../src/tun/packet-io.js';
 import { cat, Prng, refChecksum, u16, u32, zeros } from '../packet/helpers.js';
@@ -43,7 +43,7 @@ const udp = [...u16(5000), ...u16(53), ...u16(12), 0, 0, 1, 2, 3, 4];
 const tcpSyn = [...u16(40000), ...u16(80), ...u32(1), ...u32(0), 0x50, 0x02, ...u16(64240), 0, 0, 0, 0];
 
 function setup(vnet: boolean) {
-  const stages = buildStages(['hop-restore']);
+  const stages = buildStages(['hop-restore'], testStageEnv());
   const layout = pipelineLayout(stages);
   const counters = new Float64Array(layout.names.length);
   const pipeline = new Pipeline(stages, layout, counters, vnet);
@@ -51,7 +51,7 @@ function setup(vnet: boolean) {
   const batch = new Batch(1 << 20, 256);
   const run = () => {
     io.readBatch(batch, 0, 0);
-    const keep = pipeline.process(batch);
+    const keep = pipeline.process(batch, 0);
     io.writeBatch(batch, keep);
     return keep;
   };

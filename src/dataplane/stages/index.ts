@@ -1,17 +1,66 @@
-// The stage registry: stage names from the configuration → stage instances, in pipeline order.
+// The stage registry: stage names → instances in pipeline order, built in each worker from a
+// structured-clonable environment the main thread prepares.
+import { CookieKeys } from '../../defense/cookie.js';
+import { PrefixMatcher } from '../../defense/prefix.js';
 import type { Stage } from '../stage.js';
 import { HopRestoreStage } from './hop-restore.js';
+import { SynProxyStage } from './synproxy.js';
 
-const factories: Record<string, () => Stage> = {
+/** Everything a worker needs to build its stages (plain data: it crosses postMessage). */
+export interface StageEnv {
+  /** Prefixes behind the LAN devices: the hosts the SYN proxy protects. */
+  lanPrefixes: string[];
+  /** 32 bytes of SipHash keys for SYN cookies (persisted so cookies survive a restart). */
+  cookieKeys: Uint8Array;
+  maxConnections: number;
+  synCacheSize: number;
+  wscale: number;
+  mss4: number;
+  mss6: number;
+  idleSeconds: number;
+  /** Date.now() − performance.now() of the worker, for wall-clock cookie minutes. */
+  epochMs: number;
+}
+
+const factories: Record<string, (env: StageEnv) => Stage> = {
   'hop-restore': () => new HopRestoreStage(),
+  synproxy: (env) =>
+    new SynProxyStage({
+      lan: new PrefixMatcher(env.lanPrefixes, { strict: false }),
+      keys: new CookieKeys(env.cookieKeys),
+      maxConnections: env.maxConnections,
+      synCacheSize: env.synCacheSize,
+      wscale: env.wscale,
+      mss4: env.mss4,
+      mss6: env.mss6,
+      idleMs: env.idleSeconds * 1000,
+      epochMs: env.epochMs,
+    }),
 };
 
-export const DEFAULT_STAGES = ['hop-restore'] as const;
+export const DEFAULT_STAGES = ['hop-restore', 'synproxy'] as const;
+export const STAGE_NAMES = Object.keys(factories);
 
-export function buildStages(names: readonly string[]): Stage[] {
+export function buildStages(names: readonly string[], env: StageEnv): Stage[] {
   return names.map((n) => {
     const f = factories[n];
-    if (!f) throw new Error(`unknown dataplane stage '${n}' (known: ${Object.keys(factories).join(', ')})`);
-    return f();
+    if (!f) throw new Error(`unknown dataplane stage '${n}' (known: ${STAGE_NAMES.join(', ')})`);
+    return f(env);
   });
+}
+
+/** An environment for tests and tools: no LAN, fresh keys. */
+export function testStageEnv(over: Partial<StageEnv> = {}): StageEnv {
+  return {
+    lanPrefixes: [],
+    cookieKeys: new Uint8Array(32).map((_, i) => i * 7 + 1),
+    maxConnections: 1024,
+    synCacheSize: 256,
+    wscale: 7,
+    mss4: 1460,
+    mss6: 1440,
+    idleSeconds: 7440,
+    epochMs: Date.now() - performance.now(),
+    ...over,
+  };
 }

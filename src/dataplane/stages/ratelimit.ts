@@ -1,0 +1,63 @@
+// The rate-limit stage: ICMP and UDP crossing the router through global and per-source token
+// buckets (src/defense/ratelimit.ts); the excess is dropped and counted per reason.
+import {
+  RATE_LIMIT_DROP_REASONS,
+  RateLimitReason,
+  RateLimits,
+  type RateLimitsOptions,
+  type RateLimitsSettings,
+} from '../../defense/ratelimit.js';
+import type { PacketInfo } from '../../packet/index.js';
+import type { Batch } from '../../tun/packet-io.js';
+import { PASS, type Stage } from '../stage.js';
+
+/**
+ * Settings (all optional; missing values are the seed defaults):
+ * ```
+ * {
+ *   icmp: { enabled, rate: 100, burst: 100, perSourceRate: 50, perSourceBurst: 50,
+ *           errorRate: 1000, errorBurst: 1000 },          // ICMP errors: own global bucket
+ *   udp:  { enabled, rate: 200, burst: 200, perSourceRate: 100, perSourceBurst: 100,
+ *           exemptPorts: [53] },                          // by destination port
+ *   allow: ['192.168.1.10/32'],                           // sources never limited
+ *   destinations: [],                                     // non-empty: limit only packets to these
+ * }
+ * ```
+ * Rates are packets per second (0 = no limit of that kind), bursts are bucket sizes in packets.
+ * UCI `config ratelimit 'icmp'|'udp'` maps option for option: rate, burst, per_source_rate,
+ * per_source_burst, enabled, list exempt_port.
+ *
+ * The worker calls `setNow(performance.now())` once per batch before `Pipeline.process`.
+ */
+export class RateLimitStage implements Stage {
+  readonly name = 'ratelimit';
+  readonly dropReasons = RATE_LIMIT_DROP_REASONS;
+  readonly limits: RateLimits;
+  /** Counter index per RateLimitReason (index 0: PASS). */
+  private readonly reasonIndex = new Int32Array(RATE_LIMIT_DROP_REASONS.length + 1);
+  private now = 0;
+
+  constructor(settings: RateLimitsSettings = {}, options: RateLimitsOptions = {}) {
+    this.limits = new RateLimits(settings, options);
+  }
+
+  bind(reasonIndex: readonly number[]): void {
+    this.reasonIndex[RateLimitReason.PASS] = PASS;
+    for (let i = 0; i < RATE_LIMIT_DROP_REASONS.length; i++) this.reasonIndex[i + 1] = reasonIndex[i];
+  }
+
+  /** The batch's time (ms, monotonic). */
+  setNow(ms: number): void {
+    this.now = ms;
+  }
+
+  /** New settings on a config reload; bucket state is kept. */
+  configure(settings: RateLimitsSettings): void {
+    this.limits.configure(settings);
+  }
+
+  handle(batch: Batch, _i: number, info: PacketInfo): number {
+    const r = this.limits.decide(batch.buf, info, this.now);
+    return r === RateLimitReason.PASS ? PASS : this.reasonIndex[r];
+  }
+}

@@ -1,0 +1,646 @@
+// The SYN proxy stage (seed 000, FIG. 3–5, with cookies): answers SYNs to protected LAN hosts with a
+// SYN cookie, opens the connection to the host only after a valid third ACK, absorbs the host's
+// SYN-ACK and from then on translates every segment (seq/ack, SACK, timestamps, window scale).
+// Names follow the packet and the peer, as in nf_synproxy_core.c.
+
+import { ConnFlag, ConnState, ConnTable } from '../../defense/conntable.js';
+import {
+  type CookieKeys,
+  checkCookie,
+  encodeTsOptions,
+  makeCookie,
+  mssFromIndex,
+  mssIndex,
+  TsBits,
+} from '../../defense/cookie.js';
+import {
+  buildTcp4,
+  buildTcp6,
+  buildTcpReply,
+  type PacketInfo,
+  rd32,
+  TcpFlag,
+  TcpSegment,
+  tcpAdd32Halves,
+  tcpRewriteWindow,
+  tcpShiftSackHalves,
+  VnetFlags,
+  wr32,
+} from '../../packet/index.js';
+import type { Batch } from '../../tun/packet-io.js';
+import { PASS, type Stage, type StageContext } from '../stage.js';
+
+const IPPROTO_TCP = 6;
+const SYN = TcpFlag.SYN;
+const ACK = TcpFlag.ACK;
+const RST = TcpFlag.RST;
+const FIN = TcpFlag.FIN;
+
+/** Matches addresses read straight from a packet (the LAN prefixes). */
+export interface AddrMatcher {
+  matches(buf: Uint8Array, addrOff: number, ipVersion: number): boolean;
+}
+
+/** What the stage asks of the risk tiers (seed FIG. 4) and the per-source tracker (FIG. 5). */
+export interface SynGate {
+  /**
+   * A first SYN to a protected host: returns 0 to answer it with a cookie, 1 to answer it without
+   * recording anything (risky tier, cookie mode), or a drop counter index.
+   */
+  onSyn(buf: Uint8Array, info: PacketInfo, now: number, duplicate: boolean): number;
+  /** A cookie SYN-ACK was sent for this source. */
+  onAnswered(buf: Uint8Array, info: PacketInfo, now: number): void;
+  /** A handshake from this source completed (valid cookie ACK). */
+  onCompleted(buf: Uint8Array, info: PacketInfo, now: number): void;
+  /** True when new per-SYN state (the SYN cache) may be kept: the normal and moderate tiers. */
+  mayCache(): boolean;
+}
+
+/** A gate that answers every SYN (no tiers): used when the defense is not configured. */
+export const OPEN_GATE: SynGate = {
+  onSyn: () => 0,
+  onAnswered: () => {},
+  onCompleted: () => {},
+  mayCache: () => true,
+};
+
+export interface SynProxyOptions {
+  /** Destinations the proxy protects (inbound SYNs to them are proxied). */
+  lan: AddrMatcher;
+  keys: CookieKeys;
+  maxConnections: number;
+  synCacheSize: number;
+  /** Window scale the proxy advertises to clients that offer scaling (the server's is unknown). */
+  wscale: number;
+  /** MSS advertised to clients, per family (from the LAN MTU). */
+  mss4: number;
+  mss6: number;
+  /** Idle timeout of established connections, ms. */
+  idleMs: number;
+  gate?: SynGate;
+  /** Milliseconds since the Unix epoch at ctx.now = 0 (cookie minutes and TS clock). */
+  epochMs: number;
+}
+
+/** Drop reasons (counter names) and other proxy counters. */
+const REASONS = [
+  'synproxy_absorbed',
+  'synproxy_syn_received',
+  'synproxy_syn_retransmit',
+  'synproxy_cookie_sent',
+  'synproxy_cookie_valid',
+  'synproxy_cookie_invalid',
+  'synproxy_conn_established',
+  'synproxy_server_refused',
+  'synproxy_server_timeout',
+  'synproxy_table_full',
+  'synproxy_emit_full',
+  'synproxy_untracked_pass',
+  'synproxy_closed',
+] as const;
+
+const SYN_RETRY_MS = [1000, 2000, 4000];
+const CLOSED_LINGER_MS = 10_000;
+const FIN_LINGER_MS = 60_000;
+const SYN_CACHE_MS = 10_000;
+/** Slots swept per tick: the whole table once a second at 10 ticks/s. */
+const SWEEP_FRACTION = 10;
+
+export class SynProxyStage implements Stage {
+  readonly name = 'synproxy';
+  readonly dropReasons = REASONS;
+  readonly table: ConnTable;
+  /** Options of clients that sent no timestamps (cookies cannot carry them): normal/moderate tier only. */
+  readonly synCache: ConnTable;
+  private readonly seg = new TcpSegment();
+  private readonly addr = new Uint8Array(32);
+  private readonly gate: SynGate;
+  private ctx!: StageContext;
+  private c!: Float64Array;
+  private r = {
+    absorbed: 0,
+    synReceived: 0,
+    synRetransmit: 0,
+    cookieSent: 0,
+    cookieValid: 0,
+    cookieInvalid: 0,
+    established: 0,
+    serverRefused: 0,
+    serverTimeout: 0,
+    tableFull: 0,
+    emitFull: 0,
+    untracked: 0,
+    closed: 0,
+  };
+  private sweepCursor = 0;
+  private cacheCursor = 0;
+
+  constructor(readonly opts: SynProxyOptions) {
+    this.table = new ConnTable(opts.maxConnections);
+    this.synCache = new ConnTable(opts.synCacheSize);
+    this.gate = opts.gate ?? OPEN_GATE;
+  }
+
+  bind(idx: readonly number[], ctx: StageContext, counters: Float64Array): void {
+    const [z, a, b, c, d, e, f, g, h, i, j, k, l] = idx;
+    this.r = {
+      absorbed: z,
+      synReceived: a,
+      synRetransmit: b,
+      cookieSent: c,
+      cookieValid: d,
+      cookieInvalid: e,
+      established: f,
+      serverRefused: g,
+      serverTimeout: h,
+      tableFull: i,
+      emitFull: j,
+      untracked: k,
+      closed: l,
+    };
+    this.ctx = ctx;
+    this.c = counters;
+  }
+
+  private wallMs(): number {
+    return this.opts.epochMs + this.ctx.now;
+  }
+
+  handle(batch: Batch, _i: number, info: PacketInfo): number {
+    if (info.proto !== IPPROTO_TCP || info.tcpHdrLen === 0) return PASS;
+    const buf = batch.buf;
+    const ver = info.ipVersion;
+    const lan = this.opts.lan;
+    // Inbound: toward a protected host (client = source). Outbound: from one (client = destination).
+    const dstLan = lan.matches(buf, info.dstAddrOff, ver);
+    const srcLan = lan.matches(buf, info.srcAddrOff, ver);
+    if (dstLan && !srcLan) {
+      const slot = this.table.find(buf, info.srcAddrOff, info.dstAddrOff, ver, info.srcPort, info.dstPort);
+      return slot >= 0 ? this.fromClient(buf, info, slot) : this.fromNewClient(buf, info);
+    }
+    if (srcLan && !dstLan) {
+      const slot = this.table.find(buf, info.dstAddrOff, info.srcAddrOff, ver, info.dstPort, info.srcPort);
+      if (slot >= 0) return this.fromServer(buf, info, slot);
+    }
+    return PASS; // outbound connections of the LAN's own, and LAN↔LAN: not proxied
+  }
+
+  // ---- client → proxy, no connection yet ----
+
+  private fromNewClient(buf: Uint8Array, info: PacketInfo): number {
+    const f = info.tcpFlags;
+    if ((f & (SYN | ACK | RST)) === SYN) return this.recvClientSyn(buf, info);
+    if ((f & (SYN | ACK | RST)) === ACK) {
+      const v = this.recvClientAck(buf, info);
+      if (v !== -1) return v;
+    }
+    // Not ours: a connection that predates us (or a stray segment). The host judges it.
+    this.c[this.r.untracked]++;
+    return PASS;
+  }
+
+  /** Client SYN: answer with a cookie SYN-ACK, keep no state (the SYN cache aside). */
+  private recvClientSyn(buf: Uint8Array, info: PacketInfo): number {
+    const now = this.ctx.now;
+    const ver = info.ipVersion;
+    const t = this.synCache;
+    const cached = t.find(buf, info.srcAddrOff, info.dstAddrOff, ver, info.srcPort, info.dstPort);
+    const duplicate = cached >= 0 && t.isnC[cached] === info.tcpSeq;
+    const verdict = this.gate.onSyn(buf, info, now, duplicate);
+    if (verdict > 1) return verdict;
+    this.c[duplicate ? this.r.synRetransmit : this.r.synReceived]++;
+    const o = info.tcp;
+    const ecn = (info.tcpFlags & (TcpFlag.ECE | TcpFlag.CWR)) === (TcpFlag.ECE | TcpFlag.CWR);
+    const wall = this.wallMs();
+    const mssIdx = mssIndex(o.mss < 0 ? 536 : o.mss, ver);
+    const cookie = makeCookie(
+      this.opts.keys,
+      buf,
+      info.srcAddrOff,
+      info.dstAddrOff,
+      ver,
+      info.srcPort,
+      info.dstPort,
+      info.tcpSeq,
+      mssIdx,
+      Math.floor(wall / 60_000),
+    );
+    // Without timestamps the cookie cannot carry WS/SACK: remember them while that is affordable.
+    if (!o.tsPresent && verdict === 0 && this.gate.mayCache()) {
+      let s = cached;
+      if (s < 0) s = t.insert(buf, info.srcAddrOff, info.dstAddrOff, ver, info.srcPort, info.dstPort);
+      if (s >= 0) {
+        t.isnC[s] = info.tcpSeq;
+        t.wsClient[s] = o.wscale;
+        t.flags[s] = (o.sackPermitted ? ConnFlag.SACK : 0) | (ecn ? ConnFlag.ECN : 0);
+        t.lastSeen[s] = now;
+      }
+    }
+    const seg = this.seg;
+    seg.reset();
+    // Window 0: the client sends no data until the server has answered (then a window update).
+    seg.window = 0;
+    seg.ttl = 64;
+    const opts = seg.opts;
+    opts.mss = ver === 4 ? this.opts.mss4 : this.opts.mss6;
+    if (o.wscale >= 0) opts.wscale = this.opts.wscale;
+    opts.sackPermitted = o.sackPermitted;
+    if (o.tsPresent) {
+      opts.tsPresent = true;
+      opts.tsVal = encodeTsOptions(wall >>> 0, o.wscale, o.sackPermitted, ecn);
+      opts.tsEcr = o.tsVal;
+    }
+    if (ecn && o.tsPresent) seg.flags = TcpFlag.ECE;
+    const em = this.ctx.emitter;
+    const off = em.begin();
+    if (off < 0) return this.r.emitFull; // counted by the pipeline
+    seg.seq = cookie;
+    seg.ack = (info.tcpSeq + 1) >>> 0;
+    seg.flags |= SYN | ACK;
+    em.end(buildTcpReply(em.batch.buf, off, buf, info, seg));
+    this.c[this.r.cookieSent]++;
+    this.gate.onAnswered(buf, info, now);
+    return this.r.absorbed;
+  }
+
+  /** Packets the proxy consumes (SYNs, third ACKs, server SYN-ACKs): not forwarded, not attacks. */
+  private dropAbsorbed(): number {
+    return this.r.absorbed;
+  }
+
+  /** Client's third ACK: −1 when it carries no valid cookie (not ours), else the verdict. */
+  private recvClientAck(buf: Uint8Array, info: PacketInfo): number {
+    const ver = info.ipVersion;
+    const isnC = (info.tcpSeq - 1) >>> 0;
+    const cookie = (info.tcpAck - 1) >>> 0;
+    const wall = this.wallMs();
+    const mssIdx = checkCookie(
+      this.opts.keys,
+      buf,
+      info.srcAddrOff,
+      info.dstAddrOff,
+      ver,
+      info.srcPort,
+      info.dstPort,
+      isnC,
+      cookie,
+      Math.floor(wall / 60_000),
+    );
+    if (mssIdx < 0) {
+      this.c[this.r.cookieInvalid]++;
+      return -1;
+    }
+    this.c[this.r.cookieValid]++;
+    const t = this.table;
+    const slot = t.insert(buf, info.srcAddrOff, info.dstAddrOff, ver, info.srcPort, info.dstPort);
+    if (slot < 0) return this.r.tableFull; // counted by the pipeline
+    const o = info.tcp;
+    let flags = t.flags[slot];
+    let ws = -1;
+    if (o.tsPresent) {
+      // The option bits come back in TSecr, as we encoded them in the SYN-ACK's TSval.
+      const bits = o.tsEcr & TsBits.MASK;
+      const w = bits & TsBits.WSCALE_MASK;
+      ws = w === TsBits.WSCALE_NONE ? -1 : w;
+      flags |= ConnFlag.TS;
+      if (bits & TsBits.SACK) flags |= ConnFlag.SACK;
+      if (bits & TsBits.ECN) flags |= ConnFlag.ECN;
+      t.tsProxy[slot] = o.tsEcr;
+      t.tsClient[slot] = o.tsVal;
+    } else {
+      const c = this.synCache.find(buf, info.srcAddrOff, info.dstAddrOff, ver, info.srcPort, info.dstPort);
+      if (c >= 0 && this.synCache.isnC[c] === isnC) {
+        ws = this.synCache.wsClient[c];
+        flags |= this.synCache.flags[c] & (ConnFlag.SACK | ConnFlag.ECN);
+        this.synCache.remove(c);
+      }
+    }
+    t.flags[slot] = flags;
+    t.isnC[slot] = isnC;
+    t.isnP[slot] = cookie;
+    t.wsClient[slot] = ws;
+    t.wsAdv[slot] = ws >= 0 ? this.opts.wscale : -1;
+    t.wsServer[slot] = -1;
+    t.mss[slot] = mssFromIndex(mssIdx, ver);
+    t.winClient[slot] = info.tcpWindow;
+    t.lastSeen[slot] = this.ctx.now;
+    t.timerAt[slot] = this.ctx.now + SYN_RETRY_MS[0];
+    t.retries[slot] = 0;
+    this.gate.onCompleted(buf, info, this.ctx.now);
+    // Data on the third ACK: the SYN-ACK's zero window forbids it, so a client that sends it anyway
+    // retransmits it once the window opens. Nothing is buffered.
+    this.sendServerSyn(slot);
+    return this.dropAbsorbed();
+  }
+
+  // ---- packets of a known connection ----
+
+  private fromClient(buf: Uint8Array, info: PacketInfo, slot: number): number {
+    const t = this.table;
+    const st = t.state[slot];
+    const f = info.tcpFlags;
+    if ((f & SYN) !== 0 && (f & ACK) === 0) {
+      // A SYN on a tuple we hold: the same ISN is a retransmission (answered again, statelessly);
+      // a new ISN after the old connection ended starts a new one.
+      if (st === ConnState.CLOSED || (info.tcpSeq !== t.isnC[slot] && st !== ConnState.SYN_SENT)) {
+        t.remove(slot);
+        return this.recvClientSyn(buf, info);
+      }
+      return this.dropAbsorbed();
+    }
+    if (st === ConnState.SYN_SENT) {
+      // Retransmitted third ACKs and zero-window probes while the server SYN is outstanding.
+      return this.dropAbsorbed();
+    }
+    t.lastSeen[slot] = this.ctx.now;
+    this.translateClientToServer(buf, info, slot);
+    if ((f & RST) !== 0) this.close(slot, CLOSED_LINGER_MS);
+    else if ((f & FIN) !== 0) this.fin(slot, ConnFlag.FIN_CLIENT);
+    return PASS;
+  }
+
+  private fromServer(buf: Uint8Array, info: PacketInfo, slot: number): number {
+    const t = this.table;
+    const f = info.tcpFlags;
+    if (t.state[slot] === ConnState.SYN_SENT) {
+      if ((f & (SYN | ACK)) === (SYN | ACK) && info.tcpAck === (t.isnC[slot] + 1) >>> 0) {
+        this.recvServerSynAck(buf, info, slot);
+        return this.dropAbsorbed();
+      }
+      if ((f & RST) !== 0) {
+        // The host refused: tell the client with a RST it will accept (its view of our ISN).
+        this.c[this.r.serverRefused]++;
+        this.sendClientRst(slot);
+        t.remove(slot);
+        return this.dropAbsorbed();
+      }
+      return this.dropAbsorbed();
+    }
+    if ((f & (SYN | ACK)) === (SYN | ACK) && info.tcpSeq === t.isnS[slot]) {
+      // Retransmitted server SYN-ACK: our ACK was lost. Send it again, absorb the SYN-ACK.
+      this.sendServerAck(buf, info, slot);
+      return this.dropAbsorbed();
+    }
+    t.lastSeen[slot] = this.ctx.now;
+    this.translateServerToClient(buf, info, slot);
+    if ((f & RST) !== 0) this.close(slot, CLOSED_LINGER_MS);
+    else if ((f & FIN) !== 0) this.fin(slot, ConnFlag.FIN_SERVER);
+    return PASS;
+  }
+
+  private fin(slot: number, which: number): void {
+    const t = this.table;
+    t.flags[slot] |= which;
+    if (
+      (t.flags[slot] & (ConnFlag.FIN_CLIENT | ConnFlag.FIN_SERVER)) ===
+      (ConnFlag.FIN_CLIENT | ConnFlag.FIN_SERVER)
+    )
+      this.close(slot, FIN_LINGER_MS);
+    else t.state[slot] = ConnState.FIN_WAIT;
+  }
+
+  private close(slot: number, lingerMs: number): void {
+    const t = this.table;
+    if (t.state[slot] !== ConnState.CLOSED) this.c[this.r.closed]++;
+    t.state[slot] = ConnState.CLOSED;
+    t.timerAt[slot] = this.ctx.now + lingerMs;
+  }
+
+  /** Server SYN-ACK to the proxy's SYN: the offsets are now known. */
+  private recvServerSynAck(buf: Uint8Array, info: PacketInfo, slot: number): void {
+    const t = this.table;
+    const o = info.tcp;
+    t.isnS[slot] = info.tcpSeq;
+    t.delta[slot] = (t.isnP[slot] - info.tcpSeq) >>> 0;
+    t.wsServer[slot] = o.wscale;
+    if ((t.flags[slot] & ConnFlag.TS) !== 0) {
+      if (o.tsPresent) t.tsOff[slot] = (o.tsVal - t.tsProxy[slot]) >>> 0;
+      else t.flags[slot] &= ~ConnFlag.TS; // the host refused timestamps: nothing to translate
+    }
+    if (!o.sackPermitted) t.flags[slot] &= ~ConnFlag.SACK;
+    t.state[slot] = ConnState.ESTABLISHED;
+    t.lastSeen[slot] = this.ctx.now;
+    this.c[this.r.established]++;
+    this.sendServerAck(buf, info, slot);
+    this.sendClientWindowUpdate(buf, info, slot);
+  }
+
+  // ---- translation (seqadj) ----
+
+  /** Server's scale as the client applies it, and the client's as the server applies it. */
+  private serverWindowToClient(win: number, slot: number): number {
+    const t = this.table;
+    const wsS = t.wsClient[slot] >= 0 && t.wsServer[slot] >= 0 ? t.wsServer[slot] : 0;
+    const wsA = t.wsAdv[slot] >= 0 ? t.wsAdv[slot] : 0;
+    if (wsS === wsA) return -1;
+    const bytes = win * 2 ** wsS;
+    return Math.min(65535, Math.max(bytes > 0 ? 1 : 0, Math.floor(bytes / 2 ** wsA)));
+  }
+
+  private clientWindowToServer(win: number, slot: number): number {
+    const t = this.table;
+    const wsC = t.wsClient[slot] >= 0 ? t.wsClient[slot] : 0;
+    // The server applies the client's scale only if it agreed to scaling.
+    const seen = t.wsServer[slot] >= 0 ? wsC : 0;
+    if (wsC === seen) return -1;
+    return Math.min(65535, win * 2 ** wsC);
+  }
+
+  private translateClientToServer(buf: Uint8Array, info: PacketInfo, slot: number): void {
+    const t = this.table;
+    const l4 = info.l4Off;
+    // With NEEDS_CSUM the kernel sums the segment later: edits need no checksum update.
+    const partial = (info.vnetFlags & VnetFlags.NEEDS_CSUM) !== 0;
+    const neg = (0 - t.delta[slot]) >>> 0;
+    const hi = neg >>> 16;
+    const lo = neg & 0xffff;
+    if ((info.tcpFlags & ACK) !== 0) tcpAdd32Halves(buf, l4, l4 + 8, hi, lo, partial);
+    const o = info.tcp;
+    if (o.sackBlockCount > 0) tcpShiftSackHalves(buf, l4, o, hi, lo, partial);
+    if (o.tsPresent && (t.flags[slot] & ConnFlag.TS) !== 0) {
+      const d = t.tsOff[slot];
+      tcpAdd32Halves(buf, l4, o.tsOff + 4, d >>> 16, d & 0xffff, partial);
+    }
+    const w = this.clientWindowToServer(info.tcpWindow, slot);
+    if (w >= 0) tcpRewriteWindow(buf, l4, w, partial);
+  }
+
+  private translateServerToClient(buf: Uint8Array, info: PacketInfo, slot: number): void {
+    const t = this.table;
+    const l4 = info.l4Off;
+    const partial = (info.vnetFlags & VnetFlags.NEEDS_CSUM) !== 0;
+    const d = t.delta[slot];
+    tcpAdd32Halves(buf, l4, l4 + 4, d >>> 16, d & 0xffff, partial);
+    const o = info.tcp;
+    if (o.tsPresent && (t.flags[slot] & ConnFlag.TS) !== 0) {
+      const neg = (0 - t.tsOff[slot]) >>> 0;
+      tcpAdd32Halves(buf, l4, o.tsOff, neg >>> 16, neg & 0xffff, partial);
+    }
+    const w = this.serverWindowToClient(info.tcpWindow, slot);
+    if (w >= 0) tcpRewriteWindow(buf, l4, w, partial);
+  }
+
+  // ---- packets the proxy originates ----
+
+  /** Loads the connection's addresses into the scratch: client at 0, server at 16. */
+  private loadAddrs(slot: number): number {
+    const k = slot * 10;
+    const keys = this.table.keys;
+    for (let w = 0; w < 4; w++) {
+      wr32(this.addr, w * 4, keys[k + w]);
+      wr32(this.addr, 16 + w * 4, keys[k + 4 + w]);
+    }
+    return keys[k + 9];
+  }
+
+  /** Builds a segment client→server (toServer) or server→client from the table's addresses. */
+  private emitSegment(slot: number, toServer: boolean): boolean {
+    const em = this.ctx.emitter;
+    const off = em.begin();
+    if (off < 0) {
+      this.c[this.r.emitFull]++;
+      return false;
+    }
+    const ver = this.loadAddrs(slot);
+    const k = slot * 10;
+    const ports = this.table.keys[k + 8];
+    const seg = this.seg;
+    seg.srcPort = toServer ? ports >>> 16 : ports & 0xffff;
+    seg.dstPort = toServer ? ports & 0xffff : ports >>> 16;
+    const src = toServer ? 0 : 16;
+    const dst = toServer ? 16 : 0;
+    const len =
+      ver === 4
+        ? buildTcp4(em.batch.buf, off, rd32(this.addr, src), rd32(this.addr, dst), seg)
+        : buildTcp6(em.batch.buf, off, this.addr, src, dst, seg);
+    em.end(len);
+    return true;
+  }
+
+  /** The proxy's SYN to the server, transparent: the client's addresses, ISN and options. */
+  private sendServerSyn(slot: number): void {
+    const t = this.table;
+    const f = t.flags[slot];
+    const seg = this.seg;
+    seg.reset();
+    seg.seq = t.isnC[slot];
+    seg.ack = 0;
+    seg.flags = SYN | ((f & ConnFlag.ECN) !== 0 ? TcpFlag.ECE | TcpFlag.CWR : 0);
+    // A SYN's window is never scaled: the client's ACK window in bytes, capped.
+    const ws = t.wsClient[slot] >= 0 ? t.wsClient[slot] : 0;
+    seg.window = Math.min(65535, t.winClient[slot] * 2 ** ws);
+    const o = seg.opts;
+    o.mss = t.mss[slot];
+    o.wscale = t.wsClient[slot];
+    o.sackPermitted = (f & ConnFlag.SACK) !== 0;
+    if ((f & ConnFlag.TS) !== 0) {
+      o.tsPresent = true;
+      o.tsVal = t.tsClient[slot];
+      o.tsEcr = 0;
+    }
+    this.emitSegment(slot, true);
+  }
+
+  /** ACK to the server's SYN-ACK (as the client would send it), from the server's SYN-ACK. */
+  private sendServerAck(buf: Uint8Array, info: PacketInfo, slot: number): void {
+    const t = this.table;
+    const em = this.ctx.emitter;
+    const off = em.begin();
+    if (off < 0) {
+      this.c[this.r.emitFull]++;
+      return;
+    }
+    const seg = this.seg;
+    seg.reset();
+    seg.seq = (t.isnC[slot] + 1) >>> 0;
+    seg.ack = (info.tcpSeq + 1) >>> 0;
+    seg.flags = ACK;
+    const w = this.clientWindowToServer(t.winClient[slot], slot);
+    seg.window = w >= 0 ? w : t.winClient[slot];
+    if ((t.flags[slot] & ConnFlag.TS) !== 0 && info.tcp.tsPresent) {
+      seg.opts.tsPresent = true;
+      seg.opts.tsVal = t.tsClient[slot];
+      seg.opts.tsEcr = info.tcp.tsVal;
+    }
+    em.end(buildTcpReply(em.batch.buf, off, buf, info, seg));
+  }
+
+  /** Opens the client's window (the SYN-ACK had 0), as if from the server, translated. */
+  private sendClientWindowUpdate(buf: Uint8Array, info: PacketInfo, slot: number): void {
+    const t = this.table;
+    const seg = this.seg;
+    seg.reset();
+    seg.seq = (t.isnP[slot] + 1) >>> 0;
+    seg.ack = (t.isnC[slot] + 1) >>> 0;
+    seg.flags = ACK;
+    // The SYN-ACK's window is unscaled bytes; the client applies our advertised scale.
+    const wsA = t.wsAdv[slot] >= 0 ? t.wsAdv[slot] : 0;
+    seg.window = Math.max(1, Math.min(65535, Math.floor(info.tcpWindow / 2 ** wsA)));
+    if ((t.flags[slot] & ConnFlag.TS) !== 0 && info.tcp.tsPresent) {
+      seg.opts.tsPresent = true;
+      seg.opts.tsVal = (info.tcp.tsVal - t.tsOff[slot]) >>> 0;
+      seg.opts.tsEcr = t.tsClient[slot];
+    }
+    this.emitSegment(slot, false);
+    void buf;
+  }
+
+  /** RST to the client in its view of our sequence space (ISN_p + 1). */
+  private sendClientRst(slot: number): void {
+    const t = this.table;
+    const seg = this.seg;
+    seg.reset();
+    seg.seq = (t.isnP[slot] + 1) >>> 0;
+    seg.ack = (t.isnC[slot] + 1) >>> 0;
+    seg.flags = RST | ACK;
+    seg.window = 0;
+    this.emitSegment(slot, false);
+  }
+
+  // ---- timers ----
+
+  tick(): void {
+    const now = this.ctx.now;
+    const t = this.table;
+    const n = t.slots;
+    const step = Math.ceil(n / SWEEP_FRACTION);
+    let s = this.sweepCursor;
+    for (let i = 0; i < step; i++, s = (s + 1) % n) {
+      const st = t.state[s];
+      if (st === ConnState.FREE) continue;
+      if (st === ConnState.SYN_SENT && now >= t.timerAt[s]) {
+        const r = t.retries[s];
+        if (r < SYN_RETRY_MS.length - 1) {
+          t.retries[s] = r + 1;
+          t.timerAt[s] = now + SYN_RETRY_MS[r + 1];
+          this.sendServerSyn(s);
+        } else {
+          // The host never answered: give up, and tell the client.
+          this.c[this.r.serverTimeout]++;
+          this.sendClientRst(s);
+          t.remove(s);
+          s = (s + n - 1) % n; // the removal may have shifted a later entry into this slot
+        }
+      } else if (
+        (st === ConnState.CLOSED && now >= t.timerAt[s]) ||
+        (st !== ConnState.SYN_SENT && now - t.lastSeen[s] > this.opts.idleMs)
+      ) {
+        t.remove(s);
+        s = (s + n - 1) % n;
+      }
+    }
+    this.sweepCursor = s;
+    // The SYN cache only needs to bridge a handshake.
+    const sc = this.synCache;
+    const cn = sc.slots;
+    const cstep = Math.ceil(cn / SWEEP_FRACTION);
+    let c = this.cacheCursor;
+    for (let i = 0; i < cstep; i++, c = (c + 1) % cn) {
+      if (sc.state[c] !== ConnState.FREE && now - sc.lastSeen[c] > SYN_CACHE_MS) {
+        sc.remove(c);
+        c = (c + cn - 1) % cn;
+      }
+    }
+    this.cacheCursor = c;
+  }
+}

@@ -1,0 +1,266 @@
+// The proxied-connection table: open addressing over typed arrays, keyed by the 4-tuple as the
+// client sent it (client address/port, server address/port). One record per connection joins the
+// handshake (synproxy) and the translation (seqadj), like nf_conntrack's synproxy + seqadj extensions.
+import { randomFillSync } from 'node:crypto';
+
+/** Connection states. */
+export const ConnState = {
+  FREE: 0,
+  /** Cookie ACK accepted; the proxy's SYN to the server is outstanding. */
+  SYN_SENT: 1,
+  ESTABLISHED: 2,
+  /** A FIN seen in one direction. */
+  FIN_WAIT: 3,
+  /** FIN both ways, or a RST: kept a little while to translate retransmissions. */
+  CLOSED: 4,
+} as const;
+
+/** Flag bits per connection. */
+export const ConnFlag = {
+  TS: 0x01,
+  SACK: 0x02,
+  ECN: 0x04,
+  FIN_CLIENT: 0x08,
+  FIN_SERVER: 0x10,
+  IPV6: 0x20,
+  /** Restored from the store: translation continues, the handshake is history. */
+  RESTORED: 0x40,
+} as const;
+
+const KEY_WORDS = 10; // client addr 4, server addr 4, ports 1, family 1
+const PROBE_LIMIT = 64;
+
+export class ConnTable {
+  readonly capacity: number;
+  private readonly mask: number;
+  private readonly seed: number;
+  count = 0;
+  readonly keys: Uint32Array;
+  readonly state: Uint8Array;
+  readonly flags: Uint8Array;
+  /** Client ISN, proxy ISN (the cookie), server ISN. */
+  readonly isnC: Uint32Array;
+  readonly isnP: Uint32Array;
+  readonly isnS: Uint32Array;
+  /** Sequence offset: server→client seq += delta, client→server ack −= delta (= isnP − isnS). */
+  readonly delta: Uint32Array;
+  /** Timestamp offset τ: server→client TSval −= tsOff, client→server TSecr += tsOff. */
+  readonly tsOff: Uint32Array;
+  /** The TSval the client was given in the proxy's SYN-ACK, and the client's latest TSval. */
+  readonly tsProxy: Uint32Array;
+  readonly tsClient: Uint32Array;
+  /** Window scale of the client, told to the client (ours), and of the server; −1 = none. */
+  readonly wsClient: Int8Array;
+  readonly wsAdv: Int8Array;
+  readonly wsServer: Int8Array;
+  readonly mss: Uint16Array;
+  /** Client's window from its third ACK (raw field). */
+  readonly winClient: Uint16Array;
+  readonly lastSeen: Float64Array;
+  /** Next proxy-SYN retransmission (SYN_SENT) or expiry (CLOSED). */
+  readonly timerAt: Float64Array;
+  readonly retries: Uint8Array;
+  private readonly valueArrays: (Uint32Array | Uint8Array | Int8Array | Uint16Array | Float64Array)[];
+
+  constructor(capacity: number) {
+    let cap = 1024;
+    while (cap < capacity * 2) cap *= 2; // load factor ≤ 0.5
+    this.capacity = capacity;
+    this.mask = cap - 1;
+    const seed = new Uint32Array(1);
+    randomFillSync(seed);
+    this.seed = seed[0];
+    this.keys = new Uint32Array(cap * KEY_WORDS);
+    this.state = new Uint8Array(cap);
+    this.flags = new Uint8Array(cap);
+    this.isnC = new Uint32Array(cap);
+    this.isnP = new Uint32Array(cap);
+    this.isnS = new Uint32Array(cap);
+    this.delta = new Uint32Array(cap);
+    this.tsOff = new Uint32Array(cap);
+    this.tsProxy = new Uint32Array(cap);
+    this.tsClient = new Uint32Array(cap);
+    this.wsClient = new Int8Array(cap);
+    this.wsAdv = new Int8Array(cap);
+    this.wsServer = new Int8Array(cap);
+    this.mss = new Uint16Array(cap);
+    this.winClient = new Uint16Array(cap);
+    this.lastSeen = new Float64Array(cap);
+    this.timerAt = new Float64Array(cap);
+    this.retries = new Uint8Array(cap);
+    this.valueArrays = [
+      this.state,
+      this.flags,
+      this.isnC,
+      this.isnP,
+      this.isnS,
+      this.delta,
+      this.tsOff,
+      this.tsProxy,
+      this.tsClient,
+      this.wsClient,
+      this.wsAdv,
+      this.wsServer,
+      this.mss,
+      this.winClient,
+      this.lastSeen,
+      this.timerAt,
+      this.retries,
+    ];
+  }
+
+  /** Number of slots (iterate 0..slots-1 and skip FREE ones). */
+  get slots(): number {
+    return this.mask + 1;
+  }
+
+  private hash(buf: Uint8Array, cOff: number, sOff: number, ver: number, ports: number): number {
+    let h = this.seed ^ ver;
+    const n = ver === 4 ? 4 : 16;
+    for (let i = 0; i < n; i += 4) {
+      h = Math.imul(
+        h ^
+          ((buf[cOff + i] << 24) | (buf[cOff + i + 1] << 16) | (buf[cOff + i + 2] << 8) | buf[cOff + i + 3]),
+        0x9e3779b1,
+      );
+      h = Math.imul(
+        h ^
+          ((buf[sOff + i] << 24) | (buf[sOff + i + 1] << 16) | (buf[sOff + i + 2] << 8) | buf[sOff + i + 3]),
+        0x85ebca77,
+      );
+      h ^= h >>> 15;
+    }
+    h = Math.imul(h ^ ports, 0xc2b2ae3d);
+    h ^= h >>> 13;
+    h = Math.imul(h, 0x27d4eb2f);
+    return (h ^ (h >>> 16)) & this.mask;
+  }
+
+  private matches(
+    slot: number,
+    buf: Uint8Array,
+    cOff: number,
+    sOff: number,
+    ver: number,
+    ports: number,
+  ): boolean {
+    const k = slot * KEY_WORDS;
+    const keys = this.keys;
+    if (keys[k + 9] !== ver || keys[k + 8] !== ports) return false;
+    const n = ver === 4 ? 1 : 4;
+    for (let w = 0; w < n; w++) {
+      const o = w << 2;
+      const cw =
+        ((buf[cOff + o] << 24) | (buf[cOff + o + 1] << 16) | (buf[cOff + o + 2] << 8) | buf[cOff + o + 3]) >>>
+        0;
+      const sw =
+        ((buf[sOff + o] << 24) | (buf[sOff + o + 1] << 16) | (buf[sOff + o + 2] << 8) | buf[sOff + o + 3]) >>>
+        0;
+      if (keys[k + w] !== cw || keys[k + 4 + w] !== sw) return false;
+    }
+    return true;
+  }
+
+  /** Slot of the connection (client side addresses at cOff, server side at sOff), or −1. */
+  find(buf: Uint8Array, cOff: number, sOff: number, ver: number, cPort: number, sPort: number): number {
+    const ports = ((cPort << 16) | sPort) >>> 0;
+    let slot = this.hash(buf, cOff, sOff, ver, ports);
+    for (let p = 0; p < PROBE_LIMIT; p++) {
+      if (this.state[slot] === ConnState.FREE) return -1;
+      if (this.matches(slot, buf, cOff, sOff, ver, ports)) return slot;
+      slot = (slot + 1) & this.mask;
+    }
+    return -1;
+  }
+
+  /** Claims a slot for a new connection (state SYN_SENT, values zeroed); −1 when full. */
+  insert(buf: Uint8Array, cOff: number, sOff: number, ver: number, cPort: number, sPort: number): number {
+    if (this.count >= this.capacity) return -1;
+    const ports = ((cPort << 16) | sPort) >>> 0;
+    let slot = this.hash(buf, cOff, sOff, ver, ports);
+    for (let p = 0; p < PROBE_LIMIT; p++) {
+      if (this.state[slot] === ConnState.FREE) {
+        const k = slot * KEY_WORDS;
+        const n = ver === 4 ? 1 : 4;
+        for (let w = 0; w < 4; w++) {
+          const o = w << 2;
+          this.keys[k + w] =
+            w < n
+              ? ((buf[cOff + o] << 24) |
+                  (buf[cOff + o + 1] << 16) |
+                  (buf[cOff + o + 2] << 8) |
+                  buf[cOff + o + 3]) >>>
+                0
+              : 0;
+          this.keys[k + 4 + w] =
+            w < n
+              ? ((buf[sOff + o] << 24) |
+                  (buf[sOff + o + 1] << 16) |
+                  (buf[sOff + o + 2] << 8) |
+                  buf[sOff + o + 3]) >>>
+                0
+              : 0;
+        }
+        this.keys[k + 8] = ports;
+        this.keys[k + 9] = ver;
+        for (const a of this.valueArrays) a[slot] = 0;
+        this.state[slot] = ConnState.SYN_SENT;
+        this.flags[slot] = ver === 6 ? ConnFlag.IPV6 : 0;
+        this.count++;
+        return slot;
+      }
+      slot = (slot + 1) & this.mask;
+    }
+    return -1;
+  }
+
+  /** Frees a slot, shifting later entries of its probe run back (no tombstones). */
+  remove(slot: number): void {
+    if (this.state[slot] === ConnState.FREE) return;
+    this.count--;
+    let hole = slot;
+    let j = slot;
+    for (;;) {
+      j = (j + 1) & this.mask;
+      if (this.state[j] === ConnState.FREE) break;
+      const k = j * KEY_WORDS;
+      const home = this.homeOf(k);
+      // Move j into the hole when its home position does not lie cyclically in (hole, j].
+      const inRange = hole <= j ? hole < home && home <= j : hole < home || home <= j;
+      if (!inRange) {
+        this.keys.copyWithin(hole * KEY_WORDS, k, k + KEY_WORDS);
+        for (const a of this.valueArrays) a[hole] = a[j];
+        hole = j;
+      }
+    }
+    this.state[hole] = ConnState.FREE;
+  }
+
+  private readonly scratch = new Uint8Array(32);
+
+  private homeOf(k: number): number {
+    const s = this.scratch;
+    for (let w = 0; w < 8; w++) {
+      const v = this.keys[k + w];
+      s[w * 4] = v >>> 24;
+      s[w * 4 + 1] = (v >>> 16) & 0xff;
+      s[w * 4 + 2] = (v >>> 8) & 0xff;
+      s[w * 4 + 3] = v & 0xff;
+    }
+    return this.hash(s, 0, 16, this.keys[k + 9], this.keys[k + 8]);
+  }
+
+  /** The key of a slot, for listing and persisting (allocation is fine there). */
+  keyOf(slot: number): { ver: number; client: Uint8Array; server: Uint8Array; cPort: number; sPort: number } {
+    const k = slot * KEY_WORDS;
+    const ver = this.keys[k + 9];
+    const n = ver === 4 ? 4 : 16;
+    const client = new Uint8Array(n);
+    const server = new Uint8Array(n);
+    for (let i = 0; i < n; i++) {
+      client[i] = (this.keys[k + (i >>> 2)] >>> (24 - 8 * (i & 3))) & 0xff;
+      server[i] = (this.keys[k + 4 + (i >>> 2)] >>> (24 - 8 * (i & 3))) & 0xff;
+    }
+    return { ver, client, server, cPort: this.keys[k + 8] >>> 16, sPort: this.keys[k + 8] & 0xffff };
+  }
+}
