@@ -271,21 +271,16 @@ export class SynProxyStage implements Stage {
   /** Client's third ACK: −1 when it carries no valid cookie (not ours), else the verdict. */
   private recvClientAck(buf: Uint8Array, info: PacketInfo): number {
     const ver = info.ipVersion;
-    const isnC = (info.tcpSeq - 1) >>> 0;
+    let isnC = (info.tcpSeq - 1) >>> 0;
     const cookie = (info.tcpAck - 1) >>> 0;
-    const wall = this.wallMs();
-    const mssIdx = checkCookie(
-      this.opts.keys,
-      buf,
-      info.srcAddrOff,
-      info.dstAddrOff,
-      ver,
-      info.srcPort,
-      info.dstPort,
-      isnC,
-      cookie,
-      Math.floor(wall / 60_000),
-    );
+    const minute = Math.floor(this.wallMs() / 60_000);
+    const k = this.opts.keys;
+    let mssIdx = checkCookie(k, buf, info.srcAddrOff, info.dstAddrOff, ver, info.srcPort, info.dstPort, isnC, cookie, minute);
+    if (mssIdx < 0 && info.payloadLen === 0) {
+      // A zero-window probe after a lost third ACK carries seq = ISN_c (snd_una − 1).
+      isnC = info.tcpSeq;
+      mssIdx = checkCookie(k, buf, info.srcAddrOff, info.dstAddrOff, ver, info.srcPort, info.dstPort, isnC, cookie, minute);
+    }
     if (mssIdx < 0) {
       this.c[this.r.cookieInvalid]++;
       return -1;
