@@ -14,6 +14,7 @@ import {
   setupSteering,
   teardownSteering,
 } from '../netcfg/steering.js';
+import { ConnStore, type ConnSync } from '../state/connstore.js';
 import { loadOrCreateKey } from '../state/keyfile.js';
 import { offloadNames } from '../tun/device.js';
 import { UsageError } from './usage.js';
@@ -100,7 +101,12 @@ export async function runCommand(argv: string[]): Promise<number> {
   // PMTU errors then come from the real egress device, as without tunguard.
   const mtu = Math.max(...[steering.wan, ...steering.lan].map(interfaceMtu));
   const syn = config.defense.syn;
+  // Proxied connections outlive a restart through the connection store (tmpfs on a router).
+  const connStore = new ConnStore(join(stateDir, 'conn.lmdb'));
+  await connStore.expire(Date.now() - syn.connectionIdleSeconds * 1000);
+  const restored = connStore.all();
   const stageEnv: StageEnv = {
+    restored,
     lanPrefixes: lanPrefixes(steering.lan, steering.ipv6),
     cookieKeys: loadOrCreateKey(join(stateDir, 'cookie.keys'), 32),
     maxConnections: syn.synCacheSize,
@@ -123,6 +129,11 @@ export async function runCommand(argv: string[]): Promise<number> {
     mtu,
   });
 
+  dp.on('event', (ev: { type?: string } & Partial<ConnSync>) => {
+    if (ev.type === 'conn-sync') connStore.queue({ upserts: ev.upserts ?? [], removes: ev.removes ?? [] });
+  });
+  if (restored.length > 0) log(`restored ${restored.length} proxied connection(s) from ${connStore.path}`);
+
   let stopping: Promise<void> | undefined;
   const stop = (why: string) => {
     stopping ??= (async () => {
@@ -133,6 +144,7 @@ export async function runCommand(argv: string[]): Promise<number> {
         log(`teardown: ${(err as Error).message}`);
       }
       await dp.stop();
+      await connStore.close();
     })();
     return stopping;
   };

@@ -87,6 +87,10 @@ export class Dataplane extends EventEmitter {
         name: `dataplane-${index}`,
       });
       this.workers.push(w);
+      // Everything a worker reports after 'ready' is an event for the control plane.
+      w.on('message', (msg: { type?: string }) => {
+        if (msg?.type !== 'ready') this.emit('event', msg);
+      });
       return new Promise<void>((resolve, reject) => {
         w.once('message', () => resolve());
         w.once('error', (err) => {

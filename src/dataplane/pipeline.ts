@@ -117,6 +117,11 @@ export class Pipeline {
     for (const s of this.stages) s.tick?.();
   }
 
+  flush(now: number): void {
+    this.ctx.now = now;
+    for (const s of this.stages) s.flush?.();
+  }
+
   /** Packets the stages originated since the last reset (written after the forwarded ones). */
   get emitted(): Batch {
     return this.ctx.emitter.batch;

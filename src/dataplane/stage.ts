@@ -7,6 +7,8 @@ import type { Emitter } from './emit.js';
 export class StageContext {
   /** Milliseconds (performance.now() of the worker), set once per batch and per tick. */
   now = 0;
+  /** Sends a message to the main thread (rare events and state syncs, never per packet). */
+  post: (msg: unknown) => void = () => {};
   constructor(readonly emitter: Emitter) {}
 }
 
@@ -26,4 +28,6 @@ export interface Stage {
   handle(batch: Batch, i: number, info: PacketInfo): number;
   /** Timers (retransmissions, expiry): called every ~100 ms with ctx.now set; may emit packets. */
   tick?(): void;
+  /** Last chance to report state before the worker stops. */
+  flush?(): void;
 }

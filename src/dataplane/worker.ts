@@ -25,6 +25,7 @@ const BATCHES = layout.of('batches');
 const SLEEPS = layout.of('sleeps');
 const TICK_MS = 100;
 const emitted = pipeline.emitted;
+pipeline.ctx.post = (msg) => parentPort?.postMessage(msg);
 
 parentPort?.postMessage({ type: 'ready', index: init.index });
 
@@ -56,4 +57,5 @@ while (Atomics.load(control, Control.STOP) === 0) {
     pipeline.ctx.emitter.reset();
   }
 }
+pipeline.flush(performance.now());
 parentPort?.postMessage({ type: 'stopped', index: init.index });

@@ -25,6 +25,8 @@ export const ConnFlag = {
   IPV6: 0x20,
   /** Restored from the store: translation continues, the handshake is history. */
   RESTORED: 0x40,
+  /** Written to the connection store (its removal must be written too). */
+  PERSISTED: 0x80,
 } as const;
 
 const KEY_WORDS = 10; // client addr 4, server addr 4, ports 1, family 1
@@ -60,6 +62,8 @@ export class ConnTable {
   /** Next proxy-SYN retransmission (SYN_SENT) or expiry (CLOSED). */
   readonly timerAt: Float64Array;
   readonly retries: Uint8Array;
+  /** Changed since the last export to the connection store. */
+  readonly dirty: Uint8Array;
   private readonly valueArrays: (Uint32Array | Uint8Array | Int8Array | Uint16Array | Float64Array)[];
 
   constructor(capacity: number) {
@@ -88,7 +92,9 @@ export class ConnTable {
     this.lastSeen = new Float64Array(cap);
     this.timerAt = new Float64Array(cap);
     this.retries = new Uint8Array(cap);
+    this.dirty = new Uint8Array(cap);
     this.valueArrays = [
+      this.dirty,
       this.state,
       this.flags,
       this.isnC,
@@ -248,6 +254,27 @@ export class ConnTable {
       s[w * 4 + 3] = v & 0xff;
     }
     return this.hash(s, 0, 16, this.keys[k + 9], this.keys[k + 8]);
+  }
+
+  /** Claims a slot from a stored key ("ver|clientHex|cPort|serverHex|sPort"); −1 when full/bad. */
+  insertKey(key: string): number {
+    const [v, c, cp, sv, sp] = key.split('|');
+    const ver = Number(v);
+    const n = ver === 4 ? 4 : 16;
+    if ((ver !== 4 && ver !== 6) || c.length !== 2 * n || sv.length !== 2 * n) return -1;
+    const b = new Uint8Array(32);
+    for (let i = 0; i < n; i++) {
+      b[i] = Number.parseInt(c.slice(2 * i, 2 * i + 2), 16);
+      b[16 + i] = Number.parseInt(sv.slice(2 * i, 2 * i + 2), 16);
+    }
+    return this.insert(b, 0, 16, ver, Number(cp), Number(sp));
+  }
+
+  /** The store key of a slot ("ver|clientHex|cPort|serverHex|sPort"). */
+  keyString(slot: number): string {
+    const k = this.keyOf(slot);
+    const hex = (a: Uint8Array) => Buffer.from(a).toString('hex');
+    return `${k.ver}|${hex(k.client)}|${k.cPort}|${hex(k.server)}|${k.sPort}`;
   }
 
   /** The key of a slot, for listing and persisting (allocation is fine there). */

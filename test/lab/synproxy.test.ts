@@ -8,6 +8,7 @@ import { ADDR, Lab, makeTempDir, startHttpServer } from './lab.js';
 
 let lab: Lab;
 let sha = '';
+let bigSha = '';
 const root = makeTempDir('tunguard-www-');
 
 beforeAll(async () => {
@@ -15,6 +16,9 @@ beforeAll(async () => {
   const data = randomBytes(8 << 20);
   writeFileSync(join(root, 'f.bin'), data);
   sha = createHash('sha256').update(data).digest('hex');
+  const big = randomBytes(32 << 20);
+  writeFileSync(join(root, 'big.bin'), big);
+  bigSha = createHash('sha256').update(big).digest('hex');
   await startHttpServer(lab, lab.ns.lan, root, 8080, [ADDR.lan4, ADDR.lan6]);
   await lab.startTunguard().ready();
 });
@@ -36,11 +40,19 @@ function clientSysctls(sack: number, ts: number, ws: number): void {
  */
 async function downloadAndCapture(url: string): Promise<{ sha: string; client: string; server: string }> {
   const dump = (ns: string) =>
-    lab.execAsync(ns, 'timeout', ['10', 'tcpdump', '-nvl', '-i', 'eth0', '-c', '2', 'tcp[13] & 2 != 0'], 15_000);
+    lab.execAsync(
+      ns,
+      'timeout',
+      ['10', 'tcpdump', '-nvl', '-i', 'eth0', '-c', '2', 'tcp[13] & 2 != 0'],
+      15_000,
+    );
   const c = dump(lab.ns.wan);
   const sv = dump(lab.ns.lan);
   await new Promise((r) => setTimeout(r, 300)); // tcpdump attaches
-  const r = await lab.execAsync(lab.ns.wan, 'sh', ['-c', `curl -gsS --fail --max-time 30 '${url}' | sha256sum`]);
+  const r = await lab.execAsync(lab.ns.wan, 'sh', [
+    '-c',
+    `curl -gsS --fail --max-time 30 '${url}' | sha256sum`,
+  ]);
   return { sha: r.stdout.split(' ')[0], client: (await c).stdout, server: (await sv).stdout };
 }
 
@@ -93,6 +105,31 @@ describe('SYN proxy', () => {
     });
   }
 
+  for (const signal of ['SIGKILL', 'SIGTERM'] as const) {
+    it(`keeps translating a transfer across a daemon restart (${signal})`, async () => {
+      const dl = lab.execAsync(lab.ns.wan, 'sh', [
+        '-c',
+        // Slow reader: the receive window, not curl's buffer, paces the transfer across the restart.
+        `curl -sS --fail --limit-rate 5M --max-time 40 http://${ADDR.lan4}:8080/big.bin | sha256sum`,
+      ]);
+      let done = false;
+      void dl.then(() => {
+        done = true;
+      });
+      await new Promise((r) => setTimeout(r, 1500)); // established, and written behind (1 s)
+      expect(done).toBe(false); // the restart happens mid-transfer
+      const old = lab.tunguard!;
+      process.kill(old.pid, signal);
+      await old.wait();
+      const tg = lab.startTunguard();
+      await tg.ready();
+      expect(tg.output).toMatch(/restored [1-9]\d* proxied connection/);
+      const r = await dl;
+      expect(r.stdout.split(' ')[0]).toBe(bigSha);
+      expect(r.code).toBe(0);
+    }, 60_000);
+  }
+
   it('answers a closed port with the host RST, at once', () => {
     const t0 = Date.now();
     const r = lab.exec(lab.ns.wan, 'curl', ['-sS', '--max-time', '10', `http://${ADDR.lan4}:9/`]);
@@ -110,7 +147,12 @@ describe('SYN proxy', () => {
     lab.run(lab.ns.lan, 'nft', ['-f', rules]);
     try {
       const t0 = Date.now();
-      const r = lab.exec(lab.ns.wan, 'curl', ['-sS', '--max-time', '20', `http://${ADDR.lan4}:8081/`], 30_000);
+      const r = lab.exec(
+        lab.ns.wan,
+        'curl',
+        ['-sS', '--max-time', '20', `http://${ADDR.lan4}:8081/`],
+        30_000,
+      );
       const took = Date.now() - t0;
       expect(r.code).not.toBe(0);
       expect(r.code).not.toBe(28); // not curl's own timeout: the proxy reset it
@@ -132,7 +174,10 @@ describe('SYN proxy', () => {
       // 30 connections in parallel, each must finish bit-exact (retransmissions take seconds).
       const script = `for i in $(seq 30); do (curl -sS --fail --max-time 40 http://${ADDR.lan4}:8080/small.bin | sha256sum) & done; wait`;
       const out = lab.run(lab.ns.wan, 'sh', ['-c', script], 60_000);
-      const sums = out.trim().split('\n').map((l) => l.split(' ')[0]);
+      const sums = out
+        .trim()
+        .split('\n')
+        .map((l) => l.split(' ')[0]);
       expect(sums).toHaveLength(30);
       for (const s of sums) expect(s).toBe(smallSha);
     } finally {

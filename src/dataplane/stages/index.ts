@@ -2,6 +2,7 @@
 // structured-clonable environment the main thread prepares.
 import { CookieKeys } from '../../defense/cookie.js';
 import { PrefixMatcher } from '../../defense/prefix.js';
+import type { ConnRecord } from '../../state/connstore.js';
 import type { Stage } from '../stage.js';
 import { HopRestoreStage } from './hop-restore.js';
 import { SynProxyStage } from './synproxy.js';
@@ -20,6 +21,8 @@ export interface StageEnv {
   idleSeconds: number;
   /** Date.now() − performance.now() of the worker, for wall-clock cookie minutes. */
   epochMs: number;
+  /** Connections from the store, to keep translating after a restart. */
+  restored: ConnRecord[];
 }
 
 const factories: Record<string, (env: StageEnv) => Stage> = {
@@ -35,6 +38,7 @@ const factories: Record<string, (env: StageEnv) => Stage> = {
       mss6: env.mss6,
       idleMs: env.idleSeconds * 1000,
       epochMs: env.epochMs,
+      restored: env.restored,
     }),
 };
 
@@ -61,6 +65,7 @@ export function testStageEnv(over: Partial<StageEnv> = {}): StageEnv {
     mss6: 1440,
     idleSeconds: 7440,
     epochMs: Date.now() - performance.now(),
+    restored: [],
     ...over,
   };
 }

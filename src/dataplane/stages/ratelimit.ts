@@ -9,7 +9,7 @@ import {
 } from '../../defense/ratelimit.js';
 import type { PacketInfo } from '../../packet/index.js';
 import type { Batch } from '../../tun/packet-io.js';
-import { PASS, type Stage } from '../stage.js';
+import { PASS, type Stage, type StageContext } from '../stage.js';
 
 /**
  * Settings (all optional; missing values are the seed defaults):
@@ -27,7 +27,8 @@ import { PASS, type Stage } from '../stage.js';
  * UCI `config ratelimit 'icmp'|'udp'` maps option for option: rate, burst, per_source_rate,
  * per_source_burst, enabled, list exempt_port.
  *
- * The worker calls `setNow(performance.now())` once per batch before `Pipeline.process`.
+ * Time: the batch's clock, `ctx.now`, which `Pipeline.process(batch, now)` sets once per batch (the
+ * worker's performance.now()). Outside a pipeline, `setNow(ms)` sets it.
  */
 export class RateLimitStage implements Stage {
   readonly name = 'ratelimit';
@@ -35,20 +36,22 @@ export class RateLimitStage implements Stage {
   readonly limits: RateLimits;
   /** Counter index per RateLimitReason (index 0: PASS). */
   private readonly reasonIndex = new Int32Array(RATE_LIMIT_DROP_REASONS.length + 1);
-  private now = 0;
+  /** The clock: the pipeline's StageContext once bound, else a private one for setNow(). */
+  private clock: { now: number } = { now: 0 };
 
   constructor(settings: RateLimitsSettings = {}, options: RateLimitsOptions = {}) {
     this.limits = new RateLimits(settings, options);
   }
 
-  bind(reasonIndex: readonly number[]): void {
+  bind(reasonIndex: readonly number[], ctx?: StageContext): void {
     this.reasonIndex[RateLimitReason.PASS] = PASS;
     for (let i = 0; i < RATE_LIMIT_DROP_REASONS.length; i++) this.reasonIndex[i + 1] = reasonIndex[i];
+    if (ctx) this.clock = ctx;
   }
 
-  /** The batch's time (ms, monotonic). */
+  /** Sets the time (ms, monotonic) for packets handled outside a Pipeline (which sets ctx.now). */
   setNow(ms: number): void {
-    this.now = ms;
+    this.clock.now = ms;
   }
 
   /** New settings on a config reload; bucket state is kept. */
@@ -57,7 +60,7 @@ export class RateLimitStage implements Stage {
   }
 
   handle(batch: Batch, _i: number, info: PacketInfo): number {
-    const r = this.limits.decide(batch.buf, info, this.now);
+    const r = this.limits.decide(batch.buf, info, this.clock.now);
     return r === RateLimitReason.PASS ? PASS : this.reasonIndex[r];
   }
 }

@@ -27,6 +27,7 @@ import {
   VnetFlags,
   wr32,
 } from '../../packet/index.js';
+import type { ConnRecord, ConnSync } from '../../state/connstore.js';
 import type { Batch } from '../../tun/packet-io.js';
 import { PASS, type Stage, type StageContext } from '../stage.js';
 
@@ -80,6 +81,8 @@ export interface SynProxyOptions {
   gate?: SynGate;
   /** Milliseconds since the Unix epoch at ctx.now = 0 (cookie minutes and TS clock). */
   epochMs: number;
+  /** Connections from the store, translated on as before the restart. */
+  restored?: readonly ConnRecord[];
 }
 
 /** Drop reasons (counter names) and other proxy counters. */
@@ -134,11 +137,100 @@ export class SynProxyStage implements Stage {
   };
   private sweepCursor = 0;
   private cacheCursor = 0;
+  private ticks = 0;
+  /** Store keys of persisted connections removed since the last sync. */
+  private removed: string[] = [];
+  /** Connections restored from the store at start. */
+  readonly restoredCount: number;
 
   constructor(readonly opts: SynProxyOptions) {
     this.table = new ConnTable(opts.maxConnections);
     this.synCache = new ConnTable(opts.synCacheSize);
     this.gate = opts.gate ?? OPEN_GATE;
+    this.restoredCount = this.restore(opts.restored ?? []);
+  }
+
+  /** Loads stored connections; a handshake in progress is not resumable and is dropped. */
+  private restore(records: readonly ConnRecord[]): number {
+    const t = this.table;
+    let n = 0;
+    for (const r of records) {
+      if (r.state === ConnState.SYN_SENT || r.state === ConnState.FREE) continue;
+      const s = t.insertKey(r.key);
+      if (s < 0) continue;
+      t.state[s] = r.state;
+      t.flags[s] = r.flags | ConnFlag.RESTORED | ConnFlag.PERSISTED;
+      t.isnC[s] = r.isnC;
+      t.isnP[s] = r.isnP;
+      t.isnS[s] = r.isnS;
+      t.delta[s] = r.delta;
+      t.tsOff[s] = r.tsOff;
+      t.tsProxy[s] = r.tsProxy;
+      t.tsClient[s] = r.tsClient;
+      t.wsClient[s] = r.wsClient;
+      t.wsAdv[s] = r.wsAdv;
+      t.wsServer[s] = r.wsServer;
+      t.mss[s] = r.mss;
+      t.lastSeen[s] = 0; // idle time starts again now
+      t.timerAt[s] = r.state === ConnState.CLOSED ? CLOSED_LINGER_MS : 0;
+      n++;
+    }
+    return n;
+  }
+
+  /** Frees a slot, remembering a persisted connection's key so the store forgets it too. */
+  private forget(slot: number): void {
+    const t = this.table;
+    if ((t.flags[slot] & ConnFlag.PERSISTED) !== 0) this.removed.push(t.keyString(slot));
+    t.remove(slot);
+  }
+
+  /** Changed connections and removals since the last call (for the write-behind store). */
+  exportChanges(): ConnSync {
+    const t = this.table;
+    const upserts: ConnRecord[] = [];
+    const wall = this.wallMs();
+    for (let s = 0; s < t.slots; s++) {
+      if (t.dirty[s] === 0 || t.state[s] === ConnState.FREE) continue;
+      t.dirty[s] = 0;
+      if (t.state[s] === ConnState.SYN_SENT) continue;
+      t.flags[s] |= ConnFlag.PERSISTED;
+      const k = t.keyOf(s);
+      upserts.push({
+        key: t.keyString(s),
+        ver: k.ver,
+        client: Buffer.from(k.client).toString('hex'),
+        server: Buffer.from(k.server).toString('hex'),
+        cPort: k.cPort,
+        sPort: k.sPort,
+        state: t.state[s],
+        flags: t.flags[s] & ~(ConnFlag.RESTORED | ConnFlag.PERSISTED),
+        isnC: t.isnC[s],
+        isnP: t.isnP[s],
+        isnS: t.isnS[s],
+        delta: t.delta[s],
+        tsOff: t.tsOff[s],
+        tsProxy: t.tsProxy[s],
+        tsClient: t.tsClient[s],
+        wsClient: t.wsClient[s],
+        wsAdv: t.wsAdv[s],
+        wsServer: t.wsServer[s],
+        mss: t.mss[s],
+        updated: wall,
+      });
+    }
+    const removes = this.removed;
+    this.removed = [];
+    return { upserts, removes };
+  }
+
+  private sync(): void {
+    const c = this.exportChanges();
+    if (c.upserts.length > 0 || c.removes.length > 0) this.ctx.post({ type: 'conn-sync', ...c });
+  }
+
+  flush(): void {
+    this.sync();
   }
 
   bind(idx: readonly number[], ctx: StageContext, counters: Float64Array): void {
@@ -275,11 +367,33 @@ export class SynProxyStage implements Stage {
     const cookie = (info.tcpAck - 1) >>> 0;
     const minute = Math.floor(this.wallMs() / 60_000);
     const k = this.opts.keys;
-    let mssIdx = checkCookie(k, buf, info.srcAddrOff, info.dstAddrOff, ver, info.srcPort, info.dstPort, isnC, cookie, minute);
+    let mssIdx = checkCookie(
+      k,
+      buf,
+      info.srcAddrOff,
+      info.dstAddrOff,
+      ver,
+      info.srcPort,
+      info.dstPort,
+      isnC,
+      cookie,
+      minute,
+    );
     if (mssIdx < 0 && info.payloadLen === 0) {
       // A zero-window probe after a lost third ACK carries seq = ISN_c (snd_una − 1).
       isnC = info.tcpSeq;
-      mssIdx = checkCookie(k, buf, info.srcAddrOff, info.dstAddrOff, ver, info.srcPort, info.dstPort, isnC, cookie, minute);
+      mssIdx = checkCookie(
+        k,
+        buf,
+        info.srcAddrOff,
+        info.dstAddrOff,
+        ver,
+        info.srcPort,
+        info.dstPort,
+        isnC,
+        cookie,
+        minute,
+      );
     }
     if (mssIdx < 0) {
       this.c[this.r.cookieInvalid]++;
@@ -338,7 +452,7 @@ export class SynProxyStage implements Stage {
       // A SYN on a tuple we hold: the same ISN is a retransmission (answered again, statelessly);
       // a new ISN after the old connection ended starts a new one.
       if (st === ConnState.CLOSED || (info.tcpSeq !== t.isnC[slot] && st !== ConnState.SYN_SENT)) {
-        t.remove(slot);
+        this.forget(slot);
         return this.recvClientSyn(buf, info);
       }
       return this.dropAbsorbed();
@@ -366,7 +480,7 @@ export class SynProxyStage implements Stage {
         // The host refused: tell the client with a RST it will accept (its view of our ISN).
         this.c[this.r.serverRefused]++;
         this.sendClientRst(slot);
-        t.remove(slot);
+        this.forget(slot);
         return this.dropAbsorbed();
       }
       return this.dropAbsorbed();
@@ -391,13 +505,17 @@ export class SynProxyStage implements Stage {
       (ConnFlag.FIN_CLIENT | ConnFlag.FIN_SERVER)
     )
       this.close(slot, FIN_LINGER_MS);
-    else t.state[slot] = ConnState.FIN_WAIT;
+    else if (t.state[slot] !== ConnState.FIN_WAIT) {
+      t.state[slot] = ConnState.FIN_WAIT;
+      t.dirty[slot] = 1;
+    }
   }
 
   private close(slot: number, lingerMs: number): void {
     const t = this.table;
     if (t.state[slot] !== ConnState.CLOSED) this.c[this.r.closed]++;
     t.state[slot] = ConnState.CLOSED;
+    t.dirty[slot] = 1;
     t.timerAt[slot] = this.ctx.now + lingerMs;
   }
 
@@ -414,6 +532,7 @@ export class SynProxyStage implements Stage {
     }
     if (!o.sackPermitted) t.flags[slot] &= ~ConnFlag.SACK;
     t.state[slot] = ConnState.ESTABLISHED;
+    t.dirty[slot] = 1;
     t.lastSeen[slot] = this.ctx.now;
     this.c[this.r.established]++;
     this.sendServerAck(buf, info, slot);
@@ -613,14 +732,14 @@ export class SynProxyStage implements Stage {
           // The host never answered: give up, and tell the client.
           this.c[this.r.serverTimeout]++;
           this.sendClientRst(s);
-          t.remove(s);
+          this.forget(s);
           s = (s + n - 1) % n; // the removal may have shifted a later entry into this slot
         }
       } else if (
         (st === ConnState.CLOSED && now >= t.timerAt[s]) ||
         (st !== ConnState.SYN_SENT && now - t.lastSeen[s] > this.opts.idleMs)
       ) {
-        t.remove(s);
+        this.forget(s);
         s = (s + n - 1) % n;
       }
     }
@@ -637,5 +756,6 @@ export class SynProxyStage implements Stage {
       }
     }
     this.cacheCursor = c;
+    if (++this.ticks % SWEEP_FRACTION === 0) this.sync();
   }
 }

@@ -1,0 +1,253 @@
+// TierTracker: the seed's risk tiers (FIG. 3-5). New first SYNs are counted over a sliding window in
+// ring-buffer buckets; the count picks normal / moderate / risky, and every change is reported.
+
+/** Risk tiers, ordered. */
+export const Tier = {
+  NORMAL: 0,
+  MODERATE: 1,
+  RISKY: 2,
+} as const;
+export type Tier = (typeof Tier)[keyof typeof Tier];
+
+export const TIER_NAMES = ['normal', 'moderate', 'risky'] as const;
+export type TierName = (typeof TIER_NAMES)[number];
+
+/** A tier change, as handed to `onChange`. */
+export interface TierEvent {
+  /** When (the caller's clock, ms). */
+  at: number;
+  from: Tier;
+  to: Tier;
+  fromName: TierName;
+  toName: TierName;
+  /** New first SYNs in the window at the change. */
+  synCount: number;
+  /** SYNs answered minus handshakes completed in the window at the change. */
+  halfOpen: number;
+}
+
+export interface TierOptions {
+  /** Sliding window length, ms (default 3000, the seed's 3 s). */
+  windowMs?: number;
+  /**
+   * Bucket width, ms (default 100). A SYN leaves the count between windowMs - bucketMs and windowMs
+   * after it was seen. Rounded so that a whole number of buckets covers the window.
+   */
+  bucketMs?: number;
+  /** More SYNs in the window than this: moderate (default 100). */
+  moderateThreshold?: number;
+  /** More SYNs in the window than this: risky (default 300). */
+  riskyThreshold?: number;
+  /**
+   * Hysteresis in SYNs, for stepping down only (default 0: the seed's thresholds both ways). With
+   * h > 0, risky falls back to moderate only once the count is <= riskyThreshold - h, and moderate
+   * to normal only at <= moderateThreshold - h; stepping up always uses the thresholds exactly.
+   */
+  hysteresis?: number;
+  /** Called on every tier change (rare: allocation there is fine). Must not throw. */
+  onChange?: (event: TierEvent) => void;
+}
+
+/**
+ * Counts what the SYN proxy reports: `onSyn` for every new first SYN (the seed counts them all,
+ * including those never followed by an ACK; not retransmissions of one already seen), `onAnswered`
+ * when a SYN-ACK is sent for one, `onCompleted` when a handshake completes. Time is passed in (ms,
+ * monotonic; an earlier time than the last is taken as the last). No allocation on these calls.
+ *
+ * The window only slides when called: the dataplane calls `update(now)` once per batch (and the
+ * worker on idle ticks) so the tier falls back after a flood even when no SYN arrives.
+ */
+export class TierTracker {
+  readonly windowMs: number;
+  readonly bucketMs: number;
+  private moderate: number;
+  private risky: number;
+  private hyst: number;
+  private readonly onChange: ((event: TierEvent) => void) | undefined;
+  private readonly n: number;
+  private readonly syn: Float64Array;
+  private readonly answered: Float64Array;
+  private readonly completed: Float64Array;
+  /** Epoch (time / bucketMs, floored) of the newest bucket. */
+  private epoch = Number.NEGATIVE_INFINITY;
+  private synSum = 0;
+  private ansSum = 0;
+  private doneSum = 0;
+  private cur: Tier = Tier.NORMAL;
+  /** When the current tier was entered (ms; -Infinity before any change). */
+  since = Number.NEGATIVE_INFINITY;
+
+  constructor(options: TierOptions = {}) {
+    const windowMs = options.windowMs ?? 3000;
+    const bucket = options.bucketMs ?? 100;
+    if (!(windowMs > 0) || !(bucket > 0)) throw new Error('tier window and bucket must be > 0 ms');
+    this.n = Math.max(1, Math.round(windowMs / Math.min(bucket, windowMs)));
+    this.windowMs = windowMs;
+    this.bucketMs = windowMs / this.n;
+    this.syn = new Float64Array(this.n);
+    this.answered = new Float64Array(this.n);
+    this.completed = new Float64Array(this.n);
+    this.moderate = 100;
+    this.risky = 300;
+    this.hyst = 0;
+    this.setThresholds(
+      options.moderateThreshold ?? 100,
+      options.riskyThreshold ?? 300,
+      options.hysteresis ?? 0,
+    );
+    this.onChange = options.onChange;
+  }
+
+  /** Changes the thresholds (config reload) keeping the counts; takes effect at the next call. */
+  setThresholds(moderateThreshold: number, riskyThreshold: number, hysteresis = this.hyst): void {
+    if (!(moderateThreshold >= 0 && riskyThreshold >= moderateThreshold && hysteresis >= 0)) {
+      throw new Error('tier thresholds must satisfy 0 <= moderate <= risky, hysteresis >= 0');
+    }
+    this.moderate = moderateThreshold;
+    this.risky = riskyThreshold;
+    this.hyst = hysteresis;
+  }
+
+  get moderateThreshold(): number {
+    return this.moderate;
+  }
+  get riskyThreshold(): number {
+    return this.risky;
+  }
+
+  /** The current tier (as of the last call). */
+  get tier(): Tier {
+    return this.cur;
+  }
+  get tierName(): TierName {
+    return TIER_NAMES[this.cur];
+  }
+  /** New first SYNs in the window. */
+  get synCount(): number {
+    return this.synSum;
+  }
+  /** SYN-ACKs sent in the window. */
+  get answeredCount(): number {
+    return this.ansSum;
+  }
+  /** Handshakes completed in the window. */
+  get completedCount(): number {
+    return this.doneSum;
+  }
+  /** Answered minus completed within the window (never negative). */
+  get halfOpen(): number {
+    return Math.max(this.ansSum - this.doneSum, 0);
+  }
+
+  /** A new first SYN at `now`; returns the tier after counting it. */
+  onSyn(now: number): Tier {
+    const b = this.advance(now);
+    this.syn[b]++;
+    this.synSum++;
+    return this.evaluate(now);
+  }
+
+  /** A SYN-ACK was sent for a new first SYN. */
+  onAnswered(now: number): void {
+    const b = this.advance(now);
+    this.answered[b]++;
+    this.ansSum++;
+  }
+
+  /** A handshake completed (valid third ACK). */
+  onCompleted(now: number): void {
+    const b = this.advance(now);
+    this.completed[b]++;
+    this.doneSum++;
+  }
+
+  /** Slides the window to `now` and re-evaluates the tier; returns it. */
+  update(now: number): Tier {
+    this.advance(now);
+    return this.evaluate(now);
+  }
+
+  /** Forgets all counts (the tier is re-evaluated, and may fall, at the next call). */
+  reset(): void {
+    this.syn.fill(0);
+    this.answered.fill(0);
+    this.completed.fill(0);
+    this.synSum = 0;
+    this.ansSum = 0;
+    this.doneSum = 0;
+  }
+
+  /** The state for the API (allocates). */
+  snapshot(): {
+    tier: TierName;
+    since: number;
+    synCount: number;
+    answered: number;
+    completed: number;
+    halfOpen: number;
+    windowMs: number;
+    moderateThreshold: number;
+    riskyThreshold: number;
+  } {
+    return {
+      tier: this.tierName,
+      since: this.since,
+      synCount: this.synSum,
+      answered: this.ansSum,
+      completed: this.doneSum,
+      halfOpen: this.halfOpen,
+      windowMs: this.windowMs,
+      moderateThreshold: this.moderate,
+      riskyThreshold: this.risky,
+    };
+  }
+
+  /** Moves the ring to the bucket of `now`, emptying the buckets that fell out; returns its index. */
+  private advance(now: number): number {
+    const n = this.n;
+    const e = Math.floor(now / this.bucketMs);
+    if (e > this.epoch) {
+      if (e - this.epoch >= n) this.reset();
+      else {
+        for (let x = this.epoch + 1; x <= e; x++) {
+          const b = ((x % n) + n) % n;
+          this.synSum -= this.syn[b];
+          this.ansSum -= this.answered[b];
+          this.doneSum -= this.completed[b];
+          this.syn[b] = 0;
+          this.answered[b] = 0;
+          this.completed[b] = 0;
+        }
+      }
+      this.epoch = e;
+    } else if (this.epoch === Number.NEGATIVE_INFINITY) this.epoch = 0; // first time was NaN
+    return ((this.epoch % n) + n) % n;
+  }
+
+  private evaluate(now: number): Tier {
+    const c = this.synSum;
+    const from = this.cur;
+    let to: Tier = c > this.risky ? Tier.RISKY : c > this.moderate ? Tier.MODERATE : Tier.NORMAL;
+    if (to < from && this.hyst > 0) {
+      // Stepping down: stay while the count is still inside the hysteresis band below a threshold.
+      if (from === Tier.RISKY && c > this.risky - this.hyst) to = Tier.RISKY;
+      else if (to === Tier.NORMAL && c > this.moderate - this.hyst) to = Tier.MODERATE;
+    }
+    if (to !== from) {
+      this.cur = to;
+      this.since = now;
+      if (this.onChange) {
+        this.onChange({
+          at: now,
+          from,
+          to,
+          fromName: TIER_NAMES[from],
+          toName: TIER_NAMES[to],
+          synCount: c,
+          halfOpen: this.halfOpen,
+        });
+      }
+    }
+    return to;
+  }
+}
