@@ -83,7 +83,13 @@ async function measure(lab: Lab, pid?: number): Promise<Metrics> {
 
 async function main(): Promise<void> {
   const lab = Lab.create();
-  const results: { kernel: Metrics[]; tunguard: Metrics[] } = { kernel: [], tunguard: [] };
+  // tunguard: the dataplane alone (--pass-through); defended: with the default defense stages
+  // (rate limits and the SYN proxy translating every TCP segment of these connections).
+  const results: { kernel: Metrics[]; tunguard: Metrics[]; defended: Metrics[] } = {
+    kernel: [],
+    tunguard: [],
+    defended: [],
+  };
   let tunPackets = 0;
   try {
     lab.spawn(lab.ns.lan, 'iperf3', ['-s']);
@@ -92,12 +98,16 @@ async function main(): Promise<void> {
     lab.waitIperf(ADDR.lan4);
     for (let r = 0; r < ROUNDS; r++) {
       results.kernel.push(await measure(lab));
-      const tg = lab.startTunguard(values['spin-us'] ? ['--spin-us', values['spin-us']] : []);
-      await tg.ready();
-      const before = lab.devStats(lab.ns.rtr, 'tg0').txPackets;
-      results.tunguard.push(await measure(lab, tg.pid));
-      tunPackets += lab.devStats(lab.ns.rtr, 'tg0').txPackets - before;
-      await tg.stop();
+      for (const mode of ['tunguard', 'defended'] as const) {
+        const args = [...(values['spin-us'] ? ['--spin-us', values['spin-us']] : [])];
+        if (mode === 'tunguard') args.push('--pass-through');
+        const tg = lab.startTunguard(args);
+        await tg.ready();
+        const before = lab.devStats(lab.ns.rtr, 'tg0').txPackets;
+        results[mode].push(await measure(lab, tg.pid));
+        tunPackets += lab.devStats(lab.ns.rtr, 'tg0').txPackets - before;
+        await tg.stop();
+      }
     }
   } finally {
     await lab.tunguard?.stop();
@@ -116,9 +126,14 @@ async function main(): Promise<void> {
   };
   const k = median(results.kernel);
   const t = median(results.tunguard);
+  const d = median(results.defended);
   const ratios: Metrics = {};
+  const ratiosDefended: Metrics = {};
   for (const key of Object.keys(k)) {
-    if (key.endsWith('_gbps')) ratios[key.replace('_gbps', '')] = t[key] / k[key];
+    if (key.endsWith('_gbps')) {
+      ratios[key.replace('_gbps', '')] = t[key] / k[key];
+      ratiosDefended[key.replace('_gbps', '')] = d[key] / k[key];
+    }
   }
   const added = {
     ping_p50_us: t.ping_p50_us - k.ping_p50_us,
@@ -126,7 +141,14 @@ async function main(): Promise<void> {
     tcp_rr_p50_us: t.tcp_rr_p50_us - k.tcp_rr_p50_us,
     tcp_rr_p99_us: t.tcp_rr_p99_us - k.tcp_rr_p99_us,
   };
-  const rows = Object.keys(t).map((key) => [key, k[key], t[key], ratios[key.replace('_gbps', '')]]);
+  const rows = Object.keys(t).map((key) => [
+    key,
+    k[key],
+    t[key],
+    ratios[key.replace('_gbps', '')],
+    d[key],
+    ratiosDefended[key.replace('_gbps', '')],
+  ]);
   console.log(
     `bench/forward: ${SECONDS}s per iperf3 run, ${ROUNDS} round(s), ${PINGS} pings, ${RR} TCP round trips`,
   );

@@ -32,7 +32,8 @@ Runs the daemon in the current network namespace, in the foreground (needs root)
   --table <id>         policy routing table and rule preference (default ${STEERING_DEFAULTS.table})
   --no-ipv6            steer IPv4 only
   --no-offload         no virtio-net header / TSO (slow; for debugging)
-  --no-synproxy        forward inbound TCP without the SYN proxy (pass-through)
+  --no-synproxy        forward inbound TCP without the SYN proxy (rate limits stay on)
+  --pass-through       no defense stages at all: forward everything (benchmarks, debugging)
   --spin-us <us>       poll this long for more packets before sleeping (default ${DATAPLANE_DEFAULTS.spinUs})
   --status-interval <s> seconds between status.json writes (default 1; 0 = never)
   -h, --help           this text
@@ -105,9 +106,23 @@ export async function runCommand(argv: string[]): Promise<number> {
   const connStore = new ConnStore(join(stateDir, 'conn.lmdb'));
   await connStore.expire(Date.now() - syn.connectionIdleSeconds * 1000);
   const restored = connStore.all();
+  const lanNets = lanPrefixes(steering.lan, steering.ipv6);
+  const allow = config.allow.map((p) => p.cidr);
   const stageEnv: StageEnv = {
     restored,
-    lanPrefixes: lanPrefixes(steering.lan, steering.ipv6),
+    syn: {
+      windowSeconds: syn.windowSeconds,
+      moderateThreshold: syn.moderateThreshold,
+      riskyThreshold: syn.riskyThreshold,
+      riskyAction: syn.riskyAction,
+      maxUnfinishedPerSource: syn.maxUnfinishedPerSource,
+      aggressiveHoldSeconds: syn.aggressiveHoldSeconds,
+      allow,
+    },
+    // Limits apply to what enters the LAN from outside (the seed's attack direction): the LAN's
+    // own outbound traffic and its replies from LAN hosts are not throttled.
+    ratelimit: { ...config.ratelimit, allow, destinations: lanNets },
+    lanPrefixes: lanNets,
     cookieKeys: loadOrCreateKey(join(stateDir, 'cookie.keys'), 32),
     maxConnections: syn.synCacheSize,
     synCacheSize: Math.min(syn.synCacheSize, 16384),
@@ -117,7 +132,9 @@ export async function runCommand(argv: string[]): Promise<number> {
     idleSeconds: syn.connectionIdleSeconds,
     epochMs: 0, // set by each worker
   };
-  const stages = ['hop-restore', ...(syn.proxyInbound && !v['no-synproxy'] ? ['synproxy'] : [])];
+  const stages = v['pass-through']
+    ? ['hop-restore']
+    : ['hop-restore', 'ratelimit', ...(syn.proxyInbound && !v['no-synproxy'] ? ['synproxy'] : [])];
   const dp = await Dataplane.start({
     ...DATAPLANE_DEFAULTS,
     stages,
@@ -206,6 +223,7 @@ function parse(argv: string[]) {
       'no-ipv6': { type: 'boolean' },
       'no-offload': { type: 'boolean' },
       'no-synproxy': { type: 'boolean' },
+      'pass-through': { type: 'boolean' },
       'spin-us': { type: 'string' },
       'status-interval': { type: 'string' },
       help: { type: 'boolean', short: 'h' },

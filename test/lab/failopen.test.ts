@@ -40,7 +40,7 @@ describe('fail-open', () => {
   it('keeps traffic flowing within 1 s after kill -9, mid-transfer', async () => {
     // Pass-through mode: a connection the SYN proxy translated cannot survive losing its offsets
     // on the kernel path; that case (restart with the connection store) is the proxy's own test.
-    const tg = lab.startTunguard(['--no-synproxy']);
+    const tg = lab.startTunguard(['--pass-through']);
     await tg.ready();
     // A rate-limited download spanning the kill, and a 100 Hz ping to time the gap.
     const dl = lab.execAsync(lab.ns.wan, 'sh', [

@@ -133,7 +133,10 @@ describe('SYN proxy', () => {
   it('answers a closed port with the host RST, at once', () => {
     const t0 = Date.now();
     const r = lab.exec(lab.ns.wan, 'curl', ['-sS', '--max-time', '10', `http://${ADDR.lan4}:9/`]);
-    expect(r.code).toBe(7); // could not connect: the host's RST reached the client
+    // Behind a SYN proxy the client's connect() may already have succeeded (with the proxy) when
+    // the host's refusal arrives as a RST: curl then reports a reset (56) instead of refused (7).
+    expect([7, 56]).toContain(r.code);
+    expect(r.stderr).toMatch(/reset|refused|connect/i);
     expect(Date.now() - t0).toBeLessThan(2000);
   });
 

@@ -5,7 +5,10 @@ import { PrefixMatcher } from '../../defense/prefix.js';
 import type { ConnRecord } from '../../state/connstore.js';
 import type { Stage } from '../stage.js';
 import { HopRestoreStage } from './hop-restore.js';
+import { RateLimitStage } from './ratelimit.js';
+import { GATE_COUNTERS, type SynGateSettings, TieredSynGate } from './syn-gate.js';
 import { SynProxyStage } from './synproxy.js';
+import type { RateLimitsSettings } from '../../defense/ratelimit.js';
 
 /** Everything a worker needs to build its stages (plain data: it crosses postMessage). */
 export interface StageEnv {
@@ -23,12 +26,19 @@ export interface StageEnv {
   epochMs: number;
   /** Connections from the store, to keep translating after a restart. */
   restored: ConnRecord[];
+  /** Tiers and aggressive sources (undefined: every SYN is answered). */
+  syn?: SynGateSettings;
+  /** ICMP/UDP rate limits. */
+  ratelimit?: RateLimitsSettings;
 }
 
 const factories: Record<string, (env: StageEnv) => Stage> = {
   'hop-restore': () => new HopRestoreStage(),
+  ratelimit: (env) => new RateLimitStage(env.ratelimit ?? {}),
   synproxy: (env) =>
     new SynProxyStage({
+      gate: env.syn ? new TieredSynGate(env.syn) : undefined,
+      gateCounters: env.syn ? GATE_COUNTERS : [],
       lan: new PrefixMatcher(env.lanPrefixes, { strict: false }),
       keys: new CookieKeys(env.cookieKeys),
       maxConnections: env.maxConnections,
@@ -42,7 +52,7 @@ const factories: Record<string, (env: StageEnv) => Stage> = {
     }),
 };
 
-export const DEFAULT_STAGES = ['hop-restore', 'synproxy'] as const;
+export const DEFAULT_STAGES = ['hop-restore', 'ratelimit', 'synproxy'] as const;
 export const STAGE_NAMES = Object.keys(factories);
 
 export function buildStages(names: readonly string[], env: StageEnv): Stage[] {

@@ -55,6 +55,9 @@ export interface SynGate {
   onCompleted(buf: Uint8Array, info: PacketInfo, now: number): void;
   /** True when new per-SYN state (the SYN cache) may be kept: the normal and moderate tiers. */
   mayCache(): boolean;
+  /** Counter indices of the gate's own names (`counterNames`, in order), the context. */
+  bind?(indices: readonly number[], ctx: StageContext, counters: Float64Array): void;
+  tick?(now: number): void;
 }
 
 /** A gate that answers every SYN (no tiers): used when the defense is not configured. */
@@ -83,6 +86,8 @@ export interface SynProxyOptions {
   epochMs: number;
   /** Connections from the store, translated on as before the restart. */
   restored?: readonly ConnRecord[];
+  /** Counter names the gate uses (bound after the proxy's own). */
+  gateCounters?: readonly string[];
 }
 
 /** Drop reasons (counter names) and other proxy counters. */
@@ -111,7 +116,7 @@ const SWEEP_FRACTION = 10;
 
 export class SynProxyStage implements Stage {
   readonly name = 'synproxy';
-  readonly dropReasons = REASONS;
+  readonly dropReasons: readonly string[];
   readonly table: ConnTable;
   /** Options of clients that sent no timestamps (cookies cannot carry them): normal/moderate tier only. */
   readonly synCache: ConnTable;
@@ -147,6 +152,7 @@ export class SynProxyStage implements Stage {
     this.table = new ConnTable(opts.maxConnections);
     this.synCache = new ConnTable(opts.synCacheSize);
     this.gate = opts.gate ?? OPEN_GATE;
+    this.dropReasons = [...REASONS, ...(opts.gateCounters ?? [])];
     this.restoredCount = this.restore(opts.restored ?? []);
   }
 
@@ -252,6 +258,7 @@ export class SynProxyStage implements Stage {
     };
     this.ctx = ctx;
     this.c = counters;
+    this.gate.bind?.(idx.slice(REASONS.length), ctx, counters);
   }
 
   private wallMs(): number {
@@ -715,6 +722,7 @@ export class SynProxyStage implements Stage {
 
   tick(): void {
     const now = this.ctx.now;
+    this.gate.tick?.(now);
     const t = this.table;
     const n = t.slots;
     const step = Math.ceil(n / SWEEP_FRACTION);
