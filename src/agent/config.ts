@@ -1,0 +1,64 @@
+// The agent's configuration file (JSON), validated; every path absolute.
+
+import { readFileSync } from 'node:fs';
+import * as v from 'valibot';
+import { ActionSchema, DEFAULT_MAX_FRAME } from './protocol.js';
+
+const Abs = v.pipe(
+  v.string(),
+  v.startsWith('/', 'must be an absolute path'),
+  v.check((p) => p !== '/', 'may not be /'),
+);
+const ACTIONS = ActionSchema.options.map((o) => o.entries.action.literal);
+
+export const AgentConfigSchema = v.strictObject({
+  /** The identity the router knows this host by; commands for any other host are refused. */
+  hostId: v.pipe(v.string(), v.minLength(1), v.maxLength(128)),
+  listen: v.optional(
+    v.strictObject({
+      host: v.optional(v.string(), '0.0.0.0'),
+      port: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(65535)), 7443),
+    }),
+    {},
+  ),
+  /** Keys, pinned router key, replay cache (0700). */
+  stateDir: Abs,
+  /** File operations only ever touch paths under these directories. */
+  roots: v.pipe(v.array(Abs), v.minLength(1)),
+  /** Where "deleted" files go so `restore` can bring them back; must not lie under a root. */
+  quarantineDir: Abs,
+  /** Where seed type-1 programs (id + location) may be stored on this host. */
+  programRoots: v.optional(v.array(Abs), []),
+  /** Actions this host allows (default all of the protocol's allowlist). */
+  allowActions: v.optional(v.array(v.picklist(ACTIONS)), ACTIONS),
+  maxFrameBytes: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1024)), DEFAULT_MAX_FRAME),
+  /** Longest command lifetime accepted; bounds the replay cache. */
+  maxCommandTtlMs: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1000)), 10 * 60_000),
+  /** Allowed clock skew for issuedAt in the future. */
+  clockSkewMs: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0)), 60_000),
+  replayCacheSize: v.optional(v.pipe(v.number(), v.integer(), v.minValue(16)), 4096),
+  /** Whether this agent accepts a pairing request (only while it has no router key). */
+  pairing: v.optional(v.boolean(), false),
+  /** Idle time before a connection is dropped. */
+  idleTimeoutMs: v.optional(v.pipe(v.number(), v.integer(), v.minValue(100)), 30_000),
+});
+export type AgentConfig = v.InferOutput<typeof AgentConfigSchema>;
+
+export function parseAgentConfig(raw: unknown): AgentConfig {
+  const r = v.safeParse(AgentConfigSchema, raw);
+  if (!r.success) {
+    const i = r.issues[0];
+    throw new Error(`bad agent config at ${v.getDotPath(i) ?? 'top'}: ${i.message}`);
+  }
+  return r.output;
+}
+
+export function loadAgentConfig(path: string): AgentConfig {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new Error(`cannot read agent config ${path}: ${(e as Error).message}`);
+  }
+  return parseAgentConfig(raw);
+}

@@ -1,0 +1,89 @@
+// tunguard-agent: the host agent for Linux (Windows/macOS are future work). Subcommands: serve, show-key, trust-router.
+
+import { createInterface } from 'node:readline';
+import { parseArgs } from 'node:util';
+import { loadAgentConfig } from './config.js';
+import { AgentServer } from './server.js';
+import { loadOrCreateIdentity, saveRouterKey } from './state.js';
+
+const USAGE = `usage: tunguard-agent <command> --config FILE
+  serve                 run the agent (pairing codes are confirmed on stdin when "pairing" is on)
+  show-key              print this agent's public key (to copy into the router)
+  trust-router --key K  pin the router's public key (pairing by a copied key)`;
+
+function out(line: string): void {
+  process.stdout.write(`${line}\n`);
+}
+
+/** Reads the operator's answer to a pairing code from stdin, one line per question. */
+function stdinConfirm(): (code: string, routerName: string) => Promise<boolean> {
+  const rl = createInterface({ input: process.stdin });
+  const lines: string[] = [];
+  const waiters: Array<(l: string) => void> = [];
+  rl.on('line', (l) => {
+    const w = waiters.shift();
+    if (w) w(l);
+    else lines.push(l);
+  });
+  rl.on('close', () => {
+    for (const w of waiters.splice(0)) w('');
+  });
+  return (code, routerName) => {
+    out(`PAIRING router=${JSON.stringify(routerName)} code=${code}`);
+    out('Does the router show the same code? Type "yes" to pair.');
+    const answer = lines.length
+      ? Promise.resolve(lines.shift()!)
+      : new Promise<string>((r) => waiters.push(r));
+    const timeout = new Promise<string>((r) => setTimeout(() => r(''), 120_000).unref());
+    return Promise.race([answer, timeout]).then((a) => a.trim().toLowerCase() === 'yes');
+  };
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { config: { type: 'string' }, key: { type: 'string' } },
+  });
+  const cmd = positionals[0];
+  if (!cmd || !values.config) {
+    process.stderr.write(`${USAGE}\n`);
+    return 2;
+  }
+  const cfg = loadAgentConfig(values.config);
+  switch (cmd) {
+    case 'show-key':
+      out(loadOrCreateIdentity(cfg.stateDir).publicText);
+      return 0;
+    case 'trust-router':
+      if (!values.key) throw new Error('trust-router needs --key');
+      saveRouterKey(cfg.stateDir, values.key);
+      out('router key pinned');
+      return 0;
+    case 'serve': {
+      const server = new AgentServer(cfg, {
+        confirmPairing: cfg.pairing ? stdinConfirm() : undefined,
+        log: (l) => process.stderr.write(`agent: ${l}\n`),
+      });
+      const addr = await server.listen();
+      out(`LISTENING ${addr.host}:${addr.port} host=${cfg.hostId} key=${server.identity.publicText}`);
+      const stop = () => void server.close().then(() => process.exit(0));
+      process.on('SIGTERM', stop);
+      process.on('SIGINT', stop);
+      return -1; // keep running
+    }
+    default:
+      process.stderr.write(`${USAGE}\n`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exit(code);
+  },
+  (e: Error) => {
+    process.stderr.write(`tunguard-agent: ${e.message}\n`);
+    process.exit(1);
+  },
+);

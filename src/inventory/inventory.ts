@@ -1,0 +1,265 @@
+// The inventory over the durable store: hosts (found by any address), threat knowledge, imports, CVE matching.
+
+import type { Database } from 'lmdb';
+import type { DurableStore } from '../state/durable.js';
+import { type Host, hostKey, mergeObservation, normalizeMac, type Observation } from './model.js';
+import type { VulnRecord } from './nvd.js';
+import { type MalwareKind, malwareKey } from './threat.js';
+import { hostCpes, matchVuln, productKeys, type VulnMatch } from './vuln-match.js';
+
+/** A malicious program the router knows by name. */
+export interface MalwareRecord {
+  key: string;
+  type: 'malware';
+  kind: MalwareKind;
+  name: string;
+  source: string;
+}
+
+export type ThreatRecord = VulnRecord | MalwareRecord;
+
+export interface ImportSummary {
+  observations: number;
+  hostsCreated: number;
+  hostsUpdated: number;
+  skippedDown: number;
+  threatsSeen: number;
+  hostIds: string[];
+}
+
+/** Index keys in the threats db: `@cpe/<vendor:product>/<CVE>` → 1 (sorted before the records). */
+const IDX = '@cpe/';
+/** Pending host writes kept in memory during an import before one transaction writes them. */
+const FLUSH_HOSTS = 64;
+/** …or fewer, when the pending hosts carry this many records between them (hosts vary a lot in size). */
+const FLUSH_RECORDS = 20_000;
+
+export class Inventory {
+  private readonly hosts: Database<Host, string>;
+  private readonly threats: Database<ThreatRecord | 1, string>;
+  /** address / MAC / client id / name → host id; rebuilt at open (a LAN has hundreds of hosts, not millions). */
+  private readonly index = new Map<string, string>();
+
+  constructor(
+    private readonly store: DurableStore,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.hosts = store.db<Host>('hosts');
+    this.threats = store.db<ThreatRecord | 1>('threats');
+    for (const { value } of this.hosts.getRange()) this.indexHost(value);
+  }
+
+  private indexHost(h: Host): void {
+    for (const m of h.macs) this.index.set(`mac:${m}`, h.id);
+    for (const a of h.ipv4) this.index.set(`ip:${a}`, h.id);
+    for (const a of h.ipv6) this.index.set(`ip:${a}`, h.id);
+    for (const n of h.hostnames) this.index.set(`name:${n.toLowerCase()}`, h.id);
+    if (h.dhcpClientId) this.index.set(`dhcp:${h.dhcpClientId.toLowerCase()}`, h.id);
+    this.index.set(h.id, h.id);
+  }
+
+  /** Finds the host an observation is about: by stable key first, then by any address it shares. */
+  private resolve(o: Observation): string | undefined {
+    const key = hostKey(o);
+    if (this.index.has(key)) return this.index.get(key);
+    const mac = o.mac ? normalizeMac(o.mac) : undefined;
+    const probes = [
+      mac ? `mac:${mac}` : '',
+      o.dhcpClientId ? `dhcp:${o.dhcpClientId.toLowerCase()}` : '',
+      ...o.ipv4.map((a) => `ip:${a}`),
+      ...o.ipv6.map((a) => `ip:${a.toLowerCase()}`),
+      ...o.hostnames.map((n) => `name:${n.toLowerCase()}`),
+    ];
+    for (const p of probes) if (p && this.index.has(p)) return this.index.get(p);
+    return undefined;
+  }
+
+  /** Folds a stream of observations into the store; memory stays bounded whatever the source size. */
+  async importObservations(
+    source: AsyncIterable<Observation> | Iterable<Observation>,
+  ): Promise<ImportSummary> {
+    const sum: ImportSummary = {
+      observations: 0,
+      hostsCreated: 0,
+      hostsUpdated: 0,
+      skippedDown: 0,
+      threatsSeen: 0,
+      hostIds: [],
+    };
+    const touched = new Set<string>();
+    const pending = new Map<string, Host>();
+    const threatSeen = new Map<string, ThreatRecord>();
+    let pendingRecords = 0;
+    const flush = async () => {
+      if (!pending.size && !threatSeen.size) return;
+      const hosts = [...pending.values()];
+      const threats = [...threatSeen.values()];
+      pending.clear();
+      threatSeen.clear();
+      pendingRecords = 0;
+      await this.store.env.transaction(() => {
+        for (const h of hosts) this.hosts.put(h.id, h);
+        // Scans name threats; keep the richer feed record when there is one.
+        for (const t of threats) if (!this.threats.get(t.key)) this.threats.put(t.key, t);
+      });
+    };
+    for await (const o of source) {
+      sum.observations++;
+      let id: string | undefined;
+      try {
+        id = this.resolve(o);
+      } catch {
+        continue; // an observation with no identity at all
+      }
+      if (!o.up && !id) {
+        sum.skippedDown++;
+        continue;
+      }
+      if (!o.up) continue;
+      const old = id ? (pending.get(id) ?? this.hosts.get(id)) : undefined;
+      const h = mergeObservation(old, o, this.now(), id ? touched.has(id) : false);
+      if (old) {
+        if (!touched.has(h.id)) sum.hostsUpdated++;
+      } else sum.hostsCreated++;
+      if (!touched.has(h.id)) sum.hostIds.push(h.id);
+      touched.add(h.id);
+      this.indexHost(h);
+      pendingRecords += h.threats.length + h.software.length;
+      pending.set(h.id, h);
+      for (const t of o.threats) {
+        sum.threatsSeen++;
+        if (t.type === 'vulnerability' && t.scheme) {
+          const rec: VulnRecord = {
+            key: t.key,
+            type: 'vulnerability',
+            scheme: t.scheme,
+            configurations: [],
+            source: 'scan',
+          };
+          if (t.title) rec.summary = t.title;
+          if (t.cvss !== undefined) rec.cvss = t.cvss;
+          if (t.severity) rec.severity = t.severity;
+          threatSeen.set(t.key, rec);
+        } else if (t.type === 'malware' && t.kind && t.name) {
+          threatSeen.set(t.key, {
+            key: t.key,
+            type: 'malware',
+            kind: t.kind,
+            name: t.name,
+            source: t.source,
+          });
+        }
+      }
+      if (pending.size >= FLUSH_HOSTS || pendingRecords >= FLUSH_RECORDS || threatSeen.size >= FLUSH_RECORDS)
+        await flush();
+    }
+    await flush();
+    return sum;
+  }
+
+  getHost(id: string): Host | undefined {
+    return this.hosts.get(id);
+  }
+
+  /** Finds a host by its id, an IP address, a MAC, a DHCP client id or a hostname (user-entered). */
+  findHost(ident: string): Host | undefined {
+    const t = ident.trim();
+    const mac = normalizeMac(t);
+    for (const k of [
+      t,
+      `ip:${t.toLowerCase()}`,
+      mac ? `mac:${mac}` : '',
+      `name:${t.toLowerCase()}`,
+      `dhcp:${t.toLowerCase()}`,
+    ]) {
+      const id = k ? this.index.get(k) : undefined;
+      if (id) return this.hosts.get(id);
+    }
+    return undefined;
+  }
+
+  listHosts(): Host[] {
+    return [...this.hosts.getRange()].map((e) => e.value);
+  }
+
+  async putHost(h: Host): Promise<void> {
+    this.indexHost(h);
+    await this.hosts.put(h.id, h);
+  }
+
+  /** Stores a threat record (a full feed record replaces a scan's stub) and its product index. */
+  async putThreat(t: ThreatRecord): Promise<void> {
+    await this.store.env.transaction(() => {
+      this.threats.put(t.key, t);
+      if (t.type === 'vulnerability')
+        for (const p of productKeys(t.configurations)) this.threats.put(`${IDX}${p}/${t.key}`, 1);
+    });
+  }
+
+  /** Loads a stream of vulnerability records (e.g. parseNvdFeed) in batched transactions. */
+  async loadVulns(records: AsyncIterable<VulnRecord> | Iterable<VulnRecord>): Promise<number> {
+    let n = 0;
+    let batch: VulnRecord[] = [];
+    const write = async () => {
+      const b = batch;
+      batch = [];
+      await this.store.env.transaction(() => {
+        for (const t of b) {
+          this.threats.put(t.key, t);
+          for (const p of productKeys(t.configurations)) this.threats.put(`${IDX}${p}/${t.key}`, 1);
+        }
+      });
+    };
+    for await (const r of records) {
+      batch.push(r);
+      n++;
+      if (batch.length >= 500) await write();
+    }
+    await write();
+    return n;
+  }
+
+  /** A malware record for a program an agent or an admin reports by name. */
+  async putMalware(kind: MalwareKind, name: string, source: string): Promise<MalwareRecord> {
+    const rec: MalwareRecord = { key: malwareKey(kind, name), type: 'malware', kind, name, source };
+    await this.threats.put(rec.key, rec);
+    return rec;
+  }
+
+  getThreat(key: string): ThreatRecord | undefined {
+    const t = this.threats.get(key);
+    return t === 1 ? undefined : t;
+  }
+
+  listThreats(filter: { type?: 'vulnerability' | 'malware'; limit?: number } = {}): ThreatRecord[] {
+    const out: ThreatRecord[] = [];
+    for (const { key, value } of this.threats.getRange({ start: '@cpe0' })) {
+      if (key.startsWith('@') || value === 1) continue;
+      if (filter.type && value.type !== filter.type) continue;
+      out.push(value);
+      if (filter.limit && out.length >= filter.limit) break;
+    }
+    return out;
+  }
+
+  /** The known vulnerabilities whose configurations match the host's software and OS. */
+  matchHost(h: Host): VulnMatch[] {
+    const cpes = hostCpes(h);
+    const candidates = new Set<string>();
+    for (const c of cpes) {
+      const vendor = typeof c.wfn.vendor === 'string' ? c.wfn.vendor.replace(/\\(.)/g, '$1') : '';
+      const product = typeof c.wfn.product === 'string' ? c.wfn.product.replace(/\\(.)/g, '$1') : '';
+      const prefix = `${IDX}${vendor}:${product}/`;
+      for (const key of this.threats.getKeys({ start: prefix, end: `${prefix}\uffff` }))
+        candidates.add(key.slice(prefix.length));
+    }
+    const out: VulnMatch[] = [];
+    for (const k of candidates) {
+      const t = this.threats.get(k);
+      if (!t || t === 1 || t.type !== 'vulnerability') continue;
+      const m = matchVuln(t, cpes);
+      if (m) out.push(m);
+    }
+    return out.sort((a, b) => (b.cvss ?? 0) - (a.cvss ?? 0));
+  }
+}

@@ -1,0 +1,187 @@
+// The host model: identity keys, OS and software records with source and confidence, and merging observations.
+
+import type { MalwareKind, Severity, ThreatType, VulnScheme } from './threat.js';
+
+/** Where a fact came from; passive evidence is weaker than a scan and says so through `confidence`. */
+export type EvidenceSource =
+  | 'nmap'
+  | 'nessus'
+  | 'openvas'
+  | 'dhcp'
+  | 'tcp-syn'
+  | 'http-ua'
+  | 'banner'
+  | 'agent'
+  | 'manual';
+
+/** An operating-system guess. */
+export interface OsRecord {
+  name?: string;
+  vendor?: string;
+  family?: string;
+  version?: string;
+  /** CPE 2.3 formatted string. */
+  cpe?: string;
+  /** 0–100. */
+  confidence: number;
+  source: EvidenceSource;
+  seenAt: number;
+}
+
+/** A piece of network-facing software. */
+export interface SoftwareRecord {
+  product: string;
+  vendor?: string;
+  version?: string;
+  /** CPE 2.3 formatted string. */
+  cpe?: string;
+  port?: number;
+  protocol?: 'tcp' | 'udp';
+  service?: string;
+  extra?: string;
+  confidence: number;
+  source: EvidenceSource;
+  seenAt: number;
+}
+
+/** A threat found on a host (reported by a scanner or an agent). */
+export interface HostThreat {
+  /** Canonical vuln id (CVE-…) or malware key. */
+  key: string;
+  type: ThreatType;
+  scheme?: VulnScheme;
+  kind?: MalwareKind;
+  name?: string;
+  title?: string;
+  port?: number;
+  severity?: Severity;
+  cvss?: number;
+  source: EvidenceSource;
+  seenAt: number;
+}
+
+/** What one scanner or one passive observation says about one host. */
+export interface Observation {
+  ipv4: string[];
+  ipv6: string[];
+  mac?: string;
+  macVendor?: string;
+  hostnames: string[];
+  dhcpClientId?: string;
+  up: boolean;
+  os: OsRecord[];
+  software: SoftwareRecord[];
+  threats: HostThreat[];
+}
+
+/** A LAN host as the router knows it. */
+export interface Host {
+  id: string;
+  macs: string[];
+  macVendor?: string;
+  ipv4: string[];
+  ipv6: string[];
+  hostnames: string[];
+  dhcpClientId?: string;
+  os: OsRecord[];
+  software: SoftwareRecord[];
+  threats: HostThreat[];
+  firstSeen: number;
+  lastSeen: number;
+}
+
+export function emptyObservation(): Observation {
+  return { ipv4: [], ipv6: [], hostnames: [], up: true, os: [], software: [], threats: [] };
+}
+
+/** Lower-case colon form of a MAC; undefined when it is not one. */
+export function normalizeMac(mac: string): string | undefined {
+  const hex = mac.trim().toLowerCase().replace(/[-:.]/g, '');
+  if (!/^[0-9a-f]{12}$/.test(hex)) return undefined;
+  return hex.match(/../g)!.join(':');
+}
+
+/** Locally administered (bit 0x02 of the first octet): randomised phone MACs; no stable identity. */
+export function isLocallyAdministered(mac: string): boolean {
+  return (Number.parseInt(mac.slice(0, 2), 16) & 0x02) !== 0;
+}
+
+/**
+ * The key a host is stored under: a universal MAC; else the DHCP client id; else the hostname;
+ * else the first address. A randomised MAC changes per network, so it never keys a host.
+ */
+export function hostKey(
+  o: Pick<Observation, 'mac' | 'dhcpClientId' | 'hostnames' | 'ipv4' | 'ipv6'>,
+): string {
+  const mac = o.mac ? normalizeMac(o.mac) : undefined;
+  if (mac && !isLocallyAdministered(mac)) return `mac:${mac}`;
+  if (o.dhcpClientId) return `dhcp:${o.dhcpClientId.toLowerCase()}`;
+  if (o.hostnames[0]) return `name:${o.hostnames[0].toLowerCase()}`;
+  if (o.ipv4[0]) return `ip:${o.ipv4[0]}`;
+  if (o.ipv6[0]) return `ip:${o.ipv6[0].toLowerCase()}`;
+  throw new Error('observation has no identity (no MAC, client id, hostname or address)');
+}
+
+const union = (a: string[], b: string[]) => [...new Set([...a, ...b])];
+
+const SCANNERS: ReadonlySet<EvidenceSource> = new Set(['nmap', 'nessus', 'openvas']);
+
+/**
+ * Records from a scanner replace that scanner's earlier records (a scan is a snapshot) unless `append`
+ * (a later part of the same import); passive records upsert.
+ */
+function mergeRecords<T extends { source: EvidenceSource }>(
+  old: T[],
+  fresh: T[],
+  same: (a: T, b: T) => boolean,
+  append: boolean,
+): T[] {
+  const snapshotSources = new Set(
+    append ? [] : fresh.filter((r) => SCANNERS.has(r.source)).map((r) => r.source),
+  );
+  const kept = old.filter((r) => !snapshotSources.has(r.source) && !fresh.some((f) => same(f, r)));
+  return [...fresh, ...kept];
+}
+
+const sameSoftware = (a: SoftwareRecord, b: SoftwareRecord) =>
+  a.source === b.source && a.product === b.product && a.port === b.port && a.protocol === b.protocol;
+const sameOs = (a: OsRecord, b: OsRecord) => a.source === b.source && a.name === b.name;
+const sameThreat = (a: HostThreat, b: HostThreat) => a.key === b.key && a.port === b.port;
+
+/** Folds an observation into a host (or makes a new host); `append` keeps this import's earlier records. */
+export function mergeObservation(host: Host | undefined, o: Observation, now: number, append = false): Host {
+  const mac = o.mac ? normalizeMac(o.mac) : undefined;
+  const h: Host = host
+    ? { ...host }
+    : {
+        id: hostKey(o),
+        macs: [],
+        ipv4: [],
+        ipv6: [],
+        hostnames: [],
+        os: [],
+        software: [],
+        threats: [],
+        firstSeen: now,
+        lastSeen: now,
+      };
+  if (mac) h.macs = union(h.macs, [mac]);
+  if (o.macVendor) h.macVendor = o.macVendor;
+  h.ipv4 = union(h.ipv4, o.ipv4);
+  h.ipv6 = union(
+    h.ipv6,
+    o.ipv6.map((a) => a.toLowerCase()),
+  );
+  h.hostnames = union(h.hostnames, o.hostnames);
+  if (o.dhcpClientId) h.dhcpClientId = o.dhcpClientId;
+  h.os = mergeRecords(h.os, o.os, sameOs, append).sort((a, b) => b.confidence - a.confidence);
+  h.software = mergeRecords(h.software, o.software, sameSoftware, append);
+  h.threats = mergeRecords(h.threats, o.threats, sameThreat, append);
+  h.lastSeen = now;
+  return h;
+}
+
+/** The host's best OS guess. */
+export function bestOs(h: Host): OsRecord | undefined {
+  return h.os[0];
+}

@@ -1,0 +1,45 @@
+// Append-only audit log in the durable store: every remediation step, keyed by [time, sequence].
+
+import type { DurableStore } from './durable.js';
+
+export interface AuditEntry {
+  at: number;
+  /** What happened, e.g. 'rule.matched', 'dispatch.queued', 'dispatch.sent', 'agent.result'. */
+  step: string;
+  hostId?: string;
+  dispatchId?: string;
+  ruleId?: string;
+  /** Free detail; never a key or token. */
+  detail?: Record<string, unknown>;
+}
+
+type AuditKey = [number, number];
+
+export class AuditLog {
+  private seq = 0;
+  constructor(
+    private readonly store: DurableStore,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Appends one entry (ordered by time, then by call order within a millisecond). */
+  async append(e: Omit<AuditEntry, 'at'>): Promise<AuditEntry> {
+    const entry: AuditEntry = { at: this.now(), ...e };
+    this.seq = (this.seq + 1) % 1_000_000_000;
+    await this.store.db<AuditEntry, AuditKey>('audit').put([entry.at, this.seq], entry);
+    return entry;
+  }
+
+  /** Entries in time order, optionally only those of one dispatch or host, newest `limit`. */
+  list(filter: { dispatchId?: string; hostId?: string; limit?: number } = {}): AuditEntry[] {
+    const out: AuditEntry[] = [];
+    const db = this.store.db<AuditEntry, AuditKey>('audit');
+    for (const { value } of db.getRange({ reverse: true })) {
+      if (filter.dispatchId && value.dispatchId !== filter.dispatchId) continue;
+      if (filter.hostId && value.hostId !== filter.hostId) continue;
+      out.push(value);
+      if (filter.limit && out.length >= filter.limit) break;
+    }
+    return out.reverse();
+  }
+}

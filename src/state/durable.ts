@@ -1,0 +1,73 @@
+// The durable store: one lmdb-js environment on flash with sub-databases for inventory and remediation.
+
+import { chmodSync, existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { type Database, open, type RootDatabase } from 'lmdb';
+
+/** Sub-databases, each a key → value map (msgpack values). */
+export const DURABLE_DBS = [
+  'hosts',
+  'threats',
+  'rules',
+  'dispatches',
+  'audit',
+  /** Paired agents (public keys, addresses). */
+  'agents',
+  /** Cleanup programs the router stores and sends (pinned by sha256). */
+  'programs',
+  /** Router identity and settings; holds the router's private key, so the store is 0600. */
+  'meta',
+] as const;
+export type DurableDbName = (typeof DURABLE_DBS)[number];
+
+export type DurableKey = string | number | Array<string | number>;
+
+export interface DurableStore {
+  readonly path: string;
+  readonly env: RootDatabase;
+  db<V = unknown, K extends DurableKey = string>(name: DurableDbName): Database<V, K>;
+  /** Resolves when every write so far is on disk. */
+  flushed(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface DurableOptions {
+  /** Upper bound of the map (the file grows as needed up to this). */
+  mapSize?: number;
+}
+
+/**
+ * Opens (creating when needed) the durable store in directory `dir` (made 0700; the data file 0600,
+ * since the router's signing key is kept in `meta`).
+ */
+export function openDurable(dir: string, opts: DurableOptions = {}): DurableStore {
+  if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const path = join(dir, 'durable.mdb');
+  const env = open({
+    path,
+    maxDbs: DURABLE_DBS.length + 4,
+    mapSize: opts.mapSize ?? 256 * 1024 * 1024,
+    compression: false,
+    // Flash: batch writes into few commits, each flushed before its promise resolves.
+    commitDelay: 20,
+  });
+  for (const f of [path, `${path}-lock`]) if (existsSync(f)) chmodSync(f, 0o600);
+  const dbs = new Map<DurableDbName, Database<unknown, DurableKey>>();
+  for (const name of DURABLE_DBS) dbs.set(name, env.openDB<unknown, DurableKey>({ name }));
+  return {
+    path,
+    env,
+    db<V, K extends DurableKey>(name: DurableDbName) {
+      const d = dbs.get(name);
+      if (!d) throw new Error(`unknown durable database "${name}"`);
+      return d as unknown as Database<V, K>;
+    },
+    async flushed() {
+      await env.flushed;
+    },
+    async close() {
+      await env.flushed;
+      await env.close();
+    },
+  };
+}

@@ -1,0 +1,135 @@
+// Durable store and dispatch queue: reopen survival, retries with backoff until the agent comes up, expiry, audit.
+
+import { existsSync, statSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RemediationService } from '../../src/remediation/service.js';
+import { openDurable } from '../../src/state/durable.js';
+import {
+  type AgentDirs,
+  agentCli,
+  cleanup,
+  makeDirs,
+  type RunningAgent,
+  startAgent,
+} from '../agent/harness.js';
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address() as { port: number };
+      s.close(() => resolve(a.port));
+    });
+  });
+}
+
+let dirs: AgentDirs;
+let agent: RunningAgent | undefined;
+beforeAll(() => {
+  dirs = makeDirs('tg-queue-');
+});
+afterAll(async () => {
+  await agent?.stop();
+  cleanup(dirs);
+});
+
+describe('durable store', () => {
+  it('keeps every sub-database across a reopen, in a 0600 file', async () => {
+    const dir = join(dirs.base, 'durable');
+    let s = openDurable(dir);
+    for (const name of [
+      'hosts',
+      'threats',
+      'rules',
+      'dispatches',
+      'audit',
+      'agents',
+      'programs',
+      'meta',
+    ] as const)
+      await s.db(name).put('k', { name });
+    await s.close();
+    expect(statSync(join(dir, 'durable.mdb')).mode & 0o777).toBe(0o600);
+    s = openDurable(dir);
+    expect(s.db('dispatches').get('k')).toEqual({ name: 'dispatches' });
+    expect(s.db('audit').get('k')).toEqual({ name: 'audit' });
+    await s.close();
+  });
+});
+
+describe('dispatch queue', () => {
+  it('retries with backoff while the agent is down, survives a restart, and completes when it comes up', async () => {
+    const dataDir = join(dirs.base, 'svc');
+    const port = await freePort();
+    let svc = await RemediationService.open({
+      dataDir,
+      agentTimeoutMs: 3000,
+      queue: { baseBackoffMs: 50, maxBackoffMs: 200 },
+    });
+    // Pair by copied keys: the agent's key goes to the router now; the router's key to the host below.
+    const probe = await startAgent(dirs, { extra: { listen: { host: '127.0.0.1', port } } });
+    const agentKey = probe.agentKey;
+    await probe.stop();
+    await svc.addAgentKey({ hostId: 'host-1', address: '127.0.0.1', port, agentKey });
+    writeFileSync(join(dirs.root, 'evil.bin'), 'x');
+    const d = await svc.dispatch('host-1', {
+      actions: [{ action: 'file.delete', location: dirs.root, name: 'evil.bin' }],
+    });
+
+    await svc.processQueue();
+    let cur = (await svc.dispatchStatus(d.id))!;
+    expect(cur.status).toBe('queued');
+    expect(cur.attempts).toBe(1);
+    expect(cur.lastError).toMatch(/^unreachable/);
+    await new Promise((r) => setTimeout(r, 80));
+    await svc.processQueue();
+    cur = (await svc.dispatchStatus(d.id))!;
+    expect(cur.attempts).toBe(2);
+    expect(cur.nextAttemptAt - cur.updatedAt).toBeGreaterThanOrEqual(90); // backoff doubled
+
+    await svc.close();
+    svc = await RemediationService.open({
+      dataDir,
+      agentTimeoutMs: 3000,
+      queue: { baseBackoffMs: 50, maxBackoffMs: 200 },
+    });
+    expect((await svc.dispatchStatus(d.id))?.status).toBe('queued');
+
+    agent = await startAgent(dirs, { extra: { listen: { host: '127.0.0.1', port } } });
+    await agentCli(agent.configPath, ['trust-router', '--key', svc.routerPublicKey()]);
+    const done = await svc.waitForDispatch(d.id, 10_000);
+    expect(done.status).toBe('done');
+    expect(done.results[0]).toMatchObject({ ok: true, hostId: 'host-1' });
+    expect(existsSync(join(dirs.root, 'evil.bin'))).toBe(false);
+    const steps = (await svc.dispatchStatus(d.id))!.audit.map((a) => a.step);
+    expect(steps).toEqual([
+      'dispatch.queued',
+      'dispatch.sent',
+      'dispatch.retry',
+      'dispatch.sent',
+      'dispatch.retry',
+      'dispatch.sent',
+      'agent.result',
+      'dispatch.done',
+    ]);
+    await svc.close();
+  });
+
+  it('expires a dispatch that waited past its lifetime, and fails on a verified refusal without retrying', async () => {
+    const svc = await RemediationService.open({ dataDir: join(dirs.base, 'svc'), agentTimeoutMs: 3000 });
+    const gone = await svc.dispatch('host-1', { actions: [{ action: 'ping' }], ttlMs: 1 });
+    await new Promise((r) => setTimeout(r, 5));
+    expect((await svc.waitForDispatch(gone.id, 5000)).status).toBe('expired');
+    const bad = await svc.dispatch('host-1', {
+      actions: [{ action: 'file.delete', location: dirs.outside, name: 'x' }],
+    });
+    const r = await svc.waitForDispatch(bad.id, 5000);
+    expect(r).toMatchObject({ status: 'failed', attempts: 1, lastError: 'path-outside-roots' });
+    await expect(svc.dispatch('host-unknown', { actions: [{ action: 'ping' }] })).rejects.toThrow(
+      /no paired agent/,
+    );
+    await svc.close();
+  });
+});
