@@ -19,6 +19,16 @@ import { loadOrCreateKey } from '../state/keyfile.js';
 import { offloadNames } from '../tun/device.js';
 import { UsageError } from './usage.js';
 
+type DataplaneEvent = { type?: string } & Partial<ConnSync> & {
+    from?: string;
+    to?: string;
+    synCount?: number;
+    halfOpen?: number;
+    address?: string;
+    unfinished?: number;
+    until?: number;
+  };
+
 export const RUN_HELP = `usage: tunguard run --wan <dev> --lan <dev> [options]
 
 Runs the daemon in the current network namespace, in the foreground (needs root).
@@ -146,8 +156,15 @@ export async function runCommand(argv: string[]): Promise<number> {
     mtu,
   });
 
-  dp.on('event', (ev: { type?: string } & Partial<ConnSync>) => {
+  dp.on('event', (ev: DataplaneEvent) => {
     if (ev.type === 'conn-sync') connStore.queue({ upserts: ev.upserts ?? [], removes: ev.removes ?? [] });
+    // Tier changes and aggressive sources go to the log (logread on OpenWrt) as they happen.
+    else if (ev.type === 'tier')
+      log(`tier ${ev.from} -> ${ev.to} (${ev.synCount} new SYNs in the window, ${ev.halfOpen} half-open)`);
+    else if (ev.type === 'attacker')
+      log(
+        `aggressive source ${ev.address}: ${ev.unfinished} unfinished handshakes, dropped until ${new Date(ev.until ?? 0).toISOString()}`,
+      );
   });
   if (restored.length > 0) log(`restored ${restored.length} proxied connection(s) from ${connStore.path}`);
 

@@ -2,13 +2,13 @@
 // structured-clonable environment the main thread prepares.
 import { CookieKeys } from '../../defense/cookie.js';
 import { PrefixMatcher } from '../../defense/prefix.js';
+import type { RateLimitsSettings } from '../../defense/ratelimit.js';
 import type { ConnRecord } from '../../state/connstore.js';
 import type { Stage } from '../stage.js';
 import { HopRestoreStage } from './hop-restore.js';
 import { RateLimitStage } from './ratelimit.js';
 import { GATE_COUNTERS, type SynGateSettings, TieredSynGate } from './syn-gate.js';
 import { SynProxyStage } from './synproxy.js';
-import type { RateLimitsSettings } from '../../defense/ratelimit.js';
 
 /** Everything a worker needs to build its stages (plain data: it crosses postMessage). */
 export interface StageEnv {

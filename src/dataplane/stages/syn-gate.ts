@@ -1,8 +1,9 @@
 // The SYN proxy's admission policy (seed FIG. 4–5): risk tiers from the count of new SYNs in the
 // window, and per-source aggressive marks. Joins the defense modules to the proxy stage.
-import type { PacketInfo } from '../../packet/index.js';
+
 import { SourceTracker } from '../../defense/sources.js';
-import { type Tier, TIER_NAMES, TierTracker } from '../../defense/tiers.js';
+import { TIER_NAMES, type Tier, TierTracker } from '../../defense/tiers.js';
+import type { PacketInfo } from '../../packet/index.js';
 import type { StageContext } from '../stage.js';
 import type { SynGate } from './synproxy.js';
 

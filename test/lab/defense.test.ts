@@ -1,0 +1,197 @@
+// The defenses against real floods (bounded, from the benchmark range 198.18.0.0/15 or single
+// spoofed lab sources): risk tiers, cookies keeping legitimate clients connected, the seed's
+// literal drop mode, aggressive sources, and the ICMP/UDP rate limits.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ADDR, Lab, makeTempDir, sleep, startHttpServer } from './lab.js';
+
+let lab: Lab;
+const root = makeTempDir('tunguard-www-');
+const FLOOD = join(import.meta.dirname, 'synflood.py');
+
+beforeAll(async () => {
+  lab = Lab.create();
+  writeFileSync(join(root, 'small.bin'), Buffer.alloc(32 << 10, 1));
+  await startHttpServer(lab, lab.ns.lan, root, 8080, [ADDR.lan4]);
+  // SYN-ACKs to the spoofed benchmark-range sources go back to the wan namespace (and die there).
+  lab.run(lab.ns.rtr, 'ip', ['route', 'add', '198.18.0.0/15', 'via', ADDR.wan4]);
+  // Counters of what reaches the LAN host, for the rate-limit measurements.
+  const rules = join(lab.stateDir, 'count.nft');
+  writeFileSync(
+    rules,
+    `table inet tglcount {
+      counter c_echo {
+      }
+      counter c_udp {
+      }
+      chain input_count {
+        type filter hook input priority 0;
+        icmp type echo-request counter name "c_echo"
+        udp dport 9999 counter name "c_udp"
+      }
+    }\n`,
+  );
+  lab.run(lab.ns.lan, 'nft', ['-f', rules]);
+});
+
+afterEach(async () => {
+  await lab?.tunguard?.stop();
+});
+
+afterAll(() => {
+  lab?.destroy();
+});
+
+function config(extra: string): string {
+  const file = join(lab.stateDir, `tunguard-${Date.now()}.conf`);
+  writeFileSync(
+    file,
+    `config tunguard 'main'\n\toption wan_device 'wan0'\n\tlist lan_device 'lan0'\n${extra}`,
+  );
+  return file;
+}
+
+async function start(extra = ''): Promise<void> {
+  await lab.startTunguard(['--config', config(extra)], false).ready();
+}
+
+/** Runs a bounded SYN flood from the wan namespace in the background. */
+function flood(rate: number, seconds: number, sources?: number) {
+  const args = [
+    FLOOD,
+    ADDR.lan4,
+    '8080',
+    String(rate),
+    String(seconds),
+    ...(sources ? [String(sources)] : []),
+  ];
+  return lab.execAsync(lab.ns.wan, 'python3', args, (seconds + 10) * 1000);
+}
+
+/** n sequential legitimate fetches; returns how many succeeded. */
+function legit(n: number, timeout = 5): number {
+  const script = `ok=0; for i in $(seq ${n}); do curl -sS -o /dev/null --fail --max-time ${timeout} http://${ADDR.lan4}:8080/small.bin && ok=$((ok+1)); done; echo $ok`;
+  return Number(lab.run(lab.ns.wan, 'sh', ['-c', script], (n * timeout + 10) * 1000).trim());
+}
+
+function nftCounter(name: string): number {
+  const out = lab.run(lab.ns.lan, 'nft', ['list', 'counter', 'inet', 'tglcount', `c_${name}`]);
+  return Number(out.match(/packets (\d+)/)?.[1]);
+}
+
+describe('risk tiers and SYN floods', () => {
+  it('moves normal → moderate → risky → normal with the seed thresholds (100/300 per 3 s)', async () => {
+    await start();
+    const tg = lab.tunguard!;
+    // ~60 SYN/s: 180 in the window → moderate; then ~250/s → risky; then quiet → back to normal.
+    const sent1 = Number((await flood(60, 4)).stdout);
+    expect(sent1).toBeGreaterThan(200);
+    expect(tg.output).toMatch(/tier normal -> moderate/);
+    expect(tg.output).not.toMatch(/-> risky/);
+    const sent2 = Number((await flood(250, 3)).stdout);
+    expect(sent2).toBeGreaterThan(600);
+    expect(tg.output).toMatch(/tier moderate -> risky/);
+    await sleep(4000);
+    expect(tg.output).toMatch(/tier (risky|moderate) -> normal/);
+    const c = (await lab.freshStatus()).counters;
+    expect(c.gauge_tier).toBe(0);
+    // Cookie mode answers in every tier (moderate drops only retransmitted duplicates).
+    expect(c.synproxy_cookie_sent).toBeGreaterThan(0.9 * (sent1 + sent2));
+  }, 60_000);
+
+  it("keeps legitimate clients connecting through a risky flood (risky_action 'cookie')", async () => {
+    await start();
+    const f = flood(2000, 8);
+    await sleep(1500);
+    const during = (await lab.freshStatus()).counters;
+    expect(during.gauge_tier).toBe(2); // risky while we connect
+    const ok = legit(20);
+    const sent = Number((await f).stdout);
+    console.log(`cookie mode: ${ok}/20 legitimate fetches during a flood of ${sent} SYNs`);
+    expect(sent).toBeGreaterThan(5000);
+    expect(ok).toBe(20);
+    const c = (await lab.freshStatus()).counters;
+    // No per-SYN state in the risky tier: the connection table holds only the real connections.
+    expect(c.synproxy_cookie_valid).toBeGreaterThanOrEqual(20);
+  }, 60_000);
+
+  it("refuses new connections during a risky flood with risky_action 'drop' (the seed's literal rule)", async () => {
+    await start("config defense 'syn'\n\toption risky_action 'drop'\n");
+    const f = flood(2000, 10);
+    await sleep(1500);
+    const ok = legit(3, 2); // at most 6 s: all inside the flood
+    await f;
+    expect(ok).toBe(0);
+    const c = (await lab.freshStatus()).counters;
+    expect(c.drop_syn_risky).toBeGreaterThan(1000);
+    // And once the flood is over and the window has slid, connections are taken again.
+    await sleep(3500);
+    expect(legit(3)).toBe(3);
+  }, 60_000);
+
+  it('marks a source with 6 unfinished handshakes aggressive and drops its SYNs (5 do not)', async () => {
+    await start("config defense 'syn'\n\toption aggressive_hold_seconds '30'\n");
+    // hping3 exits 1 when nothing answers (as for a dropped source): its exit code says nothing here.
+    const hping = (src: string, count: number) =>
+      lab.exec(
+        lab.ns.wan,
+        'hping3',
+        ['-q', '-S', '-a', src, '-p', '8080', '-c', String(count), '-i', 'u20000', ADDR.lan4],
+        30_000,
+      );
+    hping('198.18.7.5', 5); // five never-finished handshakes: still fine
+    hping('198.18.7.6', 6); // six: aggressive
+    await sleep(2500); // handshakes count as unfinished after a 1 s grace
+    hping('198.18.7.5', 3);
+    hping('198.18.7.6', 3);
+    const tg = lab.tunguard!;
+    await sleep(200);
+    expect(tg.output).toMatch(/aggressive source 198\.18\.7\.6/);
+    expect(tg.output).not.toMatch(/aggressive source 198\.18\.7\.5/);
+    const c = (await lab.freshStatus()).counters;
+    expect(c.drop_syn_aggressive).toBeGreaterThanOrEqual(3);
+    expect(c.gauge_aggressive_sources).toBe(1);
+  }, 60_000);
+});
+
+describe('rate limits', () => {
+  it('limits an ICMP flood to the configured rate (±10 %)', async () => {
+    await start(
+      "config ratelimit 'icmp'\n\toption rate '100'\n\toption burst '20'\n\toption per_source_rate '0'\n",
+    );
+    const before = nftCounter('echo');
+    const t0 = Date.now();
+    lab.exec(lab.ns.wan, 'hping3', ['-q', '--icmp', '-i', 'u1000', '-c', '4000', ADDR.lan4], 30_000);
+    const secs = (Date.now() - t0) / 1000;
+    const got = nftCounter('echo') - before;
+    console.log(`icmp: ${got} of 4000 echo requests passed in ${secs.toFixed(2)} s (limit 100/s + burst 20)`);
+    // hping3 starts and stops within the measured time: the flood itself is a little shorter.
+    expect(got).toBeLessThanOrEqual(Math.ceil(1.1 * (100 * secs + 20)));
+    expect(got).toBeGreaterThanOrEqual(Math.floor(0.9 * 100 * (secs - 0.5)));
+    expect((await lab.freshStatus()).counters.drop_icmp_rate_global).toBeGreaterThan(2000);
+  }, 60_000);
+
+  it('limits a UDP flood to the configured rate (±10 %), per source too', async () => {
+    await start(
+      "config ratelimit 'udp'\n\toption rate '200'\n\toption burst '20'\n\toption per_source_rate '100'\n\toption per_source_burst '10'\n",
+    );
+    const before = nftCounter('udp');
+    const t0 = Date.now();
+    lab.exec(
+      lab.ns.wan,
+      'hping3',
+      ['-q', '--udp', '-p', '9999', '-i', 'u1000', '-c', '4000', ADDR.lan4],
+      30_000,
+    );
+    const secs = (Date.now() - t0) / 1000;
+    const got = nftCounter('udp') - before;
+    console.log(
+      `udp: ${got} of 4000 datagrams from one source passed in ${secs.toFixed(2)} s (per-source 100/s)`,
+    );
+    // One source: its own bucket (100/s) binds before the global one (200/s).
+    expect(got).toBeLessThanOrEqual(Math.ceil(1.1 * (100 * secs + 10)));
+    expect(got).toBeGreaterThanOrEqual(Math.floor(0.9 * 100 * (secs - 0.5)));
+    expect((await lab.freshStatus()).counters.drop_udp_rate_source).toBeGreaterThan(2000);
+  }, 60_000);
+});
