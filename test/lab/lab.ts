@@ -63,6 +63,15 @@ function sh(cmd: string, args: readonly string[]): string {
   return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 /** Kills what still runs inside a namespace (or it lingers), then deletes it. */
 function deleteNamespace(name: string): void {
   const pids = spawnSync('ip', ['netns', 'pids', name], { encoding: 'utf8' }).stdout ?? '';
@@ -75,7 +84,9 @@ export function cleanLeftovers(): void {
   const list = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout ?? '';
   for (const line of list.split('\n')) {
     const name = line.split(' ')[0];
-    if (name.startsWith(NS_PREFIX)) {
+    // Names end in the pid of the run that made them: leave those of a run that is still alive.
+    const pid = Number(name.split('-').pop());
+    if (name.startsWith(NS_PREFIX) && !(pid > 0 && pidAlive(pid))) {
       deleteNamespace(name);
     }
   }
@@ -381,6 +392,7 @@ const http = require('node:http'), fs = require('node:fs'), path = require('node
 const [root, port, ...hosts] = process.argv.slice(1);
 for (const host of hosts) {
   http.createServer((req, res) => {
+    if (req.url === '/whoami') { res.end(req.socket.remoteAddress + '\\n'); return; }
     const f = path.join(root, path.basename(decodeURIComponent(req.url.split('?')[0])));
     fs.stat(f, (err, st) => {
       if (err || !st.isFile()) { res.writeHead(404); res.end('not found\\n'); return; }

@@ -1,0 +1,99 @@
+// Conntrack zones for the two hops a steered packet makes through the router's kernel.
+//
+// A forwarded packet crosses netfilter twice: WAN/LAN → tg0, then tg0 → LAN/WAN. For a proxied
+// connection the two hops carry different sequence spaces (the client's view and the server's),
+// so one conntrack entry seeing both would judge half the packets INVALID (and OpenWrt's fw4 drops
+// `ct state invalid`). Each view gets its own zone:
+//   zone 0 (default): the WAN side — packets entering from the WAN, and from tg0 toward the WAN;
+//   zone Z:           the LAN side — forwarded packets entering from the LAN, and from tg0 toward it.
+// NAT stays in zone 0 (DNAT on WAN ingress, masquerade on WAN egress), as on a router without us;
+// the router's own traffic stays in zone 0.
+//
+// Fail-open: the table is created with `flags owner` from an `nft -i` child that lives as long as
+// we do. When tunguard dies, however it dies, the pipe closes, nft exits and the kernel deletes the
+// table with it: no leftover zone rule can split a connection that now takes the kernel path.
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { NetcfgError } from './ip.js';
+
+export const ZONES_TABLE = 'tunguard';
+
+export interface ZoneOptions {
+  tun: string;
+  lan: readonly string[];
+  lanPrefixes: readonly string[];
+  zone: number;
+}
+
+export function nftAvailable(): boolean {
+  try {
+    execFileSync('nft', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function tableExists(): boolean {
+  try {
+    execFileSync('nft', ['list', 'table', 'inet', ZONES_TABLE], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The commands that build the table (one per line, for `nft -i`). */
+export function zonesCommands(o: ZoneOptions): string {
+  const v4 = o.lanPrefixes.filter((p) => !p.includes(':'));
+  const v6 = o.lanPrefixes.filter((p) => p.includes(':'));
+  const t = `inet ${ZONES_TABLE}`;
+  const lanDevs = o.lan.map((d) => `"${d}"`).join(', ');
+  const lines = [
+    `add table ${t} { flags owner; }`,
+    `add set ${t} lan4 { type ipv4_addr; flags interval; }`,
+    `add set ${t} lan6 { type ipv6_addr; flags interval; }`,
+    ...(v4.length ? [`add element ${t} lan4 { ${v4.join(', ')} }`] : []),
+    ...(v6.length ? [`add element ${t} lan6 { ${v6.join(', ')} }`] : []),
+    `add chain ${t} zone_pre { type filter hook prerouting priority raw; policy accept; }`,
+    `add rule ${t} zone_pre iifname "${o.tun}" ip daddr @lan4 ct zone set ${o.zone}`,
+    `add rule ${t} zone_pre iifname "${o.tun}" ip6 daddr @lan6 ct zone set ${o.zone}`,
+    // Forwarded LAN traffic only: what is addressed to the router itself stays in zone 0.
+    `add rule ${t} zone_pre iifname { ${lanDevs} } fib daddr type != { local, broadcast, multicast } ct zone set ${o.zone}`,
+  ];
+  return `${lines.join('\n')}\n`;
+}
+
+/** The zones table, owned by a child `nft -i`: gone when the child (or we) go. */
+export class Zones {
+  private child?: ChildProcess;
+  private stderr = '';
+
+  async setup(o: ZoneOptions): Promise<void> {
+    // A table left by an older version without the owner flag would shadow ours: remove it.
+    try {
+      execFileSync('nft', ['delete', 'table', 'inet', ZONES_TABLE], { stdio: 'ignore' });
+    } catch {
+      /* not there */
+    }
+    const child = spawn('nft', ['-i'], { stdio: ['pipe', 'ignore', 'pipe'] });
+    this.child = child;
+    child.stderr?.on('data', (d: Buffer) => {
+      this.stderr += d.toString();
+    });
+    child.stdin?.write(zonesCommands(o));
+    for (let i = 0; i < 100; i++) {
+      if (child.exitCode !== null) break;
+      if (tableExists()) return;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    this.teardown();
+    const why =
+      this.stderr.trim() || (child.exitCode !== null ? `nft exited ${child.exitCode}` : 'timed out');
+    throw new NetcfgError(`cannot install the conntrack-zone table: ${why}`);
+  }
+
+  teardown(): void {
+    this.child?.stdin?.end();
+    this.child = undefined;
+  }
+}
