@@ -21,6 +21,9 @@ export interface StageEnv {
   wscale: number;
   mss4: number;
   mss6: number;
+  /** MSS clamp toward the WAN (from the WAN MTU). */
+  wanMss4?: number;
+  wanMss6?: number;
   idleSeconds: number;
   /** Date.now() − performance.now() of the worker, for wall-clock cookie minutes. */
   epochMs: number;
@@ -46,6 +49,8 @@ const factories: Record<string, (env: StageEnv) => Stage> = {
       wscale: env.wscale,
       mss4: env.mss4,
       mss6: env.mss6,
+      wanMss4: env.wanMss4,
+      wanMss6: env.wanMss6,
       idleMs: env.idleSeconds * 1000,
       epochMs: env.epochMs,
       restored: env.restored,

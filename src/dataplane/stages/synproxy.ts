@@ -17,6 +17,7 @@ import {
   buildTcp4,
   buildTcp6,
   buildTcpReply,
+  csumUpdate32,
   type PacketInfo,
   rd32,
   TcpFlag,
@@ -79,6 +80,13 @@ export interface SynProxyOptions {
   /** MSS advertised to clients, per family (from the LAN MTU). */
   mss4: number;
   mss6: number;
+  /**
+   * Largest MSS the WAN path takes, per family: the proxy's SYN offers the server no more (MSS
+   * clamping). A frag-needed the router itself sends about a translated segment quotes the proxy's
+   * sequence space and would be ignored by the server, so PMTU discovery cannot fix it later.
+   */
+  wanMss4?: number;
+  wanMss6?: number;
   /** Idle timeout of established connections, ms. */
   idleMs: number;
   gate?: SynGate;
@@ -266,6 +274,10 @@ export class SynProxyStage implements Stage {
   }
 
   handle(batch: Batch, _i: number, info: PacketInfo): number {
+    if (info.icmpInnerOff !== 0) {
+      this.translateIcmpError(batch.buf, info);
+      return PASS;
+    }
     if (info.proto !== IPPROTO_TCP || info.tcpHdrLen === 0) return PASS;
     const buf = batch.buf;
     const ver = info.ipVersion;
@@ -437,7 +449,8 @@ export class SynProxyStage implements Stage {
     t.wsClient[slot] = ws;
     t.wsAdv[slot] = ws >= 0 ? this.opts.wscale : -1;
     t.wsServer[slot] = -1;
-    t.mss[slot] = mssFromIndex(mssIdx, ver);
+    const clamp = (ver === 4 ? this.opts.wanMss4 : this.opts.wanMss6) ?? 65535;
+    t.mss[slot] = Math.min(mssFromIndex(mssIdx, ver), clamp);
     t.winClient[slot] = info.tcpWindow;
     t.lastSeen[slot] = this.ctx.now;
     t.timerAt[slot] = this.ctx.now + SYN_RETRY_MS[0];
@@ -547,6 +560,49 @@ export class SynProxyStage implements Stage {
   }
 
   // ---- translation (seqadj) ----
+
+  /**
+   * ICMP errors quote the offending TCP header with the sequence numbers of the side it was sent
+   * on. An error about a server→client segment that travels to the server (e.g. frag-needed from
+   * a WAN router) quotes a translated seq: give the server its own, or it ignores the error and
+   * PMTU discovery breaks. Errors to the client quote the client's own seq, which we never change.
+   */
+  private translateIcmpError(buf: Uint8Array, info: PacketInfo): void {
+    const inner = info.icmpInnerOff;
+    const end = info.l3Off + info.ipLen;
+    let innerL4: number;
+    let srcOff: number;
+    let dstOff: number;
+    let ver: number;
+    if (info.ipVersion === 4) {
+      if (inner + 20 > end || buf[inner] >>> 4 !== 4 || buf[inner + 9] !== IPPROTO_TCP) return;
+      innerL4 = inner + ((buf[inner] & 15) << 2);
+      srcOff = inner + 12;
+      dstOff = inner + 16;
+      ver = 4;
+    } else {
+      if (inner + 40 > end || buf[inner] >>> 4 !== 6 || buf[inner + 6] !== IPPROTO_TCP) return;
+      innerL4 = inner + 40;
+      srcOff = inner + 8;
+      dstOff = inner + 24;
+      ver = 6;
+    }
+    if (innerL4 + 8 > end) return;
+    // Only errors heading to a protected host about its own (server→client) segments.
+    if (!this.opts.lan.matches(buf, info.dstAddrOff, info.ipVersion)) return;
+    const sPort = (buf[innerL4] << 8) | buf[innerL4 + 1];
+    const cPort = (buf[innerL4 + 2] << 8) | buf[innerL4 + 3];
+    const slot = this.table.find(buf, dstOff, srcOff, ver, cPort, sPort);
+    if (slot < 0 || this.table.state[slot] === ConnState.SYN_SENT) return;
+    const seq = rd32(buf, innerL4 + 4);
+    const fixed = (seq - this.table.delta[slot]) >>> 0;
+    wr32(buf, innerL4 + 4, fixed);
+    // The ICMP checksum covers the quote (the quoted TCP checksum is nobody's business).
+    const c = info.l4Off + 2;
+    const sum = csumUpdate32((buf[c] << 8) | buf[c + 1], seq, fixed);
+    buf[c] = sum >>> 8;
+    buf[c + 1] = sum & 0xff;
+  }
 
   /** Server's scale as the client applies it, and the client's as the server applies it. */
   private serverWindowToClient(win: number, slot: number): number {
