@@ -1,20 +1,32 @@
-// The `tunguard` command: dispatches to subcommands. Exit codes: 0 ok, 1 runtime failure, 2 usage.
-import { runCommand } from './run.js';
+// The `tunguard` command: dispatches to subcommands. Exit codes: 0 ok, 1 runtime failure, 2 usage,
+// 3 the daemon is not running (commands that talk to it).
 import { UsageError } from './usage.js';
 
 const HELP = `usage: tunguard <command> [options]
 
 commands:
-  run        run the daemon in the foreground (see 'tunguard run --help')
-  help       this text
+  run          run the daemon in the foreground (see 'tunguard run --help')
+  status       tier, half-open handshakes, counters, uptime of the running daemon
+  tiers        the risk tier and its recent changes
+  connections  connections proxied by the SYN proxy
+  attackers    sources marked aggressive; 'attackers clear [addr]'
+  allow        the allowlist: 'allow list', 'allow add <prefix>', 'allow del <prefix>'
+  config       'config check [file]': validate a UCI config file
+  help         this text
+
+Each takes --help; all but run and config take --json. Exit codes: 0 ok, 1 error, 2 usage,
+3 the daemon is not running.
 `;
+
+/** Commands served by ./commands.js (loaded only when used: the daemon's modules stay unloaded). */
+const API_COMMAND_NAMES = new Set(['status', 'tiers', 'connections', 'attackers', 'allow', 'config']);
 
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   try {
     switch (cmd) {
       case 'run':
-        return await runCommand(rest);
+        return await (await import('./run.js')).runCommand(rest);
       case undefined:
       case 'help':
       case '--help':
@@ -22,6 +34,7 @@ export async function main(argv: string[]): Promise<number> {
         process.stdout.write(HELP);
         return cmd === undefined ? 2 : 0;
       default:
+        if (API_COMMAND_NAMES.has(cmd)) return await (await import('./commands.js')).apiCommand(cmd, rest);
         throw new UsageError(`unknown command '${cmd}'`);
     }
   } catch (err) {

@@ -3,7 +3,9 @@
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ConfigError, defaultConfig, loadConfigFile, type TunguardConfig } from '../config/index.js';
+import { ConfigStore } from '../api/config-store.js';
+import { isWildcardHost } from '../api/server.js';
+import { ConfigError, type ListenAddress, parseListen, type TunguardConfig } from '../config/index.js';
 import { DATAPLANE_DEFAULTS, Dataplane } from '../dataplane/dataplane.js';
 import type { StageEnv } from '../dataplane/stages/index.js';
 import { lanPrefixes } from '../netcfg/lan.js';
@@ -14,10 +16,13 @@ import {
   setupSteering,
   teardownSteering,
 } from '../netcfg/steering.js';
+import { nftAvailable, Zones } from '../netcfg/zones.js';
 import { ConnStore, type ConnSync } from '../state/connstore.js';
 import { loadOrCreateKey } from '../state/keyfile.js';
 import { offloadNames } from '../tun/device.js';
+import { ControlPlane, wanListenIssues } from './control.js';
 import { UsageError } from './usage.js';
+import { tunguardVersion } from './version.js';
 
 type DataplaneEvent = { type?: string } & Partial<ConnSync> & {
     from?: string;
@@ -44,8 +49,10 @@ Runs the daemon in the current network namespace, in the foreground (needs root)
   --no-offload         no virtio-net header / TSO (slow; for debugging)
   --no-synproxy        forward inbound TCP without the SYN proxy (rate limits stay on)
   --pass-through       no defense stages at all: forward everything (benchmarks, debugging)
+  --no-ct-zones        do not install the conntrack-zone table (nft) for the two hops
   --spin-us <us>       poll this long for more packets before sleeping (default ${DATAPLANE_DEFAULTS.spinUs})
   --status-interval <s> seconds between status.json writes (default 1; 0 = never)
+  --api <addr:port>    the API listens here only (default: the config's api listen, 127.0.0.1:7447)
   -h, --help           this text
 
 Exit codes: 0 clean stop, 1 runtime failure, 2 usage or configuration error.
@@ -72,8 +79,11 @@ export async function runCommand(argv: string[]): Promise<number> {
   }
   // The UCI file gives the settings; a flag given on the command line wins over it.
   let config: TunguardConfig;
+  // [api] The store keeps the file's text for the API's config routes and SIGHUP reloads.
+  let store: ConfigStore;
   try {
-    config = v.config !== undefined ? loadConfigFile(v.config).config : defaultConfig();
+    store = v.config !== undefined ? ConfigStore.fromFile(v.config) : ConfigStore.fromDefaults();
+    config = store.config;
   } catch (err) {
     if (err instanceof ConfigError) throw new UsageError(err.message, '');
     throw err;
@@ -99,6 +109,19 @@ export async function runCommand(argv: string[]): Promise<number> {
   const stateDir = v['state-dir'] ?? m.stateDir;
   if (!/^[\w.-]{1,15}$/.test(steering.tun))
     throw new UsageError(`--tun: bad device name '${steering.tun}'`, RUN_HELP);
+  // [api] --api replaces the config's listen list; a wildcard only ever comes from the config file.
+  let apiOverride: ListenAddress | undefined;
+  if (v.api !== undefined) {
+    try {
+      apiOverride = parseListen(v.api);
+    } catch (err) {
+      throw new UsageError(`--api: ${(err as Error).message}`, RUN_HELP);
+    }
+    if (isWildcardHost(apiOverride.host))
+      throw new UsageError(`--api: refusing ${v.api} (every address, WAN included); list it in the config's api section if you mean it`, RUN_HELP);
+  }
+  const wanListen = apiOverride ? [] : wanListenIssues(config, store.text, wan);
+  if (wanListen.length > 0) throw new UsageError(wanListen.map((i) => i.message).join('\n'), '');
 
   try {
     checkSteering(steering); // unknown interfaces fail before anything is changed
@@ -139,6 +162,8 @@ export async function runCommand(argv: string[]): Promise<number> {
     wscale: 7,
     mss4: Math.min(...steering.lan.map(interfaceMtu)) - 40,
     mss6: Math.min(...steering.lan.map(interfaceMtu)) - 60,
+    wanMss4: interfaceMtu(steering.wan) - 40,
+    wanMss6: interfaceMtu(steering.wan) - 60,
     idleSeconds: syn.connectionIdleSeconds,
     epochMs: 0, // set by each worker
   };
@@ -168,15 +193,33 @@ export async function runCommand(argv: string[]): Promise<number> {
   });
   if (restored.length > 0) log(`restored ${restored.length} proxied connection(s) from ${connStore.path}`);
 
+  // [api] The control plane: API listeners, dataplane events for the API, SIGHUP reload.
+  const control = await ControlPlane.start({
+    dp,
+    store,
+    stateDir,
+    apiOverride,
+    wanDevice: wan,
+    version: tunguardVersion(),
+    log,
+    lanPrefixes: lanNets,
+    restoredConnections: restored,
+  });
+  const onHup = () => void control.reload();
+  process.on('SIGHUP', onHup);
+
   let stopping: Promise<void> | undefined;
   const stop = (why: string) => {
     stopping ??= (async () => {
       log(`stopping (${why})`);
+      process.off('SIGHUP', onHup); // [api]
+      await control.stop(); // [api]
       try {
         teardownSteering(steering);
       } catch (err) {
         log(`teardown: ${(err as Error).message}`);
       }
+      ctZones.teardown();
       await dp.stop();
       await connStore.close();
     })();
@@ -187,7 +230,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     const tmp = `${statusFile}.tmp`;
     writeFileSync(
       tmp,
-      `${JSON.stringify({ pid: process.pid, tun: dp.tun.name, uptimeSeconds: (Date.now() - dp.startedAt) / 1000, counters: dp.counters(), perWorker: dp.workerCounters() })}\n`,
+      `${JSON.stringify({ pid: process.pid, tun: dp.tun.name, uptimeSeconds: (Date.now() - dp.startedAt) / 1000, counters: dp.counters(), perWorker: dp.workerCounters(), api: control.summary() })}\n`,
     );
     renameSync(tmp, statusFile);
   };
@@ -202,7 +245,13 @@ export async function runCommand(argv: string[]): Promise<number> {
     });
   });
 
+  // Conntrack zones keep the kernel firewall's view of proxied connections consistent.
+  const zones = !v['no-ct-zones'] && nftAvailable();
+  const ctZones = new Zones();
+  if (!v['no-ct-zones'] && !zones)
+    log('warning: nft missing: no conntrack zones (a firewall with ct state invalid drop breaks proxied connections)');
   try {
+    if (zones) await ctZones.setup({ tun: steering.tun, lan: steering.lan, lanPrefixes: lanNets, zone: table & 0xffff });
     const desc = setupSteering(steering);
     log(
       `steering up: ${desc}; queues ${queues}, mtu ${mtu}, offloads ${offloadNames(dp.tun.offloads).join(',') || 'none'}`,
@@ -241,8 +290,10 @@ function parse(argv: string[]) {
       'no-offload': { type: 'boolean' },
       'no-synproxy': { type: 'boolean' },
       'pass-through': { type: 'boolean' },
+      'no-ct-zones': { type: 'boolean' },
       'spin-us': { type: 'string' },
       'status-interval': { type: 'string' },
+      api: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });

@@ -1,0 +1,17 @@
+// The control API: the hono app factory, its dependencies' interface, the HTTP listeners, the config store.
+
+export { API_PREFIX, type Api, type ApiOptions, createApi } from './app.js';
+export { ConfigStore, MAX_API_CONFIG_BYTES, writeAtomic } from './config-store.js';
+export * from './deps.js';
+export {
+  CONTROL_EVENT_TYPES,
+  ControlBus,
+  type ControlEvent,
+  type DataplaneCommand,
+  type DataplaneEvent,
+  parseDataplaneEvent,
+  SseHub,
+} from './events.js';
+export { ApiServer, DEFAULT_LISTEN, isWildcardHost } from './server.js';
+export { AttackerBook, Gauges, TierHistory } from './stores.js';
+export { ensureToken, readToken, TokenError } from './token.js';

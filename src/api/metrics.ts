@@ -1,0 +1,91 @@
+// `/metrics` in the Prometheus text exposition format (version 0.0.4).
+
+import type { StatusSnapshot } from './deps.js';
+import { TIERS } from './deps.js';
+import type { SseHubStats } from './events.js';
+
+export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
+
+/** A metric-name-safe form of a counter name. */
+export function metricName(name: string): string {
+  const s = name.replace(/[^a-zA-Z0-9_]/g, '_');
+  return /^[0-9]/.test(s) ? `_${s}` : s;
+}
+
+function num(x: number): string {
+  if (Number.isNaN(x)) return 'NaN';
+  if (x === Number.POSITIVE_INFINITY) return '+Inf';
+  if (x === Number.NEGATIVE_INFINITY) return '-Inf';
+  return String(x);
+}
+
+export interface ApiMetrics {
+  /** Responses by status code. */
+  responses: Map<number, number>;
+  sse: SseHubStats;
+  attackers: number;
+  /** Dataplane events that matched no documented shape. */
+  ignoredEvents: number;
+}
+
+class Writer {
+  readonly lines: string[] = [];
+
+  family(name: string, type: 'counter' | 'gauge', help: string): void {
+    this.lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+  }
+
+  sample(name: string, value: number, labels?: Record<string, string | number>): void {
+    const l = labels
+      ? `{${Object.entries(labels)
+          .map(([k, v]) => `${k}="${String(v).replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`)
+          .join(',')}}`
+      : '';
+    this.lines.push(`${name}${l} ${num(value)}`);
+  }
+}
+
+/** The exposition text: the dataplane's counters (total and per worker), tier, gauges, API stats. */
+export function renderMetrics(s: StatusSnapshot, api: ApiMetrics): string {
+  const w = new Writer();
+  w.family('tunguard_up', 'gauge', 'Whether the daemon answers (always 1 when scraped).');
+  w.sample('tunguard_up', 1);
+  w.family('tunguard_build_info', 'gauge', 'The version, as a label.');
+  w.sample('tunguard_build_info', 1, { version: s.version });
+  w.family('tunguard_uptime_seconds', 'gauge', 'Seconds since the dataplane started.');
+  w.sample('tunguard_uptime_seconds', Math.round(s.uptimeSeconds * 1000) / 1000);
+  for (const [name, value] of Object.entries(s.counters)) {
+    const gauge = name.startsWith('gauge_');
+    const m = gauge
+      ? `tunguard_dataplane_${metricName(name.slice(6))}`
+      : `tunguard_dataplane_${metricName(name)}_total`;
+    w.family(m, gauge ? 'gauge' : 'counter', `Dataplane ${gauge ? 'gauge' : 'counter'} ${name}, per worker.`);
+    s.perWorker.forEach((wc, i) => {
+      w.sample(m, wc[name] ?? 0, { worker: i });
+    });
+    if (s.perWorker.length === 0) w.sample(m, value);
+  }
+  if (s.tier !== null) {
+    w.family('tunguard_tier', 'gauge', 'The current risk tier (1 for the tier in force).');
+    for (const t of TIERS) w.sample('tunguard_tier', t === s.tier ? 1 : 0, { tier: t });
+  }
+  if (s.halfOpen !== null) {
+    w.family('tunguard_half_open', 'gauge', 'Unfinished TCP handshakes now.');
+    w.sample('tunguard_half_open', s.halfOpen);
+  }
+  w.family('tunguard_attackers', 'gauge', 'Sources currently marked aggressive.');
+  w.sample('tunguard_attackers', api.attackers);
+  w.family('tunguard_api_responses_total', 'counter', 'API responses by status code.');
+  for (const [code, n] of [...api.responses].sort((a, b) => a[0] - b[0])) {
+    w.sample('tunguard_api_responses_total', n, { code });
+  }
+  w.family('tunguard_api_sse_clients', 'gauge', 'Connected event-stream clients.');
+  w.sample('tunguard_api_sse_clients', api.sse.clients);
+  w.family('tunguard_api_sse_events_total', 'counter', 'Events published to the event stream.');
+  w.sample('tunguard_api_sse_events_total', api.sse.published);
+  w.family('tunguard_api_sse_dropped_total', 'counter', 'Events dropped from slow clients (oldest first).');
+  w.sample('tunguard_api_sse_dropped_total', api.sse.dropped);
+  w.family('tunguard_dataplane_events_ignored_total', 'counter', 'Dataplane events of no known shape.');
+  w.sample('tunguard_dataplane_events_ignored_total', api.ignoredEvents);
+  return `${w.lines.join('\n')}\n`;
+}

@@ -1,0 +1,144 @@
+// Valibot schemas for every input the API takes: query strings, path parameters, JSON bodies, headers.
+// Query and path values arrive as strings; each is parsed strictly and says what it expected.
+
+import * as v from 'valibot';
+import { type CidrPrefix, parseCidr } from '../config/index.js';
+import { CONTROL_EVENT_TYPES } from './events.js';
+import { MAX_API_CONFIG_BYTES } from './config-store.js';
+import { shown } from './util.js';
+
+const ONE = 'expected a single value (the parameter is repeated)';
+
+/** A decimal integer in [min, max] given as a string. */
+export function intString(min: number, max: number) {
+  return v.pipe(
+    v.string(ONE),
+    v.rawTransform(({ dataset, addIssue, NEVER }) => {
+      const s = dataset.value;
+      const n = /^[0-9]{1,10}$/.test(s) ? Number(s) : Number.NaN;
+      if (!Number.isSafeInteger(n) || n < min || n > max) {
+        addIssue({ message: `expected an integer ${min}..${max}, got ${shown(s)}` });
+        return NEVER;
+      }
+      return n;
+    }),
+  );
+}
+
+/** An address or CIDR prefix (host bits clear), parsed by the config's strict parser. */
+export function prefixString(what = 'an IPv4/IPv6 address or prefix') {
+  return v.pipe(
+    v.string(ONE),
+    v.maxLength(64, `expected ${what} (at most 64 characters)`),
+    v.rawTransform(({ dataset, addIssue, NEVER }): CidrPrefix => {
+      try {
+        return parseCidr(dataset.value);
+      } catch (err) {
+        addIssue({ message: `expected ${what}, got ${shown(dataset.value)}: ${(err as Error).message}` });
+        return NEVER;
+      }
+    }),
+  );
+}
+
+/** A single address (no prefix length). */
+export function addressString() {
+  return v.pipe(
+    v.string(ONE),
+    v.maxLength(64, 'expected an IPv4/IPv6 address (at most 64 characters)'),
+    v.rawTransform(({ dataset, addIssue, NEVER }): CidrPrefix => {
+      const s = dataset.value;
+      try {
+        if (s.includes('/')) throw new Error('a single address has no /length');
+        return parseCidr(s);
+      } catch (err) {
+        addIssue({ message: `expected an IPv4/IPv6 address, got ${shown(s)}: ${(err as Error).message}` });
+        return NEVER;
+      }
+    }),
+  );
+}
+
+/** Text without control characters (what UCI can hold and a terminal can show). */
+function plainText(max: number) {
+  return v.pipe(
+    v.string('expected a string'),
+    v.maxLength(max, `expected at most ${max} characters`),
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point
+    v.regex(/^[^\u0000-\u001f\u007f]*$/, 'control characters are not allowed'),
+  );
+}
+
+/** Routes without parameters still refuse unknown ones (a typo should not be silently ignored). */
+export const NoQuery = v.strictObject({}, (issue) => `unknown query parameter '${String(issue.input)}'`);
+
+function strictQuery<T extends v.ObjectEntries>(entries: T) {
+  return v.strictObject(entries, (issue) =>
+    issue.expected === 'never'
+      ? `unknown query parameter (known: ${Object.keys(entries).join(', ') || 'none'})`
+      : 'expected query parameters',
+  );
+}
+
+export const LimitQuery = strictQuery({
+  limit: v.optional(intString(1, 1000), '100'),
+});
+
+export const ConnectionsQuery = strictQuery({
+  offset: v.optional(intString(0, 10_000_000), '0'),
+  limit: v.optional(intString(1, 1000), '50'),
+  src: v.optional(prefixString()),
+  dst: v.optional(prefixString()),
+  port: v.optional(intString(1, 65535)),
+  state: v.optional(
+    v.pipe(v.string(ONE), v.regex(/^[a-z][a-z0-9-]{0,31}$/, 'expected a state name like "established"')),
+  ),
+  family: v.optional(v.pipe(v.string(ONE), v.picklist(['4', '6'], 'expected 4 or 6'))),
+});
+
+export const EventsQuery = strictQuery({
+  types: v.optional(
+    v.pipe(
+      v.string(ONE),
+      v.maxLength(200),
+      v.transform((s) => s.split(',').filter((x) => x !== '')),
+      v.array(
+        v.picklist(CONTROL_EVENT_TYPES, `expected event types among ${CONTROL_EVENT_TYPES.join(', ')}`),
+      ),
+      v.minLength(1, 'expected at least one event type'),
+    ),
+  ),
+});
+
+export const AddressParam = v.strictObject({ address: addressString() });
+
+export const PrefixParam = v.strictObject({
+  address: v.string(),
+  bits: v.optional(v.string()),
+});
+
+export const AllowBody = v.strictObject(
+  {
+    prefix: prefixString(),
+    comment: v.optional(plainText(200), ''),
+  },
+  (issue) =>
+    issue.expected === 'never' ? 'unknown field (known: prefix, comment)' : 'expected a JSON object',
+);
+
+export const UciBody = v.strictObject(
+  {
+    uci: v.pipe(
+      v.string('expected the UCI text as a string'),
+      v.check(
+        (s) => Buffer.byteLength(s) <= MAX_API_CONFIG_BYTES,
+        `expected at most ${MAX_API_CONFIG_BYTES} bytes of UCI text`,
+      ),
+    ),
+  },
+  (issue) => (issue.expected === 'never' ? 'unknown field (known: uci)' : 'expected a JSON object'),
+);
+
+export const IfMatchHeader = v.object({
+  'if-match': v.optional(v.pipe(v.string(), v.maxLength(100, 'If-Match is too long'))),
+});

@@ -1,0 +1,141 @@
+// The API's HTTP listeners: one node:http server per listen address, all serving the same hono app.
+// Loopback by default; a wildcard address only when explicitly allowed. Listeners can be changed
+// without a restart (reload): unchanged addresses keep their connections and event streams.
+
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { getRequestListener } from '@hono/node-server';
+import { formatListen, type ListenAddress } from '../config/index.js';
+import type { Api } from './app.js';
+import { errorBody } from './errors.js';
+
+export const DEFAULT_LISTEN: ListenAddress = { family: 4, host: '127.0.0.1', port: 7447 };
+
+export function isWildcardHost(host: string): boolean {
+  return host === '0.0.0.0' || host === '::';
+}
+
+export interface ApiServerOptions {
+  /** Accept 0.0.0.0 / :: (only when the configuration asks for it explicitly). */
+  allowWildcard?: boolean;
+  /** Concurrent connections per listener. */
+  maxConnections?: number;
+  log?: (msg: string) => void;
+}
+
+interface Listener {
+  key: string;
+  address: ListenAddress;
+  server: Server;
+}
+
+export class ApiServer {
+  private listeners: Listener[] = [];
+  private readonly handler: ReturnType<typeof getRequestListener>;
+
+  constructor(
+    private readonly api: Api,
+    private readonly opts: ApiServerOptions = {},
+  ) {
+    const log = opts.log ?? (() => {});
+    this.handler = getRequestListener(api.app.fetch, {
+      overrideGlobalObjects: false,
+      errorHandler: (err) => {
+        log(`api: response failed: ${(err as Error)?.message ?? err}`);
+        return new Response(JSON.stringify(errorBody('bad_request', 'the request could not be read')), {
+          status: 400,
+          headers: { 'content-type': 'application/json' },
+        });
+      },
+    });
+  }
+
+  /** The bound addresses (with the real port when 0 was asked for). */
+  get addresses(): ListenAddress[] {
+    return this.listeners.map((l) => {
+      const a = l.server.address() as AddressInfo | null;
+      return { ...l.address, port: a?.port ?? l.address.port };
+    });
+  }
+
+  /** Listens on every address; on any failure closes what was opened and throws. */
+  async listen(addresses: readonly ListenAddress[]): Promise<void> {
+    await this.update(addresses);
+  }
+
+  /**
+   * Moves the listeners to `addresses`: opens the new ones first (failing without closing anything), then
+   * closes those no longer wanted (after `closeDelayMs`, so a request that caused the change gets its
+   * answer). Returns what was opened and closed.
+   */
+  async update(
+    addresses: readonly ListenAddress[],
+    closeDelayMs = 0,
+  ): Promise<{ opened: string[]; closed: string[] }> {
+    for (const a of addresses) {
+      if (isWildcardHost(a.host) && !this.opts.allowWildcard)
+        throw new Error(
+          `refusing to listen on ${formatListen(a)}: every address, the WAN side included (list a LAN address or loopback)`,
+        );
+    }
+    const wanted = new Map(addresses.map((a) => [formatListen(a), a]));
+    const keep = this.listeners.filter((l) => wanted.has(l.key));
+    const drop = this.listeners.filter((l) => !wanted.has(l.key));
+    const opened: Listener[] = [];
+    try {
+      for (const [key, address] of wanted) {
+        if (keep.some((l) => l.key === key)) continue;
+        opened.push({ key, address, server: await this.open(address) });
+      }
+    } catch (err) {
+      await Promise.all(opened.map((l) => closeServer(l.server)));
+      throw err;
+    }
+    if (closeDelayMs > 0) {
+      setTimeout(() => void Promise.all(drop.map((l) => closeServer(l.server))), closeDelayMs).unref();
+    } else {
+      await Promise.all(drop.map((l) => closeServer(l.server)));
+    }
+    this.listeners = [...keep, ...opened];
+    return { opened: opened.map((l) => l.key), closed: drop.map((l) => l.key) };
+  }
+
+  private open(address: ListenAddress): Promise<Server> {
+    const server = createServer(
+      {
+        maxHeaderSize: 16 * 1024,
+        requestTimeout: 30_000,
+        headersTimeout: 10_000,
+        keepAliveTimeout: 5_000,
+      },
+      this.handler,
+    );
+    server.maxConnections = this.opts.maxConnections ?? 256;
+    return new Promise((resolve, reject) => {
+      const onError = (err: NodeJS.ErrnoException) => {
+        reject(new Error(`cannot listen on ${formatListen(address)}: ${err.code ?? err.message}`));
+      };
+      server.once('error', onError);
+      server.listen({ host: address.host, port: address.port, ipv6Only: address.family === 6 }, () => {
+        server.off('error', onError);
+        server.on('error', (err) => this.opts.log?.(`api: ${formatListen(address)}: ${err.message}`));
+        resolve(server);
+      });
+    });
+  }
+
+  /** Closes every listener and connection (event streams included). */
+  async close(): Promise<void> {
+    this.api.close();
+    const all = this.listeners;
+    this.listeners = [];
+    await Promise.all(all.map((l) => closeServer(l.server)));
+  }
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
+}

@@ -1,0 +1,96 @@
+// Where the API is and where its token lives, worked out the same way by the daemon (which writes
+// `<state-dir>/api.json` once it listens) and by the CLI (which reads it), so `tunguard status` works
+// with no arguments on a router.
+
+import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  formatListen,
+  type ListenAddress,
+  parseListen,
+  parseUci,
+} from '../config/index.js';
+
+export const DEFAULT_CONFIG_PATH = '/etc/config/tunguard';
+export const DEFAULT_STATE_DIR = '/var/run/tunguard';
+export const API_INFO_FILE = 'api.json';
+export const TOKEN_FILE = 'api.token';
+
+/** What the daemon publishes about its API (no secrets: the token stays in its own 0600 file). */
+export interface ApiInfo {
+  pid: number;
+  /** Base URLs, loopback first. */
+  urls: string[];
+  tokenFile: string;
+  startedAt: string;
+}
+
+/** The `option token_file` of the api section, when the file sets one. */
+export function explicitTokenFile(uciText: string): string | undefined {
+  try {
+    const doc = parseUci(uciText);
+    const api = doc.sections.find((s) => s.type === 'api');
+    return api && Object.hasOwn(api.options, 'token_file') ? api.options.token_file.value : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The token file: the config's token_file when it sets one, else `<state-dir>/api.token`. */
+export function tokenFilePath(stateDir: string, uciText: string | undefined): string {
+  const explicit = uciText === undefined ? undefined : explicitTokenFile(uciText);
+  return explicit?.startsWith('/') ? explicit : join(stateDir, TOKEN_FILE);
+}
+
+/** A base URL to reach a listen address (a wildcard is reached over loopback). */
+export function urlFor(l: ListenAddress): string {
+  if (l.host === '0.0.0.0') return `http://127.0.0.1:${l.port}`;
+  if (l.host === '::') return `http://[::1]:${l.port}`;
+  return `http://${formatListen(l)}`;
+}
+
+/** Loopback addresses first: that is what a local client should try. */
+export function orderForClients(listen: readonly ListenAddress[]): ListenAddress[] {
+  const loop = (l: ListenAddress) => l.host.startsWith('127.') || l.host === '::1' || l.host === '0.0.0.0' || l.host === '::';
+  return [...listen.filter(loop), ...listen.filter((l) => !loop(l))];
+}
+
+export function writeApiInfo(stateDir: string, info: ApiInfo): void {
+  const file = join(stateDir, API_INFO_FILE);
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, `${JSON.stringify(info)}\n`, { mode: 0o644 });
+  renameSync(tmp, file);
+}
+
+export function removeApiInfo(stateDir: string): void {
+  rmSync(join(stateDir, API_INFO_FILE), { force: true });
+}
+
+/** The daemon's api.json, if it exists, parses, and its process is alive. */
+export function readApiInfo(stateDir: string): ApiInfo | undefined {
+  const file = join(stateDir, API_INFO_FILE);
+  if (!existsSync(file)) return undefined;
+  try {
+    const info = JSON.parse(readFileSync(file, 'utf8')) as ApiInfo;
+    if (!Number.isInteger(info.pid) || !Array.isArray(info.urls) || typeof info.tokenFile !== 'string') return undefined;
+    try {
+      process.kill(info.pid, 0);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ESRCH') return undefined; // stale: the daemon died
+    }
+    return info;
+  } catch {
+    return undefined;
+  }
+}
+
+/** `--api` accepts `addr:port`, `[v6]:port` or an http:// URL. */
+export function parseApiFlag(text: string): { url: string; listen?: ListenAddress } {
+  if (/^http:\/\//.test(text)) {
+    const u = new URL(text);
+    if (u.pathname !== '/' || u.search !== '' || u.username !== '') throw new Error('expected http://host:port');
+    return { url: `http://${u.host}` };
+  }
+  const listen = parseListen(text);
+  return { url: urlFor(listen), listen };
+}

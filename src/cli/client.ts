@@ -1,0 +1,173 @@
+// The CLI's API client: finds the daemon's API and token the way the daemon publishes them (see
+// api-locate.ts), makes one request, and turns every failure into a message and an exit code scripts
+// can rely on: 1 runtime or daemon error, 3 the daemon is not running.
+
+import { existsSync, readFileSync } from 'node:fs';
+import { loadConfigFile, type TunguardConfig } from '../config/index.js';
+import { DEFAULT_LISTEN } from '../api/server.js';
+import { readToken } from '../api/token.js';
+import {
+  DEFAULT_CONFIG_PATH,
+  DEFAULT_STATE_DIR,
+  orderForClients,
+  parseApiFlag,
+  readApiInfo,
+  tokenFilePath,
+  urlFor,
+} from './api-locate.js';
+import { UsageError } from './usage.js';
+
+export const EXIT = { OK: 0, ERROR: 1, USAGE: 2, NOT_RUNNING: 3 } as const;
+
+/** A failure with the exit code it maps to. */
+export class CliError extends Error {
+  override name = 'CliError';
+  constructor(
+    message: string,
+    readonly code: number = EXIT.ERROR,
+  ) {
+    super(message);
+  }
+}
+
+export interface LocateFlags {
+  api?: string;
+  'state-dir'?: string;
+  config?: string;
+  'token-file'?: string;
+}
+
+export interface Located {
+  url: string;
+  /** Where the token comes from ('TUNGUARD_TOKEN' or a file). */
+  tokenSource: string;
+  stateDir: string;
+  configPath: string | undefined;
+  /** How the URL was found, for messages. */
+  via: string;
+}
+
+/** Reads the config the CLI should use: --config, else /etc/config/tunguard when present. */
+function cliConfig(flags: LocateFlags): { path?: string; text?: string; config?: TunguardConfig } {
+  const path = flags.config ?? (existsSync(DEFAULT_CONFIG_PATH) ? DEFAULT_CONFIG_PATH : undefined);
+  if (path === undefined) return {};
+  try {
+    const config = loadConfigFile(path).config;
+    return { path, text: readFileSync(path, 'utf8'), config };
+  } catch (err) {
+    if (flags.config !== undefined) throw new CliError(`cannot use --config: ${(err as Error).message}`);
+    return { path }; // a broken default config: fall back to the defaults (the daemon refuses it too)
+  }
+}
+
+export function locate(flags: LocateFlags): Located {
+  const cfg = cliConfig(flags);
+  const stateDir = flags['state-dir'] ?? cfg.config?.main.stateDir ?? DEFAULT_STATE_DIR;
+  const info = readApiInfo(stateDir);
+  let url: string;
+  let via: string;
+  if (flags.api !== undefined) {
+    try {
+      url = parseApiFlag(flags.api).url;
+    } catch (err) {
+      throw new UsageError(`--api: ${(err as Error).message}`);
+    }
+    via = '--api';
+  } else if (info && info.urls.length > 0) {
+    url = info.urls[0];
+    via = `${stateDir}/api.json`;
+  } else {
+    const listen = cfg.config ? orderForClients(cfg.config.api.listen) : [DEFAULT_LISTEN];
+    if (listen.length === 0)
+      throw new CliError(`the API is off in ${cfg.path} (no 'list listen' in config api)`, EXIT.ERROR);
+    url = urlFor(listen[0]);
+    via = cfg.path ?? 'the default address';
+  }
+  let tokenSource: string;
+  if (process.env.TUNGUARD_TOKEN) tokenSource = 'TUNGUARD_TOKEN';
+  else tokenSource = flags['token-file'] ?? info?.tokenFile ?? tokenFilePath(stateDir, cfg.text);
+  return { url, tokenSource, stateDir, configPath: cfg.path, via };
+}
+
+function notRunning(l: Located, why: string): CliError {
+  return new CliError(
+    `tunguard is not running: nothing answers at ${l.url} (${why}; address from ${l.via}). ` +
+      "Start it with '/etc/init.d/tunguard start' or 'tunguard run'.",
+    EXIT.NOT_RUNNING,
+  );
+}
+
+const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOENT', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'ECONNRESET']);
+
+export interface RequestOptions {
+  method?: string;
+  body?: unknown;
+  timeoutMs?: number;
+}
+
+export class ApiClient {
+  private token: string | undefined;
+
+  constructor(
+    readonly where: Located,
+    private readonly timeoutMs = 5000,
+  ) {}
+
+  private fetch(path: string, init: RequestInit): Promise<Response> {
+    return fetch(`${this.where.url}${path}`, { ...init, signal: AbortSignal.timeout(this.timeoutMs) }).catch(
+      (err: Error & { cause?: { code?: string } }) => {
+        const code = err.cause?.code ?? '';
+        if (UNREACHABLE.has(code)) throw notRunning(this.where, code);
+        if (err.name === 'TimeoutError' || err.name === 'AbortError')
+          throw new CliError(`the daemon did not answer within ${this.timeoutMs / 1000} s at ${this.where.url}`);
+        throw new CliError(`cannot reach the API at ${this.where.url}: ${code || err.message}`);
+      },
+    );
+  }
+
+  private loadToken(): Promise<string> | string {
+    if (this.token !== undefined) return this.token;
+    if (this.where.tokenSource === 'TUNGUARD_TOKEN') {
+      this.token = process.env.TUNGUARD_TOKEN ?? '';
+      return this.token;
+    }
+    try {
+      this.token = readToken(this.where.tokenSource);
+      return this.token;
+    } catch (err) {
+      // No token file usually means no daemon: say that if nothing answers either.
+      return this.fetch('/healthz', {}).then(() => {
+        throw new CliError(`${(err as Error).message}${/EACCES/.test((err as Error).message) ? ' (run as root)' : ''}`);
+      });
+    }
+  }
+
+  /** One request; returns the parsed JSON (or text) body of a 2xx answer, throws CliError otherwise. */
+  async request<T = unknown>(path: string, o: RequestOptions = {}): Promise<T> {
+    const token = await this.loadToken();
+    const headers: Record<string, string> = { authorization: `Bearer ${token}` };
+    let body: string | undefined;
+    if (o.body !== undefined) {
+      headers['content-type'] = 'application/json';
+      body = JSON.stringify(o.body);
+    }
+    const res = await this.fetch(path, { method: o.method ?? 'GET', headers, body });
+    const text = await res.text();
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      json = undefined;
+    }
+    if (res.status === 401)
+      throw new CliError(
+        `the API refused the token from ${this.where.tokenSource} (it changed? the daemon reads ${this.where.tokenSource === 'TUNGUARD_TOKEN' ? 'its token file' : 'it'} at start and on reload)`,
+      );
+    if (!res.ok) {
+      const e = json as { error?: string; detail?: string; issues?: { line?: number; message: string }[] } | undefined;
+      const issues = e?.issues?.map((i) => `\n  ${i.message}`).join('') ?? '';
+      throw new CliError(`${e?.detail ?? `HTTP ${res.status}`}${issues}`, EXIT.ERROR);
+    }
+    return (json ?? text) as T;
+  }
+}

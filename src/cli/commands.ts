@@ -1,0 +1,410 @@
+// The CLI commands that talk to the daemon's API (status, tiers, connections, attackers, allow) and
+// `config check`, which needs no daemon. Human output by default, the API's JSON with --json.
+// Exit codes: 0 ok, 1 runtime or daemon error (or an invalid config for `config check`), 2 usage,
+// 3 the daemon is not running.
+
+import { type ParseArgsConfig, parseArgs } from 'node:util';
+import type {
+  AllowChange,
+  AllowEntry,
+  AttackerList,
+  ClearResult,
+  ConnectionRecord,
+  Page,
+  StatusSnapshot,
+  TierHistoryView,
+} from '../api/deps.js';
+import { ConfigError, loadConfigFile, parseCidr } from '../config/index.js';
+import { DEFAULT_CONFIG_PATH } from './api-locate.js';
+import { ApiClient, CliError, EXIT, type LocateFlags, locate } from './client.js';
+import { UsageError } from './usage.js';
+
+const COMMON_HELP = `common options:
+  --api <addr:port|url>  the API (default: from <state-dir>/api.json, else the config's listen)
+  --state-dir <dir>      the daemon's state dir (default: the config's state_dir, /var/run/tunguard)
+  --config <file>        the UCI config (default /etc/config/tunguard when present)
+  --token-file <file>    the API token (default: what the daemon uses; or env TUNGUARD_TOKEN)
+  --timeout <s>          seconds to wait for the daemon (default 5)
+  --json                 the API's JSON instead of text
+  -h, --help             this text
+
+exit codes: 0 ok, 1 error, 2 usage, 3 the daemon is not running`;
+
+export const COMMAND_HELP: Record<string, string> = {
+  status: `usage: tunguard status [options]\n\nTier, half-open handshakes, packet counters, drops, uptime.\n\n${COMMON_HELP}\n`,
+  tiers: `usage: tunguard tiers [--limit n] [options]\n\nThe risk tier now and its recent changes.\n\n${COMMON_HELP}\n`,
+  connections: `usage: tunguard connections [--src p] [--dst p] [--port n] [--state s] [--family 4|6]
+                            [--offset n] [--limit n] [options]
+
+Connections proxied by the SYN proxy, newest first.
+
+${COMMON_HELP}\n`,
+  attackers: `usage: tunguard attackers [--limit n] [options]
+       tunguard attackers clear [<address>] [options]
+
+Sources marked aggressive (their SYNs are dropped for a while); clear one mark or all.
+
+${COMMON_HELP}\n`,
+  allow: `usage: tunguard allow list [options]
+       tunguard allow add <address|prefix> [--comment text] [options]
+       tunguard allow del <address|prefix> [options]
+
+The allowlist: sources never subject to the defenses. Changes are written to the config file.
+
+${COMMON_HELP}\n`,
+  config: `usage: tunguard config check [<file>] [--json]
+
+Checks a UCI config file (default: --config, else ${DEFAULT_CONFIG_PATH}) without a daemon.
+Exit code 0 when valid, 1 when not (each problem with its line on stderr), 2 usage.\n`,
+};
+
+const COMMON_OPTIONS = {
+  api: { type: 'string' },
+  'state-dir': { type: 'string' },
+  config: { type: 'string' },
+  'token-file': { type: 'string' },
+  timeout: { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const satisfies ParseArgsConfig['options'];
+
+function parse<O extends NonNullable<ParseArgsConfig['options']>>(
+  cmd: string,
+  argv: string[],
+  extra: O,
+  positionals = false,
+) {
+  try {
+    return parseArgs({ args: argv, strict: true, allowPositionals: positionals, options: { ...COMMON_OPTIONS, ...extra } });
+  } catch (err) {
+    throw new UsageError((err as Error).message, COMMAND_HELP[cmd]);
+  }
+}
+
+function intOption(v: string | undefined, name: string, min: number, max: number, cmd: string): number | undefined {
+  if (v === undefined) return undefined;
+  if (!/^\d{1,9}$/.test(v) || Number(v) < min || Number(v) > max)
+    throw new UsageError(`--${name}: expected an integer ${min}..${max}, got '${v}'`, COMMAND_HELP[cmd]);
+  return Number(v);
+}
+
+function prefixArg(v: string, what: string, cmd: string): string {
+  try {
+    return parseCidr(v).cidr;
+  } catch (err) {
+    throw new UsageError(`${what}: '${v}' is not an address or prefix: ${(err as Error).message}`, COMMAND_HELP[cmd]);
+  }
+}
+
+function client(values: LocateFlags & { timeout?: string }, cmd: string): ApiClient {
+  const timeout = intOption(values.timeout, 'timeout', 1, 600, cmd) ?? 5;
+  return new ApiClient(locate(values), timeout * 1000);
+}
+
+function out(s: string): void {
+  process.stdout.write(s.endsWith('\n') ? s : `${s}\n`);
+}
+
+function printJson(x: unknown): void {
+  out(JSON.stringify(x, null, 2));
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Formatting
+
+export function human(n: number): string {
+  if (!Number.isFinite(n)) return String(n);
+  const a = Math.abs(n);
+  if (a >= 1e9) return `${(n / 1e9).toFixed(1)}G`;
+  if (a >= 1e6) return `${(n / 1e6).toFixed(1)}M`;
+  if (a >= 1e4) return `${(n / 1e3).toFixed(1)}k`;
+  return String(Math.round(n));
+}
+
+export function duration(seconds: number): string {
+  const s = Math.floor(seconds);
+  const d = Math.floor(s / 86400);
+  const h = Math.floor((s % 86400) / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  if (d > 0) return `${d}d ${h}h ${m}m`;
+  if (h > 0) return `${h}h ${m}m`;
+  if (m > 0) return `${m}m ${s % 60}s`;
+  return `${s}s`;
+}
+
+function time(ms: number): string {
+  return new Date(ms).toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z');
+}
+
+/** A left-aligned text table (columns separated by two spaces). */
+export function table(head: string[], rows: string[][]): string {
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (r: string[]) =>
+    r
+      .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i])))
+      .join('  ')
+      .trimEnd();
+  return [line(head), ...rows.map(line)].join('\n');
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Commands
+
+async function status(argv: string[]): Promise<number> {
+  const { values } = parse('status', argv, {});
+  if (values.help) return help('status');
+  const c = client(values, 'status');
+  const s = await c.request<StatusSnapshot>('/api/v1/status');
+  if (values.json) {
+    printJson(s);
+    return EXIT.OK;
+  }
+  const k = s.counters;
+  const tier = s.tier ?? `unknown (${s.notes?.tier ?? 'not reported'})`;
+  const drops = Object.entries(s.drops)
+    .filter(([, v]) => v > 0)
+    .sort((a, b) => b[1] - a[1]);
+  const lines = [
+    `tunguard ${s.version}, up ${duration(s.uptimeSeconds)} (since ${time(Date.parse(s.startedAt))})`,
+    `tier        ${tier}`,
+    `half-open   ${s.halfOpen ?? 'unknown'}`,
+    `packets     rx ${human(k.rx_packets ?? 0)}  tx ${human(k.tx_packets ?? 0)}  (tcp ${human(k.tcp ?? 0)}, udp ${human(k.udp ?? 0)}, icmp ${human(k.icmp ?? 0)}, other ${human(k.other_proto ?? 0)})`,
+    `bytes       rx ${human(k.rx_bytes ?? 0)}B  tx ${human(k.tx_bytes ?? 0)}B`,
+    `drops       ${drops.length === 0 ? 'none' : drops.map(([n, v]) => `${n} ${human(v)}`).join(', ')}`,
+    `workers     ${s.perWorker.length}`,
+    `api         ${c.where.url}`,
+  ];
+  out(lines.join('\n'));
+  return EXIT.OK;
+}
+
+async function tiers(argv: string[]): Promise<number> {
+  const { values } = parse('tiers', argv, { limit: { type: 'string' } });
+  if (values.help) return help('tiers');
+  const limit = intOption(values.limit, 'limit', 1, 1000, 'tiers') ?? 20;
+  const t = await client(values, 'tiers').request<TierHistoryView>(`/api/v1/tiers?limit=${limit}`);
+  if (values.json) {
+    printJson(t);
+    return EXIT.OK;
+  }
+  const th = t.thresholds;
+  out(
+    `tier now: ${t.current ?? 'unknown'}   (new SYNs per ${th.windowSeconds} s: ≤${th.moderate} normal, ≤${th.risky} moderate, more risky)`,
+  );
+  if (t.note) out(`note: ${t.note}`);
+  if (t.items.length === 0) out('no tier changes yet');
+  else
+    out(
+      table(
+        ['TIME', 'FROM', 'TO', 'NEW SYNS'],
+        t.items.map((i) => [time(i.at), i.from ?? '-', i.to, String(i.synsInWindow)]),
+      ),
+    );
+  return EXIT.OK;
+}
+
+async function connections(argv: string[]): Promise<number> {
+  const { values } = parse('connections', argv, {
+    src: { type: 'string' },
+    dst: { type: 'string' },
+    port: { type: 'string' },
+    state: { type: 'string' },
+    family: { type: 'string' },
+    offset: { type: 'string' },
+    limit: { type: 'string' },
+  });
+  if (values.help) return help('connections');
+  const q = new URLSearchParams();
+  if (values.src !== undefined) q.set('src', prefixArg(values.src, '--src', 'connections'));
+  if (values.dst !== undefined) q.set('dst', prefixArg(values.dst, '--dst', 'connections'));
+  const port = intOption(values.port, 'port', 1, 65535, 'connections');
+  if (port !== undefined) q.set('port', String(port));
+  if (values.state !== undefined) {
+    if (!/^[a-z][a-z0-9-]{0,31}$/.test(values.state))
+      throw new UsageError(`--state: expected a state like 'established', got '${values.state}'`, COMMAND_HELP.connections);
+    q.set('state', values.state);
+  }
+  if (values.family !== undefined) {
+    if (values.family !== '4' && values.family !== '6')
+      throw new UsageError(`--family: expected 4 or 6, got '${values.family}'`, COMMAND_HELP.connections);
+    q.set('family', values.family);
+  }
+  q.set('offset', String(intOption(values.offset, 'offset', 0, 10_000_000, 'connections') ?? 0));
+  q.set('limit', String(intOption(values.limit, 'limit', 1, 1000, 'connections') ?? 50));
+  const p = await client(values, 'connections').request<Page<ConnectionRecord>>(`/api/v1/connections?${q}`);
+  if (values.json) {
+    printJson(p);
+    return EXIT.OK;
+  }
+  if (p.note) out(`note: ${p.note}`);
+  if (p.items.length === 0) {
+    out(p.total === 0 ? 'no connections' : `no connections at offset ${p.offset} (${p.total} in all)`);
+    return EXIT.OK;
+  }
+  const ep = (a: string, port: number) => (a.includes(':') ? `[${a}]:${port}` : `${a}:${port}`);
+  out(
+    table(
+      ['FROM', 'TO', 'STATE', 'DIR', 'UPDATED'],
+      p.items.map((x) => [ep(x.src, x.sport), ep(x.dst, x.dport), x.state, x.direction, time(x.updatedAt)]),
+    ),
+  );
+  out(`${p.offset + 1}-${p.offset + p.items.length} of ${p.total}`);
+  return EXIT.OK;
+}
+
+async function attackers(argv: string[]): Promise<number> {
+  const { values, positionals } = parse('attackers', argv, { limit: { type: 'string' } }, true);
+  if (values.help) return help('attackers');
+  const [sub, address, ...more] = positionals;
+  if (sub !== undefined && sub !== 'clear' && sub !== 'list')
+    throw new UsageError(`unknown attackers subcommand '${sub}'`, COMMAND_HELP.attackers);
+  if (more.length > 0 || (sub !== 'clear' && address !== undefined))
+    throw new UsageError('too many arguments', COMMAND_HELP.attackers);
+  const c = client(values, 'attackers');
+  if (sub === 'clear') {
+    let path = '/api/v1/attackers';
+    if (address !== undefined) {
+      const p = prefixArg(address, 'address', 'attackers');
+      path += `/${encodeURIComponent(p.replace(/\/(32|128)$/, ''))}`;
+    }
+    const r = await c.request<ClearResult>(path, { method: 'DELETE' });
+    if (values.json) printJson(r);
+    else out(`cleared ${r.cleared} mark(s)${r.note ? ` (${r.note})` : ''}`);
+    return EXIT.OK;
+  }
+  const limit = intOption(values.limit, 'limit', 1, 1000, 'attackers') ?? 50;
+  const a = await c.request<AttackerList>(`/api/v1/attackers?limit=${limit}`);
+  if (values.json) {
+    printJson(a);
+    return EXIT.OK;
+  }
+  if (a.note) out(`note: ${a.note}`);
+  if (a.items.length === 0) {
+    out('no sources marked');
+    return EXIT.OK;
+  }
+  const now = Date.now();
+  out(
+    table(
+      ['ADDRESS', 'UNFINISHED', 'MARKED', 'EXPIRES IN', 'TIMES'],
+      a.items.map((x) => [
+        x.address,
+        x.unfinished === null ? '-' : String(x.unfinished),
+        time(x.markedAt),
+        duration(Math.max(0, (x.expiresAt - now) / 1000)),
+        String(x.marks),
+      ]),
+    ),
+  );
+  if (a.total > a.items.length) out(`${a.items.length} of ${a.total}`);
+  return EXIT.OK;
+}
+
+async function allow(argv: string[]): Promise<number> {
+  const { values, positionals } = parse('allow', argv, { comment: { type: 'string' } }, true);
+  if (values.help) return help('allow');
+  const [sub, arg, ...more] = positionals;
+  if (more.length > 0) throw new UsageError('too many arguments', COMMAND_HELP.allow);
+  const c = () => client(values, 'allow');
+  switch (sub) {
+    case undefined:
+    case 'list': {
+      if (arg !== undefined) throw new UsageError('allow list takes no argument', COMMAND_HELP.allow);
+      const l = await c().request<{ items: AllowEntry[]; persisted: boolean }>('/api/v1/allowlist');
+      if (values.json) printJson(l);
+      else if (l.items.length === 0) out('the allowlist is empty');
+      else out(table(['PREFIX', 'SECTION', 'COMMENT'], l.items.map((e) => [e.cidr, e.section, e.comment])));
+      return EXIT.OK;
+    }
+    case 'add': {
+      if (arg === undefined) throw new UsageError('allow add needs an address or prefix', COMMAND_HELP.allow);
+      const prefix = prefixArg(arg, 'prefix', 'allow');
+      const comment = values.comment ?? '';
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters
+      if (comment.length > 200 || /[\u0000-\u001f\u007f]/.test(comment))
+        throw new UsageError('--comment: at most 200 characters, no control characters', COMMAND_HELP.allow);
+      const r = await c().request<AllowChange>('/api/v1/allowlist', { method: 'POST', body: { prefix, comment } });
+      if (values.json) printJson(r);
+      else out(`${r.changed ? 'added' : 'already allowed:'} ${r.entry.cidr}${r.persisted ? '' : ' (in memory only: the daemon runs without a config file)'}`);
+      return EXIT.OK;
+    }
+    case 'del':
+    case 'delete':
+    case 'rm': {
+      if (arg === undefined) throw new UsageError('allow del needs an address or prefix', COMMAND_HELP.allow);
+      const prefix = prefixArg(arg, 'prefix', 'allow');
+      const r = await c().request<AllowChange>(`/api/v1/allowlist/${prefix.split('/').map(encodeURIComponent).join('/')}`, {
+        method: 'DELETE',
+      });
+      if (values.json) printJson(r);
+      else out(`removed ${r.entry.cidr} (from ${r.entry.section})`);
+      return EXIT.OK;
+    }
+    default:
+      throw new UsageError(`unknown allow subcommand '${sub}'`, COMMAND_HELP.allow);
+  }
+}
+
+function parseConfigArgs(argv: string[]) {
+  try {
+    return parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: true,
+      options: { json: { type: 'boolean' }, config: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    });
+  } catch (err) {
+    throw new UsageError((err as Error).message, COMMAND_HELP.config);
+  }
+}
+
+function configCommand(argv: string[]): number {
+  const parsed = parseConfigArgs(argv);
+  const { values, positionals } = parsed;
+  if (values.help) return help('config');
+  const [sub, file, ...more] = positionals;
+  if (sub !== 'check') throw new UsageError(sub === undefined ? 'config needs a subcommand' : `unknown config subcommand '${sub}'`, COMMAND_HELP.config);
+  if (more.length > 0) throw new UsageError('too many arguments', COMMAND_HELP.config);
+  const path = file ?? values.config ?? DEFAULT_CONFIG_PATH;
+  try {
+    const { warnings } = loadConfigFile(path);
+    if (values.json) printJson({ valid: true, path, issues: [], warnings });
+    else {
+      out(`${path}: ok`);
+      for (const w of warnings) process.stderr.write(`${path}: warning: ${w.message}\n`);
+    }
+    return EXIT.OK;
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    if (values.json) printJson({ valid: false, path, issues: err.issues, error: err.message });
+    else process.stderr.write(`${err.message}\n`);
+    return EXIT.ERROR;
+  }
+}
+
+function help(cmd: string): number {
+  process.stdout.write(COMMAND_HELP[cmd]);
+  return EXIT.OK;
+}
+
+export const API_COMMANDS: Record<string, (argv: string[]) => Promise<number> | number> = {
+  status,
+  tiers,
+  connections,
+  attackers,
+  allow,
+  config: configCommand,
+};
+
+/** Runs a command; CliErrors become their message on stderr and their exit code. */
+export async function apiCommand(cmd: string, argv: string[]): Promise<number> {
+  try {
+    return await API_COMMANDS[cmd](argv);
+  } catch (err) {
+    if (err instanceof CliError) {
+      process.stderr.write(`tunguard ${cmd}: ${err.message}\n`);
+      return err.code;
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,551 @@
+// The daemon's control plane: joins the dataplane (counters, events) and the configuration to the API,
+// runs the API listeners, and applies a new configuration (SIGHUP or PUT /config) without touching the
+// packets in flight. The dataplane knows nothing of this module.
+
+import {
+  type CidrPrefix,
+  type ConfigIssue,
+  formatListen,
+  parseCidr,
+  type ListenAddress,
+  parseUci,
+  type TunguardConfig,
+} from '../config/index.js';
+import { ConnState } from '../defense/conntable.js';
+import { ip } from '../netcfg/ip.js';
+import { type Api, createApi } from '../api/app.js';
+import type { ConfigStore } from '../api/config-store.js';
+import {
+  type AllowChange,
+  type ApiDeps,
+  type BucketStats,
+  type ConfigApplyResult,
+  type ConfigView,
+  type ConnectionRecord,
+  DepsError,
+  type Page,
+  type StatusSnapshot,
+  type Tier,
+  TIERS,
+} from '../api/deps.js';
+import { ControlBus, type DataplaneCommand, type SseHubOptions, parseDataplaneEvent } from '../api/events.js';
+import { ApiServer, isWildcardHost } from '../api/server.js';
+import { AttackerBook, applyDataplaneEvent, ConnectionBook, Gauges, inPrefix, TierHistory } from '../api/stores.js';
+import { ensureToken } from '../api/token.js';
+import { orderForClients, removeApiInfo, tokenFilePath, urlFor, writeApiInfo } from './api-locate.js';
+
+/**
+ * What the control plane needs of the dataplane. The Dataplane handle satisfies it as it is; the two
+ * optional methods light up features when the dataplane grows them (shapes in src/api/events.ts).
+ */
+export interface DataplaneLink {
+  readonly startedAt: number;
+  counters(): Record<string, number>;
+  workerCounters(): Record<string, number>[];
+  on(event: 'event', listener: (e: unknown) => void): unknown;
+  off(event: 'event', listener: (e: unknown) => void): unknown;
+  /** Commands over the MessagePort: clear attacker marks, new allowlist, new thresholds. */
+  command?(c: DataplaneCommand): void;
+  /** Queries answered by the workers (connections). */
+  request?(q: { type: 'connections' } & Record<string, unknown>): Promise<unknown>;
+}
+
+export interface ControlPlaneOptions {
+  dp: DataplaneLink;
+  store: ConfigStore;
+  stateDir: string;
+  /** `--api`: listen here instead of the config's list (reloads then leave the listeners alone). */
+  apiOverride?: ListenAddress;
+  /** The WAN device: the API never listens on its addresses. */
+  wanDevice: string;
+  version: string;
+  log: (msg: string) => void;
+  sse?: SseHubOptions;
+  /** LAN prefixes (CIDR): a connection to one of them is inbound. */
+  lanPrefixes?: readonly string[];
+  /** Connections the SYN proxy restored from the connection store at start (same shape as conn-sync). */
+  restoredConnections?: readonly unknown[];
+}
+
+/** Counters that count dropped packets, by name. */
+const DROP_RE = /^(drop_|malformed_)/;
+const NO_DEFENSE =
+  'not reported: tiers, half-open counts and attacker marks come from the SYN defense stage, which has not reported any yet';
+const STATE_NAMES: Record<number, string> = Object.fromEntries(
+  Object.entries(ConnState).map(([k, n]) => [n, k.toLowerCase().replace(/_/g, '-')]),
+);
+const NO_COMMANDS = 'stored and shown by the API; the dataplane has no command channel to apply it yet';
+
+/** The parts of a configuration that differ ("main.queues", "defense.syn", "api.listen", ...). */
+export function configDiff(a: TunguardConfig, b: TunguardConfig): string[] {
+  const out: string[] = [];
+  const same = (x: unknown, y: unknown) => JSON.stringify(x) === JSON.stringify(y);
+  for (const k of Object.keys(a.main) as (keyof TunguardConfig['main'])[])
+    if (!same(a.main[k], b.main[k])) out.push(`main.${k}`);
+  if (!same(a.defense.syn, b.defense.syn)) out.push('defense.syn');
+  if (!same(a.ratelimit.icmp, b.ratelimit.icmp)) out.push('ratelimit.icmp');
+  if (!same(a.ratelimit.udp, b.ratelimit.udp)) out.push('ratelimit.udp');
+  if (!same(a.allow, b.allow)) out.push('allow');
+  if (!same(a.api.listen, b.api.listen)) out.push('api.listen');
+  if (a.api.cors !== b.api.cors) out.push('api.cors');
+  if (a.api.tokenFile !== b.api.tokenFile) out.push('api.token_file');
+  return out;
+}
+
+/** Addresses configured on a device (empty when it has none or `ip` fails). */
+export function deviceAddresses(dev: string): string[] {
+  try {
+    const out = JSON.parse(ip(['-j', 'addr', 'show', 'dev', dev])) as { addr_info?: { local?: string }[] }[];
+    return out.flatMap((l) => (l.addr_info ?? []).map((a) => a.local ?? '')).filter((a) => a !== '');
+  } catch {
+    return [];
+  }
+}
+
+function listenLine(text: string, index: number): number {
+  try {
+    const api = parseUci(text).sections.find((s) => s.type === 'api');
+    if (!api) return 1;
+    if (Object.hasOwn(api.lists, 'listen')) return api.lists.listen.lines[index] ?? api.lists.listen.line;
+    if (Object.hasOwn(api.options, 'listen')) return api.options.listen.line;
+    return api.line;
+  } catch {
+    return 1;
+  }
+}
+
+/** Listen addresses of a configuration that belong to the WAN device (the API never listens there). */
+export function wanListenIssues(c: TunguardConfig, text: string, wanDevice: string): ConfigIssue[] {
+  const wan = new Set(deviceAddresses(wanDevice));
+  const issues: ConfigIssue[] = [];
+  c.api.listen.forEach((l, i) => {
+    if (wan.has(l.host)) {
+      const line = listenLine(text, i);
+      issues.push({
+        line,
+        message: `line ${line}: list listen: ${formatListen(l)} is an address of the WAN device ${wanDevice}; the API never listens on the WAN side`,
+      });
+    }
+  });
+  return issues;
+}
+
+export class ControlPlane {
+  readonly bus = new ControlBus();
+  readonly tiers = new TierHistory();
+  readonly attackers = new AttackerBook();
+  readonly gauges = new Gauges();
+  readonly connections: ConnectionBook;
+  readonly api: Api;
+  private server: ApiServer | undefined;
+  private token = '';
+  private tokenFile = '';
+  private ignored = 0;
+  private rates: Record<string, number> = {};
+  private prevSample: { at: number; counters: Record<string, number> } | undefined;
+  private readonly sampler: NodeJS.Timeout;
+  private readonly onEvent = (x: unknown) => this.dataplaneEvent(x);
+  private stopped = false;
+  /** Why the API is not listening, when it is not. */
+  apiError: string | undefined;
+
+  private constructor(private readonly o: ControlPlaneOptions) {
+    const lan: CidrPrefix[] = [];
+    for (const p of o.lanPrefixes ?? []) {
+      try {
+        lan.push(parseCidr(p));
+      } catch {}
+    }
+    this.connections = new ConnectionBook(
+      (n) => STATE_NAMES[n] ?? `state-${n}`,
+      (a) => lan.length === 0 || lan.some((p) => inPrefix(a, p)),
+    );
+    if (o.restoredConnections && o.restoredConnections.length > 0)
+      this.dataplaneEvent({ type: 'conn-sync', upserts: o.restoredConnections, removes: [] });
+    o.store.extraCheck = (c, text) => this.checkListen(c, text);
+    this.api = createApi(this.deps(), {
+      token: () => this.token,
+      cors: () => this.o.store.config.api.cors,
+      log: (m) => o.log(`api: ${m}`),
+      sse: o.sse,
+    });
+    o.dp.on('event', this.onEvent);
+    this.sampler = setInterval(() => this.sample(), 1000);
+    this.sampler.unref();
+  }
+
+  /** Starts the API (a failure to listen is logged, not fatal: the dataplane keeps protecting). */
+  static async start(o: ControlPlaneOptions): Promise<ControlPlane> {
+    const cp = new ControlPlane(o);
+    try {
+      cp.loadToken();
+    } catch (err) {
+      // Not fatal: the dataplane keeps protecting; the API stays off until a reload finds a good token.
+      cp.apiError = (err as Error).message;
+      o.log(`api: not listening: ${cp.apiError}`);
+      return cp;
+    }
+    const wan = cp.checkListen(o.store.config, o.store.text);
+    if (wan.length > 0) {
+      // run.ts refuses this before starting; here it only guards other callers.
+      cp.apiError = wan.map((i) => i.message).join('; ');
+      o.log(`api: not listening: ${cp.apiError}`);
+      return cp;
+    }
+    try {
+      await cp.applyListen(cp.listenAddresses(o.store.config));
+    } catch {
+      // Logged by applyListen; the next reload tries again.
+    }
+    return cp;
+  }
+
+  /** The addresses the API should listen on for a configuration. */
+  private listenAddresses(c: TunguardConfig): ListenAddress[] {
+    return this.o.apiOverride ? [this.o.apiOverride] : c.api.listen;
+  }
+
+  /** Never a WAN address; checked on every new configuration (start, reload, API). */
+  private checkListen(c: TunguardConfig, text: string): ConfigIssue[] {
+    return this.o.apiOverride ? [] : wanListenIssues(c, text, this.o.wanDevice);
+  }
+
+  private loadToken(): void {
+    const path = tokenFilePath(this.o.stateDir, this.o.store.path === undefined ? undefined : this.o.store.text);
+    const t = ensureToken(path);
+    if (t.created) this.o.log(`api: created a new token in ${path} (mode 0600)`);
+    if (t.repaired) this.o.log(`api: ${t.repaired}`);
+    this.token = t.token;
+    this.tokenFile = path;
+  }
+
+  private async applyListen(addresses: ListenAddress[], closeDelayMs = 0): Promise<void> {
+    for (const a of addresses) {
+      if (isWildcardHost(a.host))
+        this.o.log(`api: WARNING: listening on ${formatListen(a)} (every address, WAN included) as configured`);
+    }
+    if (addresses.length === 0) {
+      await this.server?.close();
+      this.server = undefined;
+      this.apiError = 'no listen address configured';
+      removeApiInfo(this.o.stateDir);
+      this.o.log('api: off (no listen address)');
+      return;
+    }
+    this.server ??= new ApiServer(this.api, {
+      allowWildcard: this.o.apiOverride === undefined,
+      log: (m) => this.o.log(m),
+    });
+    try {
+      const r = await this.server.update(addresses, closeDelayMs);
+      this.apiError = undefined;
+      if (r.opened.length > 0) this.o.log(`api: listening on ${this.server.addresses.map(formatListen).join(', ')}`);
+      if (r.closed.length > 0) this.o.log(`api: stopped listening on ${r.closed.join(', ')}`);
+    } catch (err) {
+      this.apiError = (err as Error).message;
+      this.o.log(`api: ${this.apiError}`);
+      throw err;
+    } finally {
+      this.writeInfo();
+    }
+  }
+
+  private writeInfo(): void {
+    const addrs = this.server?.addresses ?? [];
+    if (addrs.length === 0) {
+      removeApiInfo(this.o.stateDir);
+      return;
+    }
+    writeApiInfo(this.o.stateDir, {
+      pid: process.pid,
+      urls: orderForClients(addrs).map(urlFor),
+      tokenFile: this.tokenFile,
+      startedAt: new Date(this.o.dp.startedAt).toISOString(),
+    });
+  }
+
+  private dataplaneEvent(x: unknown): void {
+    const e = parseDataplaneEvent(x);
+    if (!e) {
+      if (this.ignored++ < 5) this.o.log(`dataplane event of unknown shape ignored: ${JSON.stringify(x)?.slice(0, 200)}`);
+      return;
+    }
+    const out = applyDataplaneEvent(e, this, Date.now());
+    if (out) this.bus.publish(out);
+  }
+
+  private sample(): void {
+    const at = Date.now();
+    const counters = this.o.dp.counters();
+    if (this.prevSample) {
+      const dt = Math.max(0.001, (at - this.prevSample.at) / 1000);
+      const rates: Record<string, number> = {};
+      for (const [k, v] of Object.entries(counters)) rates[k] = Math.max(0, (v - (this.prevSample.counters[k] ?? 0)) / dt);
+      this.rates = rates;
+    }
+    this.prevSample = { at, counters };
+  }
+
+  /** Whether a SYN defense stage reports (its gauges exist, or it sent events). */
+  private get defenseReporting(): boolean {
+    return this.tiers.reportedAt !== null || Object.hasOwn(this.o.dp.counters(), 'gauge_tier');
+  }
+
+  private synproxyRuns(): boolean {
+    return Object.hasOwn(this.o.dp.counters(), 'synproxy_syn_received');
+  }
+
+  /** The tier now: the SYN gate's gauge (highest over workers), else the last reported change. */
+  private currentTier(workers: Record<string, number>[]): Tier | null {
+    if (workers.length > 0 && Object.hasOwn(workers[0], 'gauge_tier')) {
+      const top = Math.max(...workers.map((w) => w.gauge_tier ?? 0));
+      return TIERS[Math.min(TIERS.length - 1, Math.max(0, Math.round(top)))];
+    }
+    return this.tiers.current;
+  }
+
+  private currentHalfOpen(workers: Record<string, number>[]): number | null {
+    if (workers.length > 0 && Object.hasOwn(workers[0], 'gauge_half_open'))
+      return workers.reduce((n, w) => n + (w.gauge_half_open ?? 0), 0);
+    return this.gauges.halfOpen;
+  }
+
+  status(): StatusSnapshot {
+    const counters = this.o.dp.counters();
+    const perWorker = this.o.dp.workerCounters();
+    const drops: Record<string, number> = {};
+    for (const [k, v] of Object.entries(counters)) if (DROP_RE.test(k)) drops[k] = v;
+    const notes: Record<string, string> = {};
+    const tier = this.currentTier(perWorker);
+    const halfOpen = this.currentHalfOpen(perWorker);
+    if (tier === null) notes.tier = `unknown: ${NO_DEFENSE}`;
+    if (halfOpen === null) notes.halfOpen = `unknown: ${NO_DEFENSE}`;
+    const s: StatusSnapshot = {
+      tier,
+      halfOpen,
+      counters,
+      drops,
+      perWorker,
+      uptimeSeconds: (Date.now() - this.o.dp.startedAt) / 1000,
+      version: this.o.version,
+      startedAt: new Date(this.o.dp.startedAt).toISOString(),
+    };
+    if (Object.keys(notes).length > 0) s.notes = notes;
+    return s;
+  }
+
+  private view(): ConfigView {
+    const st = this.o.store;
+    return {
+      path: st.path ?? null,
+      persisted: st.persisted,
+      etag: st.etag,
+      uci: st.text,
+      config: st.config,
+      warnings: st.warnings,
+      pendingRestart: this.pendingRestart(),
+    };
+  }
+
+  private pendingRestart(): string[] {
+    return configDiff(this.o.store.startConfig, this.o.store.config).filter((p) => p.startsWith('main.'));
+  }
+
+  private bucket(proto: 'icmp' | 'udp', c: TunguardConfig['ratelimit']['icmp'], counters: Record<string, number>): BucketStats {
+    const dropped: Record<string, number> = {};
+    const re = new RegExp(`^(drop|ratelimit)_${proto}`);
+    for (const [k, v] of Object.entries(counters)) if (re.test(k)) dropped[k] = v;
+    return { ...c, packetsPerSecond: Math.round((this.rates[proto] ?? 0) * 10) / 10, dropped };
+  }
+
+  /** Applies a new configuration (already validated and persisted) to what runs. */
+  private async apply(prev: TunguardConfig, source: 'api' | 'reload'): Promise<ConfigApplyResult> {
+    const next = this.o.store.config;
+    const parts = configDiff(prev, next);
+    const applied: string[] = [];
+    const notApplied: { part: string; reason: string }[] = [];
+    const newTokenFile = tokenFilePath(this.o.stateDir, this.o.store.path === undefined ? undefined : this.o.store.text);
+    if (parts.includes('api.token_file') || source === 'reload' || newTokenFile !== this.tokenFile) {
+      try {
+        const before = this.token;
+        this.loadToken();
+        if (parts.includes('api.token_file') || before !== this.token) applied.push('api.token');
+      } catch (err) {
+        notApplied.push({ part: 'api.token', reason: (err as Error).message });
+      }
+    }
+    if (parts.includes('api.listen')) {
+      if (this.o.apiOverride) {
+        notApplied.push({ part: 'api.listen', reason: '--api on the command line wins over the configuration' });
+      } else {
+        try {
+          // A change made through the API must not cut the connection that asked for it: old listeners close later.
+          await this.applyListen(this.listenAddresses(next), source === 'api' ? 500 : 0);
+          applied.push('api.listen');
+        } catch (err) {
+          notApplied.push({ part: 'api.listen', reason: (err as Error).message });
+        }
+      }
+    } else if (parts.includes('api.token_file')) {
+      this.writeInfo();
+    }
+    if (parts.includes('api.cors')) applied.push('api.cors');
+    const command = this.o.dp.command?.bind(this.o.dp);
+    if (parts.includes('allow')) {
+      if (command) {
+        command({ type: 'allowlist.set', prefixes: next.allow.map((p) => p.cidr) });
+        applied.push('allow');
+      } else notApplied.push({ part: 'allow', reason: NO_COMMANDS });
+    }
+    const settings = parts.filter((p) => p === 'defense.syn' || p.startsWith('ratelimit.'));
+    if (settings.length > 0) {
+      if (command) {
+        command({ type: 'settings', syn: next.defense.syn, ratelimit: next.ratelimit });
+        applied.push(...settings);
+      } else for (const part of settings) notApplied.push({ part, reason: NO_COMMANDS });
+    }
+    const pendingRestart = this.pendingRestart();
+    this.bus.publish({ type: 'config', at: Date.now(), applied, pendingRestart, source });
+    return { view: this.view(), applied, pendingRestart, notApplied };
+  }
+
+  /** SIGHUP: re-read the file; a bad one is refused (logged) and the old configuration stays. */
+  async reload(): Promise<{ ok: boolean; result?: ConfigApplyResult; error?: string }> {
+    if (this.stopped) return { ok: false, error: 'stopping' };
+    let r: Awaited<ReturnType<ConfigStore['reload']>>;
+    try {
+      r = await this.o.store.reload();
+    } catch (err) {
+      const msg = (err as Error).message.replaceAll('\n', '; ');
+      this.o.log(`reload refused, the configuration in force stays: ${msg}`);
+      return { ok: false, error: msg };
+    }
+    if (!r) {
+      this.loadToken();
+      this.o.log('reload: no --config file to re-read (built-in defaults); the token file was re-read');
+      return { ok: true };
+    }
+    const result = await this.apply(r.prev, 'reload');
+    const changed = configDiff(r.prev, r.next.config);
+    const parts = [
+      changed.length === 0 ? 'no setting changed' : `changed: ${changed.join(', ')}`,
+      result.applied.length > 0 ? `applied: ${result.applied.join(', ')}` : '',
+      result.notApplied.length > 0 ? `not applied: ${result.notApplied.map((n) => `${n.part} (${n.reason})`).join(', ')}` : '',
+      result.pendingRestart.length > 0 ? `needs a restart: ${result.pendingRestart.join(', ')}` : '',
+    ].filter((x) => x !== '');
+    this.o.log(`reload: ${this.o.store.path}: ${parts.join('; ')}`);
+    for (const w of r.next.warnings) this.o.log(`config warning: ${w.message}`);
+    return { ok: true, result };
+  }
+
+  deps(): ApiDeps {
+    const st = this.o.store;
+    const dp = this.o.dp;
+    const allowChange = async (
+      op: Promise<{ entry: AllowChange['entry']; changed?: boolean; prev: TunguardConfig }>,
+      action: 'add' | 'remove',
+    ): Promise<AllowChange> => {
+      const r = await op;
+      const changed = r.changed ?? true;
+      if (changed) {
+        await this.apply(r.prev, 'api');
+        this.bus.publish({ type: 'allowlist', at: Date.now(), action, cidr: r.entry.cidr });
+      }
+      return { entry: r.entry, changed, persisted: st.persisted };
+    };
+    return {
+      version: this.o.version,
+      status: () => this.status(),
+      tiers: {
+        history: (limit) => {
+          const syn = st.config.defense.syn;
+          const v = {
+            current: this.currentTier(dp.workerCounters()),
+            thresholds: { windowSeconds: syn.windowSeconds, moderate: syn.moderateThreshold, risky: syn.riskyThreshold },
+            items: this.tiers.recent(limit),
+          };
+          return this.defenseReporting ? v : { ...v, note: NO_DEFENSE };
+        },
+      },
+      connections: {
+        list: async (q): Promise<Page<ConnectionRecord>> => {
+          if (!dp.request) {
+            const page = this.connections.list(q);
+            return this.synproxyRuns() || this.connections.reported
+              ? page
+              : { ...page, note: 'no connection table: the dataplane runs no SYN proxy stage' };
+          }
+          const answer = (await Promise.race([
+            dp.request({ type: 'connections', ...q, src: q.src?.cidr, dst: q.dst?.cidr }),
+            new Promise((_, reject) =>
+              setTimeout(() => reject(new DepsError('unavailable', 'the dataplane did not answer in 2 s')), 2000).unref(),
+            ),
+          ])) as { items?: ConnectionRecord[]; total?: number };
+          if (!answer || !Array.isArray(answer.items))
+            throw new DepsError('unavailable', 'the dataplane gave no connection list');
+          return { items: answer.items.slice(0, q.limit), total: answer.total ?? answer.items.length, offset: q.offset, limit: q.limit };
+        },
+      },
+      attackers: {
+        list: (limit) => {
+          const r = this.attackers.list(limit);
+          return this.defenseReporting ? r : { ...r, note: NO_DEFENSE };
+        },
+        clear: async (address) => {
+          // An IPv6 source may be marked as its /64: clearing its address clears that mark.
+          const unmark = (a: string) => this.attackers.unmark(a) || (a.includes(':') && this.attackers.unmark(`${a}/64`));
+          const cleared = address === undefined ? this.attackers.clear() : unmark(address) ? 1 : 0;
+          const command = dp.command?.bind(dp);
+          if (command && cleared > 0) command(address === undefined ? { type: 'attackers.clear' } : { type: 'attackers.clear', address });
+          if (cleared > 0) this.bus.publish({ type: 'attackers-cleared', at: Date.now(), address: address ?? null, cleared });
+          const r = { cleared, dataplaneNotified: command !== undefined && cleared > 0 };
+          return command ? r : { ...r, note: 'the dataplane has no command channel yet: only the API view was cleared' };
+        },
+      },
+      ratelimit: {
+        stats: () => {
+          const counters = dp.counters();
+          const rl = st.config.ratelimit;
+          const icmp = this.bucket('icmp', rl.icmp, counters);
+          const udp = { ...this.bucket('udp', rl.udp, counters), exemptPorts: rl.udp.exemptPorts };
+          const enforced = Object.keys(icmp.dropped).length + Object.keys(udp.dropped).length > 0;
+          const r = { enforced, icmp, udp };
+          return enforced
+            ? r
+            : { ...r, note: 'no rate-limit stage runs in the dataplane yet: the limits are configured, not enforced' };
+        },
+      },
+      config: {
+        get: () => this.view(),
+        check: (uci) => st.check(uci),
+        set: async (uci, ifMatch) => {
+          const r = await st.replace(uci, ifMatch);
+          return this.apply(r.prev, 'api');
+        },
+      },
+      allowlist: {
+        list: () => ({ items: st.allowEntries(), persisted: st.persisted }),
+        add: (prefix, comment) => allowChange(st.addAllow(prefix, comment), 'add'),
+        remove: (prefix) => allowChange(st.removeAllow(prefix), 'remove'),
+      },
+      events: { subscribe: (l) => this.bus.subscribe(l), ignored: () => this.ignored },
+      health: () => ({ ok: !this.stopped }),
+    };
+  }
+
+  /** Where status.json can say how the API is doing. */
+  summary(): { listening: string[]; tokenFile: string; error?: string } {
+    const s = { listening: (this.server?.addresses ?? []).map(formatListen), tokenFile: this.tokenFile };
+    return this.apiError ? { ...s, error: this.apiError } : s;
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    clearInterval(this.sampler);
+    this.o.dp.off('event', this.onEvent);
+    removeApiInfo(this.o.stateDir);
+    if (this.server) await this.server.close();
+    else this.api.close();
+  }
+}

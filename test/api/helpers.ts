@@ -1,0 +1,241 @@
+// Test helpers: a fake dataplane (counters + the 'event' emitter), a control plane on a temp state dir
+// serving real HTTP on loopback, and a small HTTP client.
+
+import { EventEmitter } from 'node:events';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigStore } from '../../src/api/config-store.js';
+import type { DataplaneCommand, SseHubOptions } from '../../src/api/events.js';
+import { type ListenAddress, parseListen } from '../../src/config/index.js';
+import { ControlPlane, type DataplaneLink } from '../../src/cli/control.js';
+
+export const COUNTER_NAMES = [
+  'rx_packets',
+  'rx_bytes',
+  'tx_packets',
+  'tx_bytes',
+  'tx_errors',
+  'batches',
+  'sleeps',
+  'ipv4',
+  'ipv6',
+  'tcp',
+  'udp',
+  'icmp',
+  'other_proto',
+  'fragments',
+  'gso_packets',
+  'malformed_truncated',
+  'malformed_bad_version',
+];
+
+export class FakeDataplane extends EventEmitter implements DataplaneLink {
+  readonly startedAt = Date.now() - 5000;
+  values: Record<string, number> = Object.fromEntries(COUNTER_NAMES.map((n) => [n, 0]));
+  commands: DataplaneCommand[] = [];
+  command?: (c: DataplaneCommand) => void;
+  request?: (q: { type: 'connections' } & Record<string, unknown>) => Promise<unknown>;
+
+  constructor(opts: { commands?: boolean } = {}) {
+    super();
+    if (opts.commands) this.command = (c) => void this.commands.push(c);
+  }
+
+  counters(): Record<string, number> {
+    return { ...this.values };
+  }
+
+  workerCounters(): Record<string, number>[] {
+    return [{ ...this.values }];
+  }
+
+  bump(name: string, n = 1): void {
+    this.values[name] = (this.values[name] ?? 0) + n;
+  }
+}
+
+export interface TestDaemon {
+  cp: ControlPlane;
+  dp: FakeDataplane;
+  store: ConfigStore;
+  dir: string;
+  configPath: string | undefined;
+  url: string;
+  token: string;
+  close(): Promise<void>;
+}
+
+export const BASE_UCI = `# tunguard test config
+config tunguard 'main'
+\toption wan_device 'wan0'
+\tlist lan_device 'lan0'
+\t# an admin host
+\tlist allow_prefix '192.0.2.10/32'
+
+config defense 'syn'
+\toption moderate_threshold '100'
+\toption risky_threshold '300'
+`;
+
+/** A control plane with a fake dataplane, its API on 127.0.0.1:<ephemeral> (or the config's listen). */
+export async function startTestDaemon(
+  opts: {
+    uci?: string | null;
+    commands?: boolean;
+    wanDevice?: string;
+    override?: ListenAddress | null;
+    sse?: SseHubOptions;
+  } = {},
+): Promise<TestDaemon> {
+  const dir = mkdtempSync(join(tmpdir(), 'tunguard-api-test-'));
+  const dp = new FakeDataplane({ commands: opts.commands });
+  let store: ConfigStore;
+  let configPath: string | undefined;
+  if (opts.uci === null) {
+    store = ConfigStore.fromDefaults();
+  } else {
+    configPath = join(dir, 'tunguard.conf');
+    writeFileSync(configPath, opts.uci ?? BASE_UCI);
+    store = ConfigStore.fromFile(configPath);
+  }
+  const logs: string[] = [];
+  const override = opts.override === null ? undefined : (opts.override ?? parseListen('127.0.0.1:1'));
+  const cp = await ControlPlane.start({
+    dp,
+    store,
+    stateDir: dir,
+    apiOverride: override ? { ...override, port: override.port === 1 ? 0 : override.port } : undefined,
+    wanDevice: opts.wanDevice ?? 'tgl-none0',
+    version: '0.0.0-test',
+    log: (m) => logs.push(m),
+    sse: opts.sse,
+  });
+  const s = cp.summary();
+  const listening = s.listening[0];
+  const token = (await import('node:fs')).readFileSync(s.tokenFile, 'utf8').trim();
+  return {
+    cp,
+    dp,
+    store,
+    dir,
+    configPath,
+    url: listening ? `http://${listening}` : '',
+    token,
+    async close() {
+      await cp.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+    get logs() {
+      return logs;
+    },
+  } as TestDaemon & { logs: string[] };
+}
+
+export interface Res {
+  status: number;
+  headers: Headers;
+  text: string;
+  // biome-ignore lint/suspicious/noExplicitAny: test convenience
+  json: any;
+}
+
+export async function http(
+  base: string,
+  method: string,
+  path: string,
+  o: { token?: string; body?: unknown; raw?: string | Uint8Array<ArrayBuffer>; headers?: Record<string, string> } = {},
+): Promise<Res> {
+  const headers: Record<string, string> = { ...(o.headers ?? {}) };
+  if (o.token !== undefined) headers.authorization = `Bearer ${o.token}`;
+  let body: string | Uint8Array<ArrayBuffer> | undefined;
+  if (o.raw !== undefined) body = o.raw;
+  else if (o.body !== undefined) {
+    body = JSON.stringify(o.body);
+    headers['content-type'] ??= 'application/json';
+  }
+  const r = await fetch(`${base}${path}`, { method, headers, body });
+  const text = await r.text();
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { status: r.status, headers: r.headers, text, json };
+}
+
+export interface SseEvent {
+  event: string;
+  id?: string;
+  // biome-ignore lint/suspicious/noExplicitAny: test convenience
+  data: any;
+}
+
+/** An SSE client over fetch: collects parsed events; `next(type)` waits for the next one of a type. */
+export class SseReader {
+  readonly events: SseEvent[] = [];
+  private buf = '';
+  private readonly abort = new AbortController();
+  private waiters: (() => void)[] = [];
+  status = 0;
+  done: Promise<void> = Promise.resolve();
+
+  static async open(url: string, token: string): Promise<SseReader> {
+    const r = new SseReader();
+    const res = await fetch(url, { headers: { authorization: `Bearer ${token}` }, signal: r.abort.signal });
+    r.status = res.status;
+    if (res.status !== 200 || !res.body) {
+      await res.text().catch(() => '');
+      return r;
+    }
+    const reader = res.body.getReader();
+    const dec = new TextDecoder();
+    r.done = (async () => {
+      try {
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) break;
+          r.feed(dec.decode(value, { stream: true }));
+        }
+      } catch {}
+    })();
+    return r;
+  }
+
+  private feed(text: string): void {
+    this.buf += text;
+    let i = this.buf.indexOf('\n\n');
+    while (i >= 0) {
+      const block = this.buf.slice(0, i);
+      this.buf = this.buf.slice(i + 2);
+      const e: Partial<SseEvent> & { raw: string[] } = { raw: [] };
+      for (const line of block.split('\n')) {
+        if (line.startsWith('event: ')) e.event = line.slice(7);
+        else if (line.startsWith('id: ')) e.id = line.slice(4);
+        else if (line.startsWith('data: ')) e.raw.push(line.slice(6));
+      }
+      if (e.event) this.events.push({ event: e.event, id: e.id, data: JSON.parse(e.raw.join('\n')) });
+      i = this.buf.indexOf('\n\n');
+    }
+    for (const w of this.waiters.splice(0)) w();
+  }
+
+  /** The first event of `type` after index `from` (waits up to timeoutMs). */
+  async next(type: string, timeoutMs = 3000, from = 0): Promise<SseEvent> {
+    const t0 = Date.now();
+    for (;;) {
+      const e = this.events.slice(from).find((x) => x.event === type);
+      if (e) return e;
+      if (Date.now() - t0 > timeoutMs) throw new Error(`no '${type}' event in ${timeoutMs} ms (got ${this.events.map((x) => x.event).join(',')})`);
+      await new Promise<void>((resolve) => {
+        this.waiters.push(resolve);
+        setTimeout(resolve, 50);
+      });
+    }
+  }
+
+  close(): void {
+    this.abort.abort();
+  }
+}

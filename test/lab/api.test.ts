@@ -1,0 +1,223 @@
+// The control plane of a real tunguard in the lab: the CLI (found through the config and state dir,
+// human and --json output, exit codes), the API on loopback and on the LAN address but never on the
+// WAN side, SIGHUP reload (new thresholds, bad config refused, no connection lost), events flowing.
+import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ADDR, Lab, makeTempDir, REPO_ROOT, sleep, startHttpServer, type TunguardProcess } from './lab.js';
+
+const BIN = join(REPO_ROOT, 'bin', 'tunguard');
+let lab: Lab;
+let tg: TunguardProcess;
+let conf: string;
+let fileSha = '';
+const www = makeTempDir('tunguard-www-');
+
+function uci(extra = '', moderate = 100, risky = 300): string {
+  return `config tunguard 'main'
+\toption wan_device 'wan0'
+\tlist lan_device 'lan0'
+\toption state_dir '${lab.stateDir}'
+
+config defense 'syn'
+\toption moderate_threshold '${moderate}'
+\toption risky_threshold '${risky}'
+
+config api 'api'
+\tlist listen '127.0.0.1:7447'
+\tlist listen '${ADDR.rtrLan4}:7447'
+${extra}`;
+}
+
+/** Runs the CLI in the router's namespace. */
+function cli(args: string[], ns = lab.ns.rtr) {
+  return lab.exec(ns, process.execPath, [BIN, ...args], 20_000);
+}
+
+beforeAll(async () => {
+  lab = Lab.create();
+  conf = join(lab.stateDir, 'tunguard.conf');
+  writeFileSync(conf, uci());
+  const data = randomBytes(8 << 20);
+  writeFileSync(join(www, 'f.bin'), data);
+  fileSha = createHash('sha256').update(data).digest('hex');
+  await startHttpServer(lab, lab.ns.lan, www, 8080, [ADDR.lan4]);
+  tg = lab.startTunguard(['--config', conf], false);
+  await tg.ready();
+});
+
+afterAll(async () => {
+  await lab?.tunguard?.stop();
+  lab?.destroy();
+});
+
+describe('the CLI against a running daemon', () => {
+  it('finds the API and token through --config alone (state_dir → api.json), human and --json', () => {
+    const info = JSON.parse(readFileSync(join(lab.stateDir, 'api.json'), 'utf8'));
+    expect(info.urls).toEqual(['http://127.0.0.1:7447', `http://${ADDR.rtrLan4}:7447`]);
+    expect(statSync(info.tokenFile).mode & 0o777).toBe(0o600);
+    expect(tg.output).not.toContain(readFileSync(info.tokenFile, 'utf8').trim());
+
+    lab.run(lab.ns.wan, 'ping', ['-c', '3', '-i', '0.2', ADDR.lan4]);
+    const j = cli(['status', '--json', '--config', conf]);
+    expect(j.code, j.stderr).toBe(0);
+    const s = JSON.parse(j.stdout);
+    expect(s.counters.icmp).toBeGreaterThanOrEqual(6);
+    expect(s.tier).toBe('normal'); // the SYN gate's gauge
+    expect(s.halfOpen).toBe(0);
+    expect(s.version).toMatch(/^\d+\.\d+\.\d+/);
+
+    const h = cli(['status', '--state-dir', lab.stateDir]);
+    expect(h.code, h.stderr).toBe(0);
+    expect(h.stdout).toMatch(/^tier {8}normal$/m);
+    expect(h.stdout).toMatch(/^packets +rx \d+/m);
+    expect(h.stdout).toMatch(/^api {9}http:\/\/127\.0\.0\.1:7447$/m);
+  });
+
+  it('tiers, connections, attackers with text and JSON', async () => {
+    // A proxied connection to list: an HTTP download from the WAN side.
+    lab.run(lab.ns.wan, 'sh', ['-c', `curl -sS --fail -o /dev/null --limit-rate 4M http://${ADDR.lan4}:8080/f.bin`]);
+    await sleep(1200); // the SYN proxy reports connection changes about once a second
+    const t = cli(['tiers', '--json', '--state-dir', lab.stateDir]);
+    expect(t.code, t.stderr).toBe(0);
+    expect(JSON.parse(t.stdout)).toMatchObject({ current: 'normal', thresholds: { moderate: 100, risky: 300 } });
+    expect(cli(['tiers', '--state-dir', lab.stateDir]).stdout).toMatch(/^tier now: normal/);
+    const c = cli(['connections', '--json', '--state-dir', lab.stateDir, '--port', '8080']);
+    expect(c.code, c.stderr).toBe(0);
+    const page = JSON.parse(c.stdout);
+    expect(page.total).toBeGreaterThanOrEqual(1);
+    expect(page.items[0]).toMatchObject({ src: ADDR.wan4, dst: ADDR.lan4, dport: 8080, direction: 'inbound' });
+    const ct = cli(['connections', '--state-dir', lab.stateDir, '--src', '198.51.100.0/24']);
+    expect(ct.stdout).toMatch(new RegExp(`${ADDR.wan4.replaceAll('.', '\\.')}:\\d+ +${ADDR.lan4.replaceAll('.', '\\.')}:8080`));
+    const a = cli(['attackers', '--json', '--state-dir', lab.stateDir]);
+    expect(a.code, a.stderr).toBe(0);
+    expect(JSON.parse(a.stdout)).toMatchObject({ items: [], total: 0 });
+    expect(cli(['attackers', '--state-dir', lab.stateDir]).stdout).toMatch(/no sources marked/);
+    const clear = cli(['attackers', 'clear', '198.51.100.99', '--state-dir', lab.stateDir]);
+    expect(clear.code).toBe(1);
+    expect(clear.stderr).toMatch(/198\.51\.100\.99 is not marked/);
+  });
+
+  it('allow add / list / del edit the config file', () => {
+    const add = cli(['allow', 'add', '203.0.113.0/24', '--comment', 'lab peers', '--state-dir', lab.stateDir]);
+    expect(add.code, add.stderr).toBe(0);
+    expect(add.stdout).toBe('added 203.0.113.0/24\n');
+    expect(readFileSync(conf, 'utf8')).toContain("list prefix '203.0.113.0/24'");
+    const list = cli(['allow', 'list', '--json', '--state-dir', lab.stateDir]);
+    expect(JSON.parse(list.stdout).items).toEqual([
+      { cidr: '203.0.113.0/24', family: 4, section: 'allow_203_0_113_0_24', comment: 'lab peers' },
+    ]);
+    expect(cli(['allow', 'list', '--state-dir', lab.stateDir]).stdout).toMatch(/^203\.0\.113\.0\/24 +allow_203_0_113_0_24 +lab peers$/m);
+    const del = cli(['allow', 'del', '203.0.113.0/24', '--state-dir', lab.stateDir]);
+    expect(del.code, del.stderr).toBe(0);
+    expect(readFileSync(conf, 'utf8')).toBe(uci());
+    const again = cli(['allow', 'del', '203.0.113.0/24', '--state-dir', lab.stateDir]);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/not on the allowlist/);
+  });
+
+  it('exit codes: 2 usage, 3 not running, 1 wrong token; config check without a daemon', () => {
+    expect(cli(['status', '--bogus']).code).toBe(2);
+    expect(cli(['allow', 'add', '10.0.0.1/8', '--state-dir', lab.stateDir]).code).toBe(2);
+    expect(cli(['connections', '--port', 'http', '--state-dir', lab.stateDir]).code).toBe(2);
+    expect(cli(['nonsense']).code).toBe(2);
+    const down = cli(['status', '--api', '127.0.0.1:7999', '--state-dir', lab.stateDir]);
+    expect(down.code).toBe(3);
+    expect(down.stderr).toMatch(/tunguard is not running: nothing answers at http:\/\/127\.0\.0\.1:7999/);
+    const empty = makeTempDir('tunguard-empty-');
+    const none = cli(['status', '--json', '--state-dir', empty, '--api', '127.0.0.1:7998']);
+    expect(none.code).toBe(3);
+    expect(none.stdout).toBe('');
+    const bad = join(lab.stateDir, 'bad.token');
+    writeFileSync(bad, `${'x'.repeat(43)}\n`);
+    const wrong = cli(['status', '--state-dir', lab.stateDir, '--token-file', bad]);
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toMatch(/refused the token/);
+
+    expect(cli(['config', 'check', conf]).code).toBe(0);
+    const badConf = join(lab.stateDir, 'bad.conf');
+    writeFileSync(badConf, "config defense 'syn'\n\toption moderate_threshold 'x'\n");
+    const r = cli(['config', 'check', badConf]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/line 2: option moderate_threshold/);
+    const rj = cli(['config', 'check', badConf, '--json']);
+    expect(JSON.parse(rj.stdout)).toMatchObject({ valid: false, issues: [{ line: 2 }] });
+    expect(cli(['config', 'check', '/nonexistent/x.conf']).code).toBe(1);
+    expect(cli(['config']).code).toBe(2);
+  });
+});
+
+describe('where the API listens', () => {
+  it('answers on the LAN address from the LAN, never on the WAN side', () => {
+    const lan = lab.exec(lab.ns.lan, 'curl', ['-sS', '--max-time', '3', `http://${ADDR.rtrLan4}:7447/healthz`]);
+    expect(lan.stdout).toBe('{"ok":true}');
+    const wan = lab.exec(lab.ns.wan, 'curl', ['-sS', '--max-time', '3', `http://${ADDR.rtrWan4}:7447/healthz`]);
+    expect(wan.code).not.toBe(0); // connection refused: nothing listens there
+    const noAuth = lab.exec(lab.ns.lan, 'curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', `http://${ADDR.rtrLan4}:7447/api/v1/status`]);
+    expect(noAuth.stdout).toBe('401');
+  });
+
+  it('refuses to start with a WAN address or a wildcard --api', () => {
+    const wanConf = join(lab.stateDir, 'wan.conf');
+    writeFileSync(wanConf, uci().replace(`${ADDR.rtrLan4}:7447`, `${ADDR.rtrWan4}:7447`));
+    const r = cli(['run', '--config', wanConf, '--state-dir', lab.stateDir, '--tun', 'tg9']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/198\.51\.100\.1:7447 is an address of the WAN device wan0/);
+    const w = cli(['run', '--config', conf, '--state-dir', lab.stateDir, '--tun', 'tg9', '--api', '0.0.0.0:7447']);
+    expect(w.code).toBe(2);
+    expect(w.stderr).toMatch(/--api: refusing 0\.0\.0\.0:7447/);
+  });
+});
+
+describe('SIGHUP reload', () => {
+  it('applies new thresholds, refuses a bad file, and no connection is lost on the way', async () => {
+    // A transfer spanning both reloads, and a 50 Hz ping to see any gap.
+    const dl = lab.execAsync(lab.ns.wan, 'sh', [
+      '-c',
+      `curl -sS --fail --limit-rate 3M --max-time 30 http://${ADDR.lan4}:8080/f.bin | sha256sum`,
+    ]);
+    const ping = lab.execAsync(lab.ns.wan, 'ping', ['-i', '0.02', '-c', '150', '-W', '1', ADDR.lan4]);
+    await sleep(500);
+    writeFileSync(conf, uci('', 150, 450));
+    process.kill(tg.pid, 'SIGHUP');
+    for (let i = 0; i < 50 && !/reload: /.test(tg.output); i++) await sleep(20);
+    expect(tg.output).toMatch(/reload: .*changed: defense\.syn; not applied: defense\.syn/);
+    const t = JSON.parse(cli(['tiers', '--json', '--state-dir', lab.stateDir]).stdout);
+    expect(t.thresholds).toMatchObject({ moderate: 150, risky: 450 });
+    const cfg = JSON.parse(lab.run(lab.ns.rtr, 'sh', ['-c', `curl -sS -H "Authorization: Bearer $(cat ${lab.stateDir}/api.token)" http://127.0.0.1:7447/api/v1/config`]));
+    expect(cfg.config.defense.syn.riskyThreshold).toBe(450);
+
+    await sleep(300);
+    writeFileSync(conf, `${uci('', 150, 450)}\nconfig defense 'syn'\n`);
+    process.kill(tg.pid, 'SIGHUP');
+    for (let i = 0; i < 50 && !/reload refused/.test(tg.output); i++) await sleep(20);
+    expect(tg.output).toMatch(/reload refused, the configuration in force stays: .*line 14: section 'syn' is already defined at line 6/);
+    expect(JSON.parse(cli(['tiers', '--json', '--state-dir', lab.stateDir]).stdout).thresholds.risky).toBe(450);
+
+    const p = await ping;
+    const d = await dl;
+    expect(d.stdout.split(' ')[0]).toBe(fileSha);
+    expect(p.stdout).toMatch(/150 packets transmitted, 150 received/);
+    expect(tg.proc.exitCode).toBeNull(); // SIGHUP no longer kills the daemon
+    writeFileSync(conf, uci());
+    process.kill(tg.pid, 'SIGHUP');
+    await sleep(200);
+  });
+});
+
+describe('events while traffic flows', () => {
+  it('streams counters each second and a hello, over curl in the router namespace', async () => {
+    const sse = lab.execAsync(lab.ns.rtr, 'sh', [
+      '-c',
+      `curl -sS -N --max-time 3.5 -H "Authorization: Bearer $(cat ${lab.stateDir}/api.token)" http://127.0.0.1:7447/api/v1/events; true`,
+    ]);
+    const flood = lab.execAsync(lab.ns.wan, 'ping', ['-f', '-c', '3000', '-W', '1', ADDR.lan4], 10_000);
+    const r = await sse;
+    await flood;
+    const counters = [...r.stdout.matchAll(/^event: counters\ndata: (.*)$/gm)].map((m) => JSON.parse(m[1]));
+    expect(r.stdout).toMatch(/^event: hello$/m);
+    expect(counters.length).toBeGreaterThanOrEqual(2);
+    expect(Math.max(...counters.map((c) => c.rates.icmp))).toBeGreaterThan(100);
+  });
+});

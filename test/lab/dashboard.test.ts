@@ -1,0 +1,180 @@
+// The dashboard in a real browser (Debian's Chromium driven by playwright-core) against a real
+// tunguard in the lab: the page loads with the token, the charts and the tier gauge move while bounded
+// floods cross tunguard, actions round-trip through the API, and a screenshot is kept.
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Bridge, bridgeInto } from '../api/lab-bridge.js';
+import { ADDR, Lab, makeTempDir, REPO_ROOT, sleep, startHttpServer } from './lab.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const SCREENSHOT = join(REPO_ROOT, 'test-artifacts', 'dashboard.png');
+let lab: Lab;
+let bridge: Bridge;
+let browser: BrowserContext;
+let page: Page;
+let token = '';
+let profile = '';
+const www = makeTempDir('tunguard-www-');
+
+async function api(path: string, init: RequestInit = {}) {
+  const r = await fetch(`${bridge.url}${path}`, {
+    ...init,
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+  });
+  return r.json();
+}
+
+/** Chart data the page keeps (window.tunguardDashboard.samples). */
+function samples(): Promise<{ at: number; icmp: number; syn: number; halfOpen: number | null; drops: Record<string, number> }[]> {
+  return page.evaluate(() => (window as unknown as { tunguardDashboard: { samples: never[] } }).tunguardDashboard.samples);
+}
+
+beforeAll(async () => {
+  lab = Lab.create();
+  writeFileSync(join(www, 'f.bin'), Buffer.alloc(4 << 20, 7));
+  await startHttpServer(lab, lab.ns.lan, www, 8080, [ADDR.lan4]);
+  const conf = join(lab.stateDir, 'tunguard.conf');
+  writeFileSync(conf, "config tunguard 'main'\n\toption wan_device 'wan0'\n\tlist lan_device 'lan0'\n");
+  const tg = lab.startTunguard(['--config', conf], false);
+  await tg.ready();
+  token = readFileSync(join(lab.stateDir, 'api.token'), 'utf8').trim();
+  bridge = await bridgeInto(lab, lab.ns.rtr, '127.0.0.1', 7447);
+  profile = mkdtempSync(join(tmpdir(), 'tunguard-chromium-'));
+  browser = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    viewport: { width: 1400, height: 1000 },
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+  page = browser.pages()[0] ?? (await browser.newPage());
+}, 60_000);
+
+afterAll(async () => {
+  await browser?.close();
+  if (profile) rmSync(profile, { recursive: true, force: true });
+  await bridge?.close();
+  await lab?.tunguard?.stop();
+  lab?.destroy();
+});
+
+describe('dashboard in Chromium', () => {
+  it('asks for the token, refuses a wrong one, then loads with the right one', async () => {
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    page.on('console', (m) => {
+      if (m.type() === 'error' && !/401/.test(m.text())) errors.push(m.text());
+    });
+    await page.goto(`${bridge.url}/`);
+    await page.locator('#login').waitFor({ state: 'visible' });
+    await page.fill('#token', 'wrong-token-wrong-token-wrong-token-xx');
+    await page.click('#login button[type=submit]');
+    await page.locator('#login-error', { hasText: 'refused' }).waitFor();
+    await page.fill('#token', token);
+    await page.click('#login button[type=submit]');
+    await page.locator('#login').waitFor({ state: 'hidden' });
+    await page.locator('#live-text', { hasText: /^live/ }).waitFor({ timeout: 5000 });
+    expect(await page.textContent('#version')).toMatch(/^v\d+\.\d+\.\d+/);
+    expect(await page.getAttribute('#tier-name', 'data-tier')).toBe('normal');
+    // The token lives in this tab's sessionStorage, nowhere in a URL.
+    expect(await page.evaluate(() => sessionStorage.getItem('tunguard.token'))).toBe(token);
+    expect(page.url()).not.toContain(token);
+    expect(errors).toEqual([]);
+  });
+
+  it('moves the charts and the gauge while ICMP and SYN floods cross tunguard', async () => {
+    const before = await samples();
+    const icmpBefore = Math.max(0, ...before.map((s) => s.icmp));
+    const pointsBefore = await page.getAttribute('#chart-rates polyline[data-series="ICMP/s"]', 'points');
+    // Bounded floods, lab addresses only: ~8000 echo requests in ~8 s from the WAN host; SYN bursts from
+    // 50 WAN-side sources (5 each: below the aggressive mark) and one source that gets marked; and a
+    // slow download, so that a proxied connection is listed.
+    const icmp = lab.execAsync(lab.ns.wan, 'hping3', ['-q', '--icmp', '-i', 'u1000', '-c', '8000', ADDR.lan4], 30_000);
+    const download = lab.execAsync(
+      lab.ns.wan,
+      'curl',
+      ['-sS', '-o', '/dev/null', '--limit-rate', '400k', '--max-time', '20', `http://${ADDR.lan4}:8080/f.bin`],
+      30_000,
+    );
+    const burst = (from: number) =>
+      lab.execAsync(
+        lab.ns.wan,
+        'sh',
+        [
+          '-c',
+          `for i in $(seq ${from} ${from + 49}); do hping3 -q -S -a 198.51.100.$i -p 8080 -c 5 -i u2000 ${ADDR.lan4} 2>/dev/null & done; wait; true`,
+        ],
+        20_000,
+      );
+    const hping66 = (n: number) =>
+      lab.exec(lab.ns.wan, 'hping3', ['-q', '-S', '-a', '198.51.100.66', '-p', '8080', '-c', String(n), '-i', 'u20000', ADDR.lan4]);
+    await burst(10);
+    hping66(6);
+    // The gauge leaves 'normal': 250 new SYNs in the 3 s window is more than the moderate threshold.
+    await page.locator('#tier-name[data-tier="moderate"], #tier-name[data-tier="risky"]').waitFor({ timeout: 5000 });
+    await sleep(2000); // handshakes count as unfinished after a grace second
+    hping66(3);
+    await burst(100); // keeps the tier up for the screenshot
+    await page.locator('#attackers tr[data-address="198.51.100.66"]').waitFor({ timeout: 5000 });
+    await page.click('#conn-filter button'); // refresh the connections table now
+    await page.locator('#connections td', { hasText: `${ADDR.lan4}:8080` }).first().waitFor({ timeout: 5000 });
+    await page.locator('#tier-name[data-tier="moderate"], #tier-name[data-tier="risky"]').waitFor({ timeout: 3000 });
+    await sleep(1100); // one more counters event with the floods in it
+    mkdirSync(join(REPO_ROOT, 'test-artifacts'), { recursive: true });
+    await page.screenshot({ path: SCREENSHOT, fullPage: true });
+    await icmp;
+    const dl = await download;
+    expect(dl.code, dl.stderr).toBe(0); // the flood did not break the legitimate transfer
+    const after = await samples();
+    const icmpPeak = Math.max(...after.map((s) => s.icmp));
+    const synPeak = Math.max(...after.map((s) => s.syn));
+    const halfOpenPeak = Math.max(...after.map((s) => s.halfOpen ?? 0));
+    const icmpDrops = Math.max(
+      ...after.map((s) => Object.entries(s.drops).reduce((n, [k, v]) => n + (k.startsWith('drop_icmp') ? v : 0), 0)),
+    );
+    console.log(
+      `dashboard: ${after.length} samples; peaks ICMP ${icmpPeak.toFixed(0)}/s (before ${icmpBefore.toFixed(0)}), new SYN ${synPeak.toFixed(0)}/s, half-open ${halfOpenPeak}, ICMP drops ${icmpDrops.toFixed(0)}/s`,
+    );
+    expect(icmpPeak).toBeGreaterThan(300);
+    expect(icmpDrops).toBeGreaterThan(100); // the rate limit (100/s) drops the rest, by reason
+    expect(synPeak).toBeGreaterThan(50);
+    expect(halfOpenPeak).toBeGreaterThan(100);
+    expect(await page.getAttribute('#chart-rates polyline[data-series="ICMP/s"]', 'points')).not.toBe(pointsBefore);
+    expect(await page.locator('#chart-drops polyline[data-series^="drop_icmp"]').count()).toBeGreaterThanOrEqual(1);
+    expect(await page.textContent('#legend-hs')).toMatch(/half-open/);
+  });
+
+  it('round-trips actions: allow a prefix and remove it, clear an attacker', async () => {
+    await page.fill('#allow-prefix', '203.0.113.0/24');
+    await page.fill('#allow-comment', 'lab peers');
+    await page.click('#allow-form button[type=submit]');
+    await page.locator('#allowlist tr[data-cidr="203.0.113.0/24"]').waitFor({ timeout: 5000 });
+    const listed = await api('/api/v1/allowlist');
+    expect(listed.items).toContainEqual(expect.objectContaining({ cidr: '203.0.113.0/24', comment: 'lab peers' }));
+    expect(readFileSync(join(lab.stateDir, 'tunguard.conf'), 'utf8')).toContain("list prefix '203.0.113.0/24'");
+    await page.click('#allowlist tr[data-cidr="203.0.113.0/24"] button');
+    await page.locator('#allowlist tr[data-cidr="203.0.113.0/24"]').waitFor({ state: 'detached', timeout: 5000 });
+    expect((await api('/api/v1/allowlist')).items).toEqual([]);
+
+    // A bad prefix is refused with the API's reason on the page.
+    await page.fill('#allow-prefix', '10.0.0.1/8');
+    await page.click('#allow-form button[type=submit]');
+    await page.locator('#error', { hasText: 'host bits set' }).waitFor({ timeout: 5000 });
+
+    await page.click('#attackers tr[data-address="198.51.100.66"] button:has-text("Clear")');
+    await page.locator('#attackers tr[data-address="198.51.100.66"]').waitFor({ state: 'detached', timeout: 5000 });
+    const att = await api('/api/v1/attackers');
+    expect(att.items.map((a: { address: string }) => a.address)).not.toContain('198.51.100.66');
+  });
+});
