@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { type Context, Hono, type MiddlewareHandler } from 'hono';
 import type { ApiDeps, StatusSnapshot } from './deps.js';
 import { ApiError, errorResponse, jsonError } from './errors.js';
-import { type SseHubOptions, SseHub } from './events.js';
+import { SseHub, type SseHubOptions } from './events.js';
 import { METRICS_CONTENT_TYPE, renderMetrics } from './metrics.js';
 import { openApiDocument } from './openapi.js';
 import { attackerRoutes } from './routes/attackers.js';
@@ -94,7 +94,8 @@ const DISCARD_MAX = 4 << 20;
 async function readBody(c: Context, max: number): Promise<void> {
   const raw = c.req.raw;
   if (c.req.method === 'GET' || c.req.method === 'HEAD' || raw.body === null) return;
-  const tooLarge = () => new ApiError(413, 'payload_too_large', `the request body is larger than ${max} bytes`);
+  const tooLarge = () =>
+    new ApiError(413, 'payload_too_large', `the request body is larger than ${max} bytes`);
   const declared = Number(raw.headers.get('content-length') ?? Number.NaN);
   if (declared > DISCARD_MAX) {
     c.header('Connection', 'close');
@@ -142,7 +143,8 @@ export function createApi(deps: ApiDeps, opts: ApiOptions): Api {
   app.use('*', async (c, next) => {
     await next();
     const code = c.res.status;
-    if (responses.has(code) || responses.size < MAX_RESPONSE_CODES) responses.set(code, (responses.get(code) ?? 0) + 1);
+    if (responses.has(code) || responses.size < MAX_RESPONSE_CODES)
+      responses.set(code, (responses.get(code) ?? 0) + 1);
     c.res.headers.set('X-Content-Type-Options', 'nosniff');
     c.res.headers.set('Referrer-Policy', 'no-referrer');
     if (!c.res.headers.has('Cache-Control')) c.res.headers.set('Cache-Control', 'no-store');
@@ -214,6 +216,7 @@ export function createApi(deps: ApiDeps, opts: ApiOptions): Api {
       sse: hub.stats(),
       attackers: deps.attackers.list(1).total,
       ignoredEvents: deps.events.ignored?.() ?? 0,
+      eventLoop: deps.eventLoopDelay?.(),
     });
     return c.body(text, 200, { 'Content-Type': METRICS_CONTENT_TYPE });
   });
@@ -239,7 +242,12 @@ export function createApi(deps: ApiDeps, opts: ApiOptions): Api {
     const allowed = [...new Set(matchers.filter((m) => m.re.test(path)).map((m) => m.method))];
     if (allowed.length > 0) {
       c.header('Allow', allowed.join(', '));
-      return jsonError(c, 405, 'method_not_allowed', `${c.req.method} is not allowed here (allowed: ${allowed.join(', ')})`);
+      return jsonError(
+        c,
+        405,
+        'method_not_allowed',
+        `${c.req.method} is not allowed here (allowed: ${allowed.join(', ')})`,
+      );
     }
     return jsonError(c, 404, 'not_found', 'no such resource');
   });

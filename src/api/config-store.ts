@@ -240,9 +240,7 @@ export class ConfigStore {
   }
 
   /** Removes a prefix from whichever section holds it (an allow section left empty goes too). */
-  removeAllow(
-    prefix: CidrPrefix,
-  ): Promise<{ entry: AllowEntry; prev: TunguardConfig; next: LoadedConfig }> {
+  removeAllow(prefix: CidrPrefix): Promise<{ entry: AllowEntry; prev: TunguardConfig; next: LoadedConfig }> {
     return this.serial(async () => {
       const doc = parseUci(this.state.text);
       const site = allowSites(doc).find((s) => s.entry.cidr === prefix.cidr);
@@ -317,7 +315,8 @@ function lineEdit(text: string, site: AllowSite, cidr: string): string | undefin
   // A section removed at the end of the file, or before a blank line, takes the blank line before it.
   if (drop.has(s.line) && lines[s.line - 2] === '') {
     const after = Math.max(...drop) + 1;
-    if (after > lines.length || lines[after - 1] === '' || lines[after - 1] === undefined) drop.add(s.line - 1);
+    if (after > lines.length || lines[after - 1] === '' || lines[after - 1] === undefined)
+      drop.add(s.line - 1);
   }
   const out: string[] = [];
   lines.forEach((line, i) => {

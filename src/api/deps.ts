@@ -225,6 +225,8 @@ export interface ApiDeps {
     remove(prefix: CidrPrefix): Promise<AllowChange>;
   };
   events: EventSourceDep;
+  /** The main thread's event-loop delay over the last complete window (for /metrics). */
+  eventLoopDelay?(): { windowSeconds: number; p50Ms: number; p99Ms: number; maxMs: number } | undefined;
   /** Health for `/healthz` (no secrets): ok=false makes it answer 503. */
   health(): { ok: boolean; detail?: string };
   /**

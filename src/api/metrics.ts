@@ -26,6 +26,7 @@ export interface ApiMetrics {
   attackers: number;
   /** Dataplane events that matched no documented shape. */
   ignoredEvents: number;
+  eventLoop?: { windowSeconds: number; p50Ms: number; p99Ms: number; maxMs: number };
 }
 
 class Writer {
@@ -38,7 +39,10 @@ class Writer {
   sample(name: string, value: number, labels?: Record<string, string | number>): void {
     const l = labels
       ? `{${Object.entries(labels)
-          .map(([k, v]) => `${k}="${String(v).replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`)
+          .map(
+            ([k, v]) =>
+              `${k}="${String(v).replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`,
+          )
           .join(',')}}`
       : '';
     this.lines.push(`${name}${l} ${num(value)}`);
@@ -85,6 +89,17 @@ export function renderMetrics(s: StatusSnapshot, api: ApiMetrics): string {
   w.sample('tunguard_api_sse_events_total', api.sse.published);
   w.family('tunguard_api_sse_dropped_total', 'counter', 'Events dropped from slow clients (oldest first).');
   w.sample('tunguard_api_sse_dropped_total', api.sse.dropped);
+  if (api.eventLoop) {
+    const m = 'tunguard_main_event_loop_delay_seconds';
+    w.family(
+      m,
+      'gauge',
+      `Event-loop delay of the main thread (API, control) over the last ${api.eventLoop.windowSeconds} s.`,
+    );
+    w.sample(m, api.eventLoop.p50Ms / 1000, { quantile: '0.5' });
+    w.sample(m, api.eventLoop.p99Ms / 1000, { quantile: '0.99' });
+    w.sample(m, api.eventLoop.maxMs / 1000, { quantile: '1' });
+  }
   w.family('tunguard_dataplane_events_ignored_total', 'counter', 'Dataplane events of no known shape.');
   w.sample('tunguard_dataplane_events_ignored_total', api.ignoredEvents);
   return `${w.lines.join('\n')}\n`;

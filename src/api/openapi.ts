@@ -1,14 +1,16 @@
 // The OpenAPI 3.1 description served at /api/v1/openapi.json, written beside the schemas (schemas.ts,
 // deps.ts). A test holds it equal to the routes the app really has.
 
-import { CONTROL_EVENT_TYPES } from './events.js';
 import { MAX_API_CONFIG_BYTES } from './config-store.js';
+import { CONTROL_EVENT_TYPES } from './events.js';
 
 type Json = Record<string, unknown>;
 
 const ref = (name: string): Json => ({ $ref: `#/components/schemas/${name}` });
 const int = (min: number, max: number, def?: number): Json =>
-  def === undefined ? { type: 'integer', minimum: min, maximum: max } : { type: 'integer', minimum: min, maximum: max, default: def };
+  def === undefined
+    ? { type: 'integer', minimum: min, maximum: max }
+    : { type: 'integer', minimum: min, maximum: max, default: def };
 const str = (extra: Json = {}): Json => ({ type: 'string', ...extra });
 const obj = (properties: Record<string, Json>, required: string[] = Object.keys(properties)): Json => ({
   type: 'object',
@@ -18,7 +20,12 @@ const obj = (properties: Record<string, Json>, required: string[] = Object.keys(
 const map = (value: Json): Json => ({ type: 'object', additionalProperties: value });
 const nullable = (s: Json): Json => ({ oneOf: [s, { type: 'null' }] });
 
-const qp = (name: string, schema: Json, description: string): Json => ({ name, in: 'query', schema, description });
+const qp = (name: string, schema: Json, description: string): Json => ({
+  name,
+  in: 'query',
+  schema,
+  description,
+});
 const pp = (name: string, description: string): Json => ({
   name,
   in: 'path',
@@ -28,9 +35,7 @@ const pp = (name: string, description: string): Json => ({
 });
 
 const errors = (...codes: number[]): Record<string, Json> =>
-  Object.fromEntries(
-    codes.map((c) => [String(c), { $ref: `#/components/responses/E${c}` }]),
-  );
+  Object.fromEntries(codes.map((c) => [String(c), { $ref: `#/components/responses/E${c}` }]));
 
 const ok = (schema: Json, description = 'OK', type = 'application/json'): Json => ({
   description,
@@ -69,11 +74,20 @@ const schemas: Record<string, Json> = {
     },
     ['tier', 'halfOpen', 'counters', 'drops', 'perWorker', 'uptimeSeconds', 'version', 'startedAt'],
   ),
-  TierChange: obj({ at: { type: 'number' }, from: nullable(ref('Tier')), to: ref('Tier'), synsInWindow: { type: 'integer' } }),
+  TierChange: obj({
+    at: { type: 'number' },
+    from: nullable(ref('Tier')),
+    to: ref('Tier'),
+    synsInWindow: { type: 'integer' },
+  }),
   Tiers: obj(
     {
       current: nullable(ref('Tier')),
-      thresholds: obj({ windowSeconds: { type: 'integer' }, moderate: { type: 'integer' }, risky: { type: 'integer' } }),
+      thresholds: obj({
+        windowSeconds: { type: 'integer' },
+        moderate: { type: 'integer' },
+        risky: { type: 'integer' },
+      }),
       items: { type: 'array', items: ref('TierChange') },
       note: str(),
     },
@@ -127,11 +141,15 @@ const schemas: Record<string, Json> = {
     packetsPerSecond: { type: 'number' },
     dropped: map({ type: 'number' }),
   }),
-  RateLimit: obj(
-    { enforced: { type: 'boolean' }, icmp: ref('Bucket'), udp: ref('Bucket'), note: str() },
-    ['enforced', 'icmp', 'udp'],
-  ),
-  ConfigIssue: obj({ line: { type: 'integer' }, column: { type: 'integer' }, message: str() }, ['line', 'message']),
+  RateLimit: obj({ enforced: { type: 'boolean' }, icmp: ref('Bucket'), udp: ref('Bucket'), note: str() }, [
+    'enforced',
+    'icmp',
+    'udp',
+  ]),
+  ConfigIssue: obj({ line: { type: 'integer' }, column: { type: 'integer' }, message: str() }, [
+    'line',
+    'message',
+  ]),
   ConfigView: obj({
     path: nullable(str()),
     persisted: { type: 'boolean' },
@@ -160,7 +178,11 @@ const schemas: Record<string, Json> = {
   },
   AllowEntry: obj({ cidr: str(), family: { type: 'integer', enum: [4, 6] }, section: str(), comment: str() }),
   AllowList: obj({ items: { type: 'array', items: ref('AllowEntry') }, persisted: { type: 'boolean' } }),
-  AllowChange: obj({ entry: ref('AllowEntry'), changed: { type: 'boolean' }, persisted: { type: 'boolean' } }),
+  AllowChange: obj({
+    entry: ref('AllowEntry'),
+    changed: { type: 'boolean' },
+    persisted: { type: 'boolean' },
+  }),
 };
 
 const responses: Record<string, Json> = Object.fromEntries(
@@ -202,19 +224,15 @@ export function openApiDocument(version: string): Json {
     '/api/v1/status': get('Tier, half-open handshakes, counters, uptime, version', ok(ref('Status'))),
     '/api/v1/tiers': get('Tier changes, newest first', ok(ref('Tiers')), [LIMIT]),
     '/api/v1/ratelimit': get('ICMP and UDP rate limits and what they dropped', ok(ref('RateLimit'))),
-    '/api/v1/connections': get(
-      'Proxied connections, paged and filtered',
-      ok(ref('ConnectionPage')),
-      [
-        qp('offset', int(0, 10_000_000, 0), 'skip this many'),
-        qp('limit', int(1, 1000, 50), 'page size'),
-        qp('src', PREFIX, 'source address or prefix'),
-        qp('dst', PREFIX, 'destination address or prefix'),
-        qp('port', int(1, 65535), 'either port'),
-        qp('state', str({ pattern: '^[a-z][a-z0-9-]{0,31}$' }), 'connection state'),
-        qp('family', { type: 'string', enum: ['4', '6'] }, 'address family'),
-      ],
-    ),
+    '/api/v1/connections': get('Proxied connections, paged and filtered', ok(ref('ConnectionPage')), [
+      qp('offset', int(0, 10_000_000, 0), 'skip this many'),
+      qp('limit', int(1, 1000, 50), 'page size'),
+      qp('src', PREFIX, 'source address or prefix'),
+      qp('dst', PREFIX, 'destination address or prefix'),
+      qp('port', int(1, 65535), 'either port'),
+      qp('state', str({ pattern: '^[a-z][a-z0-9-]{0,31}$' }), 'connection state'),
+      qp('family', { type: 'string', enum: ['4', '6'] }, 'address family'),
+    ]),
     '/api/v1/attackers': {
       ...get('Sources marked aggressive', ok(ref('Attackers')), [LIMIT]),
       delete: {
@@ -279,7 +297,13 @@ export function openApiDocument(version: string): Json {
     '/api/v1/events': get(
       `Server-Sent Events: hello, then ${CONTROL_EVENT_TYPES.join(', ')}; 'dropped' when a slow client lost events`,
       ok(str(), 'An event stream', 'text/event-stream'),
-      [qp('types', str({ description: `comma-separated among ${CONTROL_EVENT_TYPES.join(', ')}` }), 'only these types')],
+      [
+        qp(
+          'types',
+          str({ description: `comma-separated among ${CONTROL_EVENT_TYPES.join(', ')}` }),
+          'only these types',
+        ),
+      ],
       [400, 401, 503],
     ),
   };

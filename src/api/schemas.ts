@@ -3,8 +3,8 @@
 
 import * as v from 'valibot';
 import { type CidrPrefix, parseCidr } from '../config/index.js';
-import { CONTROL_EVENT_TYPES } from './events.js';
 import { MAX_API_CONFIG_BYTES } from './config-store.js';
+import { CONTROL_EVENT_TYPES } from './events.js';
 import { shown } from './util.js';
 
 const ONE = 'expected a single value (the parameter is repeated)';

@@ -196,7 +196,12 @@ export class ConnectionBook {
     const all: ConnectionRecord[] = [];
     for (const e of this.conns.values()) if (match(e)) all.push(e.rec);
     all.reverse(); // newest (most recently changed) first
-    return { items: all.slice(q.offset, q.offset + q.limit), total: all.length, offset: q.offset, limit: q.limit };
+    return {
+      items: all.slice(q.offset, q.offset + q.limit),
+      total: all.length,
+      offset: q.offset,
+      limit: q.limit,
+    };
   }
 }
 

@@ -18,6 +18,7 @@ export function secretEquals(given: string, expected: string): boolean {
 
 /** A value shortened for an error message (never echo huge or binary input back). */
 export function shown(s: string, max = 60): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: replacing control characters is the point
   const clean = s.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
   return `'${clean.length > max ? `${clean.slice(0, max - 3)}...` : clean}'`;
 }

@@ -4,12 +4,7 @@
 
 import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import {
-  formatListen,
-  type ListenAddress,
-  parseListen,
-  parseUci,
-} from '../config/index.js';
+import { formatListen, type ListenAddress, parseListen, parseUci } from '../config/index.js';
 
 export const DEFAULT_CONFIG_PATH = '/etc/config/tunguard';
 export const DEFAULT_STATE_DIR = '/var/run/tunguard';
@@ -51,7 +46,8 @@ export function urlFor(l: ListenAddress): string {
 
 /** Loopback addresses first: that is what a local client should try. */
 export function orderForClients(listen: readonly ListenAddress[]): ListenAddress[] {
-  const loop = (l: ListenAddress) => l.host.startsWith('127.') || l.host === '::1' || l.host === '0.0.0.0' || l.host === '::';
+  const loop = (l: ListenAddress) =>
+    l.host.startsWith('127.') || l.host === '::1' || l.host === '0.0.0.0' || l.host === '::';
   return [...listen.filter(loop), ...listen.filter((l) => !loop(l))];
 }
 
@@ -72,7 +68,8 @@ export function readApiInfo(stateDir: string): ApiInfo | undefined {
   if (!existsSync(file)) return undefined;
   try {
     const info = JSON.parse(readFileSync(file, 'utf8')) as ApiInfo;
-    if (!Number.isInteger(info.pid) || !Array.isArray(info.urls) || typeof info.tokenFile !== 'string') return undefined;
+    if (!Number.isInteger(info.pid) || !Array.isArray(info.urls) || typeof info.tokenFile !== 'string')
+      return undefined;
     try {
       process.kill(info.pid, 0);
     } catch (err) {
@@ -88,7 +85,8 @@ export function readApiInfo(stateDir: string): ApiInfo | undefined {
 export function parseApiFlag(text: string): { url: string; listen?: ListenAddress } {
   if (/^http:\/\//.test(text)) {
     const u = new URL(text);
-    if (u.pathname !== '/' || u.search !== '' || u.username !== '') throw new Error('expected http://host:port');
+    if (u.pathname !== '/' || u.search !== '' || u.username !== '')
+      throw new Error('expected http://host:port');
     return { url: `http://${u.host}` };
   }
   const listen = parseListen(text);

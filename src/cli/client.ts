@@ -3,9 +3,9 @@
 // can rely on: 1 runtime or daemon error, 3 the daemon is not running.
 
 import { existsSync, readFileSync } from 'node:fs';
-import { loadConfigFile, type TunguardConfig } from '../config/index.js';
 import { DEFAULT_LISTEN } from '../api/server.js';
 import { readToken } from '../api/token.js';
+import { loadConfigFile, type TunguardConfig } from '../config/index.js';
 import {
   DEFAULT_CONFIG_PATH,
   DEFAULT_STATE_DIR,
@@ -97,7 +97,14 @@ function notRunning(l: Located, why: string): CliError {
   );
 }
 
-const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOENT', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'ECONNRESET']);
+const UNREACHABLE = new Set([
+  'ECONNREFUSED',
+  'ENOENT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EADDRNOTAVAIL',
+  'ECONNRESET',
+]);
 
 export interface RequestOptions {
   method?: string;
@@ -119,7 +126,9 @@ export class ApiClient {
         const code = err.cause?.code ?? '';
         if (UNREACHABLE.has(code)) throw notRunning(this.where, code);
         if (err.name === 'TimeoutError' || err.name === 'AbortError')
-          throw new CliError(`the daemon did not answer within ${this.timeoutMs / 1000} s at ${this.where.url}`);
+          throw new CliError(
+            `the daemon did not answer within ${this.timeoutMs / 1000} s at ${this.where.url}`,
+          );
         throw new CliError(`cannot reach the API at ${this.where.url}: ${code || err.message}`);
       },
     );
@@ -137,7 +146,9 @@ export class ApiClient {
     } catch (err) {
       // No token file usually means no daemon: say that if nothing answers either.
       return this.fetch('/healthz', {}).then(() => {
-        throw new CliError(`${(err as Error).message}${/EACCES/.test((err as Error).message) ? ' (run as root)' : ''}`);
+        throw new CliError(
+          `${(err as Error).message}${/EACCES/.test((err as Error).message) ? ' (run as root)' : ''}`,
+        );
       });
     }
   }
@@ -164,7 +175,9 @@ export class ApiClient {
         `the API refused the token from ${this.where.tokenSource} (it changed? the daemon reads ${this.where.tokenSource === 'TUNGUARD_TOKEN' ? 'its token file' : 'it'} at start and on reload)`,
       );
     if (!res.ok) {
-      const e = json as { error?: string; detail?: string; issues?: { line?: number; message: string }[] } | undefined;
+      const e = json as
+        | { error?: string; detail?: string; issues?: { line?: number; message: string }[] }
+        | undefined;
       const issues = e?.issues?.map((i) => `\n  ${i.message}`).join('') ?? '';
       throw new CliError(`${e?.detail ?? `HTTP ${res.status}`}${issues}`, EXIT.ERROR);
     }

@@ -75,13 +75,24 @@ function parse<O extends NonNullable<ParseArgsConfig['options']>>(
   positionals = false,
 ) {
   try {
-    return parseArgs({ args: argv, strict: true, allowPositionals: positionals, options: { ...COMMON_OPTIONS, ...extra } });
+    return parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: positionals,
+      options: { ...COMMON_OPTIONS, ...extra },
+    });
   } catch (err) {
     throw new UsageError((err as Error).message, COMMAND_HELP[cmd]);
   }
 }
 
-function intOption(v: string | undefined, name: string, min: number, max: number, cmd: string): number | undefined {
+function intOption(
+  v: string | undefined,
+  name: string,
+  min: number,
+  max: number,
+  cmd: string,
+): number | undefined {
   if (v === undefined) return undefined;
   if (!/^\d{1,9}$/.test(v) || Number(v) < min || Number(v) > max)
     throw new UsageError(`--${name}: expected an integer ${min}..${max}, got '${v}'`, COMMAND_HELP[cmd]);
@@ -92,7 +103,10 @@ function prefixArg(v: string, what: string, cmd: string): string {
   try {
     return parseCidr(v).cidr;
   } catch (err) {
-    throw new UsageError(`${what}: '${v}' is not an address or prefix: ${(err as Error).message}`, COMMAND_HELP[cmd]);
+    throw new UsageError(
+      `${what}: '${v}' is not an address or prefix: ${(err as Error).message}`,
+      COMMAND_HELP[cmd],
+    );
   }
 }
 
@@ -133,7 +147,10 @@ export function duration(seconds: number): string {
 }
 
 function time(ms: number): string {
-  return new Date(ms).toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z');
+  return new Date(ms)
+    .toISOString()
+    .replace('T', ' ')
+    .replace(/\.\d+Z$/, 'Z');
 }
 
 /** A left-aligned text table (columns separated by two spaces). */
@@ -221,7 +238,10 @@ async function connections(argv: string[]): Promise<number> {
   if (port !== undefined) q.set('port', String(port));
   if (values.state !== undefined) {
     if (!/^[a-z][a-z0-9-]{0,31}$/.test(values.state))
-      throw new UsageError(`--state: expected a state like 'established', got '${values.state}'`, COMMAND_HELP.connections);
+      throw new UsageError(
+        `--state: expected a state like 'established', got '${values.state}'`,
+        COMMAND_HELP.connections,
+      );
     q.set('state', values.state);
   }
   if (values.family !== undefined) {
@@ -313,7 +333,13 @@ async function allow(argv: string[]): Promise<number> {
       const l = await c().request<{ items: AllowEntry[]; persisted: boolean }>('/api/v1/allowlist');
       if (values.json) printJson(l);
       else if (l.items.length === 0) out('the allowlist is empty');
-      else out(table(['PREFIX', 'SECTION', 'COMMENT'], l.items.map((e) => [e.cidr, e.section, e.comment])));
+      else
+        out(
+          table(
+            ['PREFIX', 'SECTION', 'COMMENT'],
+            l.items.map((e) => [e.cidr, e.section, e.comment]),
+          ),
+        );
       return EXIT.OK;
     }
     case 'add': {
@@ -323,9 +349,15 @@ async function allow(argv: string[]): Promise<number> {
       // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters
       if (comment.length > 200 || /[\u0000-\u001f\u007f]/.test(comment))
         throw new UsageError('--comment: at most 200 characters, no control characters', COMMAND_HELP.allow);
-      const r = await c().request<AllowChange>('/api/v1/allowlist', { method: 'POST', body: { prefix, comment } });
+      const r = await c().request<AllowChange>('/api/v1/allowlist', {
+        method: 'POST',
+        body: { prefix, comment },
+      });
       if (values.json) printJson(r);
-      else out(`${r.changed ? 'added' : 'already allowed:'} ${r.entry.cidr}${r.persisted ? '' : ' (in memory only: the daemon runs without a config file)'}`);
+      else
+        out(
+          `${r.changed ? 'added' : 'already allowed:'} ${r.entry.cidr}${r.persisted ? '' : ' (in memory only: the daemon runs without a config file)'}`,
+        );
       return EXIT.OK;
     }
     case 'del':
@@ -333,9 +365,12 @@ async function allow(argv: string[]): Promise<number> {
     case 'rm': {
       if (arg === undefined) throw new UsageError('allow del needs an address or prefix', COMMAND_HELP.allow);
       const prefix = prefixArg(arg, 'prefix', 'allow');
-      const r = await c().request<AllowChange>(`/api/v1/allowlist/${prefix.split('/').map(encodeURIComponent).join('/')}`, {
-        method: 'DELETE',
-      });
+      const r = await c().request<AllowChange>(
+        `/api/v1/allowlist/${prefix.split('/').map(encodeURIComponent).join('/')}`,
+        {
+          method: 'DELETE',
+        },
+      );
       if (values.json) printJson(r);
       else out(`removed ${r.entry.cidr} (from ${r.entry.section})`);
       return EXIT.OK;
@@ -351,7 +386,11 @@ function parseConfigArgs(argv: string[]) {
       args: argv,
       strict: true,
       allowPositionals: true,
-      options: { json: { type: 'boolean' }, config: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      options: {
+        json: { type: 'boolean' },
+        config: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
     });
   } catch (err) {
     throw new UsageError((err as Error).message, COMMAND_HELP.config);
@@ -363,7 +402,11 @@ function configCommand(argv: string[]): number {
   const { values, positionals } = parsed;
   if (values.help) return help('config');
   const [sub, file, ...more] = positionals;
-  if (sub !== 'check') throw new UsageError(sub === undefined ? 'config needs a subcommand' : `unknown config subcommand '${sub}'`, COMMAND_HELP.config);
+  if (sub !== 'check')
+    throw new UsageError(
+      sub === undefined ? 'config needs a subcommand' : `unknown config subcommand '${sub}'`,
+      COMMAND_HELP.config,
+    );
   if (more.length > 0) throw new UsageError('too many arguments', COMMAND_HELP.config);
   const path = file ?? values.config ?? DEFAULT_CONFIG_PATH;
   try {

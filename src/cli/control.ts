@@ -2,17 +2,7 @@
 // runs the API listeners, and applies a new configuration (SIGHUP or PUT /config) without touching the
 // packets in flight. The dataplane knows nothing of this module.
 
-import {
-  type CidrPrefix,
-  type ConfigIssue,
-  formatListen,
-  parseCidr,
-  type ListenAddress,
-  parseUci,
-  type TunguardConfig,
-} from '../config/index.js';
-import { ConnState } from '../defense/conntable.js';
-import { ip } from '../netcfg/ip.js';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { type Api, createApi } from '../api/app.js';
 import type { ConfigStore } from '../api/config-store.js';
 import {
@@ -25,13 +15,31 @@ import {
   DepsError,
   type Page,
   type StatusSnapshot,
-  type Tier,
   TIERS,
+  type Tier,
 } from '../api/deps.js';
-import { ControlBus, type DataplaneCommand, type SseHubOptions, parseDataplaneEvent } from '../api/events.js';
+import { ControlBus, type DataplaneCommand, parseDataplaneEvent, type SseHubOptions } from '../api/events.js';
 import { ApiServer, isWildcardHost } from '../api/server.js';
-import { AttackerBook, applyDataplaneEvent, ConnectionBook, Gauges, inPrefix, TierHistory } from '../api/stores.js';
+import {
+  AttackerBook,
+  applyDataplaneEvent,
+  ConnectionBook,
+  Gauges,
+  inPrefix,
+  TierHistory,
+} from '../api/stores.js';
 import { ensureToken } from '../api/token.js';
+import {
+  type CidrPrefix,
+  type ConfigIssue,
+  formatListen,
+  type ListenAddress,
+  parseCidr,
+  parseUci,
+  type TunguardConfig,
+} from '../config/index.js';
+import { ConnState } from '../defense/conntable.js';
+import { ip } from '../netcfg/ip.js';
 import { orderForClients, removeApiInfo, tokenFilePath, urlFor, writeApiInfo } from './api-locate.js';
 
 /**
@@ -71,6 +79,8 @@ export interface ControlPlaneOptions {
 const DROP_RE = /^(drop_|malformed_)/;
 const NO_DEFENSE =
   'not reported: tiers, half-open counts and attacker marks come from the SYN defense stage, which has not reported any yet';
+/** Seconds over which the main thread's event-loop delay is reported. */
+const ELD_WINDOW_SECONDS = 5;
 const STATE_NAMES: Record<number, string> = Object.fromEntries(
   Object.entries(ConnState).map(([k, n]) => [n, k.toLowerCase().replace(/_/g, '-')]),
 );
@@ -144,6 +154,9 @@ export class ControlPlane {
   private rates: Record<string, number> = {};
   private prevSample: { at: number; counters: Record<string, number> } | undefined;
   private readonly sampler: NodeJS.Timeout;
+  private readonly eld = monitorEventLoopDelay({ resolution: 2 });
+  private eldWindow: { windowSeconds: number; p50Ms: number; p99Ms: number; maxMs: number } | undefined;
+  private eldTicks = 0;
   private readonly onEvent = (x: unknown) => this.dataplaneEvent(x);
   private stopped = false;
   /** Why the API is not listening, when it is not. */
@@ -170,6 +183,7 @@ export class ControlPlane {
       sse: o.sse,
     });
     o.dp.on('event', this.onEvent);
+    this.eld.enable();
     this.sampler = setInterval(() => this.sample(), 1000);
     this.sampler.unref();
   }
@@ -211,7 +225,10 @@ export class ControlPlane {
   }
 
   private loadToken(): void {
-    const path = tokenFilePath(this.o.stateDir, this.o.store.path === undefined ? undefined : this.o.store.text);
+    const path = tokenFilePath(
+      this.o.stateDir,
+      this.o.store.path === undefined ? undefined : this.o.store.text,
+    );
     const t = ensureToken(path);
     if (t.created) this.o.log(`api: created a new token in ${path} (mode 0600)`);
     if (t.repaired) this.o.log(`api: ${t.repaired}`);
@@ -222,7 +239,9 @@ export class ControlPlane {
   private async applyListen(addresses: ListenAddress[], closeDelayMs = 0): Promise<void> {
     for (const a of addresses) {
       if (isWildcardHost(a.host))
-        this.o.log(`api: WARNING: listening on ${formatListen(a)} (every address, WAN included) as configured`);
+        this.o.log(
+          `api: WARNING: listening on ${formatListen(a)} (every address, WAN included) as configured`,
+        );
     }
     if (addresses.length === 0) {
       await this.server?.close();
@@ -239,7 +258,8 @@ export class ControlPlane {
     try {
       const r = await this.server.update(addresses, closeDelayMs);
       this.apiError = undefined;
-      if (r.opened.length > 0) this.o.log(`api: listening on ${this.server.addresses.map(formatListen).join(', ')}`);
+      if (r.opened.length > 0)
+        this.o.log(`api: listening on ${this.server.addresses.map(formatListen).join(', ')}`);
       if (r.closed.length > 0) this.o.log(`api: stopped listening on ${r.closed.join(', ')}`);
     } catch (err) {
       this.apiError = (err as Error).message;
@@ -267,7 +287,8 @@ export class ControlPlane {
   private dataplaneEvent(x: unknown): void {
     const e = parseDataplaneEvent(x);
     if (!e) {
-      if (this.ignored++ < 5) this.o.log(`dataplane event of unknown shape ignored: ${JSON.stringify(x)?.slice(0, 200)}`);
+      if (this.ignored++ < 5)
+        this.o.log(`dataplane event of unknown shape ignored: ${JSON.stringify(x)?.slice(0, 200)}`);
       return;
     }
     const out = applyDataplaneEvent(e, this, Date.now());
@@ -275,12 +296,23 @@ export class ControlPlane {
   }
 
   private sample(): void {
+    if (++this.eldTicks % ELD_WINDOW_SECONDS === 0) {
+      const ms = (ns: number) => Math.round(ns / 1e4) / 100;
+      this.eldWindow = {
+        windowSeconds: ELD_WINDOW_SECONDS,
+        p50Ms: ms(this.eld.percentile(50)),
+        p99Ms: ms(this.eld.percentile(99)),
+        maxMs: ms(this.eld.max),
+      };
+      this.eld.reset();
+    }
     const at = Date.now();
     const counters = this.o.dp.counters();
     if (this.prevSample) {
       const dt = Math.max(0.001, (at - this.prevSample.at) / 1000);
       const rates: Record<string, number> = {};
-      for (const [k, v] of Object.entries(counters)) rates[k] = Math.max(0, (v - (this.prevSample.counters[k] ?? 0)) / dt);
+      for (const [k, v] of Object.entries(counters))
+        rates[k] = Math.max(0, (v - (this.prevSample.counters[k] ?? 0)) / dt);
       this.rates = rates;
     }
     this.prevSample = { at, counters };
@@ -351,7 +383,11 @@ export class ControlPlane {
     return configDiff(this.o.store.startConfig, this.o.store.config).filter((p) => p.startsWith('main.'));
   }
 
-  private bucket(proto: 'icmp' | 'udp', c: TunguardConfig['ratelimit']['icmp'], counters: Record<string, number>): BucketStats {
+  private bucket(
+    proto: 'icmp' | 'udp',
+    c: TunguardConfig['ratelimit']['icmp'],
+    counters: Record<string, number>,
+  ): BucketStats {
     const dropped: Record<string, number> = {};
     const re = new RegExp(`^(drop|ratelimit)_${proto}`);
     for (const [k, v] of Object.entries(counters)) if (re.test(k)) dropped[k] = v;
@@ -364,7 +400,10 @@ export class ControlPlane {
     const parts = configDiff(prev, next);
     const applied: string[] = [];
     const notApplied: { part: string; reason: string }[] = [];
-    const newTokenFile = tokenFilePath(this.o.stateDir, this.o.store.path === undefined ? undefined : this.o.store.text);
+    const newTokenFile = tokenFilePath(
+      this.o.stateDir,
+      this.o.store.path === undefined ? undefined : this.o.store.text,
+    );
     if (parts.includes('api.token_file') || source === 'reload' || newTokenFile !== this.tokenFile) {
       try {
         const before = this.token;
@@ -376,7 +415,10 @@ export class ControlPlane {
     }
     if (parts.includes('api.listen')) {
       if (this.o.apiOverride) {
-        notApplied.push({ part: 'api.listen', reason: '--api on the command line wins over the configuration' });
+        notApplied.push({
+          part: 'api.listen',
+          reason: '--api on the command line wins over the configuration',
+        });
       } else {
         try {
           // A change made through the API must not cut the connection that asked for it: old listeners close later.
@@ -430,7 +472,9 @@ export class ControlPlane {
     const parts = [
       changed.length === 0 ? 'no setting changed' : `changed: ${changed.join(', ')}`,
       result.applied.length > 0 ? `applied: ${result.applied.join(', ')}` : '',
-      result.notApplied.length > 0 ? `not applied: ${result.notApplied.map((n) => `${n.part} (${n.reason})`).join(', ')}` : '',
+      result.notApplied.length > 0
+        ? `not applied: ${result.notApplied.map((n) => `${n.part} (${n.reason})`).join(', ')}`
+        : '',
       result.pendingRestart.length > 0 ? `needs a restart: ${result.pendingRestart.join(', ')}` : '',
     ].filter((x) => x !== '');
     this.o.log(`reload: ${this.o.store.path}: ${parts.join('; ')}`);
@@ -461,7 +505,11 @@ export class ControlPlane {
           const syn = st.config.defense.syn;
           const v = {
             current: this.currentTier(dp.workerCounters()),
-            thresholds: { windowSeconds: syn.windowSeconds, moderate: syn.moderateThreshold, risky: syn.riskyThreshold },
+            thresholds: {
+              windowSeconds: syn.windowSeconds,
+              moderate: syn.moderateThreshold,
+              risky: syn.riskyThreshold,
+            },
             items: this.tiers.recent(limit),
           };
           return this.defenseReporting ? v : { ...v, note: NO_DEFENSE };
@@ -478,12 +526,20 @@ export class ControlPlane {
           const answer = (await Promise.race([
             dp.request({ type: 'connections', ...q, src: q.src?.cidr, dst: q.dst?.cidr }),
             new Promise((_, reject) =>
-              setTimeout(() => reject(new DepsError('unavailable', 'the dataplane did not answer in 2 s')), 2000).unref(),
+              setTimeout(
+                () => reject(new DepsError('unavailable', 'the dataplane did not answer in 2 s')),
+                2000,
+              ).unref(),
             ),
           ])) as { items?: ConnectionRecord[]; total?: number };
           if (!answer || !Array.isArray(answer.items))
             throw new DepsError('unavailable', 'the dataplane gave no connection list');
-          return { items: answer.items.slice(0, q.limit), total: answer.total ?? answer.items.length, offset: q.offset, limit: q.limit };
+          return {
+            items: answer.items.slice(0, q.limit),
+            total: answer.total ?? answer.items.length,
+            offset: q.offset,
+            limit: q.limit,
+          };
         },
       },
       attackers: {
@@ -493,13 +549,25 @@ export class ControlPlane {
         },
         clear: async (address) => {
           // An IPv6 source may be marked as its /64: clearing its address clears that mark.
-          const unmark = (a: string) => this.attackers.unmark(a) || (a.includes(':') && this.attackers.unmark(`${a}/64`));
+          const unmark = (a: string) =>
+            this.attackers.unmark(a) || (a.includes(':') && this.attackers.unmark(`${a}/64`));
           const cleared = address === undefined ? this.attackers.clear() : unmark(address) ? 1 : 0;
           const command = dp.command?.bind(dp);
-          if (command && cleared > 0) command(address === undefined ? { type: 'attackers.clear' } : { type: 'attackers.clear', address });
-          if (cleared > 0) this.bus.publish({ type: 'attackers-cleared', at: Date.now(), address: address ?? null, cleared });
+          if (command && cleared > 0)
+            command(
+              address === undefined ? { type: 'attackers.clear' } : { type: 'attackers.clear', address },
+            );
+          if (cleared > 0)
+            this.bus.publish({
+              type: 'attackers-cleared',
+              at: Date.now(),
+              address: address ?? null,
+              cleared,
+            });
           const r = { cleared, dataplaneNotified: command !== undefined && cleared > 0 };
-          return command ? r : { ...r, note: 'the dataplane has no command channel yet: only the API view was cleared' };
+          return command
+            ? r
+            : { ...r, note: 'the dataplane has no command channel yet: only the API view was cleared' };
         },
       },
       ratelimit: {
@@ -512,7 +580,10 @@ export class ControlPlane {
           const r = { enforced, icmp, udp };
           return enforced
             ? r
-            : { ...r, note: 'no rate-limit stage runs in the dataplane yet: the limits are configured, not enforced' };
+            : {
+                ...r,
+                note: 'no rate-limit stage runs in the dataplane yet: the limits are configured, not enforced',
+              };
         },
       },
       config: {
@@ -530,6 +601,7 @@ export class ControlPlane {
       },
       events: { subscribe: (l) => this.bus.subscribe(l), ignored: () => this.ignored },
       health: () => ({ ok: !this.stopped }),
+      eventLoopDelay: () => this.eldWindow,
     };
   }
 
@@ -543,6 +615,7 @@ export class ControlPlane {
     if (this.stopped) return;
     this.stopped = true;
     clearInterval(this.sampler);
+    this.eld.disable();
     this.o.dp.off('event', this.onEvent);
     removeApiInfo(this.o.stateDir);
     if (this.server) await this.server.close();

@@ -14,7 +14,7 @@ commands:
   config       'config check [file]': validate a UCI config file
   help         this text
 
-Each takes --help; all but run and config take --json. Exit codes: 0 ok, 1 error, 2 usage,
+Each takes --help; all but run take --json. Exit codes: 0 ok, 1 error, 2 usage,
 3 the daemon is not running.
 `;
 

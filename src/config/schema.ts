@@ -306,7 +306,8 @@ export const SynSectionSchema = v.pipe(
     moderate_threshold: v.optional(integer(1), '100'),
     risky_threshold: v.optional(integer(1), '300'),
     risky_action: v.optional(oneOf(['cookie', 'drop'] as const), 'cookie'),
-    max_unfinished_per_source: v.optional(integer(1, 65535), '5'),
+    // The per-source tracker counts in bytes: 254 is its ceiling.
+    max_unfinished_per_source: v.optional(integer(1, 254), '5'),
     aggressive_hold_seconds: v.optional(integer(1, 86400), '60'),
     syn_cache_size: v.optional(integer(256, 1 << 24), '65536'),
     connection_idle_seconds: v.optional(integer(10, 30 * 86400), '7440'),

@@ -1,11 +1,12 @@
 // The main thread's handle on the dataplane: opens the TUN, starts one worker per queue, reads the
 // shared counters, stops everything. Imports nothing of the API (dependencies point one way).
 import { EventEmitter } from 'node:events';
-import { Worker } from 'node:worker_threads';
+import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
 import { loadAddon } from '../tun/addon.js';
 import { type OpenedTun, openTun } from '../tun/device.js';
 import type { CounterLayout } from './counters.js';
 import { pipelineLayout } from './pipeline.js';
+import type { DataplaneCommand } from './stage.js';
 import { buildStages, DEFAULT_STAGES, type StageEnv } from './stages/index.js';
 import { Control, type WorkerInit } from './worker-protocol.js';
 
@@ -39,6 +40,7 @@ export class Dataplane extends EventEmitter {
   private readonly controlSab = new SharedArrayBuffer(Control.SIZE * 4);
   private readonly workers: Worker[] = [];
   private readonly wakeFds: number[] = [];
+  private readonly commandPorts: MessagePort[] = [];
   private stopping = false;
   readonly startedAt = Date.now();
 
@@ -68,7 +70,10 @@ export class Dataplane extends EventEmitter {
     const ready = this.tun.fds.map((fd, index) => {
       const wakeFd = addon.eventfd();
       this.wakeFds.push(wakeFd);
+      const channel = new MessageChannel();
+      this.commandPorts.push(channel.port1);
       const init: WorkerInit = {
+        commands: channel.port2,
         index,
         tunName: this.tun.name,
         fd,
@@ -84,6 +89,7 @@ export class Dataplane extends EventEmitter {
       };
       const w = new Worker(new URL('./worker.js', import.meta.url), {
         workerData: init,
+        transferList: [channel.port2],
         name: `dataplane-${index}`,
       });
       this.workers.push(w);
@@ -104,6 +110,11 @@ export class Dataplane extends EventEmitter {
       });
     });
     return Promise.all(ready).then(() => undefined);
+  }
+
+  /** Sends a command to every worker; applied at its next tick (≤ 100 ms). */
+  command(cmd: DataplaneCommand): void {
+    for (const p of this.commandPorts) p.postMessage(cmd);
   }
 
   counters(): Record<string, number> {
@@ -133,6 +144,7 @@ export class Dataplane extends EventEmitter {
           }),
       ),
     );
+    for (const p of this.commandPorts) p.close();
     for (const fd of [...this.tun.fds, ...this.wakeFds]) addon.close(fd);
   }
 }

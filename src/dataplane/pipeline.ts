@@ -3,7 +3,7 @@ import { classify, MALFORMED_NAMES, PacketInfo } from '../packet/index.js';
 import type { Batch } from '../tun/packet-io.js';
 import { CounterLayout } from './counters.js';
 import { Emitter } from './emit.js';
-import { PASS, type Stage, StageContext } from './stage.js';
+import { type DataplaneCommand, PASS, type Stage, StageContext } from './stage.js';
 
 const IPPROTO_TCP = 6;
 const IPPROTO_UDP = 17;
@@ -115,6 +115,10 @@ export class Pipeline {
   tick(now: number): void {
     this.ctx.now = now;
     for (const s of this.stages) s.tick?.();
+  }
+
+  command(cmd: DataplaneCommand): void {
+    for (const s of this.stages) s.command?.(cmd);
   }
 
   flush(now: number): void {

@@ -30,4 +30,12 @@ export interface Stage {
   tick?(): void;
   /** Last chance to report state before the worker stops. */
   flush?(): void;
+  /** A control-plane command (reloaded settings, cleared attackers): off the hot path. */
+  command?(cmd: DataplaneCommand): void;
 }
+
+/** Commands the main thread sends the workers (same shapes as the API's control bus). */
+export type DataplaneCommand =
+  | { type: 'attackers.clear'; address?: string }
+  | { type: 'allowlist.set'; prefixes: string[] }
+  | { type: 'settings'; syn?: unknown; ratelimit?: unknown };

@@ -1,4 +1,5 @@
 // What the main thread hands a dataplane worker, and the shared control words.
+import type { MessagePort } from 'node:worker_threads';
 import type { StageEnv } from './stages/index.js';
 
 /** Int32 slots of the control SharedArrayBuffer. */
@@ -17,4 +18,6 @@ export interface WorkerInit {
   spinUs: number;
   stages: readonly string[];
   stageEnv: StageEnv;
+  /** Commands from the main thread, drained on every tick (receiveMessageOnPort: no event loop). */
+  commands: MessagePort;
 }

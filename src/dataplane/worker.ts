@@ -1,7 +1,7 @@
 // Dataplane worker: owns one TUN queue and runs read → pipeline → write in a synchronous loop.
 // Blocking in readBatch (poll) is fine here: this thread does nothing else, and the main thread's
 // event loop (API, control) never waits on it. Stop = a flag in shared memory plus an eventfd kick.
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { TunQueue } from '../tun/device.js';
 import { Batch } from '../tun/packet-io.js';
 import { Pipeline, pipelineLayout } from './pipeline.js';
@@ -49,6 +49,8 @@ while (Atomics.load(control, Control.STOP) === 0) {
     send(batch, pipeline.process(batch, now));
   }
   if (now >= nextTick) {
+    for (let m = receiveMessageOnPort(init.commands); m; m = receiveMessageOnPort(init.commands))
+      pipeline.command(m.message);
     pipeline.tick(now);
     nextTick = now + TICK_MS;
   }

@@ -258,10 +258,14 @@ export class ConnTable {
 
   /** Claims a slot from a stored key ("ver|clientHex|cPort|serverHex|sPort"); −1 when full/bad. */
   insertKey(key: string): number {
-    const [v, c, cp, sv, sp] = key.split('|');
+    const parts = key.split('|');
+    if (parts.length !== 5) return -1;
+    const [v, c, cp, sv, sp] = parts;
     const ver = Number(v);
     const n = ver === 4 ? 4 : 16;
     if ((ver !== 4 && ver !== 6) || c.length !== 2 * n || sv.length !== 2 * n) return -1;
+    if (!/^[0-9a-f]+$/i.test(c) || !/^[0-9a-f]+$/i.test(sv)) return -1;
+    if (!/^\d{1,5}$/.test(cp) || !/^\d{1,5}$/.test(sp) || Number(cp) > 65535 || Number(sp) > 65535) return -1;
     const b = new Uint8Array(32);
     for (let i = 0; i < n; i++) {
       b[i] = Number.parseInt(c.slice(2 * i, 2 * i + 2), 16);

@@ -101,7 +101,14 @@ describe('routes', () => {
 
   it('reports tiers, half-open and attackers from dataplane events (and the defense modules own shapes)', async () => {
     d.dp.emit('event', { type: 'tier', tier: 'normal', synsInWindow: 0, at: 5 });
-    d.dp.emit('event', { type: 'tier', at: Date.now(), from: 'normal', to: 'moderate', synCount: 150, halfOpen: 42 });
+    d.dp.emit('event', {
+      type: 'tier',
+      at: Date.now(),
+      from: 'normal',
+      to: 'moderate',
+      synCount: 150,
+      halfOpen: 42,
+    });
     d.dp.emit('event', { type: 'gauges', halfOpen: 7 });
     d.dp.emit('event', { type: 'nonsense', x: 1 });
     d.dp.emit('event', 'not an object');
@@ -121,11 +128,28 @@ describe('routes', () => {
 
     // The SYN gate's own shape (src/dataplane/stages/syn-gate.ts): no action, wall-clock at/until.
     const now = Date.now();
-    d.dp.emit('event', { type: 'attacker', address: '198.51.100.66', at: now, until: now + 60_000, unfinished: 9 });
-    d.dp.emit('event', { type: 'attacker', action: 'mark', address: '2001:db8:1:2::/64', holdSeconds: 60, unfinished: 6 });
+    d.dp.emit('event', {
+      type: 'attacker',
+      address: '198.51.100.66',
+      at: now,
+      until: now + 60_000,
+      unfinished: 9,
+    });
+    d.dp.emit('event', {
+      type: 'attacker',
+      action: 'mark',
+      address: '2001:db8:1:2::/64',
+      holdSeconds: 60,
+      unfinished: 6,
+    });
     const a = await get('/api/v1/attackers');
     expect(a.json.total).toBe(2);
-    expect(a.json.items[0]).toMatchObject({ address: '198.51.100.66', family: 4, unfinished: 9, reason: 'unfinished-handshakes' });
+    expect(a.json.items[0]).toMatchObject({
+      address: '198.51.100.66',
+      family: 4,
+      unfinished: 9,
+      reason: 'unfinished-handshakes',
+    });
     expect(a.json.items[0].expiresAt - a.json.items[0].markedAt).toBe(60_000);
     const m = await get('/metrics');
     expect(m.text).toMatch(/^tunguard_attackers 2$/m);
@@ -198,7 +222,13 @@ describe('routes', () => {
     const all = await get('/api/v1/connections?limit=1000');
     expect(all.json.total).toBe(30);
     expect(all.json.note).toBeUndefined();
-    expect(all.json.items[0]).toMatchObject({ family: 6, src: '2001:db8:1::2', dst: '2001:db8:2::2', dport: 22, state: 'established' });
+    expect(all.json.items[0]).toMatchObject({
+      family: 6,
+      src: '2001:db8:1::2',
+      dst: '2001:db8:2::2',
+      dport: 22,
+      state: 'established',
+    });
     const page = await get('/api/v1/connections?offset=10&limit=5');
     expect(page.json.items).toHaveLength(5);
     expect(page.json).toMatchObject({ offset: 10, limit: 5, total: 30 });
@@ -232,7 +262,9 @@ describe('routes', () => {
     expect(r.text).toMatch(/^tunguard_api_responses_total\{code="200"\} \d+$/m);
     // Every line is a comment or `name{labels} value`.
     for (const line of r.text.trimEnd().split('\n'))
-      expect(line).toMatch(/^(# (HELP|TYPE) [a-z0-9_]+ .+|[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^}]*\})? [-+0-9.eEInfNa]+)$/);
+      expect(line).toMatch(
+        /^(# (HELP|TYPE) [a-z0-9_]+ .+|[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^}]*\})? [-+0-9.eEInfNa]+)$/,
+      );
   });
 
   it('GET /api/v1/openapi.json describes exactly the routes the app has', async () => {
@@ -240,7 +272,8 @@ describe('routes', () => {
     expect(r.json.openapi).toBe('3.1.0');
     const documented = new Set<string>();
     for (const [path, ops] of Object.entries(r.json.paths as Record<string, object>))
-      for (const m of Object.keys(ops)) documented.add(`${m.toUpperCase()} ${path.replace(/\{(\w+)\}/g, ':$1')}`);
+      for (const m of Object.keys(ops))
+        documented.add(`${m.toUpperCase()} ${path.replace(/\{(\w+)\}/g, ':$1')}`);
     const served = new Set(
       d.cp.api.app.routes
         .filter((x) => x.method !== 'ALL' && !['/', '/dashboard.js'].includes(x.path))
@@ -249,7 +282,10 @@ describe('routes', () => {
     expect([...documented].sort()).toEqual([...served].sort());
     for (const [method, path] of ROUTES) {
       const p = path.replace(/\/(198\.51\.100\.9|192\.0\.2\.77|203\.0\.113\.0\/24)$/, '');
-      expect([...served].some((s) => s.startsWith(`${method} ${p}`)), `${method} ${path}`).toBe(true);
+      expect(
+        [...served].some((s) => s.startsWith(`${method} ${p}`)),
+        `${method} ${path}`,
+      ).toBe(true);
     }
   });
 
@@ -264,7 +300,10 @@ describe('routes', () => {
   });
 
   it('keeps CORS off by default', async () => {
-    const r = await http(d.url, 'GET', '/api/v1/status', { token: d.token, headers: { origin: 'http://192.0.2.1' } });
+    const r = await http(d.url, 'GET', '/api/v1/status', {
+      token: d.token,
+      headers: { origin: 'http://192.0.2.1' },
+    });
     expect(r.headers.get('access-control-allow-origin')).toBeNull();
     const pre = await http(d.url, 'OPTIONS', '/api/v1/status', { headers: { origin: 'http://192.0.2.1' } });
     expect(pre.headers.get('access-control-allow-origin')).toBeNull();
@@ -281,7 +320,10 @@ describe('config', () => {
   });
 
   it('POST /config/check validates without applying', async () => {
-    const good = await http(d.url, 'POST', '/api/v1/config/check', { token: d.token, body: { uci: BASE_UCI } });
+    const good = await http(d.url, 'POST', '/api/v1/config/check', {
+      token: d.token,
+      body: { uci: BASE_UCI },
+    });
     expect(good.json).toEqual({ valid: true, issues: [], warnings: [] });
     const bad = await http(d.url, 'POST', '/api/v1/config/check', {
       token: d.token,
@@ -295,15 +337,28 @@ describe('config', () => {
 
   it('PUT /config persists atomically, applies, reports what needs a restart; bad config is a 422 with lines', async () => {
     const before = await get('/api/v1/config');
-    const uci = BASE_UCI.replace("'100'", "'120'").replace("list lan_device 'lan0'", "list lan_device 'lan0'\n\toption queues '2'");
-    const r = await http(d.url, 'PUT', '/api/v1/config', { token: d.token, body: { uci }, headers: { 'if-match': before.json.etag } });
+    const uci = BASE_UCI.replace("'100'", "'120'").replace(
+      "list lan_device 'lan0'",
+      "list lan_device 'lan0'\n\toption queues '2'",
+    );
+    const r = await http(d.url, 'PUT', '/api/v1/config', {
+      token: d.token,
+      body: { uci },
+      headers: { 'if-match': before.json.etag },
+    });
     expect(r.status).toBe(200);
     expect(r.json.pendingRestart).toEqual(['main.queues']);
-    expect(r.json.notApplied).toEqual([{ part: 'defense.syn', reason: expect.stringMatching(/command channel/) }]);
+    expect(r.json.notApplied).toEqual([
+      { part: 'defense.syn', reason: expect.stringMatching(/command channel/) },
+    ]);
     expect(readFileSync(d.configPath!, 'utf8')).toBe(uci);
     expect((await get('/api/v1/tiers')).json.thresholds.moderate).toBe(120);
 
-    const stale = await http(d.url, 'PUT', '/api/v1/config', { token: d.token, body: { uci }, headers: { 'if-match': before.json.etag } });
+    const stale = await http(d.url, 'PUT', '/api/v1/config', {
+      token: d.token,
+      body: { uci },
+      headers: { 'if-match': before.json.etag },
+    });
     expect(stale.status).toBe(412);
     expect(stale.json.error).toBe('precondition_failed');
 
@@ -329,7 +384,10 @@ describe('config', () => {
     const pre = await http(d.url, 'OPTIONS', '/api/v1/status', { headers: { origin: 'http://192.0.2.1' } });
     expect(pre.status).toBe(204);
     expect(pre.headers.get('access-control-allow-headers')).toMatch(/Authorization/);
-    const g = await http(d.url, 'GET', '/api/v1/status', { token: d.token, headers: { origin: 'http://192.0.2.1' } });
+    const g = await http(d.url, 'GET', '/api/v1/status', {
+      token: d.token,
+      headers: { origin: 'http://192.0.2.1' },
+    });
     expect(g.headers.get('access-control-allow-origin')).toBe('*');
     await http(d.url, 'PUT', '/api/v1/config', { token: d.token, body: { uci: BASE_UCI } });
   });
@@ -342,11 +400,19 @@ describe('allowlist', () => {
       body: { prefix: '2001:db8:0:0::/64', comment: "admin's laptop" },
     });
     expect(r.status).toBe(201);
-    expect(r.json.entry).toEqual({ cidr: '2001:db8::/64', family: 6, section: 'allow_2001_db8___64', comment: "admin's laptop" });
+    expect(r.json.entry).toEqual({
+      cidr: '2001:db8::/64',
+      family: 6,
+      section: 'allow_2001_db8___64',
+      comment: "admin's laptop",
+    });
     const text = readFileSync(d.configPath!, 'utf8');
     expect(text).toContain('# an admin host');
     expect(text).toContain("config allow 'allow_2001_db8___64'");
-    const dup = await http(d.url, 'POST', '/api/v1/allowlist', { token: d.token, body: { prefix: '2001:db8::/64' } });
+    const dup = await http(d.url, 'POST', '/api/v1/allowlist', {
+      token: d.token,
+      body: { prefix: '2001:db8::/64' },
+    });
     expect(dup.status).toBe(200);
     expect(dup.json.changed).toBe(false);
     const list = await get('/api/v1/allowlist');
@@ -436,10 +502,22 @@ describe('listeners', () => {
       const info = JSON.parse(readFileSync(join(x.dir, 'api.json'), 'utf8'));
       expect(info.urls).toEqual([`http://127.0.0.1:${port}`, `http://127.0.0.1:${port + 1}`]);
       expect(info.tokenFile).toBe(join(x.dir, 'api.token'));
-      // A WAN address is refused on reload too, and the old listeners stay.
+      // A wildcard in the file is explicit: allowed, with a warning in the log.
       writeFileSync(x.configPath!, `${uci([port])}\tlist listen '0.0.0.0:${port + 2}'\n`);
-      expect((await x.cp.reload()).ok).toBe(true); // a wildcard in the file is explicit: allowed, with a warning
-      expect((x as unknown as { logs: string[] }).logs.some((l) => /WARNING: listening on 0\.0\.0\.0/.test(l))).toBe(true);
+      expect((await x.cp.reload()).ok).toBe(true);
+      expect(
+        (x as unknown as { logs: string[] }).logs.some((l) => /WARNING: listening on 0\.0\.0\.0/.test(l)),
+      ).toBe(true);
+      // Through the API: the answer to the PUT that moves the listener still arrives on the old one.
+      const put = await http(x.url, 'PUT', '/api/v1/config', {
+        token: x.token,
+        body: { uci: uci([port + 3]) },
+      });
+      expect(put.status).toBe(200);
+      expect(put.json.applied).toContain('api.listen');
+      expect((await http(`http://127.0.0.1:${port + 3}`, 'GET', '/healthz')).status).toBe(200);
+      await new Promise((r) => setTimeout(r, 700));
+      await expect(fetch(`${x.url}/healthz`)).rejects.toThrow();
     } finally {
       await x.close();
     }

@@ -68,14 +68,32 @@ function corpus(): Case[] {
   const add = (c: Case) => cases.push(c);
 
   // Query strings: wrong types, ranges, repeats, unknown parameters, unicode.
-  const badInts = ['', 'abc', '-1', '0', '1001', '1e3', '0x10', '١٢', '10.5', '%2010', 'NaN', 'Infinity', '99999999999999999999', '%00', '1%0A'];
+  const badInts = [
+    '',
+    'abc',
+    '-1',
+    '0',
+    '1001',
+    '1e3',
+    '0x10',
+    '١٢',
+    '10.5',
+    '%2010',
+    'NaN',
+    'Infinity',
+    '99999999999999999999',
+    '%00',
+    '1%0A',
+  ];
   for (const route of ['/api/v1/tiers', '/api/v1/attackers']) {
     for (const x of badInts) add({ name: `${route} limit=${x}`, method: 'GET', path: `${route}?limit=${x}` });
     add({ name: `${route} repeated limit`, method: 'GET', path: `${route}?limit=1&limit=2` });
     add({ name: `${route} unknown param`, method: 'GET', path: `${route}?lmit=5` });
   }
-  for (const x of ['-1', 'x', '10000001', '1.5']) add({ name: `offset=${x}`, method: 'GET', path: `/api/v1/connections?offset=${x}` });
-  for (const x of ['0', '65536', 'http', '-80', '80,443']) add({ name: `port=${x}`, method: 'GET', path: `/api/v1/connections?port=${x}` });
+  for (const x of ['-1', 'x', '10000001', '1.5'])
+    add({ name: `offset=${x}`, method: 'GET', path: `/api/v1/connections?offset=${x}` });
+  for (const x of ['0', '65536', 'http', '-80', '80,443'])
+    add({ name: `port=${x}`, method: 'GET', path: `/api/v1/connections?port=${x}` });
   for (const x of ['ESTABLISHED', 'a'.repeat(40), "'%3B%20drop", '%F0%9F%92%A5', '1abc', ''])
     add({ name: `state=${x}`, method: 'GET', path: `/api/v1/connections?state=${x}` });
   for (const x of ['5', 'ipv4', '4.0', ''])
@@ -206,7 +224,14 @@ function corpus(): Case[] {
     '{"prefix":"0.0.0.0/-0"}',
     '\u00ef\u00bb\u00bf{"prefix":"1.2.3.4"}',
   ];
-  for (const b of allowBodies) add({ name: `allow body ${b.slice(0, 30)}`, method: 'POST', path: '/api/v1/allowlist', body: b, headers: JSON_H });
+  for (const b of allowBodies)
+    add({
+      name: `allow body ${b.slice(0, 30)}`,
+      method: 'POST',
+      path: '/api/v1/allowlist',
+      body: b,
+      headers: JSON_H,
+    });
   add({
     name: 'allow body invalid utf-8',
     method: 'POST',
@@ -214,7 +239,13 @@ function corpus(): Case[] {
     body: Buffer.from([0x7b, 0x22, 0x70, 0xff, 0xfe, 0x22, 0x7d]),
     headers: JSON_H,
   });
-  add({ name: 'allow body 1 MiB', method: 'POST', path: '/api/v1/allowlist', body: `{"prefix":"${'1'.repeat(1 << 20)}"}`, headers: JSON_H });
+  add({
+    name: 'allow body 1 MiB',
+    method: 'POST',
+    path: '/api/v1/allowlist',
+    body: `{"prefix":"${'1'.repeat(1 << 20)}"}`,
+    headers: JSON_H,
+  });
   add({
     name: 'allow body chunked 100 KiB',
     method: 'POST',
@@ -222,8 +253,21 @@ function corpus(): Case[] {
     body: `{"comment":"${'x'.repeat(100 << 10)}"}`,
     headers: { ...JSON_H, 'transfer-encoding': 'chunked' },
   });
-  for (const type of ['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/jsonx', 'json', 'application/xml'])
-    add({ name: `allow content-type ${type}`, method: 'POST', path: '/api/v1/allowlist', body: '{"prefix":"1.2.3.4"}', headers: { 'content-type': type } });
+  for (const type of [
+    'text/plain',
+    'application/x-www-form-urlencoded',
+    'multipart/form-data; boundary=x',
+    'application/jsonx',
+    'json',
+    'application/xml',
+  ])
+    add({
+      name: `allow content-type ${type}`,
+      method: 'POST',
+      path: '/api/v1/allowlist',
+      body: '{"prefix":"1.2.3.4"}',
+      headers: { 'content-type': type },
+    });
   add({ name: 'allow no content-type', method: 'POST', path: '/api/v1/allowlist', body: 'prefix=1.2.3.4' });
 
   const uciBodies: [string, string][] = [
@@ -238,9 +282,15 @@ function corpus(): Case[] {
     ['uci unicode device', JSON.stringify({ uci: "config tunguard 'main'\n\toption wan_device 'wän0'\n" })],
     ['uci bidi', JSON.stringify({ uci: "config tunguard 'main'\n\toption wan_device '\u202ewan0'\n" })],
     ['uci bad threshold', JSON.stringify({ uci: "config defense 'syn'\n\toption risky_threshold '-1'\n" })],
-    ['uci thresholds crossed', JSON.stringify({ uci: "config defense 'syn'\n\toption moderate_threshold '500'\n" })],
+    [
+      'uci thresholds crossed',
+      JSON.stringify({ uci: "config defense 'syn'\n\toption moderate_threshold '500'\n" }),
+    ],
     ['uci bad listen', JSON.stringify({ uci: "config api 'api'\n\tlist listen 'localhost:80'\n" })],
-    ['uci relative token file', JSON.stringify({ uci: "config api 'api'\n\toption token_file 'api.token'\n" })],
+    [
+      'uci relative token file',
+      JSON.stringify({ uci: "config api 'api'\n\toption token_file 'api.token'\n" }),
+    ],
     ['uci bad allow', JSON.stringify({ uci: "config allow\n\tlist prefix '10.0.0.1/8'\n" })],
     ['uci empty allow', JSON.stringify({ uci: "config allow 'x'\n\toption comment 'none'\n" })],
     ['uci 300 KiB', JSON.stringify({ uci: `# ${'x'.repeat(300 << 10)}\n` })],
@@ -260,9 +310,28 @@ function corpus(): Case[] {
     });
 
   // Auth header oddities.
-  for (const h of [`Bearer ${'x'.repeat(4000)}`, 'Bearer  ', 'Bearer a b', 'Token abc', 'Bearer @TOKEN@ extra', 'Bearer \u00e9\u00e9'])
-    add({ name: `auth ${h.slice(0, 15)}`, method: 'GET', path: '/api/v1/status', headers: { authorization: Buffer.from(h, 'utf8').toString('latin1') } });
-  add({ name: 'no auth on config', method: 'PUT', path: '/api/v1/config', body: '{"uci":""}', headers: JSON_H, noAuth: true });
+  for (const h of [
+    `Bearer ${'x'.repeat(4000)}`,
+    'Bearer  ',
+    'Bearer a b',
+    'Token abc',
+    'Bearer @TOKEN@ extra',
+    'Bearer \u00e9\u00e9',
+  ])
+    add({
+      name: `auth ${h.slice(0, 15)}`,
+      method: 'GET',
+      path: '/api/v1/status',
+      headers: { authorization: Buffer.from(h, 'utf8').toString('latin1') },
+    });
+  add({
+    name: 'no auth on config',
+    method: 'PUT',
+    path: '/api/v1/config',
+    body: '{"uci":""}',
+    headers: JSON_H,
+    noAuth: true,
+  });
   return cases;
 }
 
@@ -290,20 +359,27 @@ describe('bad-input corpus', () => {
         body = JSON.parse(r.body);
       } catch {}
       // /config/check answers a check: 200 with valid=false and the issues is its way of saying no.
-      const checked = r.status === 200 && c.path === '/api/v1/config/check' && body?.valid === false && (body.issues?.length ?? 0) > 0;
+      const checked =
+        r.status === 200 &&
+        c.path === '/api/v1/config/check' &&
+        body?.valid === false &&
+        (body.issues?.length ?? 0) > 0;
       const ok =
         checked ||
-        r.status >= 400 &&
-        r.status < 500 &&
-        /application\/json/.test(r.type) &&
-        typeof body?.error === 'string' &&
-        typeof body?.detail === 'string' &&
-        (body.detail as string).length > 3 &&
-        !/at .*\.(js|ts):\d+/.test(r.body);
+        (r.status >= 400 &&
+          r.status < 500 &&
+          /application\/json/.test(r.type) &&
+          typeof body?.error === 'string' &&
+          typeof body?.detail === 'string' &&
+          (body.detail as string).length > 3 &&
+          !/at .*\.(js|ts):\d+/.test(r.body));
       if (!ok) failures.push(`${c.name}: ${r.status} ${r.body.slice(0, 200)}`);
     }
     console.log(
-      `corpus: ${cases.length} cases, statuses ${[...statuses].sort((a, b) => a[0] - b[0]).map(([s, n]) => `${s}×${n}`).join(' ')}`,
+      `corpus: ${cases.length} cases, statuses ${[...statuses]
+        .sort((a, b) => a[0] - b[0])
+        .map(([s, n]) => `${s}×${n}`)
+        .join(' ')}`,
     );
     expect(failures).toEqual([]);
     expect([...statuses.keys()].every((s) => s < 500)).toBe(true);

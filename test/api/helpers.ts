@@ -7,8 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigStore } from '../../src/api/config-store.js';
 import type { DataplaneCommand, SseHubOptions } from '../../src/api/events.js';
-import { type ListenAddress, parseListen } from '../../src/config/index.js';
 import { ControlPlane, type DataplaneLink } from '../../src/cli/control.js';
+import { type ListenAddress, parseListen } from '../../src/config/index.js';
 
 export const COUNTER_NAMES = [
   'rx_packets',
@@ -144,7 +144,12 @@ export async function http(
   base: string,
   method: string,
   path: string,
-  o: { token?: string; body?: unknown; raw?: string | Uint8Array<ArrayBuffer>; headers?: Record<string, string> } = {},
+  o: {
+    token?: string;
+    body?: unknown;
+    raw?: string | Uint8Array<ArrayBuffer>;
+    headers?: Record<string, string>;
+  } = {},
 ): Promise<Res> {
   const headers: Record<string, string> = { ...(o.headers ?? {}) };
   if (o.token !== undefined) headers.authorization = `Bearer ${o.token}`;
@@ -227,7 +232,10 @@ export class SseReader {
     for (;;) {
       const e = this.events.slice(from).find((x) => x.event === type);
       if (e) return e;
-      if (Date.now() - t0 > timeoutMs) throw new Error(`no '${type}' event in ${timeoutMs} ms (got ${this.events.map((x) => x.event).join(',')})`);
+      if (Date.now() - t0 > timeoutMs)
+        throw new Error(
+          `no '${type}' event in ${timeoutMs} ms (got ${this.events.map((x) => x.event).join(',')})`,
+        );
       await new Promise<void>((resolve) => {
         this.waiters.push(resolve);
         setTimeout(resolve, 50);

@@ -2,7 +2,7 @@
 // test starts): a relay in the namespace listens on a Unix socket (the file system is shared across
 // network namespaces) and connects to the target; a relay here listens on 127.0.0.1:<ephemeral> and
 // connects to that socket. Nothing is added to the host's network configuration.
-import { createServer, connect, type Server, type Socket } from 'node:net';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import type { Lab } from '../lab/lab.js';
 

@@ -50,7 +50,13 @@ describe('GET /api/v1/events', () => {
       await all.next('hello');
       await tiers.next('hello');
       d.dp.emit('event', { type: 'tier', tier: 'risky', synsInWindow: 900 });
-      d.dp.emit('event', { type: 'attacker', action: 'mark', address: '198.51.100.50', holdSeconds: 30, unfinished: 8 });
+      d.dp.emit('event', {
+        type: 'attacker',
+        action: 'mark',
+        address: '198.51.100.50',
+        holdSeconds: 30,
+        unfinished: 8,
+      });
       const t = await all.next('tier');
       expect(t.data).toMatchObject({ type: 'tier', to: 'risky', synsInWindow: 900 });
       const a = await all.next('attacker');
@@ -69,7 +75,9 @@ describe('GET /api/v1/events', () => {
     const open = await Promise.all([1, 2, 3, 4].map(() => SseReader.open(`${d.url}/api/v1/events`, d.token)));
     try {
       expect(open.map((s) => s.status)).toEqual([200, 200, 200, 200]);
-      const fifth = await fetch(`${d.url}/api/v1/events`, { headers: { authorization: `Bearer ${d.token}` } });
+      const fifth = await fetch(`${d.url}/api/v1/events`, {
+        headers: { authorization: `Bearer ${d.token}` },
+      });
       expect(fifth.status).toBe(503);
       expect(await fifth.json()).toMatchObject({ error: 'too_many_clients' });
     } finally {
@@ -84,7 +92,9 @@ describe('GET /api/v1/events', () => {
     const u = new URL(d.url);
     const slow = connect(Number(u.port), u.hostname);
     await new Promise<void>((r) => slow.once('connect', () => r()));
-    slow.write(`GET /api/v1/events?types=config HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${d.token}\r\n\r\n`);
+    slow.write(
+      `GET /api/v1/events?types=config HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${d.token}\r\n\r\n`,
+    );
     slow.pause();
     const fast = await SseReader.open(`${d.url}/api/v1/events?types=config`, d.token);
     await fast.next('hello');
@@ -94,7 +104,13 @@ describe('GET /api/v1/events', () => {
     let maxPublishMs = 0;
     for (let i = 0; i < N; i++) {
       const t0 = performance.now();
-      d.cp.bus.publish({ type: 'config', at: Date.now(), applied: [pad], pendingRestart: [String(i)], source: 'api' });
+      d.cp.bus.publish({
+        type: 'config',
+        at: Date.now(),
+        applied: [pad],
+        pendingRestart: [String(i)],
+        source: 'api',
+      });
       maxPublishMs = Math.max(maxPublishMs, performance.now() - t0);
       if (i % 20 === 19) await new Promise((r) => setImmediate(r));
     }

@@ -28,8 +28,12 @@ async function api(path: string, init: RequestInit = {}) {
 }
 
 /** Chart data the page keeps (window.tunguardDashboard.samples). */
-function samples(): Promise<{ at: number; icmp: number; syn: number; halfOpen: number | null; drops: Record<string, number> }[]> {
-  return page.evaluate(() => (window as unknown as { tunguardDashboard: { samples: never[] } }).tunguardDashboard.samples);
+function samples(): Promise<
+  { at: number; icmp: number; syn: number; halfOpen: number | null; drops: Record<string, number> }[]
+> {
+  return page.evaluate(
+    () => (window as unknown as { tunguardDashboard: { samples: never[] } }).tunguardDashboard.samples,
+  );
 }
 
 beforeAll(async () => {
@@ -100,11 +104,25 @@ describe('dashboard in Chromium', () => {
     // Bounded floods, lab addresses only: ~8000 echo requests in ~8 s from the WAN host; SYN bursts from
     // 50 WAN-side sources (5 each: below the aggressive mark) and one source that gets marked; and a
     // slow download, so that a proxied connection is listed.
-    const icmp = lab.execAsync(lab.ns.wan, 'hping3', ['-q', '--icmp', '-i', 'u1000', '-c', '8000', ADDR.lan4], 30_000);
+    const icmp = lab.execAsync(
+      lab.ns.wan,
+      'hping3',
+      ['-q', '--icmp', '-i', 'u1000', '-c', '8000', ADDR.lan4],
+      30_000,
+    );
     const download = lab.execAsync(
       lab.ns.wan,
       'curl',
-      ['-sS', '-o', '/dev/null', '--limit-rate', '400k', '--max-time', '20', `http://${ADDR.lan4}:8080/f.bin`],
+      [
+        '-sS',
+        '-o',
+        '/dev/null',
+        '--limit-rate',
+        '400k',
+        '--max-time',
+        '20',
+        `http://${ADDR.lan4}:8080/f.bin`,
+      ],
       30_000,
     );
     const burst = (from: number) =>
@@ -118,18 +136,37 @@ describe('dashboard in Chromium', () => {
         20_000,
       );
     const hping66 = (n: number) =>
-      lab.exec(lab.ns.wan, 'hping3', ['-q', '-S', '-a', '198.51.100.66', '-p', '8080', '-c', String(n), '-i', 'u20000', ADDR.lan4]);
+      lab.exec(lab.ns.wan, 'hping3', [
+        '-q',
+        '-S',
+        '-a',
+        '198.51.100.66',
+        '-p',
+        '8080',
+        '-c',
+        String(n),
+        '-i',
+        'u20000',
+        ADDR.lan4,
+      ]);
     await burst(10);
     hping66(6);
     // The gauge leaves 'normal': 250 new SYNs in the 3 s window is more than the moderate threshold.
-    await page.locator('#tier-name[data-tier="moderate"], #tier-name[data-tier="risky"]').waitFor({ timeout: 5000 });
+    await page
+      .locator('#tier-name[data-tier="moderate"], #tier-name[data-tier="risky"]')
+      .waitFor({ timeout: 5000 });
     await sleep(2000); // handshakes count as unfinished after a grace second
     hping66(3);
     await burst(100); // keeps the tier up for the screenshot
     await page.locator('#attackers tr[data-address="198.51.100.66"]').waitFor({ timeout: 5000 });
     await page.click('#conn-filter button'); // refresh the connections table now
-    await page.locator('#connections td', { hasText: `${ADDR.lan4}:8080` }).first().waitFor({ timeout: 5000 });
-    await page.locator('#tier-name[data-tier="moderate"], #tier-name[data-tier="risky"]').waitFor({ timeout: 3000 });
+    await page
+      .locator('#connections td', { hasText: `${ADDR.lan4}:8080` })
+      .first()
+      .waitFor({ timeout: 5000 });
+    await page
+      .locator('#tier-name[data-tier="moderate"], #tier-name[data-tier="risky"]')
+      .waitFor({ timeout: 3000 });
     await sleep(1100); // one more counters event with the floods in it
     mkdirSync(join(REPO_ROOT, 'test-artifacts'), { recursive: true });
     await page.screenshot({ path: SCREENSHOT, fullPage: true });
@@ -141,7 +178,9 @@ describe('dashboard in Chromium', () => {
     const synPeak = Math.max(...after.map((s) => s.syn));
     const halfOpenPeak = Math.max(...after.map((s) => s.halfOpen ?? 0));
     const icmpDrops = Math.max(
-      ...after.map((s) => Object.entries(s.drops).reduce((n, [k, v]) => n + (k.startsWith('drop_icmp') ? v : 0), 0)),
+      ...after.map((s) =>
+        Object.entries(s.drops).reduce((n, [k, v]) => n + (k.startsWith('drop_icmp') ? v : 0), 0),
+      ),
     );
     console.log(
       `dashboard: ${after.length} samples; peaks ICMP ${icmpPeak.toFixed(0)}/s (before ${icmpBefore.toFixed(0)}), new SYN ${synPeak.toFixed(0)}/s, half-open ${halfOpenPeak}, ICMP drops ${icmpDrops.toFixed(0)}/s`,
@@ -150,8 +189,12 @@ describe('dashboard in Chromium', () => {
     expect(icmpDrops).toBeGreaterThan(100); // the rate limit (100/s) drops the rest, by reason
     expect(synPeak).toBeGreaterThan(50);
     expect(halfOpenPeak).toBeGreaterThan(100);
-    expect(await page.getAttribute('#chart-rates polyline[data-series="ICMP/s"]', 'points')).not.toBe(pointsBefore);
-    expect(await page.locator('#chart-drops polyline[data-series^="drop_icmp"]').count()).toBeGreaterThanOrEqual(1);
+    expect(await page.getAttribute('#chart-rates polyline[data-series="ICMP/s"]', 'points')).not.toBe(
+      pointsBefore,
+    );
+    expect(
+      await page.locator('#chart-drops polyline[data-series^="drop_icmp"]').count(),
+    ).toBeGreaterThanOrEqual(1);
     expect(await page.textContent('#legend-hs')).toMatch(/half-open/);
   });
 
@@ -161,10 +204,16 @@ describe('dashboard in Chromium', () => {
     await page.click('#allow-form button[type=submit]');
     await page.locator('#allowlist tr[data-cidr="203.0.113.0/24"]').waitFor({ timeout: 5000 });
     const listed = await api('/api/v1/allowlist');
-    expect(listed.items).toContainEqual(expect.objectContaining({ cidr: '203.0.113.0/24', comment: 'lab peers' }));
-    expect(readFileSync(join(lab.stateDir, 'tunguard.conf'), 'utf8')).toContain("list prefix '203.0.113.0/24'");
+    expect(listed.items).toContainEqual(
+      expect.objectContaining({ cidr: '203.0.113.0/24', comment: 'lab peers' }),
+    );
+    expect(readFileSync(join(lab.stateDir, 'tunguard.conf'), 'utf8')).toContain(
+      "list prefix '203.0.113.0/24'",
+    );
     await page.click('#allowlist tr[data-cidr="203.0.113.0/24"] button');
-    await page.locator('#allowlist tr[data-cidr="203.0.113.0/24"]').waitFor({ state: 'detached', timeout: 5000 });
+    await page
+      .locator('#allowlist tr[data-cidr="203.0.113.0/24"]')
+      .waitFor({ state: 'detached', timeout: 5000 });
     expect((await api('/api/v1/allowlist')).items).toEqual([]);
 
     // A bad prefix is refused with the API's reason on the page.
@@ -173,7 +222,9 @@ describe('dashboard in Chromium', () => {
     await page.locator('#error', { hasText: 'host bits set' }).waitFor({ timeout: 5000 });
 
     await page.click('#attackers tr[data-address="198.51.100.66"] button:has-text("Clear")');
-    await page.locator('#attackers tr[data-address="198.51.100.66"]').waitFor({ state: 'detached', timeout: 5000 });
+    await page
+      .locator('#attackers tr[data-address="198.51.100.66"]')
+      .waitFor({ state: 'detached', timeout: 5000 });
     const att = await api('/api/v1/attackers');
     expect(att.items.map((a: { address: string }) => a.address)).not.toContain('198.51.100.66');
   });

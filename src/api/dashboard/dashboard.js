@@ -1,7 +1,6 @@
 // The tunguard dashboard: plain browser JavaScript, no build. It keeps the API token in sessionStorage,
 // reads the event stream with fetch (so the token travels in a header, never in a URL), draws SVG
 // charts from the once-a-second counters events, and acts through the JSON API.
-'use strict';
 
 (() => {
   const TOKEN_KEY = 'tunguard.token';
@@ -26,7 +25,7 @@
 
   class ApiError extends Error {
     constructor(status, body) {
-      super((body && body.detail) || `HTTP ${status}`);
+      super(body?.detail || `HTTP ${status}`);
       this.status = status;
       this.body = body;
     }
@@ -35,7 +34,11 @@
   async function api(method, path, body) {
     const headers = { Authorization: `Bearer ${state.token}` };
     if (body !== undefined) headers['Content-Type'] = 'application/json';
-    const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    const res = await fetch(path, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
     let json = null;
     try {
       json = await res.json();
@@ -221,7 +224,11 @@
   function drawCharts() {
     const S = state.samples;
     drawChart('chart-hs', 'legend-hs', [
-      { name: 'half-open', color: '#2f6fdb', points: S.filter((s) => s.halfOpen !== null).map((s) => [s.at, s.halfOpen]) },
+      {
+        name: 'half-open',
+        color: '#2f6fdb',
+        points: S.filter((s) => s.halfOpen !== null).map((s) => [s.at, s.halfOpen]),
+      },
       { name: 'new SYN/s', color: '#e0a021', points: S.map((s) => [s.at, s.syn]) },
     ]);
     drawChart('chart-rates', 'legend-rates', [
@@ -238,7 +245,11 @@
     drawChart(
       'chart-drops',
       'legend-drops',
-      reasons.map((r, i) => ({ name: r, color: COLORS[(i + 1) % COLORS.length], points: S.map((s) => [s.at, s.drops[r] || 0]) })),
+      reasons.map((r, i) => ({
+        name: r,
+        color: COLORS[(i + 1) % COLORS.length],
+        points: S.map((s) => [s.at, s.drops[r] || 0]),
+      })),
     );
     if (reasons.length === 0) $('legend-drops').textContent = 'no drops in the last 2 minutes';
   }
@@ -262,7 +273,8 @@
     $('t-drops').textContent = fmt(dropSum);
     if (e.counters && e.counters.gauge_aggressive_sources !== undefined)
       $('t-attackers').textContent = fmt(e.counters.gauge_aggressive_sources);
-    const synWindow = e.counters && e.counters.gauge_syn_window !== undefined ? e.counters.gauge_syn_window : null;
+    const synWindow =
+      e.counters && e.counters.gauge_syn_window !== undefined ? e.counters.gauge_syn_window : null;
     state.tier = e.tier;
     drawGauge(e.tier, synWindow, e.halfOpen);
     drawCharts();
@@ -326,7 +338,10 @@
         );
         act.appendChild(
           button('Allow', '', async () => {
-            await api('POST', '/api/v1/allowlist', { prefix: x.address, comment: 'allowed from the dashboard' });
+            await api('POST', '/api/v1/allowlist', {
+              prefix: x.address,
+              comment: 'allowed from the dashboard',
+            });
             toast(`allowed ${x.address}`);
             await loadAllowlist();
           }),
@@ -421,7 +436,10 @@
     state.stream = ctl;
     let res;
     try {
-      res = await fetch('/api/v1/events', { headers: { Authorization: `Bearer ${state.token}` }, signal: ctl.signal });
+      res = await fetch('/api/v1/events', {
+        headers: { Authorization: `Bearer ${state.token}` },
+        signal: ctl.signal,
+      });
     } catch {
       return retryStream(ctl);
     }
@@ -457,9 +475,12 @@
     if (state.stream !== ctl || ctl.signal.aborted) return;
     setLive(false, 'reconnecting…');
     state.retry = Math.min(state.retry + 1, 5);
-    setTimeout(() => {
-      if (state.stream === ctl) openStream();
-    }, 500 * 2 ** state.retry);
+    setTimeout(
+      () => {
+        if (state.stream === ctl) openStream();
+      },
+      500 * 2 ** state.retry,
+    );
   }
 
   function handleFrame(frame) {

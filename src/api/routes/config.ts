@@ -34,7 +34,11 @@ export function allowlistRoutes({ deps }: RouteContext) {
       if (text.length > 64) throw new Error('too long');
       prefix = parseCidr(text);
     } catch (err) {
-      throw new ApiError(400, 'bad_request', `expected an address or prefix, got ${shown(text)}: ${(err as Error).message}`);
+      throw new ApiError(
+        400,
+        'bad_request',
+        `expected an address or prefix, got ${shown(text)}: ${(err as Error).message}`,
+      );
     }
     return deps.allowlist.remove(prefix);
   };

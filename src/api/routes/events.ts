@@ -11,8 +11,13 @@ export function eventRoutes({ deps, hub }: RouteContext) {
   return new Hono().get('/events', query(EventsQuery), (c) => {
     const types = c.req.valid('query').types;
     const client = hub.connect(types ? new Set(types) : undefined);
-    if (!client) throw new ApiError(503, 'too_many_clients', `at most ${hub.maxClients} event streams at once`);
-    const hello = hub.frameFor('hello', { status: deps.status(), queueLimit: hub.queueLimit, types: types ?? null });
+    if (!client)
+      throw new ApiError(503, 'too_many_clients', `at most ${hub.maxClients} event streams at once`);
+    const hello = hub.frameFor('hello', {
+      status: deps.status(),
+      queueLimit: hub.queueLimit,
+      types: types ?? null,
+    });
     const retry = new TextEncoder().encode('retry: 2000\n\n');
     const first = new Uint8Array(retry.length + hello.length);
     first.set(retry);

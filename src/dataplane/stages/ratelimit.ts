@@ -9,6 +9,7 @@ import {
 } from '../../defense/ratelimit.js';
 import type { PacketInfo } from '../../packet/index.js';
 import type { Batch } from '../../tun/packet-io.js';
+import type { DataplaneCommand } from '../stage.js';
 import { PASS, type Stage, type StageContext } from '../stage.js';
 
 /**
@@ -39,7 +40,10 @@ export class RateLimitStage implements Stage {
   /** The clock: the pipeline's StageContext once bound, else a private one for setNow(). */
   private clock: { now: number } = { now: 0 };
 
+  private settings: RateLimitsSettings;
+
   constructor(settings: RateLimitsSettings = {}, options: RateLimitsOptions = {}) {
+    this.settings = settings;
     this.limits = new RateLimits(settings, options);
   }
 
@@ -54,8 +58,19 @@ export class RateLimitStage implements Stage {
     this.clock.now = ms;
   }
 
+  /**
+   * Reloaded settings from the control plane (bucket state is kept). What the command leaves out
+   * (the LAN destinations the daemon derived, for one) stays as it was.
+   */
+  command(cmd: DataplaneCommand): void {
+    if (cmd.type === 'settings' && cmd.ratelimit)
+      this.configure({ ...this.settings, ...(cmd.ratelimit as RateLimitsSettings) });
+    else if (cmd.type === 'allowlist.set') this.configure({ ...this.settings, allow: cmd.prefixes });
+  }
+
   /** New settings on a config reload; bucket state is kept. */
   configure(settings: RateLimitsSettings): void {
+    this.settings = settings;
     this.limits.configure(settings);
   }
 

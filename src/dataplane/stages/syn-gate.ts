@@ -4,7 +4,7 @@
 import { SourceTracker } from '../../defense/sources.js';
 import { TIER_NAMES, type Tier, TierTracker } from '../../defense/tiers.js';
 import type { PacketInfo } from '../../packet/index.js';
-import type { StageContext } from '../stage.js';
+import type { DataplaneCommand, StageContext } from '../stage.js';
 import type { SynGate } from './synproxy.js';
 
 const NORMAL = 0;
@@ -108,6 +108,20 @@ export class TieredSynGate implements SynGate {
     c[this.i[4]] = this.tiers.synCount;
     c[this.i[5]] = this.tiers.halfOpen;
     c[this.i[6]] = this.sources.markCount;
+  }
+
+  command(cmd: DataplaneCommand): void {
+    if (cmd.type === 'attackers.clear') {
+      if (cmd.address === undefined) this.sources.clearAll();
+      else this.sources.clear(cmd.address.replace(/\/\d+$/, ''));
+    } else if (cmd.type === 'allowlist.set') {
+      this.sources.setAllow(cmd.prefixes);
+    } else if (cmd.type === 'settings' && cmd.syn) {
+      const s = cmd.syn as Partial<SynGateSettings>;
+      if (s.moderateThreshold !== undefined && s.riskyThreshold !== undefined)
+        this.tiers.setThresholds(s.moderateThreshold, s.riskyThreshold);
+      if (s.riskyAction !== undefined) this.settings.riskyAction = s.riskyAction;
+    }
   }
 
   tierName(): string {

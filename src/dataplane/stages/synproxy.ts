@@ -30,7 +30,7 @@ import {
 } from '../../packet/index.js';
 import type { ConnRecord, ConnSync } from '../../state/connstore.js';
 import type { Batch } from '../../tun/packet-io.js';
-import { PASS, type Stage, type StageContext } from '../stage.js';
+import { type DataplaneCommand, PASS, type Stage, type StageContext } from '../stage.js';
 
 const IPPROTO_TCP = 6;
 const SYN = TcpFlag.SYN;
@@ -59,6 +59,7 @@ export interface SynGate {
   /** Counter indices of the gate's own names (`counterNames`, in order), the context. */
   bind?(indices: readonly number[], ctx: StageContext, counters: Float64Array): void;
   tick?(now: number): void;
+  command?(cmd: DataplaneCommand): void;
 }
 
 /** A gate that answers every SYN (no tiers): used when the defense is not configured. */
@@ -247,6 +248,10 @@ export class SynProxyStage implements Stage {
     this.sync();
   }
 
+  command(cmd: DataplaneCommand): void {
+    this.gate.command?.(cmd);
+  }
+
   bind(idx: readonly number[], ctx: StageContext, counters: Float64Array): void {
     const [z, a, b, c, d, e, f, g, h, i, j, k, l] = idx;
     this.r = {
@@ -337,6 +342,7 @@ export class SynProxyStage implements Stage {
       Math.floor(wall / 60_000),
     );
     // Without timestamps the cookie cannot carry WS/SACK: remember them while that is affordable.
+    let kept = o.tsPresent || duplicate;
     if (!o.tsPresent && verdict === 0 && this.gate.mayCache()) {
       let s = cached;
       if (s < 0) s = t.insert(buf, info.srcAddrOff, info.dstAddrOff, ver, info.srcPort, info.dstPort);
@@ -345,6 +351,7 @@ export class SynProxyStage implements Stage {
         t.wsClient[s] = o.wscale;
         t.flags[s] = (o.sackPermitted ? ConnFlag.SACK : 0) | (ecn ? ConnFlag.ECN : 0);
         t.lastSeen[s] = now;
+        kept = true;
       }
     }
     const seg = this.seg;
@@ -354,14 +361,16 @@ export class SynProxyStage implements Stage {
     seg.ttl = 64;
     const opts = seg.opts;
     opts.mss = ver === 4 ? this.opts.mss4 : this.opts.mss6;
-    if (o.wscale >= 0) opts.wscale = this.opts.wscale;
-    opts.sackPermitted = o.sackPermitted;
+    // Offer only what the third ACK can recover (TS bits or the SYN cache), as Linux clears the
+    // options of a cookie SYN-ACK without timestamps: else the client alone would scale windows.
+    if (o.wscale >= 0 && kept) opts.wscale = this.opts.wscale;
+    opts.sackPermitted = o.sackPermitted && kept;
     if (o.tsPresent) {
       opts.tsPresent = true;
       opts.tsVal = encodeTsOptions(wall >>> 0, o.wscale, o.sackPermitted, ecn);
       opts.tsEcr = o.tsVal;
     }
-    if (ecn && o.tsPresent) seg.flags = TcpFlag.ECE;
+    if (ecn && kept) seg.flags = TcpFlag.ECE;
     const em = this.ctx.emitter;
     const off = em.begin();
     if (off < 0) return this.r.emitFull; // counted by the pipeline
@@ -370,7 +379,8 @@ export class SynProxyStage implements Stage {
     seg.flags |= SYN | ACK;
     em.end(buildTcpReply(em.batch.buf, off, buf, info, seg));
     this.c[this.r.cookieSent]++;
-    this.gate.onAnswered(buf, info, now);
+    // Once per handshake (the trackers' contract): a retransmitted SYN is not a new one.
+    if (!duplicate) this.gate.onAnswered(buf, info, now);
     return this.r.absorbed;
   }
 

@@ -1,0 +1,213 @@
+// Units under the API: the config store (atomic writes, allowlist edits that keep comments, one
+// writer at a time), the token file, dataplane event parsing, and the SSE client queue.
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ConfigStore, writeAtomic } from '../../src/api/config-store.js';
+import { DepsError } from '../../src/api/deps.js';
+import { parseDataplaneEvent, SseHub } from '../../src/api/events.js';
+import { AttackerBook, TierHistory } from '../../src/api/stores.js';
+import { ensureToken, readToken, TokenError } from '../../src/api/token.js';
+import { parseCidr } from '../../src/config/index.js';
+
+let dir: string;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'tunguard-store-'));
+});
+afterEach(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const UCI = `# head comment
+config tunguard 'main'
+\toption wan_device 'wan0'
+\toption allow_prefix '192.0.2.10 192.0.2.11' # two, old style
+
+# the admins
+config allow 'admins'
+\tlist prefix '2001:db8::/64'
+\tlist prefix '198.51.100.0/28'
+\toption comment 'admin nets'
+
+config api 'api'
+\tlist listen '127.0.0.1:7447'
+`;
+
+describe('ConfigStore', () => {
+  it('removes prefixes by editing lines, keeping every comment; an emptied section goes', async () => {
+    const file = join(dir, 'c.conf');
+    writeFileSync(file, UCI);
+    const s = ConfigStore.fromFile(file);
+    expect(s.allowEntries().map((e) => `${e.cidr}@${e.section}`)).toEqual([
+      '192.0.2.10/32@main',
+      '192.0.2.11/32@main',
+      '2001:db8::/64@admins',
+      '198.51.100.0/28@admins',
+    ]);
+    await s.removeAllow(parseCidr('192.0.2.11'));
+    let text = readFileSync(file, 'utf8');
+    expect(text).toContain("\toption allow_prefix '192.0.2.10'");
+    expect(text).toContain('# head comment');
+    await s.removeAllow(parseCidr('2001:db8::/64'));
+    await s.removeAllow(parseCidr('198.51.100.0/28'));
+    text = readFileSync(file, 'utf8');
+    expect(text).not.toContain("config allow 'admins'");
+    expect(text).not.toContain('admin nets');
+    expect(text).toContain('# the admins');
+    expect(s.config.allow.map((p) => p.cidr)).toEqual(['192.0.2.10/32']);
+    await expect(s.removeAllow(parseCidr('203.0.113.0/24'))).rejects.toMatchObject({ kind: 'not_found' });
+  });
+
+  it('adds and removes an API prefix back to the identical file', async () => {
+    const file = join(dir, 'c.conf');
+    writeFileSync(file, UCI);
+    const s = ConfigStore.fromFile(file);
+    const r = await s.addAllow(parseCidr('203.0.113.0/24'), "it's ours");
+    expect(r.changed).toBe(true);
+    expect(readFileSync(file, 'utf8')).toContain("option comment 'it'\\''s ours'");
+    expect((await s.addAllow(parseCidr('203.0.113.0/24'), '')).changed).toBe(false);
+    await s.removeAllow(parseCidr('203.0.113.0/24'));
+    expect(readFileSync(file, 'utf8')).toBe(UCI);
+  });
+
+  it('serialises concurrent writers and keeps the file mode', async () => {
+    const file = join(dir, 'c.conf');
+    writeFileSync(file, UCI);
+    chmodSync(file, 0o640);
+    const s = ConfigStore.fromFile(file);
+    await Promise.all(
+      Array.from({ length: 20 }, (_, i) => s.addAllow(parseCidr(`203.0.113.${i * 8}/29`), `n${i}`)),
+    );
+    expect(s.config.allow).toHaveLength(24);
+    expect(ConfigStore.fromFile(file).config.allow).toHaveLength(24);
+    expect(statSync(file).mode & 0o777).toBe(0o640);
+    expect(readdirSync(dir)).toEqual(['c.conf']); // no temp files left
+  });
+
+  it('refuses an invalid replacement (DepsError with the lines) and a stale etag', async () => {
+    const file = join(dir, 'c.conf');
+    writeFileSync(file, UCI);
+    const s = ConfigStore.fromFile(file);
+    const etag = s.etag;
+    const err = await s.replace("config defense 'syn'\n\toption window_seconds '0'\n").catch((e) => e);
+    expect(err).toBeInstanceOf(DepsError);
+    expect(err.issues[0].line).toBe(2);
+    await s.replace(UCI.replace('wan0', 'wan1'), etag);
+    await expect(s.replace(UCI, etag)).rejects.toMatchObject({ kind: 'precondition_failed' });
+    expect(readFileSync(file, 'utf8')).toContain('wan1');
+  });
+
+  it('keeps a configuration without a file in memory', async () => {
+    const s = ConfigStore.fromDefaults();
+    expect(s.persisted).toBe(false);
+    await s.addAllow(parseCidr('192.0.2.0/24'), '');
+    expect(s.config.allow.map((p) => p.cidr)).toEqual(['192.0.2.0/24']);
+    expect(await s.reload()).toBeUndefined();
+  });
+
+  it('writeAtomic replaces the whole file or nothing', async () => {
+    const file = join(dir, 'x');
+    await writeAtomic(file, 'one');
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    await writeAtomic(file, 'two');
+    expect(readFileSync(file, 'utf8')).toBe('two');
+    await expect(writeAtomic(join(dir, 'missing', 'x'), 'y')).rejects.toThrow();
+    expect(readdirSync(dir)).toEqual(['x']);
+  });
+});
+
+describe('token file', () => {
+  it('creates 0600 with a random token, reuses it, narrows an open mode, refuses a malformed one', () => {
+    const file = join(dir, 'sub', 'api.token');
+    const a = ensureToken(file);
+    expect(a.created).toBe(true);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(statSync(join(dir, 'sub')).mode & 0o777).toBe(0o700);
+    const b = ensureToken(file);
+    expect(b).toMatchObject({ created: false, token: a.token });
+    expect(ensureToken(join(dir, 'other')).token).not.toBe(a.token);
+    chmodSync(file, 0o644);
+    expect(ensureToken(file).repaired).toMatch(/was 644, set to 600/);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    writeFileSync(file, 'short\n');
+    expect(() => readToken(file)).toThrow(TokenError);
+    expect(() => readToken(file)).not.toThrow(/short/); // the content never appears in a message
+  });
+});
+
+describe('dataplane events', () => {
+  it('takes the documented shapes and the SYN gate own ones, refuses the rest', () => {
+    const now = Date.now();
+    expect(
+      parseDataplaneEvent({ type: 'tier', at: now, from: 'normal', to: 'risky', synCount: 400, halfOpen: 9 }),
+    ).toMatchObject({
+      type: 'tier',
+      tier: 'risky',
+      synsInWindow: 400,
+      halfOpen: 9,
+      at: now,
+    });
+    expect(
+      parseDataplaneEvent({ type: 'tier', tier: 'normal', synsInWindow: 0, at: 1234 }, now),
+    ).toMatchObject({ at: now });
+    expect(
+      parseDataplaneEvent({
+        type: 'attacker',
+        address: '198.51.100.7',
+        at: now,
+        until: now + 30_000,
+        unfinished: 6,
+      }),
+    ).toMatchObject({
+      action: 'mark',
+      holdSeconds: 30,
+      reason: 'unfinished-handshakes',
+    });
+    for (const bad of [
+      null,
+      42,
+      { type: 'tier', tier: 'panic', synsInWindow: 1 },
+      { type: 'tier', tier: 'normal', synsInWindow: -1 },
+      { type: 'attacker', action: 'mark', address: 'evil; rm -rf', holdSeconds: 1 },
+      { type: 'conn-sync', upserts: [{ key: 'x' }], removes: [] },
+      { type: 'other' },
+    ])
+      expect(parseDataplaneEvent(bad)).toBeUndefined();
+  });
+
+  it('keeps the highest tier of the workers and records only real changes', () => {
+    const h = new TierHistory();
+    expect(h.report('normal', 0, 1, 0)?.to).toBe('normal');
+    expect(h.report('risky', 500, 2, 1)?.to).toBe('risky');
+    expect(h.report('normal', 0, 3, 0)).toBeUndefined(); // worker 1 is still risky
+    expect(h.report('moderate', 150, 4, 1)?.to).toBe('moderate');
+    expect(h.recent(10).map((c) => c.to)).toEqual(['moderate', 'risky', 'normal']);
+  });
+
+  it('expires attacker marks and bounds the book', () => {
+    let now = 1000;
+    const b = new AttackerBook(3, () => now);
+    for (let i = 0; i < 5; i++) b.mark(`198.51.100.${i}`, 'x', 10, i, now);
+    expect(b.list(10).items.map((a) => a.address)).toEqual(['198.51.100.4', '198.51.100.3', '198.51.100.2']);
+    now += 11_000;
+    expect(b.list(10).total).toBe(0);
+  });
+});
+
+describe('SSE queue', () => {
+  it('bounds each client and drops its oldest events first', async () => {
+    const hub = new SseHub({ queueLimit: 3, maxClients: 1 });
+    const c = hub.connect()!;
+    expect(hub.connect()).toBeUndefined();
+    for (let i = 0; i < 10; i++) hub.publish('config', { i });
+    expect(c.queued).toBe(3);
+    expect(c.dropped).toBe(7);
+    const reader = c.stream().getReader();
+    const text = new TextDecoder().decode((await reader.read()).value);
+    expect(text).toMatch(/^event: dropped\ndata: \{"count":7\}\n\n/);
+    expect([...text.matchAll(/"i":(\d+)/g)].map((m) => Number(m[1]))).toEqual([7, 8, 9]);
+    await reader.cancel();
+    expect(hub.stats().clients).toBe(0);
+  });
+});
