@@ -17,7 +17,9 @@ import {
   buildTcp4,
   buildTcp6,
   buildTcpReply,
+  CsumStatus,
   csumUpdate32,
+  verifyL4Checksum,
   type PacketInfo,
   rd32,
   TcpFlag,
@@ -114,6 +116,7 @@ const REASONS = [
   'synproxy_emit_full',
   'synproxy_untracked_pass',
   'synproxy_closed',
+  'synproxy_bad_checksum',
 ] as const;
 
 const SYN_RETRY_MS = [1000, 2000, 4000];
@@ -148,6 +151,7 @@ export class SynProxyStage implements Stage {
     emitFull: 0,
     untracked: 0,
     closed: 0,
+    badChecksum: 0,
   };
   private sweepCursor = 0;
   private cacheCursor = 0;
@@ -253,7 +257,7 @@ export class SynProxyStage implements Stage {
   }
 
   bind(idx: readonly number[], ctx: StageContext, counters: Float64Array): void {
-    const [z, a, b, c, d, e, f, g, h, i, j, k, l] = idx;
+    const [z, a, b, c, d, e, f, g, h, i, j, k, l, m] = idx;
     this.r = {
       absorbed: z,
       synReceived: a,
@@ -268,6 +272,7 @@ export class SynProxyStage implements Stage {
       emitFull: j,
       untracked: k,
       closed: l,
+      badChecksum: m,
     };
     this.ctx = ctx;
     this.c = counters;
@@ -305,6 +310,10 @@ export class SynProxyStage implements Stage {
 
   private fromNewClient(buf: Uint8Array, info: PacketInfo): number {
     const f = info.tcpFlags;
+    // What we answer ourselves must be intact (the kernel vouches with DATA_VALID/NEEDS_CSUM):
+    // a corrupt SYN gets no SYN-ACK, a corrupt third ACK opens nothing (reference §3).
+    if ((f & (SYN | ACK)) !== 0 && (f & RST) === 0 && verifyL4Checksum(buf, info) === CsumStatus.BAD)
+      return this.r.badChecksum;
     if ((f & (SYN | ACK | RST)) === SYN) return this.recvClientSyn(buf, info);
     if ((f & (SYN | ACK | RST)) === ACK) {
       const v = this.recvClientAck(buf, info);
