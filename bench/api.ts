@@ -230,7 +230,8 @@ async function main(): Promise<number> {
       }),
     );
     await tg.stop();
-    return ok ? 0 : 1;
+    // A smoke run checks that the benchmark works, not that this (shared) machine meets the target.
+    return ok || values.smoke ? 0 : 1;
   } finally {
     lab.destroy();
   }
