@@ -12,6 +12,7 @@ const { values } = parseArgs({
     pings: { type: 'string', default: '1000' },
     smoke: { type: 'boolean', default: false },
     'spin-us': { type: 'string' },
+    queues: { type: 'string' },
   },
 });
 const SECONDS = values.smoke ? 1 : Number(values.seconds);
@@ -99,7 +100,10 @@ async function main(): Promise<void> {
     for (let r = 0; r < ROUNDS; r++) {
       results.kernel.push(await measure(lab));
       for (const mode of ['tunguard', 'defended'] as const) {
-        const args = [...(values['spin-us'] ? ['--spin-us', values['spin-us']] : [])];
+        const args = [
+          ...(values['spin-us'] ? ['--spin-us', values['spin-us']] : []),
+          ...(values.queues ? ['--queues', values.queues] : []),
+        ];
         if (mode === 'tunguard') args.push('--pass-through');
         const tg = lab.startTunguard(args);
         await tg.ready();
@@ -152,13 +156,11 @@ async function main(): Promise<void> {
   console.log(
     `bench/forward: ${SECONDS}s per iperf3 run, ${ROUNDS} round(s), ${PINGS} pings, ${RR} TCP round trips`,
   );
-  console.log(
-    `${'metric'.padEnd(22)}${'kernel'.padStart(12)}${'tunguard'.padStart(12)}${'ratio'.padStart(8)}`,
-  );
-  for (const [key, kv, tv, ratio] of rows) {
-    const f = (x: unknown) => (typeof x === 'number' && Number.isFinite(x) ? x.toFixed(2) : '-');
-    console.log(`${String(key).padEnd(22)}${f(kv).padStart(12)}${f(tv).padStart(12)}${f(ratio).padStart(8)}`);
-  }
+  const f = (x: unknown) => (typeof x === 'number' && Number.isFinite(x) ? x.toFixed(2) : '-');
+  const cols = ['metric', 'kernel', 'pass-thru', 'ratio', 'defended', 'ratio'];
+  console.log(cols.map((c, i) => (i === 0 ? c.padEnd(22) : c.padStart(10))).join(''));
+  for (const [key, ...vals] of rows)
+    console.log(`${String(key).padEnd(22)}${vals.map((x) => f(x).padStart(10)).join('')}`);
   for (const [key, v] of Object.entries(added))
     console.log(`added ${key.padEnd(16)}${v.toFixed(1).padStart(12)} us`);
   console.log(
@@ -169,6 +171,8 @@ async function main(): Promise<void> {
       tunPackets,
       kernel: k,
       tunguard: t,
+      defended: d,
+      ratiosDefended,
       ratios,
       added,
     }),

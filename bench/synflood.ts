@@ -688,6 +688,7 @@ async function main(): Promise<void> {
   let syncookies = '';
   const onSignal = () => {
     lab.destroy();
+    rmSync(www, { recursive: true, force: true });
     process.exit(130);
   };
   process.once('SIGINT', onSignal);
@@ -724,6 +725,7 @@ async function main(): Promise<void> {
   } finally {
     await lab.tunguard?.stop();
     lab.destroy();
+    rmSync(www, { recursive: true, force: true });
   }
 
   const results: Record<string, Record<Mode, Metrics>> = {};
