@@ -19,7 +19,6 @@ import {
   buildTcpReply,
   CsumStatus,
   csumUpdate32,
-  verifyL4Checksum,
   type PacketInfo,
   rd32,
   TcpFlag,
@@ -28,6 +27,7 @@ import {
   tcpRewriteWindow,
   tcpShiftSackHalves,
   VnetFlags,
+  verifyL4Checksum,
   wr32,
 } from '../../packet/index.js';
 import type { ConnRecord, ConnSync } from '../../state/connstore.js';
