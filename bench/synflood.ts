@@ -22,6 +22,7 @@ import { ADDR, Lab, makeTempDir, REPO_ROOT, sleep, startHttpServer } from '../te
 const { values } = parseArgs({
   options: {
     seconds: { type: 'string' },
+    'tg-args': { type: 'string', default: '' },
     procs: { type: 'string' },
     'paced-rate': { type: 'string' },
     sources6: { type: 'string' },
@@ -111,9 +112,12 @@ const www = makeTempDir('tunguard-synflood-www-');
  * tunguard with the default config and an empty connection store: connections kept from an earlier
  * run in the same lab (FIN linger) would be restored and add to the RSS measured "before".
  */
+/** Extra `tunguard run` flags (e.g. --tg-args '--syn-police 0'), to compare settings. */
+const TG_ARGS = (values['tg-args'] ?? '').split(' ').filter(Boolean);
+
 function startTunguard() {
   for (const f of ['conn.lmdb', 'conn.lmdb-lock']) rmSync(join(lab.stateDir, f), { force: true });
-  return lab.startTunguard([]);
+  return lab.startTunguard(TG_ARGS);
 }
 
 /** nft counters: SYN-ACKs arriving in wan for the spoofed ranges, flood SYNs reaching the LAN host. */

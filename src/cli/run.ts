@@ -50,6 +50,8 @@ Runs the daemon in the current network namespace, in the foreground (needs root)
   --no-synproxy        forward inbound TCP without the SYN proxy (rate limits stay on)
   --pass-through       no defense stages at all: forward everything (benchmarks, debugging)
   --no-ct-zones        do not install the conntrack-zone table (nft) for the two hops
+  --syn-police <n>     new WAN SYNs/s let through to the TUN, the excess dropped in the kernel
+                       before it can crowd out other traffic (default 40000; 0 = off)
   --spin-us <us>       poll this long for more packets before sleeping (default ${DATAPLANE_DEFAULTS.spinUs})
   --status-interval <s> seconds between status.json writes (default 1; 0 = never)
   --api <addr:port>    the API listens here only (default: the config's api listen, 127.0.0.1:7447)
@@ -105,6 +107,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   };
   const queues = intFlag(v.queues, 'queues', m.queues, 1, 16);
   const spinUs = intFlag(v['spin-us'], 'spin-us', DATAPLANE_DEFAULTS.spinUs, 0, 100_000);
+  const synPolice = intFlag(v['syn-police'], 'syn-police', 40_000, 0, 10_000_000);
   const statusInterval = intFlag(v['status-interval'], 'status-interval', m.statusIntervalSeconds, 0, 3600);
   const stateDir = v['state-dir'] ?? m.stateDir;
   if (!/^[\w.-]{1,15}$/.test(steering.tun))
@@ -162,7 +165,9 @@ export async function runCommand(argv: string[]): Promise<number> {
     cookieKeys: loadOrCreateKey(join(stateDir, 'cookie.keys'), 32),
     // Proxied connections the table holds (≈ 95 bytes a slot at load ≤ 0.5: 12.5 MB).
     maxConnections: 65536,
-    synCacheSize: Math.min(syn.synCacheSize, 65536),
+    // The SYN cache only bridges handshakes in the normal and moderate tiers (at most risky_threshold
+    // new SYNs a window, kept 10 s): a few thousand entries always suffice, and stay small in RSS.
+    synCacheSize: Math.min(syn.synCacheSize, 4096),
     wscale: 7,
     mss4: Math.min(...steering.lan.map(interfaceMtu)) - 40,
     mss6: Math.min(...steering.lan.map(interfaceMtu)) - 60,
@@ -260,9 +265,11 @@ export async function runCommand(argv: string[]): Promise<number> {
     if (zones)
       await ctZones.setup({
         tun: steering.tun,
+        wan: steering.wan,
         lan: steering.lan,
         lanPrefixes: lanNets,
         zone: table & 0xffff,
+        synPoliceRate: v['pass-through'] ? 0 : synPolice,
       });
     const desc = setupSteering(steering);
     log(
@@ -303,6 +310,7 @@ function parse(argv: string[]) {
       'no-synproxy': { type: 'boolean' },
       'pass-through': { type: 'boolean' },
       'no-ct-zones': { type: 'boolean' },
+      'syn-police': { type: 'string' },
       'spin-us': { type: 'string' },
       'status-interval': { type: 'string' },
       api: { type: 'string' },

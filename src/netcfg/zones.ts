@@ -19,9 +19,17 @@ export const ZONES_TABLE = 'tunguard';
 
 export interface ZoneOptions {
   tun: string;
+  wan?: string;
   lan: readonly string[];
   lanPrefixes: readonly string[];
   zone: number;
+  /**
+   * New SYNs per second from the WAN let through to tg0 (0 = no limit). Above what the dataplane
+   * can answer, a flood only fills the TUN's queue, and the kernel then drops whatever comes next —
+   * the LAN hosts' answers for established connections included. Dropping the excess SYNs before
+   * conntrack keeps the queue for everything else.
+   */
+  synPoliceRate?: number;
 }
 
 export function nftAvailable(): boolean {
@@ -60,6 +68,13 @@ export function zonesCommands(o: ZoneOptions): string {
     // Forwarded LAN traffic only: what is addressed to the router itself stays in zone 0.
     `add rule ${t} zone_pre iifname { ${lanDevs} } fib daddr type != { local, broadcast, multicast } ct zone set ${o.zone}`,
   ];
+  if (o.wan && o.synPoliceRate && o.synPoliceRate > 0) {
+    const burst = Math.max(1, Math.round(o.synPoliceRate / 10));
+    lines.push(
+      `add chain ${t} syn_police { type filter hook prerouting priority -250; policy accept; }`,
+      `add rule ${t} syn_police iifname "${o.wan}" tcp flags & (fin | syn | rst | ack) == syn limit rate over ${o.synPoliceRate}/second burst ${burst} packets counter drop`,
+    );
+  }
   return `${lines.join('\n')}\n`;
 }
 
