@@ -627,7 +627,7 @@ export class SynProxyStage implements Stage {
   private serverWindowToClient(win: number, slot: number): number {
     const t = this.table;
     const wsS = t.wsClient[slot] >= 0 && t.wsServer[slot] >= 0 ? t.wsServer[slot] : 0;
-    const wsA = t.wsAdv[slot] >= 0 ? t.wsAdv[slot] : 0;
+    const wsA = Math.max(t.wsAdv[slot], 0);
     if (wsS === wsA) return -1;
     const bytes = win * 2 ** wsS;
     return Math.min(65535, Math.max(bytes > 0 ? 1 : 0, Math.floor(bytes / 2 ** wsA)));
@@ -635,7 +635,7 @@ export class SynProxyStage implements Stage {
 
   private clientWindowToServer(win: number, slot: number): number {
     const t = this.table;
-    const wsC = t.wsClient[slot] >= 0 ? t.wsClient[slot] : 0;
+    const wsC = Math.max(t.wsClient[slot], 0);
     // The server applies the client's scale only if it agreed to scaling.
     const seen = t.wsServer[slot] >= 0 ? wsC : 0;
     if (wsC === seen) return -1;
@@ -723,7 +723,7 @@ export class SynProxyStage implements Stage {
     seg.ack = 0;
     seg.flags = SYN | ((f & ConnFlag.ECN) !== 0 ? TcpFlag.ECE | TcpFlag.CWR : 0);
     // A SYN's window is never scaled: the client's ACK window in bytes, capped.
-    const ws = t.wsClient[slot] >= 0 ? t.wsClient[slot] : 0;
+    const ws = Math.max(t.wsClient[slot], 0);
     seg.window = Math.min(65535, t.winClient[slot] * 2 ** ws);
     const o = seg.opts;
     o.mss = t.mss[slot];
@@ -770,7 +770,7 @@ export class SynProxyStage implements Stage {
     seg.ack = (t.isnC[slot] + 1) >>> 0;
     seg.flags = ACK;
     // The SYN-ACK's window is unscaled bytes; the client applies our advertised scale.
-    const wsA = t.wsAdv[slot] >= 0 ? t.wsAdv[slot] : 0;
+    const wsA = Math.max(t.wsAdv[slot], 0);
     seg.window = Math.max(1, Math.min(65535, Math.floor(info.tcpWindow / 2 ** wsA)));
     if ((t.flags[slot] & ConnFlag.TS) !== 0 && info.tcp.tsPresent) {
       seg.opts.tsPresent = true;
