@@ -204,7 +204,17 @@ export function createApi(deps: ApiDeps, opts: ApiOptions): Api {
   app.use(`${API_PREFIX}`, auth);
 
   app.use(`${API_PREFIX}/*`, async (c, next) => {
-    const max = c.req.path.startsWith(`${API_PREFIX}/config`) ? configLimit : limit;
+    const path = c.req.path;
+    const extra = (deps.extraRoutes ?? []).find(
+      (e) =>
+        e.bodyLimit !== undefined &&
+        (path === `${API_PREFIX}${e.path}` || path.startsWith(`${API_PREFIX}${e.path}/`)),
+    );
+    const max = path.startsWith(`${API_PREFIX}/config`)
+      ? configLimit
+      : extra?.bodyLimit !== undefined
+        ? Math.min(extra.bodyLimit, DISCARD_MAX)
+        : limit;
     await readBody(c, max);
     await next();
   });

@@ -233,5 +233,10 @@ export interface ApiDeps {
    * Mount point for route groups that arrive later (the remediation service's hosts, threats, rules,
    * dispatches): each is mounted under /api/v1/<path> behind the same auth, body limit and error handling.
    */
-  extraRoutes?: { path: string; app: Hono }[];
+  extraRoutes?: {
+    path: string;
+    app: Hono;
+    /** Body limit of this group's routes, bytes (default: the app's; at most 4 MiB). */
+    bodyLimit?: number;
+  }[];
 }

@@ -1,8 +1,11 @@
-// The CLI commands that talk to the daemon's API (status, tiers, connections, attackers, allow) and
+// The CLI commands that talk to the daemon's API (status, tiers, connections, attackers, allow; and the
+// remediation service's hosts, scan import, rules, remediate) and
 // `config check`, which needs no daemon. Human output by default, the API's JSON with --json.
 // Exit codes: 0 ok, 1 runtime or daemon error (or an invalid config for `config check`), 2 usage,
 // 3 the daemon is not running.
 
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import type {
   AllowChange,
@@ -50,6 +53,28 @@ ${COMMON_HELP}\n`,
        tunguard allow del <address|prefix> [options]
 
 The allowlist: sources never subject to the defenses. Changes are written to the config file.
+
+${COMMON_HELP}\n`,
+  hosts: `usage: tunguard hosts [<host>] [options]
+
+LAN hosts the router knows (from scans and traffic), with their risk; one host in detail.
+
+${COMMON_HELP}\n`,
+  scan: `usage: tunguard scan import <file> [--format auto|nmap|nessus|openvas] [options]
+
+Imports a scanner report (nmap XML, Nessus v2, OpenVAS XML) that is on the router: the daemon reads
+the file itself (streamed), so it must be readable by the daemon. Default --timeout 300.
+
+${COMMON_HELP}\n`,
+  rules: `usage: tunguard rules [<rule-id>] [options]
+
+Remediation rules (environment, threat, combined); one rule in full.
+
+${COMMON_HELP}\n`,
+  remediate: `usage: tunguard remediate <host> [--rule <id>] [--mode auto|program|reference|file-op] [options]
+
+Queues a remedy for a host's agent: the given rule's, else the first rule that matches the host now.
+Prints the dispatch (its status shows in 'tunguard remediate' --json and the API's /dispatches/<id>).
 
 ${COMMON_HELP}\n`,
   config: `usage: tunguard config check [<file>] [--json]
@@ -380,6 +405,193 @@ async function allow(argv: string[]): Promise<number> {
   }
 }
 
+// ---------------------------------------------------------------------------------------------------
+// Remediation: hosts, scan import, rules, remediate (under /api/v1/remediation)
+
+const REM = '/api/v1/remediation';
+
+interface HostRow {
+  id: string;
+  ipv4: string[];
+  ipv6: string[];
+  hostnames: string[];
+  os?: string;
+  software: number;
+  threats: number;
+  risk: { score: number; level: string };
+  agent: boolean;
+}
+
+interface HostDetailView {
+  host: { id: string; ipv4: string[]; ipv6: string[]; macs: string[]; hostnames: string[] };
+  matchedCves: { key: string; certainty?: string; cvss?: number }[];
+  risk: { score: number; level: string };
+  agent?: { address: string; port: number };
+  matchingRules: { ruleId: string; set: string; threats: string[] }[];
+}
+
+function oneArg(positionals: string[], cmd: string, what?: string): string | undefined {
+  if (positionals.length > 1) throw new UsageError('too many arguments', COMMAND_HELP[cmd]);
+  const a = positionals[0];
+  if (a !== undefined && (a.length === 0 || a.length > 256))
+    throw new UsageError(`${what ?? 'argument'}: expected 1-256 characters`, COMMAND_HELP[cmd]);
+  return a;
+}
+
+async function hosts(argv: string[]): Promise<number> {
+  const { values, positionals } = parse('hosts', argv, {}, true);
+  if (values.help) return help('hosts');
+  const ident = oneArg(positionals, 'hosts', 'host');
+  const c = client(values, 'hosts');
+  if (ident !== undefined) {
+    const h = await c.request<HostDetailView>(`${REM}/hosts/${encodeURIComponent(ident)}`);
+    if (values.json) {
+      printJson(h);
+      return EXIT.OK;
+    }
+    const lines = [
+      `host        ${h.host.id}`,
+      `addresses   ${[...h.host.ipv4, ...h.host.ipv6].join(', ') || '-'}`,
+      `names       ${h.host.hostnames.join(', ') || '-'}`,
+      `risk        ${h.risk.level} (${h.risk.score})`,
+      `agent       ${h.agent ? `${h.agent.address}:${h.agent.port}` : 'none'}`,
+      `cves        ${h.matchedCves.map((m) => `${m.key}${m.certainty === 'affected' ? '' : '?'}`).join(', ') || 'none'}`,
+      `rules       ${h.matchingRules.map((r) => `${r.ruleId} (${r.set})`).join(', ') || 'none match'}`,
+    ];
+    out(lines.join('\n'));
+    return EXIT.OK;
+  }
+  const r = await c.request<{ items: HostRow[] }>(`${REM}/hosts`);
+  if (values.json) {
+    printJson(r);
+    return EXIT.OK;
+  }
+  if (r.items.length === 0) {
+    out("no hosts known yet (import a scan: 'tunguard scan import FILE')");
+    return EXIT.OK;
+  }
+  out(
+    table(
+      ['HOST', 'ADDRESS', 'NAME', 'OS', 'SOFTWARE', 'THREATS', 'RISK', 'AGENT'],
+      r.items.map((h) => [
+        h.id,
+        h.ipv4[0] ?? h.ipv6[0] ?? '-',
+        h.hostnames[0] ?? '-',
+        h.os ?? '-',
+        String(h.software),
+        String(h.threats),
+        `${h.risk.level} ${h.risk.score}`,
+        h.agent ? 'yes' : 'no',
+      ]),
+    ),
+  );
+  return EXIT.OK;
+}
+
+const FORMATS = ['auto', 'nmap', 'nessus', 'openvas'];
+
+async function scan(argv: string[]): Promise<number> {
+  const { values, positionals } = parse('scan', argv, { format: { type: 'string' } }, true);
+  if (values.help) return help('scan');
+  const [sub, file, ...more] = positionals;
+  if (sub !== 'import')
+    throw new UsageError(
+      sub === undefined ? 'scan needs a subcommand (import)' : `unknown scan subcommand '${sub}'`,
+      COMMAND_HELP.scan,
+    );
+  if (file === undefined) throw new UsageError('scan import needs a report file', COMMAND_HELP.scan);
+  if (more.length > 0) throw new UsageError('too many arguments', COMMAND_HELP.scan);
+  const format = values.format ?? 'auto';
+  if (!FORMATS.includes(format))
+    throw new UsageError(`--format: expected ${FORMATS.join(', ')}, got '${format}'`, COMMAND_HELP.scan);
+  const path = resolve(file);
+  if (!existsSync(path)) throw new CliError(`${file}: no such file`);
+  const timeout = intOption(values.timeout, 'timeout', 1, 3600, 'scan') ?? 300;
+  const c = new ApiClient(locate(values), timeout * 1000);
+  const r = await c.request<{ hostIds: string[]; threatsSeen?: number }>(`${REM}/scans`, {
+    method: 'POST',
+    body: { path, format },
+  });
+  if (values.json) printJson(r);
+  else
+    out(
+      `imported ${path}: ${r.hostIds.length} host(s)${r.threatsSeen !== undefined ? `, ${r.threatsSeen} threat(s) seen` : ''}`,
+    );
+  return EXIT.OK;
+}
+
+interface RuleView {
+  id: string;
+  kind: string;
+  name?: string;
+  enabled: boolean;
+  priority: number;
+}
+
+async function rules(argv: string[]): Promise<number> {
+  const { values, positionals } = parse('rules', argv, {}, true);
+  if (values.help) return help('rules');
+  const id = oneArg(positionals, 'rules', 'rule id');
+  const c = client(values, 'rules');
+  if (id !== undefined) {
+    printJson(await c.request<RuleView>(`${REM}/rules/${encodeURIComponent(id)}`));
+    return EXIT.OK;
+  }
+  const r = await c.request<{ items: RuleView[] }>(`${REM}/rules`);
+  if (values.json) {
+    printJson(r);
+    return EXIT.OK;
+  }
+  if (r.items.length === 0) {
+    out('no rules');
+    return EXIT.OK;
+  }
+  out(
+    table(
+      ['ID', 'KIND', 'ENABLED', 'PRIORITY', 'NAME'],
+      r.items.map((x) => [x.id, x.kind, x.enabled ? 'yes' : 'no', String(x.priority), x.name ?? '']),
+    ),
+  );
+  return EXIT.OK;
+}
+
+const MODES = ['auto', 'program', 'reference', 'file-op'];
+
+async function remediate(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(
+    'remediate',
+    argv,
+    { rule: { type: 'string' }, mode: { type: 'string' } },
+    true,
+  );
+  if (values.help) return help('remediate');
+  const host = oneArg(positionals, 'remediate', 'host');
+  if (host === undefined) throw new UsageError('remediate needs a host', COMMAND_HELP.remediate);
+  if (values.mode !== undefined && !MODES.includes(values.mode))
+    throw new UsageError(
+      `--mode: expected ${MODES.join(', ')}, got '${values.mode}'`,
+      COMMAND_HELP.remediate,
+    );
+  const c = client(values, 'remediate');
+  let ruleId = values.rule;
+  if (ruleId === undefined) {
+    const h = await c.request<HostDetailView>(`${REM}/hosts/${encodeURIComponent(host)}`);
+    ruleId = h.matchingRules[0]?.ruleId;
+    if (ruleId === undefined)
+      throw new CliError(`no rule matches ${host} now; name one with --rule <id> ('tunguard rules')`);
+  }
+  const d = await c.request<{ id: string; hostId: string; status: string; ruleId?: string }>(
+    `${REM}/dispatch`,
+    {
+      method: 'POST',
+      body: { host, ruleId, ...(values.mode !== undefined ? { mode: values.mode } : {}) },
+    },
+  );
+  if (values.json) printJson(d);
+  else out(`dispatch ${d.id} for ${d.hostId} (rule ${ruleId}): ${d.status}`);
+  return EXIT.OK;
+}
+
 function parseConfigArgs(argv: string[]) {
   try {
     return parseArgs({
@@ -436,6 +648,10 @@ export const API_COMMANDS: Record<string, (argv: string[]) => Promise<number> | 
   connections,
   attackers,
   allow,
+  hosts,
+  scan,
+  rules,
+  remediate,
   config: configCommand,
 };
 

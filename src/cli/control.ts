@@ -2,7 +2,9 @@
 // runs the API listeners, and applies a new configuration (SIGHUP or PUT /config) without touching the
 // packets in flight. The dataplane knows nothing of this module.
 
+import { mkdirSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import type { Hono } from 'hono';
 import { type Api, createApi } from '../api/app.js';
 import type { ConfigStore } from '../api/config-store.js';
 import {
@@ -73,6 +75,34 @@ export interface ControlPlaneOptions {
   lanPrefixes?: readonly string[];
   /** Connections the SYN proxy restored from the connection store at start (same shape as conn-sync). */
   restoredConnections?: readonly unknown[];
+  /**
+   * Where the remediation service keeps its durable store (hosts, rules, dispatches, agents); its routes
+   * are served under /api/v1/remediation. Absent: no remediation routes.
+   */
+  remediationDir?: string;
+}
+
+/** What the control plane holds of the remediation service (opened in start(), closed in stop()). */
+interface Remediation {
+  svc: { close(): Promise<void> };
+  routes: { path: string; app: Hono; bodyLimit?: number };
+}
+
+/** Opens the remediation service and its routes; a failure is logged and leaves them off. */
+async function openRemediation(dataDir: string, log: (m: string) => void): Promise<Remediation | undefined> {
+  try {
+    const [{ RemediationService }, { remediationRoutes, MAX_SCAN_BODY }] = await Promise.all([
+      import('../remediation/service.js'),
+      import('../api/routes/remediation.js'),
+    ]);
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    const svc = await RemediationService.open({ dataDir });
+    log(`remediation: durable store in ${dataDir}`);
+    return { svc, routes: { path: '/remediation', app: remediationRoutes(svc), bodyLimit: MAX_SCAN_BODY } };
+  } catch (err) {
+    log(`remediation: off (cannot open its store in ${dataDir}: ${(err as Error).message})`);
+    return undefined;
+  }
 }
 
 /** Counters that count dropped packets, by name. */
@@ -162,7 +192,10 @@ export class ControlPlane {
   /** Why the API is not listening, when it is not. */
   apiError: string | undefined;
 
-  private constructor(private readonly o: ControlPlaneOptions) {
+  private constructor(
+    private readonly o: ControlPlaneOptions,
+    private readonly remediation?: Remediation,
+  ) {
     const lan: CidrPrefix[] = [];
     for (const p of o.lanPrefixes ?? []) {
       try {
@@ -190,7 +223,8 @@ export class ControlPlane {
 
   /** Starts the API (a failure to listen is logged, not fatal: the dataplane keeps protecting). */
   static async start(o: ControlPlaneOptions): Promise<ControlPlane> {
-    const cp = new ControlPlane(o);
+    const rem = o.remediationDir !== undefined ? await openRemediation(o.remediationDir, o.log) : undefined;
+    const cp = new ControlPlane(o, rem);
     try {
       cp.loadToken();
     } catch (err) {
@@ -602,6 +636,7 @@ export class ControlPlane {
       events: { subscribe: (l) => this.bus.subscribe(l), ignored: () => this.ignored },
       health: () => ({ ok: !this.stopped }),
       eventLoopDelay: () => this.eldWindow,
+      ...(this.remediation ? { extraRoutes: [this.remediation.routes] } : {}),
     };
   }
 
@@ -620,5 +655,9 @@ export class ControlPlane {
     removeApiInfo(this.o.stateDir);
     if (this.server) await this.server.close();
     else this.api.close();
+    if (this.remediation)
+      await this.remediation.svc
+        .close()
+        .catch((err: Error) => this.o.log(`remediation: close: ${err.message}`));
   }
 }

@@ -11,6 +11,10 @@ commands:
   connections  connections proxied by the SYN proxy
   attackers    sources marked aggressive; 'attackers clear [addr]'
   allow        the allowlist: 'allow list', 'allow add <prefix>', 'allow del <prefix>'
+  hosts        LAN hosts (from scans and traffic) with their risk; 'hosts <host>' for one
+  scan         'scan import <file>': import an nmap, Nessus or OpenVAS report
+  rules        remediation rules; 'rules <id>' for one
+  remediate    'remediate <host> [--rule id]': send a remedy to the host's agent
   config       'config check [file]': validate a UCI config file
   help         this text
 
@@ -19,7 +23,18 @@ Each takes --help; all but run take --json. Exit codes: 0 ok, 1 error, 2 usage,
 `;
 
 /** Commands served by ./commands.js (loaded only when used: the daemon's modules stay unloaded). */
-const API_COMMAND_NAMES = new Set(['status', 'tiers', 'connections', 'attackers', 'allow', 'config']);
+const API_COMMAND_NAMES = new Set([
+  'status',
+  'tiers',
+  'connections',
+  'attackers',
+  'allow',
+  'hosts',
+  'scan',
+  'rules',
+  'remediate',
+  'config',
+]);
 
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;

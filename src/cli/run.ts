@@ -1,7 +1,7 @@
 // `tunguard run`: the daemon. Opens the TUN, starts the dataplane, steers traffic, and on SIGTERM or
 // SIGINT takes steering down before the device goes away.
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { accessSync, constants, existsSync, mkdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigStore } from '../api/config-store.js';
 import { isWildcardHost } from '../api/server.js';
@@ -41,7 +41,9 @@ Runs the daemon in the current network namespace, in the foreground (needs root)
   --wan <dev>          WAN device whose forwarded traffic is steered through tunguard (required)
   --lan <dev>          LAN device; repeat for several (required)
   --config <file>      UCI configuration file (default: none; built-in defaults)
-  --state-dir <dir>    runtime state: status.json, connection store (default /var/run/tunguard)
+  --state-dir <dir>    runtime state: status.json, connection store (default /var/run/tunguard);
+                       with it, the remediation store goes to <dir>/durable unless the config
+                       names a writable durable_dir other than /etc/tunguard
   --tun <name>         TUN device name (default ${DATAPLANE_DEFAULTS.tunName})
   --queues <n>         TUN queues, one dataplane worker each (default ${DATAPLANE_DEFAULTS.queues})
   --table <id>         policy routing table and rule preference (default ${STEERING_DEFAULTS.table})
@@ -59,6 +61,36 @@ Runs the daemon in the current network namespace, in the foreground (needs root)
 
 Exit codes: 0 clean stop, 1 runtime failure, 2 usage or configuration error.
 `;
+
+/** The built-in durable_dir (src/config/schema.ts). */
+const DEFAULT_DURABLE_DIR = '/etc/tunguard';
+
+/**
+ * Where the remediation service keeps its store: the config's durable_dir; but with --state-dir (tests,
+ * trial runs) <state-dir>/durable when durable_dir is the built-in /etc/tunguard (as root it is always
+ * writable, and a trial run must not write there) or is not writable.
+ */
+export function remediationDir(durableDir: string, stateDirFlag: string | undefined): string {
+  if (stateDirFlag === undefined) return durableDir;
+  if (durableDir !== DEFAULT_DURABLE_DIR && writableDir(durableDir)) return durableDir;
+  return join(stateDirFlag, 'durable');
+}
+
+/** Whether a directory exists and is writable, or could be created (its nearest existing parent is). */
+function writableDir(dir: string): boolean {
+  for (let d = dir; ; d = dirname(d)) {
+    if (existsSync(d)) {
+      try {
+        if (!statSync(d).isDirectory()) return false;
+        accessSync(d, constants.W_OK);
+        return true;
+      } catch {
+        return false;
+      }
+    }
+    if (dirname(d) === d) return false;
+  }
+}
 
 function intFlag(v: string | undefined, name: string, def: number, min: number, max: number): number {
   if (v === undefined) return def;
@@ -213,6 +245,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     log,
     lanPrefixes: lanNets,
     restoredConnections: restored,
+    remediationDir: remediationDir(m.durableDir, v['state-dir']),
   });
   const onHup = () => void control.reload();
   process.on('SIGHUP', onHup);

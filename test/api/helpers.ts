@@ -86,6 +86,8 @@ export async function startTestDaemon(
     wanDevice?: string;
     override?: ListenAddress | null;
     sse?: SseHubOptions;
+    /** Open a real remediation service in <dir>/durable and serve its routes. */
+    remediation?: boolean;
   } = {},
 ): Promise<TestDaemon> {
   const dir = mkdtempSync(join(tmpdir(), 'tunguard-api-test-'));
@@ -110,6 +112,7 @@ export async function startTestDaemon(
     version: '0.0.0-test',
     log: (m) => logs.push(m),
     sse: opts.sse,
+    ...(opts.remediation ? { remediationDir: join(dir, 'durable') } : {}),
   });
   const s = cp.summary();
   const listening = s.listening[0];

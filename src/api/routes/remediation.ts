@@ -1,0 +1,336 @@
+// The remediation service over HTTP (mounted under /api/v1/remediation): hosts, threats, rules CRUD with
+// import/export, scanner report imports, dispatch and dispatch status, paired agents. Every input is
+// validated with valibot; what a client can get wrong is a 4xx with the reason, never a 5xx.
+
+import { statSync } from 'node:fs';
+import { isAbsolute } from 'node:path';
+import { type Context, Hono, type MiddlewareHandler } from 'hono';
+import * as v from 'valibot';
+import { ActionSchema } from '../../agent/protocol.js';
+import { ImportError, SCAN_FORMATS } from '../../inventory/import/index.js';
+import { RuleError, RuleSchema } from '../../remediation/rules.js';
+import type { RemediationService } from '../../remediation/service.js';
+import { ApiError, validationIssues } from '../errors.js';
+import { intString, NoQuery } from '../schemas.js';
+import { shown } from '../util.js';
+import { json, param, query, requireJson } from './context.js';
+
+/** Raw XML scan reports posted as the body (the app's body limit for this group must allow it). */
+export const MAX_SCAN_BODY = 4 << 20;
+/** Every other body of this group (rules, dispatches). */
+export const MAX_JSON_BODY = 256 * 1024;
+/** A rules file for POST /rules/import. */
+export const MAX_RULES_BODY = 2 << 20;
+
+const ONE = 'expected a single value (the parameter is repeated)';
+
+function strictQuery<T extends v.ObjectEntries>(entries: T) {
+  return v.strictObject(entries, (issue) =>
+    issue.expected === 'never'
+      ? `unknown query parameter (known: ${Object.keys(entries).join(', ') || 'none'})`
+      : 'expected query parameters',
+  );
+}
+
+function bodyObject<T extends v.ObjectEntries>(entries: T) {
+  return v.strictObject(entries, (issue) =>
+    issue.expected === 'never'
+      ? `unknown field (known: ${Object.keys(entries).join(', ')})`
+      : 'expected a JSON object',
+  );
+}
+
+/** A host as the service finds it: id, address, MAC or name (no control characters, no slashes). */
+const HostIdent = v.pipe(
+  v.string(ONE),
+  v.minLength(1, 'expected a host id, address, MAC or name'),
+  v.maxLength(256, 'expected at most 256 characters'),
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point
+  v.regex(/^[^\u0000-\u001f\u007f/\\]+$/, 'control characters and slashes are not allowed'),
+);
+
+const RuleId = v.pipe(
+  v.string(ONE),
+  v.regex(/^[A-Za-z0-9._-]{1,64}$/, 'rule id: 1-64 of letters, digits, . _ -'),
+);
+const DispatchId = v.pipe(
+  v.string(ONE),
+  v.regex(/^[A-Za-z0-9-]{1,64}$/, 'expected a dispatch id (letters, digits and -)'),
+);
+
+const HostParam = v.strictObject({ id: HostIdent });
+const RuleParam = v.strictObject({ id: RuleId });
+const DispatchParam = v.strictObject({ id: DispatchId });
+
+const ThreatsQuery = strictQuery({
+  type: v.optional(v.picklist(['vulnerability', 'malware'], 'expected vulnerability or malware')),
+  limit: v.optional(intString(1, 10_000), '1000'),
+});
+
+const DispatchesQuery = strictQuery({
+  host: v.optional(HostIdent),
+  status: v.optional(
+    v.picklist(
+      ['queued', 'running', 'done', 'failed', 'expired', 'cancelled'],
+      'expected queued, running, done, failed, expired or cancelled',
+    ),
+  ),
+});
+
+const ImportQuery = strictQuery({
+  replace: v.optional(
+    v.pipe(
+      v.string(ONE),
+      v.picklist(['0', '1', 'true', 'false'], 'expected 0, 1, true or false'),
+      v.transform((s) => s === '1' || s === 'true'),
+    ),
+    'false',
+  ),
+});
+
+const FormatEnum = v.picklist(['auto', ...SCAN_FORMATS], `expected auto, ${SCAN_FORMATS.join(', ')}`);
+const ScanQuery = strictQuery({ format: v.optional(FormatEnum, 'auto') });
+
+/** An absolute path of a report file already on the router: no `..` segment, no control characters. */
+const ReportPath = v.pipe(
+  v.string('expected the report path as a string'),
+  v.minLength(2, 'expected an absolute path'),
+  v.maxLength(4096, 'expected at most 4096 characters'),
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point
+  v.regex(/^[^\u0000-\u001f\u007f]+$/, 'control characters are not allowed'),
+  v.check((p) => isAbsolute(p) && p.startsWith('/'), 'expected an absolute path'),
+  v.check((p) => !p.split('/').includes('..'), "'..' is not allowed in the path"),
+);
+
+const ScanBody = bodyObject({ path: ReportPath, format: v.optional(FormatEnum, 'auto') });
+
+const RulesFile = v.looseObject(
+  {
+    version: v.literal(1, 'expected version 1'),
+    rules: v.array(v.unknown(), 'expected rules: [...]'),
+  },
+  'expected a rules file {version: 1, rules: [...]}',
+);
+
+const DispatchBody = v.pipe(
+  bodyObject({
+    host: HostIdent,
+    ruleId: v.optional(RuleId),
+    actions: v.optional(
+      v.pipe(
+        v.array(ActionSchema),
+        v.minLength(1, 'expected at least one action'),
+        v.maxLength(64, 'expected at most 64 actions'),
+      ),
+    ),
+    mode: v.optional(
+      v.picklist(['auto', 'program', 'reference', 'file-op'], 'expected auto, program, reference or file-op'),
+    ),
+    ttlMs: v.optional(
+      v.pipe(
+        v.number('expected a number of milliseconds'),
+        v.integer('expected an integer'),
+        v.minValue(1000, 'expected at least 1000 ms'),
+        v.maxValue(30 * 86_400_000, 'expected at most 30 days'),
+      ),
+    ),
+  }),
+  v.check(
+    (b) => (b.ruleId === undefined) !== (b.actions === undefined),
+    'expected exactly one of ruleId or actions',
+  ),
+  v.check((b) => b.mode === undefined || b.ruleId !== undefined, 'mode applies to a rule only'),
+);
+
+/** Caps the (already read) body of a route below the group's limit. */
+function maxBody(max: number): MiddlewareHandler {
+  return async (c, next) => {
+    const text = await c.req.text();
+    if (Buffer.byteLength(text) > max)
+      throw new ApiError(413, 'payload_too_large', `the request body is larger than ${max} bytes`);
+    await next();
+  };
+}
+
+/** Service errors a client caused → 4xx; anything else goes on to the app's handler (a 500). */
+function clientError(err: unknown): never {
+  if (err instanceof ApiError) throw err;
+  if (err instanceof RuleError) {
+    const m = err.message;
+    if (/^no rule /.test(m)) throw new ApiError(404, 'not_found', m);
+    if (/ exists$/.test(m)) throw new ApiError(409, 'conflict', m);
+    if (/no paired agent/.test(m)) throw new ApiError(409, 'conflict', m);
+    throw new ApiError(400, 'bad_request', m);
+  }
+  if (err instanceof ImportError) throw new ApiError(400, 'bad_request', `import failed: ${err.message}`);
+  const code = (err as NodeJS.ErrnoException)?.code;
+  if (code === 'ENOENT' || code === 'EACCES' || code === 'EISDIR' || code === 'ENOTDIR')
+    throw new ApiError(400, 'bad_request', `cannot read the report: ${code}`);
+  throw err;
+}
+
+async function guarded<T>(f: () => Promise<T>): Promise<T> {
+  try {
+    return await f();
+  } catch (err) {
+    clientError(err);
+  }
+}
+
+const XML_TYPE = /^(application|text)\/([\w.-]+\+)?xml$/i;
+const JSON_TYPE = /^application\/([\w.-]+\+)?json$/i;
+
+function contentType(c: Context): string {
+  return (c.req.header('content-type') ?? '').split(';')[0].trim();
+}
+
+/** The remediation routes; mount with `{ path: '/remediation', app, bodyLimit: MAX_SCAN_BODY }`. */
+export function remediationRoutes(svc: RemediationService) {
+  const importFile = async (path: string, format: 'auto' | (typeof SCAN_FORMATS)[number]) => {
+    let st: ReturnType<typeof statSync>;
+    try {
+      st = statSync(path);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? 'error';
+      throw new ApiError(400, 'bad_request', `no readable report at ${shown(path, 200)} (${code})`);
+    }
+    if (!st.isFile()) throw new ApiError(400, 'bad_request', `${shown(path, 200)} is not a regular file`);
+    return guarded(() => svc.importScan(path, format));
+  };
+
+  return (
+    new Hono()
+      .use('*', async (c, next) => {
+        const scans = c.req.method === 'POST' && /\/scans$/.test(c.req.path);
+        const rulesImport = c.req.method === 'POST' && /\/rules\/import$/.test(c.req.path);
+        if (!scans) await maxBody(rulesImport ? MAX_RULES_BODY : MAX_JSON_BODY)(c, async () => {});
+        await next();
+      })
+      // ---- hosts and threats ----
+      .get('/hosts', query(NoQuery), async (c) => c.json({ items: await svc.listHosts() }))
+      .get('/hosts/:id', param(HostParam), query(NoQuery), async (c) => {
+        const { id } = c.req.valid('param');
+        const h = await svc.getHost(id);
+        if (!h) throw new ApiError(404, 'not_found', `no host ${shown(id)}`);
+        return c.json(h);
+      })
+      .get('/threats', query(ThreatsQuery), async (c) => {
+        const q = c.req.valid('query');
+        return c.json({
+          items: await svc.listThreats({ limit: q.limit, ...(q.type ? { type: q.type } : {}) }),
+        });
+      })
+      // ---- rules (export/import before /rules/:id) ----
+      .get('/rules/export', query(NoQuery), async (c) =>
+        c.body(await svc.exportRules(), 200, {
+          'Content-Type': 'application/json',
+          'Content-Disposition': 'attachment; filename="tunguard-rules.json"',
+        }),
+      )
+      .post('/rules/import', query(ImportQuery), requireJson, json(RulesFile), async (c) => {
+        const body = c.req.valid('json');
+        const r = await guarded(() =>
+          svc.importRules(JSON.stringify(body), { replace: c.req.valid('query').replace }),
+        );
+        return c.json(r);
+      })
+      .get('/rules', query(NoQuery), async (c) => c.json({ items: await svc.listRules() }))
+      .post('/rules', query(NoQuery), requireJson, json(RuleSchema), async (c) => {
+        const r = await guarded(() => svc.createRule(c.req.valid('json')));
+        return c.json(r, 201);
+      })
+      .get('/rules/:id', param(RuleParam), query(NoQuery), async (c) => {
+        const { id } = c.req.valid('param');
+        const r = await svc.getRule(id);
+        if (!r) throw new ApiError(404, 'not_found', `no rule ${id}`);
+        return c.json(r);
+      })
+      .put('/rules/:id', param(RuleParam), query(NoQuery), requireJson, json(RuleSchema), async (c) => {
+        const { id } = c.req.valid('param');
+        const body = c.req.valid('json');
+        if (body.id !== id)
+          throw new ApiError(400, 'bad_request', `the body's id '${body.id}' is not the path's '${id}'`);
+        return c.json(await guarded(() => svc.updateRule(id, body)));
+      })
+      .delete('/rules/:id', param(RuleParam), query(NoQuery), async (c) => {
+        const { id } = c.req.valid('param');
+        // Looked up first: the store's remove() does not say whether the rule was there.
+        if (!(await svc.getRule(id)) || !(await svc.deleteRule(id)))
+          throw new ApiError(404, 'not_found', `no rule ${id}`);
+        return c.json({ deleted: id });
+      })
+      // ---- scanner reports ----
+      .post('/scans', query(ScanQuery), async (c) => {
+        const type = contentType(c);
+        const q = c.req.valid('query');
+        if (XML_TYPE.test(type)) {
+          const text = await c.req.text();
+          if (text.trim() === '') throw new ApiError(400, 'bad_request', 'the XML body is empty');
+          return c.json(await guarded(() => svc.importScan([text], q.format)), 201);
+        }
+        if (!JSON_TYPE.test(type))
+          throw new ApiError(
+            415,
+            'unsupported_media_type',
+            `expected Content-Type: application/json ({path, format?}) or application/xml (the report), got ${type === '' ? 'none' : shown(type)}`,
+          );
+        let raw: unknown;
+        try {
+          raw = JSON.parse(await c.req.text());
+        } catch {
+          throw new ApiError(400, 'bad_request', 'invalid json: the body is not valid JSON');
+        }
+        const r = v.safeParse(ScanBody, raw);
+        if (!r.success) {
+          const { list, detail } = validationIssues('json', r.issues);
+          throw new ApiError(400, 'bad_request', `invalid json: ${detail}`, list);
+        }
+        const b = r.output;
+        if (q.format !== 'auto' && b.format !== 'auto' && q.format !== b.format)
+          throw new ApiError(400, 'bad_request', 'the query and the body name different formats');
+        return c.json(await importFile(b.path, b.format !== 'auto' ? b.format : q.format), 201);
+      })
+      // ---- dispatch ----
+      .post('/dispatch', query(NoQuery), requireJson, json(DispatchBody), async (c) => {
+        const b = c.req.valid('json');
+        const d = await guarded(() =>
+          svc.dispatch(b.host, {
+            ...(b.ruleId !== undefined ? { ruleId: b.ruleId } : {}),
+            ...(b.actions !== undefined ? { actions: b.actions } : {}),
+            ...(b.mode !== undefined ? { mode: b.mode } : {}),
+            ...(b.ttlMs !== undefined ? { ttlMs: b.ttlMs } : {}),
+          }),
+        );
+        const status = await svc.dispatchStatus(d.id);
+        return c.json(status ?? { id: d.id, hostId: d.hostId, status: d.status }, 202);
+      })
+      .get('/dispatches', query(DispatchesQuery), async (c) => {
+        const q = c.req.valid('query');
+        const items = await svc.listDispatches({
+          ...(q.host !== undefined ? { hostId: q.host } : {}),
+          ...(q.status !== undefined ? { status: q.status } : {}),
+        });
+        // Program bytes are not echoed back in lists either.
+        return c.json({
+          items: items.map((d) => ({
+            ...d,
+            actions: d.actions.map((a) => {
+              if (a.action === 'program.run' && a.content) {
+                const { content: _c, ...rest } = a;
+                return rest;
+              }
+              return a;
+            }),
+          })),
+        });
+      })
+      .get('/dispatches/:id', param(DispatchParam), query(NoQuery), async (c) => {
+        const { id } = c.req.valid('param');
+        const d = await svc.dispatchStatus(id);
+        if (!d) throw new ApiError(404, 'not_found', `no dispatch ${id}`);
+        return c.json(d);
+      })
+      // ---- agents ----
+      .get('/agents', query(NoQuery), async (c) => c.json({ items: await svc.listAgents() }))
+  );
+}
