@@ -21,6 +21,7 @@ export type ErrorCode =
   | 'invalid_config'
   | 'too_many_clients'
   | 'unavailable'
+  | 'bad_gateway'
   | 'internal';
 
 export interface ErrorBody {

@@ -96,7 +96,8 @@ async function openRemediation(dataDir: string, log: (m: string) => void): Promi
       import('../api/routes/remediation.js'),
     ]);
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-    const svc = await RemediationService.open({ dataDir });
+    // Dispatches queued through the API are sent by the background loop (and retried with backoff).
+    const svc = await RemediationService.open({ dataDir, queueIntervalMs: 1000 });
     log(`remediation: durable store in ${dataDir}`);
     return { svc, routes: { path: '/remediation', app: remediationRoutes(svc), bodyLimit: MAX_SCAN_BODY } };
   } catch (err) {

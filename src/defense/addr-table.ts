@@ -99,6 +99,13 @@ export class AddrTable {
       for (let i = 0; i < this.v6Limbs; i++)
         h += Math.imul(k[i], (buf[off + 2 * i] << 8) | buf[off + 2 * i + 1]);
     }
+    // The keyed sum alone is linear: sequential addresses would land in regular strides that
+    // cluster for some keys. A final avalanche (murmur3's fmix32) scatters them.
+    h ^= h >>> 16;
+    h = Math.imul(h, 0x85ebca6b);
+    h ^= h >>> 13;
+    h = Math.imul(h, 0xc2b2ae35);
+    h ^= h >>> 16;
     return (h >>> 0) >>> this.shift;
   }
 

@@ -453,6 +453,14 @@ export class RemediationService {
     return rec;
   }
 
+  /** Forgets a paired agent (its key is no longer trusted); false when there was none. */
+  async removeAgent(hostId: string): Promise<boolean> {
+    if (!this.agents.get(hostId)) return false;
+    await this.agents.remove(hostId);
+    await this.audit.append({ step: 'agent.removed', hostId });
+    return true;
+  }
+
   async listAgents(): Promise<AgentRecord[]> {
     return this.agents.list();
   }

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { apiCommand } from '../../src/cli/commands.js';
+import { type AgentDirs, cleanup, makeDirs, type RunningAgent, startAgent } from '../agent/harness.js';
 import { http, startTestDaemon, type TestDaemon } from './helpers.js';
 
 const NMAP = join(import.meta.dirname, '..', 'fixtures', 'scanners', 'defectdojo_nmap_multiple_port.xml');
@@ -209,5 +210,142 @@ describe('where the daemon keeps the remediation store', () => {
     // Below a regular file: cannot be created.
     expect(remediationDir(join(d.dir, 'tunguard.conf', 'x'), '/tmp/tg')).toBe('/tmp/tg/durable');
     expect(remediationDir(d.dir, '/tmp/tg')).toBe(d.dir);
+  });
+});
+
+describe('agent pairing and the audit log', () => {
+  let dirs: AgentDirs;
+  let agent: RunningAgent | undefined;
+
+  afterAll(async () => {
+    await agent?.stop();
+    if (dirs) cleanup(dirs);
+  });
+
+  it('pairs a real agent with a code shown on both sides', async () => {
+    dirs = makeDirs('tg-api-pair-');
+    agent = await startAgent(dirs, { pairing: true, hostId: 'api-code-host' });
+    const p = await call('POST', '/agents/pair', {
+      body: { address: '127.0.0.1', port: agent.port, routerName: 'tunguard-api' },
+    });
+    expect(p.status, p.text).toBe(201);
+    expect(p.json).toMatchObject({ hostId: 'api-code-host', agentKey: agent.agentKey });
+    expect(p.json.code).toMatch(/^\d{6}$/);
+    const shown = await agent.waitLine(/code=(\d{6})$/);
+    expect(shown[1]).toBe(p.json.code);
+    agent.proc.stdin.write('yes\n');
+    const c = await call('POST', '/agents/pair/confirm', { body: { pairingId: p.json.pairingId } });
+    expect(c.status, c.text).toBe(201);
+    expect(c.json).toMatchObject({ paired: true, agent: { hostId: 'api-code-host', pairedBy: 'code' } });
+    // Confirmed once: the pairing is gone.
+    const again = await call('POST', '/agents/pair/confirm', { body: { pairingId: p.json.pairingId } });
+    expect(again.status).toBe(404);
+    // The paired agent no longer accepts pairing: a conflict, with the agent's reason.
+    const twice = await call('POST', '/agents/pair', { body: { address: '127.0.0.1', port: agent.port } });
+    expect(twice.status, twice.text).toBe(409);
+    expect(twice.json.detail).toMatch(/refused/);
+    const list = await call('GET', '/agents');
+    expect(list.json.items.map((a: { hostId: string }) => a.hostId)).toContain('api-code-host');
+  });
+
+  it('stores nothing when the admin rejects the code', async () => {
+    const d2 = makeDirs('tg-api-pair2-');
+    const a2 = await startAgent(d2, { pairing: true, hostId: 'api-rejected-host' });
+    try {
+      const p = await call('POST', '/agents/pair', { body: { address: '127.0.0.1', port: a2.port } });
+      expect(p.status, p.text).toBe(201);
+      const c = await call('POST', '/agents/pair/confirm', {
+        body: { pairingId: p.json.pairingId, accept: false },
+      });
+      expect(c.status, c.text).toBe(200);
+      expect(c.json).toEqual({ paired: false, reason: 'rejected by the admin' });
+      const list = await call('GET', '/agents');
+      expect(list.json.items.map((a: { hostId: string }) => a.hostId)).not.toContain('api-rejected-host');
+    } finally {
+      await a2.stop();
+      cleanup(d2);
+    }
+  });
+
+  it('adds a copied agent key and answers with the router key to pin on the host', async () => {
+    const key = Buffer.alloc(32, 7).toString('base64url');
+    const body = { hostId: 'api-key-host', address: '192.0.2.2', port: 7443, agentKey: key };
+    const r = await call('POST', '/agents', { body });
+    expect(r.status, r.text).toBe(201);
+    expect(r.json.agent).toMatchObject({ ...body, pairedBy: 'key' });
+    expect(r.json.routerKey).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect((await call('POST', '/agents', { body })).status).toBe(409);
+    expect((await call('DELETE', '/agents/api-key-host')).status).toBe(200);
+    expect((await call('DELETE', '/agents/api-key-host')).status).toBe(404);
+    expect((await call('POST', '/agents', { body })).status).toBe(201);
+    expect((await call('DELETE', '/agents/api-key-host')).status).toBe(200);
+  });
+
+  it('lists the audit log, newest last, bounded by limit and filtered by host', async () => {
+    const all = await call('GET', '/audit');
+    expect(all.status, all.text).toBe(200);
+    const steps = all.json.items.map((e: { step: string }) => e.step);
+    expect(steps).toContain('agent.pairing-started');
+    expect(steps).toContain('agent.paired');
+    expect(steps).toContain('agent.pairing-rejected');
+    expect(steps.at(-1)).toBe('agent.removed');
+    const ats = all.json.items.map((e: { at: number }) => e.at);
+    expect([...ats].sort((a, b) => a - b)).toEqual(ats);
+    const two = await call('GET', '/audit?limit=2');
+    expect(two.json.items).toEqual(all.json.items.slice(-2));
+    const host = await call('GET', '/audit?host=api-code-host');
+    // (The second attempt was refused by the agent before any pairing started.)
+    expect(host.json.items.map((e: { step: string }) => e.step)).toEqual([
+      'agent.pairing-started',
+      'agent.paired',
+    ]);
+  });
+
+  it('refuses bad pairing and audit input with a 4xx and a reason', async () => {
+    const key = Buffer.alloc(32, 1).toString('base64url');
+    const uuid = '0b5f0e7e-0000-4000-8000-000000000000';
+    const cases: [string, string, Parameters<typeof http>[3], number][] = [
+      ['POST', '/agents/pair', { body: { address: '127.0.0.1' } }, 400],
+      ['POST', '/agents/pair', { body: { address: '127.0.0.1', port: 0 } }, 400],
+      ['POST', '/agents/pair', { body: { address: '127.0.0.1', port: 70000 } }, 400],
+      ['POST', '/agents/pair', { body: { address: '127.0.0.1', port: '7443' } }, 400],
+      ['POST', '/agents/pair', { body: { address: 'a b;rm -rf', port: 7443 } }, 400],
+      ['POST', '/agents/pair', { body: { address: '127.0.0.1', port: 7443, extra: 1 } }, 400],
+      ['POST', '/agents/pair', { body: { address: '127.0.0.1', port: 7443, routerName: 'a\nb' } }, 400],
+      ['POST', '/agents/pair', { raw: 'address=x', headers: { 'content-type': 'text/plain' } }, 415],
+      ['POST', '/agents/pair/confirm', { body: {} }, 400],
+      ['POST', '/agents/pair/confirm', { body: { pairingId: 'not-a-uuid' } }, 400],
+      ['POST', '/agents/pair/confirm', { body: { pairingId: uuid, accept: 'yes' } }, 400],
+      ['POST', '/agents/pair/confirm', { body: { pairingId: uuid } }, 404],
+      ['POST', '/agents', { body: { hostId: 'h', address: '192.0.2.2', port: 7443 } }, 400],
+      ['POST', '/agents', { body: { hostId: 'h', address: '192.0.2.2', port: 7443, agentKey: 'x' } }, 400],
+      ['POST', '/agents', { body: { hostId: 'a/b', address: '192.0.2.2', port: 7443, agentKey: key } }, 400],
+      ['POST', '/agents', { body: { hostId: '', address: '192.0.2.2', port: 7443, agentKey: key } }, 400],
+      ['DELETE', '/agents/nobody', {}, 404],
+      ['GET', '/audit?limit=0', {}, 400],
+      ['GET', '/audit?limit=x', {}, 400],
+      ['GET', '/audit?limit=1&limit=2', {}, 400],
+      ['GET', '/audit?dispatch=bad!', {}, 400],
+      ['GET', '/audit?since=1', {}, 400],
+    ];
+    for (const [method, path, o, status] of cases) {
+      const r = await call(method, path, o);
+      expect(r.status, `${method} ${path} ${JSON.stringify(o)}: ${r.text}`).toBe(status);
+      expect(r.json.error, `${method} ${path}`).toBeTypeOf('string');
+      expect(r.json.detail, `${method} ${path}`).toBeTypeOf('string');
+    }
+  });
+
+  it('says so when the agent cannot be reached (502, not a 5xx crash)', async () => {
+    // A port nothing listens on (the pairing agent's, after it stopped).
+    const d3 = makeDirs('tg-api-pair3-');
+    const a3 = await startAgent(d3, { pairing: true, hostId: 'gone' });
+    const port = a3.port;
+    await a3.stop();
+    cleanup(d3);
+    const r = await call('POST', '/agents/pair', { body: { address: '127.0.0.1', port } });
+    expect(r.status, r.text).toBe(502);
+    expect(r.json.error).toBe('bad_gateway');
+    expect(r.json.detail).toMatch(/^agent: /);
   });
 });

@@ -101,7 +101,9 @@ describe('AddrTable', () => {
       if (a.upsert(k, 0, 4, 0) === b.upsert(k, 0, 4, 0)) same++;
     }
     expect(same).toBeLessThan(50);
-    expect(a.size).toBe(2000);
-    expect(a.evictions).toBe(0);
+    // At load ~0.5 an 8-slot probe window is full now and then (a random hash: ≤ 23 in 300 trials
+    // of 2000 keys); those keys evict the oldest entry of the window instead of growing the table.
+    expect(a.size + a.evictions).toBe(2000);
+    expect(a.evictions).toBeLessThan(40);
   });
 });

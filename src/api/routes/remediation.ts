@@ -1,13 +1,16 @@
 // The remediation service over HTTP (mounted under /api/v1/remediation): hosts, threats, rules CRUD with
-// import/export, scanner report imports, dispatch and dispatch status, paired agents. Every input is
-// validated with valibot; what a client can get wrong is a 4xx with the reason, never a 5xx.
+// import/export, scanner report imports, dispatch and dispatch status, agents (pairing by code or by a
+// copied key) and the audit log. Every input is validated with valibot; what a client can get wrong is a
+// 4xx with the reason, never a 5xx (an agent that cannot be reached is a 502).
 
 import { statSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { isAbsolute } from 'node:path';
 import { type Context, Hono, type MiddlewareHandler } from 'hono';
 import * as v from 'valibot';
-import { ActionSchema } from '../../agent/protocol.js';
+import { ActionSchema, PublicKeyText } from '../../agent/protocol.js';
 import { ImportError, SCAN_FORMATS } from '../../inventory/import/index.js';
+import { AgentError } from '../../remediation/agent-client.js';
 import { RuleError, RuleSchema } from '../../remediation/rules.js';
 import type { RemediationService } from '../../remediation/service.js';
 import { ApiError, validationIssues } from '../errors.js';
@@ -142,6 +145,71 @@ const DispatchBody = v.pipe(
   v.check((b) => b.mode === undefined || b.ruleId !== undefined, 'mode applies to a rule only'),
 );
 
+/** Where a host's agent listens: an IPv4/IPv6 address or a DNS name. */
+const AgentAddress = v.pipe(
+  v.string('expected the agent address as a string'),
+  v.check(
+    (a) =>
+      isIP(a) !== 0 ||
+      /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/.test(
+        a,
+      ),
+    'expected an IPv4 or IPv6 address or a host name',
+  ),
+);
+const AgentPort = v.pipe(
+  v.number('expected the agent port as a number'),
+  v.integer('expected an integer port'),
+  v.minValue(1, 'expected a port 1..65535'),
+  v.maxValue(65535, 'expected a port 1..65535'),
+);
+/** The id an agent names itself by (its config's hostId). */
+const AgentHostId = v.pipe(
+  v.string('expected the host id as a string'),
+  v.minLength(1, 'expected a host id'),
+  v.maxLength(128, 'expected at most 128 characters'),
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point
+  v.regex(/^[^\u0000-\u001f\u007f/\\]+$/, 'control characters and slashes are not allowed'),
+);
+
+const PairBody = bodyObject({
+  address: AgentAddress,
+  port: AgentPort,
+  routerName: v.optional(
+    v.pipe(
+      v.string('expected the router name as a string'),
+      v.minLength(1, 'expected a router name'),
+      v.maxLength(64, 'expected at most 64 characters'),
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point
+      v.regex(/^[^\u0000-\u001f\u007f]+$/, 'control characters are not allowed'),
+    ),
+  ),
+});
+
+const PairConfirmBody = bodyObject({
+  pairingId: v.pipe(
+    v.string('expected the pairing id as a string'),
+    v.uuid('expected a pairing id (a UUID)'),
+  ),
+  /** Whether the code the agent shows is the one the router showed (default yes). */
+  accept: v.optional(v.boolean('expected accept: true or false'), true),
+});
+
+const AgentKeyBody = bodyObject({
+  hostId: AgentHostId,
+  address: AgentAddress,
+  port: AgentPort,
+  agentKey: v.pipe(v.string('expected the agent key as a string'), PublicKeyText),
+});
+
+const AgentParam = v.strictObject({ id: AgentHostId });
+
+const AuditQuery = strictQuery({
+  limit: v.optional(intString(1, 10_000), '100'),
+  host: v.optional(HostIdent),
+  dispatch: v.optional(DispatchId),
+});
+
 /** Caps the (already read) body of a route below the group's limit. */
 function maxBody(max: number): MiddlewareHandler {
   return async (c, next) => {
@@ -161,6 +229,12 @@ function clientError(err: unknown): never {
     if (/ exists$/.test(m)) throw new ApiError(409, 'conflict', m);
     if (/no paired agent/.test(m)) throw new ApiError(409, 'conflict', m);
     throw new ApiError(400, 'bad_request', m);
+  }
+  if (err instanceof AgentError) {
+    // The agent said no (already paired, not in pairing mode): a conflict; it could not be reached: 502.
+    if (err.reason === 'protocol' && /refused/.test(err.message))
+      throw new ApiError(409, 'conflict', err.message);
+    throw new ApiError(502, 'bad_gateway', `agent: ${err.message}`);
   }
   if (err instanceof ImportError) throw new ApiError(400, 'bad_request', `import failed: ${err.message}`);
   const code = (err as NodeJS.ErrnoException)?.code;
@@ -332,5 +406,63 @@ export function remediationRoutes(svc: RemediationService) {
       })
       // ---- agents ----
       .get('/agents', query(NoQuery), async (c) => c.json({ items: await svc.listAgents() }))
+      // Pairing by code: the router connects to the agent (in pairing mode), both sides show the code.
+      .post('/agents/pair', query(NoQuery), requireJson, json(PairBody), async (c) => {
+        const b = c.req.valid('json');
+        const p = await guarded(() =>
+          svc.pairAgent({
+            address: b.address,
+            port: b.port,
+            ...(b.routerName !== undefined ? { routerName: b.routerName } : {}),
+          }),
+        );
+        return c.json(p, 201);
+      })
+      // The admin says whether the codes matched; the agent is stored once the host accepted too.
+      .post('/agents/pair/confirm', query(NoQuery), requireJson, json(PairConfirmBody), async (c) => {
+        const b = c.req.valid('json');
+        let rec: Awaited<ReturnType<typeof svc.confirmPairing>>;
+        try {
+          rec = await svc.confirmPairing(b.pairingId, b.accept);
+        } catch (err) {
+          if (err instanceof Error && /^no pairing /.test(err.message))
+            throw new ApiError(404, 'not_found', `${err.message} (unknown, already confirmed or expired)`);
+          clientError(err);
+        }
+        if (!rec)
+          return c.json({
+            paired: false,
+            reason: b.accept ? 'the host did not accept the pairing' : 'rejected by the admin',
+          });
+        return c.json({ paired: true, agent: rec }, 201);
+      })
+      // Pairing by a copied key: the agent's key goes here; the answer carries the router's key to pin on
+      // the host (`tunguard-agent trust-router --key K`).
+      .post('/agents', query(NoQuery), requireJson, json(AgentKeyBody), async (c) => {
+        const b = c.req.valid('json');
+        if ((await svc.listAgents()).some((a) => a.hostId === b.hostId))
+          throw new ApiError(
+            409,
+            'conflict',
+            `host ${b.hostId} already has a paired agent (delete it first)`,
+          );
+        const rec = await guarded(() => svc.addAgentKey(b));
+        return c.json({ agent: rec, routerKey: svc.routerPublicKey() }, 201);
+      })
+      .delete('/agents/:id', param(AgentParam), query(NoQuery), async (c) => {
+        const { id } = c.req.valid('param');
+        if (!(await svc.removeAgent(id))) throw new ApiError(404, 'not_found', `no paired agent ${id}`);
+        return c.json({ deleted: id });
+      })
+      // ---- audit log ----
+      .get('/audit', query(AuditQuery), async (c) => {
+        const q = c.req.valid('query');
+        const items = await svc.auditLog({
+          limit: q.limit,
+          ...(q.host !== undefined ? { hostId: q.host } : {}),
+          ...(q.dispatch !== undefined ? { dispatchId: q.dispatch } : {}),
+        });
+        return c.json({ items });
+      })
   );
 }
