@@ -9,26 +9,10 @@ import { ConfigStore } from '../../src/api/config-store.js';
 import type { DataplaneCommand, SseHubOptions } from '../../src/api/events.js';
 import { ControlPlane, type DataplaneLink } from '../../src/cli/control.js';
 import { type ListenAddress, parseListen } from '../../src/config/index.js';
+import { BASE_COUNTERS } from '../../src/dataplane/counters.js';
 
-export const COUNTER_NAMES = [
-  'rx_packets',
-  'rx_bytes',
-  'tx_packets',
-  'tx_bytes',
-  'tx_errors',
-  'batches',
-  'sleeps',
-  'ipv4',
-  'ipv6',
-  'tcp',
-  'udp',
-  'icmp',
-  'other_proto',
-  'fragments',
-  'gso_packets',
-  'malformed_truncated',
-  'malformed_bad_version',
-];
+/** The dataplane's own base counters, plus two malformed reasons the tests look at. */
+export const COUNTER_NAMES = [...BASE_COUNTERS, 'malformed_truncated', 'malformed_bad_version'];
 
 export class FakeDataplane extends EventEmitter implements DataplaneLink {
   readonly startedAt = Date.now() - 5000;

@@ -404,34 +404,11 @@ export class SynProxyStage implements Stage {
     let isnC = (info.tcpSeq - 1) >>> 0;
     const cookie = (info.tcpAck - 1) >>> 0;
     const minute = Math.floor(this.wallMs() / 60_000);
-    const k = this.opts.keys;
-    let mssIdx = checkCookie(
-      k,
-      buf,
-      info.srcAddrOff,
-      info.dstAddrOff,
-      ver,
-      info.srcPort,
-      info.dstPort,
-      isnC,
-      cookie,
-      minute,
-    );
+    let mssIdx = this.cookieMss(buf, info, isnC, cookie, minute);
     if (mssIdx < 0 && info.payloadLen === 0) {
       // A zero-window probe after a lost third ACK carries seq = ISN_c (snd_una − 1).
       isnC = info.tcpSeq;
-      mssIdx = checkCookie(
-        k,
-        buf,
-        info.srcAddrOff,
-        info.dstAddrOff,
-        ver,
-        info.srcPort,
-        info.dstPort,
-        isnC,
-        cookie,
-        minute,
-      );
+      mssIdx = this.cookieMss(buf, info, isnC, cookie, minute);
     }
     if (mssIdx < 0) {
       this.c[this.r.cookieInvalid]++;
@@ -479,6 +456,12 @@ export class SynProxyStage implements Stage {
     // retransmits it once the window opens. Nothing is buffered.
     this.sendServerSyn(slot);
     return this.dropAbsorbed();
+  }
+
+  /** The MSS index a third ACK's cookie carries for ISN_c, or −1 (its tuple is the SYN's). */
+  private cookieMss(buf: Uint8Array, info: PacketInfo, isnC: number, cookie: number, minute: number): number {
+    const { srcAddrOff: s, dstAddrOff: d, ipVersion: v, srcPort: sp, dstPort: dp } = info;
+    return checkCookie(this.opts.keys, buf, s, d, v, sp, dp, isnC, cookie, minute);
   }
 
   // ---- packets of a known connection ----
