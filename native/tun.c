@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/bpf.h>
 #include <linux/if_tun.h>
 #include <net/if.h>
 #include <node_api.h>
@@ -13,6 +14,7 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -41,7 +43,7 @@ static const char *errno_name(int err) {
 }
 
 static napi_value throw_errno(napi_env env, const char *what, int err) {
-  char msg[256];
+  char msg[1280];
   const char *name = errno_name(err);
   snprintf(msg, sizeof msg, "%s: %s (%s)", what, strerror(err), name ? name : "E?");
   napi_value code, message, error;
@@ -323,6 +325,50 @@ static napi_value tg_close(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// steer(fd, insns): loads an eBPF socket-filter program (struct bpf_insn[], built in JS by
+// src/tun/steering-bpf.ts) and makes it the device's queue selector (TUNSETSTEERINGEBPF): the
+// kernel then picks the queue of every packet it sends into the TUN by the program's return value
+// modulo the number of queues. The device keeps its own reference; our program fd is closed.
+static napi_value tg_steer(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  int32_t fd;
+  uint8_t *insns;
+  size_t len;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 2 || !get_i32(env, argv[0], &fd) || !get_bytes(env, argv[1], &insns, &len) || len == 0 ||
+      len % sizeof(struct bpf_insn) != 0)
+    return throw_type(env, "steer(fd, insns: Uint8Array of 8-byte instructions)");
+  static const char license[] = "GPL";
+  union bpf_attr attr;
+  memset(&attr, 0, sizeof attr);
+  attr.prog_type = BPF_PROG_TYPE_SOCKET_FILTER;
+  attr.insn_cnt = (uint32_t)(len / sizeof(struct bpf_insn));
+  attr.insns = (uint64_t)(uintptr_t)insns;
+  attr.license = (uint64_t)(uintptr_t)license;
+  int prog = (int)syscall(__NR_bpf, BPF_PROG_LOAD, &attr, sizeof attr);
+  if (prog < 0) {
+    int err = errno;
+    // Load again with the verifier's log for the message (a log that overflows its buffer is an
+    // error of its own, ENOSPC, so the first attempt goes without one).
+    char log[1000];
+    log[0] = 0;
+    attr.log_buf = (uint64_t)(uintptr_t)log;
+    attr.log_size = sizeof log;
+    attr.log_level = 1;
+    int again = (int)syscall(__NR_bpf, BPF_PROG_LOAD, &attr, sizeof attr);
+    if (again >= 0) close(again);
+    char what[1100];
+    snprintf(what, sizeof what, "bpf(BPF_PROG_LOAD)%s%.900s", log[0] ? ": " : "", log);
+    return throw_errno(env, what, err);
+  }
+  int rc = ioctl(fd, TUNSETSTEERINGEBPF, &prog);
+  int err = errno;
+  close(prog);
+  if (rc < 0) return throw_errno(env, "ioctl(TUNSETSTEERINGEBPF)", err);
+  return NULL;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"open", NULL, tg_open, NULL, NULL, NULL, napi_default, NULL},
@@ -332,6 +378,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"eventfd", NULL, tg_eventfd, NULL, NULL, NULL, napi_default, NULL},
       {"wake", NULL, tg_wake, NULL, NULL, NULL, napi_default, NULL},
       {"close", NULL, tg_close, NULL, NULL, NULL, napi_default, NULL},
+      {"steer", NULL, tg_steer, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   napi_value v;

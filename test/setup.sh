@@ -7,7 +7,7 @@ set -euo pipefail
 declare -A NEED=(
   [ip]=iproute2 [tc]=iproute2 [ping]=iputils-ping [curl]=curl [iperf3]=iperf3 [hping3]=hping3
   [nmap]=nmap [tcpdump]=tcpdump [nft]=nftables [python3]=python3 [make]=make [g++]=g++
-  [sha256sum]=coreutils [sysctl]=procps [chromium]=chromium
+  [sha256sum]=coreutils [sysctl]=procps [chromium]=chromium [busybox]=busybox [dnsmasq]=dnsmasq-base
 )
 missing=()
 for tool in "${!NEED[@]}"; do

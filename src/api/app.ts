@@ -134,7 +134,13 @@ export function createApi(deps: ApiDeps, opts: ApiOptions): Api {
   const assets = loadAssets();
   const limit = opts.bodyLimit ?? 16 * 1024;
   const configLimit = 256 * 1024 + 4096;
-  const openapi = JSON.stringify(openApiDocument(deps.version));
+  // The document describes the route groups mounted here too (remediation, when the daemon has it).
+  const openapi = JSON.stringify(
+    openApiDocument(
+      deps.version,
+      (deps.extraRoutes ?? []).map((e) => e.path),
+    ),
+  );
 
   const app = new Hono();
   app.onError((err, c) => errorResponse(err, c, log));

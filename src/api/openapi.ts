@@ -3,46 +3,21 @@
 
 import { MAX_API_CONFIG_BYTES } from './config-store.js';
 import { CONTROL_EVENT_TYPES } from './events.js';
-
-type Json = Record<string, unknown>;
-
-const ref = (name: string): Json => ({ $ref: `#/components/schemas/${name}` });
-const int = (min: number, max: number, def?: number): Json =>
-  def === undefined
-    ? { type: 'integer', minimum: min, maximum: max }
-    : { type: 'integer', minimum: min, maximum: max, default: def };
-const str = (extra: Json = {}): Json => ({ type: 'string', ...extra });
-const obj = (properties: Record<string, Json>, required: string[] = Object.keys(properties)): Json => ({
-  type: 'object',
-  properties,
-  required,
-});
-const map = (value: Json): Json => ({ type: 'object', additionalProperties: value });
-const nullable = (s: Json): Json => ({ oneOf: [s, { type: 'null' }] });
-
-const qp = (name: string, schema: Json, description: string): Json => ({
-  name,
-  in: 'query',
-  schema,
-  description,
-});
-const pp = (name: string, description: string): Json => ({
-  name,
-  in: 'path',
-  required: true,
-  schema: str(),
-  description,
-});
-
-const errors = (...codes: number[]): Record<string, Json> =>
-  Object.fromEntries(codes.map((c) => [String(c), { $ref: `#/components/responses/E${c}` }]));
-
-const ok = (schema: Json, description = 'OK', type = 'application/json'): Json => ({
-  description,
-  content: { [type]: { schema } },
-});
-
-const jsonBody = (schema: Json): Json => ({ required: true, content: { 'application/json': { schema } } });
+import {
+  errors,
+  int,
+  type Json,
+  jsonBody,
+  map,
+  nullable,
+  obj,
+  ok,
+  pp,
+  qp,
+  ref,
+  str,
+} from './openapi-parts.js';
+import { REMEDIATION_PREFIX, remediationPaths, remediationSchemas } from './openapi-remediation.js';
 
 const PREFIX = str({ description: 'IPv4/IPv6 address or CIDR prefix with host bits clear', maxLength: 64 });
 const LIMIT = qp('limit', int(1, 1000, 100), 'at most this many items');
@@ -195,6 +170,7 @@ const responses: Record<string, Json> = Object.fromEntries(
     [413, 'Request body too large'],
     [415, 'Body is not application/json'],
     [422, 'The configuration is invalid (issues carry the UCI line)'],
+    [502, "The host's agent could not be reached or answered wrongly"],
     [503, 'Too many event-stream clients, or the service is unavailable'],
   ].map(([code, description]) => [
     `E${code}`,
@@ -206,8 +182,11 @@ const get = (summary: string, response: Json, parameters: Json[] = [], codes = [
   get: { summary, parameters, responses: { '200': response, ...errors(...codes) } },
 });
 
-/** The document (built once). */
-export function openApiDocument(version: string): Json {
+/**
+ * The document (built once). `mounted` names the extra route groups the app serves (ApiDeps.extraRoutes
+ * paths, e.g. '/remediation'): their paths are described only when they are there.
+ */
+export function openApiDocument(version: string, mounted: readonly string[] = []): Json {
   const paths: Record<string, Json> = {
     '/healthz': {
       get: {
@@ -307,6 +286,11 @@ export function openApiDocument(version: string): Json {
       [400, 401, 503],
     ),
   };
+  const allSchemas = { ...schemas };
+  if (mounted.includes(REMEDIATION_PREFIX)) {
+    Object.assign(paths, remediationPaths(`/api/v1${REMEDIATION_PREFIX}`));
+    Object.assign(allSchemas, remediationSchemas());
+  }
   return {
     openapi: '3.1.0',
     info: {
@@ -321,7 +305,7 @@ export function openApiDocument(version: string): Json {
     paths,
     components: {
       securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
-      schemas,
+      schemas: allSchemas,
       responses,
     },
   };

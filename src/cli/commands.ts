@@ -77,6 +77,12 @@ Queues a remedy for a host's agent: the given rule's, else the first rule that m
 Prints the dispatch (its status shows in 'tunguard remediate' --json and the API's /dispatches/<id>).
 
 ${COMMON_HELP}\n`,
+  dispatches: `usage: tunguard dispatches [<dispatch-id>] [--host <host>] [--status <status>] [options]
+
+Remedies queued for hosts' agents, oldest first, with their status (queued, running, done, failed,
+expired, cancelled); one dispatch in full with its audit trail.
+
+${COMMON_HELP}\n`,
   config: `usage: tunguard config check [<file>] [--json]
 
 Checks a UCI config file (default: --config, else ${DEFAULT_CONFIG_PATH}) without a daemon.
@@ -592,6 +598,60 @@ async function remediate(argv: string[]): Promise<number> {
   return EXIT.OK;
 }
 
+const DISPATCH_STATUSES = ['queued', 'running', 'done', 'failed', 'expired', 'cancelled'];
+
+interface DispatchRow {
+  id: string;
+  hostId: string;
+  ruleId?: string;
+  status: string;
+  createdAt: number;
+  updatedAt?: number;
+}
+
+async function dispatches(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(
+    'dispatches',
+    argv,
+    { host: { type: 'string' }, status: { type: 'string' } },
+    true,
+  );
+  if (values.help) return help('dispatches');
+  const id = oneArg(positionals, 'dispatches', 'dispatch id');
+  const c = client(values, 'dispatches');
+  if (id !== undefined) {
+    if (values.host !== undefined || values.status !== undefined)
+      throw new UsageError('--host and --status filter the list, not one dispatch', COMMAND_HELP.dispatches);
+    printJson(await c.request<DispatchRow>(`${REM}/dispatches/${encodeURIComponent(id)}`));
+    return EXIT.OK;
+  }
+  if (values.status !== undefined && !DISPATCH_STATUSES.includes(values.status))
+    throw new UsageError(
+      `--status: expected ${DISPATCH_STATUSES.join(', ')}, got '${values.status}'`,
+      COMMAND_HELP.dispatches,
+    );
+  const q = new URLSearchParams();
+  if (values.host !== undefined) q.set('host', values.host);
+  if (values.status !== undefined) q.set('status', values.status);
+  const query = q.toString() === '' ? '' : `?${q}`;
+  const r = await c.request<{ items: DispatchRow[] }>(`${REM}/dispatches${query}`);
+  if (values.json) {
+    printJson(r);
+    return EXIT.OK;
+  }
+  if (r.items.length === 0) {
+    out('no dispatches');
+    return EXIT.OK;
+  }
+  out(
+    table(
+      ['ID', 'HOST', 'RULE', 'STATUS', 'CREATED'],
+      r.items.map((d) => [d.id, d.hostId, d.ruleId ?? '-', d.status, time(d.createdAt)]),
+    ),
+  );
+  return EXIT.OK;
+}
+
 function parseConfigArgs(argv: string[]) {
   try {
     return parseArgs({
@@ -652,6 +712,7 @@ export const API_COMMANDS: Record<string, (argv: string[]) => Promise<number> | 
   scan,
   rules,
   remediate,
+  dispatches,
   config: configCommand,
 };
 

@@ -58,6 +58,8 @@ export interface DataplaneLink {
   command?(c: DataplaneCommand): void;
   /** Queries answered by the workers (connections). */
   request?(q: { type: 'connections' } & Record<string, unknown>): Promise<unknown>;
+  /** Packet samples of LAN hosts for the passive inventory (when the sampler stage runs). */
+  drainSamples?(visit: (kind: number, bytes: Uint8Array) => void): number;
 }
 
 export interface ControlPlaneOptions {
@@ -80,6 +82,8 @@ export interface ControlPlaneOptions {
    * are served under /api/v1/remediation. Absent: no remediation routes.
    */
   remediationDir?: string;
+  /** dnsmasq's lease file, read for the passive inventory (absent: none). */
+  dhcpLeases?: string;
 }
 
 /** What the control plane holds of the remediation service (opened in start(), closed in stop()). */
@@ -89,7 +93,11 @@ interface Remediation {
 }
 
 /** Opens the remediation service and its routes; a failure is logged and leaves them off. */
-async function openRemediation(dataDir: string, log: (m: string) => void): Promise<Remediation | undefined> {
+async function openRemediation(
+  dataDir: string,
+  log: (m: string) => void,
+  passive: { drain?: (visit: (kind: number, bytes: Uint8Array) => void) => number; leaseFile?: string },
+): Promise<Remediation | undefined> {
   try {
     const [{ RemediationService }, { remediationRoutes, MAX_SCAN_BODY }] = await Promise.all([
       import('../remediation/service.js'),
@@ -97,7 +105,12 @@ async function openRemediation(dataDir: string, log: (m: string) => void): Promi
     ]);
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     // Dispatches queued through the API are sent by the background loop (and retried with backoff).
-    const svc = await RemediationService.open({ dataDir, queueIntervalMs: 1000 });
+    // Hosts are also learned passively: the dataplane's samples and the DHCP lease file.
+    const svc = await RemediationService.open({
+      dataDir,
+      queueIntervalMs: 1000,
+      passive: { ...passive, log },
+    });
     log(`remediation: durable store in ${dataDir}`);
     return { svc, routes: { path: '/remediation', app: remediationRoutes(svc), bodyLimit: MAX_SCAN_BODY } };
   } catch (err) {
@@ -224,7 +237,13 @@ export class ControlPlane {
 
   /** Starts the API (a failure to listen is logged, not fatal: the dataplane keeps protecting). */
   static async start(o: ControlPlaneOptions): Promise<ControlPlane> {
-    const rem = o.remediationDir !== undefined ? await openRemediation(o.remediationDir, o.log) : undefined;
+    const rem =
+      o.remediationDir !== undefined
+        ? await openRemediation(o.remediationDir, o.log, {
+            drain: o.dp.drainSamples?.bind(o.dp),
+            leaseFile: o.dhcpLeases,
+          })
+        : undefined;
     const cp = new ControlPlane(o, rem);
     try {
       cp.loadToken();

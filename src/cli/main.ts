@@ -15,6 +15,7 @@ commands:
   scan         'scan import <file>': import an nmap, Nessus or OpenVAS report
   rules        remediation rules; 'rules <id>' for one
   remediate    'remediate <host> [--rule id]': send a remedy to the host's agent
+  dispatches   remedies sent to agents and their status; 'dispatches <id>' for one
   config       'config check [file]': validate a UCI config file
   help         this text
 
@@ -33,6 +34,7 @@ const API_COMMAND_NAMES = new Set([
   'scan',
   'rules',
   'remediate',
+  'dispatches',
   'config',
 ]);
 

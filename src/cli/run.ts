@@ -17,7 +17,7 @@ import {
   teardownSteering,
 } from '../netcfg/steering.js';
 import { nftAvailable, Zones } from '../netcfg/zones.js';
-import { ConnStore, type ConnSync } from '../state/connstore.js';
+import { type ConnRecord, ConnStore, type ConnSync } from '../state/connstore.js';
 import { loadOrCreateKey } from '../state/keyfile.js';
 import { offloadNames } from '../tun/device.js';
 import { ControlPlane, wanListenIssues } from './control.js';
@@ -46,14 +46,20 @@ Runs the daemon in the current network namespace, in the foreground (needs root)
                        names a writable durable_dir other than /etc/tunguard
   --tun <name>         TUN device name (default ${DATAPLANE_DEFAULTS.tunName})
   --queues <n>         TUN queues, one dataplane worker each (default ${DATAPLANE_DEFAULTS.queues})
+  --spread <how>       with several queues: 'address' (default; by remote address, so one
+                       source's SYNs meet in one worker) or 'flow' (the kernel's 4-tuple hash)
   --table <id>         policy routing table and rule preference (default ${STEERING_DEFAULTS.table})
   --no-ipv6            steer IPv4 only
   --no-offload         no virtio-net header / TSO (slow; for debugging)
   --no-synproxy        forward inbound TCP without the SYN proxy (rate limits stay on)
   --pass-through       no defense stages at all: forward everything (benchmarks, debugging)
+  --no-passive         do not sample LAN hosts' packets for the passive inventory
+  --dhcp-leases <file> dnsmasq lease file read for the passive inventory (default /tmp/dhcp.leases;
+                       '' = none)
   --no-ct-zones        do not install the conntrack-zone table (nft) for the two hops
   --syn-police <n>     new WAN SYNs/s let through to the TUN, the excess dropped in the kernel
-                       before it can crowd out other traffic (default 40000; 0 = off)
+                       before it can crowd out other traffic (default 40000 per queue; 0 = off);
+                       clients that completed a proxied handshake in the last 10 min skip it
   --spin-us <us>       poll this long for more packets before sleeping (default ${DATAPLANE_DEFAULTS.spinUs})
   --status-interval <s> seconds between status.json writes (default 1; 0 = never)
   --api <addr:port>    the API listens here only (default: the config's api listen, 127.0.0.1:7447)
@@ -61,6 +67,9 @@ Runs the daemon in the current network namespace, in the foreground (needs root)
 
 Exit codes: 0 clean stop, 1 runtime failure, 2 usage or configuration error.
 `;
+
+/** Attackers listed in status.json (most unfinished handshakes first); the API lists them all. */
+const STATUS_ATTACKERS = 10;
 
 /** The built-in durable_dir (src/config/schema.ts). */
 const DEFAULT_DURABLE_DIR = '/etc/tunguard';
@@ -138,8 +147,12 @@ export async function runCommand(argv: string[]): Promise<number> {
     ipv6: v['no-ipv6'] ? false : m.ipv6,
   };
   const queues = intFlag(v.queues, 'queues', m.queues, 1, 16);
+  const spread = v.spread ?? 'address';
+  if (spread !== 'address' && spread !== 'flow')
+    throw new UsageError(`--spread must be 'address' or 'flow', not '${spread}'`, RUN_HELP);
   const spinUs = intFlag(v['spin-us'], 'spin-us', DATAPLANE_DEFAULTS.spinUs, 0, 100_000);
-  const synPolice = intFlag(v['syn-police'], 'syn-police', 40_000, 0, 10_000_000);
+  // About what one worker answers on a small router core; each queue adds a worker.
+  const synPolice = intFlag(v['syn-police'], 'syn-police', 40_000 * queues, 0, 10_000_000);
   const statusInterval = intFlag(v['status-interval'], 'status-interval', m.statusIntervalSeconds, 0, 3600);
   const stateDir = v['state-dir'] ?? m.stateDir;
   if (!/^[\w.-]{1,15}$/.test(steering.tun))
@@ -210,7 +223,13 @@ export async function runCommand(argv: string[]): Promise<number> {
   };
   const stages = v['pass-through']
     ? ['hop-restore']
-    : ['hop-restore', 'ratelimit', ...(syn.proxyInbound && !v['no-synproxy'] ? ['synproxy'] : [])];
+    : [
+        'hop-restore',
+        // After hop-restore (the SYN's TTL as sent), before anything may drop: the sampler only reads.
+        ...(v['no-passive'] ? [] : ['sampler']),
+        'ratelimit',
+        ...(syn.proxyInbound && !v['no-synproxy'] ? ['synproxy'] : []),
+      ];
   const dp = await Dataplane.start({
     ...DATAPLANE_DEFAULTS,
     stages,
@@ -220,10 +239,18 @@ export async function runCommand(argv: string[]): Promise<number> {
     offloads: v['no-offload'] ? false : m.offload,
     spinUs,
     mtu,
+    steering: spread,
   });
 
+  if (dp.steering.note) log(`warning: ${dp.steering.note}`);
+  // Conntrack zones and the SYN police (installed below, once the dataplane runs).
+  const ctZones = new Zones();
   dp.on('event', (ev: DataplaneEvent) => {
-    if (ev.type === 'conn-sync') connStore.queue({ upserts: ev.upserts ?? [], removes: ev.removes ?? [] });
+    if (ev.type === 'conn-sync') {
+      connStore.queue({ upserts: ev.upserts ?? [], removes: ev.removes ?? [] });
+      // Clients that completed a handshake are real: they skip the SYN police from now on.
+      if (ev.upserts?.length) ctZones.addKnown(knownClients(ev.upserts), performance.now());
+    }
     // Tier changes and aggressive sources go to the log (logread on OpenWrt) as they happen.
     else if (ev.type === 'tier')
       log(`tier ${ev.from} -> ${ev.to} (${ev.synCount} new SYNs in the window, ${ev.halfOpen} half-open)`);
@@ -246,6 +273,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     lanPrefixes: lanNets,
     restoredConnections: restored,
     remediationDir: remediationDir(m.durableDir, v['state-dir']),
+    dhcpLeases: (v['dhcp-leases'] ?? '/tmp/dhcp.leases') || undefined,
   });
   const onHup = () => void control.reload();
   process.on('SIGHUP', onHup);
@@ -268,11 +296,13 @@ export async function runCommand(argv: string[]): Promise<number> {
     return stopping;
   };
   const statusFile = join(stateDir, 'status.json');
+  // What the API's /status answers, plus the top attackers: LuCI's rpcd plugin reads this file on every
+  // poll instead of starting the CLI (node) each time, and takes the pid from its start (keep it first).
   const writeStatus = () => {
     const tmp = `${statusFile}.tmp`;
     writeFileSync(
       tmp,
-      `${JSON.stringify({ pid: process.pid, tun: dp.tun.name, uptimeSeconds: (Date.now() - dp.startedAt) / 1000, counters: dp.counters(), perWorker: dp.workerCounters(), api: control.summary() })}\n`,
+      `${JSON.stringify({ pid: process.pid, tun: dp.tun.name, ...control.status(), attackers: control.attackers.list(STATUS_ATTACKERS), api: control.summary() })}\n`,
     );
     renameSync(tmp, statusFile);
   };
@@ -289,7 +319,6 @@ export async function runCommand(argv: string[]): Promise<number> {
 
   // Conntrack zones keep the kernel firewall's view of proxied connections consistent.
   const zones = !v['no-ct-zones'] && nftAvailable();
-  const ctZones = new Zones();
   if (!v['no-ct-zones'] && !zones)
     log(
       'warning: nft missing: no conntrack zones (a firewall with ct state invalid drop breaks proxied connections)',
@@ -306,7 +335,7 @@ export async function runCommand(argv: string[]): Promise<number> {
       });
     const desc = setupSteering(steering);
     log(
-      `steering up: ${desc}; queues ${queues}, mtu ${mtu}, offloads ${offloadNames(dp.tun.offloads).join(',') || 'none'}`,
+      `steering up: ${desc}; queues ${queues}${dp.steering.mode === 'single' ? '' : ` (spread by ${dp.steering.mode})`}, mtu ${mtu}, offloads ${offloadNames(dp.tun.offloads).join(',') || 'none'}`,
     );
   } catch (err) {
     await stop('steering failed');
@@ -337,11 +366,14 @@ function parse(argv: string[]) {
       'state-dir': { type: 'string' },
       tun: { type: 'string' },
       queues: { type: 'string' },
+      spread: { type: 'string' },
       table: { type: 'string' },
       'no-ipv6': { type: 'boolean' },
       'no-offload': { type: 'boolean' },
       'no-synproxy': { type: 'boolean' },
       'pass-through': { type: 'boolean' },
+      'no-passive': { type: 'boolean' },
+      'dhcp-leases': { type: 'string' },
       'no-ct-zones': { type: 'boolean' },
       'syn-police': { type: 'string' },
       'spin-us': { type: 'string' },
@@ -350,6 +382,15 @@ function parse(argv: string[]) {
       help: { type: 'boolean', short: 'h' },
     },
   });
+}
+
+/** Client addresses (text) of proxied connections, from the store's hex form. */
+function* knownClients(records: readonly ConnRecord[]): Iterable<string> {
+  for (const r of records) {
+    const b = Buffer.from(r.client, 'hex');
+    if (b.length === 4) yield b.join('.');
+    else if (b.length === 16) yield (b.toString('hex').match(/.{4}/g) ?? []).join(':');
+  }
 }
 
 function log(msg: string): void {

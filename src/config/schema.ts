@@ -652,6 +652,16 @@ export function interpretUci(doc: UciDocument): InterpretResult {
       issues.push(issueAt(b.line, `${b.prefix}${reason}`));
     }
   }
+  if (syn?.proxyOutbound) {
+    // Accepting it and doing nothing would be a silent lie: say so where the option is.
+    const b = blame(sectionOf.syn, ['proxy_outbound']);
+    issues.push(
+      issueAt(
+        b.line,
+        `${b.prefix}'1' is not supported yet: connections the LAN opens are counted (synproxy_outbound_syn), not proxied`,
+      ),
+    );
+  }
   if (udp) {
     const s = sectionOf.udp;
     const lines = entryLines(s, 'exempt_port', udp.exemptPorts.length);

@@ -4,8 +4,10 @@ import { EventEmitter } from 'node:events';
 import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
 import { loadAddon } from '../tun/addon.js';
 import { type OpenedTun, openTun } from '../tun/device.js';
+import { steeringProgram } from '../tun/steering-bpf.js';
 import type { CounterLayout } from './counters.js';
 import { pipelineLayout } from './pipeline.js';
+import { SampleRing } from './sample-ring.js';
 import type { DataplaneCommand } from './stage.js';
 import { buildStages, DEFAULT_STAGES, type StageEnv } from './stages/index.js';
 import { Control, type WorkerInit } from './worker-protocol.js';
@@ -21,6 +23,12 @@ export interface DataplaneOptions {
   batchPackets: number;
   stages?: readonly string[];
   stageEnv: StageEnv;
+  /**
+   * How the kernel spreads packets over several queues: 'address' (default) by the remote address
+   * (an eBPF selector, src/tun/steering-bpf.ts: one source's SYNs and both directions of a flow meet
+   * in one worker), 'flow' by the kernel's 4-tuple hash.
+   */
+  steering?: 'address' | 'flow';
 }
 
 export const DATAPLANE_DEFAULTS = {
@@ -41,8 +49,14 @@ export class Dataplane extends EventEmitter {
   private readonly workers: Worker[] = [];
   private readonly wakeFds: number[] = [];
   private readonly commandPorts: MessagePort[] = [];
+  /** One passive-inventory sample ring per worker, when the sampler stage runs. */
+  private readonly sampleRings: SampleRing[] = [];
   private stopping = false;
   readonly startedAt = Date.now();
+  /** Per worker: new SYNs and half-open handshakes in its tier window (the tiers count all queues). */
+  private readonly tierSab: SharedArrayBuffer;
+  /** How packets are spread over the queues, and why when not as asked. */
+  readonly steering: { mode: 'single' | 'address' | 'flow'; note?: string };
 
   private constructor(private readonly opts: DataplaneOptions) {
     super();
@@ -50,6 +64,10 @@ export class Dataplane extends EventEmitter {
     this.layout = pipelineLayout(buildStages(stageNames, opts.stageEnv));
     this.countersSab = new SharedArrayBuffer(this.layout.bytesFor(opts.queues));
     this.tun = openTun({ ...opts, name: opts.tunName });
+    this.tierSab = new SharedArrayBuffer(this.tun.fds.length * 2 * 4);
+    this.steering = this.attachSteering();
+    if (stageNames.includes('sampler'))
+      for (const _ of this.tun.fds) this.sampleRings.push(SampleRing.create());
   }
 
   /** Opens the device and starts the workers; resolves when every worker is polling its queue. */
@@ -62,6 +80,19 @@ export class Dataplane extends EventEmitter {
       throw err;
     }
     return dp;
+  }
+
+  private attachSteering(): Dataplane['steering'] {
+    if (this.tun.fds.length < 2) return { mode: 'single' };
+    if (this.opts.steering === 'flow') return { mode: 'flow' };
+    try {
+      loadAddon().steer(this.tun.fds[0], steeringProgram(this.opts.stageEnv.lanPrefixes));
+      return { mode: 'address' };
+    } catch (err) {
+      // Kernels without eBPF (CONFIG_BPF_SYSCALL off) keep the 4-tuple hash: flows stay whole, but
+      // one source's SYNs spread over the workers (each counts its share of the unfinished ones).
+      return { mode: 'flow', note: `eBPF queue steering unavailable: ${(err as Error).message}` };
+    }
   }
 
   private startWorkers(): Promise<void> {
@@ -85,7 +116,12 @@ export class Dataplane extends EventEmitter {
         batchPackets: this.opts.batchPackets,
         spinUs: this.opts.spinUs,
         stages,
-        stageEnv: this.opts.stageEnv,
+        stageEnv: {
+          ...(this.sampleRings[index]
+            ? { ...this.opts.stageEnv, sampleRing: this.sampleRings[index].sab }
+            : this.opts.stageEnv),
+          tierShare: { sab: this.tierSab, index, workers: this.tun.fds.length },
+        },
       };
       const w = new Worker(new URL('./worker.js', import.meta.url), {
         workerData: init,
@@ -115,6 +151,13 @@ export class Dataplane extends EventEmitter {
   /** Sends a command to every worker; applied at its next tick (≤ 100 ms). */
   command(cmd: DataplaneCommand): void {
     for (const p of this.commandPorts) p.postMessage(cmd);
+  }
+
+  /** Hands the workers' waiting packet samples to `visit` (main thread, off the hot path). */
+  drainSamples(visit: (kind: number, bytes: Uint8Array) => void): number {
+    let n = 0;
+    for (const r of this.sampleRings) n += r.drain(visit);
+    return n;
   }
 
   counters(): Record<string, number> {

@@ -4,6 +4,7 @@
 import { Frag, GsoType, IpProto, icmp4IsError, type PacketInfo } from '../packet/index.js';
 import { AddrTable } from './addr-table.js';
 import { type PrefixMatcher, toMatcher } from './prefix.js';
+import { UdpFlows } from './udp-flows.js';
 
 /** A token bucket: `rate` tokens per second up to `burst`; rate 0 means unlimited. */
 export class TokenBucket {
@@ -269,12 +270,15 @@ export class RateLimits {
   private readonly exempt = new Uint8Array(8192);
   private allowSet!: PrefixMatcher;
   private dstSet!: PrefixMatcher;
+  /** UDP flows LAN hosts opened (only with `destinations`: they say what the LAN is). */
+  readonly udpFlows: UdpFlows;
 
   constructor(settings: RateLimitsSettings = {}, options: RateLimitsOptions = {}) {
     const o = { capacity: options.sourceCapacity, v6PrefixLen: options.v6PrefixLen, seed: options.seed };
     this.icmp = new RateLimiter(ICMP_DEFAULTS, o);
     this.udp = new RateLimiter(UDP_DEFAULTS, { ...o, seed: o.seed === undefined ? undefined : o.seed + 1 });
     this.icmpErrors = new TokenBucket(ICMP_DEFAULTS.errorRate, ICMP_DEFAULTS.errorBurst);
+    this.udpFlows = new UdpFlows({ seed: o.seed === undefined ? undefined : o.seed + 2 });
     this.configure(settings);
     this.icmpErrors.tokens = this.icmpErrors.burst; // start full
   }
@@ -307,9 +311,38 @@ export class RateLimits {
     const isUdp = p === IpProto.UDP;
     const isIcmp = ver === 4 ? p === IpProto.ICMP : p === IpProto.ICMPV6;
     if (!isUdp && !isIcmp) return RateLimitReason.PASS;
-    if (!this.dstSet.empty && !this.dstSet.matches(buf, info.dstAddrOff, ver)) return RateLimitReason.PASS;
-    if (!this.allowSet.empty && this.allowSet.matches(buf, info.srcAddrOff, ver)) return RateLimitReason.PASS;
     const nonFirst = info.fragment === Frag.NON_FIRST;
+    if (!this.dstSet.empty && !this.dstSet.matches(buf, info.dstAddrOff, ver)) {
+      // Leaving the LAN: not limited, but a UDP flow a LAN host opens makes its replies welcome.
+      if (isUdp && !nonFirst && this.dstSet.matches(buf, info.srcAddrOff, ver)) {
+        this.udpFlows.noteOutbound(
+          buf,
+          info.srcAddrOff,
+          info.dstAddrOff,
+          ver === 4 ? 4 : 16,
+          info.srcPort,
+          info.dstPort,
+          now,
+        );
+      }
+      return RateLimitReason.PASS;
+    }
+    if (!this.allowSet.empty && this.allowSet.matches(buf, info.srcAddrOff, ver)) return RateLimitReason.PASS;
+    if (
+      isUdp &&
+      !nonFirst &&
+      !this.dstSet.empty &&
+      this.udpFlows.isReply(
+        buf,
+        info.srcAddrOff,
+        info.dstAddrOff,
+        ver === 4 ? 4 : 16,
+        info.srcPort,
+        info.dstPort,
+        now,
+      )
+    )
+      return RateLimitReason.PASS;
     if (isUdp) {
       // Non-first fragments carry no UDP header, so no port: they are counted against the global
       // and their source's bucket like any datagram (an exempt port cannot be recognised on them).
@@ -337,6 +370,7 @@ export class RateLimits {
   reset(): void {
     this.icmp.reset();
     this.udp.reset();
+    this.udpFlows.clear();
     this.icmpErrors.tokens = this.icmpErrors.burst;
   }
 }

@@ -26,6 +26,18 @@ export interface TierEvent {
   halfOpen: number;
 }
 
+/**
+ * Several dataplane workers, one tier: each publishes its own window counts (new SYNs, half-open) in
+ * two Int32 slots of a shared buffer, and decides on the sum over all workers. Aligned Int32 stores
+ * do not tear; a peer's count is at most one of its ticks (100 ms) old.
+ */
+export interface TierShare {
+  sab: SharedArrayBuffer;
+  /** This worker's slot pair. */
+  index: number;
+  workers: number;
+}
+
 export interface TierOptions {
   /** Sliding window length, ms (default 3000, the seed's 3 s). */
   windowMs?: number;
@@ -46,6 +58,8 @@ export interface TierOptions {
   hysteresis?: number;
   /** Called on every tier change (rare: allocation there is fine). Must not throw. */
   onChange?: (event: TierEvent) => void;
+  /** Count with the other workers (see TierShare). */
+  share?: TierShare;
 }
 
 /**
@@ -76,6 +90,8 @@ export class TierTracker {
   private cur: Tier = Tier.NORMAL;
   /** When the current tier was entered (ms; -Infinity before any change). */
   since = Number.NEGATIVE_INFINITY;
+  private readonly shared: Int32Array | undefined;
+  private readonly me: number;
 
   constructor(options: TierOptions = {}) {
     const windowMs = options.windowMs ?? 3000;
@@ -96,6 +112,9 @@ export class TierTracker {
       options.hysteresis ?? 0,
     );
     this.onChange = options.onChange;
+    const share = options.share;
+    this.shared = share && share.workers > 1 ? new Int32Array(share.sab, 0, share.workers * 2) : undefined;
+    this.me = share ? share.index * 2 : 0;
   }
 
   /** Changes the thresholds (config reload) keeping the counts; takes effect at the next call. */
@@ -122,9 +141,17 @@ export class TierTracker {
   get tierName(): TierName {
     return TIER_NAMES[this.cur];
   }
-  /** New first SYNs in the window. */
+  /** New first SYNs in the window (this worker's). */
   get synCount(): number {
     return this.synSum;
+  }
+  /** New first SYNs in the window over all workers: what sets the tier. */
+  get totalSynCount(): number {
+    return this.synSum + this.peers(0);
+  }
+  /** Half-open handshakes over all workers. */
+  get totalHalfOpen(): number {
+    return this.halfOpen + this.peers(1);
   }
   /** SYN-ACKs sent in the window. */
   get answeredCount(): number {
@@ -144,6 +171,7 @@ export class TierTracker {
     const b = this.advance(now);
     this.syn[b]++;
     this.synSum++;
+    this.publish();
     return this.evaluate(now);
   }
 
@@ -152,6 +180,7 @@ export class TierTracker {
     const b = this.advance(now);
     this.answered[b]++;
     this.ansSum++;
+    this.publish();
   }
 
   /** A handshake completed (valid third ACK). */
@@ -159,12 +188,30 @@ export class TierTracker {
     const b = this.advance(now);
     this.completed[b]++;
     this.doneSum++;
+    this.publish();
   }
 
   /** Slides the window to `now` and re-evaluates the tier; returns it. */
   update(now: number): Tier {
     this.advance(now);
+    this.publish();
     return this.evaluate(now);
+  }
+
+  private publish(): void {
+    const sh = this.shared;
+    if (sh === undefined) return;
+    sh[this.me] = this.synSum;
+    sh[this.me + 1] = this.ansSum > this.doneSum ? this.ansSum - this.doneSum : 0;
+  }
+
+  /** Sum of the other workers' slot `k` (0: SYNs, 1: half-open). */
+  private peers(k: number): number {
+    const sh = this.shared;
+    if (sh === undefined) return 0;
+    let sum = 0;
+    for (let i = k; i < sh.length; i += 2) if (i - k !== this.me) sum += sh[i];
+    return sum;
   }
 
   /** Forgets all counts (the tier is re-evaluated, and may fall, at the next call). */
@@ -175,6 +222,7 @@ export class TierTracker {
     this.synSum = 0;
     this.ansSum = 0;
     this.doneSum = 0;
+    this.publish();
   }
 
   /** The state for the API (allocates). */
@@ -225,7 +273,7 @@ export class TierTracker {
   }
 
   private evaluate(now: number): Tier {
-    const c = this.synSum;
+    const c = this.shared === undefined ? this.synSum : this.synSum + this.peers(0);
     const from = this.cur;
     let to: Tier = c > this.risky ? Tier.RISKY : c > this.moderate ? Tier.MODERATE : Tier.NORMAL;
     if (to < from && this.hyst > 0) {
@@ -244,7 +292,7 @@ export class TierTracker {
           fromName: TIER_NAMES[from],
           toName: TIER_NAMES[to],
           synCount: c,
-          halfOpen: this.halfOpen,
+          halfOpen: this.totalHalfOpen,
         });
       }
     }

@@ -26,6 +26,8 @@ export interface OsRecord {
   confidence: number;
   source: EvidenceSource;
   seenAt: number;
+  /** The passive fingerprint behind the guess (a p0f-style TCP SYN signature), when there is one. */
+  signature?: string;
 }
 
 /** A piece of network-facing software. */
@@ -58,6 +60,25 @@ export interface HostThreat {
   cvss?: number;
   source: EvidenceSource;
   seenAt: number;
+}
+
+/** How a fact was learned: watching traffic, a scanner report, the host's agent, or an admin. */
+export type EvidenceClass = 'passive' | 'scan' | 'agent' | 'manual';
+
+const CLASS_OF: Record<EvidenceSource, EvidenceClass> = {
+  dhcp: 'passive',
+  'tcp-syn': 'passive',
+  'http-ua': 'passive',
+  banner: 'passive',
+  nmap: 'scan',
+  nessus: 'scan',
+  openvas: 'scan',
+  agent: 'agent',
+  manual: 'manual',
+};
+
+export function evidenceClass(source: EvidenceSource): EvidenceClass {
+  return CLASS_OF[source];
 }
 
 /** What one scanner or one passive observation says about one host. */

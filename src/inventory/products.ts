@@ -17,6 +17,12 @@ const KNOWN: Record<string, [string, string]> = {
   vsftpd: ['beasts', 'vsftpd'],
   proftpd: ['proftpd', 'proftpd'],
   simplehttpserver: ['python', 'python'],
+  python: ['python', 'python'],
+  postfix: ['postfix', 'postfix'],
+  exim: ['exim', 'exim'],
+  sendmail: ['sendmail', 'sendmail'],
+  'pure-ftpd': ['pureftpd', 'pure-ftpd'],
+  'filezilla server': ['filezilla-project', 'filezilla_server'],
   uhttpd: ['openwrt', 'uhttpd'],
   'node.js': ['nodejs', 'node.js'],
 };

@@ -16,6 +16,10 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { NetcfgError } from './ip.js';
 
 export const ZONES_TABLE = 'tunguard';
+/** Entries of each known-sources set (when full, new sources wait for old ones to time out). */
+const KNOWN_SET_SIZE = 65536;
+/** How long a source stays known after its last completed handshake, s. */
+export const KNOWN_TIMEOUT_S = 600;
 
 export interface ZoneOptions {
   tun: string;
@@ -71,7 +75,14 @@ export function zonesCommands(o: ZoneOptions): string {
   if (o.wan && o.synPoliceRate && o.synPoliceRate > 0) {
     const burst = Math.max(1, Math.round(o.synPoliceRate / 10));
     lines.push(
+      // Sources that completed a proxied handshake lately (the daemon adds them) skip the police:
+      // a spoofed flood cannot complete one, so during a flood the clients already known keep
+      // connecting at once instead of waiting for a SYN retransmission to win the lottery.
+      `add set ${t} known4 { type ipv4_addr; flags timeout; size ${KNOWN_SET_SIZE}; }`,
+      `add set ${t} known6 { type ipv6_addr; flags timeout; size ${KNOWN_SET_SIZE}; }`,
       `add chain ${t} syn_police { type filter hook prerouting priority -250; policy accept; }`,
+      `add rule ${t} syn_police iifname "${o.wan}" ip saddr @known4 accept`,
+      `add rule ${t} syn_police iifname "${o.wan}" ip6 saddr @known6 accept`,
       `add rule ${t} syn_police iifname "${o.wan}" tcp flags & (fin | syn | rst | ack) == syn limit rate over ${o.synPoliceRate}/second burst ${burst} packets counter drop`,
     );
   }
@@ -82,6 +93,9 @@ export function zonesCommands(o: ZoneOptions): string {
 export class Zones {
   private child?: ChildProcess;
   private stderr = '';
+  private police = false;
+  /** Sources sent to the known sets, with when (the caller's ms). */
+  private readonly known = new Map<string, number>();
 
   async setup(o: ZoneOptions): Promise<void> {
     // A table left by an older version without the owner flag would shadow ours: remove it.
@@ -93,9 +107,11 @@ export class Zones {
     const child = spawn('nft', ['-i'], { stdio: ['pipe', 'ignore', 'pipe'] });
     this.child = child;
     child.stderr?.on('data', (d: Buffer) => {
-      this.stderr += d.toString();
+      // Kept for the error of a failed setup; later messages (a timed-out element) only the tail.
+      this.stderr = (this.stderr + d.toString()).slice(-4096);
     });
     child.stdin?.write(zonesCommands(o));
+    this.police = Boolean(o.wan && o.synPoliceRate && o.synPoliceRate > 0);
     for (let i = 0; i < 100; i++) {
       if (child.exitCode !== null) break;
       if (tableExists()) return;
@@ -105,6 +121,32 @@ export class Zones {
     const why =
       this.stderr.trim() || (child.exitCode !== null ? `nft exited ${child.exitCode}` : 'timed out');
     throw new NetcfgError(`cannot install the conntrack-zone table: ${why}`);
+  }
+
+  /**
+   * Marks sources (IPv4/IPv6 text) known for KNOWN_TIMEOUT_S: they skip the SYN police. A source
+   * already known is re-added (its timeout refreshed) once half its time has passed. No effect
+   * without the police. `now`: ms, any monotonic clock.
+   */
+  addKnown(addresses: Iterable<string>, now: number): void {
+    const stdin = this.child?.stdin;
+    if (!stdin || !this.police) return;
+    const t = `inet ${ZONES_TABLE}`;
+    const ttl = KNOWN_TIMEOUT_S * 1000;
+    let cmds = '';
+    for (const a of addresses) {
+      const at = this.known.get(a);
+      if (at !== undefined && now - at < ttl / 2) continue;
+      const set = a.includes(':') ? 'known6' : 'known4';
+      // `add` leaves an existing element's timeout as it was: delete it first (its own line and
+      // transaction, so an element that has already timed out only costs an error message).
+      if (at !== undefined && now - at < ttl) cmds += `delete element ${t} ${set} { ${a} }\n`;
+      cmds += `add element ${t} ${set} { ${a} timeout ${KNOWN_TIMEOUT_S}s }\n`;
+      this.known.set(a, now);
+    }
+    if (this.known.size > 2 * KNOWN_SET_SIZE)
+      for (const [a, at] of this.known) if (now - at >= ttl) this.known.delete(a);
+    if (cmds) stdin.write(cmds);
   }
 
   teardown(): void {

@@ -5,20 +5,29 @@ import { createReadStream } from 'node:fs';
 import type { Action } from '../agent/protocol.js';
 import { parseScan, type ScanFormat } from '../inventory/import/index.js';
 import { type ImportSummary, Inventory, type ThreatRecord } from '../inventory/inventory.js';
-import { bestOs, type Host, type HostThreat } from '../inventory/model.js';
+import {
+  bestOs,
+  type EvidenceClass,
+  type EvidenceSource,
+  evidenceClass,
+  type Host,
+  type HostThreat,
+} from '../inventory/model.js';
 import { parseNvdFeed } from '../inventory/nvd.js';
+import { PassiveFeed, type PassiveFeedOptions, type PassiveFeedStats } from '../inventory/passive/feed.js';
 import { runScan, type ScanOptions } from '../inventory/scan-runner.js';
 import type { VulnMatch } from '../inventory/vuln-match.js';
 import type { XmlSource } from '../inventory/xml-stream.js';
 import { type DurableStore, openDurable } from '../state/durable.js';
 import { type AuditEntry, AuditLog } from '../state/durable-audit.js';
-import { AgentClient } from './agent-client.js';
+import { AgentClient, AgentError } from './agent-client.js';
 import { type AgentRecord, AgentRegistry } from './agents.js';
 import { type DetectionOptions, type DetectionReport, Detector } from './detector.js';
 import { loadOrCreateRouterIdentity, type RouterIdentity } from './identity.js';
 import { findRemedies, hostFacts, type LookupMode } from './match.js';
+import { PAIRING_TTL_MS, PairingStore, type PendingPairing } from './pairings.js';
 import { type ProgramInfo, ProgramStore } from './programs.js';
-import { type Dispatch, DispatchQueue, type QueueOptions } from './queue.js';
+import { type Dispatch, DispatchQueue, type DispatchStatus, type QueueOptions } from './queue.js';
 import { planRemedy, platformOf, type RemedyMode } from './remedy.js';
 import { parseRule, type Rule, RuleError } from './rules.js';
 import { RulesStore } from './rules-store.js';
@@ -36,11 +45,42 @@ export interface HostSummary {
   macs: string[];
   hostnames: string[];
   os?: string;
+  /** Where the best OS guess comes from, and how sure it is (0–100). */
+  osSource?: EvidenceSource;
+  osConfidence?: number;
   software: number;
+  /** The first software records (at most 8): what, which version, where it was seen, how sure. */
+  softwareList: Array<{
+    product: string;
+    version?: string;
+    port?: number;
+    source: EvidenceSource;
+    confidence: number;
+  }>;
   threats: number;
+  /** Reported threats and matched CVEs, worst first (at most 10 keys). */
+  threatKeys: string[];
   risk: RiskScore;
+  /** How the host's facts were learned: passive (traffic), scan, agent, manual. */
+  evidence: EvidenceClass[];
+  /** Rules that match now, in the seed's lookup order. */
+  matchingRules: string[];
   agent: boolean;
+  /** The newest dispatch for the host. */
+  lastDispatch?: { id: string; status: DispatchStatus; ruleId?: string; updatedAt: number };
   lastSeen: number;
+}
+
+/** What confirming a pairing came to. `pending`: the host has not accepted yet (ask again later). */
+export type PairingOutcome =
+  | { paired: true; agent: AgentRecord }
+  | { paired: false; reason: string; pending?: true };
+
+/** What remediating a host queued, and what it left out and why. */
+export interface RemediateResult {
+  hostId: string;
+  queued: Array<{ id: string; ruleId?: string; set: string; remedyType: Dispatch['remedyType'] }>;
+  skipped: Array<{ ruleId: string; why: string }>;
 }
 
 export interface HostDetail {
@@ -58,6 +98,10 @@ export interface ServiceOptions {
   queue?: QueueOptions;
   /** Process the dispatch queue in the background every this many ms (0 = only on demand). */
   queueIntervalMs?: number;
+  /** Learn hosts passively (dataplane samples, the DHCP lease file); absent = no passive feed. */
+  passive?: Omit<PassiveFeedOptions, 'now'>;
+  /** How long a started pairing waits for confirmation (default 10 min). */
+  pairingTtlMs?: number;
 }
 
 export interface DispatchRequest {
@@ -79,12 +123,8 @@ function risk(h: Host, matched: VulnMatch[]): RiskScore {
   return { score, level };
 }
 
-interface PendingPairing {
-  address: string;
-  port: number;
-  hostId: string;
-  agentKey: string;
-  code: string;
+/** The open conversation of a pairing started by this process (gone after a restart). */
+interface LivePairing {
   finish: () => Promise<boolean>;
   cancel: () => void;
 }
@@ -97,7 +137,10 @@ export class RemediationService {
   readonly audit: AuditLog;
   readonly queue: DispatchQueue;
   readonly detector: Detector;
-  private readonly pairings = new Map<string, PendingPairing>();
+  readonly pairings: PairingStore;
+  readonly passive: PassiveFeed | undefined;
+  private readonly live = new Map<string, LivePairing>();
+  private readonly pairingTtlMs: number;
 
   private constructor(
     private readonly store: DurableStore,
@@ -113,6 +156,10 @@ export class RemediationService {
     this.queue = new DispatchQueue(store, this.audit, client, (id) => this.endpointFor(id), opts.queue);
     this.detector = new Detector(this.inventory, this.rules, this.programs, this.queue, this.audit);
     this.client = client;
+    this.pairings = new PairingStore(store);
+    this.pairingTtlMs = opts.pairingTtlMs ?? PAIRING_TTL_MS;
+    const p = opts.passive;
+    this.passive = p && (p.drain || p.leaseFile) ? new PassiveFeed(this.inventory, p) : undefined;
   }
   private readonly client: AgentClient;
 
@@ -135,34 +182,81 @@ export class RemediationService {
     const store = openDurable(opts.dataDir);
     const svc = new RemediationService(store, await loadOrCreateRouterIdentity(store), opts);
     await svc.queue.recover();
+    await svc.expirePairings();
     if (opts.queueIntervalMs) svc.queue.start(opts.queueIntervalMs);
+    svc.passive?.start();
     return svc;
   }
 
+  /** Stops the background work; pairings waiting for confirmation stay in the store. */
   async close(): Promise<void> {
     this.queue.stop();
     this.detector.stop();
-    for (const p of this.pairings.values()) p.cancel();
+    await this.passive?.close();
+    for (const p of this.live.values()) p.cancel();
+    this.live.clear();
     await this.store.close();
+  }
+
+  /** What the passive feed has seen (undefined when it does not run). */
+  passiveStats(): PassiveFeedStats | undefined {
+    return this.passive ? { ...this.passive.stats } : undefined;
   }
 
   // ---- hosts and threats ----
 
   async listHosts(): Promise<HostSummary[]> {
+    const newest = new Map<string, Dispatch>();
+    for (const d of this.queue.list()) {
+      const seen = newest.get(d.hostId);
+      if (!seen || d.createdAt >= seen.createdAt) newest.set(d.hostId, d);
+    }
+    const rules = this.rules.list();
     return this.inventory.listHosts().map((h) => {
       const m = this.inventory.matchHost(h);
-      const os = bestOs(h);
+      const os = h.os.find((o) => o.name);
+      const last = newest.get(h.id);
+      const severity = (t: HostThreat) => (t.type === 'malware' ? 10 : (t.cvss ?? 0));
+      const threatKeys = [
+        ...[...h.threats].sort((a, b) => severity(b) - severity(a)).map((t) => t.key),
+        ...m.map((x) => x.key),
+      ];
+      const sources = [
+        ...h.os.map((o) => o.source),
+        ...h.software.map((x) => x.source),
+        ...h.threats.map((t) => t.source),
+      ];
       return {
         id: h.id,
         ipv4: h.ipv4,
         ipv6: h.ipv6,
         macs: h.macs,
         hostnames: h.hostnames,
-        ...(os?.name ? { os: os.name } : {}),
+        ...(os?.name ? { os: os.name, osSource: os.source, osConfidence: os.confidence } : {}),
         software: h.software.length,
-        threats: new Set([...h.threats.map((t: HostThreat) => t.key), ...m.map((x) => x.key)]).size,
+        softwareList: h.software.slice(0, 8).map((x) => ({
+          product: x.product,
+          ...(x.version ? { version: x.version } : {}),
+          ...(x.port !== undefined ? { port: x.port } : {}),
+          source: x.source,
+          confidence: x.confidence,
+        })),
+        threats: new Set(threatKeys).size,
+        threatKeys: [...new Set(threatKeys)].slice(0, 10),
         risk: risk(h, m),
+        evidence: [...new Set(sources.map(evidenceClass))].sort(),
+        matchingRules: findRemedies(hostFacts(h, m), rules).map((r) => r.rule.id),
         agent: Boolean(this.endpointFor(h.id)),
+        ...(last
+          ? {
+              lastDispatch: {
+                id: last.id,
+                status: last.status,
+                ...(last.ruleId ? { ruleId: last.ruleId } : {}),
+                updatedAt: last.updatedAt,
+              },
+            }
+          : {}),
         lastSeen: h.lastSeen,
       };
     });
@@ -338,6 +432,56 @@ export class RemediationService {
     });
   }
 
+  /**
+   * Queues the remedies of every rule that matches a host now (the dashboard's "remediate"): in the seed's
+   * lookup order, skipping a rule whose dispatch is still open. Throws when the host is unknown or has no
+   * agent.
+   */
+  async remediateHost(
+    hostIdent: string,
+    opts: { lookup?: LookupMode; mode?: RemedyMode } = {},
+  ): Promise<RemediateResult> {
+    const h = this.inventory.getHost(hostIdent) ?? this.inventory.findHost(hostIdent);
+    if (!h) throw new RuleError(`no host ${hostIdent}`);
+    if (!this.endpointFor(h.id)) throw new RuleError(`host ${h.id} has no paired agent`);
+    const out: RemediateResult = { hostId: h.id, queued: [], skipped: [] };
+    const matches = findRemedies(hostFacts(h, this.inventory.matchHost(h)), this.rules.list(), opts.lookup);
+    for (const m of matches) {
+      if (this.queue.openFor(h.id, m.rule.id)) {
+        out.skipped.push({ ruleId: m.rule.id, why: 'already queued' });
+        continue;
+      }
+      let plan: ReturnType<typeof planRemedy>;
+      try {
+        plan = planRemedy(m.rule.remedy, platformOf(bestOs(h)?.family), this.programs, opts.mode);
+      } catch (e) {
+        out.skipped.push({ ruleId: m.rule.id, why: (e as Error).message });
+        await this.audit.append({
+          step: 'remedy.unavailable',
+          hostId: h.id,
+          ruleId: m.rule.id,
+          detail: { why: (e as Error).message },
+        });
+        continue;
+      }
+      await this.audit.append({
+        step: 'rule.matched',
+        hostId: h.id,
+        ruleId: m.rule.id,
+        detail: { set: m.set, threats: m.threats, by: 'admin' },
+      });
+      const d = await this.queue.enqueue({
+        hostId: h.id,
+        ruleId: m.rule.id,
+        actions: plan.actions,
+        trigger: 'manual',
+        remedyType: plan.type,
+      });
+      out.queued.push({ id: d.id, ruleId: m.rule.id, set: m.set, remedyType: d.remedyType });
+    }
+    return out;
+  }
+
   /** A dispatch with its audit trail (program bytes are not echoed back). */
   async dispatchStatus(
     id: string,
@@ -401,44 +545,132 @@ export class RemediationService {
     return this.identity.publicText;
   }
 
-  /** Starts pairing with an agent in pairing mode; show `code` to the admin, then confirmPairing(). */
+  /**
+   * Starts pairing with an agent in pairing mode; show `code` to the admin, then confirmPairing(). The
+   * pairing is kept in the durable store until it is confirmed, rejected or expires.
+   */
   async pairAgent(p: {
     address: string;
     port: number;
     routerName?: string;
-  }): Promise<{ pairingId: string; code: string; hostId: string; agentKey: string }> {
-    const s = await this.client.pair(p.address, p.port, p.routerName ?? 'tunguard');
+  }): Promise<{ pairingId: string; code: string; hostId: string; agentKey: string; expiresAt: number }> {
+    await this.expirePairings();
+    const routerName = p.routerName ?? 'tunguard';
+    const s = await this.client.pair(p.address, p.port, routerName);
     const pairingId = randomUUID();
-    this.pairings.set(pairingId, { address: p.address, port: p.port, ...s });
+    const now = Date.now();
+    const rec: PendingPairing = {
+      id: pairingId,
+      address: p.address,
+      port: p.port,
+      hostId: s.hostId,
+      agentKey: s.agentKey,
+      code: s.code,
+      routerName,
+      startedAt: now,
+      expiresAt: now + this.pairingTtlMs,
+    };
+    try {
+      await this.pairings.add(rec);
+    } catch (e) {
+      s.cancel();
+      throw e;
+    }
+    this.live.set(pairingId, { finish: s.finish, cancel: s.cancel });
     await this.audit.append({
       step: 'agent.pairing-started',
       hostId: s.hostId,
-      detail: { address: p.address, port: p.port },
+      detail: { address: p.address, port: p.port, pairingId },
     });
-    return { pairingId, code: s.code, hostId: s.hostId, agentKey: s.agentKey };
+    return { pairingId, code: s.code, hostId: s.hostId, agentKey: s.agentKey, expiresAt: rec.expiresAt };
   }
 
-  /** The admin says whether the codes matched; the agent is stored once both sides accepted. */
-  async confirmPairing(pairingId: string, accept: boolean): Promise<AgentRecord | undefined> {
+  /** Pairings waiting for the admin's confirmation (they survive a restart until they expire). */
+  async listPairings(): Promise<PendingPairing[]> {
+    await this.expirePairings();
+    return this.pairings.list();
+  }
+
+  /** Drops expired pairings (and closes their conversations); audited. */
+  async expirePairings(): Promise<number> {
+    const gone = await this.pairings.sweep();
+    for (const id of gone) {
+      this.live.get(id)?.cancel();
+      this.live.delete(id);
+      await this.audit.append({ step: 'agent.pairing-expired', detail: { pairingId: id } });
+    }
+    return gone.length;
+  }
+
+  /**
+   * The admin says whether the codes matched; the agent is stored once both sides accepted. When this
+   * process started the pairing, the host's answer comes on the open conversation; after a restart it is
+   * proven instead by a signed ping the agent only answers once it pinned our key (it does so when its
+   * operator accepts, whether or not the router is still connected). Unreachable agents and hosts that
+   * have not answered yet leave the pairing waiting (until it expires).
+   */
+  async confirmPairing(pairingId: string, accept: boolean): Promise<PairingOutcome> {
+    await this.expirePairings();
     const p = this.pairings.get(pairingId);
     if (!p) throw new Error(`no pairing ${pairingId}`);
-    this.pairings.delete(pairingId);
+    const live = this.live.get(pairingId);
     if (!accept) {
-      p.cancel();
-      await this.audit.append({ step: 'agent.pairing-rejected', hostId: p.hostId });
-      return undefined;
+      live?.cancel();
+      this.live.delete(pairingId);
+      await this.pairings.remove(pairingId);
+      await this.audit.append({ step: 'agent.pairing-rejected', hostId: p.hostId, detail: { pairingId } });
+      return { paired: false, reason: 'rejected by the admin' };
     }
-    const agentAccepted = await p.finish();
-    if (!agentAccepted) {
-      await this.audit.append({ step: 'agent.pairing-rejected', hostId: p.hostId, detail: { by: 'host' } });
-      return undefined;
+    let accepted: boolean | 'not-yet';
+    if (live) {
+      this.live.delete(pairingId); // the conversation ends here, whatever it says
+      accepted = await live.finish();
+    } else accepted = await this.hostTrustsUs(p);
+    if (accepted === 'not-yet') {
+      await this.audit.append({
+        step: 'agent.pairing-waiting',
+        hostId: p.hostId,
+        detail: { pairingId, why: 'the host has not accepted yet' },
+      });
+      return {
+        paired: false,
+        pending: true,
+        reason: 'the host has not accepted the pairing yet (confirm again after it has)',
+      };
+    }
+    await this.pairings.remove(pairingId);
+    if (!accepted) {
+      await this.audit.append({
+        step: 'agent.pairing-rejected',
+        hostId: p.hostId,
+        detail: { pairingId, by: 'host' },
+      });
+      return { paired: false, reason: 'the host did not accept the pairing' };
     }
     const rec = await this.agents.add(
       { hostId: p.hostId, address: p.address, port: p.port, agentKey: p.agentKey },
       'code',
     );
-    await this.audit.append({ step: 'agent.paired', hostId: p.hostId, detail: { by: 'code' } });
-    return rec;
+    await this.audit.append({
+      step: 'agent.paired',
+      hostId: p.hostId,
+      detail: { by: 'code', pairingId, ...(live ? {} : { proven: 'ping' }) },
+    });
+    return { paired: true, agent: rec };
+  }
+
+  /** Whether the agent pinned our key: true (it answers a signed ping), 'not-yet' (it says unpaired). */
+  private async hostTrustsUs(p: PendingPairing): Promise<boolean | 'not-yet'> {
+    const ep = { hostId: p.hostId, address: p.address, port: p.port, agentKey: p.agentKey };
+    const { result } = await this.client.send(ep, this.client.buildCommand(ep, { action: 'ping' }, 60_000));
+    if (result.ok) return true;
+    if (result.refused === 'unpaired') return 'not-yet';
+    // Pinned another router's key (bad-signature), or anything else: this pairing did not take.
+    if (result.refused === 'bad-signature') return false;
+    throw new AgentError(
+      'protocol',
+      `agent refused the pairing check: ${result.refused ?? ''} ${result.reason ?? ''}`.trim(),
+    );
   }
 
   /** Pairing by a copied key: the admin enters the agent's key (and pins the router key on the host). */

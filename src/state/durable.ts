@@ -15,6 +15,8 @@ export const DURABLE_DBS = [
   'agents',
   /** Cleanup programs the router stores and sends (pinned by sha256). */
   'programs',
+  /** Agent pairings started but not yet confirmed, with their expiry (they outlive a restart). */
+  'pairings',
   /** Router identity and settings; holds the router's private key, so the store is 0600. */
   'meta',
 ] as const;

@@ -29,6 +29,8 @@ export interface TunAddon {
   eventfd(): number;
   wake(fd: number): void;
   close(fd: number): void;
+  /** Loads an eBPF queue selector (8-byte instructions) and attaches it to the TUN of `fd`. */
+  steer(fd: number, insns: Uint8Array): void;
   readonly MAX_PACKET: number;
 }
 

@@ -349,3 +349,160 @@ describe('agent pairing and the audit log', () => {
     expect(r.json.detail).toMatch(/^agent: /);
   });
 });
+
+describe('OpenAPI document with the remediation routes mounted', () => {
+  type Schema = Record<string, unknown> & {
+    type?: string;
+    entries?: Record<string, Schema>;
+    wrapped?: Schema;
+    options?: unknown[];
+    literal?: unknown;
+    key?: string;
+  };
+  type Doc = Record<string, unknown> & {
+    $ref?: string;
+    properties?: Record<string, Doc>;
+    required?: string[];
+    enum?: unknown[];
+    const?: unknown;
+    oneOf?: Doc[];
+    additionalProperties?: boolean;
+  };
+
+  it('describes every route the app serves, and nothing else', async () => {
+    const r = await http(d.url, 'GET', '/api/v1/openapi.json', { token: d.token });
+    expect(r.status, r.text).toBe(200);
+    const documented = new Set<string>();
+    for (const [path, ops] of Object.entries(r.json.paths as Record<string, object>))
+      for (const m of Object.keys(ops))
+        documented.add(`${m.toUpperCase()} ${path.replace(/\{(\w+)\}/g, ':$1')}`);
+    // Every route hono has mounted (a new undocumented route, or a documented one that is gone, fails).
+    const served = new Set(
+      d.cp.api.app.routes
+        .filter((x) => x.method !== 'ALL' && !['/', '/dashboard.js'].includes(x.path))
+        .map((x) => `${x.method} ${x.path}`),
+    );
+    expect([...documented].sort()).toEqual([...served].sort());
+    expect([...served].filter((s) => s.includes('/remediation/')).length).toBeGreaterThanOrEqual(26);
+  });
+
+  it("documents each body and query as the route's valibot schema validates it", async () => {
+    const { REMEDIATION_INPUTS } = await import('../../src/api/routes/remediation.js');
+    const doc = (await http(d.url, 'GET', '/api/v1/openapi.json', { token: d.token })).json;
+    const resolve = (x: Doc): Doc =>
+      x.$ref ? resolve(doc.components.schemas[x.$ref.replace('#/components/schemas/', '')]) : x;
+    const unwrap = (s: Schema): Schema => (s.type === 'optional' && s.wrapped ? unwrap(s.wrapped) : s);
+    /** Fields, required fields, enums and constants must agree. */
+    const same = (where: string, val: Schema, jsonSchema: Doc): void => {
+      const js = resolve(jsonSchema);
+      if (val.type === 'variant') {
+        const opts = (js.oneOf ?? []).map(resolve);
+        expect(opts.length, where).toBe(val.options?.length);
+        for (const o of val.options as Schema[]) {
+          const kind = o.entries?.[val.key ?? '']?.literal;
+          const match = opts.find((x) => resolve(x.properties?.[val.key ?? ''] ?? {}).const === kind);
+          expect(match, `${where}: ${String(kind)}`).toBeDefined();
+          same(`${where}(${String(kind)})`, o, match as Doc);
+        }
+        return;
+      }
+      const entries = val.entries;
+      if (!entries) {
+        const inner = unwrap(val);
+        if (inner.type === 'picklist') expect(resolve(js).enum, where).toEqual(inner.options);
+        if (inner.type === 'literal') expect(resolve(js).const, where).toEqual(inner.literal);
+        return;
+      }
+      expect(Object.keys(js.properties ?? {}).sort(), where).toEqual(Object.keys(entries).sort());
+      const required = Object.entries(entries)
+        .filter(([, e]) => e.type !== 'optional')
+        .map(([k]) => k);
+      expect([...(js.required ?? [])].sort(), `${where} required`).toEqual(required.sort());
+      if (val.type === 'strict_object') expect(js.additionalProperties, `${where} is strict`).toBe(false);
+      for (const [k, e] of Object.entries(entries)) same(`${where}.${k}`, e, js.properties?.[k] ?? {});
+    };
+    const paths = doc.paths as Record<
+      string,
+      Record<string, Doc & { requestBody?: Doc; parameters?: Doc[] }>
+    >;
+    const documentedInputs = new Set<string>();
+    for (const [path, ops] of Object.entries(paths)) {
+      if (!path.startsWith(`${R}/`)) continue;
+      for (const [method, op] of Object.entries(ops)) {
+        const route = `${method.toUpperCase()} ${path.slice(R.length).replace(/\{(\w+)\}/g, ':$1')}`;
+        documentedInputs.add(route);
+        const inputs = REMEDIATION_INPUTS[route];
+        expect(inputs, `${route} has its inputs listed in REMEDIATION_INPUTS`).toBeDefined();
+        const body = (op.requestBody as { content?: Record<string, { schema: Doc }> } | undefined)?.content?.[
+          'application/json'
+        ]?.schema;
+        expect(Boolean(body), `${route}: a JSON body is documented iff validated`).toBe(Boolean(inputs.body));
+        if (inputs.body && body) same(route, inputs.body as unknown as Schema, body);
+        const q = (op.parameters ?? []).filter((x) => x.in === 'query').map((x) => x.name);
+        expect(q.sort(), `${route} query`).toEqual(
+          Object.keys((inputs.query as unknown as Schema).entries ?? {}).sort(),
+        );
+      }
+    }
+    expect([...documentedInputs].sort()).toEqual(Object.keys(REMEDIATION_INPUTS).sort());
+  });
+});
+
+describe('remediation routes for threats, detection, remediate, pairings and the passive feed', () => {
+  const FEED = join(import.meta.dirname, '..', 'fixtures', 'scanners', 'nvd-sample.json');
+
+  it('loads an NVD feed by path, takes a malware report, and refuses bad ones', async () => {
+    const f = await call('POST', '/threats/feed', { body: { path: FEED } });
+    expect(f.status, f.text).toBe(201);
+    expect(f.json).toEqual({ loaded: 4 });
+    expect((await call('POST', '/threats/feed', { body: { path: '/nonexistent/feed.json' } })).status).toBe(
+      400,
+    );
+    expect((await call('POST', '/threats/feed', { body: { path: 'relative.json' } })).status).toBe(400);
+    const hosts = (await call('GET', '/hosts')).json.items;
+    const id = hosts[0].id as string;
+    const rep = await call('POST', `/hosts/${encodeURIComponent(id)}/threats`, {
+      body: { type: 'malware', kind: 'bot', name: 'Bot-4162' },
+    });
+    expect(rep.status, rep.text).toBe(201);
+    expect(rep.json.threats).toContainEqual(
+      expect.objectContaining({
+        key: 'MALWARE:bot:bot-4162',
+        type: 'malware',
+        kind: 'bot',
+        source: 'manual',
+      }),
+    );
+    const listed = (await call('GET', '/hosts')).json.items.find((h: { id: string }) => h.id === id);
+    expect(listed.threatKeys[0]).toBe('MALWARE:bot:bot-4162');
+    expect(listed.risk.level).toBe('critical');
+    expect(listed.evidence).toContain('manual');
+    for (const [path, body, status] of [
+      [`/hosts/${encodeURIComponent(id)}/threats`, { type: 'malware', kind: 'gremlin', name: 'x' }, 400],
+      [`/hosts/${encodeURIComponent(id)}/threats`, { type: 'malware', kind: 'bot', name: 'a\nb' }, 400],
+      [`/hosts/${encodeURIComponent(id)}/threats`, { type: 'vulnerability', kind: 'bot', name: 'x' }, 400],
+      ['/hosts/192.0.2.250/threats', { type: 'malware', kind: 'bot', name: 'x' }, 404],
+    ] as const) {
+      const r = await call('POST', path, { body });
+      expect(r.status, `${path} ${JSON.stringify(body)}: ${r.text}`).toBe(status);
+    }
+  });
+
+  it('runs detection, refuses to remediate a host without an agent, and lists (no) pairings', async () => {
+    const hosts = (await call('GET', '/hosts')).json.items;
+    const det = await call('POST', '/detect', { body: { hosts: [hosts[0].id, '192.0.2.250'] } });
+    expect(det.status, det.text).toBe(200);
+    expect(det.json).toMatchObject({ checked: 1, missing: ['192.0.2.250'] });
+    const rem = await call('POST', `/hosts/${encodeURIComponent(hosts[0].id)}/remediate`, { body: {} });
+    expect(rem.status, rem.text).toBe(409);
+    expect(rem.json.detail).toMatch(/no paired agent/);
+    expect((await call('POST', '/hosts/192.0.2.250/remediate', { body: {} })).status).toBe(404);
+    expect((await call('POST', '/detect', { body: { hosts: [] } })).status).toBe(400);
+    expect((await call('POST', '/detect', { body: { hosts: ['x'], lookup: 'random' } })).status).toBe(400);
+    const pairings = await call('GET', '/agents/pairings');
+    expect(pairings.status).toBe(200);
+    expect(pairings.json.items).toEqual([]);
+    // The test daemon has no dataplane samples and no lease file: no passive feed.
+    expect((await call('GET', '/passive')).json).toEqual({ running: false });
+  });
+});

@@ -153,9 +153,9 @@ describe('good settings', () => {
     ],
     [
       'proxy directions',
-      file("config defense 'syn'", '\toption proxy_inbound no', '\toption proxy_outbound yes'),
+      file("config defense 'syn'", '\toption proxy_inbound no', '\toption proxy_outbound no'),
       (c) => [c.defense.syn.proxyInbound, c.defense.syn.proxyOutbound],
-      [false, true],
+      [false, false],
     ],
     [
       'an icmp limit',
@@ -549,6 +549,17 @@ describe('bad settings', () => {
       ),
       4,
       "line 4: list lan_device: 'eth1' is listed twice",
+    ],
+    [
+      'proxy_outbound on (not built: refused, not ignored)',
+      file(
+        'config tunguard',
+        "\toption wan_device 'wan'",
+        "config defense 'syn'",
+        "\toption proxy_outbound '1'",
+      ),
+      4,
+      "line 4: option proxy_outbound: '1' is not supported yet: connections the LAN opens are counted (synproxy_outbound_syn), not proxied",
     ],
   ];
   test.each(cases)('%s', (_, text, line, message) => {

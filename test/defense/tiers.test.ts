@@ -120,3 +120,34 @@ describe('TierTracker', () => {
     expect(() => new TierTracker({ moderateThreshold: 300, riskyThreshold: 100 })).toThrow();
   });
 });
+
+describe('tiers shared by several workers', () => {
+  it('decides on the sum of all workers while each keeps its own counts', () => {
+    const sab = new SharedArrayBuffer(3 * 2 * 4);
+    const w = [0, 1, 2].map((index) => new TierTracker({ share: { sab, index, workers: 3 } }));
+    const alone = new TierTracker();
+    // 120 SYNs on each of three workers: 360 in all (risky); 120 alone is moderate.
+    for (let i = 0; i < 120; i++) {
+      for (const t of w) {
+        t.onSyn(10 + i);
+        t.onAnswered(10 + i);
+      }
+      alone.onSyn(10 + i);
+    }
+    for (const t of w) t.update(200);
+    expect(alone.tier).toBe(Tier.MODERATE);
+    expect(w.map((t) => t.tier)).toEqual([Tier.RISKY, Tier.RISKY, Tier.RISKY]);
+    expect(w.map((t) => t.synCount)).toEqual([120, 120, 120]);
+    expect(w[1].totalSynCount).toBe(360);
+    expect(w[2].totalHalfOpen).toBe(360);
+    // One worker completing its handshakes lowers the shared half-open count.
+    for (let i = 0; i < 120; i++) w[0].onCompleted(300);
+    expect(w[1].totalHalfOpen).toBe(240);
+    // The window slides on every worker: after one round each has published its empty window, and
+    // at the next (their next tick) all see the empty sum and fall back to normal.
+    for (const t of w) t.update(10_000);
+    for (const t of w) t.update(10_100);
+    expect(w.map((t) => t.tier)).toEqual([Tier.NORMAL, Tier.NORMAL, Tier.NORMAL]);
+    expect(w[0].totalSynCount).toBe(0);
+  });
+});

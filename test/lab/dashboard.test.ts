@@ -1,16 +1,30 @@
 // The dashboard in a real browser (Debian's Chromium driven by playwright-core) against a real
 // tunguard in the lab: the page loads with the token, the charts and the tier gauge move while bounded
-// floods cross tunguard, actions round-trip through the API, and a screenshot is kept.
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+// floods cross tunguard, actions round-trip through the API, the LAN hosts table shows what the
+// passive inventory learned (OS, software, CVEs, risk) and its "Remediate" button has the real agent on
+// the LAN host carry out the remedy; screenshots are kept.
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type AgentDirs, buildAgent, cleanup, makeDirs } from '../agent/harness.js';
 import { type Bridge, bridgeInto } from '../api/lab-bridge.js';
 import { ADDR, Lab, makeTempDir, REPO_ROOT, sleep, startHttpServer } from './lab.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const SCREENSHOT = join(REPO_ROOT, 'test-artifacts', 'dashboard.png');
+const HOSTS_SCREENSHOT = join(REPO_ROOT, 'test-artifacts', 'dashboard-hosts.png');
+const FEED = join(REPO_ROOT, 'test', 'fixtures', 'scanners', 'nvd-sample.json');
+const UA = 'Mozilla/5.0 (X11; Linux x86_64; rv:115.0) Gecko/20100101 Firefox/115.0';
+/** A LAN service that names itself like nginx 1.18.0 (NVD: CVE-2021-23017). */
+const NGINX_LIKE_JS = `
+const http = require('node:http');
+const [host, port] = process.argv.slice(1);
+http.createServer((_q, s) => { s.setHeader('Server', 'nginx/1.18.0'); s.end('ok'); })
+  .listen(Number(port), host, () => console.log('listening'));
+`;
+let agentDirs: AgentDirs | undefined;
 let lab: Lab;
 let bridge: Bridge;
 let browser: BrowserContext;
@@ -42,7 +56,8 @@ beforeAll(async () => {
   await startHttpServer(lab, lab.ns.lan, www, 8080, [ADDR.lan4]);
   const conf = join(lab.stateDir, 'tunguard.conf');
   writeFileSync(conf, "config tunguard 'main'\n\toption wan_device 'wan0'\n\tlist lan_device 'lan0'\n");
-  const tg = lab.startTunguard(['--config', conf], false);
+  // No DHCP lease file: the hosts table is fed by traffic alone here.
+  const tg = lab.startTunguard(['--config', conf, '--dhcp-leases', ''], false);
   await tg.ready();
   token = readFileSync(join(lab.stateDir, 'api.token'), 'utf8').trim();
   bridge = await bridgeInto(lab, lab.ns.rtr, '127.0.0.1', 7447);
@@ -71,6 +86,7 @@ afterAll(async () => {
   await bridge?.close();
   await lab?.tunguard?.stop();
   lab?.destroy();
+  if (agentDirs) cleanup(agentDirs);
 });
 
 describe('dashboard in Chromium', () => {
@@ -228,4 +244,99 @@ describe('dashboard in Chromium', () => {
     const att = await api('/api/v1/attackers');
     expect(att.items.map((a: { address: string }) => a.address)).not.toContain('198.51.100.66');
   });
+
+  it('lists LAN hosts with OS, software, CVEs, risk and dispatch status; Remediate runs the remedy', async () => {
+    const post = (path: string, body: unknown) =>
+      api(path, { method: 'POST', body: JSON.stringify(body) }) as Promise<Record<string, unknown>>;
+    // What the passive inventory sees: the LAN host browsing the WAN, and a WAN client fetching from
+    // the LAN host's nginx-like service.
+    const web = lab.spawn(lab.ns.lan, process.execPath, ['-e', NGINX_LIKE_JS, ADDR.lan4, '8081']);
+    await new Promise<void>((r) => web.stdout?.once('data', () => r()));
+    await startHttpServer(lab, lab.ns.wan, www, 80, [ADDR.wan4]);
+    expect(
+      lab.exec(lab.ns.lan, 'curl', ['-sS', '-A', UA, '-o', '/dev/null', `http://${ADDR.wan4}/f.bin`]).code,
+    ).toBe(0);
+    expect(lab.exec(lab.ns.wan, 'curl', ['-sS', `http://${ADDR.lan4}:8081/`]).stdout).toBe('ok');
+    expect((await post('/api/v1/remediation/threats/feed', { path: FEED })).loaded).toBe(4);
+
+    // The row appears (passive evidence is written every 5 s); no agent yet: Remediate is disabled.
+    const row = page.locator(`#hosts tr[data-host="ip:${ADDR.lan4}"]`);
+    await row.locator('td.cves', { hasText: 'CVE-2021-23017' }).waitFor({ timeout: 20_000 });
+    expect(await row.locator('td.software').textContent()).toContain('nginx 1.18.0:8081');
+    expect(await row.locator('td.software').textContent()).toContain('banner');
+    expect(await row.locator('td.os').textContent()).toMatch(/^Linux.*http-ua, confidence 40/);
+    expect(await row.locator('.risk').textContent()).toBe('high 7.7');
+    expect(await row.locator('td.dispatch').textContent()).toBe('–');
+    const remediate = row.locator('button[data-action="remediate"]');
+    expect(await remediate.isDisabled()).toBe(true);
+    expect(await remediate.getAttribute('title')).toBe('no paired agent on this host');
+
+    // The host's real agent, paired by a copied key, and a rule for the CVE.
+    agentDirs = makeDirs('tg-dash-agent-');
+    const implant = join(agentDirs.root, 'implant.bin');
+    writeFileSync(implant, 'implant');
+    const agentMain = buildAgent();
+    const agentConf = join(agentDirs.base, 'agent.json');
+    writeFileSync(
+      agentConf,
+      JSON.stringify({
+        hostId: 'dash-host',
+        listen: { host: ADDR.lan4, port: 7443 },
+        stateDir: agentDirs.state,
+        roots: [agentDirs.root],
+        quarantineDir: agentDirs.quarantine,
+        programRoots: [agentDirs.programs],
+      }),
+    );
+    const agentKey = lab
+      .run(lab.ns.lan, process.execPath, [agentMain, 'show-key', '--config', agentConf])
+      .trim();
+    const paired = await post('/api/v1/remediation/agents', {
+      hostId: 'dash-host',
+      address: ADDR.lan4,
+      port: 7443,
+      agentKey,
+    });
+    lab.run(lab.ns.lan, process.execPath, [
+      agentMain,
+      'trust-router',
+      '--key',
+      String(paired.routerKey),
+      '--config',
+      agentConf,
+    ]);
+    const agent = lab.spawn(lab.ns.lan, process.execPath, [agentMain, 'serve', '--config', agentConf]);
+    await new Promise<void>((r) => agent.stdout?.once('data', () => r()));
+    const rule = await post('/api/v1/remediation/rules', {
+      kind: 'threat',
+      id: 'dash-cve-2021-23017',
+      threat: { type: 'vulnerability', id: 'CVE-2021-23017' },
+      remedy: { fileOps: [{ name: 'implant.bin', location: agentDirs.root, op: 'quarantine' }] },
+    });
+    expect(rule.id).toBe('dash-cve-2021-23017');
+
+    // The next poll enables the button; clicking it queues the remedy and the status follows it.
+    await row.locator('button[data-action="remediate"]:not([disabled])').waitFor({ timeout: 10_000 });
+    expect(await row.locator('button[data-action="remediate"]').getAttribute('title')).toBe(
+      'rules: dash-cve-2021-23017',
+    );
+    await row.locator('button[data-action="remediate"]').click();
+    await page.locator('#toast', { hasText: 'queued 1 remedy' }).waitFor({ timeout: 5000 });
+    await row.locator('td.dispatch', { hasText: /^done/ }).waitFor({ timeout: 15_000 });
+    expect(await row.locator('td.dispatch').textContent()).toMatch(/^donedash-cve-2021-23017 · /);
+    expect(existsSync(implant)).toBe(false); // the agent quarantined it
+    const dispatches = (await api('/api/v1/remediation/dispatches')).items as Array<{
+      ruleId?: string;
+      status: string;
+      trigger: string;
+      results: Array<{ ok: boolean; quarantineId?: string }>;
+    }>;
+    const d = dispatches.find((x) => x.ruleId === 'dash-cve-2021-23017');
+    expect(d).toMatchObject({ status: 'done', trigger: 'manual' });
+    expect(readFileSync(join(agentDirs.quarantine, `${d?.results[0].quarantineId}.data`), 'utf8')).toBe(
+      'implant',
+    );
+    await page.locator('#h-hosts').scrollIntoViewIfNeeded();
+    await page.screenshot({ path: HOSTS_SCREENSHOT, fullPage: true });
+  }, 90_000);
 });

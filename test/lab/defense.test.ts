@@ -25,10 +25,13 @@ beforeAll(async () => {
       }
       counter c_udp {
       }
+      counter c_reply {
+      }
       chain input_count {
         type filter hook input priority 0;
         icmp type echo-request counter name "c_echo"
         udp dport 9999 counter name "c_udp"
+        udp dport 40000 counter name "c_reply"
       }
     }\n`,
   );
@@ -130,6 +133,50 @@ describe('risk tiers and SYN floods', () => {
     expect(legit(3)).toBe(3);
   }, 60_000);
 
+  it('lets clients that completed a handshake skip the SYN police during a flood', async () => {
+    // A police of 100 new SYNs/s against a 3000/s flood: a SYN from a stranger gets through about
+    // one time in 30; a known client's always does.
+    await lab.startTunguard(['--config', config(''), '--syn-police', '100'], false).ready();
+    lab.run(lab.ns.wan, 'ip', ['addr', 'add', '198.51.100.3/24', 'dev', 'eth0']);
+    try {
+      expect(legit(1)).toBe(1); // 198.51.100.2 completes a handshake: known
+      await sleep(1500); // the connection store's once-a-second sync carries it to the nft set
+      const set = lab.run(lab.ns.rtr, 'nft', ['list', 'set', 'inet', 'tunguard', 'known4']);
+      expect(set).toContain(ADDR.wan4);
+      expect(set).not.toContain('198.51.100.3');
+      const f = flood(3000, 8);
+      await sleep(1500);
+      const fetch = (src: string) =>
+        lab.exec(lab.ns.wan, 'curl', [
+          '-sS',
+          '-o',
+          '/dev/null',
+          '--interface',
+          src,
+          '--connect-timeout',
+          '0.9',
+          '-w',
+          '%{time_connect}',
+          `http://${ADDR.lan4}:8080/small.bin`,
+        ]);
+      let known = 0;
+      let stranger = 0;
+      for (let i = 0; i < 10; i++) {
+        if (fetch(ADDR.wan4).code === 0) known++;
+        if (fetch('198.51.100.3').code === 0) stranger++;
+      }
+      await f;
+      console.log(
+        `SYN police 100/s under a 3000/s flood: known client ${known}/10, stranger ${stranger}/10 within 0.9 s`,
+      );
+      expect(known).toBe(10);
+      // Without the known set the first client would fare like the stranger (10/10 at p ≈ 0.3: ~6e-6).
+      expect(stranger).toBeLessThanOrEqual(6);
+    } finally {
+      lab.run(lab.ns.wan, 'ip', ['addr', 'del', '198.51.100.3/24', 'dev', 'eth0']);
+    }
+  }, 60_000);
+
   it('marks a source with 6 unfinished handshakes aggressive and drops its SYNs (5 do not)', async () => {
     await start("config defense 'syn'\n\toption aggressive_hold_seconds '30'\n");
     // hping3 exits 1 when nothing answers (as for a dropped source): its exit code says nothing here.
@@ -152,6 +199,68 @@ describe('risk tiers and SYN floods', () => {
     const c = (await lab.freshStatus()).counters;
     expect(c.drop_syn_aggressive).toBeGreaterThanOrEqual(3);
     expect(c.gauge_aggressive_sources).toBe(1);
+  }, 60_000);
+});
+
+describe('two queues (two workers)', () => {
+  const twoQueues = "\toption queues '2'\n";
+  const hping = (src: string, count: number) =>
+    lab.exec(
+      lab.ns.wan,
+      'hping3',
+      ['-q', '-S', '-a', src, '-p', '8080', '-c', String(count), '-i', 'u20000', ADDR.lan4],
+      30_000,
+    );
+  const perWorker = async (name: string) =>
+    (await lab.freshStatus()).perWorker.map((w: Record<string, number>) => w[name] ?? 0);
+
+  it("spreads by remote address: one source's SYNs meet in one worker, connections stay whole", async () => {
+    await start(twoQueues);
+    expect(lab.tunguard!.output).toMatch(/queues 2 \(spread by address\)/);
+    // Sources that land on different queues exist; each source's SYNs (hping3 changes the source
+    // port for every one) are all seen by one worker.
+    const seen = new Set<number>();
+    for (let i = 1; i <= 6; i++) {
+      const before = await perWorker('synproxy_syn_received');
+      hping(`198.18.9.${i}`, 8);
+      const after = await perWorker('synproxy_syn_received');
+      const delta = after.map((v: number, k: number) => v - before[k]);
+      expect(delta.filter((d: number) => d > 0)).toHaveLength(1);
+      expect(Math.max(...delta)).toBe(8);
+      seen.add(delta.findIndex((d: number) => d > 0));
+    }
+    expect(seen.size).toBe(2);
+    // Real connections (both directions through the same worker's table) complete.
+    expect(legit(5)).toBe(5);
+  }, 60_000);
+
+  it('marks a source aggressive after 6 unfinished handshakes with two workers too', async () => {
+    await start(`${twoQueues}config defense 'syn'\n\toption aggressive_hold_seconds '30'\n`);
+    hping('198.18.7.5', 5);
+    hping('198.18.7.6', 6);
+    await sleep(2500);
+    hping('198.18.7.5', 3);
+    hping('198.18.7.6', 3);
+    await sleep(200);
+    const tg = lab.tunguard!;
+    expect(tg.output).toMatch(/aggressive source 198\.18\.7\.6/);
+    expect(tg.output).not.toMatch(/aggressive source 198\.18\.7\.5/);
+  }, 60_000);
+
+  it('counts the tiers over both workers (each alone stays under the threshold)', async () => {
+    await start(twoQueues);
+    // ~160 SYN/s from many sources: ~480 in the 3 s window over both workers (risky), ~240 each.
+    const sent = Number((await flood(160, 4)).stdout);
+    expect(sent).toBeGreaterThan(500);
+    const tg = lab.tunguard!;
+    expect(tg.output).toMatch(/tier moderate -> risky/);
+    const perW = await perWorker('synproxy_syn_received');
+    expect(Math.min(...perW)).toBeGreaterThan(0.25 * sent);
+    // One voice for the shared tier: each change is logged once, not once per worker.
+    expect(tg.output.match(/tier normal -> moderate/g)).toHaveLength(1);
+    await sleep(4000);
+    const c = (await lab.freshStatus()).counters;
+    expect(c.gauge_tier).toBe(0);
   }, 60_000);
 });
 
@@ -193,5 +302,31 @@ describe('rate limits', () => {
     expect(got).toBeLessThanOrEqual(Math.ceil(1.1 * (100 * secs + 10)));
     expect(got).toBeGreaterThanOrEqual(Math.floor(0.9 * 100 * (secs - 0.5)));
     expect((await lab.freshStatus()).counters.drop_udp_rate_source).toBeGreaterThan(2000);
+  }, 60_000);
+
+  it('lets through the replies of a UDP flow a LAN host opened (QUIC, calls), at any rate', async () => {
+    await start();
+    // The LAN host speaks first from port 40000 to the WAN host's port 9998 ...
+    lab.run(lab.ns.lan, 'python3', [
+      '-c',
+      `import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('${ADDR.lan4}', 40000)); s.sendto(b'hello', ('${ADDR.wan4}', 9998))`,
+    ]);
+    const burst = (sport: number) => {
+      const before = nftCounter('reply');
+      lab.exec(
+        lab.ns.wan,
+        'hping3',
+        ['-q', '--udp', '-s', String(sport), '-k', '-p', '40000', '-i', 'u1000', '-c', '2000', ADDR.lan4],
+        30_000,
+      );
+      return nftCounter('reply') - before;
+    };
+    // ... so 2000 datagrams back from 9998 (about 1000/s, five times the limit) all arrive,
+    const replies = burst(9998);
+    // while the same from a port the host never spoke to is a flood like any other.
+    const strangers = burst(9997);
+    console.log(`udp replies: ${replies}/2000 on the LAN host's flow, ${strangers}/2000 from elsewhere`);
+    expect(replies).toBe(2000);
+    expect(strangers).toBeLessThan(1000);
   }, 60_000);
 });

@@ -95,16 +95,24 @@ describe('fail-open', () => {
   it('runs several TUN queues, one worker each, and the flows spread over them', async () => {
     const tg = lab.startTunguard(['--queues', '2']);
     await tg.ready();
-    expect(tg.output).toMatch(/queues 2/);
+    expect(tg.output).toMatch(/queues 2 \(spread by address\)/);
+    // Queues are chosen by the remote address: clients from eight addresses spread over both.
+    const clients = [10, 11, 12, 13, 14, 15, 16, 17].map((i) => `198.51.100.${i}`);
+    for (const a of clients) lab.run(lab.ns.wan, 'ip', ['addr', 'add', `${a}/24`, 'dev', 'eth0']);
     const srv = lab.spawn(lab.ns.lan, 'iperf3', ['-s', '-p', '5202']);
     try {
       lab.waitIperf(ADDR.lan4, 5202);
-      const out = JSON.parse(
-        lab.run(lab.ns.wan, 'iperf3', ['-c', ADDR.lan4, '-p', '5202', '-P', '8', '-t', '1', '-J']),
-      );
-      expect(out.end.sum_received.bytes).toBeGreaterThan(10 << 20);
+      let bytes = 0;
+      for (const a of clients) {
+        const out = JSON.parse(
+          lab.run(lab.ns.wan, 'iperf3', ['-c', ADDR.lan4, '-p', '5202', '-B', a, '-n', '2M', '-J']),
+        );
+        bytes += out.end.sum_received.bytes;
+      }
+      expect(bytes).toBeGreaterThan(8 << 20);
     } finally {
       srv.kill();
+      for (const a of clients) lab.run(lab.ns.wan, 'ip', ['addr', 'del', `${a}/24`, 'dev', 'eth0']);
     }
     const st = await lab.freshStatus();
     expect(st.perWorker).toHaveLength(2);

@@ -89,6 +89,10 @@ describe('conntrack zones and NAT', () => {
       `curl -sS --fail http://${ADDR.wan4}:8081/f.bin | sha256sum`,
     ]);
     expect(out.split(' ')[0]).toBe(sha);
+    // The LAN's own connections are counted, not proxied.
+    const c = (await lab.freshStatus()).counters;
+    expect(c.synproxy_outbound_syn).toBeGreaterThanOrEqual(2);
+    expect(c.synproxy_cookie_sent).toBe(0);
   });
 
   it('splits each proxied connection into a WAN-side and a LAN-side conntrack entry', async () => {

@@ -1,17 +1,22 @@
 // Remediation end to end in the netns lab: tunguard in rtr, a real service and the real host agent in lan;
 // the agent is paired by a copied key through the API, a real nmap scan run from rtr is imported, an
 // environment rule matches, the remedy is dispatched through the API, executed and reported by the agent,
-// and the "deleted" (quarantined) file is restored.
+// and the "deleted" (quarantined) file is restored. Then a threat-only rule (FIG. 5: a CVE the scanned
+// nginx has, per an NVD record) and a combined rule (FIG. 6: nginx + a bot reported on the host) are
+// matched by a detection round and carried out by the agent.
 import type { ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AgentDirs, buildAgent, cleanup, makeDirs } from '../agent/harness.js';
-import { ADDR, Lab, sleep, type TunguardProcess } from './lab.js';
+import { ADDR, Lab, REPO_ROOT, sleep, type TunguardProcess } from './lab.js';
 
 const WEB_PORT = 8081;
 const AGENT_PORT = 7443;
 const API = 'http://127.0.0.1:7447/api/v1/remediation';
+/** Four NVD 2.0 records, CVE-2021-23017 (nginx 0.6.18 to 1.20.0) among them. */
+const FEED = join(REPO_ROOT, 'test', 'fixtures', 'scanners', 'nvd-sample.json');
 
 /** Answers like nginx 1.18.0 (what nmap -sV then reports). */
 const NGINX_LIKE_JS = `
@@ -241,5 +246,112 @@ describe('remediation in the lab: scan → rule → dispatch → agent → repor
     const steps = audit.json.items.map((e: { step: string }) => e.step);
     expect(steps).toContain('agent.paired');
     expect(steps.filter((s: string) => s === 'dispatch.done')).toHaveLength(2);
+  }, 45_000);
+
+  it('matches a threat-only rule and a combined rule in a detection round; the agent carries out both', async () => {
+    // On the host: a program of its own (seed type 1, pinned by sha256) and a bot's file.
+    const marker = join(dirs.root, 'patched.txt');
+    const bot = join(dirs.root, 'bot.bin');
+    const decoy = join(dirs.root, 'other.bin');
+    writeFileSync(bot, 'bot payload', { mode: 0o755 });
+    writeFileSync(decoy, 'not to be touched');
+    const fixer = join(dirs.programs, 'fix-nginx.sh');
+    const program = `#!/bin/sh\necho "patched $1" > ${marker}\n`;
+    writeFileSync(fixer, program, { mode: 0o755 });
+    const sha256 = createHash('sha256').update(program).digest('hex');
+
+    // Threat detection data: the NVD record makes the scanned nginx 1.18.0 carry CVE-2021-23017 …
+    const feed = api('POST', '/threats/feed', { path: FEED });
+    expect(feed.status, feed.text).toBe(201);
+    expect(feed.json.loaded).toBe(4);
+    const cves = api('GET', `/hosts/${ADDR.lan4}`).json.matchedCves;
+    expect(cves).toContainEqual(expect.objectContaining({ key: 'CVE-2021-23017', certainty: 'affected' }));
+    // … and a bot is reported on the host.
+    const rep = api('POST', `/hosts/${ADDR.lan4}/threats`, {
+      type: 'malware',
+      kind: 'bot',
+      name: 'Bot-4162',
+    });
+    expect(rep.status, rep.text).toBe(201);
+
+    const rules = [
+      {
+        kind: 'threat',
+        id: 'lab-cve-2021-23017',
+        threat: { type: 'vulnerability', id: 'CVE-2021-23017' },
+        remedy: { programs: [{ id: 'fix-nginx', location: fixer, sha256, args: ['nginx'] }] },
+      },
+      {
+        kind: 'combined',
+        id: 'lab-nginx-bot',
+        environment: { software: 'nginx' },
+        threat: { type: 'bot', id: 'Bot-4162' },
+        remedy: { fileOps: [{ name: 'bot.bin', location: dirs.root, op: 'quarantine' }] },
+      },
+      // Negative control: the same threat on software the host does not run.
+      {
+        kind: 'combined',
+        id: 'lab-apache-bot',
+        environment: { software: 'apache' },
+        threat: { type: 'bot', id: 'Bot-4162' },
+        remedy: { fileOps: [{ name: 'other.bin', location: dirs.root, op: 'delete' }] },
+      },
+    ];
+    for (const r of rules) {
+      const c = api('POST', '/rules', r);
+      expect(c.status, c.text).toBe(201);
+    }
+    const matching = api('GET', `/hosts/${ADDR.lan4}`).json.matchingRules;
+    expect(matching.map((m: { set: string; ruleId: string }) => `${m.set}:${m.ruleId}`)).toEqual([
+      'FIG4:lab-nginx-dropper',
+      'FIG5:lab-cve-2021-23017',
+      'FIG6:lab-nginx-bot',
+    ]);
+
+    // One detection round (seed [0069]): the environment rule was remedied already; the other two queue.
+    const det = api('POST', '/detect', { hosts: [ADDR.lan4] });
+    expect(det.status, det.text).toBe(200);
+    expect(det.json.checked).toBe(1);
+    expect(det.json.skipped).toContainEqual(
+      expect.objectContaining({ ruleId: 'lab-nginx-dropper', why: 'already remedied' }),
+    );
+    expect(det.json.queued).toHaveLength(2);
+    const done = await Promise.all(det.json.queued.map((id: string) => settled(id)));
+    const byRule = Object.fromEntries(done.map((d) => [d.ruleId, d]));
+    expect(Object.keys(byRule).sort()).toEqual(['lab-cve-2021-23017', 'lab-nginx-bot']);
+
+    const t = byRule['lab-cve-2021-23017'];
+    expect(t.status, JSON.stringify(t)).toBe('done');
+    expect(t).toMatchObject({ trigger: 'detection', remedyType: 'reference' });
+    expect(t.results[0]).toMatchObject({ ok: true, exitCode: 0, hostId: 'lan-host' });
+    expect(readFileSync(marker, 'utf8')).toBe('patched nginx\n');
+
+    const c = byRule['lab-nginx-bot'];
+    expect(c.status, JSON.stringify(c)).toBe('done');
+    expect(c).toMatchObject({ trigger: 'detection', remedyType: 'file-op' });
+    expect(existsSync(bot)).toBe(false);
+    expect(readFileSync(join(dirs.quarantine, `${c.results[0].quarantineId}.data`), 'utf8')).toBe(
+      'bot payload',
+    );
+    expect(readFileSync(decoy, 'utf8')).toBe('not to be touched');
+
+    // The audit says which record set matched and that the agent reported.
+    const audit = api('GET', '/audit?limit=200').json.items as Array<{
+      step: string;
+      ruleId?: string;
+      dispatchId?: string;
+      detail?: { set?: string };
+    }>;
+    const matched = audit.filter((e) => e.step === 'rule.matched').map((e) => `${e.detail?.set}:${e.ruleId}`);
+    expect(matched).toEqual(['FIG5:lab-cve-2021-23017', 'FIG6:lab-nginx-bot']);
+    for (const d of done)
+      expect(audit.filter((e) => e.dispatchId === d.id).map((e) => e.step)).toEqual([
+        'dispatch.queued',
+        'dispatch.sent',
+        'agent.result',
+        'dispatch.done',
+      ]);
+    // The negative control was created, never matched or sent.
+    expect(audit.filter((e) => e.ruleId === 'lab-apache-bot').map((e) => e.step)).toEqual(['rule.created']);
   }, 45_000);
 });

@@ -66,7 +66,7 @@ describe('scan → match → dispatch → agent → report → restore', () => {
     expect(shown[1]).toBe(p.code);
     agent.proc.stdin.write('yes\n');
     const rec = await svc.confirmPairing(p.pairingId, true);
-    expect(rec).toMatchObject({ hostId: 'lab-host', pairedBy: 'code' });
+    expect(rec).toMatchObject({ paired: true, agent: { hostId: 'lab-host', pairedBy: 'code' } });
   });
 
   it('scans with nmap, matches an environment rule, a threat-only rule and a combined rule, and remedies all three', async () => {

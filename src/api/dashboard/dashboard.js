@@ -412,6 +412,124 @@
     );
   }
 
+  // -------------------------------------------------------------------------------------------------
+  // LAN hosts (the remediation service): what each runs, what threatens it, and a button that queues
+  // the remedies of every rule that matches it. Polled faster while a dispatch is open.
+
+  const REM = '/api/v1/remediation';
+  const OPEN = new Set(['queued', 'running']);
+
+  function hostLabel(h) {
+    const addr = [...h.ipv4, ...h.ipv6][0] || h.id;
+    return h.hostnames.length ? `${h.hostnames[0]} (${addr})` : addr;
+  }
+
+  function cell(text, sub, cls) {
+    const td = el('td', undefined, cls);
+    td.appendChild(document.createTextNode(text));
+    if (sub) {
+      td.appendChild(el('br'));
+      td.appendChild(el('span', sub, 'src'));
+    }
+    return td;
+  }
+
+  async function loadHosts() {
+    let r;
+    try {
+      r = await api('GET', `${REM}/hosts`);
+    } catch (err) {
+      if (err.status === 404) {
+        $('hosts-note').textContent = 'remediation is off (no durable store)';
+        state.hostsOff = true;
+        return;
+      }
+      throw err;
+    }
+    const hosts = r.items;
+    const open = hosts.some((h) => h.lastDispatch && OPEN.has(h.lastDispatch.status));
+    $('hosts-note').textContent = `${hosts.length} known${open ? ' · remedies running' : ''}`;
+    state.hosts = hosts;
+    fillTable(
+      'hosts',
+      hosts.map((h) => {
+        const tr = el('tr');
+        tr.dataset.host = h.id;
+        tr.appendChild(
+          cell(hostLabel(h), `${h.macs[0] || h.id} · ${h.evidence.join(', ') || 'no evidence'}`),
+        );
+        tr.appendChild(cell(h.os || '–', h.os ? `${h.osSource}, confidence ${h.osConfidence}` : '', 'os'));
+        const sw = h.softwareList.map(
+          (x) => `${x.product}${x.version ? ` ${x.version}` : ''}${x.port ? `:${x.port}` : ''}`,
+        );
+        tr.appendChild(
+          cell(
+            sw.join(', ') || '–',
+            [...new Set(h.softwareList.map((x) => x.source))].join(', '),
+            'wrap software',
+          ),
+        );
+        tr.appendChild(
+          cell(
+            h.threatKeys.join(', ') || 'none',
+            h.threats > h.threatKeys.length ? `${h.threats} in all` : '',
+            'wrap cves',
+          ),
+        );
+        const risk = el('td');
+        risk.appendChild(el('span', `${h.risk.level} ${h.risk.score}`, `risk ${h.risk.level}`));
+        tr.appendChild(risk);
+        const d = h.lastDispatch;
+        const dispatch = cell(
+          d ? d.status : '–',
+          d ? `${d.ruleId || 'manual'} · ${clock(d.updatedAt)}` : '',
+          'dispatch',
+        );
+        if (d) dispatch.classList.add(`status-${d.status}`);
+        tr.appendChild(dispatch);
+        const act = el('td', undefined, 'actions');
+        const b = button('Remediate', 'primary', async () => {
+          let res;
+          try {
+            res = await api('POST', `${REM}/hosts/${encodeURIComponent(h.id)}/remediate`, {});
+          } catch (err) {
+            // The API's reason (no agent, unknown host) goes beside the table.
+            showHostsError(err);
+            toast(err.message);
+            return;
+          }
+          const why = res.skipped.map((s) => `${s.ruleId}: ${s.why}`).join('; ');
+          toast(
+            res.queued.length
+              ? `queued ${res.queued.length} remed${res.queued.length === 1 ? 'y' : 'ies'} for ${hostLabel(h)}`
+              : `nothing queued${why ? ` (${why})` : ''}`,
+          );
+          showHostsError(null);
+          await loadHosts();
+        });
+        b.dataset.action = 'remediate';
+        if (!h.agent) {
+          b.disabled = true;
+          b.title = 'no paired agent on this host';
+        } else if (h.matchingRules.length === 0) {
+          b.disabled = true;
+          b.title = 'no rule matches this host';
+        } else b.title = `rules: ${h.matchingRules.join(', ')}`;
+        act.appendChild(b);
+        tr.appendChild(act);
+        return tr;
+      }),
+      'no hosts known yet (they are learned from traffic, DHCP leases and scans)',
+    );
+    // While a remedy runs, look again soon.
+    clearTimeout(state.hostsFast);
+    if (open) state.hostsFast = setTimeout(() => loadHosts().catch(showHostsError), 1000);
+  }
+
+  function showHostsError(err) {
+    $('hosts-error').textContent = err ? err.message : '';
+  }
+
   async function loadStatus() {
     const s = await api('GET', '/api/v1/status');
     $('version').textContent = `v${s.version}`;
@@ -547,9 +665,15 @@
       return;
     }
     await Promise.all([loadAttackers(), loadAllowlist(), loadConnections()]).catch(showError);
+    await loadHosts().catch(showHostsError);
     openStream();
     state.polls.push(setInterval(() => loadConnections().catch(showError), 5000));
     state.polls.push(setInterval(() => loadAttackers().catch(showError), 5000));
+    state.polls.push(
+      setInterval(() => {
+        if (!state.hostsOff) loadHosts().catch(showHostsError);
+      }, 5000),
+    );
     state.polls.push(
       setInterval(() => {
         if (state.startedAt) $('uptime').textContent = `up ${dur((Date.now() - state.startedAt) / 1000)}`;

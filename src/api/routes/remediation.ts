@@ -10,6 +10,7 @@ import { type Context, Hono, type MiddlewareHandler } from 'hono';
 import * as v from 'valibot';
 import { ActionSchema, PublicKeyText } from '../../agent/protocol.js';
 import { ImportError, SCAN_FORMATS } from '../../inventory/import/index.js';
+import { MALWARE_KINDS } from '../../inventory/threat.js';
 import { AgentError } from '../../remediation/agent-client.js';
 import { RuleError, RuleSchema } from '../../remediation/rules.js';
 import type { RemediationService } from '../../remediation/service.js';
@@ -107,6 +108,35 @@ const ReportPath = v.pipe(
 
 const ScanBody = bodyObject({ path: ReportPath, format: v.optional(FormatEnum, 'auto') });
 
+/** An NVD 2.0 JSON feed file already on the router. */
+const FeedBody = bodyObject({ path: ReportPath });
+
+const Lookup = v.picklist(
+  ['ordered', 'first-hit', 'simultaneous'],
+  'expected ordered, first-hit or simultaneous',
+);
+const RemedyModeEnum = v.picklist(
+  ['auto', 'program', 'reference', 'file-op'],
+  'expected auto, program, reference or file-op',
+);
+
+/** POST /hosts/:id/remediate: how to look rules up and which remedy type to send (both optional). */
+const RemediateBody = bodyObject({ lookup: v.optional(Lookup), mode: v.optional(RemedyModeEnum) });
+
+/** A malicious program found on a host (by its agent's tooling, an antivirus, or the admin). */
+const ThreatReportBody = bodyObject({
+  type: v.literal('malware', 'expected type: malware'),
+  kind: v.picklist(MALWARE_KINDS, `expected a kind: ${MALWARE_KINDS.join(', ')}`),
+  name: v.pipe(
+    v.string('expected the program name as a string'),
+    v.trim(),
+    v.minLength(1, 'expected a program name'),
+    v.maxLength(128, 'expected at most 128 characters'),
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point
+    v.regex(/^[^\u0000-\u001f\u007f]+$/, 'control characters are not allowed'),
+  ),
+});
+
 const RulesFile = v.looseObject(
   {
     version: v.literal(1, 'expected version 1'),
@@ -126,9 +156,7 @@ const DispatchBody = v.pipe(
         v.maxLength(64, 'expected at most 64 actions'),
       ),
     ),
-    mode: v.optional(
-      v.picklist(['auto', 'program', 'reference', 'file-op'], 'expected auto, program, reference or file-op'),
-    ),
+    mode: v.optional(RemedyModeEnum),
     ttlMs: v.optional(
       v.pipe(
         v.number('expected a number of milliseconds'),
@@ -204,6 +232,17 @@ const AgentKeyBody = bodyObject({
 
 const AgentParam = v.strictObject({ id: AgentHostId });
 
+/** One detection round over the protected hosts the admin names (seed [0069]). */
+const DetectBody = bodyObject({
+  hosts: v.pipe(
+    v.array(HostIdent, 'expected hosts: [address, MAC, name or id, ...]'),
+    v.minLength(1, 'expected at least one host'),
+    v.maxLength(256, 'expected at most 256 hosts'),
+  ),
+  lookup: v.optional(Lookup),
+  mode: v.optional(RemedyModeEnum),
+});
+
 const AuditQuery = strictQuery({
   limit: v.optional(intString(1, 10_000), '100'),
   host: v.optional(HostIdent),
@@ -228,6 +267,7 @@ function clientError(err: unknown): never {
     if (/^no rule /.test(m)) throw new ApiError(404, 'not_found', m);
     if (/ exists$/.test(m)) throw new ApiError(409, 'conflict', m);
     if (/no paired agent/.test(m)) throw new ApiError(409, 'conflict', m);
+    if (/^no host /.test(m)) throw new ApiError(404, 'not_found', m);
     throw new ApiError(400, 'bad_request', m);
   }
   if (err instanceof AgentError) {
@@ -288,11 +328,64 @@ export function remediationRoutes(svc: RemediationService) {
         if (!h) throw new ApiError(404, 'not_found', `no host ${shown(id)}`);
         return c.json(h);
       })
+      // The dashboard's "remediate": every rule that matches the host now, in the seed's order ({} is a fine body).
+      .post(
+        '/hosts/:id/remediate',
+        param(HostParam),
+        query(NoQuery),
+        requireJson,
+        json(RemediateBody),
+        async (c) => {
+          const { id } = c.req.valid('param');
+          const b = c.req.valid('json');
+          const r = await guarded(() =>
+            svc.remediateHost(id, {
+              ...(b.lookup !== undefined ? { lookup: b.lookup } : {}),
+              ...(b.mode !== undefined ? { mode: b.mode } : {}),
+            }),
+          );
+          return c.json(r, r.queued.length > 0 ? 202 : 200);
+        },
+      )
+      .post(
+        '/hosts/:id/threats',
+        param(HostParam),
+        query(NoQuery),
+        requireJson,
+        json(ThreatReportBody),
+        async (c) => {
+          const { id } = c.req.valid('param');
+          const b = c.req.valid('json');
+          const h = await svc.getHost(id);
+          if (!h) throw new ApiError(404, 'not_found', `no host ${shown(id)}`);
+          await guarded(() => svc.reportMalware(h.host.id, b.kind, b.name));
+          const after = await svc.getHost(h.host.id);
+          return c.json({ hostId: h.host.id, threats: after?.host.threats ?? [] }, 201);
+        },
+      )
       .get('/threats', query(ThreatsQuery), async (c) => {
         const q = c.req.valid('query');
         return c.json({
           items: await svc.listThreats({ limit: q.limit, ...(q.type ? { type: q.type } : {}) }),
         });
+      })
+      .post('/threats/feed', query(NoQuery), requireJson, json(FeedBody), async (c) => {
+        const { path } = c.req.valid('json');
+        let st: ReturnType<typeof statSync>;
+        try {
+          st = statSync(path);
+        } catch (err) {
+          const code = (err as NodeJS.ErrnoException).code ?? 'error';
+          throw new ApiError(400, 'bad_request', `no readable feed at ${shown(path, 200)} (${code})`);
+        }
+        if (!st.isFile()) throw new ApiError(400, 'bad_request', `${shown(path, 200)} is not a regular file`);
+        const loaded = await guarded(() => svc.loadNvdFeed(path));
+        return c.json({ loaded }, 201);
+      })
+      // ---- passive inventory ----
+      .get('/passive', query(NoQuery), async (c) => {
+        const stats = svc.passiveStats();
+        return c.json(stats ? { running: true, ...stats } : { running: false });
       })
       // ---- rules (export/import before /rules/:id) ----
       .get('/rules/export', query(NoQuery), async (c) =>
@@ -364,7 +457,18 @@ export function remediationRoutes(svc: RemediationService) {
           throw new ApiError(400, 'bad_request', 'the query and the body name different formats');
         return c.json(await importFile(b.path, b.format !== 'auto' ? b.format : q.format), 201);
       })
-      // ---- dispatch ----
+      // ---- detection and dispatch ----
+      .post('/detect', query(NoQuery), requireJson, json(DetectBody), async (c) => {
+        const b = c.req.valid('json');
+        const r = await guarded(() =>
+          svc.detectNow({
+            protectedHosts: b.hosts,
+            ...(b.lookup !== undefined ? { lookup: b.lookup } : {}),
+            ...(b.mode !== undefined ? { remedyMode: b.mode } : {}),
+          }),
+        );
+        return c.json(r);
+      })
       .post('/dispatch', query(NoQuery), requireJson, json(DispatchBody), async (c) => {
         const b = c.req.valid('json');
         const d = await guarded(() =>
@@ -406,6 +510,8 @@ export function remediationRoutes(svc: RemediationService) {
       })
       // ---- agents ----
       .get('/agents', query(NoQuery), async (c) => c.json({ items: await svc.listAgents() }))
+      // Pairings started and not yet confirmed (kept across a restart until they expire).
+      .get('/agents/pairings', query(NoQuery), async (c) => c.json({ items: await svc.listPairings() }))
       // Pairing by code: the router connects to the agent (in pairing mode), both sides show the code.
       .post('/agents/pair', query(NoQuery), requireJson, json(PairBody), async (c) => {
         const b = c.req.valid('json');
@@ -421,20 +527,16 @@ export function remediationRoutes(svc: RemediationService) {
       // The admin says whether the codes matched; the agent is stored once the host accepted too.
       .post('/agents/pair/confirm', query(NoQuery), requireJson, json(PairConfirmBody), async (c) => {
         const b = c.req.valid('json');
-        let rec: Awaited<ReturnType<typeof svc.confirmPairing>>;
+        let r: Awaited<ReturnType<typeof svc.confirmPairing>>;
         try {
-          rec = await svc.confirmPairing(b.pairingId, b.accept);
+          r = await svc.confirmPairing(b.pairingId, b.accept);
         } catch (err) {
           if (err instanceof Error && /^no pairing /.test(err.message))
             throw new ApiError(404, 'not_found', `${err.message} (unknown, already confirmed or expired)`);
           clientError(err);
         }
-        if (!rec)
-          return c.json({
-            paired: false,
-            reason: b.accept ? 'the host did not accept the pairing' : 'rejected by the admin',
-          });
-        return c.json({ paired: true, agent: rec }, 201);
+        // Still waiting for the host: 202, ask again.
+        return c.json(r, r.paired ? 201 : r.pending ? 202 : 200);
       })
       // Pairing by a copied key: the agent's key goes here; the answer carries the router's key to pin on
       // the host (`tunguard-agent trust-router --key K`).
@@ -466,3 +568,36 @@ export function remediationRoutes(svc: RemediationService) {
       })
   );
 }
+
+/**
+ * What each route of the group validates (JSON body, query string), by "METHOD path": the OpenAPI
+ * document (src/api/openapi-remediation.ts) is tested against these, field by field.
+ */
+export const REMEDIATION_INPUTS: Record<string, { body?: v.GenericSchema; query: v.GenericSchema }> = {
+  'GET /hosts': { query: NoQuery },
+  'GET /hosts/:id': { query: NoQuery },
+  'POST /hosts/:id/remediate': { body: RemediateBody, query: NoQuery },
+  'POST /hosts/:id/threats': { body: ThreatReportBody, query: NoQuery },
+  'GET /threats': { query: ThreatsQuery },
+  'POST /threats/feed': { body: FeedBody, query: NoQuery },
+  'GET /passive': { query: NoQuery },
+  'GET /rules/export': { query: NoQuery },
+  'POST /rules/import': { body: RulesFile, query: ImportQuery },
+  'GET /rules': { query: NoQuery },
+  'POST /rules': { body: RuleSchema, query: NoQuery },
+  'GET /rules/:id': { query: NoQuery },
+  'PUT /rules/:id': { body: RuleSchema, query: NoQuery },
+  'DELETE /rules/:id': { query: NoQuery },
+  'POST /scans': { body: ScanBody, query: ScanQuery },
+  'POST /detect': { body: DetectBody, query: NoQuery },
+  'POST /dispatch': { body: DispatchBody, query: NoQuery },
+  'GET /dispatches': { query: DispatchesQuery },
+  'GET /dispatches/:id': { query: NoQuery },
+  'GET /agents': { query: NoQuery },
+  'GET /agents/pairings': { query: NoQuery },
+  'POST /agents/pair': { body: PairBody, query: NoQuery },
+  'POST /agents/pair/confirm': { body: PairConfirmBody, query: NoQuery },
+  'POST /agents': { body: AgentKeyBody, query: NoQuery },
+  'DELETE /agents/:id': { query: NoQuery },
+  'GET /audit': { query: AuditQuery },
+};

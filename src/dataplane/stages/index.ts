@@ -3,10 +3,12 @@
 import { CookieKeys } from '../../defense/cookie.js';
 import { PrefixMatcher } from '../../defense/prefix.js';
 import type { RateLimitsSettings } from '../../defense/ratelimit.js';
+import type { TierShare } from '../../defense/tiers.js';
 import type { ConnRecord } from '../../state/connstore.js';
 import type { Stage } from '../stage.js';
 import { HopRestoreStage } from './hop-restore.js';
 import { RateLimitStage } from './ratelimit.js';
+import { type SamplerSettings, SamplerStage } from './sampler.js';
 import { GATE_COUNTERS, type SynGateSettings, TieredSynGate } from './syn-gate.js';
 import { SynProxyStage } from './synproxy.js';
 
@@ -33,14 +35,21 @@ export interface StageEnv {
   syn?: SynGateSettings;
   /** ICMP/UDP rate limits. */
   ratelimit?: RateLimitsSettings;
+  /** With several workers: where each publishes its tier-window counts, so the tiers count all. */
+  tierShare?: TierShare;
+  /** Passive-inventory sampling budgets (defaults: src/dataplane/stages/sampler.ts). */
+  sampler?: SamplerSettings;
+  /** This worker's sample ring (the Dataplane makes one per worker when the sampler runs). */
+  sampleRing?: SharedArrayBuffer;
 }
 
 const factories: Record<string, (env: StageEnv) => Stage> = {
   'hop-restore': () => new HopRestoreStage(),
   ratelimit: (env) => new RateLimitStage(env.ratelimit ?? {}),
+  sampler: (env) => new SamplerStage(env.lanPrefixes, env.sampler, env.sampleRing),
   synproxy: (env) =>
     new SynProxyStage({
-      gate: env.syn ? new TieredSynGate(env.syn) : undefined,
+      gate: env.syn ? new TieredSynGate(env.syn, env.tierShare) : undefined,
       gateCounters: env.syn ? GATE_COUNTERS : [],
       lan: new PrefixMatcher(env.lanPrefixes, { strict: false }),
       keys: new CookieKeys(env.cookieKeys),

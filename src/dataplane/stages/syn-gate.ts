@@ -2,7 +2,7 @@
 // window, and per-source aggressive marks. Joins the defense modules to the proxy stage.
 
 import { SourceTracker } from '../../defense/sources.js';
-import { TIER_NAMES, type Tier, TierTracker } from '../../defense/tiers.js';
+import { TIER_NAMES, type Tier, type TierShare, TierTracker } from '../../defense/tiers.js';
 import type { PacketInfo } from '../../packet/index.js';
 import type { DataplaneCommand, StageContext } from '../stage.js';
 import type { SynGate } from './synproxy.js';
@@ -41,12 +41,21 @@ export class TieredSynGate implements SynGate {
   private c: Float64Array = new Float64Array(GATE_COUNTERS.length);
   private i = [0, 1, 2, 3, 4, 5, 6];
 
-  constructor(readonly settings: SynGateSettings) {
+  /** Worker 0 speaks for the shared tier (events, the tier gauge); the others count. */
+  private readonly leader: boolean;
+
+  constructor(
+    readonly settings: SynGateSettings,
+    share?: TierShare,
+  ) {
+    this.leader = !share || share.index === 0;
     this.tiers = new TierTracker({
+      share,
       windowMs: settings.windowSeconds * 1000,
       moderateThreshold: settings.moderateThreshold,
       riskyThreshold: settings.riskyThreshold,
       onChange: (ev) =>
+        this.leader &&
         this.ctx?.post({
           type: 'tier',
           at: Date.now(),
@@ -104,7 +113,8 @@ export class TieredSynGate implements SynGate {
   tick(now: number): void {
     this.tiers.update(now);
     const c = this.c;
-    c[this.i[3]] = this.tiers.tier;
+    // Gauges are summed over workers: the tier once (the leader's), the counts each their own.
+    c[this.i[3]] = this.leader ? this.tiers.tier : 0;
     c[this.i[4]] = this.tiers.synCount;
     c[this.i[5]] = this.tiers.halfOpen;
     c[this.i[6]] = this.sources.markCount;

@@ -117,6 +117,7 @@ const REASONS = [
   'synproxy_untracked_pass',
   'synproxy_closed',
   'synproxy_bad_checksum',
+  'synproxy_outbound_syn',
 ] as const;
 
 const SYN_RETRY_MS = [1000, 2000, 4000];
@@ -152,6 +153,7 @@ export class SynProxyStage implements Stage {
     untracked: 0,
     closed: 0,
     badChecksum: 0,
+    outboundSyn: 0,
   };
   private sweepCursor = 0;
   private cacheCursor = 0;
@@ -257,7 +259,7 @@ export class SynProxyStage implements Stage {
   }
 
   bind(idx: readonly number[], ctx: StageContext, counters: Float64Array): void {
-    const [z, a, b, c, d, e, f, g, h, i, j, k, l, m] = idx;
+    const [z, a, b, c, d, e, f, g, h, i, j, k, l, m, o] = idx;
     this.r = {
       absorbed: z,
       synReceived: a,
@@ -273,6 +275,7 @@ export class SynProxyStage implements Stage {
       untracked: k,
       closed: l,
       badChecksum: m,
+      outboundSyn: o,
     };
     this.ctx = ctx;
     this.c = counters;
@@ -302,6 +305,8 @@ export class SynProxyStage implements Stage {
     if (srcLan && !dstLan) {
       const slot = this.table.find(buf, info.dstAddrOff, info.srcAddrOff, ver, info.dstPort, info.srcPort);
       if (slot >= 0) return this.fromServer(buf, info, slot);
+      // Connections the LAN opens are its own traffic: not proxied, but counted.
+      if ((info.tcpFlags & (SYN | ACK)) === SYN) this.c[this.r.outboundSyn]++;
     }
     return PASS; // outbound connections of the LAN's own, and LAN↔LAN: not proxied
   }

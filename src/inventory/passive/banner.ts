@@ -69,15 +69,86 @@ export function parseServerHeader(value: string): BannerFind | undefined {
   return out;
 }
 
-/** Finds the Server header in the head of an HTTP response and parses it. */
-export function parseHttpResponseBanner(bytes: Uint8Array): BannerFind | undefined {
+/** The Server header's value in the head of an HTTP response; undefined when there is none. */
+function serverHeaderOf(bytes: Uint8Array): string | undefined {
   const head = ascii(bytes, 8192);
   if (!/^HTTP\/\d(\.\d)? \d{3}/.test(head)) return undefined;
   const end = head.indexOf('\r\n\r\n');
   const lines = (end >= 0 ? head.slice(0, end) : head).split('\r\n');
   for (const l of lines.slice(1)) {
     const c = l.indexOf(':');
-    if (c > 0 && l.slice(0, c).trim().toLowerCase() === 'server') return parseServerHeader(l.slice(c + 1));
+    if (c > 0 && l.slice(0, c).trim().toLowerCase() === 'server') return l.slice(c + 1);
+  }
+  return undefined;
+}
+
+/** Finds the Server header in the head of an HTTP response and parses it. */
+export function parseHttpResponseBanner(bytes: Uint8Array): BannerFind | undefined {
+  const v = serverHeaderOf(bytes);
+  return v === undefined ? undefined : parseServerHeader(v);
+}
+
+/**
+ * Every product token of a Server value (RFC 9110 §10.2.4: `product[/version]` and comments), e.g.
+ * `Apache/2.4.52 (Ubuntu) OpenSSL/3.0.2` or `SimpleHTTP/0.6 Python/3.11.2`; at most 4.
+ */
+export function serverProducts(value: string): BannerFind[] {
+  const out: BannerFind[] = [];
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: attacker text: controls are refused
+  if (/[\u0000-\u001f\u007f]/.test(value) || value.length > 512) return out;
+  const re = /([A-Za-z][\w.+-]*)(?:\/([\w.+~-]+))?((?:\s*\([^()]*\))*)/g;
+  for (let m = re.exec(value); m && out.length < 4; m = re.exec(value)) {
+    const f: BannerFind = { product: m[1] };
+    if (m[2]) f.version = m[2];
+    const comment = m[3].trim();
+    if (comment) f.comment = comment;
+    const os = comment ? osIn(comment) : undefined;
+    if (os) f.os = os;
+    const cpe = cpeForProduct(m[1], m[2]);
+    if (cpe) f.cpe = cpe;
+    out.push(f);
+  }
+  return out;
+}
+
+/** Every product the Server header of an HTTP response names. */
+export function httpResponseProducts(bytes: Uint8Array): BannerFind[] {
+  const v = serverHeaderOf(bytes);
+  return v === undefined ? [] : serverProducts(v);
+}
+
+/** FTP and SMTP servers that name themselves in their 220 greeting (RFC 959 §4.2, RFC 5321 §4.2). */
+const GREETERS: Array<[RegExp, string, 'ftp' | 'smtp']> = [
+  [/\bvsFTPd(?: (\d+(?:\.\d+)+))?/i, 'vsftpd', 'ftp'],
+  [/\bProFTPD(?: (\d+(?:\.\d+)+[a-z]?))?/i, 'ProFTPD', 'ftp'],
+  [/\bPure-FTPd\b/i, 'Pure-FTPd', 'ftp'],
+  [/\bFileZilla Server(?: (?:version )?(\d+(?:\.\d+)+))?/i, 'FileZilla Server', 'ftp'],
+  [/\bMicrosoft FTP Service\b/i, 'Microsoft FTP Service', 'ftp'],
+  [/\bESMTP Postfix\b/i, 'Postfix', 'smtp'],
+  [/\bExim (\d+(?:\.\d+)+)/i, 'Exim', 'smtp'],
+  [/\bSendmail (\d+(?:\.\d+)+)/i, 'Sendmail', 'smtp'],
+  [/\bOpenSMTPD\b/i, 'OpenSMTPD', 'smtp'],
+];
+
+/** Parses a `220` greeting line of an FTP or SMTP server; undefined when it names no known product. */
+export function parseGreeting(
+  input: Uint8Array | string,
+): (BannerFind & { service: 'ftp' | 'smtp' }) | undefined {
+  const s = typeof input === 'string' ? input : ascii(input, 512);
+  const line = s.split(/\r?\n/, 1)[0];
+  if (!/^220[ -]/.test(line)) return undefined;
+  for (const [re, product, service] of GREETERS) {
+    const m = re.exec(line);
+    if (!m) continue;
+    const out: BannerFind & { service: 'ftp' | 'smtp' } = { product, service };
+    if (m[1]) out.version = m[1];
+    const paren = /\(([^()]*)\)\s*$/.exec(line)?.[1];
+    const os = osIn(line);
+    if (os) out.os = os;
+    if (paren && paren !== m[0]) out.comment = paren;
+    const cpe = cpeForProduct(product, m[1]);
+    if (cpe) out.cpe = cpe;
+    return out;
   }
   return undefined;
 }

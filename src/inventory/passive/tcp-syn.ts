@@ -56,11 +56,16 @@ interface Label {
 /** A handful of well-known shapes; matched against the signature with the version field as '*'. */
 const LABELS: Label[] = [
   {
-    sig: /^4:64:0:\d+:mss\*(10|20|44|45),7:mss,sok,ts,nop,ws:df,id\+:0$/,
+    // Window scale 7 with the default tcp_rmem, 8–10 with larger buffers (p0f lists 7 and 10).
+    sig: /^4:64:0:\d+:mss\*(10|20|44|45),([7-9]|10):mss,sok,ts,nop,ws:df,id\+:0$/,
     name: 'Linux 3.x+',
     family: 'Linux',
   },
-  { sig: /^6:64:0:\d+:mss\*(10|20|44|45),7:mss,sok,ts,nop,ws::0$/, name: 'Linux 3.x+', family: 'Linux' },
+  {
+    sig: /^6:64:0:\d+:mss\*(10|20|44|45),([7-9]|10):mss,sok,ts,nop,ws::0$/,
+    name: 'Linux 3.x+',
+    family: 'Linux',
+  },
   {
     sig: /^4:128:0:\d+:(8192|64240|65535|mss\*44),8:mss,nop,ws,nop,nop,sok:df,id\+:0$/,
     name: 'Windows 10/11',

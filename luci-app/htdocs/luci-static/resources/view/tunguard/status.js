@@ -1,0 +1,292 @@
+'use strict';
+'require view';
+'require dom';
+'require poll';
+'require rpc';
+'require ui';
+
+// tunguard status: the risk tier, a live chart of half-open handshakes and per-second rates, and the
+// sources marked aggressive with "clear" and "allow". Everything comes through rpcd (ubus object
+// "tunguard"); the poll only reads the daemon's status.json.
+
+/* A ubus call of the plugin that always resolves to an object: a bare ubus status (timeout, no data)
+ * or a refused call (session, ACL) becomes {error}, as the plugin's own refusals are. */
+function declare(method, params) {
+	var call = rpc.declare({ object: 'tunguard', method: method, params: params || [],
+		filter: function(data) { return L.isObject(data) ? data : { error: _('rpcd answered with ubus status %s').format(data) }; } });
+	return function() {
+		return call.apply(null, arguments).catch(function(e) { return { error: String((e && e.message) || e) }; });
+	};
+}
+
+var callStatus = declare('status');
+var callClear = declare('clear', [ 'address' ]);
+var callAllow = declare('allow', [ 'prefix', 'comment' ]);
+
+var POLL_SECONDS = 2;
+/* Two minutes of samples. */
+var HISTORY = 60;
+var CHART_W = 600, CHART_H = 180;
+
+var TIER_COLOURS = { normal: '#2e7d32', moderate: '#ef6c00', risky: '#c62828' };
+
+var SERIES = [
+	{ key: 'halfOpen', label: _('Half-open'), colour: '#6a1b9a' },
+	{ key: 'syn', label: _('New SYNs/s'), colour: '#5d4037' },
+	{ key: 'drops', label: _('Drops/s'), colour: '#c62828' },
+	{ key: 'icmp', label: _('ICMP/s'), colour: '#1565c0' },
+	{ key: 'udp', label: _('UDP/s'), colour: '#00838f' }
+];
+
+var SVG_NS = 'http://www.w3.org/2000/svg';
+
+/* Untrusted text (addresses, notes from the daemon) always goes in as a text node: LuCI's E() would
+ * parse a bare string child as HTML. */
+function text(s) {
+	return [ (s == null) ? '' : String(s) ];
+}
+
+function svg(tag, attrs) {
+	var el = document.createElementNS(SVG_NS, tag);
+	for (var k in attrs)
+		el.setAttribute(k, attrs[k]);
+	return el;
+}
+
+function sumDrops(drops) {
+	var n = 0;
+	for (var k in drops)
+		n += +drops[k] || 0;
+	return n;
+}
+
+function duration(seconds) {
+	var s = Math.max(0, Math.floor(seconds)),
+	    d = Math.floor(s / 86400), h = Math.floor(s % 86400 / 3600), m = Math.floor(s % 3600 / 60);
+	if (d > 0) return '%dd %dh %dm'.format(d, h, m);
+	if (h > 0) return '%dh %dm'.format(h, m);
+	if (m > 0) return '%dm %ds'.format(m, s % 60);
+	return '%ds'.format(s);
+}
+
+function rounded(v) {
+	return (v >= 100) ? Math.round(v).toString() : (Math.round(v * 10) / 10).toString();
+}
+
+return view.extend({
+	load: function() {
+		return callStatus();
+	},
+
+	/* One sample from two consecutive status snapshots (rates over the daemon's own clock). */
+	sample: function(prev, cur) {
+		var dt = cur.uptimeSeconds - prev.uptimeSeconds;
+		if (!(dt > 0))
+			return null;
+		var c = cur.counters || {}, p = prev.counters || {};
+		var rate = function(now, before) { return Math.max(0, ((+now || 0) - (+before || 0)) / dt); };
+		return {
+			halfOpen: (cur.halfOpen != null) ? cur.halfOpen : 0,
+			syn: rate(c.synproxy_syn_received, p.synproxy_syn_received),
+			drops: rate(sumDrops(cur.drops), sumDrops(prev.drops)),
+			icmp: rate(c.icmp, p.icmp),
+			udp: rate(c.udp, p.udp)
+		};
+	},
+
+	update: function(st) {
+		if (!st || st.error) {
+			dom.content(this.nodes.problem, E('div', { 'class': 'alert-message warning' },
+				text(st ? st.error : _('no status'))));
+			this.prev = null;
+			return;
+		}
+		dom.content(this.nodes.problem, []);
+		if (this.prev && this.prev.pid === st.pid) {
+			var s = this.sample(this.prev, st);
+			if (s) {
+				this.samples.push(s);
+				if (this.samples.length > HISTORY)
+					this.samples.shift();
+			}
+		}
+		this.prev = st;
+		this.renderTier(st);
+		this.renderChart();
+		this.renderAttackers(st.attackers || { items: [], total: 0 });
+	},
+
+	renderTier: function(st) {
+		var tier = st.tier || 'unknown',
+		    badge = this.nodes.tier;
+		badge.setAttribute('data-tier', tier);
+		badge.style.background = TIER_COLOURS[tier] || '#757575';
+		dom.content(badge, text(tier));
+		var note = (st.notes && st.notes.tier) ? st.notes.tier : '';
+		dom.content(this.nodes.tierNote, text(note));
+		dom.content(this.nodes.halfOpen, text((st.halfOpen != null) ? st.halfOpen : _('unknown')));
+		dom.content(this.nodes.uptime, text(duration(st.uptimeSeconds || 0)));
+		dom.content(this.nodes.version, text(st.version || '?'));
+		var api = st.api || {};
+		dom.content(this.nodes.api, text(api.error ? _('error: %s').format(api.error)
+			: (api.listening && api.listening.length) ? api.listening.join(', ') : _('off')));
+	},
+
+	renderChart: function() {
+		var chart = this.nodes.chart, samples = this.samples, max = 10;
+		samples.forEach(function(s) {
+			SERIES.forEach(function(series) { max = Math.max(max, s[series.key]); });
+		});
+		max = Math.ceil(max * 1.1);
+		while (chart.firstChild)
+			chart.removeChild(chart.firstChild);
+		for (var g = 1; g <= 3; g++) {
+			var y = CHART_H - CHART_H * g / 4;
+			chart.appendChild(svg('line', { x1: 0, x2: CHART_W, y1: y, y2: y, stroke: '#ddd', 'stroke-width': 1 }));
+		}
+		dom.content(this.nodes.chartMax, text(_('scale: 0 to %s').format(max)));
+		var step = CHART_W / (HISTORY - 1);
+		SERIES.forEach(function(series) {
+			var points = samples.map(function(s, i) {
+				var x = CHART_W - (samples.length - 1 - i) * step;
+				var y = CHART_H - (s[series.key] / max) * CHART_H;
+				return x.toFixed(1) + ',' + y.toFixed(1);
+			}).join(' ');
+			chart.appendChild(svg('polyline', {
+				points: points, fill: 'none', stroke: series.colour, 'stroke-width': 2, 'data-series': series.key
+			}));
+		});
+		var last = samples.length ? samples[samples.length - 1] : null;
+		SERIES.forEach(L.bind(function(series) {
+			var v = last ? last[series.key] : null,
+			    cell = this.nodes.legend[series.key];
+			cell.setAttribute('data-value', (v == null) ? '' : v);
+			dom.content(cell, text((v == null) ? '–' : rounded(v)));
+		}, this));
+	},
+
+	renderAttackers: function(list) {
+		var rows = list.items.map(L.bind(function(a) {
+			var address = String(a.address);
+			return E('tr', { 'class': 'tr', 'data-address': address }, [
+				E('td', { 'class': 'td' }, text(address)),
+				E('td', { 'class': 'td' }, text((a.unfinished != null) ? a.unfinished : '–')),
+				E('td', { 'class': 'td' }, text(new Date(a.markedAt).toLocaleTimeString())),
+				E('td', { 'class': 'td' }, text(duration((a.expiresAt - Date.now()) / 1000))),
+				E('td', { 'class': 'td' }, text(a.marks)),
+				E('td', { 'class': 'td' }, [
+					E('button', {
+						'class': 'btn cbi-button cbi-button-remove', 'data-action': 'clear',
+						'click': ui.createHandlerFn(this, 'handleClear', address)
+					}, _('Clear')), ' ',
+					E('button', {
+						'class': 'btn cbi-button cbi-button-add', 'data-action': 'allow',
+						'click': ui.createHandlerFn(this, 'handleAllow', address)
+					}, _('Allow'))
+				])
+			]);
+		}, this));
+		if (!rows.length)
+			rows = [ E('tr', { 'class': 'tr placeholder' }, E('td', { 'class': 'td', 'colspan': 6 },
+				E('em', {}, _('No source is marked aggressive.')))) ];
+		dom.content(this.nodes.attackers, rows);
+		dom.content(this.nodes.attackersTotal, text((list.total > list.items.length)
+			? _('%d of %d shown').format(list.items.length, list.total) : ''));
+	},
+
+	/* An action's answer: a notification, then a fresh status. */
+	report: function(what, res) {
+		if (!res || res.error)
+			ui.addNotification(null, E('p', {}, text(_('%s failed: %s').format(what, res ? res.error : _('no answer')))), 'error');
+		else
+			ui.addNotification(null, E('p', {}, text(what)), 'info');
+		return callStatus().then(L.bind(this.update, this));
+	},
+
+	handleClear: function(address) {
+		/* An IPv6 source may be marked as its /64: clearing the address clears that mark. */
+		var addr = address.split('/')[0];
+		return callClear(addr).then(L.bind(this.report, this, _('Cleared the mark of %s').format(addr)));
+	},
+
+	handleAllow: function(address) {
+		return callAllow(address, 'allowed from LuCI').then(
+			L.bind(this.report, this, _('Allowed %s: its traffic bypasses the defenses').format(address)));
+	},
+
+	render: function(status) {
+		this.samples = [];
+		this.prev = null;
+		var legend = {};
+		this.nodes = {
+			problem: E('div', { 'id': 'tg-problem' }),
+			tier: E('span', { 'id': 'tg-tier', 'style': 'display:inline-block;padding:.2em .8em;border-radius:4px;color:#fff;font-weight:bold;text-transform:uppercase' }),
+			tierNote: E('span', { 'id': 'tg-tier-note', 'style': 'margin-left:1em;color:#666' }),
+			halfOpen: E('span', { 'id': 'tg-half-open' }),
+			uptime: E('span', { 'id': 'tg-uptime' }),
+			version: E('span', { 'id': 'tg-version' }),
+			api: E('span', { 'id': 'tg-api' }),
+			chartMax: E('div', { 'id': 'tg-chart-max', 'style': 'color:#666;font-size:90%' }),
+			chart: svg('svg', { 'id': 'tg-chart', viewBox: '0 0 ' + CHART_W + ' ' + CHART_H, width: '100%', height: CHART_H, preserveAspectRatio: 'none', style: 'border:1px solid #ccc;background:#fff' }),
+			legend: legend,
+			attackers: E('tbody', { 'id': 'tg-attackers' }),
+			attackersTotal: E('div', { 'id': 'tg-attackers-total' })
+		};
+		var legendCells = SERIES.map(function(series) {
+			legend[series.key] = E('strong', { 'data-series': series.key, 'data-value': '' }, '–');
+			return E('span', { 'style': 'margin-right:1.5em;white-space:nowrap' }, [
+				E('span', { 'style': 'display:inline-block;width:1em;height:.6em;margin-right:.3em;background:' + series.colour }),
+				series.label, ': ', legend[series.key]
+			]);
+		});
+		var field = function(title, node) {
+			return E('div', { 'class': 'cbi-value' }, [
+				E('label', { 'class': 'cbi-value-title' }, title),
+				E('div', { 'class': 'cbi-value-field' }, node)
+			]);
+		};
+		var page = E('div', { 'id': 'tg-status' }, [
+			E('h2', {}, _('tunguard: status')),
+			E('div', { 'class': 'cbi-map-descr' }, _('The risk tier and what the defenses see, refreshed every %d seconds.').format(POLL_SECONDS)),
+			this.nodes.problem,
+			E('div', { 'class': 'cbi-section' }, [
+				field(_('Risk tier'), [ this.nodes.tier, this.nodes.tierNote ]),
+				field(_('Half-open handshakes'), this.nodes.halfOpen),
+				field(_('Uptime'), this.nodes.uptime),
+				field(_('Version'), this.nodes.version),
+				field(_('API'), this.nodes.api)
+			]),
+			E('div', { 'class': 'cbi-section' }, [
+				E('h3', {}, _('Live')),
+				this.nodes.chartMax,
+				this.nodes.chart,
+				E('div', { 'id': 'tg-legend', 'style': 'margin-top:.5em' }, legendCells)
+			]),
+			E('div', { 'class': 'cbi-section' }, [
+				E('h3', {}, _('Aggressive sources')),
+				E('table', { 'class': 'table' }, [
+					E('thead', {}, E('tr', { 'class': 'tr table-titles' }, [
+						E('th', { 'class': 'th' }, _('Address')),
+						E('th', { 'class': 'th' }, _('Unfinished')),
+						E('th', { 'class': 'th' }, _('Marked')),
+						E('th', { 'class': 'th' }, _('Expires in')),
+						E('th', { 'class': 'th' }, _('Times')),
+						E('th', { 'class': 'th' }, _('Action'))
+					])),
+					this.nodes.attackers
+				]),
+				this.nodes.attackersTotal
+			])
+		]);
+		this.update(status);
+		poll.add(L.bind(function() {
+			return callStatus().then(L.bind(this.update, this));
+		}, this), POLL_SECONDS);
+		return page;
+	},
+
+	/* A status page: nothing to save. */
+	handleSaveApply: null,
+	handleSave: null,
+	handleReset: null
+});

@@ -1,0 +1,210 @@
+// The passive inventory feed (main thread): drains the dataplane's packet samples and reads the DHCP
+// lease file on a timer, turns them into observations, and writes to the durable store only what is
+// new (the store lives on flash: the same fingerprint seen every second is written every 15 minutes).
+
+import { readFileSync, statSync } from 'node:fs';
+import type { Inventory } from '../inventory.js';
+import type { Observation } from '../model.js';
+import { leaseObservation, MAX_LEASE_FILE_BYTES, parseLeaseFile } from './dhcp-leases.js';
+import { observeSample } from './sample.js';
+
+/** Hands waiting packet samples to `visit` and returns how many (Dataplane.drainSamples). */
+export type SampleDrain = (visit: (kind: number, bytes: Uint8Array) => void) => number;
+
+export interface PassiveFeedOptions {
+  /** The dataplane's samples; absent when the sampler stage does not run. */
+  drain?: SampleDrain;
+  /** dnsmasq's lease file (OpenWrt: /tmp/dhcp.leases); absent or missing = no lease source. */
+  leaseFile?: string;
+  /** How often samples are drained and the lease file is checked (ms, default 1000). */
+  tickMs?: number;
+  /** How often new evidence is written (ms, default 5000). */
+  flushMs?: number;
+  /** Evidence already written is written again (to refresh its time) after this long (ms, default 15 min). */
+  refreshMs?: number;
+  log?: (msg: string) => void;
+  now?: () => number;
+}
+
+export interface PassiveFeedStats {
+  samples: number;
+  /** Samples that said nothing usable (no User-Agent, unknown greeting, cut short). */
+  unusable: number;
+  observations: number;
+  /** Observations written to the store (the rest repeated what it already had). */
+  written: number;
+  /** Observations dropped because too many hosts were pending between two flushes. */
+  overflow: number;
+  leaseReads: number;
+  leases: number;
+  leaseLinesRejected: number;
+  lastError?: string;
+}
+
+/** Hosts pending between two flushes (a LAN has hundreds; more is a flood of spoofed sources). */
+const MAX_PENDING = 1024;
+/** Remembered fingerprints; cleared when full (at worst some evidence is written again). */
+const MAX_KNOWN = 20_000;
+
+/** One string per piece of evidence: what it says, without when. */
+function fingerprints(o: Observation): string[] {
+  const who = [o.mac ?? '', ...o.ipv4, ...o.ipv6].join(',');
+  const out = [`id|${who}|${o.hostnames.join(',')}|${o.dhcpClientId ?? ''}`];
+  for (const r of o.os)
+    out.push(`os|${who}|${r.source}|${r.name ?? ''}|${r.version ?? ''}|${r.signature ?? ''}`);
+  for (const s of o.software)
+    out.push(`sw|${who}|${s.source}|${s.product}|${s.version ?? ''}|${s.port ?? ''}|${s.extra ?? ''}`);
+  return out;
+}
+
+export class PassiveFeed {
+  readonly stats: PassiveFeedStats = {
+    samples: 0,
+    unusable: 0,
+    observations: 0,
+    written: 0,
+    overflow: 0,
+    leaseReads: 0,
+    leases: 0,
+    leaseLinesRejected: 0,
+  };
+  private readonly pending = new Map<string, Observation[]>();
+  private readonly known = new Map<string, number>();
+  private readonly now: () => number;
+  private tickTimer: NodeJS.Timeout | undefined;
+  private flushTimer: NodeJS.Timeout | undefined;
+  private leaseStamp = '';
+  private flushing: Promise<number> | undefined;
+
+  constructor(
+    private readonly inventory: Inventory,
+    private readonly o: PassiveFeedOptions,
+  ) {
+    this.now = o.now ?? Date.now;
+  }
+
+  /** Starts the timers (unref'd: they never keep the process alive). */
+  start(): void {
+    this.stop();
+    this.tickTimer = setInterval(() => this.tick(), this.o.tickMs ?? 1000);
+    this.tickTimer.unref();
+    this.flushTimer = setInterval(() => void this.flush().catch(() => {}), this.o.flushMs ?? 5000);
+    this.flushTimer.unref();
+  }
+
+  stop(): void {
+    if (this.tickTimer) clearInterval(this.tickTimer);
+    if (this.flushTimer) clearInterval(this.flushTimer);
+    this.tickTimer = this.flushTimer = undefined;
+  }
+
+  /** Drains the samples and re-reads the lease file when it changed. */
+  tick(): void {
+    const now = this.now();
+    try {
+      this.o.drain?.((kind, bytes) => {
+        this.stats.samples++;
+        const ob = observeSample(kind, bytes, now);
+        if (ob) this.add(ob);
+        else this.stats.unusable++;
+      });
+    } catch (err) {
+      this.fail(`samples: ${(err as Error).message}`);
+    }
+    if (this.o.leaseFile) this.readLeases(this.o.leaseFile, now);
+  }
+
+  private readLeases(file: string, now: number): void {
+    let stamp: string;
+    let size: number;
+    try {
+      const st = statSync(file);
+      if (!st.isFile()) return;
+      size = st.size;
+      stamp = `${st.mtimeMs}:${st.size}:${st.ino}`;
+    } catch {
+      return; // no lease file (no DHCP server here): not an error
+    }
+    if (stamp === this.leaseStamp) return;
+    this.leaseStamp = stamp;
+    if (size > MAX_LEASE_FILE_BYTES) {
+      this.fail(`${file}: ${size} bytes is too big for a lease file; ignored`);
+      return;
+    }
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      this.fail(`${file}: ${(err as Error).message}`);
+      return;
+    }
+    const r = parseLeaseFile(text, now);
+    this.stats.leaseReads++;
+    this.stats.leases = r.leases.length;
+    this.stats.leaseLinesRejected += r.rejected;
+    if (r.rejected > 0)
+      this.o.log?.(
+        `passive: ${file}: ${r.rejected} line(s) are not dnsmasq leases (line ${r.rejectedLines.join(', ')}); skipped`,
+      );
+    for (const l of r.leases) this.add(leaseObservation(l));
+  }
+
+  private fail(msg: string): void {
+    if (this.stats.lastError !== msg) this.o.log?.(`passive: ${msg}`);
+    this.stats.lastError = msg;
+  }
+
+  /** Queues an observation for the next flush (grouped by the address it came from). */
+  add(ob: Observation): void {
+    this.stats.observations++;
+    const key = ob.mac ?? ob.ipv4[0] ?? ob.ipv6[0] ?? ob.dhcpClientId ?? '';
+    const list = this.pending.get(key);
+    if (list) list.push(ob);
+    else if (this.pending.size < MAX_PENDING) this.pending.set(key, [ob]);
+    else this.stats.overflow++;
+  }
+
+  /** Writes the pending observations that say something new; resolves to how many were written. */
+  flush(): Promise<number> {
+    this.flushing ??= this.write().finally(() => {
+      this.flushing = undefined;
+    });
+    return this.flushing;
+  }
+
+  private async write(): Promise<number> {
+    const now = this.now();
+    const refresh = this.o.refreshMs ?? 15 * 60_000;
+    const fresh: Observation[] = [];
+    const marks: string[] = [];
+    for (const list of this.pending.values())
+      for (const ob of list) {
+        const fps = fingerprints(ob).filter((f) => {
+          const at = this.known.get(f);
+          return at === undefined || now - at >= refresh;
+        });
+        if (fps.length === 0) continue;
+        fresh.push(ob);
+        marks.push(...fps);
+      }
+    this.pending.clear();
+    if (fresh.length === 0) return 0;
+    try {
+      await this.inventory.importObservations(fresh);
+    } catch (err) {
+      this.fail(`writing to the inventory: ${(err as Error).message}`);
+      return 0;
+    }
+    if (this.known.size + marks.length > MAX_KNOWN) this.known.clear();
+    for (const f of marks) this.known.set(f, now);
+    this.stats.written += fresh.length;
+    return fresh.length;
+  }
+
+  /** Stops the timers and writes what is pending. */
+  async close(): Promise<void> {
+    this.stop();
+    this.tick();
+    await this.flush();
+  }
+}

@@ -1,0 +1,571 @@
+// luci-app-tunguard in a real browser (Debian's Chromium via playwright-core) against a real tunguard in
+// the netns lab. The page talks only to the harness's /ubus/, which checks the session and the app's ACL
+// file and runs the REAL rpcd plugin inside the router's namespace (busybox ash), which reads the
+// daemon's status.json or runs the repo's `tunguard` CLI against the daemon's API. Settings are saved
+// into the daemon's real UCI file and read back with the project's parser; the daemon then reloads it.
+import type { ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { configFromText, DEFAULT_UCI, parseUci } from '../../src/config/index.js';
+import { type AgentDirs, buildAgent, cleanup, makeDirs } from '../agent/harness.js';
+import { ADDR, Lab, REPO_ROOT, requireTools, sleep } from '../lab/lab.js';
+import { LuciHarness } from './harness.js';
+import { busyboxBin, callPlugin, listPlugin, type PluginEnv } from './plugin.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const SCREENSHOT = join(REPO_ROOT, 'test-artifacts', 'luci-status.png');
+const CLI = join(REPO_ROOT, 'bin', 'tunguard');
+const WEB_PORT = 8081;
+const AGENT_PORT = 7443;
+const OPENVAS = join(REPO_ROOT, 'test/fixtures/scanners/defectdojo_openvas_report_detail_v2.xml');
+
+/** Answers like nginx 1.18.0 (what nmap -sV reports), the LAN host's service. */
+const NGINX_LIKE_JS = `
+const http = require('node:http');
+const [host, port] = process.argv.slice(1);
+http.createServer((_q, s) => { s.setHeader('Server', 'nginx/1.18.0'); s.end('ok'); })
+  .listen(Number(port), host, () => console.log('listening'));
+`;
+
+let lab: Lab;
+let conf: string;
+let harness: LuciHarness;
+let browser: BrowserContext;
+let page: Page;
+let profile = '';
+let token = '';
+let dirs: AgentDirs | undefined;
+let agent: ChildProcess | undefined;
+let plugin: PluginEnv;
+const errors: string[] = [];
+
+/** The repo's CLI in the router's namespace (what the plugin runs too). */
+function cli(...args: string[]): unknown {
+  const out = lab.run(
+    lab.ns.rtr,
+    process.execPath,
+    [CLI, ...args, '--json', '--state-dir', lab.stateDir],
+    60_000,
+  );
+  return JSON.parse(out);
+}
+
+/** The daemon's API with curl inside the router's namespace (rules and agents have no CLI verbs). */
+function api(method: string, path: string, body?: unknown): { status: number; json: unknown } {
+  const args = ['-sS', '-X', method, '-H', `Authorization: Bearer ${token}`, '-w', '\n%{http_code}'];
+  if (body !== undefined)
+    args.push('-H', 'content-type: application/json', '--data-binary', JSON.stringify(body));
+  const out = lab.run(lab.ns.rtr, 'curl', [...args, `http://127.0.0.1:7447/api/v1/remediation${path}`]);
+  const nl = out.lastIndexOf('\n');
+  return { status: Number(out.slice(nl + 1)), json: JSON.parse(out.slice(0, nl)) };
+}
+
+async function waitFor(what: string, ok: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const t0 = Date.now();
+  while (!ok()) {
+    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+async function open(tab: string): Promise<void> {
+  await page.goto(harness.pageUrl(`admin/services/tunguard/${tab}`));
+  await page.locator('#view[data-rendered="true"]').waitFor({ timeout: 20_000 });
+}
+
+/** The chart legend's current values (what the last poll computed). */
+function legend(): Promise<Record<string, number | null>> {
+  return page.evaluate(() => {
+    const out: Record<string, number | null> = {};
+    for (const el of document.querySelectorAll('#tg-legend [data-series]')) {
+      const v = el.getAttribute('data-value');
+      out[el.getAttribute('data-series') ?? '?'] = v === '' || v === null ? null : Number(v);
+    }
+    return out;
+  });
+}
+
+const widget = (section: string, option: string) =>
+  page.locator(`[id="widget.cbid.tunguard.${section}.${option}"]`);
+
+beforeAll(async () => {
+  requireTools(['ip', 'curl', 'nmap', 'hping3', 'python3']);
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing (apt-get install -y chromium)`);
+  lab = Lab.create();
+  // The package's default file, with the lab's devices and every path in the lab's state dir.
+  conf = join(lab.stateDir, 'tunguard.conf');
+  writeFileSync(
+    conf,
+    DEFAULT_UCI.replace("option wan_device 'wan'", "option wan_device 'wan0'")
+      .replace("list lan_device 'br-lan'", "list lan_device 'lan0'")
+      .replace("option state_dir '/var/run/tunguard'", `option state_dir '${lab.stateDir}'`)
+      .replace("option durable_dir '/etc/tunguard'", `option durable_dir '${lab.stateDir}/durable'`)
+      .replace(
+        "option token_file '/etc/tunguard/api.token'",
+        `option token_file '${lab.stateDir}/api.token'`,
+      ),
+  );
+  const tg = lab.startTunguard(['--config', conf], false);
+  const web = lab.spawn(lab.ns.lan, process.execPath, ['-e', NGINX_LIKE_JS, ADDR.lan4, String(WEB_PORT)]);
+  let webOut = '';
+  web.stdout?.on('data', (d: Buffer) => {
+    webOut += d.toString();
+  });
+  await tg.ready();
+  await waitFor('the API token', () => existsSync(join(lab.stateDir, 'api.token')));
+  token = readFileSync(join(lab.stateDir, 'api.token'), 'utf8').trim();
+  await waitFor('the LAN web service', () => webOut.includes('listening'));
+
+  plugin = { stateDir: lab.stateDir, cli: CLI, ns: lab.ns.rtr };
+  harness = new LuciHarness({
+    configFile: conf,
+    runPlugin: (method, input) => callPlugin(plugin, method, input),
+    listPlugin: () => listPlugin(plugin),
+  });
+  await harness.start();
+  profile = mkdtempSync(join(tmpdir(), 'tunguard-chromium-'));
+  browser = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    viewport: { width: 1400, height: 1000 },
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+  page = browser.pages()[0] ?? (await browser.newPage());
+  page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
+  page.on('console', (m) => {
+    if (m.type() === 'error') errors.push(`console: ${m.text()} (${m.location().url})`);
+  });
+  page.on('response', (r) => {
+    if (r.status() >= 400) errors.push(`HTTP ${r.status()}: ${r.url()}`);
+  });
+}, 90_000);
+
+afterAll(async () => {
+  await browser?.close();
+  if (profile) rmSync(profile, { recursive: true, force: true });
+  await harness?.close();
+  agent?.kill('SIGTERM');
+  await lab?.tunguard?.stop();
+  lab?.destroy();
+  if (dirs) cleanup(dirs);
+});
+
+describe('luci-app-tunguard in Chromium, through the rpcd plugin, against a real tunguard', () => {
+  beforeEach(() => {
+    errors.length = 0; // each test answers for its own page errors
+  });
+
+  it('loads every tab of the menu without console errors', async () => {
+    // The menu entry is an alias of the Status tab.
+    await page.goto(harness.pageUrl('admin/services/tunguard'));
+    await page.locator('#view[data-rendered="true"]').waitFor({ timeout: 20_000 });
+    expect(
+      await page.locator('ul.tabs li').evaluateAll((li) => li.map((l) => l.getAttribute('data-tab'))),
+    ).toEqual(['status', 'hosts', 'rules', 'settings']);
+    await page.locator('#tg-tier[data-tier="normal"]').waitFor({ timeout: 5000 });
+    expect(await page.textContent('#tg-version')).toMatch(/^\d+\.\d+\.\d+/);
+    expect(await page.textContent('#tg-half-open')).toBe('0');
+    expect(await page.locator('#tg-attackers tr.placeholder').count()).toBe(1);
+
+    await page.click('ul.tabs li[data-tab="hosts"] a');
+    await page.locator('#view[data-rendered="true"] #tg-hosts').waitFor({ timeout: 20_000 });
+    await page.locator('#tg-hosts tr.placeholder').waitFor();
+    await page.click('ul.tabs li[data-tab="rules"] a');
+    await page.locator('#view[data-rendered="true"] #tg-rules tr.placeholder').waitFor({ timeout: 20_000 });
+    await page.click('ul.tabs li[data-tab="settings"] a');
+    await page.locator('#view[data-rendered="true"] .cbi-map').waitFor({ timeout: 20_000 });
+    expect(await widget('syn', 'moderate_threshold').inputValue()).toBe('100');
+    expect(await widget('main', 'wan_device').inputValue()).toBe('wan0');
+    // Settings is a form: LuCI's three buttons (the other tabs set them to null).
+    expect(await page.locator('.cbi-page-actions button').allTextContents()).toEqual([
+      'Save & Apply',
+      'Save',
+      'Reset',
+    ]);
+    expect(errors).toEqual([]);
+    // Every call went through the plugin and was granted.
+    expect(harness.calls.filter((c) => c.status !== 0)).toEqual([]);
+    expect(new Set(harness.calls.map((c) => `${c.object}.${c.method}`))).toEqual(
+      new Set(['tunguard.status', 'tunguard.hosts', 'tunguard.dispatches', 'tunguard.rules', 'uci.get']),
+    );
+  });
+
+  it('moves the Status chart and tier while bounded floods cross tunguard; lists the aggressive source', async () => {
+    await open('status');
+    const pointsBefore = await page.getAttribute('#tg-chart polyline[data-series="icmp"]', 'points');
+    // Bounded, lab addresses only: ~6000 echo requests in ~6 s from the WAN host; three bursts of SYNs
+    // from 50 WAN-side sources (5 each: below the aggressive mark); one source that gets marked.
+    const icmp = lab.execAsync(
+      lab.ns.wan,
+      'hping3',
+      ['-q', '--icmp', '-i', 'u1000', '-c', '6000', ADDR.lan4],
+      30_000,
+    );
+    const burst = (from: number) =>
+      lab.execAsync(
+        lab.ns.wan,
+        'sh',
+        [
+          '-c',
+          `for i in $(seq ${from} ${from + 49}); do hping3 -q -S -a 198.51.100.$i -p 8080 -c 5 -i u2000 ${ADDR.lan4} 2>/dev/null & done; wait; true`,
+        ],
+        20_000,
+      );
+    const hping66 = (n: number) =>
+      lab.exec(lab.ns.wan, 'hping3', [
+        '-q',
+        '-S',
+        '-a',
+        '198.51.100.66',
+        '-p',
+        '8080',
+        '-c',
+        String(n),
+        '-i',
+        'u20000',
+        ADDR.lan4,
+      ]);
+    const peak: Record<string, number> = {};
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        for (const [k, v] of Object.entries(await legend()))
+          if (v !== null) peak[k] = Math.max(peak[k] ?? 0, v);
+        await sleep(250);
+      }
+    })();
+    await burst(10);
+    hping66(6);
+    await page
+      .locator('#tg-tier[data-tier="moderate"], #tg-tier[data-tier="risky"]')
+      .waitFor({ timeout: 8000 });
+    await sleep(1500); // handshakes count as unfinished after a grace second
+    hping66(3);
+    await burst(100);
+    await page.locator('#tg-attackers tr[data-address="198.51.100.66"]').waitFor({ timeout: 8000 });
+    await burst(150);
+    await (await icmp).code;
+    await sleep(2500); // one more poll with the floods in it
+    sampling = false;
+    await sampler;
+    mkdirSync(join(REPO_ROOT, 'test-artifacts'), { recursive: true });
+    await page.screenshot({ path: SCREENSHOT, fullPage: true });
+    console.log(
+      `luci status: peaks ${Object.entries(peak)
+        .map(([k, v]) => `${k} ${v.toFixed(0)}`)
+        .join(', ')}`,
+    );
+    expect(peak.icmp).toBeGreaterThan(300);
+    expect(peak.drops).toBeGreaterThan(100); // the ICMP limit (100/s) drops the rest
+    expect(peak.syn).toBeGreaterThan(20);
+    expect(peak.halfOpen).toBeGreaterThan(20);
+    expect(await page.getAttribute('#tg-chart polyline[data-series="icmp"]', 'points')).not.toBe(
+      pointsBefore,
+    );
+    expect(errors).toEqual([]);
+  });
+
+  it('round-trips "allow" and "clear" for an aggressive source', async () => {
+    const row = () => page.locator('#tg-attackers tr[data-address="198.51.100.66"]');
+    await row().waitFor({ timeout: 5000 });
+    await row().locator('button[data-action="allow"]').click();
+    await page
+      .locator('[data-notification="info"]', { hasText: 'Allowed 198.51.100.66' })
+      .waitFor({ timeout: 15_000 });
+    // Written to the daemon's config file (read back with the project's parser).
+    const allowed = configFromText(readFileSync(conf, 'utf8')).config.allow.map((p) => p.cidr);
+    expect(allowed).toContain('198.51.100.66/32');
+    expect((cli('allow', 'list') as { items: { cidr: string }[] }).items.map((i) => i.cidr)).toContain(
+      '198.51.100.66/32',
+    );
+
+    await row().locator('button[data-action="clear"]').click();
+    await page
+      .locator('[data-notification="info"]', { hasText: 'Cleared the mark of 198.51.100.66' })
+      .waitFor({ timeout: 15_000 });
+    await row().waitFor({ state: 'detached', timeout: 8000 });
+    const att = cli('attackers') as { items: { address: string }[] };
+    expect(att.items.map((a) => a.address)).not.toContain('198.51.100.66');
+    expect(errors).toEqual([]);
+  });
+
+  it('refuses a bad argument through the whole path (browser → ubus → plugin) with its reason', async () => {
+    const marker = join(lab.stateDir, 'pwned');
+    const reply = await page.evaluate(
+      async ([sid, mark]) => {
+        const r = await fetch('/ubus/', {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({
+            jsonrpc: '2.0',
+            id: 1,
+            method: 'call',
+            params: [sid, 'tunguard', 'clear', { address: `198.51.100.7; touch ${mark}` }],
+          }),
+        });
+        return r.json();
+      },
+      [harness.sessionId, marker],
+    );
+    expect(reply.result[0]).toBe(0);
+    expect(reply.result[1].error).toMatch(
+      /^bad address '198\.51\.100\.7; touch .*': expected an IPv4 or IPv6 address/,
+    );
+    expect(existsSync(marker)).toBe(false);
+    // No session, no call; and the ACL grants no method the plugin does not list.
+    const noSession = await fetch(`${harness.url}/ubus/`, {
+      method: 'POST',
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 2,
+        method: 'call',
+        params: ['0'.repeat(32), 'tunguard', 'status', {}],
+      }),
+    }).then((r) => r.json());
+    expect(noSession.error).toEqual({ code: -32002, message: 'Access denied' });
+    const notGranted = await fetch(`${harness.url}/ubus/`, {
+      method: 'POST',
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 3,
+        method: 'call',
+        params: [harness.sessionId, 'tunguard', 'config', {}],
+      }),
+    }).then((r) => r.json());
+    expect(notGranted.error).toEqual({ code: -32002, message: 'Access denied' });
+  });
+
+  it('shows hosts after scan imports, their CVEs and risk, and dispatches a remedy to the real agent', async () => {
+    // The LAN host: a real agent, paired by a copied key.
+    dirs = makeDirs('tg-luci-agent-');
+    const agentMain = buildAgent();
+    const agentConf = join(dirs.base, 'agent.json');
+    writeFileSync(
+      agentConf,
+      JSON.stringify({
+        hostId: 'lan-host',
+        listen: { host: ADDR.lan4, port: AGENT_PORT },
+        stateDir: dirs.state,
+        roots: [dirs.root],
+        quarantineDir: dirs.quarantine,
+        programRoots: [dirs.programs],
+      }),
+    );
+    const agentKey = lab
+      .run(lab.ns.lan, process.execPath, [agentMain, 'show-key', '--config', agentConf])
+      .trim();
+    const paired = api('POST', '/agents', {
+      hostId: 'lan-host',
+      address: ADDR.lan4,
+      port: AGENT_PORT,
+      agentKey,
+    });
+    expect(paired.status).toBe(201);
+    lab.run(lab.ns.lan, process.execPath, [
+      agentMain,
+      'trust-router',
+      '--key',
+      (paired.json as { routerKey: string }).routerKey,
+      '--config',
+      agentConf,
+    ]);
+    agent = lab.spawn(lab.ns.lan, process.execPath, [agentMain, 'serve', '--config', agentConf]);
+    let agentOut = '';
+    agent.stdout?.on('data', (d: Buffer) => {
+      agentOut += d.toString();
+    });
+    const victim = join(dirs.root, 'dropper.sh');
+    writeFileSync(victim, 'evil payload', { mode: 0o755 });
+
+    // A real, bounded nmap version scan of the LAN service from the router, and a stored OpenVAS report.
+    const xml = join(lab.stateDir, 'lan-scan.xml');
+    const scan = lab.exec(
+      lab.ns.rtr,
+      'nmap',
+      [
+        '-sV',
+        '-Pn',
+        '-n',
+        '-p',
+        String(WEB_PORT),
+        '--max-retries',
+        '1',
+        '--host-timeout',
+        '30s',
+        '-oX',
+        xml,
+        ADDR.lan4,
+      ],
+      40_000,
+    );
+    expect(scan.code, scan.stderr).toBe(0);
+    expect((cli('scan', 'import', xml) as { hostIds: string[] }).hostIds).toEqual([`ip:${ADDR.lan4}`]);
+    expect((cli('scan', 'import', OPENVAS) as { hostIds: string[] }).hostIds).toEqual(['name:server99']);
+    const rule = api('POST', '/rules', {
+      kind: 'environment',
+      id: 'lab-nginx-dropper',
+      name: 'nginx 1.18 dropper',
+      environment: { software: 'nginx', softwareVersions: ['1.18.0'] },
+      remedy: { fileOps: [{ name: 'dropper.sh', location: dirs.root, op: 'delete' }] },
+    });
+    expect(rule.status).toBe(201);
+    await waitFor('the agent', () => agentOut.includes(`LISTENING ${ADDR.lan4}:${AGENT_PORT}`));
+
+    await open('hosts');
+    const lan = page.locator(`#tg-hosts tr[data-host="ip:${ADDR.lan4}"]`);
+    const server99 = page.locator('#tg-hosts tr[data-host="name:server99"]');
+    expect(await lan.locator('[data-field="software"]').textContent()).toBe('1');
+    expect(Number(await server99.locator('[data-field="threats"]').textContent())).toBeGreaterThan(50);
+    expect(await server99.locator('[data-risk]').getAttribute('data-risk')).toBe('critical');
+
+    await server99.locator('button[data-action="details"]').click();
+    const server99Detail = page.locator('#tg-hosts tr[data-detail-for="name:server99"]');
+    await server99Detail.locator('li[data-threat^="CVE-"]').first().waitFor({ timeout: 15_000 });
+    expect(await server99Detail.locator('li[data-threat="CVE-2025-49659"]').textContent()).toMatch(
+      /cvss 9\.8/,
+    );
+
+    await lan.locator('button[data-action="details"]').click();
+    const lanDetail = page.locator(`#tg-hosts tr[data-detail-for="ip:${ADDR.lan4}"]`);
+    await lanDetail.locator('li[data-product="nginx"]').waitFor({ timeout: 15_000 });
+    expect(await lanDetail.locator('li[data-product="nginx"]').textContent()).toMatch(
+      /nginx 1\.18\.0 \(tcp\/8081\)/,
+    );
+    await lanDetail.locator('li[data-rule="lab-nginx-dropper"] button').click();
+    await page
+      .locator('[data-notification="info"]', { hasText: 'queued for ip:192.0.2.2' })
+      .waitFor({ timeout: 15_000 });
+    // The dispatch table follows it until the agent has reported.
+    await page.locator('#tg-dispatches tr[data-status="done"]').waitFor({ timeout: 30_000 });
+    expect(existsSync(victim)).toBe(false);
+    // The CLI verb behind the plugin's `dispatches`: the list and one dispatch with its audit trail.
+    const done = cli('dispatches', '--status=done') as { items: { id: string; hostId: string }[] };
+    expect(done.items.map((d) => d.hostId)).toEqual([`ip:${ADDR.lan4}`]);
+    const one = cli('dispatches', done.items[0].id) as { audit: { step: string }[] };
+    expect(one.audit.map((a) => a.step)).toContain('dispatch.done');
+    expect(await page.locator('#tg-dispatches tr[data-status="done"] td').nth(2).textContent()).toBe(
+      'lab-nginx-dropper',
+    );
+
+    await page.screenshot({ path: join(REPO_ROOT, 'test-artifacts', 'luci-hosts.png'), fullPage: true });
+    // A host without an agent: the refusal is shown, nothing is queued.
+    await server99.locator('button[data-action="remediate"]').click();
+    await page
+      .locator('[data-notification="error"]', { hasText: 'Remediation of name:server99 refused' })
+      .waitFor({ timeout: 15_000 });
+    expect(await page.locator('#tg-dispatches tr[data-dispatch]').count()).toBe(1);
+    expect(errors).toEqual([]);
+  });
+
+  it('lists the remediation rules, their text never taken as HTML', async () => {
+    // A rule's name is free text from whoever wrote the rules file.
+    const hostile = '<img src=x onerror="window.tgXss=1">';
+    const rule = api('POST', '/rules', {
+      kind: 'threat',
+      id: 'hostile-name',
+      name: hostile,
+      threat: { id: 'CVE-2025-49659' },
+      remedy: { fileOps: [{ name: 'x.sh', location: '/tmp/nowhere', op: 'quarantine' }] },
+    });
+    expect(rule.status).toBe(201);
+    await open('rules');
+    const odd = page.locator('#tg-rules tr[data-rule="hostile-name"]');
+    expect(await odd.locator('td').nth(1).textContent()).toBe(hostile);
+    expect(await odd.locator('img').count()).toBe(0);
+    expect(await page.evaluate(() => (window as unknown as { tgXss?: number }).tgXss)).toBeUndefined();
+    expect(await odd.locator('[data-field="when"]').textContent()).toBe('CVE-2025-49659');
+    const row = page.locator('#tg-rules tr[data-rule="lab-nginx-dropper"]');
+    expect(await row.locator('[data-field="kind"]').textContent()).toBe('environment');
+    expect(await row.locator('[data-field="enabled"]').textContent()).toBe('yes');
+    expect(await row.locator('[data-field="when"]').textContent()).toBe('software nginx, version 1.18.0');
+    expect(await row.locator('[data-field="remedy"]').textContent()).toBe(`delete ${dirs?.root}/dropper.sh`);
+    expect(errors).toEqual([]);
+  });
+
+  it('saves settings into the UCI file (refusing invalid input) and the daemon takes them on reload', async () => {
+    await open('settings');
+    const before = readFileSync(conf, 'utf8');
+    const applied = harness.applied;
+    // Invalid: 99 queues, and a risky threshold below the moderate one: nothing is written.
+    await widget('main', 'queues').fill('99');
+    await page.click('.cbi-page-actions button:has-text("Save & Apply")');
+    await page.locator('[data-notification="error"]', { hasText: 'invalid' }).waitFor({ timeout: 10_000 });
+    expect(await widget('main', 'queues').getAttribute('class')).toContain('cbi-input-invalid');
+    await widget('main', 'queues').fill('1');
+    await widget('syn', 'risky_threshold').fill('50');
+    await page.click('.cbi-page-actions button:has-text("Save & Apply")');
+    await page
+      .locator('[id="cbid.tunguard.syn.risky_threshold"] .cbi-value-error', { hasText: 'above the moderate' })
+      .waitFor({ timeout: 10_000 });
+    expect(harness.applied).toBe(applied);
+    expect(readFileSync(conf, 'utf8')).toBe(before);
+
+    // Valid changes: thresholds, one more exempt UDP port, a new allowlist group.
+    await widget('syn', 'moderate_threshold').fill('150');
+    await widget('syn', 'risky_threshold').fill('450');
+    await widget('udp', 'exempt_port').fill('123');
+    await page.click('[id="cbid.tunguard.udp.exempt_port"] .cbi-button-add');
+    await page.click('button[data-add="allow"]');
+    const group = page.locator('#cbi-tunguard-allow .cbi-section-item').last();
+    await group.locator('input[id$=".prefix"]').fill('203.0.113.0/24');
+    await group.locator('input[id$=".comment"]').fill('lab peers');
+    await page.click('.cbi-page-actions button:has-text("Save & Apply")');
+    await page.locator('[data-notification="info"]', { hasText: 'applied' }).waitFor({ timeout: 10_000 });
+    expect(harness.applied).toBe(applied + 1);
+
+    // Read back with the project's parser: the values changed, the file is valid for the daemon.
+    const text = readFileSync(conf, 'utf8');
+    const doc = parseUci(text);
+    const syn = doc.sections.find((s) => s.type === 'defense' && s.name === 'syn');
+    expect(syn?.options.moderate_threshold.value).toBe('150');
+    expect(syn?.options.risky_threshold.value).toBe('450');
+    const udp = doc.sections.find((s) => s.name === 'udp');
+    expect(udp?.lists.exempt_port.values).toEqual(['53', '123']);
+    const loaded = configFromText(text).config;
+    expect(loaded.defense.syn.moderateThreshold).toBe(150);
+    expect(loaded.allow.map((p) => p.cidr)).toEqual(
+      expect.arrayContaining(['203.0.113.0/24', '198.51.100.66/32']),
+    );
+    expect(loaded.main.wanDevice).toBe('wan0'); // untouched settings stay
+
+    // procd would send the reload on `uci commit`: the daemon takes the file.
+    lab.tunguard?.proc.kill('SIGHUP');
+    await waitFor('the reload', () => (lab.tunguard?.output ?? '').includes('reload:'), 10_000);
+    expect(lab.tunguard?.output).toMatch(/reload: .*changed: .*defense\.syn/);
+    const tiers = cli('tiers') as { thresholds: { moderate: number; risky: number } };
+    expect(tiers.thresholds).toMatchObject({ moderate: 150, risky: 450 });
+    expect(errors).toEqual([]);
+  });
+});
+
+describe('the rpcd plugin against the running daemon', () => {
+  it('answers status from status.json alone: no CLI, no node, busybox applets only', async () => {
+    // PATH holds busybox's applets and nothing else; the CLI does not exist.
+    const bare: PluginEnv = { stateDir: lab.stateDir, cli: '/nonexistent/tunguard', path: busyboxBin() };
+    const t0 = performance.now();
+    const r = await callPlugin(bare, 'status', '');
+    const ms = performance.now() - t0;
+    const s = JSON.parse(r.stdout);
+    expect(s.pid, r.stdout).toBe(JSON.parse(readFileSync(join(lab.stateDir, 'status.json'), 'utf8')).pid);
+    expect(s.tier).toEqual(expect.any(String));
+    expect(s.halfOpen).toEqual(expect.any(Number));
+    expect(s.attackers).toMatchObject({ items: expect.any(Array), total: expect.any(Number) });
+    expect(JSON.parse((await callPlugin(bare, 'hosts', '{}')).stdout).error).toMatch(
+      /tunguard command is missing/,
+    );
+    console.log(`plugin status: ${ms.toFixed(0)} ms`);
+    expect(ms).toBeLessThan(1000);
+  });
+});

@@ -1,0 +1,232 @@
+// The rpcd plugin on its own, under busybox ash (with busybox applets) and dash: `list` is valid JSON and
+// names exactly the methods the ACL grants; menu.d points at views that exist and depends on that ACL;
+// bad arguments are refused before any command runs; status reads status.json only while its daemon
+// lives; and what reaches the CLI's command line is exactly the validated words.
+import { spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LUCI_APP, PLUGIN, readAcl, readMenu } from './harness.js';
+import { callPlugin, listPlugin, type PluginEnv } from './plugin.js';
+
+const SHELLS = ['busybox', 'dash'] as const;
+let dir: string;
+let marker: string;
+/** A stand-in CLI that prints its argv as JSON (to see exactly what the plugin passes). */
+let echoCli: string;
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'tunguard-plugin-'));
+  marker = join(dir, 'pwned');
+  echoCli = join(dir, 'echo-cli');
+  writeFileSync(
+    echoCli,
+    `#!/usr/bin/env node\nprocess.stdout.write(JSON.stringify({ argv: process.argv.slice(2) }) + '\\n');\n`,
+  );
+  chmodSync(echoCli, 0o755);
+});
+
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function parse(stdout: string): Record<string, unknown> {
+  const x = JSON.parse(stdout);
+  expect(typeof x === 'object' && x !== null && !Array.isArray(x), stdout).toBe(true);
+  return x;
+}
+
+describe('rpcd plugin: list, ACL and menu', () => {
+  it('is executable (rpcd only runs executable plugins) and POSIX sh', () => {
+    expect(statSync(PLUGIN).mode & 0o111).toBe(0o111);
+    expect(readFileSync(PLUGIN, 'utf8').split('\n')[0]).toBe('#!/bin/sh');
+    for (const sh of ['dash', 'busybox']) {
+      const r = spawnSync(sh, sh === 'busybox' ? ['sh', '-n', PLUGIN] : ['-n', PLUGIN], { encoding: 'utf8' });
+      expect(r.status, `${sh}: ${r.stderr}`).toBe(0);
+    }
+  });
+
+  it.each(SHELLS)(
+    'list (%s) is one JSON object whose methods are exactly those the ACL grants',
+    async (shell) => {
+      const r = await listPlugin({ stateDir: dir, shell });
+      expect(r.code, r.stderr).toBe(0);
+      const methods = parse(r.stdout);
+      const { acl } = readAcl();
+      const read = acl.read.ubus.tunguard;
+      const write = acl.write.ubus.tunguard;
+      expect(read.filter((m) => write.includes(m))).toEqual([]);
+      expect(Object.keys(methods).sort()).toEqual([...read, ...write].sort());
+      // What only reads is read; what changes the daemon is write.
+      expect(read.sort()).toEqual(['attackers', 'dispatches', 'host', 'hosts', 'rules', 'status']);
+      expect(write.sort()).toEqual(['allow', 'clear', 'remediate']);
+      // Signatures: an object of argument name → "str" (rpcd reads the types from the sample values).
+      for (const [m, sig] of Object.entries(methods)) {
+        expect(typeof sig === 'object' && sig !== null, m).toBe(true);
+        for (const v of Object.values(sig as object)) expect(v, m).toBe('str');
+      }
+      expect(acl.read.uci).toEqual(['tunguard']);
+      expect(acl.write.uci).toEqual(['tunguard']);
+    },
+  );
+
+  it('menu.d: admin/services/tunguard with four tabs, each a view file that exists', () => {
+    const menu = readMenu();
+    const { name } = readAcl();
+    expect(name).toBe('luci-app-tunguard');
+    expect(menu['admin/services/tunguard'].depends).toEqual({ acl: [name], uci: { tunguard: true } });
+    expect(menu['admin/services/tunguard'].action).toEqual({
+      type: 'alias',
+      path: 'admin/services/tunguard/status',
+    });
+    const tabs = ['status', 'hosts', 'rules', 'settings'];
+    for (const [i, tab] of tabs.entries()) {
+      const node = menu[`admin/services/tunguard/${tab}`];
+      expect(node.action).toEqual({ type: 'view', path: `tunguard/${tab}` });
+      expect(node.order).toBe((i + 1) * 10);
+      const file = join(LUCI_APP, 'htdocs/luci-static/resources/view', `${node.action.path}.js`);
+      expect(existsSync(file), file).toBe(true);
+      // LuCI reads the leading 'require' strings of a view: they must come first.
+      expect(readFileSync(file, 'utf8')).toMatch(/^'use strict';\n('require [a-z.]+';\n)+/);
+    }
+  });
+});
+
+describe('rpcd plugin: arguments', () => {
+  // Each must be refused with {"error"} and must never reach a command line.
+  const BAD: [string, string][] = [
+    ['clear', JSON.stringify({ address: `198.51.100.7; touch ${'MARK'}` })],
+    ['clear', JSON.stringify({ address: '$(touch MARK)' })],
+    ['clear', JSON.stringify({ address: '`touch MARK`' })],
+    ['clear', JSON.stringify({ address: '198.51.100.7\ntouch MARK' })],
+    ['clear', JSON.stringify({ address: '-h' })],
+    ['clear', JSON.stringify({ address: '198.51.100.256' })],
+    ['clear', JSON.stringify({})],
+    ['clear', JSON.stringify({ address: 7 })],
+    ['allow', JSON.stringify({ prefix: '198.51.100.0/33' })],
+    ['allow', JSON.stringify({ prefix: '2001:db8::/129' })],
+    ['allow', JSON.stringify({ prefix: '198.51.100.0/24', comment: 'x" ; touch MARK' })],
+    ['allow', JSON.stringify({ prefix: '198.51.100.0/24', comment: '$(touch MARK)' })],
+    ['allow', JSON.stringify({ prefix: '198.51.100.0/24|touch MARK' })],
+    ['host', JSON.stringify({ host: '../../etc/passwd' })],
+    ['host', JSON.stringify({ host: '--api=203.0.113.9:80' })],
+    ['host', JSON.stringify({ host: 'a b' })],
+    ['remediate', JSON.stringify({ host: 'ip:192.0.2.2', rule: 'x;touch MARK' })],
+    ['remediate', JSON.stringify({ host: 'ip:192.0.2.2&&touch MARK' })],
+    ['dispatches', JSON.stringify({ host: 'ip:192.0.2.2>MARK' })],
+    ['nosuch', '{}'],
+    ['clear', 'x'.repeat(5000)],
+  ];
+
+  it.each(SHELLS)('refuses bad arguments with a JSON error (%s)', async (shell) => {
+    const e: PluginEnv = { stateDir: dir, cli: echoCli, shell };
+    for (const [method, raw] of BAD) {
+      const input = raw.replaceAll('MARK', marker);
+      const r = await callPlugin(e, method, input);
+      const out = parse(r.stdout);
+      expect(out.error, `${method} ${input} → ${r.stdout}`).toEqual(expect.any(String));
+      expect(out.argv, `${method} ${input} reached the CLI`).toBeUndefined();
+      expect(r.code).toBe(1);
+    }
+    expect(existsSync(marker)).toBe(false);
+  });
+
+  it.each(SHELLS)('passes validated arguments to the CLI as single words (%s)', async (shell) => {
+    const e: PluginEnv = { stateDir: dir, cli: echoCli, shell };
+    const argv = async (method: string, args: unknown) => {
+      const r = await callPlugin(e, method, JSON.stringify(args));
+      expect(r.code, r.stdout + r.stderr).toBe(0);
+      return parse(r.stdout).argv;
+    };
+    const sd = `--state-dir=${dir}`;
+    expect(await argv('attackers', {})).toEqual(['attackers', '--json', sd]);
+    expect(await argv('clear', { address: '198.51.100.66' })).toEqual([
+      'attackers',
+      'clear',
+      '198.51.100.66',
+      '--json',
+      sd,
+    ]);
+    expect(await argv('clear', { address: '2001:db8:1::2' })).toEqual([
+      'attackers',
+      'clear',
+      '2001:db8:1::2',
+      '--json',
+      sd,
+    ]);
+    expect(await argv('clear', { address: 'all' })).toEqual(['attackers', 'clear', '--json', sd]);
+    expect(await argv('allow', { prefix: '203.0.113.0/24', comment: 'lab peers (x)' })).toEqual([
+      'allow',
+      'add',
+      '203.0.113.0/24',
+      '--comment=lab peers (x)',
+      '--json',
+      sd,
+    ]);
+    expect(await argv('allow', { prefix: '2001:db8::/32' })).toEqual([
+      'allow',
+      'add',
+      '2001:db8::/32',
+      '--json',
+      sd,
+    ]);
+    expect(await argv('hosts', {})).toEqual(['hosts', '--json', sd]);
+    expect(await argv('host', { host: 'mac:00:11:22:33:44:55' })).toEqual([
+      'hosts',
+      'mac:00:11:22:33:44:55',
+      '--json',
+      sd,
+    ]);
+    expect(await argv('rules', {})).toEqual(['rules', '--json', sd]);
+    expect(await argv('remediate', { host: 'ip:192.0.2.2', rule: 'lab-nginx.1' })).toEqual([
+      'remediate',
+      'ip:192.0.2.2',
+      '--rule=lab-nginx.1',
+      '--json',
+      sd,
+    ]);
+    expect(await argv('remediate', { host: '192.0.2.2' })).toEqual(['remediate', '192.0.2.2', '--json', sd]);
+    expect(await argv('dispatches', {})).toEqual(['dispatches', '--json', sd]);
+    expect(await argv('dispatches', { host: 'ip:192.0.2.2' })).toEqual([
+      'dispatches',
+      '--host=ip:192.0.2.2',
+      '--json',
+      sd,
+    ]);
+  });
+
+  it('turns a CLI failure into {"error"} with its first line and exit code', async () => {
+    const failing = join(dir, 'failing-cli');
+    writeFileSync(
+      failing,
+      `#!/bin/sh\nprintf '%s\\n' 'tunguard hosts: "quoted" \\ failure' 'more' >&2\nexit 3\n`,
+    );
+    chmodSync(failing, 0o755);
+    const r = await callPlugin({ stateDir: dir, cli: failing }, 'hosts', '{}');
+    expect(parse(r.stdout)).toEqual({ error: 'tunguard hosts: "quoted" \\ failure', exit: 3 });
+    const missing = await callPlugin({ stateDir: dir, cli: join(dir, 'none') }, 'hosts', '{}');
+    expect(parse(missing.stdout).error).toMatch(/tunguard command is missing/);
+  });
+});
+
+describe('rpcd plugin: status', () => {
+  it('reads status.json while its daemon lives, and says so when it does not', async () => {
+    const sd = mkdtempSync(join(dir, 'state-'));
+    const e: PluginEnv = { stateDir: sd };
+    const none = parse((await callPlugin(e, 'status', '')).stdout);
+    expect(none.error).toMatch(/not running: there is no .*status\.json/);
+    // A live pid (this test's) and a dead one (a child that has exited).
+    const live = { pid: process.pid, tier: 'normal', counters: { icmp: 5 } };
+    writeFileSync(join(sd, 'status.json'), `${JSON.stringify(live)}\n`);
+    expect(parse((await callPlugin(e, 'status', '')).stdout)).toEqual(live);
+    const dead = spawnSync('sh', ['-c', 'echo $$'], { encoding: 'utf8' }).stdout.trim();
+    writeFileSync(join(sd, 'status.json'), `${JSON.stringify({ ...live, pid: Number(dead) })}\n`);
+    expect(parse((await callPlugin(e, 'status', '')).stdout).error).toMatch(
+      new RegExp(`not running: .* left from pid ${dead}`),
+    );
+    // A state dir that is not a plain path is refused before it is used.
+    const odd = parse((await callPlugin({ stateDir: '/tmp/x;id' }, 'status', '')).stdout);
+    expect(odd.error).toMatch(/not a plain absolute path/);
+  });
+});
