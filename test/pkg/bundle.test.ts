@@ -144,7 +144,9 @@ describe('the bundle as installed', () => {
 
     // lmdb's native part (loaded by the bundle's own loader from usr/lib/tunguard/lmdb.node).
     expect(existsSync(join(lab.stateDir, 'conn.lmdb'))).toBe(true);
-    expect(await tg.stop()).toBe(0);
+    const code = await tg.stop();
+    if (code !== 0) console.log(tg.output);
+    expect(code).toBe(0);
     expect(tg.output).toMatch(/stopped/);
   }, 120_000);
 });
