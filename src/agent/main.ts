@@ -39,9 +39,21 @@ function stdinConfirm(): (code: string, routerName: string) => Promise<boolean> 
   };
 }
 
+/** ['--key', 'K'] → ['--key=K'], whatever K begins with. */
+function joinKeyValue(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--key' && i + 1 < argv.length) out.push(`--key=${argv[++i]}`);
+    else out.push(argv[i]);
+  }
+  return out;
+}
+
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
-    args: argv,
+    // A base64url key may begin with '-' (1 in 64): joined as --key=K, parseArgs cannot take it for
+    // an option of its own.
+    args: joinKeyValue(argv),
     allowPositionals: true,
     options: { config: { type: 'string' }, key: { type: 'string' } },
   });

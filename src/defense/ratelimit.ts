@@ -314,7 +314,7 @@ export class RateLimits {
     const nonFirst = info.fragment === Frag.NON_FIRST;
     if (!this.dstSet.empty && !this.dstSet.matches(buf, info.dstAddrOff, ver)) {
       // Leaving the LAN: not limited, but a UDP flow a LAN host opens makes its replies welcome.
-      if (isUdp && !nonFirst && this.dstSet.matches(buf, info.srcAddrOff, ver)) {
+      if (isUdp && !nonFirst && this.dstSet.matches(buf, info.srcAddrOff, ver))
         this.udpFlows.noteOutbound(
           buf,
           info.srcAddrOff,
@@ -324,23 +324,16 @@ export class RateLimits {
           info.dstPort,
           now,
         );
-      }
       return RateLimitReason.PASS;
     }
     if (!this.allowSet.empty && this.allowSet.matches(buf, info.srcAddrOff, ver)) return RateLimitReason.PASS;
+    // A reply on a flow the LAN host opened is not a flood.
+    const f = this.udpFlows;
     if (
       isUdp &&
       !nonFirst &&
       !this.dstSet.empty &&
-      this.udpFlows.isReply(
-        buf,
-        info.srcAddrOff,
-        info.dstAddrOff,
-        ver === 4 ? 4 : 16,
-        info.srcPort,
-        info.dstPort,
-        now,
-      )
+      f.isReply(buf, info.srcAddrOff, info.dstAddrOff, ver === 4 ? 4 : 16, info.srcPort, info.dstPort, now)
     )
       return RateLimitReason.PASS;
     if (isUdp) {

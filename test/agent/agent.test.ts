@@ -44,6 +44,23 @@ describe('pairing', () => {
     await expect(client.pair('127.0.0.1', agent.port)).rejects.toThrow(/pairing-closed/);
   });
 
+  it("takes a copied key that begins with '-' (base64url, 1 in 64) as the key, not as an option", async () => {
+    const d3 = makeDirs();
+    const a3 = await startAgent(d3, { hostId: 'host-dash' });
+    try {
+      let dashed = newRouterIdentity();
+      while (!dashed.publicText.startsWith('-')) dashed = newRouterIdentity();
+      await agentCli(a3.configPath, ['trust-router', '--key', dashed.publicText]);
+      const c3 = new AgentClient(dashed);
+      const ep3 = { hostId: 'host-dash', address: '127.0.0.1', port: a3.port, agentKey: a3.agentKey };
+      const { result } = await c3.send(ep3, c3.buildCommand(ep3, { action: 'ping' }));
+      expect(result.ok).toBe(true);
+    } finally {
+      await a3.stop();
+      cleanup(d3);
+    }
+  });
+
   it('pairs by a copied key too (trust-router)', async () => {
     const d2 = makeDirs();
     const a2 = await startAgent(d2, { hostId: 'host-copy' });

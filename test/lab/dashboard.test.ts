@@ -3,16 +3,16 @@
 // floods cross tunguard, actions round-trip through the API, the LAN hosts table shows what the
 // passive inventory learned (OS, software, CVEs, risk) and its "Remediate" button has the real agent on
 // the LAN host carry out the remedy; screenshots are kept.
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AgentDirs, buildAgent, cleanup, makeDirs } from '../agent/harness.js';
 import { type Bridge, bridgeInto } from '../api/lab-bridge.js';
+import { launchChromium } from './browser.js';
 import { ADDR, Lab, makeTempDir, REPO_ROOT, sleep, startHttpServer } from './lab.js';
+import { synBurst, synsFrom } from './syns.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const SCREENSHOT = join(REPO_ROOT, 'test-artifacts', 'dashboard.png');
 const HOSTS_SCREENSHOT = join(REPO_ROOT, 'test-artifacts', 'dashboard-hosts.png');
 const FEED = join(REPO_ROOT, 'test', 'fixtures', 'scanners', 'nvd-sample.json');
@@ -61,22 +61,7 @@ beforeAll(async () => {
   await tg.ready();
   token = readFileSync(join(lab.stateDir, 'api.token'), 'utf8').trim();
   bridge = await bridgeInto(lab, lab.ns.rtr, '127.0.0.1', 7447);
-  profile = mkdtempSync(join(tmpdir(), 'tunguard-chromium-'));
-  browser = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    viewport: { width: 1400, height: 1000 },
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  ({ browser, profile } = await launchChromium());
   page = browser.pages()[0] ?? (await browser.newPage());
 }, 60_000);
 
@@ -141,30 +126,8 @@ describe('dashboard in Chromium', () => {
       ],
       30_000,
     );
-    const burst = (from: number) =>
-      lab.execAsync(
-        lab.ns.wan,
-        'sh',
-        [
-          '-c',
-          `for i in $(seq ${from} ${from + 49}); do hping3 -q -S -a 198.51.100.$i -p 8080 -c 5 -i u2000 ${ADDR.lan4} 2>/dev/null & done; wait; true`,
-        ],
-        20_000,
-      );
-    const hping66 = (n: number) =>
-      lab.exec(lab.ns.wan, 'hping3', [
-        '-q',
-        '-S',
-        '-a',
-        '198.51.100.66',
-        '-p',
-        '8080',
-        '-c',
-        String(n),
-        '-i',
-        'u20000',
-        ADDR.lan4,
-      ]);
+    const burst = (from: number) => synBurst(lab, from);
+    const hping66 = (n: number) => synsFrom(lab, '198.51.100.66', n);
     await burst(10);
     hping66(6);
     // The gauge leaves 'normal': 250 new SYNs in the 3 s window is more than the moderate threshold.

@@ -5,6 +5,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ADDR, Lab, makeTempDir, sleep, startHttpServer } from './lab.js';
+import { synsFrom } from './syns.js';
 
 let lab: Lab;
 const root = makeTempDir('tunguard-www-');
@@ -179,14 +180,7 @@ describe('risk tiers and SYN floods', () => {
 
   it('marks a source with 6 unfinished handshakes aggressive and drops its SYNs (5 do not)', async () => {
     await start("config defense 'syn'\n\toption aggressive_hold_seconds '30'\n");
-    // hping3 exits 1 when nothing answers (as for a dropped source): its exit code says nothing here.
-    const hping = (src: string, count: number) =>
-      lab.exec(
-        lab.ns.wan,
-        'hping3',
-        ['-q', '-S', '-a', src, '-p', '8080', '-c', String(count), '-i', 'u20000', ADDR.lan4],
-        30_000,
-      );
+    const hping = (src: string, count: number) => synsFrom(lab, src, count);
     hping('198.18.7.5', 5); // five never-finished handshakes: still fine
     hping('198.18.7.6', 6); // six: aggressive
     await sleep(2500); // handshakes count as unfinished after a 1 s grace
@@ -204,13 +198,7 @@ describe('risk tiers and SYN floods', () => {
 
 describe('two queues (two workers)', () => {
   const twoQueues = "\toption queues '2'\n";
-  const hping = (src: string, count: number) =>
-    lab.exec(
-      lab.ns.wan,
-      'hping3',
-      ['-q', '-S', '-a', src, '-p', '8080', '-c', String(count), '-i', 'u20000', ADDR.lan4],
-      30_000,
-    );
+  const hping = (src: string, count: number) => synsFrom(lab, src, count);
   const perWorker = async (name: string) =>
     (await lab.freshStatus()).perWorker.map((w: Record<string, number>) => w[name] ?? 0);
 

@@ -4,18 +4,18 @@
 // daemon's status.json or runs the repo's `tunguard` CLI against the daemon's API. Settings are saved
 // into the daemon's real UCI file and read back with the project's parser; the daemon then reloads it.
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { configFromText, DEFAULT_UCI, parseUci } from '../../src/config/index.js';
 import { type AgentDirs, buildAgent, cleanup, makeDirs } from '../agent/harness.js';
+import { CHROMIUM, launchChromium } from '../lab/browser.js';
 import { ADDR, Lab, REPO_ROOT, requireTools, sleep } from '../lab/lab.js';
+import { synBurst, synsFrom } from '../lab/syns.js';
 import { LuciHarness } from './harness.js';
 import { busyboxBin, callPlugin, listPlugin, type PluginEnv } from './plugin.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const SCREENSHOT = join(REPO_ROOT, 'test-artifacts', 'luci-status.png');
 const CLI = join(REPO_ROOT, 'bin', 'tunguard');
 const WEB_PORT = 8081;
@@ -126,22 +126,7 @@ beforeAll(async () => {
     listPlugin: () => listPlugin(plugin),
   });
   await harness.start();
-  profile = mkdtempSync(join(tmpdir(), 'tunguard-chromium-'));
-  browser = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    viewport: { width: 1400, height: 1000 },
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  ({ browser, profile } = await launchChromium());
   page = browser.pages()[0] ?? (await browser.newPage());
   page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
   page.on('console', (m) => {
@@ -213,30 +198,8 @@ describe('luci-app-tunguard in Chromium, through the rpcd plugin, against a real
       ['-q', '--icmp', '-i', 'u1000', '-c', '6000', ADDR.lan4],
       30_000,
     );
-    const burst = (from: number) =>
-      lab.execAsync(
-        lab.ns.wan,
-        'sh',
-        [
-          '-c',
-          `for i in $(seq ${from} ${from + 49}); do hping3 -q -S -a 198.51.100.$i -p 8080 -c 5 -i u2000 ${ADDR.lan4} 2>/dev/null & done; wait; true`,
-        ],
-        20_000,
-      );
-    const hping66 = (n: number) =>
-      lab.exec(lab.ns.wan, 'hping3', [
-        '-q',
-        '-S',
-        '-a',
-        '198.51.100.66',
-        '-p',
-        '8080',
-        '-c',
-        String(n),
-        '-i',
-        'u20000',
-        ADDR.lan4,
-      ]);
+    const burst = (from: number) => synBurst(lab, from);
+    const hping66 = (n: number) => synsFrom(lab, '198.51.100.66', n);
     const peak: Record<string, number> = {};
     let sampling = true;
     const sampler = (async () => {
