@@ -1,11 +1,31 @@
 // `npm run demo`: builds the lab, runs tunguard between wan and lan, pushes real traffic through it
-// while printing its live counters, and tears everything down (also on Ctrl-C or an error).
+// (SYN-proxied downloads, iperf3), defends against bounded SYN and ICMP floods while a legitimate
+// client keeps fetching, serves the dashboard (reachable from this host while the demo runs; hold it
+// open with `npm run demo -- --hold 120`), shows fail-open, and tears everything down (also on
+// Ctrl-C or an error).
 import { createHash, randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ADDR, Lab, makeTempDir, sleep, startHttpServer } from './lab.js';
+import { parseArgs } from 'node:util';
+import { bridgeInto } from '../api/lab-bridge.js';
+import { ADDR, Lab, makeTempDir, REPO_ROOT, sleep, startHttpServer } from './lab.js';
 
-const SHOW = ['rx_packets', 'tx_packets', 'ipv4', 'ipv6', 'tcp', 'udp', 'icmp', 'gso_packets', 'tx_errors'];
+const SHOW = [
+  'rx_packets',
+  'tx_packets',
+  'tcp',
+  'udp',
+  'icmp',
+  'synproxy_conn_established',
+  'synproxy_cookie_sent',
+  'gauge_tier',
+  'drop_icmp_rate_source',
+  'tx_errors',
+];
+const HEAD = ['rx', 'tx', 'tcp', 'udp', 'icmp', 'proxied', 'cookies', 'tier', 'icmp_drop', 'tx_err'];
+const TIERS = ['normal', 'moderate', 'risky'];
+const { values: opts } = parseArgs({ options: { hold: { type: 'string', default: '0' } } });
+const HOLD_S = Math.max(0, Math.min(3600, Number(opts.hold) || 0));
 
 async function main(): Promise<void> {
   const lab = Lab.create();
@@ -31,11 +51,19 @@ async function main(): Promise<void> {
     const tg = lab.startTunguard();
     await tg.ready();
     console.log(tg.output.trim());
-    console.log(`\n${SHOW.map((s) => s.padStart(12)).join('')}`);
+    const bridge = await bridgeInto(lab, lab.ns.rtr, '127.0.0.1', 7447);
+    const token = readFileSync(join(lab.stateDir, 'api.token'), 'utf8').trim();
+    const page = await fetch(`${bridge.url}/`);
+    console.log(
+      `\ndashboard: ${bridge.url}/ (HTTP ${page.status}; token in ${join(lab.stateDir, 'api.token')}: ${token.slice(0, 6)}…)`,
+    );
+    console.log(`\n${HEAD.map((s) => s.padStart(10)).join('')}`);
     ticker = setInterval(() => {
       try {
         const c = lab.status().counters;
-        console.log(SHOW.map((s) => String(c[s] ?? 0).padStart(12)).join(''));
+        console.log(
+          SHOW.map((s) => (s === 'gauge_tier' ? TIERS[c[s] ?? 0] : String(c[s] ?? 0)).padStart(10)).join(''),
+        );
       } catch {
         /* status file between writes */
       }
@@ -69,7 +97,50 @@ async function main(): Promise<void> {
         console.log(r.stdout.startsWith(sha) ? 'sha256 matches the served file' : 'sha256 MISMATCH');
       await sleep(1100);
     }
+    // The defenses: bounded floods from spoofed benchmark-range sources, a real client meanwhile.
+    lab.run(lab.ns.rtr, 'ip', ['route', 'add', '198.18.0.0/15', 'via', ADDR.wan4]);
+    console.log('\n== SYN flood: 3000 SYN/s for 6 s from 198.18.0.0/15, a real client fetching meanwhile');
+    const flood = lab.execAsync(
+      lab.ns.wan,
+      'python3',
+      [join(REPO_ROOT, 'test', 'lab', 'synflood.py'), ADDR.lan4, '8080', '3000', '6'],
+      30_000,
+    );
+    await sleep(1500);
+    const fetches = await lab.execAsync(
+      lab.ns.wan,
+      'sh',
+      [
+        '-c',
+        `ok=0; for i in $(seq 10); do curl -sS -o /dev/null --fail --max-time 5 http://${ADDR.lan4}:8080/file.bin && ok=$((ok+1)); done; echo $ok`,
+      ],
+      120_000,
+    );
+    const sent = (await flood).stdout.trim();
+    console.log(
+      `${sent} flood SYNs answered with cookies; the real client: ${fetches.stdout.trim()}/10 downloads ok`,
+    );
+    console.log(
+      (tg.output.match(/tier \S+ -> \S+[^\n]*/g) ?? []).map((l) => `  ${l}`).join('\n') ||
+        '  (no tier change)',
+    );
+    await sleep(3500); // the 3 s window slides: back to normal
+    console.log('\n== ICMP flood: 3000 echo requests in ~3 s (limit 100/s)');
+    await lab.execAsync(
+      lab.ns.wan,
+      'hping3',
+      ['-q', '--icmp', '-i', 'u1000', '-c', '3000', ADDR.lan4],
+      30_000,
+    );
+    await sleep(1100);
+    const after = lab.status().counters;
+    console.log(`  dropped by the ICMP limit: ${after.drop_icmp_rate_global + after.drop_icmp_rate_source}`);
+    if (HOLD_S > 0) {
+      console.log(`\nholding the lab for ${HOLD_S} s: open ${bridge.url}/ (token above)`);
+      await sleep(HOLD_S * 1000);
+    }
     clearInterval(ticker);
+    await bridge.close();
     console.log('\nfinal counters:', JSON.stringify(lab.status().counters));
     console.log('\nkill -9 tunguard: traffic falls back to the kernel path (fail-open)');
     process.kill(tg.pid, 'SIGKILL');
