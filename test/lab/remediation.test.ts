@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AgentDirs, buildAgent, cleanup, makeDirs } from '../agent/harness.js';
 import { ADDR, Lab, REPO_ROOT, sleep, type TunguardProcess } from './lab.js';
+import { scanLanPort } from './scan.js';
 
 const WEB_PORT = 8081;
 const AGENT_PORT = 7443;
@@ -162,25 +163,7 @@ describe('remediation in the lab: scan → rule → dispatch → agent → repor
 
     // A real, bounded version scan of the one service port, run from the router.
     const xml = join(lab.stateDir, 'lan-scan.xml');
-    const scan = lab.exec(
-      lab.ns.rtr,
-      'nmap',
-      [
-        '-sV',
-        '-Pn',
-        '-n',
-        '-p',
-        String(WEB_PORT),
-        '--max-retries',
-        '1',
-        '--host-timeout',
-        '30s',
-        '-oX',
-        xml,
-        ADDR.lan4,
-      ],
-      40_000,
-    );
+    const scan = scanLanPort(lab, WEB_PORT, xml);
     expect(scan.code, scan.stderr).toBe(0);
     const imp = api('POST', '/scans', { path: xml, format: 'nmap' });
     expect(imp.status, imp.text).toBe(201);

@@ -12,6 +12,7 @@ import { configFromText, DEFAULT_UCI, parseUci } from '../../src/config/index.js
 import { type AgentDirs, buildAgent, cleanup, makeDirs } from '../agent/harness.js';
 import { CHROMIUM, launchChromium } from '../lab/browser.js';
 import { ADDR, Lab, REPO_ROOT, requireTools, sleep } from '../lab/lab.js';
+import { scanLanPort } from '../lab/scan.js';
 import { synBurst, synsFrom } from '../lab/syns.js';
 import { LuciHarness } from './harness.js';
 import { busyboxBin, callPlugin, listPlugin, type PluginEnv } from './plugin.js';
@@ -354,25 +355,7 @@ describe('luci-app-tunguard in Chromium, through the rpcd plugin, against a real
 
     // A real, bounded nmap version scan of the LAN service from the router, and a stored OpenVAS report.
     const xml = join(lab.stateDir, 'lan-scan.xml');
-    const scan = lab.exec(
-      lab.ns.rtr,
-      'nmap',
-      [
-        '-sV',
-        '-Pn',
-        '-n',
-        '-p',
-        String(WEB_PORT),
-        '--max-retries',
-        '1',
-        '--host-timeout',
-        '30s',
-        '-oX',
-        xml,
-        ADDR.lan4,
-      ],
-      40_000,
-    );
+    const scan = scanLanPort(lab, WEB_PORT, xml);
     expect(scan.code, scan.stderr).toBe(0);
     expect((cli('scan', 'import', xml) as { hostIds: string[] }).hostIds).toEqual([`ip:${ADDR.lan4}`]);
     expect((cli('scan', 'import', OPENVAS) as { hostIds: string[] }).hostIds).toEqual(['name:server99']);
