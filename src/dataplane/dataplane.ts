@@ -2,6 +2,7 @@
 // shared counters, stops everything. Imports nothing of the API (dependencies point one way).
 import { EventEmitter } from 'node:events';
 import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
+import { SHARED_BUCKET_SLOTS } from '../defense/ratelimit.js';
 import { loadAddon } from '../tun/addon.js';
 import { type OpenedTun, openTun } from '../tun/device.js';
 import { steeringProgram } from '../tun/steering-bpf.js';
@@ -55,6 +56,8 @@ export class Dataplane extends EventEmitter {
   readonly startedAt = Date.now();
   /** Per worker: new SYNs and half-open handshakes in its tier window (the tiers count all queues). */
   private readonly tierSab: SharedArrayBuffer;
+  /** With several workers: the global ICMP/UDP rate-limit buckets, one for the router. */
+  private readonly limitSab: SharedArrayBuffer | undefined;
   /** How packets are spread over the queues, and why when not as asked. */
   readonly steering: { mode: 'single' | 'address' | 'flow'; note?: string };
 
@@ -65,6 +68,7 @@ export class Dataplane extends EventEmitter {
     this.countersSab = new SharedArrayBuffer(this.layout.bytesFor(opts.queues));
     this.tun = openTun({ ...opts, name: opts.tunName });
     this.tierSab = new SharedArrayBuffer(this.tun.fds.length * 2 * 4);
+    this.limitSab = this.tun.fds.length > 1 ? new SharedArrayBuffer(SHARED_BUCKET_SLOTS * 4) : undefined;
     this.steering = this.attachSteering();
     if (stageNames.includes('sampler'))
       for (const _ of this.tun.fds) this.sampleRings.push(SampleRing.create());
@@ -121,6 +125,7 @@ export class Dataplane extends EventEmitter {
             ? { ...this.opts.stageEnv, sampleRing: this.sampleRings[index].sab }
             : this.opts.stageEnv),
           tierShare: { sab: this.tierSab, index, workers: this.tun.fds.length },
+          limitShare: this.limitSab,
         },
       };
       const w = new Worker(new URL('./worker.js', import.meta.url), {

@@ -10,7 +10,7 @@ import { UdpFlows } from './udp-flows.js';
 export class TokenBucket {
   rate: number;
   burst: number;
-  tokens: number;
+  private held = 0;
   /** Time of the last refill (ms); the bucket starts full, so the first refill adds nothing. */
   last = 0;
 
@@ -18,6 +18,14 @@ export class TokenBucket {
     this.rate = rate;
     this.burst = burst;
     this.tokens = burst;
+  }
+
+  /** Tokens in the bucket (may be negative: a super-packet's debt). */
+  get tokens(): number {
+    return this.held;
+  }
+  set tokens(v: number) {
+    this.held = v;
   }
 
   /** New rate and burst; tokens are kept (capped at the new burst). */
@@ -44,9 +52,88 @@ export class TokenBucket {
   take(now: number, n = 1): boolean {
     if (this.rate === 0) return true;
     this.refill(now);
+    return this.tryTake(n);
+  }
+
+  /** take() without the refill (the caller refilled). */
+  tryTake(n = 1): boolean {
     if (this.tokens < 1) return false;
     this.tokens -= n;
     return true;
+  }
+
+  /** Timer hook of the shared variant; a private bucket refills on use. */
+  tick(_now: number): void {}
+}
+
+/** Shared global buckets: three Int32 slots (ICMP, UDP, ICMP errors) in one SharedArrayBuffer. */
+export const SHARED_BUCKET_SLOTS = 3;
+/** Tokens are kept in thousandths (Int32: at most ~2 M tokens a bucket). */
+const MILLI = 1000;
+const MAX_SHARED_BURST = 2_000_000;
+
+/**
+ * A global bucket several dataplane workers take from: the tokens live in an Int32 slot of a
+ * SharedArrayBuffer (thousandths), taken with a compare-and-swap so no token is spent twice, and
+ * only the leading worker refills it, on its tick (every 100 ms): the rate is the configured one
+ * whatever the number of workers. Same interface as TokenBucket.
+ */
+export class SharedTokenBucket extends TokenBucket {
+  private readonly cell: Int32Array;
+  private lastTick = -1;
+
+  constructor(
+    sab: SharedArrayBuffer,
+    slot: number,
+    private readonly leader: boolean,
+    rate: number,
+    burst: number,
+  ) {
+    super(rate, Math.min(burst, MAX_SHARED_BURST));
+    this.cell = new Int32Array(sab, slot * 4, 1);
+  }
+
+  override configure(rate: number, burst: number): void {
+    this.rate = rate;
+    this.burst = Math.min(burst, MAX_SHARED_BURST);
+    const cap = this.burst * MILLI;
+    for (let v = Atomics.load(this.cell, 0); v > cap; v = Atomics.load(this.cell, 0))
+      if (Atomics.compareExchange(this.cell, 0, v, cap) === v) break;
+  }
+
+  override get tokens(): number {
+    return this.cell ? Atomics.load(this.cell, 0) / MILLI : this.burst;
+  }
+  override set tokens(v: number) {
+    // The base constructor assigns before the cell exists: the owner fills it afterwards.
+    if (this.cell) Atomics.store(this.cell, 0, Math.round(Math.min(v, this.burst) * MILLI));
+  }
+
+  /** Refilled by the leader's tick, not per packet. */
+  override refill(_now: number): void {}
+
+  override tryTake(n = 1): boolean {
+    const c = this.cell;
+    for (;;) {
+      const v = Atomics.load(c, 0);
+      if (v < MILLI) return false;
+      if (Atomics.compareExchange(c, 0, v, v - n * MILLI) === v) return true;
+    }
+  }
+
+  override tick(now: number): void {
+    if (!this.leader) return;
+    const dt = this.lastTick < 0 ? 0 : now - this.lastTick;
+    this.lastTick = now;
+    if (!(dt > 0) || this.rate === 0) return;
+    const add = Math.round(dt * this.rate); // thousandths: rate/s × dt ms
+    const cap = this.burst * MILLI;
+    const c = this.cell;
+    for (;;) {
+      const v = Atomics.load(c, 0);
+      const nv = Math.min(v + add, cap);
+      if (nv <= v || Atomics.compareExchange(c, 0, v, nv) === v) return;
+    }
   }
 }
 
@@ -119,7 +206,7 @@ export class RateLimiter {
   private readonly tokens: Float64Array;
   private readonly last: Float64Array;
 
-  constructor(settings: RateLimitSettings, options: RateLimiterOptions = {}) {
+  constructor(settings: RateLimitSettings, options: RateLimiterOptions = {}, global?: TokenBucket) {
     this.table = new AddrTable(options.capacity ?? 16_384, {
       probeLimit: options.probeLimit,
       v6PrefixLen: options.v6PrefixLen ?? 64,
@@ -127,7 +214,7 @@ export class RateLimiter {
     });
     this.tokens = new Float64Array(this.table.capacity);
     this.last = new Float64Array(this.table.capacity);
-    this.global = new TokenBucket(0, 1);
+    this.global = global ?? new TokenBucket(0, 1);
     this.configure(settings);
     this.global.tokens = this.global.burst; // start full
   }
@@ -180,10 +267,7 @@ export class RateLimiter {
       }
       if (this.tokens[s] < 1) return RateVerdict.SOURCE;
     }
-    if (g.rate !== 0) {
-      if (g.tokens < 1) return RateVerdict.GLOBAL;
-      g.tokens -= n;
-    }
+    if (g.rate !== 0 && !g.tryTake(n)) return RateVerdict.GLOBAL;
     if (s >= 0) this.tokens[s] -= n;
     return RateVerdict.PASS;
   }
@@ -237,6 +321,12 @@ export interface RateLimitsOptions {
   /** Key IPv6 sources by /64 (default) or by full address. */
   v6PrefixLen?: 64 | 128;
   seed?: number;
+  /**
+   * With several dataplane workers: the global buckets live in this SharedArrayBuffer
+   * (SHARED_BUCKET_SLOTS Int32 slots) so the global rates hold for the router, not per worker;
+   * `leader` (one worker) refills them on its tick.
+   */
+  share?: { sab: SharedArrayBuffer; leader: boolean };
 }
 
 export const ICMP_DEFAULTS: Required<IcmpRateLimitSettings> = {
@@ -275,9 +365,16 @@ export class RateLimits {
 
   constructor(settings: RateLimitsSettings = {}, options: RateLimitsOptions = {}) {
     const o = { capacity: options.sourceCapacity, v6PrefixLen: options.v6PrefixLen, seed: options.seed };
-    this.icmp = new RateLimiter(ICMP_DEFAULTS, o);
-    this.udp = new RateLimiter(UDP_DEFAULTS, { ...o, seed: o.seed === undefined ? undefined : o.seed + 1 });
-    this.icmpErrors = new TokenBucket(ICMP_DEFAULTS.errorRate, ICMP_DEFAULTS.errorBurst);
+    const sh = options.share;
+    const bucket = (slot: number, rate: number, burst: number) =>
+      sh ? new SharedTokenBucket(sh.sab, slot, sh.leader, rate, burst) : new TokenBucket(rate, burst);
+    this.icmp = new RateLimiter(ICMP_DEFAULTS, o, bucket(0, 0, 1));
+    this.udp = new RateLimiter(
+      UDP_DEFAULTS,
+      { ...o, seed: o.seed === undefined ? undefined : o.seed + 1 },
+      bucket(1, 0, 1),
+    );
+    this.icmpErrors = bucket(2, ICMP_DEFAULTS.errorRate, ICMP_DEFAULTS.errorBurst);
     this.udpFlows = new UdpFlows({ seed: o.seed === undefined ? undefined : o.seed + 2 });
     this.configure(settings);
     this.icmpErrors.tokens = this.icmpErrors.burst; // start full
@@ -357,6 +454,13 @@ export class RateLimits {
     }
     const v = this.icmp.check(buf, info.srcAddrOff, ver, now, 1);
     return v === 0 ? 0 : v === 1 ? RateLimitReason.ICMP_GLOBAL : RateLimitReason.ICMP_SOURCE;
+  }
+
+  /** Timer (the stage's tick, every 100 ms): shared global buckets are refilled here. */
+  tick(now: number): void {
+    this.icmp.global.tick(now);
+    this.udp.global.tick(now);
+    this.icmpErrors.tick(now);
   }
 
   /** Forgets all per-source state and refills the global buckets. */

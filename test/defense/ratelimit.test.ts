@@ -7,6 +7,7 @@ import {
   RateLimits,
   type RateLimitsSettings,
   RateVerdict,
+  SHARED_BUCKET_SLOTS,
   TokenBucket,
 } from '../../src/defense/ratelimit.js';
 import { classify, PacketInfo } from '../../src/packet/index.js';
@@ -242,5 +243,40 @@ describe('RateLimits over packets', () => {
     expect(decideN(r, dgram, 5000, 1000)[RateLimitReason.PASS]).toBe(5000);
     expect(() => r.configure({ udp: { exemptPorts: [70000] } })).toThrow('exempt port');
     expect(() => r.configure({ icmp: { rate: -1 } })).toThrow();
+  });
+});
+
+describe('global buckets shared by several workers', () => {
+  it('hold the global rate for the router, not per worker (the leader refills on its tick)', () => {
+    const sab = new SharedArrayBuffer(SHARED_BUCKET_SLOTS * 4);
+    const settings: RateLimitsSettings = {
+      icmp: { rate: 100, burst: 100, perSourceRate: 0, perSourceBurst: 1 },
+    };
+    const workers = [true, false].map((leader) => new RateLimits(settings, { share: { sab, leader } }));
+    const alone = new RateLimits(settings);
+    const pkt = v4({ proto: 1 }, icmp(8, 0, [1, 2, 3, 4]));
+    const info = new PacketInfo();
+    expect(classify(pkt, 0, pkt.length, false, info)).toBe(0);
+    // 10 s at 1000 packets/s on each worker (2000/s in all), ticks every 100 ms as the workers run them.
+    let passedShared = 0;
+    let passedAlone = 0;
+    for (let ms = 0; ms < 10_000; ms++) {
+      if (ms % 100 === 0) for (const w of workers) w.tick(ms);
+      for (const w of workers) if (w.decide(pkt, info, ms) === RateLimitReason.PASS) passedShared++;
+      if (alone.decide(pkt, info, ms) === RateLimitReason.PASS) passedAlone++;
+    }
+    // burst 100 + 100/s × 10 s, whatever the number of workers (each alone would pass that much).
+    expect(within10(passedShared, 1100)).toBe(true);
+    expect(within10(passedAlone, 1100)).toBe(true);
+    // A follower alone never refills the bucket.
+    const lone = new RateLimits(settings, {
+      share: { sab: new SharedArrayBuffer(SHARED_BUCKET_SLOTS * 4), leader: false },
+    });
+    let followerOnly = 0;
+    for (let ms = 0; ms < 3000; ms++) {
+      if (ms % 100 === 0) lone.tick(ms);
+      if (lone.decide(pkt, info, ms) === RateLimitReason.PASS) followerOnly++;
+    }
+    expect(followerOnly).toBe(100); // the initial burst only
   });
 });

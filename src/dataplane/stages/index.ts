@@ -37,6 +37,8 @@ export interface StageEnv {
   ratelimit?: RateLimitsSettings;
   /** With several workers: where each publishes its tier-window counts, so the tiers count all. */
   tierShare?: TierShare;
+  /** With several workers: the global ICMP/UDP buckets they share (SHARED_BUCKET_SLOTS Int32 slots). */
+  limitShare?: SharedArrayBuffer;
   /** Passive-inventory sampling budgets (defaults: src/dataplane/stages/sampler.ts). */
   sampler?: SamplerSettings;
   /** This worker's sample ring (the Dataplane makes one per worker when the sampler runs). */
@@ -45,7 +47,11 @@ export interface StageEnv {
 
 const factories: Record<string, (env: StageEnv) => Stage> = {
   'hop-restore': () => new HopRestoreStage(),
-  ratelimit: (env) => new RateLimitStage(env.ratelimit ?? {}),
+  ratelimit: (env) =>
+    new RateLimitStage(
+      env.ratelimit ?? {},
+      env.limitShare ? { share: { sab: env.limitShare, leader: (env.tierShare?.index ?? 0) === 0 } } : {},
+    ),
   sampler: (env) => new SamplerStage(env.lanPrefixes, env.sampler, env.sampleRing),
   synproxy: (env) =>
     new SynProxyStage({

@@ -74,6 +74,11 @@ export class RateLimitStage implements Stage {
     this.limits.configure(settings);
   }
 
+  /** Every 100 ms: the leading worker refills the shared global buckets. */
+  tick(): void {
+    this.limits.tick(this.clock.now);
+  }
+
   handle(batch: Batch, _i: number, info: PacketInfo): number {
     const r = this.limits.decide(batch.buf, info, this.clock.now);
     return r === RateLimitReason.PASS ? PASS : this.reasonIndex[r];
