@@ -234,3 +234,23 @@ export class SseReader {
     this.abort.abort();
   }
 }
+
+/**
+ * The routes an openapi.json documents and the routes the hono app serves, as sorted "METHOD /path"
+ * lists (OpenAPI's {id} written as hono's :id; the dashboard page and script are not API routes).
+ */
+export function documentedAndServed(
+  doc: { paths: Record<string, object> },
+  routes: readonly { method: string; path: string }[],
+): { documented: string[]; served: string[] } {
+  const documented = new Set<string>();
+  for (const [path, ops] of Object.entries(doc.paths))
+    for (const m of Object.keys(ops))
+      documented.add(`${m.toUpperCase()} ${path.replace(/\{(\w+)\}/g, ':$1')}`);
+  const served = new Set(
+    routes
+      .filter((x) => x.method !== 'ALL' && !['/', '/dashboard.js'].includes(x.path))
+      .map((x) => `${x.method} ${x.path}`),
+  );
+  return { documented: [...documented].sort(), served: [...served].sort() };
+}

@@ -11,19 +11,13 @@ import { type AgentDirs, buildAgent, cleanup, makeDirs } from '../agent/harness.
 import { type Bridge, bridgeInto } from '../api/lab-bridge.js';
 import { launchChromium } from './browser.js';
 import { ADDR, Lab, makeTempDir, REPO_ROOT, sleep, startHttpServer } from './lab.js';
+import { NGINX_LIKE_JS } from './scan.js';
 import { synBurst, synsFrom } from './syns.js';
 
 const SCREENSHOT = join(REPO_ROOT, 'test-artifacts', 'dashboard.png');
 const HOSTS_SCREENSHOT = join(REPO_ROOT, 'test-artifacts', 'dashboard-hosts.png');
 const FEED = join(REPO_ROOT, 'test', 'fixtures', 'scanners', 'nvd-sample.json');
 const UA = 'Mozilla/5.0 (X11; Linux x86_64; rv:115.0) Gecko/20100101 Firefox/115.0';
-/** A LAN service that names itself like nginx 1.18.0 (NVD: CVE-2021-23017). */
-const NGINX_LIKE_JS = `
-const http = require('node:http');
-const [host, port] = process.argv.slice(1);
-http.createServer((_q, s) => { s.setHeader('Server', 'nginx/1.18.0'); s.end('ok'); })
-  .listen(Number(port), host, () => console.log('listening'));
-`;
 let agentDirs: AgentDirs | undefined;
 let lab: Lab;
 let bridge: Bridge;

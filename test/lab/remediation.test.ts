@@ -11,21 +11,13 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AgentDirs, buildAgent, cleanup, makeDirs } from '../agent/harness.js';
 import { ADDR, Lab, REPO_ROOT, sleep, type TunguardProcess } from './lab.js';
-import { scanLanPort } from './scan.js';
+import { NGINX_LIKE_JS, scanLanPort } from './scan.js';
 
 const WEB_PORT = 8081;
 const AGENT_PORT = 7443;
 const API = 'http://127.0.0.1:7447/api/v1/remediation';
 /** Four NVD 2.0 records, CVE-2021-23017 (nginx 0.6.18 to 1.20.0) among them. */
 const FEED = join(REPO_ROOT, 'test', 'fixtures', 'scanners', 'nvd-sample.json');
-
-/** Answers like nginx 1.18.0 (what nmap -sV then reports). */
-const NGINX_LIKE_JS = `
-const http = require('node:http');
-const [host, port] = process.argv.slice(1);
-http.createServer((_q, s) => { s.setHeader('Server', 'nginx/1.18.0'); s.end('ok'); })
-  .listen(Number(port), host, () => console.log('listening'));
-`;
 
 let lab: Lab;
 let tg: TunguardProcess;

@@ -12,7 +12,7 @@ import { configFromText, DEFAULT_UCI, parseUci } from '../../src/config/index.js
 import { type AgentDirs, buildAgent, cleanup, makeDirs } from '../agent/harness.js';
 import { CHROMIUM, launchChromium } from '../lab/browser.js';
 import { ADDR, Lab, REPO_ROOT, requireTools, sleep } from '../lab/lab.js';
-import { scanLanPort } from '../lab/scan.js';
+import { NGINX_LIKE_JS, scanLanPort } from '../lab/scan.js';
 import { synBurst, synsFrom } from '../lab/syns.js';
 import { LuciHarness } from './harness.js';
 import { busyboxBin, callPlugin, listPlugin, type PluginEnv } from './plugin.js';
@@ -22,14 +22,6 @@ const CLI = join(REPO_ROOT, 'bin', 'tunguard');
 const WEB_PORT = 8081;
 const AGENT_PORT = 7443;
 const OPENVAS = join(REPO_ROOT, 'test/fixtures/scanners/defectdojo_openvas_report_detail_v2.xml');
-
-/** Answers like nginx 1.18.0 (what nmap -sV reports), the LAN host's service. */
-const NGINX_LIKE_JS = `
-const http = require('node:http');
-const [host, port] = process.argv.slice(1);
-http.createServer((_q, s) => { s.setHeader('Server', 'nginx/1.18.0'); s.end('ok'); })
-  .listen(Number(port), host, () => console.log('listening'));
-`;
 
 let lab: Lab;
 let conf: string;
