@@ -279,19 +279,26 @@ export async function runCommand(argv: string[]): Promise<number> {
   process.on('SIGHUP', onHup);
 
   let stopping: Promise<void> | undefined;
+  // Every step runs even when one before it fails (the steering must go in any case); a failed step
+  // is logged by name and makes the exit code 1.
+  const stopErrors: string[] = [];
+  const step = async (name: string, fn: () => unknown) => {
+    try {
+      await fn();
+    } catch (err) {
+      stopErrors.push(`${name}: ${(err as Error).message}`);
+      log(`stop: ${name}: ${(err as Error).message}`);
+    }
+  };
   const stop = (why: string) => {
     stopping ??= (async () => {
       log(`stopping (${why})`);
       process.off('SIGHUP', onHup); // [api]
-      await control.stop(); // [api]
-      try {
-        teardownSteering(steering);
-      } catch (err) {
-        log(`teardown: ${(err as Error).message}`);
-      }
-      ctZones.teardown();
-      await dp.stop();
-      await connStore.close();
+      await step('control plane', () => control.stop()); // [api]
+      await step('steering', () => teardownSteering(steering));
+      await step('zones', () => ctZones.teardown());
+      await step('dataplane', () => dp.stop());
+      await step('connection store', () => connStore.close());
     })();
     return stopping;
   };
@@ -348,6 +355,10 @@ export async function runCommand(argv: string[]): Promise<number> {
   if (statusInterval > 0) writeStatus();
   if (failed) {
     log(`failed: ${failed.message}`);
+    return 1;
+  }
+  if (stopErrors.length > 0) {
+    log(`stopped with errors: ${stopErrors.join('; ')}`);
     return 1;
   }
   log('stopped');

@@ -39,6 +39,7 @@ export class ConnStore {
   private readonly db: RootDatabase<ConnRecord, string>;
   private pending: ConnSync = { upserts: [], removes: [] };
   private timer?: NodeJS.Timeout;
+  private closed = false;
   writes = 0;
 
   constructor(readonly path: string) {
@@ -57,6 +58,8 @@ export class ConnStore {
 
   /** Queues a batch of changes; they are committed together within `delayMs`. */
   queue(sync: ConnSync, delayMs = 200): void {
+    // A worker's last report can come in after the close at shutdown: it has nowhere to go.
+    if (this.closed) return;
     this.pending.upserts.push(...sync.upserts);
     this.pending.removes.push(...sync.removes);
     this.timer ??= setTimeout(() => void this.flush(), delayMs);
@@ -90,7 +93,9 @@ export class ConnStore {
   }
 
   async close(): Promise<void> {
+    if (this.closed) return;
     await this.flush();
+    this.closed = true;
     await this.db.close();
   }
 }

@@ -133,6 +133,9 @@ export class TunguardProcess {
     const t = setTimeout(() => this.proc.kill('SIGKILL'), timeoutMs);
     const code = await this.exited;
     clearTimeout(t);
+    // A failed stop is diagnosed from what the daemon said on the way out.
+    if (code !== 0)
+      process.stderr.write(`tunguard exited ${code} on ${signal}; its output:\n${this.output}\n`);
     return code;
   }
 
