@@ -244,7 +244,7 @@ export async function runCommand(argv: string[]): Promise<number> {
 
   if (dp.steering.note) log(`warning: ${dp.steering.note}`);
   // Conntrack zones and the SYN police (installed below, once the dataplane runs).
-  const ctZones = new Zones();
+  const ctZones = new Zones(log);
   dp.on('event', (ev: DataplaneEvent) => {
     if (ev.type === 'conn-sync') {
       connStore.queue({ upserts: ev.upserts ?? [], removes: ev.removes ?? [] });

@@ -97,6 +97,9 @@ export class Zones {
   /** Sources sent to the known sets, with when (the caller's ms). */
   private readonly known = new Map<string, number>();
 
+  /** `log`: where an nft that dies under us is reported (the table and its sets went with it). */
+  constructor(private readonly log: (msg: string) => void = () => {}) {}
+
   async setup(o: ZoneOptions): Promise<void> {
     // A table left by an older version without the owner flag would shadow ours: remove it.
     try {
@@ -106,6 +109,19 @@ export class Zones {
     }
     const child = spawn('nft', ['-i'], { stdio: ['pipe', 'ignore', 'pipe'] });
     this.child = child;
+    let installed = false;
+    // A write to a dead nft fails with EPIPE: reported through 'exit' below, never a crash.
+    child.stdin?.on('error', () => {});
+    child.on('error', (err) => {
+      this.stderr += `${err.message}\n`;
+    });
+    child.once('exit', (code, signal) => {
+      if (this.child !== child || !installed) return; // our teardown, or a setup that fails anyway
+      this.child = undefined;
+      this.log(
+        `zones: nft exited (${signal ?? code}): conntrack zones and the SYN police are gone until a restart${this.stderr ? `; it said: ${this.stderr.trim().slice(-300)}` : ''}`,
+      );
+    });
     child.stderr?.on('data', (d: Buffer) => {
       // Kept for the error of a failed setup; later messages (a timed-out element) only the tail.
       this.stderr = (this.stderr + d.toString()).slice(-4096);
@@ -114,7 +130,10 @@ export class Zones {
     this.police = Boolean(o.wan && o.synPoliceRate && o.synPoliceRate > 0);
     for (let i = 0; i < 100; i++) {
       if (child.exitCode !== null) break;
-      if (tableExists()) return;
+      if (tableExists()) {
+        installed = true;
+        return;
+      }
       await new Promise((r) => setTimeout(r, 20));
     }
     this.teardown();

@@ -4,7 +4,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ADDR, Lab, makeTempDir, startHttpServer } from './lab.js';
+import { ADDR, Lab, makeTempDir, sleep, startHttpServer } from './lab.js';
 
 let lab: Lab;
 let sha = '';
@@ -140,5 +140,21 @@ describe('conntrack zones and NAT', () => {
     expect(viaPortForward()).toEqual({ code: 0, sha });
     const who = lab.run(lab.ns.lan, 'curl', ['-sS', '--max-time', '5', `http://${ADDR.wan4}:8081/whoami`]);
     expect(who.trim()).toBe(ADDR.rtrWan4);
+  });
+  it('reports an nft child that dies under it and keeps proxying (no crash on the next known-set write)', async () => {
+    const tg = lab.startTunguard();
+    await tg.ready();
+    const nft = lab.run(lab.ns.rtr, 'pgrep', ['-P', String(tg.pid), '-x', 'nft']).trim();
+    expect(nft).toMatch(/^\d+$/);
+    process.kill(Number(nft), 'SIGKILL');
+    for (let i = 0; i < 50 && !tg.output.includes('zones: nft exited'); i++) await sleep(20);
+    expect(tg.output).toMatch(/zones: nft exited \(SIGKILL\): conntrack zones and the SYN police are gone/);
+    // The table went with its owner; a proxied connection (a conn-sync that marks its client known)
+    // still works, and the daemon is alive to stop cleanly.
+    expect(lab.exec(lab.ns.rtr, 'nft', ['list', 'table', 'inet', 'tunguard']).code).not.toBe(0);
+    expect(viaPortForward()).toEqual({ code: 0, sha });
+    await sleep(1500); // the once-a-second connection sync reaches addKnown
+    expect(tg.proc.exitCode).toBeNull();
+    expect(await tg.stop()).toBe(0);
   });
 });
