@@ -456,6 +456,27 @@ const schemas: Record<string, Json> = {
     },
     ['scanned', 'checked', 'queued', 'skipped', 'missing'],
   ),
+  DetectionState: obj(
+    {
+      scheduled: bool({ description: "config detect: option enabled '1' (and remediation running)" }),
+      intervalSeconds: num(),
+      protectedHosts: arr(str()),
+      scan: bool({ description: 'each round runs nmap -sV -O first' }),
+      scanLan: bool({ description: "the scan covers the LAN's IPv4 prefixes and checks every host found" }),
+      running: bool(),
+      nextRunAt: num({ description: 'ms since the epoch' }),
+      last: obj(
+        {
+          startedAt: num(),
+          finishedAt: num(),
+          trigger: enumOf(['schedule', 'api']),
+          report: ref('DetectionReport'),
+        },
+        ['startedAt', 'finishedAt', 'trigger', 'report'],
+      ),
+    },
+    ['scheduled', 'running'],
+  ),
   RemediateResult: obj({
     hostId: str(),
     queued: arr(
@@ -671,14 +692,22 @@ export function remediationPaths(base: string): Record<string, Json> {
       ),
     },
     '/detect': {
+      get: op('The detection schedule (config detect), whether a round runs now, and the last round', {
+        '200': ok(ref('DetectionState')),
+        ...errors(400, 401),
+      }),
       post: op(
-        'One detection round over named hosts: match rules, queue remedies (seed [0069])',
-        { '200': ok(ref('DetectionReport')), ...errors(400, 401, 413, 415) },
+        'One detection round now: over the named hosts (answered with its report), or without hosts the configured round with its scan (started: 202, then GET /detect): match rules, queue remedies (seed [0069])',
+        {
+          '200': ok(ref('DetectionReport'), 'The round over the named hosts'),
+          '202': ok(ref('DetectionState'), 'The configured round started'),
+          ...errors(400, 401, 413, 415),
+        },
         {
           requestBody: jsonBody(
             strict(
               { hosts: arr(HOST_IDENT, { minItems: 1, maxItems: 256 }), lookup: LOOKUP, mode: REMEDY_MODE },
-              ['hosts'],
+              [],
             ),
           ),
         },

@@ -34,6 +34,7 @@ import { ensureToken } from '../api/token.js';
 import {
   type CidrPrefix,
   type ConfigIssue,
+  type DetectConfig,
   formatListen,
   type ListenAddress,
   parseCidr,
@@ -42,6 +43,8 @@ import {
 } from '../config/index.js';
 import { ConnState } from '../defense/conntable.js';
 import { ip } from '../netcfg/ip.js';
+import type { DetectionOptions, DetectionReport } from '../remediation/detector.js';
+import type { RemediationService } from '../remediation/service.js';
 import { orderForClients, removeApiInfo, tokenFilePath, urlFor, writeApiInfo } from './api-locate.js';
 
 /**
@@ -88,7 +91,7 @@ export interface ControlPlaneOptions {
 
 /** What the control plane holds of the remediation service (opened in start(), closed in stop()). */
 interface Remediation {
-  svc: { close(): Promise<void> };
+  svc: RemediationService;
   routes: { path: string; app: Hono; bodyLimit?: number };
 }
 
@@ -119,6 +122,9 @@ async function openRemediation(
   }
 }
 
+/** The first scheduled detection round runs this long after the start (or a changed configuration). */
+const FIRST_DETECTION_MS = 5000;
+
 /** Counters that count dropped packets, by name. */
 const DROP_RE = /^(drop_|malformed_)/;
 const NO_DEFENSE =
@@ -143,6 +149,7 @@ export function configDiff(a: TunguardConfig, b: TunguardConfig): string[] {
   if (!same(a.api.listen, b.api.listen)) out.push('api.listen');
   if (a.api.cors !== b.api.cors) out.push('api.cors');
   if (a.api.tokenFile !== b.api.tokenFile) out.push('api.token_file');
+  if (!same(a.detect, b.detect)) out.push('detect');
   return out;
 }
 
@@ -245,6 +252,7 @@ export class ControlPlane {
           })
         : undefined;
     const cp = new ControlPlane(o, rem);
+    cp.applyDetection(o.store.config.detect);
     try {
       cp.loadToken();
     } catch (err) {
@@ -396,6 +404,71 @@ export class ControlPlane {
     return this.gauges.halfOpen;
   }
 
+  /**
+   * Starts, restarts or stops the periodic detection (seed [0069]) as `d` says. Returns why it cannot
+   * run, or undefined. Each round is logged with what it found.
+   */
+  private applyDetection(d: DetectConfig): string | undefined {
+    const svc = this.remediation?.svc;
+    if (!svc) {
+      if (d.enabled) this.o.log('detect: not running: the remediation service is off');
+      return d.enabled ? 'the remediation service is off' : undefined;
+    }
+    svc.stopDetection();
+    if (!d.enabled) return undefined;
+    const o: DetectionOptions = { protectedHosts: d.protectedHosts, lookup: d.lookup };
+    if (d.scan) {
+      const timeoutMs = d.scanTimeoutSeconds * 1000;
+      o.scan = {
+        maxRate: d.scanMaxRate,
+        timeoutMs,
+        hostTimeoutMs: Math.min(timeoutMs, 300_000),
+        ...(d.scanPorts ? { ports: d.scanPorts } : {}),
+      };
+      if (d.scanLan) {
+        // IPv4 only (an IPv6 /64 cannot be swept), and no more than a /16 (what the scanner bounds).
+        const v4 = (this.o.lanPrefixes ?? []).filter((p) => {
+          try {
+            const c = parseCidr(p);
+            return c.family === 4 && c.bits >= 16;
+          } catch {
+            return false;
+          }
+        });
+        if (v4.length === 0) this.o.log('detect: scan_lan: no IPv4 LAN prefix of /16 or smaller to scan');
+        else o.scan.targets = v4;
+        o.checkScanned = true;
+      }
+    }
+    const what = [
+      d.protectedHosts.length > 0 ? `${d.protectedHosts.length} protected host(s)` : '',
+      o.scan?.targets ? `the LAN (${o.scan.targets.join(', ')})` : '',
+    ]
+      .filter((x) => x)
+      .join(' and ');
+    this.o.log(
+      `detect: every ${d.intervalSeconds} s, ${what || 'nothing to check'}${d.scan ? ', nmap scan first' : ''}; first round in ${FIRST_DETECTION_MS / 1000} s`,
+    );
+    svc.startDetection(o, d.intervalSeconds * 1000, FIRST_DETECTION_MS, (r) => this.logDetection(r));
+    return undefined;
+  }
+
+  private logDetection(r: DetectionReport | Error): void {
+    if (r instanceof Error) {
+      this.o.log(`detect: round failed: ${r.message}`);
+      return;
+    }
+    const parts = [
+      `checked ${r.checked} host(s)`,
+      `scanned ${r.scanned}`,
+      `queued ${r.queued.length} remedy(ies)`,
+      r.skipped.length > 0 ? `skipped ${r.skipped.length}` : '',
+      r.missing.length > 0 ? `not in the inventory: ${r.missing.join(', ')}` : '',
+      r.scanError ? `scan failed: ${r.scanError}` : '',
+    ].filter((x) => x);
+    this.o.log(`detect: ${parts.join('; ')}`);
+  }
+
   status(): StatusSnapshot {
     const counters = this.o.dp.counters();
     const perWorker = this.o.dp.workerCounters();
@@ -499,6 +572,11 @@ export class ControlPlane {
         command({ type: 'settings', syn: next.defense.syn, ratelimit: next.ratelimit });
         applied.push(...settings);
       } else for (const part of settings) notApplied.push({ part, reason: NO_COMMANDS });
+    }
+    if (parts.includes('detect')) {
+      const why = this.applyDetection(next.detect);
+      if (why) notApplied.push({ part: 'detect', reason: why });
+      else applied.push('detect');
     }
     const pendingRestart = this.pendingRestart();
     this.bus.publish({ type: 'config', at: Date.now(), applied, pendingRestart, source });

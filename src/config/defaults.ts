@@ -76,4 +76,23 @@ config api 'api'
 \tlist listen '127.0.0.1:7447'
 \toption token_file '/etc/tunguard/api.token'
 \toption cors '0'
+
+# Periodic detection: every interval seconds the protected hosts are scanned (nmap -sV -O, needs
+# opkg install nmap), matched against the remediation rules, and remedies queued for their agents.
+config detect 'detect'
+\toption enabled '0'
+\t# Hosts to protect: IPv4/IPv6 address, MAC, or host name.
+\t# list protected_host '192.168.1.20'
+\t# Seconds between rounds (60..604800); the first runs shortly after the start.
+\toption interval '3600'
+\toption scan '1'
+\t# Scan every host on the LAN's IPv4 prefixes (and check them all), not only the protected ones.
+\toption scan_lan '0'
+\t# A scan is stopped after scan_timeout seconds; nmap sends at most scan_max_rate packets/s.
+\toption scan_timeout '600'
+\toption scan_max_rate '100'
+\t# Ports to scan, e.g. '22,80,443,8000-8100'; empty: nmap's top 1000.
+\toption scan_ports ''
+\t# Rule sets: 'ordered' (environment, then threat, then combined), 'first-hit' or 'simultaneous'.
+\toption lookup 'ordered'
 `;

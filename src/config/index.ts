@@ -21,6 +21,7 @@ export {
 } from './net.js';
 export {
   type ApiConfig,
+  type DetectConfig,
   type InterpretResult,
   interpretUci,
   type LogLevel,

@@ -99,6 +99,28 @@ export interface ApiConfig {
   cors: boolean;
 }
 
+/** `config detect 'detect'`: periodic detection (seed [0069]–[0070]) and the embedded nmap scan. */
+export interface DetectConfig {
+  /** Whether the daemon re-checks the protected hosts on its own. */
+  enabled: boolean;
+  /** Hosts as the admin names them: IPv4/IPv6 address, MAC, or host name. */
+  protectedHosts: string[];
+  /** Seconds between detection rounds (the first runs shortly after the start). */
+  intervalSeconds: number;
+  /** Run `nmap -sV -O` on the protected hosts (or the LAN) before matching. */
+  scan: boolean;
+  /** Scan the LAN's IPv4 prefixes and check every host found, not only the protected ones. */
+  scanLan: boolean;
+  /** A scan is stopped after this long. */
+  scanTimeoutSeconds: number;
+  /** Packets per second nmap may send (--max-rate). */
+  scanMaxRate: number;
+  /** nmap port list; empty: nmap's top 1000. */
+  scanPorts: string;
+  /** Lookup across the three rule sets: 'ordered' (FIG. 4 → 5 → 6), 'first-hit' or 'simultaneous'. */
+  lookup: 'ordered' | 'first-hit' | 'simultaneous';
+}
+
 export interface TunguardConfig {
   main: MainConfig;
   defense: { syn: SynDefenseConfig };
@@ -106,6 +128,7 @@ export interface TunguardConfig {
   /** Sources exempt from the defenses: `list allow_prefix` of main and every `config allow`, deduplicated. */
   allow: CidrPrefix[];
   api: ApiConfig;
+  detect: DetectConfig;
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -250,6 +273,34 @@ function nonEmpty<T>(schema: v.GenericSchema<string | string[], T[]>, what: stri
   );
 }
 
+/** A host as the admin names it: an IP address, a MAC, or a host name (what the inventory indexes). */
+const HOST_RE =
+  /^(?:[0-9A-Fa-f:.]{2,45}|(?:[0-9A-Fa-f]{2}[:-]){5}[0-9A-Fa-f]{2}|[A-Za-z0-9](?:[A-Za-z0-9._-]{0,62}))$/;
+
+function hostIdent(): v.GenericSchema<string, string> {
+  return v.pipe(
+    v.string(SINGLE),
+    v.check(
+      (s) => HOST_RE.test(s),
+      (issue) => `expected an IP address, a MAC or a host name, got ${shown(String(issue.input))}`,
+    ),
+  );
+}
+
+/** An nmap port list ('22,80,8000-8100'), or '' for nmap's default ports. */
+function portList(): v.GenericSchema<string, string> {
+  return v.pipe(
+    v.string(SINGLE),
+    v.check(
+      (s) =>
+        s === '' ||
+        (/^\d{1,5}(-\d{1,5})?(,\d{1,5}(-\d{1,5})?)*$/.test(s) &&
+          s.split(/[,-]/).every((p) => Number(p) >= 1 && Number(p) <= 65535)),
+      (issue) => `expected ports like '22,80,8000-8100' (1..65535), got ${shown(String(issue.input))}`,
+    ),
+  );
+}
+
 /** Routing tables the kernel owns: 253 default, 254 main, 255 local. */
 const RESERVED_TABLES = new Set([253, 254, 255]);
 
@@ -387,10 +438,37 @@ export const ApiSectionSchema = v.pipe(
   v.transform((o): ApiConfig => ({ listen: o.listen, tokenFile: o.token_file, cors: o.cors })),
 );
 
+export const DetectSectionSchema = v.pipe(
+  v.strictObject({
+    enabled: v.optional(boolean(), '0'),
+    protected_host: v.optional(list(hostIdent()), []),
+    interval: v.optional(integer(60, 7 * 86400), '3600'),
+    scan: v.optional(boolean(), '1'),
+    scan_lan: v.optional(boolean(), '0'),
+    scan_timeout: v.optional(integer(30, 6 * 3600), '600'),
+    scan_max_rate: v.optional(integer(1, 10_000), '100'),
+    scan_ports: v.optional(portList(), ''),
+    lookup: v.optional(oneOf(['ordered', 'first-hit', 'simultaneous'] as const), 'ordered'),
+  }),
+  v.transform(
+    (o): DetectConfig => ({
+      enabled: o.enabled,
+      protectedHosts: o.protected_host,
+      intervalSeconds: o.interval,
+      scan: o.scan,
+      scanLan: o.scan_lan,
+      scanTimeoutSeconds: o.scan_timeout,
+      scanMaxRate: o.scan_max_rate,
+      scanPorts: o.scan_ports,
+      lookup: o.lookup,
+    }),
+  ),
+);
+
 // ---------------------------------------------------------------------------------------------------
 // Sections: which types and names exist, and where each goes.
 
-type Slot = 'main' | 'syn' | 'icmp' | 'udp' | 'api' | 'allow';
+type Slot = 'main' | 'syn' | 'icmp' | 'udp' | 'api' | 'detect' | 'allow';
 
 interface SectionKind {
   /** Accepted names; an empty list accepts any name. */
@@ -407,6 +485,7 @@ const SECTION_KINDS: Record<string, SectionKind> = {
   ratelimit: { names: ['icmp', 'udp'], anonymous: false, many: false },
   allow: { names: [], anonymous: true, many: true },
   api: { names: ['api'], anonymous: true, many: false },
+  detect: { names: ['detect'], anonymous: true, many: false },
 };
 
 /** The section types a config file may hold. */
@@ -418,6 +497,7 @@ const SLOT_SCHEMAS = {
   icmp: IcmpSectionSchema,
   udp: UdpSectionSchema,
   api: ApiSectionSchema,
+  detect: DetectSectionSchema,
   allow: AllowSectionSchema,
 } as const;
 
@@ -426,6 +506,7 @@ function slotOf(type: string, name: string | undefined): Slot {
   if (type === 'defense') return 'syn';
   if (type === 'ratelimit') return name === 'icmp' ? 'icmp' : 'udp';
   if (type === 'api') return 'api';
+  if (type === 'detect') return 'detect';
   return 'allow';
 }
 
@@ -442,6 +523,7 @@ export const SECTION_OPTIONS: Readonly<Record<string, readonly string[]>> = {
   'ratelimit.udp': knownKeys('udp'),
   allow: knownKeys('allow'),
   api: knownKeys('api'),
+  detect: knownKeys('detect'),
 };
 
 /** Levenshtein distance, for "did you mean". */
@@ -602,6 +684,7 @@ export function interpretUci(doc: UciDocument): InterpretResult {
   const icmp = run('icmp', IcmpSectionSchema, sectionOf.icmp);
   const udp = run('udp', UdpSectionSchema, sectionOf.udp);
   const api = run('api', ApiSectionSchema, sectionOf.api);
+  const detect = run('detect', DetectSectionSchema, sectionOf.detect);
   const allows = allowSections.map((s) => ({ s, out: run('allow', AllowSectionSchema, s) }));
 
   // Checks across fields.
@@ -691,6 +774,28 @@ export function interpretUci(doc: UciDocument): InterpretResult {
     });
   }
 
+  if (detect) {
+    const s = sectionOf.detect;
+    const lines = entryLines(s, 'protected_host', detect.protectedHosts.length);
+    detect.protectedHosts.forEach((h, i) => {
+      if (detect.protectedHosts.indexOf(h) !== i)
+        warnings.push(issueAt(lines[i], `protected_host '${h}' is listed twice`));
+    });
+    if (detect.enabled && detect.protectedHosts.length === 0 && !(detect.scan && detect.scanLan)) {
+      const b = blame(s, ['enabled']);
+      warnings.push(
+        issueAt(
+          b.line,
+          "detection is enabled but has nothing to check: add list protected_host, or scan_lan '1'",
+        ),
+      );
+    }
+    if (detect.scanLan && !detect.scan) {
+      const b = blame(s, ['scan_lan', 'scan']);
+      warnings.push(issueAt(b.line, "scan_lan '1' has no effect while scan is '0'"));
+    }
+  }
+
   // The allowlist: main's allow_prefix, then each allow section, without duplicates.
   const allow: CidrPrefix[] = [];
   const allowSeen = new Map<string, number>();
@@ -724,11 +829,11 @@ export function interpretUci(doc: UciDocument): InterpretResult {
   const byLine = (a: ConfigIssue, b: ConfigIssue) => a.line - b.line;
   issues.sort(byLine);
   warnings.sort(byLine);
-  if (issues.length > 0 || !main || !syn || !icmp || !udp || !api)
+  if (issues.length > 0 || !main || !syn || !icmp || !udp || !api || !detect)
     return { config: undefined, issues, warnings };
   const { allowPrefixes: _, ...mainConfig } = main;
   return {
-    config: { main: mainConfig, defense: { syn }, ratelimit: { icmp, udp }, allow, api },
+    config: { main: mainConfig, defense: { syn }, ratelimit: { icmp, udp }, allow, api, detect },
     issues,
     warnings,
   };

@@ -1,5 +1,6 @@
 // Periodic detection (seed [0069]–[0070]): re-check the pre-entered protected hosts, match rules, queue remedies.
 
+import { isIP } from 'node:net';
 import type { Inventory } from '../inventory/inventory.js';
 import { bestOs } from '../inventory/model.js';
 import { runScan, type ScanOptions } from '../inventory/scan-runner.js';
@@ -13,8 +14,10 @@ import type { RulesStore } from './rules-store.js';
 export interface DetectionOptions {
   /** Protected hosts as the admin entered them: IP address, MAC, host/user name, or host id. */
   protectedHosts: string[];
-  /** When set, the embedded nmap scan runs first against the protected IPs (or these targets). */
+  /** When set, the embedded nmap scan runs first against the protected hosts' addresses (or these targets). */
   scan?: Omit<ScanOptions, 'targets'> & { targets?: string[] };
+  /** Check every host the scan found too, not only the protected ones (a whole-LAN scan). */
+  checkScanned?: boolean;
   lookup?: LookupMode;
   remedyMode?: RemedyMode;
 }
@@ -28,9 +31,23 @@ export interface DetectionReport {
   scanError?: string;
 }
 
+/** The last finished round, for the API and the log. */
+export interface DetectionRun {
+  startedAt: number;
+  finishedAt: number;
+  trigger: 'schedule' | 'api';
+  report: DetectionReport;
+}
+
 export class Detector {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<DetectionReport> | undefined;
+  /** The last finished round (scheduled or asked for). */
+  last: DetectionRun | undefined;
+  /** When the next scheduled round starts (ms), while a schedule runs. */
+  nextAt: number | undefined;
+  /** The running schedule: what each round does, and how often. */
+  schedule: { options: DetectionOptions; periodMs: number } | undefined;
 
   constructor(
     private readonly inventory: Inventory,
@@ -40,25 +57,47 @@ export class Detector {
     private readonly audit: AuditLog,
   ) {}
 
-  /** One detection round. */
-  detect(o: DetectionOptions): Promise<DetectionReport> {
-    this.running ??= this.round(o).finally(() => {
-      this.running = undefined;
-    });
+  /** One detection round (a round already running is joined, not doubled). */
+  detect(o: DetectionOptions, trigger: DetectionRun['trigger'] = 'api'): Promise<DetectionReport> {
+    if (!this.running) {
+      const startedAt = Date.now();
+      this.running = this.round(o)
+        .then((report) => {
+          this.last = { startedAt, finishedAt: Date.now(), trigger, report };
+          return report;
+        })
+        .finally(() => {
+          this.running = undefined;
+        });
+    }
     return this.running;
+  }
+
+  get busy(): boolean {
+    return this.running !== undefined;
+  }
+
+  /** The scan targets: the protected hosts' addresses (IPs as given; MACs and names through the inventory). */
+  private targetsOf(hosts: readonly string[]): string[] {
+    const out = new Set<string>();
+    for (const h of hosts) {
+      if (isIP(h)) out.add(h);
+      else for (const a of this.inventory.findHost(h)?.ipv4 ?? []) out.add(a);
+    }
+    return [...out];
   }
 
   private async round(o: DetectionOptions): Promise<DetectionReport> {
     const rep: DetectionReport = { scanned: 0, checked: 0, queued: [], skipped: [], missing: [] };
     await this.audit.append({ step: 'detect.start', detail: { hosts: o.protectedHosts.length } });
+    const check = [...o.protectedHosts];
     if (o.scan) {
-      const targets =
-        o.scan.targets ??
-        o.protectedHosts.filter((h) => /^[\d.]+$|:/.test(h) && !/^([0-9a-f]{2}:){5}/i.test(h));
+      const targets = o.scan.targets ?? this.targetsOf(o.protectedHosts);
       if (targets.length) {
         try {
           const sum = await this.inventory.importObservations(runScan({ ...o.scan, targets }));
           rep.scanned = sum.hostIds.length;
+          if (o.checkScanned) for (const id of sum.hostIds) if (!check.includes(id)) check.push(id);
         } catch (e) {
           // A missing or failing nmap is reported, never hidden; detection goes on with what is known.
           rep.scanError = (e as Error).message;
@@ -67,8 +106,11 @@ export class Detector {
       }
     }
     const rules = this.rules.list();
-    for (const ident of o.protectedHosts) {
+    const seen = new Set<string>();
+    for (const ident of check) {
       const h = this.inventory.findHost(ident);
+      if (h && seen.has(h.id)) continue; // named twice (by address and by MAC, or scanned and named)
+      if (h) seen.add(h.id);
       if (!h) {
         rep.missing.push(ident);
         continue;
@@ -121,15 +163,34 @@ export class Detector {
     return rep;
   }
 
-  /** Runs detection every `periodMs` (the seed's preset detection period). */
-  start(o: DetectionOptions, periodMs: number): void {
+  /**
+   * Runs detection every `periodMs` (the seed's preset detection period), the first round after
+   * `firstMs`. `done` hears each scheduled round's report (or its error).
+   */
+  start(
+    o: DetectionOptions,
+    periodMs: number,
+    firstMs = periodMs,
+    done: (r: DetectionReport | Error) => void = () => {},
+  ): void {
     this.stop();
-    this.timer = setInterval(() => void this.detect(o).catch(() => {}), periodMs);
-    this.timer.unref();
+    this.schedule = { options: o, periodMs };
+    const arm = (ms: number) => {
+      this.nextAt = Date.now() + ms;
+      this.timer = setTimeout(() => {
+        this.detect(o, 'schedule').then(done, (e: Error) => done(e));
+        // The next round is timed from this one's start; a round still running then is joined.
+        arm(periodMs);
+      }, ms);
+      this.timer.unref();
+    };
+    arm(firstMs);
   }
 
   stop(): void {
-    if (this.timer) clearInterval(this.timer);
+    if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
+    this.nextAt = undefined;
+    this.schedule = undefined;
   }
 }

@@ -22,7 +22,19 @@ import { type DurableStore, openDurable } from '../state/durable.js';
 import { type AuditEntry, AuditLog } from '../state/durable-audit.js';
 import { AgentClient, AgentError } from './agent-client.js';
 import { type AgentRecord, AgentRegistry } from './agents.js';
-import { type DetectionOptions, type DetectionReport, Detector } from './detector.js';
+import { type DetectionOptions, type DetectionReport, type DetectionRun, Detector } from './detector.js';
+
+export interface DetectionState {
+  scheduled: boolean;
+  intervalSeconds?: number;
+  protectedHosts?: string[];
+  scan?: boolean;
+  scanLan?: boolean;
+  running: boolean;
+  nextRunAt?: number;
+  last?: DetectionRun;
+}
+
 import { loadOrCreateRouterIdentity, type RouterIdentity } from './identity.js';
 import { findRemedies, hostFacts, type LookupMode } from './match.js';
 import { PAIRING_TTL_MS, PairingStore, type PendingPairing } from './pairings.js';
@@ -519,8 +531,36 @@ export class RemediationService {
   async detectNow(o: DetectionOptions): Promise<DetectionReport> {
     return this.detector.detect(o);
   }
-  startDetection(o: DetectionOptions, periodMs: number): void {
-    this.detector.start(o, periodMs);
+  startDetection(
+    o: DetectionOptions,
+    periodMs: number,
+    firstMs?: number,
+    done?: (r: DetectionReport | Error) => void,
+  ): void {
+    this.detector.start(o, periodMs, firstMs, done);
+  }
+  /** The schedule (as configured), whether a round runs now, and the last round's report. */
+  detectionState(): DetectionState {
+    const d = this.detector;
+    const o = d.schedule?.options;
+    return {
+      scheduled: d.schedule !== undefined,
+      ...(d.schedule && o
+        ? {
+            intervalSeconds: d.schedule.periodMs / 1000,
+            protectedHosts: o.protectedHosts,
+            scan: o.scan !== undefined,
+            scanLan: o.checkScanned === true,
+          }
+        : {}),
+      running: d.busy,
+      ...(d.nextAt !== undefined ? { nextRunAt: d.nextAt } : {}),
+      ...(d.last ? { last: d.last } : {}),
+    };
+  }
+  /** The scheduled round's options (the configured protected hosts and scan), when a schedule runs. */
+  scheduledDetection(): DetectionOptions | undefined {
+    return this.detector.schedule?.options;
   }
   stopDetection(): void {
     this.detector.stop();

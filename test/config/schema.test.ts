@@ -65,18 +65,19 @@ describe('defaults', () => {
     const doc = parseUci(DEFAULT_UCI);
     const seen: Record<string, string[]> = {};
     for (const s of doc.sections) {
-      const id = s.type === 'tunguard' || s.type === 'api' ? s.type : `${s.type}.${s.name}`;
+      const id = ['tunguard', 'api', 'detect'].includes(s.type) ? s.type : `${s.type}.${s.name}`;
       seen[id] = [...Object.keys(s.options), ...Object.keys(s.lists)].sort();
     }
     const expected = Object.fromEntries(
       Object.entries(SECTION_OPTIONS)
         .filter(([id]) => id !== 'allow')
-        // allow_prefix is shown commented out: the default allowlist is empty.
-        .map(([id, keys]) => [id, keys.filter((k) => k !== 'allow_prefix').sort()]),
+        // allow_prefix and protected_host are shown commented out: their default lists are empty.
+        .map(([id, keys]) => [id, keys.filter((k) => k !== 'allow_prefix' && k !== 'protected_host').sort()]),
     );
     expect(seen).toEqual(expected);
     expect(DEFAULT_UCI).toMatch(/# list allow_prefix/);
     expect(DEFAULT_UCI).toMatch(/# config allow/);
+    expect(DEFAULT_UCI).toMatch(/# list protected_host/);
   });
 
   test('the shipped file survives a format round trip', () => {
@@ -120,6 +121,32 @@ describe('good settings', () => {
       ['br-lan', 'eth2', 'eth3'],
     ],
     ['wan_device', file('config tunguard', '\toption wan_device eth0.2'), (c) => c.main.wanDevice, 'eth0.2'],
+    [
+      'detection of protected hosts by address, MAC and name',
+      file(
+        'config detect',
+        "\toption enabled '1'",
+        "\tlist protected_host '192.168.1.20'",
+        "\tlist protected_host '02:00:5e:10:00:01'",
+        "\tlist protected_host 'fd00::20'",
+        "\tlist protected_host 'nas.lan'",
+        "\toption interval '900'",
+        "\toption scan_ports '22,80,8000-8100'",
+        "\toption lookup 'simultaneous'",
+      ),
+      (c) => c.detect,
+      {
+        enabled: true,
+        protectedHosts: ['192.168.1.20', '02:00:5e:10:00:01', 'fd00::20', 'nas.lan'],
+        intervalSeconds: 900,
+        scan: true,
+        scanLan: false,
+        scanTimeoutSeconds: 600,
+        scanMaxRate: 100,
+        scanPorts: '22,80,8000-8100',
+        lookup: 'simultaneous',
+      },
+    ],
     ['queues', file('config tunguard', "\toption queues '4'"), (c) => c.main.queues, 4],
     ['leading zeros are decimal', file('config tunguard', "\toption queues '008'"), (c) => c.main.queues, 8],
     ['log_level', file('config tunguard', "\toption log_level 'debug'"), (c) => c.main.logLevel, 'debug'],
@@ -275,6 +302,31 @@ describe('warnings', () => {
       file("config ratelimit 'udp'", "\toption exempt_port '53 53'"),
       [[2, 'line 2: exempt_port 53 is listed twice']],
     ],
+    [
+      'detection with nothing to check',
+      file("config detect 'detect'", "\toption enabled '1'"),
+      [
+        [
+          2,
+          "line 2: detection is enabled but has nothing to check: add list protected_host, or scan_lan '1'",
+        ],
+      ],
+    ],
+    [
+      'a LAN scan without scanning',
+      file(
+        "config detect 'detect'",
+        "\toption scan '0'",
+        "\toption scan_lan '1'",
+        "\tlist protected_host 'a'",
+      ),
+      [[3, "line 3: scan_lan '1' has no effect while scan is '0'"]],
+    ],
+    [
+      'a repeated protected host',
+      file('config detect', "\tlist protected_host 'nas'", "\tlist protected_host 'nas'"),
+      [[3, "line 3: protected_host 'nas' is listed twice"]],
+    ],
   ];
   test.each(cases)('%s', (_, text, expected) => {
     const { warnings } = configFromText(text, 'w');
@@ -298,6 +350,30 @@ describe('bad settings', () => {
       ),
       7,
       "line 7: option moderate_threshold: expected an integer ≥ 1, got '-3'",
+    ],
+    [
+      'a detection interval under a minute',
+      file("config detect 'detect'", "\toption interval '5'"),
+      2,
+      "line 2: option interval: expected an integer 60..604800, got '5'",
+    ],
+    [
+      'a protected host that could be read as an nmap option',
+      file('config detect', "\tlist protected_host 'nas'", "\tlist protected_host '-oN/tmp/x'"),
+      3,
+      "line 3: list protected_host: expected an IP address, a MAC or a host name, got '-oN/tmp/x'",
+    ],
+    [
+      'a port out of range',
+      file('config detect', "\toption scan_ports '22,70000'"),
+      2,
+      "line 2: option scan_ports: expected ports like '22,80,8000-8100' (1..65535), got '22,70000'",
+    ],
+    [
+      'a detect section with another name',
+      file("config detect 'scan'"),
+      1,
+      "line 1: config detect cannot be named 'scan': expected 'detect'",
     ],
     [
       'trailing garbage in a number',
@@ -465,7 +541,7 @@ describe('bad settings', () => {
       'a section type named like an Object member',
       file('config constructor'),
       1,
-      "line 1: unknown section type 'constructor' (known: tunguard, defense, ratelimit, allow, api)",
+      "line 1: unknown section type 'constructor' (known: tunguard, defense, ratelimit, allow, api, detect)",
     ],
     [
       'an option of another section',
@@ -483,7 +559,7 @@ describe('bad settings', () => {
       'an unknown section type',
       file("config zone 'lan'"),
       1,
-      "line 1: unknown section type 'zone' (known: tunguard, defense, ratelimit, allow, api)",
+      "line 1: unknown section type 'zone' (known: tunguard, defense, ratelimit, allow, api, detect)",
     ],
     [
       'an unknown defense',

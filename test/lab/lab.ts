@@ -290,28 +290,47 @@ export class Lab {
     );
   }
 
-  /** Starts a long-running process in a namespace; it is killed at destroy(). */
-  spawn(ns: string, cmd: string, args: readonly string[]): ChildProcess {
-    const p = spawn('ip', ['netns', 'exec', ns, cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  /** Starts a long-running process in a namespace; it is killed at destroy(). `env`: its environment. */
+  spawn(ns: string, cmd: string, args: readonly string[], env?: NodeJS.ProcessEnv): ChildProcess {
+    const p = spawn('ip', ['netns', 'exec', ns, cmd, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      ...(env ? { env } : {}),
+    });
     this.children.add(p);
     p.once('exit', () => this.children.delete(p));
     return p;
   }
 
   /** Starts tunguard in rtr between wan0 and lan0. */
-  startTunguard(extra: readonly string[] = [], devices = true): TunguardProcess {
+  startTunguard(extra: readonly string[] = [], devices = true, env?: NodeJS.ProcessEnv): TunguardProcess {
     const bin = join(REPO_ROOT, 'bin', 'tunguard');
     const dev = devices ? ['--wan', 'wan0', '--lan', 'lan0'] : [];
-    const p = this.spawn(this.ns.rtr, process.execPath, [
-      bin,
-      'run',
-      ...dev,
-      '--state-dir',
-      this.stateDir,
-      ...extra,
-    ]);
+    const p = this.spawn(
+      this.ns.rtr,
+      process.execPath,
+      [bin, 'run', ...dev, '--state-dir', this.stateDir, ...extra],
+      env,
+    );
     this.tunguard = new TunguardProcess(p);
     return this.tunguard;
+  }
+
+  /**
+   * Calls tunguard's API with curl inside the router namespace (as a script on the router would):
+   * `url` is absolute; a JSON `body` is sent as such. The body comes back as text and, if it is JSON, parsed.
+   */
+  api(token: string, method: string, url: string, body?: unknown): ApiResult {
+    const args = ['-sS', '-X', method, '-H', `Authorization: Bearer ${token}`, '-w', '\n%{http_code}'];
+    if (body !== undefined)
+      args.push('-H', 'content-type: application/json', '--data-binary', JSON.stringify(body));
+    const out = this.run(this.ns.rtr, 'curl', [...args, '--max-time', '20', url], 25_000);
+    const nl = out.lastIndexOf('\n');
+    const text = out.slice(0, nl);
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {}
+    return { status: Number(out.slice(nl + 1)), json, text };
   }
 
   /** tunguard's own counters, from the status file it rewrites every second. */
@@ -382,6 +401,23 @@ export class Lab {
     this.children.clear();
     for (const n of Object.values(this.ns)) deleteNamespace(n);
     rmSync(this.stateDir, { recursive: true, force: true });
+  }
+}
+
+/** An API answer: the status, the body as text, and parsed when it is JSON. */
+export interface ApiResult {
+  status: number;
+  text: string;
+  // biome-ignore lint/suspicious/noExplicitAny: test convenience (API bodies are checked by the assertions)
+  json: any;
+}
+
+/** Polls `ok` until it holds; fails naming `what` after `timeoutMs`. */
+export async function waitFor(what: string, ok: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const t0 = Date.now();
+  while (!ok()) {
+    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
   }
 }
 

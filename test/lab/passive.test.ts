@@ -7,7 +7,16 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADDR, Lab, makeTempDir, sleep, startHttpServer, type TunguardProcess } from './lab.js';
+import {
+  ADDR,
+  type ApiResult,
+  Lab,
+  makeTempDir,
+  sleep,
+  startHttpServer,
+  type TunguardProcess,
+  waitFor,
+} from './lab.js';
 
 const API = 'http://127.0.0.1:7447/api/v1';
 const PY_PORT = 8000;
@@ -22,33 +31,8 @@ let leases = '';
 let lanMac = '';
 let dnsmasqOut = '';
 
-// biome-ignore lint/suspicious/noExplicitAny: API bodies are checked by the assertions
-function api(path: string): { status: number; json: any; text: string } {
-  const out = lab.run(lab.ns.rtr, 'curl', [
-    '-sS',
-    '-H',
-    `Authorization: Bearer ${token}`,
-    '-w',
-    '\n%{http_code}',
-    '--max-time',
-    '10',
-    `${API}${path}`,
-  ]);
-  const nl = out.lastIndexOf('\n');
-  const text = out.slice(0, nl);
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {}
-  return { status: Number(out.slice(nl + 1)), json, text };
-}
-
-async function waitFor(what: string, ok: () => boolean, timeoutMs = 15_000): Promise<void> {
-  const t0 = Date.now();
-  while (!ok()) {
-    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
+function api(path: string): ApiResult {
+  return lab.api(token, 'GET', `${API}${path}`);
 }
 
 beforeAll(async () => {
@@ -106,7 +90,7 @@ beforeAll(async () => {
   // A WAN web server the LAN host browses.
   await startHttpServer(lab, lab.ns.wan, www, 80, [ADDR.wan4]);
   await tg.ready();
-  await waitFor('the API token', () => existsSync(join(lab.stateDir, 'api.token')));
+  await waitFor('the API token', () => existsSync(join(lab.stateDir, 'api.token')), 15_000);
   token = readFileSync(join(lab.stateDir, 'api.token'), 'utf8').trim();
   await waitFor('dnsmasq', () => /started|DHCP, IP range/.test(dnsmasqOut), 10_000);
 }, 60_000);
@@ -141,7 +125,11 @@ describe('passive inventory in the lab', () => {
       20_000,
     );
     expect(dhcp.code, `${dhcp.stdout}${dhcp.stderr}\n${dnsmasqOut}`).toBe(0);
-    await waitFor('the lease', () => existsSync(leases) && readFileSync(leases, 'utf8').includes(lanMac));
+    await waitFor(
+      'the lease',
+      () => existsSync(leases) && readFileSync(leases, 'utf8').includes(lanMac),
+      15_000,
+    );
     expect(readFileSync(leases, 'utf8')).toMatch(new RegExp(`^\\d+ ${lanMac} ${ADDR.lan4} lab-laptop `, 'm'));
 
     // Traffic: the LAN host browses the WAN (SYN + cleartext request) …

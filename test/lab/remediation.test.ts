@@ -10,7 +10,7 @@ import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AgentDirs, buildAgent, cleanup, makeDirs } from '../agent/harness.js';
-import { ADDR, Lab, REPO_ROOT, sleep, type TunguardProcess } from './lab.js';
+import { ADDR, type ApiResult, Lab, REPO_ROOT, sleep, type TunguardProcess, waitFor } from './lab.js';
 import { NGINX_LIKE_JS, scanLanPort } from './scan.js';
 
 const WEB_PORT = 8081;
@@ -28,36 +28,10 @@ let agentProc: ChildProcess;
 let agentOut = '';
 let token = '';
 
-interface Res {
-  status: number;
-  text: string;
-  // biome-ignore lint/suspicious/noExplicitAny: test convenience (API bodies are checked by the assertions)
-  json: any;
-}
+type Res = ApiResult;
 
-/** Calls the daemon's API with curl inside the router namespace; returns the status and parsed body. */
 function api(method: string, path: string, body?: unknown): Res {
-  const args = ['-sS', '-X', method, '-H', `Authorization: Bearer ${token}`, '-w', '\n%{http_code}'];
-  if (body !== undefined)
-    args.push('-H', 'content-type: application/json', '--data-binary', JSON.stringify(body));
-  const r = lab.run(lab.ns.rtr, 'curl', [...args, '--max-time', '20', `${API}${path}`], 25_000);
-  const nl = r.lastIndexOf('\n');
-  const text = r.slice(0, nl);
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  return { status: Number(r.slice(nl + 1)), json, text };
-}
-
-async function waitFor(what: string, ok: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const t0 = Date.now();
-  while (!ok()) {
-    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
+  return lab.api(token, method, `${API}${path}`, body);
 }
 
 /** Polls a dispatch through the API until it leaves queued/running. */

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { configFromText, DEFAULT_UCI, parseUci } from '../../src/config/index.js';
 import { type AgentDirs, buildAgent, cleanup, makeDirs } from '../agent/harness.js';
 import { CHROMIUM, launchChromium } from '../lab/browser.js';
-import { ADDR, Lab, REPO_ROOT, requireTools, sleep } from '../lab/lab.js';
+import { ADDR, type ApiResult, Lab, REPO_ROOT, requireTools, sleep, waitFor } from '../lab/lab.js';
 import { NGINX_LIKE_JS, scanLanPort } from '../lab/scan.js';
 import { synBurst, synsFrom } from '../lab/syns.js';
 import { LuciHarness } from './harness.js';
@@ -47,21 +47,8 @@ function cli(...args: string[]): unknown {
 }
 
 /** The daemon's API with curl inside the router's namespace (rules and agents have no CLI verbs). */
-function api(method: string, path: string, body?: unknown): { status: number; json: unknown } {
-  const args = ['-sS', '-X', method, '-H', `Authorization: Bearer ${token}`, '-w', '\n%{http_code}'];
-  if (body !== undefined)
-    args.push('-H', 'content-type: application/json', '--data-binary', JSON.stringify(body));
-  const out = lab.run(lab.ns.rtr, 'curl', [...args, `http://127.0.0.1:7447/api/v1/remediation${path}`]);
-  const nl = out.lastIndexOf('\n');
-  return { status: Number(out.slice(nl + 1)), json: JSON.parse(out.slice(0, nl)) };
-}
-
-async function waitFor(what: string, ok: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const t0 = Date.now();
-  while (!ok()) {
-    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
+function api(method: string, path: string, body?: unknown): ApiResult {
+  return lab.api(token, method, `http://127.0.0.1:7447/api/v1/remediation${path}`, body);
 }
 
 async function open(tab: string): Promise<void> {

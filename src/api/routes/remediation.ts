@@ -232,12 +232,15 @@ const AgentKeyBody = bodyObject({
 
 const AgentParam = v.strictObject({ id: AgentHostId });
 
-/** One detection round over the protected hosts the admin names (seed [0069]). */
+/** One detection round over the protected hosts the admin names (seed [0069]); without hosts, the
+ *  configured round (config detect: its protected hosts and scan) runs now. */
 const DetectBody = bodyObject({
-  hosts: v.pipe(
-    v.array(HostIdent, 'expected hosts: [address, MAC, name or id, ...]'),
-    v.minLength(1, 'expected at least one host'),
-    v.maxLength(256, 'expected at most 256 hosts'),
+  hosts: v.optional(
+    v.pipe(
+      v.array(HostIdent, 'expected hosts: [address, MAC, name or id, ...]'),
+      v.minLength(1, 'expected at least one host'),
+      v.maxLength(256, 'expected at most 256 hosts'),
+    ),
   ),
   lookup: v.optional(Lookup),
   mode: v.optional(RemedyModeEnum),
@@ -458,16 +461,27 @@ export function remediationRoutes(svc: RemediationService) {
         return c.json(await importFile(b.path, b.format !== 'auto' ? b.format : q.format), 201);
       })
       // ---- detection and dispatch ----
+      .get('/detect', query(NoQuery), (c) => c.json(svc.detectionState()))
       .post('/detect', query(NoQuery), requireJson, json(DetectBody), async (c) => {
         const b = c.req.valid('json');
-        const r = await guarded(() =>
-          svc.detectNow({
-            protectedHosts: b.hosts,
-            ...(b.lookup !== undefined ? { lookup: b.lookup } : {}),
-            ...(b.mode !== undefined ? { remedyMode: b.mode } : {}),
-          }),
-        );
-        return c.json(r);
+        const base = b.hosts ? { protectedHosts: b.hosts } : svc.scheduledDetection();
+        if (!base)
+          throw new ApiError(
+            400,
+            'bad_request',
+            "no hosts given and no detection configured (config detect: option enabled '1', list protected_host)",
+          );
+        const o = {
+          ...base,
+          ...(b.lookup !== undefined ? { lookup: b.lookup } : {}),
+          ...(b.mode !== undefined ? { remedyMode: b.mode } : {}),
+        };
+        if (!b.hosts) {
+          // The configured round may scan for minutes: it runs on, GET /detect shows it and its report.
+          void svc.detectNow(o).catch(() => {});
+          return c.json(svc.detectionState(), 202);
+        }
+        return c.json(await guarded(() => svc.detectNow(o)));
       })
       .post('/dispatch', query(NoQuery), requireJson, json(DispatchBody), async (c) => {
         const b = c.req.valid('json');
@@ -589,6 +603,7 @@ export const REMEDIATION_INPUTS: Record<string, { body?: v.GenericSchema; query:
   'PUT /rules/:id': { body: RuleSchema, query: NoQuery },
   'DELETE /rules/:id': { query: NoQuery },
   'POST /scans': { body: ScanBody, query: ScanQuery },
+  'GET /detect': { query: NoQuery },
   'POST /detect': { body: DetectBody, query: NoQuery },
   'POST /dispatch': { body: DispatchBody, query: NoQuery },
   'GET /dispatches': { query: DispatchesQuery },

@@ -2,26 +2,16 @@
 'require view';
 'require dom';
 'require poll';
-'require rpc';
+'require tunguard.rpc as tgrpc';
 'require ui';
 
 // tunguard hosts: the LAN inventory (OS, software, CVEs, risk) learnt from traffic and scanner reports,
 // "remediate" (a remedy for the host's agent) and the status of what was dispatched.
 
-/* A ubus call of the plugin that always resolves to an object: a bare ubus status (timeout, no data)
- * or a refused call (session, ACL) becomes {error}, as the plugin's own refusals are. */
-function declare(method, params) {
-	var call = rpc.declare({ object: 'tunguard', method: method, params: params || [],
-		filter: function(data) { return L.isObject(data) ? data : { error: _('rpcd answered with ubus status %s').format(data) }; } });
-	return function() {
-		return call.apply(null, arguments).catch(function(e) { return { error: String((e && e.message) || e) }; });
-	};
-}
-
-var callHosts = declare('hosts');
-var callHost = declare('host', [ 'host' ]);
-var callRemediate = declare('remediate', [ 'host', 'rule' ]);
-var callDispatches = declare('dispatches');
+var callHosts = tgrpc.declare('hosts');
+var callHost = tgrpc.declare('host', [ 'host' ]);
+var callRemediate = tgrpc.declare('remediate', [ 'host', 'rule' ]);
+var callDispatches = tgrpc.declare('dispatches');
 
 /* Dispatches still on their way are re-read this often (each read starts the CLI: keep it rare). */
 var POLL_SECONDS = 3;

@@ -1,22 +1,12 @@
 'use strict';
 'require view';
 'require dom';
-'require rpc';
+'require tunguard.rpc as tgrpc';
 
 // tunguard rules: the remediation rules the daemon matches hosts against (environment: OS and software;
 // threat: CVE or malware; combined), each with its remedy. Rules are edited through the API or the CLI.
 
-/* A ubus call of the plugin that always resolves to an object: a bare ubus status (timeout, no data)
- * or a refused call (session, ACL) becomes {error}, as the plugin's own refusals are. */
-function declare(method, params) {
-	var call = rpc.declare({ object: 'tunguard', method: method, params: params || [],
-		filter: function(data) { return L.isObject(data) ? data : { error: _('rpcd answered with ubus status %s').format(data) }; } });
-	return function() {
-		return call.apply(null, arguments).catch(function(e) { return { error: String((e && e.message) || e) }; });
-	};
-}
-
-var callRules = declare('rules');
+var callRules = tgrpc.declare('rules');
 
 /* Rule text comes from files an admin imported: always text nodes, never HTML. */
 function text(s) {

@@ -2,26 +2,16 @@
 'require view';
 'require dom';
 'require poll';
-'require rpc';
+'require tunguard.rpc as tgrpc';
 'require ui';
 
 // tunguard status: the risk tier, a live chart of half-open handshakes and per-second rates, and the
 // sources marked aggressive with "clear" and "allow". Everything comes through rpcd (ubus object
 // "tunguard"); the poll only reads the daemon's status.json.
 
-/* A ubus call of the plugin that always resolves to an object: a bare ubus status (timeout, no data)
- * or a refused call (session, ACL) becomes {error}, as the plugin's own refusals are. */
-function declare(method, params) {
-	var call = rpc.declare({ object: 'tunguard', method: method, params: params || [],
-		filter: function(data) { return L.isObject(data) ? data : { error: _('rpcd answered with ubus status %s').format(data) }; } });
-	return function() {
-		return call.apply(null, arguments).catch(function(e) { return { error: String((e && e.message) || e) }; });
-	};
-}
-
-var callStatus = declare('status');
-var callClear = declare('clear', [ 'address' ]);
-var callAllow = declare('allow', [ 'prefix', 'comment' ]);
+var callStatus = tgrpc.declare('status');
+var callClear = tgrpc.declare('clear', [ 'address' ]);
+var callAllow = tgrpc.declare('allow', [ 'prefix', 'comment' ]);
 
 var POLL_SECONDS = 2;
 /* Two minutes of samples. */
