@@ -83,6 +83,13 @@ Remedies queued for hosts' agents, oldest first, with their status (queued, runn
 expired, cancelled); one dispatch in full with its audit trail.
 
 ${COMMON_HELP}\n`,
+  detect: `usage: tunguard detect [--now] [options]
+
+The periodic detection of 'config detect' (seed: the protected hosts re-checked on a schedule,
+scanned with nmap first when configured): the schedule, whether a round runs, the last round's
+report. --now starts the configured round at once (its report: 'tunguard detect' when it is done).
+
+${COMMON_HELP}\n`,
   config: `usage: tunguard config check [<file>] [--json]
 
 Checks a UCI config file (default: --config, else ${DEFAULT_CONFIG_PATH}) without a daemon.
@@ -652,6 +659,66 @@ async function dispatches(argv: string[]): Promise<number> {
   return EXIT.OK;
 }
 
+interface DetectState {
+  scheduled: boolean;
+  intervalSeconds?: number;
+  protectedHosts?: string[];
+  scan?: boolean;
+  scanLan?: boolean;
+  running: boolean;
+  nextRunAt?: number;
+  last?: {
+    startedAt: number;
+    finishedAt: number;
+    trigger: string;
+    report: {
+      scanned: number;
+      checked: number;
+      queued: string[];
+      skipped: unknown[];
+      missing: string[];
+      scanError?: string;
+    };
+  };
+}
+
+async function detect(argv: string[]): Promise<number> {
+  const { values } = parse('detect', argv, { now: { type: 'boolean' } });
+  if (values.help) return help('detect');
+  const c = client(values, 'detect');
+  const st = values.now
+    ? await c.request<DetectState>(`${REM}/detect`, { method: 'POST', body: {} })
+    : await c.request<DetectState>(`${REM}/detect`);
+  if (values.json) {
+    printJson(st);
+    return EXIT.OK;
+  }
+  if (values.now) out('detection round started');
+  if (!st.scheduled) out("schedule: off (config detect: option enabled '1')");
+  else {
+    const what = [
+      st.protectedHosts?.length ? st.protectedHosts.join(', ') : '',
+      st.scanLan ? 'the LAN' : '',
+    ].filter((x) => x);
+    out(
+      `schedule: every ${st.intervalSeconds} s: ${what.join(' and ') || 'nothing'}${st.scan ? ', nmap scan first' : ''}`,
+    );
+    if (st.nextRunAt !== undefined) out(`next round: ${time(st.nextRunAt)}`);
+  }
+  if (st.running) out('a round is running');
+  const l = st.last;
+  if (!l) out('last round: none yet');
+  else {
+    const r = l.report;
+    out(
+      `last round (${l.trigger}): ${time(l.startedAt)}, ${((l.finishedAt - l.startedAt) / 1000).toFixed(1)} s: checked ${r.checked}, scanned ${r.scanned}, queued ${r.queued.length}, skipped ${r.skipped.length}`,
+    );
+    if (r.missing.length > 0) out(`  not in the inventory: ${r.missing.join(', ')}`);
+    if (r.scanError) out(`  scan failed: ${r.scanError}`);
+  }
+  return EXIT.OK;
+}
+
 function parseConfigArgs(argv: string[]) {
   try {
     return parseArgs({
@@ -713,6 +780,7 @@ export const API_COMMANDS: Record<string, (argv: string[]) => Promise<number> | 
   rules,
   remediate,
   dispatches,
+  detect,
   config: configCommand,
 };
 

@@ -16,6 +16,7 @@ commands:
   rules        remediation rules; 'rules <id>' for one
   remediate    'remediate <host> [--rule id]': send a remedy to the host's agent
   dispatches   remedies sent to agents and their status; 'dispatches <id>' for one
+  detect       the periodic detection (config detect) and its last round; 'detect --now' runs one
   config       'config check [file]': validate a UCI config file
   help         this text
 
@@ -35,6 +36,7 @@ const API_COMMAND_NAMES = new Set([
   'rules',
   'remediate',
   'dispatches',
+  'detect',
   'config',
 ]);
 

@@ -5,7 +5,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADDR, type ApiResult, Lab, type TunguardProcess, waitFor } from './lab.js';
+import { ADDR, type ApiResult, Lab, REPO_ROOT, type TunguardProcess, waitFor } from './lab.js';
 import { NGINX_LIKE_JS } from './scan.js';
 
 const WEB_PORT = 8081;
@@ -119,6 +119,19 @@ describe('scheduled detection from config detect', () => {
     expect(st.last.trigger).toBe('schedule');
     expect(st.last.report).toMatchObject({ scanned: 1, checked: 1, missing: [] });
     expect(st.nextRunAt - st.last.startedAt).toBeGreaterThanOrEqual(59_000);
+    // The CLI shows the same (it finds the API through the state dir, as on the router).
+    const cli = lab.exec(lab.ns.rtr, process.execPath, [
+      join(REPO_ROOT, 'bin', 'tunguard'),
+      'detect',
+      '--state-dir',
+      lab.stateDir,
+    ]);
+    expect(cli.code, cli.stderr).toBe(0);
+    expect(cli.stdout).toMatch(
+      new RegExp(
+        `^schedule: every 60 s: ${ADDR.lan4.replaceAll('.', '\\.')}, nmap scan first\nnext round: .+\nlast round \\(schedule\\): .+ s: checked 1, scanned 1, queued 1, skipped 0\n$`,
+      ),
+    );
     const host = api('GET', `/hosts/${ADDR.lan4}`).json.host;
     expect(
       host.software.map((s: { product: string; version: string; port: number }) => [

@@ -147,6 +147,9 @@ describe('luci-app-tunguard in Chromium, through the rpcd plugin, against a real
     await page.click('ul.tabs li[data-tab="hosts"] a');
     await page.locator('#view[data-rendered="true"] #tg-hosts').waitFor({ timeout: 20_000 });
     await page.locator('#tg-hosts tr.placeholder').waitFor();
+    expect(await page.textContent('#tg-detection [data-field="schedule"]')).toBe(
+      'Off: enable it under Settings → Detection.',
+    );
     await page.click('ul.tabs li[data-tab="rules"] a');
     await page.locator('#view[data-rendered="true"] #tg-rules tr.placeholder').waitFor({ timeout: 20_000 });
     await page.click('ul.tabs li[data-tab="settings"] a');
@@ -163,7 +166,14 @@ describe('luci-app-tunguard in Chromium, through the rpcd plugin, against a real
     // Every call went through the plugin and was granted.
     expect(harness.calls.filter((c) => c.status !== 0)).toEqual([]);
     expect(new Set(harness.calls.map((c) => `${c.object}.${c.method}`))).toEqual(
-      new Set(['tunguard.status', 'tunguard.hosts', 'tunguard.dispatches', 'tunguard.rules', 'uci.get']),
+      new Set([
+        'tunguard.status',
+        'tunguard.hosts',
+        'tunguard.dispatches',
+        'tunguard.detect',
+        'tunguard.rules',
+        'uci.get',
+      ]),
     );
   });
 
@@ -446,6 +456,11 @@ describe('luci-app-tunguard in Chromium, through the rpcd plugin, against a real
     const group = page.locator('#cbi-tunguard-allow .cbi-section-item').last();
     await group.locator('input[id$=".prefix"]').fill('203.0.113.0/24');
     await group.locator('input[id$=".comment"]').fill('lab peers');
+    // Detection: on, the LAN host protected, no scan (the inventory already knows it), hourly.
+    await widget('detect', 'enabled').check();
+    await widget('detect', 'protected_host').fill(ADDR.lan4);
+    await page.click('[id="cbid.tunguard.detect.protected_host"] .cbi-button-add');
+    await widget('detect', 'scan').uncheck();
     await page.click('.cbi-page-actions button:has-text("Save & Apply")');
     await page.locator('[data-notification="info"]', { hasText: 'applied' }).waitFor({ timeout: 10_000 });
     expect(harness.applied).toBe(applied + 1);
@@ -464,6 +479,12 @@ describe('luci-app-tunguard in Chromium, through the rpcd plugin, against a real
       expect.arrayContaining(['203.0.113.0/24', '198.51.100.66/32']),
     );
     expect(loaded.main.wanDevice).toBe('wan0'); // untouched settings stay
+    expect(loaded.detect).toMatchObject({
+      enabled: true,
+      protectedHosts: [ADDR.lan4],
+      scan: false,
+      intervalSeconds: 3600,
+    });
 
     // procd would send the reload on `uci commit`: the daemon takes the file.
     lab.tunguard?.proc.kill('SIGHUP');
@@ -471,6 +492,30 @@ describe('luci-app-tunguard in Chromium, through the rpcd plugin, against a real
     expect(lab.tunguard?.output).toMatch(/reload: .*changed: .*defense\.syn/);
     const tiers = cli('tiers') as { thresholds: { moderate: number; risky: number } };
     expect(tiers.thresholds).toMatchObject({ moderate: 150, risky: 450 });
+    expect(lab.tunguard?.output).toMatch(/detect: every 3600 s, 1 protected host\(s\); first round in 5 s/);
+    expect(errors).toEqual([]);
+  });
+
+  it('shows the detection schedule and its last round on the Hosts tab, and runs a round on demand', async () => {
+    // The reload above scheduled the first round 5 s later.
+    await waitFor(
+      'the first detection round',
+      () => /detect: checked/.test(lab.tunguard?.output ?? ''),
+      15_000,
+    );
+    await open('hosts');
+    const panel = page.locator('#tg-detection');
+    expect(await panel.locator('[data-field="schedule"]').textContent()).toMatch(
+      new RegExp(`^Every 3600 s: ${ADDR.lan4.replaceAll('.', '\\.')}; next round .+\\.$`),
+    );
+    expect(await panel.locator('[data-field="last"]').textContent()).toMatch(
+      /^Last round \(schedule, .+\): checked 1, scanned 0, queued \d+, skipped \d+\.$/,
+    );
+    await page.click('#tg-detect-now');
+    await page
+      .locator('[data-notification="info"]', { hasText: 'Detection round started.' })
+      .waitFor({ timeout: 10_000 });
+    await panel.locator('[data-field="last"]', { hasText: 'Last round (api,' }).waitFor({ timeout: 15_000 });
     expect(errors).toEqual([]);
   });
 });

@@ -59,8 +59,8 @@ describe('rpcd plugin: list, ACL and menu', () => {
       expect(read.filter((m) => write.includes(m))).toEqual([]);
       expect(Object.keys(methods).sort()).toEqual([...read, ...write].sort());
       // What only reads is read; what changes the daemon is write.
-      expect(read.sort()).toEqual(['attackers', 'dispatches', 'host', 'hosts', 'rules', 'status']);
-      expect(write.sort()).toEqual(['allow', 'clear', 'remediate']);
+      expect(read.sort()).toEqual(['attackers', 'detect', 'dispatches', 'host', 'hosts', 'rules', 'status']);
+      expect(write.sort()).toEqual(['allow', 'clear', 'detect_now', 'remediate']);
       // Signatures: an object of argument name → "str" (rpcd reads the types from the sample values).
       for (const [m, sig] of Object.entries(methods)) {
         expect(typeof sig === 'object' && sig !== null, m).toBe(true);
@@ -187,6 +187,8 @@ describe('rpcd plugin: arguments', () => {
       sd,
     ]);
     expect(await argv('remediate', { host: '192.0.2.2' })).toEqual(['remediate', '192.0.2.2', '--json', sd]);
+    expect(await argv('detect', {})).toEqual(['detect', '--json', sd]);
+    expect(await argv('detect_now', {})).toEqual(['detect', '--now', '--json', sd]);
     expect(await argv('dispatches', {})).toEqual(['dispatches', '--json', sd]);
     expect(await argv('dispatches', { host: 'ip:192.0.2.2' })).toEqual([
       'dispatches',

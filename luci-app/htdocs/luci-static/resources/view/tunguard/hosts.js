@@ -12,6 +12,8 @@ var callHosts = tgrpc.declare('hosts');
 var callHost = tgrpc.declare('host', [ 'host' ]);
 var callRemediate = tgrpc.declare('remediate', [ 'host', 'rule' ]);
 var callDispatches = tgrpc.declare('dispatches');
+var callDetect = tgrpc.declare('detect');
+var callDetectNow = tgrpc.declare('detect_now');
 
 /* Dispatches still on their way are re-read this often (each read starts the CLI: keep it rare). */
 var POLL_SECONDS = 3;
@@ -41,7 +43,8 @@ return view.extend({
 	load: function() {
 		return Promise.all([
 			callHosts(),
-			callDispatches()
+			callDispatches(),
+			callDetect()
 		]);
 	},
 
@@ -148,6 +151,60 @@ return view.extend({
 		dom.content(this.nodes.dispatches, rows);
 	},
 
+	/* The periodic detection (Settings → Detection): its schedule and the last round's report. */
+	renderDetection: function(res) {
+		if (errorOf(res)) {
+			dom.content(this.nodes.detection, E('div', { 'class': 'alert-message warning' }, text(errorOf(res))));
+			return;
+		}
+		this.detecting = !!res.running;
+		var lines = [];
+		if (!res.scheduled)
+			lines.push(E('p', { 'data-field': 'schedule' }, text(_('Off: enable it under Settings → Detection.'))));
+		else {
+			var what = (res.protectedHosts || []).slice();
+			if (res.scanLan) what.push(_('the LAN'));
+			lines.push(E('p', { 'data-field': 'schedule' }, text(_('Every %d s: %s%s; next round %s.').format(
+				res.intervalSeconds, what.join(', ') || _('nothing'), res.scan ? _(', nmap scan first') : '', when(res.nextRunAt)))));
+		}
+		if (res.running)
+			lines.push(E('p', { 'data-field': 'running' }, E('em', {}, text(_('A round is running…')))));
+		if (res.last) {
+			var r = res.last.report;
+			lines.push(E('p', { 'data-field': 'last' }, text(_('Last round (%s, %s): checked %d, scanned %d, queued %d, skipped %d.').format(
+				res.last.trigger, when(res.last.startedAt), r.checked, r.scanned, r.queued.length, r.skipped.length))));
+			if (r.missing.length)
+				lines.push(E('p', { 'data-field': 'missing' }, text(_('Not in the inventory: %s').format(r.missing.join(', ')))));
+			if (r.scanError)
+				lines.push(E('div', { 'class': 'alert-message warning', 'data-field': 'scan-error' }, text(_('Scan failed: %s').format(r.scanError))));
+		} else
+			lines.push(E('p', { 'data-field': 'last' }, E('em', {}, text(_('No round yet.')))));
+		if (res.scheduled)
+			lines.push(E('button', { 'class': 'cbi-button cbi-button-action', 'id': 'tg-detect-now', 'disabled': res.running ? '' : null,
+				'click': ui.createHandlerFn(this, 'handleDetectNow') }, _('Run detection now')));
+		dom.content(this.nodes.detection, lines);
+	},
+
+	handleDetectNow: function() {
+		return callDetectNow().then(L.bind(function(res) {
+			if (errorOf(res))
+				ui.addNotification(null, E('p', {}, text(_('Detection refused: %s').format(errorOf(res)))), 'error');
+			else
+				ui.addNotification(null, E('p', {}, text(_('Detection round started.'))), 'info');
+			this.renderDetection(res);
+		}, this));
+	},
+
+	refreshDetection: function() {
+		return callDetect().then(L.bind(function(res) {
+			var was = this.detecting;
+			this.renderDetection(res);
+			/* A round that just ended may have queued remedies and learnt hosts. */
+			if (was && !this.detecting)
+				return Promise.all([ callHosts().then(L.bind(this.renderHosts, this)), this.refreshDispatches() ]);
+		}, this));
+	},
+
 	handleDetails: function(id) {
 		var row = this.nodes.hosts.querySelector('tr[data-detail-for="%s"]'.format(CSS.escape(id)));
 		if (row && row.style.display === '') {
@@ -177,7 +234,8 @@ return view.extend({
 			hostsProblem: E('div'),
 			hosts: E('tbody', { 'id': 'tg-hosts' }),
 			dispatchesProblem: E('div'),
-			dispatches: E('tbody', { 'id': 'tg-dispatches' })
+			dispatches: E('tbody', { 'id': 'tg-dispatches' }),
+			detection: E('div', { 'id': 'tg-detection' })
 		};
 		var head = function(titles) {
 			return E('thead', {}, E('tr', { 'class': 'tr table-titles' }, titles.map(function(t) { return E('th', { 'class': 'th' }, t); })));
@@ -193,6 +251,10 @@ return view.extend({
 				])
 			]),
 			E('div', { 'class': 'cbi-section' }, [
+				E('h3', {}, _('Detection')),
+				this.nodes.detection
+			]),
+			E('div', { 'class': 'cbi-section' }, [
 				E('h3', {}, _('Dispatches')),
 				this.nodes.dispatchesProblem,
 				E('table', { 'class': 'table' }, [
@@ -203,9 +265,13 @@ return view.extend({
 		]);
 		this.renderHosts(data[0]);
 		this.renderDispatches(data[1]);
+		this.renderDetection(data[2]);
 		/* Only while something is on its way: every read starts the CLI on the router. */
 		poll.add(L.bind(function() {
-			return this.open > 0 ? this.refreshDispatches() : Promise.resolve();
+			return Promise.all([
+				this.open > 0 ? this.refreshDispatches() : null,
+				this.detecting ? this.refreshDetection() : null
+			]);
 		}, this), POLL_SECONDS);
 		return page;
 	},

@@ -9,8 +9,26 @@
 
 /* Sections the daemon knows, by name and type: created when missing so every field can be set. */
 var SECTIONS = [
-	[ 'main', 'tunguard' ], [ 'syn', 'defense' ], [ 'icmp', 'ratelimit' ], [ 'udp', 'ratelimit' ], [ 'api', 'api' ]
+	[ 'main', 'tunguard' ], [ 'syn', 'defense' ], [ 'icmp', 'ratelimit' ], [ 'udp', 'ratelimit' ], [ 'api', 'api' ],
+	[ 'detect', 'detect' ]
 ];
+
+/* A protected host as the daemon takes it: an IP address, a MAC or a host name. */
+function validHostIdent(section_id, value) {
+	if (value == null || value === '')
+		return true;
+	return /^(?:[0-9A-Fa-f:.]{2,45}|(?:[0-9A-Fa-f]{2}[:-]){5}[0-9A-Fa-f]{2}|[A-Za-z0-9][A-Za-z0-9._-]{0,62})$/.test(value)
+		? true : _('Expecting an IP address, a MAC or a host name');
+}
+
+/* nmap's port list: 22,80,8000-8100 (empty: nmap's top 1000). */
+function validPorts(section_id, value) {
+	if (value == null || value === '')
+		return true;
+	var ok = /^\d{1,5}(-\d{1,5})?(,\d{1,5}(-\d{1,5})?)*$/.test(value) &&
+		value.split(/[,-]/).every(function(p) { return +p >= 1 && +p <= 65535; });
+	return ok ? true : _('Expecting ports like 22,80,8000-8100');
+}
 
 /* Linux interface names as the daemon takes them (at most 15 characters). */
 function validDevice(section_id, value) {
@@ -202,7 +220,7 @@ return view.extend({
 		s.option(form.Value, 'comment', _('Comment'));
 
 		s = m.section(form.NamedSection, 'api', 'api', _('API'),
-			_('The JSON API for scripts and this page\'s daemon calls. Never on a WAN address. Host agents are paired through the API and keep their own settings on their hosts; the router has no agent options.'));
+			_('The JSON API for scripts and this page\'s daemon calls. Never on a WAN address. Host agents are paired through the API and keep their own settings on their hosts.'));
 		o = s.option(form.DynamicList, 'listen', _('Listen'), _('address:port, IPv6 in brackets; when empty, 127.0.0.1:7447.'));
 		o.placeholder = '127.0.0.1:7447';
 		o.validate = validListen;
@@ -210,6 +228,24 @@ return view.extend({
 		o.placeholder = '/etc/tunguard/api.token';
 		o.validate = validPath;
 		flag(s, 'cors', _('CORS'), _('Send CORS headers (only for a browser client on another origin).'), '0');
+
+		s = m.section(form.NamedSection, 'detect', 'detect', _('Detection'),
+			_('Every interval the protected hosts are scanned (nmap -sV -O; opkg install nmap), matched against the remediation rules, and remedies queued for their agents.'));
+		flag(s, 'enabled', _('Enabled'), _('Re-check the protected hosts on a schedule.'), '0');
+		o = s.option(form.DynamicList, 'protected_host', _('Protected hosts'), _('IP address, MAC or host name.'));
+		o.validate = validHostIdent;
+		number(s, 'interval', _('Interval'), _('Seconds between rounds (60-604800).'), 'and(uinteger,range(60,604800))', '3600');
+		flag(s, 'scan', _('Scan first'), _('Run nmap on the hosts before matching.'), '1');
+		flag(s, 'scan_lan', _('Scan the LAN'), _('Scan every host on the LAN\'s IPv4 prefixes and check them all.'), '0');
+		number(s, 'scan_timeout', _('Scan time limit'), _('Seconds (30-21600).'), 'and(uinteger,range(30,21600))', '600');
+		number(s, 'scan_max_rate', _('Scan rate'), _('Packets per second nmap may send (1-10000).'), 'and(uinteger,range(1,10000))', '100');
+		o = s.option(form.Value, 'scan_ports', _('Scan ports'), _('e.g. 22,80,443,8000-8100; empty: nmap\'s top 1000.'));
+		o.validate = validPorts;
+		o = s.option(form.ListValue, 'lookup', _('Rule lookup'), _('ordered: environment, then threat, then combined rules.'));
+		o.value('ordered', _('ordered'));
+		o.value('first-hit', _('first hit'));
+		o.value('simultaneous', _('simultaneous'));
+		o.default = 'ordered';
 
 		return m.render();
 	}
