@@ -3,8 +3,13 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <arpa/inet.h>
 #include <linux/bpf.h>
+#include <linux/filter.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
 #include <linux/if_tun.h>
+#include <netinet/in.h>
 #include <net/if.h>
 #include <node_api.h>
 #include <poll.h>
@@ -35,7 +40,7 @@ static const char *errno_name(int err) {
     return #x;
     E(EPERM) E(ENOENT) E(EINTR) E(EIO) E(ENXIO) E(EBADF) E(EAGAIN) E(ENOMEM) E(EACCES) E(EFAULT) E(EBUSY)
     E(EEXIST) E(ENODEV) E(EINVAL) E(ENFILE) E(EMFILE) E(ENOSPC) E(EMSGSIZE) E(EOPNOTSUPP) E(ENOBUFS)
-    E(ENETDOWN) E(EHOSTUNREACH) E(ENOTTY)
+    E(ENETDOWN) E(EHOSTUNREACH) E(ENOTTY) E(EAFNOSUPPORT) E(EPROTONOSUPPORT)
 #undef E
     default:
       return NULL;
@@ -369,6 +374,57 @@ static napi_value tg_steer(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// dhcpSocket(ifname) -> fd: a non-blocking AF_PACKET socket on one LAN device that receives only the
+// IPv4 UDP datagrams to port 67 (DHCP clients talking to the server), unfragmented, from the IP header
+// on (SOCK_DGRAM). The passive inventory reads it with readBatch (no spin, no wait) once a second: the
+// kernel's filter keeps everything else out, so the data path pays one classic-BPF run per frame.
+// The socket is created bound to no protocol and filtered before bind, so nothing unfiltered queues.
+static napi_value tg_dhcp_socket(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  char name[IFNAMSIZ];
+  size_t nlen = 0;
+  if (argc < 1 || napi_get_value_string_utf8(env, argv[0], name, sizeof name, &nlen) != napi_ok || nlen == 0)
+    return throw_type(env, "dhcpSocket(ifname: string)");
+  unsigned int ifindex = if_nametoindex(name);
+  if (ifindex == 0) return throw_errno(env, "if_nametoindex", errno);
+  static struct sock_filter code[] = {
+      BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 9),                 // IP protocol
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, IPPROTO_UDP, 0, 6),  // not UDP: drop
+      BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 6),                 // flags and fragment offset
+      BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, 0x1fff, 4, 0),    // a later fragment: drop
+      BPF_STMT(BPF_LDX | BPF_B | BPF_MSH, 0),                // X = IP header length
+      BPF_STMT(BPF_LD | BPF_H | BPF_IND, 2),                 // UDP destination port
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 67, 0, 1),         // bootps
+      BPF_STMT(BPF_RET | BPF_K, 0xffff),
+      BPF_STMT(BPF_RET | BPF_K, 0),
+  };
+  struct sock_fprog prog = {.len = sizeof code / sizeof code[0], .filter = code};
+  int fd = socket(AF_PACKET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return throw_errno(env, "socket(AF_PACKET)", errno);
+  if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) < 0) {
+    int e = errno;
+    close(fd);
+    return throw_errno(env, "setsockopt(SO_ATTACH_FILTER)", e);
+  }
+#ifdef PACKET_IGNORE_OUTGOING
+  int one = 1;
+  (void)setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one);  // Linux 4.20+
+#endif
+  struct sockaddr_ll sll;
+  memset(&sll, 0, sizeof sll);
+  sll.sll_family = AF_PACKET;
+  sll.sll_protocol = htons(ETH_P_IP);
+  sll.sll_ifindex = (int)ifindex;
+  if (bind(fd, (struct sockaddr *)&sll, sizeof sll) < 0) {
+    int e = errno;
+    close(fd);
+    return throw_errno(env, "bind(AF_PACKET)", e);
+  }
+  return make_i32(env, fd);
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"open", NULL, tg_open, NULL, NULL, NULL, napi_default, NULL},
@@ -379,6 +435,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"wake", NULL, tg_wake, NULL, NULL, NULL, napi_default, NULL},
       {"close", NULL, tg_close, NULL, NULL, NULL, napi_default, NULL},
       {"steer", NULL, tg_steer, NULL, NULL, NULL, napi_default, NULL},
+      {"dhcpSocket", NULL, tg_dhcp_socket, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   napi_value v;

@@ -521,6 +521,8 @@ const schemas: Record<string, Json> = {
       observations: { type: 'integer' },
       written: { type: 'integer' },
       overflow: { type: 'integer' },
+      dhcpPackets: { type: 'integer', description: 'DHCP requests read on the LAN devices' },
+      dhcpUnusable: { type: 'integer' },
       leaseReads: { type: 'integer' },
       leases: { type: 'integer' },
       leaseLinesRejected: { type: 'integer' },
@@ -609,7 +611,7 @@ export function remediationPaths(base: string): Record<string, Json> {
       ),
     },
     '/passive': {
-      get: op('What the passive inventory (packet samples, DHCP leases) has seen', {
+      get: op('What the passive inventory (packet samples, DHCP requests and leases) has seen', {
         '200': ok(ref('PassiveStats')),
         ...errors(400, 401),
       }),

@@ -87,6 +87,8 @@ export interface ControlPlaneOptions {
   remediationDir?: string;
   /** dnsmasq's lease file, read for the passive inventory (absent: none). */
   dhcpLeases?: string;
+  /** The LAN hosts' DHCP requests, for the passive inventory (DhcpTap.drain; absent: none). */
+  dhcpDrain?: (visit: (packet: Uint8Array) => void) => number;
 }
 
 /** What the control plane holds of the remediation service (opened in start(), closed in stop()). */
@@ -99,7 +101,11 @@ interface Remediation {
 async function openRemediation(
   dataDir: string,
   log: (m: string) => void,
-  passive: { drain?: (visit: (kind: number, bytes: Uint8Array) => void) => number; leaseFile?: string },
+  passive: {
+    drain?: (visit: (kind: number, bytes: Uint8Array) => void) => number;
+    leaseFile?: string;
+    dhcpDrain?: (visit: (packet: Uint8Array) => void) => number;
+  },
 ): Promise<Remediation | undefined> {
   try {
     const [{ RemediationService }, { remediationRoutes, MAX_SCAN_BODY }] = await Promise.all([
@@ -249,6 +255,7 @@ export class ControlPlane {
         ? await openRemediation(o.remediationDir, o.log, {
             drain: o.dp.drainSamples?.bind(o.dp),
             leaseFile: o.dhcpLeases,
+            dhcpDrain: o.dhcpDrain,
           })
         : undefined;
     const cp = new ControlPlane(o, rem);

@@ -20,6 +20,7 @@ import { nftAvailable, Zones } from '../netcfg/zones.js';
 import { type ConnRecord, ConnStore, type ConnSync } from '../state/connstore.js';
 import { loadOrCreateKey } from '../state/keyfile.js';
 import { offloadNames } from '../tun/device.js';
+import { DhcpTap } from '../tun/dhcp-tap.js';
 import { ControlPlane, wanListenIssues } from './control.js';
 import { UsageError } from './usage.js';
 import { tunguardVersion } from './version.js';
@@ -261,6 +262,11 @@ export async function runCommand(argv: string[]): Promise<number> {
   });
   if (restored.length > 0) log(`restored ${restored.length} proxied connection(s) from ${connStore.path}`);
 
+  // The LAN hosts' DHCP requests go to the router itself, never through the TUN: packet sockets on
+  // the LAN devices (kernel-filtered to UDP port 67) give them to the passive inventory.
+  const dhcpTap = v['no-passive'] ? undefined : new DhcpTap(steering.lan);
+  for (const e of dhcpTap?.errors ?? []) log(`passive: no DHCP fingerprints from ${e}`);
+
   // [api] The control plane: API listeners, dataplane events for the API, SIGHUP reload.
   const control = await ControlPlane.start({
     dp,
@@ -274,6 +280,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     restoredConnections: restored,
     remediationDir: remediationDir(m.durableDir, v['state-dir']),
     dhcpLeases: (v['dhcp-leases'] ?? '/tmp/dhcp.leases') || undefined,
+    ...(dhcpTap ? { dhcpDrain: dhcpTap.drain.bind(dhcpTap) } : {}),
   });
   const onHup = () => void control.reload();
   process.on('SIGHUP', onHup);
@@ -295,6 +302,7 @@ export async function runCommand(argv: string[]): Promise<number> {
       log(`stopping (${why})`);
       process.off('SIGHUP', onHup); // [api]
       await step('control plane', () => control.stop()); // [api]
+      await step('dhcp tap', () => dhcpTap?.close());
       await step('steering', () => teardownSteering(steering));
       await step('zones', () => ctZones.teardown());
       await step('dataplane', () => dp.stop());

@@ -2,7 +2,15 @@
 
 import type { Database } from 'lmdb';
 import type { DurableStore } from '../state/durable.js';
-import { type Host, hostKey, mergeObservation, normalizeMac, type Observation } from './model.js';
+import {
+  absorbHost,
+  type Host,
+  hostKey,
+  isProvisional,
+  mergeObservation,
+  normalizeMac,
+  type Observation,
+} from './model.js';
 import type { VulnRecord } from './nvd.js';
 import { type MalwareKind, malwareKey } from './threat.js';
 import { hostCpes, matchVuln, productKeys, type VulnMatch } from './vuln-match.js';
@@ -88,16 +96,21 @@ export class Inventory {
     };
     const touched = new Set<string>();
     const pending = new Map<string, Host>();
+    /** Provisional hosts folded into the host that owns their address (deleted at the flush). */
+    const absorbed = new Set<string>();
     const threatSeen = new Map<string, ThreatRecord>();
     let pendingRecords = 0;
     const flush = async () => {
-      if (!pending.size && !threatSeen.size) return;
+      if (!pending.size && !threatSeen.size && !absorbed.size) return;
       const hosts = [...pending.values()];
       const threats = [...threatSeen.values()];
       pending.clear();
       threatSeen.clear();
       pendingRecords = 0;
+      const gone = [...absorbed];
+      absorbed.clear();
       await this.store.env.transaction(() => {
+        for (const id of gone) this.hosts.remove(id);
         for (const h of hosts) this.hosts.put(h.id, h);
         // Scans name threats; keep the richer feed record when there is one.
         for (const t of threats) if (!this.threats.get(t.key)) this.threats.put(t.key, t);
@@ -117,7 +130,22 @@ export class Inventory {
       }
       if (!o.up) continue;
       const old = id ? (pending.get(id) ?? this.hosts.get(id)) : undefined;
-      const h = mergeObservation(old, o, this.now(), id ? touched.has(id) : false);
+      let h = mergeObservation(old, o, this.now(), id ? touched.has(id) : false);
+      // An address this host now claims may have a provisional host of its own (traffic seen before
+      // the MAC was): that is this host, seen earlier.
+      if (!isProvisional(h)) {
+        for (const a of [...o.ipv4, ...o.ipv6.map((x) => x.toLowerCase())]) {
+          const otherId = this.index.get(`ip:${a}`);
+          if (!otherId || otherId === h.id) continue;
+          const other = pending.get(otherId) ?? this.hosts.get(otherId);
+          if (!other || !isProvisional(other)) continue;
+          h = absorbHost(h, other);
+          pending.delete(otherId);
+          this.index.delete(otherId);
+          absorbed.add(otherId);
+          if (touched.delete(otherId)) sum.hostIds = sum.hostIds.filter((x) => x !== otherId);
+        }
+      }
       if (old) {
         if (!touched.has(h.id)) sum.hostsUpdated++;
       } else sum.hostsCreated++;

@@ -202,6 +202,40 @@ export function mergeObservation(host: Host | undefined, o: Observation, now: nu
   return h;
 }
 
+/**
+ * Folds a provisional host (known only by an address: passive traffic seen before the host's MAC) into
+ * the host that turned out to own that address. `into` keeps its id; records of the same kind and
+ * source are kept once (the newer), times span both.
+ */
+export function absorbHost(into: Host, from: Host): Host {
+  const pick = <T extends { seenAt: number }>(a: T[], b: T[], same: (x: T, y: T) => boolean): T[] => {
+    const out = [...a];
+    for (const r of b) {
+      const i = out.findIndex((x) => same(x, r));
+      if (i < 0) out.push(r);
+      else if (r.seenAt > out[i].seenAt) out[i] = r;
+    }
+    return out;
+  };
+  return {
+    ...into,
+    macs: union(into.macs, from.macs),
+    ipv4: union(into.ipv4, from.ipv4),
+    ipv6: union(into.ipv6, from.ipv6),
+    hostnames: union(into.hostnames, from.hostnames),
+    os: pick(into.os, from.os, sameOs).sort((a, b) => b.confidence - a.confidence),
+    software: pick(into.software, from.software, sameSoftware),
+    threats: pick(into.threats, from.threats, sameThreat),
+    firstSeen: Math.min(into.firstSeen, from.firstSeen),
+    lastSeen: Math.max(into.lastSeen, from.lastSeen),
+  };
+}
+
+/** A host known only by an address (its id is the address key): provisional, see absorbHost. */
+export function isProvisional(h: Host): boolean {
+  return h.id.startsWith('ip:') && h.macs.length === 0 && h.dhcpClientId === undefined;
+}
+
 /** The host's best OS guess. */
 export function bestOs(h: Host): OsRecord | undefined {
   return h.os[0];

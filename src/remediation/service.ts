@@ -171,7 +171,8 @@ export class RemediationService {
     this.pairings = new PairingStore(store);
     this.pairingTtlMs = opts.pairingTtlMs ?? PAIRING_TTL_MS;
     const p = opts.passive;
-    this.passive = p && (p.drain || p.leaseFile) ? new PassiveFeed(this.inventory, p) : undefined;
+    this.passive =
+      p && (p.drain || p.leaseFile || p.dhcpDrain) ? new PassiveFeed(this.inventory, p) : undefined;
   }
   private readonly client: AgentClient;
 

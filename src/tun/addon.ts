@@ -31,6 +31,11 @@ export interface TunAddon {
   close(fd: number): void;
   /** Loads an eBPF queue selector (8-byte instructions) and attaches it to the TUN of `fd`. */
   steer(fd: number, insns: Uint8Array): void;
+  /**
+   * A non-blocking packet socket on `ifname` that receives only unfragmented IPv4 UDP to port 67
+   * (DHCP requests), from the IP header on; read with readBatch(fd, …, 0, 0, -1).
+   */
+  dhcpSocket(ifname: string): number;
   readonly MAX_PACKET: number;
 }
 

@@ -11,7 +11,7 @@ import { SampleKind, SampleRing } from '../../src/dataplane/sample-ring.js';
 import { buildStages, testStageEnv } from '../../src/dataplane/stages/index.js';
 import type { SamplerSettings, SamplerStage } from '../../src/dataplane/stages/sampler.js';
 import { Inventory } from '../../src/inventory/inventory.js';
-import { hostKey } from '../../src/inventory/model.js';
+import { emptyObservation, hostKey, type Observation } from '../../src/inventory/model.js';
 import { parseGreeting, serverProducts } from '../../src/inventory/passive/banner.js';
 import { leaseObservation, parseLeaseFile } from '../../src/inventory/passive/dhcp-leases.js';
 import { PassiveFeed } from '../../src/inventory/passive/feed.js';
@@ -416,5 +416,31 @@ describe('passive feed into the inventory (real LMDB)', () => {
     feed.tick();
     expect(feed.stats.lastError).toMatch(/too big for a lease file/);
     await feed.close();
+  });
+
+  it('folds a host known only by its address into the MAC that later claims the address', async () => {
+    const ob = (o: Partial<Observation>): Observation => ({ ...emptyObservation(), ...o });
+    // DHCP first (a DISCOVER: MAC and name, no address yet), then traffic from the address.
+    await inv.importObservations([ob({ mac: '00:16:3e:aa:bb:cc', hostnames: ['tv'] })]);
+    await inv.importObservations([
+      ob({
+        ipv4: ['192.0.2.20'],
+        os: [{ name: 'Linux 3.x+', family: 'Linux', confidence: 30, source: 'tcp-syn', seenAt: 5 }],
+      }),
+    ]);
+    expect(inv.findHost('192.0.2.20')?.id).toBe('ip:192.0.2.20');
+    // The REQUEST (or the lease) ties the MAC to the address: one host, under the MAC, with both.
+    const sum = await inv.importObservations([ob({ mac: '00:16:3e:aa:bb:cc', ipv4: ['192.0.2.20'] })]);
+    expect(sum.hostIds).toEqual(['mac:00:16:3e:aa:bb:cc']);
+    const h = inv.findHost('192.0.2.20');
+    expect(h).toMatchObject({ id: 'mac:00:16:3e:aa:bb:cc', hostnames: ['tv'], ipv4: ['192.0.2.20'] });
+    expect(h?.os.map((o) => o.source)).toEqual(['tcp-syn']);
+    expect(inv.getHost('ip:192.0.2.20')).toBeUndefined();
+    expect(inv.findHost('tv')?.id).toBe('mac:00:16:3e:aa:bb:cc');
+    // A host with a MAC of its own is never folded, even when another host's observation names its address.
+    await inv.importObservations([ob({ mac: '00:16:3e:dd:ee:ff', ipv4: ['192.0.2.30'] })]);
+    await inv.importObservations([ob({ mac: '00:16:3e:aa:bb:cc', ipv4: ['192.0.2.20', '192.0.2.30'] })]);
+    expect(inv.getHost('mac:00:16:3e:dd:ee:ff')?.ipv4).toEqual(['192.0.2.30']);
+    expect(inv.getHost('mac:00:16:3e:aa:bb:cc')?.macs).toEqual(['00:16:3e:aa:bb:cc']);
   });
 });

@@ -13,7 +13,7 @@ import {
   parseServerHeader,
   parseSshBanner,
 } from '../../src/inventory/passive/banner.js';
-import { dhcpObservation, dhcpOsHint, parseDhcp } from '../../src/inventory/passive/dhcp.js';
+import { dhcpObservation, dhcpOsHint, parseDhcp, parseDhcpPacket } from '../../src/inventory/passive/dhcp.js';
 import { parseUserAgent, userAgentFromRequest } from '../../src/inventory/passive/http-ua.js';
 import { initialTtl, synOsGuess, synSignature } from '../../src/inventory/passive/tcp-syn.js';
 
@@ -71,6 +71,78 @@ describe('DHCP', () => {
     reply[0] = 2;
     expect(parseDhcp(reply)).toBeUndefined();
     for (let n = 0; n < payload.length; n += 7) expect(() => parseDhcp(payload.subarray(0, n))).not.toThrow();
+  });
+
+  /** The payload in UDP 68 → 67 in IPv4, as the LAN device's packet socket hands it over. */
+  function inIp(udpPayload: Uint8Array, ihl = 5): Uint8Array {
+    const ip = new Uint8Array(ihl * 4 + 8 + udpPayload.length);
+    const dv = new DataView(ip.buffer);
+    ip[0] = 0x40 | ihl;
+    dv.setUint16(2, ip.length);
+    ip[8] = 64;
+    ip[9] = 17;
+    ip.set([255, 255, 255, 255], 16);
+    dv.setUint16(ihl * 4, 68);
+    dv.setUint16(ihl * 4 + 2, 67);
+    dv.setUint16(ihl * 4 + 4, 8 + udpPayload.length);
+    ip.set(udpPayload, ihl * 4 + 8);
+    return ip;
+  }
+
+  it('reads a DHCP request from its IPv4 packet (IP options too), and nothing else', () => {
+    expect(parseDhcpPacket(inIp(payload))).toEqual(parseDhcp(payload));
+    expect(parseDhcpPacket(inIp(payload, 6))?.hostname).toBe('pixel-7');
+    const bad = (edit: (p: Uint8Array, dv: DataView) => void) => {
+      const p = inIp(payload);
+      edit(p, new DataView(p.buffer));
+      return parseDhcpPacket(p);
+    };
+    expect(bad((p) => (p[9] = 6))).toBeUndefined(); // TCP
+    expect(bad((_, dv) => dv.setUint16(22, 68))).toBeUndefined(); // to the client port
+    expect(bad((_, dv) => dv.setUint16(6, 0x0001))).toBeUndefined(); // a later fragment
+    expect(bad((_, dv) => dv.setUint16(2, 9999))).toBeUndefined(); // longer than what was read
+    expect(bad((_, dv) => dv.setUint16(24, 4))).toBeUndefined(); // UDP length below its header
+    expect(bad((p) => (p[0] = 0x60))).toBeUndefined(); // not IPv4
+    expect(parseDhcpPacket(new Uint8Array(0))).toBeUndefined();
+  });
+
+  it('never throws on mutated packets (100 000)', () => {
+    const base = inIp(payload);
+    let seed = 7;
+    const rnd = () => {
+      seed = (seed * 1103515245 + 12345) >>> 0;
+      return seed;
+    };
+    let parsed = 0;
+    for (let i = 0; i < 100_000; i++) {
+      const p = base.slice(0, base.length - (rnd() % 40));
+      for (let k = rnd() % 4; k >= 0; k--) p[rnd() % p.length] = rnd() & 0xff;
+      const fp = parseDhcpPacket(p);
+      if (fp) {
+        parsed++;
+        dhcpObservation(fp, 1);
+      }
+    }
+    expect(parsed).toBeGreaterThan(0); // some mutations leave a valid message
+  });
+
+  it('keeps an unknown fingerprint as evidence (confidence 0) and names the options it came from', () => {
+    const o = dhcpObservation(
+      parseDhcp(
+        dhcpDiscover(
+          [2, 0, 0, 0, 0, 1],
+          [
+            [53, [1]],
+            [55, [1, 3, 6, 99]],
+            [60, ascii('acme-os 1')],
+          ],
+        ),
+      )!,
+      1,
+    );
+    expect(o.os).toEqual([
+      { confidence: 0, source: 'dhcp', seenAt: 1, signature: '55=1,3,6,99;60=acme-os 1' },
+    ]);
   });
 });
 

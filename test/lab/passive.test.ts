@@ -1,8 +1,9 @@
 // Passive inventory end to end in the netns lab: tunguard in rtr samples what crosses it (a LAN host's
 // SYN and cleartext HTTP request, the banner of the LAN host's real Python http.server answering a WAN
 // client), a real dnsmasq in rtr hands the LAN host (busybox udhcpc) its lease — DHCP talks to the
-// router itself and never crosses the TUN, so the lease file is the DHCP source — and the host appears
-// in the API with its OS and software, each with its passive source and confidence.
+// router itself and never crosses the TUN, so the DHCP sources are the lease file and a packet socket
+// on the LAN device (options 55/60/12/61) — and the host appears in the API with its OS and software,
+// each with its passive source and confidence.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -166,6 +167,7 @@ describe('passive inventory in the lab', () => {
           host?.software.some((s: { source: string }) => s.source === 'banner') &&
           host.software.some((s: { source: string }) => s.source === 'http-ua') &&
           host.os.some((o: { source: string }) => o.source === 'tcp-syn') &&
+          host.os.some((o: { source: string }) => o.source === 'dhcp') &&
           host.hostnames.includes('lab-laptop')
         );
       },
@@ -182,6 +184,10 @@ describe('passive inventory in the lab', () => {
     expect(host.os).toContainEqual(
       expect.objectContaining({ name: 'Linux', family: 'Linux', source: 'http-ua', confidence: 40 }),
     );
+    // … and its DHCP requests, read from the LAN device: udhcpc names itself in option 60.
+    const dhcpOs = host.os.find((o: { source: string }) => o.source === 'dhcp');
+    expect(dhcpOs).toMatchObject({ name: 'Linux (BusyBox)', family: 'Linux', confidence: 50 });
+    expect(dhcpOs.signature).toMatch(/^55=[\d,]+;60=udhcp \d+\.\d+\.\d+$/);
     // Software: the service's banner, and the browser named in the request.
     const sw = host.software.map(
       (s: { product: string; version?: string; port?: number; source: string; confidence: number }) => [
@@ -206,7 +212,9 @@ describe('passive inventory in the lab', () => {
     expect(list.json.items).toHaveLength(1);
 
     const passive = api('/remediation/passive').json;
-    expect(passive).toMatchObject({ running: true, leases: 1, leaseLinesRejected: 0 });
+    expect(passive).toMatchObject({ running: true, leases: 1, leaseLinesRejected: 0, dhcpUnusable: 0 });
+    // DISCOVER and REQUEST at least (the router's own dnsmasq replies go the other way: not read).
+    expect(passive.dhcpPackets).toBeGreaterThanOrEqual(2);
     expect(passive.samples).toBeGreaterThanOrEqual(3);
     const st = await lab.freshStatus();
     expect(st.counters.sampler_samples).toBe(passive.samples);
@@ -214,7 +222,7 @@ describe('passive inventory in the lab', () => {
     // DHCP went to the router itself: no UDP at all crossed the TUN in this test.
     expect(st.counters.udp).toBe(0);
     console.log(
-      `passive lab: ${passive.samples} samples (${st.counters.sampler_skip_repeat} repeats skipped, ${st.counters.sampler_drop_rate} over budget), ${passive.written} observations written; SYN signature ${syn.signature}`,
+      `passive lab: ${passive.samples} samples (${st.counters.sampler_skip_repeat} repeats skipped, ${st.counters.sampler_drop_rate} over budget), ${passive.dhcpPackets} DHCP requests, ${passive.written} observations written; SYN signature ${syn.signature}; DHCP ${dhcpOs.signature}`,
     );
   }, 60_000);
 });

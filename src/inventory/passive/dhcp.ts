@@ -26,6 +26,22 @@ const MAGIC = [99, 130, 83, 99];
 const text = (b: Uint8Array) => String.fromCharCode(...b).replace(/[^\x20-\x7e]/g, '?');
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 
+/**
+ * A DHCP client message in an IPv4 packet (from its header on, as the LAN devices' packet sockets
+ * give it): UDP to port 67, checked lengths; undefined when it is anything else.
+ */
+export function parseDhcpPacket(packet: Uint8Array): DhcpFingerprint | undefined {
+  if (packet.length < 20 || packet[0] >> 4 !== 4) return undefined;
+  const ihl = (packet[0] & 0x0f) * 4;
+  const total = (packet[2] << 8) | packet[3];
+  if (ihl < 20 || total < ihl + 8 || total > packet.length || packet[9] !== 17) return undefined;
+  if (((packet[6] << 8) | packet[7]) & 0x1fff) return undefined; // a later fragment
+  const udpLen = (packet[ihl + 4] << 8) | packet[ihl + 5];
+  const dport = (packet[ihl + 2] << 8) | packet[ihl + 3];
+  if (dport !== 67 || udpLen < 8 || ihl + udpLen > total) return undefined;
+  return parseDhcp(packet.subarray(ihl + 8, ihl + udpLen));
+}
+
 /** Parses a DHCP client message; undefined when the payload is not one (bounds-checked throughout). */
 export function parseDhcp(payload: Uint8Array): DhcpFingerprint | undefined {
   if (payload.length < BOOTP_FIXED + 4) return undefined;
@@ -111,6 +127,13 @@ export function dhcpObservation(fp: DhcpFingerprint, now: number): Observation {
   if (fp.hostname) o.hostnames.push(fp.hostname);
   if (fp.requestedIp) o.ipv4.push(fp.requestedIp);
   const hint = dhcpOsHint(fp);
+  // The fingerprint is kept as evidence an admin can look up, with a guess or (confidence 0) without.
+  const signature = [
+    fp.paramList !== undefined ? `55=${fp.paramList}` : '',
+    fp.vendorClass !== undefined ? `60=${fp.vendorClass}` : '',
+  ]
+    .filter((x) => x)
+    .join(';');
   if (hint) {
     o.os.push({
       name: hint.name,
@@ -119,7 +142,8 @@ export function dhcpObservation(fp: DhcpFingerprint, now: number): Observation {
       confidence: hint.confidence,
       source: 'dhcp',
       seenAt: now,
+      ...(signature ? { signature } : {}),
     });
-  }
+  } else if (signature) o.os.push({ confidence: 0, source: 'dhcp', seenAt: now, signature });
   return o;
 }

@@ -5,6 +5,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import type { Inventory } from '../inventory.js';
 import type { Observation } from '../model.js';
+import { dhcpObservation, parseDhcpPacket } from './dhcp.js';
 import { leaseObservation, MAX_LEASE_FILE_BYTES, parseLeaseFile } from './dhcp-leases.js';
 import { observeSample } from './sample.js';
 
@@ -14,6 +15,8 @@ export type SampleDrain = (visit: (kind: number, bytes: Uint8Array) => void) => 
 export interface PassiveFeedOptions {
   /** The dataplane's samples; absent when the sampler stage does not run. */
   drain?: SampleDrain;
+  /** The LAN hosts' DHCP requests (IPv4 packets; DhcpTap.drain); absent = none. */
+  dhcpDrain?: (visit: (packet: Uint8Array) => void) => number;
   /** dnsmasq's lease file (OpenWrt: /tmp/dhcp.leases); absent or missing = no lease source. */
   leaseFile?: string;
   /** How often samples are drained and the lease file is checked (ms, default 1000). */
@@ -35,6 +38,9 @@ export interface PassiveFeedStats {
   written: number;
   /** Observations dropped because too many hosts were pending between two flushes. */
   overflow: number;
+  /** DHCP requests read from the LAN devices, and those that were not a DHCP client message. */
+  dhcpPackets: number;
+  dhcpUnusable: number;
   leaseReads: number;
   leases: number;
   leaseLinesRejected: number;
@@ -64,6 +70,8 @@ export class PassiveFeed {
     observations: 0,
     written: 0,
     overflow: 0,
+    dhcpPackets: 0,
+    dhcpUnusable: 0,
     leaseReads: 0,
     leases: 0,
     leaseLinesRejected: 0,
@@ -110,6 +118,16 @@ export class PassiveFeed {
       });
     } catch (err) {
       this.fail(`samples: ${(err as Error).message}`);
+    }
+    try {
+      this.o.dhcpDrain?.((packet) => {
+        this.stats.dhcpPackets++;
+        const fp = parseDhcpPacket(packet);
+        if (fp) this.add(dhcpObservation(fp, now));
+        else this.stats.dhcpUnusable++;
+      });
+    } catch (err) {
+      this.fail(`dhcp: ${(err as Error).message}`);
     }
     if (this.o.leaseFile) this.readLeases(this.o.leaseFile, now);
   }
