@@ -54,7 +54,7 @@ Runs the daemon in the current network namespace, in the foreground (needs root)
   --no-offload         no virtio-net header / TSO (slow; for debugging)
   --no-synproxy        forward inbound TCP without the SYN proxy (rate limits stay on)
   --pass-through       no defense stages at all: forward everything (benchmarks, debugging)
-  --no-passive         do not sample LAN hosts' packets for the passive inventory
+  --no-passive         do not sample LAN hosts' packets nor read their DHCP requests (passive inventory)
   --dhcp-leases <file> dnsmasq lease file read for the passive inventory (default /tmp/dhcp.leases;
                        '' = none)
   --no-ct-zones        do not install the conntrack-zone table (nft) for the two hops
