@@ -18,6 +18,7 @@ import type {
   TierHistoryView,
 } from '../api/deps.js';
 import { ConfigError, loadConfigFile, parseCidr } from '../config/index.js';
+import type { DetectionState } from '../remediation/service.js';
 import { DEFAULT_CONFIG_PATH } from './api-locate.js';
 import { ApiClient, CliError, EXIT, type LocateFlags, locate } from './client.js';
 import { UsageError } from './usage.js';
@@ -659,36 +660,13 @@ async function dispatches(argv: string[]): Promise<number> {
   return EXIT.OK;
 }
 
-interface DetectState {
-  scheduled: boolean;
-  intervalSeconds?: number;
-  protectedHosts?: string[];
-  scan?: boolean;
-  scanLan?: boolean;
-  running: boolean;
-  nextRunAt?: number;
-  last?: {
-    startedAt: number;
-    finishedAt: number;
-    trigger: string;
-    report: {
-      scanned: number;
-      checked: number;
-      queued: string[];
-      skipped: unknown[];
-      missing: string[];
-      scanError?: string;
-    };
-  };
-}
-
 async function detect(argv: string[]): Promise<number> {
   const { values } = parse('detect', argv, { now: { type: 'boolean' } });
   if (values.help) return help('detect');
   const c = client(values, 'detect');
   const st = values.now
-    ? await c.request<DetectState>(`${REM}/detect`, { method: 'POST', body: {} })
-    : await c.request<DetectState>(`${REM}/detect`);
+    ? await c.request<DetectionState>(`${REM}/detect`, { method: 'POST', body: {} })
+    : await c.request<DetectionState>(`${REM}/detect`);
   if (values.json) {
     printJson(st);
     return EXIT.OK;

@@ -21,19 +21,7 @@ function api(method: string, path: string, body?: unknown): ApiResult {
 }
 
 function writeConfig(detect: string): void {
-  writeFileSync(
-    conf,
-    `config tunguard 'main'
-\toption wan_device 'wan0'
-\tlist lan_device 'lan0'
-\toption state_dir '${lab.stateDir}'
-
-config api 'api'
-\tlist listen '127.0.0.1:7447'
-
-config detect 'detect'
-${detect}`,
-  );
+  writeFileSync(conf, lab.config(`\nconfig detect 'detect'\n${detect}`));
 }
 
 /** The log lines from `from` on that match `re`. */

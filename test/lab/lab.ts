@@ -333,6 +333,21 @@ export class Lab {
     return { status: Number(out.slice(nl + 1)), json, text };
   }
 
+  /**
+   * A tunguard config file for this lab: wan0/lan0, the lab's state dir, the API on 127.0.0.1:7447,
+   * then `extra` (more sections).
+   */
+  config(extra = ''): string {
+    return `config tunguard 'main'
+\toption wan_device 'wan0'
+\tlist lan_device 'lan0'
+\toption state_dir '${this.stateDir}'
+
+config api 'api'
+\tlist listen '127.0.0.1:7447'
+${extra}`;
+  }
+
   /** tunguard's own counters, from the status file it rewrites every second. */
   status(): TunguardStatus {
     return JSON.parse(readFileSync(join(this.stateDir, 'status.json'), 'utf8'));

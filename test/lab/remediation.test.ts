@@ -49,17 +49,7 @@ async function settled(id: string, timeoutMs = 15_000): Promise<Res['json']> {
 beforeAll(async () => {
   lab = Lab.create();
   const conf = join(lab.stateDir, 'tunguard.conf');
-  writeFileSync(
-    conf,
-    `config tunguard 'main'
-\toption wan_device 'wan0'
-\tlist lan_device 'lan0'
-\toption state_dir '${lab.stateDir}'
-
-config api 'api'
-\tlist listen '127.0.0.1:7447'
-`,
-  );
+  writeFileSync(conf, lab.config());
   tg = lab.startTunguard(['--config', conf], false);
 
   // The LAN host: a real HTTP service …

@@ -6,7 +6,7 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { DetectionReport } from '../../src/remediation/detector.js';
+import type { DetectionOptions, DetectionReport } from '../../src/remediation/detector.js';
 import { RemediationService } from '../../src/remediation/service.js';
 
 let dir: string;
@@ -33,12 +33,20 @@ function fakeNmap(): { path: string; argv: () => string[] } {
   return { path, argv: () => readFileSync(log, 'utf8').trim().split('\n') };
 }
 
-function nextRound(): Promise<DetectionReport | Error> {
-  return new Promise((resolve) => {
-    const o = svc.scheduledDetection();
-    if (!o) throw new Error('no schedule');
-    svc.startDetection(o, 60_000, 10, resolve);
-  });
+/** Schedules `o` (a round 10 ms from now, then every minute) and resolves with the first round's report. */
+async function firstRound(o: DetectionOptions): Promise<DetectionReport> {
+  const r = await new Promise<DetectionReport | Error>((resolve) =>
+    svc.startDetection(o, 60_000, 10, resolve),
+  );
+  if (r instanceof Error) throw r;
+  return r;
+}
+
+/** Runs the configured schedule's next round now. */
+function nextRound(): Promise<DetectionReport> {
+  const o = svc.scheduledDetection();
+  if (!o) throw new Error('no schedule');
+  return firstRound(o);
 }
 
 beforeEach(async () => {
@@ -53,16 +61,10 @@ afterEach(async () => {
 
 describe('scheduled detection', () => {
   it('reports a missing nmap in the round and goes on with what is known', async () => {
-    const done = new Promise<DetectionReport | Error>((resolve) =>
-      svc.startDetection(
-        { protectedHosts: ['192.0.2.77'], scan: { nmapPath: join(dir, 'no-such-nmap') } },
-        60_000,
-        10,
-        resolve,
-      ),
-    );
-    const r = await done;
-    if (r instanceof Error) throw r;
+    const r = await firstRound({
+      protectedHosts: ['192.0.2.77'],
+      scan: { nmapPath: join(dir, 'no-such-nmap') },
+    });
     expect(r.scanError).toMatch(
       /^nmap not found \(".*no-such-nmap"\): install it \(OpenWrt: opkg install nmap\)$/,
     );
@@ -92,19 +94,10 @@ describe('scheduled detection', () => {
       environment: { software: 'nginx', softwareVersions: ['1.18.0'] },
       remedy: { fileOps: [{ name: 'x.sh', location: '/tmp', op: 'delete' }] },
     });
-    const done = new Promise<DetectionReport | Error>((resolve) =>
-      svc.startDetection(
-        {
-          protectedHosts: ['02:00:00:00:00:09', '198.51.100.200'],
-          scan: { nmapPath: nmap.path, ports: '80', maxRate: 50 },
-        },
-        60_000,
-        10,
-        resolve,
-      ),
-    );
-    const r = await done;
-    if (r instanceof Error) throw r;
+    const r = await firstRound({
+      protectedHosts: ['02:00:00:00:00:09', '198.51.100.200'],
+      scan: { nmapPath: nmap.path, ports: '80', maxRate: 50 },
+    });
     // Targets: the MAC's known IPv4 address, and the address given as such.
     const argv = nmap.argv();
     expect(argv.slice(argv.indexOf('--') + 1).sort()).toEqual(['192.0.2.9', '198.51.100.200']);
@@ -115,23 +108,17 @@ describe('scheduled detection', () => {
     expect(d).toMatchObject({ id: r.queued[0], ruleId: 'old-nginx', trigger: 'detection', status: 'queued' });
     // The next round finds the dispatch open and queues nothing twice.
     const again = await nextRound();
-    if (again instanceof Error) throw again;
     expect(again.queued).toEqual([]);
     expect(again.skipped).toEqual([{ hostId: d.hostId, ruleId: 'old-nginx', why: 'already queued' }]);
   });
 
   it('checks every host a LAN scan found when asked to (scan_lan)', async () => {
     const nmap = fakeNmap();
-    const done = new Promise<DetectionReport | Error>((resolve) =>
-      svc.startDetection(
-        { protectedHosts: [], scan: { nmapPath: nmap.path, targets: ['192.0.2.0/24'] }, checkScanned: true },
-        60_000,
-        10,
-        resolve,
-      ),
-    );
-    const r = await done;
-    if (r instanceof Error) throw r;
+    const r = await firstRound({
+      protectedHosts: [],
+      scan: { nmapPath: nmap.path, targets: ['192.0.2.0/24'] },
+      checkScanned: true,
+    });
     const argv = nmap.argv();
     expect(argv.slice(argv.indexOf('--') + 1)).toEqual(['192.0.2.0/24']);
     expect(r).toMatchObject({ scanned: 1, checked: 1, missing: [] });
