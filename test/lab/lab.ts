@@ -356,6 +356,8 @@ ${extra}`;
   /** status() once the file has been rewritten after this call (counters are at most 1 s old). */
   async freshStatus(): Promise<TunguardStatus> {
     const file = join(this.stateDir, 'status.json');
+    // The first write follows the "steering up" line that ready() waits for: it may not be there yet.
+    for (let i = 0; i < 40 && !existsSync(file); i++) await sleep(50);
     const t0 = statSync(file).mtimeMs;
     for (let i = 0; i < 40 && statSync(file).mtimeMs === t0; i++) await sleep(50);
     return this.status();
