@@ -74,25 +74,40 @@ export interface RunningAgent {
   stop(): Promise<void>;
 }
 
+/** Writes `<dirs.base>/agent.json` for an agent confined to `dirs`, listening on host:port; returns its path. */
+export function writeAgentConfig(
+  dirs: AgentDirs,
+  hostId: string,
+  listen: { host: string; port: number },
+  extra: Record<string, unknown> = {},
+): string {
+  const configPath = join(dirs.base, 'agent.json');
+  writeFileSync(
+    configPath,
+    JSON.stringify({
+      hostId,
+      listen,
+      stateDir: dirs.state,
+      roots: [dirs.root],
+      quarantineDir: dirs.quarantine,
+      programRoots: [dirs.programs],
+      ...extra,
+    }),
+  );
+  return configPath;
+}
+
 export async function startAgent(
   dirs: AgentDirs,
   opts: { hostId?: string; pairing?: boolean; extra?: Record<string, unknown> } = {},
 ): Promise<RunningAgent> {
   const main = buildAgent();
   const hostId = opts.hostId ?? 'host-1';
-  const configPath = join(dirs.base, 'agent.json');
-  writeFileSync(
-    configPath,
-    JSON.stringify({
-      hostId,
-      listen: { host: '127.0.0.1', port: 0 },
-      stateDir: dirs.state,
-      roots: [dirs.root],
-      quarantineDir: dirs.quarantine,
-      programRoots: [dirs.programs],
-      pairing: opts.pairing ?? false,
-      ...opts.extra,
-    }),
+  const configPath = writeAgentConfig(
+    dirs,
+    hostId,
+    { host: '127.0.0.1', port: 0 },
+    { pairing: opts.pairing ?? false, ...opts.extra },
   );
   const proc = spawn(process.execPath, [main, 'serve', '--config', configPath], { stdio: 'pipe' });
   const stdout: string[] = [];

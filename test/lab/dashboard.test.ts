@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type AgentDirs, buildAgent, cleanup, makeDirs } from '../agent/harness.js';
+import { type AgentDirs, buildAgent, cleanup, makeDirs, writeAgentConfig } from '../agent/harness.js';
 import { type Bridge, bridgeInto } from '../api/lab-bridge.js';
 import { launchChromium } from './browser.js';
 import { ADDR, Lab, makeTempDir, REPO_ROOT, sleep, startHttpServer } from './lab.js';
@@ -233,18 +233,7 @@ describe('dashboard in Chromium', () => {
     const implant = join(agentDirs.root, 'implant.bin');
     writeFileSync(implant, 'implant');
     const agentMain = buildAgent();
-    const agentConf = join(agentDirs.base, 'agent.json');
-    writeFileSync(
-      agentConf,
-      JSON.stringify({
-        hostId: 'dash-host',
-        listen: { host: ADDR.lan4, port: 7443 },
-        stateDir: agentDirs.state,
-        roots: [agentDirs.root],
-        quarantineDir: agentDirs.quarantine,
-        programRoots: [agentDirs.programs],
-      }),
-    );
+    const agentConf = writeAgentConfig(agentDirs, 'dash-host', { host: ADDR.lan4, port: 7443 });
     const agentKey = lab
       .run(lab.ns.lan, process.execPath, [agentMain, 'show-key', '--config', agentConf])
       .trim();

@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type AgentDirs, buildAgent, cleanup, makeDirs } from '../agent/harness.js';
+import { type AgentDirs, buildAgent, cleanup, makeDirs, writeAgentConfig } from '../agent/harness.js';
 import { ADDR, type ApiResult, Lab, REPO_ROOT, sleep, type TunguardProcess, waitFor } from './lab.js';
 import { NGINX_LIKE_JS, scanLanPort } from './scan.js';
 
@@ -61,18 +61,7 @@ beforeAll(async () => {
   // … and the host agent, listening on the host's LAN address, its roots in a temp dir.
   dirs = makeDirs('tg-lab-rem-');
   agentMain = buildAgent();
-  agentConf = join(dirs.base, 'agent.json');
-  writeFileSync(
-    agentConf,
-    JSON.stringify({
-      hostId: 'lan-host',
-      listen: { host: ADDR.lan4, port: AGENT_PORT },
-      stateDir: dirs.state,
-      roots: [dirs.root],
-      quarantineDir: dirs.quarantine,
-      programRoots: [dirs.programs],
-    }),
-  );
+  agentConf = writeAgentConfig(dirs, 'lan-host', { host: ADDR.lan4, port: AGENT_PORT });
   await tg.ready();
   await waitFor('the API token', () => existsSync(join(lab.stateDir, 'api.token')));
   token = readFileSync(join(lab.stateDir, 'api.token'), 'utf8').trim();

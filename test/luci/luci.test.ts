@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { configFromText, DEFAULT_UCI, parseUci } from '../../src/config/index.js';
-import { type AgentDirs, buildAgent, cleanup, makeDirs } from '../agent/harness.js';
+import { type AgentDirs, buildAgent, cleanup, makeDirs, writeAgentConfig } from '../agent/harness.js';
 import { CHROMIUM, launchChromium } from '../lab/browser.js';
 import { ADDR, type ApiResult, Lab, REPO_ROOT, requireTools, sleep, waitFor } from '../lab/lab.js';
 import { NGINX_LIKE_JS, scanLanPort } from '../lab/scan.js';
@@ -304,18 +304,7 @@ describe('luci-app-tunguard in Chromium, through the rpcd plugin, against a real
     // The LAN host: a real agent, paired by a copied key.
     dirs = makeDirs('tg-luci-agent-');
     const agentMain = buildAgent();
-    const agentConf = join(dirs.base, 'agent.json');
-    writeFileSync(
-      agentConf,
-      JSON.stringify({
-        hostId: 'lan-host',
-        listen: { host: ADDR.lan4, port: AGENT_PORT },
-        stateDir: dirs.state,
-        roots: [dirs.root],
-        quarantineDir: dirs.quarantine,
-        programRoots: [dirs.programs],
-      }),
-    );
+    const agentConf = writeAgentConfig(dirs, 'lan-host', { host: ADDR.lan4, port: AGENT_PORT });
     const agentKey = lab
       .run(lab.ns.lan, process.execPath, [agentMain, 'show-key', '--config', agentConf])
       .trim();
