@@ -13,6 +13,7 @@
 #include <net/if.h>
 #include <node_api.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -38,7 +39,7 @@ static const char *errno_name(int err) {
 #define E(x) \
   case x:    \
     return #x;
-    E(EPERM) E(ENOENT) E(EINTR) E(EIO) E(ENXIO) E(EBADF) E(EAGAIN) E(ENOMEM) E(EACCES) E(EFAULT) E(EBUSY)
+    E(EPERM) E(ENOENT) E(EINTR) E(EIO) E(ENXIO) E(EBADF) E(EAGAIN) E(ENOMEM) E(EACCES) E(EFAULT) E(EBUSY) E(E2BIG) E(ERANGE)
     E(EEXIST) E(ENODEV) E(EINVAL) E(ENFILE) E(EMFILE) E(ENOSPC) E(EMSGSIZE) E(EOPNOTSUPP) E(ENOBUFS)
     E(ENETDOWN) E(EHOSTUNREACH) E(ENOTTY) E(EAFNOSUPPORT) E(EPROTONOSUPPORT)
 #undef E
@@ -374,6 +375,73 @@ static napi_value tg_steer(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+#ifndef BPF_TCX_INGRESS
+#define BPF_TCX_INGRESS 46
+#define BPF_TCX_EGRESS 47
+#endif
+
+// bpfLoad(progType, insns) -> fd: loads an eBPF program (struct bpf_insn[], assembled in JS by
+// src/tun/ebpf.ts) with the GPL license its helpers need. A refused program is loaded a second
+// time with the verifier's log, which becomes the message.
+static napi_value tg_bpf_load(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  int32_t type;
+  uint8_t *insns;
+  size_t len;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 2 || !get_i32(env, argv[0], &type) || !get_bytes(env, argv[1], &insns, &len) || len == 0 ||
+      len % sizeof(struct bpf_insn) != 0)
+    return throw_type(env, "bpfLoad(progType, insns: Uint8Array of 8-byte instructions)");
+  static const char license[] = "GPL";
+  union bpf_attr attr;
+  memset(&attr, 0, sizeof attr);
+  attr.prog_type = (uint32_t)type;
+  attr.insn_cnt = (uint32_t)(len / sizeof(struct bpf_insn));
+  attr.insns = (uint64_t)(uintptr_t)insns;
+  attr.license = (uint64_t)(uintptr_t)license;
+  int prog = (int)syscall(__NR_bpf, BPF_PROG_LOAD, &attr, sizeof attr);
+  if (prog < 0) {
+    int err = errno;
+    static char log[16384];
+    log[0] = 0;
+    attr.log_buf = (uint64_t)(uintptr_t)log;
+    attr.log_size = sizeof log;
+    attr.log_level = 1;
+    int again = (int)syscall(__NR_bpf, BPF_PROG_LOAD, &attr, sizeof attr);
+    if (again >= 0) close(again);
+    // The verifier's verdict is at the end of its log.
+    size_t n = strlen(log);
+    const char *tail = n > 1100 ? log + n - 1100 : log;
+    char what[1200];
+    snprintf(what, sizeof what, "bpf(BPF_PROG_LOAD)%s%.1100s", tail[0] ? ": " : "", tail);
+    return throw_errno(env, what, err);
+  }
+  return make_i32(env, prog);
+}
+
+// tcxAttach(progFd, ifindex, egress) -> linkFd: attaches a loaded tc program to a device's TCX
+// ingress or egress hook (Linux 6.6) through a BPF link. The link lives as long as its fd: when the
+// process dies, however it dies, the kernel detaches the program (fail-open).
+static napi_value tg_tcx_attach(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  int32_t prog, ifindex;
+  bool egress;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 3 || !get_i32(env, argv[0], &prog) || !get_i32(env, argv[1], &ifindex) ||
+      napi_get_value_bool(env, argv[2], &egress) != napi_ok)
+    return throw_type(env, "tcxAttach(progFd, ifindex, egress: boolean)");
+  union bpf_attr attr;
+  memset(&attr, 0, sizeof attr);
+  attr.link_create.prog_fd = (uint32_t)prog;
+  attr.link_create.target_ifindex = (uint32_t)ifindex;
+  attr.link_create.attach_type = egress ? BPF_TCX_EGRESS : BPF_TCX_INGRESS;
+  int link = (int)syscall(__NR_bpf, BPF_LINK_CREATE, &attr, sizeof attr);
+  if (link < 0) return throw_errno(env, egress ? "bpf(BPF_LINK_CREATE, tcx egress)" : "bpf(BPF_LINK_CREATE, tcx ingress)", errno);
+  return make_i32(env, link);
+}
+
 // dhcpSocket(ifname) -> fd: a non-blocking AF_PACKET socket on one LAN device that receives only the
 // IPv4 UDP datagrams to port 67 (DHCP clients talking to the server), unfragmented, from the IP header
 // on (SOCK_DGRAM). The passive inventory reads it with readBatch (no spin, no wait) once a second: the
@@ -436,6 +504,8 @@ static napi_value init(napi_env env, napi_value exports) {
       {"close", NULL, tg_close, NULL, NULL, NULL, napi_default, NULL},
       {"steer", NULL, tg_steer, NULL, NULL, NULL, napi_default, NULL},
       {"dhcpSocket", NULL, tg_dhcp_socket, NULL, NULL, NULL, napi_default, NULL},
+      {"bpfLoad", NULL, tg_bpf_load, NULL, NULL, NULL, napi_default, NULL},
+      {"tcxAttach", NULL, tg_tcx_attach, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   napi_value v;

@@ -9,16 +9,11 @@ import { ConfigError, type ListenAddress, parseListen, type TunguardConfig } fro
 import { DATAPLANE_DEFAULTS, Dataplane } from '../dataplane/dataplane.js';
 import type { StageEnv } from '../dataplane/stages/index.js';
 import { lanPrefixes } from '../netcfg/lan.js';
-import {
-  checkSteering,
-  interfaceMtu,
-  STEERING_DEFAULTS,
-  setupSteering,
-  teardownSteering,
-} from '../netcfg/steering.js';
-import { nftAvailable, Zones } from '../netcfg/zones.js';
+import { checkSteering, interfaceMtu, STEERING_DEFAULTS, Steering } from '../netcfg/steering.js';
+import { nftAvailable, SynPolice } from '../netcfg/syn-police.js';
 import { type ConnRecord, ConnStore, type ConnSync } from '../state/connstore.js';
 import { loadOrCreateKey } from '../state/keyfile.js';
+import { loadAddon } from '../tun/addon.js';
 import { offloadNames } from '../tun/device.js';
 import { DhcpTap } from '../tun/dhcp-tap.js';
 import { ControlPlane, wanListenIssues } from './control.js';
@@ -49,7 +44,8 @@ Runs the daemon in the current network namespace, in the foreground (needs root)
   --queues <n>         TUN queues, one dataplane worker each (default ${DATAPLANE_DEFAULTS.queues})
   --spread <how>       with several queues: 'address' (default; by remote address, so one
                        source's SYNs meet in one worker) or 'flow' (the kernel's 4-tuple hash)
-  --table <id>         policy routing table and rule preference (default ${STEERING_DEFAULTS.table})
+  --table <id>         the policy-routing table an older tunguard steered through: its leftover
+                       rules are removed at start (default ${STEERING_DEFAULTS.table})
   --no-ipv6            steer IPv4 only
   --no-offload         no virtio-net header / TSO (slow; for debugging)
   --no-synproxy        forward inbound TCP without the SYN proxy (rate limits stay on)
@@ -57,7 +53,6 @@ Runs the daemon in the current network namespace, in the foreground (needs root)
   --no-passive         do not sample LAN hosts' packets nor read their DHCP requests (passive inventory)
   --dhcp-leases <file> dnsmasq lease file read for the passive inventory (default /tmp/dhcp.leases;
                        '' = none)
-  --no-ct-zones        do not install the conntrack-zone table (nft) for the two hops
   --syn-police <n>     new WAN SYNs/s let through to the TUN, the excess dropped in the kernel
                        before it can crowd out other traffic (default 40000 per queue; 0 = off);
                        clients that completed a proxied handshake in the last 10 min skip it
@@ -144,7 +139,6 @@ export async function runCommand(argv: string[]): Promise<number> {
     wan,
     lan,
     table,
-    pref: table,
     ipv6: v['no-ipv6'] ? false : m.ipv6,
   };
   const queues = intFlag(v.queues, 'queues', m.queues, 1, 16);
@@ -223,10 +217,9 @@ export async function runCommand(argv: string[]): Promise<number> {
     epochMs: 0, // set by each worker
   };
   const stages = v['pass-through']
-    ? ['hop-restore']
+    ? []
     : [
-        'hop-restore',
-        // After hop-restore (the SYN's TTL as sent), before anything may drop: the sampler only reads.
+        // Before anything may drop: the sampler only reads.
         ...(v['no-passive'] ? [] : ['sampler']),
         'ratelimit',
         ...(syn.proxyInbound && !v['no-synproxy'] ? ['synproxy'] : []),
@@ -244,13 +237,13 @@ export async function runCommand(argv: string[]): Promise<number> {
   });
 
   if (dp.steering.note) log(`warning: ${dp.steering.note}`);
-  // Conntrack zones and the SYN police (installed below, once the dataplane runs).
-  const ctZones = new Zones(log);
+  // The SYN police (installed below, once the dataplane runs).
+  const police = new SynPolice(log);
   dp.on('event', (ev: DataplaneEvent) => {
     if (ev.type === 'conn-sync') {
       connStore.queue({ upserts: ev.upserts ?? [], removes: ev.removes ?? [] });
       // Clients that completed a handshake are real: they skip the SYN police from now on.
-      if (ev.upserts?.length) ctZones.addKnown(knownClients(ev.upserts), performance.now());
+      if (ev.upserts?.length) police.addKnown(knownClients(ev.upserts), performance.now());
     }
     // Tier changes and aggressive sources go to the log (logread on OpenWrt) as they happen.
     else if (ev.type === 'tier')
@@ -286,6 +279,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   process.on('SIGHUP', onHup);
 
   let stopping: Promise<void> | undefined;
+  let attached: Steering | undefined;
   // Every step runs even when one before it fails (the steering must go in any case); a failed step
   // is logged by name and makes the exit code 1.
   const stopErrors: string[] = [];
@@ -303,8 +297,8 @@ export async function runCommand(argv: string[]): Promise<number> {
       process.off('SIGHUP', onHup); // [api]
       await step('control plane', () => control.stop()); // [api]
       await step('dhcp tap', () => dhcpTap?.close());
-      await step('steering', () => teardownSteering(steering));
-      await step('zones', () => ctZones.teardown());
+      await step('steering', () => attached?.teardown());
+      await step('syn police', () => police.teardown());
       await step('dataplane', () => dp.stop());
       await step('connection store', () => connStore.close());
     })();
@@ -332,23 +326,14 @@ export async function runCommand(argv: string[]): Promise<number> {
     });
   });
 
-  // Conntrack zones keep the kernel firewall's view of proxied connections consistent.
-  const zones = !v['no-ct-zones'] && nftAvailable();
-  if (!v['no-ct-zones'] && !zones)
-    log(
-      'warning: nft missing: no conntrack zones (a firewall with ct state invalid drop breaks proxied connections)',
-    );
+  const policeRate = v['pass-through'] ? 0 : synPolice;
+  const policeUp = policeRate > 0 && nftAvailable();
+  if (policeRate > 0 && !policeUp) log('warning: nft missing: no SYN police (opkg install nftables)');
   try {
-    if (zones)
-      await ctZones.setup({
-        tun: steering.tun,
-        wan: steering.wan,
-        lan: steering.lan,
-        lanPrefixes: lanNets,
-        zone: table & 0xffff,
-        synPoliceRate: v['pass-through'] ? 0 : synPolice,
-      });
-    const desc = setupSteering(steering);
+    if (policeUp) await police.setup({ wan: steering.wan, rate: policeRate });
+    const up = Steering.setup(steering, loadAddon());
+    attached = up.steering;
+    const desc = up.description;
     log(
       `steering up: ${desc}; queues ${queues}${dp.steering.mode === 'single' ? '' : ` (spread by ${dp.steering.mode})`}, mtu ${mtu}, offloads ${offloadNames(dp.tun.offloads).join(',') || 'none'}`,
     );
@@ -393,7 +378,6 @@ function parse(argv: string[]) {
       'pass-through': { type: 'boolean' },
       'no-passive': { type: 'boolean' },
       'dhcp-leases': { type: 'string' },
-      'no-ct-zones': { type: 'boolean' },
       'syn-police': { type: 'string' },
       'spin-us': { type: 'string' },
       'status-interval': { type: 'string' },

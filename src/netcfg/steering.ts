@@ -1,28 +1,36 @@
-// Policy routing that steers forwarded WAN↔LAN traffic through the TUN, and takes it away again.
+// Steering: puts the TUN on the LAN side of the router's forwarding with three tc programs attached
+// through TCX links (src/netcfg/steering-programs.ts says what each does and why). The kernel
+// firewall then judges every forwarded packet once, with its real devices, as without tunguard.
 //
-//   ip rule pref P   iif <wan> lookup T        (and one per LAN device, IPv4 and IPv6)
-//   table T:         default dev tg0
-//
-// Packets tunguard writes back arrive with iif tg0, match no rule and take the main table (and the
-// kernel's firewall/NAT) as before. Fail-open: the TUN is not persistent, so when the process dies
-// the device and every route of table T vanish with it; the rules then find nothing in T and fall
-// through to main, and traffic flows unprotected instead of stopping.
+// Fail-open: the links belong to this process. When it dies, however it dies, its fds close, the
+// kernel detaches the programs, and traffic takes the kernel path unprotected instead of stopping.
+// Nothing is left to clean up after a crash; a start never meets a stale attachment of ours.
 import { existsSync, readFileSync } from 'node:fs';
-import { ip, ipTry, NetcfgError } from './ip.js';
+import type { TunAddon } from '../tun/addon.js';
+import { ProgType } from '../tun/ebpf.js';
+import { ipTry, NetcfgError } from './ip.js';
+import {
+  lanEgressProgram,
+  lanIngressProgram,
+  REINJECT_MARK,
+  type SteeredLan,
+  tunIngressProgram,
+} from './steering-programs.js';
 import { readSysctl, writeSysctl } from './sysctl.js';
 
 export interface SteeringOptions {
   tun: string;
   wan: string;
   lan: readonly string[];
-  /** Routing table id for table T. */
+  /** Routing table an older tunguard steered through (its leftover rules are removed at start). */
   table: number;
-  /** Preference of the first rule; one per steered device follows (pref, pref+1, ...). */
-  pref: number;
   ipv6: boolean;
 }
 
-export const STEERING_DEFAULTS = { table: 4747, pref: 4747, ipv6: true } as const;
+export const STEERING_DEFAULTS = { table: 4747, ipv6: true } as const;
+
+/** ARPHRD_ETHER: LAN devices must carry Ethernet frames (re-injected packets get an Ethernet header). */
+const ARPHRD_ETHER = 1;
 
 export function interfaceExists(dev: string): boolean {
   return /^[\w.@:-]{1,15}$/.test(dev) && existsSync(`/sys/class/net/${dev}`);
@@ -32,61 +40,129 @@ export function interfaceMtu(dev: string): number {
   return Number(readFileSync(`/sys/class/net/${dev}/mtu`, 'utf8'));
 }
 
+function sysNet(dev: string, what: string): string {
+  return readFileSync(`/sys/class/net/${dev}/${what}`, 'utf8').trim();
+}
+
 /** Fails early, with the reason, when steering cannot work here. */
-export function checkSteering(o: SteeringOptions): void {
+export function checkSteering(o: Pick<SteeringOptions, 'wan' | 'lan'>): void {
   for (const dev of [o.wan, ...o.lan]) {
     if (!interfaceExists(dev)) throw new NetcfgError(`unknown interface '${dev}' (no /sys/class/net/${dev})`);
   }
   if (o.lan.includes(o.wan)) throw new NetcfgError(`interface '${o.wan}' is given as both WAN and LAN`);
+  for (const dev of o.lan) {
+    if (Number(sysNet(dev, 'type')) !== ARPHRD_ETHER)
+      throw new NetcfgError(`LAN interface '${dev}' is not an Ethernet device (a bridge, a port, a VLAN)`);
+  }
 }
 
-function families(o: SteeringOptions): string[][] {
-  return o.ipv6 ? [['-4'], ['-6']] : [['-4']];
+/** What the LAN programs need to know of one LAN device. */
+export function steeredLan(dev: string): SteeredLan {
+  const mac = sysNet(dev, 'address')
+    .split(':')
+    .map((h) => Number.parseInt(h, 16));
+  if (mac.length !== 6 || mac.some((b) => !(b >= 0 && b <= 255)))
+    throw new NetcfgError(`LAN interface '${dev}' has no MAC address`);
+  return { ifindex: Number(sysNet(dev, 'ifindex')), mac: Uint8Array.from(mac) };
 }
 
-/** Deletes every rule this table owns (all prefs we may have used), both families. Idempotent. */
-export function removeRules(o: Pick<SteeringOptions, 'table' | 'ipv6'>): number {
+/** Removes the policy-routing rules of table T left by an older tunguard. Returns how many. */
+export function removeLegacyRules(o: Pick<SteeringOptions, 'table' | 'ipv6'>): number {
   let removed = 0;
-  for (const fam of o.ipv6 ? [['-4'], ['-6']] : [['-4']]) {
-    // A crashed run may have left several; `ip rule del lookup T` removes one per call.
-    for (let guard = 0; guard < 64 && ipTry([...fam, 'rule', 'del', 'lookup', String(o.table)]); guard++)
+  for (const fam of o.ipv6 ? ['-4', '-6'] : ['-4']) {
+    for (let guard = 0; guard < 64 && ipTry([fam, 'rule', 'del', 'lookup', String(o.table)]); guard++)
       removed++;
+    ipTry([fam, 'route', 'flush', 'table', String(o.table)]);
   }
   return removed;
 }
 
-/**
- * Sets steering up on a TUN that is already up. Idempotent: stale rules from a crashed run are
- * removed first, routes are replaced. Returns a description for the start-up log line.
- */
-export function setupSteering(o: SteeringOptions): string {
-  checkSteering(o);
-  if (!interfaceExists(o.tun)) throw new NetcfgError(`TUN device '${o.tun}' is not up`);
-  // Loose reverse-path filtering on tg0: a packet from the WAN re-enters through tg0 while its
-  // source is routed via the WAN device, which strict mode (1) would drop. The kernel uses
-  // max(all, dev), so 2 here is loose whatever 'all' says.
-  writeSysctl(`net.ipv4.conf.${o.tun}.rp_filter`, '2');
-  if (readSysctl('net.ipv4.ip_forward') !== '1')
-    process.emitWarning(
-      'net.ipv4.ip_forward is 0: the router does not forward IPv4; tunguard will not change that',
-    );
-  if (o.ipv6) {
-    writeSysctl(`net.ipv6.conf.${o.tun}.disable_ipv6`, '0');
-    if (readSysctl('net.ipv6.conf.all.forwarding') !== '1')
-      process.emitWarning('net.ipv6.conf.all.forwarding is 0: IPv6 is not forwarded here');
-  }
-  removeRules(o);
-  for (const fam of families(o)) {
-    ip([...fam, 'route', 'replace', 'default', 'dev', o.tun, 'table', String(o.table)]);
-    [o.wan, ...o.lan].forEach((dev, k) => {
-      ip([...fam, 'rule', 'add', 'pref', String(o.pref + k), 'iif', dev, 'lookup', String(o.table)]);
-    });
-  }
-  return `${[o.wan, ...o.lan].join(',')} -> ${o.tun} (table ${o.table}, ${o.ipv6 ? 'IPv4+IPv6' : 'IPv4'})`;
-}
+/** The attached programs: their link fds (closing them detaches) and the program fds. */
+export class Steering {
+  private fds: number[] = [];
 
-/** Takes steering down: rules first (traffic returns to the main table at once), then table T. */
-export function teardownSteering(o: SteeringOptions): void {
-  removeRules(o);
-  for (const fam of families(o)) ipTry([...fam, 'route', 'flush', 'table', String(o.table)]);
+  private constructor(private readonly addon: TunAddon) {}
+
+  /**
+   * Attaches the programs on a TUN that is up. Throws with the reason (a kernel older than 6.6 has
+   * no TCX) and leaves nothing attached when any step fails. Returns the start-up log's description.
+   */
+  static setup(o: SteeringOptions, addon: TunAddon): { steering: Steering; description: string } {
+    checkSteering(o);
+    if (!interfaceExists(o.tun)) throw new NetcfgError(`TUN device '${o.tun}' is not up`);
+    if (readSysctl('net.ipv4.ip_forward') !== '1')
+      process.emitWarning(
+        'net.ipv4.ip_forward is 0: the router does not forward IPv4; tunguard will not change that',
+      );
+    if (o.ipv6 && readSysctl('net.ipv6.conf.all.forwarding') !== '1')
+      process.emitWarning('net.ipv6.conf.all.forwarding is 0: IPv6 is not forwarded here');
+    // The TUN program asks the kernel's routes where each packet goes as if it entered from the TUN,
+    // which needs forwarding on the TUN itself; nothing is ever routed to it.
+    writeSysctl(`net.ipv4.conf.${o.tun}.forwarding`, '1');
+    writeSysctl(`net.ipv6.conf.${o.tun}.disable_ipv6`, '0');
+    writeSysctl(`net.ipv6.conf.${o.tun}.forwarding`, '1');
+    const legacy = removeLegacyRules(o);
+    const lans = o.lan.map(steeredLan);
+    const programOptions = {
+      tunIfindex: Number(sysNet(o.tun, 'ifindex')),
+      lans,
+      ipv6: o.ipv6,
+      mark: REINJECT_MARK,
+    };
+    const s = new Steering(addon);
+    try {
+      const load = (name: string, insns: Uint8Array) => {
+        try {
+          const fd = addon.bpfLoad(ProgType.SCHED_CLS, insns);
+          s.fds.push(fd);
+          return fd;
+        } catch (err) {
+          throw new NetcfgError(`cannot load the ${name} program: ${(err as Error).message}`);
+        }
+      };
+      const attach = (prog: number, dev: string, ifindex: number, egress: boolean) => {
+        try {
+          s.fds.push(addon.tcxAttach(prog, ifindex, egress));
+        } catch (err) {
+          const e = err as NodeJS.ErrnoException;
+          const hint = e.code === 'EINVAL' ? ' (TCX needs Linux 6.6 or later)' : '';
+          throw new NetcfgError(
+            `cannot attach to ${dev} ${egress ? 'egress' : 'ingress'}: ${e.message}${hint}`,
+          );
+        }
+      };
+      const lanIn = load('LAN ingress', lanIngressProgram(programOptions));
+      const lanOut = load('LAN egress', lanEgressProgram(programOptions));
+      const tunIn = load('TUN ingress', tunIngressProgram(programOptions));
+      // The TUN's program first: whatever the LAN programs send it must find its way back.
+      attach(tunIn, o.tun, programOptions.tunIfindex, false);
+      o.lan.forEach((dev, i) => {
+        attach(lanOut, dev, lans[i].ifindex, true);
+        attach(lanIn, dev, lans[i].ifindex, false);
+      });
+    } catch (err) {
+      s.teardown();
+      throw err;
+    }
+    const families = o.ipv6 ? 'IPv4+IPv6' : 'IPv4';
+    const note = legacy > 0 ? `; removed ${legacy} policy-routing rule(s) of table ${o.table}` : '';
+    return {
+      steering: s,
+      description: `${o.lan.join(',')} <-> ${o.tun} (tc programs on the LAN side, ${families})${note}`,
+    };
+  }
+
+  /** Detaches everything (closing the links); idempotent. */
+  teardown(): void {
+    // Links first, in reverse: the LAN programs go before the TUN's, so nothing is sent to a TUN
+    // whose own program is already gone.
+    for (const fd of this.fds.reverse()) {
+      try {
+        this.addon.close(fd);
+      } catch {
+        /* already closed */
+      }
+    }
+    this.fds = [];
+  }
 }

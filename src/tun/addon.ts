@@ -36,6 +36,10 @@ export interface TunAddon {
    * (DHCP requests), from the IP header on; read with readBatch(fd, …, 0, 0, -1).
    */
   dhcpSocket(ifname: string): number;
+  /** Loads an eBPF program of `progType` (8-byte instructions); returns its fd. */
+  bpfLoad(progType: number, insns: Uint8Array): number;
+  /** Attaches a loaded tc program to a device's TCX hook; returns the link fd (closing it detaches). */
+  tcxAttach(progFd: number, ifindex: number, egress: boolean): number;
   readonly MAX_PACKET: number;
 }
 

@@ -20,6 +20,10 @@ export const ADDR = {
   wan6: '2001:db8:1::2',
   rtrWan6: '2001:db8:1::1',
   lan6: '2001:db8:2::2',
+  /** A second address of the LAN host that no firewall rule opens (unsolicited WAN → LAN). */
+  lanClosed4: '192.0.2.3',
+  /** …and its IPv6 twin, which fw4's lab config opens on tcp 8080 only. */
+  lanClosed6: '2001:db8:2::3',
   rtrLan6: '2001:db8:2::1',
   lan2_6: '2001:db8:3::2',
   lanToLan2_6: '2001:db8:3::1',
@@ -34,6 +38,7 @@ export const LAB_TOOLS: Record<string, string> = {
   iperf3: 'iperf3',
   python3: 'python3',
   sha256sum: 'coreutils',
+  nft: 'nftables',
 };
 
 /** Throws one clear error naming every missing tool and its package (never a silent skip). */
@@ -95,6 +100,19 @@ export function cleanLeftovers(): void {
 export interface LabOptions {
   /** A host behind `lan` on a 1280-byte MTU link (PMTU tests). */
   lan2?: boolean;
+  /**
+   * The router's firewall: OpenWrt's real fw4 ruleset (test/fixtures/fw4): 'lab' (stock + rules
+   * opening the lab hosts the suites talk to, the default), 'stock' (stock + one port forward),
+   * or 'none' (no firewall: only for what must see the kernel without one).
+   */
+  firewall?: 'lab' | 'stock' | 'none';
+}
+
+/** The fw4 ruleset `name` as the lab router loads it (the user's /etc/nftables.d include left out). */
+export function fw4Ruleset(name: 'lab' | 'stock'): string {
+  const text = readFileSync(join(REPO_ROOT, 'test', 'fixtures', 'fw4', `${name}.nft`), 'utf8');
+  // The include reads the host's /etc/nftables.d: a lab router has no user includes.
+  return text.replace(/^\s*include "\/etc\/nftables\.d\/\*\.nft"\n/m, '');
 }
 
 export class TunguardProcess {
@@ -197,6 +215,7 @@ export class Lab {
     this.addr(rtr, 'wan0', `${ADDR.rtrWan4}/24`, `${ADDR.rtrWan6}/64`);
     this.addr(rtr, 'lan0', `${ADDR.rtrLan4}/24`, `${ADDR.rtrLan6}/64`);
     this.addr(lan, 'eth0', `${ADDR.lan4}/24`, `${ADDR.lan6}/64`);
+    this.addr(lan, 'eth0', `${ADDR.lanClosed4}/24`, `${ADDR.lanClosed6}/64`);
     this.run(wan, 'ip', ['route', 'add', 'default', 'via', ADDR.rtrWan4]);
     this.run(wan, 'ip', ['-6', 'route', 'add', 'default', 'via', ADDR.rtrWan6]);
     this.run(lan, 'ip', ['route', 'add', 'default', 'via', ADDR.rtrLan4]);
@@ -214,6 +233,15 @@ export class Lab {
       this.run(rtr, 'ip', ['route', 'add', '203.0.113.0/24', 'via', ADDR.lan4]);
       this.run(rtr, 'ip', ['-6', 'route', 'add', '2001:db8:3::/64', 'via', ADDR.lan6]);
     }
+    const fw = this.opts.firewall ?? 'lab';
+    if (fw !== 'none') this.loadFirewall(fw);
+  }
+
+  /** Loads an fw4 ruleset into the router (replacing the one there). */
+  loadFirewall(name: 'lab' | 'stock'): void {
+    const file = join(this.stateDir, `fw4-${name}.nft`);
+    writeFileSync(file, fw4Ruleset(name));
+    this.run(this.ns.rtr, 'nft', ['-f', file]);
   }
 
   private link(nsA: string, devA: string, nsB: string, devB: string, mtu = 1500): void {

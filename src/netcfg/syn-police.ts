@@ -1,0 +1,142 @@
+// The SYN police: an nft table that drops new WAN SYNs above what the dataplane can answer, in the
+// kernel, before they reach conntrack, the firewall and the TUN. Above that rate a flood only fills
+// the TUN's queue, and the kernel then drops whatever comes next — the LAN hosts' answers for
+// established connections included. Sources that completed a proxied handshake lately skip it.
+//
+// Fail-open: the table is created with `flags owner` from an `nft -i` child that lives as long as
+// we do. When tunguard dies, however it dies, the pipe closes, nft exits and the kernel deletes the
+// table with it.
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { NetcfgError } from './ip.js';
+
+export const POLICE_TABLE = 'tunguard';
+/** Entries of each known-sources set (when full, new sources wait for old ones to time out). */
+const KNOWN_SET_SIZE = 65536;
+/** How long a source stays known after its last completed handshake, s. */
+export const KNOWN_TIMEOUT_S = 600;
+
+export interface PoliceOptions {
+  wan: string;
+  /** New SYNs per second from the WAN let through (more than 0). */
+  rate: number;
+}
+
+export function nftAvailable(): boolean {
+  try {
+    execFileSync('nft', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function tableExists(): boolean {
+  try {
+    execFileSync('nft', ['list', 'table', 'inet', POLICE_TABLE], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The commands that build the table (one per line, for `nft -i`). */
+export function policeCommands(o: PoliceOptions): string {
+  const t = `inet ${POLICE_TABLE}`;
+  const burst = Math.max(1, Math.round(o.rate / 10));
+  const lines = [
+    `add table ${t} { flags owner; }`,
+    // Sources that completed a proxied handshake lately (the daemon adds them) skip the police:
+    // a spoofed flood cannot complete one, so during a flood the clients already known keep
+    // connecting at once instead of waiting for a SYN retransmission to win the lottery.
+    `add set ${t} known4 { type ipv4_addr; flags timeout; size ${KNOWN_SET_SIZE}; }`,
+    `add set ${t} known6 { type ipv6_addr; flags timeout; size ${KNOWN_SET_SIZE}; }`,
+    `add chain ${t} syn_police { type filter hook prerouting priority -250; policy accept; }`,
+    `add rule ${t} syn_police iifname "${o.wan}" ip saddr @known4 accept`,
+    `add rule ${t} syn_police iifname "${o.wan}" ip6 saddr @known6 accept`,
+    `add rule ${t} syn_police iifname "${o.wan}" tcp flags & (fin | syn | rst | ack) == syn limit rate over ${o.rate}/second burst ${burst} packets counter drop`,
+  ];
+  return `${lines.join('\n')}\n`;
+}
+
+/** The police table, owned by a child `nft -i`: gone when the child (or we) go. */
+export class SynPolice {
+  private child?: ChildProcess;
+  private stderr = '';
+  /** Sources sent to the known sets, with when (the caller's ms). */
+  private readonly known = new Map<string, number>();
+
+  /** `log`: where an nft that dies under us is reported (the table and its sets went with it). */
+  constructor(private readonly log: (msg: string) => void = () => {}) {}
+
+  async setup(o: PoliceOptions): Promise<void> {
+    // A table left by an older version without the owner flag would shadow ours: remove it.
+    try {
+      execFileSync('nft', ['delete', 'table', 'inet', POLICE_TABLE], { stdio: 'ignore' });
+    } catch {
+      /* not there */
+    }
+    const child = spawn('nft', ['-i'], { stdio: ['pipe', 'ignore', 'pipe'] });
+    this.child = child;
+    let installed = false;
+    // A write to a dead nft fails with EPIPE: reported through 'exit' below, never a crash.
+    child.stdin?.on('error', () => {});
+    child.on('error', (err) => {
+      this.stderr += `${err.message}\n`;
+    });
+    child.once('exit', (code, signal) => {
+      if (this.child !== child || !installed) return; // our teardown, or a setup that fails anyway
+      this.child = undefined;
+      this.log(
+        `syn police: nft exited (${signal ?? code}): the SYN police is gone until a restart${this.stderr ? `; it said: ${this.stderr.trim().slice(-300)}` : ''}`,
+      );
+    });
+    child.stderr?.on('data', (d: Buffer) => {
+      // Kept for the error of a failed setup; later messages (a timed-out element) only the tail.
+      this.stderr = (this.stderr + d.toString()).slice(-4096);
+    });
+    child.stdin?.write(policeCommands(o));
+    for (let i = 0; i < 100; i++) {
+      if (child.exitCode !== null) break;
+      if (tableExists()) {
+        installed = true;
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    this.teardown();
+    const why =
+      this.stderr.trim() || (child.exitCode !== null ? `nft exited ${child.exitCode}` : 'timed out');
+    throw new NetcfgError(`cannot install the SYN police table: ${why}`);
+  }
+
+  /**
+   * Marks sources (IPv4/IPv6 text) known for KNOWN_TIMEOUT_S: they skip the SYN police. A source
+   * already known is re-added (its timeout refreshed) once half its time has passed. No effect
+   * when the table is not there. `now`: ms, any monotonic clock.
+   */
+  addKnown(addresses: Iterable<string>, now: number): void {
+    const stdin = this.child?.stdin;
+    if (!stdin) return;
+    const t = `inet ${POLICE_TABLE}`;
+    const ttl = KNOWN_TIMEOUT_S * 1000;
+    let cmds = '';
+    for (const a of addresses) {
+      const at = this.known.get(a);
+      if (at !== undefined && now - at < ttl / 2) continue;
+      const set = a.includes(':') ? 'known6' : 'known4';
+      // `add` leaves an existing element's timeout as it was: delete it first (its own line and
+      // transaction, so an element that has already timed out only costs an error message).
+      if (at !== undefined && now - at < ttl) cmds += `delete element ${t} ${set} { ${a} }\n`;
+      cmds += `add element ${t} ${set} { ${a} timeout ${KNOWN_TIMEOUT_S}s }\n`;
+      this.known.set(a, now);
+    }
+    if (this.known.size > 2 * KNOWN_SET_SIZE)
+      for (const [a, at] of this.known) if (now - at >= ttl) this.known.delete(a);
+    if (cmds) stdin.write(cmds);
+  }
+
+  teardown(): void {
+    this.child?.stdin?.end();
+    this.child = undefined;
+  }
+}
