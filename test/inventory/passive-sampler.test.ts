@@ -1,5 +1,5 @@
 // The passive inventory from the dataplane, in process: real packets through the real pipeline
-// (hop-restore → sampler), the SharedArrayBuffer ring, fingerprinting on the main-thread side, dnsmasq
+// (the sampler stage), the SharedArrayBuffer ring, fingerprinting on the main-thread side, dnsmasq
 // lease files, and the feed writing into a real LMDB inventory (only what is new).
 
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -39,15 +39,15 @@ const PSH_ACK = 0x18;
 const LINUX_OPTS = [2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 3, 7];
 const text = (s: string) => [...Buffer.from(s)];
 
-/** The kernel hands the TUN a forwarded packet with its TTL already decremented once (hop-restore gives it back). */
-function lanSyn(src = LAN, ttl = 63): Uint8Array {
+/** A LAN host's packets reach the TUN before the kernel forwards them: with the TTL they were sent with. */
+function lanSyn(src = LAN, ttl = 64): Uint8Array {
   return v4(
     { src, dst: WAN, ttl, id: 0x1234 },
     tcp({ sport: 40000, dport: 443, flags: SYN, win: 64240, opts: LINUX_OPTS }),
   );
 }
 function lanData(sport: number, dport: number, payload: string, src = LAN): Uint8Array {
-  return v4({ src, dst: WAN, ttl: 63 }, tcp({ sport, dport, flags: PSH_ACK, payload: text(payload) }));
+  return v4({ src, dst: WAN, ttl: 64 }, tcp({ sport, dport, flags: PSH_ACK, payload: text(payload) }));
 }
 const GET =
   'GET /index.html HTTP/1.1\r\nHost: example.test\r\nUser-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:115.0) Gecko/20100101 Firefox/115.0\r\nAccept: */*\r\n\r\n';
@@ -61,8 +61,8 @@ function pipelineWith(settings: SamplerSettings = {}, ring?: SharedArrayBuffer) 
     sampler: settings,
     ...(ring ? { sampleRing: ring } : {}),
   });
-  const stages = buildStages(['hop-restore', 'sampler'], env);
-  const sampler = stages[1] as SamplerStage;
+  const stages = buildStages(['sampler'], env);
+  const sampler = stages[0] as SamplerStage;
   const layout = pipelineLayout(stages);
   const counters = new Float64Array(layout.names.length);
   const pipeline = new Pipeline(stages, layout, counters, false);
@@ -91,7 +91,7 @@ describe('sampler stage in the pipeline', () => {
     const p = pipelineWith({ perHostPerSecond: 10 });
     const packets = [
       lanSyn(), // sampled
-      v4({ src: LAN, dst: WAN, ttl: 63 }, tcp({ sport: 22, dport: 40000, flags: SYN_ACK, opts: LINUX_OPTS })), // SYN-ACK: no
+      v4({ src: LAN, dst: WAN, ttl: 64 }, tcp({ sport: 22, dport: 40000, flags: SYN_ACK, opts: LINUX_OPTS })), // SYN-ACK: no
       v4({ src: WAN, dst: LAN, ttl: 63 }, tcp({ flags: SYN, win: 65535, opts: LINUX_OPTS })), // from the WAN: no
       lanData(40001, 80, GET), // sampled (request)
       lanData(40002, 8080, GET), // not port 80: no
@@ -104,20 +104,19 @@ describe('sampler stage in the pipeline', () => {
         tcp({ sport: 22, dport: 50000, flags: PSH_ACK, payload: text(SSH) }),
       ), // WAN's banner: no
       v6(
-        { src: LAN6, dst: WAN6, hop: 63 },
+        { src: LAN6, dst: WAN6, hop: 64 },
         tcp({
           flags: SYN,
           win: 64800,
           opts: [2, 4, 0x05, 0xa0, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 3, 7],
         }),
       ), // sampled
-      v4({ src: LAN, dst: WAN, ttl: 63, frag: 0x00b9 }, text('a non-first fragment, no TCP header here')), // no
+      v4({ src: LAN, dst: WAN, ttl: 64, frag: 0x00b9 }, text('a non-first fragment, no TCP header here')), // no
     ];
     const out = p.run(packets);
     expect(out).toHaveLength(packets.length); // never drops
-    // Only hop-restore touched the packets: TTL + 1 and the header checksum.
-    expect(out.map((x) => x.length)).toEqual(packets.map((x) => x.length));
-    expect(out[3].subarray(40)).toEqual(packets[3].subarray(40));
+    // The sampler only reads: every packet goes back as it came.
+    expect(out).toEqual(packets);
     expect(p.c('sampler_samples')).toBe(6);
     expect(p.c('sampler_skip_repeat') + p.c('sampler_drop_rate') + p.c('sampler_drop_full')).toBe(0);
     const got = p.drain();

@@ -367,20 +367,22 @@ describe('rate limits', () => {
       '-c',
       `import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('${ADDR.lan4}', 40000)); s.sendto(b'hello', ('${ADDR.wan4}', 9998))`,
     ]);
-    const burst = (sport: number) => {
+    const burst = (sport: number, to: string) => {
       const before = nftCounter('reply');
       lab.exec(
         lab.ns.wan,
         'hping3',
-        ['-q', '--udp', '-s', String(sport), '-k', '-p', '40000', '-i', 'u1000', '-c', '2000', ADDR.lan4],
+        ['-q', '--udp', '-s', String(sport), '-k', '-p', '40000', '-i', 'u1000', '-c', '2000', to],
         30_000,
       );
       return nftCounter('reply') - before;
     };
-    // ... so 2000 datagrams back from 9998 (about 1000/s, five times the limit) all arrive,
-    const replies = burst(9998);
-    // while the same from a port the host never spoke to is a flood like any other.
-    const strangers = burst(9997);
+    // ... so 2000 datagrams back from 9998 (about 1000/s, five times the limit) to the address the
+    // router masqueraded it to all arrive,
+    const replies = burst(9998, ADDR.rtrWan4);
+    // while the same from a port the host never spoke to (sent to the host's own address, which the
+    // lab's fw4 rules open) is a flood like any other.
+    const strangers = burst(9997, ADDR.lan4);
     console.log(`udp replies: ${replies}/2000 on the LAN host's flow, ${strangers}/2000 from elsewhere`);
     expect(replies).toBe(2000);
     expect(strangers).toBeLessThan(1000);

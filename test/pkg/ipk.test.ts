@@ -69,11 +69,6 @@ const TUNGUARD_FILES: Record<string, number> = {
   './usr/lib/tunguard/lmdb.node': 0o755,
   './usr/lib/tunguard/package.json': 0o644,
   './usr/lib/tunguard/tunguard_tun.node': 0o755,
-  './usr/share/': 0o755,
-  './usr/share/nftables.d/': 0o755,
-  './usr/share/nftables.d/chain-pre/': 0o755,
-  './usr/share/nftables.d/chain-pre/forward/': 0o755,
-  './usr/share/nftables.d/chain-pre/forward/30-tunguard.nft': 0o644,
 };
 
 describe('the packages built', () => {

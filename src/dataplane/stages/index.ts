@@ -6,7 +6,6 @@ import type { RateLimitsSettings } from '../../defense/ratelimit.js';
 import type { TierShare } from '../../defense/tiers.js';
 import type { ConnRecord } from '../../state/connstore.js';
 import type { Stage } from '../stage.js';
-import { HopRestoreStage } from './hop-restore.js';
 import { RateLimitStage } from './ratelimit.js';
 import { type SamplerSettings, SamplerStage } from './sampler.js';
 import { GATE_COUNTERS, type SynGateSettings, TieredSynGate } from './syn-gate.js';
@@ -46,7 +45,6 @@ export interface StageEnv {
 }
 
 const factories: Record<string, (env: StageEnv) => Stage> = {
-  'hop-restore': () => new HopRestoreStage(),
   ratelimit: (env) =>
     new RateLimitStage(
       env.ratelimit ?? {},
@@ -72,7 +70,7 @@ const factories: Record<string, (env: StageEnv) => Stage> = {
     }),
 };
 
-export const DEFAULT_STAGES = ['hop-restore', 'ratelimit', 'synproxy'] as const;
+export const DEFAULT_STAGES = ['ratelimit', 'synproxy'] as const;
 export const STAGE_NAMES = Object.keys(factories);
 
 export function buildStages(names: readonly string[], env: StageEnv): Stage[] {
