@@ -442,6 +442,25 @@ static napi_value tg_tcx_attach(napi_env env, napi_callback_info info) {
   return make_i32(env, link);
 }
 
+// tcxCount(ifindex, egress) -> how many programs the device's TCX hook runs (BPF_PROG_QUERY): what
+// the kernel has attached, whoever attached it, for the operator and the tests.
+static napi_value tg_tcx_count(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  int32_t ifindex;
+  bool egress;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 2 || !get_i32(env, argv[0], &ifindex) || napi_get_value_bool(env, argv[1], &egress) != napi_ok)
+    return throw_type(env, "tcxCount(ifindex, egress: boolean)");
+  union bpf_attr attr;
+  memset(&attr, 0, sizeof attr);
+  attr.query.target_fd = (uint32_t)ifindex;  // target_ifindex for TCX (the same field)
+  attr.query.attach_type = egress ? BPF_TCX_EGRESS : BPF_TCX_INGRESS;
+  if (syscall(__NR_bpf, BPF_PROG_QUERY, &attr, sizeof attr) < 0)
+    return throw_errno(env, "bpf(BPF_PROG_QUERY, tcx)", errno);
+  return make_i32(env, (int32_t)attr.query.prog_cnt);
+}
+
 // dhcpSocket(ifname) -> fd: a non-blocking AF_PACKET socket on one LAN device that receives only the
 // IPv4 UDP datagrams to port 67 (DHCP clients talking to the server), unfragmented, from the IP header
 // on (SOCK_DGRAM). The passive inventory reads it with readBatch (no spin, no wait) once a second: the
@@ -506,6 +525,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"dhcpSocket", NULL, tg_dhcp_socket, NULL, NULL, NULL, napi_default, NULL},
       {"bpfLoad", NULL, tg_bpf_load, NULL, NULL, NULL, napi_default, NULL},
       {"tcxAttach", NULL, tg_tcx_attach, NULL, NULL, NULL, napi_default, NULL},
+      {"tcxCount", NULL, tg_tcx_count, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   napi_value v;

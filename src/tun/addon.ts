@@ -40,6 +40,8 @@ export interface TunAddon {
   bpfLoad(progType: number, insns: Uint8Array): number;
   /** Attaches a loaded tc program to a device's TCX hook; returns the link fd (closing it detaches). */
   tcxAttach(progFd: number, ifindex: number, egress: boolean): number;
+  /** How many programs a device's TCX ingress or egress hook runs (whoever attached them). */
+  tcxCount(ifindex: number, egress: boolean): number;
   readonly MAX_PACKET: number;
 }
 

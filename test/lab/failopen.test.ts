@@ -1,5 +1,6 @@
 // Fail-open and restart: kill -9 of tunguard mid-transfer leaves traffic flowing on the kernel path
-// within a second; a restart over the stale rules re-steers.
+// within a second (the kernel detaches the steering programs with the process); a restart over what
+// an older version left (policy-routing rules) steers again.
 import { createHash, randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -27,13 +28,20 @@ function rules(): string {
   return lab.run(lab.ns.rtr, 'ip', ['rule', 'show']) + lab.run(lab.ns.rtr, 'ip', ['-6', 'rule', 'show']);
 }
 
+const STEERED = { ingress: 1, egress: 1 };
+const NONE = { ingress: 0, egress: 0 };
+
 describe('fail-open', () => {
-  it('removes its rules on SIGTERM and exits 0', async () => {
+  it('detaches its programs on SIGTERM and exits 0', async () => {
+    expect(lab.tcx('lan0')).toEqual(NONE);
     const tg = lab.startTunguard();
     await tg.ready();
-    expect(rules()).toMatch(/iif wan0 lookup 4747/);
+    // On the LAN device both ways, on the TUN's ingress; nothing on the WAN device.
+    expect(lab.tcx('lan0')).toEqual(STEERED);
+    expect(lab.tcx('tg0')).toEqual({ ingress: 1, egress: 0 });
+    expect(lab.tcx('wan0')).toEqual(NONE);
     expect(await tg.stop('SIGTERM')).toBe(0);
-    expect(rules()).not.toMatch(/lookup 4747/);
+    expect(lab.tcx('lan0')).toEqual(NONE);
     expect(lab.exec(lab.ns.rtr, 'ip', ['link', 'show', 'tg0']).code).not.toBe(0);
   });
 
@@ -64,16 +72,23 @@ describe('fail-open', () => {
     const gap = after[0] - killedAt;
     console.log(`fail-open: first reply ${(gap * 1000).toFixed(0)} ms after kill -9`);
     expect(gap).toBeLessThan(1.0);
-    // The stale rules are still there, pointing at an empty table: that is the fail-open path.
-    expect(rules()).toMatch(/iif wan0 lookup 4747/);
+    // The kernel detached the programs with the process: nothing of it is left to clean up.
+    expect(lab.tcx('lan0')).toEqual(NONE);
     expect(lab.exec(lab.ns.rtr, 'ip', ['link', 'show', 'tg0']).code).not.toBe(0);
   });
 
-  it('restarts over the stale rules and steers again', async () => {
+  it('restarts over what an older version left (policy-routing rules) and steers again', async () => {
+    // An older tunguard steered with `ip rule iif <dev> lookup 4747`; a crash left them behind.
+    for (const fam of ['-4', '-6']) {
+      lab.run(lab.ns.rtr, 'ip', [fam, 'rule', 'add', 'pref', '4747', 'iif', 'wan0', 'lookup', '4747']);
+      lab.run(lab.ns.rtr, 'ip', [fam, 'rule', 'add', 'pref', '4748', 'iif', 'lan0', 'lookup', '4747']);
+    }
+    expect(rules().match(/lookup 4747/g)?.length).toBe(4);
     const tg = lab.startTunguard();
     await tg.ready();
-    const r = rules();
-    expect(r.match(/iif wan0 lookup 4747/g)?.length).toBe(2); // one IPv4, one IPv6: no duplicates
+    expect(tg.output).toMatch(/removed 4 policy-routing rule\(s\) of table 4747/);
+    expect(rules()).not.toMatch(/lookup 4747/);
+    expect(lab.tcx('lan0')).toEqual(STEERED);
     const before = lab.devStats(lab.ns.rtr, 'tg0').txPackets;
     lab.run(lab.ns.wan, 'ping', ['-c', '3', '-i', '0.2', '-W', '1', ADDR.lan4]);
     expect(lab.devStats(lab.ns.rtr, 'tg0').txPackets - before).toBeGreaterThanOrEqual(6);
@@ -88,7 +103,7 @@ describe('fail-open', () => {
     );
     const tg = lab.startTunguard(['--config', conf], false);
     await tg.ready();
-    expect(tg.output).toMatch(/wan0,lan0 -> tg0 .*queues 2/);
+    expect(tg.output).toMatch(/lan0 <-> tg0 .*queues 2/);
     expect(await tg.stop()).toBe(0);
   });
 

@@ -215,7 +215,20 @@ export class Lab {
     this.addr(rtr, 'wan0', `${ADDR.rtrWan4}/24`, `${ADDR.rtrWan6}/64`);
     this.addr(rtr, 'lan0', `${ADDR.rtrLan4}/24`, `${ADDR.rtrLan6}/64`);
     this.addr(lan, 'eth0', `${ADDR.lan4}/24`, `${ADDR.lan6}/64`);
-    this.addr(lan, 'eth0', `${ADDR.lanClosed4}/24`, `${ADDR.lanClosed6}/64`);
+    // Second addresses, never chosen as a source (IPv4: secondary; IPv6: deprecated), so the host's
+    // own connections keep coming from .2 and a server's unbound UDP replies match their flow.
+    this.run(lan, 'ip', ['addr', 'add', `${ADDR.lanClosed4}/24`, 'dev', 'eth0']);
+    this.run(lan, 'ip', [
+      '-6',
+      'addr',
+      'add',
+      `${ADDR.lanClosed6}/64`,
+      'dev',
+      'eth0',
+      'nodad',
+      'preferred_lft',
+      '0',
+    ]);
     this.run(wan, 'ip', ['route', 'add', 'default', 'via', ADDR.rtrWan4]);
     this.run(wan, 'ip', ['-6', 'route', 'add', 'default', 'via', ADDR.rtrWan6]);
     this.run(lan, 'ip', ['route', 'add', 'default', 'via', ADDR.rtrLan4]);
@@ -397,6 +410,20 @@ ${extra}`;
       '-c',
       `for i in $(seq 50); do iperf3 -c ${host} -p ${port} -n 1K >/dev/null 2>&1 && exit 0; sleep 0.1; done; exit 1`,
     ]);
+  }
+
+  /**
+   * The programs the kernel runs on a router device's TCX hooks (BPF_PROG_QUERY from inside the
+   * router's namespace), e.g. `{ ingress: 1, egress: 1 }` on a steered LAN device; none when absent.
+   */
+  tcx(dev: string): { ingress: number; egress: number } {
+    const addon = join(REPO_ROOT, 'native', 'build', 'Release', 'tunguard_tun.node');
+    const out = this.run(this.ns.rtr, process.execPath, [
+      '-e',
+      `const a = require(${JSON.stringify(addon)}); const i = Number(require('fs').readFileSync('/sys/class/net/${dev}/ifindex', 'utf8'));
+       console.log(JSON.stringify({ ingress: a.tcxCount(i, false), egress: a.tcxCount(i, true) }));`,
+    ]);
+    return JSON.parse(out);
   }
 
   /** Drops `pct` % of the packets a host sends and receives (nft numgen); returns the undo. */
