@@ -13,7 +13,7 @@ config tunguard 'main'
 \toption tun_name 'tg0'
 \t# One TUN queue and dataplane worker per queue (1..16).
 \toption queues '1'
-\t# Policy-routing table id and rule preference used for the steering.
+\t# The policy-routing table older versions steered through (leftover rules are removed at start).
 \toption route_table '4747'
 \toption ipv6 '1'
 \toption offload '1'

@@ -32,7 +32,7 @@ export interface MainConfig {
   tunName: string;
   /** TUN queues, one dataplane worker each. */
   queues: number;
-  /** Policy-routing table id (and rule preference) for the steering. */
+  /** The policy-routing table an older version steered through (its leftover rules are removed at start). */
   routeTable: number;
   /** Steer IPv6 as well as IPv4. */
   ipv6: boolean;

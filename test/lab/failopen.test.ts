@@ -140,6 +140,10 @@ describe('fail-open', () => {
     const bad = lab.exec(lab.ns.rtr, process.execPath, [bin, 'run', '--wan', 'nope0', '--lan', 'lan0']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/unknown interface 'nope0'/);
+    // Packets sent back toward the WAN enter a LAN device's receive path as Ethernet frames.
+    const l3 = lab.exec(lab.ns.rtr, process.execPath, [bin, 'run', '--wan', 'wan0', '--lan', 'lo']);
+    expect(l3.code).toBe(2);
+    expect(l3.stderr).toMatch(/LAN interface 'lo' is not an Ethernet device/);
     const usage = lab.exec(lab.ns.rtr, process.execPath, [bin, 'run', '--wan', 'wan0']);
     expect(usage.code).toBe(2);
     expect(usage.stderr).toMatch(/--lan is required/);

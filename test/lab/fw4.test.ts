@@ -177,9 +177,11 @@ describe('fw4 verdicts with tunguard', () => {
     expect(await verdicts()).toEqual(kernel);
   }, 120_000);
 
-  it('restarts over the dead run’s state with the same verdicts', async () => {
-    const tg = lab.startTunguard();
+  it('restarts over the dead run’s state with the same verdicts (and another tun_name)', async () => {
+    const tg = lab.startTunguard(['--tun', 'tgalt0']);
     await tg.ready();
+    expect(lab.tcx('tgalt0')).toEqual({ ingress: 1, egress: 0 });
+    expect(lab.tcx('lan0')).toEqual({ ingress: 1, egress: 1 });
     expect(await verdicts()).toEqual(kernel);
     expect(await tg.stop()).toBe(0);
   }, 120_000);

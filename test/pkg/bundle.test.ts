@@ -99,7 +99,7 @@ describe('the bundle as installed', () => {
       lab.spawn(lab.ns.rtr, process.execPath, [bundle, 'run', '--config', conf, '--state-dir', lab.stateDir]),
     );
     await tg.ready();
-    expect(tg.output).toMatch(/steering up: wan0,lan0 -> tg0/);
+    expect(tg.output).toMatch(/steering up: lan0 <-> tg0 \(tc programs on the LAN side/);
 
     const got = lab.run(lab.ns.wan, 'sh', [
       '-c',

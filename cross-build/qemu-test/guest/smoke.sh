@@ -95,7 +95,7 @@ openwrt_install() {
   /etc/init.d/tunguard stop >/dev/null 2>&1
   # fw4 forwards nothing between devices outside its zones: let the test's devices through.
   if nft list chain inet fw4 forward >/dev/null 2>&1; then
-    nft insert rule inet fw4 forward iifname '{ "wan0", "lan0", "tg0" }' accept ||
+    nft insert rule inet fw4 forward iifname '{ "wan0", "lan0" }' accept ||
       fail "cannot open fw4's forward chain for the test devices"
   fi
 }
@@ -155,7 +155,6 @@ configure() {
     grep -Eq "^[[:space:]]*list[[:space:]]+lan_device[[:space:]]+'?lan0'?" "$CONF" ||
     fail "$CONF names no wan_device/lan_device to point at the test's devices"
   STATE=$(conf_get main state_dir /var/run/tunguard)
-  TABLE=$(conf_get main route_table 4747)
   TUN=$(conf_get main tun_name tg0)
   rm -f "$STATE/status.json" "$STATE/api.json"
 }
@@ -188,6 +187,14 @@ start_from_init_script() {
   DAEMON=$!
 }
 
+# tcx_hooks <dev>: "<ingress> <egress>", the programs the kernel runs on the device's TCX hooks
+# (BPF_PROG_QUERY through the package's own addon).
+tcx_hooks() {
+  node -e 'const a = require("/usr/lib/tunguard/tunguard_tun.node");
+    const i = Number(require("fs").readFileSync(`/sys/class/net/${process.argv[1]}/ifindex`, "utf8"));
+    console.log(`${a.tcxCount(i, false)} ${a.tcxCount(i, true)}`);' "$1"
+}
+
 wait_ready() {
   t0=$(uptime_s)
   for _ in $(seq 180); do
@@ -202,7 +209,8 @@ wait_ready() {
   PID=$(grep -o '"pid":[0-9]*' "$STATE/status.json" | head -n 1 | cut -d: -f2)
   [ -n "$PID" ] && kill -0 "$PID" 2>/dev/null || fail "status.json names no live daemon pid"
   ip link show "$TUN" >/dev/null 2>&1 || fail "the daemon is up but $TUN is not"
-  ip rule | grep -q "lookup $TABLE" || fail "the daemon is up but no ip rule looks up table $TABLE"
+  hooks=$(tcx_hooks lan0)
+  [ "$hooks" = "1 1" ] || fail "the daemon is up but lan0's TCX hooks run '$hooks' programs, not '1 1'"
   mark "daemon ready in $(awk -v a="$t0" -v b="$(uptime_s)" 'BEGIN { printf "%.1f", b - a }') s (pid $PID)"
 }
 
@@ -223,7 +231,8 @@ stop_daemon() {
     DAEMON=
     [ "$rc" = 0 ] || fail "the daemon exited with status $rc on SIGTERM"
   fi
-  ip rule | grep -q "lookup $TABLE" && fail "ip rules of table $TABLE are left after the stop"
+  hooks=$(tcx_hooks lan0)
+  [ "$hooks" = "0 0" ] || fail "steering programs are left on lan0 after the stop ('$hooks')"
   ip link show "$TUN" >/dev/null 2>&1 && fail "$TUN is left after the stop"
   mark "daemon stopped cleanly (steering removed, $TUN gone)"
 }
@@ -247,7 +256,7 @@ for d in /usr/sbin /sbin /usr/bin /bin; do
 done
 [ -n "$IP_BIN" ] || fail "no iproute2 ip in the guest (busybox's has no netns; ip-full on OpenWrt)"
 ip() { "$IP_BIN" "$@"; }
-command -v nft >/dev/null || mark "note: no nft in the guest (the daemon runs without conntrack zones)"
+command -v nft >/dev/null || mark "note: no nft in the guest (the daemon runs without the SYN police)"
 [ -c /dev/net/tun ] || fail "/dev/net/tun is missing (kmod-tun?)"
 mark "node $(node --version)"
 

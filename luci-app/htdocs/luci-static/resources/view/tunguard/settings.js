@@ -160,7 +160,7 @@ return view.extend({
 		o.placeholder = 'tg0';
 		o.validate = validDevice;
 		number(s, 'queues', _('Queues'), _('TUN queues, one dataplane worker each (1-16).'), 'and(uinteger,range(1,16))', '1');
-		o = number(s, 'route_table', _('Routing table'), _('Policy-routing table id and rule preference of the steering.'), 'and(uinteger,range(1,2147483632))', '4747');
+		o = number(s, 'route_table', _('Routing table'), _('The policy-routing table an older tunguard steered through: rules of it left behind are removed at start. Steering itself no longer uses a table.'), 'and(uinteger,range(1,2147483632))', '4747');
 		o.validate = function(section_id, value) {
 			return (value === '253' || value === '254' || value === '255') ? _('Tables 253-255 belong to the kernel') : true;
 		};
