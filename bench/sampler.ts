@@ -1,5 +1,5 @@
 // bench/sampler: what the passive-inventory sampler stage costs per packet, in process, on the real
-// pipeline (classify + stages) over batches of real packets: hop-restore alone vs hop-restore + sampler,
+// pipeline (classify + stages) over batches of real packets: no stage (classify only) vs the sampler,
 // for bulk data both ways (the common case: nothing to sample) and for a storm of LAN SYNs (the worst
 // case: every packet is a candidate). Prints a table and one JSON line. Usage:
 //   node dist/bench/sampler.js [--packets 2000000] [--smoke]
@@ -59,23 +59,10 @@ function bench(stageNames: string[], make: (i: number) => Uint8Array) {
   const counters = new Float64Array(layout.names.length);
   const pipeline = new Pipeline(stages, layout, counters, false);
   const sampler = stages.find((s) => s.name === 'sampler') as SamplerStage | undefined;
-  // hop-restore edits the TTL in place: put it back each round so every round sees the same packets.
-  const ttls = Array.from({ length: BATCH }, (_, i) => batch.buf[batch.offsets[i] + 8]);
   let clock = 0;
   const run = (rounds: number): number => {
     const t = process.hrtime.bigint();
     for (let r = 0; r < rounds; r++) {
-      for (let i = 0; i < BATCH; i++) {
-        const o = batch.offsets[i];
-        if (batch.buf[o + 8] !== ttls[i]) {
-          batch.buf[o + 8] = ttls[i];
-          // Undo hop-restore's checksum update: + 0x0100, one's complement.
-          const c = ((batch.buf[o + 10] << 8) | batch.buf[o + 11]) + 0x100;
-          const folded = (c & 0xffff) + (c >>> 16);
-          batch.buf[o + 10] = folded >>> 8;
-          batch.buf[o + 11] = folded & 0xff;
-        }
-      }
       batch.count = BATCH;
       // The clock moves 1 ms a batch, like a busy worker's.
       pipeline.process(batch, clock++);
@@ -92,8 +79,8 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 const REPS = 7;
 const rows: Array<{ workload: string; base: number; sampler: number; added: number; samples: number }> = [];
 for (const [name, make] of Object.entries(WORKLOADS)) {
-  const base = bench(['hop-restore'], make);
-  const withSampler = bench(['hop-restore', 'sampler'], make);
+  const base = bench([], make);
+  const withSampler = bench(['sampler'], make);
   const rounds = Math.ceil(PACKETS / BATCH / REPS);
   base.run(200); // warm-up (JIT) for both
   withSampler.run(200);
@@ -117,7 +104,7 @@ console.log(
   `bench/sampler: ${PACKETS} packets per run, batches of ${BATCH}, ns per packet (classify + stages)`,
 );
 console.log(
-  `${'workload'.padEnd(34)}${'hop-restore'.padStart(12)}${'+ sampler'.padStart(12)}${'added'.padStart(9)}${'samples'.padStart(9)}`,
+  `${'workload'.padEnd(34)}${'classify'.padStart(12)}${'+ sampler'.padStart(12)}${'added'.padStart(9)}${'samples'.padStart(9)}`,
 );
 for (const r of rows)
   console.log(

@@ -176,7 +176,7 @@ describe('passive inventory in the lab', () => {
     expect(host.ipv4).toEqual([ADDR.lan4]);
     expect(host.macs).toEqual([lanMac]);
     expect(host.hostnames).toEqual(['lab-laptop']);
-    // OS: the SYN's p0f-style signature (TTL 64 as the host sent it: hop-restore runs first) …
+    // OS: the SYN's p0f-style signature (TTL 64 as the host sent it: tunguard sees it before the kernel) …
     const syn = host.os.find((o: { source: string }) => o.source === 'tcp-syn');
     expect(syn.signature).toMatch(/^4:64:0:1460:(mss\*\d+|\d+),\d+:mss,sok,ts,nop,ws:df,id\+:0$/);
     expect(syn).toMatchObject({ name: 'Linux 3.x+', family: 'Linux', confidence: 30 });
