@@ -40,6 +40,8 @@ export class ConnStore {
   private pending: ConnSync = { upserts: [], removes: [] };
   private timer?: NodeJS.Timeout;
   private closed = false;
+  /** The last write handed to LMDB (a close waits for it: its callback runs after the call returns). */
+  private inflight: Promise<void> = Promise.resolve();
   writes = 0;
 
   constructor(readonly path: string) {
@@ -70,12 +72,20 @@ export class ConnStore {
     this.timer = undefined;
     const { upserts, removes } = this.pending;
     this.pending = { upserts: [], removes: [] };
-    if (upserts.length === 0 && removes.length === 0) return;
-    await this.db.transaction(() => {
-      for (const r of upserts) this.db.put(r.key, r);
-      for (const k of removes) this.db.remove(k);
-    });
-    this.writes++;
+    if (upserts.length === 0 && removes.length === 0) return this.inflight;
+    const write = this.inflight.then(() =>
+      this.db.transaction(() => {
+        for (const r of upserts) this.db.put(r.key, r);
+        for (const k of removes) this.db.remove(k);
+      }),
+    );
+    this.inflight = write.then(
+      () => {
+        this.writes++;
+      },
+      () => {},
+    );
+    await write;
   }
 
   /** Drops connections not updated since `olderThan` (wall ms): stale after a long outage. */
@@ -92,10 +102,12 @@ export class ConnStore {
     return n;
   }
 
+  /** Commits what is queued and what is under way, then closes; later reports are ignored. */
   async close(): Promise<void> {
     if (this.closed) return;
-    await this.flush();
     this.closed = true;
+    await this.flush();
+    await this.inflight;
     await this.db.close();
   }
 }

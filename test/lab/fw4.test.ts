@@ -185,4 +185,32 @@ describe('fw4 verdicts with tunguard', () => {
     expect(await verdicts()).toEqual(kernel);
     expect(await tg.stop()).toBe(0);
   }, 120_000);
+
+  it('on fw4’s stock configuration (one port forward, nothing else open) too', async () => {
+    lab.loadFirewall('stock');
+    const stock: Probe[] = [
+      PROBES[0],
+      PROBES[1],
+      PROBES[2],
+      {
+        ...PROBES[6],
+        row: 'WAN → the LAN host the lab rules would open',
+        run: () => fetch(lab.ns.wan, `http://${ADDR.lan4}:8080/whoami`),
+      },
+      { ...PROBES[9], row: 'ICMPv6 echo WAN → LAN' },
+    ];
+    const run = async () => {
+      const out: string[] = [];
+      for (const p of stock) out.push(await p.run());
+      return out;
+    };
+    const bare = await run();
+    const tg = lab.startTunguard();
+    await tg.ready();
+    const withTg = await run();
+    expect(await tg.stop()).toBe(0);
+    console.log(stock.map((p, i) => `| ${p.row} | ${bare[i]} | ${withTg[i]} |`).join('\n'));
+    expect(bare).toEqual(stock.map((p) => p.expected));
+    expect(withTg).toEqual(bare);
+  }, 120_000);
 });

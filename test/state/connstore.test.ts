@@ -43,6 +43,18 @@ function rec(key: string, updated: number): ConnRecord {
 }
 
 describe('ConnStore', () => {
+  it('a close waits for the write already under way (a flush fired by its timer)', async () => {
+    const path = storePath();
+    const a = new ConnStore(path);
+    a.queue({ upserts: [rec('k1', 1)], removes: [] }, 0);
+    // The timer fires and its transaction is queued in LMDB, not yet run: then the daemon stops.
+    await new Promise((r) => setTimeout(r, 1));
+    await a.close();
+    const b = new ConnStore(path);
+    expect(b.all().map((r) => r.key)).toEqual(['k1']);
+    await b.close();
+  });
+
   it('commits queued changes in one transaction and keeps them across a reopen', async () => {
     const path = storePath();
     const a = new ConnStore(path);
