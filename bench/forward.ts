@@ -1,5 +1,8 @@
-// bench/forward: kernel forwarding vs. tunguard pass-through on the same lab topology, in one run.
-// Prints a table and one JSON line with the ratios. Usage:
+// bench/forward: kernel forwarding vs. tunguard on the same lab topology (OpenWrt's fw4 loaded), in
+// one run. WAN-opened traffic (a WAN client, a LAN server): tunguard pass-through, and defended (the
+// SYN proxy translating every segment). LAN-opened traffic (a LAN client, a WAN server): tunguard
+// with its defaults, where such flows bypass the TUN once seen. Prints a table and one JSON line with
+// the ratios. Usage:
 //   node dist/bench/forward.js [--seconds 5] [--rounds 1] [--smoke]
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -35,8 +38,12 @@ function pct(xs: number[], p: number): number {
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
 }
 
-function iperf(lab: Lab, dst: string, extra: string[]): number {
-  const out = lab.run(lab.ns.wan, 'iperf3', ['-c', dst, '-t', String(SECONDS), '-J', ...extra], 120_000);
+/** Who opens the connections: a WAN client to the LAN host, or the LAN host to a WAN server. */
+type Opener = 'wan' | 'lan';
+
+function iperf(lab: Lab, from: Opener, extra: string[]): number {
+  const [ns, dst] = from === 'wan' ? [lab.ns.wan, ADDR.lan4] : [lab.ns.lan, ADDR.wan4];
+  const out = lab.run(ns, 'iperf3', ['-c', dst, '-t', String(SECONDS), '-J', ...extra], 120_000);
   return JSON.parse(out).end.sum_received.bits_per_second / 1e9;
 }
 
@@ -51,7 +58,8 @@ function rssMiB(pid: number): number {
   return m ? Number(m[1]) / 1024 : Number.NaN;
 }
 
-async function measure(lab: Lab, pid?: number): Promise<Metrics> {
+async function measure(lab: Lab, from: Opener, pid?: number): Promise<Metrics> {
+  const [ns, dst] = from === 'wan' ? [lab.ns.wan, ADDR.lan4] : [lab.ns.lan, ADDR.wan4];
   const m: Metrics = {};
   const cpu = (fn: () => number, key: string) => {
     const t0 = pid ? procTicks(pid) : 0;
@@ -60,17 +68,15 @@ async function measure(lab: Lab, pid?: number): Promise<Metrics> {
     if (pid) m[`cpu_pct_${key}`] = ((procTicks(pid) - t0) / 100 / ((Date.now() - w0) / 1000)) * 100;
     return v;
   };
-  m.tcp1_up_gbps = cpu(() => iperf(lab, ADDR.lan4, []), 'tcp1_up');
-  m.tcp1_down_gbps = iperf(lab, ADDR.lan4, ['-R']);
-  m.tcp4_up_gbps = iperf(lab, ADDR.lan4, ['-P', '4']);
-  m.tcp4_down_gbps = iperf(lab, ADDR.lan4, ['-P', '4', '-R']);
-  const pingOut = lab.run(lab.ns.wan, 'ping', ['-c', String(PINGS), '-i', '0.002', '-n', ADDR.lan4], 120_000);
+  m.tcp1_up_gbps = cpu(() => iperf(lab, from, []), 'tcp1_up');
+  m.tcp1_down_gbps = iperf(lab, from, ['-R']);
+  m.tcp4_up_gbps = iperf(lab, from, ['-P', '4']);
+  m.tcp4_down_gbps = iperf(lab, from, ['-P', '4', '-R']);
+  const pingOut = lab.run(ns, 'ping', ['-c', String(PINGS), '-i', '0.002', '-n', dst], 120_000);
   const rtts = [...pingOut.matchAll(/time=([\d.]+) ms/g)].map((x) => Number(x[1]) * 1000);
   m.ping_p50_us = pct(rtts, 50);
   m.ping_p99_us = pct(rtts, 99);
-  const rr = JSON.parse(
-    lab.run(lab.ns.wan, process.execPath, ['-e', RR_CLIENT, ADDR.lan4, String(RR)]),
-  ) as number[];
+  const rr = JSON.parse(lab.run(ns, process.execPath, ['-e', RR_CLIENT, dst, String(RR)])) as number[];
   m.tcp_rr_p50_us = pct(rr.slice(10), 50);
   m.tcp_rr_p99_us = pct(rr.slice(10), 99);
   if (pid) {
@@ -86,29 +92,49 @@ async function main(): Promise<void> {
   const lab = Lab.create();
   // tunguard: the dataplane alone (--pass-through); defended: with the default defense stages
   // (rate limits and the SYN proxy translating every TCP segment of these connections).
-  const results: { kernel: Metrics[]; tunguard: Metrics[]; defended: Metrics[] } = {
-    kernel: [],
-    tunguard: [],
-    defended: [],
-  };
+  const results: {
+    kernel: Metrics[];
+    tunguard: Metrics[];
+    defended: Metrics[];
+    kernelLan: Metrics[];
+    bypass: Metrics[];
+  } = { kernel: [], tunguard: [], defended: [], kernelLan: [], bypass: [] };
+  let bypassTun = 0;
   let tunPackets = 0;
   try {
     lab.spawn(lab.ns.lan, 'iperf3', ['-s']);
-    const rrSrv = lab.spawn(lab.ns.lan, process.execPath, ['-e', RR_SERVER, ADDR.lan4]);
-    await new Promise<void>((r) => rrSrv.stdout?.once('data', () => r()));
+    lab.spawn(lab.ns.wan, 'iperf3', ['-s']);
+    for (const [ns, addr] of [
+      [lab.ns.lan, ADDR.lan4],
+      [lab.ns.wan, ADDR.wan4],
+    ]) {
+      const rrSrv = lab.spawn(ns, process.execPath, ['-e', RR_SERVER, addr]);
+      await new Promise<void>((r) => rrSrv.stdout?.once('data', () => r()));
+    }
     lab.waitIperf(ADDR.lan4);
+    lab.waitIperf(ADDR.wan4);
+    const extra = [
+      ...(values['spin-us'] ? ['--spin-us', values['spin-us']] : []),
+      ...(values.queues ? ['--queues', values.queues] : []),
+    ];
     for (let r = 0; r < ROUNDS; r++) {
-      results.kernel.push(await measure(lab));
+      results.kernel.push(await measure(lab, 'wan'));
+      results.kernelLan.push(await measure(lab, 'lan'));
+      {
+        const tg = lab.startTunguard(extra);
+        await tg.ready();
+        const before = lab.devStats(lab.ns.rtr, 'tg0').txPackets;
+        results.bypass.push(await measure(lab, 'lan', tg.pid));
+        bypassTun += lab.devStats(lab.ns.rtr, 'tg0').txPackets - before;
+        await tg.stop();
+      }
       for (const mode of ['tunguard', 'defended'] as const) {
-        const args = [
-          ...(values['spin-us'] ? ['--spin-us', values['spin-us']] : []),
-          ...(values.queues ? ['--queues', values.queues] : []),
-        ];
+        const args = [...extra];
         if (mode === 'tunguard') args.push('--pass-through');
         const tg = lab.startTunguard(args);
         await tg.ready();
         const before = lab.devStats(lab.ns.rtr, 'tg0').txPackets;
-        results[mode].push(await measure(lab, tg.pid));
+        results[mode].push(await measure(lab, 'wan', tg.pid));
         tunPackets += lab.devStats(lab.ns.rtr, 'tg0').txPackets - before;
         await tg.stop();
       }
@@ -131,12 +157,16 @@ async function main(): Promise<void> {
   const k = median(results.kernel);
   const t = median(results.tunguard);
   const d = median(results.defended);
+  const kl = median(results.kernelLan);
+  const b = median(results.bypass);
   const ratios: Metrics = {};
   const ratiosDefended: Metrics = {};
+  const ratiosBypass: Metrics = {};
   for (const key of Object.keys(k)) {
     if (key.endsWith('_gbps')) {
       ratios[key.replace('_gbps', '')] = t[key] / k[key];
       ratiosDefended[key.replace('_gbps', '')] = d[key] / k[key];
+      ratiosBypass[key.replace('_gbps', '')] = b[key] / kl[key];
     }
   }
   const added = {
@@ -145,6 +175,10 @@ async function main(): Promise<void> {
     tcp_rr_p50_us: t.tcp_rr_p50_us - k.tcp_rr_p50_us,
     tcp_rr_p99_us: t.tcp_rr_p99_us - k.tcp_rr_p99_us,
   };
+  const addedBypass = {
+    ping_p50_us: b.ping_p50_us - kl.ping_p50_us,
+    tcp_rr_p50_us: b.tcp_rr_p50_us - kl.tcp_rr_p50_us,
+  };
   const rows = Object.keys(t).map((key) => [
     key,
     k[key],
@@ -152,17 +186,24 @@ async function main(): Promise<void> {
     ratios[key.replace('_gbps', '')],
     d[key],
     ratiosDefended[key.replace('_gbps', '')],
+    kl[key],
+    b[key],
+    ratiosBypass[key.replace('_gbps', '')],
   ]);
   console.log(
     `bench/forward: ${SECONDS}s per iperf3 run, ${ROUNDS} round(s), ${PINGS} pings, ${RR} TCP round trips`,
   );
   const f = (x: unknown) => (typeof x === 'number' && Number.isFinite(x) ? x.toFixed(2) : '-');
-  const cols = ['metric', 'kernel', 'pass-thru', 'ratio', 'defended', 'ratio'];
+  console.log('WAN-opened: kernel, pass-thru, defended (proxied) | LAN-opened: kernel, tunguard (bypass)');
+  const cols = ['metric', 'kernel', 'pass-thru', 'ratio', 'defended', 'ratio', 'kernel', 'bypass', 'ratio'];
   console.log(cols.map((c, i) => (i === 0 ? c.padEnd(22) : c.padStart(10))).join(''));
   for (const [key, ...vals] of rows)
     console.log(`${String(key).padEnd(22)}${vals.map((x) => f(x).padStart(10)).join('')}`);
   for (const [key, v] of Object.entries(added))
     console.log(`added ${key.padEnd(16)}${v.toFixed(1).padStart(12)} us`);
+  for (const [key, v] of Object.entries(addedBypass))
+    console.log(`added ${key.padEnd(16)}${v.toFixed(1).padStart(12)} us (LAN-opened, bypass)`);
+  console.log(`packets through tg0 during the LAN-opened runs: ${bypassTun}`);
   console.log(
     JSON.stringify({
       bench: 'forward',
@@ -175,6 +216,11 @@ async function main(): Promise<void> {
       ratiosDefended,
       ratios,
       added,
+      kernelLan: kl,
+      bypass: b,
+      ratiosBypass,
+      addedBypass,
+      bypassTunPackets: bypassTun,
     }),
   );
 }

@@ -461,6 +461,82 @@ static napi_value tg_tcx_count(napi_env env, napi_callback_info info) {
   return make_i32(env, (int32_t)attr.query.prog_cnt);
 }
 
+// bpfMapCreate(type, keySize, valueSize, maxEntries) -> fd: a map for the programs (e.g. the LRU
+// hash of flows that bypass the TUN). It lives as long as its fd and the programs holding it.
+static napi_value tg_bpf_map_create(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  int32_t type, key, value, max;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 4 || !get_i32(env, argv[0], &type) || !get_i32(env, argv[1], &key) ||
+      !get_i32(env, argv[2], &value) || !get_i32(env, argv[3], &max) || key <= 0 || value <= 0 || max <= 0)
+    return throw_type(env, "bpfMapCreate(type, keySize, valueSize, maxEntries)");
+  union bpf_attr attr;
+  memset(&attr, 0, sizeof attr);
+  attr.map_type = (uint32_t)type;
+  attr.key_size = (uint32_t)key;
+  attr.value_size = (uint32_t)value;
+  attr.max_entries = (uint32_t)max;
+  int fd = (int)syscall(__NR_bpf, BPF_MAP_CREATE, &attr, sizeof attr);
+  if (fd < 0) return throw_errno(env, "bpf(BPF_MAP_CREATE)", errno);
+  return make_i32(env, fd);
+}
+
+// bpfMapWrite(fd, keys, keySize, count, value, remove) -> how many the kernel refused: updates (or
+// deletes) `count` keys laid end to end in `keys`, all with the same value, in one native call.
+static napi_value tg_bpf_map_write(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value argv[6];
+  int32_t fd, ksize, count;
+  uint8_t *keys, *value;
+  size_t klen, vlen;
+  bool remove;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 6 || !get_i32(env, argv[0], &fd) || !get_bytes(env, argv[1], &keys, &klen) ||
+      !get_i32(env, argv[2], &ksize) || !get_i32(env, argv[3], &count) || !get_bytes(env, argv[4], &value, &vlen) ||
+      napi_get_value_bool(env, argv[5], &remove) != napi_ok || ksize <= 0 || count < 0 ||
+      (size_t)ksize * (size_t)count > klen)
+    return throw_type(env, "bpfMapWrite(fd, keys, keySize, count, value, remove)");
+  int32_t refused = 0;
+  for (int32_t i = 0; i < count; i++) {
+    union bpf_attr attr;
+    memset(&attr, 0, sizeof attr);
+    attr.map_fd = (uint32_t)fd;
+    attr.key = (uint64_t)(uintptr_t)(keys + (size_t)i * (size_t)ksize);
+    // A delete takes the key alone: the kernel refuses fields past it (EINVAL).
+    if (!remove) {
+      attr.value = (uint64_t)(uintptr_t)value;
+      attr.flags = BPF_ANY;
+    }
+    if (syscall(__NR_bpf, remove ? BPF_MAP_DELETE_ELEM : BPF_MAP_UPDATE_ELEM, &attr, sizeof attr) < 0) refused++;
+  }
+  return make_i32(env, refused);
+}
+
+// bpfMapCount(fd, keySize) -> the number of keys in a map (walks it: for tests and status).
+static napi_value tg_bpf_map_count(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  int32_t fd, ksize;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 2 || !get_i32(env, argv[0], &fd) || !get_i32(env, argv[1], &ksize) || ksize <= 0 || ksize > 256)
+    return throw_type(env, "bpfMapCount(fd, keySize)");
+  uint8_t cur[256], next[256];
+  int32_t n = 0;
+  union bpf_attr attr;
+  memset(&attr, 0, sizeof attr);
+  attr.map_fd = (uint32_t)fd;
+  attr.key = 0;  // NULL: the first key
+  attr.next_key = (uint64_t)(uintptr_t)next;
+  while (syscall(__NR_bpf, BPF_MAP_GET_NEXT_KEY, &attr, sizeof attr) == 0) {
+    n++;
+    memcpy(cur, next, (size_t)ksize);
+    attr.key = (uint64_t)(uintptr_t)cur;
+  }
+  if (errno != ENOENT) return throw_errno(env, "bpf(BPF_MAP_GET_NEXT_KEY)", errno);
+  return make_i32(env, n);
+}
+
 // dhcpSocket(ifname) -> fd: a non-blocking AF_PACKET socket on one LAN device that receives only the
 // IPv4 UDP datagrams to port 67 (DHCP clients talking to the server), unfragmented, from the IP header
 // on (SOCK_DGRAM). The passive inventory reads it with readBatch (no spin, no wait) once a second: the
@@ -526,6 +602,9 @@ static napi_value init(napi_env env, napi_value exports) {
       {"bpfLoad", NULL, tg_bpf_load, NULL, NULL, NULL, napi_default, NULL},
       {"tcxAttach", NULL, tg_tcx_attach, NULL, NULL, NULL, napi_default, NULL},
       {"tcxCount", NULL, tg_tcx_count, NULL, NULL, NULL, napi_default, NULL},
+      {"bpfMapCreate", NULL, tg_bpf_map_create, NULL, NULL, NULL, napi_default, NULL},
+      {"bpfMapWrite", NULL, tg_bpf_map_write, NULL, NULL, NULL, napi_default, NULL},
+      {"bpfMapCount", NULL, tg_bpf_map_count, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   napi_value v;

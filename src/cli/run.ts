@@ -16,6 +16,8 @@ import { loadOrCreateKey } from '../state/keyfile.js';
 import { loadAddon } from '../tun/addon.js';
 import { offloadNames } from '../tun/device.js';
 import { DhcpTap } from '../tun/dhcp-tap.js';
+import { MapType } from '../tun/ebpf.js';
+import { BYPASS_KEY_SIZE, BYPASS_MAX_FLOWS } from '../tun/flow-bypass.js';
 import { ControlPlane, wanListenIssues } from './control.js';
 import { UsageError } from './usage.js';
 import { tunguardVersion } from './version.js';
@@ -50,6 +52,8 @@ Runs the daemon in the current network namespace, in the foreground (needs root)
   --no-offload         no virtio-net header / TSO (slow; for debugging)
   --no-synproxy        forward inbound TCP without the SYN proxy (rate limits stay on)
   --pass-through       no defense stages at all: forward everything (benchmarks, debugging)
+  --no-bypass          every forwarded packet crosses the TUN (by default the LAN's own flows take the
+                       kernel path once tunguard has seen their first bytes)
   --no-passive         do not sample LAN hosts' packets nor read their DHCP requests (passive inventory)
   --dhcp-leases <file> dnsmasq lease file read for the passive inventory (default /tmp/dhcp.leases;
                        '' = none)
@@ -187,8 +191,15 @@ export async function runCommand(argv: string[]): Promise<number> {
   const restored = connStore.all();
   const lanNets = lanPrefixes(steering.lan, steering.ipv6);
   const allow = config.allow.map((p) => p.cidr);
+  // The LAN's own flows, once seen, take the kernel path (the map is the programs' and the workers').
+  const addon = loadAddon();
+  const bypassMap =
+    v['pass-through'] || v['no-bypass']
+      ? undefined
+      : addon.bpfMapCreate(MapType.LRU_HASH, BYPASS_KEY_SIZE, 4, BYPASS_MAX_FLOWS);
   const stageEnv: StageEnv = {
     restored,
+    ...(bypassMap === undefined ? {} : { bypassMapFd: bypassMap }),
     syn: {
       windowSeconds: syn.windowSeconds,
       moderateThreshold: syn.moderateThreshold,
@@ -300,6 +311,8 @@ export async function runCommand(argv: string[]): Promise<number> {
       await step('steering', () => attached?.teardown());
       await step('syn police', () => police.teardown());
       await step('dataplane', () => dp.stop());
+      // After the workers, which write to it.
+      await step('bypass map', () => bypassMap !== undefined && addon.close(bypassMap));
       await step('connection store', () => connStore.close());
     })();
     return stopping;
@@ -331,7 +344,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   if (policeRate > 0 && !policeUp) log('warning: nft missing: no SYN police (opkg install nftables)');
   try {
     if (policeUp) await police.setup({ wan: steering.wan, rate: policeRate });
-    const up = Steering.setup(steering, loadAddon());
+    const up = Steering.setup({ ...steering, bypassMap }, addon);
     attached = up.steering;
     const desc = up.description;
     log(
@@ -377,6 +390,7 @@ function parse(argv: string[]) {
       'no-synproxy': { type: 'boolean' },
       'pass-through': { type: 'boolean' },
       'no-passive': { type: 'boolean' },
+      'no-bypass': { type: 'boolean' },
       'dhcp-leases': { type: 'string' },
       'syn-police': { type: 'string' },
       'spin-us': { type: 'string' },

@@ -18,6 +18,9 @@ export const BASE_COUNTERS = [
   'other_proto',
   'fragments',
   'gso_packets',
+  // Flows handed to the kernel to forward directly (src/tun/flow-bypass.ts), and writes it refused.
+  'bypass_flows',
+  'bypass_refused',
 ] as const;
 
 export class CounterLayout {

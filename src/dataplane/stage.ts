@@ -1,5 +1,6 @@
 // The contract between the pipeline and a defense stage.
 import type { PacketInfo } from '../packet/index.js';
+import { BypassQueue } from '../tun/flow-bypass.js';
 import type { Batch } from '../tun/packet-io.js';
 import type { Emitter } from './emit.js';
 
@@ -9,6 +10,8 @@ export class StageContext {
   now = 0;
   /** Sends a message to the main thread (rare events and state syncs, never per packet). */
   post: (msg: unknown) => void = () => {};
+  /** Flows the stages are done with, for the kernel to forward directly (written after the batch). */
+  readonly bypass = new BypassQueue();
   constructor(readonly emitter: Emitter) {}
 }
 

@@ -2,7 +2,9 @@
 // Blocking in readBatch (poll) is fine here: this thread does nothing else, and the main thread's
 // event loop (API, control) never waits on it. Stop = a flag in shared memory plus an eventfd kick.
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
+import { loadAddon } from '../tun/addon.js';
 import { TunQueue } from '../tun/device.js';
+import { BYPASS_KEY_SIZE } from '../tun/flow-bypass.js';
 import { Batch } from '../tun/packet-io.js';
 import { Pipeline, pipelineLayout } from './pipeline.js';
 import { buildStages } from './stages/index.js';
@@ -23,11 +25,39 @@ const TX_BYTES = layout.of('tx_bytes');
 const TX_ERRORS = layout.of('tx_errors');
 const BATCHES = layout.of('batches');
 const SLEEPS = layout.of('sleeps');
+const BYPASS_FLOWS = layout.of('bypass_flows');
+const BYPASS_REFUSED = layout.of('bypass_refused');
 const TICK_MS = 100;
 const emitted = pipeline.emitted;
 pipeline.ctx.post = (msg) => parentPort?.postMessage(msg);
 
 parentPort?.postMessage({ type: 'ready', index: init.index });
+
+const bypassFd = init.stageEnv.bypassMapFd;
+const bypass = pipeline.ctx.bypass;
+bypass.enabled = bypassFd !== undefined;
+const addon = loadAddon();
+const BYPASS_VALUE = new Uint8Array(4);
+
+/** Writes the flows the stages are done with to the kernel's map (one native call each way). */
+function flushBypass(): void {
+  if (bypassFd === undefined) return;
+  if (bypass.removeCount > 0)
+    addon.bpfMapWrite(bypassFd, bypass.removes, BYPASS_KEY_SIZE, bypass.removeCount, BYPASS_VALUE, true);
+  if (bypass.addCount > 0) {
+    const refused = addon.bpfMapWrite(
+      bypassFd,
+      bypass.adds,
+      BYPASS_KEY_SIZE,
+      bypass.addCount,
+      BYPASS_VALUE,
+      false,
+    );
+    counters[BYPASS_FLOWS] += bypass.addCount - refused;
+    counters[BYPASS_REFUSED] += refused;
+  }
+  bypass.reset();
+}
 
 function send(b: Batch, count: number): void {
   if (count === 0) return;
@@ -46,7 +76,10 @@ while (Atomics.load(control, Control.STOP) === 0) {
   if (n === 0) counters[SLEEPS]++;
   else {
     counters[BATCHES]++;
-    send(batch, pipeline.process(batch, now));
+    const keep = pipeline.process(batch, now);
+    // Before the batch goes out: a proxied connection's flow must be off the map before its host answers.
+    flushBypass();
+    send(batch, keep);
   }
   if (now >= nextTick) {
     for (let m = receiveMessageOnPort(init.commands); m; m = receiveMessageOnPort(init.commands))

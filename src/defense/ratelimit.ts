@@ -401,8 +401,12 @@ export class RateLimits {
     this.dstSet = toMatcher(settings.destinations);
   }
 
+  /** Whether the last decide() saw a datagram a LAN host sends out (its flow's replies are welcome). */
+  outboundUdp = false;
+
   /** A RateLimitReason for the classified packet `info` in `buf` at `now` (ms). Hot path. */
   decide(buf: Uint8Array, info: PacketInfo, now: number): number {
+    this.outboundUdp = false;
     const p = info.proto;
     const ver = info.ipVersion;
     const isUdp = p === IpProto.UDP;
@@ -411,7 +415,8 @@ export class RateLimits {
     const nonFirst = info.fragment === Frag.NON_FIRST;
     if (!this.dstSet.empty && !this.dstSet.matches(buf, info.dstAddrOff, ver)) {
       // Leaving the LAN: not limited, but a UDP flow a LAN host opens makes its replies welcome.
-      if (isUdp && !nonFirst && this.dstSet.matches(buf, info.srcAddrOff, ver))
+      if (isUdp && !nonFirst && this.dstSet.matches(buf, info.srcAddrOff, ver)) {
+        this.outboundUdp = true;
         this.udpFlows.noteOutbound(
           buf,
           info.srcAddrOff,
@@ -421,6 +426,7 @@ export class RateLimits {
           info.dstPort,
           now,
         );
+      }
       return RateLimitReason.PASS;
     }
     if (!this.allowSet.empty && this.allowSet.matches(buf, info.srcAddrOff, ver)) return RateLimitReason.PASS;

@@ -17,6 +17,7 @@
 // would, which undoes a port forward's DNAT. The proxy's own connection to the LAN host never
 // touches conntrack. Nothing is routed to the TUN, so nothing there needs a firewall rule.
 import { Alu, Asm, FP, Helper, Jmp, type Reg, Size } from '../tun/ebpf.js';
+import { BYPASS_KEY, BYPASS_KEY_SIZE } from '../tun/flow-bypass.js';
 
 /** A LAN device as the programs know it. */
 export interface SteeredLan {
@@ -32,6 +33,8 @@ export interface SteeringProgramOptions {
   ipv6: boolean;
   /** The skb mark bit on packets re-injected into a LAN device's receive path (cleared there). */
   mark: number;
+  /** fd of the LRU hash of flows that bypass the TUN (src/tun/flow-bypass.ts); none: all are steered. */
+  bypassMap?: number;
 }
 
 /** The bit the TUN program sets and the LAN ingress program clears (never seen by netfilter). */
@@ -57,6 +60,12 @@ const FIB_SKIP_NEIGH = 4;
 // An Ethernet header under construction on the stack.
 const ETH = -80;
 const ETH_HLEN = 14;
+// The bypass key under construction, and scratch for header bytes.
+const KEY = -120;
+const SCRATCH = -136;
+const IPPROTO_TCP = 6;
+const IPPROTO_UDP = 17;
+const TCP_SYN = 0x02;
 // TCX verdicts.
 const TCX_NEXT = -1;
 const TCX_DROP = 2;
@@ -135,6 +144,73 @@ function pushEthernet(a: Asm, fail: string): void {
   a.movImm(4, ETH_HLEN).movImm(5, 0).call(Helper.skbStoreBytes).jmpImm(Jmp.JNE, 0, 0, fail);
 }
 
+/**
+ * Looks the packet's flow up in the bypass map: found (and not a SYN) goes to `bypass`, anything
+ * else (not TCP/UDP, a fragment, IPv6 extension headers, a SYN, not in the map) to `steer`. `lanIsSource`:
+ * the LAN host sent it (LAN ingress) or receives it (LAN egress). r6 = ctx, r7 = skb->protocol
+ * (IPv4 or IPv6); clobbers r0-r5 and r9.
+ */
+function bypassCheck(
+  a: Asm,
+  map: number,
+  lanIsSource: boolean,
+  l3: number,
+  bypass: string,
+  steer: string,
+): void {
+  for (let o = 0; o < BYPASS_KEY_SIZE; o += 8) a.storeImm(Size.DW, FP, KEY + o, 0);
+  const lanAddr = KEY + BYPASS_KEY.lanAddr;
+  const remoteAddr = KEY + BYPASS_KEY.remoteAddr;
+  a.jmpImm(Jmp.JEQ, 7, PROTO_IPV6, 'bp_v6');
+  // IPv4: version/IHL, the fragment field and the protocol from the first 10 bytes.
+  a.storeImm(Size.B, FP, KEY + BYPASS_KEY.family, 4);
+  loadBytes(a, l3, SCRATCH, 10, steer);
+  a.load(Size.H, 2, FP, SCRATCH + 6)
+    .aluImm(Alu.AND, 2, 0xff3f)
+    .jmpImm(Jmp.JNE, 2, 0, steer); // MF or offset
+  a.load(Size.B, 2, FP, SCRATCH + 9).store(Size.B, FP, KEY + BYPASS_KEY.proto, 2);
+  loadBytes(a, l3 + 12, lanIsSource ? lanAddr : remoteAddr, 4, steer);
+  loadBytes(a, l3 + 16, lanIsSource ? remoteAddr : lanAddr, 4, steer);
+  a.load(Size.B, 9, FP, SCRATCH).aluImm(Alu.AND, 9, 0x0f).aluImm(Alu.LSH, 9, 2).aluImm(Alu.ADD, 9, l3);
+  a.ja('bp_l4');
+  a.label('bp_v6');
+  a.storeImm(Size.B, FP, KEY + BYPASS_KEY.family, 6);
+  loadBytes(a, l3, SCRATCH, 8, steer);
+  a.load(Size.B, 2, FP, SCRATCH + 6).store(Size.B, FP, KEY + BYPASS_KEY.proto, 2); // next header
+  loadBytes(a, l3 + 8, lanIsSource ? lanAddr : remoteAddr, 16, steer);
+  loadBytes(a, l3 + 24, lanIsSource ? remoteAddr : lanAddr, 16, steer);
+  a.movImm(9, l3 + 40);
+  a.label('bp_l4');
+  a.load(Size.B, 2, FP, KEY + BYPASS_KEY.proto);
+  a.jmpImm(Jmp.JEQ, 2, IPPROTO_UDP, 'bp_ports');
+  a.jmpImm(Jmp.JNE, 2, IPPROTO_TCP, steer);
+  // A SYN never bypasses: new connections are counted (and WAN-opened ones proxied).
+  a.movReg(1, 6).movReg(2, 9).aluImm(Alu.ADD, 2, 13);
+  stackPtr(a, 3, SCRATCH);
+  a.movImm(4, 1).call(Helper.skbLoadBytes).jmpImm(Jmp.JNE, 0, 0, steer);
+  a.load(Size.B, 2, FP, SCRATCH).jmpImm(Jmp.JSET, 2, TCP_SYN, steer);
+  a.label('bp_ports');
+  // Source and destination port: LAN then remote when the LAN host sent it, else the other way.
+  const ports: [number, number][] = lanIsSource
+    ? [
+        [0, KEY + BYPASS_KEY.lanPort],
+        [2, KEY + BYPASS_KEY.remotePort],
+      ]
+    : [
+        [0, KEY + BYPASS_KEY.remotePort],
+        [2, KEY + BYPASS_KEY.lanPort],
+      ];
+  for (const [from, to] of ports) {
+    a.movReg(1, 6).movReg(2, 9).aluImm(Alu.ADD, 2, from);
+    stackPtr(a, 3, to);
+    a.movImm(4, 2).call(Helper.skbLoadBytes).jmpImm(Jmp.JNE, 0, 0, steer);
+  }
+  a.loadMap(1, map);
+  stackPtr(a, 2, KEY);
+  a.call(Helper.mapLookupElem).jmpImm(Jmp.JNE, 0, 0, bypass);
+  a.ja(steer);
+}
+
 function returnVerdict(a: Asm, name: string, verdict: number): void {
   a.label(name).movImm(0, verdict).exit();
 }
@@ -148,7 +224,10 @@ export function lanIngressProgram(o: SteeringProgramOptions): Uint8Array {
   a.aluImm(Alu.AND, 2, ~o.mark).store(Size.W, 6, SKB_MARK, 2).ja('next');
   a.label('fresh').load(Size.W, 7, 6, SKB_PROTOCOL);
   requireIp(a, o.ipv6, 'ip', 'next');
-  a.label('ip').load(Size.W, 8, 6, SKB_INGRESS_IFINDEX);
+  a.label('ip');
+  // A LAN-opened flow the dataplane is done with: the kernel forwards it directly.
+  if (o.bypassMap !== undefined) bypassCheck(a, o.bypassMap, true, ETH_HLEN, 'next', 'route');
+  a.label('route').load(Size.W, 8, 6, SKB_INGRESS_IFINDEX);
   fillFib(a, 'in', ETH_HLEN, false, 8, 'next');
   fibLookup(a);
   // Not forwarded (for the router itself, broadcast, no route, forwarding off): the kernel's.
@@ -164,12 +243,14 @@ export function lanIngressProgram(o: SteeringProgramOptions): Uint8Array {
 /** LAN egress: what the kernel forwarded toward a LAN host, to the TUN before it leaves. */
 export function lanEgressProgram(o: SteeringProgramOptions): Uint8Array {
   const a = new Asm();
-  a.load(Size.W, 2, 1, SKB_INGRESS_IFINDEX);
+  a.movReg(6, 1).load(Size.W, 2, 6, SKB_INGRESS_IFINDEX);
   a.jmpImm(Jmp.JEQ, 2, 0, 'next'); // the router's own packets
   a.jmpImm(Jmp.JEQ, 2, o.tunIfindex, 'next'); // tunguard's, on their way out
-  a.load(Size.W, 7, 1, SKB_PROTOCOL);
+  a.load(Size.W, 7, 6, SKB_PROTOCOL);
   requireIp(a, o.ipv6, 'ip', 'next');
-  a.label('ip').movImm(1, o.tunIfindex).movImm(2, 0).call(Helper.redirect).exit();
+  a.label('ip');
+  if (o.bypassMap !== undefined) bypassCheck(a, o.bypassMap, false, ETH_HLEN, 'next', 'steer');
+  a.label('steer').movImm(1, o.tunIfindex).movImm(2, 0).call(Helper.redirect).exit();
   returnVerdict(a, 'next', TCX_NEXT);
   return a.assemble();
 }

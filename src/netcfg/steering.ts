@@ -25,6 +25,8 @@ export interface SteeringOptions {
   /** Routing table an older tunguard steered through (its leftover rules are removed at start). */
   table: number;
   ipv6: boolean;
+  /** fd of the map of flows that take the kernel path (src/tun/flow-bypass.ts); none: all cross the TUN. */
+  bypassMap?: number;
 }
 
 export const STEERING_DEFAULTS = { table: 4747, ipv6: true } as const;
@@ -108,6 +110,7 @@ export class Steering {
       lans,
       ipv6: o.ipv6,
       mark: REINJECT_MARK,
+      bypassMap: o.bypassMap,
     };
     const s = new Steering(addon);
     try {
@@ -148,7 +151,7 @@ export class Steering {
     const note = legacy > 0 ? `; removed ${legacy} policy-routing rule(s) of table ${o.table}` : '';
     return {
       steering: s,
-      description: `${o.lan.join(',')} <-> ${o.tun} (tc programs on the LAN side, ${families})${note}`,
+      description: `${o.lan.join(',')} <-> ${o.tun} (tc programs on the LAN side, ${families}${o.bypassMap === undefined ? '' : ', LAN-opened flows bypass'})${note}`,
     };
   }
 

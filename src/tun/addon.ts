@@ -42,6 +42,19 @@ export interface TunAddon {
   tcxAttach(progFd: number, ifindex: number, egress: boolean): number;
   /** How many programs a device's TCX ingress or egress hook runs (whoever attached them). */
   tcxCount(ifindex: number, egress: boolean): number;
+  /** Creates an eBPF map; returns its fd. */
+  bpfMapCreate(type: number, keySize: number, valueSize: number, maxEntries: number): number;
+  /** Updates (or, `remove`, deletes) `count` keys laid end to end; returns how many were refused. */
+  bpfMapWrite(
+    fd: number,
+    keys: Uint8Array,
+    keySize: number,
+    count: number,
+    value: Uint8Array,
+    remove: boolean,
+  ): number;
+  /** How many keys a map holds (walks it). */
+  bpfMapCount(fd: number, keySize: number): number;
   readonly MAX_PACKET: number;
 }
 

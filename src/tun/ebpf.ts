@@ -30,6 +30,10 @@ const SRC_X = 0x08;
 const CALL = 0x80;
 const EXIT = 0x90;
 const JA = 0x00;
+/** BPF_LD | BPF_DW | BPF_IMM: the two-slot 64-bit immediate load. */
+const LD_IMM64 = 0x18;
+/** src_reg of LD_IMM64 saying the immediate is a map fd. */
+const PSEUDO_MAP_FD = 1;
 
 interface Insn {
   code: number;
@@ -72,6 +76,12 @@ export class Asm {
 
   aluReg(op: Alu, dst: Reg, src: Reg): this {
     return this.emit(ALU64 | op | SRC_X, dst, src, 0, 0);
+  }
+
+  /** dst = the map of fd `fd` (a 64-bit immediate the kernel replaces with the map at load time). */
+  loadMap(dst: Reg, fd: number): this {
+    this.emit(LD_IMM64, dst, PSEUDO_MAP_FD, 0, fd | 0);
+    return this.emit(0, 0, 0, 0, 0); // the immediate's upper half (two instruction slots)
   }
 
   /** dst = *(size *)(src + off) */
@@ -140,6 +150,7 @@ export class Asm {
 
 /** Kernel helper numbers used by tunguard's programs (include/uapi/linux/bpf.h). */
 export const Helper = {
+  mapLookupElem: 1,
   skbStoreBytes: 9,
   redirect: 23,
   skbLoadBytes: 26,
@@ -150,3 +161,6 @@ export const Helper = {
 
 /** Program types (enum bpf_prog_type). */
 export const ProgType = { SOCKET_FILTER: 1, SCHED_CLS: 3 } as const;
+
+/** Map types (enum bpf_map_type). */
+export const MapType = { LRU_HASH: 9 } as const;

@@ -9,7 +9,8 @@ import {
   tunIngressProgram,
 } from '../../src/netcfg/steering-programs.js';
 import { loadAddon } from '../../src/tun/addon.js';
-import { Alu, Asm, FP, Helper, Jmp, ProgType, Size } from '../../src/tun/ebpf.js';
+import { Alu, Asm, FP, Helper, Jmp, MapType, ProgType, Size } from '../../src/tun/ebpf.js';
+import { BYPASS_KEY_SIZE } from '../../src/tun/flow-bypass.js';
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 
@@ -91,6 +92,38 @@ describe('the steering programs in the running kernel', () => {
     const fd = addon.bpfLoad(ProgType.SCHED_CLS, build(opts));
     expect(fd).toBeGreaterThan(2);
     addon.close(fd);
+  });
+
+  it.each(Object.entries(PROGRAMS))('%s with the bypass map passes the verifier', (_name, build) => {
+    const map = addon.bpfMapCreate(MapType.LRU_HASH, BYPASS_KEY_SIZE, 4, 64);
+    try {
+      for (const opts of [one, three]) {
+        const fd = addon.bpfLoad(ProgType.SCHED_CLS, build({ ...opts, bypassMap: map }));
+        expect(fd).toBeGreaterThan(2);
+        addon.close(fd);
+      }
+    } finally {
+      addon.close(map);
+    }
+  });
+
+  it('the bypass map holds what is written, and no more than its size (LRU)', () => {
+    const map = addon.bpfMapCreate(MapType.LRU_HASH, BYPASS_KEY_SIZE, 4, 64);
+    try {
+      const keys = new Uint8Array(200 * BYPASS_KEY_SIZE);
+      for (let i = 0; i < 200; i++) keys[i * BYPASS_KEY_SIZE + 8] = i; // 200 distinct flows
+      expect(addon.bpfMapWrite(map, keys, BYPASS_KEY_SIZE, 3, new Uint8Array(4), false)).toBe(0);
+      expect(addon.bpfMapCount(map, BYPASS_KEY_SIZE)).toBe(3);
+      expect(addon.bpfMapWrite(map, keys, BYPASS_KEY_SIZE, 1, new Uint8Array(4), true)).toBe(0);
+      expect(addon.bpfMapCount(map, BYPASS_KEY_SIZE)).toBe(2);
+      addon.bpfMapWrite(map, keys, BYPASS_KEY_SIZE, 200, new Uint8Array(4), false);
+      expect(addon.bpfMapCount(map, BYPASS_KEY_SIZE)).toBeLessThanOrEqual(64);
+      // Deleting what is not there is refused, not an error.
+      const gone = new Uint8Array(BYPASS_KEY_SIZE).fill(0xee);
+      expect(addon.bpfMapWrite(map, gone, BYPASS_KEY_SIZE, 1, new Uint8Array(4), true)).toBe(1);
+    } finally {
+      addon.close(map);
+    }
   });
 
   it('a program the verifier refuses fails with its log (the loader accepts nothing blindly)', () => {

@@ -42,6 +42,8 @@ export interface StageEnv {
   sampler?: SamplerSettings;
   /** This worker's sample ring (the Dataplane makes one per worker when the sampler runs). */
   sampleRing?: SharedArrayBuffer;
+  /** fd of the map of flows that bypass the TUN (none: every flow crosses it). */
+  bypassMapFd?: number;
 }
 
 const factories: Record<string, (env: StageEnv) => Stage> = {

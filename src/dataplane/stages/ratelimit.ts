@@ -12,6 +12,8 @@ import type { Batch } from '../../tun/packet-io.js';
 import type { DataplaneCommand } from '../stage.js';
 import { PASS, type Stage, type StageContext } from '../stage.js';
 
+const IPPROTO_UDP = 17;
+
 /**
  * Settings (all optional; missing values are the seed defaults):
  * ```
@@ -39,6 +41,7 @@ export class RateLimitStage implements Stage {
   private readonly reasonIndex = new Int32Array(RATE_LIMIT_DROP_REASONS.length + 1);
   /** The clock: the pipeline's StageContext once bound, else a private one for setNow(). */
   private clock: { now: number } = { now: 0 };
+  private ctx?: StageContext;
 
   private settings: RateLimitsSettings;
 
@@ -50,7 +53,10 @@ export class RateLimitStage implements Stage {
   bind(reasonIndex: readonly number[], ctx?: StageContext): void {
     this.reasonIndex[RateLimitReason.PASS] = PASS;
     for (let i = 0; i < RATE_LIMIT_DROP_REASONS.length; i++) this.reasonIndex[i + 1] = reasonIndex[i];
-    if (ctx) this.clock = ctx;
+    if (ctx) {
+      this.clock = ctx;
+      this.ctx = ctx;
+    }
   }
 
   /** Sets the time (ms, monotonic) for packets handled outside a Pipeline (which sets ctx.now). */
@@ -81,6 +87,18 @@ export class RateLimitStage implements Stage {
 
   handle(batch: Batch, _i: number, info: PacketInfo): number {
     const r = this.limits.decide(batch.buf, info, this.clock.now);
-    return r === RateLimitReason.PASS ? PASS : this.reasonIndex[r];
+    if (r !== RateLimitReason.PASS) return this.reasonIndex[r];
+    // A UDP flow the LAN opened needs nothing more of us: its replies may take the kernel path.
+    if (this.limits.outboundUdp)
+      this.ctx?.bypass.add(
+        batch.buf,
+        info.ipVersion,
+        IPPROTO_UDP,
+        info.srcAddrOff,
+        info.srcPort,
+        info.dstAddrOff,
+        info.dstPort,
+      );
+    return PASS;
   }
 }

@@ -306,7 +306,20 @@ export class SynProxyStage implements Stage {
       const slot = this.table.find(buf, info.dstAddrOff, info.srcAddrOff, ver, info.dstPort, info.srcPort);
       if (slot >= 0) return this.fromServer(buf, info, slot);
       // Connections the LAN opens are its own traffic: not proxied, but counted.
-      if ((info.tcpFlags & (SYN | ACK)) === SYN) this.c[this.r.outboundSyn]++;
+      const f = info.tcpFlags;
+      if ((f & (SYN | ACK)) === SYN) this.c[this.r.outboundSyn]++;
+      // Established, and the host has sent its first bytes (the sampler had its look): from now on
+      // the kernel forwards the flow directly, both ways.
+      else if ((f & SYN) === 0 && (info.payloadLen > 0 || (f & FIN) !== 0))
+        this.ctx.bypass.add(
+          buf,
+          ver,
+          IPPROTO_TCP,
+          info.srcAddrOff,
+          info.srcPort,
+          info.dstAddrOff,
+          info.dstPort,
+        );
     }
     return PASS; // outbound connections of the LAN's own, and LAN↔LAN: not proxied
   }
@@ -324,8 +337,20 @@ export class SynProxyStage implements Stage {
       const v = this.recvClientAck(buf, info);
       if (v !== -1) return v;
     }
-    // Not ours: a connection that predates us (or a stray segment). The host judges it.
+    // Not ours: a connection that predates us (or a stray segment). The host judges it. Proxied
+    // connections are all in the table (a restart restores them), so one carrying data is not one:
+    // the kernel may forward the rest of it directly.
     this.c[this.r.untracked]++;
+    if ((f & (SYN | RST)) === 0 && info.payloadLen > 0)
+      this.ctx.bypass.add(
+        buf,
+        info.ipVersion,
+        IPPROTO_TCP,
+        info.dstAddrOff,
+        info.dstPort,
+        info.srcAddrOff,
+        info.srcPort,
+      );
     return PASS;
   }
 
@@ -423,6 +448,16 @@ export class SynProxyStage implements Stage {
     const t = this.table;
     const slot = t.insert(buf, info.srcAddrOff, info.dstAddrOff, ver, info.srcPort, info.dstPort);
     if (slot < 0) return this.r.tableFull; // counted by the pipeline
+    // A LAN-opened flow of the same addresses and ports may still bypass us: not this connection.
+    this.ctx.bypass.remove(
+      buf,
+      ver,
+      IPPROTO_TCP,
+      info.dstAddrOff,
+      info.dstPort,
+      info.srcAddrOff,
+      info.srcPort,
+    );
     const o = info.tcp;
     let flags = t.flags[slot];
     let ws = -1;

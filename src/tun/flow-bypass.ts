@@ -1,0 +1,141 @@
+// Flows that bypass the TUN: the LAN's own connections, once the dataplane has seen what it needs of
+// them (the sampler its first request, the counters the SYN), take the kernel path both ways. The
+// dataplane asks for it; the LAN programs (src/netcfg/steering-programs.ts) look each packet's flow
+// up in an LRU hash map the daemon owns. A proxied connection is never added, and is removed when
+// the proxy opens one with the same addresses and ports. When the map is full the least recently
+// used flow falls out and crosses the TUN again, which is always safe: the proxy passes what it does
+// not know of a LAN-opened flow. A hostile LAN host can only push other flows back through the TUN.
+//
+// Key (40 bytes), one per flow in the LAN host's view:
+//   [0] family 4|6  [1] protocol 6|17  [2..3] 0  [4..5] LAN port  [6..7] remote port (network order)
+//   [8..23] LAN address  [24..39] remote address (IPv4 in the first 4 bytes, the rest 0)
+
+export const BYPASS_KEY_SIZE = 40;
+export const BYPASS_KEY = {
+  family: 0,
+  proto: 1,
+  lanPort: 4,
+  remotePort: 6,
+  lanAddr: 8,
+  remoteAddr: 24,
+} as const;
+/** Flows the map holds (kernel memory about 100 bytes each). */
+export const BYPASS_MAX_FLOWS = 32768;
+
+/** Keys to write to the map after a batch (one native call), added and removed. */
+export class BypassQueue {
+  /** Requests per batch; more are dropped (their flows ask again with their next packet). */
+  static readonly CAPACITY = 256;
+  readonly adds = new Uint8Array(BypassQueue.CAPACITY * BYPASS_KEY_SIZE);
+  readonly removes = new Uint8Array(BypassQueue.CAPACITY * BYPASS_KEY_SIZE);
+  addCount = 0;
+  removeCount = 0;
+  /** Whether requests are taken at all (no map: nothing to ask for). */
+  enabled = false;
+
+  /**
+   * Asks for the flow of a packet to bypass the TUN. `lanOff`/`remoteOff`: the addresses in `buf`
+   * (4 or 16 bytes by `ver`), ports as numbers, `proto` 6 or 17.
+   */
+  add(
+    buf: Uint8Array,
+    ver: number,
+    proto: number,
+    lanOff: number,
+    lanPort: number,
+    remoteOff: number,
+    remotePort: number,
+  ): void {
+    if (!this.enabled || this.addCount >= BypassQueue.CAPACITY) return;
+    const at = this.addCount * BYPASS_KEY_SIZE;
+    // The same flow again at once (its packets come in runs): one request is enough.
+    if (
+      this.addCount > 0 &&
+      this.same(this.adds, at - BYPASS_KEY_SIZE, buf, ver, proto, lanOff, lanPort, remoteOff, remotePort)
+    )
+      return;
+    writeKey(this.adds, at, buf, ver, proto, lanOff, lanPort, remoteOff, remotePort);
+    this.addCount++;
+  }
+
+  /** Takes a flow off the map (the proxy is about to own a connection with these addresses and ports). */
+  remove(
+    buf: Uint8Array,
+    ver: number,
+    proto: number,
+    lanOff: number,
+    lanPort: number,
+    remoteOff: number,
+    remotePort: number,
+  ): void {
+    if (!this.enabled || this.removeCount >= BypassQueue.CAPACITY) return;
+    writeKey(
+      this.removes,
+      this.removeCount * BYPASS_KEY_SIZE,
+      buf,
+      ver,
+      proto,
+      lanOff,
+      lanPort,
+      remoteOff,
+      remotePort,
+    );
+    this.removeCount++;
+  }
+
+  reset(): void {
+    this.addCount = 0;
+    this.removeCount = 0;
+  }
+
+  private same(
+    keys: Uint8Array,
+    at: number,
+    buf: Uint8Array,
+    ver: number,
+    proto: number,
+    lanOff: number,
+    lanPort: number,
+    remoteOff: number,
+    remotePort: number,
+  ): boolean {
+    if (keys[at + 1] !== proto || keys[at] !== ver) return false;
+    if (
+      ((keys[at + 4] << 8) | keys[at + 5]) !== lanPort ||
+      ((keys[at + 6] << 8) | keys[at + 7]) !== remotePort
+    )
+      return false;
+    const n = ver === 4 ? 4 : 16;
+    for (let k = 0; k < n; k++) {
+      if (keys[at + BYPASS_KEY.lanAddr + k] !== buf[lanOff + k]) return false;
+      if (keys[at + BYPASS_KEY.remoteAddr + k] !== buf[remoteOff + k]) return false;
+    }
+    return true;
+  }
+}
+
+/** Writes one key at `at` of `keys` (the layout above). */
+export function writeKey(
+  keys: Uint8Array,
+  at: number,
+  buf: Uint8Array,
+  ver: number,
+  proto: number,
+  lanOff: number,
+  lanPort: number,
+  remoteOff: number,
+  remotePort: number,
+): void {
+  keys.fill(0, at, at + BYPASS_KEY_SIZE);
+  keys[at] = ver;
+  keys[at + 1] = proto;
+  keys[at + 4] = lanPort >>> 8;
+  keys[at + 5] = lanPort & 0xff;
+  keys[at + 6] = remotePort >>> 8;
+  keys[at + 7] = remotePort & 0xff;
+  const n = ver === 4 ? 4 : 16;
+  for (let k = 0; k < n; k++) {
+    keys[at + BYPASS_KEY.lanAddr + k] = buf[lanOff + k];
+    keys[at + BYPASS_KEY.remoteAddr + k] = buf[remoteOff + k];
+  }
+}
