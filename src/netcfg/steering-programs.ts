@@ -44,6 +44,8 @@ export const REINJECT_MARK = 0x20000000;
 const SKB_MARK = 8;
 const SKB_PROTOCOL = 16;
 const SKB_INGRESS_IFINDEX = 36;
+const SKB_DATA = 76;
+const SKB_DATA_END = 80;
 // skb->protocol as the program reads it: the big-endian EtherType in a little-endian word.
 const PROTO_IPV4 = 0x0008;
 const PROTO_IPV6 = 0xdd86;
@@ -60,9 +62,8 @@ const FIB_SKIP_NEIGH = 4;
 // An Ethernet header under construction on the stack.
 const ETH = -80;
 const ETH_HLEN = 14;
-// The bypass key under construction, and scratch for header bytes.
+// The bypass key under construction.
 const KEY = -120;
-const SCRATCH = -136;
 const IPPROTO_TCP = 6;
 const IPPROTO_UDP = 17;
 const TCP_SYN = 0x02;
@@ -146,9 +147,10 @@ function pushEthernet(a: Asm, fail: string): void {
 
 /**
  * Looks the packet's flow up in the bypass map: found (and not a SYN) goes to `bypass`, anything
- * else (not TCP/UDP, a fragment, IPv6 extension headers, a SYN, not in the map) to `steer`. `lanIsSource`:
- * the LAN host sent it (LAN ingress) or receives it (LAN egress). r6 = ctx, r7 = skb->protocol
- * (IPv4 or IPv6); clobbers r0-r5 and r9.
+ * else (not TCP/UDP, a fragment, IPv6 extension headers, a SYN, headers outside the linear data,
+ * not in the map) to `steer`. `lanIsSource`: the LAN host sent it (LAN ingress) or receives it (LAN
+ * egress). Every packet of a bypassed flow runs this: direct packet access, no helper but the
+ * lookup. r6 = ctx, r7 = skb->protocol (IPv4 or IPv6); clobbers r0-r5 and r9.
  */
 function bypassCheck(
   a: Asm,
@@ -159,52 +161,52 @@ function bypassCheck(
   steer: string,
 ): void {
   for (let o = 0; o < BYPASS_KEY_SIZE; o += 8) a.storeImm(Size.DW, FP, KEY + o, 0);
-  const lanAddr = KEY + BYPASS_KEY.lanAddr;
-  const remoteAddr = KEY + BYPASS_KEY.remoteAddr;
+  const [firstAddr, secondAddr] = lanIsSource
+    ? [KEY + BYPASS_KEY.lanAddr, KEY + BYPASS_KEY.remoteAddr]
+    : [KEY + BYPASS_KEY.remoteAddr, KEY + BYPASS_KEY.lanAddr];
+  const [firstPort, secondPort] = lanIsSource
+    ? [KEY + BYPASS_KEY.lanPort, KEY + BYPASS_KEY.remotePort]
+    : [KEY + BYPASS_KEY.remotePort, KEY + BYPASS_KEY.lanPort];
+  /** if (r2 + end > data_end) goto steer, with r2 = a packet pointer and r3 = data_end. */
+  const need = (ptr: 2 | 9, end: number) =>
+    a.movReg(4, ptr).aluImm(Alu.ADD, 4, end).jmpReg(Jmp.JGT, 4, 3, steer);
+  a.load(Size.W, 2, 6, SKB_DATA).load(Size.W, 3, 6, SKB_DATA_END);
   a.jmpImm(Jmp.JEQ, 7, PROTO_IPV6, 'bp_v6');
-  // IPv4: version/IHL, the fragment field and the protocol from the first 10 bytes.
+  // IPv4: the fixed header in the linear data; not a fragment; the protocol and both addresses.
   a.storeImm(Size.B, FP, KEY + BYPASS_KEY.family, 4);
-  loadBytes(a, l3, SCRATCH, 10, steer);
-  a.load(Size.H, 2, FP, SCRATCH + 6)
-    .aluImm(Alu.AND, 2, 0xff3f)
-    .jmpImm(Jmp.JNE, 2, 0, steer); // MF or offset
-  a.load(Size.B, 2, FP, SCRATCH + 9).store(Size.B, FP, KEY + BYPASS_KEY.proto, 2);
-  loadBytes(a, l3 + 12, lanIsSource ? lanAddr : remoteAddr, 4, steer);
-  loadBytes(a, l3 + 16, lanIsSource ? remoteAddr : lanAddr, 4, steer);
-  a.load(Size.B, 9, FP, SCRATCH).aluImm(Alu.AND, 9, 0x0f).aluImm(Alu.LSH, 9, 2).aluImm(Alu.ADD, 9, l3);
+  need(2, l3 + 20);
+  a.load(Size.H, 0, 2, l3 + 6)
+    .aluImm(Alu.AND, 0, 0xff3f)
+    .jmpImm(Jmp.JNE, 0, 0, steer); // MF or offset
+  a.load(Size.B, 0, 2, l3 + 9).store(Size.B, FP, KEY + BYPASS_KEY.proto, 0);
+  a.load(Size.W, 0, 2, l3 + 12).store(Size.W, FP, firstAddr, 0);
+  a.load(Size.W, 0, 2, l3 + 16).store(Size.W, FP, secondAddr, 0);
+  a.load(Size.B, 5, 2, l3).aluImm(Alu.AND, 5, 0x0f).aluImm(Alu.LSH, 5, 2); // header length, ≤ 60
+  a.movReg(9, 2).aluReg(Alu.ADD, 9, 5).aluImm(Alu.ADD, 9, l3);
   a.ja('bp_l4');
+  // IPv6: no extension header (the next header is the transport's), both addresses.
   a.label('bp_v6');
   a.storeImm(Size.B, FP, KEY + BYPASS_KEY.family, 6);
-  loadBytes(a, l3, SCRATCH, 8, steer);
-  a.load(Size.B, 2, FP, SCRATCH + 6).store(Size.B, FP, KEY + BYPASS_KEY.proto, 2); // next header
-  loadBytes(a, l3 + 8, lanIsSource ? lanAddr : remoteAddr, 16, steer);
-  loadBytes(a, l3 + 24, lanIsSource ? remoteAddr : lanAddr, 16, steer);
-  a.movImm(9, l3 + 40);
-  a.label('bp_l4');
-  a.load(Size.B, 2, FP, KEY + BYPASS_KEY.proto);
-  a.jmpImm(Jmp.JEQ, 2, IPPROTO_UDP, 'bp_ports');
-  a.jmpImm(Jmp.JNE, 2, IPPROTO_TCP, steer);
-  // A SYN never bypasses: new connections are counted (and WAN-opened ones proxied).
-  a.movReg(1, 6).movReg(2, 9).aluImm(Alu.ADD, 2, 13);
-  stackPtr(a, 3, SCRATCH);
-  a.movImm(4, 1).call(Helper.skbLoadBytes).jmpImm(Jmp.JNE, 0, 0, steer);
-  a.load(Size.B, 2, FP, SCRATCH).jmpImm(Jmp.JSET, 2, TCP_SYN, steer);
-  a.label('bp_ports');
-  // Source and destination port: LAN then remote when the LAN host sent it, else the other way.
-  const ports: [number, number][] = lanIsSource
-    ? [
-        [0, KEY + BYPASS_KEY.lanPort],
-        [2, KEY + BYPASS_KEY.remotePort],
-      ]
-    : [
-        [0, KEY + BYPASS_KEY.remotePort],
-        [2, KEY + BYPASS_KEY.lanPort],
-      ];
-  for (const [from, to] of ports) {
-    a.movReg(1, 6).movReg(2, 9).aluImm(Alu.ADD, 2, from);
-    stackPtr(a, 3, to);
-    a.movImm(4, 2).call(Helper.skbLoadBytes).jmpImm(Jmp.JNE, 0, 0, steer);
+  need(2, l3 + 40);
+  a.load(Size.B, 0, 2, l3 + 6).store(Size.B, FP, KEY + BYPASS_KEY.proto, 0);
+  for (let w = 0; w < 16; w += 4) {
+    a.load(Size.W, 0, 2, l3 + 8 + w).store(Size.W, FP, firstAddr + w, 0);
+    a.load(Size.W, 0, 2, l3 + 24 + w).store(Size.W, FP, secondAddr + w, 0);
   }
+  a.movReg(9, 2).aluImm(Alu.ADD, 9, l3 + 40);
+  a.label('bp_l4');
+  a.load(Size.B, 0, FP, KEY + BYPASS_KEY.proto);
+  a.jmpImm(Jmp.JEQ, 0, IPPROTO_UDP, 'bp_udp');
+  a.jmpImm(Jmp.JNE, 0, IPPROTO_TCP, steer);
+  // A SYN never bypasses: new connections are counted (and WAN-opened ones proxied).
+  need(9, 14);
+  a.load(Size.B, 0, 9, 13).jmpImm(Jmp.JSET, 0, TCP_SYN, steer);
+  a.ja('bp_ports');
+  a.label('bp_udp');
+  need(9, 4);
+  a.label('bp_ports');
+  a.load(Size.H, 0, 9, 0).store(Size.H, FP, firstPort, 0);
+  a.load(Size.H, 0, 9, 2).store(Size.H, FP, secondPort, 0);
   a.loadMap(1, map);
   stackPtr(a, 2, KEY);
   a.call(Helper.mapLookupElem).jmpImm(Jmp.JNE, 0, 0, bypass);
