@@ -51,9 +51,14 @@ export function policeCommands(o: PoliceOptions): string {
     `add set ${t} known4 { type ipv4_addr; flags timeout; size ${KNOWN_SET_SIZE}; }`,
     `add set ${t} known6 { type ipv6_addr; flags timeout; size ${KNOWN_SET_SIZE}; }`,
     `add chain ${t} syn_police { type filter hook prerouting priority -250; policy accept; }`,
-    `add rule ${t} syn_police iifname "${o.wan}" ip saddr @known4 accept`,
-    `add rule ${t} syn_police iifname "${o.wan}" ip6 saddr @known6 accept`,
-    `add rule ${t} syn_police iifname "${o.wan}" tcp flags & (fin | syn | rst | ack) == syn limit rate over ${o.rate}/second burst ${burst} packets counter drop`,
+    // Every packet the router receives crosses this chain: what is not a new WAN SYN leaves at once,
+    // before any set lookup.
+    `add rule ${t} syn_police iifname != "${o.wan}" accept`,
+    `add rule ${t} syn_police meta l4proto != tcp accept`,
+    `add rule ${t} syn_police tcp flags & (fin | syn | rst | ack) != syn accept`,
+    `add rule ${t} syn_police ip saddr @known4 accept`,
+    `add rule ${t} syn_police ip6 saddr @known6 accept`,
+    `add rule ${t} syn_police limit rate over ${o.rate}/second burst ${burst} packets counter drop`,
   ];
   return `${lines.join('\n')}\n`;
 }

@@ -1,6 +1,7 @@
 // The guest's network probes (node builtins only, run by smoke.sh):
 //   serve <addr> <port> <ready-file>   TCP echo server; logs each peer, touches ready-file when listening
 //   connect <addr> <port> <bytes>      sends random bytes, expects the same bytes echoed back
+//   hold <addr> <port> <seconds>       one connection kept busy: 32 KiB every 100 ms, all echoed back
 //   api <state-dir> <established>      the daemon's API: refuses no/bad token, answers with the token,
 //                                      and its counters show a SYN-proxy handshake beyond <established>
 import { createHash, randomBytes } from 'node:crypto';
@@ -45,6 +46,39 @@ function connectProbe(addr, port, bytes) {
   });
 }
 
+function holdProbe(addr, port, seconds) {
+  const sent = [];
+  const chunks = [];
+  let got = 0;
+  const started = Date.now();
+  const timer = setTimeout(() => fail(`hold timeout: ${got} bytes echoed`), (Number(seconds) + 15) * 1000);
+  const sock = connect({ host: addr, port: Number(port) }, () => {
+    const tick = setInterval(() => {
+      if (Date.now() - started >= Number(seconds) * 1000) {
+        clearInterval(tick);
+        sock.end();
+        return;
+      }
+      const c = randomBytes(32768);
+      sent.push(c);
+      sock.write(c);
+    }, 100);
+  });
+  sock.on('data', (c) => {
+    chunks.push(c);
+    got += c.length;
+  });
+  sock.on('error', (err) => fail(`hold ${addr}:${port}: ${err.message}`));
+  sock.on('close', () => {
+    clearTimeout(timer);
+    const out = Buffer.concat(sent);
+    const back = Buffer.concat(chunks);
+    if (back.length !== out.length || sha(back) !== sha(out))
+      fail(`hold: echo differs: sent ${out.length} bytes, got ${back.length}`);
+    console.log(`hold ok: ${out.length} bytes over ${Date.now() - started} ms`);
+  });
+}
+
 async function get(url, token) {
   const headers = token === undefined ? {} : { authorization: `Bearer ${token}` };
   const res = await fetch(url, { headers, signal: AbortSignal.timeout(5000) });
@@ -83,6 +117,7 @@ async function apiProbe(stateDir, establishedBefore) {
 
 if (cmd === 'serve' && args.length === 3) serve(...args);
 else if (cmd === 'connect' && args.length === 3) connectProbe(...args);
+else if (cmd === 'hold' && args.length === 3) holdProbe(...args);
 else if (cmd === 'api' && args.length === 2)
   await apiProbe(...args).catch((err) => fail(`api: ${err.message}`));
-else fail(`usage: smoke-net.mjs serve|connect|api ... (got: ${process.argv.slice(2).join(' ')})`);
+else fail(`usage: smoke-net.mjs serve|connect|hold|api ... (got: ${process.argv.slice(2).join(' ')})`);

@@ -139,6 +139,38 @@ probe_connect() {
   mark "$2: $out"
 }
 
+# flow_offload: OpenWrt's fw4 with flow offloading (its own ruleset for these devices, offload.nft)
+# while the daemon runs. A flow the LAN opens bypasses the TUN once seen and the kernel offloads it
+# ([OFFLOAD] in conntrack); a WAN-opened connection the SYN proxy translates stays bit-exact whether
+# the kernel offloads its (client-side) conntrack entry or not: the LAN device's programs still hand
+# its packets to the proxy.
+flow_offload() {
+  [ -f "$H/offload.nft" ] || fail "no offload.nft beside the test script"
+  nft -f "$H/offload.nft" || fail "nft -f offload.nft (fw4's ruleset with a flowtable) failed"
+  rm -f /tmp/wserver.ready
+  ip netns exec wan node "$NET_MJS" serve "$WAN_IP" 7001 /tmp/wserver.ready >/tmp/wserver.log 2>&1 &
+  WSERVER=$!
+  for _ in $(seq 40); do
+    [ -f /tmp/wserver.ready ] && break
+    nap
+  done
+  [ -f /tmp/wserver.ready ] || fail "the WAN echo server did not listen: $(cat /tmp/wserver.log)"
+  ip netns exec lan node "$NET_MJS" hold "$WAN_IP" 7001 4 >/tmp/hold-lan.log 2>&1 &
+  HL=$!
+  ip netns exec wan node "$NET_MJS" hold "$LAN_IP" "$PORT" 4 >/tmp/hold-wan.log 2>&1 &
+  HW=$!
+  sleep 2
+  lanflow=$(grep ' dport=7001 ' /proc/net/nf_conntrack | head -n 1)
+  wanflow=$(grep "src=$WAN_IP dst=$LAN_IP .* dport=$PORT " /proc/net/nf_conntrack | head -n 1)
+  wait "$HL" || fail "LAN-opened exchange under fw4 flow offloading: $(cat /tmp/hold-lan.log)"
+  wait "$HW" || fail "proxied exchange under fw4 flow offloading: $(cat /tmp/hold-wan.log)"
+  case $lanflow in *OFFLOAD*) ;; *) fail "the LAN-opened flow is not offloaded: '$lanflow'" ;; esac
+  case $wanflow in *OFFLOAD*) wanstate=offloaded ;; *) wanstate="not offloaded" ;; esac
+  mark "flow offload: LAN-opened $(cat /tmp/hold-lan.log), [OFFLOAD]; proxied $(cat /tmp/hold-wan.log), $wanstate"
+  kill "$WSERVER" 2>/dev/null
+  nft delete table inet fw4 || fail "nft delete table inet fw4"
+}
+
 # --- the daemon --------------------------------------------------------------------------------
 
 configure() {
@@ -285,6 +317,7 @@ for _ in $(seq 10); do
 done
 [ "${est%.*}" -gt "${est0%.*}" ] 2>/dev/null || fail "status.json: synproxy_conn_established stayed at $est"
 mark "status.json: synproxy_conn_established ${est0%.*} -> ${est%.*}, cookie_valid $(counter synproxy_cookie_valid)"
+[ "$MODE" = openwrt ] || flow_offload
 # Idle RSS: after the exchange, once the API requests and the status writes have settled.
 sleep 5
 mark "RSS $(sed -n 's/^VmRSS:[[:space:]]*//p' "/proc/$PID/status") (idle daemon; peak $(sed -n 's/^VmHWM:[[:space:]]*//p' "/proc/$PID/status"))"

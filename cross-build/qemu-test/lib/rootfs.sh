@@ -7,7 +7,9 @@ READELF=aarch64-linux-gnu-readelf
 # Modules the guest loads (dependencies are added and ordered from each module's .modinfo):
 # tun for the daemon, veth for the test's namespaces, and what the daemon's nft table uses
 # (ct zone set, fib daddr type, limit rate; sets and counters are built into nf_tables).
-GUEST_MODULES=(tun veth nf_tables nft_ct nft_fib_inet nft_limit)
+GUEST_MODULES=(tun veth nf_tables nft_ct nft_fib_inet nft_limit
+  # what fw4's ruleset with flow offloading uses (guest/smoke.sh loads test/fixtures/fw4/offload.nft)
+  nft_reject_inet nft_masq nft_nat nft_chain_nat nf_flow_table_inet nft_flow_offload)
 
 # elf_needed <file>: the DT_NEEDED entries of an ELF file, one a line.
 elf_needed() { "$READELF" -d "$1" 2>/dev/null | sed -n 's/.*(NEEDED).*\[\(.*\)\]$/\1/p'; }
