@@ -171,12 +171,16 @@ describe('the other shipped scripts', () => {
     ).toBe(0);
   });
 
-  it('preinst: refuses MIPS, other CPUs, a missing or old node, with the reason', () => {
+  it('preinst: refuses MIPS, other CPUs, a kernel without TCX, a missing or old node, with the reason', () => {
     const pre = join(ipk.dir, 'control', 'preinst');
     // Stand-ins for uname and node on PATH: the refusals cannot be reached on this machine otherwise.
     const bin = mkdtempSync(join(work, 'bin-'));
-    const run = (machine: string, nodeMajor: string | undefined) => {
-      writeFileSync(join(bin, 'uname'), `#!/bin/sh\necho ${machine}\n`, { mode: 0o755 });
+    const run = (machine: string, nodeMajor: string | undefined, release = '6.6.73') => {
+      writeFileSync(
+        join(bin, 'uname'),
+        `#!/bin/sh\nif [ "$1" = -r ]; then echo ${release}; else echo ${machine}; fi\n`,
+        { mode: 0o755 },
+      );
       rmSync(join(bin, 'node'), { force: true });
       if (nodeMajor) writeFileSync(join(bin, 'node'), `#!/bin/sh\necho ${nodeMajor}\n`, { mode: 0o755 });
       return spawnSync(BUSYBOX, ['sh', pre], { encoding: 'utf8', env: { PATH: `${bin}:/nonexistent` } });
@@ -194,6 +198,12 @@ describe('the other shipped scripts', () => {
     const old = run('armv7l', '18');
     expect(old.status).toBe(1);
     expect(old.stderr).toMatch(/Node\.js 18 is too old/);
+    // OpenWrt 23.05's kernel has no TCX; 24.10's 6.6 and anything later does.
+    const oldKernel = run('aarch64', '20', '5.15.167');
+    expect(oldKernel.status).toBe(1);
+    expect(oldKernel.stderr).toMatch(/Linux 5\.15\.167 is too old: .*TCX links, which need Linux 6\.6/);
+    expect(run('aarch64', '20', '6.1.0-56-arm64').status).toBe(1);
+    expect(run('aarch64', '20', '6.12.95+deb12-arm64').status).toBe(0);
     expect(run('armv7l', '22').status).toBe(0);
     expect(run('x86_64', '20').status).toBe(0);
   });
@@ -219,7 +229,7 @@ describe('openwrt/Makefile', () => {
     // No FPU, no Node; and only the CPUs Node runs on and packages are built for (no MIPS).
     expect(depends).toContain('@HAS_FPU');
     expect(depends).toContain('@(aarch64||arm||x86_64)');
-    // node; the TUN; `ip rule`/`ip -j route` (busybox ip has neither); `nft -i` and the fw4 include;
+    // node; the TUN; `ip -j route` and older versions' `ip rule`s (busybox ip has neither); `nft -i`;
     // lmdb.node's C++ runtime.
     for (const d of ['+node', '+kmod-tun', '+ip-full', '+firewall4', '+libstdcpp'])
       expect(depends).toContain(d);
