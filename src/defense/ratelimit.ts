@@ -7,6 +7,9 @@ import { type PrefixMatcher, toMatcher } from './prefix.js';
 import { UdpFlows } from './udp-flows.js';
 
 /** A token bucket: `rate` tokens per second up to `burst`; rate 0 means unlimited. */
+const ICMP_ECHO_REQUEST = 8;
+const ICMPV6_ECHO_REQUEST = 128;
+
 export class TokenBucket {
   rate: number;
   burst: number;
@@ -401,12 +404,17 @@ export class RateLimits {
     this.dstSet = toMatcher(settings.destinations);
   }
 
-  /** Whether the last decide() saw a datagram a LAN host sends out (its flow's replies are welcome). */
+  /**
+   * What the last decide() saw a LAN host send out whose answers are welcome: a UDP datagram, or an
+   * ICMP echo request (its replies). False for anything else.
+   */
   outboundUdp = false;
+  outboundEcho = false;
 
   /** A RateLimitReason for the classified packet `info` in `buf` at `now` (ms). Hot path. */
   decide(buf: Uint8Array, info: PacketInfo, now: number): number {
     this.outboundUdp = false;
+    this.outboundEcho = false;
     const p = info.proto;
     const ver = info.ipVersion;
     const isUdp = p === IpProto.UDP;
@@ -415,6 +423,14 @@ export class RateLimits {
     const nonFirst = info.fragment === Frag.NON_FIRST;
     if (!this.dstSet.empty && !this.dstSet.matches(buf, info.dstAddrOff, ver)) {
       // Leaving the LAN: not limited, but a UDP flow a LAN host opens makes its replies welcome.
+      if (
+        isIcmp &&
+        !nonFirst &&
+        info.icmpType === (ver === 4 ? ICMP_ECHO_REQUEST : ICMPV6_ECHO_REQUEST) &&
+        info.l4Len >= 8 &&
+        this.dstSet.matches(buf, info.srcAddrOff, ver)
+      )
+        this.outboundEcho = true;
       if (isUdp && !nonFirst && this.dstSet.matches(buf, info.srcAddrOff, ver)) {
         this.outboundUdp = true;
         this.udpFlows.noteOutbound(

@@ -66,6 +66,8 @@ const ETH_HLEN = 14;
 const KEY = -120;
 const IPPROTO_TCP = 6;
 const IPPROTO_UDP = 17;
+const IPPROTO_ICMP = 1;
+const IPPROTO_ICMPV6 = 58;
 const TCP_SYN = 0x02;
 // TCX verdicts.
 const TCX_NEXT = -1;
@@ -197,17 +199,28 @@ function bypassCheck(
   a.label('bp_l4');
   a.load(Size.B, 0, FP, KEY + BYPASS_KEY.proto);
   a.jmpImm(Jmp.JEQ, 0, IPPROTO_UDP, 'bp_udp');
+  a.jmpImm(Jmp.JEQ, 0, IPPROTO_ICMP, 'bp_icmp');
+  a.jmpImm(Jmp.JEQ, 0, IPPROTO_ICMPV6, 'bp_icmp');
   a.jmpImm(Jmp.JNE, 0, IPPROTO_TCP, steer);
   // A SYN never bypasses: new connections are counted (and WAN-opened ones proxied).
   need(9, 14);
   a.load(Size.B, 0, 9, 13).jmpImm(Jmp.JSET, 0, TCP_SYN, steer);
   a.ja('bp_ports');
+  a.label('bp_icmp');
+  // A ping the LAN sends (echo request) or its answer (echo reply), keyed by its identifier.
+  need(9, 8);
+  a.load(Size.B, 0, 9, 0);
+  for (const type of lanIsSource ? [8, 128] : [0, 129]) a.jmpImm(Jmp.JEQ, 0, type, 'bp_echo');
+  a.ja(steer);
+  a.label('bp_echo');
+  a.load(Size.H, 0, 9, 4).store(Size.H, FP, KEY + BYPASS_KEY.lanPort, 0);
+  a.ja('bp_lookup');
   a.label('bp_udp');
   need(9, 4);
   a.label('bp_ports');
   a.load(Size.H, 0, 9, 0).store(Size.H, FP, firstPort, 0);
   a.load(Size.H, 0, 9, 2).store(Size.H, FP, secondPort, 0);
-  a.loadMap(1, map);
+  a.label('bp_lookup').loadMap(1, map);
   stackPtr(a, 2, KEY);
   a.call(Helper.mapLookupElem).jmpImm(Jmp.JNE, 0, 0, bypass);
   a.ja(steer);

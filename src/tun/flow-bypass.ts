@@ -1,4 +1,4 @@
-// Flows that bypass the TUN: the LAN's own connections, once the dataplane has seen what it needs of
+// Flows that bypass the TUN: the LAN's own connections (and pings), once the dataplane has seen what it needs of
 // them (the sampler its first request, the counters the SYN), take the kernel path both ways. The
 // dataplane asks for it; the LAN programs (src/netcfg/steering-programs.ts) look each packet's flow
 // up in an LRU hash map the daemon owns. A proxied connection is never added, and is removed when
@@ -7,7 +7,8 @@
 // not know of a LAN-opened flow. A hostile LAN host can only push other flows back through the TUN.
 //
 // Key (40 bytes), one per flow in the LAN host's view:
-//   [0] family 4|6  [1] protocol 6|17  [2..3] 0  [4..5] LAN port  [6..7] remote port (network order)
+//   [0] family 4|6  [1] protocol 6|17|1|58  [2..3] 0  [4..5] LAN port  [6..7] remote port (network
+//   order); for an ICMP echo the LAN port is the echo identifier and the remote port 0
 //   [8..23] LAN address  [24..39] remote address (IPv4 in the first 4 bytes, the rest 0)
 
 export const BYPASS_KEY_SIZE = 40;

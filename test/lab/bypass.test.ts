@@ -116,6 +116,28 @@ describe('LAN-opened flows take the kernel path', () => {
     }
   }, 90_000);
 
+  it('a ping the LAN sends: its echo replies take the kernel path (and are not rate-limited as a flood)', async () => {
+    const ping = () => lab.run(lab.ns.lan, 'ping', ['-c', '300', '-i', '0.005', '-W', '1', ADDR.wan4]);
+    await lab.startTunguard().ready();
+    let out = '';
+    const bypassed = await tunPackets(() => {
+      out = ping();
+    });
+    expect(await lab.tunguard?.stop()).toBe(0);
+    await lab.startTunguard(['--no-bypass']).ready();
+    let steeredOut = '';
+    const steered = await tunPackets(() => {
+      steeredOut = ping();
+    });
+    const received = (o: string) => Number(/(\d+) received/.exec(o)?.[1]);
+    console.log(
+      `ping LAN → WAN, 300 at 200/s: ${bypassed} packets through tg0 and ${received(out)} replies with the bypass, ${steered} and ${received(steeredOut)} without`,
+    );
+    expect(received(out)).toBe(300);
+    expect(bypassed).toBeLessThan(20);
+    expect(steered).toBeGreaterThan(500);
+  }, 60_000);
+
   it('a WAN-opened connection is proxied to the end: it never takes the bypass', async () => {
     await lab.startTunguard().ready();
     const before = (await lab.freshStatus()).counters;

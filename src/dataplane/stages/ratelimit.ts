@@ -89,7 +89,11 @@ export class RateLimitStage implements Stage {
     const r = this.limits.decide(batch.buf, info, this.clock.now);
     if (r !== RateLimitReason.PASS) return this.reasonIndex[r];
     // A UDP flow the LAN opened needs nothing more of us: its replies may take the kernel path.
-    if (this.limits.outboundUdp)
+    if (this.limits.outboundEcho) {
+      // A ping the LAN sends: its echo replies (same identifier) may take the kernel path.
+      const id = (batch.buf[info.l4Off + 4] << 8) | batch.buf[info.l4Off + 5];
+      this.ctx?.bypass.add(batch.buf, info.ipVersion, info.proto, info.srcAddrOff, id, info.dstAddrOff, 0);
+    } else if (this.limits.outboundUdp)
       this.ctx?.bypass.add(
         batch.buf,
         info.ipVersion,
