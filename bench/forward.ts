@@ -72,6 +72,8 @@ async function measure(lab: Lab, from: Opener, pid?: number): Promise<Metrics> {
   m.tcp1_down_gbps = iperf(lab, from, ['-R']);
   m.tcp4_up_gbps = iperf(lab, from, ['-P', '4']);
   m.tcp4_down_gbps = iperf(lab, from, ['-P', '4', '-R']);
+  // UDP toward the opener, as fast as it goes (what arrives): a QUIC download, for the LAN-opened runs.
+  m.udp_down_gbps = iperf(lab, from, ['-u', '-b', '0', '-l', '1400', '-R']);
   const pingOut = lab.run(ns, 'ping', ['-c', String(PINGS), '-i', '0.002', '-n', dst], 120_000);
   const rtts = [...pingOut.matchAll(/time=([\d.]+) ms/g)].map((x) => Number(x[1]) * 1000);
   m.ping_p50_us = pct(rtts, 50);
