@@ -331,10 +331,46 @@ static napi_value tg_close(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-// steer(fd, insns): loads an eBPF socket-filter program (struct bpf_insn[], built in JS by
-// src/tun/steering-bpf.ts) and makes it the device's queue selector (TUNSETSTEERINGEBPF): the
-// kernel then picks the queue of every packet it sends into the TUN by the program's return value
-// modulo the number of queues. The device keeps its own reference; our program fd is closed.
+#ifndef BPF_TCX_INGRESS
+#define BPF_TCX_INGRESS 46
+#define BPF_TCX_EGRESS 47
+#endif
+
+// Loads `len` bytes of struct bpf_insn (assembled in JS: src/tun/ebpf.ts, src/tun/steering-bpf.ts)
+// as a program of `type` with the GPL license its helpers need; returns its fd, or -1 with a JS
+// error thrown. A refused program is loaded a second time with the verifier's log (a log that
+// overflows its buffer is an error of its own, ENOSPC, so the first attempt goes without one); the
+// log's end, where the verifier gives its verdict, becomes the message.
+static int load_program(napi_env env, uint32_t type, const uint8_t *insns, size_t len) {
+  static const char license[] = "GPL";
+  union bpf_attr attr;
+  memset(&attr, 0, sizeof attr);
+  attr.prog_type = type;
+  attr.insn_cnt = (uint32_t)(len / sizeof(struct bpf_insn));
+  attr.insns = (uint64_t)(uintptr_t)insns;
+  attr.license = (uint64_t)(uintptr_t)license;
+  int prog = (int)syscall(__NR_bpf, BPF_PROG_LOAD, &attr, sizeof attr);
+  if (prog >= 0) return prog;
+  int err = errno;
+  char log[16384];
+  log[0] = 0;
+  attr.log_buf = (uint64_t)(uintptr_t)log;
+  attr.log_size = sizeof log;
+  attr.log_level = 1;
+  int again = (int)syscall(__NR_bpf, BPF_PROG_LOAD, &attr, sizeof attr);
+  if (again >= 0) close(again);
+  size_t n = strlen(log);
+  const char *tail = n > 1100 ? log + n - 1100 : log;
+  char what[1200];
+  snprintf(what, sizeof what, "bpf(BPF_PROG_LOAD)%s%.1100s", tail[0] ? ": " : "", tail);
+  throw_errno(env, what, err);
+  return -1;
+}
+
+// steer(fd, insns): loads an eBPF socket-filter program (built by src/tun/steering-bpf.ts) and makes
+// it the device's queue selector (TUNSETSTEERINGEBPF): the kernel then picks the queue of every
+// packet it sends into the TUN by the program's return value modulo the number of queues. The
+// device keeps its own reference; our program fd is closed.
 static napi_value tg_steer(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
@@ -345,29 +381,8 @@ static napi_value tg_steer(napi_env env, napi_callback_info info) {
   if (argc < 2 || !get_i32(env, argv[0], &fd) || !get_bytes(env, argv[1], &insns, &len) || len == 0 ||
       len % sizeof(struct bpf_insn) != 0)
     return throw_type(env, "steer(fd, insns: Uint8Array of 8-byte instructions)");
-  static const char license[] = "GPL";
-  union bpf_attr attr;
-  memset(&attr, 0, sizeof attr);
-  attr.prog_type = BPF_PROG_TYPE_SOCKET_FILTER;
-  attr.insn_cnt = (uint32_t)(len / sizeof(struct bpf_insn));
-  attr.insns = (uint64_t)(uintptr_t)insns;
-  attr.license = (uint64_t)(uintptr_t)license;
-  int prog = (int)syscall(__NR_bpf, BPF_PROG_LOAD, &attr, sizeof attr);
-  if (prog < 0) {
-    int err = errno;
-    // Load again with the verifier's log for the message (a log that overflows its buffer is an
-    // error of its own, ENOSPC, so the first attempt goes without one).
-    char log[1000];
-    log[0] = 0;
-    attr.log_buf = (uint64_t)(uintptr_t)log;
-    attr.log_size = sizeof log;
-    attr.log_level = 1;
-    int again = (int)syscall(__NR_bpf, BPF_PROG_LOAD, &attr, sizeof attr);
-    if (again >= 0) close(again);
-    char what[1100];
-    snprintf(what, sizeof what, "bpf(BPF_PROG_LOAD)%s%.900s", log[0] ? ": " : "", log);
-    return throw_errno(env, what, err);
-  }
+  int prog = load_program(env, BPF_PROG_TYPE_SOCKET_FILTER, insns, len);
+  if (prog < 0) return NULL;
   int rc = ioctl(fd, TUNSETSTEERINGEBPF, &prog);
   int err = errno;
   close(prog);
@@ -375,14 +390,7 @@ static napi_value tg_steer(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-#ifndef BPF_TCX_INGRESS
-#define BPF_TCX_INGRESS 46
-#define BPF_TCX_EGRESS 47
-#endif
-
-// bpfLoad(progType, insns) -> fd: loads an eBPF program (struct bpf_insn[], assembled in JS by
-// src/tun/ebpf.ts) with the GPL license its helpers need. A refused program is loaded a second
-// time with the verifier's log, which becomes the message.
+// bpfLoad(progType, insns) -> fd: a program of any type (the tc steering programs).
 static napi_value tg_bpf_load(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
@@ -393,31 +401,8 @@ static napi_value tg_bpf_load(napi_env env, napi_callback_info info) {
   if (argc < 2 || !get_i32(env, argv[0], &type) || !get_bytes(env, argv[1], &insns, &len) || len == 0 ||
       len % sizeof(struct bpf_insn) != 0)
     return throw_type(env, "bpfLoad(progType, insns: Uint8Array of 8-byte instructions)");
-  static const char license[] = "GPL";
-  union bpf_attr attr;
-  memset(&attr, 0, sizeof attr);
-  attr.prog_type = (uint32_t)type;
-  attr.insn_cnt = (uint32_t)(len / sizeof(struct bpf_insn));
-  attr.insns = (uint64_t)(uintptr_t)insns;
-  attr.license = (uint64_t)(uintptr_t)license;
-  int prog = (int)syscall(__NR_bpf, BPF_PROG_LOAD, &attr, sizeof attr);
-  if (prog < 0) {
-    int err = errno;
-    static char log[16384];
-    log[0] = 0;
-    attr.log_buf = (uint64_t)(uintptr_t)log;
-    attr.log_size = sizeof log;
-    attr.log_level = 1;
-    int again = (int)syscall(__NR_bpf, BPF_PROG_LOAD, &attr, sizeof attr);
-    if (again >= 0) close(again);
-    // The verifier's verdict is at the end of its log.
-    size_t n = strlen(log);
-    const char *tail = n > 1100 ? log + n - 1100 : log;
-    char what[1200];
-    snprintf(what, sizeof what, "bpf(BPF_PROG_LOAD)%s%.1100s", tail[0] ? ": " : "", tail);
-    return throw_errno(env, what, err);
-  }
-  return make_i32(env, prog);
+  int prog = load_program(env, (uint32_t)type, insns, len);
+  return prog < 0 ? NULL : make_i32(env, prog);
 }
 
 // tcxAttach(progFd, ifindex, egress) -> linkFd: attaches a loaded tc program to a device's TCX

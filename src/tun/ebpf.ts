@@ -113,6 +113,14 @@ export class Asm {
     return this.emit(JMP | JA, 0, 0, 0, 0, target);
   }
 
+  /**
+   * Any instruction by its opcode, for those without a method here (32-bit ALU, the legacy packet
+   * loads of socket filters); `target`: a jump's label.
+   */
+  op(code: number, dst = 0, src = 0, imm = 0, target?: string): this {
+    return this.emit(code, dst, src, 0, imm | 0, target);
+  }
+
   /** Calls a kernel helper by its number (include/uapi/linux/bpf.h, `BPF_FUNC_*`). */
   call(helper: number): this {
     return this.emit(JMP | CALL, 0, 0, 0, helper);

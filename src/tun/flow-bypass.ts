@@ -36,7 +36,7 @@ export class BypassQueue {
 
   /**
    * Asks for the flow of a packet to bypass the TUN. `lanOff`/`remoteOff`: the addresses in `buf`
-   * (4 or 16 bytes by `ver`), ports as numbers, `proto` 6 or 17.
+   * (4 or 16 bytes by `ver`), ports as numbers (an ICMP echo: its identifier and 0).
    */
   add(
     buf: Uint8Array,
@@ -47,16 +47,18 @@ export class BypassQueue {
     remoteOff: number,
     remotePort: number,
   ): void {
-    if (!this.enabled || this.addCount >= BypassQueue.CAPACITY) return;
-    const at = this.addCount * BYPASS_KEY_SIZE;
-    // The same flow again at once (its packets come in runs): one request is enough.
-    if (
-      this.addCount > 0 &&
-      this.same(this.adds, at - BYPASS_KEY_SIZE, buf, ver, proto, lanOff, lanPort, remoteOff, remotePort)
-    )
-      return;
-    writeKey(this.adds, at, buf, ver, proto, lanOff, lanPort, remoteOff, remotePort);
-    this.addCount++;
+    if (this.enabled && this.addCount < BypassQueue.CAPACITY)
+      this.addCount += queueKey(
+        this.adds,
+        this.addCount,
+        buf,
+        ver,
+        proto,
+        lanOff,
+        lanPort,
+        remoteOff,
+        remotePort,
+      );
   }
 
   /** Takes a flow off the map (the proxy is about to own a connection with these addresses and ports). */
@@ -69,50 +71,46 @@ export class BypassQueue {
     remoteOff: number,
     remotePort: number,
   ): void {
-    if (!this.enabled || this.removeCount >= BypassQueue.CAPACITY) return;
-    writeKey(
-      this.removes,
-      this.removeCount * BYPASS_KEY_SIZE,
-      buf,
-      ver,
-      proto,
-      lanOff,
-      lanPort,
-      remoteOff,
-      remotePort,
-    );
-    this.removeCount++;
+    if (this.enabled && this.removeCount < BypassQueue.CAPACITY)
+      this.removeCount += queueKey(
+        this.removes,
+        this.removeCount,
+        buf,
+        ver,
+        proto,
+        lanOff,
+        lanPort,
+        remoteOff,
+        remotePort,
+      );
   }
 
   reset(): void {
     this.addCount = 0;
     this.removeCount = 0;
   }
+}
 
-  private same(
-    keys: Uint8Array,
-    at: number,
-    buf: Uint8Array,
-    ver: number,
-    proto: number,
-    lanOff: number,
-    lanPort: number,
-    remoteOff: number,
-    remotePort: number,
-  ): boolean {
-    if (keys[at + 1] !== proto || keys[at] !== ver) return false;
-    if (
-      ((keys[at + 4] << 8) | keys[at + 5]) !== lanPort ||
-      ((keys[at + 6] << 8) | keys[at + 7]) !== remotePort
-    )
-      return false;
-    const n = ver === 4 ? 4 : 16;
-    for (let k = 0; k < n; k++) {
-      if (keys[at + BYPASS_KEY.lanAddr + k] !== buf[lanOff + k]) return false;
-      if (keys[at + BYPASS_KEY.remoteAddr + k] !== buf[remoteOff + k]) return false;
-    }
-    return true;
-  }
+/**
+ * Writes the key after the `count` already in `keys`; answers 1, or 0 when it repeats the one
+ * before (a flow's packets come in runs: one request is enough).
+ */
+function queueKey(
+  keys: Uint8Array,
+  count: number,
+  buf: Uint8Array,
+  ver: number,
+  proto: number,
+  lanOff: number,
+  lanPort: number,
+  remoteOff: number,
+  remotePort: number,
+): number {
+  const at = count * BYPASS_KEY_SIZE;
+  writeKey(keys, at, buf, ver, proto, lanOff, lanPort, remoteOff, remotePort);
+  if (count === 0) return 1;
+  for (let k = 0; k < BYPASS_KEY_SIZE; k++) if (keys[at + k] !== keys[at - BYPASS_KEY_SIZE + k]) return 1;
+  return 0;
 }
 
 /** Writes one key at `at` of `keys` (the layout above). */

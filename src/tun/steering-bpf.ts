@@ -9,6 +9,8 @@
 // Packet bytes are read with legacy BPF_LD|BPF_ABS relative to the network header (SKF_NET_OFF):
 // allowed in socket filters, and no map or helper is needed.
 
+import { Asm } from './ebpf.js';
+
 /** Where the network header starts for BPF_ABS loads (include/uapi/linux/filter.h SKF_NET_OFF). */
 const NET = -0x100000;
 
@@ -79,38 +81,6 @@ function parseAddress(s: string): number[] | undefined {
   return parts.map(Number);
 }
 
-/** An instruction list with forward labels, encoded to struct bpf_insn (little-endian hosts). */
-class Asm {
-  private readonly ins: { code: number; dst: number; src: number; off: number | string; imm: number }[] = [];
-  private readonly labels = new Map<string, number>();
-
-  op(code: number, dst = 0, src = 0, imm = 0, off: number | string = 0): this {
-    this.ins.push({ code, dst, src, off, imm: imm | 0 });
-    return this;
-  }
-  label(name: string): this {
-    this.labels.set(name, this.ins.length);
-    return this;
-  }
-  encode(): Uint8Array {
-    const out = new Uint8Array(this.ins.length * 8);
-    const v = new DataView(out.buffer);
-    this.ins.forEach((x, i) => {
-      let off = x.off;
-      if (typeof off === 'string') {
-        const at = this.labels.get(off);
-        if (at === undefined) throw new Error(`steering: no label ${off}`);
-        off = at - i - 1;
-      }
-      v.setUint8(i * 8, x.code);
-      v.setUint8(i * 8 + 1, (x.src << 4) | x.dst);
-      v.setInt16(i * 8 + 2, off, true);
-      v.setInt32(i * 8 + 4, x.imm, true);
-    });
-    return out;
-  }
-}
-
 // Registers: r6 = skb (BPF_ABS wants it there), r0 = load results, r7/r8 = source/destination key
 // words, r9 = scratch for the prefix tests.
 /**
@@ -165,7 +135,7 @@ export function steeringProgram(lanPrefixes: readonly string[]): Uint8Array {
   a.op(ALU32_MUL_K, 0, 0, 0x9e3779b1).op(ALU32_RSH_K, 0, 0, 16).op(EXIT);
   a.label('zero');
   a.op(ALU32_MOV_K, 0, 0, 0).op(EXIT);
-  return a.encode();
+  return a.assemble();
 }
 
 /** The queue the program picks, computed in JS the same way (tests, and the lab's own checks). */
