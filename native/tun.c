@@ -335,6 +335,7 @@ static napi_value tg_close(napi_env env, napi_callback_info info) {
 #define BPF_TCX_INGRESS 46
 #define BPF_TCX_EGRESS 47
 #endif
+#define TG_BPF_F_BEFORE (1U << 3)
 
 // Loads `len` bytes of struct bpf_insn (assembled in JS: src/tun/ebpf.ts, src/tun/steering-bpf.ts)
 // as a program of `type` with the GPL license its helpers need; returns its fd, or -1 with a JS
@@ -409,19 +410,22 @@ static napi_value tg_bpf_load(napi_env env, napi_callback_info info) {
 // ingress or egress hook (Linux 6.6) through a BPF link. The link lives as long as its fd: when the
 // process dies, however it dies, the kernel detaches the program (fail-open).
 static napi_value tg_tcx_attach(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
+  size_t argc = 4;
+  napi_value argv[4];
   int32_t prog, ifindex;
-  bool egress;
+  bool egress, first = false;
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   if (argc < 3 || !get_i32(env, argv[0], &prog) || !get_i32(env, argv[1], &ifindex) ||
-      napi_get_value_bool(env, argv[2], &egress) != napi_ok)
-    return throw_type(env, "tcxAttach(progFd, ifindex, egress: boolean)");
+      napi_get_value_bool(env, argv[2], &egress) != napi_ok ||
+      (argc > 3 && napi_get_value_bool(env, argv[3], &first) != napi_ok))
+    return throw_type(env, "tcxAttach(progFd, ifindex, egress: boolean, first?: boolean)");
   union bpf_attr attr;
   memset(&attr, 0, sizeof attr);
   attr.link_create.prog_fd = (uint32_t)prog;
   attr.link_create.target_ifindex = (uint32_t)ifindex;
   attr.link_create.attach_type = egress ? BPF_TCX_EGRESS : BPF_TCX_INGRESS;
+  // BPF_F_BEFORE with no relative program: in front of everything already attached.
+  if (first) attr.link_create.flags = TG_BPF_F_BEFORE;
   int link = (int)syscall(__NR_bpf, BPF_LINK_CREATE, &attr, sizeof attr);
   if (link < 0) return throw_errno(env, egress ? "bpf(BPF_LINK_CREATE, tcx egress)" : "bpf(BPF_LINK_CREATE, tcx ingress)", errno);
   return make_i32(env, link);
@@ -449,19 +453,21 @@ static napi_value tg_tcx_count(napi_env env, napi_callback_info info) {
 // bpfMapCreate(type, keySize, valueSize, maxEntries) -> fd: a map for the programs (e.g. the LRU
 // hash of flows that bypass the TUN). It lives as long as its fd and the programs holding it.
 static napi_value tg_bpf_map_create(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value argv[4];
-  int32_t type, key, value, max;
+  size_t argc = 5;
+  napi_value argv[5];
+  int32_t type, key, value, max, flags = 0;
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   if (argc < 4 || !get_i32(env, argv[0], &type) || !get_i32(env, argv[1], &key) ||
-      !get_i32(env, argv[2], &value) || !get_i32(env, argv[3], &max) || key <= 0 || value <= 0 || max <= 0)
-    return throw_type(env, "bpfMapCreate(type, keySize, valueSize, maxEntries)");
+      !get_i32(env, argv[2], &value) || !get_i32(env, argv[3], &max) || key <= 0 || value <= 0 || max <= 0 ||
+      (argc > 4 && !get_i32(env, argv[4], &flags)))
+    return throw_type(env, "bpfMapCreate(type, keySize, valueSize, maxEntries, flags?)");
   union bpf_attr attr;
   memset(&attr, 0, sizeof attr);
   attr.map_type = (uint32_t)type;
   attr.key_size = (uint32_t)key;
   attr.value_size = (uint32_t)value;
   attr.max_entries = (uint32_t)max;
+  attr.map_flags = (uint32_t)flags;
   int fd = (int)syscall(__NR_bpf, BPF_MAP_CREATE, &attr, sizeof attr);
   if (fd < 0) return throw_errno(env, "bpf(BPF_MAP_CREATE)", errno);
   return make_i32(env, fd);
@@ -520,6 +526,71 @@ static napi_value tg_bpf_map_count(napi_env env, napi_callback_info info) {
   }
   if (errno != ENOENT) return throw_errno(env, "bpf(BPF_MAP_GET_NEXT_KEY)", errno);
   return make_i32(env, n);
+}
+
+// bpfMapRead(fd, key, value) -> whether the key is there; its value (for a per-CPU map, one slot of
+// roundup(valueSize, 8) bytes per possible CPU) is written into `value`, which must be big enough.
+static napi_value tg_bpf_map_read(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  int32_t fd;
+  uint8_t *key, *value;
+  size_t klen, vlen;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 3 || !get_i32(env, argv[0], &fd) || !get_bytes(env, argv[1], &key, &klen) ||
+      !get_bytes(env, argv[2], &value, &vlen) || klen == 0 || vlen == 0)
+    return throw_type(env, "bpfMapRead(fd, key, value)");
+  union bpf_attr attr;
+  memset(&attr, 0, sizeof attr);
+  attr.map_fd = (uint32_t)fd;
+  attr.key = (uint64_t)(uintptr_t)key;
+  attr.value = (uint64_t)(uintptr_t)value;
+  napi_value r;
+  if (syscall(__NR_bpf, BPF_MAP_LOOKUP_ELEM, &attr, sizeof attr) < 0) {
+    if (errno != ENOENT) return throw_errno(env, "bpf(BPF_MAP_LOOKUP_ELEM)", errno);
+    napi_get_boolean(env, false, &r);
+  } else {
+    napi_get_boolean(env, true, &r);
+  }
+  return r;
+}
+
+// bpfTestRun(progFd, dataIn, dataOut, ctx, repeat) -> [retval, dataOutLength, nsPerRun]: runs a
+// loaded program on a packet in the kernel (BPF_PROG_TEST_RUN), for tests and benchmarks. `ctx`
+// (a struct __sk_buff for tc programs, or an empty array) is passed in and written back.
+static napi_value tg_bpf_test_run(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  int32_t prog, repeat;
+  uint8_t *in, *out, *ctx;
+  size_t inlen, outlen, ctxlen;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 5 || !get_i32(env, argv[0], &prog) || !get_bytes(env, argv[1], &in, &inlen) ||
+      !get_bytes(env, argv[2], &out, &outlen) || !get_bytes(env, argv[3], &ctx, &ctxlen) ||
+      !get_i32(env, argv[4], &repeat) || inlen == 0 || repeat < 1)
+    return throw_type(env, "bpfTestRun(progFd, dataIn, dataOut, ctx, repeat)");
+  union bpf_attr attr;
+  memset(&attr, 0, sizeof attr);
+  attr.test.prog_fd = (uint32_t)prog;
+  attr.test.data_in = (uint64_t)(uintptr_t)in;
+  attr.test.data_size_in = (uint32_t)inlen;
+  attr.test.data_out = (uint64_t)(uintptr_t)out;
+  attr.test.data_size_out = (uint32_t)outlen;
+  if (ctxlen > 0) {
+    attr.test.ctx_in = (uint64_t)(uintptr_t)ctx;
+    attr.test.ctx_size_in = (uint32_t)ctxlen;
+    attr.test.ctx_out = (uint64_t)(uintptr_t)ctx;
+    attr.test.ctx_size_out = (uint32_t)ctxlen;
+  }
+  attr.test.repeat = (uint32_t)repeat;
+  if (syscall(__NR_bpf, BPF_PROG_TEST_RUN, &attr, sizeof attr) < 0)
+    return throw_errno(env, "bpf(BPF_PROG_TEST_RUN)", errno);
+  napi_value r;
+  napi_create_array_with_length(env, 3, &r);
+  napi_set_element(env, r, 0, make_i32(env, (int32_t)attr.test.retval));
+  napi_set_element(env, r, 1, make_i32(env, (int32_t)attr.test.data_size_out));
+  napi_set_element(env, r, 2, make_i32(env, (int32_t)attr.test.duration));
+  return r;
 }
 
 // dhcpSocket(ifname) -> fd: a non-blocking AF_PACKET socket on one LAN device that receives only the
@@ -590,6 +661,8 @@ static napi_value init(napi_env env, napi_value exports) {
       {"bpfMapCreate", NULL, tg_bpf_map_create, NULL, NULL, NULL, napi_default, NULL},
       {"bpfMapWrite", NULL, tg_bpf_map_write, NULL, NULL, NULL, napi_default, NULL},
       {"bpfMapCount", NULL, tg_bpf_map_count, NULL, NULL, NULL, napi_default, NULL},
+      {"bpfMapRead", NULL, tg_bpf_map_read, NULL, NULL, NULL, napi_default, NULL},
+      {"bpfTestRun", NULL, tg_bpf_test_run, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   napi_value v;

@@ -38,12 +38,15 @@ export interface TunAddon {
   dhcpSocket(ifname: string): number;
   /** Loads an eBPF program of `progType` (8-byte instructions); returns its fd. */
   bpfLoad(progType: number, insns: Uint8Array): number;
-  /** Attaches a loaded tc program to a device's TCX hook; returns the link fd (closing it detaches). */
-  tcxAttach(progFd: number, ifindex: number, egress: boolean): number;
+  /**
+   * Attaches a loaded tc program to a device's TCX hook; returns the link fd (closing it detaches).
+   * `first`: in front of the programs already there (else behind them).
+   */
+  tcxAttach(progFd: number, ifindex: number, egress: boolean, first?: boolean): number;
   /** How many programs a device's TCX ingress or egress hook runs (whoever attached them). */
   tcxCount(ifindex: number, egress: boolean): number;
   /** Creates an eBPF map; returns its fd. */
-  bpfMapCreate(type: number, keySize: number, valueSize: number, maxEntries: number): number;
+  bpfMapCreate(type: number, keySize: number, valueSize: number, maxEntries: number, flags?: number): number;
   /** Updates (or, `remove`, deletes) `count` keys laid end to end; returns how many were refused. */
   bpfMapWrite(
     fd: number,
@@ -55,6 +58,19 @@ export interface TunAddon {
   ): number;
   /** How many keys a map holds (walks it). */
   bpfMapCount(fd: number, keySize: number): number;
+  /** Reads a key's value into `value` (per-CPU maps: one 8-byte-aligned slot per possible CPU); false if absent. */
+  bpfMapRead(fd: number, key: Uint8Array, value: Uint8Array): boolean;
+  /**
+   * Runs a loaded program on `dataIn` in the kernel (BPF_PROG_TEST_RUN); the packet it leaves goes to
+   * `dataOut`, `ctx` (struct __sk_buff for tc, or empty) in and out. Returns [retval, outLength, ns per run].
+   */
+  bpfTestRun(
+    progFd: number,
+    dataIn: Uint8Array,
+    dataOut: Uint8Array,
+    ctx: Uint8Array,
+    repeat: number,
+  ): [number, number, number];
   readonly MAX_PACKET: number;
 }
 

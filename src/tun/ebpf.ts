@@ -171,4 +171,4 @@ export const Helper = {
 export const ProgType = { SOCKET_FILTER: 1, SCHED_CLS: 3 } as const;
 
 /** Map types (enum bpf_map_type). */
-export const MapType = { LRU_HASH: 9 } as const;
+export const MapType = { HASH: 1, ARRAY: 2, PERCPU_ARRAY: 6, LRU_HASH: 9, LPM_TRIE: 11 } as const;

@@ -1,0 +1,508 @@
+/* The SYN proxy's kernel fast path: answers a SYN flood with SYN cookies in the kernel.
+ *
+ * Attached (TCX, first in line) at the egress of each LAN device, where the kernel has forwarded the
+ * SYN: fw4 has judged it and done any port forward's DNAT. So this program never answers a SYN the
+ * firewall would refuse (a port scan sees what it sees without tunguard), and the cookie covers the
+ * 4-tuple the proxy later sees in the third ACK.
+ *
+ * In the tiers where the proxy says so (the map tg_fp_conf, written by the proxy every tick), a SYN
+ * toward a protected address is turned, in its own buffer, into the SYN-ACK the TypeScript proxy
+ * would send (src/dataplane/stages/synproxy.ts: same SipHash cookie, same options, byte for byte),
+ * and handed to the receive path of the device it was leaving, as if the LAN host had answered:
+ * conntrack sees the reply of the SYN's entry (undoing a DNAT) and fw4 forwards it to the client.
+ * The third ACK then reaches the proxy through the TUN as today, which checks the cookie and
+ * carries on. Everything stateful stays in the proxy; this program keeps no per-connection state.
+ *
+ * What it does not handle it passes on unchanged (TCX_NEXT) to the steering program behind it:
+ * IPv4 options, IPv6 extension headers, SYNs carrying data, fragments, martian sources.
+ */
+#include "tg_bpf.h"
+
+#define TCX_NEXT -1
+#define TCX_DROP 2
+
+#define ETH_HLEN 14
+#define IPPROTO_TCP 6
+#define TCP_FIN 0x01
+#define TCP_SYN 0x02
+#define TCP_RST 0x04
+#define TCP_ACK 0x10
+#define TCP_ECE 0x40
+#define TCP_CWR 0x80
+
+/* Modes the proxy sets (src/defense/fast-path.ts keeps the same numbers). */
+#define FP_PASS 0   /* normal tier: every SYN goes to the proxy (its SYN cache keeps WS/SACK) */
+#define FP_ANSWER 1 /* moderate and risky tiers: answer here */
+#define FP_DROP 2   /* risky tier with risky_action 'drop': no new SYN */
+
+/* Counter slots (per CPU; the proxy sums them each tick). */
+#define ST_ANSWERED 0
+#define ST_DROP_RISKY 1
+#define ST_DROP_AGGRESSIVE 2
+#define ST_BAD_CHECKSUM 3
+#define ST_PASSED 4 /* protected SYNs left to the proxy (options, extension headers, data) */
+#define ST_SLOTS 8
+
+struct fp_conf {
+  __u32 mode;
+  __u32 minute;  /* cookie counter: wall-clock minutes */
+  __u32 ts_now;  /* wall-clock ms, low 32 bits: the SYN-ACK's TSval before its option bits */
+  __u32 mark;    /* skb mark of packets re-injected into a LAN device (the steering's) */
+  __u16 mss4;
+  __u16 mss6;
+  __u8 wscale;
+  __u8 pad[3];
+  __u64 ka[2];   /* SipHash key of the tuple hash (little-endian words of key bytes 0..15) */
+  __u64 kb[2];   /* SipHash key of the counter hash (bytes 16..31) */
+};
+
+/* An address as both families use it: IPv4 as ::ffff:a.b.c.d. */
+struct fp_prefix {
+  __u32 prefixlen;
+  __u8 addr[16];
+};
+
+/* What a SYN asks for, read before its buffer is rewritten. */
+struct syn {
+  __u8 saddr[16];
+  __u8 daddr[16];
+  __u32 seq;
+  __u32 sport; /* host order */
+  __u32 dport;
+  __u32 ts_val;
+  __s32 mss; /* -1: no MSS option */
+  __s32 wscale;
+  __u8 sack;
+  __u8 ts;
+  __u8 ecn;
+  __u8 partial; /* the checksum field held only the pseudo-header sum (CHECKSUM_PARTIAL) */
+};
+
+struct tg_map_def SEC("maps") tg_fp_conf = {
+    .type = BPF_MAP_TYPE_ARRAY, .key_size = 4, .value_size = sizeof(struct fp_conf), .max_entries = 1};
+struct tg_map_def SEC("maps") tg_fp_protected = {.type = BPF_MAP_TYPE_LPM_TRIE,
+                                                 .key_size = sizeof(struct fp_prefix),
+                                                 .value_size = 1,
+                                                 .max_entries = 1024,
+                                                 .map_flags = BPF_F_NO_PREALLOC};
+struct tg_map_def SEC("maps") tg_fp_aggressive = {
+    .type = BPF_MAP_TYPE_HASH, .key_size = 16, .value_size = 1, .max_entries = 16384};
+/* Per-CPU scratch: the SYN's facts and the reply under construction (too big for the 512-byte stack
+ * once the compiler has unrolled the loops). */
+struct scratch {
+  struct syn s;
+  __u64 w[5];
+  __u8 out[80];
+  __u8 mac[16];
+};
+struct tg_map_def SEC("maps") tg_fp_scratch = {
+    .type = BPF_MAP_TYPE_PERCPU_ARRAY, .key_size = 4, .value_size = sizeof(struct scratch), .max_entries = 1};
+struct tg_map_def SEC("maps") tg_fp_stats = {
+    .type = BPF_MAP_TYPE_PERCPU_ARRAY, .key_size = 4, .value_size = 8, .max_entries = ST_SLOTS};
+
+INLINE void count(__u32 slot) {
+  __u64 *v = bpf_map_lookup_elem(&tg_fp_stats, &slot);
+  if (v) *v += 1;
+}
+
+/* ---- SipHash-2-4, low 32 bits, over a message of a length known at compile time ---- */
+
+#define ROTL(x, b) (((x) << (b)) | ((x) >> (64 - (b))))
+#define SIPROUND                                                                                      \
+  do {                                                                                                \
+    v0 += v1; v1 = ROTL(v1, 13); v1 ^= v0; v0 = ROTL(v0, 32);                                         \
+    v2 += v3; v3 = ROTL(v3, 16); v3 ^= v2;                                                            \
+    v0 += v3; v3 = ROTL(v3, 21); v3 ^= v0;                                                            \
+    v2 += v1; v1 = ROTL(v1, 17); v1 ^= v2; v2 = ROTL(v2, 32);                                         \
+  } while (0)
+
+INLINE __u64 le64(const __u8 *p) {
+  return (__u64)p[0] | (__u64)p[1] << 8 | (__u64)p[2] << 16 | (__u64)p[3] << 24 | (__u64)p[4] << 32 |
+         (__u64)p[5] << 40 | (__u64)p[6] << 48 | (__u64)p[7] << 56;
+}
+
+/* SipHash-2-4 (low 32 bits) of a message given as n whole little-endian words, then its last
+ * block `last` (the remaining bytes and the length in the top byte). One loop for both families
+ * keeps the program small: IPv4 tuples are 1 word of addresses, IPv6 ones 4. */
+INLINE __u32 siphash32(const __u64 *k, const __u64 *w, __u32 n, __u64 last) {
+  __u64 v0 = k[0] ^ 0x736f6d6570736575ULL;
+  __u64 v1 = k[1] ^ 0x646f72616e646f6dULL;
+  __u64 v2 = k[0] ^ 0x6c7967656e657261ULL;
+  __u64 v3 = k[1] ^ 0x7465646279746573ULL;
+#pragma clang loop unroll(disable)
+  for (__u32 i = 0; i < 5; i++) {
+    if (i >= n) break;
+    __u64 m = w[i];
+    v3 ^= m;
+    SIPROUND;
+    SIPROUND;
+    v0 ^= m;
+  }
+  v3 ^= last;
+  SIPROUND;
+  SIPROUND;
+  v0 ^= last;
+  v2 ^= 0xff;
+  SIPROUND;
+  SIPROUND;
+  SIPROUND;
+  SIPROUND;
+  return (__u32)(v0 ^ v1 ^ v2 ^ v3);
+}
+
+/* ---- checksums over big-endian 16-bit words ---- */
+
+INLINE __u32 fold(__u32 s) {
+  s = (s & 0xffff) + (s >> 16);
+  s = (s & 0xffff) + (s >> 16);
+  return s;
+}
+
+INLINE __u32 be16(const __u8 *p) { return (__u32)p[0] << 8 | p[1]; }
+
+INLINE void put16(__u8 *p, __u32 v) {
+  p[0] = v >> 8;
+  p[1] = v;
+}
+
+INLINE void put32(__u8 *p, __u32 v) {
+  p[0] = v >> 24;
+  p[1] = v >> 16;
+  p[2] = v >> 8;
+  p[3] = v;
+}
+
+/* Parses the options of the TCP header at tcp (hl bytes). 0, or -1 when malformed or longer than
+ * the few options real SYNs carry (8 at most, padding included, from the stacks we know): those go
+ * to the proxy, which reads any number. A short loop keeps the verifier's work small. */
+#define MAX_OPTIONS 12
+INLINE int parse_options(const __u8 *tcp, __u32 hl, const void *end, struct syn *s) {
+  __u32 off = 20;
+#pragma clang loop unroll(disable)
+  for (int i = 0; i <= MAX_OPTIONS; i++) {
+    if (off >= hl || off >= 60) return 0;
+    if (i == MAX_OPTIONS) return -1;
+    const __u8 *o = tcp + off;
+    if ((const void *)(o + 1) > end) return -1;
+    __u8 kind = o[0];
+    if (kind == 0) return 0;    /* end of options */
+    if (kind == 1) {            /* NOP */
+      off++;
+      continue;
+    }
+    if ((const void *)(o + 2) > end) return -1;
+    __u8 len = o[1];
+    if (len < 2 || off + len > hl) return -1;
+    if (kind == 2 && len == 4) {
+      if ((const void *)(o + 4) > end) return -1;
+      s->mss = be16(o + 2);
+    } else if (kind == 3 && len == 3) {
+      if ((const void *)(o + 3) > end) return -1;
+      s->wscale = o[2];
+    } else if (kind == 4 && len == 2) {
+      s->sack = 1;
+    } else if (kind == 8 && len == 10) {
+      if ((const void *)(o + 10) > end) return -1;
+      s->ts = 1;
+      s->ts_val = (__u32)o[2] << 24 | (__u32)o[3] << 16 | (__u32)o[4] << 8 | o[5];
+    }
+    off += len;
+  }
+  return 0;
+}
+
+/* Sum of the TCP header's 16-bit words (hl bytes, checksum field included). */
+INLINE __u32 sum_tcp_header(const __u8 *tcp, __u32 hl, const void *end) {
+  __u32 sum = 0;
+#pragma clang loop unroll(disable)
+  for (__u32 i = 0; i < 30; i++) {
+    if (i * 2 >= hl) break;
+    const __u8 *p = tcp + i * 2;
+    if ((const void *)(p + 2) > end) break;
+    sum += be16(p);
+  }
+  return sum;
+}
+
+INLINE __u32 sum_addrs(const __u8 *a, __u32 n) {
+  __u32 sum = 0;
+#pragma unroll
+  for (__u32 i = 0; i < 16; i += 2)
+    if (i < n) sum += be16(a + i);
+  return sum;
+}
+
+INLINE int v4_martian(const __u8 *a) {
+  return a[0] == 0 || a[0] == 127 || a[0] >= 224;
+}
+
+INLINE int v6_martian(const __u8 *a) {
+  if (a[0] == 0xff) return 1; /* multicast */
+  __u8 z = 0;
+#pragma unroll
+  for (int i = 0; i < 10; i++) z |= a[i];
+  /* ::, ::1 and ::ffff:0:0/96 (an IPv4 address in IPv6 clothing) */
+  return z == 0;
+}
+
+INLINE __u32 mss_index(__s32 mss, int v6) {
+  __u32 m = mss < 0 ? 536 : (__u32)mss;
+  if (v6) return m >= 8940 ? 3 : m >= 1440 ? 2 : m >= 1420 ? 1 : 0;
+  return m >= 1460 ? 3 : m >= 1440 ? 2 : m >= 1300 ? 1 : 0;
+}
+
+/* Writes the SYN-ACK's TCP header (checksum 0) at t; returns its length. Linux's option layout, as
+ * src/packet/build.ts writes it: MSS; SACK_PERM+TS or NOP NOP TS or NOP NOP SACK_PERM; NOP WS. */
+INLINE __u32 write_tcp(__u8 *t, const struct syn *s, const struct fp_conf *c, __u32 cookie, int v6) {
+  __u32 p = 20;
+  t[p] = 2;
+  t[p + 1] = 4;
+  put16(t + p + 2, v6 ? c->mss6 : c->mss4);
+  p += 4;
+  __u8 sack = s->sack && s->ts; /* only what the third ACK can recover: the TS bits carry it */
+  if (s->ts) {
+    t[p] = sack ? 4 : 1;
+    t[p + 1] = sack ? 2 : 1;
+    t[p + 2] = 8;
+    t[p + 3] = 10;
+    __u32 ws = s->wscale < 0 ? 0x0f : s->wscale > 14 ? 14 : (__u32)s->wscale;
+    __u32 tsval = (c->ts_now & ~0x3fu) | ws | (s->sack ? 0x10 : 0) | (s->ecn ? 0x20 : 0);
+    put32(t + p + 4, tsval);
+    put32(t + p + 8, s->ts_val);
+    p += 12;
+  }
+  if (s->wscale >= 0 && s->ts) {
+    t[p] = 1;
+    t[p + 1] = 3;
+    t[p + 2] = 3;
+    t[p + 3] = c->wscale;
+    p += 4;
+  }
+  put16(t, s->dport);
+  put16(t + 2, s->sport);
+  put32(t + 4, cookie);
+  put32(t + 8, s->seq + 1);
+  t[12] = (p >> 2) << 4;
+  t[13] = TCP_SYN | TCP_ACK | (s->ecn && s->ts ? TCP_ECE : 0);
+  put16(t + 14, 0); /* window 0: no data before the server has answered */
+  put16(t + 16, 0);
+  put16(t + 18, 0);
+  return p;
+}
+
+SEC("tc")
+int tg_fast_syn(struct __sk_buff *skb) {
+  /* Forwarded packets only: what the router sends itself never enters a proxied connection. */
+  if (skb->ingress_ifindex == 0) return TCX_NEXT;
+  __u32 zero = 0;
+  struct fp_conf *c = bpf_map_lookup_elem(&tg_fp_conf, &zero);
+  if (!c || c->mode == FP_PASS) return TCX_NEXT;
+  struct scratch *x = bpf_map_lookup_elem(&tg_fp_scratch, &zero);
+  if (!x) return TCX_NEXT;
+  struct syn *sp = &x->s;
+
+  const __u8 *data = (const __u8 *)(long)skb->data;
+  const void *end = (const void *)(long)skb->data_end;
+  int v6;
+  __u32 iphl;
+  if (skb->protocol == tg_htons(0x0800)) {
+    v6 = 0;
+    iphl = 20;
+  } else if (skb->protocol == tg_htons(0x86dd)) {
+    v6 = 1;
+    iphl = 40;
+  } else {
+    return TCX_NEXT;
+  }
+  const __u8 *ip = data + ETH_HLEN;
+  const __u8 *tcp;
+  __u32 l4len;
+  __builtin_memset(sp, 0, sizeof *sp);
+  sp->mss = -1;
+  sp->wscale = -1;
+  if (!v6) {
+    if ((const void *)(ip + 20) > end) return TCX_NEXT;
+    if (ip[0] != 0x45 || ip[9] != IPPROTO_TCP) return TCX_NEXT;    /* options: the proxy's */
+    if ((be16(ip + 6) & 0x3fff) != 0) return TCX_NEXT;              /* a fragment */
+    /* The kernel checked it on receive; a header changed since is not one to answer. */
+    __u32 hsum = 0;
+#pragma unroll
+    for (int i = 0; i < 20; i += 2) hsum += be16(ip + i);
+    if (fold(hsum) != 0xffff) return TCX_NEXT;
+    __u32 total = be16(ip + 2);
+    if (total < 40) return TCX_NEXT;
+    l4len = total - 20;
+    tcp = ip + 20;
+    if ((const void *)(tcp + 20) > end) return TCX_NEXT;
+    if ((tcp[13] & (TCP_SYN | TCP_ACK | TCP_RST | TCP_FIN)) != TCP_SYN) return TCX_NEXT;
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+      sp->saddr[i] = ip[12 + i];
+      sp->daddr[i] = ip[16 + i];
+    }
+    if (v4_martian(sp->saddr)) return TCX_NEXT;
+  } else {
+    if ((const void *)(ip + 40) > end) return TCX_NEXT;
+    if ((ip[0] >> 4) != 6 || ip[6] != IPPROTO_TCP) return TCX_NEXT; /* extension headers: the proxy's */
+    l4len = be16(ip + 4);
+    tcp = ip + 40;
+    if ((const void *)(tcp + 20) > end) return TCX_NEXT;
+    if ((tcp[13] & (TCP_SYN | TCP_ACK | TCP_RST | TCP_FIN)) != TCP_SYN) return TCX_NEXT;
+#pragma unroll
+    for (int i = 0; i < 16; i++) {
+      sp->saddr[i] = ip[8 + i];
+      sp->daddr[i] = ip[24 + i];
+    }
+    if (v6_martian(sp->saddr)) return TCX_NEXT;
+  }
+
+  /* Protected destinations only. */
+  struct fp_prefix key = {.prefixlen = 128};
+  if (!v6) {
+    key.addr[10] = 0xff;
+    key.addr[11] = 0xff;
+#pragma unroll
+    for (int i = 0; i < 4; i++) key.addr[12 + i] = sp->daddr[i];
+  } else {
+#pragma unroll
+    for (int i = 0; i < 16; i++) key.addr[i] = sp->daddr[i];
+  }
+  if (!bpf_map_lookup_elem(&tg_fp_protected, &key)) return TCX_NEXT;
+
+  __u32 hl = (tcp[12] >> 4) * 4;
+  /* A SYN with data (TCP Fast Open), a bad header length or a truncated frame: the proxy'sp-> */
+  if (hl < 20 || hl != l4len || (const void *)(tcp + hl) > end) {
+    count(ST_PASSED);
+    return TCX_NEXT;
+  }
+  if (parse_options(tcp, hl, end, sp) < 0) {
+    count(ST_PASSED);
+    return TCX_NEXT;
+  }
+  sp->seq = (__u32)tcp[4] << 24 | (__u32)tcp[5] << 16 | (__u32)tcp[6] << 8 | tcp[7];
+  sp->sport = be16(tcp);
+  sp->dport = be16(tcp + 2);
+  sp->ecn = (tcp[13] & (TCP_ECE | TCP_CWR)) == (TCP_ECE | TCP_CWR);
+
+  /* A corrupt SYN gets no answer. A SYN from a local stack may carry only the pseudo-header sum
+   * (CHECKSUM_PARTIAL, the device completes it): accept that form, and answer in the same form. */
+  __u32 alen = v6 ? 16 : 4;
+  __u32 pseudo = sum_addrs(sp->saddr, alen) + sum_addrs(sp->daddr, alen) + IPPROTO_TCP + hl;
+  __u32 check = be16(tcp + 16);
+  __u32 full = fold(pseudo + sum_tcp_header(tcp, hl, end));
+  if (full != 0xffff) {
+    if (check != fold(pseudo)) {
+      count(ST_BAD_CHECKSUM);
+      return TCX_DROP;
+    }
+    sp->partial = 1;
+  }
+
+  /* The proxy's judgement of the source and the tier. */
+  /* The aggressive sources are keyed as the protected prefixes: IPv4 as ::ffff:a.b.c.d. */
+  __u8 *src = x->mac; /* scratch, free until the frame is rewritten */
+  if (!v6) {
+    __builtin_memset(src, 0, 10);
+    src[10] = 0xff;
+    src[11] = 0xff;
+#pragma unroll
+    for (int i = 0; i < 4; i++) src[12 + i] = sp->saddr[i];
+  } else {
+#pragma unroll
+    for (int i = 0; i < 16; i++) src[i] = sp->saddr[i];
+  }
+  if (bpf_map_lookup_elem(&tg_fp_aggressive, src)) {
+    count(ST_DROP_AGGRESSIVE);
+    return TCX_DROP;
+  }
+  if (c->mode == FP_DROP) {
+    count(ST_DROP_RISKY);
+    return TCX_DROP;
+  }
+
+  /* The cookie, as src/defense/cookie.ts makes it (client = the SYN's source): the tuple's bytes
+   * are addresses, then the ports big-endian, then (second hash) the minute little-endian. */
+  __u64 *w = x->w;
+  w[1] = w[2] = w[3] = w[4] = 0;
+  __u32 nw;
+  if (!v6) {
+    w[0] = (__u64)sp->saddr[0] | (__u64)sp->saddr[1] << 8 | (__u64)sp->saddr[2] << 16 | (__u64)sp->saddr[3] << 24 |
+           (__u64)sp->daddr[0] << 32 | (__u64)sp->daddr[1] << 40 | (__u64)sp->daddr[2] << 48 |
+           (__u64)sp->daddr[3] << 56;
+    nw = 1;
+  } else {
+    w[0] = le64(sp->saddr);
+    w[1] = le64(sp->saddr + 8);
+    w[2] = le64(sp->daddr);
+    w[3] = le64(sp->daddr + 8);
+    nw = 4;
+  }
+  __u64 ports = (__u64)(sp->sport >> 8) | (__u64)(sp->sport & 0xff) << 8 | (__u64)(sp->dport >> 8) << 16 |
+                (__u64)(sp->dport & 0xff) << 24;
+  __u32 minute = c->minute;
+  __u32 h0 = siphash32(c->ka, w, nw, ports | (__u64)(nw * 8 + 4) << 56);
+  if (nw == 1) w[1] = ports | (__u64)minute << 32;
+  else w[4] = ports | (__u64)minute << 32;
+  __u32 h1 = siphash32(c->kb, w, nw + 1, (__u64)(nw * 8 + 8) << 56);
+  __u32 cookie = h0 + sp->seq + ((minute & 0xff) << 24) + ((h1 + mss_index(sp->mss, v6)) & 0xffffff);
+
+  /* The SYN-ACK, built on the stack (IP + TCP headers) and written over the SYN's own buffer. */
+  __u8 *out = x->out;
+  __builtin_memset(out, 0, 80);
+  __u8 *t = out + iphl;
+  __u32 tl = write_tcp(t, sp, c, cookie, v6);
+  if (!v6) {
+    out[0] = 0x45;
+    put16(out + 2, 20 + tl);
+    put16(out + 6, 0x4000);
+    out[8] = 64;
+    out[9] = IPPROTO_TCP;
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+      out[12 + i] = sp->daddr[i];
+      out[16 + i] = sp->saddr[i];
+    }
+    __u32 ipsum = 0;
+#pragma unroll
+    for (int i = 0; i < 20; i += 2) ipsum += be16(out + i);
+    put16(out + 10, ~fold(ipsum) & 0xffff);
+  } else {
+    out[0] = 0x60;
+    put16(out + 4, tl);
+    out[6] = IPPROTO_TCP;
+    out[7] = 64;
+#pragma unroll
+    for (int i = 0; i < 16; i++) {
+      out[8 + i] = sp->daddr[i];
+      out[24 + i] = sp->saddr[i];
+    }
+  }
+  __u32 sum = pseudo - hl + tl;
+  __u32 psum = fold(sum);
+#pragma clang loop unroll(disable)
+  for (__u32 i = 0; i < 20; i++) {
+    if (i * 2 >= tl) break;
+    sum += be16(t + i * 2);
+  }
+  /* Partial in, partial out: the device (or the peer's stack) adds the segment's own words. */
+  put16(t + 16, sp->partial ? psum : ~fold(sum) & 0xffff);
+
+  __u8 *mac = x->mac;
+#pragma unroll
+  for (int i = 0; i < 6; i++) {
+    mac[i] = data[6 + i]; /* back toward the device's own receive path, as the LAN host's frame */
+    mac[6 + i] = data[i];
+  }
+  __u32 len = iphl + tl;
+  if (bpf_skb_change_tail(skb, ETH_HLEN + len, 0) < 0) {
+    count(ST_PASSED);
+    return TCX_NEXT;
+  }
+  if (len > 80 || bpf_skb_store_bytes(skb, 0, mac, 12, 0) < 0 || bpf_skb_store_bytes(skb, ETH_HLEN, out, len, 0) < 0)
+    return TCX_DROP;
+  skb->mark |= c->mark;
+  count(ST_ANSWERED);
+  return bpf_redirect(skb->ifindex, BPF_F_INGRESS);
+}
+
+char _license[] SEC("license") = "GPL";

@@ -1,0 +1,37 @@
+/* The little this repo's eBPF programs need from libbpf's headers, declared here so the build needs
+ * only clang and the kernel's UAPI headers (no libbpf on the build machine or the router). */
+#ifndef TG_BPF_H
+#define TG_BPF_H
+
+#include <linux/bpf.h>
+#include <linux/types.h>
+
+#define SEC(name) __attribute__((section(name), used))
+#define INLINE static __attribute__((always_inline)) inline
+
+/* Maps in the legacy "maps" section: the loader (src/tun/bpf-object.ts) reads these five words. */
+struct tg_map_def {
+  __u32 type;
+  __u32 key_size;
+  __u32 value_size;
+  __u32 max_entries;
+  __u32 map_flags;
+};
+
+static void *(*bpf_map_lookup_elem)(void *map, const void *key) = (void *)BPF_FUNC_map_lookup_elem;
+static long (*bpf_redirect)(__u32 ifindex, __u64 flags) = (void *)BPF_FUNC_redirect;
+static long (*bpf_skb_store_bytes)(struct __sk_buff *skb, __u32 offset, const void *from, __u32 len,
+                                  __u64 flags) = (void *)BPF_FUNC_skb_store_bytes;
+static long (*bpf_skb_change_tail)(struct __sk_buff *skb, __u32 len, __u64 flags) = (void *)BPF_FUNC_skb_change_tail;
+
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define tg_htons(x) __builtin_bswap16(x)
+#define tg_htonl(x) __builtin_bswap32(x)
+#else
+#define tg_htons(x) (x)
+#define tg_htonl(x) (x)
+#endif
+#define tg_ntohs tg_htons
+#define tg_ntohl tg_htonl
+
+#endif

@@ -1,0 +1,122 @@
+// The SYN proxy's kernel fast path (bpf/synproxy.c): loads the program and its maps, fills the
+// protected prefixes, and attaches it in front of the steering program at each LAN device's egress,
+// where the kernel has forwarded a SYN after the firewall judged it. The dataplane's SYN gate then
+// drives it through the maps (src/tun/fast-path-maps.ts): the tier sets the mode every tick.
+//
+// Fail-open as the steering: the links are this process's fds, gone when it dies.
+import { readFileSync } from 'node:fs';
+import { parseCidr } from '../defense/prefix.js';
+import type { TunAddon } from '../tun/addon.js';
+import { BpfObjectError, type LoadedProgram, loadBpfObject, readBpfObject } from '../tun/bpf-object.js';
+import { ProgType } from '../tun/ebpf.js';
+import {
+  encodeConf,
+  FastMapName,
+  FastMode,
+  type FastPathFds,
+  type FastSettings,
+  possibleCpus,
+  prefixKey,
+} from '../tun/fast-path-maps.js';
+import { NetcfgError } from './ip.js';
+
+export const FAST_PATH_OBJECT = 'synproxy';
+export const FAST_PATH_SECTION = 'tc';
+
+export type FastPathChoice = 'off' | 'auto' | 'on';
+
+export class FastPath {
+  private links: number[] = [];
+
+  private constructor(
+    private readonly addon: TunAddon,
+    private readonly loaded: LoadedProgram,
+    readonly cpus: number,
+  ) {}
+
+  /** Loads the program with its maps, in PASS mode, protecting `prefixes`. Throws with the reason. */
+  static load(addon: TunAddon, settings: FastSettings, prefixes: readonly string[]): FastPath {
+    let loaded: LoadedProgram;
+    try {
+      loaded = loadBpfObject(addon, readBpfObject(FAST_PATH_OBJECT, FAST_PATH_SECTION), ProgType.SCHED_CLS);
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      const why =
+        err instanceof BpfObjectError
+          ? e.message
+          : `${e.message}${e.code === 'EPERM' ? ' (needs CAP_BPF and CAP_NET_ADMIN)' : ''}`;
+      throw new NetcfgError(`cannot load the SYN fast path: ${why}`);
+    }
+    const fp = new FastPath(
+      addon,
+      loaded,
+      possibleCpus(readFileSync('/sys/devices/system/cpu/possible', 'utf8')),
+    );
+    try {
+      const conf = encodeConf(settings, FastMode.PASS, Date.now());
+      if (addon.bpfMapWrite(fp.map(FastMapName.conf), new Uint8Array(4), 4, 1, conf, false) !== 0)
+        throw new NetcfgError('the kernel refused the fast path settings');
+      fp.protect(prefixes);
+    } catch (err) {
+      fp.close();
+      throw err;
+    }
+    return fp;
+  }
+
+  private map(name: string): number {
+    const fd = this.loaded.maps.get(name);
+    if (fd === undefined) throw new NetcfgError(`the fast path object has no map '${name}'`);
+    return fd;
+  }
+
+  /** The fds the dataplane's SYN gate drives the program through. */
+  get fds(): FastPathFds {
+    return {
+      conf: this.map(FastMapName.conf),
+      aggressive: this.map(FastMapName.aggressive),
+      stats: this.map(FastMapName.stats),
+    };
+  }
+
+  /** Adds the prefixes whose SYNs the program may answer (IPv4 and IPv6 CIDR strings). */
+  protect(prefixes: readonly string[]): void {
+    const fd = this.map(FastMapName.protected);
+    for (const p of prefixes) {
+      const c = parseCidr(p, false);
+      if (this.addon.bpfMapWrite(fd, prefixKey(c.bytes, c.bits), 20, 1, new Uint8Array([1]), false) !== 0)
+        throw new NetcfgError(`the fast path cannot protect ${p} (its table is full)`);
+    }
+  }
+
+  /** In front of the steering program at each LAN device's egress. */
+  attach(lans: readonly { dev: string; ifindex: number }[]): void {
+    for (const l of lans) {
+      try {
+        this.links.push(this.addon.tcxAttach(this.loaded.prog, l.ifindex, true, true));
+      } catch (err) {
+        throw new NetcfgError(
+          `cannot attach the SYN fast path to ${l.dev} egress: ${(err as Error).message}`,
+        );
+      }
+    }
+  }
+
+  /** Detaches (links first) and frees the program and its maps; idempotent. */
+  close(): void {
+    for (const fd of [...this.links.reverse(), this.loaded.prog, ...this.loaded.maps.values()]) {
+      try {
+        this.addon.close(fd);
+      } catch {
+        /* already closed */
+      }
+    }
+    this.links = [];
+    this.loaded.maps.clear();
+  }
+
+  /** The loaded program's fd (tests run it with BPF_PROG_TEST_RUN). */
+  get program(): number {
+    return this.loaded.prog;
+  }
+}

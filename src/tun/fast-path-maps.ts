@@ -1,0 +1,146 @@
+// The maps through which the proxy programs and watches the SYN fast path (bpf/synproxy.c): the
+// layouts here and the C structs there are the same bytes. The daemon creates them by loading the
+// program (src/netcfg/fast-path.ts); the dataplane's SYN gate writes the tier's mode and the clock
+// every tick and reads back what the program did.
+import { endianness } from 'node:os';
+import type { TunAddon } from './addon.js';
+
+/** What the program does with a SYN toward a protected address (struct fp_conf's mode). */
+export const FastMode = {
+  /** Normal tier: every SYN goes to the proxy (its SYN cache keeps WS/SACK for clients without TS). */
+  PASS: 0,
+  /** Moderate and risky tiers: the program answers with a cookie SYN-ACK. */
+  ANSWER: 1,
+  /** Risky tier with risky_action 'drop': no new SYN gets through. */
+  DROP: 2,
+} as const;
+export type FastMode = (typeof FastMode)[keyof typeof FastMode];
+
+/** The program's per-CPU counters, in slot order (ST_* in bpf/synproxy.c). */
+export const FAST_STATS = ['answered', 'drop_risky', 'drop_aggressive', 'bad_checksum', 'passed'] as const;
+export type FastStat = (typeof FAST_STATS)[number];
+
+/** The program's map names (bpf/synproxy.c). */
+export const FastMapName = {
+  conf: 'tg_fp_conf',
+  protected: 'tg_fp_protected',
+  aggressive: 'tg_fp_aggressive',
+  stats: 'tg_fp_stats',
+} as const;
+
+/** The fds a worker needs (plain numbers: they cross postMessage; fds are the process's). */
+export interface FastPathFds {
+  conf: number;
+  aggressive: number;
+  stats: number;
+}
+
+/** Everything of struct fp_conf but the clock and the mode, which change every tick. */
+export interface FastSettings {
+  /** 32 bytes: the cookie keys (src/defense/cookie.ts). */
+  keys: Uint8Array;
+  mss4: number;
+  mss6: number;
+  wscale: number;
+  /** The skb mark of packets re-injected into a LAN device (the steering's). */
+  mark: number;
+}
+
+const CONF_SIZE = 56;
+const LE = endianness() === 'LE';
+
+/** struct fp_conf in this machine's byte order (the program reads it natively). */
+export function encodeConf(
+  s: FastSettings,
+  mode: FastMode,
+  wallMs: number,
+  out = new Uint8Array(CONF_SIZE),
+): Uint8Array {
+  if (s.keys.length !== 32) throw new Error('fast path: cookie keys must be 32 bytes');
+  const dv = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  dv.setUint32(0, mode, LE);
+  dv.setUint32(4, Math.floor(wallMs / 60_000) >>> 0, LE);
+  dv.setUint32(8, (wallMs % 2 ** 32) >>> 0, LE);
+  dv.setUint32(12, s.mark >>> 0, LE);
+  dv.setUint16(16, s.mss4, LE);
+  dv.setUint16(18, s.mss6, LE);
+  out[20] = s.wscale;
+  // SipHash takes its key as little-endian 64-bit words; the program reads them as native ones.
+  const kv = new DataView(s.keys.buffer, s.keys.byteOffset, 32);
+  for (let i = 0; i < 4; i++) dv.setBigUint64(24 + 8 * i, kv.getBigUint64(8 * i, true), LE);
+  return out;
+}
+
+/** An address as the program keys it: IPv4 as ::ffff:a.b.c.d (16 bytes). */
+export function mappedAddress(bytes: Uint8Array, out = new Uint8Array(16), off = 0): Uint8Array {
+  if (bytes.length === 16) out.set(bytes, off);
+  else if (bytes.length === 4) {
+    out.fill(0, off, off + 10);
+    out[off + 10] = 0xff;
+    out[off + 11] = 0xff;
+    out.set(bytes, off + 12);
+  } else throw new Error('fast path: an address is 4 or 16 bytes');
+  return out;
+}
+
+/** The LPM-trie key of a prefix: the length (over the mapped address) and the address. */
+export function prefixKey(bytes: Uint8Array, bits: number): Uint8Array {
+  const key = new Uint8Array(20);
+  new DataView(key.buffer).setUint32(0, bytes.length === 4 ? bits + 96 : bits, LE);
+  mappedAddress(bytes, key, 4);
+  return key;
+}
+
+/** Possible CPUs (/sys/devices/system/cpu/possible): a per-CPU map value has a slot for each. */
+export function possibleCpus(text: string): number {
+  let n = 0;
+  for (const part of text.trim().split(',')) {
+    const [a, b] = part.split('-').map(Number);
+    if (!Number.isInteger(a) || (b !== undefined && !(Number.isInteger(b) && b >= a)))
+      throw new Error(`cannot read the possible CPUs from '${text.trim()}'`);
+    n += b === undefined ? 1 : b - a + 1;
+  }
+  return n;
+}
+
+/** Reads the per-CPU counters (summed) and writes the mode; one worker drives it. */
+export class FastPathMaps {
+  private readonly conf = new Uint8Array(CONF_SIZE);
+  private readonly key = new Uint8Array(4);
+  private readonly value: Uint8Array;
+  private readonly valueView: DataView;
+  private readonly aggKey = new Uint8Array(16);
+  private readonly one = new Uint8Array([1]);
+
+  constructor(
+    private readonly addon: TunAddon,
+    readonly fds: FastPathFds,
+    cpus: number,
+  ) {
+    this.value = new Uint8Array(8 * cpus);
+    this.valueView = new DataView(this.value.buffer);
+  }
+
+  /** The clock and the mode (one syscall). */
+  write(s: FastSettings, mode: FastMode, wallMs: number): void {
+    encodeConf(s, mode, wallMs, this.conf);
+    this.key.fill(0);
+    if (this.addon.bpfMapWrite(this.fds.conf, this.key, 4, 1, this.conf, false) !== 0)
+      throw new Error('fast path: the kernel refused the settings');
+  }
+
+  /** A counter summed over the CPUs (one syscall). */
+  read(stat: FastStat): number {
+    new DataView(this.key.buffer).setUint32(0, FAST_STATS.indexOf(stat), LE);
+    if (!this.addon.bpfMapRead(this.fds.stats, this.key, this.value)) return 0;
+    let sum = 0;
+    for (let o = 0; o < this.value.length; o += 8) sum += Number(this.valueView.getBigUint64(o, LE));
+    return sum;
+  }
+
+  /** Marks (or clears) a source the program drops SYNs of. False when the map is full. */
+  aggressive(bytes: Uint8Array, on: boolean): boolean {
+    mappedAddress(bytes, this.aggKey);
+    return this.addon.bpfMapWrite(this.fds.aggressive, this.aggKey, 16, 1, this.one, !on) === 0 || !on;
+  }
+}
