@@ -54,6 +54,8 @@ struct fp_conf {
   __u8 pad[3];
   __u64 ka[2];   /* SipHash key of the tuple hash (little-endian words of key bytes 0..15) */
   __u64 kb[2];   /* SipHash key of the counter hash (bytes 16..31) */
+  __u32 tun_ifindex; /* the proxy's TUN: what it sends the LAN (its own SYNs too) is not ours */
+  __u32 pad2;
 };
 
 /* An address as both families use it: IPv4 as ::ffff:a.b.c.d. */
@@ -292,11 +294,12 @@ INLINE __u32 write_tcp(__u8 *t, const struct syn *s, const struct fp_conf *c, __
 
 SEC("tc")
 int tg_fast_syn(struct __sk_buff *skb) {
-  /* Forwarded packets only: what the router sends itself never enters a proxied connection. */
+  /* Forwarded packets only: what the router sends itself never enters a proxied connection, and
+   * what the proxy sends (its own SYN to the host, for one) is the proxy's business. */
   if (skb->ingress_ifindex == 0) return TCX_NEXT;
   __u32 zero = 0;
   struct fp_conf *c = bpf_map_lookup_elem(&tg_fp_conf, &zero);
-  if (!c || c->mode == FP_PASS) return TCX_NEXT;
+  if (!c || c->mode == FP_PASS || skb->ingress_ifindex == c->tun_ifindex) return TCX_NEXT;
   struct scratch *x = bpf_map_lookup_elem(&tg_fp_scratch, &zero);
   if (!x) return TCX_NEXT;
   struct syn *sp = &x->s;

@@ -8,6 +8,7 @@ declare -A NEED=(
   [ip]=iproute2 [tc]=iproute2 [ping]=iputils-ping [curl]=curl [iperf3]=iperf3 [hping3]=hping3
   [nmap]=nmap [tcpdump]=tcpdump [nft]=nftables [python3]=python3 [make]=make [g++]=g++
   [sha256sum]=coreutils [sysctl]=procps [chromium]=chromium [busybox]=busybox [dnsmasq]=dnsmasq-base
+  [clang]=clang
 )
 missing=()
 for tool in "${!NEED[@]}"; do

@@ -8,8 +8,10 @@ import { isWildcardHost } from '../api/server.js';
 import { ConfigError, type ListenAddress, parseListen, type TunguardConfig } from '../config/index.js';
 import { DATAPLANE_DEFAULTS, Dataplane } from '../dataplane/dataplane.js';
 import type { StageEnv } from '../dataplane/stages/index.js';
+import { FastPath } from '../netcfg/fast-path.js';
 import { lanPrefixes } from '../netcfg/lan.js';
-import { checkSteering, interfaceMtu, STEERING_DEFAULTS, Steering } from '../netcfg/steering.js';
+import { checkSteering, interfaceMtu, STEERING_DEFAULTS, Steering, steeredLan } from '../netcfg/steering.js';
+import { REINJECT_MARK } from '../netcfg/steering-programs.js';
 import { nftAvailable, SynPolice } from '../netcfg/syn-police.js';
 import { type ConnRecord, ConnStore, type ConnSync } from '../state/connstore.js';
 import { loadOrCreateKey } from '../state/keyfile.js';
@@ -54,6 +56,9 @@ Runs the daemon in the current network namespace, in the foreground (needs root)
   --pass-through       no defense stages at all: forward everything (benchmarks, debugging)
   --no-bypass          every forwarded packet crosses the TUN (by default the LAN's own flows take the
                        kernel path once tunguard has seen their first bytes)
+  --fast-path <how>    answer SYN floods in the kernel (eBPF) in the moderate and risky tiers:
+                       'auto' (default: where the kernel allows it, else the proxy answers them),
+                       'on' (fail when it cannot), 'off' (default from the config's fast_path)
   --no-passive         do not sample LAN hosts' packets nor read their DHCP requests (passive inventory)
   --dhcp-leases <file> dnsmasq lease file read for the passive inventory (default /tmp/dhcp.leases;
                        '' = none)
@@ -147,6 +152,9 @@ export async function runCommand(argv: string[]): Promise<number> {
   };
   const queues = intFlag(v.queues, 'queues', m.queues, 1, 16);
   const spread = v.spread ?? 'address';
+  const fastChoice = v['fast-path'] ?? config.defense.syn.fastPath;
+  if (fastChoice !== 'off' && fastChoice !== 'auto' && fastChoice !== 'on')
+    throw new UsageError(`--fast-path must be 'off', 'auto' or 'on', not '${fastChoice}'`, RUN_HELP);
   if (spread !== 'address' && spread !== 'flow')
     throw new UsageError(`--spread must be 'address' or 'flow', not '${spread}'`, RUN_HELP);
   const spinUs = intFlag(v['spin-us'], 'spin-us', DATAPLANE_DEFAULTS.spinUs, 0, 100_000);
@@ -227,6 +235,34 @@ export async function runCommand(argv: string[]): Promise<number> {
     idleSeconds: syn.connectionIdleSeconds,
     epochMs: 0, // set by each worker
   };
+  const proxying = !v['pass-through'] && syn.proxyInbound && !v['no-synproxy'];
+  // The kernel fast path: loaded now (the workers get its maps), attached once the steering is.
+  let fastPath: FastPath | undefined;
+  if (proxying && fastChoice !== 'off') {
+    try {
+      fastPath = FastPath.load(
+        addon,
+        {
+          keys: stageEnv.cookieKeys,
+          mss4: stageEnv.mss4,
+          mss6: stageEnv.mss6,
+          wscale: stageEnv.wscale,
+          mark: REINJECT_MARK,
+          tunIfindex: 0, // the TUN does not exist yet: the SYN gate reads it at its first tick
+        },
+        lanNets,
+      );
+      stageEnv.fastPath = {
+        fds: fastPath.fds,
+        cpus: fastPath.cpus,
+        settings: fastPath.settings,
+        tunName: steering.tun,
+      };
+    } catch (err) {
+      if (fastChoice === 'on') throw err;
+      log(`warning: ${(err as Error).message}; the proxy answers SYN floods itself (fast_path 'auto')`);
+    }
+  }
   const stages = v['pass-through']
     ? []
     : [
@@ -308,6 +344,7 @@ export async function runCommand(argv: string[]): Promise<number> {
       process.off('SIGHUP', onHup); // [api]
       await step('control plane', () => control.stop()); // [api]
       await step('dhcp tap', () => dhcpTap?.close());
+      await step('fast path', () => fastPath?.close());
       await step('steering', () => attached?.teardown());
       await step('syn police', () => police.teardown());
       await step('dataplane', () => dp.stop());
@@ -346,7 +383,11 @@ export async function runCommand(argv: string[]): Promise<number> {
     if (policeUp) await police.setup({ wan: steering.wan, rate: policeRate });
     const up = Steering.setup({ ...steering, bypassMap }, addon);
     attached = up.steering;
-    const desc = up.description;
+    let desc = up.description;
+    if (fastPath) {
+      fastPath.attach(steering.lan.map((dev) => ({ dev, ifindex: steeredLan(dev).ifindex })));
+      desc += '; SYN fast path in the kernel';
+    }
     log(
       `steering up: ${desc}; queues ${queues}${dp.steering.mode === 'single' ? '' : ` (spread by ${dp.steering.mode})`}, mtu ${mtu}, offloads ${offloadNames(dp.tun.offloads).join(',') || 'none'}`,
     );
@@ -391,6 +432,7 @@ function parse(argv: string[]) {
       'pass-through': { type: 'boolean' },
       'no-passive': { type: 'boolean' },
       'no-bypass': { type: 'boolean' },
+      'fast-path': { type: 'string' },
       'dhcp-leases': { type: 'string' },
       'syn-police': { type: 'string' },
       'spin-us': { type: 'string' },

@@ -46,6 +46,9 @@ config defense 'syn'
 \t# Proxy connections opened from the WAN toward the LAN (inbound) and from the LAN out.
 \toption proxy_inbound '1'
 \toption proxy_outbound '0'
+\t# Answer SYN floods in the kernel (eBPF) in the moderate and risky tiers: 'auto' where the
+\t# kernel allows it (else the proxy answers them, with a warning), 'on' or fail, 'off'.
+\toption fast_path 'auto'
 
 # Token buckets in packets per second, global and per source (per_source_rate 0: no per-source
 # limit); the excess is dropped.

@@ -70,7 +70,11 @@ export interface SynDefenseConfig {
   proxyInbound: boolean;
   /** Proxy connections opened from LAN hosts toward the WAN. */
   proxyOutbound: boolean;
+  /** The kernel fast path answering SYN floods (eBPF): 'auto' uses it where the kernel can. */
+  fastPath: FastPathSetting;
 }
+
+export type FastPathSetting = 'off' | 'auto' | 'on';
 
 /** `config ratelimit 'icmp'`: token buckets in packets per second. */
 export interface RateLimitConfig {
@@ -366,6 +370,7 @@ export const SynSectionSchema = v.pipe(
     connection_idle_seconds: v.optional(integer(10, 30 * 86400), '7440'),
     proxy_inbound: v.optional(boolean(), '1'),
     proxy_outbound: v.optional(boolean(), '0'),
+    fast_path: v.optional(oneOf(['off', 'auto', 'on'] as const), 'auto'),
   }),
   v.transform(
     (o): SynDefenseConfig => ({
@@ -379,6 +384,7 @@ export const SynSectionSchema = v.pipe(
       connectionIdleSeconds: o.connection_idle_seconds,
       proxyInbound: o.proxy_inbound,
       proxyOutbound: o.proxy_outbound,
+      fastPath: o.fast_path,
     }),
   ),
 );

@@ -191,6 +191,20 @@ export class TierTracker {
     this.publish();
   }
 
+  /**
+   * `syns` new first SYNs, `answered` of them answered, seen elsewhere since the last call (the
+   * kernel fast path answers them without the proxy): counted at `now`. Returns the tier after.
+   */
+  addSeen(now: number, syns: number, answered: number): Tier {
+    const b = this.advance(now);
+    this.syn[b] += syns;
+    this.synSum += syns;
+    this.answered[b] += answered;
+    this.ansSum += answered;
+    this.publish();
+    return this.evaluate(now);
+  }
+
   /** Slides the window to `now` and re-evaluates the tier; returns it. */
   update(now: number): Tier {
     this.advance(now);

@@ -32,6 +32,7 @@ export class FastPath {
     private readonly addon: TunAddon,
     private readonly loaded: LoadedProgram,
     readonly cpus: number,
+    readonly settings: FastSettings,
   ) {}
 
   /** Loads the program with its maps, in PASS mode, protecting `prefixes`. Throws with the reason. */
@@ -51,6 +52,7 @@ export class FastPath {
       addon,
       loaded,
       possibleCpus(readFileSync('/sys/devices/system/cpu/possible', 'utf8')),
+      settings,
     );
     try {
       const conf = encodeConf(settings, FastMode.PASS, Date.now());

@@ -211,7 +211,10 @@ export function loadBpfObject(addon: TunAddon, obj: BpfObject, progType: number)
 export function bpfObjectPath(name: string): string {
   const fromEnv = process.env.TUNGUARD_BPF_DIR;
   const file = `${name}.bpf${endianness() === 'LE' ? 'el' : 'eb'}.o`;
-  if (fromEnv) return join(fromEnv, file);
+  if (fromEnv) {
+    if (existsSync(join(fromEnv, file))) return join(fromEnv, file);
+    throw new BpfObjectError(`eBPF object ${file} not found in TUNGUARD_BPF_DIR (${fromEnv})`);
+  }
   let dir = dirname(fileURLToPath(import.meta.url));
   for (let i = 0; i < 6; i++) {
     for (const cand of [join(dir, 'bpf', file), join(dir, 'dist', 'bpf', file)])

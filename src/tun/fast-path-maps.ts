@@ -44,9 +44,11 @@ export interface FastSettings {
   wscale: number;
   /** The skb mark of packets re-injected into a LAN device (the steering's). */
   mark: number;
+  /** The proxy's TUN: packets it sends toward the LAN (its own SYNs to hosts) are left alone. */
+  tunIfindex: number;
 }
 
-const CONF_SIZE = 56;
+const CONF_SIZE = 64;
 const LE = endianness() === 'LE';
 
 /** struct fp_conf in this machine's byte order (the program reads it natively). */
@@ -68,6 +70,7 @@ export function encodeConf(
   // SipHash takes its key as little-endian 64-bit words; the program reads them as native ones.
   const kv = new DataView(s.keys.buffer, s.keys.byteOffset, 32);
   for (let i = 0; i < 4; i++) dv.setBigUint64(24 + 8 * i, kv.getBigUint64(8 * i, true), LE);
+  dv.setUint32(56, s.tunIfindex >>> 0, LE);
   return out;
 }
 

@@ -7,7 +7,7 @@ IPv6 destination: sources from 2001:db8:100::/40 (inside 2001:db8::/32, away fro
 /64s); with --distinct every SYN has a source of its own: source i is 2001:db8:1XX:XXXX:<random>/128,
 i.e. a distinct /64 as well, for i = 0 .. count-1 (spread over the processes).
 
-Only lab destinations are accepted (192.0.2.0/24, 203.0.113.0/24, 2001:db8:2::/64, 2001:db8:3::/64),
+Only lab destinations are accepted (192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24, 2001:db8:2::/64, 2001:db8:3::/64),
 and the flood is bounded in time (<= 300 s) and count (<= 50 M).
 
 usage: synflood_fast.py --dst ADDR --port N [--rate PPS] [--seconds S] [--count N] [--procs P]
@@ -17,7 +17,7 @@ rate 0 = as fast as possible. Prints one JSON line: {"sent", "errors", "seconds"
 import argparse, ctypes, ipaddress, json, os, random, socket, struct, sys, time
 
 LAB_DST = [ipaddress.ip_network(n) for n in
-           ('192.0.2.0/24', '203.0.113.0/24', '2001:db8:2::/64', '2001:db8:3::/64')]
+           ('192.0.2.0/24', '198.51.100.0/24', '203.0.113.0/24', '2001:db8:2::/64', '2001:db8:3::/64')]
 MAX_SECONDS = 300
 MAX_COUNT = 50_000_000
 

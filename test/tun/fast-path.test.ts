@@ -20,7 +20,15 @@ const MINUTE0 = 29_444_444;
 const EPOCH = MINUTE0 * 60_000;
 const MARK = 0x20000000;
 const KEYS = Uint8Array.from({ length: 32 }, (_, i) => (i * 29 + 3) & 0xff);
-const SETTINGS: FastSettings = { keys: KEYS, mss4: 1460, mss6: 1440, wscale: 7, mark: MARK };
+const TUN_IFINDEX = 99;
+const SETTINGS: FastSettings = {
+  keys: KEYS,
+  mss4: 1460,
+  mss6: 1440,
+  wscale: 7,
+  mark: MARK,
+  tunIfindex: TUN_IFINDEX,
+};
 const PROTECTED = ['198.51.100.0/24', '2001:db8:0:1::/64'];
 const TCX_NEXT = -1;
 const TCX_DROP = 2;
@@ -268,6 +276,7 @@ describe('what it leaves alone or drops', () => {
     const cases: [string, Uint8Array, number?][] = [
       ['unprotected destination', syn({ ...V4, server: [192, 0, 2, 9] }, { ts: true }, 1, 1)],
       ['sent by the router itself', base(), 0],
+      ["the proxy's own SYN to the host (from its TUN)", base(), TUN_IFINDEX],
       ['loopback source', syn({ ...V4, client: [127, 0, 0, 1] }, {}, 1, 1)],
       ['multicast source', syn({ ...V4, client: [224, 0, 0, 5] }, {}, 1, 1)],
       ['IPv6 multicast source', syn({ ...V6, client: [0xff, 2, ...new Array(13).fill(0), 1] }, {}, 1, 1)],

@@ -1054,7 +1054,7 @@ function gate(over: Partial<SynGateSettings>): SynGateSettings {
 describe('the tiered gate', () => {
   it('registers its counters after the proxy’s', () => {
     const h = harness({ syn: gate({}) });
-    expect(h.proxy.dropReasons.slice(-7)).toEqual([
+    expect(h.proxy.dropReasons.slice(-11)).toEqual([
       'drop_syn_aggressive',
       'drop_syn_duplicate',
       'drop_syn_risky',
@@ -1062,6 +1062,10 @@ describe('the tiered gate', () => {
       'gauge_syn_window',
       'gauge_half_open',
       'gauge_aggressive_sources',
+      'fast_syn_answered',
+      'drop_fast_syn_risky',
+      'drop_fast_syn_aggressive',
+      'drop_fast_bad_checksum',
     ]);
   });
 

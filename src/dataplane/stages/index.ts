@@ -5,6 +5,8 @@ import { PrefixMatcher } from '../../defense/prefix.js';
 import type { RateLimitsSettings } from '../../defense/ratelimit.js';
 import type { TierShare } from '../../defense/tiers.js';
 import type { ConnRecord } from '../../state/connstore.js';
+import { loadAddon } from '../../tun/addon.js';
+import { type FastPathFds, FastPathMaps, type FastSettings } from '../../tun/fast-path-maps.js';
 import type { Stage } from '../stage.js';
 import { RateLimitStage } from './ratelimit.js';
 import { type SamplerSettings, SamplerStage } from './sampler.js';
@@ -44,6 +46,8 @@ export interface StageEnv {
   sampleRing?: SharedArrayBuffer;
   /** fd of the map of flows that bypass the TUN (none: every flow crosses it). */
   bypassMapFd?: number;
+  /** The kernel SYN fast path's maps (none: the proxy answers every SYN itself). */
+  fastPath?: { fds: FastPathFds; cpus: number; settings: FastSettings; tunName: string };
 }
 
 const factories: Record<string, (env: StageEnv) => Stage> = {
@@ -55,7 +59,17 @@ const factories: Record<string, (env: StageEnv) => Stage> = {
   sampler: (env) => new SamplerStage(env.lanPrefixes, env.sampler, env.sampleRing),
   synproxy: (env) =>
     new SynProxyStage({
-      gate: env.syn ? new TieredSynGate(env.syn, env.tierShare) : undefined,
+      gate: env.syn
+        ? new TieredSynGate(
+            env.syn,
+            env.tierShare,
+            env.fastPath && {
+              maps: new FastPathMaps(loadAddon(), env.fastPath.fds, env.fastPath.cpus),
+              settings: { ...env.fastPath.settings },
+              tunName: env.fastPath.tunName,
+            },
+          )
+        : undefined,
       gateCounters: env.syn ? GATE_COUNTERS : [],
       lan: new PrefixMatcher(env.lanPrefixes, { strict: false }),
       keys: new CookieKeys(env.cookieKeys),

@@ -1,9 +1,12 @@
 // The SYN proxy's admission policy (seed FIG. 4–5): risk tiers from the count of new SYNs in the
 // window, and per-source aggressive marks. Joins the defense modules to the proxy stage.
 
+import { readFileSync } from 'node:fs';
+import { parseIp } from '../../defense/prefix.js';
 import { SourceTracker } from '../../defense/sources.js';
 import { TIER_NAMES, type Tier, type TierShare, TierTracker } from '../../defense/tiers.js';
 import type { PacketInfo } from '../../packet/index.js';
+import { FastMode, type FastPathMaps, type FastSettings } from '../../tun/fast-path-maps.js';
 import type { DataplaneCommand, StageContext } from '../stage.js';
 import type { SynGate } from './synproxy.js';
 
@@ -32,14 +35,36 @@ export const GATE_COUNTERS = [
   'gauge_syn_window',
   'gauge_half_open',
   'gauge_aggressive_sources',
+  // What the kernel fast path did (bpf/synproxy.c), as the leader last read it.
+  'fast_syn_answered',
+  'drop_fast_syn_risky',
+  'drop_fast_syn_aggressive',
+  'drop_fast_bad_checksum',
 ] as const;
+
+/** The kernel fast path as the gate drives it: its maps and its fixed settings. */
+export interface FastPathDriver {
+  maps: FastPathMaps;
+  /** tunIfindex 0: read from `tunName` at the first tick (the TUN exists by then). */
+  settings: FastSettings;
+  tunName: string;
+}
+
+function ifindexOf(dev: string): number {
+  return Number(readFileSync(`/sys/class/net/${dev}/ifindex`, 'utf8'));
+}
 
 export class TieredSynGate implements SynGate {
   readonly tiers: TierTracker;
   readonly sources: SourceTracker;
   private ctx?: StageContext;
   private c: Float64Array = new Float64Array(GATE_COUNTERS.length);
-  private i = [0, 1, 2, 3, 4, 5, 6];
+  private i = GATE_COUNTERS.map((_, k) => k);
+  /** The fast path's counters at the last tick (their increase is what it saw since). */
+  private fastAnswered = 0;
+  private fastRisky = 0;
+  /** Sources this worker marked aggressive and told the fast path of: address → until (worker ms). */
+  private readonly fastMarks = new Map<string, number>();
 
   /** Worker 0 speaks for the shared tier (events, the tier gauge); the others count. */
   private readonly leader: boolean;
@@ -47,6 +72,7 @@ export class TieredSynGate implements SynGate {
   constructor(
     readonly settings: SynGateSettings,
     share?: TierShare,
+    private readonly fast?: FastPathDriver,
   ) {
     this.leader = !share || share.index === 0;
     this.tiers = new TierTracker({
@@ -70,14 +96,18 @@ export class TieredSynGate implements SynGate {
       holdMs: settings.aggressiveHoldSeconds * 1000,
       allow: settings.allow,
       // The tracker's times are worker-clock ms: report wall-clock ones.
-      onAggressive: (ev) =>
+      onAggressive: (ev) => {
         this.ctx?.post({
           type: 'attacker',
           address: ev.address,
           at: Date.now(),
           until: Date.now() + (ev.until - ev.at),
           unfinished: ev.unfinished,
-        }),
+        });
+        // The fast path drops its SYNs too, until the mark expires (rare: allocation is fine).
+        if (this.fast?.maps.aggressive(parseIp(ev.address).bytes, true))
+          this.fastMarks.set(ev.address, ev.until);
+      },
     });
   }
 
@@ -111,7 +141,8 @@ export class TieredSynGate implements SynGate {
   }
 
   tick(now: number): void {
-    this.tiers.update(now);
+    if (this.fast) this.driveFastPath(now);
+    else this.tiers.update(now);
     const c = this.c;
     // Gauges are summed over workers: the tier once (the leader's), the counts each their own.
     c[this.i[3]] = this.leader ? this.tiers.tier : 0;
@@ -120,10 +151,57 @@ export class TieredSynGate implements SynGate {
     c[this.i[6]] = this.sources.markCount;
   }
 
+  /**
+   * Once a tick: the SYNs the fast path answered (or dropped for the tier) count in the tier like
+   * the proxy's own; then the tier sets what the program does until the next tick, with the clock
+   * its cookies and timestamps use. The leader does it; every worker expires its own marks.
+   */
+  private driveFastPath(now: number): void {
+    const f = this.fast as FastPathDriver;
+    for (const [addr, until] of this.fastMarks) {
+      if (until > now) continue;
+      f.maps.aggressive(parseIp(addr).bytes, false);
+      this.fastMarks.delete(addr);
+    }
+    if (!this.leader) {
+      this.tiers.update(now);
+      return;
+    }
+    if (f.settings.tunIfindex === 0) f.settings.tunIfindex = ifindexOf(f.tunName);
+    const answered = f.maps.read('answered');
+    const risky = f.maps.read('drop_risky');
+    const tier = this.tiers.addSeen(
+      now,
+      answered - this.fastAnswered + (risky - this.fastRisky),
+      answered - this.fastAnswered,
+    );
+    this.fastAnswered = answered;
+    this.fastRisky = risky;
+    const mode =
+      tier === NORMAL
+        ? FastMode.PASS
+        : tier === RISKY && this.settings.riskyAction === 'drop'
+          ? FastMode.DROP
+          : FastMode.ANSWER;
+    f.maps.write(f.settings, mode, Date.now());
+    const c = this.c;
+    c[this.i[7]] = answered;
+    c[this.i[8]] = risky;
+    c[this.i[9]] = f.maps.read('drop_aggressive');
+    c[this.i[10]] = f.maps.read('bad_checksum');
+  }
+
   command(cmd: DataplaneCommand): void {
     if (cmd.type === 'attackers.clear') {
       if (cmd.address === undefined) this.sources.clearAll();
       else this.sources.clear(cmd.address.replace(/\/\d+$/, ''));
+      if (this.fast) {
+        for (const addr of this.fastMarks.keys()) {
+          if (cmd.address !== undefined && addr !== cmd.address.replace(/\/\d+$/, '')) continue;
+          this.fast.maps.aggressive(parseIp(addr).bytes, false);
+          this.fastMarks.delete(addr);
+        }
+      }
     } else if (cmd.type === 'allowlist.set') {
       this.sources.setAllow(cmd.prefixes);
     } else if (cmd.type === 'settings' && cmd.syn) {

@@ -1,0 +1,177 @@
+// The SYN fast path in the lab (bpf/synproxy.c, attached by the daemon at lan0's egress): real
+// floods on OpenWrt's real fw4 ruleset, answered in the kernel while real clients connect through
+// the proxy; and each time the same run without the fast path as the control.
+import { createHash } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ADDR, Lab, makeTempDir, sleep, startHttpServer } from './lab.js';
+
+let lab: Lab;
+const root = makeTempDir('tunguard-fp-www-');
+const FAST_FLOOD = join(import.meta.dirname, 'synflood_fast.py');
+const BODY = Buffer.alloc(256 << 10);
+for (let i = 0; i < BODY.length; i++) BODY[i] = (i * 2654435761) >>> 24;
+const SHA = createHash('sha256').update(BODY).digest('hex');
+
+beforeAll(async () => {
+  lab = Lab.create();
+  writeFileSync(join(root, 'big.bin'), BODY);
+  await startHttpServer(lab, lab.ns.lan, root, 8080, [ADDR.lan4, ADDR.lanClosed4]);
+  // SYN-ACKs to the spoofed benchmark-range sources go back to the wan namespace (and die there).
+  lab.run(lab.ns.rtr, 'ip', ['route', 'add', '198.18.0.0/15', 'via', ADDR.wan4]);
+});
+
+afterEach(async () => {
+  await lab?.tunguard?.stop();
+});
+
+afterAll(() => {
+  lab?.destroy();
+});
+
+function config(extra = ''): string {
+  const file = join(lab.stateDir, `tunguard-${Date.now()}.conf`);
+  writeFileSync(file, lab.config(extra));
+  return file;
+}
+
+async function start(extra: string[] = [], conf = ''): Promise<void> {
+  await lab.startTunguard(['--config', config(conf), '--syn-police', '0', ...extra], false).ready();
+}
+
+/** A bounded flood (sendmmsg, random sources of 198.18.0.0/15) in the background. */
+function flood(dst: string, port: number, rate: number, seconds: number) {
+  return lab.execAsync(
+    lab.ns.wan,
+    'python3',
+    [FAST_FLOOD, '--dst', dst, '--port', String(port), '--rate', String(rate), '--seconds', String(seconds)],
+    (seconds + 20) * 1000,
+  );
+}
+
+/** n sequential fetches of big.bin; returns how many came back whole (sha256 right). */
+function fetches(n: number, url: string, timeout = 10): number {
+  const script = `ok=0; for i in $(seq ${n}); do s=$(curl -sS --fail --max-time ${timeout} ${url} | sha256sum | cut -d' ' -f1); [ "$s" = "${SHA}" ] && ok=$((ok+1)); done; echo $ok`;
+  const r = lab.exec(lab.ns.wan, 'sh', ['-c', script], (n * timeout + 10) * 1000);
+  if (r.stderr.trim()) console.log(`fetches of ${url}: ${r.stderr.trim()}`);
+  return Number(r.stdout.trim());
+}
+
+describe('SYN floods answered in the kernel', () => {
+  it('answers a flood in the kernel while 20/20 real fetches pass the proxy whole; off: the proxy answers', async () => {
+    const results: Record<string, Record<string, number>> = {};
+    for (const mode of ['auto', 'off'] as const) {
+      await start(['--fast-path', mode]);
+      if (mode === 'auto') expect(lab.tunguard?.output).toMatch(/SYN fast path in the kernel/);
+      else expect(lab.tunguard?.output).not.toMatch(/SYN fast path/);
+      const f = flood(ADDR.lan4, 8080, 20_000, 8);
+      await sleep(1500);
+      const ok = fetches(20, `http://${ADDR.lan4}:8080/big.bin`);
+      const sent = JSON.parse((await f).stdout).sent as number;
+      const c = (await lab.freshStatus()).counters;
+      results[mode] = {
+        ok,
+        sent,
+        fast: c.fast_syn_answered ?? 0,
+        proxy: c.synproxy_cookie_sent ?? 0,
+        valid: c.synproxy_cookie_valid ?? 0,
+      };
+      await lab.tunguard?.stop();
+    }
+    console.log(`fast path in the lab: ${JSON.stringify(results)}`);
+    const on = results.auto;
+    const off = results.off;
+    expect(on.ok).toBe(20);
+    expect(off.ok).toBe(20);
+    // With the fast path, the kernel answers almost the whole flood (the proxy only the SYNs of the
+    // normal tier before the first tick saw the flood); the third ACKs still reach the proxy.
+    expect(on.fast).toBeGreaterThan(0.8 * on.sent);
+    expect(on.proxy).toBeLessThan(0.2 * on.sent);
+    expect(on.valid).toBeGreaterThanOrEqual(20);
+    // The control: without it, the proxy answers them all and the kernel none.
+    expect(off.fast).toBe(0);
+    expect(off.proxy).toBeGreaterThan(0.5 * off.sent);
+  }, 120_000);
+
+  it("risky_action 'drop' is enforced in the kernel: no new connection during the flood, then again", async () => {
+    await start([], "config defense 'syn'\n\toption risky_action 'drop'\n");
+    const f = flood(ADDR.lan4, 8080, 20_000, 10);
+    await sleep(1500);
+    const during = fetches(2, `http://${ADDR.lan4}:8080/big.bin`, 3); // at most 6 s: inside the flood
+    await f;
+    const c = (await lab.freshStatus()).counters;
+    expect(during).toBe(0);
+    expect(c.drop_fast_syn_risky).toBeGreaterThan(1000);
+    await sleep(3500); // the window slides: normal again, the program passes SYNs to the proxy
+    expect(fetches(2, `http://${ADDR.lan4}:8080/big.bin`)).toBe(2);
+  }, 60_000);
+
+  it('never answers a SYN the firewall refuses: a closed host stays closed under the flood', async () => {
+    await start();
+    const f = flood(ADDR.lan4, 8080, 20_000, 6);
+    await sleep(1500);
+    expect((await lab.freshStatus()).counters.gauge_tier).toBe(2);
+    // fw4's lab rules open 192.0.2.2, not 192.0.2.3: the kernel rejects the SYN before the program.
+    const closed = lab.exec(lab.ns.wan, 'curl', [
+      '-sS',
+      '-o',
+      '/dev/null',
+      '--max-time',
+      '3',
+      `http://${ADDR.lanClosed4}:8080/big.bin`,
+    ]);
+    // The control: the open host, same port, same moment.
+    const open = fetches(1, `http://${ADDR.lan4}:8080/big.bin`);
+    await f;
+    // 7: no connection at all (fw4 answered the SYN with a reset); a SYN-ACK would have connected.
+    expect(closed.code).toBe(7);
+    expect(open).toBe(1);
+  }, 60_000);
+
+  it('a port forward (DNAT) under the flood: the cookie covers the translated tuple', async () => {
+    lab.loadFirewall('stock'); // fw4 stock + one port forward: wan 198.51.100.1:8088 → 192.0.2.2:8080
+    try {
+      await start();
+      const f = flood(ADDR.rtrWan4, 8088, 20_000, 6);
+      await sleep(1500);
+      const ok = fetches(5, `http://${ADDR.rtrWan4}:8088/big.bin`);
+      await f;
+      const c = (await lab.freshStatus()).counters;
+      expect(ok).toBe(5);
+      expect(c.fast_syn_answered).toBeGreaterThan(10_000);
+      expect(c.synproxy_cookie_valid).toBeGreaterThanOrEqual(5);
+    } finally {
+      await lab.tunguard?.stop();
+      lab.loadFirewall('lab');
+    }
+  }, 60_000);
+});
+
+describe('attach, fail-open, unavailable', () => {
+  it('the program is attached in front of the steering and gone when the daemon is killed', async () => {
+    await start();
+    expect(lab.tcx('lan0')).toEqual({ ingress: 1, egress: 2 });
+    lab.tunguard?.proc.kill('SIGKILL');
+    await lab.tunguard?.wait();
+    await sleep(200);
+    expect(lab.tcx('lan0')).toEqual({ ingress: 0, egress: 0 });
+    // Unprotected but connected: the kernel forwards on its own.
+    expect(fetches(1, `http://${ADDR.lan4}:8080/big.bin`)).toBe(1);
+  }, 60_000);
+
+  it("without the program file: 'auto' warns and runs the proxy alone, 'on' refuses to start", async () => {
+    const env = { ...process.env, TUNGUARD_BPF_DIR: join(lab.stateDir, 'no-such-dir') };
+    const auto = lab.startTunguard(['--config', config()], false, env);
+    await auto.ready();
+    expect(auto.output).toMatch(
+      /warning: cannot load the SYN fast path: eBPF object synproxy\.bpfe[lb]\.o not found in TUNGUARD_BPF_DIR/,
+    );
+    expect(lab.tcx('lan0')).toEqual({ ingress: 1, egress: 1 });
+    expect(fetches(1, `http://${ADDR.lan4}:8080/big.bin`)).toBe(1);
+    await auto.stop();
+    const on = lab.startTunguard(['--config', config(), '--fast-path', 'on'], false, env);
+    expect(await on.wait()).not.toBe(0);
+    expect(on.output).toMatch(/cannot load the SYN fast path/);
+  }, 60_000);
+});
