@@ -16,7 +16,8 @@ for src in "$REPO"/bpf/*.c; do
   for target in bpfel bpfeb; do
     obj=$OUT/$name.$target.o
     if [[ $obj -nt $src && $obj -nt $REPO/bpf/tg_bpf.h ]]; then continue; fi
-    clang -O2 -g0 -Wall -Werror -target "$target" "${INC[@]}" -c "$src" -o "$obj.tmp"
+    # -mcpu=v3: atomic fetch-and-add with its result and 32-bit jumps (Linux 5.12+; tunguard needs 6.6).
+    clang -O2 -g0 -Wall -Werror -mcpu=v3 -target "$target" "${INC[@]}" -c "$src" -o "$obj.tmp"
     mv "$obj.tmp" "$obj"
   done
 done

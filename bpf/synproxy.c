@@ -55,7 +55,15 @@ struct fp_conf {
   __u64 ka[2];   /* SipHash key of the tuple hash (little-endian words of key bytes 0..15) */
   __u64 kb[2];   /* SipHash key of the counter hash (bytes 16..31) */
   __u32 tun_ifindex; /* the proxy's TUN: what it sends the LAN (its own SYNs too) is not ours */
-  __u32 pad2;
+  __u32 now_s;       /* wall-clock seconds, for the per-source counts */
+  __u32 window_s;    /* a source's answered SYNs are counted over this long */
+  __u32 max_unfinished; /* past this many, the source is reported to the proxy (once a window) */
+};
+
+/* Answered SYNs of one source in its current window; the proxy takes one off per completed handshake. */
+struct src_count {
+  __u32 count;
+  __u32 start; /* wall-clock second the window began */
 };
 
 /* An address as both families use it: IPv4 as ::ffff:a.b.c.d. */
@@ -99,6 +107,11 @@ struct scratch {
 };
 struct tg_map_def SEC("maps") tg_fp_scratch = {
     .type = BPF_MAP_TYPE_PERCPU_ARRAY, .key_size = 4, .value_size = sizeof(struct scratch), .max_entries = 1};
+struct tg_map_def SEC("maps") tg_fp_sources = {
+    .type = BPF_MAP_TYPE_LRU_HASH, .key_size = 16, .value_size = sizeof(struct src_count), .max_entries = 65536};
+/* Sources past max_unfinished, for the proxy to judge once its grace period has passed. */
+struct tg_map_def SEC("maps") tg_fp_suspects = {
+    .type = BPF_MAP_TYPE_QUEUE, .key_size = 0, .value_size = 16, .max_entries = 1024};
 struct tg_map_def SEC("maps") tg_fp_stats = {
     .type = BPF_MAP_TYPE_PERCPU_ARRAY, .key_size = 4, .value_size = 8, .max_entries = ST_SLOTS};
 
@@ -421,6 +434,14 @@ int tg_fast_syn(struct __sk_buff *skb) {
   if (c->mode == FP_DROP) {
     count(ST_DROP_RISKY);
     return TCX_DROP;
+  }
+  /* Count the source's handshakes, as the proxy's own tracker would: the proxy decides. */
+  struct src_count *sc = bpf_map_lookup_elem(&tg_fp_sources, src);
+  if (!sc || c->now_s - sc->start >= c->window_s) {
+    struct src_count fresh = {.count = 1, .start = c->now_s};
+    bpf_map_update_elem(&tg_fp_sources, src, &fresh, BPF_ANY);
+  } else if (__sync_fetch_and_add(&sc->count, 1) == c->max_unfinished) {
+    bpf_map_push_elem(&tg_fp_suspects, src, 0);
   }
 
   /* The cookie, as src/defense/cookie.ts makes it (client = the SYN's source): the tuple's bytes

@@ -458,7 +458,7 @@ static napi_value tg_bpf_map_create(napi_env env, napi_callback_info info) {
   int32_t type, key, value, max, flags = 0;
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   if (argc < 4 || !get_i32(env, argv[0], &type) || !get_i32(env, argv[1], &key) ||
-      !get_i32(env, argv[2], &value) || !get_i32(env, argv[3], &max) || key <= 0 || value <= 0 || max <= 0 ||
+      !get_i32(env, argv[2], &value) || !get_i32(env, argv[3], &max) || key < 0 || value <= 0 || max <= 0 ||
       (argc > 4 && !get_i32(env, argv[4], &flags)))
     return throw_type(env, "bpfMapCreate(type, keySize, valueSize, maxEntries, flags?)");
   union bpf_attr attr;
@@ -548,6 +548,30 @@ static napi_value tg_bpf_map_read(napi_env env, napi_callback_info info) {
   napi_value r;
   if (syscall(__NR_bpf, BPF_MAP_LOOKUP_ELEM, &attr, sizeof attr) < 0) {
     if (errno != ENOENT) return throw_errno(env, "bpf(BPF_MAP_LOOKUP_ELEM)", errno);
+    napi_get_boolean(env, false, &r);
+  } else {
+    napi_get_boolean(env, true, &r);
+  }
+  return r;
+}
+
+// bpfMapPop(fd, value) -> whether a value was taken from a queue map (BPF_MAP_TYPE_QUEUE) into `value`.
+static napi_value tg_bpf_map_pop(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  int32_t fd;
+  uint8_t *value;
+  size_t vlen;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 2 || !get_i32(env, argv[0], &fd) || !get_bytes(env, argv[1], &value, &vlen) || vlen == 0)
+    return throw_type(env, "bpfMapPop(fd, value)");
+  union bpf_attr attr;
+  memset(&attr, 0, sizeof attr);
+  attr.map_fd = (uint32_t)fd;
+  attr.value = (uint64_t)(uintptr_t)value;
+  napi_value r;
+  if (syscall(__NR_bpf, BPF_MAP_LOOKUP_AND_DELETE_ELEM, &attr, sizeof attr) < 0) {
+    if (errno != ENOENT) return throw_errno(env, "bpf(BPF_MAP_LOOKUP_AND_DELETE_ELEM)", errno);
     napi_get_boolean(env, false, &r);
   } else {
     napi_get_boolean(env, true, &r);
@@ -663,6 +687,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"bpfMapCount", NULL, tg_bpf_map_count, NULL, NULL, NULL, napi_default, NULL},
       {"bpfMapRead", NULL, tg_bpf_map_read, NULL, NULL, NULL, napi_default, NULL},
       {"bpfTestRun", NULL, tg_bpf_test_run, NULL, NULL, NULL, napi_default, NULL},
+      {"bpfMapPop", NULL, tg_bpf_map_pop, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   napi_value v;

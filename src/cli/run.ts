@@ -249,6 +249,8 @@ export async function runCommand(argv: string[]): Promise<number> {
           wscale: stageEnv.wscale,
           mark: REINJECT_MARK,
           tunIfindex: 0, // the TUN does not exist yet: the SYN gate reads it at its first tick
+          windowSeconds: 10, // the proxy's own tracker's unfinished window (src/defense/sources.ts)
+          maxUnfinished: syn.maxUnfinishedPerSource,
         },
         lanNets,
       );

@@ -324,19 +324,35 @@ export class SourceTracker {
     return sum;
   }
 
+  /**
+   * A source whose handshakes were counted elsewhere (the kernel fast path answers SYNs the proxy
+   * never sees): marked as if counted here, when `unfinished` is over the limit and it is not
+   * allowed. Returns whether it was marked.
+   */
+  markCounted(buf: Uint8Array, off: number, ver: number, unfinished: number, now: number): boolean {
+    if (unfinished <= this.maxUnfinished) return false;
+    if (!this.allowSet.empty && this.allowSet.matches(buf, off, ver)) return false;
+    this.markAt(buf, off, ver, unfinished, now);
+    return true;
+  }
+
   /** Marks the source in slot `s` when its count is over the limit; returns whether it was marked. */
   private check(s: number, buf: Uint8Array, off: number, ver: number, now: number): boolean {
     const n = this.counted(s);
     if (n <= this.maxUnfinished) return false;
+    this.counts.remove(s); // counting starts over when the hold ends
+    this.markAt(buf, off, ver, n, now);
+    return true;
+  }
+
+  private markAt(buf: Uint8Array, off: number, ver: number, n: number, now: number): void {
     const m = this.marks.upsert(buf, off, ver, now);
     const until = now + this.holdMs;
     this.until[m] = until;
     this.since[m] = now;
     this.unfinishedAt[m] = n;
     this.drops[m] = 0;
-    this.counts.remove(s); // counting starts over when the hold ends
     if (this.onAggressive)
       this.onAggressive({ address: this.marks.keyText(m), at: now, until, unfinished: n });
-    return true;
   }
 }

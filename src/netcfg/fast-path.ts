@@ -10,6 +10,7 @@ import type { TunAddon } from '../tun/addon.js';
 import { BpfObjectError, type LoadedProgram, loadBpfObject, readBpfObject } from '../tun/bpf-object.js';
 import { ProgType } from '../tun/ebpf.js';
 import {
+  CONF_SIZE,
   encodeConf,
   FastMapName,
   FastMode,
@@ -55,6 +56,11 @@ export class FastPath {
       settings,
     );
     try {
+      const def = loaded.defs.get(FastMapName.conf);
+      if (def?.valueSize !== CONF_SIZE)
+        throw new NetcfgError(
+          `the fast path object does not match this tunguard (settings of ${def?.valueSize} bytes, not ${CONF_SIZE})`,
+        );
       const conf = encodeConf(settings, FastMode.PASS, Date.now());
       if (addon.bpfMapWrite(fp.map(FastMapName.conf), new Uint8Array(4), 4, 1, conf, false) !== 0)
         throw new NetcfgError('the kernel refused the fast path settings');
@@ -78,6 +84,8 @@ export class FastPath {
       conf: this.map(FastMapName.conf),
       aggressive: this.map(FastMapName.aggressive),
       stats: this.map(FastMapName.stats),
+      sources: this.map(FastMapName.sources),
+      suspects: this.map(FastMapName.suspects),
     };
   }
 

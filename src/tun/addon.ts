@@ -60,6 +60,8 @@ export interface TunAddon {
   bpfMapCount(fd: number, keySize: number): number;
   /** Reads a key's value into `value` (per-CPU maps: one 8-byte-aligned slot per possible CPU); false if absent. */
   bpfMapRead(fd: number, key: Uint8Array, value: Uint8Array): boolean;
+  /** Takes the oldest value of a queue map into `value`; false when it is empty. */
+  bpfMapPop(fd: number, value: Uint8Array): boolean;
   /**
    * Runs a loaded program on `dataIn` in the kernel (BPF_PROG_TEST_RUN); the packet it leaves goes to
    * `dataOut`, `ctx` (struct __sk_buff for tc, or empty) in and out. Returns [retval, outLength, ns per run].

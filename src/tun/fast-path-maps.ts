@@ -26,6 +26,8 @@ export const FastMapName = {
   protected: 'tg_fp_protected',
   aggressive: 'tg_fp_aggressive',
   stats: 'tg_fp_stats',
+  sources: 'tg_fp_sources',
+  suspects: 'tg_fp_suspects',
 } as const;
 
 /** The fds a worker needs (plain numbers: they cross postMessage; fds are the process's). */
@@ -33,6 +35,8 @@ export interface FastPathFds {
   conf: number;
   aggressive: number;
   stats: number;
+  sources: number;
+  suspects: number;
 }
 
 /** Everything of struct fp_conf but the clock and the mode, which change every tick. */
@@ -46,9 +50,14 @@ export interface FastSettings {
   mark: number;
   /** The proxy's TUN: packets it sends toward the LAN (its own SYNs to hosts) are left alone. */
   tunIfindex: number;
+  /** A source's answered SYNs are counted over windows this long (s)… */
+  windowSeconds: number;
+  /** …and past this many it is reported to the proxy (src/defense/sources.ts judges it). */
+  maxUnfinished: number;
 }
 
-const CONF_SIZE = 64;
+/** sizeof(struct fp_conf): checked against the object's map at load. */
+export const CONF_SIZE = 72;
 const LE = endianness() === 'LE';
 
 /** struct fp_conf in this machine's byte order (the program reads it natively). */
@@ -71,6 +80,9 @@ export function encodeConf(
   const kv = new DataView(s.keys.buffer, s.keys.byteOffset, 32);
   for (let i = 0; i < 4; i++) dv.setBigUint64(24 + 8 * i, kv.getBigUint64(8 * i, true), LE);
   dv.setUint32(56, s.tunIfindex >>> 0, LE);
+  dv.setUint32(60, Math.floor(wallMs / 1000) >>> 0, LE);
+  dv.setUint32(64, s.windowSeconds, LE);
+  dv.setUint32(68, s.maxUnfinished, LE);
   return out;
 }
 
@@ -114,6 +126,8 @@ export class FastPathMaps {
   private readonly valueView: DataView;
   private readonly aggKey = new Uint8Array(16);
   private readonly one = new Uint8Array([1]);
+  /** struct src_count */
+  private readonly src = new Uint8Array(8);
 
   constructor(
     private readonly addon: TunAddon,
@@ -139,6 +153,35 @@ export class FastPathMaps {
     let sum = 0;
     for (let o = 0; o < this.value.length; o += 8) sum += Number(this.valueView.getBigUint64(o, LE));
     return sum;
+  }
+
+  /** The next source the program reported past max_unfinished (16 bytes, IPv4 mapped), or none. */
+  popSuspect(out: Uint8Array): boolean {
+    return this.addon.bpfMapPop(this.fds.suspects, out);
+  }
+
+  /** Answered SYNs the program counts for a source in its current window (0: none). */
+  sourceCount(bytes: Uint8Array): number {
+    mappedAddress(bytes, this.aggKey);
+    if (!this.addon.bpfMapRead(this.fds.sources, this.aggKey, this.src)) return 0;
+    return new DataView(this.src.buffer).getUint32(0, LE);
+  }
+
+  /** A handshake of the source completed: one answered SYN less (a lost race costs one count). */
+  completed(buf: Uint8Array, off: number, ver: number): void {
+    const k = this.aggKey;
+    if (ver === 4) {
+      k.fill(0, 0, 10);
+      k[10] = 0xff;
+      k[11] = 0xff;
+      for (let i = 0; i < 4; i++) k[12 + i] = buf[off + i];
+    } else for (let i = 0; i < 16; i++) k[i] = buf[off + i];
+    if (!this.addon.bpfMapRead(this.fds.sources, k, this.src)) return;
+    const dv = new DataView(this.src.buffer);
+    const n = dv.getUint32(0, LE);
+    if (n === 0) return;
+    dv.setUint32(0, n - 1, LE);
+    this.addon.bpfMapWrite(this.fds.sources, k, 16, 1, this.src, false);
   }
 
   /** Marks (or clears) a source the program drops SYNs of. False when the map is full. */

@@ -28,6 +28,8 @@ const SETTINGS: FastSettings = {
   wscale: 7,
   mark: MARK,
   tunIfindex: TUN_IFINDEX,
+  windowSeconds: 10,
+  maxUnfinished: 5,
 };
 const PROTECTED = ['198.51.100.0/24', '2001:db8:0:1::/64'];
 const TCX_NEXT = -1;
@@ -298,6 +300,31 @@ describe('what it leaves alone or drops', () => {
       expect(r.ret, name).toBe(TCX_NEXT);
       expect([...r.out], name).toEqual([...f]);
     }
+  });
+});
+
+describe('per-source counts for the proxy to judge', () => {
+  it('a source is reported once past max_unfinished (6th SYN, not 5th), and completions take it back', () => {
+    mode(FastMode.ANSWER, EPOCH);
+    const src = [203, 0, 113, 77];
+    const out = new Uint8Array(16);
+    while (maps.popSuspect(out)); // earlier tests' sources
+    const send = (k: number) => run(frame(syn({ ...V4, client: src }, { ts: true }, 1000 + k, 5000 + k)));
+    for (let k = 0; k < 5; k++) expect(send(k).ret).toBe(TC_ACT_REDIRECT);
+    expect(maps.sourceCount(Uint8Array.from(src))).toBe(5);
+    expect(maps.popSuspect(out)).toBe(false); // five: at the limit, not past it
+    expect(send(5).ret).toBe(TC_ACT_REDIRECT);
+    expect(maps.popSuspect(out)).toBe(true);
+    expect([...out]).toEqual([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, ...src]);
+    expect(send(6).ret).toBe(TC_ACT_REDIRECT);
+    expect(maps.popSuspect(out)).toBe(false); // once a window
+    const pkt = Uint8Array.from([...new Array(12).fill(0), ...src]);
+    maps.completed(pkt, 12, 4);
+    expect(maps.sourceCount(Uint8Array.from(src))).toBe(6);
+    // A new window starts the count over.
+    mode(FastMode.ANSWER, EPOCH + 11_000);
+    send(7);
+    expect(maps.sourceCount(Uint8Array.from(src))).toBe(1);
   });
 });
 

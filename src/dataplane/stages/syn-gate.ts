@@ -65,6 +65,9 @@ export class TieredSynGate implements SynGate {
   private fastRisky = 0;
   /** Sources this worker marked aggressive and told the fast path of: address → until (worker ms). */
   private readonly fastMarks = new Map<string, number>();
+  /** Sources the fast path reported past the limit, judged once the grace second has passed. */
+  private readonly suspects: { bytes: Uint8Array; due: number }[] = [];
+  private readonly suspect = new Uint8Array(16);
 
   /** Worker 0 speaks for the shared tier (events, the tier gauge); the others count. */
   private readonly leader: boolean;
@@ -134,6 +137,8 @@ export class TieredSynGate implements SynGate {
   onCompleted(buf: Uint8Array, info: PacketInfo, now: number): void {
     this.tiers.onCompleted(now);
     this.sources.onCompleted(buf, info.srcAddrOff, info.ipVersion, now);
+    // The fast path may have answered its SYN: its count of the source's handshakes drops too.
+    this.fast?.maps.completed(buf, info.srcAddrOff, info.ipVersion);
   }
 
   mayCache(): boolean {
@@ -177,6 +182,7 @@ export class TieredSynGate implements SynGate {
     );
     this.fastAnswered = answered;
     this.fastRisky = risky;
+    this.judgeSuspects(now);
     const mode =
       tier === NORMAL
         ? FastMode.PASS
@@ -189,6 +195,23 @@ export class TieredSynGate implements SynGate {
     c[this.i[8]] = risky;
     c[this.i[9]] = f.maps.read('drop_aggressive');
     c[this.i[10]] = f.maps.read('bad_checksum');
+  }
+
+  /**
+   * Sources the program counted past max_unfinished: after the grace second (a browser's parallel
+   * connections complete within it, each taking one off the count), still over → aggressive, as
+   * the proxy's own tracker would have marked it. At most 256 taken a tick (the queue holds 1024).
+   */
+  private judgeSuspects(now: number): void {
+    const f = this.fast as FastPathDriver;
+    for (let i = 0; i < 256 && f.maps.popSuspect(this.suspect); i++)
+      this.suspects.push({ bytes: this.suspect.slice(), due: now + this.sources.graceMs });
+    while (this.suspects.length > 0 && this.suspects[0].due <= now) {
+      const s = this.suspects.shift() as { bytes: Uint8Array };
+      const v4 = s.bytes.subarray(0, 12).every((b, k) => b === (k < 10 ? 0 : 0xff));
+      const addr = v4 ? s.bytes.subarray(12) : s.bytes;
+      this.sources.markCounted(addr, 0, v4 ? 4 : 6, f.maps.sourceCount(addr), now);
+    }
   }
 
   command(cmd: DataplaneCommand): void {
