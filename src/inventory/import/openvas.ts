@@ -122,7 +122,7 @@ export function openvasHandler(emit: (o: Observation) => void, now: number, tall
 
   const detailsDone = (d: NonNullable<typeof details>) => {
     const o = emptyObservation();
-    if (!addAddress(o, d.addr, tally)) return;
+    addAddress(o, d.addr, tally);
     const get = (n: string) => d.pairs.find(([k]) => k === n)?.[1];
     const osCpe = get('best_os_cpe');
     const osTxt = get('best_os_txt');
@@ -144,7 +144,7 @@ export function openvasHandler(emit: (o: Observation) => void, now: number, tall
       } else if (k === 'MAC') o.mac = v;
       else if (k === 'hostname' && !o.hostnames.includes(v)) o.hostnames.push(v);
     }
-    emit(o);
+    emitIdentified(o, emit, tally);
   };
 
   return {
