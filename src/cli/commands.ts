@@ -466,6 +466,11 @@ function oneArg(positionals: string[], cmd: string, what?: string): string | und
   return a;
 }
 
+/** The first `n` items and how many more there are (the rest is in --json). */
+function atMost(items: string[], n: number): string[] {
+  return items.length > n ? [...items.slice(0, n), `… ${items.length - n} more`] : items;
+}
+
 /** The CVEs a scanner reported on the host, then those matched from its software (`?` = possibly). */
 function hostCves(h: HostDetailView): string[] {
   const reported = (h.host.threats ?? []).filter((t) => t.type === 'vulnerability').map((t) => t.key);
@@ -506,8 +511,8 @@ async function hosts(argv: string[]): Promise<number> {
       `names       ${h.host.hostnames.join(', ') || '-'}`,
       `risk        ${h.risk.level} (${h.risk.score})`,
       `agent       ${h.agent ? `${h.agent.address}:${h.agent.port}` : 'none'}`,
-      `cves        ${hostCves(h).join(', ') || 'none'}`,
-      `findings    ${hostFindings(h).join('; ') || 'none'}`,
+      `cves        ${atMost(hostCves(h), 20).join(', ') || 'none'}`,
+      `findings    ${atMost(hostFindings(h), 10).join('; ') || 'none'}`,
       `rules       ${h.matchingRules.map((r) => `${r.ruleId} (${r.set})`).join(', ') || 'none match'}`,
     ];
     out(lines.join('\n'));

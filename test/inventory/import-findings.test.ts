@@ -8,11 +8,15 @@ import { join } from 'node:path';
 import { createGunzip, gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { apiCommand } from '../../src/cli/commands.js';
+import { MAX_BAD_ADDRESSES } from '../../src/inventory/import/common.js';
 import { emptyTally, ImportError, parseScan, scanFileSource } from '../../src/inventory/import/index.js';
+import { MAX_SCRIPT_CVES } from '../../src/inventory/import/nmap.js';
+import { openvasHandler } from '../../src/inventory/import/openvas.js';
 import { Inventory } from '../../src/inventory/inventory.js';
 import type { Observation } from '../../src/inventory/model.js';
 import { parseServerHeader, serverHeaderFinds } from '../../src/inventory/passive/banner.js';
 import { threatScore } from '../../src/inventory/threat.js';
+import { streamXml } from '../../src/inventory/xml-stream.js';
 import { RemediationService } from '../../src/remediation/service.js';
 import { openDurable } from '../../src/state/durable.js';
 import { http, startTestDaemon, type TestDaemon } from '../api/helpers.js';
@@ -416,15 +420,21 @@ describe("7. the one-host view lists the scanner's CVEs and findings (API + CLI)
 
   async function cli(cmd: string, args: string[]) {
     let stdout = '';
+    let stderr = '';
     const o = vi.spyOn(process.stdout, 'write').mockImplementation((x) => {
       stdout += String(x);
       return true;
     });
+    const e = vi.spyOn(process.stderr, 'write').mockImplementation((x) => {
+      stderr += String(x);
+      return true;
+    });
     try {
       const code = await apiCommand(cmd, [...args, '--api', d.url, '--token-file', d.cp.summary().tokenFile]);
-      return { code, stdout };
+      return { code, stdout, stderr };
     } finally {
       o.mockRestore();
+      e.mockRestore();
     }
   }
 
@@ -443,8 +453,63 @@ describe("7. the one-host view lists the scanner's CVEs and findings (API + CLI)
       /^findings\s+.*Unix Operating System Unsupported Version Detection \(critical 10\)/m,
     );
     expect(one.stdout).toMatch(/Bind Shell Backdoor Detection \(malware\)/);
+    // A gzipped report is refused as such; unpacked, its host has dozens of findings: the view names ten.
+    const gz = await cli('scan', ['import', join(FIX, 'openvas_lib_metasploitable_all.xml.gz')]);
+    expect(gz.code).not.toBe(0);
+    expect(gz.stderr).toMatch(/not XML: the file is gzip-compressed/);
+    const plain = join(tmp, 'metasploitable.xml');
+    writeFileSync(plain, text('openvas_lib_metasploitable_all.xml.gz'));
+    expect((await cli('scan', ['import', plain])).code).toBe(0);
+    const many = await cli('hosts', ['10.211.55.35']);
+    expect(many.stdout).toMatch(/^findings\s+(?:[^;\n]+; ){10}… \d+ more$/m);
     const threats = await http(d.url, 'GET', '/api/v1/remediation/threats?type=finding', { token: d.token });
     expect(threats.status).toBe(200);
     expect(threats.json.items.map((t: { key: string }) => t.key)).toContain('NESSUS:33850');
+  });
+});
+
+describe('bounds of what an import holds', () => {
+  it('names at most MAX_BAD_ADDRESSES refused addresses, and counts them all', async () => {
+    const hosts = Array.from(
+      { length: MAX_BAD_ADDRESSES + 2 },
+      (_, i) => `<host><status state="up"/><address addr="192.0.2.${300 + i}" addrtype="ipv4"/></host>`,
+    ).join('');
+    const tally = emptyTally();
+    await read([`<nmaprun>${hosts}</nmaprun>`], tally);
+    expect(tally.addressesRefused).toBe(MAX_BAD_ADDRESSES + 2);
+    expect(tally.badAddresses.length).toBe(MAX_BAD_ADDRESSES);
+  });
+
+  it('keeps at most MAX_SCRIPT_CVES script CVEs per host; the rest are counted as over the limit', async () => {
+    const out = Array.from({ length: MAX_SCRIPT_CVES + 3 }, (_, i) => `[CVE-2020-${10000 + i}] x`).join(
+      '&#xa;',
+    );
+    const xml = `<nmaprun><host><status state="up"/><address addr="192.0.2.40" addrtype="ipv4"/><ports><port protocol="tcp" portid="80"><state state="open"/><service name="http" product="x"/><script id="vulscan" output="${out}"/></port></ports></host></nmaprun>`;
+    const tally = emptyTally();
+    const [h] = await read([xml], tally);
+    expect(h.threats.length).toBe(MAX_SCRIPT_CVES);
+    expect(tally).toMatchObject({
+      findings: MAX_SCRIPT_CVES + 3,
+      findingsKept: MAX_SCRIPT_CVES,
+      notKept: { 'over-limit': 3 },
+    });
+  });
+
+  it('OpenVAS repeats are dropped while the remembered set has room, kept (and counted kept) past it', async () => {
+    const result = (port: number) =>
+      `<result><host>192.0.2.41</host><port>${port}/tcp</port><nvt oid="1.3.6.1.4.1.25623.1.0.1"><name>n</name></nvt><threat>High</threat><severity>7.5</severity></result>`;
+    const xml = `<report><report><results>${[1, 2, 1, 3, 3].map(result).join('')}</results></report></report>`;
+    const run = async (maxSeen: number) => {
+      const tally = emptyTally();
+      let threats = 0;
+      for await (const o of streamXml<Observation>([xml], (_root, emit) =>
+        openvasHandler(emit, 0, tally, maxSeen),
+      ))
+        threats += o.threats.length;
+      return { threats, kept: tally.findingsKept, dup: tally.notKept.duplicate ?? 0 };
+    };
+    expect(await run(10)).toEqual({ threats: 3, kept: 3, dup: 2 });
+    // Room for two: ports 1 and 2 are remembered, the repeat of 3 is no longer seen as one.
+    expect(await run(2)).toEqual({ threats: 4, kept: 4, dup: 1 });
   });
 });

@@ -6,6 +6,9 @@ import type { EvidenceSource, Observation, SoftwareRecord } from '../model.js';
 import type { Severity } from '../threat.js';
 import { countNotKept, type ImportTally } from './tally.js';
 
+/** Refused addresses named in the summary; the count goes on past it. */
+export const MAX_BAD_ADDRESSES = 10;
+
 /**
  * Adds `addr` to the observation when it is an IPv4 or IPv6 address; otherwise counts it as refused
  * (a report saying 192.168.1.1001 names no host we could ever reach) and returns false.
@@ -23,7 +26,8 @@ export function addAddress(o: Observation, addr: string, tally: ImportTally): bo
   }
   if (a) {
     tally.addressesRefused++;
-    if (tally.badAddresses.length < 10 && !tally.badAddresses.includes(a)) tally.badAddresses.push(a);
+    if (tally.badAddresses.length < MAX_BAD_ADDRESSES && !tally.badAddresses.includes(a))
+      tally.badAddresses.push(a);
   }
   return false;
 }

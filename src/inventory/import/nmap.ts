@@ -10,7 +10,7 @@ import { countNotKept, type ImportTally } from './tally.js';
 /** How many OS matches of one host to keep (nmap lists many, best first). */
 const MAX_OS = 3;
 /** CVEs kept per host from vulnerability scripts; vulners can list hundreds per service. */
-const MAX_SCRIPT_CVES = 5_000;
+export const MAX_SCRIPT_CVES = 5_000;
 /** NSE scripts whose output lists CVEs that apply to the service they ran against. */
 const CVE_SCRIPTS = /^(?:vulners|vulscan)/;
 

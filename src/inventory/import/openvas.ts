@@ -57,7 +57,12 @@ interface Result {
   products: Array<{ cpe: string; location?: string }>;
 }
 
-export function openvasHandler(emit: (o: Observation) => void, now: number, tally: ImportTally): XmlHandler {
+export function openvasHandler(
+  emit: (o: Observation) => void,
+  now: number,
+  tally: ImportTally,
+  maxSeen = MAX_SEEN,
+): XmlHandler {
   let result: Result | undefined;
   let detection: { name?: string; cpe?: string; location?: string } | undefined;
   // A report-level <host> details block.
@@ -89,7 +94,7 @@ export function openvasHandler(emit: (o: Observation) => void, now: number, tall
       const seenKey = `${r.addr}/${key}/${port ?? ''}`;
       if (seen.has(seenKey)) countNotKept(tally, 'duplicate');
       else {
-        if (seen.size < MAX_SEEN) seen.add(seenKey);
+        if (seen.size < maxSeen) seen.add(seenKey);
         tally.findingsKept++;
         const base = {
           ...(r.name ? { title: r.name } : {}),
