@@ -350,7 +350,8 @@ export class RemediationService {
 
   /** Runs the embedded nmap scan and imports it. */
   async runScan(opts: ScanOptions): Promise<ImportSummary> {
-    const sum = await this.inventory.importObservations(runScan(opts));
+    const tally = emptyTally();
+    const sum = await this.inventory.importObservations(runScan(opts, tally), tally);
     await this.audit.append({
       step: 'scan.run',
       detail: { targets: opts.targets, hosts: sum.hostIds.length },
