@@ -5,7 +5,7 @@ import { emptyObservation, type HostThreat, type Observation, type SoftwareRecor
 import { parseSshBanner, serverHeaderFinds } from '../passive/banner.js';
 import { findingKey, malwareKey, malwareOfFinding, parseVulnId, severityFromCvss } from '../threat.js';
 import { TextCap, type XmlHandler } from '../xml-stream.js';
-import { addAddress, addSoftware, emitIdentified, NESSUS_SEVERITY, softwareFromCpe } from './common.js';
+import { addAddress, addSoftware, emitIdentified, NESSUS_SEVERITY, softwareFromCpe } from './records.js';
 import { countNotKept, type ImportTally } from './tally.js';
 
 /** Plugins whose output holds a banner we can read a product and version from. */

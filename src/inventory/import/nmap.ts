@@ -4,7 +4,7 @@ import { tryNormalizeCpe } from '../cpe.js';
 import { emptyObservation, type Observation, type OsRecord, type SoftwareRecord } from '../model.js';
 import { parseVulnId, severityFromCvss } from '../threat.js';
 import { TextCap, type XmlHandler } from '../xml-stream.js';
-import { addAddress } from './common.js';
+import { addAddress } from './records.js';
 import { countNotKept, type ImportTally } from './tally.js';
 
 /** How many OS matches of one host to keep (nmap lists many, best first). */

@@ -13,7 +13,7 @@ import {
   severityFromCvss,
 } from '../threat.js';
 import { TextCap, type XmlHandler } from '../xml-stream.js';
-import { addAddress, emitIdentified, OPENVAS_THREAT, softwareFromCpe } from './common.js';
+import { addAddress, emitIdentified, OPENVAS_THREAT, softwareFromCpe } from './records.js';
 import { countNotKept, type ImportTally } from './tally.js';
 
 /** Elements whose text we read; descriptions and the rest are skipped. */

@@ -1,4 +1,4 @@
-// What the three importers share: address checks, software from a CPE, the scanner's severity words.
+// What the three importers build the same way: checked addresses, software from a CPE, severity words.
 
 import { isIPv4, isIPv6 } from 'node:net';
 import { parseCpe, tryNormalizeCpe, wfnText } from '../cpe.js';
