@@ -156,8 +156,11 @@ const schemas: Record<string, Json> = {
   ),
   HostThreat: obj(
     {
-      key: str({ description: 'CVE-… or MALWARE:<kind>:<name>' }),
-      type: enumOf(['vulnerability', 'malware']),
+      key: str({
+        description:
+          "CVE-…, MALWARE:<kind>:<name>, or the scanner's own id: NESSUS:<plugin>, OPENVAS:<NVT OID>",
+      }),
+      type: enumOf(['vulnerability', 'malware', 'finding']),
       scheme: enumOf(['CVE', 'BUGTRAQ', 'CNCVE', 'CNNVD']),
       kind: enumOf(MALWARE_KINDS),
       name: str(),
@@ -165,6 +168,7 @@ const schemas: Record<string, Json> = {
       port: PORT,
       severity: enumOf(['none', 'low', 'medium', 'high', 'critical']),
       cvss: num(),
+      origin: str({ description: 'the part of the scanner that reported it (nmap script vulners, vulscan)' }),
       source: ref('EvidenceSource'),
       seenAt: num(),
     },
@@ -295,6 +299,14 @@ const schemas: Record<string, Json> = {
         name: str(),
         source: str(),
       }),
+      obj({
+        key: str({ description: 'NESSUS:<plugin id> or OPENVAS:<NVT OID>' }),
+        type: { const: 'finding' },
+        name: str(),
+        cvss: num(),
+        severity: enumOf(['none', 'low', 'medium', 'high', 'critical']),
+        source: str(),
+      }),
     ],
   },
   Environment: {
@@ -375,6 +387,22 @@ const schemas: Record<string, Json> = {
     skippedDown: { type: 'integer' },
     threatsSeen: { type: 'integer' },
     hostIds: arr(str()),
+    findings: { type: 'integer', description: 'findings in the report' },
+    findingsKept: { type: 'integer', description: 'findings kept as threats' },
+    findingsNotKept: {
+      type: 'object',
+      description: 'findings left out, by reason',
+      properties: Object.fromEntries(
+        ['informational', 'false-positive', 'duplicate', 'over-limit', 'no-identity'].map((k) => [
+          k,
+          { type: 'integer' },
+        ]),
+      ),
+      additionalProperties: false,
+    },
+    addressesRefused: { type: 'integer', description: 'addresses that are no IPv4/IPv6 address' },
+    badAddresses: arr(str()),
+    hostsRefused: { type: 'integer', description: 'hosts nothing identified' },
   }),
   Action: ACTION,
   AgentResult: obj(
@@ -597,7 +625,7 @@ export function remediationPaths(base: string): Record<string, Json> {
         { '200': ok(items(ref('Threat'))), ...errors(400, 401) },
         {
           parameters: [
-            qp('type', enumOf(['vulnerability', 'malware']), 'only this type'),
+            qp('type', enumOf(['vulnerability', 'malware', 'finding']), 'only this type'),
             qp('limit', int(1, 10_000, 1000), 'at most this many'),
           ],
         },

@@ -437,7 +437,21 @@ interface HostRow {
 }
 
 interface HostDetailView {
-  host: { id: string; ipv4: string[]; ipv6: string[]; macs: string[]; hostnames: string[] };
+  host: {
+    id: string;
+    ipv4: string[];
+    ipv6: string[];
+    macs: string[];
+    hostnames: string[];
+    threats?: {
+      key: string;
+      type: string;
+      name?: string;
+      title?: string;
+      severity?: string;
+      cvss?: number;
+    }[];
+  };
   matchedCves: { key: string; certainty?: string; cvss?: number }[];
   risk: { score: number; level: string };
   agent?: { address: string; port: number };
@@ -450,6 +464,34 @@ function oneArg(positionals: string[], cmd: string, what?: string): string | und
   if (a !== undefined && (a.length === 0 || a.length > 256))
     throw new UsageError(`${what ?? 'argument'}: expected 1-256 characters`, COMMAND_HELP[cmd]);
   return a;
+}
+
+/** The first `n` items and how many more there are (the rest is in --json). */
+function atMost(items: string[], n: number): string[] {
+  return items.length > n ? [...items.slice(0, n), `… ${items.length - n} more`] : items;
+}
+
+/** The CVEs a scanner reported on the host, then those matched from its software (`?` = possibly). */
+function hostCves(h: HostDetailView): string[] {
+  const reported = (h.host.threats ?? []).filter((t) => t.type === 'vulnerability').map((t) => t.key);
+  const matched = h.matchedCves
+    .filter((m) => !reported.includes(m.key))
+    .map((m) => `${m.key}${m.certainty === 'affected' ? '' : '?'}`);
+  return [...new Set(reported), ...matched];
+}
+
+/** The scanner's own findings and malware on the host: name and severity (keys stay in --json). */
+function hostFindings(h: HostDetailView): string[] {
+  const seen = new Set<string>();
+  const out: string[] = [];
+  for (const t of h.host.threats ?? []) {
+    if ((t.type !== 'finding' && t.type !== 'malware') || seen.has(t.key)) continue;
+    seen.add(t.key);
+    const sev =
+      t.type === 'malware' ? 'malware' : [t.severity, t.cvss].filter((x) => x !== undefined).join(' ');
+    out.push(`${t.name ?? t.title ?? t.key}${sev ? ` (${sev})` : ''}`);
+  }
+  return out;
 }
 
 async function hosts(argv: string[]): Promise<number> {
@@ -469,7 +511,8 @@ async function hosts(argv: string[]): Promise<number> {
       `names       ${h.host.hostnames.join(', ') || '-'}`,
       `risk        ${h.risk.level} (${h.risk.score})`,
       `agent       ${h.agent ? `${h.agent.address}:${h.agent.port}` : 'none'}`,
-      `cves        ${h.matchedCves.map((m) => `${m.key}${m.certainty === 'affected' ? '' : '?'}`).join(', ') || 'none'}`,
+      `cves        ${atMost(hostCves(h), 20).join(', ') || 'none'}`,
+      `findings    ${atMost(hostFindings(h), 10).join('; ') || 'none'}`,
       `rules       ${h.matchingRules.map((r) => `${r.ruleId} (${r.set})`).join(', ') || 'none match'}`,
     ];
     out(lines.join('\n'));
@@ -522,15 +565,35 @@ async function scan(argv: string[]): Promise<number> {
   if (!existsSync(path)) throw new CliError(`${file}: no such file`);
   const timeout = intOption(values.timeout, 'timeout', 1, 3600, 'scan') ?? 300;
   const c = new ApiClient(locate(values), timeout * 1000);
-  const r = await c.request<{ hostIds: string[]; threatsSeen?: number }>(`${REM}/scans`, {
+  const r = await c.request<{
+    hostIds: string[];
+    threatsSeen?: number;
+    findings?: number;
+    findingsKept?: number;
+    findingsNotKept?: Record<string, number>;
+    addressesRefused?: number;
+    badAddresses?: string[];
+  }>(`${REM}/scans`, {
     method: 'POST',
     body: { path, format },
   });
   if (values.json) printJson(r);
-  else
-    out(
+  else {
+    const lines = [
       `imported ${path}: ${r.hostIds.length} host(s)${r.threatsSeen !== undefined ? `, ${r.threatsSeen} threat(s) seen` : ''}`,
-    );
+    ];
+    if (r.findings !== undefined) {
+      const notKept = Object.entries(r.findingsNotKept ?? {})
+        .map(([why, n]) => `${n} ${why}`)
+        .join(', ');
+      lines.push(
+        `findings: ${r.findings} in the report, ${r.findingsKept ?? 0} kept${notKept ? `, not kept: ${notKept}` : ''}`,
+      );
+    }
+    if (r.addressesRefused)
+      lines.push(`addresses refused: ${r.addressesRefused} (${(r.badAddresses ?? []).join(', ')})`);
+    out(lines.join('\n'));
+  }
   return EXIT.OK;
 }
 

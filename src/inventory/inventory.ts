@@ -1,10 +1,13 @@
 // The inventory over the durable store: hosts (found by any address), threat knowledge, imports, CVE matching.
 
+import { randomUUID } from 'node:crypto';
 import type { Database } from 'lmdb';
 import type { DurableStore } from '../state/durable.js';
+import { emptyTally, type ImportTally } from './import/tally.js';
 import {
   absorbHost,
   type Host,
+  type HostThreat,
   hostKey,
   isProvisional,
   mergeObservation,
@@ -12,7 +15,7 @@ import {
   type Observation,
 } from './model.js';
 import type { VulnRecord } from './nvd.js';
-import { type MalwareKind, malwareKey } from './threat.js';
+import { type MalwareKind, malwareKey, type ThreatType } from './threat.js';
 import { hostCpes, matchVuln, productKeys, type VulnMatch } from './vuln-match.js';
 
 /** A malicious program the router knows by name. */
@@ -24,7 +27,46 @@ export interface MalwareRecord {
   source: string;
 }
 
-export type ThreatRecord = VulnRecord | MalwareRecord;
+/** A scanner's own check (Nessus plugin, OpenVAS NVT) as the threats db knows it. */
+export interface FindingRecord {
+  key: string;
+  type: 'finding';
+  name?: string;
+  cvss?: number;
+  severity?: HostThreat['severity'];
+  source: string;
+}
+
+export type ThreatRecord = VulnRecord | MalwareRecord | FindingRecord;
+
+/** The threats-db record a host's threat names (a scan's stub; a feed's record is richer). */
+function threatRecord(t: HostThreat): ThreatRecord | undefined {
+  if (t.type === 'vulnerability' && t.scheme) {
+    const rec: VulnRecord = {
+      key: t.key,
+      type: 'vulnerability',
+      scheme: t.scheme,
+      configurations: [],
+      source: 'scan',
+    };
+    if (t.title) rec.summary = t.title;
+    if (t.cvss !== undefined) rec.cvss = t.cvss;
+    if (t.severity) rec.severity = t.severity;
+    return rec;
+  }
+  if (t.type === 'malware' && t.kind && t.name)
+    return { key: t.key, type: 'malware', kind: t.kind, name: t.name, source: t.source };
+  if (t.type === 'finding')
+    return {
+      key: t.key,
+      type: 'finding',
+      ...(t.name ? { name: t.name } : {}),
+      ...(t.cvss !== undefined ? { cvss: t.cvss } : {}),
+      ...(t.severity ? { severity: t.severity } : {}),
+      source: t.source,
+    };
+  return undefined;
+}
 
 export interface ImportSummary {
   observations: number;
@@ -33,11 +75,22 @@ export interface ImportSummary {
   skippedDown: number;
   threatsSeen: number;
   hostIds: string[];
+  /** Findings in the report (Nessus ReportItems, OpenVAS results, nmap vulners/vulscan CVEs). */
+  findings: number;
+  /** …of which kept as threats… */
+  findingsKept: number;
+  /** …and left out, by reason (informational, false-positive, duplicate, over-limit, no-identity). */
+  findingsNotKept: ImportTally['notKept'];
+  /** Addresses refused as no IPv4/IPv6 address, with the first few of them. */
+  addressesRefused: number;
+  badAddresses: string[];
+  /** Hosts left out because nothing identified them. */
+  hostsRefused: number;
 }
 
 /** Index keys in the threats db: `@cpe/<vendor:product>/<CVE>` → 1 (sorted before the records). */
 const IDX = '@cpe/';
-/** Pending host writes kept in memory during an import before one transaction writes them. */
+/** Pending host writes kept in memory during an import before they go to the staging db. */
 const FLUSH_HOSTS = 64;
 /** …or fewer, when the pending hosts carry this many records between them (hosts vary a lot in size). */
 const FLUSH_RECORDS = 20_000;
@@ -45,8 +98,12 @@ const FLUSH_RECORDS = 20_000;
 export class Inventory {
   private readonly hosts: Database<Host, string>;
   private readonly threats: Database<ThreatRecord | 1, string>;
+  /** `<run>/h/<id>` → Host, `<run>/d/<id>` → 1 (host to delete), `<run>/t/<key>` → threat: an import under way. */
+  private readonly staging: Database<Host | ThreatRecord | 1, string>;
   /** address / MAC / client id / name → host id; rebuilt at open (a LAN has hundreds of hosts, not millions). */
   private readonly index = new Map<string, string>();
+  /** Imports run one at a time: each sees the hosts the one before it stored. */
+  private importing: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly store: DurableStore,
@@ -54,6 +111,14 @@ export class Inventory {
   ) {
     this.hosts = store.db<Host>('hosts');
     this.threats = store.db<ThreatRecord | 1>('threats');
+    this.staging = store.db<Host | ThreatRecord | 1>('import-staging');
+    // An import cut short by a crash left only staged records: none of it landed, so none of it counts.
+    this.staging.clearSync();
+    this.reindex();
+  }
+
+  private reindex(): void {
+    this.index.clear();
     for (const { value } of this.hosts.getRange()) this.indexHost(value);
   }
 
@@ -82,9 +147,24 @@ export class Inventory {
     return undefined;
   }
 
-  /** Folds a stream of observations into the store; memory stays bounded whatever the source size. */
-  async importObservations(
+  /**
+   * Folds a stream of observations into the store, all or nothing: hosts are staged as they come (memory
+   * stays bounded whatever the source size) and move into `hosts` in one transaction once the stream has
+   * ended; a stream that fails (a truncated file) leaves the store as it was. `tally` is the importer's
+   * count of findings kept and not kept, read once the stream has ended.
+   */
+  importObservations(
     source: AsyncIterable<Observation> | Iterable<Observation>,
+    tally: ImportTally = emptyTally(),
+  ): Promise<ImportSummary> {
+    const run = this.importing.then(() => this.importAll(source, tally));
+    this.importing = run.catch(() => undefined);
+    return run;
+  }
+
+  private async importAll(
+    source: AsyncIterable<Observation> | Iterable<Observation>,
+    tally: ImportTally,
   ): Promise<ImportSummary> {
     const sum: ImportSummary = {
       observations: 0,
@@ -93,95 +173,132 @@ export class Inventory {
       skippedDown: 0,
       threatsSeen: 0,
       hostIds: [],
+      findings: 0,
+      findingsKept: 0,
+      findingsNotKept: {},
+      addressesRefused: 0,
+      badAddresses: [],
+      hostsRefused: 0,
     };
+    const runId = randomUUID();
+    const key = (kind: 'h' | 'd' | 't', id: string) => `${runId}/${kind}/${id}`;
     const touched = new Set<string>();
     const pending = new Map<string, Host>();
-    /** Provisional hosts folded into the host that owns their address (deleted at the flush). */
+    /** Provisional hosts folded into the host that owns their address (deleted at the commit). */
     const absorbed = new Set<string>();
+    const gone = new Set<string>();
     const threatSeen = new Map<string, ThreatRecord>();
     let pendingRecords = 0;
+    /** This import's view of a host: in memory, staged, or stored before it began. */
+    const lookup = (id: string): Host | undefined => {
+      const p = pending.get(id);
+      if (p) return p;
+      if (gone.has(id)) return undefined;
+      const staged = touched.has(id) ? this.staging.get(key('h', id)) : undefined;
+      return (staged as Host | undefined) ?? this.hosts.get(id);
+    };
     const flush = async () => {
       if (!pending.size && !threatSeen.size && !absorbed.size) return;
       const hosts = [...pending.values()];
       const threats = [...threatSeen.values()];
+      const dead = [...absorbed];
       pending.clear();
       threatSeen.clear();
-      pendingRecords = 0;
-      const gone = [...absorbed];
       absorbed.clear();
+      pendingRecords = 0;
       await this.store.env.transaction(() => {
-        for (const id of gone) this.hosts.remove(id);
-        for (const h of hosts) this.hosts.put(h.id, h);
-        // Scans name threats; keep the richer feed record when there is one.
-        for (const t of threats) if (!this.threats.get(t.key)) this.threats.put(t.key, t);
+        for (const id of dead) {
+          this.staging.remove(key('h', id));
+          this.staging.put(key('d', id), 1);
+        }
+        for (const h of hosts) this.staging.put(key('h', h.id), h);
+        for (const t of threats) this.staging.put(key('t', t.key), t);
       });
     };
-    for await (const o of source) {
-      sum.observations++;
-      let id: string | undefined;
-      try {
-        id = this.resolve(o);
-      } catch {
-        continue; // an observation with no identity at all
-      }
-      if (!o.up && !id) {
-        sum.skippedDown++;
-        continue;
-      }
-      if (!o.up) continue;
-      const old = id ? (pending.get(id) ?? this.hosts.get(id)) : undefined;
-      let h = mergeObservation(old, o, this.now(), id ? touched.has(id) : false);
-      // An address this host now claims may have a provisional host of its own (traffic seen before
-      // the MAC was): that is this host, seen earlier.
-      if (!isProvisional(h)) {
-        for (const a of [...o.ipv4, ...o.ipv6.map((x) => x.toLowerCase())]) {
-          const otherId = this.index.get(`ip:${a}`);
-          if (!otherId || otherId === h.id) continue;
-          const other = pending.get(otherId) ?? this.hosts.get(otherId);
-          if (!other || !isProvisional(other)) continue;
-          h = absorbHost(h, other);
-          pending.delete(otherId);
-          this.index.delete(otherId);
-          absorbed.add(otherId);
-          if (touched.delete(otherId)) sum.hostIds = sum.hostIds.filter((x) => x !== otherId);
+    const discard = async () => {
+      await this.store.env.transaction(() => {
+        for (const k of this.staging.getKeys({ start: `${runId}/`, end: `${runId}/\uffff` }))
+          this.staging.remove(k);
+      });
+      this.reindex();
+    };
+    try {
+      for await (const o of source) {
+        sum.observations++;
+        let id: string | undefined;
+        try {
+          id = this.resolve(o);
+        } catch {
+          sum.hostsRefused++; // an observation with no identity at all
+          continue;
         }
-      }
-      if (old) {
-        if (!touched.has(h.id)) sum.hostsUpdated++;
-      } else sum.hostsCreated++;
-      if (!touched.has(h.id)) sum.hostIds.push(h.id);
-      touched.add(h.id);
-      this.indexHost(h);
-      pendingRecords += h.threats.length + h.software.length;
-      pending.set(h.id, h);
-      for (const t of o.threats) {
-        sum.threatsSeen++;
-        if (t.type === 'vulnerability' && t.scheme) {
-          const rec: VulnRecord = {
-            key: t.key,
-            type: 'vulnerability',
-            scheme: t.scheme,
-            configurations: [],
-            source: 'scan',
-          };
-          if (t.title) rec.summary = t.title;
-          if (t.cvss !== undefined) rec.cvss = t.cvss;
-          if (t.severity) rec.severity = t.severity;
-          threatSeen.set(t.key, rec);
-        } else if (t.type === 'malware' && t.kind && t.name) {
-          threatSeen.set(t.key, {
-            key: t.key,
-            type: 'malware',
-            kind: t.kind,
-            name: t.name,
-            source: t.source,
-          });
+        if (!o.up && !id) {
+          sum.skippedDown++;
+          continue;
         }
+        if (!o.up) continue;
+        const old = id ? lookup(id) : undefined;
+        let h = mergeObservation(old, o, this.now(), id ? touched.has(id) : false);
+        // An address this host now claims may have a provisional host of its own (traffic seen before
+        // the MAC was): that is this host, seen earlier.
+        if (!isProvisional(h)) {
+          for (const a of [...o.ipv4, ...o.ipv6.map((x) => x.toLowerCase())]) {
+            const otherId = this.index.get(`ip:${a}`);
+            if (!otherId || otherId === h.id) continue;
+            const other = lookup(otherId);
+            if (!other || !isProvisional(other)) continue;
+            h = absorbHost(h, other);
+            pending.delete(otherId);
+            this.index.delete(otherId);
+            absorbed.add(otherId);
+            gone.add(otherId);
+            if (touched.delete(otherId)) sum.hostIds = sum.hostIds.filter((x) => x !== otherId);
+          }
+        }
+        if (old) {
+          if (!touched.has(h.id)) sum.hostsUpdated++;
+        } else sum.hostsCreated++;
+        if (!touched.has(h.id)) sum.hostIds.push(h.id);
+        touched.add(h.id);
+        gone.delete(h.id);
+        this.indexHost(h);
+        pendingRecords += h.threats.length + h.software.length;
+        pending.set(h.id, h);
+        for (const t of o.threats) {
+          sum.threatsSeen++;
+          const rec = threatRecord(t);
+          if (rec) threatSeen.set(t.key, rec);
+        }
+        if (
+          pending.size >= FLUSH_HOSTS ||
+          pendingRecords >= FLUSH_RECORDS ||
+          threatSeen.size >= FLUSH_RECORDS
+        )
+          await flush();
       }
-      if (pending.size >= FLUSH_HOSTS || pendingRecords >= FLUSH_RECORDS || threatSeen.size >= FLUSH_RECORDS)
-        await flush();
+      await flush();
+    } catch (e) {
+      await discard();
+      throw e;
     }
-    await flush();
+    // The whole report has been read: it lands in one transaction.
+    await this.store.env.transaction(() => {
+      for (const { key: k, value } of this.staging.getRange({ start: `${runId}/`, end: `${runId}/\uffff` })) {
+        const kind = k.slice(runId.length + 1, runId.length + 2);
+        const id = k.slice(runId.length + 3);
+        if (kind === 'd') this.hosts.remove(id);
+        else if (kind === 'h') this.hosts.put(id, value as Host);
+        // Scans name threats; keep the richer feed record when there is one.
+        else if (kind === 't' && !this.threats.get(id)) this.threats.put(id, value as ThreatRecord);
+        this.staging.remove(k);
+      }
+    });
+    sum.findings = tally.findings;
+    sum.findingsKept = tally.findingsKept;
+    sum.findingsNotKept = { ...tally.notKept };
+    sum.addressesRefused = tally.addressesRefused;
+    sum.badAddresses = [...tally.badAddresses];
+    sum.hostsRefused += tally.hostsRefused;
     return sum;
   }
 
@@ -259,7 +376,7 @@ export class Inventory {
     return t === 1 ? undefined : t;
   }
 
-  listThreats(filter: { type?: 'vulnerability' | 'malware'; limit?: number } = {}): ThreatRecord[] {
+  listThreats(filter: { type?: ThreatType; limit?: number } = {}): ThreatRecord[] {
     const out: ThreatRecord[] = [];
     for (const { key, value } of this.threats.getRange({ start: '@cpe0' })) {
       if (key.startsWith('@') || value === 1) continue;

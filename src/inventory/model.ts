@@ -58,6 +58,8 @@ export interface HostThreat {
   port?: number;
   severity?: Severity;
   cvss?: number;
+  /** The part of the scanner that reported it, when not the scanner itself (nmap's `vulners` script). */
+  origin?: string;
   source: EvidenceSource;
   seenAt: number;
 }

@@ -25,6 +25,8 @@ const KNOWN: Record<string, [string, string]> = {
   'filezilla server': ['filezilla-project', 'filezilla_server'],
   uhttpd: ['openwrt', 'uhttpd'],
   'node.js': ['nodejs', 'node.js'],
+  php: ['php', 'php'],
+  minidlna: ['readymedia_project', 'readymedia'],
 };
 
 /** A CPE 2.3 for a product name and version, when the product is known; undefined otherwise. */

@@ -3,7 +3,7 @@
 import { spawn } from 'node:child_process';
 import { isIP } from 'node:net';
 import * as v from 'valibot';
-import { parseScan } from './import/index.js';
+import { emptyTally, type ImportTally, parseScan } from './import/index.js';
 import type { Observation } from './model.js';
 
 export class ScanError extends Error {
@@ -115,7 +115,10 @@ async function* nmapStdout(path: string, args: string[], timeoutMs: number): Asy
 }
 
 /** Scans the targets (IPv4 and IPv6 in separate runs, as nmap needs) and streams observations. */
-export async function* runScan(options: ScanOptions): AsyncGenerator<Observation> {
+export async function* runScan(
+  options: ScanOptions,
+  tally: ImportTally = emptyTally(),
+): AsyncGenerator<Observation> {
   const r = v.safeParse(ScanOptionsSchema, options);
   if (!r.success) throw new ScanError('bad-options', `bad scan options: ${r.issues[0].message}`);
   const o = r.output;
@@ -128,6 +131,6 @@ export async function* runScan(options: ScanOptions): AsyncGenerator<Observation
   ] as const) {
     if (!targets.length) continue;
     const left = Math.max(1000, o.timeoutMs - (Date.now() - started));
-    yield* parseScan(nmapStdout(o.nmapPath, nmapArgs(o, targets, ipv6), left), 'nmap');
+    yield* parseScan(nmapStdout(o.nmapPath, nmapArgs(o, targets, ipv6), left), 'nmap', Date.now(), tally);
   }
 }

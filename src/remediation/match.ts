@@ -2,7 +2,7 @@
 
 import { parseCpe, wfnText } from '../inventory/cpe.js';
 import type { Host } from '../inventory/model.js';
-import { parseVulnId } from '../inventory/threat.js';
+import { parseVulnId, type ThreatType } from '../inventory/threat.js';
 import { inRange } from '../inventory/version.js';
 import type { VulnMatch } from '../inventory/vuln-match.js';
 import type { Environment, Rule, ThreatCriteria } from './rules.js';
@@ -14,7 +14,7 @@ export interface HostFacts {
   software: Array<{ product: string; vendor?: string; version?: string; cpe?: string }>;
   threats: Array<{
     key: string;
-    type: 'vulnerability' | 'malware';
+    type: ThreatType;
     kind?: string;
     name?: string;
     possible: boolean;
@@ -110,7 +110,15 @@ export function threatMatches(t: ThreatCriteria, f: HostFacts): string[] {
       if (x.possible && !t.includePossible) return false;
       if (t.type === 'vulnerability' && x.type !== 'vulnerability') return false;
       if (t.type === 'malware' && x.type !== 'malware') return false;
-      if (t.type && t.type !== 'vulnerability' && t.type !== 'malware' && x.kind !== t.type) return false;
+      if (t.type === 'finding' && x.type !== 'finding') return false;
+      if (
+        t.type &&
+        t.type !== 'vulnerability' &&
+        t.type !== 'malware' &&
+        t.type !== 'finding' &&
+        x.kind !== t.type
+      )
+        return false;
       if (id && x.key !== id && x.name?.toLowerCase() !== id && !x.key.endsWith(`:${id}`)) return false;
       return true;
     })

@@ -41,7 +41,7 @@ export const EnvironmentSchema = v.pipe(
 );
 export type Environment = v.InferOutput<typeof EnvironmentSchema>;
 
-export const THREAT_TYPES = ['vulnerability', 'malware', ...MALWARE_KINDS] as const;
+export const THREAT_TYPES = ['vulnerability', 'malware', 'finding', ...MALWARE_KINDS] as const;
 
 /** Threat detection data (seed [0035]): a threat type and/or a threat identifier. */
 export const ThreatCriteriaSchema = v.pipe(

@@ -3,7 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import type { Action } from '../agent/protocol.js';
-import { parseScan, type ScanFormat } from '../inventory/import/index.js';
+import { emptyTally, parseScan, type ScanFormat } from '../inventory/import/index.js';
 import { type ImportSummary, Inventory, type ThreatRecord } from '../inventory/inventory.js';
 import {
   bestOs,
@@ -11,11 +11,11 @@ import {
   type EvidenceSource,
   evidenceClass,
   type Host,
-  type HostThreat,
 } from '../inventory/model.js';
 import { parseNvdFeed } from '../inventory/nvd.js';
 import { PassiveFeed, type PassiveFeedOptions, type PassiveFeedStats } from '../inventory/passive/feed.js';
 import { runScan, type ScanOptions } from '../inventory/scan-runner.js';
+import { type ThreatType, threatScore } from '../inventory/threat.js';
 import type { VulnMatch } from '../inventory/vuln-match.js';
 import type { XmlSource } from '../inventory/xml-stream.js';
 import { type DurableStore, openDurable } from '../state/durable.js';
@@ -127,7 +127,7 @@ export interface DispatchRequest {
 
 function risk(h: Host, matched: VulnMatch[]): RiskScore {
   let score = 0;
-  for (const t of h.threats) score = Math.max(score, t.type === 'malware' ? 10 : (t.cvss ?? 0));
+  for (const t of h.threats) score = Math.max(score, threatScore(t));
   for (const m of matched) score = Math.max(score, (m.cvss ?? 0) * (m.certainty === 'affected' ? 1 : 0.5));
   score = Math.round(score * 10) / 10;
   const level =
@@ -229,9 +229,8 @@ export class RemediationService {
       const m = this.inventory.matchHost(h);
       const os = h.os.find((o) => o.name);
       const last = newest.get(h.id);
-      const severity = (t: HostThreat) => (t.type === 'malware' ? 10 : (t.cvss ?? 0));
       const threatKeys = [
-        ...[...h.threats].sort((a, b) => severity(b) - severity(a)).map((t) => t.key),
+        ...[...h.threats].sort((a, b) => threatScore(b) - threatScore(a)).map((t) => t.key),
         ...m.map((x) => x.key),
       ];
       const sources = [
@@ -297,9 +296,7 @@ export class RemediationService {
     };
   }
 
-  async listThreats(
-    filter: { type?: 'vulnerability' | 'malware'; limit?: number } = {},
-  ): Promise<ThreatRecord[]> {
+  async listThreats(filter: { type?: ThreatType; limit?: number } = {}): Promise<ThreatRecord[]> {
     return this.inventory.listThreats(filter);
   }
 
@@ -336,17 +333,25 @@ export class RemediationService {
   /** Imports a scanner report from a path or a byte stream (never loaded whole). */
   async importScan(source: string | XmlSource, format: ScanFormat | 'auto' = 'auto'): Promise<ImportSummary> {
     const src = typeof source === 'string' ? createReadStream(source, { highWaterMark: 64 * 1024 }) : source;
-    const sum = await this.inventory.importObservations(parseScan(src, format));
+    const tally = emptyTally();
+    const sum = await this.inventory.importObservations(parseScan(src, format, Date.now(), tally), tally);
     await this.audit.append({
       step: 'scan.imported',
-      detail: { format, hosts: sum.hostIds.length, threats: sum.threatsSeen },
+      detail: {
+        format,
+        hosts: sum.hostIds.length,
+        threats: sum.threatsSeen,
+        findings: sum.findings,
+        findingsKept: sum.findingsKept,
+      },
     });
     return sum;
   }
 
   /** Runs the embedded nmap scan and imports it. */
   async runScan(opts: ScanOptions): Promise<ImportSummary> {
-    const sum = await this.inventory.importObservations(runScan(opts));
+    const tally = emptyTally();
+    const sum = await this.inventory.importObservations(runScan(opts, tally), tally);
     await this.audit.append({
       step: 'scan.run',
       detail: { targets: opts.targets, hosts: sum.hostIds.length },

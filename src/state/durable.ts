@@ -19,6 +19,8 @@ export const DURABLE_DBS = [
   'pairings',
   /** Router identity and settings; holds the router's private key, so the store is 0600. */
   'meta',
+  /** Hosts of a scanner import still being read; moved into `hosts` in one transaction at its end. */
+  'import-staging',
 ] as const;
 export type DurableDbName = (typeof DURABLE_DBS)[number];
 

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createGunzip } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ImportError, parseScan, scanFileSource } from '../../src/inventory/import/index.js';
+import { emptyTally, ImportError, parseScan, scanFileSource } from '../../src/inventory/import/index.js';
 import { Inventory } from '../../src/inventory/inventory.js';
 import type { Observation } from '../../src/inventory/model.js';
 import { openDurable } from '../../src/state/durable.js';
@@ -92,19 +92,30 @@ describe('OpenVAS / Greenbone', () => {
     const [o] = await all('defectdojo_openvas_report_detail_v2.xml');
     expect(o.ipv4).toEqual(['10.99.99.99']);
     expect(o.hostnames).toEqual(['server99']);
-    expect(o.threats.length).toBe(93);
-    expect(o.threats[0]).toMatchObject({ key: 'CVE-2025-49659', port: 42, cvss: 9.8, severity: 'high' });
+    // One finding under its NVT OID, and the 93 CVEs it names.
+    expect(o.threats.filter((t) => t.type === 'finding').map((t) => t.key)).toEqual([
+      expect.stringMatching(/^OPENVAS:1\.3\.6\.1\.4\.1\.25623\./),
+    ]);
+    const cves = o.threats.filter((t) => t.type === 'vulnerability');
+    expect(cves.length).toBe(93);
+    expect(cves[0]).toMatchObject({ key: 'CVE-2025-49659', port: 42, cvss: 9.8, severity: 'high' });
   });
 
   it('folds many results of one host into one inventory host (DefectDojo many_vuln.xml)', async () => {
     const store = openDurable(join(tmp, 'ov'));
     const inv = new Inventory(store);
+    const tally = emptyTally();
     const sum = await inv.importObservations(
-      parseScan(src('defectdojo_openvas_many_vuln.xml.gz'), 'openvas'),
+      parseScan(src('defectdojo_openvas_many_vuln.xml.gz'), 'openvas', 0, tally),
+      tally,
     );
-    expect(sum.observations).toBe(45);
+    // 44 results; the report's host-details block names the host only by the bad address: refused.
+    expect(sum.observations).toBe(44);
+    expect(sum.hostsRefused).toBe(1);
     expect(sum.hostsCreated).toBe(1);
-    const h = inv.findHost('192.168.1.1001')!;
+    // Its address 192.168.1.1001 is none: the host is kept by its name, the address refused.
+    expect(inv.findHost('192.168.1.1001')).toBeUndefined();
+    const h = inv.findHost('b6b9f466d63')!;
     expect(h.threats.length).toBeGreaterThan(10);
     expect(new Set(h.threats.map((t) => t.port)).size).toBeGreaterThan(3);
     await store.close();

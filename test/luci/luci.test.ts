@@ -360,6 +360,10 @@ describe('luci-app-tunguard in Chromium, through the rpcd plugin, against a real
     expect(await server99Detail.locator('li[data-threat="CVE-2025-49659"]').textContent()).toMatch(
       /cvss 9\.8/,
     );
+    // The scanner's own finding (its NVT), beside the CVEs it names.
+    expect(await server99Detail.locator('li[data-threat^="OPENVAS:"]').textContent()).toMatch(
+      /^OPENVAS:1\.3\.6\.1\.4\.1\.25623\.\S+ cvss \d+(\.\d)?: \S/,
+    );
 
     await lan.locator('button[data-action="details"]').click();
     const lanDetail = page.locator(`#tg-hosts tr[data-detail-for="ip:${ADDR.lan4}"]`);

@@ -10,7 +10,7 @@ import { type Context, Hono, type MiddlewareHandler } from 'hono';
 import * as v from 'valibot';
 import { ActionSchema, PublicKeyText } from '../../agent/protocol.js';
 import { ImportError, SCAN_FORMATS } from '../../inventory/import/index.js';
-import { MALWARE_KINDS } from '../../inventory/threat.js';
+import { HOST_THREAT_TYPES, MALWARE_KINDS } from '../../inventory/threat.js';
 import { AgentError } from '../../remediation/agent-client.js';
 import { RuleError, RuleSchema } from '../../remediation/rules.js';
 import type { RemediationService } from '../../remediation/service.js';
@@ -67,7 +67,7 @@ const RuleParam = v.strictObject({ id: RuleId });
 const DispatchParam = v.strictObject({ id: DispatchId });
 
 const ThreatsQuery = strictQuery({
-  type: v.optional(v.picklist(['vulnerability', 'malware'], 'expected vulnerability or malware')),
+  type: v.optional(v.picklist(HOST_THREAT_TYPES, 'expected vulnerability, malware or finding')),
   limit: v.optional(intString(1, 10_000), '1000'),
 });
 

@@ -6,6 +6,7 @@ import { ImportError, streamXml, type XmlHandler, type XmlSource } from '../xml-
 import { nessusHandler } from './nessus.js';
 import { nmapHandler } from './nmap.js';
 import { openvasHandler } from './openvas.js';
+import { emptyTally, type ImportTally } from './tally.js';
 
 export const SCAN_FORMATS = ['nmap', 'nessus', 'openvas'] as const;
 export type ScanFormat = (typeof SCAN_FORMATS)[number];
@@ -17,19 +18,23 @@ const ROOTS: Record<string, ScanFormat> = {
   get_reports_response: 'openvas',
 };
 
-/** Streams observations out of a scanner report; `format` 'auto' reads it off the root element. */
+/**
+ * Streams observations out of a scanner report; `format` 'auto' reads it off the root element. `tally`
+ * is filled as the report is read: findings seen, kept, and left out by reason.
+ */
 export function parseScan(
   source: XmlSource,
   format: ScanFormat | 'auto' = 'auto',
   now = Date.now(),
+  tally: ImportTally = emptyTally(),
 ): AsyncGenerator<Observation> {
   return streamXml<Observation>(source, (root, emit): XmlHandler | string => {
     const found = ROOTS[root];
     if (!found) return `not a scanner report: root element <${root}> is none of nmap, Nessus v2, OpenVAS`;
     if (format !== 'auto' && found !== format) return `expected a ${format} report but the root is <${root}>`;
-    if (found === 'nmap') return nmapHandler(emit, now);
-    if (found === 'nessus') return nessusHandler(emit, now);
-    return openvasHandler(emit, now);
+    if (found === 'nmap') return nmapHandler(emit, now, tally);
+    if (found === 'nessus') return nessusHandler(emit, now, tally);
+    return openvasHandler(emit, now, tally);
   });
 }
 
@@ -38,4 +43,5 @@ export function scanFileSource(path: string): XmlSource {
   return createReadStream(path, { highWaterMark: 64 * 1024 });
 }
 
+export { emptyTally, type ImportTally } from './tally.js';
 export { ImportError };

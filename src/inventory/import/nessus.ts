@@ -1,10 +1,12 @@
 // Nessus v2 (.nessus) → observations, one per <ReportHost>, streamed; the <Policy> block is skipped.
 
 import { tryNormalizeCpe } from '../cpe.js';
-import { emptyObservation, type HostThreat, type Observation } from '../model.js';
-import { parseServerHeader, parseSshBanner } from '../passive/banner.js';
-import { malwareKey, parseVulnId, severityFromCvss } from '../threat.js';
+import { emptyObservation, type HostThreat, type Observation, type SoftwareRecord } from '../model.js';
+import { parseSshBanner, serverHeaderFinds } from '../passive/banner.js';
+import { findingKey, malwareKey, malwareOfFinding, parseVulnId, severityFromCvss } from '../threat.js';
 import { TextCap, type XmlHandler } from '../xml-stream.js';
+import { addAddress, addSoftware, emitIdentified, NESSUS_SEVERITY, softwareFromCpe } from './records.js';
+import { countNotKept, type ImportTally } from './tally.js';
 
 /** Plugins whose output holds a banner we can read a product and version from. */
 const SSH_VERSION_PLUGIN = '10267';
@@ -29,20 +31,27 @@ interface Item {
   cpes: string[];
 }
 
-export function nessusHandler(emit: (o: Observation) => void, now: number): XmlHandler {
+export function nessusHandler(emit: (o: Observation) => void, now: number, tally: ImportTally): XmlHandler {
   let host: Observation | undefined;
   let seen: Set<string> | undefined;
   let osCpes: string[] = [];
+  /** Application CPEs of the host's `cpe-N` tags: installed software, often with a version. */
+  let appCpes: string[] = [];
+  /** The ReportHost's name when it is no address and no host-ip tag gave one (counted at the host's end). */
+  let badName: string | undefined;
   let tag: string | undefined;
   let item: Item | undefined;
   const text = new TextCap(16 * 1024);
 
-  const addThreat = (t: HostThreat) => {
-    if (!host || !seen) return;
+  /** Adds a threat once per key and port; says why not when it was not added. */
+  const addThreat = (t: HostThreat): 'duplicate' | 'over-limit' | undefined => {
+    if (!host || !seen) return 'over-limit';
     const k = `${t.key}/${t.port ?? ''}`;
-    if (seen.has(k) || host.threats.length >= MAX_THREATS_PER_HOST) return;
+    if (seen.has(k)) return 'duplicate';
+    if (host.threats.length >= MAX_THREATS_PER_HOST) return 'over-limit';
     seen.add(k);
     host.threats.push(t);
+    return undefined;
   };
 
   const hostTag = (name: string, value: string) => {
@@ -50,8 +59,7 @@ export function nessusHandler(emit: (o: Observation) => void, now: number): XmlH
     const v = value.trim();
     if (!v) return;
     if (name === 'host-ip') {
-      if (v.includes(':')) host.ipv6.unshift(v.toLowerCase());
-      else host.ipv4.unshift(v);
+      addAddress(host, v, tally);
     } else if (name === 'mac-address') host.mac = v.split(/\s+/)[0];
     else if (name === 'host-fqdn' || name === 'hostname' || name === 'netbios-name') {
       if (!host.hostnames.includes(v)) host.hostnames.push(v);
@@ -62,61 +70,103 @@ export function nessusHandler(emit: (o: Observation) => void, now: number): XmlH
         host.os.push({ name: l, confidence: lines.length > 1 ? 50 : 80, source: 'nessus', seenAt: now });
     } else if (/^cpe(-\d+)?$/.test(name)) {
       // "cpe:/o:linux:linux_kernel -> Linux Kernel"; attached to the OS guess when the host ends.
-      const cpe = tryNormalizeCpe(v.split(/\s/)[0]);
-      if (cpe?.startsWith('cpe:2.3:o:') && !osCpes.includes(cpe)) osCpes.push(cpe);
+      const raw = v.split(/\s/)[0].replace(/^x-/, '');
+      if (/^cpe:(?:\/|2\.3:)a:/.test(raw)) {
+        if (!appCpes.includes(raw)) appCpes.push(raw);
+      } else {
+        const cpe = tryNormalizeCpe(raw);
+        if (cpe?.startsWith('cpe:2.3:o:') && !osCpes.includes(cpe)) osCpes.push(cpe);
+      }
     }
+  };
+
+  const software = (rec: Omit<SoftwareRecord, 'confidence' | 'source' | 'seenAt'>) => {
+    if (host) addSoftware(host.software, { ...rec, confidence: 80, source: 'nessus', seenAt: now });
+  };
+
+  const bannerSoftware = (it: Item) => {
+    if (!it.output || (it.pluginId !== SSH_VERSION_PLUGIN && it.pluginId !== HTTP_SERVER_PLUGIN)) return;
+    const where = {
+      ...(it.port ? { port: it.port } : {}),
+      protocol: it.protocol,
+      ...(it.svc ? { service: it.svc } : {}),
+    };
+    const finds =
+      it.pluginId === SSH_VERSION_PLUGIN
+        ? [parseSshBanner(/SSH-[\d.]+-\S+(?: [^\r\n]*)?/.exec(it.output)?.[0] ?? '')]
+        : serverHeaderFinds(
+            it.output
+              .replace(/^[^:]*:\s*/, '')
+              .split(/\r?\n/)
+              .find(Boolean) ?? '',
+          );
+    for (const b of finds)
+      if (b)
+        software({
+          product: b.product,
+          ...(b.version ? { version: b.version } : {}),
+          ...(b.cpe ? { cpe: b.cpe } : {}),
+          ...(b.comment ? { extra: b.comment } : {}),
+          ...where,
+        });
   };
 
   const finishItem = (it: Item) => {
     if (!host) return;
     const port = it.port || undefined;
-    if (it.output && (it.pluginId === SSH_VERSION_PLUGIN || it.pluginId === HTTP_SERVER_PLUGIN)) {
-      const banner =
-        it.pluginId === SSH_VERSION_PLUGIN
-          ? parseSshBanner(/SSH-[\d.]+-\S+(?: [^\r\n]*)?/.exec(it.output)?.[0] ?? '')
-          : parseServerHeader(
-              it.output
-                .replace(/^[^:]*:\s*/, '')
-                .split(/\r?\n/)
-                .find(Boolean) ?? '',
-            );
-      if (banner) {
-        host.software.push({
-          product: banner.product,
-          ...(banner.version ? { version: banner.version } : {}),
-          ...(banner.cpe ? { cpe: banner.cpe } : {}),
-          ...(banner.comment ? { extra: banner.comment } : {}),
-          ...(port ? { port } : {}),
-          protocol: it.protocol,
-          service: it.svc,
-          confidence: 80,
-          source: 'nessus',
-          seenAt: now,
-        });
-      }
+    tally.findings++;
+    bannerSoftware(it);
+    for (const c of it.cpes.flatMap((x) => x.split(/\s+/)).filter(Boolean)) {
+      const rec = softwareFromCpe(c, 'nessus', now, {
+        ...(port ? { port } : {}),
+        protocol: it.protocol,
+        ...(it.svc ? { service: it.svc } : {}),
+      });
+      if (rec) addSoftware(host.software, rec);
     }
-    if (it.severity <= 0) return;
-    const cvss = it.cvss;
+    if (it.severity <= 0) {
+      countNotKept(tally, 'informational');
+      return;
+    }
+    const cvss = it.cvss !== undefined && Number.isFinite(it.cvss) ? it.cvss : undefined;
+    const word = NESSUS_SEVERITY[Math.min(4, it.severity)];
     const base = {
       title: it.pluginName,
       ...(port ? { port } : {}),
-      ...(cvss !== undefined ? { cvss, severity: severityFromCvss(cvss) } : {}),
+      ...(cvss !== undefined ? { cvss } : {}),
       source: 'nessus' as const,
       seenAt: now,
     };
+    // The finding itself, under the plugin's id: many (EOL OS, default logins, SMB signing) have no CVE.
+    const why = addThreat({
+      key: findingKey('nessus', it.pluginId || it.pluginName),
+      type: 'finding',
+      name: it.pluginName,
+      severity: word,
+      ...base,
+    });
+    if (why) countNotKept(tally, why);
+    else tally.findingsKept++;
     for (const raw of [...it.cves, ...it.bids.map((b) => `BID-${b}`)]) {
       const id = parseVulnId(raw);
-      if (id) addThreat({ key: id.id, type: 'vulnerability', scheme: id.scheme, ...base });
+      if (id)
+        addThreat({
+          key: id.id,
+          type: 'vulnerability',
+          scheme: id.scheme,
+          severity: cvss !== undefined ? severityFromCvss(cvss) : word,
+          ...base,
+        });
     }
-    if (/backdoor/i.test(it.family)) {
+    const kind = /backdoor/i.test(it.family) ? 'backdoor' : malwareOfFinding(it.pluginName, it.family);
+    if (kind)
       addThreat({
-        key: malwareKey('backdoor', it.pluginName),
+        key: malwareKey(kind, it.pluginName),
         type: 'malware',
-        kind: 'backdoor',
+        kind,
         name: it.pluginName,
         ...base,
       });
-    }
   };
 
   return {
@@ -127,6 +177,8 @@ export function nessusHandler(emit: (o: Observation) => void, now: number): XmlH
           host = emptyObservation();
           seen = new Set();
           osCpes = [];
+          appCpes = [];
+          badName = undefined;
           if (a.name) host.hostnames.push(a.name);
           break;
         case 'tag':
@@ -177,14 +229,22 @@ export function nessusHandler(emit: (o: Observation) => void, now: number): XmlH
         // host-ip comes first when known; the ReportHost name is then only a label.
         if (!host.ipv4.length && !host.ipv6.length && host.hostnames[0]) {
           const n = host.hostnames[0];
-          if (/^\d+\.\d+\.\d+\.\d+$/.test(n)) host.ipv4.push(n);
-          else if (n.includes(':')) host.ipv6.push(n.toLowerCase());
+          // A name of digits and dots (or with a colon) is meant as an address: refuse it when it is none.
+          if (/^[\d.]+$/.test(n) || n.includes(':')) {
+            if (!addAddress(host, n, tally)) badName = n;
+          }
         }
-        host.hostnames = host.hostnames.filter((h) => !host!.ipv4.includes(h) && !host!.ipv6.includes(h));
+        host.hostnames = host.hostnames.filter(
+          (h) => h !== badName && !host!.ipv4.includes(h) && !host!.ipv6.includes(h),
+        );
+        for (const c of appCpes) {
+          const rec = softwareFromCpe(c, 'nessus', now);
+          if (rec) addSoftware(host.software, rec);
+        }
         if (osCpes.length && host.os[0]) host.os[0].cpe = osCpes[0];
         else if (osCpes.length)
           host.os.push({ cpe: osCpes[0], confidence: 60, source: 'nessus', seenAt: now });
-        emit(host);
+        emitIdentified(host, emit, tally);
         host = undefined;
         seen = undefined;
       }

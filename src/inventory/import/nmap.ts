@@ -2,20 +2,116 @@
 
 import { tryNormalizeCpe } from '../cpe.js';
 import { emptyObservation, type Observation, type OsRecord, type SoftwareRecord } from '../model.js';
+import { parseVulnId, severityFromCvss } from '../threat.js';
 import { TextCap, type XmlHandler } from '../xml-stream.js';
+import { addAddress } from './records.js';
+import { countNotKept, type ImportTally } from './tally.js';
 
 /** How many OS matches of one host to keep (nmap lists many, best first). */
 const MAX_OS = 3;
+/** CVEs kept per host from vulnerability scripts; vulners can list hundreds per service. */
+export const MAX_SCRIPT_CVES = 5_000;
+/** NSE scripts whose output lists CVEs that apply to the service they ran against. */
+const CVE_SCRIPTS = /^(?:vulners|vulscan)/;
+
+/** An <osmatch> and the first <osclass> nmap gave it (or, in nmap 5's layout, the first sibling class). */
+interface Match {
+  name: string;
+  accuracy: number;
+  cls?: OsRecord;
+}
+
+/** One vulnerability script run: its id, the port it ran on, and the CVEs read from its tables. */
+interface Script {
+  id: string;
+  port?: number;
+  output: string;
+  cves: Map<string, number | undefined>;
+  /** The `<elem key=…>` values of the innermost table being read. */
+  row?: Record<string, string>;
+  elemKey?: string;
+}
+
+/**
+ * nmap 5 lists classes beside the matches, unpaired: the class whose vendor, family and generation the
+ * match's name mentions most is its class (ties: the first, nmap's best).
+ */
+function classFor(name: string, classes: OsRecord[]): OsRecord | undefined {
+  const n = name.toLowerCase();
+  let best: OsRecord | undefined;
+  let bestScore = 0;
+  for (const c of classes) {
+    const words = [c.vendor, c.family, c.version?.replace(/\.x$/i, '')].filter((w): w is string =>
+      Boolean(w),
+    );
+    const score = words.filter((w) => n.includes(w.toLowerCase())).length;
+    if (score > bestScore) {
+      best = c;
+      bestScore = score;
+    }
+  }
+  return best ?? classes[0];
+}
 
 /** Handler for <nmaprun>; emits each host that has at least one address. */
-export function nmapHandler(emit: (o: Observation) => void, now: number): XmlHandler {
+export function nmapHandler(emit: (o: Observation) => void, now: number, tally: ImportTally): XmlHandler {
   let host: Observation | undefined;
   let port: { number: number; protocol: 'tcp' | 'udp'; open: boolean } | undefined;
   let service: SoftwareRecord | undefined;
   let serviceCpes: string[] = [];
-  let osMatch: { name: string; accuracy: number; classes: number } | undefined;
+  let matches: Match[] = [];
+  let match: Match | undefined;
+  /** <osclass> elements outside any <osmatch> (nmap ≤ 5 writes them as siblings before the matches). */
+  let looseClasses: OsRecord[] = [];
   let osClass: OsRecord | undefined;
+  let script: Script | undefined;
+  let seenCves = new Set<string>();
   const text = new TextCap(1024);
+
+  const scriptDone = (s: Script) => {
+    if (!host) return;
+    // Tables give id and score; older vulners and vulscan write only the text.
+    if (!s.cves.size)
+      for (const m of s.output.matchAll(/\b(CVE-\d{4}-\d{4,})\]?(?:\s+(\d{1,2}\.\d)(?![\d.]))?/g))
+        if (!s.cves.has(m[1])) s.cves.set(m[1], m[2] ? Number(m[2]) : undefined);
+    for (const [raw, cvss] of s.cves) {
+      const id = parseVulnId(raw);
+      if (!id) continue;
+      tally.findings++;
+      const k = `${id.id}/${s.port ?? ''}`;
+      if (seenCves.has(k)) {
+        countNotKept(tally, 'duplicate');
+        continue;
+      }
+      if (seenCves.size >= MAX_SCRIPT_CVES) {
+        countNotKept(tally, 'over-limit');
+        continue;
+      }
+      seenCves.add(k);
+      tally.findingsKept++;
+      host.threats.push({
+        key: id.id,
+        type: 'vulnerability',
+        scheme: id.scheme,
+        ...(s.port ? { port: s.port } : {}),
+        ...(cvss !== undefined && Number.isFinite(cvss) ? { cvss, severity: severityFromCvss(cvss) } : {}),
+        origin: s.id,
+        source: 'nmap',
+        seenAt: now,
+      });
+    }
+  };
+
+  const osOfHost = (): OsRecord[] => {
+    if (!matches.length) return looseClasses.slice(0, MAX_OS);
+    // The best match's own name ("Linux 2.6.32 - 3.10") says more than its class ("Linux Linux 2.6.X").
+    return matches.slice(0, MAX_OS).map((m) => {
+      const cls = m.cls ?? classFor(m.name, looseClasses);
+      const rec: OsRecord = { ...(cls ?? {}), confidence: m.accuracy, source: 'nmap', seenAt: now };
+      if (m.name) rec.name = m.name;
+      return rec;
+    });
+  };
 
   return {
     open(name, a, stack) {
@@ -23,14 +119,16 @@ export function nmapHandler(emit: (o: Observation) => void, now: number): XmlHan
       switch (name) {
         case 'host':
           host = emptyObservation();
+          matches = [];
+          looseClasses = [];
+          seenCves = new Set();
           break;
         case 'status':
           if (host && parent === 'host') host.up = a.state === 'up';
           break;
         case 'address':
           if (!host || !a.addr) break;
-          if (a.addrtype === 'ipv4') host.ipv4.push(a.addr);
-          else if (a.addrtype === 'ipv6') host.ipv6.push(a.addr.toLowerCase());
+          if (a.addrtype === 'ipv4' || a.addrtype === 'ipv6') addAddress(host, a.addr, tally);
           else if (a.addrtype === 'mac') {
             host.mac = a.addr;
             if (a.vendor) host.macVendor = a.vendor;
@@ -64,18 +162,35 @@ export function nmapHandler(emit: (o: Observation) => void, now: number): XmlHan
           if (a.version) service.version = a.version;
           if (a.extrainfo) service.extra = a.extrainfo;
           break;
+        case 'script':
+          if (host && a.id && CVE_SCRIPTS.test(a.id))
+            script = {
+              id: a.id,
+              ...(port && parent === 'port' ? { port: port.number } : {}),
+              output: a.output ?? '',
+              cves: new Map(),
+            };
+          break;
+        case 'table':
+          if (script) script.row = {};
+          break;
+        case 'elem':
+          if (script) {
+            script.elemKey = a.key;
+            text.take();
+          }
+          break;
         case 'osmatch':
-          osMatch = { name: a.name ?? '', accuracy: Number(a.accuracy ?? 0), classes: 0 };
+          match = { name: a.name ?? '', accuracy: Number(a.accuracy ?? 0) };
           break;
         case 'osclass': {
           osClass = {
-            confidence: Number(a.accuracy ?? osMatch?.accuracy ?? 0),
+            confidence: Number(a.accuracy ?? match?.accuracy ?? 0),
             source: 'nmap',
             seenAt: now,
           };
-          const name =
-            osMatch?.name || [...new Set([a.vendor, a.osfamily, a.osgen].filter(Boolean))].join(' ');
-          if (name) osClass.name = name;
+          const cname = [...new Set([a.vendor, a.osfamily, a.osgen].filter(Boolean))].join(' ');
+          if (cname) osClass.name = cname;
           if (a.vendor) osClass.vendor = a.vendor;
           if (a.osfamily) osClass.family = a.osfamily;
           if (a.osgen) osClass.version = a.osgen;
@@ -87,7 +202,8 @@ export function nmapHandler(emit: (o: Observation) => void, now: number): XmlHan
       }
     },
     text(t, stack) {
-      if (stack[stack.length - 1] === 'cpe') text.add(t);
+      const cur = stack[stack.length - 1];
+      if (cur === 'cpe' || (script && cur === 'elem')) text.add(t);
     },
     close(name, stack) {
       const parent = stack[stack.length - 2];
@@ -96,6 +212,23 @@ export function nmapHandler(emit: (o: Observation) => void, now: number): XmlHan
         if (!cpe) return;
         if (parent === 'service' && service) serviceCpes.push(cpe);
         else if (parent === 'osclass' && osClass && !osClass.cpe) osClass.cpe = cpe;
+      } else if (name === 'elem' && script) {
+        if (script.row && script.elemKey) script.row[script.elemKey] = text.take().trim();
+        script.elemKey = undefined;
+      } else if (name === 'table' && script) {
+        const r = script.row;
+        // vulners rows: id, type (cve, exploitdb, …), cvss; only CVE ids are vulnerabilities we can key.
+        if (
+          r?.id &&
+          (!r.type || r.type.toLowerCase() === 'cve') &&
+          /^CVE-/i.test(r.id) &&
+          !script.cves.has(r.id)
+        )
+          script.cves.set(r.id.toUpperCase(), r.cvss ? Number(r.cvss) : undefined);
+        script.row = undefined;
+      } else if (name === 'script' && script) {
+        scriptDone(script);
+        script = undefined;
       } else if (name === 'service' && service && port) {
         // The application CPE names the product; an OS CPE under a service (e.g. cpe:/o:linux) is a hint only.
         const app = serviceCpes.find((c) => c.startsWith('cpe:2.3:a:'));
@@ -108,15 +241,16 @@ export function nmapHandler(emit: (o: Observation) => void, now: number): XmlHan
         port = undefined;
         service = undefined;
       } else if (name === 'osclass' && host && osClass) {
-        // Keep the first class of each match (the match's own best reading); old nmap has classes only.
-        if ((!osMatch || osMatch.classes++ === 0) && host.os.length < MAX_OS) host.os.push(osClass);
+        if (match) match.cls ??= osClass;
+        else looseClasses.push(osClass);
         osClass = undefined;
       } else if (name === 'osmatch') {
-        if (host && osMatch && osMatch.classes === 0 && host.os.length < MAX_OS && osMatch.name)
-          host.os.push({ name: osMatch.name, confidence: osMatch.accuracy, source: 'nmap', seenAt: now });
-        osMatch = undefined;
+        if (host && match) matches.push(match);
+        match = undefined;
       } else if (name === 'host' && host) {
+        host.os = osOfHost();
         if (host.ipv4.length || host.ipv6.length || host.mac) emit(host);
+        else if (host.up) tally.hostsRefused++;
         host = undefined;
       }
     },

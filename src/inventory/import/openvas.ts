@@ -1,9 +1,20 @@
 // OpenVAS / Greenbone GMP report XML → observations (one per <result>, one per host-details block), streamed.
+// Reads both the GVM layout (per-result <severity>, <refs>) and the OpenVAS 6/7 one (<threat> with
+// nvt/cvss_base, nvt/cve and nvt/bid lists, ports written `microsoft-ds (445/tcp)`).
 
-import { parseCpe, tryNormalizeCpe, wfnText } from '../cpe.js';
-import { emptyObservation, type Observation, type SoftwareRecord } from '../model.js';
-import { parseVulnId, type Severity } from '../threat.js';
+import { tryNormalizeCpe } from '../cpe.js';
+import { emptyObservation, type HostThreat, type Observation } from '../model.js';
+import {
+  findingKey,
+  malwareKey,
+  malwareOfFinding,
+  parseVulnId,
+  type Severity,
+  severityFromCvss,
+} from '../threat.js';
 import { TextCap, type XmlHandler } from '../xml-stream.js';
+import { addAddress, emitIdentified, OPENVAS_THREAT, softwareFromCpe } from './records.js';
+import { countNotKept, type ImportTally } from './tally.js';
 
 /** Elements whose text we read; descriptions and the rest are skipped. */
 const FIELDS = new Set([
@@ -11,104 +22,113 @@ const FIELDS = new Set([
   'hostname',
   'port',
   'name',
+  'family',
   'threat',
   'severity',
+  'cvss_base',
   'cve',
   'bid',
   'ip',
   'value',
 ]);
 
-const THREAT_WORDS: Record<string, Severity> = { high: 'high', medium: 'medium', low: 'low', log: 'none' };
+/** Findings remembered per file to drop repeats (one host, NVT and port); past this, repeats are kept. */
+const MAX_SEEN = 200_000;
 
-/** A software record from a CPE (the product's name is the CPE product, its version the CPE version). */
-function softwareFromCpe(cpe: string, location: string | undefined, now: number): SoftwareRecord | undefined {
-  const fs = tryNormalizeCpe(cpe);
-  if (!fs?.startsWith('cpe:2.3:a:')) return undefined;
-  const w = parseCpe(fs);
-  const rec: SoftwareRecord = {
-    product: wfnText(w.product) ?? '',
-    cpe: fs,
-    confidence: 80,
-    source: 'openvas',
-    seenAt: now,
-  };
-  const vendor = wfnText(w.vendor);
-  if (vendor) rec.vendor = vendor;
-  const version = [wfnText(w.version), wfnText(w.update)].filter(Boolean).join('');
-  if (version) rec.version = version;
-  const m = location ? /^(\d+)\/(tcp|udp)$/.exec(location) : null;
-  if (m) {
-    rec.port = Number(m[1]);
-    rec.protocol = m[2] as 'tcp' | 'udp';
-  }
-  return rec;
+/** `80/tcp`, `microsoft-ds (445/tcp)` → port and protocol; `general/tcp`, `general/CPE-T` → none. */
+export function parseOpenvasPort(text: string): { port: number; protocol: 'tcp' | 'udp' } | undefined {
+  const m = /(?:^|\()(\d{1,5})\/(tcp|udp)\)?$/.exec(text.trim());
+  if (!m) return undefined;
+  const port = Number(m[1]);
+  return port > 0 && port < 65536 ? { port, protocol: m[2] as 'tcp' | 'udp' } : undefined;
 }
 
-function setAddress(o: Observation, addr: string): void {
-  const a = addr.trim();
-  if (!a) return;
-  if (a.includes(':')) o.ipv6.push(a.toLowerCase());
-  else o.ipv4.push(a);
+interface Result {
+  addr: string;
+  hostname?: string;
+  port?: string;
+  oid?: string;
+  name?: string;
+  family?: string;
+  threat?: string;
+  severity?: number;
+  cvssBase?: number;
+  refs: string[];
+  products: Array<{ cpe: string; location?: string }>;
 }
 
-export function openvasHandler(emit: (o: Observation) => void, now: number): XmlHandler {
-  // A <result> finding.
-  let result:
-    | {
-        addr: string;
-        hostname?: string;
-        port?: string;
-        name?: string;
-        threat?: string;
-        severity?: number;
-        refs: string[];
-        products: Array<{ cpe: string; location?: string }>;
-      }
-    | undefined;
+export function openvasHandler(
+  emit: (o: Observation) => void,
+  now: number,
+  tally: ImportTally,
+  maxSeen = MAX_SEEN,
+): XmlHandler {
+  let result: Result | undefined;
   let detection: { name?: string; cpe?: string; location?: string } | undefined;
   // A report-level <host> details block.
   let details: { addr: string; pairs: Array<[string, string]>; name?: string } | undefined;
   const text = new TextCap(8 * 1024);
+  const seen = new Set<string>();
 
-  const resultDone = () => {
-    if (!result?.addr) return;
+  const resultDone = (r: Result) => {
     const o = emptyObservation();
-    setAddress(o, result.addr);
-    if (result.hostname) o.hostnames.push(result.hostname);
-    const pm = result.port ? /^(\d+)\/(tcp|udp)$/.exec(result.port) : null;
-    const port = pm ? Number(pm[1]) : undefined;
-    const sev = result.severity;
-    const severity = THREAT_WORDS[(result.threat ?? '').toLowerCase()];
-    if (sev !== undefined && sev > 0) {
-      for (const r of result.refs) {
-        const id = parseVulnId(r);
-        if (!id) continue;
-        o.threats.push({
-          key: id.id,
-          type: 'vulnerability',
-          scheme: id.scheme,
-          ...(result.name ? { title: result.name } : {}),
+    addAddress(o, r.addr, tally);
+    if (r.hostname) o.hostnames.push(r.hostname);
+    const where = r.port ? parseOpenvasPort(r.port) : undefined;
+    const port = where?.port;
+    // GVM writes the score per result (after overrides); OpenVAS 6/7 only the NVT's base score.
+    const score = Number.isFinite(r.severity)
+      ? r.severity
+      : Number.isFinite(r.cvssBase)
+        ? r.cvssBase
+        : undefined;
+    const word = (r.threat ?? '').trim().toLowerCase();
+    const severity: Severity | undefined =
+      OPENVAS_THREAT[word] ?? (score !== undefined ? severityFromCvss(score) : undefined);
+    tally.findings++;
+    if (word === 'false positive' || (score !== undefined && score < 0))
+      countNotKept(tally, 'false-positive');
+    else if (severity === undefined || severity === 'none') countNotKept(tally, 'informational');
+    else {
+      const key = findingKey('openvas', r.oid || r.name || 'unknown');
+      const seenKey = `${r.addr}/${key}/${port ?? ''}`;
+      if (seen.has(seenKey)) countNotKept(tally, 'duplicate');
+      else {
+        if (seen.size < maxSeen) seen.add(seenKey);
+        tally.findingsKept++;
+        const base = {
+          ...(r.name ? { title: r.name } : {}),
           ...(port ? { port } : {}),
-          cvss: sev,
-          ...(severity ? { severity } : {}),
-          source: 'openvas',
+          ...(score !== undefined && score > 0 ? { cvss: score } : {}),
+          severity,
+          source: 'openvas' as const,
           seenAt: now,
-        });
+        };
+        const threats: HostThreat[] = [
+          { key, type: 'finding', ...(r.name ? { name: r.name } : {}), ...base },
+        ];
+        for (const ref of new Set(r.refs)) {
+          const id = parseVulnId(ref);
+          if (id) threats.push({ key: id.id, type: 'vulnerability', scheme: id.scheme, ...base });
+        }
+        const kind = r.name ? malwareOfFinding(r.name, r.family) : undefined;
+        if (kind && r.name)
+          threats.push({ key: malwareKey(kind, r.name), type: 'malware', kind, name: r.name, ...base });
+        o.threats.push(...threats);
       }
     }
-    for (const p of result.products) {
-      const s = softwareFromCpe(p.cpe, p.location ?? result.port, now);
+    for (const p of r.products) {
+      const loc = p.location ? parseOpenvasPort(p.location) : where;
+      const s = softwareFromCpe(p.cpe, 'openvas', now, loc ?? {});
       if (s) o.software.push(s);
     }
-    emit(o);
+    emitIdentified(o, emit, tally);
   };
 
-  const detailsDone = () => {
-    if (!details?.addr) return;
+  const detailsDone = (d: NonNullable<typeof details>) => {
     const o = emptyObservation();
-    setAddress(o, details.addr);
-    const get = (n: string) => details!.pairs.find(([k]) => k === n)?.[1];
+    addAddress(o, d.addr, tally);
+    const get = (n: string) => d.pairs.find(([k]) => k === n)?.[1];
     const osCpe = get('best_os_cpe');
     const osTxt = get('best_os_txt');
     if (osCpe || osTxt) {
@@ -121,14 +141,15 @@ export function openvasHandler(emit: (o: Observation) => void, now: number): Xml
         seenAt: now,
       });
     }
-    for (const [k, v] of details.pairs) {
+    for (const [k, v] of d.pairs) {
       if (k === 'App') {
-        const s = softwareFromCpe(v, get(v), now);
+        const loc = get(v);
+        const s = softwareFromCpe(v, 'openvas', now, (loc && parseOpenvasPort(loc)) || {});
         if (s) o.software.push(s);
       } else if (k === 'MAC') o.mac = v;
       else if (k === 'hostname' && !o.hostnames.includes(v)) o.hostnames.push(v);
     }
-    emit(o);
+    emitIdentified(o, emit, tally);
   };
 
   return {
@@ -138,6 +159,8 @@ export function openvasHandler(emit: (o: Observation) => void, now: number): Xml
         result = { addr: '', refs: [], products: [] };
       } else if (name === 'host' && parent === 'report') {
         details = { addr: '', pairs: [] };
+      } else if (name === 'nvt' && result && a.oid) {
+        result.oid = a.oid;
       } else if (name === 'ref' && result && (a.type ?? '').toLowerCase() === 'cve' && a.id) {
         result.refs.push(a.id);
       } else if (name === 'ref' && result && (a.type ?? '').toLowerCase() === 'bid' && a.id) {
@@ -156,12 +179,12 @@ export function openvasHandler(emit: (o: Observation) => void, now: number): Xml
     close(name, stack) {
       const parent = stack[stack.length - 2];
       if (name === 'result' && parent === 'results') {
-        resultDone();
+        if (result) resultDone(result);
         result = undefined;
         return;
       }
       if (name === 'host' && parent === 'report') {
-        detailsDone();
+        if (details) detailsDone(details);
         details = undefined;
         return;
       }
@@ -187,8 +210,10 @@ export function openvasHandler(emit: (o: Observation) => void, now: number): Xml
         else if (name === 'hostname' && parent === 'host') result.hostname = v || undefined;
         else if (name === 'port' && parent === 'result') result.port = v;
         else if (name === 'name' && parent === 'nvt') result.name = v;
+        else if (name === 'family' && parent === 'nvt') result.family = v;
         else if (name === 'threat' && parent === 'result') result.threat = v;
-        else if (name === 'severity' && parent === 'result') result.severity = Number(v);
+        else if (name === 'severity' && parent === 'result' && v) result.severity = Number(v);
+        else if (name === 'cvss_base' && parent === 'nvt' && v) result.cvssBase = Number(v);
         else if (
           (name === 'cve' || name === 'bid') &&
           parent === 'nvt' &&

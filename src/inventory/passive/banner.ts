@@ -55,18 +55,33 @@ export function parseSshBanner(input: Uint8Array | string): BannerFind | undefin
   return out;
 }
 
-/** Parses an HTTP `Server:` value (`Apache/2.4.52 (Ubuntu)`, `nginx/1.18.0`). */
+/**
+ * Tokens of a Server value that name a platform or a protocol, not the server program: distributions
+ * (`Debian/4.0r9`), kernels, and protocol versions (`UPnP/1.0`, `DLNADOC/1.50`).
+ */
+const PLATFORM_TOKEN =
+  /^(?:debian|ubuntu|centos|red ?hat|rhel|fedora|raspbian|suse|gentoo|freebsd|openbsd|netbsd|linux|unix|posix|win32|win64|windows|upnp|dlnadoc|dlna|http|with)$/i;
+
+/**
+ * The products a Server value names, the server program first: the first known product, else the last
+ * versioned token that is no platform or protocol tag (`Debian/4.0r9 DLNADOC/1.50 UPnP/1.0 MiniDLNA/1.0`
+ * is MiniDLNA 1.0), then any other known product (`PHP/5.2.4` beside Apache).
+ */
+export function serverHeaderFinds(value: string): BannerFind[] {
+  const tokens = serverProducts(value, 8).filter((f) => !PLATFORM_TOKEN.test(f.product));
+  if (!tokens.length) return [];
+  const primary = tokens.find((f) => f.cpe) ?? [...tokens].reverse().find((f) => f.version) ?? tokens[0];
+  // The platform's name in a tag still says which OS this is (the comment of the server's own token may not).
+  if (!primary.os) {
+    const os = osIn(value);
+    if (os) primary.os = os;
+  }
+  return [primary, ...tokens.filter((f) => f !== primary && f.cpe)];
+}
+
+/** Parses an HTTP `Server:` value (`Apache/2.4.52 (Ubuntu)`, `nginx/1.18.0`) into its server program. */
 export function parseServerHeader(value: string): BannerFind | undefined {
-  const m = /^\s*([A-Za-z][\w.+-]*?)(?:\/([\w.+~-]+))?(?:\s+(.*))?\s*$/.exec(value);
-  if (!m) return undefined;
-  const out: BannerFind = { product: m[1] };
-  if (m[2]) out.version = m[2];
-  if (m[3]) out.comment = m[3];
-  const os = m[3] ? osIn(m[3]) : undefined;
-  if (os) out.os = os;
-  const cpe = cpeForProduct(m[1], m[2]);
-  if (cpe) out.cpe = cpe;
-  return out;
+  return serverHeaderFinds(value)[0];
 }
 
 /** The Server header's value in the head of an HTTP response; undefined when there is none. */
@@ -92,12 +107,12 @@ export function parseHttpResponseBanner(bytes: Uint8Array): BannerFind | undefin
  * Every product token of a Server value (RFC 9110 §10.2.4: `product[/version]` and comments), e.g.
  * `Apache/2.4.52 (Ubuntu) OpenSSL/3.0.2` or `SimpleHTTP/0.6 Python/3.11.2`; at most 4.
  */
-export function serverProducts(value: string): BannerFind[] {
+export function serverProducts(value: string, max = 4): BannerFind[] {
   const out: BannerFind[] = [];
   // biome-ignore lint/suspicious/noControlCharactersInRegex: attacker text: controls are refused
   if (/[\u0000-\u001f\u007f]/.test(value) || value.length > 512) return out;
   const re = /([A-Za-z][\w.+-]*)(?:\/([\w.+~-]+))?((?:\s*\([^()]*\))*)/g;
-  for (let m = re.exec(value); m && out.length < 4; m = re.exec(value)) {
+  for (let m = re.exec(value); m && out.length < max; m = re.exec(value)) {
     const f: BannerFind = { product: m[1] };
     if (m[2]) f.version = m[2];
     const comment = m[3].trim();

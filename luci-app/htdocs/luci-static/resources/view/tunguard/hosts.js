@@ -102,7 +102,8 @@ return view.extend({
 		});
 		var cves = {};
 		(res.matchedCves || []).forEach(function(m) { cves[m.key] = '%s%s%s'.format(m.key, (m.cvss != null) ? ' cvss ' + m.cvss : '', (m.certainty && m.certainty !== 'affected') ? ' (' + m.certainty + ')' : ''); });
-		(h.threats || []).forEach(function(t) { if (!cves[t.key]) cves[t.key] = '%s%s%s'.format(t.key, (t.cvss != null) ? ' cvss ' + t.cvss : '', t.title ? ': ' + t.title : ''); });
+		// Scanner findings (NESSUS:…, OPENVAS:…) often have no score: their severity word says how bad they are.
+		(h.threats || []).forEach(function(t) { if (!cves[t.key]) cves[t.key] = '%s%s%s'.format(t.key, (t.cvss != null) ? ' cvss ' + t.cvss : (t.severity ? ' ' + t.severity : ''), (t.title || t.name) ? ': ' + (t.title || t.name) : ''); });
 		var threats = Object.keys(cves).sort().map(function(k) { return E('li', { 'data-threat': k }, text(cves[k])); });
 		var rules = (res.matchingRules || []).map(L.bind(function(r) {
 			return E('li', { 'data-rule': r.ruleId }, [
