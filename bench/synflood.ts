@@ -1,11 +1,13 @@
 // bench/synflood: SYN-flood defense on the lab topology (wan ─ rtr ─ lan), in one run, compared
 // between (a) no protection (kernel forwarding, the LAN host's own stack with its default
-// tcp_syncookies answering), (b) the kernel's nftables SYNPROXY in rtr and (c) tunguard (default
-// config). For each: SYNs answered per second by whatever protects (SYN-ACKs counted where they
+// tcp_syncookies answering), (b) the kernel's nftables SYNPROXY in rtr, (c) tunguard's proxy alone
+// (--fast-path off: every SYN crosses the TUN) and (d) tunguard with its kernel fast path
+// (bpf/synproxy.c), with one worker and with two. For each: SYNs answered per second by whatever protects (SYN-ACKs counted where they
 // arrive, in the wan namespace), the offered rate, legitimate curl fetches during the flood (success
 // rate, time_connect / time_total p50/p99), CPU and tunguard's RSS. Loads: "max" (the flooder with
 // one process per CPU, as fast as it goes) and a paced one below saturation. Then a flood of 1 M
-// distinct IPv6 sources against tunguard with its RSS before/after. In the proxy modes time_connect is
+// distinct IPv6 sources against tunguard's proxy (fast path off: every source reaches it) with its
+// RSS before/after. In the proxy modes time_connect is
 // the handshake with the proxy; time_total includes the proxied connection to the host. Each tunguard
 // starts with an empty connection store. Prints a table and one JSON line. Usage:
 //   node dist/bench/synflood.js [--seconds 20] [--procs N] [--paced-rate 20000] [--sources6 1000000]
@@ -54,8 +56,15 @@ const IDLE_FETCHES = SMOKE ? 5 : 20;
 const PORT = 8080;
 const RSS_TARGET_MIB = 96;
 const FLOODER = join(REPO_ROOT, 'test', 'lab', 'synflood_fast.py');
-const MODES = ['none', 'nftables', 'tunguard'] as const;
+const MODES = ['none', 'nftables', 'tunguard', 'tg_fast', 'tg_fast_2q'] as const;
 type Mode = (typeof MODES)[number];
+/** tunguard's modes: the proxy alone (the TUN path), the kernel fast path with one and two workers. */
+const TG_MODE_ARGS: Partial<Record<Mode, string[]>> = {
+  tunguard: ['--fast-path', 'off'],
+  tg_fast: ['--fast-path', 'on'],
+  tg_fast_2q: ['--fast-path', 'on', '--queues', '2'],
+};
+const isTg = (m: Mode) => TG_MODE_ARGS[m] !== undefined;
 
 if (!(SECONDS > 0 && SECONDS <= 120) || !(PROCS >= 1 && PROCS <= 16) || !(ROUNDS >= 1)) {
   throw new Error('bad arguments: 0 < --seconds <= 120, 1 <= --procs <= 16, --rounds >= 1');
@@ -116,9 +125,9 @@ const www = makeTempDir('tunguard-synflood-www-');
 /** Extra `tunguard run` flags (e.g. --tg-args '--syn-police 0'), to compare settings. */
 const TG_ARGS = (values['tg-args'] ?? '').split(' ').filter(Boolean);
 
-function startTunguard() {
+function startTunguard(mode: Mode = 'tunguard') {
   for (const f of ['conn.lmdb', 'conn.lmdb-lock']) rmSync(join(lab.stateDir, f), { force: true });
-  return lab.startTunguard(TG_ARGS);
+  return lab.startTunguard([...(TG_MODE_ARGS[mode] ?? []), ...TG_ARGS]);
 }
 
 /** nft counters: SYN-ACKs arriving in wan for the spoofed ranges, flood SYNs reaching the LAN host. */
@@ -336,8 +345,8 @@ async function setUp(mode: Mode): Promise<() => Promise<void>> {
       lab.exec(lab.ns.rtr, 'sysctl', ['-qw', `${key}=${before}`]);
     };
   }
-  if (mode === 'tunguard') {
-    const tg = startTunguard();
+  if (isTg(mode)) {
+    const tg = startTunguard(mode);
     await tg.ready();
     await sleep(1000);
     return async () => {
@@ -353,7 +362,7 @@ async function runMode(mode: Mode, load: Load): Promise<ModeRun> {
     // Before the flood: the path works at all (a protector that breaks it makes the run invalid).
     const idle = await fetches(ADDR.lan4, IDLE_FETCHES, 60_000);
     if (!idle.some((f) => f.ok)) throw new Error(`${mode}: no legitimate fetch works without a flood`);
-    const tg = mode === 'tunguard' ? lab.tunguard : undefined;
+    const tg = isTg(mode) ? lab.tunguard : undefined;
     const tgBase = tg ? (await lab.freshStatus()).counters : undefined;
     const run: Partial<ModeRun> = { idle };
     if (tg) {
@@ -434,10 +443,10 @@ async function runMode(mode: Mode, load: Load): Promise<ModeRun> {
         const c = (await lab.freshStatus()).counters;
         run.tgCounters = Object.fromEntries(
           Object.keys(c)
-            .filter((k) => /^(synproxy_|drop_syn|gauge_)/.test(k))
+            .filter((k) => /^(synproxy_|drop_syn|drop_fast_|fast_|gauge_)/.test(k))
             .map((k) => [k, k.startsWith('gauge_') ? c[k] : c[k] - (tgBase?.[k] ?? 0)]),
         );
-        run.protectorAnswered = run.tgCounters.synproxy_cookie_sent;
+        run.protectorAnswered = run.tgCounters.synproxy_cookie_sent + (run.tgCounters.fast_syn_answered ?? 0);
         const mem = procMem(tg.pid);
         run.tgRssAfter = mem.rssMiB;
         run.tgAnonAfter = mem.anonMiB;
@@ -519,7 +528,7 @@ function summarize(runs: ModeRun[], mode: Mode, key: string): Metrics {
     for (const k of ['connect_p50_ms', 'connect_p99_ms', 'total_p50_ms', 'total_p99_ms'])
       why(k, 'no legitimate fetch succeeded');
   if (idleOk.length === 0) why('idle_total_p50_ms', 'no fetch succeeded without a flood');
-  if (mode === 'tunguard') {
+  if (isTg(mode)) {
     const crash = runs.find((r) => r.tgCrash)?.tgCrash;
     if (crash) {
       for (const k of [
@@ -711,7 +720,7 @@ async function main(): Promise<void> {
     syncookies = lab.run(lab.ns.lan, 'sysctl', ['-n', 'net.ipv4.tcp_syncookies']).trim();
     for (let r = 0; r < ROUNDS; r++) {
       for (const load of loads) {
-        runs[load.name] ??= { none: [], nftables: [], tunguard: [] };
+        runs[load.name] ??= { none: [], nftables: [], tunguard: [], tg_fast: [], tg_fast_2q: [] };
         for (const mode of MODES) {
           process.stderr.write(`bench/synflood: round ${r + 1}, load ${load.name}, ${mode}...\n`);
           runs[load.name][mode].push(await runMode(mode, load));
@@ -738,11 +747,9 @@ async function main(): Promise<void> {
 
   const results: Record<string, Record<Mode, Metrics>> = {};
   for (const load of loads) {
-    results[load.name] = {
-      none: summarize(runs[load.name].none, 'none', load.name),
-      nftables: summarize(runs[load.name].nftables, 'nftables', load.name),
-      tunguard: summarize(runs[load.name].tunguard, 'tunguard', load.name),
-    };
+    results[load.name] = Object.fromEntries(
+      MODES.map((m) => [m, summarize(runs[load.name][m], m, load.name)]),
+    ) as Record<Mode, Metrics>;
   }
   const ratios: Record<string, Val> = {};
   for (const load of loads) {
@@ -755,6 +762,11 @@ async function main(): Promise<void> {
       r.tunguard.absorbed_syn_per_s,
       r.none.absorbed_syn_per_s,
     );
+    for (const m of ['tg_fast', 'tg_fast_2q'] as const)
+      ratios[`${load.name}.absorbed_${m}_vs_nftables`] = ratio(
+        r[m].absorbed_syn_per_s,
+        r.nftables.absorbed_syn_per_s,
+      );
     ratios[`${load.name}.total_p50_tunguard_vs_nftables`] = ratio(
       r.tunguard.total_p50_ms,
       r.nftables.total_p50_ms,
@@ -771,6 +783,14 @@ async function main(): Promise<void> {
         : (ratios['max.absorbed_tunguard_vs_nftables'] as number) >= 0.5,
     legit_success_ge_99pct:
       max.tunguard.legit_success_pct === null ? null : max.tunguard.legit_success_pct >= 99,
+    fast_absorbed_ge_nftables:
+      ratios['max.absorbed_tg_fast_vs_nftables'] === null
+        ? null
+        : (ratios['max.absorbed_tg_fast_vs_nftables'] as number) >= 1.0,
+    fast_legit_success_ge_99pct:
+      max.tg_fast.legit_success_pct === null ? null : max.tg_fast.legit_success_pct >= 99,
+    fast_cpu_tunguard_le_20pct:
+      max.tg_fast.cpu_tunguard_pct === null ? null : max.tg_fast.cpu_tunguard_pct <= 20,
     rss_le_96mib_1m_sources:
       rssWorst === null || (distinct6.sources_seen_by_tunguard ?? 0) < 1_000_000
         ? null

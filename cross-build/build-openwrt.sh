@@ -40,9 +40,9 @@ inputs_key() {
     clang --version | head -n1
     (cd "$DEBS" && ls -1)
     cd "$REPO"
-    find src native/tun.c openwrt cross-build luci-app package.json package-lock.json tsconfig.json \
+    find src bpf native/tun.c openwrt cross-build luci-app package.json package-lock.json tsconfig.json \
       -path cross-build/qemu-test -prune -o -type f -printf '%m %p\n' | LC_ALL=C sort
-    find src native/tun.c openwrt cross-build luci-app package.json package-lock.json tsconfig.json \
+    find src bpf native/tun.c openwrt cross-build luci-app package.json package-lock.json tsconfig.json \
       -path cross-build/qemu-test -prune -o -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum
   } | sha256sum | cut -d' ' -f1
 }

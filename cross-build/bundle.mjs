@@ -5,6 +5,7 @@
 //   *-<hash>.js             the chunks they share or load on demand
 //   package.json            {name, version, type: module} (ES modules; the version the daemon reports)
 //   dashboard/              the API's dashboard page (src/api/dashboard)
+//   bpf/                    the eBPF objects of bpf/*.c, little- and big-endian (bpf/build.sh)
 //   LICENSES.txt            name, version and license text of every npm package bundled
 //   tunguard.config         /etc/config/tunguard: DEFAULT_UCI of src/config/defaults.ts, verbatim
 //
@@ -15,7 +16,9 @@
 //   tunguard_tun.node src/tun/addon.ts looks beside the module that loads it (or TUNGUARD_ADDON)
 //   lmdb.node        cross-build/lmdb-native.mjs (stands in for lmdb's prebuild finder) (or TUNGUARD_LMDB_ADDON)
 //   dashboard/       src/api/app.ts looks for dashboard/index.html beside the module
+//   bpf/             src/tun/bpf-object.ts looks for bpf/<name>.bpfel.o (or .bpfeb.o) beside it
 //   package.json     src/cli/version.ts reads the version from the nearest package.json named tunguard
+import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -86,6 +89,9 @@ export async function bundle(outDir) {
   for (const f of ['index.html', 'dashboard.js'])
     copyFileSync(join(ROOT, 'src', 'api', 'dashboard', f), join(outDir, 'dashboard', f));
   writeFileSync(join(outDir, 'tunguard.config'), await defaultUci());
+  // The kernel fast path (bpf/synproxy.c), both byte orders: src/tun/bpf-object.ts looks in bpf/
+  // beside the bundle and loads the one of the machine it runs on.
+  execFileSync('bash', [join(ROOT, 'bpf', 'build.sh'), join(outDir, 'bpf')], { stdio: 'inherit' });
   const result = await build({
     absWorkingDir: ROOT,
     entryPoints: { tunguard: 'src/cli/main.ts', worker: 'src/dataplane/worker.ts' },

@@ -100,6 +100,10 @@ describe('the bundle as installed', () => {
     );
     await tg.ready();
     expect(tg.output).toMatch(/steering up: lan0 <-> tg0 \(tc programs on the LAN side/);
+    // The kernel fast path, loaded from the package's usr/lib/tunguard/bpf (both byte orders shipped).
+    expect(tg.output).toMatch(/SYN fast path in the kernel/);
+    for (const o of ['synproxy.bpfel.o', 'synproxy.bpfeb.o'])
+      expect(existsSync(join(lib, 'bpf', o))).toBe(true);
 
     const got = lab.run(lab.ns.wan, 'sh', [
       '-c',
