@@ -58,6 +58,8 @@ struct fp_conf {
   __u32 now_s;       /* wall-clock seconds, for the per-source counts */
   __u32 window_s;    /* a source's answered SYNs are counted over this long */
   __u32 max_unfinished; /* past this many, the source is reported to the proxy (once a window) */
+  __u32 notrack_mark;   /* a SYN conntrack left alone carries it: its SYN-ACK goes straight out */
+  __u32 pad3;
 };
 
 /* Answered SYNs of one source in its current window; the proxy takes one off per completed handshake. */
@@ -104,6 +106,7 @@ struct scratch {
   __u64 w[5];
   __u8 out[80];
   __u8 mac[16];
+  __u64 fib[8]; /* struct bpf_fib_lookup, 64 bytes */
 };
 struct tg_map_def SEC("maps") tg_fp_scratch = {
     .type = BPF_MAP_TYPE_PERCPU_ARRAY, .key_size = 4, .value_size = sizeof(struct scratch), .max_entries = 1};
@@ -524,8 +527,30 @@ int tg_fast_syn(struct __sk_buff *skb) {
   }
   if (len > 80 || bpf_skb_store_bytes(skb, 0, mac, 12, 0) < 0 || bpf_skb_store_bytes(skb, ETH_HLEN, out, len, 0) < 0)
     return TCX_DROP;
-  skb->mark |= c->mark;
   count(ST_ANSWERED);
+  if (c->notrack_mark && (skb->mark & c->notrack_mark)) {
+    /* No conntrack entry to meet (the SYN skipped conntrack): out toward the client at once, by
+     * the route and neighbour the kernel would use for the host's own reply. */
+    skb->mark &= ~c->notrack_mark;
+    struct bpf_fib_lookup *fib = (struct bpf_fib_lookup *)x->fib;
+    __builtin_memset(fib, 0, sizeof *fib);
+    fib->ifindex = skb->ifindex;
+    fib->l4_protocol = IPPROTO_TCP;
+    fib->tot_len = len;
+    if (!v6) {
+      fib->family = 2; /* AF_INET */
+      __builtin_memcpy(&fib->ipv4_src, sp->daddr, 4);
+      __builtin_memcpy(&fib->ipv4_dst, sp->saddr, 4);
+    } else {
+      fib->family = 10; /* AF_INET6 */
+      __builtin_memcpy(fib->ipv6_src, sp->daddr, 16);
+      __builtin_memcpy(fib->ipv6_dst, sp->saddr, 16);
+    }
+    if (bpf_fib_lookup(skb, fib, sizeof *fib, BPF_FIB_LOOKUP_SKIP_NEIGH) != BPF_FIB_LKUP_RET_SUCCESS)
+      return TCX_DROP; /* no route back: the client's retransmission will meet the proxy */
+    return bpf_redirect_neigh(fib->ifindex, 0, 0, 0);
+  }
+  skb->mark |= c->mark;
   return bpf_redirect(skb->ifindex, BPF_F_INGRESS);
 }
 

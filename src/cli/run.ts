@@ -12,7 +12,7 @@ import { FastPath } from '../netcfg/fast-path.js';
 import { lanPrefixes } from '../netcfg/lan.js';
 import { checkSteering, interfaceMtu, STEERING_DEFAULTS, Steering, steeredLan } from '../netcfg/steering.js';
 import { REINJECT_MARK } from '../netcfg/steering-programs.js';
-import { nftAvailable, SynPolice } from '../netcfg/syn-police.js';
+import { FAST_NOTRACK_MARK, nftAvailable, SynPolice } from '../netcfg/syn-police.js';
 import { type ConnRecord, ConnStore, type ConnSync } from '../state/connstore.js';
 import { loadOrCreateKey } from '../state/keyfile.js';
 import { loadAddon } from '../tun/addon.js';
@@ -248,6 +248,7 @@ export async function runCommand(argv: string[]): Promise<number> {
           mss6: stageEnv.mss6,
           wscale: stageEnv.wscale,
           mark: REINJECT_MARK,
+          notrackMark: FAST_NOTRACK_MARK,
           tunIfindex: 0, // the TUN does not exist yet: the SYN gate reads it at its first tick
           windowSeconds: 10, // the proxy's own tracker's unfinished window (src/defense/sources.ts)
           maxUnfinished: syn.maxUnfinishedPerSource,
@@ -295,9 +296,11 @@ export async function runCommand(argv: string[]): Promise<number> {
       if (ev.upserts?.length) police.addKnown(knownClients(ev.upserts), performance.now());
     }
     // Tier changes and aggressive sources go to the log (logread on OpenWrt) as they happen.
-    else if (ev.type === 'tier')
+    else if (ev.type === 'tier') {
       log(`tier ${ev.from} -> ${ev.to} (${ev.synCount} new SYNs in the window, ${ev.halfOpen} half-open)`);
-    else if (ev.type === 'attacker')
+      // Above normal the fast path answers: its SYNs need no conntrack entry (src/netcfg/syn-police.ts).
+      if (fastPath) police.fastNotrack(ev.to === 'normal' ? [] : lanNets);
+    } else if (ev.type === 'attacker')
       log(
         `aggressive source ${ev.address}: ${ev.unfinished} unfinished handshakes, dropped until ${new Date(ev.until ?? 0).toISOString()}`,
       );
@@ -379,8 +382,13 @@ export async function runCommand(argv: string[]): Promise<number> {
   });
 
   const policeRate = v['pass-through'] ? 0 : synPolice;
-  const policeUp = policeRate > 0 && nftAvailable();
-  if (policeRate > 0 && !policeUp) log('warning: nft missing: no SYN police (opkg install nftables)');
+  // The table also carries the fast path's notrack rule: it is there whenever either needs it.
+  const policeWanted = policeRate > 0 || fastPath !== undefined;
+  const policeUp = policeWanted && nftAvailable();
+  if (policeWanted && !policeUp)
+    log(
+      'warning: nft missing: no SYN police, and fast-path SYNs make conntrack entries (opkg install nftables)',
+    );
   try {
     if (policeUp) await police.setup({ wan: steering.wan, rate: policeRate });
     const up = Steering.setup({ ...steering, bypassMap }, addon);

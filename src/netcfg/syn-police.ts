@@ -17,9 +17,15 @@ export const KNOWN_TIMEOUT_S = 600;
 
 export interface PoliceOptions {
   wan: string;
-  /** New SYNs per second from the WAN let through (more than 0). */
+  /** New SYNs per second from the WAN let through (0: no limit; the table still serves the fast path). */
   rate: number;
 }
+
+/**
+ * The skb mark bit of a WAN SYN to a protected prefix that conntrack was told to leave alone while
+ * the kernel fast path answers (bpf/synproxy.c sends those SYN-ACKs straight out, no conntrack).
+ */
+export const FAST_NOTRACK_MARK = 0x10000000;
 
 export function nftAvailable(): boolean {
   try {
@@ -58,7 +64,21 @@ export function policeCommands(o: PoliceOptions): string {
     `add rule ${t} syn_police tcp flags & (fin | syn | rst | ack) != syn accept`,
     `add rule ${t} syn_police ip saddr @known4 accept`,
     `add rule ${t} syn_police ip6 saddr @known6 accept`,
-    `add rule ${t} syn_police limit rate over ${o.rate}/second burst ${burst} packets counter drop`,
+    ...(o.rate > 0
+      ? [`add rule ${t} syn_police limit rate over ${o.rate}/second burst ${burst} packets counter drop`]
+      : []),
+    // While the kernel fast path answers (moderate and risky tiers), flood SYNs to the routed LAN
+    // prefixes make no conntrack entry: the daemon fills these sets then, and empties them in the
+    // normal tier, where the proxy's SYN-ACKs must meet the SYN's entry. A port forward's SYN is
+    // addressed to the router (not in the sets): it keeps its entry, which its DNAT needs.
+    `add set ${t} fast4 { type ipv4_addr; flags interval; }`,
+    `add set ${t} fast6 { type ipv6_addr; flags interval; }`,
+    `add chain ${t} fast_notrack { type filter hook prerouting priority raw; policy accept; }`,
+    `add rule ${t} fast_notrack iifname != "${o.wan}" accept`,
+    `add rule ${t} fast_notrack meta l4proto != tcp accept`,
+    `add rule ${t} fast_notrack tcp flags & (fin | syn | rst | ack) != syn accept`,
+    `add rule ${t} fast_notrack ip daddr @fast4 meta mark set meta mark | ${FAST_NOTRACK_MARK} notrack`,
+    `add rule ${t} fast_notrack ip6 daddr @fast6 meta mark set meta mark | ${FAST_NOTRACK_MARK} notrack`,
   ];
   return `${lines.join('\n')}\n`;
 }
@@ -138,6 +158,22 @@ export class SynPolice {
     if (this.known.size > 2 * KNOWN_SET_SIZE)
       for (const [a, at] of this.known) if (now - at >= ttl) this.known.delete(a);
     if (cmds) stdin.write(cmds);
+  }
+
+  /**
+   * Fast path answering (`prefixes`: the protected ones) or not (empty): SYNs to these prefixes
+   * skip conntrack from now on, or no longer. No effect when the table is not there.
+   */
+  fastNotrack(prefixes: readonly string[]): void {
+    const stdin = this.child?.stdin;
+    if (!stdin) return;
+    const t = `inet ${POLICE_TABLE}`;
+    const v4 = prefixes.filter((p) => !p.includes(':'));
+    const v6 = prefixes.filter((p) => p.includes(':'));
+    let cmds = `flush set ${t} fast4\nflush set ${t} fast6\n`;
+    if (v4.length > 0) cmds += `add element ${t} fast4 { ${v4.join(', ')} }\n`;
+    if (v6.length > 0) cmds += `add element ${t} fast6 { ${v6.join(', ')} }\n`;
+    stdin.write(cmds);
   }
 
   teardown(): void {

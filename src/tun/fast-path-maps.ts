@@ -54,10 +54,12 @@ export interface FastSettings {
   windowSeconds: number;
   /** …and past this many it is reported to the proxy (src/defense/sources.ts judges it). */
   maxUnfinished: number;
+  /** The mark of SYNs conntrack left alone: their SYN-ACKs go straight out (0: none are). */
+  notrackMark: number;
 }
 
 /** sizeof(struct fp_conf): checked against the object's map at load. */
-export const CONF_SIZE = 72;
+export const CONF_SIZE = 80;
 const LE = endianness() === 'LE';
 
 /** struct fp_conf in this machine's byte order (the program reads it natively). */
@@ -83,6 +85,7 @@ export function encodeConf(
   dv.setUint32(60, Math.floor(wallMs / 1000) >>> 0, LE);
   dv.setUint32(64, s.windowSeconds, LE);
   dv.setUint32(68, s.maxUnfinished, LE);
+  dv.setUint32(72, s.notrackMark >>> 0, LE);
   return out;
 }
 

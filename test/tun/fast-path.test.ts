@@ -30,6 +30,7 @@ const SETTINGS: FastSettings = {
   tunIfindex: TUN_IFINDEX,
   windowSeconds: 10,
   maxUnfinished: 5,
+  notrackMark: 0x10000000,
 };
 const PROTECTED = ['198.51.100.0/24', '2001:db8:0:1::/64'];
 const TCX_NEXT = -1;
@@ -121,10 +122,11 @@ beforeAll(() => {
 afterAll(() => fp?.close());
 
 /** Runs the program once on `f` (egress of a device, forwarded: ingress_ifindex set). */
-function run(f: Uint8Array, ingressIfindex = 3) {
+function run(f: Uint8Array, ingressIfindex = 3, mark = 0) {
   const out = new Uint8Array(256);
   const ctx = new Uint8Array(192);
   const dv = new DataView(ctx.buffer);
+  dv.setUint32(8, mark, true);
   dv.setUint32(36, ingressIfindex, true);
   dv.setUint32(40, 1, true); // ifindex: lo (the run needs a device)
   const [ret, len] = addon.bpfTestRun(fp.program, f, out, ctx, 1);
@@ -200,6 +202,21 @@ function pseudoSum(ip: Uint8Array): number {
       : pseudo6([...ip.subarray(8, 24)], [...ip.subarray(24, 40)], 6, l4);
   return ~refChecksum(p) & 0xffff;
 }
+
+describe('a SYN conntrack left alone (notrack mark)', () => {
+  it('gets the same SYN-ACK, sent out by the route (not re-injected), without either mark', () => {
+    mode(FastMode.ANSWER, EPOCH);
+    const pkt = syn(V4, { ts: true, ws: 7 }, 4242, 30100);
+    const reinjected = run(frame(pkt));
+    const direct = run(frame(pkt), 3, SETTINGS.notrackMark);
+    expect(reinjected.mark & MARK).toBe(MARK);
+    expect(direct.mark & (MARK | SETTINGS.notrackMark)).toBe(0);
+    expect([...direct.out.subarray(14)]).toEqual([...reinjected.out.subarray(14)]);
+    // Redirected by the route the test run's device (lo) has toward the client, or dropped when it
+    // has none: never handed back to the device's receive path.
+    expect([TC_ACT_REDIRECT, TCX_DROP]).toContain(direct.ret);
+  });
+});
 
 describe('checksums', () => {
   for (const f of [V4, V6]) {
