@@ -62,6 +62,9 @@ export function policeCommands(o: PoliceOptions): string {
     `add rule ${t} syn_police iifname != "${o.wan}" accept`,
     `add rule ${t} syn_police meta l4proto != tcp accept`,
     `add rule ${t} syn_police tcp flags & (fin | syn | rst | ack) != syn accept`,
+    // SYNs the kernel fast path answers (marked by fast_notrack, which runs first) cost no more
+    // than the kernel's own forwarding: the police is for what would cross the TUN.
+    `add rule ${t} syn_police meta mark & ${FAST_NOTRACK_MARK} != 0 accept`,
     `add rule ${t} syn_police ip saddr @known4 accept`,
     `add rule ${t} syn_police ip6 saddr @known6 accept`,
     ...(o.rate > 0

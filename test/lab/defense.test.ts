@@ -143,7 +143,11 @@ describe('risk tiers and SYN floods', () => {
     // time in 100; a known client's always does. Each stranger is a different address and tries
     // once: one that gets lucky completes a handshake and becomes known itself (as designed), so
     // retrying from one address would count that lucky break again and again.
-    await lab.startTunguard(['--config', config(''), '--syn-police', '20'], false).ready();
+    // The police guards the TUN: without the kernel fast path, which answers routed SYNs itself and
+    // lets them past the police (test/lab/fastpath.test.ts).
+    await lab
+      .startTunguard(['--config', config(''), '--syn-police', '20', '--fast-path', 'off'], false)
+      .ready();
     const strangers = Array.from({ length: 10 }, (_, i) => `198.51.100.${30 + i}`);
     for (const a of strangers) lab.run(lab.ns.wan, 'ip', ['addr', 'add', `${a}/24`, 'dev', 'eth0']);
     try {
