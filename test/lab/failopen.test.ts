@@ -28,7 +28,8 @@ function rules(): string {
   return lab.run(lab.ns.rtr, 'ip', ['rule', 'show']) + lab.run(lab.ns.rtr, 'ip', ['-6', 'rule', 'show']);
 }
 
-const STEERED = { ingress: 1, egress: 1 };
+/** The steering's programs both ways, and the SYN fast path in front of them at egress. */
+const STEERED = { ingress: 1, egress: 2 };
 const NONE = { ingress: 0, egress: 0 };
 
 describe('fail-open', () => {
@@ -36,7 +37,7 @@ describe('fail-open', () => {
     expect(lab.tcx('lan0')).toEqual(NONE);
     const tg = lab.startTunguard();
     await tg.ready();
-    // On the LAN device both ways, on the TUN's ingress; nothing on the WAN device.
+    // On the LAN device both ways (and the fast path at egress), on the TUN's ingress; nothing on the WAN device.
     expect(lab.tcx('lan0')).toEqual(STEERED);
     expect(lab.tcx('tg0')).toEqual({ ingress: 1, egress: 0 });
     expect(lab.tcx('wan0')).toEqual(NONE);
