@@ -62,7 +62,9 @@ export const posixRules: PathRules = {
 /** CON, PRN, AUX, NUL, COM0-9, LPT0-9 (and the superscript digits Windows also reserves), any extension. */
 const RESERVED = /^(con|prn|aux|nul|conin\$|conout\$|(com|lpt)[0-9\u00b9\u00b2\u00b3])$/i;
 /** Characters Win32 refuses in a name, plus ':' (a stream: `file:stream`) and '/' (a second separator). */
-const BAD_CHAR = /[\u0000-\u001f<>:"/|?*]/;
+const BAD_CHAR = /[<>:"/|?*]/;
+/** Control characters (U+0000-U+001F), which no Windows name may hold. */
+const hasControl = (s: string) => [...s].some((ch) => ch.charCodeAt(0) < 0x20);
 const DRIVE_ABS = /^[A-Za-z]:\\/;
 const MAX_COMPONENT = 255;
 /** NTFS allows 32767 UTF-16 units through the `\\?\` form; Node adds that prefix itself on every call. */
@@ -71,6 +73,7 @@ const MAX_PATH_LONG = 32_000;
 function checkWinComponent(c: string, whole: string): void {
   if (c === '') throw notCanonical(whole, 'empty component');
   if (c === '.' || c === '..') throw notCanonical(whole, `component ${c}`);
+  if (hasControl(c)) throw notCanonical(whole, 'control character');
   const bad = BAD_CHAR.exec(c);
   if (bad)
     throw bad[0] === ':'
@@ -81,7 +84,8 @@ function checkWinComponent(c: string, whole: string): void {
   if (c.length > MAX_COMPONENT) throw notCanonical(whole, 'component longer than 255');
   // "NUL.txt" opens the NUL device on older Windows: the stem before the first dot decides.
   const stem = c.split('.')[0].replace(/ +$/, '');
-  if (RESERVED.test(stem)) throw new Refused('path-not-canonical', `${JSON.stringify(c)} is a reserved device name`);
+  if (RESERVED.test(stem))
+    throw new Refused('path-not-canonical', `${JSON.stringify(c)} is a reserved device name`);
 }
 
 export const win32Rules: PathRules = {
@@ -92,10 +96,12 @@ export const win32Rules: PathRules = {
     let q = p;
     if (q.startsWith('\\\\?\\') || q.startsWith('\\??\\')) {
       q = q.slice(4);
-      if (!DRIVE_ABS.test(q)) throw notCanonical(p, 'a \\\\?\\ path that is not on a drive (UNC or a device)');
+      if (!DRIVE_ABS.test(q))
+        throw notCanonical(p, 'a \\\\?\\ path that is not on a drive (UNC or a device)');
     } else if (q.startsWith('\\\\.\\') || q.startsWith('//./') || q.startsWith('//?/'))
       throw notCanonical(p, 'a device path');
-    else if (q.startsWith('\\\\') || q.startsWith('//')) throw notCanonical(p, 'a UNC path (another machine)');
+    else if (q.startsWith('\\\\') || q.startsWith('//'))
+      throw notCanonical(p, 'a UNC path (another machine)');
     if (!DRIVE_ABS.test(q))
       throw notCanonical(p, /^[A-Za-z]:/.test(q) ? 'drive-relative' : 'not a drive-absolute path');
     if (q.length > MAX_PATH_LONG) throw notCanonical(p, 'too long');

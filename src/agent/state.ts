@@ -33,7 +33,9 @@ export function makePrivateDir(dir: string): void {
     );
   } catch (e) {
     const err = e as { stderr?: Buffer; message: string };
-    throw new Error(`cannot restrict ${dir} to SYSTEM and Administrators: ${err.stderr?.toString().trim() || err.message}`);
+    throw new Error(
+      `cannot restrict ${dir} to SYSTEM and Administrators: ${err.stderr?.toString().trim() || err.message}`,
+    );
   }
 }
 

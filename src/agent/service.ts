@@ -1,0 +1,69 @@
+// Windows service registration through NSSM (the Non-Sucking Service Manager, public domain): node.exe
+// does not speak the service control protocol, so NSSM is the service the SCM starts and stops, and
+// it runs `node.exe tunguard-agent.mjs serve` under it. NSSM ships beside node.exe in the agent's zip.
+
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+
+export const SERVICE_NAME = 'tunguard-agent';
+
+export interface ServicePlan {
+  nssm: string;
+  /** Each NSSM invocation, in order (what `install` runs; shown by --dry-run). */
+  steps: string[][];
+}
+
+function nssmPath(): string {
+  const p = join(dirname(process.execPath), 'nssm.exe');
+  if (!existsSync(p))
+    throw new Error(`${p} is missing: run the agent from its Windows zip (node.exe, nssm.exe)`);
+  return p;
+}
+
+/** The NSSM commands that register the agent as an automatic LocalSystem service logging to `logFile`. */
+export function installPlan(script: string, config: string, logFile: string): ServicePlan {
+  const n = SERVICE_NAME;
+  return {
+    nssm: nssmPath(),
+    steps: [
+      ['install', n, process.execPath, script, 'serve', '--config', config, '--log', logFile],
+      ['set', n, 'DisplayName', 'tunguard host agent'],
+      ['set', n, 'Description', 'Carries out remedies signed by the paired tunguard router.'],
+      ['set', n, 'Start', 'SERVICE_AUTO_START'],
+      ['set', n, 'ObjectName', 'LocalSystem'],
+      ['set', n, 'AppDirectory', dirname(script)],
+      // A crash restarts it after 5 s; the agent's own log file holds the reason.
+      ['set', n, 'AppExit', 'Default', 'Restart'],
+      ['set', n, 'AppRestartDelay', '5000'],
+    ],
+  };
+}
+
+function nssm(exe: string, args: string[]): string {
+  try {
+    return execFileSync(exe, args, { encoding: 'utf16le', windowsHide: true, timeout: 60_000 })
+      .replace(/\0/g, '')
+      .trim();
+  } catch (e) {
+    const err = e as { stdout?: string; stderr?: string; status?: number };
+    const said = `${err.stdout ?? ''} ${err.stderr ?? ''}`.replace(/\0/g, '').trim();
+    throw new Error(`nssm ${args.slice(0, 2).join(' ')} failed (exit ${err.status}): ${said}`);
+  }
+}
+
+export function installService(script: string, config: string, logFile: string): void {
+  const plan = installPlan(script, config, logFile);
+  for (const step of plan.steps) nssm(plan.nssm, step);
+}
+
+/** Stops the service if it runs, then removes it from the SCM. */
+export function uninstallService(): void {
+  const exe = nssmPath();
+  try {
+    nssm(exe, ['stop', SERVICE_NAME]);
+  } catch {
+    // Already stopped: removal below says whether the service exists at all.
+  }
+  nssm(exe, ['remove', SERVICE_NAME, 'confirm']);
+}

@@ -1,0 +1,198 @@
+// Wine harness: the Windows agent (the zip's node.exe + bundled agent) run by wine64 in a fresh prefix.
+// Wine's own quirks the harness works around: node.exe's stdout must be a file (a pipe gives EBADF),
+// sockets are made by the wineserver (so it must start inside the network namespace the agent serves),
+// and a new prefix says Windows 7, which node.exe refuses: it is set to Windows 10 first.
+
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const REPO = new URL('../../', import.meta.url).pathname;
+export const WINE64 = '/usr/lib/wine/wine64';
+const WINESERVER = '/usr/lib/wine/wineserver64';
+
+/** Fails (never skips) with what to install when Wine or mingw is missing. */
+export function requireWineTools(): void {
+  if (!existsSync(WINE64) || !existsSync(WINESERVER))
+    throw new Error(
+      'wine64 is missing: apt-get install -y --no-install-recommends wine64 wine (test/setup.sh)',
+    );
+  try {
+    execFileSync('x86_64-w64-mingw32-gcc', ['--version'], { stdio: 'ignore' });
+  } catch {
+    throw new Error(
+      'x86_64-w64-mingw32-gcc is missing: apt-get install gcc-mingw-w64-x86-64-win32 (test/setup.sh)',
+    );
+  }
+}
+
+/** The Windows agent's directory as the zip lays it out (node.exe, nssm.exe, tunguard-agent.mjs …), built once per run. */
+export async function windowsAgentDir(): Promise<string> {
+  const out = join(REPO, 'node_modules/.tunguard-test', `agent-win-${process.pid}`);
+  if (!existsSync(join(out, 'tunguard-agent.mjs'))) {
+    execFileSync(process.execPath, [join(REPO, 'cross-build/windows-agent.mjs'), '--out', out], {
+      stdio: 'ignore',
+    });
+  }
+  return out;
+}
+
+/** Compiles test/fixtures/windows/cleanup.c into `dir`; returns the .exe's path. */
+export function buildCleanupExe(dir: string): string {
+  const exe = join(dir, 'cleanup.exe');
+  execFileSync('x86_64-w64-mingw32-gcc', [
+    '-municode',
+    '-Os',
+    '-s',
+    '-o',
+    exe,
+    join(REPO, 'test/fixtures/windows/cleanup.c'),
+  ]);
+  return exe;
+}
+
+/** A command prefix that runs inside a network namespace (or none). */
+const inNs = (ns: string | undefined, cmd: string[]) => (ns ? ['ip', 'netns', 'exec', ns, ...cmd] : cmd);
+
+export class WinePrefix {
+  readonly dir: string;
+  readonly env: NodeJS.ProcessEnv;
+  private constructor(
+    dir: string,
+    readonly ns: string | undefined,
+  ) {
+    this.dir = dir;
+    this.env = { ...process.env, WINEPREFIX: dir, WINEDEBUG: '-all', WINEDLLOVERRIDES: 'mscoree,mshtml=' };
+  }
+
+  /** A new prefix set to Windows 10; `ns` is the network namespace every Wine process of it runs in. */
+  static create(ns?: string): WinePrefix {
+    const p = new WinePrefix(mkdtempSync(join(tmpdir(), 'tg-wine-')), ns);
+    p.run(['winecfg', '-v', 'win10']);
+    return p;
+  }
+
+  /** Runs a Windows program to its end; its output goes to a file (Wine cannot write to our pipes). */
+  run(args: string[], timeoutMs = 60_000): { code: number; out: string } {
+    const outFile = join(this.dir, `run-${Date.now()}-${Math.random().toString(36).slice(2)}.out`);
+    const fd = openSync(outFile, 'w');
+    let code = 0;
+    try {
+      const [cmd, ...rest] = inNs(this.ns, [WINE64, ...args]);
+      execFileSync(cmd, rest, { env: this.env, stdio: ['ignore', fd, fd], timeout: timeoutMs });
+    } catch (e) {
+      code = (e as { status?: number }).status ?? -1;
+    } finally {
+      closeSync(fd);
+    }
+    const out = readFileSync(outFile, 'utf8');
+    rmSync(outFile, { force: true });
+    return { code, out };
+  }
+
+  /** The Linux path of a `C:\…` path in this prefix: each component matched without case, as Wine does. */
+  unix(winPath: string): string {
+    const m = /^[Cc]:\\(.*)$/.exec(winPath);
+    if (!m) throw new Error(`not a C: path: ${winPath}`);
+    let cur = join(this.dir, 'drive_c');
+    for (const c of m[1].split('\\').filter(Boolean)) {
+      const found = existsSync(cur)
+        ? readdirSync(cur).find((e) => e.toLowerCase() === c.toLowerCase())
+        : undefined;
+      cur = join(cur, found ?? c);
+    }
+    return cur;
+  }
+
+  /** The Windows path (Z: maps /) of a Linux path. */
+  static z(unixPath: string): string {
+    return `Z:${unixPath.replace(/\//g, '\\')}`;
+  }
+
+  /** Ends every Wine process of this prefix and removes it. */
+  destroy(): void {
+    try {
+      execFileSync(WINESERVER, ['-k'], { env: this.env, stdio: 'ignore', timeout: 20_000 });
+    } catch {}
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+export interface WineAgent {
+  proc: ChildProcess;
+  port: number;
+  agentKey: string;
+  logFile: string;
+  output(): string;
+  stop(): Promise<void>;
+}
+
+/** Starts `node.exe tunguard-agent.mjs serve` under Wine and waits for its LISTENING line. */
+export async function startWineAgent(
+  prefix: WinePrefix,
+  agentDir: string,
+  configWin: string,
+  timeoutMs = 60_000,
+): Promise<WineAgent> {
+  const logFile = join(prefix.dir, `agent-${Date.now()}.out`);
+  const fd = openSync(logFile, 'w');
+  const [cmd, ...rest] = inNs(prefix.ns, [
+    WINE64,
+    join(agentDir, 'node.exe'),
+    WinePrefix.z(join(agentDir, 'tunguard-agent.mjs')),
+    'serve',
+    '--config',
+    configWin,
+  ]);
+  const proc = spawn(cmd, rest, { env: prefix.env, stdio: ['ignore', fd, fd] });
+  closeSync(fd);
+  const output = () => readFileSync(logFile, 'utf8');
+  const t0 = Date.now();
+  const listening = /^LISTENING \S+:(\d+) host=\S+ key=(\S+)\r?$/m;
+  for (;;) {
+    const m = listening.exec(output());
+    if (m) return wineAgent(proc, Number(m[1]), m[2], logFile, output);
+    if (proc.exitCode !== null) throw new Error(`the agent under Wine exited ${proc.exitCode}: ${output()}`);
+    if (Date.now() - t0 > timeoutMs) throw new Error(`the agent under Wine did not listen: ${output()}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+function wineAgent(
+  proc: ChildProcess,
+  port: number,
+  agentKey: string,
+  logFile: string,
+  output: () => string,
+): WineAgent {
+  return {
+    proc,
+    port,
+    agentKey,
+    logFile,
+    output,
+    stop: async () => {
+      if (proc.exitCode !== null) return;
+      const exited = new Promise((r) => proc.once('exit', r));
+      proc.kill('SIGTERM');
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+    },
+  };
+}
+
+/** mkdir -p of a `C:\…` directory in the prefix, from the Linux side. */
+export function mkdirWin(prefix: WinePrefix, winPath: string): string {
+  const p = prefix.unix(winPath);
+  mkdirSync(p, { recursive: true });
+  return p;
+}
