@@ -132,9 +132,38 @@ export interface WineAgent {
   proc: ChildProcess;
   port: number;
   agentKey: string;
-  logFile: string;
   output(): string;
   stop(): Promise<void>;
+}
+
+/** A Windows program started under Wine, its output (stdout and stderr) in a file. */
+export interface WineProcess {
+  proc: ChildProcess;
+  output(): string;
+  /** Waits for a line matching `re` in its output; fails if the program exits first. */
+  waitFor(re: RegExp, timeoutMs?: number): Promise<RegExpExecArray>;
+}
+
+export function spawnWine(prefix: WinePrefix, args: string[]): WineProcess {
+  const outFile = join(prefix.dir, `spawn-${Date.now()}-${Math.random().toString(36).slice(2)}.out`);
+  const fd = openSync(outFile, 'w');
+  const [cmd, ...rest] = inNs(prefix.ns, [WINE64, ...args]);
+  const proc = spawn(cmd, rest, { env: prefix.env, stdio: ['ignore', fd, fd] });
+  closeSync(fd);
+  const output = () => readFileSync(outFile, 'utf8');
+  const waitFor = async (re: RegExp, timeoutMs = 60_000) => {
+    const t0 = Date.now();
+    for (;;) {
+      const m = re.exec(output());
+      if (m) return m;
+      if (proc.exitCode !== null)
+        throw new Error(`${args[0]} under Wine exited ${proc.exitCode}: ${output()}`);
+      if (Date.now() - t0 > timeoutMs)
+        throw new Error(`${args[0]} under Wine did not print ${re}: ${output()}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  };
+  return { proc, output, waitFor };
 }
 
 /** Starts `node.exe tunguard-agent.mjs serve` under Wine and waits for its LISTENING line. */
@@ -144,42 +173,22 @@ export async function startWineAgent(
   configWin: string,
   timeoutMs = 60_000,
 ): Promise<WineAgent> {
-  const logFile = join(prefix.dir, `agent-${Date.now()}.out`);
-  const fd = openSync(logFile, 'w');
-  const [cmd, ...rest] = inNs(prefix.ns, [
-    WINE64,
+  const p = spawnWine(prefix, [
     join(agentDir, 'node.exe'),
     WinePrefix.z(join(agentDir, 'tunguard-agent.mjs')),
     'serve',
     '--config',
     configWin,
   ]);
-  const proc = spawn(cmd, rest, { env: prefix.env, stdio: ['ignore', fd, fd] });
-  closeSync(fd);
-  const output = () => readFileSync(logFile, 'utf8');
-  const t0 = Date.now();
-  const listening = /^LISTENING \S+:(\d+) host=\S+ key=(\S+)\r?$/m;
-  for (;;) {
-    const m = listening.exec(output());
-    if (m) return wineAgent(proc, Number(m[1]), m[2], logFile, output);
-    if (proc.exitCode !== null) throw new Error(`the agent under Wine exited ${proc.exitCode}: ${output()}`);
-    if (Date.now() - t0 > timeoutMs) throw new Error(`the agent under Wine did not listen: ${output()}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  const m = await p.waitFor(/^LISTENING \S+:(\d+) host=\S+ key=(\S+)\r?$/m, timeoutMs);
+  return wineAgent(p.proc, Number(m[1]), m[2], p.output);
 }
 
-function wineAgent(
-  proc: ChildProcess,
-  port: number,
-  agentKey: string,
-  logFile: string,
-  output: () => string,
-): WineAgent {
+function wineAgent(proc: ChildProcess, port: number, agentKey: string, output: () => string): WineAgent {
   return {
     proc,
     port,
     agentKey,
-    logFile,
     output,
     stop: async () => {
       if (proc.exitCode !== null) return;
