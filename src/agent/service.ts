@@ -27,7 +27,9 @@ export function installPlan(script: string, config: string, logFile: string): Se
   return {
     nssm: nssmPath(),
     steps: [
-      ['install', n, process.execPath, script, 'serve', '--config', config, '--log', logFile],
+      ['install', n, process.execPath],
+      // One command-line string, each argument quoted as the C runtime parses it ("C:\Program Files\…").
+      ['set', n, 'AppParameters', commandLine([script, 'serve', '--config', config, '--log', logFile])],
       ['set', n, 'DisplayName', 'tunguard host agent'],
       ['set', n, 'Description', 'Carries out remedies signed by the paired tunguard router.'],
       ['set', n, 'Start', 'SERVICE_AUTO_START'],
@@ -38,6 +40,15 @@ export function installPlan(script: string, config: string, logFile: string): Se
       ['set', n, 'AppRestartDelay', '5000'],
     ],
   };
+}
+
+/** Joins arguments into a Windows command line the way CommandLineToArgvW splits it back. */
+export function commandLine(args: string[]): string {
+  return args
+    .map((a) =>
+      a !== '' && !/[\s"]/.test(a) ? a : `"${a.replace(/(\\*)"/g, '$1$1\\"').replace(/(\\+)$/, '$1$1')}"`,
+    )
+    .join(' ');
 }
 
 function nssm(exe: string, args: string[]): string {

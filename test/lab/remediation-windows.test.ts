@@ -74,7 +74,7 @@ const hostFiles = () => snapshot(...[DRIVERS, ROOT, PROGRAMS, QUARANTINE].map((d
 
 beforeAll(async () => {
   requireWineTools();
-  agentDir = await windowsAgentDir();
+  agentDir = windowsAgentDir();
   lab = Lab.create();
   const conf = join(lab.stateDir, 'tunguard.conf');
   writeFileSync(conf, lab.config());

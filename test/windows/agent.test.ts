@@ -77,7 +77,7 @@ const run = (args: string[], over: Partial<Extract<Action, { action: 'program.ru
 
 beforeAll(async () => {
   requireWineTools();
-  agentDir = await windowsAgentDir();
+  agentDir = windowsAgentDir();
   wine = WinePrefix.create();
   wine.env[SECRET_VAR] = 'must-not-leak';
   for (const d of [ROOT, OUTSIDE, PROGRAMS]) mkdirWin(wine, d);
@@ -313,3 +313,34 @@ async function waitForFile(p: string, timeoutMs = 20_000): Promise<void> {
     await new Promise((r) => setTimeout(r, 100));
   }
 }
+
+describe('the Windows service (NSSM registered with the service control manager)', () => {
+  const KEY = 'HKLM\\System\\CurrentControlSet\\Services\\tunguard-agent';
+  const cli = (...args: string[]) =>
+    wine.run([join(agentDir, 'node.exe'), WinePrefix.z(join(agentDir, 'tunguard-agent.mjs')), ...args]);
+
+  it('service install registers an automatic LocalSystem service running the agent; uninstall removes it', () => {
+    const inst = cli('service', 'install', '--config', 'C:\\tg\\agent.json');
+    expect(inst, inst.out).toMatchObject({ code: 0 });
+    expect(inst.out).toContain('service installed');
+    const reg = wine.run(['reg', 'query', KEY, '/s']);
+    expect(reg.code, reg.out).toBe(0);
+    const value = (name: string) =>
+      new RegExp(`^\\s*${name}\\s+REG_\\w+\\s+(.*?)\\r?$`, 'm').exec(reg.out)?.[1];
+    expect(value('ImagePath')).toBe(`${WinePrefix.z(agentDir)}\\nssm.exe`);
+    expect(value('Start')).toBe('0x2'); // SERVICE_AUTO_START
+    expect(value('ObjectName')).toBe('LocalSystem');
+    expect(value('Application')).toBe(`${WinePrefix.z(agentDir)}\\node.exe`);
+    expect(value('AppParameters')).toBe(
+      `${WinePrefix.z(agentDir)}\\tunguard-agent.mjs serve --config C:\\tg\\agent.json --log C:\\ProgramData\\tunguard-agent\\agent.log`,
+    );
+
+    const un = cli('service', 'uninstall', '--config', 'C:\\tg\\agent.json');
+    expect(un, un.out).toMatchObject({ code: 0 });
+    expect(wine.run(['reg', 'query', KEY]).code).not.toBe(0);
+    // Removing it twice says so.
+    const again = cli('service', 'uninstall', '--config', 'C:\\tg\\agent.json');
+    expect(again.code).toBe(1);
+    expect(again.out).toMatch(/nssm remove tunguard-agent failed/);
+  });
+});

@@ -4,6 +4,7 @@
 // and a new prefix says Windows 7, which node.exe refuses: it is set to Windows 10 first.
 
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import {
   closeSync,
   existsSync,
@@ -12,6 +13,7 @@ import {
   openSync,
   readdirSync,
   readFileSync,
+  renameSync,
   rmSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -36,13 +38,33 @@ export function requireWineTools(): void {
   }
 }
 
-/** The Windows agent's directory as the zip lays it out (node.exe, nssm.exe, tunguard-agent.mjs …), built once per run. */
-export async function windowsAgentDir(): Promise<string> {
-  const out = join(REPO, 'node_modules/.tunguard-test', `agent-win-${process.pid}`);
+/**
+ * The Windows agent's directory as the zip lays it out (node.exe, nssm.exe, tunguard-agent.mjs …),
+ * built once per content of the agent's sources and the packaging; older builds are removed (each
+ * holds a 70 MB node.exe).
+ */
+export function windowsAgentDir(): string {
+  const h = createHash('sha256');
+  const inputs = [
+    ...readdirSync(join(REPO, 'src/agent')).map((f) => join(REPO, 'src/agent', f)),
+    join(REPO, 'cross-build/windows-agent.mjs'),
+    join(REPO, 'test/windows/fetch-tools.sh'),
+  ];
+  for (const f of inputs.sort()) h.update(f).update(readFileSync(f));
+  const base = join(REPO, 'node_modules/.tunguard-test');
+  const name = `agent-win-${h.digest('hex').slice(0, 12)}`;
+  const out = join(base, name);
   if (!existsSync(join(out, 'tunguard-agent.mjs'))) {
-    execFileSync(process.execPath, [join(REPO, 'cross-build/windows-agent.mjs'), '--out', out], {
+    if (existsSync(base))
+      for (const old of readdirSync(base))
+        if (old.startsWith('agent-win-') && old !== name)
+          rmSync(join(base, old), { recursive: true, force: true });
+    const tmp = `${out}.tmp-${process.pid}`;
+    execFileSync(process.execPath, [join(REPO, 'cross-build/windows-agent.mjs'), '--out', tmp], {
       stdio: 'ignore',
     });
+    rmSync(out, { recursive: true, force: true });
+    renameSync(tmp, out);
   }
   return out;
 }
