@@ -9,6 +9,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Action, type CommandInput, keyId, type Result, seal } from '../../src/agent/protocol.js';
+import { AgentClient } from '../../src/remediation/agent-client.js';
 import { newKey, newRouterIdentity, sendEnvelope, snapshot } from '../agent/wire.js';
 import {
   buildCleanupExe,
@@ -343,4 +344,61 @@ describe('the Windows service (NSSM registered with the service control manager)
     expect(again.code).toBe(1);
     expect(again.out).toMatch(/nssm remove tunguard-agent failed/);
   });
+});
+
+describe('pairing from a Windows console', () => {
+  it('shows the code in the console and pairs when the person types yes', async () => {
+    writeFileSync(
+      wine.unix('C:\\tg\\pair.json'),
+      JSON.stringify({
+        hostId: 'win-pair',
+        listen: { host: '127.0.0.1', port: 0 },
+        stateDir: 'C:\\tg\\pair-state',
+        quarantineDir: 'C:\\tg\\pair-quarantine',
+        roots: [ROOT],
+        pairing: true,
+      }),
+    );
+    // A console is a terminal: script(1) gives node.exe a pseudo-terminal for its stdin and stdout.
+    const line = [
+      '/usr/lib/wine/wine64',
+      join(agentDir, 'node.exe'),
+      WinePrefix.z(join(agentDir, 'tunguard-agent.mjs')),
+      'serve',
+      '--config',
+      'C:\\tg\\pair.json',
+    ]
+      .map((a) => `'${a}'`)
+      .join(' ');
+    const con = spawn('script', ['-qfec', line, '/dev/null'], {
+      env: wine.env,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let screen = '';
+    con.stdout.on('data', (d: Buffer) => {
+      screen += d.toString();
+    });
+    const shown = async (re: RegExp) => {
+      for (let i = 0; i < 600; i++) {
+        const m = re.exec(screen);
+        if (m) return m;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      throw new Error(`console never showed ${re}: ${screen}`);
+    };
+    try {
+      const port = Number((await shown(/LISTENING \S+:(\d+) host=win-pair/))[1]);
+      const client = new AgentClient(router, { timeoutMs: 20_000 });
+      const session = await client.pair('127.0.0.1', port, 'travel-router');
+      const code = (await shown(/PAIRING router="travel-router" code=(\S+)/))[1].trim();
+      expect(code).toBe(session.code);
+      con.stdin.write('yes\r');
+      expect(await session.finish()).toBe(true);
+      const ep = { hostId: 'win-pair', address: '127.0.0.1', port, agentKey: session.agentKey };
+      const { result } = await client.send(ep, client.buildCommand(ep, { action: 'ping' }));
+      expect(result).toMatchObject({ ok: true, reason: 'pong', hostId: 'win-pair' });
+    } finally {
+      con.kill('SIGKILL');
+    }
+  }, 90_000);
 });

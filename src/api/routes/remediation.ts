@@ -436,12 +436,19 @@ export function remediationRoutes(svc: RemediationService) {
       .get('/programs', query(NoQuery), async (c) => c.json({ items: await svc.listPrograms() }))
       .post('/programs', query(NoQuery), requireJson, json(ProgramBody), async (c) => {
         const b = c.req.valid('json');
+        const content = Buffer.from(b.content, 'base64');
+        if (content.length > MAX_PROGRAM_BYTES)
+          throw new ApiError(
+            413,
+            'payload_too_large',
+            `the program is larger than ${MAX_PROGRAM_BYTES} bytes`,
+          );
         const info = await guarded(() =>
           svc.putProgram({
             id: b.id,
             location: b.location,
             ...(b.platform ? { platform: b.platform } : {}),
-            content: Buffer.from(b.content, 'base64'),
+            content,
           }),
         );
         return c.json(info, 201);
@@ -639,6 +646,8 @@ export const REMEDIATION_INPUTS: Record<string, { body?: v.GenericSchema; query:
   'GET /passive': { query: NoQuery },
   'GET /rules/export': { query: NoQuery },
   'POST /rules/import': { body: RulesFile, query: ImportQuery },
+  'GET /programs': { query: NoQuery },
+  'POST /programs': { body: ProgramBody, query: NoQuery },
   'GET /rules': { query: NoQuery },
   'POST /rules': { body: RuleSchema, query: NoQuery },
   'GET /rules/:id': { query: NoQuery },
