@@ -141,6 +141,7 @@ export class CommandHandler {
           timedOut: r.timedOut,
           outputDigest: r.outputDigest,
           output: r.output,
+          ...(r.killNote ? { reason: r.killNote } : {}),
         };
       }
     }

@@ -28,6 +28,8 @@ export interface RunResult {
   exitCode: number | null;
   signal: string | null;
   timedOut: boolean;
+  /** Set when the timeout could end only the program itself, not what it started. */
+  killNote?: string;
   outputDigest: string;
   output: string;
 }
@@ -127,6 +129,7 @@ export async function runProgram(
       const hash = createHash('sha256');
       let kept = '';
       let timedOut = false;
+      let killNote: string | undefined;
       const onData = (d: Buffer) => {
         hash.update(d);
         if (kept.length < OUTPUT_KEEP) kept += d.toString('utf8').slice(0, OUTPUT_KEEP - kept.length);
@@ -137,8 +140,9 @@ export async function runProgram(
         timedOut = true;
         try {
           if (child.pid) killTree(child.pid);
-        } catch {
+        } catch (e) {
           child.kill('SIGKILL');
+          killNote = `only the program was ended; processes it started may still run (${(e as Error).message.split('\n')[0]})`;
         }
       }, req.timeoutMs);
       child.on('error', (e) => {
@@ -147,7 +151,15 @@ export async function runProgram(
       });
       child.on('close', (code, signal) => {
         clearTimeout(timer);
-        resolve({ exitCode: code, signal, timedOut, outputDigest: hash.digest('hex'), output: kept });
+        const digest = hash.digest('hex');
+        resolve({
+          exitCode: code,
+          signal,
+          timedOut,
+          outputDigest: digest,
+          output: kept,
+          ...(killNote ? { killNote } : {}),
+        });
       });
     });
   } finally {
