@@ -148,3 +148,17 @@ export function expandWinEnv(p: string, env: NodeJS.ProcessEnv = process.env): s
     return val;
   });
 }
+
+/** %SystemRoot% as Windows set it (every Windows process has it; the fallback is its usual value). */
+export function systemRoot(): string {
+  return process.env.SystemRoot ?? process.env.SYSTEMROOT ?? 'C:\\Windows';
+}
+
+/**
+ * The environment for Windows' own tools (icacls, taskkill). A service's environment may lack PATH
+ * (Wine's SCM gives none), and without one libuv finds no program at all, even by absolute path.
+ */
+export function systemToolEnv(): NodeJS.ProcessEnv {
+  const root = systemRoot();
+  return { SystemRoot: root, windir: root, PATH: `${root}\\System32;${root}` };
+}

@@ -14,7 +14,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { Refused, resolveUnderRoots } from './paths.js';
-import { hostRules } from './platform.js';
+import { hostRules, systemRoot, systemToolEnv } from './platform.js';
 
 export interface RunRequest {
   sha256: string;
@@ -36,8 +36,8 @@ export interface RunResult {
 
 const OUTPUT_KEEP = 4096;
 const WINDOWS = process.platform === 'win32';
-/** %SystemRoot% as the system set it; Windows programs (and Winsock) need it to start at all. */
-const SYSTEM_ROOT = process.env.SystemRoot ?? process.env.SYSTEMROOT ?? 'C:\\Windows';
+/** %SystemRoot%: Windows programs (and Winsock) need it to start at all. */
+const SYSTEM_ROOT = systemRoot();
 
 /**
  * The program gets a bare environment: no inherited secrets, a fixed PATH. On Windows also the few
@@ -68,6 +68,7 @@ function killTree(pid: number): void {
     stdio: 'ignore',
     windowsHide: true,
     timeout: 10_000,
+    env: systemToolEnv(),
   });
 }
 

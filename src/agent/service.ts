@@ -35,6 +35,11 @@ export function installPlan(script: string, config: string, logFile: string): Se
       ['set', n, 'Start', 'SERVICE_AUTO_START'],
       ['set', n, 'ObjectName', 'LocalSystem'],
       ['set', n, 'AppDirectory', dirname(script)],
+      // The config names %ProgramData%; a service's environment need not hold it (Wine's does not),
+      // so the value the installing console has goes along.
+      ...(process.env.ProgramData
+        ? [['set', n, 'AppEnvironmentExtra', `ProgramData=${process.env.ProgramData}`]]
+        : []),
       // A crash restarts it after 5 s; the agent's own log file holds the reason.
       ['set', n, 'AppExit', 'Default', 'Restart'],
       ['set', n, 'AppRestartDelay', '5000'],
@@ -53,13 +58,15 @@ export function commandLine(args: string[]): string {
 
 function nssm(exe: string, args: string[]): string {
   try {
+    // NSSM runs from the admin's console with its full environment (under Wine it stalls without one).
     return execFileSync(exe, args, { encoding: 'utf16le', windowsHide: true, timeout: 60_000 })
       .replace(/\0/g, '')
       .trim();
   } catch (e) {
-    const err = e as { stdout?: string; stderr?: string; status?: number };
+    const err = e as { stdout?: string; stderr?: string; status?: number; code?: string };
     const said = `${err.stdout ?? ''} ${err.stderr ?? ''}`.replace(/\0/g, '').trim();
-    throw new Error(`nssm ${args.slice(0, 2).join(' ')} failed (exit ${err.status}): ${said}`);
+    const how = err.code === 'ETIMEDOUT' ? 'timed out' : `failed (exit ${err.status})`;
+    throw new Error(`nssm ${args.slice(0, 2).join(' ')} ${how}: ${said}`);
   }
 }
 

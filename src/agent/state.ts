@@ -14,6 +14,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import * as v from 'valibot';
+import { systemRoot, systemToolEnv } from './platform.js';
 import { PublicKeyText, privateKeyFromPem, publicKeyFromText, publicKeyText } from './protocol.js';
 
 /**
@@ -24,12 +25,11 @@ import { PublicKeyText, privateKeyFromPem, publicKeyFromText, publicKeyText } fr
 export function makePrivateDir(dir: string): void {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   if (process.platform !== 'win32') return;
-  const root = process.env.SystemRoot ?? 'C:\\Windows';
   try {
     execFileSync(
-      join(root, 'System32', 'icacls.exe'),
+      join(systemRoot(), 'System32', 'icacls.exe'),
       [dir, '/inheritance:r', '/grant:r', '*S-1-5-18:(OI)(CI)F', '*S-1-5-32-544:(OI)(CI)F', '/Q'],
-      { stdio: ['ignore', 'pipe', 'pipe'], windowsHide: true, timeout: 30_000 },
+      { stdio: ['ignore', 'pipe', 'pipe'], windowsHide: true, timeout: 30_000, env: systemToolEnv() },
     );
   } catch (e) {
     const err = e as { stderr?: Buffer; message: string };
