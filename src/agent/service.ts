@@ -2,8 +2,9 @@
 // does not speak the service control protocol, so NSSM is the service the SCM starts and stops, and
 // it runs `node.exe tunguard-agent.mjs serve` under it. NSSM ships beside node.exe in the agent's zip.
 
-import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { closeSync, existsSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 
 export const SERVICE_NAME = 'tunguard-agent';
@@ -56,18 +57,31 @@ export function commandLine(args: string[]): string {
     .join(' ');
 }
 
+/**
+ * Runs NSSM with its output in a file, not a pipe: the first program of a session to use the SCM may
+ * start services.exe, which inherits its handles and would hold a pipe open (Wine does), so waiting for
+ * the pipe's end would wait for the SCM.
+ */
 function nssm(exe: string, args: string[]): string {
+  const outFile = join(tmpdir(), `tunguard-nssm-${process.pid}-${Date.now()}.out`);
+  const fd = openSync(outFile, 'w', 0o600);
+  let r: ReturnType<typeof spawnSync>;
   try {
-    // NSSM runs from the admin's console with its full environment (under Wine it stalls without one).
-    return execFileSync(exe, args, { encoding: 'utf16le', windowsHide: true, timeout: 60_000 })
-      .replace(/\0/g, '')
-      .trim();
-  } catch (e) {
-    const err = e as { stdout?: string; stderr?: string; status?: number; code?: string };
-    const said = `${err.stdout ?? ''} ${err.stderr ?? ''}`.replace(/\0/g, '').trim();
-    const how = err.code === 'ETIMEDOUT' ? 'timed out' : `failed (exit ${err.status})`;
+    r = spawnSync(exe, args, { stdio: ['ignore', fd, fd], windowsHide: true, timeout: 60_000 });
+  } finally {
+    closeSync(fd);
+  }
+  // NSSM writes UTF-16 to a file or pipe.
+  const said = readFileSync(outFile).toString('utf16le').replace(/\0/g, '').trim();
+  rmSync(outFile, { force: true });
+  if (r.error || r.status !== 0) {
+    const how =
+      (r.error as NodeJS.ErrnoException | undefined)?.code === 'ETIMEDOUT'
+        ? 'timed out'
+        : `failed (exit ${r.status})`;
     throw new Error(`nssm ${args.slice(0, 2).join(' ')} ${how}: ${said}`);
   }
+  return said;
 }
 
 export function installService(script: string, config: string, logFile: string): void {

@@ -349,6 +349,67 @@ describe('the Windows service (NSSM registered with the service control manager)
     expect(again.code).toBe(1);
     expect(again.out).toMatch(/nssm remove tunguard-agent failed/);
   });
+
+  it('the installed service starts under the SCM, answers a signed ping, and stops', async () => {
+    writeFileSync(
+      wine.unix('C:\\tg\\svc.json'),
+      JSON.stringify({
+        hostId: 'win-svc',
+        listen: { host: '127.0.0.1', port: 0 },
+        stateDir: 'C:\\tg\\svc-state',
+        quarantineDir: 'C:\\tg\\svc-quarantine',
+        roots: [ROOT],
+      }),
+    );
+    expect(cli('trust-router', '--key', router.publicText, '--config', 'C:\\tg\\svc.json').code).toBe(0);
+    const inst = cli('service', 'install', '--config', 'C:\\tg\\svc.json');
+    expect(inst, inst.out).toMatchObject({ code: 0 });
+    try {
+      const start = wine.run(['sc', 'start', 'tunguard-agent']);
+      expect(start.code, start.out).toBe(0);
+      // The service has no console: its LISTENING line is in the log file the install named.
+      const log = wine.unix('C:\\tg\\svc-state\\agent.log');
+      let m: RegExpExecArray | null = null;
+      for (let i = 0; i < 300 && !m; i++) {
+        m = existsSync(log)
+          ? /LISTENING \S+:(\d+) host=win-svc key=(\S+)/.exec(readFileSync(log, 'utf8'))
+          : null;
+        if (!m) await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(m, existsSync(log) ? readFileSync(log, 'utf8') : 'no log').not.toBeNull();
+      const [port, key] = [Number(m?.[1]), m?.[2] ?? ''];
+      const now = Date.now();
+      const ping = {
+        id: randomUUID(),
+        hostId: 'win-svc',
+        agentKeyId: keyId(key),
+        issuedAt: now,
+        expiresAt: now + 60_000,
+        action: { action: 'ping' },
+      };
+      expect(await sendEnvelope(port, seal('command', ping, router.privateKey), key)).toMatchObject({
+        ok: true,
+        reason: 'pong',
+      });
+
+      expect(wine.run(['sc', 'stop', 'tunguard-agent']).code).toBe(0);
+      let closed = false;
+      for (let i = 0; i < 100 && !closed; i++) {
+        closed = await sendEnvelope(
+          port,
+          seal('command', { ...ping, id: randomUUID() }, router.privateKey),
+          key,
+        ).then(
+          () => false,
+          () => true,
+        );
+        if (!closed) await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(closed).toBe(true);
+    } finally {
+      cli('service', 'uninstall', '--config', 'C:\\tg\\svc.json');
+    }
+  }, 90_000);
 });
 
 describe('pairing from a Windows console', () => {
