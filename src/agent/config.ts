@@ -1,13 +1,28 @@
-// The agent's configuration file (JSON), validated; every path absolute.
+// The agent's configuration file (JSON), validated; every path absolute in the host platform's spelling.
 
 import { readFileSync } from 'node:fs';
 import * as v from 'valibot';
+import { expandWinEnv, hostRules } from './platform.js';
 import { ActionSchema, DEFAULT_MAX_FRAME } from './protocol.js';
 
+/**
+ * A canonical absolute path that is not a file system root. On Windows `%ProgramData%`-style names
+ * are expanded first, so one config file serves any Windows install directory.
+ */
 const Abs = v.pipe(
   v.string(),
-  v.startsWith('/', 'must be an absolute path'),
-  v.check((p) => p !== '/', 'may not be /'),
+  v.rawTransform(({ dataset, addIssue, NEVER }) => {
+    try {
+      const raw =
+        hostRules.kind === 'win32' ? expandWinEnv(dataset.value) : dataset.value.replace(/(.)\/+$/, '$1');
+      const p = hostRules.canonical(raw);
+      if (p === '/' || /^[A-Z]:\\$/.test(p)) throw new Error('may not be a file system root');
+      return p;
+    } catch (e) {
+      addIssue({ message: `must be an absolute path: ${(e as Error).message}` });
+      return NEVER;
+    }
+  }),
 );
 const ACTIONS = ActionSchema.options.map((o) => o.entries.action.literal);
 

@@ -1,6 +1,5 @@
 // Verifies one command envelope (pairing, signature, host binding, expiry, replay, allowlist) and carries it out.
 
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AgentConfig } from './config.js';
 import { Refused } from './paths.js';
@@ -22,7 +21,7 @@ import { Quarantine } from './quarantine.js';
 import type { ReplayCache } from './replay.js';
 import { runProgram } from './runner.js';
 import type { AgentIdentity } from './state.js';
-import { loadRouterKey } from './state.js';
+import { loadRouterKey, makePrivateDir } from './state.js';
 
 const ACTIONS = new Set<string>(ActionSchema.options.map((o) => o.entries.action.literal));
 
@@ -45,7 +44,7 @@ export class CommandHandler {
   constructor(private readonly d: HandlerDeps) {
     this.quarantine = new Quarantine(d.cfg.quarantineDir, d.roots);
     this.workRoot = join(d.cfg.stateDir, 'run');
-    mkdirSync(this.workRoot, { recursive: true, mode: 0o700 });
+    makePrivateDir(this.workRoot);
     this.myKeyId = keyId(d.identity.publicText);
   }
 
@@ -142,6 +141,7 @@ export class CommandHandler {
           timedOut: r.timedOut,
           outputDigest: r.outputDigest,
           output: r.output,
+          ...(r.killNote ? { reason: r.killNote } : {}),
         };
       }
     }

@@ -1,18 +1,30 @@
-// tunguard-agent: the host agent for Linux (Windows/macOS are future work). Subcommands: serve, show-key, trust-router.
+// tunguard-agent: the host agent for Linux and Windows (macOS is future work). Subcommands: serve,
+// show-key, trust-router, and on Windows service install/uninstall.
 
+import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { loadAgentConfig } from './config.js';
+import { LogFile } from './logfile.js';
 import { AgentServer } from './server.js';
+import { installService, uninstallService } from './service.js';
 import { loadOrCreateIdentity, saveRouterKey } from './state.js';
 
 const USAGE = `usage: tunguard-agent <command> --config FILE
-  serve                 run the agent (pairing codes are confirmed on stdin when "pairing" is on)
+  serve [--log FILE]    run the agent (pairing codes are confirmed on stdin when "pairing" is on);
+                        --log also writes every line to FILE (1 MiB, then FILE.1)
   show-key              print this agent's public key (to copy into the router)
-  trust-router --key K  pin the router's public key (pairing by a copied key)`;
+  trust-router --key K  pin the router's public key (pairing by a copied key)
+  service install       Windows: register the agent as the automatic service "tunguard-agent"
+                        (through nssm.exe beside node.exe), logging to <stateDir>\\agent.log
+  service uninstall     Windows: stop and remove that service`;
+
+let logFile: LogFile | undefined;
 
 function out(line: string): void {
   process.stdout.write(`${line}\n`);
+  logFile?.write(line);
 }
 
 /** Reads the operator's answer to a pairing code from stdin, one line per question. */
@@ -55,7 +67,7 @@ async function main(argv: string[]): Promise<number> {
     // an option of its own.
     args: joinKeyValue(argv),
     allowPositionals: true,
-    options: { config: { type: 'string' }, key: { type: 'string' } },
+    options: { config: { type: 'string' }, key: { type: 'string' }, log: { type: 'string' } },
   });
   const cmd = positionals[0];
   if (!cmd || !values.config) {
@@ -72,10 +84,30 @@ async function main(argv: string[]): Promise<number> {
       saveRouterKey(cfg.stateDir, values.key);
       out('router key pinned');
       return 0;
+    case 'service': {
+      if (process.platform !== 'win32') throw new Error('service install/uninstall is for Windows');
+      if (positionals[1] === 'install') {
+        const script = fileURLToPath(import.meta.url);
+        installService(script, resolve(values.config), join(cfg.stateDir, 'agent.log'));
+        out('service installed');
+        return 0;
+      }
+      if (positionals[1] === 'uninstall') {
+        uninstallService();
+        out('service removed');
+        return 0;
+      }
+      process.stderr.write(`${USAGE}\n`);
+      return 2;
+    }
     case 'serve': {
+      if (values.log) logFile = new LogFile(values.log);
       const server = new AgentServer(cfg, {
         confirmPairing: cfg.pairing ? stdinConfirm() : undefined,
-        log: (l) => process.stderr.write(`agent: ${l}\n`),
+        log: (l) => {
+          process.stderr.write(`agent: ${l}\n`);
+          logFile?.write(`agent: ${l}`);
+        },
       });
       const addr = await server.listen();
       out(`LISTENING ${addr.host}:${addr.port} host=${cfg.hostId} key=${server.identity.publicText}`);
@@ -96,6 +128,7 @@ main(process.argv.slice(2)).then(
   },
   (e: Error) => {
     process.stderr.write(`tunguard-agent: ${e.message}\n`);
+    logFile?.write(`tunguard-agent: ${e.message}`);
     process.exit(1);
   },
 );

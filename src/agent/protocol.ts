@@ -142,8 +142,11 @@ export function parseBody<S extends v.GenericSchema>(schema: S, env: Envelope): 
 
 // ---- actions and commands ----
 
-/** No shell metacharacters, controls or quotes: names and args never reach a shell, and we refuse them anyway. */
-const SAFE_TEXT = /^[A-Za-z0-9 ._+,:=@%/-]*$/;
+/**
+ * No shell metacharacters, controls or quotes: names and args never reach a shell, and we refuse them
+ * anyway. The backslash is a Windows host's separator; the agent's path rules decide what it may spell.
+ */
+const SAFE_TEXT = /^[A-Za-z0-9 ._+,:=@%/\\-]*$/;
 const SafeName = v.pipe(
   v.string(),
   v.minLength(1),
@@ -155,8 +158,10 @@ const AbsPath = v.pipe(
   v.string(),
   v.minLength(1),
   v.maxLength(4096),
-  v.startsWith('/', 'path must be absolute'),
-  v.regex(SAFE_TEXT, 'path has characters outside the allowed set'),
+  // '/x' on Linux, 'C:\x' on Windows: the shape only; each platform's agent checks its own spelling.
+  v.regex(/^(\/|\\|[A-Za-z]:)/, 'path must be absolute'),
+  // '?' for Windows' `\\?\C:\` long form (Windows refuses it in a name; Linux allows it).
+  v.regex(/^[A-Za-z0-9 ._+,:=@%/\\?-]*$/, 'path has characters outside the allowed set'),
 );
 const Arg = v.pipe(
   v.string(),
@@ -235,6 +240,8 @@ export const REFUSALS = [
   'not-a-regular-file',
   'not-found',
   'exists',
+  /** Windows: another process holds the file open without sharing delete; nothing was moved. */
+  'file-in-use',
   'hash-mismatch',
   'pairing-closed',
   'pairing-rejected',

@@ -9,17 +9,18 @@ import {
   fchmodSync,
   fstatSync,
   lstatSync,
-  mkdirSync,
   openSync,
   readFileSync,
   readSync,
   renameSync,
+  rmSync,
   unlinkSync,
 } from 'node:fs';
-import { join, posix } from 'node:path';
+import { join } from 'node:path';
 import * as v from 'valibot';
 import { Refused, resolveUnderRoots } from './paths.js';
-import { writeFileAtomic } from './state.js';
+import { hostRules } from './platform.js';
+import { makePrivateDir, writeFileAtomic } from './state.js';
 
 const MetaSchema = v.strictObject({
   originalPath: v.string(),
@@ -31,15 +32,29 @@ const MetaSchema = v.strictObject({
 });
 type Meta = v.InferOutput<typeof MetaSchema>;
 
+/**
+ * O_NOFOLLOW where the platform has it. Windows has no such open flag in Node: there the dev/ino check
+ * below is what catches a link swapped in after lstat (a link's own file id is not its target's).
+ */
+const OPEN_FLAGS = constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0) | (constants.O_NONBLOCK ?? 0);
+
+/** Windows refuses to open or move a file another process holds without sharing: EBUSY from libuv. */
+function inUse(e: unknown, path: string): Refused | undefined {
+  const code = (e as NodeJS.ErrnoException).code;
+  return code === 'EBUSY'
+    ? new Refused('file-in-use', `${path} is in use by another process; nothing was moved`)
+    : undefined;
+}
+
 /** Opens a regular file without following a final symlink, and checks it is the file lstat saw. */
 function openExact(path: string, expect: { dev: number; ino: number }): number {
   let fd: number;
   try {
-    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    fd = openSync(path, OPEN_FLAGS);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ELOOP') throw new Refused('symlink', `${path} became a symbolic link`);
-    throw new Refused('not-found', `${path}: ${code}`);
+    throw inUse(e, path) ?? new Refused('not-found', `${path}: ${code}`);
   }
   const st = fstatSync(fd);
   if (st.dev !== expect.dev || st.ino !== expect.ino || !st.isFile()) {
@@ -62,12 +77,32 @@ function hashFd(fd: number): string {
   return h.digest('hex');
 }
 
+/**
+ * Moves a file; across volumes (EXDEV) copies then unlinks, and when the unlink fails (Windows: the
+ * source is in use) removes the copy again, so a move is either done or not done, never both.
+ */
+function moveOrCopy(from: string, to: string): void {
+  try {
+    renameSync(from, to);
+    return;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EXDEV') throw e;
+  }
+  copyFileSync(from, to, constants.COPYFILE_EXCL);
+  try {
+    unlinkSync(from);
+  } catch (e) {
+    rmSync(to, { force: true });
+    throw e;
+  }
+}
+
 export class Quarantine {
   constructor(
     private readonly dir: string,
     private readonly roots: string[],
   ) {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    makePrivateDir(dir);
   }
 
   /** Moves a regular file under a root into quarantine; returns its id and digest. */
@@ -95,14 +130,15 @@ export class Quarantine {
       at: Date.now(),
       commandId,
     };
-    writeFileAtomic(join(this.dir, `${id}.json`), JSON.stringify(meta));
+    const metaFile = join(this.dir, `${id}.json`);
+    writeFileAtomic(metaFile, JSON.stringify(meta));
     // rename() moves the directory entry itself and never follows a final symlink.
     try {
-      renameSync(r.path, data);
+      moveOrCopy(r.path, data);
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EXDEV') throw e;
-      copyFileSync(r.path, data, constants.COPYFILE_EXCL);
-      unlinkSync(r.path);
+      // Nothing moved (a file in use on Windows, a permission): no record of a quarantine that is not.
+      rmSync(metaFile, { force: true });
+      throw inUse(e, r.path) ?? e;
     }
     const moved = lstatSync(data);
     if (!moved.isFile() || moved.ino !== r.stat.ino) {
@@ -122,19 +158,13 @@ export class Quarantine {
       throw new Refused('not-found', `no quarantined file ${id}`);
     const meta = v.parse(MetaSchema, JSON.parse(readFileSync(metaFile, 'utf8')));
     const r = resolveUnderRoots(
-      posix.dirname(meta.originalPath),
-      posix.basename(meta.originalPath),
+      hostRules.dirname(meta.originalPath),
+      hostRules.basename(meta.originalPath),
       this.roots,
       false,
     );
     if (r.stat || existsSync(r.path)) throw new Refused('exists', `${r.path} exists; not overwriting it`);
-    try {
-      renameSync(data, r.path);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EXDEV') throw e;
-      copyFileSync(data, r.path, constants.COPYFILE_EXCL);
-      unlinkSync(data);
-    }
+    moveOrCopy(data, r.path);
     const fd = openExact(r.path, lstatSync(r.path));
     try {
       fchmodSync(fd, meta.mode & 0o777);

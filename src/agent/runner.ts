@@ -1,6 +1,6 @@
 // Runs a cleanup program by argv (never a shell), from a private copy whose sha256 was checked, with a timeout.
 
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
   closeSync,
@@ -12,8 +12,9 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
-import { join, posix } from 'node:path';
+import { join } from 'node:path';
 import { Refused, resolveUnderRoots } from './paths.js';
+import { hostRules, systemRoot, systemToolEnv } from './platform.js';
 
 export interface RunRequest {
   sha256: string;
@@ -27,19 +28,55 @@ export interface RunResult {
   exitCode: number | null;
   signal: string | null;
   timedOut: boolean;
+  /** Set when the timeout could end only the program itself, not what it started. */
+  killNote?: string;
   outputDigest: string;
   output: string;
 }
 
 const OUTPUT_KEEP = 4096;
-/** The program gets a bare environment: no inherited secrets, a fixed PATH. */
-const ENV = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C' };
+const WINDOWS = process.platform === 'win32';
+/** %SystemRoot%: Windows programs (and Winsock) need it to start at all. */
+const SYSTEM_ROOT = systemRoot();
+
+/**
+ * The program gets a bare environment: no inherited secrets, a fixed PATH. On Windows also the few
+ * variables every program expects (SystemRoot, windir, TEMP in its own directory).
+ */
+function programEnv(dir: string): NodeJS.ProcessEnv {
+  if (!WINDOWS) return { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C' };
+  return {
+    SystemRoot: SYSTEM_ROOT,
+    windir: SYSTEM_ROOT,
+    PATH: `${SYSTEM_ROOT}\\System32;${SYSTEM_ROOT}`,
+    PATHEXT: '.EXE',
+    TEMP: dir,
+    TMP: dir,
+  };
+}
+
+/**
+ * Ends the program and everything it started. Linux: its process group (it runs detached, as a group
+ * leader). Windows has no groups: taskkill /T walks the children by parent id, /F terminates them.
+ */
+function killTree(pid: number): void {
+  if (!WINDOWS) {
+    process.kill(-pid, 'SIGKILL');
+    return;
+  }
+  execFileSync(join(SYSTEM_ROOT, 'System32', 'taskkill.exe'), ['/PID', String(pid), '/T', '/F'], {
+    stdio: 'ignore',
+    windowsHide: true,
+    timeout: 10_000,
+    env: systemToolEnv(),
+  });
+}
 
 /** Reads a program stored on the host (seed type 1) through a no-follow descriptor. */
 function readStoredProgram(location: string, programRoots: string[]): Buffer {
-  const r = resolveUnderRoots(posix.dirname(location), posix.basename(location), programRoots);
+  const r = resolveUnderRoots(hostRules.dirname(location), hostRules.basename(location), programRoots);
   if (!r.stat?.isFile()) throw new Refused('not-a-regular-file', `${r.path} is not a regular file`);
-  const fd = openSync(r.path, constants.O_RDONLY | constants.O_NOFOLLOW);
+  const fd = openSync(r.path, constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0));
   try {
     const st = fstatSync(fd);
     if (st.ino !== r.stat.ino || st.size > 256 * 1024 * 1024)
@@ -71,8 +108,13 @@ export async function runProgram(
   if (actual !== req.sha256)
     throw new Refused('hash-mismatch', `program sha256 ${actual} is not the pinned ${req.sha256}`);
 
+  // Windows starts only a PE image from CreateProcess; say so rather than report a failed start.
+  if (WINDOWS && bytes.subarray(0, 2).toString('latin1') !== 'MZ')
+    throw new Refused('invalid-command', 'program is not a Windows executable (no MZ header)');
+
   const dir = mkdtempSync(join(workRoot, 'run-'));
-  const exe = join(dir, 'program');
+  // An .exe by absolute path: never a .cmd/.bat, which Windows would hand to cmd.exe to parse.
+  const exe = join(dir, WINDOWS ? 'program.exe' : 'program');
   // Running the copy we hashed closes the window between the check and exec.
   writeFileSync(exe, bytes, { mode: 0o700, flag: 'wx' });
   try {
@@ -80,13 +122,15 @@ export async function runProgram(
       const child = spawn(exe, req.args, {
         shell: false,
         cwd: dir,
-        env: ENV,
-        detached: true,
+        env: programEnv(dir),
+        detached: !WINDOWS,
+        windowsHide: true,
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       const hash = createHash('sha256');
       let kept = '';
       let timedOut = false;
+      let killNote: string | undefined;
       const onData = (d: Buffer) => {
         hash.update(d);
         if (kept.length < OUTPUT_KEEP) kept += d.toString('utf8').slice(0, OUTPUT_KEEP - kept.length);
@@ -96,9 +140,10 @@ export async function runProgram(
       const timer = setTimeout(() => {
         timedOut = true;
         try {
-          if (child.pid) process.kill(-child.pid, 'SIGKILL');
-        } catch {
+          if (child.pid) killTree(child.pid);
+        } catch (e) {
           child.kill('SIGKILL');
+          killNote = `only the program was ended; processes it started may still run (${(e as Error).message.split('\n')[0]})`;
         }
       }, req.timeoutMs);
       child.on('error', (e) => {
@@ -107,10 +152,22 @@ export async function runProgram(
       });
       child.on('close', (code, signal) => {
         clearTimeout(timer);
-        resolve({ exitCode: code, signal, timedOut, outputDigest: hash.digest('hex'), output: kept });
+        const digest = hash.digest('hex');
+        resolve({
+          exitCode: code,
+          signal,
+          timedOut,
+          outputDigest: digest,
+          output: kept,
+          ...(killNote ? { killNote } : {}),
+        });
       });
     });
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    // Windows keeps an image locked for a moment after its process ends: retry, and never let the
+    // clean-up replace the program's result.
+    try {
+      rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
+    } catch {}
   }
 }

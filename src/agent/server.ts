@@ -5,6 +5,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import type { AgentConfig } from './config.js';
 import { CommandHandler } from './handler.js';
 import { checkRoots } from './paths.js';
+import { hostRules } from './platform.js';
 import {
   type Envelope,
   encodeFrame,
@@ -46,7 +47,7 @@ export class AgentServer {
   ) {
     const roots = checkRoots(cfg.roots);
     const programRoots = checkRoots(cfg.programRoots);
-    if (roots.some((r) => cfg.quarantineDir === r || cfg.quarantineDir.startsWith(`${r}/`)))
+    if (roots.some((r) => hostRules.same(cfg.quarantineDir, r) || hostRules.below(cfg.quarantineDir, r)))
       throw new Error('quarantineDir must not lie under a root');
     this.identity = loadOrCreateIdentity(cfg.stateDir);
     const replay = new ReplayCache(cfg.stateDir, cfg.replayCacheSize);

@@ -1,5 +1,6 @@
 // The agent's persistent state: its own Ed25519 key, the pinned router key, written atomically and 0600.
 
+import { execFileSync } from 'node:child_process';
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import {
   closeSync,
@@ -13,7 +14,30 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import * as v from 'valibot';
+import { systemRoot, systemToolEnv } from './platform.js';
 import { PublicKeyText, privateKeyFromPem, publicKeyFromText, publicKeyText } from './protocol.js';
+
+/**
+ * Creates a directory only the agent's own account can read. Linux: mode 0700. Windows: mode bits
+ * mean nothing there, so icacls replaces the inherited ACL with full control for SYSTEM (S-1-5-18)
+ * and Administrators (S-1-5-32-544) alone, by SID so a localized Windows names them the same.
+ */
+export function makePrivateDir(dir: string): void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  if (process.platform !== 'win32') return;
+  try {
+    execFileSync(
+      join(systemRoot(), 'System32', 'icacls.exe'),
+      [dir, '/inheritance:r', '/grant:r', '*S-1-5-18:(OI)(CI)F', '*S-1-5-32-544:(OI)(CI)F', '/Q'],
+      { stdio: ['ignore', 'pipe', 'pipe'], windowsHide: true, timeout: 30_000, env: systemToolEnv() },
+    );
+  } catch (e) {
+    const err = e as { stderr?: Buffer; message: string };
+    throw new Error(
+      `cannot restrict ${dir} to SYSTEM and Administrators: ${err.stderr?.toString().trim() || err.message}`,
+    );
+  }
+}
 
 /** Writes a file atomically (temp + fsync + rename) with mode 0600. */
 export function writeFileAtomic(path: string, data: string): void {
@@ -36,7 +60,7 @@ export interface AgentIdentity {
 
 /** Loads the agent's key, creating it on first start. */
 export function loadOrCreateIdentity(stateDir: string): AgentIdentity {
-  mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  makePrivateDir(stateDir);
   const file = join(stateDir, 'agent-key.pem');
   if (!existsSync(file)) {
     const { privateKey } = generateKeyPairSync('ed25519');
@@ -61,6 +85,6 @@ export function loadRouterKey(stateDir: string): { text: string; key: KeyObject 
 export function saveRouterKey(stateDir: string, routerKey: string): void {
   const r = v.safeParse(PublicKeyText, routerKey);
   if (!r.success) throw new Error(`not a router key: ${r.issues[0].message}`);
-  mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  makePrivateDir(stateDir);
   writeFileAtomic(join(stateDir, 'router.json'), JSON.stringify({ routerKey, pairedAt: Date.now() }));
 }

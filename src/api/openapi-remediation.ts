@@ -53,7 +53,9 @@ const REPORT_PATH = str({
   description: "absolute path on the router, no '..'",
 });
 const SAFE_NAME = '^[A-Za-z0-9._+@-]+$';
-const SAFE_TEXT = '^[A-Za-z0-9 ._+,:=@%/-]*$';
+const SAFE_TEXT = '^[A-Za-z0-9 ._+,:=@%/\\\\-]*$';
+/** A path: SAFE_TEXT and '?' (Windows' `\\?\C:\` long form). */
+const PATH_TEXT = '^[A-Za-z0-9 ._+,:=@%/\\\\?-]*$';
 const SHA256 = str({ pattern: '^[0-9a-f]{64}$' });
 const QUARANTINE_ID = str({ pattern: '^[0-9a-f]{32}$' });
 const PORT = int(1, 65535);
@@ -63,7 +65,13 @@ const PUBLIC_KEY = str({ pattern: '^[A-Za-z0-9_-]{43}$', description: 'raw Ed255
 const VERSION = str({ minLength: 1, maxLength: 64 });
 const TEXT = str({ minLength: 1, maxLength: 256 });
 
-const ABS_PATH = str({ minLength: 1, maxLength: 4096, pattern: SAFE_TEXT, description: 'absolute path' });
+const ABS_PATH = str({
+  minLength: 1,
+  maxLength: 4096,
+  pattern: PATH_TEXT,
+  description:
+    "absolute path: /… on a Linux host, C:\\… (or \\\\?\\C:\\…) on a Windows host; the agent checks its platform's spelling",
+});
 const FILE_NAME = str({ minLength: 1, maxLength: 255, pattern: SAFE_NAME });
 
 /** The agent actions (src/agent/protocol.ts ActionSchema). */
@@ -405,6 +413,17 @@ const schemas: Record<string, Json> = {
     hostsRefused: { type: 'integer', description: 'hosts nothing identified' },
   }),
   Action: ACTION,
+  ProgramInfo: obj(
+    {
+      id: str(),
+      location: str(),
+      platform: enumOf(['any', 'linux', 'windows', 'macos']),
+      sha256: SHA256,
+      size: { type: 'integer' },
+      storedAt: num(),
+    },
+    ['id', 'location', 'platform', 'sha256', 'size', 'storedAt'],
+  ),
   AgentResult: obj(
     {
       commandId: str(),
@@ -643,6 +662,37 @@ export function remediationPaths(base: string): Record<string, Json> {
         '200': ok(ref('PassiveStats')),
         ...errors(400, 401),
       }),
+    },
+    '/programs': {
+      get: op('Cleanup programs the router keeps and sends itself (without their bytes)', {
+        '200': ok(items(ref('ProgramInfo'))),
+        ...errors(400, 401),
+      }),
+      post: op(
+        'Store a cleanup program (seed type 2) under (id, location), pinned by its sha256',
+        { '201': ok(ref('ProgramInfo'), 'Stored'), ...errors(400, 401, 413, 415) },
+        {
+          requestBody: jsonBody(
+            strict(
+              {
+                id: str({ pattern: '^[A-Za-z0-9._-]{1,128}$' }),
+                location: str({
+                  minLength: 1,
+                  maxLength: 256,
+                  description: "the location a rule's program names",
+                }),
+                platform: enumOf(['any', 'linux', 'windows', 'macos']),
+                content: str({
+                  minLength: 1,
+                  pattern: '^[A-Za-z0-9+/]*={0,2}$',
+                  description: 'the program, base64 (at most 2 MiB of bytes)',
+                }),
+              },
+              ['id', 'location', 'content'],
+            ),
+          ),
+        },
+      ),
     },
     '/rules/export': {
       get: op('Every rule as a rules file', {

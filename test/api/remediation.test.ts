@@ -1,8 +1,10 @@
 // The remediation routes through real HTTP on loopback, with a real RemediationService in a temp dir.
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { apiCommand } from '../../src/cli/commands.js';
+import { MAX_PROGRAM_BYTES } from '../../src/remediation/programs.js';
 import { type AgentDirs, cleanup, makeDirs, type RunningAgent, startAgent } from '../agent/harness.js';
 import { documentedAndServed, http, startTestDaemon, type TestDaemon } from './helpers.js';
 
@@ -141,6 +143,45 @@ describe('remediation API', () => {
     const huge = `<nmaprun>${' '.repeat(5 << 20)}</nmaprun>`;
     const r = await call('POST', '/scans', { raw: huge, headers: { 'content-type': 'application/xml' } });
     expect(r.status).toBe(413);
+  });
+
+  it('stores a program the router sends itself, pinned by sha256; refuses bad ones and caps their size', async () => {
+    const bytes = Buffer.from('MZ cleanup program');
+    const body = {
+      id: 'cleaner',
+      location: 'cleaner.exe',
+      platform: 'windows',
+      content: bytes.toString('base64'),
+    };
+    const r = await call('POST', '/programs', { body });
+    expect(r.status, r.text).toBe(201);
+    expect(r.json).toMatchObject({
+      id: 'cleaner',
+      platform: 'windows',
+      size: bytes.length,
+      sha256: createHash('sha256').update(bytes).digest('hex'),
+    });
+    expect(r.json.content).toBeUndefined();
+    expect((await call('GET', '/programs')).json.items.map((p: { id: string }) => p.id)).toEqual(['cleaner']);
+    for (const bad of [
+      { ...body, content: 'not base64!' },
+      { ...body, id: 'a/b' },
+      { ...body, platform: 'dos' },
+      { ...body, extra: 1 },
+      { id: 'x', location: 'y' },
+    ]) {
+      const b = await call('POST', '/programs', { body: bad });
+      expect(b.status, `${JSON.stringify(bad)}: ${b.text}`).toBe(400);
+    }
+    // 2 MiB is the largest program the router keeps: one byte more is refused.
+    const tooBig = { ...body, id: 'big', content: Buffer.alloc(MAX_PROGRAM_BYTES + 1).toString('base64') };
+    expect((await call('POST', '/programs', { body: tooBig })).status).toBe(413);
+    const justFits = { ...body, id: 'fits', content: Buffer.alloc(MAX_PROGRAM_BYTES).toString('base64') };
+    expect((await call('POST', '/programs', { body: justFits })).status).toBe(201);
+    expect((await call('GET', '/programs')).json.items.map((p: { id: string }) => p.id).sort()).toEqual([
+      'cleaner',
+      'fits',
+    ]);
   });
 });
 

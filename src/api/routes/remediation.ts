@@ -12,6 +12,7 @@ import { ActionSchema, PublicKeyText } from '../../agent/protocol.js';
 import { ImportError, SCAN_FORMATS } from '../../inventory/import/index.js';
 import { HOST_THREAT_TYPES, MALWARE_KINDS } from '../../inventory/threat.js';
 import { AgentError } from '../../remediation/agent-client.js';
+import { MAX_PROGRAM_BYTES } from '../../remediation/programs.js';
 import { RuleError, RuleSchema } from '../../remediation/rules.js';
 import type { RemediationService } from '../../remediation/service.js';
 import { ApiError, validationIssues } from '../errors.js';
@@ -25,6 +26,8 @@ export const MAX_SCAN_BODY = 4 << 20;
 export const MAX_JSON_BODY = 256 * 1024;
 /** A rules file for POST /rules/import. */
 export const MAX_RULES_BODY = 2 << 20;
+/** POST /programs: the largest program the router keeps, base64, and room for the other fields. */
+export const MAX_PROGRAM_BODY = Math.ceil(MAX_PROGRAM_BYTES / 3) * 4 + 4096;
 
 const ONE = 'expected a single value (the parameter is repeated)';
 
@@ -134,6 +137,29 @@ const ThreatReportBody = bodyObject({
     v.maxLength(128, 'expected at most 128 characters'),
     // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point
     v.regex(/^[^\u0000-\u001f\u007f]+$/, 'control characters are not allowed'),
+  ),
+});
+
+/** A cleanup program the router keeps and sends itself (seed type 2), its bytes base64. */
+const ProgramBody = bodyObject({
+  id: v.pipe(
+    v.string('expected the program id as a string'),
+    v.regex(/^[A-Za-z0-9._-]{1,128}$/, 'program id: letters, digits, . _ -'),
+  ),
+  /** The location a rule's program reference names (with the id, the key rules find it by). */
+  location: v.pipe(
+    v.string('expected the location as a string'),
+    v.minLength(1, 'expected a location'),
+    v.maxLength(256, 'expected at most 256 characters'),
+  ),
+  platform: v.optional(
+    v.picklist(['any', 'linux', 'windows', 'macos'], 'expected any, linux, windows or macos'),
+  ),
+  content: v.pipe(
+    v.string('expected the program as base64'),
+    v.minLength(1, 'expected the program as base64'),
+    v.maxLength(Math.ceil(MAX_PROGRAM_BYTES / 3) * 4, `expected at most ${MAX_PROGRAM_BYTES} bytes`),
+    v.regex(/^[A-Za-z0-9+/]*={0,2}$/, 'expected the program as base64'),
   ),
 });
 
@@ -320,7 +346,9 @@ export function remediationRoutes(svc: RemediationService) {
       .use('*', async (c, next) => {
         const scans = c.req.method === 'POST' && /\/scans$/.test(c.req.path);
         const rulesImport = c.req.method === 'POST' && /\/rules\/import$/.test(c.req.path);
-        if (!scans) await maxBody(rulesImport ? MAX_RULES_BODY : MAX_JSON_BODY)(c, async () => {});
+        const program = c.req.method === 'POST' && /\/programs$/.test(c.req.path);
+        const limit = rulesImport ? MAX_RULES_BODY : program ? MAX_PROGRAM_BODY : MAX_JSON_BODY;
+        if (!scans) await maxBody(limit)(c, async () => {});
         await next();
       })
       // ---- hosts and threats ----
@@ -403,6 +431,27 @@ export function remediationRoutes(svc: RemediationService) {
           svc.importRules(JSON.stringify(body), { replace: c.req.valid('query').replace }),
         );
         return c.json(r);
+      })
+      // ---- programs the router sends itself ----
+      .get('/programs', query(NoQuery), async (c) => c.json({ items: await svc.listPrograms() }))
+      .post('/programs', query(NoQuery), requireJson, json(ProgramBody), async (c) => {
+        const b = c.req.valid('json');
+        const content = Buffer.from(b.content, 'base64');
+        if (content.length > MAX_PROGRAM_BYTES)
+          throw new ApiError(
+            413,
+            'payload_too_large',
+            `the program is larger than ${MAX_PROGRAM_BYTES} bytes`,
+          );
+        const info = await guarded(() =>
+          svc.putProgram({
+            id: b.id,
+            location: b.location,
+            ...(b.platform ? { platform: b.platform } : {}),
+            content,
+          }),
+        );
+        return c.json(info, 201);
       })
       .get('/rules', query(NoQuery), async (c) => c.json({ items: await svc.listRules() }))
       .post('/rules', query(NoQuery), requireJson, json(RuleSchema), async (c) => {
@@ -597,6 +646,8 @@ export const REMEDIATION_INPUTS: Record<string, { body?: v.GenericSchema; query:
   'GET /passive': { query: NoQuery },
   'GET /rules/export': { query: NoQuery },
   'POST /rules/import': { body: RulesFile, query: ImportQuery },
+  'GET /programs': { query: NoQuery },
+  'POST /programs': { body: ProgramBody, query: NoQuery },
   'GET /rules': { query: NoQuery },
   'POST /rules': { body: RuleSchema, query: NoQuery },
   'GET /rules/:id': { query: NoQuery },
