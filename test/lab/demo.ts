@@ -18,11 +18,24 @@ const SHOW = [
   'icmp',
   'synproxy_conn_established',
   'synproxy_cookie_sent',
+  'fast_syn_answered',
   'gauge_tier',
   'drop_icmp_rate_source',
   'tx_errors',
 ];
-const HEAD = ['rx', 'tx', 'tcp', 'udp', 'icmp', 'proxied', 'cookies', 'tier', 'icmp_drop', 'tx_err'];
+const HEAD = [
+  'rx',
+  'tx',
+  'tcp',
+  'udp',
+  'icmp',
+  'proxied',
+  'cookies',
+  'in-kernel',
+  'tier',
+  'icmp_drop',
+  'tx_err',
+];
 const TIERS = ['normal', 'moderate', 'risky'];
 const { values: opts } = parseArgs({ options: { hold: { type: 'string', default: '0' } } });
 const HOLD_S = Math.max(0, Math.min(3600, Number(opts.hold) || 0));
@@ -118,7 +131,7 @@ async function main(): Promise<void> {
     );
     const sent = (await flood).stdout.trim();
     console.log(
-      `${sent} flood SYNs answered with cookies; the real client: ${fetches.stdout.trim()}/10 downloads ok`,
+      `${sent} flood SYNs answered with cookies (by the proxy in the normal tier, by the kernel fast path above it); the real client: ${fetches.stdout.trim()}/10 downloads ok`,
     );
     console.log(
       (tg.output.match(/tier \S+ -> \S+[^\n]*/g) ?? []).map((l) => `  ${l}`).join('\n') ||
