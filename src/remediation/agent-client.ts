@@ -13,6 +13,7 @@ import {
   PairDoneSchema,
   PairReplySchema,
   pairingCode,
+  pairingCommitment,
   parseBody,
   parseEnvelope,
   publicKeyFromText,
@@ -221,7 +222,9 @@ export class AgentClient {
     cancel: () => void;
   }> {
     const routerNonce = randomBytes(16).toString('hex');
-    const hello = { routerKey: this.identity.publicText, routerNonce, routerName };
+    const routerKey = this.identity.publicText;
+    // Only a commitment now: the nonce is revealed after the agent has sent its own (see protocol.ts).
+    const hello = { routerKey, commitment: pairingCommitment(routerKey, routerNonce), routerName };
     const conv = await Conversation.open(address, port, Math.min(this.timeoutMs, 10_000), this.maxFrame);
     try {
       conv.send(seal('pair-hello', hello, this.identity.privateKey));
@@ -237,7 +240,8 @@ export class AgentClient {
       const body = parseBody(PairReplySchema, reply);
       if (!verifyEnvelope(reply, publicKeyFromText(body.agentKey)))
         throw new AgentError('bad-agent-signature', 'pairing reply not signed by the key it offers');
-      const code = pairingCode(this.identity.publicText, body.agentKey, routerNonce, body.agentNonce);
+      conv.send(seal('pair-reveal', { routerNonce }, this.identity.privateKey));
+      const code = pairingCode(routerKey, body.agentKey, routerNonce, body.agentNonce);
       return {
         code,
         agentKey: body.agentKey,

@@ -603,6 +603,11 @@ export class RemediationService {
     await this.expirePairings();
     const routerName = p.routerName ?? 'tunguard';
     const s = await this.client.pair(p.address, p.port, routerName);
+    if (this.agents.get(s.hostId)) {
+      // Pairing by code never replaces a paired agent behind the admin's back: delete it first.
+      s.cancel();
+      throw new RuleError(`host ${s.hostId} already has a paired agent (delete it first)`);
+    }
     const pairingId = randomUUID();
     const now = Date.now();
     const rec: PendingPairing = {
@@ -685,6 +690,15 @@ export class RemediationService {
       };
     }
     await this.pairings.remove(pairingId);
+    if (accepted && this.agents.get(p.hostId)) {
+      // Another pairing for the same host finished first.
+      await this.audit.append({
+        step: 'agent.pairing-rejected',
+        hostId: p.hostId,
+        detail: { pairingId, by: 'router', why: 'already paired' },
+      });
+      return { paired: false, reason: `host ${p.hostId} already has a paired agent (delete it first)` };
+    }
     if (!accepted) {
       await this.audit.append({
         step: 'agent.pairing-rejected',

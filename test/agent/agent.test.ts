@@ -30,7 +30,7 @@ afterAll(async () => {
 describe('pairing', () => {
   it('shows the same code on both sides and pins both keys once the host confirms', async () => {
     const session = await client.pair('127.0.0.1', agent.port, 'lab-router');
-    const shown = await agent.waitLine(/^PAIRING router="lab-router" code=(\d{6})$/);
+    const shown = await agent.waitLine(/^PAIRING router="lab-router" code=(\d{5}-\d{5})$/);
     expect(shown[1]).toBe(session.code);
     expect(session.agentKey).toBe(agent.agentKey);
     agent.proc.stdin.write('yes\n');
@@ -38,6 +38,22 @@ describe('pairing', () => {
     ep = { hostId: session.hostId, address: '127.0.0.1', port: agent.port, agentKey: session.agentKey };
     const { result } = await run({ action: 'ping' });
     expect(result).toMatchObject({ ok: true, reason: 'pong', hostId: 'host-1' });
+  });
+
+  it('does not take a "yes" typed before the question as the answer to it', async () => {
+    const d4 = makeDirs();
+    const a4 = await startAgent(d4, { pairing: true, hostId: 'host-typed-ahead' });
+    try {
+      a4.proc.stdin.write('yes\n');
+      await new Promise((r) => setTimeout(r, 200));
+      const s4 = await client.pair('127.0.0.1', a4.port, 'lab-router');
+      await a4.waitLine(/^PAIRING /);
+      a4.proc.stdin.write('no\n');
+      expect(await s4.finish()).toBe(false);
+    } finally {
+      await a4.stop();
+      cleanup(d4);
+    }
   });
 
   it('refuses to pair again once paired', async () => {

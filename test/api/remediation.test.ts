@@ -230,8 +230,8 @@ describe('agent pairing and the audit log', () => {
     });
     expect(p.status, p.text).toBe(201);
     expect(p.json).toMatchObject({ hostId: 'api-code-host', agentKey: agent.agentKey });
-    expect(p.json.code).toMatch(/^\d{6}$/);
-    const shown = await agent.waitLine(/code=(\d{6})$/);
+    expect(p.json.code).toMatch(/^\d{5}-\d{5}$/);
+    const shown = await agent.waitLine(/code=(\d{5}-\d{5})$/);
     expect(shown[1]).toBe(p.json.code);
     agent.proc.stdin.write('yes\n');
     const c = await call('POST', '/agents/pair/confirm', { body: { pairingId: p.json.pairingId } });
@@ -246,6 +246,20 @@ describe('agent pairing and the audit log', () => {
     expect(twice.json.detail).toMatch(/refused/);
     const list = await call('GET', '/agents');
     expect(list.json.items.map((a: { hostId: string }) => a.hostId)).toContain('api-code-host');
+    // Another agent (unpaired) claiming the same host id cannot replace the paired one by code.
+    const d3 = makeDirs('tg-api-pair3-');
+    const impostor = await startAgent(d3, { pairing: true, hostId: 'api-code-host' });
+    try {
+      const r = await call('POST', '/agents/pair', { body: { address: '127.0.0.1', port: impostor.port } });
+      expect(r.status, r.text).toBe(409);
+      expect(r.json.detail).toMatch(/already has a paired agent/);
+      const after = await call('GET', '/agents');
+      const kept = after.json.items.find((a: { hostId: string }) => a.hostId === 'api-code-host');
+      expect(kept.agentKey).toBe(agent!.agentKey);
+    } finally {
+      await impostor.stop();
+      cleanup(d3);
+    }
   });
 
   it('stores nothing when the admin rejects the code', async () => {

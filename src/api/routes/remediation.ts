@@ -269,7 +269,7 @@ function clientError(err: unknown): never {
     const m = err.message;
     if (/^no rule /.test(m)) throw new ApiError(404, 'not_found', m);
     if (/ exists$/.test(m)) throw new ApiError(409, 'conflict', m);
-    if (/no paired agent/.test(m)) throw new ApiError(409, 'conflict', m);
+    if (/no paired agent|already has a paired agent/.test(m)) throw new ApiError(409, 'conflict', m);
     if (/^no host /.test(m)) throw new ApiError(404, 'not_found', m);
     throw new ApiError(400, 'bad_request', m);
   }
