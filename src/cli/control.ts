@@ -30,7 +30,7 @@ import {
   inPrefix,
   TierHistory,
 } from '../api/stores.js';
-import { ensureToken } from '../api/token.js';
+import { ensureToken, tokenFileIssue } from '../api/token.js';
 import {
   type CidrPrefix,
   type ConfigIssue,
@@ -45,7 +45,14 @@ import { ConnState } from '../defense/conntable.js';
 import { ip } from '../netcfg/ip.js';
 import type { DetectionOptions, DetectionReport } from '../remediation/detector.js';
 import type { RemediationService } from '../remediation/service.js';
-import { orderForClients, removeApiInfo, tokenFilePath, urlFor, writeApiInfo } from './api-locate.js';
+import {
+  orderForClients,
+  removeApiInfo,
+  tokenDirs,
+  tokenFilePath,
+  urlFor,
+  writeApiInfo,
+} from './api-locate.js';
 
 /**
  * What the control plane needs of the dataplane. The Dataplane handle satisfies it as it is; the two
@@ -181,6 +188,15 @@ function listenLine(text: string, index: number): number {
   }
 }
 
+function tokenFileLine(text: string): number {
+  try {
+    const api = parseUci(text).sections.find((s) => s.type === 'api');
+    return api && Object.hasOwn(api.options, 'token_file') ? api.options.token_file.line : (api?.line ?? 1);
+  } catch {
+    return 1;
+  }
+}
+
 /** Listen addresses of a configuration that belong to the WAN device (the API never listens there). */
 export function wanListenIssues(c: TunguardConfig, text: string, wanDevice: string): ConfigIssue[] {
   const wan = new Set(deviceAddresses(wanDevice));
@@ -288,9 +304,18 @@ export class ControlPlane {
     return this.o.apiOverride ? [this.o.apiOverride] : c.api.listen;
   }
 
-  /** Never a WAN address; checked on every new configuration (start, reload, API). */
+  /**
+   * Never a WAN address, and a token file only in the state or config directory; checked on every new
+   * configuration (start, reload, API).
+   */
   private checkListen(c: TunguardConfig, text: string): ConfigIssue[] {
-    return this.o.apiOverride ? [] : wanListenIssues(c, text, this.o.wanDevice);
+    const issues = this.o.apiOverride ? [] : wanListenIssues(c, text, this.o.wanDevice);
+    const token = tokenFileIssue(tokenFilePath(this.o.stateDir, text), tokenDirs(this.o.stateDir));
+    if (token) {
+      const line = tokenFileLine(text);
+      issues.push({ line, message: `line ${line}: option ${token}` });
+    }
+    return issues;
   }
 
   private loadToken(): void {
@@ -298,9 +323,8 @@ export class ControlPlane {
       this.o.stateDir,
       this.o.store.path === undefined ? undefined : this.o.store.text,
     );
-    const t = ensureToken(path);
+    const t = ensureToken(path, tokenDirs(this.o.stateDir));
     if (t.created) this.o.log(`api: created a new token in ${path} (mode 0600)`);
-    if (t.repaired) this.o.log(`api: ${t.repaired}`);
     this.token = t.token;
     this.tokenFile = path;
   }

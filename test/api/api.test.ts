@@ -1,5 +1,6 @@
 // The API through real HTTP on loopback: every route, auth, errors, config writes, allowlist, reload.
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BASE_UCI, documentedAndServed, http, startTestDaemon, type TestDaemon } from './helpers.js';
@@ -459,6 +460,37 @@ describe('reload (SIGHUP path)', () => {
     expect((await get('/api/v1/status', fresh)).status).toBe(200);
     writeFileSync(join(d.dir, 'api.token'), `${old}\n`);
     await d.cp.reload();
+  });
+});
+
+describe('token_file', () => {
+  it('takes a token_file only directly in the state or config directory, and never through a link', async () => {
+    const outside = mkdtempSync(join(tmpdir(), 'tg-token-victim-'));
+    const victim = join(outside, 'shadow');
+    writeFileSync(victim, 'root:x:0:0\n');
+    chmodSync(victim, 0o644);
+    try {
+      // Through the API (what LuCI Settings calls): outside the directories is a 422, nothing changes.
+      const away = `${BASE_UCI}\nconfig api 'api'\n\toption token_file '${victim}'\n`;
+      const put = await http(d.url, 'PUT', '/api/v1/config', { token: d.token, body: { uci: away } });
+      expect(put.status, put.text).toBe(422);
+      expect(put.text).toMatch(/token_file .* must lie directly in/);
+      expect(statSync(victim).mode & 0o777).toBe(0o644);
+      // In the state directory but a link to the victim: refused when applied, the old token still works.
+      symlinkSync(victim, join(d.dir, 'link.token'));
+      const linked = `${BASE_UCI}\nconfig api 'api'\n\toption token_file '${join(d.dir, 'link.token')}'\n`;
+      writeFileSync(d.configPath!, linked);
+      const r = await d.cp.reload();
+      expect(JSON.stringify(r)).toMatch(/symbolic link/);
+      expect(statSync(victim).mode & 0o777).toBe(0o644);
+      expect(readFileSync(victim, 'utf8')).toBe('root:x:0:0\n');
+      expect((await get('/api/v1/status')).status).toBe(200);
+    } finally {
+      writeFileSync(d.configPath!, BASE_UCI);
+      await d.cp.reload();
+      rmSync(join(d.dir, 'link.token'), { force: true });
+      rmSync(outside, { recursive: true, force: true });
+    }
   });
 });
 
