@@ -64,8 +64,8 @@ export interface DataplaneLink {
   workerCounters(): Record<string, number>[];
   on(event: 'event', listener: (e: unknown) => void): unknown;
   off(event: 'event', listener: (e: unknown) => void): unknown;
-  /** Commands over the MessagePort: clear attacker marks, new allowlist, new thresholds. */
-  command?(c: DataplaneCommand): void;
+  /** Commands over the MessagePort: clear attacker marks, new allowlist, new settings. */
+  command(c: DataplaneCommand): void;
   /** Queries answered by the workers (connections). */
   request?(q: { type: 'connections' } & Record<string, unknown>): Promise<unknown>;
   /** Packet samples of LAN hosts for the passive inventory (when the sampler stage runs). */
@@ -147,7 +147,31 @@ const ELD_WINDOW_SECONDS = 5;
 const STATE_NAMES: Record<number, string> = Object.fromEntries(
   Object.entries(ConnState).map(([k, n]) => [n, k.toLowerCase().replace(/_/g, '-')]),
 );
-const NO_COMMANDS = 'stored and shown by the API; the dataplane has no command channel to apply it yet';
+/**
+ * SYN defense options the workers cannot change while they run (the table sizes and which stages run
+ * are fixed at start): a reload reports them as needing a restart. Every other option of the section
+ * reaches the workers through the 'settings' command (src/dataplane/stages/syn-gate.ts, synproxy.ts).
+ */
+const SYN_RESTART_ONLY = {
+  synCacheSize: 'syn_cache_size',
+  proxyInbound: 'proxy_inbound',
+  proxyOutbound: 'proxy_outbound',
+} as const satisfies Partial<Record<keyof TunguardConfig['defense']['syn'], string>>;
+
+/** The SYN options that differ, split into those a reload applies and those that need a restart. */
+export function synChanges(
+  a: TunguardConfig,
+  b: TunguardConfig,
+): { reloadable: string[]; restart: string[] } {
+  const out = { reloadable: [] as string[], restart: [] as string[] };
+  for (const k of Object.keys(b.defense.syn) as (keyof TunguardConfig['defense']['syn'])[]) {
+    if (a.defense.syn[k] === b.defense.syn[k]) continue;
+    if (Object.hasOwn(SYN_RESTART_ONLY, k))
+      out.restart.push(`defense.syn.${SYN_RESTART_ONLY[k as keyof typeof SYN_RESTART_ONLY]}`);
+    else out.reloadable.push(k);
+  }
+  return out;
+}
 
 /** The parts of a configuration that differ ("main.queues", "defense.syn", "api.listen", ...). */
 export function configDiff(a: TunguardConfig, b: TunguardConfig): string[] {
@@ -538,7 +562,12 @@ export class ControlPlane {
   }
 
   private pendingRestart(): string[] {
-    return configDiff(this.o.store.startConfig, this.o.store.config).filter((p) => p.startsWith('main.'));
+    const start = this.o.store.startConfig;
+    const now = this.o.store.config;
+    return [
+      ...configDiff(start, now).filter((p) => p.startsWith('main.')),
+      ...synChanges(start, now).restart,
+    ];
   }
 
   private bucket(
@@ -590,19 +619,16 @@ export class ControlPlane {
       this.writeInfo();
     }
     if (parts.includes('api.cors')) applied.push('api.cors');
-    const command = this.o.dp.command?.bind(this.o.dp);
+    const command = this.o.dp.command.bind(this.o.dp);
     if (parts.includes('allow')) {
-      if (command) {
-        command({ type: 'allowlist.set', prefixes: next.allow.map((p) => p.cidr) });
-        applied.push('allow');
-      } else notApplied.push({ part: 'allow', reason: NO_COMMANDS });
+      command({ type: 'allowlist.set', prefixes: next.allow.map((p) => p.cidr) });
+      applied.push('allow');
     }
-    const settings = parts.filter((p) => p === 'defense.syn' || p.startsWith('ratelimit.'));
-    if (settings.length > 0) {
-      if (command) {
-        command({ type: 'settings', syn: next.defense.syn, ratelimit: next.ratelimit });
-        applied.push(...settings);
-      } else for (const part of settings) notApplied.push({ part, reason: NO_COMMANDS });
+    const rate = parts.filter((p) => p.startsWith('ratelimit.'));
+    const synReloaded = synChanges(prev, next).reloadable.length > 0;
+    if (rate.length > 0 || synReloaded) {
+      command({ type: 'settings', syn: next.defense.syn, ratelimit: next.ratelimit });
+      applied.push(...(synReloaded ? ['defense.syn'] : []), ...rate);
     }
     if (parts.includes('detect')) {
       const why = this.applyDetection(next.detect);
@@ -715,9 +741,8 @@ export class ControlPlane {
           const unmark = (a: string) =>
             this.attackers.unmark(a) || (a.includes(':') && this.attackers.unmark(`${a}/64`));
           const cleared = address === undefined ? this.attackers.clear() : unmark(address) ? 1 : 0;
-          const command = dp.command?.bind(dp);
-          if (command && cleared > 0)
-            command(
+          if (cleared > 0)
+            dp.command(
               address === undefined ? { type: 'attackers.clear' } : { type: 'attackers.clear', address },
             );
           if (cleared > 0)
@@ -727,10 +752,7 @@ export class ControlPlane {
               address: address ?? null,
               cleared,
             });
-          const r = { cleared, dataplaneNotified: command !== undefined && cleared > 0 };
-          return command
-            ? r
-            : { ...r, note: 'the dataplane has no command channel yet: only the API view was cleared' };
+          return { cleared, dataplaneNotified: cleared > 0 };
         },
       },
       ratelimit: {

@@ -93,7 +93,7 @@ export interface SynProxyOptions {
    */
   wanMss4?: number;
   wanMss6?: number;
-  /** Idle timeout of established connections, ms. */
+  /** Idle timeout of established connections, ms (a reload changes it). */
   idleMs: number;
   gate?: SynGate;
   /** Milliseconds since the Unix epoch at ctx.now = 0 (cookie minutes and TS clock). */
@@ -258,6 +258,9 @@ export class SynProxyStage implements Stage {
   }
 
   command(cmd: DataplaneCommand): void {
+    const syn =
+      cmd.type === 'settings' ? (cmd.syn as { connectionIdleSeconds?: number } | undefined) : undefined;
+    if (syn?.connectionIdleSeconds !== undefined) this.opts.idleMs = syn.connectionIdleSeconds * 1000;
     this.gate.command?.(cmd);
   }
 
