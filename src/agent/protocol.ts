@@ -27,23 +27,42 @@ export function encodeFrame(obj: unknown): Buffer {
   return Buffer.concat([head, body]);
 }
 
-/** Reassembles frames from stream chunks; refuses a frame over `max` before buffering it. */
+/**
+ * Reassembles frames from stream chunks; refuses a frame over `max` as soon as its length is known,
+ * before buffering it. Chunks are kept as they come and joined once per complete frame, so a large
+ * frame arriving in many chunks is copied once, not once per chunk.
+ */
 export class FrameReader {
-  private buf: Buffer = Buffer.alloc(0);
+  private chunks: Buffer[] = [];
+  private buffered = 0;
   constructor(private readonly max = DEFAULT_MAX_FRAME) {}
 
   /** Feeds bytes; returns the complete frames' texts. Throws ProtocolError('oversized') on a too-long frame. */
   push(chunk: Buffer): string[] {
-    this.buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk;
+    if (chunk.length > 0) {
+      this.chunks.push(chunk);
+      this.buffered += chunk.length;
+    }
     const out: string[] = [];
-    while (this.buf.length >= 4) {
-      const len = this.buf.readUInt32BE(0);
+    while (this.buffered >= 4) {
+      const len = this.peekLength();
       if (len > this.max) throw new ProtocolError('oversized', `frame of ${len} bytes exceeds ${this.max}`);
-      if (this.buf.length < 4 + len) break;
-      out.push(this.buf.subarray(4, 4 + len).toString('utf8'));
-      this.buf = this.buf.subarray(4 + len);
+      if (this.buffered < 4 + len) break;
+      const all = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks, this.buffered);
+      out.push(all.subarray(4, 4 + len).toString('utf8'));
+      const rest = all.subarray(4 + len);
+      this.chunks = rest.length > 0 ? [rest] : [];
+      this.buffered = rest.length;
     }
     return out;
+  }
+
+  /** The u32 length prefix, which may straddle chunks. */
+  private peekLength(): number {
+    const first = this.chunks[0];
+    if (first.length >= 4) return first.readUInt32BE(0);
+    const head = Buffer.concat(this.chunks, this.buffered).subarray(0, 4);
+    return head.readUInt32BE(0);
   }
 }
 

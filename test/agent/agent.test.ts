@@ -20,7 +20,7 @@ const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 beforeAll(async () => {
   dirs = makeDirs();
-  agent = await startAgent(dirs, { pairing: true });
+  agent = await startAgent(dirs, { pairing: true, extra: { allowInlinePrograms: true } });
 });
 afterAll(async () => {
   await agent?.stop();
@@ -146,6 +146,32 @@ describe('programs', () => {
     expect(result.durationMs).toBeGreaterThanOrEqual(0);
   });
 
+  it('refuses inline program content unless the host allows it (and runs nothing)', async () => {
+    const d5 = makeDirs();
+    const a5 = await startAgent(d5, { hostId: 'host-no-inline' });
+    try {
+      await agentCli(a5.configPath, ['trust-router', '--key', router.publicText]);
+      const ep5 = { hostId: 'host-no-inline', address: '127.0.0.1', port: a5.port, agentKey: a5.agentKey };
+      const mark = join(d5.outside, 'ran');
+      const prog = Buffer.from(`#!/bin/sh\ntouch ${mark}\n`);
+      const { result } = await client.send(
+        ep5,
+        client.buildCommand(ep5, {
+          action: 'program.run',
+          programId: 'inline',
+          sha256: sha(prog),
+          content: prog.toString('base64'),
+        }),
+      );
+      expect(result).toMatchObject({ ok: false, refused: 'action-not-allowed' });
+      expect(result.reason).toMatch(/allowInlinePrograms/);
+      expect(existsSync(mark)).toBe(false);
+    } finally {
+      await a5.stop();
+      cleanup(d5);
+    }
+  });
+
   it('runs a program stored on the host (id + location) after checking its pin', async () => {
     const body = Buffer.from('#!/bin/sh\necho stored\n');
     writeFileSync(join(dirs.programs, 'clean.sh'), body, { mode: 0o755 });
@@ -179,7 +205,7 @@ describe('restarts', () => {
     const env = seal('command', cmd, router.privateKey);
     expect((await sendEnvelope(agent.port, env, agent.agentKey)).ok).toBe(true);
     await agent.stop();
-    agent = await startAgent(dirs, { pairing: true });
+    agent = await startAgent(dirs, { pairing: true, extra: { allowInlinePrograms: true } });
     ep = { ...ep, port: agent.port };
     expect(agent.agentKey).toBe(ep.agentKey);
     const again = await sendEnvelope(agent.port, env, agent.agentKey);

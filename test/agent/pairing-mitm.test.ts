@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { AgentConfig } from '../../src/agent/config.js';
+import { type AgentConfig, parseAgentConfig } from '../../src/agent/config.js';
 import {
   type Envelope,
   encodeFrame,
@@ -58,21 +58,15 @@ function searchNonce(
 }
 
 function agentConfig(dirs: AgentDirs): AgentConfig {
-  return {
+  return parseAgentConfig({
     hostId: 'victim-host',
     listen: { host: '127.0.0.1', port: 0 },
     stateDir: dirs.state,
     roots: [dirs.root],
     quarantineDir: dirs.quarantine,
-    programRoots: [],
     allowActions: ['ping'],
-    maxFrameBytes: 1 << 20,
-    maxCommandTtlMs: 600_000,
-    clockSkewMs: 60_000,
-    replayCacheSize: 64,
     pairing: true,
-    idleTimeoutMs: 30_000,
-  };
+  });
 }
 
 const cleanups: Array<() => Promise<void> | void> = [];
