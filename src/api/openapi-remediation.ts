@@ -443,6 +443,14 @@ const schemas: Record<string, Json> = {
       expiresAt: num(),
       results: arr(ref('AgentResult')),
       lastError: str(),
+      // The command of the current step once sent: a retry sends the same id.
+      inFlight: obj({
+        step: { type: 'integer' },
+        commandId: str(),
+        issuedAt: num(),
+        expiresAt: num(),
+        sent: bool(),
+      }),
       audit: arr(ref('AuditEntry'), { description: 'GET /dispatches/{id} and POST /dispatch only' }),
     },
     [

@@ -45,6 +45,8 @@ export class AgentError extends Error {
       | 'mismatched-reply'
       | 'protocol',
     message: string,
+    /** Whether the command had been sent when this happened (then the agent may have run it). */
+    readonly sent = false,
   ) {
     super(message);
   }
@@ -191,7 +193,14 @@ export class AgentClient {
     );
     try {
       conv.send(env);
-      const reply = await conv.next(this.timeoutMs);
+      let reply: Envelope;
+      try {
+        reply = await conv.next(this.timeoutMs);
+      } catch (e) {
+        // Sent and no answer: the agent may have carried it out; the caller must not issue a new one.
+        if (e instanceof AgentError) throw new AgentError(e.reason, e.message, true);
+        throw e;
+      }
       if (reply.type !== 'result') throw new AgentError('protocol', `agent answered ${reply.type}`);
       if (!verifyEnvelope(reply, agentKey))
         throw new AgentError('bad-agent-signature', 'result is not signed by the pinned agent key');
