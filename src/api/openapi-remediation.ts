@@ -579,10 +579,26 @@ export function remediationPaths(base: string): Record<string, Json> {
   const host = pp('id', 'host id, IP address, MAC or name');
   const p: Record<string, Json> = {
     '/hosts': {
-      get: op('LAN hosts with OS, software, threats, risk, matching rules and the last dispatch', {
-        '200': ok(items(ref('HostSummary'))),
-        ...errors(400, 401),
-      }),
+      get: op(
+        'LAN hosts with OS, software, threats, risk, matching rules and the last dispatch (one page)',
+        {
+          '200': ok(
+            obj({
+              items: arr(ref('HostSummary')),
+              total: { type: 'integer' },
+              offset: { type: 'integer' },
+              limit: { type: 'integer' },
+            }),
+          ),
+          ...errors(400, 401),
+        },
+        {
+          parameters: [
+            qp('offset', int(0, 10_000_000, 0), 'hosts to skip (id order)'),
+            qp('limit', int(1, 1000, 200), 'at most this many'),
+          ],
+        },
+      ),
     },
     '/hosts/{id}': {
       get: op(

@@ -58,6 +58,18 @@ describe('remediation API', () => {
     expect(Array.isArray(one.json.matchedCves)).toBe(true);
     const addr = h.ipv4[0] ?? h.ipv6[0];
     if (addr) expect((await call('GET', `/hosts/${encodeURIComponent(addr)}`)).json.host.id).toBe(h.id);
+    // Pages: a bounded answer whatever the store holds, with the total to page on.
+    const n = hosts.json.total;
+    expect(n).toBe(hosts.json.items.length);
+    expect(hosts.json).toMatchObject({ offset: 0, limit: 200 });
+    const first = await call('GET', '/hosts?limit=1');
+    expect(first.json).toMatchObject({ total: n, offset: 0, limit: 1 });
+    expect(first.json.items).toHaveLength(1);
+    const rest = await call('GET', '/hosts?offset=1&limit=1000');
+    expect(rest.json.items.map((x: { id: string }) => x.id)).toEqual(
+      hosts.json.items.slice(1).map((x: { id: string }) => x.id),
+    );
+    expect((await call('GET', '/hosts?limit=5000')).status).toBe(400);
   });
 
   it('imports a raw XML body', async () => {

@@ -66,6 +66,11 @@ const HostParam = v.strictObject({ id: HostIdent });
 const RuleParam = v.strictObject({ id: RuleId });
 const DispatchParam = v.strictObject({ id: DispatchId });
 
+const HostsQuery = strictQuery({
+  offset: v.optional(intString(0, 10_000_000), '0'),
+  limit: v.optional(intString(1, 1000), '200'),
+});
+
 const ThreatsQuery = strictQuery({
   type: v.optional(v.picklist(HOST_THREAT_TYPES, 'expected vulnerability, malware or finding')),
   limit: v.optional(intString(1, 10_000), '1000'),
@@ -324,7 +329,11 @@ export function remediationRoutes(svc: RemediationService) {
         await next();
       })
       // ---- hosts and threats ----
-      .get('/hosts', query(NoQuery), async (c) => c.json({ items: await svc.listHosts() }))
+      // One page at a time: the summaries (rule matching included) are worked out for that page only.
+      .get('/hosts', query(HostsQuery), async (c) => {
+        const q = c.req.valid('query');
+        return c.json(await svc.listHosts({ offset: q.offset, limit: q.limit }));
+      })
       .get('/hosts/:id', param(HostParam), query(NoQuery), async (c) => {
         const { id } = c.req.valid('param');
         const h = await svc.getHost(id);
@@ -588,7 +597,7 @@ export function remediationRoutes(svc: RemediationService) {
  * document (src/api/openapi-remediation.ts) is tested against these, field by field.
  */
 export const REMEDIATION_INPUTS: Record<string, { body?: v.GenericSchema; query: v.GenericSchema }> = {
-  'GET /hosts': { query: NoQuery },
+  'GET /hosts': { query: HostsQuery },
   'GET /hosts/:id': { query: NoQuery },
   'POST /hosts/:id/remediate': { body: RemediateBody, query: NoQuery },
   'POST /hosts/:id/threats': { body: ThreatReportBody, query: NoQuery },
