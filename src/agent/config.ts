@@ -26,7 +26,10 @@ const Abs = v.pipe(
 );
 const ACTIONS = ActionSchema.options.map((o) => o.entries.action.literal);
 
-export const AgentConfigSchema = v.strictObject({
+/** Frame cap when no program travels inline: commands and results are a few KiB. */
+export const PLAIN_MAX_FRAME = 64 * 1024;
+
+const AgentConfigFields = v.strictObject({
   /** The identity the router knows this host by; commands for any other host are refused. */
   hostId: v.pipe(v.string(), v.minLength(1), v.maxLength(128)),
   listen: v.optional(
@@ -44,9 +47,20 @@ export const AgentConfigSchema = v.strictObject({
   quarantineDir: Abs,
   /** Where seed type-1 programs (id + location) may be stored on this host. */
   programRoots: v.optional(v.array(Abs), []),
+  /**
+   * Whether program.run may carry the program itself (seed type 2). Off by default: a stolen router
+   * token must not be able to run code of its choosing on every host; programs stored under
+   * programRoots (seed type 1) run either way.
+   */
+  allowInlinePrograms: v.optional(v.boolean(), false),
   /** Actions this host allows (default all of the protocol's allowlist). */
   allowActions: v.optional(v.array(v.picklist(ACTIONS)), ACTIONS),
-  maxFrameBytes: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1024)), DEFAULT_MAX_FRAME),
+  /**
+   * Largest frame read from the network, before anything is authenticated. Default: room for an
+   * inline program (DEFAULT_MAX_FRAME) only when inline programs are allowed, else PLAIN_MAX_FRAME, so
+   * 16 unauthenticated connections cannot make the agent hold 64 MiB.
+   */
+  maxFrameBytes: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1024))),
   /** Longest command lifetime accepted; bounds the replay cache. */
   maxCommandTtlMs: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1000)), 10 * 60_000),
   /** Allowed clock skew for issuedAt in the future. */
@@ -57,6 +71,13 @@ export const AgentConfigSchema = v.strictObject({
   /** Idle time before a connection is dropped. */
   idleTimeoutMs: v.optional(v.pipe(v.number(), v.integer(), v.minValue(100)), 30_000),
 });
+export const AgentConfigSchema = v.pipe(
+  AgentConfigFields,
+  v.transform((c) => ({
+    ...c,
+    maxFrameBytes: c.maxFrameBytes ?? (c.allowInlinePrograms ? DEFAULT_MAX_FRAME : PLAIN_MAX_FRAME),
+  })),
+);
 export type AgentConfig = v.InferOutput<typeof AgentConfigSchema>;
 
 export function parseAgentConfig(raw: unknown): AgentConfig {

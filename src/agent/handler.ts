@@ -101,6 +101,15 @@ export class CommandHandler {
       throw new Refused('ttl-too-long', 'command lifetime exceeds the agent limit');
     if (!this.d.cfg.allowActions.includes(cmd.action.action as ActionName))
       throw new Refused('action-not-allowed', `action ${cmd.action.action} is disabled on this host`);
+    if (
+      cmd.action.action === 'program.run' &&
+      cmd.action.content !== undefined &&
+      !this.d.cfg.allowInlinePrograms
+    )
+      throw new Refused(
+        'action-not-allowed',
+        'this host runs only programs stored under its programRoots (allowInlinePrograms is off)',
+      );
     const adm = this.d.replay.admit(cmd.id, cmd.expiresAt, now);
     if (adm === 'replay') throw new Refused('replay', `command ${cmd.id} was already accepted`);
     if (adm === 'full') throw new Refused('replay-cache-full', 'too many live commands; try later');

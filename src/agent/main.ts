@@ -27,27 +27,33 @@ function out(line: string): void {
   logFile?.write(line);
 }
 
-/** Reads the operator's answer to a pairing code from stdin, one line per question. */
+/**
+ * Reads the operator's answer to a pairing code from stdin. Only a line typed after the question counts
+ * (a "yes" typed ahead must not accept a request nobody has seen), and a question that timed out stops
+ * listening, so its late answer cannot fall to the next one.
+ */
 function stdinConfirm(): (code: string, routerName: string) => Promise<boolean> {
   const rl = createInterface({ input: process.stdin });
-  const lines: string[] = [];
-  const waiters: Array<(l: string) => void> = [];
+  let waiter: ((l: string) => void) | undefined;
   rl.on('line', (l) => {
-    const w = waiters.shift();
-    if (w) w(l);
-    else lines.push(l);
+    const w = waiter;
+    waiter = undefined;
+    w?.(l);
   });
-  rl.on('close', () => {
-    for (const w of waiters.splice(0)) w('');
-  });
+  rl.on('close', () => waiter?.(''));
   return (code, routerName) => {
     out(`PAIRING router=${JSON.stringify(routerName)} code=${code}`);
     out('Does the router show the same code? Type "yes" to pair.');
-    const answer = lines.length
-      ? Promise.resolve(lines.shift()!)
-      : new Promise<string>((r) => waiters.push(r));
-    const timeout = new Promise<string>((r) => setTimeout(() => r(''), 120_000).unref());
-    return Promise.race([answer, timeout]).then((a) => a.trim().toLowerCase() === 'yes');
+    return new Promise<boolean>((resolve) => {
+      const done = (answer: string) => {
+        clearTimeout(timer);
+        if (waiter === done) waiter = undefined;
+        resolve(answer.trim().toLowerCase() === 'yes');
+      };
+      const timer = setTimeout(() => done(''), 120_000);
+      timer.unref();
+      waiter = done;
+    });
   };
 }
 

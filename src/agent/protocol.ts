@@ -27,23 +27,42 @@ export function encodeFrame(obj: unknown): Buffer {
   return Buffer.concat([head, body]);
 }
 
-/** Reassembles frames from stream chunks; refuses a frame over `max` before buffering it. */
+/**
+ * Reassembles frames from stream chunks; refuses a frame over `max` as soon as its length is known,
+ * before buffering it. Chunks are kept as they come and joined once per complete frame, so a large
+ * frame arriving in many chunks is copied once, not once per chunk.
+ */
 export class FrameReader {
-  private buf: Buffer = Buffer.alloc(0);
+  private chunks: Buffer[] = [];
+  private buffered = 0;
   constructor(private readonly max = DEFAULT_MAX_FRAME) {}
 
   /** Feeds bytes; returns the complete frames' texts. Throws ProtocolError('oversized') on a too-long frame. */
   push(chunk: Buffer): string[] {
-    this.buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk;
+    if (chunk.length > 0) {
+      this.chunks.push(chunk);
+      this.buffered += chunk.length;
+    }
     const out: string[] = [];
-    while (this.buf.length >= 4) {
-      const len = this.buf.readUInt32BE(0);
+    while (this.buffered >= 4) {
+      const len = this.peekLength();
       if (len > this.max) throw new ProtocolError('oversized', `frame of ${len} bytes exceeds ${this.max}`);
-      if (this.buf.length < 4 + len) break;
-      out.push(this.buf.subarray(4, 4 + len).toString('utf8'));
-      this.buf = this.buf.subarray(4 + len);
+      if (this.buffered < 4 + len) break;
+      const all = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks, this.buffered);
+      out.push(all.subarray(4, 4 + len).toString('utf8'));
+      const rest = all.subarray(4 + len);
+      this.chunks = rest.length > 0 ? [rest] : [];
+      this.buffered = rest.length;
     }
     return out;
+  }
+
+  /** The u32 length prefix, which may straddle chunks. */
+  private peekLength(): number {
+    const first = this.chunks[0];
+    if (first.length >= 4) return first.readUInt32BE(0);
+    const head = Buffer.concat(this.chunks, this.buffered).subarray(0, 4);
+    return head.readUInt32BE(0);
   }
 }
 
@@ -76,7 +95,15 @@ export function keyId(pubText: string): string {
 
 // ---- envelopes ----
 
-export const MESSAGE_TYPES = ['command', 'result', 'pair-hello', 'pair-reply', 'pair-done', 'error'] as const;
+export const MESSAGE_TYPES = [
+  'command',
+  'result',
+  'pair-hello',
+  'pair-reply',
+  'pair-reveal',
+  'pair-done',
+  'error',
+] as const;
 export type MessageType = (typeof MESSAGE_TYPES)[number];
 
 /** What travels in a frame. `body` is JSON text, signed as bytes: no canonicalisation questions. */
@@ -275,28 +302,51 @@ export function digest(text: string | Buffer): string {
 }
 
 // ---- pairing ----
+//
+// Commit before reveal (as Bluetooth SSP and ZRTP do): the router sends only a hash of its key and nonce,
+// the agent answers with its own nonce, and only then does the router reveal its nonce. Whoever sits in
+// the middle must fix its nonce on each side before learning the other side's, so it cannot search for
+// nonces that make the two codes match: it gets one guess, worth 1 in 10^10.
+
+const Nonce = v.pipe(v.string(), v.regex(/^[0-9a-f]{32}$/));
 
 export const PairHelloSchema = v.strictObject({
   routerKey: PublicKeyText,
-  routerNonce: v.pipe(v.string(), v.regex(/^[0-9a-f]{32}$/)),
+  /** pairingCommitment(routerKey, routerNonce); the nonce itself comes in pair-reveal. */
+  commitment: v.pipe(v.string(), v.regex(/^[0-9a-f]{64}$/)),
   routerName: v.pipe(v.string(), v.maxLength(64)),
 });
 export const PairReplySchema = v.strictObject({
   agentKey: PublicKeyText,
-  agentNonce: v.pipe(v.string(), v.regex(/^[0-9a-f]{32}$/)),
+  agentNonce: Nonce,
   hostId: v.pipe(v.string(), v.minLength(1), v.maxLength(128)),
 });
+export const PairRevealSchema = v.strictObject({ routerNonce: Nonce });
 export const PairDoneSchema = v.strictObject({ accepted: v.boolean(), hostId: v.string() });
 
-/** Six-digit code both sides show; equal codes mean no one sits between them (SAS, as in Bluetooth pairing). */
+/** What the router commits to before it sees the agent's nonce. */
+export function pairingCommitment(routerKey: string, routerNonce: string): string {
+  return createHash('sha256').update(`${DOMAIN}|pair-commit|${routerKey}|${routerNonce}`).digest('hex');
+}
+
+/** Digits in the code both sides show: ~33 bits, so the attacker's single guess is hopeless. */
+export const PAIRING_CODE_DIGITS = 10;
+
+/**
+ * The code both sides show ("12345-67890"); equal codes mean no one sits between them. `digits` other
+ * than the default exists for tests that measure the attack on short codes.
+ */
 export function pairingCode(
   routerKey: string,
   agentKey: string,
   routerNonce: string,
   agentNonce: string,
+  digits = PAIRING_CODE_DIGITS,
 ): string {
   const h = createHash('sha256')
     .update(`${DOMAIN}|pair|${routerKey}|${agentKey}|${routerNonce}|${agentNonce}`)
     .digest();
-  return String(h.readUInt32BE(0) % 1_000_000).padStart(6, '0');
+  const n = String(h.readBigUInt64BE(0) % 10n ** BigInt(digits)).padStart(digits, '0');
+  const half = Math.ceil(digits / 2);
+  return digits > 6 ? `${n.slice(0, half)}-${n.slice(half)}` : n;
 }

@@ -11,8 +11,10 @@ import {
   encodeFrame,
   FrameReader,
   PairHelloSchema,
+  PairRevealSchema,
   ProtocolError,
   pairingCode,
+  pairingCommitment,
   parseBody,
   parseEnvelope,
   publicKeyFromText,
@@ -24,6 +26,8 @@ import { ReplayCache } from './replay.js';
 import { type AgentIdentity, loadOrCreateIdentity, loadRouterKey, saveRouterKey } from './state.js';
 
 /** Asks the person at the host whether the code shown on the router matches (true = accept). */
+type PairHello = ReturnType<typeof parseBody<typeof PairHelloSchema>>;
+
 export type ConfirmPairing = (code: string, routerName: string) => Promise<boolean>;
 
 export interface AgentServerOptions {
@@ -39,7 +43,8 @@ export class AgentServer {
   private readonly server: Server;
   /** Commands run one after another, so two can never race on the same file. */
   private chain: Promise<unknown> = Promise.resolve();
-  private pairingBusy = false;
+  /** The one pairing in progress: its connection, the router's hello and our nonce (sent, not yet compared). */
+  private pairing: { sock: Socket; hello: PairHello; agentNonce: string } | 'confirming' | undefined;
 
   constructor(
     private readonly cfg: AgentConfig,
@@ -90,6 +95,10 @@ export class AgentServer {
     const reader = new FrameReader(this.cfg.maxFrameBytes);
     s.setTimeout(this.cfg.idleTimeoutMs, () => s.destroy());
     s.on('error', () => s.destroy());
+    s.on('close', () => {
+      // A router that never revealed its nonce frees the pairing slot when its connection ends.
+      if (this.pairing !== 'confirming' && this.pairing?.sock === s) this.pairing = undefined;
+    });
     s.on('data', (chunk: Buffer) => {
       let frames: string[];
       try {
@@ -117,7 +126,11 @@ export class AgentServer {
       return;
     }
     if (env.type === 'pair-hello') {
-      void this.onPairHello(s, env);
+      this.onPairHello(s, env);
+      return;
+    }
+    if (env.type === 'pair-reveal') {
+      void this.onPairReveal(s, env);
       return;
     }
     if (env.type !== 'command') {
@@ -131,16 +144,16 @@ export class AgentServer {
   }
 
   /** Trust on first use with a code on both sides; only while unpaired and pairing is enabled. */
-  private async onPairHello(s: Socket, env: Envelope): Promise<void> {
+  private onPairHello(s: Socket, env: Envelope): void {
     if (!this.cfg.pairing || loadRouterKey(this.cfg.stateDir) || !this.opts.confirmPairing) {
       this.refuse(s, 'pairing-closed', 'this agent is already paired or not accepting pairing');
       return;
     }
-    if (this.pairingBusy) {
+    if (this.pairing) {
       this.refuse(s, 'pairing-closed', 'another pairing is in progress');
       return;
     }
-    let hello: ReturnType<typeof parseBody<typeof PairHelloSchema>>;
+    let hello: PairHello;
     try {
       hello = parseBody(PairHelloSchema, env);
       // The router proves it holds the key it asks us to pin.
@@ -153,18 +166,48 @@ export class AgentServer {
       );
       return;
     }
-    this.pairingBusy = true;
+    // Our nonce goes out now, while the router's is still hidden behind its commitment.
+    const agentNonce = randomBytes(16).toString('hex');
+    this.pairing = { sock: s, hello, agentNonce };
+    const reply = { agentKey: this.identity.publicText, agentNonce, hostId: this.cfg.hostId };
+    this.send(s, seal('pair-reply', reply, this.identity.privateKey));
+  }
+
+  /** The router reveals the nonce it committed to; only then is there a code to show. */
+  private async onPairReveal(s: Socket, env: Envelope): Promise<void> {
+    const p = this.pairing;
+    if (!p || p === 'confirming' || p.sock !== s) {
+      this.refuse(s, 'pairing-closed', 'no pairing in progress on this connection');
+      return;
+    }
+    let routerNonce: string;
     try {
-      const agentNonce = randomBytes(16).toString('hex');
-      const reply = { agentKey: this.identity.publicText, agentNonce, hostId: this.cfg.hostId };
-      this.send(s, seal('pair-reply', reply, this.identity.privateKey));
-      const code = pairingCode(hello.routerKey, this.identity.publicText, hello.routerNonce, agentNonce);
-      const accepted = await this.opts.confirmPairing(code, hello.routerName);
-      if (accepted) saveRouterKey(this.cfg.stateDir, hello.routerKey);
+      if (!verifyEnvelope(env, publicKeyFromText(p.hello.routerKey)))
+        throw new ProtocolError('bad-signature');
+      routerNonce = parseBody(PairRevealSchema, env).routerNonce;
+      if (pairingCommitment(p.hello.routerKey, routerNonce) !== p.hello.commitment)
+        throw new ProtocolError('pairing-rejected', 'the revealed nonce does not match the commitment');
+    } catch (e) {
+      this.pairing = undefined;
+      const reason = e instanceof ProtocolError ? e.reason : 'invalid-command';
+      this.refuse(
+        s,
+        reason === 'bad-signature' || reason === 'pairing-rejected' ? reason : 'invalid-command',
+        'bad pairing reveal',
+      );
+      this.opts.log?.(`pairing refused: ${(e as Error).message}`);
+      s.end();
+      return;
+    }
+    this.pairing = 'confirming';
+    try {
+      const code = pairingCode(p.hello.routerKey, this.identity.publicText, routerNonce, p.agentNonce);
+      const accepted = await this.opts.confirmPairing!(code, p.hello.routerName);
+      if (accepted) saveRouterKey(this.cfg.stateDir, p.hello.routerKey);
       this.opts.log?.(`pairing ${accepted ? 'accepted' : 'rejected'}`);
       this.send(s, seal('pair-done', { accepted, hostId: this.cfg.hostId }, this.identity.privateKey));
     } finally {
-      this.pairingBusy = false;
+      this.pairing = undefined;
     }
   }
 }

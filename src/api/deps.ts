@@ -108,7 +108,7 @@ export interface AttackerList {
 export interface ClearResult {
   /** Marks removed from the API's view. */
   cleared: number;
-  /** Whether the dataplane was told (false while it has no command channel). */
+  /** Whether the dataplane was told (false when nothing was cleared). */
   dataplaneNotified: boolean;
   note?: string;
 }

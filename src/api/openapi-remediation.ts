@@ -462,6 +462,14 @@ const schemas: Record<string, Json> = {
       expiresAt: num(),
       results: arr(ref('AgentResult')),
       lastError: str(),
+      // The command of the current step once sent: a retry sends the same id.
+      inFlight: obj({
+        step: { type: 'integer' },
+        commandId: str(),
+        issuedAt: num(),
+        expiresAt: num(),
+        sent: bool(),
+      }),
       audit: arr(ref('AuditEntry'), { description: 'GET /dispatches/{id} and POST /dispatch only' }),
     },
     [
@@ -545,14 +553,14 @@ const schemas: Record<string, Json> = {
     port: PORT,
     hostId: str(),
     agentKey: PUBLIC_KEY,
-    code: str({ pattern: '^\\d{6}$' }),
+    code: str({ pattern: '^\\d{5}-\\d{5}$' }),
     routerName: str(),
     startedAt: num(),
     expiresAt: num(),
   }),
   PairingStarted: obj({
     pairingId: str({ format: 'uuid' }),
-    code: str({ pattern: '^\\d{6}$', description: 'show it to the admin; the agent shows the same' }),
+    code: str({ pattern: '^\\d{5}-\\d{5}$', description: 'show it to the admin; the agent shows the same' }),
     hostId: str(),
     agentKey: PUBLIC_KEY,
     expiresAt: num(),
@@ -590,10 +598,26 @@ export function remediationPaths(base: string): Record<string, Json> {
   const host = pp('id', 'host id, IP address, MAC or name');
   const p: Record<string, Json> = {
     '/hosts': {
-      get: op('LAN hosts with OS, software, threats, risk, matching rules and the last dispatch', {
-        '200': ok(items(ref('HostSummary'))),
-        ...errors(400, 401),
-      }),
+      get: op(
+        'LAN hosts with OS, software, threats, risk, matching rules and the last dispatch (one page)',
+        {
+          '200': ok(
+            obj({
+              items: arr(ref('HostSummary')),
+              total: { type: 'integer' },
+              offset: { type: 'integer' },
+              limit: { type: 'integer' },
+            }),
+          ),
+          ...errors(400, 401),
+        },
+        {
+          parameters: [
+            qp('offset', int(0, 10_000_000, 0), 'hosts to skip (id order)'),
+            qp('limit', int(1, 1000, 200), 'at most this many'),
+          ],
+        },
+      ),
     },
     '/hosts/{id}': {
       get: op(

@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { getRequestListener } from '@hono/node-server';
 import { formatListen, type ListenAddress } from '../config/index.js';
 import type { Api } from './app.js';
+import { ConnectionSlots } from './connection-slots.js';
 import { errorBody } from './errors.js';
 
 export const DEFAULT_LISTEN: ListenAddress = { family: 4, host: '127.0.0.1', port: 7447 };
@@ -107,10 +108,14 @@ export class ApiServer {
         requestTimeout: 30_000,
         headersTimeout: 10_000,
         keepAliveTimeout: 5_000,
+        // How often the two timeouts above are checked (Node's default, 30 s, lets a slow client keep
+        // its connection three times longer than headersTimeout says).
+        connectionsCheckingInterval: 1000,
       },
       this.handler,
     );
-    server.maxConnections = this.opts.maxConnections ?? 256;
+    // The cap is ConnectionSlots' (which evicts slow connections rather than refusing new ones).
+    new ConnectionSlots(this.opts.maxConnections ?? 256).attach(server);
     return new Promise((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException) => {
         reject(new Error(`cannot listen on ${formatListen(address)}: ${err.code ?? err.message}`));

@@ -10,6 +10,13 @@ export const DEFAULT_CONFIG_PATH = '/etc/config/tunguard';
 export const DEFAULT_STATE_DIR = '/var/run/tunguard';
 export const API_INFO_FILE = 'api.json';
 export const TOKEN_FILE = 'api.token';
+/** The package's own configuration directory (the default token_file lives there). */
+export const PACKAGE_CONFIG_DIR = '/etc/tunguard';
+
+/** Directories a token_file may lie in (directly): the state directory and the package's config directory. */
+export function tokenDirs(stateDir: string): string[] {
+  return [stateDir, PACKAGE_CONFIG_DIR];
+}
 
 /** What the daemon publishes about its API (no secrets: the token stays in its own 0600 file). */
 export interface ApiInfo {

@@ -30,7 +30,7 @@ import {
   inPrefix,
   TierHistory,
 } from '../api/stores.js';
-import { ensureToken } from '../api/token.js';
+import { ensureToken, tokenFileIssue } from '../api/token.js';
 import {
   type CidrPrefix,
   type ConfigIssue,
@@ -45,7 +45,14 @@ import { ConnState } from '../defense/conntable.js';
 import { ip } from '../netcfg/ip.js';
 import type { DetectionOptions, DetectionReport } from '../remediation/detector.js';
 import type { RemediationService } from '../remediation/service.js';
-import { orderForClients, removeApiInfo, tokenFilePath, urlFor, writeApiInfo } from './api-locate.js';
+import {
+  orderForClients,
+  removeApiInfo,
+  tokenDirs,
+  tokenFilePath,
+  urlFor,
+  writeApiInfo,
+} from './api-locate.js';
 
 /**
  * What the control plane needs of the dataplane. The Dataplane handle satisfies it as it is; the two
@@ -57,8 +64,8 @@ export interface DataplaneLink {
   workerCounters(): Record<string, number>[];
   on(event: 'event', listener: (e: unknown) => void): unknown;
   off(event: 'event', listener: (e: unknown) => void): unknown;
-  /** Commands over the MessagePort: clear attacker marks, new allowlist, new thresholds. */
-  command?(c: DataplaneCommand): void;
+  /** Commands over the MessagePort: clear attacker marks, new allowlist, new settings. */
+  command(c: DataplaneCommand): void;
   /** Queries answered by the workers (connections). */
   request?(q: { type: 'connections' } & Record<string, unknown>): Promise<unknown>;
   /** Packet samples of LAN hosts for the passive inventory (when the sampler stage runs). */
@@ -140,7 +147,31 @@ const ELD_WINDOW_SECONDS = 5;
 const STATE_NAMES: Record<number, string> = Object.fromEntries(
   Object.entries(ConnState).map(([k, n]) => [n, k.toLowerCase().replace(/_/g, '-')]),
 );
-const NO_COMMANDS = 'stored and shown by the API; the dataplane has no command channel to apply it yet';
+/**
+ * SYN defense options the workers cannot change while they run (the table sizes and which stages run
+ * are fixed at start): a reload reports them as needing a restart. Every other option of the section
+ * reaches the workers through the 'settings' command (src/dataplane/stages/syn-gate.ts, synproxy.ts).
+ */
+const SYN_RESTART_ONLY = {
+  synCacheSize: 'syn_cache_size',
+  proxyInbound: 'proxy_inbound',
+  proxyOutbound: 'proxy_outbound',
+} as const satisfies Partial<Record<keyof TunguardConfig['defense']['syn'], string>>;
+
+/** The SYN options that differ, split into those a reload applies and those that need a restart. */
+export function synChanges(
+  a: TunguardConfig,
+  b: TunguardConfig,
+): { reloadable: string[]; restart: string[] } {
+  const out = { reloadable: [] as string[], restart: [] as string[] };
+  for (const k of Object.keys(b.defense.syn) as (keyof TunguardConfig['defense']['syn'])[]) {
+    if (a.defense.syn[k] === b.defense.syn[k]) continue;
+    if (Object.hasOwn(SYN_RESTART_ONLY, k))
+      out.restart.push(`defense.syn.${SYN_RESTART_ONLY[k as keyof typeof SYN_RESTART_ONLY]}`);
+    else out.reloadable.push(k);
+  }
+  return out;
+}
 
 /** The parts of a configuration that differ ("main.queues", "defense.syn", "api.listen", ...). */
 export function configDiff(a: TunguardConfig, b: TunguardConfig): string[] {
@@ -176,6 +207,15 @@ function listenLine(text: string, index: number): number {
     if (Object.hasOwn(api.lists, 'listen')) return api.lists.listen.lines[index] ?? api.lists.listen.line;
     if (Object.hasOwn(api.options, 'listen')) return api.options.listen.line;
     return api.line;
+  } catch {
+    return 1;
+  }
+}
+
+function tokenFileLine(text: string): number {
+  try {
+    const api = parseUci(text).sections.find((s) => s.type === 'api');
+    return api && Object.hasOwn(api.options, 'token_file') ? api.options.token_file.line : (api?.line ?? 1);
   } catch {
     return 1;
   }
@@ -288,9 +328,18 @@ export class ControlPlane {
     return this.o.apiOverride ? [this.o.apiOverride] : c.api.listen;
   }
 
-  /** Never a WAN address; checked on every new configuration (start, reload, API). */
+  /**
+   * Never a WAN address, and a token file only in the state or config directory; checked on every new
+   * configuration (start, reload, API).
+   */
   private checkListen(c: TunguardConfig, text: string): ConfigIssue[] {
-    return this.o.apiOverride ? [] : wanListenIssues(c, text, this.o.wanDevice);
+    const issues = this.o.apiOverride ? [] : wanListenIssues(c, text, this.o.wanDevice);
+    const token = tokenFileIssue(tokenFilePath(this.o.stateDir, text), tokenDirs(this.o.stateDir));
+    if (token) {
+      const line = tokenFileLine(text);
+      issues.push({ line, message: `line ${line}: option ${token}` });
+    }
+    return issues;
   }
 
   private loadToken(): void {
@@ -298,9 +347,8 @@ export class ControlPlane {
       this.o.stateDir,
       this.o.store.path === undefined ? undefined : this.o.store.text,
     );
-    const t = ensureToken(path);
+    const t = ensureToken(path, tokenDirs(this.o.stateDir));
     if (t.created) this.o.log(`api: created a new token in ${path} (mode 0600)`);
-    if (t.repaired) this.o.log(`api: ${t.repaired}`);
     this.token = t.token;
     this.tokenFile = path;
   }
@@ -514,7 +562,12 @@ export class ControlPlane {
   }
 
   private pendingRestart(): string[] {
-    return configDiff(this.o.store.startConfig, this.o.store.config).filter((p) => p.startsWith('main.'));
+    const start = this.o.store.startConfig;
+    const now = this.o.store.config;
+    return [
+      ...configDiff(start, now).filter((p) => p.startsWith('main.')),
+      ...synChanges(start, now).restart,
+    ];
   }
 
   private bucket(
@@ -566,19 +619,16 @@ export class ControlPlane {
       this.writeInfo();
     }
     if (parts.includes('api.cors')) applied.push('api.cors');
-    const command = this.o.dp.command?.bind(this.o.dp);
+    const command = this.o.dp.command.bind(this.o.dp);
     if (parts.includes('allow')) {
-      if (command) {
-        command({ type: 'allowlist.set', prefixes: next.allow.map((p) => p.cidr) });
-        applied.push('allow');
-      } else notApplied.push({ part: 'allow', reason: NO_COMMANDS });
+      command({ type: 'allowlist.set', prefixes: next.allow.map((p) => p.cidr) });
+      applied.push('allow');
     }
-    const settings = parts.filter((p) => p === 'defense.syn' || p.startsWith('ratelimit.'));
-    if (settings.length > 0) {
-      if (command) {
-        command({ type: 'settings', syn: next.defense.syn, ratelimit: next.ratelimit });
-        applied.push(...settings);
-      } else for (const part of settings) notApplied.push({ part, reason: NO_COMMANDS });
+    const rate = parts.filter((p) => p.startsWith('ratelimit.'));
+    const synReloaded = synChanges(prev, next).reloadable.length > 0;
+    if (rate.length > 0 || synReloaded) {
+      command({ type: 'settings', syn: next.defense.syn, ratelimit: next.ratelimit });
+      applied.push(...(synReloaded ? ['defense.syn'] : []), ...rate);
     }
     if (parts.includes('detect')) {
       const why = this.applyDetection(next.detect);
@@ -691,9 +741,8 @@ export class ControlPlane {
           const unmark = (a: string) =>
             this.attackers.unmark(a) || (a.includes(':') && this.attackers.unmark(`${a}/64`));
           const cleared = address === undefined ? this.attackers.clear() : unmark(address) ? 1 : 0;
-          const command = dp.command?.bind(dp);
-          if (command && cleared > 0)
-            command(
+          if (cleared > 0)
+            dp.command(
               address === undefined ? { type: 'attackers.clear' } : { type: 'attackers.clear', address },
             );
           if (cleared > 0)
@@ -703,10 +752,7 @@ export class ControlPlane {
               address: address ?? null,
               cleared,
             });
-          const r = { cleared, dataplaneNotified: command !== undefined && cleared > 0 };
-          return command
-            ? r
-            : { ...r, note: 'the dataplane has no command channel yet: only the API view was cleared' };
+          return { cleared, dataplaneNotified: cleared > 0 };
         },
       },
       ratelimit: {

@@ -300,10 +300,14 @@ export async function runCommand(argv: string[]): Promise<number> {
       log(`tier ${ev.from} -> ${ev.to} (${ev.synCount} new SYNs in the window, ${ev.halfOpen} half-open)`);
       // Above normal the fast path answers: its SYNs need no conntrack entry (src/netcfg/syn-police.ts).
       if (fastPath) police.fastNotrack(ev.to === 'normal' ? [] : lanNets);
-    } else if (ev.type === 'attacker')
+    } else if (ev.type === 'attacker') {
+      // Having completed a handshake once must not let an aggressive source skip the police.
+      const now = performance.now();
+      if (ev.address) police.dropAggressive(ev.address, now + Math.max(0, (ev.until ?? 0) - Date.now()), now);
       log(
         `aggressive source ${ev.address}: ${ev.unfinished} unfinished handshakes, dropped until ${new Date(ev.until ?? 0).toISOString()}`,
       );
+    }
   });
   if (restored.length > 0) log(`restored ${restored.length} proxied connection(s) from ${connStore.path}`);
 

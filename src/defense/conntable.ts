@@ -281,6 +281,15 @@ export class ConnTable {
     return `${k.ver}|${hex(k.client)}|${k.cPort}|${hex(k.server)}|${k.sPort}`;
   }
 
+  /** Writes the client address of a slot to out[0..] (4 or 16 bytes); returns its IP version. */
+  clientAddr(slot: number, out: Uint8Array): number {
+    const k = slot * KEY_WORDS;
+    const ver = this.keys[k + 9];
+    const n = ver === 4 ? 4 : 16;
+    for (let i = 0; i < n; i++) out[i] = (this.keys[k + (i >>> 2)] >>> (24 - 8 * (i & 3))) & 0xff;
+    return ver;
+  }
+
   /** The key of a slot, for listing and persisting (allocation is fine there). */
   keyOf(slot: number): { ver: number; client: Uint8Array; server: Uint8Array; cPort: number; sPort: number } {
     const k = slot * KEY_WORDS;

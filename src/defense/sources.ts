@@ -76,9 +76,15 @@ export interface SourceOptions {
  * ago, less those completed (a completion cancels the newest answered one). When it exceeds
  * maxUnfinished the source is marked for holdMs and its count starts over.
  */
+function checkMaxUnfinished(n: number): number {
+  if (!Number.isInteger(n) || n < 0 || n >= SAT)
+    throw new Error(`maxUnfinished must be an integer 0..${SAT - 1}`);
+  return n;
+}
+
 export class SourceTracker {
-  readonly maxUnfinished: number;
-  readonly holdMs: number;
+  private _maxUnfinished: number;
+  private _holdMs: number;
   readonly unfinishedWindowMs: number;
   readonly graceMs: number;
   /** Handshake counts per source (slot indices into ring/epoch). */
@@ -98,15 +104,26 @@ export class SourceTracker {
   private readonly onAggressive: ((event: AggressiveEvent) => void) | undefined;
   private readonly scratch = new Uint8Array(16);
 
+  get maxUnfinished(): number {
+    return this._maxUnfinished;
+  }
+  get holdMs(): number {
+    return this._holdMs;
+  }
+
+  /** New limits (config reload): the next check uses them; marks already set keep their end. */
+  setLimits(maxUnfinished: number, holdMs: number): void {
+    if (!(holdMs >= 0)) throw new Error('holdMs must be >= 0');
+    this._maxUnfinished = checkMaxUnfinished(maxUnfinished);
+    this._holdMs = holdMs;
+  }
+
   constructor(options: SourceOptions = {}) {
-    this.maxUnfinished = options.maxUnfinished ?? 5;
-    if (!Number.isInteger(this.maxUnfinished) || this.maxUnfinished < 0 || this.maxUnfinished >= SAT) {
-      throw new Error(`maxUnfinished must be an integer 0..${SAT - 1}`);
-    }
-    this.holdMs = options.holdMs ?? 60_000;
+    this._maxUnfinished = checkMaxUnfinished(options.maxUnfinished ?? 5);
+    this._holdMs = options.holdMs ?? 60_000;
     this.unfinishedWindowMs = options.unfinishedWindowMs ?? 10_000;
     this.graceMs = options.graceMs ?? 1000;
-    if (!(this.holdMs >= 0) || !(this.unfinishedWindowMs > 0) || !(this.graceMs >= 0)) {
+    if (!(this._holdMs >= 0) || !(this.unfinishedWindowMs > 0) || !(this.graceMs >= 0)) {
       throw new Error('holdMs and graceMs must be >= 0, unfinishedWindowMs > 0');
     }
     this.slotMs = this.unfinishedWindowMs / SLOTS;
@@ -243,7 +260,7 @@ export class SourceTracker {
    * Marks a source by hand (the API) or from the connection store after a restart, until `until`
    * (default now + holdMs). Allowlisted sources are refused (false). Throws on a bad address.
    */
-  mark(address: string, now: number, until = now + this.holdMs): boolean {
+  mark(address: string, now: number, until = now + this._holdMs): boolean {
     const { version, bytes } = this.parse(address);
     if (this.allowSet.matches(bytes, 0, version)) return false;
     const m = this.marks.upsert(bytes, 0, version, now);
@@ -339,7 +356,7 @@ export class SourceTracker {
   /** Marks the source in slot `s` when its count is over the limit; returns whether it was marked. */
   private check(s: number, buf: Uint8Array, off: number, ver: number, now: number): boolean {
     const n = this.counted(s);
-    if (n <= this.maxUnfinished) return false;
+    if (n <= this._maxUnfinished) return false;
     this.counts.remove(s); // counting starts over when the hold ends
     this.markAt(buf, off, ver, n, now);
     return true;
@@ -347,7 +364,7 @@ export class SourceTracker {
 
   private markAt(buf: Uint8Array, off: number, ver: number, n: number, now: number): void {
     const m = this.marks.upsert(buf, off, ver, now);
-    const until = now + this.holdMs;
+    const until = now + this._holdMs;
     this.until[m] = until;
     this.since[m] = now;
     this.unfinishedAt[m] = n;

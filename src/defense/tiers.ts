@@ -72,16 +72,18 @@ export interface TierOptions {
  * worker on idle ticks) so the tier falls back after a flood even when no SYN arrives.
  */
 export class TierTracker {
-  readonly windowMs: number;
-  readonly bucketMs: number;
+  private _windowMs: number;
+  private _bucketMs: number;
   private moderate: number;
   private risky: number;
   private hyst: number;
   private readonly onChange: ((event: TierEvent) => void) | undefined;
-  private readonly n: number;
-  private readonly syn: Float64Array;
-  private readonly answered: Float64Array;
-  private readonly completed: Float64Array;
+  private n: number;
+  private syn: Float64Array;
+  private answered: Float64Array;
+  private completed: Float64Array;
+  /** The bucket width asked for (the window is cut into whole buckets of about this). */
+  private readonly bucketWanted: number;
   /** Epoch (time / bucketMs, floored) of the newest bucket. */
   private epoch = Number.NEGATIVE_INFINITY;
   private synSum = 0;
@@ -97,9 +99,10 @@ export class TierTracker {
     const windowMs = options.windowMs ?? 3000;
     const bucket = options.bucketMs ?? 100;
     if (!(windowMs > 0) || !(bucket > 0)) throw new Error('tier window and bucket must be > 0 ms');
+    this.bucketWanted = bucket;
     this.n = Math.max(1, Math.round(windowMs / Math.min(bucket, windowMs)));
-    this.windowMs = windowMs;
-    this.bucketMs = windowMs / this.n;
+    this._windowMs = windowMs;
+    this._bucketMs = windowMs / this.n;
     this.syn = new Float64Array(this.n);
     this.answered = new Float64Array(this.n);
     this.completed = new Float64Array(this.n);
@@ -125,6 +128,30 @@ export class TierTracker {
     this.moderate = moderateThreshold;
     this.risky = riskyThreshold;
     this.hyst = hysteresis;
+  }
+
+  get windowMs(): number {
+    return this._windowMs;
+  }
+  get bucketMs(): number {
+    return this._bucketMs;
+  }
+
+  /**
+   * A new window length (config reload). The buckets are cut anew, so the counts start over; the tier
+   * is re-evaluated at the next call.
+   */
+  setWindow(windowMs: number): void {
+    if (!(windowMs > 0)) throw new Error('tier window must be > 0 ms');
+    if (windowMs === this._windowMs) return;
+    this.n = Math.max(1, Math.round(windowMs / Math.min(this.bucketWanted, windowMs)));
+    this._windowMs = windowMs;
+    this._bucketMs = windowMs / this.n;
+    this.syn = new Float64Array(this.n);
+    this.answered = new Float64Array(this.n);
+    this.completed = new Float64Array(this.n);
+    this.epoch = Number.NEGATIVE_INFINITY;
+    this.reset();
   }
 
   get moderateThreshold(): number {

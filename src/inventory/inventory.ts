@@ -9,6 +9,7 @@ import {
   type Host,
   type HostThreat,
   hostKey,
+  isPassiveOnly,
   isProvisional,
   mergeObservation,
   normalizeMac,
@@ -95,6 +96,9 @@ const FLUSH_HOSTS = 64;
 /** …or fewer, when the pending hosts carry this many records between them (hosts vary a lot in size). */
 const FLUSH_RECORDS = 20_000;
 
+/** Hosts kept by default: a travel router's LAN has tens; LAN clients cannot make it millions. */
+export const DEFAULT_MAX_HOSTS = 4096;
+
 export class Inventory {
   private readonly hosts: Database<Host, string>;
   private readonly threats: Database<ThreatRecord | 1, string>;
@@ -104,10 +108,14 @@ export class Inventory {
   private readonly index = new Map<string, string>();
   /** Imports run one at a time: each sees the hosts the one before it stored. */
   private importing: Promise<unknown> = Promise.resolve();
+  /** Hosts stored (kept in step with the db, so the cap costs no count). */
+  private hostCount = 0;
 
   constructor(
     private readonly store: DurableStore,
     private readonly now: () => number = Date.now,
+    /** At most this many hosts (plus 1/8 before a trim); see evictHosts. */
+    readonly maxHosts = DEFAULT_MAX_HOSTS,
   ) {
     this.hosts = store.db<Host>('hosts');
     this.threats = store.db<ThreatRecord | 1>('threats');
@@ -119,7 +127,51 @@ export class Inventory {
 
   private reindex(): void {
     this.index.clear();
-    for (const { value } of this.hosts.getRange()) this.indexHost(value);
+    this.hostCount = 0;
+    for (const { value } of this.hosts.getRange()) {
+      this.indexHost(value);
+      this.hostCount++;
+    }
+  }
+
+  get size(): number {
+    return this.hostCount;
+  }
+
+  private unindexHost(h: Host): void {
+    const keys = [
+      ...h.macs.map((m) => `mac:${m}`),
+      ...h.ipv4.map((a) => `ip:${a}`),
+      ...h.ipv6.map((a) => `ip:${a}`),
+      ...h.hostnames.map((n) => `name:${n.toLowerCase()}`),
+      ...(h.dhcpClientId ? [`dhcp:${h.dhcpClientId.toLowerCase()}`] : []),
+      h.id,
+    ];
+    for (const k of keys) if (this.index.get(k) === h.id) this.index.delete(k);
+  }
+
+  /**
+   * Past the cap (by an eighth, so a flood costs one scan per many new hosts), deletes hosts down to
+   * the cap: provisional passive-only hosts first, then passive-only ones, then the rest, each oldest
+   * first. A host a scan, an agent or the admin told us about goes only when nothing else is left.
+   */
+  private async evictHosts(): Promise<number> {
+    if (this.hostCount <= this.maxHosts + Math.ceil(this.maxHosts / 8)) return 0;
+    const rank = (h: Host) => (isPassiveOnly(h) ? (isProvisional(h) ? 0 : 1) : 2);
+    const all: { id: string; rank: number; lastSeen: number }[] = [];
+    for (const { value } of this.hosts.getRange())
+      all.push({ id: value.id, rank: rank(value), lastSeen: value.lastSeen });
+    all.sort((a, b) => a.rank - b.rank || a.lastSeen - b.lastSeen);
+    const victims = all.slice(0, all.length - this.maxHosts);
+    await this.store.env.transaction(() => {
+      for (const v of victims) {
+        const h = this.hosts.get(v.id);
+        if (h) this.unindexHost(h);
+        this.hosts.remove(v.id);
+      }
+    });
+    this.hostCount -= victims.length;
+    return victims.length;
   }
 
   private indexHost(h: Host): void {
@@ -286,13 +338,19 @@ export class Inventory {
       for (const { key: k, value } of this.staging.getRange({ start: `${runId}/`, end: `${runId}/\uffff` })) {
         const kind = k.slice(runId.length + 1, runId.length + 2);
         const id = k.slice(runId.length + 3);
-        if (kind === 'd') this.hosts.remove(id);
-        else if (kind === 'h') this.hosts.put(id, value as Host);
+        if (kind === 'd') {
+          if (this.hosts.get(id)) this.hostCount--;
+          this.hosts.remove(id);
+        } else if (kind === 'h') {
+          if (!this.hosts.get(id)) this.hostCount++;
+          this.hosts.put(id, value as Host);
+        }
         // Scans name threats; keep the richer feed record when there is one.
         else if (kind === 't' && !this.threats.get(id)) this.threats.put(id, value as ThreatRecord);
         this.staging.remove(k);
       }
     });
+    await this.evictHosts();
     sum.findings = tally.findings;
     sum.findingsKept = tally.findingsKept;
     sum.findingsNotKept = { ...tally.notKept };
@@ -323,12 +381,14 @@ export class Inventory {
     return undefined;
   }
 
-  listHosts(): Host[] {
-    return [...this.hosts.getRange()].map((e) => e.value);
+  /** Hosts in id order; a page of them with `offset`/`limit`. */
+  listHosts(page: { offset?: number; limit?: number } = {}): Host[] {
+    return [...this.hosts.getRange({ offset: page.offset ?? 0, limit: page.limit })].map((e) => e.value);
   }
 
   async putHost(h: Host): Promise<void> {
     this.indexHost(h);
+    if (!this.hosts.get(h.id)) this.hostCount++;
     await this.hosts.put(h.id, h);
   }
 

@@ -145,7 +145,23 @@ export function hostKey(
   throw new Error('observation has no identity (no MAC, client id, hostname or address)');
 }
 
-const union = (a: string[], b: string[]) => [...new Set([...a, ...b])];
+/**
+ * How many of each identity list a host keeps (the newest): a LAN client that cycles addresses or
+ * names must not grow one host without bound.
+ */
+export const HOST_LIST_CAPS = { macs: 8, ipv4: 16, ipv6: 32, hostnames: 8 } as const;
+
+/** `a` then `b` without repeats, the newest `cap` kept (b is newer). */
+const union = (a: string[], b: string[], cap: number) => {
+  const all = [...new Set([...a, ...b])];
+  return all.length > cap ? all.slice(all.length - cap) : all;
+};
+
+/** Whether everything the router knows of the host came from watching traffic (no scan, agent or admin). */
+export function isPassiveOnly(h: Host): boolean {
+  const passive = (r: { source: EvidenceSource }) => evidenceClass(r.source) === 'passive';
+  return h.os.every(passive) && h.software.every(passive) && h.threats.every(passive);
+}
 
 const SCANNERS: ReadonlySet<EvidenceSource> = new Set(['nmap', 'nessus', 'openvas']);
 
@@ -188,14 +204,16 @@ export function mergeObservation(host: Host | undefined, o: Observation, now: nu
         firstSeen: now,
         lastSeen: now,
       };
-  if (mac) h.macs = union(h.macs, [mac]);
+  const cap = HOST_LIST_CAPS;
+  if (mac) h.macs = union(h.macs, [mac], cap.macs);
   if (o.macVendor) h.macVendor = o.macVendor;
-  h.ipv4 = union(h.ipv4, o.ipv4);
+  h.ipv4 = union(h.ipv4, o.ipv4, cap.ipv4);
   h.ipv6 = union(
     h.ipv6,
     o.ipv6.map((a) => a.toLowerCase()),
+    cap.ipv6,
   );
-  h.hostnames = union(h.hostnames, o.hostnames);
+  h.hostnames = union(h.hostnames, o.hostnames, cap.hostnames);
   if (o.dhcpClientId) h.dhcpClientId = o.dhcpClientId;
   h.os = mergeRecords(h.os, o.os, sameOs, append).sort((a, b) => b.confidence - a.confidence);
   h.software = mergeRecords(h.software, o.software, sameSoftware, append);
@@ -221,10 +239,10 @@ export function absorbHost(into: Host, from: Host): Host {
   };
   return {
     ...into,
-    macs: union(into.macs, from.macs),
-    ipv4: union(into.ipv4, from.ipv4),
-    ipv6: union(into.ipv6, from.ipv6),
-    hostnames: union(into.hostnames, from.hostnames),
+    macs: union(into.macs, from.macs, HOST_LIST_CAPS.macs),
+    ipv4: union(into.ipv4, from.ipv4, HOST_LIST_CAPS.ipv4),
+    ipv6: union(into.ipv6, from.ipv6, HOST_LIST_CAPS.ipv6),
+    hostnames: union(into.hostnames, from.hostnames, HOST_LIST_CAPS.hostnames),
     os: pick(into.os, from.os, sameOs).sort((a, b) => b.confidence - a.confidence),
     software: pick(into.software, from.software, sameSoftware),
     threats: pick(into.threats, from.threats, sameThreat),

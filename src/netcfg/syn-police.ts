@@ -7,6 +7,7 @@
 // we do. When tunguard dies, however it dies, the pipe closes, nft exits and the kernel deletes the
 // table with it.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { parseIp } from '../defense/prefix.js';
 import { NetcfgError } from './ip.js';
 
 export const POLICE_TABLE = 'tunguard';
@@ -92,6 +93,11 @@ export class SynPolice {
   private stderr = '';
   /** Sources sent to the known sets, with when (the caller's ms). */
   private readonly known = new Map<string, number>();
+  /**
+   * Sources marked aggressive (an address, or an IPv6 /64 as its first 8 bytes in hex), until when
+   * (the caller's ms): out of the known sets, and not let back in while marked.
+   */
+  private readonly aggressive = new Map<string, number>();
 
   /** `log`: where an nft that dies under us is reported (the table and its sets went with it). */
   constructor(private readonly log: (msg: string) => void = () => {}) {}
@@ -149,6 +155,7 @@ export class SynPolice {
     const ttl = KNOWN_TIMEOUT_S * 1000;
     let cmds = '';
     for (const a of addresses) {
+      if (this.isAggressive(a, now)) continue;
       const at = this.known.get(a);
       if (at !== undefined && now - at < ttl / 2) continue;
       const set = a.includes(':') ? 'known6' : 'known4';
@@ -179,8 +186,49 @@ export class SynPolice {
     stdin.write(cmds);
   }
 
+  /**
+   * A source the dataplane marked aggressive (`address`: "198.51.100.7", "2001:db8::1", or a /64 mark
+   * "2001:db8:1:2::/64") until `until`: having completed a handshake once no longer lets it skip the
+   * police. `now`, `until`: the clock addKnown is given.
+   */
+  dropAggressive(address: string, until: number, now: number): void {
+    const key = aggressiveKey(address);
+    if (key === undefined) return;
+    this.aggressive.set(key, until);
+    if (this.aggressive.size > KNOWN_SET_SIZE)
+      for (const [k, u] of this.aggressive) if (u <= now) this.aggressive.delete(k);
+    const t = `inet ${POLICE_TABLE}`;
+    let cmds = '';
+    for (const a of this.known.keys()) {
+      if (aggressiveKey(a) !== key && a !== address) continue;
+      this.known.delete(a);
+      cmds += `delete element ${t} ${a.includes(':') ? 'known6' : 'known4'} { ${a} }\n`;
+    }
+    if (cmds) this.child?.stdin?.write(cmds);
+  }
+
+  private isAggressive(address: string, now: number): boolean {
+    if (this.aggressive.size === 0) return false;
+    const key = aggressiveKey(address);
+    const until = key === undefined ? undefined : this.aggressive.get(key);
+    if (until === undefined) return false;
+    if (until > now) return true;
+    this.aggressive.delete(key!);
+    return false;
+  }
+
   teardown(): void {
     this.child?.stdin?.end();
     this.child = undefined;
+  }
+}
+
+/** What an aggressive mark covers: an IPv4 address, or an IPv6 address's /64 (first 8 bytes, hex). */
+function aggressiveKey(address: string): string | undefined {
+  try {
+    const { version, bytes } = parseIp(address.replace(/\/\d+$/, ''));
+    return version === 4 ? address.replace(/\/\d+$/, '') : Buffer.from(bytes.subarray(0, 8)).toString('hex');
+  } catch {
+    return undefined;
   }
 }

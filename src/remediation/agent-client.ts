@@ -13,6 +13,7 @@ import {
   PairDoneSchema,
   PairReplySchema,
   pairingCode,
+  pairingCommitment,
   parseBody,
   parseEnvelope,
   publicKeyFromText,
@@ -44,6 +45,8 @@ export class AgentError extends Error {
       | 'mismatched-reply'
       | 'protocol',
     message: string,
+    /** Whether the command had been sent when this happened (then the agent may have run it). */
+    readonly sent = false,
   ) {
     super(message);
   }
@@ -190,7 +193,14 @@ export class AgentClient {
     );
     try {
       conv.send(env);
-      const reply = await conv.next(this.timeoutMs);
+      let reply: Envelope;
+      try {
+        reply = await conv.next(this.timeoutMs);
+      } catch (e) {
+        // Sent and no answer: the agent may have carried it out; the caller must not issue a new one.
+        if (e instanceof AgentError) throw new AgentError(e.reason, e.message, true);
+        throw e;
+      }
       if (reply.type !== 'result') throw new AgentError('protocol', `agent answered ${reply.type}`);
       if (!verifyEnvelope(reply, agentKey))
         throw new AgentError('bad-agent-signature', 'result is not signed by the pinned agent key');
@@ -221,7 +231,9 @@ export class AgentClient {
     cancel: () => void;
   }> {
     const routerNonce = randomBytes(16).toString('hex');
-    const hello = { routerKey: this.identity.publicText, routerNonce, routerName };
+    const routerKey = this.identity.publicText;
+    // Only a commitment now: the nonce is revealed after the agent has sent its own (see protocol.ts).
+    const hello = { routerKey, commitment: pairingCommitment(routerKey, routerNonce), routerName };
     const conv = await Conversation.open(address, port, Math.min(this.timeoutMs, 10_000), this.maxFrame);
     try {
       conv.send(seal('pair-hello', hello, this.identity.privateKey));
@@ -237,7 +249,8 @@ export class AgentClient {
       const body = parseBody(PairReplySchema, reply);
       if (!verifyEnvelope(reply, publicKeyFromText(body.agentKey)))
         throw new AgentError('bad-agent-signature', 'pairing reply not signed by the key it offers');
-      const code = pairingCode(this.identity.publicText, body.agentKey, routerNonce, body.agentNonce);
+      conv.send(seal('pair-reveal', { routerNonce }, this.identity.privateKey));
+      const code = pairingCode(routerKey, body.agentKey, routerNonce, body.agentNonce);
       return {
         code,
         agentKey: body.agentKey,

@@ -11,7 +11,7 @@ export interface PendingPairing {
   /** What the agent named itself and the key it offered (pinned once the pairing is confirmed). */
   hostId: string;
   agentKey: string;
-  /** The six digits both sides showed. */
+  /** The code both sides showed ("12345-67890"). */
   code: string;
   routerName: string;
   startedAt: number;

@@ -28,6 +28,12 @@ export interface Dispatch {
   /** Verified agent results, one per completed action (program content is never kept here). */
   results: Result[];
   lastError?: string;
+  /**
+   * The signed command of the current step once it has been sent: a retry sends this same command
+   * (same id), so an agent that ran it before its answer was lost refuses it as a replay instead of
+   * running a non-idempotent program twice.
+   */
+  inFlight?: { step: number; commandId: string; issuedAt: number; expiresAt: number; sent: boolean };
 }
 
 export interface QueueOptions {
@@ -177,8 +183,32 @@ export class DispatchQueue {
         });
       }
       const action = d.actions[d.step];
-      const cmd = this.client.buildCommand(ep, action, this.o.commandTtlMs, d.id, now);
-      d = await this.save({ ...d, status: 'running', attempts: d.attempts + 1 });
+      const prior = d.inFlight?.step === d.step ? d.inFlight : undefined;
+      let cmd = this.client.buildCommand(ep, action, this.o.commandTtlMs, d.id, now);
+      if (prior && prior.expiresAt > now)
+        cmd = { ...cmd, id: prior.commandId, issuedAt: prior.issuedAt, expiresAt: prior.expiresAt };
+      else if (prior?.sent) {
+        // It may have run, and its answer was lost; a new command could run it a second time.
+        await this.audit.append({
+          step: 'dispatch.failed',
+          dispatchId: d.id,
+          hostId: d.hostId,
+          detail: { commandId: prior.commandId, why: 'outcome unknown' },
+        });
+        return this.save({
+          ...d,
+          status: 'failed',
+          lastError: 'outcome unknown: the command was sent, its answer was lost, and it has expired',
+        });
+      }
+      const inFlight = {
+        step: d.step,
+        commandId: cmd.id,
+        issuedAt: cmd.issuedAt,
+        expiresAt: cmd.expiresAt,
+        sent: prior?.sent ?? false,
+      };
+      d = await this.save({ ...d, status: 'running', attempts: d.attempts + 1, inFlight });
       await this.audit.append({
         step: 'dispatch.sent',
         dispatchId: d.id,
@@ -194,7 +224,22 @@ export class DispatchQueue {
           hostId: d.hostId,
           detail: { ...kept, action: action.action },
         });
-        d = { ...d, results: [...d.results, result] };
+        const { inFlight: _done, ...answered } = d;
+        d = { ...answered, results: [...d.results, result] };
+        if (!result.ok && result.refused === 'replay') {
+          await this.audit.append({
+            step: 'dispatch.failed',
+            dispatchId: d.id,
+            hostId: d.hostId,
+            detail: { refused: 'replay', why: 'a retry of a command the agent had already accepted' },
+          });
+          return this.save({
+            ...d,
+            status: 'failed',
+            lastError:
+              'replay: the agent had already accepted this command (its first answer was lost); not run again',
+          });
+        }
         if (!result.ok) {
           await this.audit.append({
             step: 'dispatch.failed',
@@ -233,6 +278,7 @@ export class DispatchQueue {
           status: 'queued',
           nextAttemptAt: next,
           lastError: `${err.reason}: ${err.message}`,
+          ...(d.inFlight ? { inFlight: { ...d.inFlight, sent: d.inFlight.sent || err.sent } } : {}),
         });
       }
     }

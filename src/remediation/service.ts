@@ -218,14 +218,24 @@ export class RemediationService {
 
   // ---- hosts and threats ----
 
-  async listHosts(): Promise<HostSummary[]> {
+  /** A page of host summaries (id order), with the total. */
+  async listHosts(
+    page: { offset?: number; limit?: number } = {},
+  ): Promise<{ items: HostSummary[]; total: number; offset: number; limit: number }> {
+    const offset = page.offset ?? 0;
+    const limit = page.limit ?? 200;
+    const items = await this.hostSummaries(this.inventory.listHosts({ offset, limit }));
+    return { items, total: this.inventory.size, offset, limit };
+  }
+
+  private async hostSummaries(hosts: Host[]): Promise<HostSummary[]> {
     const newest = new Map<string, Dispatch>();
     for (const d of this.queue.list()) {
       const seen = newest.get(d.hostId);
       if (!seen || d.createdAt >= seen.createdAt) newest.set(d.hostId, d);
     }
     const rules = this.rules.list();
-    return this.inventory.listHosts().map((h) => {
+    return hosts.map((h) => {
       const m = this.inventory.matchHost(h);
       const os = h.os.find((o) => o.name);
       const last = newest.get(h.id);
@@ -603,6 +613,11 @@ export class RemediationService {
     await this.expirePairings();
     const routerName = p.routerName ?? 'tunguard';
     const s = await this.client.pair(p.address, p.port, routerName);
+    if (this.agents.get(s.hostId)) {
+      // Pairing by code never replaces a paired agent behind the admin's back: delete it first.
+      s.cancel();
+      throw new RuleError(`host ${s.hostId} already has a paired agent (delete it first)`);
+    }
     const pairingId = randomUUID();
     const now = Date.now();
     const rec: PendingPairing = {
@@ -685,6 +700,15 @@ export class RemediationService {
       };
     }
     await this.pairings.remove(pairingId);
+    if (accepted && this.agents.get(p.hostId)) {
+      // Another pairing for the same host finished first.
+      await this.audit.append({
+        step: 'agent.pairing-rejected',
+        hostId: p.hostId,
+        detail: { pairingId, by: 'router', why: 'already paired' },
+      });
+      return { paired: false, reason: `host ${p.hostId} already has a paired agent (delete it first)` };
+    }
     if (!accepted) {
       await this.audit.append({
         step: 'agent.pairing-rejected',

@@ -1,4 +1,5 @@
-// Append-only audit log in the durable store: every remediation step, keyed by [time, sequence].
+// The audit log in the durable store: every remediation step, keyed by [time, sequence]; a bounded
+// ring (the oldest entries go once it holds maxEntries and an eighth more).
 
 import type { DurableStore } from './durable.js';
 
@@ -15,19 +16,38 @@ export interface AuditEntry {
 
 type AuditKey = [number, number];
 
+/** Entries kept by default: months of a travel router's remediation, a few MB. */
+export const DEFAULT_AUDIT_ENTRIES = 20_000;
+
 export class AuditLog {
   private seq = 0;
+  private count: number | undefined;
   constructor(
     private readonly store: DurableStore,
     private readonly now: () => number = Date.now,
+    readonly maxEntries = DEFAULT_AUDIT_ENTRIES,
   ) {}
 
   /** Appends one entry (ordered by time, then by call order within a millisecond). */
   async append(e: Omit<AuditEntry, 'at'>): Promise<AuditEntry> {
     const entry: AuditEntry = { at: this.now(), ...e };
     this.seq = (this.seq + 1) % 1_000_000_000;
-    await this.store.db<AuditEntry, AuditKey>('audit').put([entry.at, this.seq], entry);
+    const db = this.store.db<AuditEntry, AuditKey>('audit');
+    this.count ??= db.getCount();
+    await db.put([entry.at, this.seq], entry);
+    this.count++;
+    if (this.count > this.maxEntries + Math.ceil(this.maxEntries / 8)) {
+      const old = [...db.getKeys({ limit: this.count - this.maxEntries })];
+      await db.transaction(() => {
+        for (const k of old) db.remove(k);
+      });
+      this.count -= old.length;
+    }
     return entry;
+  }
+
+  get size(): number {
+    return this.store.db<AuditEntry, AuditKey>('audit').getCount();
   }
 
   /** Entries in time order, optionally only those of one dispatch or host, newest `limit`. */

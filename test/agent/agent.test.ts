@@ -20,7 +20,7 @@ const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 beforeAll(async () => {
   dirs = makeDirs();
-  agent = await startAgent(dirs, { pairing: true });
+  agent = await startAgent(dirs, { pairing: true, extra: { allowInlinePrograms: true } });
 });
 afterAll(async () => {
   await agent?.stop();
@@ -30,7 +30,7 @@ afterAll(async () => {
 describe('pairing', () => {
   it('shows the same code on both sides and pins both keys once the host confirms', async () => {
     const session = await client.pair('127.0.0.1', agent.port, 'lab-router');
-    const shown = await agent.waitLine(/^PAIRING router="lab-router" code=(\d{6})$/);
+    const shown = await agent.waitLine(/^PAIRING router="lab-router" code=(\d{5}-\d{5})$/);
     expect(shown[1]).toBe(session.code);
     expect(session.agentKey).toBe(agent.agentKey);
     agent.proc.stdin.write('yes\n');
@@ -38,6 +38,22 @@ describe('pairing', () => {
     ep = { hostId: session.hostId, address: '127.0.0.1', port: agent.port, agentKey: session.agentKey };
     const { result } = await run({ action: 'ping' });
     expect(result).toMatchObject({ ok: true, reason: 'pong', hostId: 'host-1' });
+  });
+
+  it('does not take a "yes" typed before the question as the answer to it', async () => {
+    const d4 = makeDirs();
+    const a4 = await startAgent(d4, { pairing: true, hostId: 'host-typed-ahead' });
+    try {
+      a4.proc.stdin.write('yes\n');
+      await new Promise((r) => setTimeout(r, 200));
+      const s4 = await client.pair('127.0.0.1', a4.port, 'lab-router');
+      await a4.waitLine(/^PAIRING /);
+      a4.proc.stdin.write('no\n');
+      expect(await s4.finish()).toBe(false);
+    } finally {
+      await a4.stop();
+      cleanup(d4);
+    }
   });
 
   it('refuses to pair again once paired', async () => {
@@ -130,6 +146,32 @@ describe('programs', () => {
     expect(result.durationMs).toBeGreaterThanOrEqual(0);
   });
 
+  it('refuses inline program content unless the host allows it (and runs nothing)', async () => {
+    const d5 = makeDirs();
+    const a5 = await startAgent(d5, { hostId: 'host-no-inline' });
+    try {
+      await agentCli(a5.configPath, ['trust-router', '--key', router.publicText]);
+      const ep5 = { hostId: 'host-no-inline', address: '127.0.0.1', port: a5.port, agentKey: a5.agentKey };
+      const mark = join(d5.outside, 'ran');
+      const prog = Buffer.from(`#!/bin/sh\ntouch ${mark}\n`);
+      const { result } = await client.send(
+        ep5,
+        client.buildCommand(ep5, {
+          action: 'program.run',
+          programId: 'inline',
+          sha256: sha(prog),
+          content: prog.toString('base64'),
+        }),
+      );
+      expect(result).toMatchObject({ ok: false, refused: 'action-not-allowed' });
+      expect(result.reason).toMatch(/allowInlinePrograms/);
+      expect(existsSync(mark)).toBe(false);
+    } finally {
+      await a5.stop();
+      cleanup(d5);
+    }
+  });
+
   it('runs a program stored on the host (id + location) after checking its pin', async () => {
     const body = Buffer.from('#!/bin/sh\necho stored\n');
     writeFileSync(join(dirs.programs, 'clean.sh'), body, { mode: 0o755 });
@@ -163,7 +205,7 @@ describe('restarts', () => {
     const env = seal('command', cmd, router.privateKey);
     expect((await sendEnvelope(agent.port, env, agent.agentKey)).ok).toBe(true);
     await agent.stop();
-    agent = await startAgent(dirs, { pairing: true });
+    agent = await startAgent(dirs, { pairing: true, extra: { allowInlinePrograms: true } });
     ep = { ...ep, port: agent.port };
     expect(agent.agentKey).toBe(ep.agentKey);
     const again = await sendEnvelope(agent.port, env, agent.agentKey);

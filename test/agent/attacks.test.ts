@@ -59,7 +59,7 @@ beforeAll(async () => {
   symlinkSync(join(dirs.outside, 'secret.txt'), join(dirs.root, 'link.txt'));
   symlinkSync(dirs.outside, join(dirs.root, 'dirlink'));
   writeFileSync(join(dirs.programs, 'clean.sh'), `#!/bin/sh\ntouch ${MARK}\n`, { mode: 0o755 });
-  agent = await startAgent(dirs);
+  agent = await startAgent(dirs, { extra: { allowInlinePrograms: true } });
   await agentCli(agent.configPath, ['trust-router', '--key', router.publicText]);
   unpairedDirs = makeDirs();
   writeFileSync(join(unpairedDirs.root, 'victim.txt'), 'victim');
@@ -266,6 +266,15 @@ describe('agent attack suite (each refused, nothing changed)', () => {
     expect(JSON.parse(reply!.body).refused).toBe('oversized');
     expect(closed).toBe(true);
     expect(hostState()).toEqual(before);
+  });
+
+  it('28b a 100 KiB frame before any authentication is refused when inline programs are off (the default)', async () => {
+    // `unpaired` runs the default config: no inline programs, so no room for 4 MiB frames.
+    const big = Buffer.alloc(4 + 100 * 1024, 0x20);
+    big.writeUInt32BE(100 * 1024);
+    const { reply, closed } = await rawExchange(unpaired.port, big);
+    expect(JSON.parse(reply!.body).refused).toBe('oversized');
+    expect(closed).toBe(true);
   });
 
   it('29 malformed JSON', () => refused('malformed-json', () => sendRaw('{"v":1,"type":"command",')));

@@ -1,5 +1,6 @@
 // The API through real HTTP on loopback: every route, auth, errors, config writes, allowlist, reload.
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BASE_UCI, documentedAndServed, http, startTestDaemon, type TestDaemon } from './helpers.js';
@@ -181,8 +182,8 @@ describe('routes', () => {
     d.dp.emit('event', { type: 'attacker', action: 'mark', address: '198.51.100.67', holdSeconds: 60 });
     const one = await http(d.url, 'DELETE', '/api/v1/attackers/198.51.100.67', { token: d.token });
     expect(one.status).toBe(200);
-    expect(one.json).toMatchObject({ cleared: 1, dataplaneNotified: false });
-    expect(one.json.note).toMatch(/command channel/);
+    expect(one.json).toEqual({ cleared: 1, dataplaneNotified: true });
+    expect(d.dp.commands.at(-1)).toEqual({ type: 'attackers.clear', address: '198.51.100.67' });
     const again = await http(d.url, 'DELETE', '/api/v1/attackers/198.51.100.67', { token: d.token });
     expect(again.status).toBe(404);
     expect(again.json).toEqual({ error: 'not_found', detail: '198.51.100.67 is not marked' });
@@ -340,9 +341,10 @@ describe('config', () => {
     });
     expect(r.status).toBe(200);
     expect(r.json.pendingRestart).toEqual(['main.queues']);
-    expect(r.json.notApplied).toEqual([
-      { part: 'defense.syn', reason: expect.stringMatching(/command channel/) },
-    ]);
+    expect(r.json.notApplied).toEqual([]);
+    expect(r.json.applied).toContain('defense.syn');
+    // Applied means the workers' stages run with it, not only the config store.
+    expect(d.dp.gate.tiers.moderateThreshold).toBe(120);
     expect(readFileSync(d.configPath!, 'utf8')).toBe(uci);
     expect((await get('/api/v1/tiers')).json.thresholds.moderate).toBe(120);
 
@@ -367,6 +369,60 @@ describe('config', () => {
     const back = await http(d.url, 'PUT', '/api/v1/config', { token: d.token, body: { uci: BASE_UCI } });
     expect(back.status).toBe(200);
     expect(back.json.pendingRestart).toEqual([]);
+  });
+
+  it('every SYN and rate-limit option a reload reports applied reaches the stages; the rest needs a restart', async () => {
+    const syn = (o: string) => `${BASE_UCI}\toption ${o}\n`;
+    const gate = () => d.dp.gate;
+    const proxy = () =>
+      d.dp.stages.find((s) => s.constructor.name === 'SynProxyStage') as unknown as {
+        opts: { idleMs: number };
+      };
+    const limits = () =>
+      (
+        d.dp.stages.find((s) => s.constructor.name === 'RateLimitStage') as unknown as {
+          settings: { icmp: { rate: number }; udp: { perSourceRate: number } };
+        }
+      ).settings;
+    const cases: [string, () => unknown, unknown][] = [
+      ['window_seconds 7', () => gate().tiers.windowMs, 7000],
+      ['max_unfinished_per_source 9', () => gate().sources.maxUnfinished, 9],
+      ['aggressive_hold_seconds 17', () => gate().sources.holdMs, 17_000],
+      ["risky_action 'drop'", () => gate().settings.riskyAction, 'drop'],
+      ['risky_threshold 333', () => gate().tiers.riskyThreshold, 333],
+      ['connection_idle_seconds 600', () => proxy().opts.idleMs, 600_000],
+    ];
+    try {
+      for (const [opt, read, want] of cases) {
+        expect(read(), opt).not.toEqual(want);
+        const r = await http(d.url, 'PUT', '/api/v1/config', { token: d.token, body: { uci: syn(opt) } });
+        expect(r.status, r.text).toBe(200);
+        expect(r.json.applied, opt).toContain('defense.syn');
+        expect(r.json.pendingRestart, opt).toEqual([]);
+        expect(read(), opt).toEqual(want);
+        await http(d.url, 'PUT', '/api/v1/config', { token: d.token, body: { uci: BASE_UCI } });
+      }
+      const rl = await http(d.url, 'PUT', '/api/v1/config', {
+        token: d.token,
+        body: {
+          uci: `${BASE_UCI}\nconfig ratelimit 'icmp'\n\toption rate '77'\n\nconfig ratelimit 'udp'\n\toption per_source_rate '33'\n`,
+        },
+      });
+      expect(rl.json.applied).toEqual(expect.arrayContaining(['ratelimit.icmp', 'ratelimit.udp']));
+      expect(limits().icmp.rate).toBe(77);
+      expect(limits().udp.perSourceRate).toBe(33);
+      // What the workers cannot change while running is reported as needing a restart, not as applied.
+      for (const [opt, part] of [
+        ['syn_cache_size 1024', 'defense.syn.syn_cache_size'],
+        ["proxy_inbound '0'", 'defense.syn.proxy_inbound'],
+      ]) {
+        const r = await http(d.url, 'PUT', '/api/v1/config', { token: d.token, body: { uci: syn(opt) } });
+        expect(r.json.applied, opt).not.toContain('defense.syn');
+        expect(r.json.pendingRestart, opt).toEqual([part]);
+      }
+    } finally {
+      await http(d.url, 'PUT', '/api/v1/config', { token: d.token, body: { uci: BASE_UCI } });
+    }
   });
 
   it('turns CORS on when the config says so', async () => {
@@ -459,6 +515,37 @@ describe('reload (SIGHUP path)', () => {
     expect((await get('/api/v1/status', fresh)).status).toBe(200);
     writeFileSync(join(d.dir, 'api.token'), `${old}\n`);
     await d.cp.reload();
+  });
+});
+
+describe('token_file', () => {
+  it('takes a token_file only directly in the state or config directory, and never through a link', async () => {
+    const outside = mkdtempSync(join(tmpdir(), 'tg-token-victim-'));
+    const victim = join(outside, 'shadow');
+    writeFileSync(victim, 'root:x:0:0\n');
+    chmodSync(victim, 0o644);
+    try {
+      // Through the API (what LuCI Settings calls): outside the directories is a 422, nothing changes.
+      const away = `${BASE_UCI}\nconfig api 'api'\n\toption token_file '${victim}'\n`;
+      const put = await http(d.url, 'PUT', '/api/v1/config', { token: d.token, body: { uci: away } });
+      expect(put.status, put.text).toBe(422);
+      expect(put.text).toMatch(/token_file .* must lie directly in/);
+      expect(statSync(victim).mode & 0o777).toBe(0o644);
+      // In the state directory but a link to the victim: refused when applied, the old token still works.
+      symlinkSync(victim, join(d.dir, 'link.token'));
+      const linked = `${BASE_UCI}\nconfig api 'api'\n\toption token_file '${join(d.dir, 'link.token')}'\n`;
+      writeFileSync(d.configPath!, linked);
+      const r = await d.cp.reload();
+      expect(JSON.stringify(r)).toMatch(/symbolic link/);
+      expect(statSync(victim).mode & 0o777).toBe(0o644);
+      expect(readFileSync(victim, 'utf8')).toBe('root:x:0:0\n');
+      expect((await get('/api/v1/status')).status).toBe(200);
+    } finally {
+      writeFileSync(d.configPath!, BASE_UCI);
+      await d.cp.reload();
+      rmSync(join(d.dir, 'link.token'), { force: true });
+      rmSync(outside, { recursive: true, force: true });
+    }
   });
 });
 

@@ -8,22 +8,68 @@ import { join } from 'node:path';
 import { ConfigStore } from '../../src/api/config-store.js';
 import type { DataplaneCommand, SseHubOptions } from '../../src/api/events.js';
 import { ControlPlane, type DataplaneLink } from '../../src/cli/control.js';
-import { type ListenAddress, parseListen } from '../../src/config/index.js';
+import { type ListenAddress, parseListen, type TunguardConfig } from '../../src/config/index.js';
 import { BASE_COUNTERS } from '../../src/dataplane/counters.js';
+import { Pipeline, pipelineLayout } from '../../src/dataplane/pipeline.js';
+import type { Stage } from '../../src/dataplane/stage.js';
+import { buildStages, testStageEnv } from '../../src/dataplane/stages/index.js';
+import type { TieredSynGate } from '../../src/dataplane/stages/syn-gate.js';
+import { SynProxyStage } from '../../src/dataplane/stages/synproxy.js';
 
 /** The dataplane's own base counters, plus two malformed reasons the tests look at. */
 export const COUNTER_NAMES = [...BASE_COUNTERS, 'malformed_truncated', 'malformed_bad_version'];
 
+/**
+ * The dataplane as the control plane sees it. Like production, it always has a command channel, and a
+ * command reaches real stages built from the start configuration (as a structured clone, as over the
+ * workers' MessagePort), so a setting the stages ignore shows in their state, not only in `commands`.
+ */
 export class FakeDataplane extends EventEmitter implements DataplaneLink {
   readonly startedAt = Date.now() - 5000;
   values: Record<string, number> = Object.fromEntries(COUNTER_NAMES.map((n) => [n, 0]));
   commands: DataplaneCommand[] = [];
-  command?: (c: DataplaneCommand) => void;
+  /** One worker's stages, as run.ts configures them (ratelimit, synproxy with its gate). */
+  readonly stages: Stage[];
+  private readonly pipeline: Pipeline;
   request?: (q: { type: 'connections' } & Record<string, unknown>) => Promise<unknown>;
 
-  constructor(opts: { commands?: boolean } = {}) {
+  constructor(config: TunguardConfig = ConfigStore.fromDefaults().config) {
     super();
-    if (opts.commands) this.command = (c) => void this.commands.push(c);
+    const allow = config.allow.map((p) => p.cidr);
+    const syn = config.defense.syn;
+    this.stages = buildStages(
+      ['ratelimit', 'synproxy'],
+      testStageEnv({
+        syn: {
+          windowSeconds: syn.windowSeconds,
+          moderateThreshold: syn.moderateThreshold,
+          riskyThreshold: syn.riskyThreshold,
+          riskyAction: syn.riskyAction,
+          maxUnfinishedPerSource: syn.maxUnfinishedPerSource,
+          aggressiveHoldSeconds: syn.aggressiveHoldSeconds,
+          allow,
+        },
+        ratelimit: { ...config.ratelimit, allow },
+        idleSeconds: syn.connectionIdleSeconds,
+      }),
+    );
+    const layout = pipelineLayout(this.stages);
+    this.pipeline = new Pipeline(
+      this.stages,
+      layout,
+      layout.slice(new SharedArrayBuffer(layout.names.length * 8), 0),
+      false,
+    );
+  }
+
+  command(c: DataplaneCommand): void {
+    this.commands.push(c);
+    this.pipeline.command(structuredClone(c));
+  }
+
+  /** The SYN gate of the proxy stage (tiers and per-source marks). */
+  get gate(): TieredSynGate {
+    return (this.stages.find((s) => s instanceof SynProxyStage) as SynProxyStage).opts.gate as TieredSynGate;
   }
 
   counters(): Record<string, number> {
@@ -66,7 +112,6 @@ config defense 'syn'
 export async function startTestDaemon(
   opts: {
     uci?: string | null;
-    commands?: boolean;
     wanDevice?: string;
     override?: ListenAddress | null;
     sse?: SseHubOptions;
@@ -75,7 +120,6 @@ export async function startTestDaemon(
   } = {},
 ): Promise<TestDaemon> {
   const dir = mkdtempSync(join(tmpdir(), 'tunguard-api-test-'));
-  const dp = new FakeDataplane({ commands: opts.commands });
   let store: ConfigStore;
   let configPath: string | undefined;
   if (opts.uci === null) {
@@ -85,6 +129,7 @@ export async function startTestDaemon(
     writeFileSync(configPath, opts.uci ?? BASE_UCI);
     store = ConfigStore.fromFile(configPath);
   }
+  const dp = new FakeDataplane(store.config);
   const logs: string[] = [];
   const override = opts.override === null ? undefined : (opts.override ?? parseListen('127.0.0.1:1'));
   const cp = await ControlPlane.start({

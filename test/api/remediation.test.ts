@@ -60,6 +60,18 @@ describe('remediation API', () => {
     expect(Array.isArray(one.json.matchedCves)).toBe(true);
     const addr = h.ipv4[0] ?? h.ipv6[0];
     if (addr) expect((await call('GET', `/hosts/${encodeURIComponent(addr)}`)).json.host.id).toBe(h.id);
+    // Pages: a bounded answer whatever the store holds, with the total to page on.
+    const n = hosts.json.total;
+    expect(n).toBe(hosts.json.items.length);
+    expect(hosts.json).toMatchObject({ offset: 0, limit: 200 });
+    const first = await call('GET', '/hosts?limit=1');
+    expect(first.json).toMatchObject({ total: n, offset: 0, limit: 1 });
+    expect(first.json.items).toHaveLength(1);
+    const rest = await call('GET', '/hosts?offset=1&limit=1000');
+    expect(rest.json.items.map((x: { id: string }) => x.id)).toEqual(
+      hosts.json.items.slice(1).map((x: { id: string }) => x.id),
+    );
+    expect((await call('GET', '/hosts?limit=5000')).status).toBe(400);
   });
 
   it('imports a raw XML body', async () => {
@@ -271,8 +283,8 @@ describe('agent pairing and the audit log', () => {
     });
     expect(p.status, p.text).toBe(201);
     expect(p.json).toMatchObject({ hostId: 'api-code-host', agentKey: agent.agentKey });
-    expect(p.json.code).toMatch(/^\d{6}$/);
-    const shown = await agent.waitLine(/code=(\d{6})$/);
+    expect(p.json.code).toMatch(/^\d{5}-\d{5}$/);
+    const shown = await agent.waitLine(/code=(\d{5}-\d{5})$/);
     expect(shown[1]).toBe(p.json.code);
     agent.proc.stdin.write('yes\n');
     const c = await call('POST', '/agents/pair/confirm', { body: { pairingId: p.json.pairingId } });
@@ -287,6 +299,20 @@ describe('agent pairing and the audit log', () => {
     expect(twice.json.detail).toMatch(/refused/);
     const list = await call('GET', '/agents');
     expect(list.json.items.map((a: { hostId: string }) => a.hostId)).toContain('api-code-host');
+    // Another agent (unpaired) claiming the same host id cannot replace the paired one by code.
+    const d3 = makeDirs('tg-api-pair3-');
+    const impostor = await startAgent(d3, { pairing: true, hostId: 'api-code-host' });
+    try {
+      const r = await call('POST', '/agents/pair', { body: { address: '127.0.0.1', port: impostor.port } });
+      expect(r.status, r.text).toBe(409);
+      expect(r.json.detail).toMatch(/already has a paired agent/);
+      const after = await call('GET', '/agents');
+      const kept = after.json.items.find((a: { hostId: string }) => a.hostId === 'api-code-host');
+      expect(kept.agentKey).toBe(agent!.agentKey);
+    } finally {
+      await impostor.stop();
+      cleanup(d3);
+    }
   });
 
   it('stores nothing when the admin rejects the code', async () => {

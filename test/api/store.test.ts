@@ -1,6 +1,18 @@
 // Units under the API: the config store (atomic writes, allowlist edits that keep comments, one
 // writer at a time), the token file, dataplane event parsing, and the SSE client queue.
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -118,21 +130,78 @@ describe('ConfigStore', () => {
 });
 
 describe('token file', () => {
-  it('creates 0600 with a random token, reuses it, narrows an open mode, refuses a malformed one', () => {
-    const file = join(dir, 'sub', 'api.token');
-    const a = ensureToken(file);
+  it('creates 0600 with a random token, reuses it, refuses a malformed one', () => {
+    const sub = join(dir, 'sub');
+    const file = join(sub, 'api.token');
+    const a = ensureToken(file, [sub]);
     expect(a.created).toBe(true);
     expect(statSync(file).mode & 0o777).toBe(0o600);
-    expect(statSync(join(dir, 'sub')).mode & 0o777).toBe(0o700);
-    const b = ensureToken(file);
+    expect(statSync(sub).mode & 0o777).toBe(0o700);
+    const b = ensureToken(file, [sub]);
     expect(b).toMatchObject({ created: false, token: a.token });
-    expect(ensureToken(join(dir, 'other')).token).not.toBe(a.token);
-    chmodSync(file, 0o644);
-    expect(ensureToken(file).repaired).toMatch(/was 644, set to 600/);
-    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(ensureToken(join(sub, 'other'), [sub]).token).not.toBe(a.token);
     writeFileSync(file, 'short\n');
+    expect(() => ensureToken(file, [sub])).toThrow(TokenError);
+    expect(() => ensureToken(file, [sub])).not.toThrow(/short/); // the content never appears in a message
     expect(() => readToken(file)).toThrow(TokenError);
-    expect(() => readToken(file)).not.toThrow(/short/); // the content never appears in a message
+  });
+
+  // token_file is reachable from LuCI Settings: it must not make root read, create or chmod any path.
+  describe('never touches a file outside its directories, behind a link, or not its own', () => {
+    const victim = () => {
+      const outside = join(dir, 'outside');
+      mkdirSync(outside, { recursive: true });
+      const f = join(outside, 'shadow');
+      writeFileSync(f, 'root:x:0:0\n', { mode: 0o644 });
+      chmodSync(f, 0o644);
+      return f;
+    };
+    const state = () => {
+      const d = join(dir, 'state');
+      mkdirSync(d, { recursive: true, mode: 0o700 });
+      return d;
+    };
+
+    it('refuses a path outside the state and config directories (and .. tricks)', () => {
+      const v = victim();
+      const st = state();
+      expect(() => ensureToken(v, [st])).toThrow(/must lie directly in/);
+      expect(() => ensureToken(`${st}/../outside/shadow`, [st])).toThrow(/normalised/);
+      expect(() => ensureToken(join(dir, 'nowhere', 'new.token'), [st])).toThrow(/must lie directly in/);
+      expect(statSync(v).mode & 0o777).toBe(0o644);
+      expect(readFileSync(v, 'utf8')).toBe('root:x:0:0\n');
+      expect(existsSync(join(dir, 'nowhere'))).toBe(false);
+    });
+
+    it('refuses a symbolic link in the directory, to an existing file or to a missing one', () => {
+      const v = victim();
+      const st = state();
+      symlinkSync(v, join(st, 'api.token'));
+      expect(() => ensureToken(join(st, 'api.token'), [st])).toThrow(/symbolic link/);
+      expect(statSync(v).mode & 0o777).toBe(0o644);
+      const planted = join(dir, 'outside', 'created-by-root');
+      symlinkSync(planted, join(st, 'dangling.token'));
+      expect(() => ensureToken(join(st, 'dangling.token'), [st])).toThrow(/symbolic link/);
+      expect(existsSync(planted)).toBe(false);
+    });
+
+    it('does not chmod an open-mode file it finds: refuses it and says what to do', () => {
+      const st = state();
+      const f = join(st, 'api.token');
+      writeFileSync(f, `${'T'.repeat(43)}\n`);
+      chmodSync(f, 0o644);
+      expect(() => ensureToken(f, [st])).toThrow(
+        /readable by others \(mode 644\): chmod 600 it, or delete it/,
+      );
+      expect(statSync(f).mode & 0o777).toBe(0o644);
+    });
+
+    it('refuses a FIFO without blocking on it', () => {
+      const st = state();
+      const f = join(st, 'api.token');
+      execFileSync('mkfifo', [f]);
+      expect(() => ensureToken(f, [st])).toThrow(/not a regular file/);
+    });
   });
 });
 

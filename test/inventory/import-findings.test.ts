@@ -90,7 +90,7 @@ describe('1. findings without a CVE are kept under the scanner id, with its seve
       expect(sum.badAddresses).toEqual(['192.0.2.1001']);
       const d = await svc.getHost('192.0.2.10');
       expect(d?.risk).toEqual({ score: 10, level: 'critical' });
-      const listed = (await svc.listHosts()).find((x) => x.id === d?.host.id);
+      const listed = (await svc.listHosts()).items.find((x) => x.id === d?.host.id);
       expect(listed?.risk.level).toBe('critical');
       expect(listed?.threatKeys[0]).toMatch(/^MALWARE:backdoor:/);
       // Finding records are known to the threats db under their own type.

@@ -47,7 +47,7 @@ beforeAll(async () => {
     stdio: 'ignore',
   });
   await new Promise((r) => setTimeout(r, 500));
-  agent = await startAgent(dirs, { pairing: true, hostId: 'lab-host' });
+  agent = await startAgent(dirs, { pairing: true, hostId: 'lab-host', extra: { allowInlinePrograms: true } });
   svc = await RemediationService.open({ dataDir: join(dirs.base, 'router'), agentTimeoutMs: 15_000 });
 });
 
@@ -62,7 +62,7 @@ afterAll(async () => {
 describe('scan → match → dispatch → agent → report → restore', () => {
   it('pairs the agent with a code shown on both sides', async () => {
     const p = await svc.pairAgent({ address: '127.0.0.1', port: agent.port, routerName: 'tunguard-lab' });
-    const shown = await agent.waitLine(/code=(\d{6})$/);
+    const shown = await agent.waitLine(/code=(\d{5}-\d{5})$/);
     expect(shown[1]).toBe(p.code);
     agent.proc.stdin.write('yes\n');
     const rec = await svc.confirmPairing(p.pairingId, true);

@@ -51,7 +51,7 @@ describe('pairing across a daemon restart', () => {
     const dataDir = join(a.dirs.base, 'router');
     let svc = await service(dataDir);
     const p = await svc.pairAgent({ address: '127.0.0.1', port: a.port, routerName: 'tg-restart' });
-    expect((await a.waitLine(/code=(\d{6})$/))[1]).toBe(p.code);
+    expect((await a.waitLine(/code=(\d{5}-\d{5})$/))[1]).toBe(p.code);
 
     svc = await restart(svc, dataDir); // the conversation with the agent is gone
     const waiting = await svc.listPairings();

@@ -1,6 +1,7 @@
 // Durable store and dispatch queue: reopen survival, retries with backoff until the agent comes up, expiry, audit.
 
-import { existsSync, statSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -132,4 +133,46 @@ describe('dispatch queue', () => {
     );
     await svc.close();
   });
+
+  it('a retry after a lost answer resends the same command: a non-idempotent program runs once', async () => {
+    const d2 = makeDirs('tg-queue-once-');
+    const port = await freePort();
+    const a2 = await startAgent(d2, {
+      hostId: 'host-once',
+      extra: { listen: { host: '127.0.0.1', port }, allowInlinePrograms: true },
+    });
+    // The router gives up on an answer after 1 s; the program takes 2 s.
+    const svc = await RemediationService.open({
+      dataDir: join(d2.base, 'svc'),
+      agentTimeoutMs: 1000,
+      queue: { baseBackoffMs: 50, maxBackoffMs: 100 },
+    });
+    try {
+      await svc.addAgentKey({ hostId: 'host-once', address: '127.0.0.1', port, agentKey: a2.agentKey });
+      await agentCli(a2.configPath, ['trust-router', '--key', svc.routerPublicKey()]);
+      const runs = join(d2.outside, 'runs.log');
+      const prog = Buffer.from(`#!/bin/sh\necho run >> ${runs}\nsleep 2\n`);
+      const d = await svc.dispatch('host-once', {
+        actions: [
+          {
+            action: 'program.run',
+            programId: 'append',
+            sha256: createHash('sha256').update(prog).digest('hex'),
+            content: prog.toString('base64'),
+            timeoutMs: 5000,
+          },
+        ],
+      });
+      const r = await svc.waitForDispatch(d.id, 15_000);
+      expect(r.attempts).toBeGreaterThan(1); // it was retried
+      expect(readFileSync(runs, 'utf8')).toBe('run\n'); // and ran once
+      expect(r).toMatchObject({ status: 'failed', lastError: expect.stringMatching(/^replay: /) });
+      const sent = (await svc.dispatchStatus(d.id))!.audit.filter((a) => a.step === 'dispatch.sent');
+      expect(new Set(sent.map((a) => (a.detail as { commandId: string }).commandId)).size).toBe(1);
+    } finally {
+      await svc.close();
+      await a2.stop();
+      cleanup(d2);
+    }
+  }, 30_000);
 });

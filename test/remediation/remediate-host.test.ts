@@ -85,7 +85,7 @@ describe('remediateHost', () => {
   });
 
   it('summarises the host for the table: evidence, software, threats, rules, last dispatch', async () => {
-    const [h] = await svc.listHosts();
+    const [h] = (await svc.listHosts()).items;
     expect(h).toMatchObject({
       id: 'ip:192.0.2.20',
       os: 'Linux',

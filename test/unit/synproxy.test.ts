@@ -949,6 +949,54 @@ describe('SYNs and cookies', () => {
     expect(h.c('synproxy_cookie_valid')).toBe(2);
   });
 
+  describe('one source cannot fill the table', () => {
+    const from = (f: Fam, last: number): Fam => ({ ...f, client: [...f.client.slice(0, -1), last] });
+
+    it('caps the connections of one IPv4 source; others still get in; a closed one frees its place', () => {
+      const h = harness({ maxPerSource: 3 });
+      const first = establish(h, V4, { ts: true }, 10_000, 41_000);
+      for (let i = 1; i < 3; i++) establish(h, V4, { ts: true }, 10_000, 41_000 + i);
+      const syn = clientSyn(V4, { ts: true }, 900, 1, 42_000);
+      const cookie = parse(h.run(20_000, syn).emitted[0]).seq;
+      const r = h.run(20_030, fromClient(V4, { seq: 901, ack: cookie + 1, flags: F.ACK }, 42_000));
+      expect(r.emitted, 'no SYN to the server for a 4th connection').toHaveLength(0);
+      expect(h.c('synproxy_source_full')).toBe(1);
+      establish(h, from(V4, 6), { ts: true }, 20_100, 42_000); // another source
+      // The first connection is reset by the client: once it has lingered, its place is free again.
+      h.run(21_000, fromClient(V4, { seq: first.isnC + 1, flags: F.RST }, 41_000));
+      for (let t = 32_000; t < 34_000; t += 100) h.tick(t);
+      expect(h.proxy.table.count).toBe(3);
+      establish(h, V4, { ts: true }, 22_000, 42_001);
+      expect(h.c('synproxy_source_full')).toBe(1);
+    });
+
+    it('counts an IPv6 /64 as one source', () => {
+      const h = harness({ maxPerSource: 2 });
+      establish(h, from(V6, 1), { ts: true }, 10_000, 41_000);
+      establish(h, from(V6, 2), { ts: true }, 10_000, 41_001);
+      const other = from(V6, 3);
+      const syn = clientSyn(other, { ts: true }, 900, 1, 42_000);
+      const cookie = parse(h.run(20_000, syn).emitted[0]).seq;
+      h.run(20_030, fromClient(other, { seq: 901, ack: cookie + 1, flags: F.ACK }, 42_000));
+      expect(h.c('synproxy_source_full')).toBe(1);
+      // Another /64 is another source.
+      const next64: Fam = { ...V6, client: [...V6.client.slice(0, 7), 1, ...V6.client.slice(8)] };
+      establish(h, next64, { ts: true }, 20_100, 42_000);
+    });
+
+    it('evicts the connection idle longest when the table is full, not the newcomer', () => {
+      const h = harness({ maxConnections: 2 });
+      establish(h, from(V4, 1), { ts: true }, 10_000, 41_000);
+      establish(h, from(V4, 2), { ts: true }, 50_000, 41_000);
+      establish(h, from(V4, 3), { ts: true }, 90_000, 41_000);
+      expect(h.c('synproxy_evicted')).toBe(1);
+      expect(h.c('synproxy_table_full')).toBe(0);
+      const holds = (last: number) =>
+        h.proxy.table.find(new Uint8Array([203, 0, 113, last, 10, 0, 0, 7]), 0, 4, 4, 41_000, SPORT) >= 0;
+      expect([holds(1), holds(2), holds(3)]).toEqual([false, true, true]);
+    });
+  });
+
   it('counts SYNs it has no room to answer this batch (synproxy_emit_full)', () => {
     const h = harness();
     const syns = Array.from({ length: 600 }, (_, i) => clientSyn(V4, { ts: true }, i, 0, 10_000 + i));

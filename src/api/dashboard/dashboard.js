@@ -448,7 +448,9 @@
     }
     const hosts = r.items;
     const open = hosts.some((h) => h.lastDispatch && OPEN.has(h.lastDispatch.status));
-    $('hosts-note').textContent = `${hosts.length} known${open ? ' · remedies running' : ''}`;
+    const shownOf = r.total > hosts.length ? ` (first ${hosts.length} shown)` : '';
+    $('hosts-note').textContent =
+      `${r.total ?? hosts.length} known${shownOf}${open ? ' · remedies running' : ''}`;
     state.hosts = hosts;
     fillTable(
       'hosts',

@@ -69,6 +69,11 @@ const HostParam = v.strictObject({ id: HostIdent });
 const RuleParam = v.strictObject({ id: RuleId });
 const DispatchParam = v.strictObject({ id: DispatchId });
 
+const HostsQuery = strictQuery({
+  offset: v.optional(intString(0, 10_000_000), '0'),
+  limit: v.optional(intString(1, 1000), '200'),
+});
+
 const ThreatsQuery = strictQuery({
   type: v.optional(v.picklist(HOST_THREAT_TYPES, 'expected vulnerability, malware or finding')),
   limit: v.optional(intString(1, 10_000), '1000'),
@@ -295,7 +300,7 @@ function clientError(err: unknown): never {
     const m = err.message;
     if (/^no rule /.test(m)) throw new ApiError(404, 'not_found', m);
     if (/ exists$/.test(m)) throw new ApiError(409, 'conflict', m);
-    if (/no paired agent/.test(m)) throw new ApiError(409, 'conflict', m);
+    if (/no paired agent|already has a paired agent/.test(m)) throw new ApiError(409, 'conflict', m);
     if (/^no host /.test(m)) throw new ApiError(404, 'not_found', m);
     throw new ApiError(400, 'bad_request', m);
   }
@@ -352,7 +357,11 @@ export function remediationRoutes(svc: RemediationService) {
         await next();
       })
       // ---- hosts and threats ----
-      .get('/hosts', query(NoQuery), async (c) => c.json({ items: await svc.listHosts() }))
+      // One page at a time: the summaries (rule matching included) are worked out for that page only.
+      .get('/hosts', query(HostsQuery), async (c) => {
+        const q = c.req.valid('query');
+        return c.json(await svc.listHosts({ offset: q.offset, limit: q.limit }));
+      })
       .get('/hosts/:id', param(HostParam), query(NoQuery), async (c) => {
         const { id } = c.req.valid('param');
         const h = await svc.getHost(id);
@@ -637,7 +646,7 @@ export function remediationRoutes(svc: RemediationService) {
  * document (src/api/openapi-remediation.ts) is tested against these, field by field.
  */
 export const REMEDIATION_INPUTS: Record<string, { body?: v.GenericSchema; query: v.GenericSchema }> = {
-  'GET /hosts': { query: NoQuery },
+  'GET /hosts': { query: HostsQuery },
   'GET /hosts/:id': { query: NoQuery },
   'POST /hosts/:id/remediate': { body: RemediateBody, query: NoQuery },
   'POST /hosts/:id/threats': { body: ThreatReportBody, query: NoQuery },

@@ -20,6 +20,8 @@ export interface StageEnv {
   /** 32 bytes of SipHash keys for SYN cookies (persisted so cookies survive a restart). */
   cookieKeys: Uint8Array;
   maxConnections: number;
+  /** Proxied connections one source (IPv6: one /64) may hold (default: synproxy.ts DEFAULT_PER_SOURCE). */
+  maxPerSource?: number;
   synCacheSize: number;
   wscale: number;
   mss4: number;
@@ -74,6 +76,7 @@ const factories: Record<string, (env: StageEnv) => Stage> = {
       lan: new PrefixMatcher(env.lanPrefixes, { strict: false }),
       keys: new CookieKeys(env.cookieKeys),
       maxConnections: env.maxConnections,
+      ...(env.maxPerSource !== undefined ? { maxPerSource: env.maxPerSource } : {}),
       synCacheSize: env.synCacheSize,
       wscale: env.wscale,
       mss4: env.mss4,

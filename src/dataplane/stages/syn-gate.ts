@@ -228,10 +228,25 @@ export class TieredSynGate implements SynGate {
     } else if (cmd.type === 'allowlist.set') {
       this.sources.setAllow(cmd.prefixes);
     } else if (cmd.type === 'settings' && cmd.syn) {
+      // Every option the control plane reports as applied on reload lands here (see SYN_RESTART_ONLY in
+      // src/cli/control.ts for the others).
       const s = cmd.syn as Partial<SynGateSettings>;
       if (s.moderateThreshold !== undefined && s.riskyThreshold !== undefined)
         this.tiers.setThresholds(s.moderateThreshold, s.riskyThreshold);
       if (s.riskyAction !== undefined) this.settings.riskyAction = s.riskyAction;
+      if (s.windowSeconds !== undefined) {
+        this.tiers.setWindow(s.windowSeconds * 1000);
+        this.settings.windowSeconds = s.windowSeconds;
+      }
+      if (s.maxUnfinishedPerSource !== undefined || s.aggressiveHoldSeconds !== undefined) {
+        const max = s.maxUnfinishedPerSource ?? this.settings.maxUnfinishedPerSource;
+        const hold = s.aggressiveHoldSeconds ?? this.settings.aggressiveHoldSeconds;
+        this.sources.setLimits(max, hold * 1000);
+        // The kernel fast path reports sources past the same limit (written at the next tick).
+        if (this.fast) this.fast.settings.maxUnfinished = max;
+        this.settings.maxUnfinishedPerSource = max;
+        this.settings.aggressiveHoldSeconds = hold;
+      }
     }
   }
 

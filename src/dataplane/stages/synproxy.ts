@@ -16,6 +16,7 @@ import {
   mssIndex,
   TsBits,
 } from '../../defense/cookie.js';
+import { SourceQuota } from '../../defense/source-quota.js';
 import {
   buildTcp4,
   buildTcp6,
@@ -93,7 +94,12 @@ export interface SynProxyOptions {
    */
   wanMss4?: number;
   wanMss6?: number;
-  /** Idle timeout of established connections, ms. */
+  /**
+   * Proxied connections one source (an IPv4 address, an IPv6 /64) may hold at once (default
+   * DEFAULT_PER_SOURCE): one source cannot fill the table alone.
+   */
+  maxPerSource?: number;
+  /** Idle timeout of established connections, ms (a reload changes it). */
   idleMs: number;
   gate?: SynGate;
   /** Milliseconds since the Unix epoch at ctx.now = 0 (cookie minutes and TS clock). */
@@ -103,6 +109,11 @@ export interface SynProxyOptions {
   /** Counter names the gate uses (bound after the proxy's own). */
   gateCounters?: readonly string[];
 }
+
+/** Connections per source by default: far above a browser's, far below the table. */
+export const DEFAULT_PER_SOURCE = 512;
+/** Occupied slots looked at to pick a victim when the table is full. */
+const EVICT_SCAN = 64;
 
 /** Drop reasons (counter names) and other proxy counters. */
 const REASONS = [
@@ -121,6 +132,8 @@ const REASONS = [
   'synproxy_closed',
   'synproxy_bad_checksum',
   'synproxy_outbound_syn',
+  'synproxy_source_full',
+  'synproxy_evicted',
 ] as const;
 
 const SYN_RETRY_MS = [1000, 2000, 4000];
@@ -138,6 +151,8 @@ export class SynProxyStage implements Stage {
   readonly synCache: ConnTable;
   private readonly seg = new TcpSegment();
   private readonly addr = new Uint8Array(32);
+  /** A connection's client address, for the per-source quota. */
+  private readonly clientScratch = new Uint8Array(16);
   private readonly gate: SynGate;
   private ctx!: StageContext;
   private c!: Float64Array;
@@ -157,9 +172,14 @@ export class SynProxyStage implements Stage {
     closed: 0,
     badChecksum: 0,
     outboundSyn: 0,
+    sourceFull: 0,
+    evicted: 0,
   };
   private sweepCursor = 0;
+  private evictCursor = 0;
   private cacheCursor = 0;
+  /** Connections per source (IPv6 per /64). */
+  private readonly quota: SourceQuota;
   private ticks = 0;
   /** Store keys of persisted connections removed since the last sync. */
   private removed: string[] = [];
@@ -168,6 +188,7 @@ export class SynProxyStage implements Stage {
 
   constructor(readonly opts: SynProxyOptions) {
     this.table = new ConnTable(opts.maxConnections);
+    this.quota = new SourceQuota(opts.maxConnections * 2, opts.maxPerSource ?? DEFAULT_PER_SOURCE);
     this.synCache = new ConnTable(opts.synCacheSize);
     this.gate = opts.gate ?? OPEN_GATE;
     this.dropReasons = [...REASONS, ...(opts.gateCounters ?? [])];
@@ -182,6 +203,11 @@ export class SynProxyStage implements Stage {
       if (r.state === ConnState.SYN_SENT || r.state === ConnState.FREE) continue;
       const s = t.insertKey(r.key);
       if (s < 0) continue;
+      const ver = t.clientAddr(s, this.clientScratch);
+      if (!this.quota.take(this.clientScratch, 0, ver, 0)) {
+        t.remove(s);
+        continue;
+      }
       t.state[s] = r.state;
       t.flags[s] = r.flags | ConnFlag.RESTORED | ConnFlag.PERSISTED;
       t.isnC[s] = r.isnC;
@@ -206,7 +232,38 @@ export class SynProxyStage implements Stage {
   private forget(slot: number): void {
     const t = this.table;
     if ((t.flags[slot] & ConnFlag.PERSISTED) !== 0) this.removed.push(t.keyString(slot));
+    const ver = t.clientAddr(slot, this.clientScratch);
+    this.quota.release(this.clientScratch, 0, ver);
     t.remove(slot);
+  }
+
+  /**
+   * Frees one slot of a full table: of the next EVICT_SCAN connections, a closing one, else the one
+   * idle longest (a flood of completed handshakes then displaces idle connections, not live ones).
+   * Returns whether one was freed.
+   */
+  private evictOne(): boolean {
+    const t = this.table;
+    const n = t.slots;
+    let victim = -1;
+    let oldest = Number.POSITIVE_INFINITY;
+    let s = this.evictCursor;
+    for (let seen = 0, i = 0; seen < EVICT_SCAN && i < n; i++, s = (s + 1) % n) {
+      const st = t.state[s];
+      if (st === ConnState.FREE || st === ConnState.SYN_SENT) continue;
+      seen++;
+      const score = st === ConnState.CLOSED || st === ConnState.FIN_WAIT ? -1 : t.lastSeen[s];
+      if (score < oldest) {
+        oldest = score;
+        victim = s;
+      }
+    }
+    this.evictCursor = s;
+    if (victim < 0) return false;
+    // No RST: its sequence numbers are the proxy's, and the connection simply stops being translated.
+    this.forget(victim);
+    this.c[this.r.evicted]++;
+    return true;
   }
 
   /** Changed connections and removals since the last call (for the write-behind store). */
@@ -258,11 +315,14 @@ export class SynProxyStage implements Stage {
   }
 
   command(cmd: DataplaneCommand): void {
+    const syn =
+      cmd.type === 'settings' ? (cmd.syn as { connectionIdleSeconds?: number } | undefined) : undefined;
+    if (syn?.connectionIdleSeconds !== undefined) this.opts.idleMs = syn.connectionIdleSeconds * 1000;
     this.gate.command?.(cmd);
   }
 
   bind(idx: readonly number[], ctx: StageContext, counters: Float64Array): void {
-    const [z, a, b, c, d, e, f, g, h, i, j, k, l, m, o] = idx;
+    const [z, a, b, c, d, e, f, g, h, i, j, k, l, m, o, p, q] = idx;
     this.r = {
       absorbed: z,
       synReceived: a,
@@ -279,6 +339,8 @@ export class SynProxyStage implements Stage {
       closed: l,
       badChecksum: m,
       outboundSyn: o,
+      sourceFull: p,
+      evicted: q,
     };
     this.ctx = ctx;
     this.c = counters;
@@ -449,8 +511,13 @@ export class SynProxyStage implements Stage {
     }
     this.c[this.r.cookieValid]++;
     const t = this.table;
+    if (!this.quota.take(buf, info.srcAddrOff, ver, this.ctx.now)) return this.r.sourceFull;
+    if (t.count >= t.capacity) this.evictOne();
     const slot = t.insert(buf, info.srcAddrOff, info.dstAddrOff, ver, info.srcPort, info.dstPort);
-    if (slot < 0) return this.r.tableFull; // counted by the pipeline
+    if (slot < 0) {
+      this.quota.release(buf, info.srcAddrOff, ver);
+      return this.r.tableFull; // counted by the pipeline
+    }
     // A LAN-opened flow of the same addresses and ports may still bypass us: not this connection.
     this.ctx.bypass.remove(
       buf,

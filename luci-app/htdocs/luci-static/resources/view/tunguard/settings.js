@@ -224,7 +224,7 @@ return view.extend({
 		o = s.option(form.DynamicList, 'listen', _('Listen'), _('address:port, IPv6 in brackets; when empty, 127.0.0.1:7447.'));
 		o.placeholder = '127.0.0.1:7447';
 		o.validate = validListen;
-		o = s.option(form.Value, 'token_file', _('Token file'));
+		o = s.option(form.Value, 'token_file', _('Token file'), _('A file directly in /etc/tunguard or the state directory; never a link.'));
 		o.placeholder = '/etc/tunguard/api.token';
 		o.validate = validPath;
 		flag(s, 'cors', _('CORS'), _('Send CORS headers (only for a browser client on another origin).'), '0');
