@@ -95,6 +95,8 @@ beforeAll(async () => {
       quarantineDir: '%ProgramData%\\tunguard-agent\\quarantine',
       roots: ['%SystemRoot%\\System32\\drivers', ROOT],
       programRoots: [PROGRAMS],
+      // The seed's "send the program itself" remedy: this host opts in (off by default).
+      allowInlinePrograms: true,
     }),
   );
   web = spawnWine(wine, [join(agentDir, 'node.exe'), '-e', IIS_LIKE_JS, ADDR.lan4, String(WEB_PORT)]);

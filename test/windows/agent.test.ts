@@ -98,6 +98,8 @@ beforeAll(async () => {
       quarantineDir: '%ProgramData%\\tunguard-agent\\quarantine',
       roots: ['%SystemRoot%\\System32\\drivers', ROOT],
       programRoots: [PROGRAMS],
+      // Programs sent inline (the seed's second remedy kind) are tested here: the host opts in.
+      allowInlinePrograms: true,
     }),
   );
   const node = join(agentDir, 'node.exe');
