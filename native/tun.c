@@ -528,6 +528,21 @@ static napi_value tg_bpf_map_count(napi_env env, napi_callback_info info) {
   return make_i32(env, n);
 }
 
+// One element of a map into `value`: BPF_MAP_LOOKUP_ELEM (by key) or, for a queue,
+// BPF_MAP_LOOKUP_AND_DELETE_ELEM (no key). Returns a JS boolean: whether there was one.
+static napi_value map_take(napi_env env, int32_t fd, const uint8_t *key, uint8_t *value, int cmd, const char *what) {
+  union bpf_attr attr;
+  memset(&attr, 0, sizeof attr);
+  attr.map_fd = (uint32_t)fd;
+  attr.key = (uint64_t)(uintptr_t)key;
+  attr.value = (uint64_t)(uintptr_t)value;
+  bool found = syscall(__NR_bpf, cmd, &attr, sizeof attr) == 0;
+  if (!found && errno != ENOENT) return throw_errno(env, what, errno);
+  napi_value r;
+  napi_get_boolean(env, found, &r);
+  return r;
+}
+
 // bpfMapRead(fd, key, value) -> whether the key is there; its value (for a per-CPU map, one slot of
 // roundup(valueSize, 8) bytes per possible CPU) is written into `value`, which must be big enough.
 static napi_value tg_bpf_map_read(napi_env env, napi_callback_info info) {
@@ -540,19 +555,7 @@ static napi_value tg_bpf_map_read(napi_env env, napi_callback_info info) {
   if (argc < 3 || !get_i32(env, argv[0], &fd) || !get_bytes(env, argv[1], &key, &klen) ||
       !get_bytes(env, argv[2], &value, &vlen) || klen == 0 || vlen == 0)
     return throw_type(env, "bpfMapRead(fd, key, value)");
-  union bpf_attr attr;
-  memset(&attr, 0, sizeof attr);
-  attr.map_fd = (uint32_t)fd;
-  attr.key = (uint64_t)(uintptr_t)key;
-  attr.value = (uint64_t)(uintptr_t)value;
-  napi_value r;
-  if (syscall(__NR_bpf, BPF_MAP_LOOKUP_ELEM, &attr, sizeof attr) < 0) {
-    if (errno != ENOENT) return throw_errno(env, "bpf(BPF_MAP_LOOKUP_ELEM)", errno);
-    napi_get_boolean(env, false, &r);
-  } else {
-    napi_get_boolean(env, true, &r);
-  }
-  return r;
+  return map_take(env, fd, key, value, BPF_MAP_LOOKUP_ELEM, "bpf(BPF_MAP_LOOKUP_ELEM)");
 }
 
 // bpfMapPop(fd, value) -> whether a value was taken from a queue map (BPF_MAP_TYPE_QUEUE) into `value`.
@@ -565,18 +568,7 @@ static napi_value tg_bpf_map_pop(napi_env env, napi_callback_info info) {
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   if (argc < 2 || !get_i32(env, argv[0], &fd) || !get_bytes(env, argv[1], &value, &vlen) || vlen == 0)
     return throw_type(env, "bpfMapPop(fd, value)");
-  union bpf_attr attr;
-  memset(&attr, 0, sizeof attr);
-  attr.map_fd = (uint32_t)fd;
-  attr.value = (uint64_t)(uintptr_t)value;
-  napi_value r;
-  if (syscall(__NR_bpf, BPF_MAP_LOOKUP_AND_DELETE_ELEM, &attr, sizeof attr) < 0) {
-    if (errno != ENOENT) return throw_errno(env, "bpf(BPF_MAP_LOOKUP_AND_DELETE_ELEM)", errno);
-    napi_get_boolean(env, false, &r);
-  } else {
-    napi_get_boolean(env, true, &r);
-  }
-  return r;
+  return map_take(env, fd, NULL, value, BPF_MAP_LOOKUP_AND_DELETE_ELEM, "bpf(BPF_MAP_LOOKUP_AND_DELETE_ELEM)");
 }
 
 // bpfTestRun(progFd, dataIn, dataOut, ctx, repeat) -> [retval, dataOutLength, nsPerRun]: runs a

@@ -8,6 +8,7 @@ import { endianness } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TunAddon } from './addon.js';
+import { LD_IMM64, PSEUDO_MAP_FD } from './ebpf.js';
 
 /** A map as the object declares it. */
 export interface MapDef {
@@ -36,9 +37,6 @@ export class BpfObjectError extends Error {}
 const SHT_SYMTAB = 2;
 const SHT_REL = 9;
 const R_BPF_64_64 = 1;
-/** BPF_LD | BPF_DW | BPF_IMM */
-const LD_IMM64 = 0x18;
-const PSEUDO_MAP_FD = 1;
 
 interface Section {
   name: string;

@@ -31,9 +31,9 @@ const CALL = 0x80;
 const EXIT = 0x90;
 const JA = 0x00;
 /** BPF_LD | BPF_DW | BPF_IMM: the two-slot 64-bit immediate load. */
-const LD_IMM64 = 0x18;
+export const LD_IMM64 = 0x18;
 /** src_reg of LD_IMM64 saying the immediate is a map fd. */
-const PSEUDO_MAP_FD = 1;
+export const PSEUDO_MAP_FD = 1;
 
 interface Insn {
   code: number;

@@ -89,15 +89,20 @@ export function encodeConf(
   return out;
 }
 
-/** An address as the program keys it: IPv4 as ::ffff:a.b.c.d (16 bytes). */
-export function mappedAddress(bytes: Uint8Array, out = new Uint8Array(16), off = 0): Uint8Array {
-  if (bytes.length === 16) out.set(bytes, off);
-  else if (bytes.length === 4) {
+/** The address at buf[at] (4 bytes for IPv4, else 16) as the program keys it: IPv4 as ::ffff:a.b.c.d. */
+function mapAddressAt(buf: Uint8Array, at: number, ver: number, out: Uint8Array, off: number): void {
+  if (ver === 4) {
     out.fill(0, off, off + 10);
     out[off + 10] = 0xff;
     out[off + 11] = 0xff;
-    out.set(bytes, off + 12);
-  } else throw new Error('fast path: an address is 4 or 16 bytes');
+    for (let i = 0; i < 4; i++) out[off + 12 + i] = buf[at + i];
+  } else for (let i = 0; i < 16; i++) out[off + i] = buf[at + i];
+}
+
+/** An address (4 or 16 bytes) as the program keys it: IPv4 as ::ffff:a.b.c.d (16 bytes). */
+export function mappedAddress(bytes: Uint8Array, out = new Uint8Array(16), off = 0): Uint8Array {
+  if (bytes.length !== 4 && bytes.length !== 16) throw new Error('fast path: an address is 4 or 16 bytes');
+  mapAddressAt(bytes, 0, bytes.length === 4 ? 4 : 6, out, off);
   return out;
 }
 
@@ -173,12 +178,7 @@ export class FastPathMaps {
   /** A handshake of the source completed: one answered SYN less (a lost race costs one count). */
   completed(buf: Uint8Array, off: number, ver: number): void {
     const k = this.aggKey;
-    if (ver === 4) {
-      k.fill(0, 0, 10);
-      k[10] = 0xff;
-      k[11] = 0xff;
-      for (let i = 0; i < 4; i++) k[12 + i] = buf[off + i];
-    } else for (let i = 0; i < 16; i++) k[i] = buf[off + i];
+    mapAddressAt(buf, off, ver, k, 0);
     if (!this.addon.bpfMapRead(this.fds.sources, k, this.src)) return;
     const dv = new DataView(this.src.buffer);
     const n = dv.getUint32(0, LE);
