@@ -240,6 +240,11 @@ export class Inventory {
     const absorbed = new Set<string>();
     const gone = new Set<string>();
     const threatSeen = new Map<string, ThreatRecord>();
+    /**
+     * The keys this import wrote to the staging db. Kept here, not read back with a range: a cursor
+     * walked inside a write transaction never ended on the arm64 guest's LMDB (a daemon at 100 % CPU).
+     */
+    const stagedKeys = new Set<string>();
     let pendingRecords = 0;
     /** This import's view of a host: in memory, staged, or stored before it began. */
     const lookup = (id: string): Host | undefined => {
@@ -261,16 +266,23 @@ export class Inventory {
       await this.store.env.transaction(() => {
         for (const id of dead) {
           this.staging.remove(key('h', id));
+          stagedKeys.delete(key('h', id));
           this.staging.put(key('d', id), 1);
+          stagedKeys.add(key('d', id));
         }
-        for (const h of hosts) this.staging.put(key('h', h.id), h);
-        for (const t of threats) this.staging.put(key('t', t.key), t);
+        for (const h of hosts) {
+          this.staging.put(key('h', h.id), h);
+          stagedKeys.add(key('h', h.id));
+        }
+        for (const t of threats) {
+          this.staging.put(key('t', t.key), t);
+          stagedKeys.add(key('t', t.key));
+        }
       });
     };
     const discard = async () => {
       await this.store.env.transaction(() => {
-        for (const k of this.staging.getKeys({ start: `${runId}/`, end: `${runId}/\uffff` }))
-          this.staging.remove(k);
+        for (const k of stagedKeys) this.staging.remove(k);
       });
       this.reindex();
     };
@@ -335,7 +347,9 @@ export class Inventory {
     }
     // The whole report has been read: it lands in one transaction.
     await this.store.env.transaction(() => {
-      for (const { key: k, value } of this.staging.getRange({ start: `${runId}/`, end: `${runId}/\uffff` })) {
+      // In key order, as the staging db holds them (deleted hosts before the hosts, threats last).
+      for (const k of [...stagedKeys].sort()) {
+        const value = this.staging.get(k);
         const kind = k.slice(runId.length + 1, runId.length + 2);
         const id = k.slice(runId.length + 3);
         if (kind === 'd') {
