@@ -14,7 +14,9 @@ import {
   makeCookie,
   mssFromIndex,
   mssIndex,
-  TsBits,
+  tsEcn,
+  tsSack,
+  tsWscale,
 } from '../../defense/cookie.js';
 import { SourceQuota } from '../../defense/source-quota.js';
 import {
@@ -533,12 +535,10 @@ export class SynProxyStage implements Stage {
     let ws = -1;
     if (o.tsPresent) {
       // The option bits come back in TSecr, as we encoded them in the SYN-ACK's TSval.
-      const bits = o.tsEcr & TsBits.MASK;
-      const w = bits & TsBits.WSCALE_MASK;
-      ws = w === TsBits.WSCALE_NONE ? -1 : w;
+      ws = tsWscale(o.tsEcr);
       flags |= ConnFlag.TS;
-      if (bits & TsBits.SACK) flags |= ConnFlag.SACK;
-      if (bits & TsBits.ECN) flags |= ConnFlag.ECN;
+      if (tsSack(o.tsEcr)) flags |= ConnFlag.SACK;
+      if (tsEcn(o.tsEcr)) flags |= ConnFlag.ECN;
       t.tsProxy[slot] = o.tsEcr;
       t.tsClient[slot] = o.tsVal;
     } else {
