@@ -3,6 +3,7 @@
 // compares fields, required fields and enums), responses as the service returns them.
 
 import { MALWARE_KINDS } from '../inventory/threat.js';
+import { DISPATCH_STATUSES, LOOKUP_MODES, REMEDY_MODES } from '../remediation/names.js';
 import { THREAT_TYPES } from '../remediation/rules.js';
 import { errors, int, type Json, jsonBody, nullable, obj, ok, pp, qp, ref, str } from './openapi-parts.js';
 
@@ -27,14 +28,14 @@ const strict = (properties: Record<string, Json>, required: string[]): Json => (
 const items = (schema: Json): Json => obj({ items: arr(schema) });
 
 const SCAN_FORMATS = ['nmap', 'nessus', 'openvas'];
-const LOOKUP = enumOf(['ordered', 'first-hit', 'simultaneous'], {
+const LOOKUP = enumOf([...LOOKUP_MODES], {
   description:
-    'ordered: FIG. 4, then 5, then 6 (every match); first-hit: stop at the first set that has one; simultaneous: by priority only',
+    'ordered: environment rules, then threat rules, then combined rules (every match); first-hit: stop at the first set that has one; simultaneous: by priority only',
 });
-const REMEDY_MODE = enumOf(['auto', 'program', 'reference', 'file-op'], {
-  description: 'auto: the program when the router stores it, else the file operations (seed [0053])',
+const REMEDY_MODE = enumOf([...REMEDY_MODES], {
+  description: 'auto: the program when the router stores it, else the file operations',
 });
-const DISPATCH_STATUS = ['queued', 'running', 'done', 'failed', 'expired', 'cancelled'];
+const DISPATCH_STATUS = [...DISPATCH_STATUSES];
 const EVIDENCE_SOURCES = [
   'nmap',
   'nessus',

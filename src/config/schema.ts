@@ -5,6 +5,7 @@
 // Spelling each option once (InferOutput instead of the hand-written interfaces) is issue #12's.
 
 import * as v from 'valibot';
+import { LOOKUP_MODES, type LookupMode } from '../remediation/names.js';
 import { type ConfigIssue, issueAt } from './errors.js';
 import {
   type CidrPrefix,
@@ -123,8 +124,8 @@ export interface DetectConfig {
   scanMaxRate: number;
   /** nmap port list; empty: nmap's top 1000. */
   scanPorts: string;
-  /** Lookup across the three rule sets: 'ordered' (FIG. 4 → 5 → 6), 'first-hit' or 'simultaneous'. */
-  lookup: 'ordered' | 'first-hit' | 'simultaneous';
+  /** Lookup across the three rule sets (environment, threat, combined): see LOOKUP_MODES. */
+  lookup: LookupMode;
 }
 
 export interface TunguardConfig {
@@ -456,7 +457,7 @@ export const DetectSectionSchema = v.pipe(
     scan_timeout: v.optional(integer(30, 6 * 3600), '600'),
     scan_max_rate: v.optional(integer(1, 10_000), '100'),
     scan_ports: v.optional(portList(), ''),
-    lookup: v.optional(oneOf(['ordered', 'first-hit', 'simultaneous'] as const), 'ordered'),
+    lookup: v.optional(oneOf(LOOKUP_MODES), 'ordered'),
   }),
   v.transform(
     (o): DetectConfig => ({

@@ -5,6 +5,7 @@ import type { Host } from '../inventory/model.js';
 import { parseVulnId, type ThreatType } from '../inventory/threat.js';
 import { inRange } from '../inventory/version.js';
 import type { VulnMatch } from '../inventory/vuln-match.js';
+import type { LookupMode } from './names.js';
 import type { Environment, Rule, ThreatCriteria } from './rules.js';
 
 /** What a rule is compared with: the host's environment and threat detection data. */
@@ -133,7 +134,7 @@ export interface RuleMatch {
   threats: string[];
 }
 
-export type LookupMode = 'ordered' | 'first-hit' | 'simultaneous';
+export type { LookupMode } from './names.js';
 
 const SET_OF: Record<Rule['kind'], RuleMatch['set']> = {
   environment: 'FIG4',
