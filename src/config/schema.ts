@@ -6,6 +6,7 @@
 
 import * as v from 'valibot';
 import { LOOKUP_MODES, type LookupMode } from '../remediation/names.js';
+import { ICMP_RATE_DEFAULTS, SYN_DEFAULTS, UDP_RATE_DEFAULTS } from './default-values.js';
 import { type ConfigIssue, issueAt } from './errors.js';
 import {
   type CidrPrefix,
@@ -360,13 +361,13 @@ export const MainSectionSchema = v.pipe(
 
 export const SynSectionSchema = v.pipe(
   v.strictObject({
-    window_seconds: v.optional(integer(1, 60), '3'),
-    moderate_threshold: v.optional(integer(1), '100'),
-    risky_threshold: v.optional(integer(1), '300'),
+    window_seconds: v.optional(integer(1, 60), String(SYN_DEFAULTS.windowSeconds)),
+    moderate_threshold: v.optional(integer(1), String(SYN_DEFAULTS.moderateThreshold)),
+    risky_threshold: v.optional(integer(1), String(SYN_DEFAULTS.riskyThreshold)),
     risky_action: v.optional(oneOf(['cookie', 'drop'] as const), 'cookie'),
     // The per-source tracker counts in bytes: 254 is its ceiling.
-    max_unfinished_per_source: v.optional(integer(1, 254), '5'),
-    aggressive_hold_seconds: v.optional(integer(1, 86400), '60'),
+    max_unfinished_per_source: v.optional(integer(1, 254), String(SYN_DEFAULTS.maxUnfinishedPerSource)),
+    aggressive_hold_seconds: v.optional(integer(1, 86400), String(SYN_DEFAULTS.aggressiveHoldSeconds)),
     syn_cache_size: v.optional(integer(256, 1 << 24), '65536'),
     connection_idle_seconds: v.optional(integer(10, 30 * 86400), '7440'),
     proxy_inbound: v.optional(boolean(), '1'),
@@ -418,14 +419,17 @@ function rateConfig(o: RateOutput): RateLimitConfig {
   };
 }
 
-/** Seed defaults: 100 ICMP packets/s globally; per source, half of that. */
-export const IcmpSectionSchema = v.pipe(v.strictObject(rateFields(100, 50)), v.transform(rateConfig));
+/** ICMP packets per second, globally and per source. */
+export const IcmpSectionSchema = v.pipe(
+  v.strictObject(rateFields(ICMP_RATE_DEFAULTS.rate, ICMP_RATE_DEFAULTS.perSourceRate)),
+  v.transform(rateConfig),
+);
 
-/** Seed defaults: 200 UDP packets/s globally; per source, half of that; DNS exempt. */
+/** UDP packets per second, globally and per source; DNS exempt. */
 export const UdpSectionSchema = v.pipe(
   v.strictObject({
-    ...rateFields(200, 100),
-    exempt_port: v.optional(list(integer(1, 65535, 'a port')), ['53']),
+    ...rateFields(UDP_RATE_DEFAULTS.rate, UDP_RATE_DEFAULTS.perSourceRate),
+    exempt_port: v.optional(list(integer(1, 65535, 'a port')), UDP_RATE_DEFAULTS.exemptPorts.map(String)),
   }),
   v.transform((o): UdpRateLimitConfig => ({ ...rateConfig(o), exemptPorts: o.exempt_port })),
 );

@@ -1,6 +1,7 @@
 // SourceTracker: per source address, handshakes answered but never completed (seed claim 6: more
 // than a set number makes the source "aggressive" and its SYNs are dropped for a hold time), in
 // bounded tables that evict the least recently seen source, with an allowlist of sources never marked.
+import { SYN_DEFAULTS } from '../config/default-values.js';
 import { AddrTable } from './addr-table.js';
 import { type PrefixMatcher, parseCidr, parseIp, toMatcher } from './prefix.js';
 
@@ -119,8 +120,8 @@ export class SourceTracker {
   }
 
   constructor(options: SourceOptions = {}) {
-    this._maxUnfinished = checkMaxUnfinished(options.maxUnfinished ?? 5);
-    this._holdMs = options.holdMs ?? 60_000;
+    this._maxUnfinished = checkMaxUnfinished(options.maxUnfinished ?? SYN_DEFAULTS.maxUnfinishedPerSource);
+    this._holdMs = options.holdMs ?? SYN_DEFAULTS.aggressiveHoldSeconds * 1000;
     this.unfinishedWindowMs = options.unfinishedWindowMs ?? 10_000;
     this.graceMs = options.graceMs ?? 1000;
     if (!(this._holdMs >= 0) || !(this.unfinishedWindowMs > 0) || !(this.graceMs >= 0)) {

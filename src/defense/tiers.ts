@@ -1,6 +1,8 @@
 // TierTracker: the seed's risk tiers (FIG. 3-5). New first SYNs are counted over a sliding window in
 // ring-buffer buckets; the count picks normal / moderate / risky, and every change is reported.
 
+import { SYN_DEFAULTS } from '../config/default-values.js';
+
 /** Risk tiers, ordered. */
 export const Tier = {
   NORMAL: 0,
@@ -96,7 +98,7 @@ export class TierTracker {
   private readonly me: number;
 
   constructor(options: TierOptions = {}) {
-    const windowMs = options.windowMs ?? 3000;
+    const windowMs = options.windowMs ?? SYN_DEFAULTS.windowSeconds * 1000;
     const bucket = options.bucketMs ?? 100;
     if (!(windowMs > 0) || !(bucket > 0)) throw new Error('tier window and bucket must be > 0 ms');
     this.bucketWanted = bucket;
@@ -106,12 +108,12 @@ export class TierTracker {
     this.syn = new Float64Array(this.n);
     this.answered = new Float64Array(this.n);
     this.completed = new Float64Array(this.n);
-    this.moderate = 100;
-    this.risky = 300;
+    this.moderate = SYN_DEFAULTS.moderateThreshold;
+    this.risky = SYN_DEFAULTS.riskyThreshold;
     this.hyst = 0;
     this.setThresholds(
-      options.moderateThreshold ?? 100,
-      options.riskyThreshold ?? 300,
+      options.moderateThreshold ?? SYN_DEFAULTS.moderateThreshold,
+      options.riskyThreshold ?? SYN_DEFAULTS.riskyThreshold,
       options.hysteresis ?? 0,
     );
     this.onChange = options.onChange;
