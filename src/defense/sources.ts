@@ -2,8 +2,9 @@
 // than a set number makes the source "aggressive" and its SYNs are dropped for a hold time), in
 // bounded tables that evict the least recently seen source, with an allowlist of sources never marked.
 import { SYN_DEFAULTS } from '../config/default-values.js';
+import { parsePrefix } from '../config/net.js';
 import { AddrTable } from './addr-table.js';
-import { type PrefixMatcher, parseCidr, parseIp, toMatcher } from './prefix.js';
+import { type PrefixMatcher, toMatcher } from './prefix.js';
 
 /** Slots of the per-source ring of answered-handshake counts; each covers unfinishedWindowMs / SLOTS. */
 const SLOTS = 8;
@@ -262,9 +263,9 @@ export class SourceTracker {
    * (default now + holdMs). Allowlisted sources are refused (false). Throws on a bad address.
    */
   mark(address: string, now: number, until = now + this._holdMs): boolean {
-    const { version, bytes } = this.parse(address);
-    if (this.allowSet.matches(bytes, 0, version)) return false;
-    const m = this.marks.upsert(bytes, 0, version, now);
+    const { family, bytes } = this.parse(address);
+    if (this.allowSet.matches(bytes, 0, family)) return false;
+    const m = this.marks.upsert(bytes, 0, family, now);
     this.until[m] = until;
     this.since[m] = now;
     this.unfinishedAt[m] = 0;
@@ -274,10 +275,10 @@ export class SourceTracker {
 
   /** Forgets a source's mark and counts (the API's "unblock"); returns whether it was marked. */
   clear(address: string): boolean {
-    const { version, bytes } = this.parse(address);
-    const s = this.counts.find(bytes, 0, version);
+    const { family, bytes } = this.parse(address);
+    const s = this.counts.find(bytes, 0, family);
     if (s >= 0) this.counts.remove(s);
-    const m = this.marks.find(bytes, 0, version);
+    const m = this.marks.find(bytes, 0, family);
     if (m < 0) return false;
     this.marks.remove(m);
     return true;
@@ -314,10 +315,8 @@ export class SourceTracker {
   }
 
   /** "192.0.2.1", "2001:db8::1" or a listed "2001:db8::/64". */
-  private parse(address: string): { version: 4 | 6; bytes: Uint8Array } {
-    if (!address.includes('/')) return parseIp(address);
-    const p = parseCidr(address, false);
-    return { version: p.version, bytes: p.bytes };
+  private parse(address: string): { family: 4 | 6; bytes: Uint8Array } {
+    return parsePrefix(address, false);
   }
 
   /** Ages the ring of slot `s` to `now`: slots that left the window are emptied. */

@@ -1,15 +1,15 @@
 // AddrTable: lookups and inserts by address bytes, stable slots, LRU eviction in the probe window.
 import { describe, expect, it } from 'vitest';
+import { parseAddress } from '../../src/config/net.js';
 import { AddrTable } from '../../src/defense/addr-table.js';
-import { parseIp } from '../../src/defense/prefix.js';
 import { Prng } from '../packet/helpers.js';
 
 function addr(text: string): { buf: Uint8Array; ver: 4 | 6 } {
-  const { version, bytes } = parseIp(text);
+  const { family, bytes } = parseAddress(text);
   // Put it at an odd offset, as in a packet.
   const buf = new Uint8Array(40);
   buf.set(bytes, 3);
-  return { buf, ver: version };
+  return { buf, ver: family };
 }
 
 describe('AddrTable', () => {

@@ -1,15 +1,15 @@
 // Per-source unfinished handshakes: the seed's "more than 5" rule, hold expiry, ageing, grace period,
 // allowlist, listing and clearing.
 import { describe, expect, it } from 'vitest';
-import { parseIp } from '../../src/defense/prefix.js';
+import { parseAddress } from '../../src/config/net.js';
 import { type AggressiveEvent, type SourceOptions, SourceTracker } from '../../src/defense/sources.js';
 
 /** The address at offset 12 of a buffer, as in an IPv4 header. */
 function src(text: string): [Uint8Array, number, number] {
-  const { version, bytes } = parseIp(text);
+  const { family, bytes } = parseAddress(text);
   const buf = new Uint8Array(64);
   buf.set(bytes, 12);
-  return [buf, 12, version];
+  return [buf, 12, family];
 }
 
 function tracker(options: SourceOptions = {}) {

@@ -2,7 +2,7 @@
 // window, and per-source aggressive marks. Joins the defense modules to the proxy stage.
 
 import { readFileSync } from 'node:fs';
-import { parseIp } from '../../defense/prefix.js';
+import { parseAddress } from '../../config/net.js';
 import { SourceTracker } from '../../defense/sources.js';
 import { TIER_NAMES, type Tier, type TierShare, TierTracker } from '../../defense/tiers.js';
 import type { PacketInfo } from '../../packet/index.js';
@@ -108,7 +108,7 @@ export class TieredSynGate implements SynGate {
           unfinished: ev.unfinished,
         });
         // The fast path drops its SYNs too, until the mark expires (rare: allocation is fine).
-        if (this.fast?.maps.aggressive(parseIp(ev.address).bytes, true))
+        if (this.fast?.maps.aggressive(parseAddress(ev.address).bytes, true))
           this.fastMarks.set(ev.address, ev.until);
       },
     });
@@ -165,7 +165,7 @@ export class TieredSynGate implements SynGate {
     const f = this.fast as FastPathDriver;
     for (const [addr, until] of this.fastMarks) {
       if (until > now) continue;
-      f.maps.aggressive(parseIp(addr).bytes, false);
+      f.maps.aggressive(parseAddress(addr).bytes, false);
       this.fastMarks.delete(addr);
     }
     if (!this.leader) {
@@ -221,7 +221,7 @@ export class TieredSynGate implements SynGate {
       if (this.fast) {
         for (const addr of this.fastMarks.keys()) {
           if (cmd.address !== undefined && addr !== cmd.address.replace(/\/\d+$/, '')) continue;
-          this.fast.maps.aggressive(parseIp(addr).bytes, false);
+          this.fast.maps.aggressive(parseAddress(addr).bytes, false);
           this.fastMarks.delete(addr);
         }
       }
