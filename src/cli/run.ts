@@ -218,7 +218,7 @@ export async function runCommand(argv: string[]): Promise<number> {
       aggressiveHoldSeconds: syn.aggressiveHoldSeconds,
       allow,
     },
-    // Limits apply to what enters the LAN from outside (the seed's attack direction): the LAN's
+    // Limits apply to what enters the LAN from outside (where floods come from): the LAN's
     // own outbound traffic and its replies from LAN hosts are not throttled.
     ratelimit: { ...config.ratelimit, allow, destinations: lanNets },
     lanPrefixes: lanNets,

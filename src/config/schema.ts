@@ -107,7 +107,7 @@ export interface ApiConfig {
   cors: boolean;
 }
 
-/** `config detect 'detect'`: periodic detection (seed [0069]–[0070]) and the embedded nmap scan. */
+/** `config detect 'detect'`: periodic re-checks of the protected hosts and the embedded nmap scan. */
 export interface DetectConfig {
   /** Whether the daemon re-checks the protected hosts on its own. */
   enabled: boolean;

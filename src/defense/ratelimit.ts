@@ -1,4 +1,4 @@
-// Token-bucket rate limits for ICMP and UDP crossing the router (seed defaults 100 ICMP/s, 200 UDP/s):
+// Token-bucket rate limits for ICMP and UDP crossing the router (by default 100 ICMP/s, 200 UDP/s):
 // one global bucket and one bucket per source (in a bounded AddrTable) per protocol, plus a separate
 // generous bucket for ICMP errors so that path MTU discovery never starves behind a ping flood.
 import { ICMP_RATE_DEFAULTS, UDP_RATE_DEFAULTS } from '../config/default-values.js';
@@ -305,7 +305,7 @@ export const RATE_LIMIT_DROP_REASONS = [
 /**
  * Settings of the rate-limit stage. `icmp` and `udp` have the shape of the config's
  * `ratelimit.icmp` / `ratelimit.udp` sections (rate, burst, perSourceRate, perSourceBurst, enabled,
- * udp.exemptPorts) plus icmp.errorRate / errorBurst; missing sections get the seed defaults.
+ * udp.exemptPorts) plus icmp.errorRate / errorBurst; missing sections get the defaults.
  */
 export interface RateLimitsSettings {
   icmp?: Partial<IcmpRateLimitSettings>;

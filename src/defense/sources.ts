@@ -1,5 +1,5 @@
-// SourceTracker: per source address, handshakes answered but never completed (seed claim 6: more
-// than a set number makes the source "aggressive" and its SYNs are dropped for a hold time), in
+// SourceTracker: per source address, handshakes answered but never completed (more than a set number
+// makes the source "aggressive" and its SYNs are dropped for a hold time), in
 // bounded tables that evict the least recently seen source, with an allowlist of sources never marked.
 import { SYN_DEFAULTS } from '../config/default-values.js';
 import { parsePrefix } from '../config/net.js';
@@ -39,7 +39,7 @@ export interface AggressiveSource {
 export interface SourceOptions {
   /** Sources whose handshakes are tracked at once (default 65 536; least recently seen evicted). */
   capacity?: number;
-  /** More unfinished handshakes than this: aggressive (default 5, the seed's; 0..254). */
+  /** More unfinished handshakes than this: aggressive (default 5; 0..254). */
   maxUnfinished?: number;
   /** How long an aggressive source stays marked, ms (default 60 000). */
   holdMs?: number;
@@ -52,7 +52,7 @@ export interface SourceOptions {
    * A handshake counts as unfinished only once it has been outstanding this long, ms (default 1000),
    * so a client opening many connections at once (browsers open 6+ in parallel) is not marked while
    * its ACKs are still on the way. Rounded up to whole 1/8-window slots; 0 counts every answered
-   * handshake at once (the seed's literal rule). At most 5/8 of the window.
+   * handshake at once. At most 5/8 of the window.
    */
   graceMs?: number;
   /** Sources never marked (and not tracked): CIDR strings or a matcher. */

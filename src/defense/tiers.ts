@@ -1,4 +1,4 @@
-// TierTracker: the seed's risk tiers (FIG. 3-5). New first SYNs are counted over a sliding window in
+// TierTracker: the SYN defense's risk tiers. New first SYNs are counted over a sliding window in
 // ring-buffer buckets; the count picks normal / moderate / risky, and every change is reported.
 
 import { SYN_DEFAULTS } from '../config/default-values.js';
@@ -41,7 +41,7 @@ export interface TierShare {
 }
 
 export interface TierOptions {
-  /** Sliding window length, ms (default 3000, the seed's 3 s). */
+  /** Sliding window length, ms (default 3000: long enough to see a flood, short enough to end the risky tier soon after it). */
   windowMs?: number;
   /**
    * Bucket width, ms (default 100). A SYN leaves the count between windowMs - bucketMs and windowMs
@@ -53,7 +53,7 @@ export interface TierOptions {
   /** More SYNs in the window than this: risky (default 300). */
   riskyThreshold?: number;
   /**
-   * Hysteresis in SYNs, for stepping down only (default 0: the seed's thresholds both ways). With
+   * Hysteresis in SYNs, for stepping down only (default 0: the same thresholds both ways). With
    * h > 0, risky falls back to moderate only once the count is <= riskyThreshold - h, and moderate
    * to normal only at <= moderateThreshold - h; stepping up always uses the thresholds exactly.
    */
@@ -65,7 +65,7 @@ export interface TierOptions {
 }
 
 /**
- * Counts what the SYN proxy reports: `onSyn` for every new first SYN (the seed counts them all,
+ * Counts what the SYN proxy reports: `onSyn` for every new first SYN (all of them count,
  * including those never followed by an ACK; not retransmissions of one already seen), `onAnswered`
  * when a SYN-ACK is sent for one, `onCompleted` when a handshake completes. Time is passed in (ms,
  * monotonic; an earlier time than the last is taken as the last). No allocation on these calls.

@@ -12,7 +12,7 @@ export class RemedyError extends Error {
 }
 
 export interface Plan {
-  /** Which seed type was chosen. */
+  /** Which kind of remedy was chosen. */
   type: 'program' | 'reference' | 'file-op';
   actions: Action[];
 }

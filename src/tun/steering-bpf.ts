@@ -3,7 +3,7 @@
 // address is the source unless the source is inside a LAN prefix, then the destination. So:
 // - both directions of a connection meet in one worker (its connection table has the whole flow);
 // - every SYN of one WAN source reaches the same worker, whatever its ports, so the per-source
-//   count of unfinished handshakes (the seed's "aggressive" rule) is not split between workers;
+//   count of unfinished handshakes (the "aggressive" rule) is not split between workers;
 // - an IPv6 source is hashed by its /64, the unit the source tracker counts in.
 // The kernel's default (a 4-tuple hash) keeps flows together but spreads one source's SYNs.
 // Packet bytes are read with legacy BPF_LD|BPF_ABS relative to the network header (SKF_NET_OFF):

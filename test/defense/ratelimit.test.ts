@@ -138,7 +138,7 @@ describe('RateLimits over packets', () => {
     udp: { rate: 200, burst: 200, perSourceRate: 0, perSourceBurst: 1, exemptPorts: [53, 123] },
   };
 
-  it('seed defaults: 100 ICMP/s and 200 UDP/s globally, per source half of that, DNS exempt', () => {
+  it('defaults: 100 ICMP/s and 200 UDP/s globally, per source half of that, DNS exempt', () => {
     const r = new RateLimits({}, { seed: 1 });
     const ping = v4({ src: WAN, dst: LAN, proto: 1 }, icmp(8, 0, [0, 1, 0, 1]));
     const dgram = v4({ src: WAN, dst: LAN, proto: 17 }, udp([1, 2, 3], 4000, 5000));

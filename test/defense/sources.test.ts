@@ -1,4 +1,4 @@
-// Per-source unfinished handshakes: the seed's "more than 5" rule, hold expiry, ageing, grace period,
+// Per-source unfinished handshakes: the "more than 5" rule, hold expiry, ageing, grace period,
 // allowlist, listing and clearing.
 import { describe, expect, it } from 'vitest';
 import { parseAddress } from '../../src/config/net.js';
@@ -18,7 +18,7 @@ function tracker(options: SourceOptions = {}) {
   return { t, events };
 }
 
-describe('SourceTracker (grace 0: the seed literally)', () => {
+describe('SourceTracker (grace 0: every unfinished handshake counts at once)', () => {
   it('5 unfinished handshakes are not aggressive, 6 are; held for holdMs, then released', () => {
     const { t, events } = tracker({ graceMs: 0 });
     const a = src('198.51.100.7');

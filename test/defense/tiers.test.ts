@@ -1,4 +1,4 @@
-// Risk tiers: exact seed thresholds, the sliding window, half-open counts, hysteresis, events.
+// Risk tiers: exact thresholds, the sliding window, half-open counts, hysteresis, events.
 import { describe, expect, it } from 'vitest';
 import { Tier, type TierEvent, TierTracker } from '../../src/defense/tiers.js';
 
@@ -13,7 +13,7 @@ function syns(t: TierTracker, n: number, now: number): void {
 }
 
 describe('TierTracker', () => {
-  it('uses the seed thresholds exactly: 100 normal, 101 moderate, 300 moderate, 301 risky', () => {
+  it('uses the thresholds exactly: 100 normal, 101 moderate, 300 moderate, 301 risky', () => {
     const { t, events } = tracker();
     syns(t, 100, 1000);
     expect(t.synCount).toBe(100);

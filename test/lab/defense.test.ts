@@ -87,7 +87,7 @@ function nftCounter(name: string): number {
 }
 
 describe('risk tiers and SYN floods', () => {
-  it('moves normal → moderate → risky → normal with the seed thresholds (100/300 per 3 s)', async () => {
+  it('moves normal → moderate → risky → normal with the default thresholds (100/300 per 3 s)', async () => {
     await start();
     const tg = lab.tunguard!;
     // ~60 SYN/s: 180 in the window → moderate; then ~250/s → risky; then quiet → back to normal.
@@ -123,7 +123,7 @@ describe('risk tiers and SYN floods', () => {
     expect(c.synproxy_cookie_valid).toBeGreaterThanOrEqual(20);
   }, 60_000);
 
-  it("refuses new connections during a risky flood with risky_action 'drop' (the seed's literal rule)", async () => {
+  it("refuses new connections during a risky flood with risky_action 'drop'", async () => {
     await start("config defense 'syn'\n\toption risky_action 'drop'\n");
     const f = flood(2000, 10);
     await sleep(1500);

@@ -238,7 +238,7 @@ const AgentKeyBody = bodyObject({
 
 const AgentParam = v.strictObject({ id: AgentHostId });
 
-/** One detection round over the protected hosts the admin names (seed [0069]); without hosts, the
+/** One detection round over the protected hosts the admin names; without hosts, the
  *  configured round (config detect: its protected hosts and scan) runs now. */
 const DetectBody = bodyObject({
   hosts: v.optional(
@@ -343,7 +343,7 @@ export function remediationRoutes(svc: RemediationService) {
         if (!h) throw new ApiError(404, 'not_found', `no host ${shown(id)}`);
         return c.json(h);
       })
-      // The dashboard's "remediate": every rule that matches the host now, in the seed's order ({} is a fine body).
+      // The dashboard's "remediate": every rule that matches the host now, in lookup order ({} is a fine body).
       .post(
         '/hosts/:id/remediate',
         param(HostParam),

@@ -1,4 +1,4 @@
-// The SYN proxy's admission policy (seed FIG. 4–5): risk tiers from the count of new SYNs in the
+// The SYN proxy's admission policy: risk tiers from the count of new SYNs in the
 // window, and per-source aggressive marks. Joins the defense modules to the proxy stage.
 
 import { readFileSync } from 'node:fs';
@@ -18,7 +18,7 @@ export interface SynGateSettings {
   windowSeconds: number;
   moderateThreshold: number;
   riskyThreshold: number;
-  /** 'cookie': answer SYNs statelessly in the risky tier; 'drop': the seed's "no new SYN". */
+  /** 'cookie': answer SYNs statelessly in the risky tier; 'drop': no new connection at all. */
   riskyAction: 'cookie' | 'drop';
   maxUnfinishedPerSource: number;
   aggressiveHoldSeconds: number;
@@ -122,7 +122,7 @@ export class TieredSynGate implements SynGate {
 
   onSyn(buf: Uint8Array, info: PacketInfo, now: number, duplicate: boolean): number {
     if (this.sources.isAggressive(buf, info.srcAddrOff, info.ipVersion, now)) return this.i[0];
-    // Retransmissions of a SYN already answered are not new SYNs (the seed counts first SYNs).
+    // Retransmissions of a SYN already answered are not new SYNs (only first SYNs count).
     const tier: Tier = duplicate ? this.tiers.update(now) : this.tiers.onSyn(now);
     if (tier === NORMAL) return 0;
     if (tier === MODERATE) return duplicate ? this.i[1] : 0;

@@ -1,4 +1,4 @@
-// The SYN proxy stage (seed 000, FIG. 3–5, with cookies): answers SYNs to protected LAN hosts with a
+// The SYN proxy stage: answers SYNs to protected LAN hosts with a
 // SYN cookie, opens the connection to the host only after a valid third ACK, absorbs the host's
 // SYN-ACK and from then on translates every segment (seq/ack, SACK, timestamps, window scale).
 // Names follow the packet and the peer, as in nf_synproxy_core.c.
@@ -51,7 +51,7 @@ export interface AddrMatcher {
   matches(buf: Uint8Array, addrOff: number, ipVersion: number): boolean;
 }
 
-/** What the stage asks of the risk tiers (seed FIG. 4) and the per-source tracker (FIG. 5). */
+/** What the stage asks of the risk tiers and the per-source tracker. */
 export interface SynGate {
   /**
    * A first SYN to a protected host: returns 0 to answer it with a cookie, 1 to answer it without
