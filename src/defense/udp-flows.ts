@@ -12,7 +12,7 @@
 import { randomFillSync } from 'node:crypto';
 
 /** Slots probed from a flow's home slot. */
-const WAYS = 4;
+export const WAYS = 4;
 
 export interface UdpFlowsOptions {
   /** Slots (rounded up to a power of two; default 16384: 192 KiB). */
