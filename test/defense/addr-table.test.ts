@@ -81,6 +81,33 @@ describe('AddrTable', () => {
     expect(t.capacity).toBe(16);
   });
 
+  it('tells full IPv6 keys apart by every byte, and reports created and evicted', () => {
+    const t = new AddrTable(64, { seed: 2 });
+    const base = addr('2001:db8:1:2:3:4:5:6');
+    const s0 = t.upsert(base.buf, 3, 6, 0);
+    expect([t.created, t.evicted]).toEqual([true, false]);
+    for (let i = 0; i < 16; i++) {
+      const other = base.buf.slice();
+      other[3 + i] ^= 0x10;
+      expect(t.find(other, 3, 6), `byte ${i}`).toBe(-1);
+    }
+    expect(t.find(base.buf, 3, 6)).toBe(s0);
+    expect(t.keyText(s0)).toBe('2001:db8:1:2:3:4:5:6');
+    // An IPv4 key after an IPv6 one in the same slot keeps nothing of the longer key.
+    t.remove(s0);
+    const v4 = addr('198.51.100.1');
+    const s4 = t.upsert(v4.buf, 3, 4, 1);
+    expect(t.keyText(s4)).toBe('198.51.100.1');
+    expect(t.version(s4)).toBe(4);
+    expect(t.version(s0 === s4 ? (s0 + 1) % t.capacity : s0)).toBe(0);
+    expect(t.upsert(v4.buf, 3, 4, 2)).toBe(s4);
+    expect([t.created, t.evicted]).toEqual([false, false]);
+  });
+
+  it('refuses a capacity it cannot index', () => {
+    expect(() => new AddrTable((1 << 26) + 1)).toThrow(`AddrTable capacity ${(1 << 26) + 1} is too large`);
+  });
+
   it('keys IPv6 by /64 when asked', () => {
     const t = new AddrTable(64, { seed: 2, v6PrefixLen: 64 });
     const a = addr('2001:db8:1:2::1');
