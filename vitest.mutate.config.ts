@@ -14,7 +14,8 @@ export default defineConfig({
       'test/agent/protocol.test.ts',
       'test/remediation/agent-client.test.ts',
     ],
-    testNamePattern: /^(?!.*(without allocating|heap flat|fixed size under a million|1 M random|random guesses)).*$/,
+    testNamePattern:
+      /^(?!.*(without allocating|heap flat|fixed size under a million|1 M random|random guesses)).*$/,
     expect: { requireAssertions: true },
     testTimeout: 60_000,
   },
