@@ -54,6 +54,34 @@ describe('address and CIDR parsing', () => {
 });
 
 describe('PrefixMatcher', () => {
+  it('matches up to the last address of a range and not one past it, in every IPv6 word', () => {
+    const m = new PrefixMatcher([' 10.0.0.0/25 ', '2001:db8::5', '2001:db8:0:0:1:2::/96', '2001:db8:9::/64']);
+    expect(m.empty).toBe(false);
+    expect(new PrefixMatcher([]).empty).toBe(true);
+    const yes = [
+      '10.0.0.0',
+      '10.0.0.127',
+      '2001:db8::5',
+      '2001:db8::1:2:0:0',
+      '2001:db8::1:2:ffff:ffff',
+      '2001:db8:9::ffff',
+    ];
+    const no = [
+      '9.255.255.255',
+      '10.0.0.128',
+      '11.0.0.1',
+      '2001:db8::4',
+      '2001:db8::6',
+      '2001:db8::1:1:ffff:ffff',
+      '2001:db8::1:3:0:0',
+      '2001:db8:8:ffff:ffff:ffff:ffff:ffff',
+      '2001:db8:a::',
+      '2001:db9::',
+    ];
+    for (const a of yes) expect(m.has(a), a).toBe(true);
+    for (const a of no) expect(m.has(a), a).toBe(false);
+  });
+
   it('matches IPv4 and IPv6 addresses read from a buffer at an offset', () => {
     const m = new PrefixMatcher(['10.0.0.0/8', '192.168.1.0/24', '2001:db8:1::/48', '203.0.113.7']);
     const buf = new Uint8Array(64);
