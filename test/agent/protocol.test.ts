@@ -1,14 +1,24 @@
-// The envelope signature, checked against a construction written here from the protocol's definition:
+// The wire protocol on its own: frames, envelope and body parsing, keys, the pairing code, and the
+// envelope signature, checked against a construction written here from the protocol's definition:
 // Ed25519 over "tunguard-agent-v1\n<type>\n<body>" (UTF-8). The domain string keeps a signature made for
 // this protocol from being valid for anything else, and the type keeps one message kind from passing as
 // another.
-import { sign, verify } from 'node:crypto';
+import { createHash, sign, verify } from 'node:crypto';
+import * as v from 'valibot';
 import { describe, expect, it } from 'vitest';
 import {
+  ActionSchema,
   type Envelope,
+  encodeFrame,
+  FrameReader,
+  keyId,
   MESSAGE_TYPES,
   type MessageType,
   PROTOCOL_VERSION,
+  ProtocolError,
+  pairingCode,
+  parseBody,
+  parseEnvelope,
   publicKeyFromText,
   publicKeyText,
   seal,
@@ -71,5 +81,96 @@ describe('envelope signatures', () => {
     expect(verifyEnvelope(env, pub)).toBe(false);
     const { sig: _sig, ...unsigned } = seal('result', BODY, key);
     expect(verifyEnvelope(unsigned, pub)).toBe(false);
+  });
+});
+
+/** The ProtocolError reason `fn` throws (or 'none'). */
+function reason(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof ProtocolError) return e.reason;
+    throw e;
+  }
+  return 'none';
+}
+
+describe('frames', () => {
+  it('are a big-endian length and that many bytes of UTF-8 JSON', () => {
+    const f = encodeFrame({ a: 'é' });
+    expect(f.readUInt32BE(0)).toBe(f.length - 4);
+    expect(f.subarray(4).toString('utf8')).toBe('{"a":"é"}');
+  });
+
+  it('are reassembled from any split, several to a chunk', () => {
+    const bytes = Buffer.concat([encodeFrame({ n: 1 }), encodeFrame({}), encodeFrame({ n: 'three' })]);
+    for (let cut = 0; cut <= bytes.length; cut++) {
+      const r = new FrameReader();
+      const got = [...r.push(bytes.subarray(0, cut)), ...r.push(bytes.subarray(cut))];
+      expect(got, `cut at ${cut}`).toEqual(['{"n":1}', '{}', '{"n":"three"}']);
+    }
+    const r = new FrameReader();
+    expect(r.push(bytes.subarray(0, 3))).toEqual([]); // not even a length yet
+    expect(r.push(bytes.subarray(3, 4))).toEqual([]); // a length, no body
+  });
+
+  it('refuses a frame longer than the cap from its length alone; a frame at the cap passes', () => {
+    const r = new FrameReader(10);
+    const head = Buffer.alloc(4);
+    head.writeUInt32BE(11);
+    expect(reason(() => r.push(head))).toBe('oversized');
+    const atCap = encodeFrame('12345678'); // "12345678" with its quotes: 10 bytes
+    expect(new FrameReader(10).push(atCap)).toEqual(['"12345678"']);
+  });
+});
+
+describe('parsing', () => {
+  const key = newKey();
+  it('names what is wrong with an envelope or a body', () => {
+    expect(reason(() => parseEnvelope('{'))).toBe('malformed-json');
+    expect(reason(() => parseEnvelope('{"v":2,"type":"command","body":"{}"}'))).toBe('malformed-envelope');
+    expect(reason(() => parseEnvelope('{"v":1,"type":"command","body":"{}","x":1}'))).toBe(
+      'malformed-envelope',
+    );
+    const ok = parseEnvelope(JSON.stringify(seal('result', { a: 1 }, key)));
+    expect(ok.type).toBe('result');
+    const schema = v.strictObject({ a: v.number() });
+    expect(parseBody(schema, ok)).toEqual({ a: 1 });
+    expect(reason(() => parseBody(schema, { ...ok, body: '{' }))).toBe('malformed-json');
+    expect(reason(() => parseBody(schema, { ...ok, body: '{"a":"x"}' }))).toBe('invalid-command');
+    expect(() => parseBody(schema, { ...ok, body: '{"a":"x"}' })).toThrow(/^a: /);
+  });
+
+  it('refuses a public key that is not 32 bytes, and fingerprints keys by sha256', () => {
+    expect(reason(() => publicKeyFromText('AAAA'))).toBe('bad-key');
+    const text = publicKeyText(key);
+    expect(keyId(text)).toBe(createHash('sha256').update(text).digest('hex').slice(0, 16));
+  });
+
+  it('refuses . and .. as file names', () => {
+    for (const name of ['.', '..'])
+      expect(v.safeParse(ActionSchema, { action: 'file.delete', location: '/srv', name }).success, name).toBe(
+        false,
+      );
+    expect(v.safeParse(ActionSchema, { action: 'file.delete', location: '/srv', name: '.x' }).success).toBe(
+      true,
+    );
+  });
+});
+
+describe('pairing code', () => {
+  it('is six digits from sha256 over the domain, both keys and both nonces, and depends on each', () => {
+    const args = ['router-key', 'agent-key', 'a'.repeat(32), 'b'.repeat(32)] as const;
+    const h = createHash('sha256')
+      .update(`tunguard-agent-v1|pair|${args.join('|')}`)
+      .digest();
+    const want = String(h.readUInt32BE(0) % 1_000_000).padStart(6, '0');
+    expect(pairingCode(...args)).toBe(want);
+    expect(want).toMatch(/^[0-9]{6}$/);
+    for (let i = 0; i < 4; i++) {
+      const other = [...args] as [string, string, string, string];
+      other[i] = `${other[i]}x`;
+      expect(pairingCode(...other), `argument ${i}`).not.toBe(want);
+    }
   });
 });
