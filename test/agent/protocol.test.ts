@@ -159,18 +159,19 @@ describe('parsing', () => {
 });
 
 describe('pairing code', () => {
-  it('is six digits from sha256 over the domain, both keys and both nonces, and depends on each', () => {
+  it('is digits from sha256 over the domain, both keys and both nonces, and depends on each', () => {
     const args = ['router-key', 'agent-key', 'a'.repeat(32), 'b'.repeat(32)] as const;
     const h = createHash('sha256')
       .update(`tunguard-agent-v1|pair|${args.join('|')}`)
       .digest();
-    const want = String(h.readUInt32BE(0) % 1_000_000).padStart(6, '0');
-    expect(pairingCode(...args)).toBe(want);
-    expect(want).toMatch(/^[0-9]{6}$/);
+    const six = String(h.readBigUInt64BE(0) % 1_000_000n).padStart(6, '0');
+    expect(pairingCode(...args, 6)).toBe(six);
+    const ten = String(h.readBigUInt64BE(0) % 10_000_000_000n).padStart(10, '0');
+    expect(pairingCode(...args, 10)).toBe(`${ten.slice(0, 5)}-${ten.slice(5)}`);
     for (let i = 0; i < 4; i++) {
       const other = [...args] as [string, string, string, string];
       other[i] = `${other[i]}x`;
-      expect(pairingCode(...other), `argument ${i}`).not.toBe(want);
+      expect(pairingCode(...other, 10), `argument ${i}`).not.toBe(pairingCode(...args, 10));
     }
   });
 });
