@@ -697,7 +697,7 @@ export function remediationPaths(base: string): Record<string, Json> {
         ...errors(400, 401),
       }),
       post: op(
-        'Store a cleanup program (seed type 2) under (id, location), pinned by its sha256',
+        'Store a cleanup program the router sends itself under (id, location), pinned by its sha256',
         { '201': ok(ref('ProgramInfo'), 'Stored'), ...errors(400, 401, 413, 415) },
         {
           requestBody: jsonBody(

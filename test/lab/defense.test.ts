@@ -1,6 +1,6 @@
 // The defenses against real floods (bounded, from the benchmark range 198.18.0.0/15 or single
-// spoofed lab sources): risk tiers, cookies keeping legitimate clients connected, the seed's
-// literal drop mode, aggressive sources, and the ICMP/UDP rate limits.
+// spoofed lab sources): risk tiers, cookies keeping legitimate clients connected, the drop
+// mode, aggressive sources, and the ICMP/UDP rate limits.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';

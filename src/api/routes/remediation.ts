@@ -122,7 +122,7 @@ const ThreatReportBody = bodyObject({
   ),
 });
 
-/** A cleanup program the router keeps and sends itself (seed type 2), its bytes base64. */
+/** A cleanup program the router keeps and sends itself, its bytes base64. */
 const ProgramBody = bodyObject({
   id: v.pipe(
     v.string('expected the program id as a string'),
