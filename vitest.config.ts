@@ -7,5 +7,7 @@ export default defineConfig({
     fileParallelism: false,
     testTimeout: 60_000,
     hookTimeout: 60_000,
+    // A test that asserts nothing passes whatever the code does: fail it instead.
+    expect: { requireAssertions: true },
   },
 });

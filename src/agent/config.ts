@@ -45,12 +45,12 @@ const AgentConfigFields = v.strictObject({
   roots: v.pipe(v.array(Abs), v.minLength(1)),
   /** Where "deleted" files go so `restore` can bring them back; must not lie under a root. */
   quarantineDir: Abs,
-  /** Where seed type-1 programs (id + location) may be stored on this host. */
+  /** Where programs kept on this host (id + location) may be stored. */
   programRoots: v.optional(v.array(Abs), []),
   /**
-   * Whether program.run may carry the program itself (seed type 2). Off by default: a stolen router
+   * Whether program.run may carry the program itself. Off by default: a stolen router
    * token must not be able to run code of its choosing on every host; programs stored under
-   * programRoots (seed type 1) run either way.
+   * programRoots run either way.
    */
   allowInlinePrograms: v.optional(v.boolean(), false),
   /** Actions this host allows (default all of the protocol's allowlist). */

@@ -215,12 +215,12 @@ export const ActionSchema = v.variant('action', [
   }),
   v.strictObject({
     action: v.literal('program.run'),
-    /** The cleanup program's identifier (seed type 1/2). */
+    /** The cleanup program's identifier (stored on the host, or sent). */
     programId: v.pipe(v.string(), v.minLength(1), v.maxLength(128), v.regex(/^[A-Za-z0-9._-]+$/)),
     sha256: Sha256,
-    /** Seed type 2: the program itself, base64. */
+    /** A sent program: the program itself, base64. */
     content: v.optional(v.pipe(v.string(), v.regex(/^[A-Za-z0-9+/]*={0,2}$/, 'content must be base64'))),
-    /** Seed type 1: where the program is stored on the host (under the agent's program roots). */
+    /** A stored program: where it is on the host (under the agent's program roots). */
     location: v.optional(AbsPath),
     args: v.optional(v.pipe(v.array(Arg), v.maxLength(64)), []),
     timeoutMs: v.optional(v.pipe(v.number(), v.integer(), v.minValue(100), v.maxValue(3_600_000)), 60_000),

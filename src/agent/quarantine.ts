@@ -18,9 +18,10 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import * as v from 'valibot';
+import { writeFileAtomicSync } from '../state/atomic-file.js';
 import { Refused, resolveUnderRoots } from './paths.js';
 import { hostRules } from './platform.js';
-import { makePrivateDir, writeFileAtomic } from './state.js';
+import { makePrivateDir } from './state.js';
 
 const MetaSchema = v.strictObject({
   originalPath: v.string(),
@@ -131,7 +132,7 @@ export class Quarantine {
       commandId,
     };
     const metaFile = join(this.dir, `${id}.json`);
-    writeFileAtomic(metaFile, JSON.stringify(meta));
+    writeFileAtomicSync(metaFile, JSON.stringify(meta));
     // rename() moves the directory entry itself and never follows a final symlink.
     try {
       moveOrCopy(r.path, data);

@@ -2,7 +2,7 @@
 
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeFileAtomic } from './state.js';
+import { writeFileAtomicSync } from '../state/atomic-file.js';
 
 /**
  * Holds id → expiresAt of every accepted, unexpired command. Commands live at most maxCommandTtl,
@@ -45,7 +45,7 @@ export class ReplayCache {
     this.prune(now);
     if (this.seen.size >= this.capacity) return 'full';
     this.seen.set(id, expiresAt);
-    writeFileAtomic(this.file, JSON.stringify([...this.seen]));
+    writeFileAtomicSync(this.file, JSON.stringify([...this.seen]));
     return 'ok';
   }
 

@@ -72,7 +72,7 @@ function killTree(pid: number): void {
   });
 }
 
-/** Reads a program stored on the host (seed type 1) through a no-follow descriptor. */
+/** Reads a program stored on the host through a no-follow descriptor. */
 function readStoredProgram(location: string, programRoots: string[]): Buffer {
   const r = resolveUnderRoots(hostRules.dirname(location), hostRules.basename(location), programRoots);
   if (!r.stat?.isFile()) throw new Refused('not-a-regular-file', `${r.path} is not a regular file`);

@@ -2,18 +2,10 @@
 
 import { execFileSync } from 'node:child_process';
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
-import {
-  closeSync,
-  existsSync,
-  fsyncSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  writeSync,
-} from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as v from 'valibot';
+import { writeFileAtomicSync } from '../state/atomic-file.js';
 import { systemRoot, systemToolEnv } from './platform.js';
 import { PublicKeyText, privateKeyFromPem, publicKeyFromText, publicKeyText } from './protocol.js';
 
@@ -39,19 +31,6 @@ export function makePrivateDir(dir: string): void {
   }
 }
 
-/** Writes a file atomically (temp + fsync + rename) with mode 0600. */
-export function writeFileAtomic(path: string, data: string): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  const fd = openSync(tmp, 'w', 0o600);
-  try {
-    writeSync(fd, data);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
-}
-
 export interface AgentIdentity {
   privateKey: KeyObject;
   publicKey: KeyObject;
@@ -64,7 +43,7 @@ export function loadOrCreateIdentity(stateDir: string): AgentIdentity {
   const file = join(stateDir, 'agent-key.pem');
   if (!existsSync(file)) {
     const { privateKey } = generateKeyPairSync('ed25519');
-    writeFileAtomic(file, privateKey.export({ format: 'pem', type: 'pkcs8' }).toString());
+    writeFileAtomicSync(file, privateKey.export({ format: 'pem', type: 'pkcs8' }).toString());
   }
   const privateKey = privateKeyFromPem(readFileSync(file, 'utf8'));
   const publicText = publicKeyText(privateKey);
@@ -86,5 +65,5 @@ export function saveRouterKey(stateDir: string, routerKey: string): void {
   const r = v.safeParse(PublicKeyText, routerKey);
   if (!r.success) throw new Error(`not a router key: ${r.issues[0].message}`);
   makePrivateDir(stateDir);
-  writeFileAtomic(join(stateDir, 'router.json'), JSON.stringify({ routerKey, pairedAt: Date.now() }));
+  writeFileAtomicSync(join(stateDir, 'router.json'), JSON.stringify({ routerKey, pairedAt: Date.now() }));
 }

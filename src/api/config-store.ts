@@ -2,10 +2,7 @@
 // fsync, rename, fsync of the directory), one writer at a time, and allowlist edits that keep the file's
 // comments (a targeted line edit, checked by re-parsing; `uci export` style only as a fallback).
 
-import { randomBytes } from 'node:crypto';
-import { constants, readFileSync } from 'node:fs';
-import { open, rename, rm, stat } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import {
   type CidrPrefix,
   ConfigError,
@@ -20,6 +17,7 @@ import {
   type UciDocument,
   type UciSection,
 } from '../config/index.js';
+import { writeFileAtomic } from '../state/atomic-file.js';
 import { type AllowEntry, type ConfigCheckResult, DepsError } from './deps.js';
 import { sha256Hex } from './util.js';
 
@@ -189,7 +187,7 @@ export class ConfigStore {
       if (Buffer.byteLength(text) > MAX_API_CONFIG_BYTES)
         throw new DepsError('invalid', `larger than ${MAX_API_CONFIG_BYTES} bytes`);
       const loaded = this.validate(text);
-      if (this.path !== undefined) await writeAtomic(this.path, text);
+      if (this.path !== undefined) await writeFileAtomic(this.path, text, { mode: 'keep' });
       const prev = this.config;
       this.state = { text, loaded };
       return { prev, next: loaded };
@@ -232,7 +230,7 @@ export class ConfigStore {
       text += `\nconfig allow '${name}'\n\tlist prefix '${prefix.cidr}'\n`;
       if (comment !== '') text += `\toption comment ${quote(comment)}\n`;
       const loaded = this.validate(text);
-      if (this.path !== undefined) await writeAtomic(this.path, text);
+      if (this.path !== undefined) await writeFileAtomic(this.path, text, { mode: 'keep' });
       this.state = { text, loaded };
       const entry = allowSites(parseUci(text)).find((s) => s.entry.cidr === prefix.cidr)!.entry;
       return { entry, changed: true, prev, next: loaded };
@@ -265,7 +263,7 @@ export class ConfigStore {
         loaded = ok(text);
         if (!loaded) throw new DepsError('conflict', `cannot remove ${prefix.cidr} without changing more`);
       }
-      if (this.path !== undefined) await writeAtomic(this.path, text);
+      if (this.path !== undefined) await writeFileAtomic(this.path, text, { mode: 'keep' });
       this.state = { text, loaded };
       return { entry: site.entry, prev, next: loaded };
     });
@@ -345,42 +343,4 @@ function docEdit(doc: UciDocument, site: AllowSite, cidr: string): UciDocument {
     sections.push({ ...s, options, lists });
   }
   return { sections };
-}
-
-/**
- * Replaces `path` atomically: a temp file beside it (same mode as the old file, 0600 for a new one),
- * fsync, rename over the old, fsync of the directory. A crash leaves the old file or the new one.
- */
-export async function writeAtomic(path: string, text: string): Promise<void> {
-  let mode = 0o600;
-  try {
-    mode = (await stat(path)).mode & 0o777;
-  } catch {}
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-  const fh = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, mode);
-  try {
-    await fh.writeFile(text);
-    await fh.sync();
-  } catch (err) {
-    await fh.close();
-    await rm(tmp, { force: true });
-    throw err;
-  }
-  await fh.close();
-  try {
-    await rename(tmp, path);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
-  try {
-    const dir = await open(dirname(path), constants.O_RDONLY);
-    try {
-      await dir.sync();
-    } finally {
-      await dir.close();
-    }
-  } catch {
-    // Some filesystems refuse fsync on a directory; the rename itself is still atomic.
-  }
 }

@@ -3,6 +3,7 @@
 // compares fields, required fields and enums), responses as the service returns them.
 
 import { MALWARE_KINDS } from '../inventory/threat.js';
+import { DISPATCH_STATUSES, LOOKUP_MODES, REMEDY_MODES } from '../remediation/names.js';
 import { THREAT_TYPES } from '../remediation/rules.js';
 import { errors, int, type Json, jsonBody, nullable, obj, ok, pp, qp, ref, str } from './openapi-parts.js';
 
@@ -27,14 +28,14 @@ const strict = (properties: Record<string, Json>, required: string[]): Json => (
 const items = (schema: Json): Json => obj({ items: arr(schema) });
 
 const SCAN_FORMATS = ['nmap', 'nessus', 'openvas'];
-const LOOKUP = enumOf(['ordered', 'first-hit', 'simultaneous'], {
+const LOOKUP = enumOf([...LOOKUP_MODES], {
   description:
-    'ordered: FIG. 4, then 5, then 6 (every match); first-hit: stop at the first set that has one; simultaneous: by priority only',
+    'ordered: environment rules, then threat rules, then combined rules (every match); first-hit: stop at the first set that has one; simultaneous: by priority only',
 });
-const REMEDY_MODE = enumOf(['auto', 'program', 'reference', 'file-op'], {
-  description: 'auto: the program when the router stores it, else the file operations (seed [0053])',
+const REMEDY_MODE = enumOf([...REMEDY_MODES], {
+  description: 'auto: the program when the router stores it, else the file operations',
 });
-const DISPATCH_STATUS = ['queued', 'running', 'done', 'failed', 'expired', 'cancelled'];
+const DISPATCH_STATUS = [...DISPATCH_STATUSES];
 const EVIDENCE_SOURCES = [
   'nmap',
   'nessus',
@@ -100,8 +101,11 @@ const ACTION: Json = {
         action: { const: 'program.run' },
         programId: str({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9._-]+$' }),
         sha256: SHA256,
-        content: str({ description: 'the program itself, base64 (seed type 2)' }),
-        location: { ...ABS_PATH, description: 'where the host stores the program (seed type 1)' },
+        content: str({ description: 'the program itself, base64 (a program the router sends)' }),
+        location: {
+          ...ABS_PATH,
+          description: 'where the host stores the program (a program the host keeps)',
+        },
         args: arr(str({ maxLength: 1024, pattern: SAFE_TEXT }), { maxItems: 64, default: [] }),
         timeoutMs: int(100, 3_600_000, 60_000),
       },
@@ -329,12 +333,12 @@ const schemas: Record<string, Json> = {
       [],
     ),
     minProperties: 1,
-    description: 'network environment data (seed [0033]); versions need software',
+    description: 'network environment data: OS and software identity and version; versions need software',
   },
   ThreatCriteria: {
     ...strict({ type: enumOf(THREAT_TYPES), id: TEXT, includePossible: bool({ default: false }) }, []),
     anyOf: [{ required: ['type'] }, { required: ['id'] }],
-    description: 'threat detection data (seed [0035]): a type and/or an id (CVE…, BUGTRAQ…, a program name)',
+    description: 'threat detection data: a type and/or an id (CVE…, BUGTRAQ…, a program name)',
   },
   ProgramRef: strict(
     {
@@ -386,7 +390,7 @@ const schemas: Record<string, Json> = {
       return strict(properties, required);
     }),
     discriminator: { propertyName: 'kind' },
-    description: 'environment → remedy (FIG. 4), threat → remedy (FIG. 5), both → remedy (FIG. 6)',
+    description: 'environment → remedy, threat → remedy, both → remedy',
   },
   ImportSummary: obj({
     observations: { type: 'integer' },
@@ -693,7 +697,7 @@ export function remediationPaths(base: string): Record<string, Json> {
         ...errors(400, 401),
       }),
       post: op(
-        'Store a cleanup program (seed type 2) under (id, location), pinned by its sha256',
+        'Store a cleanup program the router sends itself under (id, location), pinned by its sha256',
         { '201': ok(ref('ProgramInfo'), 'Stored'), ...errors(400, 401, 413, 415) },
         {
           requestBody: jsonBody(
@@ -801,7 +805,7 @@ export function remediationPaths(base: string): Record<string, Json> {
         ...errors(400, 401),
       }),
       post: op(
-        'One detection round now: over the named hosts (answered with its report), or without hosts the configured round with its scan (started: 202, then GET /detect): match rules, queue remedies (seed [0069])',
+        'One detection round now: over the named hosts (answered with its report), or without hosts the configured round with its scan (started: 202, then GET /detect): match rules, queue remedies',
         {
           '200': ok(ref('DetectionReport'), 'The round over the named hosts'),
           '202': ok(ref('DetectionState'), 'The configured round started'),

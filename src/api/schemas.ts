@@ -2,12 +2,23 @@
 // Query and path values arrive as strings; each is parsed strictly and says what it expected.
 
 import * as v from 'valibot';
-import { type CidrPrefix, parseCidr } from '../config/index.js';
+import { type CidrPrefix, hasControlCharacter, parseCidr } from '../config/index.js';
 import { MAX_API_CONFIG_BYTES } from './config-store.js';
 import { CONTROL_EVENT_TYPES } from './events.js';
 import { shown } from './util.js';
 
-const ONE = 'expected a single value (the parameter is repeated)';
+/** The message when a query parameter is given twice (it then arrives as an array). */
+export const ONE = 'expected a single value (the parameter is repeated)';
+
+/** Refuses control characters (and, with `slashes`, / and \\: the value names one thing, not a path). */
+export function noControlCharacters(slashes = false) {
+  return slashes
+    ? v.check(
+        (s: string) => !hasControlCharacter(s) && !/[/\\]/.test(s),
+        'control characters and slashes are not allowed',
+      )
+    : v.check((s: string) => !hasControlCharacter(s), 'control characters are not allowed');
+}
 
 /** A decimal integer in [min, max] given as a string. */
 export function intString(min: number, max: number) {
@@ -64,15 +75,15 @@ function plainText(max: number) {
   return v.pipe(
     v.string('expected a string'),
     v.maxLength(max, `expected at most ${max} characters`),
-    // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point
-    v.regex(/^[^\u0000-\u001f\u007f]*$/, 'control characters are not allowed'),
+    noControlCharacters(),
   );
 }
 
 /** Routes without parameters still refuse unknown ones (a typo should not be silently ignored). */
 export const NoQuery = v.strictObject({}, (issue) => `unknown query parameter '${String(issue.input)}'`);
 
-function strictQuery<T extends v.ObjectEntries>(entries: T) {
+/** A query object that names its known parameters when it meets another. */
+export function strictQuery<T extends v.ObjectEntries>(entries: T) {
   return v.strictObject(entries, (issue) =>
     issue.expected === 'never'
       ? `unknown query parameter (known: ${Object.keys(entries).join(', ') || 'none'})`

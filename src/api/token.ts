@@ -2,18 +2,9 @@
 // reload. The token itself is never logged or put in an error message.
 
 import { randomBytes } from 'node:crypto';
-import {
-  closeSync,
-  constants,
-  fstatSync,
-  fsyncSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  writeSync,
-} from 'node:fs';
+import { closeSync, constants, fstatSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
+import { writeFileAtomicSync } from '../state/atomic-file.js';
 
 /** base64url of 32 random bytes (43 characters). */
 const TOKEN_RE = /^[A-Za-z0-9_-]{32,256}$/;
@@ -102,19 +93,6 @@ export function ensureToken(path: string, dirs: readonly string[]): TokenInfo {
   }
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   const token = randomBytes(32).toString('base64url');
-  const tmp = `${path}.${process.pid}.tmp`;
-  // O_EXCL: never through a link planted at the temporary name; rename replaces, never follows.
-  const out = openSync(
-    tmp,
-    constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
-    0o600,
-  );
-  try {
-    writeSync(out, `${token}\n`);
-    fsyncSync(out);
-  } finally {
-    closeSync(out);
-  }
-  renameSync(tmp, path);
+  writeFileAtomicSync(path, `${token}\n`);
   return { token, path, created: true };
 }

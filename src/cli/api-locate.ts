@@ -2,9 +2,10 @@
 // `<state-dir>/api.json` once it listens) and by the CLI (which reads it), so `tunguard status` works
 // with no arguments on a router.
 
-import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { formatListen, type ListenAddress, parseListen, parseUci } from '../config/index.js';
+import { writeFileAtomicSync } from '../state/atomic-file.js';
 
 export const DEFAULT_CONFIG_PATH = '/etc/config/tunguard';
 export const DEFAULT_STATE_DIR = '/var/run/tunguard';
@@ -60,9 +61,7 @@ export function orderForClients(listen: readonly ListenAddress[]): ListenAddress
 
 export function writeApiInfo(stateDir: string, info: ApiInfo): void {
   const file = join(stateDir, API_INFO_FILE);
-  const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, `${JSON.stringify(info)}\n`, { mode: 0o644 });
-  renameSync(tmp, file);
+  writeFileAtomicSync(file, `${JSON.stringify(info)}\n`, { mode: 0o644 });
 }
 
 export function removeApiInfo(stateDir: string): void {

@@ -17,7 +17,8 @@ import type {
   StatusSnapshot,
   TierHistoryView,
 } from '../api/deps.js';
-import { ConfigError, loadConfigFile, parseCidr } from '../config/index.js';
+import { ConfigError, hasControlCharacter, loadConfigFile, parseCidr } from '../config/index.js';
+import { DISPATCH_STATUSES, REMEDY_MODES } from '../remediation/names.js';
 import type { DetectionState } from '../remediation/service.js';
 import { DEFAULT_CONFIG_PATH } from './api-locate.js';
 import { ApiClient, CliError, EXIT, type LocateFlags, locate } from './client.js';
@@ -385,8 +386,7 @@ async function allow(argv: string[]): Promise<number> {
       if (arg === undefined) throw new UsageError('allow add needs an address or prefix', COMMAND_HELP.allow);
       const prefix = prefixArg(arg, 'prefix', 'allow');
       const comment = values.comment ?? '';
-      // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters
-      if (comment.length > 200 || /[\u0000-\u001f\u007f]/.test(comment))
+      if (comment.length > 200 || hasControlCharacter(comment))
         throw new UsageError('--comment: at most 200 characters, no control characters', COMMAND_HELP.allow);
       const r = await c().request<AllowChange>('/api/v1/allowlist', {
         method: 'POST',
@@ -632,8 +632,6 @@ async function rules(argv: string[]): Promise<number> {
   return EXIT.OK;
 }
 
-const MODES = ['auto', 'program', 'reference', 'file-op'];
-
 async function remediate(argv: string[]): Promise<number> {
   const { values, positionals } = parse(
     'remediate',
@@ -644,9 +642,9 @@ async function remediate(argv: string[]): Promise<number> {
   if (values.help) return help('remediate');
   const host = oneArg(positionals, 'remediate', 'host');
   if (host === undefined) throw new UsageError('remediate needs a host', COMMAND_HELP.remediate);
-  if (values.mode !== undefined && !MODES.includes(values.mode))
+  if (values.mode !== undefined && !(REMEDY_MODES as readonly string[]).includes(values.mode))
     throw new UsageError(
-      `--mode: expected ${MODES.join(', ')}, got '${values.mode}'`,
+      `--mode: expected ${REMEDY_MODES.join(', ')}, got '${values.mode}'`,
       COMMAND_HELP.remediate,
     );
   const c = client(values, 'remediate');
@@ -668,8 +666,6 @@ async function remediate(argv: string[]): Promise<number> {
   else out(`dispatch ${d.id} for ${d.hostId} (rule ${ruleId}): ${d.status}`);
   return EXIT.OK;
 }
-
-const DISPATCH_STATUSES = ['queued', 'running', 'done', 'failed', 'expired', 'cancelled'];
 
 interface DispatchRow {
   id: string;
@@ -696,7 +692,7 @@ async function dispatches(argv: string[]): Promise<number> {
     printJson(await c.request<DispatchRow>(`${REM}/dispatches/${encodeURIComponent(id)}`));
     return EXIT.OK;
   }
-  if (values.status !== undefined && !DISPATCH_STATUSES.includes(values.status))
+  if (values.status !== undefined && !(DISPATCH_STATUSES as readonly string[]).includes(values.status))
     throw new UsageError(
       `--status: expected ${DISPATCH_STATUSES.join(', ')}, got '${values.status}'`,
       COMMAND_HELP.dispatches,

@@ -460,7 +460,7 @@ export class ControlPlane {
   }
 
   /**
-   * Starts, restarts or stops the periodic detection (seed [0069]) as `d` says. Returns why it cannot
+   * Starts, restarts or stops the periodic detection as `d` says. Returns why it cannot
    * run, or undefined. Each round is logged with what it found.
    */
   private applyDetection(d: DetectConfig): string | undefined {

@@ -1,6 +1,6 @@
 // `tunguard run`: the daemon. Opens the TUN, starts the dataplane, steers traffic, and on SIGTERM or
 // SIGINT takes steering down before the device goes away.
-import { accessSync, constants, existsSync, mkdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigStore } from '../api/config-store.js';
@@ -13,6 +13,7 @@ import { lanPrefixes } from '../netcfg/lan.js';
 import { checkSteering, interfaceMtu, STEERING_DEFAULTS, Steering, steeredLan } from '../netcfg/steering.js';
 import { REINJECT_MARK } from '../netcfg/steering-programs.js';
 import { FAST_NOTRACK_MARK, nftAvailable, SynPolice } from '../netcfg/syn-police.js';
+import { writeFileAtomicSync } from '../state/atomic-file.js';
 import { type ConnRecord, ConnStore, type ConnSync } from '../state/connstore.js';
 import { loadOrCreateKey } from '../state/keyfile.js';
 import { loadAddon } from '../tun/addon.js';
@@ -217,7 +218,7 @@ export async function runCommand(argv: string[]): Promise<number> {
       aggressiveHoldSeconds: syn.aggressiveHoldSeconds,
       allow,
     },
-    // Limits apply to what enters the LAN from outside (the seed's attack direction): the LAN's
+    // Limits apply to what enters the LAN from outside (where floods come from): the LAN's
     // own outbound traffic and its replies from LAN hosts are not throttled.
     ratelimit: { ...config.ratelimit, allow, destinations: lanNets },
     lanPrefixes: lanNets,
@@ -367,12 +368,11 @@ export async function runCommand(argv: string[]): Promise<number> {
   // What the API's /status answers, plus the top attackers: LuCI's rpcd plugin reads this file on every
   // poll instead of starting the CLI (node) each time, and takes the pid from its start (keep it first).
   const writeStatus = () => {
-    const tmp = `${statusFile}.tmp`;
-    writeFileSync(
-      tmp,
+    writeFileAtomicSync(
+      statusFile,
       `${JSON.stringify({ pid: process.pid, tun: dp.tun.name, ...control.status(), attackers: control.attackers.list(STATUS_ATTACKERS), api: control.summary() })}\n`,
+      { mode: 0o644, sync: false },
     );
-    renameSync(tmp, statusFile);
   };
 
   let failed: Error | undefined;

@@ -34,6 +34,7 @@ export {
   type TunguardConfig,
   type UdpRateLimitConfig,
 } from './schema.js';
+export { hasControlCharacter } from './text.js';
 export {
   formatUci,
   type ParseUciOptions,

@@ -1,5 +1,10 @@
-// Address syntax for the configuration: IPv4/IPv6 addresses, CIDR prefixes and listen addresses, parsed
+// Address syntax, for the whole program: IPv4/IPv6 addresses, CIDR prefixes and listen addresses, parsed
 // strictly (no leading zeros in IPv4 octets, no zone ids) and printed canonically (RFC 5952 for IPv6).
+// The prefix matcher (defense/prefix.ts), the steering program and the API all parse here; only the
+// hot-path matching of packet bytes is theirs.
+
+/** An address family, as the IP header's version field gives it. */
+export type AddressFamily = 4 | 6;
 
 /** A validated network prefix; `address` has no host bits set. */
 export interface CidrPrefix {
@@ -92,9 +97,14 @@ export function parseIPv6(text: string): Uint8Array {
 
 /** Formats 4 or 16 bytes canonically (dotted quad; RFC 5952 for IPv6). */
 export function formatAddress(bytes: Uint8Array): string {
-  if (bytes.length === 4) return Array.from(bytes).join('.');
+  return formatAddressAt(bytes, 0, bytes.length === 4 ? 4 : 6);
+}
+
+/** Formats the address of `family` at buf[off] (e.g. in a packet). Allocates: not for the hot path. */
+export function formatAddressAt(buf: Uint8Array, off: number, family: number): string {
+  if (family === 4) return `${buf[off]}.${buf[off + 1]}.${buf[off + 2]}.${buf[off + 3]}`;
   const groups: number[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push((bytes[i] << 8) | bytes[i + 1]);
+  for (let i = 0; i < 16; i += 2) groups.push((buf[off + i] << 8) | buf[off + i + 1]);
   // The longest run of two or more zero groups (the first on a tie) becomes '::'.
   let bestStart = -1;
   let bestLen = 1;
@@ -117,10 +127,17 @@ export function formatAddress(bytes: Uint8Array): string {
 }
 
 /** Parses an address of either family. */
-export function parseAddress(text: string): { family: 4 | 6; bytes: Uint8Array } {
+export function parseAddress(text: string): { family: AddressFamily; bytes: Uint8Array } {
   if (text.includes(':')) return { family: 6, bytes: parseIPv6(text) };
   if (/^[0-9.]+$/.test(text)) return { family: 4, bytes: parseIPv4(text) };
   return fail('not an IPv4 or IPv6 address');
+}
+
+/** A prefix as bytes: the network address (4 or 16 bytes, host bits clear) and its length. */
+export interface PrefixBytes {
+  family: AddressFamily;
+  bytes: Uint8Array;
+  bits: number;
 }
 
 /**
@@ -128,6 +145,16 @@ export function parseAddress(text: string): { family: 4 | 6; bytes: Uint8Array }
  * "10.0.0.1/8" is an error that names the network meant, since guessing could widen an allowlist.
  */
 export function parseCidr(text: string): CidrPrefix {
+  const { family, bytes, bits } = parsePrefix(text);
+  const address = formatAddress(bytes);
+  return { family, address, bits, cidr: `${address}/${bits}` };
+}
+
+/**
+ * parseCidr's bytes. Without `strict`, host bits are cleared instead of refused (an interface address
+ * such as "192.168.1.1/24" names its network).
+ */
+export function parsePrefix(text: string, strict = true): PrefixBytes {
   const slash = text.indexOf('/');
   const addrText = slash < 0 ? text : text.slice(0, slash);
   const { family, bytes } = parseAddress(addrText);
@@ -145,9 +172,9 @@ export function parseCidr(text: string): CidrPrefix {
     const keep = Math.max(0, Math.min(8, bits - 8 * i));
     net[i] &= (0xff << (8 - keep)) & 0xff;
   }
-  const address = formatAddress(net);
-  if (net.some((b, i) => b !== bytes[i])) fail(`host bits set (the network is ${address}/${bits})`);
-  return { family, address, bits, cidr: `${address}/${bits}` };
+  if (strict && net.some((b, i) => b !== bytes[i]))
+    fail(`host bits set (the network is ${formatAddress(net)}/${bits})`);
+  return { family, bytes: net, bits };
 }
 
 /** Parses "a.b.c.d:port" or "[ipv6]:port"; the port is 1..65535. */

@@ -5,6 +5,8 @@
 // Spelling each option once (InferOutput instead of the hand-written interfaces) is issue #12's.
 
 import * as v from 'valibot';
+import { LOOKUP_MODES, type LookupMode } from '../remediation/names.js';
+import { ICMP_RATE_DEFAULTS, SYN_DEFAULTS, UDP_RATE_DEFAULTS } from './default-values.js';
 import { type ConfigIssue, issueAt } from './errors.js';
 import {
   type CidrPrefix,
@@ -105,7 +107,7 @@ export interface ApiConfig {
   cors: boolean;
 }
 
-/** `config detect 'detect'`: periodic detection (seed [0069]–[0070]) and the embedded nmap scan. */
+/** `config detect 'detect'`: periodic re-checks of the protected hosts and the embedded nmap scan. */
 export interface DetectConfig {
   /** Whether the daemon re-checks the protected hosts on its own. */
   enabled: boolean;
@@ -123,8 +125,8 @@ export interface DetectConfig {
   scanMaxRate: number;
   /** nmap port list; empty: nmap's top 1000. */
   scanPorts: string;
-  /** Lookup across the three rule sets: 'ordered' (FIG. 4 → 5 → 6), 'first-hit' or 'simultaneous'. */
-  lookup: 'ordered' | 'first-hit' | 'simultaneous';
+  /** Lookup across the three rule sets (environment, threat, combined): see LOOKUP_MODES. */
+  lookup: LookupMode;
 }
 
 export interface TunguardConfig {
@@ -359,13 +361,13 @@ export const MainSectionSchema = v.pipe(
 
 export const SynSectionSchema = v.pipe(
   v.strictObject({
-    window_seconds: v.optional(integer(1, 60), '3'),
-    moderate_threshold: v.optional(integer(1), '100'),
-    risky_threshold: v.optional(integer(1), '300'),
+    window_seconds: v.optional(integer(1, 60), String(SYN_DEFAULTS.windowSeconds)),
+    moderate_threshold: v.optional(integer(1), String(SYN_DEFAULTS.moderateThreshold)),
+    risky_threshold: v.optional(integer(1), String(SYN_DEFAULTS.riskyThreshold)),
     risky_action: v.optional(oneOf(['cookie', 'drop'] as const), 'cookie'),
     // The per-source tracker counts in bytes: 254 is its ceiling.
-    max_unfinished_per_source: v.optional(integer(1, 254), '5'),
-    aggressive_hold_seconds: v.optional(integer(1, 86400), '60'),
+    max_unfinished_per_source: v.optional(integer(1, 254), String(SYN_DEFAULTS.maxUnfinishedPerSource)),
+    aggressive_hold_seconds: v.optional(integer(1, 86400), String(SYN_DEFAULTS.aggressiveHoldSeconds)),
     syn_cache_size: v.optional(integer(256, 1 << 24), '65536'),
     connection_idle_seconds: v.optional(integer(10, 30 * 86400), '7440'),
     proxy_inbound: v.optional(boolean(), '1'),
@@ -417,14 +419,17 @@ function rateConfig(o: RateOutput): RateLimitConfig {
   };
 }
 
-/** Seed defaults: 100 ICMP packets/s globally; per source, half of that. */
-export const IcmpSectionSchema = v.pipe(v.strictObject(rateFields(100, 50)), v.transform(rateConfig));
+/** ICMP packets per second, globally and per source. */
+export const IcmpSectionSchema = v.pipe(
+  v.strictObject(rateFields(ICMP_RATE_DEFAULTS.rate, ICMP_RATE_DEFAULTS.perSourceRate)),
+  v.transform(rateConfig),
+);
 
-/** Seed defaults: 200 UDP packets/s globally; per source, half of that; DNS exempt. */
+/** UDP packets per second, globally and per source; DNS exempt. */
 export const UdpSectionSchema = v.pipe(
   v.strictObject({
-    ...rateFields(200, 100),
-    exempt_port: v.optional(list(integer(1, 65535, 'a port')), ['53']),
+    ...rateFields(UDP_RATE_DEFAULTS.rate, UDP_RATE_DEFAULTS.perSourceRate),
+    exempt_port: v.optional(list(integer(1, 65535, 'a port')), UDP_RATE_DEFAULTS.exemptPorts.map(String)),
   }),
   v.transform((o): UdpRateLimitConfig => ({ ...rateConfig(o), exemptPorts: o.exempt_port })),
 );
@@ -456,7 +461,7 @@ export const DetectSectionSchema = v.pipe(
     scan_timeout: v.optional(integer(30, 6 * 3600), '600'),
     scan_max_rate: v.optional(integer(1, 10_000), '100'),
     scan_ports: v.optional(portList(), ''),
-    lookup: v.optional(oneOf(['ordered', 'first-hit', 'simultaneous'] as const), 'ordered'),
+    lookup: v.optional(oneOf(LOOKUP_MODES), 'ordered'),
   }),
   v.transform(
     (o): DetectConfig => ({

@@ -2,7 +2,7 @@
 // from a packet buffer. Keyed (random per table) hashing, linear probing within a short window, and
 // eviction of the least recently seen entry of that window when it is full: memory never grows.
 import { randomFillSync } from 'node:crypto';
-import { formatIp } from './prefix.js';
+import { formatAddressAt } from '../config/net.js';
 
 /** Slot states in `fam`: empty, deleted (a tombstone probes pass over), or the key's IP version. */
 const EMPTY = 0;
@@ -232,7 +232,7 @@ export class AddrTable {
       b[4 * w + 2] = v >>> 8;
       b[4 * w + 3] = v;
     }
-    const text = formatIp(b, 0, ver);
+    const text = formatAddressAt(b, 0, ver);
     return ver === 6 && this.v6PrefixLen === 64 ? `${text}/64` : text;
   }
 }

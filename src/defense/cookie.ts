@@ -119,3 +119,21 @@ export function encodeTsOptions(nowTs: number, wscale: number, sack: boolean, ec
   const ws = wscale < 0 ? TsBits.WSCALE_NONE : Math.min(wscale, 14);
   return ((nowTs & ~TsBits.MASK) | ws | (sack ? TsBits.SACK : 0) | (ecn ? TsBits.ECN : 0)) >>> 0;
 }
+
+// The decoding of what encodeTsOptions hid, read from the TSecr of the client's third ACK.
+
+/** The client's window scale: −1 when it offered none. */
+export function tsWscale(tsEcr: number): number {
+  const w = tsEcr & TsBits.WSCALE_MASK;
+  return w === TsBits.WSCALE_NONE ? -1 : w;
+}
+
+/** Whether the client offered SACK. */
+export function tsSack(tsEcr: number): boolean {
+  return (tsEcr & TsBits.SACK) !== 0;
+}
+
+/** Whether the client asked for ECN. */
+export function tsEcn(tsEcr: number): boolean {
+  return (tsEcr & TsBits.ECN) !== 0;
+}

@@ -1,129 +1,8 @@
 // IPv4/IPv6 prefix sets: CIDR strings parsed once into sorted, merged address ranges that a packet's
-// address (read straight from the buffer) is matched against by binary search, without allocation.
+// address (read straight from the buffer) is matched against by binary search, without allocation. The
+// text is parsed by config/net.ts; the matching is here.
 
-/** A parsed prefix: network bytes (4 or 16, host bits clear) and length. */
-export interface ParsedCidr {
-  version: 4 | 6;
-  bytes: Uint8Array;
-  bits: number;
-}
-
-/** Parses a dotted-quad IPv4 address into 4 bytes; throws on anything else. */
-export function parseIPv4(text: string): Uint8Array {
-  const parts = text.split('.');
-  if (parts.length !== 4) throw new Error(`'${text}': an IPv4 address has four dot-separated numbers`);
-  const out = new Uint8Array(4);
-  for (let i = 0; i < 4; i++) {
-    const p = parts[i];
-    // No leading zeros: "010" is octal to some parsers and decimal to others.
-    if (!/^(0|[1-9][0-9]{0,2})$/.test(p) || Number(p) > 255) {
-      throw new Error(`'${text}': each IPv4 part is a number 0..255`);
-    }
-    out[i] = Number(p);
-  }
-  return out;
-}
-
-/** Parses an IPv6 address (with `::` and an optional dotted IPv4 tail) into 16 bytes. */
-export function parseIPv6(text: string): Uint8Array {
-  const bad = (why: string) => new Error(`'${text}': ${why}`);
-  let s = text;
-  const zone = s.indexOf('%');
-  if (zone >= 0) throw bad('zone ids are not allowed');
-  const groups: number[] = [];
-  let tail: Uint8Array | null = null;
-  const lastColon = s.lastIndexOf(':');
-  if (lastColon >= 0 && s.indexOf('.', lastColon) >= 0) {
-    tail = parseIPv4(s.slice(lastColon + 1));
-    s = `${s.slice(0, lastColon + 1)}0:0`;
-  }
-  const dbl = s.indexOf('::');
-  if (dbl >= 0 && s.indexOf('::', dbl + 1) >= 0) throw bad("'::' may appear only once");
-  const parse = (part: string): number[] => {
-    if (part === '') return [];
-    return part.split(':').map((g) => {
-      if (!/^[0-9a-fA-F]{1,4}$/.test(g)) throw bad('each IPv6 group is 1..4 hex digits');
-      return Number.parseInt(g, 16);
-    });
-  };
-  if (dbl >= 0) {
-    const head = parse(s.slice(0, dbl));
-    const rest = parse(s.slice(dbl + 2));
-    if (head.length + rest.length > 7) throw bad('too many groups');
-    groups.push(...head, ...new Array<number>(8 - head.length - rest.length).fill(0), ...rest);
-  } else {
-    groups.push(...parse(s));
-    if (groups.length !== 8) throw bad('an IPv6 address has eight groups (or uses ::)');
-  }
-  const out = new Uint8Array(16);
-  for (let i = 0; i < 8; i++) {
-    out[2 * i] = groups[i] >>> 8;
-    out[2 * i + 1] = groups[i] & 0xff;
-  }
-  if (tail) out.set(tail, 12);
-  return out;
-}
-
-/** Parses an address of either family. */
-export function parseIp(text: string): { version: 4 | 6; bytes: Uint8Array } {
-  if (text.includes(':')) return { version: 6, bytes: parseIPv6(text) };
-  return { version: 4, bytes: parseIPv4(text) };
-}
-
-/**
- * Parses "address/bits" or a bare address (a host prefix). With `strict` (the default) host bits
- * set are an error, since silently widening "10.0.0.1/8" to 10.0.0.0/8 could widen an allowlist;
- * without it they are cleared (for interface addresses such as "192.168.1.1/24").
- */
-export function parseCidr(text: string, strict = true): ParsedCidr {
-  const t = text.trim();
-  const slash = t.indexOf('/');
-  const { version, bytes } = parseIp(slash < 0 ? t : t.slice(0, slash));
-  const max = version === 4 ? 32 : 128;
-  let bits = max;
-  if (slash >= 0) {
-    const b = t.slice(slash + 1);
-    if (!/^(0|[1-9][0-9]{0,2})$/.test(b) || Number(b) > max) {
-      throw new Error(`'${text}': prefix length must be 0..${max}`);
-    }
-    bits = Number(b);
-  }
-  const net = bytes.slice();
-  for (let i = 0; i < net.length; i++) {
-    const keep = Math.max(0, Math.min(8, bits - 8 * i));
-    net[i] &= (0xff << (8 - keep)) & 0xff;
-  }
-  if (strict && net.some((x, i) => x !== bytes[i])) {
-    throw new Error(`'${text}': host bits set (the network is ${formatIp(net, 0, version)}/${bits})`);
-  }
-  return { version, bytes: net, bits };
-}
-
-/** Formats the 4- or 16-byte address at buf[off] (RFC 5952 for IPv6). Allocates: not for the hot path. */
-export function formatIp(buf: Uint8Array, off: number, version: number): string {
-  if (version === 4) return `${buf[off]}.${buf[off + 1]}.${buf[off + 2]}.${buf[off + 3]}`;
-  const g: number[] = [];
-  for (let i = 0; i < 8; i++) g.push((buf[off + 2 * i] << 8) | buf[off + 2 * i + 1]);
-  // The longest run of two or more zero groups becomes '::' (the first such run on a tie).
-  let best = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8; ) {
-    if (g[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && g[j] === 0) j++;
-    if (j - i > bestLen) {
-      best = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = (a: number[]) => a.map((x) => x.toString(16)).join(':');
-  if (best < 0) return hex(g);
-  return `${hex(g.slice(0, best))}::${hex(g.slice(best + bestLen))}`;
-}
+import { AddressSyntaxError, formatAddress, parseAddress, parsePrefix } from '../config/net.js';
 
 /** Reads big-endian 32-bit word `w` (0..3) of the address at buf[off]. */
 function word(buf: Uint8Array, off: number, w: number): number {
@@ -186,12 +65,18 @@ export class PrefixMatcher {
     const v6: [bigint, bigint][] = [];
     const names = new Set<string>();
     for (const text of list) {
-      const p = parseCidr(text, options.strict ?? true);
-      const width = p.version === 4 ? 32n : 128n;
+      let p: ReturnType<typeof parsePrefix>;
+      try {
+        p = parsePrefix(text.trim(), options.strict ?? true);
+      } catch (err) {
+        if (err instanceof AddressSyntaxError) throw new AddressSyntaxError(`'${text}': ${err.message}`);
+        throw err;
+      }
+      const width = p.family === 4 ? 32n : 128n;
       const start = toBig(p.bytes);
       const end = start | ((1n << (width - BigInt(p.bits))) - 1n);
-      (p.version === 4 ? v4 : v6).push([start, end]);
-      names.add(`${formatIp(p.bytes, 0, p.version)}/${p.bits}`);
+      (p.family === 4 ? v4 : v6).push([start, end]);
+      names.add(`${formatAddress(p.bytes)}/${p.bits}`);
     }
     this.prefixes = [...names];
     const m4 = mergeRanges(v4);
@@ -262,8 +147,8 @@ export class PrefixMatcher {
 
   /** Whether an address given as text is in the set (control plane; allocates). */
   has(address: string): boolean {
-    const { version, bytes } = parseIp(address);
-    return this.matches(bytes, 0, version);
+    const { family, bytes } = parseAddress(address);
+    return this.matches(bytes, 0, family);
   }
 }
 

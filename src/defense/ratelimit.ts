@@ -1,6 +1,7 @@
-// Token-bucket rate limits for ICMP and UDP crossing the router (seed defaults 100 ICMP/s, 200 UDP/s):
+// Token-bucket rate limits for ICMP and UDP crossing the router (by default 100 ICMP/s, 200 UDP/s):
 // one global bucket and one bucket per source (in a bounded AddrTable) per protocol, plus a separate
 // generous bucket for ICMP errors so that path MTU discovery never starves behind a ping flood.
+import { ICMP_RATE_DEFAULTS, UDP_RATE_DEFAULTS } from '../config/default-values.js';
 import { Frag, GsoType, IpProto, icmp4IsError, type PacketInfo } from '../packet/index.js';
 import { AddrTable } from './addr-table.js';
 import { type PrefixMatcher, toMatcher } from './prefix.js';
@@ -304,7 +305,7 @@ export const RATE_LIMIT_DROP_REASONS = [
 /**
  * Settings of the rate-limit stage. `icmp` and `udp` have the shape of the config's
  * `ratelimit.icmp` / `ratelimit.udp` sections (rate, burst, perSourceRate, perSourceBurst, enabled,
- * udp.exemptPorts) plus icmp.errorRate / errorBurst; missing sections get the seed defaults.
+ * udp.exemptPorts) plus icmp.errorRate / errorBurst; missing sections get the defaults.
  */
 export interface RateLimitsSettings {
   icmp?: Partial<IcmpRateLimitSettings>;
@@ -334,21 +335,21 @@ export interface RateLimitsOptions {
 
 export const ICMP_DEFAULTS: Required<IcmpRateLimitSettings> = {
   enabled: true,
-  rate: 100,
-  burst: 100,
-  perSourceRate: 50,
-  perSourceBurst: 50,
+  rate: ICMP_RATE_DEFAULTS.rate,
+  burst: ICMP_RATE_DEFAULTS.rate,
+  perSourceRate: ICMP_RATE_DEFAULTS.perSourceRate,
+  perSourceBurst: ICMP_RATE_DEFAULTS.perSourceRate,
   errorRate: 1000,
   errorBurst: 1000,
 };
 
 export const UDP_DEFAULTS: Required<UdpRateLimitSettings> = {
   enabled: true,
-  rate: 200,
-  burst: 200,
-  perSourceRate: 100,
-  perSourceBurst: 100,
-  exemptPorts: [53],
+  rate: UDP_RATE_DEFAULTS.rate,
+  burst: UDP_RATE_DEFAULTS.rate,
+  perSourceRate: UDP_RATE_DEFAULTS.perSourceRate,
+  perSourceBurst: UDP_RATE_DEFAULTS.perSourceRate,
+  exemptPorts: [...UDP_RATE_DEFAULTS.exemptPorts],
 };
 
 /**

@@ -1,8 +1,10 @@
-// SourceTracker: per source address, handshakes answered but never completed (seed claim 6: more
-// than a set number makes the source "aggressive" and its SYNs are dropped for a hold time), in
+// SourceTracker: per source address, handshakes answered but never completed (more than a set number
+// makes the source "aggressive" and its SYNs are dropped for a hold time), in
 // bounded tables that evict the least recently seen source, with an allowlist of sources never marked.
+import { SYN_DEFAULTS } from '../config/default-values.js';
+import { parsePrefix } from '../config/net.js';
 import { AddrTable } from './addr-table.js';
-import { type PrefixMatcher, parseCidr, parseIp, toMatcher } from './prefix.js';
+import { type PrefixMatcher, toMatcher } from './prefix.js';
 
 /** Slots of the per-source ring of answered-handshake counts; each covers unfinishedWindowMs / SLOTS. */
 const SLOTS = 8;
@@ -37,7 +39,7 @@ export interface AggressiveSource {
 export interface SourceOptions {
   /** Sources whose handshakes are tracked at once (default 65 536; least recently seen evicted). */
   capacity?: number;
-  /** More unfinished handshakes than this: aggressive (default 5, the seed's; 0..254). */
+  /** More unfinished handshakes than this: aggressive (default 5; 0..254). */
   maxUnfinished?: number;
   /** How long an aggressive source stays marked, ms (default 60 000). */
   holdMs?: number;
@@ -50,7 +52,7 @@ export interface SourceOptions {
    * A handshake counts as unfinished only once it has been outstanding this long, ms (default 1000),
    * so a client opening many connections at once (browsers open 6+ in parallel) is not marked while
    * its ACKs are still on the way. Rounded up to whole 1/8-window slots; 0 counts every answered
-   * handshake at once (the seed's literal rule). At most 5/8 of the window.
+   * handshake at once. At most 5/8 of the window.
    */
   graceMs?: number;
   /** Sources never marked (and not tracked): CIDR strings or a matcher. */
@@ -119,8 +121,8 @@ export class SourceTracker {
   }
 
   constructor(options: SourceOptions = {}) {
-    this._maxUnfinished = checkMaxUnfinished(options.maxUnfinished ?? 5);
-    this._holdMs = options.holdMs ?? 60_000;
+    this._maxUnfinished = checkMaxUnfinished(options.maxUnfinished ?? SYN_DEFAULTS.maxUnfinishedPerSource);
+    this._holdMs = options.holdMs ?? SYN_DEFAULTS.aggressiveHoldSeconds * 1000;
     this.unfinishedWindowMs = options.unfinishedWindowMs ?? 10_000;
     this.graceMs = options.graceMs ?? 1000;
     if (!(this._holdMs >= 0) || !(this.unfinishedWindowMs > 0) || !(this.graceMs >= 0)) {
@@ -261,9 +263,9 @@ export class SourceTracker {
    * (default now + holdMs). Allowlisted sources are refused (false). Throws on a bad address.
    */
   mark(address: string, now: number, until = now + this._holdMs): boolean {
-    const { version, bytes } = this.parse(address);
-    if (this.allowSet.matches(bytes, 0, version)) return false;
-    const m = this.marks.upsert(bytes, 0, version, now);
+    const { family, bytes } = this.parse(address);
+    if (this.allowSet.matches(bytes, 0, family)) return false;
+    const m = this.marks.upsert(bytes, 0, family, now);
     this.until[m] = until;
     this.since[m] = now;
     this.unfinishedAt[m] = 0;
@@ -273,10 +275,10 @@ export class SourceTracker {
 
   /** Forgets a source's mark and counts (the API's "unblock"); returns whether it was marked. */
   clear(address: string): boolean {
-    const { version, bytes } = this.parse(address);
-    const s = this.counts.find(bytes, 0, version);
+    const { family, bytes } = this.parse(address);
+    const s = this.counts.find(bytes, 0, family);
     if (s >= 0) this.counts.remove(s);
-    const m = this.marks.find(bytes, 0, version);
+    const m = this.marks.find(bytes, 0, family);
     if (m < 0) return false;
     this.marks.remove(m);
     return true;
@@ -313,10 +315,8 @@ export class SourceTracker {
   }
 
   /** "192.0.2.1", "2001:db8::1" or a listed "2001:db8::/64". */
-  private parse(address: string): { version: 4 | 6; bytes: Uint8Array } {
-    if (!address.includes('/')) return parseIp(address);
-    const p = parseCidr(address, false);
-    return { version: p.version, bytes: p.bytes };
+  private parse(address: string): { family: 4 | 6; bytes: Uint8Array } {
+    return parsePrefix(address, false);
   }
 
   /** Ages the ring of slot `s` to `now`: slots that left the window are emptied. */

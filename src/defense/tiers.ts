@@ -1,5 +1,7 @@
-// TierTracker: the seed's risk tiers (FIG. 3-5). New first SYNs are counted over a sliding window in
+// TierTracker: the SYN defense's risk tiers. New first SYNs are counted over a sliding window in
 // ring-buffer buckets; the count picks normal / moderate / risky, and every change is reported.
+
+import { SYN_DEFAULTS } from '../config/default-values.js';
 
 /** Risk tiers, ordered. */
 export const Tier = {
@@ -39,7 +41,7 @@ export interface TierShare {
 }
 
 export interface TierOptions {
-  /** Sliding window length, ms (default 3000, the seed's 3 s). */
+  /** Sliding window length, ms (default 3000: long enough to see a flood, short enough to end the risky tier soon after it). */
   windowMs?: number;
   /**
    * Bucket width, ms (default 100). A SYN leaves the count between windowMs - bucketMs and windowMs
@@ -51,7 +53,7 @@ export interface TierOptions {
   /** More SYNs in the window than this: risky (default 300). */
   riskyThreshold?: number;
   /**
-   * Hysteresis in SYNs, for stepping down only (default 0: the seed's thresholds both ways). With
+   * Hysteresis in SYNs, for stepping down only (default 0: the same thresholds both ways). With
    * h > 0, risky falls back to moderate only once the count is <= riskyThreshold - h, and moderate
    * to normal only at <= moderateThreshold - h; stepping up always uses the thresholds exactly.
    */
@@ -63,7 +65,7 @@ export interface TierOptions {
 }
 
 /**
- * Counts what the SYN proxy reports: `onSyn` for every new first SYN (the seed counts them all,
+ * Counts what the SYN proxy reports: `onSyn` for every new first SYN (all of them count,
  * including those never followed by an ACK; not retransmissions of one already seen), `onAnswered`
  * when a SYN-ACK is sent for one, `onCompleted` when a handshake completes. Time is passed in (ms,
  * monotonic; an earlier time than the last is taken as the last). No allocation on these calls.
@@ -96,7 +98,7 @@ export class TierTracker {
   private readonly me: number;
 
   constructor(options: TierOptions = {}) {
-    const windowMs = options.windowMs ?? 3000;
+    const windowMs = options.windowMs ?? SYN_DEFAULTS.windowSeconds * 1000;
     const bucket = options.bucketMs ?? 100;
     if (!(windowMs > 0) || !(bucket > 0)) throw new Error('tier window and bucket must be > 0 ms');
     this.bucketWanted = bucket;
@@ -106,12 +108,12 @@ export class TierTracker {
     this.syn = new Float64Array(this.n);
     this.answered = new Float64Array(this.n);
     this.completed = new Float64Array(this.n);
-    this.moderate = 100;
-    this.risky = 300;
+    this.moderate = SYN_DEFAULTS.moderateThreshold;
+    this.risky = SYN_DEFAULTS.riskyThreshold;
     this.hyst = 0;
     this.setThresholds(
-      options.moderateThreshold ?? 100,
-      options.riskyThreshold ?? 300,
+      options.moderateThreshold ?? SYN_DEFAULTS.moderateThreshold,
+      options.riskyThreshold ?? SYN_DEFAULTS.riskyThreshold,
       options.hysteresis ?? 0,
     );
     this.onChange = options.onChange;

@@ -1,6 +1,6 @@
 // UdpFlows: which UDP flows the LAN opened, so their replies are not rate-limited as a flood. A QUIC
 // download or a video call sends the LAN host thousands of datagrams a second that are answers to
-// what the host asked for; counted against the seed's 200/s they would be cut to a trickle.
+// what the host asked for; counted against the default 200/s UDP limit they would be cut to a trickle.
 // A fixed table of 32-bit flow fingerprints and expiry times (no per-packet allocation, bounded
 // memory): an outbound datagram (LAN → outside) records or refreshes its flow; an inbound one
 // (outside → LAN) is a reply when its mirrored flow is there and not expired. Keyed hashing (random
@@ -12,7 +12,7 @@
 import { randomFillSync } from 'node:crypto';
 
 /** Slots probed from a flow's home slot. */
-const WAYS = 4;
+export const WAYS = 4;
 
 export interface UdpFlowsOptions {
   /** Slots (rounded up to a power of two; default 16384: 192 KiB). */

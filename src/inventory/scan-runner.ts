@@ -1,4 +1,4 @@
-// The embedded scanner (seed [0069]–[0070]): runs `nmap -sV -O -oX -` by argv, bounded in rate and time.
+// The embedded scanner for periodic detection: runs `nmap -sV -O -oX -` by argv, bounded in rate and time.
 
 import { spawn } from 'node:child_process';
 import { isIP } from 'node:net';

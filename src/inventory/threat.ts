@@ -2,7 +2,7 @@
 
 export type VulnScheme = 'CVE' | 'BUGTRAQ' | 'CNCVE' | 'CNNVD';
 
-/** A vulnerability number in one of the schemes the seed names ([0035]). */
+/** A vulnerability number in one of the schemes rules and scanners use (CVE, BUGTRAQ, …). */
 export interface VulnId {
   scheme: VulnScheme;
   /** Canonical text: CVE-2021-44228, BUGTRAQ-12345, CNCVE-2005-1234, CNNVD-202112-799. */
@@ -41,7 +41,7 @@ export const MALWARE_KINDS = [
 ] as const;
 export type MalwareKind = (typeof MALWARE_KINDS)[number];
 
-/** Maps the seed's and scanners' words for a kind of malicious program onto MalwareKind. */
+/** Maps rules' and scanners' words for a kind of malicious program onto MalwareKind. */
 export function malwareKind(word: string): MalwareKind {
   const w = word.trim().toLowerCase();
   if (/zombie|bot/.test(w)) return 'bot';

@@ -5,7 +5,7 @@
 //
 // Fail-open as the steering: the links are this process's fds, gone when it dies.
 import { readFileSync } from 'node:fs';
-import { parseCidr } from '../defense/prefix.js';
+import { parsePrefix } from '../config/net.js';
 import type { TunAddon } from '../tun/addon.js';
 import { BpfObjectError, type LoadedProgram, loadBpfObject, readBpfObject } from '../tun/bpf-object.js';
 import { ProgType } from '../tun/ebpf.js';
@@ -93,7 +93,7 @@ export class FastPath {
   protect(prefixes: readonly string[]): void {
     const fd = this.map(FastMapName.protected);
     for (const p of prefixes) {
-      const c = parseCidr(p, false);
+      const c = parsePrefix(p, false);
       if (this.addon.bpfMapWrite(fd, prefixKey(c.bytes, c.bits), 20, 1, new Uint8Array([1]), false) !== 0)
         throw new NetcfgError(`the fast path cannot protect ${p} (its table is full)`);
     }

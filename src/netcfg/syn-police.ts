@@ -7,7 +7,7 @@
 // we do. When tunguard dies, however it dies, the pipe closes, nft exits and the kernel deletes the
 // table with it.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { parseIp } from '../defense/prefix.js';
+import { parseAddress } from '../config/net.js';
 import { NetcfgError } from './ip.js';
 
 export const POLICE_TABLE = 'tunguard';
@@ -226,8 +226,8 @@ export class SynPolice {
 /** What an aggressive mark covers: an IPv4 address, or an IPv6 address's /64 (first 8 bytes, hex). */
 function aggressiveKey(address: string): string | undefined {
   try {
-    const { version, bytes } = parseIp(address.replace(/\/\d+$/, ''));
-    return version === 4 ? address.replace(/\/\d+$/, '') : Buffer.from(bytes.subarray(0, 8)).toString('hex');
+    const { family, bytes } = parseAddress(address.replace(/\/\d+$/, ''));
+    return family === 4 ? address.replace(/\/\d+$/, '') : Buffer.from(bytes.subarray(0, 8)).toString('hex');
   } catch {
     return undefined;
   }

@@ -1,4 +1,4 @@
-// Periodic detection (seed [0069]–[0070]): re-check the pre-entered protected hosts, match rules, queue remedies.
+// Periodic detection: re-check the pre-entered protected hosts, match rules, queue remedies.
 
 import { isIP } from 'node:net';
 import type { Inventory } from '../inventory/inventory.js';
@@ -164,7 +164,7 @@ export class Detector {
   }
 
   /**
-   * Runs detection every `periodMs` (the seed's preset detection period), the first round after
+   * Runs detection every `periodMs` (the configured detection period), the first round after
    * `firstMs`. `done` hears each scheduled round's report (or its error).
    */
   start(

@@ -1,10 +1,12 @@
-// Rule lookup: host facts against the three record sets, in the seed's order 4 → 5 → 6, first-hit, or all at once.
+// Rule lookup: host facts against the three record sets (environment, threat, combined) in that order,
+// stopping at the first set with a match, or all at once by priority.
 
 import { parseCpe, wfnText } from '../inventory/cpe.js';
 import type { Host } from '../inventory/model.js';
 import { parseVulnId, type ThreatType } from '../inventory/threat.js';
 import { inRange } from '../inventory/version.js';
 import type { VulnMatch } from '../inventory/vuln-match.js';
+import type { LookupMode } from './names.js';
 import type { Environment, Rule, ThreatCriteria } from './rules.js';
 
 /** What a rule is compared with: the host's environment and threat detection data. */
@@ -45,7 +47,7 @@ export function hostFacts(h: Host, matched: VulnMatch[] = []): HostFacts {
 
 const eq = (a: string | undefined, b: string) =>
   a !== undefined && a.trim().toLowerCase() === b.trim().toLowerCase();
-/** "Windows7" and "Windows 7" (the seed writes both) compare equal. */
+/** "Windows7" and "Windows 7" (both spellings occur) compare equal. */
 const squash = (s: string) => s.replace(/\s+/g, '').toLowerCase();
 const eqLoose = (a: string | undefined, b: string) => a !== undefined && squash(a) === squash(b);
 
@@ -127,13 +129,13 @@ export function threatMatches(t: ThreatCriteria, f: HostFacts): string[] {
 
 export interface RuleMatch {
   rule: Rule;
-  /** Which record set the rule belongs to (seed figure). */
+  /** Which record set the rule belongs to (the values are the rule sets' API names). */
   set: 'FIG4' | 'FIG5' | 'FIG6';
   /** Threat keys that made a threat or combined rule match. */
   threats: string[];
 }
 
-export type LookupMode = 'ordered' | 'first-hit' | 'simultaneous';
+export type { LookupMode } from './names.js';
 
 const SET_OF: Record<Rule['kind'], RuleMatch['set']> = {
   environment: 'FIG4',
@@ -153,9 +155,9 @@ function matchOne(rule: Rule, f: HostFacts): RuleMatch | undefined {
 }
 
 /**
- * Finds the remedies for a host. 'ordered' searches FIG. 4, then 5, then 6 and returns every match in
- * that order ([0066]); 'first-hit' stops at the first set that has one (FIG. 7's flow); 'simultaneous'
- * searches all sets at once and orders by priority only ([0066], last sentence).
+ * Finds the remedies for a host. 'ordered' searches the environment rules, then the threat rules, then
+ * the combined ones and returns every match in that order; 'first-hit' stops at the first set that has
+ * one; 'simultaneous' searches all sets at once and orders by priority only.
  */
 export function findRemedies(f: HostFacts, rules: Rule[], mode: LookupMode = 'ordered'): RuleMatch[] {
   const byPriority = (a: RuleMatch, b: RuleMatch) =>

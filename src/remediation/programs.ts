@@ -1,4 +1,4 @@
-// Cleanup programs the router stores (seed type 2), pinned by sha256 when stored and checked when read.
+// Cleanup programs the router stores and sends, pinned by sha256 when stored and checked when read.
 
 import { createHash } from 'node:crypto';
 import type { Database } from 'lmdb';

@@ -6,8 +6,9 @@ import type { Action, Result } from '../agent/protocol.js';
 import type { DurableStore } from '../state/durable.js';
 import type { AuditLog } from '../state/durable-audit.js';
 import { type AgentClient, type AgentEndpoint, AgentError } from './agent-client.js';
+import type { DispatchStatus } from './names.js';
 
-export type DispatchStatus = 'queued' | 'running' | 'done' | 'failed' | 'expired' | 'cancelled';
+export type { DispatchStatus } from './names.js';
 
 export interface Dispatch {
   id: string;

@@ -1,21 +1,18 @@
 // Turns a rule's remedy into agent actions: the program when the router has it, else the file operations.
 
 import type { Action } from '../agent/protocol.js';
+import type { RemedyMode } from './names.js';
 import type { ProgramStore } from './programs.js';
 import type { FileOp, ProgramRef, Remedy } from './rules.js';
 
-/**
- * Which kind of information to send (seed [0053]): 'auto' is the seed's rule — the program when there is
- * one, else the file operation; the others force one type.
- */
-export type RemedyMode = 'auto' | 'program' | 'reference' | 'file-op';
+export type { RemedyMode } from './names.js';
 
 export class RemedyError extends Error {
   override name = 'RemedyError';
 }
 
 export interface Plan {
-  /** Which seed type was chosen. */
+  /** Which kind of remedy was chosen. */
   type: 'program' | 'reference' | 'file-op';
   actions: Action[];
 }

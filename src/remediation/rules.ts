@@ -1,4 +1,4 @@
-// The seed's three record sets as one validated rule type: environment (FIG. 4), threat (FIG. 5), both (FIG. 6).
+// The three record sets as one validated rule type: environment, threat, and both combined.
 
 import * as v from 'valibot';
 import { MALWARE_KINDS } from '../inventory/threat.js';
@@ -16,7 +16,7 @@ export const RangeSchema = v.pipe(
   v.check((r) => Object.keys(r).length > 0, 'a version range needs at least one bound'),
 );
 
-/** Network environment data (seed [0033]): OS identity and version, software identity and version. */
+/** Network environment data: OS identity and version, software identity and version. */
 export const EnvironmentSchema = v.pipe(
   v.strictObject({
     /** "Windows", "Linux": the OS family or vendor. */
@@ -43,7 +43,7 @@ export type Environment = v.InferOutput<typeof EnvironmentSchema>;
 
 export const THREAT_TYPES = ['vulnerability', 'malware', 'finding', ...MALWARE_KINDS] as const;
 
-/** Threat detection data (seed [0035]): a threat type and/or a threat identifier. */
+/** Threat detection data: a threat type and/or a threat identifier. */
 export const ThreatCriteriaSchema = v.pipe(
   v.strictObject({
     type: v.optional(v.picklist(THREAT_TYPES)),

@@ -75,7 +75,7 @@ export interface HostSummary {
   risk: RiskScore;
   /** How the host's facts were learned: passive (traffic), scan, agent, manual. */
   evidence: EvidenceClass[];
-  /** Rules that match now, in the seed's lookup order. */
+  /** Rules that match now, in lookup order. */
   matchingRules: string[];
   agent: boolean;
   /** The newest dispatch for the host. */
@@ -100,7 +100,7 @@ export interface HostDetail {
   matchedCves: Array<VulnMatch & { summary?: string }>;
   risk: RiskScore;
   agent?: Omit<AgentRecord, 'agentKey'> & { agentKey: string };
-  /** Rules that match now, in the seed's lookup order. */
+  /** Rules that match now, in lookup order. */
   matchingRules: Array<{ ruleId: string; set: string; threats: string[] }>;
 }
 
@@ -427,7 +427,7 @@ export class RemediationService {
 
   // ---- dispatch ----
 
-  /** Queues a remedy for a host: a rule's remedy (planned per the seed's send rule) or explicit actions. */
+  /** Queues a remedy for a host: a rule's remedy (the program when the router stores it, else the file operations) or explicit actions. */
   async dispatch(hostIdent: string, req: DispatchRequest): Promise<Dispatch> {
     const h = this.inventory.getHost(hostIdent) ?? this.inventory.findHost(hostIdent);
     const hostId = h?.id ?? hostIdent;
@@ -461,8 +461,8 @@ export class RemediationService {
   }
 
   /**
-   * Queues the remedies of every rule that matches a host now (the dashboard's "remediate"): in the seed's
-   * lookup order, skipping a rule whose dispatch is still open. Throws when the host is unknown or has no
+   * Queues the remedies of every rule that matches a host now (the dashboard's "remediate"): in lookup
+   * order, skipping a rule whose dispatch is still open. Throws when the host is unknown or has no
    * agent.
    */
   async remediateHost(

@@ -3,12 +3,13 @@
 // address is the source unless the source is inside a LAN prefix, then the destination. So:
 // - both directions of a connection meet in one worker (its connection table has the whole flow);
 // - every SYN of one WAN source reaches the same worker, whatever its ports, so the per-source
-//   count of unfinished handshakes (the seed's "aggressive" rule) is not split between workers;
+//   count of unfinished handshakes (the "aggressive" rule) is not split between workers;
 // - an IPv6 source is hashed by its /64, the unit the source tracker counts in.
 // The kernel's default (a 4-tuple hash) keeps flows together but spreads one source's SYNs.
 // Packet bytes are read with legacy BPF_LD|BPF_ABS relative to the network header (SKF_NET_OFF):
 // allowed in socket filters, and no map or helper is needed.
 
+import { type PrefixBytes, parsePrefix } from '../config/net.js';
 import { Asm } from './ebpf.js';
 
 /** Where the network header starts for BPF_ABS loads (include/uapi/linux/filter.h SKF_NET_OFF). */
@@ -39,12 +40,16 @@ export interface SteeringPrefix {
 
 /** Parses 'a.b.c.d/n' and IPv6 'x::/n' into comparison words (throws on anything else). */
 export function steeringPrefix(cidr: string): SteeringPrefix {
-  const m = /^([^/]+)\/(\d{1,3})$/.exec(cidr.trim());
-  if (!m) throw new Error(`steering: bad prefix '${cidr}'`);
-  const bits = Number(m[2]);
-  const bytes = parseAddress(m[1]);
-  if (!bytes || bits > bytes.length * 8) throw new Error(`steering: bad prefix '${cidr}'`);
-  const nWords = bytes.length === 4 ? 1 : 2;
+  let p: PrefixBytes;
+  try {
+    if (!cidr.includes('/')) throw new Error('no prefix length');
+    // Host bits are masked off below, as the kernel's own route prefixes would be.
+    p = parsePrefix(cidr.trim(), false);
+  } catch {
+    throw new Error(`steering: bad prefix '${cidr}'`);
+  }
+  const { bytes, bits } = p;
+  const nWords = p.family === 4 ? 1 : 2;
   const words: number[] = [];
   const masks: number[] = [];
   for (let w = 0; w < nWords; w++) {
@@ -55,30 +60,7 @@ export function steeringPrefix(cidr: string): SteeringPrefix {
     words.push((word & mask) >>> 0);
     masks.push(mask);
   }
-  return { family: bytes.length === 4 ? 4 : 6, words, masks };
-}
-
-function parseAddress(s: string): number[] | undefined {
-  if (s.includes(':')) {
-    const [head, tail, ...rest] = s.split('::');
-    if (rest.length > 0) return undefined;
-    const group = (p: string) => (p === '' ? [] : p.split(':'));
-    const h = group(head);
-    const t = tail === undefined ? [] : group(tail);
-    const fill = 8 - h.length - t.length;
-    if (fill < 0 || (tail === undefined && fill !== 0)) return undefined;
-    const parts = [...h, ...Array<string>(fill).fill('0'), ...t];
-    const out: number[] = [];
-    for (const p of parts) {
-      if (!/^[0-9a-fA-F]{1,4}$/.test(p)) return undefined;
-      const v = Number.parseInt(p, 16);
-      out.push(v >> 8, v & 0xff);
-    }
-    return out;
-  }
-  const parts = s.split('.');
-  if (parts.length !== 4 || !parts.every((p) => /^\d{1,3}$/.test(p) && Number(p) <= 255)) return undefined;
-  return parts.map(Number);
+  return { family: p.family, words, masks };
 }
 
 // Registers: r6 = skb (BPF_ABS wants it there), r0 = load results, r7/r8 = source/destination key

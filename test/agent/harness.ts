@@ -12,28 +12,37 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import ts from 'typescript';
 
 const REPO = new URL('../../', import.meta.url).pathname;
-const SRC = join(REPO, 'src/agent');
+const SRC = join(REPO, 'src');
+/** The agent's sources, and the modules outside src/agent it imports (kept to dependency-free ones). */
+const AGENT_DIR = 'agent';
+const SHARED = ['state/atomic-file.ts'];
 
 /** Transpiles the agent once per source content; output sits under node_modules so `valibot` resolves. */
 export function buildAgent(): string {
-  const files = readdirSync(SRC).filter((f) => f.endsWith('.ts'));
+  const files = [
+    ...readdirSync(join(SRC, AGENT_DIR))
+      .filter((f) => f.endsWith('.ts'))
+      .map((f) => `${AGENT_DIR}/${f}`),
+    ...SHARED,
+  ];
   const h = createHash('sha256');
   for (const f of files) h.update(f).update(readFileSync(join(SRC, f)));
   const out = join(REPO, 'node_modules/.tunguard-test', `agent-${h.digest('hex').slice(0, 12)}`);
-  if (existsSync(join(out, 'main.js'))) return join(out, 'main.js');
-  mkdirSync(out, { recursive: true });
+  const main = join(out, AGENT_DIR, 'main.js');
+  if (existsSync(main)) return main;
   for (const f of files) {
     const js = ts.transpileModule(readFileSync(join(SRC, f), 'utf8'), {
       compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
     }).outputText;
+    mkdirSync(dirname(join(out, f)), { recursive: true });
     writeFileSync(join(out, f.replace(/\.ts$/, '.js')), js);
   }
   writeFileSync(join(out, 'package.json'), '{"type":"module"}');
-  return join(out, 'main.js');
+  return main;
 }
 
 export interface AgentDirs {

@@ -16,7 +16,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ConfigStore, writeAtomic } from '../../src/api/config-store.js';
+import { ConfigStore } from '../../src/api/config-store.js';
 import { DepsError } from '../../src/api/deps.js';
 import { parseDataplaneEvent, SseHub } from '../../src/api/events.js';
 import { AttackerBook, TierHistory } from '../../src/api/stores.js';
@@ -116,16 +116,6 @@ describe('ConfigStore', () => {
     await s.addAllow(parseCidr('192.0.2.0/24'), '');
     expect(s.config.allow.map((p) => p.cidr)).toEqual(['192.0.2.0/24']);
     expect(await s.reload()).toBeUndefined();
-  });
-
-  it('writeAtomic replaces the whole file or nothing', async () => {
-    const file = join(dir, 'x');
-    await writeAtomic(file, 'one');
-    expect(statSync(file).mode & 0o777).toBe(0o600);
-    await writeAtomic(file, 'two');
-    expect(readFileSync(file, 'utf8')).toBe('two');
-    await expect(writeAtomic(join(dir, 'missing', 'x'), 'y')).rejects.toThrow();
-    expect(readdirSync(dir)).toEqual(['x']);
   });
 });
 

@@ -13,7 +13,7 @@ import {
 import { configErrorOf } from './helpers.js';
 
 describe('defaults', () => {
-  test('are the seed values', () => {
+  test('are the documented values', () => {
     const c = defaultConfig();
     expect(c.defense.syn).toMatchObject({
       windowSeconds: 3,

@@ -1,15 +1,15 @@
 // AddrTable: lookups and inserts by address bytes, stable slots, LRU eviction in the probe window.
 import { describe, expect, it } from 'vitest';
+import { parseAddress } from '../../src/config/net.js';
 import { AddrTable } from '../../src/defense/addr-table.js';
-import { parseIp } from '../../src/defense/prefix.js';
 import { Prng } from '../packet/helpers.js';
 
 function addr(text: string): { buf: Uint8Array; ver: 4 | 6 } {
-  const { version, bytes } = parseIp(text);
+  const { family, bytes } = parseAddress(text);
   // Put it at an odd offset, as in a packet.
   const buf = new Uint8Array(40);
   buf.set(bytes, 3);
-  return { buf, ver: version };
+  return { buf, ver: family };
 }
 
 describe('AddrTable', () => {
@@ -79,6 +79,35 @@ describe('AddrTable', () => {
     for (let i = 0; i < 1000; i++) t.upsert(new Uint8Array([1, 2, i >> 8, i]), 0, 4, 300 + i);
     expect(t.size).toBe(16);
     expect(t.capacity).toBe(16);
+  });
+
+  it('tells full IPv6 keys apart by every byte, and reports created and evicted', () => {
+    // A table of a few slots: every lookup probes the slot of the stored key, so only the comparison of
+    // all 16 bytes tells the keys apart.
+    const t = new AddrTable(4, { seed: 2 });
+    const base = addr('2001:db8:1:2:3:4:5:6');
+    const s0 = t.upsert(base.buf, 3, 6, 0);
+    expect([t.created, t.evicted]).toEqual([true, false]);
+    for (let i = 0; i < 16; i++) {
+      const other = base.buf.slice();
+      other[3 + i] ^= 0x10;
+      expect(t.find(other, 3, 6), `byte ${i}`).toBe(-1);
+    }
+    expect(t.find(base.buf, 3, 6)).toBe(s0);
+    expect(t.keyText(s0)).toBe('2001:db8:1:2:3:4:5:6');
+    // An IPv4 key after an IPv6 one in the same slot keeps nothing of the longer key.
+    t.remove(s0);
+    const v4 = addr('198.51.100.1');
+    const s4 = t.upsert(v4.buf, 3, 4, 1);
+    expect(t.keyText(s4)).toBe('198.51.100.1');
+    expect(t.version(s4)).toBe(4);
+    expect(t.version(s0 === s4 ? (s0 + 1) % t.capacity : s0)).toBe(0);
+    expect(t.upsert(v4.buf, 3, 4, 2)).toBe(s4);
+    expect([t.created, t.evicted]).toEqual([false, false]);
+  });
+
+  it('refuses a capacity it cannot index', () => {
+    expect(() => new AddrTable((1 << 26) + 1)).toThrow(`AddrTable capacity ${(1 << 26) + 1} is too large`);
   });
 
   it('keys IPv6 by /64 when asked', () => {

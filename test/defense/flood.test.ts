@@ -1,5 +1,6 @@
 // A flood of 1 M random source addresses through the per-source structures: memory stays bounded
-// (fixed tables, no heap growth), it takes little time, and an aggressive source stays marked.
+// (fixed tables, no heap growth) and an aggressive source stays marked. How long it takes is measured by
+// bench/synflood (its 1 M IPv6 sources run), not here.
 import { describe, expect, it } from 'vitest';
 import { RateLimits } from '../../src/defense/ratelimit.js';
 import { SourceTracker } from '../../src/defense/sources.js';
@@ -10,7 +11,7 @@ import { udp, v4, v6 } from '../packet/helpers.js';
 const N = 1_000_000;
 
 describe('flood of 1 M random sources', () => {
-  it('keeps every table at its size, the heap flat, and finishes in a few seconds', () => {
+  it('keeps every table at its size and the heap flat', () => {
     const tiers = new TierTracker();
     const sources = new SourceTracker({ graceMs: 0 });
     const limits = new RateLimits({}, {});
@@ -62,9 +63,7 @@ describe('flood of 1 M random sources', () => {
 
     run(50_000, 0); // warm up (JIT), then measure
     const heap0 = process.memoryUsage().heapUsed;
-    const start = performance.now();
     const dropped = run(N, 1000);
-    const ms = performance.now() - start;
     const heapGrowth = process.memoryUsage().heapUsed - heap0;
 
     expect(sizes()).toEqual(before);
@@ -76,7 +75,5 @@ describe('flood of 1 M random sources', () => {
     // The flood churned the handshake table, not the marks.
     expect(sources.isAggressive(attacker, 0, 4, 1000 + N * 0.01)).toBe(true);
     expect(heapGrowth).toBeLessThan(8 * 1024 * 1024); // under 8 bytes per source: nothing is kept per source
-    expect(ms).toBeLessThan(3000);
-    console.log(`1 M sources: ${ms.toFixed(0)} ms, heap growth ${(heapGrowth / 1024).toFixed(0)} KiB`);
   });
 });

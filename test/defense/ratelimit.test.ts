@@ -138,7 +138,7 @@ describe('RateLimits over packets', () => {
     udp: { rate: 200, burst: 200, perSourceRate: 0, perSourceBurst: 1, exemptPorts: [53, 123] },
   };
 
-  it('seed defaults: 100 ICMP/s and 200 UDP/s globally, per source half of that, DNS exempt', () => {
+  it('defaults: 100 ICMP/s and 200 UDP/s globally, per source half of that, DNS exempt', () => {
     const r = new RateLimits({}, { seed: 1 });
     const ping = v4({ src: WAN, dst: LAN, proto: 1 }, icmp(8, 0, [0, 1, 0, 1]));
     const dgram = v4({ src: WAN, dst: LAN, proto: 17 }, udp([1, 2, 3], 4000, 5000));
@@ -219,6 +219,95 @@ describe('RateLimits over packets', () => {
     expect(decideN(r, fromAllowed, 1000, 0)[RateLimitReason.PASS]).toBe(1000);
     expect(decideN(r, outbound, 1000, 0)[RateLimitReason.PASS]).toBe(1000);
     expect(decideN(r, inbound, 1000, 0)[RateLimitReason.PASS]).toBe(200);
+  });
+
+  it('lets the replies of a UDP flow a LAN host opened through a flood, and only those', () => {
+    const r = new RateLimits({ ...settings, destinations: ['192.168.1.0/24', 'fd00::/8'] }, { seed: 1 });
+    const REMOTE = [198, 51, 100, 9];
+    const out = v4({ src: LAN, dst: REMOTE, proto: 17 }, udp([1], 40000, 443));
+    expect(r.decide(out, info(out), 0)).toBe(RateLimitReason.PASS);
+    expect([r.outboundUdp, r.outboundEcho]).toEqual([true, false]);
+    const reply = v4({ src: REMOTE, dst: LAN, proto: 17 }, udp([1], 443, 40000));
+    expect(decideN(r, reply, 1000, 10)[RateLimitReason.PASS]).toBe(1000);
+    expect([r.outboundUdp, r.outboundEcho]).toEqual([false, false]); // set per decide()
+    const otherPort = v4({ src: REMOTE, dst: LAN, proto: 17 }, udp([1], 443, 40001));
+    expect(decideN(r, otherPort, 1000, 10)[RateLimitReason.PASS]).toBe(200);
+    // IPv6 the same way.
+    const r6 = new RateLimits({ ...settings, destinations: ['fd00::/8'] }, { seed: 2 });
+    const lan6 = [0xfd, 0, ...new Array(13).fill(0), 7];
+    const remote6 = [0x20, 0x01, 0x0d, 0xb8, ...new Array(11).fill(0), 9];
+    const out6 = v6({ src: lan6, dst: remote6, proto: 17 }, udp([1], 5000, 3478));
+    expect(r6.decide(out6, info(out6), 0)).toBe(RateLimitReason.PASS);
+    expect(r6.outboundUdp).toBe(true);
+    const reply6 = v6({ src: remote6, dst: lan6, proto: 17 }, udp([1], 3478, 5000));
+    expect(decideN(r6, reply6, 1000, 10)[RateLimitReason.PASS]).toBe(1000);
+    // Transit that neither starts in the LAN nor enters it: passes, opens nothing.
+    const transit = v4({ src: [203, 0, 113, 7], dst: REMOTE, proto: 17 }, udp([1], 1000, 2000));
+    expect(r.decide(transit, info(transit), 20)).toBe(RateLimitReason.PASS);
+    expect(r.outboundUdp).toBe(false);
+    const back = v4({ src: REMOTE, dst: [203, 0, 113, 7], proto: 17 }, udp([1], 2000, 1000));
+    expect(r.decide(back, info(back), 20)).toBe(RateLimitReason.PASS); // not to the LAN: not limited
+  });
+
+  it('says when a LAN host sent an echo request (its replies are welcome), and nothing else', () => {
+    const r = new RateLimits({ ...settings, destinations: ['192.168.1.0/24'] }, { seed: 1 });
+    const REMOTE = [198, 51, 100, 9];
+    const ping = v4({ src: LAN, dst: REMOTE, proto: 1 }, icmp(8, 0, [0, 1, 0, 1]));
+    expect(r.decide(ping, info(ping), 0)).toBe(RateLimitReason.PASS);
+    expect([r.outboundEcho, r.outboundUdp]).toEqual([true, false]);
+    const pong = v4({ src: LAN, dst: REMOTE, proto: 1 }, icmp(0, 0, [0, 1, 0, 1]));
+    r.decide(pong, info(pong), 0);
+    expect(r.outboundEcho).toBe(false);
+    const transitPing = v4({ src: [203, 0, 113, 7], dst: REMOTE, proto: 1 }, icmp(8, 0, [0, 1, 0, 1]));
+    r.decide(transitPing, info(transitPing), 0);
+    expect(r.outboundEcho).toBe(false);
+    const ping6 = v6(
+      {
+        src: [0xfd, 0, ...new Array(13).fill(0), 7],
+        dst: [0x20, 0x01, 0x0d, 0xb8, ...new Array(11).fill(0), 9],
+        proto: 58,
+      },
+      icmp(128, 0, [0, 1, 0, 1]),
+    );
+    const r6 = new RateLimits({ ...settings, destinations: ['fd00::/8'] }, { seed: 1 });
+    r6.decide(ping6, info(ping6), 0);
+    expect(r6.outboundEcho).toBe(true);
+  });
+
+  it('refuses bad settings with what is wrong, and takes the edges', () => {
+    const r = new RateLimits(settings, { seed: 1 });
+    for (const icmp of [{ errorRate: -1 }, { errorRate: 5, errorBurst: 0.5 }, { errorRate: Number.NaN }])
+      expect(() => r.configure({ icmp }), JSON.stringify(icmp)).toThrow(
+        'errorRate must be >= 0 and errorBurst >= 1',
+      );
+    for (const p of [-1, 1.5, 65536])
+      expect(() => r.configure({ udp: { exemptPorts: [p] } }), String(p)).toThrow(`bad exempt port ${p}`);
+    for (const udp of [
+      { rate: 10, burst: 0 },
+      { perSourceRate: 5, perSourceBurst: 0 },
+      { rate: -1 },
+      { perSourceRate: -1 },
+    ])
+      expect(() => r.configure({ udp }), JSON.stringify(udp)).toThrow('rates must be >= 0 and bursts >= 1');
+    // Allowed edges: no limit with no burst, a burst of one, ports 0 and 65535, no error limit.
+    r.configure({
+      icmp: { errorRate: 0, errorBurst: 0 },
+      udp: { rate: 0, burst: 0, perSourceRate: 0, perSourceBurst: 0, exemptPorts: [0, 65535] },
+    });
+    r.configure({ udp: { rate: 1, burst: 1, perSourceRate: 1, perSourceBurst: 1 } });
+    const dgram = v4({ src: WAN, dst: LAN, proto: 17 }, udp([1], 1, 65535));
+    r.configure({ udp: { rate: 1, burst: 1, exemptPorts: [65535] } });
+    expect(decideN(r, dgram, 10, 0)[RateLimitReason.PASS]).toBe(10);
+  });
+
+  it('a lower per-source burst on reload caps the tokens a source already has', () => {
+    const l = new RateLimiter({ rate: 0, burst: 1, perSourceRate: 1, perSourceBurst: 10 }, { seed: 1 });
+    const a = ip4(198, 51, 100, 3);
+    expect(l.check(a, 0, 4, 0)).toBe(RateVerdict.PASS); // 9 left
+    l.configure({ rate: 0, burst: 1, perSourceRate: 1, perSourceBurst: 3 });
+    let pass = 0;
+    for (let i = 0; i < 10; i++) if (l.check(a, 0, 4, 0) === RateVerdict.PASS) pass++;
+    expect(pass).toBe(3);
   });
 
   it('counts a UDP GSO super-packet as its datagrams', () => {

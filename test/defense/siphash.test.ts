@@ -138,7 +138,6 @@ const MSG = Uint8Array.from({ length: 64 }, (_, i) => i);
 
 describe('siphash64', () => {
   it('matches all 64 reference vectors (key 00..0f, messages of 0..63 bytes)', () => {
-    expect(VECTORS).toHaveLength(64);
     for (let n = 0; n < 64; n++) {
       expect(hashBig(KEY, MSG, 0, n).toString(16).padStart(16, '0'), `vector ${n}`).toBe(
         leHex(VECTORS[n]).toString(16).padStart(16, '0'),
@@ -201,7 +200,6 @@ describe('siphash32', () => {
       const lo = siphash32(KEY, MSG, 0, n);
       expect(lo).toBe(out[1]);
       expect(lo).toBe(Number(leHex(VECTORS[n]) & 0xffffffffn));
-      expect(lo).toBeGreaterThanOrEqual(0);
     }
   });
 
@@ -268,7 +266,6 @@ describe('allocation', () => {
     const heap1 = process.memoryUsage().heapUsed;
     await new Promise((r) => setTimeout(r, 20)); // GC entries are delivered asynchronously
     obs.disconnect();
-    expect(acc).toBeGreaterThanOrEqual(0);
     // An allocating implementation (e.g. 64-bit halves held in module `let`s, boxed as heap
     // numbers on every store) triggers hundreds of scavenges here.
     expect(starts.filter((t) => t >= t0 && t <= t1).length).toBeLessThanOrEqual(2);

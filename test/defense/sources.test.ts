@@ -1,15 +1,15 @@
-// Per-source unfinished handshakes: the seed's "more than 5" rule, hold expiry, ageing, grace period,
+// Per-source unfinished handshakes: the "more than 5" rule, hold expiry, ageing, grace period,
 // allowlist, listing and clearing.
 import { describe, expect, it } from 'vitest';
-import { parseIp } from '../../src/defense/prefix.js';
+import { parseAddress } from '../../src/config/net.js';
 import { type AggressiveEvent, type SourceOptions, SourceTracker } from '../../src/defense/sources.js';
 
 /** The address at offset 12 of a buffer, as in an IPv4 header. */
 function src(text: string): [Uint8Array, number, number] {
-  const { version, bytes } = parseIp(text);
+  const { family, bytes } = parseAddress(text);
   const buf = new Uint8Array(64);
   buf.set(bytes, 12);
-  return [buf, 12, version];
+  return [buf, 12, family];
 }
 
 function tracker(options: SourceOptions = {}) {
@@ -18,7 +18,7 @@ function tracker(options: SourceOptions = {}) {
   return { t, events };
 }
 
-describe('SourceTracker (grace 0: the seed literally)', () => {
+describe('SourceTracker (grace 0: every unfinished handshake counts at once)', () => {
   it('5 unfinished handshakes are not aggressive, 6 are; held for holdMs, then released', () => {
     const { t, events } = tracker({ graceMs: 0 });
     const a = src('198.51.100.7');
@@ -167,9 +167,84 @@ describe('SourceTracker allowlist, API and limits', () => {
     expect(t.isAggressive(buf, 0, 4, 50_000)).toBe(true);
   });
 
-  it('rejects bad settings', () => {
-    expect(() => new SourceTracker({ maxUnfinished: 255 })).toThrow();
-    expect(() => new SourceTracker({ graceMs: 9000, unfinishedWindowMs: 10_000 })).toThrow();
+  it('rejects bad settings, and takes the edges', () => {
+    for (const maxUnfinished of [255, -1, 1.5])
+      expect(() => new SourceTracker({ maxUnfinished }), String(maxUnfinished)).toThrow(
+        'maxUnfinished must be an integer 0..254',
+      );
+    for (const bad of [{ holdMs: -1 }, { graceMs: -1 }, { unfinishedWindowMs: 0 }, { holdMs: Number.NaN }])
+      expect(() => new SourceTracker(bad), JSON.stringify(bad)).toThrow('holdMs and graceMs must be >= 0');
+    expect(() => new SourceTracker({ graceMs: 9000, unfinishedWindowMs: 10_000 })).toThrow(
+      'graceMs must be at most 5/8',
+    );
     expect(() => new SourceTracker({ allow: ['10.0.0.1/8'] })).toThrow('host bits');
+    // Edges that are allowed: no limit beyond 254, no hold, the longest grace (5/8 of the window).
+    expect(new SourceTracker({ maxUnfinished: 254 }).maxUnfinished).toBe(254);
+    expect(new SourceTracker({ maxUnfinished: 0, holdMs: 0, graceMs: 0 }).holdMs).toBe(0);
+    expect(() => new SourceTracker({ graceMs: 6250, unfinishedWindowMs: 10_000 })).not.toThrow();
+  });
+
+  it('counts other sources while an allowlist is set, and setAllow keeps what it does not cover', () => {
+    const { t } = tracker({ graceMs: 0, allow: ['192.168.1.0/24'] });
+    const out = src('198.51.100.20');
+    for (let i = 0; i < 6; i++) t.onAnswered(...out, 0);
+    expect(t.isAggressive(...out, 1)).toBe(true);
+    for (const text of ['203.0.113.5', '2001:db8:5::1', '2001:db8:6::1']) t.mark(text, 2);
+    const counted = src('203.0.113.77');
+    for (let i = 0; i < 3; i++) t.onAnswered(...counted, 3);
+    const counted6 = src('2001:db8:5::77');
+    for (let i = 0; i < 3; i++) t.onAnswered(...counted6, 3);
+    t.setAllow(['203.0.113.0/24', '2001:db8:5::/48']);
+    expect(t.list(4).map((x) => x.address)).toEqual(['198.51.100.20', '2001:db8:6::1']);
+    expect(t.unfinished(...counted, 4)).toBe(0);
+    expect(t.unfinished(...counted6, 4)).toBe(0);
+    expect(t.isAggressive(...out, 4)).toBe(true);
+  });
+
+  it('lists marks in the order they were made, and only while they hold', () => {
+    const { t } = tracker({ holdMs: 1000 });
+    const made = [
+      ['203.0.113.1', 40],
+      ['198.51.100.2', 10],
+      ['192.0.2.3', 30],
+      ['2001:db8::4', 20],
+    ] as const;
+    for (const [a, at] of made) t.mark(a, at);
+    expect(t.list(50).map((x) => x.address)).toEqual([
+      '198.51.100.2',
+      '2001:db8::4',
+      '192.0.2.3',
+      '203.0.113.1',
+    ]);
+    // A mark made at 10 holds until 1010: at 1010 it is over.
+    expect(t.list(1010).map((x) => x.address)).toEqual(['2001:db8::4', '192.0.2.3', '203.0.113.1']);
+  });
+
+  it('marks a prefix given with host bits (a listed /64) and works without an onAggressive hook', () => {
+    const t = new SourceTracker({ graceMs: 0, v6PrefixLen: 64 });
+    expect(t.mark('2001:db8:7:8::99/64', 0)).toBe(true);
+    expect(t.isAggressive(...src('2001:db8:7:8::1'), 1)).toBe(true);
+    const a = src('198.51.100.9');
+    for (let i = 0; i < 5; i++) t.onAnswered(...a, 0);
+    expect(t.onAnswered(...a, 0)).toBe(true);
+  });
+
+  it('clear forgets the counts of an unmarked source too: counting starts over', () => {
+    const { t } = tracker({ graceMs: 0 });
+    const a = src('198.51.100.30');
+    for (let i = 0; i < 5; i++) t.onAnswered(...a, 0);
+    expect(t.clear('198.51.100.30')).toBe(false); // it was not marked
+    expect(t.unfinished(...a, 1)).toBe(0);
+    expect(t.onAnswered(...a, 1)).toBe(false); // 1, not 6
+  });
+
+  it('a completed handshake cancels the newest unfinished one, so the older ones still age out first', () => {
+    const { t } = tracker({ graceMs: 0, unfinishedWindowMs: 8000 }); // 1 s slots
+    const a = src('198.51.100.40');
+    t.onAnswered(...a, 0);
+    t.onAnswered(...a, 3000);
+    t.onCompleted(...a, 5000); // cancels the one of t=3000
+    expect(t.unfinished(...a, 5000)).toBe(1);
+    expect(t.unfinished(...a, 8500)).toBe(0); // the one of t=0 left the window
   });
 });

@@ -1,4 +1,4 @@
-// Risk tiers: exact seed thresholds, the sliding window, half-open counts, hysteresis, events.
+// Risk tiers: exact thresholds, the sliding window, half-open counts, hysteresis, events.
 import { describe, expect, it } from 'vitest';
 import { Tier, type TierEvent, TierTracker } from '../../src/defense/tiers.js';
 
@@ -13,7 +13,7 @@ function syns(t: TierTracker, n: number, now: number): void {
 }
 
 describe('TierTracker', () => {
-  it('uses the seed thresholds exactly: 100 normal, 101 moderate, 300 moderate, 301 risky', () => {
+  it('uses the thresholds exactly: 100 normal, 101 moderate, 300 moderate, 301 risky', () => {
     const { t, events } = tracker();
     syns(t, 100, 1000);
     expect(t.synCount).toBe(100);
@@ -110,6 +110,43 @@ describe('TierTracker', () => {
     expect(t.update(2600)).toBe(Tier.NORMAL);
   });
 
+  it('steps down exactly at the edge of the hysteresis band', () => {
+    const { t } = tracker({ moderateThreshold: 10, riskyThreshold: 20, hysteresis: 5, windowMs: 1000 });
+    syns(t, 21, 0);
+    expect(t.tier).toBe(Tier.RISKY);
+    syns(t, 15, 500); // after t=0 leaves: 15, the band's lower edge (20 - 5): out of it
+    expect(t.update(1000)).toBe(Tier.MODERATE);
+    const { t: u } = tracker({ moderateThreshold: 10, riskyThreshold: 20, hysteresis: 5, windowMs: 1000 });
+    syns(u, 11, 0);
+    expect(u.tier).toBe(Tier.MODERATE);
+    syns(u, 6, 500); // 6: still above 10 - 5
+    expect(u.update(1000)).toBe(Tier.MODERATE);
+    syns(u, 5, 1700); // the 6 of t=500 leave at 1500: 5, the band's edge
+    expect(u.update(1700)).toBe(Tier.NORMAL);
+  });
+
+  it('refuses a window or bucket that is not positive, and thresholds out of order', () => {
+    for (const bad of [{ windowMs: 0 }, { bucketMs: 0 }, { windowMs: -1 }, { windowMs: Number.NaN }])
+      expect(() => new TierTracker(bad), JSON.stringify(bad)).toThrow(
+        'tier window and bucket must be > 0 ms',
+      );
+    expect(() => new TierTracker({ windowMs: 1, bucketMs: 1 })).not.toThrow();
+    const t = new TierTracker();
+    for (const [m, r, h] of [
+      [-1, 5, 0],
+      [6, 5, 0],
+      [1, 5, -1],
+      [Number.NaN, 5, 0],
+    ])
+      expect(() => t.setThresholds(m, r, h), `${m} ${r} ${h}`).toThrow('0 <= moderate <= risky');
+    // The edges are allowed: moderate 0, moderate = risky, no hysteresis.
+    t.setThresholds(0, 0, 0);
+    expect([t.moderateThreshold, t.riskyThreshold]).toEqual([0, 0]);
+    t.setThresholds(7, 9, 2);
+    expect([t.moderateThreshold, t.riskyThreshold]).toEqual([7, 9]);
+    expect(t.snapshot()).toMatchObject({ moderateThreshold: 7, riskyThreshold: 9 });
+  });
+
   it('tolerates time standing still or going back, and long gaps', () => {
     const { t } = tracker();
     syns(t, 5, 10_000);
@@ -140,8 +177,11 @@ describe('tiers shared by several workers', () => {
     expect(w.map((t) => t.synCount)).toEqual([120, 120, 120]);
     expect(w[1].totalSynCount).toBe(360);
     expect(w[2].totalHalfOpen).toBe(360);
-    // One worker completing its handshakes lowers the shared half-open count.
-    for (let i = 0; i < 120; i++) w[0].onCompleted(300);
+    // One worker completing its handshakes lowers the shared half-open count, part by part.
+    for (let i = 0; i < 20; i++) w[0].onCompleted(300);
+    expect(w[1].totalHalfOpen).toBe(340);
+    expect(w[2].totalHalfOpen).toBe(340);
+    for (let i = 0; i < 100; i++) w[0].onCompleted(300);
     expect(w[1].totalHalfOpen).toBe(240);
     // The window slides on every worker: after one round each has published its empty window, and
     // at the next (their next tick) all see the empty sum and fall back to normal.

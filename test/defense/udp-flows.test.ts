@@ -1,6 +1,6 @@
 // UdpFlows: replies match only the mirrored flow, expire, and the table never grows.
 import { describe, expect, it } from 'vitest';
-import { UdpFlows } from '../../src/defense/udp-flows.js';
+import { UdpFlows, WAYS } from '../../src/defense/udp-flows.js';
 
 // Two IPv4 addresses side by side in one buffer: local at 0, remote at 4; IPv6 at 8 and 24.
 const buf = new Uint8Array([192, 0, 2, 2, 198, 51, 100, 2, ...new Array(32).fill(0)]);
@@ -28,6 +28,55 @@ describe('UdpFlows', () => {
     expect(f.isReply(buf, 4, 0, 4, 443, 40000, 1800)).toBe(true);
     expect(f.isReply(buf, 4, 0, 4, 443, 40000, 1901)).toBe(false);
     expect(f.recorded).toBe(1);
+  });
+
+  it('tells flows apart by every address byte, both ways, for IPv4 and IPv6', () => {
+    const f = new UdpFlows({ seed: 4 });
+    f.noteOutbound(buf, 0, 4, 4, 40000, 443, 0);
+    f.noteOutbound(buf, 8, 24, 16, 5000, 3478, 0);
+    for (const [off, len] of [
+      [0, 4],
+      [4, 4],
+      [8, 16],
+      [24, 16],
+    ]) {
+      for (let i = 0; i < len; i++) {
+        const other = buf.slice();
+        other[off + i] ^= 0x40;
+        const [remote, local, ports] = len === 4 ? [4, 0, [443, 40000]] : [24, 8, [3478, 5000]];
+        expect(f.isReply(other, remote, local, len, ports[0], ports[1], 10), `byte ${off + i}`).toBe(false);
+      }
+    }
+    expect(f.isReply(buf, 4, 0, 4, 443, 40000, 10)).toBe(true);
+    expect(f.isReply(buf, 24, 8, 16, 3478, 5000, 10)).toBe(true);
+  });
+
+  it('expires a flow exactly at its timeout, counts the live ones, and clears', () => {
+    const f = new UdpFlows({ seed: 5, timeoutMs: 1000 });
+    f.noteOutbound(buf, 0, 4, 4, 40000, 443, 0);
+    f.noteOutbound(buf, 0, 4, 4, 40001, 443, 500);
+    expect(f.isReply(buf, 4, 0, 4, 443, 40000, 999)).toBe(true);
+    expect(f.isReply(buf, 4, 0, 4, 443, 40000, 1000)).toBe(false);
+    expect(f.live(999)).toBe(2);
+    expect(f.live(1000)).toBe(1);
+    expect(f.live(1500)).toBe(0);
+    f.clear();
+    expect(f.live(0)).toBe(0);
+    expect(f.isReply(buf, 4, 0, 4, 443, 40001, 600)).toBe(false);
+  });
+
+  it('rounds its capacity up to a power of two, never below one bucket, and evicts the oldest flow', () => {
+    expect(new UdpFlows({ capacity: 1000 }).capacity).toBe(1024);
+    expect(new UdpFlows({ capacity: 1024 }).capacity).toBe(1024);
+    expect(new UdpFlows({ capacity: 1 }).capacity).toBe(WAYS);
+    expect(new UdpFlows().capacity).toBe(16384);
+    // A table of one bucket: the newest WAYS flows stay, the oldest went first.
+    const f = new UdpFlows({ seed: 6, capacity: 1 });
+    for (let p = 1; p <= 3 * WAYS; p++) f.noteOutbound(buf, 0, 4, 4, p, 443, p);
+    expect(f.recorded).toBe(3 * WAYS);
+    const kept: number[] = [];
+    for (let p = 1; p <= 3 * WAYS; p++) if (f.isReply(buf, 4, 0, 4, 443, p, 3 * WAYS)) kept.push(p);
+    expect(kept).toEqual(Array.from({ length: WAYS }, (_x, i) => 2 * WAYS + 1 + i));
   });
 
   it('keeps a fixed size under a million flows, and the newest flows are found', () => {

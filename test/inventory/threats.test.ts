@@ -34,7 +34,7 @@ function host(
 }
 
 describe('threat ids', () => {
-  it('types the seed schemes and canonicalises spellings', () => {
+  it('types the vulnerability schemes and canonicalises spellings', () => {
     expect(parseVulnId('cve-2013-0098')).toEqual({ scheme: 'CVE', id: 'CVE-2013-0098' });
     expect(parseVulnId('BID-13818')).toEqual({ scheme: 'BUGTRAQ', id: 'BUGTRAQ-13818' });
     expect(parseVulnId('bugtraq:0042')).toEqual({ scheme: 'BUGTRAQ', id: 'BUGTRAQ-42' });

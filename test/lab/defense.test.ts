@@ -1,6 +1,6 @@
 // The defenses against real floods (bounded, from the benchmark range 198.18.0.0/15 or single
-// spoofed lab sources): risk tiers, cookies keeping legitimate clients connected, the seed's
-// literal drop mode, aggressive sources, and the ICMP/UDP rate limits.
+// spoofed lab sources): risk tiers, cookies keeping legitimate clients connected, the drop
+// mode, aggressive sources, and the ICMP/UDP rate limits.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -87,7 +87,7 @@ function nftCounter(name: string): number {
 }
 
 describe('risk tiers and SYN floods', () => {
-  it('moves normal → moderate → risky → normal with the seed thresholds (100/300 per 3 s)', async () => {
+  it('moves normal → moderate → risky → normal with the default thresholds (100/300 per 3 s)', async () => {
     await start();
     const tg = lab.tunguard!;
     // ~60 SYN/s: 180 in the window → moderate; then ~250/s → risky; then quiet → back to normal.
@@ -123,7 +123,7 @@ describe('risk tiers and SYN floods', () => {
     expect(c.synproxy_cookie_valid).toBeGreaterThanOrEqual(20);
   }, 60_000);
 
-  it("refuses new connections during a risky flood with risky_action 'drop' (the seed's literal rule)", async () => {
+  it("refuses new connections during a risky flood with risky_action 'drop'", async () => {
     await start("config defense 'syn'\n\toption risky_action 'drop'\n");
     const f = flood(2000, 10);
     await sleep(1500);

@@ -1,4 +1,4 @@
-// Periodic detection through the daemon's configuration (seed [0069]–[0070]): `config detect` makes
+// Periodic detection through the daemon's configuration: `config detect` makes
 // tunguard scan the protected hosts with the real nmap from the router namespace on a schedule, match
 // the rules and queue remedies; a reload turns it on, changes it to a whole-LAN scan, and a daemon
 // without nmap says so in every round.

@@ -1,8 +1,8 @@
 // Remediation end to end in the netns lab: tunguard in rtr, a real service and the real host agent in lan;
 // the agent is paired by a copied key through the API, a real nmap scan run from rtr is imported, an
 // environment rule matches, the remedy is dispatched through the API, executed and reported by the agent,
-// and the "deleted" (quarantined) file is restored. Then a threat-only rule (FIG. 5: a CVE the scanned
-// nginx has, per an NVD record) and a combined rule (FIG. 6: nginx + a bot reported on the host) are
+// and the "deleted" (quarantined) file is restored. Then a threat-only rule (a CVE the scanned
+// nginx has, per an NVD record) and a combined rule (nginx + a bot reported on the host) are
 // matched by a detection round and carried out by the agent.
 import type { ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -177,7 +177,7 @@ describe('remediation in the lab: scan → rule → dispatch → agent → repor
   }, 45_000);
 
   it('matches a threat-only rule and a combined rule in a detection round; the agent carries out both', async () => {
-    // On the host: a program of its own (seed type 1, pinned by sha256) and a bot's file.
+    // On the host: a program of its own (stored on the host, pinned by sha256) and a bot's file.
     const marker = join(dirs.root, 'patched.txt');
     const bot = join(dirs.root, 'bot.bin');
     const decoy = join(dirs.root, 'other.bin');
@@ -236,7 +236,7 @@ describe('remediation in the lab: scan → rule → dispatch → agent → repor
       'FIG6:lab-nginx-bot',
     ]);
 
-    // One detection round (seed [0069]): the environment rule was remedied already; the other two queue.
+    // One detection round: the environment rule was remedied already; the other two queue.
     const det = api('POST', '/detect', { hosts: [ADDR.lan4] });
     expect(det.status, det.text).toBe(200);
     expect(det.json.checked).toBe(1);

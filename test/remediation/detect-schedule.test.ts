@@ -1,4 +1,4 @@
-// The detection schedule (seed [0069]–[0070]) on a real LMDB store: rounds run on their own, the scan
+// The detection schedule on a real LMDB store: rounds run on their own, the scan
 // targets come from the protected hosts (a MAC or name through the inventory's addresses), a missing
 // nmap is reported in the round, and the state the API shows follows. nmap itself is a recording
 // stand-in here (argv to a file, a fixed report); the lab suite (test/lab/detect.test.ts) runs the real one.

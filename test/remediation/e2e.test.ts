@@ -4,9 +4,9 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import { createServer as netServer } from 'node:net';
+import { connect, createServer as netServer } from 'node:net';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { RemediationService } from '../../src/remediation/service.js';
 import { type AgentDirs, cleanup, makeDirs, type RunningAgent, startAgent } from '../agent/harness.js';
 
@@ -46,7 +46,18 @@ beforeAll(async () => {
     cwd: dirs.outside,
     stdio: 'ignore',
   });
-  await new Promise((r) => setTimeout(r, 500));
+  // Ready when it accepts a connection.
+  await vi.waitFor(
+    () =>
+      new Promise<void>((resolve, reject) => {
+        const c = connect(pyPort, '127.0.0.1', () => {
+          c.destroy();
+          resolve();
+        });
+        c.once('error', reject);
+      }),
+    { timeout: 10_000, interval: 50 },
+  );
   agent = await startAgent(dirs, { pairing: true, hostId: 'lab-host', extra: { allowInlinePrograms: true } });
   svc = await RemediationService.open({ dataDir: join(dirs.base, 'router'), agentTimeoutMs: 15_000 });
 });

@@ -64,11 +64,10 @@ describe('dispatch queue', () => {
   it('retries with backoff while the agent is down, survives a restart, and completes when it comes up', async () => {
     const dataDir = join(dirs.base, 'svc');
     const port = await freePort();
-    let svc = await RemediationService.open({
-      dataDir,
-      agentTimeoutMs: 3000,
-      queue: { baseBackoffMs: 50, maxBackoffMs: 200 },
-    });
+    // The queue's clock, moved by the test: a retry is due when the clock says so, not after a sleep.
+    let clock = Date.now();
+    const queue = { baseBackoffMs: 50, maxBackoffMs: 200, now: () => clock };
+    let svc = await RemediationService.open({ dataDir, agentTimeoutMs: 3000, queue });
     // Pair by copied keys: the agent's key goes to the router now; the router's key to the host below.
     const probe = await startAgent(dirs, { extra: { listen: { host: '127.0.0.1', port } } });
     const agentKey = probe.agentKey;
@@ -84,19 +83,22 @@ describe('dispatch queue', () => {
     expect(cur.status).toBe('queued');
     expect(cur.attempts).toBe(1);
     expect(cur.lastError).toMatch(/^unreachable/);
-    await new Promise((r) => setTimeout(r, 80));
+    expect(cur.nextAttemptAt - clock).toBeGreaterThanOrEqual(50); // the first backoff (+ up to 10 % jitter)
+    expect(cur.nextAttemptAt - clock).toBeLessThanOrEqual(55);
+    clock = cur.nextAttemptAt - 1; // not yet due: nothing is sent
+    await svc.processQueue();
+    expect((await svc.dispatchStatus(d.id))!.attempts).toBe(1);
+    clock = cur.nextAttemptAt;
     await svc.processQueue();
     cur = (await svc.dispatchStatus(d.id))!;
     expect(cur.attempts).toBe(2);
-    expect(cur.nextAttemptAt - cur.updatedAt).toBeGreaterThanOrEqual(90); // backoff doubled
+    expect(cur.nextAttemptAt - cur.updatedAt).toBeGreaterThanOrEqual(100); // backoff doubled
+    expect(cur.nextAttemptAt - cur.updatedAt).toBeLessThanOrEqual(110);
 
     await svc.close();
-    svc = await RemediationService.open({
-      dataDir,
-      agentTimeoutMs: 3000,
-      queue: { baseBackoffMs: 50, maxBackoffMs: 200 },
-    });
+    svc = await RemediationService.open({ dataDir, agentTimeoutMs: 3000, queue });
     expect((await svc.dispatchStatus(d.id))?.status).toBe('queued');
+    clock = cur.nextAttemptAt;
 
     agent = await startAgent(dirs, { extra: { listen: { host: '127.0.0.1', port } } });
     await agentCli(agent.configPath, ['trust-router', '--key', svc.routerPublicKey()]);
@@ -119,9 +121,14 @@ describe('dispatch queue', () => {
   });
 
   it('expires a dispatch that waited past its lifetime, and fails on a verified refusal without retrying', async () => {
-    const svc = await RemediationService.open({ dataDir: join(dirs.base, 'svc'), agentTimeoutMs: 3000 });
+    let clock = Date.now();
+    const svc = await RemediationService.open({
+      dataDir: join(dirs.base, 'svc'),
+      agentTimeoutMs: 3000,
+      queue: { now: () => clock },
+    });
     const gone = await svc.dispatch('host-1', { actions: [{ action: 'ping' }], ttlMs: 1 });
-    await new Promise((r) => setTimeout(r, 5));
+    clock += 1; // its lifetime is over
     expect((await svc.waitForDispatch(gone.id, 5000)).status).toBe('expired');
     const bad = await svc.dispatch('host-1', {
       actions: [{ action: 'file.delete', location: dirs.outside, name: 'x' }],

@@ -1,5 +1,5 @@
 // remediateHost (the dashboard's button) and the host summaries it is shown with, on a real LMDB store:
-// every matching rule queued in the seed's order, open dispatches not queued twice, reasons given.
+// every matching rule queued in lookup order, open dispatches not queued twice, reasons given.
 
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -1,4 +1,4 @@
-// The seed's record sets (FIG. 4–6) as rules: validation, lookup order 4 → 5 → 6, the send rule, JSON import/export.
+// The record sets as rules: validation, lookup order environment → threat → combined, the send rule, JSON import/export.
 
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,7 +12,7 @@ import { RulesStore } from '../../src/remediation/rules-store.js';
 import { type DurableStore, openDurable } from '../../src/state/durable.js';
 
 const SYS = '/opt/app/drivers';
-/** FIG. 4 (environment), FIG. 5 (threat), FIG. 6 (both), written as rules. */
+/** Environment, threat and combined records, written as rules. */
 const SEED: unknown[] = [
   {
     kind: 'environment',
@@ -101,7 +101,7 @@ afterAll(async () => {
   rmSync(tmp, { recursive: true, force: true });
 });
 
-/** Host1 of FIG. 7: Windows XP, QQ4, vulnerable to CVE-2013-0098. */
+/** A host: Windows XP, QQ4, vulnerable to CVE-2013-0098. */
 const host1: HostFacts = {
   hostId: 'h1',
   os: [{ name: 'Windows XP', family: 'Windows', vendor: 'Microsoft', confidence: 95 }],
@@ -110,7 +110,7 @@ const host1: HostFacts = {
 };
 
 describe('rule validation', () => {
-  it('accepts the seed records', () => {
+  it('accepts the example records', () => {
     expect(rules.map((r) => r.id)).toEqual(['R1', 'R2', 'R12', 'R13', 'R14', 'R31', 'R32']);
     expect(rules[0].enabled).toBe(true);
   });
@@ -147,7 +147,7 @@ describe('rule validation', () => {
 });
 
 describe('lookup', () => {
-  it('searches FIG. 4, then 5, then 6 (ordered)', () => {
+  it('searches environment, then threat, then combined rules (ordered)', () => {
     const worm: HostFacts = {
       ...host1,
       threats: [
@@ -160,7 +160,7 @@ describe('lookup', () => {
     expect(hits[2].threats).toEqual(['CVE-2013-0098']);
   });
 
-  it('stops at the first record set with a hit (FIG. 7 flow), and falls through when a set has none', () => {
+  it('stops at the first record set with a hit, and falls through when a set has none', () => {
     expect(findRemedies(host1, rules, 'first-hit').map((h) => h.rule.id)).toEqual(['R1', 'R2']);
     const linux: HostFacts = {
       hostId: 'h2',

@@ -12,11 +12,12 @@ import { ActionSchema, PublicKeyText } from '../../agent/protocol.js';
 import { ImportError, SCAN_FORMATS } from '../../inventory/import/index.js';
 import { HOST_THREAT_TYPES, MALWARE_KINDS } from '../../inventory/threat.js';
 import { AgentError } from '../../remediation/agent-client.js';
+import { choices, DISPATCH_STATUSES, LOOKUP_MODES, REMEDY_MODES } from '../../remediation/names.js';
 import { MAX_PROGRAM_BYTES } from '../../remediation/programs.js';
 import { RuleError, RuleSchema } from '../../remediation/rules.js';
 import type { RemediationService } from '../../remediation/service.js';
 import { ApiError, validationIssues } from '../errors.js';
-import { intString, NoQuery } from '../schemas.js';
+import { intString, NoQuery, noControlCharacters, ONE, strictQuery } from '../schemas.js';
 import { shown } from '../util.js';
 import { json, param, query, requireJson } from './context.js';
 
@@ -28,16 +29,6 @@ export const MAX_JSON_BODY = 256 * 1024;
 export const MAX_RULES_BODY = 2 << 20;
 /** POST /programs: the largest program the router keeps, base64, and room for the other fields. */
 export const MAX_PROGRAM_BODY = Math.ceil(MAX_PROGRAM_BYTES / 3) * 4 + 4096;
-
-const ONE = 'expected a single value (the parameter is repeated)';
-
-function strictQuery<T extends v.ObjectEntries>(entries: T) {
-  return v.strictObject(entries, (issue) =>
-    issue.expected === 'never'
-      ? `unknown query parameter (known: ${Object.keys(entries).join(', ') || 'none'})`
-      : 'expected query parameters',
-  );
-}
 
 function bodyObject<T extends v.ObjectEntries>(entries: T) {
   return v.strictObject(entries, (issue) =>
@@ -52,8 +43,7 @@ const HostIdent = v.pipe(
   v.string(ONE),
   v.minLength(1, 'expected a host id, address, MAC or name'),
   v.maxLength(256, 'expected at most 256 characters'),
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point
-  v.regex(/^[^\u0000-\u001f\u007f/\\]+$/, 'control characters and slashes are not allowed'),
+  noControlCharacters(true),
 );
 
 const RuleId = v.pipe(
@@ -81,12 +71,7 @@ const ThreatsQuery = strictQuery({
 
 const DispatchesQuery = strictQuery({
   host: v.optional(HostIdent),
-  status: v.optional(
-    v.picklist(
-      ['queued', 'running', 'done', 'failed', 'expired', 'cancelled'],
-      'expected queued, running, done, failed, expired or cancelled',
-    ),
-  ),
+  status: v.optional(v.picklist(DISPATCH_STATUSES, `expected ${choices(DISPATCH_STATUSES)}`)),
 });
 
 const ImportQuery = strictQuery({
@@ -108,8 +93,7 @@ const ReportPath = v.pipe(
   v.string('expected the report path as a string'),
   v.minLength(2, 'expected an absolute path'),
   v.maxLength(4096, 'expected at most 4096 characters'),
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point
-  v.regex(/^[^\u0000-\u001f\u007f]+$/, 'control characters are not allowed'),
+  noControlCharacters(),
   v.check((p) => isAbsolute(p) && p.startsWith('/'), 'expected an absolute path'),
   v.check((p) => !p.split('/').includes('..'), "'..' is not allowed in the path"),
 );
@@ -119,14 +103,8 @@ const ScanBody = bodyObject({ path: ReportPath, format: v.optional(FormatEnum, '
 /** An NVD 2.0 JSON feed file already on the router. */
 const FeedBody = bodyObject({ path: ReportPath });
 
-const Lookup = v.picklist(
-  ['ordered', 'first-hit', 'simultaneous'],
-  'expected ordered, first-hit or simultaneous',
-);
-const RemedyModeEnum = v.picklist(
-  ['auto', 'program', 'reference', 'file-op'],
-  'expected auto, program, reference or file-op',
-);
+const Lookup = v.picklist(LOOKUP_MODES, `expected ${choices(LOOKUP_MODES)}`);
+const RemedyModeEnum = v.picklist(REMEDY_MODES, `expected ${choices(REMEDY_MODES)}`);
 
 /** POST /hosts/:id/remediate: how to look rules up and which remedy type to send (both optional). */
 const RemediateBody = bodyObject({ lookup: v.optional(Lookup), mode: v.optional(RemedyModeEnum) });
@@ -140,12 +118,11 @@ const ThreatReportBody = bodyObject({
     v.trim(),
     v.minLength(1, 'expected a program name'),
     v.maxLength(128, 'expected at most 128 characters'),
-    // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point
-    v.regex(/^[^\u0000-\u001f\u007f]+$/, 'control characters are not allowed'),
+    noControlCharacters(),
   ),
 });
 
-/** A cleanup program the router keeps and sends itself (seed type 2), its bytes base64. */
+/** A cleanup program the router keeps and sends itself, its bytes base64. */
 const ProgramBody = bodyObject({
   id: v.pipe(
     v.string('expected the program id as a string'),
@@ -227,8 +204,7 @@ const AgentHostId = v.pipe(
   v.string('expected the host id as a string'),
   v.minLength(1, 'expected a host id'),
   v.maxLength(128, 'expected at most 128 characters'),
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point
-  v.regex(/^[^\u0000-\u001f\u007f/\\]+$/, 'control characters and slashes are not allowed'),
+  noControlCharacters(true),
 );
 
 const PairBody = bodyObject({
@@ -239,8 +215,7 @@ const PairBody = bodyObject({
       v.string('expected the router name as a string'),
       v.minLength(1, 'expected a router name'),
       v.maxLength(64, 'expected at most 64 characters'),
-      // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point
-      v.regex(/^[^\u0000-\u001f\u007f]+$/, 'control characters are not allowed'),
+      noControlCharacters(),
     ),
   ),
 });
@@ -263,7 +238,7 @@ const AgentKeyBody = bodyObject({
 
 const AgentParam = v.strictObject({ id: AgentHostId });
 
-/** One detection round over the protected hosts the admin names (seed [0069]); without hosts, the
+/** One detection round over the protected hosts the admin names; without hosts, the
  *  configured round (config detect: its protected hosts and scan) runs now. */
 const DetectBody = bodyObject({
   hosts: v.optional(
@@ -368,7 +343,7 @@ export function remediationRoutes(svc: RemediationService) {
         if (!h) throw new ApiError(404, 'not_found', `no host ${shown(id)}`);
         return c.json(h);
       })
-      // The dashboard's "remediate": every rule that matches the host now, in the seed's order ({} is a fine body).
+      // The dashboard's "remediate": every rule that matches the host now, in lookup order ({} is a fine body).
       .post(
         '/hosts/:id/remediate',
         param(HostParam),

@@ -15,7 +15,7 @@ import { PASS, type Stage, type StageContext } from '../stage.js';
 const IPPROTO_UDP = 17;
 
 /**
- * Settings (all optional; missing values are the seed defaults):
+ * Settings (all optional; missing values are the defaults):
  * ```
  * {
  *   icmp: { enabled, rate: 100, burst: 100, perSourceRate: 50, perSourceBurst: 50,

@@ -1,8 +1,8 @@
-// The SYN proxy's admission policy (seed FIG. 4–5): risk tiers from the count of new SYNs in the
+// The SYN proxy's admission policy: risk tiers from the count of new SYNs in the
 // window, and per-source aggressive marks. Joins the defense modules to the proxy stage.
 
 import { readFileSync } from 'node:fs';
-import { parseIp } from '../../defense/prefix.js';
+import { parseAddress } from '../../config/net.js';
 import { SourceTracker } from '../../defense/sources.js';
 import { TIER_NAMES, type Tier, type TierShare, TierTracker } from '../../defense/tiers.js';
 import type { PacketInfo } from '../../packet/index.js';
@@ -18,7 +18,7 @@ export interface SynGateSettings {
   windowSeconds: number;
   moderateThreshold: number;
   riskyThreshold: number;
-  /** 'cookie': answer SYNs statelessly in the risky tier; 'drop': the seed's "no new SYN". */
+  /** 'cookie': answer SYNs statelessly in the risky tier; 'drop': no new connection at all. */
   riskyAction: 'cookie' | 'drop';
   maxUnfinishedPerSource: number;
   aggressiveHoldSeconds: number;
@@ -108,7 +108,7 @@ export class TieredSynGate implements SynGate {
           unfinished: ev.unfinished,
         });
         // The fast path drops its SYNs too, until the mark expires (rare: allocation is fine).
-        if (this.fast?.maps.aggressive(parseIp(ev.address).bytes, true))
+        if (this.fast?.maps.aggressive(parseAddress(ev.address).bytes, true))
           this.fastMarks.set(ev.address, ev.until);
       },
     });
@@ -122,7 +122,7 @@ export class TieredSynGate implements SynGate {
 
   onSyn(buf: Uint8Array, info: PacketInfo, now: number, duplicate: boolean): number {
     if (this.sources.isAggressive(buf, info.srcAddrOff, info.ipVersion, now)) return this.i[0];
-    // Retransmissions of a SYN already answered are not new SYNs (the seed counts first SYNs).
+    // Retransmissions of a SYN already answered are not new SYNs (only first SYNs count).
     const tier: Tier = duplicate ? this.tiers.update(now) : this.tiers.onSyn(now);
     if (tier === NORMAL) return 0;
     if (tier === MODERATE) return duplicate ? this.i[1] : 0;
@@ -165,7 +165,7 @@ export class TieredSynGate implements SynGate {
     const f = this.fast as FastPathDriver;
     for (const [addr, until] of this.fastMarks) {
       if (until > now) continue;
-      f.maps.aggressive(parseIp(addr).bytes, false);
+      f.maps.aggressive(parseAddress(addr).bytes, false);
       this.fastMarks.delete(addr);
     }
     if (!this.leader) {
@@ -221,7 +221,7 @@ export class TieredSynGate implements SynGate {
       if (this.fast) {
         for (const addr of this.fastMarks.keys()) {
           if (cmd.address !== undefined && addr !== cmd.address.replace(/\/\d+$/, '')) continue;
-          this.fast.maps.aggressive(parseIp(addr).bytes, false);
+          this.fast.maps.aggressive(parseAddress(addr).bytes, false);
           this.fastMarks.delete(addr);
         }
       }

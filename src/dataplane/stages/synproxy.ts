@@ -1,4 +1,4 @@
-// The SYN proxy stage (seed 000, FIG. 3–5, with cookies): answers SYNs to protected LAN hosts with a
+// The SYN proxy stage: answers SYNs to protected LAN hosts with a
 // SYN cookie, opens the connection to the host only after a valid third ACK, absorbs the host's
 // SYN-ACK and from then on translates every segment (seq/ack, SACK, timestamps, window scale).
 // Names follow the packet and the peer, as in nf_synproxy_core.c.
@@ -14,7 +14,9 @@ import {
   makeCookie,
   mssFromIndex,
   mssIndex,
-  TsBits,
+  tsEcn,
+  tsSack,
+  tsWscale,
 } from '../../defense/cookie.js';
 import { SourceQuota } from '../../defense/source-quota.js';
 import {
@@ -49,7 +51,7 @@ export interface AddrMatcher {
   matches(buf: Uint8Array, addrOff: number, ipVersion: number): boolean;
 }
 
-/** What the stage asks of the risk tiers (seed FIG. 4) and the per-source tracker (FIG. 5). */
+/** What the stage asks of the risk tiers and the per-source tracker. */
 export interface SynGate {
   /**
    * A first SYN to a protected host: returns 0 to answer it with a cookie, 1 to answer it without
@@ -533,12 +535,10 @@ export class SynProxyStage implements Stage {
     let ws = -1;
     if (o.tsPresent) {
       // The option bits come back in TSecr, as we encoded them in the SYN-ACK's TSval.
-      const bits = o.tsEcr & TsBits.MASK;
-      const w = bits & TsBits.WSCALE_MASK;
-      ws = w === TsBits.WSCALE_NONE ? -1 : w;
+      ws = tsWscale(o.tsEcr);
       flags |= ConnFlag.TS;
-      if (bits & TsBits.SACK) flags |= ConnFlag.SACK;
-      if (bits & TsBits.ECN) flags |= ConnFlag.ECN;
+      if (tsSack(o.tsEcr)) flags |= ConnFlag.SACK;
+      if (tsEcn(o.tsEcr)) flags |= ConnFlag.ECN;
       t.tsProxy[slot] = o.tsEcr;
       t.tsClient[slot] = o.tsVal;
     } else {

@@ -1,5 +1,6 @@
 // Service banners seen in cleartext (SSH identification string, HTTP Server header) → software records.
 
+import { hasControlCharacter } from '../../config/text.js';
 import { cpeForProduct } from '../products.js';
 
 export interface BannerFind {
@@ -109,8 +110,7 @@ export function parseHttpResponseBanner(bytes: Uint8Array): BannerFind | undefin
  */
 export function serverProducts(value: string, max = 4): BannerFind[] {
   const out: BannerFind[] = [];
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: attacker text: controls are refused
-  if (/[\u0000-\u001f\u007f]/.test(value) || value.length > 512) return out;
+  if (hasControlCharacter(value) || value.length > 512) return out;
   const re = /([A-Za-z][\w.+-]*)(?:\/([\w.+~-]+))?((?:\s*\([^()]*\))*)/g;
   for (let m = re.exec(value); m && out.length < max; m = re.exec(value)) {
     const f: BannerFind = { product: m[1] };

@@ -3,7 +3,7 @@
 // User-Agent, server software from a banner. Every byte is attacker-controlled and may be cut short by
 // the snap length: all reads are bounds-checked, and what does not parse gives undefined.
 
-import { formatIp } from '../../defense/prefix.js';
+import { formatAddressAt } from '../../config/net.js';
 import { emptyObservation, type Observation, type OsRecord, type SoftwareRecord } from '../model.js';
 import { type BannerFind, httpResponseProducts, parseGreeting, parseSshBanner } from './banner.js';
 import { parseUserAgent, userAgentFromRequest } from './http-ua.js';
@@ -110,7 +110,7 @@ export function viewTcpPacket(b: Uint8Array): TcpPacketView | undefined {
     if ((rd16(b, 6) & 0x1fff) !== 0) return undefined;
     view = {
       ipVersion: 4,
-      src: formatIp(b, 12, 4),
+      src: formatAddressAt(b, 12, 4),
       ttl: b[8],
       ipOptionsLength: hl - 20,
       df: (b[6] & 0x40) !== 0,
@@ -123,7 +123,7 @@ export function viewTcpPacket(b: Uint8Array): TcpPacketView | undefined {
     ipLen = 40 + rd16(b, 4);
     view = {
       ipVersion: 6,
-      src: formatIp(b, 8, 6),
+      src: formatAddressAt(b, 8, 6),
       ttl: b[7],
       ipOptionsLength: 0,
       df: false,
