@@ -368,7 +368,8 @@ export function buildAll({ bundleDir, addonsDir, outDir, epoch }) {
   if (!Number.isInteger(epoch) || epoch <= 0) throw new Error(`bad SourceDateEpoch ${epoch}`);
   mkdirSync(outDir, { recursive: true });
   for (const f of readdirSync(outDir))
-    if (/\.ipk$|^Packages(\.gz)?$|^packages\.json$/.test(f)) rmSync(join(outDir, f));
+    if (/\.ipk$|^Packages(\.gz|\.sig)?$|^packages\.json$|^tunguard-feed\.pub$/.test(f))
+      rmSync(join(outDir, f));
   const work = join(outDir, '.work');
   const mk = parseMakefile(readFileSync(MAKEFILE, 'utf8'));
   const meta = packageMeta(mk, 'tunguard');

@@ -12,6 +12,7 @@ declare -A NEED=(
   # The Windows agent's tests: Wine runs the official node.exe, mingw-w64 builds their cleanup .exe.
   [wine]=wine [/usr/lib/wine/wine64]=wine64 [x86_64-w64-mingw32-gcc]=gcc-mingw-w64-x86-64-win32
   [script]=bsdutils
+  [signify-openbsd]=signify-openbsd [promtool]=prometheus [lua5.1]=lua5.1 [lua5.3]=lua5.3
 )
 missing=()
 for tool in "${!NEED[@]}"; do
