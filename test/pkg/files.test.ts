@@ -197,7 +197,7 @@ describe('the other shipped scripts', () => {
     expect(noNode.stderr).toMatch(/node \(Node\.js 20 or newer\) is not installed/);
     const old = run('armv7l', '18');
     expect(old.status).toBe(1);
-    expect(old.stderr).toMatch(/Node\.js 18 is too old/);
+    expect(old.stderr).toMatch(/Node\.js 18 is too old: .*23\.05 ships 18 and is not supported/);
     // OpenWrt 23.05's kernel has no TCX; 24.10's 6.6 and anything later does.
     const oldKernel = run('aarch64', '20', '5.15.167');
     expect(oldKernel.status).toBe(1);
