@@ -97,7 +97,10 @@ export function packageMeta(mk, name) {
     version: `${need(mk.vars, 'PKG_VERSION', 'variable')}-r${need(mk.vars, 'PKG_RELEASE', 'variable')}`,
     // The libc every OpenWrt package depends on comes first, as the SDK adds it.
     depends: ['libc', ...depends],
-    source: `package/${name}`,
+    // Subpackages come from the same source package, as the SDK's Source/SourceName say.
+    source: `package/${need(mk.vars, 'PKG_NAME', 'variable')}`,
+    sourceName: need(mk.vars, 'PKG_NAME', 'variable'),
+    pkgarch: fields.get('PKGARCH'),
     license: need(mk.vars, 'PKG_LICENSE', 'variable'),
     section: need(fields, 'SECTION', `Package/${name}`),
     url: need(fields, 'URL', `Package/${name}`),
@@ -211,7 +214,7 @@ export function controlText(meta, arch, installedSize, epoch) {
     `Version: ${meta.version}`,
     `Depends: ${meta.depends.join(', ')}`,
     `Source: ${meta.source}`,
-    `SourceName: ${meta.name}`,
+    `SourceName: ${meta.sourceName ?? meta.name}`,
     `License: ${meta.license}`,
     `Section: ${meta.section}`,
     `SourceDateEpoch: ${epoch}`,
@@ -332,6 +335,7 @@ export function luciMeta(tunguard) {
     name: 'luci-app-tunguard',
     depends: ['libc', 'luci-base', 'tunguard'],
     source: 'package/luci-app-tunguard',
+    sourceName: 'luci-app-tunguard',
     section: 'luci',
     description: [
       '  LuCI pages for tunguard: the risk tiers live, counters, LAN hosts, remediation rules and',
@@ -388,6 +392,20 @@ export function buildAll({ bundleDir, addonsDir, outDir, epoch }) {
     const dataDir = join(work, 'data', arch);
     stage(plan, dataDir);
     built.push(writeIpk({ meta, arch, dataDir, workDir: join(work, 'pkg', arch), outDir, epoch }));
+  }
+  // The Makefile's architecture-independent packages (PKGARCH:=all), e.g. the exporter's collector.
+  const makefileText = readFileSync(MAKEFILE, 'utf8');
+  for (const [, name] of makefileText.matchAll(/^\$\(eval \$\(call BuildPackage,([^)]+)\)\)$/gm)) {
+    if (name === 'tunguard') continue;
+    const m = packageMeta(mk, name);
+    if (m.pkgarch !== 'all')
+      throw new Error(`openwrt/Makefile: ${name} is not PKGARCH:=all (only tunguard is built per CPU)`);
+    const plan = installPlan(need(mk.defines, `Package/${name}/install`, 'define'), {
+      './files/': join(ROOT, 'openwrt', 'files'),
+    });
+    const dataDir = join(work, 'data', name);
+    stage(plan, dataDir);
+    built.push(writeIpk({ meta: m, arch: 'all', dataDir, workDir: join(work, 'pkg', name), outDir, epoch }));
   }
   const luciDir = join(ROOT, 'luci-app');
   const luciData = join(work, 'data', 'luci');

@@ -18,6 +18,9 @@ missing=()
 for tool in "${!NEED[@]}"; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("${NEED[$tool]}")
 done
+# Not a command: the JSON module the exporter collector needs (test/pkg/collector.test.ts).
+command -v lua5.1 >/dev/null 2>&1 && ! lua5.1 -e 'require "cjson"' 2>/dev/null && missing+=(lua-cjson)
+command -v lua5.1 >/dev/null 2>&1 || missing+=(lua-cjson)
 if ((${#missing[@]})); then
   if [[ $(id -u) -ne 0 ]]; then
     echo "setup: missing packages: ${missing[*]} (run as root, or: apt-get install -y ${missing[*]})" >&2
