@@ -342,7 +342,10 @@ describe('reproducibility', () => {
         const t0 = Date.now();
         runBuild(['--out', again, '--force']);
         console.log(`second build: ${Date.now() - t0} ms`);
-        const names = readdirSync(OUT).filter((f) => /\.ipk$|^Packages(\.gz)?$|^packages\.json$/.test(f));
+        // The signature too: the same key (build/keys/feed.key) and Ed25519 give the same bytes.
+        const names = readdirSync(OUT).filter((f) =>
+          /\.ipk$|^Packages(\.gz|\.sig)?$|^packages\.json$|^tunguard-feed\.pub$/.test(f),
+        );
         expect(
           readdirSync(again)
             .filter((f) => names.includes(f))
