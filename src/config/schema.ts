@@ -47,6 +47,11 @@ export interface MainConfig {
   logLevel: LogLevel;
   /** Seconds between status.json writes; 0 = never. */
   statusIntervalSeconds: number;
+  /**
+   * Seconds between snapshots of the durable store (kept in stateDir's tmpfs) to durableDir; 0 = only
+   * when the daemon stops. An interval without changes writes nothing.
+   */
+  commitIntervalSeconds: number;
 }
 
 /** `config defense 'syn'`: the SYN proxy and the risk tiers. */
@@ -335,6 +340,7 @@ const MAIN_FIELDS = {
   durable_dir: v.optional(absolutePath(), '/etc/tunguard'),
   log_level: v.optional(oneOf(['error', 'warn', 'info', 'debug'] as const), 'info'),
   status_interval: v.optional(integer(0, 3600), '1'),
+  commit_interval: v.optional(integer(0, 604800), '3600'),
   allow_prefix: v.optional(list(cidr()), []),
 };
 
@@ -353,6 +359,7 @@ export const MainSectionSchema = v.pipe(
     durableDir: o.durable_dir,
     logLevel: o.log_level,
     statusIntervalSeconds: o.status_interval,
+    commitIntervalSeconds: o.commit_interval,
     allowPrefixes: o.allow_prefix,
   })),
 );
