@@ -422,7 +422,10 @@ export function buildAll({ bundleDir, addonsDir, outDir, epoch }) {
   );
   rmSync(work, { recursive: true, force: true });
 
-  const index = packagesIndex(built);
+  let index = packagesIndex(built);
+  // The buildroot's padding (package/Makefile): usign before 2019 (sha512_final's bad constant)
+  // failed to verify messages of these lengths; two newlines more keep old routers' opkg working.
+  if ([110, 111].includes((64 + Buffer.byteLength(index)) % 128)) index += '\n\n';
   writeFileSync(join(outDir, 'Packages'), index);
   writeFileSync(join(outDir, 'Packages.gz'), execFileSync('gzip', ['-n', '-9'], { input: index }));
   const summary = built.map(({ control: _c, ...rest }) => rest);
