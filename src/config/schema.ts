@@ -52,6 +52,8 @@ export interface MainConfig {
    * when the daemon stops. An interval without changes writes nothing.
    */
   commitIntervalSeconds: number;
+  /** Follow netifd's uplinks at run time (the SYN police moves with them). */
+  wanFollow: boolean;
 }
 
 /** `config defense 'syn'`: the SYN proxy and the risk tiers. */
@@ -341,6 +343,7 @@ const MAIN_FIELDS = {
   log_level: v.optional(oneOf(['error', 'warn', 'info', 'debug'] as const), 'info'),
   status_interval: v.optional(integer(0, 3600), '1'),
   commit_interval: v.optional(integer(0, 604800), '3600'),
+  wan_follow: v.optional(boolean(), '0'),
   allow_prefix: v.optional(list(cidr()), []),
 };
 
@@ -360,6 +363,7 @@ export const MainSectionSchema = v.pipe(
     logLevel: o.log_level,
     statusIntervalSeconds: o.status_interval,
     commitIntervalSeconds: o.commit_interval,
+    wanFollow: o.wan_follow,
     allowPrefixes: o.allow_prefix,
   })),
 );
