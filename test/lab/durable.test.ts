@@ -3,10 +3,10 @@
 // "reboot" (the live store gone) restores it, and a damaged snapshot is refused with a log line
 // while the daemon starts and protects as usual.
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkSnapshot, SNAPSHOT_FILE } from '../../src/state/snapshot.js';
+import { checkSnapshot, PREVIOUS_FILE, SNAPSHOT_FILE } from '../../src/state/snapshot.js';
 import { ADDR, Lab, waitFor } from './lab.js';
 
 const API = 'http://127.0.0.1:7447/api/v1/remediation';
@@ -61,7 +61,11 @@ describe('the durable store in tmpfs, snapshots in the durable dir', () => {
     expect(await lab.tunguard!.stop()).toBe(0);
   }, 60_000);
 
-  it('a damaged snapshot is refused with a log line; the daemon starts and steers anyway', async () => {
+  it('a damaged snapshot is refused with a log line; the previous one is restored; the daemon steers', async () => {
+    // Two generations: the one the first test wrote becomes the previous one, as a second stop
+    // would make it; the current one is then cut short.
+    const prev = join(lab.stateDir, 'durable', PREVIOUS_FILE);
+    copyFileSync(snapshot(), prev);
     truncateSync(snapshot(), 1000);
     rmSync(live(), { recursive: true, force: true });
     const token = await start();
@@ -69,11 +73,22 @@ describe('the durable store in tmpfs, snapshots in the durable dir', () => {
     expect(out).toMatch(
       /durable: snapshot .*durable\.snap refused: no snapshot trailer at its end \(truncated/,
     );
-    expect(out).toMatch(/starting with an empty store/);
+    expect(out).toMatch(/durable: restored \d+ bytes from .*durable\.snap\.prev/);
     expect(out).toContain('steering up');
     const agents = lab.api(token, 'GET', `${API}/agents`);
     expect(agents.status).toBe(200);
-    expect(agents.json.items).toEqual([]);
+    expect(agents.json.items.map((a: { hostId: string }) => a.hostId)).toContain('kept-host');
     expect(existsSync(join(lab.stateDir, 'durable', 'durable.snap.bad'))).toBe(true);
+    expect(checkSnapshot(prev)).toBeUndefined();
+  }, 60_000);
+
+  it('both generations damaged: an empty store, and the daemon steers anyway', async () => {
+    expect(await lab.tunguard!.stop()).toBe(0);
+    for (const f of [snapshot(), join(lab.stateDir, 'durable', PREVIOUS_FILE)]) writeFileSync(f, 'garbage');
+    rmSync(live(), { recursive: true, force: true });
+    const token = await start();
+    expect(lab.tunguard!.output).toMatch(/starting with an empty store/);
+    expect(lab.tunguard!.output).toContain('steering up');
+    expect(lab.api(token, 'GET', `${API}/agents`).json.items).toEqual([]);
   }, 60_000);
 });

@@ -108,7 +108,9 @@ describe('the WAN follows netifd', () => {
     expect(r.pinged).toBe(true);
     expect(r.resumedMs).toBeLessThan(2000);
     expect(r.alive).toBe(true);
-    expect(r.tg.output).toMatch(/wan: netifd's uplinks are now wwan0 \(were wan0\): the SYN police follows/);
+    // Read once the daemon's output has reached us (the flood ran synchronously in this process).
+    const line = "wan: netifd's uplinks are now wwan0 (were wan0): the SYN police follows";
+    await waitFor('the uplink log line', () => r.tg.output.includes(line), 2000);
     expect(r.tg.output.match(/steering up/g)?.length).toBe(1); // no restart
     expect(r.dropped).toBeGreaterThan(300);
   }, 60_000);
