@@ -3,10 +3,13 @@
 #   addons/<target>/   the musl native addons (cross-build/addons.sh)
 #   bundle/            the JS bundle and the other architecture-independent files (cross-build/bundle.mjs)
 #   *.ipk, Packages, Packages.gz, packages.json   (cross-build/ipk.mjs)
+#   Packages.sig, tunguard-feed.pub                (cross-build/sign-feed.mjs: usign's format)
+# The feed's signing key: --key FILE, else $TUNGUARD_FEED_KEY, else build/keys/feed.key (made on the
+# first build, like the buildroot's key-build; outside the output directory, so it survives a clean).
 # Installs what it needs with apt-get (root). Skips the work when nothing it reads has changed since
 # the last build into the same directory (--force: build anyway).
 #
-#   bash cross-build/build-openwrt.sh [--out DIR] [--force]
+#   bash cross-build/build-openwrt.sh [--out DIR] [--force] [--key FILE]
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=cross-build/toolchain.sh
@@ -14,11 +17,13 @@ source "$REPO/cross-build/toolchain.sh"
 
 OUT=$REPO/build/openwrt
 FORCE=0
+FEED_KEY=${TUNGUARD_FEED_KEY:-$REPO/build/keys/feed.key}
 while (($#)); do
   case $1 in
   --out) OUT=$2 && shift 2 ;;
   --force) FORCE=1 && shift ;;
-  *) die "usage: build-openwrt.sh [--out DIR] [--force]" ;;
+  --key) FEED_KEY=$2 && shift 2 ;;
+  *) die "usage: build-openwrt.sh [--out DIR] [--force] [--key FILE]" ;;
   esac
 done
 mkdir -p "$OUT"
@@ -48,8 +53,11 @@ inputs_key() {
 }
 KEY=$(inputs_key)
 STAMP=$OUT/.inputs
+# Signing is cheap and depends on the key, not on the packages: it runs on every call, built or not.
+sign() { node "$REPO/cross-build/sign-feed.mjs" --feed "$OUT" --key "$FEED_KEY"; }
 if ((!FORCE)) && [[ -f $STAMP && $(cat "$STAMP") == "$KEY" ]] && compgen -G "$OUT/tunguard_*.ipk" >/dev/null; then
   echo "build-openwrt: $OUT is up to date"
+  sign
   exit 0
 fi
 rm -f "$STAMP"
@@ -59,5 +67,6 @@ bash "$REPO/cross-build/addons.sh" --out "$OUT/addons"
 rm -rf "$OUT/bundle"
 node "$REPO/cross-build/bundle.mjs" --out "$OUT/bundle"
 node "$REPO/cross-build/ipk.mjs" --bundle "$OUT/bundle" --addons "$OUT/addons" --out "$OUT" --epoch "$EPOCH"
+sign
 echo "$KEY" >"$STAMP"
 echo "build-openwrt: done in $((($(date +%s%N) - t0) / 1000000)) ms: $OUT"

@@ -97,7 +97,10 @@ export function packageMeta(mk, name) {
     version: `${need(mk.vars, 'PKG_VERSION', 'variable')}-r${need(mk.vars, 'PKG_RELEASE', 'variable')}`,
     // The libc every OpenWrt package depends on comes first, as the SDK adds it.
     depends: ['libc', ...depends],
-    source: `package/${name}`,
+    // Subpackages come from the same source package, as the SDK's Source/SourceName say.
+    source: `package/${need(mk.vars, 'PKG_NAME', 'variable')}`,
+    sourceName: need(mk.vars, 'PKG_NAME', 'variable'),
+    pkgarch: fields.get('PKGARCH'),
     license: need(mk.vars, 'PKG_LICENSE', 'variable'),
     section: need(fields, 'SECTION', `Package/${name}`),
     url: need(fields, 'URL', `Package/${name}`),
@@ -211,7 +214,7 @@ export function controlText(meta, arch, installedSize, epoch) {
     `Version: ${meta.version}`,
     `Depends: ${meta.depends.join(', ')}`,
     `Source: ${meta.source}`,
-    `SourceName: ${meta.name}`,
+    `SourceName: ${meta.sourceName ?? meta.name}`,
     `License: ${meta.license}`,
     `Section: ${meta.section}`,
     `SourceDateEpoch: ${epoch}`,
@@ -332,6 +335,7 @@ export function luciMeta(tunguard) {
     name: 'luci-app-tunguard',
     depends: ['libc', 'luci-base', 'tunguard'],
     source: 'package/luci-app-tunguard',
+    sourceName: 'luci-app-tunguard',
     section: 'luci',
     description: [
       '  LuCI pages for tunguard: the risk tiers live, counters, LAN hosts, remediation rules and',
@@ -368,7 +372,8 @@ export function buildAll({ bundleDir, addonsDir, outDir, epoch }) {
   if (!Number.isInteger(epoch) || epoch <= 0) throw new Error(`bad SourceDateEpoch ${epoch}`);
   mkdirSync(outDir, { recursive: true });
   for (const f of readdirSync(outDir))
-    if (/\.ipk$|^Packages(\.gz)?$|^packages\.json$/.test(f)) rmSync(join(outDir, f));
+    if (/\.ipk$|^Packages(\.gz|\.sig)?$|^packages\.json$|^tunguard-feed\.pub$/.test(f))
+      rmSync(join(outDir, f));
   const work = join(outDir, '.work');
   const mk = parseMakefile(readFileSync(MAKEFILE, 'utf8'));
   const meta = packageMeta(mk, 'tunguard');
@@ -388,6 +393,20 @@ export function buildAll({ bundleDir, addonsDir, outDir, epoch }) {
     stage(plan, dataDir);
     built.push(writeIpk({ meta, arch, dataDir, workDir: join(work, 'pkg', arch), outDir, epoch }));
   }
+  // The Makefile's architecture-independent packages (PKGARCH:=all), e.g. the exporter's collector.
+  const makefileText = readFileSync(MAKEFILE, 'utf8');
+  for (const [, name] of makefileText.matchAll(/^\$\(eval \$\(call BuildPackage,([^)]+)\)\)$/gm)) {
+    if (name === 'tunguard') continue;
+    const m = packageMeta(mk, name);
+    if (m.pkgarch !== 'all')
+      throw new Error(`openwrt/Makefile: ${name} is not PKGARCH:=all (only tunguard is built per CPU)`);
+    const plan = installPlan(need(mk.defines, `Package/${name}/install`, 'define'), {
+      './files/': join(ROOT, 'openwrt', 'files'),
+    });
+    const dataDir = join(work, 'data', name);
+    stage(plan, dataDir);
+    built.push(writeIpk({ meta: m, arch: 'all', dataDir, workDir: join(work, 'pkg', name), outDir, epoch }));
+  }
   const luciDir = join(ROOT, 'luci-app');
   const luciData = join(work, 'data', 'luci');
   stage(luciPlan(luciDir), luciData);
@@ -403,7 +422,10 @@ export function buildAll({ bundleDir, addonsDir, outDir, epoch }) {
   );
   rmSync(work, { recursive: true, force: true });
 
-  const index = packagesIndex(built);
+  let index = packagesIndex(built);
+  // The buildroot's padding (package/Makefile): usign before 2019 (sha512_final's bad constant)
+  // failed to verify messages of these lengths; two newlines more keep old routers' opkg working.
+  if ([110, 111].includes((64 + Buffer.byteLength(index)) % 128)) index += '\n\n';
   writeFileSync(join(outDir, 'Packages'), index);
   writeFileSync(join(outDir, 'Packages.gz'), execFileSync('gzip', ['-n', '-9'], { input: index }));
   const summary = built.map(({ control: _c, ...rest }) => rest);

@@ -12,11 +12,15 @@ declare -A NEED=(
   # The Windows agent's tests: Wine runs the official node.exe, mingw-w64 builds their cleanup .exe.
   [wine]=wine [/usr/lib/wine/wine64]=wine64 [x86_64-w64-mingw32-gcc]=gcc-mingw-w64-x86-64-win32
   [script]=bsdutils
+  [signify-openbsd]=signify-openbsd [promtool]=prometheus [lua5.1]=lua5.1 [lua5.3]=lua5.3
 )
 missing=()
 for tool in "${!NEED[@]}"; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("${NEED[$tool]}")
 done
+# Not a command: the JSON module the exporter collector needs (test/pkg/collector.test.ts).
+command -v lua5.1 >/dev/null 2>&1 && ! lua5.1 -e 'require "cjson"' 2>/dev/null && missing+=(lua-cjson)
+command -v lua5.1 >/dev/null 2>&1 || missing+=(lua-cjson)
 if ((${#missing[@]})); then
   if [[ $(id -u) -ne 0 ]]; then
     echo "setup: missing packages: ${missing[*]} (run as root, or: apt-get install -y ${missing[*]})" >&2

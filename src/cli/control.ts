@@ -92,6 +92,12 @@ export interface ControlPlaneOptions {
    * are served under /api/v1/remediation. Absent: no remediation routes.
    */
   remediationDir?: string;
+  /**
+   * Keep that store live here (tmpfs) and snapshot it to remediationDir every commitIntervalSeconds
+   * and at stop (src/state/snapshot.ts). Absent: the store is written in remediationDir itself.
+   */
+  remediationLiveDir?: string;
+  commitIntervalSeconds?: number;
   /** dnsmasq's lease file, read for the passive inventory (absent: none). */
   dhcpLeases?: string;
   /** The LAN hosts' DHCP requests, for the passive inventory (DhcpTap.drain; absent: none). */
@@ -106,7 +112,9 @@ interface Remediation {
 
 /** Opens the remediation service and its routes; a failure is logged and leaves them off. */
 async function openRemediation(
-  dataDir: string,
+  durableDir: string,
+  liveDir: string | undefined,
+  commitIntervalSeconds: number,
   log: (m: string) => void,
   passive: {
     drain?: (visit: (kind: number, bytes: Uint8Array) => void) => number;
@@ -119,18 +127,26 @@ async function openRemediation(
       import('../remediation/service.js'),
       import('../api/routes/remediation.js'),
     ]);
-    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    mkdirSync(durableDir, { recursive: true, mode: 0o700 });
+    const dataDir = liveDir ?? durableDir;
     // Dispatches queued through the API are sent by the background loop (and retried with backoff).
     // Hosts are also learned passively: the dataplane's samples and the DHCP lease file.
     const svc = await RemediationService.open({
       dataDir,
       queueIntervalMs: 1000,
       passive: { ...passive, log },
+      ...(liveDir
+        ? { durable: { snapshot: { dir: durableDir, intervalMs: commitIntervalSeconds * 1000, log } } }
+        : {}),
     });
-    log(`remediation: durable store in ${dataDir}`);
+    log(
+      liveDir
+        ? `remediation: durable store in ${liveDir}, snapshots to ${durableDir} every ${commitIntervalSeconds || 'stop'}${commitIntervalSeconds ? ' s' : ''}`
+        : `remediation: durable store in ${dataDir}`,
+    );
     return { svc, routes: { path: '/remediation', app: remediationRoutes(svc), bodyLimit: MAX_SCAN_BODY } };
   } catch (err) {
-    log(`remediation: off (cannot open its store in ${dataDir}: ${(err as Error).message})`);
+    log(`remediation: off (cannot open its store in ${liveDir ?? durableDir}: ${(err as Error).message})`);
     return undefined;
   }
 }
@@ -292,7 +308,7 @@ export class ControlPlane {
   static async start(o: ControlPlaneOptions): Promise<ControlPlane> {
     const rem =
       o.remediationDir !== undefined
-        ? await openRemediation(o.remediationDir, o.log, {
+        ? await openRemediation(o.remediationDir, o.remediationLiveDir, o.commitIntervalSeconds ?? 0, o.log, {
             drain: o.dp.drainSamples?.bind(o.dp),
             leaseFile: o.dhcpLeases,
             dhcpDrain: o.dhcpDrain,

@@ -13,6 +13,7 @@ import { lanPrefixes } from '../netcfg/lan.js';
 import { checkSteering, interfaceMtu, STEERING_DEFAULTS, Steering, steeredLan } from '../netcfg/steering.js';
 import { REINJECT_MARK } from '../netcfg/steering-programs.js';
 import { FAST_NOTRACK_MARK, nftAvailable, SynPolice } from '../netcfg/syn-police.js';
+import { UplinkWatch } from '../netcfg/uplinks.js';
 import { writeFileAtomicSync } from '../state/atomic-file.js';
 import { type ConnRecord, ConnStore, type ConnSync } from '../state/connstore.js';
 import { loadOrCreateKey } from '../state/keyfile.js';
@@ -60,6 +61,8 @@ Runs the daemon in the current network namespace, in the foreground (needs root)
   --fast-path <how>    answer SYN floods in the kernel (eBPF) in the moderate and risky tiers:
                        'auto' (default: where the kernel allows it, else the proxy answers them),
                        'on' (fail when it cannot), 'off' (default from the config's fast_path)
+  --wan-follow         follow netifd's uplinks at run time (ubus call network.interface dump every
+                       second): the SYN police moves to the new WAN device without a restart
   --no-passive         do not sample LAN hosts' packets nor read their DHCP requests (passive inventory)
   --dhcp-leases <file> dnsmasq lease file read for the passive inventory (default /tmp/dhcp.leases;
                        '' = none)
@@ -290,6 +293,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   if (dp.steering.note) log(`warning: ${dp.steering.note}`);
   // The SYN police (installed below, once the dataplane runs).
   const police = new SynPolice(log);
+  let uplinks: UplinkWatch | undefined;
   dp.on('event', (ev: DataplaneEvent) => {
     if (ev.type === 'conn-sync') {
       connStore.queue({ upserts: ev.upserts ?? [], removes: ev.removes ?? [] });
@@ -329,6 +333,9 @@ export async function runCommand(argv: string[]): Promise<number> {
     lanPrefixes: lanNets,
     restoredConnections: restored,
     remediationDir: remediationDir(m.durableDir, v['state-dir']),
+    // Live in tmpfs, snapshots on flash: flash sees one file write per commit_interval.
+    remediationLiveDir: join(stateDir, 'durable-live'),
+    commitIntervalSeconds: m.commitIntervalSeconds,
     dhcpLeases: (v['dhcp-leases'] ?? '/tmp/dhcp.leases') || undefined,
     ...(dhcpTap ? { dhcpDrain: dhcpTap.drain.bind(dhcpTap) } : {}),
   });
@@ -356,6 +363,7 @@ export async function runCommand(argv: string[]): Promise<number> {
       await step('dhcp tap', () => dhcpTap?.close());
       await step('fast path', () => fastPath?.close());
       await step('steering', () => attached?.teardown());
+      await step('uplink watch', () => uplinks?.stop());
       await step('syn police', () => police.teardown());
       await step('dataplane', () => dp.stop());
       // After the workers, which write to it.
@@ -395,6 +403,20 @@ export async function runCommand(argv: string[]): Promise<number> {
     );
   try {
     if (policeUp) await police.setup({ wan: steering.wan, rate: policeRate });
+    if (v['wan-follow'] || m.wanFollow) {
+      // The uplink a travel router uses changes all day: netifd says which one it is now.
+      uplinks = new UplinkWatch([steering.wan], {
+        intervalMs: 1000,
+        log,
+        onChange: (devices, previous) => {
+          police.setWans(devices);
+          log(
+            `wan: netifd's uplinks are now ${devices.join(', ')} (were ${previous.join(', ')}): the SYN police follows`,
+          );
+        },
+      });
+      await uplinks.poll();
+    }
     const up = Steering.setup({ ...steering, bypassMap }, addon);
     attached = up.steering;
     let desc = up.description;
@@ -445,6 +467,7 @@ function parse(argv: string[]) {
       'no-synproxy': { type: 'boolean' },
       'pass-through': { type: 'boolean' },
       'no-passive': { type: 'boolean' },
+      'wan-follow': { type: 'boolean' },
       'no-bypass': { type: 'boolean' },
       'fast-path': { type: 'string' },
       'dhcp-leases': { type: 'string' },

@@ -24,6 +24,11 @@ config tunguard 'main'
 \toption log_level 'info'
 \t# Seconds between status.json writes; 0 = never.
 \toption status_interval '1'
+\t# The durable store lives in state_dir (RAM); a compacted snapshot of it goes to durable_dir
+\t# every commit_interval seconds (skipped when nothing changed) and at stop. 0 = only at stop.
+\toption commit_interval '3600'
+\t# Follow netifd's uplinks (ubus) at run time: a travel router's WAN changes (wwan, usb0, wwan0…).
+\toption wan_follow '0'
 \t# Sources never subject to the defenses (IPv4/IPv6 prefixes), e.g. an admin host:
 \t# list allow_prefix '192.168.1.10/32'
 

@@ -49,6 +49,13 @@ export interface MainConfig {
   logLevel: LogLevel;
   /** Seconds between status.json writes; 0 = never. */
   statusIntervalSeconds: number;
+  /**
+   * Seconds between snapshots of the durable store (kept in stateDir's tmpfs) to durableDir; 0 = only
+   * when the daemon stops. An interval without changes writes nothing.
+   */
+  commitIntervalSeconds: number;
+  /** Follow netifd's uplinks at run time (the SYN police moves with them). */
+  wanFollow: boolean;
 }
 
 /** `config defense 'syn'`: the SYN proxy and the risk tiers. */
@@ -337,6 +344,8 @@ const MAIN_FIELDS = {
   durable_dir: v.optional(absolutePath(), '/etc/tunguard'),
   log_level: v.optional(oneOf(['error', 'warn', 'info', 'debug'] as const), 'info'),
   status_interval: v.optional(integer(0, 3600), '1'),
+  commit_interval: v.optional(integer(0, 604800), '3600'),
+  wan_follow: v.optional(boolean(), '0'),
   allow_prefix: v.optional(list(cidr()), []),
 };
 
@@ -355,6 +364,8 @@ export const MainSectionSchema = v.pipe(
     durableDir: o.durable_dir,
     logLevel: o.log_level,
     statusIntervalSeconds: o.status_interval,
+    commitIntervalSeconds: o.commit_interval,
+    wanFollow: o.wan_follow,
     allowPrefixes: o.allow_prefix,
   })),
 );

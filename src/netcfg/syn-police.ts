@@ -17,7 +17,8 @@ const KNOWN_SET_SIZE = 65536;
 export const KNOWN_TIMEOUT_S = 600;
 
 export interface PoliceOptions {
-  wan: string;
+  /** The uplink devices whose SYNs are policed (SynPolice.setWans changes them at run time). */
+  wan: string | readonly string[];
   /** New SYNs per second from the WAN let through (0: no limit; the table still serves the fast path). */
   rate: number;
 }
@@ -47,8 +48,14 @@ function tableExists(): boolean {
 }
 
 /** The commands that build the table (one per line, for `nft -i`). */
+/** nft's set element list of interface names (names are checked by the callers: [\w.@:-]{1,15}). */
+function ifnames(wans: readonly string[]): string {
+  return wans.map((w) => `"${w}"`).join(', ');
+}
+
 export function policeCommands(o: PoliceOptions): string {
   const t = `inet ${POLICE_TABLE}`;
+  const wans = typeof o.wan === 'string' ? [o.wan] : o.wan;
   const burst = Math.max(1, Math.round(o.rate / 10));
   const lines = [
     `add table ${t} { flags owner; }`,
@@ -57,10 +64,14 @@ export function policeCommands(o: PoliceOptions): string {
     // connecting at once instead of waiting for a SYN retransmission to win the lottery.
     `add set ${t} known4 { type ipv4_addr; flags timeout; size ${KNOWN_SET_SIZE}; }`,
     `add set ${t} known6 { type ipv6_addr; flags timeout; size ${KNOWN_SET_SIZE}; }`,
+    // The uplinks by name, in a set: a travel router's uplink changes (hotel Wi-Fi, USB tethering,
+    // LTE) and the set follows it without rebuilding the chain.
+    `add set ${t} wans { type ifname; }`,
+    ...(wans.length > 0 ? [`add element ${t} wans { ${ifnames(wans)} }`] : []),
     `add chain ${t} syn_police { type filter hook prerouting priority -250; policy accept; }`,
     // Every packet the router receives crosses this chain: what is not a new WAN SYN leaves at once,
     // before any set lookup.
-    `add rule ${t} syn_police iifname != "${o.wan}" accept`,
+    `add rule ${t} syn_police iifname != @wans accept`,
     `add rule ${t} syn_police meta l4proto != tcp accept`,
     `add rule ${t} syn_police tcp flags & (fin | syn | rst | ack) != syn accept`,
     // SYNs the kernel fast path answers (marked by fast_notrack, which runs first) cost no more
@@ -78,7 +89,7 @@ export function policeCommands(o: PoliceOptions): string {
     `add set ${t} fast4 { type ipv4_addr; flags interval; }`,
     `add set ${t} fast6 { type ipv6_addr; flags interval; }`,
     `add chain ${t} fast_notrack { type filter hook prerouting priority raw; policy accept; }`,
-    `add rule ${t} fast_notrack iifname != "${o.wan}" accept`,
+    `add rule ${t} fast_notrack iifname != @wans accept`,
     `add rule ${t} fast_notrack meta l4proto != tcp accept`,
     `add rule ${t} fast_notrack tcp flags & (fin | syn | rst | ack) != syn accept`,
     `add rule ${t} fast_notrack ip daddr @fast4 meta mark set meta mark | ${FAST_NOTRACK_MARK} notrack`,
@@ -215,6 +226,13 @@ export class SynPolice {
     if (until > now) return true;
     this.aggressive.delete(key!);
     return false;
+  }
+
+  /** Polices SYNs arriving on these devices from now on (and no others). No effect without the table. */
+  setWans(wans: readonly string[]): void {
+    const t = `inet ${POLICE_TABLE}`;
+    const add = wans.length > 0 ? `add element ${t} wans { ${ifnames(wans)} }\n` : '';
+    this.child?.stdin?.write(`flush set ${t} wans\n${add}`);
   }
 
   teardown(): void {

@@ -18,7 +18,7 @@ import { runScan, type ScanOptions } from '../inventory/scan-runner.js';
 import { type ThreatType, threatScore } from '../inventory/threat.js';
 import type { VulnMatch } from '../inventory/vuln-match.js';
 import type { XmlSource } from '../inventory/xml-stream.js';
-import { type DurableStore, openDurable } from '../state/durable.js';
+import { type DurableOptions, type DurableStore, openDurable } from '../state/durable.js';
 import { type AuditEntry, AuditLog } from '../state/durable-audit.js';
 import { AgentClient, AgentError } from './agent-client.js';
 import { type AgentRecord, AgentRegistry } from './agents.js';
@@ -106,6 +106,8 @@ export interface HostDetail {
 
 export interface ServiceOptions {
   dataDir: string;
+  /** How the durable store is kept (tmpfs + snapshots to flash on a router). */
+  durable?: DurableOptions;
   agentTimeoutMs?: number;
   queue?: QueueOptions;
   /** Process the dispatch queue in the background every this many ms (0 = only on demand). */
@@ -192,7 +194,7 @@ export class RemediationService {
 
   /** Opens (or creates) the durable store under `dataDir` and recovers interrupted dispatches. */
   static async open(opts: ServiceOptions): Promise<RemediationService> {
-    const store = openDurable(opts.dataDir);
+    const store = openDurable(opts.dataDir, opts.durable);
     const svc = new RemediationService(store, await loadOrCreateRouterIdentity(store), opts);
     await svc.queue.recover();
     await svc.expirePairings();

@@ -1,8 +1,14 @@
-// The durable store: one lmdb-js environment on flash with sub-databases for inventory and remediation.
+// The durable store: one lmdb-js environment with sub-databases for inventory and remediation. On a
+// router it lives in tmpfs and reaches flash as snapshots (./snapshot.ts); without `snapshot` it is
+// written in place (tests, a host with a disk).
 
 import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Database, open, type RootDatabase } from 'lmdb';
+import { restoreSnapshot, Snapshotter } from './snapshot.js';
+
+/** The store's data file in its directory. */
+export const DURABLE_FILE = 'durable.mdb';
 
 /** Sub-databases, each a key → value map (msgpack values). */
 export const DURABLE_DBS = [
@@ -32,12 +38,19 @@ export interface DurableStore {
   db<V = unknown, K extends DurableKey = string>(name: DurableDbName): Database<V, K>;
   /** Resolves when every write so far is on disk. */
   flushed(): Promise<void>;
+  /** Snapshots to flash, when the store is kept in tmpfs (undefined otherwise). */
+  readonly snapshots?: Snapshotter;
   close(): Promise<void>;
 }
 
 export interface DurableOptions {
   /** Upper bound of the map (the file grows as needed up to this). */
   mapSize?: number;
+  /**
+   * Keep the store in `dir` (tmpfs) and snapshot it to `snapshot.dir` (flash) every `intervalMs` and
+   * at close; at open, restore the newest whole snapshot when `dir` has no store yet.
+   */
+  snapshot?: { dir: string; intervalMs: number; log: (m: string) => void };
 }
 
 /**
@@ -46,7 +59,9 @@ export interface DurableOptions {
  */
 export function openDurable(dir: string, opts: DurableOptions = {}): DurableStore {
   if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const path = join(dir, 'durable.mdb');
+  const snap = opts.snapshot;
+  const restored = snap ? restoreSnapshot(snap.dir, dir, DURABLE_FILE, snap.log) : undefined;
+  const path = join(dir, DURABLE_FILE);
   const env = open({
     path,
     maxDbs: DURABLE_DBS.length + 4,
@@ -58,9 +73,21 @@ export function openDurable(dir: string, opts: DurableOptions = {}): DurableStor
   for (const f of [path, `${path}-lock`]) if (existsSync(f)) chmodSync(f, 0o600);
   const dbs = new Map<DurableDbName, Database<unknown, DurableKey>>();
   for (const name of DURABLE_DBS) dbs.set(name, env.openDB<unknown, DurableKey>({ name }));
+  const snapshots = snap
+    ? new Snapshotter({
+        env,
+        snapshotDir: snap.dir,
+        intervalMs: snap.intervalMs,
+        log: snap.log,
+        ...(restored?.from === 'legacy'
+          ? { legacyFiles: [join(snap.dir, DURABLE_FILE), join(snap.dir, `${DURABLE_FILE}-lock`)] }
+          : {}),
+      })
+    : undefined;
   return {
     path,
     env,
+    snapshots,
     db<V, K extends DurableKey>(name: DurableDbName) {
       const d = dbs.get(name);
       if (!d) throw new Error(`unknown durable database "${name}"`);
@@ -71,6 +98,7 @@ export function openDurable(dir: string, opts: DurableOptions = {}): DurableStor
     },
     async close() {
       await env.flushed;
+      await snapshots?.stop();
       await env.close();
     },
   };

@@ -21,6 +21,7 @@ import {
   tarMagic,
 } from './openwrt.js';
 
+const COLLECTOR = 'prometheus-node-exporter-lua-tunguard';
 const VERSION = `${JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')).version}-r1`;
 const work = mkdtempSync(join(tmpdir(), 'tunguard-ipk-'));
 let epoch = 0;
@@ -75,12 +76,13 @@ const TUNGUARD_FILES: Record<string, number> = {
 };
 
 describe('the packages built', () => {
-  it('one tunguard .ipk per architecture of targets.json, and the LuCI app for all', () => {
+  it('one tunguard .ipk per architecture of targets.json; the LuCI app and the exporter collector for all', () => {
     const files = built.map((b) => b.file).sort();
     expect(files).toEqual(
       [
         ...TARGETS.packages.map((p) => `tunguard_${VERSION}_${p.arch}.ipk`),
         `luci-app-tunguard_${VERSION}_all.ipk`,
+        `prometheus-node-exporter-lua-tunguard_${VERSION}_all.ipk`,
       ].sort(),
     );
     expect(
@@ -152,8 +154,10 @@ describe('ipkg-build format', () => {
       const arch = basename(p.file).slice(`${f.Package}_${VERSION}_`.length, -'.ipk'.length);
       expect(f.Version).toBe(VERSION);
       expect(f.Architecture).toBe(arch);
-      expect(f.SourceName).toBe(f.Package);
-      expect(f.Source).toBe(`package/${f.Package}`);
+      // A subpackage names the source package it comes from, as the SDK's control files do.
+      const source = f.Package === COLLECTOR ? 'tunguard' : f.Package;
+      expect(f.SourceName).toBe(source);
+      expect(f.Source).toBe(`package/${source}`);
       expect(f.License).toBe('GPL-2.0-only');
       expect(f.SourceDateEpoch).toBe(String(epoch));
       expect(f.URL).toMatch(/^https:\/\//);
@@ -175,6 +179,12 @@ describe('ipkg-build format', () => {
     expect(f.Section).toBe('luci');
     expect(f.Architecture).toBe('all');
     expect(f.Depends).toBe('libc, luci-base, tunguard');
+    const c = Object.fromEntries(ipks.get(`${COLLECTOR}_${VERSION}_all.ipk`)!.fields);
+    expect([c.Section, c.Architecture, c.Depends]).toEqual([
+      'utils',
+      'all',
+      'libc, prometheus-node-exporter-lua, lua-cjson',
+    ]);
   });
 
   it('Installed-Size is the length of the uncompressed data tar', () => {
@@ -237,6 +247,23 @@ describe('what the packages install', () => {
       for (const e of p.data) expect(e.type, e.path).toBe(e.path.endsWith('/') ? 'd' : '-');
       expect(readFileSync(join(p.dir, 'data/lib/upgrade/keep.d/tunguard'), 'utf8')).toBe('/etc/tunguard/\n');
     }
+  });
+
+  it('the exporter collector: one Lua file where the exporter loads collectors; restarts a running exporter', () => {
+    const c = ipks.get(`${COLLECTOR}_${VERSION}_all.ipk`)!;
+    expect(c.data.map((e) => [e.path, e.mode])).toEqual([
+      ['./', 0o755],
+      ['./usr/', 0o755],
+      ['./usr/lib/', 0o755],
+      ['./usr/lib/lua/', 0o755],
+      ['./usr/lib/lua/prometheus-collectors/', 0o755],
+      ['./usr/lib/lua/prometheus-collectors/tunguard.lua', 0o644],
+    ]);
+    expect(readFileSync(join(c.dir, 'data/usr/lib/lua/prometheus-collectors/tunguard.lua'))).toEqual(
+      readFileSync(join(REPO_ROOT, 'openwrt/files/prometheus-tunguard.lua')),
+    );
+    for (const s of ['postinst-pkg', 'postrm'])
+      expect(c.controlFile(s)).toMatch(/IPKG_INSTROOT.*\/etc\/init\.d\/prometheus-node-exporter-lua restart/);
   });
 
   it('every file of the dashboard the daemon serves', () => {
@@ -315,7 +342,10 @@ describe('reproducibility', () => {
         const t0 = Date.now();
         runBuild(['--out', again, '--force']);
         console.log(`second build: ${Date.now() - t0} ms`);
-        const names = readdirSync(OUT).filter((f) => /\.ipk$|^Packages(\.gz)?$|^packages\.json$/.test(f));
+        // The signature too: the same key (build/keys/feed.key) and Ed25519 give the same bytes.
+        const names = readdirSync(OUT).filter((f) =>
+          /\.ipk$|^Packages(\.gz|\.sig)?$|^packages\.json$|^tunguard-feed\.pub$/.test(f),
+        );
         expect(
           readdirSync(again)
             .filter((f) => names.includes(f))
