@@ -15,20 +15,9 @@ import {
   tokenFilePath,
   urlFor,
 } from './api-locate.js';
-import { UsageError } from './usage.js';
+import { CliError, EXIT, UsageError } from './usage.js';
 
-export const EXIT = { OK: 0, ERROR: 1, USAGE: 2, NOT_RUNNING: 3 } as const;
-
-/** A failure with the exit code it maps to. */
-export class CliError extends Error {
-  override name = 'CliError';
-  constructor(
-    message: string,
-    readonly code: number = EXIT.ERROR,
-  ) {
-    super(message);
-  }
-}
+export { CliError, EXIT } from './usage.js';
 
 export interface LocateFlags {
   api?: string;
@@ -179,7 +168,7 @@ export class ApiClient {
         | { error?: string; detail?: string; issues?: { line?: number; message: string }[] }
         | undefined;
       const issues = e?.issues?.map((i) => `\n  ${i.message}`).join('') ?? '';
-      throw new CliError(`${e?.detail ?? `HTTP ${res.status}`}${issues}`, EXIT.ERROR);
+      throw new CliError(`${e?.detail ?? `HTTP ${res.status}`}${issues}`, EXIT.ERROR, e?.error);
     }
     return (json ?? text) as T;
   }

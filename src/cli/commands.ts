@@ -6,7 +6,7 @@
 
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { type ParseArgsConfig, parseArgs } from 'node:util';
+import type { ParseArgsConfig } from 'node:util';
 import type {
   AllowChange,
   AllowEntry,
@@ -20,7 +20,9 @@ import type {
 import { ConfigError, loadConfigFile, parseCidr } from '../config/index.js';
 import type { DetectionState } from '../remediation/service.js';
 import { DEFAULT_CONFIG_PATH } from './api-locate.js';
+import { parseCommand } from './args.js';
 import { ApiClient, CliError, EXIT, type LocateFlags, locate } from './client.js';
+import { didYouMean } from './suggest.js';
 import { UsageError } from './usage.js';
 
 const COMMON_HELP = `common options:
@@ -113,16 +115,7 @@ function parse<O extends NonNullable<ParseArgsConfig['options']>>(
   extra: O,
   positionals = false,
 ) {
-  try {
-    return parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: positionals,
-      options: { ...COMMON_OPTIONS, ...extra },
-    });
-  } catch (err) {
-    throw new UsageError((err as Error).message, COMMAND_HELP[cmd]);
-  }
+  return parseCommand(argv, { ...COMMON_OPTIONS, ...extra }, positionals, COMMAND_HELP[cmd]);
 }
 
 function intOption(
@@ -316,7 +309,10 @@ async function attackers(argv: string[]): Promise<number> {
   if (values.help) return help('attackers');
   const [sub, address, ...more] = positionals;
   if (sub !== undefined && sub !== 'clear' && sub !== 'list')
-    throw new UsageError(`unknown attackers subcommand '${sub}'`, COMMAND_HELP.attackers);
+    throw new UsageError(
+      `unknown attackers subcommand '${sub}'${didYouMean(sub, ['list', 'clear'])}`,
+      COMMAND_HELP.attackers,
+    );
   if (more.length > 0 || (sub !== 'clear' && address !== undefined))
     throw new UsageError('too many arguments', COMMAND_HELP.attackers);
   const c = client(values, 'attackers');
@@ -415,7 +411,10 @@ async function allow(argv: string[]): Promise<number> {
       return EXIT.OK;
     }
     default:
-      throw new UsageError(`unknown allow subcommand '${sub}'`, COMMAND_HELP.allow);
+      throw new UsageError(
+        `unknown allow subcommand '${sub}'${didYouMean(sub, ['list', 'add', 'del'])}`,
+        COMMAND_HELP.allow,
+      );
   }
 }
 
@@ -553,7 +552,9 @@ async function scan(argv: string[]): Promise<number> {
   const [sub, file, ...more] = positionals;
   if (sub !== 'import')
     throw new UsageError(
-      sub === undefined ? 'scan needs a subcommand (import)' : `unknown scan subcommand '${sub}'`,
+      sub === undefined
+        ? 'scan needs a subcommand (import)'
+        : `unknown scan subcommand '${sub}'${didYouMean(sub, ['import'])}`,
       COMMAND_HELP.scan,
     );
   if (file === undefined) throw new UsageError('scan import needs a report file', COMMAND_HELP.scan);
@@ -761,20 +762,12 @@ async function detect(argv: string[]): Promise<number> {
 }
 
 function parseConfigArgs(argv: string[]) {
-  try {
-    return parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: true,
-      options: {
-        json: { type: 'boolean' },
-        config: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-  } catch (err) {
-    throw new UsageError((err as Error).message, COMMAND_HELP.config);
-  }
+  const options = {
+    json: { type: 'boolean' },
+    config: { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  } as const;
+  return parseCommand(argv, options, true, COMMAND_HELP.config);
 }
 
 function configCommand(argv: string[]): number {
@@ -784,7 +777,9 @@ function configCommand(argv: string[]): number {
   const [sub, file, ...more] = positionals;
   if (sub !== 'check')
     throw new UsageError(
-      sub === undefined ? 'config needs a subcommand' : `unknown config subcommand '${sub}'`,
+      sub === undefined
+        ? 'config needs a subcommand'
+        : `unknown config subcommand '${sub}'${didYouMean(sub, ['check'])}`,
       COMMAND_HELP.config,
     );
   if (more.length > 0) throw new UsageError('too many arguments', COMMAND_HELP.config);
@@ -825,15 +820,7 @@ export const API_COMMANDS: Record<string, (argv: string[]) => Promise<number> | 
   config: configCommand,
 };
 
-/** Runs a command; CliErrors become their message on stderr and their exit code. */
+/** Runs a command (its errors are reported by main.ts: text, or JSON with --json). */
 export async function apiCommand(cmd: string, argv: string[]): Promise<number> {
-  try {
-    return await API_COMMANDS[cmd](argv);
-  } catch (err) {
-    if (err instanceof CliError) {
-      process.stderr.write(`tunguard ${cmd}: ${err.message}\n`);
-      return err.code;
-    }
-    throw err;
-  }
+  return await API_COMMANDS[cmd](argv);
 }

@@ -1,6 +1,9 @@
 // The `tunguard` command: dispatches to subcommands. Exit codes: 0 ok, 1 runtime failure, 2 usage,
 // 3 the daemon is not running (commands that talk to it).
-import { UsageError } from './usage.js';
+import { exitQuietlyOnClosedPipe } from './pipes.js';
+import { didYouMean } from './suggest.js';
+import { CliError, EXIT, UsageError } from './usage.js';
+import { tunguardVersion } from './version.js';
 
 const HELP = `usage: tunguard <command> [options]
 
@@ -19,6 +22,7 @@ commands:
   detect       the periodic detection (config detect) and its last round; 'detect --now' runs one
   config       'config check [file]': validate a UCI config file
   help         this text
+  version      the version (also --version)
 
 Each takes --help; all but run take --json. Exit codes: 0 ok, 1 error, 2 usage,
 3 the daemon is not running.
@@ -40,6 +44,9 @@ const API_COMMAND_NAMES = new Set([
   'config',
 ]);
 
+/** What `tunguard` answers: a command name, or one of these. */
+const TOP_WORDS = ['run', 'help', 'version', ...API_COMMAND_NAMES];
+
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   try {
@@ -52,20 +59,53 @@ export async function main(argv: string[]): Promise<number> {
       case '-h':
         process.stdout.write(HELP);
         return cmd === undefined ? 2 : 0;
+      case 'version':
+      case '--version':
+      case '-V':
+        process.stdout.write(`tunguard ${tunguardVersion()}\n`);
+        return 0;
       default:
         if (API_COMMAND_NAMES.has(cmd)) return await (await import('./commands.js')).apiCommand(cmd, rest);
-        throw new UsageError(`unknown command '${cmd}'`);
+        throw new UsageError(
+          cmd.startsWith('-')
+            ? `unknown option '${cmd}'${didYouMean(cmd, ['--help', '--version'])}`
+            : `unknown command '${cmd}'${didYouMean(cmd, TOP_WORDS)}`,
+        );
     }
   } catch (err) {
-    if (err instanceof UsageError) {
-      process.stderr.write(`tunguard: ${err.message}\n${err.help ?? "try 'tunguard help'"}\n`);
-      return 2;
-    }
-    process.stderr.write(`tunguard: ${(err as Error).message}\n`);
-    return 1;
+    return report(err, cmd, argv.includes('--json'));
   }
 }
 
+/**
+ * An error on stderr and its exit code: one line (a config error may list its lines) and, for a usage
+ * error, a hint naming the help to read. With --json, the API's `{error, detail}` shape instead.
+ */
+function report(err: unknown, cmd: string | undefined, json: boolean): number {
+  const known = cmd !== undefined && (cmd === 'run' || API_COMMAND_NAMES.has(cmd));
+  const where = known ? `tunguard ${cmd}` : 'tunguard';
+  let code: number;
+  let error: string;
+  let hint = '';
+  if (err instanceof UsageError) {
+    code = EXIT.USAGE;
+    error = 'usage';
+    if (err.help !== '') hint = known ? `try '${where} --help'` : "try 'tunguard help'";
+  } else if (err instanceof CliError) {
+    code = err.code;
+    error = err.apiError ?? (code === EXIT.NOT_RUNNING ? 'not_running' : 'error');
+  } else {
+    code = EXIT.ERROR;
+    error = 'internal';
+  }
+  const detail = (err as Error).message;
+  if (json) process.stderr.write(`${JSON.stringify({ error, detail })}\n`);
+  else process.stderr.write(`${where}: ${detail}\n${hint ? `${hint}\n` : ''}`);
+  return code;
+}
+
+// The daemon keeps running when its output pipes close (run.ts); a command stops quietly.
+if (process.argv[2] !== 'run') exitQuietlyOnClosedPipe();
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;

@@ -2,7 +2,6 @@
 // SIGINT takes steering down before the device goes away.
 import { accessSync, constants, existsSync, mkdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { ConfigStore } from '../api/config-store.js';
 import { isWildcardHost } from '../api/server.js';
 import { ConfigError, type ListenAddress, parseListen, type TunguardConfig } from '../config/index.js';
@@ -20,7 +19,9 @@ import { offloadNames } from '../tun/device.js';
 import { DhcpTap } from '../tun/dhcp-tap.js';
 import { MapType } from '../tun/ebpf.js';
 import { BYPASS_KEY_SIZE, BYPASS_MAX_FLOWS } from '../tun/flow-bypass.js';
+import { parseCommand } from './args.js';
 import { ControlPlane, wanListenIssues } from './control.js';
+import { surviveClosedPipe, writeTo } from './pipes.js';
 import { UsageError } from './usage.js';
 import { tunguardVersion } from './version.js';
 
@@ -114,17 +115,12 @@ function intFlag(v: string | undefined, name: string, def: number, min: number, 
 }
 
 export async function runCommand(argv: string[]): Promise<number> {
-  let args: ReturnType<typeof parse>;
-  try {
-    args = parse(argv);
-  } catch (err) {
-    throw new UsageError((err as Error).message, RUN_HELP);
-  }
-  const v = args.values;
+  const v = parse(argv).values;
   if (v.help) {
     process.stdout.write(RUN_HELP);
     return 0;
   }
+  surviveClosedPipe();
   // The UCI file gives the settings; a flag given on the command line wins over it.
   let config: TunguardConfig;
   // [api] The store keeps the file's text for the API's config routes and SIGHUP reloads.
@@ -427,11 +423,9 @@ export async function runCommand(argv: string[]): Promise<number> {
 }
 
 function parse(argv: string[]) {
-  return parseArgs({
-    args: argv,
-    strict: true,
-    allowPositionals: false,
-    options: {
+  return parseCommand(
+    argv,
+    {
       wan: { type: 'string' },
       lan: { type: 'string', multiple: true },
       config: { type: 'string' },
@@ -454,7 +448,9 @@ function parse(argv: string[]) {
       api: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
-  });
+    false,
+    RUN_HELP,
+  );
 }
 
 /** Client addresses (text) of proxied connections, from the store's hex form. */
@@ -467,5 +463,5 @@ function* knownClients(records: readonly ConnRecord[]): Iterable<string> {
 }
 
 function log(msg: string): void {
-  process.stdout.write(`tunguard: ${msg}\n`);
+  writeTo(process.stdout, `tunguard: ${msg}\n`);
 }
