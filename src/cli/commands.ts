@@ -23,7 +23,7 @@ import { DEFAULT_CONFIG_PATH } from './api-locate.js';
 import { parseCommand } from './args.js';
 import { ApiClient, CliError, EXIT, type LocateFlags, locate } from './client.js';
 import { didYouMean } from './suggest.js';
-import { UsageError } from './usage.js';
+import { reportError, UsageError } from './usage.js';
 
 const COMMON_HELP = `common options:
   --api <addr:port|url>  the API (default: from <state-dir>/api.json, else the config's listen)
@@ -820,7 +820,12 @@ export const API_COMMANDS: Record<string, (argv: string[]) => Promise<number> | 
   config: configCommand,
 };
 
-/** Runs a command (its errors are reported by main.ts: text, or JSON with --json). */
+/** Runs a command; a CliError becomes its message on stderr (JSON with --json) and its exit code. */
 export async function apiCommand(cmd: string, argv: string[]): Promise<number> {
-  return await API_COMMANDS[cmd](argv);
+  try {
+    return await API_COMMANDS[cmd](argv);
+  } catch (err) {
+    if (err instanceof CliError) return reportError(err, cmd, argv.includes('--json'));
+    throw err;
+  }
 }

@@ -2,7 +2,7 @@
 // 3 the daemon is not running (commands that talk to it).
 import { exitQuietlyOnClosedPipe } from './pipes.js';
 import { didYouMean } from './suggest.js';
-import { CliError, EXIT, UsageError } from './usage.js';
+import { reportError, UsageError } from './usage.js';
 import { tunguardVersion } from './version.js';
 
 const HELP = `usage: tunguard <command> [options]
@@ -73,35 +73,9 @@ export async function main(argv: string[]): Promise<number> {
         );
     }
   } catch (err) {
-    return report(err, cmd, argv.includes('--json'));
+    const known = cmd !== undefined && (cmd === 'run' || API_COMMAND_NAMES.has(cmd));
+    return reportError(err, known ? cmd : undefined, argv.includes('--json'));
   }
-}
-
-/**
- * An error on stderr and its exit code: one line (a config error may list its lines) and, for a usage
- * error, a hint naming the help to read. With --json, the API's `{error, detail}` shape instead.
- */
-function report(err: unknown, cmd: string | undefined, json: boolean): number {
-  const known = cmd !== undefined && (cmd === 'run' || API_COMMAND_NAMES.has(cmd));
-  const where = known ? `tunguard ${cmd}` : 'tunguard';
-  let code: number;
-  let error: string;
-  let hint = '';
-  if (err instanceof UsageError) {
-    code = EXIT.USAGE;
-    error = 'usage';
-    if (err.help !== '') hint = known ? `try '${where} --help'` : "try 'tunguard help'";
-  } else if (err instanceof CliError) {
-    code = err.code;
-    error = err.apiError ?? (code === EXIT.NOT_RUNNING ? 'not_running' : 'error');
-  } else {
-    code = EXIT.ERROR;
-    error = 'internal';
-  }
-  const detail = (err as Error).message;
-  if (json) process.stderr.write(`${JSON.stringify({ error, detail })}\n`);
-  else process.stderr.write(`${where}: ${detail}\n${hint ? `${hint}\n` : ''}`);
-  return code;
 }
 
 // The daemon keeps running when its output pipes close (run.ts); a command stops quietly.

@@ -27,3 +27,30 @@ export class CliError extends Error {
     super(message);
   }
 }
+
+/**
+ * An error on stderr and its exit code (`cmd`: the command it belongs to, if any): one line (a config
+ * error may list its lines) and, for a usage error, a hint naming the help to read. With --json, the
+ * API's `{error, detail}` shape instead.
+ */
+export function reportError(err: unknown, cmd: string | undefined, json: boolean): number {
+  const where = cmd !== undefined ? `tunguard ${cmd}` : 'tunguard';
+  let code: number;
+  let error: string;
+  let hint = '';
+  if (err instanceof UsageError) {
+    code = EXIT.USAGE;
+    error = 'usage';
+    if (err.help !== '') hint = cmd !== undefined ? `try '${where} --help'` : "try 'tunguard help'";
+  } else if (err instanceof CliError) {
+    code = err.code;
+    error = err.apiError ?? (code === EXIT.NOT_RUNNING ? 'not_running' : 'error');
+  } else {
+    code = EXIT.ERROR;
+    error = 'internal';
+  }
+  const detail = (err as Error).message;
+  if (json) process.stderr.write(`${JSON.stringify({ error, detail })}\n`);
+  else process.stderr.write(`${where}: ${detail}\n${hint ? `${hint}\n` : ''}`);
+  return code;
+}
