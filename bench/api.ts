@@ -69,8 +69,8 @@ function one(path) {
   const now = performance.now();
   if (now >= end) { Promise.all(inflight).then(async () => { ctl.abort();
     const m = await (await fetch(base + '/metrics', { headers: H })).text();
-    const q = (x) => { const l = m.split('\\n').find((y) => y.startsWith('tunguard_main_event_loop_delay_seconds{quantile="' + x + '"} ')); return l ? Number(l.split(' ')[1]) * 1000 : null; };
-    console.log(JSON.stringify({ lat, errors, statuses, eld: { p50: q('0.5'), p99: q('0.99'), max: q('1') }, sse: { events: sse.events, counters: sse.counters, maxGapMs: Math.max(0, ...sse.gaps) } })); process.exit(0); }); return; }
+    const q = (x) => { const l = m.split('\\n').find((y) => y.startsWith('tunguard_main_event_loop_delay_seconds{stat="' + x + '"} ')); return l ? Number(l.split(' ')[1]) * 1000 : null; };
+    console.log(JSON.stringify({ lat, errors, statuses, eld: { p50: q('p50'), p99: q('p99'), max: q('max') }, sse: { events: sse.events, counters: sse.counters, maxGapMs: Math.max(0, ...sse.gaps) } })); process.exit(0); }); return; }
   while (t0 + n * every <= now) one(paths[n++ % paths.length]);
   setTimeout(tick, Math.max(0, t0 + n * every - performance.now()));
 })();
