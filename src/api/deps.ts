@@ -3,6 +3,7 @@
 
 import type { Hono } from 'hono';
 import type { CidrPrefix, ConfigIssue, TunguardConfig } from '../config/index.js';
+import type { ConfigStatus } from './config-status.js';
 import type { ControlEvent } from './events.js';
 
 /** The risk tiers of DESIGN.md section 1.2. */
@@ -28,6 +29,8 @@ export interface StatusSnapshot {
   startedAt: string;
   /** Why a null field is null, keyed by field name ("tier", "halfOpen"). */
   notes?: Record<string, string>;
+  /** The configuration: file, checksum, what is in force, the last reload, pending restarts. */
+  config?: ConfigStatus;
 }
 
 /** One change of tier. */

@@ -7,6 +7,7 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { ParseArgsConfig } from 'node:util';
+import { type ConfigStatus, describeInForce } from '../api/config-status.js';
 import type {
   AllowChange,
   AllowEntry,
@@ -222,9 +223,34 @@ async function status(argv: string[]): Promise<number> {
     `drops       ${drops.length === 0 ? 'none' : drops.map(([n, v]) => `${n} ${human(v)}`).join(', ')}`,
     `workers     ${s.perWorker.length}`,
     `api         ${c.where.url}`,
+    ...(s.config ? configLines(s.config) : []),
   ];
   out(lines.join('\n'));
   return EXIT.OK;
+}
+
+/** The status' config lines: the file and checksum, what is in force and why, the last reload. */
+export function configLines(c: ConfigStatus): string[] {
+  const lines = [
+    `config      ${c.path ?? 'none (built-in defaults)'}${c.path ? `, sha256 ${c.sha256.slice(0, 16)}` : ''}, since ${time(Date.parse(c.since))}`,
+  ];
+  if (c.inForce !== 'file' && c.path !== null)
+    lines.push(`            ERROR: the file is not in force: running on ${describeInForce(c.inForce)}`);
+  for (const p of c.problems) lines.push(`            ${p}`);
+  const r = c.lastReload;
+  if (r) {
+    const what =
+      r.result === 'refused'
+        ? 'refused (the configuration in force stays)'
+        : r.changed.length === 0
+          ? 'applied, no setting changed'
+          : `applied: ${r.changed.join(', ')}`;
+    lines.push(`reload      ${time(Date.parse(r.at))} (${r.trigger}) ${what}`);
+    for (const n of r.notApplied) lines.push(`            not applied: ${n.part}: ${n.reason}`);
+  } else lines.push('reload      none since the start');
+  if (c.pendingRestart.length > 0)
+    lines.push(`restart     needed to apply ${c.pendingRestart.join(', ')} (/etc/init.d/tunguard restart)`);
+  return lines;
 }
 
 async function tiers(argv: string[]): Promise<number> {

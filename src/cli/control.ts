@@ -6,6 +6,7 @@ import { mkdirSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Hono } from 'hono';
 import { type Api, createApi } from '../api/app.js';
+import { ConfigHealth, type ConfigStatus, describeInForce } from '../api/config-status.js';
 import type { ConfigStore } from '../api/config-store.js';
 import {
   type AllowChange,
@@ -53,6 +54,7 @@ import {
   urlFor,
   writeApiInfo,
 } from './api-locate.js';
+import { type StartFallback, saveLastGood } from './start-config.js';
 
 /**
  * What the control plane needs of the dataplane. The Dataplane handle satisfies it as it is; the two
@@ -96,6 +98,8 @@ export interface ControlPlaneOptions {
   dhcpLeases?: string;
   /** The LAN hosts' DHCP requests, for the passive inventory (DhcpTap.drain; absent: none). */
   dhcpDrain?: (visit: (packet: Uint8Array) => void) => number;
+  /** What the daemon started on when the file had errors (./start-config.ts); absent: the file. */
+  startFallback?: StartFallback;
 }
 
 /** What the control plane holds of the remediation service (opened in start(), closed in stop()). */
@@ -242,6 +246,7 @@ export class ControlPlane {
   readonly tiers = new TierHistory();
   readonly attackers = new AttackerBook();
   readonly gauges = new Gauges();
+  readonly configHealth: ConfigHealth;
   readonly connections: ConnectionBook;
   readonly api: Api;
   private server: ApiServer | undefined;
@@ -276,6 +281,12 @@ export class ControlPlane {
     if (o.restoredConnections && o.restoredConnections.length > 0)
       this.dataplaneEvent({ type: 'conn-sync', upserts: o.restoredConnections, removes: [] });
     o.store.extraCheck = (c, text) => this.checkListen(c, text);
+    this.configHealth = new ConfigHealth(
+      o.startFallback ?? { inForce: o.store.path === undefined ? 'defaults' : 'file' },
+    );
+    // run.ts logged the fallback as it chose it; the allowlist stays unedited until the file is good.
+    if (o.startFallback) o.store.fallback = `running on ${describeInForce(o.startFallback.inForce)}`;
+    else this.keepLastGood();
     this.api = createApi(this.deps(), {
       token: () => this.token,
       cors: () => this.o.store.config.api.cors,
@@ -543,9 +554,29 @@ export class ControlPlane {
       uptimeSeconds: (Date.now() - this.o.dp.startedAt) / 1000,
       version: this.o.version,
       startedAt: new Date(this.o.dp.startedAt).toISOString(),
+      config: this.configStatus(),
     };
     if (Object.keys(notes).length > 0) s.notes = notes;
     return s;
+  }
+
+  configStatus(): ConfigStatus {
+    return this.configHealth.status(this.o.store.path, this.o.store.text, this.pendingRestart());
+  }
+
+  /** The file in force is good: keep a copy to start on should it break (./start-config.ts). */
+  private keepLastGood(): void {
+    const st = this.o.store;
+    if (st.path === undefined || st.fallback !== undefined) return;
+    try {
+      saveLastGood(this.o.stateDir, st.path, st.text);
+    } catch (err) {
+      this.o.log(`config: cannot keep a copy of the good configuration: ${(err as Error).message}`);
+    }
+  }
+
+  private publishConfigStatus(): void {
+    this.bus.publish({ type: 'config-status', at: Date.now(), config: this.configStatus() });
   }
 
   private view(): ConfigView {
@@ -637,6 +668,12 @@ export class ControlPlane {
     }
     const pendingRestart = this.pendingRestart();
     this.bus.publish({ type: 'config', at: Date.now(), applied, pendingRestart, source });
+    this.configHealth.applied(
+      { trigger: source === 'api' ? 'api' : 'sighup', changed: parts, applied, notApplied },
+      this.o.store.path !== undefined,
+    );
+    this.keepLastGood();
+    this.publishConfigStatus();
     return { view: this.view(), applied, pendingRestart, notApplied };
   }
 
@@ -649,6 +686,8 @@ export class ControlPlane {
     } catch (err) {
       const msg = (err as Error).message.replaceAll('\n', '; ');
       this.o.log(`reload refused, the configuration in force stays: ${msg}`);
+      this.configHealth.refused('sighup', (err as Error).message.split('\n'));
+      this.publishConfigStatus();
       return { ok: false, error: msg };
     }
     if (!r) {

@@ -2,9 +2,9 @@
 // SIGINT takes steering down before the device goes away.
 import { accessSync, constants, existsSync, mkdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { ConfigStore } from '../api/config-store.js';
+import { describeInForce } from '../api/config-status.js';
 import { isWildcardHost } from '../api/server.js';
-import { ConfigError, type ListenAddress, parseListen, type TunguardConfig } from '../config/index.js';
+import { type ListenAddress, parseListen } from '../config/index.js';
 import { DATAPLANE_DEFAULTS, Dataplane } from '../dataplane/dataplane.js';
 import type { StageEnv } from '../dataplane/stages/index.js';
 import { FastPath } from '../netcfg/fast-path.js';
@@ -22,6 +22,7 @@ import { BYPASS_KEY_SIZE, BYPASS_MAX_FLOWS } from '../tun/flow-bypass.js';
 import { parseCommand } from './args.js';
 import { ControlPlane, wanListenIssues } from './control.js';
 import { surviveClosedPipe, writeTo } from './pipes.js';
+import { startConfig } from './start-config.js';
 import { UsageError } from './usage.js';
 import { tunguardVersion } from './version.js';
 
@@ -121,17 +122,16 @@ export async function runCommand(argv: string[]): Promise<number> {
     return 0;
   }
   surviveClosedPipe();
-  // The UCI file gives the settings; a flag given on the command line wins over it.
-  let config: TunguardConfig;
+  // The UCI file gives the settings; a flag given on the command line wins over it. A file with errors
+  // does not stop the start: the daemon protects on a fallback and says so (./start-config.ts).
+  const started = startConfig(v.config, v['state-dir']);
   // [api] The store keeps the file's text for the API's config routes and SIGHUP reloads.
-  let store: ConfigStore;
-  try {
-    store = v.config !== undefined ? ConfigStore.fromFile(v.config) : ConfigStore.fromDefaults();
-    config = store.config;
-  } catch (err) {
-    if (err instanceof ConfigError) throw new UsageError(err.message, '');
-    throw err;
-  }
+  const store = started.store;
+  const config = store.config;
+  if (started.fallback)
+    log(
+      `config: ERROR: ${v.config} has errors; running on ${describeInForce(started.fallback.inForce)} until it is fixed and reloaded (SIGHUP): ${started.fallback.problems.join('; ')}`,
+    );
   const m = config.main;
   const wan = v.wan ?? (v.config !== undefined ? m.wanDevice : undefined);
   const lan = v.lan ?? (v.config !== undefined ? m.lanDevices : undefined);
@@ -325,6 +325,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     restoredConnections: restored,
     remediationDir: remediationDir(m.durableDir, v['state-dir']),
     dhcpLeases: (v['dhcp-leases'] ?? '/tmp/dhcp.leases') || undefined,
+    ...(started.fallback ? { startFallback: started.fallback } : {}),
     ...(dhcpTap ? { dhcpDrain: dhcpTap.drain.bind(dhcpTap) } : {}),
   });
   const onHup = () => void control.reload();
