@@ -6,6 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { DEFAULT_LISTEN } from '../api/server.js';
 import { readToken } from '../api/token.js';
 import { loadConfigFile, type TunguardConfig } from '../config/index.js';
+import { salvageConfig } from '../config/salvage.js';
 import {
   DEFAULT_CONFIG_PATH,
   DEFAULT_STATE_DIR,
@@ -43,9 +44,15 @@ function cliConfig(flags: LocateFlags): { path?: string; text?: string; config?:
   try {
     const config = loadConfigFile(path).config;
     return { path, text: readFileSync(path, 'utf8'), config };
-  } catch (err) {
-    if (flags.config !== undefined) throw new CliError(`cannot use --config: ${(err as Error).message}`);
-    return { path }; // a broken default config: fall back to the defaults (the daemon refuses it too)
+  } catch {
+    // A file with errors: the daemon runs on a fallback (start-config.ts) and the status says why; the
+    // CLI takes what it can of the file (state_dir, listen, token_file) to find that daemon.
+    let text: string | undefined;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch {}
+    const salvaged = text === undefined ? undefined : salvageConfig(text, path);
+    return salvaged ? { path, text: salvaged.text, config: salvaged.loaded.config } : { path };
   }
 }
 
