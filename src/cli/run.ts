@@ -12,6 +12,7 @@ import { lanPrefixes } from '../netcfg/lan.js';
 import { checkSteering, interfaceMtu, STEERING_DEFAULTS, Steering, steeredLan } from '../netcfg/steering.js';
 import { REINJECT_MARK } from '../netcfg/steering-programs.js';
 import { FAST_NOTRACK_MARK, nftAvailable, SynPolice } from '../netcfg/syn-police.js';
+import { claimWan } from '../netcfg/wan-lock.js';
 import { type ConnRecord, ConnStore, type ConnSync } from '../state/connstore.js';
 import { loadOrCreateKey } from '../state/keyfile.js';
 import { loadAddon } from '../tun/addon.js';
@@ -21,9 +22,10 @@ import { MapType } from '../tun/ebpf.js';
 import { BYPASS_KEY_SIZE, BYPASS_MAX_FLOWS } from '../tun/flow-bypass.js';
 import { parseCommand } from './args.js';
 import { ControlPlane, wanListenIssues } from './control.js';
+import { type Log, logLine, takeOverWarnings } from './log.js';
 import { surviveClosedPipe, writeTo } from './pipes.js';
 import { startConfig } from './start-config.js';
-import { UsageError } from './usage.js';
+import { CliError, EXIT, UsageError } from './usage.js';
 import { tunguardVersion } from './version.js';
 
 type DataplaneEvent = { type?: string } & Partial<ConnSync> & {
@@ -122,6 +124,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     return 0;
   }
   surviveClosedPipe();
+  takeOverWarnings(log);
   // The UCI file gives the settings; a flag given on the command line wins over it. A file with errors
   // does not stop the start: the daemon protects on a fallback and says so (./start-config.ts).
   const started = startConfig(v.config, v['state-dir']);
@@ -131,6 +134,8 @@ export async function runCommand(argv: string[]): Promise<number> {
   if (started.fallback)
     log(
       `config: ERROR: ${v.config} has errors; running on ${describeInForce(started.fallback.inForce)} until it is fixed and reloaded (SIGHUP): ${started.fallback.problems.join('; ')}`,
+      'error',
+      { in_force: started.fallback.inForce, file: v.config },
     );
   const m = config.main;
   const wan = v.wan ?? (v.config !== undefined ? m.wanDevice : undefined);
@@ -183,6 +188,10 @@ export async function runCommand(argv: string[]): Promise<number> {
     throw new UsageError((err as Error).message, RUN_HELP);
   }
   if (process.getuid?.() !== 0) process.emitWarning('not running as root: creating the TUN will likely fail');
+  // Before anything is attached: a second daemon on the same WAN must change nothing.
+  const wanClaim = await claimWan(wan).catch((err: Error) => {
+    throw new CliError(err.message, EXIT.ERROR);
+  });
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
 
   // The TUN carries the bigger of the steered MTUs so it never becomes the path's bottleneck:
@@ -293,7 +302,17 @@ export async function runCommand(argv: string[]): Promise<number> {
     }
     // Tier changes and aggressive sources go to the log (logread on OpenWrt) as they happen.
     else if (ev.type === 'tier') {
-      log(`tier ${ev.from} -> ${ev.to} (${ev.synCount} new SYNs in the window, ${ev.halfOpen} half-open)`);
+      log(
+        `tier ${ev.from} -> ${ev.to} (${ev.synCount} new SYNs in the window, ${ev.halfOpen} half-open)`,
+        'info',
+        {
+          event: 'tier',
+          from: ev.from,
+          to: ev.to,
+          syns: ev.synCount,
+          half_open: ev.halfOpen,
+        },
+      );
       // Above normal the fast path answers: its SYNs need no conntrack entry (src/netcfg/syn-police.ts).
       if (fastPath) police.fastNotrack(ev.to === 'normal' ? [] : lanNets);
     } else if (ev.type === 'attacker') {
@@ -302,6 +321,13 @@ export async function runCommand(argv: string[]): Promise<number> {
       if (ev.address) police.dropAggressive(ev.address, now + Math.max(0, (ev.until ?? 0) - Date.now()), now);
       log(
         `aggressive source ${ev.address}: ${ev.unfinished} unfinished handshakes, dropped until ${new Date(ev.until ?? 0).toISOString()}`,
+        'warn',
+        {
+          event: 'attacker',
+          address: ev.address,
+          unfinished: ev.unfinished,
+          until: new Date(ev.until ?? 0).toISOString(),
+        },
       );
     }
   });
@@ -341,12 +367,12 @@ export async function runCommand(argv: string[]): Promise<number> {
       await fn();
     } catch (err) {
       stopErrors.push(`${name}: ${(err as Error).message}`);
-      log(`stop: ${name}: ${(err as Error).message}`);
+      log(`stop: ${name}: ${(err as Error).message}`, 'error');
     }
   };
   const stop = (why: string) => {
     stopping ??= (async () => {
-      log(`stopping (${why})`);
+      log(`stopping (${why})`, 'info', { event: 'stop', reason: why });
       process.off('SIGHUP', onHup); // [api]
       await step('control plane', () => control.stop()); // [api]
       await step('dhcp tap', () => dhcpTap?.close());
@@ -357,6 +383,7 @@ export async function runCommand(argv: string[]): Promise<number> {
       // After the workers, which write to it.
       await step('bypass map', () => bypassMap !== undefined && addon.close(bypassMap));
       await step('connection store', () => connStore.close());
+      wanClaim.close();
     })();
     return stopping;
   };
@@ -412,14 +439,14 @@ export async function runCommand(argv: string[]): Promise<number> {
   if (timer) clearInterval(timer);
   if (statusInterval > 0) writeStatus();
   if (failed) {
-    log(`failed: ${failed.message}`);
+    log(`failed: ${failed.message}`, 'error', { event: 'exit', code: 1 });
     return 1;
   }
   if (stopErrors.length > 0) {
-    log(`stopped with errors: ${stopErrors.join('; ')}`);
+    log(`stopped with errors: ${stopErrors.join('; ')}`, 'error', { event: 'exit', code: 1 });
     return 1;
   }
-  log('stopped');
+  log('stopped', 'info', { event: 'exit', code: 0 });
   return 0;
 }
 
@@ -463,6 +490,6 @@ function* knownClients(records: readonly ConnRecord[]): Iterable<string> {
   }
 }
 
-function log(msg: string): void {
-  writeTo(process.stdout, `tunguard: ${msg}\n`);
-}
+const log: Log = (msg, level, fields) => {
+  writeTo(process.stdout, `tunguard: ${logLine(msg, level, fields)}\n`);
+};

@@ -42,8 +42,15 @@ describe('a typo in the config file at start', () => {
     const tg = lab.startTunguard(['--config', conf], false);
     await tg.ready();
     expect(tg.output).toMatch(
-      /config: ERROR: .*tunguard\.conf has errors; running on the file without its bad lines .*modrate_threshold/,
+      /^tunguard: level=error event=config msg="config: ERROR: .*tunguard\.conf has errors; running on the file without its bad lines .*modrate_threshold.*" in_force=file-without-errors/m,
     );
+    // A second daemon on the same WAN is refused before it changes anything; the first runs on.
+    const second = cli(['run', '--config', conf, '--tun', 'tg9']);
+    expect(second.code).toBe(1);
+    expect(second.stderr).toBe(
+      `tunguard run: another tunguard (pid ${tg.pid}) already steers wan0; refusing to start a second one\n`,
+    );
+    expect(tg.proc.exitCode).toBeNull();
     // Defenses on: SYNs from the WAN side are answered by the SYN proxy (cookies), not the LAN host.
     const before = (await lab.freshStatus()).counters.synproxy_cookie_sent ?? 0;
     lab.exec(lab.ns.wan, 'hping3', ['-q', '-S', '-p', '80', '-i', 'u10000', '-c', '20', ADDR.lan4], 20_000);
