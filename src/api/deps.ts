@@ -11,6 +11,9 @@ export type Tier = 'normal' | 'moderate' | 'risky';
 
 export const TIERS: readonly Tier[] = ['normal', 'moderate', 'risky'];
 
+/** States a proxied connection is listed in (ConnState's names, src/defense/conntable.ts; a test holds them equal). */
+export const CONNECTION_STATES = ['syn-sent', 'established', 'fin-wait', 'closed'] as const;
+
 /** `GET /api/v1/status`. Nullable fields are null while nothing measures them, with a note saying why. */
 export interface StatusSnapshot {
   /** The current risk tier; null until the defense stage reports one (never guessed). */

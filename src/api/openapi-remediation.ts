@@ -281,8 +281,12 @@ const schemas: Record<string, Json> = {
       risk: ref('RiskScore'),
       agent: ref('Agent'),
       matchingRules: arr(obj({ ruleId: str(), set: enumOf(['FIG4', 'FIG5', 'FIG6']), threats: arr(str()) })),
+      cveFeedLoaded: {
+        type: 'boolean',
+        description: 'whether a CVE feed is loaded; without one no CVE can match the host software',
+      },
     },
-    ['host', 'matchedCves', 'risk', 'matchingRules'],
+    ['host', 'matchedCves', 'risk', 'matchingRules', 'cveFeedLoaded'],
   ),
   Threat: {
     oneOf: [

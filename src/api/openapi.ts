@@ -2,6 +2,7 @@
 // deps.ts). A test holds it equal to the routes the app really has.
 
 import { MAX_API_CONFIG_BYTES } from './config-store.js';
+import { CONNECTION_STATES } from './deps.js';
 import { CONTROL_EVENT_TYPES } from './events.js';
 import {
   errors,
@@ -98,7 +99,7 @@ const schemas: Record<string, Json> = {
     sport: { type: 'integer' },
     dst: str(),
     dport: { type: 'integer' },
-    state: str(),
+    state: { type: 'string', enum: [...CONNECTION_STATES] },
     direction: { type: 'string', enum: ['inbound', 'outbound'] },
     firstSeenAt: { type: 'number' },
     updatedAt: { type: 'number' },
@@ -232,7 +233,7 @@ export function openApiDocument(version: string, mounted: readonly string[] = []
       qp('src', PREFIX, 'source address or prefix'),
       qp('dst', PREFIX, 'destination address or prefix'),
       qp('port', int(1, 65535), 'either port'),
-      qp('state', str({ pattern: '^[a-z][a-z0-9-]{0,31}$' }), 'connection state'),
+      qp('state', { type: 'string', enum: [...CONNECTION_STATES] }, 'connection state'),
       qp('family', { type: 'string', enum: ['4', '6'] }, 'address family'),
     ]),
     '/api/v1/attackers': {

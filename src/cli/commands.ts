@@ -8,15 +8,16 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { ParseArgsConfig } from 'node:util';
 import { type ConfigStatus, describeInForce } from '../api/config-status.js';
-import type {
-  AllowChange,
-  AllowEntry,
-  AttackerList,
-  ClearResult,
-  ConnectionRecord,
-  Page,
-  StatusSnapshot,
-  TierHistoryView,
+import {
+  type AllowChange,
+  type AllowEntry,
+  type AttackerList,
+  type ClearResult,
+  CONNECTION_STATES,
+  type ConnectionRecord,
+  type Page,
+  type StatusSnapshot,
+  type TierHistoryView,
 } from '../api/deps.js';
 import { ConfigError, loadConfigFile, parseCidr } from '../config/index.js';
 import type { DetectionState } from '../remediation/service.js';
@@ -44,7 +45,8 @@ export const COMMAND_HELP: Record<string, string> = {
                             [--offset n] [--limit n] [options]
 
 Connections proxied by the SYN proxy, newest first.
-
+  --state s    ${CONNECTION_STATES.join(', ')}
+  --family f   4 or 6
 ${COMMON_HELP}\n`,
   attackers: `usage: tunguard attackers [--limit n] [options]
        tunguard attackers clear [<address>] [options]
@@ -295,9 +297,9 @@ async function connections(argv: string[]): Promise<number> {
   const port = intOption(values.port, 'port', 1, 65535, 'connections');
   if (port !== undefined) q.set('port', String(port));
   if (values.state !== undefined) {
-    if (!/^[a-z][a-z0-9-]{0,31}$/.test(values.state))
+    if (!(CONNECTION_STATES as readonly string[]).includes(values.state))
       throw new UsageError(
-        `--state: expected a state like 'established', got '${values.state}'`,
+        `--state: expected one of ${CONNECTION_STATES.join(', ')}, got '${values.state}'${didYouMean(values.state, CONNECTION_STATES)}`,
         COMMAND_HELP.connections,
       );
     q.set('state', values.state);
@@ -467,7 +469,10 @@ interface HostDetailView {
     ipv4: string[];
     ipv6: string[];
     macs: string[];
+    macVendor?: string;
     hostnames: string[];
+    os: { name?: string; version?: string; source: string; confidence: number }[];
+    software: { product: string; version?: string; port?: number; protocol?: string; source: string }[];
     threats?: {
       key: string;
       type: string;
@@ -481,6 +486,7 @@ interface HostDetailView {
   risk: { score: number; level: string };
   agent?: { address: string; port: number };
   matchingRules: { ruleId: string; set: string; threats: string[] }[];
+  cveFeedLoaded?: boolean;
 }
 
 function oneArg(positionals: string[], cmd: string, what?: string): string | undefined {
@@ -530,17 +536,7 @@ async function hosts(argv: string[]): Promise<number> {
       printJson(h);
       return EXIT.OK;
     }
-    const lines = [
-      `host        ${h.host.id}`,
-      `addresses   ${[...h.host.ipv4, ...h.host.ipv6].join(', ') || '-'}`,
-      `names       ${h.host.hostnames.join(', ') || '-'}`,
-      `risk        ${h.risk.level} (${h.risk.score})`,
-      `agent       ${h.agent ? `${h.agent.address}:${h.agent.port}` : 'none'}`,
-      `cves        ${atMost(hostCves(h), 20).join(', ') || 'none'}`,
-      `findings    ${atMost(hostFindings(h), 10).join('; ') || 'none'}`,
-      `rules       ${h.matchingRules.map((r) => `${r.ruleId} (${r.set})`).join(', ') || 'none match'}`,
-    ];
-    out(lines.join('\n'));
+    out(hostDetailText(h));
     return EXIT.OK;
   }
   const r = await c.request<{ items: HostRow[] }>(`${REM}/hosts`);
@@ -568,6 +564,41 @@ async function hosts(argv: string[]): Promise<number> {
     ),
   );
   return EXIT.OK;
+}
+
+/** `hosts <host>`: everything the list shows of a host, and more (software with versions, ports). */
+export function hostDetailText(h: HostDetailView): string {
+  const x = h.host;
+  const os = [...x.os].sort((a, b) => b.confidence - a.confidence).find((o) => o.name);
+  const ports = [
+    ...new Set(x.software.filter((s) => s.port !== undefined).map((s) => `${s.port}/${s.protocol ?? 'tcp'}`)),
+  ];
+  const found = hostCves(h);
+  const cves =
+    found.length > 0
+      ? atMost(found, 20).join(', ')
+      : h.cveFeedLoaded === false
+        ? 'unknown: no CVE feed is loaded (POST /api/v1/remediation/threats/feed), so none can match'
+        : 'none';
+  const lines = [
+    `host        ${x.id}`,
+    `addresses   ${[...x.ipv4, ...x.ipv6].join(', ') || '-'}`,
+    `mac         ${x.macs.join(', ') || '-'}${x.macVendor ? ` (${x.macVendor})` : ''}`,
+    `names       ${x.hostnames.join(', ') || '-'}`,
+    `os          ${os ? `${os.name}${os.version ? ` ${os.version}` : ''} (${os.source}, ${os.confidence}%)` : '-'}`,
+    `ports       ${ports.join(', ') || '-'}`,
+    `software    ${x.software.length === 0 ? '-' : ''}`,
+    ...x.software.map(
+      (s) =>
+        `  ${s.product}${s.version ? ` ${s.version}` : ''}${s.port !== undefined ? ` on ${s.port}/${s.protocol ?? 'tcp'}` : ''} (${s.source})`,
+    ),
+    `cves        ${cves}`,
+    `findings    ${atMost(hostFindings(h), 10).join('; ') || 'none'}`,
+    `risk        ${h.risk.level} (${h.risk.score})`,
+    `agent       ${h.agent ? `${h.agent.address}:${h.agent.port}` : 'none'}`,
+    `rules       ${h.matchingRules.map((r) => `${r.ruleId} (${r.set})`).join(', ') || 'none match'}`,
+  ];
+  return lines.map((l) => l.trimEnd()).join('\n');
 }
 
 const FORMATS = ['auto', 'nmap', 'nessus', 'openvas'];

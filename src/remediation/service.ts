@@ -102,6 +102,8 @@ export interface HostDetail {
   agent?: Omit<AgentRecord, 'agentKey'> & { agentKey: string };
   /** Rules that match now, in the seed's lookup order. */
   matchingRules: Array<{ ruleId: string; set: string; threats: string[] }>;
+  /** Whether a CVE feed is loaded: without one `matchedCves` is empty for want of data, not of CVEs. */
+  cveFeedLoaded: boolean;
 }
 
 export interface ServiceOptions {
@@ -303,6 +305,7 @@ export class RemediationService {
         set: r.set,
         threats: r.threats,
       })),
+      cveFeedLoaded: this.inventory.hasVulnFeed(),
     };
   }
 
