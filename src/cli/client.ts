@@ -120,6 +120,10 @@ export class ApiClient {
     return fetch(`${this.where.url}${path}`, { ...init, signal: AbortSignal.timeout(this.timeoutMs) }).catch(
       (err: Error & { cause?: { code?: string } }) => {
         const code = err.cause?.code ?? '';
+        if (/bad port/i.test(String((err.cause as Error | undefined)?.message)))
+          throw new CliError(
+            `cannot reach the API at ${this.where.url}: fetch refuses that port (a "bad port" of the Fetch standard); list the API on another port`,
+          );
         if (UNREACHABLE.has(code)) throw notRunning(this.where, code);
         if (err.name === 'TimeoutError' || err.name === 'AbortError')
           throw new CliError(
