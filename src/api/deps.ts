@@ -52,6 +52,8 @@ export interface TierHistoryView {
   thresholds: { windowSeconds: number; moderate: number; risky: number };
   /** Newest first. */
   items: TierChange[];
+  /** Changes kept in all; `items` is the newest `limit` of them. */
+  total?: number;
   note?: string;
 }
 

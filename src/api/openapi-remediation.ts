@@ -24,7 +24,17 @@ const strict = (properties: Record<string, Json>, required: string[]): Json => (
   required,
   additionalProperties: false,
 });
-const items = (schema: Json): Json => obj({ items: arr(schema) });
+/** A list answer: its items and the paging fields every list carries (src/api/util.ts listAnswer). */
+const items = (schema: Json): Json =>
+  obj(
+    {
+      items: arr(schema),
+      total: { type: 'integer' },
+      offset: { type: 'integer' },
+      limit: { oneOf: [{ type: 'integer' }, { type: 'null' }], description: 'null: the list is not cut' },
+    },
+    ['items'],
+  );
 
 const SCAN_FORMATS = ['nmap', 'nessus', 'openvas'];
 const LOOKUP = enumOf(['ordered', 'first-hit', 'simultaneous'], {

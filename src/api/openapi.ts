@@ -23,6 +23,13 @@ import { REMEDIATION_PREFIX, remediationPaths, remediationSchemas } from './open
 const PREFIX = str({ description: 'IPv4/IPv6 address or CIDR prefix with host bits clear', maxLength: 64 });
 const LIMIT = qp('limit', int(1, 1000, 100), 'at most this many items');
 
+/** What every list answer carries beside its items (src/api/util.ts listAnswer). */
+const PAGING: Record<string, Json> = {
+  total: { type: 'integer', description: 'items in all' },
+  offset: { type: 'integer' },
+  limit: nullable({ type: 'integer', description: 'at most this many from offset; null: not cut' }),
+};
+
 const schemas: Record<string, Json> = {
   Error: obj(
     {
@@ -88,9 +95,10 @@ const schemas: Record<string, Json> = {
         risky: { type: 'integer' },
       }),
       items: { type: 'array', items: ref('TierChange') },
+      ...PAGING,
       note: str(),
     },
-    ['current', 'thresholds', 'items'],
+    ['current', 'thresholds', 'items', 'total', 'offset', 'limit'],
   ),
   Connection: obj({
     id: str(),
@@ -123,10 +131,12 @@ const schemas: Record<string, Json> = {
     expiresAt: { type: 'number' },
     marks: { type: 'integer' },
   }),
-  Attackers: obj(
-    { items: { type: 'array', items: ref('Attacker') }, total: { type: 'integer' }, note: str() },
-    ['items', 'total'],
-  ),
+  Attackers: obj({ items: { type: 'array', items: ref('Attacker') }, ...PAGING, note: str() }, [
+    'items',
+    'total',
+    'offset',
+    'limit',
+  ]),
   ClearResult: obj({ cleared: { type: 'integer' }, dataplaneNotified: { type: 'boolean' }, note: str() }, [
     'cleared',
     'dataplaneNotified',
@@ -176,7 +186,11 @@ const schemas: Record<string, Json> = {
     additionalProperties: false,
   },
   AllowEntry: obj({ cidr: str(), family: { type: 'integer', enum: [4, 6] }, section: str(), comment: str() }),
-  AllowList: obj({ items: { type: 'array', items: ref('AllowEntry') }, persisted: { type: 'boolean' } }),
+  AllowList: obj({
+    items: { type: 'array', items: ref('AllowEntry') },
+    ...PAGING,
+    persisted: { type: 'boolean' },
+  }),
   AllowChange: obj({
     entry: ref('AllowEntry'),
     changed: { type: 'boolean' },

@@ -782,6 +782,7 @@ export class ControlPlane {
               risky: syn.riskyThreshold,
             },
             items: this.tiers.recent(limit),
+            total: this.tiers.count,
           };
           return this.defenseReporting ? v : { ...v, note: NO_DEFENSE };
         },
