@@ -74,7 +74,12 @@ Runs the daemon in the current network namespace, in the foreground (needs root)
   --api <addr:port>    the API listens here only (default: the config's api listen, 127.0.0.1:7447)
   -h, --help           this text
 
-Exit codes: 0 clean stop, 1 runtime failure, 2 usage or configuration error.
+A --config file with errors does not stop the start: the daemon runs on the last good configuration
+(kept in the state dir), else the file without its bad lines, else the defaults, and says so in the log
+and the status until a reload (SIGHUP) takes the fixed file.
+
+Exit codes: 0 clean stop, 1 runtime failure (or another daemon already steers the WAN device),
+2 usage error.
 `;
 
 /** Attackers listed in status.json (most unfinished handshakes first); the API lists them all. */
