@@ -132,7 +132,11 @@ export async function runCommand(argv: string[]): Promise<number> {
   takeOverWarnings(log);
   // The UCI file gives the settings; a flag given on the command line wins over it. A file with errors
   // does not stop the start: the daemon protects on a fallback and says so (./start-config.ts).
-  const started = startConfig(v.config, v['state-dir']);
+  // The API never listens on the WAN side: such a listen line is a config error like any other (left
+  // out at start). The WAN device is the flag's, else the file's.
+  const started = startConfig(v.config, v['state-dir'], (c, text) =>
+    v.api !== undefined ? [] : wanListenIssues(c, text, v.wan ?? c.main.wanDevice),
+  );
   // [api] The store keeps the file's text for the API's config routes and SIGHUP reloads.
   const store = started.store;
   const config = store.config;
@@ -184,8 +188,6 @@ export async function runCommand(argv: string[]): Promise<number> {
         RUN_HELP,
       );
   }
-  const wanListen = apiOverride ? [] : wanListenIssues(config, store.text, wan);
-  if (wanListen.length > 0) throw new UsageError(wanListen.map((i) => i.message).join('\n'), '');
 
   try {
     checkSteering(steering); // unknown interfaces fail before anything is changed

@@ -7,7 +7,7 @@
 import { closeSync, constants, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigStore } from '../api/config-store.js';
-import { ConfigError, configFromText } from '../config/index.js';
+import { ConfigError, type ConfigIssue, configFromText, type TunguardConfig } from '../config/index.js';
 import { salvageConfig } from '../config/salvage.js';
 import { DEFAULT_STATE_DIR } from './api-locate.js';
 
@@ -23,6 +23,9 @@ export interface StartFallback {
   /** Why the file is not in force: its problems, one per line. */
   problems: string[];
 }
+
+/** A check beyond the schema that needs the running system (run.ts: no API listen on the WAN). */
+export type ExtraCheck = (config: TunguardConfig, text: string) => ConfigIssue[];
 
 export interface StartConfig {
   store: ConfigStore;
@@ -78,11 +81,18 @@ export function readLastGood(stateDir: string, path: string): { text: string; sa
  * The configuration to start on: the file when it is valid; otherwise a fallback (see the header).
  * Without a file: the built-in defaults. `stateDirFlag`: --state-dir, which wins over the config's.
  */
-export function startConfig(path: string | undefined, stateDirFlag?: string): StartConfig {
+export function startConfig(
+  path: string | undefined,
+  stateDirFlag?: string,
+  extra?: ExtraCheck,
+): StartConfig {
   if (path === undefined) return { store: ConfigStore.fromDefaults() };
   let error: ConfigError;
   try {
-    return { store: ConfigStore.fromFile(path) };
+    const store = ConfigStore.fromFile(path);
+    const issues = extra?.(store.config, store.text) ?? [];
+    if (issues.length > 0) throw new ConfigError(path, issues);
+    return { store };
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     error = err;
@@ -92,10 +102,11 @@ export function startConfig(path: string | undefined, stateDirFlag?: string): St
   try {
     text = readFileSync(path, 'utf8');
   } catch {}
-  const salvaged = text === '' ? undefined : salvageConfig(text, path);
+  const salvaged =
+    text === '' ? undefined : salvageConfig(text, path, extra && ((l, t) => extra(l.config, t)));
   const stateDir = stateDirFlag ?? salvaged?.loaded.config.main.stateDir ?? DEFAULT_STATE_DIR;
   const good = readLastGood(stateDir, path);
-  if (good) {
+  if (good && (extra?.(configFromText(good.text, path).config, good.text) ?? []).length === 0) {
     const store = new ConfigStore(path, { text: good.text, loaded: configFromText(good.text, path) });
     return { store, fallback: { inForce: 'last-good', problems } };
   }

@@ -33,14 +33,24 @@ function withoutLines(lines: string[], issues: readonly ConfigIssue[]): string[]
   return out;
 }
 
-/** The usable part of a config text with errors, or undefined when nothing usable is left. */
-export function salvageConfig(text: string, path: string): Salvaged | undefined {
+/**
+ * The usable part of a config text with errors, or undefined when nothing usable is left (or nothing
+ * was wrong). `extra`: checks beyond the schema that need the running system (a listen address of the
+ * WAN device); their problem lines are left out too.
+ */
+export function salvageConfig(
+  text: string,
+  path: string,
+  extra?: (loaded: LoadedConfig, text: string) => ConfigIssue[],
+): Salvaged | undefined {
   let lines = text.split('\n');
   const dropped: ConfigIssue[] = [];
   for (let round = 0; round < MAX_ROUNDS; round++) {
     const t = lines.join('\n');
     try {
       const loaded = configFromText(t, path);
+      const more = extra?.(loaded, t) ?? [];
+      if (more.length > 0) throw new ConfigError(path, more);
       return dropped.length === 0 ? undefined : { loaded, text: t, dropped };
     } catch (err) {
       if (!(err instanceof ConfigError) || err.issues.length === 0) return undefined;

@@ -4,6 +4,7 @@
 import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LAST_GOOD_FILE } from '../../src/cli/start-config.js';
 import { ADDR, Lab, REPO_ROOT, sleep, waitFor } from './lab.js';
 
 const BIN = join(REPO_ROOT, 'bin', 'tunguard');
@@ -85,6 +86,32 @@ describe('a typo in the config file at start', () => {
     const s = JSON.parse(cli(['status', '--json', '--config', conf]).stdout);
     expect(s.config.inForce).toBe('last-good');
     expect(JSON.parse(cli(['tiers', '--json', '--config', conf]).stdout).thresholds.risky).toBe(400);
+    expect(await tg.stop()).toBe(0);
+  });
+});
+
+describe('a listen address of the WAN device in the file', () => {
+  it('is left out at start: the API listens on the rest, never on the WAN side, and the status says why', async () => {
+    const wanConf = good.replace(
+      "\tlist listen '127.0.0.1:7447'",
+      `\tlist listen '127.0.0.1:7447'\n\tlist listen '${ADDR.rtrWan4}:7447'`,
+    );
+    expect(wanConf).toContain(`${ADDR.rtrWan4}:7447`); // (control) the bad line is there
+    writeFileSync(conf, wanConf);
+    rmSync(join(lab.stateDir, LAST_GOOD_FILE), { force: true }); // no copy to fall back on
+    const tg = lab.startTunguard(['--config', conf], false);
+    await tg.ready();
+    const s = JSON.parse(cli(['status', '--json', '--config', conf]).stdout);
+    expect(s.config.inForce).toBe('file-without-errors');
+    expect(s.config.problems.join('\n')).toMatch(/198\.51\.100\.1:7447 is an address of the WAN device wan0/);
+    expect(lab.status()).toMatchObject({ api: { listening: ['127.0.0.1:7447'] } });
+    const wan = lab.exec(lab.ns.wan, 'curl', [
+      '-sS',
+      '--max-time',
+      '3',
+      `http://${ADDR.rtrWan4}:7447/healthz`,
+    ]);
+    expect(wan.code).not.toBe(0);
     expect(await tg.stop()).toBe(0);
   });
 });
