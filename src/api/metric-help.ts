@@ -36,6 +36,10 @@ export const COUNTER_HELP: Readonly<Record<string, string>> = {
   synproxy_closed: 'Proxied connections closed.',
   synproxy_bad_checksum: 'Packets with a wrong TCP checksum at the SYN proxy (dropped).',
   synproxy_outbound_syn: 'SYNs from the LAN outward (not proxied).',
+  synproxy_source_full:
+    'Handshakes refused because their source already has the most proxied connections one source may hold (512 by default; an IPv6 /64 is one source).',
+  synproxy_evicted:
+    'Proxied connections forgotten to make room in a full table (the one idle longest; no RST is sent).',
   sampler_samples: 'Packets of LAN hosts sampled for the passive inventory.',
   sampler_skip_repeat: 'Samples skipped as repeats of a recent one.',
   sampler_drop_rate: 'Samples not taken: over the sampling rate budget.',
