@@ -4,19 +4,24 @@
 // with its defaults, where such flows bypass the TUN once seen. Prints a table and one JSON line with
 // the ratios. Usage:
 //   node dist/bench/forward.js [--seconds 5] [--rounds 1] [--smoke]
-import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
-import { ADDR, Lab, sleep } from '../test/lab/lab.js';
 
-const { values } = parseArgs({
-  options: {
-    seconds: { type: 'string', default: '5' },
-    rounds: { type: 'string', default: '1' },
-    pings: { type: 'string', default: '1000' },
-    smoke: { type: 'boolean', default: false },
-    'spin-us': { type: 'string' },
-    queues: { type: 'string' },
-  },
+import { readFileSync } from 'node:fs';
+import { ADDR, Lab, sleep } from '../test/lab/lab.js';
+import { benchArgs } from './args.js';
+
+const USAGE = `usage: node dist/bench/forward.js [--seconds 5] [--rounds 1] [--pings 1000] [--queues n] [--spin-us us]
+                                [--smoke]
+
+Kernel forwarding vs. tunguard (pass-through, defended, LAN-opened with bypass) on the lab topology
+with fw4 (root, netns): bulk TCP, UDP, request/response, ping latency. A full run takes a few minutes
+(every mode × --rounds × --seconds per measurement); --smoke is a short one.`;
+const values = benchArgs(USAGE, {
+  seconds: { type: 'string', default: '5' },
+  rounds: { type: 'string', default: '1' },
+  pings: { type: 'string', default: '1000' },
+  smoke: { type: 'boolean', default: false },
+  'spin-us': { type: 'string' },
+  queues: { type: 'string' },
 });
 const SECONDS = values.smoke ? 1 : Number(values.seconds);
 const ROUNDS = values.smoke ? 1 : Number(values.rounds);

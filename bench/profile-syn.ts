@@ -1,18 +1,21 @@
 // Not a benchmark: starts the lab, tunguard, and a paced SYN flood, and records a `perf` profile
 // (software clock, kernel + JIT symbols) of tunguard for a few seconds. For finding the SYN path's
 // costs. Usage: node dist/bench/profile-syn.js [--rate 60000] [--seconds 6] [--out /tmp/prof]
+
 import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { ADDR, Lab, REPO_ROOT, sleep } from '../test/lab/lab.js';
+import { benchArgs } from './args.js';
 
-const { values } = parseArgs({
-  options: {
-    rate: { type: 'string', default: '60000' },
-    seconds: { type: 'string', default: '6' },
-    out: { type: 'string', default: '/tmp/prof' },
-    'tg-args': { type: 'string', default: '' },
-  },
+const USAGE = `usage: node dist/bench/profile-syn.js [--rate 60000] [--seconds 6] [--out /tmp/prof] [--tg-args '...']
+
+Not a benchmark: starts the lab, tunguard and a paced SYN flood, and records a perf profile of
+tunguard for --seconds (root, netns, perf). Writes the profile under --out.`;
+const values = benchArgs(USAGE, {
+  rate: { type: 'string', default: '60000' },
+  seconds: { type: 'string', default: '6' },
+  out: { type: 'string', default: '/tmp/prof' },
+  'tg-args': { type: 'string', default: '' },
 });
 const lab = Lab.create();
 try {

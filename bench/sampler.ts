@@ -3,15 +3,21 @@
 // for bulk data both ways (the common case: nothing to sample) and for a storm of LAN SYNs (the worst
 // case: every packet is a candidate). Prints a table and one JSON line. Usage:
 //   node dist/bench/sampler.js [--packets 2000000] [--smoke]
-import { parseArgs } from 'node:util';
+
 import { Pipeline, pipelineLayout } from '../src/dataplane/pipeline.js';
 import { buildStages, testStageEnv } from '../src/dataplane/stages/index.js';
 import type { SamplerStage } from '../src/dataplane/stages/sampler.js';
 import { Batch } from '../src/tun/packet-io.js';
 import { tcp, v4 } from '../test/packet/helpers.js';
+import { benchArgs } from './args.js';
 
-const { values } = parseArgs({
-  options: { packets: { type: 'string', default: '2000000' }, smoke: { type: 'boolean', default: false } },
+const USAGE = `usage: node dist/bench/sampler.js [--packets 2000000] [--smoke]
+
+What the passive-inventory sampler stage costs per packet, in process (no root): classify only vs. the
+sampler, for bulk data and a storm of LAN SYNs. Tens of seconds with the defaults; --smoke is short.`;
+const values = benchArgs(USAGE, {
+  packets: { type: 'string', default: '2000000' },
+  smoke: { type: 'boolean', default: false },
 });
 const PACKETS = values.smoke ? 200_000 : Number(values.packets);
 const BATCH = 256;

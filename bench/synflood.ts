@@ -19,20 +19,24 @@
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { ADDR, Lab, makeTempDir, REPO_ROOT, sleep, startHttpServer } from '../test/lab/lab.js';
+import { benchArgs } from './args.js';
 
-const { values } = parseArgs({
-  options: {
-    seconds: { type: 'string' },
-    'tg-args': { type: 'string', default: '' },
-    procs: { type: 'string' },
-    'paced-rate': { type: 'string' },
-    sources6: { type: 'string' },
-    rounds: { type: 'string' },
-    fetches: { type: 'string' },
-    smoke: { type: 'boolean', default: false },
-  },
+const USAGE = `usage: node dist/bench/synflood.js [--seconds 20] [--procs n] [--paced-rate 20000] [--sources6 1000000]
+                                 [--rounds 1] [--fetches n] [--tg-args '...'] [--smoke]
+
+SYN-flood defense on the lab topology (root, netns): no protection vs. nftables SYNPROXY vs. tunguard,
+SYN-ACKs per second, legitimate fetches during the flood, CPU and RSS; then 1 M IPv6 sources. A full
+run takes several minutes; --smoke is a short one.`;
+const values = benchArgs(USAGE, {
+  seconds: { type: 'string' },
+  'tg-args': { type: 'string', default: '' },
+  procs: { type: 'string' },
+  'paced-rate': { type: 'string' },
+  sources6: { type: 'string' },
+  rounds: { type: 'string' },
+  fetches: { type: 'string' },
+  smoke: { type: 'boolean', default: false },
 });
 const SMOKE = values.smoke;
 const num = (v: string | undefined, full: number, smoke: number) =>

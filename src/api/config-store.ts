@@ -98,6 +98,12 @@ export class ConfigStore {
    * every new configuration, from the API and from reload alike.
    */
   extraCheck: ((c: TunguardConfig, text: string) => ConfigIssue[]) | undefined;
+  /**
+   * Set when what is in force is not the file (it had errors at start: src/cli/start-config.ts). The
+   * allowlist is then not edited (that would write the fallback over the admin's file); a good reload
+   * or a PUT of a whole valid file clears it.
+   */
+  fallback: string | undefined;
 
   /**
    * @param path the UCI file; undefined keeps the configuration in memory only (daemon on defaults)
@@ -169,6 +175,14 @@ export class ConfigStore {
     }
   }
 
+  private refuseOnFallback(): void {
+    if (this.fallback !== undefined)
+      throw new DepsError(
+        'conflict',
+        `${this.path} is not in force (${this.fallback}): fix it and reload before changing the allowlist`,
+      );
+  }
+
   /** Runs `fn` after every earlier write finished (one writer at a time). */
   private serial<T>(fn: () => Promise<T>): Promise<T> {
     const run = this.writing.then(fn, fn);
@@ -190,6 +204,7 @@ export class ConfigStore {
       if (this.path !== undefined) await writeFileAtomic(this.path, text, { mode: 'keep' });
       const prev = this.config;
       this.state = { text, loaded };
+      this.fallback = undefined;
       return { prev, next: loaded };
     });
   }
@@ -207,6 +222,7 @@ export class ConfigStore {
       if (extra.length > 0) throw new ConfigError(this.path, extra);
       const prev = this.config;
       this.state = { text, loaded };
+      this.fallback = undefined;
       return { prev, next: loaded };
     });
   }
@@ -221,6 +237,7 @@ export class ConfigStore {
     comment: string,
   ): Promise<{ entry: AllowEntry; changed: boolean; prev: TunguardConfig; next: LoadedConfig }> {
     return this.serial(async () => {
+      this.refuseOnFallback();
       const existing = allowSites(parseUci(this.state.text)).find((s) => s.entry.cidr === prefix.cidr);
       const prev = this.config;
       if (existing) return { entry: existing.entry, changed: false, prev, next: this.state.loaded };
@@ -240,6 +257,7 @@ export class ConfigStore {
   /** Removes a prefix from whichever section holds it (an allow section left empty goes too). */
   removeAllow(prefix: CidrPrefix): Promise<{ entry: AllowEntry; prev: TunguardConfig; next: LoadedConfig }> {
     return this.serial(async () => {
+      this.refuseOnFallback();
       const doc = parseUci(this.state.text);
       const site = allowSites(doc).find((s) => s.entry.cidr === prefix.cidr);
       if (!site) throw new DepsError('not_found', `${prefix.cidr} is not on the allowlist`);

@@ -3,12 +3,16 @@
 
 import type { Hono } from 'hono';
 import type { CidrPrefix, ConfigIssue, TunguardConfig } from '../config/index.js';
+import type { ConfigStatus } from './config-status.js';
 import type { ControlEvent } from './events.js';
 
 /** The risk tiers of DESIGN.md section 1.2. */
 export type Tier = 'normal' | 'moderate' | 'risky';
 
 export const TIERS: readonly Tier[] = ['normal', 'moderate', 'risky'];
+
+/** States a proxied connection is listed in (ConnState's names, src/defense/conntable.ts; a test holds them equal). */
+export const CONNECTION_STATES = ['syn-sent', 'established', 'fin-wait', 'closed'] as const;
 
 /** `GET /api/v1/status`. Nullable fields are null while nothing measures them, with a note saying why. */
 export interface StatusSnapshot {
@@ -28,6 +32,8 @@ export interface StatusSnapshot {
   startedAt: string;
   /** Why a null field is null, keyed by field name ("tier", "halfOpen"). */
   notes?: Record<string, string>;
+  /** The configuration: file, checksum, what is in force, the last reload, pending restarts. */
+  config?: ConfigStatus;
 }
 
 /** One change of tier. */
@@ -46,6 +52,8 @@ export interface TierHistoryView {
   thresholds: { windowSeconds: number; moderate: number; risky: number };
   /** Newest first. */
   items: TierChange[];
+  /** Changes kept in all; `items` is the newest `limit` of them. */
+  total?: number;
   note?: string;
 }
 

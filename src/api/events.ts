@@ -46,6 +46,7 @@
 //   (without it, the connection list is the one kept from conn-sync events)
 
 import * as v from 'valibot';
+import type { ConfigStatus } from './config-status.js';
 import type { AttackerRecord, Tier, TierChange } from './deps.js';
 
 // ---------------------------------------------------------------------------------------------------
@@ -175,7 +176,9 @@ export type ControlEvent =
     }
   | { type: 'config'; at: number; applied: string[]; pendingRestart: string[]; source: 'api' | 'reload' }
   | { type: 'allowlist'; at: number; action: 'add' | 'remove'; cidr: string }
-  | { type: 'attackers-cleared'; at: number; address: string | null; cleared: number };
+  | { type: 'attackers-cleared'; at: number; address: string | null; cleared: number }
+  /** The configuration's status changed: a reload applied or refused, a change through the API. */
+  | { type: 'config-status'; at: number; config: ConfigStatus };
 
 export type ControlEventType = ControlEvent['type'];
 
@@ -186,6 +189,7 @@ export const CONTROL_EVENT_TYPES: readonly ControlEventType[] = [
   'config',
   'allowlist',
   'attackers-cleared',
+  'config-status',
 ];
 
 /** A tiny synchronous bus: the daemon publishes control events, the API (and tests) subscribe. */

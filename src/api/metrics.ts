@@ -3,6 +3,7 @@
 import type { StatusSnapshot } from './deps.js';
 import { TIERS } from './deps.js';
 import type { SseHubStats } from './events.js';
+import { COUNTER_HELP, dropReason } from './metric-help.js';
 
 export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
@@ -54,16 +55,33 @@ export function renderMetrics(s: StatusSnapshot, api: ApiMetrics): string {
   const w = new Writer();
   w.family('tunguard_up', 'gauge', 'Whether the daemon answers (always 1 when scraped).');
   w.sample('tunguard_up', 1);
-  w.family('tunguard_build_info', 'gauge', 'The version, as a label.');
+  w.family('tunguard_build_info', 'gauge', 'Always 1; the running version in the version label.');
   w.sample('tunguard_build_info', 1, { version: s.version });
   w.family('tunguard_uptime_seconds', 'gauge', 'Seconds since the dataplane started.');
   w.sample('tunguard_uptime_seconds', Math.round(s.uptimeSeconds * 1000) / 1000);
+  // Every drop is one sample of one family, its cause in the `reason` label: sum() gives all drops.
+  const drops = Object.keys(s.drops);
+  const dropped = 'tunguard_dataplane_dropped_packets_total';
+  w.family(
+    dropped,
+    'counter',
+    'Packets the dataplane dropped, by reason (malformed_*: failed parsing; syn_*: the SYN defense; icmp_*, udp_*: rate limits), per worker.',
+  );
+  for (const name of drops) {
+    const reason = dropReason(name);
+    s.perWorker.forEach((wc, i) => {
+      w.sample(dropped, wc[name] ?? 0, { reason, worker: i });
+    });
+    if (s.perWorker.length === 0) w.sample(dropped, s.drops[name], { reason });
+  }
   for (const [name, value] of Object.entries(s.counters)) {
+    if (Object.hasOwn(s.drops, name)) continue;
     const gauge = name.startsWith('gauge_');
     const m = gauge
       ? `tunguard_dataplane_${metricName(name.slice(6))}`
       : `tunguard_dataplane_${metricName(name)}_total`;
-    w.family(m, gauge ? 'gauge' : 'counter', `Dataplane ${gauge ? 'gauge' : 'counter'} ${name}, per worker.`);
+    const help = COUNTER_HELP[name] ?? `Dataplane ${gauge ? 'gauge' : 'counter'} ${name}.`;
+    w.family(m, gauge ? 'gauge' : 'counter', `${help} Per worker.`);
     s.perWorker.forEach((wc, i) => {
       w.sample(m, wc[name] ?? 0, { worker: i });
     });
@@ -90,17 +108,22 @@ export function renderMetrics(s: StatusSnapshot, api: ApiMetrics): string {
   w.family('tunguard_api_sse_dropped_total', 'counter', 'Events dropped from slow clients (oldest first).');
   w.sample('tunguard_api_sse_dropped_total', api.sse.dropped);
   if (api.eventLoop) {
+    // Gauges by statistic: a `quantile` label belongs to summaries only (with _sum and _count).
     const m = 'tunguard_main_event_loop_delay_seconds';
     w.family(
       m,
       'gauge',
-      `Event-loop delay of the main thread (API, control) over the last ${api.eventLoop.windowSeconds} s.`,
+      `Event-loop delay of the main thread (API, control) over the last ${api.eventLoop.windowSeconds} s, by statistic (p50, p99, max).`,
     );
-    w.sample(m, api.eventLoop.p50Ms / 1000, { quantile: '0.5' });
-    w.sample(m, api.eventLoop.p99Ms / 1000, { quantile: '0.99' });
-    w.sample(m, api.eventLoop.maxMs / 1000, { quantile: '1' });
+    w.sample(m, api.eventLoop.p50Ms / 1000, { stat: 'p50' });
+    w.sample(m, api.eventLoop.p99Ms / 1000, { stat: 'p99' });
+    w.sample(m, api.eventLoop.maxMs / 1000, { stat: 'max' });
   }
-  w.family('tunguard_dataplane_events_ignored_total', 'counter', 'Dataplane events of no known shape.');
+  w.family(
+    'tunguard_dataplane_events_ignored_total',
+    'counter',
+    'Dataplane events of no known shape (ignored; a sign of a version mismatch).',
+  );
   w.sample('tunguard_dataplane_events_ignored_total', api.ignoredEvents);
   return `${w.lines.join('\n')}\n`;
 }

@@ -25,7 +25,17 @@ const strict = (properties: Record<string, Json>, required: string[]): Json => (
   required,
   additionalProperties: false,
 });
-const items = (schema: Json): Json => obj({ items: arr(schema) });
+/** A list answer: its items and the paging fields every list carries (src/api/util.ts listAnswer). */
+const items = (schema: Json): Json =>
+  obj(
+    {
+      items: arr(schema),
+      total: { type: 'integer' },
+      offset: { type: 'integer' },
+      limit: { oneOf: [{ type: 'integer' }, { type: 'null' }], description: 'null: the list is not cut' },
+    },
+    ['items'],
+  );
 
 const SCAN_FORMATS = ['nmap', 'nessus', 'openvas'];
 const LOOKUP = enumOf([...LOOKUP_MODES], {
@@ -285,8 +295,12 @@ const schemas: Record<string, Json> = {
       risk: ref('RiskScore'),
       agent: ref('Agent'),
       matchingRules: arr(obj({ ruleId: str(), set: enumOf(['FIG4', 'FIG5', 'FIG6']), threats: arr(str()) })),
+      cveFeedLoaded: {
+        type: 'boolean',
+        description: 'whether a CVE feed is loaded; without one no CVE can match the host software',
+      },
     },
-    ['host', 'matchedCves', 'risk', 'matchingRules'],
+    ['host', 'matchedCves', 'risk', 'matchingRules', 'cveFeedLoaded'],
   ),
   Threat: {
     oneOf: [

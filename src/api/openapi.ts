@@ -2,6 +2,7 @@
 // deps.ts). A test holds it equal to the routes the app really has.
 
 import { MAX_API_CONFIG_BYTES } from './config-store.js';
+import { CONNECTION_STATES } from './deps.js';
 import { CONTROL_EVENT_TYPES } from './events.js';
 import {
   errors,
@@ -21,6 +22,13 @@ import { REMEDIATION_PREFIX, remediationPaths, remediationSchemas } from './open
 
 const PREFIX = str({ description: 'IPv4/IPv6 address or CIDR prefix with host bits clear', maxLength: 64 });
 const LIMIT = qp('limit', int(1, 1000, 100), 'at most this many items');
+
+/** What every list answer carries beside its items (src/api/util.ts listAnswer). */
+const PAGING: Record<string, Json> = {
+  total: { type: 'integer', description: 'items in all' },
+  offset: { type: 'integer' },
+  limit: nullable({ type: 'integer', description: 'at most this many from offset; null: not cut' }),
+};
 
 const schemas: Record<string, Json> = {
   Error: obj(
@@ -46,9 +54,32 @@ const schemas: Record<string, Json> = {
       version: str(),
       startedAt: str({ format: 'date-time' }),
       notes: map(str()),
+      config: ref('ConfigStatus'),
     },
     ['tier', 'halfOpen', 'counters', 'drops', 'perWorker', 'uptimeSeconds', 'version', 'startedAt'],
   ),
+  ReloadRecord: obj({
+    at: str({ format: 'date-time' }),
+    trigger: { type: 'string', enum: ['sighup', 'api'] },
+    result: { type: 'string', enum: ['applied', 'refused'] },
+    changed: { type: 'array', items: str() },
+    applied: { type: 'array', items: str() },
+    notApplied: { type: 'array', items: obj({ part: str(), reason: str() }) },
+    problems: { type: 'array', items: str(), description: 'why the file was refused, one per line' },
+  }),
+  ConfigStatus: obj({
+    path: nullable(str({ description: 'the config file; null: built-in defaults' })),
+    sha256: str({ description: 'SHA-256 of the configuration text in force' }),
+    inForce: {
+      type: 'string',
+      enum: ['file', 'last-good', 'file-without-errors', 'defaults'],
+      description: 'the file, or what runs instead because the file had errors at start',
+    },
+    since: str({ format: 'date-time' }),
+    problems: { type: 'array', items: str(), description: 'why the file on disk is not in force' },
+    pendingRestart: { type: 'array', items: str() },
+    lastReload: nullable(ref('ReloadRecord')),
+  }),
   TierChange: obj({
     at: { type: 'number' },
     from: nullable(ref('Tier')),
@@ -64,9 +95,10 @@ const schemas: Record<string, Json> = {
         risky: { type: 'integer' },
       }),
       items: { type: 'array', items: ref('TierChange') },
+      ...PAGING,
       note: str(),
     },
-    ['current', 'thresholds', 'items'],
+    ['current', 'thresholds', 'items', 'total', 'offset', 'limit'],
   ),
   Connection: obj({
     id: str(),
@@ -75,7 +107,7 @@ const schemas: Record<string, Json> = {
     sport: { type: 'integer' },
     dst: str(),
     dport: { type: 'integer' },
-    state: str(),
+    state: { type: 'string', enum: [...CONNECTION_STATES] },
     direction: { type: 'string', enum: ['inbound', 'outbound'] },
     firstSeenAt: { type: 'number' },
     updatedAt: { type: 'number' },
@@ -99,10 +131,12 @@ const schemas: Record<string, Json> = {
     expiresAt: { type: 'number' },
     marks: { type: 'integer' },
   }),
-  Attackers: obj(
-    { items: { type: 'array', items: ref('Attacker') }, total: { type: 'integer' }, note: str() },
-    ['items', 'total'],
-  ),
+  Attackers: obj({ items: { type: 'array', items: ref('Attacker') }, ...PAGING, note: str() }, [
+    'items',
+    'total',
+    'offset',
+    'limit',
+  ]),
   ClearResult: obj({ cleared: { type: 'integer' }, dataplaneNotified: { type: 'boolean' }, note: str() }, [
     'cleared',
     'dataplaneNotified',
@@ -152,7 +186,11 @@ const schemas: Record<string, Json> = {
     additionalProperties: false,
   },
   AllowEntry: obj({ cidr: str(), family: { type: 'integer', enum: [4, 6] }, section: str(), comment: str() }),
-  AllowList: obj({ items: { type: 'array', items: ref('AllowEntry') }, persisted: { type: 'boolean' } }),
+  AllowList: obj({
+    items: { type: 'array', items: ref('AllowEntry') },
+    ...PAGING,
+    persisted: { type: 'boolean' },
+  }),
   AllowChange: obj({
     entry: ref('AllowEntry'),
     changed: { type: 'boolean' },
@@ -209,7 +247,7 @@ export function openApiDocument(version: string, mounted: readonly string[] = []
       qp('src', PREFIX, 'source address or prefix'),
       qp('dst', PREFIX, 'destination address or prefix'),
       qp('port', int(1, 65535), 'either port'),
-      qp('state', str({ pattern: '^[a-z][a-z0-9-]{0,31}$' }), 'connection state'),
+      qp('state', { type: 'string', enum: [...CONNECTION_STATES] }, 'connection state'),
       qp('family', { type: 'string', enum: ['4', '6'] }, 'address family'),
     ]),
     '/api/v1/attackers': {

@@ -4,6 +4,7 @@
 import * as v from 'valibot';
 import { type CidrPrefix, hasControlCharacter, parseCidr } from '../config/index.js';
 import { MAX_API_CONFIG_BYTES } from './config-store.js';
+import { CONNECTION_STATES } from './deps.js';
 import { CONTROL_EVENT_TYPES } from './events.js';
 import { shown } from './util.js';
 
@@ -102,7 +103,7 @@ export const ConnectionsQuery = strictQuery({
   dst: v.optional(prefixString()),
   port: v.optional(intString(1, 65535)),
   state: v.optional(
-    v.pipe(v.string(ONE), v.regex(/^[a-z][a-z0-9-]{0,31}$/, 'expected a state name like "established"')),
+    v.pipe(v.string(ONE), v.picklist(CONNECTION_STATES, `expected one of ${CONNECTION_STATES.join(', ')}`)),
   ),
   family: v.optional(v.pipe(v.string(ONE), v.picklist(['4', '6'], 'expected 4 or 6'))),
 });

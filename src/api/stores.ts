@@ -38,6 +38,11 @@ export class TierHistory {
     return change;
   }
 
+  /** Changes kept (at most the bound given at construction). */
+  get count(): number {
+    return this.changes.length;
+  }
+
   /** The newest `limit` changes, newest first. */
   recent(limit: number): TierChange[] {
     return this.changes.slice(-limit).reverse();

@@ -22,3 +22,14 @@ export function shown(s: string, max = 60): string {
   const clean = s.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
   return `'${clean.length > max ? `${clean.slice(0, max - 3)}...` : clean}'`;
 }
+
+/**
+ * A list answer with the paging fields every list carries: `total` items in all, from `offset`, at most
+ * `limit` (null: the list is not cut).
+ */
+export function listAnswer<T>(
+  items: T[],
+  o: { total?: number; offset?: number; limit?: number | null } = {},
+): { items: T[]; total: number; offset: number; limit: number | null } {
+  return { items, total: o.total ?? items.length, offset: o.offset ?? 0, limit: o.limit ?? null };
+}

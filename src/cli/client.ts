@@ -6,6 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { DEFAULT_LISTEN } from '../api/server.js';
 import { readToken } from '../api/token.js';
 import { loadConfigFile, type TunguardConfig } from '../config/index.js';
+import { salvageConfig } from '../config/salvage.js';
 import {
   DEFAULT_CONFIG_PATH,
   DEFAULT_STATE_DIR,
@@ -15,20 +16,9 @@ import {
   tokenFilePath,
   urlFor,
 } from './api-locate.js';
-import { UsageError } from './usage.js';
+import { CliError, EXIT, UsageError } from './usage.js';
 
-export const EXIT = { OK: 0, ERROR: 1, USAGE: 2, NOT_RUNNING: 3 } as const;
-
-/** A failure with the exit code it maps to. */
-export class CliError extends Error {
-  override name = 'CliError';
-  constructor(
-    message: string,
-    readonly code: number = EXIT.ERROR,
-  ) {
-    super(message);
-  }
-}
+export { CliError, EXIT } from './usage.js';
 
 export interface LocateFlags {
   api?: string;
@@ -54,9 +44,15 @@ function cliConfig(flags: LocateFlags): { path?: string; text?: string; config?:
   try {
     const config = loadConfigFile(path).config;
     return { path, text: readFileSync(path, 'utf8'), config };
-  } catch (err) {
-    if (flags.config !== undefined) throw new CliError(`cannot use --config: ${(err as Error).message}`);
-    return { path }; // a broken default config: fall back to the defaults (the daemon refuses it too)
+  } catch {
+    // A file with errors: the daemon runs on a fallback (start-config.ts) and the status says why; the
+    // CLI takes what it can of the file (state_dir, listen, token_file) to find that daemon.
+    let text: string | undefined;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch {}
+    const salvaged = text === undefined ? undefined : salvageConfig(text, path);
+    return salvaged ? { path, text: salvaged.text, config: salvaged.loaded.config } : { path };
   }
 }
 
@@ -124,6 +120,10 @@ export class ApiClient {
     return fetch(`${this.where.url}${path}`, { ...init, signal: AbortSignal.timeout(this.timeoutMs) }).catch(
       (err: Error & { cause?: { code?: string } }) => {
         const code = err.cause?.code ?? '';
+        if (/bad port/i.test(String((err.cause as Error | undefined)?.message)))
+          throw new CliError(
+            `cannot reach the API at ${this.where.url}: fetch refuses that port (a "bad port" of the Fetch standard); list the API on another port`,
+          );
         if (UNREACHABLE.has(code)) throw notRunning(this.where, code);
         if (err.name === 'TimeoutError' || err.name === 'AbortError')
           throw new CliError(
@@ -179,7 +179,7 @@ export class ApiClient {
         | { error?: string; detail?: string; issues?: { line?: number; message: string }[] }
         | undefined;
       const issues = e?.issues?.map((i) => `\n  ${i.message}`).join('') ?? '';
-      throw new CliError(`${e?.detail ?? `HTTP ${res.status}`}${issues}`, EXIT.ERROR);
+      throw new CliError(`${e?.detail ?? `HTTP ${res.status}`}${issues}`, EXIT.ERROR, e?.error);
     }
     return (json ?? text) as T;
   }

@@ -6,23 +6,27 @@
 
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { type ParseArgsConfig, parseArgs } from 'node:util';
-import type {
-  AllowChange,
-  AllowEntry,
-  AttackerList,
-  ClearResult,
-  ConnectionRecord,
-  Page,
-  StatusSnapshot,
-  TierHistoryView,
+import type { ParseArgsConfig } from 'node:util';
+import { type ConfigStatus, describeInForce } from '../api/config-status.js';
+import {
+  type AllowChange,
+  type AllowEntry,
+  type AttackerList,
+  type ClearResult,
+  CONNECTION_STATES,
+  type ConnectionRecord,
+  type Page,
+  type StatusSnapshot,
+  type TierHistoryView,
 } from '../api/deps.js';
 import { ConfigError, hasControlCharacter, loadConfigFile, parseCidr } from '../config/index.js';
 import { DISPATCH_STATUSES, REMEDY_MODES } from '../remediation/names.js';
 import type { DetectionState } from '../remediation/service.js';
 import { DEFAULT_CONFIG_PATH } from './api-locate.js';
+import { parseCommand } from './args.js';
 import { ApiClient, CliError, EXIT, type LocateFlags, locate } from './client.js';
-import { UsageError } from './usage.js';
+import { didYouMean } from './suggest.js';
+import { reportError, UsageError } from './usage.js';
 
 const COMMON_HELP = `common options:
   --api <addr:port|url>  the API (default: from <state-dir>/api.json, else the config's listen)
@@ -42,7 +46,8 @@ export const COMMAND_HELP: Record<string, string> = {
                             [--offset n] [--limit n] [options]
 
 Connections proxied by the SYN proxy, newest first.
-
+  --state s    ${CONNECTION_STATES.join(', ')}
+  --family f   4 or 6
 ${COMMON_HELP}\n`,
   attackers: `usage: tunguard attackers [--limit n] [options]
        tunguard attackers clear [<address>] [options]
@@ -114,16 +119,7 @@ function parse<O extends NonNullable<ParseArgsConfig['options']>>(
   extra: O,
   positionals = false,
 ) {
-  try {
-    return parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: positionals,
-      options: { ...COMMON_OPTIONS, ...extra },
-    });
-  } catch (err) {
-    throw new UsageError((err as Error).message, COMMAND_HELP[cmd]);
-  }
+  return parseCommand(argv, { ...COMMON_OPTIONS, ...extra }, positionals, COMMAND_HELP[cmd]);
 }
 
 function intOption(
@@ -230,9 +226,34 @@ async function status(argv: string[]): Promise<number> {
     `drops       ${drops.length === 0 ? 'none' : drops.map(([n, v]) => `${n} ${human(v)}`).join(', ')}`,
     `workers     ${s.perWorker.length}`,
     `api         ${c.where.url}`,
+    ...(s.config ? configLines(s.config) : []),
   ];
   out(lines.join('\n'));
   return EXIT.OK;
+}
+
+/** The status' config lines: the file and checksum, what is in force and why, the last reload. */
+export function configLines(c: ConfigStatus): string[] {
+  const lines = [
+    `config      ${c.path ?? 'none (built-in defaults)'}${c.path ? `, sha256 ${c.sha256.slice(0, 16)}` : ''}, since ${time(Date.parse(c.since))}`,
+  ];
+  if (c.inForce !== 'file' && c.path !== null)
+    lines.push(`            ERROR: the file is not in force: running on ${describeInForce(c.inForce)}`);
+  for (const p of c.problems) lines.push(`            ${p}`);
+  const r = c.lastReload;
+  if (r) {
+    const what =
+      r.result === 'refused'
+        ? 'refused (the configuration in force stays)'
+        : r.changed.length === 0
+          ? 'applied, no setting changed'
+          : `applied: ${r.changed.join(', ')}`;
+    lines.push(`reload      ${time(Date.parse(r.at))} (${r.trigger}) ${what}`);
+    for (const n of r.notApplied) lines.push(`            not applied: ${n.part}: ${n.reason}`);
+  } else lines.push('reload      none since the start');
+  if (c.pendingRestart.length > 0)
+    lines.push(`restart     needed to apply ${c.pendingRestart.join(', ')} (/etc/init.d/tunguard restart)`);
+  return lines;
 }
 
 async function tiers(argv: string[]): Promise<number> {
@@ -277,9 +298,9 @@ async function connections(argv: string[]): Promise<number> {
   const port = intOption(values.port, 'port', 1, 65535, 'connections');
   if (port !== undefined) q.set('port', String(port));
   if (values.state !== undefined) {
-    if (!/^[a-z][a-z0-9-]{0,31}$/.test(values.state))
+    if (!(CONNECTION_STATES as readonly string[]).includes(values.state))
       throw new UsageError(
-        `--state: expected a state like 'established', got '${values.state}'`,
+        `--state: expected one of ${CONNECTION_STATES.join(', ')}, got '${values.state}'${didYouMean(values.state, CONNECTION_STATES)}`,
         COMMAND_HELP.connections,
       );
     q.set('state', values.state);
@@ -317,7 +338,10 @@ async function attackers(argv: string[]): Promise<number> {
   if (values.help) return help('attackers');
   const [sub, address, ...more] = positionals;
   if (sub !== undefined && sub !== 'clear' && sub !== 'list')
-    throw new UsageError(`unknown attackers subcommand '${sub}'`, COMMAND_HELP.attackers);
+    throw new UsageError(
+      `unknown attackers subcommand '${sub}'${didYouMean(sub, ['list', 'clear'])}`,
+      COMMAND_HELP.attackers,
+    );
   if (more.length > 0 || (sub !== 'clear' && address !== undefined))
     throw new UsageError('too many arguments', COMMAND_HELP.attackers);
   const c = client(values, 'attackers');
@@ -415,7 +439,10 @@ async function allow(argv: string[]): Promise<number> {
       return EXIT.OK;
     }
     default:
-      throw new UsageError(`unknown allow subcommand '${sub}'`, COMMAND_HELP.allow);
+      throw new UsageError(
+        `unknown allow subcommand '${sub}'${didYouMean(sub, ['list', 'add', 'del'])}`,
+        COMMAND_HELP.allow,
+      );
   }
 }
 
@@ -442,7 +469,10 @@ interface HostDetailView {
     ipv4: string[];
     ipv6: string[];
     macs: string[];
+    macVendor?: string;
     hostnames: string[];
+    os: { name?: string; version?: string; source: string; confidence: number }[];
+    software: { product: string; version?: string; port?: number; protocol?: string; source: string }[];
     threats?: {
       key: string;
       type: string;
@@ -456,6 +486,7 @@ interface HostDetailView {
   risk: { score: number; level: string };
   agent?: { address: string; port: number };
   matchingRules: { ruleId: string; set: string; threats: string[] }[];
+  cveFeedLoaded?: boolean;
 }
 
 function oneArg(positionals: string[], cmd: string, what?: string): string | undefined {
@@ -505,17 +536,7 @@ async function hosts(argv: string[]): Promise<number> {
       printJson(h);
       return EXIT.OK;
     }
-    const lines = [
-      `host        ${h.host.id}`,
-      `addresses   ${[...h.host.ipv4, ...h.host.ipv6].join(', ') || '-'}`,
-      `names       ${h.host.hostnames.join(', ') || '-'}`,
-      `risk        ${h.risk.level} (${h.risk.score})`,
-      `agent       ${h.agent ? `${h.agent.address}:${h.agent.port}` : 'none'}`,
-      `cves        ${atMost(hostCves(h), 20).join(', ') || 'none'}`,
-      `findings    ${atMost(hostFindings(h), 10).join('; ') || 'none'}`,
-      `rules       ${h.matchingRules.map((r) => `${r.ruleId} (${r.set})`).join(', ') || 'none match'}`,
-    ];
-    out(lines.join('\n'));
+    out(hostDetailText(h));
     return EXIT.OK;
   }
   const r = await c.request<{ items: HostRow[] }>(`${REM}/hosts`);
@@ -545,6 +566,41 @@ async function hosts(argv: string[]): Promise<number> {
   return EXIT.OK;
 }
 
+/** `hosts <host>`: everything the list shows of a host, and more (software with versions, ports). */
+export function hostDetailText(h: HostDetailView): string {
+  const x = h.host;
+  const os = [...x.os].sort((a, b) => b.confidence - a.confidence).find((o) => o.name);
+  const ports = [
+    ...new Set(x.software.filter((s) => s.port !== undefined).map((s) => `${s.port}/${s.protocol ?? 'tcp'}`)),
+  ];
+  const found = hostCves(h);
+  const cves =
+    found.length > 0
+      ? atMost(found, 20).join(', ')
+      : h.cveFeedLoaded === false
+        ? 'unknown: no CVE feed is loaded (POST /api/v1/remediation/threats/feed), so none can match'
+        : 'none';
+  const lines = [
+    `host        ${x.id}`,
+    `addresses   ${[...x.ipv4, ...x.ipv6].join(', ') || '-'}`,
+    `mac         ${x.macs.join(', ') || '-'}${x.macVendor ? ` (${x.macVendor})` : ''}`,
+    `names       ${x.hostnames.join(', ') || '-'}`,
+    `os          ${os ? `${os.name}${os.version ? ` ${os.version}` : ''} (${os.source}, ${os.confidence}%)` : '-'}`,
+    `ports       ${ports.join(', ') || '-'}`,
+    `software    ${x.software.length === 0 ? '-' : ''}`,
+    ...x.software.map(
+      (s) =>
+        `  ${s.product}${s.version ? ` ${s.version}` : ''}${s.port !== undefined ? ` on ${s.port}/${s.protocol ?? 'tcp'}` : ''} (${s.source})`,
+    ),
+    `cves        ${cves}`,
+    `findings    ${atMost(hostFindings(h), 10).join('; ') || 'none'}`,
+    `risk        ${h.risk.level} (${h.risk.score})`,
+    `agent       ${h.agent ? `${h.agent.address}:${h.agent.port}` : 'none'}`,
+    `rules       ${h.matchingRules.map((r) => `${r.ruleId} (${r.set})`).join(', ') || 'none match'}`,
+  ];
+  return lines.map((l) => l.trimEnd()).join('\n');
+}
+
 const FORMATS = ['auto', 'nmap', 'nessus', 'openvas'];
 
 async function scan(argv: string[]): Promise<number> {
@@ -553,7 +609,9 @@ async function scan(argv: string[]): Promise<number> {
   const [sub, file, ...more] = positionals;
   if (sub !== 'import')
     throw new UsageError(
-      sub === undefined ? 'scan needs a subcommand (import)' : `unknown scan subcommand '${sub}'`,
+      sub === undefined
+        ? 'scan needs a subcommand (import)'
+        : `unknown scan subcommand '${sub}'${didYouMean(sub, ['import'])}`,
       COMMAND_HELP.scan,
     );
   if (file === undefined) throw new UsageError('scan import needs a report file', COMMAND_HELP.scan);
@@ -757,20 +815,12 @@ async function detect(argv: string[]): Promise<number> {
 }
 
 function parseConfigArgs(argv: string[]) {
-  try {
-    return parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: true,
-      options: {
-        json: { type: 'boolean' },
-        config: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-  } catch (err) {
-    throw new UsageError((err as Error).message, COMMAND_HELP.config);
-  }
+  const options = {
+    json: { type: 'boolean' },
+    config: { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  } as const;
+  return parseCommand(argv, options, true, COMMAND_HELP.config);
 }
 
 function configCommand(argv: string[]): number {
@@ -780,7 +830,9 @@ function configCommand(argv: string[]): number {
   const [sub, file, ...more] = positionals;
   if (sub !== 'check')
     throw new UsageError(
-      sub === undefined ? 'config needs a subcommand' : `unknown config subcommand '${sub}'`,
+      sub === undefined
+        ? 'config needs a subcommand'
+        : `unknown config subcommand '${sub}'${didYouMean(sub, ['check'])}`,
       COMMAND_HELP.config,
     );
   if (more.length > 0) throw new UsageError('too many arguments', COMMAND_HELP.config);
@@ -821,15 +873,12 @@ export const API_COMMANDS: Record<string, (argv: string[]) => Promise<number> | 
   config: configCommand,
 };
 
-/** Runs a command; CliErrors become their message on stderr and their exit code. */
+/** Runs a command; a CliError becomes its message on stderr (JSON with --json) and its exit code. */
 export async function apiCommand(cmd: string, argv: string[]): Promise<number> {
   try {
     return await API_COMMANDS[cmd](argv);
   } catch (err) {
-    if (err instanceof CliError) {
-      process.stderr.write(`tunguard ${cmd}: ${err.message}\n`);
-      return err.code;
-    }
+    if (err instanceof CliError) return reportError(err, cmd, argv.includes('--json'));
     throw err;
   }
 }

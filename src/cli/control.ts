@@ -6,6 +6,7 @@ import { mkdirSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Hono } from 'hono';
 import { type Api, createApi } from '../api/app.js';
+import { ConfigHealth, type ConfigStatus, describeInForce } from '../api/config-status.js';
 import type { ConfigStore } from '../api/config-store.js';
 import {
   type AllowChange,
@@ -53,6 +54,8 @@ import {
   urlFor,
   writeApiInfo,
 } from './api-locate.js';
+import type { Log } from './log.js';
+import { type StartFallback, saveLastGood } from './start-config.js';
 
 /**
  * What the control plane needs of the dataplane. The Dataplane handle satisfies it as it is; the two
@@ -81,7 +84,7 @@ export interface ControlPlaneOptions {
   /** The WAN device: the API never listens on its addresses. */
   wanDevice: string;
   version: string;
-  log: (msg: string) => void;
+  log: Log;
   sse?: SseHubOptions;
   /** LAN prefixes (CIDR): a connection to one of them is inbound. */
   lanPrefixes?: readonly string[];
@@ -102,6 +105,10 @@ export interface ControlPlaneOptions {
   dhcpLeases?: string;
   /** The LAN hosts' DHCP requests, for the passive inventory (DhcpTap.drain; absent: none). */
   dhcpDrain?: (visit: (packet: Uint8Array) => void) => number;
+  /** How often a listen address that failed is tried again (default LISTEN_RETRY_MS). */
+  listenRetryMs?: number;
+  /** What the daemon started on when the file had errors (./start-config.ts); absent: the file. */
+  startFallback?: StartFallback;
 }
 
 /** What the control plane holds of the remediation service (opened in start(), closed in stop()). */
@@ -150,6 +157,9 @@ async function openRemediation(
     return undefined;
   }
 }
+
+/** How often a listen address that failed is tried again. */
+const LISTEN_RETRY_MS = 10_000;
 
 /** The first scheduled detection round runs this long after the start (or a changed configuration). */
 const FIRST_DETECTION_MS = 5000;
@@ -258,6 +268,7 @@ export class ControlPlane {
   readonly tiers = new TierHistory();
   readonly attackers = new AttackerBook();
   readonly gauges = new Gauges();
+  readonly configHealth: ConfigHealth;
   readonly connections: ConnectionBook;
   readonly api: Api;
   private server: ApiServer | undefined;
@@ -292,6 +303,12 @@ export class ControlPlane {
     if (o.restoredConnections && o.restoredConnections.length > 0)
       this.dataplaneEvent({ type: 'conn-sync', upserts: o.restoredConnections, removes: [] });
     o.store.extraCheck = (c, text) => this.checkListen(c, text);
+    this.configHealth = new ConfigHealth(
+      o.startFallback ?? { inForce: o.store.path === undefined ? 'defaults' : 'file' },
+    );
+    // run.ts logged the fallback as it chose it; the allowlist stays unedited until the file is good.
+    if (o.startFallback) o.store.fallback = `running on ${describeInForce(o.startFallback.inForce)}`;
+    else this.keepLastGood();
     this.api = createApi(this.deps(), {
       token: () => this.token,
       cors: () => this.o.store.config.api.cors,
@@ -321,20 +338,22 @@ export class ControlPlane {
     } catch (err) {
       // Not fatal: the dataplane keeps protecting; the API stays off until a reload finds a good token.
       cp.apiError = (err as Error).message;
-      o.log(`api: not listening: ${cp.apiError}`);
+      o.log(`api: not listening: ${cp.apiError}`, 'error');
       return cp;
     }
     const wan = cp.checkListen(o.store.config, o.store.text);
     if (wan.length > 0) {
       // run.ts refuses this before starting; here it only guards other callers.
       cp.apiError = wan.map((i) => i.message).join('; ');
-      o.log(`api: not listening: ${cp.apiError}`);
+      o.log(`api: not listening: ${cp.apiError}`, 'error');
       return cp;
     }
     try {
       await cp.applyListen(cp.listenAddresses(o.store.config));
     } catch {
-      // Logged by applyListen; the next reload tries again.
+      // Logged by applyListen. The defenses run; the API is tried again until it listens (a port taken
+      // by a process that goes away, an address that comes up later) or a reload moves it.
+      cp.retryListen();
     }
     return cp;
   }
@@ -369,7 +388,26 @@ export class ControlPlane {
     this.tokenFile = path;
   }
 
-  private async applyListen(addresses: ListenAddress[], closeDelayMs = 0): Promise<void> {
+  private listenRetry: NodeJS.Timeout | undefined;
+
+  /** Tries the configured listen addresses again every LISTEN_RETRY_MS until they open. */
+  private retryListen(): void {
+    if (this.listenRetry || this.stopped) return;
+    this.listenRetry = setInterval(() => {
+      void this.applyListen(this.listenAddresses(this.o.store.config), 0, true).then(
+        () => this.stopRetry(),
+        () => {},
+      );
+    }, this.o.listenRetryMs ?? LISTEN_RETRY_MS);
+    this.listenRetry.unref();
+  }
+
+  private stopRetry(): void {
+    clearInterval(this.listenRetry);
+    this.listenRetry = undefined;
+  }
+
+  private async applyListen(addresses: ListenAddress[], closeDelayMs = 0, retry = false): Promise<void> {
     for (const a of addresses) {
       if (isWildcardHost(a.host))
         this.o.log(
@@ -394,9 +432,17 @@ export class ControlPlane {
       if (r.opened.length > 0)
         this.o.log(`api: listening on ${this.server.addresses.map(formatListen).join(', ')}`);
       if (r.closed.length > 0) this.o.log(`api: stopped listening on ${r.closed.join(', ')}`);
+      this.stopRetry();
     } catch (err) {
+      const first = this.apiError === undefined || !retry;
       this.apiError = (err as Error).message;
-      this.o.log(`api: ${this.apiError}`);
+      // Loud once (the status, status.json and LuCI show it until it listens), quiet on each retry.
+      if (first)
+        this.o.log(
+          `api: ERROR: the API is not listening: ${this.apiError}; the defenses run without it, retrying every ${(this.o.listenRetryMs ?? LISTEN_RETRY_MS) / 1000} s`,
+          'error',
+          { event: 'api', listening: false },
+        );
       throw err;
     } finally {
       this.writeInfo();
@@ -526,7 +572,7 @@ export class ControlPlane {
 
   private logDetection(r: DetectionReport | Error): void {
     if (r instanceof Error) {
-      this.o.log(`detect: round failed: ${r.message}`);
+      this.o.log(`detect: round failed: ${r.message}`, 'warn');
       return;
     }
     const parts = [
@@ -559,9 +605,29 @@ export class ControlPlane {
       uptimeSeconds: (Date.now() - this.o.dp.startedAt) / 1000,
       version: this.o.version,
       startedAt: new Date(this.o.dp.startedAt).toISOString(),
+      config: this.configStatus(),
     };
     if (Object.keys(notes).length > 0) s.notes = notes;
     return s;
+  }
+
+  configStatus(): ConfigStatus {
+    return this.configHealth.status(this.o.store.path, this.o.store.text, this.pendingRestart());
+  }
+
+  /** The file in force is good: keep a copy to start on should it break (./start-config.ts). */
+  private keepLastGood(): void {
+    const st = this.o.store;
+    if (st.path === undefined || st.fallback !== undefined) return;
+    try {
+      saveLastGood(this.o.stateDir, st.path, st.text);
+    } catch (err) {
+      this.o.log(`config: cannot keep a copy of the good configuration: ${(err as Error).message}`);
+    }
+  }
+
+  private publishConfigStatus(): void {
+    this.bus.publish({ type: 'config-status', at: Date.now(), config: this.configStatus() });
   }
 
   private view(): ConfigView {
@@ -629,6 +695,7 @@ export class ControlPlane {
           applied.push('api.listen');
         } catch (err) {
           notApplied.push({ part: 'api.listen', reason: (err as Error).message });
+          this.retryListen();
         }
       }
     } else if (parts.includes('api.token_file')) {
@@ -653,6 +720,12 @@ export class ControlPlane {
     }
     const pendingRestart = this.pendingRestart();
     this.bus.publish({ type: 'config', at: Date.now(), applied, pendingRestart, source });
+    this.configHealth.applied(
+      { trigger: source === 'api' ? 'api' : 'sighup', changed: parts, applied, notApplied },
+      this.o.store.path !== undefined,
+    );
+    this.keepLastGood();
+    this.publishConfigStatus();
     return { view: this.view(), applied, pendingRestart, notApplied };
   }
 
@@ -664,7 +737,12 @@ export class ControlPlane {
       r = await this.o.store.reload();
     } catch (err) {
       const msg = (err as Error).message.replaceAll('\n', '; ');
-      this.o.log(`reload refused, the configuration in force stays: ${msg}`);
+      this.o.log(`reload refused, the configuration in force stays: ${msg}`, 'warn', {
+        event: 'reload',
+        result: 'refused',
+      });
+      this.configHealth.refused('sighup', (err as Error).message.split('\n'));
+      this.publishConfigStatus();
       return { ok: false, error: msg };
     }
     if (!r) {
@@ -682,8 +760,12 @@ export class ControlPlane {
         : '',
       result.pendingRestart.length > 0 ? `needs a restart: ${result.pendingRestart.join(', ')}` : '',
     ].filter((x) => x !== '');
-    this.o.log(`reload: ${this.o.store.path}: ${parts.join('; ')}`);
-    for (const w of r.next.warnings) this.o.log(`config warning: ${w.message}`);
+    this.o.log(`reload: ${this.o.store.path}: ${parts.join('; ')}`, 'info', {
+      result: 'applied',
+      changed: changed.join(',') || undefined,
+      restart: result.pendingRestart.join(',') || undefined,
+    });
+    for (const w of r.next.warnings) this.o.log(`config: ${w.message}`, 'warn');
     return { ok: true, result };
   }
 
@@ -716,6 +798,7 @@ export class ControlPlane {
               risky: syn.riskyThreshold,
             },
             items: this.tiers.recent(limit),
+            total: this.tiers.count,
           };
           return this.defenseReporting ? v : { ...v, note: NO_DEFENSE };
         },
@@ -816,6 +899,7 @@ export class ControlPlane {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    this.stopRetry();
     clearInterval(this.sampler);
     this.eld.disable();
     this.o.dp.off('event', this.onEvent);

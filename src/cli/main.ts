@@ -1,6 +1,9 @@
 // The `tunguard` command: dispatches to subcommands. Exit codes: 0 ok, 1 runtime failure, 2 usage,
 // 3 the daemon is not running (commands that talk to it).
-import { UsageError } from './usage.js';
+import { exitQuietlyOnClosedPipe } from './pipes.js';
+import { didYouMean } from './suggest.js';
+import { reportError, UsageError } from './usage.js';
+import { tunguardVersion } from './version.js';
 
 const HELP = `usage: tunguard <command> [options]
 
@@ -19,6 +22,7 @@ commands:
   detect       the periodic detection (config detect) and its last round; 'detect --now' runs one
   config       'config check [file]': validate a UCI config file
   help         this text
+  version      the version (also --version)
 
 Each takes --help; all but run take --json. Exit codes: 0 ok, 1 error, 2 usage,
 3 the daemon is not running.
@@ -40,6 +44,9 @@ const API_COMMAND_NAMES = new Set([
   'config',
 ]);
 
+/** What `tunguard` answers: a command name, or one of these. */
+const TOP_WORDS = ['run', 'help', 'version', ...API_COMMAND_NAMES];
+
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   try {
@@ -52,20 +59,27 @@ export async function main(argv: string[]): Promise<number> {
       case '-h':
         process.stdout.write(HELP);
         return cmd === undefined ? 2 : 0;
+      case 'version':
+      case '--version':
+      case '-V':
+        process.stdout.write(`tunguard ${tunguardVersion()}\n`);
+        return 0;
       default:
         if (API_COMMAND_NAMES.has(cmd)) return await (await import('./commands.js')).apiCommand(cmd, rest);
-        throw new UsageError(`unknown command '${cmd}'`);
+        throw new UsageError(
+          cmd.startsWith('-')
+            ? `unknown option '${cmd}'${didYouMean(cmd, ['--help', '--version'])}`
+            : `unknown command '${cmd}'${didYouMean(cmd, TOP_WORDS)}`,
+        );
     }
   } catch (err) {
-    if (err instanceof UsageError) {
-      process.stderr.write(`tunguard: ${err.message}\n${err.help ?? "try 'tunguard help'"}\n`);
-      return 2;
-    }
-    process.stderr.write(`tunguard: ${(err as Error).message}\n`);
-    return 1;
+    const known = cmd !== undefined && (cmd === 'run' || API_COMMAND_NAMES.has(cmd));
+    return reportError(err, known ? cmd : undefined, argv.includes('--json'));
   }
 }
 
+// The daemon keeps running when its output pipes close (run.ts); a command stops quietly.
+if (process.argv[2] !== 'run') exitQuietlyOnClosedPipe();
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;

@@ -2,10 +2,9 @@
 // SIGINT takes steering down before the device goes away.
 import { accessSync, constants, existsSync, mkdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { parseArgs } from 'node:util';
-import { ConfigStore } from '../api/config-store.js';
+import { describeInForce } from '../api/config-status.js';
 import { isWildcardHost } from '../api/server.js';
-import { ConfigError, type ListenAddress, parseListen, type TunguardConfig } from '../config/index.js';
+import { type ListenAddress, parseListen } from '../config/index.js';
 import { DATAPLANE_DEFAULTS, Dataplane } from '../dataplane/dataplane.js';
 import type { StageEnv } from '../dataplane/stages/index.js';
 import { FastPath } from '../netcfg/fast-path.js';
@@ -14,6 +13,7 @@ import { checkSteering, interfaceMtu, STEERING_DEFAULTS, Steering, steeredLan } 
 import { REINJECT_MARK } from '../netcfg/steering-programs.js';
 import { FAST_NOTRACK_MARK, nftAvailable, SynPolice } from '../netcfg/syn-police.js';
 import { UplinkWatch } from '../netcfg/uplinks.js';
+import { claimWan } from '../netcfg/wan-lock.js';
 import { writeFileAtomicSync } from '../state/atomic-file.js';
 import { type ConnRecord, ConnStore, type ConnSync } from '../state/connstore.js';
 import { loadOrCreateKey } from '../state/keyfile.js';
@@ -22,8 +22,12 @@ import { offloadNames } from '../tun/device.js';
 import { DhcpTap } from '../tun/dhcp-tap.js';
 import { MapType } from '../tun/ebpf.js';
 import { BYPASS_KEY_SIZE, BYPASS_MAX_FLOWS } from '../tun/flow-bypass.js';
+import { parseCommand } from './args.js';
 import { ControlPlane, wanListenIssues } from './control.js';
-import { UsageError } from './usage.js';
+import { type Log, logLine, takeOverWarnings } from './log.js';
+import { surviveClosedPipe, writeTo } from './pipes.js';
+import { startConfig } from './start-config.js';
+import { CliError, EXIT, UsageError } from './usage.js';
 import { tunguardVersion } from './version.js';
 
 type DataplaneEvent = { type?: string } & Partial<ConnSync> & {
@@ -74,7 +78,12 @@ Runs the daemon in the current network namespace, in the foreground (needs root)
   --api <addr:port>    the API listens here only (default: the config's api listen, 127.0.0.1:7447)
   -h, --help           this text
 
-Exit codes: 0 clean stop, 1 runtime failure, 2 usage or configuration error.
+A --config file with errors does not stop the start: the daemon runs on the last good configuration
+(kept in the state dir), else the file without its bad lines, else the defaults, and says so in the log
+and the status until a reload (SIGHUP) takes the fixed file.
+
+Exit codes: 0 clean stop, 1 runtime failure (or another daemon already steers the WAN device),
+2 usage error.
 `;
 
 /** Attackers listed in status.json (most unfinished handshakes first); the API lists them all. */
@@ -118,28 +127,29 @@ function intFlag(v: string | undefined, name: string, def: number, min: number, 
 }
 
 export async function runCommand(argv: string[]): Promise<number> {
-  let args: ReturnType<typeof parse>;
-  try {
-    args = parse(argv);
-  } catch (err) {
-    throw new UsageError((err as Error).message, RUN_HELP);
-  }
-  const v = args.values;
+  const v = parse(argv).values;
   if (v.help) {
     process.stdout.write(RUN_HELP);
     return 0;
   }
-  // The UCI file gives the settings; a flag given on the command line wins over it.
-  let config: TunguardConfig;
+  surviveClosedPipe();
+  takeOverWarnings(log);
+  // The UCI file gives the settings; a flag given on the command line wins over it. A file with errors
+  // does not stop the start: the daemon protects on a fallback and says so (./start-config.ts).
+  // The API never listens on the WAN side: such a listen line is a config error like any other (left
+  // out at start). The WAN device is the flag's, else the file's.
+  const started = startConfig(v.config, v['state-dir'], (c, text) =>
+    v.api !== undefined ? [] : wanListenIssues(c, text, v.wan ?? c.main.wanDevice),
+  );
   // [api] The store keeps the file's text for the API's config routes and SIGHUP reloads.
-  let store: ConfigStore;
-  try {
-    store = v.config !== undefined ? ConfigStore.fromFile(v.config) : ConfigStore.fromDefaults();
-    config = store.config;
-  } catch (err) {
-    if (err instanceof ConfigError) throw new UsageError(err.message, '');
-    throw err;
-  }
+  const store = started.store;
+  const config = store.config;
+  if (started.fallback)
+    log(
+      `config: ERROR: ${v.config} has errors; running on ${describeInForce(started.fallback.inForce)} until it is fixed and reloaded (SIGHUP): ${started.fallback.problems.join('; ')}`,
+      'error',
+      { in_force: started.fallback.inForce, file: v.config },
+    );
   const m = config.main;
   const wan = v.wan ?? (v.config !== undefined ? m.wanDevice : undefined);
   const lan = v.lan ?? (v.config !== undefined ? m.lanDevices : undefined);
@@ -182,8 +192,6 @@ export async function runCommand(argv: string[]): Promise<number> {
         RUN_HELP,
       );
   }
-  const wanListen = apiOverride ? [] : wanListenIssues(config, store.text, wan);
-  if (wanListen.length > 0) throw new UsageError(wanListen.map((i) => i.message).join('\n'), '');
 
   try {
     checkSteering(steering); // unknown interfaces fail before anything is changed
@@ -191,6 +199,10 @@ export async function runCommand(argv: string[]): Promise<number> {
     throw new UsageError((err as Error).message, RUN_HELP);
   }
   if (process.getuid?.() !== 0) process.emitWarning('not running as root: creating the TUN will likely fail');
+  // Before anything is attached: a second daemon on the same WAN must change nothing.
+  const wanClaim = await claimWan(wan).catch((err: Error) => {
+    throw new CliError(err.message, EXIT.ERROR);
+  });
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
 
   // The TUN carries the bigger of the steered MTUs so it never becomes the path's bottleneck:
@@ -302,7 +314,17 @@ export async function runCommand(argv: string[]): Promise<number> {
     }
     // Tier changes and aggressive sources go to the log (logread on OpenWrt) as they happen.
     else if (ev.type === 'tier') {
-      log(`tier ${ev.from} -> ${ev.to} (${ev.synCount} new SYNs in the window, ${ev.halfOpen} half-open)`);
+      log(
+        `tier ${ev.from} -> ${ev.to} (${ev.synCount} new SYNs in the window, ${ev.halfOpen} half-open)`,
+        'info',
+        {
+          event: 'tier',
+          from: ev.from,
+          to: ev.to,
+          syns: ev.synCount,
+          half_open: ev.halfOpen,
+        },
+      );
       // Above normal the fast path answers: its SYNs need no conntrack entry (src/netcfg/syn-police.ts).
       if (fastPath) police.fastNotrack(ev.to === 'normal' ? [] : lanNets);
     } else if (ev.type === 'attacker') {
@@ -311,6 +333,13 @@ export async function runCommand(argv: string[]): Promise<number> {
       if (ev.address) police.dropAggressive(ev.address, now + Math.max(0, (ev.until ?? 0) - Date.now()), now);
       log(
         `aggressive source ${ev.address}: ${ev.unfinished} unfinished handshakes, dropped until ${new Date(ev.until ?? 0).toISOString()}`,
+        'warn',
+        {
+          event: 'attacker',
+          address: ev.address,
+          unfinished: ev.unfinished,
+          until: new Date(ev.until ?? 0).toISOString(),
+        },
       );
     }
   });
@@ -337,6 +366,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     remediationLiveDir: join(stateDir, 'durable-live'),
     commitIntervalSeconds: m.commitIntervalSeconds,
     dhcpLeases: (v['dhcp-leases'] ?? '/tmp/dhcp.leases') || undefined,
+    ...(started.fallback ? { startFallback: started.fallback } : {}),
     ...(dhcpTap ? { dhcpDrain: dhcpTap.drain.bind(dhcpTap) } : {}),
   });
   const onHup = () => void control.reload();
@@ -352,12 +382,12 @@ export async function runCommand(argv: string[]): Promise<number> {
       await fn();
     } catch (err) {
       stopErrors.push(`${name}: ${(err as Error).message}`);
-      log(`stop: ${name}: ${(err as Error).message}`);
+      log(`stop: ${name}: ${(err as Error).message}`, 'error');
     }
   };
   const stop = (why: string) => {
     stopping ??= (async () => {
-      log(`stopping (${why})`);
+      log(`stopping (${why})`, 'info', { event: 'stop', reason: why });
       process.off('SIGHUP', onHup); // [api]
       await step('control plane', () => control.stop()); // [api]
       await step('dhcp tap', () => dhcpTap?.close());
@@ -369,6 +399,7 @@ export async function runCommand(argv: string[]): Promise<number> {
       // After the workers, which write to it.
       await step('bypass map', () => bypassMap !== undefined && addon.close(bypassMap));
       await step('connection store', () => connStore.close());
+      wanClaim.close();
     })();
     return stopping;
   };
@@ -437,23 +468,21 @@ export async function runCommand(argv: string[]): Promise<number> {
   if (timer) clearInterval(timer);
   if (statusInterval > 0) writeStatus();
   if (failed) {
-    log(`failed: ${failed.message}`);
+    log(`failed: ${failed.message}`, 'error', { event: 'exit', code: 1 });
     return 1;
   }
   if (stopErrors.length > 0) {
-    log(`stopped with errors: ${stopErrors.join('; ')}`);
+    log(`stopped with errors: ${stopErrors.join('; ')}`, 'error', { event: 'exit', code: 1 });
     return 1;
   }
-  log('stopped');
+  log('stopped', 'info', { event: 'exit', code: 0 });
   return 0;
 }
 
 function parse(argv: string[]) {
-  return parseArgs({
-    args: argv,
-    strict: true,
-    allowPositionals: false,
-    options: {
+  return parseCommand(
+    argv,
+    {
       wan: { type: 'string' },
       lan: { type: 'string', multiple: true },
       config: { type: 'string' },
@@ -477,7 +506,9 @@ function parse(argv: string[]) {
       api: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
-  });
+    false,
+    RUN_HELP,
+  );
 }
 
 /** Client addresses (text) of proxied connections, from the store's hex form. */
@@ -489,6 +520,6 @@ function* knownClients(records: readonly ConnRecord[]): Iterable<string> {
   }
 }
 
-function log(msg: string): void {
-  process.stdout.write(`tunguard: ${msg}\n`);
-}
+const log: Log = (msg, level, fields) => {
+  writeTo(process.stdout, `tunguard: ${logLine(msg, level, fields)}\n`);
+};

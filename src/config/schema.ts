@@ -10,6 +10,7 @@ import { ICMP_RATE_DEFAULTS, SYN_DEFAULTS, UDP_RATE_DEFAULTS } from './default-v
 import { type ConfigIssue, issueAt } from './errors.js';
 import {
   type CidrPrefix,
+  FETCH_BLOCKED_PORTS,
   formatListen,
   isWildcard,
   type ListenAddress,
@@ -260,7 +261,12 @@ function listenAddress(): v.GenericSchema<string, ListenAddress> {
     v.string(SINGLE),
     v.rawTransform(({ dataset, addIssue, NEVER }) => {
       try {
-        return parseListen(dataset.value);
+        const l = parseListen(dataset.value);
+        if (FETCH_BLOCKED_PORTS.has(l.port))
+          throw new Error(
+            `port ${l.port} is one that browsers and Node's fetch refuse to connect to (the dashboard and the CLI could not reach the API); pick another, e.g. 7447`,
+          );
+        return l;
       } catch (err) {
         addIssue({ message: `bad listen address ${shown(dataset.value)}: ${(err as Error).message}` });
         return NEVER;

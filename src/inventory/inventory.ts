@@ -450,6 +450,12 @@ export class Inventory {
     return t === 1 ? undefined : t;
   }
 
+  /** Whether a CVE feed with product data is loaded (without one, no CVE can match a host's software). */
+  hasVulnFeed(): boolean {
+    for (const { key } of this.threats.getRange({ start: IDX, limit: 1 })) return String(key).startsWith(IDX);
+    return false;
+  }
+
   listThreats(filter: { type?: ThreatType; limit?: number } = {}): ThreatRecord[] {
     const out: ThreatRecord[] = [];
     for (const { key, value } of this.threats.getRange({ start: '@cpe0' })) {

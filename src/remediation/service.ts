@@ -102,6 +102,8 @@ export interface HostDetail {
   agent?: Omit<AgentRecord, 'agentKey'> & { agentKey: string };
   /** Rules that match now, in lookup order. */
   matchingRules: Array<{ ruleId: string; set: string; threats: string[] }>;
+  /** Whether a CVE feed is loaded: without one `matchedCves` is empty for want of data, not of CVEs. */
+  cveFeedLoaded: boolean;
 }
 
 export interface ServiceOptions {
@@ -305,6 +307,7 @@ export class RemediationService {
         set: r.set,
         threats: r.threats,
       })),
+      cveFeedLoaded: this.inventory.hasVulnFeed(),
     };
   }
 

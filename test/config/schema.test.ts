@@ -289,7 +289,7 @@ describe('warnings', () => {
     ],
     [
       'an API on every address',
-      file('config api', "\tlist listen '127.0.0.1:1'", "\tlist listen '0.0.0.0:7447'"),
+      file('config api', "\tlist listen '127.0.0.1:7448'", "\tlist listen '0.0.0.0:7447'"),
       [
         [
           3,

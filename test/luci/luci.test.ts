@@ -511,6 +511,32 @@ describe('luci-app-tunguard in Chromium, through the rpcd plugin, against a real
     await panel.locator('[data-field="last"]', { hasText: 'Last round (api,' }).waitFor({ timeout: 15_000 });
     expect(errors).toEqual([]);
   });
+
+  it('says on the Status tab when a reload was refused and which configuration is in force', async () => {
+    await open('status');
+    await page.locator('#tg-config[data-in-force="file"]').waitFor({ timeout: 10_000 });
+    expect(await page.textContent('#tg-config')).toMatch(
+      /tunguard\.conf \(sha256 [0-9a-f]{16}\); last reload .*: applied/,
+    );
+    expect(await page.locator('#tg-config-problem').count()).toBe(0); // (control) nothing to say yet
+    const good = readFileSync(conf, 'utf8');
+    try {
+      expect(good).toContain('moderate_threshold');
+      writeFileSync(conf, good.replace('moderate_threshold', 'modrate_threshold'));
+      lab.tunguard?.proc.kill('SIGHUP');
+      const alert = page.locator('#tg-config-problem');
+      await alert.waitFor({ timeout: 10_000 });
+      expect(await alert.textContent()).toMatch(
+        /last reload of .*tunguard\.conf was refused.*modrate_threshold/s,
+      );
+      expect(await page.textContent('#tg-config')).toMatch(/last reload .*: refused/);
+    } finally {
+      writeFileSync(conf, good);
+      lab.tunguard?.proc.kill('SIGHUP');
+    }
+    await page.locator('#tg-config-problem').waitFor({ state: 'detached', timeout: 10_000 });
+    expect(errors).toEqual([]);
+  });
 });
 
 describe('the rpcd plugin against the running daemon', () => {

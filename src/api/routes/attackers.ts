@@ -7,7 +7,10 @@ import { param, query, type RouteContext } from './context.js';
 
 export function attackerRoutes({ deps }: RouteContext) {
   return new Hono()
-    .get('/attackers', query(LimitQuery), (c) => c.json(deps.attackers.list(c.req.valid('query').limit)))
+    .get('/attackers', query(LimitQuery), (c) => {
+      const limit = c.req.valid('query').limit;
+      return c.json({ ...deps.attackers.list(limit), offset: 0, limit });
+    })
     .delete('/attackers', query(NoQuery), async (c) => c.json(await deps.attackers.clear()))
     .delete('/attackers/:address', param(AddressParam), query(NoQuery), async (c) => {
       const { address } = c.req.valid('param');

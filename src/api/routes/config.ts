@@ -5,7 +5,7 @@ import { Hono } from 'hono';
 import { parseCidr } from '../../config/index.js';
 import { ApiError } from '../errors.js';
 import { AllowBody, IfMatchHeader, NoQuery, PrefixParam, UciBody } from '../schemas.js';
-import { shown } from '../util.js';
+import { listAnswer, shown } from '../util.js';
 import { header, json, param, query, type RouteContext, requireJson } from './context.js';
 
 export function configRoutes({ deps }: RouteContext) {
@@ -43,7 +43,10 @@ export function allowlistRoutes({ deps }: RouteContext) {
     return deps.allowlist.remove(prefix);
   };
   return new Hono()
-    .get('/allowlist', query(NoQuery), (c) => c.json(deps.allowlist.list()))
+    .get('/allowlist', query(NoQuery), (c) => {
+      const l = deps.allowlist.list();
+      return c.json({ ...listAnswer(l.items), persisted: l.persisted });
+    })
     .post('/allowlist', query(NoQuery), requireJson, json(AllowBody), async (c) => {
       const b = c.req.valid('json');
       const r = await deps.allowlist.add(b.prefix, b.comment);

@@ -18,7 +18,7 @@ import { RuleError, RuleSchema } from '../../remediation/rules.js';
 import type { RemediationService } from '../../remediation/service.js';
 import { ApiError, validationIssues } from '../errors.js';
 import { intString, NoQuery, noControlCharacters, ONE, strictQuery } from '../schemas.js';
-import { shown } from '../util.js';
+import { listAnswer, shown } from '../util.js';
 import { json, param, query, requireJson } from './context.js';
 
 /** Raw XML scan reports posted as the body (the app's body limit for this group must allow it). */
@@ -417,7 +417,7 @@ export function remediationRoutes(svc: RemediationService) {
         return c.json(r);
       })
       // ---- programs the router sends itself ----
-      .get('/programs', query(NoQuery), async (c) => c.json({ items: await svc.listPrograms() }))
+      .get('/programs', query(NoQuery), async (c) => c.json(listAnswer(await svc.listPrograms())))
       .post('/programs', query(NoQuery), requireJson, json(ProgramBody), async (c) => {
         const b = c.req.valid('json');
         const content = Buffer.from(b.content, 'base64');
@@ -437,7 +437,7 @@ export function remediationRoutes(svc: RemediationService) {
         );
         return c.json(info, 201);
       })
-      .get('/rules', query(NoQuery), async (c) => c.json({ items: await svc.listRules() }))
+      .get('/rules', query(NoQuery), async (c) => c.json(listAnswer(await svc.listRules())))
       .post('/rules', query(NoQuery), requireJson, json(RuleSchema), async (c) => {
         const r = await guarded(() => svc.createRule(c.req.valid('json')));
         return c.json(r, 201);
@@ -536,18 +536,20 @@ export function remediationRoutes(svc: RemediationService) {
           ...(q.status !== undefined ? { status: q.status } : {}),
         });
         // Program bytes are not echoed back in lists either.
-        return c.json({
-          items: items.map((d) => ({
-            ...d,
-            actions: d.actions.map((a) => {
-              if (a.action === 'program.run' && a.content) {
-                const { content: _c, ...rest } = a;
-                return rest;
-              }
-              return a;
-            }),
-          })),
-        });
+        return c.json(
+          listAnswer(
+            items.map((d) => ({
+              ...d,
+              actions: d.actions.map((a) => {
+                if (a.action === 'program.run' && a.content) {
+                  const { content: _c, ...rest } = a;
+                  return rest;
+                }
+                return a;
+              }),
+            })),
+          ),
+        );
       })
       .get('/dispatches/:id', param(DispatchParam), query(NoQuery), async (c) => {
         const { id } = c.req.valid('param');
@@ -556,9 +558,9 @@ export function remediationRoutes(svc: RemediationService) {
         return c.json(d);
       })
       // ---- agents ----
-      .get('/agents', query(NoQuery), async (c) => c.json({ items: await svc.listAgents() }))
+      .get('/agents', query(NoQuery), async (c) => c.json(listAnswer(await svc.listAgents())))
       // Pairings started and not yet confirmed (kept across a restart until they expire).
-      .get('/agents/pairings', query(NoQuery), async (c) => c.json({ items: await svc.listPairings() }))
+      .get('/agents/pairings', query(NoQuery), async (c) => c.json(listAnswer(await svc.listPairings())))
       // Pairing by code: the router connects to the agent (in pairing mode), both sides show the code.
       .post('/agents/pair', query(NoQuery), requireJson, json(PairBody), async (c) => {
         const b = c.req.valid('json');

@@ -7,6 +7,10 @@ import { query, type RouteContext } from './context.js';
 export function statusRoutes({ deps }: RouteContext) {
   return new Hono()
     .get('/status', query(NoQuery), (c) => c.json(deps.status()))
-    .get('/tiers', query(LimitQuery), (c) => c.json(deps.tiers.history(c.req.valid('query').limit)))
+    .get('/tiers', query(LimitQuery), (c) => {
+      const limit = c.req.valid('query').limit;
+      const h = deps.tiers.history(limit);
+      return c.json({ ...h, total: h.total ?? h.items.length, offset: 0, limit });
+    })
     .get('/ratelimit', query(NoQuery), (c) => c.json(deps.ratelimit.stats()));
 }

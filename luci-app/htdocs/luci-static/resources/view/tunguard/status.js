@@ -30,6 +30,14 @@ var SERIES = [
 
 var SVG_NS = 'http://www.w3.org/2000/svg';
 
+/* What runs when the config file is not in force (the daemon's status.config.inForce). */
+var IN_FORCE = {
+	file: _('the file'),
+	'last-good': _('the last good configuration'),
+	'file-without-errors': _('the file without its bad lines (their settings at their defaults)'),
+	defaults: _('the built-in defaults')
+};
+
 /* Untrusted text (addresses, notes from the daemon) always goes in as a text node: LuCI's E() would
  * parse a bare string child as HTML. */
 function text(s) {
@@ -91,7 +99,7 @@ return view.extend({
 			this.prev = null;
 			return;
 		}
-		dom.content(this.nodes.problem, []);
+		dom.content(this.nodes.problem, this.configAlert(st.config));
 		if (this.prev && this.prev.pid === st.pid) {
 			var s = this.sample(this.prev, st);
 			if (s) {
@@ -102,8 +110,39 @@ return view.extend({
 		}
 		this.prev = st;
 		this.renderTier(st);
+		this.renderConfig(st.config);
 		this.renderChart();
 		this.renderAttackers(st.attackers || { items: [], total: 0 });
+	},
+
+	/* The config file is not in force (errors at start, or a refused reload): said at the top, loudly. */
+	configAlert: function(c) {
+		if (!c || !c.problems || !c.problems.length)
+			return [];
+		var what = IN_FORCE[c.inForce] || c.inForce;
+		var head = (c.lastReload && c.lastReload.result == 'refused')
+			? _('The last reload of %s was refused; the configuration in force stays (%s).').format(c.path, what)
+			: _('%s has errors: tunguard runs on %s until it is fixed and reloaded.').format(c.path, what);
+		return E('div', { 'class': 'alert-message warning', 'id': 'tg-config-problem' }, [
+			E('p', {}, text(head)),
+			E('ul', {}, c.problems.map(function(p) { return E('li', {}, text(p)); }))
+		]);
+	},
+
+	renderConfig: function(c) {
+		if (!c) {
+			dom.content(this.nodes.config, text(_('not reported')));
+			return;
+		}
+		var parts = [ (c.path || _('built-in defaults')) + (c.path ? ' (sha256 ' + String(c.sha256).substring(0, 16) + ')' : '') ];
+		if (c.inForce != 'file' && c.path)
+			parts.push(_('running on %s').format(IN_FORCE[c.inForce] || c.inForce));
+		var r = c.lastReload;
+		parts.push(r ? _('last reload %s: %s').format(new Date(r.at).toLocaleString(), r.result) : _('no reload since the start'));
+		if (c.pendingRestart && c.pendingRestart.length)
+			parts.push(_('restart needed for %s').format(c.pendingRestart.join(', ')));
+		this.nodes.config.setAttribute('data-in-force', c.inForce);
+		dom.content(this.nodes.config, text(parts.join('; ')));
 	},
 
 	renderTier: function(st) {
@@ -216,6 +255,7 @@ return view.extend({
 			uptime: E('span', { 'id': 'tg-uptime' }),
 			version: E('span', { 'id': 'tg-version' }),
 			api: E('span', { 'id': 'tg-api' }),
+			config: E('span', { 'id': 'tg-config' }),
 			chartMax: E('div', { 'id': 'tg-chart-max', 'style': 'color:#666;font-size:90%' }),
 			chart: svg('svg', { 'id': 'tg-chart', viewBox: '0 0 ' + CHART_W + ' ' + CHART_H, width: '100%', height: CHART_H, preserveAspectRatio: 'none', style: 'border:1px solid #ccc;background:#fff' }),
 			legend: legend,
@@ -244,7 +284,8 @@ return view.extend({
 				field(_('Half-open handshakes'), this.nodes.halfOpen),
 				field(_('Uptime'), this.nodes.uptime),
 				field(_('Version'), this.nodes.version),
-				field(_('API'), this.nodes.api)
+				field(_('API'), this.nodes.api),
+				field(_('Configuration'), this.nodes.config)
 			]),
 			E('div', { 'class': 'cbi-section' }, [
 				E('h3', {}, _('Live')),
