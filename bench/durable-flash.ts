@@ -13,19 +13,23 @@
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { Inventory } from '../src/inventory/inventory.js';
 import { emptyObservation, type Observation } from '../src/inventory/model.js';
 import { openDurable } from '../src/state/durable.js';
 import { SNAPSHOT_FILE, writeSnapshot } from '../src/state/snapshot.js';
+import { benchArgs } from './args.js';
 
-const { values } = parseArgs({
-  options: {
-    hosts: { type: 'string', default: '15' },
-    'per-host-hour': { type: 'string', default: '12' },
-    threats: { type: 'string', default: '0' },
-    interval: { type: 'string', default: '3600' },
-  },
+const USAGE = `usage: node dist/bench/durable-flash.js [--hosts 15] [--per-host-hour 12] [--threats 0] [--interval 3600]
+
+Bytes written to flash per day by the durable store: kept in place on flash (older versions) against
+kept in tmpfs with a snapshot every --interval seconds. Simulates one hour of a travel router's passive
+inventory commits (--hosts devices, each re-written --per-host-hour times an hour), optionally beside a
+vulnerability feed of --threats records. A few seconds; everything goes to a temp dir.`;
+const values = benchArgs(USAGE, {
+  hosts: { type: 'string', default: '15' },
+  'per-host-hour': { type: 'string', default: '12' },
+  threats: { type: 'string', default: '0' },
+  interval: { type: 'string', default: '3600' },
 });
 const HOSTS = Number(values.hosts);
 const PER_HOST_HOUR = Number(values['per-host-hour']);

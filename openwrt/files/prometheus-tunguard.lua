@@ -93,8 +93,29 @@ local function scrape()
   -- Counters per worker, as /metrics has them; the summed ones when no worker is listed.
   local counters = type(s.counters) == "table" and s.counters or {}
   local workers = type(s.perWorker) == "table" and s.perWorker or {}
+  local drops = type(s.drops) == "table" and s.drops or {}
+
+  -- Every drop is one sample of one family, its cause in the reason label (dropReason in
+  -- src/api/metric-help.ts: the counter's name without its drop_ prefix).
+  local dropNames = {}
+  for name in pairs(drops) do dropNames[#dropNames + 1] = name end
+  table.sort(dropNames)
+  if #dropNames > 0 then
+    local dropped = family("tunguard_dataplane_dropped_packets_total", "counter",
+      "Packets the dataplane dropped, by reason, per worker.")
+    for _, name in ipairs(dropNames) do
+      local reason = name:sub(1, 5) == "drop_" and name:sub(6) or name
+      for i, w in ipairs(workers) do
+        dropped({ reason = label(reason), worker = i - 1 }, num(is_number(w[name]) and w[name] or 0))
+      end
+      if #workers == 0 and is_number(drops[name]) then dropped({ reason = label(reason) }, num(drops[name])) end
+    end
+  end
+
   local names = {}
-  for name in pairs(counters) do names[#names + 1] = name end
+  for name in pairs(counters) do
+    if drops[name] == nil then names[#names + 1] = name end
+  end
   table.sort(names)
   for _, name in ipairs(names) do
     local gauge = name:sub(1, 6) == "gauge_"

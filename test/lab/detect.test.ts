@@ -25,10 +25,15 @@ function writeConfig(detect: string): void {
 }
 
 /** The log lines from `from` on that match `re`. */
+/** The messages of the daemon's log lines (logfmt: the `msg` field, unquoted) that match `re`. */
 function logLines(re: RegExp, from = 0): string[] {
   return tg.output
     .slice(from)
     .split('\n')
+    .map((l) => {
+      const m = /\bmsg=("(?:[^"\\]|\\.)*"|\S+)/.exec(l);
+      return m ? (m[1].startsWith('"') ? (JSON.parse(m[1]) as string) : m[1]) : l;
+    })
     .filter((l) => re.test(l));
 }
 

@@ -135,7 +135,7 @@ describe.each(LUAS)('the collector under %s', (lua) => {
     const shared = [...want.keys()].filter((k) => !/^tunguard_(api_|dataplane_events_ignored)/.test(k));
     expect(shared.length).toBeGreaterThan(10);
     for (const k of shared) expect(got.get(k), k).toBe(want.get(k));
-    expect(got.get('tunguard_dataplane_drop_syn_risky_total{worker="1"}')).toBe(4);
+    expect(got.get('tunguard_dataplane_dropped_packets_total{reason="syn_risky",worker="1"}')).toBe(4);
     expect(got.get('tunguard_dataplane_half_open{worker="1"}')).toBe(8);
     expect(got.get('tunguard_tier{tier="risky"}')).toBe(1);
     expect(got.get('tunguard_tier{tier="normal"}')).toBe(0);
@@ -199,7 +199,7 @@ describe('contrib/: alert rules and dashboard', () => {
     const text = readFileSync(rules, 'utf8');
     for (const [from, to] of [
       ['for: 1m', 'for: 0m'],
-      ['_total"}[5m])) > 10', '_total"}[5m])) > 30'],
+      ['dropped_packets_total[5m])) > 10', 'dropped_packets_total[5m])) > 30'],
     ]) {
       expect(text).toContain(from);
       writeFileSync(join(copy, 'tunguard.rules.yml'), text.replace(from, to));

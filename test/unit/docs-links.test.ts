@@ -21,11 +21,12 @@ describe('documentation', () => {
       const links = [...text.matchAll(/\]\(([^)#\s]+)(#[^)]*)?\)/g)]
         .map((m) => m[1])
         .filter((l) => !/^[a-z]+:/.test(l));
-      for (const l of links) {
+      // A page without relative links passes too: what is checked is that none is broken.
+      const broken = links.filter((l) => {
         const target = resolve(dirname(join(REPO, doc)), l);
-        expect(relative(REPO, target).startsWith('..'), `${doc} → ${l} leaves the repository`).toBe(false);
-        expect(existsSync(target), `${doc} → ${l} does not exist`).toBe(true);
-      }
+        return relative(REPO, target).startsWith('..') || !existsSync(target);
+      });
+      expect(broken, `${doc}: links that leave the repository or name no file`).toEqual([]);
     });
 
   it('(control) a link outside the repository is caught', () => {
