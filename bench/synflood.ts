@@ -12,7 +12,7 @@
 // starts with an empty connection store. Prints a table and one JSON line. Usage:
 //   node dist/bench/synflood.js [--seconds 20] [--procs N] [--paced-rate 20000] [--sources6 1000000]
 //                               [--rounds 1] [--smoke]
-// One file (about 840 lines): a benchmark is read top to bottom, modes, floods and report together.
+// One file (about 870 lines): a benchmark is read top to bottom, modes, floods and report together.
 // Floods are bounded (time and count), go only to the lab's LAN host, and spoof only 198.18.0.0/15
 // and 2001:db8:100::/40 (inside 2001:db8::/32); SYN-ACKs to them are routed back into wan and die.
 

@@ -1,6 +1,8 @@
 // The remediation routes' part of openapi.json (mounted under /api/v1/remediation): request bodies as
 // the valibot schemas of src/api/routes/remediation.ts and src/remediation/rules.ts accept them (a test
 // compares fields, required fields and enums), responses as the service returns them.
+// One file (about 960 lines): a document section, read beside the routes it describes; #12 replaces it
+// with a document generated from the valibot schemas.
 
 import { MALWARE_KINDS } from '../inventory/threat.js';
 import { DISPATCH_STATUSES, LOOKUP_MODES, REMEDY_MODES } from '../remediation/names.js';

@@ -1,6 +1,7 @@
 // The CLI commands that talk to the daemon's API (status, tiers, connections, attackers, allow; and the
 // remediation service's hosts, scan import, rules, remediate) and
 // `config check`, which needs no daemon. Human output by default, the API's JSON with --json.
+// One file (about 880 lines) for now: #12 splits it per command group with one formatter module.
 // Exit codes: 0 ok, 1 runtime or daemon error (or an invalid config for `config check`), 2 usage,
 // 3 the daemon is not running.
 

@@ -1,6 +1,8 @@
 // The daemon's control plane: joins the dataplane (counters, events) and the configuration to the API,
 // runs the API listeners, and applies a new configuration (SIGHUP or PUT /config) without touching the
 // packets in flight. The dataplane knows nothing of this module.
+// One file (about 910 lines) for now: the daemon's wiring and reload share its state; #12 moves the
+// daemon into its own folder and splits reload from the listeners.
 
 import { mkdirSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';

@@ -1,4 +1,6 @@
 // RemediationService: the plain async facade the API and CLI call (hosts, threats, rules, dispatch, pairing, imports).
+// One file (about 780 lines): one facade over the inventory, rules, queue and agents, so that the API
+// and the CLI see one object; the work itself lives in those modules.
 
 import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';

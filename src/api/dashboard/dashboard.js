@@ -1,6 +1,7 @@
 // The tunguard dashboard: plain browser JavaScript, no build. It keeps the API token in sessionStorage,
 // reads the event stream with fetch (so the token travels in a header, never in a URL), draws SVG
 // charts from the once-a-second counters events, and acts through the JSON API.
+// One file (about 720 lines): served as is to the browser with no bundler, so it cannot import modules.
 
 (() => {
   const TOKEN_KEY = 'tunguard.token';

@@ -2,7 +2,7 @@
 // SYN cookie, opens the connection to the host only after a valid third ACK, absorbs the host's
 // SYN-ACK and from then on translates every segment (seq/ack, SACK, timestamps, window scale).
 // Names follow the packet and the peer, as in nf_synproxy_core.c.
-// One file for now (about 870 lines): handshake, sequence adjustment and persistence share the
+// One file for now (about 940 lines): handshake, sequence adjustment and persistence share the
 // connection table's raw layout; splitting them the way the kernel does (nf_synproxy_core /
 // nf_conntrack_seqadj) behind ConnTable methods is issue #12's, not done here.
 
