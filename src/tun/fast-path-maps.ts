@@ -136,6 +136,8 @@ export class FastPathMaps {
   private readonly one = new Uint8Array([1]);
   /** struct src_count */
   private readonly src = new Uint8Array(8);
+  private readonly srcView = new DataView(this.src.buffer);
+  private readonly keyView = new DataView(this.key.buffer);
 
   constructor(
     private readonly addon: TunAddon,
@@ -156,7 +158,7 @@ export class FastPathMaps {
 
   /** A counter summed over the CPUs (one syscall). */
   read(stat: FastStat): number {
-    new DataView(this.key.buffer).setUint32(0, FAST_STATS.indexOf(stat), LE);
+    this.keyView.setUint32(0, FAST_STATS.indexOf(stat), LE);
     if (!this.addon.bpfMapRead(this.fds.stats, this.key, this.value)) return 0;
     let sum = 0;
     for (let o = 0; o < this.value.length; o += 8) sum += Number(this.valueView.getBigUint64(o, LE));
@@ -172,7 +174,7 @@ export class FastPathMaps {
   sourceCount(bytes: Uint8Array): number {
     mappedAddress(bytes, this.aggKey);
     if (!this.addon.bpfMapRead(this.fds.sources, this.aggKey, this.src)) return 0;
-    return new DataView(this.src.buffer).getUint32(0, LE);
+    return this.srcView.getUint32(0, LE);
   }
 
   /** A handshake of the source completed: one answered SYN less (a lost race costs one count). */
@@ -180,10 +182,9 @@ export class FastPathMaps {
     const k = this.aggKey;
     mapAddressAt(buf, off, ver, k, 0);
     if (!this.addon.bpfMapRead(this.fds.sources, k, this.src)) return;
-    const dv = new DataView(this.src.buffer);
-    const n = dv.getUint32(0, LE);
+    const n = this.srcView.getUint32(0, LE);
     if (n === 0) return;
-    dv.setUint32(0, n - 1, LE);
+    this.srcView.setUint32(0, n - 1, LE);
     this.addon.bpfMapWrite(this.fds.sources, k, 16, 1, this.src, false);
   }
 
