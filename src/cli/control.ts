@@ -184,6 +184,7 @@ const SYN_RESTART_ONLY = {
   synCacheSize: 'syn_cache_size',
   proxyInbound: 'proxy_inbound',
   proxyOutbound: 'proxy_outbound',
+  protectRouter: 'protect_router',
 } as const satisfies Partial<Record<keyof TunguardConfig['defense']['syn'], string>>;
 
 /** The SYN options that differ, split into those a reload applies and those that need a restart. */

@@ -9,6 +9,7 @@ import { DATAPLANE_DEFAULTS, Dataplane } from '../dataplane/dataplane.js';
 import type { StageEnv } from '../dataplane/stages/index.js';
 import { FastPath } from '../netcfg/fast-path.js';
 import { lanPrefixes } from '../netcfg/lan.js';
+import { installRouterRoutes, removeRouterRoutes, routerAddresses } from '../netcfg/router-local.js';
 import { checkSteering, interfaceMtu, STEERING_DEFAULTS, Steering, steeredLan } from '../netcfg/steering.js';
 import { REINJECT_MARK } from '../netcfg/steering-programs.js';
 import { FAST_NOTRACK_MARK, nftAvailable, SynPolice } from '../netcfg/syn-police.js';
@@ -62,6 +63,8 @@ Runs the daemon in the current network namespace, in the foreground (needs root)
   --pass-through       no defense stages at all: forward everything (benchmarks, debugging)
   --no-bypass          every forwarded packet crosses the TUN (by default the LAN's own flows take the
                        kernel path once tunguard has seen their first bytes)
+  --no-protect-router  leave the router's own services (SSH, LuCI on its WAN address) unproxied
+                       (default from the config's protect_router)
   --fast-path <how>    answer SYN floods in the kernel (eBPF) in the moderate and risky tiers:
                        'auto' (default: where the kernel allows it, else the proxy answers them),
                        'on' (fail when it cannot), 'off' (default from the config's fast_path)
@@ -252,6 +255,16 @@ export async function runCommand(argv: string[]): Promise<number> {
     epochMs: 0, // set by each worker
   };
   const proxying = !v['pass-through'] && syn.proxyInbound && !v['no-synproxy'];
+  // The router's own services: its WAN addresses are protected like the LAN's hosts, and an nft
+  // chain after fw4's input hands their packets to the proxy (src/netcfg/router-local.ts).
+  const routerNets =
+    proxying && syn.protectRouter && !v['no-protect-router'] && nftAvailable()
+      ? routerAddresses([steering.wan], steering.ipv6)
+      : [];
+  if (routerNets.length > 0) {
+    stageEnv.routerPrefixes = routerNets;
+    stageEnv.ratelimit = { ...stageEnv.ratelimit, destinations: [...lanNets, ...routerNets] };
+  }
   // The kernel fast path: loaded now (the workers get its maps), attached once the steering is.
   let fastPath: FastPath | undefined;
   if (proxying && fastChoice !== 'off') {
@@ -395,6 +408,8 @@ export async function runCommand(argv: string[]): Promise<number> {
       await step('steering', () => attached?.teardown());
       await step('uplink watch', () => uplinks?.stop());
       await step('syn police', () => police.teardown());
+      if (routerNets.length > 0)
+        await step('router routes', () => removeRouterRoutes({ table: steering.table, ipv6: steering.ipv6 }));
       await step('dataplane', () => dp.stop());
       // After the workers, which write to it.
       await step('bypass map', () => bypassMap !== undefined && addon.close(bypassMap));
@@ -426,14 +441,15 @@ export async function runCommand(argv: string[]): Promise<number> {
 
   const policeRate = v['pass-through'] ? 0 : synPolice;
   // The table also carries the fast path's notrack rule: it is there whenever either needs it.
-  const policeWanted = policeRate > 0 || fastPath !== undefined;
+  const policeWanted = policeRate > 0 || fastPath !== undefined || routerNets.length > 0;
   const policeUp = policeWanted && nftAvailable();
   if (policeWanted && !policeUp)
     log(
       'warning: nft missing: no SYN police, and fast-path SYNs make conntrack entries (opkg install nftables)',
     );
   try {
-    if (policeUp) await police.setup({ wan: steering.wan, rate: policeRate });
+    const local = routerNets.length > 0 ? { tun: steering.tun, ipv6: steering.ipv6 } : undefined;
+    if (policeUp) await police.setup({ wan: steering.wan, rate: policeRate, local });
     if (v['wan-follow'] || m.wanFollow) {
       // The uplink a travel router uses changes all day: netifd says which one it is now.
       uplinks = new UplinkWatch([steering.wan], {
@@ -448,13 +464,16 @@ export async function runCommand(argv: string[]): Promise<number> {
       });
       await uplinks.poll();
     }
-    const up = Steering.setup({ ...steering, bypassMap }, addon);
+    const up = Steering.setup({ ...steering, bypassMap, local: routerNets.length > 0 }, addon);
     attached = up.steering;
+    // After the steering, whose start removes an older tunguard's rules of the same table.
+    if (local) installRouterRoutes({ ...local, table: steering.table });
     let desc = up.description;
     if (fastPath) {
       fastPath.attach(steering.lan.map((dev) => ({ dev, ifindex: steeredLan(dev).ifindex })));
       desc += '; SYN fast path in the kernel';
     }
+    if (routerNets.length > 0) desc += `; the router's own services proxied (${routerNets.join(', ')})`;
     log(
       `steering up: ${desc}; queues ${queues}${dp.steering.mode === 'single' ? '' : ` (spread by ${dp.steering.mode})`}, mtu ${mtu}, offloads ${offloadNames(dp.tun.offloads).join(',') || 'none'}`,
     );
@@ -499,6 +518,7 @@ function parse(argv: string[]) {
       'wan-follow': { type: 'boolean' },
       'no-bypass': { type: 'boolean' },
       'fast-path': { type: 'string' },
+      'no-protect-router': { type: 'boolean' },
       'dhcp-leases': { type: 'string' },
       'syn-police': { type: 'string' },
       'spin-us': { type: 'string' },

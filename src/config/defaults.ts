@@ -54,6 +54,8 @@ config defense 'syn'
 \t# Answer SYN floods in the kernel (eBPF) in the moderate and risky tiers: 'auto' where the
 \t# kernel allows it (else the proxy answers them, with a warning), 'on' or fail, 'off'.
 \toption fast_path 'auto'
+\t# Proxy WAN connections to the router's own services (SSH, LuCI, a VPN on its WAN address) too.
+\toption protect_router '1'
 
 # Token buckets in packets per second, global and per source (per_source_rate 0: no per-source
 # limit); the excess is dropped.

@@ -82,6 +82,8 @@ export interface SynDefenseConfig {
   proxyOutbound: boolean;
   /** The kernel fast path answering SYN floods (eBPF): 'auto' uses it where the kernel can. */
   fastPath: FastPathSetting;
+  /** Proxy WAN connections to the router's own services (its WAN addresses) too. */
+  protectRouter: boolean;
 }
 
 export type FastPathSetting = 'off' | 'auto' | 'on';
@@ -390,6 +392,7 @@ export const SynSectionSchema = v.pipe(
     proxy_inbound: v.optional(boolean(), '1'),
     proxy_outbound: v.optional(boolean(), '0'),
     fast_path: v.optional(oneOf(['off', 'auto', 'on'] as const), 'auto'),
+    protect_router: v.optional(boolean(), '1'),
   }),
   v.transform(
     (o): SynDefenseConfig => ({
@@ -404,6 +407,7 @@ export const SynSectionSchema = v.pipe(
       proxyInbound: o.proxy_inbound,
       proxyOutbound: o.proxy_outbound,
       fastPath: o.fast_path,
+      protectRouter: o.protect_router,
     }),
   ),
 );

@@ -10,7 +10,7 @@ import type { CounterLayout } from './counters.js';
 import { pipelineLayout } from './pipeline.js';
 import { SampleRing } from './sample-ring.js';
 import type { DataplaneCommand } from './stage.js';
-import { buildStages, DEFAULT_STAGES, type StageEnv } from './stages/index.js';
+import { buildStages, DEFAULT_STAGES, protectedPrefixes, type StageEnv } from './stages/index.js';
 import { Control, type WorkerInit } from './worker-protocol.js';
 
 export interface DataplaneOptions {
@@ -90,7 +90,7 @@ export class Dataplane extends EventEmitter {
     if (this.tun.fds.length < 2) return { mode: 'single' };
     if (this.opts.steering === 'flow') return { mode: 'flow' };
     try {
-      loadAddon().steer(this.tun.fds[0], steeringProgram(this.opts.stageEnv.lanPrefixes));
+      loadAddon().steer(this.tun.fds[0], steeringProgram(protectedPrefixes(this.opts.stageEnv)));
       return { mode: 'address' };
     } catch (err) {
       // Kernels without eBPF (CONFIG_BPF_SYSCALL off) keep the 4-tuple hash: flows stay whole, but

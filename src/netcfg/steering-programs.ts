@@ -35,6 +35,11 @@ export interface SteeringProgramOptions {
   mark: number;
   /** fd of the LRU hash of flows that bypass the TUN (src/tun/flow-bypass.ts); none: all are steered. */
   bypassMap?: number;
+  /**
+   * The skb mark bit of the proxy's packets for the router itself, re-injected through lo (see
+   * src/netcfg/router-local.ts); none: the router's own services are not proxied.
+   */
+  localMark?: number;
 }
 
 /** The bit the TUN program sets and the LAN ingress program clears (never seen by netfilter). */
@@ -59,6 +64,10 @@ const FIB_DST = FIB + 32;
 const AF_INET = 2;
 const AF_INET6 = 10;
 const FIB_SKIP_NEIGH = 4;
+/** bpf_fib_lookup's answer for a destination that is not forwarded: the router's own address. */
+const FIB_NOT_FWDED = 4;
+/** The loopback device: ifindex 1 in every network namespace. */
+const LO_IFINDEX = 1;
 // An Ethernet header under construction on the stack.
 const ETH = -80;
 const ETH_HLEN = 14;
@@ -131,6 +140,7 @@ function requireIp(a: Asm, ipv6: boolean, ok: string, target: string): void {
 
 /** A locally administered unicast MAC for headers that are replaced before anything reads them. */
 const BLANK_MAC = Uint8Array.of(0x02, 0, 0, 0, 0, 0);
+const ZERO_MAC = new Uint8Array(6);
 
 /** Destination and source MAC of the header under construction (2-byte stores: aligned on the stack). */
 function writeMacs(a: Asm, mac: Uint8Array): void {
@@ -278,6 +288,7 @@ export function tunIngressProgram(o: SteeringProgramOptions): Uint8Array {
   a.label('ip').movImm(8, o.tunIfindex);
   fillFib(a, 'out', 0, false, 8, 'drop');
   fibLookup(a);
+  if (o.localMark !== undefined) a.jmpImm(Jmp.JEQ, 0, FIB_NOT_FWDED, 'to_router');
   a.jmpImm(Jmp.JNE, 0, 0, 'back');
   a.load(Size.W, 1, FP, FIB_IFINDEX);
   for (const lan of o.lans) a.jmpImm(Jmp.JEQ, 1, lan.ifindex, 'out_lan');
@@ -292,6 +303,7 @@ export function tunIngressProgram(o: SteeringProgramOptions): Uint8Array {
   a.label('back');
   fillFib(a, 'src', 0, true, 8, 'drop');
   fibLookup(a);
+  if (o.localMark !== undefined) a.jmpImm(Jmp.JEQ, 0, FIB_NOT_FWDED, 'from_router');
   a.jmpImm(Jmp.JNE, 0, 0, 'drop');
   a.load(Size.W, 2, FP, FIB_IFINDEX);
   o.lans.forEach((_, i) => {
@@ -308,6 +320,21 @@ export function tunIngressProgram(o: SteeringProgramOptions): Uint8Array {
   pushEthernet(a, 'drop');
   a.load(Size.W, 2, 6, SKB_MARK).aluImm(Alu.OR, 2, o.mark).store(Size.W, 6, SKB_MARK, 2);
   a.movReg(1, 9).movImm(2, BPF_F_INGRESS).call(Helper.redirect).exit();
+  if (o.localMark !== undefined) {
+    // For the router itself: into lo's receive path (its address is all zeros, so the frame is
+    // the host's), marked: fw4 accepts what comes from lo, and the local chain tags it.
+    a.label('to_router');
+    writeMacs(a, ZERO_MAC);
+    pushEthernet(a, 'drop');
+    a.load(Size.W, 2, 6, SKB_MARK).aluImm(Alu.OR, 2, o.localMark).store(Size.W, 6, SKB_MARK, 2);
+    a.movImm(1, LO_IFINDEX).movImm(2, BPF_F_INGRESS).call(Helper.redirect).exit();
+    // From the router's own address (the proxy answering for it): out where its route says.
+    a.label('from_router');
+    fillFib(a, 'fr', 0, false, 8, 'drop');
+    fibLookup(a);
+    a.jmpImm(Jmp.JNE, 0, 0, 'drop');
+    a.load(Size.W, 1, FP, FIB_IFINDEX).ja('out_lan');
+  }
   returnVerdict(a, 'drop', TCX_DROP);
   return a.assemble();
 }

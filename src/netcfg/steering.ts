@@ -9,6 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import type { TunAddon } from '../tun/addon.js';
 import { ProgType } from '../tun/ebpf.js';
 import { ipTry, NetcfgError } from './ip.js';
+import { LOCAL_MARK } from './router-local.js';
 import {
   lanEgressProgram,
   lanIngressProgram,
@@ -27,6 +28,8 @@ export interface SteeringOptions {
   ipv6: boolean;
   /** fd of the map of flows that take the kernel path (src/tun/flow-bypass.ts); none: all cross the TUN. */
   bypassMap?: number;
+  /** Proxy the router's own services too (src/netcfg/router-local.ts). */
+  local?: boolean;
 }
 
 export const STEERING_DEFAULTS = { table: 4747, ipv6: true } as const;
@@ -111,6 +114,7 @@ export class Steering {
       ipv6: o.ipv6,
       mark: REINJECT_MARK,
       bypassMap: o.bypassMap,
+      ...(o.local ? { localMark: LOCAL_MARK } : {}),
     };
     const s = new Steering(addon);
     try {

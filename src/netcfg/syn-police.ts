@@ -9,6 +9,7 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { parseAddress } from '../config/net.js';
 import { NetcfgError } from './ip.js';
+import { type RouterLocalOptions, routerLocalCommands, routerLocalWans } from './router-local.js';
 
 export const POLICE_TABLE = 'tunguard';
 /** Entries of each known-sources set (when full, new sources wait for old ones to time out). */
@@ -21,6 +22,8 @@ export interface PoliceOptions {
   wan: string | readonly string[];
   /** New SYNs per second from the WAN let through (0: no limit; the table still serves the fast path). */
   rate: number;
+  /** Also take the router's own services behind the proxy (src/netcfg/router-local.ts). */
+  local?: RouterLocalOptions;
 }
 
 /**
@@ -94,6 +97,7 @@ export function policeCommands(o: PoliceOptions): string {
     `add rule ${t} fast_notrack tcp flags & (fin | syn | rst | ack) != syn accept`,
     `add rule ${t} fast_notrack ip daddr @fast4 meta mark set meta mark | ${FAST_NOTRACK_MARK} notrack`,
     `add rule ${t} fast_notrack ip6 daddr @fast6 meta mark set meta mark | ${FAST_NOTRACK_MARK} notrack`,
+    ...(o.local ? routerLocalCommands(o.local, wans) : []),
   ];
   return `${lines.join('\n')}\n`;
 }
@@ -102,6 +106,7 @@ export function policeCommands(o: PoliceOptions): string {
 export class SynPolice {
   private child?: ChildProcess;
   private stderr = '';
+  private local?: RouterLocalOptions;
   /** Sources sent to the known sets, with when (the caller's ms). */
   private readonly known = new Map<string, number>();
   /**
@@ -120,6 +125,7 @@ export class SynPolice {
     } catch {
       /* not there */
     }
+    this.local = o.local;
     const child = spawn('nft', ['-i'], { stdio: ['pipe', 'ignore', 'pipe'] });
     this.child = child;
     let installed = false;
@@ -232,7 +238,8 @@ export class SynPolice {
   setWans(wans: readonly string[]): void {
     const t = `inet ${POLICE_TABLE}`;
     const add = wans.length > 0 ? `add element ${t} wans { ${ifnames(wans)} }\n` : '';
-    this.child?.stdin?.write(`flush set ${t} wans\n${add}`);
+    const local = this.local ? routerLocalWans(this.local, wans) : '';
+    this.child?.stdin?.write(`flush set ${t} wans\n${add}${local}`);
   }
 
   teardown(): void {

@@ -17,6 +17,8 @@ import { SynProxyStage } from './synproxy.js';
 export interface StageEnv {
   /** Prefixes behind the LAN devices: the hosts the SYN proxy protects. */
   lanPrefixes: string[];
+  /** The router's own addresses, when its services are proxied too (src/netcfg/router-local.ts). */
+  routerPrefixes?: string[];
   /** 32 bytes of SipHash keys for SYN cookies (persisted so cookies survive a restart). */
   cookieKeys: Uint8Array;
   maxConnections: number;
@@ -73,7 +75,7 @@ const factories: Record<string, (env: StageEnv) => Stage> = {
           )
         : undefined,
       gateCounters: env.syn ? GATE_COUNTERS : [],
-      lan: new PrefixMatcher(env.lanPrefixes, { strict: false }),
+      lan: new PrefixMatcher(protectedPrefixes(env), { strict: false }),
       keys: new CookieKeys(env.cookieKeys),
       maxConnections: env.maxConnections,
       ...(env.maxPerSource !== undefined ? { maxPerSource: env.maxPerSource } : {}),
@@ -88,6 +90,11 @@ const factories: Record<string, (env: StageEnv) => Stage> = {
       restored: env.restored,
     }),
 };
+
+/** What the SYN proxy protects: the LAN's prefixes, and the router itself when asked. */
+export function protectedPrefixes(env: Pick<StageEnv, 'lanPrefixes' | 'routerPrefixes'>): string[] {
+  return [...env.lanPrefixes, ...(env.routerPrefixes ?? [])];
+}
 
 export const DEFAULT_STAGES = ['ratelimit', 'synproxy'] as const;
 export const STAGE_NAMES = Object.keys(factories);
