@@ -34,6 +34,11 @@
 #define FP_PASS 0   /* normal tier: every SYN goes to the proxy (its SYN cache keeps WS/SACK) */
 #define FP_ANSWER 1 /* moderate and risky tiers: answer here */
 #define FP_DROP 2   /* risky tier with risky_action 'drop': no new SYN */
+#define FP_CHART 3  /* moderate tier: answer, and chart each SYN's 4-tuple (its retransmissions dropped) */
+
+/* How long a charted 4-tuple stays: a retransmission within it is not a new SYN (as the proxy's
+ * SYN cache keeps its entries). */
+#define CHART_S 10
 
 /* Counter slots (per CPU; the proxy sums them each tick). */
 #define ST_ANSWERED 0
@@ -41,6 +46,7 @@
 #define ST_DROP_AGGRESSIVE 2
 #define ST_BAD_CHECKSUM 3
 #define ST_PASSED 4 /* protected SYNs left to the proxy (options, extension headers, data) */
+#define ST_DUPLICATE 5 /* moderate tier: a charted 4-tuple's SYN again (neither taken nor counted) */
 #define ST_SLOTS 8
 
 struct fp_conf {
@@ -72,6 +78,15 @@ struct src_count {
 struct fp_prefix {
   __u32 prefixlen;
   __u8 addr[16];
+};
+
+/* The moderate tier's chart key: the SYN's addresses and ports (not its ISN: a new ISN on the same
+ * 4-tuple is still the same client trying again). */
+struct chart_key {
+  __u8 saddr[16];
+  __u8 daddr[16];
+  __u16 sport;
+  __u16 dport;
 };
 
 /* What a SYN asks for, read before its buffer is rewritten. */
@@ -107,6 +122,7 @@ struct scratch {
   __u8 out[80];
   __u8 mac[16];
   __u64 fib[8]; /* struct bpf_fib_lookup, 64 bytes */
+  struct chart_key ck;
 };
 struct tg_map_def SEC("maps") tg_fp_scratch = {
     .type = BPF_MAP_TYPE_PERCPU_ARRAY, .key_size = 4, .value_size = sizeof(struct scratch), .max_entries = 1};
@@ -115,6 +131,10 @@ struct tg_map_def SEC("maps") tg_fp_sources = {
 /* Sources past max_unfinished, for the proxy to judge once its grace period has passed. */
 struct tg_map_def SEC("maps") tg_fp_suspects = {
     .type = BPF_MAP_TYPE_QUEUE, .key_size = 0, .value_size = 16, .max_entries = 1024};
+/* The moderate tier's chart of SYN 4-tuples (value: the wall-clock second it was charted). The daemon
+ * sizes it from syn_cache_size when it loads the object. */
+struct tg_map_def SEC("maps") tg_fp_chart = {
+    .type = BPF_MAP_TYPE_LRU_HASH, .key_size = sizeof(struct chart_key), .value_size = 4, .max_entries = 65536};
 struct tg_map_def SEC("maps") tg_fp_stats = {
     .type = BPF_MAP_TYPE_PERCPU_ARRAY, .key_size = 4, .value_size = 8, .max_entries = ST_SLOTS};
 
@@ -437,6 +457,33 @@ int tg_fast_syn(struct __sk_buff *skb) {
   if (c->mode == FP_DROP) {
     count(ST_DROP_RISKY);
     return TCX_DROP;
+  }
+  if (c->mode == FP_CHART) {
+    struct chart_key *ck = &x->ck;
+    __builtin_memset(ck, 0, sizeof *ck);
+    if (!v6) {
+      ck->saddr[10] = ck->saddr[11] = ck->daddr[10] = ck->daddr[11] = 0xff;
+#pragma unroll
+      for (int i = 0; i < 4; i++) {
+        ck->saddr[12 + i] = sp->saddr[i];
+        ck->daddr[12 + i] = sp->daddr[i];
+      }
+    } else {
+#pragma unroll
+      for (int i = 0; i < 16; i++) {
+        ck->saddr[i] = sp->saddr[i];
+        ck->daddr[i] = sp->daddr[i];
+      }
+    }
+    ck->sport = (__u16)sp->sport;
+    ck->dport = (__u16)sp->dport;
+    __u32 *at = bpf_map_lookup_elem(&tg_fp_chart, ck);
+    if (at && c->now_s - *at < CHART_S) {
+      count(ST_DUPLICATE);
+      return TCX_DROP;
+    }
+    __u32 now = c->now_s;
+    bpf_map_update_elem(&tg_fp_chart, ck, &now, BPF_ANY);
   }
   /* Count the source's handshakes, as the proxy's own tracker would: the proxy decides. */
   struct src_count *sc = bpf_map_lookup_elem(&tg_fp_sources, src);

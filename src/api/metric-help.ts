@@ -45,7 +45,7 @@ export const COUNTER_HELP: Readonly<Record<string, string>> = {
   sampler_drop_rate: 'Samples not taken: over the sampling rate budget.',
   sampler_drop_full: 'Samples not taken: the sample ring was full.',
   fast_syn_answered:
-    'SYNs the kernel fast path (eBPF at the WAN device) answered with a cookie itself, as last read from its map.',
+    'SYNs the kernel fast path (eBPF at the egress of the LAN devices) answered with a cookie itself, as last read from its map.',
   gauge_tier: 'The risk tier as a number (0 normal, 1 moderate, 2 risky), per worker.',
   gauge_syn_window: 'New inbound SYNs in the current tier window.',
   gauge_half_open: 'Unfinished TCP handshakes.',

@@ -283,6 +283,7 @@ export async function runCommand(argv: string[]): Promise<number> {
           maxUnfinished: syn.maxUnfinishedPerSource,
         },
         lanNets,
+        syn.synCacheSize,
       );
       stageEnv.fastPath = {
         fds: fastPath.fds,

@@ -37,10 +37,21 @@ export class FastPath {
   ) {}
 
   /** Loads the program with its maps, in PASS mode, protecting `prefixes`. Throws with the reason. */
-  static load(addon: TunAddon, settings: FastSettings, prefixes: readonly string[]): FastPath {
+  static load(
+    addon: TunAddon,
+    settings: FastSettings,
+    prefixes: readonly string[],
+    /** Entries of the moderate tier's 4-tuple chart (syn_cache_size); the object's own size if none. */
+    chartSize?: number,
+  ): FastPath {
     let loaded: LoadedProgram;
     try {
-      loaded = loadBpfObject(addon, readBpfObject(FAST_PATH_OBJECT, FAST_PATH_SECTION), ProgType.SCHED_CLS);
+      loaded = loadBpfObject(
+        addon,
+        readBpfObject(FAST_PATH_OBJECT, FAST_PATH_SECTION),
+        ProgType.SCHED_CLS,
+        chartSize === undefined ? {} : { [FastMapName.chart]: chartSize },
+      );
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
       const why =

@@ -170,7 +170,13 @@ export interface LoadedProgram {
 }
 
 /** Creates the object's maps, points its instructions at them and loads the program. */
-export function loadBpfObject(addon: TunAddon, obj: BpfObject, progType: number): LoadedProgram {
+export function loadBpfObject(
+  addon: TunAddon,
+  obj: BpfObject,
+  progType: number,
+  /** Map sizes the caller chooses (map name → max entries) instead of the object's own. */
+  sizes: Readonly<Record<string, number>> = {},
+): LoadedProgram {
   const host = endianness();
   if (obj.order !== host)
     throw new BpfObjectError(`the object is built for ${obj.order} byte order, this machine is ${host}`);
@@ -181,8 +187,9 @@ export function loadBpfObject(addon: TunAddon, obj: BpfObject, progType: number)
   };
   try {
     for (const m of obj.maps) {
-      maps.set(m.name, addon.bpfMapCreate(m.type, m.keySize, m.valueSize, m.maxEntries, m.flags));
-      defs.set(m.name, m);
+      const def = Object.hasOwn(sizes, m.name) ? { ...m, maxEntries: sizes[m.name] } : m;
+      maps.set(m.name, addon.bpfMapCreate(def.type, def.keySize, def.valueSize, def.maxEntries, def.flags));
+      defs.set(m.name, def);
     }
     const insns = obj.insns.slice();
     const dv = new DataView(insns.buffer, insns.byteOffset, insns.byteLength);

@@ -13,11 +13,23 @@ export const FastMode = {
   ANSWER: 1,
   /** Risky tier with risky_action 'drop': no new SYN gets through. */
   DROP: 2,
+  /**
+   * Moderate tier: answered, and each SYN's 4-tuple charted for 10 s; a retransmission of a charted
+   * one is dropped and not counted as a new SYN (as the proxy's SYN cache does on the TUN path).
+   */
+  CHART: 3,
 } as const;
 export type FastMode = (typeof FastMode)[keyof typeof FastMode];
 
 /** The program's per-CPU counters, in slot order (ST_* in bpf/synproxy.c). */
-export const FAST_STATS = ['answered', 'drop_risky', 'drop_aggressive', 'bad_checksum', 'passed'] as const;
+export const FAST_STATS = [
+  'answered',
+  'drop_risky',
+  'drop_aggressive',
+  'bad_checksum',
+  'passed',
+  'duplicate',
+] as const;
 export type FastStat = (typeof FAST_STATS)[number];
 
 /** The program's map names (bpf/synproxy.c). */
@@ -28,6 +40,7 @@ export const FastMapName = {
   stats: 'tg_fp_stats',
   sources: 'tg_fp_sources',
   suspects: 'tg_fp_suspects',
+  chart: 'tg_fp_chart',
 } as const;
 
 /** The fds a worker needs (plain numbers: they cross postMessage; fds are the process's). */

@@ -280,6 +280,30 @@ describe('what it leaves alone or drops', () => {
     expect(maps.read('drop_risky')).toBe(before + 1);
   });
 
+  it('CHART mode (moderate): a charted 4-tuple is answered once; its retransmission (any ISN) is dropped, not counted; ANSWER answers both', () => {
+    for (const f of [V4, V6]) {
+      const first = frame(syn(f, { ts: true }, 1000, 31001));
+      const again = frame(syn(f, { ts: true }, 2000, 31001)); // the same 4-tuple, another ISN
+      const other = frame(syn(f, { ts: true }, 1000, 31002)); // a new 4-tuple
+      // The control first: ANSWER keeps no chart, so the same SYN twice is answered twice.
+      mode(FastMode.ANSWER, EPOCH);
+      expect(run(first).ret).toBe(TC_ACT_REDIRECT);
+      expect(run(first).ret).toBe(TC_ACT_REDIRECT);
+      mode(FastMode.CHART, EPOCH);
+      const answered = maps.read('answered');
+      const dups = maps.read('duplicate');
+      expect(run(first).ret).toBe(TC_ACT_REDIRECT);
+      expect(run(first).ret).toBe(TCX_DROP);
+      expect(run(again).ret).toBe(TCX_DROP);
+      expect(run(other).ret).toBe(TC_ACT_REDIRECT);
+      expect(maps.read('answered')).toBe(answered + 2);
+      expect(maps.read('duplicate')).toBe(dups + 2);
+      // 10 s later the chart has forgotten it: a new SYN again.
+      mode(FastMode.CHART, EPOCH + 10_000);
+      expect(run(first).ret).toBe(TC_ACT_REDIRECT);
+    }
+  });
+
   it('aggressive sources are dropped, others answered', () => {
     mode(FastMode.ANSWER, EPOCH);
     expect(maps.aggressive(Uint8Array.from(V4.client), true)).toBe(true);

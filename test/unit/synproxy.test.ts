@@ -1102,7 +1102,7 @@ function gate(over: Partial<SynGateSettings>): SynGateSettings {
 describe('the tiered gate', () => {
   it('registers its counters after the proxy’s', () => {
     const h = harness({ syn: gate({}) });
-    expect(h.proxy.dropReasons.slice(-11)).toEqual([
+    expect(h.proxy.dropReasons.slice(-12)).toEqual([
       'drop_syn_aggressive',
       'drop_syn_duplicate',
       'drop_syn_risky',
@@ -1114,6 +1114,7 @@ describe('the tiered gate', () => {
       'drop_fast_syn_risky',
       'drop_fast_syn_aggressive',
       'drop_fast_bad_checksum',
+      'drop_fast_syn_duplicate',
     ]);
   });
 

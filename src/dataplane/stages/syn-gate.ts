@@ -40,6 +40,7 @@ export const GATE_COUNTERS = [
   'drop_fast_syn_risky',
   'drop_fast_syn_aggressive',
   'drop_fast_bad_checksum',
+  'drop_fast_syn_duplicate',
 ] as const;
 
 /** The kernel fast path as the gate drives it: its maps and its fixed settings. */
@@ -188,13 +189,16 @@ export class TieredSynGate implements SynGate {
         ? FastMode.PASS
         : tier === RISKY && this.settings.riskyAction === 'drop'
           ? FastMode.DROP
-          : FastMode.ANSWER;
+          : tier === MODERATE
+            ? FastMode.CHART
+            : FastMode.ANSWER;
     f.maps.write(f.settings, mode, Date.now());
     const c = this.c;
     c[this.i[7]] = answered;
     c[this.i[8]] = risky;
     c[this.i[9]] = f.maps.read('drop_aggressive');
     c[this.i[10]] = f.maps.read('bad_checksum');
+    c[this.i[11]] = f.maps.read('duplicate');
   }
 
   /**
