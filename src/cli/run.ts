@@ -410,7 +410,7 @@ export async function runCommand(argv: string[]): Promise<number> {
       await step('uplink watch', () => uplinks?.stop());
       await step('syn police', () => police.teardown());
       if (routerNets.length > 0)
-        await step('router routes', () => removeRouterRoutes({ table: steering.table, ipv6: steering.ipv6 }));
+        await step('router routes', () => removeRouterRoutes({ ipv6: steering.ipv6 }));
       await step('dataplane', () => dp.stop());
       // After the workers, which write to it.
       await step('bypass map', () => bypassMap !== undefined && addon.close(bypassMap));
@@ -449,8 +449,16 @@ export async function runCommand(argv: string[]): Promise<number> {
       'warning: nft missing: no SYN police, and fast-path SYNs make conntrack entries (opkg install nftables)',
     );
   try {
-    const local = routerNets.length > 0 ? { tun: steering.tun, ipv6: steering.ipv6 } : undefined;
+    let local = routerNets.length > 0 ? { tun: steering.tun, ipv6: steering.ipv6 } : undefined;
     if (policeUp) await police.setup({ wan: steering.wan, rate: policeRate, local });
+    if (local && !(await police.localInstalled())) {
+      // The kernel lacks nft's dup (kmod-nft-dup-inet): the router answers for itself, as before.
+      log(
+        `warning: the router's own services stay unproxied: nft refused the router-local table (${police.lastError() || 'no reason given'}; opkg install kmod-nft-dup-inet)`,
+      );
+      local = undefined;
+      routerNets.length = 0;
+    }
     if (v['wan-follow'] || m.wanFollow) {
       // The uplink a travel router uses changes all day: netifd says which one it is now.
       uplinks = new UplinkWatch([steering.wan], {
@@ -467,8 +475,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     }
     const up = Steering.setup({ ...steering, bypassMap, local: routerNets.length > 0 }, addon);
     attached = up.steering;
-    // After the steering, whose start removes an older tunguard's rules of the same table.
-    if (local) installRouterRoutes({ ...local, table: steering.table });
+    if (local) installRouterRoutes(local);
     let desc = up.description;
     if (fastPath) {
       fastPath.attach(steering.lan.map((dev) => ({ dev, ifindex: steeredLan(dev).ifindex })));

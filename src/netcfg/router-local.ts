@@ -29,6 +29,8 @@ export const ROUTE_MARK = 0x04000000;
 export const CT_PROXIED = 0x04000000;
 /** Policy rule priority: before the main table (32766), after the local one (0). */
 export const ROUTE_RULE_PREF = 4747;
+/** The routing table of that rule: one route, into the TUN. */
+export const ROUTE_TABLE = 4746;
 
 export const LOCAL_TABLE = 'tunguard';
 
@@ -97,10 +99,10 @@ export function routerLocalWans(o: RouterLocalOptions, wans: readonly string[]):
  * after a crash they stay, but without the tables nothing carries the mark, so they match nothing;
  * the next start replaces them.
  */
-export function installRouterRoutes(o: RouterLocalOptions & { table: number }): void {
+export function installRouterRoutes(o: RouterLocalOptions): void {
   for (const fam of o.ipv6 ? ['-4', '-6'] : ['-4']) {
     removeRouterRoutes(o, fam);
-    ip([fam, 'route', 'replace', 'default', 'dev', o.tun, 'table', String(o.table)]);
+    ip([fam, 'route', 'replace', 'default', 'dev', o.tun, 'table', String(ROUTE_TABLE)]);
     ip([
       fam,
       'rule',
@@ -110,19 +112,19 @@ export function installRouterRoutes(o: RouterLocalOptions & { table: number }): 
       'fwmark',
       `${ROUTE_MARK}/${ROUTE_MARK}`,
       'lookup',
-      String(o.table),
+      String(ROUTE_TABLE),
     ]);
   }
 }
 
-export function removeRouterRoutes(o: { table: number; ipv6?: boolean }, only?: string): void {
+export function removeRouterRoutes(o: { ipv6?: boolean }, only?: string): void {
   for (const fam of only ? [only] : o.ipv6 ? ['-4', '-6'] : ['-4']) {
     for (let guard = 0; guard < 16; guard++)
       if (
         !ipTry([fam, 'rule', 'del', 'pref', String(ROUTE_RULE_PREF), 'fwmark', `${ROUTE_MARK}/${ROUTE_MARK}`])
       )
         break;
-    ipTry([fam, 'route', 'flush', 'table', String(o.table)]);
+    ipTry([fam, 'route', 'flush', 'table', String(ROUTE_TABLE)]);
   }
 }
 

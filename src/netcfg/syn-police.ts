@@ -9,7 +9,12 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { parseAddress } from '../config/net.js';
 import { NetcfgError } from './ip.js';
-import { type RouterLocalOptions, routerLocalCommands, routerLocalWans } from './router-local.js';
+import {
+  LOCAL_TABLE,
+  type RouterLocalOptions,
+  routerLocalCommands,
+  routerLocalWans,
+} from './router-local.js';
 
 export const POLICE_TABLE = 'tunguard';
 /** Entries of each known-sources set (when full, new sources wait for old ones to time out). */
@@ -158,6 +163,34 @@ export class SynPolice {
     const why =
       this.stderr.trim() || (child.exitCode !== null ? `nft exited ${child.exitCode}` : 'timed out');
     throw new NetcfgError(`cannot install the SYN police table: ${why}`);
+  }
+
+  /**
+   * Whether the router-local tables are in place (their own nft transactions: a kernel without
+   * nft_dup_ipv4 refuses them while the rest of the table stands). Waits up to a second for nft.
+   */
+  async localInstalled(): Promise<boolean> {
+    if (!this.local || !this.child) return false;
+    const fams = this.local.ipv6 ? ['ip', 'ip6'] : ['ip'];
+    const ok = () =>
+      fams.every((f) => {
+        try {
+          execFileSync('nft', ['list', 'chain', f, LOCAL_TABLE, 'local_out'], { stdio: 'ignore' });
+          return true;
+        } catch {
+          return false;
+        }
+      });
+    for (let i = 0; i < 50; i++) {
+      if (ok()) return true;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    return false;
+  }
+
+  /** What nft said last (for the warning when the router-local tables did not come up). */
+  lastError(): string {
+    return this.stderr.trim().split('\n').slice(-2).join(' ');
   }
 
   /**

@@ -231,7 +231,7 @@ describe('openwrt/Makefile', () => {
     expect(depends).toContain('@(aarch64||arm||x86_64)');
     // node; the TUN; `ip -j route` and older versions' `ip rule`s (busybox ip has neither); `nft -i`;
     // lmdb.node's C++ runtime.
-    for (const d of ['+node', '+kmod-tun', '+ip-full', '+firewall4', '+libstdcpp'])
+    for (const d of ['+node', '+kmod-tun', '+kmod-nft-dup-inet', '+ip-full', '+firewall4', '+libstdcpp'])
       expect(depends).toContain(d);
     expect(mk).toMatch(/define Package\/tunguard\/conffiles\n\/etc\/config\/tunguard\n/);
   });
