@@ -44,6 +44,10 @@ export const COUNTER_HELP: Readonly<Record<string, string>> = {
   sampler_skip_repeat: 'Samples skipped as repeats of a recent one.',
   sampler_drop_rate: 'Samples not taken: over the sampling rate budget.',
   sampler_drop_full: 'Samples not taken: the sample ring was full.',
+  kernel_icmp_dropped:
+    'Of the global ICMP rate drops, those made in the kernel (nft) before the TUN: echo requests from an uplink.',
+  kernel_udp_dropped:
+    'Of the global UDP rate drops, those made in the kernel (nft) before the TUN: datagrams from an uplink.',
   fast_syn_answered:
     'SYNs the kernel fast path (eBPF at the egress of the LAN devices) answered with a cookie itself, as last read from its map.',
   gauge_tier: 'The risk tier as a number (0 normal, 1 moderate, 2 risky), per worker.',

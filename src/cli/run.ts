@@ -4,10 +4,11 @@ import { accessSync, constants, existsSync, mkdirSync, statSync } from 'node:fs'
 import { dirname, join } from 'node:path';
 import { describeInForce } from '../api/config-status.js';
 import { isWildcardHost } from '../api/server.js';
-import { type ListenAddress, parseListen } from '../config/index.js';
+import { type ListenAddress, parseListen, type TunguardConfig } from '../config/index.js';
 import { DATAPLANE_DEFAULTS, Dataplane } from '../dataplane/dataplane.js';
 import type { StageEnv } from '../dataplane/stages/index.js';
 import { FastPath } from '../netcfg/fast-path.js';
+import { kernelLimits } from '../netcfg/kernel-limits.js';
 import { lanPrefixes } from '../netcfg/lan.js';
 import { installRouterRoutes, removeRouterRoutes, routerAddresses } from '../netcfg/router-local.js';
 import { checkSteering, interfaceMtu, STEERING_DEFAULTS, Steering, steeredLan } from '../netcfg/steering.js';
@@ -63,6 +64,8 @@ Runs the daemon in the current network namespace, in the foreground (needs root)
   --pass-through       no defense stages at all: forward everything (benchmarks, debugging)
   --no-bypass          every forwarded packet crosses the TUN (by default the LAN's own flows take the
                        kernel path once tunguard has seen their first bytes)
+  --no-kernel-limits   the ICMP/UDP limits in the dataplane only (by default the kernel drops what is
+                       over the global rates first, before the TUN)
   --no-protect-router  leave the router's own services (SSH, LuCI on its WAN address) unproxied
                        (default from the config's protect_router)
   --fast-path <how>    answer SYN floods in the kernel (eBPF) in the moderate and risky tiers:
@@ -387,6 +390,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   process.on('SIGHUP', onHup);
 
   let stopping: Promise<void> | undefined;
+  let kernelCounterTimer: NodeJS.Timeout | undefined;
   let attached: Steering | undefined;
   // Every step runs even when one before it fails (the steering must go in any case); a failed step
   // is logged by name and makes the exit code 1.
@@ -408,6 +412,7 @@ export async function runCommand(argv: string[]): Promise<number> {
       await step('fast path', () => fastPath?.close());
       await step('steering', () => attached?.teardown());
       await step('uplink watch', () => uplinks?.stop());
+      clearInterval(kernelCounterTimer);
       await step('syn police', () => police.teardown());
       if (routerNets.length > 0)
         await step('router routes', () => removeRouterRoutes({ ipv6: steering.ipv6 }));
@@ -442,7 +447,9 @@ export async function runCommand(argv: string[]): Promise<number> {
 
   const policeRate = v['pass-through'] ? 0 : synPolice;
   // The table also carries the fast path's notrack rule: it is there whenever either needs it.
-  const policeWanted = policeRate > 0 || fastPath !== undefined || routerNets.length > 0;
+  // The ICMP/UDP limits drop a flood's excess in the kernel first (src/netcfg/kernel-limits.ts).
+  const limitsWanted = !v['pass-through'] && !v['no-kernel-limits'];
+  const policeWanted = policeRate > 0 || fastPath !== undefined || routerNets.length > 0 || limitsWanted;
   const policeUp = policeWanted && nftAvailable();
   if (policeWanted && !policeUp)
     log(
@@ -450,7 +457,20 @@ export async function runCommand(argv: string[]): Promise<number> {
     );
   try {
     let local = routerNets.length > 0 ? { tun: steering.tun, ipv6: steering.ipv6 } : undefined;
-    if (policeUp) await police.setup({ wan: steering.wan, rate: policeRate, local });
+    const limits = limitsWanted ? kernelLimits(config.ratelimit) : undefined;
+    if (policeUp) await police.setup({ wan: steering.wan, rate: policeRate, local, limits, allow });
+    if (policeUp && limits) {
+      dp.commandFollowers.push((cmd) => {
+        if (cmd.type === 'allowlist.set') police.setAllow(cmd.prefixes);
+        else if (cmd.type === 'settings' && cmd.ratelimit)
+          police.setLimits(kernelLimits(cmd.ratelimit as TunguardConfig['ratelimit']));
+      });
+      const refresh = async () => {
+        dp.kernelCounters = await police.limitCounters();
+      };
+      await refresh();
+      kernelCounterTimer = setInterval(() => void refresh(), 1000);
+    }
     if (local && !(await police.localInstalled())) {
       // The kernel lacks nft's dup (kmod-nft-dup-inet): the router answers for itself, as before.
       log(
@@ -527,6 +547,7 @@ function parse(argv: string[]) {
       'no-bypass': { type: 'boolean' },
       'fast-path': { type: 'string' },
       'no-protect-router': { type: 'boolean' },
+      'no-kernel-limits': { type: 'boolean' },
       'dhcp-leases': { type: 'string' },
       'syn-police': { type: 'string' },
       'spin-us': { type: 'string' },

@@ -156,7 +156,16 @@ export class Dataplane extends EventEmitter {
   /** Sends a command to every worker; applied at its next tick (≤ 100 ms). */
   command(cmd: DataplaneCommand): void {
     for (const p of this.commandPorts) p.postMessage(cmd);
+    for (const follow of this.commandFollowers) follow(cmd);
   }
+
+  /**
+   * What the kernel does for the dataplane (its ICMP/UDP limits in nft) follows the same commands,
+   * and reports its counts next to the workers': the daemon wires both here.
+   */
+  readonly commandFollowers: ((cmd: DataplaneCommand) => void)[] = [];
+  /** Added to the workers' counters of the same name (see counters()). */
+  kernelCounters: Record<string, number> = {};
 
   /** Hands the workers' waiting packet samples to `visit` (main thread, off the hot path). */
   drainSamples(visit: (kind: number, bytes: Uint8Array) => void): number {
@@ -166,7 +175,10 @@ export class Dataplane extends EventEmitter {
   }
 
   counters(): Record<string, number> {
-    return this.layout.snapshot(this.countersSab, this.tun.fds.length);
+    const c = this.layout.snapshot(this.countersSab, this.tun.fds.length);
+    // The kernel's drops count where the workers' would have: one counter per reason, wherever it ran.
+    for (const [k, n] of Object.entries(this.kernelCounters)) c[k] = (c[k] ?? 0) + n;
+    return c;
   }
 
   workerCounters(): Record<string, number>[] {

@@ -6,9 +6,16 @@
 // Fail-open: the table is created with `flags owner` from an `nft -i` child that lives as long as
 // we do. When tunguard dies, however it dies, the pipe closes, nft exits and the kernel deletes the
 // table with it.
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
 import { parseAddress } from '../config/net.js';
 import { NetcfgError } from './ip.js';
+import {
+  type KernelLimitSettings,
+  kernelLimitAllow,
+  kernelLimitRules,
+  kernelLimitSetup,
+  parseKernelLimitCounters,
+} from './kernel-limits.js';
 import {
   LOCAL_TABLE,
   type RouterLocalOptions,
@@ -29,6 +36,10 @@ export interface PoliceOptions {
   rate: number;
   /** Also take the router's own services behind the proxy (src/netcfg/router-local.ts). */
   local?: RouterLocalOptions;
+  /** The ICMP/UDP limits, enforced first in the kernel (src/netcfg/kernel-limits.ts). */
+  limits?: KernelLimitSettings;
+  /** Sources the limits never apply to (CIDR strings). */
+  allow?: readonly string[];
 }
 
 /**
@@ -102,9 +113,13 @@ export function policeCommands(o: PoliceOptions): string {
     `add rule ${t} fast_notrack tcp flags & (fin | syn | rst | ack) != syn accept`,
     `add rule ${t} fast_notrack ip daddr @fast4 meta mark set meta mark | ${FAST_NOTRACK_MARK} notrack`,
     `add rule ${t} fast_notrack ip6 daddr @fast6 meta mark set meta mark | ${FAST_NOTRACK_MARK} notrack`,
+    ...(o.limits ? kernelLimitSetup(t) : []),
     ...(o.local ? routerLocalCommands(o.local, wans) : []),
   ];
-  return `${lines.join('\n')}\n`;
+  const tail =
+    (o.limits ? kernelLimitRules(t, o.limits) : '') +
+    (o.limits && o.allow ? kernelLimitAllow(t, o.allow) : '');
+  return `${lines.join('\n')}\n${tail}`;
 }
 
 /** The police table, owned by a child `nft -i`: gone when the child (or we) go. */
@@ -112,6 +127,7 @@ export class SynPolice {
   private child?: ChildProcess;
   private stderr = '';
   private local?: RouterLocalOptions;
+  private limitsOn = false;
   /** Sources sent to the known sets, with when (the caller's ms). */
   private readonly known = new Map<string, number>();
   /**
@@ -131,6 +147,7 @@ export class SynPolice {
       /* not there */
     }
     this.local = o.local;
+    this.limitsOn = o.limits !== undefined;
     const child = spawn('nft', ['-i'], { stdio: ['pipe', 'ignore', 'pipe'] });
     this.child = child;
     let installed = false;
@@ -186,6 +203,30 @@ export class SynPolice {
       await new Promise((r) => setTimeout(r, 20));
     }
     return false;
+  }
+
+  /** New ICMP/UDP limits (a reload). No effect without the table. */
+  setLimits(limits: KernelLimitSettings): void {
+    if (this.limitsOn) this.child?.stdin?.write(kernelLimitRules(`inet ${POLICE_TABLE}`, limits));
+  }
+
+  /** A new allowlist (a reload or the API). No effect without the table. */
+  setAllow(prefixes: readonly string[]): void {
+    if (this.limitsOn) this.child?.stdin?.write(kernelLimitAllow(`inet ${POLICE_TABLE}`, prefixes));
+  }
+
+  /** The kernel limits' drops so far, by dataplane counter name (empty without the table). */
+  async limitCounters(): Promise<Record<string, number>> {
+    if (!this.limitsOn || !this.child) return {};
+    return new Promise((resolve) => {
+      execFile('nft', ['-j', 'list', 'counters', 'table', 'inet', POLICE_TABLE], (err, out) => {
+        try {
+          resolve(err ? {} : parseKernelLimitCounters(out));
+        } catch {
+          resolve({});
+        }
+      });
+    });
   }
 
   /** What nft said last (for the warning when the router-local tables did not come up). */

@@ -362,10 +362,14 @@ describe('rate limits', () => {
     console.log(
       `udp: ${got} of 4000 datagrams from one source passed in ${secs.toFixed(2)} s (per-source 100/s)`,
     );
-    // One source: its own bucket (100/s) binds before the global one (200/s).
+    // One source: its own bucket (100/s) binds before the global one (200/s). The kernel drops
+    // what is over the global rate first (src/netcfg/kernel-limits.ts); the dataplane's per-source
+    // bucket takes what is left over 100/s.
     expect(got).toBeLessThanOrEqual(Math.ceil(1.1 * (100 * secs + 10)));
     expect(got).toBeGreaterThanOrEqual(Math.floor(0.9 * 100 * (secs - 0.5)));
-    expect((await lab.freshStatus()).counters.drop_udp_rate_source).toBeGreaterThan(2000);
+    const c = (await lab.freshStatus()).counters;
+    expect(c.drop_udp_rate_source).toBeGreaterThan(0.5 * 100 * secs);
+    expect(c.drop_udp_rate_source + c.drop_udp_rate_global).toBeGreaterThan(2000);
   }, 60_000);
 
   it('lets through the replies of a UDP flow a LAN host opened (QUIC, calls), at any rate', async () => {
