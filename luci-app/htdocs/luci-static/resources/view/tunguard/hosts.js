@@ -62,9 +62,9 @@ return view.extend({
 				E('td', { 'class': 'td' }, text(h.id)),
 				E('td', { 'class': 'td' }, text(addr)),
 				E('td', { 'class': 'td' }, text((h.hostnames && h.hostnames[0]) || '–')),
-				E('td', { 'class': 'td', 'data-field': 'os' }, text(h.os || '–')),
-				E('td', { 'class': 'td', 'data-field': 'software' }, text(h.software)),
-				E('td', { 'class': 'td', 'data-field': 'threats' }, text(h.threats)),
+				E('td', { 'class': 'td', 'data-field': 'os' }, text(h.osName || '–')),
+				E('td', { 'class': 'td', 'data-field': 'software' }, text(h.softwareCount)),
+				E('td', { 'class': 'td', 'data-field': 'threats' }, text(h.threatCount)),
 				E('td', { 'class': 'td', 'data-field': 'risk' }, badge('%s %s'.format(risk.level, risk.score), RISK_COLOURS[risk.level], { 'data-risk': risk.level })),
 				E('td', { 'class': 'td' }, text(h.agent ? _('yes') : _('no'))),
 				E('td', { 'class': 'td' }, [
