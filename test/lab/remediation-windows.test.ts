@@ -350,7 +350,7 @@ describe('the Windows agent under Wine, driven by the real daemon', () => {
       { ok: 'true', text: `${PROGRAMS}\\cleanup.exe ran: exit 0` },
     ]);
     expect(byRule('win-iis-tgworm-sent')[0].steps).toEqual([
-      { ok: 'true', text: 'tg-cleanup-sent.exe ran: exit 0' },
+      { ok: 'true', text: 'tg-cleanup-sent ran: exit 0' },
     ]);
     // The two dispatches without a rule: the restore (done) and the traversal (refused by the agent).
     const manual = byRule('–');

@@ -47,7 +47,7 @@ function stepResult(action, r) {
 	if (a == 'file.chmod')
 		return _('mode set on %s').format(r.path);
 	if (a == 'program.run')
-		return _('%s ran: exit %s%s').format(action.location || _('program'), (r.exitCode != null) ? r.exitCode : '–', r.timedOut ? _(', timed out') : '');
+		return _('%s ran: exit %s%s').format(action.location || action.programId || _('program'), (r.exitCode != null) ? r.exitCode : '–', r.timedOut ? _(', timed out') : '');
 	return r.reason || _('ok');
 }
 
