@@ -172,13 +172,20 @@ describe('times: whole ms since the epoch, everywhere', () => {
       '/api/v1/remediation/audit',
       '/api/v1/remediation/dispatches',
       '/api/v1/remediation/detect',
+      '/api/v1/remediation/passive',
+      '/api/v1/remediation/agents',
+      '/api/v1/remediation/agents/pairings',
+      '/api/v1/remediation/programs',
+      '/api/v1/remediation/rules',
     ]) {
       const r = await http(d.url, 'GET', path, { token: d.token });
       expect(r.status, path).toBe(200);
       check(path, r.json);
     }
-    for (const ev of ['tier', 'attacker', 'config', 'config-status'])
-      check(`event ${ev}`, (await sse.next(ev)).data);
+    for (const ev of ['tier', 'attacker', 'config', 'config-status']) await sse.next(ev);
+    // Every event the stream sent (hello, tier, attacker, config, config-status, ...).
+    for (const ev of sse.events) check(`event ${ev.event}`, ev.data);
+    expect(sse.events.length).toBeGreaterThanOrEqual(4);
     sse.close();
     const st = JSON.parse((await cli('status', '--json')).stdout);
     check('status --json', st);
