@@ -7,7 +7,8 @@ import { createHash } from 'node:crypto';
 /** One reload (SIGHUP) or change through the API, as it ended. */
 export interface ReloadRecord {
   /** ISO time. */
-  at: string;
+  /** ms since the epoch. */
+  at: number;
   trigger: 'sighup' | 'api';
   /** 'refused': the file had errors; the configuration in force stayed. */
   result: 'applied' | 'refused';
@@ -29,8 +30,8 @@ export interface ConfigStatus {
    * errors at start); 'file-without-errors': the file without its bad lines; 'defaults': built-in.
    */
   inForce: 'file' | 'last-good' | 'file-without-errors' | 'defaults';
-  /** ISO time the configuration in force was taken. */
-  since: string;
+  /** When the configuration in force was taken (ms since the epoch). */
+  since: number;
   /** Why the file on disk is not in force (its problems, one per line); empty when it is. */
   problems: string[];
   /** Settings changed since the start that only a restart applies. */
@@ -55,7 +56,7 @@ export function sha256(text: string): string {
 /** The control plane's record of the configuration's history (start, reloads, API changes). */
 export class ConfigHealth {
   private inForce: ConfigStatus['inForce'];
-  private since = new Date().toISOString();
+  private since = Date.now();
   private problems: string[];
   private last: ReloadRecord | null = null;
 
@@ -67,7 +68,7 @@ export class ConfigHealth {
   /** A new configuration is in force (reload or API): the file is good again. */
   applied(r: Omit<ReloadRecord, 'at' | 'result' | 'problems'>, fromFile: boolean): ReloadRecord {
     this.inForce = fromFile ? 'file' : 'defaults';
-    this.since = new Date().toISOString();
+    this.since = Date.now();
     this.problems = [];
     this.last = { at: this.since, result: 'applied', problems: [], ...r };
     return this.last;
@@ -77,7 +78,7 @@ export class ConfigHealth {
   refused(trigger: ReloadRecord['trigger'], problems: string[]): ReloadRecord {
     this.problems = problems;
     this.last = {
-      at: new Date().toISOString(),
+      at: Date.now(),
       trigger,
       result: 'refused',
       changed: [],

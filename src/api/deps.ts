@@ -28,8 +28,8 @@ export interface StatusSnapshot {
   perWorker: Record<string, number>[];
   uptimeSeconds: number;
   version: string;
-  /** ISO time the dataplane started. */
-  startedAt: string;
+  /** When the dataplane started (ms since the epoch). */
+  startedAt: number;
   /** Why a null field is null, keyed by field name ("tier", "halfOpen"). */
   notes?: Record<string, string>;
   /** The configuration: file, checksum, what is in force, the last reload, pending restarts. */

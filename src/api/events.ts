@@ -138,7 +138,9 @@ function normalize(x: unknown, now: number): unknown {
       e.holdSeconds = Math.max(0, (e.until - at) / 1000);
     delete e.until;
   }
-  if (at !== undefined && at < EPOCH_MS_FLOOR) e.at = now;
+  // The API's one time form is whole ms since the epoch: a worker's clock gives fractions.
+  if (at !== undefined) e.at = at < EPOCH_MS_FLOOR ? now : Math.round(at);
+  if (typeof e.holdSeconds === 'number') e.holdSeconds = Math.round(e.holdSeconds * 1000) / 1000;
   return e;
 }
 

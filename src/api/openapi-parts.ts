@@ -45,3 +45,6 @@ export const jsonBody = (schema: Json): Json => ({
   required: true,
   content: { 'application/json': { schema } },
 });
+
+/** A time: whole ms since the Unix epoch (the `Time` schema of the document). */
+export const time = (): Json => ref('Time');

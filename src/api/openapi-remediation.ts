@@ -4,10 +4,23 @@
 // One file (about 960 lines): a document section, read beside the routes it describes; #12 replaces it
 // with a document generated from the valibot schemas.
 
-import { MALWARE_KINDS } from '../inventory/threat.js';
+import { HOST_THREAT_TYPES, MALWARE_KINDS } from '../inventory/threat.js';
 import { DISPATCH_STATUSES, LOOKUP_MODES, REMEDY_MODES } from '../remediation/names.js';
 import { THREAT_TYPES } from '../remediation/rules.js';
-import { errors, int, type Json, jsonBody, nullable, obj, ok, pp, qp, ref, str } from './openapi-parts.js';
+import {
+  errors,
+  int,
+  type Json,
+  jsonBody,
+  nullable,
+  obj,
+  ok,
+  pp,
+  qp,
+  ref,
+  str,
+  time,
+} from './openapi-parts.js';
 
 /** Where the control plane mounts the group (ApiDeps.extraRoutes path). */
 export const REMEDIATION_PREFIX = '/remediation';
@@ -36,7 +49,7 @@ const items = (schema: Json): Json =>
       offset: { type: 'integer' },
       limit: { oneOf: [{ type: 'integer' }, { type: 'null' }], description: 'null: the list is not cut' },
     },
-    ['items'],
+    ['items', 'total', 'offset', 'limit'],
   );
 
 const SCAN_FORMATS = ['nmap', 'nessus', 'openvas'];
@@ -157,7 +170,7 @@ const schemas: Record<string, Json> = {
       cpe: str(),
       confidence: int(0, 100),
       source: ref('EvidenceSource'),
-      seenAt: num(),
+      seenAt: time(),
       signature: str({ description: 'p0f-style TCP SYN signature (source tcp-syn)' }),
     },
     ['confidence', 'source', 'seenAt'],
@@ -174,7 +187,7 @@ const schemas: Record<string, Json> = {
       extra: str({ description: 'banner comment or User-Agent' }),
       confidence: int(0, 100),
       source: ref('EvidenceSource'),
-      seenAt: num(),
+      seenAt: time(),
     },
     ['product', 'confidence', 'source', 'seenAt'],
   ),
@@ -194,7 +207,7 @@ const schemas: Record<string, Json> = {
       cvss: num(),
       origin: str({ description: 'the part of the scanner that reported it (nmap script vulners, vulscan)' }),
       source: ref('EvidenceSource'),
-      seenAt: num(),
+      seenAt: time(),
     },
     ['key', 'type', 'source', 'seenAt'],
   ),
@@ -210,8 +223,8 @@ const schemas: Record<string, Json> = {
       os: arr(ref('OsRecord')),
       software: arr(ref('SoftwareRecord')),
       threats: arr(ref('HostThreat')),
-      firstSeen: num(),
-      lastSeen: num(),
+      firstSeen: time(),
+      lastSeen: time(),
     },
     ['id', 'macs', 'ipv4', 'ipv6', 'hostnames', 'os', 'software', 'threats', 'firstSeen', 'lastSeen'],
   ),
@@ -222,11 +235,11 @@ const schemas: Record<string, Json> = {
       ipv6: arr(str()),
       macs: arr(str()),
       hostnames: arr(str()),
-      os: str({ description: 'the best named OS guess' }),
+      osName: str({ description: 'the best named OS guess (the detail has every OsRecord as `os`)' }),
       osSource: ref('EvidenceSource'),
       osConfidence: int(0, 100),
-      software: { type: 'integer' },
-      softwareList: arr(
+      softwareCount: { type: 'integer' },
+      software: arr(
         obj(
           {
             product: str(),
@@ -237,20 +250,20 @@ const schemas: Record<string, Json> = {
           },
           ['product', 'source', 'confidence'],
         ),
-        { maxItems: 8 },
+        { maxItems: 8, description: 'the first software records (the detail has them all)' },
       ),
-      threats: { type: 'integer' },
+      threatCount: { type: 'integer' },
       threatKeys: arr(str(), { maxItems: 10 }),
       risk: ref('RiskScore'),
       evidence: arr(enumOf(['agent', 'manual', 'passive', 'scan'])),
       matchingRules: arr(str()),
       agent: bool(),
-      lastDispatch: obj({ id: str(), status: enumOf(DISPATCH_STATUS), ruleId: str(), updatedAt: num() }, [
+      lastDispatch: obj({ id: str(), status: enumOf(DISPATCH_STATUS), ruleId: str(), updatedAt: time() }, [
         'id',
         'status',
         'updatedAt',
       ]),
-      lastSeen: num(),
+      lastSeen: time(),
     },
     [
       'id',
@@ -258,9 +271,9 @@ const schemas: Record<string, Json> = {
       'ipv6',
       'macs',
       'hostnames',
+      'softwareCount',
       'software',
-      'softwareList',
-      'threats',
+      'threatCount',
       'threatKeys',
       'risk',
       'evidence',
@@ -285,7 +298,7 @@ const schemas: Record<string, Json> = {
       address: str(),
       port: PORT,
       agentKey: PUBLIC_KEY,
-      pairedAt: num(),
+      pairedAt: time(),
       pairedBy: enumOf(['code', 'key']),
     },
     ['hostId', 'address', 'port', 'agentKey', 'pairedAt', 'pairedBy'],
@@ -440,7 +453,7 @@ const schemas: Record<string, Json> = {
       platform: enumOf(['any', 'linux', 'windows', 'macos']),
       sha256: SHA256,
       size: { type: 'integer' },
-      storedAt: num(),
+      storedAt: time(),
     },
     ['id', 'location', 'platform', 'sha256', 'size', 'storedAt'],
   ),
@@ -459,8 +472,8 @@ const schemas: Record<string, Json> = {
       output: str(),
       quarantineId: str(),
       path: str(),
-      startedAt: num(),
-      finishedAt: num(),
+      startedAt: time(),
+      finishedAt: time(),
       durationMs: num(),
     },
     ['commandId', 'commandDigest', 'hostId', 'ok', 'startedAt', 'finishedAt', 'durationMs'],
@@ -476,18 +489,18 @@ const schemas: Record<string, Json> = {
       step: { type: 'integer' },
       status: enumOf(DISPATCH_STATUS),
       attempts: { type: 'integer' },
-      nextAttemptAt: num(),
-      createdAt: num(),
-      updatedAt: num(),
-      expiresAt: num(),
+      nextAttemptAt: time(),
+      createdAt: time(),
+      updatedAt: time(),
+      expiresAt: time(),
       results: arr(ref('AgentResult')),
       lastError: str(),
       // The command of the current step once sent: a retry sends the same id.
       inFlight: obj({
         step: { type: 'integer' },
         commandId: str(),
-        issuedAt: num(),
-        expiresAt: num(),
+        issuedAt: time(),
+        expiresAt: time(),
         sent: bool(),
       }),
       audit: arr(ref('AuditEntry'), { description: 'GET /dispatches/{id} and POST /dispatch only' }),
@@ -509,7 +522,7 @@ const schemas: Record<string, Json> = {
   ),
   AuditEntry: obj(
     {
-      at: num(),
+      at: time(),
       step: str({
         description: 'rule.matched, dispatch.queued, dispatch.sent, agent.result, agent.paired, …',
       }),
@@ -539,11 +552,11 @@ const schemas: Record<string, Json> = {
       scan: bool({ description: 'each round runs nmap -sV -O first' }),
       scanLan: bool({ description: "the scan covers the LAN's IPv4 prefixes and checks every host found" }),
       running: bool(),
-      nextRunAt: num({ description: 'ms since the epoch' }),
+      nextRunAt: time(),
       last: obj(
         {
-          startedAt: num(),
-          finishedAt: num(),
+          startedAt: time(),
+          finishedAt: time(),
           trigger: enumOf(['schedule', 'api']),
           report: ref('DetectionReport'),
         },
@@ -575,15 +588,15 @@ const schemas: Record<string, Json> = {
     agentKey: PUBLIC_KEY,
     code: str({ pattern: '^\\d{5}-\\d{5}$' }),
     routerName: str(),
-    startedAt: num(),
-    expiresAt: num(),
+    startedAt: time(),
+    expiresAt: time(),
   }),
   PairingStarted: obj({
     pairingId: str({ format: 'uuid' }),
     code: str({ pattern: '^\\d{5}-\\d{5}$', description: 'show it to the admin; the agent shows the same' }),
     hostId: str(),
     agentKey: PUBLIC_KEY,
-    expiresAt: num(),
+    expiresAt: time(),
   }),
   PairingOutcome: obj({ paired: bool(), agent: ref('Agent'), reason: str(), pending: { const: true } }, [
     'paired',
@@ -688,7 +701,8 @@ export function remediationPaths(base: string): Record<string, Json> {
         { '200': ok(items(ref('Threat'))), ...errors(400, 401) },
         {
           parameters: [
-            qp('type', enumOf(['vulnerability', 'malware', 'finding']), 'only this type'),
+            qp('type', enumOf(HOST_THREAT_TYPES), 'only this type'),
+            qp('offset', int(0, 10_000_000, 0), 'skip this many (in key order)'),
             qp('limit', int(1, 10_000, 1000), 'at most this many'),
           ],
         },
@@ -949,7 +963,8 @@ export function remediationPaths(base: string): Record<string, Json> {
         { '200': ok(items(ref('AuditEntry'))), ...errors(400, 401) },
         {
           parameters: [
-            qp('limit', int(1, 10_000, 100), 'at most this many'),
+            qp('offset', int(0, 10_000_000, 0), 'skip this many of the newest'),
+            qp('limit', int(1, 10_000, 100), 'at most this many (given oldest first)'),
             qp('host', HOST_IDENT, 'only this host'),
             qp('dispatch', str({ pattern: '^[A-Za-z0-9-]{1,64}$' }), 'only this dispatch'),
           ],

@@ -17,6 +17,7 @@ import {
   qp,
   ref,
   str,
+  time,
 } from './openapi-parts.js';
 import { REMEDIATION_PREFIX, remediationPaths, remediationSchemas } from './openapi-remediation.js';
 
@@ -42,6 +43,12 @@ const schemas: Record<string, Json> = {
     },
     ['error', 'detail'],
   ),
+  Time: {
+    type: 'integer',
+    minimum: 0,
+    description:
+      "ms since the Unix epoch (UTC). The one form of every time in the API, the event stream and the CLI --json: sorts and subtracts without parsing, in JavaScript (new Date(ms)) and in the router's Lua alike",
+  },
   Tier: { type: 'string', enum: ['normal', 'moderate', 'risky'] },
   Status: obj(
     {
@@ -52,14 +59,14 @@ const schemas: Record<string, Json> = {
       perWorker: { type: 'array', items: map({ type: 'number' }) },
       uptimeSeconds: { type: 'number' },
       version: str(),
-      startedAt: str({ format: 'date-time' }),
+      startedAt: time(),
       notes: map(str()),
       config: ref('ConfigStatus'),
     },
     ['tier', 'halfOpen', 'counters', 'drops', 'perWorker', 'uptimeSeconds', 'version', 'startedAt'],
   ),
   ReloadRecord: obj({
-    at: str({ format: 'date-time' }),
+    at: time(),
     trigger: { type: 'string', enum: ['sighup', 'api'] },
     result: { type: 'string', enum: ['applied', 'refused'] },
     changed: { type: 'array', items: str() },
@@ -75,13 +82,13 @@ const schemas: Record<string, Json> = {
       enum: ['file', 'last-good', 'file-without-errors', 'defaults'],
       description: 'the file, or what runs instead because the file had errors at start',
     },
-    since: str({ format: 'date-time' }),
+    since: time(),
     problems: { type: 'array', items: str(), description: 'why the file on disk is not in force' },
     pendingRestart: { type: 'array', items: str() },
     lastReload: nullable(ref('ReloadRecord')),
   }),
   TierChange: obj({
-    at: { type: 'number' },
+    at: time(),
     from: nullable(ref('Tier')),
     to: ref('Tier'),
     synsInWindow: { type: 'integer' },
@@ -109,8 +116,8 @@ const schemas: Record<string, Json> = {
     dport: { type: 'integer' },
     state: { type: 'string', enum: [...CONNECTION_STATES] },
     direction: { type: 'string', enum: ['inbound', 'outbound'] },
-    firstSeenAt: { type: 'number' },
-    updatedAt: { type: 'number' },
+    firstSeenAt: time(),
+    updatedAt: time(),
   }),
   ConnectionPage: obj(
     {
@@ -127,8 +134,8 @@ const schemas: Record<string, Json> = {
     family: { type: 'integer', enum: [4, 6] },
     reason: str(),
     unfinished: nullable({ type: 'integer' }),
-    markedAt: { type: 'number' },
-    expiresAt: { type: 'number' },
+    markedAt: time(),
+    expiresAt: time(),
     marks: { type: 'integer' },
   }),
   Attackers: obj({ items: { type: 'array', items: ref('Attacker') }, ...PAGING, note: str() }, [
@@ -286,8 +293,17 @@ export function openApiDocument(version: string, mounted: readonly string[] = []
         summary: 'Add a prefix (its own `config allow` section)',
         requestBody: jsonBody({
           type: 'object',
-          properties: { prefix: PREFIX, comment: str({ maxLength: 200 }) },
-          required: ['prefix'],
+          properties: {
+            cidr: PREFIX,
+            prefix: {
+              ...PREFIX,
+              deprecated: true,
+              description:
+                'the old name of cidr, taken until the next release (answered with a Deprecation header)',
+            },
+            comment: str({ maxLength: 200 }),
+          },
+          oneOf: [{ required: ['cidr'] }, { required: ['prefix'] }],
           additionalProperties: false,
         }),
         responses: {

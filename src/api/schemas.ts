@@ -129,13 +129,19 @@ export const PrefixParam = v.strictObject({
   bits: v.optional(v.string()),
 });
 
-export const AllowBody = v.strictObject(
-  {
-    prefix: prefixString(),
-    comment: v.optional(plainText(200), ''),
-  },
-  (issue) =>
-    issue.expected === 'never' ? 'unknown field (known: prefix, comment)' : 'expected a JSON object',
+// The allowlist answers entries as `cidr` (lists, changes, the SSE event): a body names it the same.
+// `prefix`, its name in bodies before, is still taken for one release (answered with a Deprecation header).
+export const AllowBody = v.pipe(
+  v.strictObject(
+    {
+      cidr: v.optional(prefixString()),
+      prefix: v.optional(prefixString()),
+      comment: v.optional(plainText(200), ''),
+    },
+    (issue) =>
+      issue.expected === 'never' ? 'unknown field (known: cidr, comment)' : 'expected a JSON object',
+  ),
+  v.check((b) => (b.cidr === undefined) !== (b.prefix === undefined), 'expected the field cidr'),
 );
 
 export const UciBody = v.strictObject(

@@ -68,7 +68,7 @@ export class AttackerBook {
       reason,
       unfinished,
       markedAt: at,
-      expiresAt: at + holdSeconds * 1000,
+      expiresAt: Math.round(at + holdSeconds * 1000),
       marks,
     };
     this.marks.delete(address);
@@ -182,8 +182,9 @@ export class ConnectionBook {
         dport: u.sPort,
         state: this.stateName(u.state),
         direction: this.isLan(dst) ? 'inbound' : 'outbound',
-        firstSeenAt: old?.rec.firstSeenAt ?? Math.min(u.updated, this.now()),
-        updatedAt: u.updated,
+        // Whole ms, the API's one time form (the proxy's clock gives fractions).
+        firstSeenAt: old?.rec.firstSeenAt ?? Math.round(Math.min(u.updated, this.now())),
+        updatedAt: Math.round(u.updated),
       };
       this.conns.delete(u.key);
       this.conns.set(u.key, { rec, src, dst });

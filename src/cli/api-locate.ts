@@ -25,7 +25,8 @@ export interface ApiInfo {
   /** Base URLs, loopback first. */
   urls: string[];
   tokenFile: string;
-  startedAt: string;
+  /** ms since the epoch, like every time the daemon writes. */
+  startedAt: number;
 }
 
 /** The `option token_file` of the api section, when the file sets one. */

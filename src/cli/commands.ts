@@ -87,8 +87,11 @@ Prints the dispatch (its status shows in 'tunguard remediate' --json and the API
 ${COMMON_HELP}\n`,
   dispatches: `usage: tunguard dispatches [<dispatch-id>] [--host <host>] [--status <status>] [options]
 
-Remedies queued for hosts' agents, oldest first, with their status (queued, running, done, failed,
-expired, cancelled); one dispatch in full with its audit trail.
+Remedies queued for hosts' agents, oldest first, with their status; one dispatch in full with its
+audit trail.
+
+  --host h       only this host
+  --status s     ${DISPATCH_STATUSES.join(', ')}
 
 ${COMMON_HELP}\n`,
   detect: `usage: tunguard detect [--now] [options]
@@ -219,7 +222,7 @@ async function status(argv: string[]): Promise<number> {
     .filter(([, v]) => v > 0)
     .sort((a, b) => b[1] - a[1]);
   const lines = [
-    `tunguard ${s.version}, up ${duration(s.uptimeSeconds)} (since ${time(Date.parse(s.startedAt))})`,
+    `tunguard ${s.version}, up ${duration(s.uptimeSeconds)} (since ${time(s.startedAt)})`,
     `tier        ${tier}`,
     `half-open   ${s.halfOpen ?? 'unknown'}`,
     `packets     rx ${human(k.rx_packets ?? 0)}  tx ${human(k.tx_packets ?? 0)}  (tcp ${human(k.tcp ?? 0)}, udp ${human(k.udp ?? 0)}, icmp ${human(k.icmp ?? 0)}, other ${human(k.other_proto ?? 0)})`,
@@ -236,7 +239,7 @@ async function status(argv: string[]): Promise<number> {
 /** The status' config lines: the file and checksum, what is in force and why, the last reload. */
 export function configLines(c: ConfigStatus): string[] {
   const lines = [
-    `config      ${c.path ?? 'none (built-in defaults)'}${c.path ? `, sha256 ${c.sha256.slice(0, 16)}` : ''}, since ${time(Date.parse(c.since))}`,
+    `config      ${c.path ?? 'none (built-in defaults)'}${c.path ? `, sha256 ${c.sha256.slice(0, 16)}` : ''}, since ${time(c.since)}`,
   ];
   if (c.inForce !== 'file' && c.path !== null)
     lines.push(`            ERROR: the file is not in force: running on ${describeInForce(c.inForce)}`);
@@ -249,7 +252,7 @@ export function configLines(c: ConfigStatus): string[] {
         : r.changed.length === 0
           ? 'applied, no setting changed'
           : `applied: ${r.changed.join(', ')}`;
-    lines.push(`reload      ${time(Date.parse(r.at))} (${r.trigger}) ${what}`);
+    lines.push(`reload      ${time(r.at)} (${r.trigger}) ${what}`);
     for (const n of r.notApplied) lines.push(`            not applied: ${n.part}: ${n.reason}`);
   } else lines.push('reload      none since the start');
   if (c.pendingRestart.length > 0)
@@ -298,18 +301,10 @@ async function connections(argv: string[]): Promise<number> {
   if (values.dst !== undefined) q.set('dst', prefixArg(values.dst, '--dst', 'connections'));
   const port = intOption(values.port, 'port', 1, 65535, 'connections');
   if (port !== undefined) q.set('port', String(port));
-  if (values.state !== undefined) {
-    if (!(CONNECTION_STATES as readonly string[]).includes(values.state))
-      throw new UsageError(
-        `--state: expected one of ${CONNECTION_STATES.join(', ')}, got '${values.state}'${didYouMean(values.state, CONNECTION_STATES)}`,
-        COMMAND_HELP.connections,
-      );
-    q.set('state', values.state);
-  }
+  if (values.state !== undefined)
+    q.set('state', oneOf(values.state, 'state', CONNECTION_STATES, 'connections'));
   if (values.family !== undefined) {
-    if (values.family !== '4' && values.family !== '6')
-      throw new UsageError(`--family: expected 4 or 6, got '${values.family}'`, COMMAND_HELP.connections);
-    q.set('family', values.family);
+    q.set('family', oneOf(values.family, 'family', ['4', '6'], 'connections'));
   }
   q.set('offset', String(intOption(values.offset, 'offset', 0, 10_000_000, 'connections') ?? 0));
   q.set('limit', String(intOption(values.limit, 'limit', 1, 1000, 'connections') ?? 50));
@@ -385,6 +380,20 @@ async function attackers(argv: string[]): Promise<number> {
   return EXIT.OK;
 }
 
+/** An enum option's value, or a usage error naming the valid values (and the nearest one). */
+function oneOf(
+  value: string,
+  flag: string,
+  valid: readonly string[],
+  cmd: keyof typeof COMMAND_HELP,
+): string {
+  if (valid.includes(value)) return value;
+  throw new UsageError(
+    `--${flag}: expected one of ${valid.join(', ')}, got '${value}'${didYouMean(value, valid)}`,
+    COMMAND_HELP[cmd],
+  );
+}
+
 async function allow(argv: string[]): Promise<number> {
   const { values, positionals } = parse('allow', argv, { comment: { type: 'string' } }, true);
   if (values.help) return help('allow');
@@ -415,7 +424,7 @@ async function allow(argv: string[]): Promise<number> {
         throw new UsageError('--comment: at most 200 characters, no control characters', COMMAND_HELP.allow);
       const r = await c().request<AllowChange>('/api/v1/allowlist', {
         method: 'POST',
-        body: { prefix, comment },
+        body: { cidr: prefix, comment },
       });
       if (values.json) printJson(r);
       else
@@ -457,9 +466,9 @@ interface HostRow {
   ipv4: string[];
   ipv6: string[];
   hostnames: string[];
-  os?: string;
-  software: number;
-  threats: number;
+  osName?: string;
+  softwareCount: number;
+  threatCount: number;
   risk: { score: number; level: string };
   agent: boolean;
 }
@@ -556,9 +565,9 @@ async function hosts(argv: string[]): Promise<number> {
         h.id,
         h.ipv4[0] ?? h.ipv6[0] ?? '-',
         h.hostnames[0] ?? '-',
-        h.os ?? '-',
-        String(h.software),
-        String(h.threats),
+        h.osName ?? '-',
+        String(h.softwareCount),
+        String(h.threatCount),
         `${h.risk.level} ${h.risk.score}`,
         h.agent ? 'yes' : 'no',
       ]),
@@ -617,9 +626,7 @@ async function scan(argv: string[]): Promise<number> {
     );
   if (file === undefined) throw new UsageError('scan import needs a report file', COMMAND_HELP.scan);
   if (more.length > 0) throw new UsageError('too many arguments', COMMAND_HELP.scan);
-  const format = values.format ?? 'auto';
-  if (!FORMATS.includes(format))
-    throw new UsageError(`--format: expected ${FORMATS.join(', ')}, got '${format}'`, COMMAND_HELP.scan);
+  const format = oneOf(values.format ?? 'auto', 'format', FORMATS, 'scan');
   const path = resolve(file);
   if (!existsSync(path)) throw new CliError(`${file}: no such file`);
   const timeout = intOption(values.timeout, 'timeout', 1, 3600, 'scan') ?? 300;
@@ -701,11 +708,7 @@ async function remediate(argv: string[]): Promise<number> {
   if (values.help) return help('remediate');
   const host = oneArg(positionals, 'remediate', 'host');
   if (host === undefined) throw new UsageError('remediate needs a host', COMMAND_HELP.remediate);
-  if (values.mode !== undefined && !(REMEDY_MODES as readonly string[]).includes(values.mode))
-    throw new UsageError(
-      `--mode: expected ${REMEDY_MODES.join(', ')}, got '${values.mode}'`,
-      COMMAND_HELP.remediate,
-    );
+  if (values.mode !== undefined) oneOf(values.mode, 'mode', REMEDY_MODES, 'remediate');
   const c = client(values, 'remediate');
   let ruleId = values.rule;
   if (ruleId === undefined) {
@@ -751,11 +754,7 @@ async function dispatches(argv: string[]): Promise<number> {
     printJson(await c.request<DispatchRow>(`${REM}/dispatches/${encodeURIComponent(id)}`));
     return EXIT.OK;
   }
-  if (values.status !== undefined && !(DISPATCH_STATUSES as readonly string[]).includes(values.status))
-    throw new UsageError(
-      `--status: expected ${DISPATCH_STATUSES.join(', ')}, got '${values.status}'`,
-      COMMAND_HELP.dispatches,
-    );
+  if (values.status !== undefined) oneOf(values.status, 'status', DISPATCH_STATUSES, 'dispatches');
   const q = new URLSearchParams();
   if (values.host !== undefined) q.set('host', values.host);
   if (values.status !== undefined) q.set('status', values.status);

@@ -462,7 +462,7 @@ export class ControlPlane {
       pid: process.pid,
       urls: orderForClients(addrs).map(urlFor),
       tokenFile: this.tokenFile,
-      startedAt: new Date(this.o.dp.startedAt).toISOString(),
+      startedAt: this.o.dp.startedAt,
     });
   }
 
@@ -607,7 +607,7 @@ export class ControlPlane {
       perWorker,
       uptimeSeconds: (Date.now() - this.o.dp.startedAt) / 1000,
       version: this.o.version,
-      startedAt: new Date(this.o.dp.startedAt).toISOString(),
+      startedAt: this.o.dp.startedAt,
       config: this.configStatus(),
     };
     if (Object.keys(notes).length > 0) s.notes = notes;

@@ -110,6 +110,11 @@ export class Inventory {
   private importing: Promise<unknown> = Promise.resolve();
   /** Hosts stored (kept in step with the db, so the cap costs no count). */
   private hostCount = 0;
+  /**
+   * Threat records by type, counted once after a change (a CVE feed is ~200 000 records: a list's
+   * `total` must not read them all on every call). Every write of the threats db clears it.
+   */
+  private threatTally: Map<ThreatType | 'all', number> | undefined;
 
   constructor(
     private readonly store: DurableStore,
@@ -364,6 +369,7 @@ export class Inventory {
         this.staging.remove(k);
       }
     });
+    this.threatTally = undefined;
     await this.evictHosts();
     sum.findings = tally.findings;
     sum.findingsKept = tally.findingsKept;
@@ -413,6 +419,7 @@ export class Inventory {
       if (t.type === 'vulnerability')
         for (const p of productKeys(t.configurations)) this.threats.put(`${IDX}${p}/${t.key}`, 1);
     });
+    this.threatTally = undefined;
   }
 
   /** Loads a stream of vulnerability records (e.g. parseNvdFeed) in batched transactions. */
@@ -428,6 +435,7 @@ export class Inventory {
           for (const p of productKeys(t.configurations)) this.threats.put(`${IDX}${p}/${t.key}`, 1);
         }
       });
+      this.threatTally = undefined;
     };
     for await (const r of records) {
       batch.push(r);
@@ -442,6 +450,7 @@ export class Inventory {
   async putMalware(kind: MalwareKind, name: string, source: string): Promise<MalwareRecord> {
     const rec: MalwareRecord = { key: malwareKey(kind, name), type: 'malware', kind, name, source };
     await this.threats.put(rec.key, rec);
+    this.threatTally = undefined; // after the commit: a count taken meanwhile saw the old records
     return rec;
   }
 
@@ -456,15 +465,35 @@ export class Inventory {
     return false;
   }
 
-  listThreats(filter: { type?: ThreatType; limit?: number } = {}): ThreatRecord[] {
+  /** Threat records in key order: `offset` of them (of the type asked) skipped, at most `limit`. */
+  listThreats(filter: { type?: ThreatType; offset?: number; limit?: number } = {}): ThreatRecord[] {
     const out: ThreatRecord[] = [];
+    let skip = filter.offset ?? 0;
     for (const { key, value } of this.threats.getRange({ start: '@cpe0' })) {
       if (key.startsWith('@') || value === 1) continue;
       if (filter.type && value.type !== filter.type) continue;
+      if (skip > 0) {
+        skip--;
+        continue;
+      }
       out.push(value);
       if (filter.limit && out.length >= filter.limit) break;
     }
     return out;
+  }
+
+  /** How many threat records there are (of one type). */
+  countThreats(type?: ThreatType): number {
+    if (!this.threatTally) {
+      const tally = new Map<ThreatType | 'all', number>([['all', 0]]);
+      for (const { key, value } of this.threats.getRange({ start: '@cpe0' })) {
+        if (key.startsWith('@') || value === 1) continue;
+        tally.set(value.type, (tally.get(value.type) ?? 0) + 1);
+        tally.set('all', (tally.get('all') ?? 0) + 1);
+      }
+      this.threatTally = tally;
+    }
+    return this.threatTally.get(type ?? 'all') ?? 0;
   }
 
   /** The known vulnerabilities whose configurations match the host's software and OS. */

@@ -58,20 +58,22 @@ export interface HostSummary {
   ipv6: string[];
   macs: string[];
   hostnames: string[];
-  os?: string;
-  /** Where the best OS guess comes from, and how sure it is (0–100). */
+  // A name has one type in the list and in the detail (GET /hosts/{id}): `os`, `software` and
+  // `threats` are arrays of records there, so the summary's best guess and counts have names of their own.
+  /** The best named OS guess, where it comes from, and how sure it is (0–100). */
+  osName?: string;
   osSource?: EvidenceSource;
   osConfidence?: number;
-  software: number;
-  /** The first software records (at most 8): what, which version, where it was seen, how sure. */
-  softwareList: Array<{
+  softwareCount: number;
+  /** The first software records (at most 8; the detail's records, fewer fields). */
+  software: Array<{
     product: string;
     version?: string;
     port?: number;
     source: EvidenceSource;
     confidence: number;
   }>;
-  threats: number;
+  threatCount: number;
   /** Reported threats and matched CVEs, worst first (at most 10 keys). */
   threatKeys: string[];
   risk: RiskScore;
@@ -260,16 +262,16 @@ export class RemediationService {
         ipv6: h.ipv6,
         macs: h.macs,
         hostnames: h.hostnames,
-        ...(os?.name ? { os: os.name, osSource: os.source, osConfidence: os.confidence } : {}),
-        software: h.software.length,
-        softwareList: h.software.slice(0, 8).map((x) => ({
+        ...(os?.name ? { osName: os.name, osSource: os.source, osConfidence: os.confidence } : {}),
+        softwareCount: h.software.length,
+        software: h.software.slice(0, 8).map((x) => ({
           product: x.product,
           ...(x.version ? { version: x.version } : {}),
           ...(x.port !== undefined ? { port: x.port } : {}),
           source: x.source,
           confidence: x.confidence,
         })),
-        threats: new Set(threatKeys).size,
+        threatCount: new Set(threatKeys).size,
         threatKeys: [...new Set(threatKeys)].slice(0, 10),
         risk: risk(h, m),
         evidence: [...new Set(sources.map(evidenceClass))].sort(),
@@ -313,8 +315,15 @@ export class RemediationService {
     };
   }
 
-  async listThreats(filter: { type?: ThreatType; limit?: number } = {}): Promise<ThreatRecord[]> {
+  async listThreats(
+    filter: { type?: ThreatType; offset?: number; limit?: number } = {},
+  ): Promise<ThreatRecord[]> {
     return this.inventory.listThreats(filter);
+  }
+
+  /** How many threat records there are (of one type): a list's `total`. */
+  countThreats(type?: ThreatType): number {
+    return this.inventory.countThreats(type);
   }
 
   /** Loads an NVD 2.0 JSON feed file (streamed). */
@@ -778,5 +787,10 @@ export class RemediationService {
     filter: { dispatchId?: string; hostId?: string; limit?: number } = {},
   ): Promise<AuditEntry[]> {
     return this.audit.list(filter);
+  }
+
+  /** A page of the audit log, newest first counted: `offset` newest skipped, `total` matching. */
+  async auditPage(filter: { dispatchId?: string; hostId?: string; offset?: number; limit?: number } = {}) {
+    return this.audit.page(filter);
   }
 }

@@ -50,6 +50,34 @@ export class AuditLog {
     return this.store.db<AuditEntry, AuditKey>('audit').getCount();
   }
 
+  /**
+   * A page: the entries (of one dispatch or host) after the `offset` newest, at most `limit`, in time
+   * order, and how many match in all. The log is bounded (maxEntries and an eighth), so is the count.
+   */
+  page(filter: { dispatchId?: string; hostId?: string; offset?: number; limit?: number } = {}): {
+    items: AuditEntry[];
+    total: number;
+  } {
+    const items: AuditEntry[] = [];
+    const db = this.store.db<AuditEntry, AuditKey>('audit');
+    const from = filter.offset ?? 0;
+    const upTo = filter.limit === undefined ? Number.POSITIVE_INFINITY : from + filter.limit;
+    let total = 0;
+    if (!filter.dispatchId && !filter.hostId) {
+      total = db.getCount();
+      for (const { value } of db.getRange({ reverse: true, offset: from, limit: upTo - from }))
+        items.push(value);
+      return { items: items.reverse(), total };
+    }
+    for (const { value } of db.getRange({ reverse: true })) {
+      if (filter.dispatchId && value.dispatchId !== filter.dispatchId) continue;
+      if (filter.hostId && value.hostId !== filter.hostId) continue;
+      if (total >= from && total < upTo) items.push(value);
+      total++;
+    }
+    return { items: items.reverse(), total };
+  }
+
   /** Entries in time order, optionally only those of one dispatch or host, newest `limit`. */
   list(filter: { dispatchId?: string; hostId?: string; limit?: number } = {}): AuditEntry[] {
     const out: AuditEntry[] = [];

@@ -31,7 +31,7 @@ const ROUTES: [string, string, unknown?][] = [
   ['PUT', '/api/v1/config', { uci: BASE_UCI }],
   ['POST', '/api/v1/config/check', { uci: BASE_UCI }],
   ['GET', '/api/v1/allowlist'],
-  ['POST', '/api/v1/allowlist', { prefix: '203.0.113.0/24' }],
+  ['POST', '/api/v1/allowlist', { cidr: '203.0.113.0/24' }],
   ['DELETE', '/api/v1/allowlist/203.0.113.0/24'],
   ['DELETE', '/api/v1/allowlist/192.0.2.77'],
   ['GET', '/api/v1/events'],
@@ -445,7 +445,7 @@ describe('allowlist', () => {
   it('adds into its own section, keeps the comments of the file, refuses duplicates quietly', async () => {
     const r = await http(d.url, 'POST', '/api/v1/allowlist', {
       token: d.token,
-      body: { prefix: '2001:db8:0:0::/64', comment: "admin's laptop" },
+      body: { cidr: '2001:db8:0:0::/64', comment: "admin's laptop" },
     });
     expect(r.status).toBe(201);
     expect(r.json.entry).toEqual({
@@ -459,7 +459,7 @@ describe('allowlist', () => {
     expect(text).toContain("config allow 'allow_2001_db8___64'");
     const dup = await http(d.url, 'POST', '/api/v1/allowlist', {
       token: d.token,
-      body: { prefix: '2001:db8::/64' },
+      body: { cidr: '2001:db8::/64' },
     });
     expect(dup.status).toBe(200);
     expect(dup.json.changed).toBe(false);

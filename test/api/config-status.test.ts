@@ -62,7 +62,7 @@ describe('status: the configuration in force and its reloads', () => {
     expect(c.lastReload).toMatchObject({ trigger: 'sighup', result: 'refused' });
     expect(c.lastReload.problems.join('\n')).toMatch(/line 9: .*modrate_threshold/);
     expect(c.problems).toEqual(c.lastReload.problems);
-    expect(Date.now() - Date.parse(c.lastReload.at)).toBeLessThan(10_000);
+    expect(Date.now() - c.lastReload.at).toBeLessThan(10_000);
     const ev = await sse.next('config-status');
     expect(ev.data.config.lastReload.result).toBe('refused');
     const text = await cliStatus(d, false);

@@ -86,6 +86,13 @@ describe('dashboard in Chromium', () => {
     await page.locator('#live-text', { hasText: /^live/ }).waitFor({ timeout: 5000 });
     expect(await page.textContent('#version')).toMatch(/^v\d+\.\d+\.\d+/);
     expect(await page.getAttribute('#tier-name', 'data-tier')).toBe('normal');
+    // The uptime ticks every second from the status' startedAt (whole ms since the epoch; parsed as
+    // an ISO string it is NaN and the clock stands still).
+    const up0 = await page.textContent('#uptime');
+    await page.waitForTimeout(2200);
+    const up1 = await page.textContent('#uptime');
+    expect(up1).toMatch(/^up (\d+s|\d+m \d+s)$/);
+    expect(up1).not.toBe(up0);
     // The token lives in this tab's sessionStorage, nowhere in a URL.
     expect(await page.evaluate(() => sessionStorage.getItem('tunguard.token'))).toBe(token);
     expect(page.url()).not.toContain(token);

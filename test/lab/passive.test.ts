@@ -206,7 +206,7 @@ describe('passive inventory in the lab', () => {
     const list = api('/remediation/hosts');
     const row = list.json.items.find((h: { ipv4: string[] }) => h.ipv4.includes(ADDR.lan4));
     expect(row.evidence).toEqual(['passive']);
-    expect(row.softwareList.length).toBeGreaterThanOrEqual(3);
+    expect(row.software.length).toBeGreaterThanOrEqual(3);
     // Negative control: the WAN server answered too (HTTP/1.1 … from 198.51.100.2), but only LAN hosts are sampled.
     expect(list.json.items.some((h: { ipv4: string[] }) => h.ipv4.includes(ADDR.wan4))).toBe(false);
     expect(list.json.items).toHaveLength(1);

@@ -6,13 +6,17 @@
 // cleanup .exe stored on the host and pinned by sha256, (3) a rule whose program the router sends
 // itself; the agent under Wine carries each out and the API shows the results. Negative controls: a
 // rule for software the host does not run is never sent, and a traversal sent through the daemon is
-// refused by the agent with the host's files unchanged.
+// refused by the agent with the host's files unchanged. LuCI's Hosts tab (Chromium, through the real
+// rpcd plugin and CLI) shows every dispatch with what the Windows agent reported for it.
 
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { snapshot } from '../agent/wire.js';
+import { LuciHarness } from '../luci/harness.js';
+import { callPlugin, listPlugin } from '../luci/plugin.js';
 import {
   buildCleanupExe,
   mkdirWin,
@@ -24,7 +28,8 @@ import {
   type WineProcess,
   windowsAgentDir,
 } from '../windows/wine.js';
-import { ADDR, type ApiResult, Lab, sleep, type TunguardProcess, waitFor } from './lab.js';
+import { CHROMIUM, launchChromium } from './browser.js';
+import { ADDR, type ApiResult, Lab, REPO_ROOT, sleep, type TunguardProcess, waitFor } from './lab.js';
 import { scanLanPort } from './scan.js';
 
 const WEB_PORT = 8082;
@@ -52,6 +57,10 @@ let web: WineProcess;
 let exe: Buffer;
 let exeSha: string;
 let token = '';
+let conf = '';
+let harness: LuciHarness | undefined;
+let browser: BrowserContext | undefined;
+let profile = '';
 
 function api(method: string, path: string, body?: unknown): ApiResult {
   return lab.api(token, method, `${API}${path}`, body);
@@ -76,7 +85,7 @@ beforeAll(async () => {
   requireWineTools();
   agentDir = windowsAgentDir();
   lab = Lab.create();
-  const conf = join(lab.stateDir, 'tunguard.conf');
+  conf = join(lab.stateDir, 'tunguard.conf');
   writeFileSync(conf, lab.config());
   tg = lab.startTunguard(['--config', conf], false);
 
@@ -107,6 +116,9 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
+  await browser?.close();
+  if (profile) rmSync(profile, { recursive: true, force: true });
+  await harness?.close();
   await agent?.stop();
   web?.proc.kill('SIGKILL');
   wine?.destroy();
@@ -296,4 +308,63 @@ describe('the Windows agent under Wine, driven by the real daemon', () => {
     );
     expect(byRule.some((s: string) => s.startsWith('win-apache-driver'))).toBe(false);
   }, 60_000);
+
+  it("LuCI's Hosts tab shows each Windows dispatch with what the agent reported", async () => {
+    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing (apt-get install -y chromium)`);
+    const plugin = { stateDir: lab.stateDir, cli: join(REPO_ROOT, 'bin', 'tunguard'), ns: lab.ns.rtr };
+    harness = new LuciHarness({
+      configFile: conf,
+      runPlugin: (method, input) => callPlugin(plugin, method, input),
+      listPlugin: () => listPlugin(plugin),
+    });
+    await harness.start();
+    ({ browser, profile } = await launchChromium());
+    const page = browser.pages()[0] ?? (await browser.newPage());
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
+    await page.goto(harness.pageUrl('admin/services/tunguard/hosts'));
+    await page.locator('#view[data-rendered="true"]').waitFor({ timeout: 20_000 });
+    await page.locator('#tg-dispatches tr[data-dispatch]').first().waitFor({ timeout: 20_000 });
+    const rows = await page.locator('#tg-dispatches tr[data-dispatch]').evaluateAll((trs) =>
+      trs.map((tr) => ({
+        status: tr.getAttribute('data-status'),
+        cells: [...tr.querySelectorAll('td')].map((td) => td.textContent ?? ''),
+        steps: [...tr.querySelectorAll('[data-field="result"] [data-step]')].map((x) => ({
+          ok: x.getAttribute('data-ok'),
+          text: x.textContent ?? '',
+        })),
+      })),
+    );
+    const byRule = (rule: string) => rows.filter((r) => r.cells[2] === rule);
+    const api = lab.api(token, 'GET', `${API}/dispatches`).json.items as {
+      ruleId?: string;
+      results: { quarantineId?: string }[];
+      actions: { action: string }[];
+    }[];
+    const qid = api.find((d) => d.ruleId === 'win-iis-worm-driver')?.results[0].quarantineId;
+    expect(qid).toMatch(/^[0-9a-f]{32}$/);
+    expect(byRule('win-iis-worm-driver')[0].steps).toEqual([
+      { ok: 'true', text: `quarantined C:\\windows\\System32\\drivers\\tgworm.sys (id ${qid})` },
+    ]);
+    expect(byRule('win-tgworm-clean')[0].steps).toEqual([
+      { ok: 'true', text: `${PROGRAMS}\\cleanup.exe ran: exit 0` },
+    ]);
+    expect(byRule('win-iis-tgworm-sent')[0].steps).toEqual([
+      { ok: 'true', text: 'tg-cleanup-sent ran: exit 0' },
+    ]);
+    // The two dispatches without a rule: the restore (done) and the traversal (refused by the agent).
+    const manual = byRule('–');
+    expect(manual.map((r) => r.status).sort()).toEqual(['done', 'failed']);
+    expect(manual.find((r) => r.status === 'done')?.steps).toEqual([
+      { ok: 'true', text: 'restored C:\\windows\\System32\\drivers\\tgworm.sys' },
+    ]);
+    const refused = manual.find((r) => r.status === 'failed')?.steps ?? [];
+    expect(refused).toHaveLength(1);
+    expect(refused[0].ok).toBe('false');
+    expect(refused[0].text).toMatch(/^refused \(path-not-canonical\): /);
+    // Negative control: the rule for software the host does not run was never dispatched, so no row.
+    expect(byRule('win-apache-driver')).toEqual([]);
+    expect(rows).toHaveLength(5);
+    expect(errors).toEqual([]);
+  }, 90_000);
 });

@@ -105,7 +105,9 @@ describe('rpcd plugin: arguments', () => {
     ['clear', JSON.stringify({})],
     ['clear', JSON.stringify({ address: 7 })],
     ['allow', JSON.stringify({ prefix: '198.51.100.0/33' })],
-    ['allow', JSON.stringify({ prefix: '2001:db8::/129' })],
+    ['allow', JSON.stringify({ cidr: '2001:db8::/129' })],
+    ['allow', JSON.stringify({ cidr: '198.51.100.0/24;touch MARK', prefix: '198.51.100.0/24' })],
+    ['allow', JSON.stringify({ comment: 'no address' })],
     ['allow', JSON.stringify({ prefix: '198.51.100.0/24', comment: 'x" ; touch MARK' })],
     ['allow', JSON.stringify({ prefix: '198.51.100.0/24', comment: '$(touch MARK)' })],
     ['allow', JSON.stringify({ prefix: '198.51.100.0/24|touch MARK' })],
@@ -156,7 +158,7 @@ describe('rpcd plugin: arguments', () => {
       sd,
     ]);
     expect(await argv('clear', { address: 'all' })).toEqual(['attackers', 'clear', '--json', sd]);
-    expect(await argv('allow', { prefix: '203.0.113.0/24', comment: 'lab peers (x)' })).toEqual([
+    expect(await argv('allow', { cidr: '203.0.113.0/24', comment: 'lab peers (x)' })).toEqual([
       'allow',
       'add',
       '203.0.113.0/24',
@@ -164,6 +166,9 @@ describe('rpcd plugin: arguments', () => {
       '--json',
       sd,
     ]);
+    const none = parse((await callPlugin(e, 'allow', JSON.stringify({ comment: 'x' }))).stdout);
+    expect(none.error).toMatch(/^missing argument 'cidr'/);
+    // prefix: the method's old name for cidr, taken until the next release.
     expect(await argv('allow', { prefix: '2001:db8::/32' })).toEqual([
       'allow',
       'add',

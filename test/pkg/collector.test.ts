@@ -61,7 +61,7 @@ function status(over: Partial<StatusFile> = {}): StatusFile {
     perWorker,
     uptimeSeconds: 12.5,
     version: '0.1.0',
-    startedAt: '2026-12-06T07:00:00.000Z',
+    startedAt: Date.parse('2026-12-06T07:00:00.000Z'),
     attackers: { items: [], total: 2 },
     api: { listening: ['127.0.0.1:8080'], tokenFile: '/etc/tunguard/api.token' },
     ...over,

@@ -88,10 +88,11 @@ describe('remediateHost', () => {
     const [h] = (await svc.listHosts()).items;
     expect(h).toMatchObject({
       id: 'ip:192.0.2.20',
-      os: 'Linux',
+      osName: 'Linux',
       osSource: 'http-ua',
       osConfidence: 40,
-      softwareList: [{ product: 'nginx', version: '1.18.0', port: 80, source: 'banner', confidence: 60 }],
+      softwareCount: 1,
+      software: [{ product: 'nginx', version: '1.18.0', port: 80, source: 'banner', confidence: 60 }],
       threatKeys: ['MALWARE:bot:bot-4162'],
       evidence: ['manual', 'passive'],
       matchingRules: ['env-nginx', 'bot-program', 'nginx-bot'],

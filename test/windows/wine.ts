@@ -21,7 +21,7 @@ import { join } from 'node:path';
 
 const REPO = new URL('../../', import.meta.url).pathname;
 export const WINE64 = '/usr/lib/wine/wine64';
-const WINESERVER = '/usr/lib/wine/wineserver64';
+export const WINESERVER = '/usr/lib/wine/wineserver64';
 
 /** Fails (never skips) with what to install when Wine or mingw is missing. */
 export function requireWineTools(): void {

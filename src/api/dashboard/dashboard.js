@@ -340,7 +340,7 @@
         act.appendChild(
           button('Allow', '', async () => {
             await api('POST', '/api/v1/allowlist', {
-              prefix: x.address,
+              cidr: x.address,
               comment: 'allowed from the dashboard',
             });
             toast(`allowed ${x.address}`);
@@ -461,21 +461,23 @@
         tr.appendChild(
           cell(hostLabel(h), `${h.macs[0] || h.id} · ${h.evidence.join(', ') || 'no evidence'}`),
         );
-        tr.appendChild(cell(h.os || '–', h.os ? `${h.osSource}, confidence ${h.osConfidence}` : '', 'os'));
-        const sw = h.softwareList.map(
+        tr.appendChild(
+          cell(h.osName || '–', h.osName ? `${h.osSource}, confidence ${h.osConfidence}` : '', 'os'),
+        );
+        const sw = h.software.map(
           (x) => `${x.product}${x.version ? ` ${x.version}` : ''}${x.port ? `:${x.port}` : ''}`,
         );
         tr.appendChild(
           cell(
             sw.join(', ') || '–',
-            [...new Set(h.softwareList.map((x) => x.source))].join(', '),
+            [...new Set(h.software.map((x) => x.source))].join(', '),
             'wrap software',
           ),
         );
         tr.appendChild(
           cell(
             h.threatKeys.join(', ') || 'none',
-            h.threats > h.threatKeys.length ? `${h.threats} in all` : '',
+            h.threatCount > h.threatKeys.length ? `${h.threatCount} in all` : '',
             'wrap cves',
           ),
         );
@@ -537,7 +539,7 @@
     const s = await api('GET', '/api/v1/status');
     $('version').textContent = `v${s.version}`;
     $('uptime').textContent = `up ${dur(s.uptimeSeconds)}`;
-    state.startedAt = Date.parse(s.startedAt);
+    state.startedAt = s.startedAt;
     const t = await api('GET', '/api/v1/tiers?limit=1');
     state.thresholds = t.thresholds;
     const synWindow = s.counters.gauge_syn_window !== undefined ? s.counters.gauge_syn_window : null;
@@ -702,7 +704,7 @@
     ev.preventDefault();
     const prefix = $('allow-prefix').value.trim();
     const comment = $('allow-comment').value.trim();
-    api('POST', '/api/v1/allowlist', comment ? { prefix, comment } : { prefix })
+    api('POST', '/api/v1/allowlist', comment ? { cidr: prefix, comment } : { cidr: prefix })
       .then((r) => {
         toast(r.changed ? `allowed ${r.entry.cidr}` : `${r.entry.cidr} was already allowed`);
         $('allow-prefix').value = '';

@@ -2,7 +2,7 @@
 // allowlist: GET/POST /allowlist, DELETE /allowlist/:address[/:bits].
 
 import { Hono } from 'hono';
-import { parseCidr } from '../../config/index.js';
+import { type CidrPrefix, parseCidr } from '../../config/index.js';
 import { ApiError } from '../errors.js';
 import { AllowBody, IfMatchHeader, NoQuery, PrefixParam, UciBody } from '../schemas.js';
 import { listAnswer, shown } from '../util.js';
@@ -49,7 +49,9 @@ export function allowlistRoutes({ deps }: RouteContext) {
     })
     .post('/allowlist', query(NoQuery), requireJson, json(AllowBody), async (c) => {
       const b = c.req.valid('json');
-      const r = await deps.allowlist.add(b.prefix, b.comment);
+      // RFC 9745: the old field name still works this release; clients are told it goes.
+      if (b.prefix !== undefined) c.header('Deprecation', '@1796515200');
+      const r = await deps.allowlist.add((b.cidr ?? b.prefix) as CidrPrefix, b.comment);
       return c.json(r, r.changed ? 201 : 200);
     })
     .delete('/allowlist/:address', param(PrefixParam), query(NoQuery), async (c) =>

@@ -67,7 +67,8 @@ const HostsQuery = strictQuery({
 });
 
 const ThreatsQuery = strictQuery({
-  type: v.optional(v.picklist(HOST_THREAT_TYPES, 'expected vulnerability, malware or finding')),
+  type: v.optional(v.picklist(HOST_THREAT_TYPES, `expected ${choices(HOST_THREAT_TYPES)}`)),
+  offset: v.optional(intString(0, 10_000_000), '0'),
   limit: v.optional(intString(1, 10_000), '1000'),
 });
 
@@ -255,6 +256,7 @@ const DetectBody = bodyObject({
 });
 
 const AuditQuery = strictQuery({
+  offset: v.optional(intString(0, 10_000_000), '0'),
   limit: v.optional(intString(1, 10_000), '100'),
   host: v.optional(HostIdent),
   dispatch: v.optional(DispatchId),
@@ -382,9 +384,11 @@ export function remediationRoutes(svc: RemediationService) {
       )
       .get('/threats', query(ThreatsQuery), async (c) => {
         const q = c.req.valid('query');
-        return c.json({
-          items: await svc.listThreats({ limit: q.limit, ...(q.type ? { type: q.type } : {}) }),
-        });
+        const type = q.type ? { type: q.type } : {};
+        const items = await svc.listThreats({ offset: q.offset, limit: q.limit, ...type });
+        return c.json(
+          listAnswer(items, { total: svc.countThreats(q.type), offset: q.offset, limit: q.limit }),
+        );
       })
       .post('/threats/feed', query(NoQuery), requireJson, json(FeedBody), async (c) => {
         const { path } = c.req.valid('json');
@@ -610,12 +614,14 @@ export function remediationRoutes(svc: RemediationService) {
       // ---- audit log ----
       .get('/audit', query(AuditQuery), async (c) => {
         const q = c.req.valid('query');
-        const items = await svc.auditLog({
+        // Newest first counted: offset 0 is the latest `limit` entries (given in time order).
+        const page = await svc.auditPage({
+          offset: q.offset,
           limit: q.limit,
           ...(q.host !== undefined ? { hostId: q.host } : {}),
           ...(q.dispatch !== undefined ? { dispatchId: q.dispatch } : {}),
         });
-        return c.json({ items });
+        return c.json(listAnswer(page.items, { total: page.total, offset: q.offset, limit: q.limit }));
       })
   );
 }

@@ -35,6 +35,22 @@ function when(ms) {
 	return ms ? new Date(ms).toLocaleString() : '–';
 }
 
+/* What the agent reported for one step of a dispatch (its action beside it): the text is the agent's, so text only. */
+function stepResult(action, r) {
+	var a = (action && action.action) || '';
+	if (!r.ok)
+		return r.refused ? _('refused (%s): %s').format(r.refused, r.reason || '') : _('failed: %s').format(r.reason || (r.timedOut ? _('timed out') : '?'));
+	if (a == 'file.delete' || a == 'file.quarantine')
+		return _('quarantined %s (id %s)').format(r.path, r.quarantineId);
+	if (a == 'file.restore')
+		return _('restored %s').format(r.path);
+	if (a == 'file.chmod')
+		return _('mode set on %s').format(r.path);
+	if (a == 'program.run')
+		return _('%s ran: exit %s%s').format(action.location || action.programId || _('program'), (r.exitCode != null) ? r.exitCode : '–', r.timedOut ? _(', timed out') : '');
+	return r.reason || _('ok');
+}
+
 function errorOf(res) {
 	return (!res) ? _('no answer from rpcd') : res.error;
 }
@@ -62,9 +78,9 @@ return view.extend({
 				E('td', { 'class': 'td' }, text(h.id)),
 				E('td', { 'class': 'td' }, text(addr)),
 				E('td', { 'class': 'td' }, text((h.hostnames && h.hostnames[0]) || '–')),
-				E('td', { 'class': 'td', 'data-field': 'os' }, text(h.os || '–')),
-				E('td', { 'class': 'td', 'data-field': 'software' }, text(h.software)),
-				E('td', { 'class': 'td', 'data-field': 'threats' }, text(h.threats)),
+				E('td', { 'class': 'td', 'data-field': 'os' }, text(h.osName || '–')),
+				E('td', { 'class': 'td', 'data-field': 'software' }, text(h.softwareCount)),
+				E('td', { 'class': 'td', 'data-field': 'threats' }, text(h.threatCount)),
 				E('td', { 'class': 'td', 'data-field': 'risk' }, badge('%s %s'.format(risk.level, risk.score), RISK_COLOURS[risk.level], { 'data-risk': risk.level })),
 				E('td', { 'class': 'td' }, text(h.agent ? _('yes') : _('no'))),
 				E('td', { 'class': 'td' }, [
@@ -144,11 +160,14 @@ return view.extend({
 				E('td', { 'class': 'td' }, badge(d.status, STATUS_COLOURS[d.status])),
 				E('td', { 'class': 'td' }, text(d.attempts)),
 				E('td', { 'class': 'td' }, text(when(d.updatedAt || d.createdAt))),
+				E('td', { 'class': 'td', 'data-field': 'result' }, (d.results || []).map(function(r, i) {
+					return E('div', { 'data-step': i, 'data-ok': r.ok ? 'true' : 'false' }, text(stepResult((d.actions || [])[i], r)));
+				})),
 				E('td', { 'class': 'td' }, text(d.lastError || ''))
 			]);
 		});
 		if (!rows.length)
-			rows = [ E('tr', { 'class': 'tr placeholder' }, E('td', { 'class': 'td', 'colspan': 8 }, E('em', {}, _('Nothing dispatched yet.')))) ];
+			rows = [ E('tr', { 'class': 'tr placeholder' }, E('td', { 'class': 'td', 'colspan': 9 }, E('em', {}, _('Nothing dispatched yet.')))) ];
 		dom.content(this.nodes.dispatches, rows);
 	},
 
@@ -259,7 +278,7 @@ return view.extend({
 				E('h3', {}, _('Dispatches')),
 				this.nodes.dispatchesProblem,
 				E('table', { 'class': 'table' }, [
-					head([ _('Dispatch'), _('Host'), _('Rule'), _('Remedy'), _('Status'), _('Attempts'), _('Updated'), _('Last error') ]),
+					head([ _('Dispatch'), _('Host'), _('Rule'), _('Remedy'), _('Status'), _('Attempts'), _('Updated'), _('Result'), _('Last error') ]),
 					this.nodes.dispatches
 				])
 			])

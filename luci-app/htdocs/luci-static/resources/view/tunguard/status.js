@@ -11,7 +11,7 @@
 
 var callStatus = tgrpc.declare('status');
 var callClear = tgrpc.declare('clear', [ 'address' ]);
-var callAllow = tgrpc.declare('allow', [ 'prefix', 'comment' ]);
+var callAllow = tgrpc.declare('allow', [ 'cidr', 'comment' ]);
 
 var POLL_SECONDS = 2;
 /* Two minutes of samples. */
