@@ -9,7 +9,7 @@
 // More: at start the daemon takes netifd's uplink, not the configured device (control: without
 // --wan-follow an absent configured WAN stops the start); and with two uplinks, a proxied connection on
 // the one that stays keeps flowing when the other disappears (control: the one on the lost uplink stops).
-import { appendFileSync, chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ADDR, Lab, sleep, waitFor } from './lab.js';
@@ -236,5 +236,56 @@ describe('the WAN follows netifd', () => {
     expect(established - established0).toBeGreaterThanOrEqual(2);
     expect(tg.output.match(/steering up/g)?.length).toBe(1);
     expect(tg.output).toContain("wan: netifd's uplinks are now wan0 (were usb0, wan0)");
+  }, 60_000);
+
+  it("the API keeps off the uplinks as they change: a listener on a new uplink's address is closed", async () => {
+    lab = Lab.create({ firewall: 'none' });
+    const { rtr } = lab.ns;
+    // The admin listens on 198.18.7.1 too, an address of usb0, which is no uplink at start.
+    lab.run(rtr, 'ip', ['link', 'add', 'usb0', 'type', 'veth', 'peer', 'name', 'tgusb', 'netns', lab.ns.wan]);
+    lab.run(rtr, 'ip', ['addr', 'add', '198.18.7.1/24', 'dev', 'usb0']);
+    lab.run(rtr, 'ip', ['link', 'set', 'usb0', 'up']);
+    const conf = join(lab.stateDir, 'tunguard.conf');
+    writeFileSync(
+      conf,
+      lab
+        .config()
+        .replace(
+          "\tlist listen '127.0.0.1:7447'",
+          "\tlist listen '127.0.0.1:7447'\n\tlist listen '198.18.7.1:7447'",
+        ),
+    );
+    const n = netifd(lab, 'wan0');
+    const tg = lab.startTunguard(['--config', conf, '--wan-follow'], false, n.env);
+    await tg.ready();
+    const token = readFileSync(join(lab.stateDir, 'api.token'), 'utf8').trim();
+    const answers = (host: string) =>
+      lab!.exec(rtr, 'curl', [
+        '-sS',
+        '-m',
+        '2',
+        '-o',
+        '/dev/null',
+        '-w',
+        '%{http_code}',
+        '-H',
+        `Authorization: Bearer ${token}`,
+        `http://${host}:7447/api/v1/status`,
+      ]).stdout;
+    await waitFor('the API on 198.18.7.1', () => answers('198.18.7.1') === '200', 5000);
+    // usb0 becomes an uplink (USB tethering plugged in): that listener closes, the loopback one stays.
+    n.set('ifup', 'usb0', 'wan0');
+    const warning = 'api: WARNING: 198.18.7.1:7447 is now an address of an uplink (usb0, wan0): closing it';
+    await waitFor('the warning', () => tg.output.includes(warning), 3000);
+    await waitFor('the listener closed', () => answers('198.18.7.1') !== '200', 3000);
+    expect(answers('127.0.0.1')).toBe('200');
+    // A reload with that listen address is refused, naming the uplink.
+    tg.proc.kill('SIGHUP');
+    await waitFor(
+      'the refused reload',
+      () => /198\.18\.7\.1:7447 is an address of the WAN device usb0/.test(tg.output),
+      5000,
+    );
+    expect(answers('198.18.7.1')).not.toBe('200');
   }, 60_000);
 });
