@@ -641,6 +641,10 @@ describe('luci-app-tunguard in Chromium, through the rpcd plugin, against a real
       })
       .waitFor({ timeout: 15_000 });
     expect(getRule('ui-bad').status).toBe(404);
+    // The API's words, not the CLI's JSON envelope.
+    expect(await page.locator('#tg-edit-problem [data-error="rule"]').textContent()).toMatch(
+      /^invalid json: json\.remedy: a remedy needs a program or a file operation/,
+    );
     await ruleField('id', 'ui-env');
     await page.click('#tg-rule-editor button[data-action="add-fileop"]');
     await page.locator('#tg-rule-editor .tg-fileop [name="fileName"]').fill('x');

@@ -314,6 +314,17 @@ describe('rpcd plugin: arguments', () => {
     chmodSync(failing, 0o755);
     const r = await callPlugin({ stateDir: dir, cli: failing }, 'hosts', '{}');
     expect(parse(r.stdout)).toEqual({ error: 'tunguard hosts: "quoted" \\ failure', exit: 3 });
+    // The CLI's --json error: its detail, unescaped, is the message.
+    const jsonErr = join(dir, 'json-error-cli');
+    writeFileSync(
+      jsonErr,
+      `#!/bin/sh\nprintf '%s\\n' '{"error":"bad_request","detail":"invalid rule at remedy: a \\"remedy\\" needs C:\\\\x"}' >&2\nexit 1\n`,
+    );
+    chmodSync(jsonErr, 0o755);
+    expect(parse((await callPlugin({ stateDir: dir, cli: jsonErr }, 'rules', '{}')).stdout)).toEqual({
+      error: 'invalid rule at remedy: a "remedy" needs C:\\x',
+      exit: 1,
+    });
     const missing = await callPlugin({ stateDir: dir, cli: join(dir, 'none') }, 'hosts', '{}');
     expect(parse(missing.stdout).error).toMatch(/tunguard command is missing/);
   });
