@@ -338,8 +338,8 @@ export function luciMeta(tunguard) {
     sourceName: 'luci-app-tunguard',
     section: 'luci',
     description: [
-      '  LuCI pages for tunguard: the risk tiers live, counters, LAN hosts, remediation rules and',
-      '  dispatch, and the settings of /etc/config/tunguard.',
+      '  LuCI pages for tunguard: the risk tiers live, counters, LAN hosts, remediation rules (editor),',
+      '  programs to upload, dispatch, service control and log, and the settings of /etc/config/tunguard.',
     ].join('\n'),
     conffiles: [],
     scripts: {

@@ -13,6 +13,8 @@ declare -A NEED=(
   [wine]=wine [/usr/lib/wine/wine64]=wine64 [x86_64-w64-mingw32-gcc]=gcc-mingw-w64-x86-64-win32
   [script]=bsdutils
   [signify-openbsd]=signify-openbsd [promtool]=prometheus [lua5.1]=lua5.1 [lua5.3]=lua5.3
+  # The LuCI translation template is checked against real xgettext and msgfmt.
+  [xgettext]=gettext [msgfmt]=gettext
 )
 missing=()
 for tool in "${!NEED[@]}"; do

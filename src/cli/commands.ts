@@ -26,6 +26,7 @@ import type { DetectionState } from '../remediation/service.js';
 import { DEFAULT_CONFIG_PATH } from './api-locate.js';
 import { parseCommand } from './args.js';
 import { ApiClient, CliError, EXIT, type LocateFlags, locate } from './client.js';
+import { programs, rulesDelete, rulesSave } from './rule-edit.js';
 import { didYouMean } from './suggest.js';
 import { reportError, UsageError } from './usage.js';
 
@@ -75,8 +76,19 @@ the file itself (streamed), so it must be readable by the daemon. Default --time
 
 ${COMMON_HELP}\n`,
   rules: `usage: tunguard rules [<rule-id>] [options]
+       tunguard rules save [--new] <rule.json|-> [options]
+       tunguard rules delete <rule-id> [options]
 
-Remediation rules (environment, threat, combined); one rule in full.
+Remediation rules (environment, threat, combined); one rule in full. 'save' replaces the rule with
+the file's id (--new: creates it, and an existing id is an error); '-' reads the rule from stdin.
+
+${COMMON_HELP}\n`,
+  programs: `usage: tunguard programs [list] [options]
+       tunguard programs add <file> --id <id> --location <location> [--platform any|linux|windows|macos]
+
+Cleanup programs the router keeps and sends to agents itself (a rule's program with this id and
+location), each pinned by its sha256; at most 2 MiB each. --spec - reads id, location and platform
+as JSON from stdin instead.
 
 ${COMMON_HELP}\n`,
   remediate: `usage: tunguard remediate <host> [--rule <id>] [--mode auto|program|reference|file-op] [options]
@@ -117,7 +129,7 @@ const COMMON_OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const satisfies ParseArgsConfig['options'];
 
-function parse<O extends NonNullable<ParseArgsConfig['options']>>(
+export function parse<O extends NonNullable<ParseArgsConfig['options']>>(
   cmd: string,
   argv: string[],
   extra: O,
@@ -150,16 +162,16 @@ function prefixArg(v: string, what: string, cmd: string): string {
   }
 }
 
-function client(values: LocateFlags & { timeout?: string }, cmd: string): ApiClient {
+export function client(values: LocateFlags & { timeout?: string }, cmd: string): ApiClient {
   const timeout = intOption(values.timeout, 'timeout', 1, 600, cmd) ?? 5;
   return new ApiClient(locate(values), timeout * 1000);
 }
 
-function out(s: string): void {
+export function out(s: string): void {
   process.stdout.write(s.endsWith('\n') ? s : `${s}\n`);
 }
 
-function printJson(x: unknown): void {
+export function printJson(x: unknown): void {
   out(JSON.stringify(x, null, 2));
 }
 
@@ -672,6 +684,8 @@ interface RuleView {
 }
 
 async function rules(argv: string[]): Promise<number> {
+  if (argv[0] === 'save') return rulesSave(argv.slice(1));
+  if (argv[0] === 'delete') return rulesDelete(argv.slice(1));
   const { values, positionals } = parse('rules', argv, {}, true);
   if (values.help) return help('rules');
   const id = oneArg(positionals, 'rules', 'rule id');
@@ -867,6 +881,7 @@ export const API_COMMANDS: Record<string, (argv: string[]) => Promise<number> | 
   hosts,
   scan,
   rules,
+  programs,
   remediate,
   dispatches,
   detect,

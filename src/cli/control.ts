@@ -85,6 +85,8 @@ export interface ControlPlaneOptions {
   apiOverride?: ListenAddress;
   /** The WAN device: the API never listens on its addresses. */
   wanDevice: string;
+  /** The uplinks now, when they follow netifd (wan_follow); else only wanDevice counts. */
+  wanDevices?: () => readonly string[];
   version: string;
   log: Log;
   sse?: SseHubOptions;
@@ -250,16 +252,23 @@ function tokenFileLine(text: string): number {
   }
 }
 
-/** Listen addresses of a configuration that belong to the WAN device (the API never listens there). */
-export function wanListenIssues(c: TunguardConfig, text: string, wanDevice: string): ConfigIssue[] {
-  const wan = new Set(deviceAddresses(wanDevice));
+/** Listen addresses of a configuration that belong to a WAN device (the API never listens there). */
+export function wanListenIssues(
+  c: TunguardConfig,
+  text: string,
+  wanDevices: string | readonly string[],
+): ConfigIssue[] {
+  const owner = new Map<string, string>();
+  for (const dev of typeof wanDevices === 'string' ? [wanDevices] : wanDevices)
+    for (const a of deviceAddresses(dev)) if (!owner.has(a)) owner.set(a, dev);
   const issues: ConfigIssue[] = [];
   c.api.listen.forEach((l, i) => {
-    if (wan.has(l.host)) {
+    const dev = owner.get(l.host);
+    if (dev !== undefined) {
       const line = listenLine(text, i);
       issues.push({
         line,
-        message: `line ${line}: list listen: ${formatListen(l)} is an address of the WAN device ${wanDevice}; the API never listens on the WAN side`,
+        message: `line ${line}: list listen: ${formatListen(l)} is an address of the WAN device ${dev}; the API never listens on the WAN side`,
       });
     }
   });
@@ -371,7 +380,7 @@ export class ControlPlane {
    * configuration (start, reload, API).
    */
   private checkListen(c: TunguardConfig, text: string): ConfigIssue[] {
-    const issues = this.o.apiOverride ? [] : wanListenIssues(c, text, this.o.wanDevice);
+    const issues = this.o.apiOverride ? [] : wanListenIssues(c, text, this.wans());
     const token = tokenFileIssue(tokenFilePath(this.o.stateDir, text), tokenDirs(this.o.stateDir));
     if (token) {
       const line = tokenFileLine(text);
@@ -389,6 +398,29 @@ export class ControlPlane {
     if (t.created) this.o.log(`api: created a new token in ${path} (mode 0600)`);
     this.token = t.token;
     this.tokenFile = path;
+  }
+
+  /** The WAN devices the API keeps off: netifd's uplinks now when they are followed. */
+  private wans(): readonly string[] {
+    return this.o.wanDevices?.() ?? [this.o.wanDevice];
+  }
+
+  /**
+   * The uplinks changed (wan_follow): a listen address that now belongs to one is closed, loudly,
+   * and the others stay; the configuration is not changed, so a later reload checks it again.
+   */
+  async uplinksChanged(): Promise<void> {
+    if (this.o.apiOverride || !this.server) return;
+    const wans = this.wans();
+    const wanAddresses = new Set(wans.flatMap((d) => deviceAddresses(d)));
+    const listen = this.listenAddresses(this.o.store.config);
+    const onWan = listen.filter((l) => wanAddresses.has(l.host));
+    if (onWan.length === 0) return;
+    for (const l of onWan)
+      this.o.log(
+        `api: WARNING: ${formatListen(l)} is now an address of an uplink (${wans.join(', ')}): closing it; the API never listens on the WAN side`,
+      );
+    await this.applyListen(listen.filter((l) => !wanAddresses.has(l.host)));
   }
 
   private listenRetry: NodeJS.Timeout | undefined;

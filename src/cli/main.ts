@@ -16,7 +16,8 @@ commands:
   allow        the allowlist: 'allow list', 'allow add <prefix>', 'allow del <prefix>'
   hosts        LAN hosts (from scans and traffic) with their risk; 'hosts <host>' for one
   scan         'scan import <file>': import an nmap, Nessus or OpenVAS report
-  rules        remediation rules; 'rules <id>' for one
+  rules        remediation rules; 'rules <id>' for one; 'rules save <file>', 'rules delete <id>'
+  programs     cleanup programs the router sends itself; 'programs add <file> --id --location'
   remediate    'remediate <host> [--rule id]': send a remedy to the host's agent
   dispatches   remedies sent to agents and their status; 'dispatches <id>' for one
   detect       the periodic detection (config detect) and its last round; 'detect --now' runs one
@@ -38,6 +39,7 @@ const API_COMMAND_NAMES = new Set([
   'hosts',
   'scan',
   'rules',
+  'programs',
   'remediate',
   'dispatches',
   'detect',

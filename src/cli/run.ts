@@ -14,7 +14,7 @@ import { installRouterRoutes, removeRouterRoutes, routerAddresses } from '../net
 import { checkSteering, interfaceMtu, STEERING_DEFAULTS, Steering, steeredLan } from '../netcfg/steering.js';
 import { REINJECT_MARK } from '../netcfg/steering-programs.js';
 import { FAST_NOTRACK_MARK, nftAvailable, SynPolice } from '../netcfg/syn-police.js';
-import { UplinkWatch } from '../netcfg/uplinks.js';
+import { UplinkWatch, uplinksNow } from '../netcfg/uplinks.js';
 import { claimWan } from '../netcfg/wan-lock.js';
 import { writeFileAtomicSync } from '../state/atomic-file.js';
 import { type ConnRecord, ConnStore, type ConnSync } from '../state/connstore.js';
@@ -157,7 +157,13 @@ export async function runCommand(argv: string[]): Promise<number> {
       { in_force: started.fallback.inForce, file: v.config },
     );
   const m = config.main;
-  const wan = v.wan ?? (v.config !== undefined ? m.wanDevice : undefined);
+  const follow = Boolean(v['wan-follow'] || m.wanFollow);
+  // Following netifd, the uplink it has now is the start WAN (a travel router's configured device may
+  // be today's hotel Wi-Fi or nothing at all); the configured one when netifd names none.
+  const netifd = follow ? uplinksNow() : undefined;
+  if (netifd?.error)
+    log(`wan: netifd names no uplink at start (${netifd.error}); starting on the configured WAN`);
+  const wan = netifd?.devices[0] ?? v.wan ?? (v.config !== undefined ? m.wanDevice : undefined);
   const lan = v.lan ?? (v.config !== undefined ? m.lanDevices : undefined);
   if (!wan) throw new UsageError('--wan is required (or wan_device in --config)', RUN_HELP);
   if (!lan || lan.length === 0)
@@ -374,6 +380,8 @@ export async function runCommand(argv: string[]): Promise<number> {
     stateDir,
     apiOverride,
     wanDevice: wan,
+    // With wan_follow, the API keeps off whichever uplinks netifd has now.
+    ...(follow ? { wanDevices: () => uplinks?.devices ?? netifd?.devices ?? [wan] } : {}),
     version: tunguardVersion(),
     log,
     lanPrefixes: lanNets,
@@ -456,9 +464,10 @@ export async function runCommand(argv: string[]): Promise<number> {
       'warning: nft missing: no SYN police, and fast-path SYNs make conntrack entries (opkg install nftables)',
     );
   try {
+    const startWans = netifd?.devices.length ? netifd.devices : [steering.wan];
     let local = routerNets.length > 0 ? { tun: steering.tun, ipv6: steering.ipv6 } : undefined;
     const limits = limitsWanted ? kernelLimits(config.ratelimit) : undefined;
-    if (policeUp) await police.setup({ wan: steering.wan, rate: policeRate, local, limits, allow });
+    if (policeUp) await police.setup({ wan: startWans, rate: policeRate, local, limits, allow });
     if (policeUp && limits) {
       dp.commandFollowers.push((cmd) => {
         if (cmd.type === 'allowlist.set') police.setAllow(cmd.prefixes);
@@ -479,9 +488,9 @@ export async function runCommand(argv: string[]): Promise<number> {
       local = undefined;
       routerNets.length = 0;
     }
-    if (v['wan-follow'] || m.wanFollow) {
+    if (follow) {
       // The uplink a travel router uses changes all day: netifd says which one it is now.
-      uplinks = new UplinkWatch([steering.wan], {
+      uplinks = new UplinkWatch(startWans, {
         intervalMs: 1000,
         log,
         onChange: (devices, previous) => {
@@ -489,6 +498,7 @@ export async function runCommand(argv: string[]): Promise<number> {
           log(
             `wan: netifd's uplinks are now ${devices.join(', ')} (were ${previous.join(', ')}): the SYN police follows`,
           );
+          void control.uplinksChanged();
         },
       });
       await uplinks.poll();

@@ -2,8 +2,10 @@
 // client, USB tethering, LTE, cable), so the WAN device named at start goes stale. netifd's
 // `ubus call network.interface dump` lists every logical interface with its state, its layer-3
 // device and its routes; an uplink is an interface that is up and holds a default route (IPv4
-// 0.0.0.0/0 or IPv6 ::/0). Several can be up at once; all are uplinks.
-import { execFile } from 'node:child_process';
+// 0.0.0.0/0 or IPv6 ::/0). Several can be up at once; all are uplinks. netifd announces each ifup,
+// ifdown and update as a ubus event (`ubus listen network.interface`): an event asks again at once,
+// and the poll stays as the fallback for a lost event or a restarted ubusd.
+import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
 
 /** What a device name may look like (Linux IFNAMSIZ, the characters netifd uses). */
 const DEVICE_RE = /^[\w.@:-]{1,15}$/;
@@ -37,10 +39,34 @@ export function uplinkDevices(dump: unknown): string[] {
   return [...found].sort();
 }
 
+const DUMP = ['ubus', 'call', 'network.interface', 'dump'] as const;
+
+/**
+ * netifd's uplinks now, asked once (at start, before steering: the WAN device named in the config may
+ * not be today's uplink); an empty list with the reason when netifd cannot be asked or has none.
+ */
+export function uplinksNow(command: readonly string[] = DUMP): { devices: string[]; error?: string } {
+  const [cmd, ...args] = command;
+  try {
+    const out = execFileSync(cmd, args, {
+      timeout: 5000,
+      maxBuffer: MAX_DUMP_BYTES,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    const devices = uplinkDevices(JSON.parse(out));
+    return devices.length > 0 ? { devices } : { devices, error: 'no interface is up with a default route' };
+  } catch (err) {
+    return { devices: [], error: (err as Error).message.split('\n')[0] };
+  }
+}
+
 export interface UplinkWatchOptions {
   /** The command that prints the dump (default: ubus call network.interface dump). */
   command?: readonly string[];
   intervalMs: number;
+  /** A command that prints a line per netifd event (default: ubus listen network.interface); null: none. */
+  events?: readonly string[] | null;
   /** Called with the new uplinks whenever they differ from the last ones (not for an empty answer). */
   onChange: (devices: string[], previous: string[]) => void;
   log: (m: string) => void;
@@ -56,6 +82,11 @@ export class UplinkWatch {
   private current: string[];
   private lastError = '';
   private busy = false;
+  /** An event came while a poll ran: ask again when it ends (the running answer may predate it). */
+  private again = false;
+  private listener: ChildProcess | undefined;
+  private listenRestart: NodeJS.Timeout | undefined;
+  private stopped = false;
 
   constructor(
     initial: readonly string[],
@@ -64,6 +95,35 @@ export class UplinkWatch {
     this.current = [...initial].sort();
     this.timer = setInterval(() => void this.poll(), o.intervalMs);
     this.timer.unref();
+    if (o.events !== null) this.listen(o.events ?? ['ubus', 'listen', 'network.interface']);
+  }
+
+  /** Follows netifd's events: every line is one; the listener is started again if it ends. */
+  private listen(command: readonly string[]): void {
+    const [cmd, ...args] = command;
+    const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'ignore'] });
+    this.listener = p;
+    let pending = '';
+    p.stdout?.on('data', (d: Buffer) => {
+      pending += d.toString();
+      // An event is one short JSON line; a line this long is not one, and is not kept.
+      if (pending.length > 65536) pending = '';
+      if (!pending.includes('\n')) return;
+      pending = pending.slice(pending.lastIndexOf('\n') + 1);
+      void this.poll();
+    });
+    const ended = (why: string) => {
+      if (this.listener !== p) return;
+      this.listener = undefined;
+      if (this.stopped) return;
+      if (why !== this.lastError)
+        this.o.log(`wan: no netifd events (${why}); asking every ${this.o.intervalMs} ms`);
+      this.lastError = why;
+      this.listenRestart = setTimeout(() => this.listen(command), 5000);
+      this.listenRestart.unref();
+    };
+    p.once('error', (e) => ended((e as Error).message));
+    p.once('exit', (code, signal) => ended(`${cmd} exited ${signal ?? code}`));
   }
 
   get devices(): readonly string[] {
@@ -72,9 +132,12 @@ export class UplinkWatch {
 
   /** One poll now (tests, and the first one at start). */
   poll(): Promise<void> {
-    if (this.busy) return Promise.resolve();
+    if (this.busy) {
+      this.again = true;
+      return Promise.resolve();
+    }
     this.busy = true;
-    const [cmd, ...args] = this.o.command ?? ['ubus', 'call', 'network.interface', 'dump'];
+    const [cmd, ...args] = this.o.command ?? DUMP;
     return new Promise<void>((resolve) => {
       execFile(cmd, args, { timeout: 5000, maxBuffer: MAX_DUMP_BYTES }, (err, stdout) => {
         this.busy = false;
@@ -93,13 +156,20 @@ export class UplinkWatch {
           if (msg !== this.lastError) this.o.log(`wan: cannot ask netifd: ${msg}`);
           this.lastError = msg;
         }
-        resolve();
+        if (this.again && !this.stopped) {
+          this.again = false;
+          void this.poll().then(resolve);
+        } else resolve();
       });
     });
   }
 
   stop(): void {
+    this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
+    if (this.listenRestart) clearTimeout(this.listenRestart);
+    this.listener?.kill();
+    this.listener = undefined;
   }
 }

@@ -4,8 +4,12 @@
 // (test/unit/uplinks.test.ts checks the parsing). Traffic through tunguard resumes within 2 s without
 // a restart, and the SYN police follows the new device (its set of WAN names, and SYNs arriving on
 // the new device counted by its rule). The control: without --wan-follow the police keeps the old
-// name and never sees a SYN of the new uplink.
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+// name and never sees a SYN of the new uplink. The double also plays `ubus listen network.interface`
+// (tail -f of an event file the test appends netifd's ifup/ifdown events to).
+// More: at start the daemon takes netifd's uplink, not the configured device (control: without
+// --wan-follow an absent configured WAN stops the start); and with two uplinks, a proxied connection on
+// the one that stays keeps flowing when the other disappears (control: the one on the lost uplink stops).
+import { appendFileSync, chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ADDR, Lab, sleep, waitFor } from './lab.js';
@@ -17,8 +21,8 @@ afterEach(async () => {
   lab = undefined;
 });
 
-/** netifd's dump with one uplink, `dev`, up with a default route (and the LAN). */
-function dump(dev: string): string {
+/** netifd's dump with the uplinks `devs` (each up with a default route), and the LAN. */
+function dump(...devs: string[]): string {
   const iface = (name: string, d: string, route: object[]) => ({
     interface: name,
     up: true,
@@ -33,9 +37,11 @@ function dump(dev: string): string {
   return JSON.stringify({
     interface: [
       iface('lan', 'lan0', []),
-      iface(dev === 'wan0' ? 'wan' : 'wwan', dev, [
-        { target: '0.0.0.0', mask: 0, nexthop: ADDR.wan4, source: `${ADDR.rtrWan4}/32` },
-      ]),
+      ...devs.map((dev) =>
+        iface(dev === 'wan0' ? 'wan' : dev === 'usb0' ? 'usb' : 'wwan', dev, [
+          { target: '0.0.0.0', mask: 0, nexthop: ADDR.wan4, source: `${ADDR.rtrWan4}/32` },
+        ]),
+      ),
     ],
   });
 }
@@ -58,31 +64,51 @@ function police(l: Lab): { dropped: number; wans: string } {
   const chain = l.run(l.ns.rtr, 'nft', ['list', 'chain', 'inet', 'tunguard', 'syn_police']);
   const m = /limit rate over .* counter packets (\d+)/.exec(chain);
   const set = l.run(l.ns.rtr, 'nft', ['list', 'set', 'inet', 'tunguard', 'wans']);
-  return { dropped: Number(m?.[1] ?? NaN), wans: /elements = \{([^}]*)\}/.exec(set)?.[1]?.trim() ?? '' };
+  return {
+    dropped: Number(m?.[1] ?? NaN),
+    wans: (/elements = \{([^}]*)\}/.exec(set)?.[1] ?? '').replace(/\s+/g, ' ').trim(),
+  };
+}
+
+/** The ubus test double on a PATH: `call network.interface dump` and `listen network.interface`. */
+function netifd(l: Lab, ...devs: string[]) {
+  const bin = join(l.stateDir, 'bin');
+  const dumpFile = join(l.stateDir, 'netifd-dump.json');
+  const events = join(l.stateDir, 'netifd-events');
+  writeFileSync(dumpFile, dump(...devs));
+  writeFileSync(events, '');
+  mkdirSync(bin, { recursive: true });
+  writeFileSync(
+    join(bin, 'ubus'),
+    `#!/bin/sh
+case "$*" in
+"call network.interface dump") exec cat '${dumpFile}' ;;
+"listen network.interface") exec tail -n 0 -f '${events}' ;;
+esac
+exit 1
+`,
+  );
+  chmodSync(join(bin, 'ubus'), 0o755);
+  return {
+    env: { ...process.env, PATH: `${bin}:${process.env.PATH}` },
+    /** netifd now has these uplinks, and says so with an event. */
+    set(action: string, ...now: string[]) {
+      writeFileSync(dumpFile, dump(...now));
+      appendFileSync(events, `${JSON.stringify({ 'network.interface': { action, interface: 'wan' } })}\n`);
+    },
+  };
 }
 
 async function run(follow: boolean) {
   lab = Lab.create({ firewall: 'none' });
-  const bin = join(lab.stateDir, 'bin');
-  const dumpFile = join(lab.stateDir, 'netifd-dump.json');
-  writeFileSync(dumpFile, dump('wan0'));
-  // The ubus test double: `ubus call network.interface dump` prints the dump file.
-  mkdirSync(bin, { recursive: true });
-  writeFileSync(
-    join(bin, 'ubus'),
-    `#!/bin/sh\n[ "$*" = "call network.interface dump" ] || exit 1\nexec cat '${dumpFile}'\n`,
-  );
-  chmodSync(join(bin, 'ubus'), 0o755);
-  const tg = lab.startTunguard(['--syn-police', '50', ...(follow ? ['--wan-follow'] : [])], true, {
-    ...process.env,
-    PATH: `${bin}:${process.env.PATH}`,
-  });
+  const n = netifd(lab, 'wan0');
+  const tg = lab.startTunguard(['--syn-police', '50', ...(follow ? ['--wan-follow'] : [])], true, n.env);
   await tg.ready();
   expect(police(lab).wans).toBe('"wan0"');
   lab.run(lab.ns.wan, 'ping', ['-c', '1', '-W', '1', ADDR.lan4]);
 
   swapWan(lab);
-  writeFileSync(dumpFile, dump('wwan0'));
+  n.set('ifup', 'wwan0');
   const t0 = Date.now();
   // Traffic through tunguard resumes: a ping from the new uplink reaches the LAN host.
   let pinged = false;
@@ -120,5 +146,146 @@ describe('the WAN follows netifd', () => {
     expect(r.pinged).toBe(true);
     expect(police(lab!).wans).toBe('"wan0"');
     expect(r.dropped).toBe(0);
+  }, 60_000);
+
+  it('starts on the uplink netifd names, not the configured device; control: without following it cannot', async () => {
+    lab = Lab.create({ firewall: 'none' });
+    const n = netifd(lab, 'wan0');
+    const tg = lab.startTunguard(['--wan', 'tgnowan0', '--lan', 'lan0', '--wan-follow'], false, n.env);
+    await tg.ready();
+    expect(police(lab).wans).toBe('"wan0"');
+    expect(lab.exec(lab.ns.wan, 'ping', ['-c', '1', '-W', '1', ADDR.lan4]).code).toBe(0);
+    await tg.stop();
+    const control = lab.startTunguard(['--wan', 'tgnowan0', '--lan', 'lan0'], false, n.env);
+    expect(await control.wait()).not.toBe(0);
+    expect(control.output).toMatch(/tgnowan0/);
+  }, 60_000);
+
+  it('two uplinks: a proxied connection on the one that stays keeps flowing when the other disappears', async () => {
+    lab = Lab.create({ firewall: 'none' });
+    const { rtr, wan, lan } = lab.ns;
+    // The second uplink, usb0 (USB tethering): its own link and lab prefix into the WAN side; the WAN
+    // host sends what comes from 198.18.7.2 back over it.
+    lab.run(rtr, 'ip', ['link', 'add', 'usb0', 'type', 'veth', 'peer', 'name', 'tgusb', 'netns', wan]);
+    lab.run(wan, 'ip', ['link', 'set', 'tgusb', 'name', 'eth1']);
+    lab.run(wan, 'ip', ['link', 'set', 'eth1', 'up']);
+    lab.run(rtr, 'ip', ['link', 'set', 'usb0', 'up']);
+    lab.run(wan, 'ip', ['addr', 'add', '198.18.7.2/24', 'dev', 'eth1']);
+    lab.run(rtr, 'ip', ['addr', 'add', '198.18.7.1/24', 'dev', 'usb0']);
+    lab.run(wan, 'ip', ['route', 'add', 'default', 'via', '198.18.7.1', 'dev', 'eth1', 'table', '7']);
+    lab.run(wan, 'ip', ['rule', 'add', 'from', '198.18.7.2', 'table', '7']);
+    const n = netifd(lab, 'usb0', 'wan0');
+    const tg = lab.startTunguard(['--wan-follow'], true, n.env);
+    await tg.ready();
+    expect(police(lab).wans).toBe('"usb0", "wan0"');
+    const echo = lab.spawn(lan, process.execPath, [
+      '-e',
+      `require('net').createServer((s) => s.pipe(s)).listen(9009, '${ADDR.lan4}', () => console.log('listening'))`,
+    ]);
+    let echoOut = '';
+    echo.stdout?.on('data', (d: Buffer) => {
+      echoOut += d.toString();
+    });
+    await waitFor('the echo server', () => echoOut.includes('listening'));
+    const established0 = (await lab.freshStatus()).counters.synproxy_conn_established ?? 0;
+    // A line every 100 ms for 6 s; each echo is printed with its time (ms since the client's start).
+    const client = (from: string) => {
+      const p = lab!.spawn(wan, process.execPath, [
+        '-e',
+        `const t0 = Date.now(); let n = 0;
+         const s = require('net').connect({ host: '${ADDR.lan4}', port: 9009, localAddress: '${from}' });
+         s.on('data', (d) => { for (const l of d.toString().split('\\n').filter(Boolean)) console.log('echo', l, Date.now() - t0); });
+         s.on('error', (e) => console.log('error', e.code));
+         const t = setInterval(() => s.write('tick' + n++ + '\\n'), 100);
+         setTimeout(() => { clearInterval(t); console.log('end', Date.now() - t0); process.exit(0); }, 6000);`,
+      ]);
+      let out = '';
+      p.stdout?.on('data', (d: Buffer) => {
+        out += d.toString();
+      });
+      const done = new Promise<void>((r) => p.once('exit', () => r()));
+      return { done, out: () => out, t0: Date.now() };
+    };
+    const stays = client(ADDR.wan4); // over wan0
+    const goes = client('198.18.7.2'); // over usb0
+    await sleep(2000);
+    // usb0 is unplugged: its link goes, netifd's dump loses it and it says so.
+    const cut = Date.now();
+    lab.run(rtr, 'ip', ['link', 'del', 'usb0']);
+    n.set('ifdown', 'wan0');
+    await waitFor('the police without usb0', () => police(lab!).wans === '"wan0"', 2000);
+    await Promise.all([stays.done, goes.done]);
+    const echoes = (c: ReturnType<typeof client>) =>
+      [...c.out().matchAll(/^echo tick\d+ (\d+)$/gm)].map((m) => c.t0 + Number(m[1]));
+    const kept = echoes(stays);
+    const lost = echoes(goes);
+    console.log(
+      `two uplinks: on wan0 ${kept.filter((t) => t > cut).length} echoes after usb0 went, on usb0 ${lost.filter((t) => t > cut + 500).length}`,
+    );
+    // The connection on wan0 went on: echoes until its end, never a pause of a second.
+    expect(kept.filter((t) => t > cut).length).toBeGreaterThanOrEqual(30); // ~4 s at 10 a second
+    expect(kept.filter((t) => t > cut + 3000).length).toBeGreaterThanOrEqual(5);
+    const gaps = kept.slice(1).map((t, i) => t - kept[i]);
+    expect(Math.max(...gaps)).toBeLessThan(1000);
+    expect(stays.out()).not.toMatch(/^error/m);
+    // The control: the one on usb0 did flow, then stopped with its uplink.
+    expect(lost.filter((t) => t < cut).length).toBeGreaterThan(5);
+    expect(lost.filter((t) => t > cut + 500)).toEqual([]);
+    // Both went through the SYN proxy; the daemon never restarted.
+    const established = (await lab.freshStatus()).counters.synproxy_conn_established ?? 0;
+    expect(established - established0).toBeGreaterThanOrEqual(2);
+    expect(tg.output.match(/steering up/g)?.length).toBe(1);
+    expect(tg.output).toContain("wan: netifd's uplinks are now wan0 (were usb0, wan0)");
+  }, 60_000);
+
+  it("the API keeps off the uplinks as they change: a listener on a new uplink's address is closed", async () => {
+    lab = Lab.create({ firewall: 'none' });
+    const { rtr } = lab.ns;
+    // The admin listens on 198.18.7.1 too, an address of usb0, which is no uplink at start.
+    lab.run(rtr, 'ip', ['link', 'add', 'usb0', 'type', 'veth', 'peer', 'name', 'tgusb', 'netns', lab.ns.wan]);
+    lab.run(rtr, 'ip', ['addr', 'add', '198.18.7.1/24', 'dev', 'usb0']);
+    lab.run(rtr, 'ip', ['link', 'set', 'usb0', 'up']);
+    const conf = join(lab.stateDir, 'tunguard.conf');
+    writeFileSync(
+      conf,
+      lab
+        .config()
+        .replace(
+          "\tlist listen '127.0.0.1:7447'",
+          "\tlist listen '127.0.0.1:7447'\n\tlist listen '198.18.7.1:7447'",
+        ),
+    );
+    const n = netifd(lab, 'wan0');
+    const tg = lab.startTunguard(['--config', conf, '--wan-follow'], false, n.env);
+    await tg.ready();
+    const token = readFileSync(join(lab.stateDir, 'api.token'), 'utf8').trim();
+    const answers = (host: string) =>
+      lab!.exec(rtr, 'curl', [
+        '-sS',
+        '-m',
+        '2',
+        '-o',
+        '/dev/null',
+        '-w',
+        '%{http_code}',
+        '-H',
+        `Authorization: Bearer ${token}`,
+        `http://${host}:7447/api/v1/status`,
+      ]).stdout;
+    await waitFor('the API on 198.18.7.1', () => answers('198.18.7.1') === '200', 5000);
+    // usb0 becomes an uplink (USB tethering plugged in): that listener closes, the loopback one stays.
+    n.set('ifup', 'usb0', 'wan0');
+    const warning = 'api: WARNING: 198.18.7.1:7447 is now an address of an uplink (usb0, wan0): closing it';
+    await waitFor('the warning', () => tg.output.includes(warning), 3000);
+    await waitFor('the listener closed', () => answers('198.18.7.1') !== '200', 3000);
+    expect(answers('127.0.0.1')).toBe('200');
+    // A reload with that listen address is refused, naming the uplink.
+    tg.proc.kill('SIGHUP');
+    await waitFor(
+      'the refused reload',
+      () => /198\.18\.7\.1:7447 is an address of the WAN device usb0/.test(tg.output),
+      5000,
+    );
+    expect(answers('198.18.7.1')).not.toBe('200');
   }, 60_000);
 });

@@ -5,8 +5,12 @@
 // the REAL rpcd plugin (through `runPlugin`, e.g. in the router's namespace), and `uci` calls edit a
 // real UCI file: like rpcd, the session's edits are kept as a delta replayed over the file as it is now
 // (the daemon may rewrite it meanwhile) and written on `apply`, with the project's parser and formatter.
+// It also plays cgi-io's /cgi-bin/cgi-upload (session and the ACL's file write grant, as cgi-io checks
+// them), rpcd's `rc` object and luci-rpc's getNetworkDevices through callbacks the test gives, and
+// LuCI's Status → Overview page, which loads the app's status include like luci-mod-status does.
 import { spawn } from 'node:child_process';
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join, normalize, sep } from 'node:path';
@@ -33,7 +37,7 @@ export interface PluginRun {
 
 export interface Acl {
   read: { ubus: Record<string, string[]>; uci: string[] };
-  write: { ubus: Record<string, string[]>; uci: string[] };
+  write: { ubus: Record<string, string[]>; uci: string[]; file?: Record<string, string[]> };
 }
 
 interface MenuNode {
@@ -99,7 +103,19 @@ export interface HarnessOptions {
   listPlugin: () => Promise<PluginRun>;
   /** The UCI file behind the `uci` object's config "tunguard". */
   configFile: string;
+  /** Where cgi-upload writes a file the ACL lets the session write (the router path → a real path). */
+  uploadPath?: (aclPath: string) => string;
+  /** rpcd's `rc` object: `list` and `init` (procd's init scripts). */
+  rc?: {
+    list: () => Promise<Record<string, unknown>>;
+    init: (name: string, action: string) => Promise<number>;
+  };
+  /** luci-rpc's getNetworkDevices: the router's devices by name. */
+  devices?: () => Promise<Record<string, unknown>>;
 }
+
+/** What cgi-upload takes at most here (cgi-io itself is bounded by /tmp). */
+export const MAX_UPLOAD = 8 << 20;
 
 export class LuciHarness {
   readonly sessionId = [...crypto.getRandomValues(new Uint8Array(16))]
@@ -161,6 +177,7 @@ export class LuciHarness {
         : await this.rpc(msg as Record<string, unknown>);
       return json(res, reply);
     }
+    if (req.method === 'POST' && url.pathname === '/cgi-bin/cgi-upload') return this.upload(req, res);
     if (req.method !== 'GET') return text(res, 405, 'method not allowed');
     if (url.pathname.startsWith(`${SCRIPT_NAME}/`))
       return this.page(res, url.pathname.slice(SCRIPT_NAME.length + 1));
@@ -190,8 +207,58 @@ export class LuciHarness {
     return text(res, 404, 'not found');
   }
 
+  /** cgi-io's upload: multipart sessionid, filename, filedata; the session must may write filename. */
+  private async upload(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const c of req) {
+      size += (c as Buffer).length;
+      if (size > MAX_UPLOAD + 64 * 1024) return json(res, { failure: [27, 'File too large'] }, 413);
+      chunks.push(c as Buffer);
+    }
+    const form = await new Response(Buffer.concat(chunks), {
+      headers: { 'content-type': req.headers['content-type'] ?? '' },
+    }).formData();
+    const sid = form.get('sessionid');
+    const filename = form.get('filename');
+    const data = form.get('filedata');
+    const granted = this.acl.acl.write.file?.[String(filename)] ?? [];
+    if (sid !== this.sessionId || typeof filename !== 'string' || !granted.includes('write')) {
+      this.calls.push({ object: 'cgi-upload', method: 'write', args: { filename }, status: 'denied', ms: 0 });
+      return json(res, { failure: [13, 'Access to path denied by ACL'] }, 403);
+    }
+    if (!(data instanceof Blob) || !this.o.uploadPath)
+      return json(res, { failure: [22, 'Invalid request'] }, 400);
+    const bytes = Buffer.from(await data.arrayBuffer());
+    writeFileSync(this.o.uploadPath(filename), bytes, { mode: 0o600 });
+    this.calls.push({ object: 'cgi-upload', method: 'write', args: { filename }, status: 0, ms: 0 });
+    return json(res, {
+      size: bytes.length,
+      checksum: createHash('md5').update(bytes).digest('hex'),
+      sha256sum: createHash('sha256').update(bytes).digest('hex'),
+    });
+  }
+
+  /** Status → Overview as luci-mod-status renders it: every include of the app, in one page. */
+  private overview(res: ServerResponse): void {
+    const dir = join(HTDOCS, 'luci-static/resources/view/status/include');
+    const includes = readdirSync(dir)
+      .filter((f) => f.endsWith('.js'))
+      .map((f) => f.slice(0, -3))
+      .sort();
+    this.html(res, 'Overview', '', {
+      requestpath: ['admin', 'status', 'overview'],
+      view: 'status/index',
+      includes,
+    });
+  }
+
   /** A LuCI-like page for a menu path: the app's tabs and the view its action names. */
   private page(res: ServerResponse, path: string): void {
+    if (path === 'admin/status/overview') {
+      this.overview(res);
+      return;
+    }
     let node = this.menu[path];
     let resolved = path;
     if (node?.action.type === 'alias') {
@@ -217,17 +284,21 @@ export class LuciHarness {
         return `<li data-tab="${name}"${active}><a href="${SCRIPT_NAME}/${k}">${escapeHtml(n.title)}</a></li>`;
       })
       .join('');
+    this.html(res, node.title, tabs, { requestpath: resolved.split('/'), view: node.action.path });
+  }
+
+  private html(res: ServerResponse, title: string, tabs: string, page: Record<string, unknown>): void {
     const env = {
       sessionid: this.sessionId,
       ubuspath: '/ubus/',
       resource: '/luci-static/resources',
       scriptname: SCRIPT_NAME,
-      requestpath: resolved.split('/'),
-      view: node.action.path,
+      cgi_base: '/cgi-bin',
+      ...page,
     };
     res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
     res.end(`<!doctype html>
-<html><head><meta charset="utf-8"><title>${escapeHtml(node.title)} - LuCI (test harness)</title>
+<html><head><meta charset="utf-8"><title>${escapeHtml(title)} - LuCI (test harness)</title>
 <style>
 body { font-family: sans-serif; margin: 0; } header { background: #002b49; color: #fff; padding: .5em 1em; }
 ul.tabs { list-style: none; margin: 0; padding: .5em 1em; border-bottom: 1px solid #ccc; }
@@ -297,6 +368,36 @@ ul.tabs li { display: inline-block; margin-right: 1em; } ul.tabs li.active a { f
       }
       log(UBUS.OK);
       return { jsonrpc: '2.0', id, result: [UBUS.OK, out] };
+    }
+    if (object === 'rc' || object === 'luci-rpc') {
+      if (!this.allowed(object, method)) {
+        log('denied');
+        return denied;
+      }
+      const a = args ?? {};
+      if (object === 'rc' && method === 'list' && this.o.rc) {
+        const all = await this.o.rc.list();
+        const out = typeof a.name === 'string' ? (a.name in all ? { [a.name]: all[a.name] } : {}) : all;
+        log(UBUS.OK);
+        return { jsonrpc: '2.0', id, result: [UBUS.OK, out] };
+      }
+      if (object === 'rc' && method === 'init' && this.o.rc) {
+        // rpcd's rc: only known actions of an existing init script.
+        const actions = ['start', 'stop', 'restart', 'reload', 'enable', 'disable'];
+        if (typeof a.name !== 'string' || typeof a.action !== 'string' || !actions.includes(a.action)) {
+          log(UBUS.INVALID_ARGUMENT);
+          return { jsonrpc: '2.0', id, result: [UBUS.INVALID_ARGUMENT] };
+        }
+        const code = await this.o.rc.init(a.name, a.action);
+        log(code);
+        return { jsonrpc: '2.0', id, result: [code] };
+      }
+      if (object === 'luci-rpc' && method === 'getNetworkDevices' && this.o.devices) {
+        log(UBUS.OK);
+        return { jsonrpc: '2.0', id, result: [UBUS.OK, await this.o.devices()] };
+      }
+      log(UBUS.METHOD_NOT_FOUND);
+      return { jsonrpc: '2.0', id, result: [UBUS.METHOD_NOT_FOUND] };
     }
     if (object === 'uci') {
       const r = this.uci(method, args ?? {});
@@ -452,8 +553,8 @@ function readBody(req: IncomingMessage): Promise<string> {
   });
 }
 
-function json(res: ServerResponse, x: unknown): void {
-  res.writeHead(200, { 'content-type': 'application/json' });
+function json(res: ServerResponse, x: unknown, status = 200): void {
+  res.writeHead(status, { 'content-type': 'application/json' });
   res.end(JSON.stringify(x));
 }
 

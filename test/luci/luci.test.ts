@@ -4,7 +4,8 @@
 // daemon's status.json or runs the repo's `tunguard` CLI against the daemon's API. Settings are saved
 // into the daemon's real UCI file and read back with the project's parser; the daemon then reloads it.
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -34,6 +35,17 @@ let dirs: AgentDirs | undefined;
 let agent: ChildProcess | undefined;
 let plugin: PluginEnv;
 const errors: string[] = [];
+/** Where the harness's cgi-upload puts /tmp/tunguard-program.upload, and the plugin takes it from. */
+let uploadFile = '';
+/** The system log the logread stand-in prints (the daemon's own lines, written there by the test). */
+let syslogFile = '';
+/** rpcd rc's "enabled" for tunguard (the harness plays procd's init script; see the service test). */
+let enabledAtBoot = true;
+
+function running(): boolean {
+  const p = lab.tunguard?.proc;
+  return p !== undefined && p.exitCode === null && p.signalCode === null;
+}
 
 /** The repo's CLI in the router's namespace (what the plugin runs too). */
 function cli(...args: string[]): unknown {
@@ -99,11 +111,52 @@ beforeAll(async () => {
   token = readFileSync(join(lab.stateDir, 'api.token'), 'utf8').trim();
   await waitFor('the LAN web service', () => webOut.includes('listening'));
 
-  plugin = { stateDir: lab.stateDir, cli: CLI, ns: lab.ns.rtr };
+  uploadFile = join(lab.stateDir, 'program.upload');
+  syslogFile = join(lab.stateDir, 'syslog');
+  writeFileSync(syslogFile, '');
+  // A stand-in for OpenWrt's logread (ubox): `-e PATTERN` filters the log; the log holds what the
+  // test copies there from the real daemon's output (logd is not here).
+  const logread = join(lab.stateDir, 'logread');
+  writeFileSync(
+    logread,
+    `#!/bin/sh\n[ "$1" = -e ] && exec grep -- "$2" '${syslogFile}'\ncat '${syslogFile}'\n`,
+  );
+  chmodSync(logread, 0o755);
+  plugin = { stateDir: lab.stateDir, cli: CLI, ns: lab.ns.rtr, upload: uploadFile, logread };
   harness = new LuciHarness({
     configFile: conf,
     runPlugin: (method, input) => callPlugin(plugin, method, input),
     listPlugin: () => listPlugin(plugin),
+    uploadPath: (aclPath) => {
+      if (aclPath !== '/tmp/tunguard-program.upload') throw new Error(`unexpected upload path ${aclPath}`);
+      return uploadFile;
+    },
+    // procd's side, played here: the daemon of this lab stops and starts for real.
+    rc: {
+      list: async () => ({ tunguard: { start: 95, stop: 10, enabled: enabledAtBoot, running: running() } }),
+      init: async (name, action) => {
+        if (name !== 'tunguard') return 4;
+        if ((action === 'stop' || action === 'restart') && running()) await lab.tunguard?.stop();
+        if ((action === 'start' || action === 'restart') && !running())
+          await lab.startTunguard(['--config', conf], false).ready();
+        if (action === 'enable') enabledAtBoot = true;
+        if (action === 'disable') enabledAtBoot = false;
+        return 0;
+      },
+    },
+    devices: async () => {
+      const links = JSON.parse(lab.run(lab.ns.rtr, 'ip', ['-j', 'link', 'show'])) as {
+        ifname: string;
+        flags: string[];
+        address?: string;
+      }[];
+      return Object.fromEntries(
+        links.map((l) => [
+          l.ifname,
+          { name: l.ifname, flags: { up: l.flags.includes('UP') }, mac: l.address },
+        ]),
+      );
+    },
   });
   await harness.start();
   ({ browser, profile } = await launchChromium());
@@ -138,7 +191,7 @@ describe('luci-app-tunguard in Chromium, through the rpcd plugin, against a real
     await page.locator('#view[data-rendered="true"]').waitFor({ timeout: 20_000 });
     expect(
       await page.locator('ul.tabs li').evaluateAll((li) => li.map((l) => l.getAttribute('data-tab'))),
-    ).toEqual(['status', 'hosts', 'rules', 'settings']);
+    ).toEqual(['status', 'hosts', 'rules', 'log', 'settings']);
     await page.locator('#tg-tier[data-tier="normal"]').waitFor({ timeout: 5000 });
     expect(await page.textContent('#tg-version')).toMatch(/^\d+\.\d+\.\d+/);
     expect(await page.textContent('#tg-half-open')).toBe('0');
@@ -172,7 +225,9 @@ describe('luci-app-tunguard in Chromium, through the rpcd plugin, against a real
         'tunguard.dispatches',
         'tunguard.detect',
         'tunguard.rules',
+        'tunguard.programs',
         'uci.get',
+        'luci-rpc.getNetworkDevices',
       ]),
     );
   });
@@ -304,7 +359,13 @@ describe('luci-app-tunguard in Chromium, through the rpcd plugin, against a real
     // The LAN host: a real agent, paired by a copied key.
     dirs = makeDirs('tg-luci-agent-');
     const agentMain = buildAgent();
-    const agentConf = writeAgentConfig(dirs, 'lan-host', { host: ADDR.lan4, port: AGENT_PORT });
+    // It takes programs the router sends (the program upload test below needs that).
+    const agentConf = writeAgentConfig(
+      dirs,
+      'lan-host',
+      { host: ADDR.lan4, port: AGENT_PORT },
+      { allowInlinePrograms: true },
+    );
     const agentKey = lab
       .run(lab.ns.lan, process.execPath, [agentMain, 'show-key', '--config', agentConf])
       .trim();
@@ -415,10 +476,310 @@ describe('luci-app-tunguard in Chromium, through the rpcd plugin, against a real
     expect(await page.evaluate(() => (window as unknown as { tgXss?: number }).tgXss)).toBeUndefined();
     expect(await odd.locator('[data-field="when"]').textContent()).toBe('CVE-2025-49659');
     const row = page.locator('#tg-rules tr[data-rule="lab-nginx-dropper"]');
-    expect(await row.locator('[data-field="kind"]').textContent()).toBe('environment');
+    expect(await row.locator('[data-field="kind"]').textContent()).toBe('environment rule');
     expect(await row.locator('[data-field="enabled"]').textContent()).toBe('yes');
     expect(await row.locator('[data-field="when"]').textContent()).toBe('software nginx, version 1.18.0');
     expect(await row.locator('[data-field="remedy"]').textContent()).toBe(`delete ${dirs?.root}/dropper.sh`);
+    expect(errors).toEqual([]);
+  });
+
+  it('shows a host by its name or MAC before its router id', async () => {
+    await open('hosts');
+    const known = cli('hosts') as {
+      items: { id: string; hostnames: string[]; macs: string[]; ipv4: string[] }[];
+    };
+    expect(known.items.length).toBeGreaterThan(1);
+    for (const h of known.items) {
+      const want = h.hostnames[0] ?? h.macs[0] ?? h.ipv4[0] ?? h.id;
+      const cell = page.locator(`#tg-hosts tr[data-host="${h.id}"] [data-field="host"]`);
+      expect(await cell.locator('strong').textContent()).toBe(want);
+      expect(await cell.locator('small').textContent()).toBe(h.id);
+      expect(want.startsWith('ip:')).toBe(false);
+    }
+    // The scanned LAN host is known by its MAC (nmap saw it on the LAN), the OpenVAS one by its name.
+    expect(
+      await page
+        .locator(`#tg-hosts tr[data-host="ip:${ADDR.lan4}"] [data-field="host"] strong`)
+        .textContent(),
+    ).toMatch(/^([0-9A-F]{2}:){5}[0-9A-F]{2}$/i);
+    expect(
+      await page.locator('#tg-hosts tr[data-host="name:server99"] [data-field="host"] strong').textContent(),
+    ).toBe('server99');
+  });
+
+  /** Fills the rule editor's field NAME (the rule's own fields, not a remedy row's). */
+  async function ruleField(name: string, value: string): Promise<void> {
+    const el = page.locator(`#tg-rule-editor [name="${name}"]`).first();
+    if ((await el.evaluate((n) => n.tagName)) === 'SELECT') await el.selectOption(value);
+    else await el.fill(value);
+  }
+
+  async function saveRule(): Promise<void> {
+    await page.click('#tg-rule-editor button[data-action="save-rule"]');
+  }
+
+  it('adds environment, threat and combined rules with every remedy kind in the editor; refuses, edits, deletes', async () => {
+    await open('rules');
+    const getRule = (id: string) => api('GET', `/rules/${id}`);
+
+    // An environment rule: software and versions; a program the router stores, and a file operation.
+    await page.click('button[data-action="add-rule"]');
+    await ruleField('id', 'ui-env');
+    await ruleField('name', 'nginx 1.18 cleanup');
+    await ruleField('kind', 'environment');
+    expect(await page.locator('#tg-edit-threat').isVisible()).toBe(false);
+    await ruleField('software', 'nginx');
+    await ruleField('softwareVersions', '1.18.0, 1.18.1');
+    await page.click('#tg-rule-editor button[data-action="add-program"]');
+    const prog = page.locator('#tg-rule-editor .tg-program').last();
+    await prog.locator('[name="programId"]').fill('lab-clean');
+    await prog.locator('[name="location"]').fill('/opt/tunguard');
+    await page.click('#tg-rule-editor button[data-action="add-fileop"]');
+    const op = page.locator('#tg-rule-editor .tg-fileop').last();
+    await op.locator('[name="op"]').selectOption('quarantine');
+    await op.locator('[name="fileName"]').fill('dropper2.sh');
+    await op.locator('[name="location"]').fill(dirs?.root ?? '/srv');
+    await saveRule();
+    await page
+      .locator('[data-notification="info"]', { hasText: 'Rule ui-env added.' })
+      .waitFor({ timeout: 15_000 });
+    expect(getRule('ui-env').json).toMatchObject({
+      kind: 'environment',
+      name: 'nginx 1.18 cleanup',
+      enabled: true,
+      priority: 100,
+      environment: { software: 'nginx', softwareVersions: ['1.18.0', '1.18.1'] },
+      remedy: {
+        programs: [{ id: 'lab-clean', location: '/opt/tunguard', platform: 'any' }],
+        fileOps: [{ op: 'quarantine', name: 'dropper2.sh', location: dirs?.root }],
+      },
+    });
+    const envRow = page.locator('#tg-rules tr[data-rule="ui-env"]');
+    expect(await envRow.locator('[data-field="kind"]').textContent()).toBe('environment rule');
+
+    // A threat rule: a malicious program by name; a program the Windows host keeps (sha256 pin, a
+    // location with backslashes) and chmod.
+    const pin = 'ab'.repeat(32);
+    await page.click('button[data-action="add-rule"]');
+    await ruleField('id', 'ui-threat');
+    await ruleField('kind', 'threat');
+    expect(await page.locator('#tg-edit-environment').isVisible()).toBe(false);
+    await ruleField('threatType', 'trojan');
+    await ruleField('threatId', 'Bot-4162');
+    await page.click('#tg-rule-editor button[data-action="add-program"]');
+    const ref = page.locator('#tg-rule-editor .tg-program').last();
+    await ref.locator('[name="programId"]').fill('scrub.exe');
+    await ref.locator('[name="location"]').fill('C:\\Tools\\"scrub"');
+    await ref.locator('[name="platform"]').selectOption('windows');
+    await ref.locator('[name="sha256"]').fill(pin);
+    await ref.locator('[name="args"]').fill('--all --quiet');
+    await page.click('#tg-rule-editor button[data-action="add-fileop"]');
+    const chmod = page.locator('#tg-rule-editor .tg-fileop').last();
+    await chmod.locator('[name="op"]').selectOption('chmod');
+    await chmod.locator('[name="fileName"]').fill('run.sh');
+    await chmod.locator('[name="location"]').fill('/srv');
+    await chmod.locator('[name="mode"]').fill('600');
+    await saveRule();
+    await page
+      .locator('[data-notification="info"]', { hasText: 'Rule ui-threat added.' })
+      .waitFor({ timeout: 15_000 });
+    expect(getRule('ui-threat').json).toMatchObject({
+      kind: 'threat',
+      threat: { type: 'trojan', id: 'Bot-4162', includePossible: false },
+      remedy: {
+        programs: [
+          {
+            id: 'scrub.exe',
+            location: 'C:\\Tools\\"scrub"',
+            platform: 'windows',
+            sha256: pin,
+            args: ['--all', '--quiet'],
+          },
+        ],
+        fileOps: [{ op: 'chmod', name: 'run.sh', location: '/srv', mode: 0o600 }],
+      },
+    });
+
+    // A combined rule: OS versions and a CVE (possible matches too); restore from quarantine.
+    const qid = 'cd'.repeat(16);
+    await page.click('button[data-action="add-rule"]');
+    await ruleField('id', 'ui-both');
+    await ruleField('kind', 'combined');
+    await ruleField('osType', 'Windows');
+    await ruleField('osVersions', 'Windows 7, Windows XP');
+    await ruleField('threatType', 'vulnerability');
+    await ruleField('threatId', 'CVE-2021-23017');
+    await page.locator('#tg-rule-editor [name="includePossible"]').check();
+    await page.click('#tg-rule-editor button[data-action="add-fileop"]');
+    const restore = page.locator('#tg-rule-editor .tg-fileop').last();
+    await restore.locator('[name="op"]').selectOption('restore');
+    await restore.locator('[name="fileName"]').fill('report.doc');
+    await restore.locator('[name="location"]').fill('/home/user');
+    await restore.locator('[name="quarantineId"]').fill(qid);
+    await saveRule();
+    await page
+      .locator('[data-notification="info"]', { hasText: 'Rule ui-both added.' })
+      .waitFor({ timeout: 15_000 });
+    expect(getRule('ui-both').json).toMatchObject({
+      kind: 'combined',
+      environment: { osType: 'Windows', osVersions: ['Windows 7', 'Windows XP'] },
+      threat: { type: 'vulnerability', id: 'CVE-2021-23017', includePossible: true },
+      remedy: { fileOps: [{ op: 'restore', name: 'report.doc', location: '/home/user', quarantineId: qid }] },
+    });
+    expect(await page.locator('#tg-rules tr[data-rule="ui-both"] [data-field="kind"]').textContent()).toBe(
+      'combined rule',
+    );
+
+    // Refused with the API's reason, nothing stored: no remedy; then an id that exists.
+    await page.click('button[data-action="add-rule"]');
+    await ruleField('id', 'ui-bad');
+    await ruleField('software', 'nginx');
+    await saveRule();
+    await page
+      .locator('#tg-edit-problem [data-error="rule"]', {
+        hasText: 'a remedy needs a program or a file operation',
+      })
+      .waitFor({ timeout: 15_000 });
+    expect(getRule('ui-bad').status).toBe(404);
+    // The API's words, not the CLI's JSON envelope.
+    expect(await page.locator('#tg-edit-problem [data-error="rule"]').textContent()).toMatch(
+      /^invalid json: json\.remedy: a remedy needs a program or a file operation/,
+    );
+    await ruleField('id', 'ui-env');
+    await page.click('#tg-rule-editor button[data-action="add-fileop"]');
+    await page.locator('#tg-rule-editor .tg-fileop [name="fileName"]').fill('x');
+    await page.locator('#tg-rule-editor .tg-fileop [name="location"]').fill('/srv');
+    await saveRule();
+    await page
+      .locator('#tg-edit-problem [data-error="rule"]', { hasText: 'ui-env' })
+      .waitFor({ timeout: 15_000 });
+    expect((getRule('ui-env').json as { name: string }).name).toBe('nginx 1.18 cleanup');
+    await page.click('#tg-rule-editor button[data-action="cancel"]');
+
+    // Edit: the editor opens with the rule's values; priority and enabled change, the rest stays.
+    await page.click('#tg-rules tr[data-rule="ui-threat"] button[data-action="edit"]');
+    expect(await page.locator('#tg-rule-editor [name="threatId"]').inputValue()).toBe('Bot-4162');
+    expect(await page.locator('#tg-rule-editor .tg-program [name="location"]').inputValue()).toBe(
+      'C:\\Tools\\"scrub"',
+    );
+    expect(await page.locator('#tg-rule-editor .tg-fileop [name="mode"]').inputValue()).toBe('600');
+    await ruleField('priority', '5');
+    await page.locator('#tg-rule-editor [name="enabled"]').uncheck();
+    await saveRule();
+    await page
+      .locator('[data-notification="info"]', { hasText: 'Rule ui-threat saved.' })
+      .waitFor({ timeout: 15_000 });
+    expect(getRule('ui-threat').json).toMatchObject({
+      priority: 5,
+      enabled: false,
+      threat: { id: 'Bot-4162' },
+      remedy: { programs: [{ sha256: pin }], fileOps: [{ mode: 0o600 }] },
+    });
+    expect(
+      await page.locator('#tg-rules tr[data-rule="ui-threat"] [data-field="enabled"]').textContent(),
+    ).toBe('no');
+
+    // Delete.
+    await page.click('#tg-rules tr[data-rule="ui-both"] button[data-action="delete"]');
+    await page
+      .locator('[data-notification="info"]', { hasText: 'Rule ui-both deleted.' })
+      .waitFor({ timeout: 15_000 });
+    expect(await page.locator('#tg-rules tr[data-rule="ui-both"]').count()).toBe(0);
+    expect(getRule('ui-both').status).toBe(404);
+    const calls = harness.calls.filter((c) => c.method === 'rule_save' || c.method === 'rule_delete');
+    expect(calls.every((c) => c.status === 0)).toBe(true);
+    expect(errors).toEqual([]);
+  });
+
+  it('uploads a program (sha256, size cap, ACL) and a rule that sends it runs it on the real agent', async () => {
+    const marker = join(dirs?.root ?? '/nonexistent', 'cleaned.txt');
+    const program = Buffer.from(`#!/bin/sh\necho cleaned-by-router > '${marker}'\n`);
+    const sha = createHash('sha256').update(program).digest('hex');
+    await open('rules');
+    // Before the upload the rule's program is only a reference.
+    expect(
+      await page.locator('#tg-rules tr[data-rule="ui-env"] [data-field="remedy"]').textContent(),
+    ).toMatch(/^run lab-clean from \/opt\/tunguard/);
+    await page.setInputFiles('#tg-upload-file', { name: 'clean.sh', mimeType: 'text/x-sh', buffer: program });
+    await page.fill('#tg-upload-id', 'lab-clean');
+    await page.fill('#tg-upload-location', '/opt/tunguard');
+    await page.click('button[data-action="upload"]');
+    await page
+      .locator('[data-notification="info"]', {
+        hasText: `Stored program lab-clean for /opt/tunguard: ${program.length} bytes, sha256 ${sha}.`,
+      })
+      .waitFor({ timeout: 15_000 });
+    const row = page.locator('#tg-programs tr[data-program="lab-clean"]');
+    expect(await row.locator('[data-field="sha256"]').textContent()).toBe(sha);
+    expect(await row.locator('[data-field="size"]').textContent()).toBe(String(program.length));
+    expect(existsSync(uploadFile)).toBe(false); // consumed
+    expect(
+      await page.locator('#tg-rules tr[data-rule="ui-env"] [data-field="remedy"]').textContent(),
+    ).toMatch(/^send program lab-clean \(stored on the router\) for \/opt\/tunguard/);
+    const stored = cli('programs') as { items: { id: string; sha256: string; size: number }[] };
+    expect(stored.items).toEqual([
+      expect.objectContaining({ id: 'lab-clean', sha256: sha, size: program.length }),
+    ]);
+
+    // The cap: the page refuses 2 MiB + 1 before uploading; the plugin and API refuse it too.
+    const uploads = harness.calls.filter((c) => c.object === 'cgi-upload').length;
+    await page.setInputFiles('#tg-upload-file', {
+      name: 'big.bin',
+      mimeType: 'application/octet-stream',
+      buffer: Buffer.alloc(2 * 1024 * 1024 + 1),
+    });
+    await page.click('button[data-action="upload"]');
+    await page
+      .locator('#tg-upload-problem [data-error="upload"]', {
+        hasText: 'the router keeps programs up to 2097152 bytes',
+      })
+      .waitFor({ timeout: 10_000 });
+    expect(harness.calls.filter((c) => c.object === 'cgi-upload').length).toBe(uploads);
+    writeFileSync(uploadFile, Buffer.alloc(2 * 1024 * 1024 + 1));
+    const big = JSON.parse(
+      (await callPlugin(plugin, 'program_add', JSON.stringify({ id: 'big', location: '/x' }))).stdout,
+    );
+    expect(big.error).toMatch(/2097152/);
+    expect(existsSync(uploadFile)).toBe(false);
+    // cgi-upload writes only the path the ACL grants.
+    const denied = await page.evaluate(async () => {
+      const f = new FormData();
+      f.append('sessionid', (window as unknown as { L: { env: { sessionid: string } } }).L.env.sessionid);
+      f.append('filename', '/etc/passwd');
+      f.append('filedata', new Blob(['x']));
+      const r = await fetch('/cgi-bin/cgi-upload', { method: 'POST', body: f });
+      return { status: r.status, body: await r.json() };
+    });
+    expect(denied).toEqual({ status: 403, body: { failure: [13, 'Access to path denied by ACL'] } });
+    // That refusal is the one error this page may log (the browser reports the 403 twice).
+    errors.splice(
+      0,
+      errors.length,
+      ...errors.filter((e) => !(e.includes('cgi-upload') && e.includes('403'))),
+    );
+
+    // The rule that names it: remediate the LAN host with it; the agent receives the bytes and runs them.
+    await open('hosts');
+    const lan = page.locator(`#tg-hosts tr[data-host="ip:${ADDR.lan4}"]`);
+    await lan.locator('button[data-action="details"]').click();
+    const detail = page.locator(`#tg-hosts tr[data-detail-for="ip:${ADDR.lan4}"]`);
+    await detail.locator('li[data-rule="ui-env"] button').waitFor({ timeout: 15_000 });
+    const doneBefore = await page.locator('#tg-dispatches tr[data-status="done"]').count();
+    await detail.locator('li[data-rule="ui-env"] button').click();
+    await page
+      .locator('[data-notification="info"]', { hasText: '(rule ui-env)' })
+      .waitFor({ timeout: 15_000 });
+    await page.locator('#tg-dispatches tr[data-status="done"]').nth(doneBefore).waitFor({ timeout: 30_000 });
+    expect(readFileSync(marker, 'utf8')).toBe('cleaned-by-router\n');
+    const d = cli('dispatches', '--status=done') as { items: { id: string; ruleId?: string }[] };
+    const mine = d.items.find((x) => x.ruleId === 'ui-env');
+    expect(mine).toBeDefined();
+    const one = cli('dispatches', mine?.id ?? '') as {
+      actions?: { action: string }[];
+      audit: { step: string }[];
+    };
+    expect(one.audit.map((a) => a.step)).toContain('dispatch.done');
+    expect(JSON.stringify(one)).toContain('program.run');
     expect(errors).toEqual([]);
   });
 
@@ -471,7 +832,8 @@ describe('luci-app-tunguard in Chromium, through the rpcd plugin, against a real
     expect(loaded.allow.map((p) => p.cidr)).toEqual(
       expect.arrayContaining(['203.0.113.0/24', '198.51.100.66/32']),
     );
-    expect(loaded.main.wanDevice).toBe('wan0'); // untouched settings stay
+    expect(loaded.main.wanDevice).toBe('wan0'); // untouched settings stay (the device pickers too)
+    expect(loaded.main.lanDevices).toEqual(['lan0']);
     expect(loaded.detect).toMatchObject({
       enabled: true,
       protectedHosts: [ADDR.lan4],
@@ -556,5 +918,130 @@ describe('the rpcd plugin against the running daemon', () => {
     );
     console.log(`plugin status: ${ms.toFixed(0)} ms`);
     expect(ms).toBeLessThan(1000);
+  });
+});
+
+describe('service, log, overview and device pickers', () => {
+  beforeEach(() => {
+    errors.length = 0;
+  });
+
+  it("Settings: the device pickers offer the router's own devices, the configured ones chosen", async () => {
+    await open('settings');
+    const names = (JSON.parse(lab.run(lab.ns.rtr, 'ip', ['-j', 'link', 'show'])) as { ifname: string }[])
+      .map((l) => l.ifname)
+      .sort();
+    expect(names).toEqual(expect.arrayContaining(['lan0', 'wan0']));
+    const wan = widget('main', 'wan_device');
+    expect(await wan.evaluate((n) => n.tagName)).toBe('SELECT');
+    expect(
+      await wan
+        .locator('option')
+        .evaluateAll((o) => o.map((x) => (x as HTMLOptionElement).value).filter(Boolean)),
+    ).toEqual(names);
+    expect(await wan.inputValue()).toBe('wan0');
+    const lan = widget('main', 'lan_device');
+    expect(await lan.getAttribute('multiple')).not.toBeNull();
+    expect(
+      await lan
+        .locator('option')
+        .evaluateAll((o) =>
+          o.filter((x) => (x as HTMLOptionElement).selected).map((x) => (x as HTMLOptionElement).value),
+        ),
+    ).toEqual(['lan0']);
+    expect(await widget('main', 'wan_follow').isChecked()).toBe(false);
+    expect(errors).toEqual([]);
+  });
+
+  it("Status → Overview: tunguard's tier, proxied connections and drops", async () => {
+    const read = () => JSON.parse(readFileSync(join(lab.stateDir, 'status.json'), 'utf8'));
+    const before = read();
+    await page.goto(harness.pageUrl('admin/status/overview'));
+    await page.locator('#view[data-rendered="true"] #tg-overview').waitFor({ timeout: 20_000 });
+    const after = read();
+    const tbl = page.locator('#tg-overview');
+    expect(await tbl.locator('[data-field="tier"] [data-tier]').getAttribute('data-tier')).toBe(after.tier);
+    const num = async (f: string) =>
+      Number((await tbl.locator(`[data-field="${f}"] td`).nth(1).textContent())?.split(' ')[0]);
+    const proxied = await num('proxied');
+    expect(proxied).toBeGreaterThanOrEqual(before.counters.synproxy_conn_established ?? 0);
+    expect(proxied).toBeLessThanOrEqual(after.counters.synproxy_conn_established ?? 0);
+    const sum = (d: Record<string, number>) => Object.values(d).reduce((a, b) => a + b, 0);
+    const drops = await num('drops');
+    // The earlier floods were dropped in part: the widget says how many (a zero would hide them).
+    expect(sum(before.drops)).toBeGreaterThan(0);
+    expect(drops).toBeGreaterThanOrEqual(sum(before.drops));
+    expect(drops).toBeLessThanOrEqual(sum(after.drops));
+    expect(await tbl.locator('a').getAttribute('href')).toBe('/cgi-bin/luci/admin/services/tunguard/status');
+    expect(errors).toEqual([]);
+  });
+
+  it("Log: the daemon's lines from logread, newest last, filtered in the page", async () => {
+    // What procd would hand logd: the daemon's real output, as syslog lines, among another daemon's.
+    const pid = lab.tunguard?.pid;
+    const own = (lab.tunguard?.output ?? '').split('\n').filter((l) => l.trim() !== '');
+    expect(own.length).toBeGreaterThan(2);
+    writeFileSync(
+      syslogFile,
+      `${own
+        .flatMap((l, i) => [
+          `Sun Dec  6 10:00:00 2026 daemon.info dnsmasq[1]: query ${i}`,
+          `Sun Dec  6 10:00:00 2026 daemon.notice tunguard[${pid}]: ${l}`,
+        ])
+        .join('\n')}\n`,
+    );
+    await open('log');
+    const log = page.locator('#tg-log');
+    const lines = (await log.inputValue()).split('\n');
+    expect(lines).toHaveLength(Math.min(own.length, 300));
+    expect(lines.every((l) => l.includes(`tunguard[${pid}]: `))).toBe(true);
+    expect(lines.at(-1)).toBe(
+      `Sun Dec  6 10:00:00 2026 daemon.notice tunguard[${pid}]: ${own.at(-1)?.replace(/\t/g, ' ')}`,
+    );
+    await page.fill('#tg-log-filter', 'steering up');
+    const filtered = (await log.inputValue()).split('\n');
+    expect(filtered.length).toBeGreaterThan(0);
+    expect(filtered.every((l) => l.includes('steering up'))).toBe(true);
+    expect(Number(await log.getAttribute('data-lines'))).toBe(filtered.length);
+    expect(harness.calls.some((c) => c.method === 'log' && c.status === 0)).toBe(true);
+    expect(errors).toEqual([]);
+  });
+
+  it('Service: stop, start, disable and enable at boot through rpcd rc; the daemon really stops and starts', async () => {
+    await open('log');
+    const state = page.locator('#tg-service-state');
+    expect(await state.getAttribute('data-running')).toBe('true');
+    expect(await state.getAttribute('data-enabled')).toBe('true');
+    const oldPid = lab.tunguard?.pid;
+    await page.click('#tg-service-buttons button[data-action="stop"]');
+    await page.locator('#tg-service-state[data-running="false"]').waitFor({ timeout: 20_000 });
+    expect(running()).toBe(false);
+    expect(JSON.parse((await callPlugin(plugin, 'status', '')).stdout).error).toMatch(/not running/);
+    await page.click('#tg-service-buttons button[data-action="start"]');
+    await page.locator('#tg-service-state[data-running="true"]').waitFor({ timeout: 30_000 });
+    expect(lab.tunguard?.pid).not.toBe(oldPid);
+    await waitFor('the new status.json', () => {
+      try {
+        return lab.status().pid === lab.tunguard?.pid;
+      } catch {
+        return false; // not written yet
+      }
+    });
+    expect(JSON.parse((await callPlugin(plugin, 'status', '')).stdout).pid).toBe(lab.tunguard?.pid);
+    await page.click('#tg-service-buttons button[data-action="disable"]');
+    await page.locator('#tg-service-state[data-enabled="false"]').waitFor({ timeout: 10_000 });
+    await page.click('#tg-service-buttons button[data-action="enable"]');
+    await page.locator('#tg-service-state[data-enabled="true"]').waitFor({ timeout: 10_000 });
+    expect(
+      harness.calls
+        .filter((c) => c.object === 'rc' && c.method === 'init')
+        .map((c) => [c.args.action, c.status]),
+    ).toEqual([
+      ['stop', 0],
+      ['start', 0],
+      ['disable', 0],
+      ['enable', 0],
+    ]);
+    expect(errors).toEqual([]);
   });
 });

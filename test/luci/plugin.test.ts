@@ -3,7 +3,16 @@
 // bad arguments are refused before any command runs; status reads status.json only while its daemon
 // lives; and what reaches the CLI's command line is exactly the validated words.
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -22,7 +31,14 @@ beforeAll(() => {
   echoCli = join(dir, 'echo-cli');
   writeFileSync(
     echoCli,
-    `#!/usr/bin/env node\nprocess.stdout.write(JSON.stringify({ argv: process.argv.slice(2) }) + '\\n');\n`,
+    // It also echoes its stdin, and the upload's bytes when it is given one to add.
+    `#!/usr/bin/env node
+const fs = require('node:fs');
+const argv = process.argv.slice(2);
+const stdin = fs.readFileSync(0, 'utf8');
+const file = argv[0] === 'programs' && argv[1] === 'add' ? fs.readFileSync(argv[2], 'utf8') : undefined;
+process.stdout.write(JSON.stringify({ argv, stdin, file }) + '\\n');
+`,
   );
   chmodSync(echoCli, 0o755);
 });
@@ -59,19 +75,42 @@ describe('rpcd plugin: list, ACL and menu', () => {
       expect(read.filter((m) => write.includes(m))).toEqual([]);
       expect(Object.keys(methods).sort()).toEqual([...read, ...write].sort());
       // What only reads is read; what changes the daemon is write.
-      expect(read.sort()).toEqual(['attackers', 'detect', 'dispatches', 'host', 'hosts', 'rules', 'status']);
-      expect(write.sort()).toEqual(['allow', 'clear', 'detect_now', 'remediate']);
-      // Signatures: an object of argument name → "str" (rpcd reads the types from the sample values).
+      expect(read.sort()).toEqual([
+        'attackers',
+        'detect',
+        'dispatches',
+        'host',
+        'hosts',
+        'log',
+        'programs',
+        'rules',
+        'status',
+      ]);
+      expect(write.sort()).toEqual([
+        'allow',
+        'clear',
+        'detect_now',
+        'program_add',
+        'remediate',
+        'rule_delete',
+        'rule_save',
+      ]);
+      // Signatures: argument name → a sample value whose type rpcd announces ("str", a table, a bool).
       for (const [m, sig] of Object.entries(methods)) {
         expect(typeof sig === 'object' && sig !== null, m).toBe(true);
-        for (const v of Object.values(sig as object)) expect(v, m).toBe('str');
+        for (const [k, v] of Object.entries(sig as object))
+          expect(v, `${m}.${k}`).toEqual(m === 'rule_save' ? { rule: {}, create: false }[k] : 'str');
       }
       expect(acl.read.uci).toEqual(['tunguard']);
       expect(acl.write.uci).toEqual(['tunguard']);
+      // Service control is procd's own rc object; uploads only to the one path the plugin reads.
+      expect(acl.read.ubus.rc).toEqual(['list']);
+      expect(acl.write.ubus.rc).toEqual(['init']);
+      expect(acl.write.file).toEqual({ '/tmp/tunguard-program.upload': ['write'] });
     },
   );
 
-  it('menu.d: admin/services/tunguard with four tabs, each a view file that exists', () => {
+  it('menu.d: admin/services/tunguard with five tabs, each a view file that exists', () => {
     const menu = readMenu();
     const { name } = readAcl();
     expect(name).toBe('luci-app-tunguard');
@@ -80,7 +119,7 @@ describe('rpcd plugin: list, ACL and menu', () => {
       type: 'alias',
       path: 'admin/services/tunguard/status',
     });
-    const tabs = ['status', 'hosts', 'rules', 'settings'];
+    const tabs = ['status', 'hosts', 'rules', 'log', 'settings'];
     for (const [i, tab] of tabs.entries()) {
       const node = menu[`admin/services/tunguard/${tab}`];
       expect(node.action).toEqual({ type: 'view', path: `tunguard/${tab}` });
@@ -117,6 +156,9 @@ describe('rpcd plugin: arguments', () => {
     ['remediate', JSON.stringify({ host: 'ip:192.0.2.2', rule: 'x;touch MARK' })],
     ['remediate', JSON.stringify({ host: 'ip:192.0.2.2&&touch MARK' })],
     ['dispatches', JSON.stringify({ host: 'ip:192.0.2.2>MARK' })],
+    ['rule_delete', JSON.stringify({ id: 'x;touch MARK' })],
+    ['rule_delete', JSON.stringify({ id: '../x' })],
+    ['rule_save', 'x'.repeat(70_000)],
     ['nosuch', '{}'],
     ['clear', 'x'.repeat(5000)],
   ];
@@ -203,6 +245,71 @@ describe('rpcd plugin: arguments', () => {
     ]);
   });
 
+  it.each(SHELLS)('gives a rule and a program spec to the CLI on stdin, untouched (%s)', async (shell) => {
+    const e: PluginEnv = { stateDir: dir, cli: echoCli, shell };
+    const sd = `--state-dir=${dir}`;
+    // Nested JSON, a quote, a backslash and a shell metacharacter: none is a word, none is evaluated.
+    const rule = {
+      rule: { id: 'r1', kind: 'threat', threat: { id: 'Bot "x"; $(touch MARK)' } },
+      create: true,
+    };
+    const input = JSON.stringify(rule).replaceAll('MARK', marker);
+    const saved = parse((await callPlugin(e, 'rule_save', input)).stdout);
+    expect(saved.argv).toEqual(['rules', 'save', '-', '--json', sd]);
+    expect(saved.stdin).toBe(input);
+    expect(parse((await callPlugin(e, 'rule_delete', '{"id":"r1"}')).stdout).argv).toEqual([
+      'rules',
+      'delete',
+      'r1',
+      '--json',
+      sd,
+    ]);
+
+    const upload = join(dir, `upload-${shell}`);
+    const spec = JSON.stringify({ id: 'clean.exe', location: 'C:\\Tools', platform: 'windows' });
+    const none = parse((await callPlugin({ ...e, upload }, 'program_add', spec)).stdout);
+    expect(none.error).toMatch(/no uploaded program/);
+    writeFileSync(upload, 'MZ program bytes');
+    const added = await callPlugin({ ...e, upload }, 'program_add', spec);
+    expect(parse(added.stdout)).toEqual({
+      argv: ['programs', 'add', upload, '--spec', '-', '--json', sd],
+      stdin: spec,
+      file: 'MZ program bytes',
+    });
+    // The upload is consumed: a second add has nothing to send.
+    expect(existsSync(upload)).toBe(false);
+    // A symlink in the upload's place is refused (it could point at any file root can read).
+    symlinkSync('/etc/passwd', upload);
+    const link = parse((await callPlugin({ ...e, upload }, 'program_add', spec)).stdout);
+    expect(link.error).toMatch(/no uploaded program/);
+    rmSync(upload);
+    expect(existsSync(marker)).toBe(false);
+  });
+
+  it.each(SHELLS)('log: the newest tunguard lines as JSON strings, at most 300 (%s)', async (shell) => {
+    // A logread stand-in that honours -e like OpenWrt's and prints what a syslog holds: quotes,
+    // backslashes, tabs and a control character in the daemon's lines, and other daemons' lines.
+    const sys = join(dir, `syslog-${shell}`);
+    const lines: string[] = [];
+    for (let i = 0; i < 400; i++) lines.push(`Sun Dec  6 10:00:00 2026 daemon.info dnsmasq[1]: query ${i}`);
+    for (let i = 0; i < 350; i++)
+      lines.push(`Sun Dec  6 10:00:01 2026 daemon.notice tunguard[7]: msg="line ${i}" path=C:\\x\ttab\u0001`);
+    writeFileSync(sys, `${lines.join('\n')}\n`);
+    const logread = join(dir, `logread-${shell}`);
+    writeFileSync(logread, `#!/bin/sh\n[ "$1" = -e ] && exec grep -- "$2" '${sys}'\ncat '${sys}'\n`);
+    chmodSync(logread, 0o755);
+    const r = await callPlugin({ stateDir: dir, shell, logread }, 'log', '{}');
+    const out = parse(r.stdout) as { lines: string[] };
+    expect(out.lines).toHaveLength(300);
+    expect(out.lines[0]).toMatch(/msg="line 50" path=C:\\x tab$/);
+    expect(out.lines[299]).toMatch(/msg="line 349"/);
+    expect(out.lines.every((l) => l.includes('tunguard['))).toBe(true);
+    const missing = parse(
+      (await callPlugin({ stateDir: dir, shell, logread: join(dir, 'no-logread') }, 'log', '{}')).stdout,
+    );
+    expect(missing.error).toMatch(/logread is missing/);
+  });
+
   it('turns a CLI failure into {"error"} with its first line and exit code', async () => {
     const failing = join(dir, 'failing-cli');
     writeFileSync(
@@ -212,6 +319,17 @@ describe('rpcd plugin: arguments', () => {
     chmodSync(failing, 0o755);
     const r = await callPlugin({ stateDir: dir, cli: failing }, 'hosts', '{}');
     expect(parse(r.stdout)).toEqual({ error: 'tunguard hosts: "quoted" \\ failure', exit: 3 });
+    // The CLI's --json error: its detail, unescaped, is the message.
+    const jsonErr = join(dir, 'json-error-cli');
+    writeFileSync(
+      jsonErr,
+      `#!/bin/sh\nprintf '%s\\n' '{"error":"bad_request","detail":"invalid rule at remedy: a \\"remedy\\" needs C:\\\\x"}' >&2\nexit 1\n`,
+    );
+    chmodSync(jsonErr, 0o755);
+    expect(parse((await callPlugin({ stateDir: dir, cli: jsonErr }, 'rules', '{}')).stdout)).toEqual({
+      error: 'invalid rule at remedy: a "remedy" needs C:\\x',
+      exit: 1,
+    });
     const missing = await callPlugin({ stateDir: dir, cli: join(dir, 'none') }, 'hosts', '{}');
     expect(parse(missing.stdout).error).toMatch(/tunguard command is missing/);
   });

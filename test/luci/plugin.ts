@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { PLUGIN, type PluginRun, runWithInput } from './harness.js';
 
 /** The applets the plugin uses (besides shell builtins). */
-const APPLETS = ['sh', 'sed', 'grep', 'head', 'tr', 'cat', 'mktemp', 'rm'];
+const APPLETS = ['sh', 'sed', 'grep', 'head', 'tail', 'cut', 'tr', 'cat', 'mktemp', 'rm'];
 
 /** A directory of busybox applet links; a missing busybox is an error, never a skip. */
 export function busyboxBin(): string {
@@ -30,6 +30,10 @@ export interface PluginEnv {
   shell?: 'busybox' | 'dash';
   /** PATH instead of the busybox applets followed by this process's PATH. */
   path?: string;
+  /** Where the plugin takes an uploaded program from (LuCI's cgi-upload writes it). */
+  upload?: string;
+  /** The logread command (a path) the log view runs. */
+  logread?: string;
 }
 
 function command(e: PluginEnv, args: string[]): { cmd: string; argv: string[]; env: NodeJS.ProcessEnv } {
@@ -42,6 +46,10 @@ function command(e: PluginEnv, args: string[]): { cmd: string; argv: string[]; e
   };
   if (e.cli !== undefined) env.TUNGUARD_CLI = e.cli;
   else delete env.TUNGUARD_CLI;
+  if (e.upload !== undefined) env.TUNGUARD_UPLOAD = e.upload;
+  else delete env.TUNGUARD_UPLOAD;
+  if (e.logread !== undefined) env.TUNGUARD_LOGREAD = e.logread;
+  else delete env.TUNGUARD_LOGREAD;
   const inner = [shell, PLUGIN, ...args];
   return e.ns
     ? { cmd: 'ip', argv: ['netns', 'exec', e.ns, ...inner], env }

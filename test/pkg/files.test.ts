@@ -60,7 +60,7 @@ procd_send_signal() { echo "signal $*"; }
 procd_running() { [ "$RUNNING" = 1 ]; }
 start() { echo "start"; }
 config_load() { echo "config_load $1"; }
-config_get_bool() { eval "$1=\\$ENABLED"; }
+config_get_bool() { case $3 in enabled) eval "$1=\\$ENABLED" ;; wan_follow) eval "$1=\\$FOLLOW" ;; esac; }
 config_get() { case $3 in wan_device) eval "$1=\\$WAN" ;; lan_device) eval "$1=\\$LAN" ;; esac; }
 logger() { echo "log $*"; }
 . "$INIT"
@@ -72,6 +72,8 @@ ${call}
     WAN: 'lo',
     LAN: 'lo',
     RUNNING: '0',
+    FOLLOW: '0',
+    PROC_NET: '/nonexistent',
     ...env,
   });
 }
@@ -118,6 +120,42 @@ describe('/etc/init.d/tunguard', () => {
     expect(noLan.stdout).toMatch(/^log -t tunguard .*waiting for the device 'tgnolan0'/m);
   });
 
+  it('with wan_follow: waits for an uplink (a default route), not for the configured WAN device', () => {
+    const proc = mkdtempSync(join(tmpdir(), 'tunguard-procnet-'));
+    try {
+      // /proc/net as the kernel prints it: no default route yet (only the LAN's).
+      writeFileSync(
+        join(proc, 'route'),
+        'Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\nbr-lan\t0001A8C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n',
+      );
+      writeFileSync(
+        join(proc, 'ipv6_route'),
+        '00000000000000000000000000000000 00 00000000000000000000000000000000 00 00000000000000000000000000000000 ffffffff 00000001 00000000 00200200       lo\n',
+      );
+      const env = { FOLLOW: '1', WAN: 'tgnowan0', PROC_NET: proc };
+      const waiting = initScript('start_service', env);
+      expect(waiting.stdout).not.toContain('open_instance');
+      expect(waiting.stdout).toMatch(/^log -t tunguard .*waiting for an uplink \(no default route yet/m);
+      // Hotel Wi-Fi comes up: a default route on phy0-sta0. The configured WAN still does not exist.
+      writeFileSync(
+        join(proc, 'route'),
+        `${readFileSync(join(proc, 'route'), 'utf8')}phy0-sta0\t00000000\t0100A8C0\t0003\t0\t0\t0\t00000000\t0\t0\t0\n`,
+      );
+      expect(initScript('start_service', env).stdout).toContain('open_instance');
+      // An IPv6-only uplink counts too.
+      writeFileSync(join(proc, 'route'), 'Iface\tDestination\n');
+      writeFileSync(
+        join(proc, 'ipv6_route'),
+        '00000000000000000000000000000000 00 00000000000000000000000000000000 00 fe800000000000000000000000000001 00000400 00000001 00000000 00000003    wwan0\n',
+      );
+      expect(initScript('start_service', env).stdout).toContain('open_instance');
+      // The control: without wan_follow the missing configured WAN is still waited for.
+      expect(initScript('start_service', { ...env, FOLLOW: '0' }).stdout).not.toContain('open_instance');
+    } finally {
+      rmSync(proc, { recursive: true, force: true });
+    }
+  });
+
   it('triggers: reload on a commit of the tunguard config, start when an interface comes up', () => {
     const r = initScript('service_triggers', {});
     expect(r.stdout.trim().split('\n')).toEqual([
@@ -147,7 +185,9 @@ describe('the other shipped scripts', () => {
     expect(defaults).toContain(`hexdump -v -n 32 -e '32/1 "%02x"' /dev/urandom`);
     expect(defaults).toMatch(/umask 077/);
     expect(defaults).toMatch(/chmod 0600/);
-    expect(defaults).toMatch(/network\.wan\.device \|\| uci -q get network\.wan\.ifname/);
+    // The WAN is not baked in: wan_follow goes on while the file holds the shipped defaults.
+    expect(defaults).not.toMatch(/network\.wan/);
+    expect(defaults).toMatch(/set_option wan_follow 0 1/);
   });
 
   it('the token command of the uci-defaults script makes what the daemon accepts', () => {

@@ -1,8 +1,11 @@
 // uplinkDevices over netifd's `ubus call network.interface dump` answers. The dumps are test doubles
 // written in netifd's shape (the keys a 24.10 router prints; no ubus runs here): the travel router's
 // uplinks (wan, wwan, usb0 tethering, LTE), which are up with a default route.
+import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { uplinkDevices } from '../../src/netcfg/uplinks.js';
+import { UplinkWatch, uplinkDevices, uplinksNow } from '../../src/netcfg/uplinks.js';
 
 /** One interface of a dump, as netifd prints it (the fields uplinkDevices reads, and company). */
 function iface(name: string, dev: string, up: boolean, routes: { target: string; mask: number }[]) {
@@ -49,5 +52,103 @@ describe('uplinkDevices', () => {
     expect(() => uplinkDevices({})).toThrow(/not a network.interface dump/);
     expect(() => uplinkDevices(null)).toThrow(/not a network.interface dump/);
     expect(uplinkDevices({ interface: [] })).toEqual([]);
+  });
+});
+
+/** netifd's dump and event stream as files: `cat` prints the dump, `tail -f` follows the events. */
+function doubles() {
+  const dir = mkdtempSync(join(tmpdir(), 'tunguard-uplinks-'));
+  const dump = join(dir, 'dump.json');
+  const events = join(dir, 'events');
+  const set = (devs: string[]) =>
+    writeFileSync(dump, JSON.stringify({ interface: devs.map((d) => iface(d, d, true, [DEFAULT4])) }));
+  set(['wan0']);
+  writeFileSync(events, '');
+  return { dir, dump, events, set };
+}
+
+async function until(ok: () => boolean, ms: number): Promise<boolean> {
+  const t0 = Date.now();
+  while (!ok() && Date.now() - t0 < ms) await new Promise((r) => setTimeout(r, 20));
+  return ok();
+}
+
+describe('UplinkWatch', () => {
+  it('asks again at once on a netifd event (the poll is only the fallback)', async () => {
+    const d = doubles();
+    const seen: string[][] = [];
+    const logs: string[] = [];
+    const w = new UplinkWatch(['wan0'], {
+      command: ['cat', d.dump],
+      events: ['tail', '-n', '0', '-f', d.events],
+      intervalMs: 60_000, // no poll during this test: only the event can tell the watch
+      onChange: (devs) => seen.push(devs),
+      log: (m) => logs.push(m),
+    });
+    try {
+      await new Promise((r) => setTimeout(r, 300)); // tail is reading
+      d.set(['usb0', 'wan0']);
+      const t0 = Date.now();
+      appendFileSync(d.events, '{ "network.interface": { "action": "ifup", "interface": "usb" } }\n');
+      expect(await until(() => seen.length > 0, 3000)).toBe(true);
+      console.log(`uplink event → change: ${Date.now() - t0} ms`);
+      expect(seen).toEqual([['usb0', 'wan0']]);
+      expect(w.devices).toEqual(['usb0', 'wan0']);
+      expect(logs).toEqual([]);
+    } finally {
+      w.stop();
+      rmSync(d.dir, { recursive: true, force: true });
+    }
+  });
+
+  it('the control: without events the same change waits for the next poll', async () => {
+    const d = doubles();
+    const seen: string[][] = [];
+    const w = new UplinkWatch(['wan0'], {
+      command: ['cat', d.dump],
+      events: null,
+      intervalMs: 60_000,
+      onChange: (devs) => seen.push(devs),
+      log: () => {},
+    });
+    try {
+      d.set(['usb0', 'wan0']);
+      appendFileSync(d.events, '{ "network.interface": { "action": "ifup" } }\n');
+      expect(await until(() => seen.length > 0, 1500)).toBe(false);
+      await w.poll();
+      expect(seen).toEqual([['usb0', 'wan0']]);
+    } finally {
+      w.stop();
+      rmSync(d.dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a missing event source is said once and the poll goes on; uplinksNow says why it has none', async () => {
+    const d = doubles();
+    const logs: string[] = [];
+    const w = new UplinkWatch(['wan0'], {
+      command: ['cat', d.dump],
+      events: [join(d.dir, 'no-ubus'), 'listen'],
+      intervalMs: 60_000,
+      onChange: () => {},
+      log: (m) => logs.push(m),
+    });
+    try {
+      expect(await until(() => logs.length > 0, 2000)).toBe(true);
+      expect(logs[0]).toMatch(/^wan: no netifd events \(.*ENOENT.*\); asking every 60000 ms$/);
+      d.set(['wwan0']);
+      await w.poll();
+      expect(w.devices).toEqual(['wwan0']);
+      expect(uplinksNow(['cat', d.dump])).toEqual({ devices: ['wwan0'] });
+      writeFileSync(d.dump, JSON.stringify({ interface: [iface('lan', 'br-lan', true, [])] }));
+      expect(uplinksNow(['cat', d.dump])).toEqual({
+        devices: [],
+        error: 'no interface is up with a default route',
+      });
+      expect(uplinksNow([join(d.dir, 'no-ubus')]).error).toMatch(/ENOENT/);
+    } finally {
+      w.stop();
+      rmSync(d.dir, { recursive: true, force: true });
+    }
   });
 });

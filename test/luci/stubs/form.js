@@ -72,6 +72,8 @@ var AbstractValue = baseclass.extend({
 		this.default = null;
 	},
 	validate: function(section_id, value) { return true; },
+	/* What an option needs before it renders (LuCI calls it per section after uci.load). */
+	load: function(sid) { return Promise.resolve(this.cfgvalue(sid)); },
 	cbid: function(sid) { return 'cbid.' + this.map.config + '.' + sid + '.' + this.option; },
 	widgetNode: function(sid) { return document.getElementById('widget.' + this.cbid(sid)); },
 	cfgvalue: function(sid) {
@@ -236,6 +238,12 @@ var AbstractSection = baseclass.extend({
 		this.children.push(o);
 		return o;
 	},
+	load: function() {
+		var self = this;
+		return Promise.all(this.cfgsections().map(function(sid) {
+			return Promise.all(self.children.map(function(o) { return o.load(sid); }));
+		}));
+	},
 	formvalue: function(sid, name) {
 		for (var i = 0; i < this.children.length; i++)
 			if (this.children[i].option === name) return this.children[i].formvalue(sid);
@@ -317,7 +325,12 @@ var Map = baseclass.extend({
 		this.children.push(s);
 		return s;
 	},
-	load: function() { return uci.load(this.config); },
+	load: function() {
+		var self = this;
+		return uci.load(this.config).then(function() {
+			return Promise.all(self.children.map(function(s) { return s.load(); }));
+		});
+	},
 	renderContents: function() {
 		return [ this.title ? E('h2', {}, [ this.title ]) : '',
 			this.description ? E('div', { 'class': 'cbi-map-descr' }, [ this.description ]) : '' ]

@@ -155,8 +155,10 @@
 	});
 
 	var request = Class.singleton({
+		/* JSON, or a FormData as it is (multipart, as LuCI's request sends uploads). */
 		post: function(url, content) {
-			return window.fetch(url, {
+			var form = (content instanceof window.FormData);
+			return window.fetch(url, form ? { method: 'POST', body: content } : {
 				method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(content)
 			}).then(function(res) {
 				return res.text().then(function(text) {

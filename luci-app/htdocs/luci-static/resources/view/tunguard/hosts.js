@@ -51,6 +51,11 @@ function stepResult(action, r) {
 	return r.reason || _('ok');
 }
 
+/* A host as its owner knows it: by name, else by MAC, else by address; the router's id comes after. */
+function hostLabel(h) {
+	return (h.hostnames && h.hostnames[0]) || (h.macs && h.macs[0]) || (h.ipv4 && h.ipv4[0]) || (h.ipv6 && h.ipv6[0]) || h.id;
+}
+
 function errorOf(res) {
 	return (!res) ? _('no answer from rpcd') : res.error;
 }
@@ -75,7 +80,8 @@ return view.extend({
 			var addr = (h.ipv4 && h.ipv4[0]) || (h.ipv6 && h.ipv6[0]) || '–';
 			var risk = h.risk || { level: 'none', score: 0 };
 			rows.push(E('tr', { 'class': 'tr', 'data-host': h.id }, [
-				E('td', { 'class': 'td' }, text(h.id)),
+				E('td', { 'class': 'td', 'data-field': 'host' }, [ E('strong', {}, text(hostLabel(h))), E('br'),
+					E('small', { 'style': 'color:#666' }, text(h.id)) ]),
 				E('td', { 'class': 'td' }, text(addr)),
 				E('td', { 'class': 'td' }, text((h.hostnames && h.hostnames[0]) || '–')),
 				E('td', { 'class': 'td', 'data-field': 'os' }, text(h.osName || '–')),

@@ -2,6 +2,7 @@
 'require view';
 'require form';
 'require uci';
+'require tools.widgets as widgets';
 
 // tunguard settings: /etc/config/tunguard through LuCI's form (validation, save and apply). Option
 // names and limits are the daemon's own (src/config/schema.ts); the daemon re-reads the file on reload
@@ -150,11 +151,13 @@ return view.extend({
 
 		s = m.section(form.NamedSection, 'main', 'tunguard', _('General'));
 		flag(s, 'enabled', _('Enabled'), _('Steer and inspect forwarded traffic.'), '1');
-		o = s.option(form.Value, 'wan_device', _('WAN device'), _('Forwarded traffic of this device goes through tunguard.'));
-		o.placeholder = 'wan';
+		o = s.option(widgets.DeviceSelect, 'wan_device', _('WAN device'), _('The uplink at start. With "Follow the uplink" on, tunguard follows netifd to whichever uplink is up (hotel Wi-Fi, USB tethering, LTE, cable).'));
+		o.noaliases = true;
 		o.validate = validDevice;
-		o = s.option(form.DynamicList, 'lan_device', _('LAN devices'));
-		o.placeholder = 'br-lan';
+		flag(s, 'wan_follow', _('Follow the uplink'), _('Ask netifd which interfaces carry the default route, and follow them as they come and go.'), '0');
+		o = s.option(widgets.DeviceSelect, 'lan_device', _('LAN devices'), _('The devices of the LAN tunguard protects (usually the bridge br-lan).'));
+		o.noaliases = true;
+		o.multiple = true;
 		o.validate = validDevice;
 		o = s.option(form.Value, 'tun_name', _('TUN device'));
 		o.placeholder = 'tg0';
