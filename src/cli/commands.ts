@@ -227,6 +227,8 @@ async function status(argv: string[]): Promise<number> {
     `drops       ${drops.length === 0 ? 'none' : drops.map(([n, v]) => `${n} ${human(v)}`).join(', ')}`,
     `workers     ${s.perWorker.length}`,
     `api         ${c.where.url}`,
+    // The LAN listeners' certificate: what a remote client or browser must see (TUNGUARD_API_FINGERPRINT).
+    ...(c.where.tlsFingerprint ? [`api tls     sha256 ${c.where.tlsFingerprint}`] : []),
     ...(s.config ? configLines(s.config) : []),
   ];
   out(lines.join('\n'));

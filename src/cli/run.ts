@@ -376,6 +376,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     lanPrefixes: lanNets,
     restoredConnections: restored,
     remediationDir: remediationDir(m.durableDir, v['state-dir']),
+    certDir: remediationDir(m.durableDir, v['state-dir']),
     // Live in tmpfs, snapshots on flash: flash sees one file write per commit_interval.
     remediationLiveDir: join(stateDir, 'durable-live'),
     commitIntervalSeconds: m.commitIntervalSeconds,

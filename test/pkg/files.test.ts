@@ -230,8 +230,16 @@ describe('openwrt/Makefile', () => {
     expect(depends).toContain('@HAS_FPU');
     expect(depends).toContain('@(aarch64||arm||x86_64)');
     // node; the TUN; `ip -j route` and older versions' `ip rule`s (busybox ip has neither); `nft -i`;
-    // lmdb.node's C++ runtime.
-    for (const d of ['+node', '+kmod-tun', '+kmod-nft-dup-inet', '+ip-full', '+firewall4', '+libstdcpp'])
+    // lmdb.node's C++ runtime; openssl signs the LAN API's certificate (src/api/tls-cert.ts).
+    for (const d of [
+      '+node',
+      '+kmod-tun',
+      '+kmod-nft-dup-inet',
+      '+ip-full',
+      '+firewall4',
+      '+libstdcpp',
+      '+openssl-util',
+    ])
       expect(depends).toContain(d);
     expect(mk).toMatch(/define Package\/tunguard\/conffiles\n\/etc\/config\/tunguard\n/);
   });

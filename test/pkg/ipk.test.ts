@@ -171,7 +171,9 @@ describe('ipkg-build format', () => {
       const f = Object.fromEntries(p.fields);
       expect(f.Package).toBe('tunguard');
       expect(f.Section).toBe('net');
-      expect(f.Depends).toBe('libc, node, kmod-tun, kmod-nft-dup-inet, ip-full, firewall4, libstdcpp6');
+      expect(f.Depends).toBe(
+        'libc, node, kmod-tun, kmod-nft-dup-inet, ip-full, firewall4, libstdcpp6, openssl-util',
+      );
       expect(f.Description).toMatch(/not MIPS/);
     }
     const f = Object.fromEntries(luci().fields);
