@@ -342,16 +342,33 @@ export class Lab {
     return p;
   }
 
-  /** Starts tunguard in rtr between wan0 and lan0. */
-  startTunguard(extra: readonly string[] = [], devices = true, env?: NodeJS.ProcessEnv): TunguardProcess {
+  /**
+   * Starts tunguard in rtr between wan0 and lan0. With `caps` (or TUNGUARD_LAB_CAPS=net_admin,net_raw,...
+   * for a whole suite) it runs as procd's capabilities file runs it: root, with only those capabilities
+   * in its bounding set (so in its children's too), none inheritable, and no_new_privs.
+   */
+  startTunguard(
+    extra: readonly string[] = [],
+    devices = true,
+    env?: NodeJS.ProcessEnv,
+    caps: readonly string[] | undefined = process.env.TUNGUARD_LAB_CAPS?.split(',').filter(Boolean),
+  ): TunguardProcess {
     const bin = join(REPO_ROOT, 'bin', 'tunguard');
     const dev = devices ? ['--wan', 'wan0', '--lan', 'lan0'] : [];
-    const p = this.spawn(
-      this.ns.rtr,
-      process.execPath,
-      [bin, 'run', ...dev, '--state-dir', this.stateDir, ...extra],
-      env,
-    );
+    const daemon = [process.execPath, bin, 'run', ...dev, '--state-dir', this.stateDir, ...extra];
+    const bounded = caps
+      ? [
+          'setpriv',
+          '--no-new-privs',
+          '--inh-caps',
+          '-all',
+          '--bounding-set',
+          ['-all', ...caps.map((c) => `+${c}`)].join(','),
+          '--',
+          ...daemon,
+        ]
+      : daemon;
+    const p = this.spawn(this.ns.rtr, bounded[0], bounded.slice(1), env);
     this.tunguard = new TunguardProcess(p);
     return this.tunguard;
   }
