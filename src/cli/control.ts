@@ -54,6 +54,7 @@ import {
 import { ConnState } from '../defense/conntable.js';
 import { ip } from '../netcfg/ip.js';
 import type { DetectionOptions, DetectionReport } from '../remediation/detector.js';
+import { ensureImportDir, importDirOf } from '../remediation/import-file.js';
 import type { RemediationService } from '../remediation/service.js';
 import {
   orderForClients,
@@ -130,6 +131,7 @@ interface Remediation {
 
 /** Opens the remediation service and its routes; a failure is logged and leaves them off. */
 async function openRemediation(
+  importDir: string,
   durableDir: string,
   liveDir: string | undefined,
   commitIntervalSeconds: number,
@@ -162,7 +164,11 @@ async function openRemediation(
         ? `remediation: durable store in ${liveDir}, snapshots to ${durableDir} every ${commitIntervalSeconds || 'stop'}${commitIntervalSeconds ? ' s' : ''}`
         : `remediation: durable store in ${dataDir}`,
     );
-    return { svc, routes: { path: '/remediation', app: remediationRoutes(svc), bodyLimit: MAX_SCAN_BODY } };
+    ensureImportDir(importDir);
+    return {
+      svc,
+      routes: { path: '/remediation', app: remediationRoutes(svc, { importDir }), bodyLimit: MAX_SCAN_BODY },
+    };
   } catch (err) {
     log(`remediation: off (cannot open its store in ${liveDir ?? durableDir}: ${(err as Error).message})`);
     return undefined;
@@ -339,11 +345,18 @@ export class ControlPlane {
   static async start(o: ControlPlaneOptions): Promise<ControlPlane> {
     const rem =
       o.remediationDir !== undefined
-        ? await openRemediation(o.remediationDir, o.remediationLiveDir, o.commitIntervalSeconds ?? 0, o.log, {
-            drain: o.dp.drainSamples?.bind(o.dp),
-            leaseFile: o.dhcpLeases,
-            dhcpDrain: o.dhcpDrain,
-          })
+        ? await openRemediation(
+            importDirOf(o.stateDir),
+            o.remediationDir,
+            o.remediationLiveDir,
+            o.commitIntervalSeconds ?? 0,
+            o.log,
+            {
+              drain: o.dp.drainSamples?.bind(o.dp),
+              leaseFile: o.dhcpLeases,
+              dhcpDrain: o.dhcpDrain,
+            },
+          )
         : undefined;
     const cp = new ControlPlane(o, rem);
     cp.applyDetection(o.store.config.detect);
