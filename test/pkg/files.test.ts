@@ -97,9 +97,17 @@ describe('/etc/init.d/tunguard', () => {
       'param respawn 3600 5 5',
       'param stdout 1',
       'param stderr 1',
+      'param capabilities /etc/capabilities/tunguard.json',
+      'param no_new_privs 1',
       'close_instance',
     ]);
     // The files the command names are in the package (node comes from the node package).
+    expect(JSON.parse(readFileSync(data('etc/capabilities/tunguard.json'), 'utf8')).bounding).toEqual([
+      'CAP_NET_ADMIN',
+      'CAP_NET_RAW',
+      'CAP_BPF',
+      'CAP_PERFMON',
+    ]);
     expect(readFileSync(data('usr/lib/tunguard/tunguard.js')).length).toBeGreaterThan(0);
     expect(readFileSync(data('etc/config/tunguard')).length).toBeGreaterThan(0);
   });
