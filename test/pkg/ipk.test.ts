@@ -48,6 +48,8 @@ const utc = (s: number) => new Date(s * 1000).toISOString().replace('T', ' ').sl
 const TUNGUARD_FILES: Record<string, number> = {
   './': 0o755,
   './etc/': 0o755,
+  './etc/capabilities/': 0o755,
+  './etc/capabilities/tunguard.json': 0o644,
   './etc/config/': 0o755,
   './etc/config/tunguard': 0o600,
   './etc/init.d/': 0o755,
