@@ -8,7 +8,7 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CAP } from '../../src/cli/privileges.js';
-import { ADDR, Lab, makeTempDir, REPO_ROOT, startHttpServer } from './lab.js';
+import { ADDR, Lab, makeTempDir, REPO_ROOT, startHttpServer, type TunguardProcess } from './lab.js';
 
 const CAPS_FILE = join(REPO_ROOT, 'openwrt/files/tunguard.capabilities.json');
 const capsJson = JSON.parse(readFileSync(CAPS_FILE, 'utf8')) as Record<string, string[]>;
@@ -80,47 +80,13 @@ describe('the daemon with only the capabilities of its procd file', () => {
     expect(capsJson.ambient).toEqual([]);
   });
 
-  it('steers, proxies a flood-era connection and serves the API, holding nothing more', async () => {
+  it('steers, proxies a download during a SYN flood and serves the API, holding nothing more', async () => {
     const tg = lab.startTunguard(['--config', writeConfig()], true, undefined, granted);
-    await tg.ready();
-    const c = caps(tg.pid);
-    expect(c).toMatchObject({
-      CapEff: mask,
-      CapPrm: mask,
-      CapBnd: mask,
-      CapInh: 0n,
-      CapAmb: 0n,
-      NoNewPrivs: 1,
-    });
-    expect(tg.output).toContain('privileges: capabilities NET_ADMIN, NET_RAW, PERFMON, BPF; no_new_privs on');
-    // Its children (nft -i for the SYN police, ...) hold no more than it does.
-    const kids = descendants(tg.pid);
-    expect(kids.length).toBeGreaterThan(0);
-    for (const k of kids) expect(caps(k).CapEff & ~mask).toBe(0n);
-
-    // A SYN flood from a spoofed /24 while a real client downloads through the proxy.
-    const flood = lab.execAsync(lab.ns.wan, 'timeout', [
-      '4',
-      'hping3',
-      '-S',
-      '-p',
-      '8080',
-      '--flood',
-      '--rand-source',
-      ADDR.lan4,
-    ]);
-    const got = lab.exec(lab.ns.wan, 'sh', [
-      '-c',
-      `curl -sS --fail --max-time 30 http://${ADDR.lan4}:8080/f.bin | sha256sum`,
-    ]);
-    await flood;
-    expect(got.stdout.split(' ')[0]).toBe(sha);
-    const token = readFileSync(join(lab.stateDir, 'api.token'), 'utf8').trim();
-    const status = lab.api(token, 'GET', 'http://127.0.0.1:7447/api/v1/status');
-    expect(status.status).toBe(200);
-    const s = status.json as { counters: Record<string, number>; drops: Record<string, number> };
-    expect(s.counters.tcp).toBeGreaterThan(1000); // the flood went through the daemon
-    await tg.stop();
+    try {
+      await checkRunning(tg);
+    } finally {
+      await tg.stop();
+    }
   });
 
   it('negative control: without CAP_NET_ADMIN it stops at once and names the capability', async () => {
@@ -141,4 +107,45 @@ function writeConfig(): string {
   const path = join(lab.stateDir, 'tunguard.conf');
   writeFileSync(path, lab.config());
   return path;
+}
+
+/** What a daemon started with `granted` only must show: its capabilities, children, proxy and API. */
+async function checkRunning(tg: TunguardProcess): Promise<void> {
+  await tg.ready();
+  expect(caps(tg.pid)).toMatchObject({
+    CapEff: mask,
+    CapPrm: mask,
+    CapBnd: mask,
+    CapInh: 0n,
+    CapAmb: 0n,
+    NoNewPrivs: 1,
+  });
+  expect(tg.output).toContain('privileges: capabilities NET_ADMIN, NET_RAW, PERFMON, BPF; no_new_privs on');
+  // Its children (nft -i for the SYN police, ...) hold no more than it does.
+  const kids = descendants(tg.pid);
+  expect(kids.length).toBeGreaterThan(0);
+  for (const k of kids) expect(caps(k).CapEff & ~mask).toBe(0n);
+
+  // A SYN flood from random spoofed sources while a real client downloads through the proxy.
+  const flood = lab.execAsync(lab.ns.wan, 'timeout', [
+    '4',
+    'hping3',
+    '-S',
+    '-p',
+    '8080',
+    '--flood',
+    '--rand-source',
+    ADDR.lan4,
+  ]);
+  const got = lab.exec(lab.ns.wan, 'sh', [
+    '-c',
+    `curl -sS --fail --max-time 30 http://${ADDR.lan4}:8080/f.bin | sha256sum`,
+  ]);
+  await flood;
+  expect(got.stdout.split(' ')[0]).toBe(sha);
+  const token = readFileSync(join(lab.stateDir, 'api.token'), 'utf8').trim();
+  const status = lab.api(token, 'GET', 'http://127.0.0.1:7447/api/v1/status');
+  expect(status.status).toBe(200);
+  const s = status.json as { counters: Record<string, number>; drops: Record<string, number> };
+  expect(s.counters.tcp).toBeGreaterThan(1000); // the flood went through the daemon
 }
