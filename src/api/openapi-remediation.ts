@@ -76,7 +76,8 @@ const HOST_IDENT = str({ minLength: 1, maxLength: 256, description: 'host id, IP
 const REPORT_PATH = str({
   minLength: 2,
   maxLength: 4096,
-  description: "absolute path on the router, no '..'",
+  description:
+    "a regular file directly in the daemon's import directory, <state_dir>/import (no link, at most 64 MiB for a report, 512 MiB for a feed); 'tunguard scan import' copies the file there",
 });
 const SAFE_NAME = '^[A-Za-z0-9._+@-]+$';
 const SAFE_TEXT = '^[A-Za-z0-9 ._+,:=@%/\\\\-]*$';

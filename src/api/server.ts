@@ -1,14 +1,17 @@
 // The API's HTTP listeners: one node:http server per listen address, all serving the same hono app.
 // Loopback by default; a wildcard address only when explicitly allowed. Listeners can be changed
 // without a restart (reload): unchanged addresses keep their connections and event streams.
+// Loopback is plain HTTP; any other address is HTTPS only (the token must not cross the LAN in clear).
 
 import { createServer, type Server } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { getRequestListener } from '@hono/node-server';
 import { formatListen, type ListenAddress } from '../config/index.js';
 import type { Api } from './app.js';
 import { ConnectionSlots } from './connection-slots.js';
 import { errorBody } from './errors.js';
+import { isLoopbackHost } from './tls-cert.js';
 
 export const DEFAULT_LISTEN: ListenAddress = { family: 4, host: '127.0.0.1', port: 7447 };
 
@@ -22,6 +25,8 @@ export interface ApiServerOptions {
   /** Concurrent connections per listener. */
   maxConnections?: number;
   log?: (msg: string) => void;
+  /** The key and certificate for listeners that are not loopback (asked for only when one is opened). */
+  tls?: () => { key: string; cert: string };
 }
 
 interface Listener {
@@ -102,18 +107,32 @@ export class ApiServer {
   }
 
   private open(address: ListenAddress): Promise<Server> {
-    const server = createServer(
-      {
-        maxHeaderSize: 16 * 1024,
-        requestTimeout: 30_000,
-        headersTimeout: 10_000,
-        keepAliveTimeout: 5_000,
-        // How often the two timeouts above are checked (Node's default, 30 s, lets a slow client keep
-        // its connection three times longer than headersTimeout says).
-        connectionsCheckingInterval: 1000,
-      },
-      this.handler,
-    );
+    const httpOptions = {
+      maxHeaderSize: 16 * 1024,
+      requestTimeout: 30_000,
+      headersTimeout: 10_000,
+      keepAliveTimeout: 5_000,
+      // How often the two timeouts above are checked (Node's default, 30 s, lets a slow client keep
+      // its connection three times longer than headersTimeout says).
+      connectionsCheckingInterval: 1000,
+    };
+    let server: Server;
+    if (isLoopbackHost(address.host)) server = createServer(httpOptions, this.handler);
+    else {
+      if (!this.opts.tls)
+        return Promise.reject(
+          new Error(`cannot listen on ${formatListen(address)}: not loopback, and no TLS certificate`),
+        );
+      let tls: { key: string; cert: string };
+      try {
+        tls = this.opts.tls();
+      } catch (err) {
+        return Promise.reject(
+          new Error(`cannot listen on ${formatListen(address)}: ${(err as Error).message}`),
+        );
+      }
+      server = createTlsServer({ ...httpOptions, ...tls, minVersion: 'TLSv1.2' }, this.handler);
+    }
     // The cap is ConnectionSlots' (which evicts slow connections rather than refusing new ones).
     new ConnectionSlots(this.opts.maxConnections ?? 256).attach(server);
     return new Promise((resolve, reject) => {

@@ -4,6 +4,7 @@
 
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { isLoopbackHost } from '../api/tls-cert.js';
 import { formatListen, type ListenAddress, parseListen, parseUci } from '../config/index.js';
 import { writeFileAtomicSync } from '../state/atomic-file.js';
 
@@ -27,6 +28,8 @@ export interface ApiInfo {
   tokenFile: string;
   /** ms since the epoch, like every time the daemon writes. */
   startedAt: number;
+  /** SHA-256 fingerprint of the certificate the https:// URLs serve (clients pin it). */
+  tlsFingerprint?: string;
 }
 
 /** The `option token_file` of the api section, when the file sets one. */
@@ -46,11 +49,14 @@ export function tokenFilePath(stateDir: string, uciText: string | undefined): st
   return explicit?.startsWith('/') ? explicit : join(stateDir, TOKEN_FILE);
 }
 
-/** A base URL to reach a listen address (a wildcard is reached over loopback). */
+/**
+ * A base URL to reach a listen address: http:// on loopback, https:// elsewhere (the daemon serves
+ * only TLS there). A wildcard is reached over loopback, on its TLS listener.
+ */
 export function urlFor(l: ListenAddress): string {
-  if (l.host === '0.0.0.0') return `http://127.0.0.1:${l.port}`;
-  if (l.host === '::') return `http://[::1]:${l.port}`;
-  return `http://${formatListen(l)}`;
+  if (l.host === '0.0.0.0') return `https://127.0.0.1:${l.port}`;
+  if (l.host === '::') return `https://[::1]:${l.port}`;
+  return `${isLoopbackHost(l.host) ? 'http' : 'https'}://${formatListen(l)}`;
 }
 
 /** Loopback addresses first: that is what a local client should try. */
@@ -88,13 +94,13 @@ export function readApiInfo(stateDir: string): ApiInfo | undefined {
   }
 }
 
-/** `--api` accepts `addr:port`, `[v6]:port` or an http:// URL. */
+/** `--api` accepts `addr:port`, `[v6]:port` or an http:// or https:// URL. */
 export function parseApiFlag(text: string): { url: string; listen?: ListenAddress } {
-  if (/^http:\/\//.test(text)) {
+  if (/^https?:\/\//.test(text)) {
     const u = new URL(text);
     if (u.pathname !== '/' || u.search !== '' || u.username !== '')
-      throw new Error('expected http://host:port');
-    return { url: `http://${u.host}` };
+      throw new Error('expected http://host:port or https://host:port');
+    return { url: `${u.protocol}//${u.host}` };
   }
   const listen = parseListen(text);
   return { url: urlFor(listen), listen };

@@ -16,6 +16,7 @@ import {
   tokenFilePath,
   urlFor,
 } from './api-locate.js';
+import { PinMismatch, pinnedFetch } from './pinned-fetch.js';
 import { CliError, EXIT, UsageError } from './usage.js';
 
 export { CliError, EXIT } from './usage.js';
@@ -35,6 +36,8 @@ export interface Located {
   configPath: string | undefined;
   /** How the URL was found, for messages. */
   via: string;
+  /** The certificate fingerprint an https:// URL must present (api.json, or TUNGUARD_API_FINGERPRINT). */
+  tlsFingerprint?: string;
 }
 
 /** Reads the config the CLI should use: --config, else /etc/config/tunguard when present. */
@@ -82,7 +85,15 @@ export function locate(flags: LocateFlags): Located {
   let tokenSource: string;
   if (process.env.TUNGUARD_TOKEN) tokenSource = 'TUNGUARD_TOKEN';
   else tokenSource = flags['token-file'] ?? info?.tokenFile ?? tokenFilePath(stateDir, cfg.text);
-  return { url, tokenSource, stateDir, configPath: cfg.path, via };
+  const tlsFingerprint = process.env.TUNGUARD_API_FINGERPRINT || info?.tlsFingerprint;
+  return {
+    url,
+    tokenSource,
+    stateDir,
+    configPath: cfg.path,
+    via,
+    ...(tlsFingerprint ? { tlsFingerprint } : {}),
+  };
 }
 
 function notRunning(l: Located, why: string): CliError {
@@ -117,21 +128,32 @@ export class ApiClient {
   ) {}
 
   private fetch(path: string, init: RequestInit): Promise<Response> {
-    return fetch(`${this.where.url}${path}`, { ...init, signal: AbortSignal.timeout(this.timeoutMs) }).catch(
-      (err: Error & { cause?: { code?: string } }) => {
-        const code = err.cause?.code ?? '';
-        if (/bad port/i.test(String((err.cause as Error | undefined)?.message)))
-          throw new CliError(
-            `cannot reach the API at ${this.where.url}: fetch refuses that port (a "bad port" of the Fetch standard); list the API on another port`,
-          );
-        if (UNREACHABLE.has(code)) throw notRunning(this.where, code);
-        if (err.name === 'TimeoutError' || err.name === 'AbortError')
-          throw new CliError(
-            `the daemon did not answer within ${this.timeoutMs / 1000} s at ${this.where.url}`,
-          );
-        throw new CliError(`cannot reach the API at ${this.where.url}: ${code || err.message}`);
-      },
-    );
+    const url = `${this.where.url}${path}`;
+    const withTimeout = { ...init, signal: AbortSignal.timeout(this.timeoutMs) };
+    let sent: Promise<Response>;
+    if (url.startsWith('https://')) {
+      const pin = this.where.tlsFingerprint;
+      if (!pin)
+        throw new CliError(
+          `${this.where.url} is served over TLS, but there is no certificate fingerprint to check it against (the daemon writes it to ${this.where.stateDir}/api.json; elsewhere set TUNGUARD_API_FINGERPRINT to the fingerprint 'tunguard status' or LuCI shows)`,
+        );
+      sent = pinnedFetch(url, withTimeout, pin);
+    } else sent = fetch(url, withTimeout);
+    return sent.catch((err: Error & { cause?: { code?: string } }) => {
+      const code = err.cause?.code ?? '';
+      if (err.cause instanceof PinMismatch)
+        throw new CliError(`refusing the API at ${this.where.url}: ${err.cause.message}`);
+      if (/bad port/i.test(String((err.cause as Error | undefined)?.message)))
+        throw new CliError(
+          `cannot reach the API at ${this.where.url}: fetch refuses that port (a "bad port" of the Fetch standard); list the API on another port`,
+        );
+      if (UNREACHABLE.has(code)) throw notRunning(this.where, code);
+      if (err.name === 'TimeoutError' || err.name === 'AbortError')
+        throw new CliError(
+          `the daemon did not answer within ${this.timeoutMs / 1000} s at ${this.where.url}`,
+        );
+      throw new CliError(`cannot reach the API at ${this.where.url}: ${code || err.message}`);
+    });
   }
 
   private loadToken(): Promise<string> | string {

@@ -5,8 +5,9 @@
 // Exit codes: 0 ok, 1 runtime or daemon error (or an invalid config for `config check`), 2 usage,
 // 3 the daemon is not running.
 
-import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, constants, copyFileSync, existsSync, rmSync } from 'node:fs';
+import { dirname, extname, join, resolve } from 'node:path';
 import type { ParseArgsConfig } from 'node:util';
 import { type ConfigStatus, describeInForce } from '../api/config-status.js';
 import {
@@ -21,6 +22,7 @@ import {
   type TierHistoryView,
 } from '../api/deps.js';
 import { ConfigError, hasControlCharacter, loadConfigFile, parseCidr } from '../config/index.js';
+import { importDirOf } from '../remediation/import-file.js';
 import { DISPATCH_STATUSES, REMEDY_MODES } from '../remediation/names.js';
 import type { DetectionState } from '../remediation/service.js';
 import { DEFAULT_CONFIG_PATH } from './api-locate.js';
@@ -242,6 +244,8 @@ async function status(argv: string[]): Promise<number> {
     `drops       ${drops.length === 0 ? 'none' : drops.map(([n, v]) => `${n} ${human(v)}`).join(', ')}`,
     `workers     ${s.perWorker.length}`,
     `api         ${c.where.url}`,
+    // The LAN listeners' certificate: what a remote client or browser must see (TUNGUARD_API_FINGERPRINT).
+    ...(c.where.tlsFingerprint ? [`api tls     sha256 ${c.where.tlsFingerprint}`] : []),
     ...(s.config ? configLines(s.config) : []),
   ];
   out(lines.join('\n'));
@@ -625,6 +629,25 @@ export function hostDetailText(h: HostDetailView): string {
 
 const FORMATS = ['auto', 'nmap', 'nessus', 'openvas'];
 
+/**
+ * A copy of `file` in the daemon's import directory (made O_EXCL under a random name, 0600), or the file
+ * itself when it is already there; remove() deletes only a copy.
+ */
+function stageImport(file: string, importDir: string): { path: string; remove: () => void } {
+  if (dirname(file) === importDir) return { path: file, remove: () => {} };
+  const copy = join(importDir, `cli-${randomBytes(8).toString('hex')}${extname(file)}`);
+  try {
+    copyFileSync(file, copy, constants.COPYFILE_EXCL);
+    chmodSync(copy, 0o600);
+  } catch (err) {
+    rmSync(copy, { force: true });
+    throw new CliError(
+      `cannot copy ${file} into the daemon's import directory ${importDir}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message} (run as root on the router)`,
+    );
+  }
+  return { path: copy, remove: () => rmSync(copy, { force: true }) };
+}
+
 async function scan(argv: string[]): Promise<number> {
   const { values, positionals } = parse('scan', argv, { format: { type: 'string' } }, true);
   if (values.help) return help('scan');
@@ -643,18 +666,22 @@ async function scan(argv: string[]): Promise<number> {
   if (!existsSync(path)) throw new CliError(`${file}: no such file`);
   const timeout = intOption(values.timeout, 'timeout', 1, 3600, 'scan') ?? 300;
   const c = new ApiClient(locate(values), timeout * 1000);
-  const r = await c.request<{
-    hostIds: string[];
-    threatsSeen?: number;
-    findings?: number;
-    findingsKept?: number;
-    findingsNotKept?: Record<string, number>;
-    addressesRefused?: number;
-    badAddresses?: string[];
-  }>(`${REM}/scans`, {
-    method: 'POST',
-    body: { path, format },
-  });
+  // The daemon reads reports only from its import directory: a copy goes there for the request.
+  const staged = stageImport(path, importDirOf(c.where.stateDir));
+  const r = await c
+    .request<{
+      hostIds: string[];
+      threatsSeen?: number;
+      findings?: number;
+      findingsKept?: number;
+      findingsNotKept?: Record<string, number>;
+      addressesRefused?: number;
+      badAddresses?: string[];
+    }>(`${REM}/scans`, {
+      method: 'POST',
+      body: { path: staged.path, format },
+    })
+    .finally(staged.remove);
   if (values.json) printJson(r);
   else {
     const lines = [

@@ -5,6 +5,7 @@
 // daemon into its own folder and splits reload from the listeners.
 
 import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Hono } from 'hono';
 import { type Api, createApi } from '../api/app.js';
@@ -33,6 +34,12 @@ import {
   inPrefix,
   TierHistory,
 } from '../api/stores.js';
+import {
+  type ApiCertificate,
+  isLoopbackHost,
+  loadOrCreateCertificate,
+  TLS_CERT_FILE,
+} from '../api/tls-cert.js';
 import { ensureToken, tokenFileIssue } from '../api/token.js';
 import {
   type CidrPrefix,
@@ -47,6 +54,7 @@ import {
 import { ConnState } from '../defense/conntable.js';
 import { ip } from '../netcfg/ip.js';
 import type { DetectionOptions, DetectionReport } from '../remediation/detector.js';
+import { ensureImportDir, importDirOf } from '../remediation/import-file.js';
 import type { RemediationService } from '../remediation/service.js';
 import {
   orderForClients,
@@ -113,6 +121,8 @@ export interface ControlPlaneOptions {
   listenRetryMs?: number;
   /** What the daemon started on when the file had errors (./start-config.ts); absent: the file. */
   startFallback?: StartFallback;
+  /** Where the API's TLS certificate is kept (flash: its pinned fingerprint must survive a reboot). */
+  certDir?: string;
 }
 
 /** What the control plane holds of the remediation service (opened in start(), closed in stop()). */
@@ -123,6 +133,7 @@ interface Remediation {
 
 /** Opens the remediation service and its routes; a failure is logged and leaves them off. */
 async function openRemediation(
+  importDir: string,
   durableDir: string,
   liveDir: string | undefined,
   commitIntervalSeconds: number,
@@ -155,7 +166,11 @@ async function openRemediation(
         ? `remediation: durable store in ${liveDir}, snapshots to ${durableDir} every ${commitIntervalSeconds || 'stop'}${commitIntervalSeconds ? ' s' : ''}`
         : `remediation: durable store in ${dataDir}`,
     );
-    return { svc, routes: { path: '/remediation', app: remediationRoutes(svc), bodyLimit: MAX_SCAN_BODY } };
+    ensureImportDir(importDir);
+    return {
+      svc,
+      routes: { path: '/remediation', app: remediationRoutes(svc, { importDir }), bodyLimit: MAX_SCAN_BODY },
+    };
   } catch (err) {
     log(`remediation: off (cannot open its store in ${liveDir ?? durableDir}: ${(err as Error).message})`);
     return undefined;
@@ -297,6 +312,8 @@ export class ControlPlane {
   private stopped = false;
   /** Why the API is not listening, when it is not. */
   apiError: string | undefined;
+  /** The TLS certificate of the listeners that are not loopback, once one needed it. */
+  private cert: ApiCertificate | undefined;
 
   private constructor(
     private readonly o: ControlPlaneOptions,
@@ -337,11 +354,18 @@ export class ControlPlane {
   static async start(o: ControlPlaneOptions): Promise<ControlPlane> {
     const rem =
       o.remediationDir !== undefined
-        ? await openRemediation(o.remediationDir, o.remediationLiveDir, o.commitIntervalSeconds ?? 0, o.log, {
-            drain: o.dp.drainSamples?.bind(o.dp),
-            leaseFile: o.dhcpLeases,
-            dhcpDrain: o.dhcpDrain,
-          })
+        ? await openRemediation(
+            importDirOf(o.stateDir),
+            o.remediationDir,
+            o.remediationLiveDir,
+            o.commitIntervalSeconds ?? 0,
+            o.log,
+            {
+              drain: o.dp.drainSamples?.bind(o.dp),
+              leaseFile: o.dhcpLeases,
+              dhcpDrain: o.dhcpDrain,
+            },
+          )
         : undefined;
     const cp = new ControlPlane(o, rem);
     cp.applyDetection(o.store.config.detect);
@@ -460,6 +484,7 @@ export class ControlPlane {
     this.server ??= new ApiServer(this.api, {
       allowWildcard: this.o.apiOverride === undefined,
       log: (m) => this.o.log(m),
+      tls: () => this.certificate(),
     });
     try {
       const r = await this.server.update(addresses, closeDelayMs);
@@ -484,6 +509,22 @@ export class ControlPlane {
     }
   }
 
+  private certificate(): ApiCertificate {
+    if (this.cert) return this.cert;
+    const dir = this.o.certDir ?? this.o.stateDir;
+    this.cert = loadOrCreateCertificate(dir);
+    this.o.log(
+      `api: TLS certificate ${this.cert.created ? 'made' : 'loaded'} (${join(dir, TLS_CERT_FILE)}), sha256 fingerprint ${this.cert.fingerprint}`,
+    );
+    return this.cert;
+  }
+
+  /** The fingerprint clients pin, while a listener serves TLS. */
+  private tlsFingerprint(): string | undefined {
+    const tls = (this.server?.addresses ?? []).some((a) => !isLoopbackHost(a.host));
+    return tls ? this.cert?.fingerprint : undefined;
+  }
+
   private writeInfo(): void {
     const addrs = this.server?.addresses ?? [];
     if (addrs.length === 0) {
@@ -495,6 +536,7 @@ export class ControlPlane {
       urls: orderForClients(addrs).map(urlFor),
       tokenFile: this.tokenFile,
       startedAt: this.o.dp.startedAt,
+      ...(this.tlsFingerprint() ? { tlsFingerprint: this.tlsFingerprint() } : {}),
     });
   }
 
@@ -926,8 +968,13 @@ export class ControlPlane {
   }
 
   /** Where status.json can say how the API is doing. */
-  summary(): { listening: string[]; tokenFile: string; error?: string } {
-    const s = { listening: (this.server?.addresses ?? []).map(formatListen), tokenFile: this.tokenFile };
+  summary(): { listening: string[]; tokenFile: string; tlsFingerprint?: string; error?: string } {
+    const fp = this.tlsFingerprint();
+    const s = {
+      listening: (this.server?.addresses ?? []).map(formatListen),
+      tokenFile: this.tokenFile,
+      ...(fp ? { tlsFingerprint: fp } : {}),
+    };
     return this.apiError ? { ...s, error: this.apiError } : s;
   }
 

@@ -28,6 +28,7 @@ import { parseCommand } from './args.js';
 import { ControlPlane, wanListenIssues } from './control.js';
 import { type Log, logLine, takeOverWarnings } from './log.js';
 import { surviveClosedPipe, writeTo } from './pipes.js';
+import { checkPrivileges, readPrivileges } from './privileges.js';
 import { startConfig } from './start-config.js';
 import { CliError, EXIT, UsageError } from './usage.js';
 import { tunguardVersion } from './version.js';
@@ -210,7 +211,14 @@ export async function runCommand(argv: string[]): Promise<number> {
   } catch (err) {
     throw new UsageError((err as Error).message, RUN_HELP);
   }
-  if (process.getuid?.() !== 0) process.emitWarning('not running as root: creating the TUN will likely fail');
+  // Before anything is changed: without the capabilities it needs the daemon would fail half-way.
+  let privilegeLines: string[];
+  try {
+    privilegeLines = checkPrivileges(readPrivileges());
+  } catch (err) {
+    throw new CliError((err as Error).message, EXIT.ERROR);
+  }
+  for (const line of privilegeLines) log(line);
   // Before anything is attached: a second daemon on the same WAN must change nothing.
   const wanClaim = await claimWan(wan).catch((err: Error) => {
     throw new CliError(err.message, EXIT.ERROR);
@@ -387,6 +395,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     lanPrefixes: lanNets,
     restoredConnections: restored,
     remediationDir: remediationDir(m.durableDir, v['state-dir']),
+    certDir: remediationDir(m.durableDir, v['state-dir']),
     // Live in tmpfs, snapshots on flash: flash sees one file write per commit_interval.
     remediationLiveDir: join(stateDir, 'durable-live'),
     commitIntervalSeconds: m.commitIntervalSeconds,

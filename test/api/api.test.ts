@@ -3,6 +3,7 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, wr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { pinnedFetch } from '../../src/cli/pinned-fetch.js';
 import { BASE_UCI, documentedAndServed, http, startTestDaemon, type TestDaemon } from './helpers.js';
 
 let d: TestDaemon;
@@ -587,6 +588,12 @@ describe('listeners', () => {
       expect(
         (x as unknown as { logs: string[] }).logs.some((l) => /WARNING: listening on 0\.0\.0\.0/.test(l)),
       ).toBe(true);
+      // Not loopback, so TLS only: plain HTTP gets no answer; HTTPS with the published pin does.
+      await expect(fetch(`http://127.0.0.1:${port + 2}/healthz`)).rejects.toThrow();
+      const pinned = JSON.parse(readFileSync(join(x.dir, 'api.json'), 'utf8')).tlsFingerprint;
+      expect(pinned).toMatch(/^([0-9A-F]{2}:){31}[0-9A-F]{2}$/);
+      const tlsRes = await pinnedFetch(`https://127.0.0.1:${port + 2}/healthz`, {}, pinned);
+      expect(await tlsRes.text()).toBe('{"ok":true}');
       // Through the API: the answer to the PUT that moves the listener still arrives on the old one.
       const put = await http(x.url, 'PUT', '/api/v1/config', {
         token: x.token,

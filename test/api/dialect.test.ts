@@ -13,7 +13,7 @@ import { CONNECTION_STATES } from '../../src/api/deps.js';
 import { ConnState } from '../../src/defense/conntable.js';
 import { HOST_THREAT_TYPES } from '../../src/inventory/threat.js';
 import { DISPATCH_STATUSES } from '../../src/remediation/names.js';
-import { BASE_UCI, http, SseReader, startTestDaemon, type TestDaemon } from './helpers.js';
+import { BASE_UCI, http, importable, SseReader, startTestDaemon, type TestDaemon } from './helpers.js';
 
 const BIN = join(import.meta.dirname, '..', '..', 'bin', 'tunguard');
 // An nmap -sV -O report (OS and service versions), unpacked to a file the daemon reads.
@@ -27,7 +27,16 @@ beforeAll(async () => {
 afterAll(() => d?.close());
 
 async function cli(...args: string[]) {
-  const p = spawn(process.execPath, [BIN, ...args, '--api', d.url, '--token-file', d.cp.summary().tokenFile]);
+  const p = spawn(process.execPath, [
+    BIN,
+    ...args,
+    '--api',
+    d.url,
+    '--token-file',
+    d.cp.summary().tokenFile,
+    '--state-dir',
+    d.dir,
+  ]);
   let stdout = '';
   let stderr = '';
   p.stdout.on('data', (b: Buffer) => (stdout += b));
@@ -307,7 +316,7 @@ describe('hosts <host>', () => {
   it('(control) with a feed loaded, an unmatched host says "none match"', async () => {
     const f = await http(d.url, 'POST', '/api/v1/remediation/threats/feed', {
       token: d.token,
-      body: { path: FEED },
+      body: { path: importable(d.dir, FEED) },
     });
     expect(f.status).toBe(201);
     const list = JSON.parse((await cli('hosts', '--json')).stdout).items as { id: string; threats: number }[];

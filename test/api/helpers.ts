@@ -2,9 +2,9 @@
 // serving real HTTP on loopback, and a small HTTP client.
 
 import { EventEmitter } from 'node:events';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { ConfigStore } from '../../src/api/config-store.js';
 import type { DataplaneCommand, SseHubOptions } from '../../src/api/events.js';
 import { ControlPlane, type DataplaneLink } from '../../src/cli/control.js';
@@ -15,6 +15,7 @@ import type { Stage } from '../../src/dataplane/stage.js';
 import { buildStages, testStageEnv } from '../../src/dataplane/stages/index.js';
 import type { TieredSynGate } from '../../src/dataplane/stages/syn-gate.js';
 import { SynProxyStage } from '../../src/dataplane/stages/synproxy.js';
+import { importDirOf } from '../../src/remediation/import-file.js';
 
 /** The dataplane's own base counters, plus two malformed reasons the tests look at. */
 export const COUNTER_NAMES = [...BASE_COUNTERS, 'malformed_truncated', 'malformed_bad_version'];
@@ -298,4 +299,11 @@ export function documentedAndServed(
       .map((x) => `${x.method} ${x.path}`),
   );
   return { documented: [...documented].sort(), served: [...served].sort() };
+}
+
+/** Copies `file` into the daemon's import directory, the only place /scans and /threats/feed read from. */
+export function importable(stateDir: string, file: string): string {
+  const to = join(importDirOf(stateDir), basename(file));
+  copyFileSync(file, to);
+  return to;
 }

@@ -1,12 +1,15 @@
 // The remediation routes through real HTTP on loopback, with a real RemediationService in a temp dir.
+
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, rmSync, symlinkSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { apiCommand } from '../../src/cli/commands.js';
+import { importDirOf, MAX_REPORT_FILE } from '../../src/remediation/import-file.js';
 import { MAX_PROGRAM_BYTES } from '../../src/remediation/programs.js';
 import { type AgentDirs, cleanup, makeDirs, type RunningAgent, startAgent } from '../agent/harness.js';
-import { documentedAndServed, http, startTestDaemon, type TestDaemon } from './helpers.js';
+import { documentedAndServed, http, importable, startTestDaemon, type TestDaemon } from './helpers.js';
 
 const NMAP = join(import.meta.dirname, '..', 'fixtures', 'scanners', 'defectdojo_nmap_multiple_port.xml');
 const R = '/api/v1/remediation';
@@ -46,7 +49,7 @@ describe('remediation API', () => {
   });
 
   it('imports an nmap report by path and lists its hosts', async () => {
-    const r = await call('POST', '/scans', { body: { path: NMAP, format: 'nmap' } });
+    const r = await call('POST', '/scans', { body: { path: importable(d.dir, NMAP), format: 'nmap' } });
     expect(r.status, r.text).toBe(201);
     expect(r.json.hostIds.length).toBeGreaterThan(0);
     const hosts = await call('GET', '/hosts');
@@ -121,9 +124,9 @@ describe('remediation API', () => {
       ['POST', '/scans', { body: { path: '/tmp/../etc/passwd' } }, 400],
       ['POST', '/scans', { body: { path: '/nonexistent/report.xml' } }, 400],
       ['POST', '/scans', { body: { path: '/tmp' } }, 400],
-      ['POST', '/scans', { body: { path: NMAP, format: 'nessus' } }, 400],
-      ['POST', '/scans', { body: { path: NMAP, format: 'word' } }, 400],
-      ['POST', '/scans', { body: { path: NMAP, extra: true } }, 400],
+      ['POST', '/scans', { body: { path: importable(d.dir, NMAP), format: 'nessus' } }, 400],
+      ['POST', '/scans', { body: { path: importable(d.dir, NMAP), format: 'word' } }, 400],
+      ['POST', '/scans', { body: { path: importable(d.dir, NMAP), extra: true } }, 400],
       ['POST', '/scans', { raw: '<nope/>', headers: { 'content-type': 'application/xml' } }, 400],
       ['POST', '/scans', { raw: '<nmaprun><host', headers: { 'content-type': 'application/xml' } }, 400],
       ['POST', '/scans', { raw: 'x', headers: { 'content-type': 'text/plain' } }, 415],
@@ -212,7 +215,15 @@ describe('remediation CLI', () => {
     });
     try {
       const tokenFile = d.cp.summary().tokenFile;
-      const code = await apiCommand(cmd, [...args, '--api', d.url, '--token-file', tokenFile]);
+      const code = await apiCommand(cmd, [
+        ...args,
+        '--api',
+        d.url,
+        '--token-file',
+        tokenFile,
+        '--state-dir',
+        d.dir,
+      ]);
       return { code, stdout, stderr };
     } finally {
       o.mockRestore();
@@ -507,11 +518,46 @@ describe('OpenAPI document with the remediation routes mounted', () => {
   });
 });
 
+describe('report and feed files named in a request', () => {
+  const inDir = (name: string) => join(importDirOf(d.dir), name);
+  const refusedWith = async (route: string, path: string, why: RegExp) => {
+    const r = await call('POST', route, { body: { path } });
+    expect(r.status, r.text).toBe(400);
+    expect(r.json.detail).toMatch(why);
+  };
+
+  it('are read only from the import directory, never through a link, only regular files, size-capped', async () => {
+    // Anywhere else on the router: refused, whatever the file (the token must not read /etc/shadow).
+    await refusedWith('/scans', NMAP, /not a file in the import directory/);
+    await refusedWith('/threats/feed', '/etc/passwd', /not a file in the import directory/);
+    await refusedWith(
+      '/scans',
+      join(importDirOf(d.dir), 'sub', 'x.xml'),
+      /not a file in the import directory/,
+    );
+    // A link in the import directory to a file elsewhere.
+    symlinkSync(NMAP, inDir('link.xml'));
+    await refusedWith('/scans', inDir('link.xml'), /symbolic link/);
+    // A FIFO would block a blocking open forever; it is refused at once.
+    execFileSync('mkfifo', [inDir('fifo.xml')]);
+    await refusedWith('/scans', inDir('fifo.xml'), /not a regular file/);
+    // Bigger than the cap (sparse: no disk used).
+    const big = inDir('big.xml');
+    closeSync(openSync(big, 'w'));
+    truncateSync(big, MAX_REPORT_FILE + 1);
+    await refusedWith('/scans', big, /at most 67108864/);
+    rmSync(big);
+    // (control) the same report copied into the directory is imported.
+    const ok = await call('POST', '/scans', { body: { path: importable(d.dir, NMAP), format: 'nmap' } });
+    expect(ok.status, ok.text).toBe(201);
+  });
+});
+
 describe('remediation routes for threats, detection, remediate, pairings and the passive feed', () => {
   const FEED = join(import.meta.dirname, '..', 'fixtures', 'scanners', 'nvd-sample.json');
 
   it('loads an NVD feed by path, takes a malware report, and refuses bad ones', async () => {
-    const f = await call('POST', '/threats/feed', { body: { path: FEED } });
+    const f = await call('POST', '/threats/feed', { body: { path: importable(d.dir, FEED) } });
     expect(f.status, f.text).toBe(201);
     expect(f.json).toEqual({ loaded: 4 });
     expect((await call('POST', '/threats/feed', { body: { path: '/nonexistent/feed.json' } })).status).toBe(

@@ -430,7 +430,15 @@ describe("7. the one-host view lists the scanner's CVEs and findings (API + CLI)
       return true;
     });
     try {
-      const code = await apiCommand(cmd, [...args, '--api', d.url, '--token-file', d.cp.summary().tokenFile]);
+      const code = await apiCommand(cmd, [
+        ...args,
+        '--api',
+        d.url,
+        '--token-file',
+        d.cp.summary().tokenFile,
+        '--state-dir',
+        d.dir,
+      ]);
       return { code, stdout, stderr };
     } finally {
       o.mockRestore();

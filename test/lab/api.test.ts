@@ -1,7 +1,7 @@
 // The control plane of a real tunguard in the lab: the CLI (found through the config and state dir,
 // human and --json output, exit codes), the API on loopback and on the LAN address but never on the
 // WAN side, SIGHUP reload (new thresholds, bad config refused, no connection lost), events flowing.
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, X509Certificate } from 'node:crypto';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -55,7 +55,12 @@ afterAll(async () => {
 describe('the CLI against a running daemon', () => {
   it('finds the API and token through --config alone (state_dir → api.json), human and --json', () => {
     const info = JSON.parse(readFileSync(join(lab.stateDir, 'api.json'), 'utf8'));
-    expect(info.urls).toEqual(['http://127.0.0.1:7447', `http://${ADDR.rtrLan4}:7447`]);
+    expect(info.urls).toEqual(['http://127.0.0.1:7447', `https://${ADDR.rtrLan4}:7447`]);
+    // The fingerprint published for clients is the certificate's on flash (0600, made at first start).
+    const certFile = join(lab.stateDir, 'durable', 'api-tls.crt');
+    expect(statSync(certFile).mode & 0o777).toBe(0o600);
+    expect(statSync(join(lab.stateDir, 'durable', 'api-tls.key')).mode & 0o777).toBe(0o600);
+    expect(info.tlsFingerprint).toBe(new X509Certificate(readFileSync(certFile)).fingerprint256);
     expect(statSync(info.tokenFile).mode & 0o777).toBe(0o600);
     expect(tg.output).not.toContain(readFileSync(info.tokenFile, 'utf8').trim());
 
@@ -73,6 +78,7 @@ describe('the CLI against a running daemon', () => {
     expect(h.stdout).toMatch(/^tier {8}normal$/m);
     expect(h.stdout).toMatch(/^packets +rx \d+/m);
     expect(h.stdout).toMatch(/^api {9}http:\/\/127\.0\.0\.1:7447$/m);
+    expect(h.stdout).toContain(`api tls     sha256 ${info.tlsFingerprint}`);
   });
 
   it('tiers, connections, attackers with text and JSON', async () => {
@@ -172,30 +178,66 @@ describe('the CLI against a running daemon', () => {
 });
 
 describe('where the API listens', () => {
-  it('answers on the LAN address from the LAN, never on the WAN side', () => {
-    const lan = lab.exec(lab.ns.lan, 'curl', [
-      '-sS',
-      '--max-time',
-      '3',
-      `http://${ADDR.rtrLan4}:7447/healthz`,
-    ]);
-    expect(lan.stdout).toBe('{"ok":true}');
-    const wan = lab.exec(lab.ns.wan, 'curl', [
-      '-sS',
-      '--max-time',
-      '3',
-      `http://${ADDR.rtrWan4}:7447/healthz`,
-    ]);
+  it('answers on the LAN address from the LAN over TLS only, never on the WAN side', () => {
+    const info = JSON.parse(readFileSync(join(lab.stateDir, 'api.json'), 'utf8'));
+    const curl = (ns: string, url: string, ...opts: string[]) =>
+      lab.exec(ns, 'curl', ['-sS', '--max-time', '3', ...opts, url]);
+    // Negative control: plain HTTP on the LAN address gets no answer (the token would cross in clear).
+    const plain = curl(lab.ns.lan, `http://${ADDR.rtrLan4}:7447/healthz`);
+    expect(plain.code).not.toBe(0);
+    expect(plain.stdout).not.toContain('ok');
+    // TLS: the certificate served is the one whose fingerprint is published.
+    const tls = curl(lab.ns.lan, `https://${ADDR.rtrLan4}:7447/healthz`, '-k', '-w', '\n%{certs}');
+    expect(tls.code, tls.stderr).toBe(0);
+    expect(tls.stdout.split('\n')[0]).toBe('{"ok":true}');
+    const pem = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(tls.stdout)?.[0] ?? '';
+    expect(new X509Certificate(pem).fingerprint256).toBe(info.tlsFingerprint);
+    const wan = curl(lab.ns.wan, `https://${ADDR.rtrWan4}:7447/healthz`, '-k');
     expect(wan.code).not.toBe(0); // connection refused: nothing listens there
-    const noAuth = lab.exec(lab.ns.lan, 'curl', [
-      '-s',
+    const noAuth = curl(
+      lab.ns.lan,
+      `https://${ADDR.rtrLan4}:7447/api/v1/status`,
+      '-k',
       '-o',
       '/dev/null',
       '-w',
       '%{http_code}',
-      `http://${ADDR.rtrLan4}:7447/api/v1/status`,
-    ]);
+    );
     expect(noAuth.stdout).toBe('401');
+    // Loopback stays plain HTTP.
+    expect(curl(lab.ns.rtr, 'http://127.0.0.1:7447/healthz').stdout).toBe('{"ok":true}');
+  });
+
+  it('the CLI on a LAN host pins the certificate: the right fingerprint answers, another is refused', () => {
+    const info = JSON.parse(readFileSync(join(lab.stateDir, 'api.json'), 'utf8'));
+    const token = readFileSync(info.tokenFile, 'utf8').trim();
+    // From the LAN namespace, with no api.json there: the fingerprint comes from the environment.
+    const remote = (fp: string) =>
+      lab.exec(
+        lab.ns.lan,
+        'env',
+        [
+          `TUNGUARD_TOKEN=${token}`,
+          `TUNGUARD_API_FINGERPRINT=${fp}`,
+          process.execPath,
+          BIN,
+          'status',
+          '--json',
+          '--state-dir',
+          '/nonexistent',
+          '--api',
+          `https://${ADDR.rtrLan4}:7447`,
+        ],
+        20_000,
+      );
+    const ok = remote(info.tlsFingerprint);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(JSON.parse(ok.stdout).tier).toBe('normal');
+    const wrong = remote(
+      info.tlsFingerprint.replace(/^../, info.tlsFingerprint.startsWith('00') ? '11' : '00'),
+    );
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toMatch(/refusing the API at https:\/\/.*certificate has fingerprint/);
   });
 
   // A WAN address in the file is a config error like any other: left out at start, the daemon runs

@@ -221,7 +221,7 @@ describe('dashboard in Chromium', () => {
       lab.exec(lab.ns.lan, 'curl', ['-sS', '-A', UA, '-o', '/dev/null', `http://${ADDR.wan4}/f.bin`]).code,
     ).toBe(0);
     expect(lab.exec(lab.ns.wan, 'curl', ['-sS', `http://${ADDR.lan4}:8081/`]).stdout).toBe('ok');
-    expect((await post('/api/v1/remediation/threats/feed', { path: FEED })).loaded).toBe(4);
+    expect((await post('/api/v1/remediation/threats/feed', { path: lab.importable(FEED) })).loaded).toBe(4);
 
     // The row appears (passive evidence is written every 5 s); no agent yet: Remediate is disabled.
     const row = page.locator(`#hosts tr[data-host="ip:${ADDR.lan4}"]`);

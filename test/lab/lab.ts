@@ -2,10 +2,20 @@
 // real veth links, IPv4 + IPv6 from documentation ranges, tunguard running in rtr. Everything it
 // makes is named with the `tgl-` prefix so leftovers of a crashed run can be found and removed.
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { importDirOf } from '../../src/remediation/import-file.js';
 
 export const NS_PREFIX = 'tgl-';
 
@@ -342,18 +352,48 @@ export class Lab {
     return p;
   }
 
-  /** Starts tunguard in rtr between wan0 and lan0. */
-  startTunguard(extra: readonly string[] = [], devices = true, env?: NodeJS.ProcessEnv): TunguardProcess {
+  /**
+   * Starts tunguard in rtr between wan0 and lan0. With `caps` (or TUNGUARD_LAB_CAPS=net_admin,net_raw,...
+   * for a whole suite) it runs as procd's capabilities file runs it: root, with only those capabilities
+   * in its bounding set (so in its children's too), none inheritable, and no_new_privs.
+   */
+  startTunguard(
+    extra: readonly string[] = [],
+    devices = true,
+    env?: NodeJS.ProcessEnv,
+    caps: readonly string[] | undefined = process.env.TUNGUARD_LAB_CAPS?.split(',').filter(Boolean),
+  ): TunguardProcess {
     const bin = join(REPO_ROOT, 'bin', 'tunguard');
     const dev = devices ? ['--wan', 'wan0', '--lan', 'lan0'] : [];
-    const p = this.spawn(
-      this.ns.rtr,
-      process.execPath,
-      [bin, 'run', ...dev, '--state-dir', this.stateDir, ...extra],
-      env,
-    );
+    const daemon = [process.execPath, bin, 'run', ...dev, '--state-dir', this.stateDir, ...extra];
+    const bounded = caps
+      ? [
+          'setpriv',
+          '--no-new-privs',
+          '--inh-caps',
+          '-all',
+          '--bounding-set',
+          ['-all', ...caps.map((c) => `+${c}`)].join(','),
+          '--',
+          ...daemon,
+        ]
+      : daemon;
+    const p = this.spawn(this.ns.rtr, bounded[0], bounded.slice(1), env);
     this.tunguard = new TunguardProcess(p);
     return this.tunguard;
+  }
+
+  /** Where the daemon reads report and feed files named in a request (`<state_dir>/import`). */
+  get importDir(): string {
+    return importDirOf(this.stateDir);
+  }
+
+  /** Copies `file` into the import directory; returns the copy's path (what /scans and /threats/feed take). */
+  importable(file: string): string {
+    mkdirSync(this.importDir, { recursive: true, mode: 0o700 });
+    const to = join(this.importDir, basename(file));
+    copyFileSync(file, to);
+    return to;
   }
 
   /**

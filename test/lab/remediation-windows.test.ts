@@ -151,7 +151,7 @@ describe('the Windows agent under Wine, driven by the real daemon', () => {
   }, 60_000);
 
   it('a real nmap scan finds IIS 10.0; the environment rule quarantines the driver, a restore brings it back', async () => {
-    const xml = join(lab.stateDir, 'win-scan.xml');
+    const xml = join(lab.importDir, 'win-scan.xml');
     const scan = scanLanPort(lab, WEB_PORT, xml);
     expect(scan.code, scan.stderr).toBe(0);
     expect(api('POST', '/scans', { path: xml, format: 'nmap' }).status).toBe(201);

@@ -107,7 +107,7 @@ describe('remediation in the lab: scan → rule → dispatch → agent → repor
     writeFileSync(victim, 'evil payload', { mode: 0o755 });
 
     // A real, bounded version scan of the one service port, run from the router.
-    const xml = join(lab.stateDir, 'lan-scan.xml');
+    const xml = join(lab.importDir, 'lan-scan.xml');
     const scan = scanLanPort(lab, WEB_PORT, xml);
     expect(scan.code, scan.stderr).toBe(0);
     const imp = api('POST', '/scans', { path: xml, format: 'nmap' });
@@ -189,7 +189,7 @@ describe('remediation in the lab: scan → rule → dispatch → agent → repor
     const sha256 = createHash('sha256').update(program).digest('hex');
 
     // Threat detection data: the NVD record makes the scanned nginx 1.18.0 carry CVE-2021-23017 …
-    const feed = api('POST', '/threats/feed', { path: FEED });
+    const feed = api('POST', '/threats/feed', { path: lab.importable(FEED) });
     expect(feed.status, feed.text).toBe(201);
     expect(feed.json.loaded).toBe(4);
     const cves = api('GET', `/hosts/${ADDR.lan4}`).json.matchedCves;

@@ -99,9 +99,17 @@ describe('/etc/init.d/tunguard', () => {
       'param respawn 3600 5 5',
       'param stdout 1',
       'param stderr 1',
+      'param capabilities /etc/capabilities/tunguard.json',
+      'param no_new_privs 1',
       'close_instance',
     ]);
     // The files the command names are in the package (node comes from the node package).
+    expect(JSON.parse(readFileSync(data('etc/capabilities/tunguard.json'), 'utf8')).bounding).toEqual([
+      'CAP_NET_ADMIN',
+      'CAP_NET_RAW',
+      'CAP_BPF',
+      'CAP_PERFMON',
+    ]);
     expect(readFileSync(data('usr/lib/tunguard/tunguard.js')).length).toBeGreaterThan(0);
     expect(readFileSync(data('etc/config/tunguard')).length).toBeGreaterThan(0);
   });
@@ -270,8 +278,16 @@ describe('openwrt/Makefile', () => {
     expect(depends).toContain('@HAS_FPU');
     expect(depends).toContain('@(aarch64||arm||x86_64)');
     // node; the TUN; `ip -j route` and older versions' `ip rule`s (busybox ip has neither); `nft -i`;
-    // lmdb.node's C++ runtime.
-    for (const d of ['+node', '+kmod-tun', '+kmod-nft-dup-inet', '+ip-full', '+firewall4', '+libstdcpp'])
+    // lmdb.node's C++ runtime; openssl signs the LAN API's certificate (src/api/tls-cert.ts).
+    for (const d of [
+      '+node',
+      '+kmod-tun',
+      '+kmod-nft-dup-inet',
+      '+ip-full',
+      '+firewall4',
+      '+libstdcpp',
+      '+openssl-util',
+    ])
       expect(depends).toContain(d);
     expect(mk).toMatch(/define Package\/tunguard\/conffiles\n\/etc\/config\/tunguard\n/);
   });

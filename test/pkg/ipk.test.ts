@@ -48,6 +48,8 @@ const utc = (s: number) => new Date(s * 1000).toISOString().replace('T', ' ').sl
 const TUNGUARD_FILES: Record<string, number> = {
   './': 0o755,
   './etc/': 0o755,
+  './etc/capabilities/': 0o755,
+  './etc/capabilities/tunguard.json': 0o644,
   './etc/config/': 0o755,
   './etc/config/tunguard': 0o600,
   './etc/init.d/': 0o755,
@@ -171,7 +173,9 @@ describe('ipkg-build format', () => {
       const f = Object.fromEntries(p.fields);
       expect(f.Package).toBe('tunguard');
       expect(f.Section).toBe('net');
-      expect(f.Depends).toBe('libc, node, kmod-tun, kmod-nft-dup-inet, ip-full, firewall4, libstdcpp6');
+      expect(f.Depends).toBe(
+        'libc, node, kmod-tun, kmod-nft-dup-inet, ip-full, firewall4, libstdcpp6, openssl-util',
+      );
       expect(f.Description).toMatch(/not MIPS/);
     }
     const f = Object.fromEntries(luci().fields);

@@ -5,7 +5,6 @@
 // error mapping; splitting it per resource is #12's folder work.
 // 4xx with the reason, never a 5xx (an agent that cannot be reached is a 502).
 
-import { statSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { isAbsolute } from 'node:path';
 import { type Context, Hono, type MiddlewareHandler } from 'hono';
@@ -14,6 +13,12 @@ import { ActionSchema, PublicKeyText } from '../../agent/protocol.js';
 import { ImportError, SCAN_FORMATS } from '../../inventory/import/index.js';
 import { HOST_THREAT_TYPES, MALWARE_KINDS } from '../../inventory/threat.js';
 import { AgentError } from '../../remediation/agent-client.js';
+import {
+  ImportFileError,
+  MAX_FEED_FILE,
+  MAX_REPORT_FILE,
+  openImportFile,
+} from '../../remediation/import-file.js';
 import { choices, DISPATCH_STATUSES, LOOKUP_MODES, REMEDY_MODES } from '../../remediation/names.js';
 import { MAX_PROGRAM_BYTES } from '../../remediation/programs.js';
 import { RuleError, RuleSchema } from '../../remediation/rules.js';
@@ -91,7 +96,7 @@ const ImportQuery = strictQuery({
 const FormatEnum = v.picklist(['auto', ...SCAN_FORMATS], `expected auto, ${SCAN_FORMATS.join(', ')}`);
 const ScanQuery = strictQuery({ format: v.optional(FormatEnum, 'auto') });
 
-/** An absolute path of a report file already on the router: no `..` segment, no control characters. */
+/** A report file's absolute path (no `..`, no control characters); import-file.ts confines it to the import directory. */
 const ReportPath = v.pipe(
   v.string('expected the report path as a string'),
   v.minLength(2, 'expected an absolute path'),
@@ -312,17 +317,23 @@ function contentType(c: Context): string {
 }
 
 /** The remediation routes; mount with `{ path: '/remediation', app, bodyLimit: MAX_SCAN_BODY }`. */
-export function remediationRoutes(svc: RemediationService) {
-  const importFile = async (path: string, format: 'auto' | (typeof SCAN_FORMATS)[number]) => {
-    let st: ReturnType<typeof statSync>;
+export function remediationRoutes(svc: RemediationService, opts: { importDir: string }) {
+  /** A file named in a request: only from the import directory (import-file.ts says why and how). */
+  const openImport = (path: string, maxBytes: number) => {
     try {
-      st = statSync(path);
+      return openImportFile(opts.importDir, path, maxBytes);
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code ?? 'error';
-      throw new ApiError(400, 'bad_request', `no readable report at ${shown(path, 200)} (${code})`);
+      if (err instanceof ImportFileError) throw new ApiError(400, 'bad_request', err.message);
+      throw err;
     }
-    if (!st.isFile()) throw new ApiError(400, 'bad_request', `${shown(path, 200)} is not a regular file`);
-    return guarded(() => svc.importScan(path, format));
+  };
+  const importFile = async (path: string, format: 'auto' | (typeof SCAN_FORMATS)[number]) => {
+    const stream = openImport(path, MAX_REPORT_FILE);
+    try {
+      return await guarded(() => svc.importScan(stream, format));
+    } finally {
+      stream.destroy();
+    }
   };
 
   return (
@@ -392,15 +403,13 @@ export function remediationRoutes(svc: RemediationService) {
       })
       .post('/threats/feed', query(NoQuery), requireJson, json(FeedBody), async (c) => {
         const { path } = c.req.valid('json');
-        let st: ReturnType<typeof statSync>;
+        const stream = openImport(path, MAX_FEED_FILE);
+        let loaded: number;
         try {
-          st = statSync(path);
-        } catch (err) {
-          const code = (err as NodeJS.ErrnoException).code ?? 'error';
-          throw new ApiError(400, 'bad_request', `no readable feed at ${shown(path, 200)} (${code})`);
+          loaded = await guarded(() => svc.loadNvdFeed(stream));
+        } finally {
+          stream.destroy();
         }
-        if (!st.isFile()) throw new ApiError(400, 'bad_request', `${shown(path, 200)} is not a regular file`);
-        const loaded = await guarded(() => svc.loadNvdFeed(path));
         return c.json({ loaded }, 201);
       })
       // ---- passive inventory ----

@@ -5,7 +5,16 @@ import { emptyObservation, type HostThreat, type Observation, type SoftwareRecor
 import { parseSshBanner, serverHeaderFinds } from '../passive/banner.js';
 import { findingKey, malwareKey, malwareOfFinding, parseVulnId, severityFromCvss } from '../threat.js';
 import { TextCap, type XmlHandler } from '../xml-stream.js';
-import { addAddress, addSoftware, emitIdentified, NESSUS_SEVERITY, softwareFromCpe } from './records.js';
+import {
+  addAddress,
+  addHostname,
+  addSoftware,
+  clip,
+  emitIdentified,
+  NESSUS_SEVERITY,
+  REPORT_HOST_CAPS,
+  softwareFromCpe,
+} from './records.js';
 import { countNotKept, type ImportTally } from './tally.js';
 
 /** Plugins whose output holds a banner we can read a product and version from. */
@@ -15,6 +24,11 @@ const HTTP_SERVER_PLUGIN = '10107';
 const ITEM_FIELDS = new Set(['cve', 'bid', 'cvss3_base_score', 'cvss_base_score', 'plugin_output', 'cpe']);
 /** Threats per host kept from one file; a runaway report cannot grow memory without end. */
 const MAX_THREATS_PER_HOST = 20_000;
+/** CVE, BID and CPE elements kept per ReportItem (a real plugin names a few dozen at most). */
+const MAX_REFS_PER_ITEM = 256;
+const pushRef = (list: string[], v: string) => {
+  if (v && list.length < MAX_REFS_PER_ITEM) list.push(clip(v, 256));
+};
 
 interface Item {
   port: number;
@@ -37,6 +51,7 @@ export function nessusHandler(emit: (o: Observation) => void, now: number, tally
   let osCpes: string[] = [];
   /** Application CPEs of the host's `cpe-N` tags: installed software, often with a version. */
   let appCpes: string[] = [];
+  let appCpeSet = new Set<string>();
   /** The ReportHost's name when it is no address and no host-ip tag gave one (counted at the host's end). */
   let badName: string | undefined;
   let tag: string | undefined;
@@ -60,22 +75,36 @@ export function nessusHandler(emit: (o: Observation) => void, now: number, tally
     if (!v) return;
     if (name === 'host-ip') {
       addAddress(host, v, tally);
-    } else if (name === 'mac-address') host.mac = v.split(/\s+/)[0];
+    } else if (name === 'mac-address') host.mac = clip(v.split(/\s+/)[0], 64);
     else if (name === 'host-fqdn' || name === 'hostname' || name === 'netbios-name') {
-      if (!host.hostnames.includes(v)) host.hostnames.push(v);
+      addHostname(host, v);
     } else if (name === 'operating-system') {
       // Several lines = several candidates, none certain.
       const lines = v.split(/\r?\n/).filter(Boolean);
       for (const l of lines.slice(0, 3))
-        host.os.push({ name: l, confidence: lines.length > 1 ? 50 : 80, source: 'nessus', seenAt: now });
+        if (host.os.length < REPORT_HOST_CAPS.osGuesses)
+          host.os.push({
+            name: clip(l),
+            confidence: lines.length > 1 ? 50 : 80,
+            source: 'nessus',
+            seenAt: now,
+          });
     } else if (/^cpe(-\d+)?$/.test(name)) {
       // "cpe:/o:linux:linux_kernel -> Linux Kernel"; attached to the OS guess when the host ends.
       const raw = v.split(/\s/)[0].replace(/^x-/, '');
       if (/^cpe:(?:\/|2\.3:)a:/.test(raw)) {
-        if (!appCpes.includes(raw)) appCpes.push(raw);
+        if (!appCpeSet.has(raw) && appCpes.length < REPORT_HOST_CAPS.software) {
+          appCpeSet.add(raw);
+          appCpes.push(raw);
+        }
       } else {
         const cpe = tryNormalizeCpe(raw);
-        if (cpe?.startsWith('cpe:2.3:o:') && !osCpes.includes(cpe)) osCpes.push(cpe);
+        if (
+          cpe?.startsWith('cpe:2.3:o:') &&
+          !osCpes.includes(cpe) &&
+          osCpes.length < REPORT_HOST_CAPS.osGuesses
+        )
+          osCpes.push(cpe);
       }
     }
   };
@@ -178,8 +207,9 @@ export function nessusHandler(emit: (o: Observation) => void, now: number, tally
           seen = new Set();
           osCpes = [];
           appCpes = [];
+          appCpeSet = new Set();
           badName = undefined;
-          if (a.name) host.hostnames.push(a.name);
+          if (a.name) addHostname(host, a.name);
           break;
         case 'tag':
           if (host) {
@@ -195,8 +225,8 @@ export function nessusHandler(emit: (o: Observation) => void, now: number, tally
             svc: a.svc_name ?? '',
             severity: Number(a.severity) || 0,
             pluginId: a.pluginID ?? '',
-            pluginName: a.pluginName ?? '',
-            family: a.pluginFamily ?? '',
+            pluginName: clip(a.pluginName ?? ''),
+            family: clip(a.pluginFamily ?? '', 128),
             cves: [],
             bids: [],
             cpes: [],
@@ -216,12 +246,12 @@ export function nessusHandler(emit: (o: Observation) => void, now: number, tally
         tag = undefined;
       } else if (item && ITEM_FIELDS.has(name)) {
         const v = text.take().trim();
-        if (name === 'cve') item.cves.push(v);
-        else if (name === 'bid') item.bids.push(v);
+        if (name === 'cve') pushRef(item.cves, v);
+        else if (name === 'bid') pushRef(item.bids, v);
         else if (name === 'cvss3_base_score') item.cvss = Number(v);
         else if (name === 'cvss_base_score' && item.cvss === undefined) item.cvss = Number(v);
         else if (name === 'plugin_output') item.output = v;
-        else if (name === 'cpe') item.cpes.push(v);
+        else if (name === 'cpe') pushRef(item.cpes, v);
       } else if (name === 'ReportItem' && item) {
         finishItem(item);
         item = undefined;

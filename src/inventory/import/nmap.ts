@@ -4,7 +4,7 @@ import { tryNormalizeCpe } from '../cpe.js';
 import { emptyObservation, type Observation, type OsRecord, type SoftwareRecord } from '../model.js';
 import { parseVulnId, severityFromCvss } from '../threat.js';
 import { TextCap, type XmlHandler } from '../xml-stream.js';
-import { addAddress } from './records.js';
+import { addAddress, addHostname, clip, pushSoftware, REPORT_HOST_CAPS } from './records.js';
 import { countNotKept, type ImportTally } from './tally.js';
 
 /** How many OS matches of one host to keep (nmap lists many, best first). */
@@ -130,12 +130,12 @@ export function nmapHandler(emit: (o: Observation) => void, now: number, tally: 
           if (!host || !a.addr) break;
           if (a.addrtype === 'ipv4' || a.addrtype === 'ipv6') addAddress(host, a.addr, tally);
           else if (a.addrtype === 'mac') {
-            host.mac = a.addr;
-            if (a.vendor) host.macVendor = a.vendor;
+            host.mac = clip(a.addr, 64);
+            if (a.vendor) host.macVendor = clip(a.vendor);
           }
           break;
         case 'hostname':
-          if (host && a.name && !host.hostnames.includes(a.name)) host.hostnames.push(a.name);
+          if (host && a.name) addHostname(host, a.name);
           break;
         case 'port': {
           const n = Number(a.portid);
@@ -150,8 +150,8 @@ export function nmapHandler(emit: (o: Observation) => void, now: number, tally: 
           if (!port) break;
           serviceCpes = [];
           service = {
-            product: a.product ?? '',
-            service: a.name,
+            product: clip(a.product ?? ''),
+            ...(a.name ? { service: clip(a.name, 64) } : {}),
             port: port.number,
             protocol: port.protocol,
             // nmap's conf is 0–10 (10 = probed and matched, 3 = guessed from the port table).
@@ -159,8 +159,8 @@ export function nmapHandler(emit: (o: Observation) => void, now: number, tally: 
             source: 'nmap',
             seenAt: now,
           };
-          if (a.version) service.version = a.version;
-          if (a.extrainfo) service.extra = a.extrainfo;
+          if (a.version) service.version = clip(a.version, 128);
+          if (a.extrainfo) service.extra = clip(a.extrainfo);
           break;
         case 'script':
           if (host && a.id && CVE_SCRIPTS.test(a.id))
@@ -181,7 +181,7 @@ export function nmapHandler(emit: (o: Observation) => void, now: number, tally: 
           }
           break;
         case 'osmatch':
-          match = { name: a.name ?? '', accuracy: Number(a.accuracy ?? 0) };
+          match = { name: clip(a.name ?? ''), accuracy: Number(a.accuracy ?? 0) };
           break;
         case 'osclass': {
           osClass = {
@@ -189,11 +189,12 @@ export function nmapHandler(emit: (o: Observation) => void, now: number, tally: 
             source: 'nmap',
             seenAt: now,
           };
-          const cname = [...new Set([a.vendor, a.osfamily, a.osgen].filter(Boolean))].join(' ');
+          const [vendor, family, gen] = [a.vendor, a.osfamily, a.osgen].map((x) => (x ? clip(x, 128) : x));
+          const cname = [...new Set([vendor, family, gen].filter(Boolean))].join(' ');
           if (cname) osClass.name = cname;
-          if (a.vendor) osClass.vendor = a.vendor;
-          if (a.osfamily) osClass.family = a.osfamily;
-          if (a.osgen) osClass.version = a.osgen;
+          if (vendor) osClass.vendor = vendor;
+          if (family) osClass.family = family;
+          if (gen) osClass.version = gen;
           break;
         }
         case 'cpe':
@@ -236,16 +237,16 @@ export function nmapHandler(emit: (o: Observation) => void, now: number, tally: 
       } else if (name === 'port' && host && port) {
         if (port.open && service && (service.product || service.cpe)) {
           if (!service.product) service.product = service.service ?? '';
-          host.software.push(service);
+          pushSoftware(host.software, service);
         }
         port = undefined;
         service = undefined;
       } else if (name === 'osclass' && host && osClass) {
         if (match) match.cls ??= osClass;
-        else looseClasses.push(osClass);
+        else if (looseClasses.length < REPORT_HOST_CAPS.osGuesses) looseClasses.push(osClass);
         osClass = undefined;
       } else if (name === 'osmatch') {
-        if (host && match) matches.push(match);
+        if (host && match && matches.length < REPORT_HOST_CAPS.osGuesses) matches.push(match);
         match = undefined;
       } else if (name === 'host' && host) {
         host.os = osOfHost();

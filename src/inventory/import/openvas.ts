@@ -13,7 +13,16 @@ import {
   severityFromCvss,
 } from '../threat.js';
 import { TextCap, type XmlHandler } from '../xml-stream.js';
-import { addAddress, emitIdentified, OPENVAS_THREAT, softwareFromCpe } from './records.js';
+import {
+  addAddress,
+  addHostname,
+  clip,
+  emitIdentified,
+  OPENVAS_THREAT,
+  pushSoftware,
+  REPORT_HOST_CAPS,
+  softwareFromCpe,
+} from './records.js';
 import { countNotKept, type ImportTally } from './tally.js';
 
 /** Elements whose text we read; descriptions and the rest are skipped. */
@@ -34,6 +43,15 @@ const FIELDS = new Set([
 
 /** Findings remembered per file to drop repeats (one host, NVT and port); past this, repeats are kept. */
 const MAX_SEEN = 200_000;
+/** The text of a result's <host> (an address: at most 45 characters). */
+const MAX_ADDR_TEXT = 64;
+/** CVE and BID references kept per result (a real NVT names a few dozen at most). */
+const MAX_REFS = 256;
+/** Name/value details kept per report-level host (a real scan has a few hundred). */
+const MAX_DETAILS = 4096;
+const pushRef = (list: string[], v: string) => {
+  if (list.length < MAX_REFS) list.push(clip(v, 256));
+};
 
 /** `80/tcp`, `microsoft-ds (445/tcp)` → port and protocol; `general/tcp`, `general/CPE-T` → none. */
 export function parseOpenvasPort(text: string): { port: number; protocol: 'tcp' | 'udp' } | undefined {
@@ -73,7 +91,7 @@ export function openvasHandler(
   const resultDone = (r: Result) => {
     const o = emptyObservation();
     addAddress(o, r.addr, tally);
-    if (r.hostname) o.hostnames.push(r.hostname);
+    if (r.hostname) addHostname(o, r.hostname);
     const where = r.port ? parseOpenvasPort(r.port) : undefined;
     const port = where?.port;
     // GVM writes the score per result (after overrides); OpenVAS 6/7 only the NVT's base score.
@@ -120,7 +138,7 @@ export function openvasHandler(
     for (const p of r.products) {
       const loc = p.location ? parseOpenvasPort(p.location) : where;
       const s = softwareFromCpe(p.cpe, 'openvas', now, loc ?? {});
-      if (s) o.software.push(s);
+      if (s) pushSoftware(o.software, s);
     }
     emitIdentified(o, emit, tally);
   };
@@ -128,7 +146,10 @@ export function openvasHandler(
   const detailsDone = (d: NonNullable<typeof details>) => {
     const o = emptyObservation();
     addAddress(o, d.addr, tally);
-    const get = (n: string) => d.pairs.find(([k]) => k === n)?.[1];
+    // The first value of each name (as a scan of the pairs would find it), looked up once each.
+    const first = new Map<string, string>();
+    for (const [k, v] of d.pairs) if (!first.has(k)) first.set(k, v);
+    const get = (n: string) => first.get(n);
     const osCpe = get('best_os_cpe');
     const osTxt = get('best_os_txt');
     if (osCpe || osTxt) {
@@ -145,9 +166,9 @@ export function openvasHandler(
       if (k === 'App') {
         const loc = get(v);
         const s = softwareFromCpe(v, 'openvas', now, (loc && parseOpenvasPort(loc)) || {});
-        if (s) o.software.push(s);
-      } else if (k === 'MAC') o.mac = v;
-      else if (k === 'hostname' && !o.hostnames.includes(v)) o.hostnames.push(v);
+        if (s) pushSoftware(o.software, s);
+      } else if (k === 'MAC') o.mac = clip(v, 64);
+      else if (k === 'hostname') addHostname(o, v);
     }
     emitIdentified(o, emit, tally);
   };
@@ -162,9 +183,9 @@ export function openvasHandler(
       } else if (name === 'nvt' && result && a.oid) {
         result.oid = a.oid;
       } else if (name === 'ref' && result && (a.type ?? '').toLowerCase() === 'cve' && a.id) {
-        result.refs.push(a.id);
+        pushRef(result.refs, a.id);
       } else if (name === 'ref' && result && (a.type ?? '').toLowerCase() === 'bid' && a.id) {
-        result.refs.push(`BID-${a.id}`);
+        pushRef(result.refs, `BID-${a.id}`);
       } else if (name === 'detection' && result) {
         detection = {};
       }
@@ -173,8 +194,10 @@ export function openvasHandler(
     text(t, stack) {
       const cur = stack[stack.length - 1];
       // The address is the host element's own text, beside child elements (<asset/>, <hostname>).
-      if (result && cur === 'host' && stack[stack.length - 2] === 'result') result.addr += t;
-      else if ((result || details) && FIELDS.has(cur)) text.add(t);
+      if (result && cur === 'host' && stack[stack.length - 2] === 'result') {
+        // An address is at most 45 characters; a longer text is refused as an address anyway.
+        if (result.addr.length < MAX_ADDR_TEXT) result.addr = clip(result.addr + t, MAX_ADDR_TEXT);
+      } else if ((result || details) && FIELDS.has(cur)) text.add(t);
     },
     close(name, stack) {
       const parent = stack[stack.length - 2];
@@ -189,7 +212,7 @@ export function openvasHandler(
         return;
       }
       if (name === 'detection' && result && detection) {
-        if (detection.cpe)
+        if (detection.cpe && result.products.length < REPORT_HOST_CAPS.software)
           result.products.push({
             cpe: detection.cpe,
             ...(detection.location ? { location: detection.location } : {}),
@@ -209,8 +232,8 @@ export function openvasHandler(
         if (name === 'host' && parent === 'result') result.addr = result.addr.trim();
         else if (name === 'hostname' && parent === 'host') result.hostname = v || undefined;
         else if (name === 'port' && parent === 'result') result.port = v;
-        else if (name === 'name' && parent === 'nvt') result.name = v;
-        else if (name === 'family' && parent === 'nvt') result.family = v;
+        else if (name === 'name' && parent === 'nvt') result.name = clip(v);
+        else if (name === 'family' && parent === 'nvt') result.family = clip(v, 128);
         else if (name === 'threat' && parent === 'result') result.threat = v;
         else if (name === 'severity' && parent === 'result' && v) result.severity = Number(v);
         else if (name === 'cvss_base' && parent === 'nvt' && v) result.cvssBase = Number(v);
@@ -222,12 +245,12 @@ export function openvasHandler(
           v !== 'NOBID'
         )
           for (const id of v.split(/[,\s]+/).filter(Boolean))
-            result.refs.push(name === 'bid' ? `BID-${id}` : id);
+            pushRef(result.refs, name === 'bid' ? `BID-${id}` : id);
       } else if (details) {
         if (name === 'ip' && parent === 'host') details.addr = v;
         else if (name === 'name' && parent === 'detail') details.name = v;
         else if (name === 'value' && parent === 'detail' && details.name) {
-          details.pairs.push([details.name, v]);
+          if (details.pairs.length < MAX_DETAILS) details.pairs.push([details.name, v]);
           details.name = undefined;
         }
       }

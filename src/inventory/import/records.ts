@@ -10,24 +10,65 @@ import { countNotKept, type ImportTally } from './tally.js';
 export const MAX_BAD_ADDRESSES = 10;
 
 /**
+ * Bounds on one host of a report while it is read: far above a real host's (and above what the store
+ * keeps, HOST_LIST_CAPS), so a hostile report cannot grow a host's lists, or the checks on them, without
+ * end. What is past a bound is left out.
+ */
+export const REPORT_HOST_CAPS = { ipv4: 64, ipv6: 64, hostnames: 32, software: 1024, osGuesses: 32 } as const;
+/** Longest CPE string read from a report. */
+const MAX_CPE = 1024;
+/** A host name longer than DNS allows names no host. */
+export const MAX_HOSTNAME = 253;
+/** Product, version, OS and finding names: a report's text is cut to this. */
+export const MAX_FIELD_TEXT = 512;
+
+/** `s` cut to `max` characters (names and versions from a report; the rest of a long one is noise). */
+export function clip(s: string, max = MAX_FIELD_TEXT): string {
+  return s.length > max ? s.slice(0, max) : s;
+}
+
+/** The members of a list built here, so "already there?" is one lookup instead of a scan of the list. */
+const members = new WeakMap<string[], Set<string>>();
+
+/** Adds `v` to `list` unless it is there or the list holds `cap`; every add to the list goes through here. */
+function addUnique(list: string[], v: string, cap: number): boolean {
+  let set = members.get(list);
+  if (!set) {
+    set = new Set(list);
+    members.set(list, set);
+  }
+  if (set.has(v) || list.length >= cap) return false;
+  set.add(v);
+  list.push(v);
+  return true;
+}
+
+/** Adds a host name (trimmed; empty or longer than DNS allows: left out). */
+export function addHostname(o: Observation, name: string): void {
+  const n = name.trim();
+  if (n && n.length <= MAX_HOSTNAME) addUnique(o.hostnames, n, REPORT_HOST_CAPS.hostnames);
+}
+
+/**
  * Adds `addr` to the observation when it is an IPv4 or IPv6 address; otherwise counts it as refused
  * (a report saying 192.168.1.1001 names no host we could ever reach) and returns false.
  */
 export function addAddress(o: Observation, addr: string, tally: ImportTally): boolean {
   const a = addr.trim();
   if (isIPv4(a)) {
-    if (!o.ipv4.includes(a)) o.ipv4.push(a);
+    addUnique(o.ipv4, a, REPORT_HOST_CAPS.ipv4);
     return true;
   }
   if (isIPv6(a)) {
-    const l = a.toLowerCase();
-    if (!o.ipv6.includes(l)) o.ipv6.push(l);
+    addUnique(o.ipv6, a.toLowerCase(), REPORT_HOST_CAPS.ipv6);
     return true;
   }
   if (a) {
     tally.addressesRefused++;
-    if (tally.badAddresses.length < MAX_BAD_ADDRESSES && !tally.badAddresses.includes(a))
-      tally.badAddresses.push(a);
+    // Named in the summary: cut, as any text a report sends back to the admin.
+    const shown = clip(a, 64);
+    if (tally.badAddresses.length < MAX_BAD_ADDRESSES && !tally.badAddresses.includes(shown))
+      tally.badAddresses.push(shown);
   }
   return false;
 }
@@ -55,6 +96,8 @@ export function softwareFromCpe(
   now: number,
   where: { port?: number; protocol?: 'tcp' | 'udp'; service?: string } = {},
 ): SoftwareRecord | undefined {
+  // A real CPE is well under this; a longer one is no name we can match (and is not kept).
+  if (cpe.length > MAX_CPE) return undefined;
   // Nessus writes distribution versions with '+' (5.6.40-38+ubuntu20.04.1), which a CPE URI must escape.
   const uri = cpe.trim().replace(/^x-/, '');
   const escaped = uri.startsWith('cpe:/')
@@ -86,20 +129,40 @@ export function cpeProductKey(cpe: string): string {
  * the same product (a host tag `cpe:/a:apache:log4j:2.14.1` beside a plugin's `cpe:/a:apache:log4j`).
  */
 export function addSoftware(list: SoftwareRecord[], rec: SoftwareRecord): void {
-  const key = rec.cpe ? cpeProductKey(rec.cpe) : rec.product.toLowerCase();
-  const same = (r: SoftwareRecord) =>
-    (r.cpe ? cpeProductKey(r.cpe) : r.product.toLowerCase()) === key &&
-    (r.port === rec.port || r.port === undefined || rec.port === undefined);
-  const i = list.findIndex(same);
-  if (i < 0) {
+  const key = softwareKey(rec);
+  let byKey = softwareIndex.get(list);
+  if (!byKey) {
+    byKey = new Map();
+    for (const [j, r] of list.entries()) byKey.set(softwareKey(r), [...(byKey.get(softwareKey(r)) ?? []), j]);
+    softwareIndex.set(list, byKey);
+  }
+  const at = byKey.get(key) ?? [];
+  // The records of one product, in list order: the first on the same port (or where either has none).
+  const i =
+    at.find((j) => list[j].port === rec.port || list[j].port === undefined || rec.port === undefined) ?? -1;
+  const push = () => {
+    if (list.length >= REPORT_HOST_CAPS.software) return;
+    byKey.set(key, [...at, list.length]);
     list.push(rec);
+  };
+  if (i < 0) {
+    push();
     return;
   }
   const old = list[i];
   if (!old.version && rec.version) list[i] = { ...rec, port: rec.port ?? old.port };
   else if (old.version === rec.version && old.port === undefined && rec.port !== undefined) list[i] = rec;
-  else if (old.version && rec.version && old.version !== rec.version) list.push(rec);
+  else if (old.version && rec.version && old.version !== rec.version) push();
 }
+
+/** Pushes a record without merging (nmap: one per open port), within the per-host bound. */
+export function pushSoftware(list: SoftwareRecord[], rec: SoftwareRecord): void {
+  if (list.length < REPORT_HOST_CAPS.software) list.push(rec);
+}
+
+const softwareKey = (r: SoftwareRecord) => (r.cpe ? cpeProductKey(r.cpe) : r.product.toLowerCase());
+/** The indices of each product's records in a software list built by addSoftware. */
+const softwareIndex = new WeakMap<SoftwareRecord[], Map<string, number[]>>();
 
 /** Nessus `severity` attribute (0–4) → severity word; 0 is informational. */
 export const NESSUS_SEVERITY: Record<number, Severity> = {

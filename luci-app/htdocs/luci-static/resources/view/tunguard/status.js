@@ -159,6 +159,8 @@ return view.extend({
 		var api = st.api || {};
 		dom.content(this.nodes.api, text(api.error ? _('error: %s').format(api.error)
 			: (api.listening && api.listening.length) ? api.listening.join(', ') : _('off')));
+		// LAN listeners are HTTPS with a self-signed certificate: this is what a browser or CLI must see.
+		dom.content(this.nodes.apiTls, text(api.tlsFingerprint ? 'SHA-256 ' + api.tlsFingerprint : _('none (loopback only, plain HTTP)')));
 	},
 
 	renderChart: function() {
@@ -255,6 +257,7 @@ return view.extend({
 			uptime: E('span', { 'id': 'tg-uptime' }),
 			version: E('span', { 'id': 'tg-version' }),
 			api: E('span', { 'id': 'tg-api' }),
+			apiTls: E('span', { 'id': 'tg-api-tls', 'style': 'word-break:break-all' }),
 			config: E('span', { 'id': 'tg-config' }),
 			chartMax: E('div', { 'id': 'tg-chart-max', 'style': 'color:#666;font-size:90%' }),
 			chart: svg('svg', { 'id': 'tg-chart', viewBox: '0 0 ' + CHART_W + ' ' + CHART_H, width: '100%', height: CHART_H, preserveAspectRatio: 'none', style: 'border:1px solid #ccc;background:#fff' }),
@@ -285,6 +288,7 @@ return view.extend({
 				field(_('Uptime'), this.nodes.uptime),
 				field(_('Version'), this.nodes.version),
 				field(_('API'), this.nodes.api),
+				field(_('API certificate'), this.nodes.apiTls),
 				field(_('Configuration'), this.nodes.config)
 			]),
 			E('div', { 'class': 'cbi-section' }, [
