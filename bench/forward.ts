@@ -1,20 +1,26 @@
 // bench/forward: kernel forwarding vs. tunguard on the same lab topology (OpenWrt's fw4 loaded), in
 // one run. WAN-opened traffic (a WAN client, a LAN server): tunguard pass-through, and defended (the
 // SYN proxy translating every segment). LAN-opened traffic (a LAN client, a WAN server): tunguard
-// with its defaults, where such flows bypass the TUN once seen. Prints a table and one JSON line with
-// the ratios. Usage:
-//   node dist/bench/forward.js [--seconds 5] [--rounds 1] [--smoke]
+// with its defaults, where such flows bypass the TUN once seen; and the same two again with fw4's
+// flow offloading on, where the kernel has flowtables ('n/a' where it has none). Prints a table and
+// one JSON line with the ratios. Usage:
+//   node dist/bench/forward.js [--seconds 5] [--rounds 1] [--smoke] [--prog-cost]
 
-import { readFileSync } from 'node:fs';
-import { ADDR, Lab, sleep } from '../test/lab/lab.js';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ADDR, fw4Ruleset, Lab, sleep } from '../test/lab/lab.js';
 import { benchArgs } from './args.js';
+import { costOf, enableBpfStats, requireBpftool, tcPrograms } from './prog-cost.js';
 
 const USAGE = `usage: node dist/bench/forward.js [--seconds 5] [--rounds 1] [--pings 1000] [--queues n] [--spin-us us]
-                                [--smoke]
+                                [--smoke] [--prog-cost]
 
 Kernel forwarding vs. tunguard (pass-through, defended, LAN-opened with bypass) on the lab topology
-with fw4 (root, netns): bulk TCP, UDP, request/response, ping latency. A full run takes a few minutes
-(every mode × --rounds × --seconds per measurement); --smoke is a short one.`;
+with fw4 (root, netns): bulk TCP, UDP, request/response, ping latency. LAN-opened traffic is measured
+again with fw4's flow offloading on where the kernel has flowtables (else the columns say n/a).
+--prog-cost: the kernel's time in tunguard's tc programs per packet during the LAN-opened runs
+(turns kernel.bpf_stats_enabled on for the run, machine-wide; needs bpftool). A full run takes a few
+minutes (every mode × --rounds × --seconds per measurement); --smoke is a short one.`;
 const values = benchArgs(USAGE, {
   seconds: { type: 'string', default: '5' },
   rounds: { type: 'string', default: '1' },
@@ -22,6 +28,7 @@ const values = benchArgs(USAGE, {
   smoke: { type: 'boolean', default: false },
   'spin-us': { type: 'string' },
   queues: { type: 'string' },
+  'prog-cost': { type: 'boolean', default: false },
 });
 const SECONDS = values.smoke ? 1 : Number(values.seconds);
 const ROUNDS = values.smoke ? 1 : Number(values.rounds);
@@ -95,8 +102,32 @@ async function measure(lab: Lab, from: Opener, pid?: number): Promise<Metrics> {
   return m;
 }
 
+/** Whether this kernel takes fw4's ruleset with a flowtable (nft checks it against the kernel). */
+function hasFlowtables(lab: Lab): boolean {
+  const file = join(lab.stateDir, 'fw4-offload-check.nft');
+  writeFileSync(file, fw4Ruleset('offload'));
+  return lab.exec(lab.ns.rtr, 'nft', ['-c', '-f', file]).code === 0;
+}
+
+/** LAN-opened traffic through tunguard (the bypass), with the tc programs' cost when asked for. */
+async function measureBypass(lab: Lab, extra: string[], progCost: Metrics[]): Promise<Metrics> {
+  const base = values['prog-cost'] ? tcPrograms() : new Map();
+  const tg = lab.startTunguard(extra);
+  await tg.ready();
+  const before = values['prog-cost'] ? tcPrograms() : new Map();
+  const m = await measure(lab, 'lan', tg.pid);
+  if (values['prog-cost']) {
+    const c = costOf(base, before, tcPrograms());
+    progCost.push({ tc_runs: c.runs, tc_ns_per_run: c.nsPerRun });
+  }
+  await tg.stop();
+  return m;
+}
+
 async function main(): Promise<void> {
+  if (values['prog-cost']) requireBpftool();
   const lab = Lab.create();
+  const restoreStats = values['prog-cost'] ? enableBpfStats() : () => {};
   // tunguard: the dataplane alone (--pass-through); defended: with the default defense stages
   // (rate limits and the SYN proxy translating every TCP segment of these connections).
   const results: {
@@ -105,8 +136,21 @@ async function main(): Promise<void> {
     defended: Metrics[];
     kernelLan: Metrics[];
     bypass: Metrics[];
-  } = { kernel: [], tunguard: [], defended: [], kernelLan: [], bypass: [] };
+    kernelOffload: Metrics[];
+    bypassOffload: Metrics[];
+    progCost: Metrics[];
+  } = {
+    kernel: [],
+    tunguard: [],
+    defended: [],
+    kernelLan: [],
+    bypass: [],
+    kernelOffload: [],
+    bypassOffload: [],
+    progCost: [],
+  };
   let bypassTun = 0;
+  const offload = hasFlowtables(lab);
   let tunPackets = 0;
   try {
     lab.spawn(lab.ns.lan, 'iperf3', ['-s']);
@@ -128,12 +172,16 @@ async function main(): Promise<void> {
       results.kernel.push(await measure(lab, 'wan'));
       results.kernelLan.push(await measure(lab, 'lan'));
       {
-        const tg = lab.startTunguard(extra);
-        await tg.ready();
         const before = lab.devStats(lab.ns.rtr, 'tg0').txPackets;
-        results.bypass.push(await measure(lab, 'lan', tg.pid));
+        results.bypass.push(await measureBypass(lab, extra, results.progCost));
         bypassTun += lab.devStats(lab.ns.rtr, 'tg0').txPackets - before;
-        await tg.stop();
+      }
+      if (offload) {
+        // fw4 with flow_offloading '1': the kernel's own fast path, with and without tunguard.
+        lab.loadFirewall('offload');
+        results.kernelOffload.push(await measure(lab, 'lan'));
+        results.bypassOffload.push(await measureBypass(lab, extra, []));
+        lab.loadFirewall('lab');
       }
       for (const mode of ['tunguard', 'defended'] as const) {
         const args = [...extra];
@@ -149,11 +197,13 @@ async function main(): Promise<void> {
   } finally {
     await lab.tunguard?.stop();
     lab.destroy();
+    restoreStats();
   }
   // Guard against the classic benchmark lie: tunguard silently bypassed.
   if (tunPackets < 10_000) throw new Error(`only ${tunPackets} packets crossed tg0: tunguard was bypassed`);
   const median = (ms: Metrics[]) => {
     const out: Metrics = {};
+    if (ms.length === 0) return out;
     for (const k of Object.keys(ms[0]))
       out[k] = pct(
         ms.map((x) => x[k]),
@@ -166,14 +216,18 @@ async function main(): Promise<void> {
   const d = median(results.defended);
   const kl = median(results.kernelLan);
   const b = median(results.bypass);
+  const ko = median(results.kernelOffload);
+  const bo = median(results.bypassOffload);
   const ratios: Metrics = {};
   const ratiosDefended: Metrics = {};
   const ratiosBypass: Metrics = {};
+  const ratiosOffload: Metrics = {};
   for (const key of Object.keys(k)) {
     if (key.endsWith('_gbps')) {
       ratios[key.replace('_gbps', '')] = t[key] / k[key];
       ratiosDefended[key.replace('_gbps', '')] = d[key] / k[key];
       ratiosBypass[key.replace('_gbps', '')] = b[key] / kl[key];
+      if (offload) ratiosOffload[key.replace('_gbps', '')] = bo[key] / ko[key];
     }
   }
   const added = {
@@ -196,13 +250,31 @@ async function main(): Promise<void> {
     kl[key],
     b[key],
     ratiosBypass[key.replace('_gbps', '')],
+    ...(offload ? [ko[key], bo[key], ratiosOffload[key.replace('_gbps', '')]] : ['n/a', 'n/a', 'n/a']),
   ]);
   console.log(
     `bench/forward: ${SECONDS}s per iperf3 run, ${ROUNDS} round(s), ${PINGS} pings, ${RR} TCP round trips`,
   );
-  const f = (x: unknown) => (typeof x === 'number' && Number.isFinite(x) ? x.toFixed(2) : '-');
-  console.log('WAN-opened: kernel, pass-thru, defended (proxied) | LAN-opened: kernel, tunguard (bypass)');
-  const cols = ['metric', 'kernel', 'pass-thru', 'ratio', 'defended', 'ratio', 'kernel', 'bypass', 'ratio'];
+  const f = (x: unknown) =>
+    typeof x === 'string' ? x : typeof x === 'number' && Number.isFinite(x) ? x.toFixed(2) : '-';
+  console.log(
+    'WAN-opened: kernel, pass-thru, defended (proxied) | LAN-opened: kernel, tunguard (bypass) | LAN-opened with fw4 flow offload: kernel, tunguard',
+  );
+  if (!offload) console.log('(fw4 flow offload: n/a, this kernel has no flowtables)');
+  const cols = [
+    'metric',
+    'kernel',
+    'pass-thru',
+    'ratio',
+    'defended',
+    'ratio',
+    'kernel',
+    'bypass',
+    'ratio',
+    'k+offload',
+    'b+offload',
+    'ratio',
+  ];
   console.log(cols.map((c, i) => (i === 0 ? c.padEnd(22) : c.padStart(10))).join(''));
   for (const [key, ...vals] of rows)
     console.log(`${String(key).padEnd(22)}${vals.map((x) => f(x).padStart(10)).join('')}`);
@@ -211,6 +283,11 @@ async function main(): Promise<void> {
   for (const [key, v] of Object.entries(addedBypass))
     console.log(`added ${key.padEnd(16)}${v.toFixed(1).padStart(12)} us (LAN-opened, bypass)`);
   console.log(`packets through tg0 during the LAN-opened runs: ${bypassTun}`);
+  const progCost = median(results.progCost);
+  if (values['prog-cost'])
+    console.log(
+      `tunguard's tc programs during the LAN-opened runs: ${progCost.tc_runs} runs, ${progCost.tc_ns_per_run.toFixed(0)} ns per run (mean)`,
+    );
   console.log(
     JSON.stringify({
       bench: 'forward',
@@ -228,6 +305,11 @@ async function main(): Promise<void> {
       ratiosBypass,
       addedBypass,
       bypassTunPackets: bypassTun,
+      offload: offload ? 'measured' : 'n/a',
+      kernelOffload: offload ? ko : null,
+      bypassOffload: offload ? bo : null,
+      ratiosOffload: offload ? ratiosOffload : null,
+      progCost: values['prog-cost'] ? progCost : null,
     }),
   );
 }

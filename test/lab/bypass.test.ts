@@ -150,20 +150,92 @@ describe('LAN-opened flows take the kernel path', () => {
     expect(crossed).toBeGreaterThan(500);
   }, 60_000);
 
-  it('a LAN-opened download keeps going across a restart (the new daemon starts with an empty map)', async () => {
-    const tg = lab.startTunguard();
-    await tg.ready();
-    const dl = lab.execAsync(lab.ns.lan, 'bash', [
-      '-c',
-      `set -o pipefail; curl -sS --fail --limit-rate 4M --max-time 30 http://${ADDR.wan4}:8081/f.bin | sha256sum`,
-    ]);
-    await sleep(1200);
-    expect(await tg.stop()).toBe(0);
-    await lab.startTunguard().ready();
-    const r = await dl;
-    expect(r.stdout.split(' ')[0]).toBe(sha);
-    // The new daemon saw the flow mid-stream (it passes what it does not know) and let it go again.
-    const c = (await lab.freshStatus()).counters;
-    expect(c.bypass_flows).toBeGreaterThanOrEqual(1);
-  }, 60_000);
+  it('a bypassed flow needs no daemon: frozen 1.5 s it keeps flowing, killed -9 too (negative control: --no-bypass stalls)', async () => {
+    // A 100 Hz ping the LAN sends, with a download beside it; the daemon frozen (SIGSTOP) for 1.5 s,
+    // then killed. The largest gap between two replies says whether the flow waited for the daemon.
+    const run = async (extra: string[]) => {
+      const tg = lab.startTunguard(extra);
+      await tg.ready();
+      const ping = lab.execAsync(lab.ns.lan, 'ping', [
+        '-D',
+        '-n',
+        '-i',
+        '0.01',
+        '-c',
+        '400',
+        '-W',
+        '1',
+        ADDR.wan4,
+      ]);
+      const dl = lab.execAsync(lab.ns.lan, 'bash', [
+        '-c',
+        `set -o pipefail; curl -sS --fail --limit-rate 4M --max-time 30 http://${ADDR.wan4}:8081/f.bin | sha256sum`,
+      ]);
+      await sleep(800);
+      process.kill(tg.pid, 'SIGSTOP');
+      await sleep(1500);
+      process.kill(tg.pid, 'SIGCONT');
+      await sleep(500);
+      const killedAt = Date.now() / 1000;
+      process.kill(tg.pid, 'SIGKILL');
+      await tg.wait();
+      const replies = [...(await ping).stdout.matchAll(/^\[(\d+\.\d+)\].*icmp_seq=/gm)].map((m) =>
+        Number(m[1]),
+      );
+      const gaps = replies.slice(1).map((t, i) => t - replies[i]);
+      const afterKill = replies.filter((t) => t > killedAt);
+      return {
+        maxGap: Math.max(...gaps),
+        replies: replies.length,
+        killGap: afterKill.length > 0 ? afterKill[0] - killedAt : Number.POSITIVE_INFINITY,
+        sha: (await dl).stdout.split(' ')[0],
+      };
+    };
+    const bypassed = await run([]);
+    const steered = await run(['--no-bypass']);
+    console.log(
+      `daemon frozen 1.5 s then kill -9: largest reply gap ${(bypassed.maxGap * 1000).toFixed(0)} ms with the bypass (${bypassed.replies}/400 replies, first after the kill ${(bypassed.killGap * 1000).toFixed(0)} ms), ${(steered.maxGap * 1000).toFixed(0)} ms without (${steered.replies}/400)`,
+    );
+    expect(bypassed.sha).toBe(sha);
+    expect(bypassed.maxGap).toBeLessThan(0.5);
+    expect(bypassed.killGap).toBeLessThan(1.0);
+    expect(bypassed.replies).toBeGreaterThan(390);
+    // Negative control: every packet waits for a daemon that does not run.
+    expect(steered.maxGap).toBeGreaterThan(1.2);
+    expect(steered.sha).toBe(sha); // …and the kernel path takes over after the kill (fail-open)
+    expect(steered.killGap).toBeLessThan(1.0);
+    expect(lab.tcx('lan0')).toEqual({ ingress: 0, egress: 0 });
+  }, 90_000);
+
+  it('a LAN-opened download is left alone by a restart: the new daemon hands it back at once (negative control: --no-bypass)', async () => {
+    /** Restarts the daemon mid-download; answers the packets through tg0 after the restart. */
+    const acrossRestart = async (extra: string[]) => {
+      const tg = lab.startTunguard(extra);
+      await tg.ready();
+      const dl = lab.execAsync(lab.ns.lan, 'bash', [
+        '-c',
+        `set -o pipefail; curl -sS --fail --limit-rate 2M --max-time 30 http://${ADDR.wan4}:8081/f.bin | sha256sum`,
+      ]);
+      await sleep(1200);
+      expect(await tg.stop()).toBe(0);
+      await lab.startTunguard(extra).ready();
+      const crossed = await tunPackets(async () => {
+        expect((await dl).stdout.split(' ')[0]).toBe(sha);
+      });
+      const c = (await lab.freshStatus()).counters;
+      expect(await lab.tunguard?.stop()).toBe(0);
+      return { crossed, handedBack: c.bypass_flows };
+    };
+    const bypassed = await acrossRestart([]);
+    const steered = await acrossRestart(['--no-bypass']);
+    console.log(
+      `LAN-opened download across a restart: ${bypassed.crossed} packets through tg0 after it with the bypass, ${steered.crossed} without`,
+    );
+    // The new daemon starts with an empty map, sees the flow mid-stream (it passes what it does not
+    // know) and hands it back with its first packets.
+    expect(bypassed.handedBack).toBeGreaterThanOrEqual(1);
+    expect(bypassed.crossed).toBeLessThan(50);
+    expect(steered.handedBack).toBe(0);
+    expect(steered.crossed).toBeGreaterThan(100);
+  }, 90_000);
 });

@@ -119,7 +119,7 @@ export interface LabOptions {
 }
 
 /** The fw4 ruleset `name` as the lab router loads it (the user's /etc/nftables.d include left out). */
-export function fw4Ruleset(name: 'lab' | 'stock'): string {
+export function fw4Ruleset(name: 'lab' | 'stock' | 'offload'): string {
   const text = readFileSync(join(REPO_ROOT, 'test', 'fixtures', 'fw4', `${name}.nft`), 'utf8');
   // The include reads the host's /etc/nftables.d: a lab router has no user includes.
   return text.replace(/^\s*include "\/etc\/nftables\.d\/\*\.nft"\n/m, '');
@@ -261,7 +261,7 @@ export class Lab {
   }
 
   /** Loads an fw4 ruleset into the router (replacing the one there). */
-  loadFirewall(name: 'lab' | 'stock'): void {
+  loadFirewall(name: 'lab' | 'stock' | 'offload'): void {
     const file = join(this.stateDir, `fw4-${name}.nft`);
     writeFileSync(file, fw4Ruleset(name));
     this.run(this.ns.rtr, 'nft', ['-f', file]);

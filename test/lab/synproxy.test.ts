@@ -124,9 +124,13 @@ describe('SYN proxy', () => {
       const tg = lab.startTunguard();
       await tg.ready();
       expect(tg.output).toMatch(/restored [1-9]\d* proxied connection/);
+      const tun0 = lab.devStats(lab.ns.rtr, 'tg0').txPackets;
       const r = await dl;
       expect(r.stdout.split(' ')[0]).toBe(bigSha);
       expect(r.code).toBe(0);
+      // The restored connection is still translated: it never takes the LAN-opened flows' bypass.
+      expect(lab.devStats(lab.ns.rtr, 'tg0').txPackets - tun0).toBeGreaterThan(100);
+      expect((await lab.freshStatus()).counters.bypass_flows).toBe(0);
     }, 60_000);
   }
 
