@@ -109,19 +109,28 @@ function hasFlowtables(lab: Lab): boolean {
   return lab.exec(lab.ns.rtr, 'nft', ['-c', '-f', file]).code === 0;
 }
 
-/** LAN-opened traffic through tunguard (the bypass), with the tc programs' cost when asked for. */
-async function measureBypass(lab: Lab, extra: string[], progCost: Metrics[]): Promise<Metrics> {
+/**
+ * LAN-opened traffic through tunguard (the bypass): its metrics, the packets that crossed tg0
+ * meanwhile, and the tc programs' cost when asked for.
+ */
+async function measureBypass(
+  lab: Lab,
+  extra: string[],
+  progCost: Metrics[],
+): Promise<{ m: Metrics; tunPackets: number }> {
   const base = values['prog-cost'] ? tcPrograms() : new Map();
   const tg = lab.startTunguard(extra);
   await tg.ready();
   const before = values['prog-cost'] ? tcPrograms() : new Map();
+  const tun0 = lab.devStats(lab.ns.rtr, 'tg0').txPackets;
   const m = await measure(lab, 'lan', tg.pid);
+  const tunPackets = lab.devStats(lab.ns.rtr, 'tg0').txPackets - tun0;
   if (values['prog-cost']) {
     const c = costOf(base, before, tcPrograms());
     progCost.push({ tc_runs: c.runs, tc_ns_per_run: c.nsPerRun });
   }
   await tg.stop();
-  return m;
+  return { m, tunPackets };
 }
 
 async function main(): Promise<void> {
@@ -172,15 +181,15 @@ async function main(): Promise<void> {
       results.kernel.push(await measure(lab, 'wan'));
       results.kernelLan.push(await measure(lab, 'lan'));
       {
-        const before = lab.devStats(lab.ns.rtr, 'tg0').txPackets;
-        results.bypass.push(await measureBypass(lab, extra, results.progCost));
-        bypassTun += lab.devStats(lab.ns.rtr, 'tg0').txPackets - before;
+        const r = await measureBypass(lab, extra, results.progCost);
+        results.bypass.push(r.m);
+        bypassTun += r.tunPackets;
       }
       if (offload) {
         // fw4 with flow_offloading '1': the kernel's own fast path, with and without tunguard.
         lab.loadFirewall('offload');
         results.kernelOffload.push(await measure(lab, 'lan'));
-        results.bypassOffload.push(await measureBypass(lab, extra, []));
+        results.bypassOffload.push((await measureBypass(lab, extra, [])).m);
         lab.loadFirewall('lab');
       }
       for (const mode of ['tunguard', 'defended'] as const) {
