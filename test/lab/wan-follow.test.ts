@@ -268,9 +268,10 @@ describe('the WAN follows netifd', () => {
         '/dev/null',
         '-w',
         '%{http_code}',
+        '-k', // a LAN listener is HTTPS with the daemon's own certificate (test/lab/api.test.ts pins it)
         '-H',
         `Authorization: Bearer ${token}`,
-        `http://${host}:7447/api/v1/status`,
+        `${host === '127.0.0.1' ? 'http' : 'https'}://${host}:7447/api/v1/status`,
       ]).stdout;
     await waitFor('the API on 198.18.7.1', () => answers('198.18.7.1') === '200', 5000);
     // usb0 becomes an uplink (USB tethering plugged in): that listener closes, the loopback one stays.
