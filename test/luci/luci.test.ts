@@ -275,8 +275,10 @@ describe('luci-app-tunguard in Chromium, through the rpcd plugin, against a real
         .map(([k, v]) => `${k} ${v.toFixed(0)}`)
         .join(', ')}`,
     );
-    expect(peak.icmp).toBeGreaterThan(300);
-    expect(peak.drops).toBeGreaterThan(100); // the ICMP limit (100/s) drops the rest
+    // The kernel drops what is over the ICMP limit before the TUN (src/netcfg/kernel-limits.ts): the
+    // dataplane reads about the limit's worth, and the drops series carries the flood.
+    expect(peak.icmp).toBeGreaterThan(80);
+    expect(peak.drops).toBeGreaterThan(300);
     expect(peak.syn).toBeGreaterThan(20);
     expect(peak.halfOpen).toBeGreaterThan(20);
     expect(await page.getAttribute('#tg-chart polyline[data-series="icmp"]', 'points')).not.toBe(
