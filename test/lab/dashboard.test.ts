@@ -165,8 +165,10 @@ describe('dashboard in Chromium', () => {
     console.log(
       `dashboard: ${after.length} samples; peaks ICMP ${icmpPeak.toFixed(0)}/s (before ${icmpBefore.toFixed(0)}), new SYN ${synPeak.toFixed(0)}/s, half-open ${halfOpenPeak}, ICMP drops ${icmpDrops.toFixed(0)}/s`,
     );
-    expect(icmpPeak).toBeGreaterThan(300);
-    expect(icmpDrops).toBeGreaterThan(100); // the rate limit (100/s) drops the rest, by reason
+    // The kernel drops what is over the ICMP limit before the TUN (src/netcfg/kernel-limits.ts): the
+    // dataplane reads about the limit's worth, and the drops (same counters, by reason) carry the flood.
+    expect(icmpPeak).toBeGreaterThan(80);
+    expect(icmpDrops).toBeGreaterThan(300);
     expect(synPeak).toBeGreaterThan(50);
     expect(halfOpenPeak).toBeGreaterThan(100);
     expect(await page.getAttribute('#chart-rates polyline[data-series="ICMP/s"]', 'points')).not.toBe(
