@@ -49,6 +49,8 @@ import {
   type ListenAddress,
   parseCidr,
   parseUci,
+  SYN_OPTION_NAMES,
+  type SynDefenseConfig,
   type TunguardConfig,
 } from '../config/index.js';
 import { ConnState } from '../defense/conntable.js';
@@ -197,12 +199,12 @@ const STATE_NAMES: Record<number, string> = Object.fromEntries(
  * are fixed at start): a reload reports them as needing a restart. Every other option of the section
  * reaches the workers through the 'settings' command (src/dataplane/stages/syn-gate.ts, synproxy.ts).
  */
-const SYN_RESTART_ONLY = {
-  synCacheSize: 'syn_cache_size',
-  proxyInbound: 'proxy_inbound',
-  proxyOutbound: 'proxy_outbound',
-  protectRouter: 'protect_router',
-} as const satisfies Partial<Record<keyof TunguardConfig['defense']['syn'], string>>;
+const SYN_RESTART_ONLY: ReadonlySet<keyof SynDefenseConfig> = new Set([
+  'synCacheSize',
+  'proxyInbound',
+  'proxyOutbound',
+  'protectRouter',
+]);
 
 /** The SYN options that differ, split into those a reload applies and those that need a restart. */
 export function synChanges(
@@ -212,8 +214,7 @@ export function synChanges(
   const out = { reloadable: [] as string[], restart: [] as string[] };
   for (const k of Object.keys(b.defense.syn) as (keyof TunguardConfig['defense']['syn'])[]) {
     if (a.defense.syn[k] === b.defense.syn[k]) continue;
-    if (Object.hasOwn(SYN_RESTART_ONLY, k))
-      out.restart.push(`defense.syn.${SYN_RESTART_ONLY[k as keyof typeof SYN_RESTART_ONLY]}`);
+    if (SYN_RESTART_ONLY.has(k)) out.restart.push(`defense.syn.${SYN_OPTION_NAMES[k]}`);
     else out.reloadable.push(k);
   }
   return out;
