@@ -1,7 +1,7 @@
 // The control API: the hono app factory, its dependencies' interface, the HTTP listeners, the config store.
 
+export { ConfigStore, MAX_API_CONFIG_BYTES } from '../daemon/config-store.js';
 export { API_PREFIX, type Api, type ApiOptions, createApi } from './app.js';
-export { ConfigStore, MAX_API_CONFIG_BYTES } from './config-store.js';
 export * from './deps.js';
 export {
   CONTROL_EVENT_TYPES,

@@ -1,7 +1,7 @@
 // The OpenAPI 3.1 description served at /api/v1/openapi.json, written beside the schemas (schemas.ts,
 // deps.ts). A test holds it equal to the routes the app really has.
 
-import { MAX_API_CONFIG_BYTES } from './config-store.js';
+import { MAX_API_CONFIG_BYTES } from '../daemon/config-store.js';
 import { CONNECTION_STATES } from './deps.js';
 import { CONTROL_EVENT_TYPES } from './events.js';
 import {

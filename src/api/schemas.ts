@@ -3,7 +3,7 @@
 
 import * as v from 'valibot';
 import { type CidrPrefix, hasControlCharacter, parseCidr } from '../config/index.js';
-import { MAX_API_CONFIG_BYTES } from './config-store.js';
+import { MAX_API_CONFIG_BYTES } from '../daemon/config-store.js';
 import { CONNECTION_STATES } from './deps.js';
 import { CONTROL_EVENT_TYPES } from './events.js';
 import { shown } from './util.js';

@@ -3,6 +3,8 @@
 // comments (a targeted line edit, checked by re-parsing; `uci export` style only as a fallback).
 
 import { readFileSync } from 'node:fs';
+import { type AllowEntry, type ConfigCheckResult, DepsError } from '../api/deps.js';
+import { sha256Hex } from '../api/util.js';
 import {
   type CidrPrefix,
   ConfigError,
@@ -18,8 +20,6 @@ import {
   type UciSection,
 } from '../config/index.js';
 import { writeFileAtomic } from '../state/atomic-file.js';
-import { type AllowEntry, type ConfigCheckResult, DepsError } from './deps.js';
-import { sha256Hex } from './util.js';
 
 /** Largest configuration accepted through the API (the loader takes files up to 1 MiB). */
 export const MAX_API_CONFIG_BYTES = 256 * 1024;

@@ -10,7 +10,6 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Hono } from 'hono';
 import { type Api, createApi } from '../api/app.js';
 import { ConfigHealth, type ConfigStatus, describeInForce } from '../api/config-status.js';
-import type { ConfigStore } from '../api/config-store.js';
 import {
   type AllowChange,
   type ApiDeps,
@@ -42,6 +41,14 @@ import {
 } from '../api/tls-cert.js';
 import { ensureToken, tokenFileIssue } from '../api/token.js';
 import {
+  orderForClients,
+  removeApiInfo,
+  tokenDirs,
+  tokenFilePath,
+  urlFor,
+  writeApiInfo,
+} from '../cli/api-locate.js';
+import {
   type CidrPrefix,
   type ConfigIssue,
   type DetectConfig,
@@ -58,14 +65,7 @@ import { ip } from '../netcfg/ip.js';
 import type { DetectionOptions, DetectionReport } from '../remediation/detector.js';
 import { ensureImportDir, importDirOf } from '../remediation/import-file.js';
 import type { RemediationService } from '../remediation/service.js';
-import {
-  orderForClients,
-  removeApiInfo,
-  tokenDirs,
-  tokenFilePath,
-  urlFor,
-  writeApiInfo,
-} from './api-locate.js';
+import type { ConfigStore } from './config-store.js';
 import type { Log } from './log.js';
 import { type StartFallback, saveLastGood } from './start-config.js';
 
