@@ -22,6 +22,7 @@ import { connectionRoutes } from './routes/connections.js';
 import type { RouteContext } from './routes/context.js';
 import { eventRoutes } from './routes/events.js';
 import { statusRoutes } from './routes/status.js';
+import { MAX_API_CONFIG_BYTES } from './schemas.js';
 
 export const API_PREFIX = '/api/v1';
 
@@ -203,7 +204,7 @@ export function createApi(deps: ApiDeps, opts: ApiOptions): Api {
   const responses = new Map<number, number>();
   const assets = loadAssets();
   const defaultLimiter = limitBody(opts.bodyLimit ?? 16 * 1024);
-  const configLimiter = limitBody(256 * 1024 + 4096);
+  const configLimiter = limitBody(MAX_API_CONFIG_BYTES + 4096);
   const extraLimiters = new Map<number, MiddlewareHandler>();
   const extraLimiter = (max: number) => {
     const known = extraLimiters.get(max);

@@ -1,6 +1,5 @@
-// The control API: the hono app factory, its dependencies' interface, the HTTP listeners, the config store.
+// The control API: the hono app factory, its dependencies' interface, the HTTP listeners.
 
-export { ConfigStore, MAX_API_CONFIG_BYTES } from '../daemon/config-store.js';
 export { API_PREFIX, type Api, type ApiOptions, createApi } from './app.js';
 export * from './deps.js';
 export {
