@@ -35,6 +35,15 @@ describe('window translation', () => {
     expect(clientWindowToServer(2000, adj({ wsClient: 6, wsServer: -1 }))).toBe(65535);
     expect(clientWindowToServer(100, adj({ wsClient: 6, wsServer: 2 }))).toBe(-1);
     expect(clientWindowToServer(100, adj({ wsClient: -1, wsServer: -1 }))).toBe(-1);
+    // Scale 0 is scaling agreed (it differs from none): the server reads the window as sent.
+    expect(clientWindowToServer(100, adj({ wsClient: 6, wsServer: 0 }))).toBe(-1);
+  });
+
+  it('treats a scale of 0 as agreed scaling, not as none', () => {
+    // Client scale 0, server scale 3, told the client 7: the server's scale counts.
+    expect(serverWindowToClient(1000, adj({ wsClient: 0, wsServer: 3, wsAdv: 7 }))).toBe(62);
+    // Server scale 0 with the client told 7: bytes = the window, sent in units of 128.
+    expect(serverWindowToClient(1280, adj({ wsClient: 5, wsServer: 0, wsAdv: 7 }))).toBe(10);
   });
 });
 
@@ -62,6 +71,15 @@ describe('segment translation', () => {
     expect(rd32(c.buf, c.info.l4Off + 4)).toBe(0x99);
     expect(rd32(c.buf, c.info.tcp.tsOff + 4)).toBe((2000 + 0x8000_0001) >>> 0);
     expect(verifyL4Checksum(c.buf, c.info)).toBe(CsumStatus.OK);
+  });
+
+  it('leaves the ack of a segment without ACK alone, and a TS-less segment’s options too', () => {
+    const buf = v4({ proto: 6 }, tcp({ seq: 5, ack: 1234, flags: 0x04, win: 0 }));
+    const info = new PacketInfo();
+    expect(classify(buf, 0, buf.length, false, info)).toBe(0);
+    const before = [...buf];
+    adjustToServer(buf, info, adj({ delta: 99, ts: true, tsOff: 7, wsClient: 7, wsServer: 7 }));
+    expect([...buf]).toEqual(before);
   });
 
   it('leaves timestamps alone when the connection does not translate them', () => {
