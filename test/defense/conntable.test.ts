@@ -274,6 +274,9 @@ describe('ConnTable keys', () => {
       1,
       65535,
     );
+    // In a packet other bytes follow an IPv4 address (the destination, the ports): none is kept.
+    v4.buf.fill(0xee, C + 4, S);
+    v4.buf.fill(0xee, S + 4);
     const s4 = insert(t, v4);
     const s6 = insert(t, v6);
     const both = new Uint8Array(32).fill(0xaa);
@@ -281,6 +284,8 @@ describe('ConnTable keys', () => {
     expect([...both.subarray(0, 4)]).toEqual([203, 0, 113, 5]);
     expect([...both.subarray(16, 20)]).toEqual([10, 0, 0, 1]);
     expect(both.subarray(4, 16).every((b) => b === 0)).toBe(true);
+    expect(both.subarray(20, 32).every((b) => b === 0)).toBe(true);
+    expect(t.keyString(s4)).toBe('4|cb007105|40000|0a000001|80');
     expect([t.clientPort(s4), t.serverPort(s4), t.familyOf(s4)]).toEqual([40000, 80, 4]);
     expect(t.addresses(s6, both)).toBe(6);
     expect([...both.subarray(0, 16)]).toEqual([...v6.buf.subarray(C, C + 16)]);
