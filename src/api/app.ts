@@ -1,11 +1,16 @@
 // The hono app: public /healthz and dashboard page, everything else behind the bearer token, under
-// /api/v1 (plus /metrics). Body size limits, optional CORS, JSON errors, and the once-a-second counters
-// event for SSE clients.
+// /api/v1 (plus /metrics). hono's bearer auth, body limit, secure headers and CORS (optional), our JSON
+// errors, and the once-a-second counters event for SSE clients.
 
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Context, Hono, type MiddlewareHandler } from 'hono';
+import { bearerAuth } from 'hono/bearer-auth';
+import { bodyLimit } from 'hono/body-limit';
+import { cors } from 'hono/cors';
+import { secureHeaders } from 'hono/secure-headers';
+import { timingSafeEqual } from 'hono/utils/buffer';
 import type { ApiDeps, StatusSnapshot } from './deps.js';
 import { ApiError, errorResponse, jsonError } from './errors.js';
 import { SseHub, type SseHubOptions } from './events.js';
@@ -17,7 +22,7 @@ import { connectionRoutes } from './routes/connections.js';
 import type { RouteContext } from './routes/context.js';
 import { eventRoutes } from './routes/events.js';
 import { statusRoutes } from './routes/status.js';
-import { secretEquals } from './util.js';
+import { MAX_API_CONFIG_BYTES } from './schemas.js';
 
 export const API_PREFIX = '/api/v1';
 
@@ -43,6 +48,25 @@ export interface Api {
   /** Stops the timers and ends every event stream. */
   close(): void;
 }
+
+/**
+ * hono's secure headers, limited to what the API has always sent: nosniff and no referrer. The others
+ * (HSTS, frame and cross-origin policies) would change what a browser may do with the dashboard.
+ */
+const SECURE_HEADERS = {
+  xContentTypeOptions: true,
+  referrerPolicy: true,
+  crossOriginEmbedderPolicy: false,
+  crossOriginResourcePolicy: false,
+  crossOriginOpenerPolicy: false,
+  originAgentCluster: false,
+  strictTransportSecurity: false,
+  xDnsPrefetchControl: false,
+  xDownloadOptions: false,
+  xFrameOptions: false,
+  xPermittedCrossDomainPolicies: false,
+  xXssProtection: false,
+} as const;
 
 /** Where the dashboard's files are: beside this module (source) or in the source tree (dist build). */
 function findDashboard(): string | undefined {
@@ -83,47 +107,94 @@ function routeMatchers(app: Hono): { re: RegExp; method: string }[] {
 const MAX_RESPONSE_CODES = 64;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-/** A too-large body up to this size is read and discarded before the 413, so the client sees the answer. */
-const DISCARD_MAX = 4 << 20;
-
 /**
- * Reads the request body up to `max` bytes and caches it as text for the validators. Beyond `max`: a 413
- * (the rest of the body is read and discarded up to DISCARD_MAX, so the client is not cut off before it
- * can read the answer). A body that is not UTF-8 is a 400.
+ * Reads the (size-checked) request body and caches it as text for the validators: a body that is not
+ * UTF-8 is a 400 naming that, not a JSON error about replacement characters.
  */
-async function readBody(c: Context, max: number): Promise<void> {
-  const raw = c.req.raw;
-  if (c.req.method === 'GET' || c.req.method === 'HEAD' || raw.body === null) return;
-  const tooLarge = () =>
-    new ApiError(413, 'payload_too_large', `the request body is larger than ${max} bytes`);
-  const declared = Number(raw.headers.get('content-length') ?? Number.NaN);
-  if (declared > DISCARD_MAX) {
-    c.header('Connection', 'close');
-    throw tooLarge();
-  }
-  const reader = raw.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.length;
-    if (size > DISCARD_MAX) {
-      void reader.cancel().catch(() => {});
-      c.header('Connection', 'close');
-      throw tooLarge();
-    }
-    if (size <= max) chunks.push(value);
-  }
-  if (size > max) throw tooLarge();
-  const buf = Buffer.concat(chunks, size);
+async function readUtf8Body(c: Context): Promise<void> {
+  if (c.req.method === 'GET' || c.req.method === 'HEAD' || c.req.raw.body === null) return;
   let text: string;
   try {
-    text = utf8.decode(buf);
+    text = utf8.decode(await c.req.arrayBuffer());
   } catch {
     throw new ApiError(400, 'bad_request', 'the request body is not valid UTF-8');
   }
   (c.req.bodyCache as Record<string, unknown>).text = Promise.resolve(text);
+}
+
+/** No route takes a larger body, whatever it asks for; a too-large body up to this size is read and dropped. */
+const MAX_BODY = 4 << 20;
+
+/**
+ * hono's body limit with our 413. The rest of a too-large body is read and dropped first (up to
+ * MAX_BODY; beyond, the connection is closed), so a client still sending sees the answer.
+ */
+function limitBody(max: number): MiddlewareHandler {
+  const tooLarge = () =>
+    new ApiError(413, 'payload_too_large', `the request body is larger than ${max} bytes`);
+  return (c, next) => {
+    const source = standardRequest(c);
+    return bodyLimit({
+      maxSize: max,
+      onError: async () => {
+        await discardRest(c, source);
+        throw tooLarge();
+      },
+    })(c, next);
+  };
+}
+
+/**
+ * The node adapter's own Request (server.ts keeps the global objects untouched) is not one the global
+ * Request constructor can copy, and hono's body limit copies a request without Content-Length once it
+ * has read the body: such a request is made a standard one, reading through the returned reader (which
+ * the 413 then drains).
+ */
+function standardRequest(c: Context): ReadableStreamDefaultReader<Uint8Array> | undefined {
+  const raw = c.req.raw;
+  if (raw.body === null || (raw.headers.has('content-length') && !raw.headers.has('transfer-encoding')))
+    return undefined;
+  const source = raw.body.getReader();
+  const body = new ReadableStream<Uint8Array>({
+    async pull(ctl) {
+      const { done, value } = await source.read();
+      if (done) ctl.close();
+      else ctl.enqueue(value);
+    },
+    cancel: (reason) => source.cancel(reason),
+  });
+  c.req.raw = new Request(raw.url, {
+    method: raw.method,
+    headers: raw.headers,
+    body,
+    signal: raw.signal,
+    duplex: 'half',
+  } as RequestInit);
+  return source;
+}
+
+/** Reads and drops what is left of the body, up to MAX_BODY; past that, the connection is closed. */
+async function discardRest(c: Context, source: ReadableStreamDefaultReader<Uint8Array> | undefined) {
+  const declared = Number(c.req.header('content-length') ?? Number.NaN);
+  const reader = source ?? (declared > MAX_BODY ? undefined : c.req.raw.body?.getReader());
+  let seen = 0;
+  for (;;) {
+    const next = reader
+      ? await reader.read().catch(() => ({ done: true as const, value: undefined }))
+      : undefined;
+    if (!next || next.done) break;
+    seen += next.value.length;
+    if (seen > MAX_BODY) break;
+  }
+  if (!reader || seen > MAX_BODY) {
+    void reader?.cancel().catch(() => {});
+    c.header('Connection', 'close');
+  }
+}
+
+/** A 401 in our error shape; hono's bearer auth adds the WWW-Authenticate challenge. */
+function unauthorized(detail: string) {
+  return (c: Context) => jsonError(c, 401, 'unauthorized', detail);
 }
 
 export function createApi(deps: ApiDeps, opts: ApiOptions): Api {
@@ -132,8 +203,16 @@ export function createApi(deps: ApiDeps, opts: ApiOptions): Api {
   const ctx: RouteContext = { deps, hub };
   const responses = new Map<number, number>();
   const assets = loadAssets();
-  const limit = opts.bodyLimit ?? 16 * 1024;
-  const configLimit = 256 * 1024 + 4096;
+  const defaultLimiter = limitBody(opts.bodyLimit ?? 16 * 1024);
+  const configLimiter = limitBody(MAX_API_CONFIG_BYTES + 4096);
+  const extraLimiters = new Map<number, MiddlewareHandler>();
+  const extraLimiter = (max: number) => {
+    const known = extraLimiters.get(max);
+    if (known) return known;
+    const made = limitBody(max);
+    extraLimiters.set(max, made);
+    return made;
+  };
   // The document describes the route groups mounted here too (remediation, when the daemon has it).
   const openapi = JSON.stringify(
     openApiDocument(
@@ -145,32 +224,26 @@ export function createApi(deps: ApiDeps, opts: ApiOptions): Api {
   const app = new Hono();
   app.onError((err, c) => errorResponse(err, c, log));
 
-  // Count responses, set the headers every answer carries.
+  // Count responses; answers are not cached unless a route says so.
   app.use('*', async (c, next) => {
     await next();
     const code = c.res.status;
     if (responses.has(code) || responses.size < MAX_RESPONSE_CODES)
       responses.set(code, (responses.get(code) ?? 0) + 1);
-    c.res.headers.set('X-Content-Type-Options', 'nosniff');
-    c.res.headers.set('Referrer-Policy', 'no-referrer');
     if (!c.res.headers.has('Cache-Control')) c.res.headers.set('Cache-Control', 'no-store');
   });
+  // The security headers every answer carries (the dashboard page adds its own CSP).
+  app.use('*', secureHeaders(SECURE_HEADERS));
 
   // CORS, only when configured: any origin (auth is a bearer token, never a cookie).
-  app.use('*', async (c, next) => {
-    if (!opts.cors?.() || !c.req.header('origin')) return next();
-    if (c.req.method === 'OPTIONS') {
-      return c.body(null, 204, {
-        'Access-Control-Allow-Origin': '*',
-        'Access-Control-Allow-Methods': 'GET, POST, PUT, DELETE',
-        'Access-Control-Allow-Headers': 'Authorization, Content-Type, If-Match',
-        'Access-Control-Max-Age': '600',
-      });
-    }
-    await next();
-    c.res.headers.set('Access-Control-Allow-Origin', '*');
-    c.res.headers.set('Access-Control-Expose-Headers', 'ETag');
+  const corsHeaders = cors({
+    origin: '*',
+    allowMethods: ['GET', 'POST', 'PUT', 'DELETE'],
+    allowHeaders: ['Authorization', 'Content-Type', 'If-Match'],
+    exposeHeaders: ['ETag'],
+    maxAge: 600,
   });
+  app.use('*', (c, next) => (opts.cors?.() && c.req.header('origin') ? corsHeaders(c, next) : next()));
 
   // Public: the probe and the dashboard page (a static page holding no data; it asks for the token).
   app.get('/healthz', (c) => {
@@ -191,20 +264,22 @@ export function createApi(deps: ApiDeps, opts: ApiOptions): Api {
     app.get('/', (c) => jsonError(c, 404, 'not_found', 'the dashboard files are not installed'));
   }
 
-  // Everything else needs the token.
-  const auth: MiddlewareHandler = async (c, next) => {
-    const h = c.req.header('authorization');
-    if (h === undefined) {
-      c.header('WWW-Authenticate', 'Bearer realm="tunguard"');
-      throw new ApiError(401, 'unauthorized', 'missing bearer token (Authorization: Bearer <token>)');
-    }
-    const m = /^Bearer[ ]+([^ ]{1,512})[ ]*$/i.exec(h);
-    if (!m || !secretEquals(m[1], opts.token())) {
-      c.header('WWW-Authenticate', 'Bearer realm="tunguard", error="invalid_token"');
-      throw new ApiError(401, 'unauthorized', 'wrong bearer token');
-    }
-    await next();
+  // Everything else needs the token (read on every request: a reload may change it).
+  const challenge = 'Bearer realm="tunguard"';
+  const wrong = {
+    wwwAuthenticateHeader: `${challenge}, error="invalid_token"`,
+    message: unauthorized('wrong bearer token'),
   };
+  const auth = bearerAuth({
+    verifyToken: (given) => timingSafeEqual(given, opts.token()),
+    noAuthenticationHeader: {
+      wwwAuthenticateHeader: challenge,
+      message: unauthorized('missing bearer token (Authorization: Bearer <token>)'),
+    },
+    // Another scheme or a malformed value: as a wrong token (a 401 the client can act on, not a 400).
+    invalidAuthenticationHeader: wrong,
+    invalidToken: wrong,
+  });
   app.use('/metrics', auth);
   app.use(`${API_PREFIX}/*`, auth);
   app.use(`${API_PREFIX}`, auth);
@@ -216,13 +291,15 @@ export function createApi(deps: ApiDeps, opts: ApiOptions): Api {
         e.bodyLimit !== undefined &&
         (path === `${API_PREFIX}${e.path}` || path.startsWith(`${API_PREFIX}${e.path}/`)),
     );
-    const max = path.startsWith(`${API_PREFIX}/config`)
-      ? configLimit
+    const limiter = path.startsWith(`${API_PREFIX}/config`)
+      ? configLimiter
       : extra?.bodyLimit !== undefined
-        ? Math.min(extra.bodyLimit, DISCARD_MAX)
-        : limit;
-    await readBody(c, max);
-    await next();
+        ? extraLimiter(Math.min(extra.bodyLimit, MAX_BODY))
+        : defaultLimiter;
+    return limiter(c, async () => {
+      await readUtf8Body(c);
+      await next();
+    });
   });
 
   app.get('/metrics', (c) => {

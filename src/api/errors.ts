@@ -104,6 +104,8 @@ export function errorResponse(err: unknown, c: Context, log?: (msg: string) => v
     }
   }
   if (err instanceof HTTPException) {
+    // A middleware's own answer in our shape (the bearer auth's 401 with its challenge).
+    if (err.res) return err.getResponse();
     const status = err.status;
     if (status === 413) return jsonError(c, 413, 'payload_too_large', 'the request body is too large');
     if (status === 401) return jsonError(c, 401, 'unauthorized', err.message || 'unauthorized');

@@ -1,7 +1,6 @@
-// The control API: the hono app factory, its dependencies' interface, the HTTP listeners, the config store.
+// The control API: the hono app factory, its dependencies' interface, the HTTP listeners.
 
 export { API_PREFIX, type Api, type ApiOptions, createApi } from './app.js';
-export { ConfigStore, MAX_API_CONFIG_BYTES } from './config-store.js';
 export * from './deps.js';
 export {
   CONTROL_EVENT_TYPES,

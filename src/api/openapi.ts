@@ -1,7 +1,6 @@
 // The OpenAPI 3.1 description served at /api/v1/openapi.json, written beside the schemas (schemas.ts,
 // deps.ts). A test holds it equal to the routes the app really has.
 
-import { MAX_API_CONFIG_BYTES } from './config-store.js';
 import { CONNECTION_STATES } from './deps.js';
 import { CONTROL_EVENT_TYPES } from './events.js';
 import {
@@ -20,6 +19,7 @@ import {
   time,
 } from './openapi-parts.js';
 import { REMEDIATION_PREFIX, remediationPaths, remediationSchemas } from './openapi-remediation.js';
+import { MAX_API_CONFIG_BYTES } from './schemas.js';
 
 const PREFIX = str({ description: 'IPv4/IPv6 address or CIDR prefix with host bits clear', maxLength: 64 });
 const LIMIT = qp('limit', int(1, 1000, 100), 'at most this many items');

@@ -3,12 +3,14 @@
 
 import * as v from 'valibot';
 import { type CidrPrefix, hasControlCharacter, parseCidr } from '../config/index.js';
-import { MAX_API_CONFIG_BYTES } from './config-store.js';
 import { CONNECTION_STATES } from './deps.js';
 import { CONTROL_EVENT_TYPES } from './events.js';
 import { shown } from './util.js';
 
 /** The message when a query parameter is given twice (it then arrives as an array). */
+/** Largest configuration accepted through the API (the loader takes files up to 1 MiB). */
+export const MAX_API_CONFIG_BYTES = 256 * 1024;
+
 export const ONE = 'expected a single value (the parameter is repeated)';
 
 /** Refuses control characters (and, with `slashes`, / and \\: the value names one thing, not a path). */

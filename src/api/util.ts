@@ -1,19 +1,9 @@
 // Small helpers shared by the API modules.
 
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash } from 'node:crypto';
 
 export function sha256Hex(s: string): string {
   return createHash('sha256').update(s).digest('hex');
-}
-
-/**
- * Compares two secrets in time independent of where they differ and of the given one's length: both
- * are hashed to 32 bytes first, then compared with timingSafeEqual.
- */
-export function secretEquals(given: string, expected: string): boolean {
-  const a = createHash('sha256').update(given).digest();
-  const b = createHash('sha256').update(expected).digest();
-  return timingSafeEqual(a, b) && given.length === expected.length;
 }
 
 /** A value shortened for an error message (never echo huge or binary input back). */

@@ -54,7 +54,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     switch (cmd) {
       case 'run':
-        return await (await import('./run.js')).runCommand(rest);
+        return await (await import('../daemon/run.js')).runCommand(rest);
       case undefined:
       case 'help':
       case '--help':

@@ -30,6 +30,7 @@ export {
   type RiskyAction,
   SECTION_OPTIONS,
   SECTION_TYPES,
+  SYN_OPTION_NAMES,
   type SynDefenseConfig,
   type TunguardConfig,
   type UdpRateLimitConfig,

@@ -1,11 +1,12 @@
 // The configuration schema: valibot schemas that turn the sections of a parsed /etc/config/tunguard into a
 // typed TunguardConfig with a default for every field, and the checks across fields. Every problem is
 // reported with the UCI line of the option (or section) at fault; unknown sections and options are errors.
-// One file (about 840 lines), one section schema after another: the cross-field checks read them all.
-// Spelling each option once (InferOutput instead of the hand-written interfaces) is issue #12's.
+// One file (about 780 lines), one section schema after another: the cross-field checks read them all.
+// Each option is spelled once, in its section's field table (its UCI name, its parser and default, its
+// name in the config object and what it means); the config types are the schemas' InferOutput.
 
 import * as v from 'valibot';
-import { LOOKUP_MODES, type LookupMode } from '../remediation/names.js';
+import { LOOKUP_MODES } from '../remediation/names.js';
 import { ICMP_RATE_DEFAULTS, SYN_DEFAULTS, UDP_RATE_DEFAULTS } from './default-values.js';
 import { type ConfigIssue, issueAt } from './errors.js';
 import {
@@ -20,124 +21,6 @@ import {
 import type { UciDocument, UciSection } from './uci.js';
 
 export type { CidrPrefix, ListenAddress } from './net.js';
-
-export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
-/** What the risky tier does with new SYNs: answer with stateless cookies, or drop them (the seed). */
-export type RiskyAction = 'cookie' | 'drop';
-
-/** `config tunguard 'main'`: the daemon and where it sits. */
-export interface MainConfig {
-  /** Whether the daemon steers and inspects traffic at all. */
-  enabled: boolean;
-  /** WAN device whose forwarded traffic is steered through the TUN. */
-  wanDevice: string;
-  /** LAN devices (one or more). */
-  lanDevices: string[];
-  /** The TUN device's name. */
-  tunName: string;
-  /** TUN queues, one dataplane worker each. */
-  queues: number;
-  /** The policy-routing table an older version steered through (its leftover rules are removed at start). */
-  routeTable: number;
-  /** Steer IPv6 as well as IPv4. */
-  ipv6: boolean;
-  /** Use the virtio-net header and TSO offloads on the TUN. */
-  offload: boolean;
-  /** Runtime state (tmpfs): status.json, the connection store. */
-  stateDir: string;
-  /** Durable state (flash): hosts, threats, rules, audit log. */
-  durableDir: string;
-  logLevel: LogLevel;
-  /** Seconds between status.json writes; 0 = never. */
-  statusIntervalSeconds: number;
-  /**
-   * Seconds between snapshots of the durable store (kept in stateDir's tmpfs) to durableDir; 0 = only
-   * when the daemon stops. An interval without changes writes nothing.
-   */
-  commitIntervalSeconds: number;
-  /** Follow netifd's uplinks at run time (the SYN police moves with them). */
-  wanFollow: boolean;
-}
-
-/** `config defense 'syn'`: the SYN proxy and the risk tiers. */
-export interface SynDefenseConfig {
-  /** Length of the sliding window new SYNs are counted over. */
-  windowSeconds: number;
-  /** More new SYNs than this in the window: the moderate tier. */
-  moderateThreshold: number;
-  /** More new SYNs than this in the window: the risky tier. */
-  riskyThreshold: number;
-  riskyAction: RiskyAction;
-  /** A source with more unfinished handshakes than this is aggressive. */
-  maxUnfinishedPerSource: number;
-  /** How long an aggressive source's SYNs are dropped. */
-  aggressiveHoldSeconds: number;
-  /** Entries in the table of recorded SYN 4-tuples (moderate tier). */
-  synCacheSize: number;
-  /** A proxied connection idle this long is forgotten. */
-  connectionIdleSeconds: number;
-  /** Proxy connections opened from the WAN side toward LAN hosts. */
-  proxyInbound: boolean;
-  /** Proxy connections opened from LAN hosts toward the WAN. */
-  proxyOutbound: boolean;
-  /** The kernel fast path answering SYN floods (eBPF): 'auto' uses it where the kernel can. */
-  fastPath: FastPathSetting;
-  /** Proxy WAN connections to the router's own services (its WAN addresses) too. */
-  protectRouter: boolean;
-}
-
-export type FastPathSetting = 'off' | 'auto' | 'on';
-
-/** `config ratelimit 'icmp'`: token buckets in packets per second. */
-export interface RateLimitConfig {
-  enabled: boolean;
-  /** Global rate, packets per second. */
-  rate: number;
-  /** Global bucket size, packets. */
-  burst: number;
-  /** Per-source rate, packets per second; 0 = no per-source limit. */
-  perSourceRate: number;
-  /** Per-source bucket size, packets. */
-  perSourceBurst: number;
-}
-
-/** `config ratelimit 'udp'`. */
-export interface UdpRateLimitConfig extends RateLimitConfig {
-  /** Destination ports whose datagrams are not counted (e.g. 53). */
-  exemptPorts: number[];
-}
-
-/** `config api 'api'`: the JSON API. */
-export interface ApiConfig {
-  /** Addresses to listen on; empty = no API. */
-  listen: ListenAddress[];
-  /** File holding the bearer token. */
-  tokenFile: string;
-  /** Send CORS headers. */
-  cors: boolean;
-}
-
-/** `config detect 'detect'`: periodic re-checks of the protected hosts and the embedded nmap scan. */
-export interface DetectConfig {
-  /** Whether the daemon re-checks the protected hosts on its own. */
-  enabled: boolean;
-  /** Hosts as the admin names them: IPv4/IPv6 address, MAC, or host name. */
-  protectedHosts: string[];
-  /** Seconds between detection rounds (the first runs shortly after the start). */
-  intervalSeconds: number;
-  /** Run `nmap -sV -O` on the protected hosts (or the LAN) before matching. */
-  scan: boolean;
-  /** Scan the LAN's IPv4 prefixes and check every host found, not only the protected ones. */
-  scanLan: boolean;
-  /** A scan is stopped after this long. */
-  scanTimeoutSeconds: number;
-  /** Packets per second nmap may send (--max-rate). */
-  scanMaxRate: number;
-  /** nmap port list; empty: nmap's top 1000. */
-  scanPorts: string;
-  /** Lookup across the three rule sets (environment, threat, combined): see LOOKUP_MODES. */
-  lookup: LookupMode;
-}
 
 export interface TunguardConfig {
   main: MainConfig;
@@ -330,174 +213,213 @@ const RESERVED_TABLES = new Set([253, 254, 255]);
 // ---------------------------------------------------------------------------------------------------
 // Section schemas. Defaults are written as UCI strings and go through the same parsing as the file's.
 
+/** One option: its UCI name and its schema (with the default); the table's key is its name in the config. */
+interface Field<S extends v.GenericSchema<unknown, unknown>> {
+  uci: string;
+  schema: S;
+}
+
+function opt<S extends v.GenericSchema<unknown, unknown>>(uci: string, schema: S): Field<S> {
+  return { uci, schema };
+}
+
+type Fields = Record<string, Field<v.GenericSchema<unknown, unknown>>>;
+/** What a section's table gives: each config name with its schema's output. */
+type SectionOutput<F extends Fields> = { [K in keyof F]: v.InferOutput<F[K]['schema']> };
+
+/** A section: a strict object of the UCI names (unknown options are errors), renamed to the config's. */
+function section<F extends Fields>(fields: F) {
+  const entries: Record<string, v.GenericSchema<unknown, unknown>> = {};
+  for (const f of Object.values(fields)) entries[f.uci] = f.schema;
+  return v.pipe(
+    v.strictObject(entries),
+    v.transform((o: Record<string, unknown>) => {
+      const out: Record<string, unknown> = {};
+      for (const [name, f] of Object.entries(fields)) out[name] = o[f.uci];
+      return out as SectionOutput<F>;
+    }),
+  );
+}
+
+/** Each config name of a table with its UCI name. */
+function uciNames<F extends Fields>(fields: F): { readonly [K in keyof F]: string } {
+  return Object.fromEntries(Object.entries(fields).map(([k, f]) => [k, f.uci])) as { [K in keyof F]: string };
+}
+
+const LOG_LEVELS = ['error', 'warn', 'info', 'debug'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+/** What the risky tier does with new SYNs: answer with stateless cookies, or drop them. */
+const RISKY_ACTIONS = ['cookie', 'drop'] as const;
+export type RiskyAction = (typeof RISKY_ACTIONS)[number];
+const FAST_PATH_SETTINGS = ['off', 'auto', 'on'] as const;
+export type FastPathSetting = (typeof FAST_PATH_SETTINGS)[number];
+
+/** `config tunguard 'main'`: the daemon and where it sits. */
 const MAIN_FIELDS = {
-  enabled: v.optional(boolean(), '1'),
-  wan_device: v.optional(device(), 'wan'),
-  lan_device: v.optional(nonEmpty(list(device()), 'device'), ['br-lan']),
-  tun_name: v.optional(device(), 'tg0'),
-  queues: v.optional(integer(1, 16), '1'),
-  route_table: v.optional(
-    v.pipe(
-      integer(1, 0x7ffffff0),
-      v.check(
-        (n) => !RESERVED_TABLES.has(n),
-        (issue) => `table ${issue.input} belongs to the kernel (253 default, 254 main, 255 local)`,
+  /** Whether the daemon steers and inspects traffic at all. */
+  enabled: opt('enabled', v.optional(boolean(), '1')),
+  /** WAN device whose forwarded traffic is steered through the TUN. */
+  wanDevice: opt('wan_device', v.optional(device(), 'wan')),
+  /** LAN devices (one or more). */
+  lanDevices: opt('lan_device', v.optional(nonEmpty(list(device()), 'device'), ['br-lan'])),
+  /** The TUN device's name. */
+  tunName: opt('tun_name', v.optional(device(), 'tg0')),
+  /** TUN queues, one dataplane worker each. */
+  queues: opt('queues', v.optional(integer(1, 16), '1')),
+  /** The policy-routing table an older version steered through (its leftover rules are removed at start). */
+  routeTable: opt(
+    'route_table',
+    v.optional(
+      v.pipe(
+        integer(1, 0x7ffffff0),
+        v.check(
+          (n) => !RESERVED_TABLES.has(n),
+          (issue) => `table ${issue.input} belongs to the kernel (253 default, 254 main, 255 local)`,
+        ),
       ),
+      '4747',
     ),
-    '4747',
   ),
-  ipv6: v.optional(boolean(), '1'),
-  offload: v.optional(boolean(), '1'),
-  state_dir: v.optional(absolutePath(), '/var/run/tunguard'),
-  durable_dir: v.optional(absolutePath(), '/etc/tunguard'),
-  log_level: v.optional(oneOf(['error', 'warn', 'info', 'debug'] as const), 'info'),
-  status_interval: v.optional(integer(0, 3600), '1'),
-  commit_interval: v.optional(integer(0, 604800), '3600'),
-  wan_follow: v.optional(boolean(), '0'),
-  allow_prefix: v.optional(list(cidr()), []),
+  /** Steer IPv6 as well as IPv4. */
+  ipv6: opt('ipv6', v.optional(boolean(), '1')),
+  /** Use the virtio-net header and TSO offloads on the TUN. */
+  offload: opt('offload', v.optional(boolean(), '1')),
+  /** Runtime state (tmpfs): status.json, the connection store. */
+  stateDir: opt('state_dir', v.optional(absolutePath(), '/var/run/tunguard')),
+  /** Durable state (flash): hosts, threats, rules, audit log. */
+  durableDir: opt('durable_dir', v.optional(absolutePath(), '/etc/tunguard')),
+  logLevel: opt('log_level', v.optional(oneOf(LOG_LEVELS), 'info')),
+  /** Seconds between status.json writes; 0 = never. */
+  statusIntervalSeconds: opt('status_interval', v.optional(integer(0, 3600), '1')),
+  /**
+   * Seconds between snapshots of the durable store (kept in stateDir's tmpfs) to durableDir; 0 = only
+   * when the daemon stops. An interval without changes writes nothing.
+   */
+  commitIntervalSeconds: opt('commit_interval', v.optional(integer(0, 604800), '3600')),
+  /** Follow netifd's uplinks at run time (the SYN police moves with them). */
+  wanFollow: opt('wan_follow', v.optional(boolean(), '0')),
+  /** Sources exempt from the defenses (joined with the allow sections into TunguardConfig.allow). */
+  allowPrefixes: opt('allow_prefix', v.optional(list(cidr()), [])),
 };
 
-export const MainSectionSchema = v.pipe(
-  v.strictObject(MAIN_FIELDS),
-  v.transform((o): MainConfig & { allowPrefixes: CidrPrefix[] } => ({
-    enabled: o.enabled,
-    wanDevice: o.wan_device,
-    lanDevices: o.lan_device,
-    tunName: o.tun_name,
-    queues: o.queues,
-    routeTable: o.route_table,
-    ipv6: o.ipv6,
-    offload: o.offload,
-    stateDir: o.state_dir,
-    durableDir: o.durable_dir,
-    logLevel: o.log_level,
-    statusIntervalSeconds: o.status_interval,
-    commitIntervalSeconds: o.commit_interval,
-    wanFollow: o.wan_follow,
-    allowPrefixes: o.allow_prefix,
-  })),
-);
+export const MainSectionSchema = section(MAIN_FIELDS);
+/** `config tunguard 'main'` (its allow_prefix list goes to TunguardConfig.allow). */
+export type MainConfig = Omit<v.InferOutput<typeof MainSectionSchema>, 'allowPrefixes'>;
 
-export const SynSectionSchema = v.pipe(
-  v.strictObject({
-    window_seconds: v.optional(integer(1, 60), String(SYN_DEFAULTS.windowSeconds)),
-    moderate_threshold: v.optional(integer(1), String(SYN_DEFAULTS.moderateThreshold)),
-    risky_threshold: v.optional(integer(1), String(SYN_DEFAULTS.riskyThreshold)),
-    risky_action: v.optional(oneOf(['cookie', 'drop'] as const), 'cookie'),
-    // The per-source tracker counts in bytes: 254 is its ceiling.
-    max_unfinished_per_source: v.optional(integer(1, 254), String(SYN_DEFAULTS.maxUnfinishedPerSource)),
-    aggressive_hold_seconds: v.optional(integer(1, 86400), String(SYN_DEFAULTS.aggressiveHoldSeconds)),
-    syn_cache_size: v.optional(integer(256, 1 << 24), '65536'),
-    connection_idle_seconds: v.optional(integer(10, 30 * 86400), '7440'),
-    proxy_inbound: v.optional(boolean(), '1'),
-    proxy_outbound: v.optional(boolean(), '0'),
-    fast_path: v.optional(oneOf(['off', 'auto', 'on'] as const), 'auto'),
-    protect_router: v.optional(boolean(), '1'),
-  }),
-  v.transform(
-    (o): SynDefenseConfig => ({
-      windowSeconds: o.window_seconds,
-      moderateThreshold: o.moderate_threshold,
-      riskyThreshold: o.risky_threshold,
-      riskyAction: o.risky_action,
-      maxUnfinishedPerSource: o.max_unfinished_per_source,
-      aggressiveHoldSeconds: o.aggressive_hold_seconds,
-      synCacheSize: o.syn_cache_size,
-      connectionIdleSeconds: o.connection_idle_seconds,
-      proxyInbound: o.proxy_inbound,
-      proxyOutbound: o.proxy_outbound,
-      fastPath: o.fast_path,
-      protectRouter: o.protect_router,
-    }),
+/** `config defense 'syn'`: the SYN proxy and the risk tiers. */
+const SYN_FIELDS = {
+  /** Length of the sliding window new SYNs are counted over. */
+  windowSeconds: opt('window_seconds', v.optional(integer(1, 60), String(SYN_DEFAULTS.windowSeconds))),
+  /** More new SYNs than this in the window: the moderate tier. */
+  moderateThreshold: opt(
+    'moderate_threshold',
+    v.optional(integer(1), String(SYN_DEFAULTS.moderateThreshold)),
   ),
-);
+  /** More new SYNs than this in the window: the risky tier. */
+  riskyThreshold: opt('risky_threshold', v.optional(integer(1), String(SYN_DEFAULTS.riskyThreshold))),
+  riskyAction: opt('risky_action', v.optional(oneOf(RISKY_ACTIONS), 'cookie')),
+  /** A source with more unfinished handshakes than this is aggressive (the tracker counts in bytes: 254 at most). */
+  maxUnfinishedPerSource: opt(
+    'max_unfinished_per_source',
+    v.optional(integer(1, 254), String(SYN_DEFAULTS.maxUnfinishedPerSource)),
+  ),
+  /** How long an aggressive source's SYNs are dropped. */
+  aggressiveHoldSeconds: opt(
+    'aggressive_hold_seconds',
+    v.optional(integer(1, 86400), String(SYN_DEFAULTS.aggressiveHoldSeconds)),
+  ),
+  /**
+   * Entries of the SYN cache (the options of clients without timestamps) and of the fast path's chart of
+   * SYN 4-tuples (moderate tier), each.
+   */
+  synCacheSize: opt('syn_cache_size', v.optional(integer(256, 1 << 24), '65536')),
+  /** A proxied connection idle this long is forgotten. */
+  connectionIdleSeconds: opt('connection_idle_seconds', v.optional(integer(10, 30 * 86400), '7440')),
+  /** Proxy connections opened from the WAN side toward LAN hosts. */
+  proxyInbound: opt('proxy_inbound', v.optional(boolean(), '1')),
+  /** Proxy connections opened from LAN hosts toward the WAN. */
+  proxyOutbound: opt('proxy_outbound', v.optional(boolean(), '0')),
+  /** The kernel fast path answering SYN floods (eBPF): 'auto' uses it where the kernel can. */
+  fastPath: opt('fast_path', v.optional(oneOf(FAST_PATH_SETTINGS), 'auto')),
+  /** Proxy WAN connections to the router's own services (its WAN addresses) too. */
+  protectRouter: opt('protect_router', v.optional(boolean(), '1')),
+};
+export const SynSectionSchema = section(SYN_FIELDS);
+export type SynDefenseConfig = v.InferOutput<typeof SynSectionSchema>;
+/** The UCI name of each SYN option (for messages about the file). */
+export const SYN_OPTION_NAMES = uciNames(SYN_FIELDS);
 
+/** The token-bucket options of a rate-limit section (packets per second). */
 function rateFields(rate: number, perSource: number) {
   return {
-    enabled: v.optional(boolean(), '1'),
-    rate: v.optional(integer(1), String(rate)),
-    burst: v.optional(integer(1), String(rate)),
-    per_source_rate: v.optional(integer(0), String(perSource)),
-    per_source_burst: v.optional(integer(1), String(perSource)),
+    enabled: opt('enabled', v.optional(boolean(), '1')),
+    /** Global rate, packets per second. */
+    rate: opt('rate', v.optional(integer(1), String(rate))),
+    /** Global bucket size, packets. */
+    burst: opt('burst', v.optional(integer(1), String(rate))),
+    /** Per-source rate, packets per second; 0 = no per-source limit. */
+    perSourceRate: opt('per_source_rate', v.optional(integer(0), String(perSource))),
+    /** Per-source bucket size, packets. */
+    perSourceBurst: opt('per_source_burst', v.optional(integer(1), String(perSource))),
   };
 }
 
-type RateOutput = {
-  enabled: boolean;
-  rate: number;
-  burst: number;
-  per_source_rate: number;
-  per_source_burst: number;
-};
-
-function rateConfig(o: RateOutput): RateLimitConfig {
-  return {
-    enabled: o.enabled,
-    rate: o.rate,
-    burst: o.burst,
-    perSourceRate: o.per_source_rate,
-    perSourceBurst: o.per_source_burst,
-  };
-}
-
-/** ICMP packets per second, globally and per source. */
-export const IcmpSectionSchema = v.pipe(
-  v.strictObject(rateFields(ICMP_RATE_DEFAULTS.rate, ICMP_RATE_DEFAULTS.perSourceRate)),
-  v.transform(rateConfig),
+/** `config ratelimit 'icmp'`: ICMP packets per second, globally and per source. */
+export const IcmpSectionSchema = section(
+  rateFields(ICMP_RATE_DEFAULTS.rate, ICMP_RATE_DEFAULTS.perSourceRate),
 );
+export type RateLimitConfig = v.InferOutput<typeof IcmpSectionSchema>;
 
-/** UDP packets per second, globally and per source; DNS exempt. */
-export const UdpSectionSchema = v.pipe(
-  v.strictObject({
-    ...rateFields(UDP_RATE_DEFAULTS.rate, UDP_RATE_DEFAULTS.perSourceRate),
-    exempt_port: v.optional(list(integer(1, 65535, 'a port')), UDP_RATE_DEFAULTS.exemptPorts.map(String)),
-  }),
-  v.transform((o): UdpRateLimitConfig => ({ ...rateConfig(o), exemptPorts: o.exempt_port })),
-);
-
-export const AllowSectionSchema = v.pipe(
-  v.strictObject({
-    prefix: v.optional(list(cidr()), []),
-    comment: v.optional(freeText(), ''),
-  }),
-  v.transform((o) => ({ prefixes: o.prefix, comment: o.comment })),
-);
-
-export const ApiSectionSchema = v.pipe(
-  v.strictObject({
-    listen: v.optional(list(listenAddress()), ['127.0.0.1:7447']),
-    token_file: v.optional(absolutePath(), '/etc/tunguard/api.token'),
-    cors: v.optional(boolean(), '0'),
-  }),
-  v.transform((o): ApiConfig => ({ listen: o.listen, tokenFile: o.token_file, cors: o.cors })),
-);
-
-export const DetectSectionSchema = v.pipe(
-  v.strictObject({
-    enabled: v.optional(boolean(), '0'),
-    protected_host: v.optional(list(hostIdent()), []),
-    interval: v.optional(integer(60, 7 * 86400), '3600'),
-    scan: v.optional(boolean(), '1'),
-    scan_lan: v.optional(boolean(), '0'),
-    scan_timeout: v.optional(integer(30, 6 * 3600), '600'),
-    scan_max_rate: v.optional(integer(1, 10_000), '100'),
-    scan_ports: v.optional(portList(), ''),
-    lookup: v.optional(oneOf(LOOKUP_MODES), 'ordered'),
-  }),
-  v.transform(
-    (o): DetectConfig => ({
-      enabled: o.enabled,
-      protectedHosts: o.protected_host,
-      intervalSeconds: o.interval,
-      scan: o.scan,
-      scanLan: o.scan_lan,
-      scanTimeoutSeconds: o.scan_timeout,
-      scanMaxRate: o.scan_max_rate,
-      scanPorts: o.scan_ports,
-      lookup: o.lookup,
-    }),
+/** `config ratelimit 'udp'`: UDP packets per second, globally and per source; DNS exempt. */
+export const UdpSectionSchema = section({
+  ...rateFields(UDP_RATE_DEFAULTS.rate, UDP_RATE_DEFAULTS.perSourceRate),
+  /** Destination ports whose datagrams are not counted (e.g. 53). */
+  exemptPorts: opt(
+    'exempt_port',
+    v.optional(list(integer(1, 65535, 'a port')), UDP_RATE_DEFAULTS.exemptPorts.map(String)),
   ),
-);
+});
+export type UdpRateLimitConfig = v.InferOutput<typeof UdpSectionSchema>;
+
+/** `config allow`: sources exempt from the defenses. */
+export const AllowSectionSchema = section({
+  prefixes: opt('prefix', v.optional(list(cidr()), [])),
+  comment: opt('comment', v.optional(freeText(), '')),
+});
+
+/** `config api 'api'`: the JSON API. */
+export const ApiSectionSchema = section({
+  /** Addresses to listen on; empty = no API. */
+  listen: opt('listen', v.optional(list(listenAddress()), ['127.0.0.1:7447'])),
+  /** File holding the bearer token. */
+  tokenFile: opt('token_file', v.optional(absolutePath(), '/etc/tunguard/api.token')),
+  /** Send CORS headers. */
+  cors: opt('cors', v.optional(boolean(), '0')),
+});
+export type ApiConfig = v.InferOutput<typeof ApiSectionSchema>;
+
+/** `config detect 'detect'`: periodic re-checks of the protected hosts and the embedded nmap scan. */
+export const DetectSectionSchema = section({
+  /** Whether the daemon re-checks the protected hosts on its own. */
+  enabled: opt('enabled', v.optional(boolean(), '0')),
+  /** Hosts as the admin names them: IPv4/IPv6 address, MAC, or host name. */
+  protectedHosts: opt('protected_host', v.optional(list(hostIdent()), [])),
+  /** Seconds between detection rounds (the first runs shortly after the start). */
+  intervalSeconds: opt('interval', v.optional(integer(60, 7 * 86400), '3600')),
+  /** Run `nmap -sV -O` on the protected hosts (or the LAN) before matching. */
+  scan: opt('scan', v.optional(boolean(), '1')),
+  /** Scan the LAN's IPv4 prefixes and check every host found, not only the protected ones. */
+  scanLan: opt('scan_lan', v.optional(boolean(), '0')),
+  /** A scan is stopped after this long. */
+  scanTimeoutSeconds: opt('scan_timeout', v.optional(integer(30, 6 * 3600), '600')),
+  /** Packets per second nmap may send (--max-rate). */
+  scanMaxRate: opt('scan_max_rate', v.optional(integer(1, 10_000), '100')),
+  /** nmap port list; empty: nmap's top 1000. */
+  scanPorts: opt('scan_ports', v.optional(portList(), '')),
+  /** Lookup across the three rule sets (environment, threat, combined): see LOOKUP_MODES. */
+  lookup: opt('lookup', v.optional(oneOf(LOOKUP_MODES), 'ordered')),
+});
+export type DetectConfig = v.InferOutput<typeof DetectSectionSchema>;
 
 // ---------------------------------------------------------------------------------------------------
 // Sections: which types and names exist, and where each goes.

@@ -2,6 +2,18 @@
 // client sent it (client address/port, server address/port). One record per connection joins the
 // handshake (synproxy) and the translation (seqadj), like nf_conntrack's synproxy + seqadj extensions.
 import { randomFillSync } from 'node:crypto';
+import type { SeqAdj } from './seqadj.js';
+import {
+  hashTuple,
+  packPorts,
+  TUPLE_WORDS,
+  tupleAddresses,
+  tupleClientPort,
+  tupleEquals,
+  tuplePorts,
+  tupleServerPort,
+  writeTuple,
+} from './tuple-key.js';
 
 /** Connection states. */
 export const ConnState = {
@@ -29,7 +41,6 @@ export const ConnFlag = {
   PERSISTED: 0x80,
 } as const;
 
-const KEY_WORDS = 10; // client addr 4, server addr 4, ports 1, family 1
 const PROBE_LIMIT = 64;
 
 export class ConnTable {
@@ -37,7 +48,9 @@ export class ConnTable {
   private readonly mask: number;
   private readonly seed: number;
   count = 0;
-  readonly keys: Uint32Array;
+  /** The 4-tuple of each slot (tuple-key.ts layout) and its IP version. */
+  private readonly keys: Uint32Array;
+  private readonly family: Uint8Array;
   readonly state: Uint8Array;
   readonly flags: Uint8Array;
   /** Client ISN, proxy ISN (the cookie), server ISN. */
@@ -74,7 +87,8 @@ export class ConnTable {
     const seed = new Uint32Array(1);
     randomFillSync(seed);
     this.seed = seed[0];
-    this.keys = new Uint32Array(cap * KEY_WORDS);
+    this.keys = new Uint32Array(cap * TUPLE_WORDS);
+    this.family = new Uint8Array(cap);
     this.state = new Uint8Array(cap);
     this.flags = new Uint8Array(cap);
     this.isnC = new Uint32Array(cap);
@@ -120,60 +134,21 @@ export class ConnTable {
     return this.mask + 1;
   }
 
-  private hash(buf: Uint8Array, cOff: number, sOff: number, ver: number, ports: number): number {
-    let h = this.seed ^ ver;
-    const n = ver === 4 ? 4 : 16;
-    for (let i = 0; i < n; i += 4) {
-      h = Math.imul(
-        h ^
-          ((buf[cOff + i] << 24) | (buf[cOff + i + 1] << 16) | (buf[cOff + i + 2] << 8) | buf[cOff + i + 3]),
-        0x9e3779b1,
-      );
-      h = Math.imul(
-        h ^
-          ((buf[sOff + i] << 24) | (buf[sOff + i + 1] << 16) | (buf[sOff + i + 2] << 8) | buf[sOff + i + 3]),
-        0x85ebca77,
-      );
-      h ^= h >>> 15;
-    }
-    h = Math.imul(h ^ ports, 0xc2b2ae3d);
-    h ^= h >>> 13;
-    h = Math.imul(h, 0x27d4eb2f);
-    return (h ^ (h >>> 16)) & this.mask;
-  }
-
-  private matches(
-    slot: number,
-    buf: Uint8Array,
-    cOff: number,
-    sOff: number,
-    ver: number,
-    ports: number,
-  ): boolean {
-    const k = slot * KEY_WORDS;
-    const keys = this.keys;
-    if (keys[k + 9] !== ver || keys[k + 8] !== ports) return false;
-    const n = ver === 4 ? 1 : 4;
-    for (let w = 0; w < n; w++) {
-      const o = w << 2;
-      const cw =
-        ((buf[cOff + o] << 24) | (buf[cOff + o + 1] << 16) | (buf[cOff + o + 2] << 8) | buf[cOff + o + 3]) >>>
-        0;
-      const sw =
-        ((buf[sOff + o] << 24) | (buf[sOff + o + 1] << 16) | (buf[sOff + o + 2] << 8) | buf[sOff + o + 3]) >>>
-        0;
-      if (keys[k + w] !== cw || keys[k + 4 + w] !== sw) return false;
-    }
-    return true;
+  private home(buf: Uint8Array, cOff: number, sOff: number, ver: number, ports: number): number {
+    return hashTuple(this.seed, buf, cOff, sOff, ver, ports) & this.mask;
   }
 
   /** Slot of the connection (client side addresses at cOff, server side at sOff), or −1. */
   find(buf: Uint8Array, cOff: number, sOff: number, ver: number, cPort: number, sPort: number): number {
-    const ports = ((cPort << 16) | sPort) >>> 0;
-    let slot = this.hash(buf, cOff, sOff, ver, ports);
+    const ports = packPorts(cPort, sPort);
+    let slot = this.home(buf, cOff, sOff, ver, ports);
     for (let p = 0; p < PROBE_LIMIT; p++) {
       if (this.state[slot] === ConnState.FREE) return -1;
-      if (this.matches(slot, buf, cOff, sOff, ver, ports)) return slot;
+      if (
+        this.family[slot] === ver &&
+        tupleEquals(this.keys, slot * TUPLE_WORDS, buf, cOff, sOff, ver, ports)
+      )
+        return slot;
       slot = (slot + 1) & this.mask;
     }
     return -1;
@@ -182,33 +157,12 @@ export class ConnTable {
   /** Claims a slot for a new connection (state SYN_SENT, values zeroed); −1 when full. */
   insert(buf: Uint8Array, cOff: number, sOff: number, ver: number, cPort: number, sPort: number): number {
     if (this.count >= this.capacity) return -1;
-    const ports = ((cPort << 16) | sPort) >>> 0;
-    let slot = this.hash(buf, cOff, sOff, ver, ports);
+    const ports = packPorts(cPort, sPort);
+    let slot = this.home(buf, cOff, sOff, ver, ports);
     for (let p = 0; p < PROBE_LIMIT; p++) {
       if (this.state[slot] === ConnState.FREE) {
-        const k = slot * KEY_WORDS;
-        const n = ver === 4 ? 1 : 4;
-        for (let w = 0; w < 4; w++) {
-          const o = w << 2;
-          this.keys[k + w] =
-            w < n
-              ? ((buf[cOff + o] << 24) |
-                  (buf[cOff + o + 1] << 16) |
-                  (buf[cOff + o + 2] << 8) |
-                  buf[cOff + o + 3]) >>>
-                0
-              : 0;
-          this.keys[k + 4 + w] =
-            w < n
-              ? ((buf[sOff + o] << 24) |
-                  (buf[sOff + o + 1] << 16) |
-                  (buf[sOff + o + 2] << 8) |
-                  buf[sOff + o + 3]) >>>
-                0
-              : 0;
-        }
-        this.keys[k + 8] = ports;
-        this.keys[k + 9] = ver;
+        writeTuple(this.keys, slot * TUPLE_WORDS, buf, cOff, sOff, ver, ports);
+        this.family[slot] = ver;
         for (const a of this.valueArrays) a[slot] = 0;
         this.state[slot] = ConnState.SYN_SENT;
         this.flags[slot] = ver === 6 ? ConnFlag.IPV6 : 0;
@@ -229,12 +183,13 @@ export class ConnTable {
     for (;;) {
       j = (j + 1) & this.mask;
       if (this.state[j] === ConnState.FREE) break;
-      const k = j * KEY_WORDS;
-      const home = this.homeOf(k);
+      const home = this.homeOf(j);
       // Move j into the hole when its home position does not lie cyclically in (hole, j].
       const inRange = hole <= j ? hole < home && home <= j : hole < home || home <= j;
       if (!inRange) {
-        this.keys.copyWithin(hole * KEY_WORDS, k, k + KEY_WORDS);
+        const k = j * TUPLE_WORDS;
+        this.keys.copyWithin(hole * TUPLE_WORDS, k, k + TUPLE_WORDS);
+        this.family[hole] = this.family[j];
         for (const a of this.valueArrays) a[hole] = a[j];
         hole = j;
       }
@@ -244,16 +199,10 @@ export class ConnTable {
 
   private readonly scratch = new Uint8Array(32);
 
-  private homeOf(k: number): number {
-    const s = this.scratch;
-    for (let w = 0; w < 8; w++) {
-      const v = this.keys[k + w];
-      s[w * 4] = v >>> 24;
-      s[w * 4 + 1] = (v >>> 16) & 0xff;
-      s[w * 4 + 2] = (v >>> 8) & 0xff;
-      s[w * 4 + 3] = v & 0xff;
-    }
-    return this.hash(s, 0, 16, this.keys[k + 9], this.keys[k + 8]);
+  private homeOf(slot: number): number {
+    const k = slot * TUPLE_WORDS;
+    tupleAddresses(this.keys, k, this.scratch);
+    return this.home(this.scratch, 0, 16, this.family[slot], tuplePorts(this.keys, k));
   }
 
   /** Claims a slot from a stored key ("ver|clientHex|cPort|serverHex|sPort"); −1 when full/bad. */
@@ -283,24 +232,56 @@ export class ConnTable {
 
   /** Writes the client address of a slot to out[0..] (4 or 16 bytes); returns its IP version. */
   clientAddr(slot: number, out: Uint8Array): number {
-    const k = slot * KEY_WORDS;
-    const ver = this.keys[k + 9];
+    const s = this.scratch;
+    tupleAddresses(this.keys, slot * TUPLE_WORDS, s);
+    const ver = this.family[slot];
     const n = ver === 4 ? 4 : 16;
-    for (let i = 0; i < n; i++) out[i] = (this.keys[k + (i >>> 2)] >>> (24 - 8 * (i & 3))) & 0xff;
+    for (let i = 0; i < n; i++) out[i] = s[i];
     return ver;
+  }
+
+  /** Writes both addresses of a slot (client at out[0..16), server at out[16..32)); returns its IP version. */
+  addresses(slot: number, out: Uint8Array): number {
+    tupleAddresses(this.keys, slot * TUPLE_WORDS, out);
+    return this.family[slot];
+  }
+
+  /** The IP version of a slot's connection. */
+  familyOf(slot: number): number {
+    return this.family[slot];
+  }
+
+  clientPort(slot: number): number {
+    return tupleClientPort(this.keys, slot * TUPLE_WORDS);
+  }
+
+  serverPort(slot: number): number {
+    return tupleServerPort(this.keys, slot * TUPLE_WORDS);
+  }
+
+  /** Loads a slot's translation state into `out` (reused by the caller: nothing allocated). */
+  seqAdj(slot: number, out: SeqAdj): SeqAdj {
+    out.delta = this.delta[slot];
+    out.ts = (this.flags[slot] & ConnFlag.TS) !== 0;
+    out.tsOff = this.tsOff[slot];
+    out.wsClient = this.wsClient[slot];
+    out.wsAdv = this.wsAdv[slot];
+    out.wsServer = this.wsServer[slot];
+    return out;
   }
 
   /** The key of a slot, for listing and persisting (allocation is fine there). */
   keyOf(slot: number): { ver: number; client: Uint8Array; server: Uint8Array; cPort: number; sPort: number } {
-    const k = slot * KEY_WORDS;
-    const ver = this.keys[k + 9];
+    const ver = this.family[slot];
     const n = ver === 4 ? 4 : 16;
-    const client = new Uint8Array(n);
-    const server = new Uint8Array(n);
-    for (let i = 0; i < n; i++) {
-      client[i] = (this.keys[k + (i >>> 2)] >>> (24 - 8 * (i & 3))) & 0xff;
-      server[i] = (this.keys[k + 4 + (i >>> 2)] >>> (24 - 8 * (i & 3))) & 0xff;
-    }
-    return { ver, client, server, cPort: this.keys[k + 8] >>> 16, sPort: this.keys[k + 8] & 0xffff };
+    const both = new Uint8Array(32);
+    tupleAddresses(this.keys, slot * TUPLE_WORDS, both);
+    return {
+      ver,
+      client: both.slice(0, n),
+      server: both.slice(16, 16 + n),
+      cPort: this.clientPort(slot),
+      sPort: this.serverPort(slot),
+    };
   }
 }

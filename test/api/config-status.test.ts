@@ -10,11 +10,11 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConfigStore } from '../../src/api/config-store.js';
-import { ControlPlane } from '../../src/cli/control.js';
-import { LAST_GOOD_FILE, startConfig } from '../../src/cli/start-config.js';
 import { parseListen } from '../../src/config/index.js';
 import { salvageConfig } from '../../src/config/salvage.js';
+import { ConfigStore } from '../../src/daemon/config-store.js';
+import { ControlPlane } from '../../src/daemon/control.js';
+import { LAST_GOOD_FILE, startConfig } from '../../src/daemon/start-config.js';
 import { BASE_UCI, FakeDataplane, http, SseReader, startTestDaemon, type TestDaemon } from './helpers.js';
 
 const BIN = join(import.meta.dirname, '..', '..', 'bin', 'tunguard');

@@ -4,9 +4,9 @@
 
 import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConfigStore } from '../../src/api/config-store.js';
 import { COUNTER_HELP } from '../../src/api/metric-help.js';
 import { renderMetrics } from '../../src/api/metrics.js';
+import { ConfigStore } from '../../src/daemon/config-store.js';
 import { pipelineLayout } from '../../src/dataplane/pipeline.js';
 import { buildStages, STAGE_NAMES, testStageEnv } from '../../src/dataplane/stages/index.js';
 import { http, startTestDaemon, type TestDaemon } from './helpers.js';

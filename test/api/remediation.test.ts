@@ -268,7 +268,7 @@ describe('remediation CLI', () => {
 
 describe('where the daemon keeps the remediation store', () => {
   it('never /etc/tunguard when --state-dir is given', async () => {
-    const { remediationDir } = await import('../../src/cli/run.js');
+    const { remediationDir } = await import('../../src/daemon/run.js');
     expect(remediationDir('/etc/tunguard', undefined)).toBe('/etc/tunguard');
     expect(remediationDir('/etc/tunguard', '/tmp/tg')).toBe('/tmp/tg/durable');
     // Below a regular file: cannot be created.

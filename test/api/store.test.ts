@@ -16,12 +16,12 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ConfigStore } from '../../src/api/config-store.js';
 import { DepsError } from '../../src/api/deps.js';
 import { parseDataplaneEvent, SseHub } from '../../src/api/events.js';
 import { AttackerBook, TierHistory } from '../../src/api/stores.js';
 import { ensureToken, readToken, TokenError } from '../../src/api/token.js';
 import { parseCidr } from '../../src/config/index.js';
+import { ConfigStore } from '../../src/daemon/config-store.js';
 
 let dir: string;
 beforeEach(() => {

@@ -8,10 +8,10 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ConfigStore } from '../../src/api/config-store.js';
-import { ControlPlane } from '../../src/cli/control.js';
-import { logLine } from '../../src/cli/log.js';
 import { parseListen } from '../../src/config/index.js';
+import { ConfigStore } from '../../src/daemon/config-store.js';
+import { ControlPlane } from '../../src/daemon/control.js';
+import { logLine } from '../../src/daemon/log.js';
 import { claimWan } from '../../src/netcfg/wan-lock.js';
 import { FakeDataplane } from '../api/helpers.js';
 
@@ -48,7 +48,7 @@ describe('log lines', () => {
 
   it("Node's warnings become our lines; (control) without the takeover Node prints its own", async () => {
     const script = (take: boolean) => `
-      import { logLine, takeOverWarnings } from '${REPO}/dist/src/cli/log.js';
+      import { logLine, takeOverWarnings } from '${REPO}/dist/src/daemon/log.js';
       ${take ? "takeOverWarnings((m, l, f) => process.stdout.write('tunguard: ' + logLine(m, l, f) + '\\n'));" : ''}
       process.emitWarning('not running as root: creating the TUN will likely fail');
       setTimeout(() => {}, 50);`;

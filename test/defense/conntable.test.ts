@@ -264,6 +264,48 @@ describe('ConnTable keys', () => {
     expect(u.flags[r6]).toBe(ConnFlag.IPV6);
   });
 
+  it('gives a slot’s addresses, ports, family and translation record through methods', () => {
+    const t = new ConnTable(10);
+    const v4 = key(4, Uint8Array.from([203, 0, 113, 5]), Uint8Array.from([10, 0, 0, 1]), 40000, 80);
+    const v6 = key(
+      6,
+      Uint8Array.from([0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0xde, 0xad, 0xbe, 0xef]),
+      Uint8Array.from([0xfd, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0xff]),
+      1,
+      65535,
+    );
+    // In a packet other bytes follow an IPv4 address (the destination, the ports): none is kept.
+    v4.buf.fill(0xee, C + 4, S);
+    v4.buf.fill(0xee, S + 4);
+    const s4 = insert(t, v4);
+    const s6 = insert(t, v6);
+    const both = new Uint8Array(32).fill(0xaa);
+    expect(t.addresses(s4, both)).toBe(4);
+    expect([...both.subarray(0, 4)]).toEqual([203, 0, 113, 5]);
+    expect([...both.subarray(16, 20)]).toEqual([10, 0, 0, 1]);
+    expect(both.subarray(4, 16).every((b) => b === 0)).toBe(true);
+    expect(both.subarray(20, 32).every((b) => b === 0)).toBe(true);
+    expect(t.keyString(s4)).toBe('4|cb007105|40000|0a000001|80');
+    expect([t.clientPort(s4), t.serverPort(s4), t.familyOf(s4)]).toEqual([40000, 80, 4]);
+    expect(t.addresses(s6, both)).toBe(6);
+    expect([...both.subarray(0, 16)]).toEqual([...v6.buf.subarray(C, C + 16)]);
+    expect([...both.subarray(16)]).toEqual([...v6.buf.subarray(S, S + 16)]);
+    expect([t.clientPort(s6), t.serverPort(s6), t.familyOf(s6)]).toEqual([1, 65535, 6]);
+    const client = new Uint8Array(16);
+    expect(t.clientAddr(s6, client)).toBe(6);
+    expect([...client]).toEqual([...v6.buf.subarray(C, C + 16)]);
+    t.delta[s6] = 0xfedcba98;
+    t.tsOff[s6] = 12345;
+    t.wsClient[s6] = 7;
+    t.wsAdv[s6] = 9;
+    t.wsServer[s6] = -1;
+    t.flags[s6] |= ConnFlag.TS;
+    const out = { delta: 0, ts: false, tsOff: 0, wsClient: 0, wsAdv: 0, wsServer: 0 };
+    expect(t.seqAdj(s6, out)).toBe(out);
+    expect(out).toEqual({ delta: 0xfedcba98, ts: true, tsOff: 12345, wsClient: 7, wsAdv: 9, wsServer: -1 });
+    expect(t.seqAdj(s4, out).ts).toBe(false);
+  });
+
   it('round-trips random keys through keyString → insertKey', () => {
     const rng = new Prng(5);
     const t = new ConnTable(3000);

@@ -4,7 +4,7 @@
 import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LAST_GOOD_FILE } from '../../src/cli/start-config.js';
+import { LAST_GOOD_FILE } from '../../src/daemon/start-config.js';
 import { ADDR, Lab, REPO_ROOT, sleep, waitFor } from './lab.js';
 
 const BIN = join(REPO_ROOT, 'bin', 'tunguard');

@@ -43,7 +43,7 @@ type StatusFile = { pid: number; tun: string } & StatusSnapshot & {
     api: { listening: string[]; tokenFile: string; error?: string };
   };
 
-/** What src/cli/run.ts writes to status.json, typed by the daemon's own types. */
+/** What src/daemon/run.ts writes to status.json, typed by the daemon's own types. */
 function status(over: Partial<StatusFile> = {}): StatusFile {
   const perWorker = [
     { rx_packets: 60, tx_packets: 58, drop_syn_risky: 3, malformed_ipv4_short: 1, gauge_half_open: 4 },

@@ -8,7 +8,7 @@ import { TIER_NAMES, type Tier, type TierShare, TierTracker } from '../../defens
 import type { PacketInfo } from '../../packet/index.js';
 import { FastMode, type FastPathMaps, type FastSettings } from '../../tun/fast-path-maps.js';
 import type { DataplaneCommand, StageContext } from '../stage.js';
-import type { SynGate } from './synproxy.js';
+import { ANSWER, ANSWER_UNRECORDED, dropVerdict, type SynGate, type SynVerdict } from './synproxy.js';
 
 const NORMAL = 0;
 const MODERATE = 1;
@@ -61,6 +61,8 @@ export class TieredSynGate implements SynGate {
   private ctx?: StageContext;
   private c: Float64Array = new Float64Array(GATE_COUNTERS.length);
   private i = GATE_COUNTERS.map((_, k) => k);
+  /** Drop verdicts of aggressive, duplicate and risky SYNs (their counters: the first three). */
+  private drops = this.i.slice(0, 3).map(dropVerdict);
   /** The fast path's counters at the last tick (their increase is what it saw since). */
   private fastAnswered = 0;
   private fastRisky = 0;
@@ -117,17 +119,18 @@ export class TieredSynGate implements SynGate {
 
   bind(indices: readonly number[], ctx: StageContext, counters: Float64Array): void {
     this.i = [...indices];
+    this.drops = this.i.slice(0, 3).map(dropVerdict);
     this.ctx = ctx;
     this.c = counters;
   }
 
-  onSyn(buf: Uint8Array, info: PacketInfo, now: number, duplicate: boolean): number {
-    if (this.sources.isAggressive(buf, info.srcAddrOff, info.ipVersion, now)) return this.i[0];
+  onSyn(buf: Uint8Array, info: PacketInfo, now: number, duplicate: boolean): SynVerdict {
+    if (this.sources.isAggressive(buf, info.srcAddrOff, info.ipVersion, now)) return this.drops[0];
     // Retransmissions of a SYN already answered are not new SYNs (only first SYNs count).
     const tier: Tier = duplicate ? this.tiers.update(now) : this.tiers.onSyn(now);
-    if (tier === NORMAL) return 0;
-    if (tier === MODERATE) return duplicate ? this.i[1] : 0;
-    return this.settings.riskyAction === 'drop' ? this.i[2] : 1;
+    if (tier === NORMAL) return ANSWER;
+    if (tier === MODERATE) return duplicate ? this.drops[1] : ANSWER;
+    return this.settings.riskyAction === 'drop' ? this.drops[2] : ANSWER_UNRECORDED;
   }
 
   onAnswered(buf: Uint8Array, info: PacketInfo, now: number): void {

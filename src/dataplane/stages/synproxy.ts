@@ -1,44 +1,24 @@
-// The SYN proxy stage: answers SYNs to protected LAN hosts with a
-// SYN cookie, opens the connection to the host only after a valid third ACK, absorbs the host's
-// SYN-ACK and from then on translates every segment (seq/ack, SACK, timestamps, window scale).
+// The SYN proxy stage: answers SYNs to protected LAN hosts with a SYN cookie, opens the connection
+// to the host only after a valid third ACK, absorbs the host's SYN-ACK and from then on translates
+// every segment. Split as in Linux: this file is the hook's state machine and timers
+// (ipv4_synproxy_hook); the handshake's packets are synproxy-handshake.ts (nf_synproxy_core), the
+// translation src/defense/seqadj.ts (nf_conntrack_seqadj), the connection store's side
+// synproxy-persist.ts, and the SYN cache src/defense/syn-cache.ts.
 // Names follow the packet and the peer, as in nf_synproxy_core.c.
-// One file for now (about 940 lines): handshake, sequence adjustment and persistence share the
-// connection table's raw layout; splitting them the way the kernel does (nf_synproxy_core /
-// nf_conntrack_seqadj) behind ConnTable methods is issue #12's, not done here.
+// One file (about 620 lines): each transition reads and writes one connection's record across client
+// packets, server packets and timers; spreading them over files would split a transition.
 
 import { ConnFlag, ConnState, ConnTable } from '../../defense/conntable.js';
-import {
-  type CookieKeys,
-  checkCookie,
-  encodeTsOptions,
-  makeCookie,
-  mssFromIndex,
-  mssIndex,
-  tsEcn,
-  tsSack,
-  tsWscale,
-} from '../../defense/cookie.js';
+import { type CookieKeys, mssFromIndex, mssIndex, tsEcn, tsSack, tsWscale } from '../../defense/cookie.js';
+import { adjustQuotedSeq, adjustToClient, adjustToServer, newSeqAdj } from '../../defense/seqadj.js';
 import { SourceQuota } from '../../defense/source-quota.js';
-import {
-  buildTcp4,
-  buildTcp6,
-  buildTcpReply,
-  CsumStatus,
-  csumUpdate32,
-  type PacketInfo,
-  rd32,
-  TcpFlag,
-  TcpSegment,
-  tcpAdd32Halves,
-  tcpRewriteWindow,
-  tcpShiftSackHalves,
-  VnetFlags,
-  verifyL4Checksum,
-  wr32,
-} from '../../packet/index.js';
+import { SynCache, SynOpt } from '../../defense/syn-cache.js';
+import { CsumStatus, type PacketInfo, TcpFlag, verifyL4Checksum } from '../../packet/index.js';
 import type { ConnRecord, ConnSync } from '../../state/connstore.js';
 import type { Batch } from '../../tun/packet-io.js';
 import { type DataplaneCommand, PASS, type Stage, type StageContext } from '../stage.js';
+import { cookieFor, cookieMss, type HandshakeOptions, HandshakeSender } from './synproxy-handshake.js';
+import { exportConnections, restoreConnections } from './synproxy-persist.js';
 
 const IPPROTO_TCP = 6;
 const SYN = TcpFlag.SYN;
@@ -51,13 +31,26 @@ export interface AddrMatcher {
   matches(buf: Uint8Array, addrOff: number, ipVersion: number): boolean;
 }
 
+/** The gate's decision on a SYN to a protected host. */
+export type SynVerdict =
+  /** Answer with a cookie; `record`: the SYN cache may keep the client's options. */
+  | { readonly kind: 'answer'; readonly record: boolean }
+  /** Drop it, counted under this counter index. */
+  | { readonly kind: 'drop'; readonly counter: number };
+
+/** Answer, and the SYN cache may keep what the cookie cannot carry. */
+export const ANSWER: SynVerdict = Object.freeze({ kind: 'answer', record: true });
+/** Answer without recording anything (risky tier, cookie mode). */
+export const ANSWER_UNRECORDED: SynVerdict = Object.freeze({ kind: 'answer', record: false });
+/** A drop verdict: made once per reason when the gate is bound, so deciding allocates nothing. */
+export function dropVerdict(counter: number): SynVerdict {
+  return Object.freeze({ kind: 'drop', counter });
+}
+
 /** What the stage asks of the risk tiers and the per-source tracker. */
 export interface SynGate {
-  /**
-   * A first SYN to a protected host: returns 0 to answer it with a cookie, 1 to answer it without
-   * recording anything (risky tier, cookie mode), or a drop counter index.
-   */
-  onSyn(buf: Uint8Array, info: PacketInfo, now: number, duplicate: boolean): number;
+  /** A first SYN (or its retransmission: `duplicate`) to a protected host. */
+  onSyn(buf: Uint8Array, info: PacketInfo, now: number, duplicate: boolean): SynVerdict;
   /** A cookie SYN-ACK was sent for this source. */
   onAnswered(buf: Uint8Array, info: PacketInfo, now: number): void;
   /** A handshake from this source completed (valid cookie ACK). */
@@ -72,23 +65,19 @@ export interface SynGate {
 
 /** A gate that answers every SYN (no tiers): used when the defense is not configured. */
 export const OPEN_GATE: SynGate = {
-  onSyn: () => 0,
+  onSyn: () => ANSWER,
   onAnswered: () => {},
   onCompleted: () => {},
   mayCache: () => true,
 };
 
-export interface SynProxyOptions {
+export interface SynProxyOptions extends HandshakeOptions {
   /** Destinations the proxy protects (inbound SYNs to them are proxied). */
   lan: AddrMatcher;
   keys: CookieKeys;
   maxConnections: number;
+  /** Client SYNs whose options the SYN cache keeps at once. */
   synCacheSize: number;
-  /** Window scale the proxy advertises to clients that offer scaling (the server's is unknown). */
-  wscale: number;
-  /** MSS advertised to clients, per family (from the LAN MTU). */
-  mss4: number;
-  mss6: number;
   /**
    * Largest MSS the WAN path takes, per family: the proxy's SYN offers the server no more (MSS
    * clamping). A frag-needed the router itself sends about a translated segment quotes the proxy's
@@ -117,26 +106,30 @@ export const DEFAULT_PER_SOURCE = 512;
 /** Occupied slots looked at to pick a victim when the table is full. */
 const EVICT_SCAN = 64;
 
-/** Drop reasons (counter names) and other proxy counters. */
-const REASONS = [
-  'synproxy_absorbed',
-  'synproxy_syn_received',
-  'synproxy_syn_retransmit',
-  'synproxy_cookie_sent',
-  'synproxy_cookie_valid',
-  'synproxy_cookie_invalid',
-  'synproxy_conn_established',
-  'synproxy_server_refused',
-  'synproxy_server_timeout',
-  'synproxy_table_full',
-  'synproxy_emit_full',
-  'synproxy_untracked_pass',
-  'synproxy_closed',
-  'synproxy_bad_checksum',
-  'synproxy_outbound_syn',
-  'synproxy_source_full',
-  'synproxy_evicted',
-] as const;
+/** The proxy's counters (drop reasons and events): field → counter name, registered in this order. */
+const COUNTERS = {
+  absorbed: 'synproxy_absorbed',
+  synReceived: 'synproxy_syn_received',
+  synRetransmit: 'synproxy_syn_retransmit',
+  cookieSent: 'synproxy_cookie_sent',
+  cookieValid: 'synproxy_cookie_valid',
+  cookieInvalid: 'synproxy_cookie_invalid',
+  established: 'synproxy_conn_established',
+  serverRefused: 'synproxy_server_refused',
+  serverTimeout: 'synproxy_server_timeout',
+  tableFull: 'synproxy_table_full',
+  emitFull: 'synproxy_emit_full',
+  untracked: 'synproxy_untracked_pass',
+  closed: 'synproxy_closed',
+  badChecksum: 'synproxy_bad_checksum',
+  outboundSyn: 'synproxy_outbound_syn',
+  sourceFull: 'synproxy_source_full',
+  evicted: 'synproxy_evicted',
+} as const;
+type Counter = keyof typeof COUNTERS;
+const COUNTER_FIELDS = Object.keys(COUNTERS) as Counter[];
+/** Counter index of each field, once bound. */
+type CounterIndex = Record<Counter, number>;
 
 const SYN_RETRY_MS = [1000, 2000, 4000];
 const CLOSED_LINGER_MS = 10_000;
@@ -150,36 +143,19 @@ export class SynProxyStage implements Stage {
   readonly dropReasons: readonly string[];
   readonly table: ConnTable;
   /** Options of clients that sent no timestamps (cookies cannot carry them): normal/moderate tier only. */
-  readonly synCache: ConnTable;
-  private readonly seg = new TcpSegment();
-  private readonly addr = new Uint8Array(32);
+  readonly synCache: SynCache;
+  private readonly send: HandshakeSender;
+  /** The translation record of the packet's connection (loaded per packet, never allocated). */
+  private readonly adj = newSeqAdj();
   /** A connection's client address, for the per-source quota. */
   private readonly clientScratch = new Uint8Array(16);
   private readonly gate: SynGate;
   private ctx!: StageContext;
   private c!: Float64Array;
-  private r = {
-    absorbed: 0,
-    synReceived: 0,
-    synRetransmit: 0,
-    cookieSent: 0,
-    cookieValid: 0,
-    cookieInvalid: 0,
-    established: 0,
-    serverRefused: 0,
-    serverTimeout: 0,
-    tableFull: 0,
-    emitFull: 0,
-    untracked: 0,
-    closed: 0,
-    badChecksum: 0,
-    outboundSyn: 0,
-    sourceFull: 0,
-    evicted: 0,
-  };
+  /** Counter indices (until bound, the position in COUNTERS). */
+  private r: CounterIndex;
   private sweepCursor = 0;
   private evictCursor = 0;
-  private cacheCursor = 0;
   /** Connections per source (IPv6 per /64). */
   private readonly quota: SourceQuota;
   private ticks = 0;
@@ -191,43 +167,20 @@ export class SynProxyStage implements Stage {
   constructor(readonly opts: SynProxyOptions) {
     this.table = new ConnTable(opts.maxConnections);
     this.quota = new SourceQuota(opts.maxConnections * 2, opts.maxPerSource ?? DEFAULT_PER_SOURCE);
-    this.synCache = new ConnTable(opts.synCacheSize);
+    this.synCache = new SynCache(opts.synCacheSize);
+    this.send = new HandshakeSender(opts);
     this.gate = opts.gate ?? OPEN_GATE;
-    this.dropReasons = [...REASONS, ...(opts.gateCounters ?? [])];
-    this.restoredCount = this.restore(opts.restored ?? []);
-  }
-
-  /** Loads stored connections; a handshake in progress is not resumable and is dropped. */
-  private restore(records: readonly ConnRecord[]): number {
-    const t = this.table;
-    let n = 0;
-    for (const r of records) {
-      if (r.state === ConnState.SYN_SENT || r.state === ConnState.FREE) continue;
-      const s = t.insertKey(r.key);
-      if (s < 0) continue;
-      const ver = t.clientAddr(s, this.clientScratch);
-      if (!this.quota.take(this.clientScratch, 0, ver, 0)) {
-        t.remove(s);
-        continue;
-      }
-      t.state[s] = r.state;
-      t.flags[s] = r.flags | ConnFlag.RESTORED | ConnFlag.PERSISTED;
-      t.isnC[s] = r.isnC;
-      t.isnP[s] = r.isnP;
-      t.isnS[s] = r.isnS;
-      t.delta[s] = r.delta;
-      t.tsOff[s] = r.tsOff;
-      t.tsProxy[s] = r.tsProxy;
-      t.tsClient[s] = r.tsClient;
-      t.wsClient[s] = r.wsClient;
-      t.wsAdv[s] = r.wsAdv;
-      t.wsServer[s] = r.wsServer;
-      t.mss[s] = r.mss;
-      t.lastSeen[s] = 0; // idle time starts again now
-      t.timerAt[s] = r.state === ConnState.CLOSED ? CLOSED_LINGER_MS : 0;
-      n++;
-    }
-    return n;
+    this.dropReasons = [...Object.values(COUNTERS), ...(opts.gateCounters ?? [])];
+    this.r = counterIndex(COUNTER_FIELDS.map((_, i) => i));
+    this.restoredCount = restoreConnections(
+      this.table,
+      opts.restored ?? [],
+      (slot) => {
+        const ver = this.table.clientAddr(slot, this.clientScratch);
+        return this.quota.take(this.clientScratch, 0, ver, 0);
+      },
+      CLOSED_LINGER_MS,
+    );
   }
 
   /** Frees a slot, remembering a persisted connection's key so the store forgets it too. */
@@ -270,38 +223,7 @@ export class SynProxyStage implements Stage {
 
   /** Changed connections and removals since the last call (for the write-behind store). */
   exportChanges(): ConnSync {
-    const t = this.table;
-    const upserts: ConnRecord[] = [];
-    const wall = this.wallMs();
-    for (let s = 0; s < t.slots; s++) {
-      if (t.dirty[s] === 0 || t.state[s] === ConnState.FREE) continue;
-      t.dirty[s] = 0;
-      if (t.state[s] === ConnState.SYN_SENT) continue;
-      t.flags[s] |= ConnFlag.PERSISTED;
-      const k = t.keyOf(s);
-      upserts.push({
-        key: t.keyString(s),
-        ver: k.ver,
-        client: Buffer.from(k.client).toString('hex'),
-        server: Buffer.from(k.server).toString('hex'),
-        cPort: k.cPort,
-        sPort: k.sPort,
-        state: t.state[s],
-        flags: t.flags[s] & ~(ConnFlag.RESTORED | ConnFlag.PERSISTED),
-        isnC: t.isnC[s],
-        isnP: t.isnP[s],
-        isnS: t.isnS[s],
-        delta: t.delta[s],
-        tsOff: t.tsOff[s],
-        tsProxy: t.tsProxy[s],
-        tsClient: t.tsClient[s],
-        wsClient: t.wsClient[s],
-        wsAdv: t.wsAdv[s],
-        wsServer: t.wsServer[s],
-        mss: t.mss[s],
-        updated: wall,
-      });
-    }
+    const upserts = exportConnections(this.table, this.wallMs());
     const removes = this.removed;
     this.removed = [];
     return { upserts, removes };
@@ -324,29 +246,11 @@ export class SynProxyStage implements Stage {
   }
 
   bind(idx: readonly number[], ctx: StageContext, counters: Float64Array): void {
-    const [z, a, b, c, d, e, f, g, h, i, j, k, l, m, o, p, q] = idx;
-    this.r = {
-      absorbed: z,
-      synReceived: a,
-      synRetransmit: b,
-      cookieSent: c,
-      cookieValid: d,
-      cookieInvalid: e,
-      established: f,
-      serverRefused: g,
-      serverTimeout: h,
-      tableFull: i,
-      emitFull: j,
-      untracked: k,
-      closed: l,
-      badChecksum: m,
-      outboundSyn: o,
-      sourceFull: p,
-      evicted: q,
-    };
+    this.r = counterIndex(idx);
     this.ctx = ctx;
     this.c = counters;
-    this.gate.bind?.(idx.slice(REASONS.length), ctx, counters);
+    this.send.bind(ctx.emitter, counters, this.r.emitFull);
+    this.gate.bind?.(idx.slice(COUNTER_FIELDS.length), ctx, counters);
   }
 
   private wallMs(): number {
@@ -425,65 +329,28 @@ export class SynProxyStage implements Stage {
   private recvClientSyn(buf: Uint8Array, info: PacketInfo): number {
     const now = this.ctx.now;
     const ver = info.ipVersion;
-    const t = this.synCache;
-    const cached = t.find(buf, info.srcAddrOff, info.dstAddrOff, ver, info.srcPort, info.dstPort);
-    const duplicate = cached >= 0 && t.isnC[cached] === info.tcpSeq;
+    const sc = this.synCache;
+    const cached = sc.find(buf, info.srcAddrOff, info.dstAddrOff, ver, info.srcPort, info.dstPort);
+    const duplicate = cached >= 0 && sc.isn(cached) === info.tcpSeq;
     const verdict = this.gate.onSyn(buf, info, now, duplicate);
-    if (verdict > 1) return verdict;
+    if (verdict.kind === 'drop') return verdict.counter;
     this.c[duplicate ? this.r.synRetransmit : this.r.synReceived]++;
     const o = info.tcp;
     const ecn = (info.tcpFlags & (TcpFlag.ECE | TcpFlag.CWR)) === (TcpFlag.ECE | TcpFlag.CWR);
     const wall = this.wallMs();
     const mssIdx = mssIndex(o.mss < 0 ? 536 : o.mss, ver);
-    const cookie = makeCookie(
-      this.opts.keys,
-      buf,
-      info.srcAddrOff,
-      info.dstAddrOff,
-      ver,
-      info.srcPort,
-      info.dstPort,
-      info.tcpSeq,
-      mssIdx,
-      Math.floor(wall / 60_000),
-    );
+    const cookie = cookieFor(this.opts.keys, buf, info, mssIdx, Math.floor(wall / 60_000));
     // Without timestamps the cookie cannot carry WS/SACK: remember them while that is affordable.
     let kept = o.tsPresent || duplicate;
-    if (!o.tsPresent && verdict === 0 && this.gate.mayCache()) {
+    if (!o.tsPresent && verdict.record && this.gate.mayCache()) {
       let s = cached;
-      if (s < 0) s = t.insert(buf, info.srcAddrOff, info.dstAddrOff, ver, info.srcPort, info.dstPort);
+      if (s < 0) s = sc.insert(buf, info.srcAddrOff, info.dstAddrOff, ver, info.srcPort, info.dstPort);
       if (s >= 0) {
-        t.isnC[s] = info.tcpSeq;
-        t.wsClient[s] = o.wscale;
-        t.flags[s] = (o.sackPermitted ? ConnFlag.SACK : 0) | (ecn ? ConnFlag.ECN : 0);
-        t.lastSeen[s] = now;
+        sc.set(s, info.tcpSeq, o.wscale, (o.sackPermitted ? SynOpt.SACK : 0) | (ecn ? SynOpt.ECN : 0), now);
         kept = true;
       }
     }
-    const seg = this.seg;
-    seg.reset();
-    // Window 0: the client sends no data until the server has answered (then a window update).
-    seg.window = 0;
-    seg.ttl = 64;
-    const opts = seg.opts;
-    opts.mss = ver === 4 ? this.opts.mss4 : this.opts.mss6;
-    // Offer only what the third ACK can recover (TS bits or the SYN cache), as Linux clears the
-    // options of a cookie SYN-ACK without timestamps: else the client alone would scale windows.
-    if (o.wscale >= 0 && kept) opts.wscale = this.opts.wscale;
-    opts.sackPermitted = o.sackPermitted && kept;
-    if (o.tsPresent) {
-      opts.tsPresent = true;
-      opts.tsVal = encodeTsOptions(wall >>> 0, o.wscale, o.sackPermitted, ecn);
-      opts.tsEcr = o.tsVal;
-    }
-    if (ecn && kept) seg.flags = TcpFlag.ECE;
-    const em = this.ctx.emitter;
-    const off = em.begin();
-    if (off < 0) return this.r.emitFull; // counted by the pipeline
-    seg.seq = cookie;
-    seg.ack = (info.tcpSeq + 1) >>> 0;
-    seg.flags |= SYN | ACK;
-    em.end(buildTcpReply(em.batch.buf, off, buf, info, seg));
+    if (!this.send.synAck(buf, info, cookie, kept, ecn, wall)) return this.r.emitFull; // counted by the pipeline
     this.c[this.r.cookieSent]++;
     // Once per handshake (the trackers' contract): a retransmitted SYN is not a new one.
     if (!duplicate) this.gate.onAnswered(buf, info, now);
@@ -498,14 +365,15 @@ export class SynProxyStage implements Stage {
   /** Client's third ACK: −1 when it carries no valid cookie (not ours), else the verdict. */
   private recvClientAck(buf: Uint8Array, info: PacketInfo): number {
     const ver = info.ipVersion;
+    const keys = this.opts.keys;
     let isnC = (info.tcpSeq - 1) >>> 0;
     const cookie = (info.tcpAck - 1) >>> 0;
     const minute = Math.floor(this.wallMs() / 60_000);
-    let mssIdx = this.cookieMss(buf, info, isnC, cookie, minute);
+    let mssIdx = cookieMss(keys, buf, info, isnC, cookie, minute);
     if (mssIdx < 0 && info.payloadLen === 0) {
       // A zero-window probe after a lost third ACK carries seq = ISN_c (snd_una − 1).
       isnC = info.tcpSeq;
-      mssIdx = this.cookieMss(buf, info, isnC, cookie, minute);
+      mssIdx = cookieMss(keys, buf, info, isnC, cookie, minute);
     }
     if (mssIdx < 0) {
       this.c[this.r.cookieInvalid]++;
@@ -542,11 +410,14 @@ export class SynProxyStage implements Stage {
       t.tsProxy[slot] = o.tsEcr;
       t.tsClient[slot] = o.tsVal;
     } else {
-      const c = this.synCache.find(buf, info.srcAddrOff, info.dstAddrOff, ver, info.srcPort, info.dstPort);
-      if (c >= 0 && this.synCache.isnC[c] === isnC) {
-        ws = this.synCache.wsClient[c];
-        flags |= this.synCache.flags[c] & (ConnFlag.SACK | ConnFlag.ECN);
-        this.synCache.remove(c);
+      const sc = this.synCache;
+      const c = sc.find(buf, info.srcAddrOff, info.dstAddrOff, ver, info.srcPort, info.dstPort);
+      if (c >= 0 && sc.isn(c) === isnC) {
+        ws = sc.wscale(c);
+        const opts = sc.opts(c);
+        if ((opts & SynOpt.SACK) !== 0) flags |= ConnFlag.SACK;
+        if ((opts & SynOpt.ECN) !== 0) flags |= ConnFlag.ECN;
+        sc.remove(c);
       }
     }
     t.flags[slot] = flags;
@@ -564,14 +435,8 @@ export class SynProxyStage implements Stage {
     this.gate.onCompleted(buf, info, this.ctx.now);
     // Data on the third ACK: the SYN-ACK's zero window forbids it, so a client that sends it anyway
     // retransmits it once the window opens. Nothing is buffered.
-    this.sendServerSyn(slot);
+    this.send.serverSyn(t, slot);
     return this.dropAbsorbed();
-  }
-
-  /** The MSS index a third ACK's cookie carries for ISN_c, or −1 (its tuple is the SYN's). */
-  private cookieMss(buf: Uint8Array, info: PacketInfo, isnC: number, cookie: number, minute: number): number {
-    const { srcAddrOff: s, dstAddrOff: d, ipVersion: v, srcPort: sp, dstPort: dp } = info;
-    return checkCookie(this.opts.keys, buf, s, d, v, sp, dp, isnC, cookie, minute);
   }
 
   // ---- packets of a known connection ----
@@ -594,7 +459,7 @@ export class SynProxyStage implements Stage {
       return this.dropAbsorbed();
     }
     t.lastSeen[slot] = this.ctx.now;
-    this.translateClientToServer(buf, info, slot);
+    adjustToServer(buf, info, t.seqAdj(slot, this.adj));
     if ((f & RST) !== 0) this.close(slot, CLOSED_LINGER_MS);
     else if ((f & FIN) !== 0) this.fin(slot, ConnFlag.FIN_CLIENT);
     return PASS;
@@ -611,7 +476,7 @@ export class SynProxyStage implements Stage {
       if ((f & RST) !== 0) {
         // The host refused: tell the client with a RST it will accept (its view of our ISN).
         this.c[this.r.serverRefused]++;
-        this.sendClientRst(slot);
+        this.send.clientRst(t, slot);
         this.forget(slot);
         return this.dropAbsorbed();
       }
@@ -619,11 +484,11 @@ export class SynProxyStage implements Stage {
     }
     if ((f & (SYN | ACK)) === (SYN | ACK) && info.tcpSeq === t.isnS[slot]) {
       // Retransmitted server SYN-ACK: our ACK was lost. Send it again, absorb the SYN-ACK.
-      this.sendServerAck(buf, info, slot);
+      this.send.serverAck(buf, info, t, slot);
       return this.dropAbsorbed();
     }
     t.lastSeen[slot] = this.ctx.now;
-    this.translateServerToClient(buf, info, slot);
+    adjustToClient(buf, info, t.seqAdj(slot, this.adj));
     if ((f & RST) !== 0) this.close(slot, CLOSED_LINGER_MS);
     else if ((f & FIN) !== 0) this.fin(slot, ConnFlag.FIN_SERVER);
     return PASS;
@@ -667,11 +532,9 @@ export class SynProxyStage implements Stage {
     t.dirty[slot] = 1;
     t.lastSeen[slot] = this.ctx.now;
     this.c[this.r.established]++;
-    this.sendServerAck(buf, info, slot);
-    this.sendClientWindowUpdate(buf, info, slot);
+    this.send.serverAck(buf, info, t, slot);
+    this.send.clientWindowUpdate(info, t, slot);
   }
-
-  // ---- translation (seqadj) ----
 
   /**
    * ICMP errors quote the offending TCP header with the sequence numbers of the side it was sent
@@ -706,184 +569,7 @@ export class SynProxyStage implements Stage {
     const cPort = (buf[innerL4 + 2] << 8) | buf[innerL4 + 3];
     const slot = this.table.find(buf, dstOff, srcOff, ver, cPort, sPort);
     if (slot < 0 || this.table.state[slot] === ConnState.SYN_SENT) return;
-    const seq = rd32(buf, innerL4 + 4);
-    const fixed = (seq - this.table.delta[slot]) >>> 0;
-    wr32(buf, innerL4 + 4, fixed);
-    // The ICMP checksum covers the quote (the quoted TCP checksum is nobody's business).
-    const c = info.l4Off + 2;
-    const sum = csumUpdate32((buf[c] << 8) | buf[c + 1], seq, fixed);
-    buf[c] = sum >>> 8;
-    buf[c + 1] = sum & 0xff;
-  }
-
-  /** Server's scale as the client applies it, and the client's as the server applies it. */
-  private serverWindowToClient(win: number, slot: number): number {
-    const t = this.table;
-    const wsS = t.wsClient[slot] >= 0 && t.wsServer[slot] >= 0 ? t.wsServer[slot] : 0;
-    const wsA = Math.max(t.wsAdv[slot], 0);
-    if (wsS === wsA) return -1;
-    const bytes = win * 2 ** wsS;
-    return Math.min(65535, Math.max(bytes > 0 ? 1 : 0, Math.floor(bytes / 2 ** wsA)));
-  }
-
-  private clientWindowToServer(win: number, slot: number): number {
-    const t = this.table;
-    const wsC = Math.max(t.wsClient[slot], 0);
-    // The server applies the client's scale only if it agreed to scaling.
-    const seen = t.wsServer[slot] >= 0 ? wsC : 0;
-    if (wsC === seen) return -1;
-    return Math.min(65535, win * 2 ** wsC);
-  }
-
-  private translateClientToServer(buf: Uint8Array, info: PacketInfo, slot: number): void {
-    const t = this.table;
-    const l4 = info.l4Off;
-    // With NEEDS_CSUM the kernel sums the segment later: edits need no checksum update.
-    const partial = (info.vnetFlags & VnetFlags.NEEDS_CSUM) !== 0;
-    const neg = (0 - t.delta[slot]) >>> 0;
-    const hi = neg >>> 16;
-    const lo = neg & 0xffff;
-    if ((info.tcpFlags & ACK) !== 0) tcpAdd32Halves(buf, l4, l4 + 8, hi, lo, partial);
-    const o = info.tcp;
-    if (o.sackBlockCount > 0) tcpShiftSackHalves(buf, l4, o, hi, lo, partial);
-    if (o.tsPresent && (t.flags[slot] & ConnFlag.TS) !== 0) {
-      const d = t.tsOff[slot];
-      tcpAdd32Halves(buf, l4, o.tsOff + 4, d >>> 16, d & 0xffff, partial);
-    }
-    const w = this.clientWindowToServer(info.tcpWindow, slot);
-    if (w >= 0) tcpRewriteWindow(buf, l4, w, partial);
-  }
-
-  private translateServerToClient(buf: Uint8Array, info: PacketInfo, slot: number): void {
-    const t = this.table;
-    const l4 = info.l4Off;
-    const partial = (info.vnetFlags & VnetFlags.NEEDS_CSUM) !== 0;
-    const d = t.delta[slot];
-    tcpAdd32Halves(buf, l4, l4 + 4, d >>> 16, d & 0xffff, partial);
-    const o = info.tcp;
-    if (o.tsPresent && (t.flags[slot] & ConnFlag.TS) !== 0) {
-      const neg = (0 - t.tsOff[slot]) >>> 0;
-      tcpAdd32Halves(buf, l4, o.tsOff, neg >>> 16, neg & 0xffff, partial);
-    }
-    const w = this.serverWindowToClient(info.tcpWindow, slot);
-    if (w >= 0) tcpRewriteWindow(buf, l4, w, partial);
-  }
-
-  // ---- packets the proxy originates ----
-
-  /** Loads the connection's addresses into the scratch: client at 0, server at 16. */
-  private loadAddrs(slot: number): number {
-    const k = slot * 10;
-    const keys = this.table.keys;
-    for (let w = 0; w < 4; w++) {
-      wr32(this.addr, w * 4, keys[k + w]);
-      wr32(this.addr, 16 + w * 4, keys[k + 4 + w]);
-    }
-    return keys[k + 9];
-  }
-
-  /** Builds a segment client→server (toServer) or server→client from the table's addresses. */
-  private emitSegment(slot: number, toServer: boolean): boolean {
-    const em = this.ctx.emitter;
-    const off = em.begin();
-    if (off < 0) {
-      this.c[this.r.emitFull]++;
-      return false;
-    }
-    const ver = this.loadAddrs(slot);
-    const k = slot * 10;
-    const ports = this.table.keys[k + 8];
-    const seg = this.seg;
-    seg.srcPort = toServer ? ports >>> 16 : ports & 0xffff;
-    seg.dstPort = toServer ? ports & 0xffff : ports >>> 16;
-    const src = toServer ? 0 : 16;
-    const dst = toServer ? 16 : 0;
-    const len =
-      ver === 4
-        ? buildTcp4(em.batch.buf, off, rd32(this.addr, src), rd32(this.addr, dst), seg)
-        : buildTcp6(em.batch.buf, off, this.addr, src, dst, seg);
-    em.end(len);
-    return true;
-  }
-
-  /** The proxy's SYN to the server, transparent: the client's addresses, ISN and options. */
-  private sendServerSyn(slot: number): void {
-    const t = this.table;
-    const f = t.flags[slot];
-    const seg = this.seg;
-    seg.reset();
-    seg.seq = t.isnC[slot];
-    seg.ack = 0;
-    seg.flags = SYN | ((f & ConnFlag.ECN) !== 0 ? TcpFlag.ECE | TcpFlag.CWR : 0);
-    // A SYN's window is never scaled: the client's ACK window in bytes, capped.
-    const ws = Math.max(t.wsClient[slot], 0);
-    seg.window = Math.min(65535, t.winClient[slot] * 2 ** ws);
-    const o = seg.opts;
-    o.mss = t.mss[slot];
-    o.wscale = t.wsClient[slot];
-    o.sackPermitted = (f & ConnFlag.SACK) !== 0;
-    if ((f & ConnFlag.TS) !== 0) {
-      o.tsPresent = true;
-      o.tsVal = t.tsClient[slot];
-      o.tsEcr = 0;
-    }
-    this.emitSegment(slot, true);
-  }
-
-  /** ACK to the server's SYN-ACK (as the client would send it), from the server's SYN-ACK. */
-  private sendServerAck(buf: Uint8Array, info: PacketInfo, slot: number): void {
-    const t = this.table;
-    const em = this.ctx.emitter;
-    const off = em.begin();
-    if (off < 0) {
-      this.c[this.r.emitFull]++;
-      return;
-    }
-    const seg = this.seg;
-    seg.reset();
-    seg.seq = (t.isnC[slot] + 1) >>> 0;
-    seg.ack = (info.tcpSeq + 1) >>> 0;
-    seg.flags = ACK;
-    const w = this.clientWindowToServer(t.winClient[slot], slot);
-    seg.window = w >= 0 ? w : t.winClient[slot];
-    if ((t.flags[slot] & ConnFlag.TS) !== 0 && info.tcp.tsPresent) {
-      seg.opts.tsPresent = true;
-      seg.opts.tsVal = t.tsClient[slot];
-      seg.opts.tsEcr = info.tcp.tsVal;
-    }
-    em.end(buildTcpReply(em.batch.buf, off, buf, info, seg));
-  }
-
-  /** Opens the client's window (the SYN-ACK had 0), as if from the server, translated. */
-  private sendClientWindowUpdate(buf: Uint8Array, info: PacketInfo, slot: number): void {
-    const t = this.table;
-    const seg = this.seg;
-    seg.reset();
-    seg.seq = (t.isnP[slot] + 1) >>> 0;
-    seg.ack = (t.isnC[slot] + 1) >>> 0;
-    seg.flags = ACK;
-    // The SYN-ACK's window is unscaled bytes; the client applies our advertised scale.
-    const wsA = Math.max(t.wsAdv[slot], 0);
-    seg.window = Math.max(1, Math.min(65535, Math.floor(info.tcpWindow / 2 ** wsA)));
-    if ((t.flags[slot] & ConnFlag.TS) !== 0 && info.tcp.tsPresent) {
-      seg.opts.tsPresent = true;
-      seg.opts.tsVal = (info.tcp.tsVal - t.tsOff[slot]) >>> 0;
-      seg.opts.tsEcr = t.tsClient[slot];
-    }
-    this.emitSegment(slot, false);
-    void buf;
-  }
-
-  /** RST to the client in its view of our sequence space (ISN_p + 1). */
-  private sendClientRst(slot: number): void {
-    const t = this.table;
-    const seg = this.seg;
-    seg.reset();
-    seg.seq = (t.isnP[slot] + 1) >>> 0;
-    seg.ack = (t.isnC[slot] + 1) >>> 0;
-    seg.flags = RST | ACK;
-    seg.window = 0;
-    this.emitSegment(slot, false);
+    adjustQuotedSeq(buf, innerL4 + 4, info.l4Off + 2, this.table.delta[slot]);
   }
 
   // ---- timers ----
@@ -903,11 +589,11 @@ export class SynProxyStage implements Stage {
         if (r < SYN_RETRY_MS.length - 1) {
           t.retries[s] = r + 1;
           t.timerAt[s] = now + SYN_RETRY_MS[r + 1];
-          this.sendServerSyn(s);
+          this.send.serverSyn(t, s);
         } else {
           // The host never answered: give up, and tell the client.
           this.c[this.r.serverTimeout]++;
-          this.sendClientRst(s);
+          this.send.clientRst(t, s);
           this.forget(s);
           s = (s + n - 1) % n; // the removal may have shifted a later entry into this slot
         }
@@ -921,17 +607,16 @@ export class SynProxyStage implements Stage {
     }
     this.sweepCursor = s;
     // The SYN cache only needs to bridge a handshake.
-    const sc = this.synCache;
-    const cn = sc.slots;
-    const cstep = Math.ceil(cn / SWEEP_FRACTION);
-    let c = this.cacheCursor;
-    for (let i = 0; i < cstep; i++, c = (c + 1) % cn) {
-      if (sc.state[c] !== ConnState.FREE && now - sc.lastSeen[c] > SYN_CACHE_MS) {
-        sc.remove(c);
-        c = (c + cn - 1) % cn;
-      }
-    }
-    this.cacheCursor = c;
+    this.synCache.sweep(now, SYN_CACHE_MS, SWEEP_FRACTION);
     if (++this.ticks % SWEEP_FRACTION === 0) this.sync();
   }
+}
+
+/** The counter indices by field, from the indices bound in COUNTERS order. */
+function counterIndex(idx: readonly number[]): CounterIndex {
+  const r = {} as CounterIndex;
+  COUNTER_FIELDS.forEach((field, i) => {
+    r[field] = idx[i];
+  });
+  return r;
 }

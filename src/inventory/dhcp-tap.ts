@@ -1,7 +1,7 @@
 // The DHCP requests of LAN hosts, for the passive inventory. They are addressed to the router itself,
 // so they never cross the TUN: a packet socket per LAN device (native/tun.c dhcpSocket, a kernel filter
 // that passes only UDP to port 67) holds them until the feed drains it once a second.
-import { loadAddon, type TunAddon } from './addon.js';
+import { loadAddon, type TunAddon } from '../tun/addon.js';
 
 /** Datagrams read per readBatch call (DHCP is a few packets a minute on a travel router's LAN). */
 const BATCH = 64;

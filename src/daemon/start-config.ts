@@ -6,10 +6,10 @@
 
 import { closeSync, constants, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { ConfigStore } from '../api/config-store.js';
+import { DEFAULT_STATE_DIR } from '../cli/api-locate.js';
 import { ConfigError, type ConfigIssue, configFromText, type TunguardConfig } from '../config/index.js';
 import { salvageConfig } from '../config/salvage.js';
-import { DEFAULT_STATE_DIR } from './api-locate.js';
+import { ConfigStore } from './config-store.js';
 
 /** Where the last good configuration is kept, in the state dir. */
 export const LAST_GOOD_FILE = 'last-good-config.json';

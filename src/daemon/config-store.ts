@@ -3,6 +3,9 @@
 // comments (a targeted line edit, checked by re-parsing; `uci export` style only as a fallback).
 
 import { readFileSync } from 'node:fs';
+import { type AllowEntry, type ConfigCheckResult, DepsError } from '../api/deps.js';
+import { MAX_API_CONFIG_BYTES } from '../api/schemas.js';
+import { sha256Hex } from '../api/util.js';
 import {
   type CidrPrefix,
   ConfigError,
@@ -18,11 +21,6 @@ import {
   type UciSection,
 } from '../config/index.js';
 import { writeFileAtomic } from '../state/atomic-file.js';
-import { type AllowEntry, type ConfigCheckResult, DepsError } from './deps.js';
-import { sha256Hex } from './util.js';
-
-/** Largest configuration accepted through the API (the loader takes files up to 1 MiB). */
-export const MAX_API_CONFIG_BYTES = 256 * 1024;
 
 export interface ConfigState {
   text: string;
@@ -99,7 +97,7 @@ export class ConfigStore {
    */
   extraCheck: ((c: TunguardConfig, text: string) => ConfigIssue[]) | undefined;
   /**
-   * Set when what is in force is not the file (it had errors at start: src/cli/start-config.ts). The
+   * Set when what is in force is not the file (it had errors at start: src/daemon/start-config.ts). The
    * allowlist is then not edited (that would write the fallback over the admin's file); a good reload
    * or a PUT of a whole valid file clears it.
    */

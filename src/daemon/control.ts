@@ -10,7 +10,6 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Hono } from 'hono';
 import { type Api, createApi } from '../api/app.js';
 import { ConfigHealth, type ConfigStatus, describeInForce } from '../api/config-status.js';
-import type { ConfigStore } from '../api/config-store.js';
 import {
   type AllowChange,
   type ApiDeps,
@@ -42,6 +41,14 @@ import {
 } from '../api/tls-cert.js';
 import { ensureToken, tokenFileIssue } from '../api/token.js';
 import {
+  orderForClients,
+  removeApiInfo,
+  tokenDirs,
+  tokenFilePath,
+  urlFor,
+  writeApiInfo,
+} from '../cli/api-locate.js';
+import {
   type CidrPrefix,
   type ConfigIssue,
   type DetectConfig,
@@ -49,6 +56,8 @@ import {
   type ListenAddress,
   parseCidr,
   parseUci,
+  SYN_OPTION_NAMES,
+  type SynDefenseConfig,
   type TunguardConfig,
 } from '../config/index.js';
 import { ConnState } from '../defense/conntable.js';
@@ -56,14 +65,7 @@ import { ip } from '../netcfg/ip.js';
 import type { DetectionOptions, DetectionReport } from '../remediation/detector.js';
 import { ensureImportDir, importDirOf } from '../remediation/import-file.js';
 import type { RemediationService } from '../remediation/service.js';
-import {
-  orderForClients,
-  removeApiInfo,
-  tokenDirs,
-  tokenFilePath,
-  urlFor,
-  writeApiInfo,
-} from './api-locate.js';
+import type { ConfigStore } from './config-store.js';
 import type { Log } from './log.js';
 import { type StartFallback, saveLastGood } from './start-config.js';
 
@@ -197,12 +199,12 @@ const STATE_NAMES: Record<number, string> = Object.fromEntries(
  * are fixed at start): a reload reports them as needing a restart. Every other option of the section
  * reaches the workers through the 'settings' command (src/dataplane/stages/syn-gate.ts, synproxy.ts).
  */
-const SYN_RESTART_ONLY = {
-  synCacheSize: 'syn_cache_size',
-  proxyInbound: 'proxy_inbound',
-  proxyOutbound: 'proxy_outbound',
-  protectRouter: 'protect_router',
-} as const satisfies Partial<Record<keyof TunguardConfig['defense']['syn'], string>>;
+const SYN_RESTART_ONLY: ReadonlySet<keyof SynDefenseConfig> = new Set([
+  'synCacheSize',
+  'proxyInbound',
+  'proxyOutbound',
+  'protectRouter',
+]);
 
 /** The SYN options that differ, split into those a reload applies and those that need a restart. */
 export function synChanges(
@@ -212,8 +214,7 @@ export function synChanges(
   const out = { reloadable: [] as string[], restart: [] as string[] };
   for (const k of Object.keys(b.defense.syn) as (keyof TunguardConfig['defense']['syn'])[]) {
     if (a.defense.syn[k] === b.defense.syn[k]) continue;
-    if (Object.hasOwn(SYN_RESTART_ONLY, k))
-      out.restart.push(`defense.syn.${SYN_RESTART_ONLY[k as keyof typeof SYN_RESTART_ONLY]}`);
+    if (SYN_RESTART_ONLY.has(k)) out.restart.push(`defense.syn.${SYN_OPTION_NAMES[k]}`);
     else out.reloadable.push(k);
   }
   return out;
