@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 
 const REPO = join(import.meta.dirname, '..', '..');
 const BENCHES = readdirSync(join(REPO, 'bench'))
-  .filter((f) => f.endsWith('.ts') && f !== 'args.ts')
+  .filter((f) => f.endsWith('.ts') && f !== 'args.ts' && f !== 'prog-cost.ts') // helpers, not benches
   .map((f) => f.slice(0, -3));
 
 async function run(args: string[]) {
