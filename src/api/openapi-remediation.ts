@@ -615,6 +615,14 @@ const schemas: Record<string, Json> = {
       leaseReads: { type: 'integer' },
       leases: { type: 'integer' },
       leaseLinesRejected: { type: 'integer' },
+      newHostsRefused: {
+        type: 'integer',
+        description: 'Observations of a new host left out: the budget of new hosts was spent',
+      },
+      identitiesPerMacRefused: {
+        type: 'integer',
+        description: 'Observations left out: their MAC brought too many identities this hour',
+      },
       lastError: str(),
     },
     ['running'],
