@@ -5,7 +5,7 @@
 // Spelling each option once (InferOutput instead of the hand-written interfaces) is issue #12's.
 
 import * as v from 'valibot';
-import { LOOKUP_MODES, type LookupMode } from '../remediation/names.js';
+import { LOOKUP_MODES, type LookupMode, REMEDY_EVIDENCE, type RemedyEvidence } from '../remediation/names.js';
 import { ICMP_RATE_DEFAULTS, SYN_DEFAULTS, UDP_RATE_DEFAULTS } from './default-values.js';
 import { type ConfigIssue, issueAt } from './errors.js';
 import {
@@ -137,6 +137,8 @@ export interface DetectConfig {
   scanPorts: string;
   /** Lookup across the three rule sets (environment, threat, combined): see LOOKUP_MODES. */
   lookup: LookupMode;
+  /** Which facts may trigger a remedy: see REMEDY_EVIDENCE. */
+  remedyEvidence: RemedyEvidence;
 }
 
 export interface TunguardConfig {
@@ -483,6 +485,7 @@ export const DetectSectionSchema = v.pipe(
     scan_max_rate: v.optional(integer(1, 10_000), '100'),
     scan_ports: v.optional(portList(), ''),
     lookup: v.optional(oneOf(LOOKUP_MODES), 'ordered'),
+    remedy_evidence: v.optional(oneOf(REMEDY_EVIDENCE), 'confirm'),
   }),
   v.transform(
     (o): DetectConfig => ({
@@ -495,6 +498,7 @@ export const DetectSectionSchema = v.pipe(
       scanMaxRate: o.scan_max_rate,
       scanPorts: o.scan_ports,
       lookup: o.lookup,
+      remedyEvidence: o.remedy_evidence,
     }),
   ),
 );

@@ -38,7 +38,8 @@ export interface DetectionState {
 }
 
 import { loadOrCreateRouterIdentity, type RouterIdentity } from './identity.js';
-import { findRemedies, hostFacts, type LookupMode } from './match.js';
+import { findRemedies, hostFacts, type LookupMode, remedyView } from './match.js';
+import type { RemedyEvidence } from './names.js';
 import { PAIRING_TTL_MS, PairingStore, type PendingPairing } from './pairings.js';
 import { type ProgramInfo, ProgramStore } from './programs.js';
 import { type Dispatch, DispatchQueue, type DispatchStatus, type QueueOptions } from './queue.js';
@@ -161,6 +162,17 @@ export class RemediationService {
   readonly passive: PassiveFeed | undefined;
   private readonly live = new Map<string, LivePairing>();
   private readonly pairingTtlMs: number;
+  /** Which facts may trigger a remedy (config detect: remedy_evidence). */
+  remedyEvidence: RemedyEvidence = 'confirm';
+
+  /** A host's rule matches as remedies see them (see remedyView), and the view they came from. */
+  private remedyMatches(h: Host, lookup?: LookupMode) {
+    const view = remedyView(h, this.remedyEvidence);
+    return {
+      view,
+      matches: findRemedies(hostFacts(view, this.inventory.matchHost(view)), this.rules.list(), lookup),
+    };
+  }
 
   private constructor(
     private readonly store: DurableStore,
@@ -242,7 +254,6 @@ export class RemediationService {
       const seen = newest.get(d.hostId);
       if (!seen || d.createdAt >= seen.createdAt) newest.set(d.hostId, d);
     }
-    const rules = this.rules.list();
     return hosts.map((h) => {
       const m = this.inventory.matchHost(h);
       const os = h.os.find((o) => o.name);
@@ -275,7 +286,7 @@ export class RemediationService {
         threatKeys: [...new Set(threatKeys)].slice(0, 10),
         risk: risk(h, m),
         evidence: [...new Set(sources.map(evidenceClass))].sort(),
-        matchingRules: findRemedies(hostFacts(h, m), rules).map((r) => r.rule.id),
+        matchingRules: this.remedyMatches(h).matches.map((r) => r.rule.id),
         agent: Boolean(this.endpointFor(h.id)),
         ...(last
           ? {
@@ -306,7 +317,7 @@ export class RemediationService {
       matchedCves: matched,
       risk: risk(h, matched),
       ...(agent ? { agent } : {}),
-      matchingRules: findRemedies(hostFacts(h, matched), this.rules.list()).map((r) => ({
+      matchingRules: this.remedyMatches(h).matches.map((r) => ({
         ruleId: r.rule.id,
         set: r.set,
         threats: r.threats,
@@ -453,7 +464,7 @@ export class RemediationService {
       if (!rule) throw new RuleError(`no rule ${req.ruleId}`);
       const plan = planRemedy(
         rule.remedy,
-        platformOf(h ? bestOs(h)?.family : undefined),
+        platformOf(h ? bestOs(remedyView(h, this.remedyEvidence))?.family : undefined),
         this.programs,
         req.mode,
       );
@@ -489,7 +500,7 @@ export class RemediationService {
     if (!h) throw new RuleError(`no host ${hostIdent}`);
     if (!this.endpointFor(h.id)) throw new RuleError(`host ${h.id} has no paired agent`);
     const out: RemediateResult = { hostId: h.id, queued: [], skipped: [] };
-    const matches = findRemedies(hostFacts(h, this.inventory.matchHost(h)), this.rules.list(), opts.lookup);
+    const { view, matches } = this.remedyMatches(h, opts.lookup);
     for (const m of matches) {
       if (this.queue.openFor(h.id, m.rule.id)) {
         out.skipped.push({ ruleId: m.rule.id, why: 'already queued' });
@@ -497,7 +508,7 @@ export class RemediationService {
       }
       let plan: ReturnType<typeof planRemedy>;
       try {
-        plan = planRemedy(m.rule.remedy, platformOf(bestOs(h)?.family), this.programs, opts.mode);
+        plan = planRemedy(m.rule.remedy, platformOf(bestOs(view)?.family), this.programs, opts.mode);
       } catch (e) {
         out.skipped.push({ ruleId: m.rule.id, why: (e as Error).message });
         await this.audit.append({
@@ -561,7 +572,7 @@ export class RemediationService {
   // ---- detection ----
 
   async detectNow(o: DetectionOptions): Promise<DetectionReport> {
-    return this.detector.detect(o);
+    return this.detector.detect({ evidence: this.remedyEvidence, ...o });
   }
   startDetection(
     o: DetectionOptions,
@@ -604,7 +615,7 @@ export class RemediationService {
   ): Promise<Array<{ ruleId: string; set: string }>> {
     const h = this.inventory.getHost(hostIdent) ?? this.inventory.findHost(hostIdent);
     if (!h) return [];
-    return findRemedies(hostFacts(h, this.inventory.matchHost(h)), this.rules.list(), lookup).map((m) => ({
+    return this.remedyMatches(h, lookup).matches.map((m) => ({
       ruleId: m.rule.id,
       set: m.set,
     }));

@@ -17,12 +17,13 @@ beforeAll(async () => {
   svc = await RemediationService.open({ dataDir: join(dir, 'router') });
   const o = emptyObservation();
   o.ipv4.push('192.0.2.20');
+  // A scan found nginx (facts a LAN client cannot forge by sending traffic); the OS is a passive guess.
   o.software.push({
     product: 'nginx',
     version: '1.18.0',
     port: 80,
     confidence: 60,
-    source: 'banner',
+    source: 'nmap',
     seenAt: 1,
   });
   o.os.push({ name: 'Linux', family: 'Linux', confidence: 40, source: 'http-ua', seenAt: 1 });
@@ -92,9 +93,9 @@ describe('remediateHost', () => {
       osSource: 'http-ua',
       osConfidence: 40,
       softwareCount: 1,
-      software: [{ product: 'nginx', version: '1.18.0', port: 80, source: 'banner', confidence: 60 }],
+      software: [{ product: 'nginx', version: '1.18.0', port: 80, source: 'nmap', confidence: 60 }],
       threatKeys: ['MALWARE:bot:bot-4162'],
-      evidence: ['manual', 'passive'],
+      evidence: ['manual', 'passive', 'scan'],
       matchingRules: ['env-nginx', 'bot-program', 'nginx-bot'],
       agent: true,
       risk: { level: 'critical' },
@@ -102,5 +103,41 @@ describe('remediateHost', () => {
     expect(h.lastDispatch?.status).toBe('queued');
     // Both were queued in the same call (possibly the same millisecond): either is the newest.
     expect(['env-nginx', 'nginx-bot']).toContain(h.lastDispatch?.ruleId);
+  });
+});
+
+describe('what may trigger a remedy', () => {
+  /** A host at `address` whose nginx only traffic showed (a banner any LAN client can send). */
+  async function passiveNginx(address: string, confidence: number, source: 'banner' | 'http-ua' | 'nmap') {
+    const o = emptyObservation();
+    o.ipv4.push(address);
+    o.software.push({ product: 'nginx', version: '1.18.0', port: 80, confidence, source, seenAt: 1 });
+    await svc.inventory.importObservations([o], undefined, { passive: source !== 'nmap' });
+    await svc.addAgentKey({ hostId: `agent-${address}`, address, port: 7443, agentKey: KEY });
+  }
+
+  it("passive facts alone trigger no remedy unless remedy_evidence is 'any'", async () => {
+    await passiveNginx('192.0.2.30', 60, 'banner');
+    const confirm = await svc.remediateHost('192.0.2.30');
+    expect(confirm.queued).toEqual([]);
+    expect(await svc.previewRemedies('192.0.2.30')).toEqual([]);
+    const det = await svc.detectNow({ protectedHosts: ['192.0.2.30'] });
+    expect(det.queued).toEqual([]);
+    expect(svc.remedyEvidence, 'the default').toBe('confirm');
+    // Control: the same host with passive facts allowed.
+    svc.remedyEvidence = 'any';
+    try {
+      expect((await svc.remediateHost('192.0.2.30')).queued.map((q) => q.ruleId)).toEqual(['env-nginx']);
+    } finally {
+      svc.remedyEvidence = 'confirm';
+    }
+  });
+
+  it('software below the confidence floor matches no rule, whatever its source', async () => {
+    await passiveNginx('192.0.2.31', 40, 'nmap');
+    expect(await svc.previewRemedies('192.0.2.31')).toEqual([]);
+    // Control: the same fact at the floor matches.
+    await passiveNginx('192.0.2.32', 50, 'nmap');
+    expect((await svc.previewRemedies('192.0.2.32')).map((r) => r.ruleId)).toEqual(['env-nginx']);
   });
 });
