@@ -237,6 +237,8 @@ export class Inventory {
       if (!id) continue;
       const h = lookup(id);
       if (p.startsWith('ip:') && h && isProvisional(h) && isPassiveOnly(h)) continue;
+      // A host with other MACs is another device (the address was handed on).
+      if (mac && h && h.macs.length > 0 && !h.macs.includes(mac)) continue;
       return id;
     }
     return undefined;

@@ -4,6 +4,7 @@
 
 import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
+import { isIP } from 'node:net';
 import type { Action } from '../agent/protocol.js';
 import { emptyTally, parseScan, type ScanFormat } from '../inventory/import/index.js';
 import { type ImportSummary, Inventory, type ThreatRecord } from '../inventory/inventory.js';
@@ -13,6 +14,9 @@ import {
   type EvidenceSource,
   evidenceClass,
   type Host,
+  isPassiveOnly,
+  isProvisional,
+  newHost,
 } from '../inventory/model.js';
 import { parseNvdFeed } from '../inventory/nvd.js';
 import { PassiveFeed, type PassiveFeedOptions, type PassiveFeedStats } from '../inventory/passive/feed.js';
@@ -180,6 +184,8 @@ export class RemediationService {
     opts: ServiceOptions,
   ) {
     this.inventory = new Inventory(store);
+    // A host with a paired agent is the last the store gives up when full.
+    this.inventory.pinned = (id) => this.agents.servingHost(id) !== undefined;
     this.rules = new RulesStore(store);
     this.programs = new ProgramStore(store);
     this.agents = new AgentRegistry(store);
@@ -197,17 +203,36 @@ export class RemediationService {
   private readonly client: AgentClient;
 
   /**
-   * The agent serving an inventory host: paired under the host's id, or paired under its own id at one of
-   * the host's addresses (an agent names itself; the inventory keys hosts by MAC or address).
+   * The agent serving an inventory host: the one bound to it when it was paired. An id no inventory host
+   * has may name an agent directly (its own name); an address a host claims never picks one.
    */
   private endpointFor(hostId: string): AgentRecord | undefined {
-    const direct = this.agents.get(hostId);
-    if (direct) return direct;
-    const h = this.inventory.getHost(hostId);
-    if (!h) return undefined;
-    return this.agents
-      .list()
-      .find((a) => h.ipv4.includes(a.address) || h.ipv6.includes(a.address.toLowerCase()));
+    const bound = this.agents.servingHost(hostId);
+    if (bound) return bound;
+    return this.inventory.getHost(hostId) ? undefined : this.agents.get(hostId);
+  }
+
+  /**
+   * The inventory host a newly paired agent serves: the one the admin named; else the host known at its
+   * address by a MAC, a client id, a scan or the admin (what passive traffic from the address showed
+   * does not count: any LAN client can send it); else a host of the agent's own (`agent:<id>`) that
+   * scans of the address then join.
+   */
+  private async bindHost(agentId: string, address: string, named?: string): Promise<string> {
+    if (named) {
+      const h = this.inventory.getHost(named) ?? this.inventory.findHost(named);
+      if (!h) throw new RuleError(`no host ${named} to bind the agent to`);
+      return h.id;
+    }
+    const family = isIP(address);
+    const owner = family ? this.inventory.findHost(address) : undefined;
+    if (owner && !(isProvisional(owner) && isPassiveOnly(owner))) return owner.id;
+    const id = `agent:${agentId}`;
+    const h = this.inventory.getHost(id) ?? newHost(id, Date.now());
+    if (family === 4 && !h.ipv4.includes(address)) h.ipv4 = [...h.ipv4, address];
+    if (family === 6 && !h.ipv6.includes(address.toLowerCase())) h.ipv6 = [...h.ipv6, address.toLowerCase()];
+    await this.inventory.putHost(h);
+    return id;
   }
 
   /** Opens (or creates) the durable store under `dataDir` and recovers interrupted dispatches. */
@@ -636,8 +661,12 @@ export class RemediationService {
     address: string;
     port: number;
     routerName?: string;
+    /** The inventory host the agent serves (id, address, MAC or name); see bindHost. */
+    host?: string;
   }): Promise<{ pairingId: string; code: string; hostId: string; agentKey: string; expiresAt: number }> {
     await this.expirePairings();
+    if (p.host && !(this.inventory.getHost(p.host) ?? this.inventory.findHost(p.host)))
+      throw new RuleError(`no host ${p.host} to bind the agent to`);
     const routerName = p.routerName ?? 'tunguard';
     const s = await this.client.pair(p.address, p.port, routerName);
     if (this.agents.get(s.hostId)) {
@@ -655,6 +684,7 @@ export class RemediationService {
       agentKey: s.agentKey,
       code: s.code,
       routerName,
+      ...(p.host ? { host: p.host } : {}),
       startedAt: now,
       expiresAt: now + this.pairingTtlMs,
     };
@@ -747,6 +777,7 @@ export class RemediationService {
     const rec = await this.agents.add(
       { hostId: p.hostId, address: p.address, port: p.port, agentKey: p.agentKey },
       'code',
+      await this.bindHost(p.hostId, p.address, p.host),
     );
     await this.audit.append({
       step: 'agent.paired',
@@ -776,8 +807,11 @@ export class RemediationService {
     address: string;
     port: number;
     agentKey: string;
+    /** The inventory host the agent serves (id, address, MAC or name); see bindHost. */
+    host?: string;
   }): Promise<AgentRecord> {
-    const rec = await this.agents.add(p, 'key');
+    const { host, ...endpoint } = p;
+    const rec = await this.agents.add(endpoint, 'key', await this.bindHost(p.hostId, p.address, host));
     await this.audit.append({ step: 'agent.paired', hostId: p.hostId, detail: { by: 'key' } });
     return rec;
   }
