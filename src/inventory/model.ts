@@ -248,7 +248,8 @@ export function passiveAddressId(address: string): string {
     return `ip:${address.toLowerCase()}`;
   }
   const groups = Array.from({ length: 4 }, (_, i) => ((b[2 * i] << 8) | b[2 * i + 1]).toString(16));
-  return `ip:${groups.join(':')}::/64`;
+  // `ip:2001:db8:2:0:*`: no slash, so the id works in a URL path as every host id must.
+  return `ip:${groups.join(':')}:*`;
 }
 
 /** The host's best OS guess. */

@@ -482,13 +482,13 @@ describe('passive feed into the inventory (real LMDB)', () => {
       { passive: true },
     );
     expect(inv.size - before).toBe(1);
-    const h = inv.getHost('ip:2001:db8:7:9::/64');
+    const h = inv.getHost('ip:2001:db8:7:9:*');
     expect(h?.ipv6.length).toBe(HOST_LIST_CAPS.ipv6);
     // Found by an address it no longer lists (only the newest are kept), through its /64.
-    expect(inv.findHost('2001:db8:7:9:1::1')?.id).toBe('ip:2001:db8:7:9::/64');
+    expect(inv.findHost('2001:db8:7:9:1::1')?.id).toBe('ip:2001:db8:7:9:*');
     // Another /64 is another host; a scan's IPv6 host keeps its own address.
     await inv.importObservations([ob('2001:db8:7:a::1')], undefined, { passive: true });
-    expect(inv.getHost('ip:2001:db8:7:a::/64')).toBeDefined();
+    expect(inv.getHost('ip:2001:db8:7:a:*')).toBeDefined();
     await inv.importObservations([
       {
         ...emptyObservation(),
