@@ -498,11 +498,10 @@ describe('luci-app-tunguard in Chromium, through the rpcd plugin, against a real
       expect(await cell.locator('small').textContent()).toBe(h.id);
       expect(want.startsWith('ip:')).toBe(false);
     }
-    // The scanned LAN host is known by its MAC (nmap saw it on the LAN), the OpenVAS one by its name.
+    // The scanned LAN host (its agent’s own host, which the scan joined) is known by its MAC (nmap saw it
+    // on the LAN), the OpenVAS one by its name.
     expect(
-      await page
-        .locator(`#tg-hosts tr[data-host="ip:${ADDR.lan4}"] [data-field="host"] strong`)
-        .textContent(),
+      await page.locator(`#tg-hosts tr[data-host="agent:lan-host"] [data-field="host"] strong`).textContent(),
     ).toMatch(/^([0-9A-F]{2}:){5}[0-9A-F]{2}$/i);
     expect(
       await page.locator('#tg-hosts tr[data-host="name:server99"] [data-field="host"] strong').textContent(),
@@ -762,9 +761,9 @@ describe('luci-app-tunguard in Chromium, through the rpcd plugin, against a real
 
     // The rule that names it: remediate the LAN host with it; the agent receives the bytes and runs them.
     await open('hosts');
-    const lan = page.locator(`#tg-hosts tr[data-host="ip:${ADDR.lan4}"]`);
+    const lan = page.locator(`#tg-hosts tr[data-host="agent:lan-host"]`);
     await lan.locator('button[data-action="details"]').click();
-    const detail = page.locator(`#tg-hosts tr[data-detail-for="ip:${ADDR.lan4}"]`);
+    const detail = page.locator(`#tg-hosts tr[data-detail-for="agent:lan-host"]`);
     await detail.locator('li[data-rule="ui-env"] button').waitFor({ timeout: 15_000 });
     const doneBefore = await page.locator('#tg-dispatches tr[data-status="done"]').count();
     await detail.locator('li[data-rule="ui-env"] button').click();
