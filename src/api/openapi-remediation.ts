@@ -88,6 +88,12 @@ const QUARANTINE_ID = str({ pattern: '^[0-9a-f]{32}$' });
 const PORT = int(1, 65535);
 const AGENT_ADDRESS = str({ maxLength: 253, description: 'IPv4 or IPv6 address, or a host name' });
 const AGENT_HOST_ID = str({ minLength: 1, maxLength: 128, description: 'the id the agent names itself by' });
+const HOST_BINDING = str({
+  minLength: 1,
+  maxLength: 256,
+  description:
+    'the inventory host the agent serves (id, address, MAC or name); default: the host known at its address by a MAC, a scan or the admin, else a host of its own',
+});
 const PUBLIC_KEY = str({ pattern: '^[A-Za-z0-9_-]{43}$', description: 'raw Ed25519 public key, base64url' });
 const VERSION = str({ minLength: 1, maxLength: 64 });
 const TEXT = str({ minLength: 1, maxLength: 256 });
@@ -301,6 +307,7 @@ const schemas: Record<string, Json> = {
       agentKey: PUBLIC_KEY,
       pairedAt: time(),
       pairedBy: enumOf(['code', 'key']),
+      inventoryHostId: str({ description: 'the inventory host this agent serves, bound when it was paired' }),
     },
     ['hostId', 'address', 'port', 'agentKey', 'pairedAt', 'pairedBy'],
   ),
@@ -589,6 +596,7 @@ const schemas: Record<string, Json> = {
     agentKey: PUBLIC_KEY,
     code: str({ pattern: '^\\d{5}-\\d{5}$' }),
     routerName: str(),
+    host: str(),
     startedAt: time(),
     expiresAt: time(),
   }),
@@ -615,6 +623,14 @@ const schemas: Record<string, Json> = {
       leaseReads: { type: 'integer' },
       leases: { type: 'integer' },
       leaseLinesRejected: { type: 'integer' },
+      newHostsRefused: {
+        type: 'integer',
+        description: 'Observations of a new host left out: the budget of new hosts was spent',
+      },
+      identitiesPerMacRefused: {
+        type: 'integer',
+        description: 'Observations left out: their MAC brought too many identities this hour',
+      },
       lastError: str(),
     },
     ['running'],
@@ -905,12 +921,16 @@ export function remediationPaths(base: string): Record<string, Json> {
         },
         {
           requestBody: jsonBody(
-            strict({ hostId: AGENT_HOST_ID, address: AGENT_ADDRESS, port: PORT, agentKey: PUBLIC_KEY }, [
-              'hostId',
-              'address',
-              'port',
-              'agentKey',
-            ]),
+            strict(
+              {
+                hostId: AGENT_HOST_ID,
+                address: AGENT_ADDRESS,
+                port: PORT,
+                agentKey: PUBLIC_KEY,
+                host: HOST_BINDING,
+              },
+              ['hostId', 'address', 'port', 'agentKey'],
+            ),
           ),
         },
       ),
@@ -927,10 +947,15 @@ export function remediationPaths(base: string): Record<string, Json> {
         { '201': ok(ref('PairingStarted'), 'Started'), ...errors(400, 401, 409, 413, 415, 502) },
         {
           requestBody: jsonBody(
-            strict({ address: AGENT_ADDRESS, port: PORT, routerName: str({ minLength: 1, maxLength: 64 }) }, [
-              'address',
-              'port',
-            ]),
+            strict(
+              {
+                address: AGENT_ADDRESS,
+                port: PORT,
+                routerName: str({ minLength: 1, maxLength: 64 }),
+                host: HOST_BINDING,
+              },
+              ['address', 'port'],
+            ),
           ),
         },
       ),

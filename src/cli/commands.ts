@@ -66,9 +66,10 @@ ${COMMON_HELP}\n`,
 The allowlist: sources never subject to the defenses. Changes are written to the config file.
 
 ${COMMON_HELP}\n`,
-  hosts: `usage: tunguard hosts [<host>] [options]
+  hosts: `usage: tunguard hosts [<host>] [--offset n] [--limit n] [options]
 
-LAN hosts the router knows (from scans and traffic), with their risk; one host in detail.
+LAN hosts the router knows (from scans and traffic), with their risk, a page at a time (default 200,
+at most 1000); one host in detail.
 
 ${COMMON_HELP}\n`,
   scan: `usage: tunguard scan import <file> [--format auto|nmap|nessus|openvas] [options]
@@ -552,9 +553,18 @@ function hostFindings(h: HostDetailView): string[] {
 }
 
 async function hosts(argv: string[]): Promise<number> {
-  const { values, positionals } = parse('hosts', argv, {}, true);
+  const { values, positionals } = parse(
+    'hosts',
+    argv,
+    { offset: { type: 'string' }, limit: { type: 'string' } },
+    true,
+  );
   if (values.help) return help('hosts');
   const ident = oneArg(positionals, 'hosts', 'host');
+  const q = new URLSearchParams({
+    offset: String(intOption(values.offset, 'offset', 0, 10_000_000, 'hosts') ?? 0),
+    limit: String(intOption(values.limit, 'limit', 1, 1000, 'hosts') ?? 200),
+  });
   const c = client(values, 'hosts');
   if (ident !== undefined) {
     const h = await c.request<HostDetailView>(`${REM}/hosts/${encodeURIComponent(ident)}`);
@@ -565,13 +575,17 @@ async function hosts(argv: string[]): Promise<number> {
     out(hostDetailText(h));
     return EXIT.OK;
   }
-  const r = await c.request<{ items: HostRow[] }>(`${REM}/hosts`);
+  const r = await c.request<Page<HostRow>>(`${REM}/hosts?${q}`);
   if (values.json) {
     printJson(r);
     return EXIT.OK;
   }
   if (r.items.length === 0) {
-    out("no hosts known yet (import a scan: 'tunguard scan import FILE')");
+    out(
+      r.total === 0
+        ? "no hosts known yet (import a scan: 'tunguard scan import FILE')"
+        : `no hosts at offset ${r.offset} (${r.total} in all)`,
+    );
     return EXIT.OK;
   }
   out(
@@ -588,6 +602,10 @@ async function hosts(argv: string[]): Promise<number> {
         h.agent ? 'yes' : 'no',
       ]),
     ),
+  );
+  const next = r.offset + r.items.length;
+  out(
+    `${r.offset + 1}-${next} of ${r.total}${next < r.total ? `; ${r.total - next} more (--offset ${next})` : ''}`,
   );
   return EXIT.OK;
 }

@@ -105,4 +105,7 @@ config detect 'detect'
 \toption scan_ports ''
 \t# Rule sets: 'ordered' (environment, then threat, then combined), 'first-hit' or 'simultaneous'.
 \toption lookup 'ordered'
+\t# What may trigger a remedy: 'confirm' (facts a scan, the host's agent or the admin reported;
+\t# traffic any LAN client can forge never does alone) or 'any' (passive facts too).
+\toption remedy_evidence 'confirm'
 `;

@@ -6,7 +6,7 @@
 // name in the config object and what it means); the config types are the schemas' InferOutput.
 
 import * as v from 'valibot';
-import { LOOKUP_MODES } from '../remediation/names.js';
+import { LOOKUP_MODES, REMEDY_EVIDENCE } from '../remediation/names.js';
 import { ICMP_RATE_DEFAULTS, SYN_DEFAULTS, UDP_RATE_DEFAULTS } from './default-values.js';
 import { type ConfigIssue, issueAt } from './errors.js';
 import {
@@ -418,6 +418,8 @@ export const DetectSectionSchema = section({
   scanPorts: opt('scan_ports', v.optional(portList(), '')),
   /** Lookup across the three rule sets (environment, threat, combined): see LOOKUP_MODES. */
   lookup: opt('lookup', v.optional(oneOf(LOOKUP_MODES), 'ordered')),
+  /** Which facts may trigger a remedy: see REMEDY_EVIDENCE (passive facts alone never, by default). */
+  remedyEvidence: opt('remedy_evidence', v.optional(oneOf(REMEDY_EVIDENCE), 'confirm')),
 });
 export type DetectConfig = v.InferOutput<typeof DetectSectionSchema>;
 

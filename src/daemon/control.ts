@@ -610,8 +610,13 @@ export class ControlPlane {
       return d.enabled ? 'the remediation service is off' : undefined;
     }
     svc.stopDetection();
+    svc.remedyEvidence = d.remedyEvidence;
     if (!d.enabled) return undefined;
-    const o: DetectionOptions = { protectedHosts: d.protectedHosts, lookup: d.lookup };
+    const o: DetectionOptions = {
+      protectedHosts: d.protectedHosts,
+      lookup: d.lookup,
+      evidence: d.remedyEvidence,
+    };
     if (d.scan) {
       const timeoutMs = d.scanTimeoutSeconds * 1000;
       o.scan = {

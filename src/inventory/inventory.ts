@@ -5,15 +5,16 @@ import type { Database } from 'lmdb';
 import type { DurableStore } from '../state/durable.js';
 import { emptyTally, type ImportTally } from './import/tally.js';
 import {
-  absorbHost,
   type Host,
   type HostThreat,
   hostKey,
   isPassiveOnly,
   isProvisional,
   mergeObservation,
+  newHost,
   normalizeMac,
   type Observation,
+  passiveAddressId,
 } from './model.js';
 import type { VulnRecord } from './nvd.js';
 import { type MalwareKind, malwareKey, type ThreatType } from './threat.js';
@@ -87,6 +88,20 @@ export interface ImportSummary {
   badAddresses: string[];
   /** Hosts left out because nothing identified them. */
   hostsRefused: number;
+  /** New hosts left out because the import's `maxNew` was spent (a flood of new identities). */
+  hostsNotCreated: number;
+}
+
+/** How an import's observations are taken. */
+export interface ImportOptions {
+  /**
+   * Evidence from watching LAN traffic (the passive feed), which any LAN client can forge: it joins a
+   * host only by that host's own MAC or DHCP client id, and traffic known only by its source address
+   * is kept under that address (an IPv6 /64), never in a host known otherwise.
+   */
+  passive?: boolean;
+  /** At most this many new hosts (the rest are counted in hostsNotCreated); absent: no limit. */
+  maxNew?: number;
 }
 
 /** Index keys in the threats db: `@cpe/<vendor:product>/<CVE>` → 1 (sorted before the records). */
@@ -102,7 +117,7 @@ export const DEFAULT_MAX_HOSTS = 4096;
 export class Inventory {
   private readonly hosts: Database<Host, string>;
   private readonly threats: Database<ThreatRecord | 1, string>;
-  /** `<run>/h/<id>` → Host, `<run>/d/<id>` → 1 (host to delete), `<run>/t/<key>` → threat: an import under way. */
+  /** `<run>/h/<id>` → Host, `<run>/t/<key>` → threat: an import under way. */
   private readonly staging: Database<Host | ThreatRecord | 1, string>;
   /** address / MAC / client id / name → host id; rebuilt at open (a LAN has hundreds of hosts, not millions). */
   private readonly index = new Map<string, string>();
@@ -115,6 +130,8 @@ export class Inventory {
    * `total` must not read them all on every call). Every write of the threats db clears it.
    */
   private threatTally: Map<ThreatType | 'all', number> | undefined;
+  /** Hosts the eviction keeps to the last (the service pins hosts with a paired agent). */
+  pinned: (hostId: string) => boolean = () => false;
 
   constructor(
     private readonly store: DurableStore,
@@ -152,7 +169,12 @@ export class Inventory {
       ...(h.dhcpClientId ? [`dhcp:${h.dhcpClientId.toLowerCase()}`] : []),
       h.id,
     ];
-    for (const k of keys) if (this.index.get(k) === h.id) this.index.delete(k);
+    for (const k of keys) {
+      if (this.index.get(k) !== h.id) continue;
+      this.index.delete(k);
+      // The address's own host (traffic from it) names it again.
+      if (k !== h.id && k.startsWith('ip:') && this.hosts.get(k)) this.index.set(k, k);
+    }
   }
 
   /**
@@ -162,7 +184,7 @@ export class Inventory {
    */
   private async evictHosts(): Promise<number> {
     if (this.hostCount <= this.maxHosts + Math.ceil(this.maxHosts / 8)) return 0;
-    const rank = (h: Host) => (isPassiveOnly(h) ? (isProvisional(h) ? 0 : 1) : 2);
+    const rank = (h: Host) => (this.pinned(h.id) ? 3 : isPassiveOnly(h) ? (isProvisional(h) ? 0 : 1) : 2);
     const all: { id: string; rank: number; lastSeen: number }[] = [];
     for (const { value } of this.hosts.getRange())
       all.push({ id: value.id, rank: rank(value), lastSeen: value.lastSeen });
@@ -180,16 +202,26 @@ export class Inventory {
   }
 
   private indexHost(h: Host): void {
-    for (const m of h.macs) this.index.set(`mac:${m}`, h.id);
-    for (const a of h.ipv4) this.index.set(`ip:${a}`, h.id);
-    for (const a of h.ipv6) this.index.set(`ip:${a}`, h.id);
-    for (const n of h.hostnames) this.index.set(`name:${n.toLowerCase()}`, h.id);
-    if (h.dhcpClientId) this.index.set(`dhcp:${h.dhcpClientId.toLowerCase()}`, h.id);
-    this.index.set(h.id, h.id);
+    const own = (k: string) => {
+      // An address names the host known by a MAC, client id or agent that has it, not the host of
+      // traffic seen from it (ids `ip:…`), whichever was indexed first.
+      const cur = this.index.get(k);
+      if (cur && cur !== h.id && h.id.startsWith('ip:') && !cur.startsWith('ip:')) return;
+      this.index.set(k, h.id);
+    };
+    for (const m of h.macs) own(`mac:${m}`);
+    for (const a of h.ipv4) own(`ip:${a}`);
+    for (const a of h.ipv6) own(`ip:${a}`);
+    for (const n of h.hostnames) own(`name:${n.toLowerCase()}`);
+    if (h.dhcpClientId) own(`dhcp:${h.dhcpClientId.toLowerCase()}`);
+    own(h.id);
   }
 
-  /** Finds the host an observation is about: by stable key first, then by any address it shares. */
-  private resolve(o: Observation): string | undefined {
+  /**
+   * Finds the host a scan's, an agent's or an admin's observation is about: by stable key first, then
+   * by any address it shares, except a host that only traffic from that address told us about.
+   */
+  private resolve(o: Observation, lookup: (id: string) => Host | undefined): string | undefined {
     const key = hostKey(o);
     if (this.index.has(key)) return this.index.get(key);
     const mac = o.mac ? normalizeMac(o.mac) : undefined;
@@ -200,8 +232,41 @@ export class Inventory {
       ...o.ipv6.map((a) => `ip:${a.toLowerCase()}`),
       ...o.hostnames.map((n) => `name:${n.toLowerCase()}`),
     ];
-    for (const p of probes) if (p && this.index.has(p)) return this.index.get(p);
+    for (const p of probes) {
+      const id = p ? this.index.get(p) : undefined;
+      if (!id) continue;
+      const h = lookup(id);
+      if (p.startsWith('ip:') && h && isProvisional(h) && isPassiveOnly(h)) continue;
+      // A host with other MACs is another device (the address was handed on).
+      if (mac && h && h.macs.length > 0 && !h.macs.includes(mac)) continue;
+      return id;
+    }
     return undefined;
+  }
+
+  /**
+   * The host passive evidence is about, and the id a new one gets: with a MAC or client id, only the
+   * host that has it (never one found by an address or a name it claims); with only a source address,
+   * the host of that address (IPv6: its /64).
+   */
+  private resolvePassive(
+    o: Observation,
+    lookup: (id: string) => Host | undefined,
+  ): { id: string | undefined; newId: string } {
+    const mac = o.mac ? normalizeMac(o.mac) : undefined;
+    if (mac || o.dhcpClientId || o.hostnames.length > 0) {
+      const key = hostKey(o);
+      const probes = [mac ? `mac:${mac}` : '', o.dhcpClientId ? `dhcp:${o.dhcpClientId.toLowerCase()}` : ''];
+      for (const p of probes) {
+        const id = p ? this.index.get(p) : undefined;
+        if (id) return { id, newId: key };
+      }
+      return { id: lookup(key) ? key : undefined, newId: key };
+    }
+    const address = o.ipv4[0] ?? o.ipv6[0];
+    if (!address) throw new Error('observation has no identity');
+    const id = passiveAddressId(address);
+    return { id: lookup(id) ? id : undefined, newId: id };
   }
 
   /**
@@ -213,8 +278,9 @@ export class Inventory {
   importObservations(
     source: AsyncIterable<Observation> | Iterable<Observation>,
     tally: ImportTally = emptyTally(),
+    opts: ImportOptions = {},
   ): Promise<ImportSummary> {
-    const run = this.importing.then(() => this.importAll(source, tally));
+    const run = this.importing.then(() => this.importAll(source, tally, opts));
     this.importing = run.catch(() => undefined);
     return run;
   }
@@ -222,6 +288,7 @@ export class Inventory {
   private async importAll(
     source: AsyncIterable<Observation> | Iterable<Observation>,
     tally: ImportTally,
+    opts: ImportOptions,
   ): Promise<ImportSummary> {
     const sum: ImportSummary = {
       observations: 0,
@@ -236,14 +303,12 @@ export class Inventory {
       addressesRefused: 0,
       badAddresses: [],
       hostsRefused: 0,
+      hostsNotCreated: 0,
     };
     const runId = randomUUID();
-    const key = (kind: 'h' | 'd' | 't', id: string) => `${runId}/${kind}/${id}`;
+    const key = (kind: 'h' | 't', id: string) => `${runId}/${kind}/${id}`;
     const touched = new Set<string>();
     const pending = new Map<string, Host>();
-    /** Provisional hosts folded into the host that owns their address (deleted at the commit). */
-    const absorbed = new Set<string>();
-    const gone = new Set<string>();
     const threatSeen = new Map<string, ThreatRecord>();
     /**
      * The keys this import wrote to the staging db. Kept here, not read back with a range: a cursor
@@ -255,26 +320,17 @@ export class Inventory {
     const lookup = (id: string): Host | undefined => {
       const p = pending.get(id);
       if (p) return p;
-      if (gone.has(id)) return undefined;
       const staged = touched.has(id) ? this.staging.get(key('h', id)) : undefined;
       return (staged as Host | undefined) ?? this.hosts.get(id);
     };
     const flush = async () => {
-      if (!pending.size && !threatSeen.size && !absorbed.size) return;
+      if (!pending.size && !threatSeen.size) return;
       const hosts = [...pending.values()];
       const threats = [...threatSeen.values()];
-      const dead = [...absorbed];
       pending.clear();
       threatSeen.clear();
-      absorbed.clear();
       pendingRecords = 0;
       await this.store.env.transaction(() => {
-        for (const id of dead) {
-          this.staging.remove(key('h', id));
-          stagedKeys.delete(key('h', id));
-          this.staging.put(key('d', id), 1);
-          stagedKeys.add(key('d', id));
-        }
         for (const h of hosts) {
           this.staging.put(key('h', h.id), h);
           stagedKeys.add(key('h', h.id));
@@ -295,8 +351,10 @@ export class Inventory {
       for await (const o of source) {
         sum.observations++;
         let id: string | undefined;
+        let newId: string | undefined;
         try {
-          id = this.resolve(o);
+          if (opts.passive) ({ id, newId } = this.resolvePassive(o, lookup));
+          else id = this.resolve(o, lookup);
         } catch {
           sum.hostsRefused++; // an observation with no identity at all
           continue;
@@ -307,29 +365,22 @@ export class Inventory {
         }
         if (!o.up) continue;
         const old = id ? lookup(id) : undefined;
-        let h = mergeObservation(old, o, this.now(), id ? touched.has(id) : false);
-        // An address this host now claims may have a provisional host of its own (traffic seen before
-        // the MAC was): that is this host, seen earlier.
-        if (!isProvisional(h)) {
-          for (const a of [...o.ipv4, ...o.ipv6.map((x) => x.toLowerCase())]) {
-            const otherId = this.index.get(`ip:${a}`);
-            if (!otherId || otherId === h.id) continue;
-            const other = lookup(otherId);
-            if (!other || !isProvisional(other)) continue;
-            h = absorbHost(h, other);
-            pending.delete(otherId);
-            this.index.delete(otherId);
-            absorbed.add(otherId);
-            gone.add(otherId);
-            if (touched.delete(otherId)) sum.hostIds = sum.hostIds.filter((x) => x !== otherId);
-          }
+        if (!old && opts.maxNew !== undefined && sum.hostsCreated >= opts.maxNew) {
+          sum.hostsNotCreated++;
+          continue;
         }
+        const now = this.now();
+        const h = mergeObservation(
+          old ?? (newId ? newHost(newId, now) : undefined),
+          o,
+          now,
+          id ? touched.has(id) : false,
+        );
         if (old) {
           if (!touched.has(h.id)) sum.hostsUpdated++;
         } else sum.hostsCreated++;
         if (!touched.has(h.id)) sum.hostIds.push(h.id);
         touched.add(h.id);
-        gone.delete(h.id);
         this.indexHost(h);
         pendingRecords += h.threats.length + h.software.length;
         pending.set(h.id, h);
@@ -352,15 +403,12 @@ export class Inventory {
     }
     // The whole report has been read: it lands in one transaction.
     await this.store.env.transaction(() => {
-      // In key order, as the staging db holds them (deleted hosts before the hosts, threats last).
+      // In key order, as the staging db holds them (hosts, then threats).
       for (const k of [...stagedKeys].sort()) {
         const value = this.staging.get(k);
         const kind = k.slice(runId.length + 1, runId.length + 2);
         const id = k.slice(runId.length + 3);
-        if (kind === 'd') {
-          if (this.hosts.get(id)) this.hostCount--;
-          this.hosts.remove(id);
-        } else if (kind === 'h') {
+        if (kind === 'h') {
           if (!this.hosts.get(id)) this.hostCount++;
           this.hosts.put(id, value as Host);
         }
@@ -398,7 +446,8 @@ export class Inventory {
       const id = k ? this.index.get(k) : undefined;
       if (id) return this.hosts.get(id);
     }
-    return undefined;
+    // An IPv6 address seen only in passive traffic: the host of its /64.
+    return t.includes(':') && !mac ? this.hosts.get(passiveAddressId(t)) : undefined;
   }
 
   /** Hosts in id order; a page of them with `offset`/`limit`. */

@@ -1,5 +1,6 @@
 // The host model: identity keys, OS and software records with source and confidence, and merging observations.
 
+import { parseIPv6 } from '../config/net.js';
 import type { MalwareKind, Severity, ThreatType, VulnScheme } from './threat.js';
 
 /** Where a fact came from; passive evidence is weaker than a scan and says so through `confidence`. */
@@ -187,23 +188,26 @@ const sameSoftware = (a: SoftwareRecord, b: SoftwareRecord) =>
 const sameOs = (a: OsRecord, b: OsRecord) => a.source === b.source && a.name === b.name;
 const sameThreat = (a: HostThreat, b: HostThreat) => a.key === b.key && a.port === b.port;
 
+/** A host with nothing known of it yet but its id. */
+export function newHost(id: string, now: number): Host {
+  return {
+    id,
+    macs: [],
+    ipv4: [],
+    ipv6: [],
+    hostnames: [],
+    os: [],
+    software: [],
+    threats: [],
+    firstSeen: now,
+    lastSeen: now,
+  };
+}
+
 /** Folds an observation into a host (or makes a new host); `append` keeps this import's earlier records. */
 export function mergeObservation(host: Host | undefined, o: Observation, now: number, append = false): Host {
   const mac = o.mac ? normalizeMac(o.mac) : undefined;
-  const h: Host = host
-    ? { ...host }
-    : {
-        id: hostKey(o),
-        macs: [],
-        ipv4: [],
-        ipv6: [],
-        hostnames: [],
-        os: [],
-        software: [],
-        threats: [],
-        firstSeen: now,
-        lastSeen: now,
-      };
+  const h: Host = host ? { ...host } : newHost(hostKey(o), now);
   const cap = HOST_LIST_CAPS;
   if (mac) h.macs = union(h.macs, [mac], cap.macs);
   if (o.macVendor) h.macVendor = o.macVendor;
@@ -223,37 +227,29 @@ export function mergeObservation(host: Host | undefined, o: Observation, now: nu
 }
 
 /**
- * Folds a provisional host (known only by an address: passive traffic seen before the host's MAC) into
- * the host that turned out to own that address. `into` keeps its id; records of the same kind and
- * source are kept once (the newer), times span both.
+ * A host known only by an address (its id is the address key, an IPv6 /64 for passive sources): what
+ * traffic from that address showed. It is never folded into a host known by its MAC or its agent, since
+ * any LAN client can send from any address.
  */
-export function absorbHost(into: Host, from: Host): Host {
-  const pick = <T extends { seenAt: number }>(a: T[], b: T[], same: (x: T, y: T) => boolean): T[] => {
-    const out = [...a];
-    for (const r of b) {
-      const i = out.findIndex((x) => same(x, r));
-      if (i < 0) out.push(r);
-      else if (r.seenAt > out[i].seenAt) out[i] = r;
-    }
-    return out;
-  };
-  return {
-    ...into,
-    macs: union(into.macs, from.macs, HOST_LIST_CAPS.macs),
-    ipv4: union(into.ipv4, from.ipv4, HOST_LIST_CAPS.ipv4),
-    ipv6: union(into.ipv6, from.ipv6, HOST_LIST_CAPS.ipv6),
-    hostnames: union(into.hostnames, from.hostnames, HOST_LIST_CAPS.hostnames),
-    os: pick(into.os, from.os, sameOs).sort((a, b) => b.confidence - a.confidence),
-    software: pick(into.software, from.software, sameSoftware),
-    threats: pick(into.threats, from.threats, sameThreat),
-    firstSeen: Math.min(into.firstSeen, from.firstSeen),
-    lastSeen: Math.max(into.lastSeen, from.lastSeen),
-  };
-}
-
-/** A host known only by an address (its id is the address key): provisional, see absorbHost. */
 export function isProvisional(h: Host): boolean {
   return h.id.startsWith('ip:') && h.macs.length === 0 && h.dhcpClientId === undefined;
+}
+
+/**
+ * The id of the host that passive traffic from `address` is kept under: the address itself, or for
+ * IPv6 its /64 (a LAN client picks any of 2^64 source addresses in its prefix at no cost).
+ */
+export function passiveAddressId(address: string): string {
+  if (!address.includes(':')) return `ip:${address}`;
+  let b: Uint8Array;
+  try {
+    b = parseIPv6(address);
+  } catch {
+    return `ip:${address.toLowerCase()}`;
+  }
+  const groups = Array.from({ length: 4 }, (_, i) => ((b[2 * i] << 8) | b[2 * i + 1]).toString(16));
+  // `ip:2001:db8:2:0:*`: no slash, so the id works in a URL path as every host id must.
+  return `ip:${groups.join(':')}:*`;
 }
 
 /** The host's best OS guess. */

@@ -17,6 +17,11 @@ export interface AgentRecord extends AgentEndpoint {
   pairedAt: number;
   /** 'code' = trust on first use with a code on both sides; 'key' = the admin copied the key. */
   pairedBy: 'code' | 'key';
+  /**
+   * The inventory host this agent serves, bound when it was paired: dispatches for that host go to this
+   * agent, and only those (never to an agent found by an address, which any LAN client can claim).
+   */
+  inventoryHostId?: string;
 }
 
 export class AgentRegistry {
@@ -25,11 +30,16 @@ export class AgentRegistry {
     this.db = store.db<AgentRecord>('agents');
   }
 
-  async add(raw: unknown, pairedBy: AgentRecord['pairedBy']): Promise<AgentRecord> {
+  async add(raw: unknown, pairedBy: AgentRecord['pairedBy'], inventoryHostId?: string): Promise<AgentRecord> {
     const r = v.safeParse(AgentRecordSchema, raw);
     if (!r.success)
       throw new Error(`invalid agent at ${v.getDotPath(r.issues[0]) ?? 'top'}: ${r.issues[0].message}`);
-    const rec: AgentRecord = { ...r.output, pairedAt: Date.now(), pairedBy };
+    const rec: AgentRecord = {
+      ...r.output,
+      pairedAt: Date.now(),
+      pairedBy,
+      ...(inventoryHostId ? { inventoryHostId } : {}),
+    };
     await this.db.put(rec.hostId, rec);
     return rec;
   }
@@ -40,6 +50,12 @@ export class AgentRegistry {
 
   list(): AgentRecord[] {
     return [...this.db.getRange()].map((e) => e.value);
+  }
+
+  /** The agent bound to an inventory host when it was paired. */
+  servingHost(inventoryHostId: string): AgentRecord | undefined {
+    for (const { value } of this.db.getRange()) if (value.inventoryHostId === inventoryHostId) return value;
+    return undefined;
   }
 
   async remove(hostId: string): Promise<boolean> {

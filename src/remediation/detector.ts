@@ -5,7 +5,8 @@ import type { Inventory } from '../inventory/inventory.js';
 import { bestOs } from '../inventory/model.js';
 import { runScan, type ScanOptions } from '../inventory/scan-runner.js';
 import type { AuditLog } from '../state/durable-audit.js';
-import { findRemedies, hostFacts, type LookupMode } from './match.js';
+import { findRemedies, hostFacts, type LookupMode, remedyView } from './match.js';
+import type { RemedyEvidence } from './names.js';
 import type { ProgramStore } from './programs.js';
 import type { DispatchQueue } from './queue.js';
 import { planRemedy, platformOf, type RemedyMode } from './remedy.js';
@@ -20,6 +21,8 @@ export interface DetectionOptions {
   checkScanned?: boolean;
   lookup?: LookupMode;
   remedyMode?: RemedyMode;
+  /** Which facts may trigger a remedy (default 'confirm': not passive ones alone). */
+  evidence?: RemedyEvidence;
 }
 
 export interface DetectionReport {
@@ -116,7 +119,8 @@ export class Detector {
         continue;
       }
       rep.checked++;
-      const facts = hostFacts(h, this.inventory.matchHost(h));
+      const view = remedyView(h, o.evidence ?? 'confirm');
+      const facts = hostFacts(view, this.inventory.matchHost(view));
       for (const m of findRemedies(facts, rules, o.lookup ?? 'ordered')) {
         if (this.queue.openFor(h.id, m.rule.id)) {
           rep.skipped.push({ hostId: h.id, ruleId: m.rule.id, why: 'already queued' });
@@ -136,7 +140,12 @@ export class Detector {
           detail: { set: m.set, threats: m.threats },
         });
         try {
-          const plan = planRemedy(m.rule.remedy, platformOf(bestOs(h)?.family), this.programs, o.remedyMode);
+          const plan = planRemedy(
+            m.rule.remedy,
+            platformOf(bestOs(view)?.family),
+            this.programs,
+            o.remedyMode,
+          );
           const d = await this.queue.enqueue({
             hostId: h.id,
             ruleId: m.rule.id,

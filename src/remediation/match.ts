@@ -2,11 +2,11 @@
 // stopping at the first set with a match, or all at once by priority.
 
 import { parseCpe, wfnText } from '../inventory/cpe.js';
-import type { Host } from '../inventory/model.js';
+import { evidenceClass, type Host } from '../inventory/model.js';
 import { parseVulnId, type ThreatType } from '../inventory/threat.js';
 import { inRange } from '../inventory/version.js';
 import type { VulnMatch } from '../inventory/vuln-match.js';
-import type { LookupMode } from './names.js';
+import type { LookupMode, RemedyEvidence } from './names.js';
 import type { Environment, Rule, ThreatCriteria } from './rules.js';
 
 /** What a rule is compared with: the host's environment and threat detection data. */
@@ -25,6 +25,24 @@ export interface HostFacts {
 
 /** OS guesses below this confidence are not used to pick remedies. */
 export const MIN_OS_CONFIDENCE = 50;
+/** Software below this confidence (a client's User-Agent, a guess from a shape) is not either. */
+export const MIN_SOFTWARE_CONFIDENCE = 50;
+
+/**
+ * The host as remedies see it: with 'confirm', only the records a scan, its agent or the admin gave
+ * (passive facts alone never trigger a remedy); with 'any', all of them.
+ */
+export function remedyView(h: Host, evidence: RemedyEvidence): Host {
+  if (evidence === 'any') return h;
+  const confirmed = (r: { source: Parameters<typeof evidenceClass>[0] }) =>
+    evidenceClass(r.source) !== 'passive';
+  return {
+    ...h,
+    os: h.os.filter(confirmed),
+    software: h.software.filter(confirmed),
+    threats: h.threats.filter(confirmed),
+  };
+}
 
 export function hostFacts(h: Host, matched: VulnMatch[] = []): HostFacts {
   const threats: HostFacts['threats'] = h.threats.map((t) => ({
@@ -40,7 +58,7 @@ export function hostFacts(h: Host, matched: VulnMatch[] = []): HostFacts {
   return {
     hostId: h.id,
     os: h.os.filter((o) => o.confidence >= MIN_OS_CONFIDENCE),
-    software: h.software,
+    software: h.software.filter((s) => s.confidence >= MIN_SOFTWARE_CONFIDENCE),
     threats,
   };
 }

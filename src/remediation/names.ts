@@ -17,6 +17,13 @@ export type LookupMode = (typeof LOOKUP_MODES)[number];
 export const REMEDY_MODES = ['auto', 'program', 'reference', 'file-op'] as const;
 export type RemedyMode = (typeof REMEDY_MODES)[number];
 
+/**
+ * What may trigger a remedy: 'confirm' (the default) takes only facts a scan, the host's agent or the
+ * admin reported, so traffic any LAN client can forge never steers one alone; 'any' takes passive facts too.
+ */
+export const REMEDY_EVIDENCE = ['confirm', 'any'] as const;
+export type RemedyEvidence = (typeof REMEDY_EVIDENCE)[number];
+
 /** "a, b or c": the choices as an error message lists them. */
 export function choices(list: readonly string[]): string {
   return list.length < 2 ? list.join('') : `${list.slice(0, -1).join(', ')} or ${list.at(-1)}`;

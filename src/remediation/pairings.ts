@@ -14,6 +14,8 @@ export interface PendingPairing {
   /** The code both sides showed ("12345-67890"). */
   code: string;
   routerName: string;
+  /** The inventory host the admin named for the agent (else one is bound when the pairing is confirmed). */
+  host?: string;
   startedAt: number;
   expiresAt: number;
 }

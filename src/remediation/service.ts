@@ -4,6 +4,7 @@
 
 import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
+import { isIP } from 'node:net';
 import type { Action } from '../agent/protocol.js';
 import { emptyTally, parseScan, type ScanFormat } from '../inventory/import/index.js';
 import { type ImportSummary, Inventory, type ThreatRecord } from '../inventory/inventory.js';
@@ -13,6 +14,9 @@ import {
   type EvidenceSource,
   evidenceClass,
   type Host,
+  isPassiveOnly,
+  isProvisional,
+  newHost,
 } from '../inventory/model.js';
 import { parseNvdFeed } from '../inventory/nvd.js';
 import { PassiveFeed, type PassiveFeedOptions, type PassiveFeedStats } from '../inventory/passive/feed.js';
@@ -38,7 +42,8 @@ export interface DetectionState {
 }
 
 import { loadOrCreateRouterIdentity, type RouterIdentity } from './identity.js';
-import { findRemedies, hostFacts, type LookupMode } from './match.js';
+import { findRemedies, hostFacts, type LookupMode, remedyView } from './match.js';
+import type { RemedyEvidence } from './names.js';
 import { PAIRING_TTL_MS, PairingStore, type PendingPairing } from './pairings.js';
 import { type ProgramInfo, ProgramStore } from './programs.js';
 import { type Dispatch, DispatchQueue, type DispatchStatus, type QueueOptions } from './queue.js';
@@ -161,6 +166,17 @@ export class RemediationService {
   readonly passive: PassiveFeed | undefined;
   private readonly live = new Map<string, LivePairing>();
   private readonly pairingTtlMs: number;
+  /** Which facts may trigger a remedy (config detect: remedy_evidence). */
+  remedyEvidence: RemedyEvidence = 'confirm';
+
+  /** A host's rule matches as remedies see them (see remedyView), and the view they came from. */
+  private remedyMatches(h: Host, lookup?: LookupMode) {
+    const view = remedyView(h, this.remedyEvidence);
+    return {
+      view,
+      matches: findRemedies(hostFacts(view, this.inventory.matchHost(view)), this.rules.list(), lookup),
+    };
+  }
 
   private constructor(
     private readonly store: DurableStore,
@@ -168,6 +184,8 @@ export class RemediationService {
     opts: ServiceOptions,
   ) {
     this.inventory = new Inventory(store);
+    // A host with a paired agent is the last the store gives up when full.
+    this.inventory.pinned = (id) => this.agents.servingHost(id) !== undefined;
     this.rules = new RulesStore(store);
     this.programs = new ProgramStore(store);
     this.agents = new AgentRegistry(store);
@@ -185,17 +203,36 @@ export class RemediationService {
   private readonly client: AgentClient;
 
   /**
-   * The agent serving an inventory host: paired under the host's id, or paired under its own id at one of
-   * the host's addresses (an agent names itself; the inventory keys hosts by MAC or address).
+   * The agent serving an inventory host: the one bound to it when it was paired. An id no inventory host
+   * has may name an agent directly (its own name); an address a host claims never picks one.
    */
   private endpointFor(hostId: string): AgentRecord | undefined {
-    const direct = this.agents.get(hostId);
-    if (direct) return direct;
-    const h = this.inventory.getHost(hostId);
-    if (!h) return undefined;
-    return this.agents
-      .list()
-      .find((a) => h.ipv4.includes(a.address) || h.ipv6.includes(a.address.toLowerCase()));
+    const bound = this.agents.servingHost(hostId);
+    if (bound) return bound;
+    return this.inventory.getHost(hostId) ? undefined : this.agents.get(hostId);
+  }
+
+  /**
+   * The inventory host a newly paired agent serves: the one the admin named; else the host known at its
+   * address by a MAC, a client id, a scan or the admin (what passive traffic from the address showed
+   * does not count: any LAN client can send it); else a host of the agent's own (`agent:<id>`) that
+   * scans of the address then join.
+   */
+  private async bindHost(agentId: string, address: string, named?: string): Promise<string> {
+    if (named) {
+      const h = this.inventory.getHost(named) ?? this.inventory.findHost(named);
+      if (!h) throw new RuleError(`no host ${named} to bind the agent to`);
+      return h.id;
+    }
+    const family = isIP(address);
+    const owner = family ? this.inventory.findHost(address) : undefined;
+    if (owner && !(isProvisional(owner) && isPassiveOnly(owner))) return owner.id;
+    const id = `agent:${agentId}`;
+    const h = this.inventory.getHost(id) ?? newHost(id, Date.now());
+    if (family === 4 && !h.ipv4.includes(address)) h.ipv4 = [...h.ipv4, address];
+    if (family === 6 && !h.ipv6.includes(address.toLowerCase())) h.ipv6 = [...h.ipv6, address.toLowerCase()];
+    await this.inventory.putHost(h);
+    return id;
   }
 
   /** Opens (or creates) the durable store under `dataDir` and recovers interrupted dispatches. */
@@ -242,7 +279,6 @@ export class RemediationService {
       const seen = newest.get(d.hostId);
       if (!seen || d.createdAt >= seen.createdAt) newest.set(d.hostId, d);
     }
-    const rules = this.rules.list();
     return hosts.map((h) => {
       const m = this.inventory.matchHost(h);
       const os = h.os.find((o) => o.name);
@@ -275,7 +311,7 @@ export class RemediationService {
         threatKeys: [...new Set(threatKeys)].slice(0, 10),
         risk: risk(h, m),
         evidence: [...new Set(sources.map(evidenceClass))].sort(),
-        matchingRules: findRemedies(hostFacts(h, m), rules).map((r) => r.rule.id),
+        matchingRules: this.remedyMatches(h).matches.map((r) => r.rule.id),
         agent: Boolean(this.endpointFor(h.id)),
         ...(last
           ? {
@@ -306,7 +342,7 @@ export class RemediationService {
       matchedCves: matched,
       risk: risk(h, matched),
       ...(agent ? { agent } : {}),
-      matchingRules: findRemedies(hostFacts(h, matched), this.rules.list()).map((r) => ({
+      matchingRules: this.remedyMatches(h).matches.map((r) => ({
         ruleId: r.rule.id,
         set: r.set,
         threats: r.threats,
@@ -453,7 +489,7 @@ export class RemediationService {
       if (!rule) throw new RuleError(`no rule ${req.ruleId}`);
       const plan = planRemedy(
         rule.remedy,
-        platformOf(h ? bestOs(h)?.family : undefined),
+        platformOf(h ? bestOs(remedyView(h, this.remedyEvidence))?.family : undefined),
         this.programs,
         req.mode,
       );
@@ -489,7 +525,7 @@ export class RemediationService {
     if (!h) throw new RuleError(`no host ${hostIdent}`);
     if (!this.endpointFor(h.id)) throw new RuleError(`host ${h.id} has no paired agent`);
     const out: RemediateResult = { hostId: h.id, queued: [], skipped: [] };
-    const matches = findRemedies(hostFacts(h, this.inventory.matchHost(h)), this.rules.list(), opts.lookup);
+    const { view, matches } = this.remedyMatches(h, opts.lookup);
     for (const m of matches) {
       if (this.queue.openFor(h.id, m.rule.id)) {
         out.skipped.push({ ruleId: m.rule.id, why: 'already queued' });
@@ -497,7 +533,7 @@ export class RemediationService {
       }
       let plan: ReturnType<typeof planRemedy>;
       try {
-        plan = planRemedy(m.rule.remedy, platformOf(bestOs(h)?.family), this.programs, opts.mode);
+        plan = planRemedy(m.rule.remedy, platformOf(bestOs(view)?.family), this.programs, opts.mode);
       } catch (e) {
         out.skipped.push({ ruleId: m.rule.id, why: (e as Error).message });
         await this.audit.append({
@@ -561,7 +597,7 @@ export class RemediationService {
   // ---- detection ----
 
   async detectNow(o: DetectionOptions): Promise<DetectionReport> {
-    return this.detector.detect(o);
+    return this.detector.detect({ evidence: this.remedyEvidence, ...o });
   }
   startDetection(
     o: DetectionOptions,
@@ -604,7 +640,7 @@ export class RemediationService {
   ): Promise<Array<{ ruleId: string; set: string }>> {
     const h = this.inventory.getHost(hostIdent) ?? this.inventory.findHost(hostIdent);
     if (!h) return [];
-    return findRemedies(hostFacts(h, this.inventory.matchHost(h)), this.rules.list(), lookup).map((m) => ({
+    return this.remedyMatches(h, lookup).matches.map((m) => ({
       ruleId: m.rule.id,
       set: m.set,
     }));
@@ -625,8 +661,12 @@ export class RemediationService {
     address: string;
     port: number;
     routerName?: string;
+    /** The inventory host the agent serves (id, address, MAC or name); see bindHost. */
+    host?: string;
   }): Promise<{ pairingId: string; code: string; hostId: string; agentKey: string; expiresAt: number }> {
     await this.expirePairings();
+    if (p.host && !(this.inventory.getHost(p.host) ?? this.inventory.findHost(p.host)))
+      throw new RuleError(`no host ${p.host} to bind the agent to`);
     const routerName = p.routerName ?? 'tunguard';
     const s = await this.client.pair(p.address, p.port, routerName);
     if (this.agents.get(s.hostId)) {
@@ -644,6 +684,7 @@ export class RemediationService {
       agentKey: s.agentKey,
       code: s.code,
       routerName,
+      ...(p.host ? { host: p.host } : {}),
       startedAt: now,
       expiresAt: now + this.pairingTtlMs,
     };
@@ -736,6 +777,7 @@ export class RemediationService {
     const rec = await this.agents.add(
       { hostId: p.hostId, address: p.address, port: p.port, agentKey: p.agentKey },
       'code',
+      await this.bindHost(p.hostId, p.address, p.host),
     );
     await this.audit.append({
       step: 'agent.paired',
@@ -765,8 +807,11 @@ export class RemediationService {
     address: string;
     port: number;
     agentKey: string;
+    /** The inventory host the agent serves (id, address, MAC or name); see bindHost. */
+    host?: string;
   }): Promise<AgentRecord> {
-    const rec = await this.agents.add(p, 'key');
+    const { host, ...endpoint } = p;
+    const rec = await this.agents.add(endpoint, 'key', await this.bindHost(p.hostId, p.address, host));
     await this.audit.append({ step: 'agent.paired', hostId: p.hostId, detail: { by: 'key' } });
     return rec;
   }

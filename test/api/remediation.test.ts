@@ -241,6 +241,22 @@ describe('remediation CLI', () => {
     expect(items.length).toBeGreaterThan(0);
     const text = await cli('hosts', []);
     expect(text.stdout).toMatch(/^HOST +ADDRESS/);
+    expect(text.stdout).toMatch(new RegExp(`\\n1-${items.length} of ${items.length}\\n$`));
+    // A page at a time: the CLI says how many more there are and where they start (a second report
+    // makes sure there is more than one host).
+    const other = join(import.meta.dirname, '..', 'fixtures', 'scanners', 'libnmap_1_os_banner_scripts.xml');
+    expect((await cli('scan', ['import', other, '--format', 'nmap'])).code).toBe(0);
+    const total = JSON.parse((await cli('hosts', ['--json'])).stdout).total;
+    expect(total).toBeGreaterThan(1);
+    const page = await cli('hosts', ['--limit', '1']);
+    expect(page.code, page.stderr).toBe(0);
+    expect(page.stdout.trim().split('\n')).toHaveLength(3);
+    expect(page.stdout).toMatch(new RegExp(`\\n1-1 of ${total}; ${total - 1} more \\(--offset 1\\)\\n$`));
+    const all = JSON.parse((await cli('hosts', ['--json'])).stdout).items;
+    const second = await cli('hosts', ['--offset', '1', '--limit', '1', '--json']);
+    expect(JSON.parse(second.stdout)).toMatchObject({ total, offset: 1, limit: 1 });
+    expect(JSON.parse(second.stdout).items.map((x: { id: string }) => x.id)).toEqual([all[1].id]);
+    await expect(cli('hosts', ['--limit', '0'])).rejects.toThrow(/--limit: expected an integer 1..1000/);
     const one = await cli('hosts', [items[0].id]);
     expect(one.code, one.stderr).toBe(0);
     expect(one.stdout).toMatch(/^host +/);
@@ -594,7 +610,7 @@ describe('remediation routes for threats, detection, remediate, pairings and the
   });
 
   it('runs detection, refuses to remediate a host without an agent, and lists (no) pairings', async () => {
-    const hosts = (await call('GET', '/hosts')).json.items;
+    const hosts = (await call('GET', '/hosts')).json.items.filter((h: { agent: boolean }) => !h.agent);
     const det = await call('POST', '/detect', { body: { hosts: [hosts[0].id, '192.0.2.250'] } });
     expect(det.status, det.text).toBe(200);
     expect(det.json).toMatchObject({ checked: 1, missing: ['192.0.2.250'] });

@@ -1,12 +1,15 @@
-// What LAN clients can fill is bounded: hosts (evicting passive-only, provisional ones first), each
-// host's identity lists, and the audit log. Real LMDB stores; 100 000 forged DHCP identities and
-// 100 000 IPv6 sources as the passive inventory would record them.
+// What LAN clients can fill is bounded: hosts (evicting passive-only, provisional ones first), new
+// hosts from passive evidence (a budget per minute), each host's identity lists, and the audit log.
+// Real LMDB stores; 100 000 forged DHCP identities and 100 000 IPv6 sources as the passive inventory
+// would record them (test/lab/passive-flood.test.ts sends them from the LAN to a running daemon).
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Inventory } from '../../src/inventory/inventory.js';
 import { emptyObservation, HOST_LIST_CAPS, type Observation } from '../../src/inventory/model.js';
+import { dhcpObservation } from '../../src/inventory/passive/dhcp.js';
+import { PassiveFeed } from '../../src/inventory/passive/feed.js';
 import { openDurable } from '../../src/state/durable.js';
 import { AuditLog } from '../../src/state/durable-audit.js';
 
@@ -78,6 +81,39 @@ describe('host store bounds', () => {
     expect(growth).toBeLessThan(128 << 20);
     await store.close();
   }, 120_000);
+
+  it('the passive feed’s new-host budget holds a DHCP flood; lifted (the control), every forged MAC is a host', async () => {
+    // 20 000 forged requests (the lab sends 100 000, of which the router reads a few hundred), host
+    // cap lifted so that only the budget can hold them.
+    const run = async (sub: string, newHosts?: { perMinute: number; burst: number }) => {
+      const store = openDurable(join(dir, sub));
+      const inv = new Inventory(store, Date.now, 1_000_000);
+      const feed = new PassiveFeed(inv, newHosts ? { newHosts } : {});
+      for (let from = 0; from < 20_000; from += 1000) {
+        for (let k = 0; k < 1000; k++) {
+          const i = from + k;
+          feed.add(
+            dhcpObservation(
+              {
+                clientMac: `00:16:3e:${hex(i >> 16, 2)}:${hex((i >> 8) & 255, 2)}:${hex(i & 255, 2)}`,
+                requestedIp: '192.0.2.2',
+              },
+              Date.now(),
+            ),
+          );
+        }
+        await feed.flush();
+      }
+      const out = { hosts: inv.size, refused: feed.stats.newHostsRefused };
+      await store.close();
+      return out;
+    };
+    const held = await run('held');
+    expect(held.hosts).toBeLessThanOrEqual(256 + 60);
+    expect(held.refused).toBeGreaterThanOrEqual(20_000 - 256 - 60);
+    const lifted = await run('lifted', { perMinute: 1e9, burst: 1e9 });
+    expect(lifted).toEqual({ hosts: 20_000, refused: 0 });
+  }, 60_000);
 
   it('caps a host’s address and name lists, keeping the newest', async () => {
     const store = openDurable(join(dir, 'durable'));

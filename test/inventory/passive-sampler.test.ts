@@ -11,8 +11,9 @@ import { SampleKind, SampleRing } from '../../src/dataplane/sample-ring.js';
 import { buildStages, testStageEnv } from '../../src/dataplane/stages/index.js';
 import type { SamplerSettings, SamplerStage } from '../../src/dataplane/stages/sampler.js';
 import { Inventory } from '../../src/inventory/inventory.js';
-import { emptyObservation, hostKey, type Observation } from '../../src/inventory/model.js';
+import { emptyObservation, HOST_LIST_CAPS, hostKey, type Observation } from '../../src/inventory/model.js';
 import { parseGreeting, serverProducts } from '../../src/inventory/passive/banner.js';
+import { dhcpObservation } from '../../src/inventory/passive/dhcp.js';
 import { leaseObservation, parseLeaseFile } from '../../src/inventory/passive/dhcp-leases.js';
 import { PassiveFeed } from '../../src/inventory/passive/feed.js';
 import {
@@ -362,7 +363,7 @@ describe('passive feed into the inventory (real LMDB)', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('writes new evidence once, merges a lease into the host traffic revealed, and survives junk', async () => {
+  it('writes new evidence once, keeps a lease’s host apart from the traffic of its address, and survives junk', async () => {
     const p = pipelineWith();
     const leases = join(dir, 'dhcp.leases');
     let now = 10_000;
@@ -393,7 +394,8 @@ describe('passive feed into the inventory (real LMDB)', () => {
     feed.tick();
     expect(await feed.flush()).toBe(0);
 
-    // The lease names the host: MAC and name join the host the traffic revealed.
+    // The lease names a host by its MAC: that host gets the address and the name, but not the traffic
+    // seen from the address (any LAN client can send from it), which stays under the address.
     writeFileSync(
       leases,
       `${Math.floor(now / 1000) + 3600} 00:16:3e:11:22:33 192.0.2.10 laptop *\nnot a lease\n`,
@@ -404,11 +406,15 @@ describe('passive feed into the inventory (real LMDB)', () => {
     feed.tick(); // unchanged file: not read again
     expect(feed.stats.leaseReads).toBe(1);
     expect(await feed.flush()).toBe(1);
-    const merged = inv.findHost('00:16:3e:11:22:33');
-    expect(merged?.id).toBe('ip:192.0.2.10');
-    expect(merged?.hostnames).toEqual(['laptop']);
-    expect(inv.findHost('laptop')?.id).toBe('ip:192.0.2.10');
-    expect(inv.listHosts()).toHaveLength(1);
+    const byMac = inv.findHost('00:16:3e:11:22:33');
+    expect(byMac).toMatchObject({ id: 'mac:00:16:3e:11:22:33', hostnames: ['laptop'], ipv4: ['192.0.2.10'] });
+    expect(byMac?.os).toEqual([]);
+    expect(byMac?.software).toEqual([]);
+    expect(inv.findHost('laptop')?.id).toBe('mac:00:16:3e:11:22:33');
+    // The address names the MAC's host now; the traffic's host is still there under its own id.
+    expect(inv.findHost('192.0.2.10')?.id).toBe('mac:00:16:3e:11:22:33');
+    expect(inv.getHost('ip:192.0.2.10')?.software.map((x) => x.product)).toEqual(['OpenSSH']);
+    expect(inv.listHosts()).toHaveLength(2);
 
     // A lease file that is far too big is refused whole, with a reason.
     writeFileSync(leases, 'x'.repeat((1 << 20) + 1));
@@ -417,29 +423,110 @@ describe('passive feed into the inventory (real LMDB)', () => {
     await feed.close();
   });
 
-  it('folds a host known only by its address into the MAC that later claims the address', async () => {
+  it('never merges passive evidence into a host known by its MAC because it shares an address', async () => {
     const ob = (o: Partial<Observation>): Observation => ({ ...emptyObservation(), ...o });
-    // DHCP first (a DISCOVER: MAC and name, no address yet), then traffic from the address.
-    await inv.importObservations([ob({ mac: '00:16:3e:aa:bb:cc', hostnames: ['tv'] })]);
+    const passive = { passive: true } as const;
+    // A host known by its MAC and (its lease) its address …
+    await inv.importObservations(
+      [ob({ mac: '00:16:3e:aa:bb:cc', hostnames: ['tv'], ipv4: ['192.0.2.20'] })],
+      undefined,
+      passive,
+    );
+    // … then one spoofed segment from that address: its facts stay under the address.
+    const spoof = ob({
+      ipv4: ['192.0.2.20'],
+      os: [{ name: 'Windows', family: 'Windows', confidence: 40, source: 'http-ua', seenAt: 5 }],
+      software: [
+        { product: 'nginx', version: '1.18.0', port: 80, source: 'banner', confidence: 60, seenAt: 5 },
+      ],
+    });
+    const sum = await inv.importObservations([spoof], undefined, passive);
+    expect(sum.hostIds).toEqual(['ip:192.0.2.20']);
+    const victim = inv.getHost('mac:00:16:3e:aa:bb:cc');
+    expect(victim?.os).toEqual([]);
+    expect(victim?.software).toEqual([]);
+    expect(inv.findHost('192.0.2.20')?.id).toBe('mac:00:16:3e:aa:bb:cc');
+    // A forged DHCP request: another MAC, the victim's name, option 50 naming the victim's address.
+    await inv.importObservations(
+      [dhcpObservation({ clientMac: '00:16:3e:66:66:66', hostname: 'tv', requestedIp: '192.0.2.20' }, 6)],
+      undefined,
+      passive,
+    );
+    expect(inv.getHost('mac:00:16:3e:66:66:66')).toMatchObject({ ipv4: [], hostnames: ['tv'] });
+    expect(inv.getHost('mac:00:16:3e:aa:bb:cc')?.macs).toEqual(['00:16:3e:aa:bb:cc']);
+    // A randomised MAC naming the victim's name (no client id): its own host, not the victim.
+    await inv.importObservations([ob({ mac: '02:00:00:00:00:01', hostnames: ['tv'] })], undefined, passive);
+    expect(inv.getHost('mac:00:16:3e:aa:bb:cc')?.macs).toEqual(['00:16:3e:aa:bb:cc']);
+    // A scan is active evidence: it joins the MAC's host by the address it answered on, not the
+    // host of traffic seen from the address.
     await inv.importObservations([
       ob({
         ipv4: ['192.0.2.20'],
-        os: [{ name: 'Linux 3.x+', family: 'Linux', confidence: 30, source: 'tcp-syn', seenAt: 5 }],
+        software: [{ product: 'sshd', port: 22, source: 'nmap', confidence: 90, seenAt: 7 }],
       }),
     ]);
-    expect(inv.findHost('192.0.2.20')?.id).toBe('ip:192.0.2.20');
-    // The REQUEST (or the lease) ties the MAC to the address: one host, under the MAC, with both.
-    const sum = await inv.importObservations([ob({ mac: '00:16:3e:aa:bb:cc', ipv4: ['192.0.2.20'] })]);
-    expect(sum.hostIds).toEqual(['mac:00:16:3e:aa:bb:cc']);
-    const h = inv.findHost('192.0.2.20');
-    expect(h).toMatchObject({ id: 'mac:00:16:3e:aa:bb:cc', hostnames: ['tv'], ipv4: ['192.0.2.20'] });
-    expect(h?.os.map((o) => o.source)).toEqual(['tcp-syn']);
-    expect(inv.getHost('ip:192.0.2.20')).toBeUndefined();
-    expect(inv.findHost('tv')?.id).toBe('mac:00:16:3e:aa:bb:cc');
-    // A host with a MAC of its own is never folded, even when another host's observation names its address.
-    await inv.importObservations([ob({ mac: '00:16:3e:dd:ee:ff', ipv4: ['192.0.2.30'] })]);
-    await inv.importObservations([ob({ mac: '00:16:3e:aa:bb:cc', ipv4: ['192.0.2.20', '192.0.2.30'] })]);
-    expect(inv.getHost('mac:00:16:3e:dd:ee:ff')?.ipv4).toEqual(['192.0.2.30']);
-    expect(inv.getHost('mac:00:16:3e:aa:bb:cc')?.macs).toEqual(['00:16:3e:aa:bb:cc']);
+    expect(inv.getHost('mac:00:16:3e:aa:bb:cc')?.software.map((x) => x.product)).toEqual(['sshd']);
+    expect(inv.getHost('ip:192.0.2.20')?.software.map((x) => x.product)).toEqual(['nginx']);
+  });
+
+  it('keeps IPv6 traffic per /64: a client cycling source addresses makes one host', async () => {
+    const ob = (a: string): Observation => ({
+      ...emptyObservation(),
+      ipv6: [a],
+      os: [{ confidence: 0, source: 'tcp-syn', seenAt: 1, signature: '6:64:0:*:mss*4,6:mss:df:0' }],
+    });
+    const before = inv.size;
+    await inv.importObservations(
+      Array.from({ length: 1000 }, (_, i) => ob(`2001:db8:7:9:${i.toString(16)}::1`)),
+      undefined,
+      { passive: true },
+    );
+    expect(inv.size - before).toBe(1);
+    const h = inv.getHost('ip:2001:db8:7:9:*');
+    expect(h?.ipv6.length).toBe(HOST_LIST_CAPS.ipv6);
+    // Found by an address it no longer lists (only the newest are kept), through its /64.
+    expect(inv.findHost('2001:db8:7:9:1::1')?.id).toBe('ip:2001:db8:7:9:*');
+    // Another /64 is another host; a scan's IPv6 host keeps its own address.
+    await inv.importObservations([ob('2001:db8:7:a::1')], undefined, { passive: true });
+    expect(inv.getHost('ip:2001:db8:7:a:*')).toBeDefined();
+    await inv.importObservations([
+      {
+        ...emptyObservation(),
+        ipv6: ['2001:db8:7:b::5'],
+        software: [{ product: 'x', source: 'nmap', confidence: 90, seenAt: 1 }],
+      },
+    ]);
+    expect(inv.getHost('ip:2001:db8:7:b::5')).toBeDefined();
+  });
+
+  it('limits new hosts from passive evidence: a budget per minute, and identities per MAC', async () => {
+    let now = 1_000_000;
+    const feed = new PassiveFeed(inv, { now: () => now, newHosts: { perMinute: 60, burst: 10 } });
+    const before = inv.size;
+    const dhcp = (i: number) =>
+      dhcpObservation(
+        {
+          clientMac: `00:16:3e:10:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`,
+        },
+        now,
+      );
+    for (let i = 0; i < 100; i++) feed.add(dhcp(i));
+    await feed.flush();
+    expect(inv.size - before).toBe(10);
+    expect(feed.stats.newHostsRefused).toBe(90);
+    // A minute later: 60 more tokens, capped at the burst.
+    now += 60_000;
+    for (let i = 100; i < 200; i++) feed.add(dhcp(i));
+    await feed.flush();
+    expect(inv.size - before).toBe(20);
+    // One randomised MAC cycling client ids: four identities an hour, then refused.
+    now += 600_000;
+    for (let i = 0; i < 8; i++)
+      feed.add(dhcpObservation({ clientMac: '02:16:3e:00:00:01', clientId: `01ff${i}` }, now));
+    expect(feed.stats.identitiesPerMacRefused).toBe(4);
+    await feed.flush();
+    // The four taken are one device (one MAC on this link): one host.
+    expect(inv.size - before).toBe(21);
+    expect(inv.findHost('02:16:3e:00:00:01')?.id).toBe('dhcp:01ff0');
   });
 });

@@ -62,6 +62,8 @@ describe('DHCP', () => {
     expect(isLocallyAdministered('da:11:22:33:44:55')).toBe(true);
     expect(hostKey(o)).toBe('dhcp:01da1122334455');
     expect(o.os[0]).toMatchObject({ source: 'dhcp', confidence: 70 });
+    // Option 50 is the address the client asks for (any it likes): it gives the host no address.
+    expect(o.ipv4).toEqual([]);
   });
 
   it('refuses truncated or foreign payloads without throwing', () => {

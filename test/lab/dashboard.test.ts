@@ -49,7 +49,11 @@ beforeAll(async () => {
   writeFileSync(join(www, 'f.bin'), Buffer.alloc(4 << 20, 7));
   await startHttpServer(lab, lab.ns.lan, www, 8080, [ADDR.lan4]);
   const conf = join(lab.stateDir, 'tunguard.conf');
-  writeFileSync(conf, "config tunguard 'main'\n\toption wan_device 'wan0'\n\tlist lan_device 'lan0'\n");
+  // The LAN host is known from its traffic only here: remedies may act on passive facts.
+  writeFileSync(
+    conf,
+    "config tunguard 'main'\n\toption wan_device 'wan0'\n\tlist lan_device 'lan0'\n\nconfig detect 'detect'\n\toption remedy_evidence 'any'\n",
+  );
   // No DHCP lease file: the hosts table is fed by traffic alone here.
   const tg = lab.startTunguard(['--config', conf, '--dhcp-leases', ''], false);
   await tg.ready();
@@ -251,6 +255,8 @@ describe('dashboard in Chromium', () => {
       address: ADDR.lan4,
       port: 7443,
       agentKey,
+      // The row the admin pairs it for (a host known from traffic only is never bound by default).
+      host: `ip:${ADDR.lan4}`,
     });
     lab.run(lab.ns.lan, process.execPath, [
       agentMain,

@@ -3,7 +3,8 @@
 // client), a real dnsmasq in rtr hands the LAN host (busybox udhcpc) its lease — DHCP talks to the
 // router itself and never crosses the TUN, so the DHCP sources are the lease file and a packet socket
 // on the LAN device (options 55/60/12/61) — and the host appears in the API with its OS and software,
-// each with its passive source and confidence.
+// each with its passive source and confidence. What the traffic showed stays under the address (any LAN
+// client can send from it); the host known by its MAC has what its DHCP requests and lease said.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -158,24 +159,40 @@ describe('passive inventory in the lab', () => {
 
     // The feed writes new evidence every 5 s.
     let host: ReturnType<typeof api>['json'];
+    let byMac: ReturnType<typeof api>['json'];
     await waitFor(
-      'the host with its passive evidence',
+      'the hosts with their passive evidence',
       () => {
-        const r = api(`/remediation/hosts/${ADDR.lan4}`);
+        const r = api(`/remediation/hosts/ip:${ADDR.lan4}`);
         host = r.status === 200 ? r.json.host : undefined;
+        const m = api(`/remediation/hosts/${lanMac}`);
+        byMac = m.status === 200 ? m.json.host : undefined;
         return (
           host?.software.some((s: { source: string }) => s.source === 'banner') &&
           host.software.some((s: { source: string }) => s.source === 'http-ua') &&
           host.os.some((o: { source: string }) => o.source === 'tcp-syn') &&
-          host.os.some((o: { source: string }) => o.source === 'dhcp') &&
-          host.hostnames.includes('lab-laptop')
+          byMac?.os.some((o: { source: string }) => o.source === 'dhcp') &&
+          byMac.hostnames.includes('lab-laptop') &&
+          byMac.ipv4.includes(ADDR.lan4)
         );
       },
       20_000,
     );
+    // The MAC's host (the lab's veth MAC is a local one, so udhcpc's client id keys it): its lease
+    // (address, name) and its DHCP requests; none of the traffic's facts.
+    expect(byMac.id).toMatch(/^dhcp:/);
+    expect(byMac).toMatchObject({
+      ipv4: [ADDR.lan4],
+      macs: [lanMac],
+      hostnames: ['lab-laptop'],
+    });
+    expect(byMac.software).toEqual([]);
+    expect(byMac.os.map((o: { source: string }) => o.source)).toEqual(['dhcp']);
+    // The address names the MAC's host; the traffic seen from it is a host of its own.
+    expect(api(`/remediation/hosts/${ADDR.lan4}`).json.host.id).toBe(byMac.id);
+    expect(host.id).toBe(`ip:${ADDR.lan4}`);
     expect(host.ipv4).toEqual([ADDR.lan4]);
-    expect(host.macs).toEqual([lanMac]);
-    expect(host.hostnames).toEqual(['lab-laptop']);
+    expect(host.macs).toEqual([]);
     // OS: the SYN's p0f-style signature (TTL 64 as the host sent it: tunguard sees it before the kernel) …
     const syn = host.os.find((o: { source: string }) => o.source === 'tcp-syn');
     expect(syn.signature).toMatch(/^4:64:0:1460:(mss\*\d+|\d+),\d+:mss,sok,ts,nop,ws:df,id\+:0$/);
@@ -185,7 +202,7 @@ describe('passive inventory in the lab', () => {
       expect.objectContaining({ name: 'Linux', family: 'Linux', source: 'http-ua', confidence: 40 }),
     );
     // … and its DHCP requests, read from the LAN device: udhcpc names itself in option 60.
-    const dhcpOs = host.os.find((o: { source: string }) => o.source === 'dhcp');
+    const dhcpOs = byMac.os.find((o: { source: string }) => o.source === 'dhcp');
     expect(dhcpOs).toMatchObject({ name: 'Linux (BusyBox)', family: 'Linux', confidence: 50 });
     expect(dhcpOs.signature).toMatch(/^55=[\d,]+;60=udhcp \d+\.\d+\.\d+$/);
     // Software: the service's banner, and the browser named in the request.
@@ -204,12 +221,12 @@ describe('passive inventory in the lab', () => {
 
     // The hosts list names how it was learned.
     const list = api('/remediation/hosts');
-    const row = list.json.items.find((h: { ipv4: string[] }) => h.ipv4.includes(ADDR.lan4));
+    const row = list.json.items.find((h: { id: string }) => h.id === `ip:${ADDR.lan4}`);
     expect(row.evidence).toEqual(['passive']);
     expect(row.software.length).toBeGreaterThanOrEqual(3);
     // Negative control: the WAN server answered too (HTTP/1.1 … from 198.51.100.2), but only LAN hosts are sampled.
     expect(list.json.items.some((h: { ipv4: string[] }) => h.ipv4.includes(ADDR.wan4))).toBe(false);
-    expect(list.json.items).toHaveLength(1);
+    expect(list.json.items.map((h: { id: string }) => h.id).sort()).toEqual([byMac.id, `ip:${ADDR.lan4}`]);
 
     const passive = api('/remediation/passive').json;
     expect(passive).toMatchObject({ running: true, leases: 1, leaseLinesRejected: 0, dhcpUnusable: 0 });

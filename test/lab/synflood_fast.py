@@ -7,17 +7,19 @@ IPv6 destination: sources from 2001:db8:100::/40 (inside 2001:db8::/32, away fro
 /64s); with --distinct every SYN has a source of its own: source i is 2001:db8:1XX:XXXX:<random>/128,
 i.e. a distinct /64 as well, for i = 0 .. count-1 (spread over the processes).
 
-Only lab destinations are accepted (192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24, 2001:db8:2::/64, 2001:db8:3::/64),
+Only lab destinations are accepted (192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24, 2001:db8:1::/64,
+2001:db8:2::/64, 2001:db8:3::/64: the WAN host's, for a flood from the LAN side),
 and the flood is bounded in time (<= 300 s) and count (<= 50 M).
 
 usage: synflood_fast.py --dst ADDR --port N [--rate PPS] [--seconds S] [--count N] [--procs P]
-                        [--sources N] [--distinct [--start-index I]] [--batch B]
+                        [--sources N] [--distinct [--start-index I]] [--src64 PREFIX] [--batch B]
 rate 0 = as fast as possible. Prints one JSON line: {"sent", "errors", "seconds", "procs", ...}.
 """
 import argparse, ctypes, ipaddress, json, os, random, socket, struct, sys, time
 
 LAB_DST = [ipaddress.ip_network(n) for n in
-           ('192.0.2.0/24', '198.51.100.0/24', '203.0.113.0/24', '2001:db8:2::/64', '2001:db8:3::/64')]
+           ('192.0.2.0/24', '198.51.100.0/24', '203.0.113.0/24', '2001:db8:1::/64', '2001:db8:2::/64',
+            '2001:db8:3::/64')]
 MAX_SECONDS = 300
 MAX_COUNT = 50_000_000
 
@@ -32,6 +34,7 @@ ap.add_argument('--sources', type=int, default=1 << 17, help='IPv4: distinct sou
 ap.add_argument('--distinct', action='store_true', help='IPv6: every SYN from a source of its own')
 ap.add_argument('--batch', type=int, default=256)
 ap.add_argument('--start-index', type=int, default=0, help='IPv6 --distinct: first source index')
+ap.add_argument('--src64', help='IPv6: sources in this /64 (a lab one), random interface ids')
 a = ap.parse_args()
 
 dst_ip = ipaddress.ip_address(a.dst)
@@ -45,6 +48,12 @@ if V6 and a.distinct and a.count == 0:
 if V6 and a.distinct and a.start_index + a.count > 1 << 24:
     sys.exit('--distinct supports source indices below 2^24')
 nsrc = max(1, min(a.sources, 1 << 17))
+SRC64 = None
+if a.src64:
+    net = ipaddress.ip_network(a.src64 + '/64', strict=False)
+    if not V6 or a.distinct or not net.subnet_of(ipaddress.ip_network('2001:db8::/32')):
+        sys.exit('--src64 needs an IPv6 destination, no --distinct, and a prefix in 2001:db8::/32')
+    SRC64 = struct.unpack('!II', net.network_address.packed[:8])
 B = max(1, min(a.batch, 1024))
 procs = max(1, a.procs)
 
@@ -165,14 +174,17 @@ def worker(idx, wfd):
             sport = 1024 + (r & 0xffff) % 64000
             seq = (r >> 16) & 0xffffffff
             if V6:
-                if a.distinct:
+                w0 = 0x20010db8
+                if SRC64:
+                    w0, hi = SRC64
+                elif a.distinct:
                     hi = 0x01000000 | (src_i & 0xffffff)
                     src_i += procs
                 else:
                     hi = 0x01000000 | ((r >> 48) & 0xffffff)
                 iid = getrand(64)
-                v6src(mv, o + 8, 0x20010db8, hi, iid)
-                s = (const + 0x2001 + 0x0db8 + (hi >> 16) + (hi & 0xffff) + (iid >> 48) + ((iid >> 32) & 0xffff)
+                v6src(mv, o + 8, w0, hi, iid)
+                s = (const + (w0 >> 16) + (w0 & 0xffff) + (hi >> 16) + (hi & 0xffff) + (iid >> 48) + ((iid >> 32) & 0xffff)
                      + ((iid >> 16) & 0xffff) + (iid & 0xffff))
             else:
                 src = base4 + ((r >> 48) % nsrc)  # 40 random bits

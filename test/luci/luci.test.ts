@@ -398,7 +398,9 @@ describe('luci-app-tunguard in Chromium, through the rpcd plugin, against a real
     const xml = join(lab.stateDir, 'lan-scan.xml');
     const scan = scanLanPort(lab, WEB_PORT, xml);
     expect(scan.code, scan.stderr).toBe(0);
-    expect((cli('scan', 'import', xml) as { hostIds: string[] }).hostIds).toEqual([`ip:${ADDR.lan4}`]);
+    // The agent was paired before any host was known at its address: it serves a host of its own,
+    // which the scan of its address joins.
+    expect((cli('scan', 'import', xml) as { hostIds: string[] }).hostIds).toEqual(['agent:lan-host']);
     expect((cli('scan', 'import', OPENVAS) as { hostIds: string[] }).hostIds).toEqual(['name:server99']);
     const rule = api('POST', '/rules', {
       kind: 'environment',
@@ -411,7 +413,7 @@ describe('luci-app-tunguard in Chromium, through the rpcd plugin, against a real
     await waitFor('the agent', () => agentOut.includes(`LISTENING ${ADDR.lan4}:${AGENT_PORT}`));
 
     await open('hosts');
-    const lan = page.locator(`#tg-hosts tr[data-host="ip:${ADDR.lan4}"]`);
+    const lan = page.locator('#tg-hosts tr[data-host="agent:lan-host"]');
     const server99 = page.locator('#tg-hosts tr[data-host="name:server99"]');
     expect(await lan.locator('[data-field="software"]').textContent()).toBe('1');
     expect(Number(await server99.locator('[data-field="threats"]').textContent())).toBeGreaterThan(50);
@@ -429,21 +431,21 @@ describe('luci-app-tunguard in Chromium, through the rpcd plugin, against a real
     );
 
     await lan.locator('button[data-action="details"]').click();
-    const lanDetail = page.locator(`#tg-hosts tr[data-detail-for="ip:${ADDR.lan4}"]`);
+    const lanDetail = page.locator('#tg-hosts tr[data-detail-for="agent:lan-host"]');
     await lanDetail.locator('li[data-product="nginx"]').waitFor({ timeout: 15_000 });
     expect(await lanDetail.locator('li[data-product="nginx"]').textContent()).toMatch(
       /nginx 1\.18\.0 \(tcp\/8081\)/,
     );
     await lanDetail.locator('li[data-rule="lab-nginx-dropper"] button').click();
     await page
-      .locator('[data-notification="info"]', { hasText: 'queued for ip:192.0.2.2' })
+      .locator('[data-notification="info"]', { hasText: 'queued for agent:lan-host' })
       .waitFor({ timeout: 15_000 });
     // The dispatch table follows it until the agent has reported.
     await page.locator('#tg-dispatches tr[data-status="done"]').waitFor({ timeout: 30_000 });
     expect(existsSync(victim)).toBe(false);
     // The CLI verb behind the plugin's `dispatches`: the list and one dispatch with its audit trail.
     const done = cli('dispatches', '--status=done') as { items: { id: string; hostId: string }[] };
-    expect(done.items.map((d) => d.hostId)).toEqual([`ip:${ADDR.lan4}`]);
+    expect(done.items.map((d) => d.hostId)).toEqual(['agent:lan-host']);
     const one = cli('dispatches', done.items[0].id) as { audit: { step: string }[] };
     expect(one.audit.map((a) => a.step)).toContain('dispatch.done');
     expect(await page.locator('#tg-dispatches tr[data-status="done"] td').nth(2).textContent()).toBe(
@@ -498,11 +500,10 @@ describe('luci-app-tunguard in Chromium, through the rpcd plugin, against a real
       expect(await cell.locator('small').textContent()).toBe(h.id);
       expect(want.startsWith('ip:')).toBe(false);
     }
-    // The scanned LAN host is known by its MAC (nmap saw it on the LAN), the OpenVAS one by its name.
+    // The scanned LAN host (its agent’s own host, which the scan joined) is known by its MAC (nmap saw it
+    // on the LAN), the OpenVAS one by its name.
     expect(
-      await page
-        .locator(`#tg-hosts tr[data-host="ip:${ADDR.lan4}"] [data-field="host"] strong`)
-        .textContent(),
+      await page.locator(`#tg-hosts tr[data-host="agent:lan-host"] [data-field="host"] strong`).textContent(),
     ).toMatch(/^([0-9A-F]{2}:){5}[0-9A-F]{2}$/i);
     expect(
       await page.locator('#tg-hosts tr[data-host="name:server99"] [data-field="host"] strong').textContent(),
@@ -762,9 +763,9 @@ describe('luci-app-tunguard in Chromium, through the rpcd plugin, against a real
 
     // The rule that names it: remediate the LAN host with it; the agent receives the bytes and runs them.
     await open('hosts');
-    const lan = page.locator(`#tg-hosts tr[data-host="ip:${ADDR.lan4}"]`);
+    const lan = page.locator(`#tg-hosts tr[data-host="agent:lan-host"]`);
     await lan.locator('button[data-action="details"]').click();
-    const detail = page.locator(`#tg-hosts tr[data-detail-for="ip:${ADDR.lan4}"]`);
+    const detail = page.locator(`#tg-hosts tr[data-detail-for="agent:lan-host"]`);
     await detail.locator('li[data-rule="ui-env"] button').waitFor({ timeout: 15_000 });
     const doneBefore = await page.locator('#tg-dispatches tr[data-status="done"]').count();
     await detail.locator('li[data-rule="ui-env"] button').click();

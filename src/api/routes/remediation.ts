@@ -226,6 +226,7 @@ const PairBody = bodyObject({
       noControlCharacters(),
     ),
   ),
+  host: v.optional(HostIdent),
 });
 
 const PairConfirmBody = bodyObject({
@@ -242,6 +243,7 @@ const AgentKeyBody = bodyObject({
   address: AgentAddress,
   port: AgentPort,
   agentKey: v.pipe(v.string('expected the agent key as a string'), PublicKeyText),
+  host: v.optional(HostIdent),
 });
 
 const AgentParam = v.strictObject({ id: AgentHostId });
@@ -584,6 +586,7 @@ export function remediationRoutes(svc: RemediationService, opts: { importDir: st
             address: b.address,
             port: b.port,
             ...(b.routerName !== undefined ? { routerName: b.routerName } : {}),
+            ...(b.host !== undefined ? { host: b.host } : {}),
           }),
         );
         return c.json(p, 201);

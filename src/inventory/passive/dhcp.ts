@@ -125,7 +125,8 @@ export function dhcpObservation(fp: DhcpFingerprint, now: number): Observation {
   o.mac = fp.clientMac;
   if (fp.clientId) o.dhcpClientId = fp.clientId;
   if (fp.hostname) o.hostnames.push(fp.hostname);
-  if (fp.requestedIp) o.ipv4.push(fp.requestedIp);
+  // Option 50 is the address a client asks for, any address it likes: it gives the host none (the
+  // lease file says which address the server handed out).
   const hint = dhcpOsHint(fp);
   // The fingerprint is kept as evidence an admin can look up, with a guess or (confidence 0) without.
   const signature = [

@@ -4,7 +4,7 @@
 
 import { readFileSync, statSync } from 'node:fs';
 import type { Inventory } from '../inventory.js';
-import type { Observation } from '../model.js';
+import { hostKey, normalizeMac, type Observation } from '../model.js';
 import { dhcpObservation, parseDhcpPacket } from './dhcp.js';
 import { leaseObservation, MAX_LEASE_FILE_BYTES, parseLeaseFile } from './dhcp-leases.js';
 import { observeSample } from './sample.js';
@@ -25,6 +25,8 @@ export interface PassiveFeedOptions {
   flushMs?: number;
   /** Evidence already written is written again (to refresh its time) after this long (ms, default 15 min). */
   refreshMs?: number;
+  /** New hosts passive evidence may make: `perMinute` on average, `burst` at once (default 60 and 256). */
+  newHosts?: { perMinute: number; burst: number };
   log?: (msg: string) => void;
   now?: () => number;
 }
@@ -44,6 +46,9 @@ export interface PassiveFeedStats {
   leaseReads: number;
   leases: number;
   leaseLinesRejected: number;
+  /** Observations of a new host left out: over the new-host budget, or a MAC naming too many identities. */
+  newHostsRefused: number;
+  identitiesPerMacRefused: number;
   lastError?: string;
 }
 
@@ -51,6 +56,13 @@ export interface PassiveFeedStats {
 const MAX_PENDING = 1024;
 /** Remembered fingerprints; cleared when full (at worst some evidence is written again). */
 const MAX_KNOWN = 20_000;
+/**
+ * Identities (client ids, names under a randomised MAC) one MAC may bring per hour: a phone has one or
+ * two; a client cycling them to make hosts is cut off. MACs remembered, cleared when full.
+ */
+const IDS_PER_MAC = 4;
+const MAC_WINDOW_MS = 3600_000;
+const MAX_MACS = 4096;
 
 /** One string per piece of evidence: what it says, without when. */
 function fingerprints(o: Observation): string[] {
@@ -75,7 +87,14 @@ export class PassiveFeed {
     leaseReads: 0,
     leases: 0,
     leaseLinesRejected: 0,
+    newHostsRefused: 0,
+    identitiesPerMacRefused: 0,
   };
+  /** MAC → the identities it brought this window, and when the window began. */
+  private readonly idsOfMac = new Map<string, { since: number; ids: Set<string> }>();
+  /** New-host tokens left (refilled at newHosts.perMinute up to newHosts.burst), and when last refilled. */
+  private newHostTokens: number;
+  private tokensAt: number;
   private readonly pending = new Map<string, Observation[]>();
   private readonly known = new Map<string, number>();
   private readonly now: () => number;
@@ -89,6 +108,35 @@ export class PassiveFeed {
     private readonly o: PassiveFeedOptions,
   ) {
     this.now = o.now ?? Date.now;
+    this.newHostTokens = this.budget.burst;
+    this.tokensAt = this.now();
+  }
+
+  private get budget(): { perMinute: number; burst: number } {
+    return this.o.newHosts ?? { perMinute: 60, burst: 256 };
+  }
+
+  /** Whether a MAC may bring this identity (at most IDS_PER_MAC a window). */
+  private identityAllowed(ob: Observation): boolean {
+    const mac = ob.mac ? normalizeMac(ob.mac) : undefined;
+    if (!mac) return true;
+    let id: string;
+    try {
+      id = hostKey(ob);
+    } catch {
+      return true; // refused later as having no identity
+    }
+    const now = this.now();
+    let e = this.idsOfMac.get(mac);
+    if (!e || now - e.since >= MAC_WINDOW_MS) {
+      if (!e && this.idsOfMac.size >= MAX_MACS) this.idsOfMac.clear();
+      e = { since: now, ids: new Set() };
+      this.idsOfMac.set(mac, e);
+    }
+    if (e.ids.has(id)) return true;
+    if (e.ids.size >= IDS_PER_MAC) return false;
+    e.ids.add(id);
+    return true;
   }
 
   /** Starts the timers (unref'd: they never keep the process alive). */
@@ -175,6 +223,10 @@ export class PassiveFeed {
   /** Queues an observation for the next flush (grouped by the address it came from). */
   add(ob: Observation): void {
     this.stats.observations++;
+    if (!this.identityAllowed(ob)) {
+      this.stats.identitiesPerMacRefused++;
+      return;
+    }
     const key = ob.mac ?? ob.ipv4[0] ?? ob.ipv6[0] ?? ob.dhcpClientId ?? '';
     const list = this.pending.get(key);
     if (list) list.push(ob);
@@ -207,8 +259,19 @@ export class PassiveFeed {
       }
     this.pending.clear();
     if (fresh.length === 0) return 0;
+    const b = this.budget;
+    this.newHostTokens = Math.min(
+      b.burst,
+      this.newHostTokens + ((now - this.tokensAt) / 60_000) * b.perMinute,
+    );
+    this.tokensAt = now;
     try {
-      await this.inventory.importObservations(fresh);
+      const sum = await this.inventory.importObservations(fresh, undefined, {
+        passive: true,
+        maxNew: Math.floor(this.newHostTokens),
+      });
+      this.newHostTokens -= sum.hostsCreated;
+      this.stats.newHostsRefused += sum.hostsNotCreated;
     } catch (err) {
       this.fail(`writing to the inventory: ${(err as Error).message}`);
       return 0;

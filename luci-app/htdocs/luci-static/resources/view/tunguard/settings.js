@@ -249,6 +249,10 @@ return view.extend({
 		o.value('first-hit', _('first hit'));
 		o.value('simultaneous', _('simultaneous'));
 		o.default = 'ordered';
+		o = s.option(form.ListValue, 'remedy_evidence', _('Remedies need'), _('confirm: facts a scan, the host\'s agent or you reported (traffic a LAN client can forge never triggers a remedy alone); any: passive facts too.'));
+		o.value('confirm', _('confirmed facts'));
+		o.value('any', _('any facts'));
+		o.default = 'confirm';
 
 		return m.render();
 	}
