@@ -1,4 +1,5 @@
 // The API through real HTTP on loopback: every route, auth, errors, config writes, allowlist, reload.
+// One file (about 610 lines): the routes share one daemon started once; a split would start it per file.
 import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

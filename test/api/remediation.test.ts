@@ -1,4 +1,5 @@
 // The remediation routes through real HTTP on loopback, with a real RemediationService in a temp dir.
+// One file (about 630 lines): one service and HTTP server shared by every route's cases.
 
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';

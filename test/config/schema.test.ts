@@ -1,4 +1,5 @@
 // The schema: defaults, the shipped file, good settings (table) and bad ones, each with its line and message.
+// One file (about 680 lines): one table of good and bad settings per section, read top to bottom.
 import { describe, expect, test } from 'vitest';
 import {
   ConfigError,

@@ -3,6 +3,8 @@
 // file and runs the REAL rpcd plugin inside the router's namespace (busybox ash), which reads the
 // daemon's status.json or runs the repo's `tunguard` CLI against the daemon's API. Settings are saved
 // into the daemon's real UCI file and read back with the project's parser; the daemon then reloads it.
+// One file (about 1050 lines): every view shares one browser, one lab and one daemon (starting them
+// is most of the run time); each describe block is one LuCI tab.
 import type { ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
