@@ -332,7 +332,9 @@ const SYN_FIELDS = {
    * Entries of the SYN cache (the options of clients without timestamps) and of the fast path's chart of
    * SYN 4-tuples (moderate tier), each.
    */
-  synCacheSize: opt('syn_cache_size', v.optional(integer(256, 1 << 24), '65536')),
+  // Bounded for the memory it sizes: 47 bytes a slot per worker, and the kernel fast path's chart
+  // (about 110 bytes an entry) — at the maximum about 12 MB per worker plus 28 MB in the kernel.
+  synCacheSize: opt('syn_cache_size', v.optional(integer(256, 1 << 18), '65536')),
   /** A proxied connection idle this long is forgotten. */
   connectionIdleSeconds: opt('connection_idle_seconds', v.optional(integer(10, 30 * 86400), '7440')),
   /** Proxy connections opened from the WAN side toward LAN hosts. */

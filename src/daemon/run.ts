@@ -17,7 +17,14 @@ import { FastPath } from '../netcfg/fast-path.js';
 import { kernelLimits } from '../netcfg/kernel-limits.js';
 import { lanPrefixes } from '../netcfg/lan.js';
 import { installRouterRoutes, removeRouterRoutes, routerAddresses } from '../netcfg/router-local.js';
-import { checkSteering, interfaceMtu, STEERING_DEFAULTS, Steering, steeredLan } from '../netcfg/steering.js';
+import {
+  checkSteering,
+  interfaceExists,
+  interfaceMtu,
+  STEERING_DEFAULTS,
+  Steering,
+  steeredLan,
+} from '../netcfg/steering.js';
 import { REINJECT_MARK } from '../netcfg/steering-programs.js';
 import { FAST_NOTRACK_MARK, nftAvailable, SynPolice } from '../netcfg/syn-police.js';
 import { UplinkWatch, uplinksNow } from '../netcfg/uplinks.js';
@@ -504,6 +511,12 @@ export async function runCommand(argv: string[]): Promise<number> {
         log,
         onChange: (devices, previous) => {
           police.setWans(devices);
+          // The MSS the proxy clamps WAN handshakes to follows the uplinks' MTU (the smallest).
+          const mtus = devices.filter(interfaceExists).map(interfaceMtu);
+          if (mtus.length > 0) {
+            const mtu = Math.min(...mtus);
+            dp.command({ type: 'settings', syn: { wanMss4: mtu - 40, wanMss6: mtu - 60 } });
+          }
           log(
             `wan: netifd's uplinks are now ${devices.join(', ')} (were ${previous.join(', ')}): the SYN police follows`,
           );

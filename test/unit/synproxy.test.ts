@@ -1045,6 +1045,16 @@ describe('SYNs and cookies', () => {
     expect(establish(h, V6, { ts: true, noServer: true }).proxySyn.mss).toBe(1300);
   });
 
+  it('follows a new uplink’s MSS from a settings command (new handshakes only); without one it keeps the old', () => {
+    const h = harness({ wanMss4: 1400, wanMss6: 1300 });
+    expect(establish(h, V4, { ts: true, noServer: true }, 10_000, 41001).proxySyn.mss).toBe(1400);
+    h.proxy.command({ type: 'settings', syn: { connectionIdleSeconds: 7440 } }); // the control: no MSS
+    expect(establish(h, V4, { ts: true, noServer: true }, 10_000, 41002).proxySyn.mss).toBe(1400);
+    h.proxy.command({ type: 'settings', syn: { wanMss4: 1220, wanMss6: 1200 } });
+    expect(establish(h, V4, { ts: true, noServer: true }, 10_000, 41003).proxySyn.mss).toBe(1220);
+    expect(establish(h, V6, { ts: true, noServer: true }, 10_000, 41004).proxySyn.mss).toBe(1200);
+  });
+
   it('the SYN cache carries WS/SACK (and ECN) for a client without timestamps', () => {
     const h = harness();
     const syn = clientSyn(V4, { ts: false, sack: true, ws: 6, ecn: true }, 0x1234, 0);

@@ -236,7 +236,7 @@ export class TieredSynGate implements SynGate {
       this.sources.setAllow(cmd.prefixes);
     } else if (cmd.type === 'settings' && cmd.syn) {
       // Every option the control plane reports as applied on reload lands here (see SYN_RESTART_ONLY in
-      // src/cli/control.ts for the others).
+      // src/daemon/control.ts for the others).
       const s = cmd.syn as Partial<SynGateSettings>;
       if (s.moderateThreshold !== undefined && s.riskyThreshold !== undefined)
         this.tiers.setThresholds(s.moderateThreshold, s.riskyThreshold);

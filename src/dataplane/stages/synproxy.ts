@@ -240,8 +240,13 @@ export class SynProxyStage implements Stage {
 
   command(cmd: DataplaneCommand): void {
     const syn =
-      cmd.type === 'settings' ? (cmd.syn as { connectionIdleSeconds?: number } | undefined) : undefined;
+      cmd.type === 'settings'
+        ? (cmd.syn as { connectionIdleSeconds?: number; wanMss4?: number; wanMss6?: number } | undefined)
+        : undefined;
     if (syn?.connectionIdleSeconds !== undefined) this.opts.idleMs = syn.connectionIdleSeconds * 1000;
+    // The uplink changed (a travel router's hotel Wi-Fi, tethering, LTE): new handshakes clamp to it.
+    if (syn?.wanMss4 !== undefined) this.opts.wanMss4 = syn.wanMss4;
+    if (syn?.wanMss6 !== undefined) this.opts.wanMss6 = syn.wanMss6;
     this.gate.command?.(cmd);
   }
 
