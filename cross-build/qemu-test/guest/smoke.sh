@@ -159,9 +159,15 @@ flow_offload() {
   HL=$!
   ip netns exec wan node "$NET_MJS" hold "$LAN_IP" "$PORT" 4 >/tmp/hold-wan.log 2>&1 &
   HW=$!
-  sleep 2
-  lanflow=$(grep ' dport=7001 ' /proc/net/nf_conntrack | head -n 1)
-  wanflow=$(grep "src=$WAN_IP dst=$LAN_IP .* dport=$PORT " /proc/net/nf_conntrack | head -n 1)
+  # Node starts slowly in an emulated guest under load: wait (within the 4 s hold) until the LAN-opened
+  # flow is offloaded, or the hold is over, instead of reading conntrack once after a fixed sleep.
+  for _ in $(seq 12); do
+    nap
+    lanflow=$(grep ' dport=7001 ' /proc/net/nf_conntrack | head -n 1)
+    wanflow=$(grep "src=$WAN_IP dst=$LAN_IP .* dport=$PORT " /proc/net/nf_conntrack | head -n 1)
+    case $lanflow in *OFFLOAD*) break ;; esac
+    kill -0 "$HL" 2>/dev/null || break
+  done
   wait "$HL" || fail "LAN-opened exchange under fw4 flow offloading: $(cat /tmp/hold-lan.log)"
   wait "$HW" || fail "proxied exchange under fw4 flow offloading: $(cat /tmp/hold-wan.log)"
   case $lanflow in *OFFLOAD*) ;; *) fail "the LAN-opened flow is not offloaded: '$lanflow'" ;; esac
