@@ -41,7 +41,7 @@ export interface RouterLocalOptions {
 }
 
 /** nft's set element list of interface names (names are checked by the callers: [\w.@:-]{1,15}). */
-function ifnames(wans: readonly string[]): string {
+export function ifnames(wans: readonly string[]): string {
   return wans.map((w) => `"${w}"`).join(', ');
 }
 

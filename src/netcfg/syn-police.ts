@@ -17,6 +17,7 @@ import {
   parseKernelLimitCounters,
 } from './kernel-limits.js';
 import {
+  ifnames,
   LOCAL_TABLE,
   type RouterLocalOptions,
   routerLocalCommands,
@@ -67,11 +68,6 @@ function tableExists(): boolean {
 }
 
 /** The commands that build the table (one per line, for `nft -i`). */
-/** nft's set element list of interface names (names are checked by the callers: [\w.@:-]{1,15}). */
-function ifnames(wans: readonly string[]): string {
-  return wans.map((w) => `"${w}"`).join(', ');
-}
-
 export function policeCommands(o: PoliceOptions): string {
   const t = `inet ${POLICE_TABLE}`;
   const wans = typeof o.wan === 'string' ? [o.wan] : o.wan;
