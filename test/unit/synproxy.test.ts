@@ -954,7 +954,7 @@ describe('SYNs and cookies', () => {
   describe('one source cannot fill the table', () => {
     const from = (f: Fam, last: number): Fam => ({ ...f, client: [...f.client.slice(0, -1), last] });
 
-    it('caps the connections of one IPv4 source; others still get in; a closed one frees its place', () => {
+    it('caps the connections of one IPv4 source; others still get in; a closed one frees its place at once', () => {
       const h = harness({ maxPerSource: 3 });
       const first = establish(h, V4, { ts: true }, 10_000, 41_000);
       for (let i = 1; i < 3; i++) establish(h, V4, { ts: true }, 10_000, 41_000 + i);
@@ -964,12 +964,23 @@ describe('SYNs and cookies', () => {
       expect(r.emitted, 'no SYN to the server for a 4th connection').toHaveLength(0);
       expect(h.c('synproxy_source_full')).toBe(1);
       establish(h, from(V4, 6), { ts: true }, 20_100, 42_000); // another source
-      // The first connection is reset by the client: once it has lingered, its place is free again.
+      // The first connection is reset by the client: it still lingers for stray packets, but its
+      // place is free at once (the cap is about connections held open).
       h.run(21_000, fromClient(V4, { seq: first.isnC + 1, flags: F.RST }, 41_000));
-      for (let t = 32_000; t < 34_000; t += 100) h.tick(t);
-      expect(h.proxy.table.count).toBe(3);
-      establish(h, V4, { ts: true }, 22_000, 42_001);
+      expect(h.proxy.table.count).toBe(4);
+      establish(h, V4, { ts: true }, 21_100, 42_001);
       expect(h.c('synproxy_source_full')).toBe(1);
+      // Three open again: the next one is refused; the lingering one leaving frees nothing twice.
+      const syn2 = clientSyn(V4, { ts: true }, 950, 1, 42_002);
+      const cookie2 = parse(h.run(21_200, syn2).emitted[0]).seq;
+      h.run(21_230, fromClient(V4, { seq: 951, ack: cookie2 + 1, flags: F.ACK }, 42_002));
+      expect(h.c('synproxy_source_full')).toBe(2);
+      for (let t = 32_000; t < 34_000; t += 100) h.tick(t);
+      expect(h.proxy.table.count).toBe(4);
+      const syn3 = clientSyn(V4, { ts: true }, 980, 1, 42_003);
+      const cookie3 = parse(h.run(34_100, syn3).emitted[0]).seq;
+      h.run(34_130, fromClient(V4, { seq: 981, ack: cookie3 + 1, flags: F.ACK }, 42_003));
+      expect(h.c('synproxy_source_full')).toBe(3);
     });
 
     it('counts an IPv6 /64 as one source', () => {

@@ -176,6 +176,8 @@ export class SynProxyStage implements Stage {
       this.table,
       opts.restored ?? [],
       (slot) => {
+        // A closed connection holds no place of its source (see close()).
+        if (this.table.state[slot] === ConnState.CLOSED) return true;
         const ver = this.table.clientAddr(slot, this.clientScratch);
         return this.quota.take(this.clientScratch, 0, ver, 0);
       },
@@ -187,9 +189,13 @@ export class SynProxyStage implements Stage {
   private forget(slot: number): void {
     const t = this.table;
     if ((t.flags[slot] & ConnFlag.PERSISTED) !== 0) this.removed.push(t.keyString(slot));
-    const ver = t.clientAddr(slot, this.clientScratch);
-    this.quota.release(this.clientScratch, 0, ver);
+    if (t.state[slot] !== ConnState.CLOSED) this.releaseQuota(slot);
     t.remove(slot);
+  }
+
+  private releaseQuota(slot: number): void {
+    const ver = this.table.clientAddr(slot, this.clientScratch);
+    this.quota.release(this.clientScratch, 0, ver);
   }
 
   /**
@@ -515,7 +521,13 @@ export class SynProxyStage implements Stage {
 
   private close(slot: number, lingerMs: number): void {
     const t = this.table;
-    if (t.state[slot] !== ConnState.CLOSED) this.c[this.r.closed]++;
+    if (t.state[slot] !== ConnState.CLOSED) {
+      this.c[this.r.closed]++;
+      // A closed connection only lingers for stray packets: it no longer counts against its
+      // source's cap, or a client opening many short connections is refused for a minute after
+      // every few hundred (the cap is about connections held open).
+      this.releaseQuota(slot);
+    }
     t.state[slot] = ConnState.CLOSED;
     t.dirty[slot] = 1;
     t.timerAt[slot] = this.ctx.now + lingerMs;
