@@ -3,41 +3,46 @@
 // wait for a restart. A refused reload or a start on a fallback is no longer only in the log.
 
 import { createHash } from 'node:crypto';
+import * as v from 'valibot';
+import { Time } from './schema-parts.js';
 
 /** One reload (SIGHUP) or change through the API, as it ended. */
-export interface ReloadRecord {
-  /** ISO time. */
-  /** ms since the epoch. */
-  at: number;
-  trigger: 'sighup' | 'api';
+export const ReloadRecord = v.object({
+  at: Time,
+  trigger: v.picklist(['sighup', 'api']),
   /** 'refused': the file had errors; the configuration in force stayed. */
-  result: 'applied' | 'refused';
+  result: v.picklist(['applied', 'refused']),
   /** Settings that differ from before ("defense.syn", "main.queues", ...). */
-  changed: string[];
-  applied: string[];
-  notApplied: { part: string; reason: string }[];
+  changed: v.array(v.string()),
+  applied: v.array(v.string()),
+  notApplied: v.array(v.object({ part: v.string(), reason: v.string() })),
   /** Why it was refused: the file's problems, one per line. */
-  problems: string[];
-}
+  problems: v.pipe(v.array(v.string()), v.description('why the file was refused, one per line')),
+});
+export type ReloadRecord = v.InferOutput<typeof ReloadRecord>;
 
-export interface ConfigStatus {
+export const ConfigStatus = v.object({
   /** The config file (null: the daemon runs on built-in defaults, no file). */
-  path: string | null;
+  path: v.nullable(v.pipe(v.string(), v.description('the config file; null: built-in defaults'))),
   /** SHA-256 of the configuration text in force (compare: sha256sum /etc/config/tunguard). */
-  sha256: string;
+  sha256: v.pipe(v.string(), v.description('SHA-256 of the configuration text in force')),
   /**
    * 'file': the file as written; 'last-good': the copy kept from the last good file (the file had
    * errors at start); 'file-without-errors': the file without its bad lines; 'defaults': built-in.
    */
-  inForce: 'file' | 'last-good' | 'file-without-errors' | 'defaults';
-  /** When the configuration in force was taken (ms since the epoch). */
-  since: number;
+  inForce: v.pipe(
+    v.picklist(['file', 'last-good', 'file-without-errors', 'defaults']),
+    v.description('the file, or what runs instead because the file had errors at start'),
+  ),
+  /** When the configuration in force was taken. */
+  since: Time,
   /** Why the file on disk is not in force (its problems, one per line); empty when it is. */
-  problems: string[];
+  problems: v.pipe(v.array(v.string()), v.description('why the file on disk is not in force')),
   /** Settings changed since the start that only a restart applies. */
-  pendingRestart: string[];
-  lastReload: ReloadRecord | null;
-}
+  pendingRestart: v.array(v.string()),
+  lastReload: v.nullable(ReloadRecord),
+});
+export type ConfigStatus = v.InferOutput<typeof ConfigStatus>;
 
 /** How the status and the log name what runs instead of a file with errors. */
 export function describeInForce(inForce: ConfigStatus['inForce']): string {

@@ -1,350 +1,201 @@
-// The OpenAPI 3.1 description served at /api/v1/openapi.json, written beside the schemas (schemas.ts,
-// deps.ts). A test holds it equal to the routes the app really has.
+// The OpenAPI 3.1 document served at /api/v1/openapi.json, generated: every route has an entry in a
+// route table (method, path, summary, the valibot schemas its input is validated with, the schema of
+// each answer) and @valibot/to-json-schema writes the JSON Schemas. Nothing is described twice: the
+// schemas the routes validate with and the types the handlers return are the ones converted here. A
+// test holds the tables equal to the routes the app has.
 
-import { CONNECTION_STATES } from './deps.js';
-import { CONTROL_EVENT_TYPES } from './events.js';
-import {
-  errors,
-  int,
-  type Json,
-  jsonBody,
-  map,
-  nullable,
-  obj,
-  ok,
-  pp,
-  qp,
-  ref,
-  str,
-  time,
-} from './openapi-parts.js';
+import { type ConversionConfig, type JsonSchema, toJsonSchema } from '@valibot/to-json-schema';
+import type * as v from 'valibot';
+import { CORE_ROUTES } from './openapi-core.js';
 import { REMEDIATION_PREFIX, remediationPaths, remediationSchemas } from './openapi-remediation.js';
-import { MAX_API_CONFIG_BYTES } from './schemas.js';
+import { CORE_COMPONENTS } from './responses.js';
+import type { Json } from './schema-parts.js';
+import { UciBody } from './schemas.js';
 
-const PREFIX = str({ description: 'IPv4/IPv6 address or CIDR prefix with host bits clear', maxLength: 64 });
-const LIMIT = qp('limit', int(1, 1000, 100), 'at most this many items');
+export type { Json };
 
-/** What every list answer carries beside its items (src/api/util.ts listAnswer). */
-const PAGING: Record<string, Json> = {
-  total: { type: 'integer', description: 'items in all' },
-  offset: { type: 'integer' },
-  limit: nullable({ type: 'integer', description: 'at most this many from offset; null: not cut' }),
+type Schema = v.GenericSchema;
+
+/** One answer of a route: its schema (valibot, or a JSON Schema for what is not JSON) and media type. */
+export interface Answer {
+  schema: Schema | Json;
+  description?: string;
+  /** Default application/json. */
+  type?: string;
+}
+
+/** A route as the document describes it. */
+export interface RouteDoc {
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  /** As hono writes it (`:name` for a path parameter). */
+  path: string;
+  summary: string;
+  /** Served without the bearer token. */
+  public?: boolean;
+  query?: Schema;
+  param?: Schema;
+  header?: Schema;
+  /** The JSON body, or the bodies by media type. */
+  body?: Schema | { content: Record<string, Schema | Json> };
+  /** The answers by status; a bare schema is a JSON answer described "OK". */
+  answers: Record<number, Answer | Schema>;
+  /** Error statuses (answered with the Error schema). */
+  errors?: number[];
+}
+
+/** A group of routes mounted at `prefix` with the component schemas its answers refer to. */
+export interface RouteGroup {
+  prefix: string;
+  routes: readonly RouteDoc[];
+  components: Record<string, Schema>;
+}
+
+const ERRORS: Record<number, string> = {
+  400: 'Bad input (the issues say which field and why)',
+  401: 'Missing or wrong bearer token',
+  404: 'No such resource',
+  409: 'Conflict',
+  412: 'If-Match does not match the current configuration',
+  413: 'Request body too large',
+  415: 'Body is not application/json',
+  422: 'The configuration is invalid (issues carry the UCI line)',
+  502: "The host's agent could not be reached or answered wrongly",
+  503: 'Too many event-stream clients, or the service is unavailable',
 };
 
-const schemas: Record<string, Json> = {
-  Error: obj(
-    {
-      error: str({ description: 'machine-readable code: bad_request, unauthorized, not_found, ...' }),
-      detail: str({ description: 'what is wrong, for a human' }),
-      issues: {
-        type: 'array',
-        items: obj({ path: str(), line: { type: 'integer' }, message: str() }, ['message']),
-      },
-    },
-    ['error', 'detail'],
-  ),
-  Time: {
-    type: 'integer',
-    minimum: 0,
-    description:
-      "ms since the Unix epoch (UTC). The one form of every time in the API, the event stream and the CLI --json: sorts and subtracts without parsing, in JavaScript (new Date(ms)) and in the router's Lua alike",
-  },
-  Tier: { type: 'string', enum: ['normal', 'moderate', 'risky'] },
-  Status: obj(
-    {
-      tier: nullable(ref('Tier')),
-      halfOpen: nullable({ type: 'integer' }),
-      counters: map({ type: 'number' }),
-      drops: map({ type: 'number' }),
-      perWorker: { type: 'array', items: map({ type: 'number' }) },
-      uptimeSeconds: { type: 'number' },
-      version: str(),
-      startedAt: time(),
-      notes: map(str()),
-      config: ref('ConfigStatus'),
-    },
-    ['tier', 'halfOpen', 'counters', 'drops', 'perWorker', 'uptimeSeconds', 'version', 'startedAt'],
-  ),
-  ReloadRecord: obj({
-    at: time(),
-    trigger: { type: 'string', enum: ['sighup', 'api'] },
-    result: { type: 'string', enum: ['applied', 'refused'] },
-    changed: { type: 'array', items: str() },
-    applied: { type: 'array', items: str() },
-    notApplied: { type: 'array', items: obj({ part: str(), reason: str() }) },
-    problems: { type: 'array', items: str(), description: 'why the file was refused, one per line' },
-  }),
-  ConfigStatus: obj({
-    path: nullable(str({ description: 'the config file; null: built-in defaults' })),
-    sha256: str({ description: 'SHA-256 of the configuration text in force' }),
-    inForce: {
-      type: 'string',
-      enum: ['file', 'last-good', 'file-without-errors', 'defaults'],
-      description: 'the file, or what runs instead because the file had errors at start',
-    },
-    since: time(),
-    problems: { type: 'array', items: str(), description: 'why the file on disk is not in force' },
-    pendingRestart: { type: 'array', items: str() },
-    lastReload: nullable(ref('ReloadRecord')),
-  }),
-  TierChange: obj({
-    at: time(),
-    from: nullable(ref('Tier')),
-    to: ref('Tier'),
-    synsInWindow: { type: 'integer' },
-  }),
-  Tiers: obj(
-    {
-      current: nullable(ref('Tier')),
-      thresholds: obj({
-        windowSeconds: { type: 'integer' },
-        moderate: { type: 'integer' },
-        risky: { type: 'integer' },
-      }),
-      items: { type: 'array', items: ref('TierChange') },
-      ...PAGING,
-      note: str(),
-    },
-    ['current', 'thresholds', 'items', 'total', 'offset', 'limit'],
-  ),
-  Connection: obj({
-    id: str(),
-    family: { type: 'integer', enum: [4, 6] },
-    src: str(),
-    sport: { type: 'integer' },
-    dst: str(),
-    dport: { type: 'integer' },
-    state: { type: 'string', enum: [...CONNECTION_STATES] },
-    direction: { type: 'string', enum: ['inbound', 'outbound'] },
-    firstSeenAt: time(),
-    updatedAt: time(),
-  }),
-  ConnectionPage: obj(
-    {
-      items: { type: 'array', items: ref('Connection') },
-      total: { type: 'integer' },
-      offset: { type: 'integer' },
-      limit: { type: 'integer' },
-      note: str(),
-    },
-    ['items', 'total', 'offset', 'limit'],
-  ),
-  Attacker: obj({
-    address: str(),
-    family: { type: 'integer', enum: [4, 6] },
-    reason: str(),
-    unfinished: nullable({ type: 'integer' }),
-    markedAt: time(),
-    expiresAt: time(),
-    marks: { type: 'integer' },
-  }),
-  Attackers: obj({ items: { type: 'array', items: ref('Attacker') }, ...PAGING, note: str() }, [
-    'items',
-    'total',
-    'offset',
-    'limit',
-  ]),
-  ClearResult: obj({ cleared: { type: 'integer' }, dataplaneNotified: { type: 'boolean' }, note: str() }, [
-    'cleared',
-    'dataplaneNotified',
-  ]),
-  Bucket: obj({
-    enabled: { type: 'boolean' },
-    rate: { type: 'integer' },
-    burst: { type: 'integer' },
-    perSourceRate: { type: 'integer' },
-    perSourceBurst: { type: 'integer' },
-    packetsPerSecond: { type: 'number' },
-    dropped: map({ type: 'number' }),
-  }),
-  RateLimit: obj({ enforced: { type: 'boolean' }, icmp: ref('Bucket'), udp: ref('Bucket'), note: str() }, [
-    'enforced',
-    'icmp',
-    'udp',
-  ]),
-  ConfigIssue: obj({ line: { type: 'integer' }, column: { type: 'integer' }, message: str() }, [
-    'line',
-    'message',
-  ]),
-  ConfigView: obj({
-    path: nullable(str()),
-    persisted: { type: 'boolean' },
-    etag: str(),
-    uci: str(),
-    config: { type: 'object', description: 'the parsed TunguardConfig (src/config/schema.ts)' },
-    warnings: { type: 'array', items: ref('ConfigIssue') },
-    pendingRestart: { type: 'array', items: str() },
-  }),
-  ConfigApply: obj({
-    view: ref('ConfigView'),
-    applied: { type: 'array', items: str() },
-    pendingRestart: { type: 'array', items: str() },
-    notApplied: { type: 'array', items: obj({ part: str(), reason: str() }) },
-  }),
-  ConfigCheck: obj({
-    valid: { type: 'boolean' },
-    issues: { type: 'array', items: ref('ConfigIssue') },
-    warnings: { type: 'array', items: ref('ConfigIssue') },
-  }),
-  UciBody: {
-    type: 'object',
-    properties: { uci: str({ description: `UCI text, at most ${MAX_API_CONFIG_BYTES} bytes` }) },
-    required: ['uci'],
-    additionalProperties: false,
-  },
-  AllowEntry: obj({ cidr: str(), family: { type: 'integer', enum: [4, 6] }, section: str(), comment: str() }),
-  AllowList: obj({
-    items: { type: 'array', items: ref('AllowEntry') },
-    ...PAGING,
-    persisted: { type: 'boolean' },
-  }),
-  AllowChange: obj({
-    entry: ref('AllowEntry'),
-    changed: { type: 'boolean' },
-    persisted: { type: 'boolean' },
-  }),
-};
+const isSchema = (x: unknown): x is Schema => (x as { kind?: unknown } | null)?.kind === 'schema';
 
-const responses: Record<string, Json> = Object.fromEntries(
-  [
-    [400, 'Bad input (the issues say which field and why)'],
-    [401, 'Missing or wrong bearer token'],
-    [404, 'No such resource'],
-    [409, 'Conflict'],
-    [412, 'If-Match does not match the current configuration'],
-    [413, 'Request body too large'],
-    [415, 'Body is not application/json'],
-    [422, 'The configuration is invalid (issues carry the UCI line)'],
-    [502, "The host's agent could not be reached or answered wrongly"],
-    [503, 'Too many event-stream clients, or the service is unavailable'],
-  ].map(([code, description]) => [
-    `E${code}`,
-    { description, content: { 'application/json': { schema: ref('Error') } } },
-  ]),
-);
+/** Converts valibot schemas to the document's JSON Schemas, components referred to by $ref. */
+function converter(components: Record<string, Schema>) {
+  const config: ConversionConfig = {
+    target: 'draft-2020-12',
+    definitions: components,
+    // What a request check or transformation does is said in the error answer, not in JSON Schema.
+    // A query pipeline (string, then picklist) is documented as both; what cannot be said is left out.
+    errorMode: 'ignore',
+    ignoreActions: ['check', 'transform', 'raw_transform', 'trim'],
+    overrideRef: ({ referenceId }) => `#/components/schemas/${referenceId}`,
+    // `documented` (schema-parts.ts): the JSON Schema the pipe has so far is replaced.
+    overrideAction: ({ valibotAction }) =>
+      (valibotAction as { metadata?: { openapi?: JsonSchema } }).metadata?.openapi,
+    overrideSchema: ({ valibotSchema, jsonSchema }) => {
+      // A value the document describes by `documented` (documentedAs).
+      if (valibotSchema.type === 'custom') return {};
+      // A query string's default ('100') as the integer it is parsed to.
+      if (jsonSchema.type === 'integer' && typeof jsonSchema.default === 'string')
+        return { ...jsonSchema, default: Number(jsonSchema.default) };
+      return undefined;
+    },
+  };
+  return {
+    one(s: Schema | Json): Json {
+      if (!isSchema(s)) return s;
+      const { $schema: _s, $defs: _d, ...rest } = toJsonSchema(s, config) as Json;
+      return rest;
+    },
+    components(): Json {
+      const out: Json = {};
+      for (const [name, s] of Object.entries(components)) {
+        // Converted without itself as a definition, so the component is its schema, not a $ref to itself.
+        const { [name]: _self, ...others } = components;
+        const {
+          $schema: _s,
+          $defs: _d,
+          ...rest
+        } = toJsonSchema(s, { ...config, definitions: others }) as Json;
+        out[name] = rest;
+      }
+      return out;
+    },
+  };
+}
 
-const get = (summary: string, response: Json, parameters: Json[] = [], codes = [400, 401]): Json => ({
-  get: { summary, parameters, responses: { '200': response, ...errors(...codes) } },
-});
+/** An object schema's fields as OpenAPI parameters (`in` query, path or header). */
+function parameters(
+  convert: (s: Schema) => Json,
+  s: Schema | undefined,
+  where: string,
+  only?: string[],
+): Json[] {
+  if (!s) return [];
+  const js = convert(s) as { properties?: Record<string, Json>; required?: string[] };
+  return Object.entries(js.properties ?? {})
+    .filter(([name]) => !only || only.includes(name))
+    .map(([name, schema]) => {
+      const { description, ...rest } = schema;
+      return {
+        // Header names as HTTP writes them (hono's validator sees them lower-case).
+        name: where === 'header' ? name.replace(/(^|-)([a-z])/g, (m) => m.toUpperCase()) : name,
+        in: where,
+        ...(where === 'path' || js.required?.includes(name) ? { required: true } : {}),
+        schema: rest,
+        ...(description !== undefined ? { description } : {}),
+      };
+    });
+}
+
+function operation(convert: ReturnType<typeof converter>, r: RouteDoc): Json {
+  const one = (s: Schema | Json) => convert.one(s);
+  const pathNames = [...r.path.matchAll(/:(\w+)/g)].map((m) => m[1]);
+  const params = [
+    ...parameters(one, r.param, 'path', pathNames),
+    ...parameters(one, r.query, 'query'),
+    ...parameters(one, r.header, 'header'),
+  ];
+  const body =
+    r.body === undefined
+      ? undefined
+      : {
+          required: true,
+          content: Object.fromEntries(
+            Object.entries(isSchema(r.body) ? { 'application/json': r.body } : r.body.content).map(
+              ([type, s]) => [type, { schema: one(s) }],
+            ),
+          ),
+        };
+  const responses: Json = {};
+  for (const [status, a] of Object.entries(r.answers)) {
+    const answer: Answer = isSchema(a) ? { schema: a } : a;
+    responses[status] = {
+      description: answer.description ?? 'OK',
+      content: { [answer.type ?? 'application/json']: { schema: one(answer.schema) } },
+    };
+  }
+  for (const code of r.errors ?? []) responses[String(code)] = { $ref: `#/components/responses/E${code}` };
+  return {
+    summary: r.summary,
+    ...(r.public ? { security: [] } : {}),
+    ...(params.length > 0 ? { parameters: params } : {}),
+    ...(body ? { requestBody: body } : {}),
+    responses,
+  };
+}
+
+/** The paths of route groups: `{ "/api/v1/x/{id}": { get: …, delete: … } }`. */
+export function documentPaths(groups: readonly RouteGroup[], components: Record<string, Schema>): Json {
+  const convert = converter(components);
+  const paths: Record<string, Json> = {};
+  for (const g of groups)
+    for (const r of g.routes) {
+      const path = `${g.prefix}${r.path}`.replace(/:(\w+)/g, '{$1}');
+      paths[path] = { ...paths[path], [r.method.toLowerCase()]: operation(convert, r) };
+    }
+  return paths;
+}
+
+/** The route groups of the app: the core API, and the groups mounted (ApiDeps.extraRoutes paths). */
+export function routeGroups(mounted: readonly string[] = []): RouteGroup[] {
+  void mounted;
+  return [{ prefix: '', routes: CORE_ROUTES, components: { ...CORE_COMPONENTS, UciBody } }];
+}
 
 /**
  * The document (built once). `mounted` names the extra route groups the app serves (ApiDeps.extraRoutes
  * paths, e.g. '/remediation'): their paths are described only when they are there.
  */
 export function openApiDocument(version: string, mounted: readonly string[] = []): Json {
-  const paths: Record<string, Json> = {
-    '/healthz': {
-      get: {
-        summary: 'Liveness probe (no auth, no details)',
-        security: [],
-        responses: {
-          '200': ok(obj({ ok: { type: 'boolean' } })),
-          '503': ok(obj({ ok: { type: 'boolean' } }), 'Unhealthy'),
-        },
-      },
-    },
-    '/metrics': get('Prometheus text exposition', ok(str(), 'OK', 'text/plain'), [], [401]),
-    '/api/v1/openapi.json': get('This document', ok({ type: 'object' }), [], [401]),
-    '/api/v1/status': get('Tier, half-open handshakes, counters, uptime, version', ok(ref('Status'))),
-    '/api/v1/tiers': get('Tier changes, newest first', ok(ref('Tiers')), [LIMIT]),
-    '/api/v1/ratelimit': get('ICMP and UDP rate limits and what they dropped', ok(ref('RateLimit'))),
-    '/api/v1/connections': get('Proxied connections, paged and filtered', ok(ref('ConnectionPage')), [
-      qp('offset', int(0, 10_000_000, 0), 'skip this many'),
-      qp('limit', int(1, 1000, 50), 'page size'),
-      qp('src', PREFIX, 'source address or prefix'),
-      qp('dst', PREFIX, 'destination address or prefix'),
-      qp('port', int(1, 65535), 'either port'),
-      qp('state', { type: 'string', enum: [...CONNECTION_STATES] }, 'connection state'),
-      qp('family', { type: 'string', enum: ['4', '6'] }, 'address family'),
-    ]),
-    '/api/v1/attackers': {
-      ...get('Sources marked aggressive', ok(ref('Attackers')), [LIMIT]),
-      delete: {
-        summary: 'Clear every mark',
-        responses: { '200': ok(ref('ClearResult')), ...errors(400, 401) },
-      },
-    },
-    '/api/v1/attackers/{address}': {
-      delete: {
-        summary: "Clear one source's mark",
-        parameters: [pp('address', 'IPv4 or IPv6 address')],
-        responses: { '200': ok(ref('ClearResult')), ...errors(400, 401, 404) },
-      },
-    },
-    '/api/v1/config': {
-      ...get('The configuration in force (UCI text and parsed)', ok(ref('ConfigView')), [], [400, 401]),
-      put: {
-        summary: 'Replace the configuration: validated, persisted atomically, applied',
-        parameters: [{ name: 'If-Match', in: 'header', schema: str(), description: 'etag from GET' }],
-        requestBody: jsonBody(ref('UciBody')),
-        responses: { '200': ok(ref('ConfigApply')), ...errors(400, 401, 412, 413, 415, 422) },
-      },
-    },
-    '/api/v1/config/check': {
-      post: {
-        summary: 'Validate UCI text without applying it',
-        requestBody: jsonBody(ref('UciBody')),
-        responses: { '200': ok(ref('ConfigCheck')), ...errors(400, 401, 413, 415) },
-      },
-    },
-    '/api/v1/allowlist': {
-      ...get('Prefixes exempt from the defenses', ok(ref('AllowList'))),
-      post: {
-        summary: 'Add a prefix (its own `config allow` section)',
-        requestBody: jsonBody({
-          type: 'object',
-          properties: {
-            cidr: PREFIX,
-            prefix: {
-              ...PREFIX,
-              deprecated: true,
-              description:
-                'the old name of cidr, taken until the next release (answered with a Deprecation header)',
-            },
-            comment: str({ maxLength: 200 }),
-          },
-          oneOf: [{ required: ['cidr'] }, { required: ['prefix'] }],
-          additionalProperties: false,
-        }),
-        responses: {
-          '200': ok(ref('AllowChange'), 'Already there'),
-          '201': ok(ref('AllowChange'), 'Added'),
-          ...errors(400, 401, 413, 415, 422),
-        },
-      },
-    },
-    '/api/v1/allowlist/{address}': {
-      delete: {
-        summary: 'Remove a host prefix (/32 or /128)',
-        parameters: [pp('address', 'address')],
-        responses: { '200': ok(ref('AllowChange')), ...errors(400, 401, 404) },
-      },
-    },
-    '/api/v1/allowlist/{address}/{bits}': {
-      delete: {
-        summary: 'Remove a prefix',
-        parameters: [pp('address', 'network address'), pp('bits', 'prefix length')],
-        responses: { '200': ok(ref('AllowChange')), ...errors(400, 401, 404) },
-      },
-    },
-    '/api/v1/events': get(
-      `Server-Sent Events: hello, then ${CONTROL_EVENT_TYPES.join(', ')}; 'dropped' when a slow client lost events`,
-      ok(str(), 'An event stream', 'text/event-stream'),
-      [
-        qp(
-          'types',
-          str({ description: `comma-separated among ${CONTROL_EVENT_TYPES.join(', ')}` }),
-          'only these types',
-        ),
-      ],
-      [400, 401, 503],
-    ),
-  };
-  const allSchemas = { ...schemas };
-  if (mounted.includes(REMEDIATION_PREFIX)) {
-    Object.assign(paths, remediationPaths(`/api/v1${REMEDIATION_PREFIX}`));
-    Object.assign(allSchemas, remediationSchemas());
-  }
+  const groups = routeGroups(mounted);
+  const components: Record<string, Schema> = Object.assign({}, ...groups.map((g) => g.components));
   return {
     openapi: '3.1.0',
     info: {
@@ -356,11 +207,25 @@ export function openApiDocument(version: string, mounted: readonly string[] = []
     },
     servers: [{ url: 'http://127.0.0.1:7447' }],
     security: [{ bearer: [] }],
-    paths,
+    paths: {
+      ...documentPaths(groups, components),
+      ...(mounted.includes(REMEDIATION_PREFIX) ? remediationPaths(`/api/v1${REMEDIATION_PREFIX}`) : {}),
+    },
     components: {
       securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
-      schemas: allSchemas,
-      responses,
+      schemas: {
+        ...converter(components).components(),
+        ...(mounted.includes(REMEDIATION_PREFIX) ? remediationSchemas() : {}),
+      },
+      responses: Object.fromEntries(
+        Object.entries(ERRORS).map(([code, description]) => [
+          `E${code}`,
+          {
+            description,
+            content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
+          },
+        ]),
+      ),
     },
   };
 }

@@ -3,8 +3,9 @@
 
 import * as v from 'valibot';
 import { type CidrPrefix, hasControlCharacter, parseCidr } from '../config/index.js';
-import { CONNECTION_STATES } from './deps.js';
 import { CONTROL_EVENT_TYPES } from './events.js';
+import { CONNECTION_STATES } from './responses.js';
+import { documented, documentedMore } from './schema-parts.js';
 import { shown } from './util.js';
 
 /** The message when a query parameter is given twice (it then arrives as an array). */
@@ -23,8 +24,8 @@ export function noControlCharacters(slashes = false) {
     : v.check((s: string) => !hasControlCharacter(s), 'control characters are not allowed');
 }
 
-/** A decimal integer in [min, max] given as a string. */
-export function intString(min: number, max: number) {
+/** A decimal integer in [min, max] given as a string (the document shows the integer). */
+export function intString(min: number, max: number, description?: string) {
   return v.pipe(
     v.string(ONE),
     v.rawTransform(({ dataset, addIssue, NEVER }) => {
@@ -36,13 +37,20 @@ export function intString(min: number, max: number) {
       }
       return n;
     }),
+    documented<number>({
+      type: 'integer',
+      minimum: min,
+      maximum: max,
+      ...(description ? { description } : {}),
+    }),
   );
 }
 
 /** An address or CIDR prefix (host bits clear), parsed by the config's strict parser. */
-export function prefixString(what = 'an IPv4/IPv6 address or prefix') {
+export function prefixString(what = 'an IPv4/IPv6 address or prefix', description?: string) {
   return v.pipe(
     v.string(ONE),
+    v.description(description ?? 'IPv4/IPv6 address or CIDR prefix with host bits clear'),
     v.maxLength(64, `expected ${what} (at most 64 characters)`),
     v.rawTransform(({ dataset, addIssue, NEVER }): CidrPrefix => {
       try {
@@ -95,19 +103,25 @@ export function strictQuery<T extends v.ObjectEntries>(entries: T) {
 }
 
 export const LimitQuery = strictQuery({
-  limit: v.optional(intString(1, 1000), '100'),
+  limit: v.optional(intString(1, 1000, 'at most this many items'), '100'),
 });
 
 export const ConnectionsQuery = strictQuery({
-  offset: v.optional(intString(0, 10_000_000), '0'),
-  limit: v.optional(intString(1, 1000), '50'),
-  src: v.optional(prefixString()),
-  dst: v.optional(prefixString()),
-  port: v.optional(intString(1, 65535)),
+  offset: v.optional(intString(0, 10_000_000, 'skip this many'), '0'),
+  limit: v.optional(intString(1, 1000, 'page size'), '50'),
+  src: v.optional(prefixString(undefined, 'source address or prefix')),
+  dst: v.optional(prefixString(undefined, 'destination address or prefix')),
+  port: v.optional(intString(1, 65535, 'either port')),
   state: v.optional(
-    v.pipe(v.string(ONE), v.picklist(CONNECTION_STATES, `expected one of ${CONNECTION_STATES.join(', ')}`)),
+    v.pipe(
+      v.string(ONE),
+      v.picklist(CONNECTION_STATES, `expected one of ${CONNECTION_STATES.join(', ')}`),
+      v.description('connection state'),
+    ),
   ),
-  family: v.optional(v.pipe(v.string(ONE), v.picklist(['4', '6'], 'expected 4 or 6'))),
+  family: v.optional(
+    v.pipe(v.string(ONE), v.picklist(['4', '6'], 'expected 4 or 6'), v.description('address family')),
+  ),
 });
 
 export const EventsQuery = strictQuery({
@@ -120,15 +134,21 @@ export const EventsQuery = strictQuery({
         v.picklist(CONTROL_EVENT_TYPES, `expected event types among ${CONTROL_EVENT_TYPES.join(', ')}`),
       ),
       v.minLength(1, 'expected at least one event type'),
+      documented<(typeof CONTROL_EVENT_TYPES)[number][]>({
+        type: 'string',
+        description: `only these types: comma-separated among ${CONTROL_EVENT_TYPES.join(', ')}`,
+      }),
     ),
   ),
 });
 
-export const AddressParam = v.strictObject({ address: addressString() });
+export const AddressParam = v.strictObject({
+  address: v.pipe(addressString(), v.description('IPv4 or IPv6 address')),
+});
 
 export const PrefixParam = v.strictObject({
-  address: v.string(),
-  bits: v.optional(v.string()),
+  address: v.pipe(v.string(), v.description('network address')),
+  bits: v.optional(v.pipe(v.string(), v.description('prefix length'))),
 });
 
 // The allowlist answers entries as `cidr` (lists, changes, the SSE event): a body names it the same.
@@ -137,13 +157,22 @@ export const AllowBody = v.pipe(
   v.strictObject(
     {
       cidr: v.optional(prefixString()),
-      prefix: v.optional(prefixString()),
+      prefix: v.optional(
+        v.pipe(
+          prefixString(
+            undefined,
+            'the old name of cidr, taken until the next release (answered with a Deprecation header)',
+          ),
+          documentedMore({ deprecated: true }),
+        ),
+      ),
       comment: v.optional(plainText(200), ''),
     },
     (issue) =>
       issue.expected === 'never' ? 'unknown field (known: cidr, comment)' : 'expected a JSON object',
   ),
   v.check((b) => (b.cidr === undefined) !== (b.prefix === undefined), 'expected the field cidr'),
+  documentedMore({ oneOf: [{ required: ['cidr'] }, { required: ['prefix'] }] }),
 );
 
 export const UciBody = v.strictObject(
@@ -154,11 +183,14 @@ export const UciBody = v.strictObject(
         (s) => Buffer.byteLength(s) <= MAX_API_CONFIG_BYTES,
         `expected at most ${MAX_API_CONFIG_BYTES} bytes of UCI text`,
       ),
+      v.description(`UCI text, at most ${MAX_API_CONFIG_BYTES} bytes`),
     ),
   },
   (issue) => (issue.expected === 'never' ? 'unknown field (known: uci)' : 'expected a JSON object'),
 );
 
 export const IfMatchHeader = v.object({
-  'if-match': v.optional(v.pipe(v.string(), v.maxLength(100, 'If-Match is too long'))),
+  'if-match': v.optional(
+    v.pipe(v.string(), v.maxLength(100, 'If-Match is too long'), v.description('etag from GET')),
+  ),
 });
