@@ -7,7 +7,7 @@
 import { type ConversionConfig, type JsonSchema, toJsonSchema } from '@valibot/to-json-schema';
 import type * as v from 'valibot';
 import { CORE_ROUTES } from './openapi-core.js';
-import { REMEDIATION_PREFIX, remediationPaths, remediationSchemas } from './openapi-remediation.js';
+import { REMEDIATION_PREFIX, remediationDocs } from './openapi-remediation.js';
 import { CORE_COMPONENTS } from './responses.js';
 import type { Json } from './schema-parts.js';
 import { UciBody } from './schemas.js';
@@ -185,8 +185,11 @@ export function documentPaths(groups: readonly RouteGroup[], components: Record<
 
 /** The route groups of the app: the core API, and the groups mounted (ApiDeps.extraRoutes paths). */
 export function routeGroups(mounted: readonly string[] = []): RouteGroup[] {
-  void mounted;
-  return [{ prefix: '', routes: CORE_ROUTES, components: { ...CORE_COMPONENTS, UciBody } }];
+  const groups: RouteGroup[] = [
+    { prefix: '', routes: CORE_ROUTES, components: { ...CORE_COMPONENTS, UciBody } },
+  ];
+  if (mounted.includes(REMEDIATION_PREFIX)) groups.push(remediationDocs(`/api/v1${REMEDIATION_PREFIX}`));
+  return groups;
 }
 
 /**
@@ -207,16 +210,10 @@ export function openApiDocument(version: string, mounted: readonly string[] = []
     },
     servers: [{ url: 'http://127.0.0.1:7447' }],
     security: [{ bearer: [] }],
-    paths: {
-      ...documentPaths(groups, components),
-      ...(mounted.includes(REMEDIATION_PREFIX) ? remediationPaths(`/api/v1${REMEDIATION_PREFIX}`) : {}),
-    },
+    paths: documentPaths(groups, components),
     components: {
       securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
-      schemas: {
-        ...converter(components).components(),
-        ...(mounted.includes(REMEDIATION_PREFIX) ? remediationSchemas() : {}),
-      },
+      schemas: converter(components).components(),
       responses: Object.fromEntries(
         Object.entries(ERRORS).map(([code, description]) => [
           `E${code}`,

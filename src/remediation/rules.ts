@@ -14,6 +14,8 @@ export const RangeSchema = v.pipe(
     versionEndExcluding: v.optional(Version),
   }),
   v.check((r) => Object.keys(r).length > 0, 'a version range needs at least one bound'),
+  // What the check says, for the API document (JSON Schema keywords).
+  v.metadata({ minProperties: 1 }),
 );
 
 /** Network environment data: OS identity and version, software identity and version. */
@@ -38,6 +40,8 @@ export const EnvironmentSchema = v.pipe(
     (e) => !(e.softwareVersions || e.softwareRange) || Boolean(e.software),
     'software versions need software',
   ),
+  v.metadata({ minProperties: 1 }),
+  v.description('network environment data: OS and software identity and version; versions need software'),
 );
 export type Environment = v.InferOutput<typeof EnvironmentSchema>;
 
@@ -53,6 +57,8 @@ export const ThreatCriteriaSchema = v.pipe(
     includePossible: v.optional(v.boolean(), false),
   }),
   v.check((t) => t.type !== undefined || t.id !== undefined, 'threat needs a type or an id'),
+  v.metadata({ anyOf: [{ required: ['type'] }, { required: ['id'] }] }),
+  v.description('threat detection data: a type and/or an id (CVE…, BUGTRAQ…, a program name)'),
 );
 export type ThreatCriteria = v.InferOutput<typeof ThreatCriteriaSchema>;
 

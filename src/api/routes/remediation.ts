@@ -24,6 +24,7 @@ import { MAX_PROGRAM_BYTES } from '../../remediation/programs.js';
 import { RuleError, RuleSchema } from '../../remediation/rules.js';
 import type { RemediationService } from '../../remediation/service.js';
 import { ApiError, validationIssues } from '../errors.js';
+import { documented, documentedMore } from '../schema-parts.js';
 import { intString, NoQuery, noControlCharacters, ONE, strictQuery } from '../schemas.js';
 import { listAnswer, shown } from '../util.js';
 import { json, param, query, requireJson } from './context.js';
@@ -51,15 +52,18 @@ const HostIdent = v.pipe(
   v.minLength(1, 'expected a host id, address, MAC or name'),
   v.maxLength(256, 'expected at most 256 characters'),
   noControlCharacters(true),
+  v.description('host id, IP address, MAC or name'),
 );
 
 const RuleId = v.pipe(
   v.string(ONE),
   v.regex(/^[A-Za-z0-9._-]{1,64}$/, 'rule id: 1-64 of letters, digits, . _ -'),
+  v.description('rule id'),
 );
 const DispatchId = v.pipe(
   v.string(ONE),
   v.regex(/^[A-Za-z0-9-]{1,64}$/, 'expected a dispatch id (letters, digits and -)'),
+  v.description('dispatch id'),
 );
 
 const HostParam = v.strictObject({ id: HostIdent });
@@ -67,14 +71,14 @@ const RuleParam = v.strictObject({ id: RuleId });
 const DispatchParam = v.strictObject({ id: DispatchId });
 
 const HostsQuery = strictQuery({
-  offset: v.optional(intString(0, 10_000_000), '0'),
-  limit: v.optional(intString(1, 1000), '200'),
+  offset: v.optional(intString(0, 10_000_000, 'hosts to skip (id order)'), '0'),
+  limit: v.optional(intString(1, 1000, 'at most this many'), '200'),
 });
 
 const ThreatsQuery = strictQuery({
   type: v.optional(v.picklist(HOST_THREAT_TYPES, `expected ${choices(HOST_THREAT_TYPES)}`)),
-  offset: v.optional(intString(0, 10_000_000), '0'),
-  limit: v.optional(intString(1, 10_000), '1000'),
+  offset: v.optional(intString(0, 10_000_000, 'skip this many (in key order)'), '0'),
+  limit: v.optional(intString(1, 10_000, 'at most this many'), '1000'),
 });
 
 const DispatchesQuery = strictQuery({
@@ -104,6 +108,9 @@ const ReportPath = v.pipe(
   noControlCharacters(),
   v.check((p) => isAbsolute(p) && p.startsWith('/'), 'expected an absolute path'),
   v.check((p) => !p.split('/').includes('..'), "'..' is not allowed in the path"),
+  v.description(
+    "a regular file directly in the daemon's import directory, <state_dir>/import (no link, at most 64 MiB for a report, 512 MiB for a feed); 'tunguard scan import' copies the file there",
+  ),
 );
 
 const ScanBody = bodyObject({ path: ReportPath, format: v.optional(FormatEnum, 'auto') });
@@ -111,8 +118,16 @@ const ScanBody = bodyObject({ path: ReportPath, format: v.optional(FormatEnum, '
 /** An NVD 2.0 JSON feed file already on the router. */
 const FeedBody = bodyObject({ path: ReportPath });
 
-const Lookup = v.picklist(LOOKUP_MODES, `expected ${choices(LOOKUP_MODES)}`);
-const RemedyModeEnum = v.picklist(REMEDY_MODES, `expected ${choices(REMEDY_MODES)}`);
+const Lookup = v.pipe(
+  v.picklist(LOOKUP_MODES, `expected ${choices(LOOKUP_MODES)}`),
+  v.description(
+    'ordered: environment rules, then threat rules, then combined rules (every match); first-hit: stop at the first set that has one; simultaneous: by priority only',
+  ),
+);
+const RemedyModeEnum = v.pipe(
+  v.picklist(REMEDY_MODES, `expected ${choices(REMEDY_MODES)}`),
+  v.description('auto: the program when the router stores it, else the file operations'),
+);
 
 /** POST /hosts/:id/remediate: how to look rules up and which remedy type to send (both optional). */
 const RemediateBody = bodyObject({ lookup: v.optional(Lookup), mode: v.optional(RemedyModeEnum) });
@@ -156,7 +171,11 @@ const ProgramBody = bodyObject({
 const RulesFile = v.looseObject(
   {
     version: v.literal(1, 'expected version 1'),
-    rules: v.array(v.unknown(), 'expected rules: [...]'),
+    // Each rule is validated as the store takes it (all or nothing), the document names the schema.
+    rules: v.pipe(
+      v.array(v.unknown(), 'expected rules: [...]'),
+      documented<unknown[]>({ type: 'array', items: { $ref: '#/components/schemas/Rule' } }),
+    ),
   },
   'expected a rules file {version: 1, rules: [...]}',
 );
@@ -187,6 +206,7 @@ const DispatchBody = v.pipe(
     'expected exactly one of ruleId or actions',
   ),
   v.check((b) => b.mode === undefined || b.ruleId !== undefined, 'mode applies to a rule only'),
+  documentedMore({ oneOf: [{ required: ['ruleId'] }, { required: ['actions'] }] }),
 );
 
 /** Where a host's agent listens: an IPv4/IPv6 address or a DNS name. */
@@ -200,6 +220,7 @@ const AgentAddress = v.pipe(
       ),
     'expected an IPv4 or IPv6 address or a host name',
   ),
+  v.description('IPv4 or IPv6 address, or a host name'),
 );
 const AgentPort = v.pipe(
   v.number('expected the agent port as a number'),
@@ -213,6 +234,7 @@ const AgentHostId = v.pipe(
   v.minLength(1, 'expected a host id'),
   v.maxLength(128, 'expected at most 128 characters'),
   noControlCharacters(true),
+  v.description('the id the agent names itself by'),
 );
 
 const PairBody = bodyObject({
@@ -263,8 +285,8 @@ const DetectBody = bodyObject({
 });
 
 const AuditQuery = strictQuery({
-  offset: v.optional(intString(0, 10_000_000), '0'),
-  limit: v.optional(intString(1, 10_000), '100'),
+  offset: v.optional(intString(0, 10_000_000, 'skip this many of the newest'), '0'),
+  limit: v.optional(intString(1, 10_000, 'at most this many (given oldest first)'), '100'),
   host: v.optional(HostIdent),
   dispatch: v.optional(DispatchId),
 });
@@ -639,14 +661,17 @@ export function remediationRoutes(svc: RemediationService, opts: { importDir: st
 }
 
 /**
- * What each route of the group validates (JSON body, query string), by "METHOD path": the OpenAPI
- * document (src/api/openapi-remediation.ts) is tested against these, field by field.
+ * What each route of the group validates (JSON body, query string, path parameters), by "METHOD path":
+ * the OpenAPI document is generated from these (src/api/openapi-remediation.ts).
  */
-export const REMEDIATION_INPUTS: Record<string, { body?: v.GenericSchema; query: v.GenericSchema }> = {
+export const REMEDIATION_INPUTS: Record<
+  string,
+  { body?: v.GenericSchema; query: v.GenericSchema; param?: v.GenericSchema }
+> = {
   'GET /hosts': { query: HostsQuery },
-  'GET /hosts/:id': { query: NoQuery },
-  'POST /hosts/:id/remediate': { body: RemediateBody, query: NoQuery },
-  'POST /hosts/:id/threats': { body: ThreatReportBody, query: NoQuery },
+  'GET /hosts/:id': { query: NoQuery, param: HostParam },
+  'POST /hosts/:id/remediate': { body: RemediateBody, query: NoQuery, param: HostParam },
+  'POST /hosts/:id/threats': { body: ThreatReportBody, query: NoQuery, param: HostParam },
   'GET /threats': { query: ThreatsQuery },
   'POST /threats/feed': { body: FeedBody, query: NoQuery },
   'GET /passive': { query: NoQuery },
@@ -656,20 +681,20 @@ export const REMEDIATION_INPUTS: Record<string, { body?: v.GenericSchema; query:
   'POST /programs': { body: ProgramBody, query: NoQuery },
   'GET /rules': { query: NoQuery },
   'POST /rules': { body: RuleSchema, query: NoQuery },
-  'GET /rules/:id': { query: NoQuery },
-  'PUT /rules/:id': { body: RuleSchema, query: NoQuery },
-  'DELETE /rules/:id': { query: NoQuery },
+  'GET /rules/:id': { query: NoQuery, param: RuleParam },
+  'PUT /rules/:id': { body: RuleSchema, query: NoQuery, param: RuleParam },
+  'DELETE /rules/:id': { query: NoQuery, param: RuleParam },
   'POST /scans': { body: ScanBody, query: ScanQuery },
   'GET /detect': { query: NoQuery },
   'POST /detect': { body: DetectBody, query: NoQuery },
   'POST /dispatch': { body: DispatchBody, query: NoQuery },
   'GET /dispatches': { query: DispatchesQuery },
-  'GET /dispatches/:id': { query: NoQuery },
+  'GET /dispatches/:id': { query: NoQuery, param: DispatchParam },
   'GET /agents': { query: NoQuery },
   'GET /agents/pairings': { query: NoQuery },
   'POST /agents/pair': { body: PairBody, query: NoQuery },
   'POST /agents/pair/confirm': { body: PairConfirmBody, query: NoQuery },
   'POST /agents': { body: AgentKeyBody, query: NoQuery },
-  'DELETE /agents/:id': { query: NoQuery },
+  'DELETE /agents/:id': { query: NoQuery, param: AgentParam },
   'GET /audit': { query: AuditQuery },
 };
