@@ -3,7 +3,7 @@
 // way); `documents` below makes the build fail when a type and its schema part ways.
 
 import * as v from 'valibot';
-import { ActionSchema, REFUSALS, type Result } from '../agent/protocol.js';
+import { ActionSchema, PublicKeyText, type Result, ResultSchema } from '../agent/protocol.js';
 import type {
   FindingRecord,
   ImportSummary as ImportSummaryType,
@@ -19,7 +19,7 @@ import type { VulnRecord } from '../inventory/nvd.js';
 import type { PassiveFeedStats } from '../inventory/passive/feed.js';
 import { HOST_THREAT_TYPES, MALWARE_KINDS, SEVERITIES } from '../inventory/threat.js';
 import type { VulnMatch as VulnMatchType } from '../inventory/vuln-match.js';
-import type { AgentRecord } from '../remediation/agents.js';
+import { type AgentRecord, AgentRecordSchema } from '../remediation/agents.js';
 import type { DetectionReport as DetectionReportType } from '../remediation/detector.js';
 import { DISPATCH_STATUSES } from '../remediation/names.js';
 import type { PendingPairing } from '../remediation/pairings.js';
@@ -51,11 +51,7 @@ const Severity = v.picklist(SEVERITIES);
 const Scheme = v.picklist(['CVE', 'BUGTRAQ', 'CNCVE', 'CNNVD']);
 const MalwareKind = v.picklist(MALWARE_KINDS);
 const Sha256 = v.pipe(v.string(), v.regex(/^[0-9a-f]{64}$/));
-const PublicKey = v.pipe(
-  v.string(),
-  v.regex(/^[A-Za-z0-9_-]{43}$/),
-  v.description('raw Ed25519 public key, base64url'),
-);
+const PublicKey = v.pipe(PublicKeyText, v.description('raw Ed25519 public key, base64url'));
 const PairingCode = v.pipe(v.string(), v.regex(/^\d{5}-\d{5}$/));
 const Uuid = v.pipe(v.string(), v.uuid());
 /** The rule set a match came from (match.ts: environment, threat, combined rules); the service types it as text. */
@@ -197,10 +193,9 @@ export const VulnMatch = v.object({
   summary: v.optional(v.string()),
 });
 
+/** A paired agent as the router stores it (agents.ts) and when and how it was paired. */
 export const Agent = v.object({
-  hostId: v.string(),
-  address: v.string(),
-  port: Port,
+  ...AgentRecordSchema.entries,
   agentKey: PublicKey,
   pairedAt: Time,
   pairedBy: v.picklist(['code', 'key']),
@@ -292,24 +287,8 @@ export const ProgramInfo = v.object({
   storedAt: Time,
 });
 
-export const AgentResult = v.object({
-  commandId: v.string(),
-  commandDigest: v.string(),
-  hostId: v.string(),
-  ok: v.boolean(),
-  refused: v.optional(v.picklist(REFUSALS)),
-  reason: v.optional(v.string()),
-  exitCode: v.optional(v.nullable(v.number())),
-  signal: v.optional(v.nullable(v.string())),
-  timedOut: v.optional(v.boolean()),
-  outputDigest: v.optional(v.string()),
-  output: v.optional(v.string()),
-  quarantineId: v.optional(v.string()),
-  path: v.optional(v.string()),
-  startedAt: Time,
-  finishedAt: Time,
-  durationMs: v.number(),
-});
+/** An agent's verified result, as the protocol defines it (its times in the API's one form). */
+export const AgentResult = v.object({ ...ResultSchema.entries, startedAt: Time, finishedAt: Time });
 
 export const AuditEntry = v.object({
   at: Time,
