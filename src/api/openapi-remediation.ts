@@ -3,6 +3,7 @@
 // schemas of remediation-answers.ts; openapi.ts generates the document from them.
 
 import type * as v from 'valibot';
+import * as H from './host-answers.js';
 import type { RouteDoc, RouteGroup } from './openapi.js';
 import * as A from './remediation-answers.js';
 import { REMEDIATION_INPUTS } from './routes/remediation.js';
@@ -42,7 +43,7 @@ const DOCS: Record<string, Doc> = {
   },
   'GET /threats': {
     summary: 'Known threats (vulnerability records, malicious programs)',
-    answers: { 200: A.listOf(A.Threat) },
+    answers: { 200: A.listOf(H.Threat) },
     errors: [400, 401],
   },
   'POST /threats/feed': {
@@ -52,7 +53,7 @@ const DOCS: Record<string, Doc> = {
   },
   'GET /passive': {
     summary: 'What the passive inventory (packet samples, DHCP requests and leases) has seen',
-    answers: { 200: A.PassiveStats },
+    answers: { 200: H.PassiveStats },
     errors: [400, 401],
   },
   'GET /programs': {
@@ -90,7 +91,7 @@ const DOCS: Record<string, Doc> = {
   'DELETE /rules/:id': { summary: 'Delete a rule', answers: { 200: A.Deleted }, errors: [400, 401, 404] },
   'POST /scans': {
     summary: 'Import a scanner report: the XML itself as the body, or {path, format} of a file on the router',
-    answers: { 201: created(A.ImportSummary, 'Imported') },
+    answers: { 201: created(H.ImportSummary, 'Imported') },
     errors: [400, 401, 413, 415],
     xml: true,
   },
