@@ -32,6 +32,17 @@ export type ConfigApplyResult = v.InferOutput<typeof R.ConfigApply>;
 export type ConfigCheckResult = v.InferOutput<typeof R.ConfigCheck>;
 export type AllowEntry = v.InferOutput<typeof R.AllowEntry>;
 export type AllowChange = v.InferOutput<typeof R.AllowChange>;
+// What the list routes answer (the kept items with the paging fields every list carries).
+/** `GET /tiers`. */
+export type TiersAnswer = v.InferOutput<typeof R.Tiers>;
+/** `GET /connections`. */
+export type ConnectionPage = v.InferOutput<typeof R.ConnectionPage>;
+/** `GET /attackers`. */
+export type AttackersAnswer = v.InferOutput<typeof R.Attackers>;
+/** `GET /allowlist`. */
+export type AllowListAnswer = v.InferOutput<typeof R.AllowList>;
+/** Any error answer: `{ error, detail, issues? }`. */
+export type ErrorAnswer = v.InferOutput<typeof R.ErrorAnswer>;
 
 export interface ConnectionQuery {
   offset: number;
