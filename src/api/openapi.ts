@@ -4,7 +4,7 @@
 // schemas the routes validate with and the types the handlers return are the ones converted here. A
 // test holds the tables equal to the routes the app has.
 
-import { type ConversionConfig, type JsonSchema, toJsonSchema } from '@valibot/to-json-schema';
+import { type ConversionConfig, type JsonSchema, toJsonSchemaDefs } from '@valibot/to-json-schema';
 import type * as v from 'valibot';
 import { CORE_ROUTES } from './openapi-core.js';
 import { REMEDIATION_PREFIX, remediationDocs } from './openapi-remediation.js';
@@ -65,47 +65,72 @@ const ERRORS: Record<number, string> = {
 
 const isSchema = (x: unknown): x is Schema => (x as { kind?: unknown } | null)?.kind === 'schema';
 
-/** Converts valibot schemas to the document's JSON Schemas, components referred to by $ref. */
-function converter(components: Record<string, Schema>) {
-  const config: ConversionConfig = {
-    target: 'draft-2020-12',
-    definitions: components,
-    // What a request check or transformation does is said in the error answer, not in JSON Schema.
-    // A query pipeline (string, then picklist) is documented as both; what cannot be said is left out.
-    errorMode: 'ignore',
-    ignoreActions: ['check', 'transform', 'raw_transform', 'trim'],
-    overrideRef: ({ referenceId }) => `#/components/schemas/${referenceId}`,
-    // `documented` (schema-parts.ts): the JSON Schema the pipe has so far is replaced.
-    overrideAction: ({ valibotAction }) =>
-      (valibotAction as { metadata?: { openapi?: JsonSchema } }).metadata?.openapi,
-    overrideSchema: ({ valibotSchema, jsonSchema }) => {
-      // A value the document describes by `documented` (documentedAs).
-      if (valibotSchema.type === 'custom') return {};
-      // A query string's default ('100') as the integer it is parsed to.
-      if (jsonSchema.type === 'integer' && typeof jsonSchema.default === 'string')
-        return { ...jsonSchema, default: Number(jsonSchema.default) };
-      return undefined;
-    },
+const CONVERSION: ConversionConfig = {
+  target: 'draft-2020-12',
+  // What a request check or transformation does is said in the error answer, not in JSON Schema.
+  // A query pipeline (string, then picklist) is documented as both; what cannot be said is left out.
+  errorMode: 'ignore',
+  ignoreActions: ['check', 'transform', 'raw_transform', 'trim'],
+  overrideRef: ({ referenceId }) => `#/components/schemas/${referenceId}`,
+  // `documented` (schema-parts.ts): the JSON Schema the pipe has so far is replaced.
+  overrideAction: ({ valibotAction }) =>
+    (valibotAction as { metadata?: { openapi?: JsonSchema } }).metadata?.openapi,
+  overrideSchema: ({ valibotSchema, jsonSchema }) => {
+    // A value the document describes by `documented` (documentedAs).
+    if (valibotSchema.type === 'custom') return {};
+    // A query string's default ('100') as the integer it is parsed to.
+    if (jsonSchema.type === 'integer' && typeof jsonSchema.default === 'string')
+      return { ...jsonSchema, default: Number(jsonSchema.default) };
+    return undefined;
+  },
+};
+
+/** Every valibot schema a route of the groups names (inputs and answers). */
+function schemasOf(groups: readonly RouteGroup[]): Schema[] {
+  const out: Schema[] = [];
+  for (const r of groups.flatMap((g) => g.routes)) {
+    const body = r.body && !isSchema(r.body) ? Object.values(r.body.content) : [r.body];
+    const answers = Object.values(r.answers).map((a) => (isSchema(a) ? a : a.schema));
+    for (const s of [r.query, r.param, r.header, ...body, ...answers]) if (isSchema(s)) out.push(s);
+  }
+  return out;
+}
+
+/**
+ * Converts the components and every other schema in one pass (the converter converts every definition
+ * again for each call: one call per schema took seconds). The others are converted under names of
+ * their own and put back inline wherever they stand; components are referred to by $ref.
+ */
+function converter(components: Record<string, Schema>, schemas: readonly Schema[]) {
+  const names = new Map<Schema, string>(Object.entries(components).map(([k, s]) => [s, k]));
+  const inlined = new Map<string, Schema>();
+  const definitions: Record<string, Schema> = { ...components };
+  for (const s of schemas) {
+    if (names.has(s)) continue;
+    const key = `~inline${inlined.size}`;
+    names.set(s, key);
+    inlined.set(key, s);
+    definitions[key] = s;
+  }
+  const converted = toJsonSchemaDefs(definitions, CONVERSION) as Record<string, Json>;
+  const PREFIX = '#/components/schemas/';
+  const resolve = (x: unknown): unknown => {
+    if (Array.isArray(x)) return x.map(resolve);
+    if (typeof x !== 'object' || x === null) return x;
+    const ref = (x as { $ref?: unknown }).$ref;
+    if (typeof ref === 'string' && inlined.has(ref.slice(PREFIX.length)))
+      return resolve(converted[ref.slice(PREFIX.length)]);
+    return Object.fromEntries(Object.entries(x).map(([k, v]) => [k, resolve(v)]));
   };
   return {
     one(s: Schema | Json): Json {
       if (!isSchema(s)) return s;
-      const { $schema: _s, $defs: _d, ...rest } = toJsonSchema(s, config) as Json;
-      return rest;
+      const name = names.get(s);
+      if (name === undefined) throw new Error('a schema the route tables do not name');
+      return (inlined.has(name) ? resolve(converted[name]) : { $ref: `${PREFIX}${name}` }) as Json;
     },
     components(): Json {
-      const out: Json = {};
-      for (const [name, s] of Object.entries(components)) {
-        // Converted without itself as a definition, so the component is its schema, not a $ref to itself.
-        const { [name]: _self, ...others } = components;
-        const {
-          $schema: _s,
-          $defs: _d,
-          ...rest
-        } = toJsonSchema(s, { ...config, definitions: others }) as Json;
-        out[name] = rest;
-      }
-      return out;
+      return Object.fromEntries(Object.keys(components).map((k) => [k, resolve(converted[k])]));
     },
   };
 }
@@ -172,8 +197,7 @@ function operation(convert: ReturnType<typeof converter>, r: RouteDoc): Json {
 }
 
 /** The paths of route groups: `{ "/api/v1/x/{id}": { get: …, delete: … } }`. */
-export function documentPaths(groups: readonly RouteGroup[], components: Record<string, Schema>): Json {
-  const convert = converter(components);
+function documentPaths(groups: readonly RouteGroup[], convert: ReturnType<typeof converter>): Json {
   const paths: Record<string, Json> = {};
   for (const g of groups)
     for (const r of g.routes) {
@@ -199,6 +223,7 @@ export function routeGroups(mounted: readonly string[] = []): RouteGroup[] {
 export function openApiDocument(version: string, mounted: readonly string[] = []): Json {
   const groups = routeGroups(mounted);
   const components: Record<string, Schema> = Object.assign({}, ...groups.map((g) => g.components));
+  const convert = converter(components, schemasOf(groups));
   return {
     openapi: '3.1.0',
     info: {
@@ -210,10 +235,10 @@ export function openApiDocument(version: string, mounted: readonly string[] = []
     },
     servers: [{ url: 'http://127.0.0.1:7447' }],
     security: [{ bearer: [] }],
-    paths: documentPaths(groups, components),
+    paths: documentPaths(groups, convert),
     components: {
       securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
-      schemas: converter(components).components(),
+      schemas: convert.components(),
       responses: Object.fromEntries(
         Object.entries(ERRORS).map(([code, description]) => [
           `E${code}`,
