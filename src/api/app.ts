@@ -213,13 +213,18 @@ export function createApi(deps: ApiDeps, opts: ApiOptions): Api {
     extraLimiters.set(max, made);
     return made;
   };
-  // The document describes the route groups mounted here too (remediation, when the daemon has it).
-  const openapi = JSON.stringify(
-    openApiDocument(
-      deps.version,
-      (deps.extraRoutes ?? []).map((e) => e.path),
-    ),
-  );
+  // The document describes the route groups mounted here too (remediation, when the daemon has it). It
+  // is generated when first asked for (tens of ms here, more on a router), not at every start.
+  let openapi: string | undefined;
+  const openApiText = () => {
+    openapi ??= JSON.stringify(
+      openApiDocument(
+        deps.version,
+        (deps.extraRoutes ?? []).map((e) => e.path),
+      ),
+    );
+    return openapi;
+  };
 
   const app = new Hono();
   app.onError((err, c) => errorResponse(err, c, log));
@@ -313,7 +318,9 @@ export function createApi(deps: ApiDeps, opts: ApiOptions): Api {
     });
     return c.body(text, 200, { 'Content-Type': METRICS_CONTENT_TYPE });
   });
-  app.get(`${API_PREFIX}/openapi.json`, (c) => c.body(openapi, 200, { 'Content-Type': 'application/json' }));
+  app.get(`${API_PREFIX}/openapi.json`, (c) =>
+    c.body(openApiText(), 200, { 'Content-Type': 'application/json' }),
+  );
 
   const v1 = new Hono()
     .route('/', statusRoutes(ctx))
