@@ -1,8 +1,9 @@
 // The OpenAPI 3.1 document served at /api/v1/openapi.json, generated: every route has an entry in a
 // route table (method, path, summary, the valibot schemas its input is validated with, the schema of
-// each answer) and @valibot/to-json-schema writes the JSON Schemas. Nothing is described twice: the
-// schemas the routes validate with and the types the handlers return are the ones converted here. A
-// test holds the tables equal to the routes the app has.
+// each answer) and @valibot/to-json-schema writes the JSON Schemas. The inputs are the schemas the
+// routes validate with; the core answers are the schemas their types are inferred from (responses.ts);
+// the remediation answers are held to the service's types at compile time (answer-check.ts).
+// test/api/openapi.test.ts holds the tables equal to the routes the app has.
 
 import { type ConversionConfig, type JsonSchema, toJsonSchemaDefs } from '@valibot/to-json-schema';
 import type * as v from 'valibot';
