@@ -73,9 +73,16 @@ const CONVERSION: ConversionConfig = {
   errorMode: 'ignore',
   ignoreActions: ['check', 'transform', 'raw_transform', 'trim'],
   overrideRef: ({ referenceId }) => `#/components/schemas/${referenceId}`,
-  // `documented` (schema-parts.ts): the JSON Schema the pipe has so far is replaced.
-  overrideAction: ({ valibotAction }) =>
-    (valibotAction as { metadata?: { openapi?: JsonSchema } }).metadata?.openapi,
+  overrideAction: ({ valibotAction, jsonSchema, errors }) => {
+    // `documented` (schema-parts.ts): the JSON Schema the pipe has so far is replaced.
+    const documented = (valibotAction as { metadata?: { openapi?: JsonSchema } }).metadata?.openapi;
+    if (documented) return documented;
+    // A second regex (a path's shape, then its characters): JSON Schema has one pattern, the rest allOf.
+    const regex = (valibotAction as { type: string; requirement?: RegExp }).requirement;
+    if (valibotAction.type === 'regex' && regex && errors && jsonSchema.pattern !== regex.source)
+      return { ...jsonSchema, allOf: [...(jsonSchema.allOf ?? []), { pattern: regex.source }] };
+    return undefined;
+  },
   overrideSchema: ({ valibotSchema, jsonSchema }) => {
     // A value the document describes by `documented` (documentedAs).
     if (valibotSchema.type === 'custom') return {};

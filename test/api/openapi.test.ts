@@ -111,6 +111,12 @@ describe('the generated schemas', () => {
     });
     expect(doc.components.schemas.UciBody.additionalProperties).toBe(false);
     expect(put.parameters).toContainEqual(expect.objectContaining({ name: 'If-Match', in: 'header' }));
+    // A path's shape and its characters: two regexes, both kept (one pattern, the other in allOf).
+    const del = doc.components.schemas.Action.oneOf.find(
+      (o: { properties: { action: { const: string } } }) => o.properties.action.const === 'file.delete',
+    );
+    expect(del.properties.location.pattern).toBe('^(\\/|\\\\|[A-Za-z]:)');
+    expect(del.properties.location.allOf).toEqual([{ pattern: '^[A-Za-z0-9 ._+,:=@%/\\\\?-]*$' }]);
     const scans = doc.paths['/api/v1/remediation/scans'].post.requestBody.content;
     expect(Object.keys(scans).sort()).toEqual(['application/json', 'application/xml']);
     expect(doc.paths['/api/v1/healthz']).toBeUndefined();
