@@ -76,14 +76,24 @@ const HostsQuery = strictQuery({
 });
 
 const ThreatsQuery = strictQuery({
-  type: v.optional(v.picklist(HOST_THREAT_TYPES, `expected ${choices(HOST_THREAT_TYPES)}`)),
+  type: v.optional(
+    v.pipe(
+      v.picklist(HOST_THREAT_TYPES, `expected ${choices(HOST_THREAT_TYPES)}`),
+      v.description('only this type'),
+    ),
+  ),
   offset: v.optional(intString(0, 10_000_000, 'skip this many (in key order)'), '0'),
   limit: v.optional(intString(1, 10_000, 'at most this many'), '1000'),
 });
 
 const DispatchesQuery = strictQuery({
   host: v.optional(HostIdent),
-  status: v.optional(v.picklist(DISPATCH_STATUSES, `expected ${choices(DISPATCH_STATUSES)}`)),
+  status: v.optional(
+    v.pipe(
+      v.picklist(DISPATCH_STATUSES, `expected ${choices(DISPATCH_STATUSES)}`),
+      v.description('only this status'),
+    ),
+  ),
 });
 
 const ImportQuery = strictQuery({
@@ -92,6 +102,7 @@ const ImportQuery = strictQuery({
       v.string(ONE),
       v.picklist(['0', '1', 'true', 'false'], 'expected 0, 1, true or false'),
       v.transform((s) => s === '1' || s === 'true'),
+      v.description('drop the rules not in the file'),
     ),
     'false',
   ),
