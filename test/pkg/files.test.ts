@@ -54,6 +54,7 @@ function initScript(call: string, env: Record<string, string>) {
 procd_open_instance() { echo "open_instance"; }
 procd_close_instance() { echo "close_instance"; }
 procd_set_param() { echo "param $*"; }
+procd_add_jail() { echo "jail $*"; }
 procd_add_reload_trigger() { echo "reload_trigger $*"; }
 procd_add_raw_trigger() { echo "raw_trigger $*"; }
 procd_send_signal() { echo "signal $*"; }
@@ -99,6 +100,10 @@ describe('/etc/init.d/tunguard', () => {
       'param respawn 3600 5 5',
       'param stdout 1',
       'param stderr 1',
+      // procd applies capabilities and no_new_privs only through ujail (verified under real procd:
+      // cross-build/openwrt-userland.sh); ujail clears the environment, hence PATH.
+      'jail tunguard requirejail',
+      'param env PATH=/usr/sbin:/usr/bin:/sbin:/bin',
       'param capabilities /etc/capabilities/tunguard.json',
       'param no_new_privs 1',
       'close_instance',
@@ -109,6 +114,7 @@ describe('/etc/init.d/tunguard', () => {
       'CAP_NET_RAW',
       'CAP_BPF',
       'CAP_PERFMON',
+      'CAP_SETPCAP',
     ]);
     expect(readFileSync(data('usr/lib/tunguard/tunguard.js')).length).toBeGreaterThan(0);
     expect(readFileSync(data('etc/config/tunguard')).length).toBeGreaterThan(0);
@@ -278,7 +284,8 @@ describe('openwrt/Makefile', () => {
     expect(depends).toContain('@HAS_FPU');
     expect(depends).toContain('@(aarch64||arm||x86_64)');
     // node; the TUN; `ip -j route` and older versions' `ip rule`s (busybox ip has neither); `nft -i`;
-    // lmdb.node's C++ runtime; openssl signs the LAN API's certificate (src/api/tls-cert.ts).
+    // lmdb.node's C++ runtime; openssl signs the LAN API's certificate (src/api/tls-cert.ts); ujail,
+    // without which procd would run the daemon as full root (the init script requires the jail).
     for (const d of [
       '+node',
       '+kmod-tun',
@@ -287,6 +294,7 @@ describe('openwrt/Makefile', () => {
       '+firewall4',
       '+libstdcpp',
       '+openssl-util',
+      '+procd-ujail',
     ])
       expect(depends).toContain(d);
     expect(mk).toMatch(/define Package\/tunguard\/conffiles\n\/etc\/config\/tunguard\n/);
