@@ -233,7 +233,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   log(
     nmapBlocked
       ? `privileges: nmap would run with the daemon's capabilities (${nmapBlocked})`
-      : 'privileges: nmap runs with CAP_NET_RAW only (setpriv)',
+      : 'privileges: nmap runs with CAP_NET_RAW only (capsh)',
   );
   // Before anything is attached: a second daemon on the same WAN must change nothing.
   const wanClaim = await claimWan(wan).catch((err: Error) => {

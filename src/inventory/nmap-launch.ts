@@ -1,8 +1,9 @@
 // How nmap is started: with CAP_NET_RAW only. nmap parses what scanned hosts send back, and the raw
 // packets of its SYN scan and OS detection need that one capability (measured: -sV -O gives the same
 // result without NET_ADMIN). A child the root daemon execs gets the daemon's whole bounding set, so
-// setpriv narrows it first; narrowing the bounding set takes CAP_SETPCAP, which inside the daemon's own
-// small bounding set can only take capabilities away.
+// capsh drops the rest from it first; that takes CAP_SETPCAP, which inside the daemon's own small
+// bounding set can only take capabilities away. (Not setpriv: it sets PR_SET_KEEPCAPS, which ujail
+// has locked, so under procd it fails before running anything.)
 
 import { accessSync, constants, readFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
@@ -11,33 +12,43 @@ import { CAP } from '../cli/privileges.js';
 export interface NmapLaunch {
   file: string;
   args: string[];
-  /** The program run through setpriv: its exit code 127 means it was not found. */
-  viaSetpriv: boolean;
+  /** Run through capsh with CAP_NET_RAW alone. */
+  narrowed: boolean;
 }
 
-/** What decides the launch: this process's /proc status, its euid and where setpriv is. */
+/** What decides the launch: this process's /proc status, its euid, the kernel's last capability and
+ *  where capsh is. */
 export interface LaunchEnv {
   status: () => string;
   euid: () => number;
-  setpriv: () => string | undefined;
+  lastCap: () => number;
+  capsh: () => string | undefined;
 }
 
-/** The first executable `name` on `path` (PATH's directories), if any. */
-export function findOnPath(name: string, path = process.env.PATH ?? ''): string | undefined {
-  for (const dir of path.split(delimiter).filter(Boolean)) {
-    const file = join(dir, name);
-    try {
-      accessSync(file, constants.X_OK);
-      return file;
-    } catch {}
+const executable = (file: string) => {
+  try {
+    accessSync(file, constants.X_OK);
+    return true;
+  } catch {
+    return false;
   }
-  return undefined;
+};
+
+/** `name` itself when it is a path, else the first executable `name` on PATH's directories. */
+export function findOnPath(name: string, path = process.env.PATH ?? ''): string | undefined {
+  if (name.includes('/')) return executable(name) ? name : undefined;
+  return path
+    .split(delimiter)
+    .filter(Boolean)
+    .map((dir) => join(dir, name))
+    .find(executable);
 }
 
 const defaultEnv: LaunchEnv = {
   status: () => readFileSync('/proc/self/status', 'utf8'),
   euid: () => process.geteuid?.() ?? -1,
-  setpriv: () => findOnPath('setpriv'),
+  lastCap: () => Number(readFileSync('/proc/sys/kernel/cap_last_cap', 'utf8')),
+  capsh: () => findOnPath('capsh'),
 };
 
 /** Why nmap cannot be narrowed here, or undefined when it can. */
@@ -45,28 +56,22 @@ export function narrowingBlocked(env: LaunchEnv = defaultEnv): string | undefine
   if (env.euid() !== 0) return 'the daemon is not root';
   const bnd = /^CapBnd:\s*([0-9a-f]+)$/m.exec(env.status());
   if (!bnd || ((BigInt(`0x${bnd[1]}`) >> BigInt(CAP.SETPCAP)) & 1n) === 0n) return 'no CAP_SETPCAP';
-  if (!env.setpriv()) return 'setpriv not found (OpenWrt: opkg install setpriv)';
+  if (!env.capsh()) return 'capsh not found (OpenWrt: opkg install libcap-bin)';
   return undefined;
 }
 
-/** nmap's argv, through setpriv with CAP_NET_RAW only where it can be narrowed, else as it is. */
+/** nmap's argv, through capsh with CAP_NET_RAW only where it can be narrowed, else as it is. */
 export function nmapLaunch(nmap: string, args: string[], env: LaunchEnv = defaultEnv): NmapLaunch {
-  const setpriv = narrowingBlocked(env) === undefined ? env.setpriv() : undefined;
-  if (!setpriv) return { file: nmap, args, viaSetpriv: false };
+  const capsh = narrowingBlocked(env) === undefined ? env.capsh() : undefined;
+  // capsh's --shell is exec'd by path: nmap is looked up here (a missing one is said by the caller).
+  const path = findOnPath(nmap);
+  if (!capsh || !path) return { file: nmap, args, narrowed: false };
+  // By number: the kernel may know capabilities capsh's libcap has no name for.
+  const drop: number[] = [];
+  for (let c = 0; c <= env.lastCap(); c++) if (c !== CAP.NET_RAW) drop.push(c);
   return {
-    file: setpriv,
-    args: [
-      '--no-new-privs',
-      '--inh-caps',
-      '-all',
-      '--ambient-caps',
-      '-all',
-      '--bounding-set',
-      '-all,+net_raw',
-      '--',
-      nmap,
-      ...args,
-    ],
-    viaSetpriv: true,
+    file: capsh,
+    args: [`--drop=${drop.join(',')}`, '--inh=', '--noamb', `--shell=${path}`, '--', ...args],
+    narrowed: true,
   };
 }

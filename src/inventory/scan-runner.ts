@@ -94,7 +94,7 @@ async function* nmapStdout(path: string, args: string[], timeoutMs: number): Asy
   try {
     for await (const chunk of child.stdout) yield chunk as Buffer;
     const code = await exited;
-    if (spawnError?.code === 'ENOENT' || (launch.viaSetpriv && code === 127))
+    if (spawnError?.code === 'ENOENT')
       throw new ScanError(
         'nmap-not-found',
         `nmap not found ("${path}"): install it (OpenWrt: opkg install nmap)`,

@@ -208,7 +208,7 @@ describe('nmap with the least it needs', () => {
 
   it('runs nmap with CAP_NET_RAW only, and the scan still finds the service', async () => {
     const r = await scanWith(granted);
-    expect(r.output).toContain('privileges: nmap runs with CAP_NET_RAW only (setpriv)');
+    expect(r.output).toContain('privileges: nmap runs with CAP_NET_RAW only (capsh)');
     expect(r.nmap).toEqual({ CapEff: raw, CapPrm: raw, CapBnd: raw, CapInh: 0n, CapAmb: 0n, NoNewPrivs: 1 });
     expect(r.output).toMatch(/detect: checked 1 host\(s\); scanned 1;/);
     expect(r.software).toContainEqual(['nginx', '1.18.0', String(WEB_PORT)]);

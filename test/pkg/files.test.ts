@@ -285,7 +285,8 @@ describe('openwrt/Makefile', () => {
     expect(depends).toContain('@(aarch64||arm||x86_64)');
     // node; the TUN; `ip -j route` and older versions' `ip rule`s (busybox ip has neither); `nft -i`;
     // lmdb.node's C++ runtime; openssl signs the LAN API's certificate (src/api/tls-cert.ts); ujail,
-    // without which procd would run the daemon as full root (the init script requires the jail).
+    // without which procd would run the daemon as full root (the init script requires the jail); capsh,
+    // which starts nmap with CAP_NET_RAW alone (src/inventory/nmap-launch.ts).
     for (const d of [
       '+node',
       '+kmod-tun',
@@ -295,6 +296,7 @@ describe('openwrt/Makefile', () => {
       '+libstdcpp',
       '+openssl-util',
       '+procd-ujail',
+      '+libcap-bin',
     ])
       expect(depends).toContain(d);
     expect(mk).toMatch(/define Package\/tunguard\/conffiles\n\/etc\/config\/tunguard\n/);
