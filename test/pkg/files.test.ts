@@ -61,7 +61,7 @@ procd_send_signal() { echo "signal $*"; }
 procd_running() { [ "$RUNNING" = 1 ]; }
 start() { echo "start"; }
 config_load() { echo "config_load $1"; }
-config_get_bool() { case $3 in enabled) eval "$1=\\$ENABLED" ;; wan_follow) eval "$1=\\$FOLLOW" ;; esac; }
+config_get_bool() { case $3 in enabled) eval "$1=\\$ENABLED" ;; wan_follow) eval "$1=\\$FOLLOW" ;; seccomp) eval "$1=\\$SECCOMP" ;; esac; }
 config_get() { case $3 in wan_device) eval "$1=\\$WAN" ;; lan_device) eval "$1=\\$LAN" ;; esac; }
 logger() { echo "log $*"; }
 . "$INIT"
@@ -74,6 +74,7 @@ ${call}
     LAN: 'lo',
     RUNNING: '0',
     FOLLOW: '0',
+    SECCOMP: '0',
     PROC_NET: '/nonexistent',
     ...env,
   });
@@ -118,6 +119,17 @@ describe('/etc/init.d/tunguard', () => {
     ]);
     expect(readFileSync(data('usr/lib/tunguard/tunguard.js')).length).toBeGreaterThan(0);
     expect(readFileSync(data('etc/config/tunguard')).length).toBeGreaterThan(0);
+  });
+
+  it('with seccomp on: the filter, in a jail with a namespace (ujail filters only there)', () => {
+    const r = initScript('start_service', { SECCOMP: '1' });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toContain('jail tunguard requirejail cgroupsns\n');
+    expect(r.stdout).toContain('param seccomp /etc/seccomp/tunguard.json\n');
+    const names = JSON.parse(readFileSync(data('etc/seccomp/tunguard.json'), 'utf8')).syscalls[0].names;
+    for (const needed of ['bpf', 'execve', 'ioctl', 'socket', 'exit_group']) expect(names).toContain(needed);
+    for (const never of ['ptrace', 'mount', 'init_module', 'kexec_load', 'setns', 'unshare'])
+      expect(names).not.toContain(never);
   });
 
   it('honours enabled 0, and waits (no instance, a log line) while a WAN or LAN device does not exist', () => {
