@@ -63,15 +63,17 @@ export function narrowingBlocked(env: LaunchEnv = defaultEnv): string | undefine
 /** nmap's argv, through capsh with CAP_NET_RAW only where it can be narrowed, else as it is. */
 export function nmapLaunch(nmap: string, args: string[], env: LaunchEnv = defaultEnv): NmapLaunch {
   const capsh = narrowingBlocked(env) === undefined ? env.capsh() : undefined;
-  // capsh's --shell is exec'd by path: nmap is looked up here (a missing one is said by the caller).
   const path = findOnPath(nmap);
   if (!capsh || !path) return { file: nmap, args, narrowed: false };
   // By number: the kernel may know capabilities capsh's libcap has no name for.
   const drop: number[] = [];
   for (let c = 0; c <= env.lastCap(); c++) if (c !== CAP.NET_RAW) drop.push(c);
+  // An empty inheritable set empties the ambient one too. capsh's `--` runs its shell (OpenWrt's
+  // build: /bin/sh) with the rest, every capsh version alike; nmap and its arguments reach it as
+  // positional parameters, never as shell text.
   return {
     file: capsh,
-    args: [`--drop=${drop.join(',')}`, '--inh=', '--noamb', `--shell=${path}`, '--', ...args],
+    args: [`--drop=${drop.join(',')}`, '--inh=', '--', '-c', 'exec "$0" "$@"', path, ...args],
     narrowed: true,
   };
 }

@@ -28,7 +28,7 @@ describe('nmap launch', () => {
     const drop = [...Array(41).keys()].filter((c) => c !== CAP.NET_RAW).join(',');
     expect(l).toEqual({
       file: '/usr/sbin/capsh',
-      args: [`--drop=${drop}`, '--inh=', '--noamb', '--shell=/bin/true', '--', '-sV', '--', '192.0.2.1'],
+      args: [`--drop=${drop}`, '--inh=', '--', '-c', 'exec "$0" "$@"', '/bin/true', '-sV', '--', '192.0.2.1'],
       narrowed: true,
     });
     // A missing nmap is not wrapped: spawning it fails with ENOENT, which the scan reports as such.
@@ -72,6 +72,11 @@ describe('nmap launch', () => {
     expect(narrowed.narrowed).toBe(true);
     expect(statusOf(narrowed)).toEqual(only);
     expect(statusOf(narrowed, locked)).toEqual(only);
+    // Arguments reach the program as they are, never as shell text.
+    const echo = nmapLaunch('printf', ['%s|', 'a b', '$(touch /nonexistent/x)', '"q\'', '-c']);
+    expect(spawnSync(echo.file, echo.args, { encoding: 'utf8' }).stdout).toBe(
+      'a b|$(touch /nonexistent/x)|"q\'|-c|',
+    );
     // Control: setpriv (this module's first version) fails under those locked bits before running cat.
     const setpriv = spawnSync(
       locked[0],
