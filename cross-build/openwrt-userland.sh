@@ -2,17 +2,22 @@
 # Runs the package's router-side pieces against OpenWrt's real userland, built from source on Debian:
 # the uci-defaults with the real `uci`, and the rpcd plugin and ACL file under the real `rpcd` through
 # `ubus` (method signatures, a call, login with the ACL group, what the session may and may not do,
-# rpcd's rc object over the init script). Not run by CI: it needs the sources, fetched by hand.
+# rpcd's rc object over the init script). Then the init script under the real procd and ujail in mount,
+# PID and network namespaces: what /proc shows of the daemon and of nmap, respawn, reload, stop, the
+# seccomp switch, and two negative controls. Not run by CI: it needs the sources, fetched by hand.
 #
-#   UL=/tmp/ul bash cross-build/openwrt-userland.sh
+#   UL=/tmp/ul bash cross-build/openwrt-userland.sh        (UL_MEASURE=1: also strace the system calls)
 #
-# $UL/src/{libubox,uci,ubus,ucode,rpcd}: git checkouts (openwrt/<name>). Built into $UL/root (libubox,
-# uci, ubus, ucode as in ../../shared/fixtures/fw4/tools/build.sh; rpcd with the file and ucode
-# plugins, no iwinfo, its -Werror dropped for Debian 12's gcc). Set UL_DEPS to a root where the first
-# four are already built to skip them. rpcd takes its plugin and ACL directories from its install
-# prefix ($UL/root/libexec/rpcd, $UL/root/share/rpcd/acl.d); /etc is a copy, in a private mount
-# namespace, holding /etc/config/{rpcd,tunguard,network} and /etc/init.d/tunguard.
-# Needs: root (unshare -m), cmake, gcc, pkg-config, libjson-c-dev, busybox, openssl.
+# $UL/src/{libubox,uci,ubus,ucode,rpcd,udebug,procd,jsonpath}: git checkouts (openwrt/<name>). Built
+# into $UL/root (libubox, uci, ubus, ucode as in ../../shared/fixtures/fw4/tools/build.sh; rpcd with the
+# file and ucode plugins, no iwinfo, its -Werror dropped for Debian 12's gcc; procd with ujail, seccomp
+# and utrace, its -Werror dropped and a strlcpy for glibc). Set UL_DEPS to a root where the first four
+# are already built to skip them. rpcd takes its plugin and ACL directories from its install prefix
+# ($UL/root/libexec/rpcd, $UL/root/share/rpcd/acl.d); /etc is a copy, in a private mount namespace,
+# holding /etc/config/{rpcd,tunguard,network} and /etc/init.d/tunguard.
+# $UL/src/openwrt/package: procd's shell side, from openwrt/openwrt: base-files/files/{etc/rc.common,
+# lib/functions.sh,lib/functions/service.sh}, system/procd/files/procd.sh, system/uci/files/lib/config/uci.sh.
+# Needs: root (unshare), cmake, gcc, pkg-config, libjson-c-dev, busybox, openssl, strace, nmap, capsh.
 set -euo pipefail
 UL=${UL:?set UL to a scratch directory with the sources under \$UL/src}
 HERE=$(cd "$(dirname "$0")/.." && pwd)
@@ -127,3 +132,204 @@ echo "== rpcd rc list over /etc/init.d/tunguard"
 "$UBUS" -s "\$SOCK" call rc list '{"name":"tunguard"}'
 EOF
 unshare -m --propagation private bash "$W/inside.sh"
+
+# ------------------------------------------------------------------------------ procd and ujail
+# udebug (procd links it); jsonpath is procd.sh's jsonfilter (check out afe72ad: its next commit,
+# e5a07f4, reads stdin only with -i, which breaks procd_running's pipe).
+build_insrc() {
+	local n=$1
+	shift
+	(cd "$UL/src/$n" && cmake . -DCMAKE_INSTALL_PREFIX="$P" -DCMAKE_PREFIX_PATH="$DEPS;$P" \
+		-DCMAKE_C_FLAGS="-I$DEPS/include -I$P/include ${CFLAGS_EXTRA:-}" \
+		-DCMAKE_EXE_LINKER_FLAGS="-L$DEPS/lib -L$P/lib -Wl,-rpath,$DEPS/lib:$P/lib" \
+		-DCMAKE_SHARED_LINKER_FLAGS="-L$DEPS/lib -L$P/lib -Wl,-rpath,$DEPS/lib:$P/lib" "$@" >cmake.log 2>&1 &&
+		make -j2 >make.log 2>&1 && make install >install.log 2>&1) || {
+		echo "build of $n failed: see $UL/src/$n/*.log" >&2
+		exit 1
+	}
+	echo "built $n"
+}
+[ -e "$P/lib/libudebug.so" ] || build_insrc udebug
+[ -x "$P/bin/jsonpath" ] || build_insrc jsonpath
+if [ ! -x "$P/sbin/ujail" ]; then
+	# glibc 2.36 has no strlcpy (musl has); gcc 12 warns where procd's -Werror stops.
+	printf '%s\n' '#include <string.h>' \
+		'static inline size_t tg_strlcpy(char *d, const char *s, size_t n)' \
+		'{ size_t l = strlen(s); if (n) { size_t c = l >= n ? n - 1 : l; memcpy(d, s, c); d[c] = 0; } return l; }' \
+		'#define strlcpy tg_strlcpy' >"$UL/strlcpy.h"
+	sed -i 's/-Werror//g' "$UL/src/procd/CMakeLists.txt" "$UL/src/procd/upgraded/CMakeLists.txt"
+	CFLAGS_EXTRA="-D_GNU_SOURCE -include $UL/strlcpy.h" build_insrc procd \
+		-DJAIL_SUPPORT=ON -DSECCOMP_SUPPORT=ON -DUTRACE_SUPPORT=ON
+fi
+OW=$UL/src/openwrt/package
+for f in base-files/files/etc/rc.common base-files/files/lib/functions.sh base-files/files/lib/functions/service.sh \
+	system/procd/files/procd.sh system/uci/files/lib/config/uci.sh; do
+	[ -f "$OW/$f" ] || {
+		echo "missing $OW/$f (OpenWrt's shell side of procd)" >&2
+		exit 1
+	}
+done
+
+# What the namespace overlays on /usr/lib, /usr/share, /usr/sbin and /usr/bin (Debian's /lib, /sbin
+# and /bin are links into /usr): OpenWrt's shell libraries, ujail (procd runs /sbin/ujail), the preload
+# libraries, busybox as /bin/sh (rc.common needs ash's `export -n`), and the daemon.
+PW=$UL/procd
+build_procd_root() {
+	rm -rf "$PW"
+	mkdir -p "$PW"/{usrlib/functions,usrlib/config,usrlib/tunguard,usrshare/libubox,usrsbin,usrbin,bin}
+	cp "$OW/base-files/files/lib/functions.sh" "$PW/usrlib/"
+	cp "$OW/base-files/files/lib/functions/service.sh" "$OW/system/procd/files/procd.sh" "$PW/usrlib/functions/"
+	cp "$OW/system/uci/files/lib/config/uci.sh" "$PW/usrlib/config/"
+	cp "$P/lib/libsetlbf.so" "$P/lib/libpreload-seccomp.so" "$PW/usrlib/"
+	cp "$DEPS/share/libubox/jshn.sh" "$PW/usrshare/libubox/"
+	cp "$P/sbin/ujail" "$P/sbin/utrace" "$PW/usrsbin/"
+	ln -s utrace "$PW/usrsbin/seccomp-trace"
+	ln -s "$UCI" "$PW/usrsbin/uci"
+	ln -s "$BB" "$PW/usrbin/sh"
+	printf "import '%s/dist/src/cli/main.js';\n" "$HERE" >"$PW/usrlib/tunguard/tunguard.js"
+	for t in ubus jshn uci; do ln -s "$DEPS/bin/$t" "$PW/bin/$t"; done
+	ln -s "$DEPS/sbin/ubusd" "$PW/bin/ubusd"
+	ln -s "$P/sbin/procd" "$PW/bin/procd"
+	ln -s "$P/bin/jsonpath" "$PW/bin/jsonfilter"
+	cp -a /etc "$PW/etc"
+	mkdir -p "$PW/etc/config" "$PW/etc/init.d" "$PW/etc/rc.d" "$PW/etc/capabilities" "$PW/etc/seccomp"
+	cp "$OW/base-files/files/etc/rc.common" "$PW/etc/rc.common"
+	node -e 'import(process.argv[1]).then((m) => process.stdout.write(m.DEFAULT_UCI))' \
+		"$HERE/dist/src/config/defaults.js" >"$PW/etc/config/tunguard"
+	install -m 0644 "$HERE/openwrt/files/tunguard.capabilities.json" "$PW/etc/capabilities/tunguard.json"
+}
+
+# run_procd LABEL INIT SECCOMP(0|1) SECCOMP_JSON STEPS: the init script INIT under procd in fresh
+# mount, PID and network namespaces (a WAN veth with a default route, br-lan with 192.0.2.1; a
+# detection round of 192.0.2.1 configured, so nmap runs), then procd_steps_STEPS.
+run_procd() {
+	local label=$1 init=$2 seccomp=$3 json=$4 steps=$5
+	echo "#### procd: $label"
+	build_procd_root
+	install -m 0755 "$init" "$PW/etc/init.d/tunguard"
+	install -m 0644 "$json" "$PW/etc/seccomp/tunguard.json"
+	declare -f "procd_steps_$steps" >"$PW/steps.sh"
+	cat >"$PW/inside.sh" <<EOF
+set -eu
+PW=$PW
+mount -t overlay ovl -o lowerdir=\$PW/usrlib:/usr/lib /usr/lib
+mount -t overlay ovl -o lowerdir=\$PW/usrshare:/usr/share /usr/share
+mount -t overlay ovl -o lowerdir=\$PW/usrsbin:/usr/sbin /usr/sbin
+mount -t overlay ovl -o lowerdir=\$PW/usrbin:/usr/bin /usr/bin
+mount --bind \$PW/etc /etc
+mount -t tmpfs tmp /run
+mount -t sysfs sys /sys
+mount -t bpf bpf /sys/fs/bpf 2>/dev/null || true
+# a /dev of its own, so the namespace's syslogd can own /dev/log (procd sends instance output there)
+mkdir -p /run/hostdev; mount --rbind /dev /run/hostdev; mount -t tmpfs dev /dev
+for n in null zero full random urandom tty; do touch /dev/\$n; mount --bind /run/hostdev/\$n /dev/\$n; done
+mkdir -p /dev/net /dev/shm /run/ubus /run/lock /var/lock
+touch /dev/net/tun; mount --bind /run/hostdev/net/tun /dev/net/tun
+busybox syslogd -n -O \$PW/syslog.log & sleep 0.2
+export LD_LIBRARY_PATH=$DEPS/lib:$P/lib PATH=\$PW/bin:/usr/sbin:/usr/bin:/sbin:/bin
+ip link set lo up
+ip link add wan type veth peer name wanpeer
+ip link add br-lan type bridge
+ip link add lan0 type veth peer name lan0peer
+ip link set lan0 master br-lan
+for d in wan wanpeer br-lan lan0 lan0peer; do ip link set \$d up; done
+ip addr add 198.51.100.2/24 dev wan; ip route add default via 198.51.100.1 dev wan
+ip addr add 192.0.2.1/24 dev br-lan
+uci set tunguard.detect.enabled=1; uci add_list tunguard.detect.protected_host=192.0.2.1
+uci set tunguard.detect.interval=3600; uci set tunguard.detect.scan_ports=7447,22
+uci set tunguard.detect.scan_timeout=60; uci set tunguard.main.seccomp=$seccomp; uci commit tunguard
+ubusd & sleep 0.3
+# POSIXLY_CORRECT: glibc's getopt would take the daemon's --config for utrace's own (musl's stops).
+POSIXLY_CORRECT=1 procd -S > \$PW/procd.log 2>&1 & PROCD=\$!
+sleep 0.5
+trap 'kill \$PROCD; sleep 0.3; kill %1 2>/dev/null' EXIT
+. \$PW/steps.sh
+ipid() { ubus call service list '{"name":"tunguard"}' | jsonfilter -e '@.tunguard.instances.instance1.pid'; }
+daemon() { pgrep -P "\$(ipid)" -f tunguard.js; }
+log() { grep -v "kern\|hotplug\|syslogd" \$PW/syslog.log | grep -o 'msg="[^"]*"\|jail: .*exited.*' | grep -v "durable\|api:\|IPv6"; }
+set +e
+procd_steps_$steps
+EOF
+	unshare -m -p -n -f --propagation private --mount-proc bash "$PW/inside.sh"
+}
+
+procd_steps_full() {
+	echo "== service tunguard start"
+	/etc/init.d/tunguard start
+	sleep 3
+	J=$(ipid)
+	N=$(daemon)
+	echo "procd's instance: $(tr '\0' ' ' </proc/"$J"/cmdline)"
+	echo "daemon $N: $(tr '\0' ' ' </proc/"$N"/cmdline)"
+	grep -E 'Cap|NoNewPrivs|Seccomp:' /proc/"$N"/status
+	for c in $(pgrep -P "$N"); do
+		echo "child $(tr '\0' ' ' </proc/"$c"/cmdline | cut -c1-40): $(grep -E 'CapEff|NoNewPrivs' /proc/"$c"/status | tr '\n' ' ')"
+	done
+	echo "== nmap, caught while the detection round runs"
+	for _ in $(seq 1 400); do
+		for k in $(pgrep -x nmap); do
+			echo "nmap $k: $(grep -E 'Cap|NoNewPrivs|Seccomp:' /proc/"$k"/status | tr '\n' ' ')"
+			break 2
+		done
+		sleep 0.05
+	done
+	for _ in $(seq 1 60); do
+		log | grep -q "detect: checked" && break
+		sleep 1
+	done
+	echo "== reload (SIGHUP through procd and ujail)"
+	/etc/init.d/tunguard reload
+	sleep 2
+	echo "== kill -9 the daemon: respawn"
+	kill -9 "$N"
+	sleep 8
+	N2=$(daemon)
+	echo "respawned as $N2: $(grep -E 'CapEff|NoNewPrivs|Seccomp:' /proc/"$N2"/status | tr '\n' ' ')"
+	echo "== service tunguard stop"
+	/etc/init.d/tunguard stop
+	sleep 3
+	echo "after stop: instance '$(ipid)', daemon '$(pgrep -f tunguard.js)', tg0: $(ip -br link show tg0 2>&1)"
+	echo "== the daemon's log"
+	log
+}
+
+procd_steps_short() {
+	/etc/init.d/tunguard start
+	sleep 8
+	J=$(ipid)
+	# Without a jail procd's instance is the daemon itself.
+	N=${J:+$(pgrep -P "$J" -f tunguard.js || echo "$J")}
+	[ -n "$N" ] && echo "daemon $N: $(grep -E 'CapEff|NoNewPrivs|Seccomp:' /proc/"$N"/status | tr '\n' ' ')"
+	log | grep -E "jail|privileges" | head -4
+}
+
+# The whitelist's measurement: strace -f over the daemon and its children (start, a detection round
+# with nmap through capsh, SIGHUP, SIGTERM), in the same namespace, outside procd.
+procd_steps_measure() {
+	strace -f -qq -c -o "$PW/strace.txt" /usr/bin/node /usr/lib/tunguard/tunguard.js run --config /etc/config/tunguard \
+		>"$PW/straced.log" 2>&1 &
+	SP=$!
+	for _ in $(seq 1 90); do
+		grep -q "detect: checked" "$PW/straced.log" && break
+		sleep 1
+	done
+	N=$(pgrep -P $SP -f tunguard.js)
+	kill -HUP "$N"
+	sleep 2
+	kill -TERM "$N"
+	wait $SP
+	echo "system calls made: $(awk 'NR>2 && $NF!="total" && $1!~/^-/ {print $NF}' "$PW/strace.txt" | sort | tr '\n' ' ')"
+}
+
+SECCOMP_JSON=$HERE/openwrt/files/tunguard.seccomp.json
+[ "${UL_MEASURE:-0}" = 1 ] && run_procd "measure the system calls" "$HERE/openwrt/files/tunguard.init" 0 "$SECCOMP_JSON" measure
+run_procd "the package's init script" "$HERE/openwrt/files/tunguard.init" 0 "$SECCOMP_JSON" full
+run_procd "the package's init script, seccomp on" "$HERE/openwrt/files/tunguard.init" 1 "$SECCOMP_JSON" full
+# Negative controls: the init script without its jail (procd then ignores capabilities and
+# no_new_privs), and a whitelist without bpf (the filter is enforced: SIGSYS is signal 31).
+sed 's/procd_add_jail .*/:/' "$HERE/openwrt/files/tunguard.init" >"$UL/init-nojail"
+run_procd "control: no jail" "$UL/init-nojail" 0 "$SECCOMP_JSON" short
+node -e 'const j = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+	j.syscalls[0].names = j.syscalls[0].names.filter((n) => n !== "bpf");
+	process.stdout.write(JSON.stringify(j));' "$SECCOMP_JSON" >"$UL/seccomp-nobpf.json"
+run_procd "control: seccomp without bpf" "$HERE/openwrt/files/tunguard.init" 1 "$UL/seccomp-nobpf.json" short

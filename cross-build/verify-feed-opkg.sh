@@ -83,7 +83,7 @@ grep -q '^luci-app-tunguard - ' "$B/list.txt" || fail "luci-app-tunguard not lis
 echo "== install into the offline root"
 # The dependencies come from the release feeds, which are not here: the offline root's status file
 # says they are installed (that is all opkg asks of them).
-for d in libc node kmod-tun kmod-nft-dup-inet ip-full firewall4 libstdcpp6 openssl-util prometheus-node-exporter-lua lua-cjson; do
+for d in libc node kmod-tun kmod-nft-dup-inet ip-full firewall4 libstdcpp6 openssl-util procd-ujail libcap-bin prometheus-node-exporter-lua lua-cjson; do
   printf 'Package: %s\nVersion: 1\nStatus: install user installed\nArchitecture: x86_64\n\n' "$d"
 done >"$R/usr/lib/opkg/status"
 opkg install tunguard prometheus-node-exporter-lua-tunguard 2>&1 | tee "$B/install.txt"

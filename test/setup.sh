@@ -7,7 +7,7 @@ set -euo pipefail
 declare -A NEED=(
   [ip]=iproute2 [tc]=iproute2 [ping]=iputils-ping [curl]=curl [iperf3]=iperf3 [hping3]=hping3
   [nmap]=nmap [tcpdump]=tcpdump [nft]=nftables [python3]=python3 [make]=make [g++]=g++
-  [sha256sum]=coreutils [setpriv]=util-linux [openssl]=openssl [sysctl]=procps [chromium]=chromium [busybox]=busybox [dnsmasq]=dnsmasq-base
+  [sha256sum]=coreutils [setpriv]=util-linux [capsh]=libcap2-bin [openssl]=openssl [sysctl]=procps [chromium]=chromium [busybox]=busybox [dnsmasq]=dnsmasq-base
   [clang]=clang [promtool]=prometheus [bpftool]=bpftool
   # The Windows agent's tests: Wine runs the official node.exe, mingw-w64 builds their cleanup .exe.
   [wine]=wine [/usr/lib/wine/wine64]=wine64 [x86_64-w64-mingw32-gcc]=gcc-mingw-w64-x86-64-win32

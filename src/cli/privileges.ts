@@ -1,14 +1,15 @@
 // The capabilities the daemon runs with. It needs few: NET_ADMIN (the TUN, routes, nft, TCX links),
 // BPF and PERFMON (loading the tc programs that steer LAN traffic and the fast path; PERFMON lets the
-// verifier accept their packet-pointer arithmetic) and NET_RAW (the DHCP fingerprint socket, nmap's
-// OS detection). procd starts it with only these (openwrt/files/tunguard.capabilities.json) and
-// no_new_privs; Node cannot drop capabilities itself, so this module checks what it was given: one
-// missing is a clear error at start, more than these is said in the log.
+// verifier accept their packet-pointer arithmetic), NET_RAW (the DHCP fingerprint socket, nmap's
+// OS detection) and SETPCAP (only to start nmap with NET_RAW alone: src/inventory/nmap-launch.ts).
+// procd starts it with only these (openwrt/files/tunguard.capabilities.json) and no_new_privs; Node
+// cannot drop capabilities itself, so this module checks what it was given: one missing is a clear
+// error at start, more than these is said in the log.
 
 import { readFileSync } from 'node:fs';
 
 /** Capability numbers (linux/capability.h). */
-export const CAP = { NET_ADMIN: 12, NET_RAW: 13, SYS_ADMIN: 21, PERFMON: 38, BPF: 39 } as const;
+export const CAP = { SETPCAP: 8, NET_ADMIN: 12, NET_RAW: 13, SYS_ADMIN: 21, PERFMON: 38, BPF: 39 } as const;
 type CapName = keyof typeof CAP;
 
 /** Kernels before 5.8 have no CAP_BPF/CAP_PERFMON: there BPF needs SYS_ADMIN. */
@@ -20,6 +21,7 @@ const WHY: Record<CapName, string> = {
   PERFMON: "the tc programs' packet-pointer arithmetic (the verifier refuses it without)",
   SYS_ADMIN: 'BPF on a kernel older than 5.8 (no CAP_BPF there)',
   NET_RAW: 'DHCP fingerprints of LAN hosts and nmap OS detection',
+  SETPCAP: 'starting nmap with CAP_NET_RAW only (it can take capabilities away, never add)',
 };
 
 export interface Privileges {
@@ -47,7 +49,7 @@ export function readPrivileges(
   const { effective, noNewPrivs } = parseStatus(status);
   const required: CapName[] =
     lastCap >= BPF_SPLIT_LAST_CAP ? ['NET_ADMIN', 'BPF', 'PERFMON'] : ['NET_ADMIN', 'SYS_ADMIN'];
-  return { effective, noNewPrivs, required, optional: ['NET_RAW'] };
+  return { effective, noNewPrivs, required, optional: ['NET_RAW', 'SETPCAP'] };
 }
 
 /** Names of the capabilities set in `mask`, without the CAP_ prefix. */
@@ -70,8 +72,10 @@ export function checkPrivileges(p: Privileges): string[] {
         'run tunguard as root, or through its init script (procd: /etc/capabilities/tunguard.json)',
     );
   const lines: string[] = [];
+  // (without SETPCAP, nmap-launch.ts's narrowingBlocked says what nmap runs with instead)
   for (const c of p.optional)
-    if (!has(p.effective, c)) lines.push(`privileges: no CAP_${c}: ${WHY[c]} are left out`);
+    if (!has(p.effective, c) && c !== 'SETPCAP')
+      lines.push(`privileges: no CAP_${c}: ${WHY[c]} are left out`);
   const needed = [...p.required, ...p.optional].reduce((m, c) => m | (1n << BigInt(CAP[c])), 0n);
   const extra = p.effective & ~needed;
   if (extra !== 0n)

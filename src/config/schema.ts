@@ -298,6 +298,8 @@ const MAIN_FIELDS = {
   commitIntervalSeconds: opt('commit_interval', v.optional(integer(0, 604800), '3600')),
   /** Follow netifd's uplinks at run time (the SYN police moves with them). */
   wanFollow: opt('wan_follow', v.optional(boolean(), '0')),
+  /** For the init script: start under procd's seccomp filter (the daemon itself does nothing with it). */
+  seccomp: opt('seccomp', v.optional(boolean(), '0')),
   /** Sources exempt from the defenses (joined with the allow sections into TunguardConfig.allow). */
   allowPrefixes: opt('allow_prefix', v.optional(list(cidr()), [])),
 };

@@ -15,6 +15,7 @@ import { type ListenAddress, parseListen, type TunguardConfig } from '../config/
 import { DATAPLANE_DEFAULTS, Dataplane } from '../dataplane/dataplane.js';
 import type { StageEnv } from '../dataplane/stages/index.js';
 import { DhcpTap } from '../inventory/dhcp-tap.js';
+import { narrowingBlocked } from '../inventory/nmap-launch.js';
 import { FastPath } from '../netcfg/fast-path.js';
 import { kernelLimits } from '../netcfg/kernel-limits.js';
 import { lanPrefixes } from '../netcfg/lan.js';
@@ -228,6 +229,12 @@ export async function runCommand(argv: string[]): Promise<number> {
     throw new CliError((err as Error).message, EXIT.ERROR);
   }
   for (const line of privilegeLines) log(line);
+  const nmapBlocked = narrowingBlocked();
+  log(
+    nmapBlocked
+      ? `privileges: nmap would run with the daemon's capabilities (${nmapBlocked})`
+      : 'privileges: nmap runs with CAP_NET_RAW only (capsh)',
+  );
   // Before anything is attached: a second daemon on the same WAN must change nothing.
   const wanClaim = await claimWan(wan).catch((err: Error) => {
     throw new CliError(err.message, EXIT.ERROR);

@@ -5,6 +5,7 @@ import { isIP } from 'node:net';
 import * as v from 'valibot';
 import { emptyTally, type ImportTally, parseScan } from './import/index.js';
 import type { Observation } from './model.js';
+import { nmapLaunch } from './nmap-launch.js';
 
 export class ScanError extends Error {
   override name = 'ScanError';
@@ -73,7 +74,8 @@ export function nmapArgs(
 
 /** Runs nmap once and yields its stdout, failing with a clear ScanError when nmap is missing, fails or overruns. */
 async function* nmapStdout(path: string, args: string[], timeoutMs: number): AsyncGenerator<Buffer> {
-  const child = spawn(path, args, { stdio: ['ignore', 'pipe', 'pipe'], shell: false });
+  const launch = nmapLaunch(path, args);
+  const child = spawn(launch.file, launch.args, { stdio: ['ignore', 'pipe', 'pipe'], shell: false });
   let spawnError: NodeJS.ErrnoException | undefined;
   let timedOut = false;
   let stderr = '';

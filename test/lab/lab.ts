@@ -355,7 +355,8 @@ export class Lab {
   /**
    * Starts tunguard in rtr between wan0 and lan0. With `caps` (or TUNGUARD_LAB_CAPS=net_admin,net_raw,...
    * for a whole suite) it runs as procd's capabilities file runs it: root, with only those capabilities
-   * in its bounding set (so in its children's too), none inheritable, and no_new_privs.
+   * in its bounding set (so in its children's too), none inheritable, no_new_privs, and the securebits
+   * ujail locks (KEEP_CAPS, NO_SETUID_FIXUP and NOROOT, all off), which some tools trip over.
    */
   startTunguard(
     extra: readonly string[] = [],
@@ -369,6 +370,8 @@ export class Lab {
     const bounded = caps
       ? [
           'setpriv',
+          '--securebits',
+          '+keep_caps_locked,+no_setuid_fixup_locked,+noroot_locked',
           '--no-new-privs',
           '--inh-caps',
           '-all',

@@ -2,13 +2,16 @@
 // no_new_privs and nothing inheritable: it steers, proxies and serves the API, and /proc shows it and
 // its children holding nothing more. Negative control: without CAP_NET_ADMIN it stops at once and says
 // which capability is missing. (The whole suites run this way too: TUNGUARD_LAB_CAPS, see lab.ts.)
+// nmap, which parses what scanned hosts answer, is caught while it runs: CAP_NET_RAW only, and its
+// -sV -O scan still finds the service; control: a daemon without CAP_SETPCAP cannot narrow it.
 
 import { createHash, randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CAP } from '../../src/cli/privileges.js';
-import { ADDR, Lab, makeTempDir, REPO_ROOT, startHttpServer, type TunguardProcess } from './lab.js';
+import { ADDR, Lab, makeTempDir, REPO_ROOT, startHttpServer, type TunguardProcess, waitFor } from './lab.js';
+import { NGINX_LIKE_JS } from './scan.js';
 
 const CAPS_FILE = join(REPO_ROOT, 'openwrt/files/tunguard.capabilities.json');
 const capsJson = JSON.parse(readFileSync(CAPS_FILE, 'utf8')) as Record<string, string[]>;
@@ -73,8 +76,8 @@ afterAll(async () => {
 });
 
 describe('the daemon with only the capabilities of its procd file', () => {
-  it('asks for exactly NET_ADMIN, NET_RAW, BPF and PERFMON, none inheritable or ambient', () => {
-    expect(granted.sort()).toEqual(['bpf', 'net_admin', 'net_raw', 'perfmon']);
+  it('asks for exactly NET_ADMIN, NET_RAW, BPF, PERFMON and SETPCAP, none inheritable or ambient', () => {
+    expect([...granted].sort()).toEqual(['bpf', 'net_admin', 'net_raw', 'perfmon', 'setpcap']);
     expect(capsJson.effective.sort()).toEqual(capsJson.bounding.sort());
     expect(capsJson.inheritable).toEqual([]);
     expect(capsJson.ambient).toEqual([]);
@@ -120,7 +123,9 @@ async function checkRunning(tg: TunguardProcess): Promise<void> {
     CapAmb: 0n,
     NoNewPrivs: 1,
   });
-  expect(tg.output).toContain('privileges: capabilities NET_ADMIN, NET_RAW, PERFMON, BPF; no_new_privs on');
+  expect(tg.output).toContain(
+    'privileges: capabilities SETPCAP, NET_ADMIN, NET_RAW, PERFMON, BPF; no_new_privs on',
+  );
   // Its children (nft -i for the SYN police, ...) hold no more than it does.
   const kids = descendants(tg.pid);
   expect(kids.length).toBeGreaterThan(0);
@@ -149,3 +154,73 @@ async function checkRunning(tg: TunguardProcess): Promise<void> {
   const s = status.json as { counters: Record<string, number>; drops: Record<string, number> };
   expect(s.counters.tcp).toBeGreaterThan(1000); // the flood went through the daemon
 }
+
+describe('nmap with the least it needs', () => {
+  const WEB_PORT = 8081;
+  const raw = 1n << BigInt(CAP.NET_RAW);
+
+  beforeAll(async () => {
+    const web = lab.spawn(lab.ns.lan, process.execPath, ['-e', NGINX_LIKE_JS, ADDR.lan4, String(WEB_PORT)]);
+    let out = '';
+    web.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    await waitFor('the web service', () => out.includes('listening'));
+  });
+
+  /** Starts the daemon with `held` and a detection round 5 s after start (a real nmap -sV -O of the
+   *  LAN host); returns nmap's /proc capabilities, caught while it ran, and the daemon's output. */
+  async function scanWith(held: string[]): Promise<{ nmap: ProcCaps; output: string; software: string[][] }> {
+    const conf = join(lab.stateDir, 'tunguard.conf');
+    writeFileSync(
+      conf,
+      lab.config(
+        `\nconfig detect 'detect'\n\toption enabled '1'\n\tlist protected_host '${ADDR.lan4}'\n` +
+          `\toption interval '3600'\n\toption scan_ports '${WEB_PORT},22'\n\toption scan_timeout '60'\n`,
+      ),
+    );
+    const tg = lab.startTunguard(['--config', conf], true, undefined, held);
+    try {
+      await tg.ready();
+      let nmap: ProcCaps | undefined;
+      await waitFor(
+        'nmap running under the daemon',
+        () => {
+          for (const k of descendants(tg.pid)) {
+            try {
+              if (readFileSync(`/proc/${k}/comm`, 'utf8').trim() === 'nmap') nmap = caps(k);
+            } catch {}
+          }
+          return nmap !== undefined;
+        },
+        30_000,
+      );
+      await waitFor('the round', () => /detect: checked/.test(tg.output), 90_000);
+      const token = readFileSync(join(lab.stateDir, 'api.token'), 'utf8').trim();
+      const host = lab.api(token, 'GET', `http://127.0.0.1:7447/api/v1/remediation/hosts/${ADDR.lan4}`).json
+        .host as { software: { product: string; version: string; port: number }[] };
+      const software = host.software.map((s) => [s.product, s.version, String(s.port)]);
+      return { nmap: nmap as ProcCaps, output: tg.output, software };
+    } finally {
+      await tg.stop();
+    }
+  }
+
+  it('runs nmap with CAP_NET_RAW only, and the scan still finds the service', async () => {
+    const r = await scanWith(granted);
+    expect(r.output).toContain('privileges: nmap runs with CAP_NET_RAW only (capsh)');
+    expect(r.nmap).toEqual({ CapEff: raw, CapPrm: raw, CapBnd: raw, CapInh: 0n, CapAmb: 0n, NoNewPrivs: 1 });
+    expect(r.output).toMatch(/detect: checked 1 host\(s\); scanned 1;/);
+    expect(r.software).toContainEqual(['nginx', '1.18.0', String(WEB_PORT)]);
+  }, 150_000);
+
+  it("negative control: a daemon without CAP_SETPCAP says so, and its nmap holds the daemon's four", async () => {
+    const four = granted.filter((c) => c !== 'setpcap');
+    const r = await scanWith(four);
+    expect(r.output).toContain("privileges: nmap would run with the daemon's capabilities (no CAP_SETPCAP)");
+    const fourMask = mask & ~(1n << BigInt(CAP.SETPCAP));
+    expect(r.nmap.CapEff).toBe(fourMask);
+    expect(r.nmap.CapBnd).toBe(fourMask);
+    expect(r.software).toContainEqual(['nginx', '1.18.0', String(WEB_PORT)]);
+  }, 150_000);
+});

@@ -54,13 +54,14 @@ function initScript(call: string, env: Record<string, string>) {
 procd_open_instance() { echo "open_instance"; }
 procd_close_instance() { echo "close_instance"; }
 procd_set_param() { echo "param $*"; }
+procd_add_jail() { echo "jail $*"; }
 procd_add_reload_trigger() { echo "reload_trigger $*"; }
 procd_add_raw_trigger() { echo "raw_trigger $*"; }
 procd_send_signal() { echo "signal $*"; }
 procd_running() { [ "$RUNNING" = 1 ]; }
 start() { echo "start"; }
 config_load() { echo "config_load $1"; }
-config_get_bool() { case $3 in enabled) eval "$1=\\$ENABLED" ;; wan_follow) eval "$1=\\$FOLLOW" ;; esac; }
+config_get_bool() { case $3 in enabled) eval "$1=\\$ENABLED" ;; wan_follow) eval "$1=\\$FOLLOW" ;; seccomp) eval "$1=\\$SECCOMP" ;; esac; }
 config_get() { case $3 in wan_device) eval "$1=\\$WAN" ;; lan_device) eval "$1=\\$LAN" ;; esac; }
 logger() { echo "log $*"; }
 . "$INIT"
@@ -73,6 +74,7 @@ ${call}
     LAN: 'lo',
     RUNNING: '0',
     FOLLOW: '0',
+    SECCOMP: '0',
     PROC_NET: '/nonexistent',
     ...env,
   });
@@ -99,6 +101,10 @@ describe('/etc/init.d/tunguard', () => {
       'param respawn 3600 5 5',
       'param stdout 1',
       'param stderr 1',
+      // procd applies capabilities and no_new_privs only through ujail (verified under real procd:
+      // cross-build/openwrt-userland.sh); ujail clears the environment, hence PATH.
+      'jail tunguard requirejail',
+      'param env PATH=/usr/sbin:/usr/bin:/sbin:/bin',
       'param capabilities /etc/capabilities/tunguard.json',
       'param no_new_privs 1',
       'close_instance',
@@ -109,9 +115,21 @@ describe('/etc/init.d/tunguard', () => {
       'CAP_NET_RAW',
       'CAP_BPF',
       'CAP_PERFMON',
+      'CAP_SETPCAP',
     ]);
     expect(readFileSync(data('usr/lib/tunguard/tunguard.js')).length).toBeGreaterThan(0);
     expect(readFileSync(data('etc/config/tunguard')).length).toBeGreaterThan(0);
+  });
+
+  it('with seccomp on: the filter, in a jail with a namespace (ujail filters only there)', () => {
+    const r = initScript('start_service', { SECCOMP: '1' });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toContain('jail tunguard requirejail cgroupsns\n');
+    expect(r.stdout).toContain('param seccomp /etc/seccomp/tunguard.json\n');
+    const names = JSON.parse(readFileSync(data('etc/seccomp/tunguard.json'), 'utf8')).syscalls[0].names;
+    for (const needed of ['bpf', 'execve', 'ioctl', 'socket', 'exit_group']) expect(names).toContain(needed);
+    for (const never of ['ptrace', 'mount', 'init_module', 'kexec_load', 'setns', 'unshare'])
+      expect(names).not.toContain(never);
   });
 
   it('honours enabled 0, and waits (no instance, a log line) while a WAN or LAN device does not exist', () => {
@@ -278,7 +296,9 @@ describe('openwrt/Makefile', () => {
     expect(depends).toContain('@HAS_FPU');
     expect(depends).toContain('@(aarch64||arm||x86_64)');
     // node; the TUN; `ip -j route` and older versions' `ip rule`s (busybox ip has neither); `nft -i`;
-    // lmdb.node's C++ runtime; openssl signs the LAN API's certificate (src/api/tls-cert.ts).
+    // lmdb.node's C++ runtime; openssl signs the LAN API's certificate (src/api/tls-cert.ts); ujail,
+    // without which procd would run the daemon as full root (the init script requires the jail); capsh,
+    // which starts nmap with CAP_NET_RAW alone (src/inventory/nmap-launch.ts).
     for (const d of [
       '+node',
       '+kmod-tun',
@@ -287,6 +307,8 @@ describe('openwrt/Makefile', () => {
       '+firewall4',
       '+libstdcpp',
       '+openssl-util',
+      '+procd-ujail',
+      '+libcap-bin',
     ])
       expect(depends).toContain(d);
     expect(mk).toMatch(/define Package\/tunguard\/conffiles\n\/etc\/config\/tunguard\n/);

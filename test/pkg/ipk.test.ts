@@ -54,6 +54,8 @@ const TUNGUARD_FILES: Record<string, number> = {
   './etc/config/tunguard': 0o600,
   './etc/init.d/': 0o755,
   './etc/init.d/tunguard': 0o755,
+  './etc/seccomp/': 0o755,
+  './etc/seccomp/tunguard.json': 0o644,
   './etc/uci-defaults/': 0o755,
   './etc/uci-defaults/95-tunguard': 0o644,
   './lib/': 0o755,
@@ -174,7 +176,7 @@ describe('ipkg-build format', () => {
       expect(f.Package).toBe('tunguard');
       expect(f.Section).toBe('net');
       expect(f.Depends).toBe(
-        'libc, node, kmod-tun, kmod-nft-dup-inet, ip-full, firewall4, libstdcpp6, openssl-util',
+        'libc, node, kmod-tun, kmod-nft-dup-inet, ip-full, firewall4, libstdcpp6, openssl-util, procd-ujail, libcap-bin',
       );
       expect(f.Description).toMatch(/not MIPS/);
     }
