@@ -115,7 +115,7 @@ try {
         if (!reply?.error) continue;
         const call = calls.find((c) => c.id === reply.id);
         const what = `${call?.params?.[1]}.${call?.params?.[2]}`;
-        if (NOT_RUN.has(call?.params?.[1])) notRun.add(what);
+        if (NOT_RUN.has(call?.params?.[1]) && reply.error.message === 'Object not found') notRun.add(what);
         else errors.push(`ubus ${what} ${JSON.stringify(call?.params?.[3])}: ${reply.error.message}`);
       }
     }
@@ -141,6 +141,13 @@ try {
       ),
     );
 
+  // A host for the Hosts tab: a stored OpenVAS report imported with the CLI.
+  const imported = cli(
+    'scan',
+    'import',
+    join(REPO_ROOT, 'test/fixtures/scanners/defectdojo_openvas_report_detail_v2.xml'),
+  );
+
   async function login(user, password) {
     await browser.clearCookies();
     await page.goto(`${BASE}/`);
@@ -157,7 +164,7 @@ try {
       loginPaths.push('login dialog');
     } else {
       loginPaths.push(
-        `form post (dialog showed: ${(await dialog.innerText().catch(() => '')).split('\n')[0]})`,
+        `form post (dialog showed: ${((await dialog.textContent().catch(() => '')) ?? '').slice(0, 60)})`,
       );
       await page.evaluate(
         ([u, p]) => {
@@ -218,6 +225,20 @@ try {
     'menu: the five tabs, from menu.d',
     JSON.stringify(tabHrefs) === JSON.stringify(['status', 'hosts', 'rules', 'log', 'settings']),
     tabHrefs.join(','),
+  );
+
+  await page.goto(`${BASE}/admin/services/tunguard/hosts`);
+  await rendered('hosts');
+  await page
+    .locator('#tg-hosts tr[data-host]')
+    .first()
+    .waitFor({ timeout: 10_000 })
+    .catch(() => {});
+  const hostsText = ((await page.locator('#tg-hosts').textContent()) ?? '').replace(/\s+/g, ' ');
+  check(
+    'Hosts: the imported host and its risk',
+    imported.hostIds?.length === 1 && /server99/.test(hostsText),
+    hostsText.slice(0, 160),
   );
 
   await page.goto(`${BASE}/admin/services/tunguard/log`);
@@ -287,11 +308,58 @@ try {
   note = await addRule('luci-operator');
   await shot('04-rule-saved-operator');
   check('tgoperator (luci-base + luci-app-tunguard) saves a rule', hasRule('luci-operator'), note);
+  check('tgoperator: no page errors', errors.length === 0, errors.join('; '));
 
   check('tgviewer logs in', await login('tgviewer', PASSWORD));
-  note = await addRule('luci-viewer');
-  await shot('05-rule-refused-viewer');
-  check('tgviewer (read only) cannot save a rule', !hasRule('luci-viewer'), note);
+  // A read-only login: LuCI marks the pages read-only and the app disables its write buttons.
+  errors.length = 0;
+  await page.goto(`${BASE}/admin/services/tunguard/rules`);
+  await rendered('rules');
+  check('tgviewer: the rules are listed', (await page.locator('#tg-rules tr[data-rule]').count()) >= 2);
+  check(
+    'tgviewer: "Add rule" is disabled',
+    await page.locator('button[data-action="add-rule"]').isDisabled(),
+  );
+  check(
+    'tgviewer: "Edit" and "Delete" are disabled',
+    (await page.locator('#tg-rules button:enabled').count()) === 0,
+  );
+  await shot('05-rules-readonly-viewer');
+  // The same save the editor sends, from the page through LuCI's rpc: rpcd refuses it (the ACL).
+  const refused = await page.evaluate(() =>
+    L.require('tunguard.rpc').then((m) =>
+      m.declare('rule_save', ['rule', 'create'])(
+        { id: 'luci-viewer', kind: 'threat', threat: { type: 'trojan', id: 'Bot-4162' } },
+        true,
+      ),
+    ),
+  );
+  check(
+    'tgviewer: rule_save is refused by rpcd, in words',
+    /^Not allowed for this login/.test(refused?.error ?? ''),
+    JSON.stringify(refused),
+  );
+  check('tgviewer: no rule was saved', !hasRule('luci-viewer'));
+  errors.length = 0; // that refusal was the point
+  await page.goto(`${BASE}/admin/services/tunguard/log`);
+  await rendered('log');
+  await page.locator('button[data-action]').first().waitFor({ timeout: 10_000 });
+  check(
+    'tgviewer: the service buttons are disabled',
+    (await page.locator('button[data-action]:enabled').count()) === 0,
+  );
+  await page.goto(`${BASE}/admin/services/tunguard/settings`);
+  await rendered('settings');
+  const actions = await page
+    .locator('.cbi-page-actions button')
+    .evaluateAll((b) => b.map((x) => `${x.textContent}:${x.disabled}`));
+  check(
+    'tgviewer: Settings cannot be saved (LuCI form read-only)',
+    actions.length > 0 && actions.every((a) => a.endsWith(':true')),
+    actions.join(','),
+  );
+  await shot('06-settings-readonly-viewer');
+  check('tgviewer: no page errors', errors.length === 0, errors.join('; '));
 } catch (err) {
   failed++;
   console.log(`FAIL ${err.stack ?? err}`);
