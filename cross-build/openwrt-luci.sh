@@ -14,11 +14,13 @@
 # the recipe is not kept here (the fetched code stays out of this repository).
 #
 # In a private mount namespace: /usr is an overlay (the app's files, then UL_ROOT/usr, then the host's
-# /usr, so node still runs), /etc a copy of the host's with the router's configuration, /www the docroot (an empty /www
-# is made on the host as the mount point), /run and /dev private (logd's /dev/log). Logins (rpcd compares the shadow entry, as on a router):
+# /usr, so node still runs), /etc a copy of the host's with the router's configuration, /www the
+# docroot (an empty /www is made on the host as the mount point), /run and /dev private (logd's
+# /dev/log). Logins (rpcd compares the shadow entry, as on a router):
 #   root       ROOT_PW  every ACL (OpenWrt's stock /etc/config/rpcd)
 #   tgoperator ROOT_PW  luci-base + luci-app-tunguard (read and write): the app's ACL is enough
-#   tgviewer   ROOT_PW  luci-base read + luci-app-tunguard read only: saving must be refused
+#   tgviewer   ROOT_PW  luci-base + luci-app-tunguard for reading only: saving must be refused
+# (both also hold rpcd's "unauthenticated" group, as a LuCI login other than root needs).
 # TG_CONF: a tunguard UCI file, copied to /etc/config/tunguard (its state_dir names the daemon's).
 # TG_LOG: a FIFO whose lines go to the system log as procd sends a service's output (tag tunguard).
 # Prints "etc <dir>" once /etc is laid out and "ready <url>" once uhttpd answers.
