@@ -8,7 +8,7 @@
 //
 // Prints one line per check (ok / FAIL) and exits 1 if any failed; screenshots go to build/luci-real/.
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, createWriteStream, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
@@ -308,6 +308,28 @@ try {
   note = await addRule('luci-operator');
   await shot('04-rule-saved-operator');
   check('tgoperator (luci-base + luci-app-tunguard) saves a rule', hasRule('luci-operator'), note);
+  // A program through the real cgi-io (cgi-upload to the one path the ACL lets the session write),
+  // then the plugin's program_add: stored by the daemon with its sha256.
+  const program = Buffer.from('#!/bin/sh\necho cleaned\n');
+  const sha = createHash('sha256').update(program).digest('hex');
+  await page.goto(`${BASE}/admin/services/tunguard/rules`);
+  await rendered('rules');
+  await page.setInputFiles('#tg-upload-file', { name: 'clean.sh', mimeType: 'text/x-sh', buffer: program });
+  await page.fill('#tg-upload-id', 'lab-clean');
+  await page.fill('#tg-upload-location', '/opt/tunguard');
+  await page.click('button[data-action="upload"]');
+  await page
+    .locator('[data-notification]', { hasText: 'lab-clean' })
+    .first()
+    .waitFor({ timeout: 15_000 })
+    .catch(() => {});
+  const stored = JSON.stringify(cli('programs'));
+  check(
+    'tgoperator uploads a program through cgi-io; the daemon stores it with its sha256',
+    stored.includes(sha),
+    stored.slice(0, 200),
+  );
+  await shot('04b-program-uploaded-operator');
   check('tgoperator: no page errors', errors.length === 0, errors.join('; '));
 
   check('tgviewer logs in', await login('tgviewer', PASSWORD));

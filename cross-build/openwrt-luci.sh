@@ -153,8 +153,9 @@ logd -S 256 & pids="\$pids \$!"
 rpcd -t 30 & pids="\$pids \$!"
 for i in \$(seq 50); do ubus list session >/dev/null 2>&1 && break; sleep 0.1; done
 if [ -n "${TG_LOG:-}" ]; then logger -t tunguard -p daemon.notice <"${TG_LOG:-}" & pids="\$pids \$!"; fi
+# Symlinks are followed, as OpenWrt's uhttpd does: cgi-io's /www/cgi-bin/cgi-upload is one.
 uhttpd -f -p "$LISTEN" -h /www -x /cgi-bin -u /ubus -o /cgi-bin/luci -O /usr/share/ucode/luci/uhttpd.uc \
-	-t 60 -T 30 -k 20 -n 3 -N 100 -S -D & pids="\$pids \$!"
+	-t 60 -T 30 -k 20 -n 3 -N 100 -D & pids="\$pids \$!"
 for i in \$(seq 50); do curl -s -o /dev/null "http://$LISTEN/" && break; sleep 0.1; done
 echo "ready http://$LISTEN/cgi-bin/luci/"
 wait
