@@ -128,6 +128,12 @@ export class LuciHarness {
   private readonly acl = readAcl();
   private readonly menu = readMenu();
   private pluginMethods = new Set<string>();
+  /**
+   * A login holding the app's ACL group for reading only (rpcd's `list read` without `list write`):
+   * only the group's read grants count, and pages carry LuCI's read-only mark (`nodespec.readonly`,
+   * which the dispatcher sets when the session may read but not write the node's ACL).
+   */
+  readOnly = false;
   /** The uci edits of this session until `apply` (rpcd keeps such a delta per session too). */
   private delta: UciEdit[] = [];
   private added = 0;
@@ -294,6 +300,7 @@ export class LuciHarness {
       resource: '/luci-static/resources',
       scriptname: SCRIPT_NAME,
       cgi_base: '/cgi-bin',
+      ...(this.readOnly ? { nodespec: { readonly: true } } : {}),
       ...page,
     };
     res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
@@ -322,11 +329,12 @@ ul.tabs li { display: inline-block; margin-right: 1em; } ul.tabs li.active a { f
 
   private allowed(object: string, method: string): boolean {
     const { read, write } = this.acl.acl;
-    return [read, write].some((g) => (g.ubus?.[object] ?? []).includes(method));
+    return (this.readOnly ? [read] : [read, write]).some((g) => (g.ubus?.[object] ?? []).includes(method));
   }
 
   private uciAllowed(config: string, access: 'read' | 'write'): boolean {
     const { read, write } = this.acl.acl;
+    if (this.readOnly) return access === 'read' && (read.uci ?? []).includes(config);
     return access === 'read'
       ? (read.uci ?? []).includes(config) || (write.uci ?? []).includes(config)
       : (write.uci ?? []).includes(config);

@@ -696,6 +696,45 @@ describe('luci-app-tunguard in Chromium, through the rpcd plugin, against a real
     expect(errors).toEqual([]);
   });
 
+  it('a read-only login sees the rules with every write button disabled; a save is refused in words', async () => {
+    harness.readOnly = true;
+    try {
+      await open('rules');
+      expect(await page.locator('#tg-rules tr[data-rule="hostile-name"]').count()).toBe(1);
+      expect(await page.locator('button[data-action="add-rule"]').isDisabled()).toBe(true);
+      expect(await page.locator('button[data-action="upload"]').isDisabled()).toBe(true);
+      expect(await page.locator('#tg-rules button').count()).toBeGreaterThan(0);
+      expect(await page.locator('#tg-rules button:enabled').count()).toBe(0);
+      // What the editor would send, from the page: the ACL's read grants do not include it.
+      const refused = await page.evaluate(() =>
+        (
+          window as unknown as {
+            L: {
+              require(
+                m: string,
+              ): Promise<{ declare(...a: unknown[]): (...a: unknown[]) => Promise<{ error?: string }> }>;
+            };
+          }
+        ).L.require('tunguard.rpc').then((m) =>
+          m.declare('rule_save', ['rule', 'create'])(
+            { id: 'ro-try', kind: 'threat', threat: { id: 'CVE-2025-49659' } },
+            true,
+          ),
+        ),
+      );
+      expect(refused.error).toBe(
+        'Not allowed for this login: its access to tunguard does not include rule_save.',
+      );
+      expect(api('GET', '/rules/ro-try').status).toBe(404);
+    } finally {
+      harness.readOnly = false;
+    }
+    // Control: the same page for a login that may write.
+    await open('rules');
+    expect(await page.locator('button[data-action="add-rule"]').isDisabled()).toBe(false);
+    expect(await page.locator('#tg-rules button:enabled').count()).toBeGreaterThan(0);
+  });
+
   it('uploads a program (sha256, size cap, ACL) and a rule that sends it runs it on the real agent', async () => {
     const marker = join(dirs?.root ?? '/nonexistent', 'cleaned.txt');
     const program = Buffer.from(`#!/bin/sh\necho cleaned-by-router > '${marker}'\n`);

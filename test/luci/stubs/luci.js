@@ -257,6 +257,10 @@
 		},
 		url: function() {
 			return this.env.scriptname + '/' + Array.prototype.join.call(arguments, '/');
+		},
+		/* LuCI's: false when the dispatcher marked the page read-only (the ACL granted only reading). */
+		hasViewPermission: function() {
+			return !(this.env.nodespec && this.env.nodespec.readonly);
 		}
 	});
 

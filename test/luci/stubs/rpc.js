@@ -42,7 +42,7 @@ return baseclass.extend({
 				if (!reply || reply.jsonrpc !== '2.0')
 					throw new Error(what + ' returned invalid message frame');
 				if (reply.error)
-					throw new Error(what + ' failed with error ' + reply.error.code + ': ' + reply.error.message);
+					L.raise('RPCError', '%s failed with error %d: %s', what, reply.error.code, reply.error.message);
 				var result = reply.result, data = null;
 				if (Array.isArray(result)) {
 					if (options.reject && result[0] !== 0)

@@ -92,7 +92,7 @@ return view.extend({
 				E('td', { 'class': 'td' }, [
 					E('button', { 'class': 'btn cbi-button', 'data-action': 'details',
 						'click': ui.createHandlerFn(this, 'handleDetails', h.id) }, _('Details')), ' ',
-					E('button', { 'class': 'btn cbi-button cbi-button-action', 'data-action': 'remediate',
+					E('button', { 'class': 'btn cbi-button cbi-button-action', 'data-action': 'remediate', 'disabled': tgrpc.writeDisabled(),
 						'click': ui.createHandlerFn(this, 'handleRemediate', h.id, null) }, _('Remediate'))
 				])
 			]));
@@ -130,7 +130,7 @@ return view.extend({
 		var rules = (res.matchingRules || []).map(L.bind(function(r) {
 			return E('li', { 'data-rule': r.ruleId }, [
 				E('span', {}, text('%s (%s)'.format(r.ruleId, r.set))), ' ',
-				E('button', { 'class': 'btn cbi-button cbi-button-action', 'data-action': 'remediate-rule',
+				E('button', { 'class': 'btn cbi-button cbi-button-action', 'data-action': 'remediate-rule', 'disabled': tgrpc.writeDisabled(),
 					'click': ui.createHandlerFn(this, 'handleRemediate', id, r.ruleId) }, _('Remediate with this rule'))
 			]);
 		}, this));
@@ -206,7 +206,7 @@ return view.extend({
 		} else
 			lines.push(E('p', { 'data-field': 'last' }, E('em', {}, text(_('No round yet.')))));
 		if (res.scheduled)
-			lines.push(E('button', { 'class': 'cbi-button cbi-button-action', 'id': 'tg-detect-now', 'disabled': res.running ? '' : null,
+			lines.push(E('button', { 'class': 'cbi-button cbi-button-action', 'id': 'tg-detect-now', 'disabled': (res.running || !tgrpc.writable()) ? '' : null,
 				'click': ui.createHandlerFn(this, 'handleDetectNow') }, _('Run detection now')));
 		dom.content(this.nodes.detection, lines);
 	},

@@ -41,7 +41,7 @@ return view.extend({
 			(svc.enabled ? _('starts at boot') : _('does not start at boot'))));
 		var self = this;
 		var button = function(action, label, cls) {
-			return E('button', { 'class': 'cbi-button ' + cls, 'data-action': action,
+			return E('button', { 'class': 'cbi-button ' + cls, 'data-action': action, 'disabled': tgrpc.writeDisabled(),
 				'click': ui.createHandlerFn(self, 'handleAction', action) }, text(label));
 		};
 		dom.content(buttons, [

@@ -145,9 +145,9 @@ return view.extend({
 				E('td', { 'class': 'td', 'data-field': 'when' }, text(when.join(_(' and ')))),
 				E('td', { 'class': 'td', 'data-field': 'remedy' }, text(remedyText(r.remedy || {}, stored))),
 				E('td', { 'class': 'td' }, [
-					E('button', { 'class': 'btn cbi-button cbi-button-edit', 'data-action': 'edit',
+					E('button', { 'class': 'btn cbi-button cbi-button-edit', 'data-action': 'edit', 'disabled': tgrpc.writeDisabled(),
 						'click': ui.createHandlerFn(this, 'openEditor', r) }, [ _('Edit') ]), ' ',
-					E('button', { 'class': 'btn cbi-button cbi-button-remove', 'data-action': 'delete',
+					E('button', { 'class': 'btn cbi-button cbi-button-remove', 'data-action': 'delete', 'disabled': tgrpc.writeDisabled(),
 						'click': ui.createHandlerFn(this, 'handleDelete', r.id) }, [ _('Delete') ])
 				])
 			]);
@@ -428,7 +428,7 @@ return view.extend({
 					])),
 					this.nodes.rules
 				]),
-				E('button', { 'class': 'btn cbi-button cbi-button-add', 'data-action': 'add-rule',
+				E('button', { 'class': 'btn cbi-button cbi-button-add', 'data-action': 'add-rule', 'disabled': tgrpc.writeDisabled(),
 					'click': ui.createHandlerFn(this, 'openEditor', null) }, [ _('Add rule') ])
 			]),
 			this.nodes.editor,
@@ -453,7 +453,7 @@ return view.extend({
 				field(_('Program id'), u.id),
 				field(_('Location'), u.location, _('Where the host runs it from, as rules name it.')),
 				field(_('Platform'), u.platform),
-				E('button', { 'class': 'btn cbi-button cbi-button-apply', 'data-action': 'upload',
+				E('button', { 'class': 'btn cbi-button cbi-button-apply', 'data-action': 'upload', 'disabled': tgrpc.writeDisabled(),
 					'click': ui.createHandlerFn(this, 'handleUpload') }, [ _('Upload') ])
 			])
 		]);

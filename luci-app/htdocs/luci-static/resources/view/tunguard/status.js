@@ -207,11 +207,11 @@ return view.extend({
 				E('td', { 'class': 'td' }, text(a.marks)),
 				E('td', { 'class': 'td' }, [
 					E('button', {
-						'class': 'btn cbi-button cbi-button-remove', 'data-action': 'clear',
+						'class': 'btn cbi-button cbi-button-remove', 'data-action': 'clear', 'disabled': tgrpc.writeDisabled(),
 						'click': ui.createHandlerFn(this, 'handleClear', address)
 					}, _('Clear')), ' ',
 					E('button', {
-						'class': 'btn cbi-button cbi-button-add', 'data-action': 'allow',
+						'class': 'btn cbi-button cbi-button-add', 'data-action': 'allow', 'disabled': tgrpc.writeDisabled(),
 						'click': ui.createHandlerFn(this, 'handleAllow', address)
 					}, _('Allow'))
 				])
