@@ -23,6 +23,8 @@ export const COUNTER_HELP: Readonly<Record<string, string>> = {
   bypass_refused: 'Flow hand-overs the kernel refused (its bypass map was full or the write failed).',
   synproxy_absorbed: 'Packets the SYN proxy answered itself instead of forwarding.',
   synproxy_syn_received: 'Inbound SYNs that reached the SYN proxy.',
+  synproxy_server_ack_resent:
+    'Handshake ACKs the SYN proxy sent a LAN server again (its SYN-ACK came again, or it answered as if the ACK was lost).',
   synproxy_syn_retransmit: 'SYNs the SYN proxy re-sent to a LAN server that had not answered.',
   synproxy_cookie_sent: 'SYN-ACKs with a SYN cookie sent to clients.',
   synproxy_cookie_valid: 'Handshake ACKs that carried a valid SYN cookie.',

@@ -845,7 +845,40 @@ describe('teardown and timers', () => {
     expect(r.emitted).toHaveLength(1);
     const a = parse(r.emitted[0]);
     expect([a.seq, a.ack, a.flags]).toEqual([add(c.isnC, 1), add(c.isnS, 1), F.ACK]);
-    expect(a.tsEcr).toBe(c.tsS + 100);
+    // The first SYN-ACK's timestamp: within what the host sent in SYN-ACKs, whichever it checks.
+    expect(a.tsEcr).toBe(c.tsS);
+  });
+
+  it('a bare ACK from a host that has taken no client byte gets the handshake ACK again (its TS echo the SYN-ACK’s)', () => {
+    const h = harness();
+    const c = establish(h, V4, { ts: true, ws: 7 });
+    // As a Linux listener still in SYN-RECEIVED (our ACK lost) answers a client's probe: a bare ACK
+    // with a newer timestamp. The client's next segments will echo that one, which such a listener
+    // refuses, so the handshake ACK must reach it, echoing the SYN-ACK's timestamp.
+    const bare = fromServer(V4, {
+      seq: c.isnS + 1,
+      ack: c.isnC + 1,
+      flags: F.ACK,
+      win: 63,
+      opts: [1, 1, ...O.ts(c.tsS + 230, c.tsC + 5)],
+    });
+    const r = h.run(c.now + 230, bare);
+    expect(r.emitted).toHaveLength(1);
+    const a = parse(r.emitted[0]);
+    expect([a.seq, a.ack, a.flags]).toEqual([add(c.isnC, 1), add(c.isnS, 1), F.ACK]);
+    expect(a.tsEcr).toBe(c.tsS);
+    expect(r.passed, 'the ACK still goes on to the client').toHaveLength(1);
+    expect(h.c('synproxy_server_ack_resent')).toBe(1);
+    // Once the host has taken client bytes its bare ACKs are ordinary: nothing is re-sent.
+    const later = fromServer(V4, {
+      seq: c.isnS + 1,
+      ack: c.isnC + 101,
+      flags: F.ACK,
+      win: 63,
+      opts: [1, 1, ...O.ts(c.tsS + 300, c.tsC + 9)],
+    });
+    expect(h.run(c.now + 300, later).emitted).toHaveLength(0);
+    expect(h.c('synproxy_server_ack_resent')).toBe(1);
   });
 
   it('a new SYN on a closed tuple starts over with a new cookie', () => {

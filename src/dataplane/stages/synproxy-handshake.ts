@@ -137,7 +137,10 @@ export class HandshakeSender {
     this.emitSegment(t, slot, true);
   }
 
-  /** ACK to the server's SYN-ACK (in buf/info), as the client would send it. */
+  /**
+   * ACK to the server's SYN-ACK, as the client would send it; `buf`/`info` is a segment from the
+   * server (its SYN-ACK, or a later ACK asking for the handshake again) that the ACK answers.
+   */
   serverAck(buf: Uint8Array, info: PacketInfo, t: ConnTable, slot: number): void {
     const em = this.emitter;
     const off = em.begin();
@@ -148,14 +151,16 @@ export class HandshakeSender {
     const seg = this.seg;
     seg.reset();
     seg.seq = (t.isnC[slot] + 1) >>> 0;
-    seg.ack = (info.tcpSeq + 1) >>> 0;
+    seg.ack = (t.isnS[slot] + 1) >>> 0;
     seg.flags = ACK;
     const w = clientWindowToServer(t.winClient[slot], t.seqAdj(slot, this.adj));
     seg.window = w >= 0 ? w : t.winClient[slot];
     if ((t.flags[slot] & ConnFlag.TS) !== 0 && info.tcp.tsPresent) {
       seg.opts.tsPresent = true;
       seg.opts.tsVal = t.tsClient[slot];
-      seg.opts.tsEcr = info.tcp.tsVal;
+      // Always the SYN-ACK's own timestamp: a listener still in SYN-RECEIVED refuses an echo it
+      // did not send in a SYN-ACK (Linux since 6.x), and later ACKs carry newer ones.
+      seg.opts.tsEcr = (t.tsProxy[slot] + t.tsOff[slot]) >>> 0;
     }
     em.end(buildTcpReply(em.batch.buf, off, buf, info, seg));
   }

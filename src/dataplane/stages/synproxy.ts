@@ -125,6 +125,7 @@ const COUNTERS = {
   outboundSyn: 'synproxy_outbound_syn',
   sourceFull: 'synproxy_source_full',
   evicted: 'synproxy_evicted',
+  serverAckResent: 'synproxy_server_ack_resent',
 } as const;
 type Counter = keyof typeof COUNTERS;
 const COUNTER_FIELDS = Object.keys(COUNTERS) as Counter[];
@@ -495,8 +496,24 @@ export class SynProxyStage implements Stage {
     }
     if ((f & (SYN | ACK)) === (SYN | ACK) && info.tcpSeq === t.isnS[slot]) {
       // Retransmitted server SYN-ACK: our ACK was lost. Send it again, absorb the SYN-ACK.
+      this.c[this.r.serverAckResent]++;
       this.send.serverAck(buf, info, t, slot);
       return this.dropAbsorbed();
+    }
+    if (
+      f === ACK &&
+      info.payloadLen === 0 &&
+      info.tcpSeq === (t.isnS[slot] + 1) >>> 0 &&
+      info.tcpAck === (t.isnC[slot] + 1) >>> 0 &&
+      (t.flags[slot] & ConnFlag.RESTORED) === 0
+    ) {
+      // The host has taken no byte of the client yet and answers a client segment with a bare ACK:
+      // if our handshake ACK was lost it is still in SYN-RECEIVED, and (unlike a client's own
+      // handshake) the client's next segments echo timestamps that host never sent in a SYN-ACK,
+      // which Linux refuses there. Send the handshake ACK again (a duplicate is harmless to an
+      // established host) and pass the ACK on: it may be the client's window update.
+      this.c[this.r.serverAckResent]++;
+      this.send.serverAck(buf, info, t, slot);
     }
     t.lastSeen[slot] = this.ctx.now;
     adjustToClient(buf, info, t.seqAdj(slot, this.adj));
