@@ -21,6 +21,9 @@ import { CliError, EXIT, UsageError } from './usage.js';
 
 export { CliError, EXIT } from './usage.js';
 
+/** Where the remediation service's routes are mounted in the API. */
+export const REM = '/api/v1/remediation';
+
 export interface LocateFlags {
   api?: string;
   'state-dir'?: string;

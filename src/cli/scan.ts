@@ -1,0 +1,87 @@
+// `tunguard scan import <file>`: a scanner report into the inventory.
+
+import { randomBytes } from 'node:crypto';
+import { chmodSync, constants, copyFileSync, existsSync, rmSync } from 'node:fs';
+import { dirname, extname, join, resolve } from 'node:path';
+import { importDirOf } from '../remediation/import-file.js';
+import { ApiClient, CliError, EXIT, locate, REM } from './client.js';
+import { out, printJson } from './format.js';
+import { COMMAND_HELP, help } from './help.js';
+import { intOption, oneOf, parse } from './options.js';
+import { didYouMean } from './suggest.js';
+import { UsageError } from './usage.js';
+
+const FORMATS = ['auto', 'nmap', 'nessus', 'openvas'];
+
+/**
+ * A copy of `file` in the daemon's import directory (made O_EXCL under a random name, 0600), or the file
+ * itself when it is already there; remove() deletes only a copy.
+ */
+function stageImport(file: string, importDir: string): { path: string; remove: () => void } {
+  if (dirname(file) === importDir) return { path: file, remove: () => {} };
+  const copy = join(importDir, `cli-${randomBytes(8).toString('hex')}${extname(file)}`);
+  try {
+    copyFileSync(file, copy, constants.COPYFILE_EXCL);
+    chmodSync(copy, 0o600);
+  } catch (err) {
+    rmSync(copy, { force: true });
+    throw new CliError(
+      `cannot copy ${file} into the daemon's import directory ${importDir}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message} (run as root on the router)`,
+    );
+  }
+  return { path: copy, remove: () => rmSync(copy, { force: true }) };
+}
+
+export async function scan(argv: string[]): Promise<number> {
+  const { values, positionals } = parse('scan', argv, { format: { type: 'string' } }, true);
+  if (values.help) return help('scan');
+  const [sub, file, ...more] = positionals;
+  if (sub !== 'import')
+    throw new UsageError(
+      sub === undefined
+        ? 'scan needs a subcommand (import)'
+        : `unknown scan subcommand '${sub}'${didYouMean(sub, ['import'])}`,
+      COMMAND_HELP.scan,
+    );
+  if (file === undefined) throw new UsageError('scan import needs a report file', COMMAND_HELP.scan);
+  if (more.length > 0) throw new UsageError('too many arguments', COMMAND_HELP.scan);
+  const format = oneOf(values.format ?? 'auto', 'format', FORMATS, 'scan');
+  const path = resolve(file);
+  if (!existsSync(path)) throw new CliError(`${file}: no such file`);
+  const timeout = intOption(values.timeout, 'timeout', 1, 3600, 'scan') ?? 300;
+  const c = new ApiClient(locate(values), timeout * 1000);
+  // The daemon reads reports only from its import directory: a copy goes there for the request.
+  const staged = stageImport(path, importDirOf(c.where.stateDir));
+  const r = await c
+    .request<{
+      hostIds: string[];
+      threatsSeen?: number;
+      findings?: number;
+      findingsKept?: number;
+      findingsNotKept?: Record<string, number>;
+      addressesRefused?: number;
+      badAddresses?: string[];
+    }>(`${REM}/scans`, {
+      method: 'POST',
+      body: { path: staged.path, format },
+    })
+    .finally(staged.remove);
+  if (values.json) printJson(r);
+  else {
+    const lines = [
+      `imported ${path}: ${r.hostIds.length} host(s)${r.threatsSeen !== undefined ? `, ${r.threatsSeen} threat(s) seen` : ''}`,
+    ];
+    if (r.findings !== undefined) {
+      const notKept = Object.entries(r.findingsNotKept ?? {})
+        .map(([why, n]) => `${n} ${why}`)
+        .join(', ');
+      lines.push(
+        `findings: ${r.findings} in the report, ${r.findingsKept ?? 0} kept${notKept ? `, not kept: ${notKept}` : ''}`,
+      );
+    }
+    if (r.addressesRefused)
+      lines.push(`addresses refused: ${r.addressesRefused} (${(r.badAddresses ?? []).join(', ')})`);
+    out(lines.join('\n'));
+  }
+  return EXIT.OK;
+}
