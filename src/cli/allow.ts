@@ -1,6 +1,7 @@
 // `tunguard allow list|add|del`: the allowlist (the daemon writes changes to the config file).
 
-import type { AllowChange, AllowEntry } from '../api/deps.js';
+import type { AllowList } from '../api/answers.js';
+import type { AllowChange } from '../api/deps.js';
 import { hasControlCharacter } from '../config/index.js';
 import { EXIT } from './client.js';
 import { out, printJson, table } from './format.js';
@@ -19,7 +20,7 @@ export async function allow(argv: string[]): Promise<number> {
     case undefined:
     case 'list': {
       if (arg !== undefined) throw new UsageError('allow list takes no argument', COMMAND_HELP.allow);
-      const l = await c().request<{ items: AllowEntry[]; persisted: boolean }>('/api/v1/allowlist');
+      const l = await c().request<AllowList>('/api/v1/allowlist');
       if (values.json) printJson(l);
       else if (l.items.length === 0) out('the allowlist is empty');
       else

@@ -3,9 +3,9 @@
 // can rely on: 1 runtime or daemon error, 3 the daemon is not running.
 
 import { existsSync, readFileSync } from 'node:fs';
-import { DEFAULT_LISTEN } from '../api/server.js';
 import { readToken } from '../api/token.js';
 import { loadConfigFile, type TunguardConfig } from '../config/index.js';
+import { DEFAULT_LISTEN } from '../config/net.js';
 import { salvageConfig } from '../config/salvage.js';
 import {
   DEFAULT_CONFIG_PATH,

@@ -1,6 +1,6 @@
 // `tunguard detect [--now]`: the periodic detection's schedule and last round, or a round started now.
 
-import type { DetectionState } from '../remediation/service.js';
+import type { DetectionState } from '../api/answers.js';
 import { EXIT, REM } from './client.js';
 import { out, printJson, time } from './format.js';
 import { help } from './help.js';

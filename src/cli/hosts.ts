@@ -1,50 +1,13 @@
 // `tunguard hosts [<host>]`: the LAN hosts the remediation service knows, a page at a time, or one in detail.
 
-import type { Page } from '../api/deps.js';
+import type { HostDetail, HostPage } from '../api/answers.js';
 import { EXIT, REM } from './client.js';
 import { atMost, out, printJson, table } from './format.js';
 import { help } from './help.js';
 import { client, intOption, oneArg, parse } from './options.js';
 
-interface HostRow {
-  id: string;
-  ipv4: string[];
-  ipv6: string[];
-  hostnames: string[];
-  osName?: string;
-  softwareCount: number;
-  threatCount: number;
-  risk: { score: number; level: string };
-  agent: boolean;
-}
-
-export interface HostDetailView {
-  host: {
-    id: string;
-    ipv4: string[];
-    ipv6: string[];
-    macs: string[];
-    macVendor?: string;
-    hostnames: string[];
-    os: { name?: string; version?: string; source: string; confidence: number }[];
-    software: { product: string; version?: string; port?: number; protocol?: string; source: string }[];
-    threats?: {
-      key: string;
-      type: string;
-      name?: string;
-      title?: string;
-      severity?: string;
-      cvss?: number;
-    }[];
-  };
-  matchedCves: { key: string; certainty?: string; cvss?: number }[];
-  risk: { score: number; level: string };
-  agent?: { address: string; port: number };
-  matchingRules: { ruleId: string; set: string; threats: string[] }[];
-  cveFeedLoaded?: boolean;
-}
-
-function hostCves(h: HostDetailView): string[] {
+/** The CVEs a scanner reported on the host, then those matched from its software (`?` = possibly). */
+function hostCves(h: HostDetail): string[] {
   const reported = (h.host.threats ?? []).filter((t) => t.type === 'vulnerability').map((t) => t.key);
   const matched = h.matchedCves
     .filter((m) => !reported.includes(m.key))
@@ -53,7 +16,7 @@ function hostCves(h: HostDetailView): string[] {
 }
 
 /** The scanner's own findings and malware on the host: name and severity (keys stay in --json). */
-function hostFindings(h: HostDetailView): string[] {
+function hostFindings(h: HostDetail): string[] {
   const seen = new Set<string>();
   const out: string[] = [];
   for (const t of h.host.threats ?? []) {
@@ -81,7 +44,7 @@ export async function hosts(argv: string[]): Promise<number> {
   });
   const c = client(values, 'hosts');
   if (ident !== undefined) {
-    const h = await c.request<HostDetailView>(`${REM}/hosts/${encodeURIComponent(ident)}`);
+    const h = await c.request<HostDetail>(`${REM}/hosts/${encodeURIComponent(ident)}`);
     if (values.json) {
       printJson(h);
       return EXIT.OK;
@@ -89,7 +52,7 @@ export async function hosts(argv: string[]): Promise<number> {
     out(hostDetailText(h));
     return EXIT.OK;
   }
-  const r = await c.request<Page<HostRow>>(`${REM}/hosts?${q}`);
+  const r = await c.request<HostPage>(`${REM}/hosts?${q}`);
   if (values.json) {
     printJson(r);
     return EXIT.OK;
@@ -125,7 +88,7 @@ export async function hosts(argv: string[]): Promise<number> {
 }
 
 /** `hosts <host>`: everything the list shows of a host, and more (software with versions, ports). */
-export function hostDetailText(h: HostDetailView): string {
+export function hostDetailText(h: HostDetail): string {
   const x = h.host;
   const os = [...x.os].sort((a, b) => b.confidence - a.confidence).find((o) => o.name);
   const ports = [

@@ -1,5 +1,6 @@
 // `tunguard programs [list]` and `programs add`: the cleanup programs the router keeps and sends agents itself.
 
+import type { ListAnswer, ProgramInfo } from '../api/answers.js';
 import { MAX_PROGRAM_BYTES } from '../remediation/programs.js';
 import { CliError, EXIT, REM } from './client.js';
 import { out, printJson } from './format.js';
@@ -7,15 +8,6 @@ import { COMMAND_HELP } from './help.js';
 import { client, parse } from './options.js';
 import { jsonObject, MAX_SPEC_BYTES, readBounded } from './rule-edit.js';
 import { UsageError } from './usage.js';
-
-interface ProgramRow {
-  id: string;
-  location: string;
-  platform: string;
-  sha256: string;
-  size: number;
-  storedAt: number;
-}
 
 /** `programs [list]`, `programs add <file> (--id <id> --location <loc> [--platform p] | --spec -)`. */
 export async function programs(argv: string[]): Promise<number> {
@@ -38,7 +30,7 @@ export async function programs(argv: string[]): Promise<number> {
   if (more.length > 0) throw new UsageError('too many arguments', COMMAND_HELP.programs);
   const c = client(values, 'programs');
   if (sub === undefined || sub === 'list') {
-    const r = await c.request<{ items: ProgramRow[] }>(`${REM}/programs`);
+    const r = await c.request<ListAnswer<ProgramInfo>>(`${REM}/programs`);
     if (values.json) printJson(r);
     else if (r.items.length === 0) out('no programs stored');
     else
@@ -65,7 +57,7 @@ export async function programs(argv: string[]): Promise<number> {
     throw new UsageError('--platform: expected any, linux, windows or macos', COMMAND_HELP.programs);
   const content = readBounded(file, MAX_PROGRAM_BYTES, 'the program');
   if (content.length === 0) throw new CliError(`the program ${file} is empty`, EXIT.USAGE);
-  const r = await c.request<ProgramRow>(`${REM}/programs`, {
+  const r = await c.request<ProgramInfo>(`${REM}/programs`, {
     method: 'POST',
     body: { id, location, ...(platform ? { platform } : {}), content: content.toString('base64') },
   });

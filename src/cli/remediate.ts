@@ -1,10 +1,16 @@
 // `tunguard remediate <host>` queues a remedy for a host's agent; `tunguard dispatches` lists what was queued.
 
+import type {
+  DispatchDetail,
+  DispatchListItem,
+  DispatchQueued,
+  HostDetail,
+  ListAnswer,
+} from '../api/answers.js';
 import { DISPATCH_STATUSES, REMEDY_MODES } from '../remediation/names.js';
 import { CliError, EXIT, REM } from './client.js';
 import { out, printJson, table, time } from './format.js';
 import { COMMAND_HELP, help } from './help.js';
-import type { HostDetailView } from './hosts.js';
 import { client, oneArg, oneOf, parse } from './options.js';
 import { UsageError } from './usage.js';
 
@@ -22,30 +28,18 @@ export async function remediate(argv: string[]): Promise<number> {
   const c = client(values, 'remediate');
   let ruleId = values.rule;
   if (ruleId === undefined) {
-    const h = await c.request<HostDetailView>(`${REM}/hosts/${encodeURIComponent(host)}`);
+    const h = await c.request<HostDetail>(`${REM}/hosts/${encodeURIComponent(host)}`);
     ruleId = h.matchingRules[0]?.ruleId;
     if (ruleId === undefined)
       throw new CliError(`no rule matches ${host} now; name one with --rule <id> ('tunguard rules')`);
   }
-  const d = await c.request<{ id: string; hostId: string; status: string; ruleId?: string }>(
-    `${REM}/dispatch`,
-    {
-      method: 'POST',
-      body: { host, ruleId, ...(values.mode !== undefined ? { mode: values.mode } : {}) },
-    },
-  );
+  const d = await c.request<DispatchQueued>(`${REM}/dispatch`, {
+    method: 'POST',
+    body: { host, ruleId, ...(values.mode !== undefined ? { mode: values.mode } : {}) },
+  });
   if (values.json) printJson(d);
   else out(`dispatch ${d.id} for ${d.hostId} (rule ${ruleId}): ${d.status}`);
   return EXIT.OK;
-}
-
-interface DispatchRow {
-  id: string;
-  hostId: string;
-  ruleId?: string;
-  status: string;
-  createdAt: number;
-  updatedAt?: number;
 }
 
 export async function dispatches(argv: string[]): Promise<number> {
@@ -61,7 +55,7 @@ export async function dispatches(argv: string[]): Promise<number> {
   if (id !== undefined) {
     if (values.host !== undefined || values.status !== undefined)
       throw new UsageError('--host and --status filter the list, not one dispatch', COMMAND_HELP.dispatches);
-    printJson(await c.request<DispatchRow>(`${REM}/dispatches/${encodeURIComponent(id)}`));
+    printJson(await c.request<DispatchDetail>(`${REM}/dispatches/${encodeURIComponent(id)}`));
     return EXIT.OK;
   }
   if (values.status !== undefined) oneOf(values.status, 'status', DISPATCH_STATUSES, 'dispatches');
@@ -69,7 +63,7 @@ export async function dispatches(argv: string[]): Promise<number> {
   if (values.host !== undefined) q.set('host', values.host);
   if (values.status !== undefined) q.set('status', values.status);
   const query = q.toString() === '' ? '' : `?${q}`;
-  const r = await c.request<{ items: DispatchRow[] }>(`${REM}/dispatches${query}`);
+  const r = await c.request<ListAnswer<DispatchListItem>>(`${REM}/dispatches${query}`);
   if (values.json) {
     printJson(r);
     return EXIT.OK;

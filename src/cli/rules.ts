@@ -1,18 +1,11 @@
 // `tunguard rules [<id>]`: the remediation rules, or one in full; `rules save|delete` are in rule-edit.ts.
 
+import type { ListAnswer, Rule } from '../api/answers.js';
 import { EXIT, REM } from './client.js';
 import { out, printJson, table } from './format.js';
 import { help } from './help.js';
 import { client, oneArg, parse } from './options.js';
 import { rulesDelete, rulesSave } from './rule-edit.js';
-
-interface RuleView {
-  id: string;
-  kind: string;
-  name?: string;
-  enabled: boolean;
-  priority: number;
-}
 
 export async function rules(argv: string[]): Promise<number> {
   if (argv[0] === 'save') return rulesSave(argv.slice(1));
@@ -22,10 +15,10 @@ export async function rules(argv: string[]): Promise<number> {
   const id = oneArg(positionals, 'rules', 'rule id');
   const c = client(values, 'rules');
   if (id !== undefined) {
-    printJson(await c.request<RuleView>(`${REM}/rules/${encodeURIComponent(id)}`));
+    printJson(await c.request<Rule>(`${REM}/rules/${encodeURIComponent(id)}`));
     return EXIT.OK;
   }
-  const r = await c.request<{ items: RuleView[] }>(`${REM}/rules`);
+  const r = await c.request<ListAnswer<Rule>>(`${REM}/rules`);
   if (values.json) {
     printJson(r);
     return EXIT.OK;

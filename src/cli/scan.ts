@@ -3,6 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, constants, copyFileSync, existsSync, rmSync } from 'node:fs';
 import { dirname, extname, join, resolve } from 'node:path';
+import type { ImportSummary } from '../api/answers.js';
 import { importDirOf } from '../remediation/import-file.js';
 import { ApiClient, CliError, EXIT, locate, REM } from './client.js';
 import { out, printJson } from './format.js';
@@ -53,15 +54,7 @@ export async function scan(argv: string[]): Promise<number> {
   // The daemon reads reports only from its import directory: a copy goes there for the request.
   const staged = stageImport(path, importDirOf(c.where.stateDir));
   const r = await c
-    .request<{
-      hostIds: string[];
-      threatsSeen?: number;
-      findings?: number;
-      findingsKept?: number;
-      findingsNotKept?: Record<string, number>;
-      addressesRefused?: number;
-      badAddresses?: string[];
-    }>(`${REM}/scans`, {
+    .request<ImportSummary>(`${REM}/scans`, {
       method: 'POST',
       body: { path: staged.path, format },
     })
