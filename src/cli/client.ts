@@ -118,7 +118,10 @@ const UNREACHABLE = new Set([
 
 export interface RequestOptions {
   method?: string;
+  /** Sent as JSON. */
   body?: unknown;
+  /** Sent as it is, with this media type (a scanner report's XML). */
+  content?: { type: string; bytes: Uint8Array<ArrayBuffer> };
   timeoutMs?: number;
 }
 
@@ -182,10 +185,13 @@ export class ApiClient {
   async request<T = unknown>(path: string, o: RequestOptions = {}): Promise<T> {
     const token = await this.loadToken();
     const headers: Record<string, string> = { authorization: `Bearer ${token}` };
-    let body: string | undefined;
+    let body: string | Uint8Array<ArrayBuffer> | undefined;
     if (o.body !== undefined) {
       headers['content-type'] = 'application/json';
       body = JSON.stringify(o.body);
+    } else if (o.content !== undefined) {
+      headers['content-type'] = o.content.type;
+      body = o.content.bytes;
     }
     const res = await this.fetch(path, { method: o.method ?? 'GET', headers, body });
     const text = await res.text();

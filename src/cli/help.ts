@@ -2,6 +2,7 @@
 // --help` prints it.
 
 import { CONNECTION_STATES } from '../api/deps.js';
+import { MAX_REPORT_BODY, MAX_REPORT_FILE } from '../remediation/import-file.js';
 import { DISPATCH_STATUSES } from '../remediation/names.js';
 import { DEFAULT_CONFIG_PATH } from './api-locate.js';
 import { EXIT } from './usage.js';
@@ -46,10 +47,14 @@ LAN hosts the router knows (from scans and traffic), with their risk, a page at 
 at most 1000); one host in detail.
 
 ${COMMON_HELP}\n`,
-  scan: `usage: tunguard scan import <file> [--format auto|nmap|nessus|openvas] [options]
+  scan: `usage: tunguard scan import <file> [--format auto|nmap|nessus|openvas] [--upload] [options]
 
-Imports a scanner report (nmap XML, Nessus v2, OpenVAS XML) that is on the router: the daemon reads
-the file itself (streamed), so it must be readable by the daemon. Default --timeout 300.
+Imports a scanner report (nmap XML, Nessus v2, OpenVAS XML). On the router the file goes to the
+daemon's import directory and the daemon reads it itself (streamed, up to ${MAX_REPORT_FILE >> 20} MiB). Against the
+API of another machine (--api with an address that is not loopback), or with --upload, the report
+is sent in the request instead (up to ${MAX_REPORT_BODY >> 20} MiB). Default --timeout 300.
+
+  --upload     send the report in the request even when the API is on this machine
 
 ${COMMON_HELP}\n`,
   rules: `usage: tunguard rules [<rule-id>] [options]

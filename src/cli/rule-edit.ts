@@ -14,7 +14,7 @@ import { UsageError } from './usage.js';
 export const MAX_SPEC_BYTES = 64 * 1024;
 
 /** Reads at most `max` bytes of a regular file (never through a symlink); refuses a larger one. */
-export function readBounded(path: string, max: number, what: string): Buffer {
+export function readBounded(path: string, max: number, what: string): Buffer<ArrayBuffer> {
   let fd: number;
   try {
     fd = path === '-' ? 0 : openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);

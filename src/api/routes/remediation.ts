@@ -16,6 +16,7 @@ import { AgentError } from '../../remediation/agent-client.js';
 import {
   ImportFileError,
   MAX_FEED_FILE,
+  MAX_REPORT_BODY,
   MAX_REPORT_FILE,
   openImportFile,
 } from '../../remediation/import-file.js';
@@ -29,7 +30,7 @@ import { listAnswer, shown } from '../util.js';
 import { json, param, query, requireJson } from './context.js';
 
 /** Raw XML scan reports posted as the body (the app's body limit for this group must allow it). */
-export const MAX_SCAN_BODY = 4 << 20;
+export const MAX_SCAN_BODY = MAX_REPORT_BODY;
 /** Every other body of this group (rules, dispatches). */
 export const MAX_JSON_BODY = 256 * 1024;
 /** A rules file for POST /rules/import. */
