@@ -5,11 +5,11 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { apiCommand } from '../../src/cli/commands.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { onThisMachine } from '../../src/cli/scan.js';
 import { importDirOf, MAX_REPORT_BODY } from '../../src/remediation/import-file.js';
 import { http, startTestDaemon, type TestDaemon } from '../api/helpers.js';
+import { runCli } from './run-cli.js';
 
 const NMAP = join(import.meta.dirname, '..', 'fixtures', 'scanners', 'defectdojo_nmap_multiple_port.xml');
 
@@ -27,36 +27,8 @@ afterAll(async () => {
 });
 
 /** `tunguard scan import <file> …` against the test daemon, with a state dir that is not the daemon's. */
-async function scanImport(file: string, flags: string[] = []) {
-  let stdout = '';
-  let stderr = '';
-  const o = vi.spyOn(process.stdout, 'write').mockImplementation((x) => {
-    stdout += String(x);
-    return true;
-  });
-  const e = vi.spyOn(process.stderr, 'write').mockImplementation((x) => {
-    stderr += String(x);
-    return true;
-  });
-  try {
-    const code = await apiCommand('scan', [
-      'import',
-      file,
-      '--format',
-      'nmap',
-      ...flags,
-      '--api',
-      d.url,
-      '--token-file',
-      d.cp.summary().tokenFile,
-      '--state-dir',
-      away,
-    ]);
-    return { code, stdout, stderr };
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-  }
+function scanImport(file: string, flags: string[] = []) {
+  return runCli(d, 'scan', ['import', file, '--format', 'nmap', ...flags], away);
 }
 
 async function hostIds(): Promise<string[]> {
