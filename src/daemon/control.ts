@@ -1,8 +1,9 @@
 // The daemon's control plane: joins the dataplane (counters, events) and the configuration to the API,
 // runs the API listeners, and applies a new configuration (SIGHUP or PUT /config) without touching the
 // packets in flight. The dataplane knows nothing of this module.
-// One file (about 910 lines) for now: the daemon's wiring and reload share its state; #12 moves the
-// daemon into its own folder and splits reload from the listeners.
+// One file (about 1000 lines): the config in force, the listeners, the token and the remediation service
+// are state that a reload and the API's answers both read and change, in one object. Not yet split:
+// the pure parts (configDiff/synChanges, the listen checks, openRemediation) could leave it.
 
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
