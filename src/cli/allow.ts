@@ -4,7 +4,7 @@ import type { AllowList } from '../api/answers.js';
 import type { AllowChange } from '../api/deps.js';
 import { hasControlCharacter } from '../config/index.js';
 import { EXIT } from './client.js';
-import { out, printJson, table } from './format.js';
+import { out, printJson, tableOr } from './format.js';
 import { COMMAND_HELP, help } from './help.js';
 import { client, parse, prefixArg } from './options.js';
 import { didYouMean } from './suggest.js';
@@ -22,10 +22,10 @@ export async function allow(argv: string[]): Promise<number> {
       if (arg !== undefined) throw new UsageError('allow list takes no argument', COMMAND_HELP.allow);
       const l = await c().request<AllowList>('/api/v1/allowlist');
       if (values.json) printJson(l);
-      else if (l.items.length === 0) out('the allowlist is empty');
       else
         out(
-          table(
+          tableOr(
+            'the allowlist is empty',
             ['PREFIX', 'SECTION', 'COMMENT'],
             l.items.map((e) => [e.cidr, e.section, e.comment]),
           ),

@@ -36,6 +36,11 @@ export function time(ms: number): string {
     .replace(/\.\d+Z$/, 'Z');
 }
 
+/** A table of `rows`, or the line `none` when there are none. */
+export function tableOr(none: string, head: string[], rows: string[][]): string {
+  return rows.length === 0 ? none : table(head, rows);
+}
+
 /** A left-aligned text table (columns separated by two spaces). */
 export function table(head: string[], rows: string[][]): string {
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));

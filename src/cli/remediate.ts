@@ -9,7 +9,7 @@ import type {
 } from '../api/answers.js';
 import { DISPATCH_STATUSES, REMEDY_MODES } from '../remediation/names.js';
 import { CliError, EXIT, REM } from './client.js';
-import { out, printJson, table, time } from './format.js';
+import { out, printJson, tableOr, time } from './format.js';
 import { COMMAND_HELP, help } from './help.js';
 import { client, oneArg, oneOf, parse } from './options.js';
 import { UsageError } from './usage.js';
@@ -64,19 +64,14 @@ export async function dispatches(argv: string[]): Promise<number> {
   if (values.status !== undefined) q.set('status', values.status);
   const query = q.toString() === '' ? '' : `?${q}`;
   const r = await c.request<ListAnswer<DispatchListItem>>(`${REM}/dispatches${query}`);
-  if (values.json) {
-    printJson(r);
-    return EXIT.OK;
-  }
-  if (r.items.length === 0) {
-    out('no dispatches');
-    return EXIT.OK;
-  }
-  out(
-    table(
-      ['ID', 'HOST', 'RULE', 'STATUS', 'CREATED'],
-      r.items.map((d) => [d.id, d.hostId, d.ruleId ?? '-', d.status, time(d.createdAt)]),
-    ),
-  );
+  if (values.json) printJson(r);
+  else
+    out(
+      tableOr(
+        'no dispatches',
+        ['ID', 'HOST', 'RULE', 'STATUS', 'CREATED'],
+        r.items.map((d) => [d.id, d.hostId, d.ruleId ?? '-', d.status, time(d.createdAt)]),
+      ),
+    );
   return EXIT.OK;
 }

@@ -2,7 +2,7 @@
 
 import type { ListAnswer, Rule } from '../api/answers.js';
 import { EXIT, REM } from './client.js';
-import { out, printJson, table } from './format.js';
+import { out, printJson, tableOr } from './format.js';
 import { help } from './help.js';
 import { client, oneArg, parse } from './options.js';
 import { rulesDelete, rulesSave } from './rule-edit.js';
@@ -19,19 +19,14 @@ export async function rules(argv: string[]): Promise<number> {
     return EXIT.OK;
   }
   const r = await c.request<ListAnswer<Rule>>(`${REM}/rules`);
-  if (values.json) {
-    printJson(r);
-    return EXIT.OK;
-  }
-  if (r.items.length === 0) {
-    out('no rules');
-    return EXIT.OK;
-  }
-  out(
-    table(
-      ['ID', 'KIND', 'ENABLED', 'PRIORITY', 'NAME'],
-      r.items.map((x) => [x.id, x.kind, x.enabled ? 'yes' : 'no', String(x.priority), x.name ?? '']),
-    ),
-  );
+  if (values.json) printJson(r);
+  else
+    out(
+      tableOr(
+        'no rules',
+        ['ID', 'KIND', 'ENABLED', 'PRIORITY', 'NAME'],
+        r.items.map((x) => [x.id, x.kind, x.enabled ? 'yes' : 'no', String(x.priority), x.name ?? '']),
+      ),
+    );
   return EXIT.OK;
 }
