@@ -9,6 +9,7 @@
 import { allow } from './allow.js';
 import { attackers } from './attackers.js';
 import { CliError } from './client.js';
+import type { ApiCommandName } from './command-names.js';
 import { configCommand } from './config-check.js';
 import { connections } from './connections.js';
 import { detect } from './detect.js';
@@ -20,7 +21,7 @@ import { scan } from './scan.js';
 import { status, tiers } from './status.js';
 import { reportError } from './usage.js';
 
-export const API_COMMANDS: Record<string, (argv: string[]) => Promise<number> | number> = {
+export const API_COMMANDS: Record<ApiCommandName, (argv: string[]) => Promise<number> | number> = {
   status,
   tiers,
   connections,
@@ -39,7 +40,7 @@ export const API_COMMANDS: Record<string, (argv: string[]) => Promise<number> | 
 /** Runs a command; a CliError becomes its message on stderr (JSON with --json) and its exit code. */
 export async function apiCommand(cmd: string, argv: string[]): Promise<number> {
   try {
-    return await API_COMMANDS[cmd](argv);
+    return await API_COMMANDS[cmd as ApiCommandName](argv);
   } catch (err) {
     if (err instanceof CliError) return reportError(err, cmd, argv.includes('--json'));
     throw err;

@@ -6,6 +6,7 @@ import { chmodSync, constants, copyFileSync, existsSync, rmSync, statSync } from
 import { dirname, extname, join, resolve } from 'node:path';
 import type { ImportSummary } from '../api/answers.js';
 import { isLoopbackHost } from '../api/tls-cert.js';
+import { SCAN_FORMATS } from '../inventory/import/formats.js';
 import { importDirOf, MAX_REPORT_BODY, MAX_REPORT_FILE } from '../remediation/import-file.js';
 import { ApiClient, CliError, EXIT, type Located, locate, REM } from './client.js';
 import { out, printJson } from './format.js';
@@ -15,7 +16,7 @@ import { readBounded } from './rule-edit.js';
 import { didYouMean } from './suggest.js';
 import { UsageError } from './usage.js';
 
-const FORMATS = ['auto', 'nmap', 'nessus', 'openvas'];
+const FORMATS = ['auto', ...SCAN_FORMATS];
 
 /**
  * A copy of `file` in the daemon's import directory (made O_EXCL under a random name, 0600), or the file
