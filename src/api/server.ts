@@ -13,7 +13,8 @@ import { ConnectionSlots } from './connection-slots.js';
 import { errorBody } from './errors.js';
 import { isLoopbackHost } from './tls-cert.js';
 
-export const DEFAULT_LISTEN: ListenAddress = { family: 4, host: '127.0.0.1', port: 7447 };
+// Kept in config/net.ts so the CLI finds it without loading the server.
+export { DEFAULT_LISTEN } from '../config/net.js';
 
 export function isWildcardHost(host: string): boolean {
   return host === '0.0.0.0' || host === '::';

@@ -3,9 +3,9 @@
 // can rely on: 1 runtime or daemon error, 3 the daemon is not running.
 
 import { existsSync, readFileSync } from 'node:fs';
-import { DEFAULT_LISTEN } from '../api/server.js';
 import { readToken } from '../api/token.js';
 import { loadConfigFile, type TunguardConfig } from '../config/index.js';
+import { DEFAULT_LISTEN } from '../config/net.js';
 import { salvageConfig } from '../config/salvage.js';
 import {
   DEFAULT_CONFIG_PATH,
@@ -20,6 +20,9 @@ import { PinMismatch, pinnedFetch } from './pinned-fetch.js';
 import { CliError, EXIT, UsageError } from './usage.js';
 
 export { CliError, EXIT } from './usage.js';
+
+/** Where the remediation service's routes are mounted in the API. */
+export const REM = '/api/v1/remediation';
 
 export interface LocateFlags {
   api?: string;
@@ -115,7 +118,10 @@ const UNREACHABLE = new Set([
 
 export interface RequestOptions {
   method?: string;
+  /** Sent as JSON. */
   body?: unknown;
+  /** Sent as it is, with this media type (a scanner report's XML). */
+  content?: { type: string; bytes: Uint8Array<ArrayBuffer> };
   timeoutMs?: number;
 }
 
@@ -179,10 +185,13 @@ export class ApiClient {
   async request<T = unknown>(path: string, o: RequestOptions = {}): Promise<T> {
     const token = await this.loadToken();
     const headers: Record<string, string> = { authorization: `Bearer ${token}` };
-    let body: string | undefined;
+    let body: string | Uint8Array<ArrayBuffer> | undefined;
     if (o.body !== undefined) {
       headers['content-type'] = 'application/json';
       body = JSON.stringify(o.body);
+    } else if (o.content !== undefined) {
+      headers['content-type'] = o.content.type;
+      body = o.content.bytes;
     }
     const res = await this.fetch(path, { method: o.method ?? 'GET', headers, body });
     const text = await res.text();

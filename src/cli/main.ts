@@ -1,5 +1,6 @@
 // The `tunguard` command: dispatches to subcommands. Exit codes: 0 ok, 1 runtime failure, 2 usage,
 // 3 the daemon is not running (commands that talk to it).
+import { API_COMMAND_NAMES } from './command-names.js';
 import { exitQuietlyOnClosedPipe } from './pipes.js';
 import { didYouMean } from './suggest.js';
 import { reportError, UsageError } from './usage.js';
@@ -30,21 +31,7 @@ Each takes --help; all but run take --json. Exit codes: 0 ok, 1 error, 2 usage,
 `;
 
 /** Commands served by ./commands.js (loaded only when used: the daemon's modules stay unloaded). */
-const API_COMMAND_NAMES = new Set([
-  'status',
-  'tiers',
-  'connections',
-  'attackers',
-  'allow',
-  'hosts',
-  'scan',
-  'rules',
-  'programs',
-  'remediate',
-  'dispatches',
-  'detect',
-  'config',
-]);
+const API_COMMANDS = new Set<string>(API_COMMAND_NAMES);
 
 /** What `tunguard` answers: a command name, or one of these. */
 const TOP_WORDS = ['run', 'help', 'version', ...API_COMMAND_NAMES];
@@ -67,7 +54,7 @@ export async function main(argv: string[]): Promise<number> {
         process.stdout.write(`tunguard ${tunguardVersion()}\n`);
         return 0;
       default:
-        if (API_COMMAND_NAMES.has(cmd)) return await (await import('./commands.js')).apiCommand(cmd, rest);
+        if (API_COMMANDS.has(cmd)) return await (await import('./commands.js')).apiCommand(cmd, rest);
         throw new UsageError(
           cmd.startsWith('-')
             ? `unknown option '${cmd}'${didYouMean(cmd, ['--help', '--version'])}`
@@ -75,7 +62,7 @@ export async function main(argv: string[]): Promise<number> {
         );
     }
   } catch (err) {
-    const known = cmd !== undefined && (cmd === 'run' || API_COMMAND_NAMES.has(cmd));
+    const known = cmd !== undefined && (cmd === 'run' || API_COMMANDS.has(cmd));
     return reportError(err, known ? cmd : undefined, argv.includes('--json'));
   }
 }

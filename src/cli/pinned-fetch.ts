@@ -45,6 +45,10 @@ function pinnedSocket(url: URL, fingerprint: string, signal?: AbortSignal): Prom
 export async function pinnedFetch(url: string, init: RequestInit, fingerprint: string): Promise<Response> {
   const u = new URL(url);
   const signal = init.signal ?? undefined;
+  // What the CLI sends: JSON text or a report's bytes; anything else would be dropped unseen.
+  const body = init.body ?? undefined;
+  if (body !== undefined && typeof body !== 'string' && !(body instanceof Uint8Array))
+    throw new TypeError('pinnedFetch sends a string or bytes as the body');
   let socket: TLSSocket;
   try {
     socket = await pinnedSocket(u, fingerprint, signal);
@@ -81,7 +85,7 @@ export async function pinnedFetch(url: string, init: RequestInit, fingerprint: s
     req.on('error', (e) =>
       reject((e as Error).name === 'TimeoutError' || (e as Error).name === 'AbortError' ? e : fetchFailed(e)),
     );
-    if (typeof init.body === 'string') req.write(init.body);
+    if (body !== undefined) req.write(body);
     req.end();
   });
 }

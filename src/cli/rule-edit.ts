@@ -1,21 +1,20 @@
-// The CLI verbs that change remediation rules and the programs the router sends itself:
-// `rules save`, `rules delete`, `programs [list]`, `programs add`. LuCI's rpcd plugin runs them too,
+// The CLI verbs that change remediation rules, `rules save` and `rules delete`, and the bounded reads of
+// what they and `programs add` take (a file or stdin). LuCI's rpcd plugin runs them too,
 // passing what the browser sent on stdin, so a rule or a location (a Windows path has backslashes)
 // reaches the API as JSON without ever being a shell word. The API validates; these only shape input.
 
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
-import { MAX_PROGRAM_BYTES } from '../remediation/programs.js';
-import { CliError, EXIT } from './client.js';
-import { COMMAND_HELP, client, out, parse, printJson } from './commands.js';
+import { CliError, EXIT, REM } from './client.js';
+import { out, printJson } from './format.js';
+import { COMMAND_HELP } from './help.js';
+import { client, parse } from './options.js';
 import { UsageError } from './usage.js';
-
-const REM = '/api/v1/remediation';
 
 /** A rule or a program spec on stdin or in a file: small JSON (LuCI's editor sends a few KiB). */
 export const MAX_SPEC_BYTES = 64 * 1024;
 
 /** Reads at most `max` bytes of a regular file (never through a symlink); refuses a larger one. */
-export function readBounded(path: string, max: number, what: string): Buffer {
+export function readBounded(path: string, max: number, what: string): Buffer<ArrayBuffer> {
   let fd: number;
   try {
     fd = path === '-' ? 0 : openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
@@ -52,7 +51,7 @@ export function readBounded(path: string, max: number, what: string): Buffer {
   }
 }
 
-function jsonObject(text: Buffer, what: string): Record<string, unknown> {
+export function jsonObject(text: Buffer, what: string): Record<string, unknown> {
   let x: unknown;
   try {
     x = JSON.parse(text.toString('utf8'));
@@ -97,71 +96,5 @@ export async function rulesDelete(argv: string[]): Promise<number> {
   });
   if (values.json) printJson(r);
   else out(`deleted rule ${positionals[0]}`);
-  return EXIT.OK;
-}
-
-interface ProgramRow {
-  id: string;
-  location: string;
-  platform: string;
-  sha256: string;
-  size: number;
-  storedAt: number;
-}
-
-/** `programs [list]`, `programs add <file> (--id <id> --location <loc> [--platform p] | --spec -)`. */
-export async function programs(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(
-    'programs',
-    argv,
-    {
-      id: { type: 'string' },
-      location: { type: 'string' },
-      platform: { type: 'string' },
-      spec: { type: 'string' },
-    },
-    true,
-  );
-  if (values.help) {
-    process.stdout.write(COMMAND_HELP.programs);
-    return EXIT.OK;
-  }
-  const [sub, file, ...more] = positionals;
-  if (more.length > 0) throw new UsageError('too many arguments', COMMAND_HELP.programs);
-  const c = client(values, 'programs');
-  if (sub === undefined || sub === 'list') {
-    const r = await c.request<{ items: ProgramRow[] }>(`${REM}/programs`);
-    if (values.json) printJson(r);
-    else if (r.items.length === 0) out('no programs stored');
-    else
-      out(
-        r.items
-          .map((p) => `${p.id}\t${p.location}\t${p.platform}\t${p.size} bytes\tsha256 ${p.sha256}`)
-          .join('\n'),
-      );
-    return EXIT.OK;
-  }
-  if (sub !== 'add') throw new UsageError(`unknown programs subcommand '${sub}'`, COMMAND_HELP.programs);
-  if (file === undefined) throw new UsageError('programs add needs the program file', COMMAND_HELP.programs);
-  // --spec - : the id, location and platform as JSON on stdin (what the rpcd plugin passes).
-  const spec =
-    values.spec === undefined
-      ? {}
-      : jsonObject(readBounded(values.spec, MAX_SPEC_BYTES, 'the spec'), 'the spec');
-  const id = values.id ?? spec.id;
-  const location = values.location ?? spec.location;
-  const platform = values.platform ?? spec.platform;
-  if (typeof id !== 'string' || typeof location !== 'string')
-    throw new UsageError('programs add needs --id and --location', COMMAND_HELP.programs);
-  if (platform !== undefined && typeof platform !== 'string')
-    throw new UsageError('--platform: expected any, linux, windows or macos', COMMAND_HELP.programs);
-  const content = readBounded(file, MAX_PROGRAM_BYTES, 'the program');
-  if (content.length === 0) throw new CliError(`the program ${file} is empty`, EXIT.USAGE);
-  const r = await c.request<ProgramRow>(`${REM}/programs`, {
-    method: 'POST',
-    body: { id, location, ...(platform ? { platform } : {}), content: content.toString('base64') },
-  });
-  if (values.json) printJson(r);
-  else out(`stored ${r.id} for ${r.location}: ${r.size} bytes, sha256 ${r.sha256}`);
   return EXIT.OK;
 }

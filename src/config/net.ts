@@ -25,6 +25,9 @@ export interface ListenAddress {
   port: number;
 }
 
+/** Where the API listens when the config names nothing (the CLI looks there too). */
+export const DEFAULT_LISTEN: ListenAddress = { family: 4, host: '127.0.0.1', port: 7447 };
+
 /** Thrown for malformed addresses; the message says what is wrong, without the input. */
 export class AddressSyntaxError extends Error {
   constructor(message: string) {

@@ -11,6 +11,7 @@ import { ICMP_RATE_DEFAULTS, SYN_DEFAULTS, UDP_RATE_DEFAULTS } from './default-v
 import { type ConfigIssue, issueAt } from './errors.js';
 import {
   type CidrPrefix,
+  DEFAULT_LISTEN,
   FETCH_BLOCKED_PORTS,
   formatListen,
   isWildcard,
@@ -394,7 +395,7 @@ export const AllowSectionSchema = section({
 /** `config api 'api'`: the JSON API. */
 export const ApiSectionSchema = section({
   /** Addresses to listen on; empty = no API. */
-  listen: opt('listen', v.optional(list(listenAddress()), ['127.0.0.1:7447'])),
+  listen: opt('listen', v.optional(list(listenAddress()), [formatListen(DEFAULT_LISTEN)])),
   /** File holding the bearer token. */
   tokenFile: opt('token_file', v.optional(absolutePath(), '/etc/tunguard/api.token')),
   /** Send CORS headers. */

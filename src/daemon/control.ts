@@ -1,13 +1,12 @@
 // The daemon's control plane: joins the dataplane (counters, events) and the configuration to the API,
 // runs the API listeners, and applies a new configuration (SIGHUP or PUT /config) without touching the
 // packets in flight. The dataplane knows nothing of this module.
-// One file (about 910 lines) for now: the daemon's wiring and reload share its state; #12 moves the
-// daemon into its own folder and splits reload from the listeners.
+// One file (about 850 lines): the config in force, the listeners, the token and the remediation service
+// are state that a reload and the API's answers both read and change, in one object. What needs none of
+// that state is in config-diff.ts, listen-check.ts and remediation.ts.
 
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import type { Hono } from 'hono';
 import { type Api, createApi } from '../api/app.js';
 import { ConfigHealth, type ConfigStatus, describeInForce } from '../api/config-status.js';
 import {
@@ -55,19 +54,20 @@ import {
   formatListen,
   type ListenAddress,
   parseCidr,
-  parseUci,
-  SYN_OPTION_NAMES,
-  type SynDefenseConfig,
   type TunguardConfig,
 } from '../config/index.js';
 import { ConnState } from '../defense/conntable.js';
-import { ip } from '../netcfg/ip.js';
 import type { DetectionOptions, DetectionReport } from '../remediation/detector.js';
-import { ensureImportDir, importDirOf } from '../remediation/import-file.js';
-import type { RemediationService } from '../remediation/service.js';
+import { importDirOf } from '../remediation/import-file.js';
+import { configDiff, synChanges } from './config-diff.js';
 import type { ConfigStore } from './config-store.js';
+import { deviceAddresses, tokenFileLine, wanListenIssues } from './listen-check.js';
 import type { Log } from './log.js';
+import { openRemediation, type Remediation } from './remediation.js';
 import { type StartFallback, saveLastGood } from './start-config.js';
+
+// run.ts checks the listen addresses before the control plane starts, with this import.
+export { wanListenIssues };
 
 /**
  * What the control plane needs of the dataplane. The Dataplane handle satisfies it as it is; the two
@@ -127,58 +127,6 @@ export interface ControlPlaneOptions {
   certDir?: string;
 }
 
-/** What the control plane holds of the remediation service (opened in start(), closed in stop()). */
-interface Remediation {
-  svc: RemediationService;
-  routes: { path: string; app: Hono; bodyLimit?: number };
-}
-
-/** Opens the remediation service and its routes; a failure is logged and leaves them off. */
-async function openRemediation(
-  importDir: string,
-  durableDir: string,
-  liveDir: string | undefined,
-  commitIntervalSeconds: number,
-  log: (m: string) => void,
-  passive: {
-    drain?: (visit: (kind: number, bytes: Uint8Array) => void) => number;
-    leaseFile?: string;
-    dhcpDrain?: (visit: (packet: Uint8Array) => void) => number;
-  },
-): Promise<Remediation | undefined> {
-  try {
-    const [{ RemediationService }, { remediationRoutes, MAX_SCAN_BODY }] = await Promise.all([
-      import('../remediation/service.js'),
-      import('../api/routes/remediation.js'),
-    ]);
-    mkdirSync(durableDir, { recursive: true, mode: 0o700 });
-    const dataDir = liveDir ?? durableDir;
-    // Dispatches queued through the API are sent by the background loop (and retried with backoff).
-    // Hosts are also learned passively: the dataplane's samples and the DHCP lease file.
-    const svc = await RemediationService.open({
-      dataDir,
-      queueIntervalMs: 1000,
-      passive: { ...passive, log },
-      ...(liveDir
-        ? { durable: { snapshot: { dir: durableDir, intervalMs: commitIntervalSeconds * 1000, log } } }
-        : {}),
-    });
-    log(
-      liveDir
-        ? `remediation: durable store in ${liveDir}, snapshots to ${durableDir} every ${commitIntervalSeconds || 'stop'}${commitIntervalSeconds ? ' s' : ''}`
-        : `remediation: durable store in ${dataDir}`,
-    );
-    ensureImportDir(importDir);
-    return {
-      svc,
-      routes: { path: '/remediation', app: remediationRoutes(svc, { importDir }), bodyLimit: MAX_SCAN_BODY },
-    };
-  } catch (err) {
-    log(`remediation: off (cannot open its store in ${liveDir ?? durableDir}: ${(err as Error).message})`);
-    return undefined;
-  }
-}
-
 /** How often a listen address that failed is tried again. */
 const LISTEN_RETRY_MS = 10_000;
 
@@ -194,102 +142,6 @@ const ELD_WINDOW_SECONDS = 5;
 const STATE_NAMES: Record<number, string> = Object.fromEntries(
   Object.entries(ConnState).map(([k, n]) => [n, k.toLowerCase().replace(/_/g, '-')]),
 );
-/**
- * SYN defense options the workers cannot change while they run (the table sizes and which stages run
- * are fixed at start): a reload reports them as needing a restart. Every other option of the section
- * reaches the workers through the 'settings' command (src/dataplane/stages/syn-gate.ts, synproxy.ts).
- */
-const SYN_RESTART_ONLY: ReadonlySet<keyof SynDefenseConfig> = new Set([
-  'synCacheSize',
-  'proxyInbound',
-  'proxyOutbound',
-  'protectRouter',
-]);
-
-/** The SYN options that differ, split into those a reload applies and those that need a restart. */
-export function synChanges(
-  a: TunguardConfig,
-  b: TunguardConfig,
-): { reloadable: string[]; restart: string[] } {
-  const out = { reloadable: [] as string[], restart: [] as string[] };
-  for (const k of Object.keys(b.defense.syn) as (keyof TunguardConfig['defense']['syn'])[]) {
-    if (a.defense.syn[k] === b.defense.syn[k]) continue;
-    if (SYN_RESTART_ONLY.has(k)) out.restart.push(`defense.syn.${SYN_OPTION_NAMES[k]}`);
-    else out.reloadable.push(k);
-  }
-  return out;
-}
-
-/** The parts of a configuration that differ ("main.queues", "defense.syn", "api.listen", ...). */
-export function configDiff(a: TunguardConfig, b: TunguardConfig): string[] {
-  const out: string[] = [];
-  const same = (x: unknown, y: unknown) => JSON.stringify(x) === JSON.stringify(y);
-  for (const k of Object.keys(a.main) as (keyof TunguardConfig['main'])[])
-    if (!same(a.main[k], b.main[k])) out.push(`main.${k}`);
-  if (!same(a.defense.syn, b.defense.syn)) out.push('defense.syn');
-  if (!same(a.ratelimit.icmp, b.ratelimit.icmp)) out.push('ratelimit.icmp');
-  if (!same(a.ratelimit.udp, b.ratelimit.udp)) out.push('ratelimit.udp');
-  if (!same(a.allow, b.allow)) out.push('allow');
-  if (!same(a.api.listen, b.api.listen)) out.push('api.listen');
-  if (a.api.cors !== b.api.cors) out.push('api.cors');
-  if (a.api.tokenFile !== b.api.tokenFile) out.push('api.token_file');
-  if (!same(a.detect, b.detect)) out.push('detect');
-  return out;
-}
-
-/** Addresses configured on a device (empty when it has none or `ip` fails). */
-export function deviceAddresses(dev: string): string[] {
-  try {
-    const out = JSON.parse(ip(['-j', 'addr', 'show', 'dev', dev])) as { addr_info?: { local?: string }[] }[];
-    return out.flatMap((l) => (l.addr_info ?? []).map((a) => a.local ?? '')).filter((a) => a !== '');
-  } catch {
-    return [];
-  }
-}
-
-function listenLine(text: string, index: number): number {
-  try {
-    const api = parseUci(text).sections.find((s) => s.type === 'api');
-    if (!api) return 1;
-    if (Object.hasOwn(api.lists, 'listen')) return api.lists.listen.lines[index] ?? api.lists.listen.line;
-    if (Object.hasOwn(api.options, 'listen')) return api.options.listen.line;
-    return api.line;
-  } catch {
-    return 1;
-  }
-}
-
-function tokenFileLine(text: string): number {
-  try {
-    const api = parseUci(text).sections.find((s) => s.type === 'api');
-    return api && Object.hasOwn(api.options, 'token_file') ? api.options.token_file.line : (api?.line ?? 1);
-  } catch {
-    return 1;
-  }
-}
-
-/** Listen addresses of a configuration that belong to a WAN device (the API never listens there). */
-export function wanListenIssues(
-  c: TunguardConfig,
-  text: string,
-  wanDevices: string | readonly string[],
-): ConfigIssue[] {
-  const owner = new Map<string, string>();
-  for (const dev of typeof wanDevices === 'string' ? [wanDevices] : wanDevices)
-    for (const a of deviceAddresses(dev)) if (!owner.has(a)) owner.set(a, dev);
-  const issues: ConfigIssue[] = [];
-  c.api.listen.forEach((l, i) => {
-    const dev = owner.get(l.host);
-    if (dev !== undefined) {
-      const line = listenLine(text, i);
-      issues.push({
-        line,
-        message: `line ${line}: list listen: ${formatListen(l)} is an address of the WAN device ${dev}; the API never listens on the WAN side`,
-      });
-    }
-  });
-  return issues;
-}
 
 export class ControlPlane {
   readonly bus = new ControlBus();

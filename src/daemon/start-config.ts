@@ -4,11 +4,12 @@
 // settings at their defaults), else on the built-in defaults — and says so in the log and the status.
 // The bad file is left as it is; a reload takes it once it is fixed.
 
-import { closeSync, constants, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, constants, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEFAULT_STATE_DIR } from '../cli/api-locate.js';
 import { ConfigError, type ConfigIssue, configFromText, type TunguardConfig } from '../config/index.js';
 import { salvageConfig } from '../config/salvage.js';
+import { writeFileAtomicSync } from '../state/atomic-file.js';
 import { ConfigStore } from './config-store.js';
 
 /** Where the last good configuration is kept, in the state dir. */
@@ -40,21 +41,8 @@ interface LastGood {
 
 /** Keeps `text` as the last good configuration of `path` (0600, replaced atomically, never followed). */
 export function saveLastGood(stateDir: string, path: string, text: string): void {
-  const file = join(stateDir, LAST_GOOD_FILE);
-  const tmp = `${file}.${process.pid}.tmp`;
   const body = `${JSON.stringify({ path, text, savedAt: new Date().toISOString() } satisfies LastGood)}\n`;
-  rmSync(tmp, { force: true });
-  const fd = openSync(
-    tmp,
-    constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
-    0o600,
-  );
-  try {
-    writeSync(fd, body);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, file);
+  writeFileAtomicSync(join(stateDir, LAST_GOOD_FILE), body, { mode: 0o600 });
 }
 
 /** The last good configuration kept for `path`, if there is one and it is still valid. */

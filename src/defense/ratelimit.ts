@@ -1,6 +1,8 @@
 // Token-bucket rate limits for ICMP and UDP crossing the router (by default 100 ICMP/s, 200 UDP/s):
 // one global bucket and one bucket per source (in a bounded AddrTable) per protocol, plus a separate
 // generous bucket for ICMP errors so that path MTU discovery never starves behind a ping flood.
+// One file (about 500 lines): the buckets, the limiter built of them and the ICMP/UDP pair the stage
+// holds are each small and used only together; their settings and defaults sit beside them.
 import { ICMP_RATE_DEFAULTS, UDP_RATE_DEFAULTS } from '../config/default-values.js';
 import { Frag, GsoType, IpProto, icmp4IsError, type PacketInfo } from '../packet/index.js';
 import { AddrTable } from './addr-table.js';

@@ -1,4 +1,7 @@
 // The inventory over the durable store: hosts (found by any address), threat knowledge, imports, CVE matching.
+// One file (about 570 lines): one class over one store, whose imports, address lookups and CVE index
+// share its write transactions and key layout; parsing (import/), the host model (model.ts) and CVE
+// matching (vuln-match.ts) are modules of their own.
 
 import { randomUUID } from 'node:crypto';
 import type { Database } from 'lmdb';

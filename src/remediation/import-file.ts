@@ -15,8 +15,10 @@ import {
 } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 
-/** A scanner report (nmap, Nessus, OpenVAS XML) on disk: 16 times a report sent in the request body. */
-export const MAX_REPORT_FILE = 64 << 20;
+/** A scanner report sent in the request body (POST /scans as XML, `tunguard scan import --upload`). */
+export const MAX_REPORT_BODY = 4 << 20;
+/** A scanner report (nmap, Nessus, OpenVAS XML) on disk: streamed, so 16 times a report in a body. */
+export const MAX_REPORT_FILE = 16 * MAX_REPORT_BODY;
 /** An NVD 2.0 JSON feed: a year of CVEs is a few hundred MiB at most. */
 export const MAX_FEED_FILE = 512 << 20;
 

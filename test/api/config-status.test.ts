@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -88,6 +88,8 @@ describe('status: the configuration in force and its reloads', () => {
     // The good file is kept for a start on a broken one.
     const kept = JSON.parse(readFileSync(join(d.dir, LAST_GOOD_FILE), 'utf8'));
     expect(kept).toMatchObject({ path: d.configPath, text: readFileSync(d.configPath!, 'utf8') });
+    // 0600, as saveLastGood says it keeps the copy.
+    expect(statSync(join(d.dir, LAST_GOOD_FILE)).mode & 0o777).toBe(0o600);
   });
 });
 

@@ -5,11 +5,11 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { closeSync, openSync, readFileSync, rmSync, symlinkSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { apiCommand } from '../../src/cli/commands.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { importDirOf, MAX_REPORT_FILE } from '../../src/remediation/import-file.js';
 import { MAX_PROGRAM_BYTES } from '../../src/remediation/programs.js';
 import { type AgentDirs, cleanup, makeDirs, type RunningAgent, startAgent } from '../agent/harness.js';
+import { runCli } from '../cli/run-cli.js';
 import { documentedAndServed, http, importable, startTestDaemon, type TestDaemon } from './helpers.js';
 
 const NMAP = join(import.meta.dirname, '..', 'fixtures', 'scanners', 'defectdojo_nmap_multiple_port.xml');
@@ -203,34 +203,7 @@ describe('remediation API', () => {
 
 describe('remediation CLI', () => {
   /** Runs a CLI command against the test daemon; returns its exit code and output. */
-  async function cli(cmd: string, args: string[]) {
-    let stdout = '';
-    let stderr = '';
-    const o = vi.spyOn(process.stdout, 'write').mockImplementation((x) => {
-      stdout += String(x);
-      return true;
-    });
-    const e = vi.spyOn(process.stderr, 'write').mockImplementation((x) => {
-      stderr += String(x);
-      return true;
-    });
-    try {
-      const tokenFile = d.cp.summary().tokenFile;
-      const code = await apiCommand(cmd, [
-        ...args,
-        '--api',
-        d.url,
-        '--token-file',
-        tokenFile,
-        '--state-dir',
-        d.dir,
-      ]);
-      return { code, stdout, stderr };
-    } finally {
-      o.mockRestore();
-      e.mockRestore();
-    }
-  }
+  const cli = (cmd: string, args: string[]) => runCli(d, cmd, args);
 
   it('hosts, scan import, rules, remediate', async () => {
     const imp = await cli('scan', ['import', NMAP, '--format', 'nmap']);

@@ -6,8 +6,7 @@ import { createReadStream, mkdtempSync, readFileSync, rmSync, writeFileSync } fr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createGunzip, gunzipSync } from 'node:zlib';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { apiCommand } from '../../src/cli/commands.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { emptyTally, ImportError, parseScan, scanFileSource } from '../../src/inventory/import/index.js';
 import { MAX_SCRIPT_CVES } from '../../src/inventory/import/nmap.js';
 import { openvasHandler } from '../../src/inventory/import/openvas.js';
@@ -20,6 +19,7 @@ import { streamXml } from '../../src/inventory/xml-stream.js';
 import { RemediationService } from '../../src/remediation/service.js';
 import { openDurable } from '../../src/state/durable.js';
 import { http, startTestDaemon, type TestDaemon } from '../api/helpers.js';
+import { runCli } from '../cli/run-cli.js';
 import { generateNessus } from '../fixtures/scanners/generate-nessus.js';
 
 const FIX = new URL('../fixtures/scanners/', import.meta.url).pathname;
@@ -418,33 +418,7 @@ describe("7. the one-host view lists the scanner's CVEs and findings (API + CLI)
     await d?.close();
   });
 
-  async function cli(cmd: string, args: string[]) {
-    let stdout = '';
-    let stderr = '';
-    const o = vi.spyOn(process.stdout, 'write').mockImplementation((x) => {
-      stdout += String(x);
-      return true;
-    });
-    const e = vi.spyOn(process.stderr, 'write').mockImplementation((x) => {
-      stderr += String(x);
-      return true;
-    });
-    try {
-      const code = await apiCommand(cmd, [
-        ...args,
-        '--api',
-        d.url,
-        '--token-file',
-        d.cp.summary().tokenFile,
-        '--state-dir',
-        d.dir,
-      ]);
-      return { code, stdout, stderr };
-    } finally {
-      o.mockRestore();
-      e.mockRestore();
-    }
-  }
+  const cli = (cmd: string, args: string[]) => runCli(d, cmd, args);
 
   it('shows risk critical beside the CVE and the findings that make it so', async () => {
     const imp = await cli('scan', ['import', join(FIX, 'reduced_nessus_backdoors.nessus')]);

@@ -2,12 +2,13 @@
 // human and --json output, exit codes), the API on loopback and on the LAN address but never on the
 // WAN side, SIGHUP reload (new thresholds, bad config refused, no connection lost), events flowing.
 import { createHash, randomBytes, X509Certificate } from 'node:crypto';
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADDR, Lab, makeTempDir, REPO_ROOT, sleep, startHttpServer, type TunguardProcess } from './lab.js';
 
 const BIN = join(REPO_ROOT, 'bin', 'tunguard');
+const NMAP = join(REPO_ROOT, 'test', 'fixtures', 'scanners', 'defectdojo_nmap_multiple_port.xml');
 let lab: Lab;
 let tg: TunguardProcess;
 let conf: string;
@@ -238,6 +239,53 @@ describe('where the API listens', () => {
     );
     expect(wrong.code).toBe(1);
     expect(wrong.stderr).toMatch(/refusing the API at https:\/\/.*certificate has fingerprint/);
+  });
+
+  it('a LAN host imports a scan report: sent in the request (its import directory is on the router); the router copies', () => {
+    const info = JSON.parse(readFileSync(join(lab.stateDir, 'api.json'), 'utf8'));
+    const token = readFileSync(info.tokenFile, 'utf8').trim();
+    const fromLan = (file: string) =>
+      lab.exec(
+        lab.ns.lan,
+        'env',
+        [
+          `TUNGUARD_TOKEN=${token}`,
+          `TUNGUARD_API_FINGERPRINT=${info.tlsFingerprint}`,
+          process.execPath,
+          BIN,
+          'scan',
+          'import',
+          file,
+          '--format',
+          'nmap',
+          '--json',
+          '--state-dir',
+          '/nonexistent',
+          '--api',
+          `https://${ADDR.rtrLan4}:7447`,
+        ],
+        60_000,
+      );
+    const importDir = join(lab.stateDir, 'import');
+    const sent = fromLan(NMAP);
+    expect(sent.code, sent.stderr).toBe(0);
+    expect(JSON.parse(sent.stdout).hostIds.length).toBeGreaterThan(0);
+    expect(readdirSync(importDir)).toEqual([]);
+    // Negative control: more than a body may hold is refused by the CLI, which says where it fits.
+    const big = join(www, 'big-report.xml');
+    const xml = readFileSync(NMAP, 'utf8');
+    const end = xml.lastIndexOf('</nmaprun>');
+    writeFileSync(big, `${xml.slice(0, end)}<!--${'x'.repeat(4 << 20)}-->${xml.slice(end)}`);
+    const refused = fromLan(big);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(
+      /a report sent to the API is at most 4194304 bytes .*copy it to the router/,
+    );
+    // On the router the same large report goes through the import directory (copied, read, removed).
+    const local = cli(['scan', 'import', big, '--format', 'nmap', '--json', '--config', conf]);
+    expect(local.code, local.stderr).toBe(0);
+    expect(JSON.parse(local.stdout).hostIds.length).toBeGreaterThan(0);
+    expect(readdirSync(importDir)).toEqual([]);
   });
 
   // A WAN address in the file is a config error like any other: left out at start, the daemon runs

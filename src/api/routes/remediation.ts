@@ -1,9 +1,9 @@
 // The remediation service over HTTP (mounted under /api/v1/remediation): hosts, threats, rules CRUD with
 // import/export, scanner report imports, dispatch and dispatch status, agents (pairing by code or by a
 // copied key) and the audit log. Every input is validated with valibot; what a client can get wrong is a
-// One file (about 650 lines) for now: one hono sub-app whose routes share the service, schemas and
-// error mapping; splitting it per resource is #12's folder work.
 // 4xx with the reason, never a 5xx (an agent that cannot be reached is a 502).
+// One file (about 680 lines): one hono sub-app whose routes share the service, the input schemas, the
+// body limits and the error mapping; REMEDIATION_INPUTS at the end lists them for the document's test.
 
 import { isIP } from 'node:net';
 import { isAbsolute } from 'node:path';
@@ -16,6 +16,7 @@ import { AgentError } from '../../remediation/agent-client.js';
 import {
   ImportFileError,
   MAX_FEED_FILE,
+  MAX_REPORT_BODY,
   MAX_REPORT_FILE,
   openImportFile,
 } from '../../remediation/import-file.js';
@@ -30,7 +31,7 @@ import { listAnswer, shown } from '../util.js';
 import { json, param, query, requireJson } from './context.js';
 
 /** Raw XML scan reports posted as the body (the app's body limit for this group must allow it). */
-export const MAX_SCAN_BODY = 4 << 20;
+export const MAX_SCAN_BODY = MAX_REPORT_BODY;
 /** Every other body of this group (rules, dispatches). */
 export const MAX_JSON_BODY = 256 * 1024;
 /** A rules file for POST /rules/import. */

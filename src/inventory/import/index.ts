@@ -3,13 +3,13 @@
 import { createReadStream } from 'node:fs';
 import type { Observation } from '../model.js';
 import { ImportError, streamXml, type XmlHandler, type XmlSource } from '../xml-stream.js';
+import type { ScanFormat } from './formats.js';
 import { nessusHandler } from './nessus.js';
 import { nmapHandler } from './nmap.js';
 import { openvasHandler } from './openvas.js';
 import { emptyTally, type ImportTally } from './tally.js';
 
-export const SCAN_FORMATS = ['nmap', 'nessus', 'openvas'] as const;
-export type ScanFormat = (typeof SCAN_FORMATS)[number];
+export { SCAN_FORMATS, type ScanFormat } from './formats.js';
 
 const ROOTS: Record<string, ScanFormat> = {
   nmaprun: 'nmap',
