@@ -1,32 +1,24 @@
-// The API's answers that are not a dependency's type as it is (those are in deps.ts): what a route
-// builds around one (a list, the allowlist with where it is kept) and the remediation service's views
-// the remediation routes send as they are. Named here so a client (the CLI) imports them as types and
-// never re-declares them: this module holds types only and loads nothing.
+// The API's answers as types, by the names the CLI imports (as types only: this module loads nothing at
+// run time). Each is the InferOutput of the valibot schema the API document is generated from
+// (remediation-answers.ts, host-answers.ts, deps.ts), so the CLI reads what the document promises.
 
-import type { ImportSummary } from '../inventory/inventory.js';
-import type { ProgramInfo } from '../remediation/programs.js';
-import type { Dispatch } from '../remediation/queue.js';
-import type { Rule } from '../remediation/rules.js';
-import type { DetectionState, HostDetail, HostSummary, RemediationService } from '../remediation/service.js';
-import type { AllowEntry } from './deps.js';
-import type { listAnswer } from './util.js';
-
-export type { DetectionState, HostDetail, HostSummary, ImportSummary, ProgramInfo, Rule };
+import type * as v from 'valibot';
+import type { AllowListAnswer } from './deps.js';
+import type { ImportSummary as ImportSummarySchema } from './host-answers.js';
+import type * as R from './remediation-answers.js';
 
 /** A list as the routes answer it (util.ts' listAnswer): the items, the total, where the page starts. */
-export type ListAnswer<T> = ReturnType<typeof listAnswer<T>>;
+export type ListAnswer<T> = { items: T[]; total: number; offset: number; limit: number | null };
 
-/** GET /allowlist: the entries, and whether changes reach the config file. */
-export type AllowList = ListAnswer<AllowEntry> & { persisted: boolean };
-
-/** GET /remediation/hosts: a page of host summaries. */
-export type HostPage = Awaited<ReturnType<RemediationService['listHosts']>>;
-
-/** GET /remediation/dispatches/{id}: a dispatch with its audit trail (program bytes left out). */
-export type DispatchDetail = NonNullable<Awaited<ReturnType<RemediationService['dispatchStatus']>>>;
-
-/** POST /remediation/dispatch: the dispatch queued, in full when the queue still has it. */
-export type DispatchQueued = DispatchDetail | Pick<Dispatch, 'id' | 'hostId' | 'status'>;
-
-/** An item of GET /remediation/dispatches (a program's bytes are not echoed back). */
-export type DispatchListItem = Omit<Dispatch, 'actions'> & { actions: Array<Record<string, unknown>> };
+export type AllowList = AllowListAnswer;
+export type HostPage = v.InferOutput<typeof R.HostPage>;
+export type HostDetail = v.InferOutput<typeof R.HostDetail>;
+export type Rule = v.InferOutput<typeof R.Rule>;
+export type ProgramInfo = v.InferOutput<typeof R.ProgramInfo>;
+export type DetectionState = v.InferOutput<typeof R.DetectionState>;
+export type ImportSummary = v.InferOutput<typeof ImportSummarySchema>;
+/** GET /remediation/dispatches/{id}, POST /remediation/dispatch (with the audit trail). */
+export type DispatchDetail = v.InferOutput<typeof R.Dispatch>;
+export type DispatchQueued = DispatchDetail;
+/** An item of GET /remediation/dispatches. */
+export type DispatchListItem = DispatchDetail;
