@@ -6,7 +6,7 @@
 // Fail-open: the table is created with `flags owner` from an `nft -i` child that lives as long as
 // we do. When tunguard dies, however it dies, the pipe closes, nft exits and the kernel deletes the
 // table with it.
-import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { parseAddress } from '../config/net.js';
 import { NetcfgError } from './ip.js';
 import {
@@ -16,6 +16,7 @@ import {
   kernelLimitSetup,
   parseKernelLimitCounters,
 } from './kernel-limits.js';
+import { NftReader } from './nft-reader.js';
 import {
   ifnames,
   LOCAL_TABLE,
@@ -124,6 +125,8 @@ export class SynPolice {
   private stderr = '';
   private local?: RouterLocalOptions;
   private limitsOn = false;
+  /** Reads the limits' counters every second without a new nft each time. */
+  private readonly reader = new NftReader();
   /** Sources sent to the known sets, with when (the caller's ms). */
   private readonly known = new Map<string, number>();
   /**
@@ -214,15 +217,12 @@ export class SynPolice {
   /** The kernel limits' drops so far, by dataplane counter name (empty without the table). */
   async limitCounters(): Promise<Record<string, number>> {
     if (!this.limitsOn || !this.child) return {};
-    return new Promise((resolve) => {
-      execFile('nft', ['-j', 'list', 'counters', 'table', 'inet', POLICE_TABLE], (err, out) => {
-        try {
-          resolve(err ? {} : parseKernelLimitCounters(out));
-        } catch {
-          resolve({});
-        }
-      });
-    });
+    const out = await this.reader.ask(`list counters table inet ${POLICE_TABLE}`);
+    try {
+      return out === undefined ? {} : parseKernelLimitCounters(out);
+    } catch {
+      return {};
+    }
   }
 
   /** What nft said last (for the warning when the router-local tables did not come up). */
@@ -315,6 +315,7 @@ export class SynPolice {
   teardown(): void {
     this.child?.stdin?.end();
     this.child = undefined;
+    this.reader.close();
   }
 }
 
