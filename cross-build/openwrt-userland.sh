@@ -1,65 +1,55 @@
 #!/bin/bash
-# Runs the package's router-side pieces against OpenWrt's real userland, built from source on Debian:
-# the uci-defaults with the real `uci`, and the rpcd plugin and ACL file under the real `rpcd` through
-# `ubus` (method signatures, a call, login with the ACL group, what the session may and may not do,
-# rpcd's rc object over the init script). Then the init script under the real procd and ujail in mount,
-# PID and network namespaces: what /proc shows of the daemon and of nmap, respawn, reload, stop, the
-# seccomp switch, and two negative controls. Not run by CI: it needs the sources, fetched by hand.
+# Runs the package's router-side pieces against OpenWrt's real userland: the uci-defaults with the
+# real `uci`, and the rpcd plugin and ACL file under the real `rpcd` through `ubus` (method
+# signatures, a call, login with the ACL group, what the session may and may not do, rpcd's rc
+# object over the init script). Then the init script under the real procd and ujail in mount, PID
+# and network namespaces: what /proc shows of the daemon and of nmap, respawn, reload, stop, the
+# seccomp switch, and two negative controls. Not run by CI. It only runs programs already built:
+# the root is built outside this repository from OpenWrt's sources, and no recipe for that is kept
+# here (the fetched code and whatever builds it stay out of this repository).
 #
-#   UL=/tmp/ul bash cross-build/openwrt-userland.sh        (UL_MEASURE=1: also strace the system calls)
+#   UL_ROOT=/path/to/root bash cross-build/openwrt-userland.sh   (UL_MEASURE=1: also strace the system calls)
 #
-# $UL/src/{libubox,uci,ubus,ucode,rpcd,udebug,procd,jsonpath}: git checkouts (openwrt/<name>). Built
-# into $UL/root (libubox, uci, ubus, ucode as in ../../shared/fixtures/fw4/tools/build.sh; rpcd with the
-# file and ucode plugins, no iwinfo, its -Werror dropped for Debian 12's gcc; procd with ujail, seccomp
-# and utrace, its -Werror dropped and a strlcpy for glibc). Set UL_DEPS to a root where the first four
-# are already built to skip them. rpcd takes its plugin and ACL directories from its install prefix
-# ($UL/root/libexec/rpcd, $UL/root/share/rpcd/acl.d); /etc is a copy, in a private mount namespace,
-# holding /etc/config/{rpcd,tunguard,network} and /etc/init.d/tunguard.
-# $UL/src/openwrt/package: procd's shell side, from openwrt/openwrt: base-files/files/{etc/rc.common,
-# lib/functions.sh,lib/functions/service.sh}, system/procd/files/procd.sh, system/uci/files/lib/config/uci.sh.
-# Needs: root (unshare), cmake, gcc, pkg-config, libjson-c-dev, busybox, openssl, strace, nmap, capsh.
+# UL_ROOT (prefix = UL_ROOT, not /usr): OpenWrt's libubox (jshn), uci, ubus (ubusd), ucode, rpcd with
+# its file and ucode plugins, udebug, jsonpath (as jsonfilter; a commit before e5a07f4, which reads
+# stdin only with -i and so breaks procd_running's pipe), and procd with ujail, utrace and the
+# seccomp preload library; plus procd's shell side from openwrt/openwrt at OpenWrt's paths:
+# etc/rc.common, lib/functions.sh, lib/functions/{service,procd}.sh, lib/config/uci.sh.
+# UL_DEPS: another root holding libubox, uci and ubus, if they are not in UL_ROOT.
+# rpcd takes its plugin and ACL directories from its install prefix, so it must have been installed
+# under UL_ROOT: the app's plugin and ACL file are put in UL_ROOT/libexec/rpcd and
+# UL_ROOT/share/rpcd/acl.d. /etc is a copy, in a private mount namespace, holding
+# /etc/config/{rpcd,tunguard,network} and /etc/init.d/tunguard. Scratch files go under W.
+# Needs: root (unshare), busybox, openssl, strace (UL_MEASURE), nmap, capsh, node and `npm run build`.
 set -euo pipefail
-UL=${UL:?set UL to a scratch directory with the sources under \$UL/src}
-HERE=$(cd "$(dirname "$0")/.." && pwd)
-P=$UL/root
+P=${UL_ROOT:?set UL_ROOT to a root holding the OpenWrt userland, built outside this repository}
 DEPS=${UL_DEPS:-$P}
+W=${W:-/var/tmp/tunguard-userland}
+HERE=$(cd "$(dirname "$0")/.." && pwd)
 export LD_LIBRARY_PATH="$DEPS/lib:$P/lib"
 
-build() {
-	local n=$1
-	shift
-	mkdir -p "$UL/build/$n"
-	(cd "$UL/build/$n" && cmake "$UL/src/$n" -DCMAKE_INSTALL_PREFIX="$P" -DCMAKE_PREFIX_PATH="$DEPS" \
-		-DCMAKE_C_FLAGS="-I$DEPS/include -D_GNU_SOURCE" \
-		-DCMAKE_EXE_LINKER_FLAGS="-L$DEPS/lib -Wl,-rpath,$DEPS/lib" \
-		-DCMAKE_SHARED_LINKER_FLAGS="-L$DEPS/lib -Wl,-rpath,$DEPS/lib" "$@" >cmake.log 2>&1 &&
-		make -j2 >make.log 2>&1 && make install >install.log 2>&1) || {
-		echo "build of $n failed: see $UL/build/$n/*.log" >&2
-		exit 1
-	}
-	echo "built $n"
-}
-
-if [ "$DEPS" = "$P" ] && [ ! -x "$P/bin/uci" ]; then
-	build libubox -DBUILD_LUA=OFF -DBUILD_EXAMPLES=OFF -DUNIT_TESTING=OFF
-	build uci -DBUILD_LUA=OFF -DBUILD_STATIC=OFF
-	build ubus -DBUILD_LUA=OFF -DBUILD_EXAMPLES=OFF
-	build ucode -DCMAKE_INSTALL_LIBDIR=lib -DFS_SUPPORT=ON -DUCI_SUPPORT=ON -DUBUS_SUPPORT=ON \
-		-DRTNL_SUPPORT=OFF -DNL80211_SUPPORT=OFF -DZLIB_SUPPORT=OFF -DDIGEST_SUPPORT=OFF
-fi
-if [ ! -x "$P/sbin/rpcd" ]; then
-	sed -i 's/-Werror//g' "$UL/src/rpcd/CMakeLists.txt"
-	build rpcd -DIWINFO_SUPPORT=OFF -DUCODE_SUPPORT=ON
-fi
 UCI=$DEPS/bin/uci UBUS=$DEPS/bin/ubus UBUSD=$DEPS/sbin/ubusd RPCD=$P/sbin/rpcd
-for t in "$UCI" "$UBUS" "$UBUSD" "$RPCD"; do [ -x "$t" ] || { echo "missing $t" >&2; exit 1; }; done
+# Everything the run uses from the root, checked before anything starts.
+missing=()
+for f in "$UCI" "$UBUS" "$UBUSD" "$DEPS/bin/jshn" "$DEPS/share/libubox/jshn.sh" "$RPCD" "$P/sbin/procd" \
+	"$P/sbin/ujail" "$P/sbin/utrace" "$P/bin/jsonpath" "$P/lib/libudebug.so" "$P/lib/libsetlbf.so" \
+	"$P/lib/libpreload-seccomp.so" "$P/etc/rc.common" "$P/lib/functions.sh" "$P/lib/functions/service.sh" \
+	"$P/lib/functions/procd.sh" "$P/lib/config/uci.sh"; do
+	[ -e "$f" ] || missing+=("$f")
+done
+for t in busybox openssl nmap capsh node; do command -v "$t" >/dev/null || missing+=("the command $t"); done
+[ -f "$HERE/dist/src/config/defaults.js" ] || missing+=("$HERE/dist (run npm run build)")
+if [ ${#missing[@]} -gt 0 ]; then
+	echo "openwrt-userland: UL_ROOT=$P${UL_DEPS:+ UL_DEPS=$DEPS} lacks what the run needs:" >&2
+	printf '  missing %s\n' "${missing[@]}" >&2
+	exit 1
+fi
 
 # The package's files where rpcd looks for them.
 mkdir -p "$P/libexec/rpcd" "$P/share/rpcd/acl.d"
 install -m 0755 "$HERE/luci-app/root/usr/libexec/rpcd/tunguard" "$P/libexec/rpcd/tunguard"
 install -m 0644 "$HERE/luci-app/root/usr/share/rpcd/acl.d/luci-app-tunguard.json" "$P/share/rpcd/acl.d/"
 
-W=$UL/run
 rm -rf "$W"
 mkdir -p "$W/bin" "$W/state"
 BB=$(command -v busybox)
@@ -134,52 +124,16 @@ EOF
 unshare -m --propagation private bash "$W/inside.sh"
 
 # ------------------------------------------------------------------------------ procd and ujail
-# udebug (procd links it); jsonpath is procd.sh's jsonfilter (check out afe72ad: its next commit,
-# e5a07f4, reads stdin only with -i, which breaks procd_running's pipe).
-build_insrc() {
-	local n=$1
-	shift
-	(cd "$UL/src/$n" && cmake . -DCMAKE_INSTALL_PREFIX="$P" -DCMAKE_PREFIX_PATH="$DEPS;$P" \
-		-DCMAKE_C_FLAGS="-I$DEPS/include -I$P/include ${CFLAGS_EXTRA:-}" \
-		-DCMAKE_EXE_LINKER_FLAGS="-L$DEPS/lib -L$P/lib -Wl,-rpath,$DEPS/lib:$P/lib" \
-		-DCMAKE_SHARED_LINKER_FLAGS="-L$DEPS/lib -L$P/lib -Wl,-rpath,$DEPS/lib:$P/lib" "$@" >cmake.log 2>&1 &&
-		make -j2 >make.log 2>&1 && make install >install.log 2>&1) || {
-		echo "build of $n failed: see $UL/src/$n/*.log" >&2
-		exit 1
-	}
-	echo "built $n"
-}
-[ -e "$P/lib/libudebug.so" ] || build_insrc udebug
-[ -x "$P/bin/jsonpath" ] || build_insrc jsonpath
-if [ ! -x "$P/sbin/ujail" ]; then
-	# glibc 2.36 has no strlcpy (musl has); gcc 12 warns where procd's -Werror stops.
-	printf '%s\n' '#include <string.h>' \
-		'static inline size_t tg_strlcpy(char *d, const char *s, size_t n)' \
-		'{ size_t l = strlen(s); if (n) { size_t c = l >= n ? n - 1 : l; memcpy(d, s, c); d[c] = 0; } return l; }' \
-		'#define strlcpy tg_strlcpy' >"$UL/strlcpy.h"
-	sed -i 's/-Werror//g' "$UL/src/procd/CMakeLists.txt" "$UL/src/procd/upgraded/CMakeLists.txt"
-	CFLAGS_EXTRA="-D_GNU_SOURCE -include $UL/strlcpy.h" build_insrc procd \
-		-DJAIL_SUPPORT=ON -DSECCOMP_SUPPORT=ON -DUTRACE_SUPPORT=ON
-fi
-OW=$UL/src/openwrt/package
-for f in base-files/files/etc/rc.common base-files/files/lib/functions.sh base-files/files/lib/functions/service.sh \
-	system/procd/files/procd.sh system/uci/files/lib/config/uci.sh; do
-	[ -f "$OW/$f" ] || {
-		echo "missing $OW/$f (OpenWrt's shell side of procd)" >&2
-		exit 1
-	}
-done
-
 # What the namespace overlays on /usr/lib, /usr/share, /usr/sbin and /usr/bin (Debian's /lib, /sbin
 # and /bin are links into /usr): OpenWrt's shell libraries, ujail (procd runs /sbin/ujail), the preload
 # libraries, busybox as /bin/sh (rc.common needs ash's `export -n`), and the daemon.
-PW=$UL/procd
+PW=$W/procd
 build_procd_root() {
 	rm -rf "$PW"
 	mkdir -p "$PW"/{usrlib/functions,usrlib/config,usrlib/tunguard,usrshare/libubox,usrsbin,usrbin,bin}
-	cp "$OW/base-files/files/lib/functions.sh" "$PW/usrlib/"
-	cp "$OW/base-files/files/lib/functions/service.sh" "$OW/system/procd/files/procd.sh" "$PW/usrlib/functions/"
-	cp "$OW/system/uci/files/lib/config/uci.sh" "$PW/usrlib/config/"
+	cp "$P/lib/functions.sh" "$PW/usrlib/"
+	cp "$P/lib/functions/service.sh" "$P/lib/functions/procd.sh" "$PW/usrlib/functions/"
+	cp "$P/lib/config/uci.sh" "$PW/usrlib/config/"
 	cp "$P/lib/libsetlbf.so" "$P/lib/libpreload-seccomp.so" "$PW/usrlib/"
 	cp "$DEPS/share/libubox/jshn.sh" "$PW/usrshare/libubox/"
 	cp "$P/sbin/ujail" "$P/sbin/utrace" "$PW/usrsbin/"
@@ -193,7 +147,7 @@ build_procd_root() {
 	ln -s "$P/bin/jsonpath" "$PW/bin/jsonfilter"
 	cp -a /etc "$PW/etc"
 	mkdir -p "$PW/etc/config" "$PW/etc/init.d" "$PW/etc/rc.d" "$PW/etc/capabilities" "$PW/etc/seccomp"
-	cp "$OW/base-files/files/etc/rc.common" "$PW/etc/rc.common"
+	cp "$P/etc/rc.common" "$PW/etc/rc.common"
 	node -e 'import(process.argv[1]).then((m) => process.stdout.write(m.DEFAULT_UCI))' \
 		"$HERE/dist/src/config/defaults.js" >"$PW/etc/config/tunguard"
 	install -m 0644 "$HERE/openwrt/files/tunguard.capabilities.json" "$PW/etc/capabilities/tunguard.json"
@@ -327,9 +281,9 @@ run_procd "the package's init script" "$HERE/openwrt/files/tunguard.init" 0 "$SE
 run_procd "the package's init script, seccomp on" "$HERE/openwrt/files/tunguard.init" 1 "$SECCOMP_JSON" full
 # Negative controls: the init script without its jail (procd then ignores capabilities and
 # no_new_privs), and a whitelist without bpf (the filter is enforced: SIGSYS is signal 31).
-sed 's/procd_add_jail .*/:/' "$HERE/openwrt/files/tunguard.init" >"$UL/init-nojail"
-run_procd "control: no jail" "$UL/init-nojail" 0 "$SECCOMP_JSON" short
+sed 's/procd_add_jail .*/:/' "$HERE/openwrt/files/tunguard.init" >"$W/init-nojail"
+run_procd "control: no jail" "$W/init-nojail" 0 "$SECCOMP_JSON" short
 node -e 'const j = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
 	j.syscalls[0].names = j.syscalls[0].names.filter((n) => n !== "bpf");
-	process.stdout.write(JSON.stringify(j));' "$SECCOMP_JSON" >"$UL/seccomp-nobpf.json"
-run_procd "control: seccomp without bpf" "$HERE/openwrt/files/tunguard.init" 1 "$UL/seccomp-nobpf.json" short
+	process.stdout.write(JSON.stringify(j));' "$SECCOMP_JSON" >"$W/seccomp-nobpf.json"
+run_procd "control: seccomp without bpf" "$HERE/openwrt/files/tunguard.init" 1 "$W/seccomp-nobpf.json" short

@@ -1,34 +1,22 @@
 #!/usr/bin/env bash
-# Checks the feed of `npm run build:openwrt` with OpenWrt's own opkg (opkg-lede) and usign, built here
-# from their sources: `opkg update` with check_signature on (the stock OpenWrt setting) must pass the
-# signature check after `opkg-key add` of the shipped key, and fail it for a changed index or without
-# the key; `opkg install` into an offline root must take the x86_64 package and the collector (sha256
-# and Size against the index, the ipk format). Not run by CI: it needs the sources, fetched by hand:
+# Checks the feed of `npm run build:openwrt` with OpenWrt's own opkg (opkg-lede) and usign: `opkg
+# update` with check_signature on (the stock OpenWrt setting) must pass the signature check after
+# `opkg-key add` of the shipped key, and fail it for a changed index or without the key; `opkg
+# install` into an offline root must take the x86_64 package and the collector (sha256 and Size
+# against the index, the ipk format). Not run by CI. It only runs programs already built: OPKG_ROOT
+# holds bin/opkg-cl, bin/usign and lib/ (libubox), built outside this repository from OpenWrt's
+# sources (libubox, opkg-lede, usign); no recipe for that is kept here.
 #
-#   mkdir -p $OPKG_BUILD/src && cd $OPKG_BUILD/src
-#   git clone https://git.openwrt.org/project/libubox.git
-#   git clone https://git.openwrt.org/project/opkg-lede.git
-#   git clone https://git.openwrt.org/project/usign.git
-#   OPKG_BUILD=... bash cross-build/verify-feed-opkg.sh [feed dir, default build/openwrt]
+#   OPKG_ROOT=/path/to/root [OPKG_WORK=/scratch] bash cross-build/verify-feed-opkg.sh [feed dir, default build/openwrt]
 #
-# Needs cmake, gcc, pkg-config and libjson-c-dev (Debian 12). Writes only under $OPKG_BUILD.
+# Writes only under OPKG_WORK (default /var/tmp/tunguard-opkg).
 set -euo pipefail
-B=${OPKG_BUILD:?set OPKG_BUILD to a scratch directory holding src/libubox, src/opkg-lede, src/usign}
+P=${OPKG_ROOT:?set OPKG_ROOT to a root holding bin/opkg-cl, bin/usign and lib/, built outside this repository}
+B=${OPKG_WORK:-/var/tmp/tunguard-opkg}
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 FEED=$(cd "${1:-$REPO/build/openwrt}" && pwd)
-P=$B/root
-for s in libubox opkg-lede usign; do [[ -d $B/src/$s ]] || { echo "missing $B/src/$s" >&2; exit 1; }; done
-
-if [[ ! -x $P/bin/opkg-cl || ! -x $P/bin/usign ]]; then
-  mkdir -p "$B/build/libubox" "$B/build/opkg" "$P/bin"
-  (cd "$B/build/libubox" && cmake "$B/src/libubox" -DCMAKE_INSTALL_PREFIX="$P" -DBUILD_LUA=OFF \
-    -DBUILD_EXAMPLES=OFF -DUNIT_TESTING=OFF >cmake.log && make -j2 >make.log && make install >install.log)
-  (cd "$B/build/opkg" && cmake "$B/src/opkg-lede" -DCMAKE_INSTALL_PREFIX="$P" -DCMAKE_PREFIX_PATH="$P" \
-    -DCMAKE_C_FLAGS="-I$P/include" -DCMAKE_EXE_LINKER_FLAGS="-L$P/lib" -DBUILD_TESTS=OFF -DVERSION=lede \
-    >cmake.log && make -j2 >make.log && make install >install.log)
-  (cd "$B/src/usign" && gcc -O2 -std=gnu99 -o "$P/bin/usign" ed25519.c edsign.c f25519.c fprime.c \
-    sha512.c main.c base64.c)
-fi
+for f in "$P/bin/opkg-cl" "$P/bin/usign"; do [[ -x $f ]] || { echo "missing $f (OPKG_ROOT=$P)" >&2; exit 1; }; done
+mkdir -p "$B"
 export LD_LIBRARY_PATH=$P/lib PATH=$P/bin:$PATH
 
 # An offline root as a router has it: /etc/opkg/keys, opkg-key (what OpenWrt 24.10's opkg-key does: add =
