@@ -376,7 +376,8 @@ export async function runCommand(argv: string[]): Promise<number> {
         },
       );
       // Above normal the fast path answers: its SYNs need no conntrack entry (src/netcfg/syn-police.ts).
-      if (fastPath) police.fastNotrack(ev.to === 'normal' ? [] : lanNets);
+      if (fastPath)
+        police.fastNotrack(ev.to === 'normal' ? [] : lanNets, ev.to === 'normal' ? [] : routerNets);
     } else if (ev.type === 'attacker') {
       // Having completed a handshake once must not let an aggressive source skip the police.
       const now = performance.now();
