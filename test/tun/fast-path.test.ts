@@ -435,6 +435,34 @@ describe("the router's own addresses (at the TUN's egress)", () => {
     expect(maps.read('duplicate')).toBe(dups + 1);
   });
 
+  it('fuzz: mutated SYNs to the router: whatever the program answers there, the TypeScript proxy answers identically', () => {
+    const rnd = new Prng(0x70c);
+    const proxy = tsProxy([`${ROUTER4}/32`, `${ROUTER6}/128`]);
+    let answered = 0;
+    for (let i = 0; i < 1500; i++) {
+      const f = i & 1 ? R6 : R4;
+      const o = COMBOS[rnd.int(COMBOS.length)];
+      const pkt = syn(f, o, rnd.next(), 1024 + rnd.int(60000), rnd.next());
+      const hl = f.ver === 4 ? 20 : 40;
+      const m = pkt.slice(0, rnd.int(8) === 0 ? hl + rnd.int(pkt.length - hl + 1) : pkt.length);
+      for (let k = rnd.int(3) + 1; k > 0; k--) m[rnd.int(m.length)] ^= 1 << rnd.int(8);
+      const now = 1000 + i;
+      tunMode(FastMode.ANSWER, EPOCH + now);
+      const before = maps.read('answered');
+      const r = runTun(m);
+      expect([TCX_NEXT, TCX_DROP, TC_ACT_REDIRECT]).toContain(r.ret);
+      if (maps.read('answered') === before) continue;
+      answered++;
+      const want = proxy(m, now);
+      expect(
+        want,
+        `packet ${i}: answered what the proxy would not: ${Buffer.from(m).toString('hex')}`,
+      ).toBeDefined();
+      expect([...r.out.subarray(14)], `packet ${i}`).toEqual([...(want as Uint8Array)]);
+    }
+    expect(answered).toBeGreaterThan(15);
+  });
+
   it('follows the address list: a replaced address is no longer answered, the new one is', () => {
     tunMode(FastMode.ANSWER);
     const pkt = syn(R4, { ts: true }, 9, 40500);
