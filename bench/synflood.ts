@@ -14,7 +14,7 @@
 // the handshake with the proxy; time_total includes the proxied connection to the host. Each tunguard
 // starts with an empty connection store. Prints a table and one JSON line. Usage:
 //   node dist/bench/synflood.js [--seconds 20] [--procs N] [--paced-rate 20000] [--sources6 1000000]
-//                               [--rounds 1] [--smoke]
+//                               [--rounds 1] [--syn-pool N] [--smoke]
 // One file (about 870 lines): a benchmark is read top to bottom, modes, floods and report together.
 // Floods are bounded (time and count), go only to the lab's LAN host and the router's WAN address
 // (198.51.100.1), and spoof only 198.18.0.0/15
@@ -27,7 +27,7 @@ import { ADDR, Lab, makeTempDir, REPO_ROOT, sleep, startHttpServer } from '../te
 import { benchArgs } from './args.js';
 
 const USAGE = `usage: node dist/bench/synflood.js [--seconds 20] [--procs n] [--paced-rate 20000] [--sources6 1000000]
-                                 [--rounds 1] [--fetches n] [--tg-args '...'] [--smoke]
+                                 [--rounds 1] [--fetches n] [--tg-args '...'] [--syn-pool n] [--smoke]
 
 SYN-flood defense on the lab topology (root, netns): no protection vs. nftables SYNPROXY vs. tunguard,
 SYN-ACKs per second, legitimate fetches during the flood, CPU and RSS; then 1 M IPv6 sources. A full
@@ -40,6 +40,7 @@ const values = benchArgs(USAGE, {
   sources6: { type: 'string' },
   rounds: { type: 'string' },
   fetches: { type: 'string' },
+  'syn-pool': { type: 'string' },
   smoke: { type: 'boolean', default: false },
 });
 const SMOKE = values.smoke;
@@ -56,6 +57,11 @@ const SOURCES6 = num(values.sources6, 1_000_000, 20_000);
 const ROUNDS = num(values.rounds, 1, 1);
 /** At most this many legitimate fetches per flood. */
 const FETCHES = num(values.fetches, 1000, 50);
+/**
+ * IPv4 SYN floods from a pool of this many prebuilt SYNs, sent over and over (0: each SYN built in
+ * Python): the flooder then spends its CPU in the kernel's send path only, and offers more.
+ */
+const SYN_POOL = num(values['syn-pool'], 0, 0);
 /** curl --max-time, s. */
 const FETCH_TIMEOUT = SMOKE ? 2 : 5;
 /** Fetches start this long after the flood (it has reached its rate) and stop in time to end inside it. */
@@ -253,6 +259,8 @@ function flood(args: {
   port?: number;
   /** tcp (SYNs, built one by one), or icmp/udp (from a pool of prebuilt packets). */
   proto?: 'tcp' | 'icmp' | 'udp';
+  /** Prebuilt packets sent cyclically (0: built one by one). */
+  pool?: number;
   seconds: number;
   procs: number;
   rate?: number;
@@ -276,6 +284,7 @@ function flood(args: {
     String(args.rate ?? 0),
   ];
   if (args.count) a.push('--count', String(args.count));
+  if (args.pool) a.push('--pool', String(args.pool));
   if (args.distinct) a.push('--distinct', '--start-index', String(args.startIndex ?? 0));
   return lab.execAsync(lab.ns.wan, 'python3', a, (args.seconds + 30) * 1000).then((r) => {
     let out: FloodResult;
@@ -413,6 +422,7 @@ async function runMode(mode: Mode, load: Load, target: Target = LAN_TARGET): Pro
       seconds: SECONDS,
       procs: load.procs,
       rate: load.rate,
+      pool: SYN_POOL,
     });
     let peak = run.tgRssBefore ?? 0;
     let sampling = true;
@@ -949,6 +959,7 @@ async function main(): Promise<void> {
       flooder: {
         script: 'test/lab/synflood_fast.py',
         procs_max: PROCS,
+        syn_pool: SYN_POOL,
         sources4: '198.18.0.0/15, random',
         sources6: '2001:db8:100::/40, one /64 and address per SYN (distinct6)',
       },
