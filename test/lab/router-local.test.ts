@@ -43,6 +43,7 @@ beforeAll(async () => {
   await startHttpServer(lab, lab.ns.rtr, root, CLOSED, [ADDR.rtrWan4]);
   // SYN-ACKs to the flood's spoofed benchmark-range sources go back to the wan namespace (and die there).
   lab.run(lab.ns.rtr, 'ip', ['route', 'add', '198.18.0.0/15', 'via', ADDR.wan4]);
+  lab.run(lab.ns.rtr, 'ip', ['-6', 'route', 'add', '2001:db8:100::/40', 'via', ADDR.wan6]);
 });
 
 afterEach(async () => {
@@ -118,48 +119,55 @@ describe("the router's own services", () => {
     expect(seen.off.valid).toBe(0);
   }, 90_000);
 
-  it("a SYN flood at the router's address is answered in the kernel while 20/20 fetches pass the proxy whole; off: the proxy answers it", async () => {
-    fw4SynLimit(false);
-    const results: Record<string, Record<string, number>> = {};
-    try {
-      for (const mode of ['auto', 'off'] as const) {
-        // A low SYN police rate: SYNs the fast path answers for the router skip it in the fast tiers.
-        await start(['--fast-path', mode, '--syn-police', mode === 'auto' ? '5000' : '0']);
-        if (mode === 'auto')
-          expect(lab.tunguard?.output).toMatch(/SYN fast path in the kernel \(the router's own/);
-        else expect(lab.tunguard?.output).not.toMatch(/SYN fast path/);
-        const f = flood(ADDR.rtrWan4, OPEN, 20_000, 8);
-        await sleep(1500);
-        const ok = fetches(20, `http://${ADDR.rtrWan4}:${OPEN}/big.bin`, 10);
-        const sent = JSON.parse((await f).stdout).sent as number;
-        const c = await counters();
-        results[mode] = {
-          ok,
-          sent,
-          fast: c.fast_syn_answered ?? 0,
-          proxy: c.synproxy_cookie_sent ?? 0,
-          valid: c.synproxy_cookie_valid ?? 0,
-          tier: c.gauge_tier ?? 0,
-        };
-        await lab.tunguard?.stop();
+  for (const fam of [4, 6] as const) {
+    const dst = fam === 4 ? ADDR.rtrWan4 : ADDR.rtrWan6;
+    const url = `http://${fam === 4 ? dst : `[${dst}]`}:${OPEN}/big.bin`;
+    // IPv4 the full length; IPv6 shorter (the same path, the other family's parsing and route).
+    const n = fam === 4 ? 20 : 5;
+    const seconds = fam === 4 ? 8 : 5;
+    it(`IPv${fam}: a SYN flood at the router's address is answered in the kernel while ${n}/${n} fetches pass the proxy whole; off: the proxy answers it`, async () => {
+      fw4SynLimit(false);
+      const results: Record<string, Record<string, number>> = {};
+      try {
+        for (const mode of ['auto', 'off'] as const) {
+          // A low SYN police rate: SYNs the fast path answers for the router skip it in the fast tiers.
+          await start(['--fast-path', mode, '--syn-police', mode === 'auto' ? '5000' : '0']);
+          if (mode === 'auto')
+            expect(lab.tunguard?.output).toMatch(/SYN fast path in the kernel \(the router's own/);
+          else expect(lab.tunguard?.output).not.toMatch(/SYN fast path/);
+          const f = flood(dst, OPEN, 20_000, seconds);
+          await sleep(1500);
+          const ok = fetches(n, url, 10);
+          const sent = JSON.parse((await f).stdout).sent as number;
+          const c = await counters();
+          results[mode] = {
+            ok,
+            sent,
+            fast: c.fast_syn_answered ?? 0,
+            proxy: c.synproxy_cookie_sent ?? 0,
+            valid: c.synproxy_cookie_valid ?? 0,
+            tier: c.gauge_tier ?? 0,
+          };
+          await lab.tunguard?.stop();
+        }
+      } finally {
+        fw4SynLimit(true);
       }
-    } finally {
-      fw4SynLimit(true);
-    }
-    console.log(`flood at the router's address: ${JSON.stringify(results)}`);
-    const on = results.auto;
-    const off = results.off;
-    expect(on.ok).toBe(20);
-    // The kernel answers almost all of it (the proxy only the normal tier's SYNs before the first
-    // tick saw the flood; the SYN police's 5 000/s did not hold it back), and the fetches' third
-    // ACKs still reach the proxy, which checks them.
-    expect(on.fast).toBeGreaterThan(0.8 * on.sent);
-    expect(on.proxy).toBeLessThan(0.2 * on.sent);
-    expect(on.valid).toBeGreaterThanOrEqual(20);
-    // The control: the proxy answers it through the TUN, the kernel none.
-    expect(off.fast).toBe(0);
-    expect(off.proxy).toBeGreaterThan(0.5 * off.sent);
-  }, 120_000);
+      console.log(`IPv${fam} flood at the router's address: ${JSON.stringify(results)}`);
+      const on = results.auto;
+      const off = results.off;
+      expect(on.ok).toBe(n);
+      // The kernel answers almost all of it (the proxy only the normal tier's SYNs before the first
+      // tick saw the flood; the SYN police's 5 000/s did not hold it back), and the fetches' third
+      // ACKs still reach the proxy, which checks them.
+      expect(on.fast).toBeGreaterThan(0.8 * on.sent);
+      expect(on.proxy).toBeLessThan(0.2 * on.sent);
+      expect(on.valid).toBeGreaterThanOrEqual(n);
+      // The control: the proxy answers it through the TUN, the kernel none.
+      expect(off.fast).toBe(0);
+      expect(off.proxy).toBeGreaterThan(0.5 * off.sent);
+    }, 120_000);
+  }
 
   it('a port fw4 keeps closed stays closed: never answered by the proxy', async () => {
     await start();
