@@ -7,13 +7,17 @@
 // rate, time_connect / time_total p50/p99), CPU and tunguard's RSS. Loads: "max" (the flooder with
 // one process per CPU, as fast as it goes) and a paced one below saturation. Then a flood of 1 M
 // distinct IPv6 sources against tunguard's proxy (fast path off: every source reaches it) with its
-// RSS before/after. In the proxy modes time_connect is
+// RSS before/after. Then, with tunguard only (TUN path and fast path), the same max flood aimed at a
+// service on the router's own WAN address (src/netcfg/router-local.ts); and an ICMP and a UDP flood
+// toward the LAN host, with the kernel's limits (src/netcfg/kernel-limits.ts) and without them (the
+// dataplane drops the excess after reading it from the TUN). In the proxy modes time_connect is
 // the handshake with the proxy; time_total includes the proxied connection to the host. Each tunguard
 // starts with an empty connection store. Prints a table and one JSON line. Usage:
 //   node dist/bench/synflood.js [--seconds 20] [--procs N] [--paced-rate 20000] [--sources6 1000000]
-//                               [--rounds 1] [--smoke]
+//                               [--rounds 1] [--syn-pool N] [--smoke]
 // One file (about 870 lines): a benchmark is read top to bottom, modes, floods and report together.
-// Floods are bounded (time and count), go only to the lab's LAN host, and spoof only 198.18.0.0/15
+// Floods are bounded (time and count), go only to the lab's LAN host and the router's WAN address
+// (198.51.100.1), and spoof only 198.18.0.0/15
 // and 2001:db8:100::/40 (inside 2001:db8::/32); SYN-ACKs to them are routed back into wan and die.
 
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -23,7 +27,7 @@ import { ADDR, Lab, makeTempDir, REPO_ROOT, sleep, startHttpServer } from '../te
 import { benchArgs } from './args.js';
 
 const USAGE = `usage: node dist/bench/synflood.js [--seconds 20] [--procs n] [--paced-rate 20000] [--sources6 1000000]
-                                 [--rounds 1] [--fetches n] [--tg-args '...'] [--smoke]
+                                 [--rounds 1] [--fetches n] [--tg-args '...'] [--syn-pool n] [--smoke]
 
 SYN-flood defense on the lab topology (root, netns): no protection vs. nftables SYNPROXY vs. tunguard,
 SYN-ACKs per second, legitimate fetches during the flood, CPU and RSS; then 1 M IPv6 sources. A full
@@ -36,6 +40,7 @@ const values = benchArgs(USAGE, {
   sources6: { type: 'string' },
   rounds: { type: 'string' },
   fetches: { type: 'string' },
+  'syn-pool': { type: 'string' },
   smoke: { type: 'boolean', default: false },
 });
 const SMOKE = values.smoke;
@@ -52,12 +57,21 @@ const SOURCES6 = num(values.sources6, 1_000_000, 20_000);
 const ROUNDS = num(values.rounds, 1, 1);
 /** At most this many legitimate fetches per flood. */
 const FETCHES = num(values.fetches, 1000, 50);
+/**
+ * IPv4 SYN floods from a pool of this many prebuilt SYNs, sent over and over (0: each SYN built in
+ * Python): the flooder then spends its CPU in the kernel's send path only, and offers more.
+ */
+const SYN_POOL = num(values['syn-pool'], 0, 0);
 /** curl --max-time, s. */
 const FETCH_TIMEOUT = SMOKE ? 2 : 5;
 /** Fetches start this long after the flood (it has reached its rate) and stop in time to end inside it. */
 const WARMUP_MS = SMOKE ? 500 : 1000;
 const IDLE_FETCHES = SMOKE ? 5 : 20;
 const PORT = 8080;
+/** The router's own service (on its WAN address), for the flood aimed at the router. */
+const RTR_PORT = 8022;
+/** The UDP flood's destination port (nothing listens: the LAN host answers port unreachable). */
+const UDP_PORT = 9999;
 const RSS_TARGET_MIB = 96;
 const FLOODER = join(REPO_ROOT, 'test', 'lab', 'synflood_fast.py');
 const MODES = ['none', 'nftables', 'tunguard', 'tg_fast', 'tg_fast_2q'] as const;
@@ -129,10 +143,18 @@ const www = makeTempDir('tunguard-synflood-www-');
 /** Extra `tunguard run` flags (e.g. --tg-args '--syn-police 0'), to compare settings. */
 const TG_ARGS = (values['tg-args'] ?? '').split(' ').filter(Boolean);
 
-function startTunguard(mode: Mode = 'tunguard') {
+function startTunguard(mode: Mode = 'tunguard', extra: string[] = []) {
   for (const f of ['conn.lmdb', 'conn.lmdb-lock']) rmSync(join(lab.stateDir, f), { force: true });
-  return lab.startTunguard([...(TG_MODE_ARGS[mode] ?? []), ...TG_ARGS]);
+  return lab.startTunguard([...(TG_MODE_ARGS[mode] ?? []), ...TG_ARGS, ...extra]);
 }
+
+/** Where a SYN flood and the legitimate fetches go: the LAN host, or the router's own service. */
+interface Target {
+  dst: string;
+  port: number;
+}
+const LAN_TARGET: Target = { dst: ADDR.lan4, port: PORT };
+const RTR_TARGET: Target = { dst: ADDR.rtrWan4, port: RTR_PORT };
 
 /** nft counters: SYN-ACKs arriving in wan for the spoofed ranges, flood SYNs reaching the LAN host. */
 function installCounters(): void {
@@ -159,10 +181,16 @@ function installCounters(): void {
     `table inet tglbench {
   counter floodsyn {
   }
+  counter floodicmp {
+  }
+  counter floodudp {
+  }
   chain pre {
     type filter hook prerouting priority -300; policy accept;
     ip saddr 198.18.0.0/15 tcp flags & (syn | ack) == syn counter name "floodsyn"
     ip6 saddr 2001:db8:100::/40 tcp flags & (syn | ack) == syn counter name "floodsyn"
+    ip saddr 198.18.0.0/15 icmp type echo-request counter name "floodicmp"
+    ip saddr 198.18.0.0/15 udp dport ${UDP_PORT} counter name "floodudp"
   }
 }
 `,
@@ -228,6 +256,11 @@ interface FloodResult {
 
 function flood(args: {
   dst: string;
+  port?: number;
+  /** tcp (SYNs, built one by one), or icmp/udp (from a pool of prebuilt packets). */
+  proto?: 'tcp' | 'icmp' | 'udp';
+  /** Prebuilt packets sent cyclically (0: built one by one). */
+  pool?: number;
   seconds: number;
   procs: number;
   rate?: number;
@@ -240,7 +273,9 @@ function flood(args: {
     '--dst',
     args.dst,
     '--port',
-    String(PORT),
+    String(args.port ?? PORT),
+    '--proto',
+    args.proto ?? 'tcp',
     '--seconds',
     String(args.seconds),
     '--procs',
@@ -249,6 +284,7 @@ function flood(args: {
     String(args.rate ?? 0),
   ];
   if (args.count) a.push('--count', String(args.count));
+  if (args.pool) a.push('--pool', String(args.pool));
   if (args.distinct) a.push('--distinct', '--start-index', String(args.startIndex ?? 0));
   return lab.execAsync(lab.ns.wan, 'python3', a, (args.seconds + 30) * 1000).then((r) => {
     let out: FloodResult;
@@ -272,8 +308,8 @@ interface Fetch {
  * Sequential legitimate fetches of a small file from wan, started until `windowMs` has passed (or
  * `max` fetches). A fetch succeeds when curl exits 0 with HTTP 200 within FETCH_TIMEOUT.
  */
-async function fetches(host: string, max: number, windowMs: number): Promise<Fetch[]> {
-  const url = `http://${host.includes(':') ? `[${host}]` : host}:${PORT}/small.bin`;
+async function fetches(host: string, max: number, windowMs: number, port = PORT): Promise<Fetch[]> {
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}/small.bin`;
   const script = `end=$(( $(date +%s%N) / 1000000 + ${Math.round(windowMs)} )); i=0
 while [ $i -lt ${max} ] && [ $(( $(date +%s%N) / 1000000 )) -lt $end ]; do
   curl -s -o /dev/null --max-time ${FETCH_TIMEOUT} -w '%{http_code} %{time_connect} %{time_total}' '${url}'
@@ -360,11 +396,11 @@ async function setUp(mode: Mode): Promise<() => Promise<void>> {
   return async () => {};
 }
 
-async function runMode(mode: Mode, load: Load): Promise<ModeRun> {
+async function runMode(mode: Mode, load: Load, target: Target = LAN_TARGET): Promise<ModeRun> {
   const tearDown = await setUp(mode);
   try {
     // Before the flood: the path works at all (a protector that breaks it makes the run invalid).
-    const idle = await fetches(ADDR.lan4, IDLE_FETCHES, 60_000);
+    const idle = await fetches(target.dst, IDLE_FETCHES, 60_000, target.port);
     if (!idle.some((f) => f.ok)) throw new Error(`${mode}: no legitimate fetch works without a flood`);
     const tg = isTg(mode) ? lab.tunguard : undefined;
     const tgBase = tg ? (await lab.freshStatus()).counters : undefined;
@@ -380,7 +416,14 @@ async function runMode(mode: Mode, load: Load): Promise<ModeRun> {
     const tun0 = tg ? devCounter(lab.ns.rtr, 'tg0', 'tx_dropped') : 0;
     const cpu0 = cpuStat();
     const t0 = Date.now();
-    const f = flood({ dst: ADDR.lan4, seconds: SECONDS, procs: load.procs, rate: load.rate });
+    const f = flood({
+      dst: target.dst,
+      port: target.port,
+      seconds: SECONDS,
+      procs: load.procs,
+      rate: load.rate,
+      pool: SYN_POOL,
+    });
     let peak = run.tgRssBefore ?? 0;
     let sampling = true;
     const sampler = (async () => {
@@ -396,7 +439,7 @@ async function runMode(mode: Mode, load: Load): Promise<ModeRun> {
     })();
     await sleep(WARMUP_MS);
     const windowMs = SECONDS * 1000 - WARMUP_MS - FETCH_TIMEOUT * 1000 - 300;
-    const legit = await fetches(ADDR.lan4, FETCHES, windowMs);
+    const legit = await fetches(target.dst, FETCHES, windowMs, target.port);
     const fr = await f;
     const cpu1 = cpuStat();
     const wall = (Date.now() - t0) / 1000;
@@ -463,7 +506,7 @@ async function runMode(mode: Mode, load: Load): Promise<ModeRun> {
           );
       }
     }
-    if (mode === 'none' && (run.lanFloodSyns ?? 0) === 0)
+    if (mode === 'none' && target === LAN_TARGET && (run.lanFloodSyns ?? 0) === 0)
       throw new Error('no flood SYN reached the LAN host without protection: the flood is broken');
     return run as ModeRun;
   } finally {
@@ -682,6 +725,43 @@ async function distinctSources(rate: number): Promise<Metrics> {
   return m;
 }
 
+// ---------------------------------------------------------------- ICMP and UDP floods
+
+/**
+ * An ICMP (echo request) or UDP flood toward the LAN host at the max load, with tunguard's kernel
+ * limits or without them (`--no-kernel-limits`: the dataplane reads every packet from the TUN and
+ * drops the excess itself). Per second of flood: what was offered, what the kernel dropped before
+ * the TUN, what the dataplane read and dropped, what reached the LAN host; and tunguard's CPU.
+ */
+async function otherFlood(proto: 'icmp' | 'udp', kernel: boolean, procs: number): Promise<Metrics> {
+  const tg = startTunguard('tg_fast', kernel ? [] : ['--no-kernel-limits']);
+  await tg.ready();
+  await sleep(1000);
+  const c0 = (await lab.freshStatus()).counters;
+  const lan0 = nftCounter(lab.ns.lan, `flood${proto}`);
+  const ticks0 = procTicks(tg.pid);
+  const t0 = Date.now();
+  const fr = await flood({ dst: ADDR.lan4, port: UDP_PORT, proto, seconds: SECONDS, procs });
+  const wall = (Date.now() - t0) / 1000;
+  const ticks = procTicks(tg.pid) - ticks0;
+  await sleep(1200); // the kernel counters are read once a second
+  const c1 = (await lab.freshStatus()).counters;
+  const d = (k: string) => (c1[k] ?? 0) - (c0[k] ?? 0);
+  const kernelDrops = d(`kernel_${proto}_dropped`);
+  const m: Metrics = {
+    offered_per_s: fr.sent / fr.seconds,
+    kernel_dropped_per_s: kernelDrops / fr.seconds,
+    dataplane_read_per_s: d(proto) / fr.seconds,
+    // The same counter takes both (one reason, wherever the drop happened): the dataplane's share.
+    dataplane_dropped_per_s:
+      (d(`drop_${proto}_rate_global`) + d(`drop_${proto}_rate_source`) - kernelDrops) / fr.seconds,
+    reached_lan_per_s: (nftCounter(lab.ns.lan, `flood${proto}`) - lan0) / fr.seconds,
+    cpu_tunguard_pct: (ticks / 100 / wall) * 100,
+  };
+  await tg.stop();
+  return m;
+}
+
 // ---------------------------------------------------------------- output
 
 function fmt(x: Val | undefined): string {
@@ -706,6 +786,9 @@ async function main(): Promise<void> {
   if (PACED_RATE > 0) loads.push({ name: `paced_${PACED_RATE}`, procs: 1, rate: PACED_RATE });
   const runs: Record<string, Record<Mode, ModeRun[]>> = {};
   let distinct6: Metrics = {};
+  /** The max flood at the router's own service: the TUN path and the fast path. */
+  const routerRuns: Partial<Record<Mode, ModeRun[]>> = { tunguard: [], tg_fast: [] };
+  const other: Record<string, Metrics> = {};
   let syncookies = '';
   const onSignal = () => {
     lab.destroy();
@@ -717,6 +800,7 @@ async function main(): Promise<void> {
   try {
     writeFileSync(join(www, 'small.bin'), Buffer.alloc(4096, 7));
     await startHttpServer(lab, lab.ns.lan, www, PORT, [ADDR.lan4, ADDR.lan6]);
+    await startHttpServer(lab, lab.ns.rtr, www, RTR_PORT, [ADDR.rtrWan4]);
     // SYN-ACKs to the spoofed sources go back into wan (and die there: it does not forward).
     lab.run(lab.ns.rtr, 'ip', ['route', 'add', '198.18.0.0/15', 'via', ADDR.wan4]);
     lab.run(lab.ns.rtr, 'ip', ['-6', 'route', 'add', '2001:db8:100::/40', 'via', ADDR.wan6]);
@@ -732,6 +816,17 @@ async function main(): Promise<void> {
         }
       }
     }
+    for (const mode of ['tunguard', 'tg_fast'] as const) {
+      process.stderr.write(`bench/synflood: load max at the router's own service, ${mode}...\n`);
+      routerRuns[mode]?.push(await runMode(mode, loads[0], RTR_TARGET));
+      await sleep(1500);
+    }
+    for (const proto of ['icmp', 'udp'] as const)
+      for (const kernel of [true, false]) {
+        process.stderr.write(`bench/synflood: ${proto} flood, kernel limits ${kernel ? 'on' : 'off'}...\n`);
+        other[`${proto}_${kernel ? 'kernel' : 'dataplane'}`] = await otherFlood(proto, kernel, PROCS);
+        await sleep(1000);
+      }
     // The memory test floods at a rate tunguard absorbs (most SYNs must reach it).
     const tgRuns = runs.max.tunguard;
     const tgMax =
@@ -755,6 +850,10 @@ async function main(): Promise<void> {
       MODES.map((m) => [m, summarize(runs[load.name][m], m, load.name)]),
     ) as Record<Mode, Metrics>;
   }
+  const routerCols = ['tunguard', 'tg_fast'] as const;
+  const router = Object.fromEntries(
+    routerCols.map((m) => [m, summarize(routerRuns[m] ?? [], m, 'router_max')]),
+  ) as Record<(typeof routerCols)[number], Metrics>;
   const ratios: Record<string, Val> = {};
   for (const load of loads) {
     const r = results[load.name];
@@ -776,6 +875,10 @@ async function main(): Promise<void> {
       r.nftables.total_p50_ms,
     );
   }
+  ratios['router_max.absorbed_tg_fast_vs_tunguard'] = ratio(
+    router.tg_fast.absorbed_syn_per_s,
+    router.tunguard.absorbed_syn_per_s,
+  );
   const max = results.max;
   const rssWorst = [distinct6.rss_peak_mib, distinct6.rss_after_mib].every((x) => typeof x === 'number')
     ? Math.max(distinct6.rss_peak_mib as number, distinct6.rss_after_mib as number)
@@ -825,6 +928,15 @@ async function main(): Promise<void> {
       );
     }
   }
+  console.log(`\nload max, aimed at the router's own service (${ADDR.rtrWan4}:${RTR_PORT})`);
+  console.log(`${'metric'.padEnd(26)}${routerCols.map((c) => c.padStart(12)).join('')}`);
+  for (const key of Object.keys(router.tunguard))
+    console.log(`${key.padEnd(26)}${routerCols.map((c) => fmt(router[c][key]).padStart(12)).join('')}`);
+  const otherCols = Object.keys(other);
+  console.log(`\nICMP and UDP floods to ${ADDR.lan4} (max load, fast path on; kernel limits on or off)`);
+  console.log(`${'metric'.padEnd(26)}${otherCols.map((c) => c.padStart(15)).join('')}`);
+  for (const key of Object.keys(other[otherCols[0]] ?? {}))
+    console.log(`${key.padEnd(26)}${otherCols.map((c) => fmt(other[c][key]).padStart(15)).join('')}`);
   console.log(
     `\ntunguard, ${SOURCES6} distinct IPv6 sources (2001:db8:1XX:XXXX::/64 each, inside 2001:db8::/32):`,
   );
@@ -847,11 +959,14 @@ async function main(): Promise<void> {
       flooder: {
         script: 'test/lab/synflood_fast.py',
         procs_max: PROCS,
+        syn_pool: SYN_POOL,
         sources4: '198.18.0.0/15, random',
         sources6: '2001:db8:100::/40, one /64 and address per SYN (distinct6)',
       },
       loads: Object.fromEntries(loads.map((l) => [l.name, { procs: l.procs, rate: l.rate }])),
       results,
+      router_max: router,
+      floods_icmp_udp: other,
       distinct6,
       ratios,
       targets,

@@ -13,8 +13,17 @@
  * The third ACK then reaches the proxy through the TUN as today, which checks the cookie and
  * carries on. Everything stateful stays in the proxy; this program keeps no per-connection state.
  *
+ * The router's own services (src/netcfg/router-local.ts): after fw4's input chain has accepted a
+ * WAN client's SYN to one of the router's addresses, an nft chain copies it into the TUN. The same
+ * program, attached at the TUN's egress, answers that copy in the same way (there the frame has no
+ * Ethernet header), and sends the SYN-ACK from the router's address straight out of the device its
+ * route names. Which addresses are which is in tg_fp_protected's value: PROT_LAN prefixes are
+ * answered at a LAN device's egress, PROT_ROUTER addresses at the TUN's.
+ *
  * What it does not handle it passes on unchanged (TCX_NEXT) to the steering program behind it:
- * IPv4 options, IPv6 extension headers, SYNs carrying data, fragments, martian sources.
+ * IPv4 options, IPv6 extension headers, SYNs carrying data, fragments, martian sources, and a
+ * source that is one of the router's own addresses (routing refuses those before either hook, but a
+ * SYN-ACK to the router itself is never the right answer).
  */
 #include "tg_bpf.h"
 
@@ -35,6 +44,10 @@
 #define FP_ANSWER 1 /* moderate and risky tiers: answer here */
 #define FP_DROP 2   /* risky tier with risky_action 'drop': no new SYN */
 #define FP_CHART 3  /* moderate tier: answer, and chart each SYN's 4-tuple (its retransmissions dropped) */
+
+/* tg_fp_protected's values: where a destination's SYNs are answered. */
+#define PROT_LAN 1    /* a routed LAN prefix: at the LAN device's egress */
+#define PROT_ROUTER 2 /* one of the router's own addresses: at the TUN's egress */
 
 /* How long a charted 4-tuple stays: a retransmission within it is not a new SYN (as the proxy's
  * SYN cache keeps its entries). */
@@ -107,6 +120,7 @@ struct syn {
 
 struct tg_map_def SEC("maps") tg_fp_conf = {
     .type = BPF_MAP_TYPE_ARRAY, .key_size = 4, .value_size = sizeof(struct fp_conf), .max_entries = 1};
+/* Protected destinations; the value (PROT_*) says at which hook. */
 struct tg_map_def SEC("maps") tg_fp_protected = {.type = BPF_MAP_TYPE_LPM_TRIE,
                                                  .key_size = sizeof(struct fp_prefix),
                                                  .value_size = 1,
@@ -340,20 +354,29 @@ int tg_fast_syn(struct __sk_buff *skb) {
   if (!x) return TCX_NEXT;
   struct syn *sp = &x->s;
 
+  /* At the TUN's egress (the router's own services): an IP packet, no Ethernet header. */
+  int at_tun = skb->ifindex == c->tun_ifindex;
+  __u32 l2 = at_tun ? 0 : ETH_HLEN;
   const __u8 *data = (const __u8 *)(long)skb->data;
   const void *end = (const void *)(long)skb->data_end;
   int v6;
   __u32 iphl;
-  if (skb->protocol == tg_htons(0x0800)) {
+  __u32 proto = skb->protocol;
+  if (at_tun) {
+    /* A TUN's packets are IP by their version nibble (as the TUN itself reads them). */
+    if ((const void *)(data + 1) > end) return TCX_NEXT;
+    proto = (data[0] >> 4) == 4 ? tg_htons(0x0800) : (data[0] >> 4) == 6 ? tg_htons(0x86dd) : 0;
+  }
+  if (proto == tg_htons(0x0800)) {
     v6 = 0;
     iphl = 20;
-  } else if (skb->protocol == tg_htons(0x86dd)) {
+  } else if (proto == tg_htons(0x86dd)) {
     v6 = 1;
     iphl = 40;
   } else {
     return TCX_NEXT;
   }
-  const __u8 *ip = data + ETH_HLEN;
+  const __u8 *ip = data + l2;
   const __u8 *tcp;
   __u32 l4len;
   __builtin_memset(sp, 0, sizeof *sp);
@@ -406,7 +429,20 @@ int tg_fast_syn(struct __sk_buff *skb) {
 #pragma unroll
     for (int i = 0; i < 16; i++) key.addr[i] = sp->daddr[i];
   }
-  if (!bpf_map_lookup_elem(&tg_fp_protected, &key)) return TCX_NEXT;
+  __u8 *kind = bpf_map_lookup_elem(&tg_fp_protected, &key);
+  if (!kind || *kind != (at_tun ? PROT_ROUTER : PROT_LAN)) return TCX_NEXT;
+  if (at_tun) {
+    /* The router's own address as the source: never answered (a SYN-ACK to ourselves). */
+    if (!v6) {
+#pragma unroll
+      for (int i = 0; i < 4; i++) key.addr[12 + i] = sp->saddr[i];
+    } else {
+#pragma unroll
+      for (int i = 0; i < 16; i++) key.addr[i] = sp->saddr[i];
+    }
+    kind = bpf_map_lookup_elem(&tg_fp_protected, &key);
+    if (kind && *kind == PROT_ROUTER) return TCX_NEXT;
+  }
 
   __u32 hl = (tcp[12] >> 4) * 4;
   /* A SYN with data (TCP Fast Open), a bad header length or a truncated frame: the proxy'sp-> */
@@ -561,23 +597,42 @@ int tg_fast_syn(struct __sk_buff *skb) {
   /* Partial in, partial out: the device (or the peer's stack) adds the segment's own words. */
   put16(t + 16, sp->partial ? psum : ~fold(sum) & 0xffff);
 
-  __u8 *mac = x->mac;
-#pragma unroll
-  for (int i = 0; i < 6; i++) {
-    mac[i] = data[6 + i]; /* back toward the device's own receive path, as the LAN host's frame */
-    mac[6 + i] = data[i];
-  }
   __u32 len = iphl + tl;
-  if (bpf_skb_change_tail(skb, ETH_HLEN + len, 0) < 0) {
-    count(ST_PASSED);
-    return TCX_NEXT;
+  if (len > 80) return TCX_DROP;
+  int by_route = at_tun || (c->notrack_mark && (skb->mark & c->notrack_mark));
+  if (at_tun) {
+    /* No Ethernet header here: the IP packet, then a blank one for bpf_redirect_neigh to fill. */
+    if (bpf_skb_change_tail(skb, len, 0) < 0) {
+      count(ST_PASSED);
+      return TCX_NEXT;
+    }
+    if (bpf_skb_store_bytes(skb, 0, out, len, 0) < 0) return TCX_DROP;
+    __u8 *mac = x->mac;
+    __builtin_memset(mac, 0, 14);
+    mac[0] = 0x02;
+    mac[12] = v6 ? 0x86 : 0x08;
+    mac[13] = v6 ? 0xdd : 0x00;
+    if (bpf_skb_change_head(skb, ETH_HLEN, 0) < 0 || bpf_skb_store_bytes(skb, 0, mac, ETH_HLEN, 0) < 0)
+      return TCX_DROP;
+  } else {
+    __u8 *mac = x->mac;
+#pragma unroll
+    for (int i = 0; i < 6; i++) {
+      mac[i] = data[6 + i]; /* back toward the device's own receive path, as the LAN host's frame */
+      mac[6 + i] = data[i];
+    }
+    if (bpf_skb_change_tail(skb, ETH_HLEN + len, 0) < 0) {
+      count(ST_PASSED);
+      return TCX_NEXT;
+    }
+    if (bpf_skb_store_bytes(skb, 0, mac, 12, 0) < 0 || bpf_skb_store_bytes(skb, ETH_HLEN, out, len, 0) < 0)
+      return TCX_DROP;
   }
-  if (len > 80 || bpf_skb_store_bytes(skb, 0, mac, 12, 0) < 0 || bpf_skb_store_bytes(skb, ETH_HLEN, out, len, 0) < 0)
-    return TCX_DROP;
   count(ST_ANSWERED);
-  if (c->notrack_mark && (skb->mark & c->notrack_mark)) {
-    /* No conntrack entry to meet (the SYN skipped conntrack): out toward the client at once, by
-     * the route and neighbour the kernel would use for the host's own reply. */
+  if (by_route) {
+    /* No conntrack entry to meet (the SYN skipped conntrack, or was a copy of one to the router
+     * whose original the router-local chain dropped): out toward the client at once, by the route
+     * and neighbour the kernel would use for the host's (or the router's) own reply. */
     skb->mark &= ~c->notrack_mark;
     struct bpf_fib_lookup *fib = (struct bpf_fib_lookup *)x->fib;
     __builtin_memset(fib, 0, sizeof *fib);

@@ -318,6 +318,9 @@ export async function runCommand(argv: string[]): Promise<number> {
         lanNets,
         syn.synCacheSize,
       );
+      // The router's own addresses: answered at the TUN's egress, where the router-local chain's
+      // copies of WAN SYNs arrive (the same set the proxy protects: the third ACK meets it there).
+      fastPath.protectRouter(routerNets);
       stageEnv.fastPath = {
         fds: fastPath.fds,
         cpus: fastPath.cpus,
@@ -373,7 +376,8 @@ export async function runCommand(argv: string[]): Promise<number> {
         },
       );
       // Above normal the fast path answers: its SYNs need no conntrack entry (src/netcfg/syn-police.ts).
-      if (fastPath) police.fastNotrack(ev.to === 'normal' ? [] : lanNets);
+      if (fastPath)
+        police.fastNotrack(ev.to === 'normal' ? [] : lanNets, ev.to === 'normal' ? [] : routerNets);
     } else if (ev.type === 'attacker') {
       // Having completed a handshake once must not let an aggressive source skip the police.
       const now = performance.now();
@@ -512,6 +516,7 @@ export async function runCommand(argv: string[]): Promise<number> {
       );
       local = undefined;
       routerNets.length = 0;
+      fastPath?.protectRouter([]);
     }
     if (follow) {
       // The uplink a travel router uses changes all day: netifd says which one it is now.
@@ -541,6 +546,10 @@ export async function runCommand(argv: string[]): Promise<number> {
     if (fastPath) {
       fastPath.attach(steering.lan.map((dev) => ({ dev, ifindex: steeredLan(dev).ifindex })));
       desc += '; SYN fast path in the kernel';
+      if (routerNets.length > 0) {
+        fastPath.attachTun(steering.tun);
+        desc += " (the router's own addresses too)";
+      }
     }
     if (routerNets.length > 0) desc += `; the router's own services proxied (${routerNets.join(', ')})`;
     log(

@@ -1,6 +1,7 @@
 // The SYN cache: the options (window scale, SACK, ECN) of clients whose SYN carried no timestamps,
 // which a SYN cookie cannot encode, kept from the SYN until its third ACK (at most a few seconds).
-// Also tells a retransmitted SYN (same ISN) from a new one. Exact 4-tuple keys (tuple-key.ts),
+// It is also the moderate tier's chart of every SYN's 4-tuple, timestamped or not: a SYN of a
+// charted 4-tuple, whatever its ISN, is a retransmission, not a new SYN. Exact 4-tuple keys (tuple-key.ts),
 // open addressing with backward-shift deletion, load ≤ 0.75: 47 bytes a slot, 63 an entry
 // (4.1 MB at 65536 entries, where the connection table's layout took 12 MB).
 import { randomFillSync } from 'node:crypto';

@@ -26,8 +26,18 @@ export const FAST_PATH_SECTION = 'tc';
 
 export type FastPathChoice = 'off' | 'auto' | 'on';
 
+/** tg_fp_protected's values: which hook answers a destination's SYNs (PROT_* in bpf/synproxy.c). */
+export const Protect = {
+  /** A routed LAN prefix: answered at the LAN device's egress. */
+  lan: 1,
+  /** One of the router's own addresses: answered at the TUN's egress (src/netcfg/router-local.ts). */
+  router: 2,
+} as const;
+
 export class FastPath {
   private links: number[] = [];
+  /** The router's addresses in the map now (replaced as a whole by protectRouter). */
+  private routerNets: string[] = [];
 
   private constructor(
     private readonly addon: TunAddon,
@@ -101,12 +111,40 @@ export class FastPath {
   }
 
   /** Adds the prefixes whose SYNs the program may answer (IPv4 and IPv6 CIDR strings). */
-  protect(prefixes: readonly string[]): void {
+  protect(prefixes: readonly string[], kind: number = Protect.lan): void {
     const fd = this.map(FastMapName.protected);
     for (const p of prefixes) {
       const c = parsePrefix(p, false);
-      if (this.addon.bpfMapWrite(fd, prefixKey(c.bytes, c.bits), 20, 1, new Uint8Array([1]), false) !== 0)
+      if (this.addon.bpfMapWrite(fd, prefixKey(c.bytes, c.bits), 20, 1, new Uint8Array([kind]), false) !== 0)
         throw new NetcfgError(`the fast path cannot protect ${p} (its table is full)`);
+    }
+  }
+
+  /**
+   * The router's own addresses (host prefixes) whose SYNs the program answers at the TUN's egress,
+   * replacing the last list: the ones no longer there are taken out first.
+   */
+  protectRouter(addresses: readonly string[]): void {
+    const fd = this.map(FastMapName.protected);
+    for (const p of this.routerNets) {
+      if (addresses.includes(p)) continue;
+      const c = parsePrefix(p, false);
+      this.addon.bpfMapWrite(fd, prefixKey(c.bytes, c.bits), 20, 1, new Uint8Array(1), true);
+    }
+    this.routerNets = [...addresses];
+    this.protect(addresses, Protect.router);
+  }
+
+  /**
+   * At the TUN's egress, where the router-local chain's copies of WAN SYNs to the router arrive
+   * (first in line: nothing else is attached there today).
+   */
+  attachTun(dev: string): void {
+    try {
+      const ifindex = Number(readFileSync(`/sys/class/net/${dev}/ifindex`, 'utf8'));
+      this.links.push(this.addon.tcxAttach(this.loaded.prog, ifindex, true, true));
+    } catch (err) {
+      throw new NetcfgError(`cannot attach the SYN fast path to ${dev} egress: ${(err as Error).message}`);
     }
   }
 

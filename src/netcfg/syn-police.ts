@@ -93,6 +93,12 @@ export function policeCommands(o: PoliceOptions): string {
     // SYNs the kernel fast path answers (marked by fast_notrack, which runs first) cost no more
     // than the kernel's own forwarding: the police is for what would cross the TUN.
     `add rule ${t} syn_police meta mark & ${FAST_NOTRACK_MARK} != 0 accept`,
+    // Likewise SYNs to the router's own addresses while the fast path answers those (at the TUN's
+    // egress): they keep their conntrack entry (a port forward's DNAT needs it), so no mark.
+    `add set ${t} fastlocal4 { type ipv4_addr; flags interval; }`,
+    `add set ${t} fastlocal6 { type ipv6_addr; flags interval; }`,
+    `add rule ${t} syn_police ip daddr @fastlocal4 accept`,
+    `add rule ${t} syn_police ip6 daddr @fastlocal6 accept`,
     `add rule ${t} syn_police ip saddr @known4 accept`,
     `add rule ${t} syn_police ip6 saddr @known6 accept`,
     ...(o.rate > 0
@@ -258,18 +264,25 @@ export class SynPolice {
   }
 
   /**
-   * Fast path answering (`prefixes`: the protected ones) or not (empty): SYNs to these prefixes
-   * skip conntrack from now on, or no longer. No effect when the table is not there.
+   * Fast path answering (`prefixes`: the protected ones; `local`: the router's own addresses it
+   * answers for) or not (empty): SYNs to these prefixes skip conntrack, and SYNs to either skip the
+   * police, from now on, or no longer. No effect when the table is not there.
    */
-  fastNotrack(prefixes: readonly string[]): void {
+  fastNotrack(prefixes: readonly string[], local: readonly string[] = []): void {
     const stdin = this.child?.stdin;
     if (!stdin) return;
     const t = `inet ${POLICE_TABLE}`;
-    const v4 = prefixes.filter((p) => !p.includes(':'));
-    const v6 = prefixes.filter((p) => p.includes(':'));
-    let cmds = `flush set ${t} fast4\nflush set ${t} fast6\n`;
-    if (v4.length > 0) cmds += `add element ${t} fast4 { ${v4.join(', ')} }\n`;
-    if (v6.length > 0) cmds += `add element ${t} fast6 { ${v6.join(', ')} }\n`;
+    let cmds = '';
+    for (const [set, list] of [
+      ['fast', prefixes],
+      ['fastlocal', local],
+    ] as const) {
+      const v4 = list.filter((p) => !p.includes(':'));
+      const v6 = list.filter((p) => p.includes(':'));
+      cmds += `flush set ${t} ${set}4\nflush set ${t} ${set}6\n`;
+      if (v4.length > 0) cmds += `add element ${t} ${set}4 { ${v4.join(', ')} }\n`;
+      if (v6.length > 0) cmds += `add element ${t} ${set}6 { ${v6.join(', ')} }\n`;
+    }
     stdin.write(cmds);
   }
 

@@ -37,9 +37,10 @@ describe('fail-open', () => {
     expect(lab.tcx('lan0')).toEqual(NONE);
     const tg = lab.startTunguard();
     await tg.ready();
-    // On the LAN device both ways (and the fast path at egress), on the TUN's ingress; nothing on the WAN device.
+    // On the LAN device both ways (and the fast path at egress), on the TUN's ingress (and the fast
+    // path at its egress, for the router's own addresses); nothing on the WAN device.
     expect(lab.tcx('lan0')).toEqual(STEERED);
-    expect(lab.tcx('tg0')).toEqual({ ingress: 1, egress: 0 });
+    expect(lab.tcx('tg0')).toEqual({ ingress: 1, egress: 1 });
     expect(lab.tcx('wan0')).toEqual(NONE);
     expect(await tg.stop('SIGTERM')).toBe(0);
     expect(lab.tcx('lan0')).toEqual(NONE);

@@ -6,6 +6,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ADDR, Lab, makeTempDir, sleep, startHttpServer } from './lab.js';
+import { synBurst } from './syns.js';
 
 let lab: Lab;
 const root = makeTempDir('tunguard-fp-www-');
@@ -98,6 +99,62 @@ describe('SYN floods answered in the kernel', () => {
     expect(off.proxy).toBeGreaterThan(0.5 * off.sent);
     expect(off.conntrack).toBeGreaterThan(0.3 * off.sent);
   }, 120_000);
+
+  it('moderate tier: a SYN of a charted 4-tuple with another ISN is a duplicate, a new 4-tuple is answered: in the kernel, and (off) in the proxy', async () => {
+    const conf =
+      "config defense 'syn'\n\toption window_seconds '10'\n\toption moderate_threshold '40'\n\toption risky_threshold '100000'\n";
+    /** One SYN from 198.18.6.1:<sport> with sequence number `seq` (hping3 exits 1 without an answer). */
+    const one = (sport: number, seq: number) =>
+      lab.exec(lab.ns.wan, 'hping3', [
+        '-q',
+        '-S',
+        '-a',
+        '198.18.6.1',
+        '-s',
+        String(sport),
+        '-k',
+        '-M',
+        String(seq),
+        '-p',
+        '8080',
+        '-c',
+        '1',
+        ADDR.lan4,
+      ]);
+    const seen: Record<string, Record<string, number>> = {};
+    for (const mode of ['auto', 'off'] as const) {
+      await start(['--fast-path', mode], conf);
+      await synBurst(lab, 10); // 250 SYNs: past the moderate threshold, far below the risky one
+      await sleep(400);
+      const c0 = (await lab.freshStatus()).counters;
+      one(41000, 1000);
+      one(41000, 2000); // the same 4-tuple, another ISN: the client trying again
+      one(41001, 3000); // a new 4-tuple
+      await sleep(400);
+      const c1 = (await lab.freshStatus()).counters;
+      const d = (k: string) => (c1[k] ?? 0) - (c0[k] ?? 0);
+      seen[mode] = {
+        tier: c1.gauge_tier ?? -1,
+        answered: d('fast_syn_answered') + d('synproxy_cookie_sent'),
+        received: d('fast_syn_answered') + d('synproxy_syn_received'),
+        duplicates: d('drop_fast_syn_duplicate') + d('drop_syn_duplicate'),
+        kernelDuplicates: d('drop_fast_syn_duplicate'),
+      };
+      await lab.tunguard?.stop();
+    }
+    console.log(`moderate tier, duplicates: ${JSON.stringify(seen)}`);
+    for (const mode of ['auto', 'off'] as const) {
+      const r = seen[mode];
+      expect(r.tier, mode).toBe(1);
+      // The first SYN and the new 4-tuple answered and counted; the second SYN neither.
+      expect(r.answered, mode).toBe(2);
+      expect(r.received, mode).toBe(2);
+      expect(r.duplicates, mode).toBe(1);
+    }
+    // The kernel's chart decided with the fast path; the proxy's own without it.
+    expect(seen.auto.kernelDuplicates).toBe(1);
+    expect(seen.off.kernelDuplicates).toBe(0);
+  }, 90_000);
 
   it("risky_action 'drop' is enforced in the kernel: no new connection during the flood, then again", async () => {
     await start([], "config defense 'syn'\n\toption risky_action 'drop'\n");

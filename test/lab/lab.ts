@@ -245,12 +245,21 @@ export class Lab {
     this.run(lan, 'ip', ['-6', 'route', 'add', 'default', 'via', ADDR.rtrLan6]);
     this.sysctl(rtr, 'net.ipv4.ip_forward', '1');
     this.sysctl(rtr, 'net.ipv6.conf.all.forwarding', '1');
+    // The end hosts never forward, whatever the machine's own setting (a new namespace copies the
+    // host's ip_forward): a spoofed flood's SYN-ACKs, routed back into wan, would otherwise bounce
+    // between wan and rtr until their TTL ran out (~32 round trips each).
+    for (const host of [wan, lan]) {
+      this.sysctl(host, 'net.ipv4.ip_forward', '0');
+      this.sysctl(host, 'net.ipv6.conf.all.forwarding', '0');
+    }
     if (this.opts.lan2) {
       this.link(lan2, 'eth0', lan, 'eth1', 1280);
       this.addr(lan, 'eth1', `${ADDR.lanToLan2_4}/24`, `${ADDR.lanToLan2_6}/64`);
       this.addr(lan2, 'eth0', `${ADDR.lan2_4}/24`, `${ADDR.lan2_6}/64`);
       this.run(lan2, 'ip', ['route', 'add', 'default', 'via', ADDR.lanToLan2_4]);
       this.run(lan2, 'ip', ['-6', 'route', 'add', 'default', 'via', ADDR.lanToLan2_6]);
+      this.sysctl(lan2, 'net.ipv4.ip_forward', '0');
+      this.sysctl(lan2, 'net.ipv6.conf.all.forwarding', '0');
       this.sysctl(lan, 'net.ipv4.ip_forward', '1');
       this.sysctl(lan, 'net.ipv6.conf.all.forwarding', '1');
       this.run(rtr, 'ip', ['route', 'add', '203.0.113.0/24', 'via', ADDR.lan4]);

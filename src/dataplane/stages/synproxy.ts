@@ -343,7 +343,9 @@ export class SynProxyStage implements Stage {
     const ver = info.ipVersion;
     const sc = this.synCache;
     const cached = sc.find(buf, info.srcAddrOff, info.dstAddrOff, ver, info.srcPort, info.dstPort);
-    const duplicate = cached >= 0 && sc.isn(cached) === info.tcpSeq;
+    // The chart: a SYN of a 4-tuple it holds is the same client trying again, whatever its ISN (as
+    // the kernel fast path's chart, bpf/synproxy.c): neither taken nor counted as a new SYN.
+    const duplicate = cached >= 0;
     const verdict = this.gate.onSyn(buf, info, now, duplicate);
     if (verdict.kind === 'drop') return verdict.counter;
     this.c[duplicate ? this.r.synRetransmit : this.r.synReceived]++;
@@ -352,14 +354,17 @@ export class SynProxyStage implements Stage {
     const wall = this.wallMs();
     const mssIdx = mssIndex(o.mss < 0 ? 536 : o.mss, ver);
     const cookie = cookieFor(this.opts.keys, buf, info, mssIdx, Math.floor(wall / 60_000));
-    // Without timestamps the cookie cannot carry WS/SACK: remember them while that is affordable.
-    let kept = o.tsPresent || duplicate;
-    if (!o.tsPresent && verdict.record && this.gate.mayCache()) {
+    // Without timestamps the cookie cannot carry WS/SACK: the entry keeps them, for this ISN only
+    // (its third ACK is matched by ISN).
+    let kept = o.tsPresent || (duplicate && sc.isn(cached) === info.tcpSeq);
+    // Every SYN's 4-tuple is charted while the tier lets the proxy keep state (not in the risky
+    // tier); the options matter only without timestamps.
+    if (verdict.record && this.gate.mayCache()) {
       let s = cached;
       if (s < 0) s = sc.insert(buf, info.srcAddrOff, info.dstAddrOff, ver, info.srcPort, info.dstPort);
       if (s >= 0) {
         sc.set(s, info.tcpSeq, o.wscale, (o.sackPermitted ? SynOpt.SACK : 0) | (ecn ? SynOpt.ECN : 0), now);
-        kept = true;
+        kept ||= !o.tsPresent;
       }
     }
     if (!this.send.synAck(buf, info, cookie, kept, ecn, wall)) return this.r.emitFull; // counted by the pipeline
@@ -421,16 +426,18 @@ export class SynProxyStage implements Stage {
       if (tsEcn(o.tsEcr)) flags |= ConnFlag.ECN;
       t.tsProxy[slot] = o.tsEcr;
       t.tsClient[slot] = o.tsVal;
-    } else {
-      const sc = this.synCache;
-      const c = sc.find(buf, info.srcAddrOff, info.dstAddrOff, ver, info.srcPort, info.dstPort);
-      if (c >= 0 && sc.isn(c) === isnC) {
+    }
+    // The handshake is done: its chart entry goes (and gives up its options, without timestamps).
+    const sc = this.synCache;
+    const c = sc.find(buf, info.srcAddrOff, info.dstAddrOff, ver, info.srcPort, info.dstPort);
+    if (c >= 0) {
+      if (!o.tsPresent && sc.isn(c) === isnC) {
         ws = sc.wscale(c);
         const opts = sc.opts(c);
         if ((opts & SynOpt.SACK) !== 0) flags |= ConnFlag.SACK;
         if ((opts & SynOpt.ECN) !== 0) flags |= ConnFlag.ECN;
-        sc.remove(c);
       }
+      sc.remove(c);
     }
     t.flags[slot] = flags;
     t.isnC[slot] = isnC;
