@@ -301,6 +301,10 @@ const MAIN_FIELDS = {
   wanFollow: opt('wan_follow', v.optional(boolean(), '0')),
   /** For the init script: start under procd's seccomp filter (the daemon itself does nothing with it). */
   seccomp: opt('seccomp', v.optional(boolean(), '0')),
+  /** Follow netifd's LAN interfaces at run time (a re-created or renamed bridge is steered again). */
+  lanFollow: opt('lan_follow', v.optional(boolean(), '0')),
+  /** netifd's logical interfaces whose devices are the LAN, with lan_follow (lan_device: the fallback). */
+  lanNetworks: opt('lan_network', v.optional(nonEmpty(list(device()), 'interface'), ['lan'])),
   /** Sources exempt from the defenses (joined with the allow sections into TunguardConfig.allow). */
   allowPrefixes: opt('allow_prefix', v.optional(list(cidr()), [])),
 };
