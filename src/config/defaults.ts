@@ -115,4 +115,7 @@ config detect 'detect'
 \t# What may trigger a remedy: 'confirm' (facts a scan, the host's agent or the admin reported;
 \t# traffic any LAN client can forge never does alone) or 'any' (passive facts too).
 \toption remedy_evidence 'confirm'
+\t# Seconds between pings of each paired agent (the status' and /metrics' unreachable count);
+\t# 0: only dispatches tell.
+\toption agent_check '300'
 `;

@@ -429,6 +429,11 @@ export const DetectSectionSchema = section({
   lookup: opt('lookup', v.optional(oneOf(LOOKUP_MODES), 'ordered')),
   /** Which facts may trigger a remedy: see REMEDY_EVIDENCE (passive facts alone never, by default). */
   remedyEvidence: opt('remedy_evidence', v.optional(oneOf(REMEDY_EVIDENCE), 'confirm')),
+  /**
+   * Seconds between pings of each paired agent (skipped for one contacted more recently): what the
+   * status file's and /metrics' unreachable-agent count rests on. 0: only dispatches tell.
+   */
+  agentCheckSeconds: opt('agent_check', v.optional(integer(0, 86400), '300')),
 });
 export type DetectConfig = v.InferOutput<typeof DetectSectionSchema>;
 

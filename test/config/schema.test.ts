@@ -147,7 +147,14 @@ describe('good settings', () => {
         scanPorts: '22,80,8000-8100',
         lookup: 'simultaneous',
         remedyEvidence: 'confirm',
+        agentCheckSeconds: 300,
       },
+    ],
+    [
+      'agent_check off',
+      file('config detect', "\toption agent_check '0'"),
+      (c) => c.detect.agentCheckSeconds,
+      0,
     ],
     [
       'remedy_evidence any',
