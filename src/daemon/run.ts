@@ -648,6 +648,8 @@ export async function runCommand(argv: string[]): Promise<number> {
     if (routerNets.length > 0) desc += `; the router's own services proxied (${routerNets.join(', ')})`;
     log(
       `steering up: ${desc}; queues ${queues}${dp.steering.mode === 'single' ? '' : ` (spread by ${dp.steering.mode})`}, mtu ${mtu}, offloads ${offloadNames(dp.tun.offloads).join(',') || 'none'}`,
+      'info',
+      { event: 'start', lan: steering.lan.join(','), wan: wans.join(','), tun: steering.tun, queues },
     );
   } catch (err) {
     await stop('steering failed');

@@ -850,10 +850,15 @@ export class RemediationService {
     return this.agents.list();
   }
 
-  /** How many agents are paired, and how many of them the last contact did not reach. */
+  /**
+   * How many agents are paired, and how many of them the last contact did not reach. After close (the
+   * daemon's last status write comes after it), the last count: the store is gone.
+   */
   reachSummary(): ReachSummary {
-    return this.reach.summary(this.agents.list().map((a) => a.hostId));
+    if (!this.closed) this.lastReach = this.reach.summary(this.agents.list().map((a) => a.hostId));
+    return this.lastReach;
   }
+  private lastReach: ReachSummary = { paired: 0, unreachable: 0, checked: 0 };
 
   /**
    * Pings every paired agent not contacted within `intervalMs` (now, then every `intervalMs`); 0 stops

@@ -7,6 +7,7 @@
 // without following, the same traffic flows (the kernel's path: fail-open) but never crosses the TUN.
 import { afterEach, describe, expect, it } from 'vitest';
 import { ADDR, Lab, sleep, startHttpServer, waitFor } from './lab.js';
+import { parseLog } from './logfmt.js';
 import { dumpInterface, netifdDouble } from './netifd-double.js';
 
 let lab: Lab | undefined;
@@ -121,6 +122,12 @@ describe('the LAN follows netifd', () => {
     await waitFor('the rename seen', () => /LAN is now lan1#/.test(r.tg.output), 3000);
     expect(ping(l)).toEqual({ answered: true, viaTun: true });
     expect(r.tg.output.match(/steering up/g)?.length).toBe(1);
+    // The LAN's lines are stable logfmt like the rest (./log-lines.test.ts).
+    expect(
+      parseLog(r.tg.output)
+        .filter((x) => x.event === 'lan')
+        .map((x) => x.devices),
+    ).toEqual(['lan0', 'lan1']);
   }, 60_000);
 
   it('the control: without --lan-follow the LAN traffic flows on the kernel path, never through tunguard', async () => {

@@ -87,6 +87,8 @@ describe('agent reachability', () => {
     } finally {
       await svc.close();
     }
+    // The daemon writes its status once more after the store closed: the last count, not a throw.
+    expect(svc.reachSummary()).toEqual({ paired: 0, unreachable: 0, checked: 0 });
   }, 30_000);
 
   it('keeps only the paired agents, and pings only those not contacted within the interval', () => {
