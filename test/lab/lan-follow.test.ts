@@ -43,6 +43,8 @@ function recreateLan(l: Lab): void {
     l.run(ns, 'ip', ['link', 'set', dev, 'up']);
   l.run(rtr, 'ip', ['addr', 'add', `${ADDR.rtrLan4}/24`, 'dev', 'lan0']);
   l.run(rtr, 'ip', ['-6', 'addr', 'add', `${ADDR.rtrLan6}/64`, 'dev', 'lan0', 'nodad']);
+  // A prefix the start LAN did not have: the daemon says it is not protected until a restart.
+  l.run(rtr, 'ip', ['addr', 'add', '198.18.9.1/24', 'dev', 'lan0']);
   l.run(lan, 'ip', ['addr', 'add', `${ADDR.lan4}/24`, 'dev', 'eth0']);
   l.run(lan, 'ip', ['-6', 'addr', 'add', `${ADDR.lan6}/64`, 'dev', 'eth0', 'nodad']);
   l.run(lan, 'ip', ['route', 'add', 'default', 'via', ADDR.rtrLan4]);
@@ -122,12 +124,13 @@ describe('the LAN follows netifd', () => {
     await waitFor('the rename seen', () => /LAN is now lan1#/.test(r.tg.output), 3000);
     expect(ping(l)).toEqual({ answered: true, viaTun: true });
     expect(r.tg.output.match(/steering up/g)?.length).toBe(1);
-    // The LAN's lines are stable logfmt like the rest (./log-lines.test.ts).
-    expect(
-      parseLog(r.tg.output)
-        .filter((x) => x.event === 'lan')
-        .map((x) => x.devices),
-    ).toEqual(['lan0', 'lan1']);
+    // The LAN's lines are stable logfmt like the rest (./log-lines.test.ts); the new prefix is named.
+    const lanLines = parseLog(r.tg.output).filter((x) => x.event === 'lan');
+    expect(lanLines.filter((x) => x.devices).map((x) => x.devices)).toEqual(['lan0', 'lan1']);
+    expect(lanLines.filter((x) => x.unprotected).map((x) => x.unprotected)).toEqual([
+      '198.18.9.0/24',
+      '198.18.9.0/24',
+    ]);
   }, 60_000);
 
   it('the control: without --lan-follow the LAN traffic flows on the kernel path, never through tunguard', async () => {
