@@ -598,6 +598,24 @@ export async function runCommand(argv: string[]): Promise<number> {
       routerNets.length = 0;
       fastPath?.protectRouter([]);
     }
+    const up = Steering.setup({ ...steering, bypassMap, local: routerNets.length > 0 }, addon);
+    attached = up.steering;
+    if (local) installRouterRoutes(local);
+    let desc = up.description;
+    if (fastPath) {
+      attachFast(steering.lan);
+      desc += '; SYN fast path in the kernel';
+      if (routerNets.length > 0) {
+        fastPath.attachTun(steering.tun);
+        desc += " (the router's own addresses too)";
+      }
+    }
+    if (routerNets.length > 0) desc += `; the router's own services proxied (${routerNets.join(', ')})`;
+    log(
+      `steering up: ${desc}; queues ${queues}${dp.steering.mode === 'single' ? '' : ` (spread by ${dp.steering.mode})`}, mtu ${mtu}, offloads ${offloadNames(dp.tun.offloads).join(',') || 'none'}`,
+      'info',
+      { event: 'start', lan: steering.lan.join(','), wan: wans.join(','), tun: steering.tun, queues },
+    );
     const followers: NetifdFollower[] = [];
     if (follow)
       // The uplink a travel router uses changes all day: netifd says which one it is now.
@@ -629,28 +647,11 @@ export async function runCommand(argv: string[]): Promise<number> {
         initial: lanLinks(steering.lan),
         onChange: (now, was) => relink(now, was),
       });
+    // After the steering is up: a LAN change seen now re-attaches what is attached.
     if (followers.length > 0) {
       netifdWatch = new NetifdWatch(followers, { intervalMs: 1000, log });
       await netifdWatch.poll();
     }
-    const up = Steering.setup({ ...steering, bypassMap, local: routerNets.length > 0 }, addon);
-    attached = up.steering;
-    if (local) installRouterRoutes(local);
-    let desc = up.description;
-    if (fastPath) {
-      attachFast(steering.lan);
-      desc += '; SYN fast path in the kernel';
-      if (routerNets.length > 0) {
-        fastPath.attachTun(steering.tun);
-        desc += " (the router's own addresses too)";
-      }
-    }
-    if (routerNets.length > 0) desc += `; the router's own services proxied (${routerNets.join(', ')})`;
-    log(
-      `steering up: ${desc}; queues ${queues}${dp.steering.mode === 'single' ? '' : ` (spread by ${dp.steering.mode})`}, mtu ${mtu}, offloads ${offloadNames(dp.tun.offloads).join(',') || 'none'}`,
-      'info',
-      { event: 'start', lan: steering.lan.join(','), wan: wans.join(','), tun: steering.tun, queues },
-    );
   } catch (err) {
     await stop('steering failed');
     throw err;
