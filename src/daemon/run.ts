@@ -471,10 +471,11 @@ export async function runCommand(argv: string[]): Promise<number> {
       log(`stopping (${why})`, 'info', { event: 'stop', reason: why });
       process.off('SIGHUP', onHup); // [api]
       await step('control plane', () => control.stop()); // [api]
+      // First: a LAN change seen during the stop must not attach programs again.
+      await step('netifd watch', () => netifdWatch?.stop());
       await step('dhcp tap', () => dhcpTap?.close());
       await step('fast path', () => fastPath?.close());
       await step('steering', () => attached?.teardown());
-      await step('netifd watch', () => netifdWatch?.stop());
       clearInterval(kernelCounterTimer);
       await step('syn police', () => police.teardown());
       if (routerNets.length > 0)
@@ -510,6 +511,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   };
   /** Steers the LAN devices netifd has now (`now`: lanLinks keys); a throw is retried at the next poll. */
   const relink = (now: string[], was: string[]) => {
+    if (stopping) return;
     const devs = linkNames(now);
     // The programs are built for their LAN devices' ifindexes and MACs: all are made again.
     attached?.teardown();
