@@ -139,6 +139,13 @@ local function scrape()
   if is_number(s.halfOpen) then
     family("tunguard_half_open", "gauge", "Unfinished TCP handshakes now.")(nil, num(s.halfOpen))
   end
+  -- Absent while the remediation service is off, as in /metrics.
+  if type(s.agents) == "table" and is_number(s.agents.paired) and is_number(s.agents.unreachable) then
+    family("tunguard_agents_paired", "gauge", "Host agents paired with this router.")(nil, num(s.agents.paired))
+    family("tunguard_agents_unreachable", "gauge",
+      "Paired agents the last contact (a dispatch or the agent_check ping) did not reach.")(nil,
+      num(s.agents.unreachable))
+  end
   if type(s.attackers) == "table" and is_number(s.attackers.total) then
     family("tunguard_attackers", "gauge", "Sources currently marked aggressive.")(nil, num(s.attackers.total))
   end

@@ -95,6 +95,16 @@ export function renderMetrics(s: StatusSnapshot, api: ApiMetrics): string {
     w.family('tunguard_half_open', 'gauge', 'Unfinished TCP handshakes now.');
     w.sample('tunguard_half_open', s.halfOpen);
   }
+  if (s.agents) {
+    w.family('tunguard_agents_paired', 'gauge', 'Host agents paired with this router.');
+    w.sample('tunguard_agents_paired', s.agents.paired);
+    w.family(
+      'tunguard_agents_unreachable',
+      'gauge',
+      'Paired agents the last contact (a dispatch or the agent_check ping) did not reach.',
+    );
+    w.sample('tunguard_agents_unreachable', s.agents.unreachable);
+  }
   w.family('tunguard_attackers', 'gauge', 'Sources currently marked aggressive.');
   w.sample('tunguard_attackers', api.attackers);
   w.family('tunguard_api_responses_total', 'counter', 'API responses by status code.');

@@ -58,6 +58,18 @@ export const Status = v.object({
   notes: v.optional(v.record(v.string(), v.string())),
   /** The configuration: file, checksum, what is in force, the last reload, pending restarts. */
   config: v.optional(ConfigStatus),
+  /**
+   * Paired agents, and how many of them the last contact (a dispatch, or the agent_check ping) did not
+   * reach (src/remediation/reach.ts); absent when the remediation service is off.
+   */
+  agents: v.optional(
+    v.pipe(
+      v.object({ paired: Int, unreachable: Int }),
+      v.description(
+        'paired agents, and how many the last contact (a dispatch or the agent_check ping) did not reach; absent when the remediation service is off',
+      ),
+    ),
+  ),
 });
 
 /** One change of tier. */

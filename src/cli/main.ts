@@ -1,5 +1,6 @@
 // The `tunguard` command: dispatches to subcommands. Exit codes: 0 ok, 1 runtime failure, 2 usage,
 // 3 the daemon is not running (commands that talk to it).
+import { logLine } from '../daemon/log.js';
 import { API_COMMAND_NAMES } from './command-names.js';
 import { exitQuietlyOnClosedPipe } from './pipes.js';
 import { didYouMean } from './suggest.js';
@@ -74,7 +75,13 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (err) => {
-    process.stderr.write(`tunguard: ${(err as Error).stack ?? err}\n`);
+    // The daemon's last words are a log line like the others (the stack in a field, on one line).
+    const e = err as Error;
+    process.stderr.write(
+      process.argv[2] === 'run'
+        ? `tunguard: ${logLine(`failed: ${e.message ?? String(err)}`, 'error', { event: 'exit', code: 1, stack: e.stack })}\n`
+        : `tunguard: ${e.stack ?? err}\n`,
+    );
     process.exitCode = 1;
   },
 );

@@ -1,5 +1,7 @@
 // The CLI's errors and exit codes. Usage errors exit with code 2: one line saying what is wrong, and a hint naming the command's help
 // (`try 'tunguard status --help'`), never the whole help text.
+import { logLine } from '../daemon/log.js';
+
 export class UsageError extends Error {
   override name = 'UsageError';
   /**
@@ -31,7 +33,8 @@ export class CliError extends Error {
 /**
  * An error on stderr and its exit code (`cmd`: the command it belongs to, if any): one line (a config
  * error may list its lines) and, for a usage error, a hint naming the help to read. With --json, the
- * API's `{error, detail}` shape instead.
+ * API's `{error, detail}` shape instead. The daemon's (`run`) is one of its log lines (logfmt, like
+ * all it says: procd hands both to syslog, where a collector parses them).
  */
 export function reportError(err: unknown, cmd: string | undefined, json: boolean): number {
   const where = cmd !== undefined ? `tunguard ${cmd}` : 'tunguard';
@@ -50,7 +53,11 @@ export function reportError(err: unknown, cmd: string | undefined, json: boolean
     error = 'internal';
   }
   const detail = (err as Error).message;
-  if (json) process.stderr.write(`${JSON.stringify({ error, detail })}\n`);
+  if (cmd === 'run' && !json)
+    process.stderr.write(
+      `tunguard: ${logLine(detail, 'error', { event: 'exit', code, error, ...(hint ? { hint } : {}) })}\n`,
+    );
+  else if (json) process.stderr.write(`${JSON.stringify({ error, detail })}\n`);
   else process.stderr.write(`${where}: ${detail}\n${hint ? `${hint}\n` : ''}`);
   return code;
 }

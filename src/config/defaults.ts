@@ -32,6 +32,10 @@ config tunguard 'main'
 \t# procd's seccomp filter (/etc/seccomp/tunguard.json, the system calls a measured lab run made);
 \t# off by default: a call the measurement missed would kill the daemon. Applied on restart.
 \toption seccomp '0'
+\t# Take the LAN devices from netifd's lan_network interfaces at run time (lan_device: the fallback);
+\t# a bridge re-created by a network reload is steered again without a restart.
+\toption lan_follow '0'
+\tlist lan_network 'lan'
 \t# Sources never subject to the defenses (IPv4/IPv6 prefixes), e.g. an admin host:
 \t# list allow_prefix '192.168.1.10/32'
 
@@ -111,4 +115,7 @@ config detect 'detect'
 \t# What may trigger a remedy: 'confirm' (facts a scan, the host's agent or the admin reported;
 \t# traffic any LAN client can forge never does alone) or 'any' (passive facts too).
 \toption remedy_evidence 'confirm'
+\t# Seconds between pings of each paired agent (the status' and /metrics' unreachable count);
+\t# 0: only dispatches tell.
+\toption agent_check '300'
 `;

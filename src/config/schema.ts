@@ -301,6 +301,10 @@ const MAIN_FIELDS = {
   wanFollow: opt('wan_follow', v.optional(boolean(), '0')),
   /** For the init script: start under procd's seccomp filter (the daemon itself does nothing with it). */
   seccomp: opt('seccomp', v.optional(boolean(), '0')),
+  /** Follow netifd's LAN interfaces at run time (a re-created or renamed bridge is steered again). */
+  lanFollow: opt('lan_follow', v.optional(boolean(), '0')),
+  /** netifd's logical interfaces whose devices are the LAN, with lan_follow (lan_device: the fallback). */
+  lanNetworks: opt('lan_network', v.optional(nonEmpty(list(device()), 'interface'), ['lan'])),
   /** Sources exempt from the defenses (joined with the allow sections into TunguardConfig.allow). */
   allowPrefixes: opt('allow_prefix', v.optional(list(cidr()), [])),
 };
@@ -425,6 +429,11 @@ export const DetectSectionSchema = section({
   lookup: opt('lookup', v.optional(oneOf(LOOKUP_MODES), 'ordered')),
   /** Which facts may trigger a remedy: see REMEDY_EVIDENCE (passive facts alone never, by default). */
   remedyEvidence: opt('remedy_evidence', v.optional(oneOf(REMEDY_EVIDENCE), 'confirm')),
+  /**
+   * Seconds between pings of each paired agent (skipped for one contacted more recently): what the
+   * status file's and /metrics' unreachable-agent count rests on. 0: only dispatches tell.
+   */
+  agentCheckSeconds: opt('agent_check', v.optional(integer(0, 86400), '300')),
 });
 export type DetectConfig = v.InferOutput<typeof DetectSectionSchema>;
 

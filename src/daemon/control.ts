@@ -469,6 +469,7 @@ export class ControlPlane {
     }
     svc.stopDetection();
     svc.remedyEvidence = d.remedyEvidence;
+    void svc.checkAgents(d.agentCheckSeconds * 1000);
     if (!d.enabled) return undefined;
     const o: DetectionOptions = {
       protectedHosts: d.protectedHosts,
@@ -548,6 +549,11 @@ export class ControlPlane {
       startedAt: this.o.dp.startedAt,
       config: this.configStatus(),
     };
+    const svc = this.remediation?.svc;
+    if (svc) {
+      const { paired, unreachable } = svc.reachSummary();
+      s.agents = { paired, unreachable };
+    }
     if (Object.keys(notes).length > 0) s.notes = notes;
     return s;
   }

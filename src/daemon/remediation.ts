@@ -6,6 +6,7 @@ import { mkdirSync } from 'node:fs';
 import type { Hono } from 'hono';
 import { ensureImportDir } from '../remediation/import-file.js';
 import type { RemediationService } from '../remediation/service.js';
+import type { Log } from './log.js';
 
 /** What the control plane holds of the remediation service (opened in start(), closed in stop()). */
 export interface Remediation {
@@ -19,7 +20,7 @@ export async function openRemediation(
   durableDir: string,
   liveDir: string | undefined,
   commitIntervalSeconds: number,
-  log: (m: string) => void,
+  log: Log,
   passive: {
     drain?: (visit: (kind: number, bytes: Uint8Array) => void) => number;
     leaseFile?: string;
@@ -39,6 +40,13 @@ export async function openRemediation(
       dataDir,
       queueIntervalMs: 1000,
       passive: { ...passive, log },
+      // Said when it changes, with fields a log collector can alert on.
+      onReach: (hostId, reached, reason) =>
+        log(
+          reached ? `agent ${hostId} reached again` : `agent ${hostId} unreachable: ${reason}`,
+          reached ? 'info' : 'warn',
+          { event: 'agent', host: hostId, reachable: reached, reason },
+        ),
       ...(liveDir
         ? { durable: { snapshot: { dir: durableDir, intervalMs: commitIntervalSeconds * 1000, log } } }
         : {}),

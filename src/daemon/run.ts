@@ -18,7 +18,7 @@ import { DhcpTap } from '../inventory/dhcp-tap.js';
 import { narrowingBlocked } from '../inventory/nmap-launch.js';
 import { FastPath } from '../netcfg/fast-path.js';
 import { kernelLimits } from '../netcfg/kernel-limits.js';
-import { lanPrefixes } from '../netcfg/lan.js';
+import { lanDevicesOf, lanLinks, lanPrefixes, linkNames } from '../netcfg/lan.js';
 import { installRouterRoutes, removeRouterRoutes, routerAddresses } from '../netcfg/router-local.js';
 import {
   checkSteering,
@@ -30,7 +30,7 @@ import {
 } from '../netcfg/steering.js';
 import { REINJECT_MARK } from '../netcfg/steering-programs.js';
 import { FAST_NOTRACK_MARK, nftAvailable, SynPolice } from '../netcfg/syn-police.js';
-import { UplinkWatch, uplinksNow } from '../netcfg/uplinks.js';
+import { dumpNow, type NetifdFollower, NetifdWatch, readNow, uplinkDevices } from '../netcfg/uplinks.js';
 import { claimWan } from '../netcfg/wan-lock.js';
 import { writeFileAtomicSync } from '../state/atomic-file.js';
 import { type ConnRecord, ConnStore, type ConnSync } from '../state/connstore.js';
@@ -84,6 +84,9 @@ Runs the daemon in the current network namespace, in the foreground (needs root)
                        'on' (fail when it cannot), 'off' (default from the config's fast_path)
   --wan-follow         follow netifd's uplinks at run time (ubus call network.interface dump every
                        second): the SYN police moves to the new WAN device without a restart
+  --lan-follow         take the LAN devices from netifd's lan_network interfaces (default 'lan') at
+                       start and at run time: a re-created or renamed bridge is steered again without
+                       a restart (--lan / lan_device: the fallback when netifd names none)
   --no-passive         do not sample LAN hosts' packets nor read their DHCP requests (passive inventory)
   --dhcp-leases <file> dnsmasq lease file read for the passive inventory (default /tmp/dhcp.leases;
                        '' = none)
@@ -169,13 +172,28 @@ export async function runCommand(argv: string[]): Promise<number> {
     );
   const m = config.main;
   const follow = Boolean(v['wan-follow'] || m.wanFollow);
+  const lanFollow = Boolean(v['lan-follow'] || m.lanFollow);
   // Following netifd, the uplink it has now is the start WAN (a travel router's configured device may
-  // be today's hotel Wi-Fi or nothing at all); the configured one when netifd names none.
-  const netifd = follow ? uplinksNow() : undefined;
+  // be today's hotel Wi-Fi or nothing at all), and its LAN interfaces' devices the start LAN; the
+  // configured ones when netifd names none.
+  const startDump = follow || lanFollow ? dumpNow() : undefined;
+  const netifd =
+    startDump && follow
+      ? readNow(startDump, uplinkDevices, 'no interface is up with a default route')
+      : undefined;
   if (netifd?.error)
     log(`wan: netifd names no uplink at start (${netifd.error}); starting on the configured WAN`);
+  const lanOf = (dump: unknown) => lanLinks(lanDevicesOf(dump, m.lanNetworks));
+  const netifdLan =
+    startDump && lanFollow
+      ? readNow(startDump, lanOf, `no ${m.lanNetworks.join('/')} interface is up`)
+      : undefined;
+  if (netifdLan?.error)
+    log(`lan: netifd names no LAN device at start (${netifdLan.error}); starting on the configured LAN`);
   const wan = netifd?.devices[0] ?? v.wan ?? (v.config !== undefined ? m.wanDevice : undefined);
-  const lan = v.lan ?? (v.config !== undefined ? m.lanDevices : undefined);
+  const lan = netifdLan?.devices.length
+    ? linkNames(netifdLan.devices)
+    : (v.lan ?? (v.config !== undefined ? m.lanDevices : undefined));
   if (!wan) throw new UsageError('--wan is required (or wan_device in --config)', RUN_HELP);
   if (!lan || lan.length === 0)
     throw new UsageError('--lan is required (or lan_device in --config)', RUN_HELP);
@@ -355,7 +373,9 @@ export async function runCommand(argv: string[]): Promise<number> {
   if (dp.steering.note) log(`warning: ${dp.steering.note}`);
   // The SYN police (installed below, once the dataplane runs).
   const police = new SynPolice(log);
-  let uplinks: UplinkWatch | undefined;
+  let netifdWatch: NetifdWatch | undefined;
+  // The uplinks now: netifd's when following it, else the WAN device of the start.
+  let wans: readonly string[] = netifd?.devices.length ? netifd.devices : [steering.wan];
   dp.on('event', (ev: DataplaneEvent) => {
     if (ev.type === 'conn-sync') {
       connStore.queue({ upserts: ev.upserts ?? [], removes: ev.removes ?? [] });
@@ -398,8 +418,14 @@ export async function runCommand(argv: string[]): Promise<number> {
 
   // The LAN hosts' DHCP requests go to the router itself, never through the TUN: packet sockets on
   // the LAN devices (kernel-filtered to UDP port 67) give them to the passive inventory.
-  const dhcpTap = v['no-passive'] ? undefined : new DhcpTap(steering.lan);
-  for (const e of dhcpTap?.errors ?? []) log(`passive: no DHCP fingerprints from ${e}`);
+  // A LAN device made again has a new ifindex: a new tap is opened on it (see relink below).
+  const openTap = (devs: readonly string[]) => {
+    if (v['no-passive']) return undefined;
+    const tap = new DhcpTap(devs);
+    for (const e of tap.errors) log(`passive: no DHCP fingerprints from ${e}`);
+    return tap;
+  };
+  let dhcpTap = openTap(steering.lan);
 
   // [api] The control plane: API listeners, dataplane events for the API, SIGHUP reload.
   const control = await ControlPlane.start({
@@ -409,7 +435,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     apiOverride,
     wanDevice: wan,
     // With wan_follow, the API keeps off whichever uplinks netifd has now.
-    ...(follow ? { wanDevices: () => uplinks?.devices ?? netifd?.devices ?? [wan] } : {}),
+    ...(follow ? { wanDevices: () => wans } : {}),
     version: tunguardVersion(),
     log,
     lanPrefixes: lanNets,
@@ -421,7 +447,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     commitIntervalSeconds: m.commitIntervalSeconds,
     dhcpLeases: (v['dhcp-leases'] ?? '/tmp/dhcp.leases') || undefined,
     ...(started.fallback ? { startFallback: started.fallback } : {}),
-    ...(dhcpTap ? { dhcpDrain: dhcpTap.drain.bind(dhcpTap) } : {}),
+    ...(dhcpTap ? { dhcpDrain: (visit: (packet: Uint8Array) => void) => dhcpTap?.drain(visit) ?? 0 } : {}),
   });
   const onHup = () => void control.reload();
   process.on('SIGHUP', onHup);
@@ -445,10 +471,11 @@ export async function runCommand(argv: string[]): Promise<number> {
       log(`stopping (${why})`, 'info', { event: 'stop', reason: why });
       process.off('SIGHUP', onHup); // [api]
       await step('control plane', () => control.stop()); // [api]
+      // First: a LAN change seen during the stop must not attach programs again.
+      await step('netifd watch', () => netifdWatch?.stop());
       await step('dhcp tap', () => dhcpTap?.close());
       await step('fast path', () => fastPath?.close());
       await step('steering', () => attached?.teardown());
-      await step('uplink watch', () => uplinks?.stop());
       clearInterval(kernelCounterTimer);
       await step('syn police', () => police.teardown());
       if (routerNets.length > 0)
@@ -472,6 +499,61 @@ export async function runCommand(argv: string[]): Promise<number> {
     );
   };
 
+  // The fast path goes in front of the steering once per LAN ifindex (a link on a deleted device
+  // went with it).
+  const fastOn = new Set<number>();
+  const attachFast = (devs: readonly string[]) => {
+    const fresh = devs
+      .map((dev) => ({ dev, ifindex: steeredLan(dev).ifindex }))
+      .filter((l) => !fastOn.has(l.ifindex));
+    fastPath?.attach(fresh);
+    for (const l of fresh) fastOn.add(l.ifindex);
+  };
+  /** Steers the LAN devices netifd has now (`now`: lanLinks keys); a throw is retried at the next poll. */
+  const relink = (now: string[], was: string[]) => {
+    if (stopping) return;
+    const devs = linkNames(now);
+    // The programs are built for their LAN devices' ifindexes and MACs: all are made again.
+    attached?.teardown();
+    attached = undefined;
+    const wanNow = [...wans, steering.wan].find(interfaceExists) ?? steering.wan;
+    try {
+      attached = Steering.setup(
+        { ...steering, wan: wanNow, lan: devs, bypassMap, local: routerNets.length > 0 },
+        addon,
+      ).steering;
+      if (fastPath) attachFast(devs);
+    } catch (err) {
+      throw new Error(
+        `lan: cannot steer ${devs.join(', ')} (unprotected until netifd's LAN changes again): ${(err as Error).message}`,
+      );
+    }
+    dhcpTap?.close();
+    dhcpTap = openTap(devs);
+    const nets = lanPrefixes(devs, steering.ipv6);
+    log(
+      `lan: netifd's LAN is now ${now.join(', ')} (was ${was.join(', ')}): steering attached again`,
+      'info',
+      {
+        event: 'lan',
+        devices: devs.join(','),
+        links: now.join(','),
+        previous: was.join(','),
+      },
+    );
+    // The defenses were set up for the start LAN's prefixes; new ones need a restart to be protected.
+    const lost = nets.filter((p) => !lanNets.includes(p));
+    if (lost.length > 0)
+      log(
+        `lan: warning: ${lost.join(', ')} behind the new LAN are not among the protected prefixes until a restart`,
+        'warn',
+        {
+          event: 'lan',
+          unprotected: lost.join(','),
+        },
+      );
+  };
+
   let failed: Error | undefined;
   const done = new Promise<void>((resolve) => {
     process.once('SIGTERM', () => void stop('SIGTERM').then(resolve));
@@ -493,7 +575,7 @@ export async function runCommand(argv: string[]): Promise<number> {
       'warning: nft missing: no SYN police, and fast-path SYNs make conntrack entries (opkg install nftables)',
     );
   try {
-    const startWans = netifd?.devices.length ? netifd.devices : [steering.wan];
+    const startWans = [...wans];
     let local = routerNets.length > 0 ? { tun: steering.tun, ipv6: steering.ipv6 } : undefined;
     const limits = limitsWanted ? kernelLimits(config.ratelimit) : undefined;
     if (policeUp) await police.setup({ wan: startWans, rate: policeRate, local, limits, allow });
@@ -518,33 +600,12 @@ export async function runCommand(argv: string[]): Promise<number> {
       routerNets.length = 0;
       fastPath?.protectRouter([]);
     }
-    if (follow) {
-      // The uplink a travel router uses changes all day: netifd says which one it is now.
-      uplinks = new UplinkWatch(startWans, {
-        intervalMs: 1000,
-        log,
-        onChange: (devices, previous) => {
-          police.setWans(devices);
-          // The MSS the proxy clamps WAN handshakes to follows the uplinks' MTU (the smallest).
-          const mtus = devices.filter(interfaceExists).map(interfaceMtu);
-          if (mtus.length > 0) {
-            const mtu = Math.min(...mtus);
-            dp.command({ type: 'settings', syn: { wanMss4: mtu - 40, wanMss6: mtu - 60 } });
-          }
-          log(
-            `wan: netifd's uplinks are now ${devices.join(', ')} (were ${previous.join(', ')}): the SYN police follows`,
-          );
-          void control.uplinksChanged();
-        },
-      });
-      await uplinks.poll();
-    }
     const up = Steering.setup({ ...steering, bypassMap, local: routerNets.length > 0 }, addon);
     attached = up.steering;
     if (local) installRouterRoutes(local);
     let desc = up.description;
     if (fastPath) {
-      fastPath.attach(steering.lan.map((dev) => ({ dev, ifindex: steeredLan(dev).ifindex })));
+      attachFast(steering.lan);
       desc += '; SYN fast path in the kernel';
       if (routerNets.length > 0) {
         fastPath.attachTun(steering.tun);
@@ -554,7 +615,45 @@ export async function runCommand(argv: string[]): Promise<number> {
     if (routerNets.length > 0) desc += `; the router's own services proxied (${routerNets.join(', ')})`;
     log(
       `steering up: ${desc}; queues ${queues}${dp.steering.mode === 'single' ? '' : ` (spread by ${dp.steering.mode})`}, mtu ${mtu}, offloads ${offloadNames(dp.tun.offloads).join(',') || 'none'}`,
+      'info',
+      { event: 'start', lan: steering.lan.join(','), wan: wans.join(','), tun: steering.tun, queues },
     );
+    const followers: NetifdFollower[] = [];
+    if (follow)
+      // The uplink a travel router uses changes all day: netifd says which one it is now.
+      followers.push({
+        read: uplinkDevices,
+        initial: startWans,
+        onChange: (devices, previous) => {
+          wans = devices;
+          police.setWans(devices);
+          // The MSS the proxy clamps WAN handshakes to follows the uplinks' MTU (the smallest).
+          const mtus = devices.filter(interfaceExists).map(interfaceMtu);
+          if (mtus.length > 0) {
+            const mtu = Math.min(...mtus);
+            dp.command({ type: 'settings', syn: { wanMss4: mtu - 40, wanMss6: mtu - 60 } });
+          }
+          log(
+            `wan: netifd's uplinks are now ${devices.join(', ')} (were ${previous.join(', ')}): the SYN police follows`,
+            'info',
+            { event: 'wan', devices: devices.join(','), previous: previous.join(',') },
+          );
+          void control.uplinksChanged();
+        },
+      });
+    if (lanFollow)
+      // A network reload re-creates br-lan (a new ifindex: the programs on the old one went with it);
+      // the steering is attached again to whatever netifd's LAN interfaces have now.
+      followers.push({
+        read: lanOf,
+        initial: lanLinks(steering.lan),
+        onChange: (now, was) => relink(now, was),
+      });
+    // After the steering is up: a LAN change seen now re-attaches what is attached.
+    if (followers.length > 0) {
+      netifdWatch = new NetifdWatch(followers, { intervalMs: 1000, log });
+      await netifdWatch.poll();
+    }
   } catch (err) {
     await stop('steering failed');
     throw err;
@@ -594,6 +693,7 @@ function parse(argv: string[]) {
       'pass-through': { type: 'boolean' },
       'no-passive': { type: 'boolean' },
       'wan-follow': { type: 'boolean' },
+      'lan-follow': { type: 'boolean' },
       'no-bypass': { type: 'boolean' },
       'fast-path': { type: 'string' },
       'no-protect-router': { type: 'boolean' },

@@ -4,7 +4,8 @@
 // device and its routes; an uplink is an interface that is up and holds a default route (IPv4
 // 0.0.0.0/0 or IPv6 ::/0). Several can be up at once; all are uplinks. netifd announces each ifup,
 // ifdown and update as a ubus event (`ubus listen network.interface`): an event asks again at once,
-// and the poll stays as the fallback for a lost event or a restarted ubusd.
+// and the poll stays as the fallback for a lost event or a restarted ubusd. One watch serves every
+// follower of the dump (the uplinks, the LAN devices: src/netcfg/lan.ts): one ubus call per poll.
 import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
 
 /** What a device name may look like (Linux IFNAMSIZ, the characters netifd uses). */
@@ -24,15 +25,27 @@ interface DumpInterface {
   route?: unknown;
 }
 
-/** The uplink devices of a `network.interface dump` answer, sorted; throws on what is not one. */
-export function uplinkDevices(dump: unknown): string[] {
+/** The interfaces of a `network.interface dump` answer that are up, each with its device; throws on what is not a dump. */
+export function upInterfaces(dump: unknown): { name: unknown; device: string; route: unknown }[] {
   const list = (dump as { interface?: unknown } | null)?.interface;
   if (!Array.isArray(list)) throw new Error('not a network.interface dump (no "interface" array)');
-  const found = new Set<string>();
+  const up = [];
   for (const i of list as DumpInterface[]) {
-    if (i?.up !== true || !Array.isArray(i.route)) continue;
+    if (i?.up !== true) continue;
+    // A PPP or tunnel interface's packets are on its l3_device, not on the device under it.
     const dev = typeof i.l3_device === 'string' ? i.l3_device : i.device;
-    if (typeof dev !== 'string' || !DEVICE_RE.test(dev)) continue;
+    if (typeof dev === 'string' && DEVICE_RE.test(dev))
+      up.push({ name: i.interface, device: dev, route: i.route });
+  }
+  return up;
+}
+
+/** The uplink devices of a `network.interface dump` answer, sorted; throws on what is not one. */
+export function uplinkDevices(dump: unknown): string[] {
+  const found = new Set<string>();
+  for (const i of upInterfaces(dump)) {
+    if (!Array.isArray(i.route)) continue;
+    const dev = i.device;
     const isDefault = (r: DumpRoute) => r?.mask === 0 && (r.target === '0.0.0.0' || r.target === '::');
     if ((i.route as DumpRoute[]).some(isDefault)) found.add(dev);
   }
@@ -41,11 +54,8 @@ export function uplinkDevices(dump: unknown): string[] {
 
 const DUMP = ['ubus', 'call', 'network.interface', 'dump'] as const;
 
-/**
- * netifd's uplinks now, asked once (at start, before steering: the WAN device named in the config may
- * not be today's uplink); an empty list with the reason when netifd cannot be asked or has none.
- */
-export function uplinksNow(command: readonly string[] = DUMP): { devices: string[]; error?: string } {
+/** netifd's dump now, asked once (at start, before steering), or why it cannot be had. */
+export function dumpNow(command: readonly string[] = DUMP): { dump?: unknown; error?: string } {
   const [cmd, ...args] = command;
   try {
     const out = execFileSync(cmd, args, {
@@ -54,33 +64,74 @@ export function uplinksNow(command: readonly string[] = DUMP): { devices: string
       encoding: 'utf8',
       stdio: ['ignore', 'pipe', 'ignore'],
     });
-    const devices = uplinkDevices(JSON.parse(out));
-    return devices.length > 0 ? { devices } : { devices, error: 'no interface is up with a default route' };
+    return { dump: JSON.parse(out) };
   } catch (err) {
-    return { devices: [], error: (err as Error).message.split('\n')[0] };
+    return { error: (err as Error).message.split('\n')[0] };
   }
 }
 
-export interface UplinkWatchOptions {
+/** Reads `what` from a dump; an empty list with the reason when there is no dump or nothing in it. */
+export function readNow(
+  now: { dump?: unknown; error?: string },
+  what: (dump: unknown) => string[],
+  none: string,
+): { devices: string[]; error?: string } {
+  if (now.error !== undefined) return { devices: [], error: now.error };
+  try {
+    const devices = what(now.dump);
+    return devices.length > 0 ? { devices } : { devices, error: none };
+  } catch (err) {
+    return { devices: [], error: (err as Error).message };
+  }
+}
+
+/**
+ * netifd's uplinks now, asked once (at start, before steering: the WAN device named in the config may
+ * not be today's uplink); an empty list with the reason when netifd cannot be asked or has none.
+ */
+export function uplinksNow(command: readonly string[] = DUMP): { devices: string[]; error?: string } {
+  return readNow(dumpNow(command), uplinkDevices, 'no interface is up with a default route');
+}
+
+/** One thing the watch reads from each dump, and what is done when it changes. */
+export interface NetifdFollower {
+  /** Its keys in a dump, sorted (e.g. device names); throws on what is not a dump. */
+  read: (dump: unknown) => string[];
+  /** The keys at start. */
+  initial: readonly string[];
+  /**
+   * Called with the new keys whenever they differ from the last ones (not for an empty answer). A
+   * throw keeps the last ones, so the next poll tries again.
+   */
+  onChange: (now: string[], previous: string[]) => void;
+}
+
+export interface NetifdWatchOptions {
   /** The command that prints the dump (default: ubus call network.interface dump). */
   command?: readonly string[];
   intervalMs: number;
   /** A command that prints a line per netifd event (default: ubus listen network.interface); null: none. */
   events?: readonly string[] | null;
-  /** Called with the new uplinks whenever they differ from the last ones (not for an empty answer). */
-  onChange: (devices: string[], previous: string[]) => void;
   log: (m: string) => void;
 }
 
+export interface UplinkWatchOptions extends NetifdWatchOptions {
+  /** Called with the new uplinks whenever they differ from the last ones (not for an empty answer). */
+  onChange: (devices: string[], previous: string[]) => void;
+}
+
 /**
- * Asks netifd every `intervalMs` (a dump is one small ubus call) and reports changes. An answer
- * without any uplink keeps the last ones: between two uplinks the router has none, and dropping the
- * police for that moment would gain nothing.
+ * Asks netifd every `intervalMs` (a dump is one small ubus call) and on each of its events, and hands
+ * each answer to its followers. An answer without any key keeps the last ones: between two uplinks
+ * the router has none, and while a bridge is re-created the LAN has none; acting on that moment would
+ * gain nothing.
  */
-export class UplinkWatch {
+export class NetifdWatch {
   private timer: NodeJS.Timeout | undefined;
-  private current: string[];
+  private readonly current: string[][];
   private lastError = '';
+  /** Each follower's last failed change, said once. */
+  private readonly failed: string[];
   private busy = false;
   /** An event came while a poll ran: ask again when it ends (the running answer may predate it). */
   private again = false;
@@ -89,10 +140,11 @@ export class UplinkWatch {
   private stopped = false;
 
   constructor(
-    initial: readonly string[],
-    private readonly o: UplinkWatchOptions,
+    private readonly followers: readonly NetifdFollower[],
+    private readonly o: NetifdWatchOptions,
   ) {
-    this.current = [...initial].sort();
+    this.current = followers.map((f) => [...f.initial].sort());
+    this.failed = followers.map(() => '');
     this.timer = setInterval(() => void this.poll(), o.intervalMs);
     this.timer.unref();
     if (o.events !== null) this.listen(o.events ?? ['ubus', 'listen', 'network.interface']);
@@ -117,7 +169,7 @@ export class UplinkWatch {
       this.listener = undefined;
       if (this.stopped) return;
       if (why !== this.lastError)
-        this.o.log(`wan: no netifd events (${why}); asking every ${this.o.intervalMs} ms`);
+        this.o.log(`netifd: no events (${why}); asking every ${this.o.intervalMs} ms`);
       this.lastError = why;
       this.listenRestart = setTimeout(() => this.listen(command), 5000);
       this.listenRestart.unref();
@@ -126,8 +178,9 @@ export class UplinkWatch {
     p.once('exit', (code, signal) => ended(`${cmd} exited ${signal ?? code}`));
   }
 
-  get devices(): readonly string[] {
-    return this.current;
+  /** The keys follower `i` has now. */
+  keys(i: number): readonly string[] {
+    return this.current[i];
   }
 
   /** One poll now (tests, and the first one at start). */
@@ -143,17 +196,15 @@ export class UplinkWatch {
         this.busy = false;
         try {
           if (err) throw new Error(err.message.split('\n')[0]);
-          const devices = uplinkDevices(JSON.parse(stdout));
+          const dump: unknown = JSON.parse(stdout);
           this.lastError = '';
-          if (devices.length > 0 && devices.join(' ') !== this.current.join(' ')) {
-            const previous = this.current;
-            this.current = devices;
-            this.o.onChange(devices, previous);
-          }
+          this.followers.forEach((f, i) => {
+            this.hand(f, i, dump);
+          });
         } catch (e) {
           // Said once per different error, not every second.
-          const msg = (e as Error).message;
-          if (msg !== this.lastError) this.o.log(`wan: cannot ask netifd: ${msg}`);
+          const msg = `netifd: cannot ask: ${(e as Error).message}`;
+          if (msg !== this.lastError) this.o.log(msg);
           this.lastError = msg;
         }
         if (this.again && !this.stopped) {
@@ -164,6 +215,21 @@ export class UplinkWatch {
     });
   }
 
+  private hand(f: NetifdFollower, i: number, dump: unknown): void {
+    const now = f.read(dump);
+    if (now.length === 0 || now.join(' ') === this.current[i].join(' ')) return;
+    const previous = this.current[i];
+    try {
+      f.onChange(now, previous);
+      this.current[i] = now;
+      this.failed[i] = '';
+    } catch (e) {
+      const msg = (e as Error).message;
+      if (msg !== this.failed[i]) this.o.log(msg);
+      this.failed[i] = msg;
+    }
+  }
+
   stop(): void {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
@@ -171,5 +237,16 @@ export class UplinkWatch {
     if (this.listenRestart) clearTimeout(this.listenRestart);
     this.listener?.kill();
     this.listener = undefined;
+  }
+}
+
+/** The watch with the uplinks as its one follower. */
+export class UplinkWatch extends NetifdWatch {
+  constructor(initial: readonly string[], o: UplinkWatchOptions) {
+    super([{ read: uplinkDevices, initial, onChange: o.onChange }], o);
+  }
+
+  get devices(): readonly string[] {
+    return this.keys(0);
   }
 }

@@ -59,6 +59,8 @@ export interface ClientOptions {
   /** Per exchange: connect, send, wait for the result (a program's own timeout must fit inside). */
   timeoutMs?: number;
   maxFrameBytes?: number;
+  /** Told how each command exchange ended: reached (a verified result came back) or why not. */
+  onContact?: (hostId: string, reached: boolean, reason?: AgentError['reason']) => void;
 }
 
 /** One TCP conversation: sends frames, yields envelopes as they come. */
@@ -152,6 +154,7 @@ export interface SentCommand {
 export class AgentClient {
   private readonly timeoutMs: number;
   private readonly maxFrame: number;
+  private readonly onContact: ClientOptions['onContact'];
 
   constructor(
     private readonly identity: RouterIdentity,
@@ -159,6 +162,7 @@ export class AgentClient {
   ) {
     this.timeoutMs = opts.timeoutMs ?? 120_000;
     this.maxFrame = opts.maxFrameBytes ?? 4 * 1024 * 1024;
+    this.onContact = opts.onContact;
   }
 
   /** Builds the signed command for one action (fresh id, host-bound, expiring). */
@@ -181,21 +185,27 @@ export class AgentClient {
   }
 
   /** Sends a command and returns the agent's verified result (which may be a refusal). */
-  async send(ep: AgentEndpoint, command: CommandInput): Promise<SentCommand> {
+  async send(ep: AgentEndpoint, command: CommandInput, timeoutMs = this.timeoutMs): Promise<SentCommand> {
+    try {
+      const sent = await this.exchange(ep, command, timeoutMs);
+      this.onContact?.(ep.hostId, true);
+      return sent;
+    } catch (e) {
+      this.onContact?.(ep.hostId, false, e instanceof AgentError ? e.reason : 'protocol');
+      throw e;
+    }
+  }
+
+  private async exchange(ep: AgentEndpoint, command: CommandInput, timeoutMs: number): Promise<SentCommand> {
     const env = seal('command', command, this.identity.privateKey);
     const expectDigest = digest(env.body);
     const agentKey = publicKeyFromText(ep.agentKey);
-    const conv = await Conversation.open(
-      ep.address,
-      ep.port,
-      Math.min(this.timeoutMs, 10_000),
-      this.maxFrame,
-    );
+    const conv = await Conversation.open(ep.address, ep.port, Math.min(timeoutMs, 10_000), this.maxFrame);
     try {
       conv.send(env);
       let reply: Envelope;
       try {
-        reply = await conv.next(this.timeoutMs);
+        reply = await conv.next(timeoutMs);
       } catch (e) {
         // Sent and no answer: the agent may have carried it out; the caller must not issue a new one.
         if (e instanceof AgentError) throw new AgentError(e.reason, e.message, true);

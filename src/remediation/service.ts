@@ -47,6 +47,7 @@ import type { RemedyEvidence } from './names.js';
 import { PAIRING_TTL_MS, PairingStore, type PendingPairing } from './pairings.js';
 import { type ProgramInfo, ProgramStore } from './programs.js';
 import { type Dispatch, DispatchQueue, type DispatchStatus, type QueueOptions } from './queue.js';
+import { AgentReach, type ReachSummary } from './reach.js';
 import { planRemedy, platformOf, type RemedyMode } from './remedy.js';
 import { parseRule, type Rule, RuleError } from './rules.js';
 import { RulesStore } from './rules-store.js';
@@ -127,7 +128,12 @@ export interface ServiceOptions {
   passive?: Omit<PassiveFeedOptions, 'now'>;
   /** How long a started pairing waits for confirmation (default 10 min). */
   pairingTtlMs?: number;
+  /** Told when an agent's reachability changes (reached after not, or not after reached or never). */
+  onReach?: (hostId: string, reached: boolean, reason?: string) => void;
 }
+
+/** A reachability ping waits this long for its answer (a ping does nothing on the host). */
+const PING_TIMEOUT_MS = 10_000;
 
 export interface DispatchRequest {
   /** Use this rule's remedy … */
@@ -166,6 +172,11 @@ export class RemediationService {
   readonly passive: PassiveFeed | undefined;
   private readonly live = new Map<string, LivePairing>();
   private readonly pairingTtlMs: number;
+  /** The last contact with each paired agent (./reach.ts). */
+  readonly reach = new AgentReach();
+  private reachTimer: NodeJS.Timeout | undefined;
+  private reachBusy = false;
+  private closed = false;
   /** Which facts may trigger a remedy (config detect: remedy_evidence). */
   remedyEvidence: RemedyEvidence = 'confirm';
 
@@ -190,7 +201,16 @@ export class RemediationService {
     this.programs = new ProgramStore(store);
     this.agents = new AgentRegistry(store);
     this.audit = new AuditLog(store);
-    const client = new AgentClient(identity, { timeoutMs: opts.agentTimeoutMs ?? 120_000 });
+    const client = new AgentClient(identity, {
+      timeoutMs: opts.agentTimeoutMs ?? 120_000,
+      onContact: (hostId, reached, reason) => {
+        if (this.closed) return; // a ping's answer after close: the store is gone
+        const before = this.reach.record(hostId, reached, reason);
+        // A change, or a first contact that failed (a first one that worked is no news).
+        const news = before ? before.reached !== reached : !reached;
+        if (news && this.agents.get(hostId)) opts.onReach?.(hostId, reached, reason);
+      },
+    });
     this.queue = new DispatchQueue(store, this.audit, client, (id) => this.endpointFor(id), opts.queue);
     this.detector = new Detector(this.inventory, this.rules, this.programs, this.queue, this.audit);
     this.client = client;
@@ -248,6 +268,8 @@ export class RemediationService {
 
   /** Stops the background work; pairings waiting for confirmation stay in the store. */
   async close(): Promise<void> {
+    this.checkAgents(0);
+    this.closed = true;
     this.queue.stop();
     this.detector.stop();
     await this.passive?.close();
@@ -826,6 +848,45 @@ export class RemediationService {
 
   async listAgents(): Promise<AgentRecord[]> {
     return this.agents.list();
+  }
+
+  /**
+   * How many agents are paired, and how many of them the last contact did not reach. After close (the
+   * daemon's last status write comes after it), the last count: the store is gone.
+   */
+  reachSummary(): ReachSummary {
+    if (!this.closed) this.lastReach = this.reach.summary(this.agents.list().map((a) => a.hostId));
+    return this.lastReach;
+  }
+  private lastReach: ReachSummary = { paired: 0, unreachable: 0, checked: 0 };
+
+  /**
+   * Pings every paired agent not contacted within `intervalMs` (now, then every `intervalMs`); 0 stops
+   * it (then only dispatches and pairing checks tell). Returns the round now under way.
+   */
+  checkAgents(intervalMs: number): Promise<void> {
+    if (this.reachTimer) clearInterval(this.reachTimer);
+    this.reachTimer = undefined;
+    if (intervalMs <= 0) return Promise.resolve();
+    this.reachTimer = setInterval(() => void this.pingDue(intervalMs), intervalMs);
+    this.reachTimer.unref();
+    return this.pingDue(intervalMs);
+  }
+
+  /** One round: one at a time, so a household of agents never opens many connections at once. */
+  private async pingDue(intervalMs: number): Promise<void> {
+    if (this.reachBusy) return;
+    this.reachBusy = true;
+    try {
+      for (const ep of this.agents.list()) {
+        if (this.closed) return;
+        if (!this.reach.due(ep.hostId, intervalMs)) continue;
+        const ping = this.client.buildCommand(ep, { action: 'ping' }, 60_000);
+        await this.client.send(ep, ping, PING_TIMEOUT_MS).catch(() => {}); // recorded by onContact
+      }
+    } finally {
+      this.reachBusy = false;
+    }
   }
 
   async auditLog(

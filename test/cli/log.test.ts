@@ -14,6 +14,7 @@ import { ControlPlane } from '../../src/daemon/control.js';
 import { logLine } from '../../src/daemon/log.js';
 import { claimWan } from '../../src/netcfg/wan-lock.js';
 import { FakeDataplane } from '../api/helpers.js';
+import { parseLogLine } from '../lab/logfmt.js';
 
 const REPO = join(import.meta.dirname, '..', '..');
 const dir = mkdtempSync(join(tmpdir(), 'tunguard-log-'));
@@ -44,6 +45,51 @@ describe('log lines', () => {
     const two = logLine('line 1\nline 2 "quoted"', 'error');
     expect(two.split('\n')).toHaveLength(1);
     expect(two).toBe('level=error msg="line 1\\nline 2 \\"quoted\\""');
+  });
+
+  it('any message and field value reads back exactly by a logfmt reader (2000 random ones)', () => {
+    // Quotes, backslashes, '=', newlines, control characters, non-ASCII, the empty string.
+    const alphabet = [
+      'a',
+      'Z',
+      '0',
+      ' ',
+      '"',
+      '\\',
+      '=',
+      '\n',
+      '\t',
+      '\u0000',
+      '\u001f',
+      'é',
+      '→',
+      '😀',
+      ':',
+      '/',
+      '-',
+      "'",
+    ];
+    let seed = 7;
+    const rnd = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    const word = () => Array.from({ length: rnd(12) }, () => alphabet[rnd(alphabet.length)]).join('');
+    for (let i = 0; i < 2000; i++) {
+      const msg = word();
+      const value = word();
+      const rec = parseLogLine(`tunguard: ${logLine(msg, 'warn', { event: 'agent', host: value, n: i })}`);
+      expect(rec).toEqual({ level: 'warn', event: 'agent', msg, host: value, n: String(i) });
+    }
+  });
+
+  it('(control) the reader refuses what is not a stable line', () => {
+    expect(() => parseLogLine('tunguard run: unknown option')).toThrow(/prefix/);
+    expect(() => parseLogLine('tunguard: msg=x level=info')).toThrow(/keys begin/);
+    expect(() => parseLogLine('tunguard: level=info msg=a b')).toThrow();
+    expect(() => parseLogLine('tunguard: level=info msg="a\\nb"')).not.toThrow();
+    expect(() => parseLogLine('tunguard: level=info msg="a\\nb" msg=c')).toThrow(/twice/);
+    expect(() => parseLogLine('tunguard: level=debug msg=x')).toThrow(/level/);
   });
 
   it("Node's warnings become our lines; (control) without the takeover Node prints its own", async () => {

@@ -126,9 +126,10 @@ describe('usage errors', () => {
     ['status extra', /^tunguard status: unexpected argument 'extra'\n/],
     ['allow lsit', /^tunguard allow: unknown allow subcommand 'lsit' \(did you mean 'list'\?\)\n/],
     ['connections --limit 0', /^tunguard connections: --limit: expected an integer 1\.\.1000, got '0'\n/],
+    // The daemon's: one of its logfmt lines (procd hands its stderr to syslog with the rest).
     [
       'run --wna x',
-      /^tunguard run: unknown option '--wna' \(did you mean '--wan'\?\)\ntry 'tunguard run --help'\n$/,
+      /^tunguard: level=error event=exit msg="unknown option '--wna' \(did you mean '--wan'\?\)" code=2 error=usage hint="try 'tunguard run --help'"\n$/,
     ],
   ];
   for (const [args, want] of cases)

@@ -147,7 +147,14 @@ describe('good settings', () => {
         scanPorts: '22,80,8000-8100',
         lookup: 'simultaneous',
         remedyEvidence: 'confirm',
+        agentCheckSeconds: 300,
       },
+    ],
+    [
+      'agent_check off',
+      file('config detect', "\toption agent_check '0'"),
+      (c) => c.detect.agentCheckSeconds,
+      0,
     ],
     [
       'remedy_evidence any',
@@ -543,7 +550,7 @@ describe('bad settings', () => {
       'an option named like an Object member',
       file('config tunguard', "\toption __proto__ 'x'"),
       2,
-      "line 2: unknown option '__proto__' in config tunguard (known: enabled, wan_device, lan_device, tun_name, queues, route_table, ipv6, offload, state_dir, durable_dir, log_level, status_interval, commit_interval, wan_follow, seccomp, allow_prefix)",
+      "line 2: unknown option '__proto__' in config tunguard (known: enabled, wan_device, lan_device, tun_name, queues, route_table, ipv6, offload, state_dir, durable_dir, log_level, status_interval, commit_interval, wan_follow, seccomp, lan_follow, lan_network, allow_prefix)",
     ],
     [
       'a section type named like an Object member',

@@ -49,7 +49,7 @@ describe('a typo in the config file at start', () => {
     const second = cli(['run', '--config', conf, '--tun', 'tg9']);
     expect(second.code).toBe(1);
     expect(second.stderr).toBe(
-      `tunguard run: another tunguard (pid ${tg.pid}) already steers wan0; refusing to start a second one\n`,
+      `tunguard: level=error event=exit msg="another tunguard (pid ${tg.pid}) already steers wan0; refusing to start a second one" code=1 error=error\n`,
     );
     expect(tg.proc.exitCode).toBeNull();
     // Defenses on: SYNs from the WAN side are answered by the SYN proxy (cookies), not the LAN host.

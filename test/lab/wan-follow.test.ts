@@ -9,10 +9,11 @@
 // More: at start the daemon takes netifd's uplink, not the configured device (control: without
 // --wan-follow an absent configured WAN stops the start); and with two uplinks, a proxied connection on
 // the one that stays keeps flowing when the other disappears (control: the one on the lost uplink stops).
-import { appendFileSync, chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ADDR, Lab, sleep, waitFor } from './lab.js';
+import { dumpInterface, netifdDouble } from './netifd-double.js';
 
 let lab: Lab | undefined;
 afterEach(async () => {
@@ -22,28 +23,17 @@ afterEach(async () => {
 });
 
 /** netifd's dump with the uplinks `devs` (each up with a default route), and the LAN. */
-function dump(...devs: string[]): string {
-  const iface = (name: string, d: string, route: object[]) => ({
-    interface: name,
-    up: true,
-    pending: false,
-    available: true,
-    l3_device: d,
-    device: d,
-    proto: name === 'lan' ? 'static' : 'dhcp',
-    route,
-    data: {},
-  });
-  return JSON.stringify({
+function dump(...devs: string[]) {
+  return {
     interface: [
-      iface('lan', 'lan0', []),
+      dumpInterface('lan', 'lan0'),
       ...devs.map((dev) =>
-        iface(dev === 'wan0' ? 'wan' : dev === 'usb0' ? 'usb' : 'wwan', dev, [
+        dumpInterface(dev === 'wan0' ? 'wan' : dev === 'usb0' ? 'usb' : 'wwan', dev, [
           { target: '0.0.0.0', mask: 0, nexthop: ADDR.wan4, source: `${ADDR.rtrWan4}/32` },
         ]),
       ),
     ],
-  });
+  };
 }
 
 /** Deletes wan0 and gives the router a new uplink, wwan0, with the same addresses. */
@@ -70,32 +60,13 @@ function police(l: Lab): { dropped: number; wans: string } {
   };
 }
 
-/** The ubus test double on a PATH: `call network.interface dump` and `listen network.interface`. */
+/** The ubus test double (./netifd-double.ts) with the uplinks `devs`. */
 function netifd(l: Lab, ...devs: string[]) {
-  const bin = join(l.stateDir, 'bin');
-  const dumpFile = join(l.stateDir, 'netifd-dump.json');
-  const events = join(l.stateDir, 'netifd-events');
-  writeFileSync(dumpFile, dump(...devs));
-  writeFileSync(events, '');
-  mkdirSync(bin, { recursive: true });
-  writeFileSync(
-    join(bin, 'ubus'),
-    `#!/bin/sh
-case "$*" in
-"call network.interface dump") exec cat '${dumpFile}' ;;
-"listen network.interface") exec tail -n 0 -f '${events}' ;;
-esac
-exit 1
-`,
-  );
-  chmodSync(join(bin, 'ubus'), 0o755);
+  const double = netifdDouble(l.stateDir, dump(...devs));
   return {
-    env: { ...process.env, PATH: `${bin}:${process.env.PATH}` },
+    env: double.env,
     /** netifd now has these uplinks, and says so with an event. */
-    set(action: string, ...now: string[]) {
-      writeFileSync(dumpFile, dump(...now));
-      appendFileSync(events, `${JSON.stringify({ 'network.interface': { action, interface: 'wan' } })}\n`);
-    },
+    set: (action: string, ...now: string[]) => double.set(dump(...now), action, 'wan'),
   };
 }
 

@@ -63,6 +63,7 @@ function status(over: Partial<StatusFile> = {}): StatusFile {
     version: '0.1.0',
     startedAt: Date.parse('2026-12-06T07:00:00.000Z'),
     attackers: { items: [], total: 2 },
+    agents: { paired: 3, unreachable: 1 },
     api: { listening: ['127.0.0.1:8080'], tokenFile: '/etc/tunguard/api.token' },
     ...over,
   };
@@ -140,6 +141,8 @@ describe.each(LUAS)('the collector under %s', (lua) => {
     expect(got.get('tunguard_tier{tier="risky"}')).toBe(1);
     expect(got.get('tunguard_tier{tier="normal"}')).toBe(0);
     expect(got.get('tunguard_api_up{}')).toBe(1);
+    expect(got.get('tunguard_agents_unreachable{}')).toBe(1);
+    expect(got.get('tunguard_agents_paired{}')).toBe(3);
     expect(got.get('node_scrape_collector_success{collector="tunguard"}')).toBe(1);
   });
 
@@ -161,12 +164,16 @@ describe.each(LUAS)('the collector under %s', (lua) => {
     const early = samples(
       scrape(
         lua,
-        JSON.stringify(status({ tier: null, halfOpen: null, api: { listening: [], tokenFile: '' } })),
+        JSON.stringify(
+          status({ tier: null, halfOpen: null, agents: undefined, api: { listening: [], tokenFile: '' } }),
+        ),
       ).out,
     );
     expect(early.get('tunguard_up{}')).toBe(1);
     expect([...early.keys()].some((k) => k.startsWith('tunguard_tier{'))).toBe(false);
     expect(early.has('tunguard_half_open{}')).toBe(false);
+    // The remediation service off: no agent counts (not a 0 that would read as "all reachable").
+    expect([...early.keys()].some((k) => k.startsWith('tunguard_agents_'))).toBe(false);
     expect(early.get('tunguard_api_up{}')).toBe(0);
   });
 
@@ -188,18 +195,21 @@ describe('contrib/: alert rules and dashboard', () => {
   it('promtool check rules and its unit tests pass; a weakened rule fails them', () => {
     const rules = join(CONTRIB, 'prometheus', 'tunguard.rules.yml');
     const check = promtool(['check', 'rules', rules]);
-    expect(check.stdout).toContain('SUCCESS: 4 rules found');
+    expect(check.stdout).toContain('SUCCESS: 5 rules found');
     expect(check.status).toBe(0);
     const test = promtool(['test', 'rules', join(CONTRIB, 'prometheus', 'tunguard.rules.test.yml')]);
     expect(test.stdout + test.stderr).toContain('SUCCESS');
     expect(test.status).toBe(0);
-    // Controls: no `for` on the tier alert, and a drops threshold the test traffic stays under.
+    // Controls: no `for` on the tier alert, a drops threshold the test traffic stays under, an agent
+    // alert that fires too early, and one that never fires.
     const copy = mkdtempSync(join(work, 'rules-'));
     cpSync(join(CONTRIB, 'prometheus'), copy, { recursive: true });
     const text = readFileSync(rules, 'utf8');
     for (const [from, to] of [
       ['for: 1m', 'for: 0m'],
       ['dropped_packets_total[5m])) > 10', 'dropped_packets_total[5m])) > 30'],
+      ['for: 15m', 'for: 5m'],
+      ['tunguard_agents_unreachable > 0', 'tunguard_agents_unreachable > 2'],
     ]) {
       expect(text).toContain(from);
       writeFileSync(join(copy, 'tunguard.rules.yml'), text.replace(from, to));

@@ -214,6 +214,8 @@ describe('the other shipped scripts', () => {
     // The WAN is not baked in: wan_follow goes on while the file holds the shipped defaults.
     expect(defaults).not.toMatch(/network\.wan/);
     expect(defaults).toMatch(/set_option wan_follow 0 1/);
+    // Nor is the LAN: lan_follow goes on likewise (lan_device stays the fallback).
+    expect(defaults).toMatch(/set_option lan_follow 0 1/);
   });
 
   it('the token command of the uci-defaults script makes what the daemon accepts', () => {

@@ -1,11 +1,12 @@
 // uplinkDevices over netifd's `ubus call network.interface dump` answers. The dumps are test doubles
 // written in netifd's shape (the keys a 24.10 router prints; no ubus runs here): the travel router's
 // uplinks (wan, wwan, usb0 tethering, LTE), which are up with a default route.
-import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { UplinkWatch, uplinkDevices, uplinksNow } from '../../src/netcfg/uplinks.js';
+import { lanDevicesOf, lanLinks, linkNames } from '../../src/netcfg/lan.js';
+import { NetifdWatch, UplinkWatch, uplinkDevices, uplinksNow } from '../../src/netcfg/uplinks.js';
 
 /** One interface of a dump, as netifd prints it (the fields uplinkDevices reads, and company). */
 function iface(name: string, dev: string, up: boolean, routes: { target: string; mask: number }[]) {
@@ -52,6 +53,41 @@ describe('uplinkDevices', () => {
     expect(() => uplinkDevices({})).toThrow(/not a network.interface dump/);
     expect(() => uplinkDevices(null)).toThrow(/not a network.interface dump/);
     expect(uplinkDevices({ interface: [] })).toEqual([]);
+  });
+});
+
+describe('lanDevicesOf / lanLinks', () => {
+  it("the devices of netifd's LAN interfaces that are up: br-lan and a guest bridge, not the WAN", () => {
+    const dump = {
+      interface: [
+        iface('lan', 'br-lan', true, []),
+        iface('guest', 'br-guest', true, []),
+        iface('iot', 'br-iot', false, []),
+        iface('wan', 'eth1', true, [DEFAULT4]),
+      ],
+    };
+    expect(lanDevicesOf(dump, ['lan'])).toEqual(['br-lan']);
+    expect(lanDevicesOf(dump, ['lan', 'guest', 'iot'])).toEqual(['br-guest', 'br-lan']);
+    expect(lanDevicesOf({ interface: [iface('lan', 'a b;rm', true, [])] }, ['lan'])).toEqual([]);
+    expect(() => lanDevicesOf({}, ['lan'])).toThrow(/not a network.interface dump/);
+  });
+
+  it('a device made again under its name is a new key (its ifindex); one not there is left out', () => {
+    const sys = mkdtempSync(join(tmpdir(), 'tunguard-sysnet-'));
+    try {
+      const dev = (name: string, ifindex: number) => {
+        mkdirSync(join(sys, name), { recursive: true });
+        writeFileSync(join(sys, name, 'ifindex'), `${ifindex}\n`);
+      };
+      dev('br-lan', 7);
+      const before = lanLinks(['br-lan', 'br-gone'], sys);
+      expect(before).toEqual(['br-lan#7']);
+      dev('br-lan', 12);
+      expect(lanLinks(['br-lan'], sys)).toEqual(['br-lan#12']);
+      expect(linkNames(['br-lan#12', 'lan1#3'])).toEqual(['br-lan', 'lan1']);
+    } finally {
+      rmSync(sys, { recursive: true, force: true });
+    }
   });
 });
 
@@ -135,7 +171,7 @@ describe('UplinkWatch', () => {
     });
     try {
       expect(await until(() => logs.length > 0, 2000)).toBe(true);
-      expect(logs[0]).toMatch(/^wan: no netifd events \(.*ENOENT.*\); asking every 60000 ms$/);
+      expect(logs[0]).toMatch(/^netifd: no events \(.*ENOENT.*\); asking every 60000 ms$/);
       d.set(['wwan0']);
       await w.poll();
       expect(w.devices).toEqual(['wwan0']);
@@ -146,6 +182,50 @@ describe('UplinkWatch', () => {
         error: 'no interface is up with a default route',
       });
       expect(uplinksNow([join(d.dir, 'no-ubus')]).error).toMatch(/ENOENT/);
+    } finally {
+      w.stop();
+      rmSync(d.dir, { recursive: true, force: true });
+    }
+  });
+
+  it('one dump for two followers; a change that throws is said once and tried again at the next poll', async () => {
+    const d = doubles();
+    const logs: string[] = [];
+    const wans: string[][] = [];
+    let refuse = true;
+    const lans: string[][] = [];
+    const lanOf = (dump: unknown) => lanDevicesOf(dump, ['lan']);
+    const w = new NetifdWatch(
+      [
+        { read: uplinkDevices, initial: ['wan0'], onChange: (now) => wans.push(now) },
+        {
+          read: lanOf,
+          initial: ['br-lan'],
+          onChange: (now) => {
+            if (refuse) throw new Error('lan: cannot steer br-lan2');
+            lans.push(now);
+          },
+        },
+      ],
+      { command: ['cat', d.dump], events: null, intervalMs: 60_000, log: (m) => logs.push(m) },
+    );
+    try {
+      writeFileSync(
+        d.dump,
+        JSON.stringify({
+          interface: [iface('wwan', 'wwan0', true, [DEFAULT4]), iface('lan', 'br-lan2', true, [])],
+        }),
+      );
+      await w.poll();
+      await w.poll();
+      expect(wans).toEqual([['wwan0']]);
+      expect(lans).toEqual([]);
+      expect(logs).toEqual(['lan: cannot steer br-lan2']); // twice refused, said once
+      expect(w.keys(1)).toEqual(['br-lan']);
+      refuse = false;
+      await w.poll();
+      expect(lans).toEqual([['br-lan2']]);
+      expect(w.keys(1)).toEqual(['br-lan2']);
     } finally {
       w.stop();
       rmSync(d.dir, { recursive: true, force: true });
