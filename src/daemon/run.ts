@@ -499,15 +499,12 @@ export async function runCommand(argv: string[]): Promise<number> {
     );
   };
 
-  // The fast path goes in front of the steering once per LAN ifindex (a link on a deleted device
-  // went with it).
-  const fastOn = new Set<number>();
+  // The fast path goes in front of the steering once per LAN ifindex; the links of devices netifd
+  // no longer names (or re-created under a new index) are closed, so re-creations hold no fds.
   const attachFast = (devs: readonly string[]) => {
-    const fresh = devs
-      .map((dev) => ({ dev, ifindex: steeredLan(dev).ifindex }))
-      .filter((l) => !fastOn.has(l.ifindex));
-    fastPath?.attach(fresh);
-    for (const l of fresh) fastOn.add(l.ifindex);
+    const now = devs.map((dev) => ({ dev, ifindex: steeredLan(dev).ifindex }));
+    fastPath?.keepLans(new Set(now.map((l) => l.ifindex)));
+    fastPath?.attach(now);
   };
   /** Steers the LAN devices netifd has now (`now`: lanLinks keys); a throw is retried at the next poll. */
   const relink = (now: string[], was: string[]) => {

@@ -36,6 +36,8 @@ export const Protect = {
 
 export class FastPath {
   private links: number[] = [];
+  /** The LAN devices' links by ifindex (a device netifd drops or re-creates gives its link back). */
+  private readonly lanLinks = new Map<number, number>();
   /** The router's addresses in the map now (replaced as a whole by protectRouter). */
   private routerNets: string[] = [];
 
@@ -152,7 +154,8 @@ export class FastPath {
   attach(lans: readonly { dev: string; ifindex: number }[]): void {
     for (const l of lans) {
       try {
-        this.links.push(this.addon.tcxAttach(this.loaded.prog, l.ifindex, true, true));
+        if (this.lanLinks.has(l.ifindex)) continue;
+        this.lanLinks.set(l.ifindex, this.addon.tcxAttach(this.loaded.prog, l.ifindex, true, true));
       } catch (err) {
         throw new NetcfgError(
           `cannot attach the SYN fast path to ${l.dev} egress: ${(err as Error).message}`,
@@ -161,9 +164,29 @@ export class FastPath {
     }
   }
 
+  /** Closes the links of LAN devices not in `ifindexes` (gone, or re-created under a new index). */
+  keepLans(ifindexes: ReadonlySet<number>): void {
+    for (const [ifindex, fd] of this.lanLinks) {
+      if (ifindexes.has(ifindex)) continue;
+      this.lanLinks.delete(ifindex);
+      try {
+        this.addon.close(fd);
+      } catch {
+        /* already closed */
+      }
+    }
+  }
+
+  /** LAN devices the program is attached to (their ifindexes). */
+  get lanIfindexes(): number[] {
+    return [...this.lanLinks.keys()];
+  }
+
   /** Detaches (links first) and frees the program and its maps; idempotent. */
   close(): void {
-    for (const fd of [...this.links.reverse(), this.loaded.prog, ...this.loaded.maps.values()]) {
+    const links = [...this.lanLinks.values(), ...this.links].reverse();
+    this.lanLinks.clear();
+    for (const fd of [...links, this.loaded.prog, ...this.loaded.maps.values()]) {
       try {
         this.addon.close(fd);
       } catch {

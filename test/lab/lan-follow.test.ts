@@ -5,6 +5,8 @@
 // again mid-run: with --lan-follow, LAN traffic crosses tunguard again within 2 s without a restart
 // (the TUN's transmit counter rises with each ping, and a WAN→LAN connection is proxied). The control:
 // without following, the same traffic flows (the kernel's path: fail-open) but never crosses the TUN.
+import { readdirSync, readlinkSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ADDR, Lab, sleep, startHttpServer, waitFor } from './lab.js';
 import { parseLog } from './logfmt.js';
@@ -86,6 +88,7 @@ async function run(follow: boolean) {
   // Before: the LAN's traffic crosses the TUN.
   expect(ping(lab)).toEqual({ answered: true, viaTun: true });
   const ifindex0 = lab.run(lab.ns.rtr, 'cat', ['/sys/class/net/lan0/ifindex']).trim();
+  const links0 = bpfLinks(tg.pid);
 
   seenDeltas.length = 0; // from here on: what the re-created LAN's pings moved
   recreateLan(lab);
@@ -104,7 +107,28 @@ async function run(follow: boolean) {
   const established0 = await proxied(lab);
   const connected = curl(lab);
   const established = (await proxied(lab)) - established0;
-  return { tg, netifd: n, answeredMs, viaTunMs, connected, established, alive: tg.proc.exitCode === null };
+  return {
+    tg,
+    netifd: n,
+    answeredMs,
+    viaTunMs,
+    connected,
+    established,
+    alive: tg.proc.exitCode === null,
+    links: [links0, bpfLinks(tg.pid)],
+  };
+}
+
+/** BPF links the process holds open (a link on a deleted device stays until its fd is closed). */
+function bpfLinks(pid: number): number {
+  const dir = `/proc/${pid}/fd`;
+  return readdirSync(dir).filter((fd) => {
+    try {
+      return readlinkSync(join(dir, fd)) === 'anon_inode:bpf_link';
+    } catch {
+      return false;
+    }
+  }).length;
 }
 
 describe('the LAN follows netifd', () => {
@@ -118,6 +142,10 @@ describe('the LAN follows netifd', () => {
     expect(r.connected).toBe(true);
     expect(r.established).toBeGreaterThanOrEqual(1);
     expect(r.alive).toBe(true);
+    // The links on the deleted device were closed, not kept: as many as before (none leak per
+    // re-creation).
+    expect(r.links[0]).toBeGreaterThan(0);
+    expect(r.links[1]).toBe(r.links[0]);
     const out = r.tg.output;
     expect(out.match(/steering up/g)?.length).toBe(1); // no restart
     expect(out).toMatch(
