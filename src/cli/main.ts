@@ -1,6 +1,6 @@
 // The `tunguard` command: dispatches to subcommands. Exit codes: 0 ok, 1 runtime failure, 2 usage,
 // 3 the daemon is not running (commands that talk to it).
-import { logLine } from '../daemon/log.js';
+import { logLine } from '../config/logfmt.js';
 import { API_COMMAND_NAMES } from './command-names.js';
 import { exitQuietlyOnClosedPipe } from './pipes.js';
 import { didYouMean } from './suggest.js';

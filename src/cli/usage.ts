@@ -1,6 +1,6 @@
 // The CLI's errors and exit codes. Usage errors exit with code 2: one line saying what is wrong, and a hint naming the command's help
 // (`try 'tunguard status --help'`), never the whole help text.
-import { logLine } from '../daemon/log.js';
+import { logLine } from '../config/logfmt.js';
 
 export class UsageError extends Error {
   override name = 'UsageError';

@@ -1,33 +1,8 @@
-// The daemon's log lines, for logread and for scripts alike: logfmt, one line each, always in this
-// order: `level=<error|warn|info> [event=<topic>] msg="<what happened, for a human>" [key=value ...]`.
-// The fields after msg are the stable part a script or a fleet collector keys on; the message may be
-// reworded. A "topic: " prefix of a message ("api: ...", "detect: ...") also gives its event.
+// The daemon's logging: the line format is config/logfmt.ts (the command line writes its refusals
+// with it too); what is here is the daemon's own.
+import type { Log } from '../config/logfmt.js';
 
-export type LogLevel = 'error' | 'warn' | 'info';
-export type LogFields = Record<string, string | number | boolean | undefined>;
-/** How the daemon's parts log: a message, a level (default info), stable fields. */
-export type Log = (msg: string, level?: LogLevel, fields?: LogFields) => void;
-
-/** A value as logfmt has it: bare when it is one plain word, else a JSON string (one line, escaped). */
-export function logValue(v: string | number | boolean): string {
-  const s = String(v);
-  return /^[\w.:/@,+-]+$/.test(s) ? s : JSON.stringify(s);
-}
-
-export function logLine(msg: string, level: LogLevel = 'info', fields: LogFields = {}): string {
-  let lvl = level;
-  const topic = /^(?!warning:|error:)([a-z][a-z-]{1,15}): /.exec(msg);
-  const event = fields.event ?? topic?.[1];
-  // Older call sites say how bad it is in words ("warning: ...", "api: WARNING: ...").
-  const said = /^(?:[a-z][a-z-]{1,15}: )?(warning|WARNING|ERROR|error): /.exec(msg);
-  if (said && lvl === 'info') lvl = /^e/i.test(said[1]) ? 'error' : 'warn';
-  const parts = [`level=${lvl}`];
-  if (event !== undefined) parts.push(`event=${logValue(event)}`);
-  parts.push(`msg=${logValue(msg)}`);
-  for (const [k, v] of Object.entries(fields))
-    if (k !== 'event' && v !== undefined) parts.push(`${k}=${logValue(v)}`);
-  return parts.join(' ');
-}
+export { type Log, type LogFields, type LogLevel, logLine, logValue } from '../config/logfmt.js';
 
 /**
  * Node's own warnings (`(node:31207) Warning: ...` on stderr) as our log lines instead: the daemon's

@@ -120,7 +120,8 @@ describe('conntrack and NAT', () => {
   it('reports an nft child that dies under it and keeps proxying (no crash on the next known-set write)', async () => {
     const tg = lab.startTunguard();
     await tg.ready();
-    const nft = lab.run(lab.ns.rtr, 'pgrep', ['-P', String(tg.pid), '-x', 'nft']).trim();
+    // The police's own `nft -i` (the kernel limits' counters have another nft child, `nft -j -i`).
+    const nft = lab.run(lab.ns.rtr, 'pgrep', ['-P', String(tg.pid), '-fx', 'nft -i']).trim();
     expect(nft).toMatch(/^\d+$/);
     process.kill(Number(nft), 'SIGKILL');
     for (let i = 0; i < 50 && !tg.output.includes('syn police: nft exited'); i++) await sleep(20);
