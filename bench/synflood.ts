@@ -1,3 +1,6 @@
+// One file (about 980 lines): every mode must run in the same lab, under the same flooder and clock,
+// for the ratios of one JSON line to mean anything; the modes share its setup, sampling and table.
+//
 // bench/synflood: SYN-flood defense on the lab topology (wan ─ rtr ─ lan), in one run, compared
 // between (a) no protection (kernel forwarding, the LAN host's own stack with its default
 // tcp_syncookies answering), (b) the kernel's nftables SYNPROXY in rtr, (c) tunguard's proxy alone
