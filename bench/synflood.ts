@@ -17,8 +17,7 @@
 // the handshake with the proxy; time_total includes the proxied connection to the host. Each tunguard
 // starts with an empty connection store. Prints a table and one JSON line. Usage:
 //   node dist/bench/synflood.js [--seconds 20] [--procs N] [--paced-rate 20000] [--sources6 1000000]
-//                               [--rounds 1] [--syn-pool N] [--smoke]
-// One file (about 870 lines): a benchmark is read top to bottom, modes, floods and report together.
+//                               [--rounds 1] [--syn-pool N] [--one-core] [--smoke]
 // Floods are bounded (time and count), go only to the lab's LAN host and the router's WAN address
 // (198.51.100.1), and spoof only 198.18.0.0/15
 // and 2001:db8:100::/40 (inside 2001:db8::/32); SYN-ACKs to them are routed back into wan and die.
@@ -30,7 +29,7 @@ import { ADDR, Lab, makeTempDir, REPO_ROOT, sleep, startHttpServer } from '../te
 import { benchArgs } from './args.js';
 
 const USAGE = `usage: node dist/bench/synflood.js [--seconds 20] [--procs n] [--paced-rate 20000] [--sources6 1000000]
-                                 [--rounds 1] [--fetches n] [--tg-args '...'] [--syn-pool n] [--smoke]
+                                 [--rounds 1] [--fetches n] [--tg-args '...'] [--syn-pool n] [--one-core] [--smoke]
 
 SYN-flood defense on the lab topology (root, netns): no protection vs. nftables SYNPROXY vs. tunguard,
 SYN-ACKs per second, legitimate fetches during the flood, CPU and RSS; then 1 M IPv6 sources. A full
@@ -44,6 +43,7 @@ const values = benchArgs(USAGE, {
   rounds: { type: 'string' },
   fetches: { type: 'string' },
   'syn-pool': { type: 'string' },
+  'one-core': { type: 'boolean', default: false },
   smoke: { type: 'boolean', default: false },
 });
 const SMOKE = values.smoke;
@@ -65,6 +65,16 @@ const FETCHES = num(values.fetches, 1000, 50);
  * Python): the flooder then spends its CPU in the kernel's send path only, and offers more.
  */
 const SYN_POOL = num(values['syn-pool'], 0, 0);
+/**
+ * The flooder and the router share this machine. Left to the scheduler, a flooder's veth send also
+ * runs the router's whole receive path on the flooder's own core (veth hands packets over on the
+ * sending CPU), so a defense that costs less per SYN mostly lets the flooder send more, and the ratios
+ * measure the flooder. With two or more cores the flooder is pinned to CPU 0 and RPS moves the
+ * router's receive path onto CPU 1 (and the wan host's SYN-ACK sink onto CPU 0): "answered SYN/s" is
+ * then what one core of the router answers, as with the flooder on another machine. --one-core
+ * leaves both to the scheduler (the old measurement).
+ */
+const SPLIT_CPUS = availableParallelism() >= 2 && !values['one-core'];
 /** curl --max-time, s. */
 const FETCH_TIMEOUT = SMOKE ? 2 : 5;
 /** Fetches start this long after the flood (it has reached its rate) and stop in time to end inside it. */
@@ -289,7 +299,8 @@ function flood(args: {
   if (args.count) a.push('--count', String(args.count));
   if (args.pool) a.push('--pool', String(args.pool));
   if (args.distinct) a.push('--distinct', '--start-index', String(args.startIndex ?? 0));
-  return lab.execAsync(lab.ns.wan, 'python3', a, (args.seconds + 30) * 1000).then((r) => {
+  const cmd = SPLIT_CPUS ? ['taskset', '-c', '0', 'python3', ...a] : ['python3', ...a];
+  return lab.execAsync(lab.ns.wan, cmd[0], cmd.slice(1), (args.seconds + 30) * 1000).then((r) => {
     let out: FloodResult;
     try {
       out = JSON.parse(r.stdout.trim().split('\n').pop() ?? '');
@@ -808,6 +819,11 @@ async function main(): Promise<void> {
     lab.run(lab.ns.rtr, 'ip', ['route', 'add', '198.18.0.0/15', 'via', ADDR.wan4]);
     lab.run(lab.ns.rtr, 'ip', ['-6', 'route', 'add', '2001:db8:100::/40', 'via', ADDR.wan6]);
     installCounters();
+    if (SPLIT_CPUS) {
+      // Masks: CPU 1 (0x2) takes the router's receive from wan; CPU 0 (0x1) the wan host's.
+      lab.run(lab.ns.rtr, 'sh', ['-c', 'echo 2 > /sys/class/net/wan0/queues/rx-0/rps_cpus']);
+      lab.run(lab.ns.wan, 'sh', ['-c', 'echo 1 > /sys/class/net/eth0/queues/rx-0/rps_cpus']);
+    }
     syncookies = lab.run(lab.ns.lan, 'sysctl', ['-n', 'net.ipv4.tcp_syncookies']).trim();
     for (let r = 0; r < ROUNDS; r++) {
       for (const load of loads) {
@@ -919,7 +935,10 @@ async function main(): Promise<void> {
       loads
         .map((l) => (l.rate ? `${l.name} (${l.rate}/s, 1 process)` : `${l.name} (${l.procs} processes)`))
         .join(', ') +
-      `; ${availableParallelism()} CPUs shared with other work (load average ${load0.toFixed(2)} at start)`,
+      `; ${availableParallelism()} CPUs shared with other work (load average ${load0.toFixed(2)} at start); ` +
+      (SPLIT_CPUS
+        ? 'flooder pinned to CPU 0, the router receives on CPU 1 (RPS)'
+        : 'flooder and router share the cores (--one-core)'),
   );
   const cols = MODES;
   for (const load of loads) {
@@ -962,6 +981,7 @@ async function main(): Promise<void> {
       flooder: {
         script: 'test/lab/synflood_fast.py',
         procs_max: PROCS,
+        split_cpus: SPLIT_CPUS,
         syn_pool: SYN_POOL,
         sources4: '198.18.0.0/15, random',
         sources6: '2001:db8:100::/40, one /64 and address per SYN (distinct6)',

@@ -44,19 +44,26 @@ export function kernelLimitSetup(t: string): string[] {
 
 /** The chain's rules for these settings (replacing what was there: a reload runs it again). */
 export function kernelLimitRules(t: string, s: KernelLimitSettings): string {
-  const lines = [
-    `flush chain ${t} rate_limits`,
+  const icmpOn = s.icmp.enabled && s.icmp.rate > 0;
+  const udpOn = s.udp.enabled && s.udp.rate > 0;
+  const limited = [...(icmpOn ? ['icmp', 'ipv6-icmp'] : []), ...(udpOn ? ['udp'] : [])];
+  const lines = [`flush chain ${t} rate_limits`];
+  if (limited.length === 0) return `${lines.join('\n')}\n`;
+  lines.push(
+    // Every forwarded packet crosses this chain, TCP (the bulk, and every flood SYN) most of all:
+    // what no limit applies to leaves on the first rule, before any set or conntrack lookup.
+    `add rule ${t} rate_limits meta l4proto != { ${limited.join(', ')} } accept`,
     `add rule ${t} rate_limits iifname != @wans accept`,
     `add rule ${t} rate_limits ct direction reply accept`,
     `add rule ${t} rate_limits ip saddr @allow4 accept`,
     `add rule ${t} rate_limits ip6 saddr @allow6 accept`,
-  ];
+  );
   // One rule (one bucket) for ICMP and ICMPv6 echo requests, as the dataplane has one ICMP bucket.
-  if (s.icmp.enabled && s.icmp.rate > 0)
+  if (icmpOn)
     lines.push(
       `add rule ${t} rate_limits meta l4proto { icmp, ipv6-icmp } @th,0,8 { 8, 128 } limit rate over ${s.icmp.rate}/second burst ${Math.max(1, s.icmp.burst)} packets counter name icmp_limit drop`,
     );
-  if (s.udp.enabled && s.udp.rate > 0) {
+  if (udpOn) {
     const ports = s.udp.exemptPorts.filter((p) => Number.isInteger(p) && p > 0 && p < 65536);
     const exempt = ports.length > 0 ? ` udp dport != { ${ports.join(', ')} }` : '';
     lines.push(

@@ -114,7 +114,7 @@ export function policeCommands(o: PoliceOptions): string {
     `add rule ${t} fast_notrack iifname != @wans accept`,
     `add rule ${t} fast_notrack meta l4proto != tcp accept`,
     `add rule ${t} fast_notrack tcp flags & (fin | syn | rst | ack) != syn accept`,
-    `add rule ${t} fast_notrack ip daddr @fast4 meta mark set meta mark | ${FAST_NOTRACK_MARK} notrack`,
+    `add rule ${t} fast_notrack ip daddr @fast4 meta mark set meta mark | ${FAST_NOTRACK_MARK} notrack accept`,
     `add rule ${t} fast_notrack ip6 daddr @fast6 meta mark set meta mark | ${FAST_NOTRACK_MARK} notrack`,
     ...(o.limits ? kernelLimitSetup(t) : []),
     ...(o.local ? routerLocalCommands(o.local, wans) : []),
