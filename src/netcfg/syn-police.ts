@@ -84,19 +84,26 @@ export function policeCommands(o: PoliceOptions): string {
     // LTE) and the set follows it without rebuilding the chain.
     `add set ${t} wans { type ifname; }`,
     ...(wans.length > 0 ? [`add element ${t} wans { ${ifnames(wans)} }`] : []),
-    `add chain ${t} syn_police { type filter hook prerouting priority -250; policy accept; }`,
-    // Every packet the router receives crosses this chain: what is not a new WAN SYN leaves at once,
-    // before any set lookup.
-    `add rule ${t} syn_police iifname != @wans accept`,
-    `add rule ${t} syn_police meta l4proto != tcp accept`,
-    `add rule ${t} syn_police tcp flags & (fin | syn | rst | ack) != syn accept`,
-    // SYNs the kernel fast path answers (marked by fast_notrack, which runs first) cost no more
-    // than the kernel's own forwarding: the police is for what would cross the TUN.
-    `add rule ${t} syn_police meta mark & ${FAST_NOTRACK_MARK} != 0 accept`,
+    // While the kernel fast path answers (moderate and risky tiers), flood SYNs to the routed LAN
+    // prefixes make no conntrack entry: the daemon fills these sets then, and empties them in the
+    // normal tier, where the proxy's SYN-ACKs must meet the SYN's entry. A port forward's SYN is
+    // addressed to the router (not in the sets): it keeps its entry, which its DNAT needs.
+    `add set ${t} fast4 { type ipv4_addr; flags interval; }`,
+    `add set ${t} fast6 { type ipv6_addr; flags interval; }`,
     // Likewise SYNs to the router's own addresses while the fast path answers those (at the TUN's
     // egress): they keep their conntrack entry (a port forward's DNAT needs it), so no mark.
     `add set ${t} fastlocal4 { type ipv4_addr; flags interval; }`,
     `add set ${t} fastlocal6 { type ipv6_addr; flags interval; }`,
+    // One chain, before conntrack (raw): every packet the router receives crosses it, and under a
+    // flood every SYN does, so what is not a new WAN SYN leaves at once, before any set lookup.
+    `add chain ${t} syn_police { type filter hook prerouting priority raw; policy accept; }`,
+    `add rule ${t} syn_police iifname != @wans accept`,
+    `add rule ${t} syn_police meta l4proto != tcp accept`,
+    `add rule ${t} syn_police tcp flags & (fin | syn | rst | ack) != syn accept`,
+    // SYNs the kernel fast path answers cost no more than the kernel's own forwarding (the police
+    // is for what would cross the TUN); the mark tells the program they have no conntrack entry.
+    `add rule ${t} syn_police ip daddr @fast4 meta mark set meta mark | ${FAST_NOTRACK_MARK} notrack accept`,
+    `add rule ${t} syn_police ip6 daddr @fast6 meta mark set meta mark | ${FAST_NOTRACK_MARK} notrack accept`,
     `add rule ${t} syn_police ip daddr @fastlocal4 accept`,
     `add rule ${t} syn_police ip6 daddr @fastlocal6 accept`,
     `add rule ${t} syn_police ip saddr @known4 accept`,
@@ -104,18 +111,6 @@ export function policeCommands(o: PoliceOptions): string {
     ...(o.rate > 0
       ? [`add rule ${t} syn_police limit rate over ${o.rate}/second burst ${burst} packets counter drop`]
       : []),
-    // While the kernel fast path answers (moderate and risky tiers), flood SYNs to the routed LAN
-    // prefixes make no conntrack entry: the daemon fills these sets then, and empties them in the
-    // normal tier, where the proxy's SYN-ACKs must meet the SYN's entry. A port forward's SYN is
-    // addressed to the router (not in the sets): it keeps its entry, which its DNAT needs.
-    `add set ${t} fast4 { type ipv4_addr; flags interval; }`,
-    `add set ${t} fast6 { type ipv6_addr; flags interval; }`,
-    `add chain ${t} fast_notrack { type filter hook prerouting priority raw; policy accept; }`,
-    `add rule ${t} fast_notrack iifname != @wans accept`,
-    `add rule ${t} fast_notrack meta l4proto != tcp accept`,
-    `add rule ${t} fast_notrack tcp flags & (fin | syn | rst | ack) != syn accept`,
-    `add rule ${t} fast_notrack ip daddr @fast4 meta mark set meta mark | ${FAST_NOTRACK_MARK} notrack accept`,
-    `add rule ${t} fast_notrack ip6 daddr @fast6 meta mark set meta mark | ${FAST_NOTRACK_MARK} notrack`,
     ...(o.limits ? kernelLimitSetup(t) : []),
     ...(o.local ? routerLocalCommands(o.local, wans) : []),
   ];
