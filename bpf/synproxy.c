@@ -78,14 +78,20 @@ struct fp_conf {
   __u32 window_s;    /* a source's answered SYNs are counted over this long */
   __u32 max_unfinished; /* past this many, the source is reported to the proxy (once a window) */
   __u32 notrack_mark;   /* a SYN conntrack left alone carries it: its SYN-ACK goes straight out */
-  __u32 pad3;
+  __u32 source_salt;    /* keys the source table's slot hash (src/tun/fast-path-maps.ts: sourceSlot) */
 };
 
-/* Answered SYNs of one source in its current window; the proxy takes one off per completed handshake. */
-struct src_count {
+/* Answered SYNs of one source in its current window; the proxy takes one off per completed handshake.
+ * The table is direct-mapped (one slot per hash, the newest source wins it): a spoofed flood brings
+ * a new source with nearly every SYN, and a hash map's lookup, insert and LRU eviction for each cost
+ * more than the rest of the answer; an array slot is one load. A source pushed out of its slot has its
+ * count start over, as an LRU eviction would do. */
+struct src_slot {
+  __u8 addr[16]; /* IPv4 as ::ffff:a.b.c.d */
   __u32 count;
   __u32 start; /* wall-clock second the window began */
 };
+#define SOURCE_SLOTS 65536
 
 /* An address as both families use it: IPv4 as ::ffff:a.b.c.d. */
 struct fp_prefix {
@@ -141,7 +147,7 @@ struct scratch {
 struct tg_map_def SEC("maps") tg_fp_scratch = {
     .type = BPF_MAP_TYPE_PERCPU_ARRAY, .key_size = 4, .value_size = sizeof(struct scratch), .max_entries = 1};
 struct tg_map_def SEC("maps") tg_fp_sources = {
-    .type = BPF_MAP_TYPE_LRU_HASH, .key_size = 16, .value_size = sizeof(struct src_count), .max_entries = 65536};
+    .type = BPF_MAP_TYPE_ARRAY, .key_size = 4, .value_size = sizeof(struct src_slot), .max_entries = SOURCE_SLOTS};
 /* Sources past max_unfinished, for the proxy to judge once its grace period has passed. */
 struct tg_map_def SEC("maps") tg_fp_suspects = {
     .type = BPF_MAP_TYPE_QUEUE, .key_size = 0, .value_size = 16, .max_entries = 1024};
@@ -176,6 +182,24 @@ INLINE __u64 le64(const __u8 *p) {
 /* SipHash-2-4 (low 32 bits) of a message given as n whole little-endian words, then its last
  * block `last` (the remaining bytes and the length in the top byte). One loop for both families
  * keeps the program small: IPv4 tuples are 1 word of addresses, IPv6 ones 4. */
+/* The source table's slot of an address (16 bytes): a multiplicative hash of its four words, keyed
+ * by a salt so that no one can aim spoofed sources at a chosen slot; fast-path-maps.ts computes it too. */
+INLINE __u32 source_slot(const __u8 *a, __u32 salt) {
+  __u32 h = salt;
+#pragma unroll
+  for (int i = 0; i < 16; i += 4) {
+    h ^= (__u32)a[i] | (__u32)a[i + 1] << 8 | (__u32)a[i + 2] << 16 | (__u32)a[i + 3] << 24;
+    h *= 0x9e3779b1u;
+    h ^= h >> 16;
+  }
+  h ^= h >> 16; /* MurmurHash3's finaliser: every input bit reaches the slot's bits */
+  h *= 0x85ebca6bu;
+  h ^= h >> 13;
+  h *= 0xc2b2ae35u;
+  h ^= h >> 16;
+  return h & (SOURCE_SLOTS - 1);
+}
+
 INLINE __u32 siphash32(const __u64 *k, const __u64 *w, __u32 n, __u64 last) {
   __u64 v0 = k[0] ^ 0x736f6d6570736575ULL;
   __u64 v1 = k[1] ^ 0x646f72616e646f6dULL;
@@ -522,12 +546,16 @@ int tg_fast_syn(struct __sk_buff *skb) {
     bpf_map_update_elem(&tg_fp_chart, ck, &now, BPF_ANY);
   }
   /* Count the source's handshakes, as the proxy's own tracker would: the proxy decides. */
-  struct src_count *sc = bpf_map_lookup_elem(&tg_fp_sources, src);
-  if (!sc || c->now_s - sc->start >= c->window_s) {
-    struct src_count fresh = {.count = 1, .start = c->now_s};
-    bpf_map_update_elem(&tg_fp_sources, src, &fresh, BPF_ANY);
-  } else if (__sync_fetch_and_add(&sc->count, 1) == c->max_unfinished) {
-    bpf_map_push_elem(&tg_fp_suspects, src, 0);
+  __u32 slot = source_slot(src, c->source_salt);
+  struct src_slot *sc = bpf_map_lookup_elem(&tg_fp_sources, &slot);
+  if (sc) {
+    if (le64(sc->addr) != le64(src) || le64(sc->addr + 8) != le64(src + 8) || c->now_s - sc->start >= c->window_s) {
+      __builtin_memcpy(sc->addr, src, 16);
+      sc->count = 1;
+      sc->start = c->now_s;
+    } else if (__sync_fetch_and_add(&sc->count, 1) == c->max_unfinished) {
+      bpf_map_push_elem(&tg_fp_suspects, src, 0);
+    }
   }
 
   /* The cookie, as src/defense/cookie.ts makes it (client = the SYN's source): the tuple's bytes

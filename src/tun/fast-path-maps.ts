@@ -99,7 +99,34 @@ export function encodeConf(
   dv.setUint32(64, s.windowSeconds, LE);
   dv.setUint32(68, s.maxUnfinished, LE);
   dv.setUint32(72, s.notrackMark >>> 0, LE);
+  dv.setUint32(76, sourceSalt(s.keys), LE);
   return out;
+}
+
+/** Slots of the program's source table (SOURCE_SLOTS in bpf/synproxy.c). */
+export const SOURCE_SLOTS = 65536;
+/** struct src_slot: the address (16 bytes), its count, the second its window began. */
+const SOURCE_SLOT_SIZE = 24;
+
+/** The source table's salt: secret as the cookie keys are, and fixed while they are. */
+export function sourceSalt(keys: Uint8Array): number {
+  return new DataView(keys.buffer, keys.byteOffset, 32).getUint32(28, LE);
+}
+
+/** The slot of a 16-byte (mapped) address, as bpf/synproxy.c's source_slot computes it. */
+export function sourceSlot(addr: Uint8Array, salt: number): number {
+  const dv = new DataView(addr.buffer, addr.byteOffset, 16);
+  let h = salt >>> 0;
+  for (let i = 0; i < 16; i += 4) {
+    h = Math.imul(h ^ dv.getUint32(i, LE), 0x9e3779b1);
+    h ^= h >>> 16;
+  }
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return (h >>> 0) & (SOURCE_SLOTS - 1);
 }
 
 /** The address at buf[at] (4 bytes for IPv4, else 16) as the program keys it: IPv4 as ::ffff:a.b.c.d. */
@@ -147,9 +174,13 @@ export class FastPathMaps {
   private readonly valueView: DataView;
   private readonly aggKey = new Uint8Array(16);
   private readonly one = new Uint8Array([1]);
-  /** struct src_count */
-  private readonly src = new Uint8Array(8);
+  /** struct src_slot */
+  private readonly src = new Uint8Array(SOURCE_SLOT_SIZE);
   private readonly srcView = new DataView(this.src.buffer);
+  private readonly slotKey = new Uint8Array(4);
+  private readonly slotView = new DataView(this.slotKey.buffer);
+  /** The source table's salt, from the settings last written. */
+  private salt = 0;
   private readonly keyView = new DataView(this.key.buffer);
 
   constructor(
@@ -164,6 +195,7 @@ export class FastPathMaps {
   /** The clock and the mode (one syscall). */
   write(s: FastSettings, mode: FastMode, wallMs: number): void {
     encodeConf(s, mode, wallMs, this.conf);
+    this.salt = sourceSalt(s.keys);
     this.key.fill(0);
     if (this.addon.bpfMapWrite(this.fds.conf, this.key, 4, 1, this.conf, false) !== 0)
       throw new Error('fast path: the kernel refused the settings');
@@ -186,19 +218,26 @@ export class FastPathMaps {
   /** Answered SYNs the program counts for a source in its current window (0: none). */
   sourceCount(bytes: Uint8Array): number {
     mappedAddress(bytes, this.aggKey);
-    if (!this.addon.bpfMapRead(this.fds.sources, this.aggKey, this.src)) return 0;
-    return this.srcView.getUint32(0, LE);
+    return this.readSlot(this.aggKey) ? this.srcView.getUint32(16, LE) : 0;
   }
 
   /** A handshake of the source completed: one answered SYN less (a lost race costs one count). */
   completed(buf: Uint8Array, off: number, ver: number): void {
     const k = this.aggKey;
     mapAddressAt(buf, off, ver, k, 0);
-    if (!this.addon.bpfMapRead(this.fds.sources, k, this.src)) return;
-    const n = this.srcView.getUint32(0, LE);
+    if (!this.readSlot(k)) return;
+    const n = this.srcView.getUint32(16, LE);
     if (n === 0) return;
-    this.srcView.setUint32(0, n - 1, LE);
-    this.addon.bpfMapWrite(this.fds.sources, k, 16, 1, this.src, false);
+    this.srcView.setUint32(16, n - 1, LE);
+    this.addon.bpfMapWrite(this.fds.sources, this.slotKey, 4, 1, this.src, false);
+  }
+
+  /** Reads the slot of a mapped address into `src`; false when another source holds it. */
+  private readSlot(addr: Uint8Array): boolean {
+    this.slotView.setUint32(0, sourceSlot(addr, this.salt), LE);
+    if (!this.addon.bpfMapRead(this.fds.sources, this.slotKey, this.src)) return false;
+    for (let i = 0; i < 16; i++) if (this.src[i] !== addr[i]) return false;
+    return true;
   }
 
   /** Marks (or clears) a source the program drops SYNs of. False when the map is full. */

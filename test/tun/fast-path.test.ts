@@ -12,7 +12,14 @@ import { FastPath } from '../../src/netcfg/fast-path.js';
 import { loadAddon } from '../../src/tun/addon.js';
 import { parseBpfObject, readBpfObject } from '../../src/tun/bpf-object.js';
 import { type OpenedTun, openTun } from '../../src/tun/device.js';
-import { FastMode, FastPathMaps, type FastSettings } from '../../src/tun/fast-path-maps.js';
+import {
+  FastMode,
+  FastPathMaps,
+  type FastSettings,
+  mappedAddress,
+  sourceSalt,
+  sourceSlot,
+} from '../../src/tun/fast-path-maps.js';
 import { Batch } from '../../src/tun/packet-io.js';
 import { Prng, pseudo4, pseudo6, refChecksum, tcp, u16, u32, v4, v6 } from '../packet/helpers.js';
 
@@ -499,6 +506,34 @@ describe('per-source counts for the proxy to judge', () => {
     mode(FastMode.ANSWER, EPOCH + 11_000);
     send(7);
     expect(maps.sourceCount(Uint8Array.from(src))).toBe(1);
+  });
+
+  it('the table is bounded: a source whose slot another takes starts its count over', () => {
+    mode(FastMode.ANSWER, EPOCH + 20_000);
+    const salt = sourceSalt(SETTINGS.keys);
+    const slotOf = (a: number[]) => sourceSlot(mappedAddress(Uint8Array.from(a)), salt);
+    // Two sources of the benchmark range (198.18.0.0/15) in one slot: 131,072 addresses in 65,536
+    // slots must have some.
+    const seen = new Map<number, number[]>();
+    let first: number[] | undefined;
+    let other: number[] | undefined;
+    for (let i = 0; i < 1 << 17 && !other; i++) {
+      const a = [198, 18 + (i >> 16), (i >> 8) & 0xff, i & 0xff];
+      const slot = slotOf(a);
+      first = seen.get(slot);
+      if (first) other = a;
+      else seen.set(slot, a);
+    }
+    if (!first || !other) throw new Error('no colliding sources found');
+    const send = (a: number[], k: number) =>
+      run(frame(syn({ ...V4, client: a }, { ts: true }, 2000 + k, 6000 + k)));
+    for (let k = 0; k < 3; k++) expect(send(first, k).ret).toBe(TC_ACT_REDIRECT);
+    expect(maps.sourceCount(Uint8Array.from(first))).toBe(3);
+    send(other, 3);
+    expect(maps.sourceCount(Uint8Array.from(other))).toBe(1);
+    expect(maps.sourceCount(Uint8Array.from(first))).toBe(0);
+    send(first, 4);
+    expect(maps.sourceCount(Uint8Array.from(first))).toBe(1);
   });
 });
 
