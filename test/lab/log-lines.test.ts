@@ -114,6 +114,17 @@ describe("the daemon's log lines", () => {
     const bin = join(process.cwd(), 'bin', 'tunguard');
     const second = l.exec(l.ns.rtr, process.execPath, [bin, 'run', '--config', conf, '--tun', 'tg9']);
     const flag = l.exec(l.ns.rtr, process.execPath, [bin, 'run', '--wna', 'x']);
+    // The same second daemon as procd starts it: syslog's tag names it, its lines do not.
+    const tagged = l.exec(l.ns.rtr, 'env', [
+      'TUNGUARD_LOG_TAGGED=1',
+      process.execPath,
+      bin,
+      'run',
+      '--config',
+      conf,
+      '--tun',
+      'tg9',
+    ]);
     expect(await tg.stop()).toBe(0);
 
     const lines = parseLog(tg.output);
@@ -136,6 +147,10 @@ describe("the daemon's log lines", () => {
       expect(r.stderr.trim().split('\n')).toHaveLength(1);
     }
     expect(parseLog(second.stdout).length).toBeGreaterThan(0);
+    const untagged = (tagged.stdout + tagged.stderr).trim().split('\n');
+    expect(untagged.length).toBeGreaterThan(1);
+    for (const line of untagged) expect(parseLogLine(`tunguard: ${line}`)).toHaveProperty('level');
+    expect(untagged.at(-1)).toMatch(/^level=error event=exit /);
     // Secrets never in the log: no piece of the API token (6 characters, as the demo once printed).
     // The control: the same search finds a piece in a line that quotes one.
     const all = tg.output + second.stdout + second.stderr + flag.stderr;
