@@ -11,9 +11,8 @@ import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, createWriteStream, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
 import { DEFAULT_UCI } from '../dist/src/config/index.js';
-import { CHROMIUM } from '../dist/test/lab/browser.js';
+import { CHROMIUM, launchChromium } from '../dist/test/lab/browser.js';
 import { ADDR, Lab, REPO_ROOT, sleep } from '../dist/test/lab/lab.js';
 
 const UL_ROOT = process.env.UL_ROOT;
@@ -90,18 +89,7 @@ try {
   writeFileSync(wrapper, `#!/bin/sh\nexec ip netns exec ${lab.ns.lan} ${CHROMIUM} "$@"\n`);
   chmodSync(wrapper, 0o755);
   profile = join(lab.stateDir, 'chromium-profile');
-  browser = await chromium.launchPersistentContext(profile, {
-    executablePath: wrapper,
-    headless: true,
-    viewport: { width: 1400, height: 1000 },
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--no-first-run',
-      '--disable-background-networking',
-    ],
-  });
+  ({ browser } = await launchChromium({ executablePath: wrapper, profile }));
   page = browser.pages()[0] ?? (await browser.newPage());
   page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
   page.on('console', (m) => m.type() === 'error' && errors.push(`console: ${m.text()}`));

@@ -141,6 +141,7 @@ build_procd_root() {
 	ln -s "$UCI" "$PW/usrsbin/uci"
 	ln -s "$BB" "$PW/usrbin/sh"
 	printf "import '%s/dist/src/cli/main.js';\n" "$HERE" >"$PW/usrlib/tunguard/tunguard.js"
+	install -m 0755 "$HERE/openwrt/files/tunguard.cli" "$PW/usrbin/tunguard"
 	for t in ubus jshn uci; do ln -s "$DEPS/bin/$t" "$PW/bin/$t"; done
 	ln -s "$DEPS/sbin/ubusd" "$PW/bin/ubusd"
 	ln -s "$P/sbin/procd" "$PW/bin/procd"
@@ -245,6 +246,7 @@ procd_steps_full() {
 	echo "after stop: instance '$(ipid)', daemon '$(pgrep -f tunguard.js)', tg0: $(ip -br link show tg0 2>&1)"
 	echo "== the daemon's log"
 	log
+	echo "== its syslog tag (procd's, from the command's name): $(grep -o 'daemon[.][a-z]* [^ ]*: level=info event=start' "$PW"/syslog.log | head -1)"
 }
 
 procd_steps_short() {

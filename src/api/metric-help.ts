@@ -40,6 +40,8 @@ export const COUNTER_HELP: Readonly<Record<string, string>> = {
   synproxy_outbound_syn: 'SYNs from the LAN outward (not proxied).',
   synproxy_source_full:
     'Handshakes refused because their source already has the most proxied connections one source may hold (512 by default; an IPv6 /64 is one source).',
+  synproxy_source_full_rst:
+    'RSTs sent to clients whose handshake was refused for their source being full (one per such handshake ACK with a valid cookie), so they stop at once instead of retrying.',
   synproxy_evicted:
     'Proxied connections forgotten to make room in a full table (the one idle longest; no RST is sent).',
   sampler_samples: 'Packets of LAN hosts sampled for the passive inventory.',

@@ -1,6 +1,6 @@
 // The `tunguard` command: dispatches to subcommands. Exit codes: 0 ok, 1 runtime failure, 2 usage,
 // 3 the daemon is not running (commands that talk to it).
-import { logLine } from '../config/logfmt.js';
+import { logLine, logPrefix } from '../config/logfmt.js';
 import { API_COMMAND_NAMES } from './command-names.js';
 import { exitQuietlyOnClosedPipe } from './pipes.js';
 import { didYouMean } from './suggest.js';
@@ -79,7 +79,7 @@ main(process.argv.slice(2)).then(
     const e = err as Error;
     process.stderr.write(
       process.argv[2] === 'run'
-        ? `tunguard: ${logLine(`failed: ${e.message ?? String(err)}`, 'error', { event: 'exit', code: 1, stack: e.stack })}\n`
+        ? `${logPrefix()}${logLine(`failed: ${e.message ?? String(err)}`, 'error', { event: 'exit', code: 1, stack: e.stack })}\n`
         : `tunguard: ${e.stack ?? err}\n`,
     );
     process.exitCode = 1;

@@ -1,6 +1,6 @@
 // The CLI's errors and exit codes. Usage errors exit with code 2: one line saying what is wrong, and a hint naming the command's help
 // (`try 'tunguard status --help'`), never the whole help text.
-import { logLine } from '../config/logfmt.js';
+import { logLine, logPrefix } from '../config/logfmt.js';
 
 export class UsageError extends Error {
   override name = 'UsageError';
@@ -55,7 +55,7 @@ export function reportError(err: unknown, cmd: string | undefined, json: boolean
   const detail = (err as Error).message;
   if (cmd === 'run' && !json)
     process.stderr.write(
-      `tunguard: ${logLine(detail, 'error', { event: 'exit', code, error, ...(hint ? { hint } : {}) })}\n`,
+      `${logPrefix()}${logLine(detail, 'error', { event: 'exit', code, error, ...(hint ? { hint } : {}) })}\n`,
     );
   else if (json) process.stderr.write(`${JSON.stringify({ error, detail })}\n`);
   else process.stderr.write(`${where}: ${detail}\n${hint ? `${hint}\n` : ''}`);

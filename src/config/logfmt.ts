@@ -29,3 +29,15 @@ export function logLine(msg: string, level: LogLevel = 'info', fields: LogFields
     if (k !== 'event' && v !== undefined) parts.push(`${k}=${logValue(v)}`);
   return parts.join(' ');
 }
+
+/**
+ * Set (to 1) by whoever hands the daemon's output to a system log that already tags each line with
+ * the program's name: the init script, under procd (`tunguard[pid]: ...`). Elsewhere (a terminal, a
+ * pipe, a file shared with other programs) each line says whose it is itself.
+ */
+export const LOG_TAGGED_ENV = 'TUNGUARD_LOG_TAGGED';
+
+/** What starts each of the daemon's log lines: its name, unless the system log tags it already. */
+export function logPrefix(env: NodeJS.ProcessEnv = process.env): string {
+  return env[LOG_TAGGED_ENV] === '1' ? '' : 'tunguard: ';
+}

@@ -2,7 +2,7 @@
 // with it too); what is here is the daemon's own.
 import type { Log } from '../config/logfmt.js';
 
-export { type Log, type LogFields, type LogLevel, logLine, logValue } from '../config/logfmt.js';
+export { type Log, type LogFields, type LogLevel, logLine, logPrefix, logValue } from '../config/logfmt.js';
 
 /**
  * Node's own warnings (`(node:31207) Warning: ...` on stderr) as our log lines instead: the daemon's

@@ -40,7 +40,7 @@ import { offloadNames } from '../tun/device.js';
 import { MapType } from '../tun/ebpf.js';
 import { BYPASS_KEY_SIZE, BYPASS_MAX_FLOWS } from '../tun/flow-bypass.js';
 import { ControlPlane, wanListenIssues } from './control.js';
-import { type Log, logLine, takeOverWarnings } from './log.js';
+import { type Log, logLine, logPrefix, takeOverWarnings } from './log.js';
 import { startConfig } from './start-config.js';
 
 type DataplaneEvent = { type?: string } & Partial<ConnSync> & {
@@ -717,5 +717,5 @@ function* knownClients(records: readonly ConnRecord[]): Iterable<string> {
 }
 
 const log: Log = (msg, level, fields) => {
-  writeTo(process.stdout, `tunguard: ${logLine(msg, level, fields)}\n`);
+  writeTo(process.stdout, `${logPrefix()}${logLine(msg, level, fields)}\n`);
 };

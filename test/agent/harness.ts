@@ -11,9 +11,11 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import ts from 'typescript';
+import { afterAll, beforeAll } from 'vitest';
 
 const REPO = new URL('../../', import.meta.url).pathname;
 const SRC = join(REPO, 'src');
@@ -196,4 +198,49 @@ export function agentCli(configPath: string, args: string[]): Promise<string> {
 
 export function cleanup(dirs: AgentDirs): void {
   rmSync(dirs.base, { recursive: true, force: true });
+}
+
+/** A free loopback TCP port: bound, then released for an agent to listen on. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address() as { port: number };
+      s.close(() => resolve(a.port));
+    });
+  });
+}
+
+/** A test file's agent: its directories, and the agent that runs last, stopped after the file. */
+export interface AgentSuite {
+  /** Made before the file's tests, removed after them. */
+  readonly dirs: AgentDirs;
+  /** The agent startOn() started last (the test may stop it earlier). */
+  agent: RunningAgent | undefined;
+  /** Starts an agent on 127.0.0.1:port. */
+  startOn(port: number): Promise<RunningAgent>;
+}
+
+/** Registers the file's set-up and tear-down of an agent (call at the top level of a test file). */
+export function agentSuite(prefix: string): AgentSuite {
+  let dirs: AgentDirs | undefined;
+  const suite: AgentSuite = {
+    get dirs() {
+      if (!dirs) throw new Error('agentSuite: the directories exist only while the tests run');
+      return dirs;
+    },
+    agent: undefined,
+    startOn: async (port) => {
+      suite.agent = await startAgent(suite.dirs, { extra: { listen: { host: '127.0.0.1', port } } });
+      return suite.agent;
+    },
+  };
+  beforeAll(() => {
+    dirs = makeDirs(prefix);
+  });
+  afterAll(async () => {
+    await suite.agent?.stop();
+    if (dirs) cleanup(dirs);
+  });
+  return suite;
 }

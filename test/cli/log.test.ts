@@ -1,7 +1,7 @@
 // The daemon's log: one logfmt line each, level first, a stable key=value part; Node's own warnings
 // become such lines; the API's port taken is loud and retried (the defenses run on); a second daemon
 // on the same WAN device is refused with the first one's pid.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
@@ -11,7 +11,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { parseListen } from '../../src/config/index.js';
 import { ConfigStore } from '../../src/daemon/config-store.js';
 import { ControlPlane } from '../../src/daemon/control.js';
-import { logLine } from '../../src/daemon/log.js';
+import { logLine, logPrefix } from '../../src/daemon/log.js';
 import { claimWan } from '../../src/netcfg/wan-lock.js';
 import { FakeDataplane } from '../api/helpers.js';
 import { parseLogLine } from '../lab/logfmt.js';
@@ -105,6 +105,29 @@ describe('log lines', () => {
     );
     const theirs = await node(script(false));
     expect(theirs.stderr).toMatch(/^\(node:\d+\) Warning: not running as root/);
+  });
+});
+
+describe("the daemon's name in front of each line", () => {
+  // procd tags each line of a service's output with its command's name (tunguard[pid]: ...); the
+  // init script says so with TUNGUARD_LOG_TAGGED=1. Elsewhere the line names the daemon itself.
+  const run = (env: NodeJS.ProcessEnv) => {
+    const r = spawnSync(process.execPath, [join(REPO, 'bin', 'tunguard'), 'run', '--wna', 'x'], {
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH, ...env },
+    });
+    return r.stderr;
+  };
+
+  it('is left out under procd; (control) kept in a terminal or pipe, and for any other value', () => {
+    const tagged = run({ TUNGUARD_LOG_TAGGED: '1' });
+    expect(tagged).toMatch(/^level=error event=exit msg="unknown option '--wna'/);
+    expect(parseLogLine(`tunguard: ${tagged.trim()}`)).toMatchObject({ level: 'error', code: '2' });
+    expect(run({})).toMatch(/^tunguard: level=error event=exit msg="unknown option '--wna'/);
+    expect(run({ TUNGUARD_LOG_TAGGED: '0' })).toMatch(/^tunguard: level=error /);
+    expect(logPrefix({ TUNGUARD_LOG_TAGGED: '1' })).toBe('');
+    expect(logPrefix({ TUNGUARD_LOG_TAGGED: 'yes' })).toBe('tunguard: ');
+    expect(logPrefix({})).toBe('tunguard: ');
   });
 });
 

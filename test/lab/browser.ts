@@ -8,12 +8,18 @@ import { type BrowserContext, chromium } from 'playwright-core';
 
 export const CHROMIUM = '/usr/bin/chromium';
 
-/** A fresh profile in a temporary directory; the caller closes the context and removes `profile`. */
-export async function launchChromium(): Promise<{ browser: BrowserContext; profile: string }> {
+/**
+ * Chromium with those flags. `executablePath`: another way to start the same binary (e.g. a wrapper
+ * that enters a network namespace first); `profile`: the profile directory (by default a fresh one in
+ * a temporary directory). The caller closes the context and removes `profile`.
+ */
+export async function launchChromium(
+  opts: { executablePath?: string; profile?: string } = {},
+): Promise<{ browser: BrowserContext; profile: string }> {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing (apt-get install -y chromium)`);
-  const profile = mkdtempSync(join(tmpdir(), 'tunguard-chromium-'));
+  const profile = opts.profile ?? mkdtempSync(join(tmpdir(), 'tunguard-chromium-'));
   const browser = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
+    executablePath: opts.executablePath ?? CHROMIUM,
     headless: true,
     viewport: { width: 1400, height: 1000 },
     args: [

@@ -16,6 +16,13 @@ const AGENT_PORT = 7443;
 const API = 'http://127.0.0.1:7447/api/v1';
 const FLOOD = join(import.meta.dirname, 'synflood.py');
 
+/** The first run of `n` characters of `secret` that `text` holds, if any. */
+function secretPiece(text: string, secret: string, n = 6): string | undefined {
+  for (let i = 0; i + n <= secret.length; i++)
+    if (text.includes(secret.slice(i, i + n))) return secret.slice(i, i + n);
+  return undefined;
+}
+
 let lab: Lab | undefined;
 let dirs: AgentDirs | undefined;
 afterAll(async () => {
@@ -107,6 +114,17 @@ describe("the daemon's log lines", () => {
     const bin = join(process.cwd(), 'bin', 'tunguard');
     const second = l.exec(l.ns.rtr, process.execPath, [bin, 'run', '--config', conf, '--tun', 'tg9']);
     const flag = l.exec(l.ns.rtr, process.execPath, [bin, 'run', '--wna', 'x']);
+    // The same second daemon as procd starts it: syslog's tag names it, its lines do not.
+    const tagged = l.exec(l.ns.rtr, 'env', [
+      'TUNGUARD_LOG_TAGGED=1',
+      process.execPath,
+      bin,
+      'run',
+      '--config',
+      conf,
+      '--tun',
+      'tg9',
+    ]);
     expect(await tg.stop()).toBe(0);
 
     const lines = parseLog(tg.output);
@@ -129,6 +147,15 @@ describe("the daemon's log lines", () => {
       expect(r.stderr.trim().split('\n')).toHaveLength(1);
     }
     expect(parseLog(second.stdout).length).toBeGreaterThan(0);
+    const untagged = (tagged.stdout + tagged.stderr).trim().split('\n');
+    expect(untagged.length).toBeGreaterThan(1);
+    for (const line of untagged) expect(parseLogLine(`tunguard: ${line}`)).toHaveProperty('level');
+    expect(untagged.at(-1)).toMatch(/^level=error event=exit /);
+    // Secrets never in the log: no piece of the API token (6 characters, as the demo once printed).
+    // The control: the same search finds a piece in a line that quotes one.
+    const all = tg.output + second.stdout + second.stderr + flag.stderr;
+    expect(secretPiece(all, token)).toBeUndefined();
+    expect(secretPiece(`token in ${l.stateDir}: ${token.slice(0, 6)}…`, token)).toBe(token.slice(0, 6));
     // The controls: what the daemon wrote before this change does not parse.
     expect(() => parseLogLine("tunguard run: unknown option '--wna'")).toThrow(/prefix/);
     expect(() => parseLog('tunguard: level=error msg=failed stack="Error: x\n    at y"')).toThrow(

@@ -831,12 +831,25 @@ describe('luci-app-tunguard in Chromium, through the rpcd plugin, against a real
     await open('settings');
     const before = readFileSync(conf, 'utf8');
     const applied = harness.applied;
-    // Invalid: 99 queues, and a risky threshold below the moderate one: nothing is written.
+    // The file's values shown: LAN following and the seccomp filter off, agents pinged every 300 s.
+    expect(await widget('main', 'lan_follow').isChecked()).toBe(false);
+    expect(await widget('main', 'seccomp').isChecked()).toBe(false);
+    expect(await widget('detect', 'agent_check').inputValue()).toBe('300');
+    // Invalid: 99 queues, a day and more between agent pings, a LAN interface name no device can have,
+    // and a risky threshold below the moderate one: nothing is written.
     await widget('main', 'queues').fill('99');
+    await widget('detect', 'agent_check').fill('86401');
+    await widget('main', 'lan_network').fill('lan/x');
+    await page.click('[id="cbid.tunguard.main.lan_network"] .cbi-button-add');
     await page.click('.cbi-page-actions button:has-text("Save & Apply")');
     await page.locator('[data-notification="error"]', { hasText: 'invalid' }).waitFor({ timeout: 10_000 });
     expect(await widget('main', 'queues').getAttribute('class')).toContain('cbi-input-invalid');
+    expect(await widget('detect', 'agent_check').getAttribute('class')).toContain('cbi-input-invalid');
     await widget('main', 'queues').fill('1');
+    await widget('detect', 'agent_check').fill('60');
+    await widget('main', 'lan_network').fill('guest');
+    await page.click('[id="cbid.tunguard.main.lan_network"] .cbi-button-add');
+    await widget('main', 'seccomp').check();
     await widget('syn', 'risky_threshold').fill('50');
     await page.click('.cbi-page-actions button:has-text("Save & Apply")');
     await page
@@ -878,6 +891,10 @@ describe('luci-app-tunguard in Chromium, through the rpcd plugin, against a real
     );
     expect(loaded.main.wanDevice).toBe('wan0'); // untouched settings stay (the device pickers too)
     expect(loaded.main.lanDevices).toEqual(['lan0']);
+    // The LAN interfaces, the seccomp switch and the agent pings as the daemon reads them.
+    expect(doc.sections.find((x) => x.name === 'main')?.lists.lan_network.values).toEqual(['lan', 'guest']);
+    expect(loaded.main).toMatchObject({ lanNetworks: ['lan', 'guest'], lanFollow: false, seccomp: true });
+    expect(loaded.detect.agentCheckSeconds).toBe(60);
     expect(loaded.detect).toMatchObject({
       enabled: true,
       protectedHosts: [ADDR.lan4],

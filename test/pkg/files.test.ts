@@ -97,14 +97,14 @@ describe('/etc/init.d/tunguard', () => {
     expect(lines).toEqual([
       'config_load tunguard',
       'open_instance',
-      'param command /usr/bin/node /usr/lib/tunguard/tunguard.js run --config /etc/config/tunguard',
+      'param command /usr/bin/tunguard run --config /etc/config/tunguard',
       'param respawn 3600 5 5',
       'param stdout 1',
       'param stderr 1',
       // procd applies capabilities and no_new_privs only through ujail (verified under real procd:
       // cross-build/openwrt-userland.sh); ujail clears the environment, hence PATH.
       'jail tunguard requirejail',
-      'param env PATH=/usr/sbin:/usr/bin:/sbin:/bin',
+      'param env PATH=/usr/sbin:/usr/bin:/sbin:/bin TUNGUARD_LOG_TAGGED=1',
       'param capabilities /etc/capabilities/tunguard.json',
       'param no_new_privs 1',
       'close_instance',
@@ -118,6 +118,11 @@ describe('/etc/init.d/tunguard', () => {
       'CAP_SETPCAP',
     ]);
     expect(readFileSync(data('usr/lib/tunguard/tunguard.js')).length).toBeGreaterThan(0);
+    // procd tags the output with the command's base name (tunguard[pid]), which is why the daemon is
+    // told its lines are tagged: the command is the package's tunguard, which becomes node by exec.
+    expect(readFileSync(data('usr/bin/tunguard'), 'utf8')).toMatch(
+      /^exec \/usr\/bin\/node \/usr\/lib\/tunguard\/tunguard\.js "\$@"$/m,
+    );
     expect(readFileSync(data('etc/config/tunguard')).length).toBeGreaterThan(0);
   });
 

@@ -4,23 +4,20 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import { connect, createServer as netServer } from 'node:net';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { RemediationService } from '../../src/remediation/service.js';
-import { type AgentDirs, cleanup, makeDirs, type RunningAgent, startAgent } from '../agent/harness.js';
+import {
+  type AgentDirs,
+  cleanup,
+  freePort,
+  makeDirs,
+  type RunningAgent,
+  startAgent,
+} from '../agent/harness.js';
 
 const FEED = new URL('../fixtures/scanners/nvd-sample.json', import.meta.url).pathname;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = netServer();
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address() as { port: number };
-      s.close(() => resolve(a.port));
-    });
-  });
-}
 
 let dirs: AgentDirs;
 let agent: RunningAgent;

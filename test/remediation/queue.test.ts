@@ -2,43 +2,17 @@
 
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { RemediationService } from '../../src/remediation/service.js';
 import { openDurable } from '../../src/state/durable.js';
-import {
-  type AgentDirs,
-  agentCli,
-  cleanup,
-  makeDirs,
-  type RunningAgent,
-  startAgent,
-} from '../agent/harness.js';
+import { agentCli, agentSuite, cleanup, freePort, makeDirs, startAgent } from '../agent/harness.js';
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address() as { port: number };
-      s.close(() => resolve(a.port));
-    });
-  });
-}
-
-let dirs: AgentDirs;
-let agent: RunningAgent | undefined;
-beforeAll(() => {
-  dirs = makeDirs('tg-queue-');
-});
-afterAll(async () => {
-  await agent?.stop();
-  cleanup(dirs);
-});
+const fx = agentSuite('tg-queue-');
 
 describe('durable store', () => {
   it('keeps every sub-database across a reopen, in a 0600 file', async () => {
-    const dir = join(dirs.base, 'durable');
+    const dir = join(fx.dirs.base, 'durable');
     let s = openDurable(dir);
     for (const name of [
       'hosts',
@@ -62,20 +36,20 @@ describe('durable store', () => {
 
 describe('dispatch queue', () => {
   it('retries with backoff while the agent is down, survives a restart, and completes when it comes up', async () => {
-    const dataDir = join(dirs.base, 'svc');
+    const dataDir = join(fx.dirs.base, 'svc');
     const port = await freePort();
     // The queue's clock, moved by the test: a retry is due when the clock says so, not after a sleep.
     let clock = Date.now();
     const queue = { baseBackoffMs: 50, maxBackoffMs: 200, now: () => clock };
     let svc = await RemediationService.open({ dataDir, agentTimeoutMs: 3000, queue });
     // Pair by copied keys: the agent's key goes to the router now; the router's key to the host below.
-    const probe = await startAgent(dirs, { extra: { listen: { host: '127.0.0.1', port } } });
+    const probe = await fx.startOn(port);
     const agentKey = probe.agentKey;
     await probe.stop();
     await svc.addAgentKey({ hostId: 'host-1', address: '127.0.0.1', port, agentKey });
-    writeFileSync(join(dirs.root, 'evil.bin'), 'x');
+    writeFileSync(join(fx.dirs.root, 'evil.bin'), 'x');
     const d = await svc.dispatch('host-1', {
-      actions: [{ action: 'file.delete', location: dirs.root, name: 'evil.bin' }],
+      actions: [{ action: 'file.delete', location: fx.dirs.root, name: 'evil.bin' }],
     });
 
     await svc.processQueue();
@@ -100,12 +74,12 @@ describe('dispatch queue', () => {
     expect((await svc.dispatchStatus(d.id))?.status).toBe('queued');
     clock = cur.nextAttemptAt;
 
-    agent = await startAgent(dirs, { extra: { listen: { host: '127.0.0.1', port } } });
+    const agent = await fx.startOn(port);
     await agentCli(agent.configPath, ['trust-router', '--key', svc.routerPublicKey()]);
     const done = await svc.waitForDispatch(d.id, 10_000);
     expect(done.status).toBe('done');
     expect(done.results[0]).toMatchObject({ ok: true, hostId: 'host-1' });
-    expect(existsSync(join(dirs.root, 'evil.bin'))).toBe(false);
+    expect(existsSync(join(fx.dirs.root, 'evil.bin'))).toBe(false);
     const steps = (await svc.dispatchStatus(d.id))!.audit.map((a) => a.step);
     expect(steps).toEqual([
       'dispatch.queued',
@@ -123,7 +97,7 @@ describe('dispatch queue', () => {
   it('expires a dispatch that waited past its lifetime, and fails on a verified refusal without retrying', async () => {
     let clock = Date.now();
     const svc = await RemediationService.open({
-      dataDir: join(dirs.base, 'svc'),
+      dataDir: join(fx.dirs.base, 'svc'),
       agentTimeoutMs: 3000,
       queue: { now: () => clock },
     });
@@ -131,7 +105,7 @@ describe('dispatch queue', () => {
     clock += 1; // its lifetime is over
     expect((await svc.waitForDispatch(gone.id, 5000)).status).toBe('expired');
     const bad = await svc.dispatch('host-1', {
-      actions: [{ action: 'file.delete', location: dirs.outside, name: 'x' }],
+      actions: [{ action: 'file.delete', location: fx.dirs.outside, name: 'x' }],
     });
     const r = await svc.waitForDispatch(bad.id, 5000);
     expect(r).toMatchObject({ status: 'failed', attempts: 1, lastError: 'path-outside-roots' });

@@ -2,29 +2,11 @@
 // real agent process: the periodic ping finds it there, then gone, and a dispatch finds it back. The
 // controls: with the ping off nothing notices an agent that went away, and an agent never contacted
 // counts as neither reached nor unreachable.
-import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { AgentReach } from '../../src/remediation/reach.js';
 import { RemediationService } from '../../src/remediation/service.js';
-import {
-  type AgentDirs,
-  agentCli,
-  cleanup,
-  makeDirs,
-  type RunningAgent,
-  startAgent,
-} from '../agent/harness.js';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address() as { port: number };
-      s.close(() => resolve(a.port));
-    });
-  });
-}
+import { agentCli, agentSuite, freePort } from '../agent/harness.js';
 
 async function until(ok: () => boolean, ms: number): Promise<boolean> {
   const t0 = Date.now();
@@ -32,28 +14,20 @@ async function until(ok: () => boolean, ms: number): Promise<boolean> {
   return ok();
 }
 
-let dirs: AgentDirs;
-let agent: RunningAgent | undefined;
-beforeAll(() => {
-  dirs = makeDirs('tg-reach-');
-});
-afterAll(async () => {
-  await agent?.stop();
-  cleanup(dirs);
-});
+const fx = agentSuite('tg-reach-');
 
 describe('agent reachability', () => {
   it('the ping finds a paired agent, then its absence; a dispatch finds it back; each change is said once', async () => {
     const port = await freePort();
     const said: string[] = [];
     const svc = await RemediationService.open({
-      dataDir: join(dirs.base, 'svc'),
+      dataDir: join(fx.dirs.base, 'svc'),
       agentTimeoutMs: 3000,
       onReach: (host, reached, reason) => said.push(`${host} ${reached} ${reason ?? ''}`.trim()),
     });
     try {
-      const start = () => startAgent(dirs, { extra: { listen: { host: '127.0.0.1', port } } });
-      agent = await start();
+      const start = () => fx.startOn(port);
+      let agent = await start();
       await agentCli(agent.configPath, ['trust-router', '--key', svc.routerPublicKey()]);
       await svc.addAgentKey({ hostId: 'host-1', address: '127.0.0.1', port, agentKey: agent.agentKey });
       // Paired, never contacted: not counted as unreachable.

@@ -160,6 +160,44 @@ for (const mss of [null, 536, 1300, 1440, 1460, 9000])
       for (const ws of [undefined, 0, 7, 14, 15])
         for (const ecn of [false, true]) COMBOS.push({ mss, ts, sack, ws, ecn });
 
+/**
+ * Fuzz: `count` SYNs (families alternating) with random options and numbers, 1-3 random bits of the
+ * IP packet flipped (headers mostly: they are most of a SYN) or the packet cut (not below the IP
+ * header: the kernel's test run refuses shorter frames). `answer` runs the program on one at its
+ * time and gives its frame out when the program answered; that answer must be the TypeScript proxy's,
+ * byte for byte. Returns how many the program answered.
+ */
+function fuzzSyns(
+  seed: number,
+  count: number,
+  fams: readonly [Fam, Fam],
+  proxy: ReturnType<typeof tsProxy>,
+  answer: (m: Uint8Array, f: Fam, now: number) => Uint8Array | undefined,
+): number {
+  const rnd = new Prng(seed);
+  let answered = 0;
+  for (let i = 0; i < count; i++) {
+    const f = fams[i & 1];
+    const o = COMBOS[rnd.int(COMBOS.length)];
+    const pkt = syn(f, o, rnd.next(), 1024 + rnd.int(60000), rnd.next());
+    const hl = f.ver === 4 ? 20 : 40;
+    const m = pkt.slice(0, rnd.int(8) === 0 ? hl + rnd.int(pkt.length - hl + 1) : pkt.length);
+    for (let k = rnd.int(3) + 1; k > 0; k--) m[rnd.int(m.length)] ^= 1 << rnd.int(8);
+    const now = 1000 + i;
+    const out = answer(m, f, now);
+    if (out === undefined) continue;
+    answered++;
+    const want = proxy(m, now);
+    const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+    expect(
+      want,
+      `packet ${i}: the program answered what the proxy would not: ${hex(m)} from ${hex(syn(f, o, 0, 0))}`,
+    ).toBeDefined();
+    expect([...out.subarray(14)], `packet ${i}`).toEqual([...(want as Uint8Array)]);
+  }
+  return answered;
+}
+
 describe('fast path SYN-ACK = TypeScript SYN-ACK', () => {
   for (const f of [V4, V6]) {
     it(`IPv${f.ver}: every option combination (${COMBOS.length}), byte for byte`, () => {
@@ -443,30 +481,14 @@ describe("the router's own addresses (at the TUN's egress)", () => {
   });
 
   it('fuzz: mutated SYNs to the router: whatever the program answers there, the TypeScript proxy answers identically', () => {
-    const rnd = new Prng(0x70c);
     const proxy = tsProxy([`${ROUTER4}/32`, `${ROUTER6}/128`]);
-    let answered = 0;
-    for (let i = 0; i < 1500; i++) {
-      const f = i & 1 ? R6 : R4;
-      const o = COMBOS[rnd.int(COMBOS.length)];
-      const pkt = syn(f, o, rnd.next(), 1024 + rnd.int(60000), rnd.next());
-      const hl = f.ver === 4 ? 20 : 40;
-      const m = pkt.slice(0, rnd.int(8) === 0 ? hl + rnd.int(pkt.length - hl + 1) : pkt.length);
-      for (let k = rnd.int(3) + 1; k > 0; k--) m[rnd.int(m.length)] ^= 1 << rnd.int(8);
-      const now = 1000 + i;
+    const answered = fuzzSyns(0x70c, 1500, [R4, R6], proxy, (m, _f, now) => {
       tunMode(FastMode.ANSWER, EPOCH + now);
       const before = maps.read('answered');
       const r = runTun(m);
       expect([TCX_NEXT, TCX_DROP, TC_ACT_REDIRECT]).toContain(r.ret);
-      if (maps.read('answered') === before) continue;
-      answered++;
-      const want = proxy(m, now);
-      expect(
-        want,
-        `packet ${i}: answered what the proxy would not: ${Buffer.from(m).toString('hex')}`,
-      ).toBeDefined();
-      expect([...r.out.subarray(14)], `packet ${i}`).toEqual([...(want as Uint8Array)]);
-    }
+      return maps.read('answered') === before ? undefined : r.out;
+    });
     expect(answered).toBeGreaterThan(15);
   });
 
@@ -539,31 +561,12 @@ describe('per-source counts for the proxy to judge', () => {
 
 describe('fuzz', () => {
   it('mutated SYNs: whatever the program answers, the TypeScript proxy answers identically', () => {
-    const rnd = new Prng(0x5eed);
-    const proxy = tsProxy();
-    let answered = 0;
-    for (let i = 0; i < 3000; i++) {
-      const f = i & 1 ? V6 : V4;
-      const o = COMBOS[rnd.int(COMBOS.length)];
-      const pkt = syn(f, o, rnd.next(), 1024 + rnd.int(60000), rnd.next());
-      // Flip 1-3 random bits of the IP packet (headers mostly: they are most of a SYN), or cut it
-      // (not below the IP header: the kernel's test run refuses shorter frames).
-      const hl = f.ver === 4 ? 20 : 40;
-      const m = pkt.slice(0, rnd.int(8) === 0 ? hl + rnd.int(pkt.length - hl + 1) : pkt.length);
-      for (let k = rnd.int(3) + 1; k > 0; k--) m[rnd.int(m.length)] ^= 1 << rnd.int(8);
-      const now = 1000 + i;
+    const answered = fuzzSyns(0x5eed, 3000, [V4, V6], tsProxy(), (m, f, now) => {
       mode(FastMode.ANSWER, EPOCH + now);
       const r = run(frame(m, f.ver));
       expect([TCX_NEXT, TCX_DROP, TC_ACT_REDIRECT]).toContain(r.ret);
-      if (r.ret !== TC_ACT_REDIRECT) continue;
-      answered++;
-      const want = proxy(m, now);
-      expect(
-        want,
-        `packet ${i}: the program answered what the proxy would not: ${Buffer.from(m).toString('hex')} from ${Buffer.from(syn(f, o, 0, 0)).toString('hex')}`,
-      ).toBeDefined();
-      expect([...r.out.subarray(14)], `packet ${i}`).toEqual([...(want as Uint8Array)]);
-    }
+      return r.ret === TC_ACT_REDIRECT ? r.out : undefined;
+    });
     // Most mutations break the checksum (dropped); some hit nothing that matters and are answered.
     expect(answered).toBeGreaterThan(30);
   });

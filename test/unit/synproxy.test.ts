@@ -1021,7 +1021,8 @@ describe('SYNs and cookies', () => {
       const syn = clientSyn(V4, { ts: true }, 900, 1, 42_000);
       const cookie = parse(h.run(20_000, syn).emitted[0]).seq;
       const r = h.run(20_030, fromClient(V4, { seq: 901, ack: cookie + 1, flags: F.ACK }, 42_000));
-      expect(r.emitted, 'no SYN to the server for a 4th connection').toHaveLength(0);
+      expect(r.emitted, 'no SYN to the server for a 4th connection, a RST to the client').toHaveLength(1);
+      expect(parse(r.emitted[0]).flags).toBe(F.RST);
       expect(h.c('synproxy_source_full')).toBe(1);
       establish(h, from(V4, 6), { ts: true }, 20_100, 42_000); // another source
       // The first connection is reset by the client: it still lingers for stray packets, but its
@@ -1041,6 +1042,55 @@ describe('SYNs and cookies', () => {
       const cookie3 = parse(h.run(34_100, syn3).emitted[0]).seq;
       h.run(34_130, fromClient(V4, { seq: 981, ack: cookie3 + 1, flags: F.ACK }, 42_003));
       expect(h.c('synproxy_source_full')).toBe(3);
+    });
+
+    it('answers the third ACK of a source at its cap with a RST (RFC 793: seq = its ack, no ACK), one per ACK', () => {
+      for (const f of [V4, V6]) {
+        const h = harness({ maxPerSource: 1 });
+        establish(h, f, { ts: true }, 10_000, 41_000);
+        const syn = clientSyn(f, { ts: true }, 900, 1, 42_000);
+        const cookie = parse(h.run(20_000, syn).emitted[0]).seq;
+        const ack = fromClient(f, { seq: 901, ack: cookie + 1, flags: F.ACK, opts: O.ts(2, 0) }, 42_000);
+        const r = h.run(20_030, ack);
+        expect(r.passed).toHaveLength(0);
+        expect(r.emitted, f.name).toHaveLength(1);
+        const rst = parse(r.emitted[0]);
+        expect(rst).toMatchObject({
+          src: f.server,
+          dst: f.client,
+          sport: SPORT,
+          dport: 42_000,
+          seq: (cookie + 1) >>> 0,
+          ack: 0,
+          flags: F.RST,
+          win: 0,
+          opts: [],
+          payload: [],
+        });
+        expect(r.emitted[0].length, 'no larger than the ACK').toBeLessThanOrEqual(ack.length);
+        expect(h.c('synproxy_source_full_rst')).toBe(1);
+        // The same ACK again (a retransmission, or a replay): one RST each time, never more.
+        expect(h.run(21_030, ack).emitted).toHaveLength(1);
+        expect(h.c('synproxy_source_full_rst')).toBe(2);
+        expect(h.c('synproxy_source_full')).toBe(2);
+        // The controls: an ACK whose cookie does not validate (as a spoofed source sends it: it never
+        // saw our SYN-ACK) gets no RST from the proxy, whatever the source's count; nor does an ACK
+        // from a source under its cap, which opens its connection.
+        const guess = (cookie ^ 0x5a5a5a5a) >>> 0;
+        const forged = h.run(21_100, fromClient(f, { seq: 901, ack: guess, flags: F.ACK }, 42_000));
+        expect(forged.emitted).toHaveLength(0);
+        expect(h.c('synproxy_cookie_invalid')).toBe(1);
+        expect(h.c('synproxy_source_full_rst')).toBe(2);
+        // Another source: another IPv4 address, another IPv6 /64.
+        const at = f.ver === 4 ? 3 : 7;
+        const other: Fam = { ...f, client: f.client.map((b, i) => (i === at ? b ^ 1 : b)) };
+        const syn2 = clientSyn(other, { ts: true }, 700, 1, 42_000);
+        const cookie2 = parse(h.run(21_200, syn2).emitted[0]).seq;
+        const open = h.run(21_230, fromClient(other, { seq: 701, ack: cookie2 + 1, flags: F.ACK }, 42_000));
+        expect(open.emitted).toHaveLength(1);
+        expect(parse(open.emitted[0]).flags).toBe(F.SYN);
+        expect(h.c('synproxy_source_full_rst')).toBe(2);
+      }
     });
 
     it('counts an IPv6 /64 as one source', () => {

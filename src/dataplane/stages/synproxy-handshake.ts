@@ -1,6 +1,7 @@
 // The SYN proxy's handshake packets (cf. nf_synproxy_core.c's synproxy_send_*): the cookie SYN-ACK
 // to the client, then, once its third ACK proved the cookie, the SYN and ACK the host expects from
-// the client, the window update that lets the client send, and the RST when the host refuses.
+// the client, the window update that lets the client send, and the RSTs when the host refuses or
+// the proxy does (a source at its connection cap).
 // Builds and emits only: which packet to send when is the stage's (synproxy.ts).
 import type { ConnTable } from '../../defense/conntable.js';
 import { ConnFlag } from '../../defense/conntable.js';
@@ -192,6 +193,30 @@ export class HandshakeSender {
     seg.flags = RST | ACK;
     seg.window = 0;
     this.emitSegment(t, slot, false);
+  }
+
+  /**
+   * RST answering a client's ACK the proxy will not take (RFC 793, reset generation: seq = the ACK's
+   * acknowledgment number, RST alone, no ACK): the client's connection ends at once instead of
+   * retransmitting into silence. No options, so never larger than the ACK it answers. False when
+   * the emitter is full (counted).
+   */
+  ackRst(buf: Uint8Array, info: PacketInfo): boolean {
+    const em = this.emitter;
+    const off = em.begin();
+    if (off < 0) {
+      this.counters[this.emitFull]++;
+      return false;
+    }
+    const seg = this.seg;
+    seg.reset();
+    seg.seq = info.tcpAck;
+    seg.ack = 0;
+    seg.flags = RST;
+    seg.window = 0;
+    seg.ttl = 64;
+    em.end(buildTcpReply(em.batch.buf, off, buf, info, seg));
+    return true;
   }
 
   /** Builds the prepared segment client→server (toServer) or server→client from the table's tuple. */

@@ -124,6 +124,7 @@ const COUNTERS = {
   badChecksum: 'synproxy_bad_checksum',
   outboundSyn: 'synproxy_outbound_syn',
   sourceFull: 'synproxy_source_full',
+  sourceFullRst: 'synproxy_source_full_rst',
   evicted: 'synproxy_evicted',
   serverAckResent: 'synproxy_server_ack_resent',
 } as const;
@@ -398,7 +399,12 @@ export class SynProxyStage implements Stage {
     }
     this.c[this.r.cookieValid]++;
     const t = this.table;
-    if (!this.quota.take(buf, info.srcAddrOff, ver, this.ctx.now)) return this.r.sourceFull;
+    if (!this.quota.take(buf, info.srcAddrOff, ver, this.ctx.now)) {
+      // Its cookie proved the source real (it received our SYN-ACK), so the RST cannot be reflected
+      // at a spoofed address; one RST per such ACK, no larger than it: no amplifier.
+      if (this.send.ackRst(buf, info)) this.c[this.r.sourceFullRst]++;
+      return this.r.sourceFull;
+    }
     if (t.count >= t.capacity) this.evictOne();
     const slot = t.insert(buf, info.srcAddrOff, info.dstAddrOff, ver, info.srcPort, info.dstPort);
     if (slot < 0) {

@@ -159,6 +159,10 @@ return view.extend({
 		o.noaliases = true;
 		o.multiple = true;
 		o.validate = validDevice;
+		flag(s, 'lan_follow', _('Follow the LAN'), _('Take the LAN devices from netifd\'s LAN interfaces (below), at start and whenever a network reload re-creates or renames them: steered again without a restart. The LAN devices above are the fallback when netifd names none.'), '0');
+		o = s.option(form.DynamicList, 'lan_network', _('LAN interfaces'), _('netifd\'s logical interfaces whose devices are the LAN, when following the LAN (lan when empty).'));
+		o.placeholder = 'lan';
+		o.validate = validDevice;
 		o = s.option(form.Value, 'tun_name', _('TUN device'));
 		o.placeholder = 'tg0';
 		o.validate = validDevice;
@@ -179,6 +183,7 @@ return view.extend({
 		[ 'error', 'warn', 'info', 'debug' ].forEach(function(l) { o.value(l); });
 		o.default = 'info';
 		number(s, 'status_interval', _('Status interval'), _('Seconds between status.json writes (0: never; the Status page needs it).'), 'and(uinteger,range(0,3600))', '1');
+		flag(s, 'seccomp', _('System-call filter'), _('Start the daemon under procd\'s seccomp filter (/etc/seccomp/tunguard.json: the system calls a measured run made). Off by default: a call the measurement missed kills the daemon. Takes effect on restart.'), '0');
 		o = s.option(form.DynamicList, 'allow_prefix', _('Allowed sources'), _('Addresses or prefixes never subject to the defenses, e.g. an admin host: keep yourself from being locked out.'));
 		o.validate = validPrefix;
 
@@ -253,6 +258,7 @@ return view.extend({
 		o.value('confirm', _('confirmed facts'));
 		o.value('any', _('any facts'));
 		o.default = 'confirm';
+		number(s, 'agent_check', _('Agent check'), _('Seconds between pings of each paired host agent (0-86400; 0: only dispatches tell). The Status page and /metrics count the agents not reached.'), 'and(uinteger,range(0,86400))', '300');
 
 		return m.render();
 	}
