@@ -19,7 +19,8 @@ import { narrowingBlocked } from '../inventory/nmap-launch.js';
 import { FastPath } from '../netcfg/fast-path.js';
 import { kernelLimits } from '../netcfg/kernel-limits.js';
 import { lanDevicesOf, lanLinks, lanPrefixes, linkNames } from '../netcfg/lan.js';
-import { installRouterRoutes, removeRouterRoutes, routerAddresses } from '../netcfg/router-local.js';
+import { addressDiff, RouterAddressWatch, routerAddresses } from '../netcfg/router-addresses.js';
+import { installRouterRoutes, removeRouterRoutes } from '../netcfg/router-local.js';
 import {
   checkSteering,
   interfaceExists,
@@ -79,6 +80,8 @@ Runs the daemon in the current network namespace, in the foreground (needs root)
                        over the global rates first, before the TUN)
   --no-protect-router  leave the router's own services (SSH, LuCI on its WAN address) unproxied
                        (default from the config's protect_router)
+  --no-router-follow   protect the router's addresses of the start only (by default they are read
+                       again every second: a new uplink or a renewed address is protected at once)
   --fast-path <how>    answer SYN floods in the kernel (eBPF) in the moderate and risky tiers:
                        'auto' (default: where the kernel allows it, else the proxy answers them),
                        'on' (fail when it cannot), 'off' (default from the config's fast_path)
@@ -306,16 +309,16 @@ export async function runCommand(argv: string[]): Promise<number> {
     epochMs: 0, // set by each worker
   };
   const proxying = !v['pass-through'] && syn.proxyInbound && !v['no-synproxy'];
-  // The router's own services: its WAN addresses are protected like the LAN's hosts, and an nft
-  // chain after fw4's input hands their packets to the proxy (src/netcfg/router-local.ts).
-  const routerNets =
-    proxying && syn.protectRouter && !v['no-protect-router'] && nftAvailable()
-      ? routerAddresses([steering.wan], steering.ipv6)
-      : [];
-  if (routerNets.length > 0) {
-    stageEnv.routerPrefixes = routerNets;
-    stageEnv.ratelimit = { ...stageEnv.ratelimit, destinations: [...lanNets, ...routerNets] };
-  }
+  // The uplinks now: netifd's when following it, else the WAN device of the start.
+  let wans: readonly string[] = netifd?.devices.length ? netifd.devices : [steering.wan];
+  // The router's own services: its addresses on the uplinks are protected like the LAN's hosts
+  // (and rate-limited: the ratelimit stage adds them to its destinations), and an nft chain after
+  // fw4's input hands their packets to the proxy (src/netcfg/router-local.ts). The list follows the
+  // uplinks' addresses at run time (routerWatch below); the machinery is up even while it is empty,
+  // so the first address an uplink gets is protected at once.
+  let routerLocal = proxying && syn.protectRouter && !v['no-protect-router'] && nftAvailable();
+  let routerNets = routerLocal ? routerAddresses(wans, steering.ipv6) : [];
+  if (routerLocal) stageEnv.routerPrefixes = routerNets;
   // The kernel fast path: loaded now (the workers get its maps), attached once the steering is.
   let fastPath: FastPath | undefined;
   if (proxying && fastChoice !== 'off') {
@@ -374,8 +377,9 @@ export async function runCommand(argv: string[]): Promise<number> {
   // The SYN police (installed below, once the dataplane runs).
   const police = new SynPolice(log);
   let netifdWatch: NetifdWatch | undefined;
-  // The uplinks now: netifd's when following it, else the WAN device of the start.
-  let wans: readonly string[] = netifd?.devices.length ? netifd.devices : [steering.wan];
+  let routerWatch: RouterAddressWatch | undefined;
+  /** The tier is above normal: the fast path answers, its SYNs skip the police (fastNotrack). */
+  let fastAnswering = false;
   dp.on('event', (ev: DataplaneEvent) => {
     if (ev.type === 'conn-sync') {
       connStore.queue({ upserts: ev.upserts ?? [], removes: ev.removes ?? [] });
@@ -396,8 +400,10 @@ export async function runCommand(argv: string[]): Promise<number> {
         },
       );
       // Above normal the fast path answers: its SYNs need no conntrack entry (src/netcfg/syn-police.ts).
-      if (fastPath)
-        police.fastNotrack(ev.to === 'normal' ? [] : lanNets, ev.to === 'normal' ? [] : routerNets);
+      if (fastPath) {
+        fastAnswering = ev.to !== 'normal';
+        police.fastNotrack(fastAnswering ? lanNets : [], fastAnswering ? routerNets : []);
+      }
     } else if (ev.type === 'attacker') {
       // Having completed a handshake once must not let an aggressive source skip the police.
       const now = performance.now();
@@ -473,13 +479,13 @@ export async function runCommand(argv: string[]): Promise<number> {
       await step('control plane', () => control.stop()); // [api]
       // First: a LAN change seen during the stop must not attach programs again.
       await step('netifd watch', () => netifdWatch?.stop());
+      await step('router address watch', () => routerWatch?.stop());
       await step('dhcp tap', () => dhcpTap?.close());
       await step('fast path', () => fastPath?.close());
       await step('steering', () => attached?.teardown());
       clearInterval(kernelCounterTimer);
       await step('syn police', () => police.teardown());
-      if (routerNets.length > 0)
-        await step('router routes', () => removeRouterRoutes({ ipv6: steering.ipv6 }));
+      if (routerLocal) await step('router routes', () => removeRouterRoutes({ ipv6: steering.ipv6 }));
       await step('dataplane', () => dp.stop());
       // After the workers, which write to it.
       await step('bypass map', () => bypassMap !== undefined && addon.close(bypassMap));
@@ -516,7 +522,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     const wanNow = [...wans, steering.wan].find(interfaceExists) ?? steering.wan;
     try {
       attached = Steering.setup(
-        { ...steering, wan: wanNow, lan: devs, bypassMap, local: routerNets.length > 0 },
+        { ...steering, wan: wanNow, lan: devs, bypassMap, local: routerLocal },
         addon,
       ).steering;
       if (fastPath) attachFast(devs);
@@ -551,6 +557,34 @@ export async function runCommand(argv: string[]): Promise<number> {
       );
   };
 
+  /**
+   * Makes `now` the router's protected addresses everywhere they are held: the fast path's map, the
+   * workers' proxy and limits, the TUN's queue selector, the police's fastlocal sets (the nft tables
+   * and routes of router-local.ts name no address). The fast path never answers for an address the
+   * proxy does not protect (the third ACK would be passed on and reset): it lets go of the removed
+   * ones first and takes the new ones once every worker has them.
+   */
+  const applyRouterAddresses = async (now: string[], previous: string[]) => {
+    if (stopping) return;
+    const { added, removed } = addressDiff(previous, now);
+    fastPath?.protectRouter(previous.filter((a) => now.includes(a)));
+    await dp.setRouterPrefixes(now);
+    fastPath?.protectRouter(now);
+    routerNets = now;
+    if (fastAnswering) police.fastNotrack(lanNets, routerNets);
+    log(
+      `router addresses: ${previous.join(', ') || 'none'} -> ${now.join(', ') || 'none'} (uplinks ${wans.join(', ')}): the proxy follows`,
+      'info',
+      {
+        event: 'router_addresses',
+        addresses: now.join(','),
+        previous: previous.join(','),
+        added: added.join(','),
+        removed: removed.join(','),
+      },
+    );
+  };
+
   let failed: Error | undefined;
   const done = new Promise<void>((resolve) => {
     process.once('SIGTERM', () => void stop('SIGTERM').then(resolve));
@@ -565,7 +599,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   // The table also carries the fast path's notrack rule: it is there whenever either needs it.
   // The ICMP/UDP limits drop a flood's excess in the kernel first (src/netcfg/kernel-limits.ts).
   const limitsWanted = !v['pass-through'] && !v['no-kernel-limits'];
-  const policeWanted = policeRate > 0 || fastPath !== undefined || routerNets.length > 0 || limitsWanted;
+  const policeWanted = policeRate > 0 || fastPath !== undefined || routerLocal || limitsWanted;
   const policeUp = policeWanted && nftAvailable();
   if (policeWanted && !policeUp)
     log(
@@ -573,7 +607,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     );
   try {
     const startWans = [...wans];
-    let local = routerNets.length > 0 ? { tun: steering.tun, ipv6: steering.ipv6 } : undefined;
+    let local = routerLocal ? { tun: steering.tun, ipv6: steering.ipv6 } : undefined;
     const limits = limitsWanted ? kernelLimits(config.ratelimit) : undefined;
     if (policeUp) await police.setup({ wan: startWans, rate: policeRate, local, limits, allow });
     if (policeUp && limits) {
@@ -594,22 +628,25 @@ export async function runCommand(argv: string[]): Promise<number> {
         `warning: the router's own services stay unproxied: nft refused the router-local table (${police.lastError() || 'no reason given'}; opkg install kmod-nft-dup-inet)`,
       );
       local = undefined;
-      routerNets.length = 0;
+      routerLocal = false;
+      routerNets = [];
       fastPath?.protectRouter([]);
+      await dp.setRouterPrefixes([]);
     }
-    const up = Steering.setup({ ...steering, bypassMap, local: routerNets.length > 0 }, addon);
+    const up = Steering.setup({ ...steering, bypassMap, local: routerLocal }, addon);
     attached = up.steering;
     if (local) installRouterRoutes(local);
     let desc = up.description;
     if (fastPath) {
       attachFast(steering.lan);
       desc += '; SYN fast path in the kernel';
-      if (routerNets.length > 0) {
+      if (routerLocal) {
         fastPath.attachTun(steering.tun);
         desc += " (the router's own addresses too)";
       }
     }
-    if (routerNets.length > 0) desc += `; the router's own services proxied (${routerNets.join(', ')})`;
+    if (routerLocal)
+      desc += `; the router's own services proxied (${routerNets.join(', ') || 'no address yet'}${v['no-router-follow'] ? ', the start addresses only' : ''})`;
     log(
       `steering up: ${desc}; queues ${queues}${dp.steering.mode === 'single' ? '' : ` (spread by ${dp.steering.mode})`}, mtu ${mtu}, offloads ${offloadNames(dp.tun.offloads).join(',') || 'none'}`,
       'info',
@@ -636,6 +673,7 @@ export async function runCommand(argv: string[]): Promise<number> {
             { event: 'wan', devices: devices.join(','), previous: previous.join(',') },
           );
           void control.uplinksChanged();
+          void routerWatch?.setDevices(devices);
         },
       });
     if (lanFollow)
@@ -646,6 +684,20 @@ export async function runCommand(argv: string[]): Promise<number> {
         initial: lanLinks(steering.lan),
         onChange: (now, was) => relink(now, was),
       });
+    // The router's addresses on the uplinks: a new one is protected within a poll, a vanished one
+    // once it has been missing for two (src/netcfg/router-addresses.ts).
+    if (routerLocal && !v['no-router-follow']) {
+      routerWatch = new RouterAddressWatch({
+        devices: wans,
+        ipv6: steering.ipv6,
+        initial: routerNets,
+        intervalMs: 1000,
+        grace: 2,
+        apply: applyRouterAddresses,
+        log,
+      });
+      await routerWatch.check();
+    }
     // After the steering is up: a LAN change seen now re-attaches what is attached.
     if (followers.length > 0) {
       netifdWatch = new NetifdWatch(followers, { intervalMs: 1000, log });
@@ -694,6 +746,7 @@ function parse(argv: string[]) {
       'no-bypass': { type: 'boolean' },
       'fast-path': { type: 'string' },
       'no-protect-router': { type: 'boolean' },
+      'no-router-follow': { type: 'boolean' },
       'no-kernel-limits': { type: 'boolean' },
       'dhcp-leases': { type: 'string' },
       'syn-police': { type: 'string' },

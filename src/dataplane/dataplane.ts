@@ -60,9 +60,15 @@ export class Dataplane extends EventEmitter {
   private readonly limitSab: SharedArrayBuffer | undefined;
   /** How packets are spread over the queues, and why when not as asked. */
   readonly steering: { mode: 'single' | 'address' | 'flow'; note?: string };
+  /** The router's own addresses the workers protect now (setRouterPrefixes changes them). */
+  private routerPrefixes: string[];
+  /** Commands waiting for every worker's 'applied': how many are still to answer. */
+  private readonly waiting = new Map<number, { left: number; done: () => void }>();
+  private nextAck = 1;
 
   private constructor(private readonly opts: DataplaneOptions) {
     super();
+    this.routerPrefixes = [...(opts.stageEnv.routerPrefixes ?? [])];
     const stageNames = opts.stages ?? DEFAULT_STAGES;
     this.layout = pipelineLayout(buildStages(stageNames, opts.stageEnv));
     this.countersSab = new SharedArrayBuffer(this.layout.bytesFor(opts.queues));
@@ -90,13 +96,49 @@ export class Dataplane extends EventEmitter {
     if (this.tun.fds.length < 2) return { mode: 'single' };
     if (this.opts.steering === 'flow') return { mode: 'flow' };
     try {
-      loadAddon().steer(this.tun.fds[0], steeringProgram(protectedPrefixes(this.opts.stageEnv)));
+      this.steerByAddress();
       return { mode: 'address' };
     } catch (err) {
       // Kernels without eBPF (CONFIG_BPF_SYSCALL off) keep the 4-tuple hash: flows stay whole, but
       // one source's SYNs spread over the workers (each counts its share of the unfinished ones).
       return { mode: 'flow', note: `eBPF queue steering unavailable: ${(err as Error).message}` };
     }
+  }
+
+  /** The queue selector for what the proxy protects now (TUNSETSTEERINGEBPF replaces the last one). */
+  private steerByAddress(): void {
+    const env = { ...this.opts.stageEnv, routerPrefixes: this.routerPrefixes };
+    loadAddon().steer(this.tun.fds[0], steeringProgram(protectedPrefixes(env)));
+  }
+
+  /**
+   * The router's own addresses changed: the queue selector (the router's answers from a protected
+   * address go to the worker of the client they are for) and every worker's proxy and limits follow.
+   * Resolves once every worker has applied it; rejects after `timeoutMs` (a stuck worker).
+   */
+  async setRouterPrefixes(prefixes: readonly string[], timeoutMs = 5000): Promise<void> {
+    this.routerPrefixes = [...prefixes];
+    if (this.steering.mode === 'address') this.steerByAddress();
+    const ack = this.nextAck++;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        this.waiting.set(ack, { left: this.workers.length, done: resolve });
+        timer = setTimeout(
+          () => reject(new Error(`the dataplane workers did not apply it within ${timeoutMs} ms`)),
+          timeoutMs,
+        );
+        this.command({ type: 'router.set', prefixes: [...prefixes], ack });
+      });
+    } finally {
+      clearTimeout(timer);
+      this.waiting.delete(ack);
+    }
+  }
+
+  private applied(ack: unknown): void {
+    const w = typeof ack === 'number' ? this.waiting.get(ack) : undefined;
+    if (w && --w.left === 0) w.done();
   }
 
   private startWorkers(): Promise<void> {
@@ -135,8 +177,9 @@ export class Dataplane extends EventEmitter {
       });
       this.workers.push(w);
       // Everything a worker reports after 'ready' is an event for the control plane.
-      w.on('message', (msg: { type?: string }) => {
-        if (msg?.type !== 'ready') this.emit('event', msg);
+      w.on('message', (msg: { type?: string; ack?: unknown }) => {
+        if (msg?.type === 'applied') this.applied(msg.ack);
+        else if (msg?.type !== 'ready') this.emit('event', msg);
       });
       return new Promise<void>((resolve, reject) => {
         w.once('message', () => resolve());

@@ -41,4 +41,9 @@ export interface Stage {
 export type DataplaneCommand =
   | { type: 'attackers.clear'; address?: string }
   | { type: 'allowlist.set'; prefixes: string[] }
-  | { type: 'settings'; syn?: unknown; ratelimit?: unknown };
+  | { type: 'settings'; syn?: unknown; ratelimit?: unknown }
+  /**
+   * The router's own addresses changed (src/netcfg/router-addresses.ts): what the proxy protects is
+   * the LAN's prefixes and these. `ack`: the worker says when it has applied it.
+   */
+  | { type: 'router.set'; prefixes: string[]; ack?: number };

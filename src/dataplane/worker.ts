@@ -82,8 +82,12 @@ while (Atomics.load(control, Control.STOP) === 0) {
     send(batch, keep);
   }
   if (now >= nextTick) {
-    for (let m = receiveMessageOnPort(init.commands); m; m = receiveMessageOnPort(init.commands))
+    for (let m = receiveMessageOnPort(init.commands); m; m = receiveMessageOnPort(init.commands)) {
       pipeline.command(m.message);
+      // The main thread waits for some commands to be in force everywhere before it goes on.
+      const ack = (m.message as { ack?: unknown }).ack;
+      if (typeof ack === 'number') parentPort?.postMessage({ type: 'applied', ack, index: init.index });
+    }
     pipeline.tick(now);
     nextTick = now + TICK_MS;
   }

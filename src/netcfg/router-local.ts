@@ -127,22 +127,3 @@ export function removeRouterRoutes(o: { ipv6?: boolean }, only?: string): void {
     ipTry([fam, 'route', 'flush', 'table', String(ROUTE_TABLE)]);
   }
 }
-
-interface AddrJson {
-  addr_info?: { local?: string; scope?: string; family?: string }[];
-}
-
-/** The router's global addresses on these devices: what WAN clients reach it by. */
-export function routerAddresses(devs: readonly string[], ipv6: boolean): string[] {
-  const out = new Set<string>();
-  for (const dev of devs) {
-    const info = JSON.parse(ip(['-j', 'addr', 'show', 'dev', dev]) || '[]') as AddrJson[];
-    for (const i of info)
-      for (const a of i.addr_info ?? []) {
-        if (!a.local || a.scope !== 'global') continue;
-        if (a.family === 'inet') out.add(`${a.local}/32`);
-        else if (ipv6 && a.family === 'inet6') out.add(`${a.local}/128`);
-      }
-  }
-  return [...out];
-}

@@ -10,8 +10,8 @@ import { MemoryPacketIO } from '../../src/tun/memory.js';
 import { Batch } from '../../src/tun/packet-io.js';
 import { icmp, tcp, u16, udp, v4, v6 } from '../packet/helpers.js';
 
-function setup(settings: RateLimitsSettings = {}) {
-  const rl = new RateLimitStage(settings, { seed: 1 });
+function setup(settings: RateLimitsSettings = {}, router: string[] = []) {
+  const rl = new RateLimitStage(settings, { seed: 1 }, router);
   const stages: Stage[] = [rl];
   const layout = pipelineLayout(stages);
   const counters = new Float64Array(layout.names.length);
@@ -115,6 +115,32 @@ describe('RateLimitStage in the pipeline', () => {
     expect(kept).toBe(500 * 3 + 50);
     expect(c('drop_icmp_rate_source')).toBe(450);
     expect(c('drop_icmp_error_rate')).toBe(0);
+  });
+
+  it("limits the router's own addresses next to the LAN's, following router.set (a removed one is no longer limited)", () => {
+    const ROUTER = [198, 51, 100, 1];
+    const { io, run, c, rl } = setup(
+      { icmp: { rate: 10, burst: 10, perSourceRate: 0 }, destinations: ['192.168.1.0/24'] },
+      ['198.51.100.1/32'],
+    );
+    const ping = (dst: number[], seq: number) =>
+      v4({ src: WAN, dst, proto: 1 }, icmp(8, 0, [0, 1, ...u16(seq)], new Uint8Array(8)));
+    /** 100 pings to `dst` at time `t`: how many the limit dropped. */
+    const flood = (dst: number[], t: number) => {
+      const before = c('drop_icmp_rate_global');
+      for (let k = 0; k < 100; k++) io.inbox.push(ping(dst, k));
+      run(t);
+      return c('drop_icmp_rate_global') - before;
+    };
+    const other = [198, 51, 100, 2];
+    expect(flood(ROUTER, 0)).toBe(90);
+    // The control: an address that is neither the LAN's nor the router's is not limited.
+    expect(flood(other, 0)).toBe(0);
+    rl.command({ type: 'router.set', prefixes: ['198.51.100.2/32'] });
+    expect(flood(other, 10_000)).toBe(90);
+    expect(flood(ROUTER, 20_000)).toBe(0);
+    // The LAN's destinations stay as they were.
+    expect(flood(LAN, 30_000)).toBe(90);
   });
 
   it('works outside a pipeline with setNow()', () => {

@@ -9,7 +9,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ADDR, Lab, makeTempDir, sleep, startHttpServer } from './lab.js';
+import { ADDR, Lab, makeTempDir, sleep, startHttpServer, waitFor } from './lab.js';
 
 let lab: Lab;
 const root = makeTempDir('tunguard-local-www-');
@@ -168,6 +168,100 @@ describe("the router's own services", () => {
       expect(off.proxy).toBeGreaterThan(0.5 * off.sent);
     }, 120_000);
   }
+
+  it('an address the uplink gets at run time is proxied (the fast path answers a flood at it) and no longer once gone; control: --no-router-follow', async () => {
+    const NEW4 = '198.51.100.7';
+    const NEW6 = '2001:db8:1::7';
+    const { rtr, wan } = lab.ns;
+    // Parked on the router's lo (not an uplink): the router holds them, the kernel answers for them
+    // unproxied. The wan host routes them to the router whichever device holds them.
+    const park = (dev: string) => {
+      lab.run(rtr, 'ip', ['addr', 'add', `${NEW4}/32`, 'dev', dev]);
+      lab.run(rtr, 'ip', ['-6', 'addr', 'add', `${NEW6}/128`, 'dev', dev, 'nodad']);
+    };
+    const unpark = (dev: string) => {
+      lab.run(rtr, 'ip', ['addr', 'del', `${NEW4}/32`, 'dev', dev]);
+      lab.run(rtr, 'ip', ['-6', 'addr', 'del', `${NEW6}/128`, 'dev', dev]);
+    };
+    park('lo');
+    lab.run(wan, 'ip', ['route', 'add', `${NEW4}/32`, 'via', ADDR.rtrWan4]);
+    lab.run(wan, 'ip', ['-6', 'route', 'add', `${NEW6}/128`, 'via', ADDR.rtrWan6]);
+    await startHttpServer(lab, rtr, root, OPEN, [NEW4, NEW6]);
+    /** One fetch per family (3 for IPv4): how many came back whole, and the proxy's valid third ACKs. */
+    const probe = async () => {
+      const before = (await counters()).synproxy_cookie_valid ?? 0;
+      const ok =
+        fetches(3, `http://${NEW4}:${OPEN}/big.bin`) + fetches(1, `http://[${NEW6}]:${OPEN}/big.bin`);
+      return { ok, proxied: ((await counters()).synproxy_cookie_valid ?? 0) - before };
+    };
+    const seen: Record<string, Record<string, number>> = {};
+    fw4SynLimit(false);
+    try {
+      for (const mode of ['follow', 'control'] as const) {
+        await start(['--syn-police', '5000', ...(mode === 'control' ? ['--no-router-follow'] : [])]);
+        const parked = await probe();
+        unpark('lo');
+        park('wan0');
+        if (mode === 'follow')
+          await waitFor('the new addresses followed', () =>
+            /router addresses: .* -> 198\.51\.100\.1\/32, 198\.51\.100\.7\/32, 2001:db8:1::1\/128, 2001:db8:1::7\/128/.test(
+              lab.tunguard?.output ?? '',
+            ),
+          );
+        else await sleep(2500);
+        const added = await probe();
+        // A 3 s flood at the new address: the kernel fast path answers it once the tier rises.
+        const c0 = await counters();
+        const sent = JSON.parse((await flood(NEW4, OPEN, 20_000, 3)).stdout).sent as number;
+        const c1 = await counters();
+        unpark('wan0');
+        park('lo');
+        if (mode === 'follow')
+          await waitFor(
+            'the removed addresses let go',
+            () =>
+              /router addresses: .*2001:db8:1::7\/128 -> 198\.51\.100\.1\/32, 2001:db8:1::1\/128 /.test(
+                lab.tunguard?.output ?? '',
+              ),
+            6000,
+          );
+        else await sleep(3500);
+        const removed = await probe();
+        seen[mode] = {
+          parkedOk: parked.ok,
+          parkedProxied: parked.proxied,
+          addedOk: added.ok,
+          addedProxied: added.proxied,
+          sent,
+          fast: (c1.fast_syn_answered ?? 0) - (c0.fast_syn_answered ?? 0),
+          removedOk: removed.ok,
+          removedProxied: removed.proxied,
+        };
+        await lab.tunguard?.stop();
+      }
+    } finally {
+      fw4SynLimit(true);
+      unpark('lo');
+      lab.run(wan, 'ip', ['route', 'del', `${NEW4}/32`]);
+      lab.run(wan, 'ip', ['-6', 'route', 'del', `${NEW6}/128`]);
+    }
+    console.log(`router address added and removed at run time: ${JSON.stringify(seen)}`);
+    const f = seen.follow;
+    const c = seen.control;
+    // Reachable in every phase; proxied only while on the uplink, and only when followed.
+    for (const m of [f, c]) {
+      expect(m.parkedOk).toBe(4);
+      expect(m.addedOk).toBe(4);
+      expect(m.removedOk).toBe(4);
+      expect(m.parkedProxied).toBe(0);
+      expect(m.removedProxied).toBe(0);
+    }
+    expect(f.addedProxied).toBeGreaterThanOrEqual(4);
+    expect(f.fast).toBeGreaterThan(0.5 * f.sent);
+    // The control: the new address stays the kernel's, the flood at it unanswered by the fast path.
+    expect(c.addedProxied).toBe(0);
+    expect(c.fast).toBe(0);
+  }, 120_000);
 
   it('a port fw4 keeps closed stays closed: never answered by the proxy', async () => {
     await start();

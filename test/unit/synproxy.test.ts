@@ -1176,6 +1176,42 @@ describe('SYNs and cookies', () => {
     expect(establish(h, V6, { ts: true, noServer: true }, 10_000, 41004).proxySyn.mss).toBe(1200);
   });
 
+  it('follows the router’s addresses from a router.set command: a new one is proxied, a removed one passed; a connection to one that stays keeps translating', () => {
+    // The router's own addresses (not in LAN): .8 from the start, .9 added, then .8 removed.
+    const at = (last: number): Fam => ({ ...V4, server: [198, 51, 100, last] });
+    const h = harness({ routerPrefixes: ['198.51.100.8/32'] });
+    const syn = (f: Fam, cport: number) => clientSyn(f, { ts: true }, 0x1234, 777, cport);
+    // The control: before the command the new address is not the proxy's.
+    let r = h.run(10_000, syn(at(9), 42001));
+    expect(r.passed).toHaveLength(1);
+    expect(r.emitted).toHaveLength(0);
+    const kept = establish(h, at(8), { ts: true }, 10_000, 42002);
+    h.proxy.command({ type: 'router.set', prefixes: ['198.51.100.8/32', '198.51.100.9/32'] });
+    r = h.run(10_200, syn(at(9), 42003));
+    expect(r.passed).toHaveLength(0);
+    expect(r.emitted, 'a cookie SYN-ACK from the new address').toHaveLength(1);
+    // The LAN stays protected.
+    expect(h.run(10_200, syn(V4, 42004)).emitted).toHaveLength(1);
+    // The connection to .8 is translated as before (its ack into the host's sequence space).
+    const data = (ack: number) =>
+      fromClient(
+        at(8),
+        { seq: kept.isnC + 1, ack, flags: F.ACK | F.PSH, win: 502, payload: new Uint8Array(10) },
+        42002,
+      );
+    r = h.run(10_300, data(add(kept.cookie, 1)));
+    expect(r.passed).toHaveLength(1);
+    expect(parse(r.passed[0]).ack).toBe(add(kept.isnS, 1));
+    // .8 removed: its SYNs are passed on, and so is what its old connection sends (untranslated).
+    h.proxy.command({ type: 'router.set', prefixes: ['198.51.100.9/32'] });
+    r = h.run(10_400, syn(at(8), 42005));
+    expect(r.passed).toHaveLength(1);
+    expect(r.emitted).toHaveLength(0);
+    r = h.run(10_400, data(add(kept.cookie, 1)));
+    expect(parse(r.passed[0]).ack).toBe(add(kept.cookie, 1));
+    expect(h.run(10_500, syn(at(9), 42006)).emitted).toHaveLength(1);
+  });
+
   it('the SYN cache carries WS/SACK (and ECN) for a client without timestamps', () => {
     const h = harness();
     const syn = clientSyn(V4, { ts: false, sack: true, ws: 6, ecn: true }, 0x1234, 0);

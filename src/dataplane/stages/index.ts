@@ -59,6 +59,7 @@ const factories: Record<string, (env: StageEnv) => Stage> = {
     new RateLimitStage(
       env.ratelimit ?? {},
       env.limitShare ? { share: { sab: env.limitShare, leader: (env.tierShare?.index ?? 0) === 0 } } : {},
+      env.routerPrefixes,
     ),
   sampler: (env) => new SamplerStage(env.lanPrefixes, env.sampler, env.sampleRing),
   synproxy: (env) =>
@@ -76,6 +77,8 @@ const factories: Record<string, (env: StageEnv) => Stage> = {
         : undefined,
       gateCounters: env.syn ? GATE_COUNTERS : [],
       lan: new PrefixMatcher(protectedPrefixes(env), { strict: false }),
+      protectedWith: (router) =>
+        new PrefixMatcher(protectedPrefixes({ ...env, routerPrefixes: [...router] }), { strict: false }),
       keys: new CookieKeys(env.cookieKeys),
       maxConnections: env.maxConnections,
       ...(env.maxPerSource !== undefined ? { maxPerSource: env.maxPerSource } : {}),

@@ -1,5 +1,7 @@
 // The rate-limit stage: ICMP and UDP crossing the router through global and per-source token
 // buckets (src/defense/ratelimit.ts); the excess is dropped and counted per reason.
+
+import { PrefixMatcher } from '../../defense/prefix.js';
 import {
   RATE_LIMIT_DROP_REASONS,
   RateLimitReason,
@@ -44,10 +46,25 @@ export class RateLimitStage implements Stage {
   private ctx?: StageContext;
 
   private settings: RateLimitsSettings;
+  /** The router's own addresses: limited too when `destinations` names what is limited. */
+  private router: readonly string[];
 
-  constructor(settings: RateLimitsSettings = {}, options: RateLimitsOptions = {}) {
+  constructor(
+    settings: RateLimitsSettings = {},
+    options: RateLimitsOptions = {},
+    router: readonly string[] = [],
+  ) {
     this.settings = settings;
-    this.limits = new RateLimits(settings, options);
+    this.router = router;
+    this.limits = new RateLimits(this.inForce(), options);
+  }
+
+  /** The settings with the router's addresses among the destinations (none named: all are limited). */
+  private inForce(): RateLimitsSettings {
+    const d = this.settings.destinations;
+    const named = d === undefined ? [] : d instanceof PrefixMatcher ? d.prefixes : d;
+    if (named.length === 0 || this.router.length === 0) return this.settings;
+    return { ...this.settings, destinations: [...named, ...this.router] };
   }
 
   bind(reasonIndex: readonly number[], ctx?: StageContext): void {
@@ -72,12 +89,16 @@ export class RateLimitStage implements Stage {
     if (cmd.type === 'settings' && cmd.ratelimit)
       this.configure({ ...this.settings, ...(cmd.ratelimit as RateLimitsSettings) });
     else if (cmd.type === 'allowlist.set') this.configure({ ...this.settings, allow: cmd.prefixes });
+    else if (cmd.type === 'router.set') {
+      this.router = cmd.prefixes;
+      this.configure(this.settings);
+    }
   }
 
   /** New settings on a config reload; bucket state is kept. */
   configure(settings: RateLimitsSettings): void {
     this.settings = settings;
-    this.limits.configure(settings);
+    this.limits.configure(this.inForce());
   }
 
   /** Every 100 ms: the leading worker refills the shared global buckets. */

@@ -74,6 +74,11 @@ export const OPEN_GATE: SynGate = {
 export interface SynProxyOptions extends HandshakeOptions {
   /** Destinations the proxy protects (inbound SYNs to them are proxied). */
   lan: AddrMatcher;
+  /**
+   * What it protects once the router's own addresses are `router` (a 'router.set' command); none:
+   * the command changes nothing.
+   */
+  protectedWith?: (router: readonly string[]) => AddrMatcher;
   keys: CookieKeys;
   maxConnections: number;
   /** Client SYNs whose options the SYN cache keeps at once. */
@@ -255,6 +260,10 @@ export class SynProxyStage implements Stage {
     // The uplink changed (a travel router's hotel Wi-Fi, tethering, LTE): new handshakes clamp to it.
     if (syn?.wanMss4 !== undefined) this.opts.wanMss4 = syn.wanMss4;
     if (syn?.wanMss6 !== undefined) this.opts.wanMss6 = syn.wanMss6;
+    // The router's addresses changed: a connection to one that stays keeps matching (its table
+    // entry is untouched); one to an address gone is passed on untranslated from now on.
+    if (cmd.type === 'router.set' && this.opts.protectedWith)
+      this.opts.lan = this.opts.protectedWith(cmd.prefixes);
     this.gate.command?.(cmd);
   }
 
