@@ -9,6 +9,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { steeringQueue } from '../../src/tun/steering-bpf.js';
 import { ADDR, Lab, makeTempDir, sleep, startHttpServer, waitFor } from './lab.js';
 
 let lab: Lab;
@@ -183,6 +184,10 @@ describe("the router's own services", () => {
       lab.run(rtr, 'ip', ['addr', 'del', `${NEW4}/32`, 'dev', dev]);
       lab.run(rtr, 'ip', ['-6', 'addr', 'del', `${NEW6}/128`, 'dev', dev]);
     };
+    const key = (a: string) => a.split('.').reduce((k, b) => ((k << 8) | Number(b)) >>> 0, 0);
+    expect(steeringQueue(key(NEW4), 2), 'the new address hashes to the other queue').not.toBe(
+      steeringQueue(key(ADDR.wan4), 2),
+    );
     park('lo');
     lab.run(wan, 'ip', ['route', 'add', `${NEW4}/32`, 'via', ADDR.rtrWan4]);
     lab.run(wan, 'ip', ['-6', 'route', 'add', `${NEW6}/128`, 'via', ADDR.rtrWan6]);
@@ -198,7 +203,15 @@ describe("the router's own services", () => {
     fw4SynLimit(false);
     try {
       for (const mode of ['follow', 'control'] as const) {
-        await start(['--syn-police', '5000', ...(mode === 'control' ? ['--no-router-follow'] : [])]);
+        // Two queues: the router's answers from 198.51.100.7 go to the client's worker only once the
+        // queue selector knows the address (unselected, they would hash to the other queue).
+        await start([
+          '--syn-police',
+          '5000',
+          '--queues',
+          '2',
+          ...(mode === 'control' ? ['--no-router-follow'] : []),
+        ]);
         const parked = await probe();
         unpark('lo');
         park('wan0');
