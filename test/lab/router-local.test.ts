@@ -213,6 +213,15 @@ describe("the router's own services", () => {
           ...(mode === 'control' ? ['--no-router-follow'] : []),
         ]);
         const parked = await probe();
+        // A transfer from the address that stays, slow enough to span the adding and the removal.
+        const long = lab.execAsync(wan, 'sh', [
+          '-c',
+          `curl -sS --fail --limit-rate 2M --max-time 60 http://${ADDR.rtrWan4}:${OPEN}/long.bin | sha256sum`,
+        ]);
+        let longDone = false;
+        void long.then(() => {
+          longDone = true;
+        });
         unpark('lo');
         park('wan0');
         if (mode === 'follow')
@@ -240,6 +249,8 @@ describe("the router's own services", () => {
           );
         else await sleep(3500);
         const removed = await probe();
+        const spanned = !longDone;
+        const longSha = (await long).stdout.split(' ')[0];
         seen[mode] = {
           parkedOk: parked.ok,
           parkedProxied: parked.proxied,
@@ -249,6 +260,8 @@ describe("the router's own services", () => {
           fast: (c1.fast_syn_answered ?? 0) - (c0.fast_syn_answered ?? 0),
           removedOk: removed.ok,
           removedProxied: removed.proxied,
+          longSpanned: Number(spanned),
+          longWhole: Number(longSha === LONG_SHA),
         };
         await lab.tunguard?.stop();
       }
@@ -268,6 +281,9 @@ describe("the router's own services", () => {
       expect(m.removedOk).toBe(4);
       expect(m.parkedProxied).toBe(0);
       expect(m.removedProxied).toBe(0);
+      // The connection to the address that stayed was not disturbed by the changes around it.
+      expect(m.longSpanned).toBe(1);
+      expect(m.longWhole).toBe(1);
     }
     expect(f.addedProxied).toBeGreaterThanOrEqual(4);
     expect(f.fast).toBeGreaterThan(0.5 * f.sent);
