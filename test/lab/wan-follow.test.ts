@@ -110,6 +110,12 @@ describe('the WAN follows netifd', () => {
     await waitFor('the uplink log line', () => r.tg.output.includes(line), 2000);
     expect(r.tg.output.match(/steering up/g)?.length).toBe(1); // no restart
     expect(r.dropped).toBeGreaterThan(300);
+    // The router's protected addresses follow: wwan0 has only the IPv4 one.
+    await waitFor(
+      "the router's addresses on wwan0",
+      () => /router addresses: .* -> 198\.51\.100\.1\/32 \(uplinks wwan0\)/.test(r.tg.output),
+      4000,
+    );
   }, 60_000);
 
   it('the control: without --wan-follow the police never sees the new uplink', async () => {
@@ -149,6 +155,10 @@ describe('the WAN follows netifd', () => {
     const tg = lab.startTunguard(['--wan-follow'], true, n.env);
     await tg.ready();
     expect(police(lab).wans).toBe('"usb0", "wan0"');
+    // The router's own addresses on both uplinks are protected from the start.
+    expect(tg.output).toContain(
+      "the router's own services proxied (198.18.7.1/32, 198.51.100.1/32, 2001:db8:1::1/128)",
+    );
     const echo = lab.spawn(lan, process.execPath, [
       '-e',
       `require('net').createServer((s) => s.pipe(s)).listen(9009, '${ADDR.lan4}', () => console.log('listening'))`,
@@ -207,6 +217,12 @@ describe('the WAN follows netifd', () => {
     expect(established - established0).toBeGreaterThanOrEqual(2);
     expect(tg.output.match(/steering up/g)?.length).toBe(1);
     expect(tg.output).toContain("wan: netifd's uplinks are now wan0 (were usb0, wan0)");
+    // …and usb0's is no longer protected once it has gone.
+    await waitFor(
+      "the router's addresses without usb0's",
+      () => tg.output.includes('-> 198.51.100.1/32, 2001:db8:1::1/128 (uplinks wan0)'),
+      4000,
+    );
   }, 60_000);
 
   it("the API keeps off the uplinks as they change: a listener on a new uplink's address is closed", async () => {
