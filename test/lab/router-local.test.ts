@@ -216,7 +216,7 @@ describe("the router's own services", () => {
         // A transfer from the address that stays, slow enough to span the adding and the removal.
         const long = lab.execAsync(wan, 'sh', [
           '-c',
-          `curl -sS --fail --limit-rate 2M --max-time 60 http://${ADDR.rtrWan4}:${OPEN}/long.bin | sha256sum`,
+          `curl -sS --fail --limit-rate 1500K --max-time 60 http://${ADDR.rtrWan4}:${OPEN}/long.bin | sha256sum`,
         ]);
         let longDone = false;
         void long.then(() => {
@@ -248,8 +248,8 @@ describe("the router's own services", () => {
             6000,
           );
         else await sleep(3500);
-        const removed = await probe();
         const spanned = !longDone;
+        const removed = await probe();
         const longSha = (await long).stdout.split(' ')[0];
         seen[mode] = {
           parkedOk: parked.ok,
