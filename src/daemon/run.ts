@@ -41,7 +41,7 @@ import { offloadNames } from '../tun/device.js';
 import { MapType } from '../tun/ebpf.js';
 import { BYPASS_KEY_SIZE, BYPASS_MAX_FLOWS } from '../tun/flow-bypass.js';
 import { ControlPlane, wanListenIssues } from './control.js';
-import { type Log, logLine, logPrefix, takeOverWarnings } from './log.js';
+import { type Log, LogBudget, logLine, logPrefix, takeOverWarnings } from './log.js';
 import { startConfig } from './start-config.js';
 
 type DataplaneEvent = { type?: string } & Partial<ConnSync> & {
@@ -380,6 +380,17 @@ export async function runCommand(argv: string[]): Promise<number> {
   let routerWatch: RouterAddressWatch | undefined;
   /** The tier is above normal: the fast path answers, its SYNs skip the police (fastNotrack). */
   let fastAnswering = false;
+  /** At most 20 aggressive sources a minute logged one by one; the rest in one line a minute. */
+  const attackerLines = new LogBudget(20, 60_000, (held) =>
+    log(
+      `aggressive sources: ${held} more marked in the last minute, not logged one by one (GET /attackers lists them)`,
+      'warn',
+      {
+        event: 'attacker_summary',
+        count: held,
+      },
+    ),
+  );
   dp.on('event', (ev: DataplaneEvent) => {
     if (ev.type === 'conn-sync') {
       connStore.queue({ upserts: ev.upserts ?? [], removes: ev.removes ?? [] });
@@ -408,16 +419,17 @@ export async function runCommand(argv: string[]): Promise<number> {
       // Having completed a handshake once must not let an aggressive source skip the police.
       const now = performance.now();
       if (ev.address) police.dropAggressive(ev.address, now + Math.max(0, (ev.until ?? 0) - Date.now()), now);
-      log(
-        `aggressive source ${ev.address}: ${ev.unfinished} unfinished handshakes, dropped until ${new Date(ev.until ?? 0).toISOString()}`,
-        'warn',
-        {
-          event: 'attacker',
-          address: ev.address,
-          unfinished: ev.unfinished,
-          until: new Date(ev.until ?? 0).toISOString(),
-        },
-      );
+      if (attackerLines.take())
+        log(
+          `aggressive source ${ev.address}: ${ev.unfinished} unfinished handshakes, dropped until ${new Date(ev.until ?? 0).toISOString()}`,
+          'warn',
+          {
+            event: 'attacker',
+            address: ev.address,
+            unfinished: ev.unfinished,
+            until: new Date(ev.until ?? 0).toISOString(),
+          },
+        );
     }
   });
   if (restored.length > 0) log(`restored ${restored.length} proxied connection(s) from ${connStore.path}`);
@@ -475,6 +487,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   const stop = (why: string) => {
     stopping ??= (async () => {
       log(`stopping (${why})`, 'info', { event: 'stop', reason: why });
+      attackerLines.flush();
       process.off('SIGHUP', onHup); // [api]
       await step('control plane', () => control.stop()); // [api]
       // First: a LAN change seen during the stop must not attach programs again.
