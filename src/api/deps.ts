@@ -16,6 +16,7 @@ export { CONNECTION_STATES, TIERS } from './responses.js';
 /** `GET /api/v1/status`. Nullable fields are null while nothing measures them, with a note saying why. */
 export type StatusSnapshot = v.InferOutput<typeof R.Status>;
 export type TierChange = v.InferOutput<typeof R.TierChange>;
+export type FlowOffloadStatus = v.InferOutput<typeof R.FlowOffload>;
 export type TierHistoryView = v.InferOutput<typeof R.TierHistory>;
 /** A proxied connection: `src` is the side that opened it (the client), `dst` the host it reached. */
 export type ConnectionRecord = v.InferOutput<typeof R.Connection>;

@@ -38,6 +38,21 @@ export const ErrorAnswer = v.object({
   ),
 });
 
+/** fw4's flow offloading as it concerns the SYN proxy (src/netcfg/offload-guard.ts, flowtables.ts). */
+export const FlowOffload = v.object({
+  /** Flowtables with `flags offload` (fw4's flow_offloading_hw), as "inet fw4 ft". */
+  hardwareFlowtables: v.pipe(
+    Strings,
+    v.description('flowtables that offload to hardware (flags offload), as "family table name"'),
+  ),
+  /** Proxied IPv6 connections are kept out of every flowtable (a mark and a blackhole policy rule). */
+  ipv6Guarded: v.boolean(),
+  /** Always false: nothing outside fw4 keeps a proxied IPv4 connection out of its flowtable. */
+  ipv4Guarded: v.boolean(),
+  /** Set while a hardware flowtable can take proxied (IPv4) connections past the proxy. */
+  warning: v.optional(v.string()),
+});
+
 /** `GET /api/v1/status`. Nullable fields are null while nothing measures them, with a note saying why. */
 export const Status = v.object({
   /** The current risk tier; null until the defense stage reports one (never guessed). */
@@ -58,6 +73,8 @@ export const Status = v.object({
   notes: v.optional(v.record(v.string(), v.string())),
   /** The configuration: file, checksum, what is in force, the last reload, pending restarts. */
   config: v.optional(ConfigStatus),
+  /** Flow offloading and the proxied connections; absent when nothing is proxied. */
+  flowOffload: v.optional(FlowOffload),
   /**
    * Paired agents, and how many of them the last contact (a dispatch, or the agent_check ping) did not
    * reach (src/remediation/reach.ts); absent when the remediation service is off.

@@ -17,6 +17,7 @@ import {
   type ConfigView,
   type ConnectionRecord,
   DepsError,
+  type FlowOffloadStatus,
   type Page,
   type StatusSnapshot,
   TIERS,
@@ -125,6 +126,8 @@ export interface ControlPlaneOptions {
   startFallback?: StartFallback;
   /** Where the API's TLS certificate is kept (flash: its pinned fingerprint must survive a reboot). */
   certDir?: string;
+  /** Flow offloading and the proxied connections, now (absent: nothing is proxied). */
+  flowOffload?: () => FlowOffloadStatus;
 }
 
 /** How often a listen address that failed is tried again. */
@@ -554,6 +557,7 @@ export class ControlPlane {
       const { paired, unreachable } = svc.reachSummary();
       s.agents = { paired, unreachable };
     }
+    if (this.o.flowOffload) s.flowOffload = this.o.flowOffload();
     if (Object.keys(notes).length > 0) s.notes = notes;
     return s;
   }

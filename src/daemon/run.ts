@@ -19,6 +19,7 @@ import { narrowingBlocked } from '../inventory/nmap-launch.js';
 import { FastPath } from '../netcfg/fast-path.js';
 import { kernelLimits } from '../netcfg/kernel-limits.js';
 import { lanDevicesOf, lanLinks, lanPrefixes, linkNames } from '../netcfg/lan.js';
+import { guardedPrefixes, installOffloadGuardRule, removeOffloadGuardRule } from '../netcfg/offload-guard.js';
 import { addressDiff, RouterAddressWatch, routerAddresses } from '../netcfg/router-addresses.js';
 import { installRouterRoutes, removeRouterRoutes } from '../netcfg/router-local.js';
 import {
@@ -41,6 +42,7 @@ import { offloadNames } from '../tun/device.js';
 import { MapType } from '../tun/ebpf.js';
 import { BYPASS_KEY_SIZE, BYPASS_MAX_FLOWS } from '../tun/flow-bypass.js';
 import { ControlPlane, wanListenIssues } from './control.js';
+import { FlowOffloadReport } from './flow-offload.js';
 import { type Log, LogBudget, logLine, logPrefix, takeOverWarnings } from './log.js';
 import { startConfig } from './start-config.js';
 
@@ -445,6 +447,11 @@ export async function runCommand(argv: string[]): Promise<number> {
   };
   let dhcpTap = openTap(steering.lan);
 
+  // fw4's flow offloading must not take proxied connections past the proxy: the IPv6 ones are kept
+  // out (src/netcfg/offload-guard.ts); hardware offloading, which would take IPv4 ones, is reported.
+  const guard6 = proxying && steering.ipv6 ? guardedPrefixes(lanNets) : [];
+  const flowOffload = proxying && nftAvailable() ? new FlowOffloadReport(log) : undefined;
+
   // [api] The control plane: API listeners, dataplane events for the API, SIGHUP reload.
   const control = await ControlPlane.start({
     dp,
@@ -456,6 +463,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     ...(follow ? { wanDevices: () => wans } : {}),
     version: tunguardVersion(),
     log,
+    ...(flowOffload ? { flowOffload: () => flowOffload.status() } : {}),
     lanPrefixes: lanNets,
     restoredConnections: restored,
     remediationDir: remediationDir(m.durableDir, v['state-dir']),
@@ -498,6 +506,9 @@ export async function runCommand(argv: string[]): Promise<number> {
       await step('steering', () => attached?.teardown());
       clearInterval(kernelCounterTimer);
       await step('syn police', () => police.teardown());
+      flowOffload?.stop();
+      // After the police's table (the marks) is gone: nothing is left for the rule to match.
+      await step('offload guard', () => removeOffloadGuardRule());
       if (routerLocal) await step('router routes', () => removeRouterRoutes({ ipv6: steering.ipv6 }));
       await step('dataplane', () => dp.stop());
       // After the workers, which write to it.
@@ -612,7 +623,8 @@ export async function runCommand(argv: string[]): Promise<number> {
   // The table also carries the fast path's notrack rule: it is there whenever either needs it.
   // The ICMP/UDP limits drop a flood's excess in the kernel first (src/netcfg/kernel-limits.ts).
   const limitsWanted = !v['pass-through'] && !v['no-kernel-limits'];
-  const policeWanted = policeRate > 0 || fastPath !== undefined || routerLocal || limitsWanted;
+  const policeWanted =
+    policeRate > 0 || fastPath !== undefined || routerLocal || limitsWanted || guard6.length > 0;
   const policeUp = policeWanted && nftAvailable();
   if (policeWanted && !policeUp)
     log(
@@ -622,7 +634,21 @@ export async function runCommand(argv: string[]): Promise<number> {
     const startWans = [...wans];
     let local = routerLocal ? { tun: steering.tun, ipv6: steering.ipv6 } : undefined;
     const limits = limitsWanted ? kernelLimits(config.ratelimit) : undefined;
-    if (policeUp) await police.setup({ wan: startWans, rate: policeRate, local, limits, allow });
+    const offloadGuard = guard6.length > 0 ? guard6 : undefined;
+    // What an older start left (a crash, or IPv6 since turned off): replaced below when wanted.
+    removeOffloadGuardRule();
+    if (policeUp)
+      await police.setup({ wan: startWans, rate: policeRate, local, limits, allow, offloadGuard });
+    if (offloadGuard && policeUp) {
+      if (police.guardInstalled()) {
+        installOffloadGuardRule();
+        flowOffload?.setIpv6Guarded(true);
+      } else
+        log(
+          `warning: proxied IPv6 connections are not kept out of flow offloading: nft refused the guard's chain (${police.lastError() || 'no reason given'})`,
+        );
+    }
+    await flowOffload?.start();
     if (policeUp && limits) {
       dp.commandFollowers.push((cmd) => {
         if (cmd.type === 'allowlist.set') police.setAllow(cmd.prefixes);
@@ -660,6 +686,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     }
     if (routerLocal)
       desc += `; the router's own services proxied (${routerNets.join(', ') || 'no address yet'}${v['no-router-follow'] ? ', the start addresses only' : ''})`;
+    if (flowOffload?.status().ipv6Guarded) desc += '; proxied IPv6 connections kept out of flow offloading';
     log(
       `steering up: ${desc}; queues ${queues}${dp.steering.mode === 'single' ? '' : ` (spread by ${dp.steering.mode})`}, mtu ${mtu}, offloads ${offloadNames(dp.tun.offloads).join(',') || 'none'}`,
       'info',

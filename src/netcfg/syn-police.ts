@@ -17,6 +17,7 @@ import {
   parseKernelLimitCounters,
 } from './kernel-limits.js';
 import { NftReader } from './nft-reader.js';
+import { offloadGuardCommands } from './offload-guard.js';
 import {
   ifnames,
   LOCAL_TABLE,
@@ -42,6 +43,8 @@ export interface PoliceOptions {
   limits?: KernelLimitSettings;
   /** Sources the limits never apply to (CIDR strings). */
   allow?: readonly string[];
+  /** Protected IPv6 prefixes whose proxied connections fw4 must not offload (src/netcfg/offload-guard.ts). */
+  offloadGuard?: readonly string[];
 }
 
 /**
@@ -113,6 +116,7 @@ export function policeCommands(o: PoliceOptions): string {
       : []),
     ...(o.limits ? kernelLimitSetup(t) : []),
     ...(o.local ? routerLocalCommands(o.local, wans) : []),
+    ...(o.offloadGuard ? offloadGuardCommands(t, o.offloadGuard) : []),
   ];
   const tail =
     (o.limits ? kernelLimitRules(t, o.limits) : '') +
@@ -203,6 +207,20 @@ export class SynPolice {
       await new Promise((r) => setTimeout(r, 20));
     }
     return false;
+  }
+
+  /** Whether the offload guard's marking rule is in the table (nft takes the lines one by one). */
+  guardInstalled(): boolean {
+    if (!this.child) return false;
+    try {
+      const chain = execFileSync('nft', ['list', 'chain', 'inet', POLICE_TABLE, 'offload_guard'], {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'ignore'],
+      });
+      return chain.includes('@guard6');
+    } catch {
+      return false;
+    }
   }
 
   /** New ICMP/UDP limits (a reload). No effect without the table. */

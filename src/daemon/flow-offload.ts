@@ -1,0 +1,64 @@
+// What the daemon says about fw4's flow offloading: whether proxied IPv6 connections are kept out of
+// it (src/netcfg/offload-guard.ts), and which flowtables offload to hardware, where a proxied IPv4
+// connection would go past the proxy. One warning in the log when such a flowtable appears (at start
+// or later), the same text in the status (and so in LuCI) while it is there.
+import type { FlowOffloadStatus } from '../api/deps.js';
+import {
+  type Flowtable,
+  FlowtableWatch,
+  flowtableName,
+  hardwareOffloadWarning,
+} from '../netcfg/flowtables.js';
+import type { Log } from './log.js';
+
+/** How often the ruleset is read again: fw4 reloads when its settings change, rarely. */
+export const FLOWTABLE_POLL_MS = 30_000;
+
+export class FlowOffloadReport {
+  private hardware: readonly Flowtable[] = [];
+  private ipv6Guarded = false;
+  private readonly watch: FlowtableWatch;
+
+  constructor(
+    private readonly log: Log,
+    intervalMs = FLOWTABLE_POLL_MS,
+    list?: () => Promise<string | undefined>,
+  ) {
+    this.watch = new FlowtableWatch({
+      intervalMs,
+      onChange: (hw) => this.changed(hw),
+      ...(list ? { list } : {}),
+    });
+  }
+
+  /** The guard's chain and policy rule are in place (or gone). */
+  setIpv6Guarded(on: boolean): void {
+    this.ipv6Guarded = on;
+  }
+
+  start(): Promise<void> {
+    return this.watch.start();
+  }
+
+  stop(): void {
+    this.watch.stop();
+  }
+
+  status(): FlowOffloadStatus {
+    const s: FlowOffloadStatus = {
+      hardwareFlowtables: this.hardware.map(flowtableName),
+      ipv6Guarded: this.ipv6Guarded,
+      ipv4Guarded: false,
+    };
+    if (this.hardware.length > 0) s.warning = hardwareOffloadWarning(this.hardware, this.ipv6Guarded);
+    return s;
+  }
+
+  private changed(hw: readonly Flowtable[]): void {
+    const was = this.hardware.length > 0;
+    this.hardware = hw;
+    const fields = { event: 'offload', flowtables: hw.map(flowtableName).join(',') };
+    if (hw.length > 0) this.log(`warning: ${hardwareOffloadWarning(hw, this.ipv6Guarded)}`, 'warn', fields);
+    else if (was) this.log('offload: no flowtable offloads to hardware any more', 'info', fields);
+  }
+}

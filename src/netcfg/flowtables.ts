@@ -1,0 +1,147 @@
+// Which nft flowtables offload to hardware (`flags offload`: fw4's flow_offloading_hw). A hardware-
+// offloaded flow is forwarded by the switch chip, past the LAN device's tc programs, so a proxied
+// IPv4 connection that fw4 offloads loses the proxy's translation and breaks; IPv6 ones are kept out
+// of the flowtable (./offload-guard.ts). The daemon says so at start, when it appears later, and in
+// its status.
+//
+// Read from nft's text listing: its JSON (`nft -j list flowtables`) leaves the flags out, so the
+// long-lived JSON reader (./nft-reader.ts) cannot tell. One `nft list flowtables` per interval.
+import { execFile } from 'node:child_process';
+
+export interface Flowtable {
+  family: string;
+  table: string;
+  name: string;
+  devices: string[];
+  /** `flags offload`: flows are handed to the devices' hardware. */
+  hardware: boolean;
+}
+
+/** A listing longer than this is not read (nft is then ended). */
+const MAX_LISTING = 1 << 20;
+/** Flowtables kept from one listing (fw4 makes one). */
+const MAX_FLOWTABLES = 64;
+
+/** "inet fw4 ft": how the log and the status name a flowtable. */
+export function flowtableName(f: Flowtable): string {
+  return `${f.family} ${f.table} ${f.name}`;
+}
+
+/** The flowtables of `nft list flowtables` (text). Lines it does not know are skipped. */
+export function parseFlowtables(text: string): Flowtable[] {
+  const out: Flowtable[] = [];
+  let table: { family: string; name: string } | undefined;
+  let ft: Flowtable | undefined;
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    const tableHead = /^table (\S+) (\S+) \{$/.exec(line);
+    const ftHead = /^flowtable (\S+) \{$/.exec(line);
+    const devices = /^devices = \{ (.*) \}$/.exec(line);
+    const flags = /^flags (.+)$/.exec(line);
+    if (tableHead) table = { family: tableHead[1], name: unquote(tableHead[2]) };
+    else if (table && ftHead)
+      ft = {
+        family: table.family,
+        table: table.name,
+        name: unquote(ftHead[1]),
+        devices: [],
+        hardware: false,
+      };
+    else if (ft && devices)
+      ft.devices = devices[1]
+        .split(',')
+        .map((d) => unquote(d.trim()))
+        .filter(Boolean);
+    else if (ft && flags) ft.hardware ||= flags[1].split(/[\s,]+/).includes('offload');
+    else if (line === '}') {
+      if (ft) {
+        if (out.length < MAX_FLOWTABLES) out.push(ft);
+        ft = undefined;
+      } else table = undefined;
+    }
+  }
+  return out;
+}
+
+function unquote(s: string): string {
+  return s.replace(/^"(.*)"$/, '$1');
+}
+
+/** `nft list flowtables`, or undefined when nft fails (missing, no permission, too long). */
+export function listFlowtables(): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    execFile(
+      'nft',
+      ['list', 'flowtables'],
+      { encoding: 'utf8', timeout: 5000, maxBuffer: MAX_LISTING },
+      (err, stdout) => resolve(err ? undefined : stdout),
+    );
+  });
+}
+
+export interface FlowtableWatchOptions {
+  /** How often the ruleset is read again (0: only once, at start). */
+  intervalMs: number;
+  /** The hardware-offloading flowtables changed (the first read always reports). */
+  onChange(hardware: readonly Flowtable[]): void;
+  /** Reads the listing (default: nft). */
+  list?: () => Promise<string | undefined>;
+}
+
+/** Reads the flowtables at start and every interval; reports when the hardware-offloading ones change. */
+export class FlowtableWatch {
+  private timer: NodeJS.Timeout | undefined;
+  private last: string | undefined;
+  private current: Flowtable[] = [];
+  private reading = false;
+
+  constructor(private readonly o: FlowtableWatchOptions) {}
+
+  /** The first read (awaited, so the start-up log has it), then the interval. */
+  async start(): Promise<void> {
+    await this.poll();
+    if (this.o.intervalMs > 0) {
+      this.timer = setInterval(() => void this.poll(), this.o.intervalMs);
+      this.timer.unref();
+    }
+  }
+
+  /** The hardware-offloading flowtables as last read. */
+  hardware(): readonly Flowtable[] {
+    return this.current;
+  }
+
+  async poll(): Promise<void> {
+    if (this.reading) return;
+    this.reading = true;
+    try {
+      const text = await (this.o.list ?? listFlowtables)();
+      // nft failed: what was last read stands (a failed read is no news).
+      if (text === undefined) return;
+      const hw = parseFlowtables(text).filter((f) => f.hardware);
+      const key = JSON.stringify(hw);
+      if (key === this.last) return;
+      this.last = key;
+      this.current = hw;
+      this.o.onChange(hw);
+    } finally {
+      this.reading = false;
+    }
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+}
+
+/** What the log and the status say while hardware flowtables can take proxied connections past the proxy. */
+export function hardwareOffloadWarning(hardware: readonly Flowtable[], ipv6Guarded: boolean): string {
+  const which = hardware
+    .map((f) => `${flowtableName(f)} on ${f.devices.join(', ') || 'no device'}`)
+    .join('; ');
+  const families = ipv6Guarded
+    ? 'proxied IPv4 connections (proxied IPv6 ones are kept out)'
+    : 'proxied IPv4 and IPv6 connections';
+  return `hardware flow offloading is on (${which}): fw4 can hand ${families} to the hardware, past the SYN proxy, and they break; turn off flow_offloading_hw in /etc/config/firewall (software offloading is fine)`;
+}

@@ -1,0 +1,81 @@
+// Hardware flow offloading, read from nft's listing (src/netcfg/flowtables.ts), and what the daemon
+// says about it (src/daemon/flow-offload.ts). The lab test runs the real nft; the QEMU guest a
+// kernel that has flowtables.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { FlowOffloadReport } from '../../src/daemon/flow-offload.js';
+import { FlowtableWatch, parseFlowtables } from '../../src/netcfg/flowtables.js';
+
+const HW = readFileSync(join(import.meta.dirname, '../fixtures/nft/flowtables-hw.txt'), 'utf8');
+
+describe('parseFlowtables', () => {
+  it('reads each flowtable, its devices and whether it offloads to hardware', () => {
+    expect(parseFlowtables(HW)).toEqual([
+      { family: 'inet', table: 'fw4', name: 'ft', devices: ['lan0', 'wan0'], hardware: true },
+      { family: 'ip', table: 'other', name: 'soft', devices: ['eth1'], hardware: false },
+    ]);
+    expect(parseFlowtables('')).toEqual([]);
+    // A flags line outside a flowtable is not one.
+    expect(parseFlowtables('table inet t {\n\tflags dormant\n}\n')).toEqual([]);
+  });
+
+  it('keeps at most 64 flowtables of one listing', () => {
+    const many = Array.from(
+      { length: 70 },
+      (_, i) => `table inet t${i} {\n\tflowtable f {\n\t\tflags offload\n\t}\n}\n`,
+    ).join('');
+    expect(parseFlowtables(many)).toHaveLength(64);
+  });
+});
+
+describe('FlowtableWatch', () => {
+  it('reports the first read, then only changes; a failed read changes nothing', async () => {
+    const answers: (string | undefined)[] = ['', HW, HW, undefined, ''];
+    const seen: string[][] = [];
+    const w = new FlowtableWatch({
+      intervalMs: 0,
+      list: async () => answers.shift(),
+      onChange: (hw) => seen.push(hw.map((f) => f.name)),
+    });
+    for (let i = 0; i < 5; i++) await w.poll();
+    expect(seen).toEqual([[], ['ft'], []]);
+  });
+});
+
+describe('FlowOffloadReport', () => {
+  it('warns once when a hardware flowtable appears, says when it goes, and shows it in the status', async () => {
+    const answers: (string | undefined)[] = ['', HW, HW, ''];
+    const logs: string[] = [];
+    const r = new FlowOffloadReport(
+      (m) => logs.push(m),
+      0,
+      async () => answers.shift(),
+    );
+    r.setIpv6Guarded(true);
+    await r.start();
+    expect(r.status()).toEqual({ hardwareFlowtables: [], ipv6Guarded: true, ipv4Guarded: false });
+    expect(logs).toEqual([]);
+    const w = (r as unknown as { watch: FlowtableWatch }).watch;
+    await w.poll();
+    await w.poll();
+    expect(logs).toHaveLength(1);
+    expect(logs[0]).toMatch(/^warning: hardware flow offloading is on \(inet fw4 ft on lan0, wan0\)/);
+    expect(logs[0]).toContain('proxied IPv4 connections (proxied IPv6 ones are kept out)');
+    expect(r.status().hardwareFlowtables).toEqual(['inet fw4 ft']);
+    expect(r.status().warning).toBe(logs[0].replace(/^warning: /, ''));
+    await w.poll();
+    expect(logs[1]).toMatch(/no flowtable offloads to hardware/);
+    expect(r.status().warning).toBeUndefined();
+  });
+
+  it('names IPv6 too when the guard is not in place', async () => {
+    const r = new FlowOffloadReport(
+      () => {},
+      0,
+      async () => HW,
+    );
+    await r.start();
+    expect(r.status().warning).toContain('proxied IPv4 and IPv6 connections');
+  });
+});
