@@ -640,7 +640,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     if (policeUp)
       await police.setup({ wan: startWans, rate: policeRate, local, limits, allow, offloadGuard });
     if (offloadGuard && policeUp) {
-      if (police.guardInstalled()) {
+      if (await police.guardInstalled()) {
         installOffloadGuardRule();
         flowOffload?.setIpv6Guarded(true);
       } else

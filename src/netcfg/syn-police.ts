@@ -209,18 +209,27 @@ export class SynPolice {
     return false;
   }
 
-  /** Whether the offload guard's marking rule is in the table (nft takes the lines one by one). */
-  guardInstalled(): boolean {
-    if (!this.child) return false;
-    try {
-      const chain = execFileSync('nft', ['list', 'chain', 'inet', POLICE_TABLE, 'offload_guard'], {
-        encoding: 'utf8',
-        stdio: ['ignore', 'pipe', 'ignore'],
-      });
-      return chain.includes('@guard6');
-    } catch {
-      return false;
+  /**
+   * Whether the offload guard's marking rule is in the table (nft takes the lines one by one, after
+   * the table itself is there). Waits up to a second for nft.
+   */
+  async guardInstalled(): Promise<boolean> {
+    const ok = () => {
+      try {
+        const chain = execFileSync('nft', ['list', 'chain', 'inet', POLICE_TABLE, 'offload_guard'], {
+          encoding: 'utf8',
+          stdio: ['ignore', 'pipe', 'ignore'],
+        });
+        return chain.includes('@guard6');
+      } catch {
+        return false;
+      }
+    };
+    for (let i = 0; i < 50 && this.child; i++) {
+      if (ok()) return true;
+      await new Promise((r) => setTimeout(r, 20));
     }
+    return false;
   }
 
   /** New ICMP/UDP limits (a reload). No effect without the table. */

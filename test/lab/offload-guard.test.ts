@@ -1,0 +1,213 @@
+// The offload guard (src/netcfg/offload-guard.ts) against the kernel: proxied IPv6 connections, and
+// only they, carry the ct mark and the forward-hook meta mark (nft counters, conntrack's marks);
+// the ip -6 blackhole rule fails lookups with the mark and nothing else; the rule goes with a stop,
+// and after a kill -9 matches nothing. This kernel has no flowtables: the offload itself is proven
+// in the QEMU guest (cross-build/qemu-test). Hardware flowtables: the detection reads the real nft.
+
+import { execFileSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FlowtableWatch } from '../../src/netcfg/flowtables.js';
+import { OFFLOAD_GUARD_MARK } from '../../src/netcfg/offload-guard.js';
+import { ADDR, fw4Ruleset, Lab, makeTempDir, startHttpServer, waitFor } from './lab.js';
+
+let lab: Lab;
+let fileSha = '';
+const root = makeTempDir('tunguard-www-');
+const RULE = '900:\tfrom all fwmark 0x40000000/0x40000000 blackhole';
+
+beforeAll(async () => {
+  lab = Lab.create();
+  const data = randomBytes(4 << 20);
+  writeFileSync(join(root, 'f.bin'), data);
+  fileSha = createHash('sha256').update(data).digest('hex');
+  await startHttpServer(lab, lab.ns.lan, root, 8080, [ADDR.lan4, ADDR.lan6]);
+  await startHttpServer(lab, lab.ns.wan, root, 8081, [ADDR.wan4, ADDR.wan6]);
+});
+
+afterAll(async () => {
+  await lab?.tunguard?.stop();
+  lab?.destroy();
+});
+
+/** Downloads the file from `ns` and checks it arrived whole. */
+function fetchWhole(ns: string, url: string): void {
+  const out = lab.run(ns, 'sh', ['-c', `curl -sS --fail --max-time 20 ${url} | sha256sum`]);
+  expect(out.split(' ')[0]).toBe(fileSha);
+}
+
+/** The guard chain's two counters: connections marked, packets marked at forward. */
+function guardCounters(): { connections: number; packets: number } {
+  const json = JSON.parse(
+    lab.run(lab.ns.rtr, 'nft', ['-j', 'list', 'chain', 'inet', 'tunguard', 'offload_guard']),
+  ) as { nftables: { rule?: { expr: { counter?: { packets: number } }[] } }[] };
+  const counts = json.nftables
+    .filter((o) => o.rule)
+    .map((o) => o.rule?.expr.find((e) => e.counter)?.counter?.packets ?? -1);
+  return { connections: counts[0], packets: counts[1] };
+}
+
+/** conntrack's mark of each TCP entry to `dport`, in the router. */
+function ctMarks(dport: number): number[] {
+  const table = lab.run(lab.ns.rtr, 'cat', ['/proc/net/nf_conntrack']);
+  return table
+    .split('\n')
+    .filter((l) => l.includes(' tcp ') && l.includes(` dport=${dport} `))
+    .map((l) => Number(/ mark=(\d+)/.exec(l)?.[1] ?? -1));
+}
+
+const rules6 = () => lab.run(lab.ns.rtr, 'ip', ['-6', 'rule', 'show']);
+const rules4 = () => lab.run(lab.ns.rtr, 'ip', ['-4', 'rule', 'show']);
+const tableThere = () => lab.exec(lab.ns.rtr, 'nft', ['list', 'table', 'inet', 'tunguard']).code === 0;
+
+describe('offload guard', () => {
+  it('marks proxied IPv6 connections only; LAN-opened, IPv4 and non-TCP traffic stays unmarked', async () => {
+    const tg = lab.startTunguard();
+    await tg.ready();
+    expect(tg.output).toContain('proxied IPv6 connections kept out of flow offloading');
+    expect(rules6()).toContain(RULE);
+    expect(rules4()).not.toContain('0x40000000'); // IPv4's reverse lookup cannot fail (README)
+    const status = (await lab.freshStatus()) as unknown as { flowOffload?: unknown };
+    expect(status.flowOffload).toEqual({ hardwareFlowtables: [], ipv6Guarded: true, ipv4Guarded: false });
+    expect(guardCounters()).toEqual({ connections: 0, packets: 0 });
+
+    // A LAN-opened IPv6 download (the SYN comes from inside the prefix), a proxied IPv4 one, and
+    // pings both ways: none of them is the guard's.
+    fetchWhole(lab.ns.lan, `http://[${ADDR.wan6}]:8081/f.bin`);
+    fetchWhole(lab.ns.wan, `http://${ADDR.lan4}:8080/f.bin`);
+    lab.run(lab.ns.wan, 'ping', ['-6', '-c', '3', '-i', '0.2', ADDR.lan6]);
+    lab.run(lab.ns.lan, 'ping', ['-6', '-c', '3', '-i', '0.2', ADDR.wan6]);
+    expect(guardCounters()).toEqual({ connections: 0, packets: 0 });
+    expect(ctMarks(8081).length).toBeGreaterThan(0);
+    expect(ctMarks(8081).every((m) => (m & OFFLOAD_GUARD_MARK) === 0)).toBe(true);
+
+    // The proxied IPv6 download: one connection marked, its packets both ways, and it arrives whole.
+    fetchWhole(lab.ns.wan, `http://[${ADDR.lan6}]:8080/f.bin`);
+    const c = guardCounters();
+    expect(c.connections).toBe(1);
+    expect(c.packets).toBeGreaterThan(20);
+    const v6 = lab
+      .run(lab.ns.rtr, 'cat', ['/proc/net/nf_conntrack'])
+      .split('\n')
+      .filter((l) => l.startsWith('ipv6') && l.includes(' dport=8080 '));
+    expect(v6).toHaveLength(1);
+    expect(Number(/ mark=(\d+)/.exec(v6[0])?.[1]) & OFFLOAD_GUARD_MARK).toBe(OFFLOAD_GUARD_MARK);
+    // The IPv4 proxied connection to the same port is not marked.
+    const v4 = ctMarks(8080).filter((m) => (m & OFFLOAD_GUARD_MARK) === 0);
+    expect(v4).toHaveLength(1);
+    console.log(`offload guard: proxied IPv6 download marked ${c.packets} packets, 1 connection`);
+
+    // The rule answers lookups with the mark only: the router's own lookup is untouched.
+    expect(lab.exec(lab.ns.rtr, 'ip', ['-6', 'route', 'get', ADDR.wan6]).code).toBe(0);
+    const marked = lab.exec(lab.ns.rtr, 'ip', ['-6', 'route', 'get', ADDR.wan6, 'mark', '0x40000000']);
+    expect(marked.code).not.toBe(0);
+    // The router's own connection to the WAN host is unaffected.
+    fetchWhole(lab.ns.rtr, `http://[${ADDR.wan6}]:8081/f.bin`);
+  });
+
+  it('goes with a stop; after kill -9 the rule stays but nothing carries the mark; a start keeps one rule', async () => {
+    expect(await lab.tunguard?.stop('SIGTERM')).toBe(0);
+    expect(rules6()).not.toContain('0x40000000');
+    expect(tableThere()).toBe(false);
+
+    let tg = lab.startTunguard();
+    await tg.ready();
+    process.kill(tg.pid, 'SIGKILL');
+    await tg.wait();
+    // The owner table goes with the process (its nft child exits when the pipe closes): no mark is
+    // set any more, so the rule left behind matches nothing.
+    await waitFor('the owner table gone after kill -9', () => !tableThere(), 5000);
+    expect(rules6()).toContain(RULE);
+    fetchWhole(lab.ns.wan, `http://[${ADDR.lan6}]:8080/f.bin`);
+
+    tg = lab.startTunguard();
+    await tg.ready();
+    expect(
+      rules6()
+        .split('\n')
+        .filter((l) => l.includes('0x40000000')),
+    ).toEqual([RULE]);
+    expect(await tg.stop('SIGTERM')).toBe(0);
+    expect(rules6()).not.toContain('0x40000000');
+  });
+
+  it('negative control: without the SYN proxy nothing is guarded, installed or marked', async () => {
+    const tg = lab.startTunguard(['--no-synproxy']);
+    await tg.ready();
+    expect(tg.output).not.toContain('kept out of flow offloading');
+    expect(rules6()).not.toContain('0x40000000');
+    expect(lab.exec(lab.ns.rtr, 'nft', ['list', 'chain', 'inet', 'tunguard', 'offload_guard']).code).not.toBe(
+      0,
+    );
+    fetchWhole(lab.ns.wan, `http://[${ADDR.lan6}]:8080/f.bin`);
+    const status = (await lab.freshStatus()) as unknown as { flowOffload?: unknown };
+    expect(status.flowOffload).toBeUndefined();
+    expect(await tg.stop('SIGTERM')).toBe(0);
+  });
+});
+
+describe('hardware flowtable detection with the real nft', () => {
+  const NS = `tg-ft-${process.pid}`;
+  const inNs = ['ip', 'netns', 'exec', NS, 'nft'];
+  const list = () =>
+    new Promise<string | undefined>((resolve) => {
+      try {
+        resolve(execFileSync(inNs[0], [...inNs.slice(1), 'list', 'flowtables'], { encoding: 'utf8' }));
+      } catch {
+        resolve(undefined);
+      }
+    });
+
+  it('reads no hardware flowtable from fw4 without one, and one from a flowtable with flags offload', async () => {
+    execFileSync('ip', ['netns', 'add', NS]);
+    try {
+      execFileSync('ip', [
+        'netns',
+        'exec',
+        NS,
+        'ip',
+        'link',
+        'add',
+        'lan0',
+        'type',
+        'veth',
+        'peer',
+        'name',
+        'wan0',
+      ]);
+      const seen: string[][] = [];
+      const w = new FlowtableWatch({
+        intervalMs: 0,
+        list,
+        onChange: (hw) => seen.push(hw.map((f) => f.name)),
+      });
+      execFileSync(inNs[0], [...inNs.slice(1), '-f', '-'], { input: fw4Ruleset('lab') });
+      await w.poll();
+      expect(seen).toEqual([[]]);
+      // fw4's flow_offloading_hw: a flowtable with `flags offload`. This kernel (no nf_flow_table)
+      // refuses every flowtable; the QEMU guest's kernel loads one and the daemon's warning is
+      // checked there.
+      const hw =
+        'table inet hw {\n flowtable ft {\n  hook ingress priority 0\n  devices = { lan0, wan0 }\n  flags offload\n }\n}\n';
+      let loaded = true;
+      try {
+        execFileSync(inNs[0], [...inNs.slice(1), '-f', '-'], { input: hw, stdio: ['pipe', 'pipe', 'pipe'] });
+      } catch (err) {
+        loaded = false;
+        console.log(
+          `hardware flowtable refused by this kernel: ${
+            String((err as { stderr?: Buffer }).stderr)
+              .trim()
+              .split('\n')[0]
+          }`,
+        );
+      }
+      await w.poll();
+      expect(seen).toEqual(loaded ? [[], ['ft']] : [[]]);
+    } finally {
+      execFileSync('ip', ['netns', 'del', NS]);
+    }
+  });
+});
