@@ -9,6 +9,9 @@ MODE=${1:-}
 H=$(cd "$(dirname "$0")" && pwd)
 CONF=/etc/config/tunguard
 WAN_IP=198.51.100.2 WAN_GW=198.51.100.1 LAN_IP=192.0.2.2 LAN_GW=192.0.2.1 PORT=8080
+WAN_IP6=2001:db8:1::2 WAN_GW6=2001:db8:1::1 LAN_IP6=2001:db8:2::2 LAN_GW6=2001:db8:2::1
+# How /proc/net/nf_conntrack writes them.
+WAN_CT6=2001:0db8:0001:0000:0000:0000:0000:0002 LAN_CT6=2001:0db8:0002:0000:0000:0000:0000:0002
 LOG=/tmp/tunguard.log
 NET_MJS=$H/smoke-net.mjs
 
@@ -117,6 +120,13 @@ setup_topology() {
   ip addr add "$LAN_GW/24" dev lan0
   ip -n lan addr add "$LAN_IP/24" dev eth0
   ip -n lan route add default via "$LAN_GW"
+  # IPv6 too: the daemon takes the protected prefixes (and the offload guard's) from lan0 at start.
+  ip addr add "$WAN_GW6/64" dev wan0 nodad
+  ip -n wan addr add "$WAN_IP6/64" dev eth0 nodad
+  ip -n wan route add default via "$WAN_GW6"
+  ip addr add "$LAN_GW6/64" dev lan0 nodad
+  ip -n lan addr add "$LAN_IP6/64" dev eth0 nodad
+  ip -n lan route add default via "$LAN_GW6"
   echo 1 >/proc/sys/net/ipv4/ip_forward
   echo 1 >/proc/sys/net/ipv6/conf/all/forwarding
 }
@@ -139,42 +149,114 @@ probe_connect() {
   mark "$2: $out"
 }
 
+# serve_on <ns> <addr> <port> <tag>: an echo server in the background; waits until it listens.
+serve_on() {
+  rm -f "/tmp/$4.ready"
+  ip netns exec "$1" node "$NET_MJS" serve "$2" "$3" "/tmp/$4.ready" >"/tmp/$4.log" 2>&1 &
+  for _ in $(seq 40); do
+    [ -f "/tmp/$4.ready" ] && return 0
+    nap
+  done
+  fail "the echo server $4 did not listen: $(cat "/tmp/$4.log")"
+}
+
+# ct_state <old state> <conntrack line>: OFFLOAD once seen offloaded, else established once seen.
+ct_state() {
+  case $2 in
+    *OFFLOAD*) echo OFFLOAD ;;
+    *ESTABLISHED*) [ "$1" = OFFLOAD ] && echo OFFLOAD || echo established ;;
+    *) echo "$1" ;;
+  esac
+}
+
 # flow_offload: OpenWrt's fw4 with flow offloading (its own ruleset for these devices, offload.nft)
-# while the daemon runs. A flow the LAN opens bypasses the TUN once seen and the kernel offloads it
-# ([OFFLOAD] in conntrack); a WAN-opened connection the SYN proxy translates stays bit-exact whether
-# the kernel offloads its (client-side) conntrack entry or not: the LAN device's programs still hand
-# its packets to the proxy.
+# while the daemon runs, four 4 s echo holds at once. The flows the LAN opens (IPv4 and IPv6) bypass
+# the TUN once seen and the kernel offloads them ([OFFLOAD] in conntrack). The proxied IPv6
+# connection carries the offload guard's ct mark and is never offloaded (src/netcfg/offload-guard.ts).
+# The proxied IPv4 one may be offloaded: with software offloading it stays bit-exact, because the
+# flowtable transmits through lan0, whose programs still hand its packets to the proxy.
 flow_offload() {
   [ -f "$H/offload.nft" ] || fail "no offload.nft beside the test script"
   nft -f "$H/offload.nft" || fail "nft -f offload.nft (fw4's ruleset with a flowtable) failed"
-  rm -f /tmp/wserver.ready
-  ip netns exec wan node "$NET_MJS" serve "$WAN_IP" 7001 /tmp/wserver.ready >/tmp/wserver.log 2>&1 &
+  serve_on wan "$WAN_IP" 7001 wserver
   WSERVER=$!
-  for _ in $(seq 40); do
-    [ -f /tmp/wserver.ready ] && break
-    nap
-  done
-  [ -f /tmp/wserver.ready ] || fail "the WAN echo server did not listen: $(cat /tmp/wserver.log)"
+  serve_on wan "$WAN_IP6" 7001 wserver6
+  WSERVER6=$!
+  serve_on lan "$LAN_IP6" "$PORT" lserver6
+  LSERVER6=$!
   ip netns exec lan node "$NET_MJS" hold "$WAN_IP" 7001 4 >/tmp/hold-lan.log 2>&1 &
   HL=$!
+  ip netns exec lan node "$NET_MJS" hold "$WAN_IP6" 7001 4 >/tmp/hold-lan6.log 2>&1 &
+  HL6=$!
   ip netns exec wan node "$NET_MJS" hold "$LAN_IP" "$PORT" 4 >/tmp/hold-wan.log 2>&1 &
   HW=$!
-  # Node starts slowly in an emulated guest under load: wait (within the 4 s hold) until the LAN-opened
-  # flow is offloaded, or the hold is over, instead of reading conntrack once after a fixed sleep.
-  for _ in $(seq 12); do
+  ip netns exec wan node "$NET_MJS" hold "$LAN_IP6" "$PORT" 4 >/tmp/hold-wan6.log 2>&1 &
+  HW6=$!
+  # Sampled until every hold is over (node starts slowly in an emulated guest under load).
+  lan4=none lan6=none wan4=none wan6=none wan6line=
+  for _ in $(seq 60); do
     nap
-    lanflow=$(grep ' dport=7001 ' /proc/net/nf_conntrack | head -n 1)
-    wanflow=$(grep "src=$WAN_IP dst=$LAN_IP .* dport=$PORT " /proc/net/nf_conntrack | head -n 1)
-    case $lanflow in *OFFLOAD*) break ;; esac
-    kill -0 "$HL" 2>/dev/null || break
+    ct=$(grep -v TIME_WAIT /proc/net/nf_conntrack)
+    lan4=$(ct_state "$lan4" "$(echo "$ct" | grep "^ipv4 .* dport=7001 " | head -n 1)")
+    lan6=$(ct_state "$lan6" "$(echo "$ct" | grep "^ipv6 .* dport=7001 " | head -n 1)")
+    wan4=$(ct_state "$wan4" "$(echo "$ct" | grep "src=$WAN_IP dst=$LAN_IP .* dport=$PORT " | head -n 1)")
+    l=$(echo "$ct" | grep "src=$WAN_CT6 dst=$LAN_CT6 .* dport=$PORT " | head -n 1)
+    wan6=$(ct_state "$wan6" "$l")
+    [ -n "$l" ] && wan6line=$l
+    alive=0
+    for p in $HL $HL6 $HW $HW6; do kill -0 "$p" 2>/dev/null && alive=1; done
+    [ "$alive" = 1 ] || break
   done
-  wait "$HL" || fail "LAN-opened exchange under fw4 flow offloading: $(cat /tmp/hold-lan.log)"
-  wait "$HW" || fail "proxied exchange under fw4 flow offloading: $(cat /tmp/hold-wan.log)"
-  case $lanflow in *OFFLOAD*) ;; *) fail "the LAN-opened flow is not offloaded: '$lanflow'" ;; esac
-  case $wanflow in *OFFLOAD*) wanstate=offloaded ;; *) wanstate="not offloaded" ;; esac
-  mark "flow offload: LAN-opened $(cat /tmp/hold-lan.log), [OFFLOAD]; proxied $(cat /tmp/hold-wan.log), $wanstate"
-  kill "$WSERVER" 2>/dev/null
+  wait "$HL" || fail "LAN-opened IPv4 exchange under fw4 flow offloading: $(cat /tmp/hold-lan.log)"
+  wait "$HL6" || fail "LAN-opened IPv6 exchange under fw4 flow offloading: $(cat /tmp/hold-lan6.log)"
+  wait "$HW" || fail "proxied IPv4 exchange under fw4 flow offloading: $(cat /tmp/hold-wan.log)"
+  wait "$HW6" || fail "proxied IPv6 exchange under fw4 flow offloading: $(cat /tmp/hold-wan6.log)"
+  mark "flow offload: guard $(nft list chain inet tunguard offload_guard 2>&1 | grep -o 'counter packets [0-9]*' | tr '\n' ' ')| ip -6 rule: $(ip -6 rule | grep 0x40000000 | tr '\t' ' ')"
+  mark "flow offload: proxied IPv6 conntrack: $wan6line"
+  [ "$lan4" = OFFLOAD ] || fail "the LAN-opened IPv4 flow is not offloaded ($lan4)"
+  [ "$lan6" = OFFLOAD ] || fail "the LAN-opened IPv6 flow is not offloaded ($lan6)"
+  [ "$wan6" = established ] || fail "the proxied IPv6 connection is '$wan6', not established and never offloaded"
+  case $wan6line in *" mark=1073741824 "*) ;; *) fail "the proxied IPv6 connection lacks the guard's ct mark" ;; esac
+  mark "flow offload: LAN-opened IPv4 $(cat /tmp/hold-lan.log), [OFFLOAD]; LAN-opened IPv6 $(cat /tmp/hold-lan6.log), [OFFLOAD]"
+  mark "flow offload: proxied IPv6 $(cat /tmp/hold-wan6.log), not offloaded (guard); proxied IPv4 $(cat /tmp/hold-wan.log), $wan4"
+  kill "$WSERVER" "$WSERVER6" "$LSERVER6" 2>/dev/null
   nft delete table inet fw4 || fail "nft delete table inet fw4"
+}
+
+# hw_flowtable: a flowtable with `flags offload` (fw4's flow_offloading_hw) before the daemon starts.
+# The guest's veth devices cannot offload to hardware, so the kernel may refuse it on them; a
+# flowtable without devices is the fallback. HWFT says which loaded (empty: none).
+hw_flowtable() {
+  HWFT=
+  if hw_ruleset devices | nft -f - 2>/tmp/hwft.err; then
+    HWFT="on lan0, wan0"
+  elif hw_ruleset | nft -f - 2>>/tmp/hwft.err; then
+    HWFT="without devices (on the veths: $(tr '\n' ' ' </tmp/hwft.err | cut -c1-160))"
+  else
+    mark "note: no flowtable with flags offload loads here: $(tr '\n' ' ' </tmp/hwft.err | cut -c1-200)"
+    return 0
+  fi
+  mark "hardware flowtable loaded $HWFT: nft list flowtables: $(nft list flowtables | tr '\n\t' '  ')"
+  mark "nft -j list flowtables: $(nft -j list flowtables)"
+}
+
+# hw_ruleset [devices]: the flowtable's table, on lan0 and wan0 when asked.
+hw_ruleset() {
+  printf 'table inet hwtest {\n flowtable ft {\n  hook ingress priority 0\n'
+  [ -n "${1:-}" ] && printf '  devices = { lan0, wan0 }\n'
+  printf '  flags offload\n }\n}\n'
+}
+
+# hw_warning: the daemon saw that flowtable at start: its log and status.json say so.
+hw_warning() {
+  [ -n "$HWFT" ] || return 0
+  line=$(daemon_log | grep 'hardware flow offloading is on' | head -n 1)
+  [ -n "$line" ] || fail "the daemon did not warn about the hardware flowtable"
+  grep -q '"hardwareFlowtables":\["inet hwtest ft"\]' "$STATE/status.json" ||
+    fail "status.json does not name the hardware flowtable: $(grep -o '"flowOffload":{[^}]*}' "$STATE/status.json")"
+  mark "hardware offload warning: $line"
+  mark "status.json: $(grep -o '"flowOffload":{[^}]*}' "$STATE/status.json")"
+  nft delete table inet hwtest || fail "nft delete table inet hwtest"
 }
 
 # --- the daemon --------------------------------------------------------------------------------
@@ -311,12 +393,16 @@ start_server
 # Control: without the daemon the kernel forwards; a failure later is then tunguard's.
 probe_connect 65536 "kernel path without the daemon"
 configure
+[ "$MODE" = openwrt ] || hw_flowtable
 if [ "$MODE" = openwrt ]; then
   /etc/init.d/tunguard start || fail "/etc/init.d/tunguard start failed"
 else
   start_from_init_script
 fi
 wait_ready
+daemon_log | grep -q 'proxied IPv6 connections kept out of flow offloading' ||
+  fail "the daemon does not keep proxied IPv6 connections out of flow offloading"
+[ "$MODE" = openwrt ] || hw_warning
 est0=$(counter synproxy_conn_established)
 [ -n "$est0" ] || fail "status.json has no synproxy_conn_established counter"
 probe_connect 262144 "through tunguard"

@@ -99,7 +99,7 @@ return view.extend({
 			this.prev = null;
 			return;
 		}
-		dom.content(this.nodes.problem, this.configAlert(st.config));
+		dom.content(this.nodes.problem, [].concat(this.configAlert(st.config), this.offloadAlert(st.flowOffload)));
 		if (this.prev && this.prev.pid === st.pid) {
 			var s = this.sample(this.prev, st);
 			if (s) {
@@ -126,6 +126,20 @@ return view.extend({
 		return E('div', { 'class': 'alert-message warning', 'id': 'tg-config-problem' }, [
 			E('p', {}, text(head)),
 			E('ul', {}, c.problems.map(function(p) { return E('li', {}, text(p)); }))
+		]);
+	},
+
+	/* A flowtable that offloads to hardware can take proxied IPv4 connections past the proxy, where they
+	 * break (the daemon's status.flowOffload; proxied IPv6 ones are kept out when ipv6Guarded). */
+	offloadAlert: function(f) {
+		if (!f || !f.hardwareFlowtables || !f.hardwareFlowtables.length)
+			return [];
+		return E('div', { 'class': 'alert-message warning', 'id': 'tg-offload-problem' }, [
+			E('p', {}, text(_('Hardware flow offloading is on (%s): WAN-opened IPv4 connections that tunguard proxies can be offloaded past it, and then break.').format(f.hardwareFlowtables.join(', ')))),
+			E('p', {}, text(f.ipv6Guarded
+				? _('Proxied IPv6 connections are kept out of flow offloading.')
+				: _('Proxied IPv6 connections are not kept out of it either.'))),
+			E('p', {}, text(_('Turn off hardware flow offloading in Network → Firewall (Routing/NAT Offloading); software flow offloading is fine.')))
 		]);
 	},
 
