@@ -47,6 +47,8 @@ export function offloadGuardCommands(t: string, prefixes: readonly string[]): st
     // One line: a prefix nft refuses leaves no set, so no rule either (SynPolice.guardInstalled).
     `add set ${t} guard6 { type ipv6_addr; flags interval; auto-merge; elements = { ${prefixes.join(', ')} }; }`,
     `add chain ${t} offload_guard { type filter hook forward priority mangle; policy accept; }`,
+    // The table is inet: forwarded IPv4 (the bypassed bulk among it) leaves at once.
+    `add rule ${t} offload_guard meta nfproto != ipv6 accept`,
     `add rule ${t} offload_guard ct direction original ct state new meta l4proto tcp ip6 daddr @guard6 ip6 saddr != @guard6 ct mark set ct mark | ${mark} counter`,
     `add rule ${t} offload_guard ct mark & ${mark} != 0 meta mark set meta mark | ${mark} counter`,
   ];

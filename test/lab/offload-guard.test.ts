@@ -44,8 +44,8 @@ function guardCounters(): { connections: number; packets: number } {
     lab.run(lab.ns.rtr, 'nft', ['-j', 'list', 'chain', 'inet', 'tunguard', 'offload_guard']),
   ) as { nftables: { rule?: { expr: { counter?: { packets: number } }[] } }[] };
   const counts = json.nftables
-    .filter((o) => o.rule)
-    .map((o) => o.rule?.expr.find((e) => e.counter)?.counter?.packets ?? -1);
+    .map((o) => o.rule?.expr.find((e) => e.counter)?.counter?.packets)
+    .filter((n) => n !== undefined);
   return { connections: counts[0], packets: counts[1] };
 }
 

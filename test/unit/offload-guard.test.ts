@@ -27,6 +27,7 @@ describe('offload guard', () => {
     expect(lines).toEqual([
       'add set inet tunguard guard6 { type ipv6_addr; flags interval; auto-merge; elements = { 2001:db8:2::/64, 2001:db8:3::/64 }; }',
       'add chain inet tunguard offload_guard { type filter hook forward priority mangle; policy accept; }',
+      'add rule inet tunguard offload_guard meta nfproto != ipv6 accept',
       // What the proxy translates (src/dataplane/stages/synproxy.ts): TCP from outside the prefixes
       // to inside them; `ct state new` is the SYN, or the third ACK when the fast path left the SYN
       // untracked. LAN-opened connections start from inside: never marked.
