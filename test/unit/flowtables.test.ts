@@ -15,6 +15,11 @@ describe('parseFlowtables', () => {
       { family: 'inet', table: 'fw4', name: 'ft', devices: ['lan0', 'wan0'], hardware: true },
       { family: 'ip', table: 'other', name: 'soft', devices: ['eth1'], hardware: false },
     ]);
+    // What nft 1.0.6 printed in the QEMU guest (Linux 6.12) for a flowtable without devices.
+    const guest = readFileSync(join(import.meta.dirname, '../fixtures/nft/flowtables-guest.txt'), 'utf8');
+    expect(parseFlowtables(guest)).toEqual([
+      { family: 'inet', table: 'hwtest', name: 'ft', devices: [], hardware: true },
+    ]);
     expect(parseFlowtables('')).toEqual([]);
     // A flags line outside a flowtable is not one.
     expect(parseFlowtables('table inet t {\n\tflags dormant\n}\n')).toEqual([]);
