@@ -49,12 +49,12 @@ function guardCounters(): { connections: number; packets: number } {
   return { connections: counts[0], packets: counts[1] };
 }
 
-/** conntrack's mark of each TCP entry to `dport`, in the router. */
-function ctMarks(dport: number): number[] {
+/** conntrack's mark of each TCP entry to `dport` (of one family, or both), in the router. */
+function ctMarks(dport: number, family = ''): number[] {
   const table = lab.run(lab.ns.rtr, 'cat', ['/proc/net/nf_conntrack']);
   return table
     .split('\n')
-    .filter((l) => l.includes(' tcp ') && l.includes(` dport=${dport} `))
+    .filter((l) => l.startsWith(family) && l.includes(' tcp ') && l.includes(` dport=${dport} `))
     .map((l) => Number(/ mark=(\d+)/.exec(l)?.[1] ?? -1));
 }
 
@@ -132,6 +132,41 @@ describe('offload guard', () => {
     expect(await tg.stop('SIGTERM')).toBe(0);
     expect(rules6()).not.toContain('0x40000000');
   });
+
+  it('marks a connection whose SYN the kernel fast path answered (no conntrack entry) at its third ACK', async () => {
+    const file = join(lab.stateDir, 'fast.conf');
+    writeFileSync(
+      file,
+      lab.config(
+        "config defense 'syn'\n\toption window_seconds '60'\n\toption moderate_threshold '1'\n\toption risky_threshold '100000'\n",
+      ),
+    );
+    const tg = lab.startTunguard(['--config', file], false);
+    await tg.ready();
+    try {
+      await fastPathMarked();
+    } finally {
+      expect(await tg.stop('SIGTERM')).toBe(0);
+    }
+  });
+
+  async function fastPathMarked(): Promise<void> {
+    const fast = async () => (await lab.freshStatus()).counters.fast_syn_answered ?? 0;
+    // Past the threshold the tier is moderate and the fast path answers the SYNs (once the daemon
+    // has told it: a few fetches may go by first).
+    for (let i = 0; i < 10 && (await fast()) === 0; i++)
+      fetchWhole(lab.ns.wan, `http://[${ADDR.lan6}]:8080/f.bin`);
+    expect(await fast()).toBeGreaterThan(0);
+    const fastBefore = await fast();
+    const before = guardCounters().connections;
+    const marked = () => ctMarks(8080, 'ipv6').filter((m) => (m & OFFLOAD_GUARD_MARK) !== 0).length;
+    const markedBefore = marked();
+    fetchWhole(lab.ns.wan, `http://[${ADDR.lan6}]:8080/f.bin`);
+    expect(await fast()).toBeGreaterThan(fastBefore); // this one's SYN was the fast path's
+    expect(guardCounters().connections).toBe(before + 1);
+    // Its conntrack entry (made by the third ACK) carries the mark.
+    expect(marked()).toBe(markedBefore + 1);
+  }
 
   it('negative control: without the SYN proxy nothing is guarded, installed or marked', async () => {
     const tg = lab.startTunguard(['--no-synproxy']);
