@@ -19,8 +19,10 @@ export class FlowOffloadReport {
   private ipv6Guarded = false;
   private readonly watch: FlowtableWatch;
 
+  /** `ipv6Proxied`: IPv6 is steered, so the proxy has IPv6 connections to keep out. */
   constructor(
     private readonly log: Log,
+    private readonly ipv6Proxied: boolean,
     intervalMs = FLOWTABLE_POLL_MS,
     list?: () => Promise<string | undefined>,
   ) {
@@ -50,15 +52,19 @@ export class FlowOffloadReport {
       ipv6Guarded: this.ipv6Guarded,
       ipv4Guarded: false,
     };
-    if (this.hardware.length > 0) s.warning = hardwareOffloadWarning(this.hardware, this.ipv6Guarded);
+    if (this.hardware.length > 0) s.warning = hardwareOffloadWarning(this.hardware, this.ipv6());
     return s;
+  }
+
+  private ipv6(): 'guarded' | 'unguarded' | 'none' {
+    return !this.ipv6Proxied ? 'none' : this.ipv6Guarded ? 'guarded' : 'unguarded';
   }
 
   private changed(hw: readonly Flowtable[]): void {
     const was = this.hardware.length > 0;
     this.hardware = hw;
     const fields = { event: 'offload', flowtables: hw.map(flowtableName).join(',') };
-    if (hw.length > 0) this.log(`warning: ${hardwareOffloadWarning(hw, this.ipv6Guarded)}`, 'warn', fields);
+    if (hw.length > 0) this.log(`warning: ${hardwareOffloadWarning(hw, this.ipv6())}`, 'warn', fields);
     else if (was) this.log('offload: no flowtable offloads to hardware any more', 'info', fields);
   }
 }

@@ -450,7 +450,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   // fw4's flow offloading must not take proxied connections past the proxy: the IPv6 ones are kept
   // out (src/netcfg/offload-guard.ts); hardware offloading, which would take IPv4 ones, is reported.
   const guard6 = proxying && steering.ipv6 ? guardedPrefixes(lanNets) : [];
-  const flowOffload = proxying && nftAvailable() ? new FlowOffloadReport(log) : undefined;
+  const flowOffload = proxying && nftAvailable() ? new FlowOffloadReport(log, steering.ipv6) : undefined;
 
   // [api] The control plane: API listeners, dataplane events for the API, SIGHUP reload.
   const control = await ControlPlane.start({

@@ -135,13 +135,22 @@ export class FlowtableWatch {
   }
 }
 
-/** What the log and the status say while hardware flowtables can take proxied connections past the proxy. */
-export function hardwareOffloadWarning(hardware: readonly Flowtable[], ipv6Guarded: boolean): string {
+/**
+ * What the log and the status say while hardware flowtables can take proxied connections past the
+ * proxy. `ipv6`: whether proxied IPv6 connections are kept out ('guarded'), not ('unguarded'), or
+ * there are none (IPv6 not steered).
+ */
+export function hardwareOffloadWarning(
+  hardware: readonly Flowtable[],
+  ipv6: 'guarded' | 'unguarded' | 'none',
+): string {
   const which = hardware
     .map((f) => `${flowtableName(f)} on ${f.devices.join(', ') || 'no device'}`)
     .join('; ');
-  const families = ipv6Guarded
-    ? 'proxied IPv4 connections (proxied IPv6 ones are kept out)'
-    : 'proxied IPv4 and IPv6 connections';
+  const families = {
+    guarded: 'proxied IPv4 connections (proxied IPv6 ones are kept out)',
+    unguarded: 'proxied IPv4 and IPv6 connections',
+    none: 'proxied IPv4 connections',
+  }[ipv6];
   return `hardware flow offloading is on (${which}): fw4 can hand ${families} to the hardware, past the SYN proxy, and they break; turn off flow_offloading_hw in /etc/config/firewall (software offloading is fine)`;
 }

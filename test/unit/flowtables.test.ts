@@ -54,6 +54,7 @@ describe('FlowOffloadReport', () => {
     const logs: string[] = [];
     const r = new FlowOffloadReport(
       (m) => logs.push(m),
+      true,
       0,
       async () => answers.shift(),
     );
@@ -74,13 +75,22 @@ describe('FlowOffloadReport', () => {
     expect(r.status().warning).toBeUndefined();
   });
 
-  it('names IPv6 too when the guard is not in place', async () => {
+  it('names IPv6 too when the guard is not in place, and not when IPv6 is not steered', async () => {
     const r = new FlowOffloadReport(
       () => {},
+      true,
       0,
       async () => HW,
     );
     await r.start();
     expect(r.status().warning).toContain('proxied IPv4 and IPv6 connections');
+    const v4 = new FlowOffloadReport(
+      () => {},
+      false,
+      0,
+      async () => HW,
+    );
+    await v4.start();
+    expect(v4.status().warning).toContain('fw4 can hand proxied IPv4 connections to the hardware');
   });
 });
