@@ -355,6 +355,11 @@ export function createApi(deps: ApiDeps, opts: ApiOptions): Api {
   // The counters event: per-second rates from consecutive snapshots.
   let prev: { at: number; counters: Record<string, number> } | undefined;
   const tick = () => {
+    // Nobody listens: no snapshot (an idle router's main thread does nothing it need not).
+    if (!hub.wants('counters')) {
+      prev = undefined;
+      return;
+    }
     let s: StatusSnapshot;
     try {
       s = deps.status();
@@ -363,7 +368,7 @@ export function createApi(deps: ApiDeps, opts: ApiOptions): Api {
       return;
     }
     const at = Date.now();
-    if (prev && hub.wants('counters')) {
+    if (prev) {
       const dt = Math.max(0.001, (at - prev.at) / 1000);
       const rates: Record<string, number> = {};
       for (const [k, val] of Object.entries(s.counters))

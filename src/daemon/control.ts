@@ -6,7 +6,6 @@
 // that state is in config-diff.ts, listen-check.ts and remediation.ts.
 
 import { join } from 'node:path';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { type Api, createApi } from '../api/app.js';
 import { ConfigHealth, type ConfigStatus, describeInForce } from '../api/config-status.js';
 import {
@@ -64,6 +63,7 @@ import { configDiff, synChanges } from './config-diff.js';
 import type { ConfigStore } from './config-store.js';
 import { deviceAddresses, tokenFileLine, wanListenIssues } from './listen-check.js';
 import type { Log } from './log.js';
+import { LoopDelay } from './loop-delay.js';
 import { openRemediation, type Remediation } from './remediation.js';
 import { type StartFallback, saveLastGood } from './start-config.js';
 
@@ -142,12 +142,6 @@ const NO_DEFENSE =
   'not reported: tiers, half-open counts and attacker marks come from the SYN defense stage, which has not reported any yet';
 /** Seconds over which the main thread's event-loop delay is reported. */
 const ELD_WINDOW_SECONDS = 5;
-/**
- * The event-loop delay monitor's tick. Each tick wakes the main thread: at 2 ms that was 500 wakeups
- * a second, most of an idle daemon's CPU. Node records whole tick intervals, so the tick is taken off
- * what is reported: the delay beyond it.
- */
-const ELD_RESOLUTION_MS = 20;
 const STATE_NAMES: Record<number, string> = Object.fromEntries(
   Object.entries(ConnState).map(([k, n]) => [n, k.toLowerCase().replace(/_/g, '-')]),
 );
@@ -167,9 +161,7 @@ export class ControlPlane {
   private rates: Record<string, number> = {};
   private prevSample: { at: number; counters: Record<string, number> } | undefined;
   private readonly sampler: NodeJS.Timeout;
-  private readonly eld = monitorEventLoopDelay({ resolution: ELD_RESOLUTION_MS });
-  private eldWindow: { windowSeconds: number; p50Ms: number; p99Ms: number; maxMs: number } | undefined;
-  private eldTicks = 0;
+  private readonly loopDelay = new LoopDelay(ELD_WINDOW_SECONDS);
   private readonly onEvent = (x: unknown) => this.dataplaneEvent(x);
   private stopped = false;
   /** Why the API is not listening, when it is not. */
@@ -207,7 +199,6 @@ export class ControlPlane {
       sse: o.sse,
     });
     o.dp.on('event', this.onEvent);
-    this.eld.enable();
     this.sampler = setInterval(() => this.sample(), 1000);
     this.sampler.unref();
   }
@@ -414,16 +405,7 @@ export class ControlPlane {
   }
 
   private sample(): void {
-    if (++this.eldTicks % ELD_WINDOW_SECONDS === 0) {
-      const ms = (ns: number) => Math.max(0, Math.round((ns - ELD_RESOLUTION_MS * 1e6) / 1e4) / 100);
-      this.eldWindow = {
-        windowSeconds: ELD_WINDOW_SECONDS,
-        p50Ms: ms(this.eld.percentile(50)),
-        p99Ms: ms(this.eld.percentile(99)),
-        maxMs: ms(this.eld.max),
-      };
-      this.eld.reset();
-    }
+    this.loopDelay.second();
     const at = Date.now();
     const counters = this.o.dp.counters();
     if (this.prevSample) {
@@ -836,7 +818,7 @@ export class ControlPlane {
       },
       events: { subscribe: (l) => this.bus.subscribe(l), ignored: () => this.ignored },
       health: () => ({ ok: !this.stopped }),
-      eventLoopDelay: () => this.eldWindow,
+      eventLoopDelay: () => this.loopDelay.window,
       ...(this.remediation ? { extraRoutes: [this.remediation.routes] } : {}),
     };
   }
@@ -857,7 +839,7 @@ export class ControlPlane {
     this.stopped = true;
     this.stopRetry();
     clearInterval(this.sampler);
-    this.eld.disable();
+    this.loopDelay.stop();
     this.o.dp.off('event', this.onEvent);
     removeApiInfo(this.o.stateDir);
     if (this.server) await this.server.close();

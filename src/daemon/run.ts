@@ -113,6 +113,8 @@ Exit codes: 0 clean stop, 1 runtime failure (or another daemon already steers th
 
 /** Attackers listed in status.json (most unfinished handshakes first); the API lists them all. */
 const STATUS_ATTACKERS = 10;
+/** The kernel limits' drop counts are read at least this often, traffic or not (see their timer). */
+const KERNEL_COUNTERS_MAX_AGE_MS = 30_000;
 
 /** The built-in durable_dir (src/config/schema.ts). */
 const DEFAULT_DURABLE_DIR = '/etc/tunguard';
@@ -655,7 +657,16 @@ export async function runCommand(argv: string[]): Promise<number> {
         else if (cmd.type === 'settings' && cmd.ratelimit)
           police.setLimits(kernelLimits(cmd.ratelimit as TunguardConfig['ratelimit']));
       });
+      // The kernel drops only what is over a rate, and lets the first packets of each second through
+      // to the TUN: while the workers saw no UDP or ICMP, its drop counts cannot have moved, and nft
+      // (a few ms of CPU an answer) is not asked. Every KERNEL_COUNTERS_MAX_AGE_MS regardless.
+      let seen = -1;
+      let readAt = 0;
       const refresh = async () => {
+        const udpIcmp = dp.counter('udp') + dp.counter('icmp');
+        if (udpIcmp === seen && Date.now() - readAt < KERNEL_COUNTERS_MAX_AGE_MS) return;
+        seen = udpIcmp;
+        readAt = Date.now();
         dp.kernelCounters = await police.limitCounters();
       };
       await refresh();

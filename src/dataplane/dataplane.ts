@@ -155,6 +155,7 @@ export class Dataplane extends EventEmitter {
         tunName: this.tun.name,
         fd,
         wakeFd,
+        leaderWakeFd: this.wakeFds[0],
         vnetHdr: this.tun.vnetHdr,
         countersSab: this.countersSab,
         controlSab: this.controlSab,
@@ -196,9 +197,11 @@ export class Dataplane extends EventEmitter {
     return Promise.all(ready).then(() => undefined);
   }
 
-  /** Sends a command to every worker; applied at its next tick (≤ 100 ms). */
+  /** Sends a command to every worker and wakes it (an idle worker sleeps up to a second). */
   command(cmd: DataplaneCommand): void {
     for (const p of this.commandPorts) p.postMessage(cmd);
+    const addon = loadAddon();
+    for (const fd of this.wakeFds) addon.wake(fd);
     for (const follow of this.commandFollowers) follow(cmd);
   }
 
@@ -222,6 +225,14 @@ export class Dataplane extends EventEmitter {
     // The kernel's drops count where the workers' would have: one counter per reason, wherever it ran.
     for (const [k, n] of Object.entries(this.kernelCounters)) c[k] = (c[k] ?? 0) + n;
     return c;
+  }
+
+  /** One counter summed over the workers (no snapshot object). */
+  counter(name: string): number {
+    const i = this.layout.of(name);
+    let sum = 0;
+    for (let w = 0; w < this.tun.fds.length; w++) sum += this.layout.slice(this.countersSab, w)[i];
+    return sum;
   }
 
   workerCounters(): Record<string, number>[] {

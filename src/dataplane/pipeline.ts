@@ -117,6 +117,12 @@ export class Pipeline {
     for (const s of this.stages) s.tick?.();
   }
 
+  /** Whether any stage's timer is running (see Stage.needsTick). */
+  needsTick(): boolean {
+    for (const s of this.stages) if (s.tick && (s.needsTick?.() ?? true)) return true;
+    return false;
+  }
+
   command(cmd: DataplaneCommand): void {
     for (const s of this.stages) s.command?.(cmd);
   }

@@ -31,6 +31,12 @@ export interface Stage {
   handle(batch: Batch, i: number, info: PacketInfo): number;
   /** Timers (retransmissions, expiry): called every ~100 ms with ctx.now set; may emit packets. */
   tick?(): void;
+  /**
+   * Whether a timer of this stage is running now (a handshake pending, a window not yet empty, a
+   * bucket to refill). While no stage's is, the worker ticks once a second instead of ten times.
+   * A stage with tick() and without this method always needs its ticks.
+   */
+  needsTick?(): boolean;
   /** Last chance to report state before the worker stops. */
   flush?(): void;
   /** A control-plane command (reloaded settings, cleared attackers): off the hot path. */

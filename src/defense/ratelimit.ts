@@ -70,6 +70,11 @@ export class TokenBucket {
 
   /** Timer hook of the shared variant; a private bucket refills on use. */
   tick(_now: number): void {}
+
+  /** Whether tick() has tokens to add (never: a private bucket refills on use). */
+  needsTick(): boolean {
+    return false;
+  }
 }
 
 /** Shared global buckets: three Int32 slots (ICMP, UDP, ICMP errors) in one SharedArrayBuffer. */
@@ -125,6 +130,11 @@ export class SharedTokenBucket extends TokenBucket {
       if (v < MILLI) return false;
       if (Atomics.compareExchange(c, 0, v, v - n * MILLI) === v) return true;
     }
+  }
+
+  /** The leader's bucket below its burst: its ticks refill it. */
+  override needsTick(): boolean {
+    return this.leader && this.rate !== 0 && Atomics.load(this.cell, 0) < this.burst * MILLI;
   }
 
   override tick(now: number): void {
@@ -486,6 +496,11 @@ export class RateLimits {
     this.icmp.global.tick(now);
     this.udp.global.tick(now);
     this.icmpErrors.tick(now);
+  }
+
+  /** Whether tick() has a shared bucket to refill. */
+  needsTick(): boolean {
+    return this.icmp.global.needsTick() || this.udp.global.needsTick() || this.icmpErrors.needsTick();
   }
 
   /** Forgets all per-source state and refills the global buckets. */

@@ -190,6 +190,17 @@ export class TierTracker {
   get completedCount(): number {
     return this.doneSum;
   }
+  /**
+   * The normal tier and nothing in this worker's window: no SYN is left to slide out of it, so the
+   * window needs no timer until the next call that counts.
+   */
+  get quiet(): boolean {
+    return this.cur === Tier.NORMAL && this.synSum === 0 && this.ansSum === 0 && this.doneSum === 0;
+  }
+  /** Nothing in the other workers' windows either (as they last published). */
+  get peersQuiet(): boolean {
+    return this.peers(0) === 0 && this.peers(1) === 0;
+  }
   /** Answered minus completed within the window (never negative). */
   get halfOpen(): number {
     return Math.max(this.ansSum - this.doneSum, 0);

@@ -106,6 +106,10 @@ export class RateLimitStage implements Stage {
     this.limits.tick(this.clock.now);
   }
 
+  needsTick(): boolean {
+    return this.limits.needsTick();
+  }
+
   handle(batch: Batch, _i: number, info: PacketInfo): number {
     const r = this.limits.decide(batch.buf, info, this.clock.now);
     if (r !== RateLimitReason.PASS) return this.reasonIndex[r];

@@ -149,6 +149,16 @@ export class TieredSynGate implements SynGate {
     return this.tiers.tier !== RISKY;
   }
 
+  /**
+   * The window still counts, or (the leader) another worker's does, or suspects wait for their
+   * grace second. The leader's fast-path mode and clock only matter outside the normal tier, which
+   * keeps the window busy; its marks expire at the once-a-second idle tick.
+   */
+  needsTick(): boolean {
+    const t = this.tiers;
+    return !t.quiet || (this.leader && (!t.peersQuiet || this.suspects.length > 0));
+  }
+
   tick(now: number): void {
     if (this.fast) this.driveFastPath(now);
     else this.tiers.update(now);

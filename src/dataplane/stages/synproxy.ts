@@ -60,6 +60,8 @@ export interface SynGate {
   /** Counter indices of the gate's own names (`counterNames`, in order), the context. */
   bind?(indices: readonly number[], ctx: StageContext, counters: Float64Array): void;
   tick?(now: number): void;
+  /** Whether its timer is running (see Stage.needsTick); absent: never. */
+  needsTick?(): boolean;
   command?(cmd: DataplaneCommand): void;
 }
 
@@ -629,6 +631,16 @@ export class SynProxyStage implements Stage {
   }
 
   // ---- timers ----
+
+  /** Connections to sweep, SYN options to age, removals to sync, or the gate's own timer. */
+  needsTick(): boolean {
+    return (
+      this.table.count > 0 ||
+      this.synCache.count > 0 ||
+      this.removed.length > 0 ||
+      (this.gate.needsTick?.() ?? false)
+    );
+  }
 
   tick(): void {
     const now = this.ctx.now;
