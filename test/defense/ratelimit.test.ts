@@ -368,4 +368,27 @@ describe('global buckets shared by several workers', () => {
     }
     expect(followerOnly).toBe(100); // the initial burst only
   });
+
+  it('need the leader’s ticks only while a bucket is below its burst', () => {
+    const sab = new SharedArrayBuffer(SHARED_BUCKET_SLOTS * 4);
+    const settings: RateLimitsSettings = {
+      icmp: { rate: 100, burst: 100, perSourceRate: 0, perSourceBurst: 1 },
+    };
+    const [lead, follower] = [true, false].map(
+      (leader) => new RateLimits(settings, { share: { sab, leader } }),
+    );
+    const alone = new RateLimits(settings);
+    const pkt = v4({ proto: 1 }, icmp(8, 0, [1, 2, 3, 4]));
+    const info = new PacketInfo();
+    expect(classify(pkt, 0, pkt.length, false, info)).toBe(0);
+    expect(lead.needsTick(), 'every bucket full').toBe(false);
+    expect(follower.decide(pkt, info, 0)).toBe(RateLimitReason.PASS);
+    expect(lead.needsTick(), 'the follower took a token the leader must put back').toBe(true);
+    expect(follower.needsTick(), 'a follower never refills').toBe(false);
+    lead.tick(0);
+    lead.tick(100);
+    expect(lead.needsTick(), 'refilled').toBe(false);
+    expect(alone.decide(pkt, info, 0)).toBe(RateLimitReason.PASS);
+    expect(alone.needsTick(), 'a bucket of its own refills on use').toBe(false);
+  });
 });

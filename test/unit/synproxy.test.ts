@@ -818,6 +818,27 @@ describe('teardown and timers', () => {
     }
   });
 
+  it('needs its 100 ms ticks only while a handshake, a connection, a removal to sync or the tier window holds state', () => {
+    const h = harness();
+    expect(h.pipeline.needsTick(), 'nothing yet: the worker may sleep a second').toBe(false);
+    const c = establish(h, V4, { ts: true, ws: 7 });
+    expect(h.pipeline.needsTick(), 'a connection').toBe(true);
+    h.run(c.now + 10, fromClient(V4, { seq: c.isnC + 1, ack: c.cookie + 1, flags: F.RST | F.ACK }));
+    tickThrough(h, c.now + 10, c.now + 11_100);
+    expect(h.proxy.table.count, 'gone after the RST linger').toBe(0);
+    expect(h.pipeline.needsTick(), 'the removal is synced, the tier window is empty').toBe(false);
+    // A SYN alone: no table entry, but the SYN cache remembers it (a retransmission gets the same
+    // cookie) until its sweep.
+    const t = c.now + 20_000;
+    h.run(t, clientSyn(V4, { ts: true }, 77, 88, CPORT + 1));
+    expect(h.proxy.table.count).toBe(0);
+    expect(h.proxy.synCache.count).toBe(1);
+    expect(h.pipeline.needsTick(), 'a SYN remembered').toBe(true);
+    tickThrough(h, t, t + 11_100);
+    expect(h.proxy.synCache.count).toBe(0);
+    expect(h.pipeline.needsTick(), 'forgotten').toBe(false);
+  });
+
   it('an idle connection is removed after idleSeconds (its removal reported if it was persisted)', () => {
     const h = harness({ idleSeconds: 30 });
     const c = establish(h, V4, { ts: true });
@@ -1285,6 +1306,18 @@ describe('the tiered gate', () => {
       'drop_fast_bad_checksum',
       'drop_fast_syn_duplicate',
     ]);
+  });
+
+  it('keeps the leading worker ticking while another worker’s window counts (it decides the shared tier)', () => {
+    const sab = new SharedArrayBuffer(2 * 2 * 4);
+    const lead = harness({ syn: gate({}), tierShare: { sab, index: 0, workers: 2 } });
+    const peer = harness({ syn: gate({}), tierShare: { sab, index: 1, workers: 2 } });
+    expect(lead.pipeline.needsTick()).toBe(false);
+    expect(peer.run(100, clientSyn(V4, { ts: true }, 1000, 0, 50_001)).emitted).toHaveLength(1);
+    expect(lead.pipeline.needsTick(), 'the peer counts a SYN').toBe(true);
+    tickThrough(peer, 100, 3_300);
+    expect(lead.pipeline.needsTick(), 'the peer’s window is empty again').toBe(false);
+    expect(peer.pipeline.needsTick(), 'the peer still remembers the SYN (its cache)').toBe(true);
   });
 
   it('moderate tier: answers new SYNs (still cached), drops duplicates', () => {
