@@ -120,9 +120,13 @@ export interface UplinkWatchOptions extends NetifdWatchOptions {
   onChange: (devices: string[], previous: string[]) => void;
 }
 
+/** While netifd's events come through `ubus listen`, a dump is asked for only this often (a missed event). */
+const LISTENING_POLL_MS = 30_000;
+
 /**
- * Asks netifd every `intervalMs` (a dump is one small ubus call) and on each of its events, and hands
- * each answer to its followers. An answer without any key keeps the last ones: between two uplinks
+ * Asks netifd on each of its events and, as a fallback, every `intervalMs` while no listener runs
+ * (every LISTENING_POLL_MS while one does: each dump is a process), and hands each answer to its
+ * followers. An answer without any key keeps the last ones: between two uplinks
  * the router has none, and while a bridge is re-created the LAN has none; acting on that moment would
  * gain nothing.
  */
@@ -145,9 +149,21 @@ export class NetifdWatch {
   ) {
     this.current = followers.map((f) => [...f.initial].sort());
     this.failed = followers.map(() => '');
-    this.timer = setInterval(() => void this.poll(), o.intervalMs);
-    this.timer.unref();
     if (o.events !== null) this.listen(o.events ?? ['ubus', 'listen', 'network.interface']);
+    else this.schedule();
+  }
+
+  /** The next fallback poll: soon without a listener, rarely with one. */
+  private schedule(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.stopped) return;
+    const ms = this.listener ? Math.max(this.o.intervalMs, LISTENING_POLL_MS) : this.o.intervalMs;
+    this.timer = setTimeout(() => {
+      this.schedule();
+      void this.poll();
+    }, ms);
+    this.timer.unref();
   }
 
   /** Follows netifd's events: every line is one; the listener is started again if it ends. */
@@ -155,6 +171,7 @@ export class NetifdWatch {
     const [cmd, ...args] = command;
     const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'ignore'] });
     this.listener = p;
+    this.schedule();
     let pending = '';
     p.stdout?.on('data', (d: Buffer) => {
       pending += d.toString();
@@ -171,6 +188,7 @@ export class NetifdWatch {
       if (why !== this.lastError)
         this.o.log(`netifd: no events (${why}); asking every ${this.o.intervalMs} ms`);
       this.lastError = why;
+      this.schedule();
       this.listenRestart = setTimeout(() => this.listen(command), 5000);
       this.listenRestart.unref();
     };
@@ -232,7 +250,7 @@ export class NetifdWatch {
 
   stop(): void {
     this.stopped = true;
-    if (this.timer) clearInterval(this.timer);
+    clearTimeout(this.timer);
     this.timer = undefined;
     if (this.listenRestart) clearTimeout(this.listenRestart);
     this.listener?.kill();

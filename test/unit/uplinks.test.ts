@@ -1,7 +1,7 @@
 // uplinkDevices over netifd's `ubus call network.interface dump` answers. The dumps are test doubles
 // written in netifd's shape (the keys a 24.10 router prints; no ubus runs here): the travel router's
 // uplinks (wan, wwan, usb0 tethering, LTE), which are up with a default route.
-import { appendFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -155,6 +155,39 @@ describe('UplinkWatch', () => {
       expect(seen).toEqual([['usb0', 'wan0']]);
     } finally {
       w.stop();
+      rmSync(d.dir, { recursive: true, force: true });
+    }
+  });
+
+  it('asks for no dump while the events come (each is a process); without a listener every interval', async () => {
+    const d = doubles();
+    const counted = join(d.dir, 'asked');
+    writeFileSync(counted, '');
+    const dump = ['sh', '-c', `echo >> ${counted}; cat ${d.dump}`];
+    const asked = () => readFileSync(counted, 'utf8').length;
+    const watch = (events: readonly string[] | null) =>
+      new UplinkWatch(['wan0'], {
+        command: dump,
+        events,
+        intervalMs: 100,
+        onChange: () => {},
+        log: () => {},
+      });
+    const listening = watch(['tail', '-n', '0', '-f', d.events]);
+    try {
+      await new Promise((r) => setTimeout(r, 1000));
+      expect(asked(), 'no dump in a second of listening').toBe(0);
+      appendFileSync(d.events, '{ "network.interface": { "action": "ifup" } }\n');
+      expect(await until(() => asked() === 1, 2000), 'an event asks at once').toBe(true);
+    } finally {
+      listening.stop();
+    }
+    writeFileSync(counted, '');
+    const polling = watch(null);
+    try {
+      expect(await until(() => asked() >= 5, 2000), 'the control: a dump every 100 ms').toBe(true);
+    } finally {
+      polling.stop();
       rmSync(d.dir, { recursive: true, force: true });
     }
   });
