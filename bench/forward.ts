@@ -2,11 +2,14 @@
 // one run. WAN-opened traffic (a WAN client, a LAN server): tunguard pass-through, and defended (the
 // SYN proxy translating every segment). LAN-opened traffic (a LAN client, a WAN server): tunguard
 // with its defaults, where such flows bypass the TUN once seen; and the same two again with fw4's
-// flow offloading on, where the kernel has flowtables ('n/a' where it has none). Prints a table and
-// one JSON line with the ratios. Usage:
+// flow offloading on, where the kernel has flowtables ('n/a' where it has none). The proxied 4-stream
+// runs again with two queues spread by flow (one WAN client: spread by address, the default, would
+// put all four streams on one worker). tunguard's CPU (main thread, workers and the nft children)
+// while only bypassed traffic flows, and idle, over CPU_WINDOW_S each. Prints a table and one JSON
+// line with the ratios. Usage:
 //   node dist/bench/forward.js [--seconds 5] [--rounds 1] [--smoke] [--prog-cost]
 
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ADDR, fw4Ruleset, Lab, sleep } from '../test/lab/lab.js';
 import { benchArgs } from './args.js';
@@ -18,6 +21,9 @@ const USAGE = `usage: node dist/bench/forward.js [--seconds 5] [--rounds 1] [--p
 Kernel forwarding vs. tunguard (pass-through, defended, LAN-opened with bypass) on the lab topology
 with fw4 (root, netns): bulk TCP, UDP, request/response, ping latency. LAN-opened traffic is measured
 again with fw4's flow offloading on where the kernel has flowtables (else the columns say n/a).
+The proxied 4 streams run again with --queues 2 --spread flow (rows 'q2'; not when --queues is
+given). tunguard's CPU, its nft children included: while one LAN-opened (bypassed) stream flows, and
+idle (20 s each; 3 s with --smoke).
 --prog-cost: the kernel's time in tunguard's tc programs per packet during the LAN-opened runs
 (turns kernel.bpf_stats_enabled on for the run, machine-wide; needs bpftool). A full run takes a few
 minutes (every mode × --rounds × --seconds per measurement); --smoke is a short one.`;
@@ -34,8 +40,13 @@ const SECONDS = values.smoke ? 1 : Number(values.seconds);
 const ROUNDS = values.smoke ? 1 : Number(values.rounds);
 const PINGS = values.smoke ? 100 : Number(values.pings);
 const RR = values.smoke ? 200 : 5000;
+/** Seconds over which tunguard's CPU is read while only bypassed traffic flows, and idle. */
+const CPU_WINDOW_S = values.smoke ? 3 : 20;
 
 type Metrics = Record<string, number>;
+
+/** The multi-queue run of the proxied 4 streams (see the header). */
+const Q2 = ['--queues', '2', '--spread', 'flow'];
 
 const RR_SERVER = `require('node:net').createServer((s) => { s.setNoDelay(true); s.on('data', (d) => s.write(d)); })
   .listen(7000, process.argv[1], () => console.log('listening'));`;
@@ -59,10 +70,40 @@ function iperf(lab: Lab, from: Opener, extra: string[]): number {
   return JSON.parse(out).end.sum_received.bits_per_second / 1e9;
 }
 
-function procTicks(pid: number): number {
+/** ppid, and utime + stime + the reaped children's (clock ticks, 100/s) of one process. */
+function procStat(pid: number): { ppid: number; ticks: number } {
   const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
-  return Number(rest[11]) + Number(rest[12]); // utime + stime, in clock ticks (100/s)
+  return {
+    ppid: Number(rest[1]),
+    ticks: Number(rest[11]) + Number(rest[12]) + Number(rest[13]) + Number(rest[14]),
+  };
+}
+
+/** CPU ticks of the daemon (all its threads) and of every live descendant (its nft children). */
+function procTicks(pid: number): number {
+  const all = new Map<number, { ppid: number; ticks: number }>();
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      all.set(Number(d), procStat(Number(d)));
+    } catch {} // gone meanwhile
+  }
+  let sum = 0;
+  const todo = [pid];
+  for (let p = todo.pop(); p !== undefined; p = todo.pop()) {
+    sum += all.get(p)?.ticks ?? 0;
+    for (const [c, s] of all) if (s.ppid === p) todo.push(c);
+  }
+  return sum;
+}
+
+/** Percent of a core the daemon and its children used over the next `seconds`. */
+async function cpuOver(pid: number, seconds: number): Promise<number> {
+  const t0 = procTicks(pid);
+  const w0 = Date.now();
+  await sleep(seconds * 1000);
+  return (procTicks(pid) - t0) / ((Date.now() - w0) / 1000);
 }
 
 function rssMiB(pid: number): number {
@@ -93,12 +134,7 @@ async function measure(lab: Lab, from: Opener, pid?: number): Promise<Metrics> {
   const rr = JSON.parse(lab.run(ns, process.execPath, ['-e', RR_CLIENT, dst, String(RR)])) as number[];
   m.tcp_rr_p50_us = pct(rr.slice(10), 50);
   m.tcp_rr_p99_us = pct(rr.slice(10), 99);
-  if (pid) {
-    const t0 = procTicks(pid);
-    await sleep(2000);
-    m.cpu_pct_idle = ((procTicks(pid) - t0) / 100 / 2) * 100;
-    m.rss_mib = rssMiB(pid);
-  }
+  if (pid) m.rss_mib = rssMiB(pid);
   return m;
 }
 
@@ -124,6 +160,21 @@ async function measureBypass(
   const before = values['prog-cost'] ? tcPrograms() : new Map();
   const tun0 = lab.devStats(lab.ns.rtr, 'tg0').txPackets;
   const m = await measure(lab, 'lan', tg.pid);
+  // Only bypassed traffic: one LAN-opened stream, after its first packets (which cross tg0).
+  const stream = lab.execAsync(
+    lab.ns.lan,
+    'iperf3',
+    ['-c', ADDR.wan4, '-t', String(CPU_WINDOW_S + 3), '-J'],
+    (CPU_WINDOW_S + 60) * 1000,
+  );
+  await sleep(1500);
+  m.cpu_pct_bypassed_stream = await cpuOver(tg.pid, CPU_WINDOW_S);
+  const streamed = await stream;
+  if (streamed.code !== 0) throw new Error(`iperf3 (bypassed stream): ${streamed.stderr || streamed.stdout}`);
+  m.bypassed_stream_gbps = JSON.parse(streamed.stdout).end.sum_received.bits_per_second / 1e9;
+  // Idle, once the stream's end has settled (the workers' timers stop a few seconds after traffic).
+  await sleep(5000);
+  m.cpu_pct_idle = await cpuOver(tg.pid, CPU_WINDOW_S);
   const tunPackets = lab.devStats(lab.ns.rtr, 'tg0').txPackets - tun0;
   if (values['prog-cost']) {
     const c = costOf(base, before, tcPrograms());
@@ -148,6 +199,7 @@ async function main(): Promise<void> {
     kernelOffload: Metrics[];
     bypassOffload: Metrics[];
     progCost: Metrics[];
+    defendedQ2: Metrics[];
   } = {
     kernel: [],
     tunguard: [],
@@ -157,6 +209,7 @@ async function main(): Promise<void> {
     kernelOffload: [],
     bypassOffload: [],
     progCost: [],
+    defendedQ2: [],
   };
   let bypassTun = 0;
   const offload = hasFlowtables(lab);
@@ -202,6 +255,18 @@ async function main(): Promise<void> {
         tunPackets += lab.devStats(lab.ns.rtr, 'tg0').txPackets - before;
         await tg.stop();
       }
+      // The proxied 4 streams over two workers (unless --queues says otherwise for every run).
+      if (!values.queues) {
+        const tg = lab.startTunguard([...extra, ...Q2]);
+        await tg.ready();
+        const before = lab.devStats(lab.ns.rtr, 'tg0').txPackets;
+        results.defendedQ2.push({
+          tcp4_up_gbps: iperf(lab, 'wan', ['-P', '4']),
+          tcp4_down_gbps: iperf(lab, 'wan', ['-P', '4', '-R']),
+        });
+        tunPackets += lab.devStats(lab.ns.rtr, 'tg0').txPackets - before;
+        await tg.stop();
+      }
     }
   } finally {
     await lab.tunguard?.stop();
@@ -227,6 +292,9 @@ async function main(): Promise<void> {
   const b = median(results.bypass);
   const ko = median(results.kernelOffload);
   const bo = median(results.bypassOffload);
+  const dq = median(results.defendedQ2);
+  const ratiosDefendedQ2: Metrics = {};
+  for (const key of Object.keys(dq)) ratiosDefendedQ2[key.replace('_gbps', '')] = dq[key] / k[key];
   const ratios: Metrics = {};
   const ratiosDefended: Metrics = {};
   const ratiosBypass: Metrics = {};
@@ -249,7 +317,7 @@ async function main(): Promise<void> {
     ping_p50_us: b.ping_p50_us - kl.ping_p50_us,
     tcp_rr_p50_us: b.tcp_rr_p50_us - kl.tcp_rr_p50_us,
   };
-  const rows = Object.keys(t).map((key) => [
+  const rows = [...new Set([...Object.keys(t), ...Object.keys(b)])].map((key) => [
     key,
     k[key],
     t[key],
@@ -287,6 +355,12 @@ async function main(): Promise<void> {
   console.log(cols.map((c, i) => (i === 0 ? c.padEnd(22) : c.padStart(10))).join(''));
   for (const [key, ...vals] of rows)
     console.log(`${String(key).padEnd(22)}${vals.map((x) => f(x).padStart(10)).join('')}`);
+  for (const key of Object.keys(dq))
+    console.log(
+      `${`${key} q2`.padEnd(22)}${[k[key], '-', '-', dq[key], ratiosDefendedQ2[key.replace('_gbps', '')]]
+        .map((x) => f(x).padStart(10))
+        .join('')}   (defended: ${Q2.join(' ')})`,
+    );
   for (const [key, v] of Object.entries(added))
     console.log(`added ${key.padEnd(16)}${v.toFixed(1).padStart(12)} us`);
   for (const [key, v] of Object.entries(addedBypass))
@@ -307,6 +381,8 @@ async function main(): Promise<void> {
       tunguard: t,
       defended: d,
       ratiosDefended,
+      defendedQ2: values.queues ? null : { args: Q2.join(' '), ...dq },
+      ratiosDefendedQ2: values.queues ? null : ratiosDefendedQ2,
       ratios,
       added,
       kernelLan: kl,

@@ -200,8 +200,11 @@ export class Dataplane extends EventEmitter {
   /** Sends a command to every worker and wakes it (an idle worker sleeps up to a second). */
   command(cmd: DataplaneCommand): void {
     for (const p of this.commandPorts) p.postMessage(cmd);
-    const addon = loadAddon();
-    for (const fd of this.wakeFds) addon.wake(fd);
+    // Once stopping, the eventfds close (their numbers may be reused): a late command wakes no one.
+    if (!this.stopping) {
+      const addon = loadAddon();
+      for (const fd of this.wakeFds) addon.wake(fd);
+    }
     for (const follow of this.commandFollowers) follow(cmd);
   }
 
