@@ -221,6 +221,55 @@ describe('LAN-opened flows take the kernel path', () => {
     expect(lab.tcx('lan0')).toEqual({ ingress: 0, egress: 0 });
   }, 90_000);
 
+  it('while only bypassed traffic flows the workers sleep a second at a time; a proxied connection brings back the 100 ms tick', async () => {
+    const tg = lab.startTunguard(['--queues', '2']);
+    await tg.ready();
+    /** Each worker's wake-ups a second over `ms` (its `sleeps`: reads that returned no packet). */
+    const wakeups = async (ms: number) => {
+      const a = (await lab.freshStatus()).perWorker.map((w) => w.sleeps);
+      await sleep(ms);
+      const b = (await lab.freshStatus()).perWorker.map((w) => w.sleeps);
+      return b.map((n, i) => (n - a[i]) / (ms / 1000));
+    };
+    lab.run(lab.ns.wan, 'tc', ['qdisc', 'add', 'dev', 'eth0', 'root', 'tbf', ...SHAPED_1MBS]);
+    const out = join(root, 'idle-bypass.bin');
+    // 16 MiB at 1 MB/s: ~17 s, longer than both windows below; stopped after them.
+    const curl = lab.spawn(lab.ns.lan, 'curl', [
+      '-sS',
+      '--max-time',
+      '60',
+      '-o',
+      out,
+      `http://${ADDR.wan4}:8081/f.bin`,
+    ]);
+    const ended = new Promise<void>((resolve) => curl.once('close', () => resolve()));
+    try {
+      await sleep(4000); // handed back, and the timers of its first packets have run out
+      const from = fileSize(out);
+      const bypassed = await wakeups(4000);
+      const moved = fileSize(out) - from;
+      // Control: a WAN-opened connection held open, which the proxy must sweep and may time out.
+      const hold = lab.spawn(lab.ns.wan, process.execPath, [
+        '-e',
+        `const s = require('node:net').connect(8080, '${ADDR.lan4}'); setTimeout(() => s.destroy(), 8000);`,
+      ]);
+      await sleep(1000);
+      const proxied = await wakeups(4000);
+      hold.kill();
+      console.log(
+        `wake-ups a second per worker: ${bypassed.map((n) => n.toFixed(1)).join(', ')} while a bypassed download moved ${(moved / 1e6).toFixed(2)} MB; ${proxied.map((n) => n.toFixed(1)).join(', ')} with a proxied connection open`,
+      );
+      expect(moved).toBeGreaterThan(2_000_000);
+      for (const n of bypassed) expect(n).toBeLessThanOrEqual(2);
+      expect(Math.max(...proxied)).toBeGreaterThanOrEqual(7);
+    } finally {
+      curl.kill('SIGTERM');
+      await ended;
+      lab.run(lab.ns.wan, 'tc', ['qdisc', 'del', 'dev', 'eth0', 'root']);
+    }
+    expect(await tg.stop()).toBe(0);
+  }, 90_000);
+
   it('a LAN-opened download is left alone by a restart: the new daemon hands it back at once (negative control: --no-bypass)', async () => {
     /**
      * Restarts the daemon mid-download, then counts the packets through tg0 in a fixed window while
