@@ -33,6 +33,21 @@ afterAll(() => {
   lab?.destroy();
 });
 
+/** The LAN host downloads the WAN server's 16 MiB file into `out` (the server is shaped by tbf). */
+function slowDownload(out: string, fail: boolean) {
+  const curl = lab.spawn(lab.ns.lan, 'curl', [
+    '-sS',
+    ...(fail ? ['--fail'] : []),
+    '--max-time',
+    '60',
+    '-o',
+    out,
+    `http://${ADDR.wan4}:8081/f.bin`,
+  ]);
+  const ended = new Promise<void>((resolve) => curl.once('close', () => resolve()));
+  return { curl, ended };
+}
+
 /** Packets through tg0 (both ways) while `fn` runs. */
 async function tunPackets(fn: () => Promise<void> | void): Promise<number> {
   const a = lab.devStats(lab.ns.rtr, 'tg0');
@@ -237,15 +252,7 @@ describe('LAN-opened flows take the kernel path', () => {
     lab.run(lab.ns.wan, 'tc', ['qdisc', 'add', 'dev', 'eth0', 'root', 'tbf', ...SHAPED_1MBS]);
     const out = join(root, 'idle-bypass.bin');
     // 16 MiB at 1 MB/s: ~17 s, longer than both windows below; stopped after them.
-    const curl = lab.spawn(lab.ns.lan, 'curl', [
-      '-sS',
-      '--max-time',
-      '60',
-      '-o',
-      out,
-      `http://${ADDR.wan4}:8081/f.bin`,
-    ]);
-    const ended = new Promise<void>((resolve) => curl.once('close', () => resolve()));
+    const { curl, ended } = slowDownload(out, false);
     try {
       await sleep(4000); // handed back, and the timers of its first packets have run out
       const from = fileSize(out);
@@ -286,16 +293,7 @@ describe('LAN-opened flows take the kernel path', () => {
       await tg.ready();
       const out = join(root, file);
       // 16 MiB at 1 MB/s: ~17 s, far longer than a restart plus the window; stopped after it.
-      const curl = lab.spawn(lab.ns.lan, 'curl', [
-        '-sS',
-        '--fail',
-        '--max-time',
-        '60',
-        '-o',
-        out,
-        `http://${ADDR.wan4}:8081/f.bin`,
-      ]);
-      const ended = new Promise<void>((resolve) => curl.once('close', () => resolve()));
+      const { curl, ended } = slowDownload(out, true);
       await sleep(1200);
       expect(await tg.stop()).toBe(0);
       await lab.startTunguard(extra).ready();
