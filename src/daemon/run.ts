@@ -421,8 +421,8 @@ export async function runCommand(argv: string[]): Promise<number> {
       }
     } else if (ev.type === 'attacker') {
       // Having completed a handshake once must not let an aggressive source skip the police.
-      const now = performance.now();
-      if (ev.address) police.dropAggressive(ev.address, now + Math.max(0, (ev.until ?? 0) - Date.now()), now);
+      if (ev.address)
+        police.dropAggressive(ev.address, performance.now() + Math.max(0, (ev.until ?? 0) - Date.now()));
       if (attackerLines.take())
         log(
           `aggressive source ${ev.address}: ${ev.unfinished} unfinished handshakes, dropped until ${new Date(ev.until ?? 0).toISOString()}`,

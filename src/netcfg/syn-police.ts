@@ -7,7 +7,6 @@
 // we do. When tunguard dies, however it dies, the pipe closes, nft exits and the kernel deletes the
 // table with it.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { parseAddress } from '../config/net.js';
 import { NetcfgError } from './ip.js';
 import {
   type KernelLimitSettings,
@@ -18,6 +17,7 @@ import {
 } from './kernel-limits.js';
 import { NftReader } from './nft-reader.js';
 import { offloadGuardCommands } from './offload-guard.js';
+import { PoliceSources } from './police-sources.js';
 import {
   ifnames,
   LOCAL_TABLE,
@@ -132,13 +132,11 @@ export class SynPolice {
   private limitsOn = false;
   /** Reads the limits' counters every second without a new nft each time. */
   private readonly reader = new NftReader();
-  /** Sources sent to the known sets, with when (the caller's ms). */
-  private readonly known = new Map<string, number>();
   /**
-   * Sources marked aggressive (an address, or an IPv6 /64 as its first 8 bytes in hex), until when
-   * (the caller's ms): out of the known sets, and not let back in while marked.
+   * Sources sent to the known sets and sources marked aggressive (the caller's ms). Twice the sets'
+   * size of known ones (a full set refuses adds, which are still remembered); as many marks.
    */
-  private readonly aggressive = new Map<string, number>();
+  readonly sources = new PoliceSources(2 * KNOWN_SET_SIZE, KNOWN_SET_SIZE, KNOWN_TIMEOUT_S * 1000);
 
   /** `log`: where an nft that dies under us is reported (the table and its sets went with it). */
   constructor(private readonly log: (msg: string) => void = () => {}) {}
@@ -267,21 +265,17 @@ export class SynPolice {
     const stdin = this.child?.stdin;
     if (!stdin) return;
     const t = `inet ${POLICE_TABLE}`;
-    const ttl = KNOWN_TIMEOUT_S * 1000;
+    const del = (a: string) => `delete element ${t} ${a.includes(':') ? 'known6' : 'known4'} { ${a} }\n`;
     let cmds = '';
     for (const a of addresses) {
-      if (this.isAggressive(a, now)) continue;
-      const at = this.known.get(a);
-      if (at !== undefined && now - at < ttl / 2) continue;
-      const set = a.includes(':') ? 'known6' : 'known4';
+      const verdict = this.sources.admit(a, now);
+      if (verdict === 'skip') continue;
       // `add` leaves an existing element's timeout as it was: delete it first (its own line and
       // transaction, so an element that has already timed out only costs an error message).
-      if (at !== undefined && now - at < ttl) cmds += `delete element ${t} ${set} { ${a} }\n`;
-      cmds += `add element ${t} ${set} { ${a} timeout ${KNOWN_TIMEOUT_S}s }\n`;
-      this.known.set(a, now);
+      if (verdict === 'refresh') cmds += del(a);
+      cmds += `add element ${t} ${a.includes(':') ? 'known6' : 'known4'} { ${a} timeout ${KNOWN_TIMEOUT_S}s }\n`;
     }
-    if (this.known.size > 2 * KNOWN_SET_SIZE)
-      for (const [a, at] of this.known) if (now - at >= ttl) this.known.delete(a);
+    for (const a of this.sources.takeEvicted()) cmds += del(a);
     if (cmds) stdin.write(cmds);
   }
 
@@ -313,30 +307,12 @@ export class SynPolice {
    * "2001:db8:1:2::/64") until `until`: having completed a handshake once no longer lets it skip the
    * police. `now`, `until`: the clock addKnown is given.
    */
-  dropAggressive(address: string, until: number, now: number): void {
-    const key = aggressiveKey(address);
-    if (key === undefined) return;
-    this.aggressive.set(key, until);
-    if (this.aggressive.size > KNOWN_SET_SIZE)
-      for (const [k, u] of this.aggressive) if (u <= now) this.aggressive.delete(k);
+  dropAggressive(address: string, until: number): void {
     const t = `inet ${POLICE_TABLE}`;
     let cmds = '';
-    for (const a of this.known.keys()) {
-      if (aggressiveKey(a) !== key && a !== address) continue;
-      this.known.delete(a);
+    for (const a of this.sources.mark(address, until))
       cmds += `delete element ${t} ${a.includes(':') ? 'known6' : 'known4'} { ${a} }\n`;
-    }
     if (cmds) this.child?.stdin?.write(cmds);
-  }
-
-  private isAggressive(address: string, now: number): boolean {
-    if (this.aggressive.size === 0) return false;
-    const key = aggressiveKey(address);
-    const until = key === undefined ? undefined : this.aggressive.get(key);
-    if (until === undefined) return false;
-    if (until > now) return true;
-    this.aggressive.delete(key!);
-    return false;
   }
 
   /** Polices SYNs arriving on these devices from now on (and no others). No effect without the table. */
@@ -351,15 +327,5 @@ export class SynPolice {
     this.child?.stdin?.end();
     this.child = undefined;
     this.reader.close();
-  }
-}
-
-/** What an aggressive mark covers: an IPv4 address, or an IPv6 address's /64 (first 8 bytes, hex). */
-function aggressiveKey(address: string): string | undefined {
-  try {
-    const { family, bytes } = parseAddress(address.replace(/\/\d+$/, ''));
-    return family === 4 ? address.replace(/\/\d+$/, '') : Buffer.from(bytes.subarray(0, 8)).toString('hex');
-  } catch {
-    return undefined;
   }
 }

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Pipeline, pipelineLayout } from '../../src/dataplane/pipeline.js';
 import { buildStages, testStageEnv } from '../../src/dataplane/stages/index.js';
+import { TieredSynGate } from '../../src/dataplane/stages/syn-gate.js';
 import { CookieKeys, checkCookie } from '../../src/defense/cookie.js';
 import { FastPath } from '../../src/netcfg/fast-path.js';
 import { loadAddon } from '../../src/tun/addon.js';
@@ -366,6 +367,39 @@ describe('what it leaves alone or drops', () => {
     expect(run(frame(other)).ret).toBe(TC_ACT_REDIRECT);
     maps.aggressive(Uint8Array.from(V4.client), false);
     expect(run(frame(base())).ret).toBe(TC_ACT_REDIRECT);
+  });
+
+  it('the SYN gate lifts its marks from the program as each expires, a source marked again last', () => {
+    const gate = new TieredSynGate(
+      {
+        windowSeconds: 10,
+        moderateThreshold: 1_000_000,
+        riskyThreshold: 2_000_000,
+        riskyAction: 'cookie',
+        maxUnfinishedPerSource: 5,
+        aggressiveHoldSeconds: 1,
+        allow: [],
+      },
+      undefined,
+      { maps, settings: { ...SETTINGS }, tunName: 'unused' },
+    );
+    const a = Uint8Array.from(V4.client);
+    const b = Uint8Array.from([203, 0, 113, 6]);
+    const synOf = (client: Uint8Array) => frame(syn({ ...V4, client: [...client] }, { ts: true }, 5, 30004));
+    // Dropped (still marked) or answered, at the wall clock the tick left alone.
+    const marked = (client: Uint8Array) => {
+      mode(FastMode.ANSWER, EPOCH);
+      return run(synOf(client)).ret === TCX_DROP;
+    };
+    expect(gate.sources.markCounted(a, 0, 4, 6, 0)).toBe(true); // until 1000
+    gate.sources.markCounted(b, 0, 4, 6, 500); // until 1500
+    gate.sources.markCounted(a, 0, 4, 6, 600); // again: until 1600
+    gate.tick(1000);
+    expect([marked(a), marked(b)]).toEqual([true, true]);
+    gate.tick(1500); // b's mark ends behind a's renewed one
+    expect([marked(a), marked(b)]).toEqual([true, false]);
+    gate.tick(1600);
+    expect([marked(a), marked(b)]).toEqual([false, false]);
   });
 
   it('unprotected destinations, local packets, martians, non-SYNs and unusual SYNs go on to the proxy', () => {

@@ -66,7 +66,7 @@ export class TieredSynGate implements SynGate {
   /** The fast path's counters at the last tick (their increase is what it saw since). */
   private fastAnswered = 0;
   private fastRisky = 0;
-  /** Sources this worker marked aggressive and told the fast path of: address → until (worker ms). */
+  /** Sources this worker marked aggressive and told the fast path of: address → until (worker ms), oldest first. */
   private readonly fastMarks = new Map<string, number>();
   /** Sources the fast path reported past the limit, judged once the grace second has passed. */
   private readonly suspects: { bytes: Uint8Array; due: number }[] = [];
@@ -111,8 +111,10 @@ export class TieredSynGate implements SynGate {
           unfinished: ev.unfinished,
         });
         // The fast path drops its SYNs too, until the mark expires (rare: allocation is fine).
-        if (this.fast?.maps.aggressive(parseAddress(ev.address).bytes, true))
+        if (this.fast?.maps.aggressive(parseAddress(ev.address).bytes, true)) {
+          this.fastMarks.delete(ev.address); // to the end: the map stays in order of expiry
           this.fastMarks.set(ev.address, ev.until);
+        }
       },
     });
   }
@@ -177,8 +179,10 @@ export class TieredSynGate implements SynGate {
    */
   private driveFastPath(now: number): void {
     const f = this.fast as FastPathDriver;
+    // In order of expiry (one hold time for all; after a change of it, a few expire late): the
+    // first mark still running ends the walk, which a spoofed flood would otherwise make long.
     for (const [addr, until] of this.fastMarks) {
-      if (until > now) continue;
+      if (until > now) break;
       f.maps.aggressive(parseAddress(addr).bytes, false);
       this.fastMarks.delete(addr);
     }
