@@ -9,6 +9,8 @@ declare -A NEED=(
   [nmap]=nmap [tcpdump]=tcpdump [nft]=nftables [python3]=python3 [make]=make [g++]=g++
   [sha256sum]=coreutils [setpriv]=util-linux [capsh]=libcap2-bin [openssl]=openssl [sysctl]=procps [chromium]=chromium [busybox]=busybox [dnsmasq]=dnsmasq-base
   [clang]=clang [promtool]=prometheus [bpftool]=bpftool
+  # bench/synflood separates tunguard's own CPU from the softirqs charged to its threads.
+  [perf]=linux-perf
   # The Windows agent's tests: Wine runs the official node.exe, mingw-w64 builds their cleanup .exe.
   [wine]=wine [/usr/lib/wine/wine64]=wine64 [x86_64-w64-mingw32-gcc]=gcc-mingw-w64-x86-64-win32
   [script]=bsdutils

@@ -51,11 +51,14 @@ export const LAB_TOOLS: Record<string, string> = {
   nft: 'nftables',
 };
 
+/** Tools some lab suites and benches need beyond those, with their Debian packages. */
+const OTHER_TOOLS: Record<string, string> = { perf: 'linux-perf' };
+
 /** Throws one clear error naming every missing tool and its package (never a silent skip). */
 export function requireTools(tools: readonly string[] = Object.keys(LAB_TOOLS)): void {
   const missing = tools.filter((t) => spawnSync('sh', ['-c', `command -v ${t}`]).status !== 0);
   if (missing.length > 0) {
-    const pkgs = [...new Set(missing.map((t) => LAB_TOOLS[t] ?? t))].join(' ');
+    const pkgs = [...new Set(missing.map((t) => LAB_TOOLS[t] ?? OTHER_TOOLS[t] ?? t))].join(' ');
     throw new Error(`lab tools missing: ${missing.join(', ')} (apt-get install -y ${pkgs})`);
   }
   if (process.getuid?.() !== 0) throw new Error('the lab needs root (network namespaces, TUN)');
