@@ -522,7 +522,10 @@ export async function runCommand(argv: string[]): Promise<number> {
       // After the police's table (the marks) is gone: nothing is left for the rule to match.
       await step('offload guard', () => removeOffloadGuardRule());
       // After the police's table too: its `ct helper` object holds the helper until it is freed.
-      if (helperUp) await step('conntrack helper', () => removeCtHelper(addon));
+      if (helperUp)
+        await step('conntrack helper', async () => {
+          if (!(await removeCtHelper(addon))) throw new Error('the kernel still holds it');
+        });
       if (routerLocal) await step('router routes', () => removeRouterRoutes({ ipv6: steering.ipv6 }));
       await step('dataplane', () => dp.stop());
       // After the workers, which write to it.

@@ -51,7 +51,7 @@ export function registerCtHelper(addon: HelperAddon, moduleDir = '/sys/module'):
 }
 
 /** Deletes the helper (both families); true when none is left. Retries while the kernel says EBUSY. */
-export async function removeCtHelper(addon: HelperAddon, tries = 25): Promise<boolean> {
+export async function removeCtHelper(addon: HelperAddon, tries = 50): Promise<boolean> {
   let left = false;
   for (const family of FAMILIES) {
     for (let i = 0; ; i++) {

@@ -169,12 +169,23 @@ ct_state() {
   esac
 }
 
+# ct_helper_probe: whether the kernel has a conntrack helper 'tunguard' (an nft object naming it
+# loads only then); the probe's table is deleted at once, so it holds the helper no longer.
+ct_helper_probe() {
+  nft add table inet tgprobe 2>/tmp/cthelper.err || return 1
+  nft add ct helper inet tgprobe p '{ type "tunguard" protocol tcp; l3proto inet; }' 2>/tmp/cthelper.err
+  rc=$?
+  nft delete table inet tgprobe
+  return $rc
+}
+
 # flow_offload: OpenWrt's fw4 with flow offloading (its own ruleset for these devices, offload.nft)
 # while the daemon runs, four 4 s echo holds at once. The flows the LAN opens (IPv4 and IPv6) bypass
 # the TUN once seen and the kernel offloads them ([OFFLOAD] in conntrack). The proxied IPv6
-# connection carries the offload guard's ct mark and is never offloaded (src/netcfg/offload-guard.ts).
-# The proxied IPv4 one may be offloaded: with software offloading it stays bit-exact, because the
-# flowtable transmits through lan0, whose programs still hand its packets to the proxy.
+# connection carries the offload guard's ct mark, the proxied IPv4 one its conntrack helper, and
+# neither is ever offloaded (src/netcfg/offload-guard.ts, src/netcfg/ct-helper.ts). Control: the
+# guard's IPv4 rule deleted, the same proxied IPv4 exchange is offloaded (and, software offloading
+# transmitting through lan0, whose programs still hand its packets to the proxy, stays bit-exact).
 flow_offload() {
   [ -f "$H/offload.nft" ] || fail "no offload.nft beside the test script"
   nft -f "$H/offload.nft" || fail "nft -f offload.nft (fw4's ruleset with a flowtable) failed"
@@ -217,8 +228,27 @@ flow_offload() {
   [ "$lan6" = OFFLOAD ] || fail "the LAN-opened IPv6 flow is not offloaded ($lan6)"
   [ "$wan6" = established ] || fail "the proxied IPv6 connection is '$wan6', not established and never offloaded"
   case $wan6line in *" mark=1073741824 "*) ;; *) fail "the proxied IPv6 connection lacks the guard's ct mark" ;; esac
+  [ "$wan4" = established ] || fail "the proxied IPv4 connection is '$wan4', not established and never offloaded"
   mark "flow offload: LAN-opened IPv4 $(cat /tmp/hold-lan.log), [OFFLOAD]; LAN-opened IPv6 $(cat /tmp/hold-lan6.log), [OFFLOAD]"
-  mark "flow offload: proxied IPv6 $(cat /tmp/hold-wan6.log), not offloaded (guard); proxied IPv4 $(cat /tmp/hold-wan.log), $wan4"
+  mark "flow offload: proxied IPv6 $(cat /tmp/hold-wan6.log), not offloaded (ct mark); proxied IPv4 $(cat /tmp/hold-wan.log), not offloaded (conntrack helper)"
+  # The helper is the kernel's: nft finds it by name while the daemon runs (after the stop, not).
+  ct_helper_probe || fail "nft finds no conntrack helper 'tunguard' while the daemon runs: $(cat /tmp/cthelper.err)"
+  # Control: without the guard's IPv4 rule the same proxied exchange is offloaded.
+  h=$(nft -a list chain inet tunguard offload_guard | sed -n 's/.*ct helper set "tg-proxied".*# handle \([0-9]*\)$/\1/p')
+  [ -n "$h" ] || fail "no ct helper rule in the guard's chain: $(nft list chain inet tunguard offload_guard 2>&1 | tr '\n' ' ')"
+  nft delete rule inet tunguard offload_guard handle "$h" || fail "cannot delete the guard's IPv4 rule"
+  ip netns exec wan node "$NET_MJS" hold "$LAN_IP" "$PORT" 4 >/tmp/hold-wan-ctl.log 2>&1 &
+  HC=$!
+  ctl=none
+  for _ in $(seq 30); do
+    nap
+    ct=$(grep -v TIME_WAIT /proc/net/nf_conntrack)
+    ctl=$(ct_state "$ctl" "$(echo "$ct" | grep "src=$WAN_IP dst=$LAN_IP .* dport=$PORT " | head -n 1)")
+    kill -0 "$HC" 2>/dev/null || break
+  done
+  wait "$HC" || fail "proxied IPv4 exchange without the guard's rule: $(cat /tmp/hold-wan-ctl.log)"
+  [ "$ctl" = OFFLOAD ] || fail "control: without the guard's IPv4 rule the proxied IPv4 connection is '$ctl', not offloaded"
+  mark "flow offload: control, the guard's IPv4 rule deleted: proxied IPv4 $(cat /tmp/hold-wan-ctl.log), [OFFLOAD]"
   kill "$WSERVER" "$WSERVER6" "$LSERVER6" 2>/dev/null
   nft delete table inet fw4 || fail "nft delete table inet fw4"
 }
@@ -250,11 +280,14 @@ hw_ruleset() {
 # hw_warning: the daemon saw that flowtable at start: its log and status.json say so.
 hw_warning() {
   [ -n "$HWFT" ] || return 0
-  line=$(daemon_log | grep 'hardware flow offloading is on' | head -n 1)
-  [ -n "$line" ] || fail "the daemon did not warn about the hardware flowtable"
-  grep -q '"hardwareFlowtables":\["inet hwtest ft"\]' "$STATE/status.json" ||
-    fail "status.json does not name the hardware flowtable: $(grep -o '"flowOffload":{[^}]*}' "$STATE/status.json")"
-  mark "hardware offload warning: $line"
+  # Both proxied families are kept out (IPv6 by the ct mark, IPv4 by the conntrack helper): the
+  # daemon notes the flowtable, without the warning it gives while a proxied family is not.
+  line=$(daemon_log | grep 'hardware flowtables are on (inet hwtest ft); proxied connections are kept out of them' | head -n 1)
+  [ -n "$line" ] || fail "the daemon did not note the hardware flowtable: $(daemon_log | grep -m1 'hardware flow')"
+  daemon_log | grep -q 'hardware flow offloading is on' && fail "the daemon warns about hardware offloading though both families are guarded"
+  grep -q '"hardwareFlowtables":\["inet hwtest ft"\],"ipv6Guarded":true,"ipv4Guarded":true}' "$STATE/status.json" ||
+    fail "status.json: not the hardware flowtable with both families guarded: $(grep -o '"flowOffload":{[^}]*}' "$STATE/status.json")"
+  mark "hardware offload note: $line"
   mark "status.json: $(grep -o '"flowOffload":{[^}]*}' "$STATE/status.json")"
   nft delete table inet hwtest || fail "nft delete table inet hwtest"
 }
@@ -400,8 +433,8 @@ else
   start_from_init_script
 fi
 wait_ready
-daemon_log | grep -q 'proxied IPv6 connections kept out of flow offloading' ||
-  fail "the daemon does not keep proxied IPv6 connections out of flow offloading"
+daemon_log | grep -q 'proxied IPv4 and IPv6 connections kept out of flow offloading' ||
+  fail "the daemon does not keep proxied IPv4 and IPv6 connections out of flow offloading: $(daemon_log | grep -m1 'not kept out of flow offloading')"
 [ "$MODE" = openwrt ] || hw_warning
 est0=$(counter synproxy_conn_established)
 [ -n "$est0" ] || fail "status.json has no synproxy_conn_established counter"
@@ -416,6 +449,8 @@ for _ in $(seq 10); do
 done
 [ "${est%.*}" -gt "${est0%.*}" ] 2>/dev/null || fail "status.json: synproxy_conn_established stayed at $est"
 mark "status.json: synproxy_conn_established ${est0%.*} -> ${est%.*}, cookie_valid $(counter synproxy_cookie_valid)"
+# Before the tier step (timing-sensitive under load): fw4's offloading with the daemon's guard.
+[ "$MODE" = openwrt ] || flow_offload
 # Past the tiny thresholds the kernel fast path answers the SYNs; the proxy still checks the cookies.
 for i in 1 2 3 4; do probe_connect 65536 "through tunguard, tier raised ($i)"; done
 for _ in $(seq 10); do
@@ -425,11 +460,12 @@ for _ in $(seq 10); do
 done
 [ "${fast%.*}" -gt 0 ] 2>/dev/null || fail "status.json: fast_syn_answered stayed at '$fast' (tier $(counter gauge_tier))"
 mark "status.json: the SYN fast path answered ${fast%.*} SYN(s), cookie_valid $(counter synproxy_cookie_valid)"
-[ "$MODE" = openwrt ] || flow_offload
 # Idle RSS: after the exchange, once the API requests and the status writes have settled.
 sleep 5
 mark "RSS $(sed -n 's/^VmRSS:[[:space:]]*//p' "/proc/$PID/status") (idle daemon; peak $(sed -n 's/^VmHWM:[[:space:]]*//p' "/proc/$PID/status"))"
 stop_daemon
+[ "$MODE" = openwrt ] || ! ct_helper_probe || fail "the conntrack helper 'tunguard' is left after the stop"
+[ "$MODE" = openwrt ] || mark "conntrack helper gone after the stop ($(tr '\n' ' ' </tmp/cthelper.err | cut -c1-120))"
 probe_connect 65536 "fail-open after the stop"
 kill "$SERVER" 2>/dev/null
 echo "---- daemon log"
