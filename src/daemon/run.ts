@@ -521,10 +521,11 @@ export async function runCommand(argv: string[]): Promise<number> {
       flowOffload?.stop();
       // After the police's table (the marks) is gone: nothing is left for the rule to match.
       await step('offload guard', () => removeOffloadGuardRule());
-      // After the police's table too: its `ct helper` object holds the helper until it is freed.
+      // After the police's table too: its `ct helper` object holds the helper until the kernel frees
+      // it, once the police's nft has exited (up to 5 s here).
       if (helperUp)
         await step('conntrack helper', async () => {
-          if (!(await removeCtHelper(addon))) throw new Error('the kernel still holds it');
+          if (!(await removeCtHelper(addon, 250))) throw new Error('the kernel still holds it');
         });
       if (routerLocal) await step('router routes', () => removeRouterRoutes({ ipv6: steering.ipv6 }));
       await step('dataplane', () => dp.stop());

@@ -169,6 +169,44 @@ ct_state() {
   esac
 }
 
+# offload_control: the same proxied IPv4 exchange as in flow_offload, without the guard, is
+# offloaded. The guard's rules are in the SYN police's owner table, which only its nft may change:
+# that nft is ended (the daemon keeps running, without the police), and the table goes with it.
+# Software offloading transmits through lan0, whose programs still hand the packets to the proxy,
+# so the exchange stays bit-exact.
+offload_control() {
+  for _ in $(seq 20); do
+    [ "$(counter gauge_tier)" = 0 ] && break
+    nap
+  done
+  nft -f "$H/offload.nft" || fail "nft -f offload.nft (fw4's ruleset with a flowtable) failed"
+  police=
+  for p in /proc/[0-9]*; do
+    [ "$(cat "$p/comm" 2>/dev/null)" = nft ] && grep -q "^PPid:[[:space:]]*$PID\$" "$p/status" 2>/dev/null &&
+      police=${p#/proc/}
+  done
+  [ -n "$police" ] || fail "control: no nft child of the daemon (the SYN police)"
+  kill "$police"
+  for _ in $(seq 20); do
+    nft list table inet tunguard >/dev/null 2>&1 || break
+    nap
+  done
+  nft list table inet tunguard >/dev/null 2>&1 && fail "control: the police table outlived its nft"
+  ip netns exec wan node "$NET_MJS" hold "$LAN_IP" "$PORT" 4 >/tmp/hold-wan-ctl.log 2>&1 &
+  HC=$!
+  ctl=none
+  for _ in $(seq 30); do
+    nap
+    ct=$(grep -v TIME_WAIT /proc/net/nf_conntrack)
+    ctl=$(ct_state "$ctl" "$(echo "$ct" | grep "src=$WAN_IP dst=$LAN_IP .* dport=$PORT " | head -n 1)")
+    kill -0 "$HC" 2>/dev/null || break
+  done
+  wait "$HC" || fail "control: proxied IPv4 exchange without the guard: $(cat /tmp/hold-wan-ctl.log)"
+  [ "$ctl" = OFFLOAD ] || fail "control: without the guard the proxied IPv4 connection is '$ctl', not offloaded"
+  mark "flow offload control, the guard's table gone: proxied IPv4 $(cat /tmp/hold-wan-ctl.log), [OFFLOAD]"
+  nft delete table inet fw4 || fail "nft delete table inet fw4"
+}
+
 # ct_helper_probe: whether the kernel has a conntrack helper 'tunguard' (an nft object naming it
 # loads only then); the probe's table is deleted at once, so it holds the helper no longer.
 ct_helper_probe() {
@@ -183,9 +221,8 @@ ct_helper_probe() {
 # while the daemon runs, four 4 s echo holds at once. The flows the LAN opens (IPv4 and IPv6) bypass
 # the TUN once seen and the kernel offloads them ([OFFLOAD] in conntrack). The proxied IPv6
 # connection carries the offload guard's ct mark, the proxied IPv4 one its conntrack helper, and
-# neither is ever offloaded (src/netcfg/offload-guard.ts, src/netcfg/ct-helper.ts). Control: the
-# guard's IPv4 rule deleted, the same proxied IPv4 exchange is offloaded (and, software offloading
-# transmitting through lan0, whose programs still hand its packets to the proxy, stays bit-exact).
+# neither is ever offloaded (src/netcfg/offload-guard.ts, src/netcfg/ct-helper.ts). The control
+# (the same exchange without the guard, offloaded) is offload_control's.
 flow_offload() {
   [ -f "$H/offload.nft" ] || fail "no offload.nft beside the test script"
   nft -f "$H/offload.nft" || fail "nft -f offload.nft (fw4's ruleset with a flowtable) failed"
@@ -233,22 +270,6 @@ flow_offload() {
   mark "flow offload: proxied IPv6 $(cat /tmp/hold-wan6.log), not offloaded (ct mark); proxied IPv4 $(cat /tmp/hold-wan.log), not offloaded (conntrack helper)"
   # The helper is the kernel's: nft finds it by name while the daemon runs (after the stop, not).
   ct_helper_probe || fail "nft finds no conntrack helper 'tunguard' while the daemon runs: $(cat /tmp/cthelper.err)"
-  # Control: without the guard's IPv4 rule the same proxied exchange is offloaded.
-  h=$(nft -a list chain inet tunguard offload_guard | sed -n 's/.*ct helper set "tg-proxied".*# handle \([0-9]*\)$/\1/p')
-  [ -n "$h" ] || fail "no ct helper rule in the guard's chain: $(nft list chain inet tunguard offload_guard 2>&1 | tr '\n' ' ')"
-  nft delete rule inet tunguard offload_guard handle "$h" || fail "cannot delete the guard's IPv4 rule"
-  ip netns exec wan node "$NET_MJS" hold "$LAN_IP" "$PORT" 4 >/tmp/hold-wan-ctl.log 2>&1 &
-  HC=$!
-  ctl=none
-  for _ in $(seq 30); do
-    nap
-    ct=$(grep -v TIME_WAIT /proc/net/nf_conntrack)
-    ctl=$(ct_state "$ctl" "$(echo "$ct" | grep "src=$WAN_IP dst=$LAN_IP .* dport=$PORT " | head -n 1)")
-    kill -0 "$HC" 2>/dev/null || break
-  done
-  wait "$HC" || fail "proxied IPv4 exchange without the guard's rule: $(cat /tmp/hold-wan-ctl.log)"
-  [ "$ctl" = OFFLOAD ] || fail "control: without the guard's IPv4 rule the proxied IPv4 connection is '$ctl', not offloaded"
-  mark "flow offload: control, the guard's IPv4 rule deleted: proxied IPv4 $(cat /tmp/hold-wan-ctl.log), [OFFLOAD]"
   kill "$WSERVER" "$WSERVER6" "$LSERVER6" 2>/dev/null
   nft delete table inet fw4 || fail "nft delete table inet fw4"
 }
@@ -460,6 +481,7 @@ for _ in $(seq 10); do
 done
 [ "${fast%.*}" -gt 0 ] 2>/dev/null || fail "status.json: fast_syn_answered stayed at '$fast' (tier $(counter gauge_tier))"
 mark "status.json: the SYN fast path answered ${fast%.*} SYN(s), cookie_valid $(counter synproxy_cookie_valid)"
+[ "$MODE" = openwrt ] || offload_control
 # Idle RSS: after the exchange, once the API requests and the status writes have settled.
 sleep 5
 mark "RSS $(sed -n 's/^VmRSS:[[:space:]]*//p' "/proc/$PID/status") (idle daemon; peak $(sed -n 's/^VmHWM:[[:space:]]*//p' "/proc/$PID/status"))"
