@@ -241,13 +241,15 @@ flow_offload() {
   ip netns exec wan node "$NET_MJS" hold "$LAN_IP6" "$PORT" 4 >/tmp/hold-wan6.log 2>&1 &
   HW6=$!
   # Sampled until every hold is over (node starts slowly in an emulated guest under load).
-  lan4=none lan6=none wan4=none wan6=none wan6line=
+  lan4=none lan6=none wan4=none wan6=none wan6line= wan4line=
   for _ in $(seq 60); do
     nap
     ct=$(grep -v TIME_WAIT /proc/net/nf_conntrack)
     lan4=$(ct_state "$lan4" "$(echo "$ct" | grep "^ipv4 .* dport=7001 " | head -n 1)")
     lan6=$(ct_state "$lan6" "$(echo "$ct" | grep "^ipv6 .* dport=7001 " | head -n 1)")
-    wan4=$(ct_state "$wan4" "$(echo "$ct" | grep "src=$WAN_IP dst=$LAN_IP .* dport=$PORT " | head -n 1)")
+    l4=$(echo "$ct" | grep "src=$WAN_IP dst=$LAN_IP .* dport=$PORT " | head -n 1)
+    wan4=$(ct_state "$wan4" "$l4")
+    [ -n "$l4" ] && wan4line=$l4
     l=$(echo "$ct" | grep "src=$WAN_CT6 dst=$LAN_CT6 .* dport=$PORT " | head -n 1)
     wan6=$(ct_state "$wan6" "$l")
     [ -n "$l" ] && wan6line=$l
@@ -261,6 +263,7 @@ flow_offload() {
   wait "$HW6" || fail "proxied IPv6 exchange under fw4 flow offloading: $(cat /tmp/hold-wan6.log)"
   mark "flow offload: guard $(nft list chain inet tunguard offload_guard 2>&1 | grep -o 'counter packets [0-9]*' | tr '\n' ' ')| ip -6 rule: $(ip -6 rule | grep 0x40000000 | tr '\t' ' ')"
   mark "flow offload: proxied IPv6 conntrack: $wan6line"
+  mark "flow offload: proxied IPv4 conntrack: $wan4line"
   [ "$lan4" = OFFLOAD ] || fail "the LAN-opened IPv4 flow is not offloaded ($lan4)"
   [ "$lan6" = OFFLOAD ] || fail "the LAN-opened IPv6 flow is not offloaded ($lan6)"
   [ "$wan6" = established ] || fail "the proxied IPv6 connection is '$wan6', not established and never offloaded"
