@@ -3,6 +3,8 @@
 // the ip -6 blackhole rule fails lookups with the mark and nothing else; the rule goes with a stop,
 // and after a kill -9 matches nothing. This kernel has no flowtables: the offload itself is proven
 // in the QEMU guest (cross-build/qemu-test). Hardware flowtables: the detection reads the real nft.
+// Proxied IPv4 is guarded by a conntrack helper (src/netcfg/ct-helper.ts) that needs the kernel's
+// nfnetlink_cthelper, which this kernel lacks: here the test shows the one warning instead.
 
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
