@@ -181,9 +181,10 @@ offload_control() {
   done
   nft -f "$H/offload.nft" || fail "nft -f offload.nft (fw4's ruleset with a flowtable) failed"
   police=
+  # `nft -i` exactly: the daemon's other nft child is its reader, `nft -j -i`.
   for p in /proc/[0-9]*; do
-    [ "$(cat "$p/comm" 2>/dev/null)" = nft ] && grep -q "^PPid:[[:space:]]*$PID\$" "$p/status" 2>/dev/null &&
-      police=${p#/proc/}
+    [ "$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null)" = "nft -i " ] &&
+      grep -q "^PPid:[[:space:]]*$PID\$" "$p/status" 2>/dev/null && police=${p#/proc/}
   done
   [ -n "$police" ] || fail "control: no nft child of the daemon (the SYN police)"
   kill "$police"
