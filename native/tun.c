@@ -9,6 +9,9 @@
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
 #include <linux/if_tun.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nfnetlink_cthelper.h>
+#include <linux/netlink.h>
 #include <netinet/in.h>
 #include <net/if.h>
 #include <node_api.h>
@@ -21,6 +24,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -41,7 +45,7 @@ static const char *errno_name(int err) {
     return #x;
     E(EPERM) E(ENOENT) E(EINTR) E(EIO) E(ENXIO) E(EBADF) E(EAGAIN) E(ENOMEM) E(EACCES) E(EFAULT) E(EBUSY) E(E2BIG) E(ERANGE)
     E(EEXIST) E(ENODEV) E(EINVAL) E(ENFILE) E(EMFILE) E(ENOSPC) E(EMSGSIZE) E(EOPNOTSUPP) E(ENOBUFS)
-    E(ENETDOWN) E(EHOSTUNREACH) E(ENOTTY) E(EAFNOSUPPORT) E(EPROTONOSUPPORT)
+    E(ENETDOWN) E(EHOSTUNREACH) E(ENOTTY) E(EAFNOSUPPORT) E(EPROTONOSUPPORT) E(EPROTO) E(EOVERFLOW)
 #undef E
     default:
       return NULL;
@@ -660,6 +664,104 @@ static napi_value tg_dhcp_socket(napi_env env, napi_callback_info info) {
   return make_i32(env, fd);
 }
 
+#ifndef NF_CT_HELPER_NAME_LEN
+#define NF_CT_HELPER_NAME_LEN 16  // include/net/netfilter/nf_conntrack_helper.h (not uapi)
+#endif
+
+// A netlink attribute appended at *off in buf (at most cap bytes); returns the attribute or NULL.
+static struct nlattr *nl_put(uint8_t *buf, size_t cap, size_t *off, uint16_t type, const void *data, size_t len) {
+  size_t total = NLA_ALIGN(NLA_HDRLEN + len);
+  if (*off + total > cap) return NULL;
+  struct nlattr *a = (struct nlattr *)(buf + *off);
+  a->nla_type = type;
+  a->nla_len = (uint16_t)(NLA_HDRLEN + len);
+  if (len) memcpy((uint8_t *)a + NLA_HDRLEN, data, len);
+  memset((uint8_t *)a + NLA_HDRLEN + len, 0, total - NLA_HDRLEN - len);
+  *off += total;
+  return a;
+}
+
+static void nl_end(struct nlattr *nest, const uint8_t *buf, size_t off) {
+  nest->nla_len = (uint16_t)(buf + off - (const uint8_t *)nest);
+}
+
+// ctHelper(add, name, family, l4proto): registers (add) or deletes a user-space conntrack helper
+// through nfnetlink_cthelper. It is registered disabled (NFCTH_STATUS 0), so the kernel's hook for
+// it (nfnl_userspace_cthelper) accepts every packet untouched and queues nothing: the helper is only
+// a marker. A conntrack entry carrying any helper is never put in a flowtable (nft_flow_offload_eval),
+// which is what keeps the SYN proxy's connections out of flow offloading. Add updates an existing
+// helper of that name and family; delete fails with EBUSY while an nft object still holds it.
+static napi_value tg_ct_helper(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  bool add = false;
+  char name[NF_CT_HELPER_NAME_LEN];
+  size_t nlen = 0;
+  int32_t family = 0, l4 = 0;
+  if (argc < 4 || napi_get_value_bool(env, argv[0], &add) != napi_ok ||
+      napi_get_value_string_utf8(env, argv[1], name, sizeof name, &nlen) != napi_ok || nlen == 0 ||
+      nlen >= sizeof name - 1 || !get_i32(env, argv[2], &family) || !get_i32(env, argv[3], &l4) ||
+      (family != AF_INET && family != AF_INET6) || l4 <= 0 || l4 > 255)
+    return throw_type(env, "ctHelper(add: boolean, name: string (1-14 bytes), family: 2 | 10, l4proto: 1-255)");
+  uint8_t buf[512] __attribute__((aligned(4)));
+  memset(buf, 0, sizeof buf);
+  struct nlmsghdr *nlh = (struct nlmsghdr *)buf;
+  nlh->nlmsg_type = (NFNL_SUBSYS_CTHELPER << 8) | (add ? NFNL_MSG_CTHELPER_NEW : NFNL_MSG_CTHELPER_DEL);
+  nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | (add ? NLM_F_CREATE : 0);
+  nlh->nlmsg_seq = 1;
+  struct nfgenmsg *nfg = (struct nfgenmsg *)NLMSG_DATA(nlh);
+  nfg->nfgen_family = AF_UNSPEC;
+  nfg->version = NFNETLINK_V0;
+  size_t off = NLMSG_HDRLEN + NLMSG_ALIGN(sizeof *nfg), cap = sizeof buf;
+  uint16_t l3 = htons((uint16_t)family);
+  uint8_t proto = (uint8_t)l4;
+  uint32_t zero = 0, one = htonl(1);
+  nl_put(buf, cap, &off, NFCTH_NAME, name, nlen + 1);
+  struct nlattr *tuple = nl_put(buf, cap, &off, NFCTH_TUPLE | NLA_F_NESTED, NULL, 0);
+  nl_put(buf, cap, &off, NFCTH_TUPLE_L3PROTONUM, &l3, sizeof l3);
+  nl_put(buf, cap, &off, NFCTH_TUPLE_L4PROTONUM, &proto, sizeof proto);
+  nl_end(tuple, buf, off);
+  if (add) {
+    nl_put(buf, cap, &off, NFCTH_QUEUE_NUM, &zero, sizeof zero);
+    // The kernel requires one expectation class; nothing ever creates an expectation for it.
+    struct nlattr *policy = nl_put(buf, cap, &off, NFCTH_POLICY | NLA_F_NESTED, NULL, 0);
+    nl_put(buf, cap, &off, NFCTH_POLICY_SET_NUM, &one, sizeof one);
+    struct nlattr *set = nl_put(buf, cap, &off, NFCTH_POLICY_SET | NLA_F_NESTED, NULL, 0);
+    nl_put(buf, cap, &off, NFCTH_POLICY_NAME, name, nlen + 1);
+    nl_put(buf, cap, &off, NFCTH_POLICY_EXPECT_MAX, &one, sizeof one);
+    nl_put(buf, cap, &off, NFCTH_POLICY_EXPECT_TIMEOUT, &one, sizeof one);
+    nl_end(set, buf, off);
+    nl_end(policy, buf, off);
+    nl_put(buf, cap, &off, NFCTH_PRIV_DATA_LEN, &zero, sizeof zero);
+    uint32_t disabled = htonl(NFCT_HELPER_STATUS_DISABLED);
+    nl_put(buf, cap, &off, NFCTH_STATUS, &disabled, sizeof disabled);
+  }
+  nlh->nlmsg_len = (uint32_t)off;
+  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
+  if (fd < 0) return throw_errno(env, "socket(NETLINK_NETFILTER)", errno);
+  struct timeval tv = {.tv_sec = 2, .tv_usec = 0};
+  (void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
+  if (sendto(fd, buf, off, 0, (struct sockaddr *)&kernel, sizeof kernel) < 0) {
+    int e = errno;
+    close(fd);
+    return throw_errno(env, add ? "nfnetlink cthelper new" : "nfnetlink cthelper del", e);
+  }
+  uint8_t reply[1024] __attribute__((aligned(4)));
+  ssize_t n = recv(fd, reply, sizeof reply, 0);
+  int e = n < 0 ? errno : 0;
+  close(fd);
+  if (n < 0) return throw_errno(env, "nfnetlink cthelper ack", e);
+  struct nlmsghdr *r = (struct nlmsghdr *)reply;
+  if (!NLMSG_OK(r, (size_t)n) || r->nlmsg_type != NLMSG_ERROR ||
+      r->nlmsg_len < NLMSG_LENGTH(sizeof(struct nlmsgerr)))
+    return throw_errno(env, "nfnetlink cthelper ack", EPROTO);
+  int err = ((struct nlmsgerr *)NLMSG_DATA(r))->error;
+  if (err != 0) return throw_errno(env, add ? "nfnetlink cthelper new" : "nfnetlink cthelper del", -err);
+  return NULL;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"open", NULL, tg_open, NULL, NULL, NULL, napi_default, NULL},
@@ -680,6 +782,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"bpfMapRead", NULL, tg_bpf_map_read, NULL, NULL, NULL, napi_default, NULL},
       {"bpfTestRun", NULL, tg_bpf_test_run, NULL, NULL, NULL, napi_default, NULL},
       {"bpfMapPop", NULL, tg_bpf_map_pop, NULL, NULL, NULL, napi_default, NULL},
+      {"ctHelper", NULL, tg_ct_helper, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   napi_value v;

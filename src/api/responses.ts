@@ -38,7 +38,7 @@ export const ErrorAnswer = v.object({
   ),
 });
 
-/** fw4's flow offloading as it concerns the SYN proxy (src/netcfg/offload-guard.ts, flowtables.ts). */
+/** fw4's flow offloading as it concerns the SYN proxy (src/netcfg/offload-guard.ts, ct-helper.ts, flowtables.ts). */
 export const FlowOffload = v.object({
   /** Flowtables with `flags offload` (fw4's flow_offloading_hw), as "inet fw4 ft". */
   hardwareFlowtables: v.pipe(
@@ -47,9 +47,9 @@ export const FlowOffload = v.object({
   ),
   /** Proxied IPv6 connections are kept out of every flowtable (a mark and a blackhole policy rule). */
   ipv6Guarded: v.boolean(),
-  /** Always false: nothing outside fw4 keeps a proxied IPv4 connection out of its flowtable. */
+  /** Proxied IPv4 connections are kept out of every flowtable (a disabled user-space conntrack helper; needs the kernel's nfnetlink_cthelper). */
   ipv4Guarded: v.boolean(),
-  /** Set while a hardware flowtable can take proxied (IPv4) connections past the proxy. */
+  /** Set while a hardware flowtable can take proxied connections of a family not kept out past the proxy. */
   warning: v.optional(v.string()),
 });
 

@@ -17,6 +17,7 @@ export const FLOWTABLE_POLL_MS = 30_000;
 export class FlowOffloadReport {
   private hardware: readonly Flowtable[] = [];
   private ipv6Guarded = false;
+  private ipv4Guarded = false;
   private readonly watch: FlowtableWatch;
 
   /** `ipv6Proxied`: IPv6 is steered, so the proxy has IPv6 connections to keep out. */
@@ -38,6 +39,11 @@ export class FlowOffloadReport {
     this.ipv6Guarded = on;
   }
 
+  /** The conntrack helper and the guard's IPv4 rule are in place (src/netcfg/ct-helper.ts). */
+  setIpv4Guarded(on: boolean): void {
+    this.ipv4Guarded = on;
+  }
+
   start(): Promise<void> {
     return this.watch.start();
   }
@@ -50,21 +56,31 @@ export class FlowOffloadReport {
     const s: FlowOffloadStatus = {
       hardwareFlowtables: this.hardware.map(flowtableName),
       ipv6Guarded: this.ipv6Guarded,
-      ipv4Guarded: false,
+      ipv4Guarded: this.ipv4Guarded,
     };
-    if (this.hardware.length > 0) s.warning = hardwareOffloadWarning(this.hardware, this.ipv6());
+    const warning = this.warning(this.hardware);
+    if (warning) s.warning = warning;
     return s;
   }
 
-  private ipv6(): 'guarded' | 'unguarded' | 'none' {
-    return !this.ipv6Proxied ? 'none' : this.ipv6Guarded ? 'guarded' : 'unguarded';
+  private warning(hw: readonly Flowtable[]): string | undefined {
+    if (hw.length === 0) return undefined;
+    const ipv6 = !this.ipv6Proxied ? 'none' : this.ipv6Guarded ? 'guarded' : 'unguarded';
+    return hardwareOffloadWarning(hw, ipv6, this.ipv4Guarded ? 'guarded' : 'unguarded');
   }
 
   private changed(hw: readonly Flowtable[]): void {
     const was = this.hardware.length > 0;
     this.hardware = hw;
     const fields = { event: 'offload', flowtables: hw.map(flowtableName).join(',') };
-    if (hw.length > 0) this.log(`warning: ${hardwareOffloadWarning(hw, this.ipv6())}`, 'warn', fields);
+    const warning = this.warning(hw);
+    if (warning) this.log(`warning: ${warning}`, 'warn', fields);
+    else if (hw.length > 0)
+      this.log(
+        `offload: hardware flowtables are on (${fields.flowtables}); proxied connections are kept out of them`,
+        'info',
+        fields,
+      );
     else if (was) this.log('offload: no flowtable offloads to hardware any more', 'info', fields);
   }
 }

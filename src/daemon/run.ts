@@ -16,10 +16,16 @@ import { DATAPLANE_DEFAULTS, Dataplane } from '../dataplane/dataplane.js';
 import type { StageEnv } from '../dataplane/stages/index.js';
 import { DhcpTap } from '../inventory/dhcp-tap.js';
 import { narrowingBlocked } from '../inventory/nmap-launch.js';
+import { ctHelperMissing, registerCtHelper, removeCtHelper } from '../netcfg/ct-helper.js';
 import { FastPath } from '../netcfg/fast-path.js';
 import { kernelLimits } from '../netcfg/kernel-limits.js';
 import { lanDevicesOf, lanLinks, lanPrefixes, linkNames } from '../netcfg/lan.js';
-import { guardedPrefixes, installOffloadGuardRule, removeOffloadGuardRule } from '../netcfg/offload-guard.js';
+import {
+  guardedPrefixes,
+  guardedPrefixes4,
+  installOffloadGuardRule,
+  removeOffloadGuardRule,
+} from '../netcfg/offload-guard.js';
 import { addressDiff, RouterAddressWatch, routerAddresses } from '../netcfg/router-addresses.js';
 import { installRouterRoutes, removeRouterRoutes } from '../netcfg/router-local.js';
 import {
@@ -449,9 +455,11 @@ export async function runCommand(argv: string[]): Promise<number> {
   };
   let dhcpTap = openTap(steering.lan);
 
-  // fw4's flow offloading must not take proxied connections past the proxy: the IPv6 ones are kept
-  // out (src/netcfg/offload-guard.ts); hardware offloading, which would take IPv4 ones, is reported.
+  // fw4's flow offloading must not take proxied connections past the proxy: they are kept out
+  // (src/netcfg/offload-guard.ts; IPv4 needs the kernel's nfnetlink_cthelper); hardware offloading,
+  // which would take an unguarded family, is reported.
   const guard6 = proxying && steering.ipv6 ? guardedPrefixes(lanNets) : [];
+  const guard4 = proxying ? guardedPrefixes4(lanNets) : [];
   const flowOffload = proxying && nftAvailable() ? new FlowOffloadReport(log, steering.ipv6) : undefined;
 
   // [api] The control plane: API listeners, dataplane events for the API, SIGHUP reload.
@@ -481,6 +489,8 @@ export async function runCommand(argv: string[]): Promise<number> {
   process.on('SIGHUP', onHup);
 
   let stopping: Promise<void> | undefined;
+  /** The conntrack helper that keeps proxied IPv4 connections out of offloading is registered. */
+  let helperUp = false;
   let kernelCounterTimer: NodeJS.Timeout | undefined;
   let attached: Steering | undefined;
   // Every step runs even when one before it fails (the steering must go in any case); a failed step
@@ -511,6 +521,12 @@ export async function runCommand(argv: string[]): Promise<number> {
       flowOffload?.stop();
       // After the police's table (the marks) is gone: nothing is left for the rule to match.
       await step('offload guard', () => removeOffloadGuardRule());
+      // After the police's table too: its `ct helper` object holds the helper until the kernel frees
+      // it, once the police's nft has exited (up to 5 s here).
+      if (helperUp)
+        await step('conntrack helper', async () => {
+          if (!(await removeCtHelper(addon, 250))) throw new Error('the kernel still holds it');
+        });
       if (routerLocal) await step('router routes', () => removeRouterRoutes({ ipv6: steering.ipv6 }));
       await step('dataplane', () => dp.stop());
       // After the workers, which write to it.
@@ -636,18 +652,34 @@ export async function runCommand(argv: string[]): Promise<number> {
     const startWans = [...wans];
     let local = routerLocal ? { tun: steering.tun, ipv6: steering.ipv6 } : undefined;
     const limits = limitsWanted ? kernelLimits(config.ratelimit) : undefined;
-    const offloadGuard = guard6.length > 0 ? guard6 : undefined;
+    // A helper nft cannot find would take the guard's IPv4 lines with it: registered first.
+    if (policeUp && guard4.length > 0) {
+      const why = registerCtHelper(addon);
+      if (why === undefined) helperUp = true;
+      else log(`warning: ${ctHelperMissing(why)}`);
+    }
+    const offloadGuard =
+      guard6.length > 0 || helperUp ? { v6: guard6, v4: helperUp ? guard4 : [] } : undefined;
     // What an older start left (a crash, or IPv6 since turned off): replaced below when wanted.
     removeOffloadGuardRule();
     if (policeUp)
       await police.setup({ wan: startWans, rate: policeRate, local, limits, allow, offloadGuard });
     if (offloadGuard && policeUp) {
-      if (await police.guardInstalled()) {
+      const got = await police.guardInstalled({
+        v4: offloadGuard.v4.length > 0,
+        v6: offloadGuard.v6.length > 0,
+      });
+      if (got.v6) {
         installOffloadGuardRule();
         flowOffload?.setIpv6Guarded(true);
-      } else
+      } else if (offloadGuard.v6.length > 0)
         log(
           `warning: proxied IPv6 connections are not kept out of flow offloading: nft refused the guard's chain (${police.lastError() || 'no reason given'})`,
+        );
+      if (got.v4) flowOffload?.setIpv4Guarded(true);
+      else if (offloadGuard.v4.length > 0)
+        log(
+          `warning: ${ctHelperMissing(`nft refused the ct helper object: ${police.lastError() || 'no reason given'}`)}`,
         );
     }
     await flowOffload?.start();
@@ -697,7 +729,9 @@ export async function runCommand(argv: string[]): Promise<number> {
     }
     if (routerLocal)
       desc += `; the router's own services proxied (${routerNets.join(', ') || 'no address yet'}${v['no-router-follow'] ? ', the start addresses only' : ''})`;
-    if (flowOffload?.status().ipv6Guarded) desc += '; proxied IPv6 connections kept out of flow offloading';
+    const guarded = flowOffload?.status();
+    const kept = [guarded?.ipv4Guarded ? 'IPv4' : '', guarded?.ipv6Guarded ? 'IPv6' : ''].filter(Boolean);
+    if (kept.length > 0) desc += `; proxied ${kept.join(' and ')} connections kept out of flow offloading`;
     log(
       `steering up: ${desc}; queues ${queues}${dp.steering.mode === 'single' ? '' : ` (spread by ${dp.steering.mode})`}, mtu ${mtu}, offloads ${offloadNames(dp.tun.offloads).join(',') || 'none'}`,
       'info',

@@ -137,20 +137,28 @@ export class FlowtableWatch {
 
 /**
  * What the log and the status say while hardware flowtables can take proxied connections past the
- * proxy. `ipv6`: whether proxied IPv6 connections are kept out ('guarded'), not ('unguarded'), or
- * there are none (IPv6 not steered).
+ * proxy; undefined when every proxied family is kept out. `ipv6`: whether proxied IPv6 connections
+ * are kept out ('guarded'), not ('unguarded'), or there are none (IPv6 not steered); `ipv4` likewise
+ * (the conntrack helper, src/netcfg/ct-helper.ts).
  */
 export function hardwareOffloadWarning(
   hardware: readonly Flowtable[],
   ipv6: 'guarded' | 'unguarded' | 'none',
-): string {
+  ipv4: 'guarded' | 'unguarded' = 'unguarded',
+): string | undefined {
   const which = hardware
     .map((f) => `${flowtableName(f)} on ${f.devices.join(', ') || 'no device'}`)
     .join('; ');
-  const families = {
-    guarded: 'proxied IPv4 connections (proxied IPv6 ones are kept out)',
-    unguarded: 'proxied IPv4 and IPv6 connections',
-    none: 'proxied IPv4 connections',
-  }[ipv6];
+  const families =
+    ipv4 === 'guarded'
+      ? ipv6 === 'unguarded'
+        ? 'proxied IPv6 connections (proxied IPv4 ones are kept out)'
+        : undefined
+      : {
+          guarded: 'proxied IPv4 connections (proxied IPv6 ones are kept out)',
+          unguarded: 'proxied IPv4 and IPv6 connections',
+          none: 'proxied IPv4 connections',
+        }[ipv6];
+  if (!families) return undefined;
   return `hardware flow offloading is on (${which}): fw4 can hand ${families} to the hardware, past the SYN proxy, and they break; turn off flow_offloading_hw in /etc/config/firewall (software offloading is fine)`;
 }

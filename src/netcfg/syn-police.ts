@@ -16,7 +16,7 @@ import {
   parseKernelLimitCounters,
 } from './kernel-limits.js';
 import { NftReader } from './nft-reader.js';
-import { offloadGuardCommands } from './offload-guard.js';
+import { type GuardPrefixes, offloadGuardCommands } from './offload-guard.js';
 import { PoliceSources } from './police-sources.js';
 import {
   ifnames,
@@ -43,8 +43,8 @@ export interface PoliceOptions {
   limits?: KernelLimitSettings;
   /** Sources the limits never apply to (CIDR strings). */
   allow?: readonly string[];
-  /** Protected IPv6 prefixes whose proxied connections fw4 must not offload (src/netcfg/offload-guard.ts). */
-  offloadGuard?: readonly string[];
+  /** Protected prefixes whose proxied connections fw4 must not offload (src/netcfg/offload-guard.ts). */
+  offloadGuard?: GuardPrefixes;
 }
 
 /**
@@ -208,26 +208,27 @@ export class SynPolice {
   }
 
   /**
-   * Whether the offload guard's marking rule is in the table (nft takes the lines one by one, after
-   * the table itself is there). Waits up to a second for nft.
+   * Which families' offload guard rules are in the table (nft takes the lines one by one, after the
+   * table itself is there). Waits up to a second for nft to add every one asked for.
    */
-  async guardInstalled(): Promise<boolean> {
-    const ok = () => {
+  async guardInstalled(want: { v4: boolean; v6: boolean }): Promise<{ v4: boolean; v6: boolean }> {
+    const read = () => {
       try {
         const chain = execFileSync('nft', ['list', 'chain', 'inet', POLICE_TABLE, 'offload_guard'], {
           encoding: 'utf8',
           stdio: ['ignore', 'pipe', 'ignore'],
         });
-        return chain.includes('@guard6');
+        return { v4: chain.includes('@guard4'), v6: chain.includes('@guard6') };
       } catch {
-        return false;
+        return { v4: false, v6: false };
       }
     };
-    for (let i = 0; i < 50 && this.child; i++) {
-      if (ok()) return true;
+    let got = read();
+    for (let i = 0; i < 50 && this.child && ((want.v4 && !got.v4) || (want.v6 && !got.v6)); i++) {
       await new Promise((r) => setTimeout(r, 20));
+      got = read();
     }
-    return false;
+    return { v4: want.v4 && got.v4, v6: want.v6 && got.v6 };
   }
 
   /** New ICMP/UDP limits (a reload). No effect without the table. */

@@ -73,6 +73,12 @@ export interface TunAddon {
     ctx: Uint8Array,
     repeat: number,
   ): [number, number, number];
+  /**
+   * Registers (`add`) or deletes a user-space conntrack helper through nfnetlink_cthelper, disabled:
+   * the kernel passes every packet of a connection carrying it untouched (src/netcfg/ct-helper.ts).
+   * `family` 2 or 10, `l4proto` an IP protocol number; add updates one of that name and family.
+   */
+  ctHelper(add: boolean, name: string, family: number, l4proto: number): void;
   readonly MAX_PACKET: number;
 }
 

@@ -305,11 +305,13 @@ describe('openwrt/Makefile', () => {
     // node; the TUN; `ip -j route` and older versions' `ip rule`s (busybox ip has neither); `nft -i`;
     // lmdb.node's C++ runtime; openssl signs the LAN API's certificate (src/api/tls-cert.ts); ujail,
     // without which procd would run the daemon as full root (the init script requires the jail); capsh,
-    // which starts nmap with CAP_NET_RAW alone (src/inventory/nmap-launch.ts).
+    // which starts nmap with CAP_NET_RAW alone (src/inventory/nmap-launch.ts); nfnetlink_cthelper,
+    // whose helper keeps proxied IPv4 connections out of fw4's flowtable (src/netcfg/ct-helper.ts).
     for (const d of [
       '+node',
       '+kmod-tun',
       '+kmod-nft-dup-inet',
+      '+kmod-nfnetlink-cthelper',
       '+ip-full',
       '+firewall4',
       '+libstdcpp',

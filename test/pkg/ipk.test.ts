@@ -176,7 +176,7 @@ describe('ipkg-build format', () => {
       expect(f.Package).toBe('tunguard');
       expect(f.Section).toBe('net');
       expect(f.Depends).toBe(
-        'libc, node, kmod-tun, kmod-nft-dup-inet, ip-full, firewall4, libstdcpp6, openssl-util, procd-ujail, libcap-bin',
+        'libc, node, kmod-tun, kmod-nft-dup-inet, kmod-nfnetlink-cthelper, ip-full, firewall4, libstdcpp6, openssl-util, procd-ujail, libcap-bin',
       );
       expect(f.Description).toMatch(/not MIPS/);
     }

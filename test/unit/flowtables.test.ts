@@ -93,4 +93,43 @@ describe('FlowOffloadReport', () => {
     await v4.start();
     expect(v4.status().warning).toContain('fw4 can hand proxied IPv4 connections to the hardware');
   });
+
+  it('warns only about a family that is not kept out: none once the conntrack helper guards IPv4', async () => {
+    const logs: string[] = [];
+    const both = new FlowOffloadReport(
+      (m) => logs.push(m),
+      true,
+      0,
+      async () => HW,
+    );
+    both.setIpv6Guarded(true);
+    both.setIpv4Guarded(true);
+    await both.start();
+    expect(both.status()).toEqual({
+      hardwareFlowtables: ['inet fw4 ft'],
+      ipv6Guarded: true,
+      ipv4Guarded: true,
+    });
+    expect(logs).toEqual([
+      'offload: hardware flowtables are on (inet fw4 ft); proxied connections are kept out of them',
+    ]);
+    const v6open = new FlowOffloadReport(
+      () => {},
+      true,
+      0,
+      async () => HW,
+    );
+    v6open.setIpv4Guarded(true);
+    await v6open.start();
+    expect(v6open.status().warning).toContain('proxied IPv6 connections (proxied IPv4 ones are kept out)');
+    const v4only = new FlowOffloadReport(
+      () => {},
+      false,
+      0,
+      async () => HW,
+    );
+    v4only.setIpv4Guarded(true);
+    await v4only.start();
+    expect(v4only.status().warning).toBeUndefined();
+  });
 });

@@ -4,6 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   guardedPrefixes,
+  guardedPrefixes4,
   OFFLOAD_GUARD_MARK,
   OFFLOAD_GUARD_PREF,
   offloadGuardCommands,
@@ -19,11 +20,12 @@ describe('offload guard', () => {
       ['2001:db8:2::/64', '2001:db8:3::/64'],
     );
     expect(guardedPrefixes(['192.0.2.0/24'])).toEqual([]);
-    expect(() => offloadGuardCommands('inet tunguard', [])).toThrow(/no IPv6 prefix/);
+    expect(guardedPrefixes4(['192.0.2.0/24', '2001:db8:2::/64'])).toEqual(['192.0.2.0/24']);
+    expect(() => offloadGuardCommands('inet tunguard', { v6: [], v4: [] })).toThrow(/no prefix to guard/);
   });
 
   it('marks WAN-opened TCP to the prefixes on its first packet, and every packet of it at forward', () => {
-    const lines = offloadGuardCommands('inet tunguard', ['2001:db8:2::/64', '2001:db8:3::/64']);
+    const lines = offloadGuardCommands('inet tunguard', { v6: ['2001:db8:2::/64', '2001:db8:3::/64'] });
     expect(lines).toEqual([
       'add set inet tunguard guard6 { type ipv6_addr; flags interval; auto-merge; elements = { 2001:db8:2::/64, 2001:db8:3::/64 }; }',
       'add chain inet tunguard offload_guard { type filter hook forward priority mangle; policy accept; }',
@@ -36,10 +38,30 @@ describe('offload guard', () => {
     ]);
   });
 
+  it('gives WAN-opened IPv4 TCP to the prefixes the conntrack helper on its first packet, before the IPv4 exit', () => {
+    const lines = offloadGuardCommands('inet tunguard', { v6: ['2001:db8:2::/64'], v4: ['192.0.2.0/24'] });
+    expect(lines).toEqual([
+      'add set inet tunguard guard4 { type ipv4_addr; flags interval; auto-merge; elements = { 192.0.2.0/24 }; }',
+      // A user-space helper, registered disabled: the kernel passes its packets untouched, and fw4's
+      // `flow offload` skips any entry with a helper (src/netcfg/ct-helper.ts).
+      'add ct helper inet tunguard tg-proxied { type "tunguard" protocol tcp; l3proto inet; }',
+      'add set inet tunguard guard6 { type ipv6_addr; flags interval; auto-merge; elements = { 2001:db8:2::/64 }; }',
+      'add chain inet tunguard offload_guard { type filter hook forward priority mangle; policy accept; }',
+      'add rule inet tunguard offload_guard meta nfproto ipv4 ct direction original ct state new meta l4proto tcp ip daddr @guard4 ip saddr != @guard4 ct helper set "tg-proxied" counter',
+      'add rule inet tunguard offload_guard meta nfproto != ipv6 accept',
+      'add rule inet tunguard offload_guard ct direction original ct state new meta l4proto tcp ip6 daddr @guard6 ip6 saddr != @guard6 ct mark set ct mark | 1073741824 counter',
+      'add rule inet tunguard offload_guard ct mark & 1073741824 != 0 meta mark set meta mark | 1073741824 counter',
+    ]);
+    // IPv4 alone (IPv6 not steered): no IPv6 set or rules.
+    const v4only = offloadGuardCommands('inet tunguard', { v6: [], v4: ['192.0.2.0/24'] });
+    expect(v4only.join('\n')).not.toContain('guard6');
+    expect(v4only.at(-1)).toBe('add rule inet tunguard offload_guard meta nfproto != ipv6 accept');
+  });
+
   it('is part of the police table only when asked for', () => {
     const base = { wan: 'wan0', rate: 100 };
     expect(policeCommands(base)).not.toContain('offload_guard');
-    expect(policeCommands({ ...base, offloadGuard: ['2001:db8:2::/64'] })).toContain(
+    expect(policeCommands({ ...base, offloadGuard: { v6: ['2001:db8:2::/64'] } })).toContain(
       'add chain inet tunguard offload_guard',
     );
   });

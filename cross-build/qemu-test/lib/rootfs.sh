@@ -8,7 +8,7 @@ READELF=aarch64-linux-gnu-readelf
 # tun for the daemon, veth for the test's namespaces, and what the daemon's nft table uses
 # (ct zone set, fib daddr type, limit rate, dup for the router's own services; sets and counters
 # are built into nf_tables).
-GUEST_MODULES=(tun veth nf_tables nft_ct nft_fib_inet nft_limit nft_dup_ipv4 nft_dup_ipv6
+GUEST_MODULES=(tun veth nf_tables nft_ct nfnetlink_cthelper nft_fib_inet nft_limit nft_dup_ipv4 nft_dup_ipv6
   # what fw4's ruleset with flow offloading uses (guest/smoke.sh loads test/fixtures/fw4/offload.nft)
   nft_reject_inet nft_masq nft_nat nft_chain_nat nf_flow_table_inet nft_flow_offload)
 

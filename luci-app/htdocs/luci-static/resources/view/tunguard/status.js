@@ -129,16 +129,22 @@ return view.extend({
 		]);
 	},
 
-	/* A flowtable that offloads to hardware can take proxied IPv4 connections past the proxy, where they
-	 * break (the daemon's status.flowOffload; proxied IPv6 ones are kept out when ipv6Guarded). */
+	/* A flowtable that offloads to hardware can take proxied connections past the proxy, where they
+	 * break: shown while a proxied family is not kept out (the daemon's status.flowOffload.warning;
+	 * IPv6 is kept out when ipv6Guarded, IPv4 when ipv4Guarded, by the kernel's conntrack helper). */
 	offloadAlert: function(f) {
-		if (!f || !f.hardwareFlowtables || !f.hardwareFlowtables.length)
+		if (!f || !f.hardwareFlowtables || !f.hardwareFlowtables.length || !f.warning)
 			return [];
+		var fts = f.hardwareFlowtables.join(', ');
 		return E('div', { 'class': 'alert-message warning', 'id': 'tg-offload-problem' }, [
-			E('p', {}, text(_('Hardware flow offloading is on (%s): WAN-opened IPv4 connections that tunguard proxies can be offloaded past it, and then break.').format(f.hardwareFlowtables.join(', ')))),
-			E('p', {}, text(f.ipv6Guarded
-				? _('Proxied IPv6 connections are kept out of flow offloading.')
-				: _('Proxied IPv6 connections are not kept out of it either.'))),
+			E('p', {}, text(f.ipv4Guarded
+				? _('Hardware flow offloading is on (%s): WAN-opened IPv6 connections that tunguard proxies can be offloaded past it, and then break.').format(fts)
+				: _('Hardware flow offloading is on (%s): WAN-opened IPv4 connections that tunguard proxies can be offloaded past it, and then break.').format(fts))),
+			E('p', {}, text(f.ipv4Guarded
+				? _('Proxied IPv4 connections are kept out of flow offloading.')
+				: f.ipv6Guarded
+					? _('Proxied IPv6 connections are kept out of flow offloading.')
+					: _('Proxied IPv6 connections are not kept out of it either.'))),
 			E('p', {}, text(_('Turn off hardware flow offloading in Network → Firewall (Routing/NAT Offloading); software flow offloading is fine.')))
 		]);
 	},
