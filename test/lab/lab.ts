@@ -71,6 +71,19 @@ export const REPO_ROOT = (() => {
   return dir;
 })();
 
+/** The Node.js flags the package's command runs the daemon with (openwrt/files/tunguard.cli). */
+export const PACKAGE_NODE_FLAGS: readonly string[] = (() => {
+  const wrapper = readFileSync(join(REPO_ROOT, 'openwrt', 'files', 'tunguard.cli'), 'utf8');
+  const m = wrapper.match(
+    /^exec \/usr\/bin\/node((?: --[\w-]+(?:=\S+)?)*) \/usr\/lib\/tunguard\/tunguard\.js/m,
+  );
+  if (!m)
+    throw new Error(
+      'openwrt/files/tunguard.cli: no `exec /usr/bin/node [flags] /usr/lib/tunguard/tunguard.js` line',
+    );
+  return m[1].trim().split(' ').filter(Boolean);
+})();
+
 export interface ExecResult {
   code: number;
   stdout: string;
@@ -378,7 +391,16 @@ export class Lab {
   ): TunguardProcess {
     const bin = join(REPO_ROOT, 'bin', 'tunguard');
     const dev = devices ? ['--wan', 'wan0', '--lan', 'lan0'] : [];
-    const daemon = [process.execPath, bin, 'run', ...dev, '--state-dir', this.stateDir, ...extra];
+    const daemon = [
+      process.execPath,
+      ...PACKAGE_NODE_FLAGS,
+      bin,
+      'run',
+      ...dev,
+      '--state-dir',
+      this.stateDir,
+      ...extra,
+    ];
     const bounded = caps
       ? [
           'setpriv',
