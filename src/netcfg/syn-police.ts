@@ -136,7 +136,7 @@ export class SynPolice {
    * Sources sent to the known sets and sources marked aggressive (the caller's ms). Twice the sets'
    * size of known ones (a full set refuses adds, which are still remembered); as many marks.
    */
-  readonly sources = new PoliceSources(2 * KNOWN_SET_SIZE, KNOWN_SET_SIZE, KNOWN_TIMEOUT_S * 1000);
+  private readonly sources = new PoliceSources(2 * KNOWN_SET_SIZE, KNOWN_SET_SIZE, KNOWN_TIMEOUT_S * 1000);
 
   /** `log`: where an nft that dies under us is reported (the table and its sets went with it). */
   constructor(private readonly log: (msg: string) => void = () => {}) {}
@@ -306,7 +306,7 @@ export class SynPolice {
   /**
    * A source the dataplane marked aggressive (`address`: "198.51.100.7", "2001:db8::1", or a /64 mark
    * "2001:db8:1:2::/64") until `until`: having completed a handshake once no longer lets it skip the
-   * police. `now`, `until`: the clock addKnown is given.
+   * police. `until`: the clock addKnown is given.
    */
   dropAggressive(address: string, until: number): void {
     const t = `inet ${POLICE_TABLE}`;
