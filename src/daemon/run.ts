@@ -27,7 +27,8 @@ import {
   removeOffloadGuardRule,
 } from '../netcfg/offload-guard.js';
 import { addressDiff, RouterAddressWatch, routerAddresses } from '../netcfg/router-addresses.js';
-import { installRouterRoutes, removeRouterRoutes } from '../netcfg/router-local.js';
+import { RouterEgress } from '../netcfg/router-egress.js';
+import { removeRouterRoutes } from '../netcfg/router-local.js';
 import {
   checkSteering,
   interfaceExists,
@@ -493,6 +494,26 @@ export async function runCommand(argv: string[]): Promise<number> {
   let helperUp = false;
   let kernelCounterTimer: NodeJS.Timeout | undefined;
   let attached: Steering | undefined;
+  let routerEgress: RouterEgress | undefined;
+  let routerEgressTimer: NodeJS.Timeout | undefined;
+  let routerEgressError = '';
+  /** The uplink egress program on `uplinks`; a failure is logged once (retried every second). */
+  const followEgress = (uplinks: readonly string[]) => {
+    if (stopping) return;
+    try {
+      routerEgress?.follow(uplinks);
+      routerEgressError = '';
+    } catch (err) {
+      const message = (err as Error).message;
+      if (message !== routerEgressError)
+        log(
+          `wan: warning: ${message}: the router's answers on proxied connections there miss the proxy`,
+          'warn',
+          { event: 'wan' },
+        );
+      routerEgressError = message;
+    }
+  };
   // Every step runs even when one before it fails (the steering must go in any case); a failed step
   // is logged by name and makes the exit code 1.
   const stopErrors: string[] = [];
@@ -515,6 +536,8 @@ export async function runCommand(argv: string[]): Promise<number> {
       await step('router address watch', () => routerWatch?.stop());
       await step('dhcp tap', () => dhcpTap?.close());
       await step('fast path', () => fastPath?.close());
+      clearInterval(routerEgressTimer);
+      await step('uplink egress', () => routerEgress?.close());
       await step('steering', () => attached?.teardown());
       clearInterval(kernelCounterTimer);
       await step('syn police', () => police.teardown());
@@ -527,7 +550,6 @@ export async function runCommand(argv: string[]): Promise<number> {
         await step('conntrack helper', async () => {
           if (!(await removeCtHelper(addon, 250))) throw new Error('the kernel still holds it');
         });
-      if (routerLocal) await step('router routes', () => removeRouterRoutes({ ipv6: steering.ipv6 }));
       await step('dataplane', () => dp.stop());
       // After the workers, which write to it.
       await step('bypass map', () => bypassMap !== undefined && addon.close(bypassMap));
@@ -662,6 +684,8 @@ export async function runCommand(argv: string[]): Promise<number> {
       guard6.length > 0 || helperUp ? { v6: guard6, v4: helperUp ? guard4 : [] } : undefined;
     // What an older start left (a crash, or IPv6 since turned off): replaced below when wanted.
     removeOffloadGuardRule();
+    // An older tunguard's policy rule for the router's answers (this one uses an egress program).
+    removeRouterRoutes({ ipv6: steering.ipv6 });
     if (policeUp)
       await police.setup({ wan: startWans, rate: policeRate, local, limits, allow, offloadGuard });
     if (offloadGuard && policeUp) {
@@ -717,7 +741,12 @@ export async function runCommand(argv: string[]): Promise<number> {
     }
     const up = Steering.setup({ ...steering, bypassMap, local: routerLocal }, addon);
     attached = up.steering;
-    if (local) installRouterRoutes(local);
+    if (local) {
+      routerEgress = RouterEgress.load(addon, steering.tun);
+      routerEgress.follow(wans);
+      // A PPPoE or WireGuard uplink that reconnects is a new device under the same name.
+      routerEgressTimer = setInterval(() => followEgress(wans), 1000);
+    }
     let desc = up.description;
     if (fastPath) {
       attachFast(steering.lan);
@@ -746,6 +775,7 @@ export async function runCommand(argv: string[]): Promise<number> {
         onChange: (devices, previous) => {
           wans = devices;
           police.setWans(devices);
+          followEgress(devices);
           // The MSS the proxy clamps WAN handshakes to follows the uplinks' MTU (the smallest).
           const mtus = devices.filter(interfaceExists).map(interfaceMtu);
           if (mtus.length > 0) {

@@ -12,24 +12,26 @@
 //                  receive path, marked (LOCAL_MARK): fw4 accepts what comes from lo, and the chain
 //                  above takes the mark off and tags the connection (CT_PROXIED in its ct mark).
 //   router → proxy the router's answers on a tagged connection are marked on output (ROUTE_MARK)
-//                  and routed into the TUN by one policy rule, so the proxy translates them back.
+//                  and a tc program at each uplink's egress sends the marked ones into the TUN
+//                  (src/netcfg/router-egress.ts), so the proxy translates them back. Not a policy
+//                  rule: one rule makes the kernel walk the rule list on every route lookup of the
+//                  router, every forwarded packet's and every fast-path bpf_fib_lookup's.
 //   proxy → WAN    the TUN program sends packets whose source is the router's own address straight
 //                  out of the device its route names (no second trip through the firewall).
 //
 // Fail-open: the nft tables have the owner flag, like the SYN police's (same `nft -i` child). When
-// tunguard dies they go, nothing is copied or marked any more, the policy rule matches nothing, and
-// the router's services answer directly again.
-import { ip, ipTry } from './ip.js';
+// tunguard dies they go, nothing is copied or marked any more, the egress links close with the
+// process, and the router's services answer directly again.
+import { ipTry } from './ip.js';
 
 /** skb mark of the proxy's packets re-injected through lo (cleared by the input chain). */
 export const LOCAL_MARK = 0x08000000;
-/** skb mark that routes the router's answers on a proxied connection into the TUN. */
+/** skb mark of the router's answers on a proxied connection: the uplink egress program takes them. */
 export const ROUTE_MARK = 0x04000000;
 /** ct mark bit of a connection to the router that the proxy carries. */
 export const CT_PROXIED = 0x04000000;
-/** Policy rule priority: before the main table (32766), after the local one (0). */
+/** The policy rule (priority) and table (one route, into the TUN) an older tunguard routed ROUTE_MARK by. */
 export const ROUTE_RULE_PREF = 4747;
-/** The routing table of that rule: one route, into the TUN. */
 export const ROUTE_TABLE = 4746;
 
 export const LOCAL_TABLE = 'tunguard';
@@ -76,7 +78,9 @@ export function routerLocalCommands(o: RouterLocalOptions, wans: readonly string
       `add rule ${t} local_in ${notMarked} ${ping} ${copy}`,
       // New UDP flows meet the UDP limit (DHCP answers to the router's own client excepted).
       `add rule ${t} local_in ${notMarked} udp dport != { 68, 546 } ct state new ${copy}`,
-      `add chain ${t} local_out { type route hook output priority mangle + 10; policy accept; }`,
+      // A filter chain: nothing routes by the mark (the uplink's egress program reads it), so the
+      // route lookup is not made a second time.
+      `add chain ${t} local_out { type filter hook output priority mangle + 10; policy accept; }`,
       `add rule ${t} local_out ct mark & ${CT_PROXIED} != 0 meta mark set meta mark | ${ROUTE_MARK}`,
     );
   }
@@ -95,30 +99,13 @@ export function routerLocalWans(o: RouterLocalOptions, wans: readonly string[]):
 }
 
 /**
- * The policy rule and route that carry ROUTE_MARK packets into the TUN. Not owned by the process:
- * after a crash they stay, but without the tables nothing carries the mark, so they match nothing;
- * the next start replaces them.
+ * Removes the policy rule and route an older tunguard carried ROUTE_MARK packets by. Not owned by a
+ * process, they survive it (a crash, or an upgrade): called at every start, because a leftover rule
+ * keeps the kernel's rule walk on every route lookup of the router (fib_has_custom_rules stays set for
+ * the namespace's life once set, but a rule list without the rule is a shorter walk).
  */
-export function installRouterRoutes(o: RouterLocalOptions): void {
+export function removeRouterRoutes(o: { ipv6?: boolean }): void {
   for (const fam of o.ipv6 ? ['-4', '-6'] : ['-4']) {
-    removeRouterRoutes(o, fam);
-    ip([fam, 'route', 'replace', 'default', 'dev', o.tun, 'table', String(ROUTE_TABLE)]);
-    ip([
-      fam,
-      'rule',
-      'add',
-      'pref',
-      String(ROUTE_RULE_PREF),
-      'fwmark',
-      `${ROUTE_MARK}/${ROUTE_MARK}`,
-      'lookup',
-      String(ROUTE_TABLE),
-    ]);
-  }
-}
-
-export function removeRouterRoutes(o: { ipv6?: boolean }, only?: string): void {
-  for (const fam of only ? [only] : o.ipv6 ? ['-4', '-6'] : ['-4']) {
     for (let guard = 0; guard < 16; guard++)
       if (
         !ipTry([fam, 'rule', 'del', 'pref', String(ROUTE_RULE_PREF), 'fwmark', `${ROUTE_MARK}/${ROUTE_MARK}`])

@@ -338,3 +338,24 @@ export function tunIngressProgram(o: SteeringProgramOptions): Uint8Array {
   returnVerdict(a, 'drop', TCX_DROP);
   return a.assemble();
 }
+
+/** TC_ACT_REDIRECT: what bpf_redirect returns (and a test run reports) when it took the packet. */
+export const TC_ACT_REDIRECT = 7;
+
+/**
+ * Uplink egress: the router's own answers on a connection the proxy carries (`mark`, set by the
+ * router-local output chain, src/netcfg/router-local.ts) go into the TUN instead of out, with the
+ * mark taken off; everything else passes. The mark is all it reads: nothing of the packet is parsed,
+ * so an uplink without an Ethernet header (PPPoE, WireGuard, a tunnel) is the same as one with
+ * (bpf_redirect pulls whatever link-layer header there is, the TUN has none). A policy rule did this
+ * before; any rule makes every route lookup of the router walk the rule list, this costs the
+ * uplink's packets one load and one test.
+ */
+export function uplinkEgressProgram(o: { tunIfindex: number; mark: number }): Uint8Array {
+  const a = new Asm();
+  a.load(Size.W, 2, 1, SKB_MARK).movReg(3, 2).aluImm(Alu.AND, 3, o.mark).jmpImm(Jmp.JEQ, 3, 0, 'next');
+  a.aluImm(Alu.AND, 2, ~o.mark).store(Size.W, 1, SKB_MARK, 2);
+  a.movImm(1, o.tunIfindex).movImm(2, 0).call(Helper.redirect).exit();
+  returnVerdict(a, 'next', TCX_NEXT);
+  return a.assemble();
+}

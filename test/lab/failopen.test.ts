@@ -38,12 +38,14 @@ describe('fail-open', () => {
     const tg = lab.startTunguard();
     await tg.ready();
     // On the LAN device both ways (and the fast path at egress), on the TUN's ingress (and the fast
-    // path at its egress, for the router's own addresses); nothing on the WAN device.
+    // path at its egress, for the router's own addresses); on the WAN device's egress only the one
+    // that sends the router's answers on proxied connections to the TUN (src/netcfg/router-egress.ts).
     expect(lab.tcx('lan0')).toEqual(STEERED);
     expect(lab.tcx('tg0')).toEqual({ ingress: 1, egress: 1 });
-    expect(lab.tcx('wan0')).toEqual(NONE);
+    expect(lab.tcx('wan0')).toEqual({ ingress: 0, egress: 1 });
     expect(await tg.stop('SIGTERM')).toBe(0);
     expect(lab.tcx('lan0')).toEqual(NONE);
+    expect(lab.tcx('wan0')).toEqual(NONE);
     expect(lab.exec(lab.ns.rtr, 'ip', ['link', 'show', 'tg0']).code).not.toBe(0);
   });
 
@@ -79,17 +81,38 @@ describe('fail-open', () => {
     expect(lab.exec(lab.ns.rtr, 'ip', ['link', 'show', 'tg0']).code).not.toBe(0);
   });
 
-  it('restarts over what an older version left (policy-routing rules) and steers again', async () => {
+  it('restarts over what an older version left (policy-routing rules, the router-local rule and table) and steers again', async () => {
     // An older tunguard steered with `ip rule iif <dev> lookup 4747`; a crash left them behind.
     for (const fam of ['-4', '-6']) {
       lab.run(lab.ns.rtr, 'ip', [fam, 'rule', 'add', 'pref', '4747', 'iif', 'wan0', 'lookup', '4747']);
       lab.run(lab.ns.rtr, 'ip', [fam, 'rule', 'add', 'pref', '4748', 'iif', 'lan0', 'lookup', '4747']);
+      // …and routed the router's answers on proxied connections by a mark (its route named its TUN).
+      lab.run(lab.ns.rtr, 'ip', [fam, 'route', 'add', 'default', 'dev', 'lo', 'table', '4746']);
+      lab.run(lab.ns.rtr, 'ip', [
+        fam,
+        'rule',
+        'add',
+        'pref',
+        '4747',
+        'fwmark',
+        '0x4000000/0x4000000',
+        'lookup',
+        '4746',
+      ]);
     }
     expect(rules().match(/lookup 4747/g)?.length).toBe(4);
+    expect(rules().match(/lookup 4746/g)?.length).toBe(2);
+    const table4746 = () =>
+      ['-4', '-6']
+        .map((fam) => lab.exec(lab.ns.rtr, 'ip', [fam, 'route', 'show', 'table', '4746']).stdout)
+        .join('');
+    expect(table4746()).toMatch(/default dev lo/);
     const tg = lab.startTunguard();
     await tg.ready();
     expect(tg.output).toMatch(/removed 4 policy-routing rule\(s\) of table 4747/);
     expect(rules()).not.toMatch(/lookup 4747/);
+    expect(rules()).not.toMatch(/lookup 4746/);
+    expect(table4746()).toBe('');
     expect(lab.tcx('lan0')).toEqual(STEERED);
     const before = lab.devStats(lab.ns.rtr, 'tg0').txPackets;
     lab.run(lab.ns.wan, 'ping', ['-c', '3', '-i', '0.2', '-W', '1', ADDR.lan4]);

@@ -5,10 +5,12 @@
 // kernel answers on its own and the proxy sees nothing. A SYN flood at the router's address is
 // answered by the kernel fast path at the TUN's egress while a real client fetches through the
 // proxy; the control: with --fast-path off the proxy answers it through the TUN.
+import type { ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { OFFLOAD_GUARD_PREF } from '../../src/netcfg/offload-guard.js';
 import { steeringQueue } from '../../src/tun/steering-bpf.js';
 import { ADDR, Lab, makeTempDir, sleep, startHttpServer, waitFor } from './lab.js';
 
@@ -86,6 +88,32 @@ function fw4SynLimit(on: boolean): void {
   for (const r of rules) lab.run(lab.ns.rtr, 'nft', ['add', 'rule', 'inet', 'fw4', 'syn_flood', ...r]);
 }
 
+/**
+ * The kernel's own rules, in every namespace: anything else makes each route lookup walk the list.
+ * The IPv6 offload guard's rule (src/netcfg/offload-guard.ts, its own test) is not router-local's.
+ */
+const ALLOWED_RULE = new RegExp(
+  `^((0|32766|32767):\\s+from all lookup (local|main|default)|${OFFLOAD_GUARD_PREF}:\\s+from all fwmark 0x40000000/0x40000000 blackhole)\\s*$`,
+);
+
+/** The router's policy rules beyond the kernel's own, and the routes of the table an older version used. */
+function policyRouting(): { rules: string[]; table4746: string[] } {
+  const lines = (fam: string, out: string) =>
+    out
+      .split('\n')
+      .filter((l) => l.trim() !== '')
+      .map((l) => `${fam} ${l.trim()}`);
+  const rules: string[] = [];
+  const table4746: string[] = [];
+  for (const fam of ['-4', '-6']) {
+    const all = lab.run(lab.ns.rtr, 'ip', [fam, 'rule']);
+    rules.push(...lines(fam, all).filter((l) => !ALLOWED_RULE.test(l.slice(3))));
+    // A table without routes does not exist: `ip route show` says so on stderr.
+    table4746.push(...lines(fam, lab.exec(lab.ns.rtr, 'ip', [fam, 'route', 'show', 'table', '4746']).stdout));
+  }
+  return { rules, table4746 };
+}
+
 async function counters(): Promise<Record<string, number>> {
   return (await lab.freshStatus()).counters;
 }
@@ -93,12 +121,14 @@ async function counters(): Promise<Record<string, number>> {
 describe("the router's own services", () => {
   it('a service fw4 opens on the WAN address is reached through the proxy (IPv4 and IPv6); the control is not', async () => {
     const seen: Record<string, { ok4: number; ok6: number; cookies: number; valid: number }> = {};
+    let routing: ReturnType<typeof policyRouting> | undefined;
     for (const mode of ['on', 'off'] as const) {
       await start(mode === 'on' ? [] : ['--no-protect-router']);
       if (mode === 'on') expect(lab.tunguard?.output).toMatch(/the router's own services proxied/);
       else expect(lab.tunguard?.output).not.toMatch(/router's own services/);
       const ok4 = fetches(5, `http://${ADDR.rtrWan4}:${OPEN}/big.bin`);
       const ok6 = fetches(3, `http://[${ADDR.rtrWan6}]:${OPEN}/big.bin`);
+      if (mode === 'on') routing = policyRouting();
       const c = await counters();
       seen[mode] = {
         ok4,
@@ -108,7 +138,10 @@ describe("the router's own services", () => {
       };
       await lab.tunguard?.stop();
     }
-    console.log(`router's own service: ${JSON.stringify(seen)}`);
+    console.log(`router's own service: ${JSON.stringify(seen)}; policy routing: ${JSON.stringify(routing)}`);
+    // The router's answers reach the proxy without a policy rule: any rule makes every route lookup
+    // of the router (each forwarded packet, each fast-path fib lookup) walk the rule list.
+    expect(routing).toEqual({ rules: [], table4746: [] });
     expect(seen.on.ok4).toBe(5);
     expect(seen.on.ok6).toBe(3);
     // Every connection's handshake was the proxy's: a cookie answered, a valid third ACK.
@@ -360,4 +393,92 @@ describe("the router's own services", () => {
     expect(tables).not.toMatch(/ip tunguard/);
     expect(fetches(3, `http://${ADDR.rtrWan4}:${OPEN}/big.bin`)).toBe(3);
   }, 60_000);
+
+  it('over an uplink without an Ethernet header (a TUN carried over UDP, as WireGuard): proxied fetches come back whole; control: --no-protect-router', async () => {
+    const { rtr, wan } = lab.ns;
+    const UP = 'up0';
+    const RTR4 = '198.19.255.1';
+    const RTR6 = '2001:db8:ff::1';
+    const relays: ChildProcess[] = [];
+    const fw4Handles: string[] = [];
+    /** Inserts an fw4 rule and keeps its handle, to take it out afterwards. */
+    const fw4Rule = (chain: string, rule: string[]) => {
+      const out = lab.run(rtr, 'nft', [
+        '--echo',
+        '--handle',
+        'insert',
+        'rule',
+        'inet',
+        'fw4',
+        chain,
+        ...rule,
+      ]);
+      fw4Handles.push(`${chain} ${/# handle (\d+)/.exec(out)?.[1]}`);
+    };
+    const seen: Record<string, Record<string, number>> = {};
+    try {
+      const ends = {
+        [rtr]: [RTR4, '198.19.255.2', ADDR.rtrWan4, ADDR.wan4],
+        [wan]: ['198.19.255.2', RTR4, ADDR.wan4, ADDR.rtrWan4],
+      };
+      for (const ns of [rtr, wan]) {
+        const [mine, , local, peer] = ends[ns];
+        lab.run(ns, 'ip', ['tuntap', 'add', 'dev', UP, 'mode', 'tun']);
+        lab.run(ns, 'ip', ['link', 'set', UP, 'mtu', '1420', 'up']);
+        lab.run(ns, 'ip', ['addr', 'add', `${mine}/30`, 'dev', UP]);
+        lab.run(ns, 'ip', [
+          '-6',
+          'addr',
+          'add',
+          `${ns === rtr ? RTR6 : '2001:db8:ff::2'}/64`,
+          'dev',
+          UP,
+          'nodad',
+        ]);
+        const relay = lab.spawn(ns, 'python3', [
+          join(import.meta.dirname, 'l3relay.py'),
+          '--tun',
+          UP,
+          '--local',
+          `${local}:51820`,
+          '--peer',
+          `${peer}:51820`,
+          '--seconds',
+          '120',
+        ]);
+        relays.push(relay);
+        await new Promise<void>((resolve, reject) => {
+          relay.stdout?.once('data', () => resolve());
+          relay.once('exit', (code) => reject(new Error(`l3relay exited (${code})`)));
+        });
+      }
+      // The carrier's datagrams, and the service on the uplink's address, as a WireGuard uplink's zone would.
+      fw4Rule('input_wan', ['udp', 'dport', '51820', 'accept']);
+      fw4Rule('input', ['iifname', UP, 'tcp', 'dport', String(OPEN), 'accept']);
+      await startHttpServer(lab, rtr, root, OPEN, [RTR4, RTR6]);
+      expect(lab.run(rtr, 'cat', [`/sys/class/net/${UP}/type`]).trim()).toBe('65534'); // ARPHRD_NONE: no link layer
+      for (const mode of ['on', 'off'] as const) {
+        await start(['--wan', UP, ...(mode === 'on' ? [] : ['--no-protect-router'])]);
+        const ok4 = fetches(3, `http://${RTR4}:${OPEN}/big.bin`);
+        const ok6 = fetches(2, `http://[${RTR6}]:${OPEN}/big.bin`);
+        const c = await counters();
+        seen[mode] = { ok4, ok6, valid: c.synproxy_cookie_valid ?? 0, cookies: c.synproxy_cookie_sent ?? 0 };
+        await lab.tunguard?.stop();
+      }
+    } finally {
+      for (const r of relays) r.kill();
+      for (const h of fw4Handles) {
+        const [chain, handle] = h.split(' ');
+        lab.exec(rtr, 'nft', ['delete', 'rule', 'inet', 'fw4', chain, 'handle', handle]);
+      }
+      for (const ns of [rtr, wan]) lab.exec(ns, 'ip', ['link', 'del', UP]);
+    }
+    console.log(`over an L3 uplink: ${JSON.stringify(seen)}`);
+    expect(seen.on.ok4).toBe(3);
+    expect(seen.on.ok6).toBe(2);
+    expect(seen.on.valid).toBeGreaterThanOrEqual(5);
+    expect(seen.off.ok4).toBe(3);
+    expect(seen.off.ok6).toBe(2);
+    expect(seen.off.cookies).toBe(0);
+  }, 90_000);
 });

@@ -12,7 +12,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ADDR, Lab, sleep, waitFor } from './lab.js';
+import { ADDR, Lab, makeTempDir, sleep, startHttpServer, waitFor } from './lab.js';
 import { dumpInterface, netifdDouble } from './netifd-double.js';
 
 let lab: Lab | undefined;
@@ -70,6 +70,24 @@ function netifd(l: Lab, ...devs: string[]) {
   };
 }
 
+/**
+ * 3 fetches from the wan host of a service on the router's WAN address (started on first use):
+ * how many came back whole, and how many the proxy carried (its valid third ACKs). From a second
+ * address of the wan host: its first one flooded SYNs just before and is an aggressive source now.
+ */
+async function routerFetches(l: Lab): Promise<{ ok: number; proxied: number }> {
+  const client = '198.51.100.3';
+  l.run(l.ns.wan, 'ip', ['addr', 'replace', `${client}/24`, 'dev', 'eth0']);
+  const root = makeTempDir('tunguard-wanfollow-www-');
+  writeFileSync(join(root, 'f.bin'), Buffer.alloc(64 << 10, 7));
+  await startHttpServer(l, l.ns.rtr, root, 8022, [ADDR.rtrWan4]);
+  const valid = async () => (await l.freshStatus()).counters.synproxy_cookie_valid ?? 0;
+  const before = await valid();
+  const script = `ok=0; for i in 1 2 3; do n=$(curl -sS --fail --max-time 5 --interface ${client} http://${ADDR.rtrWan4}:8022/f.bin | wc -c); [ "$n" = ${64 << 10} ] && ok=$((ok+1)); done; echo $ok`;
+  const ok = Number(l.exec(l.ns.wan, 'sh', ['-c', script], 30_000).stdout.trim());
+  return { ok, proxied: (await valid()) - before };
+}
+
 async function run(follow: boolean) {
   lab = Lab.create({ firewall: 'none' });
   const n = netifd(lab, 'wan0');
@@ -116,6 +134,9 @@ describe('the WAN follows netifd', () => {
       () => /router addresses: .* -> 198\.51\.100\.1\/32 \(uplinks wwan0\)/.test(r.tg.output),
       4000,
     );
+    // The router's own service on the new uplink is proxied: its tables and the uplink egress
+    // program (which carries the router's answers to the proxy) followed.
+    expect(await routerFetches(lab!)).toEqual({ ok: 3, proxied: 3 });
   }, 60_000);
 
   it('the control: without --wan-follow the police never sees the new uplink', async () => {
@@ -123,6 +144,8 @@ describe('the WAN follows netifd', () => {
     expect(r.pinged).toBe(true);
     expect(police(lab!).wans).toBe('"wan0"');
     expect(r.dropped).toBe(0);
+    // The router's own service on the new uplink answers for itself (the control of the check above).
+    expect(await routerFetches(lab!)).toEqual({ ok: 3, proxied: 0 });
   }, 60_000);
 
   it('starts on the uplink netifd names, not the configured device; control: without following it cannot', async () => {

@@ -1,12 +1,15 @@
 // The eBPF assembler's encoding (against the instruction-set document's layout) and the steering
 // programs through the running kernel's verifier (BPF_PROG_LOAD, as the daemon loads them).
 import { describe, expect, it } from 'vitest';
+import { ROUTE_MARK } from '../../src/netcfg/router-local.js';
 import {
   lanEgressProgram,
   lanIngressProgram,
   REINJECT_MARK,
   type SteeringProgramOptions,
+  TC_ACT_REDIRECT,
   tunIngressProgram,
+  uplinkEgressProgram,
 } from '../../src/netcfg/steering-programs.js';
 import { loadAddon } from '../../src/tun/addon.js';
 import { Alu, Asm, FP, Helper, Jmp, MapType, ProgType, Size } from '../../src/tun/ebpf.js';
@@ -140,5 +143,29 @@ describe('the steering programs in the running kernel', () => {
     for (let i = 0; i < b.length; i += 8)
       if (b[i] === 0x15 && (b[i + 1] & 0xf) === 2) tested.push(view.getInt32(i + 4, true));
     expect(tested).toEqual([3, 4, 5]);
+  });
+
+  it('the uplink egress program sends a marked packet to the TUN, mark taken off, and passes the rest', () => {
+    const fd = addon.bpfLoad(ProgType.SCHED_CLS, uplinkEgressProgram({ tunIfindex: 7, mark: ROUTE_MARK }));
+    try {
+      // An Ethernet frame with an IPv4 header; the program reads none of it.
+      const frame = new Uint8Array(14 + 20);
+      frame.set([0x08, 0x00, 0x45], 12);
+      const run = (mark: number) => {
+        const ctx = new Uint8Array(192);
+        const dv = new DataView(ctx.buffer);
+        dv.setUint32(8, mark, true);
+        dv.setUint32(40, 1, true); // lo: the run needs a device
+        const [ret] = addon.bpfTestRun(fd, frame, new Uint8Array(128), ctx, 1);
+        return { ret, mark: dv.getUint32(8, true) };
+      };
+      // Other bits of the mark (fw4's, the offload guard's) stay as they were.
+      expect(run((ROUTE_MARK | 0x3f01) >>> 0)).toEqual({ ret: TC_ACT_REDIRECT, mark: 0x3f01 });
+      expect(run(ROUTE_MARK)).toEqual({ ret: TC_ACT_REDIRECT, mark: 0 });
+      expect(run(0x3f01)).toEqual({ ret: -1, mark: 0x3f01 }); // TCX_NEXT
+      expect(run(0)).toEqual({ ret: -1, mark: 0 });
+    } finally {
+      addon.close(fd);
+    }
   });
 });
