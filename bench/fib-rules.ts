@@ -6,24 +6,26 @@
 // namespaces, one without a rule and one with that rule, and in each a tc program that does one
 // bpf_fib_lookup per run (BPF_PROG_TEST_RUN, pinned to CPU 1), IPv4 and IPv6. Prints a table and
 // one JSON line; ns per run include the test run's own overhead (the same in both). Usage:
-//   node dist/bench/fib-rules.js [--runs 2000000] [--rounds 7]
+//   node dist/bench/fib-rules.js [--runs 2000000] [--rounds 7] [--smoke]
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { loadAddon } from '../src/tun/addon.js';
 import { Alu, Asm, FP, Helper, ProgType, Size } from '../src/tun/ebpf.js';
 import { benchArgs } from './args.js';
 
-const USAGE = `usage: node dist/bench/fib-rules.js [--runs 2000000] [--rounds 7]
+const USAGE = `usage: node dist/bench/fib-rules.js [--runs 2000000] [--rounds 7] [--smoke]
 
 ns per bpf_fib_lookup in a namespace without policy rules and in one with tunguard's former rule
-(pref 4747 fwmark 0x4000000 lookup 4746), IPv4 and IPv6. Root; a few seconds.`;
+(pref 4747 fwmark 0x4000000 lookup 4746), IPv4 and IPv6. Root; a few seconds (--smoke: 200,000
+runs, 3 rounds).`;
 const values = benchArgs(USAGE, {
-  runs: { type: 'string', default: '2000000' },
-  rounds: { type: 'string', default: '7' },
+  runs: { type: 'string' },
+  rounds: { type: 'string' },
+  smoke: { type: 'boolean', default: false },
   measure: { type: 'string' }, // internal: run inside a namespace, print the medians
 });
-const RUNS = Number(values.runs);
-const ROUNDS = Number(values.rounds);
+const RUNS = Number(values.runs ?? (values.smoke ? 200_000 : 2_000_000));
+const ROUNDS = Number(values.rounds ?? (values.smoke ? 3 : 7));
 if (!(RUNS > 0 && RUNS <= 1e8 && ROUNDS > 0 && ROUNDS <= 99)) {
   process.stderr.write('fib-rules: --runs 1..1e8, --rounds 1..99\n');
   process.exit(2);
