@@ -1,8 +1,8 @@
 -- tunguard's collector for prometheus-node-exporter-lua (OpenWrt's exporter): installed as
 -- /usr/lib/lua/prometheus-collectors/tunguard.lua by the package prometheus-node-exporter-lua-tunguard.
 --
--- It reads <state_dir>/status.json, the file the daemon rewrites every status_interval (1 s) for LuCI,
--- and never talks to the daemon: a scrape costs one small file read, whatever the daemon is doing.
+-- It reads <state_dir>/status.json, the file the daemon rewrites for LuCI when something changed
+-- (within status_interval, 1 s) and every 30 s regardless (its uptime may be that old), and never talks to the daemon: a scrape costs one small file read, whatever the daemon is doing.
 -- state_dir: $TUNGUARD_STATE_DIR, else uci's tunguard.main.state_dir, else /var/run/tunguard (the
 -- order LuCI's rpcd plugin uses). Names and labels follow the daemon's own /metrics
 -- (src/api/metrics.ts), so one dashboard and one set of alert rules serve either source.

@@ -40,6 +40,8 @@ export interface ApiOptions {
   heartbeatMs?: number;
   /** Body limit of most routes, bytes (default 16 KiB); /config takes MAX_API_CONFIG_BYTES + 4 KiB. */
   bodyLimit?: number;
+  /** Told of every request as it comes (the control plane's sampler wakes for it). */
+  onRequest?: () => void;
 }
 
 export interface Api {
@@ -231,6 +233,7 @@ export function createApi(deps: ApiDeps, opts: ApiOptions): Api {
 
   // Count responses; answers are not cached unless a route says so.
   app.use('*', async (c, next) => {
+    opts.onRequest?.();
     await next();
     const code = c.res.status;
     if (responses.has(code) || responses.size < MAX_RESPONSE_CODES)
@@ -389,10 +392,24 @@ export function createApi(deps: ApiDeps, opts: ApiOptions): Api {
     }
     prev = { at, counters: s.counters };
   };
-  const countersTimer = setInterval(tick, opts.countersIntervalMs ?? 1000);
-  countersTimer.unref();
-  const heartbeatTimer = setInterval(() => hub.heartbeat(), opts.heartbeatMs ?? 15_000);
-  heartbeatTimer.unref();
+  // The counters event and the keep-alive comments run only while an event stream is open.
+  let countersTimer: NodeJS.Timeout | undefined;
+  let heartbeatTimer: NodeJS.Timeout | undefined;
+  const stopTimers = () => {
+    clearInterval(countersTimer);
+    clearInterval(heartbeatTimer);
+    countersTimer = heartbeatTimer = undefined;
+    prev = undefined;
+  };
+  hub.onClients = (count) => {
+    if (count === 0) stopTimers();
+    else if (!countersTimer) {
+      countersTimer = setInterval(tick, opts.countersIntervalMs ?? 1000);
+      countersTimer.unref();
+      heartbeatTimer = setInterval(() => hub.heartbeat(), opts.heartbeatMs ?? 15_000);
+      heartbeatTimer.unref();
+    }
+  };
   const unsubscribe = deps.events.subscribe((e) => {
     if (e.type !== 'counters') hub.publish(e.type, e);
   });
@@ -401,8 +418,7 @@ export function createApi(deps: ApiDeps, opts: ApiOptions): Api {
     app,
     hub,
     close() {
-      clearInterval(countersTimer);
-      clearInterval(heartbeatTimer);
+      stopTimers();
       unsubscribe();
       hub.closeAll();
     },

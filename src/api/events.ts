@@ -342,6 +342,8 @@ export class SseHub {
   private droppedCount = 0;
   readonly queueLimit: number;
   readonly maxClients: number;
+  /** Called with the number of clients after one comes or goes (the API runs its timers only for them). */
+  onClients: (count: number) => void = () => {};
 
   constructor(opts: SseHubOptions = {}) {
     this.queueLimit = opts.queueLimit ?? 256;
@@ -353,11 +355,12 @@ export class SseHub {
     if (this.clients.size >= this.maxClients) return undefined;
     const c = new SseClient(this, types, this.queueLimit);
     this.clients.add(c);
+    this.onClients(this.clients.size);
     return c;
   }
 
   remove(c: SseClient): void {
-    this.clients.delete(c);
+    if (this.clients.delete(c)) this.onClients(this.clients.size);
   }
 
   /** Whether anybody listens (for `type`, when given): the publisher can skip building an event. */

@@ -78,8 +78,9 @@ export interface DataplaneLink {
   readonly startedAt: number;
   counters(): Record<string, number>;
   workerCounters(): Record<string, number>[];
-  on(event: 'event', listener: (e: unknown) => void): unknown;
-  off(event: 'event', listener: (e: unknown) => void): unknown;
+  /** 'event': what a worker reports; 'active': packets or timers moved a worker's counters. */
+  on(event: 'event' | 'active', listener: (e: unknown) => void): unknown;
+  off(event: 'event' | 'active', listener: (e: unknown) => void): unknown;
   /** Commands over the MessagePort: clear attacker marks, new allowlist, new settings. */
   command(c: DataplaneCommand): void;
   /** Queries answered by the workers (connections). */
@@ -100,6 +101,11 @@ export interface ControlPlaneOptions {
   wanDevices?: () => readonly string[];
   version: string;
   log: Log;
+  /**
+   * After each of the sampler's seconds; `moved`: a counter changed since the last. The sampler
+   * sleeps while nothing happens, so this is not called then.
+   */
+  onSample?: (moved: boolean) => void;
   sse?: SseHubOptions;
   /** LAN prefixes (CIDR): a connection to one of them is inbound. */
   lanPrefixes?: readonly string[];
@@ -160,9 +166,18 @@ export class ControlPlane {
   private ignored = 0;
   private rates: Record<string, number> = {};
   private prevSample: { at: number; counters: Record<string, number> } | undefined;
-  private readonly sampler: NodeJS.Timeout;
+  /** The once-a-second sampler; undefined while it sleeps (see wake()). */
+  private sampler: NodeJS.Timeout | undefined;
+  /** When the sampler went to sleep (Date.now()). */
+  private sleptAt = 0;
+  /** The last time something said the daemon is busy (a worker, an event, an API request). */
+  private activeAt = 0;
   private readonly loopDelay = new LoopDelay(ELD_WINDOW_SECONDS);
-  private readonly onEvent = (x: unknown) => this.dataplaneEvent(x);
+  private readonly onEvent = (x: unknown) => {
+    this.wake();
+    this.dataplaneEvent(x);
+  };
+  private readonly onActive = () => this.wake();
   private stopped = false;
   /** Why the API is not listening, when it is not. */
   apiError: string | undefined;
@@ -197,10 +212,37 @@ export class ControlPlane {
       cors: () => this.o.store.config.api.cors,
       log: (m) => o.log(`api: ${m}`),
       sse: o.sse,
+      onRequest: () => this.wake(),
     });
     o.dp.on('event', this.onEvent);
+    o.dp.on('active', this.onActive);
+    this.wake();
+  }
+
+  /**
+   * Something happened (a worker's packets or timers, a dataplane event, an API request): the
+   * sampler runs again if it slept. While it slept no counter moved, so every rate was zero; the
+   * counters that moved since, moved after now.
+   */
+  wake(): void {
+    this.activeAt = Date.now();
+    // Packets may have left samples for the passive inventory (its tick is slow while idle).
+    this.remediation?.svc.passive?.poke();
+    if (this.sampler || this.stopped) return;
+    if (this.prevSample) {
+      this.catchUp();
+      this.prevSample = { at: this.activeAt, counters: this.prevSample.counters };
+    }
     this.sampler = setInterval(() => this.sample(), 1000);
     this.sampler.unref();
+  }
+
+  /** The quiet seconds the loop-delay monitor missed while the sampler slept. */
+  private catchUp(): void {
+    if (this.sampler || this.sleptAt === 0) return;
+    const now = Date.now();
+    this.loopDelay.quiet((now - this.sleptAt) / 1000);
+    this.sleptAt = now;
   }
 
   /** Starts the API (a failure to listen is logged, not fatal: the dataplane keeps protecting). */
@@ -404,18 +446,38 @@ export class ControlPlane {
     if (out) this.bus.publish(out);
   }
 
+  /**
+   * Once a second while anything happens: the rates, the loop-delay monitor, and `onSample` (run.ts:
+   * status.json, the kernel's counters). After a second in which no counter moved, nothing woke it
+   * and the loop was quiet, it sleeps until wake(): an idle router's main thread has no timer here.
+   */
   private sample(): void {
     this.loopDelay.second();
     const at = Date.now();
     const counters = this.o.dp.counters();
+    let moved = this.prevSample === undefined;
     if (this.prevSample) {
       const dt = Math.max(0.001, (at - this.prevSample.at) / 1000);
       const rates: Record<string, number> = {};
-      for (const [k, v] of Object.entries(counters))
-        rates[k] = Math.max(0, (v - (this.prevSample.counters[k] ?? 0)) / dt);
+      for (const [k, v] of Object.entries(counters)) {
+        const before = this.prevSample.counters[k] ?? 0;
+        if (v !== before) moved = true;
+        rates[k] = Math.max(0, (v - before) / dt);
+      }
       this.rates = rates;
     }
     this.prevSample = { at, counters };
+    this.o.onSample?.(moved);
+    if (!moved && !this.loopDelay.monitoring && at - this.activeAt >= 1000) {
+      clearInterval(this.sampler);
+      this.sampler = undefined;
+      this.sleptAt = at;
+    }
+  }
+
+  /** Whether the sampler runs now (it sleeps while nothing happens). */
+  get sampling(): boolean {
+    return this.sampler !== undefined;
   }
 
   /** Whether a SYN defense stage reports (its gauges exist, or it sent events). */
@@ -818,7 +880,10 @@ export class ControlPlane {
       },
       events: { subscribe: (l) => this.bus.subscribe(l), ignored: () => this.ignored },
       health: () => ({ ok: !this.stopped }),
-      eventLoopDelay: () => this.loopDelay.window,
+      eventLoopDelay: () => {
+        this.catchUp();
+        return this.loopDelay.window;
+      },
       ...(this.remediation ? { extraRoutes: [this.remediation.routes] } : {}),
     };
   }
@@ -841,6 +906,7 @@ export class ControlPlane {
     clearInterval(this.sampler);
     this.loopDelay.stop();
     this.o.dp.off('event', this.onEvent);
+    this.o.dp.off('active', this.onActive);
     removeApiInfo(this.o.stateDir);
     if (this.server) await this.server.close();
     else this.api.close();

@@ -50,9 +50,21 @@ export class LoopDelay {
     return this.last;
   }
 
+  /**
+   * `seconds` that passed without a call to second() because the loop had nothing to do (the caller
+   * slept): counted as quiet seconds, so the windows they close report no delay. Returns at once
+   * whatever the count (at most the seconds that change anything are walked).
+   */
+  quiet(seconds: number): void {
+    const n = Math.min(Math.floor(seconds), this.windowSeconds + LINGER_SECONDS + 1);
+    const skipped = Math.floor(seconds) - n;
+    this.seconds += skipped;
+    for (let i = 0; i < n; i++) this.second(false);
+    this.activeMs(); // what ran while asleep was not a busy second
+  }
+
   /** Called once a second: turns the monitor on or off, and closes a window every windowSeconds. */
-  second(): void {
-    const busy = this.activeMs() >= LOOP_DELAY_TICK_MS;
+  second(busy = this.activeMs() >= LOOP_DELAY_TICK_MS): void {
     this.quietSeconds = busy ? 0 : this.quietSeconds + 1;
     if (busy && !this.on) {
       this.eld.enable();

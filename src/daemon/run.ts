@@ -106,7 +106,8 @@ Runs the daemon in the current network namespace, in the foreground (needs root)
                        before it can crowd out other traffic (default 40000 per queue; 0 = off);
                        clients that completed a proxied handshake in the last 10 min skip it
   --spin-us <us>       poll this long for more packets before sleeping (default ${DATAPLANE_DEFAULTS.spinUs})
-  --status-interval <s> seconds between status.json writes (default 1; 0 = never)
+  --status-interval <s> seconds between status.json writes at most (default 1; 0 = never): it is
+                       rewritten when something changed, and every 30 s regardless
   --api <addr:port>    the API listens here only (default: the config's api listen, 127.0.0.1:7447)
   -h, --help           this text
 
@@ -121,7 +122,12 @@ Exit codes: 0 clean stop, 1 runtime failure (or another daemon already steers th
 /** Attackers listed in status.json (most unfinished handshakes first); the API lists them all. */
 const STATUS_ATTACKERS = 10;
 /** The kernel limits' drop counts are read at least this often, traffic or not (see their timer). */
-const KERNEL_COUNTERS_MAX_AGE_MS = 30_000;
+/**
+ * status.json is rewritten when something changed (at most once per status interval), and at
+ * least this often regardless: its uptime and what changes without an event (the inventory's
+ * summary) are never older.
+ */
+const STATUS_MAX_AGE_MS = 30_000;
 
 /** The built-in durable_dir (src/config/schema.ts). */
 const DEFAULT_DURABLE_DIR = '/etc/tunguard';
@@ -485,6 +491,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     dhcpLeases: (v['dhcp-leases'] ?? '/tmp/dhcp.leases') || undefined,
     ...(started.fallback ? { startFallback: started.fallback } : {}),
     ...(dhcpTap ? { dhcpDrain: (visit: (packet: Uint8Array) => void) => dhcpTap?.drain(visit) ?? 0 } : {}),
+    onSample: (moved) => onSample(moved),
   });
   const onHup = () => void control.reload();
   process.on('SIGHUP', onHup);
@@ -492,7 +499,6 @@ export async function runCommand(argv: string[]): Promise<number> {
   let stopping: Promise<void> | undefined;
   /** The conntrack helper that keeps proxied IPv4 connections out of offloading is registered. */
   let helperUp = false;
-  let kernelCounterTimer: NodeJS.Timeout | undefined;
   let attached: Steering | undefined;
   let routerEgress: RouterEgress | undefined;
   let routerEgressTimer: NodeJS.Timeout | undefined;
@@ -539,7 +545,6 @@ export async function runCommand(argv: string[]): Promise<number> {
       clearInterval(routerEgressTimer);
       await step('uplink egress', () => routerEgress?.close());
       await step('steering', () => attached?.teardown());
-      clearInterval(kernelCounterTimer);
       await step('syn police', () => police.teardown());
       flowOffload?.stop();
       // After the police's table (the marks) is gone: nothing is left for the rule to match.
@@ -559,9 +564,36 @@ export async function runCommand(argv: string[]): Promise<number> {
     return stopping;
   };
   const statusFile = join(stateDir, 'status.json');
+  let refreshKernelCounters = () => {};
+  let statusTimer: NodeJS.Timeout | undefined;
+  let statusAgeTimer: NodeJS.Timeout | undefined;
+  let statusWrittenAt = 0;
+  /** Something in the status changed: written within the status interval (never more often). */
+  const statusChanged = () => {
+    if (statusInterval <= 0 || statusTimer || stopping) return;
+    statusTimer = setTimeout(
+      () => {
+        statusTimer = undefined;
+        writeStatus();
+      },
+      Math.max(0, statusWrittenAt + statusInterval * 1000 - Date.now()),
+    );
+    statusTimer.unref();
+  };
+  const onSample = (moved: boolean) => {
+    if (!moved) return;
+    refreshKernelCounters();
+    statusChanged();
+  };
+  // Attackers, tier changes, connections, reloads: what the control plane publishes changes the status.
+  control.bus.subscribe(() => statusChanged());
   // What the API's /status answers, plus the top attackers: LuCI's rpcd plugin reads this file on every
   // poll instead of starting the CLI (node) each time, and takes the pid from its start (keep it first).
   const writeStatus = () => {
+    statusWrittenAt = Date.now();
+    clearTimeout(statusAgeTimer);
+    statusAgeTimer = setTimeout(writeStatus, STATUS_MAX_AGE_MS);
+    statusAgeTimer.unref();
     writeFileAtomicSync(
       statusFile,
       `${JSON.stringify({ pid: process.pid, tun: dp.tun.name, ...control.status(), attackers: control.attackers.list(STATUS_ATTACKERS), api: control.summary() })}\n`,
@@ -715,18 +747,17 @@ export async function runCommand(argv: string[]): Promise<number> {
       });
       // The kernel drops only what is over a rate, and lets the first packets of each second through
       // to the TUN: while the workers saw no UDP or ICMP, its drop counts cannot have moved, and nft
-      // (a few ms of CPU an answer) is not asked. Every KERNEL_COUNTERS_MAX_AGE_MS regardless.
+      // (a few ms of CPU an answer) is not asked. The control plane's sampler calls this each second
+      // while the counters move (it sleeps while they stand still).
       let seen = -1;
-      let readAt = 0;
       const refresh = async () => {
         const udpIcmp = dp.counter('udp') + dp.counter('icmp');
-        if (udpIcmp === seen && Date.now() - readAt < KERNEL_COUNTERS_MAX_AGE_MS) return;
+        if (udpIcmp === seen) return;
         seen = udpIcmp;
-        readAt = Date.now();
         dp.kernelCounters = await police.limitCounters();
       };
       await refresh();
-      kernelCounterTimer = setInterval(() => void refresh(), 1000);
+      refreshKernelCounters = () => void refresh();
     }
     if (local && !(await police.localInstalled())) {
       // The kernel lacks nft's dup (kmod-nft-dup-inet): the router answers for itself, as before.
@@ -822,11 +853,11 @@ export async function runCommand(argv: string[]): Promise<number> {
     await stop('steering failed');
     throw err;
   }
-  const timer = statusInterval > 0 ? setInterval(writeStatus, statusInterval * 1000) : undefined;
   if (statusInterval > 0) writeStatus();
   await done;
-  if (timer) clearInterval(timer);
+  clearTimeout(statusTimer);
   if (statusInterval > 0) writeStatus();
+  clearTimeout(statusAgeTimer);
   if (failed) {
     log(`failed: ${failed.message}`, 'error', { event: 'exit', code: 1 });
     return 1;

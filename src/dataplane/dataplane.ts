@@ -180,6 +180,8 @@ export class Dataplane extends EventEmitter {
       // Everything a worker reports after 'ready' is an event for the control plane.
       w.on('message', (msg: { type?: string; ack?: unknown }) => {
         if (msg?.type === 'applied') this.applied(msg.ack);
+        // Packets or timers moved the counters (at most once a second a worker): see worker.ts.
+        else if (msg?.type === 'active') this.emit('active');
         else if (msg?.type !== 'ready') this.emit('event', msg);
       });
       return new Promise<void>((resolve, reject) => {

@@ -117,10 +117,15 @@ export class Pipeline {
     for (const s of this.stages) s.tick?.();
   }
 
-  /** Whether any stage's timer is running (see Stage.needsTick). */
-  needsTick(): boolean {
-    for (const s of this.stages) if (s.tick && (s.needsTick?.() ?? true)) return true;
-    return false;
+  /** When the earliest stage's timer must run (see Stage.nextTickAt); Infinity: none runs. */
+  nextTickAt(now: number): number {
+    let at = Number.POSITIVE_INFINITY;
+    for (const s of this.stages) {
+      if (!s.tick) continue;
+      const t = s.nextTickAt?.(now) ?? now;
+      if (t < at) at = t;
+    }
+    return at;
   }
 
   command(cmd: DataplaneCommand): void {

@@ -29,14 +29,15 @@ export interface Stage {
    * Runs on the hot path: no allocation, no promise.
    */
   handle(batch: Batch, i: number, info: PacketInfo): number;
-  /** Timers (retransmissions, expiry): called every ~100 ms with ctx.now set; may emit packets. */
+  /** Timers (retransmissions, expiry): called at the times nextTickAt() asks for, with ctx.now set; may emit packets. */
   tick?(): void;
   /**
-   * Whether a timer of this stage is running now (a handshake pending, a window not yet empty, a
-   * bucket to refill). While no stage's is, the worker ticks once a second instead of ten times.
-   * A stage with tick() and without this method always needs its ticks.
+   * When this stage's timer must run next (worker clock, ms): Infinity when none runs, a time at or
+   * before `now` for the next regular tick (100 ms after the last). The worker sleeps until the
+   * earliest stage's (packets and commands wake it sooner), so an idle worker costs nothing. A
+   * stage with tick() and without this method is ticked every 100 ms.
    */
-  needsTick?(): boolean;
+  nextTickAt?(now: number): number;
   /** Last chance to report state before the worker stops. */
   flush?(): void;
   /** A control-plane command (reloaded settings, cleared attackers): off the hot path. */

@@ -1,9 +1,10 @@
 // Dataplane worker: owns one TUN queue and runs read → pipeline → write in a synchronous loop.
 // Blocking in readBatch (poll) is fine here: this thread does nothing else, and the main thread's
 // event loop (API, control) never waits on it. Stop = a flag in shared memory plus an eventfd kick.
-// The stages' timers tick every 100 ms while one of them has state that needs it (a handshake, a
-// tier window, a bucket to refill); otherwise the worker sleeps up to a second, so a router whose
-// traffic all bypasses the TUN costs next to no CPU. Commands wake it (the same eventfd).
+// The stages' timers run when their next deadline comes (a retransmission, an idle timeout, a tier
+// window still counting: every 100 ms at most), and the worker sleeps until then: a router whose
+// traffic all bypasses the TUN, or whose proxied connections are idle, costs next to no CPU.
+// Packets and commands wake it (the same eventfd).
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { loadAddon } from '../tun/addon.js';
 import { TunQueue } from '../tun/device.js';
@@ -30,9 +31,16 @@ const BATCHES = layout.of('batches');
 const SLEEPS = layout.of('sleeps');
 const BYPASS_FLOWS = layout.of('bypass_flows');
 const BYPASS_REFUSED = layout.of('bypass_refused');
+/** The shortest time between two ticks. */
 const TICK_MS = 100;
-/** The longest sleep with no timer running (bounds how late an unforeseen timer can be). */
-const IDLE_TICK_MS = 1000;
+/** The longest sleep: a safety net only, every stage says when its timers are due. */
+const IDLE_CAP_MS = 60_000;
+/**
+ * While packets come (or timers run), the main thread hears so at most this often: its sampler
+ * (rates, status.json) sleeps while the counters stand still and wakes on this message.
+ */
+const ACTIVE_MS = 1000;
+let activeSaidAt = Number.NEGATIVE_INFINITY;
 const leader = init.index === 0;
 const emitted = pipeline.emitted;
 pipeline.ctx.post = (msg) => parentPort?.postMessage(msg);
@@ -85,26 +93,28 @@ function takeCommands(): void {
 }
 
 /**
- * How long the next read may sleep. Busy (a batch just came, or a timer runs): until the next tick.
- * Idle: a second. The leader says it sleeps before it looks at the shared state, and another worker
- * clears the word with an atomic exchange after its batch, so a SYN or a token taken there in
- * between is seen by one of them (a miss would cost at most the second).
+ * How long the next read may sleep: until the earliest stage's deadline, at least TICK_MS after the
+ * last tick. The leader says it sleeps before it looks at the shared state (the peers' tier windows,
+ * the shared buckets: sequentially consistent loads), and another worker clears the word with an
+ * atomic exchange after publishing its batch, so a SYN or a token taken there in between is seen by
+ * one of them.
  */
-function sleepMs(now: number, busy: boolean): number {
-  const untilTick = Math.max(1, Math.ceil(nextTick - now));
-  if (busy) return untilTick;
+function sleepMs(now: number): number {
+  const regular = lastTick + TICK_MS;
   if (leader) Atomics.store(control, Control.LEADER_ASLEEP, 1);
-  if (!pipeline.needsTick()) return Math.max(untilTick, IDLE_TICK_MS);
-  if (leader) Atomics.store(control, Control.LEADER_ASLEEP, 0);
-  return untilTick;
+  due = Math.max(pipeline.nextTickAt(now), regular);
+  if (leader && due <= regular) Atomics.store(control, Control.LEADER_ASLEEP, 0);
+  return Math.min(IDLE_CAP_MS, Math.max(1, Math.ceil(due - now)));
 }
 
-let nextTick = performance.now() + TICK_MS;
+let lastTick = performance.now();
+// The first tick comes at once (the fast path's driver reads the TUN's ifindex there).
+let due = lastTick + TICK_MS;
 let waitMs = TICK_MS;
 while (Atomics.load(control, Control.STOP) === 0) {
   const n = io.readBatch(batch, init.spinUs, waitMs);
   const now = performance.now();
-  if (leader && waitMs > TICK_MS) Atomics.store(control, Control.LEADER_ASLEEP, 0);
+  if (leader) Atomics.store(control, Control.LEADER_ASLEEP, 0);
   if (n === 0) {
     counters[SLEEPS]++;
     // A wake-up without packets is a command (or stop): applied now, not at the next tick.
@@ -117,16 +127,21 @@ while (Atomics.load(control, Control.STOP) === 0) {
     send(batch, keep);
     if (!leader && Atomics.exchange(control, Control.LEADER_ASLEEP, 0) === 1) addon.wake(init.leaderWakeFd);
   }
-  if (now >= nextTick) {
+  const ticked = now >= due;
+  if (ticked) {
     takeCommands();
     pipeline.tick(now);
-    nextTick = now + TICK_MS;
+    lastTick = now;
+  }
+  if ((n > 0 || ticked) && now - activeSaidAt >= ACTIVE_MS) {
+    activeSaidAt = now;
+    parentPort?.postMessage({ type: 'active', index: init.index });
   }
   if (emitted.count > 0) {
     send(emitted, emitted.count);
     pipeline.ctx.emitter.reset();
   }
-  waitMs = sleepMs(performance.now(), n > 0);
+  waitMs = sleepMs(performance.now());
 }
 pipeline.flush(performance.now());
 parentPort?.postMessage({ type: 'stopped', index: init.index });

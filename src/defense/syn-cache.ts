@@ -177,4 +177,22 @@ export class SynCache {
     }
     this.cursor = c;
   }
+
+  /**
+   * Removes every entry older than `maxAgeMs` and returns when the oldest one left will be (the
+   * caller's clock; Infinity when none is left): a caller may sleep until then.
+   */
+  sweepAll(now: number, maxAgeMs: number): number {
+    const t = now >>> 0;
+    let youngest = -1;
+    for (let c = 0; c < this.slots; c++) {
+      if (this.family[c] === FREE) continue;
+      const age = (t - this.seenAt[c]) >>> 0;
+      if (age > maxAgeMs) {
+        this.remove(c);
+        c--; // the removal may have shifted a later entry into this slot
+      } else if (age > youngest) youngest = age;
+    }
+    return youngest < 0 ? Number.POSITIVE_INFINITY : now + (maxAgeMs - youngest) + 1;
+  }
 }

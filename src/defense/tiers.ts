@@ -252,11 +252,13 @@ export class TierTracker {
     return this.evaluate(now);
   }
 
+  // Sequentially consistent stores and loads: a sleeping leader announces it, then reads the peers'
+  // counts (worker.ts); a peer publishes, then reads the announcement. One of them sees the other.
   private publish(): void {
     const sh = this.shared;
     if (sh === undefined) return;
-    sh[this.me] = this.synSum;
-    sh[this.me + 1] = this.ansSum > this.doneSum ? this.ansSum - this.doneSum : 0;
+    Atomics.store(sh, this.me, this.synSum);
+    Atomics.store(sh, this.me + 1, this.ansSum > this.doneSum ? this.ansSum - this.doneSum : 0);
   }
 
   /** Sum of the other workers' slot `k` (0: SYNs, 1: half-open). */
@@ -264,7 +266,7 @@ export class TierTracker {
     const sh = this.shared;
     if (sh === undefined) return 0;
     let sum = 0;
-    for (let i = k; i < sh.length; i += 2) if (i - k !== this.me) sum += sh[i];
+    for (let i = k; i < sh.length; i += 2) if (i - k !== this.me) sum += Atomics.load(sh, i);
     return sum;
   }
 

@@ -5,8 +5,15 @@
 // its status.
 //
 // Read from nft's text listing: its JSON (`nft -j list flowtables`) leaves the flags out, so the
-// long-lived JSON reader (./nft-reader.ts) cannot tell. One `nft list flowtables` per interval.
+// long-lived JSON reader (./nft-reader.ts) cannot tell. One `nft list flowtables` when `nft monitor`
+// says the ruleset changed (fw4 reloads it whole), and every interval without it (or rarely with it).
 import { execFile } from 'node:child_process';
+import { LineEvents } from './line-events.js';
+
+/** While `nft monitor` runs, the listing is read this often regardless (a change it did not show). */
+const LISTENING_POLL_MS = 600_000;
+/** A reload prints a line per rule: the listing is read once this long after the last. */
+const SETTLE_MS = 500;
 
 export interface Flowtable {
   family: string;
@@ -86,6 +93,8 @@ export interface FlowtableWatchOptions {
   onChange(hardware: readonly Flowtable[]): void;
   /** Reads the listing (default: nft). */
   list?: () => Promise<string | undefined>;
+  /** The command whose lines say the ruleset changed (default `nft monitor`); null: poll only. */
+  events?: readonly string[] | null;
 }
 
 /** Reads the flowtables at start and every interval; reports when the hardware-offloading ones change. */
@@ -94,16 +103,40 @@ export class FlowtableWatch {
   private last: string | undefined;
   private current: Flowtable[] = [];
   private reading = false;
+  private events: LineEvents | undefined;
+  private settle: NodeJS.Timeout | undefined;
+  private stopped = false;
 
   constructor(private readonly o: FlowtableWatchOptions) {}
 
-  /** The first read (awaited, so the start-up log has it), then the interval. */
+  /** The first read (awaited, so the start-up log has it), then on each change (or the interval). */
   async start(): Promise<void> {
     await this.poll();
-    if (this.o.intervalMs > 0) {
-      this.timer = setInterval(() => void this.poll(), this.o.intervalMs);
-      this.timer.unref();
-    }
+    if (this.o.intervalMs <= 0 || this.stopped) return;
+    if (this.o.events !== null)
+      this.events = new LineEvents({
+        command: this.o.events ?? ['nft', 'monitor'],
+        onLines: () => {
+          clearTimeout(this.settle);
+          this.settle = setTimeout(() => void this.poll(), SETTLE_MS);
+          this.settle.unref();
+        },
+        onState: () => this.schedule(),
+      });
+    this.schedule();
+  }
+
+  /** Whether `nft monitor` tells of changes (else the ruleset is read every interval). */
+  get listening(): boolean {
+    return this.events?.listening ?? false;
+  }
+
+  private schedule(): void {
+    clearInterval(this.timer);
+    if (this.stopped) return;
+    const ms = this.listening ? Math.max(this.o.intervalMs, LISTENING_POLL_MS) : this.o.intervalMs;
+    this.timer = setInterval(() => void this.poll(), ms);
+    this.timer.unref();
   }
 
   /** The hardware-offloading flowtables as last read. */
@@ -130,7 +163,10 @@ export class FlowtableWatch {
   }
 
   stop(): void {
+    this.stopped = true;
     clearInterval(this.timer);
+    clearTimeout(this.settle);
+    this.events?.stop();
     this.timer = undefined;
   }
 }

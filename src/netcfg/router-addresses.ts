@@ -3,10 +3,13 @@
 // (src/netcfg/router-local.ts). A travel router changes uplink all day, and a DHCP renew or SLAAC
 // changes the address on the same device, so the list is watched, not read once.
 //
-// The source is getifaddrs (os.networkInterfaces: one netlink dump inside the process, ~50 µs): a
-// poll every second costs nothing measurable and spawns no process. Addresses of a device without
-// carrier are left out by it, as the kernel delivers nothing there either.
+// The source is getifaddrs (os.networkInterfaces: one netlink dump inside the process, ~50 µs).
+// It is read when the kernel says an address changed: `ip -o monitor address` (ip-full, which the
+// package depends on) prints a line per change and otherwise sleeps in read(), so an idle router's
+// main thread has no timer here. Without it, and every 30 s with it (a missed event), it is polled.
+// Addresses of a device without carrier are left out, as the kernel delivers nothing there either.
 import { type NetworkInterfaceInfo, networkInterfaces } from 'node:os';
+import { LineEvents } from './line-events.js';
 
 /** What os.networkInterfaces() answers (the shape the list is read from). */
 export type InterfaceAddresses = NodeJS.Dict<NetworkInterfaceInfo[]>;
@@ -84,7 +87,13 @@ export interface RouterAddressWatchOptions {
   ipv6: boolean;
   /** The list in force at start (read with routerAddresses before the watch began). */
   initial: readonly string[];
+  /** The poll without address events, and how soon a missing address is looked at again. */
   intervalMs: number;
+  /**
+   * The command whose every output line is an address change (default `ip -o monitor address`);
+   * null: none, poll every intervalMs.
+   */
+  events?: readonly string[] | null;
   /** Polls an address must be missing in a row before it is no longer protected (≥ 1). */
   grace: number;
   /**
@@ -97,21 +106,57 @@ export interface RouterAddressWatchOptions {
   read?: () => InterfaceAddresses;
 }
 
-/** Polls the router's addresses on its uplinks and applies every change, one at a time. */
+/** While the kernel's address events come, the addresses are polled only this often (a missed event). */
+const LISTENING_POLL_MS = 30_000;
+
+/** Reads the router's addresses on its uplinks on every change and applies it, one at a time. */
 export class RouterAddressWatch {
   private inForce: string[];
   private devices: readonly string[];
   private readonly missing = new Map<string, number>();
-  private readonly timer: NodeJS.Timeout;
+  private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private again = false;
   private stopped = false;
   private lastError = '';
+  /** The last change could not be applied: tried again at the next poll, intervalMs away. */
+  private failing = false;
+  private events: LineEvents | undefined;
+  private listenError = '';
 
   constructor(private readonly o: RouterAddressWatchOptions) {
     this.inForce = [...o.initial].sort();
     this.devices = [...o.devices];
-    this.timer = setInterval(() => void this.check(), o.intervalMs);
+    if (o.events !== null)
+      this.events = new LineEvents({
+        command: o.events ?? ['ip', '-o', 'monitor', 'address'],
+        onLines: () => void this.check(),
+        onState: (listening, why) => {
+          if (!listening && why !== undefined && why !== this.listenError)
+            o.log(`router addresses: no address events (${why}); reading them every ${o.intervalMs} ms`);
+          if (why !== undefined) this.listenError = why;
+          this.schedule();
+        },
+      });
+    this.schedule();
+  }
+
+  /** Whether the kernel's address events come through (else every intervalMs is a poll). */
+  get listening(): boolean {
+    return this.events?.listening ?? false;
+  }
+
+  /**
+   * The next poll: every intervalMs without events, while an address is missing (it counts `grace`
+   * polls before it goes) and after a change failed to apply; else every LISTENING_POLL_MS.
+   */
+  private schedule(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.stopped) return;
+    const ms =
+      this.listening && this.missing.size === 0 && !this.failing ? LISTENING_POLL_MS : this.o.intervalMs;
+    this.timer = setTimeout(() => void this.check(), ms);
     this.timer.unref();
   }
 
@@ -135,6 +180,7 @@ export class RouterAddressWatch {
     }
     this.running = this.once().finally(() => {
       this.running = undefined;
+      this.schedule();
       if (this.again && !this.stopped) {
         this.again = false;
         void this.check();
@@ -149,9 +195,11 @@ export class RouterAddressWatch {
     if (now.join(' ') === this.inForce.join(' ')) return;
     const previous = this.inForce;
     try {
+      this.failing = true;
       await this.o.apply(now, previous);
       this.inForce = now;
       this.lastError = '';
+      this.failing = false;
     } catch (err) {
       // Said once per different error, not every second.
       const msg = `router addresses: cannot change to ${now.join(', ') || 'none'}: ${(err as Error).message}`;
@@ -163,7 +211,8 @@ export class RouterAddressWatch {
   /** No more polls; a change being applied runs to its end (awaited). */
   async stop(): Promise<void> {
     this.stopped = true;
-    clearInterval(this.timer);
+    clearTimeout(this.timer);
+    this.events?.stop();
     await this.running;
   }
 }

@@ -54,6 +54,8 @@ export class DispatchQueue {
   private readonly o: Required<Omit<QueueOptions, 'now'>>;
   private readonly now: () => number;
   private timer: NodeJS.Timeout | undefined;
+  /** The pass interval while dispatches are queued (0: stopped). */
+  private intervalMs = 0;
   private busy: Promise<void> | undefined;
 
   constructor(
@@ -88,6 +90,7 @@ export class DispatchQueue {
   private async save(d: Dispatch): Promise<Dispatch> {
     const rec = { ...d, updatedAt: this.now() };
     await this.db.put(rec.id, rec);
+    if (rec.status === 'queued') this.arm();
     return rec;
   }
 
@@ -302,14 +305,37 @@ export class DispatchQueue {
     return this.busy;
   }
 
-  /** Processes the queue every `intervalMs` until stop(). */
+  /**
+   * Processes the queue every `intervalMs` until stop(), while dispatches are queued: an empty
+   * queue has no timer (a new dispatch starts it again).
+   */
   start(intervalMs = 2000): void {
     this.stop();
-    this.timer = setInterval(() => void this.processDue().catch(() => {}), intervalMs);
+    this.intervalMs = intervalMs;
+    this.arm();
+  }
+
+  /** Whether the queue's timer runs now. */
+  get ticking(): boolean {
+    return this.timer !== undefined;
+  }
+
+  private arm(): void {
+    if (this.intervalMs <= 0 || this.timer) return;
+    this.timer = setInterval(() => void this.pass(), this.intervalMs);
     this.timer.unref();
   }
 
+  private async pass(): Promise<void> {
+    await this.processDue().catch(() => {});
+    if (this.list({ status: 'queued' }).length === 0) {
+      clearInterval(this.timer);
+      this.timer = undefined;
+    }
+  }
+
   stop(): void {
+    this.intervalMs = 0;
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
   }

@@ -81,8 +81,10 @@ export class FakeDataplane extends EventEmitter implements DataplaneLink {
     return [{ ...this.values }];
   }
 
+  /** Counts `n` more under `name` and says so, as a worker does after a batch (worker.ts 'active'). */
   bump(name: string, n = 1): void {
     this.values[name] = (this.values[name] ?? 0) + n;
+    this.emit('active');
   }
 }
 

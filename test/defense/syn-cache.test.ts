@@ -140,6 +140,26 @@ describe('SynCache', () => {
     expect(w.count).toBe(0);
   });
 
+  it('sweepAll frees every entry older than the age in one call and says when the next one will be', () => {
+    const rng = new Prng(14);
+    const c = new SynCache(12); // 16 slots: removals shift entries across the end of the array
+    const ages = [5_000, 6_000, 7_000, 8_000, 9_000, 12_000, 13_000, 14_000, 15_000];
+    const keys = ages.map(() => randomKey(rng));
+    for (const [i, k] of keys.entries()) c.set(insert(c, k), i, -1, 0, ages[i]);
+    expect(c.sweepAll(15_000, 10_000), 'none is older than 10 s; the oldest goes after 15 001').toBe(15_001);
+    expect(c.count).toBe(9);
+    expect(c.sweepAll(19_500, 10_000), 'the oldest left is of 12 000').toBe(22_001);
+    expect(c.count, 'the five of 5 000-9 000 went').toBe(4);
+    expect(keys.map((k) => find(c, k) >= 0)).toEqual(ages.map((a) => a >= 12_000));
+    expect(c.sweepAll(30_000, 10_000)).toBe(Number.POSITIVE_INFINITY);
+    expect(c.count).toBe(0);
+    // The clock wraps at 2^32 ms without expiring everything at once.
+    const w = new SynCache(10);
+    w.set(insert(w, keys[0]), 3, -1, 0, 0xffff_fff0);
+    expect(w.sweepAll(0x1_0000_0000 + 5, 10_000)).toBe(0x1_0000_0000 + 5 + 10_000 - 21 + 1);
+    expect(w.count).toBe(1);
+  });
+
   it('agrees with a Map under 30 000 random inserts and removals (small, wrapping caches; keys that differ in one word only)', () => {
     for (const seed of [21, 22, 23]) {
       const rng = new Prng(seed);

@@ -363,6 +363,38 @@ describe('passive feed into the inventory (real LMDB)', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
+  it('ticks rarely while nothing comes, at once when poked by the dataplane, and writes within flushMs of new evidence', async () => {
+    const p = pipelineWith();
+    let drains = 0;
+    // A store of its own: the other tests count the hosts of theirs.
+    const own = openDurable(join(dir, 'durable-ticks'));
+    const ownInv = new Inventory(own);
+    const feed = new PassiveFeed(ownInv, {
+      drain: (visit) => {
+        drains++;
+        return p.sampler.ring.drain(visit);
+      },
+      tickMs: 50,
+      idleTickMs: 400,
+      flushMs: 60,
+    });
+    const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    feed.start();
+    await pause(1000);
+    expect(drains, 'idle: a tick every 400 ms, not every 50').toBeLessThanOrEqual(3);
+    expect(feed.tickInterval).toBe(400);
+    p.run([lanSyn([192, 0, 2, 77]), lanData(22, 50000, SSH, [192, 0, 2, 77])], 1000);
+    feed.poke();
+    expect(feed.stats.samples, 'poked: drained at once').toBe(2);
+    expect(feed.tickInterval, 'evidence came: ticks are frequent again').toBe(50);
+    await pause(200);
+    expect(feed.stats.written, 'written flushMs after it came').toBeGreaterThanOrEqual(1);
+    expect(ownInv.findHost('192.0.2.77')).toBeDefined();
+    feed.stop();
+    await feed.close();
+    await own.close();
+  });
+
   it('writes new evidence once, keeps a lease’s host apart from the traffic of its address, and survives junk', async () => {
     const p = pipelineWith();
     const leases = join(dir, 'dhcp.leases');

@@ -2,7 +2,7 @@
 // bytes, then the kernel forwards them directly (both ways); WAN-opened connections, which the SYN
 // proxy translates, never take that path. Negative control: the same transfers with --no-bypass.
 import { createHash, randomBytes } from 'node:crypto';
-import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ADDR, Lab, makeTempDir, sleep, startHttpServer } from './lab.js';
@@ -236,49 +236,78 @@ describe('LAN-opened flows take the kernel path', () => {
     expect(lab.tcx('lan0')).toEqual({ ingress: 0, egress: 0 });
   }, 90_000);
 
-  it('while only bypassed traffic flows the workers sleep a second at a time; a proxied connection brings back the 100 ms tick', async () => {
-    // Proxied connections the earlier tests left in the store would be restored, and a proxied
-    // connection keeps its worker's timer running until its idle timeout (hours): none here.
-    rmSync(join(lab.stateDir, 'conn.lmdb'), { recursive: true, force: true });
-    const tg = lab.startTunguard(['--queues', '2']);
+  it('the workers sleep while only bypassed traffic flows and while a proxied connection idles (restored too); a window that counts SYNs brings back the 100 ms tick', async () => {
+    // The proxied connections the earlier tests left in the store are restored here: they cost a
+    // sweep each, then nothing until their idle timeout.
+    let tg = lab.startTunguard(['--queues', '2']);
     await tg.ready();
-    /** Each worker's wake-ups a second over `ms` (its `sleeps`: reads that returned no packet). */
+    /**
+     * Each worker's wake-ups a second over `ms` (its `sleeps`: reads that returned no packet).
+     * status.json is rewritten when something moved (and every 30 s): the counters are as of each
+     * file's uptime, so the wake-ups counted span the two files' uptimes, at least `ms`.
+     */
     const wakeups = async (ms: number) => {
-      const a = (await lab.freshStatus()).perWorker.map((w) => w.sleeps);
+      const a = await lab.freshStatus();
       await sleep(ms);
-      const b = (await lab.freshStatus()).perWorker.map((w) => w.sleeps);
-      return b.map((n, i) => (n - a[i]) / (ms / 1000));
+      const b = await lab.freshStatus();
+      const seconds = Math.max(b.uptimeSeconds - a.uptimeSeconds, ms / 1000);
+      return b.perWorker.map((w, i) => (w.sleeps - a.perWorker[i].sleeps) / seconds);
     };
     lab.run(lab.ns.wan, 'tc', ['qdisc', 'add', 'dev', 'eth0', 'root', 'tbf', ...SHAPED_1MBS]);
     const out = join(root, 'idle-bypass.bin');
-    // 16 MiB at 1 MB/s: ~17 s, longer than both windows below; stopped after them.
+    // 16 MiB at 1 MB/s: ~17 s, longer than the window below; stopped after it.
     const { curl, ended } = slowDownload(out, false);
+    let bypassed: number[];
+    let moved: number;
     try {
       await sleep(4000); // handed back, and the timers of its first packets have run out
       const from = fileSize(out);
-      const bypassed = await wakeups(4000);
-      const moved = fileSize(out) - from;
-      // Control: a WAN-opened connection held open, which the proxy must sweep and may time out.
-      const hold = lab.spawn(lab.ns.wan, process.execPath, [
-        '-e',
-        `const s = require('node:net').connect(8080, '${ADDR.lan4}'); setTimeout(() => s.destroy(), 8000);`,
-      ]);
-      await sleep(1000);
-      const proxied = await wakeups(4000);
-      hold.kill();
-      console.log(
-        `wake-ups a second per worker: ${bypassed.map((n) => n.toFixed(1)).join(', ')} while a bypassed download moved ${(moved / 1e6).toFixed(2)} MB; ${proxied.map((n) => n.toFixed(1)).join(', ')} with a proxied connection open`,
-      );
-      expect(moved).toBeGreaterThan(2_000_000);
-      for (const n of bypassed) expect(n).toBeLessThanOrEqual(2);
-      expect(Math.max(...proxied)).toBeGreaterThanOrEqual(7);
+      bypassed = await wakeups(4000);
+      moved = fileSize(out) - from;
     } finally {
       curl.kill('SIGTERM');
       await ended;
       lab.run(lab.ns.wan, 'tc', ['qdisc', 'del', 'dev', 'eth0', 'root']);
     }
+    // A WAN-opened (proxied) connection, held open and idle for the rest of the test.
+    const hold = lab.spawn(lab.ns.wan, process.execPath, [
+      '-e',
+      `const s = require('node:net').connect(8080, '${ADDR.lan4}'); setTimeout(() => s.destroy(), 40000);`,
+    ]);
+    try {
+      await sleep(4500); // its SYN has left the tier window, the store has it
+      const idle = await wakeups(4000);
+      // The control: a WAN client opening a connection every 200 ms keeps the tier window counting.
+      const syns = lab.spawn(lab.ns.wan, process.execPath, [
+        '-e',
+        `const net = require('node:net'); const t = setInterval(() => { const s = net.connect(8080, '${ADDR.lan4}'); s.on('error', () => {}); setTimeout(() => s.destroy(), 100); }, 200); setTimeout(() => clearInterval(t), 6000);`,
+      ]);
+      await sleep(1000);
+      const counting = await wakeups(4000);
+      syns.kill();
+      // A restart with the connection open: restored from the store, swept once, then asleep.
+      expect(await tg.stop()).toBe(0);
+      tg = lab.startTunguard(['--queues', '2']);
+      await tg.ready();
+      // The control's connections were restored closed: their linger (10 s) ends, and the store
+      // hears of it: two real deadlines. Measured after them.
+      await sleep(12_000);
+      const restored = await wakeups(4000);
+      const restoredCount = Number(/restored (\d+) proxied connection/.exec(tg.output)?.[1] ?? 0);
+      console.log(
+        `wake-ups a second per worker: ${bypassed.map((n) => n.toFixed(1)).join(', ')} while a bypassed download moved ${(moved / 1e6).toFixed(2)} MB; ${idle.map((n) => n.toFixed(1)).join(', ')} with an idle proxied connection; ${counting.map((n) => n.toFixed(1)).join(', ')} while the tier window counts (control); ${restored.map((n) => n.toFixed(1)).join(', ')} after a restart that restored ${restoredCount} connection(s)`,
+      );
+      expect(moved).toBeGreaterThan(2_000_000);
+      for (const n of bypassed) expect(n).toBeLessThanOrEqual(0.5);
+      for (const n of idle) expect(n).toBeLessThanOrEqual(0.5);
+      expect(restoredCount, 'the idle connection at least').toBeGreaterThanOrEqual(1);
+      for (const n of restored) expect(n).toBeLessThanOrEqual(0.5);
+      expect(Math.max(...counting)).toBeGreaterThanOrEqual(5);
+    } finally {
+      hold.kill();
+    }
     expect(await tg.stop()).toBe(0);
-  }, 90_000);
+  }, 120_000);
 
   it('a LAN-opened download is left alone by a restart: the new daemon hands it back at once (negative control: --no-bypass)', async () => {
     /**

@@ -149,7 +149,9 @@ describe('the daemon with its log pipe closed', () => {
     ).toBe(1);
     process.kill(pid, 0); // still alive (throws ESRCH otherwise)
     const t0 = statSync(join(lab.stateDir, 'status.json')).mtimeMs;
-    await sleep(1500);
+    // status.json is rewritten when something changed: more traffic.
+    lab.exec(lab.ns.wan, 'ping', ['-c', '2', '-i', '0.2', ADDR.lan4]);
+    await sleep(2500);
     expect(statSync(join(lab.stateDir, 'status.json')).mtimeMs).toBeGreaterThan(t0); // still written
     process.kill(pid, 'SIGTERM');
     await waitFor('the daemon to stop', () => p.exitCode !== null, 10_000);

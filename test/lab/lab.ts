@@ -190,6 +190,8 @@ export class TunguardProcess {
 
 export interface TunguardStatus {
   pid: number;
+  /** As of the file's write (it is rewritten when something changed, and every 30 s). */
+  uptimeSeconds: number;
   counters: Record<string, number>;
   perWorker: Record<string, number>[];
 }

@@ -94,6 +94,36 @@ describe('dispatch queue', () => {
     await svc.close();
   });
 
+  it('runs its timer only while a dispatch is queued (an idle router has none)', async () => {
+    const dataDir = join(fx.dirs.base, 'svc-idle');
+    const port = await freePort();
+    const svc = await RemediationService.open({
+      dataDir,
+      agentTimeoutMs: 500,
+      queue: { baseBackoffMs: 20, maxBackoffMs: 40 },
+      queueIntervalMs: 30,
+    });
+    const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    await pause(100);
+    expect(svc.queue.ticking, 'nothing queued: no timer').toBe(false);
+    const probe = await fx.startOn(port);
+    const agentKey = probe.agentKey;
+    await probe.stop();
+    await svc.addAgentKey({ hostId: 'host-1', address: '127.0.0.1', port, agentKey });
+    const d = await svc.dispatch('host-1', {
+      actions: [{ action: 'file.delete', location: fx.dirs.root, name: 'absent.bin' }],
+    });
+    expect(svc.queue.ticking, 'a dispatch queued: the timer runs').toBe(true);
+    await pause(200);
+    const cur = await svc.dispatchStatus(d.id);
+    expect(cur?.attempts, 'the timer tried it (the agent is down)').toBeGreaterThanOrEqual(2);
+    expect(svc.queue.ticking).toBe(true);
+    await svc.cancelDispatch(d.id);
+    await pause(100);
+    expect(svc.queue.ticking, 'the queue is empty again').toBe(false);
+    await svc.close();
+  });
+
   it('expires a dispatch that waited past its lifetime, and fails on a verified refusal without retrying', async () => {
     let clock = Date.now();
     const svc = await RemediationService.open({

@@ -46,6 +46,48 @@ describe('FlowtableWatch', () => {
     for (let i = 0; i < 5; i++) await w.poll();
     expect(seen).toEqual([[], ['ft'], []]);
   });
+
+  it('reads the listing again when its event command prints (once for a burst), not every interval', async () => {
+    const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    let reads = 0;
+    const w = new FlowtableWatch({
+      intervalMs: 100,
+      list: async () => {
+        reads++;
+        return '';
+      },
+      onChange: () => {},
+      // Like `nft monitor` during a fw4 reload: quiet, then a burst of lines, then quiet.
+      events: [
+        'sh',
+        '-c',
+        'sleep 0.4; echo "add table inet fw4"; echo "add flowtable inet fw4 ft"; sleep 30',
+      ],
+    });
+    await w.start();
+    expect(reads, 'the first read').toBe(1);
+    await pause(300);
+    expect(w.listening).toBe(true);
+    expect(reads, 'no read while nothing changed').toBe(1);
+    await pause(1000);
+    expect(reads, 'one read for the burst').toBe(2);
+    w.stop();
+    // The control: without events it reads every 100 ms.
+    let polls = 0;
+    const p = new FlowtableWatch({
+      intervalMs: 100,
+      list: async () => {
+        polls++;
+        return '';
+      },
+      onChange: () => {},
+      events: null,
+    });
+    await p.start();
+    await pause(550);
+    p.stop();
+    expect(polls).toBeGreaterThanOrEqual(5);
+  });
 });
 
 describe('FlowOffloadReport', () => {

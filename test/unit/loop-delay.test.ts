@@ -21,6 +21,24 @@ describe('LoopDelay', () => {
     d.stop();
   });
 
+  it('counts the seconds its caller slept through as quiet: the windows they close report no delay', async () => {
+    let active = LOOP_DELAY_TICK_MS;
+    const d = new LoopDelay(2, () => active);
+    d.second(); // on
+    await new Promise((r) => setTimeout(r, 3 * LOOP_DELAY_TICK_MS));
+    const t0 = Date.now();
+    while (Date.now() - t0 < 120); // a stall while it runs
+    await new Promise((r) => setTimeout(r, 3 * LOOP_DELAY_TICK_MS));
+    active = 0;
+    d.second(); // closes the window with the stall
+    expect(d.window?.maxMs).toBeGreaterThanOrEqual(90);
+    // The caller slept an hour (nothing happened): the monitor is off and the last window is empty.
+    d.quiet(3600);
+    expect(d.monitoring).toBe(false);
+    expect(d.window).toEqual({ windowSeconds: 2, p50Ms: 0, p99Ms: 0, maxMs: 0 });
+    d.stop();
+  });
+
   it('reports a stall seen while it runs, beyond the tick', async () => {
     let active = LOOP_DELAY_TICK_MS;
     const d = new LoopDelay(1, () => active);

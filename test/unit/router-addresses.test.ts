@@ -123,9 +123,85 @@ describe('RouterAddressWatch', () => {
       apply,
       log: (m) => logs.push(m),
       read: () => ifaces,
+      events: null,
     });
     return { w, ifaces, logs };
   }
+
+  /** A watch whose address events are the lines `script` (sh) prints; counts the reads. */
+  function evented(script: string, intervalMs: number) {
+    const ifaces: InterfaceAddresses = structuredClone(IFACES);
+    const logs: string[] = [];
+    const calls: string[][] = [];
+    let reads = 0;
+    const w = new RouterAddressWatch({
+      devices: ['wan0'],
+      ipv6: true,
+      initial: routerAddresses(['wan0'], true, ifaces),
+      intervalMs,
+      grace: 2,
+      apply: (now) => {
+        calls.push(now);
+      },
+      log: (m) => logs.push(m),
+      read: () => {
+        reads++;
+        return ifaces;
+      },
+      events: ['sh', '-c', script],
+    });
+    return { w, ifaces, logs, calls, reads: () => reads };
+  }
+
+  it('reads the addresses when an event line comes, not every interval (control: no events, a read every interval)', async () => {
+    // The event command: quiet for 600 ms, one line, then quiet (like `ip -o monitor address`).
+    const e = evented('sleep 0.6; echo "3: wan0    inet 198.51.100.9/24 scope global wan0"; sleep 30', 100);
+    await new Promise((r) => setTimeout(r, 400));
+    expect(e.w.listening).toBe(true);
+    expect(e.reads(), 'no read while no event came').toBe(0);
+    e.ifaces.wan0?.push(addr('198.51.100.9'));
+    await new Promise((r) => setTimeout(r, 600));
+    expect(e.reads(), 'one read, for the event').toBe(1);
+    expect(e.calls.at(-1)).toContain('198.51.100.9/32');
+    // A vanished address is looked at again every interval until its grace is over, without events.
+    e.ifaces.wan0 = e.ifaces.wan0?.filter((a) => a.address !== '198.51.100.9');
+    await e.w.check();
+    expect(e.w.addresses, 'missing once: still protected').toContain('198.51.100.9/32');
+    await new Promise((r) => setTimeout(r, 350));
+    expect(e.w.addresses, 'gone after the grace, at the next interval').not.toContain('198.51.100.9/32');
+    const settled = e.reads();
+    await new Promise((r) => setTimeout(r, 400));
+    expect(e.reads(), 'then quiet again').toBe(settled);
+    await e.w.stop();
+    // The control: the same watch without events reads every 100 ms.
+    let polls = 0;
+    const q = new RouterAddressWatch({
+      devices: ['wan0'],
+      ipv6: true,
+      initial: [],
+      intervalMs: 100,
+      grace: 2,
+      apply: () => {},
+      log: () => {},
+      read: () => {
+        polls++;
+        return {};
+      },
+      events: null,
+    });
+    await new Promise((r) => setTimeout(r, 550));
+    expect(polls).toBeGreaterThanOrEqual(4);
+    await q.stop();
+  });
+
+  it('reads every interval while its event command is gone, and says so once', async () => {
+    const e = evented('exit 3', 100);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(e.w.listening).toBe(false);
+    expect(e.reads()).toBeGreaterThanOrEqual(2);
+    expect(e.logs).toEqual(['router addresses: no address events (sh exited 3); reading them every 100 ms']);
+    await e.w.stop();
+  });
 
   it('applies each change once (old → new), follows a new uplink at once, and nothing while nothing changes', async () => {
     const calls: [string[], string[]][] = [];

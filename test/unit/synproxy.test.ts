@@ -354,6 +354,27 @@ function slotOf(h: Harness, c: Conn): number {
   return h.proxy.table.find(b, c.f.srcOff, c.f.dstOff, c.f.ver, c.cport, SPORT);
 }
 
+/**
+ * Ticks as the worker does (src/dataplane/worker.ts): at the pipeline's next deadline, at least
+ * 100 ms after the last tick, over (from, to]. Returns the tick times and what was emitted.
+ */
+function tickOnDeadlines(
+  h: Harness,
+  from: number,
+  to: number,
+): { ticks: number[]; out: [number, Uint8Array][] } {
+  const ticks: number[] = [];
+  const out: [number, Uint8Array][] = [];
+  for (let last = from; ; ) {
+    const at = Math.max(h.pipeline.nextTickAt(last), last + 100);
+    if (at > to) break;
+    ticks.push(at);
+    for (const p of h.tick(at)) out.push([at, p]);
+    last = at;
+  }
+  return { ticks, out };
+}
+
 /** Ticks every 100 ms over (from, to]; returns [time, packet] for everything emitted. */
 function tickThrough(h: Harness, from: number, to: number): [number, Uint8Array][] {
   const out: [number, Uint8Array][] = [];
@@ -818,25 +839,76 @@ describe('teardown and timers', () => {
     }
   });
 
-  it('needs its 100 ms ticks only while a handshake, a connection, a removal to sync or the tier window holds state', () => {
-    const h = harness();
-    expect(h.pipeline.needsTick(), 'nothing yet: the worker may sleep a second').toBe(false);
+  it('asks for a tick only at its next deadline: an idle connection costs a few wake-ups, not ten a second', () => {
+    const h = harness({ idleSeconds: 30 });
+    expect(h.pipeline.nextTickAt(0), 'nothing yet: no timer runs').toBe(Number.POSITIVE_INFINITY);
     const c = establish(h, V4, { ts: true, ws: 7 });
-    expect(h.pipeline.needsTick(), 'a connection').toBe(true);
-    h.run(c.now + 10, fromClient(V4, { seq: c.isnC + 1, ack: c.cookie + 1, flags: F.RST | F.ACK }));
-    tickThrough(h, c.now + 10, c.now + 11_100);
-    expect(h.proxy.table.count, 'gone after the RST linger').toBe(0);
-    expect(h.pipeline.needsTick(), 'the removal is synced, the tier window is empty').toBe(false);
-    // A SYN alone: no table entry, but the SYN cache remembers it (a retransmission gets the same
-    // cookie) until its sweep.
-    const t = c.now + 20_000;
+    // The handshake set a retransmission for a second after the third ACK (c.now - 30): that bound
+    // stays until a sweep finds the connection established. The store hears of it within a second.
+    expect(h.pipeline.nextTickAt(c.now)).toBe(c.now + 970);
+    const early = tickOnDeadlines(h, c.now, c.now + 29_900);
+    // Ticks are 100 ms apart at least.
+    expect(early.ticks, 'the sweep, the sync, then nothing until the idle timeout').toEqual([
+      c.now + 970,
+      c.now + 1070,
+    ]);
+    expect(h.posted).toHaveLength(1);
+    expect(h.proxy.table.count, 'idle 29.9 s').toBe(1);
+    expect(h.pipeline.nextTickAt(c.now + 29_900), 'its idle timeout').toBe(c.now + 30_001);
+    const late = tickOnDeadlines(h, c.now + 29_900, c.now + 60_000);
+    expect(h.proxy.table.count, 'gone at its idle timeout').toBe(0);
+    expect(late.ticks, 'the timeout, then the removal synced').toEqual([c.now + 30_001, c.now + 31_001]);
+    expect(h.pipeline.nextTickAt(c.now + 60_000)).toBe(Number.POSITIVE_INFINITY);
+    // The control: ticking every 100 ms gives the same outcome at 300 times the wake-ups.
+    const ref = harness({ idleSeconds: 30 });
+    const rc = establish(ref, V4, { ts: true, ws: 7 });
+    expect(tickThrough(ref, rc.now, rc.now + 29_900)).toEqual([]);
+    expect(ref.proxy.table.count).toBe(1);
+    tickThrough(ref, rc.now + 29_900, rc.now + 31_100);
+    expect(ref.proxy.table.count).toBe(0);
+  });
+
+  it('a packet moves the idle deadline later; a RST brings it to the linger', () => {
+    const h = harness({ idleSeconds: 30 });
+    const c = establish(h, V4, { ts: true, ws: 7 });
+    tickOnDeadlines(h, c.now, c.now + 10_000);
+    h.run(c.now + 10_000, fromClient(V4, { seq: c.isnC + 1, ack: c.cookie + 1, flags: F.ACK }));
+    // The bound kept is the older one: the sweep then finds the later deadline.
+    const t = tickOnDeadlines(h, c.now + 10_000, c.now + 35_000);
+    expect(t.ticks).toEqual([c.now + 30_001]);
+    expect(h.proxy.table.count, 'the packet restarted its idle time').toBe(1);
+    expect(h.pipeline.nextTickAt(c.now + 35_000)).toBe(c.now + 40_001);
+    h.run(c.now + 35_000, fromClient(V4, { seq: c.isnC + 1, ack: c.cookie + 1, flags: F.RST | F.ACK }));
+    expect(h.pipeline.nextTickAt(c.now + 35_000), 'the sync of the close').toBe(c.now + 36_000);
+    const r = tickOnDeadlines(h, c.now + 35_000, c.now + 50_000);
+    // The sync; the old idle bound (a sweep, which finds the linger); the linger's end; its sync.
+    expect(r.ticks).toEqual([c.now + 36_000, c.now + 40_001, c.now + 45_000, c.now + 46_000]);
+    expect(h.proxy.table.count, 'gone after the 10 s linger').toBe(0);
+  });
+
+  it('retransmits the SYN to a silent server at its deadlines (1, 2, 4 s), then gives up', () => {
+    const h = harness();
+    const c = establish(h, V4, { ts: true, noServer: true });
+    const r = tickOnDeadlines(h, c.now, c.now + 20_000);
+    const syns = r.out.filter(([, p]) => parse(p).flags === F.SYN).map(([t]) => t - c.now);
+    expect(syns).toEqual([1000, 3000]);
+    const rst = r.out.filter(([, p]) => (parse(p).flags & F.RST) !== 0).map(([t]) => t - c.now);
+    expect(rst, 'the client is told at 7 s').toEqual([7000]);
+    expect(h.proxy.table.count).toBe(0);
+    expect(r.ticks.map((t) => t - c.now)).toEqual([1000, 3000, 7000]);
+  });
+
+  it('a SYN-cache entry is forgotten at its deadline (10 s)', () => {
+    const h = harness();
+    const t = 20_000;
     h.run(t, clientSyn(V4, { ts: true }, 77, 88, CPORT + 1));
     expect(h.proxy.table.count).toBe(0);
     expect(h.proxy.synCache.count).toBe(1);
-    expect(h.pipeline.needsTick(), 'a SYN remembered').toBe(true);
-    tickThrough(h, t, t + 11_100);
+    expect(h.pipeline.nextTickAt(t)).toBe(t + 10_001);
+    const r = tickOnDeadlines(h, t, t + 30_000);
+    expect(r.ticks).toEqual([t + 10_001]);
     expect(h.proxy.synCache.count).toBe(0);
-    expect(h.pipeline.needsTick(), 'forgotten').toBe(false);
+    expect(h.pipeline.nextTickAt(t + 30_000)).toBe(Number.POSITIVE_INFINITY);
   });
 
   it('an idle connection is removed after idleSeconds (its removal reported if it was persisted)', () => {
@@ -1312,12 +1384,16 @@ describe('the tiered gate', () => {
     const sab = new SharedArrayBuffer(2 * 2 * 4);
     const lead = harness({ syn: gate({}), tierShare: { sab, index: 0, workers: 2 } });
     const peer = harness({ syn: gate({}), tierShare: { sab, index: 1, workers: 2 } });
-    expect(lead.pipeline.needsTick()).toBe(false);
+    expect(lead.pipeline.nextTickAt(0)).toBe(Number.POSITIVE_INFINITY);
     expect(peer.run(100, clientSyn(V4, { ts: true }, 1000, 0, 50_001)).emitted).toHaveLength(1);
-    expect(lead.pipeline.needsTick(), 'the peer counts a SYN').toBe(true);
-    tickThrough(peer, 100, 3_300);
-    expect(lead.pipeline.needsTick(), 'the peer’s window is empty again').toBe(false);
-    expect(peer.pipeline.needsTick(), 'the peer still remembers the SYN (its cache)').toBe(true);
+    expect(lead.pipeline.nextTickAt(100), 'the peer counts a SYN: every tick').toBe(100);
+    expect(peer.pipeline.nextTickAt(100), 'its own window counts').toBe(100);
+    const p = tickOnDeadlines(peer, 100, 3_300);
+    expect(p.ticks.length, 'the peer ticks until its window is empty').toBeGreaterThanOrEqual(29);
+    expect(lead.pipeline.nextTickAt(3_300), 'the peer’s window is empty again').toBe(
+      Number.POSITIVE_INFINITY,
+    );
+    expect(peer.pipeline.nextTickAt(3_300), 'the peer still remembers the SYN (its cache)').toBe(10_101);
   });
 
   it('moderate tier: answers new SYNs (still cached), drops duplicates', () => {
@@ -1581,6 +1657,20 @@ describe('exportChanges / restore', () => {
       const all = [...posted.flatMap((m) => m.removes), ...h2.proxy.exportChanges().removes];
       expect(all).toEqual([rec.key]);
     }
+  });
+
+  it('a restored connection wakes its worker once, for a sweep, then at its idle timeout', () => {
+    const h1 = harness({ idleSeconds: 30 });
+    const c = establish(h1, V4, { ts: true, ws: 7 });
+    const sync = h1.proxy.exportChanges();
+    const h2 = harness({ idleSeconds: 30, restored: sync.upserts });
+    expect(h2.proxy.restoredCount).toBe(1);
+    expect(h2.pipeline.nextTickAt(0), 'its deadline is not known before a sweep').toBe(0);
+    const r = tickOnDeadlines(h2, 0, 29_000);
+    // Its idle time starts again at the restart (worker clock 0).
+    expect(r.ticks).toEqual([100]);
+    expect(h2.pipeline.nextTickAt(29_000)).toBe(30_001);
+    expect(slotOf(h2, c)).toBeGreaterThanOrEqual(0);
   });
 
   it('restore skips handshakes in progress and unusable records', () => {

@@ -106,8 +106,9 @@ export class RateLimitStage implements Stage {
     this.limits.tick(this.clock.now);
   }
 
-  needsTick(): boolean {
-    return this.limits.needsTick();
+  /** Every tick while the leader has a shared bucket to refill, else never. */
+  nextTickAt(now: number): number {
+    return this.limits.needsTick() ? now : Number.POSITIVE_INFINITY;
   }
 
   handle(batch: Batch, _i: number, info: PacketInfo): number {

@@ -152,13 +152,17 @@ export class TieredSynGate implements SynGate {
   }
 
   /**
-   * The window still counts, or (the leader) another worker's does, or suspects wait for their
-   * grace second. The leader's fast-path mode and clock only matter outside the normal tier, which
-   * keeps the window busy; its marks expire at the once-a-second idle tick.
+   * Every tick (`now`) while the window still counts, or (the leader) another worker's does, or
+   * suspects wait for their grace second; outside the normal tier that also keeps the fast path's
+   * mode and clock current. Else when a mark the fast path holds expires. Else never (a new mark
+   * comes with a SYN, which the window counts: the marks' gauge follows at those ticks).
    */
-  needsTick(): boolean {
+  nextTickAt(now: number): number {
     const t = this.tiers;
-    return !t.quiet || (this.leader && (!t.peersQuiet || this.suspects.length > 0));
+    if (!t.quiet || (this.leader && (!t.peersQuiet || this.suspects.length > 0))) return now;
+    let at = Number.POSITIVE_INFINITY;
+    for (const until of this.fastMarks.values()) if (until < at) at = until;
+    return at;
   }
 
   tick(now: number): void {

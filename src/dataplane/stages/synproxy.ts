@@ -60,8 +60,8 @@ export interface SynGate {
   /** Counter indices of the gate's own names (`counterNames`, in order), the context. */
   bind?(indices: readonly number[], ctx: StageContext, counters: Float64Array): void;
   tick?(now: number): void;
-  /** Whether its timer is running (see Stage.needsTick); absent: never. */
-  needsTick?(): boolean;
+  /** When its timer must run next (see Stage.nextTickAt); absent: never. */
+  nextTickAt?(now: number): number;
   command?(cmd: DataplaneCommand): void;
 }
 
@@ -144,8 +144,13 @@ const SYN_RETRY_MS = [1000, 2000, 4000];
 const CLOSED_LINGER_MS = 10_000;
 const FIN_LINGER_MS = 60_000;
 const SYN_CACHE_MS = 10_000;
-/** Slots swept per tick: the whole table once a second at 10 ticks/s. */
-const SWEEP_FRACTION = 10;
+/**
+ * The table is swept whole, when its earliest deadline has come, and at most once in this: a busy
+ * table costs what sweeping a tenth of it every 100 ms did, and each timer is at most this late.
+ */
+const SWEEP_MS = 1000;
+/** Changed connections reach the store within this. */
+const SYNC_MS = 1000;
 
 export class SynProxyStage implements Stage {
   readonly name = 'synproxy';
@@ -163,11 +168,19 @@ export class SynProxyStage implements Stage {
   private c!: Float64Array;
   /** Counter indices (until bound, the position in COUNTERS). */
   private r: CounterIndex;
-  private sweepCursor = 0;
   private evictCursor = 0;
+  /**
+   * No connection's timer (retransmission, linger, idle timeout) is due before this: every
+   * deadline set is folded in, and a packet only moves a deadline later. Exact after a sweep.
+   */
+  private due = Number.POSITIVE_INFINITY;
+  private sweptAt = Number.NEGATIVE_INFINITY;
+  /** No SYN-cache entry ages out before this. */
+  private synCacheDue = Number.POSITIVE_INFINITY;
+  /** When the changes (dirty slots, removals) are next sent to the store; Infinity: none pending. */
+  private syncDue = Number.POSITIVE_INFINITY;
   /** Connections per source (IPv6 per /64). */
   private readonly quota: SourceQuota;
-  private ticks = 0;
   /** Store keys of persisted connections removed since the last sync. */
   private removed: string[] = [];
   /** Connections restored from the store at start. */
@@ -192,12 +205,27 @@ export class SynProxyStage implements Stage {
       },
       CLOSED_LINGER_MS,
     );
+    // Their deadlines are known after the first sweep.
+    if (this.restoredCount > 0) this.due = 0;
+  }
+
+  /** A connection's timer is set for `at`. */
+  private dueAt(at: number): void {
+    if (at < this.due) this.due = at;
+  }
+
+  /** A slot changed (its dirty mark) or was removed: the store hears of it within SYNC_MS. */
+  private changed(): void {
+    if (this.syncDue === Number.POSITIVE_INFINITY) this.syncDue = this.ctx.now + SYNC_MS;
   }
 
   /** Frees a slot, remembering a persisted connection's key so the store forgets it too. */
   private forget(slot: number): void {
     const t = this.table;
-    if ((t.flags[slot] & ConnFlag.PERSISTED) !== 0) this.removed.push(t.keyString(slot));
+    if ((t.flags[slot] & ConnFlag.PERSISTED) !== 0) {
+      this.removed.push(t.keyString(slot));
+      this.changed();
+    }
     if (t.state[slot] !== ConnState.CLOSED) this.releaseQuota(slot);
     t.remove(slot);
   }
@@ -258,7 +286,10 @@ export class SynProxyStage implements Stage {
       cmd.type === 'settings'
         ? (cmd.syn as { connectionIdleSeconds?: number; wanMss4?: number; wanMss6?: number } | undefined)
         : undefined;
-    if (syn?.connectionIdleSeconds !== undefined) this.opts.idleMs = syn.connectionIdleSeconds * 1000;
+    if (syn?.connectionIdleSeconds !== undefined) {
+      this.opts.idleMs = syn.connectionIdleSeconds * 1000;
+      this.due = 0; // a shorter timeout may have passed already
+    }
     // The uplink changed (a travel router's hotel Wi-Fi, tethering, LTE): new handshakes clamp to it.
     if (syn?.wanMss4 !== undefined) this.opts.wanMss4 = syn.wanMss4;
     if (syn?.wanMss6 !== undefined) this.opts.wanMss6 = syn.wanMss6;
@@ -376,6 +407,7 @@ export class SynProxyStage implements Stage {
       if (s < 0) s = sc.insert(buf, info.srcAddrOff, info.dstAddrOff, ver, info.srcPort, info.dstPort);
       if (s >= 0) {
         sc.set(s, info.tcpSeq, o.wscale, (o.sackPermitted ? SynOpt.SACK : 0) | (ecn ? SynOpt.ECN : 0), now);
+        if (this.synCacheDue === Number.POSITIVE_INFINITY) this.synCacheDue = now + SYN_CACHE_MS + 1;
         kept ||= !o.tsPresent;
       }
     }
@@ -468,6 +500,7 @@ export class SynProxyStage implements Stage {
     t.lastSeen[slot] = this.ctx.now;
     t.timerAt[slot] = this.ctx.now + SYN_RETRY_MS[0];
     t.retries[slot] = 0;
+    this.dueAt(t.timerAt[slot]);
     this.gate.onCompleted(buf, info, this.ctx.now);
     // Data on the third ACK: the SYN-ACK's zero window forbids it, so a client that sends it anyway
     // retransmits it once the window opens. Nothing is buffered.
@@ -557,6 +590,7 @@ export class SynProxyStage implements Stage {
     else if (t.state[slot] !== ConnState.FIN_WAIT) {
       t.state[slot] = ConnState.FIN_WAIT;
       t.dirty[slot] = 1;
+      this.changed();
     }
   }
 
@@ -572,6 +606,8 @@ export class SynProxyStage implements Stage {
     t.state[slot] = ConnState.CLOSED;
     t.dirty[slot] = 1;
     t.timerAt[slot] = this.ctx.now + lingerMs;
+    this.dueAt(t.timerAt[slot]);
+    this.changed();
   }
 
   /** Server SYN-ACK to the proxy's SYN: the offsets are now known. */
@@ -589,6 +625,8 @@ export class SynProxyStage implements Stage {
     t.state[slot] = ConnState.ESTABLISHED;
     t.dirty[slot] = 1;
     t.lastSeen[slot] = this.ctx.now;
+    this.dueAt(this.ctx.now + this.opts.idleMs + 1);
+    this.changed();
     this.c[this.r.established]++;
     this.send.serverAck(buf, info, t, slot);
     this.send.clientWindowUpdate(info, t, slot);
@@ -632,51 +670,69 @@ export class SynProxyStage implements Stage {
 
   // ---- timers ----
 
-  /** Connections to sweep, SYN options to age, removals to sync, or the gate's own timer. */
-  needsTick(): boolean {
-    return (
-      this.table.count > 0 ||
-      this.synCache.count > 0 ||
-      this.removed.length > 0 ||
-      (this.gate.needsTick?.() ?? false)
+  /**
+   * The earliest of: a connection's timer (the table is swept then, at most once per SWEEP_MS), a
+   * SYN-cache entry ageing out, changes to send to the store, the gate's own timer. An idle
+   * connection thus costs one wake-up per deadline, not ten a second.
+   */
+  nextTickAt(now: number): number {
+    return Math.min(
+      Math.max(this.due, this.sweptAt + SWEEP_MS),
+      this.synCache.count > 0 ? this.synCacheDue : Number.POSITIVE_INFINITY,
+      this.syncDue,
+      this.gate.nextTickAt?.(now) ?? Number.POSITIVE_INFINITY,
     );
   }
 
   tick(): void {
     const now = this.ctx.now;
     this.gate.tick?.(now);
+    if (now >= this.due && now >= this.sweptAt + SWEEP_MS) this.sweep(now);
+    // The SYN cache only needs to bridge a handshake.
+    if (now >= this.synCacheDue) this.synCacheDue = this.synCache.sweepAll(now, SYN_CACHE_MS);
+    if (now >= this.syncDue) {
+      this.syncDue = Number.POSITIVE_INFINITY;
+      this.sync();
+    }
+  }
+
+  /** Runs the timers that are due and learns the next deadline. */
+  private sweep(now: number): void {
+    this.sweptAt = now;
+    let due = Number.POSITIVE_INFINITY;
     const t = this.table;
     const n = t.slots;
-    const step = Math.ceil(n / SWEEP_FRACTION);
-    let s = this.sweepCursor;
-    for (let i = 0; i < step; i++, s = (s + 1) % n) {
+    const idleMs = this.opts.idleMs;
+    for (let s = 0; s < n; s++) {
       const st = t.state[s];
       if (st === ConnState.FREE) continue;
-      if (st === ConnState.SYN_SENT && now >= t.timerAt[s]) {
-        const r = t.retries[s];
-        if (r < SYN_RETRY_MS.length - 1) {
-          t.retries[s] = r + 1;
-          t.timerAt[s] = now + SYN_RETRY_MS[r + 1];
-          this.send.serverSyn(t, s);
-        } else {
-          // The host never answered: give up, and tell the client.
-          this.c[this.r.serverTimeout]++;
-          this.send.clientRst(t, s);
-          this.forget(s);
-          s = (s + n - 1) % n; // the removal may have shifted a later entry into this slot
+      if (st === ConnState.SYN_SENT) {
+        if (now >= t.timerAt[s]) {
+          const r = t.retries[s];
+          if (r < SYN_RETRY_MS.length - 1) {
+            t.retries[s] = r + 1;
+            t.timerAt[s] = now + SYN_RETRY_MS[r + 1];
+            this.send.serverSyn(t, s);
+          } else {
+            // The host never answered: give up, and tell the client.
+            this.c[this.r.serverTimeout]++;
+            this.send.clientRst(t, s);
+            this.forget(s);
+            s--; // the removal may have shifted a later entry into this slot
+            continue;
+          }
         }
-      } else if (
-        (st === ConnState.CLOSED && now >= t.timerAt[s]) ||
-        (st !== ConnState.SYN_SENT && now - t.lastSeen[s] > this.opts.idleMs)
-      ) {
+        if (t.timerAt[s] < due) due = t.timerAt[s];
+      } else if ((st === ConnState.CLOSED && now >= t.timerAt[s]) || now - t.lastSeen[s] > idleMs) {
         this.forget(s);
-        s = (s + n - 1) % n;
+        s--;
+      } else {
+        let at = t.lastSeen[s] + idleMs + 1;
+        if (st === ConnState.CLOSED && t.timerAt[s] < at) at = t.timerAt[s];
+        if (at < due) due = at;
       }
     }
-    this.sweepCursor = s;
-    // The SYN cache only needs to bridge a handshake.
-    this.synCache.sweep(now, SYN_CACHE_MS, SWEEP_FRACTION);
-    if (++this.ticks % SWEEP_FRACTION === 0) this.sync();
+    this.due = due;
   }
 }
 

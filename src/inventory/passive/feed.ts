@@ -19,9 +19,14 @@ export interface PassiveFeedOptions {
   dhcpDrain?: (visit: (packet: Uint8Array) => void) => number;
   /** dnsmasq's lease file (OpenWrt: /tmp/dhcp.leases); absent or missing = no lease source. */
   leaseFile?: string;
-  /** How often samples are drained and the lease file is checked (ms, default 1000). */
+  /** How often samples are drained and the lease file is checked while evidence comes (ms, default 1000). */
   tickMs?: number;
-  /** How often new evidence is written (ms, default 5000). */
+  /**
+   * How often once nothing came for BUSY_MS (ms, default 5000): a DHCP request waits in its socket
+   * up to this long; samples come sooner (poke(): the dataplane's packets wake the feed).
+   */
+  idleTickMs?: number;
+  /** New evidence is written this long after it came (ms, default 5000). */
   flushMs?: number;
   /** Evidence already written is written again (to refresh its time) after this long (ms, default 15 min). */
   refreshMs?: number;
@@ -75,6 +80,9 @@ function fingerprints(o: Observation): string[] {
   return out;
 }
 
+/** After evidence came, the feed ticks every tickMs for this long, then every idleTickMs. */
+const BUSY_MS = 10_000;
+
 export class PassiveFeed {
   readonly stats: PassiveFeedStats = {
     samples: 0,
@@ -100,6 +108,9 @@ export class PassiveFeed {
   private readonly now: () => number;
   private tickTimer: NodeJS.Timeout | undefined;
   private flushTimer: NodeJS.Timeout | undefined;
+  private started = false;
+  private tickedAt = Number.NEGATIVE_INFINITY;
+  private foundAt = Number.NEGATIVE_INFINITY;
   private leaseStamp = '';
   private flushing: Promise<number> | undefined;
 
@@ -142,21 +153,55 @@ export class PassiveFeed {
   /** Starts the timers (unref'd: they never keep the process alive). */
   start(): void {
     this.stop();
-    this.tickTimer = setInterval(() => this.tick(), this.o.tickMs ?? 1000);
-    this.tickTimer.unref();
-    this.flushTimer = setInterval(() => void this.flush().catch(() => {}), this.o.flushMs ?? 5000);
-    this.flushTimer.unref();
+    this.started = true;
+    this.schedule();
   }
 
   stop(): void {
-    if (this.tickTimer) clearInterval(this.tickTimer);
-    if (this.flushTimer) clearInterval(this.flushTimer);
+    this.started = false;
+    clearTimeout(this.tickTimer);
+    clearTimeout(this.flushTimer);
     this.tickTimer = this.flushTimer = undefined;
+  }
+
+  /** The next tick: soon while evidence comes, rarely once it stopped coming. */
+  private schedule(): void {
+    clearTimeout(this.tickTimer);
+    if (!this.started) return;
+    const busy = Date.now() - this.foundAt < BUSY_MS;
+    this.tickTimer = setTimeout(
+      () => {
+        this.tick();
+        this.schedule();
+      },
+      busy ? (this.o.tickMs ?? 1000) : (this.o.idleTickMs ?? 5000),
+    );
+    this.tickTimer.unref();
+  }
+
+  /** Packets crossed the dataplane (samples may wait): a tick now, unless one ran within tickMs. */
+  poke(): void {
+    if (!this.started || Date.now() - this.tickedAt < (this.o.tickMs ?? 1000)) return;
+    this.tick();
+    this.schedule();
+  }
+
+  /** The interval the feed ticks at now (tests). */
+  get tickInterval(): number {
+    return Date.now() - this.foundAt < BUSY_MS ? (this.o.tickMs ?? 1000) : (this.o.idleTickMs ?? 5000);
   }
 
   /** Drains the samples and re-reads the lease file when it changed. */
   tick(): void {
     const now = this.now();
+    this.tickedAt = Date.now();
+    const seen = this.stats.samples + this.stats.dhcpPackets + this.stats.leaseReads;
+    this.drainAll(now);
+    if (this.stats.samples + this.stats.dhcpPackets + this.stats.leaseReads !== seen)
+      this.foundAt = Date.now();
+  }
+
+  private drainAll(now: number): void {
     try {
       this.o.drain?.((kind, bytes) => {
         this.stats.samples++;
@@ -232,6 +277,14 @@ export class PassiveFeed {
     if (list) list.push(ob);
     else if (this.pending.size < MAX_PENDING) this.pending.set(key, [ob]);
     else this.stats.overflow++;
+    // Written flushMs after the first evidence of a batch: no timer while nothing is pending.
+    if (this.started && !this.flushTimer) {
+      this.flushTimer = setTimeout(() => {
+        this.flushTimer = undefined;
+        void this.flush().catch(() => {});
+      }, this.o.flushMs ?? 5000);
+      this.flushTimer.unref();
+    }
   }
 
   /** Writes the pending observations that say something new; resolves to how many were written. */

@@ -101,13 +101,20 @@ return view.extend({
 		}
 		dom.content(this.nodes.problem, [].concat(this.configAlert(st.config), this.offloadAlert(st.flowOffload)));
 		if (this.prev && this.prev.pid === st.pid) {
-			var s = this.sample(this.prev, st);
+			/* The daemon rewrites status.json when something changed (within a second), and every 30 s
+			   regardless: the same file a poll later means nothing moved in between. */
+			var s = (st.uptimeSeconds === this.prev.uptimeSeconds)
+				? { halfOpen: (st.halfOpen != null) ? st.halfOpen : 0, syn: 0, drops: 0, icmp: 0, udp: 0 }
+				: this.sample(this.prev, st);
 			if (s) {
 				this.samples.push(s);
 				if (this.samples.length > HISTORY)
 					this.samples.shift();
 			}
 		}
+		/* The uptime goes on while the file stays the same: counted from when this one was first seen. */
+		if (!this.prev || this.prev.pid !== st.pid || this.prev.uptimeSeconds !== st.uptimeSeconds)
+			this.seenAt = Date.now();
 		this.prev = st;
 		this.renderTier(st);
 		this.renderConfig(st.config);
@@ -174,7 +181,7 @@ return view.extend({
 		var note = (st.notes && st.notes.tier) ? st.notes.tier : '';
 		dom.content(this.nodes.tierNote, text(note));
 		dom.content(this.nodes.halfOpen, text((st.halfOpen != null) ? st.halfOpen : _('unknown')));
-		dom.content(this.nodes.uptime, text(duration(st.uptimeSeconds || 0)));
+		dom.content(this.nodes.uptime, text(duration((st.uptimeSeconds || 0) + (Date.now() - (this.seenAt || Date.now())) / 1000)));
 		dom.content(this.nodes.version, text(st.version || '?'));
 		var api = st.api || {};
 		dom.content(this.nodes.api, text(api.error ? _('error: %s').format(api.error)
