@@ -568,9 +568,11 @@ export async function runCommand(argv: string[]): Promise<number> {
   let statusTimer: NodeJS.Timeout | undefined;
   let statusAgeTimer: NodeJS.Timeout | undefined;
   let statusWrittenAt = 0;
+  /** status.json appears only once the daemon is up (scripts and the QEMU smoke wait for it). */
+  let statusReady = false;
   /** Something in the status changed: written within the status interval (never more often). */
   const statusChanged = () => {
-    if (statusInterval <= 0 || statusTimer || stopping) return;
+    if (statusInterval <= 0 || !statusReady || statusTimer || stopping) return;
     statusTimer = setTimeout(
       () => {
         statusTimer = undefined;
@@ -853,6 +855,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     await stop('steering failed');
     throw err;
   }
+  statusReady = true;
   if (statusInterval > 0) writeStatus();
   await done;
   clearTimeout(statusTimer);

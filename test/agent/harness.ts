@@ -171,7 +171,7 @@ export async function startAgent(
     stderr,
     waitLine,
     stop: async () => {
-      if (proc.exitCode !== null) return;
+      if (proc.exitCode !== null || proc.signalCode !== null) return; // already gone (a signal leaves exitCode null)
       const exited = new Promise((r) => proc.once('exit', r));
       proc.kill('SIGTERM');
       await exited;

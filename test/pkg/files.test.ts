@@ -121,7 +121,7 @@ describe('/etc/init.d/tunguard', () => {
     // procd tags the output with the command's base name (tunguard[pid]), which is why the daemon is
     // told its lines are tagged: the command is the package's tunguard, which becomes node by exec.
     expect(readFileSync(data('usr/bin/tunguard'), 'utf8')).toMatch(
-      /^exec \/usr\/bin\/node \/usr\/lib\/tunguard\/tunguard\.js "\$@"$/m,
+      /^exec \/usr\/bin\/node --max-semi-space-size=2 \/usr\/lib\/tunguard\/tunguard\.js "\$@"$/m,
     );
     expect(readFileSync(data('etc/config/tunguard')).length).toBeGreaterThan(0);
   });
@@ -207,7 +207,7 @@ describe('/etc/init.d/tunguard', () => {
 describe('the other shipped scripts', () => {
   it('/usr/bin/tunguard runs the bundle with node; the uci-defaults script parses', () => {
     expect(readFileSync(data('usr/bin/tunguard'), 'utf8')).toMatch(
-      /^exec \/usr\/bin\/node \/usr\/lib\/tunguard\/tunguard\.js "\$@"$/m,
+      /^exec \/usr\/bin\/node --max-semi-space-size=2 \/usr\/lib\/tunguard\/tunguard\.js "\$@"$/m,
     );
     for (const f of ['usr/bin/tunguard', 'etc/uci-defaults/95-tunguard'])
       expect(spawnSync(BUSYBOX, ['sh', '-n', data(f)]).status, f).toBe(0);
