@@ -1,7 +1,7 @@
 // The configuration schema: valibot schemas that turn the sections of a parsed /etc/config/tunguard into a
 // typed TunguardConfig with a default for every field, and the checks across fields. Every problem is
 // reported with the UCI line of the option (or section) at fault; unknown sections and options are errors.
-// One file (about 780 lines), one section schema after another: the cross-field checks read them all.
+// One file (about 810 lines), one section schema after another: the cross-field checks read them all.
 // Each option is spelled once, in its section's field table (its UCI name, its parser and default, its
 // name in the config object and what it means); the config types are the schemas' InferOutput.
 

@@ -1,5 +1,5 @@
 // RemediationService: the plain async facade the API and CLI call (hosts, threats, rules, dispatch, pairing, imports).
-// One file (about 840 lines): one facade over the inventory, rules, queue and agents, so that the API
+// One file (about 900 lines): one facade over the inventory, rules, queue and agents, so that the API
 // and the CLI see one object; the work itself lives in those modules.
 
 import { randomUUID } from 'node:crypto';

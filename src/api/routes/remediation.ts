@@ -2,7 +2,7 @@
 // import/export, scanner report imports, dispatch and dispatch status, agents (pairing by code or by a
 // copied key) and the audit log. Every input is validated with valibot; what a client can get wrong is a
 // 4xx with the reason, never a 5xx (an agent that cannot be reached is a 502).
-// One file (about 680 lines): one hono sub-app whose routes share the service, the input schemas, the
+// One file (about 710 lines): one hono sub-app whose routes share the service, the input schemas, the
 // body limits and the error mapping; REMEDIATION_INPUTS at the end lists them for the document's test.
 
 import { isIP } from 'node:net';
