@@ -106,6 +106,8 @@ export interface ControlPlaneOptions {
    * sleeps while nothing happens, so this is not called then.
    */
   onSample?: (moved: boolean) => void;
+  /** Something status.json shows changed outside the counters and the bus (an agent's reachability). */
+  onStatusChange?: () => void;
   sse?: SseHubOptions;
   /** LAN prefixes (CIDR): a connection to one of them is inbound. */
   lanPrefixes?: readonly string[];
@@ -260,6 +262,7 @@ export class ControlPlane {
               leaseFile: o.dhcpLeases,
               dhcpDrain: o.dhcpDrain,
             },
+            () => o.onStatusChange?.(),
           )
         : undefined;
     const cp = new ControlPlane(o, rem);

@@ -26,6 +26,8 @@ export async function openRemediation(
     leaseFile?: string;
     dhcpDrain?: (visit: (packet: Uint8Array) => void) => number;
   },
+  /** An agent was reached, or lost: the status (status.json's agents) changed. */
+  onReachChange?: () => void,
 ): Promise<Remediation | undefined> {
   try {
     const [{ RemediationService }, { remediationRoutes, MAX_SCAN_BODY }] = await Promise.all([
@@ -41,12 +43,14 @@ export async function openRemediation(
       queueIntervalMs: 1000,
       passive: { ...passive, log },
       // Said when it changes, with fields a log collector can alert on.
-      onReach: (hostId, reached, reason) =>
+      onReach: (hostId, reached, reason) => {
         log(
           reached ? `agent ${hostId} reached again` : `agent ${hostId} unreachable: ${reason}`,
           reached ? 'info' : 'warn',
           { event: 'agent', host: hostId, reachable: reached, reason },
-        ),
+        );
+        onReachChange?.();
+      },
       ...(liveDir
         ? { durable: { snapshot: { dir: durableDir, intervalMs: commitIntervalSeconds * 1000, log } } }
         : {}),

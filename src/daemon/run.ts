@@ -470,6 +470,8 @@ export async function runCommand(argv: string[]): Promise<number> {
   const flowOffload = proxying && nftAvailable() ? new FlowOffloadReport(log, steering.ipv6) : undefined;
 
   // [api] The control plane: API listeners, dataplane events for the API, SIGHUP reload.
+  /** status.json's trigger for changes the control plane reports (set once it is defined below). */
+  let statusHook: () => void = () => {};
   const control = await ControlPlane.start({
     dp,
     store,
@@ -492,6 +494,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     ...(started.fallback ? { startFallback: started.fallback } : {}),
     ...(dhcpTap ? { dhcpDrain: (visit: (packet: Uint8Array) => void) => dhcpTap?.drain(visit) ?? 0 } : {}),
     onSample: (moved) => onSample(moved),
+    onStatusChange: () => statusHook(),
   });
   const onHup = () => void control.reload();
   process.on('SIGHUP', onHup);
@@ -589,6 +592,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   };
   // Attackers, tier changes, connections, reloads: what the control plane publishes changes the status.
   control.bus.subscribe(() => statusChanged());
+  statusHook = statusChanged;
   // What the API's /status answers, plus the top attackers: LuCI's rpcd plugin reads this file on every
   // poll instead of starting the CLI (node) each time, and takes the pid from its start (keep it first).
   const writeStatus = () => {
