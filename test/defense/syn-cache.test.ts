@@ -95,9 +95,13 @@ describe('SynCache', () => {
     a.buf[S + 3] ^= 1;
     c.remove(sa);
     expect(find(c, a)).toBe(-1);
-    expect(find(c, b)).toBe(sb);
+    // b may have shifted back into a's slot (backward-shift deletion, when the seed put both in one
+    // probe run): what must hold is that it is found with its own entry.
+    const moved = find(c, b);
+    expect(moved).toBeGreaterThanOrEqual(0);
+    expect([c.isn(moved), c.wscale(moved), c.opts(moved)]).toEqual([7, -1, 0]);
     expect(c.count).toBe(1);
-    c.remove(sa); // a free slot: nothing changes
+    c.remove(moved === sa ? sb : sa); // a free slot: nothing changes
     expect(c.count).toBe(1);
   });
 
