@@ -22,7 +22,7 @@ config tunguard 'main'
 \toption durable_dir '/etc/tunguard'
 \t# error, warn, info or debug
 \toption log_level 'info'
-\t# Seconds between status.json writes; 0 = never.
+\t# Shortest seconds between status.json writes (written on change, and at least every 30 s); 0 = never.
 \toption status_interval '1'
 \t# The durable store lives in state_dir (RAM); a compacted snapshot of it goes to durable_dir
 \t# every commit_interval seconds (skipped when nothing changed) and at stop. 0 = only at stop.

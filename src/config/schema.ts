@@ -290,7 +290,7 @@ const MAIN_FIELDS = {
   /** Durable state (flash): hosts, threats, rules, audit log. */
   durableDir: opt('durable_dir', v.optional(absolutePath(), '/etc/tunguard')),
   logLevel: opt('log_level', v.optional(oneOf(LOG_LEVELS), 'info')),
-  /** Seconds between status.json writes; 0 = never. */
+  /** Shortest seconds between status.json writes (written on change, and at least every 30 s); 0 = never. */
   statusIntervalSeconds: opt('status_interval', v.optional(integer(0, 3600), '1')),
   /**
    * Seconds between snapshots of the durable store (kept in stateDir's tmpfs) to durableDir; 0 = only

@@ -182,7 +182,7 @@ return view.extend({
 		o = s.option(form.ListValue, 'log_level', _('Log level'));
 		[ 'error', 'warn', 'info', 'debug' ].forEach(function(l) { o.value(l); });
 		o.default = 'info';
-		number(s, 'status_interval', _('Status interval'), _('Seconds between status.json writes (0: never; the Status page needs it).'), 'and(uinteger,range(0,3600))', '1');
+		number(s, 'status_interval', _('Status interval'), _('Shortest seconds between status.json writes, which follow changes (0: never; the Status page needs it).'), 'and(uinteger,range(0,3600))', '1');
 		flag(s, 'seccomp', _('System-call filter'), _('Start the daemon under procd\'s seccomp filter (/etc/seccomp/tunguard.json: the system calls a measured run made). Off by default: a call the measurement missed kills the daemon. Takes effect on restart.'), '0');
 		o = s.option(form.DynamicList, 'allow_prefix', _('Allowed sources'), _('Addresses or prefixes never subject to the defenses, e.g. an admin host: keep yourself from being locked out.'));
 		o.validate = validPrefix;
