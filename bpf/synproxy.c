@@ -1,15 +1,35 @@
 /* The SYN proxy's kernel fast path: answers a SYN flood with SYN cookies in the kernel.
  *
- * Attached (TCX, first in line) at the egress of each LAN device, where the kernel has forwarded the
- * SYN: fw4 has judged it and done any port forward's DNAT. So this program never answers a SYN the
- * firewall would refuse (a port scan sees what it sees without tunguard), and the cookie covers the
- * 4-tuple the proxy later sees in the third ACK.
+ * Two entry points share one body (fast_syn), each specialised at build time by its hook:
+ *
+ * tg_fast_syn, attached (TCX, first in line) at the egress of each LAN device, where the kernel has
+ * forwarded the SYN: fw4 has judged it and done any port forward's DNAT. So this program never
+ * answers a SYN the firewall would refuse (a port scan sees what it sees without tunguard), and the
+ * cookie covers the 4-tuple the proxy later sees in the third ACK. The price is the whole forwarding
+ * path per flood SYN (raw prerouting, routing, fw4's forward chain, postrouting, the neighbour,
+ * dev_queue_xmit), which costs more than the answer itself.
+ *
+ * tg_fast_syn_uplink, attached at the TCX ingress of each uplink, answers before any of that, but
+ * only what the LAN-egress hook has shown fw4 accepts: when the egress hook answers a routed SYN
+ * (one conntrack left alone: the notrack mark, so no DNAT) it records the (destination address,
+ * port) pair in tg_fp_allowed, and for ALLOWED_S the uplink hook answers SYNs to that pair itself.
+ * A port fw4 refuses is never learned, so never answered at either hook; a pair stops being learned
+ * within ALLOWED_S of fw4 refusing it (the uplink hook never refreshes a pair: the next SYN after
+ * its lifetime crosses fw4 again). The caveat: fw4 judges the pair by the first SYN it accepted,
+ * not by each SYN's source. A rule that depends on the source (port 22 accepted only from one
+ * address) is then enforced at the third ACK, which still crosses fw4's forward chain on its way to
+ * the proxy: a refused source gets a SYN-ACK from the uplink hook once an allowed source has taught
+ * the pair, but never a connection. The uplink hook knows each uplink's link-layer header length from
+ * tg_fp_uplinks (the daemon writes it when it attaches): 14 for Ethernet, 0 for L3 devices (PPPoE,
+ * raw-IP LTE, tun); a device missing there is passed untouched. Its SYN-ACK is the SYN's own buffer,
+ * rewritten, the Ethernet addresses swapped, sent back out of the same device.
  *
  * In the tiers where the proxy says so (the map tg_fp_conf, written by the proxy every tick), a SYN
  * toward a protected address is turned, in its own buffer, into the SYN-ACK the TypeScript proxy
- * would send (src/dataplane/stages/synproxy.ts: same SipHash cookie, same options, byte for byte),
- * and handed to the receive path of the device it was leaving, as if the LAN host had answered:
- * conntrack sees the reply of the SYN's entry (undoing a DNAT) and fw4 forwards it to the client.
+ * would send (src/dataplane/stages/synproxy.ts: same SipHash cookie, same options, byte for byte).
+ * At a LAN device's egress it is handed to the receive path of the device it was leaving, as if the
+ * LAN host had answered (conntrack sees the reply of the SYN's entry, undoing a DNAT, and fw4
+ * forwards it to the client), or, for a SYN conntrack left alone, sent straight out by the route.
  * The third ACK then reaches the proxy through the TUN as today, which checks the cookie and
  * carries on. Everything stateful stays in the proxy; this program keeps no per-connection state.
  *
@@ -18,12 +38,14 @@
  * program, attached at the TUN's egress, answers that copy in the same way (there the frame has no
  * Ethernet header), and sends the SYN-ACK from the router's address straight out of the device its
  * route names. Which addresses are which is in tg_fp_protected's value: PROT_LAN prefixes are
- * answered at a LAN device's egress, PROT_ROUTER addresses at the TUN's.
+ * answered at a LAN device's egress (and, learned, at an uplink's ingress), PROT_ROUTER addresses at
+ * the TUN's.
  *
- * What it does not handle it passes on unchanged (TCX_NEXT) to the steering program behind it:
+ * What it does not handle it passes on unchanged (TCX_NEXT) to the program behind it:
  * IPv4 options, IPv6 extension headers, SYNs carrying data, fragments, martian sources, and a
  * source that is one of the router's own addresses (routing refuses those before either hook, but a
- * SYN-ACK to the router itself is never the right answer).
+ * SYN-ACK to the router itself is never the right answer; at an uplink, where routing has not yet
+ * run, a source inside a protected LAN prefix too).
  */
 #include "tg_bpf.h"
 
@@ -60,7 +82,18 @@
 #define ST_BAD_CHECKSUM 3
 #define ST_PASSED 4 /* protected SYNs left to the proxy (options, extension headers, data) */
 #define ST_DUPLICATE 5 /* moderate tier: a charted 4-tuple's SYN again (neither taken nor counted) */
+#define ST_ANSWERED_UPLINK 6 /* of ST_ANSWERED, those answered at an uplink's ingress */
 #define ST_SLOTS 8
+
+/* The hooks the body is specialised for. */
+#define HOOK_EGRESS 0 /* a LAN device's egress, or the TUN's (told apart by the device) */
+#define HOOK_UPLINK 1 /* an uplink's ingress */
+
+/* How long a (destination, port) pair the LAN-egress hook answered stays answerable at the uplinks.
+ * Long enough that a flood pays fw4's forward path about once per pair per lifetime, short enough
+ * that a port fw4 stops accepting (a rule change, a service withdrawn) stops being answered by the
+ * uplink hook within it. Refreshed by the egress hook once past half of it. */
+#define ALLOWED_S 30
 
 struct fp_conf {
   __u32 mode;
@@ -97,6 +130,13 @@ struct src_slot {
 struct fp_prefix {
   __u32 prefixlen;
   __u8 addr[16];
+};
+
+/* A (destination, port) pair fw4 let through to a LAN host, as the uplink hook looks it up. */
+struct allowed_key {
+  __u8 daddr[16]; /* IPv4 as ::ffff:a.b.c.d */
+  __u16 dport;    /* network order */
+  __u16 pad;
 };
 
 /* The moderate tier's chart key: the SYN's addresses and ports (not its ISN: a new ISN on the same
@@ -143,6 +183,7 @@ struct scratch {
   __u8 mac[16];
   __u64 fib[8]; /* struct bpf_fib_lookup, 64 bytes */
   struct chart_key ck;
+  struct allowed_key ak;
 };
 struct tg_map_def SEC("maps") tg_fp_scratch = {
     .type = BPF_MAP_TYPE_PERCPU_ARRAY, .key_size = 4, .value_size = sizeof(struct scratch), .max_entries = 1};
@@ -155,6 +196,13 @@ struct tg_map_def SEC("maps") tg_fp_suspects = {
  * sizes it from syn_cache_size when it loads the object. */
 struct tg_map_def SEC("maps") tg_fp_chart = {
     .type = BPF_MAP_TYPE_LRU_HASH, .key_size = sizeof(struct chart_key), .value_size = 4, .max_entries = 65536};
+/* Pairs the LAN-egress hook answered (value: the wall-clock second it learned or refreshed them);
+ * bounded, the least recently used go first. */
+struct tg_map_def SEC("maps") tg_fp_allowed = {
+    .type = BPF_MAP_TYPE_LRU_HASH, .key_size = sizeof(struct allowed_key), .value_size = 4, .max_entries = 4096};
+/* The uplinks the uplink hook is attached to: ifindex -> link-layer header length (14 or 0). */
+struct tg_map_def SEC("maps") tg_fp_uplinks = {
+    .type = BPF_MAP_TYPE_HASH, .key_size = 4, .value_size = 4, .max_entries = 64};
 struct tg_map_def SEC("maps") tg_fp_stats = {
     .type = BPF_MAP_TYPE_PERCPU_ARRAY, .key_size = 4, .value_size = 8, .max_entries = ST_SLOTS};
 
@@ -269,15 +317,22 @@ INLINE int parse_options(const __u8 *tcp, __u32 hl, const void *end, struct syn 
     if ((const void *)(o + 2) > end) return -1;
     __u8 len = o[1];
     if (len < 2 || off + len > hl) return -1;
-    if (kind == 2 && len == 4) {
+    /* A known option of the wrong length: the proxy refuses it (src/packet/tcp-options.ts), so
+     * no answer here either. */
+    /* The lengths of MSS (2), WS (3), SACK_PERM (4) and TS (8), a nibble each, looked up without a
+     * branch per kind: branches here multiply the verifier's paths through the loop. */
+    __u32 want = kind <= 8 ? (__u32)(0xa00023400ULL >> (kind * 4)) & 0xf : 0;
+    if (want != 0 && want != len) return -1;
+    if (kind == 5 && (len < 10 || ((len - 2) & 7) != 0)) return -1; /* SACK blocks, 8 bytes each */
+    if (kind == 2) {
       if ((const void *)(o + 4) > end) return -1;
       s->mss = be16(o + 2);
-    } else if (kind == 3 && len == 3) {
+    } else if (kind == 3) {
       if ((const void *)(o + 3) > end) return -1;
       s->wscale = o[2];
-    } else if (kind == 4 && len == 2) {
+    } else if (kind == 4) {
       s->sack = 1;
-    } else if (kind == 8 && len == 10) {
+    } else if (kind == 8) {
       if ((const void *)(o + 10) > end) return -1;
       s->ts = 1;
       s->ts_val = (__u32)o[2] << 24 | (__u32)o[3] << 16 | (__u32)o[4] << 8 | o[5];
@@ -366,27 +421,36 @@ INLINE __u32 write_tcp(__u8 *t, const struct syn *s, const struct fp_conf *c, __
   return p;
 }
 
-SEC("tc")
-int tg_fast_syn(struct __sk_buff *skb) {
+/* The body of both entry points; `hook` is a constant in each, so each gets only its own branches. */
+INLINE int fast_syn(struct __sk_buff *skb, const int hook) {
+  const int uplink = hook == HOOK_UPLINK;
   /* Forwarded packets only: what the router sends itself never enters a proxied connection, and
    * what the proxy sends (its own SYN to the host, for one) is the proxy's business. */
   if (skb->ingress_ifindex == 0) return TCX_NEXT;
   __u32 zero = 0;
   struct fp_conf *c = bpf_map_lookup_elem(&tg_fp_conf, &zero);
   if (!c || c->mode == FP_PASS || skb->ingress_ifindex == c->tun_ifindex) return TCX_NEXT;
+  /* At an uplink: its link-layer header length, as the daemon found it when it attached. */
+  __u32 l2 = ETH_HLEN;
+  if (uplink) {
+    __u32 dev = skb->ifindex;
+    __u32 *hlen = bpf_map_lookup_elem(&tg_fp_uplinks, &dev);
+    if (!hlen || (*hlen != 0 && *hlen != ETH_HLEN)) return TCX_NEXT;
+    l2 = *hlen;
+  }
   struct scratch *x = bpf_map_lookup_elem(&tg_fp_scratch, &zero);
   if (!x) return TCX_NEXT;
   struct syn *sp = &x->s;
 
   /* At the TUN's egress (the router's own services): an IP packet, no Ethernet header. */
-  int at_tun = skb->ifindex == c->tun_ifindex;
-  __u32 l2 = at_tun ? 0 : ETH_HLEN;
+  int at_tun = !uplink && skb->ifindex == c->tun_ifindex;
+  if (at_tun) l2 = 0;
   const __u8 *data = (const __u8 *)(long)skb->data;
   const void *end = (const void *)(long)skb->data_end;
   int v6;
   __u32 iphl;
   __u32 proto = skb->protocol;
-  if (at_tun) {
+  if (l2 == 0) {
     /* A TUN's packets are IP by their version nibble (as the TUN itself reads them). */
     if ((const void *)(data + 1) > end) return TCX_NEXT;
     proto = (data[0] >> 4) == 4 ? tg_htons(0x0800) : (data[0] >> 4) == 6 ? tg_htons(0x86dd) : 0;
@@ -455,7 +519,16 @@ int tg_fast_syn(struct __sk_buff *skb) {
   }
   __u8 *kind = bpf_map_lookup_elem(&tg_fp_protected, &key);
   if (!kind || *kind != (at_tun ? PROT_ROUTER : PROT_LAN)) return TCX_NEXT;
-  if (at_tun) {
+  struct allowed_key *ak = &x->ak;
+  if (uplink) {
+    /* Only a pair the LAN-egress hook has answered lately: fw4 accepted it there. */
+    __builtin_memcpy(ak->daddr, key.addr, 16);
+    __builtin_memcpy(&ak->dport, tcp + 2, 2); /* network order, as the egress hook writes it */
+    ak->pad = 0;
+    __u32 *learned = bpf_map_lookup_elem(&tg_fp_allowed, ak);
+    if (!learned || c->now_s - *learned >= ALLOWED_S) return TCX_NEXT;
+  }
+  if (at_tun || uplink) {
     /* The router's own address as the source: never answered (a SYN-ACK to ourselves). */
     if (!v6) {
 #pragma unroll
@@ -465,7 +538,8 @@ int tg_fast_syn(struct __sk_buff *skb) {
       for (int i = 0; i < 16; i++) key.addr[i] = sp->saddr[i];
     }
     kind = bpf_map_lookup_elem(&tg_fp_protected, &key);
-    if (kind && *kind == PROT_ROUTER) return TCX_NEXT;
+    /* Before routing (the uplink), a source inside a protected LAN prefix is spoofed too. */
+    if (kind && (*kind == PROT_ROUTER || uplink)) return TCX_NEXT;
   }
 
   __u32 hl = (tcp[12] >> 4) * 4;
@@ -627,26 +701,30 @@ int tg_fast_syn(struct __sk_buff *skb) {
 
   __u32 len = iphl + tl;
   if (len > 80) return TCX_DROP;
-  int by_route = at_tun || (c->notrack_mark && (skb->mark & c->notrack_mark));
-  if (at_tun) {
-    /* No Ethernet header here: the IP packet, then a blank one for bpf_redirect_neigh to fill. */
+  int by_route = !uplink && (at_tun || (c->notrack_mark && (skb->mark & c->notrack_mark)));
+  if (l2 == 0) {
     if (bpf_skb_change_tail(skb, len, 0) < 0) {
       count(ST_PASSED);
       return TCX_NEXT;
     }
     if (bpf_skb_store_bytes(skb, 0, out, len, 0) < 0) return TCX_DROP;
-    __u8 *mac = x->mac;
-    __builtin_memset(mac, 0, 14);
-    mac[0] = 0x02;
-    mac[12] = v6 ? 0x86 : 0x08;
-    mac[13] = v6 ? 0xdd : 0x00;
-    if (bpf_skb_change_head(skb, ETH_HLEN, 0) < 0 || bpf_skb_store_bytes(skb, 0, mac, ETH_HLEN, 0) < 0)
-      return TCX_DROP;
+    if (at_tun) {
+      /* No Ethernet header here: a blank one in front for bpf_redirect_neigh to fill. */
+      __u8 *mac = x->mac;
+      __builtin_memset(mac, 0, 14);
+      mac[0] = 0x02;
+      mac[12] = v6 ? 0x86 : 0x08;
+      mac[13] = v6 ? 0xdd : 0x00;
+      if (bpf_skb_change_head(skb, ETH_HLEN, 0) < 0 || bpf_skb_store_bytes(skb, 0, mac, ETH_HLEN, 0) < 0)
+        return TCX_DROP;
+    }
   } else {
     __u8 *mac = x->mac;
 #pragma unroll
     for (int i = 0; i < 6; i++) {
-      mac[i] = data[6 + i]; /* back toward the device's own receive path, as the LAN host's frame */
+      /* Egress: back toward the device's own receive path, as the LAN host's frame. Uplink: back
+       * to the neighbour that sent it, from the address it was sent to. */
+      mac[i] = data[6 + i];
       mac[6 + i] = data[i];
     }
     if (bpf_skb_change_tail(skb, ETH_HLEN + len, 0) < 0) {
@@ -657,7 +735,31 @@ int tg_fast_syn(struct __sk_buff *skb) {
       return TCX_DROP;
   }
   count(ST_ANSWERED);
+  if (uplink) {
+    count(ST_ANSWERED_UPLINK);
+    return bpf_redirect(skb->ifindex, 0); /* out of the device it came in by */
+  }
   if (by_route) {
+    if (!at_tun) {
+      /* A routed SYN fw4 let through (a port forward's keeps its conntrack entry, so never has the
+       * mark): the uplinks may answer its pair for a while. Written only when new or half-aged, so a
+       * flood does not write the map for each SYN. */
+      if (!v6) {
+        __builtin_memset(ak->daddr, 0, 10);
+        ak->daddr[10] = ak->daddr[11] = 0xff;
+#pragma unroll
+        for (int i = 0; i < 4; i++) ak->daddr[12 + i] = sp->daddr[i];
+      } else {
+        __builtin_memcpy(ak->daddr, sp->daddr, 16);
+      }
+      ak->dport = tg_htons((__u16)sp->dport);
+      ak->pad = 0;
+      __u32 *learned = bpf_map_lookup_elem(&tg_fp_allowed, ak);
+      if (!learned || c->now_s - *learned >= ALLOWED_S / 2) {
+        __u32 now = c->now_s;
+        bpf_map_update_elem(&tg_fp_allowed, ak, &now, BPF_ANY);
+      }
+    }
     /* No conntrack entry to meet (the SYN skipped conntrack, or was a copy of one to the router
      * whose original the router-local chain dropped): out toward the client at once, by the route
      * and neighbour the kernel would use for the host's (or the router's) own reply. */
@@ -683,5 +785,13 @@ int tg_fast_syn(struct __sk_buff *skb) {
   skb->mark |= c->mark;
   return bpf_redirect(skb->ifindex, BPF_F_INGRESS);
 }
+
+/* At each LAN device's egress and the TUN's. */
+SEC("tc")
+int tg_fast_syn(struct __sk_buff *skb) { return fast_syn(skb, HOOK_EGRESS); }
+
+/* At each uplink's ingress. */
+SEC("tc/uplink")
+int tg_fast_syn_uplink(struct __sk_buff *skb) { return fast_syn(skb, HOOK_UPLINK); }
 
 char _license[] SEC("license") = "GPL";

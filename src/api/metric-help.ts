@@ -53,7 +53,9 @@ export const COUNTER_HELP: Readonly<Record<string, string>> = {
   kernel_udp_dropped:
     'Of the global UDP rate drops, those made in the kernel (nft) before the TUN: datagrams from an uplink.',
   fast_syn_answered:
-    'SYNs the kernel fast path (eBPF at the egress of the LAN devices) answered with a cookie itself, as last read from its map.',
+    "SYNs the kernel fast path (eBPF at the egress of the LAN devices, or at the uplinks' ingress) answered with a cookie itself, as last read from its map.",
+  fast_syn_answered_uplink:
+    "Of the SYNs the kernel fast path answered, those answered at an uplink's ingress (to a destination and port fw4 was seen to accept).",
   gauge_tier: 'The risk tier as a number (0 normal, 1 moderate, 2 risky), per worker.',
   gauge_syn_window: 'New inbound SYNs in the current tier window.',
   gauge_half_open: 'Unfinished TCP handshakes.',

@@ -506,7 +506,11 @@ export async function runCommand(argv: string[]): Promise<number> {
   let routerEgress: RouterEgress | undefined;
   let routerEgressTimer: NodeJS.Timeout | undefined;
   let routerEgressError = '';
-  /** The uplink egress program on `uplinks`; a failure is logged once (retried every second). */
+  let uplinkIngressError = '';
+  /**
+   * The uplink egress program and the fast path's uplink program on `uplinks`; a failure is logged
+   * once (retried every second).
+   */
   const followEgress = (uplinks: readonly string[]) => {
     if (stopping) return;
     try {
@@ -521,6 +525,17 @@ export async function runCommand(argv: string[]): Promise<number> {
           { event: 'wan' },
         );
       routerEgressError = message;
+    }
+    try {
+      fastPath?.followUplinks(uplinks);
+      uplinkIngressError = '';
+    } catch (err) {
+      const message = (err as Error).message;
+      if (message !== uplinkIngressError)
+        log(`wan: warning: ${message}: SYN floods there are answered after forwarding only`, 'warn', {
+          event: 'wan',
+        });
+      uplinkIngressError = message;
     }
   };
   // Every step runs even when one before it fails (the steering must go in any case); a failed step
@@ -781,9 +796,10 @@ export async function runCommand(argv: string[]): Promise<number> {
     if (local) {
       routerEgress = RouterEgress.load(addon, steering.tun);
       routerEgress.follow(wans);
-      // A PPPoE or WireGuard uplink that reconnects is a new device under the same name.
-      routerEgressTimer = setInterval(() => followEgress(wans), 1000);
     }
+    if (fastPath) followEgress(wans);
+    // A PPPoE or WireGuard uplink that reconnects is a new device under the same name.
+    if (local || fastPath) routerEgressTimer = setInterval(() => followEgress(wans), 1000);
     let desc = up.description;
     if (fastPath) {
       attachFast(steering.lan);
@@ -792,6 +808,7 @@ export async function runCommand(argv: string[]): Promise<number> {
         fastPath.attachTun(steering.tun);
         desc += " (the router's own addresses too)";
       }
+      desc += `, at the uplinks' ingress too (${fastPath.uplinkIfindexes.length} attached)`;
     }
     if (routerLocal)
       desc += `; the router's own services proxied (${routerNets.join(', ') || 'no address yet'}${v['no-router-follow'] ? ', the start addresses only' : ''})`;

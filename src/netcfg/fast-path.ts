@@ -1,10 +1,13 @@
-// The SYN proxy's kernel fast path (bpf/synproxy.c): loads the program and its maps, fills the
-// protected prefixes, and attaches it in front of the steering program at each LAN device's egress,
-// where the kernel has forwarded a SYN after the firewall judged it. The dataplane's SYN gate then
-// drives it through the maps (src/tun/fast-path-maps.ts): the tier sets the mode every tick.
+// The SYN proxy's kernel fast path (bpf/synproxy.c): loads its two programs and their shared maps,
+// fills the protected prefixes, and attaches one in front of the steering program at each LAN
+// device's egress (where the kernel has forwarded a SYN after the firewall judged it), the other at
+// each uplink's ingress (where it answers SYNs to the pairs the first has seen fw4 accept). The
+// dataplane's SYN gate then drives both through the maps (src/tun/fast-path-maps.ts): the tier sets
+// the mode every tick.
 //
 // Fail-open as the steering: the links are this process's fds, gone when it dies.
 import { readFileSync } from 'node:fs';
+import { endianness } from 'node:os';
 import { parsePrefix } from '../config/net.js';
 import type { TunAddon } from '../tun/addon.js';
 import { BpfObjectError, type LoadedProgram, loadBpfObject, readBpfObject } from '../tun/bpf-object.js';
@@ -20,9 +23,27 @@ import {
   prefixKey,
 } from '../tun/fast-path-maps.js';
 import { NetcfgError } from './ip.js';
+import { interfaceExists } from './steering.js';
 
 export const FAST_PATH_OBJECT = 'synproxy';
 export const FAST_PATH_SECTION = 'tc';
+/** The program for the uplinks' ingress, in the same object (it shares the first one's maps). */
+export const FAST_PATH_UPLINK_SECTION = 'tc/uplink';
+
+/** ARPHRD_* of /sys/class/net/<dev>/type whose frames start with a 14-byte Ethernet header. */
+const ARPHRD_ETHER = 1;
+/**
+ * ARPHRD_* of devices whose packets start with the IP header at tc ingress: tun (NONE), PPP (as
+ * pppoe-wan), raw-IP WWAN, IP-in-IP/SIT/GRE tunnels, WireGuard (NONE). Anything else is not
+ * attached: a header length guessed wrong would answer with a mangled packet.
+ */
+const ARPHRD_L3 = new Set([65534, 512, 519, 768, 769, 776, 778, 823]);
+
+/** The link-layer header length the uplink program is told for a device of this ARPHRD type. */
+export function uplinkHeaderLength(arphrd: number): number | undefined {
+  if (arphrd === ARPHRD_ETHER) return 14;
+  return ARPHRD_L3.has(arphrd) ? 0 : undefined;
+}
 
 export type FastPathChoice = 'off' | 'auto' | 'on';
 
@@ -40,10 +61,14 @@ export class FastPath {
   private readonly lanLinks = new Map<number, number>();
   /** The router's addresses in the map now (replaced as a whole by protectRouter). */
   private routerNets: string[] = [];
+  /** The uplinks' ingress links by ifindex. */
+  private readonly uplinkLinks = new Map<number, number>();
 
   private constructor(
     private readonly addon: TunAddon,
     private readonly loaded: LoadedProgram,
+    /** The uplinks' program (its maps are `loaded`'s). */
+    private readonly uplinkProg: number,
     readonly cpus: number,
     readonly settings: FastSettings,
   ) {}
@@ -72,9 +97,23 @@ export class FastPath {
           : `${e.message}${e.code === 'EPERM' ? ' (needs CAP_BPF and CAP_NET_ADMIN)' : ''}`;
       throw new NetcfgError(`cannot load the SYN fast path: ${why}`);
     }
+    let uplinkProg: number;
+    try {
+      uplinkProg = loadBpfObject(
+        addon,
+        readBpfObject(FAST_PATH_OBJECT, FAST_PATH_UPLINK_SECTION),
+        ProgType.SCHED_CLS,
+        {},
+        loaded.maps,
+      ).prog;
+    } catch (err) {
+      for (const fd of [loaded.prog, ...loaded.maps.values()]) addon.close(fd);
+      throw new NetcfgError(`cannot load the SYN fast path's uplink program: ${(err as Error).message}`);
+    }
     const fp = new FastPath(
       addon,
       loaded,
+      uplinkProg,
       possibleCpus(readFileSync('/sys/devices/system/cpu/possible', 'utf8')),
       settings,
     );
@@ -177,6 +216,62 @@ export class FastPath {
     }
   }
 
+  /**
+   * The uplink program at the ingress of each of `uplinks` that exists now, and of nothing else:
+   * links of devices gone (or re-created under a new ifindex) are closed, and their header length
+   * taken out of the map. A device that cannot be attached (its link type unknown, no TCX) throws
+   * after the others are done (retried at the next call).
+   */
+  followUplinks(uplinks: readonly string[]): void {
+    const lens = this.map(FastMapName.uplinks);
+    const key = new Uint8Array(4);
+    const keyOf = (ifindex: number) => {
+      new DataView(key.buffer).setUint32(0, ifindex, LE);
+      return key;
+    };
+    const now = new Map<number, { dev: string; l2?: number }>();
+    for (const dev of uplinks) {
+      const ifindex = readSys(dev, 'ifindex');
+      const type = readSys(dev, 'type');
+      if (ifindex !== undefined && type !== undefined)
+        now.set(ifindex, { dev, l2: uplinkHeaderLength(type) });
+    }
+    for (const [ifindex, fd] of this.uplinkLinks) {
+      if (now.has(ifindex)) continue;
+      this.uplinkLinks.delete(ifindex);
+      closeQuietly(this.addon, fd);
+      this.addon.bpfMapWrite(lens, keyOf(ifindex), 4, 1, new Uint8Array(4), true);
+    }
+    const failed: string[] = [];
+    for (const [ifindex, { dev, l2 }] of now) {
+      if (this.uplinkLinks.has(ifindex)) continue;
+      if (l2 === undefined) {
+        failed.push(`${dev}: neither Ethernet nor an IP-only device`);
+        continue;
+      }
+      const value = new Uint8Array(4);
+      new DataView(value.buffer).setUint32(0, l2, LE);
+      if (this.addon.bpfMapWrite(lens, keyOf(ifindex), 4, 1, value, false) !== 0) {
+        failed.push(`${dev}: too many uplinks`);
+        continue;
+      }
+      try {
+        this.uplinkLinks.set(ifindex, this.addon.tcxAttach(this.uplinkProg, ifindex, false, true));
+      } catch (err) {
+        const e = err as NodeJS.ErrnoException;
+        this.addon.bpfMapWrite(lens, keyOf(ifindex), 4, 1, value, true);
+        failed.push(`${dev}: ${e.message}${e.code === 'EINVAL' ? ' (TCX needs Linux 6.6 or later)' : ''}`);
+      }
+    }
+    if (failed.length > 0)
+      throw new NetcfgError(`cannot attach the SYN fast path to an uplink's ingress (${failed.join('; ')})`);
+  }
+
+  /** Uplinks the uplink program is attached to (their ifindexes). */
+  get uplinkIfindexes(): number[] {
+    return [...this.uplinkLinks.keys()];
+  }
+
   /** LAN devices the program is attached to (their ifindexes). */
   get lanIfindexes(): number[] {
     return [...this.lanLinks.keys()];
@@ -184,9 +279,10 @@ export class FastPath {
 
   /** Detaches (links first) and frees the program and its maps; idempotent. */
   close(): void {
-    const links = [...this.lanLinks.values(), ...this.links].reverse();
+    const links = [...this.uplinkLinks.values(), ...this.lanLinks.values(), ...this.links].reverse();
     this.lanLinks.clear();
-    for (const fd of [...links, this.loaded.prog, ...this.loaded.maps.values()]) {
+    this.uplinkLinks.clear();
+    for (const fd of [...links, this.loaded.prog, this.uplinkProg, ...this.loaded.maps.values()]) {
       try {
         this.addon.close(fd);
       } catch {
@@ -200,5 +296,35 @@ export class FastPath {
   /** The loaded program's fd (tests run it with BPF_PROG_TEST_RUN). */
   get program(): number {
     return this.loaded.prog;
+  }
+
+  /** The uplinks' program's fd (tests run it with BPF_PROG_TEST_RUN). */
+  get uplinkProgram(): number {
+    return this.uplinkProg;
+  }
+
+  /** A map's fd by name (FastMapName), for tests and the bench to look into. */
+  mapFd(name: string): number {
+    return this.map(name);
+  }
+}
+
+const LE = endianness() === 'LE';
+
+/** A number from /sys/class/net/<dev>/<what>, or undefined when the device is gone. */
+function readSys(dev: string, what: string): number | undefined {
+  if (!interfaceExists(dev)) return undefined;
+  try {
+    return Number(readFileSync(`/sys/class/net/${dev}/${what}`, 'utf8'));
+  } catch {
+    return undefined; // gone between the two reads
+  }
+}
+
+function closeQuietly(addon: TunAddon, fd: number): void {
+  try {
+    addon.close(fd);
+  } catch {
+    /* already closed */
   }
 }

@@ -165,6 +165,7 @@ export function parseBpfObject(file: Uint8Array, section: string): BpfObject {
 /** A program loaded with its own maps: fds to close when done (closing the program detaches nothing). */
 export interface LoadedProgram {
   prog: number;
+  /** The maps this load created (not the ones it was given). */
   maps: Map<string, number>;
   defs: Map<string, MapDef>;
 }
@@ -176,6 +177,11 @@ export function loadBpfObject(
   progType: number,
   /** Map sizes the caller chooses (map name → max entries) instead of the object's own. */
   sizes: Readonly<Record<string, number>> = {},
+  /**
+   * Maps already created (another program of the same object, loaded before): used as they are, so
+   * both programs share them; the caller keeps owning them.
+   */
+  shared: ReadonlyMap<string, number> = new Map(),
 ): LoadedProgram {
   const host = endianness();
   if (obj.order !== host)
@@ -187,6 +193,7 @@ export function loadBpfObject(
   };
   try {
     for (const m of obj.maps) {
+      if (shared.has(m.name)) continue;
       const def = Object.hasOwn(sizes, m.name) ? { ...m, maxEntries: sizes[m.name] } : m;
       maps.set(m.name, addon.bpfMapCreate(def.type, def.keySize, def.valueSize, def.maxEntries, def.flags));
       defs.set(m.name, def);
@@ -195,7 +202,7 @@ export function loadBpfObject(
     const dv = new DataView(insns.buffer, insns.byteOffset, insns.byteLength);
     const le = host === 'LE';
     for (const r of obj.mapRefs) {
-      const fd = maps.get(r.map);
+      const fd = maps.get(r.map) ?? shared.get(r.map);
       if (fd === undefined)
         throw new BpfObjectError(`instruction ${r.insn} refers to unknown map '${r.map}'`);
       const o = r.insn * 8;

@@ -29,6 +29,8 @@ export const FAST_STATS = [
   'bad_checksum',
   'passed',
   'duplicate',
+  /** Of `answered`, those answered at an uplink's ingress (a pair the LAN-egress hook learned). */
+  'answered_uplink',
 ] as const;
 export type FastStat = (typeof FAST_STATS)[number];
 
@@ -41,6 +43,10 @@ export const FastMapName = {
   sources: 'tg_fp_sources',
   suspects: 'tg_fp_suspects',
   chart: 'tg_fp_chart',
+  /** (destination, port) pairs fw4 let through, which the uplinks' program may answer. */
+  allowed: 'tg_fp_allowed',
+  /** The uplinks' link-layer header lengths by ifindex. */
+  uplinks: 'tg_fp_uplinks',
 } as const;
 
 /** The fds a worker needs (plain numbers: they cross postMessage; fds are the process's). */

@@ -2,8 +2,8 @@
 // BPF_PROG_TEST_RUN: its SYN-ACK must be, byte for byte, the one the TypeScript proxy sends for the
 // same SYN at the same wall-clock time (the third ACK is checked by the TypeScript cookie code), for
 // both families and every option combination; and what it must not answer, it must pass or drop.
-// One file (about 630 lines): every case runs the one loaded program against the TypeScript proxy
-// with the same packet builders.
+// One file (about 850 lines): every case runs the one loaded object (both its programs: the LAN
+// devices' egress and the uplinks' ingress) against the TypeScript proxy with the same packet builders.
 
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -420,6 +420,22 @@ describe('what it leaves alone or drops', () => {
         'IPv6 extension header',
         v6({ src: V6.client, dst: V6.server, proto: 0, ext: [] } as never, tcp({ flags: 2 })),
       ],
+      // Known options of the wrong length: the proxy refuses them (src/packet/tcp-options.ts).
+      [
+        'MSS of length 5',
+        v4({ src: V4.client, dst: V4.server }, tcp({ flags: 2, opts: [2, 5, 5, 0xb4, 0, 1, 1, 1] })),
+      ],
+      [
+        'TS of length 8',
+        v4({ src: V4.client, dst: V4.server }, tcp({ flags: 2, opts: [8, 8, 1, 2, 3, 4, 5, 6] })),
+      ],
+      [
+        'SACK of length 9',
+        v4(
+          { src: V4.client, dst: V4.server },
+          tcp({ flags: 2, opts: [5, 9, ...new Array(7).fill(0), 1, 1, 1] }),
+        ),
+      ],
       [
         '13 options',
         v4({ src: V4.client, dst: V4.server }, tcp({ flags: 0x02, opts: new Array(13).fill(1) })),
@@ -539,6 +555,232 @@ describe("the router's own addresses (at the TUN's egress)", () => {
     fp.protectRouter([`${ROUTER4}/32`, `${ROUTER6}/128`]);
     expect(runTun(pkt).ret).not.toBe(TCX_NEXT);
     expect(runTun(moved).ret).toBe(TCX_NEXT);
+  });
+});
+
+describe("at an uplink's ingress (pairs the LAN-egress hook learned)", () => {
+  const UPSTREAM_MAC = [0x02, 0, 0, 0, 0, 0x99];
+  /** The frame as an uplink's ingress sees it: from the upstream router, to ours. */
+  const frameUp = (ip: Uint8Array, ver = ip[0] >> 4) => {
+    const f = frame(ip, ver);
+    f.set(ROUTER_MAC, 0);
+    f.set(UPSTREAM_MAC, 6);
+    return f;
+  };
+  const LO = 1; // an Ethernet-sized header (14) like an Ethernet uplink; the test run needs a device
+  const key4 = new Uint8Array(4);
+  const setUplink = (ifindex: number, l2: number | undefined) => {
+    new DataView(key4.buffer).setUint32(0, ifindex, true);
+    const v = Uint8Array.from(u32(0).reverse());
+    new DataView(v.buffer).setUint32(0, l2 ?? 0, true);
+    addon.bpfMapWrite(fp.mapFd('tg_fp_uplinks'), key4, 4, 1, v, l2 === undefined);
+  };
+  /** Runs the uplink program as the ingress of `ifindex` sees `f`. */
+  const runUp = (f: Uint8Array, ifindex = LO) => {
+    const out = new Uint8Array(256);
+    const ctx = new Uint8Array(192);
+    const dv = new DataView(ctx.buffer);
+    dv.setUint32(36, ifindex, true); // at ingress: the device itself
+    dv.setUint32(40, ifindex, true);
+    const [ret, len] = addon.bpfTestRun(fp.uplinkProgram, f, out, ctx, 1);
+    return { ret, out: out.slice(0, len) };
+  };
+  /** The egress hook answering a routed SYN (notrack mark) of this pair: what teaches the uplinks. */
+  const learn = (f: Fam, dport: number, wallMs = EPOCH) => {
+    mode(FastMode.ANSWER, wallMs);
+    const ip = syn(f, { ts: true }, 1, 50000, 1);
+    setDport(ip, dport);
+    return run(frame(ip), 3, SETTINGS.notrackMark);
+  };
+  /** Sets a SYN's destination port (and its checksum again). */
+  const setDport = (ip: Uint8Array, dport: number) => {
+    const hl = ip[0] >> 4 === 4 ? 20 : 40;
+    ip.set(u16(dport), hl + 2);
+    ip.set([0, 0], hl + 16);
+    const l4 = [...ip.subarray(hl)];
+    const ph =
+      hl === 20
+        ? pseudo4([...ip.subarray(12, 16)], [...ip.subarray(16, 20)], 6, l4.length)
+        : pseudo6([...ip.subarray(8, 24)], [...ip.subarray(24, 40)], 6, l4.length);
+    ip.set(u16(refChecksum([...ph, ...l4])), hl + 16);
+    return ip;
+  };
+  const allowedValue = (f: Fam, dport: number): number | undefined => {
+    const k = new Uint8Array(20);
+    mappedAddress(Uint8Array.from(f.server), k, 0);
+    k.set(u16(dport), 16);
+    const v = new Uint8Array(4);
+    return addon.bpfMapRead(fp.mapFd('tg_fp_allowed'), k, v)
+      ? new DataView(v.buffer).getUint32(0, true)
+      : undefined;
+  };
+  beforeAll(() => setUplink(LO, 14));
+  afterAll(() => setUplink(LO, undefined));
+
+  for (const f of [V4, V6]) {
+    it(`IPv${f.ver}: a learned pair gets the TypeScript proxy's SYN-ACK, MACs swapped, out of the same device; an unlearned one passes untouched`, () => {
+      const proxy = tsProxy();
+      const pkt = setDport(syn(f, { ts: true, sack: true, ws: 7 }, 0x2468ace0, 42000), 8443 + f.ver);
+      const want = proxy(pkt, 7000) as Uint8Array;
+      expect(want).toBeDefined();
+      // Not learned yet: passed on unchanged (the negative control).
+      mode(FastMode.ANSWER, EPOCH + 7000);
+      const before = runUp(frameUp(pkt));
+      expect(before.ret).toBe(TCX_NEXT);
+      expect([...before.out]).toEqual([...frameUp(pkt)]);
+      learn(f, 8443 + f.ver, EPOCH + 7000);
+      mode(FastMode.ANSWER, EPOCH + 7000);
+      const [answered, atUplink] = [maps.read('answered'), maps.read('answered_uplink')];
+      const r = runUp(frameUp(pkt));
+      expect(r.ret).toBe(TC_ACT_REDIRECT);
+      expect([...r.out.subarray(0, 12)]).toEqual([...UPSTREAM_MAC, ...ROUTER_MAC]);
+      expect([...r.out.subarray(14)]).toEqual([...want]);
+      expect(maps.read('answered')).toBe(answered + 1);
+      expect(maps.read('answered_uplink')).toBe(atUplink + 1);
+    });
+  }
+
+  it('an L3 uplink (header length 0): the IP packet in, the SYN-ACK out, no Ethernet header', () => {
+    setUplink(tunIfindex, 0);
+    try {
+      const proxy = tsProxy();
+      for (const f of [V4, V6]) {
+        const pkt = setDport(syn(f, { ts: true, ws: 2 }, 0x1357, 42100), 9000);
+        learn(f, 9000, EPOCH + 8000);
+        mode(FastMode.ANSWER, EPOCH + 8000);
+        const r = runUp(pkt, tunIfindex);
+        expect(r.ret).toBe(TC_ACT_REDIRECT);
+        expect([...r.out]).toEqual([...(proxy(pkt, 8000) as Uint8Array)]);
+      }
+      // The control: the same device unknown to the map (no header length) is passed untouched.
+      setUplink(tunIfindex, undefined);
+      const pkt = setDport(syn(V4, { ts: true }, 5, 42101), 9000);
+      expect(runUp(pkt, tunIfindex).ret).toBe(TCX_NEXT);
+    } finally {
+      setUplink(tunIfindex, undefined);
+    }
+  });
+
+  it('only pairs the egress hook answered as routed: a port forward (no notrack mark) teaches nothing; each pair learned alone', () => {
+    mode(FastMode.ANSWER, EPOCH);
+    const ip = setDport(syn(V4, { ts: true }, 1, 42200), 9100);
+    expect(run(frame(ip)).ret).toBe(TC_ACT_REDIRECT); // answered at the egress, re-injected
+    expect(allowedValue(V4, 9100)).toBeUndefined();
+    expect(runUp(frameUp(ip)).ret).toBe(TCX_NEXT);
+    learn(V4, 9100);
+    expect(allowedValue(V4, 9100)).toBe(EPOCH / 1000);
+    expect(runUp(frameUp(ip)).ret).toBe(TC_ACT_REDIRECT);
+    // Another port of the same host, the same port of another host: still not answered.
+    expect(runUp(frameUp(setDport(syn(V4, { ts: true }, 1, 42201), 9101))).ret).toBe(TCX_NEXT);
+    const other = setDport(syn({ ...V4, server: [198, 51, 100, 8] }, { ts: true }, 1, 42202), 9100);
+    expect(runUp(frameUp(other)).ret).toBe(TCX_NEXT);
+  });
+
+  it('a learned pair lives ALLOWED_S (30 s); the egress hook refreshes it only past half that, the uplink hook never', () => {
+    const t0 = EPOCH + 100_000;
+    learn(V6, 9200, t0);
+    const ip = setDport(syn(V6, { ts: true }, 1, 42300), 9200);
+    mode(FastMode.ANSWER, t0 + 29_000);
+    expect(runUp(frameUp(ip)).ret).toBe(TC_ACT_REDIRECT);
+    expect(allowedValue(V6, 9200)).toBe(t0 / 1000); // answering at the uplink does not refresh it
+    mode(FastMode.ANSWER, t0 + 30_000);
+    expect(runUp(frameUp(ip)).ret).toBe(TCX_NEXT);
+    // Egress answers within half the lifetime leave the entry alone; past it they renew it.
+    learn(V6, 9201, t0);
+    learn(V6, 9201, t0 + 14_000);
+    expect(allowedValue(V6, 9201)).toBe(t0 / 1000);
+    learn(V6, 9201, t0 + 15_000);
+    expect(allowedValue(V6, 9201)).toBe(t0 / 1000 + 15);
+  });
+
+  it("passes a learned pair's SYN from a martian, the router's own or a protected LAN source, and to the router's address", () => {
+    learn(V4, 9300);
+    fp.protectRouter(['192.0.2.1/32']);
+    try {
+      mode(FastMode.ANSWER, EPOCH);
+      const from = (client: number[]) => setDport(syn({ ...V4, client }, { ts: true }, 1, 42400), 9300);
+      const cases: [string, Uint8Array][] = [
+        ['loopback source', from([127, 0, 0, 1])],
+        ['zero-network source', from([0, 1, 2, 3])],
+        ['multicast source', from([224, 0, 0, 9])],
+        ["the router's own address as the source", from([192, 0, 2, 1])],
+        ['a protected LAN address as the source', from([198, 51, 100, 50])],
+      ];
+      for (const [name, ip] of cases) {
+        const r = runUp(frameUp(ip));
+        expect(r.ret, name).toBe(TCX_NEXT);
+        expect([...r.out], name).toEqual([...frameUp(ip)]);
+      }
+      // To the router's own address (PROT_ROUTER): answered at the TUN only, never here.
+      const toRouter = setDport(syn({ ...V4, server: [192, 0, 2, 1] }, { ts: true }, 1, 42401), 9300);
+      const k = new Uint8Array(20);
+      mappedAddress(Uint8Array.from([192, 0, 2, 1]), k, 0);
+      k.set(u16(9300), 16);
+      const v = new Uint8Array(4);
+      new DataView(v.buffer).setUint32(0, EPOCH / 1000, true);
+      addon.bpfMapWrite(fp.mapFd('tg_fp_allowed'), k, 20, 1, v, false); // even if it were learned
+      expect(runUp(frameUp(toRouter)).ret).toBe(TCX_NEXT);
+      // The control: an ordinary source to the learned pair is answered.
+      expect(runUp(frameUp(from([203, 0, 113, 40]))).ret).toBe(TC_ACT_REDIRECT);
+    } finally {
+      fp.protectRouter([]);
+    }
+  });
+
+  it('the tiers hold: PASS passes, DROP drops only a learned pair, aggressive sources drop, CHART drops a retransmission', () => {
+    learn(V4, 9400);
+    const ip = setDport(syn(V4, { ts: true }, 1, 42500), 9400);
+    const unlearned = setDport(syn(V4, { ts: true }, 1, 42500), 9401);
+    mode(FastMode.PASS, EPOCH);
+    expect(runUp(frameUp(ip)).ret).toBe(TCX_NEXT);
+    mode(FastMode.DROP, EPOCH);
+    const risky = maps.read('drop_risky');
+    expect(runUp(frameUp(ip)).ret).toBe(TCX_DROP);
+    expect(maps.read('drop_risky')).toBe(risky + 1);
+    // Not learned: left to fw4 and the egress hook (which drops it in DROP mode if fw4 accepts it).
+    expect(runUp(frameUp(unlearned)).ret).toBe(TCX_NEXT);
+    mode(FastMode.ANSWER, EPOCH);
+    expect(maps.aggressive(Uint8Array.from(V4.client), true)).toBe(true);
+    expect(runUp(frameUp(ip)).ret).toBe(TCX_DROP);
+    maps.aggressive(Uint8Array.from(V4.client), false);
+    mode(FastMode.CHART, EPOCH + 200_000);
+    learn(V4, 9400, EPOCH + 200_000);
+    mode(FastMode.CHART, EPOCH + 200_000);
+    const moved = setDport(syn(V4, { ts: true }, 2, 42501), 9400);
+    expect(runUp(frameUp(moved)).ret).toBe(TC_ACT_REDIRECT);
+    expect(runUp(frameUp(moved)).ret).toBe(TCX_DROP);
+  });
+
+  it('a SYN with only the pseudo-header sum (CHECKSUM_PARTIAL) is answered in the same form', () => {
+    learn(V4, 9500);
+    mode(FastMode.ANSWER, EPOCH);
+    const partial = setDport(syn(V4, { ts: true }, 3, 42600), 9500);
+    partial.set([0, 0], 36);
+    partial.set(u16(pseudoSum(partial)), 36);
+    const r = runUp(frameUp(partial));
+    expect(r.ret).toBe(TC_ACT_REDIRECT);
+    const ip = r.out.subarray(14);
+    expect((ip[36] << 8) | ip[37]).toBe(pseudoSum(ip));
+  });
+
+  it('the learned pairs are bounded (4096, least recently used first)', () => {
+    for (let i = 0; i < 5000; i++) learn(V4, 10_000 + i, EPOCH + 300_000);
+    const n = addon.bpfMapCount(fp.mapFd('tg_fp_allowed'), 20);
+    expect(n).toBeLessThanOrEqual(4096);
+    expect(n).toBeGreaterThan(1000);
+    expect(allowedValue(V4, 10_000 + 4999)).toBe(EPOCH / 1000 + 300); // the newest stays
+  });
+
+  it('fuzz: mutated SYNs to learned pairs: whatever the uplink hook answers, the TypeScript proxy answers identically', () => {
+    learn(V4, 443, EPOCH + 1000);
+    learn(V6, 443, EPOCH + 1000);
+    const answered = fuzzSyns(0x0971, 1500, [V4, V6], tsProxy(), (m, f, now) => {
+      mode(FastMode.ANSWER, EPOCH + now);
+      const r = runUp(frameUp(m, f.ver));
+      expect([TCX_NEXT, TCX_DROP, TC_ACT_REDIRECT]).toContain(r.ret);
+      return r.ret === TC_ACT_REDIRECT ? r.out : undefined;
+    });
+    expect(answered).toBeGreaterThan(15);
   });
 });
 

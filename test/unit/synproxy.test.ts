@@ -1364,7 +1364,7 @@ function gate(over: Partial<SynGateSettings>): SynGateSettings {
 describe('the tiered gate', () => {
   it('registers its counters after the proxy’s', () => {
     const h = harness({ syn: gate({}) });
-    expect(h.proxy.dropReasons.slice(-12)).toEqual([
+    expect(h.proxy.dropReasons.slice(-13)).toEqual([
       'drop_syn_aggressive',
       'drop_syn_duplicate',
       'drop_syn_risky',
@@ -1377,6 +1377,7 @@ describe('the tiered gate', () => {
       'drop_fast_syn_aggressive',
       'drop_fast_bad_checksum',
       'drop_fast_syn_duplicate',
+      'fast_syn_answered_uplink',
     ]);
   });
 

@@ -41,6 +41,8 @@ export const GATE_COUNTERS = [
   'drop_fast_syn_aggressive',
   'drop_fast_bad_checksum',
   'drop_fast_syn_duplicate',
+  // Of fast_syn_answered, those answered at an uplink's ingress (the rest at a LAN device's egress).
+  'fast_syn_answered_uplink',
 ] as const;
 
 /** The kernel fast path as the gate drives it: its maps and its fixed settings. */
@@ -220,6 +222,7 @@ export class TieredSynGate implements SynGate {
     c[this.i[9]] = f.maps.read('drop_aggressive');
     c[this.i[10]] = f.maps.read('bad_checksum');
     c[this.i[11]] = f.maps.read('duplicate');
+    c[this.i[12]] = f.maps.read('answered_uplink');
   }
 
   /**
