@@ -38,11 +38,12 @@ describe('fail-open', () => {
     const tg = lab.startTunguard();
     await tg.ready();
     // On the LAN device both ways (and the fast path at egress), on the TUN's ingress (and the fast
-    // path at its egress, for the router's own addresses); on the WAN device's egress only the one
-    // that sends the router's answers on proxied connections to the TUN (src/netcfg/router-egress.ts).
+    // path at its egress, for the router's own addresses); on the WAN device's egress the one that
+    // sends the router's answers on proxied connections to the TUN (src/netcfg/router-egress.ts), at
+    // its ingress the fast path's uplink program.
     expect(lab.tcx('lan0')).toEqual(STEERED);
     expect(lab.tcx('tg0')).toEqual({ ingress: 1, egress: 1 });
-    expect(lab.tcx('wan0')).toEqual({ ingress: 0, egress: 1 });
+    expect(lab.tcx('wan0')).toEqual({ ingress: 1, egress: 1 });
     expect(await tg.stop('SIGTERM')).toBe(0);
     expect(lab.tcx('lan0')).toEqual(NONE);
     expect(lab.tcx('wan0')).toEqual(NONE);

@@ -1,6 +1,6 @@
-// The SYN fast path in the lab (bpf/synproxy.c, attached by the daemon at lan0's egress): real
-// floods on OpenWrt's real fw4 ruleset, answered in the kernel while real clients connect through
-// the proxy; and each time the same run without the fast path as the control.
+// The SYN fast path in the lab (bpf/synproxy.c, attached by the daemon at lan0's egress and at
+// wan0's ingress): real floods on OpenWrt's real fw4 ruleset, answered in the kernel while real
+// clients connect through the proxy; and each time the same run without the fast path as the control.
 import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -66,6 +66,8 @@ describe('SYN floods answered in the kernel', () => {
       await start(['--fast-path', mode]);
       if (mode === 'auto') expect(lab.tunguard?.output).toMatch(/SYN fast path in the kernel/);
       else expect(lab.tunguard?.output).not.toMatch(/SYN fast path/);
+      // The uplink program at wan0's ingress with the fast path, nothing there without it.
+      expect(lab.tcx('wan0').ingress).toBe(mode === 'auto' ? 1 : 0);
       const f = flood(ADDR.lan4, 8080, 20_000, 8);
       await sleep(1500);
       const ok = fetches(20, `http://${ADDR.lan4}:8080/big.bin`);
@@ -77,6 +79,7 @@ describe('SYN floods answered in the kernel', () => {
         sent,
         conntrack,
         fast: c.fast_syn_answered ?? 0,
+        uplink: c.fast_syn_answered_uplink ?? 0,
         proxy: c.synproxy_cookie_sent ?? 0,
         valid: c.synproxy_cookie_valid ?? 0,
       };
@@ -90,12 +93,15 @@ describe('SYN floods answered in the kernel', () => {
     // With the fast path, the kernel answers almost the whole flood (the proxy only the SYNs of the
     // normal tier before the first tick saw the flood); the third ACKs still reach the proxy.
     expect(on.fast).toBeGreaterThan(0.8 * on.sent);
+    // Most of them at wan0's ingress, once the LAN-egress hook has answered the pair's first SYN.
+    expect(on.uplink).toBeGreaterThan(0.7 * on.sent);
     expect(on.proxy).toBeLessThan(0.2 * on.sent);
     expect(on.valid).toBeGreaterThanOrEqual(20);
     // Flood SYNs to the routed LAN host skip conntrack while the fast path answers them.
     expect(on.conntrack).toBeLessThan(0.05 * on.sent);
     // The control: without it, the proxy answers them all and the kernel none; each made an entry.
     expect(off.fast).toBe(0);
+    expect(off.uplink).toBe(0);
     expect(off.proxy).toBeGreaterThan(0.5 * off.sent);
     expect(off.conntrack).toBeGreaterThan(0.3 * off.sent);
   }, 120_000);
@@ -192,6 +198,60 @@ describe('SYN floods answered in the kernel', () => {
     expect(open).toBe(1);
   }, 60_000);
 
+  it("at wan0's ingress only a pair fw4 accepted: a refused one gets no SYN-ACK; opened, the same pair is answered there", async () => {
+    await start();
+    const f = flood(ADDR.lan4, 8080, 20_000, 10); // keeps the tier up (answered at wan0's ingress)
+    await sleep(1500);
+    /** 20 SYNs from the wan host to 192.0.2.3:8080 (fw4's lab rules refuse that host); SYN-ACKs back. */
+    const probe = () => {
+      const r = lab.exec(lab.ns.wan, 'hping3', [
+        '-S',
+        '-p',
+        '8080',
+        '-c',
+        '20',
+        '-i',
+        'u20000',
+        ADDR.lanClosed4,
+      ]);
+      if (!/packets received/.test(r.stdout + r.stderr))
+        throw new Error(`hping3 said: ${r.stdout} ${r.stderr}`);
+      return (r.stdout.match(/flags=SA/g) ?? []).length; // SYN-ACKs (a reject's RST is flags=RA)
+    };
+    const synCounter = () => {
+      const out = lab.run(lab.ns.rtr, 'nft', ['list', 'chain', 'inet', 'fw4', 'forward_wan']);
+      return Number(/counter packets (\d+) bytes \d+ comment "tg-test-syns"/.exec(out)?.[1] ?? -1);
+    };
+    try {
+      const refused = probe();
+      const c0 = (await lab.freshStatus()).counters;
+      // The control: fw4 opens the pair (a SYN-only counter in front, to see what crosses the chain).
+      lab.run(lab.ns.rtr, 'nft', [
+        'insert rule inet fw4 forward_wan ip daddr 192.0.2.3 tcp dport 8080 jump accept_to_lan',
+      ]);
+      lab.run(lab.ns.rtr, 'nft', [
+        'insert rule inet fw4 forward_wan ip daddr 192.0.2.3 tcp dport 8080 tcp flags & (syn | ack) == syn counter comment "tg-test-syns"',
+      ]);
+      const opened = probe();
+      const crossed = synCounter();
+      await f;
+      const c1 = (await lab.freshStatus()).counters;
+      console.log(
+        `uplink answers: refused ${refused}/20, opened ${opened}/20 (${crossed} crossed fw4's forward chain)`,
+      );
+      expect(c1.gauge_tier).toBeGreaterThan(0); // the fast path was answering throughout
+      expect(c1.fast_syn_answered_uplink).toBeGreaterThan(c0.fast_syn_answered_uplink ?? 0);
+      expect(refused).toBe(0);
+      expect(opened).toBeGreaterThanOrEqual(19);
+      // The first SYN crossed fw4 and taught the pair; the others were answered before it, at ingress.
+      expect(crossed).toBeGreaterThanOrEqual(1);
+      expect(crossed).toBeLessThanOrEqual(3);
+    } finally {
+      await f;
+      lab.loadFirewall('lab');
+    }
+  }, 60_000);
+
   it('a port forward (DNAT) under the flood: the cookie covers the translated tuple', async () => {
     lab.loadFirewall('stock'); // fw4 stock + one port forward: wan 198.51.100.1:8088 → 192.0.2.2:8080
     try {
@@ -215,10 +275,12 @@ describe('attach, fail-open, unavailable', () => {
   it('the program is attached in front of the steering and gone when the daemon is killed', async () => {
     await start();
     expect(lab.tcx('lan0')).toEqual({ ingress: 1, egress: 2 });
+    expect(lab.tcx('wan0').ingress).toBe(1); // the uplink program
     lab.tunguard?.proc.kill('SIGKILL');
     await lab.tunguard?.wait();
     await sleep(200);
     expect(lab.tcx('lan0')).toEqual({ ingress: 0, egress: 0 });
+    expect(lab.tcx('wan0')).toEqual({ ingress: 0, egress: 0 });
     // Unprotected but connected: the kernel forwards on its own.
     expect(fetches(1, `http://${ADDR.lan4}:8080/big.bin`)).toBe(1);
   }, 60_000);
