@@ -137,6 +137,8 @@ describe('the WAN follows netifd', () => {
     // The router's own service on the new uplink is proxied: its tables and the uplink egress
     // program (which carries the router's answers to the proxy) followed.
     expect(await routerFetches(lab!)).toEqual({ ok: 3, proxied: 3 });
+    // The SYN fast path's uplink program followed too: at wwan0's ingress (wan0 went with its link).
+    await waitFor('the uplink program on wwan0', () => lab!.tcx('wwan0').ingress === 1, 2000);
   }, 60_000);
 
   it('the control: without --wan-follow the police never sees the new uplink', async () => {
@@ -146,6 +148,7 @@ describe('the WAN follows netifd', () => {
     expect(r.dropped).toBe(0);
     // The router's own service on the new uplink answers for itself (the control of the check above).
     expect(await routerFetches(lab!)).toEqual({ ok: 3, proxied: 0 });
+    expect(lab!.tcx('wwan0').ingress).toBe(0); // nothing followed it there
   }, 60_000);
 
   it('starts on the uplink netifd names, not the configured device; control: without following it cannot', async () => {
