@@ -457,12 +457,40 @@ describe("the router's own services", () => {
       fw4Rule('input', ['iifname', UP, 'tcp', 'dport', String(OPEN), 'accept']);
       await startHttpServer(lab, rtr, root, OPEN, [RTR4, RTR6]);
       expect(lab.run(rtr, 'cat', [`/sys/class/net/${UP}/type`]).trim()).toBe('65534'); // ARPHRD_NONE: no link layer
+      // A LAN host behind it, for the SYN fast path's uplink program (bpf/synproxy.c) at up0's ingress.
+      fw4Rule('forward', ['iifname', UP, 'ip', 'daddr', ADDR.lan4, 'tcp', 'dport', '8080', 'accept']);
+      lab.run(wan, 'ip', ['route', 'add', `${ADDR.lan4}/32`, 'dev', UP]);
+      /** 20 SYNs from the wan end of up0 to the LAN host: SYN-ACKs back, and how many up0's ingress answered. */
+      const probe = async () => {
+        const c0 = await counters();
+        const r = lab.exec(wan, 'hping3', ['-S', '-p', '8080', '-i', 'u20000', '-c', '20', ADDR.lan4]);
+        const c1 = await counters();
+        return {
+          synAcks: (r.stdout.match(/flags=SA/g) ?? []).length,
+          atUplink: (c1.fast_syn_answered_uplink ?? 0) - (c0.fast_syn_answered_uplink ?? 0),
+          tier: c1.gauge_tier ?? -1,
+        };
+      };
+      const conf = "config defense 'syn'\n\toption moderate_threshold '40'\n";
       for (const mode of ['on', 'off'] as const) {
-        await start(['--wan', UP, ...(mode === 'on' ? [] : ['--no-protect-router'])]);
+        await start(
+          ['--wan', UP, '--syn-police', '0', ...(mode === 'on' ? [] : ['--no-protect-router'])],
+          conf,
+        );
         const ok4 = fetches(3, `http://${RTR4}:${OPEN}/big.bin`);
         const ok6 = fetches(2, `http://[${RTR6}]:${OPEN}/big.bin`);
         const c = await counters();
         seen[mode] = { ok4, ok6, valid: c.synproxy_cookie_valid ?? 0, cookies: c.synproxy_cookie_sent ?? 0 };
+        seen[mode].uplinkPrograms = lab.tcx(UP).ingress;
+        if (mode === 'on') {
+          // Past the moderate threshold (from many sources: one would be marked aggressive): the
+          // fast path answers, the first SYN at lan0's egress teaches the pair.
+          await flood(ADDR.lan4, 8080, 300, 1);
+          await sleep(1200);
+        }
+        // The control ('off', normal tier): the proxy answers, the uplink program passes.
+        const p = await probe();
+        seen[mode] = { ...seen[mode], l3SynAcks: p.synAcks, l3AtUplink: p.atUplink, l3Tier: p.tier };
         await lab.tunguard?.stop();
       }
     } finally {
@@ -480,5 +508,12 @@ describe("the router's own services", () => {
     expect(seen.off.ok4).toBe(3);
     expect(seen.off.ok6).toBe(2);
     expect(seen.off.cookies).toBe(0);
-  }, 90_000);
+    // The uplink program at up0's ingress, told its header length is 0: its SYN-ACKs (IP alone) arrive.
+    expect(seen.on.uplinkPrograms).toBe(1);
+    expect(seen.on.l3Tier).toBeGreaterThan(0);
+    expect(seen.on.l3SynAcks).toBeGreaterThanOrEqual(19);
+    expect(seen.on.l3AtUplink).toBeGreaterThanOrEqual(15);
+    expect(seen.off.l3SynAcks).toBeGreaterThanOrEqual(19);
+    expect(seen.off.l3AtUplink).toBe(0);
+  }, 120_000);
 });
