@@ -5,7 +5,11 @@
 // between (a) no protection (kernel forwarding, the LAN host's own stack with its default
 // tcp_syncookies answering), (b) the kernel's nftables SYNPROXY in rtr, (c) tunguard's proxy alone
 // (--fast-path off: every SYN crosses the TUN) and (d) tunguard with its kernel fast path
-// (bpf/synproxy.c), with one worker and with two. For each: SYNs answered per second by whatever protects (SYN-ACKs counted where they
+// (bpf/synproxy.c), with one worker and with two. The fast path has two hooks: at the LAN device's
+// egress it answers a SYN the kernel has forwarded (fw4 judged it), and records the (destination,
+// port) pair; at the uplink's ingress it answers SYNs to such a pair before routing, for 30 s. A
+// flood at one service is thus answered almost wholly at the uplink's ingress (fast_at_uplink_pct
+// says how much); a flood spread over many ports or hosts pays the forwarding path once per pair. For each: SYNs answered per second by whatever protects (SYN-ACKs counted where they
 // arrive, in the wan namespace), and handled (answered, or dropped by tunguard's policy: aggressive
 // sources, risky_action 'drop'), the offered rate, legitimate curl fetches during the flood (success
 // rate, time_connect / time_total p50/p99), CPU and tunguard's RSS; tunguard's CPU also without the
@@ -714,6 +718,9 @@ function summarize(runs: ModeRun[], mode: Mode, key: string): Metrics {
     absorbed_per_tg_cpu_s: null,
     tun_drops_per_s: null,
     tg_drop_syn_aggressive: null,
+    // Of the kernel fast path's answers, the share made at the uplink's ingress (the rest at the LAN
+    // device's egress, after forwarding): which hook did the work.
+    fast_at_uplink_pct: null,
     rss_before_mib: null,
     rss_peak_mib: null,
     rss_after_mib: null,
@@ -750,6 +757,7 @@ function summarize(runs: ModeRun[], mode: Mode, key: string): Metrics {
         'absorbed_per_tg_cpu_s',
         'tun_drops_per_s',
         'tg_drop_syn_aggressive',
+        'fast_at_uplink_pct',
         'rss_peak_mib',
         'rss_after_mib',
         'rss_anon_after_mib',
@@ -769,6 +777,10 @@ function summarize(runs: ModeRun[], mode: Mode, key: string): Metrics {
       }
       m.tun_drops_per_s = sum((r) => r.tunDrops ?? 0) / floodS;
       m.tg_drop_syn_aggressive = sum((r) => r.tgCounters?.drop_syn_aggressive ?? 0);
+      const fast = sum((r) => r.tgCounters?.fast_syn_answered ?? 0);
+      if (fast > 0)
+        m.fast_at_uplink_pct = (100 * sum((r) => r.tgCounters?.fast_syn_answered_uplink ?? 0)) / fast;
+      else why('fast_at_uplink_pct', 'the kernel fast path answered nothing');
       m.rss_peak_mib = Math.max(...runs.map((r) => r.tgRssPeak ?? 0));
       m.rss_after_mib = Math.max(...runs.map((r) => r.tgRssAfter ?? 0));
       m.rss_anon_after_mib = Math.max(...runs.map((r) => r.tgAnonAfter ?? 0));
@@ -790,6 +802,7 @@ function summarize(runs: ModeRun[], mode: Mode, key: string): Metrics {
       'cpu_tunguard_own_pct',
       'tun_drops_per_s',
       'tg_drop_syn_aggressive',
+      'fast_at_uplink_pct',
       'rss_before_mib',
       'rss_peak_mib',
       'rss_after_mib',
