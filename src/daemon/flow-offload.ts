@@ -30,9 +30,13 @@ export class FlowOffloadReport {
     this.watch = new FlowtableWatch({
       intervalMs,
       onChange: (hw) => this.changed(hw),
+      onRead: () => this.onRuleset?.(),
       ...(list ? { list } : {}),
     });
   }
+
+  /** Called whenever the ruleset is read again (it may have changed): fw4's source rules follow it. */
+  onRuleset: (() => void) | undefined;
 
   /** The guard's chain and policy rule are in place (or gone). */
   setIpv6Guarded(on: boolean): void {

@@ -29,6 +29,7 @@ import {
 import { addressDiff, RouterAddressWatch, routerAddresses } from '../netcfg/router-addresses.js';
 import { RouterEgress } from '../netcfg/router-egress.js';
 import { removeRouterRoutes } from '../netcfg/router-local.js';
+import { listFw4, sourceRulesFromUplinks } from '../netcfg/source-rules.js';
 import {
   checkSteering,
   interfaceExists,
@@ -508,6 +509,50 @@ export async function runCommand(argv: string[]): Promise<number> {
   let routerEgressError = '';
   let uplinkIngressError = '';
   /**
+   * The uplink program answers only while fw4 judges forwarded WAN traffic by destination and port
+   * alone (src/netcfg/source-rules.ts): read at start, when the ruleset or the uplinks change.
+   */
+  let sourceRulesRead: Promise<void> | undefined;
+  /** A change came while the ruleset was being read: read it once more after. */
+  let sourceRulesAgain = false;
+  const checkSourceRules = (): Promise<void> => {
+    if (!fastPath || stopping) return Promise.resolve();
+    const fp = fastPath;
+    if (sourceRulesRead) {
+      sourceRulesAgain = true;
+      return sourceRulesRead;
+    }
+    sourceRulesRead = (async () => {
+      try {
+        const listing = await listFw4();
+        if (listing === undefined || stopping) return; // no fw4 (or nft failed): as it was
+        const rules = sourceRulesFromUplinks(listing, wans);
+        const on = rules.length === 0;
+        if (on === fp.uplinkAnswering) return;
+        fp.setUplinkAnswering(on);
+        if (on)
+          log(
+            "fast path: fw4's forward rules from the uplinks no longer depend on the source: SYNs answered at the uplinks' ingress again",
+            'info',
+            { event: 'fastpath' },
+          );
+        else
+          log(
+            `fast path: fw4 judges forwarded WAN traffic by its source (${rules.slice(0, 3).join('; ')}${rules.length > 3 ? '; …' : ''}): SYN floods are answered after fw4 only, not at the uplinks' ingress`,
+            'info',
+            { event: 'fastpath' },
+          );
+      } finally {
+        sourceRulesRead = undefined;
+        if (sourceRulesAgain) {
+          sourceRulesAgain = false;
+          void checkSourceRules();
+        }
+      }
+    })();
+    return sourceRulesRead;
+  };
+  /**
    * The uplink egress program and the fast path's uplink program on `uplinks`; a failure is logged
    * once (retried every second).
    */
@@ -797,7 +842,11 @@ export async function runCommand(argv: string[]): Promise<number> {
       routerEgress = RouterEgress.load(addon, steering.tun);
       routerEgress.follow(wans);
     }
-    if (fastPath) followEgress(wans);
+    if (fastPath) {
+      await checkSourceRules();
+      if (flowOffload) flowOffload.onRuleset = () => void checkSourceRules();
+      followEgress(wans);
+    }
     // A PPPoE or WireGuard uplink that reconnects is a new device under the same name.
     if (local || fastPath) routerEgressTimer = setInterval(() => followEgress(wans), 1000);
     let desc = up.description;
@@ -830,6 +879,7 @@ export async function runCommand(argv: string[]): Promise<number> {
           wans = devices;
           police.setWans(devices);
           followEgress(devices);
+          void checkSourceRules();
           // The MSS the proxy clamps WAN handshakes to follows the uplinks' MTU (the smallest).
           const mtus = devices.filter(interfaceExists).map(interfaceMtu);
           if (mtus.length > 0) {

@@ -63,6 +63,9 @@ export class FastPath {
   private routerNets: string[] = [];
   /** The uplinks' ingress links by ifindex. */
   private readonly uplinkLinks = new Map<number, number>();
+  /** Their link-layer header lengths, in tg_fp_uplinks while the uplink program answers. */
+  private readonly uplinkL2 = new Map<number, number>();
+  private answeringAtUplinks = true;
 
   private constructor(
     private readonly addon: TunAddon,
@@ -223,12 +226,6 @@ export class FastPath {
    * after the others are done (retried at the next call).
    */
   followUplinks(uplinks: readonly string[]): void {
-    const lens = this.map(FastMapName.uplinks);
-    const key = new Uint8Array(4);
-    const keyOf = (ifindex: number) => {
-      new DataView(key.buffer).setUint32(0, ifindex, LE);
-      return key;
-    };
     const now = new Map<number, { dev: string; l2?: number }>();
     for (const dev of uplinks) {
       const ifindex = readSys(dev, 'ifindex');
@@ -240,7 +237,8 @@ export class FastPath {
       if (now.has(ifindex)) continue;
       this.uplinkLinks.delete(ifindex);
       closeQuietly(this.addon, fd);
-      this.addon.bpfMapWrite(lens, keyOf(ifindex), 4, 1, new Uint8Array(4), true);
+      this.uplinkL2.delete(ifindex);
+      this.writeUplink(ifindex, undefined);
     }
     const failed: string[] = [];
     for (const [ifindex, { dev, l2 }] of now) {
@@ -249,22 +247,46 @@ export class FastPath {
         failed.push(`${dev}: neither Ethernet nor an IP-only device`);
         continue;
       }
-      const value = new Uint8Array(4);
-      new DataView(value.buffer).setUint32(0, l2, LE);
-      if (this.addon.bpfMapWrite(lens, keyOf(ifindex), 4, 1, value, false) !== 0) {
+      if (!this.writeUplink(ifindex, this.answeringAtUplinks ? l2 : undefined)) {
         failed.push(`${dev}: too many uplinks`);
         continue;
       }
       try {
         this.uplinkLinks.set(ifindex, this.addon.tcxAttach(this.uplinkProg, ifindex, false, true));
+        this.uplinkL2.set(ifindex, l2);
       } catch (err) {
         const e = err as NodeJS.ErrnoException;
-        this.addon.bpfMapWrite(lens, keyOf(ifindex), 4, 1, value, true);
+        this.writeUplink(ifindex, undefined);
         failed.push(`${dev}: ${e.message}${e.code === 'EINVAL' ? ' (TCX needs Linux 6.6 or later)' : ''}`);
       }
     }
     if (failed.length > 0)
       throw new NetcfgError(`cannot attach the SYN fast path to an uplink's ingress (${failed.join('; ')})`);
+  }
+
+  /**
+   * Whether the uplink program answers (its links stay either way): off, tg_fp_uplinks is emptied and
+   * it passes every packet (src/netcfg/source-rules.ts says when).
+   */
+  setUplinkAnswering(on: boolean): void {
+    this.answeringAtUplinks = on;
+    for (const [ifindex, l2] of this.uplinkL2) this.writeUplink(ifindex, on ? l2 : undefined);
+  }
+
+  get uplinkAnswering(): boolean {
+    return this.answeringAtUplinks;
+  }
+
+  /** Writes (or, undefined, deletes) an uplink's header length; false when the map is full. */
+  private writeUplink(ifindex: number, l2: number | undefined): boolean {
+    const key = new Uint8Array(4);
+    new DataView(key.buffer).setUint32(0, ifindex, LE);
+    const value = new Uint8Array(4);
+    new DataView(value.buffer).setUint32(0, l2 ?? 0, LE);
+    return (
+      this.addon.bpfMapWrite(this.map(FastMapName.uplinks), key, 4, 1, value, l2 === undefined) === 0 ||
+      l2 === undefined
+    );
   }
 
   /** Uplinks the uplink program is attached to (their ifindexes). */
@@ -282,6 +304,7 @@ export class FastPath {
     const links = [...this.uplinkLinks.values(), ...this.lanLinks.values(), ...this.links].reverse();
     this.lanLinks.clear();
     this.uplinkLinks.clear();
+    this.uplinkL2.clear();
     for (const fd of [...links, this.loaded.prog, this.uplinkProg, ...this.loaded.maps.values()]) {
       try {
         this.addon.close(fd);

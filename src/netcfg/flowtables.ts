@@ -95,6 +95,8 @@ export interface FlowtableWatchOptions {
   list?: () => Promise<string | undefined>;
   /** The command whose lines say the ruleset changed (default `nft monitor`); null: poll only. */
   events?: readonly string[] | null;
+  /** Each read: the ruleset may have changed (another reader of it follows the same events). */
+  onRead?: () => void;
 }
 
 /** Reads the flowtables at start and every interval; reports when the hardware-offloading ones change. */
@@ -147,6 +149,7 @@ export class FlowtableWatch {
   async poll(): Promise<void> {
     if (this.reading) return;
     this.reading = true;
+    this.o.onRead?.();
     try {
       const text = await (this.o.list ?? listFlowtables)();
       // nft failed: what was last read stands (a failed read is no news).

@@ -676,6 +676,31 @@ describe("at an uplink's ingress (pairs the LAN-egress hook learned)", () => {
     expect(runUp(frameUp(other)).ret).toBe(TCX_NEXT);
   });
 
+  it('followUplinks attaches at TCX ingress with the header length of the device (a TUN: 0); setUplinkAnswering(false) makes it pass; gone, detached', () => {
+    const pkt = setDport(syn(V4, { ts: true }, 6, 42150), 9050);
+    learn(V4, 9050, EPOCH);
+    mode(FastMode.ANSWER, EPOCH);
+    expect(runUp(pkt, tunIfindex).ret).toBe(TCX_NEXT); // not an uplink yet
+    fp.followUplinks([tun.name]);
+    try {
+      expect(fp.uplinkIfindexes).toEqual([tunIfindex]);
+      expect(addon.tcxCount(tunIfindex, false)).toBe(1);
+      expect(runUp(pkt, tunIfindex).ret).toBe(TC_ACT_REDIRECT);
+      fp.setUplinkAnswering(false);
+      expect(runUp(pkt, tunIfindex).ret).toBe(TCX_NEXT);
+      expect(addon.tcxCount(tunIfindex, false)).toBe(1); // still attached, passing
+      fp.setUplinkAnswering(true);
+      expect(runUp(pkt, tunIfindex).ret).toBe(TC_ACT_REDIRECT);
+    } finally {
+      fp.setUplinkAnswering(true);
+      fp.followUplinks([]);
+    }
+    expect(addon.tcxCount(tunIfindex, false)).toBe(0);
+    expect(runUp(pkt, tunIfindex).ret).toBe(TCX_NEXT);
+    expect(() => fp.followUplinks(['lo'])).toThrow(/lo: neither Ethernet nor an IP-only device/);
+    expect(fp.uplinkIfindexes).toEqual([]);
+  });
+
   it('a learned pair lives ALLOWED_S (30 s); the egress hook refreshes it only past half that, the uplink hook never', () => {
     const t0 = EPOCH + 100_000;
     learn(V6, 9200, t0);

@@ -1,0 +1,67 @@
+// Whether fw4 decides forwarded WAN traffic by its source (e.g. port 22 accepted only from one
+// address). The SYN fast path's uplink program (bpf/synproxy.c) answers a (destination, port) pair
+// once fw4 has accepted one SYN to it, from whichever source: with a source-dependent rule, a refused
+// source would get a SYN-ACK (its connection still fails at the third ACK, which crosses fw4). So
+// while such a rule is there, the daemon keeps the uplink program passing (src/netcfg/fast-path.ts).
+//
+// Read from `nft list table inet fw4` (text): the chains fw4's `forward` chain jumps to for packets
+// from an uplink (`iifname "wan" jump forward_wan`), one level deep, as fw4 writes its zones' rules.
+// Rules in other tables, or behind a further jump, are not seen: a hand-made ruleset with source
+// rules elsewhere is the caveat the program's header describes.
+import { execFile } from 'node:child_process';
+
+/** A listing longer than this is not read (nft is then ended). */
+const MAX_LISTING = 4 << 20;
+
+/** `nft list table inet fw4`, or undefined (no fw4, no nft, no permission, too long). */
+export function listFw4(): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    execFile(
+      'nft',
+      ['list', 'table', 'inet', 'fw4'],
+      { encoding: 'utf8', timeout: 5000, maxBuffer: MAX_LISTING },
+      (err, stdout) => resolve(err ? undefined : stdout),
+    );
+  });
+}
+
+/** Each chain's rule lines by chain name. */
+function chains(listing: string): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  let current: string[] | undefined;
+  for (const raw of listing.split('\n')) {
+    const line = raw.trim();
+    const head = /^chain (\S+) \{$/.exec(line);
+    if (head) {
+      current = [];
+      out.set(head[1], current);
+    } else if (line === '}') current = undefined;
+    else if (current && line) current.push(line);
+  }
+  return out;
+}
+
+/**
+ * The rules of fw4's forward chains for traffic from `wans` that match a source address (ICMP-only
+ * rules aside: the program answers TCP only). Empty: fw4's decision on a forwarded TCP SYN from an
+ * uplink depends on its destination and port alone.
+ */
+export function sourceRulesFromUplinks(listing: string, wans: readonly string[]): string[] {
+  const all = chains(listing);
+  const targets = new Set<string>();
+  for (const rule of all.get('forward') ?? []) {
+    const iif = /\biifname (?:"([^"]+)"|\{([^}]*)\})/.exec(rule);
+    const jump = /\b(?:jump|goto) (\S+)/.exec(rule);
+    if (!iif || !jump) continue;
+    const names = iif[1] !== undefined ? [iif[1]] : [...iif[2].matchAll(/"([^"]+)"/g)].map((m) => m[1]);
+    if (names.some((n) => wans.includes(n))) targets.add(jump[1]);
+  }
+  const found: string[] = [];
+  for (const chain of targets)
+    for (const rule of all.get(chain) ?? [])
+      if (/\bsaddr\b/.test(rule) && !/\bicmp(v6)?\b/.test(rule)) {
+        const comment = /comment "([^"]*)"/.exec(rule)?.[1];
+        found.push(comment ? comment.replace(/^!fw4: /, '') : rule);
+      }
+  return found;
+}
