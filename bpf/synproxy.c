@@ -19,7 +19,10 @@
  * not by each SYN's source. A rule that depends on the source (port 22 accepted only from one
  * address) is then enforced at the third ACK, which still crosses fw4's forward chain on its way to
  * the proxy: a refused source gets a SYN-ACK from the uplink hook once an allowed source has taught
- * the pair, but never a connection. The uplink hook knows each uplink's link-layer header length from
+ * the pair, but never a connection. The daemon narrows this: while fw4's forward chains for the
+ * uplinks hold a rule matching a source address (src/netcfg/source-rules.ts), it empties
+ * tg_fp_uplinks and this hook passes everything; a source rule it cannot see (another table, behind
+ * a further jump, a firewall other than fw4) keeps the caveat. The uplink hook knows each uplink's link-layer header length from
  * tg_fp_uplinks (the daemon writes it when it attaches): 14 for Ethernet, 0 for L3 devices (PPPoE,
  * raw-IP LTE, tun); a device missing there is passed untouched. Its SYN-ACK is the SYN's own buffer,
  * rewritten, the Ethernet addresses swapped, sent back out of the same device.

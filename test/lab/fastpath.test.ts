@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ADDR, Lab, makeTempDir, sleep, startHttpServer } from './lab.js';
+import { ADDR, Lab, makeTempDir, sleep, startHttpServer, waitFor } from './lab.js';
 import { synBurst } from './syns.js';
 
 let lab: Lab;
@@ -250,6 +250,47 @@ describe('SYN floods answered in the kernel', () => {
       await f;
       lab.loadFirewall('lab');
     }
+  }, 60_000);
+
+  it("while fw4 accepts by source from the uplinks, nothing is answered at wan0's ingress; without the rule again, it is", async () => {
+    await start();
+    const rule = 'ip saddr 203.0.113.5 tcp dport 22 counter accept comment "tg-test-by-source"';
+    const seen: Record<string, { fast: number; uplink: number }> = {};
+    try {
+      for (const phase of ['by-source', 'control'] as const) {
+        if (phase === 'by-source') {
+          lab.run(lab.ns.rtr, 'nft', [`insert rule inet fw4 forward_wan ${rule}`]);
+          await waitFor(
+            'the log line',
+            () =>
+              /judges forwarded WAN traffic by its source \(tg-test-by-source\)/.test(
+                lab.tunguard?.output ?? '',
+              ),
+            5000,
+          );
+        } else {
+          lab.loadFirewall('lab');
+          await waitFor(
+            'the log line',
+            () => /no longer depend on the source/.test(lab.tunguard?.output ?? ''),
+            5000,
+          );
+        }
+        const c0 = (await lab.freshStatus()).counters;
+        await flood(ADDR.lan4, 8080, 20_000, 3);
+        const c1 = (await lab.freshStatus()).counters;
+        const d = (k: string) => (c1[k] ?? 0) - (c0[k] ?? 0);
+        seen[phase] = { fast: d('fast_syn_answered'), uplink: d('fast_syn_answered_uplink') };
+        await sleep(3500); // the tier back to normal before the next phase
+      }
+    } finally {
+      lab.loadFirewall('lab');
+    }
+    console.log(`uplink answers with a source rule and without: ${JSON.stringify(seen)}`);
+    // With the rule the flood is still answered in the kernel, after fw4 (at lan0's egress).
+    expect(seen['by-source'].fast).toBeGreaterThan(20_000);
+    expect(seen['by-source'].uplink).toBe(0);
+    expect(seen.control.uplink).toBeGreaterThan(0.7 * seen.control.fast);
   }, 60_000);
 
   it('a port forward (DNAT) under the flood: the cookie covers the translated tuple', async () => {
