@@ -440,6 +440,10 @@ INLINE int fast_syn(struct __sk_buff *skb, const int hook) {
     __u32 *hlen = bpf_map_lookup_elem(&tg_fp_uplinks, &dev);
     if (!hlen || (*hlen != 0 && *hlen != ETH_HLEN)) return TCX_NEXT;
     l2 = *hlen;
+    /* Before routing: an Ethernet frame not addressed to this device (another host's, seen in
+     * promiscuous mode; broadcast, multicast) is one routing would not forward, so not one to answer.
+     * (An L3 device's packets are all its own.) */
+    if (l2 == ETH_HLEN && skb->pkt_type != 0 /* PACKET_HOST */) return TCX_NEXT;
   }
   struct scratch *x = bpf_map_lookup_elem(&tg_fp_scratch, &zero);
   if (!x) return TCX_NEXT;
@@ -508,6 +512,10 @@ INLINE int fast_syn(struct __sk_buff *skb, const int hook) {
     }
     if (v6_martian(sp->saddr)) return TCX_NEXT;
   }
+
+  /* Before routing, a SYN whose hop limit ends here is the kernel's (ICMP time exceeded, as a
+   * TCP traceroute expects), not the LAN host's to answer. */
+  if (uplink && (v6 ? ip[7] : ip[8]) <= 1) return TCX_NEXT;
 
   /* Protected destinations only. */
   struct fp_prefix key = {.prefixlen = 128};

@@ -560,10 +560,13 @@ describe("the router's own addresses (at the TUN's egress)", () => {
 
 describe("at an uplink's ingress (pairs the LAN-egress hook learned)", () => {
   const UPSTREAM_MAC = [0x02, 0, 0, 0, 0, 0x99];
+  /** The device of the test run (lo) has the all-zero address: frames to it are the router's own
+   * (PACKET_HOST), as an uplink's frames to the router are. */
+  const OUR_MAC = [0, 0, 0, 0, 0, 0];
   /** The frame as an uplink's ingress sees it: from the upstream router, to ours. */
-  const frameUp = (ip: Uint8Array, ver = ip[0] >> 4) => {
+  const frameUp = (ip: Uint8Array, ver = ip[0] >> 4, to = OUR_MAC) => {
     const f = frame(ip, ver);
-    f.set(ROUTER_MAC, 0);
+    f.set(to, 0);
     f.set(UPSTREAM_MAC, 6);
     return f;
   };
@@ -633,7 +636,7 @@ describe("at an uplink's ingress (pairs the LAN-egress hook learned)", () => {
       const [answered, atUplink] = [maps.read('answered'), maps.read('answered_uplink')];
       const r = runUp(frameUp(pkt));
       expect(r.ret).toBe(TC_ACT_REDIRECT);
-      expect([...r.out.subarray(0, 12)]).toEqual([...UPSTREAM_MAC, ...ROUTER_MAC]);
+      expect([...r.out.subarray(0, 12)]).toEqual([...UPSTREAM_MAC, ...OUR_MAC]);
       expect([...r.out.subarray(14)]).toEqual([...want]);
       expect(maps.read('answered')).toBe(answered + 1);
       expect(maps.read('answered_uplink')).toBe(atUplink + 1);
@@ -774,6 +777,36 @@ describe("at an uplink's ingress (pairs the LAN-egress hook learned)", () => {
     const moved = setDport(syn(V4, { ts: true }, 2, 42501), 9400);
     expect(runUp(frameUp(moved)).ret).toBe(TC_ACT_REDIRECT);
     expect(runUp(frameUp(moved)).ret).toBe(TCX_DROP);
+  });
+
+  it('passes what routing would not forward: a SYN whose hop limit ends here, a frame to another MAC or to all', () => {
+    learn(V4, 9450);
+    learn(V6, 9450);
+    mode(FastMode.ANSWER, EPOCH);
+    for (const f of [V4, V6]) {
+      /** The SYN with its TTL / hop limit set (the IPv4 header checksum again). */
+      const hops = (n: number) => {
+        const ip = setDport(syn(f, { ts: true }, 7, 42550), 9450);
+        if (f.ver === 6) {
+          ip[7] = n;
+          return ip;
+        }
+        ip[8] = n;
+        ip.set([0, 0], 10);
+        ip.set(u16(refChecksum([...ip.subarray(0, 20)])), 10);
+        return ip;
+      };
+      expect(runUp(frameUp(hops(1))).ret, `IPv${f.ver} hop limit 1`).toBe(TCX_NEXT);
+      // The control: one more hop and it is answered.
+      expect(runUp(frameUp(hops(2))).ret, `IPv${f.ver} hop limit 2`).toBe(TC_ACT_REDIRECT);
+      const ip = hops(64);
+      for (const [name, to] of [
+        ["another host's MAC", [0x02, 0, 0, 0, 0, 0x42]],
+        ['broadcast', [0xff, 0xff, 0xff, 0xff, 0xff, 0xff]],
+      ] as const)
+        expect(runUp(frameUp(ip, f.ver, [...to])).ret, `IPv${f.ver} to ${name}`).toBe(TCX_NEXT);
+      expect(runUp(frameUp(ip)).ret, `IPv${f.ver} to the router's MAC`).toBe(TC_ACT_REDIRECT);
+    }
   });
 
   it('a SYN with only the pseudo-header sum (CHECKSUM_PARTIAL) is answered in the same form', () => {
