@@ -1,6 +1,6 @@
 // `tunguard run`: the daemon. Opens the TUN, starts the dataplane, steers traffic, and on SIGTERM or
 // SIGINT takes steering down before the device goes away.
-// One file (about 920 lines): the start is one ordered sequence (config, TUN, dataplane, nft tables,
+// One file (about 950 lines): the start is one ordered sequence (config, TUN, dataplane, nft tables,
 // steering, API) whose stop must undo it in reverse; the parts it wires live in their own modules.
 import { accessSync, constants, existsSync, mkdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -29,7 +29,7 @@ import {
 import { addressDiff, RouterAddressWatch, routerAddresses } from '../netcfg/router-addresses.js';
 import { RouterEgress } from '../netcfg/router-egress.js';
 import { removeRouterRoutes } from '../netcfg/router-local.js';
-import { listFw4, sourceRulesFromUplinks } from '../netcfg/source-rules.js';
+import { SourceRuleWatch } from '../netcfg/source-rules.js';
 import {
   checkSteering,
   interfaceExists,
@@ -508,50 +508,8 @@ export async function runCommand(argv: string[]): Promise<number> {
   let routerEgressTimer: NodeJS.Timeout | undefined;
   let routerEgressError = '';
   let uplinkIngressError = '';
-  /**
-   * The uplink program answers only while fw4 judges forwarded WAN traffic by destination and port
-   * alone (src/netcfg/source-rules.ts): read at start, when the ruleset or the uplinks change.
-   */
-  let sourceRulesRead: Promise<void> | undefined;
-  /** A change came while the ruleset was being read: read it once more after. */
-  let sourceRulesAgain = false;
-  const checkSourceRules = (): Promise<void> => {
-    if (!fastPath || stopping) return Promise.resolve();
-    const fp = fastPath;
-    if (sourceRulesRead) {
-      sourceRulesAgain = true;
-      return sourceRulesRead;
-    }
-    sourceRulesRead = (async () => {
-      try {
-        const listing = await listFw4();
-        if (listing === undefined || stopping) return; // no fw4 (or nft failed): as it was
-        const rules = sourceRulesFromUplinks(listing, wans);
-        const on = rules.length === 0;
-        if (on === fp.uplinkAnswering) return;
-        fp.setUplinkAnswering(on);
-        if (on)
-          log(
-            "fast path: fw4's forward rules from the uplinks no longer depend on the source: SYNs answered at the uplinks' ingress again",
-            'info',
-            { event: 'fastpath' },
-          );
-        else
-          log(
-            `fast path: fw4 judges forwarded WAN traffic by its source (${rules.slice(0, 3).join('; ')}${rules.length > 3 ? '; …' : ''}): SYN floods are answered after fw4 only, not at the uplinks' ingress`,
-            'info',
-            { event: 'fastpath' },
-          );
-      } finally {
-        sourceRulesRead = undefined;
-        if (sourceRulesAgain) {
-          sourceRulesAgain = false;
-          void checkSourceRules();
-        }
-      }
-    })();
-    return sourceRulesRead;
-  };
+  /** The uplink program answers only while fw4's forward rules from the uplinks ignore the source. */
+  const sourceRules = fastPath && new SourceRuleWatch(fastPath, () => wans, log);
   /**
    * The uplink egress program and the fast path's uplink program on `uplinks`; a failure is logged
    * once (retried every second).
@@ -597,6 +555,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   const stop = (why: string) => {
     stopping ??= (async () => {
       log(`stopping (${why})`, 'info', { event: 'stop', reason: why });
+      sourceRules?.stop();
       attackerLines.flush();
       process.off('SIGHUP', onHup); // [api]
       await step('control plane', () => control.stop()); // [api]
@@ -843,8 +802,8 @@ export async function runCommand(argv: string[]): Promise<number> {
       routerEgress.follow(wans);
     }
     if (fastPath) {
-      await checkSourceRules();
-      if (flowOffload) flowOffload.onRuleset = () => void checkSourceRules();
+      await sourceRules?.check();
+      if (flowOffload) flowOffload.onRuleset = () => void sourceRules?.check();
       followEgress(wans);
     }
     // A PPPoE or WireGuard uplink that reconnects is a new device under the same name.
@@ -879,7 +838,7 @@ export async function runCommand(argv: string[]): Promise<number> {
           wans = devices;
           police.setWans(devices);
           followEgress(devices);
-          void checkSourceRules();
+          void sourceRules?.check();
           // The MSS the proxy clamps WAN handshakes to follows the uplinks' MTU (the smallest).
           const mtus = devices.filter(interfaceExists).map(interfaceMtu);
           if (mtus.length > 0) {

@@ -9,6 +9,7 @@
 // Rules in other tables, or behind a further jump, are not seen: a hand-made ruleset with source
 // rules elsewhere is the caveat the program's header describes.
 import { execFile } from 'node:child_process';
+import type { Log } from '../config/logfmt.js';
 
 /** A listing longer than this is not read (nft is then ended). */
 const MAX_LISTING = 4 << 20;
@@ -64,4 +65,69 @@ export function sourceRulesFromUplinks(listing: string, wans: readonly string[])
         found.push(comment ? comment.replace(/^!fw4: /, '') : rule);
       }
   return found;
+}
+
+/** What the watch turns on and off: the fast path's answering at the uplinks (src/netcfg/fast-path.ts). */
+export interface UplinkAnswering {
+  uplinkAnswering: boolean;
+  setUplinkAnswering(on: boolean): void;
+}
+
+/**
+ * Keeps the uplink program answering only while fw4 judges forwarded WAN traffic by destination and
+ * port alone. `check()` is called at start and whenever the ruleset or the uplinks change; a check
+ * asked for while one runs makes one more after it (never two nft at once, never a change missed).
+ */
+export class SourceRuleWatch {
+  private reading?: Promise<void>;
+  private again = false;
+  private stopped = false;
+
+  constructor(
+    private readonly target: UplinkAnswering,
+    private readonly uplinks: () => readonly string[],
+    private readonly log: Log,
+    private readonly list: () => Promise<string | undefined> = listFw4,
+  ) {}
+
+  check(): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    if (this.reading) {
+      this.again = true;
+      return this.reading;
+    }
+    this.reading = this.read().finally(() => {
+      this.reading = undefined;
+      if (this.again) {
+        this.again = false;
+        void this.check();
+      }
+    });
+    return this.reading;
+  }
+
+  stop(): void {
+    this.stopped = true;
+  }
+
+  private async read(): Promise<void> {
+    const listing = await this.list();
+    if (listing === undefined || this.stopped) return; // no fw4 (or nft failed): as it was
+    const rules = sourceRulesFromUplinks(listing, this.uplinks());
+    const on = rules.length === 0;
+    if (on === this.target.uplinkAnswering) return;
+    this.target.setUplinkAnswering(on);
+    if (on)
+      this.log(
+        "fast path: fw4's forward rules from the uplinks no longer depend on the source: SYNs answered at the uplinks' ingress again",
+        'info',
+        { event: 'fastpath' },
+      );
+    else
+      this.log(
+        `fast path: fw4 judges forwarded WAN traffic by its source (${rules.slice(0, 3).join('; ')}${rules.length > 3 ? '; …' : ''}): SYN floods are answered after fw4 only, not at the uplinks' ingress`,
+        'info',
+        { event: 'fastpath' },
+      );
+  }
 }

@@ -3,7 +3,7 @@
 // it decides traffic from an uplink.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { sourceRulesFromUplinks } from '../../src/netcfg/source-rules.js';
+import { SourceRuleWatch, sourceRulesFromUplinks } from '../../src/netcfg/source-rules.js';
 
 const fixture = (name: string) =>
   readFileSync(new URL(`../fixtures/fw4/${name}.nft`, import.meta.url), 'utf8');
@@ -60,5 +60,72 @@ describe('source-dependent forward rules from the uplinks', () => {
   it('no fw4 forward chain (another firewall, an empty listing): nothing found', () => {
     expect(sourceRulesFromUplinks('', ['wan0'])).toEqual([]);
     expect(sourceRulesFromUplinks('table inet other {\n}\n', ['wan0'])).toEqual([]);
+  });
+});
+
+describe('SourceRuleWatch', () => {
+  const RULE =
+    'ip saddr 203.0.113.5 ip daddr 192.0.2.2 tcp dport 22 counter jump accept_to_lan comment "!fw4: SSH-from-office"';
+
+  /** A fast path stand-in that records what it was told, and a listing the test hands out by hand. */
+  function setup() {
+    const target = {
+      uplinkAnswering: true,
+      calls: [] as boolean[],
+      setUplinkAnswering(on: boolean) {
+        this.uplinkAnswering = on;
+        this.calls.push(on);
+      },
+    };
+    const pending: ((l: string | undefined) => void)[] = [];
+    const lines: string[] = [];
+    const watch = new SourceRuleWatch(
+      target,
+      () => ['wan0'],
+      (m) => lines.push(m),
+      () => new Promise((r) => pending.push(r)),
+    );
+    return { target, pending, lines, watch };
+  }
+
+  it('turns uplink answering off while a source rule is there and on again after; says so once each', async () => {
+    const { target, pending, lines, watch } = setup();
+    let done = watch.check();
+    pending.shift()?.(withRule(LAB, 'forward_wan', RULE));
+    await done;
+    expect(target.calls).toEqual([false]);
+    expect(lines.join('\n')).toContain('SSH-from-office');
+    done = watch.check();
+    pending.shift()?.(withRule(LAB, 'forward_wan', RULE)); // unchanged: nothing said, nothing set
+    await done;
+    expect(target.calls).toEqual([false]);
+    done = watch.check();
+    pending.shift()?.(LAB);
+    await done;
+    expect(target.calls).toEqual([false, true]);
+    expect(lines).toHaveLength(2);
+  });
+
+  it('a check asked for while one reads makes one more read after it (the later ruleset wins); no fw4 changes nothing', async () => {
+    const { target, pending, watch } = setup();
+    const first = watch.check();
+    void watch.check();
+    void watch.check(); // coalesced with the one before: one more read, not two
+    expect(pending).toHaveLength(1);
+    pending.shift()?.(LAB);
+    await first;
+    await new Promise((r) => setImmediate(r));
+    expect(pending).toHaveLength(1);
+    pending.shift()?.(withRule(LAB, 'forward_wan', RULE));
+    await new Promise((r) => setImmediate(r));
+    expect(target.calls).toEqual([false]);
+    expect(pending).toHaveLength(0);
+    const none = watch.check();
+    pending.shift()?.(undefined);
+    await none;
+    expect(target.calls).toEqual([false]);
+    watch.stop();
+    await watch.check();
+    expect(pending).toHaveLength(0);
   });
 });
