@@ -17,6 +17,7 @@ export { CONNECTION_STATES, TIERS } from './responses.js';
 export type StatusSnapshot = v.InferOutput<typeof R.Status>;
 export type TierChange = v.InferOutput<typeof R.TierChange>;
 export type FlowOffloadStatus = v.InferOutput<typeof R.FlowOffload>;
+export type PoliceStatus = v.InferOutput<typeof R.Police>;
 export type TierHistoryView = v.InferOutput<typeof R.TierHistory>;
 /** A proxied connection: `src` is the side that opened it (the client), `dst` the host it reached. */
 export type ConnectionRecord = v.InferOutput<typeof R.Connection>;

@@ -53,6 +53,18 @@ export const FlowOffload = v.object({
   warning: v.optional(v.string()),
 });
 
+/** The SYN police's nft table (src/netcfg/syn-police.ts), which also holds the kernel limits, the router-local chains, the fast path's notrack sets and the offload guard. */
+export const Police = v.object({
+  /** The table is in place now; false while nft is gone and the table is being built again. */
+  installed: v.boolean(),
+  /** Times nft died under the daemon and took the table with it. */
+  lost: Int,
+  /** Times the table was built again after that. */
+  rebuilt: Int,
+  /** While not installed: why (nft's exit, or the last failed rebuild). */
+  reason: v.optional(v.string()),
+});
+
 /** `GET /api/v1/status`. Nullable fields are null while nothing measures them, with a note saying why. */
 export const Status = v.object({
   /** The current risk tier; null until the defense stage reports one (never guessed). */
@@ -75,6 +87,8 @@ export const Status = v.object({
   config: v.optional(ConfigStatus),
   /** Flow offloading and the proxied connections; absent when nothing is proxied. */
   flowOffload: v.optional(FlowOffload),
+  /** The SYN police's nft table; absent when the daemon runs without one (no nft, or nothing needs it). */
+  police: v.optional(Police),
   /**
    * Paired agents, and how many of them the last contact (a dispatch, or the agent_check ping) did not
    * reach (src/remediation/reach.ts); absent when the remediation service is off.

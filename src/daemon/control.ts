@@ -18,6 +18,7 @@ import {
   DepsError,
   type FlowOffloadStatus,
   type Page,
+  type PoliceStatus,
   type StatusSnapshot,
   TIERS,
   type Tier,
@@ -136,6 +137,8 @@ export interface ControlPlaneOptions {
   certDir?: string;
   /** Flow offloading and the proxied connections, now (absent: nothing is proxied). */
   flowOffload?: () => FlowOffloadStatus;
+  /** The SYN police's nft table, now (absent: the daemon runs without one). */
+  police?: () => PoliceStatus | undefined;
 }
 
 /** How often a listen address that failed is tried again. */
@@ -605,6 +608,8 @@ export class ControlPlane {
       s.agents = { paired, unreachable };
     }
     if (this.o.flowOffload) s.flowOffload = this.o.flowOffload();
+    const police = this.o.police?.();
+    if (police) s.police = police;
     if (Object.keys(notes).length > 0) s.notes = notes;
     return s;
   }

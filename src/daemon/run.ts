@@ -39,7 +39,7 @@ import {
   steeredLan,
 } from '../netcfg/steering.js';
 import { REINJECT_MARK } from '../netcfg/steering-programs.js';
-import { FAST_NOTRACK_MARK, nftAvailable, SynPolice } from '../netcfg/syn-police.js';
+import { FAST_NOTRACK_MARK, nftAvailable, type PoliceState, SynPolice } from '../netcfg/syn-police.js';
 import { dumpNow, type NetifdFollower, NetifdWatch, readNow, uplinkDevices } from '../netcfg/uplinks.js';
 import { claimWan } from '../netcfg/wan-lock.js';
 import { writeFileAtomicSync } from '../state/atomic-file.js';
@@ -393,7 +393,9 @@ export async function runCommand(argv: string[]): Promise<number> {
 
   if (dp.steering.note) log(`warning: ${dp.steering.note}`);
   // The SYN police (installed below, once the dataplane runs).
-  const police = new SynPolice(log);
+  // nft dying under us takes the table: the police builds it again, and the status follows (policeChanged).
+  let policeChanged: (s: PoliceState) => void = () => {};
+  const police = new SynPolice(log, { onState: (s) => policeChanged(s) });
   let netifdWatch: NetifdWatch | undefined;
   let routerWatch: RouterAddressWatch | undefined;
   /** The tier is above normal: the fast path answers, its SYNs skip the police (fastNotrack). */
@@ -484,6 +486,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     version: tunguardVersion(),
     log,
     ...(flowOffload ? { flowOffload: () => flowOffload.status() } : {}),
+    police: () => police.status,
     lanPrefixes: lanNets,
     restoredConnections: restored,
     remediationDir: remediationDir(m.durableDir, v['state-dir']),
@@ -762,7 +765,21 @@ export async function runCommand(argv: string[]): Promise<number> {
         log(
           `warning: ${ctHelperMissing(`nft refused the ct helper object: ${police.lastError() || 'no reason given'}`)}`,
         );
-    }
+      // The guard goes with a lost table and, rebuilt, is read again: the status says what holds now.
+      policeChanged = (s) => {
+        if (!s.installed) {
+          flowOffload?.setIpv4Guarded(false);
+          flowOffload?.setIpv6Guarded(false);
+          statusHook();
+          return;
+        }
+        void police.guardInstalled(got).then((now) => {
+          flowOffload?.setIpv4Guarded(now.v4);
+          flowOffload?.setIpv6Guarded(now.v6);
+          statusHook();
+        });
+      };
+    } else policeChanged = () => statusHook();
     await flowOffload?.start();
     if (policeUp && limits) {
       dp.commandFollowers.push((cmd) => {

@@ -64,6 +64,16 @@ export class PoliceSources {
     return at !== undefined && now - at < this.ttl ? 'refresh' : 'add';
   }
 
+  /**
+   * The known addresses still within their time at `now`, newest first, with the ms each has left:
+   * what a rebuilt table's known sets get (src/netcfg/syn-police.ts).
+   */
+  knownLeft(now: number): [string, number][] {
+    const out: [string, number][] = [];
+    for (const [address, at] of this.known) if (at + this.ttl > now) out.push([address, at + this.ttl - now]);
+    return out.reverse();
+  }
+
   /** Addresses admit() let go of for the bound that may still be in the set (then forgotten here). */
   takeEvicted(): string[] {
     const out = this.evicted;

@@ -5,8 +5,11 @@
 //
 // Fail-open: the table is created with `flags owner` from an `nft -i` child that lives as long as
 // we do. When tunguard dies, however it dies, the pipe closes, nft exits and the kernel deletes the
-// table with it.
+// table with it. The other way round, an nft that dies under a running tunguard (killed, OOM) takes
+// the table too: the police says so at once (onState, one log line) and builds it again from what it
+// was told since the start, after a wait that doubles while nft keeps dying (capped, never giving up).
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import type { Log } from '../config/logfmt.js';
 import { NetcfgError } from './ip.js';
 import {
   type KernelLimitSettings,
@@ -52,6 +55,35 @@ export interface PoliceOptions {
  * the kernel fast path answers (bpf/synproxy.c sends those SYN-ACKs straight out, no conntrack).
  */
 export const FAST_NOTRACK_MARK = 0x10000000;
+
+/** Waits before rebuilding a lost table: the first, the cap, and how long a table must have lived for
+ * its loss to start from the first wait again (a table nft keeps dropping waits longer each time). */
+export interface PoliceRestart {
+  firstMs: number;
+  maxMs: number;
+  stableMs: number;
+}
+
+export const POLICE_RESTART: PoliceRestart = { firstMs: 1000, maxMs: 60_000, stableMs: 60_000 };
+
+/** The wait before the `n`th rebuild in a row (0: the first): doubling, at most `r.maxMs`. */
+export function restartDelay(n: number, r: PoliceRestart): number {
+  return Math.min(r.maxMs, r.firstMs * 2 ** Math.min(n, 30));
+}
+
+/** Elements a line when the known sets are filled again (a line is one nft transaction). */
+const KNOWN_CHUNK = 256;
+
+/** Whether the table is in place, and how often it was lost and built again (`GET /status` `police`). */
+export interface PoliceState {
+  installed: boolean;
+  /** Times nft died under us and took the table. */
+  lost: number;
+  /** Times the table was built again after that. */
+  rebuilt: number;
+  /** While not installed: why (the last exit, or the last failed rebuild). */
+  reason?: string;
+}
 
 export function nftAvailable(): boolean {
   try {
@@ -124,12 +156,23 @@ export function policeCommands(o: PoliceOptions): string {
   return `${lines.join('\n')}\n${tail}`;
 }
 
-/** The police table, owned by a child `nft -i`: gone when the child (or we) go. */
+/** The police table, owned by a child `nft -i`: gone when the child (or we) go; built again when only the child goes. */
 export class SynPolice {
   private child?: ChildProcess;
   private stderr = '';
-  private local?: RouterLocalOptions;
-  private limitsOn = false;
+  /** What the table was built from, kept up to date by the setters below: a rebuild's input. */
+  private built?: PoliceOptions;
+  private wans: readonly string[] = [];
+  private fast: { prefixes: readonly string[]; local: readonly string[] } = { prefixes: [], local: [] };
+  private state: PoliceState = { installed: false, lost: 0, rebuilt: 0 };
+  private stopped = false;
+  private rebuildTimer?: NodeJS.Timeout;
+  /** Rebuilds in a row since a table last lived restart.stableMs (the next wait's exponent). */
+  private quickLosses = 0;
+  private installedAt = 0;
+  /** The limits' drops of the tables lost so far (a new table counts from 0; the status's never go back). */
+  private countedBefore: Record<string, number> = {};
+  private countedLast: Record<string, number> = {};
   /** Reads the limits' counters every second without a new nft each time. */
   private readonly reader = new NftReader();
   /**
@@ -137,9 +180,28 @@ export class SynPolice {
    * size of known ones (a full set refuses adds, which are still remembered); as many marks.
    */
   private readonly sources = new PoliceSources(2 * KNOWN_SET_SIZE, KNOWN_SET_SIZE, KNOWN_TIMEOUT_S * 1000);
+  private readonly onState: (s: PoliceState) => void;
+  private readonly restart: PoliceRestart;
+  private readonly clock: () => number;
 
-  /** `log`: where an nft that dies under us is reported (the table and its sets went with it). */
-  constructor(private readonly log: (msg: string) => void = () => {}) {}
+  /**
+   * `log`: where a lost table and its rebuild are reported; `onState`: called when the table goes
+   * and when it is back; `clock`: the ms clock addKnown and dropAggressive are given (the daemon's
+   * performance.now()), which a rebuild needs to give known sources the time they have left.
+   */
+  constructor(
+    private readonly log: Log = () => {},
+    o: { onState?: (s: PoliceState) => void; restart?: PoliceRestart; clock?: () => number } = {},
+  ) {
+    this.onState = o.onState ?? (() => {});
+    this.restart = o.restart ?? POLICE_RESTART;
+    this.clock = o.clock ?? (() => performance.now());
+  }
+
+  /** Whether the table is there now, and its losses and rebuilds (undefined before a setup). */
+  get status(): PoliceState | undefined {
+    return this.built ? { ...this.state } : undefined;
+  }
 
   async setup(o: PoliceOptions): Promise<void> {
     // A table left by an older version without the owner flag would shadow ours: remove it.
@@ -148,8 +210,18 @@ export class SynPolice {
     } catch {
       /* not there */
     }
-    this.local = o.local;
-    this.limitsOn = o.limits !== undefined;
+    this.built = o;
+    this.wans = typeof o.wan === 'string' ? [o.wan] : [...o.wan];
+    const why = await this.install(policeCommands(o));
+    if (why !== undefined) {
+      this.teardown();
+      throw new NetcfgError(`cannot install the SYN police table: ${why}`);
+    }
+  }
+
+  /** Starts an `nft -i` on `commands`; resolves when the table is there (undefined) or why not. */
+  private async install(commands: string): Promise<string | undefined> {
+    this.stderr = '';
     const child = spawn('nft', ['-i'], { stdio: ['pipe', 'ignore', 'pipe'] });
     this.child = child;
     let installed = false;
@@ -159,29 +231,105 @@ export class SynPolice {
       this.stderr += `${err.message}\n`;
     });
     child.once('exit', (code, signal) => {
-      if (this.child !== child || !installed) return; // our teardown, or a setup that fails anyway
+      if (this.child !== child || !installed) return; // our teardown, or an install that fails anyway
       this.child = undefined;
-      this.log(
-        `syn police: nft exited (${signal ?? code}): the SYN police is gone until a restart${this.stderr ? `; it said: ${this.stderr.trim().slice(-300)}` : ''}`,
-      );
+      this.lost(`nft exited (${signal ?? code})`);
     });
     child.stderr?.on('data', (d: Buffer) => {
       // Kept for the error of a failed setup; later messages (a timed-out element) only the tail.
       this.stderr = (this.stderr + d.toString()).slice(-4096);
     });
-    child.stdin?.write(policeCommands(o));
+    child.stdin?.write(commands);
     for (let i = 0; i < 100; i++) {
-      if (child.exitCode !== null) break;
+      if (child.exitCode !== null || child.signalCode !== null || this.child !== child) break;
       if (tableExists()) {
         installed = true;
-        return;
+        this.installedAt = this.clock();
+        this.state = { ...this.state, installed: true };
+        delete this.state.reason;
+        return undefined;
       }
       await new Promise((r) => setTimeout(r, 20));
     }
-    this.teardown();
-    const why =
-      this.stderr.trim() || (child.exitCode !== null ? `nft exited ${child.exitCode}` : 'timed out');
-    throw new NetcfgError(`cannot install the SYN police table: ${why}`);
+    child.stdin?.end();
+    if (this.child === child) this.child = undefined;
+    return (
+      this.stderr.trim() ||
+      (child.exitCode !== null || child.signalCode !== null
+        ? `nft exited ${child.signalCode ?? child.exitCode}`
+        : 'timed out')
+    );
+  }
+
+  /** nft died under us and the table with it: said at once, and built again after a wait. */
+  private lost(why: string): void {
+    if (this.clock() - this.installedAt >= this.restart.stableMs) this.quickLosses = 0;
+    const delay = restartDelay(this.quickLosses++, this.restart);
+    for (const [k, n] of Object.entries(this.countedLast))
+      this.countedBefore[k] = (this.countedBefore[k] ?? 0) + n;
+    this.countedLast = {};
+    const said = this.stderr.trim().slice(-300);
+    this.state = { ...this.state, installed: false, lost: this.state.lost + 1, reason: why };
+    this.log(
+      `warning: syn police: ${why}: the ${POLICE_TABLE} nft table is gone, and with it the SYN police, the kernel ICMP/UDP limits, the router-local proxying, the fast path's notrack sets and the offload guard; rebuilding it in ${delay / 1000} s${said ? `; nft said: ${said}` : ''}`,
+      'warn',
+      { event: 'police', installed: false, reason: why, retry_s: delay / 1000 },
+    );
+    this.onState({ ...this.state });
+    this.schedule(delay);
+  }
+
+  private schedule(delay: number): void {
+    clearTimeout(this.rebuildTimer);
+    this.rebuildTimer = setTimeout(() => void this.rebuild(), delay);
+  }
+
+  private async rebuild(): Promise<void> {
+    this.rebuildTimer = undefined;
+    if (this.stopped || this.child || !this.built) return;
+    const why = await this.install(this.rebuildCommands());
+    if (this.stopped) return;
+    if (why === undefined) {
+      this.state = { ...this.state, rebuilt: this.state.rebuilt + 1 };
+      this.log(
+        `syn police: the ${POLICE_TABLE} nft table is back (rebuilt after ${this.state.lost} loss(es)): uplinks ${this.wans.join(', ') || 'none'}, ${this.sources.knownCount} known source(s)`,
+        'info',
+        { event: 'police', installed: true, rebuilt: this.state.rebuilt },
+      );
+      this.onState({ ...this.state });
+      return;
+    }
+    const n = this.quickLosses++;
+    const delay = restartDelay(n, this.restart);
+    const reason = `the rebuild failed: ${why.split('\n').slice(-2).join(' ')}`;
+    // While nft keeps failing the waits grow to the cap: a line for the 1st, 2nd, 4th, 8th… failure
+    // in a row, or a new reason, so a router that stays broken does not fill its small log ring.
+    const quiet = reason === this.state.reason && (n & (n - 1)) !== 0;
+    this.state = { ...this.state, reason };
+    if (!quiet)
+      this.log(`warning: syn police: ${reason}; trying again in ${delay / 1000} s`, 'warn', {
+        event: 'police',
+        installed: false,
+        reason,
+        retry_s: delay / 1000,
+      });
+    this.schedule(delay);
+  }
+
+  /** The start's commands with what changed since (uplinks, limits, allowlist), then the sets' contents. */
+  private rebuildCommands(): string {
+    const o = { ...(this.built as PoliceOptions), wan: this.wans };
+    const t = `inet ${POLICE_TABLE}`;
+    let cmds = policeCommands(o) + this.fastCommands();
+    const left = this.sources.knownLeft(this.clock());
+    for (const fam of ['4', '6'] as const) {
+      const mine = left.filter(([a]) => a.includes(':') === (fam === '6'));
+      for (let i = 0; i < mine.length; i += KNOWN_CHUNK) {
+        const els = mine.slice(i, i + KNOWN_CHUNK).map(([a, ms]) => `${a} timeout ${Math.ceil(ms / 1000)}s`);
+        cmds += `add element ${t} known${fam} { ${els.join(', ')} }\n`;
+      }
+    }
+    return cmds;
   }
 
   /**
@@ -189,8 +337,9 @@ export class SynPolice {
    * nft_dup_ipv4 refuses them while the rest of the table stands). Waits up to a second for nft.
    */
   async localInstalled(): Promise<boolean> {
-    if (!this.local || !this.child) return false;
-    const fams = this.local.ipv6 ? ['ip', 'ip6'] : ['ip'];
+    const local = this.built?.local;
+    if (!local || !this.child) return false;
+    const fams = local.ipv6 ? ['ip', 'ip6'] : ['ip'];
     const ok = () =>
       fams.every((f) => {
         try {
@@ -231,25 +380,39 @@ export class SynPolice {
     return { v4: want.v4 && got.v4, v6: want.v6 && got.v6 };
   }
 
-  /** New ICMP/UDP limits (a reload). No effect without the table. */
+  /** New ICMP/UDP limits (a reload). Kept for a rebuild; no effect without the table. */
   setLimits(limits: KernelLimitSettings): void {
-    if (this.limitsOn) this.child?.stdin?.write(kernelLimitRules(`inet ${POLICE_TABLE}`, limits));
+    if (!this.built?.limits) return;
+    this.built = { ...this.built, limits };
+    this.child?.stdin?.write(kernelLimitRules(`inet ${POLICE_TABLE}`, limits));
   }
 
-  /** A new allowlist (a reload or the API). No effect without the table. */
+  /** A new allowlist (a reload or the API). Kept for a rebuild; no effect without the table. */
   setAllow(prefixes: readonly string[]): void {
-    if (this.limitsOn) this.child?.stdin?.write(kernelLimitAllow(`inet ${POLICE_TABLE}`, prefixes));
+    if (!this.built?.limits) return;
+    this.built = { ...this.built, allow: [...prefixes] };
+    this.child?.stdin?.write(kernelLimitAllow(`inet ${POLICE_TABLE}`, prefixes));
   }
 
-  /** The kernel limits' drops so far, by dataplane counter name (empty without the table). */
+  /**
+   * The kernel limits' drops so far, by dataplane counter name (empty without the table): those of
+   * lost tables (as last read) plus the current one's, so the sum never goes back.
+   */
   async limitCounters(): Promise<Record<string, number>> {
-    if (!this.limitsOn || !this.child) return {};
+    if (!this.built?.limits) return {};
+    const total = () => {
+      const sum = { ...this.countedBefore };
+      for (const [k, n] of Object.entries(this.countedLast)) sum[k] = (sum[k] ?? 0) + n;
+      return sum;
+    };
+    if (!this.child) return total();
     const out = await this.reader.ask(`list counters table inet ${POLICE_TABLE}`);
     try {
-      return out === undefined ? {} : parseKernelLimitCounters(out);
+      if (out !== undefined && this.child) this.countedLast = parseKernelLimitCounters(out);
     } catch {
-      return {};
+      /* a half-built table: the last reading stands */
     }
+    return total();
   }
 
   /** What nft said last (for the warning when the router-local tables did not come up). */
@@ -259,12 +422,11 @@ export class SynPolice {
 
   /**
    * Marks sources (IPv4/IPv6 text) known for KNOWN_TIMEOUT_S: they skip the SYN police. A source
-   * already known is re-added (its timeout refreshed) once half its time has passed. No effect
-   * when the table is not there. `now`: ms, any monotonic clock.
+   * already known is re-added (its timeout refreshed) once half its time has passed. Remembered while
+   * the table is lost (a rebuild adds them); no effect before setup. `now`: the constructor's clock.
    */
   addKnown(addresses: Iterable<string>, now: number): void {
-    const stdin = this.child?.stdin;
-    if (!stdin) return;
+    if (!this.built) return;
     const t = `inet ${POLICE_TABLE}`;
     const del = (a: string) => `delete element ${t} ${a.includes(':') ? 'known6' : 'known4'} { ${a} }\n`;
     let cmds = '';
@@ -277,22 +439,25 @@ export class SynPolice {
       cmds += `add element ${t} ${a.includes(':') ? 'known6' : 'known4'} { ${a} timeout ${KNOWN_TIMEOUT_S}s }\n`;
     }
     for (const a of this.sources.takeEvicted()) cmds += del(a);
-    if (cmds) stdin.write(cmds);
+    if (cmds) this.child?.stdin?.write(cmds);
   }
 
   /**
    * Fast path answering (`prefixes`: the protected ones; `local`: the router's own addresses it
    * answers for) or not (empty): SYNs to these prefixes skip conntrack, and SYNs to either skip the
-   * police, from now on, or no longer. No effect when the table is not there.
+   * police, from now on, or no longer. Kept for a rebuild; no effect without the table.
    */
   fastNotrack(prefixes: readonly string[], local: readonly string[] = []): void {
-    const stdin = this.child?.stdin;
-    if (!stdin) return;
+    this.fast = { prefixes: [...prefixes], local: [...local] };
+    this.child?.stdin?.write(this.fastCommands());
+  }
+
+  private fastCommands(): string {
     const t = `inet ${POLICE_TABLE}`;
     let cmds = '';
     for (const [set, list] of [
-      ['fast', prefixes],
-      ['fastlocal', local],
+      ['fast', this.fast.prefixes],
+      ['fastlocal', this.fast.local],
     ] as const) {
       const v4 = list.filter((p) => !p.includes(':'));
       const v6 = list.filter((p) => p.includes(':'));
@@ -300,13 +465,13 @@ export class SynPolice {
       if (v4.length > 0) cmds += `add element ${t} ${set}4 { ${v4.join(', ')} }\n`;
       if (v6.length > 0) cmds += `add element ${t} ${set}6 { ${v6.join(', ')} }\n`;
     }
-    stdin.write(cmds);
+    return cmds;
   }
 
   /**
    * A source the dataplane marked aggressive (`address`: "198.51.100.7", "2001:db8::1", or a /64 mark
    * "2001:db8:1:2::/64") until `until`: having completed a handshake once no longer lets it skip the
-   * police. `until`: the clock addKnown is given.
+   * police (a rebuilt table leaves it out too). `until`: the clock addKnown is given.
    */
   dropAggressive(address: string, until: number): void {
     const t = `inet ${POLICE_TABLE}`;
@@ -316,17 +481,21 @@ export class SynPolice {
     if (cmds) this.child?.stdin?.write(cmds);
   }
 
-  /** Polices SYNs arriving on these devices from now on (and no others). No effect without the table. */
+  /** Polices SYNs arriving on these devices from now on (and no others). Kept for a rebuild. */
   setWans(wans: readonly string[]): void {
+    this.wans = [...wans];
     const t = `inet ${POLICE_TABLE}`;
     const add = wans.length > 0 ? `add element ${t} wans { ${ifnames(wans)} }\n` : '';
-    const local = this.local ? routerLocalWans(this.local, wans) : '';
+    const local = this.built?.local ? routerLocalWans(this.built.local, wans) : '';
     this.child?.stdin?.write(`flush set ${t} wans\n${add}${local}`);
   }
 
   teardown(): void {
+    this.stopped = true;
+    clearTimeout(this.rebuildTimer);
     this.child?.stdin?.end();
     this.child = undefined;
+    this.state = { ...this.state, installed: false };
     this.reader.close();
   }
 }
