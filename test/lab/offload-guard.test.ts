@@ -8,7 +8,7 @@
 
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FlowtableWatch } from '../../src/netcfg/flowtables.js';
@@ -59,6 +59,20 @@ function ctMarks(dport: number, family = ''): number[] {
     .split('\n')
     .filter((l) => l.startsWith(family) && l.includes(' tcp ') && l.includes(` dport=${dport} `))
     .map((l) => Number(/ mark=(\d+)/.exec(l)?.[1] ?? -1));
+}
+
+/** The police's own nft (`nft -i`; the limits reader's is `nft -j -i`), a child of the daemon `ppid`. */
+function policeNft(ppid: number): number | undefined {
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (parent === ppid && readFileSync(`/proc/${pid}/cmdline`, 'utf8') === 'nft\0-i\0') return Number(pid);
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  return undefined;
 }
 
 const rules6 = () => lab.run(lab.ns.rtr, 'ip', ['-6', 'rule', 'show']);
@@ -184,6 +198,45 @@ describe('offload guard', () => {
     // Its conntrack entry (made by the third ACK) carries the mark.
     expect(marked()).toBe(markedBefore + 1);
   }
+
+  it("says unguarded at once when the police's nft is killed, and guarded again once the table is rebuilt", async () => {
+    const tg = lab.startTunguard();
+    await tg.ready();
+    type Status = {
+      police?: { installed: boolean; lost: number; rebuilt: number; reason?: string };
+      flowOffload?: { ipv6Guarded: boolean };
+    };
+    const status = () => lab.status() as unknown as Status;
+    try {
+      expect(((await lab.freshStatus()) as unknown as Status).police).toEqual({
+        installed: true,
+        lost: 0,
+        rebuilt: 0,
+      });
+      expect(status().flowOffload?.ipv6Guarded).toBe(true);
+      const pid = policeNft(tg.pid);
+      expect(pid).toBeGreaterThan(0);
+      process.kill(pid as number, 'SIGKILL');
+      await waitFor('the status to say so', () => status().police?.installed === false, 2000);
+      expect(status().police).toEqual({
+        installed: false,
+        lost: 1,
+        rebuilt: 0,
+        reason: 'nft exited (SIGKILL)',
+      });
+      expect(status().flowOffload?.ipv6Guarded).toBe(false);
+      expect(tg.output.match(/nft table is gone/g)).toHaveLength(1);
+      await waitFor('the table rebuilt', () => status().police?.installed === true, 5000);
+      expect(status().police).toEqual({ installed: true, lost: 1, rebuilt: 1 });
+      await waitFor('the guard in the status again', () => status().flowOffload?.ipv6Guarded === true, 2000);
+      // And it guards: a proxied IPv6 connection is marked by the rebuilt chain.
+      const before = guardCounters().connections;
+      fetchWhole(lab.ns.wan, `http://[${ADDR.lan6}]:8080/f.bin`);
+      expect(guardCounters().connections).toBe(before + 1);
+    } finally {
+      expect(await tg.stop('SIGTERM')).toBe(0);
+    }
+  });
 
   it('negative control: without the SYN proxy nothing is guarded, installed or marked', async () => {
     const tg = lab.startTunguard(['--no-synproxy']);
