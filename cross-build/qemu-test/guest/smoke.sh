@@ -169,9 +169,19 @@ ct_state() {
   esac
 }
 
+# police_nft: the pid of the daemon's SYN police nft (`nft -i` exactly: its reader is `nft -j -i`).
+police_nft() {
+  for p in /proc/[0-9]*; do
+    [ "$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null)" = "nft -i " ] &&
+      grep -q "^PPid:[[:space:]]*$PID\$" "$p/status" 2>/dev/null && echo "${p#/proc/}"
+  done
+}
+
 # offload_control: the same proxied IPv4 exchange as in flow_offload, without the guard, is
 # offloaded. The guard's rules are in the SYN police's owner table, which only its nft may change:
-# that nft is ended (the daemon keeps running, without the police), and the table goes with it.
+# that nft is ended (the daemon keeps running), and the table goes with it. The daemon builds the
+# table again after 1 s, 2 s, 4 s…, so its nft is ended each time until the exchange's conntrack
+# entry exists (confirmed without the helper); then the table must come back, and status.json say so.
 # Software offloading transmits through lan0, whose programs still hand the packets to the proxy,
 # so the exchange stays bit-exact.
 offload_control() {
@@ -180,12 +190,7 @@ offload_control() {
     nap
   done
   nft -f "$H/offload.nft" || fail "nft -f offload.nft (fw4's ruleset with a flowtable) failed"
-  police=
-  # `nft -i` exactly: the daemon's other nft child is its reader, `nft -j -i`.
-  for p in /proc/[0-9]*; do
-    [ "$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null)" = "nft -i " ] &&
-      grep -q "^PPid:[[:space:]]*$PID\$" "$p/status" 2>/dev/null && police=${p#/proc/}
-  done
+  police=$(police_nft)
   [ -n "$police" ] || fail "control: no nft child of the daemon (the SYN police)"
   kill "$police"
   for _ in $(seq 20); do
@@ -193,18 +198,93 @@ offload_control() {
     nap
   done
   nft list table inet tunguard >/dev/null 2>&1 && fail "control: the police table outlived its nft"
+  rm -f /tmp/ctl.seen
+  (
+    while [ ! -f /tmp/ctl.seen ]; do
+      p=$(police_nft)
+      [ -n "$p" ] && kill "$p" 2>/dev/null
+      sleep 0.1 2>/dev/null || sleep 1
+    done
+  ) &
+  KILLER=$!
   ip netns exec wan node "$NET_MJS" hold "$LAN_IP" "$PORT" 4 >/tmp/hold-wan-ctl.log 2>&1 &
   HC=$!
   ctl=none
   for _ in $(seq 30); do
     nap
     ct=$(grep -v TIME_WAIT /proc/net/nf_conntrack)
-    ctl=$(ct_state "$ctl" "$(echo "$ct" | grep "src=$WAN_IP dst=$LAN_IP .* dport=$PORT " | head -n 1)")
+    l=$(echo "$ct" | grep "src=$WAN_IP dst=$LAN_IP .* dport=$PORT " | head -n 1)
+    [ -n "$l" ] && touch /tmp/ctl.seen
+    ctl=$(ct_state "$ctl" "$l")
     kill -0 "$HC" 2>/dev/null || break
   done
+  touch /tmp/ctl.seen
+  wait "$KILLER"
   wait "$HC" || fail "control: proxied IPv4 exchange without the guard: $(cat /tmp/hold-wan-ctl.log)"
   [ "$ctl" = OFFLOAD ] || fail "control: without the guard the proxied IPv4 connection is '$ctl', not offloaded"
   mark "flow offload control, the guard's table gone: proxied IPv4 $(cat /tmp/hold-wan-ctl.log), [OFFLOAD]"
+  # The daemon builds its table again (the last wait up to 16 s) and says so.
+  for _ in $(seq 50); do
+    grep -q '"police":{"installed":true' "$STATE/status.json" 2>/dev/null && break
+    nap
+  done
+  nft list chain inet tunguard offload_guard >/dev/null 2>&1 || fail "the police table was not rebuilt: $(daemon_log | grep -m2 'syn police')"
+  grep -q '"police":{"installed":true' "$STATE/status.json" || fail "status.json: the police not installed again: $(grep -o '"police":{[^}]*}' "$STATE/status.json")"
+  mark "police table rebuilt: status.json $(grep -o '"police":{[^}]*}' "$STATE/status.json") $(grep -o '"flowOffload":{[^}]*}' "$STATE/status.json"); log: $(daemon_log | grep -m1 'nft table is gone' | cut -c1-160)"
+  nft delete table inet fw4 || fail "nft delete table inet fw4"
+}
+
+# crash_window: a proxied IPv4 connection that got the conntrack helper before a kill -9 keeps it:
+# the helper extension stays with the entry when the table that set it goes, and fw4's
+# `flow offload` skips every entry with one. So it is never [OFFLOAD], while the daemon is gone (the
+# client's packets then cross the kernel's forward path, fw4's `flow add` included) nor after the
+# restart. The control (the same exchange opened with nothing guarding it is [OFFLOAD]) is
+# offload_control's, later. Whether the hold itself survives the ~20 s restart is only noted.
+crash_window() {
+  nft -f "$H/offload.nft" || fail "nft -f offload.nft (fw4's ruleset with a flowtable) failed"
+  ip netns exec wan node "$NET_MJS" hold "$LAN_IP" "$PORT" 30 >/tmp/hold-crash.log 2>&1 &
+  HK=$!
+  st=none sport=
+  for _ in $(seq 40); do
+    nap
+    l=$(grep -v TIME_WAIT /proc/net/nf_conntrack | grep "src=$WAN_IP dst=$LAN_IP .* dport=$PORT " | head -n 1)
+    st=$(ct_state "$st" "$l")
+    [ "$st" = established ] && sport=$(echo "$l" | grep -o 'sport=[0-9]*' | head -n 1) && break
+  done
+  [ -n "$sport" ] || fail "crash window: the proxied IPv4 hold was never established ($st)"
+  entry() { grep -v TIME_WAIT /proc/net/nf_conntrack | grep "src=$WAN_IP dst=$LAN_IP $sport dport=$PORT " | head -n 1; }
+  kill -9 "$PID"
+  [ "$MODE" = openwrt ] || wait "$DAEMON" 2>/dev/null
+  DAEMON=
+  for _ in $(seq 20); do
+    nft list table inet tunguard >/dev/null 2>&1 || break
+    nap
+  done
+  nft list table inet tunguard >/dev/null 2>&1 && fail "crash window: the police table outlived the daemon"
+  dead=none
+  for _ in $(seq 8); do
+    nap
+    dead=$(ct_state "$dead" "$(entry)")
+  done
+  mark "crash window: after kill -9, no table: $(entry | cut -c1-200)"
+  rm -f "$STATE/status.json" "$STATE/api.json"
+  start_from_init_script
+  wait_ready
+  after=none
+  for _ in $(seq 60); do
+    nap
+    l=$(entry)
+    [ -n "$l" ] && last=$l
+    after=$(ct_state "$after" "$l")
+    kill -0 "$HK" 2>/dev/null || break
+  done
+  wait "$HK"
+  hk=$?
+  mark "crash window: the hold across the restart: $(cat /tmp/hold-crash.log) (exit $hk); entry: $(echo "$last" | cut -c1-200)"
+  [ "$dead" = OFFLOAD ] && fail "crash window: the proxied IPv4 connection was offloaded while the daemon was gone"
+  [ "$after" = OFFLOAD ] && fail "crash window: the proxied IPv4 connection was offloaded after the restart"
+  [ "$dead" = established ] || fail "crash window: the connection's entry was gone while the daemon was ('$dead')"
+  mark "crash window: the proxied IPv4 connection opened before the kill -9 is never [OFFLOAD] ($dead while the daemon was gone, $after after the restart)"
   nft delete table inet fw4 || fail "nft delete table inet fw4"
 }
 
@@ -476,6 +556,7 @@ done
 mark "status.json: synproxy_conn_established ${est0%.*} -> ${est%.*}, cookie_valid $(counter synproxy_cookie_valid)"
 # Before the tier step (timing-sensitive under load): fw4's offloading with the daemon's guard.
 [ "$MODE" = openwrt ] || flow_offload
+[ "$MODE" = openwrt ] || crash_window
 # Past the tiny thresholds the kernel fast path answers the SYNs; the proxy still checks the cookies.
 # Under TCG a probe takes 0.3-0.9 s, and the tier can fall back between two of them before a SYN
 # meets it raised: up to three rounds of four, each one noted.
