@@ -807,6 +807,7 @@ export async function runCommand(argv: string[]): Promise<number> {
         `warning: the router's own services stay unproxied: nft refused the router-local table (${police.lastError() || 'no reason given'}; opkg install kmod-nft-dup-inet)`,
       );
       local = undefined;
+      police.forgetLocal();
       routerLocal = false;
       routerNets = [];
       fastPath?.protectRouter([]);

@@ -357,6 +357,16 @@ export class SynPolice {
   }
 
   /**
+   * The router-local tables did not come up (localInstalled) and the daemon went on without them:
+   * a rebuild must not bring them back behind its back.
+   */
+  forgetLocal(): void {
+    if (!this.built?.local) return;
+    const { local: _, ...rest } = this.built;
+    this.built = rest;
+  }
+
+  /**
    * Which families' offload guard rules are in the table (nft takes the lines one by one, after the
    * table itself is there). Waits up to a second for nft to add every one asked for.
    */

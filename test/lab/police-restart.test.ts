@@ -230,6 +230,18 @@ describe('SynPolice after its nft dies', () => {
     await waitFor('the known sets filled', () => '198.51.100.20' in knownTimeouts('known4'));
   });
 
+  it('leaves the router-local tables out of a rebuild once the daemon gave up on them', async () => {
+    const { states, police } = await start();
+    expect(inNs('nft', 'list', 'tables')).toContain('table ip tunguard');
+    police.forgetLocal();
+    await killed(states, 1);
+    await waitFor('the table back', () => states.length >= 2, 3000);
+    const tables = inNs('nft', 'list', 'tables');
+    expect(tables).toContain('table inet tunguard');
+    expect(tables).not.toContain('table ip tunguard');
+    expect(tables).not.toContain('table ip6 tunguard');
+  });
+
   it('builds nothing after a teardown', async () => {
     const { states } = await start({ firstMs: 300, maxMs: 300, stableMs: 5000 });
     await killed(states, 1);
