@@ -242,7 +242,10 @@ describe('SynPolice after its nft dies', () => {
 
   it('leaves the router-local tables out of a rebuild once the daemon gave up on them', async () => {
     const { states, police } = await start();
-    expect(inNs('nft', 'list', 'tables')).toContain('table ip tunguard');
+    // nft adds the router-local tables' lines after the inet table setup() waits for.
+    await waitFor('the router-local tables', () =>
+      inNs('nft', 'list', 'tables').includes('table ip6 tunguard'),
+    );
     police.forgetLocal();
     await killed(states, 1);
     await waitFor('the table back', () => states.length >= 2, 3000);
