@@ -9,7 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { endianness } from 'node:os';
 import { parsePrefix } from '../config/net.js';
-import type { TunAddon } from '../tun/addon.js';
+import { closeQuietly, type TunAddon } from '../tun/addon.js';
 import { BpfObjectError, type LoadedProgram, loadBpfObject, readBpfObject } from '../tun/bpf-object.js';
 import { ProgType } from '../tun/ebpf.js';
 import {
@@ -23,7 +23,7 @@ import {
   prefixKey,
 } from '../tun/fast-path-maps.js';
 import { NetcfgError } from './ip.js';
-import { interfaceExists } from './steering.js';
+import { deviceNumber } from './steering.js';
 
 export const FAST_PATH_OBJECT = 'synproxy';
 export const FAST_PATH_SECTION = 'tc';
@@ -211,11 +211,7 @@ export class FastPath {
     for (const [ifindex, fd] of this.lanLinks) {
       if (ifindexes.has(ifindex)) continue;
       this.lanLinks.delete(ifindex);
-      try {
-        this.addon.close(fd);
-      } catch {
-        /* already closed */
-      }
+      closeQuietly(this.addon, fd);
     }
   }
 
@@ -228,8 +224,8 @@ export class FastPath {
   followUplinks(uplinks: readonly string[]): void {
     const now = new Map<number, { dev: string; l2?: number }>();
     for (const dev of uplinks) {
-      const ifindex = readSys(dev, 'ifindex');
-      const type = readSys(dev, 'type');
+      const ifindex = deviceNumber(dev, 'ifindex');
+      const type = deviceNumber(dev, 'type');
       if (ifindex !== undefined && type !== undefined)
         now.set(ifindex, { dev, l2: uplinkHeaderLength(type) });
     }
@@ -306,11 +302,7 @@ export class FastPath {
     this.uplinkLinks.clear();
     this.uplinkL2.clear();
     for (const fd of [...links, this.loaded.prog, this.uplinkProg, ...this.loaded.maps.values()]) {
-      try {
-        this.addon.close(fd);
-      } catch {
-        /* already closed */
-      }
+      closeQuietly(this.addon, fd);
     }
     this.links = [];
     this.loaded.maps.clear();
@@ -333,21 +325,3 @@ export class FastPath {
 }
 
 const LE = endianness() === 'LE';
-
-/** A number from /sys/class/net/<dev>/<what>, or undefined when the device is gone. */
-function readSys(dev: string, what: string): number | undefined {
-  if (!interfaceExists(dev)) return undefined;
-  try {
-    return Number(readFileSync(`/sys/class/net/${dev}/${what}`, 'utf8'));
-  } catch {
-    return undefined; // gone between the two reads
-  }
-}
-
-function closeQuietly(addon: TunAddon, fd: number): void {
-  try {
-    addon.close(fd);
-  } catch {
-    /* already closed */
-  }
-}

@@ -8,12 +8,11 @@
 //
 // Fail-open as the steering: the links are this process's fds, gone when it dies; the nft tables
 // that set the mark are gone too, and the router answers directly again.
-import { readFileSync } from 'node:fs';
-import type { TunAddon } from '../tun/addon.js';
+import { closeQuietly, type TunAddon } from '../tun/addon.js';
 import { ProgType } from '../tun/ebpf.js';
 import { NetcfgError } from './ip.js';
 import { ROUTE_MARK } from './router-local.js';
-import { interfaceExists } from './steering.js';
+import { deviceNumber } from './steering.js';
 import { uplinkEgressProgram } from './steering-programs.js';
 
 export class RouterEgress {
@@ -27,7 +26,7 @@ export class RouterEgress {
 
   /** Loads the program for the TUN `tun` (up). Throws with the reason. */
   static load(addon: TunAddon, tun: string): RouterEgress {
-    const tunIfindex = ifindexOf(tun);
+    const tunIfindex = deviceNumber(tun, 'ifindex');
     if (tunIfindex === undefined) throw new NetcfgError(`TUN device '${tun}' is not up`);
     try {
       return new RouterEgress(
@@ -47,7 +46,7 @@ export class RouterEgress {
   follow(uplinks: readonly string[]): void {
     const now = new Map<number, string>();
     for (const dev of uplinks) {
-      const ifindex = ifindexOf(dev);
+      const ifindex = deviceNumber(dev, 'ifindex');
       if (ifindex !== undefined) now.set(ifindex, dev);
     }
     for (const [ifindex, fd] of this.links) {
@@ -79,22 +78,5 @@ export class RouterEgress {
   close(): void {
     for (const fd of [...this.links.values(), this.prog]) closeQuietly(this.addon, fd);
     this.links.clear();
-  }
-}
-
-function ifindexOf(dev: string): number | undefined {
-  if (!interfaceExists(dev)) return undefined;
-  try {
-    return Number(readFileSync(`/sys/class/net/${dev}/ifindex`, 'utf8'));
-  } catch {
-    return undefined; // gone between the two reads
-  }
-}
-
-function closeQuietly(addon: TunAddon, fd: number): void {
-  try {
-    addon.close(fd);
-  } catch {
-    /* already closed */
   }
 }

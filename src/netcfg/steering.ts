@@ -6,7 +6,7 @@
 // kernel detaches the programs, and traffic takes the kernel path unprotected instead of stopping.
 // Nothing is left to clean up after a crash; a start never meets a stale attachment of ours.
 import { existsSync, readFileSync } from 'node:fs';
-import type { TunAddon } from '../tun/addon.js';
+import { closeQuietly, type TunAddon } from '../tun/addon.js';
 import { ProgType } from '../tun/ebpf.js';
 import { ipTry, NetcfgError } from './ip.js';
 import { LOCAL_MARK } from './router-local.js';
@@ -43,6 +43,16 @@ export function interfaceExists(dev: string): boolean {
 
 export function interfaceMtu(dev: string): number {
   return Number(readFileSync(`/sys/class/net/${dev}/mtu`, 'utf8'));
+}
+
+/** A number from /sys/class/net/<dev>/<what> (ifindex, type), or undefined when the device is gone. */
+export function deviceNumber(dev: string, what: string): number | undefined {
+  if (!interfaceExists(dev)) return undefined;
+  try {
+    return Number(readFileSync(`/sys/class/net/${dev}/${what}`, 'utf8'));
+  } catch {
+    return undefined; // gone between the two reads
+  }
 }
 
 function sysNet(dev: string, what: string): string {
@@ -164,11 +174,7 @@ export class Steering {
     // Links first, in reverse: the LAN programs go before the TUN's, so nothing is sent to a TUN
     // whose own program is already gone.
     for (const fd of this.fds.reverse()) {
-      try {
-        this.addon.close(fd);
-      } catch {
-        /* already closed */
-      }
+      closeQuietly(this.addon, fd);
     }
     this.fds = [];
   }

@@ -102,6 +102,15 @@ function findAddon(): string {
 
 let cached: TunAddon | undefined;
 
+/** Closes a descriptor that may be closed already (teardown paths that run more than once). */
+export function closeQuietly(addon: Pick<TunAddon, 'close'>, fd: number): void {
+  try {
+    addon.close(fd);
+  } catch {
+    /* already closed */
+  }
+}
+
 export function loadAddon(): TunAddon {
   if (!cached) cached = createRequire(import.meta.url)(findAddon()) as TunAddon;
   return cached;
