@@ -20,6 +20,7 @@
 //   package.json     src/cli/version.ts reads the version from the nearest package.json named tunguard
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -27,12 +28,22 @@ import { build } from 'esbuild';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
-/** lmdb's prebuild finder → our fixed-path loader (see lmdb-native.mjs). */
+/**
+ * lmdb's prebuild finder → our fixed-path loader (see lmdb-native.mjs); ordered-binary (lmdb's key
+ * codec) → its CommonJS build. Its ES module reads string keys with code it builds as text and runs
+ * through a direct eval naming its module-level `position`: hoisted into a chunk, esbuild renames
+ * that variable (another module has one too), the eval's code then moves the other one, and reading
+ * a stored string key loops forever, growing (a restarted daemon's connection store: OOM on a 1 GB
+ * router). The CommonJS build stays wrapped in a function of its own, where nothing is renamed.
+ */
 const lmdbNativePlugin = {
   name: 'tunguard-lmdb-native',
   setup(b) {
     b.onResolve({ filter: /^node-gyp-build-optional-packages$/ }, () => ({
       path: join(ROOT, 'cross-build', 'lmdb-native.mjs'),
+    }));
+    b.onResolve({ filter: /^ordered-binary$/ }, () => ({
+      path: createRequire(join(ROOT, 'package.json')).resolve('ordered-binary'),
     }));
   },
 };

@@ -8,9 +8,18 @@
 // LMDB.
 import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADDR, Lab, makeTempDir, REPO_ROOT, startHttpServer, TunguardProcess } from '../lab/lab.js';
 import { BUILD_TIMEOUT_MS, builtPackages, OUT, openIpk, runBuild } from './openwrt.js';
@@ -78,6 +87,48 @@ describe('the bundle as installed', () => {
       expect(r.stderr, name).toMatch(/libc\.so: (cannot open shared object file|invalid ELF header)/);
     }
     for (const [name, src] of Object.entries(GLIBC_ADDONS)) copyFileSync(src, join(lib, name));
+  });
+
+  it('reads back the string keys it stored in LMDB (the connection store’s), as lmdb itself does', () => {
+    // The keys of src/state/connstore.ts. The bundled key codec once read any of them forever,
+    // growing (see cross-build/bundle.mjs): a restarted daemon never got past its connection store.
+    const keys = [
+      '4|c6336402|44658|c0000202|8080',
+      '6|20010db8000100000000000000000002|43818|20010db8000200000000000000000002|8080',
+    ];
+    const script = (from: string) => `import { open } from ${JSON.stringify(from)};
+const path = process.argv[2];
+let db = open({ path, noSync: true, compression: false });
+await db.transaction(() => { for (const k of ${JSON.stringify(keys)}) db.put(k, { key: k }); });
+await db.close();
+db = open({ path, noSync: true, compression: false });
+console.log(JSON.stringify([...db.getRange().map(({ key }) => key)]));
+await db.close();`;
+    const chunk = readdirSync(lib).find(
+      (f) => f.endsWith('.js') && /export\{[^}]*\bopen\b/.test(readFileSync(join(lib, f), 'utf8')),
+    );
+    if (!chunk) throw new Error(`no chunk of ${lib} exports lmdb's open`);
+    const read = (from: string, dir: string) => {
+      const name = `lmdb-keys-${randomBytes(4).toString('hex')}`;
+      const file = join(dir, `${name}.mjs`);
+      writeFileSync(file, script(from));
+      // A small heap: a reader that loops growing fails in a second or two, not at the timeout.
+      const r = spawnSync(process.execPath, ['--max-old-space-size=64', file, join(work, `${name}.lmdb`)], {
+        encoding: 'utf8',
+        timeout: 20_000,
+        // This host's build of lmdb's native part (the bundle's loader; the shipped one is musl's).
+        env: { ...process.env, TUNGUARD_LMDB_ADDON: GLIBC_ADDONS['lmdb.node'] },
+      });
+      rmSync(file);
+      return r;
+    };
+    // The control: the same script with lmdb from node_modules, unbundled.
+    const plain = read(pathToFileURL(join(REPO_ROOT, 'node_modules/lmdb/node-index.js')).href, work);
+    expect(plain.status, plain.stderr).toBe(0);
+    expect(JSON.parse(plain.stdout)).toEqual(keys);
+    const bundled = read(`./${chunk}`, lib);
+    expect(bundled.status, bundled.stderr.slice(-600)).toBe(0);
+    expect(JSON.parse(bundled.stdout)).toEqual(keys);
   });
 
   it('runs the daemon in the lab: steering, a SYN-proxied download, the API, the dashboard, LMDB', async () => {
