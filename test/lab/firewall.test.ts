@@ -117,7 +117,7 @@ describe('conntrack and NAT', () => {
     const who = lab.run(lab.ns.lan, 'curl', ['-sS', '--max-time', '5', `http://${ADDR.wan4}:8081/whoami`]);
     expect(who.trim()).toBe(ADDR.rtrWan4);
   });
-  it('reports an nft child that dies under it and keeps proxying (no crash on the next known-set write)', async () => {
+  it('reports an nft child that dies under it, keeps proxying (no crash on the next known-set write) and rebuilds the table', async () => {
     const tg = lab.startTunguard();
     await tg.ready();
     // The police's own `nft -i` (the kernel limits' counters have another nft child, `nft -j -i`).
@@ -125,13 +125,16 @@ describe('conntrack and NAT', () => {
     expect(nft).toMatch(/^\d+$/);
     process.kill(Number(nft), 'SIGKILL');
     for (let i = 0; i < 50 && !tg.output.includes('syn police: nft exited'); i++) await sleep(20);
-    expect(tg.output).toMatch(/syn police: nft exited \(SIGKILL\): the SYN police is gone/);
-    // The table went with its owner; a proxied connection (a conn-sync that marks its client known)
-    // still works, and the daemon is alive to stop cleanly.
+    expect(tg.output).toMatch(/syn police: nft exited \(SIGKILL\): the tunguard nft table is gone/);
+    // The table went with its owner (it is rebuilt after a second: test/lab/police-restart.test.ts);
+    // a proxied connection (a conn-sync that marks its client known) still works meanwhile, and the
+    // daemon is alive to stop cleanly.
     expect(lab.exec(lab.ns.rtr, 'nft', ['list', 'table', 'inet', 'tunguard']).code).not.toBe(0);
     expect(viaPortForward()).toEqual({ code: 0, sha });
     await sleep(1500); // the once-a-second connection sync reaches addKnown
     expect(tg.proc.exitCode).toBeNull();
+    for (let i = 0; i < 100 && !tg.output.includes('table is back'); i++) await sleep(20);
+    expect(lab.exec(lab.ns.rtr, 'nft', ['list', 'table', 'inet', 'tunguard']).code).toBe(0);
     expect(await tg.stop()).toBe(0);
   });
 });
