@@ -108,7 +108,12 @@ describe('the feed', () => {
     const changed = w('Packages');
     writeFileSync(
       changed,
-      readFileSync(join(OUT, 'Packages'), 'utf8').replace(/SHA256sum: ./, 'SHA256sum: 0'),
+      // One hex digit of the first checksum changed (to another digit: a fixed '0' left an index
+      // whose checksum began with 0 unchanged, 1 build in 16).
+      readFileSync(join(OUT, 'Packages'), 'utf8').replace(
+        /SHA256sum: (.)/,
+        (_, d: string) => `SHA256sum: ${d === '0' ? '1' : '0'}`,
+      ),
     );
     expect(signifyVerify(pub, changed, join(OUT, 'Packages.sig')).status).not.toBe(0);
   });
