@@ -13,7 +13,10 @@
 // arrive, in the wan namespace), and handled (answered, or dropped by tunguard's policy: aggressive
 // sources, risky_action 'drop'), the offered rate, legitimate curl fetches during the flood (success
 // rate, time_connect / time_total p50/p99), CPU and tunguard's RSS; tunguard's CPU also without the
-// softirqs charged to its threads (perf samples them). Loads: "max" (the flooder with
+// softirqs charged to its threads (perf samples them). What one router core answers is
+// measured over the flood's steady part, per second of the core's busy time and of the router's
+// own work on it (its interrupts and softirqs, plus tunguard's threads less their softirqs), the
+// latter untouched by anything else the machine runs on that core. Loads: "max" (the flooder with
 // one process per CPU, as fast as it goes) and a paced one below saturation. Then a flood of 1 M
 // distinct IPv6 sources against tunguard's proxy (fast path off: every source reaches it) with its
 // RSS before/after. Then, with tunguard only (TUN path and fast path), the same max flood aimed at a
@@ -232,14 +235,14 @@ function cpuStat(): CpuStat {
   return { user: f[0] + f[1], system: f[2], idle: f[3] + f[4], irq: f[5], softirq: f[6] };
 }
 
-/** One CPU's busy and total ticks (/proc/stat's cpuN line). */
-function coreTicks(cpu: number): { busy: number; total: number } {
+/** One CPU's busy and total ticks (/proc/stat's cpuN line), and of the busy ones those in interrupts. */
+function coreTicks(cpu: number): { busy: number; total: number; irq: number } {
   const line = readFileSync('/proc/stat', 'utf8')
     .split('\n')
     .find((l) => l.startsWith(`cpu${cpu} `));
   const f = (line ?? '').trim().split(/\s+/).slice(1, 9).map(Number);
   const total = f.reduce((a, x) => a + x, 0);
-  return { busy: total - (f[3] ?? 0) - (f[4] ?? 0), total };
+  return { busy: total - (f[3] ?? 0) - (f[4] ?? 0), total, irq: (f[5] ?? 0) + (f[6] ?? 0) };
 }
 
 /** The router's core when the CPUs are split (the flooder has CPU 0). */
@@ -488,7 +491,7 @@ interface ModeRun {
    * and the router core's busy ticks. It leaves out the start, where tunguard's tier is still normal
    * and the proxy answers through the TUN until the next tick raises it, and the end.
    */
-  steady?: { synacks: number; busy: number; total: number };
+  steady?: { synacks: number; busy: number; total: number; irq: number; tgTicks: number };
   fetches: Fetch[];
   idle: Fetch[];
   // mode-specific
@@ -576,7 +579,11 @@ async function runMode(mode: Mode, load: Load, target: Target = LAN_TARGET): Pro
       }
     })();
     await sleep(WARMUP_MS);
-    const steady0 = { core: coreTicks(ROUTER_CPU), synacks: nftCounter(lab.ns.wan, 'synack4') };
+    const steady0 = {
+      core: coreTicks(ROUTER_CPU),
+      synacks: nftCounter(lab.ns.wan, 'synack4'),
+      tgTicks: tg ? procTicks(tg.pid) : 0,
+    };
     const windowMs = SECONDS * 1000 - WARMUP_MS - FETCH_TIMEOUT * 1000 - 300;
     const softirq = tg ? softirqShareOf(tg.pid, Math.max(1, Math.floor(windowMs / 1000))) : undefined;
     const legit = await fetches(target.dst, FETCHES, windowMs, target.port);
@@ -584,6 +591,7 @@ async function runMode(mode: Mode, load: Load, target: Target = LAN_TARGET): Pro
     await sleep(t0 + SECONDS * 1000 - 300 - Date.now());
     const steadyCore = coreTicks(ROUTER_CPU);
     const steadySynacks = nftCounter(lab.ns.wan, 'synack4') - steady0.synacks;
+    const steadyTg = tg ? procTicks(tg.pid) - steady0.tgTicks : 0;
     const fr = await f;
     if (softirq) run.tgSoftirq = await softirq();
     const cpu1 = cpuStat();
@@ -609,6 +617,8 @@ async function runMode(mode: Mode, load: Load, target: Target = LAN_TARGET): Pro
         synacks: steadySynacks,
         busy: steadyCore.busy - steady0.core.busy,
         total: steadyCore.total - steady0.core.total,
+        irq: steadyCore.irq - steady0.core.irq,
+        tgTicks: steadyTg,
       },
       cpu: {
         user: cpu1.user - cpu0.user,
@@ -702,6 +712,11 @@ function summarize(runs: ModeRun[], mode: Mode, key: string): Metrics {
     // defense is in its flood state, without tunguard's start in the normal tier.
     steady_router_core_busy_pct: null,
     steady_absorbed_per_router_core_s: null,
+    // And per second of the router's own work on that core: its interrupts and softirqs (forwarding,
+    // answering) plus tunguard's threads less the softirqs charged to them. Other programs that
+    // happen to run on the core (a shared machine) are not counted, as they are in "busy".
+    steady_router_work_pct: null,
+    steady_absorbed_per_router_work_s: null,
     protector_counted_per_s: null,
     lan_flood_syns: sum((r) => r.lanFloodSyns),
     legit_fetches: legit.length,
@@ -770,6 +785,21 @@ function summarize(runs: ModeRun[], mode: Mode, key: string): Metrics {
   } else {
     for (const k of ['steady_router_core_busy_pct', 'steady_absorbed_per_router_core_s'])
       why(k, 'no router core of its own (--one-core or one CPU)');
+  }
+  // tunguard's ticks without the softirqs that interrupted it (those are in the core's own count).
+  const ownTg = (r: ModeRun) =>
+    isTg(mode) ? (r.tgSoftirq ? (r.steady?.tgTicks ?? 0) * (1 - r.tgSoftirq.share) : null) : 0;
+  const works = runs.map((r) => {
+    const own = ownTg(r);
+    return own === null || !r.steady ? null : r.steady.irq + own;
+  });
+  if (steadyBusy > 0 && works.every((w) => w !== null)) {
+    const work = works.reduce((a: number, w) => a + (w as number), 0);
+    m.steady_router_work_pct = (100 * work) / steadyTotal;
+    m.steady_absorbed_per_router_work_s = work > 0 ? sum((r) => r.steady?.synacks ?? 0) / (work / 100) : null;
+  } else {
+    for (const k of ['steady_router_work_pct', 'steady_absorbed_per_router_work_s'])
+      why(k, steadyBusy > 0 ? "tunguard's softirq share unmeasured (perf)" : 'no router core of its own');
   }
   if (legit.length === 0) why('legit_success_pct', 'no fetch fitted in the flood window');
   if (ok.length === 0)
@@ -1118,6 +1148,10 @@ async function main(): Promise<void> {
         r[m].steady_absorbed_per_router_core_s,
         r.nftables.steady_absorbed_per_router_core_s,
       );
+      ratios[`${load.name}.steady_per_work_${m}_vs_nftables`] = ratio(
+        r[m].steady_absorbed_per_router_work_s,
+        r.nftables.steady_absorbed_per_router_work_s,
+      );
     }
     ratios[`${load.name}.total_p50_tunguard_vs_nftables`] = ratio(
       r.tunguard.total_p50_ms,
@@ -1142,15 +1176,20 @@ async function main(): Promise<void> {
     // Answering alone, as nftables answers (every SYN: no per-source limit), and everything the
     // default settings do with a SYN (answer it, or drop an aggressive source's). Per second of the
     // router's core where it has one: the raw rates follow the flooder whenever that core has time
-    // left, which says nothing of what it can answer. Answering is judged over the flood's steady
-    // part, where each defense is doing what it does under a flood.
+    // left, which says nothing of what it can answer. Judged over the flood's steady part, where
+    // each defense does what it does under a flood, and per second of the router's own work on its
+    // core (what else the machine runs there is left out). The default settings' row counts only
+    // the answered SYNs there (its policy drops would add to it): the stricter reading.
     fast_absorbed_ge_nftables: atLeast(
-      ratios['max.steady_per_core_tg_fast_nolimit_vs_nftables'] ??
+      ratios['max.steady_per_work_tg_fast_nolimit_vs_nftables'] ??
+        ratios['max.steady_per_core_tg_fast_nolimit_vs_nftables'] ??
         ratios['max.absorbed_tg_fast_nolimit_vs_nftables'],
       1.0,
     ),
     fast_handled_ge_nftables: atLeast(
-      ratios['max.handled_per_core_tg_fast_vs_nftables'] ?? ratios['max.handled_tg_fast_vs_nftables'],
+      ratios['max.steady_per_work_tg_fast_vs_nftables'] ??
+        ratios['max.handled_per_core_tg_fast_vs_nftables'] ??
+        ratios['max.handled_tg_fast_vs_nftables'],
       1.0,
     ),
     fast_legit_success_ge_99pct:
