@@ -968,7 +968,7 @@ describe('luci-app-tunguard in Chromium, through the rpcd plugin, against a real
     await open('status');
     // (control) The table is there: the field says so, and no warning.
     await page.locator('#tg-police[data-installed="true"]').waitFor({ timeout: 10_000 });
-    expect(await page.textContent('#tg-police')).toBe('installed');
+    expect(await page.textContent('#tg-police')).toBe('Installed.');
     expect(await page.locator('#tg-police-problem').count()).toBe(0);
     const before = read();
     expect(before.police).toEqual({ installed: true, lost: 0, rebuilt: 0 });
@@ -995,7 +995,7 @@ describe('luci-app-tunguard in Chromium, through the rpcd plugin, against a real
       );
       expect(await page.getAttribute('#tg-police', 'data-installed')).toBe('false');
       expect(await page.textContent('#tg-police')).toMatch(
-        /^down: .*nft exited.* Lost \d+ times? since the start\./,
+        /^Down: .*nft exited.*\. Lost \d+ times? since the start\./,
       );
       mkdirSync(join(REPO_ROOT, 'test-artifacts'), { recursive: true });
       await page.screenshot({ path: POLICE_SCREENSHOT, fullPage: true });
@@ -1013,7 +1013,7 @@ describe('luci-app-tunguard in Chromium, through the rpcd plugin, against a real
       await page.goto(harness.pageUrl('admin/status/overview'));
       await page.locator('#view[data-rendered="true"] #tg-overview').waitFor({ timeout: 20_000 });
       expect(await page.textContent('#tg-overview [data-field="police"]')).toMatch(
-        /SYN police\s*down: .*nft exited/,
+        /SYN police\s*Down: .*nft exited/,
       );
     } finally {
       killer.kill('SIGKILL');
@@ -1033,7 +1033,7 @@ describe('luci-app-tunguard in Chromium, through the rpcd plugin, against a real
     await page.locator('#tg-police[data-installed="true"]').waitFor({ timeout: 10_000 });
     expect(await page.locator('#tg-police-problem').count()).toBe(0);
     expect(await page.textContent('#tg-police')).toBe(
-      `installed Lost ${after.police.lost} time${after.police.lost === 1 ? '' : 's'} since the start. Rebuilt ${after.police.rebuilt} time${after.police.rebuilt === 1 ? '' : 's'}.`,
+      `Installed. Lost ${after.police.lost} time${after.police.lost === 1 ? '' : 's'} since the start. Rebuilt ${after.police.rebuilt} time${after.police.rebuilt === 1 ? '' : 's'}.`,
     );
     // status.json never had the police gone with a guard still said to hold.
     const states = [...seen];

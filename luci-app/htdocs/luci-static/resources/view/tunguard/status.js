@@ -149,7 +149,7 @@ return view.extend({
 			dom.content(node, text(_('not in use (no nft, or nothing needs it)')));
 			return;
 		}
-		var parts = [ p.installed ? _('installed') : _('down: %s').format(p.reason || _('none given')) ];
+		var parts = [ p.installed ? _('Installed.') : _('Down: %s.').format(p.reason || _('none given')) ];
 		if (p.lost > 0)
 			parts.push(this.policeHistory(p));
 		node.style.color = p.installed ? '' : '#c62828';
