@@ -234,7 +234,8 @@ describe('offload guard', () => {
       expect(tg.output.match(/nft table is gone/g)).toHaveLength(1);
       await waitFor('the table rebuilt', () => installed() === true, 5000);
       expect(snap.police).toEqual({ installed: true, lost: 1, rebuilt: 1 });
-      // Said back only with its guard confirmed: the first snapshot that has the table has the guard.
+      // The first snapshot that has the table back has its guard too (status.json is written up to 1 s
+      // after a change, so the order inside the rebuild is checked in test/lab/police-restart.test.ts).
       expect(snap.flowOffload?.ipv6Guarded).toBe(true);
       // And it guards: a proxied IPv6 connection is marked by the rebuilt chain.
       const before = guardCounters().connections;
