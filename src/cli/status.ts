@@ -1,7 +1,7 @@
 // `tunguard status` and `tunguard tiers`: the daemon's health, counters, config in force, and the risk tier.
 
 import { type ConfigStatus, describeInForce } from '../api/config-status.js';
-import type { StatusSnapshot, TierHistoryView } from '../api/deps.js';
+import type { PoliceStatus, StatusSnapshot, TierHistoryView } from '../api/deps.js';
 import { EXIT } from './client.js';
 import { duration, human, out, printJson, table, time } from './format.js';
 import { help } from './help.js';
@@ -29,6 +29,7 @@ export async function status(argv: string[]): Promise<number> {
     `bytes       rx ${human(k.rx_bytes ?? 0)}B  tx ${human(k.tx_bytes ?? 0)}B`,
     `drops       ${drops.length === 0 ? 'none' : drops.map(([n, v]) => `${n} ${human(v)}`).join(', ')}`,
     `workers     ${s.perWorker.length}`,
+    policeLine(s.police),
     `api         ${c.where.url}`,
     // The LAN listeners' certificate: what a remote client or browser must see (TUNGUARD_API_FINGERPRINT).
     ...(c.where.tlsFingerprint ? [`api tls     sha256 ${c.where.tlsFingerprint}`] : []),
@@ -36,6 +37,16 @@ export async function status(argv: string[]): Promise<number> {
   ];
   out(lines.join('\n'));
   return EXIT.OK;
+}
+
+const times = (n: number) => `${n} time${n === 1 ? '' : 's'}`;
+
+/** The SYN police's nft table: installed, or gone (and why) while the daemon builds it again. */
+export function policeLine(p: PoliceStatus | undefined): string {
+  if (!p) return 'police      none (no nft, or nothing needs it)';
+  const history = p.lost > 0 ? ` (lost ${times(p.lost)}, rebuilt ${times(p.rebuilt)})` : '';
+  if (p.installed) return `police      installed${history}`;
+  return `police      WARNING: the SYN police's nft table is gone${history}: ${p.reason ?? 'no reason given'}; SYN floods, ICMP/UDP floods and the offload guard are unchecked in the kernel until tunguard rebuilds it`;
 }
 
 /** The status' config lines: the file and checksum, what is in force and why, the last reload. */

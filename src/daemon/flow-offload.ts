@@ -9,6 +9,7 @@ import {
   flowtableName,
   hardwareOffloadWarning,
 } from '../netcfg/flowtables.js';
+import type { GuardFamilies } from '../netcfg/syn-police.js';
 import type { Log } from './log.js';
 
 /** How often the ruleset is read again: fw4 reloads when its settings change, rarely. */
@@ -16,8 +17,8 @@ export const FLOWTABLE_POLL_MS = 30_000;
 
 export class FlowOffloadReport {
   private hardware: readonly Flowtable[] = [];
-  private ipv6Guarded = false;
-  private ipv4Guarded = false;
+  /** The guard's families now: the SYN police's, whose table holds the guard (SynPolice.guarded). */
+  private guarded: () => GuardFamilies = () => ({ v4: false, v6: false });
   private readonly watch: FlowtableWatch;
 
   /** `ipv6Proxied`: IPv6 is steered, so the proxy has IPv6 connections to keep out. */
@@ -38,14 +39,13 @@ export class FlowOffloadReport {
   /** Called whenever the ruleset is read again (it may have changed): fw4's source rules follow it. */
   onRuleset: (() => void) | undefined;
 
-  /** The guard's chain and policy rule are in place (or gone). */
-  setIpv6Guarded(on: boolean): void {
-    this.ipv6Guarded = on;
-  }
-
-  /** The conntrack helper and the guard's IPv4 rule are in place (src/netcfg/ct-helper.ts). */
-  setIpv4Guarded(on: boolean): void {
-    this.ipv4Guarded = on;
+  /**
+   * Where the guard's families are read, each time the status or a warning needs them: never a copy,
+   * so the status's flowOffload and police cannot disagree (IPv6: the guard's chain, with its policy
+   * rule; IPv4: the chain's rule on the conntrack helper, src/netcfg/ct-helper.ts).
+   */
+  guardedBy(read: () => GuardFamilies): void {
+    this.guarded = read;
   }
 
   start(): Promise<void> {
@@ -57,10 +57,11 @@ export class FlowOffloadReport {
   }
 
   status(): FlowOffloadStatus {
+    const g = this.guarded();
     const s: FlowOffloadStatus = {
       hardwareFlowtables: this.hardware.map(flowtableName),
-      ipv6Guarded: this.ipv6Guarded,
-      ipv4Guarded: this.ipv4Guarded,
+      ipv6Guarded: g.v6,
+      ipv4Guarded: g.v4,
     };
     const warning = this.warning(this.hardware);
     if (warning) s.warning = warning;
@@ -69,8 +70,9 @@ export class FlowOffloadReport {
 
   private warning(hw: readonly Flowtable[]): string | undefined {
     if (hw.length === 0) return undefined;
-    const ipv6 = !this.ipv6Proxied ? 'none' : this.ipv6Guarded ? 'guarded' : 'unguarded';
-    return hardwareOffloadWarning(hw, ipv6, this.ipv4Guarded ? 'guarded' : 'unguarded');
+    const g = this.guarded();
+    const ipv6 = !this.ipv6Proxied ? 'none' : g.v6 ? 'guarded' : 'unguarded';
+    return hardwareOffloadWarning(hw, ipv6, g.v4 ? 'guarded' : 'unguarded');
   }
 
   private changed(hw: readonly Flowtable[]): void {

@@ -1,6 +1,6 @@
 // `tunguard run`: the daemon. Opens the TUN, starts the dataplane, steers traffic, and on SIGTERM or
 // SIGINT takes steering down before the device goes away.
-// One file (about 970 lines): the start is one ordered sequence (config, TUN, dataplane, nft tables,
+// One file (about 955 lines): the start is one ordered sequence (config, TUN, dataplane, nft tables,
 // steering, API) whose stop must undo it in reverse; the parts it wires live in their own modules.
 import { accessSync, constants, existsSync, mkdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -39,7 +39,7 @@ import {
   steeredLan,
 } from '../netcfg/steering.js';
 import { REINJECT_MARK } from '../netcfg/steering-programs.js';
-import { FAST_NOTRACK_MARK, nftAvailable, type PoliceState, SynPolice } from '../netcfg/syn-police.js';
+import { FAST_NOTRACK_MARK, nftAvailable, SynPolice } from '../netcfg/syn-police.js';
 import { dumpNow, type NetifdFollower, NetifdWatch, readNow, uplinkDevices } from '../netcfg/uplinks.js';
 import { claimWan } from '../netcfg/wan-lock.js';
 import { writeFileAtomicSync } from '../state/atomic-file.js';
@@ -393,9 +393,8 @@ export async function runCommand(argv: string[]): Promise<number> {
 
   if (dp.steering.note) log(`warning: ${dp.steering.note}`);
   // The SYN police (installed below, once the dataplane runs).
-  // nft dying under us takes the table: the police builds it again, and the status follows (policeChanged).
-  let policeChanged: (s: PoliceState) => void = () => {};
-  const police = new SynPolice(log, { onState: (s) => policeChanged(s) });
+  // nft dying under us takes the table: the police builds it again, and status.json follows.
+  const police = new SynPolice(log, { onState: () => statusHook() });
   let netifdWatch: NetifdWatch | undefined;
   let routerWatch: RouterAddressWatch | undefined;
   /** The tier is above normal: the fast path answers, its SYNs skip the police (fastNotrack). */
@@ -753,33 +752,18 @@ export async function runCommand(argv: string[]): Promise<number> {
         v4: offloadGuard.v4.length > 0,
         v6: offloadGuard.v6.length > 0,
       });
-      if (got.v6) {
-        installOffloadGuardRule();
-        flowOffload?.setIpv6Guarded(true);
-      } else if (offloadGuard.v6.length > 0)
+      if (got.v6) installOffloadGuardRule();
+      else if (offloadGuard.v6.length > 0)
         log(
           `warning: proxied IPv6 connections are not kept out of flow offloading: nft refused the guard's chain (${police.lastError() || 'no reason given'})`,
         );
-      if (got.v4) flowOffload?.setIpv4Guarded(true);
-      else if (offloadGuard.v4.length > 0)
+      if (!got.v4 && offloadGuard.v4.length > 0)
         log(
           `warning: ${ctHelperMissing(`nft refused the ct helper object: ${police.lastError() || 'no reason given'}`)}`,
         );
-      // The guard goes with a lost table and, rebuilt, is read again: the status says what holds now.
-      policeChanged = (s) => {
-        if (!s.installed) {
-          flowOffload?.setIpv4Guarded(false);
-          flowOffload?.setIpv6Guarded(false);
-          statusHook();
-          return;
-        }
-        void police.guardInstalled(got).then((now) => {
-          flowOffload?.setIpv4Guarded(now.v4);
-          flowOffload?.setIpv6Guarded(now.v6);
-          statusHook();
-        });
-      };
-    } else policeChanged = () => statusHook();
+      // The guard lives in the police's table: its flags are the police's (lost and rebuilt with it).
+      flowOffload?.guardedBy(() => police.guarded);
+    }
     await flowOffload?.start();
     if (policeUp && limits) {
       dp.commandFollowers.push((cmd) => {

@@ -85,6 +85,14 @@ export interface PoliceState {
   reason?: string;
 }
 
+/** The offload guard's families (src/netcfg/offload-guard.ts) kept out of flow offloading. */
+export interface GuardFamilies {
+  v4: boolean;
+  v6: boolean;
+}
+
+const NO_GUARD: GuardFamilies = { v4: false, v6: false };
+
 export function nftAvailable(): boolean {
   try {
     execFileSync('nft', ['--version'], { stdio: 'ignore' });
@@ -165,6 +173,13 @@ export class SynPolice {
   private wans: readonly string[] = [];
   private fast: { prefixes: readonly string[]; local: readonly string[] } = { prefixes: [], local: [] };
   private state: PoliceState = { installed: false, lost: 0, rebuilt: 0 };
+  /**
+   * The offload guard's families confirmed in the table now: changed only with `state` (so no reader
+   * sees a guard without its table), and confirmed before a rebuilt table is said to be back.
+   */
+  private guard: GuardFamilies = NO_GUARD;
+  /** The families a rebuilt table is checked for: what the daemon confirmed on the first one. */
+  private guardWanted: GuardFamilies = NO_GUARD;
   private stopped = false;
   private rebuildTimer?: NodeJS.Timeout;
   /** Rebuilds in a row since a table last lived restart.stableMs (the next wait's exponent). */
@@ -203,6 +218,14 @@ export class SynPolice {
     return this.built ? { ...this.state } : undefined;
   }
 
+  /**
+   * The offload guard's families in the table now (`GET /status` `flowOffload`): never true while
+   * `status.installed` is false, as both change together (a lost table takes the guard at once).
+   */
+  get guarded(): GuardFamilies {
+    return this.state.installed ? { ...this.guard } : NO_GUARD;
+  }
+
   async setup(o: PoliceOptions): Promise<void> {
     // A table left by an older version without the owner flag would shadow ours: remove it.
     try {
@@ -217,6 +240,7 @@ export class SynPolice {
       this.teardown();
       throw new NetcfgError(`cannot install the SYN police table: ${why}`);
     }
+    this.state = { ...this.state, installed: true };
   }
 
   /** Starts an `nft -i` on `commands`; resolves when the table is there (undefined) or why not. */
@@ -245,8 +269,6 @@ export class SynPolice {
       if (tableExists()) {
         installed = true;
         this.installedAt = this.clock();
-        this.state = { ...this.state, installed: true };
-        delete this.state.reason;
         return undefined;
       }
       await new Promise((r) => setTimeout(r, 20));
@@ -270,6 +292,7 @@ export class SynPolice {
     this.countedLast = {};
     const said = this.stderr.trim().slice(-300);
     this.state = { ...this.state, installed: false, lost: this.state.lost + 1, reason: why };
+    this.guard = NO_GUARD;
     this.log(
       `warning: syn police: ${why}: the ${POLICE_TABLE} nft table is gone, and with it the SYN police, the kernel ICMP/UDP limits, the router-local proxying, the fast path's notrack sets and the offload guard; rebuilding it in ${delay / 1000} s${said ? `; nft said: ${said}` : ''}`,
       'warn',
@@ -290,7 +313,14 @@ export class SynPolice {
     const why = await this.install(this.rebuildCommands());
     if (this.stopped) return;
     if (why === undefined) {
-      this.state = { ...this.state, rebuilt: this.state.rebuilt + 1 };
+      // The guard's lines come after the table's: the table is said to be back with them (or without
+      // what nft refused), not a moment before. A loss meanwhile already said so and rescheduled.
+      const child = this.child;
+      const guard = await this.readGuard(this.guardWanted);
+      if (this.stopped || this.child !== child) return;
+      this.guard = guard;
+      const { reason: _, ...kept } = this.state;
+      this.state = { ...kept, installed: true, rebuilt: this.state.rebuilt + 1 };
       this.log(
         `syn police: the ${POLICE_TABLE} nft table is back (rebuilt after ${this.state.lost} loss(es)): uplinks ${this.wans.join(', ') || 'none'}, ${this.sources.knownCount} known source(s)`,
         'info',
@@ -368,9 +398,19 @@ export class SynPolice {
 
   /**
    * Which families' offload guard rules are in the table (nft takes the lines one by one, after the
-   * table itself is there). Waits up to a second for nft to add every one asked for.
+   * table itself is there). Waits up to a second for nft to add every one asked for. Kept: what
+   * `guarded` says, and what a rebuilt table is checked for.
    */
-  async guardInstalled(want: { v4: boolean; v6: boolean }): Promise<{ v4: boolean; v6: boolean }> {
+  async guardInstalled(want: GuardFamilies): Promise<GuardFamilies> {
+    const got = await this.readGuard(want);
+    this.guardWanted = got;
+    if (this.state.installed) this.guard = got;
+    return got;
+  }
+
+  /** guardInstalled's reading, without keeping it. */
+  private async readGuard(want: GuardFamilies): Promise<GuardFamilies> {
+    if (!want.v4 && !want.v6) return NO_GUARD;
     const read = () => {
       try {
         const chain = execFileSync('nft', ['list', 'chain', 'inet', POLICE_TABLE, 'offload_guard'], {
@@ -506,6 +546,7 @@ export class SynPolice {
     this.child?.stdin?.end();
     this.child = undefined;
     this.state = { ...this.state, installed: false };
+    this.guard = NO_GUARD;
     this.reader.close();
   }
 }

@@ -5,6 +5,7 @@ import { EventEmitter } from 'node:events';
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
+import type { PoliceStatus } from '../../src/api/deps.js';
 import type { DataplaneCommand, SseHubOptions } from '../../src/api/events.js';
 import { type ListenAddress, parseListen, type TunguardConfig } from '../../src/config/index.js';
 import { ConfigStore } from '../../src/daemon/config-store.js';
@@ -120,6 +121,8 @@ export async function startTestDaemon(
     sse?: SseHubOptions;
     /** Open a real remediation service in <dir>/durable and serve its routes. */
     remediation?: boolean;
+    /** What /status says of the SYN police's table (the daemon's SynPolice.status). */
+    police?: () => PoliceStatus | undefined;
   } = {},
 ): Promise<TestDaemon> {
   const dir = mkdtempSync(join(tmpdir(), 'tunguard-api-test-'));
@@ -145,6 +148,7 @@ export async function startTestDaemon(
     log: (m) => logs.push(m),
     sse: opts.sse,
     ...(opts.remediation ? { remediationDir: join(dir, 'durable') } : {}),
+    ...(opts.police ? { police: opts.police } : {}),
   });
   const s = cp.summary();
   const listening = s.listening[0];

@@ -8,7 +8,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type PoliceState, SynPolice } from '../../src/netcfg/syn-police.js';
+import { type GuardFamilies, type PoliceState, SynPolice } from '../../src/netcfg/syn-police.js';
 import { makeTempDir, NS_PREFIX, requireTools, sleep, waitFor } from './lab.js';
 
 const NS = `${NS_PREFIX}police-${process.pid}`;
@@ -123,10 +123,15 @@ const LIMITS = {
 /** A police with everything in its table, and the states it reports. */
 async function start(restart = { firstMs: 200, maxMs: 800, stableMs: 5000 }) {
   const states: PoliceState[] = [];
+  /** police.guarded as each state was said (what /status shows with it). */
+  const guards: GuardFamilies[] = [];
   const logs: string[] = [];
   const clock = { now: 1_000_000 };
   police = new SynPolice((m) => logs.push(m), {
-    onState: (s) => states.push(s),
+    onState: (s) => {
+      states.push(s);
+      if (police) guards.push(police.guarded);
+    },
     restart,
     clock: () => clock.now,
   });
@@ -138,7 +143,7 @@ async function start(restart = { firstMs: 200, maxMs: 800, stableMs: 5000 }) {
     allow: ['192.0.2.0/24'],
     offloadGuard: { v6: ['2001:db8:2::/64'] },
   });
-  return { states, logs, clock, police };
+  return { states, guards, logs, clock, police };
 }
 
 async function killed(states: PoliceState[], n: number): Promise<number> {
@@ -198,6 +203,34 @@ describe('SynPolice after its nft dies', () => {
     await waitFor('the new uplink', () =>
       inNs('nft', 'list', 'set', 'inet', 'tunguard', 'wans').includes('tglp-wan2'),
     );
+  });
+
+  it('reports the offload guard with its table: gone at the loss, back confirmed with the rebuild, never without it', async () => {
+    const { states, guards, police } = await start();
+    expect(police.guarded).toEqual({ v4: false, v6: false }); // not confirmed yet
+    expect(await police.guardInstalled({ v4: false, v6: true })).toEqual({ v4: false, v6: true });
+    expect(police.guarded).toEqual({ v4: false, v6: true });
+    // What a /status reader sees, sampled every few ms through a loss and a rebuild.
+    const seen: string[] = [];
+    const sample = setInterval(() => {
+      const g = police.guarded;
+      seen.push(`${police.status?.installed} v4=${g.v4} v6=${g.v6}`);
+    }, 2);
+    try {
+      await killed(states, 1);
+      expect(guards[0]).toEqual({ v4: false, v6: false });
+      await waitFor('the table back', () => states.length >= 2, 3000);
+      expect(states[1]).toEqual({ installed: true, lost: 1, rebuilt: 1 });
+      // Said back only once nft had added the guard's chain: the rebuilt guard is in that state.
+      expect(guards[1]).toEqual({ v4: false, v6: true });
+      expect(inNs('nft', 'list', 'chain', 'inet', 'tunguard', 'offload_guard')).toContain('@guard6');
+    } finally {
+      clearInterval(sample);
+    }
+    const distinct = [...new Set(seen)];
+    expect(distinct).toContain('false v4=false v6=false');
+    expect(distinct).toContain('true v4=false v6=true');
+    expect(distinct.filter((s) => s.startsWith('false') && s.includes('=true'))).toEqual([]);
   });
 
   it('waits longer while nft keeps dying (0.2, 0.4, 0.8, 0.8 s), and from the first wait once a table lived', async () => {

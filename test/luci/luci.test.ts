@@ -5,7 +5,7 @@
 // into the daemon's real UCI file and read back with the project's parser; the daemon then reloads it.
 // One file (about 1050 lines): every view shares one browser, one lab and one daemon (starting them
 // is most of the run time); each describe block is one LuCI tab.
-import type { ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -21,6 +21,7 @@ import { LuciHarness } from './harness.js';
 import { busyboxBin, callPlugin, listPlugin, type PluginEnv } from './plugin.js';
 
 const SCREENSHOT = join(REPO_ROOT, 'test-artifacts', 'luci-status.png');
+const POLICE_SCREENSHOT = join(REPO_ROOT, 'test-artifacts', 'luci-police-down.png');
 const CLI = join(REPO_ROOT, 'bin', 'tunguard');
 const WEB_PORT = 8081;
 const AGENT_PORT = 7443;
@@ -958,6 +959,87 @@ describe('luci-app-tunguard in Chromium, through the rpcd plugin, against a real
       lab.tunguard?.proc.kill('SIGHUP');
     }
     await page.locator('#tg-config-problem').waitFor({ state: 'detached', timeout: 10_000 });
+    expect(errors).toEqual([]);
+  });
+  it("warns on the Status tab and the Overview while the SYN police's nft table is gone, and not once it is back", async () => {
+    const tg = lab.tunguard;
+    if (!tg) throw new Error('no daemon');
+    const read = () => JSON.parse(readFileSync(join(lab.stateDir, 'status.json'), 'utf8'));
+    await open('status');
+    // (control) The table is there: the field says so, and no warning.
+    await page.locator('#tg-police[data-installed="true"]').waitFor({ timeout: 10_000 });
+    expect(await page.textContent('#tg-police')).toBe('Installed.');
+    expect(await page.locator('#tg-police-problem').count()).toBe(0);
+    const before = read();
+    expect(before.police).toEqual({ installed: true, lost: 0, rebuilt: 0 });
+    // What status.json says, every 50 ms: never the police gone with a guard flag still true.
+    const seen = new Set<string>();
+    const sampler = setInterval(() => {
+      try {
+        const s = read();
+        seen.add(`${s.police?.installed} v4=${s.flowOffload?.ipv4Guarded} v6=${s.flowOffload?.ipv6Guarded}`);
+      } catch {
+        /* replaced meanwhile */
+      }
+    }, 50);
+    // The police's own `nft -i` (the limits' counters have `nft -j -i`), killed whenever it is there:
+    // the table stays gone (each rebuild waits twice as long: 1, 2, 4 s) while this runs. A process of
+    // its own: the CLI below blocks this one's event loop.
+    const killer = spawn('sh', ['-c', `while :; do pkill -KILL -P ${tg.pid} -fx 'nft -i'; sleep 0.05; done`]);
+    try {
+      const alert = page.locator('#tg-police-problem');
+      await alert.waitFor({ timeout: 10_000 });
+      expect(await alert.getAttribute('class')).toBe('alert-message warning'); // as the page's other warnings
+      expect(await alert.textContent()).toMatch(
+        /^The SYN police is down: its nft table is gone.*Reason: (the rebuild failed: )?nft exited \(?SIGKILL\)?\.?Lost \d+ times? since the start\. Rebuilt \d+ times?\.$/s,
+      );
+      expect(await page.getAttribute('#tg-police', 'data-installed')).toBe('false');
+      expect(await page.textContent('#tg-police')).toMatch(
+        /^Down: .*nft exited.*\. Lost \d+ times? since the start\./,
+      );
+      mkdirSync(join(REPO_ROOT, 'test-artifacts'), { recursive: true });
+      await page.screenshot({ path: POLICE_SCREENSHOT, fullPage: true });
+      // The CLI says it too (the daemon's API).
+      const text = lab.run(
+        lab.ns.rtr,
+        process.execPath,
+        [CLI, 'status', '--state-dir', lab.stateDir],
+        60_000,
+      );
+      expect(text, text).toMatch(
+        /^police {6}WARNING: the SYN police's nft table is gone \(lost \d+ times?, rebuilt \d+ times?\): .*nft exited/m,
+      );
+      // Status → Overview: a row while it is down.
+      await page.goto(harness.pageUrl('admin/status/overview'));
+      await page.locator('#view[data-rendered="true"] #tg-overview').waitFor({ timeout: 20_000 });
+      expect(await page.textContent('#tg-overview [data-field="police"]')).toMatch(
+        /SYN police\s*Down: .*nft exited/,
+      );
+    } finally {
+      killer.kill('SIGKILL');
+    }
+    // Back: built again after the last wait (at most 8 s here).
+    await waitFor('the table rebuilt', () => read().police?.installed === true, 20_000);
+    clearInterval(sampler);
+    const after = read();
+    expect(after.police.lost).toBeGreaterThanOrEqual(1);
+    expect(after.police.rebuilt).toBeGreaterThanOrEqual(1);
+    expect(after.police.reason).toBeUndefined();
+    // (control) Installed again: no Overview row, no warning on the Status tab, the history in its field.
+    await page.goto(harness.pageUrl('admin/status/overview'));
+    await page.locator('#view[data-rendered="true"] #tg-overview').waitFor({ timeout: 20_000 });
+    expect(await page.locator('#tg-overview [data-field="police"]').count()).toBe(0);
+    await open('status');
+    await page.locator('#tg-police[data-installed="true"]').waitFor({ timeout: 10_000 });
+    expect(await page.locator('#tg-police-problem').count()).toBe(0);
+    expect(await page.textContent('#tg-police')).toBe(
+      `Installed. Lost ${after.police.lost} time${after.police.lost === 1 ? '' : 's'} since the start. Rebuilt ${after.police.rebuilt} time${after.police.rebuilt === 1 ? '' : 's'}.`,
+    );
+    // status.json never had the police gone with a guard still said to hold.
+    const states = [...seen];
+    console.log(`police and guard flags seen in status.json: ${states.join(' | ')}`);
+    expect(states.some((st) => st.startsWith('false'))).toBe(true);
+    expect(states.filter((st) => st.startsWith('false') && st.includes('=true'))).toEqual([]);
     expect(errors).toEqual([]);
   });
 });

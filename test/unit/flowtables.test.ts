@@ -100,7 +100,7 @@ describe('FlowOffloadReport', () => {
       0,
       async () => answers.shift(),
     );
-    r.setIpv6Guarded(true);
+    r.guardedBy(() => ({ v4: false, v6: true }));
     await r.start();
     expect(r.status()).toEqual({ hardwareFlowtables: [], ipv6Guarded: true, ipv4Guarded: false });
     expect(logs).toEqual([]);
@@ -144,8 +144,7 @@ describe('FlowOffloadReport', () => {
       0,
       async () => HW,
     );
-    both.setIpv6Guarded(true);
-    both.setIpv4Guarded(true);
+    both.guardedBy(() => ({ v4: true, v6: true }));
     await both.start();
     expect(both.status()).toEqual({
       hardwareFlowtables: ['inet fw4 ft'],
@@ -161,7 +160,7 @@ describe('FlowOffloadReport', () => {
       0,
       async () => HW,
     );
-    v6open.setIpv4Guarded(true);
+    v6open.guardedBy(() => ({ v4: true, v6: false }));
     await v6open.start();
     expect(v6open.status().warning).toContain('proxied IPv6 connections (proxied IPv4 ones are kept out)');
     const v4only = new FlowOffloadReport(
@@ -170,8 +169,24 @@ describe('FlowOffloadReport', () => {
       0,
       async () => HW,
     );
-    v4only.setIpv4Guarded(true);
+    v4only.guardedBy(() => ({ v4: true, v6: false }));
     await v4only.start();
     expect(v4only.status().warning).toBeUndefined();
+  });
+
+  it('reads the guard each time: a lost police table is in the next status and warning, no copy lags', async () => {
+    let guard = { v4: true, v6: true };
+    const r = new FlowOffloadReport(
+      () => {},
+      true,
+      0,
+      async () => HW,
+    );
+    r.guardedBy(() => guard);
+    await r.start();
+    expect(r.status()).toEqual({ hardwareFlowtables: ['inet fw4 ft'], ipv6Guarded: true, ipv4Guarded: true });
+    guard = { v4: false, v6: false };
+    expect(r.status()).toMatchObject({ ipv6Guarded: false, ipv4Guarded: false });
+    expect(r.status().warning).toContain('proxied IPv4 and IPv6 connections');
   });
 });

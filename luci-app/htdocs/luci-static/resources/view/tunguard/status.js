@@ -99,7 +99,7 @@ return view.extend({
 			this.prev = null;
 			return;
 		}
-		dom.content(this.nodes.problem, [].concat(this.configAlert(st.config), this.offloadAlert(st.flowOffload)));
+		dom.content(this.nodes.problem, [].concat(this.policeAlert(st.police), this.configAlert(st.config), this.offloadAlert(st.flowOffload)));
 		if (this.prev && this.prev.pid === st.pid) {
 			/* The daemon rewrites status.json when something changed (within a second), and every 30 s
 			   regardless: the same file a poll later means nothing moved in between. */
@@ -118,8 +118,42 @@ return view.extend({
 		this.prev = st;
 		this.renderTier(st);
 		this.renderConfig(st.config);
+		this.renderPolice(st.police);
 		this.renderChart();
 		this.renderAttackers(st.attackers || { items: [], total: 0 });
+	},
+
+	/* The SYN police's nft table is gone (its nft died): the kernel no longer drops SYN floods before
+	 * the TUN, nor ICMP/UDP floods, and the offload guard went with it. Said at the top until the daemon
+	 * has built it again (the daemon's status.police, src/netcfg/syn-police.ts). */
+	policeAlert: function(p) {
+		if (!p || p.installed)
+			return [];
+		return E('div', { 'class': 'alert-message warning', 'id': 'tg-police-problem' }, [
+			E('p', {}, text(_('The SYN police is down: its nft table is gone, and with it the kernel\'s limits on SYN, ICMP and UDP floods and the flow offloading guard. tunguard is building it again.'))),
+			E('p', {}, text(_('Reason: %s').format(p.reason || _('none given')))),
+			E('p', {}, text(this.policeHistory(p)))
+		]);
+	},
+
+	/* "Lost 2 times since the start. Rebuilt 1 time." */
+	policeHistory: function(p) {
+		return N_(p.lost, 'Lost %d time since the start.', 'Lost %d times since the start.').format(p.lost) + ' ' +
+			N_(p.rebuilt, 'Rebuilt %d time.', 'Rebuilt %d times.').format(p.rebuilt);
+	},
+
+	renderPolice: function(p) {
+		var node = this.nodes.police;
+		node.setAttribute('data-installed', p ? String(!!p.installed) : 'none');
+		if (!p) {
+			dom.content(node, text(_('not in use (no nft, or nothing needs it)')));
+			return;
+		}
+		var parts = [ p.installed ? _('Installed.') : _('Down: %s.').format(p.reason || _('none given')) ];
+		if (p.lost > 0)
+			parts.push(this.policeHistory(p));
+		node.style.color = p.installed ? '' : '#c62828';
+		dom.content(node, text(parts.join(' ')));
 	},
 
 	/* The config file is not in force (errors at start, or a refused reload): said at the top, loudly. */
@@ -286,6 +320,7 @@ return view.extend({
 			api: E('span', { 'id': 'tg-api' }),
 			apiTls: E('span', { 'id': 'tg-api-tls', 'style': 'word-break:break-all' }),
 			config: E('span', { 'id': 'tg-config' }),
+			police: E('span', { 'id': 'tg-police' }),
 			chartMax: E('div', { 'id': 'tg-chart-max', 'style': 'color:#666;font-size:90%' }),
 			chart: svg('svg', { 'id': 'tg-chart', viewBox: '0 0 ' + CHART_W + ' ' + CHART_H, width: '100%', height: CHART_H, preserveAspectRatio: 'none', style: 'border:1px solid #ccc;background:#fff' }),
 			legend: legend,
@@ -312,6 +347,7 @@ return view.extend({
 			E('div', { 'class': 'cbi-section' }, [
 				field(_('Risk tier'), [ this.nodes.tier, this.nodes.tierNote ]),
 				field(_('Half-open handshakes'), this.nodes.halfOpen),
+				field(_('SYN police'), this.nodes.police),
 				field(_('Uptime'), this.nodes.uptime),
 				field(_('Version'), this.nodes.version),
 				field(_('API'), this.nodes.api),

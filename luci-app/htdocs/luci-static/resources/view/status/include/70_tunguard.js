@@ -41,6 +41,10 @@ return baseclass.extend({
 		table.appendChild(row('tier', _('Risk tier'), [ E('span', { 'data-tier': tier,
 			'style': 'display:inline-block;padding:0 .6em;border-radius:3px;color:#fff;background:' + (TIER_COLOURS[tier] || '#777') },
 			[ st.tier ? st.tier : _('unknown') ]) ]));
+		/* Only while it is down: the SYN police's nft table is gone until the daemon rebuilds it. */
+		if (st.police && !st.police.installed)
+			table.appendChild(row('police', _('SYN police'), [ E('span', { 'style': 'color:#c62828;font-weight:bold' },
+				[ _('Down: %s.').format(String(st.police.reason || _('none given'))) ]) ]));
 		table.appendChild(row('proxied', _('Proxied connections'),
 			[ _('%d since start').format(+c.synproxy_conn_established || 0) ]));
 		table.appendChild(row('drops', _('Packets dropped'), [ _('%d since start').format(sumDrops(st.drops)) ]));
