@@ -105,10 +105,29 @@ describe('SYN proxy', () => {
     });
   }
 
-  // The last: a daemon that restored the connection is itself killed; the next start must find it
-  // still stored (the restored daemon never rewrote it).
-  for (const signals of [['SIGKILL'], ['SIGTERM'], ['SIGTERM', 'SIGKILL']] as const) {
-    it(`keeps translating a transfer across daemon restarts (${signals.join(', then ')})`, async () => {
+  /** Stops the running daemon with `signal` and starts another; returns its start-up output. */
+  async function restart(signal: NodeJS.Signals): Promise<string> {
+    const old = lab.tunguard!;
+    process.kill(old.pid, signal);
+    await old.wait();
+    const tg = lab.startTunguard();
+    await tg.ready();
+    return tg.output;
+  }
+
+  // Third: a daemon that restored the connection is itself killed; the next start must find it still
+  // stored (the restored daemon never rewrote it). Last: the connection is opened through a daemon
+  // that is itself a restart (its store was opened over an earlier one's), over IPv6.
+  const cases = [
+    { signals: ['SIGKILL'], host: ADDR.lan4, restartedFirst: false },
+    { signals: ['SIGTERM'], host: ADDR.lan4, restartedFirst: false },
+    { signals: ['SIGTERM', 'SIGKILL'], host: ADDR.lan4, restartedFirst: false },
+    { signals: ['SIGKILL'], host: ADDR.lan6, restartedFirst: true },
+  ] as const;
+  for (const { signals, host, restartedFirst } of cases) {
+    const what = `${signals.join(', then ')}${restartedFirst ? ', opened through a restarted daemon, IPv6' : ''}`;
+    it(`keeps translating a transfer across daemon restarts (${what})`, async () => {
+      if (restartedFirst) await restart('SIGTERM');
       // The host's side is shaped by the kernel (tbf, 3 MB/s: two restarts fit in, a bucket smaller than a super-packet):
       // curl's own --limit-rate lets bursts through and then pauses, so the transfer could be all
       // but done before the restart and leave too few packets after it to tell anything.
@@ -128,7 +147,7 @@ describe('SYN proxy', () => {
       ]);
       const dl = lab.execAsync(lab.ns.wan, 'sh', [
         '-c',
-        `curl -sS --fail --max-time 40 http://${ADDR.lan4}:8080/big.bin | sha256sum`,
+        `curl -sS --fail --max-time 40 http://${host.includes(':') ? `[${host}]` : host}:8080/big.bin | sha256sum`,
       ]);
       let done = false;
       void dl.then(() => {
@@ -137,12 +156,7 @@ describe('SYN proxy', () => {
       for (const signal of signals) {
         await new Promise((r) => setTimeout(r, 1500)); // established, and written behind (1 s)
         expect(done).toBe(false); // the restart happens mid-transfer
-        const old = lab.tunguard!;
-        process.kill(old.pid, signal);
-        await old.wait();
-        const tg = lab.startTunguard();
-        await tg.ready();
-        expect(tg.output).toMatch(/restored [1-9]\d* proxied connection/);
+        expect(await restart(signal)).toMatch(/restored [1-9]\d* proxied connection/);
       }
       const tun0 = lab.devStats(lab.ns.rtr, 'tg0').txPackets;
       const r = await dl;
