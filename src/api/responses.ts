@@ -45,9 +45,9 @@ export const FlowOffload = v.object({
     Strings,
     v.description('flowtables that offload to hardware (flags offload), as "family table name"'),
   ),
-  /** Proxied IPv6 connections are kept out of every flowtable (a mark and a blackhole policy rule). */
+  /** New proxied IPv6 connections are kept out of every flowtable (the conntrack helper; without it a ct mark, src/netcfg/offload-guard.ts). False while the police table is gone. */
   ipv6Guarded: v.boolean(),
-  /** Proxied IPv4 connections are kept out of every flowtable (a disabled user-space conntrack helper; needs the kernel's nfnetlink_cthelper). */
+  /** New proxied IPv4 connections are kept out of every flowtable (the conntrack helper: needs the kernel's nfnetlink_cthelper). False while the police table is gone. */
   ipv4Guarded: v.boolean(),
   /** Set while a hardware flowtable can take proxied connections of a family not kept out past the proxy. */
   warning: v.optional(v.string()),

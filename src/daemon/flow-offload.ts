@@ -1,6 +1,6 @@
-// What the daemon says about fw4's flow offloading: whether proxied IPv6 connections are kept out of
-// it (src/netcfg/offload-guard.ts), and which flowtables offload to hardware, where a proxied IPv4
-// connection would go past the proxy. One warning in the log when such a flowtable appears (at start
+// What the daemon says about fw4's flow offloading: whether proxied IPv4 and IPv6 connections are kept
+// out of it (src/netcfg/offload-guard.ts), and which flowtables offload to hardware, where a proxied
+// connection of a family not kept out would go past the proxy. One warning in the log when such a flowtable appears (at start
 // or later), the same text in the status (and so in LuCI) while it is there.
 import type { FlowOffloadStatus } from '../api/deps.js';
 import {
@@ -38,12 +38,12 @@ export class FlowOffloadReport {
   /** Called whenever the ruleset is read again (it may have changed): fw4's source rules follow it. */
   onRuleset: (() => void) | undefined;
 
-  /** The guard's chain and policy rule are in place (or gone). */
+  /** The guard's IPv6 rule is in place (or gone); without the helper, the fallback's policy rule too. */
   setIpv6Guarded(on: boolean): void {
     this.ipv6Guarded = on;
   }
 
-  /** The conntrack helper and the guard's IPv4 rule are in place (src/netcfg/ct-helper.ts). */
+  /** The guard's IPv4 rule is in place (or gone); it needs the conntrack helper (src/netcfg/ct-helper.ts). */
   setIpv4Guarded(on: boolean): void {
     this.ipv4Guarded = on;
   }

@@ -12,7 +12,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FlowtableWatch } from '../../src/netcfg/flowtables.js';
-import { OFFLOAD_GUARD_MARK } from '../../src/netcfg/offload-guard.js';
+import { OFFLOAD_GUARD_MARK } from '../../src/netcfg/offload-guard-mark.js';
 import { ADDR, fw4Ruleset, Lab, makeTempDir, startHttpServer, waitFor } from './lab.js';
 
 let lab: Lab;
