@@ -149,7 +149,9 @@ probe_connect() {
   mark "$2: $out"
 }
 
-# serve_on <ns> <addr> <port> <tag>: an echo server in the background; waits until it listens.
+# serve_on <ns> <addr> <port> <tag>: an echo server in the background; waits until it listens. Its
+# pid is in /tmp/<tag>.ready: `$!` names the subshell that runs the ip() function, and killing that
+# left the server listening (a second server on its address then failed with EADDRINUSE).
 serve_on() {
   rm -f "/tmp/$4.ready"
   ip netns exec "$1" node "$NET_MJS" serve "$2" "$3" "/tmp/$4.ready" >"/tmp/$4.log" 2>&1 &
@@ -201,9 +203,9 @@ offload_control() {
   done
   nft -f "$H/offload.nft" || fail "nft -f offload.nft (fw4's ruleset with a flowtable) failed"
   serve_on lan "$LAN_IP6" "$PORT" lserver6c
-  LS6C=$!
+  LS6C=$(cat /tmp/lserver6c.ready)
   serve_on wan "$WAN_IP6" 7002 wserver6c
-  WS6C=$!
+  WS6C=$(cat /tmp/wserver6c.ready)
   ip netns exec wan node "$NET_MJS" hold "$LAN_IP6" "$PORT" 14 >/tmp/hold-wan6-ctl.log 2>&1 &
   HW6C=$!
   ip netns exec lan node "$NET_MJS" hold "$WAN_IP6" 7002 14 >/tmp/hold-lan6-ctl.log 2>&1 &
@@ -299,11 +301,11 @@ flow_offload() {
   [ -f "$H/offload.nft" ] || fail "no offload.nft beside the test script"
   nft -f "$H/offload.nft" || fail "nft -f offload.nft (fw4's ruleset with a flowtable) failed"
   serve_on wan "$WAN_IP" 7001 wserver
-  WSERVER=$!
+  WSERVER=$(cat /tmp/wserver.ready)
   serve_on wan "$WAN_IP6" 7001 wserver6
-  WSERVER6=$!
+  WSERVER6=$(cat /tmp/wserver6.ready)
   serve_on lan "$LAN_IP6" "$PORT" lserver6
-  LSERVER6=$!
+  LSERVER6=$(cat /tmp/lserver6.ready)
   ip netns exec lan node "$NET_MJS" hold "$WAN_IP" 7001 4 >/tmp/hold-lan.log 2>&1 &
   HL=$!
   ip netns exec lan node "$NET_MJS" hold "$WAN_IP6" 7001 4 >/tmp/hold-lan6.log 2>&1 &
@@ -401,9 +403,9 @@ hw_warning() {
 crash_window() {
   nft -f "$H/offload.nft" || fail "nft -f offload.nft (fw4's ruleset with a flowtable) failed"
   serve_on lan "$LAN_IP6" "$PORT" lserver6k
-  LS6K=$!
+  LS6K=$(cat /tmp/lserver6k.ready)
   serve_on wan "$WAN_IP6" 7003 wserver6k
-  WS6K=$!
+  WS6K=$(cat /tmp/wserver6k.ready)
   ip netns exec wan node "$NET_MJS" hold "$LAN_IP6" "$PORT" 30 >/tmp/hold-wan6-crash.log 2>&1 &
   HW6K=$!
   helperk=
