@@ -279,7 +279,7 @@ describe("the helper guard's rules, with a kernel helper standing in for tunguar
   /** Per flow: its forwarded packets (original direction) so far, and those with a helper. */
   function probe(): Record<Flow, { all: number; helper: number }> {
     const json = JSON.parse(
-      lab.run(lab.ns.rtr, 'nft', ['-j', 'list', 'chain', ...PROBE.split(' '), 'fwd']),
+      lab.run(lab.ns.rtr, 'nft', ['-j', 'list', 'chain', ...PROBE.split(' '), 'counted']),
     ) as {
       nftables: { rule?: { comment?: string; expr: { counter?: { packets: number } }[] } }[];
     };
@@ -314,10 +314,10 @@ describe("the helper guard's rules, with a kernel helper standing in for tunguar
       nftFile('guard.nft', [`add table ${GUARD}`, ...guard]);
       nftFile('probe.nft', [
         `add table ${PROBE}`,
-        `add chain ${PROBE} fwd { type filter hook forward priority 10; policy accept; }`,
+        `add chain ${PROBE} counted { type filter hook forward priority 10; policy accept; }`,
         ...(Object.entries(flows) as [Flow, string][]).flatMap(([f, match]) => [
-          `add rule ${PROBE} fwd ${match} counter comment "${f} all"`,
-          `add rule ${PROBE} fwd ${match} ct status & ${IPS_HELPER} != 0 counter comment "${f} helper"`,
+          `add rule ${PROBE} counted ${match} counter comment "${f} all"`,
+          `add rule ${PROBE} counted ${match} ct status & ${IPS_HELPER} != 0 counter comment "${f} helper"`,
         ]),
       ]);
 

@@ -243,7 +243,9 @@ offload_control() {
     nap
     ct=$(grep -v TIME_WAIT /proc/net/nf_conntrack)
     l=$(echo "$ct" | grep "src=$WAN_IP dst=$LAN_IP .* dport=$PORT " | head -n 1)
-    [ -n "$l" ] && touch /tmp/ctl.seen
+    # The table stays gone (its nft ended at each rebuild) until the IPv4 exchange has its entry
+    # and the IPv6 ones have run 3 s without it.
+    [ -n "$l" ] && [ "$gone" -ge 6 ] && touch /tmp/ctl.seen
     ctl=$(ct_state "$ctl" "$l")
     l6=$(echo "$ct" | grep "src=$WAN_CT6 dst=$LAN_CT6 .* dport=$PORT " | head -n 1)
     wan6c=$(ct_state "$wan6c" "$l6")
