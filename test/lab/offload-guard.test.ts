@@ -263,10 +263,11 @@ describe("the helper guard's rules, with a kernel helper standing in for tunguar
   const GUARD = 'inet tglhelper';
   const PROBE = 'inet tglprobe';
   const IPS_HELPER = 0x2000;
+  // Each flow's packets both ways (a download's client sends few: the data comes back).
   const flows = {
-    proxied6: `ip6 daddr ${ADDR.lan6} tcp dport 8080`,
-    lanOpened6: `ip6 daddr ${ADDR.wan6} tcp dport 8081`,
-    proxied4: `ip daddr ${ADDR.lan4} tcp dport 8080`,
+    proxied6: [`ip6 daddr ${ADDR.lan6} tcp dport 8080`, `ip6 saddr ${ADDR.lan6} tcp sport 8080`],
+    lanOpened6: [`ip6 daddr ${ADDR.wan6} tcp dport 8081`, `ip6 saddr ${ADDR.wan6} tcp sport 8081`],
+    proxied4: [`ip daddr ${ADDR.lan4} tcp dport 8080`, `ip saddr ${ADDR.lan4} tcp sport 8080`],
   } as const;
   type Flow = keyof typeof flows;
 
@@ -276,7 +277,7 @@ describe("the helper guard's rules, with a kernel helper standing in for tunguar
     lab.run(lab.ns.rtr, 'nft', ['-f', file]);
   }
 
-  /** Per flow: its forwarded packets (original direction) so far, and those with a helper. */
+  /** Per flow: its forwarded packets so far, and those whose conntrack entry has a helper. */
   function probe(): Record<Flow, { all: number; helper: number }> {
     const json = JSON.parse(
       lab.run(lab.ns.rtr, 'nft', ['-j', 'list', 'chain', ...PROBE.split(' '), 'counted']),
@@ -284,8 +285,9 @@ describe("the helper guard's rules, with a kernel helper standing in for tunguar
       nftables: { rule?: { comment?: string; expr: { counter?: { packets: number } }[] } }[];
     };
     const n = (comment: string) =>
-      json.nftables.find((o) => o.rule?.comment === comment)?.rule?.expr.find((e) => e.counter)?.counter
-        ?.packets as number;
+      json.nftables
+        .filter((o) => o.rule?.comment === comment)
+        .reduce((sum, o) => sum + (o.rule?.expr.find((e) => e.counter)?.counter?.packets ?? 0), 0);
     const out = {} as Record<Flow, { all: number; helper: number }>;
     for (const f of Object.keys(flows) as Flow[]) out[f] = { all: n(`${f} all`), helper: n(`${f} helper`) };
     return out;
@@ -315,10 +317,12 @@ describe("the helper guard's rules, with a kernel helper standing in for tunguar
       nftFile('probe.nft', [
         `add table ${PROBE}`,
         `add chain ${PROBE} counted { type filter hook forward priority 10; policy accept; }`,
-        ...(Object.entries(flows) as [Flow, string][]).flatMap(([f, match]) => [
-          `add rule ${PROBE} counted ${match} counter comment "${f} all"`,
-          `add rule ${PROBE} counted ${match} ct status & ${IPS_HELPER} != 0 counter comment "${f} helper"`,
-        ]),
+        ...(Object.entries(flows) as [Flow, readonly string[]][]).flatMap(([f, ways]) =>
+          ways.flatMap((match) => [
+            `add rule ${PROBE} counted ${match} counter comment "${f} all"`,
+            `add rule ${PROBE} counted ${match} ct status & ${IPS_HELPER} != 0 counter comment "${f} helper"`,
+          ]),
+        ),
       ]);
 
       fetchWhole(lab.ns.lan, `http://[${ADDR.wan6}]:8081/f.bin`);
@@ -338,9 +342,10 @@ describe("the helper guard's rules, with a kernel helper standing in for tunguar
 
       // A proxied IPv6 download held open while the guard's table goes (as when the police's nft
       // dies): its entry keeps the helper. One begun after it has none.
+      const t0 = Date.now();
       const slow = lab.execAsync(lab.ns.wan, 'sh', [
         '-c',
-        `curl -sS --fail --max-time 30 --limit-rate 1M http://[${ADDR.lan6}]:8080/f.bin | sha256sum`,
+        `curl -sS --fail --max-time 30 --limit-rate 500K http://[${ADDR.lan6}]:8080/f.bin | sha256sum`,
       ]);
       const before = probe().proxied6;
       await waitFor('the held download under way', () => probe().proxied6.helper > before.helper + 20, 5000);
@@ -355,6 +360,9 @@ describe("the helper guard's rules, with a kernel helper standing in for tunguar
       expect(after.helper - gone.helper).toBe(after.all - gone.all);
       fetchWhole(lab.ns.wan, `http://[${ADDR.lan6}]:8080/f.bin`);
       const fresh = probe().proxied6;
+      console.log(
+        `helper guard, held download (${Date.now() - t0} ms): before ${JSON.stringify(before)}, table gone at ${JSON.stringify(gone)}, done ${JSON.stringify(after)}; a new one after: ${JSON.stringify(fresh)}`,
+      );
       expect(fresh.all - after.all).toBeGreaterThan(20);
       expect(fresh.helper).toBe(after.helper);
     } finally {

@@ -317,12 +317,16 @@ flow_offload() {
   ip netns exec wan node "$NET_MJS" hold "$LAN_IP6" "$PORT" 4 >/tmp/hold-wan6.log 2>&1 &
   HW6=$!
   # Sampled until every hold is over (node starts slowly in an emulated guest under load).
-  lan4=none lan6=none wan4=none wan6=none wan6line= wan4line= wan6helper= lan6helper=
+  lan4=none lan6=none wan4=none wan6=none wan6line= wan4line= wan6helper= lan6helper= lan4line= lan6line=
   for _ in $(seq 60); do
     nap
     ct=$(grep -v TIME_WAIT /proc/net/nf_conntrack)
-    lan4=$(ct_state "$lan4" "$(echo "$ct" | grep "^ipv4 .* dport=7001 " | head -n 1)")
-    lan6=$(ct_state "$lan6" "$(echo "$ct" | grep "^ipv6 .* dport=7001 " | head -n 1)")
+    l=$(echo "$ct" | grep "^ipv4 .* dport=7001 " | head -n 1)
+    lan4=$(ct_state "$lan4" "$l")
+    [ -n "$l" ] && lan4line=$l
+    l=$(echo "$ct" | grep "^ipv6 .* dport=7001 " | head -n 1)
+    lan6=$(ct_state "$lan6" "$l")
+    [ -n "$l" ] && lan6line=$l
     l4=$(echo "$ct" | grep "src=$WAN_IP dst=$LAN_IP .* dport=$PORT " | head -n 1)
     wan4=$(ct_state "$wan4" "$l4")
     [ -n "$l4" ] && wan4line=$l4
@@ -344,8 +348,11 @@ flow_offload() {
   ip -6 rule | grep -q 0x40000000 && fail "the ct mark fallback's policy rule is in place though the helper guards: $(ip -6 rule | grep 0x40000000)"
   mark "flow offload: proxied IPv6 conntrack: $wan6line"
   mark "flow offload: proxied IPv4 conntrack: $wan4line"
-  [ "$lan4" = OFFLOAD ] || fail "the LAN-opened IPv4 flow is not offloaded ($lan4)"
-  [ "$lan6" = OFFLOAD ] || fail "the LAN-opened IPv6 flow is not offloaded ($lan6)"
+  # On a failure: the flow's last conntrack line seen (none: no entry in any sample) and its hold.
+  [ "$lan4" = OFFLOAD ] ||
+    fail "the LAN-opened IPv4 flow is not offloaded ($lan4; last seen: ${lan4line:-no entry}; $(cat /tmp/hold-lan.log))"
+  [ "$lan6" = OFFLOAD ] ||
+    fail "the LAN-opened IPv6 flow is not offloaded ($lan6; last seen: ${lan6line:-no entry}; $(cat /tmp/hold-lan6.log))"
   [ "$wan6" = established ] || fail "the proxied IPv6 connection is '$wan6', not established and never offloaded"
   [ "$wan6helper" = tunguard ] || fail "the proxied IPv6 connection has no conntrack helper 'tunguard' ('$wan6helper')"
   [ -z "$lan6helper" ] || fail "the LAN-opened IPv6 flow has a conntrack helper ('$lan6helper')"
