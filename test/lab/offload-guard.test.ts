@@ -261,6 +261,25 @@ describe("the helper guard's rules, with a kernel helper standing in for tunguar
   // /proc/net/nf_conntrack does not show helpers: a probe chain after the guard counts the
   // forwarded packets whose conntrack entry has one (IPS_HELPER, 0x2000, set with the extension).
   const GUARD = 'inet tglhelper';
+  // An HTTP/1.0 GET read 16 KiB at a time every 20 ms through a 32 KiB receive buffer; prints the
+  // body's sha256.
+  const SLOW_GET = `
+import hashlib, socket, sys, time
+addr, port, path = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+s = socket.socket(socket.AF_INET6)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32768)
+s.settimeout(20)
+s.connect((addr, port))
+s.sendall(('GET %s HTTP/1.0\\r\\n\\r\\n' % path).encode())
+data = b''
+while True:
+    d = s.recv(16384)
+    if not d:
+        break
+    data += d
+    time.sleep(0.02)
+print(hashlib.sha256(data.split(b'\\r\\n\\r\\n', 1)[1]).hexdigest())
+`;
   const PROBE = 'inet tglprobe';
   const IPS_HELPER = 0x2000;
   // Each flow's packets both ways (a download's client sends few: the data comes back).
@@ -343,18 +362,21 @@ describe("the helper guard's rules, with a kernel helper standing in for tunguar
       // A proxied IPv6 download held open while the guard's table goes (as when the police's nft
       // dies): its entry keeps the helper. One begun after it has none.
       const t0 = Date.now();
-      const slow = lab.execAsync(lab.ns.wan, 'sh', [
-        '-c',
-        `curl -sS --fail --max-time 30 --limit-rate 500K http://[${ADDR.lan6}]:8080/f.bin | sha256sum`,
-      ]);
+      // Read slowly through a small receive buffer: the transfer takes seconds, not one burst.
+      const slow = lab.execAsync(
+        lab.ns.wan,
+        'python3',
+        ['-c', SLOW_GET, ADDR.lan6, '8080', '/f.bin'],
+        30_000,
+      );
       const before = probe().proxied6;
       await waitFor('the held download under way', () => probe().proxied6.helper > before.helper + 20, 5000);
       lab.run(lab.ns.rtr, 'nft', ['delete', 'table', ...GUARD.split(' ')]);
       const gone = probe().proxied6;
       await waitFor('packets after the table went', () => probe().proxied6.all > gone.all + 50, 5000);
       const held = await slow;
-      expect(held.code).toBe(0);
-      expect(held.stdout.split(' ')[0]).toBe(fileSha);
+      expect(held.code, held.stderr).toBe(0);
+      expect(held.stdout.trim()).toBe(fileSha);
       const after = probe().proxied6;
       expect(after.all - gone.all).toBeGreaterThan(50);
       expect(after.helper - gone.helper).toBe(after.all - gone.all);
