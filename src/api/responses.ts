@@ -45,9 +45,9 @@ export const FlowOffload = v.object({
     Strings,
     v.description('flowtables that offload to hardware (flags offload), as "family table name"'),
   ),
-  /** Proxied IPv6 connections are kept out of every flowtable (a mark and a blackhole policy rule). The guard is in the police's table: false whenever `police.installed` is (read from the same place, in the same snapshot). */
+  /** New proxied IPv6 connections are kept out of every flowtable (the conntrack helper; without it a ct mark, src/netcfg/offload-guard.ts). The guard is in the police's table: false whenever `police.installed` is (read from the same place, in the same snapshot). */
   ipv6Guarded: v.boolean(),
-  /** Proxied IPv4 connections are kept out of every flowtable (a disabled user-space conntrack helper; needs the kernel's nfnetlink_cthelper). False whenever `police.installed` is. */
+  /** New proxied IPv4 connections are kept out of every flowtable (the conntrack helper: needs the kernel's nfnetlink_cthelper). False whenever `police.installed` is. */
   ipv4Guarded: v.boolean(),
   /** Set while a hardware flowtable can take proxied connections of a family not kept out past the proxy. */
   warning: v.optional(v.string()),

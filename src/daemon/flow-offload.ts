@@ -1,6 +1,6 @@
-// What the daemon says about fw4's flow offloading: whether proxied IPv6 connections are kept out of
-// it (src/netcfg/offload-guard.ts), and which flowtables offload to hardware, where a proxied IPv4
-// connection would go past the proxy. One warning in the log when such a flowtable appears (at start
+// What the daemon says about fw4's flow offloading: whether proxied IPv4 and IPv6 connections are kept
+// out of it (src/netcfg/offload-guard.ts), and which flowtables offload to hardware, where a proxied
+// connection of a family not kept out would go past the proxy. One warning in the log when such a flowtable appears (at start
 // or later), the same text in the status (and so in LuCI) while it is there.
 import type { FlowOffloadStatus } from '../api/deps.js';
 import {
@@ -41,8 +41,8 @@ export class FlowOffloadReport {
 
   /**
    * Where the guard's families are read, each time the status or a warning needs them: never a copy,
-   * so the status's flowOffload and police cannot disagree (IPv6: the guard's chain, with its policy
-   * rule; IPv4: the chain's rule on the conntrack helper, src/netcfg/ct-helper.ts).
+   * so the status's flowOffload and police cannot disagree (each family: its rule on the conntrack
+   * helper, src/netcfg/ct-helper.ts; without the helper, IPv6's ct mark chain and policy rule).
    */
   guardedBy(read: () => GuardFamilies): void {
     this.guarded = read;

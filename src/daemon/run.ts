@@ -20,12 +20,8 @@ import { ctHelperMissing, registerCtHelper, removeCtHelper } from '../netcfg/ct-
 import { FastPath } from '../netcfg/fast-path.js';
 import { kernelLimits } from '../netcfg/kernel-limits.js';
 import { lanDevicesOf, lanLinks, lanPrefixes, linkNames } from '../netcfg/lan.js';
-import {
-  guardedPrefixes,
-  guardedPrefixes4,
-  installOffloadGuardRule,
-  removeOffloadGuardRule,
-} from '../netcfg/offload-guard.js';
+import { type GuardPrefixes, guardedPrefixes4, guardedPrefixes6 } from '../netcfg/offload-guard.js';
+import { installOffloadGuardRule, removeOffloadGuardRule } from '../netcfg/offload-guard-mark.js';
 import { addressDiff, RouterAddressWatch, routerAddresses } from '../netcfg/router-addresses.js';
 import { RouterEgress } from '../netcfg/router-egress.js';
 import { removeRouterRoutes } from '../netcfg/router-local.js';
@@ -465,9 +461,9 @@ export async function runCommand(argv: string[]): Promise<number> {
   let dhcpTap = openTap(steering.lan);
 
   // fw4's flow offloading must not take proxied connections past the proxy: they are kept out
-  // (src/netcfg/offload-guard.ts; IPv4 needs the kernel's nfnetlink_cthelper); hardware offloading,
-  // which would take an unguarded family, is reported.
-  const guard6 = proxying && steering.ipv6 ? guardedPrefixes(lanNets) : [];
+  // (src/netcfg/offload-guard.ts: the kernel's nfnetlink_cthelper, else a weaker IPv6 fallback);
+  // hardware offloading, which would take an unguarded family, is reported.
+  const guard6 = proxying && steering.ipv6 ? guardedPrefixes6(lanNets) : [];
   const guard4 = proxying ? guardedPrefixes4(lanNets) : [];
   const flowOffload = proxying && nftAvailable() ? new FlowOffloadReport(log, steering.ipv6) : undefined;
 
@@ -571,7 +567,7 @@ export async function runCommand(argv: string[]): Promise<number> {
       await step('steering', () => attached?.teardown());
       await step('syn police', () => police.teardown());
       flowOffload?.stop();
-      // After the police's table (the marks) is gone: nothing is left for the rule to match.
+      // The mark fallback's rule, after the police's table (the marks) is gone: nothing is left for it to match.
       await step('offload guard', () => removeOffloadGuardRule());
       // After the police's table too: its `ct helper` object holds the helper until the kernel frees
       // it, once the police's nft has exited (up to 5 s here).
@@ -723,7 +719,12 @@ export async function runCommand(argv: string[]): Promise<number> {
   // The ICMP/UDP limits drop a flood's excess in the kernel first (src/netcfg/kernel-limits.ts).
   const limitsWanted = !v['pass-through'] && !v['no-kernel-limits'];
   const policeWanted =
-    policeRate > 0 || fastPath !== undefined || routerLocal || limitsWanted || guard6.length > 0;
+    policeRate > 0 ||
+    fastPath !== undefined ||
+    routerLocal ||
+    limitsWanted ||
+    guard6.length > 0 ||
+    guard4.length > 0;
   const policeUp = policeWanted && nftAvailable();
   if (policeWanted && !policeUp)
     log(
@@ -733,15 +734,18 @@ export async function runCommand(argv: string[]): Promise<number> {
     const startWans = [...wans];
     let local = routerLocal ? { tun: steering.tun, ipv6: steering.ipv6 } : undefined;
     const limits = limitsWanted ? kernelLimits(config.ratelimit) : undefined;
-    // A helper nft cannot find would take the guard's IPv4 lines with it: registered first.
-    if (policeUp && guard4.length > 0) {
+    // A helper nft cannot find would take the guard's lines with it: registered first.
+    if (policeUp && (guard4.length > 0 || guard6.length > 0)) {
       const why = registerCtHelper(addon);
       if (why === undefined) helperUp = true;
-      else log(`warning: ${ctHelperMissing(why)}`);
+      else log(`warning: ${ctHelperMissing(why, { v4: guard4.length > 0, v6: guard6.length > 0 })}`);
     }
-    const offloadGuard =
-      guard6.length > 0 || helperUp ? { v6: guard6, v4: helperUp ? guard4 : [] } : undefined;
-    // What an older start left (a crash, or IPv6 since turned off): replaced below when wanted.
+    const offloadGuard: GuardPrefixes | undefined = helperUp
+      ? { helper: true, v4: guard4, v6: guard6 }
+      : guard6.length > 0
+        ? { helper: false, v4: [], v6: guard6 }
+        : undefined;
+    // The mark fallback's rule an older start left (a crash): replaced below when wanted.
     removeOffloadGuardRule();
     // An older tunguard's policy rule for the router's answers (this one uses an egress program).
     removeRouterRoutes({ ipv6: steering.ipv6 });
@@ -752,14 +756,14 @@ export async function runCommand(argv: string[]): Promise<number> {
         v4: offloadGuard.v4.length > 0,
         v6: offloadGuard.v6.length > 0,
       });
-      if (got.v6) installOffloadGuardRule();
-      else if (offloadGuard.v6.length > 0)
+      if (got.v6 && !offloadGuard.helper) installOffloadGuardRule();
+      const refused = [
+        offloadGuard.v4.length > 0 && !got.v4 ? 'IPv4' : '',
+        offloadGuard.v6.length > 0 && !got.v6 ? 'IPv6' : '',
+      ].filter(Boolean);
+      if (refused.length > 0)
         log(
-          `warning: proxied IPv6 connections are not kept out of flow offloading: nft refused the guard's chain (${police.lastError() || 'no reason given'})`,
-        );
-      if (!got.v4 && offloadGuard.v4.length > 0)
-        log(
-          `warning: ${ctHelperMissing(`nft refused the ct helper object: ${police.lastError() || 'no reason given'}`)}`,
+          `warning: proxied ${refused.join(' and ')} connections are not kept out of flow offloading: nft refused the guard's rules (${police.lastError() || 'no reason given'})`,
         );
       // The guard lives in the police's table: its flags are the police's (lost and rebuilt with it).
       flowOffload?.guardedBy(() => police.guarded);
@@ -824,7 +828,8 @@ export async function runCommand(argv: string[]): Promise<number> {
       desc += `; the router's own services proxied (${routerNets.join(', ') || 'no address yet'}${v['no-router-follow'] ? ', the start addresses only' : ''})`;
     const guarded = flowOffload?.status();
     const kept = [guarded?.ipv4Guarded ? 'IPv4' : '', guarded?.ipv6Guarded ? 'IPv6' : ''].filter(Boolean);
-    if (kept.length > 0) desc += `; proxied ${kept.join(' and ')} connections kept out of flow offloading`;
+    if (kept.length > 0)
+      desc += `; proxied ${kept.join(' and ')} connections kept out of flow offloading (${helperUp ? 'conntrack helper' : 'ct mark'})`;
     log(
       `steering up: ${desc}; queues ${queues}${dp.steering.mode === 'single' ? '' : ` (spread by ${dp.steering.mode})`}, mtu ${mtu}, offloads ${offloadNames(dp.tun.offloads).join(',') || 'none'}`,
       'info',

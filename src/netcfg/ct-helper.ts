@@ -1,4 +1,4 @@
-// The conntrack helper that keeps proxied IPv4 connections out of fw4's flowtable.
+// The conntrack helper that keeps proxied connections (IPv4 and IPv6) out of fw4's flowtable.
 //
 // fw4's `flow offload` (nft_flow_offload_eval) skips every conntrack entry that has a helper
 // extension, whatever the helper is. So the kernel is given a user-space helper through
@@ -11,7 +11,8 @@
 // Lifetime: the nft object holds the helper, so it is deleted after the police table (the kernel
 // says EBUSY until the table's objects are freed, which it may do a moment after the table goes).
 // After a kill -9 it stays registered, disabled and unused, and the next start takes it over.
-// Deleting it leaves the extension on the entries that had it: they stay out of offloading.
+// Deleting it leaves the extension on the entries that had it: they stay out of offloading. Which
+// connections get it, and what happens without it: src/netcfg/offload-guard.ts.
 import { existsSync } from 'node:fs';
 import type { TunAddon } from '../tun/addon.js';
 
@@ -25,9 +26,20 @@ const AF_INET6 = 10;
 const IPPROTO_TCP = 6;
 const FAMILIES = [AF_INET, AF_INET6] as const;
 
-/** What the daemon says when the kernel cannot register it. */
-export function ctHelperMissing(reason: string): string {
-  return `proxied IPv4 connections are not kept out of flow offloading: the kernel refused the conntrack helper (${reason}; opkg install kmod-nfnetlink-cthelper)`;
+/**
+ * What the daemon says when the kernel cannot register it; `proxied`: the families the proxy
+ * translates (IPv4 is then unguarded, IPv6 falls back to the ct mark, src/netcfg/offload-guard-mark.ts).
+ */
+export function ctHelperMissing(reason: string, proxied: { v4: boolean; v6: boolean }): string {
+  const what = [
+    proxied.v4 ? 'proxied IPv4 connections are not kept out of flow offloading' : '',
+    proxied.v6
+      ? `proxied IPv6 ${proxied.v4 ? 'ones' : 'connections'} only while the SYN police's table is there (a ct mark)`
+      : '',
+  ]
+    .filter(Boolean)
+    .join(', and ');
+  return `${what}: the kernel refused the conntrack helper (${reason}; opkg install kmod-nfnetlink-cthelper)`;
 }
 
 type HelperAddon = Pick<TunAddon, 'ctHelper'>;

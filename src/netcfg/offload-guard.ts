@@ -4,109 +4,69 @@
 // Software offloading leaves them correct (its transmit still meets the LAN device's egress
 // program), but nothing tunguard installs may tell the two apart, so proxied flows stay out of both.
 //
-// How: fw4's `flow offload @ft` (nft_flow_offload_eval) looks the route back to the packet's source
-// up with the packet's skb mark and gives up when that lookup fails. So:
-//   1. a WAN-opened TCP connection to the protected IPv6 prefixes (what the proxy translates: source
-//      outside them, destination inside) gets OFFLOAD_GUARD_MARK in its ct mark on its first packet
-//      (the SYN; the third ACK while the kernel fast path answers, which leaves the SYN untracked);
-//   2. every forwarded packet of such a connection, both ways, carries the bit in its skb mark from
-//      the forward hook on (priority mangle, before fw4's filter chain);
-//   3. one IPv6 policy rule sends lookups with that mark to a blackhole: the reverse lookup fails,
-//      the flow is not offloaded, and the packet is forwarded as usual (its own route was looked up
-//      before the forward hook, without the mark).
-// IPv4 cannot be guarded this way: its output lookup names the input device, and the kernel then
-// takes any destination as on link instead of failing (README, "Flow offloading"). A proxied IPv4
-// connection instead gets a conntrack helper on its first packet, and fw4's `flow offload` skips
-// every entry with one (src/netcfg/ct-helper.ts: a disabled user-space helper, a marker only).
+// How: fw4's `flow offload @ft` (nft_flow_offload_eval) skips every conntrack entry that has a
+// helper extension. A WAN-opened TCP connection to the protected prefixes (what the proxy
+// translates: source outside them, destination inside), IPv4 and IPv6 alike, gets tunguard's
+// conntrack helper on its first packet (src/netcfg/ct-helper.ts: a disabled user-space helper, a
+// marker only). Nothing ever removes the extension, so the entry stays out for its whole life: while
+// the SYN police's table is gone (its nft died; rebuilt within seconds), after a daemon crash, after
+// the helper's deletion at a stop. Only a connection opened while the table is gone goes unguarded.
 //
-// Nothing else carries the bit: the router's own packets never cross the forward hook, the proxy's
-// re-injected packets are routed before it, and LAN-opened or bypassed flows never get the ct mark.
-// Fail-open: the marking chains are in the SYN police's owner table and go with the process; the
-// policy rule then matches nothing until the next start replaces it.
+// Without the helper (a kernel lacking nfnetlink_cthelper; the package depends on it): proxied IPv4
+// is unguarded (one warning) and proxied IPv6 falls back to the ct mark guard of
+// src/netcfg/offload-guard-mark.ts, which holds only while the table is there.
 import { CT_HELPER_NAME, CT_HELPER_OBJECT } from './ct-helper.js';
-import { ip, ipTry, NetcfgError } from './ip.js';
-
-/** ct mark and skb mark bit of a proxied IPv6 connection (fw4/mwan3 use 0x3F00; tunguard's others differ). */
-export const OFFLOAD_GUARD_MARK = 0x40000000;
-/** Its policy rule: before mwan3's (1001 and up), whose fwmark rules would answer the lookup first. */
-export const OFFLOAD_GUARD_PREF = 900;
-
-const HEX = `0x${OFFLOAD_GUARD_MARK.toString(16)}`;
-const MARK = `${HEX}/${HEX}`;
+import { NetcfgError } from './ip.js';
+import { markGuardRules } from './offload-guard-mark.js';
 
 /** The IPv6 prefixes among the protected ones; none: nothing to guard. */
-export function guardedPrefixes(prefixes: readonly string[]): string[] {
+export function guardedPrefixes6(prefixes: readonly string[]): string[] {
   return prefixes.filter((p) => p.includes(':'));
 }
 
-/** The IPv4 prefixes among the protected ones (guarded by the conntrack helper). */
+/** The IPv4 prefixes among the protected ones. */
 export function guardedPrefixes4(prefixes: readonly string[]): string[] {
   return prefixes.filter((p) => !p.includes(':'));
 }
 
 /** What the guard covers: protected prefixes by family (an empty list: that family unguarded). */
 export interface GuardPrefixes {
+  v4: readonly string[];
   v6: readonly string[];
-  /** Only when the conntrack helper is registered (src/netcfg/ct-helper.ts). */
-  v4?: readonly string[];
+  /**
+   * The conntrack helper is registered (src/netcfg/ct-helper.ts) and guards both families. Without
+   * it IPv4 cannot be guarded (v4 must be empty) and IPv6 takes the ct mark fallback.
+   */
+  helper: boolean;
 }
 
 /**
  * The commands (for the SYN police's `nft -i`) that keep proxied connections out of offloading in
- * table `t` ("inet tunguard"): IPv6 by the ct mark, IPv4 by the conntrack helper. Checked CIDR text.
+ * table `t` ("inet tunguard"). Checked CIDR text.
  */
 export function offloadGuardCommands(t: string, p: GuardPrefixes): string[] {
-  const v4 = p.v4 ?? [];
-  if (p.v6.length === 0 && v4.length === 0) throw new NetcfgError('offload guard: no prefix to guard');
-  const mark = OFFLOAD_GUARD_MARK;
+  if (p.v6.length === 0 && p.v4.length === 0) throw new NetcfgError('offload guard: no prefix to guard');
+  if (!p.helper && p.v4.length > 0) throw new NetcfgError('offload guard: IPv4 needs the conntrack helper');
   // What the proxy translates (src/dataplane/stages/synproxy.ts): TCP from outside the prefixes to
   // inside them; `ct state new` is the SYN, or the third ACK when the fast path left the SYN
   // untracked. Both come before conntrack confirms the entry, the only time a helper can be set.
   const first = 'ct direction original ct state new meta l4proto tcp';
+  const chain = `add chain ${t} offload_guard { type filter hook forward priority mangle; policy accept; }`;
+  // One line each: a prefix nft refuses leaves no set, so no rule either (SynPolice.guardInstalled).
+  const set4 = `add set ${t} guard4 { type ipv4_addr; flags interval; auto-merge; elements = { ${p.v4.join(', ')} }; }`;
+  const set6 = `add set ${t} guard6 { type ipv6_addr; flags interval; auto-merge; elements = { ${p.v6.join(', ')} }; }`;
+  if (!p.helper) return [set6, chain, ...markGuardRules(t, first)];
+  const v4 = p.v4.length > 0;
+  const v6 = p.v6.length > 0;
+  const set = `ct helper set "${CT_HELPER_OBJECT}" counter`;
   return [
-    // One line each: a prefix nft refuses leaves no set, so no rule either (SynPolice.guardInstalled).
-    ...(v4.length > 0
-      ? [
-          `add set ${t} guard4 { type ipv4_addr; flags interval; auto-merge; elements = { ${v4.join(', ')} }; }`,
-          `add ct helper ${t} ${CT_HELPER_OBJECT} { type "${CT_HELPER_NAME}" protocol tcp; l3proto inet; }`,
-        ]
-      : []),
-    ...(p.v6.length > 0
-      ? [
-          `add set ${t} guard6 { type ipv6_addr; flags interval; auto-merge; elements = { ${p.v6.join(', ')} }; }`,
-        ]
-      : []),
-    `add chain ${t} offload_guard { type filter hook forward priority mangle; policy accept; }`,
-    ...(v4.length > 0
-      ? [
-          `add rule ${t} offload_guard meta nfproto ipv4 ${first} ip daddr @guard4 ip saddr != @guard4 ct helper set "${CT_HELPER_OBJECT}" counter`,
-        ]
-      : []),
-    // The table is inet: the rest of forwarded IPv4 (the bypassed bulk among it) leaves at once.
-    `add rule ${t} offload_guard meta nfproto != ipv6 accept`,
-    ...(p.v6.length > 0
-      ? [
-          `add rule ${t} offload_guard ${first} ip6 daddr @guard6 ip6 saddr != @guard6 ct mark set ct mark | ${mark} counter`,
-          `add rule ${t} offload_guard ct mark & ${mark} != 0 meta mark set meta mark | ${mark} counter`,
-        ]
-      : []),
+    ...(v4 ? [set4] : []),
+    ...(v6 ? [set6] : []),
+    // `l3proto inet`: the object holds the helper of both families (registered for both).
+    `add ct helper ${t} ${CT_HELPER_OBJECT} { type "${CT_HELPER_NAME}" protocol tcp; l3proto inet; }`,
+    chain,
+    // nft puts each rule's family check (meta nfproto) in front of its address lookups.
+    ...(v4 ? [`add rule ${t} offload_guard ${first} ip daddr @guard4 ip saddr != @guard4 ${set}`] : []),
+    ...(v6 ? [`add rule ${t} offload_guard ${first} ip6 daddr @guard6 ip6 saddr != @guard6 ${set}`] : []),
   ];
-}
-
-/** The policy rule's arguments after `ip -6 rule add|del`. */
-export function offloadGuardRule(): string[] {
-  return ['pref', String(OFFLOAD_GUARD_PREF), 'fwmark', MARK, 'blackhole'];
-}
-
-/** Puts the policy rule in place (once: an older start's copy is removed first). */
-export function installOffloadGuardRule(): void {
-  removeOffloadGuardRule();
-  ip(['-6', 'rule', 'add', ...offloadGuardRule()]);
-}
-
-/** Removes every copy of the policy rule; returns how many there were. */
-export function removeOffloadGuardRule(): number {
-  let removed = 0;
-  while (removed < 16 && ipTry(['-6', 'rule', 'del', ...offloadGuardRule()])) removed++;
-  return removed;
 }

@@ -1,10 +1,14 @@
-// The offload guard (src/netcfg/offload-guard.ts) against the kernel: proxied IPv6 connections, and
-// only they, carry the ct mark and the forward-hook meta mark (nft counters, conntrack's marks);
-// the ip -6 blackhole rule fails lookups with the mark and nothing else; the rule goes with a stop,
-// and after a kill -9 matches nothing. This kernel has no flowtables: the offload itself is proven
-// in the QEMU guest (cross-build/qemu-test). Hardware flowtables: the detection reads the real nft.
-// Proxied IPv4 is guarded by a conntrack helper (src/netcfg/ct-helper.ts) that needs the kernel's
-// nfnetlink_cthelper, which this kernel lacks: here the test shows the one warning instead.
+// The offload guard (src/netcfg/offload-guard.ts) against the kernel. Its conntrack helper
+// (src/netcfg/ct-helper.ts) needs the kernel's nfnetlink_cthelper, which this kernel lacks: the
+// daemon's own guard is here the IPv6 ct mark fallback (src/netcfg/offload-guard-mark.ts), and the
+// first describe shows it: proxied IPv6 connections, and only they, carry the ct mark and the
+// forward-hook meta mark (nft counters, conntrack's marks); the ip -6 blackhole rule fails lookups
+// with the mark and nothing else; the rule goes with a stop, and after a kill -9 matches nothing;
+// proxied IPv4 gets the one warning. The helper guard's own rules are loaded beside a running daemon
+// with a kernel helper standing in for tunguard's (second describe): the proxied connections of
+// both families get it, LAN-opened ones do not, and it stays when the table goes. This kernel has no
+// flowtables: the offload itself, with tunguard's helper, is proven in the QEMU guest
+// (cross-build/qemu-test). Hardware flowtables: the detection reads the real nft.
 
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -12,7 +16,8 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FlowtableWatch } from '../../src/netcfg/flowtables.js';
-import { OFFLOAD_GUARD_MARK } from '../../src/netcfg/offload-guard.js';
+import { offloadGuardCommands } from '../../src/netcfg/offload-guard.js';
+import { OFFLOAD_GUARD_MARK } from '../../src/netcfg/offload-guard-mark.js';
 import { ADDR, fw4Ruleset, Lab, makeTempDir, startHttpServer, waitFor } from './lab.js';
 
 let lab: Lab;
@@ -75,33 +80,29 @@ function policeNft(ppid: number): number | undefined {
   return undefined;
 }
 
+/** Whether this kernel can register tunguard's helper: then the daemon guards by it, not by the mark. */
+const cthelper = existsSync('/sys/module/nfnetlink_cthelper');
+
 const rules6 = () => lab.run(lab.ns.rtr, 'ip', ['-6', 'rule', 'show']);
 const rules4 = () => lab.run(lab.ns.rtr, 'ip', ['-4', 'rule', 'show']);
 const tableThere = () => lab.exec(lab.ns.rtr, 'nft', ['list', 'table', 'inet', 'tunguard']).code === 0;
 
-describe('offload guard', () => {
+describe.skipIf(cthelper)('offload guard without the conntrack helper: the IPv6 ct mark fallback', () => {
   it('marks proxied IPv6 connections only; LAN-opened, IPv4 and non-TCP traffic stays unmarked', async () => {
     const tg = lab.startTunguard();
     await tg.ready();
-    // IPv4 is guarded by a conntrack helper where the kernel has nfnetlink_cthelper (the QEMU guest
-    // proves that); this kernel has none (CONFIG_NF_CT_NETLINK_HELPER unset): one clear warning.
-    const cthelper = existsSync('/sys/module/nfnetlink_cthelper');
-    if (cthelper)
-      expect(tg.output).toContain('proxied IPv4 and IPv6 connections kept out of flow offloading');
-    else {
-      expect(tg.output).toContain('proxied IPv6 connections kept out of flow offloading');
-      const warned = tg.output
-        .split('\n')
-        .filter((l) => l.includes('proxied IPv4 connections are not kept out'));
-      expect(warned).toHaveLength(1);
-      expect(warned[0]).toContain(
-        'no nfnetlink_cthelper in this kernel; opkg install kmod-nfnetlink-cthelper',
-      );
-    }
+    // This kernel has no nfnetlink_cthelper (CONFIG_NF_CT_NETLINK_HELPER unset): one clear warning
+    // for both families, and IPv6 by the ct mark.
+    expect(tg.output).toContain('proxied IPv6 connections kept out of flow offloading (ct mark)');
+    const warned = tg.output.split('\n').filter((l) => l.includes('the kernel refused the conntrack helper'));
+    expect(warned).toHaveLength(1);
+    expect(warned[0]).toContain(
+      "proxied IPv4 connections are not kept out of flow offloading, and proxied IPv6 ones only while the SYN police's table is there (a ct mark): the kernel refused the conntrack helper (no nfnetlink_cthelper in this kernel; opkg install kmod-nfnetlink-cthelper)",
+    );
     expect(rules6()).toContain(RULE);
     expect(rules4()).not.toContain('0x40000000'); // IPv4's reverse lookup cannot fail (README)
     const status = (await lab.freshStatus()) as unknown as { flowOffload?: unknown };
-    expect(status.flowOffload).toEqual({ hardwareFlowtables: [], ipv6Guarded: true, ipv4Guarded: cthelper });
+    expect(status.flowOffload).toEqual({ hardwareFlowtables: [], ipv6Guarded: true, ipv4Guarded: false });
     expect(guardCounters()).toEqual({ connections: 0, packets: 0 });
 
     // A LAN-opened IPv6 download (the SYN comes from inside the prefix), a proxied IPv4 one, and
@@ -258,6 +259,147 @@ describe('offload guard', () => {
     const status = (await lab.freshStatus()) as unknown as { flowOffload?: unknown };
     expect(status.flowOffload).toBeUndefined();
     expect(await tg.stop('SIGTERM')).toBe(0);
+  });
+});
+
+describe("the helper guard's rules, with a kernel helper standing in for tunguard's", () => {
+  // The rules the daemon loads when its helper is registered (offloadGuardCommands), in a table of
+  // their own beside the running daemon, with the kernel's ftp helper in the object in its place
+  // (the same object and rules; on these HTTP transfers its parser finds nothing to act on).
+  // /proc/net/nf_conntrack does not show helpers: a probe chain after the guard counts the
+  // forwarded packets whose conntrack entry has one (IPS_HELPER, 0x2000, set with the extension).
+  const GUARD = 'inet tglhelper';
+  // An HTTP/1.0 GET read 16 KiB at a time every 20 ms through a 32 KiB receive buffer; prints the
+  // body's sha256.
+  const SLOW_GET = `
+import hashlib, socket, sys, time
+addr, port, path = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+s = socket.socket(socket.AF_INET6)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32768)
+s.settimeout(20)
+s.connect((addr, port))
+s.sendall(('GET %s HTTP/1.0\\r\\n\\r\\n' % path).encode())
+data = b''
+while True:
+    d = s.recv(16384)
+    if not d:
+        break
+    data += d
+    time.sleep(0.02)
+print(hashlib.sha256(data.split(b'\\r\\n\\r\\n', 1)[1]).hexdigest())
+`;
+  const PROBE = 'inet tglprobe';
+  const IPS_HELPER = 0x2000;
+  // Each flow's packets both ways (a download's client sends few: the data comes back).
+  const flows = {
+    proxied6: [`ip6 daddr ${ADDR.lan6} tcp dport 8080`, `ip6 saddr ${ADDR.lan6} tcp sport 8080`],
+    lanOpened6: [`ip6 daddr ${ADDR.wan6} tcp dport 8081`, `ip6 saddr ${ADDR.wan6} tcp sport 8081`],
+    proxied4: [`ip daddr ${ADDR.lan4} tcp dport 8080`, `ip saddr ${ADDR.lan4} tcp sport 8080`],
+  } as const;
+  type Flow = keyof typeof flows;
+
+  function nftFile(name: string, lines: string[]): void {
+    const file = join(lab.stateDir, name);
+    writeFileSync(file, `${lines.join('\n')}\n`);
+    lab.run(lab.ns.rtr, 'nft', ['-f', file]);
+  }
+
+  /** Per flow: its forwarded packets so far, and those whose conntrack entry has a helper. */
+  function probe(): Record<Flow, { all: number; helper: number }> {
+    const json = JSON.parse(
+      lab.run(lab.ns.rtr, 'nft', ['-j', 'list', 'chain', ...PROBE.split(' '), 'counted']),
+    ) as {
+      nftables: { rule?: { comment?: string; expr: { counter?: { packets: number } }[] } }[];
+    };
+    const n = (comment: string) =>
+      json.nftables
+        .filter((o) => o.rule?.comment === comment)
+        .reduce((sum, o) => sum + (o.rule?.expr.find((e) => e.counter)?.counter?.packets ?? 0), 0);
+    const out = {} as Record<Flow, { all: number; helper: number }>;
+    for (const f of Object.keys(flows) as Flow[]) out[f] = { all: n(`${f} all`), helper: n(`${f} helper`) };
+    return out;
+  }
+
+  /** The guard chain's counters: IPv4 connections given the helper, IPv6 ones. */
+  function guarded(): number[] {
+    const json = JSON.parse(
+      lab.run(lab.ns.rtr, 'nft', ['-j', 'list', 'chain', ...GUARD.split(' '), 'offload_guard']),
+    ) as { nftables: { rule?: { expr: { counter?: { packets: number } }[] } }[] };
+    return json.nftables
+      .map((o) => o.rule?.expr.find((e) => e.counter)?.counter?.packets)
+      .filter((x) => x !== undefined) as number[];
+  }
+
+  it('gives the proxied IPv4 and IPv6 connections the helper, not LAN-opened ones; it stays when the table goes', async () => {
+    const tg = lab.startTunguard();
+    await tg.ready();
+    try {
+      const guard = offloadGuardCommands(GUARD, {
+        helper: true,
+        v4: ['192.0.2.0/24'],
+        v6: ['2001:db8:2::/64'],
+      }).map((l) => l.replace('type "tunguard"', 'type "ftp"'));
+      expect(guard.filter((l) => l.includes('type "ftp"'))).toHaveLength(1);
+      nftFile('guard.nft', [`add table ${GUARD}`, ...guard]);
+      nftFile('probe.nft', [
+        `add table ${PROBE}`,
+        `add chain ${PROBE} counted { type filter hook forward priority 10; policy accept; }`,
+        ...(Object.entries(flows) as [Flow, readonly string[]][]).flatMap(([f, ways]) =>
+          ways.flatMap((match) => [
+            `add rule ${PROBE} counted ${match} counter comment "${f} all"`,
+            `add rule ${PROBE} counted ${match} ct status & ${IPS_HELPER} != 0 counter comment "${f} helper"`,
+          ]),
+        ),
+      ]);
+
+      fetchWhole(lab.ns.lan, `http://[${ADDR.wan6}]:8081/f.bin`);
+      fetchWhole(lab.ns.wan, `http://[${ADDR.lan6}]:8080/f.bin`);
+      fetchWhole(lab.ns.wan, `http://${ADDR.lan4}:8080/f.bin`);
+      const p = probe();
+      console.log(`helper guard: ${JSON.stringify(p)}, guard rules ${JSON.stringify(guarded())}`);
+      // One connection each given the helper, on its first packet; every packet of it has it.
+      expect(guarded()).toEqual([1, 1]);
+      expect(p.proxied6.helper).toBeGreaterThan(20);
+      expect(p.proxied6.helper).toBe(p.proxied6.all);
+      expect(p.proxied4.helper).toBeGreaterThan(20);
+      expect(p.proxied4.helper).toBe(p.proxied4.all);
+      // The LAN opened this one (from inside the prefix): never given the helper.
+      expect(p.lanOpened6.all).toBeGreaterThan(20);
+      expect(p.lanOpened6.helper).toBe(0);
+
+      // A proxied IPv6 download held open while the guard's table goes (as when the police's nft
+      // dies): its entry keeps the helper. One begun after it has none.
+      const t0 = Date.now();
+      // Read slowly through a small receive buffer: the transfer takes seconds, not one burst.
+      const slow = lab.execAsync(
+        lab.ns.wan,
+        'python3',
+        ['-c', SLOW_GET, ADDR.lan6, '8080', '/f.bin'],
+        30_000,
+      );
+      const before = probe().proxied6;
+      await waitFor('the held download under way', () => probe().proxied6.helper > before.helper + 20, 5000);
+      lab.run(lab.ns.rtr, 'nft', ['delete', 'table', ...GUARD.split(' ')]);
+      const gone = probe().proxied6;
+      await waitFor('packets after the table went', () => probe().proxied6.all > gone.all + 50, 5000);
+      const held = await slow;
+      expect(held.code, held.stderr).toBe(0);
+      expect(held.stdout.trim()).toBe(fileSha);
+      const after = probe().proxied6;
+      expect(after.all - gone.all).toBeGreaterThan(50);
+      expect(after.helper - gone.helper).toBe(after.all - gone.all);
+      fetchWhole(lab.ns.wan, `http://[${ADDR.lan6}]:8080/f.bin`);
+      const fresh = probe().proxied6;
+      console.log(
+        `helper guard, held download (${Date.now() - t0} ms): before ${JSON.stringify(before)}, table gone at ${JSON.stringify(gone)}, done ${JSON.stringify(after)}; a new one after: ${JSON.stringify(fresh)}`,
+      );
+      expect(fresh.all - after.all).toBeGreaterThan(20);
+      expect(fresh.helper).toBe(after.helper);
+    } finally {
+      lab.exec(lab.ns.rtr, 'nft', ['delete', 'table', ...GUARD.split(' ')]);
+      lab.exec(lab.ns.rtr, 'nft', ['delete', 'table', ...PROBE.split(' ')]);
+      expect(await tg.stop('SIGTERM')).toBe(0);
+    }
   });
 });
 

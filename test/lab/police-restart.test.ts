@@ -141,7 +141,7 @@ async function start(restart = { firstMs: 200, maxMs: 800, stableMs: 5000 }) {
     local: { tun: 'tglp-tun', ipv6: true },
     limits: LIMITS,
     allow: ['192.0.2.0/24'],
-    offloadGuard: { v6: ['2001:db8:2::/64'] },
+    offloadGuard: { v4: [], v6: ['2001:db8:2::/64'], helper: false },
   });
   return { states, guards, logs, clock, police };
 }

@@ -10,7 +10,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { OFFLOAD_GUARD_PREF } from '../../src/netcfg/offload-guard.js';
+import { OFFLOAD_GUARD_PREF } from '../../src/netcfg/offload-guard-mark.js';
 import { steeringQueue } from '../../src/tun/steering-bpf.js';
 import { ADDR, Lab, makeTempDir, sleep, startHttpServer, waitFor } from './lab.js';
 
@@ -90,7 +90,7 @@ function fw4SynLimit(on: boolean): void {
 
 /**
  * The kernel's own rules, in every namespace: anything else makes each route lookup walk the list.
- * The IPv6 offload guard's rule (src/netcfg/offload-guard.ts, its own test) is not router-local's.
+ * The IPv6 offload guard's fallback rule (src/netcfg/offload-guard-mark.ts, its own test) is not router-local's.
  */
 const ALLOWED_RULE = new RegExp(
   `^((0|32766|32767):\\s+from all lookup (local|main|default)|${OFFLOAD_GUARD_PREF}:\\s+from all fwmark 0x40000000/0x40000000 blackhole)\\s*$`,

