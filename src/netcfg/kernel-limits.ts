@@ -51,10 +51,12 @@ export function kernelLimitRules(t: string, s: KernelLimitSettings): string {
   if (limited.length === 0) return `${lines.join('\n')}\n`;
   lines.push(
     // Every forwarded packet crosses this chain, TCP (the bulk, and every flood SYN) most of all:
-    // what no limit applies to leaves on the first rule, before any set or conntrack lookup.
+    // what no limit applies to leaves on the first rule, before any set or conntrack lookup. The
+    // replies of flows the LAN opened (a QUIC download: the bulk of forwarded UDP) leave on the
+    // second, a read of the packet's conntrack entry, before the uplink's name is looked up.
     `add rule ${t} rate_limits meta l4proto != { ${limited.join(', ')} } accept`,
-    `add rule ${t} rate_limits iifname != @wans accept`,
     `add rule ${t} rate_limits ct direction reply accept`,
+    `add rule ${t} rate_limits iifname != @wans accept`,
     `add rule ${t} rate_limits ip saddr @allow4 accept`,
     `add rule ${t} rate_limits ip6 saddr @allow6 accept`,
   );

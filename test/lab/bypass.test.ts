@@ -15,6 +15,13 @@ const RESTART_WINDOW_MS = 2500;
 /** tbf: 1 MB/s, with a bucket smaller than a 64 KiB super-packet so the data moves in MTU-sized packets. */
 const SHAPED_1MBS = ['rate', '8mbit', 'burst', '16kb', 'latency', '200ms'];
 const root = makeTempDir('tunguard-bypass-');
+/** An echo server on port 7000 of the address it is given (prints 'listening'). */
+const RR_ECHO_SERVER = `require('node:net').createServer((s) => { s.setNoDelay(true); s.on('data', (d) => s.write(d)); })
+  .listen(7000, process.argv[1], () => console.log('listening'));`;
+/** n round trips of one byte, each sent when the last came back; prints how many came back. */
+const RR_ECHO_CLIENT = `const n = Number(process.argv[2]); const s = require('node:net').connect(7000, process.argv[1]);
+s.setNoDelay(true); let i = 0; s.on('connect', () => s.write('x'));
+s.on('data', () => { if (++i >= n) { s.end(); console.log(i); } else s.write('x'); });`;
 
 beforeAll(async () => {
   lab = Lab.create();
@@ -99,6 +106,48 @@ describe('LAN-opened flows take the kernel path', () => {
       expect(steered).toBeGreaterThan(500);
     }, 90_000);
   }
+
+  it('a request/response connection the LAN opens (1-byte segments, as bench/forward RR): only its first packets cross the TUN, both ways', async () => {
+    // Small segments never fill a batch or a super-packet: if they kept crossing the TUN each round
+    // trip would pay the daemon's wake-up (bench/forward's RR p50 was +55 µs once; see the report
+    // of branch s8-bypass-cost). Every request and every answer after the first must stay in the kernel.
+    const echo = lab.spawn(lab.ns.wan, process.execPath, ['-e', RR_ECHO_SERVER, ADDR.wan4]);
+    try {
+      await new Promise<void>((r) => echo.stdout?.once('data', () => r()));
+      const roundTrips = async (extra: string[]) => {
+        await lab.startTunguard(extra).ready();
+        const before = (await lab.freshStatus()).counters;
+        let answered = 0;
+        const crossed = await tunPackets(() => {
+          answered = Number(lab.run(lab.ns.lan, process.execPath, ['-e', RR_ECHO_CLIENT, ADDR.wan4, '500']));
+        });
+        const after = (await lab.freshStatus()).counters;
+        expect(await lab.tunguard?.stop()).toBe(0);
+        return {
+          answered,
+          crossed,
+          syns: after.synproxy_outbound_syn - before.synproxy_outbound_syn,
+          bypassed: after.bypass_flows - before.bypass_flows,
+        };
+      };
+      const bypassed = await roundTrips([]);
+      const steered = await roundTrips(['--no-bypass']);
+      console.log(
+        `LAN-opened request/response, 500 round trips of 1 byte: ${bypassed.crossed} packets through tg0 with the bypass, ${steered.crossed} without`,
+      );
+      expect(bypassed.answered).toBe(500);
+      expect(bypassed.syns).toBe(1); // the SYN was still counted
+      expect(bypassed.bypassed).toBe(1);
+      // The handshake and the first request, each way through tg0 (in and out): 8 on this lab.
+      expect(bypassed.crossed).toBeLessThan(20);
+      // Negative control: without the bypass both segments of every round trip cross it, twice.
+      expect(steered.answered).toBe(500);
+      expect(steered.bypassed).toBe(0);
+      expect(steered.crossed).toBeGreaterThan(1900);
+    } finally {
+      echo.kill();
+    }
+  }, 60_000);
 
   it('UDP the LAN opens: the replies take the kernel path too, unthrottled', async () => {
     const srv = lab.spawn(lab.ns.wan, 'iperf3', ['-s', '-p', '5301']);
