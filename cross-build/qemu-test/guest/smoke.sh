@@ -5,8 +5,8 @@
 # "QEMU-SMOKE:"; the last one is PASS or FAIL <reason>.
 #   smoke.sh initramfs   the package's files are in place; start the daemon through procd stand-ins
 #   smoke.sh openwrt     opkg install the .ipk files beside this script; procd starts the daemon
-# One file (about 710 lines): it is copied into the guest alone and runs its steps in one boot, in
-# order, each on the state the one before left (the daemon, its tables, the held connections).
+# One file (about 710 lines): it runs inside the guest in one boot, its steps in order, each
+# on the state the one before left (the daemon, its tables, the held connections).
 MODE=${1:-}
 H=$(cd "$(dirname "$0")" && pwd)
 CONF=/etc/config/tunguard
