@@ -12,6 +12,10 @@ import { configFromText, DEFAULT_UCI, defaultConfig } from '../../src/config/ind
 import { REPO_ROOT } from '../lab/lab.js';
 import { BUILD_TIMEOUT_MS, builtPackages, type Ipk, OUT, openIpk, runBuild } from './openwrt.js';
 
+/** What /usr/bin/tunguard runs: the bundle under node with the daemon's heap limits. */
+const CLI_EXEC_LINE =
+  /^exec \/usr\/bin\/node --max-semi-space-size=2 --heap-growing-percent=20 \/usr\/lib\/tunguard\/tunguard\.js "\$@"$/m;
+
 const BUSYBOX = '/usr/bin/busybox';
 const work = mkdtempSync(join(tmpdir(), 'tunguard-files-'));
 let ipk: Ipk;
@@ -120,9 +124,7 @@ describe('/etc/init.d/tunguard', () => {
     expect(readFileSync(data('usr/lib/tunguard/tunguard.js')).length).toBeGreaterThan(0);
     // procd tags the output with the command's base name (tunguard[pid]), which is why the daemon is
     // told its lines are tagged: the command is the package's tunguard, which becomes node by exec.
-    expect(readFileSync(data('usr/bin/tunguard'), 'utf8')).toMatch(
-      /^exec \/usr\/bin\/node --max-semi-space-size=2 \/usr\/lib\/tunguard\/tunguard\.js "\$@"$/m,
-    );
+    expect(readFileSync(data('usr/bin/tunguard'), 'utf8')).toMatch(CLI_EXEC_LINE);
     expect(readFileSync(data('etc/config/tunguard')).length).toBeGreaterThan(0);
   });
 
@@ -206,9 +208,7 @@ describe('/etc/init.d/tunguard', () => {
 
 describe('the other shipped scripts', () => {
   it('/usr/bin/tunguard runs the bundle with node; the uci-defaults script parses', () => {
-    expect(readFileSync(data('usr/bin/tunguard'), 'utf8')).toMatch(
-      /^exec \/usr\/bin\/node --max-semi-space-size=2 \/usr\/lib\/tunguard\/tunguard\.js "\$@"$/m,
-    );
+    expect(readFileSync(data('usr/bin/tunguard'), 'utf8')).toMatch(CLI_EXEC_LINE);
     for (const f of ['usr/bin/tunguard', 'etc/uci-defaults/95-tunguard'])
       expect(spawnSync(BUSYBOX, ['sh', '-n', data(f)]).status, f).toBe(0);
     const defaults = readFileSync(data('etc/uci-defaults/95-tunguard'), 'utf8');
