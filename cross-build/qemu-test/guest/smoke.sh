@@ -490,6 +490,15 @@ crash_window() {
   wait "$HL6K" || fail "LAN-opened IPv6 exchange after the kill -9: $(cat /tmp/hold-lan6-crash.log)"
   mark "crash window: proxied IPv6 conntrack with no daemon: $wankline"
   [ "$lank" = OFFLOAD ] || fail "crash window: the LAN-opened IPv6 flow is '$lank', not offloaded"
+  # Reset at the kill (its entry already CLOSE in the first sample: 1 run in 3 on one day), the
+  # connection carried no packet that could have been offloaded: nothing was shown. Once, the whole
+  # window is run again after the restart.
+  if [ "$wank" = none ] && [ "$CRASH_TRIES" = 1 ] && echo "$wankline" | grep -q ' CLOSE '; then
+    mark "note: crash window: the proxied IPv6 connection was reset at the kill -9 ($wankline): run again after the restart"
+    CRASH_AGAIN=1
+    return 0
+  fi
+  CRASH_AGAIN=0
   [ "$wank" = established ] || fail "crash window: the proxied IPv6 connection is '$wank' with no daemon, not established and never offloaded"
   [ "$after" = tunguard ] || fail "crash window: the proxied IPv6 connection lost its conntrack helper with the daemon ('$after')"
   mark "crash window (kill -9): proxied IPv6 not offloaded (helper $after, kept), LAN-opened IPv6 $(cat /tmp/hold-lan6-crash.log), [OFFLOAD]"
@@ -721,9 +730,16 @@ stop_daemon
 probe_connect 65536 "fail-open after the stop"
 if [ "$MODE" != openwrt ]; then
   restart_check "after the clean stop" restored
+  CRASH_TRIES=1
   crash_window
   restart_check "after a kill -9"
   crash_window_end
+  if [ "$CRASH_AGAIN" = 1 ]; then
+    CRASH_TRIES=2
+    crash_window
+    restart_check "after the second kill -9"
+    crash_window_end
+  fi
   stop_daemon
 fi
 kill "$SERVER" 2>/dev/null
