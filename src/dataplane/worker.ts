@@ -34,6 +34,7 @@ const BYPASS_FLOWS = layout.of('bypass_flows');
 const BYPASS_REFUSED = layout.of('bypass_refused');
 const XLATE_HANDED = layout.of('xlate_handed');
 const XLATE_REFUSED = layout.of('xlate_refused');
+const XLATE_REMOVED = layout.of('xlate_removed');
 /** The shortest time between two ticks. */
 const TICK_MS = 100;
 /** The longest sleep: a safety net only, every stage says when its timers are due. */
@@ -84,7 +85,9 @@ if (xlateFd !== undefined) {
   xlate.read = (key, value) => addon.bpfMapRead(xlateFd, key, value);
   xlate.flushRemoves = () => {
     if (xlate.removeCount > 0)
-      addon.bpfMapWrite(xlateFd, xlate.removeKeys, XLATE_KEY_SIZE, xlate.removeCount, NO_VALUE, true);
+      counters[XLATE_REMOVED] +=
+        xlate.removeCount -
+        addon.bpfMapWrite(xlateFd, xlate.removeKeys, XLATE_KEY_SIZE, xlate.removeCount, NO_VALUE, true);
     xlate.removeCount = 0;
   };
 }
