@@ -116,10 +116,11 @@ describe('proxied connections translated in the kernel', () => {
     }, 120_000);
   }
 
-  it('timestamps and SACK (netem loss on the host side): byte-exact, the host uses the translated SACK blocks', async () => {
-    // The host's data is lost on its way out (1 %): the client answers with SACK blocks, which the
-    // egress program translates into the host's sequence space; timestamps are on (Linux's default).
-    lab.run(lab.ns.lan, 'tc', ['qdisc', 'add', 'dev', 'eth0', 'root', 'netem', 'loss', '1%']);
+  it('timestamps and SACK (3 % loss at the host): byte-exact, the host uses the translated SACK blocks', async () => {
+    // The host's data is lost on its way out (this kernel has no netem: nft numgen drops, as
+    // forward.test.ts): the client answers with SACK blocks, which the egress program translates
+    // into the host's sequence space; timestamps are on (Linux's default).
+    const undo = lab.impairLoss(lab.ns.lan, 3);
     try {
       const counters = () => ({
         recovery: nstat(lab.ns.lan, 'TcpExtTCPSackRecovery'),
@@ -130,7 +131,7 @@ describe('proxied connections translated in the kernel', () => {
       const c1 = counters();
       const steered = await proxiedDownload(`http://${ADDR.lan4}:8080/f.bin`, ['--no-bypass']);
       console.log(
-        `1 % loss, proxied 16 MiB: ${kernel.crossed} packets through tg0 in the kernel (${c1.recovery - c0.recovery} SACK recoveries at the host, ${c1.discard - c0.discard} SACK blocks discarded), ${steered.crossed} without`,
+        `3 % loss, proxied 16 MiB: ${kernel.crossed} packets through tg0 in the kernel (${c1.recovery - c0.recovery} SACK recoveries at the host, ${c1.discard - c0.discard} SACK blocks discarded), ${steered.crossed} without`,
       );
       expect(kernel.handed).toBe(1);
       expect(kernel.crossed).toBeLessThan(200);
@@ -138,7 +139,7 @@ describe('proxied connections translated in the kernel', () => {
       expect(c1.discard - c0.discard).toBe(0);
       expect(steered.crossed).toBeGreaterThan(500);
     } finally {
-      lab.run(lab.ns.lan, 'tc', ['qdisc', 'del', 'dev', 'eth0', 'root']);
+      undo();
     }
   }, 180_000);
 
@@ -214,12 +215,12 @@ describe('proxied connections translated in the kernel', () => {
       );
       expect(kernel.code).toBe(0);
       expect(kernel.sha).toBe(sha);
-      expect(kernel.moved).toBeGreaterThan(1_000_000);
+      expect(kernel.moved).toBeGreaterThan(500_000);
       expect(kernel.handed).toBe(1); // the restored connection, handed over again
       expect(kernel.crossed).toBeLessThan(50);
       expect(steered.code).toBe(0);
       expect(steered.sha).toBe(sha);
-      expect(steered.moved).toBeGreaterThan(1_000_000);
+      expect(steered.moved).toBeGreaterThan(500_000);
       expect(steered.handed).toBe(0);
       expect(steered.crossed).toBeGreaterThan(500);
     } finally {
