@@ -82,7 +82,8 @@ Runs the daemon in the current network namespace, in the foreground (needs root)
   --no-synproxy        forward inbound TCP without the SYN proxy (rate limits stay on)
   --pass-through       no defense stages at all: forward everything (benchmarks, debugging)
   --no-bypass          every forwarded packet crosses the TUN (by default the LAN's own flows take the
-                       kernel path once tunguard has seen their first bytes)
+                       kernel path once tunguard has seen their first bytes, and proxied connections
+                       are translated in the kernel once the LAN host has sent its first bytes)
   --no-kernel-limits   the ICMP/UDP limits in the dataplane only (by default the kernel drops what is
                        over the global rates first, before the TUN)
   --no-protect-router  leave the router's own services (SSH, LuCI on its WAN address) unproxied
