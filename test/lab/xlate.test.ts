@@ -222,7 +222,8 @@ describe('proxied connections translated in the kernel', () => {
       expect(steered.sha).toBe(sha);
       expect(steered.moved).toBeGreaterThan(500_000);
       expect(steered.handed).toBe(0);
-      expect(steered.crossed).toBeGreaterThan(500);
+      // ~0.9 MB in MTU-sized segments and their ACKs: 500–900 packets in the window seen here.
+      expect(steered.crossed).toBeGreaterThan(200);
     } finally {
       lab.run(lab.ns.lan, 'tc', ['qdisc', 'del', 'dev', 'eth0', 'root']);
     }
