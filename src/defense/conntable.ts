@@ -58,6 +58,8 @@ export class ConnTable {
    * never persisted: a restarted daemon's map is new, and it hands the connection over again.
    */
   readonly handed: Uint8Array;
+  /** Client payload bytes seen before the hand-over (saturating): an upload the host never answers is handed over too. */
+  readonly clientBytes: Uint32Array;
   /** Client ISN, proxy ISN (the cookie), server ISN. */
   readonly isnC: Uint32Array;
   readonly isnP: Uint32Array;
@@ -113,8 +115,10 @@ export class ConnTable {
     this.retries = new Uint8Array(cap);
     this.dirty = new Uint8Array(cap);
     this.handed = new Uint8Array(cap);
+    this.clientBytes = new Uint32Array(cap);
     this.valueArrays = [
       this.handed,
+      this.clientBytes,
       this.dirty,
       this.state,
       this.flags,

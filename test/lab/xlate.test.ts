@@ -116,6 +116,51 @@ describe('proxied connections translated in the kernel', () => {
     }, 120_000);
   }
 
+  it('a 16 MiB upload the WAN opens (the host answers only at the end): handed over after 256 KiB, byte-exact', async () => {
+    // The LAN host reads everything, then answers with its SHA-256: it sends no byte before.
+    const sink = lab.spawn(lab.ns.lan, process.execPath, [
+      '-e',
+      `const h = () => require('node:crypto').createHash('sha256');
+       require('node:net').createServer((s) => { const d = h(); s.on('data', (b) => d.update(b)); s.on('end', () => s.end(d.digest('hex'))); })
+         .listen(7001, '${ADDR.lan4}', () => console.log('listening'));`,
+    ]);
+    const upload = () =>
+      lab.run(lab.ns.wan, process.execPath, [
+        '-e',
+        `const s = require('node:net').connect(7001, '${ADDR.lan4}'); let r = '';
+         s.on('data', (b) => { r += b; }); s.on('end', () => console.log(r));
+         s.end(require('node:fs').readFileSync('${join(root, 'f.bin')}'));`,
+      ]);
+    try {
+      await new Promise<void>((r) => sink.stdout?.once('data', () => r()));
+      const run = async (extra: string[]) => {
+        await lab.startTunguard(extra).ready();
+        const before = (await lab.freshStatus()).counters;
+        let got = '';
+        const crossed = await tunPackets(() => {
+          got = upload().trim();
+        });
+        await sleep(300);
+        const after = (await lab.freshStatus()).counters;
+        expect(await lab.tunguard?.stop()).toBe(0);
+        return { got, crossed, handed: after.xlate_handed - before.xlate_handed };
+      };
+      const kernel = await run([]);
+      const steered = await run(['--no-bypass']);
+      console.log(
+        `WAN-opened (proxied) 16 MiB upload: ${kernel.crossed} packets through tg0 translated in the kernel, ${steered.crossed} without`,
+      );
+      expect(kernel.got).toBe(sha);
+      expect(kernel.handed).toBe(1);
+      expect(kernel.crossed).toBeLessThan(150);
+      expect(steered.got).toBe(sha);
+      expect(steered.handed).toBe(0);
+      expect(steered.crossed).toBeGreaterThan(500);
+    } finally {
+      sink.kill();
+    }
+  }, 120_000);
+
   it('timestamps and SACK (3 % loss at the client): byte-exact, the host uses the translated SACK blocks', async () => {
     // The host's data is lost on its way to the client (this kernel has no netem: nft numgen drops
     // at the client, as forward.test.ts): the client answers with SACK blocks, which the egress

@@ -1807,6 +1807,23 @@ describe('hand-over to the kernel translation (bpf/seqadj.c, src/tun/xlate-map.t
     expect(q.removeCount).toBe(1);
   });
 
+  it('an upload the host does not answer is handed over after 256 KiB of client data, not before', () => {
+    const { h, q } = xharness();
+    const c = establish(h, V4);
+    const chunk = new Array(1000).fill(7);
+    let seq = c.isnC + 1;
+    for (let i = 0; i < 262; i++) {
+      h.run(
+        c.now + 10 + i,
+        fromClient(V4, { seq, ack: c.cookie + 1, flags: F.ACK, payload: chunk }, c.cport),
+      );
+      seq = (seq + chunk.length) >>> 0;
+    }
+    expect(q.addCount, '262 000 bytes: not yet').toBe(0);
+    h.run(c.now + 300, fromClient(V4, { seq, ack: c.cookie + 1, flags: F.ACK, payload: chunk }, c.cport));
+    expect(q.addCount).toBe(1);
+  });
+
   it('a queue that is off asks for nothing (--no-bypass)', () => {
     const h = harness();
     const c = establish(h, V4);

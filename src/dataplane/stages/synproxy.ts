@@ -142,6 +142,12 @@ type CounterIndex = Record<Counter, number>;
 
 const SYN_RETRY_MS = [1000, 2000, 4000];
 const CLOSED_LINGER_MS = 10_000;
+/**
+ * Client bytes after which a connection whose host has not spoken yet is handed to the kernel
+ * anyway: an upload (the host answers, if at all, after the body). Services that greet (SSH, SMTP)
+ * or answer a request have sent their first bytes, which the sampler reads, long before.
+ */
+const UPLOAD_HANDOVER_BYTES = 256 * 1024;
 const FIN_LINGER_MS = 60_000;
 const SYN_CACHE_MS = 10_000;
 /**
@@ -566,6 +572,11 @@ export class SynProxyStage implements Stage {
     adjustToServer(buf, info, t.seqAdj(slot, this.adj));
     // The teardown is ours again (the kernel passes FIN and RST on to us): so are the segments after.
     if ((f & (RST | FIN)) !== 0) this.takeBack(slot);
+    else if (info.payloadLen > 0 && t.handed[slot] === 0) {
+      const sent = Math.min(t.clientBytes[slot] + info.payloadLen, 0xffffffff);
+      t.clientBytes[slot] = sent;
+      if (sent >= UPLOAD_HANDOVER_BYTES) this.handOver(slot);
+    }
     if ((f & RST) !== 0) this.close(slot, CLOSED_LINGER_MS);
     else if ((f & FIN) !== 0) this.fin(slot, ConnFlag.FIN_CLIENT);
     return PASS;
