@@ -100,7 +100,7 @@ export async function bundle(outDir) {
   for (const f of ['index.html', 'dashboard.js'])
     copyFileSync(join(ROOT, 'src', 'api', 'dashboard', f), join(outDir, 'dashboard', f));
   writeFileSync(join(outDir, 'tunguard.config'), await defaultUci());
-  // The kernel fast path (bpf/synproxy.c), both byte orders: src/tun/bpf-object.ts looks in bpf/
+  // The kernel fast path (bpf/synproxy.c) and translation (bpf/seqadj.c), both byte orders: src/tun/bpf-object.ts looks in bpf/
   // beside the bundle and loads the one of the machine it runs on.
   execFileSync('bash', [join(ROOT, 'bpf', 'build.sh'), join(outDir, 'bpf')], { stdio: 'inherit' });
   const result = await build({

@@ -477,12 +477,13 @@ static napi_value tg_bpf_map_create(napi_env env, napi_callback_info info) {
   return make_i32(env, fd);
 }
 
-// bpfMapWrite(fd, keys, keySize, count, value, remove) -> how many the kernel refused: updates (or
-// deletes) `count` keys laid end to end in `keys`, all with the same value, in one native call.
+// bpfMapWrite(fd, keys, keySize, count, value, remove[, valueSize]) -> how many the kernel refused:
+// updates (or deletes) `count` keys laid end to end in `keys`, in one native call. All with the same
+// value, or, given valueSize > 0, each with its own: the values laid end to end in `value`.
 static napi_value tg_bpf_map_write(napi_env env, napi_callback_info info) {
-  size_t argc = 6;
-  napi_value argv[6];
-  int32_t fd, ksize, count;
+  size_t argc = 7;
+  napi_value argv[7];
+  int32_t fd, ksize, count, vsize = 0;
   uint8_t *keys, *value;
   size_t klen, vlen;
   bool remove;
@@ -492,6 +493,8 @@ static napi_value tg_bpf_map_write(napi_env env, napi_callback_info info) {
       napi_get_value_bool(env, argv[5], &remove) != napi_ok || ksize <= 0 || count < 0 ||
       (size_t)ksize * (size_t)count > klen)
     return throw_type(env, "bpfMapWrite(fd, keys, keySize, count, value, remove)");
+  if (argc >= 7 && (!get_i32(env, argv[6], &vsize) || vsize < 0 || (size_t)vsize * (size_t)count > vlen))
+    return throw_type(env, "bpfMapWrite(fd, keys, keySize, count, values, remove, valueSize)");
   int32_t refused = 0;
   for (int32_t i = 0; i < count; i++) {
     union bpf_attr attr;
@@ -500,7 +503,7 @@ static napi_value tg_bpf_map_write(napi_env env, napi_callback_info info) {
     attr.key = (uint64_t)(uintptr_t)(keys + (size_t)i * (size_t)ksize);
     // A delete takes the key alone: the kernel refuses fields past it (EINVAL).
     if (!remove) {
-      attr.value = (uint64_t)(uintptr_t)value;
+      attr.value = (uint64_t)(uintptr_t)(value + (size_t)i * (size_t)vsize);
       attr.flags = BPF_ANY;
     }
     if (syscall(__NR_bpf, remove ? BPF_MAP_DELETE_ELEM : BPF_MAP_UPDATE_ELEM, &attr, sizeof attr) < 0) refused++;

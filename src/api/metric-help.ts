@@ -21,6 +21,11 @@ export const COUNTER_HELP: Readonly<Record<string, string>> = {
   gso_packets: 'GSO super-packets read (several wire segments in one).',
   bypass_flows: 'LAN flows handed to the kernel to forward without crossing the TUN.',
   bypass_refused: 'Flow hand-overs the kernel refused (its bypass map was full or the write failed).',
+  xlate_handed: 'Proxied connections handed to the kernel to translate without crossing the TUN.',
+  xlate_removed:
+    'Proxied connections taken back from the kernel (FIN or RST seen, closed, expired or forgotten).',
+  xlate_refused:
+    'Proxied connection hand-overs the kernel refused (its map was full or the write failed): they stay on the TUN path.',
   synproxy_absorbed: 'Packets the SYN proxy answered itself instead of forwarding.',
   synproxy_syn_received: 'Inbound SYNs that reached the SYN proxy.',
   synproxy_server_ack_resent:

@@ -2,7 +2,7 @@
 // SIGINT takes steering down before the device goes away.
 // One file (about 955 lines): the start is one ordered sequence (config, TUN, dataplane, nft tables,
 // steering, API) whose stop must undo it in reverse; the parts it wires live in their own modules.
-import { accessSync, constants, existsSync, mkdirSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { describeInForce } from '../api/config-status.js';
 import { isWildcardHost } from '../api/server.js';
@@ -38,6 +38,7 @@ import { REINJECT_MARK } from '../netcfg/steering-programs.js';
 import { FAST_NOTRACK_MARK, nftAvailable, SynPolice } from '../netcfg/syn-police.js';
 import { dumpNow, type NetifdFollower, NetifdWatch, readNow, uplinkDevices } from '../netcfg/uplinks.js';
 import { claimWan } from '../netcfg/wan-lock.js';
+import { KernelXlate } from '../netcfg/xlate.js';
 import { writeFileAtomicSync } from '../state/atomic-file.js';
 import { type ConnRecord, ConnStore, type ConnSync } from '../state/connstore.js';
 import { loadOrCreateKey } from '../state/keyfile.js';
@@ -81,7 +82,8 @@ Runs the daemon in the current network namespace, in the foreground (needs root)
   --no-synproxy        forward inbound TCP without the SYN proxy (rate limits stay on)
   --pass-through       no defense stages at all: forward everything (benchmarks, debugging)
   --no-bypass          every forwarded packet crosses the TUN (by default the LAN's own flows take the
-                       kernel path once tunguard has seen their first bytes)
+                       kernel path once tunguard has seen their first bytes, and proxied connections
+                       are translated in the kernel once the LAN host has sent its first bytes)
   --no-kernel-limits   the ICMP/UDP limits in the dataplane only (by default the kernel drops what is
                        over the global rates first, before the TUN)
   --no-protect-router  leave the router's own services (SSH, LuCI on its WAN address) unproxied
@@ -367,6 +369,17 @@ export async function runCommand(argv: string[]): Promise<number> {
       log(`warning: ${(err as Error).message}; the proxy answers SYN floods itself (fast_path 'auto')`);
     }
   }
+  // Proxied connections, once set up, translated in the kernel (bpf/seqadj.c): loaded now (the
+  // workers get its map), attached with the fast path. --no-bypass keeps every packet on the TUN.
+  let kernelXlate: KernelXlate | undefined;
+  if (proxying && bypassMap !== undefined) {
+    try {
+      kernelXlate = KernelXlate.load(addon);
+      stageEnv.xlateMapFd = kernelXlate.connsFd;
+    } catch (err) {
+      log(`warning: ${(err as Error).message}; every segment of a proxied connection crosses the TUN`);
+    }
+  }
   const stages = v['pass-through']
     ? []
     : [
@@ -562,6 +575,8 @@ export async function runCommand(argv: string[]): Promise<number> {
       await step('router address watch', () => routerWatch?.stop());
       await step('dhcp tap', () => dhcpTap?.close());
       await step('fast path', () => fastPath?.close());
+      // Its segments cross the TUN again while the proxy still runs (the map goes after the workers).
+      await step('kernel translation', () => kernelXlate?.detach());
       clearInterval(routerEgressTimer);
       await step('uplink egress', () => routerEgress?.close());
       await step('steering', () => attached?.teardown());
@@ -578,6 +593,7 @@ export async function runCommand(argv: string[]): Promise<number> {
       await step('dataplane', () => dp.stop());
       // After the workers, which write to it.
       await step('bypass map', () => bypassMap !== undefined && addon.close(bypassMap));
+      await step('kernel translation map', () => kernelXlate?.close());
       await step('connection store', () => connStore.close());
       wanClaim.close();
     })();
@@ -628,7 +644,11 @@ export async function runCommand(argv: string[]): Promise<number> {
   // no longer names (or re-created under a new index) are closed, so re-creations hold no fds.
   const attachFast = (devs: readonly string[]) => {
     const now = devs.map((dev) => ({ dev, ifindex: steeredLan(dev).ifindex }));
-    fastPath?.keepLans(new Set(now.map((l) => l.ifindex)));
+    const kept = new Set(now.map((l) => l.ifindex));
+    // The translation first, so the fast path goes in front of it (flood SYNs never match it).
+    kernelXlate?.keepLans(kept);
+    kernelXlate?.attach(now);
+    fastPath?.keepLans(kept);
     fastPath?.attach(now);
   };
   /** Steers the LAN devices netifd has now (`now`: lanLinks keys); a throw is retried at the next poll. */
@@ -644,7 +664,7 @@ export async function runCommand(argv: string[]): Promise<number> {
         { ...steering, wan: wanNow, lan: devs, bypassMap, local: routerLocal },
         addon,
       ).steering;
-      if (fastPath) attachFast(devs);
+      if (fastPath || kernelXlate) attachFast(devs);
     } catch (err) {
       throw new Error(
         `lan: cannot steer ${devs.join(', ')} (unprotected until netifd's LAN changes again): ${(err as Error).message}`,
@@ -815,6 +835,14 @@ export async function runCommand(argv: string[]): Promise<number> {
     // A PPPoE or WireGuard uplink that reconnects is a new device under the same name.
     if (local || fastPath) routerEgressTimer = setInterval(() => followEgress(wans), 1000);
     let desc = up.description;
+    if (kernelXlate) {
+      kernelXlate.configure(
+        Number(readFileSync(`/sys/class/net/${steering.tun}/ifindex`, 'utf8')),
+        REINJECT_MARK,
+      );
+      if (!fastPath) attachFast(steering.lan);
+      desc += '; proxied connections translated in the kernel once set up';
+    }
     if (fastPath) {
       attachFast(steering.lan);
       desc += '; SYN fast path in the kernel';

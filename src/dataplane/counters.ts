@@ -21,6 +21,11 @@ export const BASE_COUNTERS = [
   // Flows handed to the kernel to forward directly (src/tun/flow-bypass.ts), and writes it refused.
   'bypass_flows',
   'bypass_refused',
+  // Proxied connections handed to the kernel to translate (src/tun/xlate-map.ts), writes it refused
+  // (its map full: the connection stays on the TUN path), and entries taken back (FIN/RST, expiry).
+  'xlate_handed',
+  'xlate_refused',
+  'xlate_removed',
 ] as const;
 
 export class CounterLayout {

@@ -2,6 +2,7 @@
 import type { PacketInfo } from '../packet/index.js';
 import { BypassQueue } from '../tun/flow-bypass.js';
 import type { Batch } from '../tun/packet-io.js';
+import { XlateQueue } from '../tun/xlate-map.js';
 import type { Emitter } from './emit.js';
 
 /** What the pipeline shares with its stages: the clock of this batch and the packet originator. */
@@ -12,6 +13,8 @@ export class StageContext {
   post: (msg: unknown) => void = () => {};
   /** Flows the stages are done with, for the kernel to forward directly (written after the batch). */
   readonly bypass = new BypassQueue();
+  /** Proxied connections for the kernel to translate, or to stop translating (written after the batch). */
+  readonly xlate = new XlateQueue();
   constructor(readonly emitter: Emitter) {}
 }
 

@@ -10,6 +10,7 @@ import { loadAddon } from '../tun/addon.js';
 import { TunQueue } from '../tun/device.js';
 import { BYPASS_KEY_SIZE } from '../tun/flow-bypass.js';
 import { Batch } from '../tun/packet-io.js';
+import { XLATE_KEY_SIZE, XLATE_VALUE_SIZE } from '../tun/xlate-map.js';
 import { Pipeline, pipelineLayout } from './pipeline.js';
 import { buildStages } from './stages/index.js';
 import { Control, type WorkerInit } from './worker-protocol.js';
@@ -31,6 +32,9 @@ const BATCHES = layout.of('batches');
 const SLEEPS = layout.of('sleeps');
 const BYPASS_FLOWS = layout.of('bypass_flows');
 const BYPASS_REFUSED = layout.of('bypass_refused');
+const XLATE_HANDED = layout.of('xlate_handed');
+const XLATE_REFUSED = layout.of('xlate_refused');
+const XLATE_REMOVED = layout.of('xlate_removed');
 /** The shortest time between two ticks. */
 const TICK_MS = 100;
 /** The longest sleep: a safety net only, every stage says when its timers are due. */
@@ -71,6 +75,44 @@ function flushBypass(): void {
     counters[BYPASS_REFUSED] += refused;
   }
   bypass.reset();
+}
+
+const xlateFd = init.stageEnv.xlateMapFd;
+const NO_VALUE = new Uint8Array(0);
+const xlate = pipeline.ctx.xlate;
+xlate.enabled = xlateFd !== undefined;
+if (xlateFd !== undefined) {
+  xlate.read = (key, value) => addon.bpfMapRead(xlateFd, key, value);
+  xlate.flushRemoves = () => {
+    if (xlate.removeCount > 0)
+      counters[XLATE_REMOVED] +=
+        xlate.removeCount -
+        addon.bpfMapWrite(xlateFd, xlate.removeKeys, XLATE_KEY_SIZE, xlate.removeCount, NO_VALUE, true);
+    xlate.removeCount = 0;
+  };
+}
+
+/**
+ * Writes the proxied connections the stages hand to the kernel, or take back, to its map (one
+ * native call each way: take-backs first, a connection may go and come in one batch).
+ */
+function flushXlate(): void {
+  if (xlateFd === undefined) return;
+  xlate.flushRemoves();
+  if (xlate.addCount > 0) {
+    const refused = addon.bpfMapWrite(
+      xlateFd,
+      xlate.addKeys,
+      XLATE_KEY_SIZE,
+      xlate.addCount,
+      xlate.addValues,
+      false,
+      XLATE_VALUE_SIZE,
+    );
+    counters[XLATE_HANDED] += xlate.addCount - refused;
+    counters[XLATE_REFUSED] += refused;
+  }
+  xlate.reset();
 }
 
 function send(b: Batch, count: number): void {
@@ -124,6 +166,7 @@ while (Atomics.load(control, Control.STOP) === 0) {
     const keep = pipeline.process(batch, now);
     // Before the batch goes out: a proxied connection's flow must be off the map before its host answers.
     flushBypass();
+    flushXlate();
     send(batch, keep);
     if (!leader && Atomics.exchange(control, Control.LEADER_ASLEEP, 0) === 1) addon.wake(init.leaderWakeFd);
   }
@@ -131,6 +174,7 @@ while (Atomics.load(control, Control.STOP) === 0) {
   if (ticked) {
     takeCommands();
     pipeline.tick(now);
+    flushXlate(); // expired and forgotten connections
     lastTick = now;
   }
   if ((n > 0 || ticked) && now - activeSaidAt >= ACTIVE_MS) {
@@ -144,4 +188,5 @@ while (Atomics.load(control, Control.STOP) === 0) {
   waitMs = sleepMs(performance.now());
 }
 pipeline.flush(performance.now());
+flushXlate();
 parentPort?.postMessage({ type: 'stopped', index: init.index });

@@ -53,6 +53,13 @@ export class ConnTable {
   private readonly family: Uint8Array;
   readonly state: Uint8Array;
   readonly flags: Uint8Array;
+  /**
+   * 1 while the kernel translates the connection (bpf/seqadj.c holds its entry, src/tun/xlate-map.ts);
+   * never persisted: a restarted daemon's map is new, and it hands the connection over again.
+   */
+  readonly handed: Uint8Array;
+  /** Client payload bytes seen before the hand-over (saturating): an upload the host never answers is handed over too. */
+  readonly clientBytes: Uint32Array;
   /** Client ISN, proxy ISN (the cookie), server ISN. */
   readonly isnC: Uint32Array;
   readonly isnP: Uint32Array;
@@ -107,7 +114,11 @@ export class ConnTable {
     this.timerAt = new Float64Array(cap);
     this.retries = new Uint8Array(cap);
     this.dirty = new Uint8Array(cap);
+    this.handed = new Uint8Array(cap);
+    this.clientBytes = new Uint32Array(cap);
     this.valueArrays = [
+      this.handed,
+      this.clientBytes,
       this.dirty,
       this.state,
       this.flags,

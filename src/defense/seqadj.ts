@@ -33,24 +33,38 @@ export function newSeqAdj(): SeqAdj {
 }
 
 /**
+ * The scales a server window is read with: (left << 8 | right) = (the server's, the one the proxy
+ * advertised to the client), or −1 when they agree and windows pass unchanged.
+ */
+export function serverWindowShifts(a: SeqAdj): number {
+  const wsS = a.wsClient >= 0 && a.wsServer >= 0 ? a.wsServer : 0;
+  const wsA = Math.max(a.wsAdv, 0);
+  return wsS === wsA ? -1 : (wsS << 8) | wsA;
+}
+
+/** The scale a client window is multiplied by for the server, or −1 when nothing changes. */
+export function clientWindowShift(a: SeqAdj): number {
+  const wsC = Math.max(a.wsClient, 0);
+  // The server applies the client's scale only if it agreed to scaling.
+  const seen = a.wsServer >= 0 ? wsC : 0;
+  return wsC === seen ? -1 : wsC;
+}
+
+/**
  * A server window as the client must read it (it applies the scale the proxy advertised, the
  * server meant its own), or −1 when the scales agree and nothing changes.
  */
 export function serverWindowToClient(win: number, a: SeqAdj): number {
-  const wsS = a.wsClient >= 0 && a.wsServer >= 0 ? a.wsServer : 0;
-  const wsA = Math.max(a.wsAdv, 0);
-  if (wsS === wsA) return -1;
-  const bytes = win * 2 ** wsS;
-  return Math.min(65535, Math.max(bytes > 0 ? 1 : 0, Math.floor(bytes / 2 ** wsA)));
+  const shifts = serverWindowShifts(a);
+  if (shifts < 0) return -1;
+  const bytes = win * 2 ** (shifts >>> 8);
+  return Math.min(65535, Math.max(bytes > 0 ? 1 : 0, Math.floor(bytes / 2 ** (shifts & 0xff))));
 }
 
 /** A client window as the server must read it, or −1 when nothing changes. */
 export function clientWindowToServer(win: number, a: SeqAdj): number {
-  const wsC = Math.max(a.wsClient, 0);
-  // The server applies the client's scale only if it agreed to scaling.
-  const seen = a.wsServer >= 0 ? wsC : 0;
-  if (wsC === seen) return -1;
-  return Math.min(65535, win * 2 ** wsC);
+  const shift = clientWindowShift(a);
+  return shift < 0 ? -1 : Math.min(65535, win * 2 ** shift);
 }
 
 /** Translates a client→server segment in place (checksum kept, or left to the kernel). */

@@ -47,7 +47,10 @@ export interface TunAddon {
   tcxCount(ifindex: number, egress: boolean): number;
   /** Creates an eBPF map; returns its fd. */
   bpfMapCreate(type: number, keySize: number, valueSize: number, maxEntries: number, flags?: number): number;
-  /** Updates (or, `remove`, deletes) `count` keys laid end to end; returns how many were refused. */
+  /**
+   * Updates (or, `remove`, deletes) `count` keys laid end to end; returns how many were refused.
+   * All get `value`, or, with `valueSize`, each its own (values laid end to end in `value`).
+   */
   bpfMapWrite(
     fd: number,
     keys: Uint8Array,
@@ -55,6 +58,7 @@ export interface TunAddon {
     count: number,
     value: Uint8Array,
     remove: boolean,
+    valueSize?: number,
   ): number;
   /** How many keys a map holds (walks it). */
   bpfMapCount(fd: number, keySize: number): number;

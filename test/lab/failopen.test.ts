@@ -29,7 +29,8 @@ function rules(): string {
 }
 
 /** The steering's programs both ways, and the SYN fast path in front of them at egress. */
-const STEERED = { ingress: 1, egress: 2 };
+// Steering + kernel translation (bpf/seqadj.c) both ways, + the SYN fast path at egress.
+const STEERED = { ingress: 2, egress: 3 };
 const NONE = { ingress: 0, egress: 0 };
 
 describe('fail-open', () => {

@@ -153,7 +153,9 @@ await db.close();`;
     expect(tg.output).toMatch(/steering up: lan0 <-> tg0 \(tc programs on the LAN side/);
     // The kernel fast path, loaded from the package's usr/lib/tunguard/bpf (both byte orders shipped).
     expect(tg.output).toMatch(/SYN fast path in the kernel/);
-    for (const o of ['synproxy.bpfel.o', 'synproxy.bpfeb.o'])
+    // …and the kernel translation of proxied connections (bpf/seqadj.c), from there too.
+    expect(tg.output).toMatch(/proxied connections translated in the kernel/);
+    for (const o of ['synproxy.bpfel.o', 'synproxy.bpfeb.o', 'seqadj.bpfel.o', 'seqadj.bpfeb.o'])
       expect(existsSync(join(lib, 'bpf', o))).toBe(true);
 
     const got = lab.run(lab.ns.wan, 'sh', [

@@ -69,6 +69,8 @@ const TUNGUARD_FILES: Record<string, number> = {
   './usr/lib/tunguard/': 0o755,
   './usr/lib/tunguard/LICENSES.txt': 0o644,
   './usr/lib/tunguard/bpf/': 0o755,
+  './usr/lib/tunguard/bpf/seqadj.bpfeb.o': 0o644,
+  './usr/lib/tunguard/bpf/seqadj.bpfel.o': 0o644,
   './usr/lib/tunguard/bpf/synproxy.bpfeb.o': 0o644,
   './usr/lib/tunguard/bpf/synproxy.bpfel.o': 0o644,
   './usr/lib/tunguard/dashboard/': 0o755,

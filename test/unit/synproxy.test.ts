@@ -3,7 +3,7 @@
 // window scaling) with full and partial (NEEDS_CSUM) checksums, timers driven through tick(now),
 // the SYN cache, the tiered gate, ICMP quotes, and the connection store's export/restore.
 // Times are passed explicitly (ms of the worker clock); epochMs pins the wall clock to a minute.
-// One file (about 1,720 lines): the cases share the packet builders and the pipeline harness; the
+// One file (about 1,830 lines): the cases share the packet builders and the pipeline harness; the
 // split modules' own tests (seqadj, syn-cache, conntable) live beside them in test/defense.
 import { describe, expect, it } from 'vitest';
 import { Pipeline, pipelineLayout } from '../../src/dataplane/pipeline.js';
@@ -1718,5 +1718,117 @@ describe('exportChanges / restore', () => {
     // Translated with δ = −1: the server's seq + (−1)… i.e. seq − 1.
     const p = h.run(10, fromServer(V4, { seq: 1000, ack: 5, flags: F.ACK }, 40000)).passed[0];
     expect(parse(p).seq).toBe(999);
+  });
+});
+
+describe('hand-over to the kernel translation (bpf/seqadj.c, src/tun/xlate-map.ts)', () => {
+  /** A harness whose xlate queue is on; `seen`: the kernel's last-seen time (ns), or −1n: not in the map. */
+  function xharness(over: Partial<StageEnv> = {}) {
+    const h = harness({ idleSeconds: 60, ...over });
+    const q = h.pipeline.ctx.xlate;
+    q.enabled = true;
+    const state = { seen: -1n, reads: 0 };
+    q.read = (_key, value) => {
+      state.reads++;
+      if (state.seen < 0n) return false;
+      new DataView(value.buffer, value.byteOffset).setBigUint64(16, state.seen, true);
+      return true;
+    };
+    return { h, q, state };
+  }
+  const data = (c: Conn, flags = F.ACK | F.PSH, payload: number[] = [1, 2, 3]) =>
+    fromServer(c.f, { seq: c.isnS + 1, ack: c.isnC + 1, flags, payload }, c.cport);
+
+  for (const f of [V4, V6])
+    it(`${f.name}: handed over with the host's first bytes (not before), once; FIN takes it back`, () => {
+      const { h, q } = xharness();
+      const c = establish(h, f, { ts: true, sack: true, ws: 7 });
+      expect(q.addCount, 'nothing before the host has sent data').toBe(0);
+      // The client's request: not yet.
+      h.run(
+        c.now + 10,
+        fromClient(f, { seq: c.isnC + 1, ack: c.cookie + 1, flags: F.ACK | F.PSH, payload: [9] }, c.cport),
+      );
+      expect(q.addCount).toBe(0);
+      h.run(c.now + 20, data(c));
+      expect(q.addCount).toBe(1);
+      const slot = slotOf(h, c);
+      expect(h.proxy.table.handed[slot]).toBe(1);
+      // The key is the LAN host's view: family, TCP, server port, client port, server, client.
+      const k = q.addKeys.subarray(0, 40);
+      expect([k[0], k[1], (k[4] << 8) | k[5], (k[6] << 8) | k[7]]).toEqual([f.ver, 6, SPORT, c.cport]);
+      expect([...k.subarray(8, 8 + f.server.length)]).toEqual(f.server);
+      expect([...k.subarray(24, 24 + f.client.length)]).toEqual(f.client);
+      // The value: the connection's delta and timestamp offset.
+      const v = new DataView(q.addValues.buffer, 0, 56);
+      expect(v.getUint32(0, true)).toBe((c.cookie - c.isnS) >>> 0);
+      expect(q.addValues[8] & 4).toBe(4); // timestamps translated
+      q.reset();
+      h.run(c.now + 30, data(c));
+      expect(q.addCount, 'once').toBe(0);
+      // A FIN reaches the daemon (the programs pass it on): the entry is taken back.
+      h.run(c.now + 40, data(c, F.ACK | F.FIN, []));
+      expect(q.removeCount).toBe(1);
+      expect(Buffer.from(q.removeKeys.subarray(0, 40))).toEqual(Buffer.from(k));
+      expect(h.proxy.table.handed[slot]).toBe(0);
+    });
+
+  it('a RST from the client takes it back; a connection never handed over is not "taken back"', () => {
+    const { h, q } = xharness();
+    const c = establish(h, V4);
+    h.run(c.now + 10, data(c));
+    expect(q.addCount).toBe(1);
+    q.reset();
+    h.run(c.now + 20, fromClient(V4, { seq: c.isnC + 1, ack: c.cookie + 1, flags: F.RST }, c.cport));
+    expect(q.removeCount).toBe(1);
+    q.reset();
+    const d = establish(h, V4, {}, c.now + 100, CPORT + 1);
+    h.run(d.now + 10, fromClient(V4, { seq: d.isnC + 1, ack: d.cookie + 1, flags: F.RST }, d.cport));
+    expect(q.removeCount).toBe(0);
+  });
+
+  it("idle expiry reads the kernel's last-seen time: kept while the kernel translates, expired (and taken back) when it stops", () => {
+    const { h, q, state } = xharness();
+    const c = establish(h, V4);
+    h.run(c.now + 10, data(c));
+    q.reset();
+    const slot = slotOf(h, c);
+    const idleMs = 60_000;
+    // The kernel translated a segment just now: the connection is not idle.
+    state.seen = process.hrtime.bigint();
+    tickOnDeadlines(h, c.now + 10, c.now + idleMs + 5_000);
+    expect(state.reads).toBeGreaterThan(0);
+    expect(h.proxy.table.state[slot]).toBe(ConnState.ESTABLISHED);
+    expect(q.removeCount).toBe(0);
+    // Control: the kernel has seen nothing for longer than the timeout: it goes, and so does its entry.
+    state.seen = process.hrtime.bigint() - BigInt(idleMs + 10_000) * 1_000_000n;
+    tickOnDeadlines(h, c.now + idleMs + 5_000, c.now + 3 * idleMs);
+    expect(h.proxy.table.count).toBe(0);
+    expect(q.removeCount).toBe(1);
+  });
+
+  it('an upload the host does not answer is handed over after 256 KiB of client data, not before', () => {
+    const { h, q } = xharness();
+    const c = establish(h, V4);
+    const chunk = new Array(1000).fill(7);
+    let seq = c.isnC + 1;
+    for (let i = 0; i < 262; i++) {
+      h.run(
+        c.now + 10 + i,
+        fromClient(V4, { seq, ack: c.cookie + 1, flags: F.ACK, payload: chunk }, c.cport),
+      );
+      seq = (seq + chunk.length) >>> 0;
+    }
+    expect(q.addCount, '262 000 bytes: not yet').toBe(0);
+    h.run(c.now + 300, fromClient(V4, { seq, ack: c.cookie + 1, flags: F.ACK, payload: chunk }, c.cport));
+    expect(q.addCount).toBe(1);
+  });
+
+  it('a queue that is off asks for nothing (--no-bypass)', () => {
+    const h = harness();
+    const c = establish(h, V4);
+    h.run(c.now + 10, data(c));
+    expect(h.pipeline.ctx.xlate.addCount).toBe(0);
+    expect(h.proxy.table.handed[slotOf(h, c)]).toBe(0);
   });
 });

@@ -592,9 +592,10 @@ wait_ready() {
   [ -n "$PID" ] && kill -0 "$PID" 2>/dev/null || fail "status.json names no live daemon pid"
   ip link show "$TUN" >/dev/null 2>&1 || fail "the daemon is up but $TUN is not"
   hooks=$(tcx_hooks lan0)
-  # Ingress: the steering. Egress: the SYN fast path (bpf/synproxy.c, the package's bpfel object on
-  # this little-endian guest) in front of the steering.
-  [ "$hooks" = "1 2" ] || fail "the daemon is up but lan0's TCX hooks run '$hooks' programs, not '1 2' (steering + SYN fast path)"
+  # Ingress: the kernel translation of proxied connections (bpf/seqadj.c) in front of the steering.
+  # Egress: the SYN fast path (bpf/synproxy.c), then the translation, then the steering (the
+  # package's bpfel objects on this little-endian guest).
+  [ "$hooks" = "2 3" ] || fail "the daemon is up but lan0's TCX hooks run '$hooks' programs, not '2 3' (steering + translation + SYN fast path)"
   mark "daemon ready in $(awk -v a="$t0" -v b="$(uptime_s)" 'BEGIN { printf "%.1f", b - a }') s (pid $PID)"
 }
 

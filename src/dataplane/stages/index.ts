@@ -50,6 +50,8 @@ export interface StageEnv {
   sampleRing?: SharedArrayBuffer;
   /** fd of the map of flows that bypass the TUN (none: every flow crosses it). */
   bypassMapFd?: number;
+  /** fd of the map of proxied connections the kernel translates (bpf/seqadj.c; none: the TUN does all). */
+  xlateMapFd?: number;
   /** The kernel SYN fast path's maps (none: the proxy answers every SYN itself). */
   fastPath?: { fds: FastPathFds; cpus: number; settings: FastSettings; tunName: string };
 }

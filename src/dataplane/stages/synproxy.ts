@@ -5,7 +5,7 @@
 // translation src/defense/seqadj.ts (nf_conntrack_seqadj), the connection store's side
 // synproxy-persist.ts, and the SYN cache src/defense/syn-cache.ts.
 // Names follow the packet and the peer, as in nf_synproxy_core.c.
-// One file (about 750 lines): each transition reads and writes one connection's record across client
+// One file (about 800 lines): each transition reads and writes one connection's record across client
 // packets, server packets and timers; spreading them over files would split a transition.
 
 import { ConnFlag, ConnState, ConnTable } from '../../defense/conntable.js';
@@ -142,6 +142,12 @@ type CounterIndex = Record<Counter, number>;
 
 const SYN_RETRY_MS = [1000, 2000, 4000];
 const CLOSED_LINGER_MS = 10_000;
+/**
+ * Client bytes after which a connection whose host has not spoken yet is handed to the kernel
+ * anyway: an upload (the host answers, if at all, after the body). Services that greet (SSH, SMTP)
+ * or answer a request have sent their first bytes, which the sampler reads, long before.
+ */
+const UPLOAD_HANDOVER_BYTES = 256 * 1024;
 const FIN_LINGER_MS = 60_000;
 const SYN_CACHE_MS = 10_000;
 /**
@@ -222,12 +228,47 @@ export class SynProxyStage implements Stage {
   /** Frees a slot, remembering a persisted connection's key so the store forgets it too. */
   private forget(slot: number): void {
     const t = this.table;
+    this.takeBack(slot);
     if ((t.flags[slot] & ConnFlag.PERSISTED) !== 0) {
       this.removed.push(t.keyString(slot));
       this.changed();
     }
     if (t.state[slot] !== ConnState.CLOSED) this.releaseQuota(slot);
     t.remove(slot);
+  }
+
+  /**
+   * Hands an established connection to the kernel (bpf/seqadj.c) once the sampler has had what it
+   * needs (the host's first bytes, as the LAN bypass: handle()); a write the kernel refuses is
+   * counted by the worker, and the connection's segments keep reaching us.
+   */
+  private handOver(slot: number): void {
+    const t = this.table;
+    if (t.handed[slot] !== 0 || t.state[slot] !== ConnState.ESTABLISHED) return;
+    if (this.ctx.xlate.add(t, slot, t.seqAdj(slot, this.adj))) t.handed[slot] = 1;
+  }
+
+  /** Takes the kernel's entry of a connection back: its segments reach us again. */
+  private takeBack(slot: number): void {
+    if (this.table.handed[slot] === 0) return;
+    this.table.handed[slot] = 0;
+    this.ctx.xlate.remove(this.table, slot);
+  }
+
+  /**
+   * Whether the kernel translated a segment of a handed-over connection since `lastSeen` (its
+   * segments no longer reach us): then lastSeen moves up to the kernel's time.
+   */
+  private seenByKernel(slot: number): boolean {
+    const t = this.table;
+    if (t.handed[slot] === 0) return false;
+    const at = this.ctx.xlate.lastSeenNs(t, slot);
+    if (at <= 0n) return false;
+    const ageMs = Number(process.hrtime.bigint() - at) / 1e6;
+    const seen = this.ctx.now - Math.max(0, ageMs);
+    if (seen <= t.lastSeen[slot]) return false;
+    t.lastSeen[slot] = seen;
+    return true;
   }
 
   private releaseQuota(slot: number): void {
@@ -529,6 +570,13 @@ export class SynProxyStage implements Stage {
     }
     t.lastSeen[slot] = this.ctx.now;
     adjustToServer(buf, info, t.seqAdj(slot, this.adj));
+    // The teardown is ours again (the kernel passes FIN and RST on to us): so are the segments after.
+    if ((f & (RST | FIN)) !== 0) this.takeBack(slot);
+    else if (info.payloadLen > 0 && t.handed[slot] === 0) {
+      const sent = Math.min(t.clientBytes[slot] + info.payloadLen, 0xffffffff);
+      t.clientBytes[slot] = sent;
+      if (sent >= UPLOAD_HANDOVER_BYTES) this.handOver(slot);
+    }
     if ((f & RST) !== 0) this.close(slot, CLOSED_LINGER_MS);
     else if ((f & FIN) !== 0) this.fin(slot, ConnFlag.FIN_CLIENT);
     return PASS;
@@ -574,6 +622,8 @@ export class SynProxyStage implements Stage {
     }
     t.lastSeen[slot] = this.ctx.now;
     adjustToClient(buf, info, t.seqAdj(slot, this.adj));
+    if ((f & (RST | FIN)) !== 0) this.takeBack(slot);
+    else if (info.payloadLen > 0) this.handOver(slot);
     if ((f & RST) !== 0) this.close(slot, CLOSED_LINGER_MS);
     else if ((f & FIN) !== 0) this.fin(slot, ConnFlag.FIN_SERVER);
     return PASS;
@@ -596,6 +646,7 @@ export class SynProxyStage implements Stage {
 
   private close(slot: number, lingerMs: number): void {
     const t = this.table;
+    this.takeBack(slot);
     if (t.state[slot] !== ConnState.CLOSED) {
       this.c[this.r.closed]++;
       // A closed connection only lingers for stray packets: it no longer counts against its
@@ -723,7 +774,10 @@ export class SynProxyStage implements Stage {
           }
         }
         if (t.timerAt[s] < due) due = t.timerAt[s];
-      } else if ((st === ConnState.CLOSED && now >= t.timerAt[s]) || now - t.lastSeen[s] > idleMs) {
+      } else if (
+        (st === ConnState.CLOSED && now >= t.timerAt[s]) ||
+        (now - t.lastSeen[s] > idleMs && !this.seenByKernel(s))
+      ) {
         this.forget(s);
         s--;
       } else {

@@ -1,0 +1,146 @@
+// Proxied connections translated in the kernel (bpf/seqadj.c): loads its two programs with their
+// shared maps and attaches them in front of the steering programs at each LAN device, the client's
+// direction at egress and the server's at ingress. The dataplane's SYN proxy fills the connection map
+// (src/tun/xlate-map.ts); what is not in it takes the steering programs' path, as before.
+//
+// Fail-open as the steering: the links and the map are this process's fds, gone when it dies (the
+// steering goes with them, so nothing is left that translates a connection no proxy holds).
+import { closeQuietly, type TunAddon } from '../tun/addon.js';
+import { BpfObjectError, type LoadedProgram, loadBpfObject, readBpfObject } from '../tun/bpf-object.js';
+import { ProgType } from '../tun/ebpf.js';
+import {
+  encodeXlateConf,
+  XLATE_CONF_SIZE,
+  XLATE_KEY_SIZE,
+  XLATE_MAX_CONNS,
+  XLATE_OBJECT,
+  XLATE_TO_CLIENT_SECTION,
+  XLATE_TO_SERVER_SECTION,
+  XLATE_VALUE_SIZE,
+  XlateMapName,
+} from '../tun/xlate-map.js';
+import { NetcfgError } from './ip.js';
+
+export class KernelXlate {
+  /** Links by LAN ifindex: [egress, ingress]. */
+  private readonly lanLinks = new Map<number, number[]>();
+  private closed = false;
+
+  private constructor(
+    private readonly addon: TunAddon,
+    private readonly toServer: LoadedProgram,
+    private readonly toClientProg: number,
+  ) {}
+
+  /** Loads both programs and their maps; throws NetcfgError with the reason. */
+  static load(addon: TunAddon, maxConns = XLATE_MAX_CONNS): KernelXlate {
+    let toServer: LoadedProgram;
+    try {
+      toServer = loadBpfObject(
+        addon,
+        readBpfObject(XLATE_OBJECT, XLATE_TO_SERVER_SECTION),
+        ProgType.SCHED_CLS,
+        { [XlateMapName.conns]: maxConns },
+      );
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      const why =
+        err instanceof BpfObjectError
+          ? e.message
+          : `${e.message}${e.code === 'EPERM' ? ' (needs CAP_BPF and CAP_NET_ADMIN)' : ''}`;
+      throw new NetcfgError(`cannot load the kernel translation of proxied connections: ${why}`);
+    }
+    let toClient: number;
+    try {
+      toClient = loadBpfObject(
+        addon,
+        readBpfObject(XLATE_OBJECT, XLATE_TO_CLIENT_SECTION),
+        ProgType.SCHED_CLS,
+        {},
+        toServer.maps,
+      ).prog;
+    } catch (err) {
+      for (const fd of [toServer.prog, ...toServer.maps.values()]) addon.close(fd);
+      throw new NetcfgError(
+        `cannot load the kernel translation's server-side program: ${(err as Error).message}`,
+      );
+    }
+    const x = new KernelXlate(addon, toServer, toClient);
+    const conns = toServer.defs.get(XlateMapName.conns);
+    const conf = toServer.defs.get(XlateMapName.conf);
+    if (
+      conns?.keySize !== XLATE_KEY_SIZE ||
+      conns.valueSize !== XLATE_VALUE_SIZE ||
+      conf?.valueSize !== XLATE_CONF_SIZE
+    ) {
+      x.close();
+      throw new NetcfgError('the kernel translation object does not match this tunguard (its map layout)');
+    }
+    return x;
+  }
+
+  private map(name: string): number {
+    const fd = this.toServer.maps.get(name);
+    if (fd === undefined) throw new NetcfgError(`the kernel translation object has no map '${name}'`);
+    return fd;
+  }
+
+  /** The connection map, for the dataplane (src/tun/xlate-map.ts). */
+  get connsFd(): number {
+    return this.map(XlateMapName.conns);
+  }
+
+  get programs(): { toServer: number; toClient: number } {
+    return { toServer: this.toServer.prog, toClient: this.toClientProg };
+  }
+
+  /** What the programs must leave alone: the TUN's own packets, and those it re-injects (this mark). */
+  configure(tunIfindex: number, reinjectMark: number): void {
+    const conf = encodeXlateConf(tunIfindex, reinjectMark);
+    if (this.addon.bpfMapWrite(this.map(XlateMapName.conf), new Uint8Array(4), 4, 1, conf, false) !== 0)
+      throw new NetcfgError('the kernel refused the translation settings');
+  }
+
+  /**
+   * In front of the programs already at each LAN device's egress and ingress (the steering's); the
+   * SYN fast path, attached after this, goes in front of it at egress.
+   */
+  attach(lans: readonly { dev: string; ifindex: number }[]): void {
+    for (const l of lans) {
+      if (this.lanLinks.has(l.ifindex)) continue;
+      const links: number[] = [];
+      try {
+        links.push(this.addon.tcxAttach(this.toServer.prog, l.ifindex, true, true));
+        links.push(this.addon.tcxAttach(this.toClientProg, l.ifindex, false, true));
+      } catch (err) {
+        for (const fd of links) closeQuietly(this.addon, fd);
+        throw new NetcfgError(`cannot attach the kernel translation to ${l.dev}: ${(err as Error).message}`);
+      }
+      this.lanLinks.set(l.ifindex, links);
+    }
+  }
+
+  /** Closes the links of LAN devices not in `ifindexes` (gone, or re-created under a new index). */
+  keepLans(ifindexes: ReadonlySet<number>): void {
+    for (const [ifindex, fds] of this.lanLinks) {
+      if (ifindexes.has(ifindex)) continue;
+      this.lanLinks.delete(ifindex);
+      for (const fd of fds) closeQuietly(this.addon, fd);
+    }
+  }
+
+  /** Detaches both programs everywhere (the map stays: the workers may still write to it). */
+  detach(): void {
+    for (const fds of this.lanLinks.values()) for (const fd of fds) closeQuietly(this.addon, fd);
+    this.lanLinks.clear();
+  }
+
+  /** Detaches, and frees the programs and maps; idempotent. */
+  close(): void {
+    if (this.closed) return; // an fd number closed twice may be someone else's by then
+    this.closed = true;
+    this.detach();
+    for (const fd of [this.toServer.prog, this.toClientProg, ...this.toServer.maps.values()])
+      closeQuietly(this.addon, fd);
+  }
+}
