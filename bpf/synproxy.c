@@ -27,7 +27,9 @@
  * raw-IP LTE, tun); a device missing there is passed untouched. Its SYN-ACK is the SYN's own buffer,
  * rewritten, the Ethernet addresses swapped, sent back out of the same device.
  *
- * In the tiers where the proxy says so (the map tg_fp_conf, written by the proxy every tick), a SYN
+ * In the tiers where the proxy says so (the map tg_fp_conf, written by the proxy every tick), or at a
+ * flood's start once the SYNs the program passed itself are past the tiers' thresholds (early_mode:
+ * the proxy's tick comes too late there), a SYN
  * toward a protected address is turned, in its own buffer, into the SYN-ACK the TypeScript proxy
  * would send (src/dataplane/stages/synproxy.ts: same SipHash cookie, same options, byte for byte).
  * At a LAN device's egress it is handed to the receive path of the device it was leaving, as if the
@@ -50,7 +52,7 @@
  * SYN-ACK to the router itself is never the right answer; at an uplink, where routing has not yet
  * run, a source inside a protected LAN prefix too).
  *
- * One file (about 810 lines): a BPF object is one compilation unit, and both entry points must share
+ * One file (about 850 lines): a BPF object is one compilation unit, and both entry points must share
  * the same maps and the one body that makes the SYN-ACK byte for byte as the TypeScript proxy does.
  */
 #include "tg_bpf.h"
@@ -118,6 +120,11 @@ struct fp_conf {
   __u32 max_unfinished; /* past this many, the source is reported to the proxy (once a window) */
   __u32 notrack_mark;   /* a SYN conntrack left alone carries it: its SYN-ACK goes straight out */
   __u32 source_salt;    /* keys the source table's slot hash (src/tun/fast-path-maps.ts: sourceSlot) */
+  /* The tiers' thresholds, for the flood's first SYNs (see early_mode): 0 ms, never early. */
+  __u32 tier_window_ms;
+  __u32 moderate_above; /* more new SYNs than this in the window: the moderate tier (FP_CHART) */
+  __u32 risky_above;    /* more than this: the risky tier's mode (risky_mode) */
+  __u32 risky_mode;     /* FP_ANSWER, or FP_DROP with risky_action 'drop' */
 };
 
 /* Answered SYNs of one source in its current window; the proxy takes one off per completed handshake.
@@ -180,6 +187,15 @@ struct tg_map_def SEC("maps") tg_fp_protected = {.type = BPF_MAP_TYPE_LPM_TRIE,
                                                  .map_flags = BPF_F_NO_PREALLOC};
 struct tg_map_def SEC("maps") tg_fp_aggressive = {
     .type = BPF_MAP_TYPE_HASH, .key_size = 16, .value_size = 1, .max_entries = 16384};
+/* The flood's first SYNs while the proxy still says PASS (early_mode): one window of the tiers'
+ * length at a time, its start (ns, monotonic) and the SYNs counted in it. */
+struct burst {
+  __u64 start_ns;
+  __u32 count;
+  __u32 pad;
+};
+struct tg_map_def SEC("maps") tg_fp_burst = {
+    .type = BPF_MAP_TYPE_ARRAY, .key_size = 4, .value_size = sizeof(struct burst), .max_entries = 1};
 /* Per-CPU scratch: the SYN's facts and the reply under construction (too big for the 512-byte stack
  * once the compiler has unrolled the loops). */
 struct scratch {
@@ -388,6 +404,32 @@ INLINE __u32 mss_index(__s32 mss, int v6) {
   return m >= 1460 ? 3 : m >= 1440 ? 2 : m >= 1300 ? 1 : 0;
 }
 
+/* The mode for a protected SYN while the proxy says PASS. The proxy learns of a flood only from the
+ * SYNs it reads through the TUN, and sets the mode at its next tick (100 ms at most, much later when
+ * the flood's softirqs starve it of the CPU): until then the flood crossed the TUN, overflowed its
+ * queue and took the legitimate SYNs with it. So the program counts the protected SYNs it passes
+ * itself, over windows of the tiers' length, and past the tiers' thresholds behaves as their mode
+ * until the proxy's tick says what the tier is. A fixed window counts no more than the proxy's
+ * sliding one over the same SYNs, so this never answers sooner than the tiers would (a SYN's
+ * retransmission, which the proxy does not count, aside). `count_it`: the hooks every such SYN
+ * crosses once (a LAN device's egress, the TUN's); the uplinks only read the count. */
+INLINE __u32 early_mode(const struct fp_conf *c, int count_it) {
+  __u32 zero = 0;
+  struct burst *b = bpf_map_lookup_elem(&tg_fp_burst, &zero);
+  if (!b) return FP_PASS;
+  __u64 now = bpf_ktime_get_ns();
+  __u32 n;
+  if (now - b->start_ns >= (__u64)c->tier_window_ms * 1000000) {
+    if (!count_it) return FP_PASS;
+    b->start_ns = now; /* two CPUs starting one window at once lose a count or two */
+    b->count = 1;
+    n = 1;
+  } else {
+    n = count_it ? __sync_fetch_and_add(&b->count, 1) + 1 : b->count;
+  }
+  return n > c->risky_above ? c->risky_mode : n > c->moderate_above ? FP_CHART : FP_PASS;
+}
+
 /* Writes the SYN-ACK's TCP header (checksum 0) at t; returns its length. Linux's option layout, as
  * src/packet/build.ts writes it: MSS; SACK_PERM+TS or NOP NOP TS or NOP NOP SACK_PERM; NOP WS. */
 INLINE __u32 write_tcp(__u8 *t, const struct syn *s, const struct fp_conf *c, __u32 cookie, int v6) {
@@ -435,7 +477,8 @@ INLINE int fast_syn(struct __sk_buff *skb, const int hook) {
   if (skb->ingress_ifindex == 0) return TCX_NEXT;
   __u32 zero = 0;
   struct fp_conf *c = bpf_map_lookup_elem(&tg_fp_conf, &zero);
-  if (!c || c->mode == FP_PASS || skb->ingress_ifindex == c->tun_ifindex) return TCX_NEXT;
+  if (!c || (c->mode == FP_PASS && c->tier_window_ms == 0) || skb->ingress_ifindex == c->tun_ifindex)
+    return TCX_NEXT;
   /* At an uplink: its link-layer header length, as the daemon found it when it attached. */
   __u32 l2 = ETH_HLEN;
   if (uplink) {
@@ -477,12 +520,12 @@ INLINE int fast_syn(struct __sk_buff *skb, const int hook) {
   const __u8 *ip = data + l2;
   const __u8 *tcp;
   __u32 l4len;
-  __builtin_memset(sp, 0, sizeof *sp);
-  sp->mss = -1;
-  sp->wscale = -1;
   if (!v6) {
-    if ((const void *)(ip + 20) > end) return TCX_NEXT;
+    if ((const void *)(ip + 40) > end) return TCX_NEXT;
     if (ip[0] != 0x45 || ip[9] != IPPROTO_TCP) return TCX_NEXT;    /* options: the proxy's */
+    tcp = ip + 20;
+    /* What is not a pure SYN (nearly every packet) leaves here, before any other work. */
+    if ((tcp[13] & (TCP_SYN | TCP_ACK | TCP_RST | TCP_FIN)) != TCP_SYN) return TCX_NEXT;
     if ((be16(ip + 6) & 0x3fff) != 0) return TCX_NEXT;              /* a fragment */
     /* The kernel checked it on receive; a header changed since is not one to answer. */
     __u32 hsum = 0;
@@ -492,9 +535,17 @@ INLINE int fast_syn(struct __sk_buff *skb, const int hook) {
     __u32 total = be16(ip + 2);
     if (total < 40) return TCX_NEXT;
     l4len = total - 20;
-    tcp = ip + 20;
-    if ((const void *)(tcp + 20) > end) return TCX_NEXT;
+  } else {
+    if ((const void *)(ip + 60) > end) return TCX_NEXT;
+    if ((ip[0] >> 4) != 6 || ip[6] != IPPROTO_TCP) return TCX_NEXT; /* extension headers: the proxy's */
+    tcp = ip + 40;
     if ((tcp[13] & (TCP_SYN | TCP_ACK | TCP_RST | TCP_FIN)) != TCP_SYN) return TCX_NEXT;
+    l4len = be16(ip + 4);
+  }
+  __builtin_memset(sp, 0, sizeof *sp);
+  sp->mss = -1;
+  sp->wscale = -1;
+  if (!v6) {
 #pragma unroll
     for (int i = 0; i < 4; i++) {
       sp->saddr[i] = ip[12 + i];
@@ -502,12 +553,6 @@ INLINE int fast_syn(struct __sk_buff *skb, const int hook) {
     }
     if (v4_martian(sp->saddr)) return TCX_NEXT;
   } else {
-    if ((const void *)(ip + 40) > end) return TCX_NEXT;
-    if ((ip[0] >> 4) != 6 || ip[6] != IPPROTO_TCP) return TCX_NEXT; /* extension headers: the proxy's */
-    l4len = be16(ip + 4);
-    tcp = ip + 40;
-    if ((const void *)(tcp + 20) > end) return TCX_NEXT;
-    if ((tcp[13] & (TCP_SYN | TCP_ACK | TCP_RST | TCP_FIN)) != TCP_SYN) return TCX_NEXT;
 #pragma unroll
     for (int i = 0; i < 16; i++) {
       sp->saddr[i] = ip[8 + i];
@@ -554,6 +599,12 @@ INLINE int fast_syn(struct __sk_buff *skb, const int hook) {
     kind = bpf_map_lookup_elem(&tg_fp_protected, &key);
     /* Before routing (the uplink), a source inside a protected LAN prefix is spoofed too. */
     if (kind && (*kind == PROT_ROUTER || uplink)) return TCX_NEXT;
+  }
+  /* The tier's mode: the proxy's, or in its normal tier the one the SYNs counted here say. */
+  __u32 mode = c->mode;
+  if (mode == FP_PASS) {
+    mode = early_mode(c, !uplink);
+    if (mode == FP_PASS) return TCX_NEXT;
   }
 
   __u32 hl = (tcp[12] >> 4) * 4;
@@ -602,11 +653,11 @@ INLINE int fast_syn(struct __sk_buff *skb, const int hook) {
     count(ST_DROP_AGGRESSIVE);
     return TCX_DROP;
   }
-  if (c->mode == FP_DROP) {
+  if (mode == FP_DROP) {
     count(ST_DROP_RISKY);
     return TCX_DROP;
   }
-  if (c->mode == FP_CHART) {
+  if (mode == FP_CHART) {
     struct chart_key *ck = &x->ck;
     __builtin_memset(ck, 0, sizeof *ck);
     if (!v6) {

@@ -156,6 +156,11 @@ function mode(m: (typeof FastMode)[keyof typeof FastMode], wallMs: number, s = S
   maps.write(s, m, wallMs);
 }
 
+/** Starts the program's early-tier window (tg_fp_burst) over: its start at 0 ns, long past. */
+function resetBurst(): void {
+  addon.bpfMapWrite(fp.mapFd('tg_fp_burst'), new Uint8Array(4), 4, 1, new Uint8Array(16), false);
+}
+
 const COMBOS: SynOpts[] = [];
 for (const mss of [null, 536, 1300, 1440, 1460, 9000])
   for (const ts of [false, true])
@@ -328,6 +333,49 @@ describe('what it leaves alone or drops', () => {
     expect([...r.out]).toEqual([...f]);
     mode(FastMode.ANSWER, EPOCH);
     expect(run(f).ret).toBe(TC_ACT_REDIRECT); // the control: the same SYN is answered in ANSWER
+  });
+
+  it("PASS mode with the tiers given: past the moderate threshold it charts and answers, past the risky one it takes the risky mode, until the proxy's tick; without them every SYN passes", () => {
+    const early = { windowMs: 60_000, moderateAbove: 3, riskyAbove: 6, riskyMode: FastMode.DROP };
+    const eight = (s: FastSettings, port0: number) => {
+      resetBurst();
+      mode(FastMode.PASS, EPOCH, s);
+      const rets: number[] = [];
+      for (let i = 0; i < 8; i++) rets.push(run(frame(syn(V4, { ts: true }, 5000 + i, port0 + i))).ret);
+      return rets;
+    };
+    const R = TC_ACT_REDIRECT;
+    expect(eight({ ...SETTINGS, early }, 32100)).toEqual([
+      TCX_NEXT,
+      TCX_NEXT,
+      TCX_NEXT,
+      R,
+      R,
+      R,
+      TCX_DROP,
+      TCX_DROP,
+    ]);
+    expect(eight({ ...SETTINGS, early: { ...early, riskyMode: FastMode.ANSWER } }, 32200)).toEqual([
+      TCX_NEXT,
+      TCX_NEXT,
+      TCX_NEXT,
+      R,
+      R,
+      R,
+      R,
+      R,
+    ]);
+    // Charted like the moderate tier's: the 4th SYN again is a duplicate.
+    resetBurst();
+    mode(FastMode.PASS, EPOCH, { ...SETTINGS, early });
+    for (let i = 0; i < 3; i++) run(frame(syn(V4, { ts: true }, 1, 32300 + i)));
+    const dup0 = maps.read('duplicate');
+    expect(run(frame(syn(V4, { ts: true }, 7, 32303))).ret).toBe(R);
+    expect(run(frame(syn(V4, { ts: true }, 8, 32303))).ret).toBe(TCX_DROP);
+    expect(maps.read('duplicate')).toBe(dup0 + 1);
+    // The control: without the tiers (the proxy has not ticked yet), PASS passes them all.
+    expect(eight(SETTINGS, 32400)).toEqual(Array(8).fill(TCX_NEXT));
+    resetBurst();
   });
 
   it('DROP mode (risky, risky_action drop) drops and counts', () => {
