@@ -13,6 +13,9 @@
  * only what the LAN-egress hook has shown fw4 accepts: when the egress hook answers a routed SYN
  * (one conntrack left alone: the notrack mark, so no DNAT) it records the (destination address,
  * port) pair in tg_fp_allowed, and for ALLOWED_S the uplink hook answers SYNs to that pair itself.
+ * The TUN's egress hook does the same for the router's own services (their SYNs reach it only once
+ * fw4's input chain has accepted them): a flood at the router is then answered before routing, the
+ * local input path and the copy into the TUN, which cost the router core far more per SYN.
  * A port fw4 refuses is never learned, so never answered at either hook; a pair stops being learned
  * within ALLOWED_S of fw4 refusing it (the uplink hook never refreshes a pair: the next SYN after
  * its lifetime crosses fw4 again). The caveat: fw4 judges the pair by the first SYN it accepted,
@@ -577,7 +580,8 @@ INLINE int fast_syn(struct __sk_buff *skb, const int hook) {
     for (int i = 0; i < 16; i++) key.addr[i] = sp->daddr[i];
   }
   __u8 *kind = bpf_map_lookup_elem(&tg_fp_protected, &key);
-  if (!kind || *kind != (at_tun ? PROT_ROUTER : PROT_LAN)) return TCX_NEXT;
+  /* At an uplink both kinds: a pair is answered there only once its own hook has taught it. */
+  if (!kind || (uplink ? *kind == 0 : *kind != (at_tun ? PROT_ROUTER : PROT_LAN))) return TCX_NEXT;
   struct allowed_key *ak = &x->ak;
   if (uplink) {
     /* Only a pair the LAN-egress hook has answered lately: fw4 accepted it there. */
@@ -805,10 +809,11 @@ INLINE int fast_syn(struct __sk_buff *skb, const int hook) {
     return bpf_redirect(skb->ifindex, 0); /* out of the device it came in by */
   }
   if (by_route) {
-    if (!at_tun) {
+    {
       /* A routed SYN fw4 let through (a port forward's keeps its conntrack entry, so never has the
-       * mark): the uplinks may answer its pair for a while. Written only when new or half-aged, so a
-       * flood does not write the map for each SYN. */
+       * mark), or one to the router fw4's input chain accepted (the router-local chain copies only
+       * those): the uplinks may answer its pair for a while. Written only when new or half-aged, so
+       * a flood does not write the map for each SYN. */
       if (!v6) {
         __builtin_memset(ak->daddr, 0, 10);
         ak->daddr[10] = ak->daddr[11] = 0xff;

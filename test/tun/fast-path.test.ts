@@ -540,6 +540,22 @@ describe("the router's own addresses (at the TUN's egress)", () => {
     });
   }
 
+  it("a pair the TUN's hook answered is taught to the uplinks (fw4's input chain accepted it), as a routed LAN pair is", () => {
+    const k = new Uint8Array(20);
+    mappedAddress(Uint8Array.from(R4.server), k, 0);
+    k.set(u16(443), 16);
+    const v = new Uint8Array(4);
+    addon.bpfMapWrite(fp.mapFd('tg_fp_allowed'), k, 20, 1, v, true);
+    tunMode(FastMode.PASS, EPOCH + 5000);
+    runTun(syn(R4, { ts: true }, 1, 40150));
+    expect(addon.bpfMapRead(fp.mapFd('tg_fp_allowed'), k, v)).toBe(false); // the control: passed, not taught
+    tunMode(FastMode.ANSWER, EPOCH + 5000);
+    runTun(syn(R4, { ts: true }, 1, 40151));
+    expect(addon.bpfMapRead(fp.mapFd('tg_fp_allowed'), k, v)).toBe(true);
+    expect(new DataView(v.buffer).getUint32(0, true)).toBe(Math.floor((EPOCH + 5000) / 1000));
+    addon.bpfMapWrite(fp.mapFd('tg_fp_allowed'), k, 20, 1, v, true);
+  });
+
   it('each address is answered at its own hook only: the router at the TUN, the LAN at the LAN device', () => {
     tunMode(FastMode.ANSWER);
     const toRouter = syn(R4, { ts: true }, 1, 40200);
@@ -787,15 +803,19 @@ describe("at an uplink's ingress (pairs the LAN-egress hook learned)", () => {
         expect(r.ret, name).toBe(TCX_NEXT);
         expect([...r.out], name).toEqual([...frameUp(ip)]);
       }
-      // To the router's own address (PROT_ROUTER): answered at the TUN only, never here.
+      // To the router's own address (PROT_ROUTER): passed until the TUN's hook has taught the pair,
+      // then answered here like a LAN pair.
       const toRouter = setDport(syn({ ...V4, server: [192, 0, 2, 1] }, { ts: true }, 1, 42401), 9300);
       const k = new Uint8Array(20);
       mappedAddress(Uint8Array.from([192, 0, 2, 1]), k, 0);
       k.set(u16(9300), 16);
       const v = new Uint8Array(4);
       new DataView(v.buffer).setUint32(0, EPOCH / 1000, true);
-      addon.bpfMapWrite(fp.mapFd('tg_fp_allowed'), k, 20, 1, v, false); // even if it were learned
+      addon.bpfMapWrite(fp.mapFd('tg_fp_allowed'), k, 20, 1, v, true);
       expect(runUp(frameUp(toRouter)).ret).toBe(TCX_NEXT);
+      addon.bpfMapWrite(fp.mapFd('tg_fp_allowed'), k, 20, 1, v, false);
+      expect(runUp(frameUp(toRouter)).ret).toBe(TC_ACT_REDIRECT);
+      addon.bpfMapWrite(fp.mapFd('tg_fp_allowed'), k, 20, 1, v, true);
       // The control: an ordinary source to the learned pair is answered.
       expect(runUp(frameUp(from([203, 0, 113, 40]))).ret).toBe(TC_ACT_REDIRECT);
     } finally {
