@@ -414,21 +414,20 @@ INLINE __u32 mss_index(__s32 mss, int v6) {
  * itself, over windows of the tiers' length, and past the tiers' thresholds behaves as their mode
  * until the proxy's tick says what the tier is. A fixed window counts no more than the proxy's
  * sliding one over the same SYNs, so this never answers sooner than the tiers would (a SYN's
- * retransmission, which the proxy does not count, aside). `count_it`: the hooks every such SYN
- * crosses once (a LAN device's egress, the TUN's); the uplinks only read the count. */
-INLINE __u32 early_mode(const struct fp_conf *c, int count_it) {
+ * retransmission, which the proxy does not count, aside). Only the egress hooks (a LAN device's,
+ * the TUN's) call it: every protected SYN crosses one of them once. */
+INLINE __u32 early_mode(const struct fp_conf *c) {
   __u32 zero = 0;
   struct burst *b = bpf_map_lookup_elem(&tg_fp_burst, &zero);
   if (!b) return FP_PASS;
   __u64 now = bpf_ktime_get_ns();
   __u32 n;
   if (now - b->start_ns >= (__u64)c->tier_window_ms * 1000000) {
-    if (!count_it) return FP_PASS;
     b->start_ns = now; /* two CPUs starting one window at once lose a count or two */
     b->count = 1;
     n = 1;
   } else {
-    n = count_it ? __sync_fetch_and_add(&b->count, 1) + 1 : b->count;
+    n = __sync_fetch_and_add(&b->count, 1) + 1;
   }
   return n > c->risky_above ? c->risky_mode : n > c->moderate_above ? FP_CHART : FP_PASS;
 }
@@ -480,8 +479,11 @@ INLINE int fast_syn(struct __sk_buff *skb, const int hook) {
   if (skb->ingress_ifindex == 0) return TCX_NEXT;
   __u32 zero = 0;
   struct fp_conf *c = bpf_map_lookup_elem(&tg_fp_conf, &zero);
-  if (!c || (c->mode == FP_PASS && c->tier_window_ms == 0) || skb->ingress_ifindex == c->tun_ifindex)
-    return TCX_NEXT;
+  if (!c || skb->ingress_ifindex == c->tun_ifindex) return TCX_NEXT;
+  /* The normal tier: every packet leaves here, but at the egress hooks a SYN counts toward the
+   * tiers first (early_mode). The uplinks wait for the proxy's mode: the egress hooks answer the
+   * flood's start, and every SYN the uplinks pass reaches one of them. */
+  if (c->mode == FP_PASS && (uplink || c->tier_window_ms == 0)) return TCX_NEXT;
   /* At an uplink: its link-layer header length, as the daemon found it when it attached. */
   __u32 l2 = ETH_HLEN;
   if (uplink) {
@@ -494,10 +496,6 @@ INLINE int fast_syn(struct __sk_buff *skb, const int hook) {
      * (An L3 device's packets are all its own.) */
     if (l2 == ETH_HLEN && skb->pkt_type != 0 /* PACKET_HOST */) return TCX_NEXT;
   }
-  struct scratch *x = bpf_map_lookup_elem(&tg_fp_scratch, &zero);
-  if (!x) return TCX_NEXT;
-  struct syn *sp = &x->s;
-
   /* At the TUN's egress (the router's own services): an IP packet, no Ethernet header. */
   int at_tun = !uplink && skb->ifindex == c->tun_ifindex;
   if (at_tun) l2 = 0;
@@ -545,6 +543,9 @@ INLINE int fast_syn(struct __sk_buff *skb, const int hook) {
     if ((tcp[13] & (TCP_SYN | TCP_ACK | TCP_RST | TCP_FIN)) != TCP_SYN) return TCX_NEXT;
     l4len = be16(ip + 4);
   }
+  struct scratch *x = bpf_map_lookup_elem(&tg_fp_scratch, &zero);
+  if (!x) return TCX_NEXT;
+  struct syn *sp = &x->s;
   __builtin_memset(sp, 0, sizeof *sp);
   sp->mss = -1;
   sp->wscale = -1;
@@ -607,7 +608,7 @@ INLINE int fast_syn(struct __sk_buff *skb, const int hook) {
   /* The tier's mode: the proxy's, or in its normal tier the one the SYNs counted here say. */
   __u32 mode = c->mode;
   if (mode == FP_PASS) {
-    mode = early_mode(c, !uplink);
+    mode = early_mode(c);
     if (mode == FP_PASS) return TCX_NEXT;
   }
 
