@@ -128,6 +128,11 @@ struct fp_conf {
   __u32 moderate_above; /* more new SYNs than this in the window: the moderate tier (FP_CHART) */
   __u32 risky_above;    /* more than this: the risky tier's mode (risky_mode) */
   __u32 risky_mode;     /* FP_ANSWER, or FP_DROP with risky_action 'drop' */
+  /* The uplinks put it on a SYN to a protected LAN prefix they pass while the tier answers: the SYN
+   * police's raw chain then skips conntrack for it (and sets notrack_mark), as it does for its own
+   * sets once the daemon has filled them: the egress hook answers it by the route and teaches the
+   * uplinks its pair at once, not after the daemon has heard of the tier (0: never). */
+  __u32 notrack_ask_mark;
 };
 
 /* Answered SYNs of one source in its current window; the proxy takes one off per completed handshake.
@@ -415,7 +420,7 @@ INLINE __u32 mss_index(__s32 mss, int v6) {
  * until the proxy's tick says what the tier is. A fixed window counts no more than the proxy's
  * sliding one over the same SYNs, so this never answers sooner than the tiers would (a SYN's
  * retransmission, which the proxy does not count, aside). Only the egress hooks (a LAN device's,
- * the TUN's) call it: every protected SYN crosses one of them once. */
+ * the TUN's) count: every protected SYN crosses one of them once; the uplinks read (early_peek). */
 INLINE __u32 early_mode(const struct fp_conf *c) {
   __u32 zero = 0;
   struct burst *b = bpf_map_lookup_elem(&tg_fp_burst, &zero);
@@ -429,6 +434,16 @@ INLINE __u32 early_mode(const struct fp_conf *c) {
   } else {
     n = __sync_fetch_and_add(&b->count, 1) + 1;
   }
+  return n > c->risky_above ? c->risky_mode : n > c->moderate_above ? FP_CHART : FP_PASS;
+}
+
+/* early_mode's answer without counting: at the uplinks, whose SYNs an egress hook counts when they pass. */
+INLINE __u32 early_peek(const struct fp_conf *c) {
+  if (c->tier_window_ms == 0) return FP_PASS;
+  __u32 zero = 0;
+  struct burst *b = bpf_map_lookup_elem(&tg_fp_burst, &zero);
+  if (!b || bpf_ktime_get_ns() - b->start_ns >= (__u64)c->tier_window_ms * 1000000) return FP_PASS;
+  __u32 n = b->count;
   return n > c->risky_above ? c->risky_mode : n > c->moderate_above ? FP_CHART : FP_PASS;
 }
 
@@ -480,10 +495,9 @@ INLINE int fast_syn(struct __sk_buff *skb, const int hook) {
   __u32 zero = 0;
   struct fp_conf *c = bpf_map_lookup_elem(&tg_fp_conf, &zero);
   if (!c || skb->ingress_ifindex == c->tun_ifindex) return TCX_NEXT;
-  /* The normal tier: every packet leaves here, but at the egress hooks a SYN counts toward the
-   * tiers first (early_mode). The uplinks wait for the proxy's mode: the egress hooks answer the
-   * flood's start, and every SYN the uplinks pass reaches one of them. */
-  if (c->mode == FP_PASS && (uplink || c->tier_window_ms == 0)) return TCX_NEXT;
+  /* The normal tier: every packet leaves here unless the program may answer a flood's start
+   * itself (early_mode); a non-SYN leaves at the TCP flags test below. */
+  if (c->mode == FP_PASS && c->tier_window_ms == 0) return TCX_NEXT;
   /* At an uplink: its link-layer header length, as the daemon found it when it attached. */
   __u32 l2 = ETH_HLEN;
   if (uplink) {
@@ -590,7 +604,13 @@ INLINE int fast_syn(struct __sk_buff *skb, const int hook) {
     __builtin_memcpy(&ak->dport, tcp + 2, 2); /* network order, as the egress hook writes it */
     ak->pad = 0;
     __u32 *learned = bpf_map_lookup_elem(&tg_fp_allowed, ak);
-    if (!learned || c->now_s - *learned >= ALLOWED_S) return TCX_NEXT;
+    if (!learned || c->now_s - *learned >= ALLOWED_S) {
+      /* Not answerable here yet: while the tier answers, it is asked to skip conntrack, so that
+       * the egress hook's answer teaches the pair (a LAN prefix only: a port forward's SYN to the
+       * router's address needs its entry for the DNAT). */
+      if (*kind == PROT_LAN && (c->mode != FP_PASS || early_peek(c) != FP_PASS)) skb->mark |= c->notrack_ask_mark;
+      return TCX_NEXT;
+    }
   }
   if (at_tun || uplink) {
     /* The router's own address as the source: never answered (a SYN-ACK to ourselves). */
@@ -608,7 +628,7 @@ INLINE int fast_syn(struct __sk_buff *skb, const int hook) {
   /* The tier's mode: the proxy's, or in its normal tier the one the SYNs counted here say. */
   __u32 mode = c->mode;
   if (mode == FP_PASS) {
-    mode = early_mode(c);
+    mode = uplink ? early_peek(c) : early_mode(c);
     if (mode == FP_PASS) return TCX_NEXT;
   }
 

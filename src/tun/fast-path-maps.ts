@@ -76,6 +76,11 @@ export interface FastSettings {
   /** The mark of SYNs conntrack left alone: their SYN-ACKs go straight out (0: none are). */
   notrackMark: number;
   /**
+   * The mark the uplinks put on a protected LAN prefix's SYN they pass while the tier answers, for
+   * the SYN police to skip conntrack (src/netcfg/syn-police.ts). Absent: none.
+   */
+  notrackAskMark?: number;
+  /**
    * The tiers as the program applies them to the flood's first SYNs, while the proxy's mode is still
    * PASS (bpf/synproxy.c: early_mode); the SYN gate keeps it current. Absent: the program waits for
    * the proxy's tick.
@@ -94,7 +99,7 @@ export interface EarlyTiers {
 }
 
 /** sizeof(struct fp_conf): checked against the object's map at load. */
-export const CONF_SIZE = 96;
+export const CONF_SIZE = 104;
 const LE = endianness() === 'LE';
 
 /** struct fp_conf in this machine's byte order (the program reads it natively). */
@@ -127,6 +132,7 @@ export function encodeConf(
   dv.setUint32(84, e ? Math.min(e.moderateAbove, 0xffffffff) : 0, LE);
   dv.setUint32(88, e ? Math.min(e.riskyAbove, 0xffffffff) : 0, LE);
   dv.setUint32(92, e ? e.riskyMode : 0, LE);
+  dv.setUint32(96, (s.notrackAskMark ?? 0) >>> 0, LE);
   return out;
 }
 

@@ -109,6 +109,14 @@ describe('SYN floods answered in the kernel', () => {
 
   it("answers a flood from its first SYNs, not from the proxy's next tick: a few hundred cross the TUN, and clients connecting as it starts lose no SYN", async () => {
     await start();
+    // Flood SYNs that conntrack tracked (a new entry each; the ones told to skip it are untracked).
+    lab.run(lab.ns.rtr, 'nft', ['add table inet tgtracked']);
+    lab.run(lab.ns.rtr, 'nft', [
+      'add chain inet tgtracked pre { type filter hook prerouting priority mangle; policy accept; }',
+    ]);
+    lab.run(lab.ns.rtr, 'nft', [
+      'add rule inet tgtracked pre ip saddr 198.18.0.0/15 tcp flags & (syn | ack) == syn ct state new counter',
+    ]);
     const c0 = (await lab.freshStatus()).counters;
     // Clients from 300 ms before the flood to 2 s into it, one connection every 20 ms.
     const legit = lab.execAsync(
@@ -144,10 +152,16 @@ describe('SYN floods answered in the kernel', () => {
     const d = (k: string) => (c1[k] ?? 0) - (c0[k] ?? 0);
     const during = rows.filter(([at]) => at >= t0);
     const slow = during.filter(([, connect]) => connect < 0 || connect > 500);
+    const tracked = /counter packets (\d+)/.exec(
+      lab.run(lab.ns.rtr, 'nft', ['list', 'table', 'inet', 'tgtracked']),
+    );
+    lab.run(lab.ns.rtr, 'nft', ['delete', 'table', 'inet', 'tgtracked']);
     const seen = {
       sent,
       toProxy: d('synproxy_syn_received'),
       fast: d('fast_syn_answered'),
+      uplink: d('fast_syn_answered_uplink'),
+      tracked: Number(tracked?.[1] ?? -1),
       clients: during.length,
       slow,
     };
@@ -157,6 +171,11 @@ describe('SYN floods answered in the kernel', () => {
     // The tiers' thresholds (100, then 300 new SYNs in the window) and a few in flight: not the
     // thousands a tick's 100 ms of flood would send through the TUN.
     expect(seen.toProxy).toBeLessThan(500);
+    // The uplink asked the police's chain to skip conntrack for the SYNs it passed while the tier
+    // answered (not only once the daemon heard of the tier): few of its SYNs made an entry.
+    expect(seen.tracked).toBeGreaterThanOrEqual(0);
+    expect(seen.tracked).toBeLessThan(600);
+    expect(seen.uplink).toBeGreaterThan(0.99 * sent);
     expect(during.length).toBeGreaterThan(10);
     // No client waited for a SYN retransmission (1 s): its SYN was neither lost in a full TUN queue
     // nor behind one.

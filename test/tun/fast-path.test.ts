@@ -823,6 +823,48 @@ describe("at an uplink's ingress (pairs the LAN-egress hook learned)", () => {
     }
   });
 
+  it("PASS with the tiers given, once the egress hooks have counted past them: a learned pair is answered here, an unlearned LAN pair is passed asking to skip conntrack (the router's not); below them nothing", () => {
+    const ASK = 0x02000000;
+    const early = { windowMs: 60_000, moderateAbove: 3, riskyAbove: 6, riskyMode: FastMode.ANSWER };
+    const s = { ...SETTINGS, early, notrackAskMark: ASK };
+    learn(V4, 9500);
+    fp.protectRouter(['192.0.2.1/32']);
+    /** The uplink run with its mark out. */
+    const up = (ip: Uint8Array) => {
+      const out = new Uint8Array(256);
+      const ctx = new Uint8Array(192);
+      const dv = new DataView(ctx.buffer);
+      dv.setUint32(36, LO, true);
+      dv.setUint32(40, LO, true);
+      const [ret] = addon.bpfTestRun(fp.uplinkProgram, frameUp(ip), out, ctx, 1);
+      return { ret, mark: dv.getUint32(8, true) };
+    };
+    const learned = () => setDport(syn(V4, { ts: true }, 1, 42600), 9500);
+    const unlearned = () => setDport(syn(V4, { ts: true }, 1, 42601), 9501);
+    const toRouter = () => setDport(syn({ ...V4, server: [192, 0, 2, 1] }, { ts: true }, 1, 42602), 9502);
+    try {
+      resetBurst();
+      mode(FastMode.PASS, EPOCH, s);
+      // Below the thresholds (the control): passed, nothing asked.
+      expect(up(learned())).toEqual({ ret: TCX_NEXT, mark: 0 });
+      expect(up(unlearned())).toEqual({ ret: TCX_NEXT, mark: 0 });
+      // The egress hook counts 8 SYNs (past 6: risky); the uplink only reads the count.
+      for (let i = 0; i < 8; i++) run(frame(syn(V4, { ts: true }, 5000 + i, 32500 + i)));
+      expect(up(learned())).toEqual({ ret: TC_ACT_REDIRECT, mark: 0 });
+      expect(up(unlearned())).toEqual({ ret: TCX_NEXT, mark: ASK });
+      expect(up(toRouter())).toEqual({ ret: TCX_NEXT, mark: 0 });
+      // The proxy's own mode asks the same; PASS without the tiers never does.
+      mode(FastMode.ANSWER, EPOCH, s);
+      expect(up(unlearned()).mark).toBe(ASK);
+      mode(FastMode.PASS, EPOCH, { ...s, early: undefined });
+      expect(up(unlearned())).toEqual({ ret: TCX_NEXT, mark: 0 });
+      expect(up(learned())).toEqual({ ret: TCX_NEXT, mark: 0 });
+    } finally {
+      fp.protectRouter([]);
+      resetBurst();
+    }
+  });
+
   it('the tiers hold: PASS passes, DROP drops only a learned pair, aggressive sources drop, CHART drops a retransmission', () => {
     learn(V4, 9400);
     const ip = setDport(syn(V4, { ts: true }, 1, 42500), 9400);
