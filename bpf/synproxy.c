@@ -437,6 +437,18 @@ INLINE __u32 early_mode(const struct fp_conf *c) {
   return n > c->risky_above ? c->risky_mode : n > c->moderate_above ? FP_CHART : FP_PASS;
 }
 
+/* Whether the egress hooks' count is past the moderate threshold in a window still running: the
+ * uplinks' first test in the normal tier, one inlined array load for every packet. A window found
+ * over is emptied here, so the packets after it leave at the load again. */
+INLINE int early_pending(const struct fp_conf *c) {
+  __u32 zero = 0;
+  struct burst *b = bpf_map_lookup_elem(&tg_fp_burst, &zero);
+  if (!b || b->count <= c->moderate_above) return 0;
+  if (bpf_ktime_get_ns() - b->start_ns < (__u64)c->tier_window_ms * 1000000) return 1;
+  b->count = 0;
+  return 0;
+}
+
 /* early_mode's answer without counting: at the uplinks, whose SYNs an egress hook counts when they pass. */
 INLINE __u32 early_peek(const struct fp_conf *c) {
   if (c->tier_window_ms == 0) return FP_PASS;
@@ -497,7 +509,7 @@ INLINE int fast_syn(struct __sk_buff *skb, const int hook) {
   if (!c || skb->ingress_ifindex == c->tun_ifindex) return TCX_NEXT;
   /* The normal tier: every packet leaves here unless the program may answer a flood's start
    * itself (early_mode); a non-SYN leaves at the TCP flags test below. */
-  if (c->mode == FP_PASS && c->tier_window_ms == 0) return TCX_NEXT;
+  if (c->mode == FP_PASS && (c->tier_window_ms == 0 || (uplink && !early_pending(c)))) return TCX_NEXT;
   /* At an uplink: its link-layer header length, as the daemon found it when it attached. */
   __u32 l2 = ETH_HLEN;
   if (uplink) {
