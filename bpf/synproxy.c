@@ -55,7 +55,7 @@
  * SYN-ACK to the router itself is never the right answer; at an uplink, where routing has not yet
  * run, a source inside a protected LAN prefix too).
  *
- * One file (about 850 lines): a BPF object is one compilation unit, and both entry points must share
+ * One file (about 900 lines): a BPF object is one compilation unit, and both entry points must share
  * the same maps and the one body that makes the SYN-ACK byte for byte as the TypeScript proxy does.
  */
 #include "tg_bpf.h"

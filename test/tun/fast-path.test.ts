@@ -2,7 +2,7 @@
 // BPF_PROG_TEST_RUN: its SYN-ACK must be, byte for byte, the one the TypeScript proxy sends for the
 // same SYN at the same wall-clock time (the third ACK is checked by the TypeScript cookie code), for
 // both families and every option combination; and what it must not answer, it must pass or drop.
-// One file (about 900 lines): every case runs the one loaded object (both its programs: the LAN
+// One file (about 1,040 lines): every case runs the one loaded object (both its programs: the LAN
 // devices' egress and the uplinks' ingress) against the TypeScript proxy with the same packet builders.
 
 import { readFileSync } from 'node:fs';
