@@ -13,6 +13,9 @@
  * only what the LAN-egress hook has shown fw4 accepts: when the egress hook answers a routed SYN
  * (one conntrack left alone: the notrack mark, so no DNAT) it records the (destination address,
  * port) pair in tg_fp_allowed, and for ALLOWED_S the uplink hook answers SYNs to that pair itself.
+ * The TUN's egress hook does the same for the router's own services (their SYNs reach it only once
+ * fw4's input chain has accepted them): a flood at the router is then answered before routing, the
+ * local input path and the copy into the TUN, which cost the router core far more per SYN.
  * A port fw4 refuses is never learned, so never answered at either hook; a pair stops being learned
  * within ALLOWED_S of fw4 refusing it (the uplink hook never refreshes a pair: the next SYN after
  * its lifetime crosses fw4 again). The caveat: fw4 judges the pair by the first SYN it accepted,
@@ -27,7 +30,9 @@
  * raw-IP LTE, tun); a device missing there is passed untouched. Its SYN-ACK is the SYN's own buffer,
  * rewritten, the Ethernet addresses swapped, sent back out of the same device.
  *
- * In the tiers where the proxy says so (the map tg_fp_conf, written by the proxy every tick), a SYN
+ * In the tiers where the proxy says so (the map tg_fp_conf, written by the proxy every tick), or at a
+ * flood's start once the SYNs the program passed itself are past the tiers' thresholds (early_mode:
+ * the proxy's tick comes too late there), a SYN
  * toward a protected address is turned, in its own buffer, into the SYN-ACK the TypeScript proxy
  * would send (src/dataplane/stages/synproxy.ts: same SipHash cookie, same options, byte for byte).
  * At a LAN device's egress it is handed to the receive path of the device it was leaving, as if the
@@ -50,7 +55,7 @@
  * SYN-ACK to the router itself is never the right answer; at an uplink, where routing has not yet
  * run, a source inside a protected LAN prefix too).
  *
- * One file (about 810 lines): a BPF object is one compilation unit, and both entry points must share
+ * One file (about 900 lines): a BPF object is one compilation unit, and both entry points must share
  * the same maps and the one body that makes the SYN-ACK byte for byte as the TypeScript proxy does.
  */
 #include "tg_bpf.h"
@@ -118,6 +123,16 @@ struct fp_conf {
   __u32 max_unfinished; /* past this many, the source is reported to the proxy (once a window) */
   __u32 notrack_mark;   /* a SYN conntrack left alone carries it: its SYN-ACK goes straight out */
   __u32 source_salt;    /* keys the source table's slot hash (src/tun/fast-path-maps.ts: sourceSlot) */
+  /* The tiers' thresholds, for the flood's first SYNs (see early_mode): 0 ms, never early. */
+  __u32 tier_window_ms;
+  __u32 moderate_above; /* more new SYNs than this in the window: the moderate tier (FP_CHART) */
+  __u32 risky_above;    /* more than this: the risky tier's mode (risky_mode) */
+  __u32 risky_mode;     /* FP_ANSWER, or FP_DROP with risky_action 'drop' */
+  /* The uplinks put it on a SYN to a protected LAN prefix they pass while the tier answers: the SYN
+   * police's raw chain then skips conntrack for it (and sets notrack_mark), as it does for its own
+   * sets once the daemon has filled them: the egress hook answers it by the route and teaches the
+   * uplinks its pair at once, not after the daemon has heard of the tier (0: never). */
+  __u32 notrack_ask_mark;
 };
 
 /* Answered SYNs of one source in its current window; the proxy takes one off per completed handshake.
@@ -180,6 +195,15 @@ struct tg_map_def SEC("maps") tg_fp_protected = {.type = BPF_MAP_TYPE_LPM_TRIE,
                                                  .map_flags = BPF_F_NO_PREALLOC};
 struct tg_map_def SEC("maps") tg_fp_aggressive = {
     .type = BPF_MAP_TYPE_HASH, .key_size = 16, .value_size = 1, .max_entries = 16384};
+/* The flood's first SYNs while the proxy still says PASS (early_mode): one window of the tiers'
+ * length at a time, its start (ns, monotonic) and the SYNs counted in it. */
+struct burst {
+  __u64 start_ns;
+  __u32 count;
+  __u32 pad;
+};
+struct tg_map_def SEC("maps") tg_fp_burst = {
+    .type = BPF_MAP_TYPE_ARRAY, .key_size = 4, .value_size = sizeof(struct burst), .max_entries = 1};
 /* Per-CPU scratch: the SYN's facts and the reply under construction (too big for the 512-byte stack
  * once the compiler has unrolled the loops). */
 struct scratch {
@@ -388,6 +412,53 @@ INLINE __u32 mss_index(__s32 mss, int v6) {
   return m >= 1460 ? 3 : m >= 1440 ? 2 : m >= 1300 ? 1 : 0;
 }
 
+/* The mode for a protected SYN while the proxy says PASS. The proxy learns of a flood only from the
+ * SYNs it reads through the TUN, and sets the mode at its next tick (100 ms at most, much later when
+ * the flood's softirqs starve it of the CPU): until then the flood crossed the TUN, overflowed its
+ * queue and took the legitimate SYNs with it. So the program counts the protected SYNs it passes
+ * itself, over windows of the tiers' length, and past the tiers' thresholds behaves as their mode
+ * until the proxy's tick says what the tier is. A fixed window counts no more than the proxy's
+ * sliding one over the same SYNs, so this never answers sooner than the tiers would (a SYN's
+ * retransmission, which the proxy does not count, aside). Only the egress hooks (a LAN device's,
+ * the TUN's) count: every protected SYN crosses one of them once; the uplinks read (early_peek). */
+INLINE __u32 early_mode(const struct fp_conf *c) {
+  __u32 zero = 0;
+  struct burst *b = bpf_map_lookup_elem(&tg_fp_burst, &zero);
+  if (!b) return FP_PASS;
+  __u64 now = bpf_ktime_get_ns();
+  __u32 n;
+  if (now - b->start_ns >= (__u64)c->tier_window_ms * 1000000) {
+    b->start_ns = now; /* two CPUs starting one window at once lose a count or two */
+    b->count = 1;
+    n = 1;
+  } else {
+    n = __sync_fetch_and_add(&b->count, 1) + 1;
+  }
+  return n > c->risky_above ? c->risky_mode : n > c->moderate_above ? FP_CHART : FP_PASS;
+}
+
+/* Whether the egress hooks' count is past the moderate threshold in a window still running: the
+ * uplinks' first test in the normal tier, one inlined array load for every packet. A window found
+ * over is emptied here, so the packets after it leave at the load again. */
+INLINE int early_pending(const struct fp_conf *c) {
+  __u32 zero = 0;
+  struct burst *b = bpf_map_lookup_elem(&tg_fp_burst, &zero);
+  if (!b || b->count <= c->moderate_above) return 0;
+  if (bpf_ktime_get_ns() - b->start_ns < (__u64)c->tier_window_ms * 1000000) return 1;
+  b->count = 0;
+  return 0;
+}
+
+/* early_mode's answer without counting: at the uplinks, whose SYNs an egress hook counts when they pass. */
+INLINE __u32 early_peek(const struct fp_conf *c) {
+  if (c->tier_window_ms == 0) return FP_PASS;
+  __u32 zero = 0;
+  struct burst *b = bpf_map_lookup_elem(&tg_fp_burst, &zero);
+  if (!b || bpf_ktime_get_ns() - b->start_ns >= (__u64)c->tier_window_ms * 1000000) return FP_PASS;
+  __u32 n = b->count;
+  return n > c->risky_above ? c->risky_mode : n > c->moderate_above ? FP_CHART : FP_PASS;
+}
+
 /* Writes the SYN-ACK's TCP header (checksum 0) at t; returns its length. Linux's option layout, as
  * src/packet/build.ts writes it: MSS; SACK_PERM+TS or NOP NOP TS or NOP NOP SACK_PERM; NOP WS. */
 INLINE __u32 write_tcp(__u8 *t, const struct syn *s, const struct fp_conf *c, __u32 cookie, int v6) {
@@ -435,7 +506,10 @@ INLINE int fast_syn(struct __sk_buff *skb, const int hook) {
   if (skb->ingress_ifindex == 0) return TCX_NEXT;
   __u32 zero = 0;
   struct fp_conf *c = bpf_map_lookup_elem(&tg_fp_conf, &zero);
-  if (!c || c->mode == FP_PASS || skb->ingress_ifindex == c->tun_ifindex) return TCX_NEXT;
+  if (!c || skb->ingress_ifindex == c->tun_ifindex) return TCX_NEXT;
+  /* The normal tier: every packet leaves here unless the program may answer a flood's start
+   * itself (early_mode); a non-SYN leaves at the TCP flags test below. */
+  if (c->mode == FP_PASS && (c->tier_window_ms == 0 || (uplink && !early_pending(c)))) return TCX_NEXT;
   /* At an uplink: its link-layer header length, as the daemon found it when it attached. */
   __u32 l2 = ETH_HLEN;
   if (uplink) {
@@ -448,10 +522,6 @@ INLINE int fast_syn(struct __sk_buff *skb, const int hook) {
      * (An L3 device's packets are all its own.) */
     if (l2 == ETH_HLEN && skb->pkt_type != 0 /* PACKET_HOST */) return TCX_NEXT;
   }
-  struct scratch *x = bpf_map_lookup_elem(&tg_fp_scratch, &zero);
-  if (!x) return TCX_NEXT;
-  struct syn *sp = &x->s;
-
   /* At the TUN's egress (the router's own services): an IP packet, no Ethernet header. */
   int at_tun = !uplink && skb->ifindex == c->tun_ifindex;
   if (at_tun) l2 = 0;
@@ -477,12 +547,12 @@ INLINE int fast_syn(struct __sk_buff *skb, const int hook) {
   const __u8 *ip = data + l2;
   const __u8 *tcp;
   __u32 l4len;
-  __builtin_memset(sp, 0, sizeof *sp);
-  sp->mss = -1;
-  sp->wscale = -1;
   if (!v6) {
-    if ((const void *)(ip + 20) > end) return TCX_NEXT;
+    if ((const void *)(ip + 40) > end) return TCX_NEXT;
     if (ip[0] != 0x45 || ip[9] != IPPROTO_TCP) return TCX_NEXT;    /* options: the proxy's */
+    tcp = ip + 20;
+    /* What is not a pure SYN (nearly every packet) leaves here, before any other work. */
+    if ((tcp[13] & (TCP_SYN | TCP_ACK | TCP_RST | TCP_FIN)) != TCP_SYN) return TCX_NEXT;
     if ((be16(ip + 6) & 0x3fff) != 0) return TCX_NEXT;              /* a fragment */
     /* The kernel checked it on receive; a header changed since is not one to answer. */
     __u32 hsum = 0;
@@ -492,9 +562,20 @@ INLINE int fast_syn(struct __sk_buff *skb, const int hook) {
     __u32 total = be16(ip + 2);
     if (total < 40) return TCX_NEXT;
     l4len = total - 20;
-    tcp = ip + 20;
-    if ((const void *)(tcp + 20) > end) return TCX_NEXT;
+  } else {
+    if ((const void *)(ip + 60) > end) return TCX_NEXT;
+    if ((ip[0] >> 4) != 6 || ip[6] != IPPROTO_TCP) return TCX_NEXT; /* extension headers: the proxy's */
+    tcp = ip + 40;
     if ((tcp[13] & (TCP_SYN | TCP_ACK | TCP_RST | TCP_FIN)) != TCP_SYN) return TCX_NEXT;
+    l4len = be16(ip + 4);
+  }
+  struct scratch *x = bpf_map_lookup_elem(&tg_fp_scratch, &zero);
+  if (!x) return TCX_NEXT;
+  struct syn *sp = &x->s;
+  __builtin_memset(sp, 0, sizeof *sp);
+  sp->mss = -1;
+  sp->wscale = -1;
+  if (!v6) {
 #pragma unroll
     for (int i = 0; i < 4; i++) {
       sp->saddr[i] = ip[12 + i];
@@ -502,12 +583,6 @@ INLINE int fast_syn(struct __sk_buff *skb, const int hook) {
     }
     if (v4_martian(sp->saddr)) return TCX_NEXT;
   } else {
-    if ((const void *)(ip + 40) > end) return TCX_NEXT;
-    if ((ip[0] >> 4) != 6 || ip[6] != IPPROTO_TCP) return TCX_NEXT; /* extension headers: the proxy's */
-    l4len = be16(ip + 4);
-    tcp = ip + 40;
-    if ((const void *)(tcp + 20) > end) return TCX_NEXT;
-    if ((tcp[13] & (TCP_SYN | TCP_ACK | TCP_RST | TCP_FIN)) != TCP_SYN) return TCX_NEXT;
 #pragma unroll
     for (int i = 0; i < 16; i++) {
       sp->saddr[i] = ip[8 + i];
@@ -532,7 +607,8 @@ INLINE int fast_syn(struct __sk_buff *skb, const int hook) {
     for (int i = 0; i < 16; i++) key.addr[i] = sp->daddr[i];
   }
   __u8 *kind = bpf_map_lookup_elem(&tg_fp_protected, &key);
-  if (!kind || *kind != (at_tun ? PROT_ROUTER : PROT_LAN)) return TCX_NEXT;
+  /* At an uplink both kinds: a pair is answered there only once its own hook has taught it. */
+  if (!kind || (uplink ? *kind == 0 : *kind != (at_tun ? PROT_ROUTER : PROT_LAN))) return TCX_NEXT;
   struct allowed_key *ak = &x->ak;
   if (uplink) {
     /* Only a pair the LAN-egress hook has answered lately: fw4 accepted it there. */
@@ -540,7 +616,13 @@ INLINE int fast_syn(struct __sk_buff *skb, const int hook) {
     __builtin_memcpy(&ak->dport, tcp + 2, 2); /* network order, as the egress hook writes it */
     ak->pad = 0;
     __u32 *learned = bpf_map_lookup_elem(&tg_fp_allowed, ak);
-    if (!learned || c->now_s - *learned >= ALLOWED_S) return TCX_NEXT;
+    if (!learned || c->now_s - *learned >= ALLOWED_S) {
+      /* Not answerable here yet: while the tier answers, it is asked to skip conntrack, so that
+       * the egress hook's answer teaches the pair (a LAN prefix only: a port forward's SYN to the
+       * router's address needs its entry for the DNAT). */
+      if (*kind == PROT_LAN && (c->mode != FP_PASS || early_peek(c) != FP_PASS)) skb->mark |= c->notrack_ask_mark;
+      return TCX_NEXT;
+    }
   }
   if (at_tun || uplink) {
     /* The router's own address as the source: never answered (a SYN-ACK to ourselves). */
@@ -554,6 +636,12 @@ INLINE int fast_syn(struct __sk_buff *skb, const int hook) {
     kind = bpf_map_lookup_elem(&tg_fp_protected, &key);
     /* Before routing (the uplink), a source inside a protected LAN prefix is spoofed too. */
     if (kind && (*kind == PROT_ROUTER || uplink)) return TCX_NEXT;
+  }
+  /* The tier's mode: the proxy's, or in its normal tier the one the SYNs counted here say. */
+  __u32 mode = c->mode;
+  if (mode == FP_PASS) {
+    mode = uplink ? early_peek(c) : early_mode(c);
+    if (mode == FP_PASS) return TCX_NEXT;
   }
 
   __u32 hl = (tcp[12] >> 4) * 4;
@@ -602,11 +690,11 @@ INLINE int fast_syn(struct __sk_buff *skb, const int hook) {
     count(ST_DROP_AGGRESSIVE);
     return TCX_DROP;
   }
-  if (c->mode == FP_DROP) {
+  if (mode == FP_DROP) {
     count(ST_DROP_RISKY);
     return TCX_DROP;
   }
-  if (c->mode == FP_CHART) {
+  if (mode == FP_CHART) {
     struct chart_key *ck = &x->ck;
     __builtin_memset(ck, 0, sizeof *ck);
     if (!v6) {
@@ -754,10 +842,11 @@ INLINE int fast_syn(struct __sk_buff *skb, const int hook) {
     return bpf_redirect(skb->ifindex, 0); /* out of the device it came in by */
   }
   if (by_route) {
-    if (!at_tun) {
+    {
       /* A routed SYN fw4 let through (a port forward's keeps its conntrack entry, so never has the
-       * mark): the uplinks may answer its pair for a while. Written only when new or half-aged, so a
-       * flood does not write the map for each SYN. */
+       * mark), or one to the router fw4's input chain accepted (the router-local chain copies only
+       * those): the uplinks may answer its pair for a while. Written only when new or half-aged, so
+       * a flood does not write the map for each SYN. */
       if (!v6) {
         __builtin_memset(ak->daddr, 0, 10);
         ak->daddr[10] = ak->daddr[11] = 0xff;

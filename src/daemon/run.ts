@@ -35,7 +35,7 @@ import {
   steeredLan,
 } from '../netcfg/steering.js';
 import { REINJECT_MARK } from '../netcfg/steering-programs.js';
-import { FAST_NOTRACK_MARK, nftAvailable, SynPolice } from '../netcfg/syn-police.js';
+import { FAST_NOTRACK_ASK_MARK, FAST_NOTRACK_MARK, nftAvailable, SynPolice } from '../netcfg/syn-police.js';
 import { dumpNow, type NetifdFollower, NetifdWatch, readNow, uplinkDevices } from '../netcfg/uplinks.js';
 import { claimWan } from '../netcfg/wan-lock.js';
 import { KernelXlate } from '../netcfg/xlate.js';
@@ -348,6 +348,7 @@ export async function runCommand(argv: string[]): Promise<number> {
           wscale: stageEnv.wscale,
           mark: REINJECT_MARK,
           notrackMark: FAST_NOTRACK_MARK,
+          notrackAskMark: FAST_NOTRACK_ASK_MARK,
           tunIfindex: 0, // the TUN does not exist yet: the SYN gate reads it at its first tick
           windowSeconds: 10, // the proxy's own tracker's unfinished window (src/defense/sources.ts)
           maxUnfinished: syn.maxUnfinishedPerSource,

@@ -4,9 +4,10 @@
 // source would get a SYN-ACK (its connection still fails at the third ACK, which crosses fw4). So
 // while such a rule is there, the daemon keeps the uplink program passing (src/netcfg/fast-path.ts).
 //
-// Read from `nft list table inet fw4` (text): the chains fw4's `forward` chain jumps to for packets
-// from an uplink (`iifname "wan" jump forward_wan`), one level deep, as fw4 writes its zones' rules.
-// Rules in other tables, or behind a further jump, are not seen: a hand-made ruleset with source
+// The same holds for the router's own services, whose pairs the uplinks answer too (fw4's input
+// chain judges them). Read from `nft list table inet fw4` (text): the chains fw4's `forward` and
+// `input` chains jump to for packets from an uplink (`iifname "wan" jump forward_wan`), one level
+// deep, as fw4 writes its zones' rules. Rules in other tables, or behind a further jump, are not seen: a hand-made ruleset with source
 // rules elsewhere is the caveat the program's header describes.
 import { execFile } from 'node:child_process';
 import type { Log } from '../config/logfmt.js';
@@ -43,14 +44,15 @@ function chains(listing: string): Map<string, string[]> {
 }
 
 /**
- * The rules of fw4's forward chains for traffic from `wans` that match a source address (ICMP-only
- * rules aside: the program answers TCP only). Empty: fw4's decision on a forwarded TCP SYN from an
+ * The rules of fw4's forward and input chains for traffic from `wans` that match a source address
+ * (ICMP-, UDP- and IGMP-only rules aside, such as stock fw4's Allow-MLD: the program answers TCP only). Empty: fw4's decision on a forwarded TCP SYN from an
  * uplink depends on its destination and port alone.
  */
 export function sourceRulesFromUplinks(listing: string, wans: readonly string[]): string[] {
   const all = chains(listing);
   const targets = new Set<string>();
-  for (const rule of all.get('forward') ?? []) {
+  // The input chain too: the uplinks answer pairs of the router's own services as well.
+  for (const rule of [...(all.get('forward') ?? []), ...(all.get('input') ?? [])]) {
     const iif = /\biifname (?:"([^"]+)"|\{([^}]*)\})/.exec(rule);
     const jump = /\b(?:jump|goto) (\S+)/.exec(rule);
     if (!iif || !jump) continue;
@@ -60,7 +62,7 @@ export function sourceRulesFromUplinks(listing: string, wans: readonly string[])
   const found: string[] = [];
   for (const chain of targets)
     for (const rule of all.get(chain) ?? [])
-      if (/\bsaddr\b/.test(rule) && !/\bicmp(v6)?\b/.test(rule)) {
+      if (/\bsaddr\b/.test(rule) && !/\b(icmp|icmpv6|udp|igmp)\b/.test(rule)) {
         const comment = /comment "([^"]*)"/.exec(rule)?.[1];
         found.push(comment ? comment.replace(/^!fw4: /, '') : rule);
       }

@@ -55,6 +55,12 @@ export interface PoliceOptions {
  * the kernel fast path answers (bpf/synproxy.c sends those SYN-ACKs straight out, no conntrack).
  */
 export const FAST_NOTRACK_MARK = 0x10000000;
+/**
+ * The skb mark bit the fast path's uplink program puts on such a SYN itself while the tier answers
+ * (bpf/synproxy.c): the police's chain treats it as one to the fast sets, without waiting for the
+ * daemon to fill them.
+ */
+export const FAST_NOTRACK_ASK_MARK = 0x02000000;
 
 /** Waits before rebuilding a lost table: the first, the cap, and how long a table must have lived for
  * its loss to start from the first wait again (a table nft keeps dropping waits longer each time). */
@@ -147,6 +153,7 @@ export function policeCommands(o: PoliceOptions): string {
     `add rule ${t} syn_police iifname != @wans accept`,
     // SYNs the kernel fast path answers cost no more than the kernel's own forwarding (the police
     // is for what would cross the TUN); the mark tells the program they have no conntrack entry.
+    `add rule ${t} syn_police meta mark & ${FAST_NOTRACK_ASK_MARK} != 0 meta mark set meta mark & ${~FAST_NOTRACK_ASK_MARK >>> 0} | ${FAST_NOTRACK_MARK} notrack accept`,
     `add rule ${t} syn_police ip daddr @fast4 meta mark set meta mark | ${FAST_NOTRACK_MARK} notrack accept`,
     `add rule ${t} syn_police ip6 daddr @fast6 meta mark set meta mark | ${FAST_NOTRACK_MARK} notrack accept`,
     `add rule ${t} syn_police ip daddr @fastlocal4 accept`,

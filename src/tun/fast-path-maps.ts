@@ -75,10 +75,31 @@ export interface FastSettings {
   maxUnfinished: number;
   /** The mark of SYNs conntrack left alone: their SYN-ACKs go straight out (0: none are). */
   notrackMark: number;
+  /**
+   * The mark the uplinks put on a protected LAN prefix's SYN they pass while the tier answers, for
+   * the SYN police to skip conntrack (src/netcfg/syn-police.ts). Absent: none.
+   */
+  notrackAskMark?: number;
+  /**
+   * The tiers as the program applies them to the flood's first SYNs, while the proxy's mode is still
+   * PASS (bpf/synproxy.c: early_mode); the SYN gate keeps it current. Absent: the program waits for
+   * the proxy's tick.
+   */
+  early?: EarlyTiers;
+}
+
+/** The tiers' window and thresholds (src/defense/tiers.ts), and the risky tier's mode. */
+export interface EarlyTiers {
+  windowMs: number;
+  /** More new SYNs than this in the window: moderate (the program charts and answers). */
+  moderateAbove: number;
+  /** More than this: `riskyMode`. */
+  riskyAbove: number;
+  riskyMode: FastMode;
 }
 
 /** sizeof(struct fp_conf): checked against the object's map at load. */
-export const CONF_SIZE = 80;
+export const CONF_SIZE = 104;
 const LE = endianness() === 'LE';
 
 /** struct fp_conf in this machine's byte order (the program reads it natively). */
@@ -106,6 +127,12 @@ export function encodeConf(
   dv.setUint32(68, s.maxUnfinished, LE);
   dv.setUint32(72, s.notrackMark >>> 0, LE);
   dv.setUint32(76, sourceSalt(s.keys), LE);
+  const e = s.early;
+  dv.setUint32(80, e ? Math.max(1, Math.round(e.windowMs)) : 0, LE);
+  dv.setUint32(84, e ? Math.min(e.moderateAbove, 0xffffffff) : 0, LE);
+  dv.setUint32(88, e ? Math.min(e.riskyAbove, 0xffffffff) : 0, LE);
+  dv.setUint32(92, e ? e.riskyMode : 0, LE);
+  dv.setUint32(96, (s.notrackAskMark ?? 0) >>> 0, LE);
   return out;
 }
 

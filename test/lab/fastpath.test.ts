@@ -11,6 +11,7 @@ import { synBurst } from './syns.js';
 let lab: Lab;
 const root = makeTempDir('tunguard-fp-www-');
 const FAST_FLOOD = join(import.meta.dirname, 'synflood_fast.py');
+const LEGIT = join(import.meta.dirname, 'legit_timed.py');
 const BODY = Buffer.alloc(256 << 10);
 for (let i = 0; i < BODY.length; i++) BODY[i] = (i * 2654435761) >>> 24;
 const SHA = createHash('sha256').update(BODY).digest('hex');
@@ -105,6 +106,81 @@ describe('SYN floods answered in the kernel', () => {
     expect(off.proxy).toBeGreaterThan(0.5 * off.sent);
     expect(off.conntrack).toBeGreaterThan(0.3 * off.sent);
   }, 120_000);
+
+  it("answers a flood from its first SYNs, not from the proxy's next tick: a few hundred cross the TUN, and clients connecting as it starts lose no SYN", async () => {
+    await start();
+    // Flood SYNs that conntrack tracked (a new entry each; the ones told to skip it are untracked).
+    lab.run(lab.ns.rtr, 'nft', ['add table inet tgtracked']);
+    lab.run(lab.ns.rtr, 'nft', [
+      'add chain inet tgtracked pre { type filter hook prerouting priority mangle; policy accept; }',
+    ]);
+    lab.run(lab.ns.rtr, 'nft', [
+      'add rule inet tgtracked pre ip saddr 198.18.0.0/15 tcp flags & (syn | ack) == syn ct state new counter',
+    ]);
+    const c0 = (await lab.freshStatus()).counters;
+    // Clients from 300 ms before the flood to 2 s into it, one connection every 20 ms.
+    const legit = lab.execAsync(
+      lab.ns.wan,
+      'python3',
+      [
+        LEGIT,
+        '--dst',
+        ADDR.lan4,
+        '--port',
+        '8080',
+        '--path',
+        '/big.bin',
+        '--seconds',
+        '2.3',
+        '--gap-ms',
+        '20',
+      ],
+      30_000,
+    );
+    await sleep(300);
+    const t0 = Date.now();
+    // As fast as one sender goes (a few 100 k/s here), bounded in count and time.
+    const r = await lab.execAsync(
+      lab.ns.wan,
+      'python3',
+      [FAST_FLOOD, '--dst', ADDR.lan4, '--port', '8080', '--count', '400000', '--seconds', '3'],
+      30_000,
+    );
+    const sent = JSON.parse(r.stdout).sent as number;
+    const rows = JSON.parse((await legit).stdout).fetches as [number, number, number, boolean][];
+    const c1 = (await lab.freshStatus()).counters;
+    const d = (k: string) => (c1[k] ?? 0) - (c0[k] ?? 0);
+    const during = rows.filter(([at]) => at >= t0);
+    const slow = during.filter(([, connect]) => connect < 0 || connect > 500);
+    const tracked = /counter packets (\d+)/.exec(
+      lab.run(lab.ns.rtr, 'nft', ['list', 'table', 'inet', 'tgtracked']),
+    );
+    lab.run(lab.ns.rtr, 'nft', ['delete', 'table', 'inet', 'tgtracked']);
+    const seen = {
+      sent,
+      toProxy: d('synproxy_syn_received'),
+      fast: d('fast_syn_answered'),
+      uplink: d('fast_syn_answered_uplink'),
+      tracked: Number(tracked?.[1] ?? -1),
+      clients: during.length,
+      slow,
+    };
+    console.log(`flood start: ${JSON.stringify(seen)}`);
+    expect(sent).toBeGreaterThan(50_000);
+    expect(seen.fast).toBeGreaterThan(0.9 * sent);
+    // The tiers' thresholds (100, then 300 new SYNs in the window) and a few in flight: not the
+    // thousands a tick's 100 ms of flood would send through the TUN.
+    expect(seen.toProxy).toBeLessThan(500);
+    // The uplink asked the police's chain to skip conntrack for the SYNs it passed while the tier
+    // answered (not only once the daemon heard of the tier): few of its SYNs made an entry.
+    expect(seen.tracked).toBeGreaterThanOrEqual(0);
+    expect(seen.tracked).toBeLessThan(600);
+    expect(seen.uplink).toBeGreaterThan(0.99 * sent);
+    expect(during.length).toBeGreaterThan(10);
+    // No client waited for a SYN retransmission (1 s): its SYN was neither lost in a full TUN queue
+    // nor behind one.
+    expect(slow).toEqual([]);
+  }, 60_000);
 
   it('moderate tier: a SYN of a charted 4-tuple with another ISN is a duplicate, a new 4-tuple is answered: in the kernel, and (off) in the proxy', async () => {
     const conf =

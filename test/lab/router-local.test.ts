@@ -3,8 +3,8 @@
 // one fw4 keeps closed stays closed, pings to the router meet the ICMP limit, and a kill -9 gives
 // the service back to the kernel. Each check has its control: --no-protect-router, where the
 // kernel answers on its own and the proxy sees nothing. A SYN flood at the router's address is
-// answered by the kernel fast path at the TUN's egress while a real client fetches through the
-// proxy; the control: with --fast-path off the proxy answers it through the TUN.
+// answered by the kernel fast path (its first SYNs at the TUN's egress, the rest at wan0's ingress)
+// while a real client fetches through the proxy; the control: with --fast-path off the proxy answers it through the TUN.
 import type { ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
@@ -178,6 +178,7 @@ describe("the router's own services", () => {
             ok,
             sent,
             fast: c.fast_syn_answered ?? 0,
+            uplink: c.fast_syn_answered_uplink ?? 0,
             proxy: c.synproxy_cookie_sent ?? 0,
             valid: c.synproxy_cookie_valid ?? 0,
             tier: c.gauge_tier ?? 0,
@@ -195,6 +196,9 @@ describe("the router's own services", () => {
       // tick saw the flood; the SYN police's 5 000/s did not hold it back), and the fetches' third
       // ACKs still reach the proxy, which checks them.
       expect(on.fast).toBeGreaterThan(0.8 * on.sent);
+      // Most of it at wan0's ingress, before routing and the copy into the TUN, once the TUN's hook
+      // has answered the pair's first SYN (fw4's input chain accepted it).
+      expect(on.uplink).toBeGreaterThan(0.7 * on.sent);
       expect(on.proxy).toBeLessThan(0.2 * on.sent);
       expect(on.valid).toBeGreaterThanOrEqual(n);
       // The control: the proxy answers it through the TUN, the kernel none.

@@ -2,7 +2,7 @@
 // BPF_PROG_TEST_RUN: its SYN-ACK must be, byte for byte, the one the TypeScript proxy sends for the
 // same SYN at the same wall-clock time (the third ACK is checked by the TypeScript cookie code), for
 // both families and every option combination; and what it must not answer, it must pass or drop.
-// One file (about 900 lines): every case runs the one loaded object (both its programs: the LAN
+// One file (about 1,040 lines): every case runs the one loaded object (both its programs: the LAN
 // devices' egress and the uplinks' ingress) against the TypeScript proxy with the same packet builders.
 
 import { readFileSync } from 'node:fs';
@@ -154,6 +154,11 @@ function run(f: Uint8Array, ingressIfindex = 3, mark = 0, ifindex = 1) {
 
 function mode(m: (typeof FastMode)[keyof typeof FastMode], wallMs: number, s = SETTINGS): void {
   maps.write(s, m, wallMs);
+}
+
+/** Starts the program's early-tier window (tg_fp_burst) over: its start at 0 ns, long past. */
+function resetBurst(): void {
+  addon.bpfMapWrite(fp.mapFd('tg_fp_burst'), new Uint8Array(4), 4, 1, new Uint8Array(16), false);
 }
 
 const COMBOS: SynOpts[] = [];
@@ -330,6 +335,49 @@ describe('what it leaves alone or drops', () => {
     expect(run(f).ret).toBe(TC_ACT_REDIRECT); // the control: the same SYN is answered in ANSWER
   });
 
+  it("PASS mode with the tiers given: past the moderate threshold it charts and answers, past the risky one it takes the risky mode, until the proxy's tick; without them every SYN passes", () => {
+    const early = { windowMs: 60_000, moderateAbove: 3, riskyAbove: 6, riskyMode: FastMode.DROP };
+    const eight = (s: FastSettings, port0: number) => {
+      resetBurst();
+      mode(FastMode.PASS, EPOCH, s);
+      const rets: number[] = [];
+      for (let i = 0; i < 8; i++) rets.push(run(frame(syn(V4, { ts: true }, 5000 + i, port0 + i))).ret);
+      return rets;
+    };
+    const R = TC_ACT_REDIRECT;
+    expect(eight({ ...SETTINGS, early }, 32100)).toEqual([
+      TCX_NEXT,
+      TCX_NEXT,
+      TCX_NEXT,
+      R,
+      R,
+      R,
+      TCX_DROP,
+      TCX_DROP,
+    ]);
+    expect(eight({ ...SETTINGS, early: { ...early, riskyMode: FastMode.ANSWER } }, 32200)).toEqual([
+      TCX_NEXT,
+      TCX_NEXT,
+      TCX_NEXT,
+      R,
+      R,
+      R,
+      R,
+      R,
+    ]);
+    // Charted like the moderate tier's: the 4th SYN again is a duplicate.
+    resetBurst();
+    mode(FastMode.PASS, EPOCH, { ...SETTINGS, early });
+    for (let i = 0; i < 3; i++) run(frame(syn(V4, { ts: true }, 1, 32300 + i)));
+    const dup0 = maps.read('duplicate');
+    expect(run(frame(syn(V4, { ts: true }, 7, 32303))).ret).toBe(R);
+    expect(run(frame(syn(V4, { ts: true }, 8, 32303))).ret).toBe(TCX_DROP);
+    expect(maps.read('duplicate')).toBe(dup0 + 1);
+    // The control: without the tiers (the proxy has not ticked yet), PASS passes them all.
+    expect(eight(SETTINGS, 32400)).toEqual(Array(8).fill(TCX_NEXT));
+    resetBurst();
+  });
+
   it('DROP mode (risky, risky_action drop) drops and counts', () => {
     mode(FastMode.DROP, EPOCH);
     const before = maps.read('drop_risky');
@@ -491,6 +539,22 @@ describe("the router's own addresses (at the TUN's egress)", () => {
       expect([...r.out.subarray(14)]).toEqual([...want]);
     });
   }
+
+  it("a pair the TUN's hook answered is taught to the uplinks (fw4's input chain accepted it), as a routed LAN pair is", () => {
+    const k = new Uint8Array(20);
+    mappedAddress(Uint8Array.from(R4.server), k, 0);
+    k.set(u16(443), 16);
+    const v = new Uint8Array(4);
+    addon.bpfMapWrite(fp.mapFd('tg_fp_allowed'), k, 20, 1, v, true);
+    tunMode(FastMode.PASS, EPOCH + 5000);
+    runTun(syn(R4, { ts: true }, 1, 40150));
+    expect(addon.bpfMapRead(fp.mapFd('tg_fp_allowed'), k, v)).toBe(false); // the control: passed, not taught
+    tunMode(FastMode.ANSWER, EPOCH + 5000);
+    runTun(syn(R4, { ts: true }, 1, 40151));
+    expect(addon.bpfMapRead(fp.mapFd('tg_fp_allowed'), k, v)).toBe(true);
+    expect(new DataView(v.buffer).getUint32(0, true)).toBe(Math.floor((EPOCH + 5000) / 1000));
+    addon.bpfMapWrite(fp.mapFd('tg_fp_allowed'), k, 20, 1, v, true);
+  });
 
   it('each address is answered at its own hook only: the router at the TUN, the LAN at the LAN device', () => {
     tunMode(FastMode.ANSWER);
@@ -739,19 +803,65 @@ describe("at an uplink's ingress (pairs the LAN-egress hook learned)", () => {
         expect(r.ret, name).toBe(TCX_NEXT);
         expect([...r.out], name).toEqual([...frameUp(ip)]);
       }
-      // To the router's own address (PROT_ROUTER): answered at the TUN only, never here.
+      // To the router's own address (PROT_ROUTER): passed until the TUN's hook has taught the pair,
+      // then answered here like a LAN pair.
       const toRouter = setDport(syn({ ...V4, server: [192, 0, 2, 1] }, { ts: true }, 1, 42401), 9300);
       const k = new Uint8Array(20);
       mappedAddress(Uint8Array.from([192, 0, 2, 1]), k, 0);
       k.set(u16(9300), 16);
       const v = new Uint8Array(4);
       new DataView(v.buffer).setUint32(0, EPOCH / 1000, true);
-      addon.bpfMapWrite(fp.mapFd('tg_fp_allowed'), k, 20, 1, v, false); // even if it were learned
+      addon.bpfMapWrite(fp.mapFd('tg_fp_allowed'), k, 20, 1, v, true);
       expect(runUp(frameUp(toRouter)).ret).toBe(TCX_NEXT);
+      addon.bpfMapWrite(fp.mapFd('tg_fp_allowed'), k, 20, 1, v, false);
+      expect(runUp(frameUp(toRouter)).ret).toBe(TC_ACT_REDIRECT);
+      addon.bpfMapWrite(fp.mapFd('tg_fp_allowed'), k, 20, 1, v, true);
       // The control: an ordinary source to the learned pair is answered.
       expect(runUp(frameUp(from([203, 0, 113, 40]))).ret).toBe(TC_ACT_REDIRECT);
     } finally {
       fp.protectRouter([]);
+    }
+  });
+
+  it("PASS with the tiers given, once the egress hooks have counted past them: a learned pair is answered here, an unlearned LAN pair is passed asking to skip conntrack (the router's not); below them nothing", () => {
+    const ASK = 0x02000000;
+    const early = { windowMs: 60_000, moderateAbove: 3, riskyAbove: 6, riskyMode: FastMode.ANSWER };
+    const s = { ...SETTINGS, early, notrackAskMark: ASK };
+    learn(V4, 9500);
+    fp.protectRouter(['192.0.2.1/32']);
+    /** The uplink run with its mark out. */
+    const up = (ip: Uint8Array) => {
+      const out = new Uint8Array(256);
+      const ctx = new Uint8Array(192);
+      const dv = new DataView(ctx.buffer);
+      dv.setUint32(36, LO, true);
+      dv.setUint32(40, LO, true);
+      const [ret] = addon.bpfTestRun(fp.uplinkProgram, frameUp(ip), out, ctx, 1);
+      return { ret, mark: dv.getUint32(8, true) };
+    };
+    const learned = () => setDport(syn(V4, { ts: true }, 1, 42600), 9500);
+    const unlearned = () => setDport(syn(V4, { ts: true }, 1, 42601), 9501);
+    const toRouter = () => setDport(syn({ ...V4, server: [192, 0, 2, 1] }, { ts: true }, 1, 42602), 9502);
+    try {
+      resetBurst();
+      mode(FastMode.PASS, EPOCH, s);
+      // Below the thresholds (the control): passed, nothing asked.
+      expect(up(learned())).toEqual({ ret: TCX_NEXT, mark: 0 });
+      expect(up(unlearned())).toEqual({ ret: TCX_NEXT, mark: 0 });
+      // The egress hook counts 8 SYNs (past 6: risky); the uplink only reads the count.
+      for (let i = 0; i < 8; i++) run(frame(syn(V4, { ts: true }, 5000 + i, 32500 + i)));
+      expect(up(learned())).toEqual({ ret: TC_ACT_REDIRECT, mark: 0 });
+      expect(up(unlearned())).toEqual({ ret: TCX_NEXT, mark: ASK });
+      expect(up(toRouter())).toEqual({ ret: TCX_NEXT, mark: 0 });
+      // The proxy's own mode asks the same; PASS without the tiers never does.
+      mode(FastMode.ANSWER, EPOCH, s);
+      expect(up(unlearned()).mark).toBe(ASK);
+      mode(FastMode.PASS, EPOCH, { ...s, early: undefined });
+      expect(up(unlearned())).toEqual({ ret: TCX_NEXT, mark: 0 });
+      expect(up(learned())).toEqual({ ret: TCX_NEXT, mark: 0 });
+    } finally {
+      fp.protectRouter([]);
+      resetBurst();
     }
   });
 

@@ -47,6 +47,18 @@ describe('source-dependent forward rules from the uplinks', () => {
     ]);
   });
 
+  it("the input chain's too (the uplinks answer the router's own services): a TCP rule by source is found, stock fw4's UDP and ICMP ones by source are not", () => {
+    const rule = 'ip saddr 203.0.113.5 tcp dport 22 counter accept comment "!fw4: SSH-to-router-from-office"';
+    expect(sourceRulesFromUplinks(withRule(LAB, 'input_wan', rule), ['wan0'])).toEqual([
+      'SSH-to-router-from-office',
+    ]);
+    const dhcp6 =
+      'meta nfproto ipv6 udp dport 546 ip6 saddr fe80::/10 counter accept comment "!fw4: Allow-DHCPv6"';
+    expect(sourceRulesFromUplinks(withRule(LAB, 'input_wan', dhcp6), ['wan0'])).toEqual([]);
+    // The LAN zone's input rules are not about the uplinks.
+    expect(sourceRulesFromUplinks(withRule(LAB, 'input_lan', rule), ['wan0'])).toEqual([]);
+  });
+
   it('a zone of several devices (an iifname set) is followed for each of them', () => {
     const set = LAB.replace(
       'iifname "wan0" jump forward_wan',

@@ -197,6 +197,7 @@ export class TieredSynGate implements SynGate {
       return;
     }
     if (f.settings.tunIfindex === 0) f.settings.tunIfindex = ifindexOf(f.tunName);
+    this.setEarly(f.settings);
     const answered = f.maps.read('answered');
     const risky = f.maps.read('drop_risky');
     const tier = this.tiers.addSeen(
@@ -223,6 +224,22 @@ export class TieredSynGate implements SynGate {
     c[this.i[10]] = f.maps.read('bad_checksum');
     c[this.i[11]] = f.maps.read('duplicate');
     c[this.i[12]] = f.maps.read('answered_uplink');
+  }
+
+  /**
+   * The tiers' window and thresholds, which the program applies itself to the SYNs it passes while
+   * the mode says PASS: a flood is answered in the kernel from its first hundred SYNs, not from the
+   * tick that reads them (bpf/synproxy.c: early_mode). No allocation after the first call.
+   */
+  private setEarly(s: FastSettings): void {
+    s.early ??= { windowMs: 0, moderateAbove: 0, riskyAbove: 0, riskyMode: FastMode.ANSWER };
+    const e = s.early;
+    // The shortest time a SYN stays in the tiers' count: the program's window then never holds a
+    // SYN the tiers have already let go of.
+    e.windowMs = Math.max(1, this.tiers.windowMs - this.tiers.bucketMs);
+    e.moderateAbove = this.tiers.moderateThreshold;
+    e.riskyAbove = this.tiers.riskyThreshold;
+    e.riskyMode = this.settings.riskyAction === 'drop' ? FastMode.DROP : FastMode.ANSWER;
   }
 
   /**
