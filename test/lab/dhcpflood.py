@@ -3,7 +3,8 @@
 every request comes from a MAC of its own (Ethernet source and chaddr, 00:16:3e:xx:xx:xx, universal),
 names the given host name (option 12) and asks for the given address (option 50).
 
-usage: dhcpflood.py --dev DEV --count N [--request ADDR] [--hostname NAME]
+usage: dhcpflood.py --dev DEV --count N [--request ADDR] [--hostname NAME] [--seconds S]
+With --seconds the requests are spread evenly over S seconds (at most 60), else sent as fast as possible.
 Only lab addresses are accepted for --request (192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24), and
 count is at most 1 000 000. Prints one JSON line: {"sent", "errors", "seconds"}.
 """
@@ -16,12 +17,15 @@ ap.add_argument('--dev', required=True)
 ap.add_argument('--count', type=int, required=True)
 ap.add_argument('--request', default='192.0.2.2')
 ap.add_argument('--hostname', default='')
+ap.add_argument('--seconds', type=float, default=0)
 a = ap.parse_args()
 req = ipaddress.ip_address(a.request)
 if not any(req in n for n in LAB):
     raise SystemExit(f'refusing to ask for {a.request}: not a lab address')
 if not 0 < a.count <= 1_000_000:
     raise SystemExit('count must be 1..1000000')
+if not 0 <= a.seconds <= 60:
+    raise SystemExit('seconds must be 0..60')
 
 def csum(b):
     if len(b) % 2:
@@ -43,6 +47,11 @@ sock.bind((a.dev, 0))
 sent = errors = 0
 t0 = time.time()
 for i in range(a.count):
+    # Paced: every 1000 requests, wait until their share of the time has passed.
+    if a.seconds and i % 1000 == 0:
+        ahead = t0 + a.seconds * i / a.count - time.time()
+        if ahead > 0:
+            time.sleep(ahead)
     mac = bytes([0x00, 0x16, 0x3e, (i >> 16) & 0xff, (i >> 8) & 0xff, i & 0xff])
     bootp = struct.pack('!BBBBIHH4s4s4s4s16s64s128s', 1, 1, 6, 0, rng.getrandbits(32), 0, 0x8000,
                         bytes(4), bytes(4), bytes(4), bytes(4), mac + bytes(10), bytes(64), bytes(128))

@@ -181,7 +181,7 @@ describe('fw4 verdicts with tunguard', () => {
     const tg = lab.startTunguard(['--tun', 'tgalt0']);
     await tg.ready();
     expect(lab.tcx('tgalt0')).toEqual({ ingress: 1, egress: 1 }); // the SYN fast path for the router's own services
-    expect(lab.tcx('lan0')).toEqual({ ingress: 1, egress: 2 }); // the steering, and the SYN fast path
+    expect(lab.tcx('lan0')).toEqual({ ingress: 2, egress: 3 }); // the steering, the kernel translation (both ways), and the SYN fast path
     expect(await verdicts()).toEqual(kernel);
     expect(await tg.stop()).toBe(0);
   }, 120_000);

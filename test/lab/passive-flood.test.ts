@@ -113,11 +113,26 @@ describe('passive inventory under a LAN flood', () => {
     expect(syn.code, syn.stderr).toBe(0);
     // A feed write before the DHCP flood: the new-host budget is shared, and a flood that spends it
     // keeps later new hosts out for a while (here the /64's host, checked below).
+    // The feed drains the DHCP socket once a tick (1 s while busy) and the socket holds ~170 requests:
+    // sent in under a second, one drain saw 169 of them, fewer than the budget the test is about. Over
+    // 8 s the feed reads several socket-fulls.
     await sleep(6000);
     const dhcp = lab.exec(
       lab.ns.lan,
       'python3',
-      [DHCP_FLOOD, '--dev', 'eth0', '--count', '100000', '--request', ADDR.lan4, '--hostname', 'lab-laptop'],
+      [
+        DHCP_FLOOD,
+        '--dev',
+        'eth0',
+        '--count',
+        '100000',
+        '--request',
+        ADDR.lan4,
+        '--hostname',
+        'lab-laptop',
+        '--seconds',
+        '8',
+      ],
       60_000,
     );
     expect(dhcp.code, dhcp.stderr).toBe(0);
