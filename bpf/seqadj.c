@@ -27,17 +27,6 @@
  */
 #include "tg_bpf.h"
 
-#define TCX_PASS 0
-#define TCX_NEXT -1
-#define TCX_DROP 2
-
-#define ETH_HLEN 14
-#define IPPROTO_TCP 6
-#define TCP_FIN 0x01
-#define TCP_SYN 0x02
-#define TCP_RST 0x04
-#define TCP_ACK 0x10
-
 /* Directions: the index of the counters too. */
 #define TO_SERVER 0
 #define TO_CLIENT 1
@@ -88,7 +77,6 @@ struct tg_map_def SEC("maps") tg_xl_conns = {
 struct tg_map_def SEC("maps") tg_xl_scratch = {
     .type = BPF_MAP_TYPE_PERCPU_ARRAY, .key_size = 4, .value_size = 16, .max_entries = 1};
 
-INLINE __u32 be16(const __u8 *p) { return (__u32)p[0] << 8 | p[1]; }
 
 /* One's-complement difference of one byte changed at offset `rel` of the TCP header: the checksum
  * sums big-endian 16-bit words from the header's start, so an even offset is a word's high byte. */

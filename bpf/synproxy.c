@@ -60,18 +60,6 @@
  */
 #include "tg_bpf.h"
 
-#define TCX_NEXT -1
-#define TCX_DROP 2
-
-#define ETH_HLEN 14
-#define IPPROTO_TCP 6
-#define TCP_FIN 0x01
-#define TCP_SYN 0x02
-#define TCP_RST 0x04
-#define TCP_ACK 0x10
-#define TCP_ECE 0x40
-#define TCP_CWR 0x80
-
 /* Modes the proxy sets (src/defense/fast-path.ts keeps the same numbers). */
 #define FP_PASS 0   /* normal tier: every SYN goes to the proxy (its SYN cache keeps WS/SACK) */
 #define FP_ANSWER 1 /* moderate and risky tiers: answer here */
@@ -312,7 +300,6 @@ INLINE __u32 fold(__u32 s) {
   return s;
 }
 
-INLINE __u32 be16(const __u8 *p) { return (__u32)p[0] << 8 | p[1]; }
 
 INLINE void put16(__u8 *p, __u32 v) {
   p[0] = v >> 8;

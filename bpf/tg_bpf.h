@@ -43,4 +43,21 @@ static long (*bpf_skb_change_head)(struct __sk_buff *skb, __u32 len, __u64 flags
 #define tg_ntohs tg_htons
 #define tg_ntohl tg_htonl
 
+/* TCX verdicts (include/uapi/linux/bpf.h): TCX_NEXT hands the packet to the next program. */
+#define TCX_PASS 0
+#define TCX_NEXT -1
+#define TCX_DROP 2
+
+#define ETH_HLEN 14
+#define IPPROTO_TCP 6
+#define TCP_FIN 0x01
+#define TCP_SYN 0x02
+#define TCP_RST 0x04
+#define TCP_ACK 0x10
+#define TCP_ECE 0x40
+#define TCP_CWR 0x80
+
+/* A big-endian 16-bit field. */
+INLINE __u32 be16(const __u8 *p) { return (__u32)p[0] << 8 | p[1]; }
+
 #endif
