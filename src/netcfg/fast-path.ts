@@ -10,8 +10,7 @@ import { readFileSync } from 'node:fs';
 import { endianness } from 'node:os';
 import { parsePrefix } from '../config/net.js';
 import { closeQuietly, type TunAddon } from '../tun/addon.js';
-import { BpfObjectError, type LoadedProgram, loadBpfObject, readBpfObject } from '../tun/bpf-object.js';
-import { ProgType } from '../tun/ebpf.js';
+import type { LoadedProgram } from '../tun/bpf-object.js';
 import {
   CONF_SIZE,
   encodeConf,
@@ -22,6 +21,7 @@ import {
   possibleCpus,
   prefixKey,
 } from '../tun/fast-path-maps.js';
+import { loadProgramPair } from './bpf-pair.js';
 import { NetcfgError } from './ip.js';
 import { deviceNumber } from './steering.js';
 
@@ -84,35 +84,13 @@ export class FastPath {
     /** Entries of the moderate tier's 4-tuple chart (syn_cache_size); the object's own size if none. */
     chartSize?: number,
   ): FastPath {
-    let loaded: LoadedProgram;
-    try {
-      loaded = loadBpfObject(
-        addon,
-        readBpfObject(FAST_PATH_OBJECT, FAST_PATH_SECTION),
-        ProgType.SCHED_CLS,
-        chartSize === undefined ? {} : { [FastMapName.chart]: chartSize },
-      );
-    } catch (err) {
-      const e = err as NodeJS.ErrnoException;
-      const why =
-        err instanceof BpfObjectError
-          ? e.message
-          : `${e.message}${e.code === 'EPERM' ? ' (needs CAP_BPF and CAP_NET_ADMIN)' : ''}`;
-      throw new NetcfgError(`cannot load the SYN fast path: ${why}`);
-    }
-    let uplinkProg: number;
-    try {
-      uplinkProg = loadBpfObject(
-        addon,
-        readBpfObject(FAST_PATH_OBJECT, FAST_PATH_UPLINK_SECTION),
-        ProgType.SCHED_CLS,
-        {},
-        loaded.maps,
-      ).prog;
-    } catch (err) {
-      for (const fd of [loaded.prog, ...loaded.maps.values()]) addon.close(fd);
-      throw new NetcfgError(`cannot load the SYN fast path's uplink program: ${(err as Error).message}`);
-    }
+    const { first: loaded, second: uplinkProg } = loadProgramPair(
+      addon,
+      FAST_PATH_OBJECT,
+      [FAST_PATH_SECTION, FAST_PATH_UPLINK_SECTION],
+      ['the SYN fast path', "the SYN fast path's uplink program"],
+      chartSize === undefined ? {} : { [FastMapName.chart]: chartSize },
+    );
     const fp = new FastPath(
       addon,
       loaded,

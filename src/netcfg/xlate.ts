@@ -6,8 +6,7 @@
 // Fail-open as the steering: the links and the map are this process's fds, gone when it dies (the
 // steering goes with them, so nothing is left that translates a connection no proxy holds).
 import { closeQuietly, type TunAddon } from '../tun/addon.js';
-import { BpfObjectError, type LoadedProgram, loadBpfObject, readBpfObject } from '../tun/bpf-object.js';
-import { ProgType } from '../tun/ebpf.js';
+import type { LoadedProgram } from '../tun/bpf-object.js';
 import {
   encodeXlateConf,
   XLATE_CONF_SIZE,
@@ -19,6 +18,7 @@ import {
   XLATE_VALUE_SIZE,
   XlateMapName,
 } from '../tun/xlate-map.js';
+import { loadProgramPair } from './bpf-pair.js';
 import { NetcfgError } from './ip.js';
 
 export class KernelXlate {
@@ -34,37 +34,13 @@ export class KernelXlate {
 
   /** Loads both programs and their maps; throws NetcfgError with the reason. */
   static load(addon: TunAddon, maxConns = XLATE_MAX_CONNS): KernelXlate {
-    let toServer: LoadedProgram;
-    try {
-      toServer = loadBpfObject(
-        addon,
-        readBpfObject(XLATE_OBJECT, XLATE_TO_SERVER_SECTION),
-        ProgType.SCHED_CLS,
-        { [XlateMapName.conns]: maxConns },
-      );
-    } catch (err) {
-      const e = err as NodeJS.ErrnoException;
-      const why =
-        err instanceof BpfObjectError
-          ? e.message
-          : `${e.message}${e.code === 'EPERM' ? ' (needs CAP_BPF and CAP_NET_ADMIN)' : ''}`;
-      throw new NetcfgError(`cannot load the kernel translation of proxied connections: ${why}`);
-    }
-    let toClient: number;
-    try {
-      toClient = loadBpfObject(
-        addon,
-        readBpfObject(XLATE_OBJECT, XLATE_TO_CLIENT_SECTION),
-        ProgType.SCHED_CLS,
-        {},
-        toServer.maps,
-      ).prog;
-    } catch (err) {
-      for (const fd of [toServer.prog, ...toServer.maps.values()]) addon.close(fd);
-      throw new NetcfgError(
-        `cannot load the kernel translation's server-side program: ${(err as Error).message}`,
-      );
-    }
+    const { first: toServer, second: toClient } = loadProgramPair(
+      addon,
+      XLATE_OBJECT,
+      [XLATE_TO_SERVER_SECTION, XLATE_TO_CLIENT_SECTION],
+      ['the kernel translation of proxied connections', "the kernel translation's program toward the client"],
+      { [XlateMapName.conns]: maxConns },
+    );
     const x = new KernelXlate(addon, toServer, toClient);
     const conns = toServer.defs.get(XlateMapName.conns);
     const conf = toServer.defs.get(XlateMapName.conf);
