@@ -1773,6 +1773,24 @@ describe('hand-over to the kernel translation (bpf/seqadj.c, src/tun/xlate-map.t
       expect(h.proxy.table.handed[slot]).toBe(0);
     });
 
+  it('a connection to the router’s own address is never handed over (its segments pass no LAN device), from the start or after router.set; a LAN host’s is', () => {
+    const at = (last: number): Fam => ({ ...V4, server: [198, 51, 100, last] });
+    const { h, q } = xharness({ routerPrefixes: ['198.51.100.8/32'] });
+    const local = establish(h, at(8), { ts: true }, 10_000, 42010);
+    h.run(local.now + 20, data(local));
+    expect(q.addCount, 'the router’s own service').toBe(0);
+    // The control: a LAN host's connection in the same harness is handed over.
+    const lan = establish(h, V4, { ts: true }, 10_100, 42011);
+    h.run(lan.now + 20, data(lan));
+    expect(q.addCount).toBe(1);
+    q.reset();
+    // An address the router gets at run time is its own from then on.
+    h.proxy.command({ type: 'router.set', prefixes: ['198.51.100.8/32', '198.51.100.9/32'] });
+    const added = establish(h, at(9), { ts: true }, 10_200, 42012);
+    h.run(added.now + 20, data(added));
+    expect(q.addCount, 'an address added by router.set').toBe(0);
+  });
+
   it('a RST from the client takes it back; a connection never handed over is not "taken back"', () => {
     const { h, q } = xharness();
     const c = establish(h, V4);

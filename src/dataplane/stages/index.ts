@@ -81,6 +81,8 @@ const factories: Record<string, (env: StageEnv) => Stage> = {
       lan: new PrefixMatcher(protectedPrefixes(env), { strict: false }),
       protectedWith: (router) =>
         new PrefixMatcher(protectedPrefixes({ ...env, routerPrefixes: [...router] }), { strict: false }),
+      router: new PrefixMatcher([...(env.routerPrefixes ?? [])], { strict: false }),
+      routerWith: (router) => new PrefixMatcher([...router], { strict: false }),
       keys: new CookieKeys(env.cookieKeys),
       maxConnections: env.maxConnections,
       ...(env.maxPerSource !== undefined ? { maxPerSource: env.maxPerSource } : {}),

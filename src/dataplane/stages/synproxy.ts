@@ -81,6 +81,13 @@ export interface SynProxyOptions extends HandshakeOptions {
    * the command changes nothing.
    */
   protectedWith?: (router: readonly string[]) => AddrMatcher;
+  /**
+   * The router's own addresses, and the same after a 'router.set' command: connections to them are
+   * never handed to the kernel translation (their segments reach the router through lo, never a
+   * LAN device's hooks, so an entry would only hold a slot of the bounded map).
+   */
+  router?: AddrMatcher;
+  routerWith?: (router: readonly string[]) => AddrMatcher;
   keys: CookieKeys;
   maxConnections: number;
   /** Client SYNs whose options the SYN cache keeps at once. */
@@ -242,9 +249,10 @@ export class SynProxyStage implements Stage {
    * needs (the host's first bytes, as the LAN bypass: handle()); a write the kernel refuses is
    * counted by the worker, and the connection's segments keep reaching us.
    */
-  private handOver(slot: number): void {
+  private handOver(slot: number, buf: Uint8Array, hostOff: number, ver: number): void {
     const t = this.table;
     if (t.handed[slot] !== 0 || t.state[slot] !== ConnState.ESTABLISHED) return;
+    if (this.opts.router?.matches(buf, hostOff, ver)) return;
     if (this.ctx.xlate.add(t, slot, t.seqAdj(slot, this.adj))) t.handed[slot] = 1;
   }
 
@@ -338,6 +346,8 @@ export class SynProxyStage implements Stage {
     // entry is untouched); one to an address gone is passed on untranslated from now on.
     if (cmd.type === 'router.set' && this.opts.protectedWith)
       this.opts.lan = this.opts.protectedWith(cmd.prefixes);
+    if (cmd.type === 'router.set' && this.opts.routerWith)
+      this.opts.router = this.opts.routerWith(cmd.prefixes);
     this.gate.command?.(cmd);
   }
 
@@ -575,7 +585,7 @@ export class SynProxyStage implements Stage {
     else if (info.payloadLen > 0 && t.handed[slot] === 0) {
       const sent = Math.min(t.clientBytes[slot] + info.payloadLen, 0xffffffff);
       t.clientBytes[slot] = sent;
-      if (sent >= UPLOAD_HANDOVER_BYTES) this.handOver(slot);
+      if (sent >= UPLOAD_HANDOVER_BYTES) this.handOver(slot, buf, info.dstAddrOff, info.ipVersion);
     }
     if ((f & RST) !== 0) this.close(slot, CLOSED_LINGER_MS);
     else if ((f & FIN) !== 0) this.fin(slot, ConnFlag.FIN_CLIENT);
@@ -623,7 +633,7 @@ export class SynProxyStage implements Stage {
     t.lastSeen[slot] = this.ctx.now;
     adjustToClient(buf, info, t.seqAdj(slot, this.adj));
     if ((f & (RST | FIN)) !== 0) this.takeBack(slot);
-    else if (info.payloadLen > 0) this.handOver(slot);
+    else if (info.payloadLen > 0) this.handOver(slot, buf, info.srcAddrOff, info.ipVersion);
     if ((f & RST) !== 0) this.close(slot, CLOSED_LINGER_MS);
     else if ((f & FIN) !== 0) this.fin(slot, ConnFlag.FIN_SERVER);
     return PASS;
