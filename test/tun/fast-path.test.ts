@@ -25,6 +25,7 @@ import {
 } from '../../src/tun/fast-path-maps.js';
 import { Batch } from '../../src/tun/packet-io.js';
 import { Prng, pseudo4, pseudo6, refChecksum, tcp, u16, u32, v4, v6 } from '../packet/helpers.js';
+import { type Fam, V4, V6 } from './families.js';
 
 const addon = loadAddon();
 const MINUTE0 = 29_444_444;
@@ -47,18 +48,6 @@ const PROTECTED = ['198.51.100.0/24', '2001:db8:0:1::/64'];
 const TCX_NEXT = -1;
 const TCX_DROP = 2;
 const TC_ACT_REDIRECT = 7;
-
-interface Fam {
-  ver: 4 | 6;
-  client: number[];
-  server: number[];
-}
-const V4: Fam = { ver: 4, client: [203, 0, 113, 5], server: [198, 51, 100, 7] };
-const V6: Fam = {
-  ver: 6,
-  client: [0x20, 0x01, 0x0d, 0xb8, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 5],
-  server: [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 7],
-};
 
 interface SynOpts {
   mss?: number | null;

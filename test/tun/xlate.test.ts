@@ -18,6 +18,7 @@ import {
   XLATE_VALUE_SIZE,
 } from '../../src/tun/xlate-map.js';
 import { Prng, refVerify, tcp, u32, v4, v6 } from '../packet/helpers.js';
+import { type Fam, V4, V6 } from './families.js';
 
 const addon = loadAddon();
 const TUN_IFINDEX = 99;
@@ -26,17 +27,6 @@ const TCX_NEXT = -1;
 const ACK = 0x10;
 const PSH = 0x08;
 
-interface Fam {
-  ver: 4 | 6;
-  client: number[];
-  server: number[];
-}
-const V4: Fam = { ver: 4, client: [203, 0, 113, 5], server: [198, 51, 100, 7] };
-const V6: Fam = {
-  ver: 6,
-  client: [0x20, 0x01, 0x0d, 0xb8, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 5],
-  server: [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 7],
-};
 const CPORT = 40001;
 const SPORT = 8080;
 
