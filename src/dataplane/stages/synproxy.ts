@@ -5,7 +5,7 @@
 // translation src/defense/seqadj.ts (nf_conntrack_seqadj), the connection store's side
 // synproxy-persist.ts, and the SYN cache src/defense/syn-cache.ts.
 // Names follow the packet and the peer, as in nf_synproxy_core.c.
-// One file (about 800 lines): each transition reads and writes one connection's record across client
+// One file (about 810 lines): each transition reads and writes one connection's record across client
 // packets, server packets and timers; spreading them over files would split a transition.
 
 import { ConnFlag, ConnState, ConnTable } from '../../defense/conntable.js';
