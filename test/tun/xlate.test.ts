@@ -5,18 +5,14 @@
 // on (TCX_NEXT) untouched. The test run gives the program a full checksum (not CHECKSUM_PARTIAL): that
 // state is the lab's (test/lab/xlate.test.ts, veth segments are PARTIAL).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { encodeSeqAdj } from '../../src/dataplane/xlate-queue.js';
 import { adjustToClient, adjustToServer, newSeqAdj, type SeqAdj } from '../../src/defense/seqadj.js';
 import { REINJECT_MARK } from '../../src/netcfg/steering-programs.js';
 import { KernelXlate } from '../../src/netcfg/xlate.js';
 import { classify, PacketInfo } from '../../src/packet/index.js';
 import { loadAddon } from '../../src/tun/addon.js';
 import { writeKey } from '../../src/tun/flow-bypass.js';
-import {
-  decodeXlateSeen,
-  encodeXlateValue,
-  XLATE_KEY_SIZE,
-  XLATE_VALUE_SIZE,
-} from '../../src/tun/xlate-map.js';
+import { decodeXlateSeen, XLATE_KEY_SIZE, XLATE_VALUE_SIZE } from '../../src/tun/xlate-map.js';
 import { Prng, refVerify, tcp, u32, v4, v6 } from '../packet/helpers.js';
 import { type Fam, V4, V6 } from './families.js';
 
@@ -54,7 +50,7 @@ function key(f: Fam): Uint8Array {
 
 function put(f: Fam, a: SeqAdj): void {
   const v = new Uint8Array(XLATE_VALUE_SIZE);
-  encodeXlateValue(a, v, 0);
+  encodeSeqAdj(a, v, 0);
   expect(addon.bpfMapWrite(x.connsFd, key(f), XLATE_KEY_SIZE, 1, v, false)).toBe(0);
 }
 
