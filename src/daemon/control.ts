@@ -139,6 +139,11 @@ export interface ControlPlaneOptions {
   flowOffload?: () => FlowOffloadStatus;
   /** The SYN police's nft table, now (absent: the daemon runs without one). */
   police?: () => PoliceStatus | undefined;
+  /**
+   * Whether the kernel translates a proxied connection now (src/netcfg/xlate.ts; absent: nothing is
+   * translated in the kernel): the connection list's `path`.
+   */
+  inKernel?: (client: Uint8Array, cPort: number, server: Uint8Array, sPort: number) => boolean;
 }
 
 /** How often a listen address that failed is tried again. */
@@ -202,6 +207,9 @@ export class ControlPlane {
     this.connections = new ConnectionBook(
       (n) => STATE_NAMES[n] ?? `state-${n}`,
       (a) => lan.length === 0 || lan.some((p) => inPrefix(a, p)),
+      undefined,
+      undefined,
+      o.inKernel,
     );
     if (o.restoredConnections && o.restoredConnections.length > 0)
       this.dataplaneEvent({ type: 'conn-sync', upserts: o.restoredConnections, removes: [] });

@@ -38,7 +38,7 @@ import { REINJECT_MARK } from '../netcfg/steering-programs.js';
 import { FAST_NOTRACK_ASK_MARK, FAST_NOTRACK_MARK, nftAvailable, SynPolice } from '../netcfg/syn-police.js';
 import { dumpNow, type NetifdFollower, NetifdWatch, readNow, uplinkDevices } from '../netcfg/uplinks.js';
 import { claimWan } from '../netcfg/wan-lock.js';
-import { KernelXlate } from '../netcfg/xlate.js';
+import { KernelXlate, xlateMapSize } from '../netcfg/xlate.js';
 import { writeFileAtomicSync } from '../state/atomic-file.js';
 import { type ConnRecord, ConnStore, type ConnSync } from '../state/connstore.js';
 import { loadOrCreateKey } from '../state/keyfile.js';
@@ -225,6 +225,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     ipv6: v['no-ipv6'] ? false : m.ipv6,
   };
   const queues = intFlag(v.queues, 'queues', m.queues, 1, 16);
+  const xlateConns = xlateMapSize(); // before anything is opened: a bad value stops the start
   const spread = v.spread ?? 'address';
   const fastChoice = v['fast-path'] ?? config.defense.syn.fastPath;
   if (fastChoice !== 'off' && fastChoice !== 'auto' && fastChoice !== 'on')
@@ -375,7 +376,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   let kernelXlate: KernelXlate | undefined;
   if (proxying && bypassMap !== undefined) {
     try {
-      kernelXlate = KernelXlate.load(addon);
+      kernelXlate = KernelXlate.load(addon, xlateConns);
       stageEnv.xlateMapFd = kernelXlate.connsFd;
     } catch (err) {
       log(`warning: ${(err as Error).message}; every segment of a proxied connection crosses the TUN`);
@@ -496,6 +497,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     log,
     ...(flowOffload ? { flowOffload: () => flowOffload.status() } : {}),
     police: () => police.status,
+    ...(kernelXlate ? { inKernel: kernelXlate.holds.bind(kernelXlate) } : {}),
     lanPrefixes: lanNets,
     restoredConnections: restored,
     remediationDir: remediationDir(m.durableDir, v['state-dir']),
