@@ -378,6 +378,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     try {
       kernelXlate = KernelXlate.load(addon, xlateConns);
       stageEnv.xlateMapFd = kernelXlate.connsFd;
+      stageEnv.xlateHeldFd = kernelXlate.heldFd;
     } catch (err) {
       log(`warning: ${(err as Error).message}; every segment of a proxied connection crosses the TUN`);
     }
@@ -623,6 +624,14 @@ export async function runCommand(argv: string[]): Promise<number> {
   };
   const onSample = (moved: boolean) => {
     if (!moved) return;
+    // Whether the kernel translation looks segments up at all: set by a worker with each hand-over,
+    // and here from the counters, so it goes back to 0 once every connection was taken back (a write
+    // racing a worker's hand-over is put right at the next second: those segments cross the TUN,
+    // which moves the counters).
+    if (kernelXlate) {
+      const c = dp.counters();
+      kernelXlate.setHeld((c.xlate_handed ?? 0) > (c.xlate_removed ?? 0));
+    }
     refreshKernelCounters();
     statusChanged();
   };

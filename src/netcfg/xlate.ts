@@ -11,8 +11,12 @@ import {
   encodeXlateConf,
   writeXlateKey,
   XLATE_CONF_SIZE,
+  XLATE_HELD,
+  XLATE_HELD_KEY,
+  XLATE_HELD_SIZE,
   XLATE_KEY_SIZE,
   XLATE_MAX_CONNS,
+  XLATE_NONE_HELD,
   XLATE_OBJECT,
   XLATE_TO_CLIENT_SECTION,
   XLATE_TO_SERVER_SECTION,
@@ -64,10 +68,12 @@ export class KernelXlate {
     const x = new KernelXlate(addon, toServer, toClient);
     const conns = toServer.defs.get(XlateMapName.conns);
     const conf = toServer.defs.get(XlateMapName.conf);
+    const held = toServer.defs.get(XlateMapName.held);
     if (
       conns?.keySize !== XLATE_KEY_SIZE ||
       conns.valueSize !== XLATE_VALUE_SIZE ||
-      conf?.valueSize !== XLATE_CONF_SIZE
+      conf?.valueSize !== XLATE_CONF_SIZE ||
+      held?.valueSize !== XLATE_HELD_SIZE
     ) {
       x.close();
       throw new NetcfgError('the kernel translation object does not match this tunguard (its map layout)');
@@ -84,6 +90,20 @@ export class KernelXlate {
   /** The connection map, for the dataplane (src/tun/xlate-map.ts). */
   get connsFd(): number {
     return this.map(XlateMapName.conns);
+  }
+
+  /** The word that says whether the connection map may hold a connection, for the dataplane. */
+  get heldFd(): number {
+    return this.map(XlateMapName.held);
+  }
+
+  /**
+   * Whether the programs look segments up at all (bpf/seqadj.c's tg_xl_held): the main thread says so
+   * from the counters (connections handed over minus taken back), the workers with each hand-over.
+   */
+  setHeld(held: boolean): void {
+    if (this.closed) return;
+    this.addon.bpfMapWrite(this.heldFd, XLATE_HELD_KEY, 4, 1, held ? XLATE_HELD : XLATE_NONE_HELD, false);
   }
 
   get programs(): { toServer: number; toClient: number } {

@@ -13,10 +13,16 @@ import { BYPASS_KEY_SIZE, writeKey } from './flow-bypass.js';
 export const XLATE_OBJECT = 'seqadj';
 export const XLATE_TO_SERVER_SECTION = 'tc/to_server';
 export const XLATE_TO_CLIENT_SECTION = 'tc/to_client';
-export const XlateMapName = { conf: 'tg_xl_conf', conns: 'tg_xl_conns' } as const;
+export const XlateMapName = { conf: 'tg_xl_conf', conns: 'tg_xl_conns', held: 'tg_xl_held' } as const;
 export const XLATE_KEY_SIZE = BYPASS_KEY_SIZE;
 export const XLATE_VALUE_SIZE = 56;
 export const XLATE_CONF_SIZE = 8;
+/** tg_xl_held's one value: 1 while the connection map may hold a connection (bpf/seqadj.c). */
+export const XLATE_HELD_SIZE = 4;
+/** The values of tg_xl_held, and its one key. */
+export const XLATE_HELD = new Uint8Array([1, 0, 0, 0]);
+export const XLATE_NONE_HELD = new Uint8Array(XLATE_HELD_SIZE);
+export const XLATE_HELD_KEY = new Uint8Array(4);
 /** Connections the map holds (as the bypass map): past it, a connection stays on the TUN path. */
 export const XLATE_MAX_CONNS = 32768;
 

@@ -30,6 +30,7 @@ let x: KernelXlate;
 beforeAll(() => {
   x = KernelXlate.load(addon, 64);
   x.configure(TUN_IFINDEX, REINJECT_MARK);
+  x.setHeld(true); // as a worker does with its first hand-over
 });
 afterAll(() => x?.close());
 
@@ -230,6 +231,25 @@ describe('what stays on the TUN path', () => {
       expect(run(false, data(false)).ret).toBe(TCX_NEXT);
     });
   }
+
+  it('nothing is looked up while the daemon says the map holds no connection (tg_xl_held 0)', () => {
+    put(V4, a);
+    const data = (toServer: boolean) => segment(V4, toServer, { flags: ACK, payload: 10 }, 5, 6);
+    try {
+      x.setHeld(false);
+      for (const toServer of [true, false]) {
+        const got = run(toServer, data(toServer));
+        expect(got.ret).toBe(TCX_NEXT);
+        expect(got.ip).toEqual(data(toServer)); // to the proxy, which translates it
+      }
+    } finally {
+      x.setHeld(true);
+    }
+    // Control: the same segments, the word set again.
+    expect(run(true, data(true)).ret).toBe(TCX_PASS);
+    expect(run(false, data(false)).ret).toBe(TCX_PASS);
+    drop(V4);
+  });
 
   it('IPv4 options and fragments, malformed or repeated options', () => {
     put(V4, a);
