@@ -1,6 +1,6 @@
 // `tunguard run`: the daemon. Opens the TUN, starts the dataplane, steers traffic, and on SIGTERM or
 // SIGINT takes steering down before the device goes away.
-// One file (about 990 lines): the start is one ordered sequence (config, TUN, dataplane, nft tables,
+// One file (about 1000 lines): the start is one ordered sequence (config, TUN, dataplane, nft tables,
 // steering, API) whose stop must undo it in reverse; the parts it wires live in their own modules.
 import { accessSync, constants, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
