@@ -628,10 +628,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     // and here from the counters, so it goes back to 0 once every connection was taken back (a write
     // racing a worker's hand-over is put right at the next second: those segments cross the TUN,
     // which moves the counters).
-    if (kernelXlate) {
-      const c = dp.counters();
-      kernelXlate.setHeld((c.xlate_handed ?? 0) > (c.xlate_removed ?? 0));
-    }
+    kernelXlate?.heldFromCounters(dp.counters());
     refreshKernelCounters();
     statusChanged();
   };

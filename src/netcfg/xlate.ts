@@ -106,6 +106,14 @@ export class KernelXlate {
     this.addon.bpfMapWrite(this.heldFd, XLATE_HELD_KEY, 4, 1, held ? XLATE_HELD : XLATE_NONE_HELD, false);
   }
 
+  /**
+   * The main thread's share of setHeld: from the workers' counters summed, whether a connection handed
+   * over has not been taken back (each counts only what the kernel accepted).
+   */
+  heldFromCounters(c: Readonly<Record<string, number>>): void {
+    this.setHeld((c.xlate_handed ?? 0) > (c.xlate_removed ?? 0));
+  }
+
   get programs(): { toServer: number; toClient: number } {
     return { toServer: this.toServer.prog, toClient: this.toClientProg };
   }

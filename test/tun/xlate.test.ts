@@ -248,6 +248,17 @@ describe('what stays on the TUN path', () => {
     // Control: the same segments, the word set again.
     expect(run(true, data(true)).ret).toBe(TCX_PASS);
     expect(run(false, data(false)).ret).toBe(TCX_PASS);
+    // The main thread's part: from the counters, off once every connection handed over is taken back.
+    try {
+      x.heldFromCounters({ xlate_handed: 5, xlate_removed: 5, xlate_refused: 3 });
+      expect(run(true, data(true)).ret).toBe(TCX_NEXT);
+      x.heldFromCounters({ xlate_handed: 6, xlate_removed: 5 });
+      expect(run(true, data(true)).ret).toBe(TCX_PASS);
+      x.heldFromCounters({});
+      expect(run(false, data(false)).ret).toBe(TCX_NEXT);
+    } finally {
+      x.setHeld(true);
+    }
     drop(V4);
   });
 
