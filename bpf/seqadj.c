@@ -72,6 +72,15 @@ struct tg_map_def SEC("maps") tg_xl_conns = {
     .type = BPF_MAP_TYPE_HASH, .key_size = sizeof(struct xl_key), .value_size = sizeof(struct xl_value),
     .max_entries = 32768};
 
+/* 1 while the map may hold a connection, 0 when it holds none (written by the daemon: a worker sets it
+ * with each hand-over, the main thread sets it from the counters once a second). While 0, a segment is
+ * passed on without the hash lookup: the LAN's own (bypassed) flows then pay one lookup per packet, the
+ * steering program's, not two. Stale either way is only slower, never wrong: 1 with an empty map costs
+ * the lookup as before; 0 with a connection in it sends its segments to the proxy, which translates
+ * every segment it gets. */
+struct tg_map_def SEC("maps") tg_xl_held = {
+    .type = BPF_MAP_TYPE_ARRAY, .key_size = 4, .value_size = 4, .max_entries = 1};
+
 /* Per-CPU scratch for the option walk's findings: kept out of the stack, where each combination of
  * their values would be one more state for the verifier to walk the loop with. */
 struct tg_map_def SEC("maps") tg_xl_scratch = {
@@ -149,6 +158,8 @@ INLINE int find_options(const __u8 *tcp, __u32 hl, const void *end, struct opts 
 
 INLINE int xlate(struct __sk_buff *skb, const int dir) {
   __u32 zero = 0;
+  __u32 *held = bpf_map_lookup_elem(&tg_xl_held, &zero);
+  if (!held || !*held) return TCX_NEXT;
   struct xl_conf *c = bpf_map_lookup_elem(&tg_xl_conf, &zero);
   if (!c) return TCX_NEXT;
   if (dir == TO_SERVER) {

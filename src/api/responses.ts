@@ -142,6 +142,12 @@ export const Connection = v.object({
   state: v.pipe(v.string(), documented<string>({ type: 'string', enum: [...CONNECTION_STATES] })),
   /** inbound: opened from outside toward a LAN host; outbound: opened by a LAN host. */
   direction: v.picklist(['inbound', 'outbound']),
+  path: v.pipe(
+    v.picklist(['kernel', 'proxy']),
+    v.description(
+      "where its packets are translated now: 'kernel' (handed over, they no longer cross the TUN) or 'proxy' (the daemon: handshake, teardown, before the LAN host's first bytes, or the kernel's map was full)",
+    ),
+  ),
   /** When the control plane first heard of it, and its last state change. */
   firstSeenAt: Time,
   updatedAt: Time,

@@ -160,6 +160,16 @@ export class ConnectionBook {
     private readonly isLan: (addr: Uint8Array) => boolean = () => true,
     private readonly limit = 100_000,
     private readonly now: () => number = Date.now,
+    /**
+     * Whether the kernel translates a connection now (the daemon's map holds it): its `path`. Asked
+     * for the listed page only, when it is listed (a hand-over changes nothing the proxy reports).
+     */
+    private readonly inKernel: (
+      client: Uint8Array,
+      cPort: number,
+      server: Uint8Array,
+      sPort: number,
+    ) => boolean = () => false,
   ) {}
 
   get size(): number {
@@ -182,6 +192,7 @@ export class ConnectionBook {
         dport: u.sPort,
         state: this.stateName(u.state),
         direction: this.isLan(dst) ? 'inbound' : 'outbound',
+        path: 'proxy', // as stored; list() says where it is now
         // Whole ms, the API's one time form (the proxy's clock gives fractions).
         firstSeenAt: old?.rec.firstSeenAt ?? Math.round(Math.min(u.updated, this.now())),
         updatedAt: Math.round(u.updated),
@@ -199,11 +210,16 @@ export class ConnectionBook {
       (q.port === undefined || e.rec.sport === q.port || e.rec.dport === q.port) &&
       (q.src === undefined || inPrefix(e.src, q.src)) &&
       (q.dst === undefined || inPrefix(e.dst, q.dst));
-    const all: ConnectionRecord[] = [];
-    for (const e of this.conns.values()) if (match(e)) all.push(e.rec);
+    const all: BookEntry[] = [];
+    for (const e of this.conns.values()) if (match(e)) all.push(e);
     all.reverse(); // newest (most recently changed) first
     return {
-      items: all.slice(q.offset, q.offset + q.limit),
+      items: all.slice(q.offset, q.offset + q.limit).map(
+        (e): ConnectionRecord => ({
+          ...e.rec,
+          path: this.inKernel(e.src, e.rec.sport, e.dst, e.rec.dport) ? 'kernel' : 'proxy',
+        }),
+      ),
       total: all.length,
       offset: q.offset,
       limit: q.limit,

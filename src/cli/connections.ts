@@ -42,8 +42,16 @@ export async function connections(argv: string[]): Promise<number> {
   const ep = (a: string, port: number) => (a.includes(':') ? `[${a}]:${port}` : `${a}:${port}`);
   out(
     table(
-      ['FROM', 'TO', 'STATE', 'DIR', 'UPDATED'],
-      p.items.map((x) => [ep(x.src, x.sport), ep(x.dst, x.dport), x.state, x.direction, time(x.updatedAt)]),
+      // PATH: where the connection's packets are translated now (the kernel, or the proxy).
+      ['FROM', 'TO', 'STATE', 'DIR', 'PATH', 'UPDATED'],
+      p.items.map((x) => [
+        ep(x.src, x.sport),
+        ep(x.dst, x.dport),
+        x.state,
+        x.direction,
+        x.path,
+        time(x.updatedAt),
+      ]),
     ),
   );
   out(`${p.offset + 1}-${p.offset + p.items.length} of ${p.total}`);

@@ -24,7 +24,9 @@ export const COMMAND_HELP: Record<string, string> = {
   connections: `usage: tunguard connections [--src p] [--dst p] [--port n] [--state s] [--family 4|6]
                             [--offset n] [--limit n] [options]
 
-Connections proxied by the SYN proxy, newest first.
+Connections proxied by the SYN proxy, newest first. PATH: where a connection's packets are translated
+now: 'kernel' (handed over once the LAN host sent its first bytes: they no longer cross the TUN) or
+'proxy' (the daemon: handshake, teardown, or the kernel's map was full).
   --state s    ${CONNECTION_STATES.join(', ')}
   --family f   4 or 6
 ${COMMON_HELP}\n`,

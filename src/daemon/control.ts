@@ -1,7 +1,7 @@
 // The daemon's control plane: joins the dataplane (counters, events) and the configuration to the API,
 // runs the API listeners, and applies a new configuration (SIGHUP or PUT /config) without touching the
 // packets in flight. The dataplane knows nothing of this module.
-// One file (about 920 lines): the config in force, the listeners, the token and the remediation service
+// One file (about 930 lines): the config in force, the listeners, the token and the remediation service
 // are state that a reload and the API's answers both read and change, in one object. What needs none of
 // that state is in config-diff.ts, listen-check.ts and remediation.ts.
 
@@ -139,6 +139,11 @@ export interface ControlPlaneOptions {
   flowOffload?: () => FlowOffloadStatus;
   /** The SYN police's nft table, now (absent: the daemon runs without one). */
   police?: () => PoliceStatus | undefined;
+  /**
+   * Whether the kernel translates a proxied connection now (src/netcfg/xlate.ts; absent: nothing is
+   * translated in the kernel): the connection list's `path`.
+   */
+  inKernel?: (client: Uint8Array, cPort: number, server: Uint8Array, sPort: number) => boolean;
 }
 
 /** How often a listen address that failed is tried again. */
@@ -202,6 +207,9 @@ export class ControlPlane {
     this.connections = new ConnectionBook(
       (n) => STATE_NAMES[n] ?? `state-${n}`,
       (a) => lan.length === 0 || lan.some((p) => inPrefix(a, p)),
+      undefined,
+      undefined,
+      o.inKernel,
     );
     if (o.restoredConnections && o.restoredConnections.length > 0)
       this.dataplaneEvent({ type: 'conn-sync', upserts: o.restoredConnections, removes: [] });

@@ -1,6 +1,6 @@
 // `tunguard run`: the daemon. Opens the TUN, starts the dataplane, steers traffic, and on SIGTERM or
 // SIGINT takes steering down before the device goes away.
-// One file (about 990 lines): the start is one ordered sequence (config, TUN, dataplane, nft tables,
+// One file (about 1000 lines): the start is one ordered sequence (config, TUN, dataplane, nft tables,
 // steering, API) whose stop must undo it in reverse; the parts it wires live in their own modules.
 import { accessSync, constants, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -38,7 +38,7 @@ import { REINJECT_MARK } from '../netcfg/steering-programs.js';
 import { FAST_NOTRACK_ASK_MARK, FAST_NOTRACK_MARK, nftAvailable, SynPolice } from '../netcfg/syn-police.js';
 import { dumpNow, type NetifdFollower, NetifdWatch, readNow, uplinkDevices } from '../netcfg/uplinks.js';
 import { claimWan } from '../netcfg/wan-lock.js';
-import { KernelXlate } from '../netcfg/xlate.js';
+import { KernelXlate, xlateMapSize } from '../netcfg/xlate.js';
 import { writeFileAtomicSync } from '../state/atomic-file.js';
 import { type ConnRecord, ConnStore, type ConnSync } from '../state/connstore.js';
 import { loadOrCreateKey } from '../state/keyfile.js';
@@ -225,6 +225,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     ipv6: v['no-ipv6'] ? false : m.ipv6,
   };
   const queues = intFlag(v.queues, 'queues', m.queues, 1, 16);
+  const xlateConns = xlateMapSize(); // before anything is opened: a bad value stops the start
   const spread = v.spread ?? 'address';
   const fastChoice = v['fast-path'] ?? config.defense.syn.fastPath;
   if (fastChoice !== 'off' && fastChoice !== 'auto' && fastChoice !== 'on')
@@ -375,8 +376,9 @@ export async function runCommand(argv: string[]): Promise<number> {
   let kernelXlate: KernelXlate | undefined;
   if (proxying && bypassMap !== undefined) {
     try {
-      kernelXlate = KernelXlate.load(addon);
+      kernelXlate = KernelXlate.load(addon, xlateConns);
       stageEnv.xlateMapFd = kernelXlate.connsFd;
+      stageEnv.xlateHeldFd = kernelXlate.heldFd;
     } catch (err) {
       log(`warning: ${(err as Error).message}; every segment of a proxied connection crosses the TUN`);
     }
@@ -496,6 +498,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     log,
     ...(flowOffload ? { flowOffload: () => flowOffload.status() } : {}),
     police: () => police.status,
+    ...(kernelXlate ? { inKernel: kernelXlate.holds.bind(kernelXlate) } : {}),
     lanPrefixes: lanNets,
     restoredConnections: restored,
     remediationDir: remediationDir(m.durableDir, v['state-dir']),
@@ -621,6 +624,11 @@ export async function runCommand(argv: string[]): Promise<number> {
   };
   const onSample = (moved: boolean) => {
     if (!moved) return;
+    // Whether the kernel translation looks segments up at all: set by a worker with each hand-over,
+    // and here from the counters, so it goes back to 0 once every connection was taken back (a write
+    // racing a worker's hand-over is put right at the next second: those segments cross the TUN,
+    // which moves the counters).
+    kernelXlate?.heldFromCounters(dp.counters());
     refreshKernelCounters();
     statusChanged();
   };

@@ -2,8 +2,8 @@
 import type { PacketInfo } from '../packet/index.js';
 import { BypassQueue } from '../tun/flow-bypass.js';
 import type { Batch } from '../tun/packet-io.js';
-import { XlateQueue } from '../tun/xlate-map.js';
 import type { Emitter } from './emit.js';
+import { XlateQueue } from './xlate-queue.js';
 
 /** What the pipeline shares with its stages: the clock of this batch and the packet originator. */
 export class StageContext {

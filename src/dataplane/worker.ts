@@ -10,7 +10,7 @@ import { loadAddon } from '../tun/addon.js';
 import { TunQueue } from '../tun/device.js';
 import { BYPASS_KEY_SIZE } from '../tun/flow-bypass.js';
 import { Batch } from '../tun/packet-io.js';
-import { XLATE_KEY_SIZE, XLATE_VALUE_SIZE } from '../tun/xlate-map.js';
+import { XLATE_HELD, XLATE_HELD_KEY, XLATE_KEY_SIZE, XLATE_VALUE_SIZE } from '../tun/xlate-map.js';
 import { Pipeline, pipelineLayout } from './pipeline.js';
 import { buildStages } from './stages/index.js';
 import { Control, type WorkerInit } from './worker-protocol.js';
@@ -78,6 +78,7 @@ function flushBypass(): void {
 }
 
 const xlateFd = init.stageEnv.xlateMapFd;
+const xlateHeldFd = init.stageEnv.xlateHeldFd;
 const NO_VALUE = new Uint8Array(0);
 const xlate = pipeline.ctx.xlate;
 xlate.enabled = xlateFd !== undefined;
@@ -111,6 +112,9 @@ function flushXlate(): void {
     );
     counters[XLATE_HANDED] += xlate.addCount - refused;
     counters[XLATE_REFUSED] += refused;
+    // The programs look segments up again (the main thread turns it off when none is held).
+    if (refused < xlate.addCount && xlateHeldFd !== undefined)
+      addon.bpfMapWrite(xlateHeldFd, XLATE_HELD_KEY, 4, 1, XLATE_HELD, false);
   }
   xlate.reset();
 }

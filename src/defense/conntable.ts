@@ -54,8 +54,9 @@ export class ConnTable {
   readonly state: Uint8Array;
   readonly flags: Uint8Array;
   /**
-   * 1 while the kernel translates the connection (bpf/seqadj.c holds its entry, src/tun/xlate-map.ts);
-   * never persisted: a restarted daemon's map is new, and it hands the connection over again.
+   * 1 once the proxy handed the connection to the kernel translation (bpf/seqadj.c), until it takes it
+   * back; the kernel may have refused it (its map full: the proxy goes on translating it, and does not
+   * ask again). Never persisted: a restarted daemon's map is new, and it hands the connection over again.
    */
   readonly handed: Uint8Array;
   /** Client payload bytes seen before the hand-over (saturating): an upload the host never answers is handed over too. */

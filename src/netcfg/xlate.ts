@@ -9,9 +9,14 @@ import { closeQuietly, type TunAddon } from '../tun/addon.js';
 import type { LoadedProgram } from '../tun/bpf-object.js';
 import {
   encodeXlateConf,
+  writeXlateKey,
   XLATE_CONF_SIZE,
+  XLATE_HELD,
+  XLATE_HELD_KEY,
+  XLATE_HELD_SIZE,
   XLATE_KEY_SIZE,
   XLATE_MAX_CONNS,
+  XLATE_NONE_HELD,
   XLATE_OBJECT,
   XLATE_TO_CLIENT_SECTION,
   XLATE_TO_SERVER_SECTION,
@@ -21,10 +26,29 @@ import {
 import { loadProgramPair } from './bpf-pair.js';
 import { NetcfgError } from './ip.js';
 
+/** Tests only: sizes the connection map smaller, so that a full map is reached with a few connections. */
+export const XLATE_CONNS_ENV = 'TUNGUARD_TEST_XLATE_CONNS';
+
+/**
+ * The connection map's size: XLATE_MAX_CONNS, or the smaller one XLATE_CONNS_ENV asks for (lab tests
+ * of a full map); anything else there is refused, never taken as a larger map.
+ */
+export function xlateMapSize(env: NodeJS.ProcessEnv = process.env): number {
+  const v = env[XLATE_CONNS_ENV];
+  if (v === undefined || v === '') return XLATE_MAX_CONNS;
+  const n = /^[0-9]{1,6}$/.test(v) ? Number(v) : Number.NaN;
+  if (!(n >= 1 && n <= XLATE_MAX_CONNS))
+    throw new NetcfgError(`${XLATE_CONNS_ENV}: expected an integer 1..${XLATE_MAX_CONNS}, got '${v}'`);
+  return n;
+}
+
 export class KernelXlate {
   /** Links by LAN ifindex: [egress, ingress]. */
   private readonly lanLinks = new Map<number, number[]>();
   private closed = false;
+  private readonly addrs = new Uint8Array(32);
+  private readonly keyScratch = new Uint8Array(XLATE_KEY_SIZE);
+  private readonly valueScratch = new Uint8Array(XLATE_VALUE_SIZE);
 
   private constructor(
     private readonly addon: TunAddon,
@@ -44,10 +68,12 @@ export class KernelXlate {
     const x = new KernelXlate(addon, toServer, toClient);
     const conns = toServer.defs.get(XlateMapName.conns);
     const conf = toServer.defs.get(XlateMapName.conf);
+    const held = toServer.defs.get(XlateMapName.held);
     if (
       conns?.keySize !== XLATE_KEY_SIZE ||
       conns.valueSize !== XLATE_VALUE_SIZE ||
-      conf?.valueSize !== XLATE_CONF_SIZE
+      conf?.valueSize !== XLATE_CONF_SIZE ||
+      held?.valueSize !== XLATE_HELD_SIZE
     ) {
       x.close();
       throw new NetcfgError('the kernel translation object does not match this tunguard (its map layout)');
@@ -66,8 +92,43 @@ export class KernelXlate {
     return this.map(XlateMapName.conns);
   }
 
+  /** The word that says whether the connection map may hold a connection, for the dataplane. */
+  get heldFd(): number {
+    return this.map(XlateMapName.held);
+  }
+
+  /**
+   * Whether the programs look segments up at all (bpf/seqadj.c's tg_xl_held): the main thread says so
+   * from the counters (connections handed over minus taken back), the workers with each hand-over.
+   */
+  setHeld(held: boolean): void {
+    if (this.closed) return;
+    this.addon.bpfMapWrite(this.heldFd, XLATE_HELD_KEY, 4, 1, held ? XLATE_HELD : XLATE_NONE_HELD, false);
+  }
+
+  /**
+   * The main thread's share of setHeld: from the workers' counters summed, whether a connection handed
+   * over has not been taken back (each counts only what the kernel accepted).
+   */
+  heldFromCounters(c: Readonly<Record<string, number>>): void {
+    this.setHeld((c.xlate_handed ?? 0) > (c.xlate_removed ?? 0));
+  }
+
   get programs(): { toServer: number; toClient: number } {
     return { toServer: this.toServer.prog, toClient: this.toClientProg };
+  }
+
+  /**
+   * Whether the map holds a connection now (its packets are translated here, not by the proxy); off
+   * the packet path (the API's connection list).
+   */
+  holds(client: Uint8Array, cPort: number, server: Uint8Array, sPort: number): boolean {
+    if (this.closed || client.length !== server.length) return false;
+    const n = client.length;
+    this.addrs.set(server, 0);
+    this.addrs.set(client, n);
+    writeXlateKey(this.keyScratch, 0, this.addrs, n === 4 ? 4 : 6, 0, sPort, n, cPort);
+    return this.addon.bpfMapRead(this.map(XlateMapName.conns), this.keyScratch, this.valueScratch);
   }
 
   /** What the programs must leave alone: the TUN's own packets, and those it re-injects (this mark). */

@@ -1,23 +1,28 @@
-// Proxied connections translated in the kernel (bpf/seqadj.c): the map the proxy owns, its key and
-// value layout, and the queue of hand-overs and take-backs the dataplane writes after each batch
-// (one native call each way). The key is the bypass map's (src/tun/flow-bypass.ts), protocol 6, in
-// the LAN host's view; the value is the connection's SeqAdj record, and what the kernel reports back:
+// Proxied connections translated in the kernel (bpf/seqadj.c): the map the proxy owns and its key and
+// value layout, in the map's own terms (numbers and bytes: what a proxied connection's record means is
+// src/defense/seqadj.ts's, and src/dataplane/xlate-queue.ts writes one in this layout). The key is the
+// bypass map's (src/tun/flow-bypass.ts), protocol 6, in the LAN host's view; the value is what the
+// programs translate with, and what the kernel reports back:
 //
 //   [0..3] delta  [4..7] tsOff (host byte order)  [8] flags (XlateFlag)
 //   [9..10] client→server window shifts (left, right)  [11..12] server→client window shifts
 //   [16..23] last segment translated, bpf_ktime_get_ns() (CLOCK_MONOTONIC, as process.hrtime)
 //   [24..31] / [32..39] packets client→server / server→client  [40..47] / [48..55] their bytes
-import type { ConnTable } from '../defense/conntable.js';
-import { clientWindowShift, type SeqAdj, serverWindowShifts } from '../defense/seqadj.js';
 import { BYPASS_KEY_SIZE, writeKey } from './flow-bypass.js';
 
 export const XLATE_OBJECT = 'seqadj';
 export const XLATE_TO_SERVER_SECTION = 'tc/to_server';
 export const XLATE_TO_CLIENT_SECTION = 'tc/to_client';
-export const XlateMapName = { conf: 'tg_xl_conf', conns: 'tg_xl_conns' } as const;
+export const XlateMapName = { conf: 'tg_xl_conf', conns: 'tg_xl_conns', held: 'tg_xl_held' } as const;
 export const XLATE_KEY_SIZE = BYPASS_KEY_SIZE;
 export const XLATE_VALUE_SIZE = 56;
 export const XLATE_CONF_SIZE = 8;
+/** tg_xl_held's one value: 1 while the connection map may hold a connection (bpf/seqadj.c). */
+export const XLATE_HELD_SIZE = 4;
+/** The values of tg_xl_held, and its one key. */
+export const XLATE_HELD = new Uint8Array([1, 0, 0, 0]);
+export const XLATE_NONE_HELD = new Uint8Array(XLATE_HELD_SIZE);
+export const XLATE_HELD_KEY = new Uint8Array(4);
 /** Connections the map holds (as the bypass map): past it, a connection stays on the TUN path. */
 export const XLATE_MAX_CONNS = 32768;
 
@@ -39,25 +44,53 @@ export function encodeXlateConf(tunIfindex: number, reinjectMark: number): Uint8
   return out;
 }
 
-/** Writes a connection's value at `at` of `out` (its counters zero). */
-export function encodeXlateValue(a: SeqAdj, out: Uint8Array, at: number): void {
+/**
+ * Writes a connection's value at `at` of `out` (its counters zero): the sequence offset `delta`, the
+ * timestamp offset `tsOff` when `ts`, and the window rewrites, or −1 for none: the client's window
+ * toward the server is shifted left by `toServerShift`; the server's toward the client left by
+ * `toClientShifts >> 8`, then right by `toClientShifts & 0xff`.
+ */
+export function encodeXlateValue(
+  out: Uint8Array,
+  at: number,
+  delta: number,
+  tsOff: number,
+  ts: boolean,
+  toServerShift: number,
+  toClientShifts: number,
+): void {
   out.fill(0, at, at + XLATE_VALUE_SIZE);
   const dv = new DataView(out.buffer, out.byteOffset + at, XLATE_VALUE_SIZE);
-  dv.setUint32(0, a.delta >>> 0, LE);
-  dv.setUint32(4, a.tsOff >>> 0, LE);
-  let flags = a.ts ? XlateFlag.TS : 0;
-  const toServer = clientWindowShift(a);
-  if (toServer >= 0) {
+  dv.setUint32(0, delta >>> 0, LE);
+  dv.setUint32(4, tsOff >>> 0, LE);
+  let flags = ts ? XlateFlag.TS : 0;
+  if (toServerShift >= 0) {
     flags |= XlateFlag.WIN_TO_SERVER;
-    out[at + 9] = toServer;
+    out[at + 9] = toServerShift;
   }
-  const toClient = serverWindowShifts(a);
-  if (toClient >= 0) {
+  if (toClientShifts >= 0) {
     flags |= XlateFlag.WIN_TO_CLIENT;
-    out[at + 11] = toClient >>> 8;
-    out[at + 12] = toClient & 0xff;
+    out[at + 11] = toClientShifts >>> 8;
+    out[at + 12] = toClientShifts & 0xff;
   }
   out[at + 8] = flags;
+}
+
+/**
+ * Writes a connection's key at `at` of `out`: its addresses as `addrs` holds them (the LAN host's at
+ * `lanOff`, the remote end's at `remoteOff`; 4 or 16 bytes by `ver`) and its ports.
+ */
+export function writeXlateKey(
+  out: Uint8Array,
+  at: number,
+  addrs: Uint8Array,
+  ver: number,
+  lanOff: number,
+  lanPort: number,
+  remoteOff: number,
+  remotePort: number,
+): void {
+  writeKey(out, at, addrs, ver, 6, lanOff, lanPort, remoteOff, remotePort);
 }
 
 /** What the kernel reports of one connection (read by the proxy when it looks at an idle one). */
@@ -79,66 +112,4 @@ export function decodeXlateSeen(value: Uint8Array): XlateSeen {
 /** The last-seen time of a value, without allocating (a BigInt: ns since boot, CLOCK_MONOTONIC). */
 export function xlateLastNs(value: Uint8Array): bigint {
   return new DataView(value.buffer, value.byteOffset, XLATE_VALUE_SIZE).getBigUint64(OFF_LAST_NS, LE);
-}
-
-/**
- * Hand-overs (key + value) and take-backs (key) of one batch, written by the worker after it (one
- * native call each way), take-backs first. Bounded: what does not fit stays on the TUN path and is
- * asked for again with the connection's next segment there.
- */
-export class XlateQueue {
-  static readonly CAPACITY = 256;
-  readonly addKeys = new Uint8Array(XlateQueue.CAPACITY * XLATE_KEY_SIZE);
-  readonly addValues = new Uint8Array(XlateQueue.CAPACITY * XLATE_VALUE_SIZE);
-  readonly removeKeys = new Uint8Array(XlateQueue.CAPACITY * XLATE_KEY_SIZE);
-  addCount = 0;
-  removeCount = 0;
-  /** Whether the map is there (the daemon loaded the programs, and the option did not turn it off). */
-  enabled = false;
-  /** Reads a connection's value from the map into `value` (the worker's; false: not in the map). */
-  read: (key: Uint8Array, value: Uint8Array) => boolean = () => false;
-  /** Writes the queued take-backs now (the worker's): a full queue never leaves an entry behind. */
-  flushRemoves: () => void = () => {
-    this.removeCount = 0;
-  };
-  private readonly keyScratch = new Uint8Array(XLATE_KEY_SIZE);
-  private readonly valueScratch = new Uint8Array(XLATE_VALUE_SIZE);
-  private readonly addrs = new Uint8Array(32);
-
-  /** Queues a connection's hand-over; false when the queue is full (ask again later). */
-  add(t: ConnTable, slot: number, a: SeqAdj): boolean {
-    if (!this.enabled || this.addCount >= XlateQueue.CAPACITY) return false;
-    this.writeKey(t, slot, this.addKeys, this.addCount * XLATE_KEY_SIZE);
-    encodeXlateValue(a, this.addValues, this.addCount * XLATE_VALUE_SIZE);
-    this.addCount++;
-    return true;
-  }
-
-  /** Queues a take-back (a full queue is written first). */
-  remove(t: ConnTable, slot: number): void {
-    if (!this.enabled) return;
-    if (this.removeCount >= XlateQueue.CAPACITY) this.flushRemoves();
-    this.writeKey(t, slot, this.removeKeys, this.removeCount * XLATE_KEY_SIZE);
-    this.removeCount++;
-  }
-
-  /**
-   * When the kernel last translated a segment of the connection (ns, CLOCK_MONOTONIC), or −1n when
-   * its map does not hold it.
-   */
-  lastSeenNs(t: ConnTable, slot: number): bigint {
-    this.writeKey(t, slot, this.keyScratch, 0);
-    return this.read(this.keyScratch, this.valueScratch) ? xlateLastNs(this.valueScratch) : -1n;
-  }
-
-  /** The map key of a connection (the LAN host is the server), at `at` of `out`. */
-  writeKey(t: ConnTable, slot: number, out: Uint8Array, at: number): void {
-    const ver = t.addresses(slot, this.addrs);
-    writeKey(out, at, this.addrs, ver, 6, 16, t.serverPort(slot), 0, t.clientPort(slot));
-  }
-
-  reset(): void {
-    this.addCount = 0;
-    this.removeCount = 0;
-  }
 }

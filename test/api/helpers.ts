@@ -123,6 +123,8 @@ export async function startTestDaemon(
     remediation?: boolean;
     /** What /status says of the SYN police's table (the daemon's SynPolice.status). */
     police?: () => PoliceStatus | undefined;
+    /** Which proxied connections the kernel translates (the daemon's KernelXlate.holds). */
+    inKernel?: (client: Uint8Array, cPort: number, server: Uint8Array, sPort: number) => boolean;
   } = {},
 ): Promise<TestDaemon> {
   const dir = mkdtempSync(join(tmpdir(), 'tunguard-api-test-'));
@@ -149,6 +151,7 @@ export async function startTestDaemon(
     sse: opts.sse,
     ...(opts.remediation ? { remediationDir: join(dir, 'durable') } : {}),
     ...(opts.police ? { police: opts.police } : {}),
+    ...(opts.inKernel ? { inKernel: opts.inKernel } : {}),
   });
   const s = cp.summary();
   const listening = s.listening[0];

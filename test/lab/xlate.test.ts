@@ -4,10 +4,12 @@
 // entry back. Every test has its negative control: the same transfer with --no-bypass, where every
 // segment crosses tg0.
 import { createHash, randomBytes } from 'node:crypto';
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ADDR, Lab, makeTempDir, sleep, startHttpServer } from './lab.js';
+import { XLATE_CONNS_ENV } from '../../src/netcfg/xlate.js';
+import { XLATE_KEY_SIZE, XLATE_VALUE_SIZE } from '../../src/tun/xlate-map.js';
+import { ADDR, Lab, makeTempDir, REPO_ROOT, sleep, startHttpServer } from './lab.js';
 
 let lab: Lab;
 let sha = '';
@@ -23,6 +25,7 @@ beforeAll(async () => {
   data = randomBytes(16 << 20);
   writeFileSync(join(root, 'f.bin'), data);
   sha = createHash('sha256').update(data).digest('hex');
+  FULL_SHA = createHash('sha256').update(data.subarray(0, FULL_BYTES)).digest('hex');
   // The LAN host's server: the WAN opens connections to it, which the SYN proxy proxies.
   await startHttpServer(lab, lab.ns.lan, root, 8080, [ADDR.lan4, ADDR.lan6]);
 });
@@ -62,6 +65,124 @@ function nstat(ns: string, name: string): number {
   const out = lab.run(ns, 'nstat', ['-az', '-j', name]);
   const j = JSON.parse(out) as { kernel: Record<string, number> };
   return j.kernel[name] ?? 0;
+}
+
+/** The full-map test: the map's size, and what each connection moves (the head of f.bin). */
+const SMALL_MAP = 4;
+const FULL_BYTES = 2 << 20;
+let FULL_SHA = '';
+
+/**
+ * The LAN host's service: greets (its first bytes: the proxy hands the connection over), then on 'go'
+ * sends the first FULL_BYTES of the file and closes.
+ */
+const GREETING_SERVER = `const data = require('node:fs').readFileSync(process.argv[1]).subarray(0, ${FULL_BYTES});
+require('node:net').createServer((s) => {
+  s.on('error', () => {});
+  s.write('hello\\n');
+  let got = '';
+  s.on('data', (b) => { got += b; if (got === 'go\\n') s.end(data); });
+}).listen(7003, '${ADDR.lan4}', () => console.log('listening'));`;
+
+/**
+ * The WAN client: opens `n` connections, says 'greeted' once every one has its greeting, then waits for
+ * the file `go` to appear, asks each for its data and prints their SHA-256s (JSON, in order).
+ */
+const GREETED_CLIENTS = `const [n, goFile] = [Number(process.argv[1]), process.argv[2]];
+const { createHash } = require('node:crypto');
+setTimeout(() => { console.error('timed out'); process.exit(3); }, 40000).unref();
+const conns = [];
+let greeted = 0, ended = 0;
+for (let i = 0; i < n; i++) {
+  const c = { s: require('node:net').connect(7003, '${ADDR.lan4}'), h: createHash('sha256'), head: Buffer.alloc(0), digest: '' };
+  c.s.on('data', (b) => {
+    if (c.head.length < 6) {
+      c.head = Buffer.concat([c.head, b]);
+      if (c.head.length < 6) return;
+      b = c.head.subarray(6);
+      if (++greeted === n) {
+        console.log('greeted');
+        const t = setInterval(() => {
+          if (!require('node:fs').existsSync(goFile)) return;
+          clearInterval(t);
+          for (const x of conns) x.s.write('go\\n');
+        }, 50);
+      }
+    }
+    c.h.update(b);
+  });
+  c.s.on('end', () => { c.digest = c.h.digest('hex'); if (++ended === n) console.log(JSON.stringify(conns.map((x) => x.digest))); });
+  c.s.on('error', (e) => { console.error(String(e)); process.exit(2); });
+  conns.push(c);
+}`;
+
+/** `n` proxied connections from the WAN, greeted and held until go(); digests: their data's SHA-256s. */
+function greetedClients(n: number, name: string) {
+  const goFile = join(root, `${name}.go`);
+  rmSync(goFile, { force: true });
+  const p = lab.spawn(lab.ns.wan, process.execPath, ['-e', GREETED_CLIENTS, String(n), goFile]);
+  let out = '';
+  let err = '';
+  p.stderr?.on('data', (b: Buffer) => {
+    err += b;
+  });
+  const greeted = new Promise<void>((resolve, reject) => {
+    p.stdout?.on('data', (b: Buffer) => {
+      out += b;
+      if (out.includes('greeted\n')) resolve();
+    });
+    p.once('close', (code) => reject(new Error(`clients ended before all were greeted (${code}): ${err}`)));
+  });
+  const digests = new Promise<string[]>((resolve, reject) =>
+    p.once('close', (code) => {
+      const last = out.trim().split('\n').pop() ?? '';
+      if (code === 0 && last.startsWith('[')) resolve(JSON.parse(last));
+      else reject(new Error(`clients exited ${code}: ${err}`));
+    }),
+  );
+  return { greeted, digests, go: () => writeFileSync(goFile, '') };
+}
+
+/** Entries in the daemon's connection map (the one hash map of its sizes: the test's small one). */
+function xlateMapEntries(): number {
+  const maps = JSON.parse(lab.run(lab.ns.rtr, 'bpftool', ['map', 'show', '-j'])) as {
+    id: number;
+    type: string;
+    bytes_key: number;
+    bytes_value: number;
+    max_entries: number;
+  }[];
+  const ours = maps.filter(
+    (m) =>
+      m.type === 'hash' &&
+      m.bytes_key === XLATE_KEY_SIZE &&
+      m.bytes_value === XLATE_VALUE_SIZE &&
+      m.max_entries === SMALL_MAP,
+  );
+  expect(ours).toHaveLength(1);
+  return (
+    JSON.parse(lab.run(lab.ns.rtr, 'bpftool', ['map', 'dump', 'id', String(ours[0].id), '-j'])) as unknown[]
+  ).length;
+}
+
+/** How many of the greeting service's proxied connections the API lists on each path. */
+function connectionPaths(): Record<string, number> {
+  const r = lab.exec(lab.ns.rtr, process.execPath, [
+    join(REPO_ROOT, 'bin', 'tunguard'),
+    'connections',
+    '--json',
+    '--state-dir',
+    lab.stateDir,
+    '--port',
+    '7003',
+    '--state',
+    'established',
+  ]);
+  expect(r.code, r.stderr).toBe(0);
+  const byPath: Record<string, number> = {};
+  for (const i of (JSON.parse(r.stdout) as { items: { path: string }[] }).items)
+    byPath[i.path] = (byPath[i.path] ?? 0) + 1;
+  return byPath;
 }
 
 interface Run {
@@ -273,6 +394,63 @@ describe('proxied connections translated in the kernel', () => {
       lab.run(lab.ns.lan, 'tc', ['qdisc', 'del', 'dev', 'eth0', 'root']);
     }
   }, 180_000);
+
+  it('a full map (4 entries here): 8 proxied connections at once, 4 translated in the kernel and 4 by the proxy, all byte-exact; closed, the map is empty and takes 4 new ones', async () => {
+    const sink = lab.spawn(lab.ns.lan, process.execPath, ['-e', GREETING_SERVER, join(root, 'f.bin')]);
+    try {
+      await new Promise<void>((r) => sink.stdout?.once('data', () => r()));
+      // The map holds 4 (a test-only size; the daemon's own is XLATE_MAX_CONNS).
+      await lab.startTunguard([], true, { ...process.env, [XLATE_CONNS_ENV]: String(SMALL_MAP) }).ready();
+      const c0 = (await lab.freshStatus()).counters;
+      const d = (c: Record<string, number>, k: string) => (c[k] ?? 0) - (c0[k] ?? 0);
+
+      const first = greetedClients(8, 'full-1');
+      await first.greeted;
+      // Every connection has had its hand-over asked for (the host's greeting): 4 fit.
+      let c = c0;
+      for (let i = 0; i < 20 && d(c, 'xlate_handed') + d(c, 'xlate_refused') < 8; i++)
+        c = (await lab.freshStatus()).counters;
+      expect(d(c, 'xlate_handed')).toBe(4);
+      expect(d(c, 'xlate_refused')).toBe(4);
+      expect(xlateMapEntries()).toBe(SMALL_MAP);
+      // …and the admin sees which are which (the list is fed about once a second).
+      let paths: Record<string, number> = {};
+      for (let i = 0; i < 20 && (paths.kernel ?? 0) + (paths.proxy ?? 0) < 8; i++) {
+        await sleep(250);
+        paths = connectionPaths();
+      }
+      expect(paths).toEqual({ kernel: 4, proxy: 4 });
+      const crossed = await tunPackets(async () => {
+        first.go();
+        expect(await first.digests).toEqual(Array(8).fill(FULL_SHA));
+      });
+      await sleep(500); // the last FIN/ACK exchanges
+      c = (await lab.freshStatus()).counters;
+      expect(d(c, 'xlate_removed')).toBe(4); // the refused 4 were never in the map
+      expect(d(c, 'synproxy_closed')).toBe(8);
+      expect(xlateMapEntries()).toBe(0);
+
+      // Not full for good: 4 new connections all fit.
+      const second = greetedClients(4, 'full-2');
+      await second.greeted;
+      c = (await lab.freshStatus()).counters;
+      for (let i = 0; i < 20 && d(c, 'xlate_handed') < 8; i++) c = (await lab.freshStatus()).counters;
+      expect(d(c, 'xlate_handed')).toBe(8);
+      expect(d(c, 'xlate_refused')).toBe(4);
+      second.go();
+      expect(await second.digests).toEqual(Array(4).fill(FULL_SHA));
+      await sleep(500);
+      c = (await lab.freshStatus()).counters;
+      expect(d(c, 'xlate_removed')).toBe(8);
+      expect(xlateMapEntries()).toBe(0);
+      expect(await lab.tunguard?.stop()).toBe(0);
+      console.log(
+        `full map (${SMALL_MAP}): 8 connections × ${FULL_BYTES >> 20} MiB, 4 in the kernel + 4 by the proxy: ${crossed} packets through tg0`,
+      );
+    } finally {
+      sink.kill();
+    }
+  }, 120_000);
 
   it('kill -9: the programs go with the daemon (nothing translates a connection no proxy holds)', async () => {
     const tg = lab.startTunguard();

@@ -5,18 +5,14 @@
 // on (TCX_NEXT) untouched. The test run gives the program a full checksum (not CHECKSUM_PARTIAL): that
 // state is the lab's (test/lab/xlate.test.ts, veth segments are PARTIAL).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { encodeSeqAdj } from '../../src/dataplane/xlate-queue.js';
 import { adjustToClient, adjustToServer, newSeqAdj, type SeqAdj } from '../../src/defense/seqadj.js';
 import { REINJECT_MARK } from '../../src/netcfg/steering-programs.js';
 import { KernelXlate } from '../../src/netcfg/xlate.js';
 import { classify, PacketInfo } from '../../src/packet/index.js';
 import { loadAddon } from '../../src/tun/addon.js';
 import { writeKey } from '../../src/tun/flow-bypass.js';
-import {
-  decodeXlateSeen,
-  encodeXlateValue,
-  XLATE_KEY_SIZE,
-  XLATE_VALUE_SIZE,
-} from '../../src/tun/xlate-map.js';
+import { decodeXlateSeen, XLATE_KEY_SIZE, XLATE_VALUE_SIZE } from '../../src/tun/xlate-map.js';
 import { Prng, refVerify, tcp, u32, v4, v6 } from '../packet/helpers.js';
 import { type Fam, V4, V6 } from './families.js';
 
@@ -34,6 +30,7 @@ let x: KernelXlate;
 beforeAll(() => {
   x = KernelXlate.load(addon, 64);
   x.configure(TUN_IFINDEX, REINJECT_MARK);
+  x.setHeld(true); // as a worker does with its first hand-over
 });
 afterAll(() => x?.close());
 
@@ -54,7 +51,7 @@ function key(f: Fam): Uint8Array {
 
 function put(f: Fam, a: SeqAdj): void {
   const v = new Uint8Array(XLATE_VALUE_SIZE);
-  encodeXlateValue(a, v, 0);
+  encodeSeqAdj(a, v, 0);
   expect(addon.bpfMapWrite(x.connsFd, key(f), XLATE_KEY_SIZE, 1, v, false)).toBe(0);
 }
 
@@ -234,6 +231,36 @@ describe('what stays on the TUN path', () => {
       expect(run(false, data(false)).ret).toBe(TCX_NEXT);
     });
   }
+
+  it('nothing is looked up while the daemon says the map holds no connection (tg_xl_held 0)', () => {
+    put(V4, a);
+    const data = (toServer: boolean) => segment(V4, toServer, { flags: ACK, payload: 10 }, 5, 6);
+    try {
+      x.setHeld(false);
+      for (const toServer of [true, false]) {
+        const got = run(toServer, data(toServer));
+        expect(got.ret).toBe(TCX_NEXT);
+        expect(got.ip).toEqual(data(toServer)); // to the proxy, which translates it
+      }
+    } finally {
+      x.setHeld(true);
+    }
+    // Control: the same segments, the word set again.
+    expect(run(true, data(true)).ret).toBe(TCX_PASS);
+    expect(run(false, data(false)).ret).toBe(TCX_PASS);
+    // The main thread's part: from the counters, off once every connection handed over is taken back.
+    try {
+      x.heldFromCounters({ xlate_handed: 5, xlate_removed: 5, xlate_refused: 3 });
+      expect(run(true, data(true)).ret).toBe(TCX_NEXT);
+      x.heldFromCounters({ xlate_handed: 6, xlate_removed: 5 });
+      expect(run(true, data(true)).ret).toBe(TCX_PASS);
+      x.heldFromCounters({});
+      expect(run(false, data(false)).ret).toBe(TCX_NEXT);
+    } finally {
+      x.setHeld(true);
+    }
+    drop(V4);
+  });
 
   it('IPv4 options and fragments, malformed or repeated options', () => {
     put(V4, a);

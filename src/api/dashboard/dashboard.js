@@ -406,6 +406,7 @@
         tr.appendChild(el('td', ep(x.dst, x.dport)));
         tr.appendChild(el('td', x.state));
         tr.appendChild(el('td', x.direction));
+        tr.appendChild(el('td', x.path));
         tr.appendChild(el('td', clock(x.updatedAt)));
         return tr;
       }),

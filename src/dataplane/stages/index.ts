@@ -52,6 +52,8 @@ export interface StageEnv {
   bypassMapFd?: number;
   /** fd of the map of proxied connections the kernel translates (bpf/seqadj.c; none: the TUN does all). */
   xlateMapFd?: number;
+  /** fd of its word "the map may hold a connection" (set with each hand-over; with xlateMapFd). */
+  xlateHeldFd?: number;
   /** The kernel SYN fast path's maps (none: the proxy answers every SYN itself). */
   fastPath?: { fds: FastPathFds; cpus: number; settings: FastSettings; tunName: string };
 }
