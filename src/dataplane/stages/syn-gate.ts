@@ -212,7 +212,8 @@ export class TieredSynGate implements SynGate {
       for (let j = 0; j < n; j++) this.fastMarks.push(b.addresses, j * ADDR_BYTES, b.until[j]);
     }
     const wall = Date.now();
-    this.ctx?.post(b.take(wall, wall - now));
+    const message = b.take(wall, wall - now); // emptied whether or not anyone listens
+    this.ctx?.post(message);
   }
 
   /**
