@@ -12,7 +12,7 @@ import { checkPrivileges, readPrivileges } from '../cli/privileges.js';
 import { CliError, EXIT, UsageError } from '../cli/usage.js';
 import { tunguardVersion } from '../cli/version.js';
 import { type ListenAddress, parseListen, type TunguardConfig } from '../config/index.js';
-import { markOf, parseAttackerBatch } from '../dataplane/attacker-batch.js';
+import { addressOf, parseAttackerBatch } from '../dataplane/attacker-batch.js';
 import { DATAPLANE_DEFAULTS, Dataplane } from '../dataplane/dataplane.js';
 import type { StageEnv } from '../dataplane/stages/index.js';
 import { DhcpTap } from '../inventory/dhcp-tap.js';
@@ -448,18 +448,18 @@ export async function runCommand(argv: string[]): Promise<number> {
       const now = Date.now();
       const clock = performance.now();
       for (let k = 0; batch && k < batch.unfinished.length; k++) {
-        const m = markOf(batch, k);
+        const address = addressOf(batch, k);
         const until = batch.until[k];
         // Having completed a handshake once must not let an aggressive source skip the police.
-        police.dropAggressive(m.address, clock + Math.max(0, until - now));
+        police.dropAggressive(address, clock + Math.max(0, until - now));
         if (attackerLines.take())
           log(
-            `aggressive source ${m.address}: ${m.unfinished} unfinished handshakes, dropped until ${new Date(until).toISOString()}`,
+            `aggressive source ${address}: ${batch.unfinished[k]} unfinished handshakes, dropped until ${new Date(until).toISOString()}`,
             'warn',
             {
               event: 'attacker',
-              address: m.address,
-              unfinished: m.unfinished,
+              address,
+              unfinished: batch.unfinished[k],
               until: new Date(until).toISOString(),
             },
           );

@@ -44,6 +44,11 @@ export class AttackerBatch {
     return this.count === ATTACKER_BATCH_MAX;
   }
 
+  /** Forgets the marks not sent yet (all marks were cleared: the main thread must not get them after). */
+  clear(): void {
+    this.count = 0;
+  }
+
   /** Adds the source at buf[off] (IPv4 or IPv6 by `ver`); the caller sends a full batch first. */
   add(buf: Uint8Array, off: number, ver: number, until: number, unfinished: number): void {
     if (this.full) throw new Error('attacker batch full: send it first');
@@ -83,13 +88,24 @@ export function parseAttackerBatch(x: unknown): AttackerBatchMessage | undefined
   return b as AttackerBatchMessage;
 }
 
+/** The batches' addresses as text, made once for the main thread's two listeners (API, police). */
+const texts = new WeakMap<AttackerBatchMessage, string[]>();
+
+/** Mark k's address as text ("192.0.2.7", "2001:db8::7"). */
+export function addressOf(b: AttackerBatchMessage, k: number): string {
+  let t = texts.get(b);
+  if (!t) texts.set(b, (t = []));
+  t[k] ??= formatMappedAt(b.addresses, k * ADDR_BYTES);
+  return t[k];
+}
+
 /** Mark k of a checked batch as the API's event (allocates: the main thread's per-mark work). */
 export function markOf(b: AttackerBatchMessage, k: number): AttackerMark {
   const at = Math.round(b.at);
   return {
     type: 'attacker',
     action: 'mark',
-    address: formatMappedAt(b.addresses, k * ADDR_BYTES),
+    address: addressOf(b, k),
     reason: 'unfinished-handshakes',
     holdSeconds: Math.round(Math.max(0, b.until[k] - at)) / 1000,
     unfinished: b.unfinished[k],

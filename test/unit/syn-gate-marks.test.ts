@@ -175,6 +175,21 @@ describe('the SYN gate and the fast path’s aggressive sources', () => {
     expect(gate.fastMarks.size).toBe(0);
   });
 
+  it('clearing all marks clears the kernel’s and forgets those not sent yet', () => {
+    const { gate, maps, heard } = setup();
+    for (let n = 0; n < 3; n++) maps.report(spoofed(n), 6);
+    gate.tick(0);
+    gate.tick(1000);
+    expect(maps.marked.size).toBe(3);
+    // A mark made between ticks (the proxy's own count), then the API's "clear all".
+    gate.sources.markCounted(spoofed(7), 0, 4, 6, 1050);
+    gate.command({ type: 'attackers.clear' });
+    gate.tick(1100);
+    expect(maps.marked.size).toBe(0);
+    expect(gate.fastMarks.size).toBe(0);
+    expect(heard().addresses, 'the cleared mark never reaches the main thread').not.toContain('198.18.0.7');
+  });
+
   it('counts what the map itself refuses (full), and clears the rest', () => {
     const { gate, maps, c } = setup(100);
     for (let n = 0; n < 150; n++) maps.report(spoofed(n), 6);

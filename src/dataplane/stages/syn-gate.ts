@@ -320,8 +320,10 @@ export class TieredSynGate implements SynGate {
 
   command(cmd: DataplaneCommand): void {
     if (cmd.type === 'attackers.clear') {
-      if (cmd.address === undefined) this.sources.clearAll();
-      else this.sources.clear(cmd.address.replace(/\/\d+$/, ''));
+      if (cmd.address === undefined) {
+        this.sources.clearAll();
+        this.batch.clear(); // marks made since the tick: cleared too
+      } else this.sources.clear(cmd.address.replace(/\/\d+$/, ''));
       if (this.fast) this.clearFastMarks(cmd.address);
     } else if (cmd.type === 'allowlist.set') {
       this.sources.setAllow(cmd.prefixes);
