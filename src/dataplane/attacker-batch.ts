@@ -94,7 +94,10 @@ const texts = new WeakMap<AttackerBatchMessage, string[]>();
 /** Mark k's address as text ("192.0.2.7", "2001:db8::7"). */
 export function addressOf(b: AttackerBatchMessage, k: number): string {
   let t = texts.get(b);
-  if (!t) texts.set(b, (t = []));
+  if (!t) {
+    t = [];
+    texts.set(b, t);
+  }
   t[k] ??= formatMappedAt(b.addresses, k * ADDR_BYTES);
   return t[k];
 }
