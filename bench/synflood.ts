@@ -1,4 +1,4 @@
-// One file (about 1,200 lines): every mode must run in the same lab, under the same flooder and clock,
+// One file (about 1,340 lines): every mode must run in the same lab, under the same flooder and clock,
 // for the ratios of one JSON line to mean anything; the modes share its setup, sampling and table.
 //
 // bench/synflood: SYN-flood defense on the lab topology (wan ─ rtr ─ lan), in one run, compared
@@ -27,6 +27,9 @@
 // starts with an empty connection store. Prints a table and one JSON line. Usage:
 //   node dist/bench/synflood.js [--seconds 20] [--procs N] [--paced-rate 20000] [--sources6 1000000]
 //                               [--rounds 1] [--syn-pool N] [--one-core] [--smoke]
+//                               [--modes nftables,tg_fast] [--parts max,router]
+// --modes and --parts run a subset (to answer one question in less time); what is left out prints
+// as null with its reason, as any value that could not be measured does.
 // Floods are bounded (time and count), go only to the lab's LAN host and the router's WAN address
 // (198.51.100.1), and spoof only 198.18.0.0/15
 // and 2001:db8:100::/40 (inside 2001:db8::/32); SYN-ACKs to them are routed back into wan and die.
@@ -50,10 +53,16 @@ import { benchArgs } from './args.js';
 
 const USAGE = `usage: node dist/bench/synflood.js [--seconds 20] [--procs n] [--paced-rate 20000] [--sources6 1000000]
                                  [--rounds 1] [--fetches n] [--tg-args '...'] [--syn-pool n] [--one-core] [--smoke]
+                                 [--modes m,...] [--parts p,...]
 
 SYN-flood defense on the lab topology (root, netns): no protection vs. nftables SYNPROXY vs. tunguard,
 SYN-ACKs per second, legitimate fetches during the flood, CPU and RSS; then 1 M IPv6 sources. A full
-run takes several minutes; --smoke is a short one.`;
+run takes several minutes; --smoke is a short one.
+  --modes   only these modes (default all): none, nftables, tunguard, tg_fast, tg_fast_2q, tg_fast_nolimit
+  --parts   only these parts (default all): max (the max load), paced (the paced load), router (the max
+            flood at the router's own service), icmp-udp, distinct6 (1 M IPv6 sources; its rate follows
+            the tunguard mode's max run, 2,000/s without one)
+  Left out: their values and ratios print as null with the reason.`;
 const values = benchArgs(USAGE, {
   seconds: { type: 'string' },
   'tg-args': { type: 'string', default: '' },
@@ -65,6 +74,8 @@ const values = benchArgs(USAGE, {
   'syn-pool': { type: 'string' },
   'one-core': { type: 'boolean', default: false },
   smoke: { type: 'boolean', default: false },
+  modes: { type: 'string' },
+  parts: { type: 'string' },
 });
 const SMOKE = values.smoke;
 const num = (v: string | undefined, full: number, smoke: number) =>
@@ -127,6 +138,23 @@ const TG_MODE_CONFIG: Partial<Record<Mode, string>> = {
   tg_fast_nolimit: "config defense 'syn'\n\toption max_unfinished_per_source '254'\n",
 };
 const isTg = (m: Mode) => TG_MODE_ARGS[m] !== undefined;
+const PARTS = ['max', 'paced', 'router', 'icmp-udp', 'distinct6'] as const;
+type Part = (typeof PARTS)[number];
+
+/** A comma list of names from `all` (undefined: all of them); a name not in it is an error. */
+function pick<T extends string>(text: string | undefined, all: readonly T[], what: string): Set<T> {
+  if (text === undefined) return new Set(all);
+  const names = text.split(',').map((x) => x.trim());
+  const bad = names.filter((x) => !(all as readonly string[]).includes(x));
+  if (bad.length > 0 || names.length === 0)
+    throw new Error(`bad --${what} '${text}': a comma list of ${all.join(', ')}`);
+  return new Set(names as T[]);
+}
+/** The modes and parts this run measures (--modes, --parts; default all). */
+const RUN_MODES = pick<Mode>(values.modes, MODES, 'modes');
+const RUN_PARTS = pick<Part>(values.parts, PARTS, 'parts');
+const NOT_RUN_MODE = 'mode not run (--modes)';
+const NOT_RUN_PART = 'part not run (--parts)';
 
 if (!(SECONDS > 0 && SECONDS <= 120) || !(PROCS >= 1 && PROCS <= 16) || !(ROUNDS >= 1)) {
   throw new Error('bad arguments: 0 < --seconds <= 120, 1 <= --procs <= 16, --rounds >= 1');
@@ -471,6 +499,8 @@ function pct(xs: number[], p: number): Val {
 
 interface Load {
   name: string;
+  /** The --parts name that runs it. */
+  part: Part;
   procs: number;
   rate: number;
 }
@@ -687,8 +717,13 @@ function policyDrops(r: ModeRun): number {
   );
 }
 
-/** Pools the rounds of one mode and load into the reported metrics. */
-function summarize(runs: ModeRun[], mode: Mode, key: string): Metrics {
+/** Why a mode of a part has no runs. */
+function notRunWhy(mode: Mode, part: Part): string {
+  return !RUN_MODES.has(mode) ? NOT_RUN_MODE : !RUN_PARTS.has(part) ? NOT_RUN_PART : 'no run';
+}
+
+/** Pools the rounds of one mode and load into the reported metrics (none: all null, `notRun` the reason). */
+function summarize(runs: ModeRun[], mode: Mode, key: string, notRun: string): Metrics {
   const sum = (f: (r: ModeRun) => number) => runs.reduce((a, r) => a + f(r), 0);
   const floodS = sum((r) => r.floodSeconds);
   const wallS = sum((r) => r.wallSeconds);
@@ -877,6 +912,13 @@ function summarize(runs: ModeRun[], mode: Mode, key: string): Metrics {
     if (mode === 'nftables') m.protector_counted_per_s = sum((r) => r.protectorAnswered ?? 0) / floodS;
     else why('protector_counted_per_s', 'the LAN host answers (counted only as SYN-ACKs in wan)');
   }
+  if (runs.length === 0) {
+    // Left out of this run (--modes, --parts): every value null, with the reason.
+    for (const k of Object.keys(m)) {
+      m[k] = null;
+      why(k, notRun);
+    }
+  }
   return m;
 }
 
@@ -1036,9 +1078,11 @@ async function main(): Promise<void> {
   // has to see after the forward chain). All three modes run on the same bare router.
   requireTools([...Object.keys(LAB_TOOLS), 'perf']);
   lab = Lab.create({ firewall: 'none' });
-  const loads: Load[] = [{ name: 'max', procs: PROCS, rate: 0 }];
-  if (PACED_RATE > 0) loads.push({ name: `paced_${PACED_RATE}`, procs: 1, rate: PACED_RATE });
   const runs: Record<string, Record<Mode, ModeRun[]>> = {};
+  const loads: Load[] = [{ name: 'max', part: 'max', procs: PROCS, rate: 0 }];
+  if (PACED_RATE > 0) loads.push({ name: `paced_${PACED_RATE}`, part: 'paced', procs: 1, rate: PACED_RATE });
+  for (const load of loads)
+    runs[load.name] = Object.fromEntries(MODES.map((m) => [m, []])) as unknown as Record<Mode, ModeRun[]>;
   let distinct6: Metrics = {};
   /** The max flood at the router's own service: the TUN path and the fast path. */
   const routerRuns: Partial<Record<Mode, ModeRun[]>> = { tunguard: [], tg_fast: [] };
@@ -1067,11 +1111,9 @@ async function main(): Promise<void> {
     syncookies = lab.run(lab.ns.lan, 'sysctl', ['-n', 'net.ipv4.tcp_syncookies']).trim();
     for (let r = 0; r < ROUNDS; r++) {
       for (const load of loads) {
-        runs[load.name] ??= Object.fromEntries(MODES.map((m) => [m, []])) as unknown as Record<
-          Mode,
-          ModeRun[]
-        >;
+        if (!RUN_PARTS.has(load.part)) continue;
         for (const mode of MODES) {
+          if (!RUN_MODES.has(mode)) continue;
           process.stderr.write(`bench/synflood: round ${r + 1}, load ${load.name}, ${mode}...\n`);
           runs[load.name][mode].push(await runMode(mode, load));
           await sleep(1500); // let the LAN host's queues and retransmissions settle
@@ -1079,11 +1121,12 @@ async function main(): Promise<void> {
       }
     }
     for (const mode of ['tunguard', 'tg_fast'] as const) {
+      if (!RUN_PARTS.has('router') || !RUN_MODES.has(mode)) continue;
       process.stderr.write(`bench/synflood: load max at the router's own service, ${mode}...\n`);
       routerRuns[mode]?.push(await runMode(mode, loads[0], RTR_TARGET));
       await sleep(1500);
     }
-    for (const proto of ['icmp', 'udp'] as const)
+    for (const proto of RUN_PARTS.has('icmp-udp') ? (['icmp', 'udp'] as const) : [])
       for (const kernel of [true, false]) {
         process.stderr.write(`bench/synflood: ${proto} flood, kernel limits ${kernel ? 'on' : 'off'}...\n`);
         other[`${proto}_${kernel ? 'kernel' : 'dataplane'}`] = await otherFlood(proto, kernel, PROCS);
@@ -1098,8 +1141,10 @@ async function main(): Promise<void> {
         tgRuns.reduce((a, x) => a + x.floodSeconds, 0),
       );
     const rate6 = Math.round(Math.min(100_000, Math.max(2_000, 0.8 * tgMax)));
-    process.stderr.write(`bench/synflood: ${SOURCES6} distinct IPv6 sources at ${rate6}/s...\n`);
-    distinct6 = await distinctSources(rate6);
+    if (RUN_PARTS.has('distinct6')) {
+      process.stderr.write(`bench/synflood: ${SOURCES6} distinct IPv6 sources at ${rate6}/s...\n`);
+      distinct6 = await distinctSources(rate6);
+    }
   } finally {
     await lab.tunguard?.stop();
     lab.destroy();
@@ -1109,12 +1154,12 @@ async function main(): Promise<void> {
   const results: Record<string, Record<Mode, Metrics>> = {};
   for (const load of loads) {
     results[load.name] = Object.fromEntries(
-      MODES.map((m) => [m, summarize(runs[load.name][m], m, load.name)]),
+      MODES.map((m) => [m, summarize(runs[load.name][m], m, load.name, notRunWhy(m, load.part))]),
     ) as Record<Mode, Metrics>;
   }
   const routerCols = ['tunguard', 'tg_fast'] as const;
   const router = Object.fromEntries(
-    routerCols.map((m) => [m, summarize(routerRuns[m] ?? [], m, 'router_max')]),
+    routerCols.map((m) => [m, summarize(routerRuns[m] ?? [], m, 'router_max', notRunWhy(m, 'router'))]),
   ) as Record<(typeof routerCols)[number], Metrics>;
   const ratios: Record<string, Val> = {};
   for (const load of loads) {
@@ -1162,6 +1207,17 @@ async function main(): Promise<void> {
     router.tg_fast.absorbed_syn_per_s,
     router.tunguard.absorbed_syn_per_s,
   );
+  // A ratio of a mode or part left out of this run is null for that reason.
+  const modeNames = /tg_fast_nolimit|tg_fast_2q|tg_fast|tunguard|nftables|none/g;
+  for (const [k, v] of Object.entries(ratios)) {
+    if (v !== null) continue;
+    const [load, what] = k.split('.');
+    const part = loads.find((l) => l.name === load)?.part ?? 'router';
+    const why = (what.match(modeNames) ?? [])
+      .map((m) => notRunWhy(m as Mode, part))
+      .find((w) => w !== 'no run');
+    if (why) nullReasons[`ratios.${k}`] = why;
+  }
   const max = results.max;
   const rssWorst = [distinct6.rss_peak_mib, distinct6.rss_after_mib].every((x) => typeof x === 'number')
     ? Math.max(distinct6.rss_peak_mib as number, distinct6.rss_after_mib as number)
@@ -1203,10 +1259,14 @@ async function main(): Promise<void> {
         : rssWorst <= RSS_TARGET_MIB,
   };
   if (targets.rss_le_96mib_1m_sources === null)
-    nullReasons['targets.rss_le_96mib_1m_sources'] =
-      rssWorst === null
+    nullReasons['targets.rss_le_96mib_1m_sources'] = !RUN_PARTS.has('distinct6')
+      ? NOT_RUN_PART
+      : rssWorst === null
         ? 'tunguard RSS unreadable after the flood'
         : `tunguard saw ${distinct6.sources_seen_by_tunguard} distinct sources, not 1 M`;
+  if (RUN_MODES.size < MODES.length || RUN_PARTS.size < PARTS.length)
+    for (const [k, v] of Object.entries(targets))
+      if (v === null) nullReasons[`targets.${k}`] ??= 'a value it is judged on was left out of this run';
 
   // ---- table
   console.log(

@@ -19,8 +19,11 @@
 //   { type: 'attacker', action?: 'mark', address: string, holdSeconds: number, unfinished?: number,
 //     reason?: string, at?: number, worker?: number }
 //       A source (or a /64 "2001:db8:1:2::/64") was marked aggressive; its SYNs are dropped for
-//       holdSeconds. The SYN gate's {type:'attacker', address, at, until, unfinished} is accepted
-//       (no action = mark; until − at → holdSeconds). reason defaults to 'unfinished-handshakes'.
+//       holdSeconds. {type:'attacker', address, at, until, unfinished} is accepted (no action = mark;
+//       until − at → holdSeconds). reason defaults to 'unfinished-handshakes'. The SYN gate sends its
+//       marks as one { type: 'attackers', at, addresses, until, unfinished } of typed arrays a tick
+//       (src/dataplane/attacker-batch.ts: a spoofed flood marks thousands a second), which the
+//       control plane takes apart into these marks.
 //   { type: 'attacker', action: 'unmark', address: string, reason?: 'expired'|'cleared', at?: number }
 //   { type: 'gauges', halfOpen: number, synsInWindow?: number, connections?: number, at?: number,
 //     worker?: number }

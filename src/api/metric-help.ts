@@ -61,6 +61,10 @@ export const COUNTER_HELP: Readonly<Record<string, string>> = {
     "SYNs the kernel fast path (eBPF at the egress of the LAN devices, or at the uplinks' ingress) answered with a cookie itself, as last read from its map.",
   fast_syn_answered_uplink:
     "Of the SYNs the kernel fast path answered, those answered at an uplink's ingress (to a destination and port fw4 was seen to accept).",
+  fast_marks_refused:
+    "Aggressive sources the kernel fast path was not told to drop (its map or the SYN gate's ring of them was full): the kernel answers their SYNs, the proxy still drops those that reach it.",
+  fast_suspects_deferred:
+    "Ticks at which the SYN gate's ring of sources waiting for their grace second was full, so the kernel's queue of sources past the limit was left for a later tick.",
   gauge_tier: 'The risk tier as a number (0 normal, 1 moderate, 2 risky), per worker.',
   gauge_syn_window: 'New inbound SYNs in the current tier window.',
   gauge_half_open: 'Unfinished TCP handshakes.',

@@ -129,6 +129,20 @@ export function formatAddressAt(buf: Uint8Array, off: number, family: number): s
   return `${hex(groups.slice(0, bestStart))}::${hex(groups.slice(bestStart + bestLen))}`;
 }
 
+/**
+ * The family of the 16-byte address at buf[off] in the form the kernel fast path keys sources by
+ * (bpf/synproxy.c): IPv4 as ::ffff:a.b.c.d (its 4 bytes at off + 12), anything else IPv6. No allocation.
+ */
+export function mappedFamilyAt(buf: Uint8Array, off: number): 4 | 6 {
+  for (let i = 0; i < 10; i++) if (buf[off + i] !== 0) return 6;
+  return buf[off + 10] === 0xff && buf[off + 11] === 0xff ? 4 : 6;
+}
+
+/** Formats such a 16-byte address ("192.0.2.7" for a mapped IPv4 one). Allocates. */
+export function formatMappedAt(buf: Uint8Array, off: number): string {
+  return mappedFamilyAt(buf, off) === 4 ? formatAddressAt(buf, off + 12, 4) : formatAddressAt(buf, off, 6);
+}
+
 /** Parses an address of either family. */
 export function parseAddress(text: string): { family: AddressFamily; bytes: Uint8Array } {
   if (text.includes(':')) return { family: 6, bytes: parseIPv6(text) };

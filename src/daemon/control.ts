@@ -57,6 +57,7 @@ import {
   parseCidr,
   type TunguardConfig,
 } from '../config/index.js';
+import { markOf, parseAttackerBatch } from '../dataplane/attacker-batch.js';
 import { ConnState } from '../defense/conntable.js';
 import type { DetectionOptions, DetectionReport } from '../remediation/detector.js';
 import { importDirOf } from '../remediation/import-file.js';
@@ -450,6 +451,16 @@ export class ControlPlane {
   }
 
   private dataplaneEvent(x: unknown): void {
+    // A tick's marks come in one message, checked once; each is then an 'attacker' mark as any other.
+    const batch = parseAttackerBatch(x);
+    if (batch) {
+      const now = Date.now();
+      for (let k = 0; k < batch.unfinished.length; k++) {
+        const out = applyDataplaneEvent(markOf(batch, k), this, now);
+        if (out) this.bus.publish(out);
+      }
+      return;
+    }
     const e = parseDataplaneEvent(x);
     if (!e) {
       if (this.ignored++ < 5)

@@ -67,6 +67,12 @@ export interface SourceOptions {
   seed?: number;
   /** Called when a source becomes aggressive (rare: allocation there is fine). Must not throw. */
   onAggressive?: (event: AggressiveEvent) => void;
+  /**
+   * The same without allocation, for a caller that sees marks by the thousand a second (a spoofed
+   * flood through the kernel fast path): the source's address at buf[off] (version ver), the mark's
+   * time and end (the caller's clock) and its count. Must not throw.
+   */
+  onMark?: (buf: Uint8Array, off: number, ver: number, at: number, until: number, unfinished: number) => void;
 }
 
 /**
@@ -104,6 +110,7 @@ export class SourceTracker {
   private readonly skip: number;
   private allowSet: PrefixMatcher;
   private readonly onAggressive: ((event: AggressiveEvent) => void) | undefined;
+  private readonly onMark: SourceOptions['onMark'];
   private readonly scratch = new Uint8Array(16);
 
   get maxUnfinished(): number {
@@ -150,6 +157,7 @@ export class SourceTracker {
     this.drops = new Float64Array(m);
     this.allowSet = toMatcher(options.allow);
     this.onAggressive = options.onAggressive;
+    this.onMark = options.onMark;
   }
 
   /** Sources tracked (table capacity is fixed). */
@@ -230,6 +238,12 @@ export class SourceTracker {
         return;
       }
     }
+  }
+
+  /** Until when the source at buf[off] is marked (0: not marked, or its mark was evicted). Hot path. */
+  markedUntil(buf: Uint8Array, off: number, ver: number): number {
+    const m = this.marks.size === 0 ? -1 : this.marks.find(buf, off, ver);
+    return m < 0 ? 0 : this.until[m];
   }
 
   /** Unfinished handshakes of the source counted now (0 if untracked). */
@@ -369,6 +383,7 @@ export class SourceTracker {
     this.since[m] = now;
     this.unfinishedAt[m] = n;
     this.drops[m] = 0;
+    if (this.onMark) this.onMark(buf, off, ver, now, until, n);
     if (this.onAggressive)
       this.onAggressive({ address: this.marks.keyText(m), at: now, until, unfinished: n });
   }

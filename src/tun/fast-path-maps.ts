@@ -163,7 +163,7 @@ export function sourceSlot(addr: Uint8Array, salt: number): number {
 }
 
 /** The address at buf[at] (4 bytes for IPv4, else 16) as the program keys it: IPv4 as ::ffff:a.b.c.d. */
-function mapAddressAt(buf: Uint8Array, at: number, ver: number, out: Uint8Array, off: number): void {
+export function mapAddressAt(buf: Uint8Array, at: number, ver: number, out: Uint8Array, off: number): void {
   if (ver === 4) {
     out.fill(0, off, off + 10);
     out[off + 10] = 0xff;
@@ -276,6 +276,17 @@ export class FastPathMaps {
   /** Marks (or clears) a source the program drops SYNs of. False when the map is full. */
   aggressive(bytes: Uint8Array, on: boolean): boolean {
     mappedAddress(bytes, this.aggKey);
-    return this.addon.bpfMapWrite(this.fds.aggressive, this.aggKey, 16, 1, this.one, !on) === 0 || !on;
+    return this.aggressiveKeys(this.aggKey, 1, on) === 0;
+  }
+
+  /**
+   * Marks (or clears) `count` sources at once, 16-byte keys as the program's (IPv4 mapped) laid end
+   * to end in `keys`: one native call. Returns how many the map refused (full); clearing one that is
+   * not there is no refusal.
+   */
+  aggressiveKeys(keys: Uint8Array, count: number, on: boolean): number {
+    if (count === 0) return 0;
+    const refused = this.addon.bpfMapWrite(this.fds.aggressive, keys, 16, count, this.one, !on);
+    return on ? refused : 0;
   }
 }

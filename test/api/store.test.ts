@@ -252,6 +252,24 @@ describe('dataplane events', () => {
     now += 11_000;
     expect(b.list(10).total).toBe(0);
   });
+
+  it('picks the top few of many marks in the order a full sort gives, ties in the book’s order', () => {
+    const now = 1000;
+    const b = new AttackerBook(10_000, () => now);
+    // Few distinct counts and times: many ties, which must keep the order they were marked in.
+    let x = 7;
+    const rand = (n: number) => {
+      x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+      return x % n;
+    };
+    for (let i = 0; i < 5000; i++) b.mark(`198.18.${i >> 8}.${i & 0xff}`, 'x', 60, rand(8), now - rand(5));
+    const all = b.list(10_000).items;
+    for (const k of [1, 10, 100]) {
+      const r = b.list(k);
+      expect(r.total).toBe(5000);
+      expect(r.items.map((a) => a.address)).toEqual(all.slice(0, k).map((a) => a.address));
+    }
+  });
 });
 
 describe('SSE queue', () => {

@@ -3,9 +3,10 @@
 // window scaling) with full and partial (NEEDS_CSUM) checksums, timers driven through tick(now),
 // the SYN cache, the tiered gate, ICMP quotes, and the connection store's export/restore.
 // Times are passed explicitly (ms of the worker clock); epochMs pins the wall clock to a minute.
-// One file (about 1,830 lines): the cases share the packet builders and the pipeline harness; the
+// One file (about 1,860 lines): the cases share the packet builders and the pipeline harness; the
 // split modules' own tests (seqadj, syn-cache, conntable) live beside them in test/defense.
 import { describe, expect, it } from 'vitest';
+import { markOf, parseAttackerBatch } from '../../src/dataplane/attacker-batch.js';
 import { Pipeline, pipelineLayout } from '../../src/dataplane/pipeline.js';
 import { buildStages, type StageEnv, testStageEnv } from '../../src/dataplane/stages/index.js';
 import type { SynGateSettings } from '../../src/dataplane/stages/syn-gate.js';
@@ -1364,7 +1365,7 @@ function gate(over: Partial<SynGateSettings>): SynGateSettings {
 describe('the tiered gate', () => {
   it('registers its counters after the proxy’s', () => {
     const h = harness({ syn: gate({}) });
-    expect(h.proxy.dropReasons.slice(-13)).toEqual([
+    expect(h.proxy.dropReasons.slice(-15)).toEqual([
       'drop_syn_aggressive',
       'drop_syn_duplicate',
       'drop_syn_risky',
@@ -1378,6 +1379,8 @@ describe('the tiered gate', () => {
       'drop_fast_bad_checksum',
       'drop_fast_syn_duplicate',
       'fast_syn_answered_uplink',
+      'fast_marks_refused',
+      'fast_suspects_deferred',
     ]);
   });
 
@@ -1494,7 +1497,12 @@ describe('the tiered gate', () => {
     expect(r.emitted).toHaveLength(0);
     expect(r.passed).toHaveLength(0);
     expect(h.c('drop_syn_aggressive')).toBe(1);
-    expect(h.posted.some((m) => (m as { type?: string }).type === 'attacker')).toBe(true);
+    // The main thread hears of it at the tick, with the tick's other marks in one message.
+    expect(h.posted.some((m) => (m as { type?: string }).type === 'attackers')).toBe(false);
+    h.tick(3002);
+    const batches = h.posted.map((m) => parseAttackerBatch(m)).filter((b) => b !== undefined);
+    expect(batches).toHaveLength(1);
+    expect(markOf(batches[0], 0)).toMatchObject({ address: '203.0.113.5', unfinished: 3, action: 'mark' });
     // Another source is still answered.
     const other = ip(
       V4,

@@ -2,11 +2,13 @@
 // window, and per-source aggressive marks. Joins the defense modules to the proxy stage.
 
 import { readFileSync } from 'node:fs';
-import { parseAddress } from '../../config/net.js';
+import { mappedFamilyAt, parseAddress } from '../../config/net.js';
+import { ADDR_BYTES, AddrRing } from '../../defense/addr-ring.js';
 import { SourceTracker } from '../../defense/sources.js';
 import { TIER_NAMES, type Tier, type TierShare, TierTracker } from '../../defense/tiers.js';
 import type { PacketInfo } from '../../packet/index.js';
-import { FastMode, type FastPathMaps, type FastSettings } from '../../tun/fast-path-maps.js';
+import { FastMode, type FastPathMaps, type FastSettings, mappedAddress } from '../../tun/fast-path-maps.js';
+import { AttackerBatch } from '../attacker-batch.js';
 import type { DataplaneCommand, StageContext } from '../stage.js';
 import { ANSWER, ANSWER_UNRECORDED, dropVerdict, type SynGate, type SynVerdict } from './synproxy.js';
 
@@ -43,7 +45,19 @@ export const GATE_COUNTERS = [
   'drop_fast_syn_duplicate',
   // Of fast_syn_answered, those answered at an uplink's ingress (the rest at a LAN device's egress).
   'fast_syn_answered_uplink',
+  // Marks the fast path was not given (its map or the gate's expiry ring full): the proxy still
+  // drops those sources' SYNs that reach it, the kernel answers them.
+  'fast_marks_refused',
+  // Ticks at which the gate's grace ring was full, its suspects left in the kernel's queue.
+  'fast_suspects_deferred',
 ] as const;
+
+/** The fast path's aggressive map holds this many sources (bpf/synproxy.c tg_fp_aggressive). */
+export const FAST_MARKS_MAX = 16384;
+/** Suspects waiting for their grace second: 256 a tick over a second of ticks, and room for bursts. */
+export const SUSPECTS_MAX = 4096;
+/** Suspects taken from the kernel's queue a tick (it holds 1024). */
+const SUSPECTS_PER_TICK = 256;
 
 /** The kernel fast path as the gate drives it: its maps and its fixed settings. */
 export interface FastPathDriver {
@@ -68,11 +82,18 @@ export class TieredSynGate implements SynGate {
   /** The fast path's counters at the last tick (their increase is what it saw since). */
   private fastAnswered = 0;
   private fastRisky = 0;
-  /** Sources this worker marked aggressive and told the fast path of: address → until (worker ms), oldest first. */
-  private readonly fastMarks = new Map<string, number>();
-  /** Sources the fast path reported past the limit, judged once the grace second has passed. */
-  private readonly suspects: { bytes: Uint8Array; due: number }[] = [];
-  private readonly suspect = new Uint8Array(16);
+  /**
+   * Sources this worker told the fast path to drop, with their ends (worker ms), oldest first: a
+   * superset of what the map holds (a mark the map refused is here too, and clearing it is harmless).
+   */
+  readonly fastMarks = new AddrRing(FAST_MARKS_MAX);
+  /** Sources the fast path reported past the limit (mapped addresses), judged when due (worker ms). */
+  readonly suspects = new AddrRing(SUSPECTS_MAX);
+  /** The marks made since the last tick: sent to the main thread and the fast path together. */
+  private readonly batch = new AttackerBatch();
+  /** Keys of marks to clear, laid end to end for one map write. */
+  private readonly expired = new Uint8Array(SUSPECTS_PER_TICK * 4 * ADDR_BYTES);
+  private readonly suspect = new Uint8Array(ADDR_BYTES);
 
   /** Worker 0 speaks for the shared tier (events, the tier gauge); the others count. */
   private readonly leader: boolean;
@@ -103,20 +124,10 @@ export class TieredSynGate implements SynGate {
       maxUnfinished: settings.maxUnfinishedPerSource,
       holdMs: settings.aggressiveHoldSeconds * 1000,
       allow: settings.allow,
-      // The tracker's times are worker-clock ms: report wall-clock ones.
-      onAggressive: (ev) => {
-        this.ctx?.post({
-          type: 'attacker',
-          address: ev.address,
-          at: Date.now(),
-          until: Date.now() + (ev.until - ev.at),
-          unfinished: ev.unfinished,
-        });
-        // The fast path drops its SYNs too, until the mark expires (rare: allocation is fine).
-        if (this.fast?.maps.aggressive(parseAddress(ev.address).bytes, true)) {
-          this.fastMarks.delete(ev.address); // to the end: the map stays in order of expiry
-          this.fastMarks.set(ev.address, ev.until);
-        }
+      // A spoofed flood marks thousands of sources a second: into the tick's batch, no allocation.
+      onMark: (buf, off, ver, at, until, unfinished) => {
+        if (this.batch.full) this.flushMarks(at);
+        this.batch.add(buf, off, ver, until, unfinished);
       },
     });
   }
@@ -161,10 +172,9 @@ export class TieredSynGate implements SynGate {
    */
   nextTickAt(now: number): number {
     const t = this.tiers;
-    if (!t.quiet || (this.leader && (!t.peersQuiet || this.suspects.length > 0))) return now;
-    let at = Number.POSITIVE_INFINITY;
-    for (const until of this.fastMarks.values()) if (until < at) at = until;
-    return at;
+    if (this.batch.count > 0 || !t.quiet || (this.leader && (!t.peersQuiet || this.suspects.size > 0)))
+      return now;
+    return this.fastMarks.headTime;
   }
 
   tick(now: number): void {
@@ -176,6 +186,34 @@ export class TieredSynGate implements SynGate {
     c[this.i[4]] = this.tiers.synCount;
     c[this.i[5]] = this.tiers.halfOpen;
     c[this.i[6]] = this.sources.markCount;
+    this.flushMarks(now);
+    c[this.i[13]] = this.fastMarks.refused + this.refusedByMap;
+    c[this.i[14]] = this.suspectsDeferred;
+  }
+
+  /** Marks the fast path's map refused (full), since the start. */
+  private refusedByMap = 0;
+  /** Ticks at which the grace ring was full (the kernel's queue left for later). */
+  private suspectsDeferred = 0;
+
+  /**
+   * The marks made since the last tick, to the fast path's map (one native call) and to the main
+   * thread (one message). A mark the expiry ring has no room for is not given to the map, so that
+   * every key in the map has an entry here to clear it.
+   */
+  private flushMarks(now: number): void {
+    const b = this.batch;
+    const n = b.count;
+    if (n === 0) return;
+    if (this.fast) {
+      const k = Math.min(n, this.fastMarks.free);
+      this.refusedByMap += this.fast.maps.aggressiveKeys(b.addresses, k, true);
+      // The ring refuses (and counts) those past its room, which the map was not given.
+      for (let j = 0; j < n; j++) this.fastMarks.push(b.addresses, j * ADDR_BYTES, b.until[j]);
+    }
+    const wall = Date.now();
+    const message = b.take(wall, wall - now); // emptied whether or not anyone listens
+    this.ctx?.post(message);
   }
 
   /**
@@ -185,13 +223,7 @@ export class TieredSynGate implements SynGate {
    */
   private driveFastPath(now: number): void {
     const f = this.fast as FastPathDriver;
-    // In order of expiry (one hold time for all; after a change of it, a few expire late): the
-    // first mark still running ends the walk, which a spoofed flood would otherwise make long.
-    for (const [addr, until] of this.fastMarks) {
-      if (until > now) break;
-      f.maps.aggressive(parseAddress(addr).bytes, false);
-      this.fastMarks.delete(addr);
-    }
+    this.expireFastMarks(now);
     if (!this.leader) {
       this.tiers.update(now);
       return;
@@ -243,33 +275,56 @@ export class TieredSynGate implements SynGate {
   }
 
   /**
+   * The fast path's marks that ended, cleared from its map in one native call (at most a batch a
+   * tick; the rest at the next). In order of expiry (one hold time for all; after a change of it, a
+   * few expire late): the first mark still running ends the walk. A source marked again since
+   * (its tracker's mark ends later) goes back in with that end instead.
+   */
+  private expireFastMarks(now: number): void {
+    const ring = this.fastMarks;
+    const keys = this.expired;
+    const max = keys.length / ADDR_BYTES;
+    let n = 0;
+    while (n < max && ring.headTime <= now) {
+      const off = n * ADDR_BYTES;
+      const until = ring.shift(keys, off);
+      const v4 = mappedFamilyAt(keys, off) === 4;
+      const later = this.sources.markedUntil(keys, v4 ? off + 12 : off, v4 ? 4 : 6);
+      if (later > until) ring.push(keys, off, later);
+      else n++;
+    }
+    (this.fast as FastPathDriver).maps.aggressiveKeys(keys, n, false);
+  }
+
+  /**
    * Sources the program counted past max_unfinished: after the grace second (a browser's parallel
    * connections complete within it, each taking one off the count), still over → aggressive, as
-   * the proxy's own tracker would have marked it. At most 256 taken a tick (the queue holds 1024).
+   * the proxy's own tracker would have marked it. At most 256 taken a tick (the queue holds 1024),
+   * and none while the grace ring is full (they wait in the kernel's queue).
    */
   private judgeSuspects(now: number): void {
     const f = this.fast as FastPathDriver;
-    for (let i = 0; i < 256 && f.maps.popSuspect(this.suspect); i++)
-      this.suspects.push({ bytes: this.suspect.slice(), due: now + this.sources.graceMs });
-    while (this.suspects.length > 0 && this.suspects[0].due <= now) {
-      const s = this.suspects.shift() as { bytes: Uint8Array };
-      const v4 = s.bytes.subarray(0, 12).every((b, k) => b === (k < 10 ? 0 : 0xff));
-      const addr = v4 ? s.bytes.subarray(12) : s.bytes;
-      this.sources.markCounted(addr, 0, v4 ? 4 : 6, f.maps.sourceCount(addr), now);
+    const due = now + this.sources.graceMs;
+    const s = this.suspect;
+    let i = 0;
+    for (; i < SUSPECTS_PER_TICK && this.suspects.free > 0 && f.maps.popSuspect(s); i++)
+      this.suspects.push(s, 0, due);
+    if (i < SUSPECTS_PER_TICK && this.suspects.free === 0) this.suspectsDeferred++;
+    while (this.suspects.headTime <= now) {
+      this.suspects.shift(s, 0);
+      const v4 = mappedFamilyAt(s, 0) === 4;
+      // sourceCount takes the mapped form as it is (16 bytes).
+      this.sources.markCounted(s, v4 ? 12 : 0, v4 ? 4 : 6, f.maps.sourceCount(s), now);
     }
   }
 
   command(cmd: DataplaneCommand): void {
     if (cmd.type === 'attackers.clear') {
-      if (cmd.address === undefined) this.sources.clearAll();
-      else this.sources.clear(cmd.address.replace(/\/\d+$/, ''));
-      if (this.fast) {
-        for (const addr of this.fastMarks.keys()) {
-          if (cmd.address !== undefined && addr !== cmd.address.replace(/\/\d+$/, '')) continue;
-          this.fast.maps.aggressive(parseAddress(addr).bytes, false);
-          this.fastMarks.delete(addr);
-        }
-      }
+      if (cmd.address === undefined) {
+        this.sources.clearAll();
+        this.batch.clear(); // marks made since the tick: cleared too
+      } else this.sources.clear(cmd.address.replace(/\/\d+$/, ''));
+      if (this.fast) this.clearFastMarks(cmd.address);
     } else if (cmd.type === 'allowlist.set') {
       this.sources.setAllow(cmd.prefixes);
     } else if (cmd.type === 'settings' && cmd.syn) {
@@ -293,6 +348,24 @@ export class TieredSynGate implements SynGate {
         this.settings.aggressiveHoldSeconds = hold;
       }
     }
+  }
+
+  /**
+   * Clears one source's mark (its entry in the ring stays and clears it again harmlessly, or goes
+   * back in if marked anew) or all, from the fast path's map.
+   */
+  private clearFastMarks(address: string | undefined): void {
+    const maps = (this.fast as FastPathDriver).maps;
+    if (address !== undefined) {
+      maps.aggressiveKeys(mappedAddress(parseAddress(address.replace(/\/\d+$/, '')).bytes), 1, false);
+      return;
+    }
+    // The ring's entries lie in at most two runs (it wraps): one native call each.
+    const ring = this.fastMarks;
+    const first = ring.size === 0 ? 0 : Math.min(ring.size, ring.capacity - ring.slot(0));
+    maps.aggressiveKeys(ring.addrs.subarray(ring.slot(0) * ADDR_BYTES), first, false);
+    maps.aggressiveKeys(ring.addrs, ring.size - first, false);
+    ring.clear();
   }
 
   tierName(): string {

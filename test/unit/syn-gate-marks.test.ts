@@ -1,0 +1,222 @@
+// The SYN gate's side of the kernel fast path's aggressive sources, against a fake of its maps: the
+// suspects the kernel reports wait their grace second in a fixed ring, the marks go to the map in one
+// write and to the main thread in one message a tick, they leave the map when they end (oldest first,
+// a source marked again since stays), and at each ring's bound nothing is lost without a counter.
+import { describe, expect, it } from 'vitest';
+import { markOf, parseAttackerBatch } from '../../src/dataplane/attacker-batch.js';
+import type { StageContext } from '../../src/dataplane/stage.js';
+import {
+  FAST_MARKS_MAX,
+  GATE_COUNTERS,
+  SUSPECTS_MAX,
+  type SynGateSettings,
+  TieredSynGate,
+} from '../../src/dataplane/stages/syn-gate.js';
+import type { FastPathMaps, FastSettings } from '../../src/tun/fast-path-maps.js';
+import { mappedAddress } from '../../src/tun/fast-path-maps.js';
+
+const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+
+/** 198.18.x.y (the lab's spoofed range) for n < 65536. */
+const spoofed = (n: number) => Uint8Array.from([198, 18, n >> 8, n & 0xff]);
+
+/** What the gate uses of the fast path's maps: a set of marked keys (bounded), a queue, counts. */
+class FakeMaps {
+  readonly marked = new Set<string>();
+  readonly queue: Uint8Array[] = [];
+  readonly counts = new Map<string, number>();
+  /** Native calls that marked. */
+  markCalls = 0;
+  constructor(readonly capacity: number) {}
+  write(): void {}
+  read(): number {
+    return 0;
+  }
+  completed(): void {}
+  /** The kernel reports a source past the limit with `count` answered SYNs. */
+  report(bytes: Uint8Array, count: number): void {
+    const key = mappedAddress(bytes);
+    this.queue.push(key);
+    this.counts.set(hex(key), count);
+  }
+  popSuspect(out: Uint8Array): boolean {
+    const x = this.queue.shift();
+    if (!x) return false;
+    out.set(x);
+    return true;
+  }
+  sourceCount(bytes: Uint8Array): number {
+    return this.counts.get(hex(mappedAddress(bytes))) ?? 0;
+  }
+  aggressiveKeys(keys: Uint8Array, n: number, on: boolean): number {
+    if (on && n > 0) this.markCalls++;
+    let refused = 0;
+    for (let i = 0; i < n; i++) {
+      const k = hex(keys.subarray(16 * i, 16 * i + 16));
+      if (!on) this.marked.delete(k);
+      else if (this.marked.has(k) || this.marked.size < this.capacity) this.marked.add(k);
+      else refused++;
+    }
+    return on ? refused : 0;
+  }
+  has(bytes: Uint8Array): boolean {
+    return this.marked.has(hex(mappedAddress(bytes)));
+  }
+}
+
+const SETTINGS: SynGateSettings = {
+  windowSeconds: 3,
+  moderateThreshold: 1000,
+  riskyThreshold: 2000,
+  riskyAction: 'cookie',
+  maxUnfinishedPerSource: 5,
+  aggressiveHoldSeconds: 60,
+  allow: [],
+};
+
+function setup(capacity = FAST_MARKS_MAX) {
+  const maps = new FakeMaps(capacity);
+  const settings = { keys: new Uint8Array(32), tunIfindex: 9 } as unknown as FastSettings;
+  const gate = new TieredSynGate({ ...SETTINGS }, undefined, {
+    maps: maps as unknown as FastPathMaps,
+    settings,
+    tunName: 'tg-test',
+  });
+  const posted: unknown[] = [];
+  const counters = new Float64Array(GATE_COUNTERS.length);
+  gate.bind(
+    GATE_COUNTERS.map((_, k) => k),
+    { post: (m: unknown) => posted.push(m) } as unknown as StageContext,
+    counters,
+  );
+  const c = (name: (typeof GATE_COUNTERS)[number]) => counters[GATE_COUNTERS.indexOf(name)];
+  /** Every mark the main thread heard of, as addresses, and how many messages carried them. */
+  const heard = () => {
+    const batches = posted.map((m) => parseAttackerBatch(m)).filter((b) => b !== undefined);
+    return {
+      messages: batches.length,
+      addresses: batches.flatMap((b) => Array.from(b.unfinished, (_, k) => markOf(b, k).address)),
+    };
+  };
+  return { gate, maps, c, heard, posted };
+}
+
+describe('the SYN gate and the fast path’s aggressive sources', () => {
+  it('judges suspects after their grace second; one map write and one message a tick', () => {
+    const { gate, maps, heard } = setup();
+    for (let n = 0; n < 300; n++) maps.report(spoofed(n), 6);
+    // One that completed handshakes in its grace second: back under the limit.
+    maps.report(spoofed(999), 6);
+    gate.tick(0); // takes 256 (the rest wait in the kernel's queue)
+    expect(gate.suspects.size).toBe(256);
+    gate.tick(100);
+    expect(gate.suspects.size).toBe(301);
+    maps.counts.set(hex(mappedAddress(spoofed(999))), 5);
+    gate.tick(999);
+    expect(maps.marked.size, 'not before the grace second').toBe(0);
+    gate.tick(1000);
+    expect(maps.marked.size).toBe(256);
+    expect(maps.markCalls).toBe(1);
+    expect(heard().messages).toBe(1);
+    gate.tick(1100);
+    expect(maps.marked.size).toBe(300);
+    expect(maps.markCalls).toBe(2);
+    const h = heard();
+    expect(h.messages).toBe(2);
+    expect(h.addresses).toEqual(Array.from({ length: 300 }, (_, n) => `198.18.${n >> 8}.${n & 0xff}`));
+    expect(maps.has(spoofed(999))).toBe(false);
+    expect(gate.suspects.size).toBe(0);
+  });
+
+  it('clears marks from the map when they end, oldest first; a source marked again stays', () => {
+    const { gate, maps } = setup();
+    for (let n = 0; n < 300; n++) maps.report(spoofed(n), 6);
+    gate.tick(0);
+    gate.tick(100);
+    gate.tick(1000); // 256 marked until 61 000
+    gate.tick(1100); // 44 until 61 100
+    expect(gate.fastMarks.size).toBe(300);
+    expect(gate.nextTickAt(2000)).toBe(61_000);
+    // Source 0 is reported again (its kernel mark was lost, say): marked anew until 91 000.
+    maps.report(spoofed(0), 7);
+    gate.tick(30_000);
+    gate.tick(31_000);
+    gate.tick(60_999);
+    expect(maps.marked.size).toBe(300);
+    gate.tick(61_000);
+    expect(maps.marked.size, 'the 44 later ones and source 0').toBe(45);
+    expect(maps.has(spoofed(0))).toBe(true);
+    expect(maps.has(spoofed(255))).toBe(false);
+    expect(maps.has(spoofed(256))).toBe(true);
+    gate.tick(61_100);
+    expect([...maps.marked]).toEqual([hex(mappedAddress(spoofed(0)))]);
+    gate.tick(91_000);
+    expect(maps.marked.size).toBe(0);
+  });
+
+  it('at the expiry ring’s bound: counted, the map not given what the ring cannot clear, the main thread told of all', () => {
+    // A map larger than the ring: the ring is the gate's own bound.
+    const { gate, maps, c, heard } = setup(FAST_MARKS_MAX + 1000);
+    const total = FAST_MARKS_MAX + 100;
+    for (let n = 0; n < total; n++)
+      maps.report(Uint8Array.from([198, 18 + (n >> 16), (n >> 8) & 0xff, n & 0xff]), 6);
+    let t = 0;
+    while (maps.queue.length > 0 || gate.suspects.size > 0) {
+      gate.tick(t);
+      t += 100;
+    }
+    expect(gate.fastMarks.size).toBe(FAST_MARKS_MAX);
+    expect(maps.marked.size).toBe(FAST_MARKS_MAX);
+    expect(c('fast_marks_refused')).toBe(100);
+    expect(heard().addresses).toHaveLength(total);
+    // Every key the map holds leaves it when its mark ends (a batch a tick): none is left behind.
+    for (let k = 0; k < 20; k++) gate.tick(t + 60_000 + 100 * k);
+    expect(maps.marked.size).toBe(0);
+    expect(gate.fastMarks.size).toBe(0);
+  });
+
+  it('clearing all marks clears the kernel’s and forgets those not sent yet', () => {
+    const { gate, maps, heard } = setup();
+    for (let n = 0; n < 3; n++) maps.report(spoofed(n), 6);
+    gate.tick(0);
+    gate.tick(1000);
+    expect(maps.marked.size).toBe(3);
+    // A mark made between ticks (the proxy's own count), then the API's "clear all".
+    gate.sources.markCounted(spoofed(7), 0, 4, 6, 1050);
+    gate.command({ type: 'attackers.clear' });
+    gate.tick(1100);
+    expect(maps.marked.size).toBe(0);
+    expect(gate.fastMarks.size).toBe(0);
+    expect(heard().addresses, 'the cleared mark never reaches the main thread').not.toContain('198.18.0.7');
+  });
+
+  it('counts what the map itself refuses (full), and clears the rest', () => {
+    const { gate, maps, c } = setup(100);
+    for (let n = 0; n < 150; n++) maps.report(spoofed(n), 6);
+    gate.tick(0);
+    gate.tick(1000);
+    expect(maps.marked.size).toBe(100);
+    expect(c('fast_marks_refused')).toBe(50);
+    gate.tick(61_000);
+    expect(maps.marked.size).toBe(0);
+  });
+
+  it('at the grace ring’s bound: the kernel’s queue waits (counted), nothing is lost', () => {
+    const { gate, maps, c, heard } = setup();
+    const total = SUSPECTS_MAX + 1000;
+    for (let n = 0; n < total; n++)
+      maps.report(Uint8Array.from([198, 18 + (n >> 16), (n >> 8) & 0xff, n & 0xff]), 6);
+    // Ticks every 10 ms: 256 a tick fill the ring within its grace second.
+    let t = 0;
+    for (; t < 1000; t += 10) gate.tick(t);
+    expect(gate.suspects.size).toBe(SUSPECTS_MAX);
+    expect(maps.queue.length).toBe(1000);
+    expect(c('fast_suspects_deferred')).toBeGreaterThan(0);
+    while (maps.queue.length > 0 || gate.suspects.size > 0) {
+      gate.tick(t);
+      t += 10;
+    }
+    expect(heard().addresses).toHaveLength(total);
+    expect(maps.marked.size).toBe(total);
+  });
+});
