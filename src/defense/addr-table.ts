@@ -51,8 +51,12 @@ export class AddrTable {
   readonly fam: Uint8Array;
   /** Key words (big-endian 32-bit), four per slot; IPv4 uses the first. */
   readonly keys: Uint32Array;
-  /** When each live slot was last created or touched (ms, the caller's clock). */
-  readonly seen: Float64Array;
+  /**
+   * When each live slot was last created or touched: ms of the caller's clock modulo 2^32 (4 bytes a
+   * slot, not 8). Only ages are compared, `(now - seen) >>> 0`, right for ages under 49 days; an
+   * older one only makes that entry look young to the eviction.
+   */
+  readonly seen: Uint32Array;
   /** Live entries. */
   size = 0;
   /** Live entries replaced to make room since construction (or the last clear()). */
@@ -79,7 +83,7 @@ export class AddrTable {
     this.v6Limbs = this.v6PrefixLen === 64 ? 4 : 8;
     this.fam = new Uint8Array(cap);
     this.keys = new Uint32Array(cap * 4);
-    this.seen = new Float64Array(cap);
+    this.seen = new Uint32Array(cap);
     if (options.seed === undefined) randomFillSync(this.hk);
     else {
       const next = splitmix32(options.seed);
@@ -143,9 +147,10 @@ export class AddrTable {
     const h = this.home(buf, off, ver);
     const fam = this.fam;
     const seen = this.seen;
+    const now32 = now >>> 0;
     let free = -1;
     let oldest = -1;
-    let oldestSeen = Number.POSITIVE_INFINITY;
+    let oldestAge = -1;
     for (let i = 0; i < this.probeLimit; i++) {
       const s = (h + i) & this.mask;
       const f = fam[s];
@@ -163,8 +168,9 @@ export class AddrTable {
         this.evicted = false;
         return s;
       }
-      if (seen[s] < oldestSeen) {
-        oldestSeen = seen[s];
+      const age = (now32 - seen[s]) >>> 0;
+      if (age > oldestAge) {
+        oldestAge = age;
         oldest = s;
       }
     }

@@ -100,7 +100,8 @@ export class SourceTracker {
   /** Aggressive marks (slot indices into until/since/unfinishedAt/drops). */
   private readonly marks: AddrTable;
   private readonly ring: Uint8Array;
-  private readonly epoch: Float64Array;
+  /** Slot epoch (time / slotMs) of each source's newest ring slot, modulo 2^32 (see slide()). */
+  private readonly epoch: Uint32Array;
   private readonly until: Float64Array;
   private readonly since: Float64Array;
   private readonly unfinishedAt: Uint16Array;
@@ -149,7 +150,7 @@ export class SourceTracker {
       seed: options.seed === undefined ? undefined : options.seed ^ 0x5bd1e995,
     });
     this.ring = new Uint8Array(this.counts.capacity * SLOTS);
-    this.epoch = new Float64Array(this.counts.capacity);
+    this.epoch = new Uint32Array(this.counts.capacity);
     const m = this.marks.capacity;
     this.until = new Float64Array(m);
     this.since = new Float64Array(m);
@@ -333,15 +334,21 @@ export class SourceTracker {
     return parsePrefix(address, false);
   }
 
-  /** Ages the ring of slot `s` to `now`: slots that left the window are emptied. */
+  /**
+   * Ages the ring of slot `s` to `now`: slots that left the window are emptied. Epochs are kept
+   * modulo 2^32 (4 bytes a source, not 8): the steps forward are `(e - last) >>> 0`, and a
+   * "step" of 2^31 or more is an earlier time than the last, taken as the last. SLOTS divides 2^32,
+   * so a slot's ring index is the same either way.
+   */
   private slide(s: number, now: number): void {
     const e = Math.floor(now / this.slotMs);
     const last = this.epoch[s];
-    if (!(e > last)) return;
+    const steps = (e - last) >>> 0;
+    if (steps === 0 || steps >= 0x8000_0000) return;
     const base = s * SLOTS;
-    if (e - last >= SLOTS) for (let k = 0; k < SLOTS; k++) this.ring[base + k] = 0;
+    if (steps >= SLOTS) for (let k = 0; k < SLOTS; k++) this.ring[base + k] = 0;
     else {
-      for (let x = last + 1; x <= e; x++) this.ring[base + (x & SLOT_MASK)] = 0;
+      for (let k = 1; k <= steps; k++) this.ring[base + ((last + k) & SLOT_MASK)] = 0;
     }
     this.epoch[s] = e;
   }

@@ -81,6 +81,18 @@ describe('AddrTable', () => {
     expect(t.capacity).toBe(16);
   });
 
+  it('evicts the least recently seen entry across the 2^32 ms wrap of its 4-byte clock', () => {
+    const t = new AddrTable(16, { seed: 9, probeLimit: 16 });
+    const key = (i: number) => new Uint8Array([10, 0, 1, i]);
+    const wrap = 2 ** 32;
+    t.upsert(key(0), 0, 4, wrap - 10); // the oldest: stored as 2^32 - 10
+    for (let i = 1; i < 16; i++) t.upsert(key(i), 0, 4, wrap + i); // newer: stored as 1..15
+    t.upsert(key(99), 0, 4, wrap + 20);
+    expect(t.evicted).toBe(true);
+    expect(t.find(key(0), 0, 4)).toBe(-1);
+    for (let i = 1; i < 16; i++) expect(t.find(key(i), 0, 4)).toBeGreaterThanOrEqual(0);
+  });
+
   it('tells full IPv6 keys apart by every byte, and reports created and evicted', () => {
     // A table of a few slots: every lookup probes the slot of the stored key, so only the comparison of
     // all 16 bytes tells the keys apart.

@@ -100,6 +100,25 @@ describe('SourceTracker (default grace)', () => {
   });
 });
 
+describe('SourceTracker across the 2^32 wrap of its 4-byte epochs', () => {
+  it('keeps counting a source whose answered handshakes straddle the wrap, and ages them out after it', () => {
+    // 1 ms slots (window 8 ms): epoch = now, so the wrap comes at now = 2^32.
+    const wrap = 2 ** 32;
+    const { t } = tracker({ graceMs: 0, unfinishedWindowMs: 8, maxUnfinished: 2 });
+    const a = src('198.51.100.9');
+    expect(t.onAnswered(...a, wrap - 1)).toBe(false);
+    expect(t.onAnswered(...a, wrap)).toBe(false); // its epoch is stored as 0
+    expect(t.unfinished(...a, wrap)).toBe(2);
+    expect(t.onAnswered(...a, wrap + 1)).toBe(true); // 3 in the window: over the limit
+    const b = src('198.51.100.10');
+    t.onAnswered(...b, wrap - 1);
+    t.onAnswered(...b, wrap);
+    expect(t.unfinished(...b, wrap + 7)).toBe(1); // the one at 2^32 - 1 has left the window
+    expect(t.unfinished(...b, wrap + 8)).toBe(0);
+    expect(t.unfinished(...b, wrap + 3)).toBe(0); // an earlier time than the last changes nothing
+  });
+});
+
 describe('SourceTracker allowlist, API and limits', () => {
   it('never marks nor tracks allowlisted sources', () => {
     const { t, events } = tracker({ graceMs: 0, allow: ['192.168.1.0/24', 'fd00::/8'] });
