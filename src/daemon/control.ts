@@ -1,7 +1,7 @@
 // The daemon's control plane: joins the dataplane (counters, events) and the configuration to the API,
 // runs the API listeners, and applies a new configuration (SIGHUP or PUT /config) without touching the
 // packets in flight. The dataplane knows nothing of this module.
-// One file (about 930 lines): the config in force, the listeners, the token and the remediation service
+// One file (about 950 lines): the config in force, the listeners, the token and the remediation service
 // are state that a reload and the API's answers both read and change, in one object. What needs none of
 // that state is in config-diff.ts, listen-check.ts and remediation.ts.
 
