@@ -164,30 +164,40 @@ interface BookEntry {
   dst: Uint8Array;
 }
 
+export interface ConnectionBookOptions {
+  /** Name of a numeric connection state (the SYN proxy's ConnState). */
+  stateName: (n: number) => string;
+  /** Whether an address (bytes) is on the LAN side: decides inbound/outbound (default: all are). */
+  isLan?: (addr: Uint8Array) => boolean;
+  /**
+   * Whether the kernel translates a connection now (the daemon's map holds it): its `path`. Asked
+   * for the listed page only, when it is listed (a hand-over changes nothing the proxy reports).
+   */
+  inKernel?: (client: Uint8Array, cPort: number, server: Uint8Array, sPort: number) => boolean;
+  /** Connections kept at most (default 100,000). */
+  limit?: number;
+  now?: () => number;
+}
+
 /** The proxied connections, kept from the SYN proxy's conn-sync reports. Bounded; newest first. */
 export class ConnectionBook {
   private readonly conns = new Map<string, BookEntry>();
   /** Whether any report ever arrived (the SYN proxy runs). */
   reported = false;
 
-  constructor(
-    /** Name of a numeric connection state (the SYN proxy's ConnState). */
-    private readonly stateName: (n: number) => string,
-    /** Whether an address (bytes) is on the LAN side: decides inbound/outbound. */
-    private readonly isLan: (addr: Uint8Array) => boolean = () => true,
-    private readonly limit = 100_000,
-    private readonly now: () => number = Date.now,
-    /**
-     * Whether the kernel translates a connection now (the daemon's map holds it): its `path`. Asked
-     * for the listed page only, when it is listed (a hand-over changes nothing the proxy reports).
-     */
-    private readonly inKernel: (
-      client: Uint8Array,
-      cPort: number,
-      server: Uint8Array,
-      sPort: number,
-    ) => boolean = () => false,
-  ) {}
+  private readonly stateName: (n: number) => string;
+  private readonly isLan: (addr: Uint8Array) => boolean;
+  private readonly inKernel: ConnectionBookOptions['inKernel'] & {};
+  private readonly limit: number;
+  private readonly now: () => number;
+
+  constructor(o: ConnectionBookOptions) {
+    this.stateName = o.stateName;
+    this.isLan = o.isLan ?? (() => true);
+    this.inKernel = o.inKernel ?? (() => false);
+    this.limit = o.limit ?? 100_000;
+    this.now = o.now ?? Date.now;
+  }
 
   get size(): number {
     return this.conns.size;

@@ -57,7 +57,7 @@ import {
   parseCidr,
   type TunguardConfig,
 } from '../config/index.js';
-import { markOf, parseAttackerBatch } from '../dataplane/attacker-batch.js';
+import { type AttackerMarks, markOf } from '../dataplane/attacker-batch.js';
 import { ConnState } from '../defense/conntable.js';
 import type { DetectionOptions, DetectionReport } from '../remediation/detector.js';
 import { importDirOf } from '../remediation/import-file.js';
@@ -80,9 +80,12 @@ export interface DataplaneLink {
   readonly startedAt: number;
   counters(): Record<string, number>;
   workerCounters(): Record<string, number>[];
-  /** 'event': what a worker reports; 'active': packets or timers moved a worker's counters. */
+  /** 'event': what a worker reports; 'attackers': a tick's aggressive marks, checked; 'active':
+   * packets or timers moved a worker's counters. */
   on(event: 'event' | 'active', listener: (e: unknown) => void): unknown;
+  on(event: 'attackers', listener: (marks: AttackerMarks) => void): unknown;
   off(event: 'event' | 'active', listener: (e: unknown) => void): unknown;
+  off(event: 'attackers', listener: (marks: AttackerMarks) => void): unknown;
   /** Commands over the MessagePort: clear attacker marks, new allowlist, new settings. */
   command(c: DataplaneCommand): void;
   /** Queries answered by the workers (connections). */
@@ -188,6 +191,15 @@ export class ControlPlane {
     this.wake();
     this.dataplaneEvent(x);
   };
+  /** A tick's aggressive marks (checked where they arrive): each is an 'attacker' mark as any other. */
+  private readonly onAttackers = (marks: AttackerMarks) => {
+    this.wake();
+    const now = Date.now();
+    for (let k = 0; k < marks.addresses.length; k++) {
+      const out = applyDataplaneEvent(markOf(marks, k), this, now);
+      if (out) this.bus.publish(out);
+    }
+  };
   private readonly onActive = () => this.wake();
   private stopped = false;
   /** Why the API is not listening, when it is not. */
@@ -205,13 +217,11 @@ export class ControlPlane {
         lan.push(parseCidr(p));
       } catch {}
     }
-    this.connections = new ConnectionBook(
-      (n) => STATE_NAMES[n] ?? `state-${n}`,
-      (a) => lan.length === 0 || lan.some((p) => inPrefix(a, p)),
-      undefined,
-      undefined,
-      o.inKernel,
-    );
+    this.connections = new ConnectionBook({
+      stateName: (n) => STATE_NAMES[n] ?? `state-${n}`,
+      isLan: (a) => lan.length === 0 || lan.some((p) => inPrefix(a, p)),
+      inKernel: o.inKernel,
+    });
     if (o.restoredConnections && o.restoredConnections.length > 0)
       this.dataplaneEvent({ type: 'conn-sync', upserts: o.restoredConnections, removes: [] });
     o.store.extraCheck = (c, text) => this.checkListen(c, text);
@@ -229,6 +239,7 @@ export class ControlPlane {
       onRequest: () => this.wake(),
     });
     o.dp.on('event', this.onEvent);
+    o.dp.on('attackers', this.onAttackers);
     o.dp.on('active', this.onActive);
     this.wake();
   }
@@ -451,16 +462,6 @@ export class ControlPlane {
   }
 
   private dataplaneEvent(x: unknown): void {
-    // A tick's marks come in one message, checked once; each is then an 'attacker' mark as any other.
-    const batch = parseAttackerBatch(x);
-    if (batch) {
-      const now = Date.now();
-      for (let k = 0; k < batch.unfinished.length; k++) {
-        const out = applyDataplaneEvent(markOf(batch, k), this, now);
-        if (out) this.bus.publish(out);
-      }
-      return;
-    }
     const e = parseDataplaneEvent(x);
     if (!e) {
       if (this.ignored++ < 5)
@@ -933,6 +934,7 @@ export class ControlPlane {
     clearInterval(this.sampler);
     this.loopDelay.stop();
     this.o.dp.off('event', this.onEvent);
+    this.o.dp.off('attackers', this.onAttackers);
     this.o.dp.off('active', this.onActive);
     removeApiInfo(this.o.stateDir);
     if (this.server) await this.server.close();

@@ -12,7 +12,7 @@ import { checkPrivileges, readPrivileges } from '../cli/privileges.js';
 import { CliError, EXIT, UsageError } from '../cli/usage.js';
 import { tunguardVersion } from '../cli/version.js';
 import { type ListenAddress, parseListen, type TunguardConfig } from '../config/index.js';
-import { addressOf, parseAttackerBatch } from '../dataplane/attacker-batch.js';
+import type { AttackerMarks } from '../dataplane/attacker-batch.js';
 import { DATAPLANE_DEFAULTS, Dataplane } from '../dataplane/dataplane.js';
 import type { StageEnv } from '../dataplane/stages/index.js';
 import { DhcpTap } from '../inventory/dhcp-tap.js';
@@ -444,28 +444,28 @@ export async function runCommand(argv: string[]): Promise<number> {
         fastAnswering = ev.to !== 'normal';
         police.fastNotrack(fastAnswering ? lanNets : [], fastAnswering ? routerNets : []);
       }
-    } else if (ev.type === 'attackers') {
-      // A tick's marks in one message (src/dataplane/attacker-batch.ts).
-      const batch = parseAttackerBatch(ev);
-      const now = Date.now();
-      const clock = performance.now();
-      for (let k = 0; batch && k < batch.unfinished.length; k++) {
-        const address = addressOf(batch, k);
-        const until = batch.until[k];
-        // Having completed a handshake once must not let an aggressive source skip the police.
-        police.dropAggressive(address, clock + Math.max(0, until - now));
-        if (attackerLines.take())
-          log(
-            `aggressive source ${address}: ${batch.unfinished[k]} unfinished handshakes, dropped until ${new Date(until).toISOString()}`,
-            'warn',
-            {
-              event: 'attacker',
-              address,
-              unfinished: batch.unfinished[k],
-              until: new Date(until).toISOString(),
-            },
-          );
-      }
+    }
+  });
+  // A tick's aggressive marks, checked where they arrive (src/dataplane/attacker-batch.ts).
+  dp.on('attackers', (marks: AttackerMarks) => {
+    const now = Date.now();
+    const clock = performance.now();
+    for (let k = 0; k < marks.addresses.length; k++) {
+      const address = marks.addresses[k];
+      const until = marks.until[k];
+      // Having completed a handshake once must not let an aggressive source skip the police.
+      police.dropAggressive(address, clock + Math.max(0, until - now));
+      if (attackerLines.take())
+        log(
+          `aggressive source ${address}: ${marks.unfinished[k]} unfinished handshakes, dropped until ${new Date(until).toISOString()}`,
+          'warn',
+          {
+            event: 'attacker',
+            address,
+            unfinished: marks.unfinished[k],
+            until: new Date(until).toISOString(),
+          },
+        );
     }
   });
   if (restored.length > 0) log(`restored ${restored.length} proxied connection(s) from ${connStore.path}`);

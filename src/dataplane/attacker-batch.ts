@@ -2,7 +2,8 @@
 // per tick. A spoofed flood marks thousands of sources a second; a message, a check and an event
 // object each, on the core whose softirqs answer the flood, cost more than the marking itself.
 // The worker fills fixed typed arrays (no allocation per mark); the main thread checks the batch
-// once and takes each mark from it (src/daemon/control.ts, src/daemon/run.ts).
+// once where it arrives (src/dataplane/dataplane.ts), and its listeners take the checked marks
+// (src/daemon/control.ts, src/daemon/run.ts).
 import { formatMappedAt } from '../config/net.js';
 import { ADDR_BYTES } from '../defense/addr-ring.js';
 import { mapAddressAt } from '../tun/fast-path-maps.js';
@@ -74,8 +75,22 @@ export class AttackerBatch {
   }
 }
 
-/** The batch in a message from a worker, checked (typed arrays of matching lengths); else undefined. */
-export function parseAttackerBatch(x: unknown): AttackerBatchMessage | undefined {
+/** A worker's batch once the main thread has checked it, each address as text: what its listeners
+ * (the API's book, the SYN police, the log) get, from the one check where the message arrives. */
+export interface AttackerMarks {
+  /** Wall-clock ms when it was sent. */
+  at: number;
+  /** Mark k's address ("192.0.2.7", "2001:db8::7"). */
+  addresses: readonly string[];
+  /** Wall-clock ms each mark ends. */
+  until: Float64Array;
+  /** Unfinished handshakes counted when each was marked. */
+  unfinished: Uint16Array;
+}
+
+/** The batch in a message from a worker, checked (typed arrays of matching lengths, finite times)
+ * and its addresses made text; undefined for anything else. */
+export function parseAttackerBatch(x: unknown): AttackerMarks | undefined {
   if (typeof x !== 'object' || x === null || (x as { type?: unknown }).type !== 'attackers') return undefined;
   const b = x as Partial<AttackerBatchMessage>;
   if (!(b.addresses instanceof Uint8Array) || !(b.until instanceof Float64Array)) return undefined;
@@ -85,30 +100,18 @@ export function parseAttackerBatch(x: unknown): AttackerBatchMessage | undefined
   if (n > ATTACKER_BATCH_MAX || b.unfinished.length !== n || b.addresses.length !== n * ADDR_BYTES)
     return undefined;
   for (let k = 0; k < n; k++) if (!Number.isFinite(b.until[k])) return undefined;
-  return b as AttackerBatchMessage;
-}
-
-/** The batches' addresses as text, made once for the main thread's two listeners (API, police). */
-const texts = new WeakMap<AttackerBatchMessage, string[]>();
-
-/** Mark k's address as text ("192.0.2.7", "2001:db8::7"). */
-export function addressOf(b: AttackerBatchMessage, k: number): string {
-  let t = texts.get(b);
-  if (!t) {
-    t = [];
-    texts.set(b, t);
-  }
-  t[k] ??= formatMappedAt(b.addresses, k * ADDR_BYTES);
-  return t[k];
+  const addresses = new Array<string>(n);
+  for (let k = 0; k < n; k++) addresses[k] = formatMappedAt(b.addresses, k * ADDR_BYTES);
+  return { at: b.at, addresses, until: b.until, unfinished: b.unfinished };
 }
 
 /** Mark k of a checked batch as the API's event (allocates: the main thread's per-mark work). */
-export function markOf(b: AttackerBatchMessage, k: number): AttackerMark {
+export function markOf(b: AttackerMarks, k: number): AttackerMark {
   const at = Math.round(b.at);
   return {
     type: 'attacker',
     action: 'mark',
-    address: addressOf(b, k),
+    address: b.addresses[k],
     reason: 'unfinished-handshakes',
     holdSeconds: Math.round(Math.max(0, b.until[k] - at)) / 1000,
     unfinished: b.unfinished[k],

@@ -6,6 +6,7 @@ import { SHARED_BUCKET_SLOTS } from '../defense/ratelimit.js';
 import { loadAddon } from '../tun/addon.js';
 import { type OpenedTun, openTun } from '../tun/device.js';
 import { steeringProgram } from '../tun/steering-bpf.js';
+import { parseAttackerBatch } from './attacker-batch.js';
 import type { CounterLayout } from './counters.js';
 import { pipelineLayout } from './pipeline.js';
 import { SampleRing } from './sample-ring.js';
@@ -141,6 +142,14 @@ export class Dataplane extends EventEmitter {
     if (w && --w.left === 0) w.done();
   }
 
+  /** A tick's aggressive marks, checked once here for every listener ('attackers'); a batch that
+   * fails the check goes on as an ordinary event, whose listener reports what it cannot read. */
+  private attackers(msg: unknown): void {
+    const marks = parseAttackerBatch(msg);
+    if (marks) this.emit('attackers', marks);
+    else this.emit('event', msg);
+  }
+
   private startWorkers(): Promise<void> {
     const addon = loadAddon();
     const stages = this.opts.stages ?? DEFAULT_STAGES;
@@ -182,6 +191,7 @@ export class Dataplane extends EventEmitter {
         if (msg?.type === 'applied') this.applied(msg.ack);
         // Packets or timers moved the counters (at most once a second a worker): see worker.ts.
         else if (msg?.type === 'active') this.emit('active');
+        else if (msg?.type === 'attackers') this.attackers(msg);
         else if (msg?.type !== 'ready') this.emit('event', msg);
       });
       return new Promise<void>((resolve, reject) => {

@@ -18,10 +18,12 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DepsError } from '../../src/api/deps.js';
 import { parseDataplaneEvent, SseHub } from '../../src/api/events.js';
-import { AttackerBook, TierHistory } from '../../src/api/stores.js';
+import { AttackerBook, ConnectionBook, TierHistory } from '../../src/api/stores.js';
 import { ensureToken, readToken, TokenError } from '../../src/api/token.js';
 import { parseCidr } from '../../src/config/index.js';
+import { parseAddress } from '../../src/config/net.js';
 import { ConfigStore } from '../../src/daemon/config-store.js';
+import { AttackerBatch, markOf, parseAttackerBatch } from '../../src/dataplane/attacker-batch.js';
 
 let dir: string;
 beforeEach(() => {
@@ -269,6 +271,51 @@ describe('dataplane events', () => {
       expect(r.total).toBe(5000);
       expect(r.items.map((a) => a.address)).toEqual(all.slice(0, k).map((a) => a.address));
     }
+  });
+
+  it('bounds the connection book, keeping the most recently changed', () => {
+    const b = new ConnectionBook({ stateName: (n) => `s${n}`, limit: 3, now: () => 5 });
+    const rec = (i: number) => ({
+      key: `k${i}`,
+      ver: 4 as const,
+      client: `c6336407`,
+      server: 'cb007105',
+      cPort: 40000 + i,
+      sPort: 80,
+      state: 1,
+      updated: i,
+    });
+    b.sync([0, 1, 2, 3, 4].map(rec), []);
+    expect(b.size).toBe(3);
+    // A changed record is the newest again: k2 outlives k3 at the next bound.
+    b.sync([rec(2), rec(5)], []);
+    expect(b.list({ offset: 0, limit: 10 }).items.map((c) => c.id)).toEqual(['k5', 'k2', 'k4']);
+  });
+
+  it("checks a worker's attacker batch once and gives its addresses as text", () => {
+    const batch = new AttackerBatch();
+    batch.add(Uint8Array.of(192, 0, 2, 7), 0, 4, 9000, 6);
+    const v6 = parseAddress('2001:db8::7').bytes;
+    batch.add(v6, 0, 6, 9500, 70000);
+    const msg = batch.take(1000, 0);
+    const marks = parseAttackerBatch(msg);
+    expect(marks?.addresses).toEqual(['192.0.2.7', '2001:db8::7']);
+    expect(marks && markOf(marks, 1)).toMatchObject({
+      address: '2001:db8::7',
+      holdSeconds: 8.5,
+      unfinished: 0xffff,
+    });
+    // Anything of another shape is refused whole, never half-read.
+    const bad = [
+      { ...msg, until: Float64Array.of(1) },
+      { ...msg, addresses: msg.addresses.subarray(0, 16) },
+      { ...msg, until: Float64Array.of(1, Number.NaN) },
+      { ...msg, unfinished: [6, 7] },
+      { ...msg, at: Number.POSITIVE_INFINITY },
+      { ...msg, type: 'attacker' },
+      null,
+    ];
+    for (const x of bad) expect(parseAttackerBatch(x)).toBeUndefined();
   });
 });
 
