@@ -9,7 +9,7 @@
 // paired: each round runs kernel, tunguard, tunguard, kernel, and its ratio (of sums) and added
 // latency (of means) are that round's; the table gives their medians over the rounds. Prints a
 // table and one JSON line with the ratios. Usage:
-//   node dist/bench/forward.js [--seconds 5] [--rounds 1] [--smoke] [--prog-cost]
+//   node dist/bench/forward.js [--seconds 5] [--rounds 1] [--smoke] [--prog-cost] [--lan-only]
 
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -18,7 +18,7 @@ import { benchArgs } from './args.js';
 import { costOf, enableBpfStats, requireBpftool, tcPrograms } from './prog-cost.js';
 
 const USAGE = `usage: node dist/bench/forward.js [--seconds 5] [--rounds 1] [--pings 1000] [--queues n] [--spin-us us]
-                                [--smoke] [--prog-cost]
+                                [--smoke] [--prog-cost] [--lan-only]
 
 Kernel forwarding vs. tunguard (pass-through, defended, LAN-opened with bypass) on the lab topology
 with fw4 (root, netns): bulk TCP, UDP, request/response, ping latency. LAN-opened traffic is measured
@@ -28,7 +28,9 @@ given). tunguard's CPU, its nft children included: while one LAN-opened (bypasse
 idle (20 s each; 3 s with --smoke).
 --prog-cost: the kernel's time in tunguard's tc programs per packet during the LAN-opened runs
 (turns kernel.bpf_stats_enabled on for the run, machine-wide; needs bpftool). A full run takes a few
-minutes (every mode × --rounds × --seconds per measurement); --smoke is a short one.`;
+minutes (every mode × --rounds × --seconds per measurement); --smoke is a short one.
+--lan-only: only the paired LAN-opened comparison (kernel, tunguard, tunguard, kernel per round), no
+CPU windows, no WAN-opened or offload runs: many rounds in the time of a few.`;
 const values = benchArgs(USAGE, {
   seconds: { type: 'string', default: '5' },
   rounds: { type: 'string', default: '1' },
@@ -37,7 +39,9 @@ const values = benchArgs(USAGE, {
   'spin-us': { type: 'string' },
   queues: { type: 'string' },
   'prog-cost': { type: 'boolean', default: false },
+  'lan-only': { type: 'boolean', default: false },
 });
+const LAN_ONLY = values['lan-only'];
 const SECONDS = values.smoke ? 1 : Number(values.seconds);
 const ROUNDS = values.smoke ? 1 : Number(values.rounds);
 const PINGS = values.smoke ? 100 : Number(values.pings);
@@ -179,6 +183,10 @@ async function measureBypass(
   const m = await measure(lab, 'lan', tg.pid);
   if (!withCpu) {
     const tunPackets = lab.devStats(lab.ns.rtr, 'tg0').txPackets - tun0;
+    if (values['prog-cost']) {
+      const c = costOf(base, before, tcPrograms());
+      progCost.push({ tc_runs: c.runs, tc_ns_per_run: c.nsPerRun });
+    }
     await tg.stop();
     return { m, tunPackets };
   }
@@ -256,12 +264,12 @@ async function main(): Promise<void> {
       ...(values.queues ? ['--queues', values.queues] : []),
     ];
     for (let r = 0; r < ROUNDS; r++) {
-      results.kernel.push(await measure(lab, 'wan'));
+      if (!LAN_ONLY) results.kernel.push(await measure(lab, 'wan'));
       {
         // Kernel, tunguard, tunguard, kernel: a drift in the machine's speed over the round (2 cores
         // shared with whatever else runs) weighs on both sides alike; the round's ratio is of sums.
         const k1 = await measure(lab, 'lan');
-        const b1 = await measureBypass(lab, extra, results.progCost);
+        const b1 = await measureBypass(lab, extra, results.progCost, !LAN_ONLY);
         const b2 = await measureBypass(lab, extra, [], false);
         const k2 = await measure(lab, 'lan');
         results.kernelLan.push(k1, k2);
@@ -269,6 +277,7 @@ async function main(): Promise<void> {
         results.bypassPaired.push(paired([k1, k2], [b1.m, b2.m]));
         bypassTun += b1.tunPackets + b2.tunPackets;
       }
+      if (LAN_ONLY) continue;
       if (offload) {
         // fw4 with flow_offloading '1': the kernel's own fast path, with and without tunguard.
         lab.loadFirewall('offload');
@@ -305,7 +314,11 @@ async function main(): Promise<void> {
     restoreStats();
   }
   // Guard against the classic benchmark lie: tunguard silently bypassed.
-  if (tunPackets < 10_000) throw new Error(`only ${tunPackets} packets crossed tg0: tunguard was bypassed`);
+  if (!LAN_ONLY && tunPackets < 10_000)
+    throw new Error(`only ${tunPackets} packets crossed tg0: tunguard was bypassed`);
+  // And its opposite for the LAN-opened runs: their first packets cross tg0 (the daemon was there).
+  if (bypassTun === 0)
+    throw new Error('no packet crossed tg0 during the LAN-opened runs: tunguard was not running');
   // The median of each metric over the runs that have it (the second bypass run of a round has no CPU
   // windows).
   const median = (ms: Metrics[]) => {
@@ -336,10 +349,11 @@ async function main(): Promise<void> {
     if (key.endsWith('_gbps')) {
       ratios[key.replace('_gbps', '')] = t[key] / k[key];
       ratiosDefended[key.replace('_gbps', '')] = d[key] / k[key];
-      ratiosBypass[key.replace('_gbps', '')] = bp[key];
       if (offload) ratiosOffload[key.replace('_gbps', '')] = bo[key] / ko[key];
     }
   }
+  for (const key of Object.keys(bp))
+    if (key.endsWith('_gbps')) ratiosBypass[key.replace('_gbps', '')] = bp[key];
   const added = {
     ping_p50_us: t.ping_p50_us - k.ping_p50_us,
     ping_p99_us: t.ping_p99_us - k.ping_p99_us,
@@ -396,7 +410,7 @@ async function main(): Promise<void> {
         .map((x) => f(x).padStart(10))
         .join('')}   (defended: ${Q2.join(' ')})`,
     );
-  for (const [key, v] of Object.entries(added))
+  for (const [key, v] of LAN_ONLY ? [] : Object.entries(added))
     console.log(`added ${key.padEnd(16)}${v.toFixed(1).padStart(12)} us`);
   for (const [key, v] of Object.entries(addedBypass))
     console.log(`added ${key.padEnd(16)}${v.toFixed(1).padStart(12)} us (LAN-opened, bypass)`);
@@ -416,8 +430,8 @@ async function main(): Promise<void> {
       tunguard: t,
       defended: d,
       ratiosDefended,
-      defendedQ2: values.queues ? null : { args: Q2.join(' '), ...dq },
-      ratiosDefendedQ2: values.queues ? null : ratiosDefendedQ2,
+      defendedQ2: values.queues || LAN_ONLY ? null : { args: Q2.join(' '), ...dq },
+      ratiosDefendedQ2: values.queues || LAN_ONLY ? null : ratiosDefendedQ2,
       ratios,
       added,
       kernelLan: kl,
