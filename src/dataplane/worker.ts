@@ -112,6 +112,7 @@ function flushXlate(): void {
     );
     counters[XLATE_HANDED] += xlate.addCount - refused;
     counters[XLATE_REFUSED] += refused;
+    if (refused > 0) xlate.refused(pipeline.ctx.now);
     // The programs look segments up again (the main thread turns it off when none is held).
     if (refused < xlate.addCount && xlateHeldFd !== undefined)
       addon.bpfMapWrite(xlateHeldFd, XLATE_HELD_KEY, 4, 1, XLATE_HELD, false);

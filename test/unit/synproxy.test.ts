@@ -11,6 +11,7 @@ import { Pipeline, pipelineLayout } from '../../src/dataplane/pipeline.js';
 import { buildStages, type StageEnv, testStageEnv } from '../../src/dataplane/stages/index.js';
 import type { SynGateSettings } from '../../src/dataplane/stages/syn-gate.js';
 import type { SynProxyStage } from '../../src/dataplane/stages/synproxy.js';
+import { XlateQueue } from '../../src/dataplane/xlate-queue.js';
 import { ConnFlag, ConnState } from '../../src/defense/conntable.js';
 import { CookieKeys, checkCookie, mssFromIndex, mssIndex } from '../../src/defense/cookie.js';
 import { classify, PacketInfo } from '../../src/packet/index.js';
@@ -1848,6 +1849,46 @@ describe('hand-over to the kernel translation (bpf/seqadj.c, src/tun/xlate-map.t
     expect(q.addCount, '262 000 bytes: not yet').toBe(0);
     h.run(c.now + 300, fromClient(V4, { seq, ack: c.cookie + 1, flags: F.ACK, payload: chunk }, c.cport));
     expect(q.addCount).toBe(1);
+  });
+
+  it('handed over and closed in one batch: neither written (a take-back written first would leave the entry behind)', () => {
+    const { h, q } = xharness();
+    const c = establish(h, V4);
+    const other = establish(h, V4, {}, c.now + 5, CPORT + 1);
+    // c's first bytes and its FIN in one read; another connection's first bytes between them.
+    h.run(
+      c.now + 10,
+      data(c),
+      data(other),
+      fromServer(V4, { seq: c.isnS + 4, ack: c.isnC + 1, flags: F.ACK | F.FIN }, c.cport),
+    );
+    expect(h.proxy.table.handed[slotOf(h, c)]).toBe(0);
+    expect(q.removeCount).toBe(0);
+    expect(q.addCount).toBe(1);
+    // What is left is the other connection's hand-over, whole (the dropped one's place was taken).
+    expect([...q.addSlots.subarray(0, 1)]).toEqual([slotOf(h, other)]);
+    expect((q.addKeys[6] << 8) | q.addKeys[7]).toBe(other.cport);
+  });
+
+  it('a hand-over the full map refused goes back to the connection, asked again after RETRY_MS, not before', () => {
+    const { h, q, state } = xharness();
+    const c = establish(h, V4);
+    const slot = slotOf(h, c);
+    h.run(c.now + 10, data(c));
+    expect(q.addCount).toBe(1);
+    // The worker's write was refused: the map does not hold it.
+    q.refused(c.now + 10);
+    expect(h.proxy.table.handed[slot]).toBe(0);
+    q.reset();
+    h.run(c.now + 10 + XlateQueue.RETRY_MS - 1, data(c));
+    expect(q.addCount, 'within RETRY_MS').toBe(0);
+    h.run(c.now + 10 + XlateQueue.RETRY_MS, data(c));
+    expect(q.addCount, 'asked again').toBe(1);
+    expect(h.proxy.table.handed[slot]).toBe(1);
+    // A write refused in part: the one the map holds stays handed over.
+    state.seen = 1n;
+    q.refused(c.now + 20 + XlateQueue.RETRY_MS);
+    expect(h.proxy.table.handed[slot]).toBe(1);
   });
 
   it('a queue that is off asks for nothing (--no-bypass)', () => {

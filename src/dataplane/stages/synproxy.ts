@@ -253,7 +253,7 @@ export class SynProxyStage implements Stage {
     const t = this.table;
     if (t.handed[slot] !== 0 || t.state[slot] !== ConnState.ESTABLISHED) return;
     if (this.opts.router?.matches(buf, hostOff, ver)) return;
-    if (this.ctx.xlate.add(t, slot, t.seqAdj(slot, this.adj))) t.handed[slot] = 1;
+    if (this.ctx.xlate.add(t, slot, t.seqAdj(slot, this.adj), this.ctx.now)) t.handed[slot] = 1;
   }
 
   /** Takes the kernel's entry of a connection back: its segments reach us again. */
@@ -357,6 +357,10 @@ export class SynProxyStage implements Stage {
     this.c = counters;
     this.send.bind(ctx.emitter, counters, this.r.emitFull);
     this.gate.bind?.(idx.slice(COUNTER_FIELDS.length), ctx, counters);
+    // A hand-over the kernel's map refused (full): the connection asks again with a later segment.
+    ctx.xlate.onRefused = (slot) => {
+      this.table.handed[slot] = 0;
+    };
   }
 
   private wallMs(): number {
