@@ -454,17 +454,33 @@ static napi_value tg_tcx_count(napi_env env, napi_callback_info info) {
   return make_i32(env, (int32_t)attr.query.prog_cnt);
 }
 
-// bpfMapCreate(type, keySize, valueSize, maxEntries) -> fd: a map for the programs (e.g. the LRU
-// hash of flows that bypass the TUN). It lives as long as its fd and the programs holding it.
+// The name the kernel shows for a map (bpftool map show): at most BPF_OBJ_NAME_LEN - 1 bytes, of the
+// characters it takes (letters, digits, '_', '.'; any other becomes '_'). Longer names are cut.
+static int get_obj_name(napi_env env, napi_value v, char out[BPF_OBJ_NAME_LEN]) {
+  size_t n = 0;
+  memset(out, 0, BPF_OBJ_NAME_LEN);
+  if (napi_get_value_string_utf8(env, v, out, BPF_OBJ_NAME_LEN, &n) != napi_ok) return 0;
+  for (size_t i = 0; i < n; i++) {
+    char c = out[i];
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.'))
+      out[i] = '_';
+  }
+  return 1;
+}
+
+// bpfMapCreate(type, keySize, valueSize, maxEntries, flags?, name?) -> fd: a map for the programs
+// (e.g. the LRU hash of flows that bypass the TUN). It lives as long as its fd and the programs
+// holding it.
 static napi_value tg_bpf_map_create(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value argv[5];
+  size_t argc = 6;
+  napi_value argv[6];
   int32_t type, key, value, max, flags = 0;
+  char name[BPF_OBJ_NAME_LEN] = {0};
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   if (argc < 4 || !get_i32(env, argv[0], &type) || !get_i32(env, argv[1], &key) ||
       !get_i32(env, argv[2], &value) || !get_i32(env, argv[3], &max) || key < 0 || value <= 0 || max <= 0 ||
-      (argc > 4 && !get_i32(env, argv[4], &flags)))
-    return throw_type(env, "bpfMapCreate(type, keySize, valueSize, maxEntries, flags?)");
+      (argc > 4 && !get_i32(env, argv[4], &flags)) || (argc > 5 && !get_obj_name(env, argv[5], name)))
+    return throw_type(env, "bpfMapCreate(type, keySize, valueSize, maxEntries, flags?, name?: string)");
   union bpf_attr attr;
   memset(&attr, 0, sizeof attr);
   attr.map_type = (uint32_t)type;
@@ -472,6 +488,7 @@ static napi_value tg_bpf_map_create(napi_env env, napi_callback_info info) {
   attr.value_size = (uint32_t)value;
   attr.max_entries = (uint32_t)max;
   attr.map_flags = (uint32_t)flags;
+  memcpy(attr.map_name, name, sizeof attr.map_name);
   int fd = (int)syscall(__NR_bpf, BPF_MAP_CREATE, &attr, sizeof attr);
   if (fd < 0) return throw_errno(env, "bpf(BPF_MAP_CREATE)", errno);
   return make_i32(env, fd);

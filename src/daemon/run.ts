@@ -292,7 +292,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   const bypassMap =
     v['pass-through'] || v['no-bypass']
       ? undefined
-      : addon.bpfMapCreate(MapType.LRU_HASH, BYPASS_KEY_SIZE, 4, BYPASS_MAX_FLOWS);
+      : addon.bpfMapCreate(MapType.LRU_HASH, BYPASS_KEY_SIZE, 4, BYPASS_MAX_FLOWS, 0, 'tg_bypass');
   const stageEnv: StageEnv = {
     restored,
     ...(bypassMap === undefined ? {} : { bypassMapFd: bypassMap }),

@@ -45,8 +45,16 @@ export interface TunAddon {
   tcxAttach(progFd: number, ifindex: number, egress: boolean, first?: boolean): number;
   /** How many programs a device's TCX ingress or egress hook runs (whoever attached them). */
   tcxCount(ifindex: number, egress: boolean): number;
-  /** Creates an eBPF map; returns its fd. */
-  bpfMapCreate(type: number, keySize: number, valueSize: number, maxEntries: number, flags?: number): number;
+  /** Creates an eBPF map; returns its fd. `name`: what bpftool shows (15 bytes kept; other than
+   * letters, digits, '_' and '.' become '_'). */
+  bpfMapCreate(
+    type: number,
+    keySize: number,
+    valueSize: number,
+    maxEntries: number,
+    flags?: number,
+    name?: string,
+  ): number;
   /**
    * Updates (or, `remove`, deletes) `count` keys laid end to end; returns how many were refused.
    * All get `value`, or, with `valueSize`, each its own (values laid end to end in `value`).

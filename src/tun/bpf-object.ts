@@ -195,7 +195,10 @@ export function loadBpfObject(
     for (const m of obj.maps) {
       if (shared.has(m.name)) continue;
       const def = Object.hasOwn(sizes, m.name) ? { ...m, maxEntries: sizes[m.name] } : m;
-      maps.set(m.name, addon.bpfMapCreate(def.type, def.keySize, def.valueSize, def.maxEntries, def.flags));
+      maps.set(
+        m.name,
+        addon.bpfMapCreate(def.type, def.keySize, def.valueSize, def.maxEntries, def.flags, m.name),
+      );
       defs.set(m.name, def);
     }
     const insns = obj.insns.slice();

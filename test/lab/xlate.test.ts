@@ -186,6 +186,27 @@ function connectionPaths(): Record<string, number> {
   return byPath;
 }
 
+/**
+ * tg_xl_held's word as the kernel has it (the daemon names its maps): 1 while the programs look
+ * segments up, 0 while the main thread has seen every hand-over taken back.
+ */
+function heldFlag(): number {
+  const out = lab.run(lab.ns.rtr, 'bpftool', ['map', 'dump', 'name', 'tg_xl_held', '-j']);
+  const entries = JSON.parse(out) as { value: string[] }[];
+  expect(entries, 'one tg_xl_held map, one entry').toHaveLength(1);
+  return Number(entries[0].value[0]);
+}
+
+/** Waits up to 3 s (the main thread resets the flag once a second) for the flag to read `want`. */
+async function heldBecomes(want: number): Promise<number> {
+  let v = heldFlag();
+  for (let i = 0; i < 30 && v !== want; i++) {
+    await sleep(100);
+    v = heldFlag();
+  }
+  return v;
+}
+
 interface Run {
   crossed: number;
   handed: number;
@@ -412,10 +433,12 @@ describe('proxied connections translated in the kernel', () => {
 
       // The host's greeting asks for each hand-over: the first 4 fill the map; of the next 4, the
       // first asked is refused, and the others are not asked for during the retry delay that follows.
+      expect(heldFlag(), 'nothing handed over yet: no lookup').toBe(0);
       const first = greetedClients(4, 'full-1');
       await first.greeted;
       let c = await until((x) => d(x, 'xlate_handed') >= 4);
       expect(d(c, 'xlate_handed')).toBe(4);
+      expect(await heldBecomes(1), 'connections in the map: the programs look them up').toBe(1);
       const second = greetedClients(4, 'full-2');
       await second.greeted;
       c = await until((x) => d(x, 'xlate_refused') >= 1);
@@ -451,6 +474,8 @@ describe('proxied connections translated in the kernel', () => {
       expect(d(c, 'xlate_removed')).toBe(8);
       expect(d(c, 'synproxy_closed')).toBe(8);
       expect(xlateMapEntries()).toBe(0);
+      // Every one taken back: the main thread turns the lookups off again.
+      expect(await heldBecomes(0), 'all taken back: the flag reset').toBe(0);
       expect(await lab.tunguard?.stop()).toBe(0);
       console.log(
         `full map (${SMALL_MAP}): 4 + 4 connections × ${FULL_BYTES >> 20} MiB, the refused 4 handed over on retry; ${crossed} packets through tg0 for the first 4`,

@@ -1,5 +1,6 @@
 // The eBPF assembler's encoding (against the instruction-set document's layout) and the steering
 // programs through the running kernel's verifier (BPF_PROG_LOAD, as the daemon loads them).
+import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { ROUTE_MARK } from '../../src/netcfg/router-local.js';
 import {
@@ -108,6 +109,31 @@ describe('the steering programs in the running kernel', () => {
     } finally {
       addon.close(map);
     }
+  });
+
+  it('a map carries the name it was given, as bpftool shows it: cut to 15 bytes, characters the kernel refuses made _', () => {
+    const names = (): string[] =>
+      (
+        JSON.parse(execFileSync('bpftool', ['map', 'show', '-j'], { encoding: 'utf8' })) as {
+          name?: string;
+        }[]
+      ).map((m) => m.name ?? '');
+    const map = addon.bpfMapCreate(MapType.ARRAY, 4, 4, 1, 0, 'tg-test.name_longer_than_15');
+    try {
+      expect(names()).toContain('tg_test.name_lo');
+    } finally {
+      addon.close(map);
+    }
+    // Control: no name given, none shown (and the closed map is gone).
+    const plain = addon.bpfMapCreate(MapType.ARRAY, 4, 4, 1);
+    try {
+      expect(names()).not.toContain('tg_test.name_lo');
+    } finally {
+      addon.close(plain);
+    }
+    expect(() => addon.bpfMapCreate(MapType.ARRAY, 4, 4, 1, 0, 7 as unknown as string)).toThrow(
+      /name\?: string/,
+    );
   });
 
   it('the bypass map holds what is written, and no more than its size (LRU)', () => {
