@@ -199,7 +199,11 @@ export function possibleCpus(text: string): number {
   return n;
 }
 
-/** Reads the per-CPU counters (summed) and writes the mode; one worker drives it. */
+/**
+ * Reads the per-CPU counters (summed) and writes the mode; one worker drives it. Every worker has
+ * one: each takes its completed handshakes off the source table (`completed`), so each knows the
+ * table's salt from the keys it is built with, not from a settings write only the driver makes.
+ */
 export class FastPathMaps {
   private readonly conf = new Uint8Array(CONF_SIZE);
   private readonly key = new Uint8Array(4);
@@ -212,15 +216,18 @@ export class FastPathMaps {
   private readonly srcView = new DataView(this.src.buffer);
   private readonly slotKey = new Uint8Array(4);
   private readonly slotView = new DataView(this.slotKey.buffer);
-  /** The source table's salt, from the settings last written. */
-  private salt = 0;
+  /** The source table's salt: from the keys at construction, then from the settings last written. */
+  private salt: number;
   private readonly keyView = new DataView(this.key.buffer);
 
   constructor(
     private readonly addon: TunAddon,
     readonly fds: FastPathFds,
     cpus: number,
+    /** The cookie keys the program is given (FastSettings.keys): the source table's salt is theirs. */
+    keys: Uint8Array,
   ) {
+    this.salt = sourceSalt(keys);
     this.value = new Uint8Array(8 * cpus);
     this.valueView = new DataView(this.value.buffer);
   }

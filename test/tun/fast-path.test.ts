@@ -120,7 +120,7 @@ let tunIfindex: number;
 
 beforeAll(() => {
   fp = FastPath.load(addon, SETTINGS, PROTECTED);
-  maps = new FastPathMaps(addon, fp.fds, fp.cpus);
+  maps = new FastPathMaps(addon, fp.fds, fp.cpus, SETTINGS.keys);
   tun = openTun({ name: 'tgfptest%d', queues: 1, offloads: false, mtu: 1500, txqueuelen: 100 }, addon);
   tunIfindex = Number(readFileSync(`/sys/class/net/${tun.name}/ifindex`, 'utf8'));
 });
@@ -962,6 +962,24 @@ describe('per-source counts for the proxy to judge', () => {
     // A new window starts the count over.
     mode(FastMode.ANSWER, EPOCH + 11_000);
     send(7);
+    expect(maps.sourceCount(Uint8Array.from(src))).toBe(1);
+  });
+
+  it("a worker that never drives the program (2 queues: not the leader) takes its completions off the source's own count", () => {
+    // Only the leading worker writes the settings; a second worker's maps knew the table's salt from
+    // that write alone, so its completions looked in the wrong slot and a real client whose third
+    // ACKs it handled reached max_unfinished during any flood and was marked aggressive (issue #13).
+    mode(FastMode.ANSWER, EPOCH + 30_000);
+    const follower = new FastPathMaps(addon, fp.fds, fp.cpus, SETTINGS.keys);
+    const src = [203, 0, 113, 78];
+    for (let k = 0; k < 3; k++)
+      expect(run(frame(syn({ ...V4, client: src }, { ts: true }, 3000 + k, 7000 + k))).ret).toBe(
+        TC_ACT_REDIRECT,
+      );
+    expect(maps.sourceCount(Uint8Array.from(src))).toBe(3);
+    const pkt = Uint8Array.from([...new Array(12).fill(0), ...src]);
+    follower.completed(pkt, 12, 4);
+    follower.completed(pkt, 12, 4);
     expect(maps.sourceCount(Uint8Array.from(src))).toBe(1);
   });
 

@@ -73,7 +73,12 @@ const factories: Record<string, (env: StageEnv) => Stage> = {
             env.syn,
             env.tierShare,
             env.fastPath && {
-              maps: new FastPathMaps(loadAddon(), env.fastPath.fds, env.fastPath.cpus),
+              maps: new FastPathMaps(
+                loadAddon(),
+                env.fastPath.fds,
+                env.fastPath.cpus,
+                env.fastPath.settings.keys,
+              ),
               settings: { ...env.fastPath.settings },
               tunName: env.fastPath.tunName,
             },
