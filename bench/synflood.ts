@@ -871,7 +871,10 @@ function summarize(runs: ModeRun[], mode: Mode, key: string, notRun: string): Me
         why('cpu_tunguard_own_pct', 'perf record or perf script failed (see stderr)');
       }
       m.tun_drops_per_s = sum((r) => r.tunDrops ?? 0) / floodS;
-      m.tg_drop_syn_aggressive = sum((r) => r.tgCounters?.drop_syn_aggressive ?? 0);
+      // The proxy's drops and the kernel's (a source marked aggressive is dropped in the program).
+      m.tg_drop_syn_aggressive = sum(
+        (r) => (r.tgCounters?.drop_syn_aggressive ?? 0) + (r.tgCounters?.drop_fast_syn_aggressive ?? 0),
+      );
       const fast = sum((r) => r.tgCounters?.fast_syn_answered ?? 0);
       if (fast > 0)
         m.fast_at_uplink_pct = (100 * sum((r) => r.tgCounters?.fast_syn_answered_uplink ?? 0)) / fast;
