@@ -4,6 +4,14 @@
 //   hold <addr> <port> <seconds>       one connection kept busy: 32 KiB every 100 ms, all echoed back
 //   api <state-dir> <established>      the daemon's API: refuses no/bad token, answers with the token,
 //                                      and its counters show a SYN-proxy handshake beyond <established>
+//   bulk-serve <addr> <port> <ready-file>  the offload bench's peer (bench-offload.sh): per connection
+//                                      a header line says what to do: 'up <warm-ms> <ms>' sink, count
+//                                      the bytes of the window and answer their number; 'down' send
+//                                      until closed; 'rr' echo
+//   bulk <addr> <port> <warm-ms> <ms> <row>...  the bench's LAN client, one JSON line per row (up1,
+//                                      down1, up4, down4: Mbit/s over the window; rr: request/response
+//                                      p50, µs) with each connection's conntrack state at the window's
+//                                      start and end, read from the router's namespace (/proc/1/net)
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
@@ -115,9 +123,179 @@ async function apiProbe(stateDir, establishedBefore) {
   );
 }
 
+// --- the offload bench (bench-offload.sh) ------------------------------------------------------
+
+/** One buffer for every write: the generator must cost the guest's CPU as little as it can. */
+const BULK_CHUNK = Buffer.alloc(65536, 0x5a);
+
+/** Writes BULK_CHUNK until the socket closes, waiting for 'drain' whenever the kernel is full. */
+function pump(sock) {
+  const more = () => {
+    while (!sock.destroyed && sock.write(BULK_CHUNK));
+  };
+  sock.on('drain', more);
+  more();
+}
+
+function bulkServe(addr, port, readyFile) {
+  const server = createServer((sock) => {
+    sock.setNoDelay(true);
+    sock.on('error', () => sock.destroy());
+    let head = '';
+    const onHead = (c) => {
+      head += c.toString('latin1');
+      const nl = head.indexOf('\n');
+      if (nl < 0) return;
+      sock.off('data', onHead);
+      const [what, warm, ms] = head.slice(0, nl).split(' ');
+      const rest = Buffer.from(head.slice(nl + 1), 'latin1');
+      if (what === 'down') pump(sock);
+      else if (what === 'rr') {
+        sock.on('data', (d) => sock.write(d));
+        if (rest.length) sock.write(rest);
+      } else if (what === 'up') {
+        const t0 = performance.now();
+        const from = t0 + Number(warm);
+        const to = from + Number(ms);
+        let bytes = 0;
+        let done = false;
+        sock.on('data', (d) => {
+          const t = performance.now();
+          if (t >= from && !done) bytes += d.length;
+          if (t >= to && !done) {
+            done = true;
+            sock.write(`${bytes} ${(t - from).toFixed(1)}\n`);
+          }
+        });
+      } else sock.destroy();
+    };
+    sock.on('data', onHead);
+  });
+  server.listen(Number(port), addr, () => writeFileSync(readyFile, `${process.pid}\n`));
+}
+
+/** Conntrack state of each local port's flow to <port> in the router's namespace (pid 1's). */
+function ctStates(localAddr, port, lports) {
+  let lines;
+  try {
+    lines = readFileSync('/proc/1/net/nf_conntrack', 'utf8').split('\n');
+  } catch (err) {
+    return lports.map(() => `unreadable (${err.code})`);
+  }
+  return lports.map((lp) => {
+    const l = lines.find((x) => x.includes(`src=${localAddr} `) && x.includes(` sport=${lp} dport=${port} `));
+    if (!l) return 'none';
+    if (l.includes('[OFFLOAD]')) return 'OFFLOAD';
+    return l.match(/ (ESTABLISHED|SYN_SENT|SYN_RECV|FIN_WAIT|CLOSE_WAIT|LAST_ACK|TIME_WAIT|CLOSE) /)?.[1] ?? 'other';
+  });
+}
+
+const sleepMs = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function openConns(addr, port, n, header) {
+  return Promise.all(
+    Array.from(
+      { length: n },
+      () =>
+        new Promise((resolve, reject) => {
+          const sock = connect({ host: addr, port: Number(port) }, () => {
+            sock.setNoDelay(true);
+            sock.write(header);
+            resolve(sock);
+          });
+          sock.once('error', reject);
+        }),
+    ),
+  );
+}
+
+/** One bulk row: n streams up (LAN → WAN) or down; Mbit/s over the window, counted by the receiver. */
+async function bulkRow(addr, port, warm, ms, dir, n) {
+  const socks = await openConns(addr, port, n, dir === 'up' ? `up ${warm} ${ms}\n` : 'down\n');
+  const lports = socks.map((s) => s.localPort);
+  const local = socks[0].localAddress;
+  let bytes = 0;
+  let counting = false;
+  const answers = [];
+  for (const s of socks) {
+    if (dir === 'up') {
+      pump(s);
+      s.on('data', (d) => answers.push(d.toString()));
+    } else s.on('data', (d) => counting && (bytes += d.length));
+  }
+  await sleepMs(warm);
+  const start = ctStates(local, port, lports);
+  const t0 = performance.now();
+  counting = true;
+  if (dir === 'up') {
+    const deadline = Date.now() + ms + 30_000;
+    while (answers.length < n && Date.now() < deadline) await sleepMs(20);
+    if (answers.length < n) fail(`bulk up: ${answers.length} of ${n} receivers answered`);
+  } else await sleepMs(ms);
+  const end = ctStates(local, port, lports);
+  const elapsed = performance.now() - t0;
+  for (const s of socks) s.destroy();
+  let mbps;
+  if (dir === 'up') {
+    // Each receiver counted its own window; their rates add up.
+    mbps = answers.reduce((sum, a) => {
+      const [b, t] = a.trim().split(' ').map(Number);
+      return sum + (b * 8) / (t * 1000);
+    }, 0);
+  } else mbps = (bytes * 8) / (elapsed * 1000);
+  return { mbps: Number(mbps.toFixed(2)), start, end };
+}
+
+/** Request/response over one connection: 1 byte each way, p50 of the window's round trips (µs). */
+async function rrRow(addr, port, warm, ms) {
+  const [sock] = await openConns(addr, port, 1, 'rr\n');
+  const rtts = [];
+  let t0 = 0;
+  let measuring = false;
+  let stop = false;
+  let start;
+  const one = Buffer.from('x');
+  const finished = new Promise((resolve) => {
+    sock.on('data', () => {
+      const t = performance.now();
+      if (measuring) rtts.push((t - t0) * 1000);
+      if (stop) return resolve();
+      t0 = performance.now();
+      sock.write(one);
+    });
+  });
+  t0 = performance.now();
+  sock.write(one);
+  await sleepMs(warm);
+  start = ctStates(sock.localAddress, port, [sock.localPort]);
+  measuring = true;
+  await sleepMs(ms);
+  const end = ctStates(sock.localAddress, port, [sock.localPort]);
+  stop = true;
+  await finished;
+  sock.destroy();
+  rtts.sort((a, b) => a - b);
+  if (!rtts.length) fail('rr: no round trip in the window');
+  return { p50us: Math.round(rtts[Math.floor(rtts.length / 2)]), n: rtts.length, start, end };
+}
+
+async function bulk(addr, port, warm, ms, rows) {
+  for (const row of rows) {
+    const m = /^(up|down)([14])$/.exec(row);
+    let r;
+    if (m) r = await bulkRow(addr, port, Number(warm), Number(ms), m[1], Number(m[2]));
+    else if (row === 'rr') r = await rrRow(addr, port, Number(warm), Number(ms));
+    else fail(`bulk: unknown row '${row}' (up1 down1 up4 down4 rr)`);
+    console.log(JSON.stringify({ row, ...r }));
+  }
+}
+
 if (cmd === 'serve' && args.length === 3) serve(...args);
 else if (cmd === 'connect' && args.length === 3) connectProbe(...args);
 else if (cmd === 'hold' && args.length === 3) holdProbe(...args);
+else if (cmd === 'bulk-serve' && args.length === 3) bulkServe(...args);
+else if (cmd === 'bulk' && args.length >= 5)
+  await bulk(args[0], args[1], args[2], args[3], args.slice(4)).catch((err) => fail(`bulk: ${err.message}`));
 else if (cmd === 'api' && args.length === 2)
   await apiProbe(...args).catch((err) => fail(`api: ${err.message}`));
-else fail(`usage: smoke-net.mjs serve|connect|hold|api ... (got: ${process.argv.slice(2).join(' ')})`);
+else fail(`usage: smoke-net.mjs serve|connect|hold|api|bulk-serve|bulk ... (got: ${process.argv.slice(2).join(' ')})`);

@@ -1,0 +1,74 @@
+# The flow-offload bench (sourced by smoke.sh; busybox ash). LAN-opened bulk TCP from the lan
+# namespace to a peer in wan (smoke-net.mjs bulk / bulk-serve) through the guest's router, under fw4's
+# own ruleset, in three columns:
+#   kernel      fw4 with flow offloading, no daemon
+#   tunguard    the same with the daemon running (LAN-opened flows bypass the TUN once seen, then
+#               the kernel offloads them)
+#   kernel-off  fw4 without the 'flow offload' rule, no daemon (for scale)
+# Each record (one JSON line per row and run in $OB_LOG) carries the conntrack state of every measured
+# connection at the window's start and end; offload-report.mjs turns them into the table and refuses
+# a ratio for any run whose flows were not [OFFLOAD] throughout.
+OB_PORT=7101
+OB_LOG=/tmp/offload-bench.jsonl
+OB_NOOFFLOAD=/tmp/fw4-no-offload.nft
+
+# ob_prepare: the peer in wan and the ruleset without offloading (fw4's, minus its one offload rule).
+ob_prepare() {
+  [ -f "$H/offload.nft" ] || fail "bench: no offload.nft beside the test script"
+  sed '/flow offload @ft/d' "$H/offload.nft" >"$OB_NOOFFLOAD"
+  grep -q 'flow offload' "$OB_NOOFFLOAD" && fail "bench: the offload rule is still in $OB_NOOFFLOAD"
+  : >"$OB_LOG"
+  rm -f /tmp/observ.ready
+  ip netns exec wan node "$NET_MJS" bulk-serve "$WAN_IP" "$OB_PORT" /tmp/observ.ready >/tmp/observ.log 2>&1 &
+  for _ in $(seq 40); do
+    [ -f /tmp/observ.ready ] && return 0
+    nap
+  done
+  fail "bench: the bulk peer did not listen: $(cat /tmp/observ.log)"
+}
+
+# ob_run <column> <round>: fw4's ruleset for the column, then every row once (one node process).
+ob_run() {
+  # The control 'offload-off' measures every column without the offload rule.
+  case $1-${OB_CONTROL:-} in
+    kernel-off-* | *-offload-off) nft -f "$OB_NOOFFLOAD" || fail "bench: nft -f $OB_NOOFFLOAD" ;;
+    *) nft -f "$H/offload.nft" || fail "bench: nft -f offload.nft" ;;
+  esac
+  out=$(ip netns exec lan node "$NET_MJS" bulk "$WAN_IP" "$OB_PORT" "$OB_WARM_MS" "$((OB_SECONDS * 1000))" $OB_ROWS 2>&1) ||
+    fail "bench: $1 round $2: $out"
+  echo "$out" | sed "s/^{/{\"column\":\"$1\",\"round\":$2,/" >>"$OB_LOG"
+  mark "bench: $1 round $2: $(echo "$out" | tr '\n' ' ')"
+  nft delete table inet fw4 || fail "bench: nft delete table inet fw4"
+}
+
+# ob_report: the table and the JSON line (QEMU-BENCH: lines, printed by run.sh); its status is the
+# report's (1: a ratio refused).
+ob_report() {
+  node "$H/offload-report.mjs" "$OB_LOG" "$OB_SECONDS" "$OB_CONTROL" | sed 's/^/QEMU-BENCH: /'
+}
+
+# offload_bench: the bench mode's whole run. Each round: kernel-off, kernel, (daemon start) tunguard,
+# tunguard, (daemon stop) kernel: the paired order of bench/forward, plus the scale column.
+offload_bench() {
+  ob_prepare
+  round=1
+  while [ "$round" -le "$OB_ROUNDS" ]; do
+    ob_run kernel-off "$round"
+    ob_run kernel "$round"
+    rm -f "$STATE/status.json" "$STATE/api.json"
+    start_from_init_script
+    wait_ready
+    ob_run tunguard "$round"
+    ob_run tunguard "$round"
+    stop_daemon
+    ob_run kernel "$round"
+    round=$((round + 1))
+  done
+  ob_report >/tmp/ob-report.txt
+  rc=$?
+  cat /tmp/ob-report.txt
+  # The pipe's status is sed's: the report's verdict is its last line.
+  tail -n 1 /tmp/ob-report.txt | grep -q '^QEMU-BENCH: verdict: ok' ||
+    fail "bench: $(tail -n 1 /tmp/ob-report.txt | sed 's/^QEMU-BENCH: verdict: //')"
+  return $rc
+}
