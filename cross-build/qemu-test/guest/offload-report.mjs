@@ -6,15 +6,18 @@
 // its kernel runs, its added latency the difference of the means; the table gives the median over
 // the rounds. A row's ratio is refused (and the last line says so) unless every kernel and tunguard
 // connection of it was [OFFLOAD] at both ends of its window: the number is then an offloaded flow's.
-// The kernel-off column must show no [OFFLOAD] (else offloading was not off). Last line:
+// Records with cpuPct: the daemon's CPU over a tunguard run. The kernel-off column must show no [OFFLOAD] (else offloading was not off). Last line:
 // "verdict: ok" or "verdict: refused: <why>".
 import { readFileSync } from 'node:fs';
 
 const [file, seconds, control = ''] = process.argv.slice(2);
-const records = readFileSync(file, 'utf8')
+const all = readFileSync(file, 'utf8')
   .split('\n')
   .filter(Boolean)
   .map((l) => JSON.parse(l));
+const records = all.filter((r) => r.row !== undefined);
+/** The daemon's CPU over each tunguard run, % of one core (bench-offload.sh). */
+const cpu = all.filter((r) => r.cpuPct !== undefined).map((r) => r.cpuPct);
 const COLUMNS = ['kernel-off', 'kernel', 'tunguard'];
 const ROW_NAMES = {
   up1: '1 stream up (LAN→WAN), Mbit/s',
@@ -94,6 +97,8 @@ for (const row of rows) {
     `| ${ROW_NAMES[row] ?? row} | ${cell('kernel-off')} | ${cell('kernel')} | ${cell('tunguard')} | ${ratioCell} | ${states[row].kernel} / ${states[row].tunguard} / ${states[row].off} |`,
   );
 }
+if (cpu.length)
+  out.push(`tunguard CPU while its offloaded flows ran (all threads, % of one core): median ${fmt(median(cpu), 1)} (runs: ${cpu.join(', ')})`);
 out.push('');
 out.push(
   JSON.stringify({
@@ -105,6 +110,7 @@ out.push(
     ratios,
     ...(rrAddedUs === undefined ? {} : { rrAddedUs }),
     perRound,
+    ...(cpu.length ? { tunguardCpuPct: median(cpu) } : {}),
     states,
     medians: Object.fromEntries(
       rows.map((row) => [row, Object.fromEntries(COLUMNS.map((c) => [c, median(of(row, c).map(value))]))]),
