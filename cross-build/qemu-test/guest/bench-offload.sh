@@ -19,6 +19,19 @@ ob_prepare() {
   sed '/flow offload @ft/d' "$H/offload.nft" >"$OB_NOOFFLOAD"
   grep -q 'flow offload' "$OB_NOOFFLOAD" && fail "bench: the offload rule is still in $OB_NOOFFLOAD"
   : >"$OB_LOG"
+  # The slow path's share: packets of the peer's port that meet the forward hook (before fw4's
+  # chain), each way. An offloaded packet never does. Read by smoke-net.mjs bulk.
+  nft -f - <<EOF || fail "bench: cannot add the slow-path counters (table inet tgbench)"
+table inet tgbench {
+  counter ob_up { }
+  counter ob_down { }
+  chain fwd {
+    type filter hook forward priority -5; policy accept;
+    tcp dport $OB_PORT counter name ob_up
+    tcp sport $OB_PORT counter name ob_down
+  }
+}
+EOF
   rm -f /tmp/observ.ready
   ip netns exec wan node "$NET_MJS" bulk-serve "$WAN_IP" "$OB_PORT" /tmp/observ.ready >/tmp/observ.log 2>&1 &
   for _ in $(seq 40); do

@@ -12,6 +12,7 @@
 //                                      down1, up4, down4: Mbit/s over the window; rr: request/response
 //                                      p50, µs) with each connection's conntrack state at the window's
 //                                      start and end, read from the router's namespace (/proc/1/net)
+import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
@@ -190,6 +191,40 @@ function ctStates(localAddr, port, lports) {
   });
 }
 
+/**
+ * Where the measured connections' packets went, read in the router's namespace: the packets that
+ * met the forward hook (the slow path: bench-offload.sh's counters ob_up, ob_down, for the peer's
+ * port) and all packets on wan0 (/proc/1/net/dev). An offloaded flow's packets skip the forward hook;
+ * conntrack's [OFFLOAD] alone does not show that (a flow whose one direction crosses the TUN is in
+ * the flowtable all the same).
+ */
+function paths() {
+  let slowUp = Number.NaN;
+  let slowDown = Number.NaN;
+  try {
+    const j = JSON.parse(
+      execFileSync('nsenter', ['-t', '1', '-n', 'nft', '-j', 'list', 'counters', 'table', 'inet', 'tgbench'], {
+        encoding: 'utf8',
+      }),
+    );
+    for (const o of j.nftables) {
+      if (o.counter?.name === 'ob_up') slowUp = o.counter.packets;
+      if (o.counter?.name === 'ob_down') slowDown = o.counter.packets;
+    }
+  } catch (err) {
+    fail(`bulk: the slow-path counters (nft in the router's namespace): ${err.message}`);
+  }
+  const dev = readFileSync('/proc/1/net/dev', 'utf8')
+    .split('\n')
+    .find((l) => l.trim().startsWith('wan0:'));
+  if (!dev) fail('bulk: no wan0 in /proc/1/net/dev');
+  const f = dev.split(':')[1].trim().split(/\s+/).map(Number);
+  return { slowUp, slowDown, wan0: f[1] + f[9] };
+}
+
+/** The window's packets: slow-path ones each way, and wan0's all told. */
+const pathDelta = (a, b) => ({ slowUp: b.slowUp - a.slowUp, slowDown: b.slowDown - a.slowDown, wan0: b.wan0 - a.wan0 });
+
 const sleepMs = (ms) => new Promise((r) => setTimeout(r, ms));
 
 function openConns(addr, port, n, header) {
@@ -225,6 +260,7 @@ async function bulkRow(addr, port, warm, ms, dir, n) {
   }
   await sleepMs(warm);
   const start = ctStates(local, port, lports);
+  const p0 = paths();
   const t0 = performance.now();
   counting = true;
   if (dir === 'up') {
@@ -232,8 +268,10 @@ async function bulkRow(addr, port, warm, ms, dir, n) {
     while (answers.length < n && Date.now() < deadline) await sleepMs(20);
     if (answers.length < n) fail(`bulk up: ${answers.length} of ${n} receivers answered`);
   } else await sleepMs(ms);
-  const end = ctStates(local, port, lports);
+  counting = false;
   const elapsed = performance.now() - t0;
+  const p1 = paths();
+  const end = ctStates(local, port, lports);
   for (const s of socks) s.destroy();
   let mbps;
   if (dir === 'up') {
@@ -243,7 +281,7 @@ async function bulkRow(addr, port, warm, ms, dir, n) {
       return sum + (b * 8) / (t * 1000);
     }, 0);
   } else mbps = (bytes * 8) / (elapsed * 1000);
-  return { mbps: Number(mbps.toFixed(2)), start, end };
+  return { mbps: Number(mbps.toFixed(2)), start, end, packets: pathDelta(p0, p1) };
 }
 
 /** Request/response over one connection: 1 byte each way, p50 of the window's round trips (µs). */
@@ -268,15 +306,18 @@ async function rrRow(addr, port, warm, ms) {
   sock.write(one);
   await sleepMs(warm);
   start = ctStates(sock.localAddress, port, [sock.localPort]);
+  const p0 = paths();
   measuring = true;
   await sleepMs(ms);
+  measuring = false;
+  const p1 = paths();
   const end = ctStates(sock.localAddress, port, [sock.localPort]);
   stop = true;
   await finished;
   sock.destroy();
   rtts.sort((a, b) => a - b);
   if (!rtts.length) fail('rr: no round trip in the window');
-  return { p50us: Math.round(rtts[Math.floor(rtts.length / 2)]), n: rtts.length, start, end };
+  return { p50us: Math.round(rtts[Math.floor(rtts.length / 2)]), n: rtts.length, start, end, packets: pathDelta(p0, p1) };
 }
 
 async function bulk(addr, port, warm, ms, rows) {
