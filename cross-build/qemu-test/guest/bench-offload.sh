@@ -25,7 +25,7 @@ ob_prepare() {
 table inet tgbench {
   counter ob_up { }
   counter ob_down { }
-  chain fwd {
+  chain slowpath {
     type filter hook forward priority -5; policy accept;
     tcp dport $OB_PORT counter name ob_up
     tcp sport $OB_PORT counter name ob_down
