@@ -49,7 +49,7 @@ ob_run() {
     *) nft -f "$H/offload.nft" || fail "bench: nft -f offload.nft" ;;
   esac
   [ "$1" = tunguard ] && cpu0=$(ob_ticks) t0=$(uptime_s)
-  out=$(ip netns exec lan node "$NET_MJS" bulk "$WAN_IP" "$OB_PORT" "$OB_WARM_MS" "$((OB_SECONDS * 1000))" $OB_ROWS 2>&1) ||
+  out=$(OB_TUN=$TUN ip netns exec lan node "$NET_MJS" bulk "$WAN_IP" "$OB_PORT" "$OB_WARM_MS" "$((OB_SECONDS * 1000))" $OB_ROWS 2>&1) ||
     fail "bench: $1 round $2: $out"
   echo "$out" | sed "s/^{/{\"column\":\"$1\",\"round\":$2,/" >>"$OB_LOG"
   mark "bench: $1 round $2: $(echo "$out" | tr '\n' ' ')"

@@ -193,10 +193,11 @@ function ctStates(localAddr, port, lports) {
 
 /**
  * Where the measured connections' packets went, read in the router's namespace: the packets that
- * met the forward hook (the slow path: bench-offload.sh's counters ob_up, ob_down, for the peer's
- * port) and all packets on wan0 (/proc/1/net/dev). An offloaded flow's packets skip the forward hook;
- * conntrack's [OFFLOAD] alone does not show that (a flow whose one direction crosses the TUN is in
- * the flowtable all the same).
+ * met the forward hook (bench-offload.sh's counters ob_up, ob_down, for the peer's port), the
+ * packets on the TUN (OB_TUN, tg0: absent while no daemon runs) and all packets on wan0
+ * (/proc/1/net/dev). An offloaded flow's packets do neither. conntrack's [OFFLOAD] alone does not
+ * show that: with the daemon's --no-bypass the LAN's packets cross the TUN and go out to wan0
+ * without meeting the forward hook, and conntrack shows their flow [OFFLOAD] all the same.
  */
 function paths() {
   let slowUp = Number.NaN;
@@ -214,16 +215,25 @@ function paths() {
   } catch (err) {
     fail(`bulk: the slow-path counters (nft in the router's namespace): ${err.message}`);
   }
-  const dev = readFileSync('/proc/1/net/dev', 'utf8')
-    .split('\n')
-    .find((l) => l.trim().startsWith('wan0:'));
-  if (!dev) fail('bulk: no wan0 in /proc/1/net/dev');
-  const f = dev.split(':')[1].trim().split(/\s+/).map(Number);
-  return { slowUp, slowDown, wan0: f[1] + f[9] };
+  const devs = readFileSync('/proc/1/net/dev', 'utf8').split('\n');
+  /** rx + tx packets of one device; 0 when it does not exist. */
+  const packets = (name) => {
+    const l = devs.find((x) => x.trim().startsWith(`${name}:`));
+    if (!l) return 0;
+    const f = l.split(':')[1].trim().split(/\s+/).map(Number);
+    return f[1] + f[9];
+  };
+  if (!devs.some((x) => x.trim().startsWith('wan0:'))) fail('bulk: no wan0 in /proc/1/net/dev');
+  return { slowUp, slowDown, tun: packets(process.env.OB_TUN || 'tg0'), wan0: packets('wan0') };
 }
 
-/** The window's packets: slow-path ones each way, and wan0's all told. */
-const pathDelta = (a, b) => ({ slowUp: b.slowUp - a.slowUp, slowDown: b.slowDown - a.slowDown, wan0: b.wan0 - a.wan0 });
+/** The window's packets: slow-path ones each way, the TUN's, and wan0's all told. */
+const pathDelta = (a, b) => ({
+  slowUp: b.slowUp - a.slowUp,
+  slowDown: b.slowDown - a.slowDown,
+  tun: b.tun - a.tun,
+  wan0: b.wan0 - a.wan0,
+});
 
 const sleepMs = (ms) => new Promise((r) => setTimeout(r, ms));
 
