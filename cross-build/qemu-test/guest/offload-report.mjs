@@ -18,7 +18,8 @@ const all = readFileSync(file, 'utf8')
   .split('\n')
   .filter(Boolean)
   .map((l) => JSON.parse(l));
-const records = all.filter((r) => r.row !== undefined);
+// 'warmup' runs (the bench's first) are only logged.
+const records = all.filter((r) => r.row !== undefined && r.column !== 'warmup');
 /** The daemon's CPU over each tunguard run, % of one core (bench-offload.sh). */
 const cpu = all.filter((r) => r.cpuPct !== undefined).map((r) => r.cpuPct);
 const COLUMNS = ['kernel-off', 'kernel', 'tunguard'];

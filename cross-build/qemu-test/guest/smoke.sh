@@ -746,7 +746,10 @@ stop_daemon
 [ "$MODE" = openwrt ] || mark "conntrack helper gone after the stop ($(tr '\n' ' ' </tmp/cthelper.err | cut -c1-120))"
 probe_connect 65536 "fail-open after the stop"
 if [ "$MODE" != openwrt ]; then
+  # The short offload bench, folded into the stops and starts below (bench-offload.sh).
+  ob_smoke_begin
   restart_check "after the clean stop" restored
+  ob_smoke_tunguard
   CRASH_TRIES=1
   crash_window
   restart_check "after a kill -9"
@@ -758,6 +761,7 @@ if [ "$MODE" != openwrt ]; then
     crash_window_end
   fi
   stop_daemon
+  ob_smoke_end
 fi
 kill "$SERVER" 2>/dev/null
 echo "---- daemon log"
