@@ -7,8 +7,8 @@
 // the rounds. A row's ratio is refused (and the last line says so) unless every kernel and tunguard
 // connection of it was [OFFLOAD] at both ends of its window and the window's packets that met the
 // forward hook or crossed the TUN are at most 1 % of its packets on wan0 (smoke-net.mjs paths()):
-// the number is then an offloaded flow's. [OFFLOAD] alone is not enough: with the daemon's
-// --no-bypass the LAN's packets cross the TUN, yet conntrack shows their flow [OFFLOAD].
+// the number is then that of a flow offloaded past tunguard. [OFFLOAD] alone is not enough: with
+// the daemon's --no-bypass every packet crosses the TUN and the flow is offloaded all the same.
 // Records with cpuPct: the daemon's CPU over a tunguard run. The kernel-off column must show no [OFFLOAD] (else offloading was not off). Last line:
 // "verdict: ok" or "verdict: refused: <why>".
 import { readFileSync } from 'node:fs';
@@ -46,7 +46,8 @@ const of = (row, column, round) =>
   records.filter((r) => r.row === row && r.column === column && (round === undefined || r.round === round));
 /** At most this share of a window's packets on wan0 may meet the forward hook (the slow path). */
 const MAX_SLOW_SHARE = 0.01;
-const slowShare = (r) => (r.packets.slowUp + r.packets.slowDown + r.packets.tun) / Math.max(1, r.packets.wan0);
+const slowShare = (r) =>
+  (r.packets.slowUp + r.packets.slowDown + r.packets.tun) / Math.max(1, r.packets.wan0);
 const offloaded = (r) =>
   [...r.start, ...r.end].every((s) => s === 'OFFLOAD') && slowShare(r) <= MAX_SLOW_SHARE;
 /** The states of a set of runs, deduplicated ("OFFLOAD", "ESTABLISHED/OFFLOAD"), and the largest slow-path share. */
@@ -64,7 +65,7 @@ const states = {};
 let rrAddedUs;
 out.push(
   'flow offload bench: LAN-opened TCP through the QEMU aarch64 guest (TCG emulation), fw4 ruleset with flow offloading',
-  "TCG: the absolute Mbit/s and µs say nothing about real hardware; the ratio (tunguard / kernel, same guest, same boot,",
+  'TCG: the absolute Mbit/s and µs say nothing about real hardware; the ratio (tunguard / kernel, same guest, same boot,',
   "paired rounds kernel, tunguard, tunguard, kernel) says what tunguard's bypass costs an offloaded flow there.",
   `rounds ${rounds.length}, ${seconds} s per run${control ? `, CONTROL: ${control}` : ''}`,
   `A ratio needs every measured connection [OFFLOAD] at the window's start and end, and ≤ ${100 * MAX_SLOW_SHARE} % of the window's packets (on wan0) on the forward hook or the TUN ('slow').`,
@@ -86,7 +87,8 @@ for (const row of rows) {
       `${r.column} round ${r.round}: conntrack ${r.start.join(',')} → ${r.end.join(',')}, forward hook ${r.packets.slowUp} up + ${r.packets.slowDown} down, TUN ${r.packets.tun}, of ${r.packets.wan0} packets on wan0: not offloaded throughout`,
     );
   const offOffloaded = offRuns.filter((r) => [...r.start, ...r.end].includes('OFFLOAD'));
-  if (offOffloaded.length) why.push(`kernel-off round ${offOffloaded[0].round} was offloaded: offloading was not off`);
+  if (offOffloaded.length)
+    why.push(`kernel-off round ${offOffloaded[0].round} was offloaded: offloading was not off`);
   const each = rounds
     .map((n) => {
       const k = of(row, 'kernel', n).map(value);
@@ -112,7 +114,9 @@ for (const row of rows) {
   );
 }
 if (cpu.length)
-  out.push(`tunguard CPU while its offloaded flows ran (all threads, % of one core): median ${fmt(median(cpu), 1)} (runs: ${cpu.join(', ')})`);
+  out.push(
+    `tunguard CPU while its offloaded flows ran (all threads, % of one core): median ${fmt(median(cpu), 1)} (runs: ${cpu.join(', ')})`,
+  );
 out.push('');
 out.push(
   JSON.stringify({

@@ -187,7 +187,10 @@ function ctStates(localAddr, port, lports) {
     const l = lines.find((x) => x.includes(`src=${localAddr} `) && x.includes(` sport=${lp} dport=${port} `));
     if (!l) return 'none';
     if (l.includes('[OFFLOAD]')) return 'OFFLOAD';
-    return l.match(/ (ESTABLISHED|SYN_SENT|SYN_RECV|FIN_WAIT|CLOSE_WAIT|LAST_ACK|TIME_WAIT|CLOSE) /)?.[1] ?? 'other';
+    return (
+      l.match(/ (ESTABLISHED|SYN_SENT|SYN_RECV|FIN_WAIT|CLOSE_WAIT|LAST_ACK|TIME_WAIT|CLOSE) /)?.[1] ??
+      'other'
+    );
   });
 }
 
@@ -195,18 +198,23 @@ function ctStates(localAddr, port, lports) {
  * Where the measured connections' packets went, read in the router's namespace: the packets that
  * met the forward hook (bench-offload.sh's counters ob_up, ob_down, for the peer's port), the
  * packets on the TUN (OB_TUN, tg0: absent while no daemon runs) and all packets on wan0
- * (/proc/1/net/dev). An offloaded flow's packets do neither. conntrack's [OFFLOAD] alone does not
- * show that: with the daemon's --no-bypass the LAN's packets cross the TUN and go out to wan0
- * without meeting the forward hook, and conntrack shows their flow [OFFLOAD] all the same.
+ * (/proc/1/net/dev). A flow offloaded past tunguard does neither. [OFFLOAD] and a quiet forward
+ * hook do not show that: with the daemon's --no-bypass every packet crosses the TUN and is offloaded
+ * all the same (the TUN's program puts LAN→WAN packets back into lan0's receive path, where the
+ * flowtable takes them; WAN→LAN ones, offloaded out of lan0, meet its egress program).
  */
 function paths() {
   let slowUp = Number.NaN;
   let slowDown = Number.NaN;
   try {
     const j = JSON.parse(
-      execFileSync('nsenter', ['-t', '1', '-n', 'nft', '-j', 'list', 'counters', 'table', 'inet', 'tgbench'], {
-        encoding: 'utf8',
-      }),
+      execFileSync(
+        'nsenter',
+        ['-t', '1', '-n', 'nft', '-j', 'list', 'counters', 'table', 'inet', 'tgbench'],
+        {
+          encoding: 'utf8',
+        },
+      ),
     );
     for (const o of j.nftables) {
       if (o.counter?.name === 'ob_up') slowUp = o.counter.packets;
@@ -266,7 +274,10 @@ async function bulkRow(addr, port, warm, ms, dir, n) {
     if (dir === 'up') {
       pump(s);
       s.on('data', (d) => answers.push(d.toString()));
-    } else s.on('data', (d) => counting && (bytes += d.length));
+    } else
+      s.on('data', (d) => {
+        if (counting) bytes += d.length;
+      });
   }
   await sleepMs(warm);
   const start = ctStates(local, port, lports);
@@ -301,7 +312,6 @@ async function rrRow(addr, port, warm, ms) {
   let t0 = 0;
   let measuring = false;
   let stop = false;
-  let start;
   const one = Buffer.from('x');
   const finished = new Promise((resolve) => {
     sock.on('data', () => {
@@ -315,7 +325,7 @@ async function rrRow(addr, port, warm, ms) {
   t0 = performance.now();
   sock.write(one);
   await sleepMs(warm);
-  start = ctStates(sock.localAddress, port, [sock.localPort]);
+  const start = ctStates(sock.localAddress, port, [sock.localPort]);
   const p0 = paths();
   measuring = true;
   await sleepMs(ms);
@@ -327,7 +337,13 @@ async function rrRow(addr, port, warm, ms) {
   sock.destroy();
   rtts.sort((a, b) => a - b);
   if (!rtts.length) fail('rr: no round trip in the window');
-  return { p50us: Math.round(rtts[Math.floor(rtts.length / 2)]), n: rtts.length, start, end, packets: pathDelta(p0, p1) };
+  return {
+    p50us: Math.round(rtts[Math.floor(rtts.length / 2)]),
+    n: rtts.length,
+    start,
+    end,
+    packets: pathDelta(p0, p1),
+  };
 }
 
 async function bulk(addr, port, warm, ms, rows) {
@@ -349,4 +365,7 @@ else if (cmd === 'bulk' && args.length >= 5)
   await bulk(args[0], args[1], args[2], args[3], args.slice(4)).catch((err) => fail(`bulk: ${err.message}`));
 else if (cmd === 'api' && args.length === 2)
   await apiProbe(...args).catch((err) => fail(`api: ${err.message}`));
-else fail(`usage: smoke-net.mjs serve|connect|hold|api|bulk-serve|bulk ... (got: ${process.argv.slice(2).join(' ')})`);
+else
+  fail(
+    `usage: smoke-net.mjs serve|connect|hold|api|bulk-serve|bulk ... (got: ${process.argv.slice(2).join(' ')})`,
+  );
