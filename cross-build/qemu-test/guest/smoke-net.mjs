@@ -5,9 +5,9 @@
 //   api <state-dir> <established>      the daemon's API: refuses no/bad token, answers with the token,
 //                                      and its counters show a SYN-proxy handshake beyond <established>
 //   bulk-serve <addr> <port> <ready-file>  the offload bench's peer (bench-offload.sh): per connection
-//                                      a header line says what to do: 'up <warm-ms> <ms>' sink, count
-//                                      the bytes of the window and answer their number; 'down' send
-//                                      until closed; 'rr' echo
+//                                      a header line says what to do: 'up' sink and count, 'ctl'
+//                                      answer each byte with the count so far and the time, 'down'
+//                                      send until closed; 'rr' echo
 //   bulk <addr> <port> <warm-ms> <ms> <row>...  the bench's LAN client, one JSON line per row (up1,
 //                                      down1, up4, down4: Mbit/s over the window; rr: request/response
 //                                      p50, µs) with each connection's conntrack state at the window's
@@ -138,6 +138,9 @@ function pump(sock) {
   more();
 }
 
+/** Bytes the bench's peer received on all its 'up' connections (read through a 'ctl' connection). */
+let upBytes = 0;
+
 function bulkServe(addr, port, readyFile) {
   const server = createServer((sock) => {
     sock.setNoDelay(true);
@@ -148,26 +151,20 @@ function bulkServe(addr, port, readyFile) {
       const nl = head.indexOf('\n');
       if (nl < 0) return;
       sock.off('data', onHead);
-      const [what, warm, ms] = head.slice(0, nl).split(' ');
+      const what = head.slice(0, nl);
       const rest = Buffer.from(head.slice(nl + 1), 'latin1');
       if (what === 'down') pump(sock);
       else if (what === 'rr') {
         sock.on('data', (d) => sock.write(d));
         if (rest.length) sock.write(rest);
       } else if (what === 'up') {
-        const t0 = performance.now();
-        const from = t0 + Number(warm);
-        const to = from + Number(ms);
-        let bytes = 0;
-        let done = false;
+        upBytes += rest.length;
         sock.on('data', (d) => {
-          const t = performance.now();
-          if (t >= from && !done) bytes += d.length;
-          if (t >= to && !done) {
-            done = true;
-            sock.write(`${bytes} ${(t - from).toFixed(1)}\n`);
-          }
+          upBytes += d.length;
         });
+      } else if (what === 'ctl') {
+        // The up rows' window: the client asks for the bytes received so far, at its start and end.
+        sock.on('data', () => sock.write(`${upBytes} ${performance.now().toFixed(3)}\n`));
       } else sock.destroy();
     };
     sock.on('data', onHead);
@@ -264,17 +261,22 @@ function openConns(addr, port, n, header) {
 
 /** One bulk row: n streams up (LAN → WAN) or down; Mbit/s over the window, counted by the receiver. */
 async function bulkRow(addr, port, warm, ms, dir, n) {
-  const socks = await openConns(addr, port, n, dir === 'up' ? `up ${warm} ${ms}\n` : 'down\n');
+  // Up: the peer counts what it received; a control connection reads its count at the window's
+  // start and end (the data connections are full one way, the peer's clock times the window).
+  const [ctl] = dir === 'up' ? await openConns(addr, port, 1, 'ctl\n') : [];
+  const peerCount = () =>
+    new Promise((resolve) => {
+      ctl.once('data', (d) => resolve(d.toString().trim().split(' ').map(Number)));
+      ctl.write('?');
+    });
+  const socks = await openConns(addr, port, n, dir === 'up' ? 'up\n' : 'down\n');
   const lports = socks.map((s) => s.localPort);
   const local = socks[0].localAddress;
   let bytes = 0;
   let counting = false;
-  const answers = [];
   for (const s of socks) {
-    if (dir === 'up') {
-      pump(s);
-      s.on('data', (d) => answers.push(d.toString()));
-    } else
+    if (dir === 'up') pump(s);
+    else
       s.on('data', (d) => {
         if (counting) bytes += d.length;
       });
@@ -282,26 +284,19 @@ async function bulkRow(addr, port, warm, ms, dir, n) {
   await sleepMs(warm);
   const start = ctStates(local, port, lports);
   const p0 = paths();
+  const c0 = dir === 'up' ? await peerCount() : undefined;
   const t0 = performance.now();
   counting = true;
-  if (dir === 'up') {
-    const deadline = Date.now() + ms + 30_000;
-    while (answers.length < n && Date.now() < deadline) await sleepMs(20);
-    if (answers.length < n) fail(`bulk up: ${answers.length} of ${n} receivers answered`);
-  } else await sleepMs(ms);
+  await sleepMs(ms);
   counting = false;
+  const c1 = dir === 'up' ? await peerCount() : undefined;
   const elapsed = performance.now() - t0;
   const p1 = paths();
   const end = ctStates(local, port, lports);
   for (const s of socks) s.destroy();
-  let mbps;
-  if (dir === 'up') {
-    // Each receiver counted its own window; their rates add up.
-    mbps = answers.reduce((sum, a) => {
-      const [b, t] = a.trim().split(' ').map(Number);
-      return sum + (b * 8) / (t * 1000);
-    }, 0);
-  } else mbps = (bytes * 8) / (elapsed * 1000);
+  ctl?.destroy();
+  const mbps =
+    dir === 'up' ? ((c1[0] - c0[0]) * 8) / ((c1[1] - c0[1]) * 1000) : (bytes * 8) / (elapsed * 1000);
   return { mbps: Number(mbps.toFixed(2)), start, end, packets: pathDelta(p0, p1) };
 }
 
