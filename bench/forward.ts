@@ -2,7 +2,8 @@
 // one run. WAN-opened traffic (a WAN client, a LAN server): tunguard pass-through, and defended (the
 // SYN proxy translating every segment). LAN-opened traffic (a LAN client, a WAN server): tunguard
 // with its defaults, where such flows bypass the TUN once seen; and the same two again with fw4's
-// flow offloading on, where the kernel has flowtables ('n/a' where it has none). The proxied 4-stream
+// flow offloading on, where the kernel has flowtables ('n/a' where it has none: then
+// `npm run bench:offload` measures that row in the QEMU guest, cross-build/qemu-test). The proxied 4-stream
 // runs again with two queues spread by flow (one WAN client: spread by address, the default, would
 // put all four streams on one worker). tunguard's CPU (main thread, workers and the nft children)
 // while only bypassed traffic flows, and idle, over CPU_WINDOW_S each. The LAN-opened comparison is
@@ -386,7 +387,10 @@ async function main(): Promise<void> {
   console.log(
     'WAN-opened: kernel, pass-thru, defended (proxied) | LAN-opened: kernel, tunguard (bypass) | LAN-opened with fw4 flow offload: kernel, tunguard',
   );
-  if (!offload) console.log('(fw4 flow offload: n/a, this kernel has no flowtables)');
+  if (!offload)
+    console.log(
+      '(fw4 flow offload: n/a, this kernel has no flowtables; `npm run bench:offload` measures it in the QEMU guest)',
+    );
   const cols = [
     'metric',
     'kernel',

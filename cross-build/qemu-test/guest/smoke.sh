@@ -5,7 +5,7 @@
 # "QEMU-SMOKE:"; the last one is PASS or FAIL <reason>.
 #   smoke.sh initramfs   the package's files are in place; start the daemon through procd stand-ins
 #   smoke.sh openwrt     opkg install the .ipk files beside this script; procd starts the daemon
-# One file (about 710 lines): it runs inside the guest in one boot, its steps in order, each
+# One file (about 770 lines): it runs inside the guest in one boot, its steps in order, each
 # on the state the one before left (the daemon, its tables, the held connections).
 MODE=${1:-}
 H=$(cd "$(dirname "$0")" && pwd)
@@ -16,6 +16,14 @@ WAN_IP6=2001:db8:1::2 WAN_GW6=2001:db8:1::1 LAN_IP6=2001:db8:2::2 LAN_GW6=2001:d
 WAN_CT6=2001:0db8:0001:0000:0000:0000:0000:0002 LAN_CT6=2001:0db8:0002:0000:0000:0000:0000:0002
 LOG=/tmp/tunguard.log
 NET_MJS=$H/smoke-net.mjs
+# The offload bench (run.sh --bench offload) replaces the smoke's steps after the daemon's config:
+# bench.conf sets OB_ROUNDS, OB_SECONDS, OB_WARM_MS, OB_ROWS, OB_CONTROL.
+OB_ROUNDS=
+[ -f "$H/bench.conf" ] && . "$H/bench.conf"
+. "$H/bench-offload.sh"
+# More daemon arguments after the init script's own (the bench's control: --no-bypass).
+TG_EXTRA_ARGS=
+[ "${OB_CONTROL:-}" = no-bypass ] && TG_EXTRA_ARGS=--no-bypass
 
 mark() { echo "QEMU-SMOKE: $*"; }
 uptime_s() { cut -d' ' -f1 /proc/uptime; }
@@ -560,7 +568,7 @@ start_from_init_script() {
   esac
   grep -q '^USE_PROCD=1' /etc/init.d/tunguard || fail "/etc/init.d/tunguard does not set USE_PROCD=1"
   mark "init script command:$(cat /tmp/procd.command)"
-  eval "set -- $(cat /tmp/procd.command)"
+  eval "set -- $(cat /tmp/procd.command) $TG_EXTRA_ARGS"
   envs=$(cat /tmp/procd.env)
   (
     [ -z "$envs" ] || eval "export $envs"
@@ -595,7 +603,8 @@ wait_ready() {
   # Ingress: the kernel translation of proxied connections (bpf/seqadj.c) in front of the steering.
   # Egress: the SYN fast path (bpf/synproxy.c), then the translation, then the steering (the
   # package's bpfel objects on this little-endian guest).
-  [ "$hooks" = "2 3" ] || fail "the daemon is up but lan0's TCX hooks run '$hooks' programs, not '2 3' (steering + translation + SYN fast path)"
+  # --no-bypass loads no kernel translation: fewer programs, and that is the point of it.
+  [ -n "$TG_EXTRA_ARGS" ] || [ "$hooks" = "2 3" ] || fail "the daemon is up but lan0's TCX hooks run '$hooks' programs, not '2 3' (steering + translation + SYN fast path)"
   mark "daemon ready in $(awk -v a="$t0" -v b="$(uptime_s)" 'BEGIN { printf "%.1f", b - a }') s (pid $PID)"
 }
 
@@ -681,6 +690,13 @@ start_server
 # Control: without the daemon the kernel forwards; a failure later is then tunguard's.
 probe_connect 65536 "kernel path without the daemon"
 configure
+if [ -n "$OB_ROUNDS" ]; then
+  [ "$MODE" = initramfs ] || fail "the offload bench runs in the initramfs guest only"
+  offload_bench
+  kill "$SERVER" 2>/dev/null
+  mark "PASS at $(uptime_s) s (offload bench)"
+  exit 0
+fi
 [ "$MODE" = openwrt ] || hw_flowtable
 if [ "$MODE" = openwrt ]; then
   /etc/init.d/tunguard start || fail "/etc/init.d/tunguard start failed"
@@ -730,7 +746,10 @@ stop_daemon
 [ "$MODE" = openwrt ] || mark "conntrack helper gone after the stop ($(tr '\n' ' ' </tmp/cthelper.err | cut -c1-120))"
 probe_connect 65536 "fail-open after the stop"
 if [ "$MODE" != openwrt ]; then
+  # The short offload bench, folded into the stops and starts below (bench-offload.sh).
+  ob_smoke_begin
   restart_check "after the clean stop" restored
+  ob_smoke_tunguard
   CRASH_TRIES=1
   crash_window
   restart_check "after a kill -9"
@@ -742,6 +761,7 @@ if [ "$MODE" != openwrt ]; then
     crash_window_end
   fi
   stop_daemon
+  ob_smoke_end
 fi
 kill "$SERVER" 2>/dev/null
 echo "---- daemon log"
