@@ -367,6 +367,60 @@ describe('what it leaves alone or drops', () => {
     resetBurst();
   });
 
+  it("PASS mode with the tiers given: a SYN retransmitted past the moderate threshold is counted once (the proxy's tiers count it once), distinct 4-tuples each; charted for 10 s", () => {
+    const early = { windowMs: 60_000, moderateAbove: 3, riskyAbove: 6, riskyMode: FastMode.DROP };
+    const R = TC_ACT_REDIRECT;
+    for (const [f, port] of [
+      [V4, 33100],
+      [V6, 33200],
+    ] as const) {
+      resetBurst();
+      mode(FastMode.PASS, EPOCH, { ...SETTINGS, early });
+      // One client's SYN, 10 times (its retransmissions: the same ISN, then another ISN): all passed
+      // to the proxy, none making the flood's mode, none a dropped duplicate in the normal tier.
+      const dups = maps.read('duplicate');
+      const same = frame(syn(f, { ts: true }, 4242, port));
+      const rets = [];
+      for (let i = 0; i < 5; i++) rets.push(run(same).ret);
+      for (let i = 0; i < 5; i++) rets.push(run(frame(syn(f, { ts: true }, 9000 + i, port))).ret);
+      expect(rets).toEqual(Array(10).fill(TCX_NEXT));
+      expect(maps.read('duplicate')).toBe(dups);
+      // Three new 4-tuples: counts 2, 3 and 4; the 4th new SYN is past the threshold (3), answered.
+      const news = [1, 2, 3].map((i) => run(frame(syn(f, { ts: true }, 1, port + i))).ret);
+      expect(news).toEqual([TCX_NEXT, TCX_NEXT, R]);
+      // Now in the moderate tier's mode: the first client's SYN again is a charted duplicate, dropped.
+      expect(run(same).ret).toBe(TCX_DROP);
+      expect(maps.read('duplicate')).toBe(dups + 1);
+      // 10 s on (the proxy's clock), the chart has let it go: the same 4-tuple counts as new again.
+      resetBurst();
+      mode(FastMode.PASS, EPOCH + 10_000, { ...SETTINGS, early });
+      const later = [];
+      for (let i = 0; i < 4; i++) later.push(run(same).ret);
+      expect(later).toEqual(Array(4).fill(TCX_NEXT)); // counted once in the new window
+      expect([4, 5, 6].map((i) => run(frame(syn(f, { ts: true }, 1, port + i))).ret)).toEqual([
+        TCX_NEXT,
+        TCX_NEXT,
+        R,
+      ]);
+    }
+    resetBurst();
+  });
+
+  it('PASS mode with the tiers given, past the risky threshold: nothing charted (as the proxy in its risky tier), every SYN counts', () => {
+    const early = { windowMs: 60_000, moderateAbove: 3, riskyAbove: 6, riskyMode: FastMode.ANSWER };
+    resetBurst();
+    mode(FastMode.PASS, EPOCH, { ...SETTINGS, early });
+    for (let i = 0; i < 6; i++) run(frame(syn(V4, { ts: true }, 1, 33300 + i)));
+    const late = frame(syn(V4, { ts: true }, 1, 33310));
+    expect(run(late).ret).toBe(TC_ACT_REDIRECT); // the 7th new SYN: risky, answered
+    expect(run(late).ret).toBe(TC_ACT_REDIRECT); // again: answered, not charted by the first
+    // The proxy's tick says moderate: the 4-tuple was never charted, so it is a new SYN there.
+    mode(FastMode.CHART, EPOCH, { ...SETTINGS, early });
+    expect(run(late).ret).toBe(TC_ACT_REDIRECT);
+    expect(run(late).ret).toBe(TCX_DROP); // the control: charted now, so its next SYN is a duplicate
+    resetBurst();
+  });
+
   it('DROP mode (risky, risky_action drop) drops and counts', () => {
     mode(FastMode.DROP, EPOCH);
     const before = maps.read('drop_risky');
