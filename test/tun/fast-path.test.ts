@@ -2,7 +2,7 @@
 // BPF_PROG_TEST_RUN: its SYN-ACK must be, byte for byte, the one the TypeScript proxy sends for the
 // same SYN at the same wall-clock time (the third ACK is checked by the TypeScript cookie code), for
 // both families and every option combination; and what it must not answer, it must pass or drop.
-// One file (about 1,040 lines): every case runs the one loaded object (both its programs: the LAN
+// One file (about 1,100 lines): every case runs the one loaded object (both its programs: the LAN
 // devices' egress and the uplinks' ingress) against the TypeScript proxy with the same packet builders.
 
 import { readFileSync } from 'node:fs';
@@ -410,9 +410,10 @@ describe('what it leaves alone or drops', () => {
     const early = { windowMs: 60_000, moderateAbove: 3, riskyAbove: 6, riskyMode: FastMode.ANSWER };
     resetBurst();
     mode(FastMode.PASS, EPOCH, { ...SETTINGS, early });
-    for (let i = 0; i < 6; i++) run(frame(syn(V4, { ts: true }, 1, 33300 + i)));
+    // 7 new SYNs: the 7th is past the risky threshold (6); it was charted (the count before it: 6).
+    for (let i = 0; i < 7; i++) run(frame(syn(V4, { ts: true }, 1, 33300 + i)));
     const late = frame(syn(V4, { ts: true }, 1, 33310));
-    expect(run(late).ret).toBe(TC_ACT_REDIRECT); // the 7th new SYN: risky, answered
+    expect(run(late).ret).toBe(TC_ACT_REDIRECT); // the 8th: risky, answered
     expect(run(late).ret).toBe(TC_ACT_REDIRECT); // again: answered, not charted by the first
     // The proxy's tick says moderate: the 4-tuple was never charted, so it is a new SYN there.
     mode(FastMode.CHART, EPOCH, { ...SETTINGS, early });

@@ -28,7 +28,11 @@ class FakeMaps {
   /** Native calls that marked. */
   markCalls = 0;
   constructor(readonly capacity: number) {}
-  write(): void {}
+  /** The settings the gate wrote (its mode and clock with them), one entry a write. */
+  readonly writes: FastSettings[] = [];
+  write(s: FastSettings): void {
+    this.writes.push(structuredClone(s));
+  }
   read(): number {
     return 0;
   }
@@ -102,6 +106,23 @@ function setup(capacity = FAST_MARKS_MAX) {
 }
 
 describe('the SYN gate and the fast path’s aggressive sources', () => {
+  it('asks for a tick at once until it has given the program the tiers (early_mode); then, quiet, none', () => {
+    const { gate, maps } = setup();
+    // Idle from the start: no SYN, no mark. Without the settings the program passes a flood's
+    // first SYNs to the TUN until a SYN the proxy reads brings a tick.
+    expect(gate.nextTickAt(5)).toBe(5);
+    expect(maps.writes).toEqual([]);
+    gate.tick(5);
+    expect(maps.writes.length).toBe(1);
+    expect(maps.writes[0].early).toEqual({
+      windowMs: 2900,
+      moderateAbove: 1000,
+      riskyAbove: 2000,
+      riskyMode: 1,
+    });
+    expect(gate.nextTickAt(10)).toBe(Number.POSITIVE_INFINITY);
+  });
+
   it('judges suspects after their grace second; one map write and one message a tick', () => {
     const { gate, maps, heard } = setup();
     for (let n = 0; n < 300; n++) maps.report(spoofed(n), 6);
