@@ -178,6 +178,11 @@ export class TieredSynGate implements SynGate {
     const t = this.tiers;
     if (this.batch.count > 0 || !t.quiet || (this.leader && (!t.peersQuiet || this.suspects.size > 0)))
       return now;
+    // Quiet, the leader still writes the program's clock at each wall-clock minute: early_mode
+    // answers a flood's start with the minute of the last write in its cookies, which the proxy
+    // refuses once 2 minutes old.
+    if (this.fast && this.leader)
+      return Math.min(this.fastMarks.headTime, now + 60_001 - (Date.now() % 60_000));
     return this.fastMarks.headTime;
   }
 
