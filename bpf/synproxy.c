@@ -210,8 +210,9 @@ struct tg_map_def SEC("maps") tg_fp_sources = {
 /* Sources past max_unfinished, for the proxy to judge once its grace period has passed. */
 struct tg_map_def SEC("maps") tg_fp_suspects = {
     .type = BPF_MAP_TYPE_QUEUE, .key_size = 0, .value_size = 16, .max_entries = 1024};
-/* The moderate tier's chart of SYN 4-tuples (value: the wall-clock second it was charted). The daemon
- * sizes it from syn_cache_size when it loads the object. */
+/* The chart of SYN 4-tuples (value: the wall-clock second it was charted): the moderate tier's, and
+ * in the normal tier early_mode's while the tiers are given (chart_seen). The daemon sizes it from
+ * syn_cache_size when it loads the object. */
 struct tg_map_def SEC("maps") tg_fp_chart = {
     .type = BPF_MAP_TYPE_LRU_HASH, .key_size = sizeof(struct chart_key), .value_size = 4, .max_entries = 65536};
 /* Pairs the LAN-egress hook answered (value: the wall-clock second it learned or refreshed them);
@@ -405,8 +406,8 @@ INLINE __u32 mss_index(__s32 mss, int v6) {
  * queue and took the legitimate SYNs with it. So the program counts the protected SYNs it passes
  * itself, over windows of the tiers' length, and past the tiers' thresholds behaves as their mode
  * until the proxy's tick says what the tier is. A fixed window counts no more than the proxy's
- * sliding one over the same SYNs, so this never answers sooner than the tiers would (a SYN's
- * retransmission, which the proxy does not count, aside). Only the egress hooks (a LAN device's,
+ * sliding one over the same SYNs, so this never answers sooner than the tiers would; a SYN of a 4-tuple
+ * in the chart (a retransmission) is not counted, as the proxy does not count it (chart_seen). Only the egress hooks (a LAN device's,
  * the TUN's) count: every protected SYN crosses one of them once; the uplinks read (early_peek). */
 INLINE __u32 early_mode(const struct fp_conf *c) {
   __u32 zero = 0;
@@ -422,6 +423,36 @@ INLINE __u32 early_mode(const struct fp_conf *c) {
     n = __sync_fetch_and_add(&b->count, 1) + 1;
   }
   return n > c->risky_above ? c->risky_mode : n > c->moderate_above ? FP_CHART : FP_PASS;
+}
+
+/* Whether the SYN's 4-tuple was charted within CHART_S; if not, it is charted now (key built in ck).
+ * The one chart for both of its readers: the moderate tier, which drops a charted 4-tuple's SYN, and
+ * early_mode, which counts a 4-tuple once. It is the proxy's SYN cache's rule too
+ * (src/dataplane/stages/synproxy.ts): that cache charts every SYN in the normal and moderate tiers,
+ * a SYN of a charted 4-tuple is not counted in either and is dropped in the moderate one. */
+INLINE int chart_seen(struct chart_key *ck, const struct syn *sp, const __u8 *tcp, int v6, const struct fp_conf *c) {
+  __builtin_memset(ck, 0, sizeof *ck);
+  if (!v6) {
+    ck->saddr[10] = ck->saddr[11] = ck->daddr[10] = ck->daddr[11] = 0xff;
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+      ck->saddr[12 + i] = sp->saddr[i];
+      ck->daddr[12 + i] = sp->daddr[i];
+    }
+  } else {
+#pragma unroll
+    for (int i = 0; i < 16; i++) {
+      ck->saddr[i] = sp->saddr[i];
+      ck->daddr[i] = sp->daddr[i];
+    }
+  }
+  ck->sport = (__u16)be16(tcp);
+  ck->dport = (__u16)be16(tcp + 2);
+  __u32 *at = bpf_map_lookup_elem(&tg_fp_chart, ck);
+  if (at && c->now_s - *at < CHART_S) return 1;
+  __u32 now = c->now_s;
+  bpf_map_update_elem(&tg_fp_chart, ck, &now, BPF_ANY);
+  return 0;
 }
 
 /* Whether the egress hooks' count is past the moderate threshold in a window still running: the
@@ -624,10 +655,19 @@ INLINE int fast_syn(struct __sk_buff *skb, const int hook) {
     /* Before routing (the uplink), a source inside a protected LAN prefix is spoofed too. */
     if (kind && (*kind == PROT_ROUTER || uplink)) return TCX_NEXT;
   }
-  /* The tier's mode: the proxy's, or in its normal tier the one the SYNs counted here say. */
+  /* The tier's mode: the proxy's, or in its normal tier the one the SYNs counted here say. Below the
+   * risky threshold a SYN of a charted 4-tuple is not a new one (the proxy's tiers do not count it
+   * either): it takes the mode without counting, so one client's retransmissions never start the
+   * flood's mode. Past it, as the proxy in the risky tier, nothing is charted: every SYN counts, and
+   * the flood pays no chart update per SYN until the proxy's tick takes over. */
   __u32 mode = c->mode;
+  int charted = -1; /* not looked up yet */
   if (mode == FP_PASS) {
-    mode = uplink ? early_peek(c) : early_mode(c);
+    mode = early_peek(c);
+    if (!uplink) {
+      if (mode == FP_PASS || mode == FP_CHART) charted = chart_seen(&x->ck, sp, tcp, v6, c);
+      if (charted != 1) mode = early_mode(c);
+    }
     if (mode == FP_PASS) return TCX_NEXT;
   }
 
@@ -682,31 +722,11 @@ INLINE int fast_syn(struct __sk_buff *skb, const int hook) {
     return TCX_DROP;
   }
   if (mode == FP_CHART) {
-    struct chart_key *ck = &x->ck;
-    __builtin_memset(ck, 0, sizeof *ck);
-    if (!v6) {
-      ck->saddr[10] = ck->saddr[11] = ck->daddr[10] = ck->daddr[11] = 0xff;
-#pragma unroll
-      for (int i = 0; i < 4; i++) {
-        ck->saddr[12 + i] = sp->saddr[i];
-        ck->daddr[12 + i] = sp->daddr[i];
-      }
-    } else {
-#pragma unroll
-      for (int i = 0; i < 16; i++) {
-        ck->saddr[i] = sp->saddr[i];
-        ck->daddr[i] = sp->daddr[i];
-      }
-    }
-    ck->sport = (__u16)sp->sport;
-    ck->dport = (__u16)sp->dport;
-    __u32 *at = bpf_map_lookup_elem(&tg_fp_chart, ck);
-    if (at && c->now_s - *at < CHART_S) {
+    if (charted < 0) charted = chart_seen(&x->ck, sp, tcp, v6, c);
+    if (charted) {
       count(ST_DUPLICATE);
       return TCX_DROP;
     }
-    __u32 now = c->now_s;
-    bpf_map_update_elem(&tg_fp_chart, ck, &now, BPF_ANY);
   }
   /* Count the source's handshakes, as the proxy's own tracker would: the proxy decides. */
   __u32 slot = source_slot(src, c->source_salt);

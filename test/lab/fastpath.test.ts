@@ -97,7 +97,10 @@ describe('SYN floods answered in the kernel', () => {
     expect(on.fast).toBeGreaterThan(0.8 * on.sent);
     // Most of them at wan0's ingress, once the LAN-egress hook has answered the pair's first SYN.
     expect(on.uplink).toBeGreaterThan(0.7 * on.sent);
-    expect(on.proxy).toBeLessThan(0.2 * on.sent);
+    // The tiers' thresholds' worth (100 new SYNs, then 300) and a few in flight: the program has the
+    // tiers from the daemon's start (syn-gate.ts: nextTickAt), not from the first SYN the proxy
+    // reads (which let a tick's worth, 600-1,300 SYNs at this rate, cross the TUN).
+    expect(on.proxy).toBeLessThan(500);
     expect(on.valid).toBeGreaterThanOrEqual(20);
     // Flood SYNs to the routed LAN host skip conntrack while the fast path answers them.
     expect(on.conntrack).toBeLessThan(0.05 * on.sent);

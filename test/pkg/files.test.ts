@@ -14,7 +14,7 @@ import { BUILD_TIMEOUT_MS, builtPackages, type Ipk, OUT, openIpk, runBuild } fro
 
 /** What /usr/bin/tunguard runs: the bundle under node with the daemon's heap limits. */
 const CLI_EXEC_LINE =
-  /^exec \/usr\/bin\/node --max-semi-space-size=1 --heap-growing-percent=20 \/usr\/lib\/tunguard\/tunguard\.js "\$@"$/m;
+  /^exec \/usr\/bin\/node --max-semi-space-size=1 --heap-growing-percent=20 --v8-pool-size=1 \/usr\/lib\/tunguard\/tunguard\.js "\$@"$/m;
 
 const BUSYBOX = '/usr/bin/busybox';
 const work = mkdtempSync(join(tmpdir(), 'tunguard-files-'));

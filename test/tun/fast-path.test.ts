@@ -2,7 +2,7 @@
 // BPF_PROG_TEST_RUN: its SYN-ACK must be, byte for byte, the one the TypeScript proxy sends for the
 // same SYN at the same wall-clock time (the third ACK is checked by the TypeScript cookie code), for
 // both families and every option combination; and what it must not answer, it must pass or drop.
-// One file (about 1,040 lines): every case runs the one loaded object (both its programs: the LAN
+// One file (about 1,100 lines): every case runs the one loaded object (both its programs: the LAN
 // devices' egress and the uplinks' ingress) against the TypeScript proxy with the same packet builders.
 
 import { readFileSync } from 'node:fs';
@@ -364,6 +364,61 @@ describe('what it leaves alone or drops', () => {
     expect(maps.read('duplicate')).toBe(dup0 + 1);
     // The control: without the tiers (the proxy has not ticked yet), PASS passes them all.
     expect(eight(SETTINGS, 32400)).toEqual(Array(8).fill(TCX_NEXT));
+    resetBurst();
+  });
+
+  it("PASS mode with the tiers given: a SYN retransmitted past the moderate threshold is counted once (the proxy's tiers count it once), distinct 4-tuples each; charted for 10 s", () => {
+    const early = { windowMs: 60_000, moderateAbove: 3, riskyAbove: 6, riskyMode: FastMode.DROP };
+    const R = TC_ACT_REDIRECT;
+    for (const [f, port] of [
+      [V4, 33100],
+      [V6, 33200],
+    ] as const) {
+      resetBurst();
+      mode(FastMode.PASS, EPOCH, { ...SETTINGS, early });
+      // One client's SYN, 10 times (its retransmissions: the same ISN, then another ISN): all passed
+      // to the proxy, none making the flood's mode, none a dropped duplicate in the normal tier.
+      const dups = maps.read('duplicate');
+      const same = frame(syn(f, { ts: true }, 4242, port));
+      const rets = [];
+      for (let i = 0; i < 5; i++) rets.push(run(same).ret);
+      for (let i = 0; i < 5; i++) rets.push(run(frame(syn(f, { ts: true }, 9000 + i, port))).ret);
+      expect(rets).toEqual(Array(10).fill(TCX_NEXT));
+      expect(maps.read('duplicate')).toBe(dups);
+      // Three new 4-tuples: counts 2, 3 and 4; the 4th new SYN is past the threshold (3), answered.
+      const news = [1, 2, 3].map((i) => run(frame(syn(f, { ts: true }, 1, port + i))).ret);
+      expect(news).toEqual([TCX_NEXT, TCX_NEXT, R]);
+      // Now in the moderate tier's mode: the first client's SYN again is a charted duplicate, dropped.
+      expect(run(same).ret).toBe(TCX_DROP);
+      expect(maps.read('duplicate')).toBe(dups + 1);
+      // 10 s on (the proxy's clock), the chart has let it go: the same 4-tuple counts as new again.
+      resetBurst();
+      mode(FastMode.PASS, EPOCH + 10_000, { ...SETTINGS, early });
+      const later = [];
+      for (let i = 0; i < 4; i++) later.push(run(same).ret);
+      expect(later).toEqual(Array(4).fill(TCX_NEXT)); // counted once in the new window
+      expect([4, 5, 6].map((i) => run(frame(syn(f, { ts: true }, 1, port + i))).ret)).toEqual([
+        TCX_NEXT,
+        TCX_NEXT,
+        R,
+      ]);
+    }
+    resetBurst();
+  });
+
+  it('PASS mode with the tiers given, past the risky threshold: nothing charted (as the proxy in its risky tier), every SYN counts', () => {
+    const early = { windowMs: 60_000, moderateAbove: 3, riskyAbove: 6, riskyMode: FastMode.ANSWER };
+    resetBurst();
+    mode(FastMode.PASS, EPOCH, { ...SETTINGS, early });
+    // 7 new SYNs: the 7th is past the risky threshold (6); it was charted (the count before it: 6).
+    for (let i = 0; i < 7; i++) run(frame(syn(V4, { ts: true }, 1, 33300 + i)));
+    const late = frame(syn(V4, { ts: true }, 1, 33310));
+    expect(run(late).ret).toBe(TC_ACT_REDIRECT); // the 8th: risky, answered
+    expect(run(late).ret).toBe(TC_ACT_REDIRECT); // again: answered, not charted by the first
+    // The proxy's tick says moderate: the 4-tuple was never charted, so it is a new SYN there.
+    mode(FastMode.CHART, EPOCH, { ...SETTINGS, early });
+    expect(run(late).ret).toBe(TC_ACT_REDIRECT);
+    expect(run(late).ret).toBe(TCX_DROP); // the control: charted now, so its next SYN is a duplicate
     resetBurst();
   });
 

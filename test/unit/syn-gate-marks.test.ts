@@ -28,7 +28,11 @@ class FakeMaps {
   /** Native calls that marked. */
   markCalls = 0;
   constructor(readonly capacity: number) {}
-  write(): void {}
+  /** The settings the gate wrote (its mode and clock with them), one entry a write. */
+  readonly writes: FastSettings[] = [];
+  write(s: FastSettings): void {
+    this.writes.push(structuredClone(s));
+  }
   read(): number {
     return 0;
   }
@@ -102,6 +106,29 @@ function setup(capacity = FAST_MARKS_MAX) {
 }
 
 describe('the SYN gate and the fast path’s aggressive sources', () => {
+  it('asks for a tick at once until it has given the program the tiers (early_mode); then, quiet, one at each minute (its clock)', () => {
+    const { gate, maps } = setup();
+    // Idle from the start: no SYN, no mark. Without the settings the program passes a flood's
+    // first SYNs to the TUN until a SYN the proxy reads brings a tick.
+    expect(gate.nextTickAt(5)).toBe(5);
+    expect(maps.writes).toEqual([]);
+    gate.tick(5);
+    expect(maps.writes.length).toBe(1);
+    expect(maps.writes[0].early).toEqual({
+      windowMs: 2900,
+      moderateAbove: 1000,
+      riskyAbove: 2000,
+      riskyMode: 1,
+    });
+    // Quiet: the next tick at the next wall-clock minute (the cookies' counter), not never.
+    const toMinute = 60_001 - (Date.now() % 60_000);
+    const next = gate.nextTickAt(10);
+    expect(next).toBeGreaterThan(10 + toMinute - 50);
+    expect(next).toBeLessThanOrEqual(10 + toMinute);
+    gate.tick(next);
+    expect(maps.writes.length).toBe(2);
+  });
+
   it('judges suspects after their grace second; one map write and one message a tick', () => {
     const { gate, maps, heard } = setup();
     for (let n = 0; n < 300; n++) maps.report(spoofed(n), 6);
@@ -136,7 +163,10 @@ describe('the SYN gate and the fast path’s aggressive sources', () => {
     gate.tick(1000); // 256 marked until 61 000
     gate.tick(1100); // 44 until 61 100
     expect(gate.fastMarks.size).toBe(300);
-    expect(gate.nextTickAt(2000)).toBe(61_000);
+    // The next tick: the first mark's end, or sooner the wall-clock minute's (the program's clock).
+    expect(gate.fastMarks.headTime).toBe(61_000);
+    const want = Math.min(61_000, 2000 + 60_001 - (Date.now() % 60_000));
+    expect(Math.abs(gate.nextTickAt(2000) - want)).toBeLessThanOrEqual(5); // Date.now() moved on
     // Source 0 is reported again (its kernel mark was lost, say): marked anew until 91 000.
     maps.report(spoofed(0), 7);
     gate.tick(30_000);

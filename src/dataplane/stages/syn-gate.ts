@@ -171,9 +171,18 @@ export class TieredSynGate implements SynGate {
    * comes with a SYN, which the window counts: the marks' gauge follows at those ticks).
    */
   nextTickAt(now: number): number {
+    // Until the leader's first tick has written the tiers' window and thresholds to the fast path,
+    // the program cannot answer a flood's start itself (early_mode): asked for here, not left to the
+    // worker's first regular tick, which a wake-up before it (a command at start) cancels.
+    if (this.fast && this.leader && !this.fastWritten) return now;
     const t = this.tiers;
     if (this.batch.count > 0 || !t.quiet || (this.leader && (!t.peersQuiet || this.suspects.size > 0)))
       return now;
+    // Quiet, the leader still writes the program's clock at each wall-clock minute: early_mode
+    // answers a flood's start with the minute of the last write in its cookies, which the proxy
+    // refuses once 2 minutes old.
+    if (this.fast && this.leader)
+      return Math.min(this.fastMarks.headTime, now + 60_001 - (Date.now() % 60_000));
     return this.fastMarks.headTime;
   }
 
@@ -191,6 +200,8 @@ export class TieredSynGate implements SynGate {
     c[this.i[14]] = this.suspectsDeferred;
   }
 
+  /** Whether the leader has written the fast path's settings (early tiers, clock, mode) once. */
+  private fastWritten = false;
   /** Marks the fast path's map refused (full), since the start. */
   private refusedByMap = 0;
   /** Ticks at which the grace ring was full (the kernel's queue left for later). */
@@ -249,6 +260,7 @@ export class TieredSynGate implements SynGate {
             ? FastMode.CHART
             : FastMode.ANSWER;
     f.maps.write(f.settings, mode, Date.now());
+    this.fastWritten = true;
     const c = this.c;
     c[this.i[7]] = answered;
     c[this.i[8]] = risky;
