@@ -406,9 +406,10 @@ INLINE __u32 mss_index(__s32 mss, int v6) {
  * queue and took the legitimate SYNs with it. So the program counts the protected SYNs it passes
  * itself, over windows of the tiers' length, and past the tiers' thresholds behaves as their mode
  * until the proxy's tick says what the tier is. A fixed window counts no more than the proxy's
- * sliding one over the same SYNs, so this never answers sooner than the tiers would; a SYN of a 4-tuple
- * in the chart (a retransmission) is not counted, as the proxy does not count it (chart_seen). Only the egress hooks (a LAN device's,
- * the TUN's) count: every protected SYN crosses one of them once; the uplinks read (early_peek). */
+ * sliding one over the same SYNs, so this never answers sooner than the tiers would; a SYN of a
+ * 4-tuple in the chart (a retransmission) is not counted, as the proxy does not count it
+ * (chart_seen). Only the egress hooks (a LAN device's, the TUN's) count: every protected SYN
+ * crosses one of them once; the uplinks read (early_peek). */
 INLINE __u32 early_mode(const struct fp_conf *c) {
   __u32 zero = 0;
   struct burst *b = bpf_map_lookup_elem(&tg_fp_burst, &zero);
