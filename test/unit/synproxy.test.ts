@@ -3,7 +3,7 @@
 // window scaling) with full and partial (NEEDS_CSUM) checksums, timers driven through tick(now),
 // the SYN cache, the tiered gate, ICMP quotes, and the connection store's export/restore.
 // Times are passed explicitly (ms of the worker clock); epochMs pins the wall clock to a minute.
-// One file (about 1,860 lines): the cases share the packet builders and the pipeline harness; the
+// One file (about 1,900 lines): the cases share the packet builders and the pipeline harness; the
 // split modules' own tests (seqadj, syn-cache, conntable) live beside them in test/defense.
 import { describe, expect, it } from 'vitest';
 import { markOf, parseAttackerBatch } from '../../src/dataplane/attacker-batch.js';
