@@ -376,6 +376,10 @@ describe('proxied connections translated in the kernel', () => {
       await sleep(1500);
       expect(await lab.tunguard?.stop()).toBe(0);
       await lab.startTunguard(extra).ready();
+      // The window starts once the download moves again: the host's retransmissions back off while
+      // no daemon translates (up to seconds on a loaded machine), which says nothing of the new one.
+      const stalled = fileSize(out);
+      for (let i = 0; i < 200 && fileSize(out) === stalled; i++) await sleep(50);
       const from = fileSize(out);
       const crossed = await tunPackets(() => sleep(RESTART_WINDOW_MS));
       const moved = fileSize(out) - from;
