@@ -15,7 +15,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ADDR, fw4Ruleset, Lab, sleep } from '../test/lab/lab.js';
+import { ADDR, fw4Ruleset, Lab, RAM_STATE_BASE, sleep } from '../test/lab/lab.js';
 import { benchArgs } from './args.js';
 import { costOf, enableBpfStats, requireBpftool, tcPrograms } from './prog-cost.js';
 
@@ -242,7 +242,7 @@ async function measureBypass(
 
 async function main(): Promise<void> {
   if (values['prog-cost']) requireBpftool();
-  const lab = Lab.create();
+  const lab = Lab.create({ stateBase: RAM_STATE_BASE });
   const restoreStats = values['prog-cost'] ? enableBpfStats() : () => {};
   // tunguard: the dataplane alone (--pass-through); defended: with the default defense stages
   // (rate limits and the SYN proxy translating every TCP segment of these connections).

@@ -44,6 +44,7 @@ import {
   LAB_TOOLS,
   Lab,
   makeTempDir,
+  RAM_STATE_BASE,
   REPO_ROOT,
   requireTools,
   sleep,
@@ -1080,7 +1081,7 @@ async function main(): Promise<void> {
   // loses every connection (fw4 drops, as INVALID toward the WAN, the server's SYN-ACK that SYNPROXY
   // has to see after the forward chain). All three modes run on the same bare router.
   requireTools([...Object.keys(LAB_TOOLS), 'perf']);
-  lab = Lab.create({ firewall: 'none' });
+  lab = Lab.create({ firewall: 'none', stateBase: RAM_STATE_BASE });
   const runs: Record<string, Record<Mode, ModeRun[]>> = {};
   const loads: Load[] = [{ name: 'max', part: 'max', procs: PROCS, rate: 0 }];
   if (PACED_RATE > 0) loads.push({ name: `paced_${PACED_RATE}`, part: 'paced', procs: 1, rate: PACED_RATE });
@@ -1118,7 +1119,14 @@ async function main(): Promise<void> {
         for (const mode of MODES) {
           if (!RUN_MODES.has(mode)) continue;
           process.stderr.write(`bench/synflood: round ${r + 1}, load ${load.name}, ${mode}...\n`);
-          runs[load.name][mode].push(await runMode(mode, load));
+          const run = await runMode(mode, load);
+          runs[load.name][mode].push(run);
+          // Each round's own numbers, so the spread behind the pooled ones shows.
+          const perS = (n: number) => Math.round(n / run.floodSeconds);
+          process.stderr.write(
+            `  offered ${perS(run.sent)}/s, handled ${perS(run.synacks + policyDrops(run))}/s, ` +
+              `legit ${run.fetches.filter((x) => x.ok).length}/${run.fetches.length}\n`,
+          );
           await sleep(1500); // let the LAN host's queues and retransmissions settle
         }
       }

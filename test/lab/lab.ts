@@ -134,7 +134,16 @@ export interface LabOptions {
    * or 'none' (no firewall: only for what must see the kernel without one).
    */
   firewall?: 'lab' | 'stock' | 'none';
+  /**
+   * Where the daemon's state directory is made (default: the OS's temp directory). A router keeps
+   * it in RAM (/var/run); the benches do too (RAM_STATE_BASE), so that the store's writes cost
+   * what they cost there and no disk writeback competes for the CPUs measured.
+   */
+  stateBase?: string;
 }
+
+/** A tmpfs every Linux has, for LabOptions.stateBase. */
+export const RAM_STATE_BASE = '/dev/shm';
 
 /** The fw4 ruleset `name` as the lab router loads it (the user's /etc/nftables.d include left out). */
 export function fw4Ruleset(name: 'lab' | 'stock' | 'offload'): string {
@@ -212,7 +221,7 @@ export class Lab {
       lan: `${NS_PREFIX}lan-${tag}`,
       lan2: `${NS_PREFIX}lan2-${tag}`,
     };
-    this.stateDir = mkdtempSync(join(tmpdir(), 'tunguard-lab-'));
+    this.stateDir = mkdtempSync(join(opts.stateBase ?? tmpdir(), 'tunguard-lab-'));
   }
 
   /** Builds the topology (cleaning leftovers of crashed runs first). */
