@@ -34,7 +34,7 @@
 // (198.51.100.1), and spoof only 198.18.0.0/15
 // and 2001:db8:100::/40 (inside 2001:db8::/32); SYN-ACKs to them are routed back into wan and die.
 
-import { execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -53,14 +53,17 @@ import {
 import { benchArgs } from './args.js';
 
 const USAGE = `usage: node dist/bench/synflood.js [--seconds 20] [--procs n] [--paced-rate 20000] [--sources6 1000000]
-                                 [--rounds 1] [--fetches n] [--tg-args '...'] [--syn-pool n] [--one-core] [--smoke]
-                                 [--modes m,...] [--parts p,...]
+                                 [--rounds 1] [--fetches n] [--tg-args '...'] [--syn-pool n] [--one-core] [--no-spin]
+                                 [--equal-rate n] [--smoke] [--modes m,...] [--parts p,...]
 
 SYN-flood defense on the lab topology (root, netns): no protection vs. nftables SYNPROXY vs. tunguard,
 SYN-ACKs per second, legitimate fetches during the flood, CPU and RSS; then 1 M IPv6 sources. A full
 run takes several minutes; --smoke is a short one.
   --modes   only these modes (default all): none, nftables, tunguard, tg_fast, tg_fast_2q, tg_fast_nolimit
-  --parts   only these parts (default all): max (the max load), paced (the paced load), router (the max
+  --parts   only these parts (default all): max (the max load), equal (nftables and the fast path at one
+            rate: 90 % of the least the flooder offered any of them at max, or --equal-rate), shared
+            (nftables and the fast path at the max load, flooder and router sharing both cores: no
+            RPS, nothing pinned), paced (the paced load), router (the max
             flood at the router's own service), icmp-udp, distinct6 (1 M IPv6 sources; its rate follows
             the tunguard mode's max run, 2,000/s without one)
   Left out: their values and ratios print as null with the reason.`;
@@ -73,7 +76,9 @@ const values = benchArgs(USAGE, {
   rounds: { type: 'string' },
   fetches: { type: 'string' },
   'syn-pool': { type: 'string' },
+  'equal-rate': { type: 'string' },
   'one-core': { type: 'boolean', default: false },
+  'no-spin': { type: 'boolean', default: false },
   smoke: { type: 'boolean', default: false },
   modes: { type: 'string' },
   parts: { type: 'string' },
@@ -108,6 +113,20 @@ const SYN_POOL = num(values['syn-pool'], 0, 0);
  * (the old measurement).
  */
 const SPLIT_CPUS = availableParallelism() >= 2 && !values['one-core'];
+/**
+ * With split CPUs, a spinner at the lowest priority (SCHED_IDLE, nice 19) keeps the router's core
+ * from idling during a flood. Otherwise a defense that costs the router less lets its core halt
+ * between packets, and in a VM each wake-up is an interrupt the flooder's core pays for (a VM exit
+ * per RPS hand-over): the flooder then offers less exactly when the defense is cheaper, and "answered
+ * at max load" measures that, not the defense. A flooder on another machine never pays it. The
+ * spinner runs only where the router has nothing to do, so the core's work is unchanged; its time is
+ * "nice" in /proc/stat, which the core's busy share leaves out. --no-spin: the old measurement.
+ */
+const SPIN = SPLIT_CPUS && !values['no-spin'];
+/** Whether the load running now splits the CPUs (SPLIT_CPUS, except for the shared load). */
+let split = SPLIT_CPUS;
+/** At most one legitimate fetch starts per this many ms: every mode then spends about the same CPU on them. */
+const FETCH_INTERVAL_MS = 100;
 /** curl --max-time, s. */
 const FETCH_TIMEOUT = SMOKE ? 2 : 5;
 /** Fetches start this long after the flood (it has reached its rate) and stop in time to end inside it. */
@@ -139,7 +158,7 @@ const TG_MODE_CONFIG: Partial<Record<Mode, string>> = {
   tg_fast_nolimit: "config defense 'syn'\n\toption max_unfinished_per_source '254'\n",
 };
 const isTg = (m: Mode) => TG_MODE_ARGS[m] !== undefined;
-const PARTS = ['max', 'paced', 'router', 'icmp-udp', 'distinct6'] as const;
+const PARTS = ['max', 'equal', 'shared', 'paced', 'router', 'icmp-udp', 'distinct6'] as const;
 type Part = (typeof PARTS)[number];
 
 /** A comma list of names from `all` (undefined: all of them); a name not in it is an error. */
@@ -183,16 +202,33 @@ function procTicks(pid: number): number {
  * thread it interrupts. During a flood tunguard's threads run on the router's receiving core, so
  * part of their ticks is the kernel forwarding and answering packets, which is the router's cost
  * in every mode, not tunguard's. perf samples tunguard's threads with their call chains for
- * `seconds`; the returned function gives the share of samples taken inside a softirq.
+ * `seconds`; the returned function gives the share of samples taken inside a softirq. With split CPUs
+ * perf itself runs on the router's core at the lowest priority, in its idle time (as the spinner):
+ * left free, it took a share of the flooder's core in tunguard's modes alone, which then were
+ * offered fewer SYNs than the others.
  */
 function softirqShareOf(
   pid: number,
   seconds: number,
 ): () => Promise<{ share: number; samples: number } | null> {
   const file = join(www, `perf-${pid}.data`);
+  const args = [
+    'record',
+    '-q',
+    '-F',
+    '499',
+    '-g',
+    '-p',
+    String(pid),
+    '-o',
+    file,
+    '--',
+    'sleep',
+    String(seconds),
+  ];
   const rec = spawn(
-    'perf',
-    ['record', '-q', '-F', '499', '-g', '-p', String(pid), '-o', file, '--', 'sleep', String(seconds)],
+    split ? 'taskset' : 'perf',
+    split ? ['-c', String(ROUTER_CPU), 'nice', '-n', '19', 'chrt', '-i', '0', 'perf', ...args] : args,
     {
       stdio: ['ignore', 'ignore', 'pipe'],
     },
@@ -261,7 +297,8 @@ interface CpuStat {
 /** The machine's CPU time (all CPUs), ticks: /proc/stat is not namespaced, other work counts too. */
 function cpuStat(): CpuStat {
   const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
-  return { user: f[0] + f[1], system: f[2], idle: f[3] + f[4], irq: f[5], softirq: f[6] };
+  // Nice time is the spinner's (SPIN): time the machine had nothing else to do.
+  return { user: f[0], system: f[2], idle: f[1] + f[3] + f[4], irq: f[5], softirq: f[6] };
 }
 
 /** One CPU's busy and total ticks (/proc/stat's cpuN line), and of the busy ones those in interrupts. */
@@ -271,7 +308,8 @@ function coreTicks(cpu: number): { busy: number; total: number; irq: number } {
     .find((l) => l.startsWith(`cpu${cpu} `));
   const f = (line ?? '').trim().split(/\s+/).slice(1, 9).map(Number);
   const total = f.reduce((a, x) => a + x, 0);
-  return { busy: total - (f[3] ?? 0) - (f[4] ?? 0), total, irq: (f[5] ?? 0) + (f[6] ?? 0) };
+  // Idle, iowait and nice (the spinner's, SPIN) are not the router's work.
+  return { busy: total - (f[1] ?? 0) - (f[3] ?? 0) - (f[4] ?? 0), total, irq: (f[5] ?? 0) + (f[6] ?? 0) };
 }
 
 /** The router's core when the CPUs are split (the flooder has CPU 0). */
@@ -302,7 +340,7 @@ function startTunguard(mode: Mode = 'tunguard', extra: string[] = []) {
   ]);
   // tunguard is part of the router: on the router's core, not the flooder's (its threads started
   // later inherit the main thread's affinity).
-  if (SPLIT_CPUS) execFileSync('taskset', ['-a', '-p', '-c', '1', String(tg.pid)], { stdio: 'ignore' });
+  if (split) execFileSync('taskset', ['-a', '-p', '-c', '1', String(tg.pid)], { stdio: 'ignore' });
   return tg;
 }
 
@@ -444,7 +482,7 @@ function flood(args: {
   if (args.count) a.push('--count', String(args.count));
   if (args.pool) a.push('--pool', String(args.pool));
   if (args.distinct) a.push('--distinct', '--start-index', String(args.startIndex ?? 0));
-  const cmd = SPLIT_CPUS ? ['taskset', '-c', '0', 'python3', ...a] : ['python3', ...a];
+  const cmd = split ? ['taskset', '-c', '0', 'python3', ...a] : ['python3', ...a];
   return lab.execAsync(lab.ns.wan, cmd[0], cmd.slice(1), (args.seconds + 30) * 1000).then((r) => {
     let out: FloodResult;
     try {
@@ -465,16 +503,28 @@ interface Fetch {
 
 /**
  * Sequential legitimate fetches of a small file from wan, started until `windowMs` has passed (or
- * `max` fetches). A fetch succeeds when curl exits 0 with HTTP 200 within FETCH_TIMEOUT.
+ * `max` fetches), the i-th no earlier than i × `intervalMs` from the start. A fetch succeeds when curl
+ * exits 0 with HTTP 200 within FETCH_TIMEOUT. bash's clock, so that a fetch costs one curl (and at
+ * most one sleep), not clock processes besides.
  */
-async function fetches(host: string, max: number, windowMs: number, port = PORT): Promise<Fetch[]> {
+async function fetches(
+  host: string,
+  max: number,
+  windowMs: number,
+  port = PORT,
+  intervalMs = 0,
+): Promise<Fetch[]> {
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}/small.bin`;
-  const script = `end=$(( $(date +%s%N) / 1000000 + ${Math.round(windowMs)} )); i=0
-while [ $i -lt ${max} ] && [ $(( $(date +%s%N) / 1000000 )) -lt $end ]; do
+  const script = `ms() { local t=\${EPOCHREALTIME/./}; echo $(( t / 1000 )); }
+t0=$(ms); end=$(( t0 + ${Math.round(windowMs)} )); i=0
+while [ $i -lt ${max} ]; do
+  now=$(ms); [ $now -lt $end ] || break
+  gap=$(( t0 + i * ${Math.round(intervalMs)} - now ))
+  [ $gap -gt 0 ] && sleep "$(printf '%d.%03d' $(( gap / 1000 )) $(( gap % 1000 )))"
   curl -s -o /dev/null --max-time ${FETCH_TIMEOUT} -w '%{http_code} %{time_connect} %{time_total}' '${url}'
   echo " $?"; i=$((i+1))
 done`;
-  const r = await lab.execAsync(lab.ns.wan, 'sh', ['-c', script], windowMs + (FETCH_TIMEOUT + 30) * 1000);
+  const r = await lab.execAsync(lab.ns.wan, 'bash', ['-c', script], windowMs + (FETCH_TIMEOUT + 30) * 1000);
   if (r.code !== 0) throw new Error(`fetch loop failed (exit ${r.code}): ${r.stderr}`);
   return r.stdout
     .trim()
@@ -569,6 +619,7 @@ async function setUp(mode: Mode): Promise<() => Promise<void>> {
 
 async function runMode(mode: Mode, load: Load, target: Target = LAN_TARGET): Promise<ModeRun> {
   const tearDown = await setUp(mode);
+  let spinner: ChildProcess | undefined;
   try {
     // Before the flood: the path works at all (a protector that breaks it makes the run invalid).
     const idle = await fetches(target.dst, IDLE_FETCHES, 60_000, target.port);
@@ -585,6 +636,12 @@ async function runMode(mode: Mode, load: Load, target: Target = LAN_TARGET): Pro
     const lan0 = nftCounter(lab.ns.lan, 'floodsyn');
     const rx0 = devCounter(lab.ns.rtr, 'wan0', 'rx_packets');
     const tun0 = tg ? devCounter(lab.ns.rtr, 'tg0', 'tx_dropped') : 0;
+    if (SPIN && split)
+      spinner = spawn(
+        'taskset',
+        ['-c', String(ROUTER_CPU), 'nice', '-n', '19', 'chrt', '-i', '0', 'sh', '-c', 'while :; do :; done'],
+        { stdio: 'ignore' },
+      );
     const cpu0 = cpuStat();
     const core0 = coreTicks(ROUTER_CPU);
     const t0 = Date.now();
@@ -617,13 +674,14 @@ async function runMode(mode: Mode, load: Load, target: Target = LAN_TARGET): Pro
     };
     const windowMs = SECONDS * 1000 - WARMUP_MS - FETCH_TIMEOUT * 1000 - 300;
     const softirq = tg ? softirqShareOf(tg.pid, Math.max(1, Math.floor(windowMs / 1000))) : undefined;
-    const legit = await fetches(target.dst, FETCHES, windowMs, target.port);
+    const legit = await fetches(target.dst, FETCHES, windowMs, target.port, FETCH_INTERVAL_MS);
     // The flooder starts after t0 (its own start-up), so this is still inside the flood.
     await sleep(t0 + SECONDS * 1000 - 300 - Date.now());
     const steadyCore = coreTicks(ROUTER_CPU);
     const steadySynacks = nftCounter(lab.ns.wan, 'synack4') - steady0.synacks;
     const steadyTg = tg ? procTicks(tg.pid) - steady0.tgTicks : 0;
     const fr = await f;
+    spinner?.kill('SIGKILL');
     if (softirq) run.tgSoftirq = await softirq();
     const cpu1 = cpuStat();
     const core1 = coreTicks(ROUTER_CPU);
@@ -641,9 +699,7 @@ async function runMode(mode: Mode, load: Load, target: Target = LAN_TARGET): Pro
       synacks: synack1 - synack0,
       lanFloodSyns: lan1 - lan0,
       flooderCpuS: fr.cpu_user + fr.cpu_sys,
-      routerCore: SPLIT_CPUS
-        ? { busy: core1.busy - core0.busy, total: core1.total - core0.total }
-        : undefined,
+      routerCore: split ? { busy: core1.busy - core0.busy, total: core1.total - core0.total } : undefined,
       steady: {
         synacks: steadySynacks,
         busy: steadyCore.busy - steady0.core.busy,
@@ -705,8 +761,17 @@ async function runMode(mode: Mode, load: Load, target: Target = LAN_TARGET): Pro
       throw new Error('no flood SYN reached the LAN host without protection: the flood is broken');
     return run as ModeRun;
   } finally {
+    spinner?.kill('SIGKILL');
     await tearDown();
   }
+}
+
+/** EQUAL_SHARE of the least rate the flooder offered any of EQUAL_MODES at the max load so far. */
+function equalRate(max: Record<Mode, ModeRun[]>): number {
+  const offered = [...EQUAL_MODES].flatMap((m) => max[m].map((r) => r.sent / r.floodSeconds));
+  if (offered.length === 0)
+    throw new Error('the equal load needs the max load in the same run (--parts max,equal) or --equal-rate');
+  return Math.round(EQUAL_SHARE * Math.min(...offered));
 }
 
 /** SYNs tunguard dropped by policy (aggressive sources, risky_action drop) in a run. */
@@ -720,8 +785,35 @@ function policyDrops(r: ModeRun): number {
 
 /** Why a mode of a part has no runs. */
 function notRunWhy(mode: Mode, part: Part): string {
-  return !RUN_MODES.has(mode) ? NOT_RUN_MODE : !RUN_PARTS.has(part) ? NOT_RUN_PART : 'no run';
+  if (!RUN_MODES.has(mode)) return NOT_RUN_MODE;
+  if (!RUN_PARTS.has(part)) return NOT_RUN_PART;
+  return PAIR_PARTS.has(part) && !EQUAL_MODES.has(mode) ? NOT_EQUAL_MODE : 'no run';
 }
+
+/**
+ * The equal load: the same paced rate for nftables and the fast path, near the most the flooder
+ * offers. At the max load the router's core is never saturated here (a defense that costs less
+ * leaves it idle more), and the flooder, on the same machine, then offers less to the cheaper
+ * defense (each hand-over to an idle core is an interrupt it pays for): the raw rates there follow
+ * the flooder. At one rate every defense gets the same SYNs, and "answered" compares what they did
+ * with them. The TUN-only path answers a tenth of it: its row is the max load's.
+ */
+const EQUAL_MODES: ReadonlySet<Mode> = new Set(['nftables', 'tg_fast', 'tg_fast_2q', 'tg_fast_nolimit']);
+/**
+ * The shared load: the max load with the flooder and the router sharing both cores, as when the
+ * fast path was first measured against nftables: RPS off, so a veth hands each SYN to the router on
+ * the CPU that sent it, and the flooder's next SYN waits until the router is done with this one.
+ * What the machine then offers and answers is one over the flooder's cost plus the defense's: a
+ * cheaper defense answers more, whatever the router's core would do with idle time. Nothing is
+ * pinned and no spinner runs. The same modes as the equal load.
+ */
+const PAIR_PARTS: ReadonlySet<Part> = new Set(['equal', 'shared']);
+const NOT_EQUAL_MODE = 'not run at this load (it compares nftables and the fast path)';
+/** The equal load's rate: --equal-rate, else this share of the least offered at the max load. */
+const EQUAL_SHARE = 0.9;
+const EQUAL_RATE = values['equal-rate'] !== undefined ? Number(values['equal-rate']) : 0;
+if (!(Number.isFinite(EQUAL_RATE) && EQUAL_RATE >= 0))
+  throw new Error('bad arguments: --equal-rate >= 0 (SYN/s)');
 
 /** Pools the rounds of one mode and load into the reported metrics (none: all null, `notRun` the reason). */
 function summarize(runs: ModeRun[], mode: Mode, key: string, notRun: string): Metrics {
@@ -739,6 +831,13 @@ function summarize(runs: ModeRun[], mode: Mode, key: string, notRun: string): Me
     // Answered, or dropped as the tiers and the per-source limit decide (tunguard's fast path and
     // proxy; nftables SYNPROXY has no such policy): each such SYN met the defense and is done with.
     handled_syn_per_s: sum((r) => r.synacks + policyDrops(r)) / floodS,
+    // Of the SYNs the flooder sent: at one rate for all (the equal load), the comparison itself.
+    handled_pct_of_offered:
+      (100 * sum((r) => r.synacks + policyDrops(r))) /
+      Math.max(
+        1,
+        sum((r) => r.sent),
+      ),
     // What one core answers at full load: the rates over the share of the router's core they took
     // (everything on that core is the router's: its softirqs, and tunguard's threads, pinned there).
     router_core_busy_pct: null,
@@ -810,9 +909,9 @@ function summarize(runs: ModeRun[], mode: Mode, key: string, notRun: string): Me
     m.handled_per_router_core_s = (m.handled_syn_per_s as number) / share;
   } else {
     for (const k of ['router_core_busy_pct', 'absorbed_per_router_core_s', 'handled_per_router_core_s'])
-      why(k, 'no router core of its own (--one-core or one CPU)');
+      why(k, 'no router core of its own (the shared load, --one-core or one CPU)');
   }
-  const steadyBusy = sum((r) => (SPLIT_CPUS ? (r.steady?.busy ?? 0) : 0));
+  const steadyBusy = sum((r) => (r.routerCore ? (r.steady?.busy ?? 0) : 0));
   const steadyTotal = sum((r) => r.steady?.total ?? 0);
   if (steadyBusy > 0 && steadyTotal > 0) {
     m.steady_router_core_busy_pct = (100 * steadyBusy) / steadyTotal;
@@ -1083,7 +1182,11 @@ async function main(): Promise<void> {
   requireTools([...Object.keys(LAB_TOOLS), 'perf']);
   lab = Lab.create({ firewall: 'none', stateBase: RAM_STATE_BASE });
   const runs: Record<string, Record<Mode, ModeRun[]>> = {};
-  const loads: Load[] = [{ name: 'max', part: 'max', procs: PROCS, rate: 0 }];
+  const loads: Load[] = [
+    { name: 'max', part: 'max', procs: PROCS, rate: 0 },
+    { name: 'equal', part: 'equal', procs: PROCS, rate: EQUAL_RATE },
+  ];
+  if (SPLIT_CPUS) loads.push({ name: 'shared', part: 'shared', procs: PROCS, rate: 0 });
   if (PACED_RATE > 0) loads.push({ name: `paced_${PACED_RATE}`, part: 'paced', procs: 1, rate: PACED_RATE });
   for (const load of loads)
     runs[load.name] = Object.fromEntries(MODES.map((m) => [m, []])) as unknown as Record<Mode, ModeRun[]>;
@@ -1107,17 +1210,22 @@ async function main(): Promise<void> {
     lab.run(lab.ns.rtr, 'ip', ['route', 'add', '198.18.0.0/15', 'via', ADDR.wan4]);
     lab.run(lab.ns.rtr, 'ip', ['-6', 'route', 'add', '2001:db8:100::/40', 'via', ADDR.wan6]);
     installCounters();
-    if (SPLIT_CPUS) {
-      // Masks: CPU 1 (0x2) takes the router's receive from wan; CPU 0 (0x1) the wan host's.
-      lab.run(lab.ns.rtr, 'sh', ['-c', 'echo 2 > /sys/class/net/wan0/queues/rx-0/rps_cpus']);
-      lab.run(lab.ns.wan, 'sh', ['-c', 'echo 1 > /sys/class/net/eth0/queues/rx-0/rps_cpus']);
-    }
+    const splitCpus = (on: boolean) => {
+      split = on;
+      // Masks: CPU 1 (0x2) takes the router's receive from wan; CPU 0 (0x1) the wan host's. 0: each
+      // packet is received on the CPU that sent it (veth).
+      lab.run(lab.ns.rtr, 'sh', ['-c', `echo ${on ? 2 : 0} > /sys/class/net/wan0/queues/rx-0/rps_cpus`]);
+      lab.run(lab.ns.wan, 'sh', ['-c', `echo ${on ? 1 : 0} > /sys/class/net/eth0/queues/rx-0/rps_cpus`]);
+    };
+    if (SPLIT_CPUS) splitCpus(true);
     syncookies = lab.run(lab.ns.lan, 'sysctl', ['-n', 'net.ipv4.tcp_syncookies']).trim();
     for (let r = 0; r < ROUNDS; r++) {
       for (const load of loads) {
         if (!RUN_PARTS.has(load.part)) continue;
+        if (load.part === 'equal' && load.rate === 0) load.rate = equalRate(runs.max);
+        if (SPLIT_CPUS) splitCpus(load.part !== 'shared');
         for (const mode of MODES) {
-          if (!RUN_MODES.has(mode)) continue;
+          if (!RUN_MODES.has(mode) || (PAIR_PARTS.has(load.part) && !EQUAL_MODES.has(mode))) continue;
           process.stderr.write(`bench/synflood: round ${r + 1}, load ${load.name}, ${mode}...\n`);
           const run = await runMode(mode, load);
           runs[load.name][mode].push(run);
@@ -1131,6 +1239,7 @@ async function main(): Promise<void> {
         }
       }
     }
+    if (SPLIT_CPUS) splitCpus(true);
     for (const mode of ['tunguard', 'tg_fast'] as const) {
       if (!RUN_PARTS.has('router') || !RUN_MODES.has(mode)) continue;
       process.stderr.write(`bench/synflood: load max at the router's own service, ${mode}...\n`);
@@ -1191,6 +1300,11 @@ async function main(): Promise<void> {
       ratios[`${load.name}.handled_${m}_vs_nftables`] = ratio(
         r[m].handled_syn_per_s,
         r.nftables.handled_syn_per_s,
+      );
+      // Of what each was offered: at the equal load, where a run can fall short of the rate.
+      ratios[`${load.name}.handled_share_${m}_vs_nftables`] = ratio(
+        r[m].handled_pct_of_offered,
+        r.nftables.handled_pct_of_offered,
       );
       ratios[`${load.name}.absorbed_per_core_${m}_vs_nftables`] = ratio(
         r[m].absorbed_per_router_core_s,
@@ -1259,6 +1373,9 @@ async function main(): Promise<void> {
         ratios['max.handled_tg_fast_vs_nftables'],
       1.0,
     ),
+    // As the fast path was first measured: flooder and router sharing the machine, what it offers
+    // and answers with each defense (the shared load).
+    fast_answered_ge_nftables_shared: atLeast(ratios['shared.handled_tg_fast_vs_nftables'], 1.0),
     fast_legit_success_ge_99pct:
       max.tg_fast.legit_success_pct === null ? null : max.tg_fast.legit_success_pct >= 99,
     // Its own work: the ticks charged to it less the kernel's softirqs that interrupted it.
@@ -1284,11 +1401,13 @@ async function main(): Promise<void> {
     `bench/synflood: ${SECONDS} s floods of IPv4 SYNs to ${ADDR.lan4}:${PORT} from 198.18.0.0/15 ` +
       `(test/lab/synflood_fast.py, raw socket + sendmmsg), ${ROUNDS} round(s); loads: ` +
       loads
-        .map((l) => (l.rate ? `${l.name} (${l.rate}/s, 1 process)` : `${l.name} (${l.procs} processes)`))
+        .map((l) =>
+          l.rate ? `${l.name} (${l.rate}/s, ${l.procs} process(es))` : `${l.name} (${l.procs} processes)`,
+        )
         .join(', ') +
       `; ${availableParallelism()} CPUs shared with other work (load average ${load0.toFixed(2)} at start); ` +
       (SPLIT_CPUS
-        ? 'flooder pinned to CPU 0, the router receives on CPU 1 (RPS)'
+        ? `flooder pinned to CPU 0, the router receives on CPU 1 (RPS)${SPIN ? ', kept from idling (a SCHED_IDLE spinner)' : ''}`
         : 'flooder and router share the cores (--one-core)'),
   );
   const cols = MODES;
@@ -1333,6 +1452,7 @@ async function main(): Promise<void> {
         script: 'test/lab/synflood_fast.py',
         procs_max: PROCS,
         split_cpus: SPLIT_CPUS,
+        router_core_spinner: SPIN,
         syn_pool: SYN_POOL,
         sources4: '198.18.0.0/15, random',
         sources6: '2001:db8:100::/40, one /64 and address per SYN (distinct6)',
