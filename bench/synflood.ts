@@ -1,4 +1,4 @@
-// One file (about 1,340 lines): every mode must run in the same lab, under the same flooder and clock,
+// One file (about 1,480 lines): every mode must run in the same lab, under the same flooder and clock,
 // for the ratios of one JSON line to mean anything; the modes share its setup, sampling and table.
 //
 // bench/synflood: SYN-flood defense on the lab topology (wan ─ rtr ─ lan), in one run, compared

@@ -1,7 +1,7 @@
 // The network-namespace lab: wan ─ rtr ─ lan (and an optional lan2 behind lan with a small MTU),
 // real veth links, IPv4 + IPv6 from documentation ranges, tunguard running in rtr. Everything it
 // makes is named with the `tgl-` prefix so leftovers of a crashed run can be found and removed.
-// One file (about 620 lines): every lab suite, bench and the demo build on the same topology,
+// One file (about 630 lines): every lab suite, bench and the demo build on the same topology,
 // addresses and tunguard start, so they stay together.
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import {
