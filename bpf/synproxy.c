@@ -663,31 +663,9 @@ INLINE int fast_syn(struct __sk_buff *skb, const int hook) {
    * the flood pays no chart update per SYN until the proxy's tick takes over. */
   __u32 mode = c->mode;
   int charted = -1; /* not looked up yet */
-  /* The source as tg_fp_aggressive and tg_fp_sources key it: IPv4 as ::ffff:a.b.c.d, as the
-   * protected prefixes. */
-  __u8 *src = x->mac; /* scratch, free until the frame is rewritten */
-  if (!v6) {
-    __builtin_memset(src, 0, 10);
-    src[10] = 0xff;
-    src[11] = 0xff;
-#pragma unroll
-    for (int i = 0; i < 4; i++) src[12 + i] = sp->saddr[i];
-  } else {
-#pragma unroll
-    for (int i = 0; i < 16; i++) src[i] = sp->saddr[i];
-  }
-  int judged = 0; /* the aggressive check done */
   if (mode == FP_PASS) {
     mode = early_peek(c);
     if (!uplink) {
-      /* A marked source is dropped in the normal tier too, before it counts, as the proxy's gate
-       * drops it. Here the map is the only place that holds every mark: the leader alone judges
-       * the sources this program reported, while a source's SYNs reach the worker its hash names. */
-      if (bpf_map_lookup_elem(&tg_fp_aggressive, src)) {
-        count(ST_DROP_AGGRESSIVE);
-        return TCX_DROP;
-      }
-      judged = 1;
       if (mode == FP_PASS || mode == FP_CHART) charted = chart_seen(&x->ck, sp, tcp, v6, c);
       if (charted != 1) mode = early_mode(c);
     }
@@ -724,7 +702,19 @@ INLINE int fast_syn(struct __sk_buff *skb, const int hook) {
   }
 
   /* The proxy's judgement of the source and the tier. */
-  if (!judged && bpf_map_lookup_elem(&tg_fp_aggressive, src)) {
+  /* The aggressive sources are keyed as the protected prefixes: IPv4 as ::ffff:a.b.c.d. */
+  __u8 *src = x->mac; /* scratch, free until the frame is rewritten */
+  if (!v6) {
+    __builtin_memset(src, 0, 10);
+    src[10] = 0xff;
+    src[11] = 0xff;
+#pragma unroll
+    for (int i = 0; i < 4; i++) src[12 + i] = sp->saddr[i];
+  } else {
+#pragma unroll
+    for (int i = 0; i < 16; i++) src[i] = sp->saddr[i];
+  }
+  if (bpf_map_lookup_elem(&tg_fp_aggressive, src)) {
     count(ST_DROP_AGGRESSIVE);
     return TCX_DROP;
   }

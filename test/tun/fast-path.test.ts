@@ -463,30 +463,6 @@ describe('what it leaves alone or drops', () => {
     expect(run(frame(base())).ret).toBe(TC_ACT_REDIRECT);
   });
 
-  it('a marked source is dropped in the normal tier too, before the early window counts it', () => {
-    // The mark may be another worker's: the leader judges what the program reported, while the
-    // source's SYNs go to the worker its hash names. The map is the one place that has them all.
-    const early = { windowMs: 60_000, moderateAbove: 3, riskyAbove: 6, riskyMode: FastMode.ANSWER };
-    const client = Uint8Array.from(V4.client);
-    resetBurst();
-    try {
-      mode(FastMode.PASS, EPOCH, { ...SETTINGS, early });
-      // The control: unmarked, the normal tier passes it on to the proxy.
-      expect(run(frame(syn(V4, { ts: true }, 1, 33000))).ret).toBe(TCX_NEXT);
-      expect(maps.aggressive(client, true)).toBe(true);
-      const drops = maps.read('drop_aggressive');
-      for (let i = 1; i <= 5; i++) expect(run(frame(syn(V4, { ts: true }, 1, 33000 + i))).ret).toBe(TCX_DROP);
-      expect(maps.read('drop_aggressive')).toBe(drops + 5);
-      maps.aggressive(client, false);
-      // Had the five counted, the window (past 3) would answer these; it holds 1 + 2.
-      expect(run(frame(syn(V4, { ts: true }, 1, 33010))).ret).toBe(TCX_NEXT);
-      expect(run(frame(syn(V4, { ts: true }, 1, 33011))).ret).toBe(TCX_NEXT);
-    } finally {
-      maps.aggressive(client, false);
-      resetBurst();
-    }
-  });
-
   it('the SYN gate lifts its marks from the program as each expires, a source marked again last', () => {
     const gate = new TieredSynGate(
       {
