@@ -1,4 +1,4 @@
-// One file (about 1,480 lines): every mode must run in the same lab, under the same flooder and clock,
+// One file (about 1,450 lines): every mode must run in the same lab, under the same flooder and clock,
 // for the ratios of one JSON line to mean anything; the modes share its setup, sampling and table.
 //
 // bench/synflood: SYN-flood defense on the lab topology (wan ─ rtr ─ lan), in one run, compared
@@ -34,7 +34,7 @@
 // (198.51.100.1), and spoof only 198.18.0.0/15
 // and 2001:db8:100::/40 (inside 2001:db8::/32); SYN-ACKs to them are routed back into wan and die.
 
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -53,7 +53,7 @@ import {
 import { benchArgs } from './args.js';
 
 const USAGE = `usage: node dist/bench/synflood.js [--seconds 20] [--procs n] [--paced-rate 20000] [--sources6 1000000]
-                                 [--rounds 1] [--fetches n] [--tg-args '...'] [--syn-pool n] [--one-core] [--no-spin]
+                                 [--rounds 1] [--fetches n] [--tg-args '...'] [--syn-pool n] [--one-core]
                                  [--equal-rate n] [--smoke] [--modes m,...] [--parts p,...]
 
 SYN-flood defense on the lab topology (root, netns): no protection vs. nftables SYNPROXY vs. tunguard,
@@ -78,7 +78,6 @@ const values = benchArgs(USAGE, {
   'syn-pool': { type: 'string' },
   'equal-rate': { type: 'string' },
   'one-core': { type: 'boolean', default: false },
-  'no-spin': { type: 'boolean', default: false },
   smoke: { type: 'boolean', default: false },
   modes: { type: 'string' },
   parts: { type: 'string' },
@@ -113,16 +112,6 @@ const SYN_POOL = num(values['syn-pool'], 0, 0);
  * (the old measurement).
  */
 const SPLIT_CPUS = availableParallelism() >= 2 && !values['one-core'];
-/**
- * With split CPUs, a spinner at the lowest priority (SCHED_IDLE, nice 19) keeps the router's core
- * from idling during a flood. Otherwise a defense that costs the router less lets its core halt
- * between packets, and in a VM each wake-up is an interrupt the flooder's core pays for (a VM exit
- * per RPS hand-over): the flooder then offers less exactly when the defense is cheaper, and "answered
- * at max load" measures that, not the defense. A flooder on another machine never pays it. The
- * spinner runs only where the router has nothing to do, so the core's work is unchanged; its time is
- * "nice" in /proc/stat, which the core's busy share leaves out. --no-spin: the old measurement.
- */
-const SPIN = SPLIT_CPUS && !values['no-spin'];
 /** Whether the load running now splits the CPUs (SPLIT_CPUS, except for the shared load). */
 let split = SPLIT_CPUS;
 /** At most one legitimate fetch starts per this many ms: every mode then spends about the same CPU on them. */
@@ -203,7 +192,7 @@ function procTicks(pid: number): number {
  * part of their ticks is the kernel forwarding and answering packets, which is the router's cost
  * in every mode, not tunguard's. perf samples tunguard's threads with their call chains for
  * `seconds`; the returned function gives the share of samples taken inside a softirq. With split CPUs
- * perf itself runs on the router's core at the lowest priority, in its idle time (as the spinner):
+ * perf itself runs on the router's core at the lowest priority, in its idle time:
  * left free, it took a share of the flooder's core in tunguard's modes alone, which then were
  * offered fewer SYNs than the others.
  */
@@ -226,13 +215,9 @@ function softirqShareOf(
     'sleep',
     String(seconds),
   ];
-  const rec = spawn(
-    split ? 'taskset' : 'perf',
-    split ? ['-c', String(ROUTER_CPU), 'nice', '-n', '19', 'chrt', '-i', '0', 'perf', ...args] : args,
-    {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    },
-  );
+  const rec = spawn(split ? 'taskset' : 'perf', split ? [...IDLE_ON_ROUTER_CORE, 'perf', ...args] : args, {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let err = '';
   rec.stderr?.on('data', (d) => {
     err += d;
@@ -297,7 +282,7 @@ interface CpuStat {
 /** The machine's CPU time (all CPUs), ticks: /proc/stat is not namespaced, other work counts too. */
 function cpuStat(): CpuStat {
   const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
-  // Nice time is the spinner's (SPIN): time the machine had nothing else to do.
+  // Nice time is perf's (IDLE_ON_ROUTER_CORE): time the machine had nothing else to do.
   return { user: f[0], system: f[2], idle: f[1] + f[3] + f[4], irq: f[5], softirq: f[6] };
 }
 
@@ -308,12 +293,14 @@ function coreTicks(cpu: number): { busy: number; total: number; irq: number } {
     .find((l) => l.startsWith(`cpu${cpu} `));
   const f = (line ?? '').trim().split(/\s+/).slice(1, 9).map(Number);
   const total = f.reduce((a, x) => a + x, 0);
-  // Idle, iowait and nice (the spinner's, SPIN) are not the router's work.
+  // Idle, iowait and nice (perf's, IDLE_ON_ROUTER_CORE) are not the router's work.
   return { busy: total - (f[1] ?? 0) - (f[3] ?? 0) - (f[4] ?? 0), total, irq: (f[5] ?? 0) + (f[6] ?? 0) };
 }
 
 /** The router's core when the CPUs are split (the flooder has CPU 0). */
 const ROUTER_CPU = 1;
+/** taskset's arguments that run a command on the router's core at the lowest priority (SCHED_IDLE, nice 19): in its idle time. */
+const IDLE_ON_ROUTER_CORE = ['-c', String(ROUTER_CPU), 'nice', '-n', '19', 'chrt', '-i', '0'];
 
 // ---------------------------------------------------------------- the lab
 
@@ -619,7 +606,6 @@ async function setUp(mode: Mode): Promise<() => Promise<void>> {
 
 async function runMode(mode: Mode, load: Load, target: Target = LAN_TARGET): Promise<ModeRun> {
   const tearDown = await setUp(mode);
-  let spinner: ChildProcess | undefined;
   try {
     // Before the flood: the path works at all (a protector that breaks it makes the run invalid).
     const idle = await fetches(target.dst, IDLE_FETCHES, 60_000, target.port);
@@ -636,12 +622,6 @@ async function runMode(mode: Mode, load: Load, target: Target = LAN_TARGET): Pro
     const lan0 = nftCounter(lab.ns.lan, 'floodsyn');
     const rx0 = devCounter(lab.ns.rtr, 'wan0', 'rx_packets');
     const tun0 = tg ? devCounter(lab.ns.rtr, 'tg0', 'tx_dropped') : 0;
-    if (SPIN && split)
-      spinner = spawn(
-        'taskset',
-        ['-c', String(ROUTER_CPU), 'nice', '-n', '19', 'chrt', '-i', '0', 'sh', '-c', 'while :; do :; done'],
-        { stdio: 'ignore' },
-      );
     const cpu0 = cpuStat();
     const core0 = coreTicks(ROUTER_CPU);
     const t0 = Date.now();
@@ -681,7 +661,6 @@ async function runMode(mode: Mode, load: Load, target: Target = LAN_TARGET): Pro
     const steadySynacks = nftCounter(lab.ns.wan, 'synack4') - steady0.synacks;
     const steadyTg = tg ? procTicks(tg.pid) - steady0.tgTicks : 0;
     const fr = await f;
-    spinner?.kill('SIGKILL');
     if (softirq) run.tgSoftirq = await softirq();
     const cpu1 = cpuStat();
     const core1 = coreTicks(ROUTER_CPU);
@@ -761,7 +740,6 @@ async function runMode(mode: Mode, load: Load, target: Target = LAN_TARGET): Pro
       throw new Error('no flood SYN reached the LAN host without protection: the flood is broken');
     return run as ModeRun;
   } finally {
-    spinner?.kill('SIGKILL');
     await tearDown();
   }
 }
@@ -805,7 +783,7 @@ const EQUAL_MODES: ReadonlySet<Mode> = new Set(['nftables', 'tg_fast', 'tg_fast_
  * the CPU that sent it, and the flooder's next SYN waits until the router is done with this one.
  * What the machine then offers and answers is one over the flooder's cost plus the defense's: a
  * cheaper defense answers more, whatever the router's core would do with idle time. Nothing is
- * pinned and no spinner runs. The same modes as the equal load.
+ * pinned. The same modes as the equal load.
  */
 const PAIR_PARTS: ReadonlySet<Part> = new Set(['equal', 'shared']);
 const NOT_EQUAL_MODE = 'not run at this load (it compares nftables and the fast path)';
@@ -1407,7 +1385,7 @@ async function main(): Promise<void> {
         .join(', ') +
       `; ${availableParallelism()} CPUs shared with other work (load average ${load0.toFixed(2)} at start); ` +
       (SPLIT_CPUS
-        ? `flooder pinned to CPU 0, the router receives on CPU 1 (RPS)${SPIN ? ', kept from idling (a SCHED_IDLE spinner)' : ''}`
+        ? `flooder pinned to CPU 0, the router receives on CPU 1 (RPS)`
         : 'flooder and router share the cores (--one-core)'),
   );
   const cols = MODES;
@@ -1452,7 +1430,6 @@ async function main(): Promise<void> {
         script: 'test/lab/synflood_fast.py',
         procs_max: PROCS,
         split_cpus: SPLIT_CPUS,
-        router_core_spinner: SPIN,
         syn_pool: SYN_POOL,
         sources4: '198.18.0.0/15, random',
         sources6: '2001:db8:100::/40, one /64 and address per SYN (distinct6)',
