@@ -181,8 +181,11 @@ struct tg_map_def SEC("maps") tg_fp_protected = {.type = BPF_MAP_TYPE_LPM_TRIE,
                                                  .value_size = 1,
                                                  .max_entries = 1024,
                                                  .map_flags = BPF_F_NO_PREALLOC};
+/* Sources marked aggressive (keyed as the protected prefixes: IPv4 as ::ffff:a.b.c.d), each with its
+ * mark's end in CLOCK_MONOTONIC ms. The proxy lifts marks in order of expiry, so after a change of the
+ * hold a mark may stay past its end: the end, not the key's presence, says whether it still drops. */
 struct tg_map_def SEC("maps") tg_fp_aggressive = {
-    .type = BPF_MAP_TYPE_HASH, .key_size = 16, .value_size = 1, .max_entries = 16384};
+    .type = BPF_MAP_TYPE_HASH, .key_size = 16, .value_size = 8, .max_entries = 16384};
 /* The flood's first SYNs while the proxy still says PASS (early_mode): one window of the tiers'
  * length at a time, its start (ns, monotonic) and the SYNs counted in it. */
 struct burst {
@@ -468,6 +471,26 @@ INLINE int early_pending(const struct fp_conf *c) {
   return 0;
 }
 
+/* The SYN's source as the protected prefixes key addresses (IPv4 as ::ffff:a.b.c.d). */
+INLINE void source_key(__u8 *src, const struct syn *sp, int v6) {
+  if (!v6) {
+    __builtin_memset(src, 0, 10);
+    src[10] = 0xff;
+    src[11] = 0xff;
+#pragma unroll
+    for (int i = 0; i < 4; i++) src[12 + i] = sp->saddr[i];
+  } else {
+#pragma unroll
+    for (int i = 0; i < 16; i++) src[i] = sp->saddr[i];
+  }
+}
+
+/* Whether the source's aggressive mark is running (the clock is read only for a marked source). */
+INLINE int marked(const __u8 *src) {
+  __u64 *end = bpf_map_lookup_elem(&tg_fp_aggressive, src);
+  return end && bpf_ktime_get_ns() / 1000000 < *end;
+}
+
 /* early_mode's answer without counting: at the uplinks, whose SYNs an egress hook counts when they pass. */
 INLINE __u32 early_peek(const struct fp_conf *c) {
   if (c->tier_window_ms == 0) return FP_PASS;
@@ -663,9 +686,21 @@ INLINE int fast_syn(struct __sk_buff *skb, const int hook) {
    * the flood pays no chart update per SYN until the proxy's tick takes over. */
   __u32 mode = c->mode;
   int charted = -1; /* not looked up yet */
+  /* The source as tg_fp_aggressive and tg_fp_sources key it (scratch until the frame is rewritten). */
+  __u8 *src = x->mac;
+  int judged = 0; /* keyed, and the aggressive check done */
   if (mode == FP_PASS) {
     mode = early_peek(c);
     if (!uplink) {
+      source_key(src, sp, v6);
+      /* In the normal tier too a marked source is dropped, before it counts, as the proxy's gate drops
+       * it: the map is the one place that holds every worker's marks (the leader alone judges the
+       * sources this program reports, while a source's SYNs reach the worker its hash names). */
+      if (marked(src)) {
+        count(ST_DROP_AGGRESSIVE);
+        return TCX_DROP;
+      }
+      judged = 1;
       if (mode == FP_PASS || mode == FP_CHART) charted = chart_seen(&x->ck, sp, tcp, v6, c);
       if (charted != 1) mode = early_mode(c);
     }
@@ -702,21 +737,12 @@ INLINE int fast_syn(struct __sk_buff *skb, const int hook) {
   }
 
   /* The proxy's judgement of the source and the tier. */
-  /* The aggressive sources are keyed as the protected prefixes: IPv4 as ::ffff:a.b.c.d. */
-  __u8 *src = x->mac; /* scratch, free until the frame is rewritten */
-  if (!v6) {
-    __builtin_memset(src, 0, 10);
-    src[10] = 0xff;
-    src[11] = 0xff;
-#pragma unroll
-    for (int i = 0; i < 4; i++) src[12 + i] = sp->saddr[i];
-  } else {
-#pragma unroll
-    for (int i = 0; i < 16; i++) src[i] = sp->saddr[i];
-  }
-  if (bpf_map_lookup_elem(&tg_fp_aggressive, src)) {
-    count(ST_DROP_AGGRESSIVE);
-    return TCX_DROP;
+  if (!judged) {
+    source_key(src, sp, v6);
+    if (marked(src)) {
+      count(ST_DROP_AGGRESSIVE);
+      return TCX_DROP;
+    }
   }
   if (mode == FP_DROP) {
     count(ST_DROP_RISKY);

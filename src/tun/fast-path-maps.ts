@@ -210,7 +210,13 @@ export class FastPathMaps {
   private readonly value: Uint8Array;
   private readonly valueView: DataView;
   private readonly aggKey = new Uint8Array(16);
-  private readonly one = new Uint8Array([1]);
+  /** One mark's end, for aggressive(). */
+  private readonly one = new Float64Array(1);
+  /** The marks' ends as the map takes them (u64 ms, CLOCK_MONOTONIC), 1024 a native call. */
+  private readonly ends = new Uint8Array(8 * 1024);
+  private readonly endsView = new DataView(this.ends.buffer);
+  /** CLOCK_MONOTONIC − this thread's performance.now(), in ms: both read the same clock. */
+  private readonly monotonicOffsetMs = Number(process.hrtime.bigint()) / 1e6 - performance.now();
   /** struct src_slot */
   private readonly src = new Uint8Array(SOURCE_SLOT_SIZE);
   private readonly srcView = new DataView(this.src.buffer);
@@ -280,20 +286,52 @@ export class FastPathMaps {
     return true;
   }
 
-  /** Marks (or clears) a source the program drops SYNs of. False when the map is full. */
-  aggressive(bytes: Uint8Array, on: boolean): boolean {
+  /**
+   * Marks a source the program drops SYNs of until `untilMs` (this thread's performance.now()), or
+   * clears its mark (undefined). False when the map is full.
+   */
+  aggressive(bytes: Uint8Array, untilMs: number | undefined): boolean {
     mappedAddress(bytes, this.aggKey);
-    return this.aggressiveKeys(this.aggKey, 1, on) === 0;
+    if (untilMs === undefined) {
+      this.clearAggressive(this.aggKey, 1);
+      return true;
+    }
+    this.one[0] = untilMs;
+    return this.markAggressive(this.aggKey, 1, this.one) === 0;
   }
 
   /**
-   * Marks (or clears) `count` sources at once, 16-byte keys as the program's (IPv4 mapped) laid end
-   * to end in `keys`: one native call. Returns how many the map refused (full); clearing one that is
-   * not there is no refusal.
+   * Marks `count` sources at once, 16-byte keys as the program's (IPv4 mapped) laid end to end in
+   * `keys`, each until `untilMs[k]` (this thread's performance.now()): one native call. Returns how
+   * many the map refused (full).
    */
-  aggressiveKeys(keys: Uint8Array, count: number, on: boolean): number {
-    if (count === 0) return 0;
-    const refused = this.addon.bpfMapWrite(this.fds.aggressive, keys, 16, count, this.one, !on);
-    return on ? refused : 0;
+  markAggressive(keys: Uint8Array, count: number, untilMs: Float64Array): number {
+    const room = this.ends.length / 8;
+    let refused = 0;
+    for (let done = 0; done < count; done += room) {
+      const n = Math.min(room, count - done);
+      // The program reads bpf_ktime_get_ns(): CLOCK_MONOTONIC, performance.now()'s clock from another
+      // origin. Whole ms, rounded up: a mark never ends in the kernel before it ends in the proxy.
+      for (let k = 0; k < n; k++) {
+        const ms = Math.max(0, Math.ceil(untilMs[done + k] + this.monotonicOffsetMs));
+        this.endsView.setUint32(k * 8 + (LE ? 0 : 4), ms % 0x1_0000_0000, LE);
+        this.endsView.setUint32(k * 8 + (LE ? 4 : 0), Math.floor(ms / 0x1_0000_0000), LE);
+      }
+      refused += this.addon.bpfMapWrite(
+        this.fds.aggressive,
+        keys.subarray(done * 16),
+        16,
+        n,
+        this.ends,
+        false,
+        8,
+      );
+    }
+    return refused;
+  }
+
+  /** Clears `count` marks (keys as markAggressive's); clearing one that is not there is harmless. */
+  clearAggressive(keys: Uint8Array, count: number): void {
+    if (count > 0) this.addon.bpfMapWrite(this.fds.aggressive, keys, 16, count, this.ends, true);
   }
 }

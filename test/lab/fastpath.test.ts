@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { steeringQueue } from '../../src/tun/steering-bpf.js';
 import { ADDR, Lab, makeTempDir, sleep, startHttpServer, waitFor } from './lab.js';
-import { synBurst } from './syns.js';
+import { synBurst, synsFrom } from './syns.js';
 
 let lab: Lab;
 const root = makeTempDir('tunguard-fp-www-');
@@ -227,6 +227,50 @@ done; done`;
       lab.run(lab.ns.wan, 'ip', ['addr', 'del', `${second}/24`, 'dev', 'eth0']);
     }
   }, 120_000);
+
+  it('two queues: a source the kernel reported during a flood stays dropped in the normal tier, whichever worker its SYNs reach', async () => {
+    // The leader alone judges the sources the program reports; afterwards, in the normal tier, a
+    // source's SYNs reach the worker its hash names, whose tracker has no mark. The program's map
+    // holds every mark: it drops them before either worker.
+    const queueOf = (a: string) =>
+      steeringQueue(
+        a.split('.').reduce((k, b) => ((k << 8) | Number(b)) >>> 0, 0),
+        2,
+      );
+    const pick = (q: number, from: number) => {
+      for (let i = from; ; i++) if (queueOf(`198.19.7.${i}`) === q) return `198.19.7.${i}`;
+    };
+    const marked = [pick(0, 1), pick(1, 1)];
+    const control = pick(1, Number(marked[1].split('.')[3]) + 1);
+    await start(['--fast-path', 'on', '--queues', '2']);
+    // Risky (past 300 in 3 s), and slow enough that the flood's random sources seldom take the
+    // slots of the kernel's per-source count (65,536) in the 160 ms the eight SYNs take.
+    const f = flood(ADDR.lan4, 8080, 2000, 3);
+    await sleep(1000);
+    // Eight SYNs each while the kernel answers the flood: it counts them and reports both past 5.
+    for (const a of marked) synsFrom(lab, a, 8);
+    await f;
+    for (const a of marked)
+      await waitFor(`the mark of ${a}`, () => lab.tunguard!.output.includes(`aggressive source ${a}`), 5000);
+    for (let i = 0; i < 20 && (await lab.freshStatus()).counters.gauge_tier !== 0; i++) await sleep(500);
+    const c0 = (await lab.freshStatus()).counters;
+    const dropped = (c: Record<string, number>) =>
+      (c.drop_fast_syn_aggressive ?? 0) + (c.drop_syn_aggressive ?? 0);
+    for (const a of marked) synsFrom(lab, a, 3);
+    // The control: an unmarked source on the second worker reaches the proxy and is answered.
+    synsFrom(lab, control, 3);
+    await sleep(300);
+    const c1 = (await lab.freshStatus()).counters;
+    const d = (k: string) => (c1[k] ?? 0) - (c0[k] ?? 0);
+    console.log(
+      `kernel-reported marks, normal tier: ${JSON.stringify({ marked, control, dropped: dropped(c1) - dropped(c0), received: d('synproxy_syn_received'), tier: c1.gauge_tier })}`,
+    );
+    expect(c1.gauge_tier).toBe(0);
+    // Without the program's check in the normal tier, the second worker answered its marked source
+    // (measured: dropped 3, received 6).
+    expect(dropped(c1) - dropped(c0)).toBe(6);
+    expect(d('synproxy_syn_received')).toBe(3);
+  }, 60_000);
 
   it('moderate tier: a SYN of a charted 4-tuple with another ISN is a duplicate, a new 4-tuple is answered: in the kernel, and (off) in the proxy', async () => {
     const conf =

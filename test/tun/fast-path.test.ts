@@ -455,12 +455,50 @@ describe('what it leaves alone or drops', () => {
 
   it('aggressive sources are dropped, others answered', () => {
     mode(FastMode.ANSWER, EPOCH);
-    expect(maps.aggressive(Uint8Array.from(V4.client), true)).toBe(true);
+    expect(maps.aggressive(Uint8Array.from(V4.client), performance.now() + 60_000)).toBe(true);
     expect(run(frame(base())).ret).toBe(TCX_DROP);
     const other = syn({ ...V4, client: [203, 0, 113, 6] }, { ts: true }, 5, 30004);
     expect(run(frame(other)).ret).toBe(TC_ACT_REDIRECT);
-    maps.aggressive(Uint8Array.from(V4.client), false);
+    maps.aggressive(Uint8Array.from(V4.client), undefined);
     expect(run(frame(base())).ret).toBe(TC_ACT_REDIRECT);
+  });
+
+  it('a mark past its end no longer drops, whether or not the proxy has lifted it yet', () => {
+    // After a change of the hold the proxy lifts some marks late (its ring is in order of expiry).
+    mode(FastMode.ANSWER, EPOCH);
+    const client = Uint8Array.from(V4.client);
+    try {
+      expect(maps.aggressive(client, performance.now() + 60_000)).toBe(true);
+      expect(run(frame(base())).ret).toBe(TCX_DROP); // the control: running, it drops
+      expect(maps.aggressive(client, performance.now() - 1)).toBe(true);
+      expect(run(frame(base())).ret).toBe(TC_ACT_REDIRECT);
+    } finally {
+      maps.aggressive(client, undefined);
+    }
+  });
+
+  it('a marked source is dropped in the normal tier too, before the early window counts it', () => {
+    // The mark may be another worker's: the leader judges what the program reported, while the
+    // source's SYNs go to the worker its hash names. The map is the one place that has them all.
+    const early = { windowMs: 60_000, moderateAbove: 3, riskyAbove: 6, riskyMode: FastMode.ANSWER };
+    const client = Uint8Array.from(V4.client);
+    resetBurst();
+    try {
+      mode(FastMode.PASS, EPOCH, { ...SETTINGS, early });
+      // The control: unmarked, the normal tier passes it on to the proxy.
+      expect(run(frame(syn(V4, { ts: true }, 1, 33000))).ret).toBe(TCX_NEXT);
+      expect(maps.aggressive(client, performance.now() + 60_000)).toBe(true);
+      const drops = maps.read('drop_aggressive');
+      for (let i = 1; i <= 5; i++) expect(run(frame(syn(V4, { ts: true }, 1, 33000 + i))).ret).toBe(TCX_DROP);
+      expect(maps.read('drop_aggressive')).toBe(drops + 5);
+      maps.aggressive(client, undefined);
+      // Had the five counted, the window (past 3) would answer these; it holds 1 + 2.
+      expect(run(frame(syn(V4, { ts: true }, 1, 33010))).ret).toBe(TCX_NEXT);
+      expect(run(frame(syn(V4, { ts: true }, 1, 33011))).ret).toBe(TCX_NEXT);
+    } finally {
+      maps.aggressive(client, undefined);
+      resetBurst();
+    }
   });
 
   it('the SYN gate lifts its marks from the program as each expires, a source marked again last', () => {
@@ -485,14 +523,17 @@ describe('what it leaves alone or drops', () => {
       mode(FastMode.ANSWER, EPOCH);
       return run(synOf(client)).ret === TCX_DROP;
     };
-    expect(gate.sources.markCounted(a, 0, 4, 6, 0)).toBe(true); // until 1000
-    gate.sources.markCounted(b, 0, 4, 6, 500); // until 1500
-    gate.sources.markCounted(a, 0, 4, 6, 600); // again: until 1600
-    gate.tick(1000);
+    // The gate's clock is performance.now(), the map's ends in it: times from now, so that the
+    // program (which reads the real clock) finds every mark running until the gate lifts it.
+    const t = performance.now();
+    expect(gate.sources.markCounted(a, 0, 4, 6, t)).toBe(true); // until t + 1000
+    gate.sources.markCounted(b, 0, 4, 6, t + 500); // until t + 1500
+    gate.sources.markCounted(a, 0, 4, 6, t + 600); // again: until t + 1600
+    gate.tick(t + 1000);
     expect([marked(a), marked(b)]).toEqual([true, true]);
-    gate.tick(1500); // b's mark ends behind a's renewed one
+    gate.tick(t + 1500); // b's mark ends behind a's renewed one
     expect([marked(a), marked(b)]).toEqual([true, false]);
-    gate.tick(1600);
+    gate.tick(t + 1600);
     expect([marked(a), marked(b)]).toEqual([false, false]);
   });
 
@@ -630,9 +671,9 @@ describe("the router's own addresses (at the TUN's egress)", () => {
     expect(runTun(pkt).ret).toBe(TCX_DROP);
     expect(maps.read('drop_risky')).toBe(risky + 1);
     tunMode(FastMode.ANSWER);
-    expect(maps.aggressive(Uint8Array.from(R4.client), true)).toBe(true);
+    expect(maps.aggressive(Uint8Array.from(R4.client), performance.now() + 60_000)).toBe(true);
     expect(runTun(pkt).ret).toBe(TCX_DROP);
-    maps.aggressive(Uint8Array.from(R4.client), false);
+    maps.aggressive(Uint8Array.from(R4.client), undefined);
     tunMode(FastMode.CHART, EPOCH + 50_000);
     const dups = maps.read('duplicate');
     expect(runTun(pkt).ret).not.toBe(TCX_NEXT);
@@ -922,9 +963,9 @@ describe("at an uplink's ingress (pairs the LAN-egress hook learned)", () => {
     // Not learned: left to fw4 and the egress hook (which drops it in DROP mode if fw4 accepts it).
     expect(runUp(frameUp(unlearned)).ret).toBe(TCX_NEXT);
     mode(FastMode.ANSWER, EPOCH);
-    expect(maps.aggressive(Uint8Array.from(V4.client), true)).toBe(true);
+    expect(maps.aggressive(Uint8Array.from(V4.client), performance.now() + 60_000)).toBe(true);
     expect(runUp(frameUp(ip)).ret).toBe(TCX_DROP);
-    maps.aggressive(Uint8Array.from(V4.client), false);
+    maps.aggressive(Uint8Array.from(V4.client), undefined);
     mode(FastMode.CHART, EPOCH + 200_000);
     learn(V4, 9400, EPOCH + 200_000);
     mode(FastMode.CHART, EPOCH + 200_000);

@@ -22,7 +22,8 @@ const spoofed = (n: number) => Uint8Array.from([198, 18, n >> 8, n & 0xff]);
 
 /** What the gate uses of the fast path's maps: a set of marked keys (bounded), a queue, counts. */
 class FakeMaps {
-  readonly marked = new Set<string>();
+  /** Marked keys, each with its end. */
+  readonly marked = new Map<string, number>();
   readonly queue: Uint8Array[] = [];
   readonly counts = new Map<string, number>();
   /** Native calls that marked. */
@@ -52,19 +53,25 @@ class FakeMaps {
   sourceCount(bytes: Uint8Array): number {
     return this.counts.get(hex(mappedAddress(bytes))) ?? 0;
   }
-  aggressiveKeys(keys: Uint8Array, n: number, on: boolean): number {
-    if (on && n > 0) this.markCalls++;
+  markAggressive(keys: Uint8Array, n: number, until: Float64Array): number {
+    if (n > 0) this.markCalls++;
     let refused = 0;
     for (let i = 0; i < n; i++) {
       const k = hex(keys.subarray(16 * i, 16 * i + 16));
-      if (!on) this.marked.delete(k);
-      else if (this.marked.has(k) || this.marked.size < this.capacity) this.marked.add(k);
+      if (this.marked.has(k) || this.marked.size < this.capacity) this.marked.set(k, until[i]);
       else refused++;
     }
-    return on ? refused : 0;
+    return refused;
+  }
+  clearAggressive(keys: Uint8Array, n: number): void {
+    for (let i = 0; i < n; i++) this.marked.delete(hex(keys.subarray(16 * i, 16 * i + 16)));
   }
   has(bytes: Uint8Array): boolean {
     return this.marked.has(hex(mappedAddress(bytes)));
+  }
+  /** The end the map holds for a source's mark (the gate's clock). */
+  end(bytes: Uint8Array): number | undefined {
+    return this.marked.get(hex(mappedAddress(bytes)));
   }
 }
 
@@ -163,6 +170,8 @@ describe('the SYN gate and the fast path’s aggressive sources', () => {
     gate.tick(1000); // 256 marked until 61 000
     gate.tick(1100); // 44 until 61 100
     expect(gate.fastMarks.size).toBe(300);
+    expect(maps.end(spoofed(0)), 'the map holds each mark’s end').toBe(61_000);
+    expect(maps.end(spoofed(299))).toBe(61_100);
     // The next tick: the first mark's end, or sooner the wall-clock minute's (the program's clock).
     expect(gate.fastMarks.headTime).toBe(61_000);
     const want = Math.min(61_000, 2000 + 60_001 - (Date.now() % 60_000));
@@ -171,6 +180,7 @@ describe('the SYN gate and the fast path’s aggressive sources', () => {
     maps.report(spoofed(0), 7);
     gate.tick(30_000);
     gate.tick(31_000);
+    expect(maps.end(spoofed(0)), 'the new end, in the map at once').toBe(91_000);
     gate.tick(60_999);
     expect(maps.marked.size).toBe(300);
     gate.tick(61_000);
@@ -179,9 +189,26 @@ describe('the SYN gate and the fast path’s aggressive sources', () => {
     expect(maps.has(spoofed(255))).toBe(false);
     expect(maps.has(spoofed(256))).toBe(true);
     gate.tick(61_100);
-    expect([...maps.marked]).toEqual([hex(mappedAddress(spoofed(0)))]);
+    expect([...maps.marked.keys()]).toEqual([hex(mappedAddress(spoofed(0)))]);
     gate.tick(91_000);
     expect(maps.marked.size).toBe(0);
+  });
+
+  it('after the hold is shortened, a mark made since carries its own, earlier end (the ring lifts it late)', () => {
+    const { gate, maps } = setup();
+    maps.report(spoofed(1), 6);
+    gate.tick(0);
+    gate.tick(1000); // marked until 61 000
+    gate.command({ type: 'settings', syn: { aggressiveHoldSeconds: 2 } });
+    maps.report(spoofed(2), 6);
+    gate.tick(1100);
+    gate.tick(2100); // marked until 4100
+    expect(maps.end(spoofed(1))).toBe(61_000);
+    expect(maps.end(spoofed(2))).toBe(4100);
+    gate.tick(4100);
+    // Behind the older mark in the ring, the key stays in the map: its end is what the program reads.
+    expect(maps.has(spoofed(2))).toBe(true);
+    expect(maps.end(spoofed(2))).toBe(4100);
   });
 
   it('at the expiry ring’s bound: counted, the map not given what the ring cannot clear, the main thread told of all', () => {

@@ -218,7 +218,7 @@ export class TieredSynGate implements SynGate {
     if (n === 0) return;
     if (this.fast) {
       const k = Math.min(n, this.fastMarks.free);
-      this.refusedByMap += this.fast.maps.aggressiveKeys(b.addresses, k, true);
+      this.refusedByMap += this.fast.maps.markAggressive(b.addresses, k, b.until);
       // The ring refuses (and counts) those past its room, which the map was not given.
       for (let j = 0; j < n; j++) this.fastMarks.push(b.addresses, j * ADDR_BYTES, b.until[j]);
     }
@@ -289,8 +289,9 @@ export class TieredSynGate implements SynGate {
   /**
    * The fast path's marks that ended, cleared from its map in one native call (at most a batch a
    * tick; the rest at the next). In order of expiry (one hold time for all; after a change of it, a
-   * few expire late): the first mark still running ends the walk. A source marked again since
-   * (its tracker's mark ends later) goes back in with that end instead.
+   * few leave late, which the program's own check of each mark's end makes harmless): the first
+   * mark still running ends the walk. A source marked again since (its tracker's mark ends later,
+   * and the map has that end) goes back in with that end instead.
    */
   private expireFastMarks(now: number): void {
     const ring = this.fastMarks;
@@ -305,7 +306,7 @@ export class TieredSynGate implements SynGate {
       if (later > until) ring.push(keys, off, later);
       else n++;
     }
-    (this.fast as FastPathDriver).maps.aggressiveKeys(keys, n, false);
+    (this.fast as FastPathDriver).maps.clearAggressive(keys, n);
   }
 
   /**
@@ -369,14 +370,14 @@ export class TieredSynGate implements SynGate {
   private clearFastMarks(address: string | undefined): void {
     const maps = (this.fast as FastPathDriver).maps;
     if (address !== undefined) {
-      maps.aggressiveKeys(mappedAddress(parseAddress(address.replace(/\/\d+$/, '')).bytes), 1, false);
+      maps.clearAggressive(mappedAddress(parseAddress(address.replace(/\/\d+$/, '')).bytes), 1);
       return;
     }
     // The ring's entries lie in at most two runs (it wraps): one native call each.
     const ring = this.fastMarks;
     const first = ring.size === 0 ? 0 : Math.min(ring.size, ring.capacity - ring.slot(0));
-    maps.aggressiveKeys(ring.addrs.subarray(ring.slot(0) * ADDR_BYTES), first, false);
-    maps.aggressiveKeys(ring.addrs, ring.size - first, false);
+    maps.clearAggressive(ring.addrs.subarray(ring.slot(0) * ADDR_BYTES), first);
+    maps.clearAggressive(ring.addrs, ring.size - first);
     ring.clear();
   }
 
