@@ -18,6 +18,8 @@
 #include <net/if.h>
 #include <node_api.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -348,6 +350,27 @@ static napi_value tg_close(napi_env env, napi_callback_info info) {
 // error thrown. A refused program is loaded a second time with the verifier's log (a log that
 // overflows its buffer is an error of its own, ENOSPC, so the first attempt goes without one); the
 // log's end, where the verifier gives its verdict, becomes the message.
+//
+// The verifier gives up with EAGAIN when a signal is pending for the thread: the daemon's children
+// ending (SIGCHLD, which libuv catches) or a profiler's SIGPROF. That is no verdict on the program:
+// the thread's signals wait while it loads (one sent to the process goes to another thread), and
+// an EAGAIN all the same is tried again, as libbpf does.
+static int prog_load(union bpf_attr *attr) {
+  sigset_t all, was;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, &was);
+  int fd = -1;
+  int err = 0;
+  for (int attempt = 0; attempt < 5; attempt++) {
+    fd = (int)syscall(__NR_bpf, BPF_PROG_LOAD, attr, sizeof *attr);
+    err = errno;
+    if (fd >= 0 || err != EAGAIN) break;
+  }
+  pthread_sigmask(SIG_SETMASK, &was, NULL);
+  errno = err;
+  return fd;
+}
+
 static int load_program(napi_env env, uint32_t type, const uint8_t *insns, size_t len) {
   static const char license[] = "GPL";
   union bpf_attr attr;
@@ -356,7 +379,7 @@ static int load_program(napi_env env, uint32_t type, const uint8_t *insns, size_
   attr.insn_cnt = (uint32_t)(len / sizeof(struct bpf_insn));
   attr.insns = (uint64_t)(uintptr_t)insns;
   attr.license = (uint64_t)(uintptr_t)license;
-  int prog = (int)syscall(__NR_bpf, BPF_PROG_LOAD, &attr, sizeof attr);
+  int prog = prog_load(&attr);
   if (prog >= 0) return prog;
   int err = errno;
   char log[16384];
@@ -364,7 +387,7 @@ static int load_program(napi_env env, uint32_t type, const uint8_t *insns, size_
   attr.log_buf = (uint64_t)(uintptr_t)log;
   attr.log_size = sizeof log;
   attr.log_level = 1;
-  int again = (int)syscall(__NR_bpf, BPF_PROG_LOAD, &attr, sizeof attr);
+  int again = prog_load(&attr);
   if (again >= 0) close(again);
   size_t n = strlen(log);
   const char *tail = n > 1100 ? log + n - 1100 : log;

@@ -5,7 +5,10 @@
 // One file (about 1,100 lines): every case runs the one loaded object (both its programs: the LAN
 // devices' egress and the uplinks' ingress) against the TypeScript proxy with the same packet builders.
 
-import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Pipeline, pipelineLayout } from '../../src/dataplane/pipeline.js';
 import { buildStages, testStageEnv } from '../../src/dataplane/stages/index.js';
@@ -309,6 +312,45 @@ describe('checksums', () => {
       expect(maps.read('bad_checksum')).toBe(before + 1);
     });
   }
+});
+
+describe('loading', () => {
+  it("loads while signals keep arriving at the loading thread (a profiler's SIGPROF every 50 µs)", () => {
+    // The verifier gives up with EAGAIN when a signal is pending: a child's SIGCHLD in the daemon, or
+    // here the profiler's. Before the loader held the thread's signals, this child exited with
+    // "cannot load the SYN fast path: bpf(BPF_PROG_LOAD): … (EAGAIN)" (measured: every time).
+    const dist = join(import.meta.dirname, '..', '..', 'dist', 'src');
+    const dir = mkdtempSync(join(tmpdir(), 'tg-prof-'));
+    const script = `
+      import { loadAddon } from '${dist}/tun/addon.js';
+      import { FastPath } from '${dist}/netcfg/fast-path.js';
+      const keys = new Uint8Array(32);
+      const settings = { keys, mss4: 1460, mss6: 1440, wscale: 7, mark: 1, tunIfindex: 99, windowSeconds: 10, maxUnfinished: 5, notrackMark: 2 };
+      for (let i = 0; i < 3; i++) FastPath.load(loadAddon(), settings, ['198.51.100.0/24']).close();
+      console.log('loaded 3 times');`;
+    try {
+      const r = spawnSync(
+        process.execPath,
+        [
+          '--cpu-prof',
+          '--cpu-prof-interval',
+          '50',
+          '--cpu-prof-dir',
+          dir,
+          '--input-type=module',
+          '-e',
+          script,
+        ],
+        { encoding: 'utf8', timeout: 60_000 },
+      );
+      expect(r.stderr).not.toMatch(/EAGAIN/);
+      expect(r.stdout.trim()).toBe('loaded 3 times');
+      // The profiler ran (its file is there): the signals did arrive.
+      expect(readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).length).toBe(1);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
 
 describe('what it leaves alone or drops', () => {
