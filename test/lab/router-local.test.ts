@@ -475,7 +475,9 @@ describe("the router's own services", () => {
           tier: c1.gauge_tier ?? -1,
         };
       };
-      const conf = "config defense 'syn'\n\toption moderate_threshold '40'\n";
+      // A 10 s window: the tier read after the probe (a status write up to 2 s later) still holds the
+      // flood's SYNs (with the default 3 s it had let them go, and the read said normal).
+      const conf = "config defense 'syn'\n\toption moderate_threshold '40'\n\toption window_seconds '10'\n";
       for (const mode of ['on', 'off'] as const) {
         await start(
           ['--wan', UP, '--syn-police', '0', ...(mode === 'on' ? [] : ['--no-protect-router'])],
