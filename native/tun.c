@@ -1,6 +1,6 @@
 // tunguard_tun: the TUN device for the dataplane. Only fds, ioctls and batched syscalls live here;
 // every decision about packets is made in TypeScript over the batch buffer this fills.
-// One file (about 810 lines): one Node addon, one module registration; each function is a thin,
+// One file (about 930 lines): one Node addon, one module registration; each function is a thin,
 // separate wrapper of one syscall family (TUN, packet sockets, bpf, netlink), none large.
 #define _GNU_SOURCE
 #include <errno.h>
@@ -14,6 +14,9 @@
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netfilter/nfnetlink_cthelper.h>
 #include <linux/netlink.h>
+#include <linux/pkt_cls.h>
+#include <linux/pkt_sched.h>
+#include <linux/rtnetlink.h>
 #include <netinet/in.h>
 #include <net/if.h>
 #include <node_api.h>
@@ -106,6 +109,12 @@ static int get_u32s(napi_env env, napi_value v, uint32_t **data, size_t *len) {
 static napi_value make_i32(napi_env env, int32_t v) {
   napi_value r;
   napi_create_int32(env, v, &r);
+  return r;
+}
+
+static napi_value make_bool(napi_env env, bool v) {
+  napi_value r;
+  napi_get_boolean(env, v, &r);
   return r;
 }
 
@@ -730,6 +739,102 @@ static void nl_end(struct nlattr *nest, const uint8_t *buf, size_t off) {
   nest->nla_len = (uint16_t)(buf + off - (const uint8_t *)nest);
 }
 
+// Sends one request (NLM_F_ACK set) on a fresh netlink socket of `protocol` and waits for its
+// acknowledgement; returns 0 or the positive errno the kernel (or the socket) gave.
+static int nl_call(int protocol, uint8_t *buf, size_t len) {
+  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, protocol);
+  if (fd < 0) return errno;
+  struct timeval tv = {.tv_sec = 2, .tv_usec = 0};
+  (void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
+  if (sendto(fd, buf, len, 0, (struct sockaddr *)&kernel, sizeof kernel) < 0) {
+    int e = errno;
+    close(fd);
+    return e;
+  }
+  uint8_t reply[1024] __attribute__((aligned(4)));
+  ssize_t n = recv(fd, reply, sizeof reply, 0);
+  int e = n < 0 ? errno : 0;
+  close(fd);
+  if (n < 0) return e;
+  struct nlmsghdr *r = (struct nlmsghdr *)reply;
+  if (!NLMSG_OK(r, (size_t)n) || r->nlmsg_type != NLMSG_ERROR ||
+      r->nlmsg_len < NLMSG_LENGTH(sizeof(struct nlmsgerr)))
+    return EPROTO;
+  return -((struct nlmsgerr *)NLMSG_DATA(r))->error;
+}
+
+// An rtnetlink tc request for device `ifindex`: the header and its tcmsg; attributes follow at *off.
+static struct tcmsg *tc_request(uint8_t *buf, size_t *off, uint16_t type, uint16_t flags, int ifindex) {
+  struct nlmsghdr *nlh = (struct nlmsghdr *)buf;
+  nlh->nlmsg_type = type;
+  nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | flags;
+  nlh->nlmsg_seq = 1;
+  struct tcmsg *t = (struct tcmsg *)NLMSG_DATA(nlh);
+  t->tcm_family = AF_UNSPEC;
+  t->tcm_ifindex = ifindex;
+  *off = NLMSG_HDRLEN + NLMSG_ALIGN(sizeof *t);
+  return t;
+}
+
+// tcFilter(ifindex, egress, prio, progFd, name?) -> boolean: the cls_bpf way to run a tc program,
+// for kernels without TCX. progFd >= 0 adds it (direct action, handle 1) at `prio` of the device's
+// clsact ingress or egress, creating the clsact qdisc if the device has none; an existing filter at
+// that prio is an error (EEXIST). progFd < 0 deletes whatever is at `prio` and says whether there
+// was something. Unlike a TCX link, the filter outlives this process: src/netcfg/tc-attach.ts puts
+// a heartbeat guard in front of what it adds, and clears what a dead daemon left.
+static napi_value tg_tc_filter(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  int32_t ifindex, prio, prog;
+  bool egress;
+  char name[64] = "tunguard";
+  size_t nlen = strlen(name);
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 4 || !get_i32(env, argv[0], &ifindex) || ifindex <= 0 ||
+      napi_get_value_bool(env, argv[1], &egress) != napi_ok || !get_i32(env, argv[2], &prio) ||
+      prio < 1 || prio > 0xffff || !get_i32(env, argv[3], &prog) ||
+      (argc > 4 && napi_get_value_string_utf8(env, argv[4], name, sizeof name, &nlen) != napi_ok))
+    return throw_type(env, "tcFilter(ifindex > 0, egress: boolean, prio 1-65535, progFd (< 0: delete), name?: string)");
+  uint8_t buf[512] __attribute__((aligned(4)));
+  size_t off, cap = sizeof buf;
+  struct tcmsg *t;
+  uint32_t parent = TC_H_MAKE(TC_H_CLSACT, egress ? TC_H_MIN_EGRESS : TC_H_MIN_INGRESS);
+  if (prog >= 0) {
+    memset(buf, 0, sizeof buf);
+    t = tc_request(buf, &off, RTM_NEWQDISC, NLM_F_CREATE | NLM_F_EXCL, ifindex);
+    t->tcm_handle = TC_H_MAKE(TC_H_CLSACT, 0);
+    t->tcm_parent = TC_H_CLSACT;
+    nl_put(buf, cap, &off, TCA_KIND, "clsact", sizeof "clsact");
+    ((struct nlmsghdr *)buf)->nlmsg_len = (uint32_t)off;
+    int err = nl_call(NETLINK_ROUTE, buf, off);
+    if (err != 0 && err != EEXIST) return throw_errno(env, "rtnetlink: add the clsact qdisc", err);
+  }
+  memset(buf, 0, sizeof buf);
+  t = tc_request(buf, &off, prog >= 0 ? RTM_NEWTFILTER : RTM_DELTFILTER,
+                 prog >= 0 ? NLM_F_CREATE | NLM_F_EXCL : 0, ifindex);
+  t->tcm_parent = parent;
+  if (prog >= 0) {
+    t->tcm_handle = 1;
+    t->tcm_info = TC_H_MAKE((uint32_t)prio << 16, htons(ETH_P_ALL));
+    nl_put(buf, cap, &off, TCA_KIND, "bpf", sizeof "bpf");
+    struct nlattr *opts = nl_put(buf, cap, &off, TCA_OPTIONS | NLA_F_NESTED, NULL, 0);
+    uint32_t fd = (uint32_t)prog, flags = TCA_BPF_FLAG_ACT_DIRECT;
+    nl_put(buf, cap, &off, TCA_BPF_FD, &fd, sizeof fd);
+    nl_put(buf, cap, &off, TCA_BPF_NAME, name, nlen + 1);
+    nl_put(buf, cap, &off, TCA_BPF_FLAGS, &flags, sizeof flags);
+    nl_end(opts, buf, off);
+  } else {
+    // Handle 0 and no protocol: the whole prio goes, whatever filter a dead daemon left there.
+    t->tcm_info = TC_H_MAKE((uint32_t)prio << 16, 0);
+  }
+  ((struct nlmsghdr *)buf)->nlmsg_len = (uint32_t)off;
+  int err = nl_call(NETLINK_ROUTE, buf, off);
+  if (prog < 0 && (err == ENOENT || err == EINVAL)) return make_bool(env, false);
+  if (err != 0) return throw_errno(env, prog >= 0 ? "rtnetlink: add the bpf filter" : "rtnetlink: delete the bpf filter", err);
+  return make_bool(env, true);
+}
+
 // ctHelper(add, name, family, l4proto): registers (add) or deletes a user-space conntrack helper
 // through nfnetlink_cthelper. It is registered disabled (NFCTH_STATUS 0), so the kernel's hook for
 // it (nfnl_userspace_cthelper) accepts every packet untouched and queues nothing: the helper is only
@@ -783,27 +888,8 @@ static napi_value tg_ct_helper(napi_env env, napi_callback_info info) {
     nl_put(buf, cap, &off, NFCTH_STATUS, &disabled, sizeof disabled);
   }
   nlh->nlmsg_len = (uint32_t)off;
-  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
-  if (fd < 0) return throw_errno(env, "socket(NETLINK_NETFILTER)", errno);
-  struct timeval tv = {.tv_sec = 2, .tv_usec = 0};
-  (void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
-  if (sendto(fd, buf, off, 0, (struct sockaddr *)&kernel, sizeof kernel) < 0) {
-    int e = errno;
-    close(fd);
-    return throw_errno(env, add ? "nfnetlink cthelper new" : "nfnetlink cthelper del", e);
-  }
-  uint8_t reply[1024] __attribute__((aligned(4)));
-  ssize_t n = recv(fd, reply, sizeof reply, 0);
-  int e = n < 0 ? errno : 0;
-  close(fd);
-  if (n < 0) return throw_errno(env, "nfnetlink cthelper ack", e);
-  struct nlmsghdr *r = (struct nlmsghdr *)reply;
-  if (!NLMSG_OK(r, (size_t)n) || r->nlmsg_type != NLMSG_ERROR ||
-      r->nlmsg_len < NLMSG_LENGTH(sizeof(struct nlmsgerr)))
-    return throw_errno(env, "nfnetlink cthelper ack", EPROTO);
-  int err = ((struct nlmsgerr *)NLMSG_DATA(r))->error;
-  if (err != 0) return throw_errno(env, add ? "nfnetlink cthelper new" : "nfnetlink cthelper del", -err);
+  int err = nl_call(NETLINK_NETFILTER, buf, off);
+  if (err != 0) return throw_errno(env, add ? "nfnetlink cthelper new" : "nfnetlink cthelper del", err);
   return NULL;
 }
 
@@ -828,6 +914,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"bpfTestRun", NULL, tg_bpf_test_run, NULL, NULL, NULL, napi_default, NULL},
       {"bpfMapPop", NULL, tg_bpf_map_pop, NULL, NULL, NULL, napi_default, NULL},
       {"ctHelper", NULL, tg_ct_helper, NULL, NULL, NULL, napi_default, NULL},
+      {"tcFilter", NULL, tg_tc_filter, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   napi_value v;

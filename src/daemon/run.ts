@@ -37,6 +37,12 @@ import {
 } from '../netcfg/steering.js';
 import { REINJECT_MARK } from '../netcfg/steering-programs.js';
 import { FAST_NOTRACK_ASK_MARK, FAST_NOTRACK_MARK, nftAvailable, SynPolice } from '../netcfg/syn-police.js';
+import {
+  chooseTcAttach,
+  TC_ATTACH_CHOICES,
+  type TcAttachChoice,
+  tcAttachInUse,
+} from '../netcfg/tc-attach.js';
 import { dumpNow, type NetifdFollower, NetifdWatch, readNow, uplinkDevices } from '../netcfg/uplinks.js';
 import { claimWan } from '../netcfg/wan-lock.js';
 import { KernelXlate, xlateMapSize } from '../netcfg/xlate.js';
@@ -91,6 +97,9 @@ Runs the daemon in the current network namespace, in the foreground (needs root)
   --fast-path <how>    answer SYN floods in the kernel (eBPF) in the moderate and risky tiers:
                        'auto' (default: where the kernel allows it, else the proxy answers them),
                        'on' (fail when it cannot), 'off' (default from the config's fast_path)
+  --tc-attach <how>    how the tc programs are attached: 'auto' (default: TCX links, Linux 6.6+;
+                       else cls_bpf filters behind a guard that lets everything pass once the
+                       daemon's 100 ms heartbeat is 1 s stale), 'tcx' or 'cls_bpf' (either only)
   --wan-follow         follow netifd's uplinks at run time (ubus call network.interface dump every
                        second): the SYN police moves to the new WAN device without a restart
   --lan-follow         take the LAN devices from netifd's lan_network interfaces (default 'lan') at
@@ -226,6 +235,10 @@ export async function runCommand(argv: string[]): Promise<number> {
   const xlateConns = xlateMapSize(); // before anything is opened: a bad value stops the start
   const spread = v.spread ?? 'address';
   const fastChoice = v['fast-path'] ?? config.defense.syn.fastPath;
+  const tcChoice = v['tc-attach'] ?? 'auto';
+  if (!(TC_ATTACH_CHOICES as readonly string[]).includes(tcChoice))
+    throw new UsageError(`--tc-attach must be 'auto', 'tcx' or 'cls_bpf', not '${tcChoice}'`, RUN_HELP);
+  chooseTcAttach(tcChoice as TcAttachChoice);
   if (fastChoice !== 'off' && fastChoice !== 'auto' && fastChoice !== 'on')
     throw new UsageError(`--fast-path must be 'off', 'auto' or 'on', not '${fastChoice}'`, RUN_HELP);
   if (spread !== 'address' && spread !== 'flow')
@@ -868,6 +881,8 @@ export async function runCommand(argv: string[]): Promise<number> {
     }
     if (routerLocal)
       desc += `; the router's own services proxied (${routerNets.join(', ') || 'no address yet'}${v['no-router-follow'] ? ', the start addresses only' : ''})`;
+    if (tcAttachInUse() === 'cls_bpf')
+      desc += '; tc programs as cls_bpf filters behind a heartbeat guard (no TCX links here)';
     const guarded = flowOffload?.status();
     const kept = [guarded?.ipv4Guarded ? 'IPv4' : '', guarded?.ipv6Guarded ? 'IPv6' : ''].filter(Boolean);
     if (kept.length > 0)
@@ -973,6 +988,7 @@ function parse(argv: string[]) {
       'lan-follow': { type: 'boolean' },
       'no-bypass': { type: 'boolean' },
       'fast-path': { type: 'string' },
+      'tc-attach': { type: 'string' },
       'no-protect-router': { type: 'boolean' },
       'no-router-follow': { type: 'boolean' },
       'no-kernel-limits': { type: 'boolean' },

@@ -24,6 +24,7 @@ import {
 import { loadProgramPair } from './bpf-pair.js';
 import { NetcfgError } from './ip.js';
 import { deviceNumber } from './steering.js';
+import { attachTc, detachTc } from './tc-attach.js';
 
 export const FAST_PATH_OBJECT = 'synproxy';
 export const FAST_PATH_SECTION = 'tc';
@@ -164,7 +165,7 @@ export class FastPath {
   attachTun(dev: string): void {
     try {
       const ifindex = Number(readFileSync(`/sys/class/net/${dev}/ifindex`, 'utf8'));
-      this.links.push(this.addon.tcxAttach(this.loaded.prog, ifindex, true, true));
+      this.links.push(attachTc(this.addon, this.loaded.prog, ifindex, true, true, 'tg_fast_tun'));
     } catch (err) {
       throw new NetcfgError(`cannot attach the SYN fast path to ${dev} egress: ${(err as Error).message}`);
     }
@@ -175,7 +176,10 @@ export class FastPath {
     for (const l of lans) {
       try {
         if (this.lanLinks.has(l.ifindex)) continue;
-        this.lanLinks.set(l.ifindex, this.addon.tcxAttach(this.loaded.prog, l.ifindex, true, true));
+        this.lanLinks.set(
+          l.ifindex,
+          attachTc(this.addon, this.loaded.prog, l.ifindex, true, true, 'tg_fast'),
+        );
       } catch (err) {
         throw new NetcfgError(
           `cannot attach the SYN fast path to ${l.dev} egress: ${(err as Error).message}`,
@@ -189,7 +193,7 @@ export class FastPath {
     for (const [ifindex, fd] of this.lanLinks) {
       if (ifindexes.has(ifindex)) continue;
       this.lanLinks.delete(ifindex);
-      closeQuietly(this.addon, fd);
+      detachTc(this.addon, fd);
     }
   }
 
@@ -210,7 +214,7 @@ export class FastPath {
     for (const [ifindex, fd] of this.uplinkLinks) {
       if (now.has(ifindex)) continue;
       this.uplinkLinks.delete(ifindex);
-      closeQuietly(this.addon, fd);
+      detachTc(this.addon, fd);
       this.uplinkL2.delete(ifindex);
       this.writeUplink(ifindex, undefined);
     }
@@ -226,7 +230,10 @@ export class FastPath {
         continue;
       }
       try {
-        this.uplinkLinks.set(ifindex, this.addon.tcxAttach(this.uplinkProg, ifindex, false, true));
+        this.uplinkLinks.set(
+          ifindex,
+          attachTc(this.addon, this.uplinkProg, ifindex, false, true, 'tg_fast_uplink'),
+        );
         this.uplinkL2.set(ifindex, l2);
       } catch (err) {
         const e = err as NodeJS.ErrnoException;
@@ -279,7 +286,8 @@ export class FastPath {
     this.lanLinks.clear();
     this.uplinkLinks.clear();
     this.uplinkL2.clear();
-    for (const fd of [...links, this.loaded.prog, this.uplinkProg, ...this.loaded.maps.values()]) {
+    for (const link of links) detachTc(this.addon, link);
+    for (const fd of [this.loaded.prog, this.uplinkProg, ...this.loaded.maps.values()]) {
       closeQuietly(this.addon, fd);
     }
     this.links = [];

@@ -14,6 +14,7 @@ import { NetcfgError } from './ip.js';
 import { ROUTE_MARK } from './router-local.js';
 import { deviceNumber } from './steering.js';
 import { uplinkEgressProgram } from './steering-programs.js';
+import { attachTc, detachTc } from './tc-attach.js';
 
 export class RouterEgress {
   /** The links by the ifindex of the uplink they are attached to. */
@@ -52,13 +53,13 @@ export class RouterEgress {
     for (const [ifindex, fd] of this.links) {
       if (now.has(ifindex)) continue;
       this.links.delete(ifindex);
-      closeQuietly(this.addon, fd);
+      detachTc(this.addon, fd);
     }
     const failed: string[] = [];
     for (const [ifindex, dev] of now) {
       if (this.links.has(ifindex)) continue;
       try {
-        this.links.set(ifindex, this.addon.tcxAttach(this.prog, ifindex, true));
+        this.links.set(ifindex, attachTc(this.addon, this.prog, ifindex, true, false, 'tg_uplink_out'));
       } catch (err) {
         const e = err as NodeJS.ErrnoException;
         const hint = e.code === 'EINVAL' ? ' (TCX needs Linux 6.6 or later)' : '';
@@ -76,7 +77,8 @@ export class RouterEgress {
 
   /** Detaches (links first) and frees the program; idempotent. */
   close(): void {
-    for (const fd of [...this.links.values(), this.prog]) closeQuietly(this.addon, fd);
+    for (const fd of this.links.values()) detachTc(this.addon, fd);
+    closeQuietly(this.addon, this.prog);
     this.links.clear();
   }
 }

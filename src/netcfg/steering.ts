@@ -6,7 +6,7 @@
 // kernel detaches the programs, and traffic takes the kernel path unprotected instead of stopping.
 // Nothing is left to clean up after a crash; a start never meets a stale attachment of ours.
 import { existsSync, readFileSync } from 'node:fs';
-import { closeQuietly, type TunAddon } from '../tun/addon.js';
+import type { TunAddon } from '../tun/addon.js';
 import { ProgType } from '../tun/ebpf.js';
 import { ipTry, NetcfgError } from './ip.js';
 import { LOCAL_MARK } from './router-local.js';
@@ -18,6 +18,7 @@ import {
   tunIngressProgram,
 } from './steering-programs.js';
 import { readSysctl, writeSysctl } from './sysctl.js';
+import { attachTc, detachTc } from './tc-attach.js';
 
 export interface SteeringOptions {
   tun: string;
@@ -137,9 +138,9 @@ export class Steering {
           throw new NetcfgError(`cannot load the ${name} program: ${(err as Error).message}`);
         }
       };
-      const attach = (prog: number, dev: string, ifindex: number, egress: boolean) => {
+      const attach = (prog: number, dev: string, ifindex: number, egress: boolean, name: string) => {
         try {
-          s.fds.push(addon.tcxAttach(prog, ifindex, egress));
+          s.fds.push(attachTc(addon, prog, ifindex, egress, false, name));
         } catch (err) {
           const e = err as NodeJS.ErrnoException;
           const hint = e.code === 'EINVAL' ? ' (TCX needs Linux 6.6 or later)' : '';
@@ -152,10 +153,10 @@ export class Steering {
       const lanOut = load('LAN egress', lanEgressProgram(programOptions));
       const tunIn = load('TUN ingress', tunIngressProgram(programOptions));
       // The TUN's program first: whatever the LAN programs send it must find its way back.
-      attach(tunIn, o.tun, programOptions.tunIfindex, false);
+      attach(tunIn, o.tun, programOptions.tunIfindex, false, 'tg_tun_in');
       o.lan.forEach((dev, i) => {
-        attach(lanOut, dev, lans[i].ifindex, true);
-        attach(lanIn, dev, lans[i].ifindex, false);
+        attach(lanOut, dev, lans[i].ifindex, true, 'tg_lan_out');
+        attach(lanIn, dev, lans[i].ifindex, false, 'tg_lan_in');
       });
     } catch (err) {
       s.teardown();
@@ -174,7 +175,7 @@ export class Steering {
     // Links first, in reverse: the LAN programs go before the TUN's, so nothing is sent to a TUN
     // whose own program is already gone.
     for (const fd of this.fds.reverse()) {
-      closeQuietly(this.addon, fd);
+      detachTc(this.addon, fd);
     }
     this.fds = [];
   }

@@ -25,6 +25,7 @@ import {
 } from '../tun/xlate-map.js';
 import { loadProgramPair } from './bpf-pair.js';
 import { NetcfgError } from './ip.js';
+import { attachTc, detachTc } from './tc-attach.js';
 
 /** Tests only: sizes the connection map smaller, so that a full map is reached with a few connections. */
 export const XLATE_CONNS_ENV = 'TUNGUARD_TEST_XLATE_CONNS';
@@ -147,10 +148,10 @@ export class KernelXlate {
       if (this.lanLinks.has(l.ifindex)) continue;
       const links: number[] = [];
       try {
-        links.push(this.addon.tcxAttach(this.toServer.prog, l.ifindex, true, true));
-        links.push(this.addon.tcxAttach(this.toClientProg, l.ifindex, false, true));
+        links.push(attachTc(this.addon, this.toServer.prog, l.ifindex, true, true, 'tg_xlate_server'));
+        links.push(attachTc(this.addon, this.toClientProg, l.ifindex, false, true, 'tg_xlate_client'));
       } catch (err) {
-        for (const fd of links) closeQuietly(this.addon, fd);
+        for (const fd of links) detachTc(this.addon, fd);
         throw new NetcfgError(`cannot attach the kernel translation to ${l.dev}: ${(err as Error).message}`);
       }
       this.lanLinks.set(l.ifindex, links);
@@ -162,13 +163,13 @@ export class KernelXlate {
     for (const [ifindex, fds] of this.lanLinks) {
       if (ifindexes.has(ifindex)) continue;
       this.lanLinks.delete(ifindex);
-      for (const fd of fds) closeQuietly(this.addon, fd);
+      for (const fd of fds) detachTc(this.addon, fd);
     }
   }
 
   /** Detaches both programs everywhere (the map stays: the workers may still write to it). */
   detach(): void {
-    for (const fds of this.lanLinks.values()) for (const fd of fds) closeQuietly(this.addon, fd);
+    for (const fds of this.lanLinks.values()) for (const fd of fds) detachTc(this.addon, fd);
     this.lanLinks.clear();
   }
 

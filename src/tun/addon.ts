@@ -45,6 +45,12 @@ export interface TunAddon {
   tcxAttach(progFd: number, ifindex: number, egress: boolean, first?: boolean): number;
   /** How many programs a device's TCX ingress or egress hook runs (whoever attached them). */
   tcxCount(ifindex: number, egress: boolean): number;
+  /**
+   * cls_bpf, for kernels without TCX: `progFd` >= 0 adds it as a direct-action filter at `prio` of
+   * the device's clsact ingress or egress (creating the qdisc); < 0 deletes that prio and says
+   * whether anything was there. Such a filter outlives the process (src/netcfg/tc-attach.ts).
+   */
+  tcFilter(ifindex: number, egress: boolean, prio: number, progFd: number, name?: string): boolean;
   /** Creates an eBPF map; returns its fd. `name`: what bpftool shows (15 bytes kept; other than
    * letters, digits, '_' and '.' become '_'). */
   bpfMapCreate(

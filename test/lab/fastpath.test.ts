@@ -493,6 +493,60 @@ describe('attach, fail-open, unavailable', () => {
     expect(fetches(1, `http://${ADDR.lan4}:8080/big.bin`)).toBe(1);
   }, 60_000);
 
+  it('without TCX (--tc-attach cls_bpf): the same programs as filters behind the guard answer a flood; kill -9 opens the path once the heartbeat is 1 s stale; a restart clears what the dead daemon left', async () => {
+    const url = `http://${ADDR.lan4}:8080/big.bin`;
+    await start(['--tc-attach', 'cls_bpf']);
+    expect(lab.tunguard?.output).toMatch(/cls_bpf filters behind a heartbeat guard/);
+    expect(lab.tcx('lan0')).toEqual({ ingress: 0, egress: 0 });
+    const lan0 = lab.tcFilters('lan0');
+    const wan0 = lab.tcFilters('wan0');
+    // TCX's order (the fast path in front of the kernel translation, in front of the steering).
+    expect(lan0).toEqual({
+      ingress: ['tunguard_guard', 'tg_xlate_client', 'tg_lan_in'],
+      egress: ['tunguard_guard', 'tg_fast', 'tg_xlate_server', 'tg_lan_out'],
+    });
+    expect(wan0.ingress).toEqual(['tunguard_guard', 'tg_fast_uplink']);
+    const f = flood(ADDR.lan4, 8080, 20_000, 4);
+    await sleep(1500);
+    const ok = fetches(10, url);
+    const sent = JSON.parse((await f).stdout).sent as number;
+    const c = (await lab.freshStatus()).counters;
+    console.log(
+      `cls_bpf: ok ${ok}, sent ${sent}, fast ${c.fast_syn_answered}, valid ${c.synproxy_cookie_valid}`,
+    );
+    expect(ok).toBe(10);
+    expect(c.fast_syn_answered ?? 0).toBeGreaterThan(0.8 * sent);
+    expect(c.synproxy_cookie_valid ?? 0).toBeGreaterThanOrEqual(10);
+
+    lab.tunguard?.proc.kill('SIGKILL');
+    await lab.tunguard?.wait();
+    const killedAt = Date.now();
+    // The control: while its last heartbeat still holds, the filters the daemon left send the
+    // connection into the TUN that died with it.
+    const early = fetches(1, url, 0.4);
+    const earlyMs = Date.now() - killedAt;
+    expect(lab.tcFilters('lan0')).toEqual(lan0);
+    // The last beat was before the kill, so its deadline is less than 1 s after killedAt.
+    await sleep(Math.max(0, killedAt + 1100 - Date.now()));
+    const late = fetches(1, url);
+    console.log(`cls_bpf after kill -9: ${early} fetch within ${earlyMs} ms, ${late} from 1.1 s`);
+    expect(earlyMs).toBeLessThan(900);
+    expect(early).toBe(0);
+    // Once stale, the guard lets everything pass: the kernel forwards on its own, filters in place.
+    expect(late).toBe(1);
+    expect(lab.tcFilters('lan0')).toEqual(lan0);
+
+    await start(['--tc-attach', 'cls_bpf']);
+    expect(lab.tcFilters('lan0')).toEqual(lan0);
+    expect(lab.tcFilters('wan0')).toEqual(wan0);
+    expect(fetches(2, url)).toBe(2);
+    // Through the new daemon's proxy (the tier is normal: the TUN path answered them).
+    expect((await lab.freshStatus()).counters.synproxy_conn_established ?? 0).toBeGreaterThanOrEqual(2);
+    await lab.tunguard?.stop();
+    expect(lab.tcFilters('lan0')).toEqual({ ingress: [], egress: [] });
+    expect(lab.tcFilters('wan0')).toEqual({ ingress: [], egress: [] });
+  }, 120_000);
+
   it("without the program file: 'auto' warns and runs the proxy alone, 'on' refuses to start", async () => {
     const env = { ...process.env, TUNGUARD_BPF_DIR: join(lab.stateDir, 'no-such-dir') };
     const auto = lab.startTunguard(['--config', config()], false, env);

@@ -516,6 +516,17 @@ ${extra}`;
     return JSON.parse(out);
   }
 
+  /** The names of the cls_bpf filters at a router device's hooks, in the order they run (tc). */
+  tcFilters(dev: string): { ingress: string[]; egress: string[] } {
+    const names = (hook: string) =>
+      [
+        ...this.run(this.ns.rtr, 'tc', ['filter', 'show', 'dev', dev, hook]).matchAll(
+          / bpf .*handle 0x1 (\S+) direct-action/g,
+        ),
+      ].map((m) => m[1]);
+    return { ingress: names('ingress'), egress: names('egress') };
+  }
+
   /** Drops `pct` % of the packets a host sends and receives (nft numgen); returns the undo. */
   impairLoss(ns: string, pct: number): () => void {
     const file = join(this.stateDir, `impair-${ns}.nft`);
