@@ -16,7 +16,7 @@ type CapName = keyof typeof CAP;
 const BPF_SPLIT_LAST_CAP = CAP.BPF;
 
 const WHY: Record<CapName, string> = {
-  NET_ADMIN: 'the TUN device, routes, nft and the TCX links',
+  NET_ADMIN: 'the TUN device, routes, nft and the TCX links (or cls_bpf filters)',
   BPF: 'loading the tc programs that steer LAN traffic',
   PERFMON: "the tc programs' packet-pointer arithmetic (the verifier refuses it without)",
   SYS_ADMIN: 'BPF on a kernel older than 5.8 (no CAP_BPF there)',
