@@ -5,7 +5,8 @@
 // dataplane's SYN gate then drives both through the maps (src/tun/fast-path-maps.ts): the tier sets
 // the mode every tick.
 //
-// Fail-open as the steering: the links are this process's fds, gone when it dies.
+// Fail-open as the steering: the links are this process's fds, gone when it dies (without TCX,
+// src/netcfg/tc-attach.ts's guard passes everything once the daemon is gone).
 import { readFileSync } from 'node:fs';
 import { endianness } from 'node:os';
 import { parsePrefix } from '../config/net.js';

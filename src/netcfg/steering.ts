@@ -4,7 +4,9 @@
 //
 // Fail-open: the links belong to this process. When it dies, however it dies, its fds close, the
 // kernel detaches the programs, and traffic takes the kernel path unprotected instead of stopping.
-// Nothing is left to clean up after a crash; a start never meets a stale attachment of ours.
+// Nothing is left to clean up after a crash. A kernel without TCX gets cls_bpf filters instead, which
+// stay: there a heartbeat guard opens the path within a second and the next start deletes them
+// (src/netcfg/tc-attach.ts).
 import { existsSync, readFileSync } from 'node:fs';
 import type { TunAddon } from '../tun/addon.js';
 import { ProgType } from '../tun/ebpf.js';
