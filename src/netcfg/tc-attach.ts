@@ -11,9 +11,9 @@
 // redirect = TC_ACT_REDIRECT), so they run unchanged.
 //
 // Order: TCX's "first" (in front of everything attached) and "last" become prios in a range of our
-// own: the guard at PRIO_GUARD, "first" ones counting down from PRIO_SPLIT, the others counting up
-// from it. A daemon's first attach on a hook deletes every prio of the range: what a killed
-// predecessor left there, guard included.
+// own: the guard at PRIO_GUARD, a "first" one just below the lowest prio of ours on the hook, a
+// "last" one just above the highest. A daemon's first attach on a hook deletes every prio of the
+// range: what a killed predecessor left there, guard included.
 import { endianness } from 'node:os';
 import { closeQuietly, type TunAddon } from '../tun/addon.js';
 import { Alu, Asm, FP, Helper, Jmp, MapType, ProgType, Size } from '../tun/ebpf.js';
@@ -24,8 +24,9 @@ export const TC_ATTACH_CHOICES: readonly TcAttachChoice[] = ['auto', 'tcx', 'cls
 
 /** The guard's prio; ours are PRIO_GUARD+1 … PRIO_LAST (tc's own default prio is 0xc000). */
 export const PRIO_GUARD = 0x7400;
-const PRIO_SPLIT = 0x7420;
-const PRIO_LAST = 0x743f;
+/** Where the first program on a hook goes: room for 15 "first" ones in front, 16 behind. */
+const PRIO_SPLIT = 0x7410;
+const PRIO_LAST = 0x741f;
 export const HEARTBEAT_MS = 100;
 export const STALE_MS = 1000;
 const KTIME_GET_NS = 5;
@@ -39,11 +40,8 @@ let inUse: 'tcx' | 'cls_bpf' | undefined;
 interface Hook {
   ifindex: number;
   egress: boolean;
-  /** The next "first" prio (counting down) and the next "last" one (counting up). */
-  first: number;
-  last: number;
-  /** Handles of our filters here besides the guard. */
-  live: Set<number>;
+  /** Our filters here besides the guard: their prios by handle. */
+  live: Map<number, number>;
 }
 interface Filter {
   hook: Hook;
@@ -91,15 +89,16 @@ export function attachTc(
     }
   }
   const hook = openHook(addon, ifindex, egress);
-  const prio = first ? hook.first : hook.last;
+  const prios = [...hook.live.values()];
+  const prio = first
+    ? (prios.length > 0 ? Math.min(...prios) : PRIO_SPLIT + 1) - 1
+    : (prios.length > 0 ? Math.max(...prios) : PRIO_SPLIT - 1) + 1;
   if (prio <= PRIO_GUARD || prio > PRIO_LAST)
     throw new NetcfgError(`no cls_bpf prio left on ifindex ${ifindex} ${egress ? 'egress' : 'ingress'}`);
   addon.tcFilter(ifindex, egress, prio, prog, name);
-  if (first) hook.first--;
-  else hook.last++;
   const handle = nextHandle--;
   filters.set(handle, { hook, prio });
-  hook.live.add(handle);
+  hook.live.set(handle, prio);
   return handle;
 }
 
@@ -145,7 +144,7 @@ function openHook(addon: TunAddon, ifindex: number, egress: boolean): Hook {
   const g = startGuard(addon);
   for (let prio = PRIO_GUARD; prio <= PRIO_LAST; prio++) addon.tcFilter(ifindex, egress, prio, -1);
   addon.tcFilter(ifindex, egress, PRIO_GUARD, g.prog, 'tunguard_guard');
-  hook = { ifindex, egress, first: PRIO_SPLIT - 1, last: PRIO_SPLIT, live: new Set() };
+  hook = { ifindex, egress, live: new Map() };
   hooks.set(k, hook);
   return hook;
 }

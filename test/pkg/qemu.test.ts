@@ -94,6 +94,11 @@ describe('the OpenWrt package in an arm64 QEMU guest', () => {
     expect(r.output).toMatch(/^QEMU-SMOKE: through tunguard: echo ok: 262144 bytes/m);
     expect(r.output).toMatch(/^QEMU-SMOKE: api ok: .*synproxy_conn_established \d+ -> [1-9]/m);
     expect(r.output).toMatch(/^QEMU-SMOKE: daemon stopped cleanly/m);
+    // Forced onto cls_bpf (as on a kernel without TCX): filters in TCX's order behind the guard.
+    const cls = /^QEMU-SMOKE: cls_bpf \(no TCX\): .*$/m.exec(r.output);
+    console.log(cls?.[0] ?? 'no cls_bpf line');
+    expect(cls?.[0]).toMatch(/lan0 egress 'tunguard_guard tg_fast tg_xlate_server tg_lan_out '/);
+    expect(r.output).toMatch(/^QEMU-SMOKE: fail-open 2 s after a kill -9 \(cls_bpf.*echo ok/m);
     const rss = /^QEMU-SMOKE: RSS (\d+) kB/m.exec(r.output);
     expect(rss, 'no RSS line').not.toBeNull();
     expect(Number(rss?.[1])).toBeGreaterThan(10_000); // a live node process, not a parse accident

@@ -81,6 +81,27 @@ describe('tc programs as cls_bpf filters (no TCX)', () => {
     expect(guardFds()).toBeUndefined();
   });
 
+  it('a hook holds 31 of ours besides the guard, and a program detached and attached again takes no new room', () => {
+    const kept = attachTc(addon, prog, ifindex, false, false, 'tg_kept');
+    const handles: number[] = [];
+    try {
+      for (let i = 0; i < 100; i++) detachTc(addon, attachTc(addon, prog, ifindex, false, true, 'tg_again'));
+      expect(filters(false).map(([, n]) => n)).toEqual(['tunguard_guard', 'tg_kept']);
+      for (let i = 0; i < 15; i++) handles.push(attachTc(addon, prog, ifindex, false, true, `tg_f${i}`));
+      for (let i = 0; i < 15; i++) handles.push(attachTc(addon, prog, ifindex, false, false, `tg_l${i}`));
+      expect(filters(false)).toHaveLength(32);
+      expect(() => attachTc(addon, prog, ifindex, false, true, 'tg_over')).toThrow(/no cls_bpf prio left/);
+      expect(() => attachTc(addon, prog, ifindex, false, false, 'tg_over')).toThrow(/no cls_bpf prio left/);
+      expect(filters(false)).toHaveLength(32);
+      const names = filters(false).map(([, n]) => n);
+      expect(names.slice(0, 3)).toEqual(['tunguard_guard', 'tg_f14', 'tg_f13']);
+      expect(names.slice(-2)).toEqual(['tg_l13', 'tg_l14']);
+    } finally {
+      for (const h of [kept, ...handles]) detachTc(addon, h);
+    }
+    expect(filters(false)).toEqual([]);
+  });
+
   it('the guard sends packets on to our filters while the heartbeat is fresh, and lets them pass once it is stale', async () => {
     const h = attachTc(addon, prog, ifindex, false, false, 'tg_a');
     try {
@@ -108,7 +129,7 @@ describe('tc programs as cls_bpf filters (no TCX)', () => {
   it("a daemon's first attach on a hook deletes what a dead one left in tunguard's prios, and nothing else", () => {
     // As a killed daemon leaves them: a guard and a filter in tunguard's range, and someone else's.
     addon.tcFilter(ifindex, false, PRIO_GUARD, prog, 'tunguard_guard');
-    addon.tcFilter(ifindex, false, PRIO_GUARD + 0x30, prog, 'tg_stale');
+    addon.tcFilter(ifindex, false, PRIO_GUARD + 0x1f, prog, 'tg_stale');
     addon.tcFilter(ifindex, false, 0xc000, prog, 'not_ours');
     try {
       expect(filters(false).map(([, n]) => n)).toEqual(['tunguard_guard', 'tg_stale', 'not_ours']);

@@ -661,6 +661,54 @@ restart_check() {
   mark "restart $1: ready, ${restored:-restored none}, peak RSS $hwm kB (limit $RESTART_MAX_KB kB)"
 }
 
+# tc_filters <dev> <ingress|egress>: the names of the cls_bpf filters there, in the order they run.
+# busybox has a tc applet of its own (no bpf filters): iproute2's, by its path.
+tc_filters() {
+  /usr/sbin/tc filter show dev "$1" "$2" | sed -n 's/.* bpf .*handle 0x1 \([^ ]*\) direct-action.*/\1/p' | tr '\n' ' '
+}
+
+# cls_bpf_check: the daemon as on a kernel without TCX (forced: --tc-attach cls_bpf). Its programs
+# are cls_bpf filters in TCX's order behind the heartbeat guard, and it proxies; after a kill -9 the
+# filters stay and the guard lets the kernel forward once the heartbeat is 1 s stale; the next start
+# replaces them, and a stop removes them.
+cls_bpf_check() {
+  TG_EXTRA_ARGS="--tc-attach cls_bpf"
+  rm -f "$STATE/status.json" "$STATE/api.json"
+  start_from_init_script
+  wait_ready
+  daemon_log | grep -q 'cls_bpf filters behind a heartbeat guard' ||
+    fail "--tc-attach cls_bpf: the daemon does not report cls_bpf filters: $(daemon_log | grep -m1 'steering up')"
+  [ "$(tcx_hooks lan0)" = "0 0" ] || fail "--tc-attach cls_bpf: TCX programs on lan0 ($(tcx_hooks lan0))"
+  eg=$(tc_filters lan0 egress)
+  in=$(tc_filters lan0 ingress)
+  [ "$eg" = "tunguard_guard tg_fast tg_xlate_server tg_lan_out " ] ||
+    fail "--tc-attach cls_bpf: lan0 egress runs '$eg': $(/usr/sbin/tc filter show dev lan0 egress 2>&1 | tr '\n' ' ' | cut -c1-600)"
+  [ "$in" = "tunguard_guard tg_xlate_client tg_lan_in " ] || fail "--tc-attach cls_bpf: lan0 ingress runs '$in'"
+  est0=$(counter synproxy_conn_established)
+  probe_connect 65536 "through tunguard, cls_bpf filters"
+  for _ in $(seq 10); do
+    est=$(counter synproxy_conn_established)
+    [ "${est%.*}" -gt "${est0%.*}" ] 2>/dev/null && break
+    nap
+  done
+  [ "${est%.*}" -gt "${est0%.*}" ] 2>/dev/null || fail "cls_bpf filters: synproxy_conn_established stayed at $est"
+  kill -9 "$PID"
+  wait "$DAEMON" 2>/dev/null
+  DAEMON=
+  sleep 2
+  [ "$(tc_filters lan0 egress)" = "$eg" ] || fail "cls_bpf: the filters did not outlive the kill -9 ('$(tc_filters lan0 egress)')"
+  probe_connect 65536 "fail-open 2 s after a kill -9 (cls_bpf: the stale heartbeat's guard)"
+  rm -f "$STATE/status.json" "$STATE/api.json"
+  start_from_init_script
+  wait_ready
+  [ "$(tc_filters lan0 egress)" = "$eg" ] || fail "cls_bpf restart: lan0 egress runs '$(tc_filters lan0 egress)'"
+  stop_daemon
+  [ -z "$(tc_filters lan0 egress)$(tc_filters lan0 ingress)" ] ||
+    fail "cls_bpf: filters left after the stop: '$(tc_filters lan0 egress)' '$(tc_filters lan0 ingress)'"
+  TG_EXTRA_ARGS=
+  mark "cls_bpf (no TCX): lan0 egress '$eg', ingress '$in'; proxied; open 2 s after a kill -9 with the filters in place; replaced at the restart; gone after the stop"
+}
+
 # --- the test ----------------------------------------------------------------------------------
 
 case $MODE in
@@ -762,6 +810,7 @@ if [ "$MODE" != openwrt ]; then
   fi
   stop_daemon
   ob_smoke_end
+  cls_bpf_check
 fi
 kill "$SERVER" 2>/dev/null
 echo "---- daemon log"

@@ -12,7 +12,9 @@ GUEST_MODULES=(tun veth nf_tables nft_ct nfnetlink_cthelper nft_fib_inet nft_lim
   # ctnetlink, for the test's conntrack -L
   nf_conntrack_netlink
   # what fw4's ruleset with flow offloading uses (guest/smoke.sh loads test/fixtures/fw4/offload.nft)
-  nft_reject_inet nft_masq nft_nat nft_chain_nat nf_flow_table_inet nft_flow_offload)
+  nft_reject_inet nft_masq nft_nat nft_chain_nat nf_flow_table_inet nft_flow_offload
+  # the daemon's tc programs as cls_bpf filters (--tc-attach cls_bpf, as on a kernel without TCX)
+  sch_ingress cls_bpf)
 
 # elf_needed <file>: the DT_NEEDED entries of an ELF file, one a line.
 elf_needed() { "$READELF" -d "$1" 2>/dev/null | sed -n 's/.*(NEEDED).*\[\(.*\)\]$/\1/p'; }
@@ -114,7 +116,8 @@ build_base() {
   # OpenWrt's ip-full and nft live in /usr/sbin; the daemon finds them through PATH.
   mkdir -p "$pkgroot/usr/sbin"
   cp -L "$pkgroot/bin/ip" "$pkgroot/usr/sbin/ip"
-  copy_with_libs "$pkgroot" "$root" usr/bin/node usr/sbin/ip usr/sbin/nft usr/sbin/conntrack
+  cp -L "$pkgroot/sbin/tc" "$pkgroot/usr/sbin/tc"
+  copy_with_libs "$pkgroot" "$root" usr/bin/node usr/sbin/ip usr/sbin/nft usr/sbin/conntrack usr/sbin/tc
   printf '127.0.0.1 localhost\n::1 localhost\n' >"$root/etc/hosts"
   printf 'root:x:0:0:root:/root:/bin/sh\n' >"$root/etc/passwd"
   printf 'root:x:0:\n' >"$root/etc/group"
